@@ -1,0 +1,438 @@
+"""Configuration: pydantic models loaded from TOML.
+
+The trading groups keep the seed's names in snake_case
+(``signal_generation``, ``risk_management``, ``order_execution``,
+``data_processing``, ``monitoring``); the rest is what the product needs.
+Unknown keys are errors, so a typo never falls back silently to a default.
+
+Loading order without ``--config``: the model defaults (identical to the shipped
+``config/default.toml``), then ``config/default.toml`` if it is present next to
+the package (a checkout), then the user's file in the platform config directory
+(``platformdirs.user_config_dir("tui-trader")/config.toml``) if it exists.
+With ``--config FILE`` only FILE is laid over the defaults.
+
+Secrets never live here: API keys come from ``BINANCE_API_KEY`` /
+``BINANCE_API_SECRET`` in the environment.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_API_KEY = "BINANCE_API_KEY"
+ENV_API_SECRET = "BINANCE_API_SECRET"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DEFAULT_CONFIG = PACKAGE_DIR.parent / "config" / "default.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SignalGeneration(_Section):
+    z_score_threshold: float = Field(2.5, gt=0, description="enter when z >= this; exit when z <= -this")
+    moving_average_period: int = Field(200, ge=2, description="rating periods in the z-score window")
+    confidence_threshold: float = Field(0.7, ge=0, le=1, description="entries below this confidence are dropped")
+    signal_cooldown_ms: int = Field(300_000, ge=0, description="per-symbol quiet time after a signal")
+
+
+class RiskManagement(_Section):
+    max_position_percent: float = Field(5.0, gt=0, le=100, description="largest position, % of equity")
+    max_total_positions: int = Field(10, description="open positions at most")
+    stop_loss_percent: float = Field(2.5, gt=0, lt=100)
+    profit_target_percent: float = Field(5.0, gt=0)
+    max_daily_loss_percent: float = Field(10.0, gt=0, le=100, description="daily loss (UTC day) -> reducing")
+    max_drawdown_percent: float = Field(15.0, gt=0, le=100, description="drawdown from peak -> emergency stop")
+    max_liquidity_share: float = Field(
+        0.01, gt=0, le=1, description="order notional at most this share of the symbol's recent quote volume"
+    )
+    max_volatility: float = Field(0.15, gt=0, description="no entry when per-period return volatility exceeds this")
+    max_data_staleness_periods: float = Field(3.0, gt=0, description="no entry when the last kline is older")
+    circuit_breaker_failures: int = Field(5, ge=1, description="consecutive failures that open a breaker")
+    circuit_breaker_cooloff_ms: int = Field(60_000, ge=0)
+
+
+class OrderExecution(_Section):
+    use_limit_orders: bool = False
+    limit_order_buffer_percent: float = Field(0.1, ge=0, le=10)
+    max_slippage_percent: float = Field(0.5, ge=0, le=100)
+    order_timeout_ms: int = Field(30_000, gt=0)
+    retry_attempts: int = Field(3, ge=0, le=20)
+
+
+class DataProcessing(_Section):
+    price_update_interval_ms: int = Field(1000, gt=0)
+    rating_calculation_interval_ms: int = Field(
+        300_000, gt=0, description="rating period; rounded up to a whole number of kline intervals"
+    )
+    batch_processing_enabled: bool = True
+    max_batch_size: int = Field(100, ge=1)
+    kline_retention_days: float = Field(30.0, ge=0, description="closed klines kept in the database (0 = none)")
+
+
+class Monitoring(_Section):
+    health_check_interval_ms: int = Field(30_000, gt=0)
+    metrics_collection_enabled: bool = True
+    alerting_enabled: bool = True
+    log_level: Literal["debug", "info", "warn", "warning", "error"] = "info"
+
+
+class Universe(_Section):
+    top_n: int = Field(40, ge=1, description="with an empty symbol list: top N by 24h quote volume")
+    quote_asset: str = Field("USDT", min_length=1)
+    blacklist: list[str] = Field(default_factory=list)
+
+
+class SimFeed(_Section):
+    seed: int = 42
+    n_symbols: int = Field(40, ge=2, le=5000)
+    warmup_periods: int = Field(300, ge=0, description="history generated instantly at start")
+    ticks_per_kline: int = Field(4, ge=1, description="price updates inside each candle")
+
+
+class ReplayFeed(_Section):
+    path: str = Field("", description="folder (SYMBOL/INTERVAL/*.json or data.binance.vision files) or file")
+    start: str = ""
+    end: str = ""
+
+
+class Feed(_Section):
+    kind: Literal["sim", "replay", "binance"] = "sim"
+    symbols: list[str] = Field(default_factory=list, description="empty = the universe rule")
+    universe: Universe = Field(default_factory=Universe)
+    interval: str = Field("1m", description="kline interval (1s 1m 5m 15m 1h 1d ...)")
+    speed: float | Literal["max"] = Field(60.0, description="times real time, or 'max'")
+    stale_after_s: float = Field(15.0, gt=0, description="a stream silent this long is stale and recreated")
+    sim: SimFeed = Field(default_factory=SimFeed)
+    replay: ReplayFeed = Field(default_factory=ReplayFeed)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, v: str) -> str:
+        from tui_trader.clock import interval_to_ms
+
+        interval_to_ms(v)
+        return v
+
+    @field_validator("speed")
+    @classmethod
+    def _speed(cls, v: float | str) -> float | str:
+        if v != "max" and (not math.isfinite(float(v)) or float(v) <= 0):
+            raise ValueError("must be a positive number or 'max'")
+        return v
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: list[str]) -> list[str]:
+        out = [s.strip().upper() for s in v]
+        for s in out:
+            if not s.isalnum():
+                raise ValueError(f"bad symbol {s!r}")
+        if len(set(out)) != len(out):
+            raise ValueError("duplicate symbols")
+        return out
+
+
+class Rating(_Section):
+    tau: float = Field(0.5, gt=0, le=2.0, description="Glicko-2 system constant")
+    initial_rating: float = 1500.0
+    initial_rd: float = Field(350.0, gt=0)
+    initial_volatility: float = Field(0.06, gt=0)
+    opponents: int = Field(0, ge=0, description="0 = round robin; k > 0 = k sampled opponents")
+    outcome_mode: Literal["binary", "margin"] = "binary"
+    margin_scale: float = Field(0.25, gt=0, description="score gap giving outcome 0.73 in margin mode")
+    volatility_window: int = Field(20, ge=2, description="klines in the return-volatility estimate")
+    draw_epsilon: float = Field(1e-9, ge=0, description="score gap treated as a draw in binary mode")
+
+
+class Broker(_Section):
+    kind: Literal["paper", "binance"] = "paper"
+    starting_balance: float = Field(10_000.0, gt=0)
+    quote_asset: str = Field("USDT", min_length=1)
+    fee_rate: float = Field(0.001, ge=0, lt=0.1, description="fee per fill, fraction of notional")
+    slippage_bps: float = Field(2.0, ge=0, description="fixed slippage in basis points")
+    slippage_impact: float = Field(
+        0.1, ge=0, description="size-dependent slippage: bps per 1% of recent quote volume"
+    )
+
+
+class Binance(_Section):
+    testnet: bool = False
+    rest_url: str = ""
+    stream_url: str = ""
+    recv_window_ms: int = Field(5000, ge=1, le=60_000)
+    request_timeout_s: float = Field(10.0, gt=0)
+
+
+class Storage(_Section):
+    path: str = Field("", description="SQLite file; empty = tui-trader.db in the platform data directory")
+
+
+class UI(_Section):
+    theme: str = "tui-trader-dark"
+    refresh_ms: int = Field(250, ge=50, le=5000)
+    chart_refresh_ms: int = Field(500, ge=100)
+
+
+class Config(_Section):
+    signal_generation: SignalGeneration = Field(default_factory=SignalGeneration)
+    risk_management: RiskManagement = Field(default_factory=RiskManagement)
+    order_execution: OrderExecution = Field(default_factory=OrderExecution)
+    data_processing: DataProcessing = Field(default_factory=DataProcessing)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
+    feed: Feed = Field(default_factory=Feed)
+    rating: Rating = Field(default_factory=Rating)
+    broker: Broker = Field(default_factory=Broker)
+    binance: Binance = Field(default_factory=Binance)
+    storage: Storage = Field(default_factory=Storage)
+    ui: UI = Field(default_factory=UI)
+
+    @model_validator(mode="after")
+    def _hard_rules(self) -> Config:
+        rm = self.risk_management
+        if rm.max_position_percent > 20:
+            raise _FieldError("risk_management.max_position_percent", "exceeds the safety limit of 20 %")
+        if rm.max_total_positions < 1:
+            raise _FieldError("risk_management.max_total_positions", "must allow at least 1 position")
+        return self
+
+    def db_path(self) -> Path:
+        if self.storage.path:
+            return Path(self.storage.path).expanduser()
+        import platformdirs
+
+        return Path(platformdirs.user_data_dir("tui-trader")) / "tui-trader.db"
+
+
+class _FieldError(ValueError):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+@dataclass
+class Issue:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass
+class CheckResult:
+    config: Config | None
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.config is not None and not self.errors
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used. ``issues`` name the fields."""
+
+    def __init__(self, message: str, issues: list[Issue] | None = None) -> None:
+        super().__init__(message)
+        self.issues = issues or []
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if p not in ("function-after", "constrained-str"))
+
+
+def _issues_from_validation(exc: ValidationError) -> list[Issue]:
+    out: list[Issue] = []
+    for err in exc.errors(include_url=False):
+        ctx_err = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_err, _FieldError):
+            out.append(Issue(ctx_err.path, ctx_err.message))
+            continue
+        path = _loc(err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (typo?)"
+        elif "input" in err and err["type"] not in ("missing",):
+            inp = err["input"]
+            if not isinstance(inp, dict | list):
+                msg = f"{msg} (got {inp!r})"
+        out.append(Issue(path, msg))
+    return out
+
+
+def soft_warnings(cfg: Config) -> list[Issue]:
+    """The seed's warnings: valid but probably unwise."""
+    w: list[Issue] = []
+    sg, rm, oe, dp = cfg.signal_generation, cfg.risk_management, cfg.order_execution, cfg.data_processing
+    if not 1 <= sg.z_score_threshold <= 5:
+        w.append(Issue("signal_generation.z_score_threshold", "outside the recommended range 1-5"))
+    if sg.moving_average_period < 50:
+        w.append(Issue("signal_generation.moving_average_period", "below 50: may be too short for reliable signals"))
+    if rm.stop_loss_percent > rm.profit_target_percent:
+        w.append(Issue("risk_management.stop_loss_percent", "higher than profit_target_percent"))
+    if oe.max_slippage_percent > 5:
+        w.append(Issue("order_execution.max_slippage_percent", "very high (> 5 %)"))
+    if dp.price_update_interval_ms < 100:
+        w.append(Issue("data_processing.price_update_interval_ms", "below 100 ms: may be too frequent"))
+    if rm.max_drawdown_percent <= rm.max_daily_loss_percent:
+        w.append(
+            Issue("risk_management.max_drawdown_percent", "not above max_daily_loss_percent: the drawdown "
+                  "breaker will fire before the daily-loss one")
+        )
+    return w
+
+
+def live_errors(cfg: Config, env: Mapping[str, str] | None = None) -> list[Issue]:
+    env = os.environ if env is None else env
+    out: list[Issue] = []
+    if cfg.broker.kind == "binance":
+        for var in (ENV_API_KEY, ENV_API_SECRET):
+            if not env.get(var):
+                out.append(Issue("broker.kind", f"binance (live) broker needs {var} in the environment"))
+    return out
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config path is a directory, not a file: {p}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {p} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+
+
+def user_config_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("tui-trader")) / "config.toml"
+
+
+def default_layers() -> list[Path]:
+    layers = []
+    if REPO_DEFAULT_CONFIG.is_file():
+        layers.append(REPO_DEFAULT_CONFIG)
+    up = user_config_path()
+    if up.is_file():
+        layers.append(up)
+    return layers
+
+
+def check(
+    data: Mapping[str, Any], env: Mapping[str, str] | None = None, require_keys: bool = True
+) -> CheckResult:
+    """Validate a configuration mapping: errors (every bad field) and warnings."""
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        return CheckResult(None, errors=_issues_from_validation(exc))
+    errors = live_errors(cfg, env) if require_keys else []
+    return CheckResult(cfg if not errors else cfg, errors=errors, warnings=soft_warnings(cfg))
+
+
+def load_data(path: str | Path | None = None) -> dict[str, Any]:
+    """The merged raw mapping (defaults file, user file, or the given file)."""
+    layers = [Path(path)] if path is not None else default_layers()
+    data: dict[str, Any] = {}
+    for layer in layers:
+        data = _deep_merge(data, read_toml(layer))
+    return data
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    require_keys: bool = True,
+) -> tuple[Config, list[Issue]]:
+    """Load, merge and validate. Raises :class:`ConfigError` naming every bad field.
+
+    ``overrides`` is a nested mapping (e.g. from CLI flags) laid on top.
+    Returns the config and its warnings.
+    """
+    data = load_data(path)
+    if overrides:
+        data = _deep_merge(data, overrides)
+    res = check(data, env=env, require_keys=require_keys)
+    if res.errors:
+        where = f" in {path}" if path else ""
+        raise ConfigError(f"invalid configuration{where}", res.errors)
+    assert res.config is not None
+    return res.config, res.warnings
+
+
+SECRET_MARKERS = ("key", "secret", "token", "password")
+
+
+def redacted_dump(cfg: Config) -> dict[str, Any]:
+    """The effective configuration as a mapping, with anything secret-looking redacted."""
+
+    def walk(d: Any, path: str = "") -> Any:
+        if isinstance(d, dict):
+            return {
+                k: ("***" if any(m in k.lower() for m in SECRET_MARKERS) and v else walk(v, f"{path}.{k}"))
+                for k, v in d.items()
+            }
+        return d
+
+    return walk(cfg.model_dump(mode="json"))
+
+
+def to_toml(d: Mapping[str, Any]) -> str:
+    """Minimal TOML writer for the effective configuration (tables of scalars/lists)."""
+    import json
+
+    def scalar(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return repr(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(scalar(x) for x in v) + "]"
+        return json.dumps(str(v))
+
+    lines: list[str] = []
+
+    def table(prefix: str, m: Mapping[str, Any]) -> None:
+        scalars = {k: v for k, v in m.items() if not isinstance(v, Mapping)}
+        subs = {k: v for k, v in m.items() if isinstance(v, Mapping)}
+        if prefix and scalars:
+            lines.append(f"[{prefix}]")
+        for k, v in scalars.items():
+            lines.append(f"{k} = {scalar(v)}")
+        if scalars:
+            lines.append("")
+        for k, v in subs.items():
+            table(f"{prefix}.{k}" if prefix else k, v)
+
+    table("", d)
+    return "\n".join(lines).rstrip() + "\n"
