@@ -315,3 +315,21 @@ class EngineSnapshot:
     portfolio: PortfolioView
     health: HealthView
     counters: dict[str, int]  # periods, signals, orders, fills, rejected messages...
+
+
+@dataclass(slots=True)
+class SymbolHistory:
+    """What the symbol detail view shows (bounded, oldest first)."""
+
+    symbol: str
+    ts_ms: np.ndarray  # int64, one per rating period
+    price: np.ndarray  # close at each period
+    rating: np.ndarray
+    z: np.ndarray
+    moving_average: np.ndarray
+    threshold: float
+    signals: list[Signal]
+    orders: list[Order]
+    fills: list[Fill]
+    position: PositionView | None
+    locked: bool

@@ -1,0 +1,33 @@
+"""Shared fixtures.
+
+Real Binance data lives outside the repo, in ``$TUI_TRADER_SHARED_DATA``
+(default ``../shared/data`` next to the checkout). Tests that need it use the
+``shared_data`` fixture, which skips with a reason only when the folder is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_data_dir() -> Path:
+    env = os.environ.get("TUI_TRADER_SHARED_DATA")
+    return Path(env) if env else (REPO.parent / "shared" / "data")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    d = shared_data_dir()
+    if not d.is_dir():
+        pytest.skip(f"shared data folder absent: {d} (set TUI_TRADER_SHARED_DATA)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def klines_dir(shared_data: Path) -> Path:
+    return shared_data / "binance_spot_klines"
