@@ -333,3 +333,20 @@ class SymbolHistory:
     fills: list[Fill]
     position: PositionView | None
     locked: bool
+
+
+class EngineHostAPI:
+    """Documentation of what hosts may use on ``tui_trader.engine.TradingEngine``
+    (the UI, the headless runner and the backtester use nothing else):
+
+    * ``bus: EventBus`` - subscribe to events.
+    * ``await engine.start_up()`` - open storage, recover state, start the feed,
+      warm up; trading starts only if the persisted/initial state says so.
+    * ``await engine.run()`` - main loop; returns when the feed ends or ``stop()``.
+    * ``await engine.stop()`` - graceful: stop feed, flush and close storage.
+    * ``await engine.submit(cmd) -> CommandResult`` - every operator action.
+    * ``engine.snapshot() -> EngineSnapshot`` - cheap, plain data.
+    * ``engine.symbol_history(symbol) -> SymbolHistory``.
+    * ``engine.equity_curve() -> (ts_ms int64 array, equity float64 array)``.
+    * ``engine.state`` (EngineState), ``engine.mode`` ("paper" | "live").
+    """
