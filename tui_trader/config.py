@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ENV_API_KEY = "BINANCE_API_KEY"
 ENV_API_SECRET = "BINANCE_API_SECRET"
@@ -59,6 +59,20 @@ class RiskManagement(_Section):
     max_data_staleness_periods: float = Field(3.0, gt=0, description="no entry when the last kline is older")
     circuit_breaker_failures: int = Field(5, ge=1, description="consecutive failures that open a breaker")
     circuit_breaker_cooloff_ms: int = Field(60_000, ge=0)
+
+    @field_validator("max_position_percent")
+    @classmethod
+    def _max_position(cls, v: float) -> float:
+        if v > 20:
+            raise ValueError(f"exceeds the safety limit of 20 % (got {v})")
+        return v
+
+    @field_validator("max_total_positions")
+    @classmethod
+    def _max_positions(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must allow at least 1 position (got {v})")
+        return v
 
 
 class OrderExecution(_Section):
@@ -196,28 +210,12 @@ class Config(_Section):
     storage: Storage = Field(default_factory=Storage)
     ui: UI = Field(default_factory=UI)
 
-    @model_validator(mode="after")
-    def _hard_rules(self) -> Config:
-        rm = self.risk_management
-        if rm.max_position_percent > 20:
-            raise _FieldError("risk_management.max_position_percent", "exceeds the safety limit of 20 %")
-        if rm.max_total_positions < 1:
-            raise _FieldError("risk_management.max_total_positions", "must allow at least 1 position")
-        return self
-
     def db_path(self) -> Path:
         if self.storage.path:
             return Path(self.storage.path).expanduser()
         import platformdirs
 
         return Path(platformdirs.user_data_dir("tui-trader")) / "tui-trader.db"
-
-
-class _FieldError(ValueError):
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
-        self.message = message
 
 
 @dataclass
@@ -255,17 +253,13 @@ def _loc(loc: tuple[Any, ...]) -> str:
 def _issues_from_validation(exc: ValidationError) -> list[Issue]:
     out: list[Issue] = []
     for err in exc.errors(include_url=False):
-        ctx_err = (err.get("ctx") or {}).get("error")
-        if isinstance(ctx_err, _FieldError):
-            out.append(Issue(ctx_err.path, ctx_err.message))
-            continue
         path = _loc(err["loc"]) or "(top level)"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (typo?)"
         elif "input" in err and err["type"] not in ("missing",):
             inp = err["input"]
-            if not isinstance(inp, dict | list):
+            if not isinstance(inp, dict | list) and "(got " not in msg:
                 msg = f"{msg} (got {inp!r})"
         out.append(Issue(path, msg))
     return out

@@ -1,0 +1,290 @@
+"""Command line: ``tui-trader [tui|run|backtest|config|data] ...``.
+
+Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad configuration
+(the message names the field), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from tui_trader import __version__
+
+SUBCOMMANDS = ("tui", "run", "backtest", "config", "data")
+
+DESCRIPTION = """\
+tui-trader - a terminal operator console for a crypto trading bot.
+
+Every period the bot rates each symbol with Glicko-2 (symbols "play" each other on a
+performance score built from price momentum, taker-buy volume ratio and volatility),
+turns rating z-scores into BUY/SELL signals, passes them through risk management and
+executes them - in paper mode by default, live on Binance only with --live.
+
+Without a subcommand it opens the console (`tui`) on the built-in simulated market, in
+paper mode: no network, no keys needed.
+"""
+
+EPILOG = """\
+examples:
+  tui-trader                                   open the console (sim market, paper)
+  tui-trader run --headless --feed sim --duration 60s --speed max
+  tui-trader run --headless --feed replay --data ../shared/data/binance_spot_klines --interval 1h --speed max
+  tui-trader backtest --data ../shared/data/binance_spot_klines --interval 1h
+  tui-trader backtest sweep --data DIR --interval 1h --param signal_generation.z_score_threshold=1.5:3.0:0.25
+  tui-trader config check config/default.toml
+  tui-trader config show
+  tui-trader data download --symbols BTCUSDT,ETHUSDT --interval 1h --start 2024-01-01
+
+configuration: config/default.toml, overlaid by your file in the platform config
+directory (see `tui-trader config show`), or --config FILE.
+secrets: BINANCE_API_KEY and BINANCE_API_SECRET, from the environment only.
+"""
+
+
+class UsageError(Exception):
+    """Bad arguments: printed as one line, exit code 2."""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("common options")
+    g.add_argument("--config", metavar="FILE", help="configuration file (TOML); default: shipped defaults + user file")
+    g.add_argument("--db", metavar="PATH", help="SQLite database file (default: storage.path or the platform data dir)")
+
+
+def _feed_options(p: argparse.ArgumentParser, *, with_feed: bool = True) -> None:
+    g = p.add_argument_group("market data")
+    if with_feed:
+        g.add_argument("--feed", choices=("sim", "replay", "binance"), help="data source (default: feed.kind)")
+    g.add_argument("--data", metavar="PATH", help="replay: folder (SYMBOL/INTERVAL/*.json or data.binance.vision files) or file")
+    g.add_argument("--interval", metavar="IV", help="kline interval, e.g. 1m, 15m, 1h (default: feed.interval)")
+    g.add_argument("--symbols", metavar="LIST", help="comma-separated symbols (default: feed.symbols / universe rule)")
+    g.add_argument("--speed", metavar="X", help="times real time, or 'max' (default: feed.speed)")
+    g.add_argument("--seed", type=int, help="sim: random seed (default: feed.sim.seed)")
+    g.add_argument("--n-symbols", type=int, dest="n_symbols", help="sim: number of symbols (default: feed.sim.n_symbols)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tui-trader",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tui-trader {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("tui", help="open the operator console (the default)", description="Open the operator console.")
+    _common(p)
+    _feed_options(p)
+    p.add_argument("--live", action="store_true", help="trade for real on Binance (needs API keys and a typed confirmation)")
+
+    p = sub.add_parser(
+        "run",
+        help="run the engine without the console (headless)",
+        description="Run the whole engine headless and print a summary at the end. SIGINT/SIGTERM stop it cleanly.",
+    )
+    _common(p)
+    _feed_options(p)
+    p.add_argument("--headless", action="store_true", help="no console (always true for `run`; accepted for clarity)")
+    p.add_argument("--duration", metavar="T", help="wall-clock limit, e.g. 30s, 5m (default: until data ends / Ctrl-C)")
+    p.add_argument("--live", action="store_true", help="trade for real on Binance (needs API keys and a typed confirmation)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+
+    p = sub.add_parser(
+        "backtest",
+        help="judge the strategy on historical klines",
+        description="Run the same engine as paper trading over historical klines, as fast as possible, and report. "
+        "`backtest sweep --param PATH=START:STOP:STEP` runs a parameter grid.",
+    )
+    _common(p)
+    _feed_options(p, with_feed=False)
+    p.add_argument("mode", nargs="?", choices=("run", "sweep"), default="run", help="run (default) or sweep")
+    p.add_argument("--start", help="first open time (YYYY-MM-DD[THH:MM])")
+    p.add_argument("--end", help="last open time (YYYY-MM-DD[THH:MM])")
+    p.add_argument("--json", action="store_true", help="print one JSON object with all figures")
+    p.add_argument("--out", metavar="DIR", help="write trades.csv, equity.csv and report.txt here")
+    p.add_argument("--no-charts", action="store_true", help="omit the plotext charts")
+    p.add_argument("--param", action="append", default=[], metavar="PATH=SPEC", help="sweep: a parameter grid, e.g. "
+                   "signal_generation.z_score_threshold=1.5:3.0:0.25 or risk_management.stop_loss_percent=1,2,3")
+    p.add_argument("--processes", type=int, help="sweep: worker processes (default: all cores)")
+    p.add_argument("--walk-forward", type=int, metavar="N", dest="walk_forward", help="sweep: N in/out-of-sample windows")
+
+    p = sub.add_parser("config", help="check or show configuration", description="Check or show configuration.")
+    csub = p.add_subparsers(dest="config_cmd", metavar="ACTION")
+    c = csub.add_parser("check", help="validate FILE: errors and warnings; exit 0 valid, 2 invalid")
+    c.add_argument("file", metavar="FILE")
+    _common(c)
+    c = csub.add_parser("show", help="print the effective configuration (secrets redacted)")
+    c.add_argument("file", nargs="?", metavar="FILE")
+    _common(c)
+
+    p = sub.add_parser("data", help="download historical klines", description="Market data tools.")
+    dsub = p.add_subparsers(dest="data_cmd", metavar="ACTION")
+    d = dsub.add_parser(
+        "download",
+        help="fetch klines from Binance REST into files the replay feed reads",
+        description="Fetch historical klines (paged, rate-limit aware, resumable) into OUT/SYMBOL/INTERVAL/YYYY-MM-01.json.",
+    )
+    d.add_argument("--symbols", required=True, help="comma-separated, e.g. BTCUSDT,ETHUSDT")
+    d.add_argument("--interval", required=True, help="e.g. 1h")
+    d.add_argument("--start", required=True, help="YYYY-MM-DD")
+    d.add_argument("--end", help="YYYY-MM-DD (default: now)")
+    d.add_argument("--out", default="data/klines", help="output folder (default: data/klines)")
+    _common(d)
+    return parser
+
+
+def _normalise_argv(argv: list[str]) -> list[str]:
+    """No subcommand means `tui` (so `tui-trader --live` opens the console in live mode)."""
+    for a in argv:
+        if a in ("-h", "--help", "--version"):
+            return argv
+        if not a.startswith("-"):
+            return argv if a in SUBCOMMANDS else ["tui", *argv]
+    return ["tui", *argv]
+
+
+def feed_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """CLI flags as a nested config override mapping."""
+    feed: dict[str, Any] = {}
+    if getattr(args, "feed", None):
+        feed["kind"] = args.feed
+    if getattr(args, "data", None):
+        feed.setdefault("replay", {})["path"] = args.data
+        feed.setdefault("kind", "replay")
+    if getattr(args, "interval", None):
+        feed["interval"] = args.interval
+    if getattr(args, "symbols", None):
+        feed["symbols"] = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
+    if getattr(args, "speed", None):
+        sp = args.speed.strip().lower()
+        if sp == "max":
+            feed["speed"] = "max"
+        else:
+            try:
+                feed["speed"] = float(sp.rstrip("x"))
+            except ValueError:
+                raise UsageError(f"--speed: expected a number or 'max', got {args.speed!r}") from None
+    if getattr(args, "seed", None) is not None:
+        feed.setdefault("sim", {})["seed"] = args.seed
+    if getattr(args, "n_symbols", None) is not None:
+        feed.setdefault("sim", {})["n_symbols"] = args.n_symbols
+    out: dict[str, Any] = {"feed": feed} if feed else {}
+    if getattr(args, "db", None):
+        out["storage"] = {"path": args.db}
+    if getattr(args, "live", False):
+        out["broker"] = {"kind": "binance"}
+    return out
+
+
+def _print_issues(res_errors: list, res_warnings: list, stream=sys.stderr) -> None:
+    for e in res_errors:
+        print(f"error: {e}", file=stream)
+    for w in res_warnings:
+        print(f"warning: {w}", file=stream)
+
+
+def load_cfg(args: argparse.Namespace, extra: dict[str, Any] | None = None):
+    """Load the configuration for a subcommand; ConfigError propagates (exit 2)."""
+    from tui_trader.config import _deep_merge, load_config
+
+    overrides = feed_overrides(args)
+    if extra:
+        overrides = _deep_merge(overrides, extra)
+    cfg, warnings = load_config(getattr(args, "config", None), overrides=overrides)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return cfg
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from tui_trader.config import check, load_data, redacted_dump, to_toml
+
+    if args.config_cmd == "check":
+        data = load_data(args.file)
+        res = check(data, require_keys=True)
+        _print_issues(res.errors, res.warnings, stream=sys.stdout)
+        if res.errors:
+            print(f"{args.file}: INVALID ({len(res.errors)} error(s), {len(res.warnings)} warning(s))")
+            return 2
+        print(f"{args.file}: OK ({len(res.warnings)} warning(s))")
+        return 0
+    if args.config_cmd == "show":
+        path = args.file or args.config
+        cfg = load_cfg(argparse.Namespace(config=path, db=getattr(args, "db", None)))
+        sys.stdout.write(to_toml(redacted_dump(cfg)))
+        return 0
+    raise UsageError("config: expected an action: check FILE | show [FILE]")
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_cmd != "download":
+        raise UsageError("data: expected an action: download")
+    from tui_trader.market.download import main_download
+
+    cfg = load_cfg(args)
+    return main_download(args, cfg)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tui_trader.headless import main_run
+
+    if args.live:
+        raise UsageError("run --live is not supported headless: live trading needs the console's typed confirmation")
+    cfg = load_cfg(args)
+    return main_run(args, cfg)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from tui_trader.backtest.cli import main_backtest
+
+    cfg = load_cfg(args)
+    return main_backtest(args, cfg)
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from tui_trader.ui.launch import main_tui
+
+    cfg = load_cfg(args)
+    return main_tui(args, cfg)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tui_trader.config import ConfigError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(_normalise_argv(argv))
+    except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2
+        return int(exc.code or 0)
+    handlers = {"tui": cmd_tui, "run": cmd_run, "backtest": cmd_backtest, "config": cmd_config, "data": cmd_data}
+    try:
+        return handlers[args.command](args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        for issue in exc.issues:
+            print(f"  {issue}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def run_async(coro) -> Any:
+    """asyncio.run for CLI entry points."""
+    return asyncio.run(coro)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
+
+
+__all__ = ["main", "build_parser", "feed_overrides", "UsageError", "Path"]

@@ -1,0 +1,310 @@
+"""Market-data validation: reject, count and log bad rows; never raise on bad data.
+
+Every feed runs its batches through :func:`validate_kline_batch` /
+:func:`validate_price_batch` before anything downstream sees them. A rejected
+row is dropped, counted under one short snake_case *reason* in a
+:class:`RejectCounter`, and logged (rate-limited) on the
+``tui_trader.market`` logger.
+
+Reasons (a row is counted once, under the first rule it breaks, in this order):
+
+``unknown_symbol``      symbol index outside ``[0, n_symbols)``
+``malformed``           impossible times (negative open time, close before open) or negative trade count
+``non_finite``          NaN / inf in a price or volume
+``non_positive_price``  open, high, low or close <= 0
+``negative_volume``     volume, quote volume or taker-buy volume < 0
+``taker_above_volume``  taker-buy base volume > base volume
+``high_below_low``      high < low
+``open_outside_range``  open outside [low, high]
+``close_outside_range`` close outside [low, high]
+``duplicate``           a closed kline whose open time was already accepted for the symbol
+``out_of_order``        a closed kline older than the newest accepted one for the symbol
+
+The parsers in :mod:`tui_trader.market.binance_payloads` use two more:
+``bad_type`` (a field of the wrong JSON type) and ``malformed`` (missing fields,
+unparsable numbers).
+
+Units: times are integer milliseconds since the epoch (UTC); prices in quote
+currency; volumes in base (``quote_volume`` in quote) currency.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from tui_trader.models import KlineBatch, PriceBatch
+
+log = logging.getLogger("tui_trader.market")
+
+REASONS = (
+    "non_finite",
+    "non_positive_price",
+    "negative_volume",
+    "taker_above_volume",
+    "high_below_low",
+    "open_outside_range",
+    "close_outside_range",
+    "out_of_order",
+    "duplicate",
+    "unknown_symbol",
+    "bad_type",
+    "malformed",
+)
+
+
+class RejectCounter:
+    """Exact counts of rejected rows per reason, with rate-limited logging.
+
+    Counting is exact. Logging emits at most one WARNING line per reason per
+    ``log_interval_s`` seconds of wall time (``time.monotonic``; logging only,
+    never a decision), mentioning how many were suppressed since the last line.
+    """
+
+    def __init__(self, log_interval_s: float = 10.0, logger: logging.Logger | None = None) -> None:
+        self.total: int = 0
+        self.by_reason: dict[str, int] = {}
+        self.log_interval_s = float(log_interval_s)
+        self._log = logger or log
+        self._last_log: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def reject(self, reason: str, n: int = 1, detail: str = "") -> None:
+        """Count ``n`` rejected rows under ``reason`` (``n <= 0`` is ignored)."""
+        n = int(n)
+        if n <= 0:
+            return
+        self.total += n
+        self.by_reason[reason] = self.by_reason.get(reason, 0) + n
+        now = time.monotonic()
+        last = self._last_log.get(reason)
+        if last is not None and now - last < self.log_interval_s:
+            self._suppressed[reason] = self._suppressed.get(reason, 0) + n
+            return
+        suppressed = self._suppressed.pop(reason, 0)
+        self._last_log[reason] = now
+        extra = f" (+{suppressed} more since last report)" if suppressed else ""
+        self._log.warning(
+            "rejected %d market-data row(s): %s%s%s", n, reason, f": {detail}" if detail else "", extra
+        )
+
+    def snapshot(self) -> dict[str, int]:
+        """A copy of the per-reason counts."""
+        return dict(self.by_reason)
+
+    def __repr__(self) -> str:
+        return f"RejectCounter(total={self.total}, by_reason={self.by_reason})"
+
+
+def _count(counter: RejectCounter, reason: str, mask: np.ndarray, what: str) -> None:
+    n = int(np.count_nonzero(mask))
+    if n:
+        counter.reject(reason, n, what)
+
+
+def _first_failure(rules: list[tuple[str, np.ndarray]], counter: RejectCounter, n: int, what: str) -> np.ndarray:
+    """Apply ``rules`` in order; each row counts under its first failing rule. Returns the bad mask."""
+    bad = np.zeros(n, dtype=bool)
+    for reason, fails in rules:
+        new = fails & ~bad
+        if new.any():
+            _count(counter, reason, new, what)
+            bad |= new
+    return bad
+
+
+def validate_kline_batch(
+    batch: KlineBatch, n_symbols: int, last_open_time: np.ndarray, counter: RejectCounter
+) -> KlineBatch:
+    """The rows of ``batch`` that pass every rule (see module doc); the others are counted.
+
+    ``last_open_time`` (int64, shape ``(n_symbols,)``, ``-1`` = none yet) holds the
+    newest accepted *closed* open time per symbol; it is updated in place for the
+    accepted closed klines. Rows are judged in batch order, so a batch may hold
+    several klines of one symbol (e.g. a whole replay file): each must be newer
+    than every earlier accepted one. In-progress klines (``closed=False``) are
+    checked for values only and never recorded. Fully vectorised; never raises on
+    bad data.
+    """
+    n = len(batch)
+    if n == 0:
+        return batch
+    what = "kline"
+    sym = np.asarray(batch.sym)
+    o, h, lo, c = batch.open, batch.high, batch.low, batch.close
+    v, qv, tb = batch.volume, batch.quote_volume, batch.taker_buy_base
+
+    unknown = (sym < 0) | (sym >= n_symbols)
+    malformed = (batch.open_time < 0) | (batch.close_time < batch.open_time) | (batch.trades < 0)
+    finite = (
+        np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c)
+        & np.isfinite(v) & np.isfinite(qv) & np.isfinite(tb)
+    )
+    with np.errstate(invalid="ignore"):
+        rules = [
+            ("unknown_symbol", unknown),
+            ("malformed", malformed),
+            ("non_finite", ~finite),
+            ("non_positive_price", (o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0)),
+            ("negative_volume", (v < 0) | (qv < 0) | (tb < 0)),
+            ("taker_above_volume", tb > v),
+            ("high_below_low", h < lo),
+            ("open_outside_range", (o < lo) | (o > h)),
+            ("close_outside_range", (c < lo) | (c > h)),
+        ]
+    bad = _first_failure(rules, counter, n, what)
+
+    # Ordering of closed klines, judged in batch order per symbol.
+    cand = np.flatnonzero(~bad & batch.closed.astype(bool))
+    if cand.size:
+        order_bad, accepted = _order_check(sym[cand], batch.open_time[cand], last_open_time, counter, what)
+        if order_bad.any():
+            bad[cand[order_bad]] = True
+        if accepted.size:
+            s_acc = sym[cand][accepted]
+            t_acc = batch.open_time[cand][accepted]
+            np.maximum.at(last_open_time, s_acc, t_acc)
+
+    if not bad.any():
+        return batch
+    return batch.take(~bad)
+
+
+def _order_check(
+    s: np.ndarray, t: np.ndarray, last: np.ndarray, counter: RejectCounter, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Duplicate / out-of-order flags for closed klines ``(s, t)`` in batch order.
+
+    Returns ``(bad_mask, accepted_positions)``. A row is accepted iff its open time
+    is newer than ``last[s]`` and than every earlier row of the same symbol (the
+    running maximum of earlier rows equals that of earlier *accepted* rows, since a
+    rejected row never exceeds it).
+    """
+    m = s.shape[0]
+    s64 = s.astype(np.int64)
+    t = t.astype(np.int64)
+    prev_last = last[s64]
+    if m == 1:
+        prev_max = prev_last
+        dup = t == prev_last
+    else:
+        # Previous max within the same symbol (exclusive running max, in batch order).
+        by_sym = np.argsort(s64, kind="stable")
+        ss, ts = s64[by_sym], t[by_sym]
+        tmin = int(ts.min())
+        span = int(ts.max()) - tmin + 2
+        starts = np.empty(m, dtype=bool)
+        starts[0] = True
+        np.not_equal(ss[1:], ss[:-1], out=starts[1:])
+        prev_in = np.full(m, -1, dtype=np.int64)
+        if span * (int(ss.max()) + 1) < 2**62:
+            key = ss * span + (ts - tmin + 1)
+            cm = np.maximum.accumulate(key)
+            pv = np.empty(m, dtype=np.int64)
+            pv[0] = 0
+            pv[1:] = cm[:-1]
+            pv -= ss * span
+            valid = ~starts
+            prev_in[valid] = pv[valid] + tmin - 1
+        else:  # pathological time span: per-symbol loop (still vectorised inside)
+            bounds = np.flatnonzero(starts).tolist() + [m]
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                if b - a > 1:
+                    prev_in[a + 1 : b] = np.maximum.accumulate(ts[a : b - 1])
+        prev_max_sorted = np.maximum(prev_in, prev_last[by_sym])
+        prev_max = np.empty(m, dtype=np.int64)
+        prev_max[by_sym] = prev_max_sorted
+        # Equal to an earlier row of the same symbol (or to the last accepted one).
+        pos = np.arange(m)
+        lx = np.lexsort((pos, t, s64))
+        same = np.zeros(m, dtype=bool)
+        same[1:] = (s64[lx][1:] == s64[lx][:-1]) & (t[lx][1:] == t[lx][:-1])
+        dup = np.zeros(m, dtype=bool)
+        dup[lx] = same
+        dup |= t == prev_last
+    late = t <= prev_max
+    dups = late & dup
+    ooo = late & ~dup
+    _count(counter, "duplicate", dups, what)
+    _count(counter, "out_of_order", ooo, what)
+    return late, np.flatnonzero(~late)
+
+
+def validate_price_batch(batch: PriceBatch, n_symbols: int, counter: RejectCounter) -> PriceBatch:
+    """The rows of ``batch`` that pass the price rules; the others are counted.
+
+    Rules (first failing one counts): ``unknown_symbol``; ``malformed`` (negative
+    event time); ``non_finite`` (last price NaN/inf, or a 24h field infinite — the
+    24h fields may be NaN = unknown); ``non_positive_price`` (price, or a known 24h
+    open/high/low, <= 0); ``negative_volume`` (24h volumes < 0); ``high_below_low``
+    (24h high < 24h low). Never raises on bad data.
+    """
+    n = len(batch)
+    if n == 0:
+        return batch
+    sym = np.asarray(batch.sym)
+    p = batch.price
+    o, h, lo = batch.open_24h, batch.high_24h, batch.low_24h
+    v, q = batch.volume_24h, batch.quote_volume_24h
+    with np.errstate(invalid="ignore"):
+        rules = [
+            ("unknown_symbol", (sym < 0) | (sym >= n_symbols)),
+            ("malformed", batch.event_time < 0),
+            (
+                "non_finite",
+                ~np.isfinite(p) | np.isinf(o) | np.isinf(h) | np.isinf(lo) | np.isinf(v) | np.isinf(q),
+            ),
+            ("non_positive_price", (p <= 0) | (o <= 0) | (h <= 0) | (lo <= 0)),
+            ("negative_volume", (v < 0) | (q < 0)),
+            ("high_below_low", h < lo),
+        ]
+    bad = _first_failure(rules, counter, n, "price")
+    if not bad.any():
+        return batch
+    keep = ~bad
+    return PriceBatch(
+        sym=batch.sym[keep],
+        event_time=batch.event_time[keep],
+        price=p[keep],
+        open_24h=o[keep],
+        high_24h=h[keep],
+        low_24h=lo[keep],
+        volume_24h=v[keep],
+        quote_volume_24h=q[keep],
+    )
+
+
+def kline_batch_from_arrays(
+    interval_ms: int,
+    sym: np.ndarray,
+    open_time: np.ndarray,
+    close_time: np.ndarray,
+    ohlcv: np.ndarray,
+    trades: np.ndarray,
+    closed: np.ndarray | bool = True,
+) -> KlineBatch:
+    """Build a :class:`KlineBatch` from column arrays with the canonical dtypes.
+
+    ``ohlcv`` has shape ``(n, 7)``: open, high, low, close, volume, quote_volume,
+    taker_buy_base (float64).
+    """
+    n = int(np.shape(sym)[0])
+    f = np.asarray(ohlcv, dtype=np.float64).reshape(n, 7)
+    cl = np.full(n, bool(closed)) if isinstance(closed, bool | np.bool_) else np.asarray(closed, dtype=bool)
+    return KlineBatch(
+        interval_ms=int(interval_ms),
+        sym=np.asarray(sym, dtype=np.int32),
+        open_time=np.asarray(open_time, dtype=np.int64),
+        close_time=np.asarray(close_time, dtype=np.int64),
+        open=np.ascontiguousarray(f[:, 0]),
+        high=np.ascontiguousarray(f[:, 1]),
+        low=np.ascontiguousarray(f[:, 2]),
+        close=np.ascontiguousarray(f[:, 3]),
+        volume=np.ascontiguousarray(f[:, 4]),
+        quote_volume=np.ascontiguousarray(f[:, 5]),
+        trades=np.asarray(trades, dtype=np.int64),
+        taker_buy_base=np.ascontiguousarray(f[:, 6]),
+        closed=cl,
+    )

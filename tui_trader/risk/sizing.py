@@ -1,0 +1,122 @@
+"""Position sizing: how much base asset an entry signal buys.
+
+The seed's formula, then hard limits::
+
+    strength_mult   = min(signal.strength, 2)                  # clipped to [0, 2]
+    confidence_mult = signal.confidence                        # clipped to [0, 1]
+    vol_mult        = clip(TARGET_VOLATILITY / volatility, 0.25, 1.0)
+                      (volatility NaN/inf -> 0.5; volatility 0 -> 1.0)
+    percent         = max_position_percent * strength_mult * confidence_mult * vol_mult
+    percent         = min(percent, max_position_percent)       # never above the cap
+    quantity        = equity * percent / 100 / price           # base units
+
+``volatility`` is the per-period standard deviation of simple returns (a
+fraction, 0.02 = 2 % per rating period); ``TARGET_VOLATILITY`` is 0.02. The
+quantity is computed in ``Decimal`` with every step rounding *down*
+(``ROUND_FLOOR``), so ``quantity * price <= equity * max_position_percent / 100``
+always holds; it is then rounded down to the symbol's step size (or to
+``DEFAULT_QTY_STEP`` when no filters are given), cut to ``max_qty`` /
+``max_notional`` when those are set, and becomes ``Decimal(0)`` when it is
+below ``min_qty`` or its notional below ``min_notional``.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation, localcontext
+
+from tui_trader.config import Config
+from tui_trader.models import Signal, SymbolFilters
+
+TARGET_VOLATILITY = 0.02  # per-period return std-dev at which the volatility multiplier is 1
+MIN_VOL_MULT, MAX_VOL_MULT = 0.25, 1.0
+UNKNOWN_VOL_MULT = 0.5
+DEFAULT_QTY_STEP = Decimal("0.00000001")  # Binance's finest base precision, used without filters
+_ZERO = Decimal(0)
+
+
+def volatility_multiplier(volatility: float) -> float:
+    """``clip(TARGET_VOLATILITY / volatility, 0.25, 1.0)``; NaN/inf -> 0.5; 0 -> 1.0.
+
+    Raises ``ValueError`` for a negative volatility."""
+    v = float(volatility)
+    if math.isnan(v) or math.isinf(v):
+        return UNKNOWN_VOL_MULT
+    if v < 0:
+        raise ValueError(f"volatility must be >= 0, got {volatility!r}")
+    if v == 0:
+        return MAX_VOL_MULT
+    return min(max(TARGET_VOLATILITY / v, MIN_VOL_MULT), MAX_VOL_MULT)
+
+
+def round_down_to_step(qty: Decimal, step: Decimal) -> Decimal:
+    """``qty`` rounded down (toward zero) to a multiple of ``step`` (``step <= 0``: unchanged)."""
+    if step <= 0:
+        return qty
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return (qty // step) * step
+
+
+def _finite_decimal(name: str, value: Decimal) -> Decimal:
+    try:
+        d = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not d.is_finite():
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return d
+
+
+def position_size(
+    signal: Signal,
+    equity: Decimal,
+    price: Decimal,
+    volatility: float,
+    cfg: Config,
+    filters: SymbolFilters | None,
+) -> Decimal:
+    """Base quantity to buy for ``signal`` (see the module docstring).
+
+    ``equity`` and ``price`` are in the quote asset (``price`` per base unit).
+    Returns ``Decimal(0)`` when nothing can be bought (no equity, below
+    ``min_qty`` / ``min_notional``). Raises ``ValueError`` for a non-positive
+    or non-finite price, a non-finite equity, NaN strength/confidence or a
+    negative volatility.
+    """
+    equity = _finite_decimal("equity", equity)
+    price = _finite_decimal("price", price)
+    if price <= 0:
+        raise ValueError(f"price must be positive, got {price}")
+    strength, confidence = float(signal.strength), float(signal.confidence)
+    if not (math.isfinite(strength) and math.isfinite(confidence)):
+        raise ValueError(f"signal strength/confidence must be finite, got {strength!r}/{confidence!r}")
+    if equity <= 0:
+        return _ZERO
+    strength_mult = min(max(strength, 0.0), 2.0)
+    confidence_mult = min(max(confidence, 0.0), 1.0)
+    vol_mult = volatility_multiplier(volatility)
+
+    max_pct = Decimal(repr(cfg.risk_management.max_position_percent))
+    pct = Decimal(repr(strength_mult)) * Decimal(repr(confidence_mult)) * Decimal(repr(vol_mult)) * max_pct
+    with localcontext() as ctx:
+        ctx.prec = 40
+        ctx.rounding = ROUND_FLOOR
+        pct = min(pct, max_pct)
+        qty = equity * pct / Decimal(100) / price
+    if qty <= 0:
+        return _ZERO
+
+    step = filters.step_size if filters is not None and filters.step_size > 0 else DEFAULT_QTY_STEP
+    qty = round_down_to_step(qty, step)
+    if filters is not None:
+        if filters.max_qty > 0 and qty > filters.max_qty:
+            qty = round_down_to_step(filters.max_qty, step)
+        if filters.max_notional > 0 and qty * price > filters.max_notional:
+            with localcontext() as ctx:
+                ctx.prec = 40
+                ctx.rounding = ROUND_FLOOR
+                qty = round_down_to_step(filters.max_notional / price, step)
+        if qty < filters.min_qty or qty * price < filters.min_notional:
+            return _ZERO
+    return qty if qty > 0 else _ZERO
