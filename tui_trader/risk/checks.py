@@ -1,0 +1,232 @@
+"""Pre-trade checks: every reason an order must not be sent.
+
+:class:`PreTradeChecks` runs *all* checks and returns one human-readable
+reason per failure (an empty list = pass), so the operator sees everything
+that is wrong at once. Money is ``Decimal`` in the quote asset; prices are
+quote per base unit; percentages are percent.
+
+Entry checks (:meth:`PreTradeChecks.check_entry`):
+
+1. **state** - the engine state allows the order (:func:`~tui_trader.risk.state.order_refusal`).
+2. **max total positions** - ``open_positions < max_total_positions``.
+3. **cash** - ``notional * (1 + fee_rate) <= cash``.
+4. **per-symbol limit** - not already holding the symbol, and
+   ``symbol_exposure + notional <= max_position_percent % of equity``.
+5. **diversification** - ``total_exposure + notional <= max_total_positions *
+   max_position_percent % of equity``.
+6. **market conditions** - ``stale_periods <= max_data_staleness_periods``,
+   ``gaps <= max_gaps`` (constructor, default 0), volatility known and
+   ``<= max_volatility``.
+7. **liquidity** - ``notional <= max_liquidity_share * recent_quote_volume``
+   (unknown or zero volume fails).
+8. **filters** - exchange filters known, symbol ``TRADING``, ``min_qty <= qty
+   <= max_qty``, qty a multiple of ``step_size``, ``min_notional <= notional
+   <= max_notional``.
+
+``notional = quantity * price``. Exposures should include pending (in-flight)
+buy orders so that two quick entries cannot together break a limit.
+
+Exit checks (:meth:`PreTradeChecks.check_exit`): state, ``0 < quantity <=
+holding_qty``, filters (step, ``min_qty``, ``min_notional``); a holding whose
+whole value is below ``min_notional`` is dust that cannot be sold, and a
+partial sell that would leave such dust behind is refused too (sell it all).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from tui_trader.config import Config
+from tui_trader.models import EngineState, Side, Source, SymbolFilters
+from tui_trader.risk.state import order_refusal
+
+_ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class TradeContext:
+    """Everything the checks need about one intended order."""
+
+    symbol: str
+    quantity: Decimal  # base units
+    price: Decimal  # expected fill price, quote per base
+    fee_rate: Decimal  # fraction of notional, e.g. 0.001
+    cash: Decimal  # free quote balance
+    equity: Decimal  # cash + positions at market (quote)
+    open_positions: int = 0
+    holding: bool = False
+    holding_qty: Decimal = _ZERO  # base units held in this symbol (for exits)
+    symbol_exposure: Decimal = _ZERO  # quote value held / pending in this symbol
+    total_exposure: Decimal = _ZERO  # quote value of all open / pending positions
+    stale_periods: float = 0.0  # age of the symbol's last kline, rating periods
+    gaps: int = 0  # missing klines in the recent window
+    volatility: float = math.nan  # per-period return std-dev (fraction)
+    recent_quote_volume: Decimal | float = math.nan  # quote volume of the recent window
+    filters: SymbolFilters | None = None
+    state: EngineState = EngineState.RUNNING
+    source: Source = Source.STRATEGY  # UI = manual operator order
+    urgent: bool = False  # a stop-loss exit
+
+    @property
+    def notional(self) -> Decimal:
+        return self.quantity * self.price
+
+
+def _fmt(d: Decimal) -> str:
+    return f"{d:.2f}" if abs(d) >= 1 else f"{d.normalize():f}"
+
+
+def _dec(value: Decimal | float | int) -> Decimal | None:
+    try:
+        d = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+    except (InvalidOperation, TypeError, ValueError):
+        return None
+    return d if d.is_finite() else None
+
+
+class PreTradeChecks:
+    """Pre-trade checks on ``cfg.risk_management`` limits."""
+
+    def __init__(self, cfg: Config, max_gaps: int = 0) -> None:
+        self.cfg = cfg
+        self.max_gaps = int(max_gaps)
+
+    # ---------------------------------------------------------------- pieces
+
+    @staticmethod
+    def _basic(ctx: TradeContext) -> list[str]:
+        out = []
+        if not isinstance(ctx.quantity, Decimal) or not ctx.quantity.is_finite() or ctx.quantity <= 0:
+            out.append(f"quantity must be a positive Decimal, got {ctx.quantity!r}")
+        if not isinstance(ctx.price, Decimal) or not ctx.price.is_finite() or ctx.price <= 0:
+            out.append(f"price must be a positive Decimal, got {ctx.price!r}")
+        return out
+
+    @staticmethod
+    def _filters(ctx: TradeContext, exit_: bool) -> list[str]:
+        f = ctx.filters
+        if f is None:
+            return [f"exchange filters for {ctx.symbol} are unknown"]
+        out = []
+        if f.status != "TRADING":
+            out.append(f"{ctx.symbol} is not trading (status {f.status})")
+        q, notional = ctx.quantity, ctx.notional
+        if q < f.min_qty:
+            out.append(f"quantity {_fmt(q)} below the minimum {_fmt(f.min_qty)}")
+        if f.max_qty > 0 and q > f.max_qty:
+            out.append(f"quantity {_fmt(q)} above the maximum {_fmt(f.max_qty)}")
+        if f.step_size > 0 and q % f.step_size != 0:
+            out.append(f"quantity {_fmt(q)} is not a multiple of the step size {_fmt(f.step_size)}")
+        if notional < f.min_notional:
+            if exit_:
+                out.append(
+                    f"order value {_fmt(notional)} below the minimum notional {_fmt(f.min_notional)}: "
+                    "dust that cannot be sold"
+                )
+            else:
+                out.append(f"order value {_fmt(notional)} below the minimum notional {_fmt(f.min_notional)}")
+        if not exit_ and f.max_notional > 0 and notional > f.max_notional:
+            out.append(f"order value {_fmt(notional)} above the maximum notional {_fmt(f.max_notional)}")
+        return out
+
+    # ----------------------------------------------------------------- entry
+
+    def check_entry(self, ctx: TradeContext) -> list[str]:
+        """Reasons a BUY of ``ctx.quantity`` at ``ctx.price`` must not be sent (empty = pass)."""
+        basic = self._basic(ctx)
+        if basic:
+            return basic
+        rm = self.cfg.risk_management
+        out: list[str] = []
+        refusal = order_refusal(ctx.state, Side.BUY, ctx.source, ctx.urgent)
+        if refusal:
+            out.append(refusal)
+
+        notional = ctx.notional
+        equity = _dec(ctx.equity) or _ZERO
+        cash = _dec(ctx.cash) or _ZERO
+        max_pct = Decimal(repr(rm.max_position_percent))
+
+        if ctx.open_positions >= rm.max_total_positions:
+            out.append(f"max total positions reached: {ctx.open_positions} of {rm.max_total_positions}")
+
+        fee_rate = _dec(ctx.fee_rate) or _ZERO
+        fee = notional * fee_rate
+        if notional + fee > cash:
+            out.append(
+                f"insufficient cash: need {_fmt(notional + fee)} (incl. fee {_fmt(fee)}), have {_fmt(cash)}"
+            )
+
+        if ctx.holding:
+            out.append(f"already holding {ctx.symbol}: one position per symbol")
+        sym_limit = equity * max_pct / 100
+        if ctx.symbol_exposure + notional > sym_limit:
+            out.append(
+                f"position in {ctx.symbol} would be {_fmt(ctx.symbol_exposure + notional)}, above "
+                f"{rm.max_position_percent:g}% of equity ({_fmt(sym_limit)})"
+            )
+
+        total_limit = equity * max_pct * rm.max_total_positions / 100
+        if ctx.total_exposure + notional > total_limit:
+            out.append(
+                f"diversification: positions would total {_fmt(ctx.total_exposure + notional)}, above "
+                f"{rm.max_total_positions} x {rm.max_position_percent:g}% of equity ({_fmt(total_limit)})"
+            )
+
+        stale = float(ctx.stale_periods)
+        if not math.isfinite(stale) or stale > rm.max_data_staleness_periods:
+            out.append(
+                f"market data stale: last kline {stale:.1f} periods old "
+                f"(limit {rm.max_data_staleness_periods:g})"
+            )
+        if ctx.gaps > self.max_gaps:
+            out.append(f"market data has {ctx.gaps} gap(s) in the recent window (allowed {self.max_gaps})")
+        vol = float(ctx.volatility)
+        if not math.isfinite(vol):
+            out.append("volatility unknown: not enough market data")
+        elif vol > rm.max_volatility:
+            out.append(f"volatility {vol:.4f} above the limit {rm.max_volatility:g}")
+
+        qv = _dec(ctx.recent_quote_volume)
+        if qv is None or qv <= 0:
+            out.append(f"liquidity unknown: no recent quote volume for {ctx.symbol}")
+        else:
+            share = Decimal(repr(rm.max_liquidity_share))
+            if notional > share * qv:
+                out.append(
+                    f"illiquid: order value {_fmt(notional)} above {rm.max_liquidity_share * 100:g}% of "
+                    f"recent quote volume {_fmt(qv)}"
+                )
+
+        out.extend(self._filters(ctx, exit_=False))
+        return out
+
+    # ------------------------------------------------------------------ exit
+
+    def check_exit(self, ctx: TradeContext) -> list[str]:
+        """Reasons a SELL of ``ctx.quantity`` must not be sent (empty = pass)."""
+        basic = self._basic(ctx)
+        if basic:
+            return basic
+        out: list[str] = []
+        refusal = order_refusal(ctx.state, Side.SELL, ctx.source, ctx.urgent)
+        if refusal:
+            out.append(refusal)
+        if ctx.holding_qty <= 0:
+            out.append(f"no position in {ctx.symbol} to sell")
+            return out
+        if ctx.quantity > ctx.holding_qty:
+            out.append(f"quantity {_fmt(ctx.quantity)} exceeds the holding {_fmt(ctx.holding_qty)}")
+        out.extend(self._filters(ctx, exit_=True))
+        f = ctx.filters
+        if f is not None and ctx.quantity < ctx.holding_qty:
+            rest = ctx.holding_qty - ctx.quantity
+            # A remainder below one step is unavoidable dust (e.g. fees taken in base): not refused.
+            if rest >= f.step_size and rest * ctx.price < f.min_notional:
+                out.append(
+                    f"would leave {_fmt(rest)} {ctx.symbol} worth {_fmt(rest * ctx.price)}, below the minimum "
+                    f"notional {_fmt(f.min_notional)}: dust that could not be sold later - sell it all"
+                )
+        return out
