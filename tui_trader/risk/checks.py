@@ -75,7 +75,13 @@ class TradeContext:
 
 
 def _fmt(d: Decimal) -> str:
+    """Money (quote): two decimals, or every significant digit below 1."""
     return f"{d:.2f}" if abs(d) >= 1 else f"{d.normalize():f}"
+
+
+def _qty(d: Decimal) -> str:
+    """A base quantity with every significant digit and no exponent."""
+    return f"{d.normalize():f}"
 
 
 def _dec(value: Decimal | float | int) -> Decimal | None:
@@ -114,11 +120,11 @@ class PreTradeChecks:
             out.append(f"{ctx.symbol} is not trading (status {f.status})")
         q, notional = ctx.quantity, ctx.notional
         if q < f.min_qty:
-            out.append(f"quantity {_fmt(q)} below the minimum {_fmt(f.min_qty)}")
+            out.append(f"quantity {_qty(q)} below the minimum {_qty(f.min_qty)}")
         if f.max_qty > 0 and q > f.max_qty:
-            out.append(f"quantity {_fmt(q)} above the maximum {_fmt(f.max_qty)}")
+            out.append(f"quantity {_qty(q)} above the maximum {_qty(f.max_qty)}")
         if f.step_size > 0 and q % f.step_size != 0:
-            out.append(f"quantity {_fmt(q)} is not a multiple of the step size {_fmt(f.step_size)}")
+            out.append(f"quantity {_qty(q)} is not a multiple of the step size {_qty(f.step_size)}")
         if notional < f.min_notional:
             if exit_:
                 out.append(
@@ -218,7 +224,7 @@ class PreTradeChecks:
             out.append(f"no position in {ctx.symbol} to sell")
             return out
         if ctx.quantity > ctx.holding_qty:
-            out.append(f"quantity {_fmt(ctx.quantity)} exceeds the holding {_fmt(ctx.holding_qty)}")
+            out.append(f"quantity {_qty(ctx.quantity)} exceeds the holding {_qty(ctx.holding_qty)}")
         out.extend(self._filters(ctx, exit_=True))
         f = ctx.filters
         if f is not None and ctx.quantity < ctx.holding_qty:
@@ -226,7 +232,7 @@ class PreTradeChecks:
             # A remainder below one step is unavoidable dust (e.g. fees taken in base): not refused.
             if rest >= f.step_size and rest * ctx.price < f.min_notional:
                 out.append(
-                    f"would leave {_fmt(rest)} {ctx.symbol} worth {_fmt(rest * ctx.price)}, below the minimum "
+                    f"would leave {_qty(rest)} {ctx.symbol} worth {_fmt(rest * ctx.price)}, below the minimum "
                     f"notional {_fmt(f.min_notional)}: dust that could not be sold later - sell it all"
                 )
         return out
