@@ -1,0 +1,233 @@
+"""Position sizing and pre-trade checks (hand-computed numbers, one failing check at a time)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from decimal import Decimal as D
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tui_trader.config import Config
+from tui_trader.models import EngineState, Signal, SignalType, Source, SymbolFilters
+from tui_trader.risk.checks import PreTradeChecks, TradeContext
+from tui_trader.risk.sizing import position_size, round_down_to_step, volatility_multiplier
+
+CFG = Config()  # max_position_percent 5, max_total_positions 10, liquidity share 1 %, max vol 0.15
+
+
+def sig(strength: float = 1.0, confidence: float = 1.0) -> Signal:
+    return Signal(0, "BTCUSDT", SignalType.BUY, strength, confidence, 2.5, "test")
+
+
+def filt(step="0.001", min_qty="0.001", max_qty="9000", min_notional="10", max_notional="0", status="TRADING"):
+    return SymbolFilters("BTCUSDT", "BTC", "USDT", D("0.01"), D(step), D(min_qty), D(max_qty), D(min_notional),
+                         max_notional=D(max_notional), status=status)
+
+
+# ===================================================================== sizing
+
+
+def test_volatility_multiplier():
+    assert volatility_multiplier(0.02) == 1.0
+    assert volatility_multiplier(0.04) == 0.5
+    assert volatility_multiplier(0.01) == 1.0  # clipped at 1
+    assert volatility_multiplier(1.0) == 0.25  # 0.02 clipped up to 0.25
+    assert volatility_multiplier(math.nan) == 0.5
+    assert volatility_multiplier(0.0) == 1.0
+    with pytest.raises(ValueError, match=">= 0"):
+        volatility_multiplier(-0.1)
+
+
+def test_size_hand_computed():
+    # 5 % x strength 1 x confidence 0.8 x vol mult 0.5 = 2 % of 10 000 = 200 quote at 100 -> 2
+    q = position_size(sig(1.0, 0.8), D(10_000), D(100), 0.04, CFG, filt())
+    assert q == D("2.000")
+    # strength 1.5, confidence 0.6, vol 0.02: 5 x 1.5 x 0.6 = 4.5 % -> 450 / 30 = 15
+    assert position_size(sig(1.5, 0.6), D(10_000), D(30), 0.02, CFG, filt()) == D(15)
+
+
+def test_size_capped_at_max_position_percent():
+    # 5 % x 2 x 1 x 1 = 10 % -> capped at 5 % = 500 quote -> 5 units
+    assert position_size(sig(2.0, 1.0), D(10_000), D(100), 0.01, CFG, filt()) == D(5)
+    # strength above 2 is treated as 2 (still capped)
+    assert position_size(sig(7.0, 1.0), D(10_000), D(100), 0.01, CFG, filt()) == D(5)
+
+
+def test_size_rounds_down_to_step():
+    # 500 / 3 = 166.666...: step 0.1 -> 166.6 (never 166.7)
+    q = position_size(sig(1.0, 1.0), D(10_000), D(3), 0.02, CFG, filt(step="0.1", min_qty="0.1"))
+    assert q == D("166.6")
+    # integer step
+    assert position_size(sig(1.0, 1.0), D(10_000), D(3), 0.02, CFG, filt(step="1", min_qty="1")) == D(166)
+    # no filters: rounded down to 1e-8
+    assert position_size(sig(1.0, 1.0), D(10_000), D(3), 0.02, CFG, None) == D("166.66666666")
+    assert round_down_to_step(D("1.23456"), D("0.01")) == D("1.23")
+    assert round_down_to_step(D("1.23456"), D(0)) == D("1.23456")
+
+
+def test_size_min_notional_and_min_qty_give_zero():
+    # 5 % of 150 = 7.5 quote < min notional 10 -> 0
+    assert position_size(sig(1, 1), D(150), D(100), 0.02, CFG, filt()) == 0
+    # 5 % of 250 = 12.5 quote -> 0.125 units; min qty 0.2 -> 0
+    assert position_size(sig(1, 1), D(250), D(100), 0.02, CFG, filt(min_qty="0.2")) == 0
+    # the same with min qty 0.1 is fine
+    assert position_size(sig(1, 1), D(250), D(100), 0.02, CFG, filt(min_qty="0.1")) == D("0.125")
+
+
+def test_size_max_qty_and_max_notional():
+    assert position_size(sig(1, 1), D(10_000), D(1), 0.02, CFG, filt(max_qty="100")) == D(100)
+    assert position_size(sig(1, 1), D(10_000), D(1), 0.02, CFG, filt(max_notional="250.5")) == D("250.5")
+
+
+def test_size_no_equity_or_bad_input():
+    assert position_size(sig(), D(0), D(100), 0.02, CFG, filt()) == 0
+    assert position_size(sig(), D(-5), D(100), 0.02, CFG, filt()) == 0
+    assert position_size(sig(1.0, 0.0), D(10_000), D(100), 0.02, CFG, filt()) == 0
+    with pytest.raises(ValueError, match="price must be positive"):
+        position_size(sig(), D(1000), D(0), 0.02, CFG, filt())
+    with pytest.raises(ValueError, match="price must be finite"):
+        position_size(sig(), D(1000), D("NaN"), 0.02, CFG, filt())
+    with pytest.raises(ValueError, match="strength/confidence"):
+        position_size(sig(math.nan, 1.0), D(1000), D(10), 0.02, CFG, filt())
+    with pytest.raises(ValueError, match="volatility"):
+        position_size(sig(), D(1000), D(10), -1.0, CFG, filt())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    strength=st.floats(0, 10),
+    confidence=st.floats(0, 1),
+    volatility=st.one_of(st.floats(0, 2), st.just(math.nan)),
+    price=st.decimals(D("0.00000100"), D("100000"), places=8),
+    equity=st.decimals(D("1"), D("10000000"), places=2),
+    step=st.sampled_from(["0.00000001", "0.001", "0.1", "1", "10"]),
+    max_pct=st.floats(0.5, 20),
+)
+def test_size_never_exceeds_max_position_percent(strength, confidence, volatility, price, equity, step, max_pct):
+    cfg = Config.model_validate({"risk_management": {"max_position_percent": max_pct}})
+    f = filt(step=step, min_qty="0", max_qty="0", min_notional="0")
+    q = position_size(sig(strength, confidence), equity, price, volatility, cfg, f)
+    assert q >= 0
+    assert q * price <= equity * D(repr(max_pct)) / 100
+    assert q % D(step) == 0
+    # rounding down loses less than one step against the uncapped-by-step target
+    target_pct = min(max_pct * min(strength, 2) * confidence * volatility_multiplier(volatility), max_pct)
+    target_qty = equity * D(repr(target_pct)) / 100 / price
+    assert target_qty - q < D(step) + D("1e-12") * (target_qty + 1)
+
+
+# ===================================================================== pre-trade checks
+
+BASE = TradeContext(
+    symbol="BTCUSDT",
+    quantity=D("0.5"),
+    price=D(100),  # notional 50
+    fee_rate=D("0.001"),
+    cash=D(10_000),
+    equity=D(10_000),
+    open_positions=0,
+    holding=False,
+    stale_periods=0.5,
+    gaps=0,
+    volatility=0.02,
+    recent_quote_volume=D(1_000_000),  # 1 % = 10 000
+    filters=filt(),
+)
+CHECKS = PreTradeChecks(CFG)
+
+
+def test_baseline_entry_passes():
+    assert CHECKS.check_entry(BASE) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"open_positions": 10}, "max total positions reached: 10 of 10"),
+        ({"cash": D("50.04")}, "insufficient cash: need 50.05 (incl. fee 0.05), have 50.04"),
+        ({"holding": True}, "already holding BTCUSDT: one position per symbol"),
+        ({"quantity": D(6)}, "position in BTCUSDT would be 600.00, above 5% of equity (500.00)"),
+        ({"symbol_exposure": D(460)}, "position in BTCUSDT would be 510.00, above 5% of equity (500.00)"),
+        ({"total_exposure": D(4960)}, "diversification: positions would total 5010.00, above 10 x 5% of equity"),
+        ({"stale_periods": 3.5}, "market data stale: last kline 3.5 periods old (limit 3)"),
+        ({"gaps": 1}, "market data has 1 gap(s) in the recent window (allowed 0)"),
+        ({"volatility": 0.2}, "volatility 0.2000 above the limit 0.15"),
+        ({"volatility": math.nan}, "volatility unknown"),
+        ({"recent_quote_volume": D(4000)}, "illiquid: order value 50.00 above 1% of recent quote volume 4000.00"),
+        ({"recent_quote_volume": math.nan}, "liquidity unknown"),
+        ({"filters": None}, "exchange filters for BTCUSDT are unknown"),
+        ({"filters": filt(status="BREAK")}, "BTCUSDT is not trading (status BREAK)"),
+        ({"quantity": D("0.5005")}, "not a multiple of the step size 0.001"),
+        ({"filters": filt(min_qty="1", min_notional="1")}, "quantity 0.5 below the minimum 1"),
+        ({"filters": filt(max_qty="0.1")}, "quantity 0.5 above the maximum 0.1"),
+        ({"price": D(10)}, "order value 5.00 below the minimum notional 10.00"),
+        ({"filters": filt(max_notional="40")}, "order value 50.00 above the maximum notional 40.00"),
+        ({"state": EngineState.PAUSED}, "engine is paused: no new strategy entries"),
+        ({"state": EngineState.REDUCING, "source": Source.UI}, "only exits are allowed"),
+        ({"state": EngineState.EMERGENCY_STOPPED, "source": Source.UI}, "emergency stop is active"),
+    ],
+)
+def test_each_entry_check_fails_alone(change, expected):
+    reasons = CHECKS.check_entry(replace(BASE, **change))
+    assert len(reasons) == 1, reasons
+    assert expected in reasons[0]
+
+
+def test_entry_boundaries_pass_exactly_at_the_limit():
+    assert CHECKS.check_entry(replace(BASE, cash=D("50.05"))) == []  # notional + fee exactly
+    assert CHECKS.check_entry(replace(BASE, quantity=D(5))) == []  # exactly 5 % of equity
+    assert CHECKS.check_entry(replace(BASE, total_exposure=D(4950))) == []  # exactly 50 %
+    assert CHECKS.check_entry(replace(BASE, stale_periods=3.0)) == []
+    assert CHECKS.check_entry(replace(BASE, volatility=0.15)) == []
+    assert CHECKS.check_entry(replace(BASE, recent_quote_volume=D(5000))) == []  # 1 % = 50
+    assert CHECKS.check_entry(replace(BASE, open_positions=9)) == []
+    assert CHECKS.check_entry(replace(BASE, state=EngineState.PAUSED, source=Source.UI)) == []
+    assert PreTradeChecks(CFG, max_gaps=2).check_entry(replace(BASE, gaps=2)) == []
+
+
+def test_all_failures_reported_together_and_bad_quantity():
+    reasons = CHECKS.check_entry(replace(BASE, open_positions=12, holding=True, volatility=0.5))
+    assert len(reasons) == 3
+    assert CHECKS.check_entry(replace(BASE, quantity=D(0))) == ["quantity must be a positive Decimal, got Decimal('0')"]
+    assert "price must be a positive Decimal" in CHECKS.check_entry(replace(BASE, price=D(-1)))[0]
+
+
+EXIT = replace(BASE, holding=True, holding_qty=D(1), quantity=D(1))
+
+
+def test_baseline_exit_passes():
+    assert CHECKS.check_exit(EXIT) == []
+    # exits ignore entry-only limits (positions count, cash, market data)
+    assert CHECKS.check_exit(replace(EXIT, open_positions=10, cash=D(0), volatility=math.nan, stale_periods=9)) == []
+    # a remainder below one step is unavoidable dust and not refused
+    assert CHECKS.check_exit(replace(EXIT, holding_qty=D("1.0004"))) == []
+    # stop loss while paused
+    assert CHECKS.check_exit(replace(EXIT, state=EngineState.PAUSED, urgent=True)) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"quantity": D("1.5")}, "quantity 1.5 exceeds the holding 1"),
+        ({"holding_qty": D(0), "holding": False}, "no position in BTCUSDT to sell"),
+        ({"holding_qty": D("0.05"), "quantity": D("0.05")},
+         "order value 5.00 below the minimum notional 10.00: dust that cannot be sold"),
+        ({"quantity": D("0.95")}, "would leave 0.05 BTCUSDT worth 5.00, below the minimum notional 10.00"),
+        ({"quantity": D("0.9995"), "holding_qty": D(1)}, "not a multiple of the step size"),
+        ({"state": EngineState.PAUSED}, "engine is paused: no strategy exits (stop losses still run)"),
+        ({"state": EngineState.STOPPED, "urgent": True}, "engine is stopped"),
+        ({"state": EngineState.EMERGENCY_STOPPED, "urgent": True}, "emergency stop is active"),
+    ],
+)
+def test_each_exit_check_fails_alone(change, expected):
+    reasons = CHECKS.check_exit(replace(EXIT, **change))
+    assert len(reasons) == 1, reasons
+    assert expected in reasons[0]
+
+
+def test_exit_in_reducing_allowed_for_strategy_and_operator():
+    assert CHECKS.check_exit(replace(EXIT, state=EngineState.REDUCING)) == []
+    assert CHECKS.check_exit(replace(EXIT, state=EngineState.REDUCING, source=Source.UI)) == []
