@@ -1,0 +1,408 @@
+"""Reports of a :class:`~tui_trader.backtest.BacktestResult`: terminal, JSON and files.
+
+* :func:`render_report` prints rich tables (the strategy's figures next to the
+  buy-and-hold and cash baselines, a per-symbol breakdown, a trades summary) and two
+  plotext charts rendered as text (equity with the buy-and-hold baseline, and drawdown).
+  Charts have a fixed size (``CHART_WIDTH`` x ``CHART_HEIGHT`` characters) and no colour
+  unless the console is a colour terminal.
+* :func:`report_json` is one JSON-ready object with every figure (keys ``REPORT_KEYS``;
+  the metric dicts use :data:`~tui_trader.backtest.metrics.METRIC_KEYS`; non-finite
+  numbers such as an infinite profit factor are ``null``).
+* :func:`write_outputs` writes ``trades.csv``, ``equity.csv``, ``report.txt`` and
+  ``report.json`` into a folder.
+
+Percentages shown are the metric fractions times 100; money is in the quote asset.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from tui_trader.backtest import BacktestResult
+from tui_trader.backtest.metrics import DAY_MS, drawdown_series, json_safe
+
+CHART_WIDTH = 100
+CHART_HEIGHT = 20
+MAX_CHART_POINTS = 1000
+LAST_TRADES_SHOWN = 10
+
+REPORT_KEYS: tuple[str, ...] = (
+    "run_id",
+    "symbols",
+    "interval",
+    "start_ms",
+    "end_ms",
+    "n_klines",
+    "n_fills",
+    "wall_time_s",
+    "klines_per_s",
+    "quote_asset",
+    "starting_balance",
+    "metrics",
+    "baselines",
+    "per_symbol",
+    "config",
+)
+
+BASELINE_LABELS = {"buy_and_hold": "Buy & hold", "cash": "Cash"}
+
+# ---------------------------------------------------------------------------
+# Formatting
+# ---------------------------------------------------------------------------
+
+DASH = "–"
+
+
+def _finite(v: Any) -> bool:
+    return v is not None and isinstance(v, int | float) and math.isfinite(v)
+
+
+def fmt_pct(v: float | None, digits: int = 2) -> str:
+    """A fraction as a percentage (``0.1234`` -> ``12.34 %``); ``–`` when undefined."""
+    if v is None:
+        return DASH
+    if not math.isfinite(v):
+        return "∞ %" if v > 0 else "-∞ %"
+    return f"{v * 100:,.{digits}f} %"
+
+
+def fmt_num(v: float | None, digits: int = 2) -> str:
+    if v is None:
+        return DASH
+    if not math.isfinite(v):
+        return "∞" if v > 0 else "-∞"
+    return f"{v:,.{digits}f}"
+
+
+def fmt_duration(ms: float | None) -> str:
+    """Milliseconds as ``2d 3h``, ``5h 12m``, ``45m``, ``30s``; ``–`` when undefined."""
+    if ms is None:
+        return DASH
+    s = int(round(ms / 1000))
+    d, rem = divmod(s, 86_400)
+    h, rem = divmod(rem, 3600)
+    m, sec = divmod(rem, 60)
+    if d:
+        return f"{d}d {h}h"
+    if h:
+        return f"{h}h {m}m"
+    if m:
+        return f"{m}m"
+    return f"{sec}s"
+
+
+def fmt_time(ms: int | None) -> str:
+    """UTC time ``YYYY-MM-DD HH:MM``."""
+    if ms is None:
+        return DASH
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# Summary rows: (label, metric key, formatter)
+_SUMMARY_ROWS: tuple[tuple[str, str, Any], ...] = (
+    ("Final equity", "end_equity", fmt_num),
+    ("P&L", "pnl", fmt_num),
+    ("Total return", "total_return", fmt_pct),
+    ("Annualised return", "annualised_return", fmt_pct),
+    ("Volatility (ann.)", "volatility", fmt_pct),
+    ("Sharpe", "sharpe", fmt_num),
+    ("Sortino", "sortino", fmt_num),
+    ("Max drawdown", "max_drawdown", fmt_pct),
+    ("Max DD duration", "max_drawdown_duration_ms", fmt_duration),
+    ("Trades", "n_trades", lambda v: DASH if v is None else str(v)),
+    ("Win rate", "win_rate", fmt_pct),
+    ("Avg win", "avg_win", fmt_num),
+    ("Avg loss", "avg_loss", fmt_num),
+    ("Profit factor", "profit_factor", fmt_num),
+    ("Exposure", "exposure", fmt_pct),
+    ("Turnover", "turnover", lambda v: DASH if v is None else f"{v:,.2f}x"),
+    ("Fees paid", "fees_paid", fmt_num),
+)
+
+
+def summary_table(result: BacktestResult) -> Table:
+    """Strategy vs baselines, one row per figure."""
+    q = result.quote_asset
+    t = Table(title="Summary", title_justify="left", header_style="bold")
+    t.add_column("Figure")
+    t.add_column("Strategy", justify="right")
+    names = [n for n in ("buy_and_hold", "cash") if n in result.baselines]
+    names += [n for n in result.baselines if n not in names]
+    for n in names:
+        t.add_column(BASELINE_LABELS.get(n, n), justify="right")
+    for label, key, fmt in _SUMMARY_ROWS:
+        if key in ("end_equity", "pnl", "avg_win", "avg_loss", "fees_paid"):
+            label = f"{label} ({q})"
+        cells = [fmt(result.metrics.get(key))] + [fmt(result.baselines[n].get(key)) for n in names]
+        t.add_row(label, *cells)
+    return t
+
+
+def per_symbol_table(result: BacktestResult) -> Table:
+    """Per-symbol breakdown, best pnl first."""
+    t = Table(title="Per symbol", title_justify="left", header_style="bold")
+    for col, just in (
+        ("Symbol", "left"),
+        ("Trades", "right"),
+        ("Open", "right"),
+        ("Win rate", "right"),
+        (f"P&L ({result.quote_asset})", "right"),
+        ("Avg P&L", "right"),
+        ("Profit factor", "right"),
+        ("Fees", "right"),
+        ("Notional", "right"),
+    ):
+        t.add_column(col, justify=just)
+    rows = sorted(result.per_symbol.items(), key=lambda kv: (-(kv[1].get("pnl") or 0.0), kv[0]))
+    for sym, r in rows:
+        t.add_row(
+            sym,
+            str(r["n_trades"]),
+            str(r["open_trades"]),
+            fmt_pct(r["win_rate"], 1),
+            fmt_num(r["pnl"]),
+            fmt_num(r["avg_pnl"]),
+            fmt_num(r["profit_factor"]),
+            fmt_num(r["fees"]),
+            fmt_num(r["traded_notional"], 0),
+        )
+    return t
+
+
+def trades_table(result: BacktestResult) -> Group:
+    """A one-line trades summary and the last trades."""
+    closed = [t for t in result.trades if t.closed]
+    m = result.metrics
+    if closed:
+        best = max(closed, key=lambda t: t.pnl)
+        worst = min(closed, key=lambda t: t.pnl)
+        line = (
+            f"{len(closed)} closed trades ({m.get('open_trades', 0)} open), "
+            f"best {best.symbol} {fmt_num(float(best.pnl))}, worst {worst.symbol} {fmt_num(float(worst.pnl))}, "
+            f"average holding {fmt_duration(m.get('avg_holding_ms'))}, "
+            f"average return {fmt_num(float(np.mean([t.return_pct for t in closed])))} %"
+        )
+    else:
+        line = f"no closed trades ({m.get('open_trades', 0)} open)"
+    t = Table(title=f"Last {LAST_TRADES_SHOWN} trades", title_justify="left", header_style="bold")
+    for col, just in (
+        ("Symbol", "left"),
+        ("Entry (UTC)", "left"),
+        ("Exit (UTC)", "left"),
+        ("Qty", "right"),
+        ("Entry", "right"),
+        ("Exit", "right"),
+        ("P&L", "right"),
+        ("Return", "right"),
+        ("Held", "right"),
+    ):
+        t.add_column(col, justify=just)
+    for tr in result.trades[-LAST_TRADES_SHOWN:]:
+        t.add_row(
+            tr.symbol + ("" if tr.closed else " (open)"),
+            fmt_time(tr.entry_ms),
+            fmt_time(tr.exit_ms),
+            f"{tr.qty.normalize():f}",
+            f"{float(tr.entry_price):,.6g}",
+            f"{float(tr.exit_price):,.6g}",
+            fmt_num(float(tr.pnl)),
+            f"{tr.return_pct:,.2f} %",
+            fmt_duration(tr.holding_ms),
+        )
+    return Group(Text("Trades: " + line), t)
+
+
+# ---------------------------------------------------------------------------
+# Charts
+# ---------------------------------------------------------------------------
+
+
+def _bucket(ts: np.ndarray, y: np.ndarray, n: int, how: str = "last") -> tuple[np.ndarray, np.ndarray]:
+    """At most ``n`` points: the last (or the max) value of each of ``n`` equal index buckets."""
+    if ts.size <= n:
+        return ts, y
+    edges = np.linspace(0, ts.size, n + 1).astype(np.int64)[:-1]
+    ends = np.append(edges[1:], ts.size) - 1
+    if how == "max":
+        return ts[ends], np.maximum.reduceat(y, edges)
+    return ts[ends], y[ends]
+
+
+def _plot(series: Sequence[tuple[str, np.ndarray, np.ndarray, str]], title: str, ylabel: str,
+          t0: int, color: bool, width: int, height: int) -> str:
+    """Line chart of ``(label, ts_ms, y, colour)`` series as text. Without colour the first
+    series is drawn in braille and the others with dots, so they stay distinguishable."""
+    import plotext as plt
+
+    plt.clf()
+    plt.plotsize(width, height)
+    plt.theme("pro" if color else "clear")
+    for i, (label, ts, y, colour) in enumerate(series):
+        x = (ts - t0) / DAY_MS
+        if color:
+            plt.plot(x.tolist(), y.tolist(), label=label, color=colour)
+        else:
+            plt.plot(x.tolist(), y.tolist(), label=label, marker="braille" if i == 0 else ".")
+    plt.title(title)
+    plt.xlabel(f"days since {fmt_time(t0)} UTC")
+    plt.ylabel(ylabel)
+    out = plt.build()
+    plt.clf()
+    return out if color else plt.uncolorize(out)
+
+
+def equity_chart(result: BacktestResult, color: bool = False, width: int = CHART_WIDTH,
+                 height: int = CHART_HEIGHT) -> str:
+    """The strategy's equity and the buy-and-hold baseline, as text."""
+    ts = np.asarray(result.equity_ts, dtype=np.int64)
+    eq = np.asarray(result.equity, dtype=np.float64)
+    series = [("strategy", *_bucket(ts, eq, MAX_CHART_POINTS), "cyan")]
+    if "buy_and_hold" in result.baseline_curves:
+        bts, beq = result.baseline_curves["buy_and_hold"]
+        series.append(("buy & hold", *_bucket(np.asarray(bts), np.asarray(beq), MAX_CHART_POINTS), "orange"))
+    t0 = int(min(s[1][0] for s in series))
+    return _plot(series, "Equity", result.quote_asset, t0, color, width, height)
+
+
+def drawdown_chart(result: BacktestResult, color: bool = False, width: int = CHART_WIDTH,
+                   height: int = CHART_HEIGHT) -> str:
+    """Drawdown in percent below the running peak (plotted as negative numbers), as text."""
+    ts = np.asarray(result.equity_ts, dtype=np.int64)
+    dd = drawdown_series(np.asarray(result.equity, dtype=np.float64)) * 100
+    bts, bdd = _bucket(ts, dd, MAX_CHART_POINTS, how="max")
+    series = [("strategy", bts, -bdd, "red")]
+    if "buy_and_hold" in result.baseline_curves:
+        hts, heq = result.baseline_curves["buy_and_hold"]
+        hdd = drawdown_series(np.asarray(heq, dtype=np.float64)) * 100
+        series.append(("buy & hold", *_bucket(np.asarray(hts), -hdd, MAX_CHART_POINTS), "orange"))
+    t0 = int(min(s[1][0] for s in series))
+    return _plot(series, "Drawdown", "%", t0, color, width, height)
+
+
+# ---------------------------------------------------------------------------
+# Public entry points
+# ---------------------------------------------------------------------------
+
+
+def header(result: BacktestResult) -> Panel:
+    syms = result.symbols
+    shown = ", ".join(syms[:12]) + (f" (+{len(syms) - 12} more)" if len(syms) > 12 else "")
+    kps = result.n_klines / result.wall_time_s if result.wall_time_s > 0 else None
+    lines = [
+        f"Run {result.run_id}   interval {result.interval}   {len(syms)} symbols: {shown}",
+        f"From {fmt_time(result.start_ms)} to {fmt_time(result.end_ms)} UTC "
+        f"({fmt_duration(result.end_ms - result.start_ms)})",
+        f"{result.n_klines:,} klines, {len(result.fills):,} fills, replayed in {result.wall_time_s:,.2f} s"
+        + (f" ({kps:,.0f} klines/s)" if kps else ""),
+        f"Starting balance {fmt_num(result.starting_balance)} {result.quote_asset}",
+    ]
+    return Panel("\n".join(lines), title="Backtest", title_align="left")
+
+
+def render_report(result: BacktestResult, console: Console, charts: bool = True) -> None:
+    """Print the full terminal report on ``console``."""
+    console.print(header(result))
+    console.print(summary_table(result))
+    if result.per_symbol:
+        console.print(per_symbol_table(result))
+    console.print(trades_table(result))
+    if charts and len(result.equity) >= 2:
+        color = bool(console.is_terminal and console.color_system and not console.no_color)
+        width = max(40, min(CHART_WIDTH, console.width))
+        for chart in (equity_chart(result, color, width), drawdown_chart(result, color, width)):
+            console.print(Text.from_ansi(chart) if color else Text(chart), no_wrap=True, crop=True)
+
+
+def report_json(result: BacktestResult) -> dict[str, Any]:
+    """Every figure of the run as one JSON-ready object (keys ``REPORT_KEYS``)."""
+    kps = result.n_klines / result.wall_time_s if result.wall_time_s > 0 else None
+    out = {
+        "run_id": result.run_id,
+        "symbols": list(result.symbols),
+        "interval": result.interval,
+        "start_ms": int(result.start_ms),
+        "end_ms": int(result.end_ms),
+        "n_klines": int(result.n_klines),
+        "n_fills": len(result.fills),
+        "wall_time_s": float(result.wall_time_s),
+        "klines_per_s": kps,
+        "quote_asset": result.quote_asset,
+        "starting_balance": result.starting_balance,
+        "metrics": result.metrics,
+        "baselines": result.baselines,
+        "per_symbol": result.per_symbol,
+        "config": result.config,
+    }
+    return json_safe(out)
+
+
+TRADE_COLUMNS = (
+    "symbol", "entry_ms", "entry_time", "exit_ms", "exit_time", "entry_price", "exit_price",
+    "qty", "pnl", "fees", "return_pct", "closed",
+)  # fmt: skip
+EQUITY_COLUMNS = ("ts_ms", "time", "equity", "drawdown", "positions")
+
+
+def report_text(result: BacktestResult, width: int = 120, charts: bool = True) -> str:
+    """The terminal report as plain text (no colour)."""
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, color_system=None, force_terminal=False, legacy_windows=False)
+    render_report(result, console, charts=charts)
+    return buf.getvalue()
+
+
+def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
+    """Write ``trades.csv``, ``equity.csv``, ``report.txt`` and ``report.json`` into
+    ``out_dir`` (created if needed). Prices, quantities, pnl and fees in trades.csv are
+    exact decimals; times are ms and ISO-8601 UTC. Returns name -> path."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"output path exists and is not a folder: {out_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: out_dir / name for name in ("trades.csv", "equity.csv", "report.txt", "report.json")}
+
+    with paths["trades.csv"].open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(TRADE_COLUMNS)
+        for t in result.trades:
+            w.writerow([
+                t.symbol, t.entry_ms, _iso(t.entry_ms), t.exit_ms, _iso(t.exit_ms), f"{t.entry_price:f}",
+                f"{t.exit_price:f}", f"{t.qty:f}", f"{t.pnl:f}", f"{t.fees:f}", f"{t.return_pct:.6f}",
+                int(t.closed),
+            ])  # fmt: skip
+
+    ts = np.asarray(result.equity_ts, dtype=np.int64)
+    eq = np.asarray(result.equity, dtype=np.float64)
+    dd = drawdown_series(eq)
+    counts = result.position_counts
+    with paths["equity.csv"].open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(EQUITY_COLUMNS)
+        for i in range(ts.size):
+            w.writerow([
+                int(ts[i]), _iso(int(ts[i])), repr(float(eq[i])), f"{dd[i]:.10f}",
+                "" if counts is None else int(counts[i]),
+            ])  # fmt: skip
+
+    paths["report.txt"].write_text(report_text(result), encoding="utf-8")
+    paths["report.json"].write_text(
+        json.dumps(report_json(result), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
+    return paths
