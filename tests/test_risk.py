@@ -150,8 +150,8 @@ def test_baseline_entry_passes():
         ({"cash": D("50.04")}, "insufficient cash: need 50.05 (incl. fee 0.05), have 50.04"),
         ({"holding": True}, "already holding BTCUSDT: one position per symbol"),
         ({"quantity": D(6)}, "position in BTCUSDT would be 600.00, above 5% of equity (500.00)"),
-        ({"symbol_exposure": D(460)}, "position in BTCUSDT would be 510.00, above 5% of equity (500.00)"),
-        ({"total_exposure": D(4960)}, "diversification: positions would total 5010.00, above 10 x 5% of equity"),
+        ({"position_value": D(460)}, "position in BTCUSDT would be 510.00, above 5% of equity (500.00)"),
+        ({"total_position_value": D(4960)}, "diversification: positions would total 5010.00, above 10 x 5% of equity"),
         ({"stale_periods": 3.5}, "market data stale: last kline 3.5 periods old (limit 3)"),
         ({"gaps": 1}, "market data has 1 gap(s) in the recent window (allowed 0)"),
         ({"volatility": 0.2}, "volatility 0.2000 above the limit 0.15"),
@@ -179,7 +179,7 @@ def test_each_entry_check_fails_alone(change, expected):
 def test_entry_boundaries_pass_exactly_at_the_limit():
     assert CHECKS.check_entry(replace(BASE, cash=D("50.05"))) == []  # notional + fee exactly
     assert CHECKS.check_entry(replace(BASE, quantity=D(5))) == []  # exactly 5 % of equity
-    assert CHECKS.check_entry(replace(BASE, total_exposure=D(4950))) == []  # exactly 50 %
+    assert CHECKS.check_entry(replace(BASE, total_position_value=D(4950))) == []  # exactly 50 %
     assert CHECKS.check_entry(replace(BASE, stale_periods=3.0)) == []
     assert CHECKS.check_entry(replace(BASE, volatility=0.15)) == []
     assert CHECKS.check_entry(replace(BASE, recent_quote_volume=D(5000))) == []  # 1 % = 50
@@ -231,3 +231,14 @@ def test_each_exit_check_fails_alone(change, expected):
 def test_exit_in_reducing_allowed_for_strategy_and_operator():
     assert CHECKS.check_exit(replace(EXIT, state=EngineState.REDUCING)) == []
     assert CHECKS.check_exit(replace(EXIT, state=EngineState.REDUCING, source=Source.UI)) == []
+
+
+def test_exit_short_form_builds_the_context():
+    f = filt()
+    assert CHECKS.check_exit("BTCUSDT", D(1), D(100), D(1), f) == []
+    assert CHECKS.check_exit("BTCUSDT", D(2), D(100), D(1), f) == ["quantity 2 exceeds the holding 1"]
+    assert CHECKS.check_exit("BTCUSDT", D("0.05"), D(100), D("0.05"), f) == [
+        "order value 5.00 below the minimum notional 10.00: dust that cannot be sold"
+    ]
+    with pytest.raises(TypeError, match="all of them"):
+        CHECKS.check_exit("BTCUSDT", D(1))

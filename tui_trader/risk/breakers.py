@@ -7,7 +7,8 @@ PnL* (quote asset) whenever equity changes:
   max_daily_loss_percent`` trips once per UTC day (day = ``ts_ms // 86_400_000``)
   with target state ``REDUCING`` (severity ``warning``). It re-arms on the next
   UTC day; :meth:`RiskBreakers.daily_active` tells the engine whether today's
-  trip still holds (``False`` on a new day = time to leave ``reducing``).
+  trip still holds and :meth:`RiskBreakers.daily_rearmed` is its negation
+  (``True`` on a new day = time to leave ``reducing``).
 * ``drawdown`` - ``(peak_equity - equity) / peak_equity * 100 >=
   max_drawdown_percent`` trips once with target state ``EMERGENCY_STOPPED``
   (severity ``critical``). It stays latched until :meth:`RiskBreakers.rearm_drawdown`
@@ -62,6 +63,18 @@ class RiskBreakers:
     def daily_active(self, ts_ms: int) -> bool:
         """True when the daily-loss breaker tripped on the UTC day of ``ts_ms``."""
         return self._daily_trip_day is not None and self._daily_trip_day == utc_day(ts_ms)
+
+    def daily_rearmed(self, ts_ms: int) -> bool:
+        """True when the daily-loss breaker is not holding on the UTC day of ``ts_ms``
+        (never tripped, or tripped on an earlier day): time to leave ``reducing``.
+        Call it after :meth:`update` for the same ``ts_ms``, so a loss that still
+        exceeds the limit on the new day trips again first."""
+        return not self.daily_active(ts_ms)
+
+    def note_daily_trip(self, ts_ms: int) -> None:
+        """Record a daily-loss trip on the UTC day of ``ts_ms`` without an alert
+        (restoring ``reducing`` from a previous run of the same day)."""
+        self._daily_trip_day = utc_day(ts_ms)
 
     def rearm_drawdown(self) -> None:
         self._drawdown_tripped = False

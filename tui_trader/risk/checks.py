@@ -11,8 +11,8 @@ Entry checks (:meth:`PreTradeChecks.check_entry`):
 2. **max total positions** - ``open_positions < max_total_positions``.
 3. **cash** - ``notional * (1 + fee_rate) <= cash``.
 4. **per-symbol limit** - not already holding the symbol, and
-   ``symbol_exposure + notional <= max_position_percent % of equity``.
-5. **diversification** - ``total_exposure + notional <= max_total_positions *
+   ``position_value + notional <= max_position_percent % of equity``.
+5. **diversification** - ``total_position_value + notional <= max_total_positions *
    max_position_percent % of equity``.
 6. **market conditions** - ``stale_periods <= max_data_staleness_periods``,
    ``gaps <= max_gaps`` (constructor, default 0), volatility known and
@@ -23,7 +23,7 @@ Entry checks (:meth:`PreTradeChecks.check_entry`):
    <= max_qty``, qty a multiple of ``step_size``, ``min_notional <= notional
    <= max_notional``.
 
-``notional = quantity * price``. Exposures should include pending (in-flight)
+``notional = quantity * price``. Position values should include pending (in-flight)
 buy orders so that two quick entries cannot together break a limit.
 
 Exit checks (:meth:`PreTradeChecks.check_exit`): state, ``0 < quantity <=
@@ -58,8 +58,8 @@ class TradeContext:
     open_positions: int = 0
     holding: bool = False
     holding_qty: Decimal = _ZERO  # base units held in this symbol (for exits)
-    symbol_exposure: Decimal = _ZERO  # quote value held / pending in this symbol
-    total_exposure: Decimal = _ZERO  # quote value of all open / pending positions
+    position_value: Decimal = _ZERO  # quote value held / pending in this symbol
+    total_position_value: Decimal = _ZERO  # quote value of all open / pending positions (all symbols)
     stale_periods: float = 0.0  # age of the symbol's last kline, rating periods
     gaps: int = 0  # missing klines in the recent window
     volatility: float = math.nan  # per-period return std-dev (fraction)
@@ -168,16 +168,16 @@ class PreTradeChecks:
         if ctx.holding:
             out.append(f"already holding {ctx.symbol}: one position per symbol")
         sym_limit = equity * max_pct / 100
-        if ctx.symbol_exposure + notional > sym_limit:
+        if ctx.position_value + notional > sym_limit:
             out.append(
-                f"position in {ctx.symbol} would be {_fmt(ctx.symbol_exposure + notional)}, above "
+                f"position in {ctx.symbol} would be {_fmt(ctx.position_value + notional)}, above "
                 f"{rm.max_position_percent:g}% of equity ({_fmt(sym_limit)})"
             )
 
         total_limit = equity * max_pct * rm.max_total_positions / 100
-        if ctx.total_exposure + notional > total_limit:
+        if ctx.total_position_value + notional > total_limit:
             out.append(
-                f"diversification: positions would total {_fmt(ctx.total_exposure + notional)}, above "
+                f"diversification: positions would total {_fmt(ctx.total_position_value + notional)}, above "
                 f"{rm.max_total_positions} x {rm.max_position_percent:g}% of equity ({_fmt(total_limit)})"
             )
 
@@ -211,8 +211,28 @@ class PreTradeChecks:
 
     # ------------------------------------------------------------------ exit
 
-    def check_exit(self, ctx: TradeContext) -> list[str]:
-        """Reasons a SELL of ``ctx.quantity`` must not be sent (empty = pass)."""
+    def check_exit(
+        self,
+        ctx: TradeContext | str,
+        quantity: Decimal | None = None,
+        price: Decimal | None = None,
+        holding_qty: Decimal | None = None,
+        filters: SymbolFilters | None = None,
+    ) -> list[str]:
+        """Reasons a SELL of ``ctx.quantity`` must not be sent (empty = pass).
+
+        Short form: ``check_exit(symbol, quantity, price, holding_qty, filters)``
+        builds the context itself and skips the engine-state check (the caller
+        has already decided the state allows the sell).
+        """
+        if not isinstance(ctx, TradeContext):
+            if quantity is None or price is None or holding_qty is None:
+                raise TypeError("check_exit(symbol, quantity, price, holding_qty, filters): all of them are needed")
+            ctx = TradeContext(
+                symbol=str(ctx), quantity=quantity, price=price, fee_rate=_ZERO, cash=_ZERO, equity=_ZERO,
+                holding=holding_qty > 0, holding_qty=holding_qty, filters=filters,
+                state=EngineState.RUNNING, source=Source.UI,
+            )
         basic = self._basic(ctx)
         if basic:
             return basic

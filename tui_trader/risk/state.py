@@ -172,6 +172,17 @@ class TradingStateMachine:
         self.history.append(Transition(ts, old, target, source, reason))
         return True, f"{old.value} -> {target.value}: {reason}"
 
+    def force(self, target: EngineState, source: Source = Source.SYSTEM, reason: str = "restored") -> None:
+        """Set the state without the legality check (restoring the persisted state at
+        start-up, or the engine's own fail-safe moves to ``paused`` / ``emergency_stopped``).
+        Recorded in :attr:`history` like any transition."""
+        target, source = EngineState(target), Source(source)
+        old = self._state
+        self._state = target
+        self.reason = reason
+        ts = self._clock.now_ms() if self._clock is not None else None
+        self.history.append(Transition(ts, old, target, source, reason))
+
     def reset(self, source: Source = Source.UI, reason: str = "operator reset") -> tuple[bool, str]:
         """The explicit way out of an emergency stop (to ``stopped``)."""
         if self._state is not S.EMERGENCY_STOPPED:
@@ -198,3 +209,7 @@ class TradingStateMachine:
     def manual_refusal(self, side: Side) -> str | None:
         """Why an operator order on ``side`` is refused now (``None`` = allowed)."""
         return order_refusal(self._state, side, Source.UI)
+
+    def allows_manual(self, is_buy: bool) -> bool:
+        """Operator orders: running/paused (buy and sell), reducing (sell only)."""
+        return self.manual_refusal(Side.BUY if is_buy else Side.SELL) is None
