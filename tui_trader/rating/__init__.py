@@ -1,0 +1,29 @@
+"""Rating engine: performance scores -> game outcomes -> Glicko-2 -> rolling z-scores.
+
+All functions work on numpy arrays indexed by symbol (float64).
+"""
+
+from tui_trader.rating.glicko2 import expected_score, rate_period
+from tui_trader.rating.matches import build_outcomes
+from tui_trader.rating.performance import (
+    performance_score,
+    period_inputs,
+    period_scores,
+    price_change_pct,
+    return_volatility,
+    taker_ratio,
+)
+from tui_trader.rating.zscore import RollingZScore
+
+__all__ = [
+    "RollingZScore",
+    "build_outcomes",
+    "expected_score",
+    "performance_score",
+    "period_inputs",
+    "period_scores",
+    "price_change_pct",
+    "rate_period",
+    "return_volatility",
+    "taker_ratio",
+]

@@ -1,0 +1,123 @@
+"""Turn one period's performance scores into game outcomes between symbols.
+
+Each period every active symbol (finite score) plays every other active symbol
+(round robin), or ``opponents = k`` sampled opponents in large universes.
+The result is an (N, N) float64 matrix for :func:`tui_trader.rating.glicko2.rate_period`:
+``outcomes[i, j]`` in [0, 1] is i's score against j, NaN where i and j did not
+play (always on the diagonal, and in the row and column of an inactive symbol).
+Wherever a game was played, ``outcomes[i, j] + outcomes[j, i] == 1`` exactly.
+
+Modes (``gap = scores[i] - scores[j]``, in performance-score units):
+
+* ``"binary"``: 1 if ``gap > draw_epsilon``, 0 if ``gap < -draw_epsilon``,
+  else 0.5 (a draw).
+* ``"margin"``: ``1 / (1 + exp(-gap / margin_scale))``, so ``gap = margin_scale``
+  gives ~0.731 and equal scores give 0.5.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["MODES", "build_outcomes", "pair_outcome", "sample_pairs"]
+
+MODES = ("binary", "margin")
+
+
+def pair_outcome(gap: np.ndarray, mode: str, margin_scale: float, draw_epsilon: float) -> np.ndarray:
+    """Outcome of the first player for score gaps ``gap`` (any shape).
+
+    ``pair_outcome(-gap)`` is the exact complement ``1 - pair_outcome(gap)``:
+    the logistic is evaluated on ``|gap|`` (value in [0.5, 1], where ``1 - x``
+    is exact in floating point) and mirrored for negative gaps. NaN gaps give NaN.
+    """
+    if mode == "binary":
+        out = np.greater(gap, draw_epsilon).astype(np.float64)
+        out[np.abs(gap) <= draw_epsilon] = 0.5
+        out[np.isnan(gap)] = np.nan
+        return out
+    t = np.abs(gap)
+    t /= -margin_scale
+    np.exp(t, out=t)  # exp(-|gap| / scale) in [0, 1], no overflow
+    t += 1.0
+    np.divide(1.0, t, out=t)  # logistic(|gap| / scale) in [0.5, 1]
+    neg = gap < 0.0
+    np.subtract(1.0, t, out=t, where=neg)
+    return t
+
+
+def sample_pairs(active: np.ndarray, opponents: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Sampled pairings ``(i, j)`` (each unordered pair once) among ``active`` indices.
+
+    The active players are put in random order (one ``rng.permutation``) on a
+    circle and each plays the ``opponents // 2`` nearest players on both sides;
+    an odd ``opponents`` adds a matching between opposite points of the circle.
+    So each player plays exactly ``opponents`` distinct opponents, except that
+    when ``opponents`` and the number of active players are both odd one player
+    gets one game fewer (an odd total is impossible). Callers use round robin
+    when ``opponents >= m - 1``.
+    """
+    m = active.shape[0]
+    perm = rng.permutation(active)
+    half = opponents // 2
+    t = np.arange(m)
+    if half:
+        offs = np.arange(1, half + 1)
+        i = np.repeat(perm, half)
+        j = perm[(t[:, None] + offs[None, :]) % m].reshape(-1)
+    else:
+        i = j = np.empty(0, dtype=perm.dtype)
+    if opponents % 2:
+        s = m // 2
+        i = np.concatenate([i, perm[:s]])
+        j = np.concatenate([j, perm[s : 2 * s]])
+    return i, j
+
+
+def build_outcomes(
+    scores: np.ndarray,
+    mode: str = "binary",
+    opponents: int = 0,
+    rng: np.random.Generator | None = None,
+    margin_scale: float = 0.25,
+    draw_epsilon: float = 1e-9,
+) -> np.ndarray:
+    """(N, N) outcome matrix of one period from per-symbol ``scores`` (see module doc).
+
+    ``opponents = 0`` (or ``>= active - 1``) plays round robin among the
+    active symbols; ``opponents = k > 0`` plays ``k`` sampled opponents per
+    symbol (see :func:`sample_pairs`), drawn from ``rng``, which is then
+    required (a ``numpy.random.Generator``; same generator state, same
+    pairings). Symbols with a NaN or infinite score are inactive: their row
+    and column are NaN.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1:
+        raise ValueError(f"build_outcomes: scores must be 1-D, got shape {s.shape}")
+    if mode not in MODES:
+        raise ValueError(f"build_outcomes: mode must be one of {MODES}, got {mode!r}")
+    if isinstance(opponents, bool) or not isinstance(opponents, (int, np.integer)) or opponents < 0:
+        raise ValueError(f"build_outcomes: opponents must be an int >= 0, got {opponents!r}")
+    if not (margin_scale > 0.0 and math.isfinite(margin_scale)):
+        raise ValueError(f"build_outcomes: margin_scale must be finite and > 0, got {margin_scale!r}")
+    if not (draw_epsilon >= 0.0 and math.isfinite(draw_epsilon)):
+        raise ValueError(f"build_outcomes: draw_epsilon must be finite and >= 0, got {draw_epsilon!r}")
+    if opponents and not isinstance(rng, np.random.Generator):
+        raise ValueError("build_outcomes: opponents > 0 needs rng, a numpy.random.Generator (determinism)")
+    n = s.shape[0]
+    active = np.isfinite(s)
+    act = np.flatnonzero(active)
+    m = act.shape[0]
+    if opponents == 0 or opponents >= m - 1:
+        sa = np.where(active, s, np.nan)
+        out = pair_outcome(np.subtract.outer(sa, sa), mode, margin_scale, draw_epsilon)
+        np.fill_diagonal(out, np.nan)
+        return out
+    out = np.full((n, n), np.nan)
+    i, j = sample_pairs(act, int(opponents), rng)
+    res = pair_outcome(s[i] - s[j], mode, margin_scale, draw_epsilon)
+    out[i, j] = res
+    out[j, i] = pair_outcome(s[j] - s[i], mode, margin_scale, draw_epsilon)
+    return out
