@@ -1,0 +1,276 @@
+"""Parameter parsing, grids, process-pool sweeps and walk-forward windows."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from rich.console import Console
+
+from tui_trader.backtest.sweep import (
+    apply_overrides,
+    best_row,
+    grid,
+    heat_style,
+    heatmap_table,
+    parse_param,
+    run_sweep,
+    walk_forward,
+    walk_forward_windows,
+)
+from tui_trader.config import Config
+
+Z = "signal_generation.z_score_threshold"
+MA = "signal_generation.moving_average_period"
+
+
+def toy_runner(config_dict: dict, data_spec: dict | None) -> dict:
+    """Deterministic fake metrics from two parameters (top level: picklable)."""
+    z = config_dict["signal_generation"]["z_score_threshold"]
+    ma = config_dict["signal_generation"]["moving_average_period"]
+    spec = data_spec or {}
+    if spec.get("fail_z") == z:
+        raise RuntimeError(f"boom at z={z}")
+    target = spec.get("target", 2.0)
+    if "start_ms" in spec:  # walk-forward: the best z moves with the window
+        target = 1.5 + spec["start_ms"] / 1000
+    return {
+        "total_return": z / 10,
+        "sharpe": -((z - target) ** 2) + ma / 1000,
+        "max_drawdown": 0.01 * z,
+        "n_trades": ma,
+        "span": [spec.get("start_ms"), spec.get("end_ms")],
+        "pid": os.getpid(),
+    }
+
+
+# ---------------------------------------------------------------------------
+# parse_param
+# ---------------------------------------------------------------------------
+
+
+def test_range_is_inclusive():
+    path, values = parse_param(f"{Z}=1.5:3.0:0.25")
+    assert path == Z
+    assert values == [1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0]
+
+
+def test_range_end_kept_despite_float_rounding():
+    # (0.3 - 0.1) / 0.1 == 1.9999999999999998 in floats
+    _, values = parse_param(f"{Z}=0.1:0.3:0.1")
+    assert values == [0.1, 0.2, 0.3]
+    _, values = parse_param(f"{Z}=1:2:0.3")  # 2 is not on the grid: stop before it
+    assert values == [1.0, 1.3, 1.6, 1.9]
+
+
+def test_values_take_the_configuration_types():
+    _, values = parse_param(f"{MA}=50:200:50")
+    assert values == [50, 100, 150, 200] and all(type(v) is int for v in values)
+    _, values = parse_param("risk_management.max_total_positions=1, 2,5")
+    assert values == [1, 2, 5]
+    _, values = parse_param("order_execution.use_limit_orders=true,false")
+    assert values == [True, False]
+    _, values = parse_param("feed.replay.start=2024-01-01T00:00")  # colons but not a range
+    assert values == ["2024-01-01T00:00"]
+    _, values = parse_param(f"{Z}=2,2.0,3")  # duplicates dropped
+    assert values == [2.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("signal_generation.nope=1", r"signal_generation\.nope.*'nope' is not a key of signal_generation"),
+        ("signal_generatio.z_score_threshold=1", "not a key of the configuration"),
+        ("signal_generation=1", "is a section"),
+        (f"{Z}.x=1", "is a setting, not a section"),
+        (f"{Z}=-1", rf"{Z}: value '-1' is not valid"),
+        (f"{Z}=abc", rf"{Z}: value 'abc' is not valid"),
+        (f"{MA}=1.5:2.5:0.5", rf"{MA}: value 1.5 is not valid"),
+        ("risk_management.max_position_percent=10,25", "safety limit"),
+        (f"{Z}1.5", "expected PATH="),
+        (f"{Z}=", "no values"),
+        (f"{Z}=1:2", "START:STOP:STEP"),
+        (f"{Z}=1:2:0", "step must be > 0"),
+        (f"{Z}=3:2:0.5", "below its start"),
+        (f"{Z}=1,,2", "empty value"),
+        (f"{Z}=0.001:100:0.001", "at most"),
+    ],
+)
+def test_bad_params_name_the_path(text, match):
+    with pytest.raises(ValueError, match=match):
+        parse_param(text)
+
+
+# ---------------------------------------------------------------------------
+# grid and overrides
+# ---------------------------------------------------------------------------
+
+
+def test_grid_size_and_order():
+    g = grid([f"{Z}=1.5:3.0:0.25", f"{MA}=50,100,200"])
+    assert len(g) == 7 * 3
+    assert g[0] == {Z: 1.5, MA: 50} and g[1] == {Z: 1.5, MA: 100} and g[-1] == {Z: 3.0, MA: 200}
+    assert grid([(Z, [2.0, 3.0])]) == [{Z: 2.0}, {Z: 3.0}]
+    with pytest.raises(ValueError, match="one or two"):
+        grid([(Z, [1.0]), (MA, [50]), ("risk_management.max_total_positions", [1])])
+    with pytest.raises(ValueError, match="given twice"):
+        grid([(Z, [1.0]), (Z, [2.0])])
+
+
+def test_apply_overrides_validates_the_whole_config():
+    base = Config()
+    cfg = apply_overrides(base, {Z: 3.0, MA: 120})
+    assert cfg.signal_generation.z_score_threshold == 3.0
+    assert cfg.signal_generation.moving_average_period == 120
+    assert cfg.risk_management == base.risk_management
+    with pytest.raises(ValueError, match=MA):
+        apply_overrides(base, {MA: 1})
+
+
+# ---------------------------------------------------------------------------
+# run_sweep
+# ---------------------------------------------------------------------------
+
+
+def test_run_sweep_over_two_processes():
+    seen: list[tuple[int, int]] = []
+    console = Console(record=True, width=120)
+    rows = run_sweep(
+        Config(),
+        [f"{Z}=1.5:2.5:0.5", f"{MA}=100,200"],
+        toy_runner,
+        processes=2,
+        progress=lambda done, total: seen.append((done, total)),
+        data_spec={"fail_z": 2.5},
+        console=console,
+    )
+    assert [r["point"] for r in rows] == grid([f"{Z}=1.5:2.5:0.5", f"{MA}=100,200"])
+    assert seen == [(i, 6) for i in range(1, 7)]
+    ok = [r for r in rows if r["error"] is None]
+    assert len(ok) == 4
+    for r in ok:
+        z, ma = r["point"][Z], r["point"][MA]
+        assert r["metrics"]["sharpe"] == pytest.approx(-((z - 2.0) ** 2) + ma / 1000)
+        assert r["metrics"]["n_trades"] == ma
+        assert r["metrics"]["pid"] != os.getpid()  # ran in a worker process
+    failed = [r for r in rows if r["error"]]
+    assert [r["point"][Z] for r in failed] == [2.5, 2.5]
+    assert all("boom at z=2.5" in r["error"] and r["metrics"] is None for r in failed)
+    assert rows[best_row(rows)]["point"] == {Z: 2.0, MA: 200}
+    text = console.export_text()
+    assert "Sweep" in text and "sharpe by z_score_threshold (rows) x moving_average_period" in text
+    assert "RuntimeError: boom at z=2.5" in text
+    assert "0.20" in text  # best Sharpe: -(0)^2 + 0.2
+
+
+def test_run_sweep_checks_every_point_before_running():
+    calls = []
+
+    def runner(cfg, spec):  # a closure: fine inline, never called here
+        calls.append(cfg)
+        return {}
+
+    with pytest.raises(ValueError, match="safety limit"):
+        run_sweep(Config(), [("risk_management.max_position_percent", [5.0, 30.0])], runner, processes=1)
+    assert calls == []
+    with pytest.raises(ValueError, match="top-level"):
+        run_sweep(Config(), [(Z, [2.0])], runner, processes=2)
+
+
+def test_runner_must_return_a_dict():
+    rows = run_sweep(Config(), [(Z, [2.0])], lambda c, s: 3.0, processes=1)
+    assert rows[0]["metrics"] is None and "expected a metrics dict" in rows[0]["error"]
+
+
+def test_heatmap_colours_scale_with_the_value():
+    assert heat_style(0.0, 0.0, 1.0) == "black on rgb(230,60,60)"  # lowest: red
+    assert heat_style(1.0, 0.0, 1.0) == "black on rgb(60,230,60)"  # highest: green
+    assert heat_style(0.5, 0.0, 1.0) == "black on rgb(230,230,60)"  # middle: yellow
+    assert heat_style(None, 0.0, 1.0) == "dim"
+    rows = [
+        {"point": {Z: z, MA: ma}, "metrics": {"sharpe": z * ma}, "error": None}
+        for z in (1.0, 2.0)
+        for ma in (10, 20)
+    ]
+    rows[0]["metrics"] = None
+    console = Console(record=True, width=100)
+    console.print(heatmap_table(rows, [Z, MA]))
+    text = console.export_text()
+    assert "40.00" in text and "20.00" in text and "–" in text
+
+
+# ---------------------------------------------------------------------------
+# walk-forward
+# ---------------------------------------------------------------------------
+
+
+def test_walk_forward_window_arithmetic():
+    assert walk_forward_windows(0, 1200, 3, 0.5) == [
+        (0, 300, 300, 600),
+        (300, 600, 600, 900),
+        (600, 900, 900, 1200),
+    ]
+    # fraction 0.75: L_is = 3 L_oos and L_is + 2 L_oos = 1000
+    assert walk_forward_windows(0, 1000, 2, 0.75) == [(0, 600, 600, 800), (200, 800, 800, 1000)]
+    assert walk_forward_windows(10, 110, 1, 0.7) == [(10, 80, 80, 110)]
+    # fraction 0.6: L_oos = 1000 / (3 + 1.5) = 222.2, L_is = 333.3; aligned down to 10 ms steps
+    assert walk_forward_windows(0, 1000, 3, 0.6, align_ms=10) == [
+        (0, 330, 330, 550),
+        (220, 550, 550, 770),
+        (440, 770, 770, 1000),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        ((0, 1000, 0, 0.5), "n_windows"),
+        ((0, 1000, 2, 1.0), "in_sample_fraction"),
+        ((0, 1000, 2, 0.0), "in_sample_fraction"),
+        ((1000, 1000, 2, 0.5), "must be after"),
+        ((0, 5, 10, 0.5), "too short"),
+    ],
+)
+def test_walk_forward_window_errors(args, match):
+    with pytest.raises(ValueError, match=match):
+        walk_forward_windows(*args)
+
+
+def test_walk_forward_picks_in_sample_best_and_reports_out_of_sample():
+    console = Console(record=True, width=160)
+    seen = []
+    rows = walk_forward(
+        Config(),
+        [f"{Z}=1.5:2.5:0.5"],
+        toy_runner,
+        data_spec={"note": "x"},
+        start_ms=0,
+        end_ms=1200,
+        n_windows=3,
+        in_sample_fraction=0.5,
+        processes=1,
+        progress=lambda d, t: seen.append((d, t)),
+        console=console,
+    )
+    assert seen[-1] == (12, 12)  # 3 windows x 3 points in sample + 3 out of sample
+    # toy target z = 1.5 + start/1000: in-sample starts 0, 300, 600 -> best 1.5, 2.0, 2.0
+    assert [r["best"] for r in rows] == [{Z: 1.5}, {Z: 2.0}, {Z: 2.0}]
+    for r, (a, b, c, d) in zip(rows, walk_forward_windows(0, 1200, 3, 0.5), strict=True):
+        assert r["is"]["span"] == [a, b]
+        assert r["oos"]["span"] == [c, d]  # the chosen point re-run on the next span
+        z = r["best"][Z]
+        assert r["oos"]["sharpe"] == pytest.approx(-((z - (1.5 + c / 1000)) ** 2) + 0.2)
+        assert r["error"] is None and len(r["grid"]) == 3
+    text = console.export_text()
+    assert "Walk-forward" in text and "Chosen z_score_threshold" in text and "mean" in text
+    assert "1970-01-01 00:00 +0s" in text  # spans shown as UTC start + length (600 ms rounds to 0s)
+
+
+def test_walk_forward_reports_windows_without_a_choice():
+    rows = walk_forward(
+        Config(), [(Z, [2.0])], toy_runner, {"fail_z": 2.0}, 0, 100, 2, 0.5, processes=1
+    )
+    assert all(r["best"] is None and r["oos"] is None for r in rows)
+    assert all("no grid point" in r["error"] for r in rows)
+    with pytest.raises(ValueError, match="dict"):
+        walk_forward(Config(), [(Z, [2.0])], toy_runner, None, 0, 100, 2, 0.5, processes=1)

@@ -1,0 +1,597 @@
+"""Parameter sweeps and walk-forward analysis over backtests.
+
+Parameters are written ``PATH=VALUES`` where ``PATH`` is a dotted configuration key
+(``signal_generation.z_score_threshold``) and ``VALUES`` is either an inclusive range
+``START:STOP:STEP`` (``1.5:3.0:0.25`` -> 1.5, 1.75, ..., 3.0; the stop is kept when it is
+within a float tolerance of a step) or a comma list (``1,2,5``). Every path must exist in
+:class:`~tui_trader.config.Config` and every value must validate there; errors name the path.
+
+A sweep runs one backtest per grid point (the Cartesian product of one or two parameters)
+in a :class:`concurrent.futures.ProcessPoolExecutor` ("spawn" start method, one process per
+core by default). The work is a *runner function*: a top-level (picklable) function
+``runner_fn(config_dict, data_spec) -> metrics dict`` where ``config_dict`` is a validated
+``Config.model_dump(mode="json")`` and ``data_spec`` is whatever the caller passes (it must be
+picklable; for walk-forward it is a dict whose ``start_ms``/``end_ms`` keys - a half-open
+``[start_ms, end_ms)`` span - are set per window). The metrics dict uses the keys of
+:func:`~tui_trader.backtest.metrics.compute_metrics`; a sweep reads ``total_return``,
+``sharpe``, ``max_drawdown`` and ``n_trades``.
+
+Walk-forward (:func:`walk_forward`): rolling windows (:func:`walk_forward_windows`); in each,
+the grid point with the best in-sample Sharpe is chosen and then run on the following
+out-of-sample span, so in-sample and out-of-sample figures can be compared side by side
+(a large drop out of sample is the sign of over-fitting).
+
+The two-parameter heat map is a rich table whose cell backgrounds run from red (lowest)
+through yellow to green (highest) - it renders the same everywhere, unlike plotext's
+matrix plots.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import multiprocessing
+import os
+import pickle
+import re
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from tui_trader.config import Config, check
+
+RunnerFn = Callable[[dict[str, Any], Any], Mapping[str, Any]]
+Progress = Callable[[int, int], None]
+
+MAX_VALUES_PER_PARAM = 1000
+MAX_GRID_POINTS = 10_000
+RANGE_TOLERANCE = 1e-9  # in steps: 3.0 is kept in 1.5:3.0:0.25 despite float rounding
+_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+
+# ---------------------------------------------------------------------------
+# Parsing and grids
+# ---------------------------------------------------------------------------
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return sorted(model.model_fields)
+
+
+def resolve_path(path: str) -> None:
+    """Check that ``path`` names a leaf setting of :class:`Config`; ``ValueError`` if not."""
+    parts = path.split(".")
+    if not path or any(not p for p in parts):
+        raise ValueError(f"bad parameter path {path!r}: expected e.g. signal_generation.z_score_threshold")
+    model: type[BaseModel] = Config
+    where = "the configuration"
+    for i, part in enumerate(parts):
+        fields = model.model_fields
+        if part not in fields:
+            raise ValueError(
+                f"unknown parameter {path!r}: {part!r} is not a key of {where} "
+                f"(keys: {', '.join(_field_names(model))})"
+            )
+        ann = fields[part].annotation
+        is_section = isinstance(ann, type) and issubclass(ann, BaseModel)
+        last = i == len(parts) - 1
+        if last and is_section:
+            raise ValueError(
+                f"parameter {path!r} is a section, not a setting (keys: {', '.join(_field_names(ann))})"
+            )
+        if not last and not is_section:
+            raise ValueError(f"unknown parameter {path!r}: {'.'.join(parts[: i + 1])!r} is a setting, not a section")
+        if not last:
+            model = ann
+            where = ".".join(parts[: i + 1])
+
+
+def nested(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1, "a.c": 2}`` -> ``{"a": {"b": 1, "c": 2}}``."""
+    out: dict[str, Any] = {}
+    for path, value in overrides.items():
+        node = out
+        *heads, leaf = path.split(".")
+        for h in heads:
+            node = node.setdefault(h, {})
+        node[leaf] = value
+    return out
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _get(cfg: Config, path: str) -> Any:
+    node: Any = cfg
+    for part in path.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def apply_overrides(base: Config | Mapping[str, Any], overrides: Mapping[str, Any]) -> Config:
+    """``base`` with the dotted ``overrides`` laid on top, validated. ``ValueError`` naming
+    every bad path otherwise."""
+    for path in overrides:
+        resolve_path(path)
+    data = base.model_dump(mode="json") if isinstance(base, Config) else dict(base)
+    res = check(_merge(data, nested(overrides)), require_keys=False)
+    if res.errors or res.config is None:
+        shown = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+        raise ValueError(f"invalid configuration for {shown}: " + "; ".join(str(e) for e in res.errors))
+    return res.config
+
+
+def _float(text: str, path: str, what: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise ValueError(f"{path}: range {what} {text!r} is not a number") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{path}: range {what} {text!r} must be finite")
+    return v
+
+
+def _range_values(path: str, spec: str) -> list[float]:
+    parts = spec.split(":")
+    if len(parts) != 3:
+        raise ValueError(f"{path}: range {spec!r} must be START:STOP:STEP")
+    start, stop, step = (_float(p.strip(), path, w) for p, w in zip(parts, ("start", "stop", "step"), strict=True))
+    if step <= 0:
+        raise ValueError(f"{path}: range step must be > 0, got {parts[2]!r}")
+    if stop < start:
+        raise ValueError(f"{path}: range stop {parts[1]!r} is below its start {parts[0]!r}")
+    n = int(math.floor((stop - start) / step + RANGE_TOLERANCE)) + 1
+    if n > MAX_VALUES_PER_PARAM:
+        raise ValueError(f"{path}: range {spec!r} has {n} values (at most {MAX_VALUES_PER_PARAM})")
+    return [round(start + k * step, 12) for k in range(n)]
+
+
+def parse_param(text: str) -> tuple[str, list[Any]]:
+    """``"path=1.5:3.0:0.25"`` or ``"path=1,2,5"`` -> ``(path, values)``.
+
+    A spec is a range when it is numbers separated by colons; anything else is a comma
+    list (so a time such as ``2024-01-01T00:00`` is one value).
+
+    Values come back as the configuration types them (an int field gives ints); duplicates
+    are dropped. Raises ``ValueError`` naming the path on an unknown path, a malformed spec or
+    a value the configuration rejects.
+    """
+    if "=" not in text:
+        raise ValueError(f"bad parameter {text!r}: expected PATH=START:STOP:STEP or PATH=V1,V2,...")
+    path, spec = (s.strip() for s in text.split("=", 1))
+    resolve_path(path)
+    if not spec:
+        raise ValueError(f"{path}: no values given")
+    raw: list[Any]
+    if ":" in spec and all(_NUMBER.match(part) for part in spec.split(":")):
+        raw = list(_range_values(path, spec))
+    else:
+        raw = [s.strip() for s in spec.split(",")]
+        if any(not s for s in raw):
+            raise ValueError(f"{path}: empty value in list {spec!r}")
+        if len(raw) > MAX_VALUES_PER_PARAM:
+            raise ValueError(f"{path}: {len(raw)} values (at most {MAX_VALUES_PER_PARAM})")
+    values: list[Any] = []
+    for v in raw:
+        res = check(nested({path: v}), require_keys=False)
+        if res.errors or res.config is None:
+            msgs = "; ".join(e.message if e.path == path else str(e) for e in res.errors)
+            raise ValueError(f"{path}: value {v!r} is not valid: {msgs}")
+        typed = _get(res.config, path)
+        if typed not in values:
+            values.append(typed)
+    return path, values
+
+
+ParamSpec = tuple[str, Sequence[Any]] | str
+
+
+def _params(params: Sequence[ParamSpec]) -> list[tuple[str, list[Any]]]:
+    out = [parse_param(p) if isinstance(p, str) else (p[0], list(p[1])) for p in params]
+    paths = [p for p, _ in out]
+    if len(set(paths)) != len(paths):
+        raise ValueError(f"a parameter is given twice: {paths}")
+    for path, vals in out:
+        resolve_path(path)
+        if not vals:
+            raise ValueError(f"{path}: no values")
+    return out
+
+
+def grid(params: Sequence[ParamSpec]) -> list[dict[str, Any]]:
+    """Every combination of one or two parameters, as dotted-path override dicts; the first
+    parameter varies slowest. Parameters are ``(path, values)`` pairs or ``PATH=VALUES`` text."""
+    ps = _params(params)
+    if not 1 <= len(ps) <= 2:
+        raise ValueError(f"a sweep takes one or two parameters, got {len(ps)}")
+    size = math.prod(len(v) for _, v in ps)
+    if size > MAX_GRID_POINTS:
+        raise ValueError(f"grid has {size} points (at most {MAX_GRID_POINTS})")
+    paths = [p for p, _ in ps]
+    return [dict(zip(paths, combo, strict=True)) for combo in itertools.product(*(v for _, v in ps))]
+
+
+# ---------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------
+
+
+def default_processes() -> int:
+    """Cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _call(runner_fn: RunnerFn, config_dict: dict[str, Any], data_spec: Any) -> dict[str, Any]:
+    out = runner_fn(config_dict, data_spec)
+    if not isinstance(out, Mapping):
+        raise TypeError(f"runner returned {type(out).__name__}, expected a metrics dict")
+    return dict(out)
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _Jobs:
+    """Runs ``runner_fn`` jobs inline (1 process) or in a spawn process pool."""
+
+    def __init__(self, runner_fn: RunnerFn, processes: int | None, n_jobs: int, progress: Progress | None) -> None:
+        self.runner_fn = runner_fn
+        self.processes = default_processes() if processes is None else int(processes)
+        if self.processes < 1:
+            raise ValueError(f"processes must be >= 1, got {processes}")
+        self.total = n_jobs
+        self.done = 0
+        self.progress = progress
+        self.pool: ProcessPoolExecutor | None = None
+        if self.processes > 1:
+            try:
+                pickle.dumps(runner_fn)
+            except Exception as exc:  # noqa: BLE001 - any pickling failure means the same thing
+                raise ValueError(
+                    f"runner_fn must be a top-level (picklable) function to run in processes: {exc}"
+                ) from None
+
+    def __enter__(self) -> _Jobs:
+        if self.processes > 1:
+            self.pool = ProcessPoolExecutor(
+                max_workers=min(self.processes, max(1, self.total)),
+                mp_context=multiprocessing.get_context("spawn"),
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _tick(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def run(self, jobs: Sequence[tuple[dict[str, Any], Any]]) -> list[tuple[dict[str, Any] | None, str | None]]:
+        """(metrics, None) or (None, error text) per job, in job order."""
+        results: list[tuple[dict[str, Any] | None, str | None]] = [(None, None)] * len(jobs)
+        if self.pool is None:
+            for i, (cfg, spec) in enumerate(jobs):
+                try:
+                    results[i] = (_call(self.runner_fn, cfg, spec), None)
+                except Exception as exc:  # noqa: BLE001 - a failing point is reported, not fatal
+                    results[i] = (None, _error_text(exc))
+                self._tick()
+            return results
+        futures: dict[Future, int] = {
+            self.pool.submit(_call, self.runner_fn, cfg, spec): i for i, (cfg, spec) in enumerate(jobs)
+        }
+        for fut in as_completed(futures):
+            i = futures[fut]
+            try:
+                results[i] = (fut.result(), None)
+            except Exception as exc:  # noqa: BLE001 - includes a broken pool
+                results[i] = (None, _error_text(exc))
+            self._tick()
+        return results
+
+
+def _configs(base: Config | Mapping[str, Any], points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [apply_overrides(base, p).model_dump(mode="json") for p in points]
+
+
+def run_sweep(
+    base_config: Config | Mapping[str, Any],
+    params: Sequence[ParamSpec],
+    runner_fn: RunnerFn,
+    processes: int | None = None,
+    progress: Progress | None = None,
+    data_spec: Any = None,
+    console: Console | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``runner_fn`` on every grid point (see module doc).
+
+    Every point is validated before anything runs. Returns one row per point in grid order:
+    ``{"point": {path: value}, "metrics": dict | None, "error": str | None}`` (a point whose
+    run raised has ``metrics`` None and the error text). ``progress(done, total)`` is called
+    after each point. With a ``console``, prints the results table and, for two parameters,
+    the Sharpe heat map.
+    """
+    ps = _params(params)
+    points = grid(ps)
+    configs = _configs(base_config, points)
+    with _Jobs(runner_fn, processes, len(points), progress) as jobs:
+        results = jobs.run([(c, data_spec) for c in configs])
+    rows = [{"point": p, "metrics": m, "error": e} for p, (m, e) in zip(points, results, strict=True)]
+    if console is not None:
+        paths = [p for p, _ in ps]
+        console.print(sweep_table(rows, paths))
+        if len(paths) == 2:
+            console.print(heatmap_table(rows, paths, "sharpe"))
+    return rows
+
+
+def _metric(row_metrics: Mapping[str, Any] | None, key: str) -> float | None:
+    if not row_metrics:
+        return None
+    v = row_metrics.get(key)
+    if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+        return float(v)
+    return None
+
+
+def best_row(rows: Sequence[Mapping[str, Any]], metric: str = "sharpe") -> int | None:
+    """Index of the row with the highest finite ``metric`` (first on ties), or None."""
+    best, best_v = None, -math.inf
+    for i, r in enumerate(rows):
+        v = _metric(r.get("metrics"), metric)
+        if v is not None and v > best_v:
+            best, best_v = i, v
+    return best
+
+
+# ---------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------
+
+
+def _fmt(v: float | None, pct: bool = False) -> str:
+    if v is None:
+        return "–"
+    return f"{v * 100:,.2f} %" if pct else f"{v:,.2f}"
+
+
+def _short(path: str) -> str:
+    return path.rsplit(".", 1)[-1]
+
+
+def sweep_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str]) -> Table:
+    """Return, Sharpe, max drawdown and trades per grid point; the best Sharpe in bold."""
+    t = Table(title="Sweep", title_justify="left", header_style="bold")
+    for p in paths:
+        t.add_column(_short(p), justify="right")
+    for col in ("Return", "Sharpe", "Max DD", "Trades"):
+        t.add_column(col, justify="right")
+    t.add_column("Error")
+    best = best_row(rows)
+    for i, r in enumerate(rows):
+        m = r.get("metrics")
+        trades = m.get("n_trades") if m else None
+        t.add_row(
+            *(str(r["point"][p]) for p in paths),
+            _fmt(_metric(m, "total_return"), pct=True),
+            _fmt(_metric(m, "sharpe")),
+            _fmt(_metric(m, "max_drawdown"), pct=True),
+            "–" if trades is None else str(trades),
+            r.get("error") or "",
+            style="bold" if i == best else None,
+        )
+    return t
+
+
+def heat_style(value: float | None, lo: float, hi: float) -> str:
+    """Cell style for ``value`` on a red (``lo``) - yellow - green (``hi``) scale."""
+    if value is None:
+        return "dim"
+    t = 0.5 if hi <= lo else min(1.0, max(0.0, (value - lo) / (hi - lo)))
+    if t < 0.5:
+        r, g = 230, int(60 + 340 * t)
+    else:
+        r, g = int(230 - 340 * (t - 0.5)), 230
+    return f"black on rgb({r},{g},60)"
+
+
+def heatmap_table(
+    rows: Sequence[Mapping[str, Any]], paths: Sequence[str], metric: str = "sharpe"
+) -> Table:
+    """Two-parameter heat map of ``metric``: rows are values of ``paths[0]``, columns of ``paths[1]``."""
+    if len(paths) != 2:
+        raise ValueError("a heat map needs exactly two parameters")
+    p0, p1 = paths
+    v0 = list(dict.fromkeys(r["point"][p0] for r in rows))
+    v1 = list(dict.fromkeys(r["point"][p1] for r in rows))
+    cell = {(r["point"][p0], r["point"][p1]): _metric(r.get("metrics"), metric) for r in rows}
+    finite = [v for v in cell.values() if v is not None]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 0.0)
+    t = Table(title=f"{metric} by {_short(p0)} (rows) x {_short(p1)} (columns)", title_justify="left")
+    t.add_column(f"{_short(p0)} \\ {_short(p1)}", justify="right", style="bold")
+    for b in v1:
+        t.add_column(str(b), justify="center")
+    for a in v0:
+        cells = []
+        for b in v1:
+            v = cell.get((a, b))
+            cells.append(Text(_fmt(v), style=heat_style(v, lo, hi)))
+        t.add_row(str(a), *cells)
+    return t
+
+
+# ---------------------------------------------------------------------------
+# Walk-forward
+# ---------------------------------------------------------------------------
+
+
+def walk_forward_windows(
+    start_ms: int, end_ms: int, n_windows: int, in_sample_fraction: float, align_ms: int | None = None
+) -> list[tuple[int, int, int, int]]:
+    """Rolling walk-forward windows ``(is_start, is_end, oos_start, oos_end)`` (half-open ms).
+
+    Each window is an in-sample span of length ``L_is`` followed by an out-of-sample span of
+    length ``L_oos`` with ``L_is / (L_is + L_oos) = in_sample_fraction``; windows step by
+    ``L_oos``, so the out-of-sample spans tile ``[start_ms + L_is, end_ms)`` without overlap
+    and ``L_is + n_windows * L_oos = end_ms - start_ms``. Boundaries are rounded to the
+    nearest ms (or down to a multiple of ``align_ms`` from ``start_ms``, e.g. the kline
+    interval); the last ``oos_end`` is ``end_ms``.
+    """
+    if n_windows < 1:
+        raise ValueError(f"n_windows must be >= 1, got {n_windows}")
+    if not 0 < in_sample_fraction < 1:
+        raise ValueError(f"in_sample_fraction must be between 0 and 1 (exclusive), got {in_sample_fraction}")
+    if end_ms <= start_ms:
+        raise ValueError(f"end ({end_ms}) must be after start ({start_ms})")
+    if align_ms is not None and align_ms <= 0:
+        raise ValueError(f"align_ms must be > 0, got {align_ms}")
+    span = end_ms - start_ms
+    ratio = in_sample_fraction / (1.0 - in_sample_fraction)
+    l_oos = span / (n_windows + ratio)
+    l_is = l_oos * ratio
+
+    def at(offset: float) -> int:
+        if align_ms:
+            return start_ms + int(math.floor(offset / align_ms + 1e-9)) * align_ms
+        return start_ms + int(round(offset))
+
+    out = []
+    for k in range(n_windows):
+        is_start = at(k * l_oos)
+        is_end = at(k * l_oos + l_is)
+        oos_end = end_ms if k == n_windows - 1 else at((k + 1) * l_oos + l_is)
+        if not is_start < is_end < oos_end:
+            raise ValueError(
+                f"span of {span} ms is too short for {n_windows} windows with in-sample fraction "
+                f"{in_sample_fraction}" + (f" aligned to {align_ms} ms" if align_ms else "")
+            )
+        out.append((is_start, is_end, is_end, oos_end))
+    return out
+
+
+def walk_forward(
+    base_config: Config | Mapping[str, Any],
+    params: Sequence[ParamSpec],
+    runner_fn: RunnerFn,
+    data_spec: Mapping[str, Any],
+    start_ms: int,
+    end_ms: int,
+    n_windows: int,
+    in_sample_fraction: float,
+    processes: int | None = None,
+    progress: Progress | None = None,
+    console: Console | None = None,
+    metric: str = "sharpe",
+    align_ms: int | None = None,
+) -> list[dict[str, Any]]:
+    """For each window, pick the grid point with the best in-sample ``metric`` and run it out of
+    sample. ``data_spec`` is a dict; each run gets a copy with ``start_ms``/``end_ms`` set.
+
+    Returns one row per window: ``window`` (0-based), ``is_start_ms``, ``is_end_ms``,
+    ``oos_start_ms``, ``oos_end_ms``, ``best`` (the chosen point or None), ``is`` and ``oos``
+    (metrics dicts or None), ``error`` (why there is no choice or no out-of-sample result, else
+    None) and ``grid`` (every in-sample row as :func:`run_sweep` returns them). With a
+    ``console``, prints the in-sample vs out-of-sample table.
+    """
+    if not isinstance(data_spec, Mapping):
+        raise ValueError("walk-forward needs data_spec to be a dict (start_ms/end_ms are set per window)")
+    windows = walk_forward_windows(start_ms, end_ms, n_windows, in_sample_fraction, align_ms)
+    ps = _params(params)
+    points = grid(ps)
+    configs = _configs(base_config, points)
+    total = len(windows) * len(points) + len(windows)
+    with _Jobs(runner_fn, processes, total, progress) as jobs:
+        is_jobs = [
+            (cfg, {**data_spec, "start_ms": w[0], "end_ms": w[1]}) for w in windows for cfg in configs
+        ]
+        is_results = jobs.run(is_jobs)
+        out: list[dict[str, Any]] = []
+        oos_jobs: list[tuple[dict[str, Any], Any]] = []
+        oos_of: list[int] = []
+        for k, w in enumerate(windows):
+            chunk = is_results[k * len(points) : (k + 1) * len(points)]
+            rows = [{"point": p, "metrics": m, "error": e} for p, (m, e) in zip(points, chunk, strict=True)]
+            b = best_row(rows, metric)
+            out.append({
+                "window": k,
+                "is_start_ms": w[0],
+                "is_end_ms": w[1],
+                "oos_start_ms": w[2],
+                "oos_end_ms": w[3],
+                "best": None if b is None else dict(points[b]),
+                "is": None if b is None else rows[b]["metrics"],
+                "oos": None,
+                "error": None if b is not None else f"no grid point gave a finite in-sample {metric}",
+                "grid": rows,
+            })  # fmt: skip
+            if b is not None:
+                oos_jobs.append((configs[b], {**data_spec, "start_ms": w[2], "end_ms": w[3]}))
+                oos_of.append(k)
+        jobs.total = len(is_jobs) + len(oos_jobs)
+        for k, (m, e) in zip(oos_of, jobs.run(oos_jobs), strict=True):
+            out[k]["oos"] = m
+            out[k]["error"] = e
+    if console is not None:
+        console.print(walk_forward_table(out, [p for p, _ in ps]))
+    return out
+
+
+def _mean(xs: Sequence[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
+def walk_forward_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str]) -> Table:
+    """In-sample vs out-of-sample figures of the chosen point per window, with means.
+    Spans are shown as their UTC start and length."""
+    from tui_trader.backtest.report import fmt_duration, fmt_time
+
+    t = Table(title="Walk-forward (in-sample choice, out-of-sample result)", title_justify="left",
+              header_style="bold")
+    t.add_column("#", justify="right")
+    t.add_column("In-sample (UTC)", no_wrap=True)
+    t.add_column("Out-of-sample (UTC)", no_wrap=True)
+    t.add_column("Chosen " + ", ".join(_short(p) for p in paths))
+    for col in ("IS return", "IS Sharpe", "OOS return", "OOS Sharpe", "OOS max DD"):
+        t.add_column(col, justify="right")
+    is_sh, oos_sh = [], []
+    for r in rows:
+        best = r.get("best")
+        chosen = ", ".join(str(best[p]) for p in paths) if best else "–"
+        if r.get("error"):
+            chosen = f"{chosen} ({r['error']})"
+        ism, oosm = r.get("is"), r.get("oos")
+        if _metric(ism, "sharpe") is not None:
+            is_sh.append(_metric(ism, "sharpe"))
+        if _metric(oosm, "sharpe") is not None:
+            oos_sh.append(_metric(oosm, "sharpe"))
+        t.add_row(
+            str(r["window"]),
+            f"{fmt_time(r['is_start_ms'])} +{fmt_duration(r['is_end_ms'] - r['is_start_ms'])}",
+            f"{fmt_time(r['oos_start_ms'])} +{fmt_duration(r['oos_end_ms'] - r['oos_start_ms'])}",
+            chosen,
+            _fmt(_metric(ism, "total_return"), pct=True),
+            _fmt(_metric(ism, "sharpe")),
+            _fmt(_metric(oosm, "total_return"), pct=True),
+            _fmt(_metric(oosm, "sharpe")),
+            _fmt(_metric(oosm, "max_drawdown"), pct=True),
+        )
+    t.add_section()
+    t.add_row("mean", "", "", "", "", _fmt(_mean(is_sh)), "", _fmt(_mean(oos_sh)), "", style="bold")
+    return t
