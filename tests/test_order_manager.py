@@ -1,0 +1,400 @@
+"""OrderManager: write-ahead intent, never-send-twice retries, backoff, circuit breaker, timeouts, reconcile."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from tui_trader.clock import ManualClock
+from tui_trader.config import Config
+from tui_trader.execution.broker import BrokerError, BrokerErrorKind
+from tui_trader.execution.circuit import CircuitBreaker
+from tui_trader.execution.order_manager import OrderManager, backoff_delay
+from tui_trader.execution.paper import PaperBroker
+from tui_trader.models import (
+    Fill,
+    Order,
+    OrderRequest,
+    OrderResult,
+    OrderStatus,
+    OrderType,
+    Side,
+    Source,
+    SymbolFilters,
+)
+
+D = Decimal
+T0 = 1_700_000_000_000
+BTC = SymbolFilters("BTCUSDT", "BTC", "USDT", D("0.01"), D("0.00001"), D("0.00001"), D("9000"), D("10"))
+
+
+class Journal:
+    """Records every journal call into a log shared with the broker, so call order can be asserted."""
+
+    def __init__(self, log: list) -> None:
+        self.log = log
+        self.fills: list[Fill] = []
+        self.states: list[Order] = []
+        self.fail_intent = False
+
+    async def record_intent(self, order: Order) -> None:
+        if self.fail_intent:
+            raise OSError("disk full")
+        self.log.append(("intent", order.client_order_id, order.status))
+        self.states.append(order)
+
+    async def record_update(self, order: Order, fills: list[Fill]) -> None:
+        self.log.append(("update", order.client_order_id, order.status, len(fills)))
+        self.states.append(order)
+        self.fills.extend(fills)
+
+
+class LoggedPaper(PaperBroker):
+    """The paper exchange, logging each call into the shared log (and optionally raising a raw exception once)."""
+
+    def __init__(self, log: list, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.log = log
+        self.raw_error_next: Exception | None = None
+        self.strip_query_fills = False
+
+    async def submit(self, req: OrderRequest) -> OrderResult:
+        self.log.append(("submit", req.client_order_id))
+        if self.raw_error_next is not None:
+            exc, self.raw_error_next = self.raw_error_next, None
+            raise exc
+        return await super().submit(req)
+
+    async def query(self, symbol: str, client_order_id: str) -> OrderResult | None:
+        self.log.append(("query", client_order_id))
+        res = await super().query(symbol, client_order_id)
+        if res is not None and self.strip_query_fills:  # like Binance GET /order: no fills
+            res.fills = []
+        return res
+
+    async def cancel(self, symbol: str, client_order_id: str) -> OrderResult:
+        self.log.append(("cancel", client_order_id))
+        return await super().cancel(symbol, client_order_id)
+
+
+class Rig:
+    def __init__(self, cfg: Config | None = None, record_sleeps: bool = True) -> None:
+        self.cfg = cfg or Config()
+        self.clock = ManualClock(T0)
+        self.log: list = []
+        self.sleeps: list[float] = []
+        self.broker = LoggedPaper(self.log, self.cfg, self.clock, {"BTCUSDT": 42283.58}.get, {"BTCUSDT": BTC})
+        self.journal = Journal(self.log)
+
+        async def sleep(s: float) -> None:
+            self.sleeps.append(s)
+            await asyncio.sleep(0)
+
+        self.om = OrderManager(self.broker, self.journal, self.clock, self.cfg, sleep if record_sleeps else None)
+
+    def order(self, cid: str = "tt-1", side: Side = Side.BUY, qty: str = "0.01", price: str | None = None) -> Order:
+        return Order(
+            client_order_id=cid,
+            symbol="BTCUSDT",
+            side=side,
+            type=OrderType.LIMIT if price else OrderType.MARKET,
+            quantity=D(qty),
+            price=D(price) if price else None,
+            status=OrderStatus.INTENT,
+            source=Source.STRATEGY,
+            reason="test",
+            created_ms=self.clock.now_ms(),
+            updated_ms=self.clock.now_ms(),
+        )
+
+
+def cfg_with(**sections: dict) -> Config:
+    return Config.model_validate(sections)
+
+
+async def test_intent_is_journaled_before_submit_and_fill_recorded():
+    r = Rig()
+    o = await r.om.execute(r.order())
+    assert r.log == [
+        ("intent", "tt-1", OrderStatus.INTENT),
+        ("submit", "tt-1"),
+        ("update", "tt-1", OrderStatus.FILLED, 1),
+    ]
+    assert o.status == OrderStatus.FILLED and o.attempts == 1
+    assert o.executed_qty == D("0.01") and o.avg_price == D("42292.04") and o.fees == D("0.4229204")
+    assert o.exchange_order_id == "1"
+    (fill,) = r.journal.fills
+    assert fill.price == D("42292.04") and fill.client_order_id == "tt-1"
+    # the journal got snapshots, not the live object
+    assert r.journal.states[0].status == OrderStatus.INTENT and r.journal.states[0] is not o
+    assert r.sleeps == [] and r.om.breaker.state == "closed"
+
+
+async def test_failed_intent_write_sends_nothing():
+    r = Rig()
+    r.journal.fail_intent = True
+    with pytest.raises(OSError):
+        await r.om.execute(r.order())
+    assert r.broker.submit_calls == 0 and r.log == []
+    r.journal.fail_intent = False
+    assert (await r.om.execute(r.order())).status == OrderStatus.FILLED  # the id was not burnt
+
+
+async def test_timeout_after_fill_is_found_by_query_and_not_resent():
+    r = Rig()
+    r.broker.fail_next(BrokerErrorKind.TIMEOUT, after_fill=True)
+    o = await r.om.execute(r.order())
+    assert o.status == OrderStatus.FILLED and o.executed_qty == D("0.01")
+    assert [e for e in r.log if e[0] == "submit"] == [("submit", "tt-1")]  # the exchange saw one order
+    assert r.log.index(("query", "tt-1")) > r.log.index(("submit", "tt-1"))
+    assert len(r.journal.fills) == 1
+    assert (await r.broker.balances())["BTC"] == D("0.01")
+    assert r.sleeps == [0.5]
+
+
+async def test_network_error_queries_then_resends_with_same_id():
+    r = Rig()
+    r.broker.fail_next(BrokerErrorKind.NETWORK)
+    o = await r.om.execute(r.order())
+    assert o.status == OrderStatus.FILLED and o.attempts == 2
+    assert [e[0] for e in r.log] == ["intent", "submit", "query", "submit", "update"]
+    assert r.sleeps == [0.5]
+    assert (await r.broker.balances())["BTC"] == D("0.01")
+
+
+async def test_unexpected_exception_is_treated_as_unknown_outcome():
+    r = Rig()
+    r.broker.raw_error_next = ConnectionResetError("peer reset")
+    o = await r.om.execute(r.order())
+    assert o.status == OrderStatus.FILLED
+    assert [e[0] for e in r.log] == ["intent", "submit", "query", "submit", "update"]
+
+
+async def test_exponential_backoff_and_retry_limit():
+    r = Rig()
+    r.broker.fail_next(BrokerErrorKind.NETWORK, n=3)
+    assert (await r.om.execute(r.order("tt-1"))).status == OrderStatus.FILLED
+    assert r.sleeps == [0.5, 1.0, 2.0]
+    r.sleeps.clear()
+    r.broker.fail_next(BrokerErrorKind.NETWORK, n=4)  # one more than retry_attempts = 3
+    o = await r.om.execute(r.order("tt-2"))
+    assert o.status == OrderStatus.REJECTED and "network" in o.error
+    assert o.attempts == 4 and r.sleeps == [0.5, 1.0, 2.0]
+    assert await r.broker.query("BTCUSDT", "tt-2") is None
+
+
+async def test_backoff_honours_retry_after():
+    r = Rig()
+    r.broker.fail_next(BrokerErrorKind.RATE_LIMIT, retry_after_s=7.0)
+    assert (await r.om.execute(r.order("tt-1"))).status == OrderStatus.FILLED
+    assert r.sleeps == [7.0]
+    r.sleeps.clear()
+    r.broker.fail_next(BrokerErrorKind.RATE_LIMIT, n=2, retry_after_s=0.2)  # shorter than the backoff
+    assert (await r.om.execute(r.order("tt-2"))).status == OrderStatus.FILLED
+    assert r.sleeps == [0.5, 1.0]
+    assert backoff_delay(1) == 0.5 and backoff_delay(4) == 4.0 and backoff_delay(10, cap_s=30.0) == 30.0
+    assert backoff_delay(2, retry_after_s=12.0) == 12.0
+
+
+async def test_ban_longer_than_the_order_timeout_gives_up_without_waiting():
+    r = Rig()
+    r.broker.fail_next(BrokerErrorKind.RATE_LIMIT, retry_after_s=3600.0)
+    o = await r.om.execute(r.order())
+    assert o.status == OrderStatus.REJECTED and "rate_limit" in o.error
+    assert r.sleeps == [] and r.broker.submit_calls == 1
+
+
+@pytest.mark.parametrize(
+    ("order_kw", "setup", "fragment"),
+    [
+        ({"qty": "1"}, None, "insufficient"),  # 42k USDT with 10k
+        ({"qty": "0.0001"}, None, "min_notional"),
+        ({}, BrokerErrorKind.REJECTED, "rejected"),
+        ({}, BrokerErrorKind.AUTH, "auth"),
+    ],
+)
+async def test_final_errors_are_not_retried(order_kw, setup, fragment):
+    r = Rig()
+    if setup is not None:
+        r.broker.fail_next(setup)
+    o = await r.om.execute(r.order(**order_kw))
+    assert o.status == OrderStatus.REJECTED and fragment in o.error
+    assert r.broker.submit_calls == 1 and r.sleeps == []
+    assert [e[0] for e in r.log] == ["intent", "submit", "update"]
+
+
+async def test_limit_ioc_that_does_not_cross_expires():
+    r = Rig()
+    o = await r.om.execute(r.order(price="42000.00"))
+    assert o.status == OrderStatus.EXPIRED and o.executed_qty == 0 and "did not cross" in o.error
+    assert r.journal.fills == []
+
+
+async def test_unknown_outcome_is_left_open_then_resolved_without_resending():
+    r = Rig()
+    r.broker.fail_next(BrokerErrorKind.TIMEOUT, after_fill=True)
+    r.broker.fail_next(BrokerErrorKind.NETWORK, n=3, op="query")
+    o = await r.om.execute(r.order())
+    assert o.status == OrderStatus.NEW and o.error.startswith("outcome unknown")
+    assert r.broker.submit_calls == 1 and r.journal.fills == []
+    o = await r.om.resolve(o)
+    assert o.status == OrderStatus.FILLED and len(r.journal.fills) == 1
+    assert r.broker.submit_calls == 1
+
+
+async def test_fills_synthesised_when_the_lookup_has_none():
+    r = Rig()
+    r.broker.strip_query_fills = True
+    r.broker.fail_next(BrokerErrorKind.TIMEOUT, after_fill=True)
+    o = await r.om.execute(r.order())
+    assert o.status == OrderStatus.FILLED
+    (f,) = r.journal.fills
+    assert f.quantity == D("0.01") and f.price == D("42292.04")
+    assert f.fee == D("0.42292040")  # estimated at the configured fee rate
+    assert o.avg_price == D("42292.04")
+
+
+async def test_circuit_breaker_opens_and_half_opens_after_cooloff():
+    r = Rig(cfg_with(risk_management={"circuit_breaker_failures": 2, "circuit_breaker_cooloff_ms": 60_000}))
+    for cid in ("tt-1", "tt-2"):
+        r.broker.fail_next(BrokerErrorKind.AUTH)
+        assert (await r.om.execute(r.order(cid))).status == OrderStatus.REJECTED
+    assert r.om.breaker.state == "open"
+    calls = r.broker.submit_calls
+    refused = await r.om.execute(r.order("tt-3"))
+    assert refused.status == OrderStatus.REJECTED and refused.error == "circuit open"
+    assert r.broker.submit_calls == calls
+    assert r.log[-2:] == [("intent", "tt-3", OrderStatus.INTENT), ("update", "tt-3", OrderStatus.REJECTED, 0)]
+    r.clock.advance(59_999)
+    assert r.om.breaker.state == "open"
+    r.clock.advance(1)
+    assert r.om.breaker.state == "half_open"
+    # a failed trial re-opens for another cool-off
+    r.broker.fail_next(BrokerErrorKind.NETWORK, n=4)
+    assert (await r.om.execute(r.order("tt-4"))).status == OrderStatus.REJECTED
+    assert r.om.breaker.state == "open"
+    r.clock.advance(60_000)
+    assert (await r.om.execute(r.order("tt-5"))).status == OrderStatus.FILLED
+    assert r.om.breaker.state == "closed"
+
+
+async def test_order_faults_do_not_trip_the_breaker():
+    r = Rig(cfg_with(risk_management={"circuit_breaker_failures": 2}))
+    for i in range(3):
+        assert (await r.om.execute(r.order(f"tt-{i}", qty="1"))).status == OrderStatus.REJECTED
+    assert r.om.breaker.state == "closed"
+
+
+def test_circuit_breaker_allows_one_trial_when_half_open():
+    clock = ManualClock(0)
+    b = CircuitBreaker(3, 1000, clock)
+    for _ in range(2):
+        b.record_failure()
+    assert b.state == "closed" and b.allow()
+    b.record_failure()
+    assert b.state == "open" and not b.allow()
+    clock.advance(1000)
+    assert b.state == "half_open"
+    assert b.allow() and not b.allow()  # one trial only
+    b.record_success()
+    assert b.state == "closed" and b.consecutive_failures == 0
+    with pytest.raises(ValueError):
+        CircuitBreaker(0, 10, clock)
+
+
+async def test_open_order_times_out_and_is_canceled_on_clock_time():
+    r = Rig(record_sleeps=False)  # default sleep: the ManualClock's virtual time
+    r.broker.hold_next()
+    o = await r.om.execute(r.order())
+    assert o.status == OrderStatus.CANCELED and o.error.startswith("timed out after 30000 ms")
+    assert r.clock.now_ms() - T0 >= 30_000
+    statuses = [e[2] for e in r.log if e[0] in ("intent", "update")]
+    assert statuses == [OrderStatus.INTENT, OrderStatus.NEW, OrderStatus.CANCELED]
+    assert ("cancel", "tt-1") in r.log and r.broker.submit_calls == 1
+
+
+async def test_timeout_terminates_with_a_sleep_that_does_not_move_the_clock():
+    r = Rig()
+    r.broker.hold_next()
+    o = await r.om.execute(r.order())
+    assert o.status == OrderStatus.CANCELED
+    assert sum(r.sleeps) == pytest.approx(30.0)
+    assert r.clock.now_ms() == T0
+
+
+async def test_reconcile_adopts_found_orders_and_cancels_unsent_ones():
+    r = Rig()
+    unsent = r.order("tt-1")
+    sent = r.order("tt-2")
+    await r.broker.submit(OrderRequest("tt-2", "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01")))  # crash after send
+    r.broker.hold_next()
+    stuck = r.order("tt-3")
+    await r.broker.submit(OrderRequest("tt-3", "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01")))
+    stuck.status = OrderStatus.NEW
+    done = r.order("tt-0")
+    done.status = OrderStatus.FILLED
+    r.clock.advance(31_000)
+    calls = r.broker.submit_calls
+    r.log.clear()
+    out = await r.om.reconcile([done, unsent, sent, stuck])
+    assert out == [done, unsent, sent, stuck]
+    assert unsent.status == OrderStatus.CANCELED and unsent.error == "not sent before restart"
+    assert sent.status == OrderStatus.FILLED and sent.executed_qty == D("0.01")
+    assert stuck.status == OrderStatus.CANCELED  # open and older than the order timeout
+    assert r.broker.submit_calls == calls  # never resent
+    assert not any(e[1] == "tt-0" for e in r.log)  # final orders untouched
+    assert [f.client_order_id for f in r.journal.fills] == ["tt-2"]
+    assert await r.broker.open_orders() == []
+
+
+async def test_cancel_all_cancels_our_open_orders_only():
+    r = Rig()
+    r.broker.hold_next(2)
+    foreign = OrderRequest("manual-1", "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01"))
+    await r.broker.submit(foreign)
+    task = asyncio.create_task(r.om.execute(r.order("tt-1")))
+    for _ in range(20):
+        await asyncio.sleep(0)
+        if len(await r.broker.open_orders()) == 2:
+            break
+    assert await r.om.cancel_all() == 1
+    o = await task
+    assert o.status == OrderStatus.CANCELED and sum(r.sleeps) < 30.0  # booked by the poll, before the timeout
+    assert [x.client_order_id for x in await r.broker.open_orders()] == ["manual-1"]
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda o: setattr(o, "status", OrderStatus.NEW),
+        lambda o: setattr(o, "client_order_id", "bad id!"),
+        lambda o: setattr(o, "quantity", D("0")),
+        lambda o: setattr(o, "quantity", 0.01),
+        lambda o: (setattr(o, "type", OrderType.LIMIT), setattr(o, "price", None)),
+    ],
+)
+async def test_malformed_orders_raise_before_anything_happens(mutate):
+    r = Rig()
+    o = r.order()
+    mutate(o)
+    with pytest.raises(ValueError):
+        await r.om.execute(o)
+    assert r.log == []
+
+
+async def test_client_id_cannot_be_executed_twice():
+    r = Rig()
+    await r.om.execute(r.order("tt-1"))
+    with pytest.raises(ValueError, match="already used"):
+        await r.om.execute(r.order("tt-1"))
+    assert r.broker.submit_calls == 1
+
+
+async def test_broker_error_text_reaches_the_order():
+    r = Rig()
+    r.broker.fail_next(BrokerErrorKind.REJECTED)
+    o = await r.om.execute(r.order())
+    assert o.error == str(BrokerError(BrokerErrorKind.REJECTED, "injected rejected on submit (before the order "
+                                                                  "reached the exchange)"))

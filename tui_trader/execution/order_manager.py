@@ -1,0 +1,502 @@
+"""The order manager: write-ahead intent, exactly-once submission, retries, timeouts, reconciliation.
+
+Life of an order (:meth:`OrderManager.execute`):
+
+1. The order (status ``INTENT``, with its deterministic client order id) is
+   written through :class:`OrderJournal` ``record_intent`` - durably - *before*
+   anything is sent. A crash after this point leaves a stored intent that
+   :meth:`OrderManager.reconcile` resolves at the next start.
+2. The :class:`~tui_trader.execution.circuit.CircuitBreaker` may refuse the
+   submission (order ``REJECTED`` "circuit open").
+3. Submit. On a *transient* :class:`BrokerError` (rate limit, timeout, network)
+   the order is first looked up by client id: found -> that answer is used and
+   the order is **never sent twice**; not found -> it is sent again with the
+   same id. Waits back off exponentially (``backoff_base_s * 2**(n-1)``, capped
+   at ``backoff_cap_s``, at least the broker's ``retry_after_s`` for rate
+   limits), at most ``order_execution.retry_attempts`` retries. Final errors
+   (insufficient balance, filter failure, rejected, auth) -> ``REJECTED`` with
+   the error text, not retried.
+4. An order still open is polled until ``order_execution.order_timeout_ms``
+   (clock time, or the summed waits when the injected sleep does not move the
+   clock) has passed, then canceled -> ``CANCELED`` / ``EXPIRED``.
+5. Every status change and every new fill goes through ``record_update``.
+
+If retries run out while the outcome is unknown (the last send timed out and
+no lookup succeeded since), the order is left ``NEW`` with ``error`` starting
+with ``"outcome unknown"``; call :meth:`OrderManager.resolve` (or
+:meth:`reconcile` at start-up) later - it is never resent automatically.
+
+Waits use the injected ``sleep`` (default: ``clock.sleep``, i.e. virtual time
+with a :class:`~tui_trader.clock.ManualClock`). Each broker call is also bounded
+by ``order_timeout_ms`` of loop time; running over counts as a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, replace
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from typing import Any, Protocol, TypeVar
+
+from tui_trader.clock import Clock
+from tui_trader.config import Config
+from tui_trader.execution.broker import Broker, BrokerError, BrokerErrorKind
+from tui_trader.execution.circuit import CircuitBreaker
+from tui_trader.execution.client_ids import is_valid_client_order_id
+from tui_trader.execution.filters import to_decimal
+from tui_trader.models import Fill, Order, OrderRequest, OrderResult, OrderStatus, OrderType, Side
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+AVG_PRICE_QUANTUM = Decimal("1e-12")  # order.avg_price is informational; fills carry exact prices
+FEE_QUANTUM = Decimal("0.00000001")
+CIRCUIT_OPEN = "circuit open"
+NOT_SENT_BEFORE_RESTART = "not sent before restart"
+NOT_FOUND = "not found at the exchange"
+OUTCOME_UNKNOWN = "outcome unknown"
+
+# Errors caused by the order itself: the exchange answered coherently, so they do not trip the breaker.
+_ORDER_FAULTS = (BrokerErrorKind.INSUFFICIENT_BALANCE, BrokerErrorKind.FILTER_FAILURE)
+
+
+class OrderJournal(Protocol):
+    """Durable order book-keeping, adapted to the database by the engine."""
+
+    async def record_intent(self, order: Order) -> None:
+        """Store a new order (status ``INTENT``); durably committed when this returns."""
+        ...
+
+    async def record_update(self, order: Order, fills: list[Fill]) -> None:
+        """Durably commit the order's new state and its *new* fills (each fill is passed once)."""
+        ...
+
+
+def backoff_delay(
+    retry: int, base_s: float = 0.5, cap_s: float = 30.0, retry_after_s: float | None = None
+) -> float:
+    """Seconds to wait before retry number ``retry`` (1-based): ``min(cap_s, base_s * 2**(retry-1))``,
+    but never less than ``retry_after_s`` when the broker gave one."""
+    if retry < 1:
+        raise ValueError(f"retry must be >= 1, got {retry}")
+    d = min(cap_s, base_s * 2.0 ** (retry - 1))
+    if retry_after_s is not None and retry_after_s > d:
+        d = float(retry_after_s)
+    return d
+
+
+@dataclass(slots=True)
+class _Timer:
+    """Time spent on one order: clock time, or the summed waits if the sleep does not move the clock."""
+
+    start_ms: int
+    slept_s: float = 0.0
+
+    def elapsed_ms(self, now_ms: int) -> float:
+        return max(float(now_ms - self.start_ms), self.slept_s * 1000.0)
+
+
+class _Outcome:
+    """How a submission ended: a broker result, a final error, or unknown."""
+
+    __slots__ = ("result", "error", "maybe_sent")
+
+    def __init__(
+        self, result: OrderResult | None = None, error: BrokerError | None = None, maybe_sent: bool = False
+    ) -> None:
+        self.result = result
+        self.error = error
+        self.maybe_sent = maybe_sent
+
+
+class OrderManager:
+    """Executes orders through a :class:`Broker`, journaling every step (see the module doc)."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        journal: OrderJournal,
+        clock: Clock,
+        cfg: Config,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        *,
+        breaker: CircuitBreaker | None = None,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 30.0,
+        poll_cap_s: float = 5.0,
+    ) -> None:
+        if backoff_base_s <= 0 or backoff_cap_s < backoff_base_s or poll_cap_s <= 0:
+            raise ValueError("backoff_base_s > 0, backoff_cap_s >= backoff_base_s and poll_cap_s > 0 required")
+        self.broker = broker
+        self.journal = journal
+        self.clock = clock
+        self.cfg = cfg
+        self._sleep = sleep if sleep is not None else clock.sleep
+        rm, oe = cfg.risk_management, cfg.order_execution
+        self.breaker = breaker or CircuitBreaker(rm.circuit_breaker_failures, rm.circuit_breaker_cooloff_ms, clock)
+        self.retry_attempts = oe.retry_attempts
+        self.timeout_ms = oe.order_timeout_ms
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.poll_cap_s = poll_cap_s
+        # A rate-limit wait longer than this (e.g. an IP ban) gives the order up instead of blocking.
+        self.max_wait_s = max(backoff_cap_s, self.timeout_ms / 1000.0)
+        self.fee_rate = to_decimal(cfg.broker.fee_rate)
+        self.quote_asset = cfg.broker.quote_asset
+        self._used: set[str] = set()  # client ids executed in this session
+        self._open: dict[str, str] = {}  # client id -> symbol of our orders not yet final
+        self._quote: dict[str, Decimal] = {}  # client id -> exact booked quote (sum price*qty)
+        self.total_slept_s = 0.0
+
+    # -- public API ----------------------------------------------------------
+
+    async def execute(self, order: Order) -> Order:
+        """Run ``order`` (status ``INTENT``) to a final state if possible; returns the same, updated object.
+
+        Raises ``ValueError`` for a malformed order or a client id already used in this session
+        (nothing is journaled or sent then). Journal errors propagate (the intent is durable, so
+        :meth:`reconcile` resolves the order after a restart).
+        """
+        self._validate(order)
+        cid = order.client_order_id
+        self._used.add(cid)
+        order.updated_ms = self.clock.now_ms()
+        try:
+            await self.journal.record_intent(_snapshot(order))
+        except BaseException:
+            self._used.discard(cid)  # nothing was sent: the order may be executed again
+            raise
+        self._open[cid] = order.symbol
+
+        if not self.breaker.allow():
+            order.status = OrderStatus.REJECTED
+            order.error = CIRCUIT_OPEN
+            await self._record(order, [])
+            return order
+
+        timer = _Timer(self.clock.now_ms())
+        healthy = False
+        try:
+            outcome = await self._submit(order, timer)
+            if outcome.result is not None:
+                healthy = True
+                await self._adopt(order, outcome.result)
+                if not order.status.is_final:
+                    await self._await_final(order, timer)
+            elif outcome.error is not None and outcome.maybe_sent:
+                order.status = OrderStatus.NEW
+                order.error = f"{OUTCOME_UNKNOWN} after {order.attempts} attempt(s): {outcome.error}"
+                await self._record(order, [])
+            else:
+                assert outcome.error is not None
+                healthy = outcome.error.kind in _ORDER_FAULTS
+                order.status = OrderStatus.REJECTED
+                order.error = str(outcome.error)
+                await self._record(order, [])
+        finally:
+            if healthy:
+                self.breaker.record_success()
+            else:
+                self.breaker.record_failure()
+        return order
+
+    async def resolve(self, order: Order) -> Order:
+        """Look a non-final order up at the exchange and book what it says (never resends).
+
+        Not found -> ``CANCELED`` with error ``"not found at the exchange"``.
+        """
+        if order.status.is_final:
+            return order
+        self._open[order.client_order_id] = order.symbol
+        await self._resolve(order, NOT_FOUND)
+        return order
+
+    async def reconcile(self, open_orders: Sequence[Order]) -> list[Order]:
+        """Start-up reconciliation of stored non-final orders (final ones are returned untouched).
+
+        Found at the exchange -> its real status and fills are recorded (still open and older than the
+        order timeout -> canceled). Not found -> ``CANCELED`` with error ``"not sent before restart"``.
+        Never resends. Returns the orders (same objects, updated) in input order.
+        """
+        out: list[Order] = []
+        for order in open_orders:
+            if not order.status.is_final:
+                self._used.add(order.client_order_id)
+                self._open[order.client_order_id] = order.symbol
+                await self._resolve(order, NOT_SENT_BEFORE_RESTART)
+            out.append(order)
+        return out
+
+    async def cancel_all(self) -> int:
+        """Cancel this session's open orders at the exchange (orders it does not know are left alone).
+
+        Returns how many were canceled. The owning :meth:`execute` books the cancel on its next poll.
+        """
+        open_results = await self._call(self.broker.open_orders())
+        n = 0
+        for res in open_results:
+            symbol = self._open.get(res.client_order_id)
+            if symbol is None:
+                continue
+            try:
+                await self._call(self.broker.cancel(symbol, res.client_order_id))
+            except BrokerError as exc:
+                if exc.kind != BrokerErrorKind.UNKNOWN_ORDER:
+                    log.warning("cancel of %s failed: %s", res.client_order_id, exc)
+                continue
+            n += 1
+        return n
+
+    # -- submission ----------------------------------------------------------
+
+    async def _submit(self, order: Order, timer: _Timer) -> _Outcome:
+        cid = order.client_order_id
+        req = OrderRequest(cid, order.symbol, order.side, order.type, order.quantity, order.price)
+        retries = 0
+        maybe_sent = False
+        while True:
+            order.attempts += 1
+            try:
+                return _Outcome(await self._call(self.broker.submit(req)))
+            except BrokerError as exc:
+                err = exc
+            if not err.kind.transient:
+                return _Outcome(error=err, maybe_sent=maybe_sent)
+            maybe_sent = maybe_sent or err.kind == BrokerErrorKind.TIMEOUT
+            log.info("order %s: %s (attempt %d)", cid, err, order.attempts)
+            # Find out whether the exchange has it before any retry.
+            while True:
+                if retries >= self.retry_attempts:
+                    return _Outcome(error=err, maybe_sent=maybe_sent)
+                retries += 1
+                after = err.retry_after_s if err.kind == BrokerErrorKind.RATE_LIMIT else None
+                delay = backoff_delay(retries, self.backoff_base_s, self.backoff_cap_s, after)
+                if delay > self.max_wait_s:
+                    return _Outcome(error=err, maybe_sent=maybe_sent)
+                await self._pause(delay, timer)
+                try:
+                    found = await self._call(self.broker.query(order.symbol, cid))
+                except BrokerError as qexc:
+                    if qexc.kind == BrokerErrorKind.UNKNOWN_ORDER:
+                        found = None
+                    elif qexc.kind.transient:
+                        err = qexc if not maybe_sent else err
+                        continue  # still unknown: back off and look again
+                    else:
+                        return _Outcome(error=qexc, maybe_sent=maybe_sent)
+                break
+            if found is not None:
+                return _Outcome(found)
+            maybe_sent = False  # the exchange does not know it: sending again is safe
+
+    async def _await_final(self, order: Order, timer: _Timer) -> None:
+        """Poll an open order until it is final or the order timeout passed; then cancel it."""
+        polls = 0
+        while not order.status.is_final:
+            elapsed = timer.elapsed_ms(self.clock.now_ms())
+            if elapsed >= self.timeout_ms:
+                break
+            polls += 1
+            remaining_s = (self.timeout_ms - elapsed) / 1000.0
+            await self._pause(min(backoff_delay(polls, self.backoff_base_s, self.poll_cap_s), remaining_s), timer)
+            try:
+                res = await self._call(self.broker.query(order.symbol, order.client_order_id))
+            except BrokerError as exc:
+                log.info("order %s: poll failed: %s", order.client_order_id, exc)
+                continue
+            if res is not None:
+                await self._adopt(order, res)
+        if not order.status.is_final:
+            await self._cancel(order, f"timed out after {self.timeout_ms} ms")
+
+    async def _cancel(self, order: Order, why: str) -> None:
+        cid = order.client_order_id
+        res: OrderResult | None = None
+        note = ""
+        try:
+            res = await self._call(self.broker.cancel(order.symbol, cid))
+        except BrokerError as exc:
+            note = f"; cancel failed: {exc}"
+            try:  # it may have finished meanwhile (UNKNOWN_ORDER) - look
+                res = await self._call(self.broker.query(order.symbol, cid))
+            except BrokerError as qexc:
+                note += f"; query failed: {qexc}"
+        before = order.status
+        fills = self._apply(order, res) if res is not None else []
+        if order.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED) or not order.status.is_final:
+            order.error = why + ("" if order.status.is_final else note)
+        if fills or order.status != before or not order.status.is_final:
+            await self._record(order, fills)
+
+    async def _resolve(self, order: Order, not_found_reason: str) -> None:
+        cid = order.client_order_id
+        timer = _Timer(self.clock.now_ms())
+        try:
+            res = await self._query_retrying(order, timer)
+        except BrokerError as exc:
+            order.error = f"could not query the exchange: {exc}"
+            await self._record(order, [])
+            return
+        if res is None:
+            order.status = OrderStatus.CANCELED
+            order.error = not_found_reason
+            await self._record(order, [])
+            return
+        await self._adopt(order, res)
+        if not order.status.is_final:
+            age_timer = _Timer(min(order.created_ms, self.clock.now_ms()))
+            await self._await_final(order, age_timer)
+        log.info("order %s resolved: %s", cid, order.status)
+
+    async def _query_retrying(self, order: Order, timer: _Timer) -> OrderResult | None:
+        retries = 0
+        while True:
+            try:
+                return await self._call(self.broker.query(order.symbol, order.client_order_id))
+            except BrokerError as exc:
+                if exc.kind == BrokerErrorKind.UNKNOWN_ORDER:
+                    return None
+                if not exc.kind.transient or retries >= self.retry_attempts:
+                    raise
+                retries += 1
+                after = exc.retry_after_s if exc.kind == BrokerErrorKind.RATE_LIMIT else None
+                await self._pause(backoff_delay(retries, self.backoff_base_s, self.backoff_cap_s, after), timer)
+
+    # -- booking -------------------------------------------------------------
+
+    async def _adopt(self, order: Order, res: OrderResult) -> None:
+        before = order.status
+        fills = self._apply(order, res)
+        if fills or order.status != before:
+            await self._record(order, fills)
+
+    def _apply(self, order: Order, res: OrderResult) -> list[Fill]:
+        """Merge a broker answer into ``order``; returns the fills not booked before."""
+        if order.status.is_final:
+            return []
+        cid = order.client_order_id
+        new = self._new_fills(order, res)
+        if new:
+            quote = self._quote.get(cid, order.avg_price * order.executed_qty)
+            qty = order.executed_qty
+            for f in new:
+                quote += f.price * f.quantity
+                qty += f.quantity
+                order.fees += f.fee
+            self._quote[cid] = quote
+            order.executed_qty = qty
+            order.avg_price = (quote / qty).quantize(AVG_PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
+        if res.status != OrderStatus.INTENT:
+            order.status = res.status
+        if res.exchange_order_id:
+            order.exchange_order_id = res.exchange_order_id
+        if res.reason and res.status in (OrderStatus.EXPIRED, OrderStatus.CANCELED, OrderStatus.REJECTED):
+            order.error = res.reason
+        order.updated_ms = self.clock.now_ms()
+        return new
+
+    def _new_fills(self, order: Order, res: OrderResult) -> list[Fill]:
+        """Fills of ``res`` beyond the quantity ``order`` has booked.
+
+        Brokers report fills cumulatively; the first ``order.executed_qty`` of them are already booked.
+        When a broker reports more executed quantity than its fills cover (e.g. a bare order lookup),
+        the rest is booked as one synthetic fill at the average price with an estimated fee.
+        """
+        booked = order.executed_qty
+        new: list[Fill] = []
+        cum = Decimal(0)
+        aligned = True
+        for f in res.fills:
+            if f.quantity <= 0:
+                continue
+            if cum >= booked:
+                new.append(f)
+            elif cum + f.quantity > booked:
+                aligned = False
+                break
+            cum += f.quantity
+        if not aligned:
+            new = []
+        got_qty = booked + sum((f.quantity for f in new), Decimal(0))
+        if res.executed_qty > got_qty:
+            delta = res.executed_qty - got_qty
+            booked_quote = self._quote.get(order.client_order_id, order.avg_price * booked)
+            got_quote = booked_quote + sum((f.price * f.quantity for f in new), Decimal(0))
+            delta_quote = res.quote_qty - got_quote
+            if delta_quote > 0:
+                price = (delta_quote / delta).quantize(AVG_PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
+            else:
+                price = order.price or order.avg_price
+            if price <= 0:
+                log.error("order %s: cannot price %s executed without fills", order.client_order_id, delta)
+                return new
+            notional = price * delta
+            new.append(
+                Fill(
+                    client_order_id=order.client_order_id,
+                    symbol=order.symbol,
+                    side=order.side,
+                    price=price,
+                    quantity=delta,
+                    fee=(notional * self.fee_rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING),
+                    fee_asset=self.quote_asset,
+                    ts_ms=self.clock.now_ms(),
+                    trade_id=f"{order.client_order_id}-synthetic-{got_qty}",
+                )
+            )
+        return new
+
+    async def _record(self, order: Order, fills: list[Fill]) -> None:
+        order.updated_ms = self.clock.now_ms()
+        if order.status.is_final:
+            self._open.pop(order.client_order_id, None)
+            self._quote.pop(order.client_order_id, None)
+        await self.journal.record_update(_snapshot(order), [replace(f) for f in fills])
+
+    # -- plumbing ------------------------------------------------------------
+
+    def _validate(self, order: Order) -> None:
+        if not isinstance(order, Order):
+            raise ValueError(f"execute needs an Order, got {type(order).__name__}")
+        cid = order.client_order_id
+        if not is_valid_client_order_id(cid):
+            raise ValueError(f"invalid client order id {cid!r}: must match ^[a-zA-Z0-9-_]{{1,36}}$")
+        if cid in self._used:
+            raise ValueError(f"client order id {cid!r} was already used in this session")
+        if order.status != OrderStatus.INTENT:
+            raise ValueError(f"order {cid}: execute needs status INTENT, got {order.status}")
+        if not order.symbol:
+            raise ValueError(f"order {cid}: empty symbol")
+        if order.side not in (Side.BUY, Side.SELL) or order.type not in (OrderType.MARKET, OrderType.LIMIT):
+            raise ValueError(f"order {cid}: bad side/type {order.side!r}/{order.type!r}")
+        q = order.quantity
+        if not isinstance(q, Decimal) or not q.is_finite() or q <= 0:
+            raise ValueError(f"order {cid}: quantity must be a positive Decimal, got {q!r}")
+        if order.type == OrderType.LIMIT:
+            p = order.price
+            if not isinstance(p, Decimal) or not p.is_finite() or p <= 0:
+                raise ValueError(f"order {cid}: LIMIT order needs a positive Decimal price, got {p!r}")
+
+    async def _pause(self, seconds: float, timer: _Timer) -> None:
+        timer.slept_s += seconds
+        self.total_slept_s += seconds
+        await self._sleep(seconds)
+
+    async def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await a broker call bounded by the order timeout; anything unexpected counts as a timeout
+        (outcome unknown), so the order is looked up before it could be sent again."""
+        try:
+            return await asyncio.wait_for(coro, self.timeout_ms / 1000.0)
+        except BrokerError:
+            raise
+        except TimeoutError:
+            raise BrokerError(BrokerErrorKind.TIMEOUT, f"no answer within {self.timeout_ms} ms") from None
+        except Exception as exc:
+            raise BrokerError(BrokerErrorKind.TIMEOUT, f"unexpected broker failure: {exc!r}") from exc
+
+
+def _snapshot(order: Order) -> Order:
+    return replace(order)
