@@ -1,0 +1,571 @@
+"""Replay of recorded Binance klines: loading (JSON / CSV / zip) and the replay feed.
+
+Inputs
+------
+* REST format: a JSON array of 12-field kline rows (``/api/v3/klines``), laid out
+  ``SYMBOL/INTERVAL/*.json`` (e.g. ``binance_spot_klines/BTCUSDT/1h/2024-01-01.json``).
+* data.binance.vision format: CSV with the same 12 columns, with or without a
+  header row, plain or zipped, named ``SYMBOL-INTERVAL-YYYY-MM[.csv|.zip]`` or
+  ``SYMBOL-INTERVAL-YYYY-MM-DD[.csv|.zip]`` (also accepted under ``SYMBOL/INTERVAL/``).
+* Timestamps in ms, or µs (values > 1e14; converted to ms).
+
+``load_klines`` accepts a folder (searched recursively), one file, or a list of
+those; files of other intervals are skipped. All klines are validated
+(:func:`~tui_trader.market.validation.validate_kline_batch`; rejects are counted
+per file) and merged into one columnar :class:`KlineBatch` sorted by open time
+then symbol index.
+
+Event time: the :class:`ReplayFeed` yields one KlineBatch per open time and
+advances the clock to ``max(close_time) + 1`` of that batch (= the next open
+time for regular klines), the moment the candles are complete; the simulated
+feed uses the same convention.
+
+Units: times integer ms since the epoch (UTC); prices quote currency; volumes
+base currency (``quote_volume`` quote currency).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import json
+import logging
+import re
+import time
+import warnings
+import zipfile
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tui_trader.clock import Clock, interval_to_ms
+from tui_trader.config import Config
+from tui_trader.market.binance_payloads import parse_rest_klines, synthetic_filters, to_ms
+from tui_trader.market.sim import advance_clock, parse_speed
+from tui_trader.market.validation import RejectCounter, kline_batch_from_arrays, validate_kline_batch
+from tui_trader.models import KlineBatch, SymbolFilters
+
+log = logging.getLogger("tui_trader.market")
+
+_INTERVAL_RE = r"\d+[smhdwM]"
+_VISION_RE = re.compile(rf"^([A-Z0-9]+)-({_INTERVAL_RE})-(\d{{4}}-\d{{2}}(?:-\d{{2}})?)\.(csv|zip)$")
+_LAYOUT_INTERVAL = re.compile(rf"^{_INTERVAL_RE}$")
+_SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,30}$")
+_FIELDS = ("sym", "open_time", "close_time", "open", "high", "low", "close", "volume", "quote_volume",
+           "trades", "taker_buy_base", "closed")
+
+
+class ReplayError(ValueError):
+    """Replay input that cannot be used (no files, unknown layout, nothing for the interval)."""
+
+
+@dataclass
+class ReplayData:
+    """All klines of a replay, merged: ``klines`` sorted by open_time then symbol index."""
+
+    symbols: list[str]
+    interval_ms: int
+    klines: KlineBatch
+    rejects: dict[str, dict[str, int]] = field(default_factory=dict)  # file -> {reason: count}
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return sum(sum(r.values()) for r in self.rejects.values())
+
+    def rejected_by_reason(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.rejects.values():
+            for k, v in r.items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+
+# ---------------------------------------------------------------------------
+# discovery
+# ---------------------------------------------------------------------------
+
+
+def classify(path: Path) -> tuple[str, str] | None:
+    """``(SYMBOL, interval)`` of a kline file from its name or its ``SYMBOL/INTERVAL/`` folders."""
+    m = _VISION_RE.match(path.name)
+    if m:
+        return m.group(1), m.group(2)
+    if path.suffix.lower() in (".json", ".csv", ".zip"):
+        iv, sym = path.parent.name, path.parent.parent.name
+        if _LAYOUT_INTERVAL.match(iv) and _SYMBOL_RE.match(sym):
+            return sym, iv
+    return None
+
+
+def discover(paths: str | Path | Sequence[str | Path]) -> list[tuple[Path, str, str]]:
+    """Kline files under ``paths`` as ``(path, SYMBOL, interval)``, sorted.
+
+    Folders are searched recursively (files that match no known naming are
+    ignored); an explicitly named file that matches none raises ReplayError.
+    A missing path raises FileNotFoundError.
+    """
+    items = [paths] if isinstance(paths, str | Path) else list(paths)
+    out: dict[Path, tuple[str, str]] = {}
+    for item in items:
+        p = Path(item).expanduser()
+        if p.is_dir():
+            for f in p.rglob("*"):
+                if f.is_file():
+                    c = classify(f)
+                    if c:
+                        out[f] = c
+        elif p.is_file():
+            c = classify(p)
+            if c is None:
+                raise ReplayError(
+                    f"cannot tell the symbol and interval of {p}: name it SYMBOL-INTERVAL-YYYY-MM.csv|zip "
+                    "(data.binance.vision) or put it under SYMBOL/INTERVAL/"
+                )
+            out[p] = c
+        else:
+            raise FileNotFoundError(f"replay path not found: {p}")
+    return sorted(((f, s, i) for f, (s, i) in out.items()), key=lambda x: (x[1], x[2], str(x[0])))
+
+
+# ---------------------------------------------------------------------------
+# file parsing
+# ---------------------------------------------------------------------------
+
+
+def _rows_from_json_fast(rows: list) -> tuple[np.ndarray, np.ndarray] | None:
+    """Columnar conversion of clean REST rows; None if anything is irregular."""
+    if not all(type(r) is list and len(r) == 12 for r in rows):
+        return None
+    cols = list(zip(*rows, strict=True))
+    types: set[type] = set()
+    for c in range(10):
+        types.update(map(type, cols[c]))
+    if not types <= {str, int, float}:
+        return None
+    try:
+        times = np.array([cols[0], cols[6], cols[8]], dtype=np.int64).T
+        vals = np.array([cols[c] for c in (1, 2, 3, 4, 5, 7, 9)], dtype=np.float64).T
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return times, vals
+
+
+def _rows_from_csv_fast(text: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Columnar conversion of a clean 12-column CSV body (no header); None if irregular."""
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if lines <= 0:
+        return np.empty((0, 3), dtype=np.int64), np.empty((0, 7))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            x = np.fromstring(text.replace("\n", ","), sep=",")  # noqa: NPY201 (text mode is supported)
+        except (ValueError, DeprecationWarning):
+            return None
+    if x.size != lines * 12:
+        return None
+    a = x.reshape(lines, 12)
+    t = a[:, [0, 6, 8]]
+    if not np.all(np.isfinite(t)) or np.any(t != np.floor(t)) or np.any(np.abs(t) > 9e15):
+        return None
+    return t.astype(np.int64), np.ascontiguousarray(a[:, [1, 2, 3, 4, 5, 7, 9]])
+
+
+def _read_text(path: Path) -> str:
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as z:
+            members = [n for n in z.namelist() if n.lower().endswith(".csv")] or z.namelist()
+            if not members:
+                raise ValueError("empty zip archive")
+            return z.read(members[0]).decode("utf-8-sig")
+    return path.read_bytes().decode("utf-8-sig")
+
+
+def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -> KlineBatch:
+    """One kline file (JSON rows, CSV or zipped CSV) -> KlineBatch (closed klines of one symbol).
+
+    Unreadable or undecodable files count one ``malformed`` reject and give an
+    empty batch; bad rows are counted individually. Values are not validated here.
+    """
+    try:
+        text = _read_text(path)
+    except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError) as e:
+        counter.reject("malformed", 1, f"{path.name}: unreadable ({e})")
+        return KlineBatch.empty(interval_ms)
+    stripped = text.lstrip()
+    fast: tuple[np.ndarray, np.ndarray] | None
+    if stripped.startswith("["):
+        try:
+            rows = json.loads(stripped)
+        except ValueError as e:
+            counter.reject("malformed", 1, f"{path.name}: not valid JSON ({e})")
+            return KlineBatch.empty(interval_ms)
+        if not isinstance(rows, list):
+            counter.reject("bad_type", 1, f"{path.name}: JSON is not an array of klines")
+            return KlineBatch.empty(interval_ms)
+        fast = _rows_from_json_fast(rows)
+        if fast is None:
+            return parse_rest_klines(rows, sym, interval_ms, counter)
+    else:
+        body = stripped
+        if body and not (body[0].isdigit() or body[0] == "-"):  # header row
+            nl = body.find("\n")
+            body = "" if nl < 0 else body[nl + 1 :]
+        body = body.replace("\r", "").strip("\n")
+        fast = _rows_from_csv_fast(body) if body else (np.empty((0, 3), dtype=np.int64), np.empty((0, 7)))
+        if fast is None:
+            rows = [r for r in csv.reader(io.StringIO(body)) if r]
+            return parse_rest_klines(rows, sym, interval_ms, counter)
+    times, vals = fast
+    n = times.shape[0]
+    return kline_batch_from_arrays(
+        interval_ms, np.full(n, sym, dtype=np.int32), to_ms(times[:, 0]), to_ms(times[:, 1]), vals, times[:, 2]
+    )
+
+
+def concat_klines(batches: Sequence[KlineBatch], interval_ms: int) -> KlineBatch:
+    """Concatenate batches (row order kept)."""
+    batches = [b for b in batches if len(b)]
+    if not batches:
+        return KlineBatch.empty(interval_ms)
+    if len(batches) == 1:
+        return batches[0]
+    cols = {f: np.concatenate([getattr(b, f) for b in batches]) for f in _FIELDS}
+    return KlineBatch(interval_ms=interval_ms, **cols)
+
+
+def parse_time(text: str | int | None) -> int | None:
+    """``""``/None -> None; an int (ms) as is; ISO date/time (UTC if no zone) -> ms. Raises ValueError."""
+    if text is None:
+        return None
+    if isinstance(text, int):
+        return text
+    text = text.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"bad time {text!r}: expected e.g. 2024-01-01 or 2024-01-01T12:00Z") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def load_klines(
+    paths: str | Path | Sequence[str | Path],
+    interval: str,
+    symbols: Sequence[str] | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReplayData:
+    """Load, validate and merge recorded klines of one ``interval``.
+
+    ``symbols``: keep only these (in this order; any without data are dropped with a
+    warning); default: every symbol found, sorted. ``start_ms`` (inclusive) /
+    ``end_ms`` (exclusive) filter on open time. ``progress(files_done, files_total)``
+    is called after each file. Raises FileNotFoundError for a missing path and
+    ReplayError when nothing usable is found.
+    """
+    interval_ms = interval_to_ms(interval)
+    files = discover(paths)
+    if not files:
+        raise ReplayError(f"no kline files found in {paths}")
+    sel = [(f, s, i) for f, s, i in files if i == interval]
+    if not sel:
+        have = sorted({i for _, _, i in files})
+        raise ReplayError(f"no {interval} klines in {paths} (intervals found: {', '.join(have)})")
+    if symbols is not None:
+        want = [s.strip().upper() for s in symbols]
+        present = {s for _, s, _ in sel}
+        missing = [s for s in want if s not in present]
+        if missing:
+            log.warning("replay: no %s data for %s", interval, ", ".join(missing))
+        names = [s for s in want if s in present]
+        sel = [x for x in sel if x[1] in set(names)]
+        if not names:
+            raise ReplayError(f"none of the symbols {', '.join(want)} has {interval} data in {paths}")
+    else:
+        names = sorted({s for _, s, _ in sel})
+    index = {s: k for k, s in enumerate(names)}
+
+    parsed: list[tuple[str, KlineBatch]] = []
+    counters: dict[str, RejectCounter] = {}
+    total = len(sel)
+    for done, (f, s, _) in enumerate(sel, 1):
+        c = counters[str(f)] = RejectCounter()
+        b = parse_file(f, index[s], interval_ms, c)
+        if len(b) and (start_ms is not None or end_ms is not None):
+            keep = np.ones(len(b), dtype=bool)
+            if start_ms is not None:
+                keep &= b.open_time >= start_ms
+            if end_ms is not None:
+                keep &= b.open_time < end_ms
+            b = b.take(keep)
+        parsed.append((str(f), b))
+        if progress is not None:
+            progress(done, total)
+
+    # Validate file by file in time order per symbol, so a duplicate is charged to the later file.
+    def first_time(item: tuple[str, KlineBatch]) -> tuple[int, int]:
+        b = item[1]
+        return (int(b.sym[0]), int(b.open_time.min())) if len(b) else (-1, 0)
+
+    parsed.sort(key=first_time)
+    last = np.full(len(names), -1, dtype=np.int64)
+    good: list[KlineBatch] = []
+    for fname, b in parsed:
+        if len(b) > 1 and np.any(np.diff(b.open_time) < 0):
+            b = b.take(np.argsort(b.open_time, kind="stable"))
+        good.append(validate_kline_batch(b, len(names), last, counters[fname]))
+    merged = concat_klines(good, interval_ms)
+    if len(merged):
+        order = np.lexsort((merged.sym, merged.open_time))
+        merged = merged.take(order)
+    rejects = {f: dict(c.by_reason) for f, c in counters.items() if c.total}
+    held = set(np.unique(merged.sym).tolist()) if len(merged) else set()
+    if len(held) < len(names):
+        lost = [s for s in names if index[s] not in held]
+        log.warning("replay: no valid %s klines for %s in the selected range", interval, ", ".join(lost))
+    return ReplayData(names, interval_ms, merged, rejects, [str(f) for f, _, _ in sel])
+
+
+# ---------------------------------------------------------------------------
+# feed
+# ---------------------------------------------------------------------------
+
+
+class ReplayFeed:
+    """MarketFeed over recorded klines (``kind = "replay"``).
+
+    ``data`` (already loaded) or ``path`` (default ``feed.replay.path``) with
+    ``interval`` (default ``feed.interval``), ``symbols`` (default ``feed.symbols``;
+    empty = all), ``start_ms``/``end_ms`` (default ``feed.replay.start``/``end``),
+    ``speed`` (default ``feed.speed``: × real time, or ``"max"``). The first
+    ``warmup_klines`` open times are not replayed but served by :meth:`history`.
+    ``periods_per_batch`` > 1 packs that many consecutive open times into one
+    KlineBatch (sorted by open time, then symbol) for fast back-tests.
+    """
+
+    kind = "replay"
+
+    def __init__(
+        self,
+        cfg: Config,
+        clock: Clock,
+        *,
+        data: ReplayData | None = None,
+        path: str | Path | Sequence[str | Path] | None = None,
+        interval: str | None = None,
+        speed: float | str | None = None,
+        symbols: Sequence[str] | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        warmup_klines: int = 0,
+        periods_per_batch: int = 1,
+    ) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self._data = data
+        self.path = path if path is not None else cfg.feed.replay.path
+        self.interval = interval or cfg.feed.interval
+        self.interval_ms = data.interval_ms if data is not None else interval_to_ms(self.interval)
+        self.speed = parse_speed(cfg.feed.speed if speed is None else speed)
+        self._want_symbols = list(symbols) if symbols is not None else (list(cfg.feed.symbols) or None)
+        self.start_ms = start_ms if start_ms is not None else parse_time(cfg.feed.replay.start)
+        self.end_ms = end_ms if end_ms is not None else parse_time(cfg.feed.replay.end)
+        self.progress = progress
+        if warmup_klines < 0:
+            raise ValueError(f"warmup_klines must be >= 0, got {warmup_klines}")
+        if periods_per_batch < 1:
+            raise ValueError(f"periods_per_batch must be >= 1, got {periods_per_batch}")
+        self.warmup_klines = int(warmup_klines)
+        self.periods_per_batch = int(periods_per_batch)
+
+        self._symbols: list[str] = []
+        self._klines = KlineBatch.empty(self.interval_ms)
+        self._bounds = np.zeros(1, dtype=np.int64)  # row index where each open time starts (+ end)
+        self._first_live = 0  # period index of the first replayed open time
+        self._started = False
+        self._running = False
+        self._stopped = asyncio.Event()
+        self.counter = RejectCounter()
+        self._filters: dict[str, SymbolFilters] = {}
+        self._last_event = np.empty(0, dtype=np.int64)
+        self._last_event_ms = -1
+        self.received = 0
+        self._rate_mark = (time.monotonic(), 0)
+        self._rate = 0.0
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
+    @property
+    def data(self) -> ReplayData | None:
+        return self._data
+
+    @property
+    def periods(self) -> int:
+        """Number of distinct open times (warm-up included)."""
+        return int(self._bounds.shape[0] - 1)
+
+    async def start(self) -> None:
+        """Load the data (synchronously; well under a second for a year of 1h klines of 10 symbols)."""
+        if self._started:
+            return
+        data = self._data
+        if data is None:
+            if not self.path:
+                raise ReplayError("replay feed needs a path (feed.replay.path or --path)")
+            data = load_klines(self.path, self.interval, self._want_symbols, self.start_ms, self.end_ms,
+                               self.progress)
+            self._data = data
+        kl = data.klines
+        names = list(data.symbols)
+        if self._want_symbols is not None:
+            want = [s.upper() for s in self._want_symbols if s.upper() in names]
+            if not want:
+                raise ReplayError(f"none of the symbols {', '.join(self._want_symbols)} is in the replay data")
+            if want != names:  # subset / reorder of already loaded data
+                old = np.array([names.index(s) for s in want])
+                remap = np.full(len(names), -1, dtype=np.int32)
+                remap[old] = np.arange(len(want), dtype=np.int32)
+                kl = kl.take(np.isin(kl.sym, old))
+                kl.sym = remap[kl.sym]
+                kl = kl.take(np.lexsort((kl.sym, kl.open_time)))
+                names = want
+        if self.start_ms is not None or self.end_ms is not None:
+            keep = np.ones(len(kl), dtype=bool)
+            if self.start_ms is not None:
+                keep &= kl.open_time >= self.start_ms
+            if self.end_ms is not None:
+                keep &= kl.open_time < self.end_ms
+            if not keep.all():
+                kl = kl.take(keep)
+        self._symbols = names
+        self._klines = kl
+        if len(kl):
+            starts = np.flatnonzero(np.diff(kl.open_time)) + 1
+            self._bounds = np.concatenate(([0], starts, [len(kl)])).astype(np.int64)
+        else:
+            self._bounds = np.zeros(1, dtype=np.int64)
+        self._first_live = min(self.warmup_klines, self.periods)
+        for reason, n in data.rejected_by_reason().items():
+            self.counter.by_reason[reason] = self.counter.by_reason.get(reason, 0) + n
+            self.counter.total += n
+        self._filters = {}
+        n_sym = len(names)
+        if len(kl):
+            first = np.full(n_sym, -1, dtype=np.int64)
+            _, idx = np.unique(kl.sym, return_index=True)
+            first[kl.sym[idx]] = idx
+            for k, s in enumerate(names):
+                if first[k] >= 0:
+                    self._filters[s] = synthetic_filters(s, float(kl.close[first[k]]))
+        self._last_event = np.full(n_sym, -1, dtype=np.int64)
+        self._started = True
+        self._running = True
+        if self.periods:
+            live_start = int(kl.open_time[self._bounds[self._first_live]]) if self._first_live < self.periods \
+                else int(kl.close_time[-1]) + 1
+            advance_clock(self.clock, live_start)
+
+    async def stop(self) -> None:
+        self._running = False
+        self._stopped.set()
+
+    async def history(self, symbols: Sequence[str], interval: str, n: int) -> KlineBatch:
+        """Up to ``n`` closed klines per symbol from the held-back warm-up periods
+        (``warmup_klines``), sorted by open time then symbol; empty without warm-up."""
+        if not self._started:
+            await self.start()
+        if interval_to_ms(interval) != self.interval_ms:
+            raise ValueError(f"replay runs at {self.interval}, history asked for {interval}")
+        k = min(int(n), self._first_live)
+        if k <= 0:
+            return KlineBatch.empty(self.interval_ms)
+        a, b = int(self._bounds[self._first_live - k]), int(self._bounds[self._first_live])
+        part = self._klines.take(slice(a, b))
+        want = [self._symbols.index(s) for s in symbols if s in self._symbols]
+        if len(want) != len(self._symbols):
+            part = part.take(np.isin(part.sym, want))
+        return part
+
+    def filters(self) -> dict[str, SymbolFilters]:
+        return dict(self._filters)
+
+    def health(self) -> dict[str, Any]:
+        now = time.monotonic()
+        t_prev, r_prev = self._rate_mark
+        if now - t_prev >= 1.0:
+            self._rate = (self.received - r_prev) / (now - t_prev)
+            self._rate_mark = (now, self.received)
+        return {
+            "connected": self._running,
+            "streams": {"replay": {"last_event_ms": int(self._last_event_ms), "stale": False, "reconnects": 0}},
+            "last_event_ms": {s: int(t) for s, t in zip(self._symbols, self._last_event.tolist(), strict=True)},
+            "received": self.received,
+            "rejected": self.counter.total,
+            "rejected_by_reason": dict(self.counter.by_reason),
+            "reconnects": 0,
+            "events_per_s": self._rate,
+        }
+
+    async def events(self) -> AsyncIterator[KlineBatch]:
+        """One KlineBatch per open time (or per ``periods_per_batch`` open times); ends with the data."""
+        if not self._started:
+            await self.start()
+        loop = asyncio.get_running_loop()
+        real0: float | None = None
+        sim0 = 0
+        kl, bounds, step = self._klines, self._bounds, self.periods_per_batch
+        p = self._first_live
+        while self._running and p < self.periods:
+            q = min(p + step, self.periods)
+            a, b = int(bounds[p]), int(bounds[q])
+            batch = kl.take(slice(a, b))
+            ts = int(batch.close_time.max()) + 1
+            if real0 is None:
+                real0, sim0 = loop.time(), int(batch.open_time[0])
+            if self.speed is None:
+                await asyncio.sleep(0)
+            else:
+                delay = real0 + (ts - sim0) / 1000.0 / self.speed - loop.time()
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopped.wait(), timeout=delay)
+                else:
+                    await asyncio.sleep(0)
+            if not self._running:
+                return
+            advance_clock(self.clock, ts)
+            self._last_event_ms = ts
+            self._last_event[batch.sym] = ts
+            self.received += len(batch)
+            p = q
+            yield batch
+        self._running = False
+
+
+__all__ = [
+    "ReplayData",
+    "ReplayError",
+    "ReplayFeed",
+    "classify",
+    "concat_klines",
+    "discover",
+    "load_klines",
+    "parse_file",
+    "parse_time",
+]

@@ -1,0 +1,524 @@
+"""The embedded simulated market: a deterministic, vectorised multi-symbol price process.
+
+Model (per kline interval, all symbols in one numpy step; ``M = ticks_per_kline``):
+
+* Standardised shocks ``u = w_m·f_market + w_s·f_sector + w_e·ε`` (each ~N(0, 1);
+  symbols of one sector correlate ~0.5, across sectors ~0.35), drawn for ``M + 1``
+  sub-steps of the candle.
+* Volatility clustering: a GARCH(1,1)-like variance multiplier per symbol,
+  ``h <- (1-α-β) + α·h·z² + β·h`` (α = 0.07, β = 0.9, mean 1), where ``z`` is the
+  candle's standardised shock.
+* Regimes: now and then a symbol trends for a while (a drift of ±0.15…0.45 σ per
+  kline for 8…60 rating periods), so the ratings have something real to find.
+* Prices: log-price random walk with per-kline σ = daily σ × √(interval / 1 day);
+  a few real names at realistic scales (BTCUSDT ~60000, ETHUSDT ~3000, …) and
+  generated ``…USDT`` names with prices log-uniform in [0.0001, 500]; OHLC rounded
+  to the symbol's synthetic tick size.
+* Volumes: per-symbol daily quote volume (BTC ~1.5e9 USDT), scaled by an
+  intraday cycle, the volatility state and the size of the move (lognormal
+  noise); taker-buy volume share ``0.5 + 0.12·z`` (+ noise) co-moves with returns.
+
+Events: per interval, ``M`` :class:`PriceBatch` (all symbols) at ``open + j·interval/(M+1)``
+then one :class:`KlineBatch` of the closed candles, emitted at ``close_time + 1``
+(= the next open). The :class:`ManualClock` is advanced to each event's time
+before it is yielded. Data depend only on the seed and the configuration; pacing
+(``speed`` × real time, or ``"max"``) never changes them.
+
+Warm-up: the process starts ``warmup`` klines before ``start_ms`` (``warmup`` =
+``feed.sim.warmup_periods`` rating periods by default) and :meth:`SimFeed.history`
+returns the end of that run, so the live stream continues exactly where history ends.
+
+Units: times integer ms since the epoch (UTC); prices USDT; volumes base units,
+quote volumes USDT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from tui_trader.clock import Clock, interval_to_ms
+from tui_trader.config import Config
+from tui_trader.market.binance_payloads import synthetic_filters
+from tui_trader.market.validation import RejectCounter, validate_kline_batch, validate_price_batch
+from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
+
+DEFAULT_START_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
+DAY_MS = 86_400_000
+
+# name, price (USDT), daily quote volume (USDT), daily volatility
+REAL_NAMES: tuple[tuple[str, float, float, float], ...] = (
+    ("BTCUSDT", 60_000.0, 1.5e9, 0.025),
+    ("ETHUSDT", 3_000.0, 8.0e8, 0.032),
+    ("SOLUSDT", 150.0, 4.0e8, 0.045),
+    ("BNBUSDT", 580.0, 1.5e8, 0.03),
+    ("XRPUSDT", 0.6, 2.5e8, 0.04),
+    ("DOGEUSDT", 0.15, 2.0e8, 0.05),
+    ("ADAUSDT", 0.45, 8.0e7, 0.045),
+    ("AVAXUSDT", 30.0, 6.0e7, 0.05),
+    ("LINKUSDT", 15.0, 5.0e7, 0.048),
+    ("DOTUSDT", 6.0, 3.0e7, 0.045),
+)
+
+_CONSONANTS = "BCDFGHJKLMNPRSTVWXZ"
+_VOWELS = "AEIOUY"
+_LEVERAGED = ("UP", "DOWN", "BULL", "BEAR")
+
+
+def _is_leveraged(base: str) -> bool:
+    return base.endswith(("UP", "DOWN")) or "BULL" in base or "BEAR" in base
+
+
+def generate_symbol_names(n: int, seed: int, quote: str = "USDT", exclude: Sequence[str] = ()) -> list[str]:
+    """``n`` distinct symbol names: the real ones of :data:`REAL_NAMES` first, then generated
+    pronounceable ``<BASE><quote>`` names (deterministic for ``seed``); names in
+    ``exclude`` and leveraged-token look-alikes are never produced."""
+    excluded = {s.upper() for s in exclude}
+    out: list[str] = []
+    seen: set[str] = set()
+    for name, *_ in REAL_NAMES:
+        if len(out) >= n:
+            break
+        if quote == "USDT" and name not in excluded:
+            out.append(name)
+            seen.add(name)
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 7])
+    while len(out) < n:
+        k = int(rng.integers(1, 3))  # syllables
+        base = "".join(_CONSONANTS[rng.integers(len(_CONSONANTS))] + _VOWELS[rng.integers(len(_VOWELS))]
+                       for _ in range(k))
+        if rng.random() < 0.5:
+            base += _CONSONANTS[rng.integers(len(_CONSONANTS))]
+        name = base + quote
+        if name in seen or name in excluded or _is_leveraged(base):
+            continue
+        seen.add(name)
+        out.append(name)
+    return out
+
+
+def _tick_of(price: float) -> float:
+    return float(synthetic_filters("X", price).tick_size)
+
+
+class SimMarket:
+    """The price process itself (no I/O, no asyncio): call :meth:`step` once per kline interval.
+
+    Deterministic for ``(names, interval_ms, ticks_per_kline, seed, rating_klines)``.
+    ``rating_klines`` (klines per rating period) scales the regime durations.
+    """
+
+    ALPHA = 0.07
+    BETA = 0.90
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        interval_ms: int,
+        ticks_per_kline: int,
+        seed: int,
+        first_open_ms: int,
+        rating_klines: int = 5,
+    ) -> None:
+        self.names = list(names)
+        n = len(self.names)
+        self.n = n
+        self.interval_ms = int(interval_ms)
+        self.m1 = int(ticks_per_kline) + 1  # sub-steps per candle
+        self.rating_klines = max(1, int(rating_klines))
+        self.rng = rng = np.random.default_rng(int(seed))
+        self.next_open_ms = int(first_open_ms)
+
+        known = {name: (p, qv, dv) for name, p, qv, dv in REAL_NAMES}
+        price0 = np.exp(rng.uniform(math.log(1e-4), math.log(500.0), n))
+        dqv = np.exp(rng.uniform(math.log(3e6), math.log(3e8), n))
+        dvol = rng.uniform(0.04, 0.09, n)
+        for i, name in enumerate(self.names):
+            if name in known:
+                price0[i], dqv[i], dvol[i] = known[name]
+        self.price0 = price0
+        self.tick = np.array([_tick_of(p) for p in price0])
+        self.sigma = dvol * math.sqrt(self.interval_ms / DAY_MS)  # per-kline log-return std
+        self.n_sectors = max(1, min(8, n // 5))
+        self.sector = rng.integers(0, self.n_sectors, n)
+        self.w_m = rng.uniform(0.55, 0.8, n)
+        if n and self.names[0] == "BTCUSDT":
+            self.w_m[0] = 0.9
+        self.w_s = rng.uniform(0.25, 0.45, n)
+        self.w_e = np.sqrt(np.maximum(0.05, 1.0 - self.w_m**2 - self.w_s**2))
+        norm = np.sqrt(self.w_m**2 + self.w_s**2 + self.w_e**2)
+        self.w_m, self.w_s, self.w_e = self.w_m / norm, self.w_s / norm, self.w_e / norm
+        self.qv_per_kline = dqv * self.interval_ms / DAY_MS
+        self.trade_size = rng.uniform(100.0, 800.0, n)  # quote per trade
+
+        self.lp = np.log(price0)
+        self.h = np.ones(n)
+        self.drift = np.zeros(n)  # in sigmas per kline
+        self.remaining = np.zeros(n, dtype=np.int64)
+
+        # 24h statistics in buckets of max(interval, 1h).
+        self.bucket_ms = max(self.interval_ms, 3_600_000)
+        self.nb = max(1, DAY_MS // self.bucket_ms)
+        self.b_id = np.full(self.nb, -(10**12), dtype=np.int64)
+        self.b_open = np.full((n, self.nb), np.nan)
+        self.b_high = np.full((n, self.nb), np.nan)
+        self.b_low = np.full((n, self.nb), np.nan)
+        self.b_vol = np.zeros((n, self.nb))
+        self.b_qv = np.zeros((n, self.nb))
+        self.steps = 0
+
+    def _round(self, p: np.ndarray) -> np.ndarray:
+        return np.maximum(np.round(p / self.tick) * self.tick, self.tick)
+
+    def step(self) -> tuple[np.ndarray, np.ndarray, KlineBatch]:
+        """Advance one kline interval.
+
+        Returns ``(tick_times (M,), tick_prices (M, N), closed KlineBatch of all symbols)``.
+        """
+        rng, n, m1 = self.rng, self.n, self.m1
+        t0 = self.next_open_ms
+        iv = self.interval_ms
+
+        # Regimes: start, continue or end trends.
+        start = (self.remaining <= 0) & (rng.random(n) < 1.0 / (120.0 * self.rating_klines))
+        dur = rng.integers(8, 61, n) * self.rating_klines
+        mag = rng.uniform(0.15, 0.45, n) * np.where(rng.random(n) < 0.5, -1.0, 1.0)
+        self.drift = np.where(start, mag, np.where(self.remaining > 0, self.drift, 0.0))
+        self.remaining = np.where(start, dur, np.maximum(self.remaining - 1, 0))
+
+        f_m = rng.standard_normal((m1, 1))
+        f_s = rng.standard_normal((m1, self.n_sectors))[:, self.sector]
+        eps = rng.standard_normal((m1, n))
+        u = self.w_m * f_m + self.w_s * f_s + self.w_e * eps  # (m1, n), unit variance
+        vol = self.sigma * np.sqrt(self.h)
+        sub = u * (vol / math.sqrt(m1)) + (self.drift * self.sigma / m1)
+        path = self.lp + np.cumsum(sub, axis=0)  # log prices at the sub-step ends
+        z = u.sum(axis=0) / math.sqrt(m1)
+        self.h = np.clip((1.0 - self.ALPHA - self.BETA) + self.ALPHA * self.h * z * z + self.BETA * self.h,
+                         0.05, 25.0)
+
+        lo_path = np.minimum(self.lp, path.min(axis=0))
+        hi_path = np.maximum(self.lp, path.max(axis=0))
+        wick = np.abs(rng.standard_normal((2, n))) * (0.3 * vol / math.sqrt(m1))
+        p_open = self._round(np.exp(self.lp))
+        p_close = self._round(np.exp(path[-1]))
+        p_high = self._round(np.exp(hi_path + wick[0]))
+        p_low = self._round(np.exp(lo_path - wick[1]))
+        ticks = self._round(np.exp(path[:-1]))  # (M, n)
+        self.lp = path[-1]
+
+        # Volumes.
+        hour = ((t0 % DAY_MS) / DAY_MS) * 2 * math.pi
+        season = 1.0 + 0.3 * math.sin(hour - 1.0)
+        zr = z + self.drift / np.sqrt(self.h)  # standardised candle move incl. drift
+        mult = season * np.sqrt(self.h) * (0.6 + 0.4 * np.abs(zr)) * np.exp(rng.normal(-0.045, 0.3, n))
+        qv = self.qv_per_kline * mult
+        typical = (p_high + p_low + p_close) / 3.0
+        volume = qv / typical
+        taker_share = np.clip(0.5 + 0.12 * zr + rng.normal(0.0, 0.04, n), 0.05, 0.95)
+        taker = volume * taker_share
+        trades = np.maximum(1, np.round(qv / self.trade_size)).astype(np.int64)
+
+        batch = KlineBatch(
+            interval_ms=iv,
+            sym=np.arange(n, dtype=np.int32),
+            open_time=np.full(n, t0, dtype=np.int64),
+            close_time=np.full(n, t0 + iv - 1, dtype=np.int64),
+            open=p_open,
+            high=p_high,
+            low=p_low,
+            close=p_close,
+            volume=volume,
+            quote_volume=qv,
+            trades=trades,
+            taker_buy_base=taker,
+            closed=np.ones(n, dtype=bool),
+        )
+        self._update_buckets(t0, p_open, p_high, p_low, volume, qv)
+        tick_times = t0 + (np.arange(1, m1, dtype=np.int64) * iv) // m1
+        self.next_open_ms = t0 + iv
+        self.steps += 1
+        return tick_times, ticks, batch
+
+    def _update_buckets(self, t0: int, o: np.ndarray, h: np.ndarray, lo: np.ndarray, v: np.ndarray,
+                        qv: np.ndarray) -> None:
+        bid = t0 // self.bucket_ms
+        b = int(bid % self.nb)
+        if self.b_id[b] != bid:
+            self.b_id[b] = bid
+            self.b_open[:, b] = o
+            self.b_high[:, b] = h
+            self.b_low[:, b] = lo
+            self.b_vol[:, b] = v
+            self.b_qv[:, b] = qv
+        else:
+            np.maximum(self.b_high[:, b], h, out=self.b_high[:, b])
+            np.minimum(self.b_low[:, b], lo, out=self.b_low[:, b])
+            self.b_vol[:, b] += v
+            self.b_qv[:, b] += qv
+
+    def stats_24h(self, now_ms: int) -> tuple[np.ndarray, ...]:
+        """(open, high, low, volume, quote_volume) over the buckets of the last ~24h (N,) each."""
+        cur = now_ms // self.bucket_ms
+        valid = (self.b_id > cur - self.nb) & (self.b_id <= cur)
+        if not valid.any():
+            nan = np.full(self.n, np.nan)
+            return nan, nan, nan, np.zeros(self.n), np.zeros(self.n)
+        ids = np.where(valid, self.b_id, np.iinfo(np.int64).max)
+        oldest = int(np.argmin(ids))
+        cols = np.flatnonzero(valid)
+        return (
+            self.b_open[:, oldest],
+            self.b_high[:, cols].max(axis=1),
+            self.b_low[:, cols].min(axis=1),
+            self.b_vol[:, cols].sum(axis=1),
+            self.b_qv[:, cols].sum(axis=1),
+        )
+
+    def price_batch(self, ts_ms: int, prices: np.ndarray) -> PriceBatch:
+        """A PriceBatch for all symbols at ``ts_ms`` with the 24h fields (the current price
+        widens the 24h high/low)."""
+        o, h, lo, v, q = self.stats_24h(ts_ms)
+        return PriceBatch(
+            sym=np.arange(self.n, dtype=np.int32),
+            event_time=np.full(self.n, ts_ms, dtype=np.int64),
+            price=prices,
+            open_24h=o,
+            high_24h=np.fmax(h, prices),
+            low_24h=np.fmin(lo, prices),
+            volume_24h=v,
+            quote_volume_24h=q,
+        )
+
+
+def _concat(batches: list[KlineBatch], interval_ms: int) -> KlineBatch:
+    if not batches:
+        return KlineBatch.empty(interval_ms)
+    fields = ("sym", "open_time", "close_time", "open", "high", "low", "close", "volume", "quote_volume",
+              "trades", "taker_buy_base", "closed")
+    cols = {f: np.concatenate([getattr(b, f) for b in batches]) for f in fields}
+    return KlineBatch(interval_ms=interval_ms, **cols)
+
+
+class SimFeed:
+    """MarketFeed over :class:`SimMarket` (``kind = "sim"``).
+
+    Parameters override the configuration (``feed.sim.*``, ``feed.interval``,
+    ``feed.speed``): ``n_symbols`` (default ``feed.sim.n_symbols``, or the length
+    of ``feed.symbols`` when that list is set, whose names are then used),
+    ``seed``, ``interval`` (e.g. ``"1m"``), ``speed`` (× real time, or
+    ``"max"``), ``start_ms`` (first live kline open time, default
+    2025-01-01T00:00Z aligned to the interval), ``max_klines`` (stop after this
+    many live intervals; None = endless), ``warmup_klines`` (history length in
+    klines; default ``feed.sim.warmup_periods`` × klines per rating period).
+    """
+
+    kind = "sim"
+    RECORD_WARMUP_ROWS = 400_000  # warm-up klines kept for history() (more: regenerated on demand)
+
+    def __init__(
+        self,
+        cfg: Config,
+        clock: Clock,
+        *,
+        n_symbols: int | None = None,
+        seed: int | None = None,
+        interval: str | None = None,
+        speed: float | str | None = None,
+        start_ms: int | None = None,
+        max_klines: int | None = None,
+        warmup_klines: int | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        sim = cfg.feed.sim
+        self.interval = interval or cfg.feed.interval
+        self.interval_ms = interval_to_ms(self.interval)
+        self.seed = int(sim.seed if seed is None else seed)
+        self.ticks_per_kline = int(sim.ticks_per_kline)
+        self.speed = parse_speed(cfg.feed.speed if speed is None else speed)
+        if n_symbols is not None and int(n_symbols) < 1:
+            raise ValueError(f"n_symbols must be >= 1, got {n_symbols}")
+        self._n_override = n_symbols
+        st = DEFAULT_START_MS if start_ms is None else int(start_ms)
+        self.start_ms = st - st % self.interval_ms
+        self.max_klines = max_klines
+        rating_ms = cfg.data_processing.rating_calculation_interval_ms
+        self.rating_klines = max(1, -(-rating_ms // self.interval_ms))
+        if warmup_klines is None:
+            warmup_klines = sim.warmup_periods * self.rating_klines
+        if warmup_klines < 0:
+            raise ValueError(f"warmup_klines must be >= 0, got {warmup_klines}")
+        self.warmup_klines = int(warmup_klines)
+
+        self._symbols: list[str] = []
+        self._market: SimMarket | None = None
+        self._warmup: list[KlineBatch] | None = None
+        self._started = False
+        self._stopped = asyncio.Event()
+        self._running = False
+        self.counter = RejectCounter()
+        self._last_open: np.ndarray = np.empty(0, dtype=np.int64)
+        self._last_event_ms = -1
+        self._live_klines = 0
+        self.received = 0
+        self._rate_mark = (time.monotonic(), 0)
+        self._rate = 0.0
+        self._filters: dict[str, SymbolFilters] = {}
+
+    # ------------------------------------------------------------------ protocol
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
+    def _names(self) -> list[str]:
+        feed = self.cfg.feed
+        if self._n_override is None and feed.symbols:
+            return list(feed.symbols)
+        n = int(self._n_override if self._n_override is not None else feed.sim.n_symbols)
+        return generate_symbol_names(n, self.seed, feed.universe.quote_asset.upper(), feed.universe.blacklist)
+
+    def _new_market(self) -> SimMarket:
+        return SimMarket(
+            self._symbols, self.interval_ms, self.ticks_per_kline, self.seed,
+            self.start_ms - self.warmup_klines * self.interval_ms, self.rating_klines,
+        )
+
+    async def start(self) -> None:
+        """Fix the symbol list and run the warm-up part of the process (instant)."""
+        if self._started:
+            return
+        self._symbols = self._names()
+        m = self._new_market()
+        keep = len(self._symbols) * self.warmup_klines <= self.RECORD_WARMUP_ROWS
+        recorded = []
+        for _ in range(self.warmup_klines):
+            kb = m.step()[2]
+            if keep:
+                recorded.append(kb)
+        self._warmup = recorded if keep else None
+        self._market = m
+        self._last_open = np.full(len(self._symbols), -1, dtype=np.int64)
+        self._last_open[:] = self.start_ms - self.interval_ms if self.warmup_klines else -1
+        # The filters' tick is the one the process rounds its prices to.
+        self._filters = {s: synthetic_filters(s, float(p)) for s, p in zip(self._symbols, m.price0, strict=True)}
+        self._started = True
+        self._running = True
+        advance_clock(self.clock, self.start_ms)
+
+    async def stop(self) -> None:
+        self._running = False
+        self._stopped.set()
+
+    async def history(self, symbols: Sequence[str], interval: str, n: int) -> KlineBatch:
+        """The last ``min(n, warmup_klines)`` warm-up klines of ``symbols`` (sorted by open_time,
+        then symbol index), regenerated from the seed: identical to what the process produced
+        before the first live event. Unknown symbols are ignored. Raises ValueError for
+        another interval than the feed's."""
+        if not self._started:
+            await self.start()
+        if interval_to_ms(interval) != self.interval_ms:
+            raise ValueError(f"sim feed runs at {self.interval}, history asked for {interval}")
+        want = np.array(sorted({self._symbols.index(s) for s in symbols if s in self._symbols}), dtype=np.int64)
+        k = max(0, min(int(n), self.warmup_klines))
+        if k == 0 or want.size == 0:
+            return KlineBatch.empty(self.interval_ms)
+        if self._warmup is not None:
+            batches = [b.take(want) for b in self._warmup[len(self._warmup) - k :]]
+        else:  # too big to keep: regenerate (same seed, same process)
+            m = self._new_market()
+            for _ in range(self.warmup_klines - k):
+                m.step()
+            batches = [m.step()[2].take(want) for _ in range(k)]
+        return _concat(batches, self.interval_ms)
+
+    def filters(self) -> dict[str, SymbolFilters]:
+        return dict(self._filters)
+
+    def health(self) -> dict[str, Any]:
+        now = time.monotonic()
+        t_prev, r_prev = self._rate_mark
+        if now - t_prev >= 1.0:
+            self._rate = (self.received - r_prev) / (now - t_prev)
+            self._rate_mark = (now, self.received)
+        last = int(self._last_event_ms)
+        return {
+            "connected": self._running,
+            "streams": {"sim": {"last_event_ms": last, "stale": False, "reconnects": 0}},
+            "last_event_ms": dict.fromkeys(self._symbols, last),
+            "received": self.received,
+            "rejected": self.counter.total,
+            "rejected_by_reason": dict(self.counter.by_reason),
+            "reconnects": 0,
+            "events_per_s": self._rate,
+        }
+
+    async def events(self) -> AsyncIterator[KlineBatch | PriceBatch]:
+        """Per interval: ``ticks_per_kline`` PriceBatch, then the closed KlineBatch."""
+        if not self._started:
+            await self.start()
+        m = self._market
+        assert m is not None
+        n = len(self._symbols)
+        loop = asyncio.get_running_loop()
+        real0: float | None = None
+        sim0 = 0
+        while self._running and (self.max_klines is None or self._live_klines < self.max_klines):
+            tick_times, ticks, kb = m.step()
+            self._live_klines += 1
+            plan: list[tuple[int, KlineBatch | PriceBatch]] = [
+                (int(t), m.price_batch(int(t), ticks[j])) for j, t in enumerate(tick_times)
+            ]
+            plan.append((int(kb.close_time[0]) + 1, kb))
+            for ts, ev in plan:
+                if real0 is None:
+                    real0, sim0 = loop.time(), ts
+                if self.speed is None:
+                    await asyncio.sleep(0)
+                else:
+                    delay = real0 + (ts - sim0) / 1000.0 / self.speed - loop.time()
+                    if delay > 0:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._stopped.wait(), timeout=delay)
+                    else:
+                        await asyncio.sleep(0)
+                if not self._running:
+                    return
+                if isinstance(ev, KlineBatch):
+                    ev = validate_kline_batch(ev, n, self._last_open, self.counter)
+                else:
+                    ev = validate_price_batch(ev, n, self.counter)
+                advance_clock(self.clock, ts)
+                self._last_event_ms = ts
+                self.received += len(ev)
+                yield ev
+        self._running = False
+
+
+def advance_clock(clock: Clock, ts_ms: int) -> None:
+    """``clock.advance_to(ts_ms)`` when the clock can be driven (ManualClock); a no-op otherwise."""
+    adv = getattr(clock, "advance_to", None)
+    if adv is not None:
+        adv(ts_ms)
+
+
+def parse_speed(speed: float | str) -> float | None:
+    """``"max"`` -> None (no pacing); a positive number -> float. Raises ValueError otherwise."""
+    if isinstance(speed, str):
+        if speed.strip().lower() == "max":
+            return None
+        try:
+            speed = float(speed)
+        except ValueError:
+            raise ValueError(f"bad speed {speed!r}: expected a positive number or 'max'") from None
+    s = float(speed)
+    if not math.isfinite(s) or s <= 0:
+        raise ValueError(f"bad speed {speed!r}: expected a positive number or 'max'")
+    return s

@@ -1,0 +1,83 @@
+"""Choosing the traded symbol universe.
+
+An explicit symbol list always wins. Otherwise the universe is the top N
+symbols by 24h quote volume (``q`` in websocket tickers, ``quoteVolume`` in REST
+``/api/v3/ticker/24hr``) among those quoted in ``quote_asset``, excluding the
+blacklist and leveraged tokens (``*UPUSDT``, ``*DOWNUSDT``, ``*BULL*``, ``*BEAR*``),
+and, when ``tradable`` is given (e.g. the TRADING symbols of exchangeInfo), those
+not in it. Ties are broken by symbol name, so the result is deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+
+def is_leveraged_token(symbol: str, quote_asset: str) -> bool:
+    """Binance leveraged tokens: BTCUPUSDT / BTCDOWNUSDT, and the older *BULL* / *BEAR* ones."""
+    s = symbol.upper()
+    q = quote_asset.upper()
+    base = s[: -len(q)] if s.endswith(q) else s
+    if len(base) > 2 and base.endswith("UP"):
+        return True
+    if len(base) > 4 and base.endswith("DOWN"):
+        return True
+    return "BULL" in base or "BEAR" in base
+
+
+def _quote_volume(t: dict) -> float:
+    v = t.get("q", t.get("quoteVolume"))
+    if isinstance(v, bool) or not isinstance(v, str | int | float):
+        return math.nan
+    try:
+        f = float(v)
+    except ValueError:
+        return math.nan
+    return f if math.isfinite(f) and f >= 0 else math.nan
+
+
+def select_universe(
+    explicit: list[str],
+    tickers_24h: list[dict] | None,
+    quote_asset: str,
+    top_n: int,
+    blacklist: Iterable[str],
+    tradable: set[str] | None = None,
+) -> list[str]:
+    """The symbols to trade, upper-case, without duplicates.
+
+    ``explicit`` non-empty: that list in its order (blacklisted names removed).
+    Else the top ``top_n`` of ``tickers_24h`` by quote volume (descending, ties by
+    symbol). Tickers without a symbol or with an unreadable volume are ignored.
+    Raises ValueError when there is no explicit list and no tickers to rank.
+    """
+    black = {b.strip().upper() for b in blacklist}
+    if explicit:
+        out: list[str] = []
+        for s in explicit:
+            u = s.strip().upper()
+            if u and u not in black and u not in out:
+                out.append(u)
+        return out
+    if tickers_24h is None:
+        raise ValueError("no symbol list and no 24h tickers to choose the universe from")
+    q = quote_asset.strip().upper()
+    ranked: dict[str, float] = {}
+    for t in tickers_24h:
+        if not isinstance(t, dict):
+            continue
+        s = t.get("s", t.get("symbol"))
+        if not isinstance(s, str):
+            continue
+        s = s.upper()
+        if not s.endswith(q) or len(s) <= len(q) or s in black or is_leveraged_token(s, q):
+            continue
+        if tradable is not None and s not in tradable:
+            continue
+        v = _quote_volume(t)
+        if math.isnan(v):
+            continue
+        ranked[s] = max(v, ranked.get(s, -1.0))
+    order = sorted(ranked.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [s for s, _ in order[: max(0, int(top_n))]]
