@@ -1,0 +1,364 @@
+"""The book: cash, long spot positions, realised PnL and fees (exact Decimal), marks and equity (float).
+
+Money units are the quote asset (e.g. USDT); quantities are base units.
+
+Booking a fill (:meth:`Portfolio.apply_fill`), exact ``Decimal`` arithmetic:
+
+* **BUY** ``q`` at ``p`` with fee ``c``: ``cash -= q*p + c``; the position's open
+  entry notional grows by ``q*p`` and its open fees by ``c``;
+  ``avg_entry = entry notional / quantity`` (fees not included, shown to 12 decimals);
+  ``cost = entry notional + open fees``.
+* **SELL** ``q`` at ``p`` with fee ``c``: ``cash += q*p - c``;
+  ``realised = q*p - c - (entry notional share) - (open fee share)``, i.e.
+  ``(p - avg_entry)*q - sell fee - pro-rata buy fees``. The shares are
+  ``q/Q`` of the open amounts rounded to 8 decimals; the last sell of a position
+  takes exactly what is left, so over a round trip
+  ``sum(realised) == sum(sell proceeds - sell fees) - sum(buy notional + buy fees)``.
+  A position whose quantity reaches 0 is removed.
+
+``Position.fees`` holds the buy fees attributed to the *open* quantity (so
+``cost - fees`` is the open entry notional); ``Position.realized_pnl`` what
+this position realised so far. A fill that would make cash negative or sell
+more than is held raises ``ValueError`` and changes nothing.
+
+Marks, equity, daily PnL and drawdown are analytics and use float:
+``equity = cash + sum(quantity * mark)``. The daily PnL is measured from
+``day_start_equity``, reset at the first mark of each UTC day - the day is
+taken from the *injected* timestamp (``mark(..., ts_ms=...)`` or the optional
+clock), never from wall time. ``drawdown_pct`` is measured from the highest
+equity seen (unrealised PnL included).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import numpy as np
+
+from tui_trader.clock import Clock
+from tui_trader.models import Fill, Position, Side
+
+MS_PER_DAY = 86_400_000
+SHARE_QUANTUM = Decimal("0.00000001")  # pro-rata shares of entry notional / fees: 8 decimals (quote)
+AVG_QUANTUM = Decimal("1e-12")
+DEFAULT_CURVE_CAPACITY = 20_000
+
+PriceSource = Mapping[str, float] | Callable[[str], float | None]
+
+
+def _dec(x: Any, what: str) -> Decimal:
+    if not isinstance(x, Decimal) or not x.is_finite():
+        raise ValueError(f"{what} must be a finite Decimal, got {x!r}")
+    return x
+
+
+class Portfolio:
+    """Cash and long positions of one account in ``quote_asset`` (see the module doc)."""
+
+    def __init__(
+        self,
+        starting_cash: Decimal,
+        quote_asset: str = "USDT",
+        *,
+        clock: Clock | None = None,
+        curve_capacity: int = DEFAULT_CURVE_CAPACITY,
+    ) -> None:
+        starting_cash = _dec(starting_cash, "starting_cash")
+        if starting_cash < 0:
+            raise ValueError(f"starting_cash must not be negative, got {starting_cash}")
+        if curve_capacity < 2:
+            raise ValueError(f"curve_capacity must be >= 2, got {curve_capacity}")
+        self.starting_cash = starting_cash
+        self.quote_asset = quote_asset
+        self.cash = starting_cash
+        self.positions: dict[str, Position] = {}
+        self.realized_pnl = Decimal(0)
+        self.fees_paid = Decimal(0)
+        self._clock = clock
+        self.marks: dict[str, float] = {}  # last mark price per symbol (quote per base)
+        self.equity = float(starting_cash)
+        self.peak_equity = float(starting_cash)
+        self.day_start_equity = float(starting_cash)
+        self.day: int | None = None  # UTC day number (ts_ms // 86_400_000) of the last mark
+        self.last_mark_ms: int | None = None
+        # equity curve: a ring buffer (chronological view through equity_curve())
+        self._cap = int(curve_capacity)
+        self._curve_ts = np.zeros(self._cap, dtype=np.int64)
+        self._curve_eq = np.zeros(self._cap, dtype=np.float64)
+        self._curve_n = 0  # samples stored (<= cap)
+        self._curve_head = 0  # next write index
+
+    # -- booking -------------------------------------------------------------
+
+    def apply_fill(self, fill: Fill) -> Decimal:
+        """Book ``fill``; returns its realised PnL in quote units (0 for buys). See the module doc."""
+        price = _dec(fill.price, "fill price")
+        qty = _dec(fill.quantity, "fill quantity")
+        fee = _dec(fill.fee, "fill fee")
+        if price <= 0 or qty <= 0:
+            raise ValueError(f"fill {fill.trade_id or fill.client_order_id}: price and quantity must be positive")
+        if fee < 0:
+            raise ValueError(f"fill {fill.trade_id or fill.client_order_id}: fee must not be negative")
+        if fee != 0 and fill.fee_asset and fill.fee_asset != self.quote_asset:
+            raise ValueError(
+                f"fill {fill.trade_id or fill.client_order_id}: fee in {fill.fee_asset}, the book is in "
+                f"{self.quote_asset} (convert the fee to the quote asset first)"
+            )
+        notional = price * qty
+        pos = self.positions.get(fill.symbol)
+        if fill.side == Side.BUY:
+            spend = notional + fee
+            if spend > self.cash:
+                raise ValueError(
+                    f"buy {qty} {fill.symbol} at {price} costs {spend} {self.quote_asset}, cash is {self.cash}"
+                )
+            if pos is None:
+                new = Position(
+                    symbol=fill.symbol,
+                    quantity=qty,
+                    avg_entry=price,
+                    entry_ms=fill.ts_ms,
+                    fees=fee,
+                    cost=spend,
+                    updated_ms=fill.ts_ms,
+                )
+            else:
+                q = pos.quantity + qty
+                entry = (pos.cost - pos.fees) + notional
+                new = replace(
+                    pos,
+                    quantity=q,
+                    avg_entry=(entry / q).quantize(AVG_QUANTUM, rounding=ROUND_HALF_EVEN),
+                    fees=pos.fees + fee,
+                    cost=pos.cost + spend,
+                    updated_ms=fill.ts_ms,
+                )
+            self.cash -= spend
+            self.fees_paid += fee
+            self.positions[fill.symbol] = new
+            return Decimal(0)
+        if fill.side != Side.SELL:
+            raise ValueError(f"bad fill side {fill.side!r}")
+        held = pos.quantity if pos is not None else Decimal(0)
+        if pos is None or qty > held:
+            raise ValueError(f"sell {qty} {fill.symbol}: only {held} held (spot, long only)")
+        entry_open = pos.cost - pos.fees
+        if qty == pos.quantity:
+            entry_share, fee_share = entry_open, pos.fees
+        else:
+            ratio_q, whole = qty, pos.quantity
+            entry_share = min(entry_open, (entry_open * ratio_q / whole).quantize(SHARE_QUANTUM, ROUND_HALF_EVEN))
+            fee_share = min(pos.fees, (pos.fees * ratio_q / whole).quantize(SHARE_QUANTUM, ROUND_HALF_EVEN))
+        if self.cash + notional - fee < 0:
+            raise ValueError(f"sell {qty} {fill.symbol}: fee {fee} exceeds proceeds {notional} plus cash {self.cash}")
+        realised = notional - fee - entry_share - fee_share
+        self.cash += notional - fee
+        self.fees_paid += fee
+        self.realized_pnl += realised
+        if qty == pos.quantity:
+            del self.positions[fill.symbol]
+        else:
+            self.positions[fill.symbol] = replace(
+                pos,
+                quantity=pos.quantity - qty,
+                fees=pos.fees - fee_share,
+                cost=pos.cost - entry_share - fee_share,
+                realized_pnl=pos.realized_pnl + realised,
+                updated_ms=fill.ts_ms,
+            )
+        return realised
+
+    @classmethod
+    def replay_fills(cls, starting_cash: Decimal, fills: Iterable[Fill], quote_asset: str = "USDT") -> Portfolio:
+        """A fresh portfolio with ``fills`` booked in the given order (crash tests compare it to the stored book)."""
+        p = cls(starting_cash, quote_asset)
+        for f in fills:
+            p.apply_fill(f)
+        return p
+
+    # -- queries -------------------------------------------------------------
+
+    def quantity(self, symbol: str) -> Decimal:
+        pos = self.positions.get(symbol)
+        return pos.quantity if pos is not None else Decimal(0)
+
+    def unrealized(self, symbol: str, price: float | Decimal) -> float:
+        """Unrealised PnL (quote) of ``symbol`` at ``price``: ``quantity * price - cost`` (buy fees included,
+        so realised + unrealised = equity - starting cash). 0 when not held."""
+        pos = self.positions.get(symbol)
+        if pos is None:
+            return 0.0
+        return float(pos.quantity) * float(price) - float(pos.cost)
+
+    @property
+    def positions_value(self) -> float:
+        """Market value (quote) of the positions at the last marks (entry price where never marked)."""
+        if not self.positions:
+            return 0.0
+        qty = np.fromiter((float(p.quantity) for p in self.positions.values()), dtype=np.float64)
+        px = np.fromiter(
+            (self.marks.get(s, float(p.avg_entry)) for s, p in self.positions.items()), dtype=np.float64
+        )
+        return float(np.dot(qty, px))
+
+    @property
+    def unrealized_pnl(self) -> float:
+        """Sum of unrealised PnL at the last marks (quote)."""
+        return self.positions_value - float(sum((p.cost for p in self.positions.values()), Decimal(0)))
+
+    @property
+    def daily_pnl(self) -> float:
+        """Equity change since the start of the current UTC day (quote)."""
+        return self.equity - self.day_start_equity
+
+    @property
+    def daily_pnl_pct(self) -> float:
+        return self.daily_pnl / self.day_start_equity * 100.0 if self.day_start_equity > 0 else 0.0
+
+    @property
+    def drawdown_pct(self) -> float:
+        """Percent below the peak equity (0 at a new high)."""
+        if self.peak_equity <= 0:
+            return 0.0
+        return max(0.0, (self.peak_equity - self.equity) / self.peak_equity * 100.0)
+
+    @property
+    def total_pnl(self) -> float:
+        return self.equity - float(self.starting_cash)
+
+    # -- marking -------------------------------------------------------------
+
+    def mark(self, prices: PriceSource, ts_ms: int | None = None) -> float:
+        """Re-price the positions and return the equity (quote, float).
+
+        ``prices`` maps symbol -> price or is a callable ``symbol -> price | None``; a missing,
+        non-finite or non-positive price keeps the symbol's previous mark. ``ts_ms`` (else the
+        clock given at construction, else no day logic) drives the UTC-day rollover of
+        ``day_start_equity``.
+        """
+        get = prices if callable(prices) else prices.get
+        for sym in self.positions:
+            p = get(sym)
+            if p is None:
+                continue
+            try:
+                pf = float(p)
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(pf) and pf > 0:
+                self.marks[sym] = pf
+        for sym in [s for s in self.marks if s not in self.positions]:
+            del self.marks[sym]
+        self.equity = float(self.cash) + self.positions_value
+        if ts_ms is None and self._clock is not None:
+            ts_ms = self._clock.now_ms()
+        if ts_ms is not None:
+            day = int(ts_ms) // MS_PER_DAY
+            if self.day is None or day > self.day:
+                self.day = day
+                self.day_start_equity = self.equity
+            self.last_mark_ms = int(ts_ms)
+        if self.equity > self.peak_equity:
+            self.peak_equity = self.equity
+        return self.equity
+
+    # -- equity curve ----------------------------------------------------------
+
+    def sample(self, ts_ms: int) -> None:
+        """Append (``ts_ms``, current equity) to the bounded curve; oldest samples drop out when full.
+
+        A sample at the same time as the last one replaces it; an earlier time raises ``ValueError``.
+        """
+        ts_ms = int(ts_ms)
+        if self._curve_n:
+            last = (self._curve_head - 1) % self._cap
+            last_ts = int(self._curve_ts[last])
+            if ts_ms < last_ts:
+                raise ValueError(f"equity sample at {ts_ms} is before the last sample at {last_ts}")
+            if ts_ms == last_ts:
+                self._curve_eq[last] = self.equity
+                return
+        self._curve_ts[self._curve_head] = ts_ms
+        self._curve_eq[self._curve_head] = self.equity
+        self._curve_head = (self._curve_head + 1) % self._cap
+        self._curve_n = min(self._curve_n + 1, self._cap)
+
+    def equity_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ts_ms int64, equity float64)`` arrays, oldest first (copies)."""
+        if self._curve_n < self._cap:
+            return self._curve_ts[: self._curve_n].copy(), self._curve_eq[: self._curve_n].copy()
+        order = np.r_[self._curve_head : self._cap, 0 : self._curve_head]
+        return self._curve_ts[order], self._curve_eq[order]
+
+    # -- persistence -----------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-safe state without the positions (stored separately); Decimals as exact strings."""
+        return {
+            "quote_asset": self.quote_asset,
+            "starting_cash": str(self.starting_cash),
+            "cash": str(self.cash),
+            "realized_pnl": str(self.realized_pnl),
+            "fees_paid": str(self.fees_paid),
+            "equity": self.equity,
+            "peak_equity": self.peak_equity,
+            "day_start_equity": self.day_start_equity,
+            "day": self.day,
+            "last_mark_ms": self.last_mark_ms,
+            "marks": dict(self.marks),
+        }
+
+    @classmethod
+    def from_state(
+        cls,
+        state: Mapping[str, Any],
+        positions: Mapping[str, Position] | Iterable[Position],
+        *,
+        clock: Clock | None = None,
+        curve_capacity: int = DEFAULT_CURVE_CAPACITY,
+    ) -> Portfolio:
+        """Rebuild from :meth:`to_state` output and the stored positions. Raises ``ValueError`` on bad data."""
+        try:
+            p = cls(
+                Decimal(str(state["starting_cash"])),
+                str(state.get("quote_asset", "USDT")),
+                clock=clock,
+                curve_capacity=curve_capacity,
+            )
+            p.cash = _dec(Decimal(str(state["cash"])), "cash")
+            p.realized_pnl = _dec(Decimal(str(state.get("realized_pnl", "0"))), "realized_pnl")
+            p.fees_paid = _dec(Decimal(str(state.get("fees_paid", "0"))), "fees_paid")
+            p.equity = float(state.get("equity", float(p.cash)))
+            p.peak_equity = float(state.get("peak_equity", p.equity))
+            p.day_start_equity = float(state.get("day_start_equity", p.equity))
+            day = state.get("day")
+            p.day = None if day is None else int(day)
+            lm = state.get("last_mark_ms")
+            p.last_mark_ms = None if lm is None else int(lm)
+            p.marks = {str(k): float(v) for k, v in dict(state.get("marks", {})).items()}
+        except (KeyError, TypeError, ArithmeticError) as exc:
+            raise ValueError(f"bad portfolio state: {exc!r}") from None
+        if p.cash < 0:
+            raise ValueError(f"bad portfolio state: negative cash {p.cash}")
+        items = positions.values() if isinstance(positions, Mapping) else positions
+        for pos in items:
+            if not isinstance(pos, Position):
+                raise ValueError(f"bad position {pos!r}")
+            for name in ("quantity", "avg_entry", "fees", "cost", "realized_pnl"):
+                _dec(getattr(pos, name), f"position {pos.symbol} {name}")
+            if pos.quantity <= 0:
+                raise ValueError(f"position {pos.symbol}: quantity must be positive, got {pos.quantity}")
+            if pos.symbol in p.positions:
+                raise ValueError(f"duplicate position {pos.symbol}")
+            p.positions[pos.symbol] = replace(pos)
+        return p
+
+    def __repr__(self) -> str:
+        return (
+            f"Portfolio(cash={self.cash} {self.quote_asset}, positions={len(self.positions)}, "
+            f"equity={self.equity:.2f}, realized={self.realized_pnl})"
+        )
