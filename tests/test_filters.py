@@ -7,6 +7,7 @@ import math
 import re
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -52,6 +53,11 @@ def test_to_decimal_keeps_float_repr():
     assert to_decimal(0.1) == D("0.1")  # not 0.1000000000000000055...
     assert to_decimal("  0.00001000 ") == D("0.00001")
     assert to_decimal(7) == D(7)
+    # numpy scalars, as price arrays hand them out
+    assert to_decimal(np.float64(42283.58)) == D("42283.58")
+    assert to_decimal(np.int64(3)) == D(3)
+    with pytest.raises(ValueError):
+        to_decimal(np.float64("nan"))
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, "nan", "Infinity", "abc", "", True, None, D("NaN")])

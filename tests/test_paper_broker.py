@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -82,6 +83,11 @@ async def test_fee_rounds_up_to_8_decimals():
     res = await b.submit(req("tt-1", qty="0.00001", symbol="TINYUSDT"))
     # 0.00001 * 42292.04 = 0.4229204 ; * 0.001 = 0.0004229204 -> up to 0.00042293
     assert res.fills[0].fee == D("0.00042293")
+
+
+async def test_numpy_prices_from_the_feed_are_accepted():
+    b = PaperBroker(Config(), ManualClock(0), {"BTCUSDT": np.float64(42283.58)}.get, FILTERS)
+    assert (await b.submit(req("tt-1"))).fills[0].price == D("42292.04")
 
 
 async def test_size_dependent_slippage_hand_computed():

@@ -18,6 +18,7 @@ A ``tick_size`` / ``step_size`` of 0 means "no constraint" (the value is kept as
 from __future__ import annotations
 
 import math
+import numbers
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
 from tui_trader.models import Side, SymbolFilters
@@ -35,12 +36,12 @@ def to_decimal(x: float | int | str | Decimal) -> Decimal:
         raise ValueError(f"not a number: {x!r}")
     if isinstance(x, Decimal):
         d = x
-    elif isinstance(x, int):
-        d = Decimal(x)
+    elif isinstance(x, numbers.Integral):  # int and numpy integers
+        d = Decimal(int(x))
     elif isinstance(x, float):
         if not math.isfinite(x):
             raise ValueError(f"not a finite number: {x!r}")
-        d = Decimal(repr(x))
+        d = Decimal(float.__repr__(x))  # plain float repr, also for numpy.float64 (whose repr is np.float64(..))
     elif isinstance(x, str):
         try:
             d = Decimal(x.strip())
