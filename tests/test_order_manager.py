@@ -49,6 +49,7 @@ class Journal:
         self.log.append(("update", order.client_order_id, order.status, len(fills)))
         self.states.append(order)
         self.fills.extend(fills)
+        order.realized_pnl += sum((f.fee for f in fills), D(0))  # stands in for the portfolio's figure
 
 
 class LoggedPaper(PaperBroker):
@@ -130,6 +131,7 @@ async def test_intent_is_journaled_before_submit_and_fill_recorded():
     # the journal got snapshots, not the live object
     assert r.journal.states[0].status == OrderStatus.INTENT and r.journal.states[0] is not o
     assert r.sleeps == [] and r.om.breaker.state == "closed"
+    assert o.realized_pnl == fill.fee  # the journal's realised PnL is kept on the live order
 
 
 async def test_failed_intent_write_sends_nothing():

@@ -71,7 +71,11 @@ class OrderJournal(Protocol):
         ...
 
     async def record_update(self, order: Order, fills: list[Fill]) -> None:
-        """Durably commit the order's new state and its *new* fills (each fill is passed once)."""
+        """Durably commit the order's new state and its *new* fills (each fill is passed once).
+
+        ``order`` is a snapshot; the journal may set its ``realized_pnl`` (e.g. from the portfolio in the
+        same transaction) and the manager copies that one field back into the live order.
+        """
         ...
 
 
@@ -454,7 +458,9 @@ class OrderManager:
         if order.status.is_final:
             self._open.pop(order.client_order_id, None)
             self._quote.pop(order.client_order_id, None)
-        await self.journal.record_update(_snapshot(order), [replace(f) for f in fills])
+        snap = _snapshot(order)
+        await self.journal.record_update(snap, [replace(f) for f in fills])
+        order.realized_pnl = snap.realized_pnl  # the journal books realised PnL (the portfolio owns it)
 
     # -- plumbing ------------------------------------------------------------
 
