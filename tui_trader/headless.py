@@ -1,0 +1,164 @@
+"""``tui-trader run --headless``: the whole engine without the console.
+
+SIGINT/SIGTERM stop it cleanly (feed stopped, storage flushed and closed,
+exit 0). ``--duration`` is wall-clock time; the run also ends when replayed
+data ends. A one-screen summary is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from tui_trader.clock import parse_duration
+from tui_trader.config import Config
+
+log = logging.getLogger("tui_trader.headless")
+
+
+def setup_logging(cfg: Config, stream=sys.stderr) -> None:
+    level = {"warn": "WARNING"}.get(cfg.monitoring.log_level, cfg.monitoring.log_level.upper())
+    logging.basicConfig(
+        level=level, stream=stream, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True
+    )
+
+
+def _progress_cb(console: Console):
+    """A rich progress bar for long loads (replay files), as a (done, total) callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    state: dict[str, Any] = {}
+
+    def cb(done: int, total: int) -> None:
+        if "p" not in state:
+            p = Progress(TextColumn("loading klines"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                         console=console, transient=True)
+            p.start()
+            state["p"] = p
+            state["t"] = p.add_task("load", total=total)
+        state["p"].update(state["t"], completed=done, total=total)
+        if done >= total:
+            state["p"].stop()
+
+    return cb
+
+
+async def run_headless(cfg: Config, duration_s: float | None, console: Console, **overrides: Any) -> dict[str, Any]:
+    from tui_trader.runtime import build_engine
+
+    if cfg.feed.kind == "replay":
+        overrides.setdefault("progress", _progress_cb(console))
+    engine = build_engine(cfg, session_kind="run", autostart=True, **overrides)
+    loop = asyncio.get_running_loop()
+    stop_event = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop_event.set)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
+            pass
+    t0 = time.perf_counter()
+    stopped_by = "data ended"
+    try:
+        await engine.start_up()
+        run_task = asyncio.create_task(engine.run())
+        stop_task = asyncio.create_task(stop_event.wait())
+        waiters = {run_task, stop_task}
+        done, _ = await asyncio.wait(waiters, timeout=duration_s, return_when=asyncio.FIRST_COMPLETED)
+        if run_task not in done:
+            stopped_by = "signal" if stop_task in done else "duration reached"
+            await engine.stop()
+            try:
+                await asyncio.wait_for(run_task, timeout=15)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                run_task.cancel()
+        else:
+            run_task.result()  # re-raise an engine crash
+        stop_task.cancel()
+    finally:
+        wall = time.perf_counter() - t0
+        summary = engine.summary() if engine._started else {}
+        feed_health = engine.feed.health() if engine._started else {}
+        await engine.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover
+                pass
+    klines = summary.get("klines", 0)
+    summary.update(
+        {
+            "stopped_by": stopped_by,
+            "wall_time_s": round(wall, 3),
+            "feed": cfg.feed.kind,
+            "symbols": len(engine.symbols),
+            "klines_per_symbol": round(klines / max(1, len(engine.symbols)), 2),
+            "events_per_s": round(klines / wall, 1) if wall > 0 else 0.0,
+            "rejected_by_reason": dict(feed_health.get("rejected_by_reason", {})),
+            "db": engine._db_path if engine._persist else None,
+        }
+    )
+    return summary
+
+
+def print_summary(s: dict[str, Any], console: Console) -> None:
+    t = Table(title=f"tui-trader run summary ({s.get('stopped_by')})", show_header=False)
+    t.add_column("what", style="bold")
+    t.add_column("value", justify="right")
+    rows = [
+        ("feed", s["feed"]),
+        ("wall time", f"{s['wall_time_s']:.2f} s"),
+        ("symbols", s["symbols"]),
+        ("klines", f"{s.get('klines', 0):,}"),
+        ("klines per symbol", s["klines_per_symbol"]),
+        ("events per second", f"{s['events_per_s']:,.0f}"),
+        ("rejected messages", s.get("rejected_messages", 0)),
+        ("rating periods", s.get("periods", 0)),
+        ("signals", s.get("signals", 0)),
+        ("orders", s.get("orders", 0)),
+        ("fills", s.get("fills", 0)),
+        ("final equity", f"{s.get('final_equity', 0):,.2f}"),
+        ("return", f"{s.get('return_pct', 0):+.3f} %"),
+        ("max drawdown", f"{s.get('max_drawdown_pct', 0):.3f} %"),
+        ("open positions", s.get("open_positions", 0)),
+        ("engine state", s.get("state", "")),
+        ("database", s.get("db") or "off"),
+    ]
+    for k, v in rows:
+        t.add_row(k, str(v))
+    for reason, n in sorted(s.get("rejected_by_reason", {}).items()):
+        t.add_row(f"  rejected: {reason}", str(n))
+    console.print(t)
+
+
+def main_run(args: argparse.Namespace, cfg: Config) -> int:
+    from tui_trader.cli import UsageError
+
+    duration = None
+    if args.duration:
+        try:
+            duration = parse_duration(args.duration)
+        except ValueError as exc:
+            raise UsageError(f"--duration: {exc}") from None
+    if cfg.feed.kind == "replay" and not cfg.feed.replay.path:
+        raise UsageError("--feed replay needs --data PATH (or feed.replay.path)")
+    setup_logging(cfg)
+    console = Console(stderr=False)
+    try:
+        summary = asyncio.run(run_headless(cfg, duration, Console(stderr=True)))
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+    else:
+        print_summary(summary, console)
+    return 0
