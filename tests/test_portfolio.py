@@ -86,7 +86,8 @@ def test_oversell_and_bad_fills_refused_without_change():
         fill(Side.BUY, "0", "100", "0"),
         fill(Side.BUY, "1", "-1", "0"),
         fill(Side.BUY, "1", "1", "-0.1"),
-        Fill("x", "BTCUSDT", Side.BUY, D("1"), D("1"), D("0.001"), "BNB", JAN1),
+        Fill("x", "BTCUSDT", Side.SELL, D("100"), D("1"), D("0.1"), "BTC", JAN1),  # sells are charged in quote
+        Fill("x", "BTCUSDT", Side.BUY, D("100"), D("0.001"), D("0.2"), "BTC", JAN1),  # base fee above the quantity
         Fill("x", "BTCUSDT", Side.BUY, 1.0, D("1"), D("0"), "USDT", JAN1),  # float price
         Fill("x", "BTCUSDT", Side.BUY, D("NaN"), D("1"), D("0"), "USDT", JAN1),
     ]
@@ -94,6 +95,27 @@ def test_oversell_and_bad_fills_refused_without_change():
         with pytest.raises(ValueError):
             p.apply_fill(f)
         assert _snapshot(p) == before
+
+
+def test_fee_assets_as_the_live_broker_reports_them():
+    p = Portfolio(D("10000"))
+    # Binance takes a buy's commission in base: 0.00001 BTC, reported quote-valued as 0.00001 * 42292.04
+    p.apply_fill(Fill("tt-1", "BTCUSDT", Side.BUY, D("42292.04"), D("0.01"), D("0.4229204"), "BTC", JAN1))
+    pos = p.positions["BTCUSDT"]
+    assert pos.quantity == D("0.00999")  # what the account really received
+    assert p.cash == D("10000") - D("422.9204")  # the fee did not come out of the quote balance
+    assert pos.cost == D("422.9204") and pos.fees == D("0.4229204") and pos.avg_entry == D("42292.04")
+    assert p.fees_paid == D("0.4229204")
+    r = p.apply_fill(Fill("tt-2", "BTCUSDT", Side.SELL, D("42300"), D("0.00999"), D("0.422577"), "USDT", JAN1))
+    assert r == D("422.577") - D("0.422577") - D("422.9204")
+    assert p.cash == D("10000") + r and not p.positions
+    # a third-asset (BNB) fee is tracked apart and leaves cash alone
+    p.apply_fill(Fill("tt-3", "ETHUSDT", Side.BUY, D("100"), D("1"), D("0.00075"), "BNB", JAN1))
+    assert p.cash == D("10000") + r - 100 and p.other_fees == {"BNB": D("0.00075")}
+    assert p.positions["ETHUSDT"].cost == D("100") and p.positions["ETHUSDT"].fees == 0
+    q = Portfolio.from_state(json.loads(json.dumps(p.to_state())), p.positions)
+    assert q.other_fees == p.other_fees
+    assert p.base_asset("BTCUSDT") == "BTC" and p.base_asset("USDT") == ""
 
 
 def test_mark_equity_unrealised_and_missing_prices():
@@ -219,6 +241,7 @@ fills_strategy = st.lists(
         st.integers(min_value=1, max_value=5000),  # quantity in 0.001 units
         st.integers(min_value=1, max_value=200_000),  # price in 0.01 units
         st.integers(min_value=0, max_value=100),  # fee in 1e-8 * qty * price units (~0.1 %)
+        st.sampled_from(["quote", "quote", "base", "BNB"]),  # asset charged (base only applies to buys)
     ),
     max_size=40,
 )
@@ -229,12 +252,15 @@ fills_strategy = st.lists(
 def test_replay_equals_incremental_and_money_is_conserved(script):
     p = Portfolio(D("5000"))
     accepted: list[Fill] = []
-    for n, (side, sym, q, px, fee_units) in enumerate(script):
+    for n, (side, sym, q, px, fee_units, charged) in enumerate(script):
         qty, price = D(q) / 1000, D(px) / 100
         if side == Side.SELL:
             qty = min(qty, p.quantity(sym)) or qty  # mostly valid sells, sometimes an oversell
         fee = (qty * price * fee_units / 100_000).quantize(D("0.00000001"))
-        f = Fill(f"tt-{n}", sym, side, price, qty, fee, "USDT", JAN1 + n, f"t{n}")
+        asset = {"quote": "USDT", "BNB": "BNB", "base": sym[:3] if side == Side.BUY else "USDT"}[charged]
+        if asset == sym[:3]:  # like Binance: a base commission in 8 decimals, reported quote-valued
+            fee = (qty * fee_units / 100_000).quantize(D("0.00000001")) * price
+        f = Fill(f"tt-{n}", sym, side, price, qty, fee, asset, JAN1 + n, f"t{n}")
         try:
             p.apply_fill(f)
         except ValueError:
@@ -248,4 +274,5 @@ def test_replay_equals_incremental_and_money_is_conserved(script):
     r = Portfolio.replay_fills(D("5000"), accepted)
     assert r.positions == p.positions
     assert (r.cash, r.realized_pnl, r.fees_paid) == (p.cash, p.realized_pnl, p.fees_paid)
-    assert p.fees_paid == sum((f.fee for f in accepted), D(0))
+    assert p.fees_paid == sum((f.fee for f in accepted if f.fee_asset != "BNB"), D(0))
+    assert p.other_fees.get("BNB", D(0)) == sum((f.fee for f in accepted if f.fee_asset == "BNB"), D(0))

@@ -16,6 +16,21 @@ Booking a fill (:meth:`Portfolio.apply_fill`), exact ``Decimal`` arithmetic:
   ``sum(realised) == sum(sell proceeds - sell fees) - sum(buy notional + buy fees)``.
   A position whose quantity reaches 0 is removed.
 
+Fee assets (``Fill.fee`` is always quote-valued, ``Fill.fee_asset`` names the asset charged):
+
+* quote asset (or empty): as above - the fee comes out of cash;
+* the symbol's **base** asset (Binance charges a buy's commission in base; the
+  live broker reports ``fee = commission * price``): the position receives
+  ``q - commission`` (``commission = fee / p``) and cash pays ``q*p`` only; the
+  fee still counts in ``Position.fees`` / ``fees_paid``. A sell with a base fee
+  is refused (spot sells are charged in quote);
+* any other asset (e.g. BNB discount): the raw amount is added to
+  ``other_fees[asset]`` and nothing is taken from cash (the exchange does not
+  take it from the quote balance either); realised PnL excludes it.
+
+The base asset of a symbol is the symbol without the quote-asset suffix
+(``BTCUSDT`` -> ``BTC``).
+
 ``Position.fees`` holds the buy fees attributed to the *open* quantity (so
 ``cost - fees`` is the open entry notional); ``Position.realized_pnl`` what
 this position realised so far. A fill that would make cash negative or sell
@@ -34,7 +49,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
 import numpy as np
@@ -46,6 +61,7 @@ MS_PER_DAY = 86_400_000
 SHARE_QUANTUM = Decimal("0.00000001")  # pro-rata shares of entry notional / fees: 8 decimals (quote)
 AVG_QUANTUM = Decimal("1e-12")
 DEFAULT_CURVE_CAPACITY = 20_000
+_CTX = Context(prec=60)  # exact for fee / price with Binance's 8-decimal numbers
 
 PriceSource = Mapping[str, float] | Callable[[str], float | None]
 
@@ -77,7 +93,8 @@ class Portfolio:
         self.cash = starting_cash
         self.positions: dict[str, Position] = {}
         self.realized_pnl = Decimal(0)
-        self.fees_paid = Decimal(0)
+        self.fees_paid = Decimal(0)  # quote-valued fees booked (quote and base-asset fees)
+        self.other_fees: dict[str, Decimal] = {}  # fees charged in third assets (e.g. BNB), raw amounts
         self._clock = clock
         self.marks: dict[str, float] = {}  # last mark price per symbol (quote per base)
         self.equity = float(starting_cash)
@@ -103,15 +120,17 @@ class Portfolio:
             raise ValueError(f"fill {fill.trade_id or fill.client_order_id}: price and quantity must be positive")
         if fee < 0:
             raise ValueError(f"fill {fill.trade_id or fill.client_order_id}: fee must not be negative")
-        if fee != 0 and fill.fee_asset and fill.fee_asset != self.quote_asset:
-            raise ValueError(
-                f"fill {fill.trade_id or fill.client_order_id}: fee in {fill.fee_asset}, the book is in "
-                f"{self.quote_asset} (convert the fee to the quote asset first)"
-            )
+        fee_kind = self._fee_kind(fill.symbol, fill.fee_asset) if fee != 0 else "quote"
         notional = price * qty
         pos = self.positions.get(fill.symbol)
         if fill.side == Side.BUY:
-            spend = notional + fee
+            received = qty
+            if fee_kind == "base":
+                received = _CTX.subtract(qty, _CTX.divide(fee, price))  # commission charged in base
+                if received <= 0:
+                    raise ValueError(f"fill {fill.trade_id or fill.client_order_id}: base fee exceeds the quantity")
+            spend = notional + fee if fee_kind == "quote" else notional
+            book_fee = fee if fee_kind != "other" else Decimal(0)
             if spend > self.cash:
                 raise ValueError(
                     f"buy {qty} {fill.symbol} at {price} costs {spend} {self.quote_asset}, cash is {self.cash}"
@@ -119,30 +138,37 @@ class Portfolio:
             if pos is None:
                 new = Position(
                     symbol=fill.symbol,
-                    quantity=qty,
+                    quantity=received,
                     avg_entry=price,
                     entry_ms=fill.ts_ms,
-                    fees=fee,
+                    fees=book_fee,
                     cost=spend,
                     updated_ms=fill.ts_ms,
                 )
             else:
-                q = pos.quantity + qty
-                entry = (pos.cost - pos.fees) + notional
+                q = pos.quantity + received
+                entry = (pos.cost - pos.fees) + (spend - book_fee)
                 new = replace(
                     pos,
                     quantity=q,
                     avg_entry=(entry / q).quantize(AVG_QUANTUM, rounding=ROUND_HALF_EVEN),
-                    fees=pos.fees + fee,
+                    fees=pos.fees + book_fee,
                     cost=pos.cost + spend,
                     updated_ms=fill.ts_ms,
                 )
             self.cash -= spend
-            self.fees_paid += fee
+            self.fees_paid += book_fee
+            if fee_kind == "other":
+                self.other_fees[fill.fee_asset] = self.other_fees.get(fill.fee_asset, Decimal(0)) + fee
             self.positions[fill.symbol] = new
             return Decimal(0)
         if fill.side != Side.SELL:
             raise ValueError(f"bad fill side {fill.side!r}")
+        if fee_kind == "base":
+            raise ValueError(f"fill {fill.trade_id or fill.client_order_id}: a sell fee in the base asset is not supported")
+        other_fee = Decimal(0)
+        if fee_kind == "other":
+            other_fee, fee = fee, Decimal(0)
         held = pos.quantity if pos is not None else Decimal(0)
         if pos is None or qty > held:
             raise ValueError(f"sell {qty} {fill.symbol}: only {held} held (spot, long only)")
@@ -158,6 +184,8 @@ class Portfolio:
         realised = notional - fee - entry_share - fee_share
         self.cash += notional - fee
         self.fees_paid += fee
+        if other_fee:
+            self.other_fees[fill.fee_asset] = self.other_fees.get(fill.fee_asset, Decimal(0)) + other_fee
         self.realized_pnl += realised
         if qty == pos.quantity:
             del self.positions[fill.symbol]
@@ -171,6 +199,18 @@ class Portfolio:
                 updated_ms=fill.ts_ms,
             )
         return realised
+
+    def base_asset(self, symbol: str) -> str:
+        """``symbol`` without the quote-asset suffix (``BTCUSDT`` -> ``BTC``), or "" if it has none."""
+        q = self.quote_asset
+        return symbol[: -len(q)] if symbol.endswith(q) and len(symbol) > len(q) else ""
+
+    def _fee_kind(self, symbol: str, fee_asset: str) -> str:
+        if not fee_asset or fee_asset == self.quote_asset:
+            return "quote"
+        if fee_asset == self.base_asset(symbol):
+            return "base"
+        return "other"
 
     @classmethod
     def replay_fills(cls, starting_cash: Decimal, fills: Iterable[Fill], quote_asset: str = "USDT") -> Portfolio:
@@ -304,6 +344,7 @@ class Portfolio:
             "cash": str(self.cash),
             "realized_pnl": str(self.realized_pnl),
             "fees_paid": str(self.fees_paid),
+            "other_fees": {a: str(v) for a, v in self.other_fees.items()},
             "equity": self.equity,
             "peak_equity": self.peak_equity,
             "day_start_equity": self.day_start_equity,
@@ -332,6 +373,9 @@ class Portfolio:
             p.cash = _dec(Decimal(str(state["cash"])), "cash")
             p.realized_pnl = _dec(Decimal(str(state.get("realized_pnl", "0"))), "realized_pnl")
             p.fees_paid = _dec(Decimal(str(state.get("fees_paid", "0"))), "fees_paid")
+            p.other_fees = {
+                str(a): _dec(Decimal(str(v)), f"other_fees {a}") for a, v in dict(state.get("other_fees", {})).items()
+            }
             p.equity = float(state.get("equity", float(p.cash)))
             p.peak_equity = float(state.get("peak_equity", p.equity))
             p.day_start_equity = float(state.get("day_start_equity", p.equity))
