@@ -265,6 +265,18 @@ async def test_held_order_stays_open_until_canceled():
     assert await b.balances() == {"USDT": D("10000.0")}
 
 
+async def test_set_balances_restores_an_account():
+    b = make()
+    b.set_balances({"USDT": D("500"), "BTC": D("0.02")})
+    await b.submit(req("tt-1", Side.SELL, qty="0.02"))
+    assert "BTC" not in await b.balances()
+    with pytest.raises(ValueError):
+        b.set_balances({"USDT": D("-1")})
+    with pytest.raises(ValueError):
+        make(balances={"USDT": D("NaN")})
+    assert (await b.balances())["USDT"] > D("500")  # unchanged by the refused call
+
+
 async def test_exchange_filters():
     b = make()
     assert await b.exchange_filters(["BTCUSDT"]) == {"BTCUSDT": BTC}

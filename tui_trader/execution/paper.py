@@ -94,11 +94,7 @@ class PaperBroker:
         if balances is None:
             balances = {cfg.broker.quote_asset: to_decimal(cfg.broker.starting_balance)}
         self._balances: dict[str, Decimal] = {}
-        for asset, amount in balances.items():
-            d = to_decimal(amount)
-            if d < 0:
-                raise ValueError(f"paper balance of {asset} must not be negative, got {d}")
-            self._balances[asset] = d
+        self.set_balances(balances)
         self._orders: dict[str, OrderResult] = {}
         self._symbol_of: dict[str, str] = {}
         self._held: dict[str, OrderRequest] = {}  # open orders (hold_next)
@@ -116,6 +112,19 @@ class PaperBroker:
 
     async def stop(self) -> None:
         self.started = False
+
+    def set_balances(self, balances: dict[str, Decimal]) -> None:
+        """Replace the account's free balances (e.g. restored from the stored book after a restart).
+
+        Raises ``ValueError`` for a negative or non-numeric amount (nothing is changed then).
+        """
+        new: dict[str, Decimal] = {}
+        for asset, amount in balances.items():
+            d = to_decimal(amount)
+            if d < 0:
+                raise ValueError(f"paper balance of {asset} must not be negative, got {d}")
+            new[str(asset)] = d
+        self._balances = new
 
     # -- test hooks ----------------------------------------------------------
 
