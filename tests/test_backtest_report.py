@@ -41,8 +41,16 @@ D = Decimal
 
 def _fill(sym: str, side: Side, price: str, qty: str, hour: int) -> Fill:
     p, q = D(price), D(qty)
-    return Fill(f"o{hour}{sym}", sym, side, p, q, (p * q * D("0.001")).quantize(D("0.00000001")), "USDT",
-                T0 + hour * H)
+    return Fill(
+        f"o{hour}{sym}",
+        sym,
+        side,
+        p,
+        q,
+        (p * q * D("0.001")).quantize(D("0.00000001")),
+        "USDT",
+        T0 + hour * H,
+    )
 
 
 def make_result(n_hours: int = 72) -> BacktestResult:
@@ -85,6 +93,8 @@ def make_result(n_hours: int = 72) -> BacktestResult:
         wall_time_s=0.5,
         baseline_curves=curves,
         position_counts=counts,
+        state_changes=[(T0 + 40 * H, "running", "reducing", "daily loss 10.2 % >= 10 %")],
+        final_state="reducing",
     )
 
 
@@ -115,6 +125,8 @@ def test_render_report_contains_the_key_figures(result):
         "Equity",
         "Drawdown",
         "2024-01-01",
+        "final engine state: reducing",
+        "2024-01-02 16:00 running -> reducing: daily loss 10.2 % >= 10 %",
     ):
         assert needle in text, needle
     assert "\x1b[" not in text  # no colour codes on a non-terminal
@@ -145,13 +157,17 @@ def test_report_json_keys_are_stable_and_serialisable(result):
     j = report_json(result)
     assert set(j) == set(REPORT_KEYS) == {
         "run_id", "symbols", "interval", "start_ms", "end_ms", "n_klines", "n_fills", "wall_time_s",
-        "klines_per_s", "quote_asset", "starting_balance", "metrics", "baselines", "per_symbol", "config",
+        "klines_per_s", "quote_asset", "starting_balance", "metrics", "baselines", "per_symbol",
+        "final_state", "state_changes", "config",
     }  # fmt: skip
     assert set(j["metrics"]) == set(METRIC_KEYS)
     assert set(j["baselines"]) == {"buy_and_hold", "cash"}
     assert all(set(v) == set(METRIC_KEYS) for v in j["baselines"].values())
     assert all(set(v) == set(PER_SYMBOL_KEYS) for v in j["per_symbol"].values())
     assert j["n_fills"] == 5 and j["klines_per_s"] == pytest.approx(288.0)
+    assert j["state_changes"] == [
+        {"ts_ms": T0 + 40 * H, "old": "running", "new": "reducing", "reason": "daily loss 10.2 % >= 10 %"}
+    ]
     back = json.loads(json.dumps(j, allow_nan=False))
     assert back["metrics"]["total_return"] == pytest.approx(result.metrics["total_return"])
 

@@ -267,9 +267,7 @@ def test_walk_forward_picks_in_sample_best_and_reports_out_of_sample():
 
 
 def test_walk_forward_reports_windows_without_a_choice():
-    rows = walk_forward(
-        Config(), [(Z, [2.0])], toy_runner, {"fail_z": 2.0}, 0, 100, 2, 0.5, processes=1
-    )
+    rows = walk_forward(Config(), [(Z, [2.0])], toy_runner, {"fail_z": 2.0}, 0, 100, 2, 0.5, processes=1)
     assert all(r["best"] is None and r["oos"] is None for r in rows)
     assert all("no grid point" in r["error"] for r in rows)
     with pytest.raises(ValueError, match="dict"):

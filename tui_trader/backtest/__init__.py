@@ -34,6 +34,9 @@ class BacktestResult:
     * ``baseline_curves``: baseline name -> ``(ts_ms, equity)`` for charts.
     * ``per_symbol``: :func:`~tui_trader.backtest.metrics.per_symbol_breakdown`.
     * ``n_klines``: closed klines replayed (all symbols); ``wall_time_s``: seconds it took.
+    * ``state_changes``: the engine's state changes during the run, ``(ts_ms, old, new,
+      reason)`` (e.g. a loss breaker switching to ``reducing``), oldest first.
+    * ``final_state``: the engine state at the end (``running``, ``reducing``, ...).
     """
 
     run_id: str
@@ -53,6 +56,8 @@ class BacktestResult:
     wall_time_s: float
     baseline_curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     position_counts: np.ndarray | None = None
+    state_changes: list[tuple[int, str, str, str]] = field(default_factory=list)
+    final_state: str = ""
 
     @property
     def quote_asset(self) -> str:
@@ -60,7 +65,9 @@ class BacktestResult:
 
     @property
     def starting_balance(self) -> float:
-        return float(self.config.get("broker", {}).get("starting_balance", self.metrics.get("start_equity", 0.0)))
+        return float(
+            self.config.get("broker", {}).get("starting_balance", self.metrics.get("start_equity", 0.0))
+        )
 
 
 __all__ = ["BacktestResult"]

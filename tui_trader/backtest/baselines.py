@@ -28,8 +28,9 @@ from tui_trader.backtest.metrics import compute_metrics, infer_period_ms
 BASELINE_NAMES: tuple[str, ...] = ("buy_and_hold", "cash")
 
 
-def _check(ts_ms: np.ndarray, close: np.ndarray, starting_cash: float, fee_rate: float,
-           interval_ms: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+def _check(
+    ts_ms: np.ndarray, close: np.ndarray, starting_cash: float, fee_rate: float, interval_ms: int | None
+) -> tuple[np.ndarray, np.ndarray, int]:
     ts = np.asarray(ts_ms, dtype=np.int64)
     px = np.asarray(close, dtype=np.float64)
     if px.ndim != 2:

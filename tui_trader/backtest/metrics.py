@@ -282,7 +282,9 @@ def _check_curve(ts_ms: np.ndarray, equity: np.ndarray) -> tuple[np.ndarray, np.
     ts = np.asarray(ts_ms, dtype=np.int64)
     eq = np.asarray(equity, dtype=np.float64)
     if ts.ndim != 1 or eq.ndim != 1 or ts.shape != eq.shape:
-        raise ValueError(f"ts_ms and equity must be 1-D arrays of the same length, got {ts.shape} and {eq.shape}")
+        raise ValueError(
+            f"ts_ms and equity must be 1-D arrays of the same length, got {ts.shape} and {eq.shape}"
+        )
     if ts.size == 0:
         raise ValueError("empty equity curve: need at least one sample")
     if ts.size > 1 and not np.all(np.diff(ts) > 0):
@@ -460,9 +462,7 @@ def trade_stats(trades: Sequence[Trade]) -> dict[str, Any]:
     pnl = np.array([float(t.pnl) for t in closed], dtype=np.float64)
     out = _trade_stats(pnl)
     out["open_trades"] = len(trades) - len(closed)
-    out["avg_holding_ms"] = (
-        float(np.mean([t.exit_ms - t.entry_ms for t in closed])) if closed else None
-    )
+    out["avg_holding_ms"] = float(np.mean([t.exit_ms - t.entry_ms for t in closed])) if closed else None
     return out
 
 

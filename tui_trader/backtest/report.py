@@ -38,6 +38,7 @@ CHART_WIDTH = 100
 CHART_HEIGHT = 20
 MAX_CHART_POINTS = 1000
 LAST_TRADES_SHOWN = 10
+MAX_STATE_CHANGES_SHOWN = 8
 
 REPORT_KEYS: tuple[str, ...] = (
     "run_id",
@@ -54,6 +55,8 @@ REPORT_KEYS: tuple[str, ...] = (
     "metrics",
     "baselines",
     "per_symbol",
+    "final_state",
+    "state_changes",
     "config",
 )
 
@@ -245,8 +248,15 @@ def _bucket(ts: np.ndarray, y: np.ndarray, n: int, how: str = "last") -> tuple[n
     return ts[ends], y[ends]
 
 
-def _plot(series: Sequence[tuple[str, np.ndarray, np.ndarray, str]], title: str, ylabel: str,
-          t0: int, color: bool, width: int, height: int) -> str:
+def _plot(
+    series: Sequence[tuple[str, np.ndarray, np.ndarray, str]],
+    title: str,
+    ylabel: str,
+    t0: int,
+    color: bool,
+    width: int,
+    height: int,
+) -> str:
     """Line chart of ``(label, ts_ms, y, colour)`` series as text. Without colour the first
     series is drawn in braille and the others with dots, so they stay distinguishable."""
     import plotext as plt
@@ -268,8 +278,9 @@ def _plot(series: Sequence[tuple[str, np.ndarray, np.ndarray, str]], title: str,
     return out if color else plt.uncolorize(out)
 
 
-def equity_chart(result: BacktestResult, color: bool = False, width: int = CHART_WIDTH,
-                 height: int = CHART_HEIGHT) -> str:
+def equity_chart(
+    result: BacktestResult, color: bool = False, width: int = CHART_WIDTH, height: int = CHART_HEIGHT
+) -> str:
     """The strategy's equity and the buy-and-hold baseline, as text."""
     ts = np.asarray(result.equity_ts, dtype=np.int64)
     eq = np.asarray(result.equity, dtype=np.float64)
@@ -281,8 +292,9 @@ def equity_chart(result: BacktestResult, color: bool = False, width: int = CHART
     return _plot(series, "Equity", result.quote_asset, t0, color, width, height)
 
 
-def drawdown_chart(result: BacktestResult, color: bool = False, width: int = CHART_WIDTH,
-                   height: int = CHART_HEIGHT) -> str:
+def drawdown_chart(
+    result: BacktestResult, color: bool = False, width: int = CHART_WIDTH, height: int = CHART_HEIGHT
+) -> str:
     """Drawdown in percent below the running peak (plotted as negative numbers), as text."""
     ts = np.asarray(result.equity_ts, dtype=np.int64)
     dd = drawdown_series(np.asarray(result.equity, dtype=np.float64)) * 100
@@ -311,8 +323,14 @@ def header(result: BacktestResult) -> Panel:
         f"({fmt_duration(result.end_ms - result.start_ms)})",
         f"{result.n_klines:,} klines, {len(result.fills):,} fills, replayed in {result.wall_time_s:,.2f} s"
         + (f" ({kps:,.0f} klines/s)" if kps else ""),
-        f"Starting balance {fmt_num(result.starting_balance)} {result.quote_asset}",
+        f"Starting balance {fmt_num(result.starting_balance)} {result.quote_asset}"
+        + (f"   final engine state: {result.final_state}" if result.final_state else ""),
     ]
+    changes = result.state_changes
+    for ts, old, new, reason in changes[:MAX_STATE_CHANGES_SHOWN]:
+        lines.append(f"  {fmt_time(ts)} {old} -> {new}: {reason}")
+    if len(changes) > MAX_STATE_CHANGES_SHOWN:
+        lines.append(f"  ... {len(changes) - MAX_STATE_CHANGES_SHOWN} more state changes")
     return Panel("\n".join(lines), title="Backtest", title_align="left")
 
 
@@ -348,6 +366,11 @@ def report_json(result: BacktestResult) -> dict[str, Any]:
         "metrics": result.metrics,
         "baselines": result.baselines,
         "per_symbol": result.per_symbol,
+        "final_state": result.final_state,
+        "state_changes": [
+            {"ts_ms": ts, "old": old, "new": new, "reason": reason}
+            for ts, old, new, reason in result.state_changes
+        ],
         "config": result.config,
     }
     return json_safe(out)

@@ -84,7 +84,9 @@ def resolve_path(path: str) -> None:
                 f"parameter {path!r} is a section, not a setting (keys: {', '.join(_field_names(ann))})"
             )
         if not last and not is_section:
-            raise ValueError(f"unknown parameter {path!r}: {'.'.join(parts[: i + 1])!r} is a setting, not a section")
+            raise ValueError(
+                f"unknown parameter {path!r}: {'.'.join(parts[: i + 1])!r} is a setting, not a section"
+            )
         if not last:
             model = ann
             where = ".".join(parts[: i + 1])
@@ -146,7 +148,9 @@ def _range_values(path: str, spec: str) -> list[float]:
     parts = spec.split(":")
     if len(parts) != 3:
         raise ValueError(f"{path}: range {spec!r} must be START:STOP:STEP")
-    start, stop, step = (_float(p.strip(), path, w) for p, w in zip(parts, ("start", "stop", "step"), strict=True))
+    start, stop, step = (
+        _float(p.strip(), path, w) for p, w in zip(parts, ("start", "stop", "step"), strict=True)
+    )
     if step <= 0:
         raise ValueError(f"{path}: range step must be > 0, got {parts[2]!r}")
     if stop < start:
@@ -249,7 +253,9 @@ def _error_text(exc: BaseException) -> str:
 class _Jobs:
     """Runs ``runner_fn`` jobs inline (1 process) or in a spawn process pool."""
 
-    def __init__(self, runner_fn: RunnerFn, processes: int | None, n_jobs: int, progress: Progress | None) -> None:
+    def __init__(
+        self, runner_fn: RunnerFn, processes: int | None, n_jobs: int, progress: Progress | None
+    ) -> None:
         self.runner_fn = runner_fn
         self.processes = default_processes() if processes is None else int(processes)
         if self.processes < 1:
@@ -283,7 +289,9 @@ class _Jobs:
         if self.progress is not None:
             self.progress(self.done, self.total)
 
-    def run(self, jobs: Sequence[tuple[dict[str, Any], Any]]) -> list[tuple[dict[str, Any] | None, str | None]]:
+    def run(
+        self, jobs: Sequence[tuple[dict[str, Any], Any]]
+    ) -> list[tuple[dict[str, Any] | None, str | None]]:
         """(metrics, None) or (None, error text) per job, in job order."""
         results: list[tuple[dict[str, Any] | None, str | None]] = [(None, None)] * len(jobs)
         if self.pool is None:
@@ -412,9 +420,7 @@ def heat_style(value: float | None, lo: float, hi: float) -> str:
     return f"black on rgb({r},{g},60)"
 
 
-def heatmap_table(
-    rows: Sequence[Mapping[str, Any]], paths: Sequence[str], metric: str = "sharpe"
-) -> Table:
+def heatmap_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str], metric: str = "sharpe") -> Table:
     """Two-parameter heat map of ``metric``: rows are values of ``paths[0]``, columns of ``paths[1]``."""
     if len(paths) != 2:
         raise ValueError("a heat map needs exactly two parameters")
@@ -518,9 +524,7 @@ def walk_forward(
     configs = _configs(base_config, points)
     total = len(windows) * len(points) + len(windows)
     with _Jobs(runner_fn, processes, total, progress) as jobs:
-        is_jobs = [
-            (cfg, {**data_spec, "start_ms": w[0], "end_ms": w[1]}) for w in windows for cfg in configs
-        ]
+        is_jobs = [(cfg, {**data_spec, "start_ms": w[0], "end_ms": w[1]}) for w in windows for cfg in configs]
         is_results = jobs.run(is_jobs)
         out: list[dict[str, Any]] = []
         oos_jobs: list[tuple[dict[str, Any], Any]] = []
@@ -562,8 +566,11 @@ def walk_forward_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str]) 
     Spans are shown as their UTC start and length."""
     from tui_trader.backtest.report import fmt_duration, fmt_time
 
-    t = Table(title="Walk-forward (in-sample choice, out-of-sample result)", title_justify="left",
-              header_style="bold")
+    t = Table(
+        title="Walk-forward (in-sample choice, out-of-sample result)",
+        title_justify="left",
+        header_style="bold",
+    )
     t.add_column("#", justify="right")
     t.add_column("In-sample (UTC)", no_wrap=True)
     t.add_column("Out-of-sample (UTC)", no_wrap=True)

@@ -1,0 +1,179 @@
+"""Backtests on real Binance klines through the paper-trading engine: warm-up before the
+start, figures consistent with the fills, baselines from the closes, determinism, storage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tui_trader.backtest import BacktestResult
+from tui_trader.backtest.metrics import METRIC_KEYS
+from tui_trader.backtest.report import report_json
+from tui_trader.backtest.runner import backtest_config, run_backtest, sweep_runner, warmup_klines_needed
+from tui_trader.backtest.sweep import run_sweep
+from tui_trader.config import Config
+from tui_trader.market.replay import ReplayError, load_klines, parse_time
+from tui_trader.models import Side
+
+SYMS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]
+START = parse_time("2024-03-01")
+END = parse_time("2024-03-15")
+H = 3_600_000
+
+pytestmark = pytest.mark.shared_data
+
+
+def cfg_for_tests() -> Config:
+    # a low entry threshold so the engine trades within two weeks of hourly data
+    return Config.model_validate(
+        {"signal_generation": {"z_score_threshold": 1.0, "moving_average_period": 50,
+                               "confidence_threshold": 0.0}}
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def result(klines_dir: Path) -> BacktestResult:
+    seen: list[tuple[int, int]] = []
+    res = asyncio.run(run_backtest(
+        cfg_for_tests(), klines_dir, "1h", SYMS, START, END, store=False,
+        progress=lambda d, t: seen.append((d, t)), run_id="bt-test",
+    ))  # fmt: skip
+    res.config["_progress"] = seen  # carried to the tests below
+    return res
+
+
+async def test_span_warmup_and_progress(result):
+    assert result.symbols == SYMS
+    assert result.start_ms == START and result.end_ms == END
+    assert result.equity_ts[0] == START and result.equity[0] == 10_000.0
+    assert result.equity_ts[-1] == END
+    assert np.all(np.diff(result.equity_ts) == H)  # one sample per hourly rating period
+    assert result.n_klines == 14 * 24 * len(SYMS)  # warm-up klines are not counted
+    progress = result.config.pop("_progress")
+    assert progress[-1] == (14 * 24, 14 * 24)
+    assert result.config["feed"]["kind"] == "replay" and result.config["broker"]["kind"] == "paper"
+
+
+async def test_the_engine_traded_and_figures_match_the_fills(result):
+    m = result.metrics
+    assert tuple(m) == METRIC_KEYS
+    buys = [f for f in result.fills if f.side == Side.BUY]
+    assert buys, "the test config should make the engine trade"
+    assert all(START <= f.ts_ms <= END for f in result.fills)
+    assert m["fees_paid"] == pytest.approx(float(sum(f.fee for f in result.fills)))
+    assert m["n_trades"] + m["open_trades"] == len(result.trades)
+    # cash from the fills + open positions at the last close == the engine's last equity
+    cash = Decimal(10_000)
+    held: dict[str, Decimal] = {}
+    for f in result.fills:
+        sign = 1 if f.side == Side.BUY else -1
+        cash -= sign * f.price * f.quantity + f.fee
+        held[f.symbol] = held.get(f.symbol, Decimal(0)) + sign * f.quantity
+    data = load_klines(result_path(result), "1h", SYMS, END - H, END)
+    last = {SYMS[s]: c for s, c in zip(data.klines.sym.tolist(), data.klines.close.tolist(), strict=True)}
+    marked = float(cash) + sum(float(q) * last[s] for s, q in held.items())
+    assert result.equity[-1] == pytest.approx(marked, rel=1e-9)
+    assert m["end_equity"] == result.equity[-1]
+    # every closed trade's pnl adds up to the realised part of the result
+    open_pnl = sum(float(t.pnl) for t in result.trades if not t.closed)
+    assert m["trades_pnl"] + open_pnl == pytest.approx(m["pnl"], abs=1e-6)
+    assert result.position_counts is not None and result.position_counts.shape == result.equity.shape
+    assert 0 < m["exposure"] <= 1
+
+
+def result_path(result: BacktestResult) -> str:
+    return result.config["feed"]["replay"]["path"]
+
+
+async def test_buy_and_hold_from_the_closes(result):
+    data = load_klines(result_path(result), "1h", SYMS, START, END)
+    kl = data.klines
+    first = {SYMS[s]: None for s in range(len(SYMS))}
+    last = {}
+    for s, c in zip(kl.sym.tolist(), kl.close.tolist(), strict=True):
+        if first[SYMS[s]] is None:
+            first[SYMS[s]] = c
+        last[SYMS[s]] = c
+    fee = 0.001
+    expected = sum(2_500 * (1 - fee) * last[s] / first[s] for s in SYMS)
+    bh = result.baselines["buy_and_hold"]
+    assert bh["end_equity"] == pytest.approx(expected, rel=1e-12)
+    assert bh["start_equity"] == 10_000.0 and bh["fees_paid"] == pytest.approx(10.0)
+    bts, beq = result.baseline_curves["buy_and_hold"]
+    assert bts[0] == START and bts[-1] == END and len(bts) == len(result.equity_ts)
+    assert result.baselines["cash"]["total_return"] == 0.0
+
+
+async def test_report_json_of_a_real_run(result):
+    j = json.loads(json.dumps(report_json(result), allow_nan=False))
+    assert j["run_id"] == "bt-test" and j["final_state"] in (
+        "running",
+        "reducing",
+        "paused",
+        "emergency_stopped",
+    )
+    assert j["metrics"]["n_trades"] == result.metrics["n_trades"]
+
+
+async def test_deterministic_and_stored(klines_dir, tmp_path, result):
+    db = tmp_path / "bt.db"
+    again = await run_backtest(
+        cfg_for_tests(), klines_dir, "1h", SYMS, START, END, db_path=db, run_id="bt-again"
+    )
+    np.testing.assert_array_equal(again.equity, result.equity)
+    assert again.fills == result.fills
+    from tui_trader.storage import Database
+
+    d = await Database.open(db)
+    try:
+        stored = await d.load_backtest_run("bt-again")
+    finally:
+        await d.close()
+    assert stored is not None
+    assert len(stored["trades"]) == len(result.fills)
+    np.testing.assert_array_equal(np.asarray(stored["equity"]), result.equity)
+
+
+async def test_warmup_comes_from_before_the_start(klines_dir):
+    cfg = cfg_for_tests()
+    need = warmup_klines_needed(backtest_config(cfg, klines_dir, "1h"), H)
+    assert need == 51  # (moving_average_period 50 + 1) hourly periods
+    # data starts 2024-01-01: a start at 01-02 00:00 has only 24 hours of warm-up, still runs
+    res = await run_backtest(
+        cfg, klines_dir, "1h", ["BTCUSDT"], parse_time("2024-01-02"), parse_time("2024-01-03"), store=False
+    )
+    assert res.start_ms == parse_time("2024-01-02") and res.n_klines == 24
+
+
+async def test_bad_arguments(klines_dir):
+    with pytest.raises(ValueError, match="must be after"):
+        await run_backtest(Config(), klines_dir, "1h", SYMS, END, START, store=False)
+    with pytest.raises(ReplayError):
+        await run_backtest(Config(), klines_dir, "1h", ["NOPEUSDT"], START, END, store=False)
+    with pytest.raises(ReplayError):
+        await run_backtest(Config(), klines_dir, "1h", SYMS, parse_time("2030-01-01"), None, store=False)
+
+
+def test_sweep_runner_in_two_processes(klines_dir):
+    spec = {"path": str(klines_dir), "interval": "1h", "symbols": SYMS[:2],
+            "start_ms": START, "end_ms": parse_time("2024-03-05")}  # fmt: skip
+    rows = run_sweep(
+        cfg_for_tests(),
+        [("signal_generation.z_score_threshold", [1.0, 2.0])],
+        sweep_runner,
+        processes=2,
+        data_spec=spec,
+    )
+    assert [r["error"] for r in rows] == [None, None]
+    for r in rows:
+        assert set(METRIC_KEYS) <= set(r["metrics"])
+        assert r["metrics"]["start_ms"] == START
+    # the same buy-and-hold for both points: it does not depend on the strategy
+    assert rows[0]["metrics"]["buy_and_hold_return"] == rows[1]["metrics"]["buy_and_hold_return"]
+    with pytest.raises(ValueError, match="needs 'path'"):
+        sweep_runner(Config().model_dump(mode="json"), {"interval": "1h"})

@@ -1,0 +1,379 @@
+"""Run a backtest: the paper-trading engine on replayed history, as fast as it goes.
+
+:func:`run_backtest` hosts the SAME :class:`~tui_trader.engine.TradingEngine` as paper
+trading (built by :func:`tui_trader.runtime.build_engine`): a replay feed at speed ``max``
+driving a ``ManualClock``, the paper broker, and the configured signals, risk rules, fees,
+slippage and exchange filters. Only the host differs: the engine persists nothing of its
+own (the live/paper account in the database is never touched), starts in ``running`` state,
+and the finished run is stored once, under its run id, in the ``backtest_runs`` tables.
+
+Warm-up: before ``start_ms`` the engine is fed ``(max(moving_average_period,
+volatility_window) + 1)`` rating periods of klines (fewer if the data starts later) to warm
+its ratings and z-scores; it does not trade on them and no figure counts them. Without
+``start_ms`` the warm-up is taken from the start of the data (at most half of it), and trading
+starts after it. ``end_ms`` is exclusive (klines with ``open_time < end_ms``).
+
+Figures: the strategy's equity is sampled by the engine at every rating period; the
+buy-and-hold and cash baselines are computed on the closes of the same symbols at the same
+period ends (:mod:`.baselines`). Positions still open at the end are shown as open trades
+marked at the last close (no exit fee); they are not counted in the closed-trade figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tui_trader.backtest import BacktestResult
+from tui_trader.backtest.baselines import compute_baselines
+from tui_trader.backtest.metrics import compute_metrics, json_safe, per_symbol_breakdown, trades_from_fills
+from tui_trader.clock import ManualClock, interval_to_ms
+from tui_trader.config import Config, redacted_dump
+from tui_trader.models import Fill
+
+log = logging.getLogger("tui_trader.backtest")
+
+Progress = Callable[[int, int], None]
+
+
+def backtest_config(
+    cfg: Config, data_path: str | Path, interval: str, symbols: Sequence[str] | None = None
+) -> Config:
+    """``cfg`` set up for a backtest: replay feed of ``data_path`` at ``interval``, speed max,
+    paper broker (a backtest never trades live), ``symbols`` if given."""
+    data = cfg.model_dump(mode="json")
+    data["feed"]["kind"] = "replay"
+    data["feed"]["speed"] = "max"
+    data["feed"]["interval"] = interval
+    data["feed"]["replay"]["path"] = str(data_path)
+    data["feed"]["replay"]["start"] = ""
+    data["feed"]["replay"]["end"] = ""
+    if symbols is not None:
+        data["feed"]["symbols"] = list(symbols)
+    data["broker"]["kind"] = "paper"
+    return Config.model_validate(data)
+
+
+def warmup_klines_needed(cfg: Config, interval_ms: int) -> int:
+    """Klines (open times) of warm-up the engine asks its feed for at start-up."""
+    from tui_trader.engine import period_ms_for
+
+    periods = max(cfg.signal_generation.moving_average_period, cfg.rating.volatility_window) + 1
+    return periods * (period_ms_for(cfg, interval_ms) // interval_ms)
+
+
+def close_matrix(
+    times: np.ndarray, sym: np.ndarray, close: np.ndarray, n_symbols: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Columnar closes: ``(open_times (T,), close (T, N))`` with NaN where a symbol has no kline."""
+    ut, inv = np.unique(times, return_inverse=True)
+    mat = np.full((ut.size, n_symbols), np.nan)
+    mat[inv, sym] = close
+    return ut, mat
+
+
+def _last_closes(mat: np.ndarray) -> np.ndarray:
+    """Last finite close per column (NaN if none)."""
+    valid = np.isfinite(mat)
+    rows = np.where(valid, np.arange(mat.shape[0])[:, None], -1).max(axis=0)
+    out = np.full(mat.shape[1], np.nan)
+    have = rows >= 0
+    out[have] = mat[rows[have], np.flatnonzero(have)]
+    return out
+
+
+def _new_run_id() -> str:
+    return f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+async def run_backtest(
+    cfg: Config,
+    data_path: str | Path,
+    interval: str,
+    symbols: Sequence[str] | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    db_path: str | Path | None = None,
+    progress: Progress | None = None,
+    *,
+    run_id: str | None = None,
+    store: bool = True,
+    data: Any = None,
+) -> BacktestResult:
+    """Replay ``data_path`` (a folder or file of klines, see :mod:`tui_trader.market.replay`)
+    at ``interval`` through the paper-trading engine and measure the result.
+
+    ``symbols`` (default: ``cfg.feed.symbols``, else every symbol in the data), ``start_ms``
+    (inclusive) / ``end_ms`` (exclusive) select the data (see the module doc for warm-up).
+    ``progress(done, total)`` counts replayed kline batches (one per open time). With
+    ``store`` the run is saved in ``db_path`` (default: the configured database) under
+    ``run_id`` (default: a new ``bt-YYYYMMDD-HHMMSS-xxxxxx``). ``data`` is an already loaded
+    :class:`~tui_trader.market.replay.ReplayData` covering warm-up and span (sweeps reuse it).
+
+    Raises ``ValueError`` for bad arguments and
+    :class:`~tui_trader.market.replay.ReplayError` when no usable data is found.
+    """
+    from tui_trader.events import FillEvent, PositionUpdate, PriceUpdate, StateChange
+    from tui_trader.market.replay import ReplayError, load_klines
+    from tui_trader.runtime import build_engine
+
+    interval_ms = interval_to_ms(interval)
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise ValueError(f"end ({end_ms}) must be after start ({start_ms})")
+    if symbols is None and cfg.feed.symbols:
+        symbols = list(cfg.feed.symbols)
+    bcfg = backtest_config(cfg, data_path, interval, symbols)
+    want_warm = warmup_klines_needed(bcfg, interval_ms)
+    wall0 = time.perf_counter()
+
+    if data is None:
+        load_start = None if start_ms is None else start_ms - want_warm * interval_ms
+        data = await asyncio.to_thread(load_klines, data_path, interval, symbols, load_start, end_ms)
+    if data.interval_ms != interval_ms:
+        raise ValueError(f"loaded data is at {data.interval_ms} ms, the backtest asks for {interval}")
+    kl = data.klines
+    if start_ms is not None or end_ms is not None:
+        lo = -(2**62) if start_ms is None else start_ms - want_warm * interval_ms
+        hi = 2**62 if end_ms is None else end_ms
+        kl = kl.take((kl.open_time >= lo) & (kl.open_time < hi))
+    name_of = list(data.symbols)
+    if symbols is not None:
+        want = [s.strip().upper() for s in symbols]
+        cols = [name_of.index(s) for s in want if s in name_of]
+        if not cols:
+            raise ReplayError(f"none of the symbols {', '.join(want)} is in the data")
+        if len(cols) < len(name_of):
+            kl = kl.take(np.isin(kl.sym, cols))
+    else:
+        cols = list(range(len(name_of)))
+    times = np.unique(kl.open_time)
+    if start_ms is not None:
+        warm = int(min(want_warm, np.count_nonzero(times < start_ms)))
+        times_before = np.count_nonzero(times < start_ms)
+        kl = kl.take(kl.open_time >= (times[times_before - warm] if warm else start_ms))
+        times = times[times_before - warm :]
+    else:
+        warm = int(min(want_warm, times.size // 2))
+    if times.size - warm < 1:
+        raise ReplayError(f"no {interval} klines to replay in the selected span")
+    if warm < want_warm:
+        log.warning("backtest warm-up: %d of %d klines available before the start", warm, want_warm)
+    live_start = int(times[warm])
+
+    from tui_trader.market.replay import ReplayData
+
+    run_data = ReplayData(list(data.symbols), interval_ms, kl, dict(data.rejects), list(data.files))
+    engine = build_engine(
+        bcfg,
+        persist=False,
+        mode="paper",
+        session_kind="backtest",
+        autostart=True,
+        clock=ManualClock(0),
+        label=run_id or "",
+        kind="replay",
+        data=run_data,
+        warmup_klines=warm,
+        speed="max",
+    )
+
+    fills: list[Fill] = []
+    open_syms: set[str] = set()
+    pos_events: list[tuple[int, int]] = []
+    total_batches = int(times.size - warm)
+    done = [0]
+    step = max(1, total_batches // 200)
+
+    def on_fill(ev: FillEvent) -> None:
+        fills.append(ev.fill)
+
+    def on_position(ev: PositionUpdate) -> None:
+        if ev.position is None or ev.position.quantity == 0:
+            open_syms.discard(ev.symbol)
+        else:
+            open_syms.add(ev.symbol)
+        pos_events.append((ev.ts_ms, len(open_syms)))
+
+    state_changes: list[tuple[int, str, str, str]] = []
+
+    def on_state(ev: StateChange) -> None:
+        state_changes.append((int(ev.ts_ms), str(ev.old.value), str(ev.new.value), ev.reason))
+
+    def on_price(ev: PriceUpdate) -> None:
+        done[0] += 1
+        if progress is not None and (done[0] % step == 0 or done[0] == total_batches):
+            progress(min(done[0], total_batches), total_batches)
+
+    engine.bus.subscribe(on_fill, FillEvent)
+    engine.bus.subscribe(on_position, PositionUpdate)
+    engine.bus.subscribe(on_price, PriceUpdate)
+    engine.bus.subscribe(on_state, StateChange)
+    try:
+        await engine.start_up()
+        done[0] = 0  # warm-up publishes no PriceUpdate, but be safe
+        await engine.run()
+    finally:
+        await engine.stop()
+    wall = time.perf_counter() - wall0
+
+    symbols_out = list(engine.symbols) or [name_of[c] for c in cols]
+    starting = float(bcfg.broker.starting_balance)
+    eq_ts, eq = engine.equity_curve()
+    eq_ts = np.asarray(eq_ts, dtype=np.int64)
+    eq = np.asarray(eq, dtype=np.float64)
+    keep = eq_ts >= live_start
+    eq_ts, eq = eq_ts[keep], eq[keep]
+    if eq_ts.size == 0 or eq_ts[0] > live_start:
+        eq_ts = np.concatenate(([live_start], eq_ts)).astype(np.int64)
+        eq = np.concatenate(([starting], eq))
+    if pos_events:
+        pts = np.array([t for t, _ in pos_events], dtype=np.int64)
+        pcs = np.array([c for _, c in pos_events], dtype=np.int64)
+        idx = np.searchsorted(pts, eq_ts, side="right") - 1
+        counts = np.where(idx >= 0, pcs[np.maximum(idx, 0)], 0)
+    else:
+        counts = np.zeros(eq_ts.size, dtype=np.int64)
+
+    # baselines on the same closes, sampled at the engine's period ends
+    from tui_trader.engine import period_ms_for
+
+    period_ms = period_ms_for(bcfg, interval_ms)
+    live = kl.open_time >= live_start
+    ot, mat = close_matrix(kl.open_time[live], kl.sym[live], kl.close[live], len(name_of))
+    mat = mat[:, cols]  # the backtest's symbols only
+    close_ts = ot + interval_ms  # the moment each close is known
+    on_grid = close_ts % period_ms == 0
+    on_grid[-1] = True
+    # carry the last close of each period onto its period end
+    ffill_idx = np.maximum.accumulate(
+        np.where(np.isfinite(mat), np.arange(mat.shape[0])[:, None], -1), axis=0
+    )
+    carried = np.where(ffill_idx >= 0, mat[np.maximum(ffill_idx, 0), np.arange(mat.shape[1])], np.nan)
+    baselines, curves = compute_baselines(
+        close_ts[on_grid],
+        carried[on_grid],
+        starting,
+        bcfg.broker.fee_rate,
+        interval_ms=period_ms,
+    )
+
+    end_ts = int(max(int(eq_ts[-1]), int(close_ts[-1])))
+    last = dict(zip([name_of[c] for c in cols], _last_closes(mat).tolist(), strict=True))
+    marks = {s: (end_ts, Decimal(repr(last[s]))) for s in open_syms if s in last and np.isfinite(last[s])}
+    trades = trades_from_fills(fills, marks=marks)
+    metrics = compute_metrics(eq_ts, eq, trades, fills=fills, position_counts=counts, period_ms=period_ms)
+
+    result = BacktestResult(
+        run_id=run_id or _new_run_id(),
+        config=redacted_dump(bcfg),
+        symbols=symbols_out,
+        interval=interval,
+        start_ms=live_start,
+        end_ms=int(close_ts[-1]),
+        equity_ts=eq_ts,
+        equity=eq,
+        fills=fills,
+        trades=trades,
+        metrics=metrics,
+        baselines=baselines,
+        per_symbol=per_symbol_breakdown(trades, fills),
+        n_klines=int(np.count_nonzero(live)),
+        wall_time_s=wall,
+        baseline_curves=curves,
+        position_counts=counts,
+        # the start-up switch to running is the host's doing, not news
+        state_changes=[
+            c for c in state_changes if not (c[0] <= live_start and c[1:3] == ("stopped", "running"))
+        ],
+        final_state=str(engine.state.value),
+    )
+    if store:
+        await store_result(result, db_path if db_path is not None else bcfg.db_path(), str(data_path))
+    return result
+
+
+async def store_result(result: BacktestResult, db_path: str | Path, data_desc: str = "") -> None:
+    """Save the run (config, fills as trades, equity curve, figures) under ``result.run_id``."""
+    from tui_trader.storage import BacktestTrade, Database
+
+    desc = (
+        f"{data_desc} {result.interval} {','.join(result.symbols)} {result.start_ms}..{result.end_ms}"
+    ).strip()
+    summary = json_safe({
+        "metrics": result.metrics,
+        "baselines": result.baselines,
+        "per_symbol": result.per_symbol,
+        "n_klines": result.n_klines,
+        "wall_time_s": result.wall_time_s,
+    })  # fmt: skip
+    db = await Database.open(db_path, start_writer=False)
+    try:
+        await db.save_backtest_run(
+            result.run_id,
+            int(time.time() * 1000),  # bookkeeping stamp only, never a decision
+            result.config,
+            desc,
+            summary,
+            [BacktestTrade.from_fill(f) for f in result.fills],
+            result.equity_ts,
+            result.equity,
+        )
+    finally:
+        await db.close()
+
+
+# ---------------------------------------------------------------------------
+# Sweep runner (top level: picklable for process pools)
+# ---------------------------------------------------------------------------
+
+_DATA_CACHE: dict[tuple, Any] = {}
+
+
+def _cached_data(path: str, interval: str, symbols: tuple[str, ...] | None) -> Any:
+    from tui_trader.market.replay import load_klines
+
+    key = (os.path.abspath(path), interval, symbols)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE.clear()  # one data set per worker process
+        _DATA_CACHE[key] = load_klines(path, interval, list(symbols) if symbols else None)
+    return _DATA_CACHE[key]
+
+
+def sweep_runner(config_dict: dict[str, Any], data_spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one backtest for a sweep and return its metrics (nothing is stored).
+
+    ``data_spec``: ``path`` and ``interval`` (required), ``symbols`` (list, optional),
+    ``start_ms`` / ``end_ms`` (optional; set per window by walk-forward). The data is loaded
+    once per worker process and reused.
+    """
+    for key in ("path", "interval"):
+        if not data_spec.get(key):
+            raise ValueError(f"sweep data_spec needs {key!r}")
+    cfg = Config.model_validate(config_dict)
+    syms = tuple(data_spec["symbols"]) if data_spec.get("symbols") else None
+    data = _cached_data(str(data_spec["path"]), data_spec["interval"], syms)
+    res = asyncio.run(
+        run_backtest(
+            cfg,
+            data_spec["path"],
+            data_spec["interval"],
+            symbols=list(syms) if syms else None,
+            start_ms=data_spec.get("start_ms"),
+            end_ms=data_spec.get("end_ms"),
+            store=False,
+            data=data,
+        )
+    )
+    out = dict(res.metrics)
+    out["buy_and_hold_return"] = res.baselines["buy_and_hold"]["total_return"]
+    return out
