@@ -3,7 +3,7 @@
 All functions work on numpy arrays indexed by symbol (float64).
 """
 
-from tui_trader.rating.glicko2 import expected_score, rate_period
+from tui_trader.rating.glicko2 import confidence_interval, expected_score, g_factor, rate_period
 from tui_trader.rating.matches import build_outcomes
 from tui_trader.rating.performance import (
     performance_score,
@@ -18,7 +18,9 @@ from tui_trader.rating.zscore import RollingZScore
 __all__ = [
     "RollingZScore",
     "build_outcomes",
+    "confidence_interval",
     "expected_score",
+    "g_factor",
     "performance_score",
     "period_inputs",
     "period_scores",

@@ -50,6 +50,8 @@ __all__ = [
     "BASE_RATING",
     "rate_period",
     "expected_score",
+    "g_factor",
+    "confidence_interval",
 ]
 
 SCALE = 173.7178
@@ -314,11 +316,34 @@ def rate_period(
     return new_rating, new_phi2, new_sigma
 
 
-def expected_score(rating: np.ndarray, rd: np.ndarray) -> np.ndarray:
-    """Glicko-2 expected score matrix ``E[i, j]`` of i against j (ratings and RD
-    on the Glicko-1 scale); uses the opponent's RD as in the paper."""
+def g_factor(rd: np.ndarray) -> np.ndarray:
+    """Glickman's ``g(phi) = 1 / sqrt(1 + 3 phi^2 / pi^2)`` for RD on the Glicko-1
+    scale (``phi = rd / 173.7178``, capped at ``PHI_MAX``); dimensionless in (0, 1]."""
+    phi = np.minimum(np.asarray(rd, dtype=np.float64) / SCALE, PHI_MAX)
+    return 1.0 / np.sqrt(1.0 + _Q * phi * phi)
+
+
+def expected_score(rating: np.ndarray, rd: np.ndarray, combined: bool = False) -> np.ndarray:
+    """Expected score matrix ``E[i, j]`` of player i against player j.
+
+    Ratings and RDs on the Glicko-1 scale. With ``combined=False`` this is the
+    paper's ``E(mu_i, mu_j, phi_j)``, which uses only the opponent's RD (what
+    :func:`rate_period` uses). With ``combined=True`` it is the symmetric win
+    probability ``1 / (1 + exp(-g(sqrt(phi_i^2 + phi_j^2)) (mu_i - mu_j)))``, for
+    which ``E + E.T == 1``. The diagonal is 0.5.
+    """
     r = np.asarray(rating, dtype=np.float64)
-    phi = np.asarray(rd, dtype=np.float64) / SCALE
+    phi = np.minimum(np.asarray(rd, dtype=np.float64) / SCALE, PHI_MAX)
     mu = np.clip((r - BASE_RATING) / SCALE, -MU_CLAMP, MU_CLAMP)
-    g = 1.0 / np.sqrt(1.0 + _Q * np.minimum(phi, PHI_MAX) ** 2)
-    return 1.0 / (1.0 + np.exp(-g[None, :] * (mu[:, None] - mu[None, :])))
+    if combined:
+        g = 1.0 / np.sqrt(1.0 + _Q * (phi[:, None] ** 2 + phi[None, :] ** 2))
+    else:
+        g = (1.0 / np.sqrt(1.0 + _Q * phi * phi))[None, :]
+    return 1.0 / (1.0 + np.exp(-g * (mu[:, None] - mu[None, :])))
+
+
+def confidence_interval(rating: np.ndarray, rd: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    """``(rating - z * rd, rating + z * rd)``, in rating points (95 % for z = 1.96)."""
+    r = np.asarray(rating, dtype=np.float64)
+    d = np.asarray(rd, dtype=np.float64)
+    return r - z * d, r + z * d

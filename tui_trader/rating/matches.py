@@ -48,7 +48,9 @@ def pair_outcome(gap: np.ndarray, mode: str, margin_scale: float, draw_epsilon: 
     return t
 
 
-def sample_pairs(active: np.ndarray, opponents: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def sample_pairs(
+    active: np.ndarray, opponents: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Sampled pairings ``(i, j)`` (each unordered pair once) among ``active`` indices.
 
     The active players are put in random order (one ``rng.permutation``) on a

@@ -88,7 +88,9 @@ class RollingZScore:
         return _ro(self._z)
 
     # ---------------------------------------------------------------- updates
-    def update(self, values: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def update(
+        self, values: np.ndarray, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Push this period's values; returns copies of ``(z, mean, std)``.
 
         ``mask`` (bool, shape (N,)) marks the symbols that got a new value;
@@ -97,7 +99,9 @@ class RollingZScore:
         """
         x = np.asarray(values, dtype=np.float64)
         if x.shape != (self.n_symbols,):
-            raise ValueError(f"RollingZScore.update: values must have shape ({self.n_symbols},), got {x.shape}")
+            raise ValueError(
+                f"RollingZScore.update: values must have shape ({self.n_symbols},), got {x.shape}"
+            )
         sel = np.isfinite(x)
         if mask is not None:
             mk = np.asarray(mask)
