@@ -46,6 +46,7 @@ import numpy as np
 from tui_trader.clock import Clock, interval_to_ms
 from tui_trader.config import Config
 from tui_trader.market.binance_payloads import synthetic_filters
+from tui_trader.market.universe import is_leveraged_token
 from tui_trader.market.validation import RejectCounter, validate_kline_batch, validate_price_batch
 from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
 
@@ -68,11 +69,6 @@ REAL_NAMES: tuple[tuple[str, float, float, float], ...] = (
 
 _CONSONANTS = "BCDFGHJKLMNPRSTVWXZ"
 _VOWELS = "AEIOUY"
-_LEVERAGED = ("UP", "DOWN", "BULL", "BEAR")
-
-
-def _is_leveraged(base: str) -> bool:
-    return base.endswith(("UP", "DOWN")) or "BULL" in base or "BEAR" in base
 
 
 def generate_symbol_names(n: int, seed: int, quote: str = "USDT", exclude: Sequence[str] = ()) -> list[str]:
@@ -96,7 +92,7 @@ def generate_symbol_names(n: int, seed: int, quote: str = "USDT", exclude: Seque
         if rng.random() < 0.5:
             base += _CONSONANTS[rng.integers(len(_CONSONANTS))]
         name = base + quote
-        if name in seen or name in excluded or _is_leveraged(base):
+        if name in seen or name in excluded or is_leveraged_token(name, quote):
             continue
         seen.add(name)
         out.append(name)

@@ -3,7 +3,7 @@
 An explicit symbol list always wins. Otherwise the universe is the top N
 symbols by 24h quote volume (``q`` in websocket tickers, ``quoteVolume`` in REST
 ``/api/v3/ticker/24hr``) among those quoted in ``quote_asset``, excluding the
-blacklist and leveraged tokens (``*UPUSDT``, ``*DOWNUSDT``, ``*BULL*``, ``*BEAR*``),
+blacklist and leveraged tokens (``BTCUPUSDT``, ``ETHDOWNUSDT``, ``*BULL``, ``*BEAR``),
 and, when ``tradable`` is given (e.g. the TRADING symbols of exchangeInfo), those
 not in it. Ties are broken by symbol name, so the result is deterministic.
 """
@@ -13,17 +13,22 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+# Real spot coins whose names happen to end like a leveraged token.
+NOT_LEVERAGED = frozenset({"SYRUP", "JUP", "SUP", "PUP"})
+
 
 def is_leveraged_token(symbol: str, quote_asset: str) -> bool:
-    """Binance leveraged tokens: BTCUPUSDT / BTCDOWNUSDT, and the older *BULL* / *BEAR* ones."""
+    """Binance leveraged tokens: ``<COIN>UP`` / ``<COIN>DOWN`` (coin of 3+ letters, e.g.
+    BTCUPUSDT, LINKDOWNUSDT) and the older ``*BULL`` / ``*BEAR`` ones (ETHBULLUSDT, BEARUSDT)."""
     s = symbol.upper()
     q = quote_asset.upper()
     base = s[: -len(q)] if s.endswith(q) else s
-    if len(base) > 2 and base.endswith("UP"):
-        return True
-    if len(base) > 4 and base.endswith("DOWN"):
-        return True
-    return "BULL" in base or "BEAR" in base
+    if base in NOT_LEVERAGED:
+        return False
+    for suffix in ("UP", "DOWN"):
+        if base.endswith(suffix) and len(base) - len(suffix) >= 3:
+            return True
+    return base.endswith(("BULL", "BEAR"))
 
 
 def _quote_volume(t: dict) -> float:
