@@ -153,7 +153,9 @@ class RollingZScore:
         self._std[cols] = std
         ok = (cnt >= self.min_history) & (std > REL_EPS * np.abs(mean))
         z = np.zeros(cols.shape[0])
-        np.divide(xv - mean, std, out=z, where=ok)
+        dev = xv - self._shift[cols]  # (x - K) - m1: no cancellation against a large offset
+        dev -= m1
+        np.divide(dev, std, out=z, where=ok)
         self._z[cols] = z
 
     def _exact(self) -> None:
