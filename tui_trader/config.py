@@ -161,6 +161,10 @@ class Rating(_Section):
     initial_rating: float = 1500.0
     initial_rd: float = Field(350.0, gt=0)
     initial_volatility: float = Field(0.06, gt=0)
+    max_volatility: float = Field(
+        0.1, gt=0, description="cap on the new volatility inside each period (keeps round-robin ratings sane)"
+    )
+    max_rd: float = Field(350.0, gt=0, description="cap on the rating deviation")
     opponents: int = Field(0, ge=0, description="0 = round robin; k > 0 = k sampled opponents")
     outcome_mode: Literal["binary", "margin"] = "binary"
     margin_scale: float = Field(0.25, gt=0, description="score gap giving outcome 0.73 in margin mode")

@@ -238,8 +238,19 @@ def rate_period(
     vol: np.ndarray,
     outcomes: np.ndarray,
     tau: float = 0.5,
+    *,
+    max_vol: float | None = None,
+    max_rd: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rate one period for N players at once; returns new ``(rating, rd, vol)``.
+
+    ``max_vol`` / ``max_rd`` (optional, default off: pure Glicko-2) bound the new
+    volatility *before* it inflates phi* in step 6, and the new RD. Without
+    them one period of extreme surprise (a player rated ~1000 points above the
+    field who loses every game of a round robin) yields a volatility in the
+    thousands and a rating change of ~10^5 points: Glicko-2 assumes a handful of
+    games per period, not a 40-player round robin every period. The engine
+    sets both from ``[rating]`` so ratings stay on a meaningful scale.
 
     ``rating``, ``rd`` (Glicko-1 scale, rating points) and ``vol`` (Glicko-2
     scale) are 1-D float arrays of length N; ``outcomes`` is an (N, N) float
@@ -298,7 +309,7 @@ def rate_period(
             new_sigma[idx] = _new_volatility(phi2[idx], v[idx], delta[idx], sigma[idx], tau)
         vinv[~played] = 0.0  # no games: no information, phi' = phi*
     np.maximum(new_sigma, VOL_MIN, out=new_sigma)
-    np.minimum(new_sigma, VOL_MAX, out=new_sigma)
+    np.minimum(new_sigma, VOL_MAX if max_vol is None else min(VOL_MAX, max_vol), out=new_sigma)
 
     # Steps 6-8: phi*, phi', mu'; back to the Glicko-1 scale.
     new_phi2 = np.multiply(new_sigma, new_sigma)
@@ -311,6 +322,8 @@ def rate_period(
     new_rating = np.add(r, dsum)  # no games: dsum == 0, rating unchanged
     np.sqrt(new_phi2, out=new_phi2)
     new_phi2 *= SCALE
+    if max_rd is not None:
+        np.minimum(new_phi2, max_rd, out=new_phi2)
     if n_played != n:
         np.copyto(new_sigma, vol_, where=~played)
     return new_rating, new_phi2, new_sigma
