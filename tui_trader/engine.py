@@ -172,6 +172,7 @@ class TradingEngine:
         self._events_window: deque[tuple[float, int]] = deque(maxlen=64)
         self.orders: dict[str, Order] = {}  # recent orders by client id (bounded)
         self.fills: deque[Fill] = deque(maxlen=2000)
+        self._exit_refused: dict[str, int] = {}
 
     # ------------------------------------------------------------------ properties
 
@@ -239,7 +240,19 @@ class TradingEngine:
         self.breakers = RiskBreakers(cfg)
         self._rng_seed = cfg.feed.sim.seed
 
-        # exchange rules
+        # recovery of the book and the engine state
+        restored_state = EngineState.STOPPED
+        if self.db is not None:
+            await self._recover()
+            st = await self.db.load_engine_state()
+            if st:
+                restored_state = EngineState(st["state"])
+                self.state_reason = st.get("reason", "")
+                if st.get("z_threshold") is not None:
+                    self.threshold = float(st["z_threshold"])
+                self.locked = set(st.get("locked") or ())
+
+        # exchange rules and the broker (paper by default, booked from the recovered portfolio)
         self.filters = dict(self.feed.filters())
         if self.broker is None:
             from tui_trader.execution.paper import PaperBroker
@@ -250,6 +263,7 @@ class TradingEngine:
                 price_fn=self.last_price,
                 filters=self.filters,
                 quote_volume_fn=self._recent_quote_volume,
+                balances=self._paper_balances(),
             )
         else:
             try:
@@ -262,19 +276,6 @@ class TradingEngine:
         )
         self.order_mgr = OrderManager(self.broker, self, self.clock, cfg, sleep=self.clock.sleep,
                                       breaker=self.order_breaker)
-
-        # recovery
-        restored_state = EngineState.STOPPED
-        if self.db is not None:
-            await self._recover()
-            st = await self.db.load_engine_state()
-            if st:
-                restored_state = EngineState(st["state"])
-                self.state_reason = st.get("reason", "")
-                if st.get("z_threshold") is not None:
-                    self.threshold = float(st["z_threshold"])
-                self.locked = set(st.get("locked") or ())
-        self._sync_paper_balances()
 
         # warm-up: rating history from storage, else the feed's history
         warmed = False
@@ -365,22 +366,39 @@ class TradingEngine:
             await db.init_account(start, self.cfg.broker.quote_asset, start, self.clock.now_ms())
             return
         positions = await db.load_positions()
-        self.portfolio = Portfolio.from_state(acct, positions)
+        day_ms = int(acct.get("day_start_ms") or 0)
+        state = {
+            "starting_cash": acct["starting_balance"],
+            "quote_asset": acct["quote_asset"],
+            "cash": acct["cash"],
+            "realized_pnl": acct["realized_pnl"],
+            "fees_paid": acct["fees_paid"],
+            "peak_equity": float(acct["peak_equity"]),
+            "day_start_equity": float(acct["day_start_equity"]),
+            "day": day_ms // 86_400_000 if day_ms else None,
+        }
+        self.portfolio = Portfolio.from_state(state, positions)
         self._signal_seq = await db.max_signal_id()
         log.info(
             "restored account: cash %s, %d position(s)", self.portfolio.cash, len(self.portfolio.positions)
         )
 
-    def _sync_paper_balances(self) -> None:
-        sync = getattr(self.broker, "set_balances", None)
-        if sync is None:
-            return
+    def _paper_balances(self) -> dict[str, Decimal]:
+        """The paper account's balances: recovered cash plus the base asset of each position."""
         bal: dict[str, Decimal] = {self.portfolio.quote_asset: self.portfolio.cash}
         for sym, pos in self.portfolio.positions.items():
-            f = self.filters.get(sym)
-            base = f.base_asset if f else sym.removesuffix(self.portfolio.quote_asset)
-            bal[base] = pos.quantity
-        sync(bal)
+            bal[self.portfolio.base_asset(sym)] = pos.quantity
+        return bal
+
+    def _account_fields(self) -> dict[str, Any]:
+        pf = self.portfolio
+        return {
+            "realized_pnl": pf.realized_pnl,
+            "fees_paid": pf.fees_paid,
+            "peak_equity": to_decimal(round(pf.peak_equity, 8)),
+            "day_start_equity": to_decimal(round(pf.day_start_equity, 8)),
+            "day_start_ms": (pf.day or 0) * 86_400_000,
+        }
 
     async def _warm_from_storage(self) -> bool:
         try:
@@ -394,12 +412,12 @@ class TradingEngine:
         last = hist[-1]
         ok = np.isfinite(last)
         self.rating[ok] = last[ok]
-        state = await self.db.load_rating_state(self.symbols) if hasattr(self.db, "load_rating_state") else None
-        if state is not None:
-            rd, vol = state
-            m = np.isfinite(rd)
-            self.rd[m] = rd[m]
-            self.vol[m] = vol[m]
+        _, rd = await self.db.load_rating_history(self.symbols, 1, field="rating_deviation")
+        _, vol = await self.db.load_rating_history(self.symbols, 1, field="volatility")
+        if rd.size and vol.size:
+            m = np.isfinite(rd[-1]) & np.isfinite(vol[-1])
+            self.rd[m] = rd[-1][m]
+            self.vol[m] = vol[-1][m]
         self.z = np.nan_to_num(self.zs.z.copy())
         self.ma = self.zs.mean.copy()
         self.zstd = self.zs.std.copy()
@@ -452,6 +470,8 @@ class TradingEngine:
     async def _on_klines(self, batch: KlineBatch) -> None:
         self._note_events(len(batch))
         closed_period = self._ingest_klines(batch, trade=True)
+        if self.db is not None and self.cfg.data_processing.kline_retention_days > 0:
+            await self.db.queue_klines(self.symbols, batch)
         self.bus.publish(PriceUpdate(self.clock.now_ms(), len(batch)))
         if self.portfolio.positions:
             closed = batch.closed
@@ -526,7 +546,10 @@ class TradingEngine:
             margin_scale=cfg.rating.margin_scale,
             draw_epsilon=cfg.rating.draw_epsilon,
         )
-        self.rating, self.rd, self.vol = rate_period(self.rating, self.rd, self.vol, outcomes, tau=cfg.rating.tau)
+        self.rating, self.rd, self.vol = rate_period(
+            self.rating, self.rd, self.vol, outcomes, tau=cfg.rating.tau,
+            max_vol=cfg.rating.max_volatility, max_rd=cfg.rating.max_rd,
+        )
         z, mean, std = self.zs.update(self.rating, active)
         self.z = np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
         self.ma = mean
@@ -545,9 +568,6 @@ class TradingEngine:
         h[3, p] = mean
         self._hist_pos = (p + 1) % HISTORY_LEN
         self._hist_count = min(self._hist_count + 1, HISTORY_LEN)
-        if self.db is not None and not getattr(self, "_warming", False):
-            self.db.queue_ratings(self.session_id, period, ts_ms, self.symbols, self.rating, self.rd, self.vol,
-                                  score, self.z, mean)
         self._pending_period = True
 
     async def _after_period(self) -> None:
@@ -556,12 +576,15 @@ class TradingEngine:
             return
         self._pending_period = False
         ts = self.clock.now_ms()
+        if self.db is not None:
+            await self.db.queue_ratings(self.session_id, self.counters["periods"] - 1, self._period_ts, self.symbols,
+                                        self.rating, self.rd, self.vol, self.score, self.z, self.ma)
         await self._run_signals(ts)
         equity = self._mark()
         self.portfolio.sample(ts)
         if self.db is not None:
-            self.db.queue_equity(self.session_id, ts, equity, self.portfolio.cash, self.portfolio.positions_value,
-                                 self.portfolio.drawdown_pct)
+            await self.db.queue_equity(self.session_id, ts, equity, self.portfolio.cash,
+                                       self.portfolio.positions_value, self.portfolio.drawdown_pct)
         await self._check_breakers(ts, equity)
         self.bus.publish(RatingUpdate(ts, self.counters["periods"], int(np.count_nonzero(self.score == self.score))))
 
@@ -642,14 +665,26 @@ class TradingEngine:
     async def _act_on(self, signals: list[Signal], ts: int) -> None:
         async with self._trade_lock:
             for sig in signals:
+                if sig.type is SignalType.SELL:
+                    # exits for a position already gone (closed earlier in this batch) are moot, and a
+                    # refused exit is not retried on every tick: once per cooldown
+                    if sig.symbol not in self.portfolio.positions:
+                        continue
+                    last = self._exit_refused.get(sig.symbol)
+                    if last is not None and ts - last < self.cfg.signal_generation.signal_cooldown_ms:
+                        continue
                 self._signal_seq += 1
                 sig.id = self._signal_seq
                 self.counters["signals"] += 1
                 if not sig.outcome:
                     await self._execute_signal(sig, ts)
+                    if sig.type is SignalType.SELL and not sig.executed:
+                        self._exit_refused[sig.symbol] = ts
+                    elif sig.type is SignalType.SELL:
+                        self._exit_refused.pop(sig.symbol, None)
                 self.recent_signals.appendleft(sig)
                 if self.db is not None:
-                    self.db.queue_signal(sig, self.session_id)
+                    await self.db.queue_signal(sig, self.session_id)
                 self.bus.publish(SignalEvent(ts, sig))
 
     async def _execute_signal(self, sig: Signal, ts: int) -> None:
@@ -691,12 +726,12 @@ class TradingEngine:
         return to_decimal(self._mark())
 
     def _mark(self) -> float:
-        return self.portfolio.mark(self._price_of)
+        return self.portfolio.mark(self._price_of, self.clock.now_ms())
 
     def _price_of(self, symbol: str) -> float | None:
         return self.last_price(symbol)
 
-    def _context(self, symbol: str, qty: Decimal, price: Decimal) -> TradeContext:
+    def _context(self, symbol: str, qty: Decimal, price: Decimal, source: Source) -> TradeContext:
         i = self.sym_index[symbol]
         equity = self._mark()
         pos = self.portfolio.positions.get(symbol)
@@ -719,6 +754,7 @@ class TradingEngine:
             recent_quote_volume=self._recent_quote_volume(symbol),
             filters=self.filters.get(symbol),
             state=self.sm.state,
+            source=source,
         )
 
     async def _buy(
@@ -744,7 +780,7 @@ class TradingEngine:
             qty = quantize_qty(qty, f) if f else qty
         if qty <= 0:
             return "size rounds to zero (below the minimum quantity or notional)"
-        reasons = self.checks.check_entry(self._context(symbol, qty, price))
+        reasons = self.checks.check_entry(self._context(symbol, qty, price, source))
         if reasons and not override:
             self.counters["rejected_orders"] += 1
             self.bus.publish(RiskAlert(self.clock.now_ms(), "info", "risk_refused", f"{symbol} BUY: {'; '.join(reasons)}"))
@@ -845,7 +881,7 @@ class TradingEngine:
             pos = self.portfolio.positions.get(order.symbol)
             try:
                 await self.db.apply_order_update(
-                    order, fills, pos, order.symbol, self.portfolio.cash, self.portfolio.to_state()
+                    order, fills, pos, order.symbol, self.portfolio.cash, self._account_fields()
                 )
             except Exception as exc:
                 log.critical("could not persist order %s: %s - emergency stop", order.client_order_id, exc)
@@ -858,11 +894,6 @@ class TradingEngine:
             self.bus.publish(FillEvent(now, fill))
         if fills:
             self.bus.publish(PositionUpdate(now, order.symbol, self.portfolio.positions.get(order.symbol)))
-            self._sync_paper_balances_if_needed()
-
-    def _sync_paper_balances_if_needed(self) -> None:
-        # the paper broker books its own balances; nothing to do in the normal path
-        return
 
     def _remember(self, order: Order) -> None:
         self.orders[order.client_order_id] = order
