@@ -315,22 +315,38 @@ def load_klines(
         if progress is not None:
             progress(done, total)
 
-    # Validate file by file in time order per symbol, so a duplicate is charged to the later file.
-    def first_time(item: tuple[str, KlineBatch]) -> tuple[int, int]:
+    # 1. Each file on its own (sorted by open time): value rules and duplicates inside the file.
+    def first_time(item: tuple[str, KlineBatch]) -> tuple[int, int, str]:
         b = item[1]
-        return (int(b.sym[0]), int(b.open_time.min())) if len(b) else (-1, 0)
+        return (int(b.sym[0]), int(b.open_time.min()), item[0]) if len(b) else (-1, 0, item[0])
 
     parsed.sort(key=first_time)
-    last = np.full(len(names), -1, dtype=np.int64)
     good: list[KlineBatch] = []
-    for fname, b in parsed:
+    file_ids: list[np.ndarray] = []
+    for k, (fname, b) in enumerate(parsed):
         if len(b) > 1 and np.any(np.diff(b.open_time) < 0):
             b = b.take(np.argsort(b.open_time, kind="stable"))
-        good.append(validate_kline_batch(b, len(names), last, counters[fname]))
+        ok = validate_kline_batch(b, len(names), np.full(len(names), -1, dtype=np.int64), counters[fname])
+        good.append(ok)
+        file_ids.append(np.full(len(ok), k, dtype=np.int64))
     merged = concat_klines(good, interval_ms)
+    # 2. Across files: the same (symbol, open time) in several files is kept once (from the file
+    #    whose data starts first) and counted as a duplicate in the others; gaps between files are fine.
     if len(merged):
-        order = np.lexsort((merged.sym, merged.open_time))
+        fid = np.concatenate(file_ids)
+        order = np.lexsort((fid, merged.open_time, merged.sym))
+        s_sorted, t_sorted = merged.sym[order], merged.open_time[order]
+        dup_sorted = np.zeros(len(order), dtype=bool)
+        dup_sorted[1:] = (s_sorted[1:] == s_sorted[:-1]) & (t_sorted[1:] == t_sorted[:-1])
+        if dup_sorted.any():
+            dup_files = np.bincount(fid[order][dup_sorted], minlength=len(parsed))
+            for k in np.flatnonzero(dup_files):
+                fname = parsed[int(k)][0]
+                counters[fname].reject("duplicate", int(dup_files[k]), f"{Path(fname).name}: kline in another file")
+            order = order[~dup_sorted]
         merged = merged.take(order)
+        # 3. Merge order: open time, then symbol index.
+        merged = merged.take(np.lexsort((merged.sym, merged.open_time)))
     rejects = {f: dict(c.by_reason) for f, c in counters.items() if c.total}
     held = set(np.unique(merged.sym).tolist()) if len(merged) else set()
     if len(held) < len(names):

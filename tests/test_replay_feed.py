@@ -1,0 +1,283 @@
+"""Replay: loading the real 2024 klines and CSV/zip/µs inputs, filters, merge order, the feed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tui_trader.clock import ManualClock
+from tui_trader.config import Config
+from tui_trader.market.factory import build_feed
+from tui_trader.market.feed import MarketFeed
+from tui_trader.market.replay import (
+    ReplayError,
+    ReplayFeed,
+    classify,
+    load_klines,
+    parse_time,
+)
+from tui_trader.models import KlineBatch
+
+H1 = 3_600_000
+JAN1 = 1704067200000  # 2024-01-01T00:00Z
+SYMS = ["ADAUSDT", "AVAXUSDT", "BNBUSDT", "BTCUSDT", "DOGEUSDT", "DOTUSDT", "ETHUSDT", "LINKUSDT", "SOLUSDT", "XRPUSDT"]
+HEADER = ["open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "count",
+          "taker_buy_volume", "taker_buy_quote_volume", "ignore"]
+
+
+@pytest.fixture(scope="module")
+def year(klines_dir: Path):
+    return load_klines(klines_dir, "1h")
+
+
+def real_rows(klines_dir: Path, sym: str = "BTCUSDT", n: int = 5, month: str = "2024-01-01") -> list[list]:
+    return json.loads((klines_dir / sym / "1h" / f"{month}.json").read_text())[:n]
+
+
+def write_csv(path: Path, rows: list[list], header: bool = False, us: bool = False) -> Path:
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        if header:
+            w.writerow(HEADER)
+        for r in rows:
+            r = list(r)
+            if us:
+                r[0] = r[0] * 1000
+                r[6] = r[6] * 1000 + 999
+            w.writerow(r)
+    return path
+
+
+def zip_csv(src: Path, dst: Path) -> Path:
+    with zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.write(src, arcname=src.name)
+    return dst
+
+
+# ---------------------------------------------------------------- the real 2024 data
+
+
+def test_real_year_loads_completely_without_rejects(year) -> None:
+    assert year.symbols == SYMS
+    assert year.interval_ms == H1
+    assert len(year.klines) == 87_840 and year.rejected == 0 and year.rejects == {}
+    assert len(year.files) == 120
+    assert np.bincount(year.klines.sym).tolist() == [8_784] * 10
+    assert year.klines.closed.all()
+
+
+def test_real_year_first_btc_kline(year) -> None:
+    k = year.klines
+    btc = SYMS.index("BTCUSDT")
+    i = int(np.flatnonzero(k.sym == btc)[0])
+    assert k.open_time[i] == JAN1 and k.open[i] == 42283.58 and k.close_time[i] == JAN1 + H1 - 1
+    assert k.high[i] == 42554.57 and k.low[i] == 42261.02 and k.close[i] == 42475.23 and k.trades[i] == 47134
+
+
+def test_merged_order_open_time_then_symbol(year) -> None:
+    k = year.klines
+    assert np.all(np.diff(k.open_time) >= 0)
+    same = np.diff(k.open_time) == 0
+    assert np.all(np.diff(k.sym)[same] > 0)
+    assert k.open_time[0] == JAN1 and k.open_time[-1] == JAN1 + 8_783 * H1
+    assert k.sym[:10].tolist() == list(range(10))
+
+
+def test_filters_by_symbol_time_range_and_interval(klines_dir: Path) -> None:
+    d = load_klines(klines_dir, "1h", symbols=["ethusdt", "BTCUSDT", "NOPEUSDT"],
+                    start_ms=parse_time("2024-03-01"), end_ms=parse_time("2024-03-02T12:00Z"))
+    assert d.symbols == ["ETHUSDT", "BTCUSDT"]
+    assert len(d.klines) == 2 * 36 and d.klines.open_time.min() == parse_time("2024-03-01")
+    assert d.klines.open_time.max() == parse_time("2024-03-02T11:00:00+00:00")
+    assert d.klines.sym[:2].tolist() == [0, 1]  # in the requested order
+    q = load_klines(klines_dir, "15m", symbols=["SOLUSDT"])
+    assert q.interval_ms == 900_000 and len(q.klines) == 2_688 and len(q.files) == 4
+    assert np.all(np.diff(q.klines.open_time) == 900_000)
+    with pytest.raises(ReplayError, match="intervals found"):
+        load_klines(klines_dir, "4h")
+    with pytest.raises(ReplayError, match="none of the symbols"):
+        load_klines(klines_dir, "1d", symbols=["NOPEUSDT"])
+
+
+def test_progress_is_reported(klines_dir: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    load_klines(klines_dir, "1d", progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(i, 10) for i in range(1, 11)]
+
+
+# ---------------------------------------------------------------- CSV / zip / µs inputs
+
+
+def test_csv_zip_and_microsecond_inputs_match_the_json(tmp_path: Path, klines_dir: Path) -> None:
+    rows = real_rows(klines_dir, n=6)
+    ref = load_klines(klines_dir / "BTCUSDT" / "1h" / "2024-01-01.json", "1h", end_ms=JAN1 + 6 * H1).klines
+    (tmp_path / "h").mkdir()
+    variants = {
+        "plain": write_csv(tmp_path / "BTCUSDT-1h-2024-01.csv", rows),
+        "header": write_csv(tmp_path / "h" / "BTCUSDT-1h-2024-01.csv", rows, header=True),
+        "us": write_csv(tmp_path / "BTCUSDT-1h-2025-01.csv", rows, us=True),
+    }
+    variants["zip"] = zip_csv(variants["plain"], tmp_path / "BTCUSDT-1h-2024-01.zip")
+    for name, path in variants.items():
+        d = load_klines(path, "1h")
+        assert d.symbols == ["BTCUSDT"] and d.rejected == 0, name
+        for f in ("open_time", "close_time", "open", "high", "low", "close", "volume", "quote_volume", "trades",
+                  "taker_buy_base"):
+            assert np.array_equal(getattr(d.klines, f), getattr(ref, f)), (name, f)
+
+
+def test_folder_of_vision_files_filtered_by_interval(tmp_path: Path, klines_dir: Path) -> None:
+    write_csv(tmp_path / "BTCUSDT-1h-2024-01.csv", real_rows(klines_dir, "BTCUSDT", 4))
+    write_csv(tmp_path / "ETHUSDT-1h-2024-01-01.csv", real_rows(klines_dir, "ETHUSDT", 3), header=True)
+    zip_csv(write_csv(tmp_path / "x.csv", real_rows(klines_dir, "SOLUSDT", 2)), tmp_path / "SOLUSDT-1h-2024-01.zip")
+    day = json.loads((klines_dir / "BTCUSDT" / "1d" / "2024-01-01.json").read_text())[:3]
+    write_csv(tmp_path / "BTCUSDT-1d-2024-01.csv", day)
+    (tmp_path / "notes.txt").write_text("not klines")
+    d = load_klines(tmp_path, "1h")
+    assert d.symbols == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    assert np.bincount(d.klines.sym).tolist() == [4, 3, 2]
+    assert load_klines(tmp_path, "1d").symbols == ["BTCUSDT"]
+    both = load_klines([tmp_path / "BTCUSDT-1h-2024-01.csv", tmp_path / "SOLUSDT-1h-2024-01.zip"], "1h")
+    assert both.symbols == ["BTCUSDT", "SOLUSDT"] and len(both.klines) == 6
+
+
+def test_bad_rows_and_overlaps_are_rejected_per_file(tmp_path: Path, klines_dir: Path) -> None:
+    rows = real_rows(klines_dir, n=6)
+    bad = [list(r) for r in rows]
+    bad[2][2] = "oops"  # unparsable high
+    bad[3][3] = str(float(bad[3][2]) + 1000)  # low above high
+    write_csv(tmp_path / "BTCUSDT-1h-2024-01.csv", bad)
+    # a second file overlapping the last 2 klines, plus one new one
+    nxt = [list(r) for r in rows[4:]] + [list(real_rows(klines_dir, n=7)[6])]
+    write_csv(tmp_path / "BTCUSDT-1h-2024-01-05.csv", nxt)
+    d = load_klines(tmp_path, "1h")
+    assert len(d.klines) == 5  # 6 - 2 bad + 1 new
+    first = str(tmp_path / "BTCUSDT-1h-2024-01.csv")
+    second = str(tmp_path / "BTCUSDT-1h-2024-01-05.csv")
+    assert d.rejects[first] == {"malformed": 1, "high_below_low": 1}
+    assert d.rejects[second] == {"duplicate": 2}
+    assert d.rejected == 4 and d.rejected_by_reason() == {"malformed": 1, "high_below_low": 1, "duplicate": 2}
+    assert np.all(np.diff(d.klines.open_time) > 0)
+
+
+def test_files_with_interleaved_ranges_fill_each_others_gaps(tmp_path: Path, klines_dir: Path) -> None:
+    rows = real_rows(klines_dir, n=11)
+    write_csv(tmp_path / "BTCUSDT-1h-2024-01-01.csv", rows[:3] + rows[8:])
+    write_csv(tmp_path / "BTCUSDT-1h-2024-01-04.csv", rows[3:8])
+    d = load_klines(tmp_path, "1h")
+    assert d.rejected == 0 and len(d.klines) == 11
+    assert np.all(np.diff(d.klines.open_time) == H1)
+
+
+def test_unusable_inputs_give_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_klines(tmp_path / "missing", "1h")
+    (tmp_path / "klines.json").write_text("[]")
+    with pytest.raises(ReplayError, match="cannot tell the symbol"):
+        load_klines(tmp_path / "klines.json", "1h")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ReplayError, match="no kline files"):
+        load_klines(tmp_path / "empty", "1h")
+    # a corrupt zip and a truncated JSON count as malformed files, not crashes
+    (tmp_path / "BTCUSDT-1h-2024-01.zip").write_bytes(b"PK\x03\x04garbage")
+    d = tmp_path / "ETHUSDT" / "1h"
+    d.mkdir(parents=True)
+    (d / "2024-01-01.json").write_text('[[1704067200000,"1"')
+    out = load_klines(tmp_path, "1h")
+    assert len(out.klines) == 0 and out.rejected == 2
+    assert all(r == {"malformed": 1} for r in out.rejects.values())
+
+
+def test_classify_and_parse_time() -> None:
+    assert classify(Path("BTCUSDT-1h-2024-01.zip")) == ("BTCUSDT", "1h")
+    assert classify(Path("ETHUSDT-15m-2025-01-06.csv")) == ("ETHUSDT", "15m")
+    assert classify(Path("data/BNBUSDT/1d/2024-01-01.json")) == ("BNBUSDT", "1d")
+    assert classify(Path("data/readme.json")) is None
+    assert parse_time("") is None and parse_time("2024-01-01") == JAN1
+    assert parse_time("2024-01-01T01:00:00+01:00") == JAN1 and parse_time(str(JAN1)) == JAN1
+    with pytest.raises(ValueError, match="bad time"):
+        parse_time("yesterday")
+
+
+# ---------------------------------------------------------------- the feed
+
+
+async def test_replay_feed_at_max_speed_ends_and_drives_the_clock(year) -> None:
+    clock = ManualClock()
+    feed = ReplayFeed(Config(), clock, data=year, speed="max")
+    assert isinstance(feed, MarketFeed) and feed.kind == "replay"
+    await feed.start()
+    assert feed.symbols == SYMS and clock.now_ms() == JAN1
+    n = batches = 0
+    prev = -1
+    async for b in feed.events():
+        assert isinstance(b, KlineBatch) and b.closed.all()
+        assert (b.open_time == b.open_time[0]).all() and b.open_time[0] > prev
+        assert clock.now_ms() == int(b.close_time.max()) + 1
+        prev = int(b.open_time[0])
+        n += len(b)
+        batches += 1
+    assert n == 87_840 and batches == 8_784
+    assert clock.now_ms() == JAN1 + 8_784 * H1
+    h = feed.health()
+    assert h["received"] == 87_840 and h["rejected"] == 0 and h["connected"] is False
+    assert h["last_event_ms"]["BTCUSDT"] == JAN1 + 8_784 * H1
+    f = feed.filters()
+    assert f["BTCUSDT"].tick_size == Decimal("0.01") and f["DOGEUSDT"].step_size == Decimal(1)
+
+
+async def test_warmup_history_and_multi_period_batches(year) -> None:
+    clock = ManualClock()
+    feed = ReplayFeed(Config(), clock, data=year, speed="max", warmup_klines=48, periods_per_batch=1000,
+                      symbols=["BTCUSDT", "ETHUSDT"], end_ms=JAN1 + 100 * H1)
+    await feed.start()
+    assert feed.symbols == ["BTCUSDT", "ETHUSDT"] and clock.now_ms() == JAN1 + 48 * H1
+    h = await feed.history(["ETHUSDT"], "1h", 10)
+    assert len(h) == 10 and (h.sym == 1).all()
+    assert h.open_time[0] == JAN1 + 38 * H1 and h.open_time[-1] == JAN1 + 47 * H1
+    assert len(await feed.history(feed.symbols, "1h", 500)) == 96
+    evs = [b async for b in feed.events()]
+    assert len(evs) == 1 and len(evs[0]) == 2 * 52
+    assert evs[0].open_time[0] == JAN1 + 48 * H1 and clock.now_ms() == JAN1 + 100 * H1
+    with pytest.raises(ValueError, match="15m"):
+        await feed.history(feed.symbols, "15m", 5)
+    plain = ReplayFeed(Config(), ManualClock(), data=year, speed="max")
+    assert len(await plain.history(SYMS, "1h", 10)) == 0
+
+
+async def test_factory_builds_replay_from_config(klines_dir: Path) -> None:
+    cfg = Config.model_validate(
+        {"feed": {"kind": "replay", "interval": "1d", "speed": "max",
+                  "replay": {"path": str(klines_dir), "start": "2025-12-01", "end": ""}}}
+    )
+    feed = build_feed(cfg, ManualClock())
+    assert isinstance(feed, ReplayFeed)
+    await feed.start()
+    evs = [b async for b in feed.events()]
+    assert len(evs) == 31 and all(len(b) == 10 for b in evs)
+    with pytest.raises(ReplayError, match="path"):
+        await build_feed(Config.model_validate({"feed": {"kind": "replay"}}), ManualClock()).start()
+
+
+async def test_replay_stop_while_paced(year) -> None:
+    import asyncio
+
+    feed = ReplayFeed(Config(), ManualClock(), data=year, speed=1.0)  # an hour between batches
+    await feed.start()
+    got = []
+
+    async def consume() -> None:
+        async for b in feed.events():
+            got.append(b)
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.05)
+    await feed.stop()
+    await asyncio.wait_for(task, timeout=5)
+    assert len(got) <= 1
