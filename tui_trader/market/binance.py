@@ -1,0 +1,950 @@
+"""Live Binance spot market feed: python-binance REST + supervised websocket streams.
+
+Transport choice
+----------------
+Both REST and streams go through python-binance: :class:`binance.AsyncClient` for REST
+(``API_URL`` overridden from ``cfg.binance.rest_url``) and its
+:class:`~binance.ws.reconnecting_websocket.ReconnectingWebsocket` for the combined streams
+(URL from ``cfg.binance.stream_url``), so the feed runs against a local stand-in exactly as
+against Binance; with no override, ``cfg.binance.testnet`` picks Binance's testnet URLs.
+
+python-binance alone is not enough for a long-running feed: it does not notice a socket that
+stays open but goes silent, stops for good after a queue overflow or five failed reconnects,
+kills its read loop on one non-JSON frame, and does no rate-limit backoff. So it is wrapped:
+
+* Each connection's python-binance socket is made *single-shot* (``MAX_RECONNECTS = 0``,
+  undecodable frames become a marker instead of killing the loop) and owned by a supervisor
+  task here that recreates it — with exponential backoff and jitter — on an error message in
+  the queue (``{"e": "error", ...}``), a closed read loop (overflow, disconnect), a stale
+  stream, or the planned reconnect before Binance's 24 h connection limit.
+* A watchdog measures silence per stream on the monotonic clock (immune to wall-clock jumps):
+  no message for ``cfg.feed.stale_after_s`` marks the stream stale in :meth:`BinanceFeed.health`
+  and recreates its connection (a connection whose other streams still flow is recreated with
+  a growing back-off, so one halted symbol does not cause churn).
+* After every (re)connect the closed klines missed since the last one seen per symbol are
+  fetched from REST (paginated) and emitted, in open-time order, before any live message of
+  that connection; duplicates are dropped by open time (and the validation's
+  ``last_open_time`` guard would reject any left).
+* REST calls honour ``Retry-After`` on 429/418 and back off on network errors and 5xx
+  (:class:`RestRetry`, shared with the downloader).
+* :meth:`BinanceFeed.stop` is bounded: it cancels the supervisors, aborts sockets that do not
+  close within a second, and returns within a few seconds whatever the peer does.
+
+Streams: ``!miniTicker@arr`` (all-market prices; ``!ticker@arr`` was retired in 2026) and one
+``<symbol>@kline_<interval>`` per monitored symbol, multiplexed and split across connections
+at ``max_streams_per_connection`` (Binance allows 1024).
+
+Events: :class:`~tui_trader.models.PriceBatch` per mini-ticker message; closed klines are
+gathered per open time and emitted as one :class:`~tui_trader.models.KlineBatch` when every
+symbol has reported or ``close_grace_s`` after the first close (in-progress klines are not
+emitted: prices come from the mini-ticker). Every message is parsed and validated
+(:mod:`tui_trader.market.binance_payloads`, :mod:`tui_trader.market.validation`); garbage is
+rejected, counted and logged (rate-limited), never raised.
+
+Units: times are integer milliseconds since the epoch (UTC) from the injected clock;
+durations (``stale_after_s``, back-off, grace) are seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import aiohttp
+import numpy as np
+from binance import AsyncClient
+from binance.exceptions import BinanceAPIException, BinanceRequestException, ReadLoopClosed
+from binance.ws.constants import WSListenerState
+from binance.ws.reconnecting_websocket import ReconnectingWebsocket
+from binance.ws.streams import BinanceSocketManager
+
+from tui_trader.clock import Clock, interval_to_ms
+from tui_trader.config import Config
+from tui_trader.market.binance_payloads import (
+    parse_exchange_info,
+    parse_kline_event,
+    parse_mini_ticker_array,
+    parse_rest_klines,
+)
+from tui_trader.market.feed import MarketEvent
+from tui_trader.market.validation import RejectCounter, validate_kline_batch, validate_price_batch
+from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
+
+log = logging.getLogger("tui_trader.market.binance")
+
+MINI_TICKER_STREAM = "!miniTicker@arr"
+STREAM_LIMIT = 1024  # Binance: streams per websocket connection
+KLINE_LIMIT = 1000  # Binance: rows per /api/v3/klines request
+CONNECTION_MAX_AGE_S = 23.5 * 3600  # Binance drops connections after 24 h; reconnect before
+_UNDECODABLE = "_undecodable"
+
+T = TypeVar("T")
+
+
+class FeedError(Exception):
+    """The feed cannot start or fetch data (bad symbol, exchange unreachable after retries...)."""
+
+
+# ---------------------------------------------------------------------------
+# Client plumbing shared with the broker and the downloader
+# ---------------------------------------------------------------------------
+
+
+def rest_api_url(cfg: Config) -> str | None:
+    """python-binance ``API_URL`` for ``cfg.binance.rest_url`` (``.../api``), or None = library default."""
+    base = cfg.binance.rest_url.strip().rstrip("/")
+    if not base:
+        return None
+    return base if base.endswith("/api") else base + "/api"
+
+
+def stream_base_url(cfg: Config) -> str:
+    """Websocket base URL with a trailing slash (``wss://stream.binance.com:9443/``)."""
+    base = cfg.binance.stream_url.strip().rstrip("/")
+    if not base:
+        return BinanceSocketManager.STREAM_TESTNET_URL if cfg.binance.testnet else (
+            BinanceSocketManager.STREAM_URL.format("com")
+        )
+    for suffix in ("/ws", "/stream"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+    return base + "/"
+
+
+def create_client(cfg: Config, api_key: str | None = None, api_secret: str | None = None) -> AsyncClient:
+    """An :class:`AsyncClient` pointed at the configured endpoints (call inside the event loop).
+
+    No request is made (``AsyncClient.create`` would ping the default URL before the override).
+    Request timeout ``cfg.binance.request_timeout_s`` seconds, recvWindow ``recv_window_ms``.
+    """
+    client = AsyncClient(api_key, api_secret, testnet=cfg.binance.testnet)
+    url = rest_api_url(cfg)
+    if url is not None:
+        client.API_URL = url
+        client.API_TESTNET_URL = url
+    client.REQUEST_TIMEOUT = float(cfg.binance.request_timeout_s)
+    client.REQUEST_RECVWINDOW = int(cfg.binance.recv_window_ms)
+    return client
+
+
+def is_rate_limit(exc: BaseException) -> bool:
+    """HTTP 429/418 or Binance -1003 (too many requests) / -1015 (too many orders)."""
+    return isinstance(exc, BinanceAPIException) and (
+        exc.status_code in (429, 418) or exc.code in (-1003, -1015)
+    )
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """The ``Retry-After`` header (seconds) of a python-binance API error, if any."""
+    resp = getattr(exc, "response", None)
+    headers = getattr(resp, "headers", None)
+    if headers is None:
+        return None
+    raw = headers.get("Retry-After")
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, BinanceAPIException):
+        return exc.status_code >= 500
+    return isinstance(exc, asyncio.TimeoutError | aiohttp.ClientError | BinanceRequestException | OSError)
+
+
+class RestRetry:
+    """Retry policy for idempotent REST reads.
+
+    429/418 (and -1003/-1015): wait ``Retry-After`` seconds (or the back-off when absent) and
+    retry; a wait above ``max_retry_after_s`` is not attempted. Timeouts, connection errors and
+    5xx: exponential back-off ``base_s * 2**k`` (capped at ``max_s``) with jitter. Anything
+    else is raised at once. ``sleep`` is injected (the clock's, or a recorder in tests).
+    """
+
+    def __init__(
+        self,
+        sleep: Callable[[float], Awaitable[None]],
+        attempts: int = 5,
+        base_s: float = 0.5,
+        max_s: float = 30.0,
+        max_retry_after_s: float = 300.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.sleep = sleep
+        self.attempts = max(1, attempts)
+        self.base_s = base_s
+        self.max_s = max_s
+        self.max_retry_after_s = max_retry_after_s
+        self.rng = rng or random.Random()
+        self.rate_limited = 0
+        self.retries = 0
+        self.last_retry_after_s: float | None = None
+
+    def backoff(self, k: int) -> float:
+        return min(self.max_s, self.base_s * 2**k) * self.rng.uniform(0.5, 1.0)
+
+    async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
+        last: BaseException | None = None
+        for k in range(self.attempts):
+            try:
+                return await fn()
+            except Exception as exc:  # noqa: BLE001 - classified below
+                last = exc
+                if is_rate_limit(exc):
+                    self.rate_limited += 1
+                    ra = retry_after_s(exc)
+                    self.last_retry_after_s = ra
+                    wait = ra if ra is not None else self.backoff(k)
+                    if wait > self.max_retry_after_s:
+                        raise
+                    log.warning("%s: rate limited (HTTP %s), waiting %.1f s", what, exc.status_code, wait)
+                elif _transient(exc):
+                    wait = self.backoff(k)
+                    log.warning("%s: %s, retrying in %.1f s", what, _describe(exc), wait)
+                else:
+                    raise
+                if k + 1 < self.attempts:
+                    self.retries += 1
+                    await self.sleep(wait)
+        assert last is not None
+        raise last
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, secret-free description (no URLs: they carry signatures)."""
+    if isinstance(exc, BinanceAPIException):
+        return f"HTTP {exc.status_code} code {exc.code}: {exc.message}"
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timeout"
+    return type(exc).__name__
+
+
+async def fetch_klines_range(
+    client: AsyncClient,
+    retry: RestRetry,
+    symbol: str,
+    interval: str,
+    start_ms: int,
+    end_ms: int | None = None,
+    limit: int = KLINE_LIMIT,
+    on_page: Callable[[list[list[Any]]], None] | None = None,
+    after_request: Callable[[], Awaitable[None]] | None = None,
+) -> list[list[Any]]:
+    """All raw kline rows of ``symbol`` opening in ``[start_ms, end_ms]``, paged by ``limit``.
+
+    Follows Binance's pagination: each page starts after the last open time received; stops
+    on a short page or when no progress is made. ``on_page(rows)`` sees every page;
+    ``after_request()`` is awaited after every successful request (e.g. a weight check).
+    """
+    iv = interval_to_ms(interval)
+    out: list[list[Any]] = []
+    cursor = int(start_ms)
+    while end_ms is None or cursor <= end_ms:
+        params: dict[str, Any] = {"symbol": symbol, "interval": interval, "startTime": cursor, "limit": limit}
+        if end_ms is not None:
+            params["endTime"] = int(end_ms)
+        rows = await retry.call(f"klines {symbol}", lambda p=params: client.get_klines(**p))
+        if after_request is not None:
+            await after_request()
+        if not isinstance(rows, list) or not rows:
+            break
+        try:
+            last_open = int(rows[-1][0])
+        except (TypeError, ValueError, IndexError, KeyError):
+            out.extend(rows)
+            break
+        out.extend(rows)
+        if on_page is not None:
+            on_page(rows)
+        if len(rows) < limit or last_open < cursor:
+            break
+        cursor = last_open + iv
+    return out
+
+
+# ---------------------------------------------------------------------------
+# python-binance socket, made single-shot
+# ---------------------------------------------------------------------------
+
+
+class _StreamSocket(ReconnectingWebsocket):
+    """python-binance's socket without its own reconnects (the feed supervises) and with
+    undecodable frames turned into a marker message instead of ending the read loop."""
+
+    MAX_RECONNECTS = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read_task: asyncio.Task[Any] | None = None
+
+    def _handle_message(self, evt: Any) -> Any:
+        try:
+            return self.json_loads(evt)
+        except Exception:  # noqa: BLE001 - any undecodable frame
+            return {"e": _UNDECODABLE, "size": len(evt) if hasattr(evt, "__len__") else 0}
+
+    async def _read_loop(self) -> None:
+        self.read_task = asyncio.current_task()
+        await super()._read_loop()
+
+
+async def _close_socket(rws: _StreamSocket | None, timeout_s: float = 1.0) -> None:
+    """Close a python-binance socket in bounded time, whatever the peer does."""
+    if rws is None:
+        return
+    rws.ws_state = WSListenerState.EXITING
+    task = rws.read_task
+    if task is not None and not task.done():
+        task.cancel()
+    ws = rws.ws
+    if ws is not None:
+        try:
+            await asyncio.wait_for(ws.close(), timeout_s)
+        except Exception:  # noqa: BLE001 - teardown must not fail
+            transport = getattr(ws, "transport", None)
+            if transport is not None:
+                transport.abort()
+    if task is not None and not task.done():
+        await asyncio.wait({task}, timeout=timeout_s)
+    rws.ws = None
+
+
+# ---------------------------------------------------------------------------
+# The feed
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Conn:
+    idx: int
+    streams: list[str]
+    kline_syms: dict[str, int]  # stream -> symbol index
+    trigger: asyncio.Event = field(default_factory=asyncio.Event)
+    state: str = "idle"  # idle | connecting | backfilling | streaming | backoff | stopped
+    rws: _StreamSocket | None = None
+    task: asyncio.Task[None] | None = None
+    reconnects: int = 0
+    connected_once: bool = False
+    opened_mono: float = 0.0
+    reason: str = ""
+    last_reason: str = ""
+    planned: bool = False
+    received: int = 0
+    last_rx: dict[str, float] = field(default_factory=dict)  # stream -> monotonic s
+    last_rx_ms: dict[str, int] = field(default_factory=dict)  # stream -> clock ms
+    stale: set[str] = field(default_factory=set)
+    partial_strikes: int = 0
+    last_partial_mono: float = 0.0
+
+    def recreate(self, reason: str, planned: bool = False) -> None:
+        if not self.trigger.is_set():
+            self.reason = reason
+            self.planned = planned
+            self.trigger.set()
+
+
+def concat_klines(batches: Sequence[KlineBatch], interval_ms: int) -> KlineBatch:
+    """One batch holding the rows of ``batches`` in order."""
+    batches = [b for b in batches if len(b)]
+    if not batches:
+        return KlineBatch.empty(interval_ms)
+    if len(batches) == 1:
+        return batches[0]
+    cat = np.concatenate
+    return KlineBatch(
+        interval_ms,
+        cat([b.sym for b in batches]),
+        cat([b.open_time for b in batches]),
+        cat([b.close_time for b in batches]),
+        cat([b.open for b in batches]),
+        cat([b.high for b in batches]),
+        cat([b.low for b in batches]),
+        cat([b.close for b in batches]),
+        cat([b.volume for b in batches]),
+        cat([b.quote_volume for b in batches]),
+        cat([b.trades for b in batches]),
+        cat([b.taker_buy_base for b in batches]),
+        cat([b.closed for b in batches]),
+    )
+
+
+def _sorted_by_time_symbol(b: KlineBatch) -> KlineBatch:
+    if len(b) <= 1:
+        return b
+    return b.take(np.lexsort((b.sym, b.open_time)))
+
+
+_END = object()
+
+
+class BinanceFeed:
+    """Live market data from Binance spot (implements :class:`~tui_trader.market.feed.MarketFeed`).
+
+    ``symbols`` overrides ``cfg.feed.symbols``; with neither, the universe rule picks the
+    top ``cfg.feed.universe.top_n`` by 24 h quote volume among tradable
+    ``cfg.feed.universe.quote_asset`` pairs. Tuning knobs (seconds) are constructor
+    parameters so tests can shrink them.
+    """
+
+    kind = "binance"
+
+    def __init__(
+        self,
+        cfg: Config,
+        clock: Clock,
+        *,
+        symbols: list[str] | None = None,
+        max_streams_per_connection: int = STREAM_LIMIT,
+        close_grace_s: float = 1.0,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        max_connection_age_s: float = CONNECTION_MAX_AGE_S,
+        max_queue_size: int = 10_000,
+        rest_attempts: int = 5,
+        backfill_concurrency: int = 8,
+        stop_timeout_s: float = 3.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not 2 <= max_streams_per_connection <= STREAM_LIMIT:
+            raise ValueError(f"max_streams_per_connection must be in 2..{STREAM_LIMIT}")
+        self.cfg = cfg
+        self.clock = clock
+        self.interval = cfg.feed.interval
+        self.interval_ms = interval_to_ms(self.interval)
+        self.stale_after_s = float(cfg.feed.stale_after_s)
+        self.max_streams = max_streams_per_connection
+        self.close_grace_s = close_grace_s
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.max_connection_age_s = max_connection_age_s
+        self.max_queue_size = max_queue_size
+        self.backfill_concurrency = max(1, backfill_concurrency)
+        self.stop_timeout_s = stop_timeout_s
+        self._rng = rng or random.Random()
+        self._explicit = [s.strip().upper() for s in (symbols if symbols is not None else cfg.feed.symbols)]
+        self._symbols: list[str] = []
+        self._sym_index: dict[str, int] = {}
+        self._filters: dict[str, SymbolFilters] = {}
+        self.counter = RejectCounter()
+        self._retry = RestRetry(clock.sleep, attempts=rest_attempts, base_s=backoff_base_s, max_s=backoff_max_s,
+                                rng=self._rng)
+        self._client: AsyncClient | None = None
+        self._stream_url = stream_base_url(cfg)
+        self._conns: list[_Conn] = []
+        self._watch_task: asyncio.Task[None] | None = None
+        self._out: asyncio.Queue[Any] = asyncio.Queue()
+        self._last_open = np.empty(0, dtype=np.int64)  # newest emitted closed open time per symbol
+        self._ref_open = np.empty(0, dtype=np.int64)  # gap-fill reference before any kline is seen
+        self._last_event_ms = np.empty(0, dtype=np.int64)
+        self._pending: dict[int, list[KlineBatch]] = {}
+        self._pending_syms: dict[int, set[int]] = {}
+        self._pending_since: dict[int, float] = {}
+        self._started = False
+        self._stopping = False
+        self._stopped = False
+        self.received = 0
+        self.reconnects = 0
+        self.planned_reconnects = 0
+        self.backfilled = 0
+        self.duplicates_dropped = 0
+        self.prices_dropped = 0
+        self._rate_window: list[tuple[float, int]] = []
+        self._events_per_s = 0.0
+        self._log_last: dict[str, float] = {}
+
+    def __repr__(self) -> str:
+        return f"BinanceFeed(symbols={len(self._symbols)}, interval={self.interval}, connections={len(self._conns)})"
+
+    # -- protocol ---------------------------------------------------------------
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
+    async def start(self) -> None:
+        """Select the universe, read exchange filters, open the stream connections."""
+        if self._started:
+            return
+        self._started = True
+        self._client = create_client(self.cfg)
+        try:
+            await self._retry.call("ping", self._client.ping)
+            info = await self._retry.call("exchangeInfo", self._client.get_exchange_info)
+            all_filters = parse_exchange_info(info)
+            self._symbols = await self._select_symbols(all_filters)
+        except BaseException:
+            await self._close_client()
+            self._stopped = True
+            raise
+        self._filters = {s: all_filters[s] for s in self._symbols}
+        n = len(self._symbols)
+        self._sym_index = {s: i for i, s in enumerate(self._symbols)}
+        self._last_open = np.full(n, -1, dtype=np.int64)
+        now = self.clock.now_ms()
+        self._ref_open = np.full(n, now - now % self.interval_ms - self.interval_ms, dtype=np.int64)
+        self._last_event_ms = np.full(n, -1, dtype=np.int64)
+        streams = [MINI_TICKER_STREAM] + [f"{s.lower()}@kline_{self.interval}" for s in self._symbols]
+        for k in range(0, len(streams), self.max_streams):
+            chunk = streams[k : k + self.max_streams]
+            conn = _Conn(
+                idx=len(self._conns),
+                streams=chunk,
+                kline_syms={st: self._sym_index[st.split("@", 1)[0].upper()] for st in chunk if "@kline_" in st},
+            )
+            self._conns.append(conn)
+        for conn in self._conns:
+            conn.task = asyncio.create_task(self._supervise(conn), name=f"binance-stream-{conn.idx}")
+        self._watch_task = asyncio.create_task(self._watchdog(), name="binance-watchdog")
+        log.info("binance feed: %d symbols, %d streams on %d connection(s)", n, len(streams), len(self._conns))
+
+    async def _select_symbols(self, all_filters: dict[str, SymbolFilters]) -> list[str]:
+        from tui_trader.market.universe import select_universe
+
+        tradable = {s for s, f in all_filters.items() if f.status == "TRADING"}
+        uni = self.cfg.feed.universe
+        if self._explicit:
+            chosen = select_universe(self._explicit, None, uni.quote_asset, uni.top_n, uni.blacklist)
+            unknown = [s for s in chosen if s not in all_filters]
+            if unknown:
+                raise FeedError(f"unknown symbol(s) on the exchange: {', '.join(unknown)}")
+            not_trading = [s for s in chosen if s not in tradable]
+            if not_trading:
+                log.warning("symbols not trading right now (kept; no klines until they trade): %s",
+                            ", ".join(not_trading))
+        else:
+            assert self._client is not None
+            tickers = await self._retry.call("ticker/24hr", self._client.get_ticker)
+            chosen = select_universe([], tickers, uni.quote_asset, uni.top_n, uni.blacklist, tradable=tradable)
+        if not chosen:
+            raise FeedError(f"universe is empty: no tradable {uni.quote_asset} pairs selected")
+        return list(chosen)
+
+    async def stop(self) -> None:
+        """Stop streaming; returns within about ``stop_timeout_s`` whatever the sockets do. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stopping = True
+        for conn in self._conns:
+            conn.recreate("stopping")
+        tasks = [c.task for c in self._conns if c.task is not None]
+        if self._watch_task is not None:
+            tasks.append(self._watch_task)
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.stop_timeout_s)
+        for conn in self._conns:  # supervisors that did not finish: abort their sockets
+            rws, conn.rws = conn.rws, None
+            if rws is not None and rws.ws is not None:
+                transport = getattr(rws.ws, "transport", None)
+                if transport is not None:
+                    transport.abort()
+            conn.state = "stopped"
+        await self._close_client()
+        self._out.put_nowait(_END)
+
+    async def _close_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.close_connection(), 1.0)
+
+    async def events(self) -> AsyncIterator[MarketEvent]:
+        """Price and closed-kline batches until :meth:`stop`."""
+        while True:
+            item = await self._out.get()
+            if item is _END:
+                self._out.put_nowait(_END)  # later calls end too
+                return
+            yield item
+
+    async def history(self, symbols: Sequence[str], interval: str, n: int) -> KlineBatch:
+        """Up to ``n`` most recent closed klines per symbol from REST (sorted by open_time, symbol).
+
+        Symbols must be in :attr:`symbols`. For the feed's own interval this also marks the
+        klines as seen, so live and gap-fill klines continue after them without duplicates.
+        """
+        if self._client is None:
+            raise FeedError("history() needs a started feed")
+        iv = interval_to_ms(interval)
+        unknown = [s for s in symbols if s not in self._sym_index]
+        if unknown:
+            raise ValueError(f"history: symbols not in this feed: {', '.join(unknown)}")
+        if n <= 0 or not symbols:
+            return KlineBatch.empty(iv)
+        now = self.clock.now_ms()
+        sem = asyncio.Semaphore(self.backfill_concurrency)
+
+        async def one(sym: str) -> KlineBatch:
+            async with sem:
+                rows = await self._latest_rows(sym, interval, n + 1, now)
+            b = parse_rest_klines(rows, self._sym_index[sym], iv, self.counter, now_ms=now)
+            b = b.take(b.closed)
+            return b.take(np.arange(max(0, len(b) - n), len(b)))
+
+        parts = await asyncio.gather(*(one(s) for s in symbols))
+        batch = concat_klines(parts, iv)
+        scratch = np.full(len(self._symbols), -1, dtype=np.int64)
+        batch = validate_kline_batch(batch, len(self._symbols), scratch, self.counter)
+        batch = _sorted_by_time_symbol(batch)
+        if iv == self.interval_ms and len(batch):
+            np.maximum.at(self._last_open, batch.sym.astype(np.int64), batch.open_time)
+        return batch
+
+    async def _latest_rows(self, sym: str, interval: str, n: int, now: int) -> list[list[Any]]:
+        """The latest ``n`` rows (newest last) up to ``now``, paging backwards by endTime."""
+        assert self._client is not None
+        client = self._client
+        rows: list[list[Any]] = []
+        end = now
+        while len(rows) < n:
+            limit = min(KLINE_LIMIT, n - len(rows))
+            params = {"symbol": sym, "interval": interval, "endTime": end, "limit": limit}
+            page = await self._retry.call(f"klines {sym}", lambda p=params: client.get_klines(**p))
+            if not isinstance(page, list) or not page:
+                break
+            rows = page + rows
+            if len(page) < limit:
+                break
+            try:
+                end = int(page[0][0]) - 1
+            except (TypeError, ValueError, IndexError, KeyError):
+                break
+        return rows
+
+    def filters(self) -> dict[str, SymbolFilters]:
+        return dict(self._filters)
+
+    def health(self) -> dict[str, Any]:
+        mono = time.monotonic()
+        streams: dict[str, dict[str, Any]] = {}
+        for c in self._conns:
+            for s in c.streams:
+                streams[s] = {
+                    "last_event_ms": c.last_rx_ms.get(s, -1),
+                    "stale": s in c.stale,
+                    "reconnects": c.reconnects,
+                    "connection": c.idx,
+                }
+        return {
+            "connected": bool(self._conns) and all(c.state in ("streaming", "backfilling") for c in self._conns),
+            "streams": streams,
+            "connections": [
+                {
+                    "index": c.idx,
+                    "state": c.state,
+                    "streams": len(c.streams),
+                    "reconnects": c.reconnects,
+                    "age_s": (mono - c.opened_mono) if c.opened_mono else 0.0,
+                    "last_reason": c.last_reason,
+                }
+                for c in self._conns
+            ],
+            "last_event_ms": {
+                s: int(self._last_event_ms[i]) for i, s in enumerate(self._symbols) if self._last_event_ms[i] >= 0
+            },
+            "received": self.received,
+            "rejected": self.counter.total,
+            "rejected_by_reason": self.counter.snapshot(),
+            "reconnects": self.reconnects,
+            "planned_reconnects": self.planned_reconnects,
+            "backfilled": self.backfilled,
+            "duplicates_dropped": self.duplicates_dropped,
+            "prices_dropped": self.prices_dropped,
+            "rate_limited": self._retry.rate_limited,
+            "last_retry_after_s": self._retry.last_retry_after_s,
+            "events_per_s": self._events_per_s,
+        }
+
+    # -- connections ---------------------------------------------------------------
+
+    def _log_limited(self, key: str, level: int, msg: str, *args: Any, every_s: float = 10.0) -> None:
+        now = time.monotonic()
+        if now - self._log_last.get(key, -1e18) >= every_s:
+            self._log_last[key] = now
+            log.log(level, msg, *args)
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.backoff_max_s, self.backoff_base_s * 2**attempt) * self._rng.uniform(0.5, 1.0)
+
+    async def _supervise(self, conn: _Conn) -> None:
+        attempt = 0
+        path = "streams=" + "/".join(conn.streams)
+        try:
+            while not self._stopping:
+                conn.trigger.clear()
+                conn.reason = ""
+                conn.planned = False
+                conn.state = "connecting"
+                conn.received = 0
+                rws = _StreamSocket(
+                    url=self._stream_url,
+                    path=path,
+                    prefix="stream?",
+                    max_queue_size=self.max_queue_size,
+                    open_timeout=self.cfg.binance.request_timeout_s,
+                    max_size=16 * 2**20,
+                )
+                conn.rws = rws
+                reader: asyncio.Task[None] | None = None
+                try:
+                    await asyncio.wait_for(rws.connect(), self.cfg.binance.request_timeout_s + 1.0)
+                    conn.opened_mono = time.monotonic()
+                    if conn.connected_once:
+                        conn.reconnects += 1
+                        self.reconnects += 1
+                    conn.connected_once = True
+                    reader = asyncio.create_task(self._read(conn, rws))
+                    await conn.trigger.wait()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - any connect failure -> back off and retry
+                    conn.reason = f"connect failed: {_describe(exc)}"
+                finally:
+                    if reader is not None:
+                        reader.cancel()
+                        await asyncio.wait({reader}, timeout=1.0)
+                    conn.rws = None
+                    await _close_socket(rws)
+                if self._stopping:
+                    break
+                conn.last_reason = conn.reason or "closed"
+                if conn.planned:
+                    self.planned_reconnects += 1
+                    log.info("stream connection %d: planned reconnect", conn.idx)
+                    delay = 0.0
+                    attempt = 0
+                else:
+                    if conn.received > 0:
+                        attempt = 0
+                    delay = self._backoff(attempt)
+                    attempt += 1
+                    self._log_limited(
+                        f"conn{conn.idx}", logging.WARNING, "stream connection %d: %s; reconnecting in %.2f s",
+                        conn.idx, conn.reason or "closed", delay,
+                    )
+                conn.state = "backoff"
+                await self.clock.sleep(delay)
+        finally:
+            conn.state = "stopped"
+
+    async def _read(self, conn: _Conn, rws: _StreamSocket) -> None:
+        try:
+            conn.state = "backfilling"
+            try:
+                await self._backfill(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a gap we cannot fill: reconnect later and retry
+                conn.recreate(f"gap fill failed: {_describe(exc)}")
+                return
+            now = time.monotonic()
+            for s in conn.streams:
+                conn.last_rx[s] = now
+            conn.stale.clear()
+            conn.state = "streaming"
+            while not conn.trigger.is_set():
+                try:
+                    msg = await rws.recv()
+                except ReadLoopClosed:
+                    conn.recreate("read loop closed")
+                    return
+                self._handle(conn, msg)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - never let a bad message kill the feed
+            log.exception("stream connection %d: reader failed", conn.idx)
+            conn.recreate(f"reader failed: {type(exc).__name__}")
+
+    def _handle(self, conn: _Conn, msg: Any) -> None:
+        self.received += 1
+        if not isinstance(msg, dict):
+            self.counter.reject("bad_type", 1, f"websocket message is {type(msg).__name__}")
+            return
+        e = msg.get("e")
+        if e == "error":
+            conn.recreate(f"{msg.get('type', 'error')}: {str(msg.get('m', ''))[:120]}")
+            return
+        if e == _UNDECODABLE:
+            self.counter.reject("malformed", 1, "websocket frame is not JSON")
+            return
+        stream = msg.get("stream")
+        data = msg.get("data")
+        if not isinstance(stream, str) or stream not in conn.last_rx:
+            self.counter.reject("malformed", 1, "websocket message outside the subscribed streams")
+            return
+        now_ms = self.clock.now_ms()
+        if stream == MINI_TICKER_STREAM:
+            if not isinstance(data, list | dict):
+                self.counter.reject("bad_type", 1, f"miniTicker payload is {type(data).__name__}")
+                return
+            before = self.counter.total
+            prices = parse_mini_ticker_array(data, self._sym_index, self.counter)
+            prices = validate_price_batch(prices, len(self._symbols), self.counter)
+            if self.counter.total == before or len(prices):
+                self._fresh(conn, stream, now_ms)
+            if len(prices):
+                self._last_event_ms[prices.sym] = now_ms
+                self._emit_prices(prices)
+            return
+        kb = parse_kline_event(data, self._sym_index, self.counter)
+        if kb is None:
+            if isinstance(data, dict) and data.get("e") != "kline":  # the parser ignores these silently
+                self.counter.reject("malformed", 1, f"not a kline event on {stream}")
+            return
+        want = conn.kline_syms[stream]
+        if int(kb.sym[0]) != want or kb.interval_ms != self.interval_ms:
+            self.counter.reject("malformed", 1, f"kline of another symbol/interval on {stream}")
+            return
+        self._fresh(conn, stream, now_ms)
+        self._last_event_ms[want] = now_ms
+        if bool(kb.closed[0]):
+            self._add_closed(kb)
+
+    def _fresh(self, conn: _Conn, stream: str, now_ms: int) -> None:
+        conn.received += 1
+        conn.last_rx[stream] = time.monotonic()
+        conn.last_rx_ms[stream] = now_ms
+        conn.stale.discard(stream)
+
+    def _emit_prices(self, prices: PriceBatch) -> None:
+        if self._out.qsize() >= self.max_queue_size:
+            self.prices_dropped += len(prices)
+            self._log_limited("prices_dropped", logging.WARNING, "consumer is slow: dropping price updates")
+            return
+        self._out.put_nowait(prices)
+
+    # -- closed klines: grouping, dedupe, gap fill -----------------------------------------
+
+    def _add_closed(self, kb: KlineBatch) -> None:
+        """Check values now (bad rows never reach a group), queue for emission by open time."""
+        n = len(self._symbols)
+        kb = validate_kline_batch(kb, n, np.full(n, -1, dtype=np.int64), self.counter)
+        if not len(kb):
+            return
+        for ot in np.unique(kb.open_time).tolist():
+            part = kb.take(kb.open_time == ot) if len(np.unique(kb.open_time)) > 1 else kb
+            self._pending.setdefault(ot, []).append(part)
+            self._pending_syms.setdefault(ot, set()).update(part.sym.tolist())
+            self._pending_since.setdefault(ot, time.monotonic())
+            if len(self._pending_syms[ot]) >= n:
+                self._flush(upto=ot)
+
+    def _flush(self, upto: int | None = None, older_than_s: float | None = None) -> None:
+        """Emit pending groups with open time <= ``upto`` (and every older one first), or the
+        groups pending for more than ``older_than_s`` seconds."""
+        if not self._pending:
+            return
+        keys = sorted(self._pending)
+        if older_than_s is not None:
+            now = time.monotonic()
+            due = [k for k in keys if now - self._pending_since[k] >= older_than_s]
+            if not due:
+                return
+            upto = max(due) if upto is None else max(upto, max(due))
+        assert upto is not None
+        for ot in keys:
+            if ot > upto:
+                break
+            parts = self._pending.pop(ot)
+            self._pending_syms.pop(ot, None)
+            self._pending_since.pop(ot, None)
+            self._emit_klines(concat_klines(parts, self.interval_ms))
+
+    def _emit_klines(self, batch: KlineBatch) -> None:
+        if not len(batch):
+            return
+        batch = batch.take(np.argsort(batch.sym, kind="stable")) if len(batch) > 1 else batch
+        # Silent dedupe: a kline already emitted (e.g. live copy of a gap-filled one).
+        new = batch.open_time > self._last_open[batch.sym]
+        if len(batch) > 1:  # the same symbol twice in one group: keep the first
+            _, first = np.unique(batch.sym, return_index=True)
+            once = np.zeros(len(batch), dtype=bool)
+            once[first] = True
+            new &= once
+        dropped = int(len(batch) - np.count_nonzero(new))
+        if dropped:
+            self.duplicates_dropped += dropped
+            batch = batch.take(new)
+        batch = validate_kline_batch(batch, len(self._symbols), self._last_open, self.counter)
+        if len(batch):
+            self._out.put_nowait(batch)
+
+    async def _backfill(self, conn: _Conn) -> None:
+        """Fetch and emit the closed klines this connection's symbols missed."""
+        if not conn.kline_syms:
+            return
+        now = self.clock.now_ms()
+        iv = self.interval_ms
+        newest_closed = now - now % iv - iv
+        syms = np.fromiter(conn.kline_syms.values(), dtype=np.int64)
+        ref = np.maximum(self._last_open[syms], self._ref_open[syms])
+        need = syms[ref < newest_closed]
+        if need.size == 0:
+            return
+        assert self._client is not None
+        client = self._client
+        sem = asyncio.Semaphore(self.backfill_concurrency)
+        start = {int(s): int(r) + iv for s, r in zip(syms.tolist(), ref.tolist(), strict=True)}
+
+        async def one(s: int) -> KlineBatch:
+            async with sem:
+                rows = await fetch_klines_range(client, self._retry, self._symbols[s], self.interval, start[s],
+                                                end_ms=now)
+            b = parse_rest_klines(rows, s, iv, self.counter, now_ms=now)
+            return b.take(b.closed)
+
+        parts = await asyncio.gather(*(one(int(s)) for s in need.tolist()))
+        batch = _sorted_by_time_symbol(concat_klines(parts, iv))
+        if not len(batch):
+            return
+        self.backfilled += len(batch)
+        log.info("stream connection %d: gap fill of %d kline(s) for %d symbol(s)", conn.idx, len(batch), need.size)
+        self._add_closed(batch)
+        self._flush(upto=int(batch.open_time.max()))
+
+    # -- watchdog ---------------------------------------------------------------------------
+
+    async def _watchdog(self) -> None:
+        tick = max(0.02, min(0.5, self.stale_after_s / 5, self.close_grace_s / 2))
+        while not self._stopping:
+            await asyncio.sleep(tick)
+            try:
+                self._watch_once()
+            except Exception:  # noqa: BLE001 - the watchdog must survive anything
+                log.exception("binance feed watchdog")
+
+    def _watch_once(self) -> None:
+        now = time.monotonic()
+        self._flush(older_than_s=self.close_grace_s)
+        for c in self._conns:
+            if c.state != "streaming" or c.trigger.is_set():
+                continue
+            if now - c.opened_mono >= self.max_connection_age_s:
+                c.recreate("connection age limit", planned=True)
+                continue
+            stale = {s for s in c.streams if now - c.last_rx.get(s, now) > self.stale_after_s}
+            c.stale = stale
+            if not stale:
+                c.partial_strikes = 0
+                continue
+            if len(stale) == len(c.streams):
+                c.recreate(f"stale: no message for {self.stale_after_s:g} s")
+            elif now - c.last_partial_mono >= self.stale_after_s * 2**c.partial_strikes:
+                c.partial_strikes += 1
+                c.last_partial_mono = now
+                c.recreate(f"stale: {len(stale)} of {len(c.streams)} streams silent")
+        # events per second over the last ~5 s
+        self._rate_window.append((now, self.received))
+        while len(self._rate_window) > 2 and now - self._rate_window[0][0] > 5.0:
+            self._rate_window.pop(0)
+        t0, r0 = self._rate_window[0]
+        self._events_per_s = (self.received - r0) / (now - t0) if now > t0 else 0.0
