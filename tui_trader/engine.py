@@ -473,11 +473,12 @@ class TradingEngine:
         if self.db is not None and self.cfg.data_processing.kline_retention_days > 0:
             await self.db.queue_klines(self.symbols, batch)
         self.bus.publish(PriceUpdate(self.clock.now_ms(), len(batch)))
-        if self.portfolio.positions:
+        if closed_period:
+            # the period's signal pass checks stop loss / profit target of every holding itself
+            await self._after_period()
+        elif self.portfolio.positions:
             closed = batch.closed
             await self._realtime_exits(batch.sym[closed], batch.close[closed])
-        if closed_period:
-            await self._after_period()
 
     def _ingest_klines(self, batch: KlineBatch, trade: bool) -> bool:
         """Add klines to the cache and the period accumulators; close the period when due.
