@@ -1,0 +1,248 @@
+"""The live Binance broker against the stand-in exchange (real python-binance client, signed requests)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from decimal import Decimal
+
+import pytest
+from exchange_standin import StandinExchange, SteerableClock, ms
+
+from tui_trader.config import Config
+from tui_trader.execution.binance_broker import BinanceBroker
+from tui_trader.execution.broker import Broker, BrokerError, BrokerErrorKind
+from tui_trader.models import OrderRequest, OrderStatus, OrderType, Side
+
+KEY = "k3y-PUBLIC-abc123XYZ"
+SECRET = "s3cr3t-PRIVATE-987zyx"
+T0 = ms("2024-03-01T00:00:30")
+
+
+def make_cfg(ex: StandinExchange, timeout_s: float = 2.0) -> Config:
+    return Config.model_validate(
+        {"binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": timeout_s}}
+    )
+
+
+@pytest.fixture
+async def ex(shared_data):
+    stand = await StandinExchange(SteerableClock(T0), shared_data, api_key=KEY).start()
+    yield stand
+    await stand.stop()
+
+
+@pytest.fixture
+async def broker(ex):
+    b = BinanceBroker(make_cfg(ex), ex.clock, KEY, SECRET)
+    await asyncio.wait_for(b.start(), 5)
+    yield b
+    await asyncio.wait_for(b.stop(), 5)
+
+
+def market(cid: str, side: Side, qty: str, symbol: str = "BTCUSDT") -> OrderRequest:
+    return OrderRequest(cid, symbol, side, OrderType.MARKET, Decimal(qty))
+
+
+def last_order_request(ex: StandinExchange):
+    return [r for r in ex.requests if r.path == "order" and r.method == "POST"][-1]
+
+
+async def test_market_buy_sends_full_request_and_parses_fills_as_decimal(ex, broker):
+    assert isinstance(broker, Broker)
+    res = await broker.submit(market("tt-1", Side.BUY, "0.01"))
+    req = last_order_request(ex)
+    assert req.params["newClientOrderId"] == "tt-1"
+    assert req.params["newOrderRespType"] == "FULL"
+    assert req.params["type"] == "MARKET" and req.params["side"] == "BUY" and req.params["quantity"] == "0.01"
+    assert "timeInForce" not in req.params and "price" not in req.params
+    assert res.status == OrderStatus.FILLED
+    assert res.client_order_id == "tt-1" and res.exchange_order_id == str(ex.orders["tt-1"].order_id)
+    assert res.executed_qty == Decimal("0.01")
+    trades = ex.orders["tt-1"].trades
+    assert len(res.fills) == len(trades) == 3
+    for f, t in zip(res.fills, trades, strict=True):
+        assert isinstance(f.price, Decimal) and isinstance(f.quantity, Decimal) and isinstance(f.fee, Decimal)
+        assert f.price == Decimal(t["price"]) and f.quantity == Decimal(t["qty"])
+        # A BUY pays commission in the base asset: fee is its quote value at the fill price.
+        assert f.fee_asset == "BTC" == t["commissionAsset"]
+        assert f.fee == Decimal(t["commission"]) * Decimal(t["price"])
+        assert f.trade_id == str(t["id"]) and f.side == Side.BUY and f.symbol == "BTCUSDT"
+    assert sum(f.quantity for f in res.fills) == Decimal("0.01")
+    assert res.quote_qty == sum(f.price * f.quantity for f in res.fills)
+
+
+async def test_sell_fee_in_quote_and_limit_ioc_parameters(ex, broker):
+    res = await broker.submit(market("tt-2", Side.SELL, "0.002"))
+    assert res.status == OrderStatus.FILLED
+    for f in res.fills:
+        assert f.fee_asset == "USDT" and f.fee == Decimal(
+            next(t for t in ex.orders["tt-2"].trades if str(t["id"]) == f.trade_id)["commission"]
+        )
+    below = (ex.market_price("BTCUSDT") * Decimal("0.9")).quantize(Decimal("0.01"))
+    req = OrderRequest("tt-3", "BTCUSDT", Side.BUY, OrderType.LIMIT, Decimal("0.00100"), price=below)
+    res = await broker.submit(req)
+    sent = last_order_request(ex).params
+    assert sent["type"] == "LIMIT" and sent["timeInForce"] == "IOC"
+    assert Decimal(sent["price"]) == below and "E" not in sent["price"] and sent["quantity"] == "0.001"
+    assert res.status == OrderStatus.EXPIRED and res.executed_qty == 0 and res.fills == []
+
+
+async def test_parses_binance_docs_full_response(ex, broker, shared_data):
+    sample = json.loads((shared_data / "binance_payloads/nautilus_trader/new_order_full_response.json").read_text())
+    ex.respond_next("POST", "order", sample)
+    res = await broker.submit(OrderRequest("6gCrw2kRUAF9CvJDGP16IP", "BTCUSDT", Side.SELL, OrderType.MARKET,
+                                           Decimal("10")))
+    assert res.status == OrderStatus.FILLED and res.exchange_order_id == "28"
+    assert res.executed_qty == Decimal("10.00000000") and res.quote_qty == Decimal("10.00000000")
+    assert [f.price for f in res.fills] == [Decimal(p) for p in ("4000", "3999", "3998", "3997", "3995")]
+    assert [f.quantity for f in res.fills] == [Decimal(q) for q in ("1", "5", "2", "1", "1")]
+    assert [f.fee for f in res.fills] == [Decimal(c) for c in ("4", "19.995", "7.996", "3.997", "3.995")]
+    assert {f.fee_asset for f in res.fills} == {"USDT"}
+    assert [f.trade_id for f in res.fills] == ["56", "57", "58", "59", "60"]
+    assert all(f.ts_ms == 1507725176595 for f in res.fills)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "msg", "retry_after", "kind"),
+    [
+        (429, -1003, "Too many requests.", 7, BrokerErrorKind.RATE_LIMIT),
+        (418, -1003, "Way too many requests; IP banned.", 120, BrokerErrorKind.RATE_LIMIT),
+        (400, -1015, "Too many new orders.", None, BrokerErrorKind.RATE_LIMIT),
+        (400, -2010, "Account has insufficient balance for requested action.", None,
+         BrokerErrorKind.INSUFFICIENT_BALANCE),
+        (400, -2010, "Duplicate order sent.", None, BrokerErrorKind.REJECTED),
+        (400, -1013, "Filter failure: LOT_SIZE", None, BrokerErrorKind.FILTER_FAILURE),
+        (400, -1013, "Filter failure: NOTIONAL", None, BrokerErrorKind.FILTER_FAILURE),
+        (400, -1007, "Timeout waiting for response from backend server. Send status unknown.", None,
+         BrokerErrorKind.TIMEOUT),
+        (503, -1001, "Internal error; unable to process your request.", None, BrokerErrorKind.TIMEOUT),
+        (400, -2013, "Order does not exist.", None, BrokerErrorKind.UNKNOWN_ORDER),
+        (400, -2011, "Unknown order sent.", None, BrokerErrorKind.UNKNOWN_ORDER),
+        (401, -2014, "API-key format invalid.", None, BrokerErrorKind.AUTH),
+        (401, -2015, "Invalid API-key, IP, or permissions for action.", None, BrokerErrorKind.AUTH),
+        (400, -1022, "Signature for this request is not valid.", None, BrokerErrorKind.AUTH),
+        (400, -1121, "Invalid symbol.", None, BrokerErrorKind.REJECTED),
+    ],
+)
+async def test_binance_errors_map_to_broker_error_kinds(ex, broker, status, code, msg, retry_after, kind):
+    ex.fail_next("POST", "order", status=status, code=code, msg=msg, retry_after=retry_after)
+    with pytest.raises(BrokerError) as ei:
+        await broker.submit(market("tt-e", Side.BUY, "0.001"))
+    err = ei.value
+    assert err.kind == kind
+    assert err.code == code
+    assert err.retry_after_s == (float(retry_after) if retry_after is not None else None)
+    assert err.kind.transient == (kind in (BrokerErrorKind.RATE_LIMIT, BrokerErrorKind.TIMEOUT))
+    assert "tt-e" in str(err)
+    assert ex.orders == {}  # nothing was booked at the stand-in
+
+
+async def test_exchange_side_rejections_balance_and_filters(ex, broker):
+    with pytest.raises(BrokerError) as ei:
+        await broker.submit(market("tt-big", Side.BUY, "5"))  # ~ 300k USDT with 10k on the account
+    assert ei.value.kind == BrokerErrorKind.INSUFFICIENT_BALANCE and ei.value.code == -2010
+    with pytest.raises(BrokerError) as ei:
+        await broker.submit(market("tt-step", Side.BUY, "0.000015"))  # off the 0.00001 step
+    assert ei.value.kind == BrokerErrorKind.FILTER_FAILURE and ei.value.code == -1013
+    with pytest.raises(BrokerError) as ei:
+        await broker.submit(market("tt-tiny", Side.BUY, "0.00002"))  # ~1.2 USDT < NOTIONAL 5
+    assert ei.value.kind == BrokerErrorKind.FILTER_FAILURE
+    with pytest.raises(BrokerError) as ei:
+        await broker.submit(market("bad id with spaces", Side.BUY, "0.001"))
+    assert ei.value.kind == BrokerErrorKind.REJECTED
+    with pytest.raises(BrokerError):
+        await broker.submit(market("tt-neg", Side.BUY, "-1"))
+    assert not [r for r in ex.requests if r.params.get("newClientOrderId") in ("bad id with spaces", "tt-neg")]
+
+
+async def test_timeout_leaves_outcome_unknown_and_query_finds_the_fills(ex):
+    b = BinanceBroker(make_cfg(ex, timeout_s=0.3), ex.clock, KEY, SECRET)
+    await b.start()
+    try:
+        ex.delay_next("POST", "order", 0.8)
+        with pytest.raises(BrokerError) as ei:
+            await b.submit(market("tt-lost", Side.BUY, "0.01"))
+        assert ei.value.kind == BrokerErrorKind.TIMEOUT and ei.value.kind.transient
+        await ex.wait_until(lambda: "tt-lost" in ex.orders, 3, "the order to execute after all")
+        got = await b.query("BTCUSDT", "tt-lost")
+        assert got is not None and got.status == OrderStatus.FILLED
+        assert got.executed_qty == Decimal("0.01")
+        assert [(f.price, f.quantity, f.trade_id) for f in got.fills] == [
+            (Decimal(t["price"]), Decimal(t["qty"]), str(t["id"])) for t in ex.orders["tt-lost"].trades
+        ]
+        assert await b.query("BTCUSDT", "tt-never-sent") is None
+    finally:
+        await b.stop()
+
+
+async def test_cancel_open_orders_balances_and_filters(ex, broker):
+    ex.add_open_order("BTCUSDT", "tt-rest", "BUY", "0.001", "30000.00")
+    opened = await broker.open_orders()
+    assert [(o.client_order_id, o.status) for o in opened] == [("tt-rest", OrderStatus.NEW)]
+    res = await broker.cancel("BTCUSDT", "tt-rest")
+    assert res.client_order_id == "tt-rest" and res.status == OrderStatus.CANCELED
+    assert await broker.open_orders() == []
+    with pytest.raises(BrokerError) as ei:
+        await broker.cancel("BTCUSDT", "tt-rest")
+    assert ei.value.kind == BrokerErrorKind.UNKNOWN_ORDER and ei.value.code == -2011
+
+    bal = await broker.balances()
+    assert bal == {"BTC": Decimal("0.5"), "ETH": Decimal("2"), "USDT": Decimal("10000")}
+    assert all(isinstance(v, Decimal) for v in bal.values())
+
+    f = await broker.exchange_filters(["BTCUSDT", "ETHUSDT", "NOPEUSDT"])
+    assert set(f) == {"BTCUSDT", "ETHUSDT"}
+    assert f["BTCUSDT"].step_size == Decimal("0.00001") and f["BTCUSDT"].tick_size == Decimal("0.01")
+    assert f["ETHUSDT"].base_asset == "ETH" and f["ETHUSDT"].quote_asset == "USDT"
+
+
+async def test_clock_drift_is_resynchronised_and_the_request_retried_once(ex, broker):
+    ex.clock.jump_to(ex.clock.now_ms() + 3_600_000)  # the exchange clock moves an hour ahead
+    bal = await broker.balances()
+    assert bal["USDT"] == Decimal("10000")
+    acct = [r.status for r in ex.requests if r.path == "account"]
+    assert acct == [400, 200]  # -1021 once, then accepted after the resync
+
+
+async def test_network_failure_is_network_kind(shared_data):
+    async with StandinExchange(SteerableClock(T0), shared_data) as ex:
+        b = BinanceBroker(make_cfg(ex), ex.clock, KEY, SECRET)
+        await b.start()
+    try:  # the exchange is gone now
+        with pytest.raises(BrokerError) as ei:
+            await b.submit(market("tt-net", Side.BUY, "0.001"))
+        assert ei.value.kind == BrokerErrorKind.NETWORK and ei.value.kind.transient
+    finally:
+        await b.stop()
+
+
+async def test_secrets_never_logged_printed_or_sent(ex, caplog):
+    caplog.set_level(logging.DEBUG)
+    b = BinanceBroker(make_cfg(ex), ex.clock, KEY, SECRET)
+    await b.start()
+    errors: list[BrokerError] = []
+    try:
+        await b.submit(market("tt-s1", Side.BUY, "0.01"))
+        await b.query("BTCUSDT", "tt-s1")
+        await b.balances()
+        for code, status in ((-2015, 401), (-2010, 400), (-1003, 429)):
+            ex.fail_next("POST", "order", status=status, code=code, msg="x")
+            try:
+                await b.submit(market("tt-s2", Side.BUY, "0.01"))
+            except BrokerError as e:
+                errors.append(e)
+    finally:
+        await b.stop()
+    assert len(errors) == 3
+    texts = [caplog.text, repr(b), str(b)] + [str(e) + repr(e) + repr(e.args) for e in errors]
+    for t in texts:
+        assert KEY not in t and SECRET not in t
+    assert all(e.__cause__ is None and e.__suppress_context__ for e in errors)
+    for r in ex.requests:  # the secret never travels; the key only in its header
+        assert SECRET not in r.raw and SECRET not in json.dumps(r.headers)
+        assert KEY not in r.raw
+        assert r.headers.get("X-MBX-APIKEY") == KEY
+    with pytest.raises(ValueError):
+        BinanceBroker(make_cfg(ex), ex.clock, "", SECRET)

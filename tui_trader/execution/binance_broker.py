@@ -1,0 +1,358 @@
+"""The live Binance spot broker (python-binance ``AsyncClient``), implementing :class:`Broker`.
+
+* Orders: MARKET, or LIMIT with ``timeInForce=IOC``; always ``newClientOrderId`` (the
+  caller's id, so a lost answer can be resolved by :meth:`BinanceBroker.query`) and
+  ``newOrderRespType=FULL``; the fills of the answer become :class:`~tui_trader.models.Fill`
+  with :class:`~decimal.Decimal` price, quantity and fee.
+* Fees: ``Fill.fee`` is in the quote asset. Binance charges a BUY's commission in the base
+  asset: it is converted at the fill price (``commission * price``) and ``fee_asset`` keeps
+  the asset actually charged, so the caller knows the base received is ``quantity -
+  commission``. A commission in a third asset (BNB discount) cannot be converted without a
+  price: ``fee`` is then that raw amount and ``fee_asset`` says which asset it is.
+* Errors become :class:`BrokerError` by code/status: 429/418/-1003/-1015 -> RATE_LIMIT
+  (``retry_after_s`` from ``Retry-After``); -2010 "insufficient balance" -> INSUFFICIENT_BALANCE
+  (other -2010 rejections, e.g. a duplicate order, -> REJECTED); -1013 and "Filter failure"
+  -> FILTER_FAILURE; -1007, client timeouts, 5xx and a connection lost after sending ->
+  TIMEOUT (outcome unknown: query before retrying); no connection -> NETWORK;
+  -2013/-2011 -> UNKNOWN_ORDER (``query`` returns None); -2014/-2015/-1022/-1002 and HTTP 401 ->
+  AUTH; anything else -> REJECTED. A -1021 (clock outside recvWindow) resynchronises the
+  time offset and retries once: the exchange rejected that request, so nothing was sent twice.
+* Secrets: the key and secret are handed to the client and otherwise kept in a redacting
+  wrapper; they never appear in ``repr``/``str``, logs or error messages (errors are built from
+  Binance's code and message only, raised ``from None``).
+
+Units: prices in quote per base, quantities in base, times integer ms since the epoch (UTC).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import aiohttp
+from binance import AsyncClient
+from binance.exceptions import BinanceAPIException, BinanceRequestException
+
+from tui_trader.clock import Clock
+from tui_trader.config import Config
+from tui_trader.execution.broker import BrokerError, BrokerErrorKind
+from tui_trader.execution.client_ids import is_valid_client_order_id
+from tui_trader.market.binance import create_client, retry_after_s
+from tui_trader.market.binance_payloads import parse_exchange_info
+from tui_trader.models import Fill, OrderRequest, OrderResult, OrderStatus, OrderType, Side, SymbolFilters
+
+log = logging.getLogger("tui_trader.execution.binance")
+
+T = TypeVar("T")
+
+_STATUS = {
+    "NEW": OrderStatus.NEW,
+    "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
+    "FILLED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "PENDING_CANCEL": OrderStatus.CANCELED,
+    "REJECTED": OrderStatus.REJECTED,
+    "EXPIRED": OrderStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
+}
+
+_AUTH_CODES = (-2014, -2015, -1022, -1002)
+
+
+class _Secret:
+    """Holds a credential; prints as ``<redacted>``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    __str__ = __repr__
+
+
+def _dec(x: Any, what: str) -> Decimal:
+    try:
+        d = Decimal(str(x))
+    except (InvalidOperation, ValueError):
+        raise BrokerError(BrokerErrorKind.REJECTED, f"exchange sent a bad {what}: {str(x)[:30]!r}") from None
+    if not d.is_finite():
+        raise BrokerError(BrokerErrorKind.REJECTED, f"exchange sent a non-finite {what}")
+    return d
+
+
+def _plain(d: Decimal) -> str:
+    """Decimal as plain text, never in exponent form (``1E-5`` -> ``0.00001``)."""
+    s = format(d, "f")
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return s or "0"
+
+
+def map_error(exc: BaseException, what: str, sent: bool = False) -> BrokerError:
+    """A :class:`BrokerError` for an exception of python-binance / aiohttp (see module doc).
+
+    ``sent``: the request may have reached the exchange (an order submission), so a
+    connection lost mid-way is a TIMEOUT (unknown outcome) rather than NETWORK.
+    """
+    if isinstance(exc, BrokerError):
+        return exc
+    if isinstance(exc, BinanceAPIException):
+        code = exc.code if isinstance(exc.code, int) else None
+        status = exc.status_code
+        msg = str(exc.message or "")[:200]
+        low = msg.lower()
+        text = f"{what}: {msg}" if msg else f"{what}: HTTP {status}"
+        if status in (429, 418) or code in (-1003, -1015):
+            return BrokerError(BrokerErrorKind.RATE_LIMIT, text, code, retry_after_s(exc))
+        if code == -2010 and "insufficient" in low:
+            return BrokerError(BrokerErrorKind.INSUFFICIENT_BALANCE, text, code)
+        if code == -1013 or "filter failure" in low:
+            return BrokerError(BrokerErrorKind.FILTER_FAILURE, text, code)
+        if code == -1007:
+            return BrokerError(BrokerErrorKind.TIMEOUT, text, code)
+        if code in (-2013, -2011):
+            return BrokerError(BrokerErrorKind.UNKNOWN_ORDER, text, code)
+        if code in _AUTH_CODES or status == 401:
+            return BrokerError(BrokerErrorKind.AUTH, text, code)
+        if status >= 500:
+            return BrokerError(BrokerErrorKind.TIMEOUT, f"{what}: exchange error HTTP {status}, outcome unknown", code)
+        return BrokerError(BrokerErrorKind.REJECTED, text, code)
+    if isinstance(exc, asyncio.TimeoutError):
+        return BrokerError(BrokerErrorKind.TIMEOUT, f"{what}: no answer in time, outcome unknown")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return BrokerError(BrokerErrorKind.NETWORK, f"{what}: cannot connect to the exchange")
+    if isinstance(exc, BinanceRequestException):
+        kind = BrokerErrorKind.TIMEOUT if sent else BrokerErrorKind.NETWORK
+        return BrokerError(kind, f"{what}: unreadable answer from the exchange")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        if sent:
+            return BrokerError(BrokerErrorKind.TIMEOUT, f"{what}: connection lost, outcome unknown")
+        return BrokerError(BrokerErrorKind.NETWORK, f"{what}: connection failed ({type(exc).__name__})")
+    return BrokerError(BrokerErrorKind.REJECTED, f"{what}: unexpected {type(exc).__name__}")
+
+
+class BinanceBroker:
+    """Orders on Binance spot. ``api_key``/``api_secret`` come from the caller (the environment)."""
+
+    name = "binance"
+
+    def __init__(self, cfg: Config, clock: Clock, api_key: str, api_secret: str) -> None:
+        if not api_key or not api_secret:
+            raise ValueError("BinanceBroker needs an API key and secret (BINANCE_API_KEY / BINANCE_API_SECRET)")
+        self.cfg = cfg
+        self.clock = clock
+        self._key = _Secret(api_key)
+        self._secret = _Secret(api_secret)
+        self._client: AsyncClient | None = None
+        self._assets: dict[str, tuple[str, str]] = {}  # symbol -> (base, quote)
+
+    def __repr__(self) -> str:
+        where = self.cfg.binance.rest_url or ("testnet" if self.cfg.binance.testnet else "binance")
+        return f"BinanceBroker({where}, started={self._client is not None})"
+
+    __str__ = __repr__
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the client and synchronise the request timestamp with the exchange clock."""
+        if self._client is not None:
+            return
+        self._client = create_client(self.cfg, self._key.get(), self._secret.get())
+        try:
+            await self._sync_time()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await asyncio.wait_for(client.close_connection(), 2.0)
+            except Exception:  # noqa: BLE001 - closing must not fail
+                log.debug("binance broker: closing the HTTP session failed")
+
+    async def _sync_time(self) -> None:
+        client = self._require()
+        try:
+            res = await client.get_server_time()
+        except Exception as exc:  # noqa: BLE001
+            raise map_error(exc, "server time") from None
+        # python-binance stamps requests with time.time() + timestamp_offset.
+        client.timestamp_offset = int(res["serverTime"]) - int(time.time() * 1000)
+
+    def _require(self) -> AsyncClient:
+        if self._client is None:
+            raise BrokerError(BrokerErrorKind.NETWORK, "broker not started")
+        return self._client
+
+    async def _call(self, what: str, fn: Callable[[AsyncClient], Awaitable[T]], sent: bool = False) -> T:
+        client = self._require()
+        for attempt in range(2):
+            try:
+                return await fn(client)
+            except BinanceAPIException as exc:
+                if exc.code == -1021 and attempt == 0:
+                    log.warning("%s: request time outside recvWindow; resynchronising the clock", what)
+                    await self._sync_time()
+                    continue
+                err = map_error(exc, what, sent)
+            except Exception as exc:  # noqa: BLE001 - mapped to a BrokerError kind
+                err = map_error(exc, what, sent)
+            log.warning("binance broker: %s", err)
+            raise err from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- orders -------------------------------------------------------------------------
+
+    async def submit(self, req: OrderRequest) -> OrderResult:
+        """Send a MARKET or LIMIT IOC order; the FULL answer's fills are parsed."""
+        if not is_valid_client_order_id(req.client_order_id):
+            raise BrokerError(BrokerErrorKind.REJECTED, f"invalid client order id {req.client_order_id!r}")
+        if not isinstance(req.quantity, Decimal) or not req.quantity.is_finite() or req.quantity <= 0:
+            raise BrokerError(BrokerErrorKind.REJECTED, f"quantity must be a positive Decimal, got {req.quantity!r}")
+        params: dict[str, Any] = {
+            "symbol": req.symbol,
+            "side": Side(req.side).value,
+            "type": OrderType(req.type).value,
+            "quantity": _plain(req.quantity),
+            "newClientOrderId": req.client_order_id,
+            "newOrderRespType": "FULL",
+        }
+        if req.type == OrderType.LIMIT:
+            if req.price is None or not req.price.is_finite() or req.price <= 0:
+                raise BrokerError(BrokerErrorKind.REJECTED, "a LIMIT order needs a positive price")
+            params["timeInForce"] = "IOC"
+            params["price"] = _plain(req.price)
+        resp = await self._call(f"submit {req.client_order_id}", lambda c: c.create_order(**params), sent=True)
+        await self._ensure_assets([req.symbol])
+        return self._result(resp, req.client_order_id, req.symbol, Side(req.side), resp.get("fills") or [])
+
+    async def cancel(self, symbol: str, client_order_id: str) -> OrderResult:
+        resp = await self._call(
+            f"cancel {client_order_id}",
+            lambda c: c.cancel_order(symbol=symbol, origClientOrderId=client_order_id),
+        )
+        return self._result(resp, client_order_id, symbol, None, [])
+
+    async def query(self, symbol: str, client_order_id: str) -> OrderResult | None:
+        """The order as the exchange knows it (fills from ``myTrades``), or None if it never saw it."""
+        try:
+            resp = await self._call(
+                f"query {client_order_id}",
+                lambda c: c.get_order(symbol=symbol, origClientOrderId=client_order_id),
+            )
+        except BrokerError as e:
+            if e.kind == BrokerErrorKind.UNKNOWN_ORDER:
+                return None
+            raise
+        trades: list[dict[str, Any]] = []
+        if _dec(resp.get("executedQty", "0"), "executedQty") > 0:
+            order_id = resp.get("orderId")
+            trades = await self._call(
+                f"trades of {client_order_id}", lambda c: c.get_my_trades(symbol=symbol, orderId=order_id)
+            )
+        await self._ensure_assets([symbol])
+        return self._result(resp, client_order_id, symbol, None, trades)
+
+    async def open_orders(self) -> list[OrderResult]:
+        resp = await self._call("open orders", lambda c: c.get_open_orders())
+        return [self._result(o, str(o.get("clientOrderId", "")), str(o.get("symbol", "")), None, []) for o in resp]
+
+    async def balances(self) -> dict[str, Decimal]:
+        """Free balance per asset (assets with nothing free or locked are left out)."""
+        resp = await self._call("account", lambda c: c.get_account())
+        out: dict[str, Decimal] = {}
+        for b in resp.get("balances", []):
+            free = _dec(b.get("free", "0"), "balance")
+            locked = _dec(b.get("locked", "0"), "balance")
+            if free != 0 or locked != 0:
+                out[str(b["asset"])] = free
+        return out
+
+    async def exchange_filters(self, symbols: Sequence[str]) -> dict[str, SymbolFilters]:
+        """Filters of ``symbols`` from exchangeInfo (unknown symbols are left out, with a warning)."""
+        info = await self._call("exchangeInfo", lambda c: c.get_exchange_info())
+        try:
+            all_f = parse_exchange_info(info)
+        except ValueError as e:
+            raise BrokerError(BrokerErrorKind.REJECTED, f"exchangeInfo: {e}") from None
+        for s, f in all_f.items():
+            self._assets[s] = (f.base_asset, f.quote_asset)
+        want = list(symbols)
+        missing = [s for s in want if s not in all_f]
+        if missing:
+            log.warning("exchange_filters: unknown symbol(s): %s", ", ".join(missing))
+        return {s: all_f[s] for s in want if s in all_f}
+
+    async def _ensure_assets(self, symbols: Sequence[str]) -> None:
+        if all(s in self._assets for s in symbols):
+            return
+        with contextlib.suppress(BrokerError):  # else the quote-suffix rule in _split
+            await self.exchange_filters(symbols)
+
+    def _split(self, symbol: str) -> tuple[str, str]:
+        if symbol in self._assets:
+            return self._assets[symbol]
+        q = self.cfg.broker.quote_asset.upper()
+        return (symbol[: -len(q)], q) if symbol.endswith(q) else (symbol, q)
+
+    # -- parsing --------------------------------------------------------------------------
+
+    def _result(
+        self, o: dict[str, Any], client_order_id: str, symbol: str, side: Side | None, fills: list[dict[str, Any]]
+    ) -> OrderResult:
+        status_txt = str(o.get("status", ""))
+        status = _STATUS.get(status_txt)
+        reason = ""
+        if status is None:
+            status = OrderStatus.NEW  # not final: the caller will ask again
+            reason = f"unknown exchange status {status_txt!r}"
+        elif status == OrderStatus.EXPIRED:
+            reason = "IOC remainder expired" if _dec(o.get("executedQty", "0"), "executedQty") > 0 else "expired unfilled"
+        if side is None:
+            try:
+                side = Side(str(o.get("side", "")))
+            except ValueError:
+                side = Side.BUY
+        ts = int(o.get("transactTime") or o.get("updateTime") or o.get("time") or self.clock.now_ms())
+        return OrderResult(
+            client_order_id=client_order_id,
+            status=status,
+            exchange_order_id=str(o.get("orderId", "")),
+            executed_qty=_dec(o.get("executedQty", "0"), "executedQty"),
+            quote_qty=_dec(o.get("cummulativeQuoteQty", "0"), "cummulativeQuoteQty"),
+            fills=[self._fill(f, client_order_id, symbol, side, ts) for f in fills],
+            reason=reason,
+        )
+
+    def _fill(self, f: dict[str, Any], client_order_id: str, symbol: str, side: Side, ts: int) -> Fill:
+        base, quote = self._split(symbol)
+        price = _dec(f["price"], "fill price")
+        qty = _dec(f["qty"], "fill quantity")
+        commission = _dec(f.get("commission", "0"), "commission")
+        asset = str(f.get("commissionAsset", quote))
+        fee = commission * price if asset == base and asset != quote else commission
+        return Fill(
+            client_order_id=client_order_id,
+            symbol=symbol,
+            side=side,
+            price=price,
+            quantity=qty,
+            fee=fee,
+            fee_asset=asset,
+            ts_ms=int(f.get("time", ts)),
+            trade_id=str(f.get("tradeId", f.get("id", ""))),
+        )
