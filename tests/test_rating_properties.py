@@ -16,6 +16,9 @@ EPS = 1e-6
 
 
 # ------------------------------------------------------------ scalar reference (paper)
+BRACKET_STEPS = []  # k of the initial bracket search, recorded by ref_player
+
+
 def ref_player(mu, phi, sigma, games, tau):
     """Glickman's steps 3-8 for one player; games = [(mu_j, phi_j, s_j), ...]."""
     if not games:
@@ -49,6 +52,7 @@ def ref_player(mu, phi, sigma, games, tau):
         k = 1
         while f(a - k * tau) < 0:
             k += 1
+        BRACKET_STEPS.append(k)
         B = a - k * tau
     fa, fb = f(A), f(B)
     while abs(B - A) > EPS:
@@ -130,6 +134,19 @@ def test_matches_scalar_reference_on_random_cases(seed, n, p_play, margin, tau):
     got = rate_period(rating, rd, vol, s, tau=tau)
     want = ref_period(rating.tolist(), rd.tolist(), vol.tolist(), s.tolist(), tau)
     assert_close(got, want)
+
+
+def test_matches_scalar_reference_with_a_large_tau():
+    # the bracket search needs k > 1 steps only for tau > 2, and then only when the
+    # volatility is large against phi and v
+    BRACKET_STEPS.clear()
+    for seed in range(30):
+        rating, rd, vol, s = random_case(np.random.default_rng(seed), 8, 1.0, seed % 2 == 0)
+        vol *= 10.0 ** (seed % 5)
+        got = rate_period(rating, rd, vol, s, tau=9.0)
+        want = ref_period(rating.tolist(), rd.tolist(), vol.tolist(), s.tolist(), 9.0)
+        assert_close(got, want)
+    assert max(BRACKET_STEPS) > 1
 
 
 def test_matches_scalar_reference_across_row_blocks():

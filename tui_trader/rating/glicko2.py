@@ -161,6 +161,17 @@ def _f(x: np.ndarray, a: np.ndarray, d: np.ndarray, q: np.ndarray, c: float) -> 
     return num
 
 
+def _f_at_a(a: np.ndarray, d: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """:func:`_f` at ``x = a``, where the second term is exactly 0."""
+    ex = np.exp(a)
+    num = np.subtract(d, ex)
+    num *= ex
+    den = np.add(q, ex)
+    den *= den
+    num /= den
+    return num
+
+
 def _new_volatility(
     phi2: np.ndarray, v: np.ndarray, delta: np.ndarray, sigma: np.ndarray, tau: float
 ) -> np.ndarray:
@@ -186,7 +197,7 @@ def _new_volatility(
         fb = _f(b, a, d, q, c)
         bad &= fb < 0.0
     A = a.copy()
-    fa = _f(A, a, d, q, c)
+    fa = _f_at_a(a, d, q)
     out = np.empty_like(a)
     idx: np.ndarray | None = None  # positions of the live players in `out` (None: all)
     gap = np.subtract(b, A)

@@ -48,6 +48,35 @@ def pair_outcome(gap: np.ndarray, mode: str, margin_scale: float, draw_epsilon: 
     return t
 
 
+def _round_robin(
+    s: np.ndarray, active: np.ndarray, m: int, mode: str, margin_scale: float, draw_epsilon: float
+) -> np.ndarray:
+    """All pairs of active symbols, computed in place in the (N, N) result
+    (the same values as :func:`pair_outcome`, with fewer passes)."""
+    n = s.shape[0]
+    out = np.subtract.outer(s, s)  # gap; NaN rows/columns are overwritten below
+    if mode == "binary":
+        lose = np.less(out, -draw_epsilon)
+        np.greater(out, draw_epsilon, out=out)  # 1.0 win, 0.0 otherwise
+        out -= lose  # 1 win, 0 draw, -1 loss
+        out *= 0.5
+        out += 0.5
+    else:
+        neg = out < 0.0
+        np.abs(out, out=out)
+        out *= -1.0 / margin_scale
+        np.exp(out, out=out)
+        out += 1.0
+        np.divide(1.0, out, out=out)  # logistic(|gap| / scale) in [0.5, 1]
+        np.subtract(1.0, out, out=out, where=neg)
+    if m != n:
+        idle = np.flatnonzero(~active)
+        out[idle, :] = np.nan
+        out[:, idle] = np.nan
+    np.fill_diagonal(out, np.nan)
+    return out
+
+
 def sample_pairs(
     active: np.ndarray, opponents: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -113,10 +142,7 @@ def build_outcomes(
     act = np.flatnonzero(active)
     m = act.shape[0]
     if opponents == 0 or opponents >= m - 1:
-        sa = np.where(active, s, np.nan)
-        out = pair_outcome(np.subtract.outer(sa, sa), mode, margin_scale, draw_epsilon)
-        np.fill_diagonal(out, np.nan)
-        return out
+        return _round_robin(s, active, m, mode, margin_scale, draw_epsilon)
     out = np.full((n, n), np.nan)
     i, j = sample_pairs(act, int(opponents), rng)
     res = pair_outcome(s[i] - s[j], mode, margin_scale, draw_epsilon)
