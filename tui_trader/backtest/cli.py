@@ -1,0 +1,160 @@
+"""``tui-trader backtest`` and ``tui-trader backtest sweep``: argument handling and output."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from tui_trader.config import Config
+
+
+def parse_time(text: str | None, what: str) -> int | None:
+    """``YYYY-MM-DD``, ``YYYY-MM-DDTHH:MM`` (UTC) or epoch milliseconds -> ms."""
+    from tui_trader.cli import UsageError
+
+    if not text:
+        return None
+    t = text.strip()
+    if t.isdigit():
+        return int(t)
+    for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            return int(datetime.strptime(t, fmt).replace(tzinfo=UTC).timestamp() * 1000)
+        except ValueError:
+            continue
+    raise UsageError(f"{what}: expected YYYY-MM-DD[THH:MM] (UTC), got {text!r}")
+
+
+def _progress(console: Console, label: str) -> tuple[Progress, Any]:
+    p = Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    task = p.add_task(label, total=None)
+
+    def cb(done: int, total: int) -> None:
+        p.update(task, completed=done, total=total)
+
+    return p, cb
+
+
+def _inputs(args: argparse.Namespace, cfg: Config) -> tuple[str, str, list[str] | None]:
+    from tui_trader.cli import UsageError
+
+    data = args.data or cfg.feed.replay.path
+    if not data:
+        raise UsageError("backtest needs --data PATH (a folder of kline files, or a file)")
+    if not Path(data).exists():
+        raise UsageError(f"--data: no such file or folder: {data}")
+    interval = args.interval or cfg.feed.interval
+    symbols = list(cfg.feed.symbols) or None
+    return data, interval, symbols
+
+
+def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
+    from tui_trader.backtest.runner import run_backtest
+    from tui_trader.market.replay import ReplayError
+
+    if args.mode == "sweep" or args.param:
+        return main_sweep(args, cfg)
+    data, interval, symbols = _inputs(args, cfg)
+    start_ms = parse_time(args.start, "--start")
+    end_ms = parse_time(args.end, "--end")
+    console = Console()
+    err = Console(stderr=True)
+    prog, cb = _progress(err, "backtest")
+    try:
+        with prog:
+            result = asyncio.run(
+                run_backtest(
+                    cfg, data, interval, symbols=symbols, start_ms=start_ms, end_ms=end_ms,
+                    db_path=args.db or cfg.db_path(), progress=cb,
+                )
+            )
+    except (ReplayError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from tui_trader.backtest.report import render_report, report_json, write_outputs
+
+    if args.out:
+        paths = write_outputs(result, Path(args.out))
+        err.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    if args.json:
+        print(json.dumps(report_json(result), sort_keys=True, allow_nan=False))
+    else:
+        render_report(result, console, charts=not args.no_charts)
+    return 0
+
+
+def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
+    from tui_trader.backtest.runner import sweep_runner
+    from tui_trader.backtest.sweep import grid, parse_param, run_sweep, walk_forward
+    from tui_trader.cli import UsageError
+    from tui_trader.market.replay import ReplayError, load_klines
+
+    if not args.param:
+        raise UsageError("backtest sweep needs at least one --param PATH=START:STOP:STEP (or PATH=a,b,c)")
+    if len(args.param) > 2:
+        raise UsageError("backtest sweep takes one or two --param")
+    try:
+        params = [parse_param(p) for p in args.param]
+        points = grid(params)
+    except ValueError as exc:
+        raise UsageError(f"--param: {exc}") from None
+    data, interval, symbols = _inputs(args, cfg)
+    start_ms = parse_time(args.start, "--start")
+    end_ms = parse_time(args.end, "--end")
+    spec = {"path": str(Path(data).resolve()), "interval": interval, "symbols": symbols,
+            "start_ms": start_ms, "end_ms": end_ms}
+    processes = args.processes or os.cpu_count() or 1
+    console = Console()
+    err = Console(stderr=True)
+    base = cfg.model_dump(mode="json")
+    err.print(f"sweep: {len(points)} point(s) on {processes} process(es)")
+    prog, cb = _progress(err, "sweep")
+    try:
+        with prog:
+            if args.walk_forward:
+                if start_ms is None or end_ms is None:
+                    loaded = load_klines(data, interval, symbols=symbols)
+                    ot = loaded.klines.open_time
+                    start_ms = start_ms if start_ms is not None else int(ot.min())
+                    end_ms = end_ms if end_ms is not None else int(ot.max()) + 1
+                rows = walk_forward(base, params, sweep_runner, spec, start_ms, end_ms, args.walk_forward, 0.7,
+                                    processes=processes, progress=cb, console=console)
+            else:
+                rows = run_sweep(base, params, sweep_runner, processes=processes, progress=cb, data_spec=spec,
+                                 console=console)
+    except (ReplayError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        from tui_trader.backtest.metrics import json_safe
+
+        print(json.dumps(json_safe(rows), sort_keys=True, allow_nan=False))
+    failed = [r for r in rows if isinstance(r, dict) and r.get("error")]
+    for r in failed:
+        err.print(f"[red]point {r.get('point')} failed: {r['error']}")
+    return 1 if failed and len(failed) == len(rows) else 0
