@@ -437,6 +437,10 @@ class StandinExchange:
         """Delay the next ``times`` answers (a client with a shorter timeout sees a timeout)."""
         self._faults.setdefault((method.upper(), path), []).append(_Fault(0, 0, "", None, times, seconds))
 
+    def clear_faults(self) -> None:
+        """Forget every pending fail_next / delay_next / respond_next."""
+        self._faults.clear()
+
     def respond_next(self, method: str, path: str, body: Any, status: int = 200) -> None:
         """Answer the next ``METHOD /api/v3/path`` request with ``body`` (e.g. a recorded payload)."""
         self._faults.setdefault((method.upper(), path), []).append(_Fault(status, 0, "", None, 1, body=body))

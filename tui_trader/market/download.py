@@ -1,0 +1,447 @@
+"""``tui-trader data download``: historical Binance spot klines to resumable monthly files.
+
+Layout (the format of the shared ``binance_spot_klines`` set, read by the replay feed):
+``OUT/SYMBOL/INTERVAL/YYYY-MM-01.json``, one JSON array per calendar month (UTC) of the raw
+12-field ``/api/v3/klines`` rows, exactly as Binance sent them, sorted by open time.
+Only *closed* klines are written (open time + interval <= the exchange's time).
+
+Resuming: a month whose file already holds every wanted kline is skipped without a request;
+a partial month continues after its last open time (and before its first one, if the wanted
+range starts earlier). Files are written atomically (temp file + ``os.replace``) every
+``FLUSH_PAGES`` pages and when a month is done or the run stops, so an interrupted run loses
+at most a few pages and never leaves a torn file.
+
+Rate limits: pages of 1000 rows; ``Retry-After`` is honoured on 429/418; when the
+``X-MBX-USED-WEIGHT-1M`` header reaches ``weight_headroom`` of ``weight_limit`` the download
+pauses until the next minute; network errors and 5xx back off exponentially
+(:class:`~tui_trader.market.binance.RestRetry`).
+
+Units: times are integer milliseconds since the epoch (UTC); ``end`` is exclusive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from binance.exceptions import BinanceAPIException, BinanceRequestException
+
+from tui_trader.clock import interval_to_ms
+from tui_trader.config import Config
+from tui_trader.market.binance import KLINE_LIMIT, RestRetry, create_client, fetch_klines_range
+
+log = logging.getLogger("tui_trader.market.download")
+
+INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
+FLUSH_PAGES = 10
+DEFAULT_OUT = Path("data") / "klines"
+
+
+class DownloadArgError(ValueError):
+    """Bad arguments (unknown interval or symbol, bad dates): exit code 2."""
+
+
+class DownloadError(Exception):
+    """The exchange could not be reached or answered with an error after retries: exit code 1."""
+
+
+# ---------------------------------------------------------------------------
+# months and files
+# ---------------------------------------------------------------------------
+
+
+def month_start(ts_ms: int) -> int:
+    d = datetime.fromtimestamp(ts_ms / 1000, UTC)
+    return int(datetime(d.year, d.month, 1, tzinfo=UTC).timestamp() * 1000)
+
+
+def next_month(ts_ms: int) -> int:
+    d = datetime.fromtimestamp(month_start(ts_ms) / 1000, UTC)
+    y, m = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
+    return int(datetime(y, m, 1, tzinfo=UTC).timestamp() * 1000)
+
+
+def month_file(out_dir: Path, symbol: str, interval: str, month_ms: int) -> Path:
+    d = datetime.fromtimestamp(month_ms / 1000, UTC)
+    return Path(out_dir) / symbol / interval / f"{d.year:04d}-{d.month:02d}-01.json"
+
+
+def read_rows(path: Path) -> list[list[Any]]:
+    """Rows of a month file; [] if absent. Raises DownloadError if it is not a kline array."""
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as e:
+        raise DownloadError(f"cannot read {path}: {e}") from None
+    if not isinstance(data, list) or not all(isinstance(r, list) and len(r) >= 11 for r in data):
+        raise DownloadError(f"{path} is not a JSON array of kline rows; move it away and re-run")
+    return data
+
+
+def write_rows_atomic(path: Path, rows: list[list[Any]]) -> None:
+    """Write ``rows`` as ``[\\n  row,\\n  row\\n]\\n`` via a temp file and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    body = ",\n".join("  " + json.dumps(r, separators=(",", ":")) for r in rows)
+    text = "[\n" + body + "\n]\n" if rows else "[]\n"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+# ---------------------------------------------------------------------------
+# download
+# ---------------------------------------------------------------------------
+
+
+def _check_args(symbols: list[str], interval: str, start_ms: int, end_ms: int | None) -> list[str]:
+    if interval not in INTERVALS:
+        raise DownloadArgError(f"unknown interval {interval!r}; expected one of {', '.join(INTERVALS)}")
+    syms = []
+    for s in symbols:
+        u = s.strip().upper()
+        if not u:
+            continue
+        if not u.isalnum():
+            raise DownloadArgError(f"bad symbol {s!r}")
+        if u not in syms:
+            syms.append(u)
+    if not syms:
+        raise DownloadArgError("no symbols given")
+    if start_ms < 0:
+        raise DownloadArgError("start is before 1970")
+    if end_ms is not None and end_ms <= start_ms:
+        raise DownloadArgError("end must be after start")
+    return syms
+
+
+class _WeightGuard:
+    """Pauses when the used request weight of the current minute nears the limit."""
+
+    def __init__(self, sleep: Callable[[float], Awaitable[None]], limit: int, headroom: float) -> None:
+        self.sleep = sleep
+        self.threshold = int(limit * headroom)
+        self.pauses = 0
+        self.last_used = 0
+
+    async def after(self, response: Any) -> None:
+        headers = getattr(response, "headers", None)
+        if headers is None:
+            return
+        raw = headers.get("X-MBX-USED-WEIGHT-1M") or headers.get("X-MBX-USED-WEIGHT")
+        try:
+            used = int(raw) if raw is not None else 0
+        except ValueError:
+            return
+        self.last_used = used
+        if used < self.threshold:
+            return
+        wait = 61.0
+        date = headers.get("Date")
+        if date:
+            with contextlib.suppress(TypeError, ValueError, IndexError):
+                wait = 61.0 - parsedate_to_datetime(date).second
+        self.pauses += 1
+        log.warning("used request weight %d of the minute is near the limit: pausing %.0f s", used, wait)
+        await self.sleep(max(1.0, min(61.0, wait)))
+
+
+async def download_klines(
+    cfg: Config,
+    symbols: list[str],
+    interval: str,
+    start_ms: int,
+    end_ms: int | None,
+    out_dir: Path,
+    progress: Callable[[str, int, int], None] | None = None,
+    *,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+    weight_limit: int = 6000,
+    weight_headroom: float = 0.8,
+    attempts: int = 6,
+) -> dict[str, Any]:
+    """Download closed klines of ``symbols`` with open time in ``[start_ms, end_ms)`` (``end_ms``
+    None = up to now) into ``out_dir`` (see module doc). Resumes what is already there.
+
+    ``progress(symbol, rows_done, rows_total)`` is called after every page (rows, estimated
+    total). Returns ``{"interval", "out_dir", "rows", "files", "resumed", "pauses",
+    "symbols": {symbol: {"rows", "files", "resumed", "months_skipped"}}}`` where ``rows`` are
+    rows fetched now, ``files`` month files written, ``resumed`` rows already on disk.
+    Raises DownloadArgError (bad arguments, unknown symbol) or DownloadError (network /
+    exchange failure after ``attempts`` tries).
+    """
+    syms = _check_args(symbols, interval, start_ms, end_ms)
+    iv = interval_to_ms(interval)
+    out_dir = _expand(out_dir)
+    sleeper = sleep or asyncio.sleep
+    retry = RestRetry(sleeper, attempts=attempts)
+    guard = _WeightGuard(sleeper, weight_limit, weight_headroom)
+    client = create_client(cfg)
+    summary: dict[str, Any] = {
+        "interval": interval, "out_dir": str(out_dir), "rows": 0, "files": 0, "resumed": 0, "pauses": 0,
+        "symbols": {},
+    }
+    try:
+        try:
+            now = int((await retry.call("server time", client.get_server_time))["serverTime"])
+            await guard.after(client.response)
+        except (TimeoutError, BinanceAPIException, BinanceRequestException, aiohttp.ClientError, OSError) as e:
+            raise DownloadError(f"cannot reach the exchange: {_why(e)}") from None
+        hi_all = now - iv + 1  # a kline opening before this has closed
+        if end_ms is not None:
+            hi_all = min(hi_all, end_ms)
+        for sym in syms:
+            summary["symbols"][sym] = await _download_symbol(
+                client, retry, guard, sym, interval, iv, start_ms, hi_all, now, out_dir, progress
+            )
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.close_connection(), 2.0)
+    for s in summary["symbols"].values():
+        summary["rows"] += s["rows"]
+        summary["files"] += s["files"]
+        summary["resumed"] += s["resumed"]
+    summary["pauses"] = guard.pauses
+    return summary
+
+
+def _expand(p: Path | str) -> Path:
+    return Path(p).expanduser()
+
+
+def _why(e: BaseException) -> str:
+    if isinstance(e, BinanceAPIException):
+        return f"HTTP {e.status_code} code {e.code}: {e.message}"
+    if isinstance(e, asyncio.TimeoutError):
+        return "timeout"
+    return type(e).__name__
+
+
+class _Month:
+    """One month file being completed: what is on disk, what was fetched, periodic atomic flushes."""
+
+    def __init__(self, path: Path, lo: int, hi: int, now: int) -> None:
+        self.path, self.lo, self.hi, self.now = path, lo, hi, now
+        self.rows = read_rows(path)
+        self.have = {int(r[0]) for r in self.rows}
+        self.new_rows: list[list[Any]] = []
+        self.pages = 0
+        self.written = False
+
+    def resumed(self) -> int:
+        return sum(1 for t in self.have if self.lo <= t < self.hi)
+
+    def missing(self, iv: int) -> list[tuple[int, int]]:
+        """Inclusive open-time ranges still to fetch (none = the month is complete)."""
+        if not self.rows:
+            return [(self.lo, self.hi - 1)]
+        out = []
+        first, last = int(self.rows[0][0]), int(self.rows[-1][0])
+        if first - iv >= self.lo:
+            out.append((self.lo, first - 1))
+        if last + iv < self.hi:
+            out.append((max(self.lo, last + iv), self.hi - 1))
+        return out
+
+    def add_page(self, page: list[list[Any]]) -> int:
+        """Keep the closed, in-range, new rows of ``page``; flush every FLUSH_PAGES pages."""
+        keep = [
+            r for r in page if self.lo <= int(r[0]) < self.hi and int(r[6]) < self.now and int(r[0]) not in self.have
+        ]
+        self.have.update(int(r[0]) for r in keep)
+        self.new_rows.extend(keep)
+        self.pages += 1
+        if self.pages % FLUSH_PAGES == 0:
+            self.flush()
+        return len(keep)
+
+    def flush(self) -> None:
+        if not self.new_rows:
+            return
+        merged = {int(r[0]): r for r in self.new_rows}
+        merged.update({int(r[0]): r for r in self.rows})  # what was on disk wins
+        self.rows = [merged[t] for t in sorted(merged)]
+        self.new_rows = []
+        write_rows_atomic(self.path, self.rows)
+        self.written = True
+
+
+async def _download_symbol(
+    client: Any,
+    retry: RestRetry,
+    guard: _WeightGuard,
+    sym: str,
+    interval: str,
+    iv: int,
+    lo_all: int,
+    hi_all: int,
+    now: int,
+    out_dir: Path,
+    progress: Callable[[str, int, int], None] | None,
+) -> dict[str, int]:
+    stats = {"rows": 0, "files": 0, "resumed": 0, "months_skipped": 0}
+    total = max(0, (hi_all - lo_all + iv - 1) // iv)
+    done = 0
+
+    def on_new(n: int) -> None:
+        nonlocal done
+        stats["rows"] += n
+        done += n
+        if progress:
+            progress(sym, done, total)
+
+    m = month_start(lo_all)
+    while m < hi_all:
+        month = _Month(month_file(out_dir, sym, interval, m), max(lo_all, m), min(hi_all, next_month(m)), now)
+        resumed = month.resumed()
+        stats["resumed"] += resumed
+        done += resumed
+        todo = month.missing(iv)
+        if not todo:
+            stats["months_skipped"] += 1
+        try:
+            for span in todo:
+                await _fetch_into(client, retry, guard, sym, interval, span, month, on_new)
+        finally:
+            month.flush()  # keep what was fetched, even when interrupted
+            if month.written:
+                stats["files"] += 1
+        if progress:
+            progress(sym, done, total)
+        m = next_month(m)
+    return stats
+
+
+async def _fetch_into(
+    client: Any,
+    retry: RestRetry,
+    guard: _WeightGuard,
+    sym: str,
+    interval: str,
+    span: tuple[int, int],
+    month: _Month,
+    on_new: Callable[[int], None],
+) -> None:
+    """Fetch open times ``span`` (inclusive) page by page into ``month``; ``on_new(n)`` per page."""
+
+    def on_page(page: list[list[Any]]) -> None:
+        on_new(month.add_page(page))
+
+    async def weight_check() -> None:
+        await guard.after(client.response)
+
+    try:
+        await fetch_klines_range(client, retry, sym, interval, span[0], span[1], KLINE_LIMIT, on_page, weight_check)
+    except BinanceAPIException as e:
+        if e.code == -1121:
+            raise DownloadArgError(f"unknown symbol {sym} on the exchange") from None
+        if e.code == -1120:
+            raise DownloadArgError(f"the exchange does not accept interval {interval}") from None
+        raise DownloadError(f"{sym}: exchange error {_why(e)}") from None
+    except (TimeoutError, BinanceRequestException, aiohttp.ClientError, OSError) as e:
+        raise DownloadError(f"{sym}: network failure after {retry.attempts} attempts ({_why(e)})") from None
+
+
+# ---------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------
+
+
+def parse_date_ms(text: str, what: str) -> int:
+    """``YYYY-MM-DD`` or an ISO date-time (UTC unless it names an offset) -> epoch ms."""
+    t = str(text).strip()
+    try:
+        d = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    except ValueError:
+        raise DownloadArgError(f"bad {what} date {text!r}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=UTC)
+    return int(d.timestamp() * 1000)
+
+
+def _symbols_arg(v: Any) -> list[str]:
+    if v is None:
+        return []
+    items = v if isinstance(v, list | tuple) else [v]
+    return [s for item in items for s in str(item).split(",") if s.strip()]
+
+
+def main_download(args: argparse.Namespace, cfg: Config) -> int:
+    """Run a download from CLI arguments (``symbols`` comma list, ``interval``, ``start``,
+    ``end``, ``out``; optional ``retries``, default 6) with a progress bar; prints a summary.
+    Returns 0 ok, 2 bad arguments, 1 network/exchange failure after retries."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    out = Console()
+    err = Console(stderr=True)
+    try:
+        symbols = _symbols_arg(getattr(args, "symbols", None))
+        interval = str(getattr(args, "interval", None) or cfg.feed.interval)
+        if getattr(args, "start", None) in (None, ""):
+            raise DownloadArgError("--start is required (YYYY-MM-DD)")
+        start_ms = parse_date_ms(args.start, "start")
+        end_ms = parse_date_ms(args.end, "end") if getattr(args, "end", None) else None
+        out_dir = Path(getattr(args, "out", None) or cfg.feed.replay.path or DEFAULT_OUT).expanduser()
+        _check_args(symbols, interval, start_ms, end_ms)
+    except DownloadArgError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        return 2
+
+    with Progress(
+        TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err, transient=False, disable=not err.is_terminal,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(sym: str, done: int, total: int) -> None:
+            if sym not in tasks:
+                tasks[sym] = bar.add_task(sym, total=total)
+            bar.update(tasks[sym], completed=done, total=max(total, done))
+
+        try:
+            attempts = int(getattr(args, "retries", None) or 6)
+            summary = asyncio.run(
+                download_klines(cfg, symbols, interval, start_ms, end_ms, out_dir, progress, attempts=attempts)
+            )
+        except DownloadArgError as e:
+            err.print(f"[red]error:[/red] {e}", highlight=False)
+            return 2
+        except DownloadError as e:
+            err.print(f"[red]download failed:[/red] {e}", highlight=False)
+            return 1
+        except KeyboardInterrupt:
+            err.print("interrupted: files written so far are complete; re-run to resume")
+            return 130
+
+    table = Table(title=f"{interval} klines -> {summary['out_dir']}")
+    for col in ("symbol", "fetched", "already there", "files written", "months skipped"):
+        table.add_column(col, justify="right" if col != "symbol" else "left")
+    for sym, s in summary["symbols"].items():
+        table.add_row(sym, str(s["rows"]), str(s["resumed"]), str(s["files"]), str(s["months_skipped"]))
+    out.print(table)
+    out.print(
+        f"fetched {summary['rows']} rows, {summary['resumed']} already present, {summary['files']} file(s) written"
+        + (f", {summary['pauses']} rate-limit pause(s)" if summary["pauses"] else "")
+    )
+    sys.stdout.flush()
+    return 0
