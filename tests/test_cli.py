@@ -1,0 +1,112 @@
+"""The command line: help, version, exit codes, config commands, usage errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tui_trader import __version__
+from tui_trader.cli import _normalise_argv, feed_overrides, main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "tui_trader", *args], capture_output=True, text=True,
+                          timeout=60, cwd=REPO, env=e)
+
+
+def test_version_and_help(capsys) -> None:
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for word in ("tui", "run", "backtest", "config", "data", "Glicko-2", "paper"):
+        assert word in out
+
+
+@pytest.mark.parametrize("sub", ["tui", "run", "backtest", "config", "data"])
+def test_each_subcommand_has_help_with_common_options(sub: str, capsys) -> None:
+    argv = [sub, "check", "--help"] if sub == "config" else [sub, "download", "--help"] if sub == "data" else [sub, "--help"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "--config" in out and "--db" in out
+
+
+def test_default_subcommand_is_tui() -> None:
+    assert _normalise_argv([]) == ["tui"]
+    assert _normalise_argv(["--live"]) == ["tui", "--live"]
+    assert _normalise_argv(["run", "--headless"]) == ["run", "--headless"]
+    assert _normalise_argv(["--help"]) == ["--help"]
+
+
+def test_python_dash_m_entry_point() -> None:
+    r = run("--version")
+    assert r.returncode == 0 and __version__ in r.stdout
+
+
+def test_config_check_shipped_default_exits_zero() -> None:
+    r = run("config", "check", "config/default.toml")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "OK" in r.stdout
+
+
+def test_config_check_bad_file_names_fields_and_exits_2(tmp_path: Path) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text("[risk_management]\nmax_position_percent = 30\n[feed]\nkindd = 'sim'\n")
+    r = run("config", "check", str(f))
+    assert r.returncode == 2
+    assert "risk_management.max_position_percent" in r.stdout
+    assert "feed.kindd" in r.stdout
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("content", [None, "this is = = not toml"])
+def test_config_missing_or_malformed_is_one_line_exit_2(tmp_path: Path, content) -> None:
+    f = tmp_path / "c.toml"
+    if content is not None:
+        f.write_text(content)
+    r = run("config", "check", str(f))
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bad_config_for_run_exits_2_naming_field(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text("[signal_generation]\nz_score_threshold = -1\n")
+    r = run("run", "--headless", "--config", str(f), "--duration", "1s")
+    assert r.returncode == 2
+    assert "signal_generation.z_score_threshold" in r.stderr
+
+
+def test_config_show_redacts_and_never_prints_env_secrets() -> None:
+    r = run("config", "show", env={"BINANCE_API_KEY": "SUPERSECRETKEY123", "BINANCE_API_SECRET": "SHHH456"})
+    assert r.returncode == 0
+    assert "[signal_generation]" in r.stdout and "z_score_threshold = 2.5" in r.stdout
+    assert "SUPERSECRETKEY123" not in r.stdout + r.stderr
+    assert "SHHH456" not in r.stdout + r.stderr
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run("run", "--headless", "--speed", "fast").returncode == 2
+    assert run("run", "--headless", "--duration", "soon").returncode == 2
+    assert run("nosuchcommand").returncode == 2
+
+
+def test_feed_overrides_from_flags() -> None:
+    import argparse
+
+    ns = argparse.Namespace(feed="replay", data="/d", interval="1h", symbols="btcusdt, ethusdt", speed="max",
+                            seed=7, n_symbols=100, db="/x.db", live=False)
+    o = feed_overrides(ns)
+    assert o["feed"]["kind"] == "replay" and o["feed"]["replay"]["path"] == "/d"
+    assert o["feed"]["symbols"] == ["BTCUSDT", "ETHUSDT"] and o["feed"]["speed"] == "max"
+    assert o["feed"]["sim"] == {"seed": 7, "n_symbols": 100}
+    assert o["storage"] == {"path": "/x.db"}

@@ -1,0 +1,159 @@
+"""Configuration: defaults, the shipped file, validation naming every bad field."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tui_trader.config import (
+    Config,
+    ConfigError,
+    check,
+    load_config,
+    redacted_dump,
+    to_toml,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_shipped_default_equals_model_defaults() -> None:
+    data = tomllib.loads((REPO / "config" / "default.toml").read_text())
+    assert Config.model_validate(data) == Config()
+
+
+def test_seed_defaults() -> None:
+    c = Config()
+    assert c.signal_generation.z_score_threshold == 2.5
+    assert c.signal_generation.moving_average_period == 200
+    assert c.signal_generation.confidence_threshold == 0.7
+    assert c.signal_generation.signal_cooldown_ms == 300_000
+    rm = c.risk_management
+    assert (rm.max_position_percent, rm.max_total_positions, rm.stop_loss_percent) == (5, 10, 2.5)
+    assert (rm.profit_target_percent, rm.max_daily_loss_percent, rm.max_drawdown_percent) == (5.0, 10, 15)
+    oe = c.order_execution
+    assert (oe.limit_order_buffer_percent, oe.max_slippage_percent, oe.order_timeout_ms, oe.retry_attempts) == (
+        0.1, 0.5, 30_000, 3)
+    dp = c.data_processing
+    assert (dp.price_update_interval_ms, dp.rating_calculation_interval_ms, dp.max_batch_size) == (1000, 300_000, 100)
+    assert c.monitoring.health_check_interval_ms == 30_000
+    assert c.feed.kind == "sim" and c.broker.kind == "paper"
+
+
+def paths(res) -> set[str]:
+    return {i.path for i in res.errors}
+
+
+def test_every_bad_field_is_named_at_once() -> None:
+    res = check(
+        {
+            "risk_management": {"max_position_percent": 25, "max_total_positions": 0, "stop_los_percent": 1},
+            "feed": {"interval": "7x", "speed": -1},
+            "broker": {"fee_rate": "cheap"},
+        }
+    )
+    assert not res.ok
+    assert paths(res) == {
+        "risk_management.max_position_percent",
+        "risk_management.max_total_positions",
+        "risk_management.stop_los_percent",
+        "feed.interval",
+        "feed.speed",
+        "broker.fee_rate",
+    }
+    msgs = {i.path: i.message for i in res.errors}
+    assert "20" in msgs["risk_management.max_position_percent"]
+    assert "unknown key" in msgs["risk_management.stop_los_percent"]
+
+
+def test_unknown_section_is_an_error() -> None:
+    res = check({"signal_generaton": {"z_score_threshold": 2}})
+    assert paths(res) == {"signal_generaton"}
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"signal_generation": {"z_score_threshold": 6}}, "signal_generation.z_score_threshold"),
+        ({"signal_generation": {"z_score_threshold": 0.5}}, "signal_generation.z_score_threshold"),
+        ({"signal_generation": {"moving_average_period": 20}}, "signal_generation.moving_average_period"),
+        ({"risk_management": {"stop_loss_percent": 6}}, "risk_management.stop_loss_percent"),
+        ({"order_execution": {"max_slippage_percent": 6}}, "order_execution.max_slippage_percent"),
+        ({"data_processing": {"price_update_interval_ms": 50}}, "data_processing.price_update_interval_ms"),
+    ],
+)
+def test_seed_warnings(data: dict, path: str) -> None:
+    res = check(data)
+    assert res.ok
+    assert path in {w.path for w in res.warnings}
+
+
+def test_default_has_no_warnings() -> None:
+    res = check({})
+    assert res.ok and res.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"broker": {"starting_balance": 0}}, "broker.starting_balance"),
+        ({"broker": {"starting_balance": -5}}, "broker.starting_balance"),
+        ({"risk_management": {"stop_loss_percent": 150}}, "risk_management.stop_loss_percent"),
+        ({"signal_generation": {"confidence_threshold": 1.5}}, "signal_generation.confidence_threshold"),
+        ({"order_execution": {"order_timeout_ms": 0}}, "order_execution.order_timeout_ms"),
+        ({"feed": {"symbols": ["BTCUSDT", "BTCUSDT"]}}, "feed.symbols"),
+    ],
+)
+def test_careful_operator_errors(data: dict, path: str) -> None:
+    assert path in paths(check(data))
+
+
+def test_live_broker_without_keys_is_an_error() -> None:
+    res = check({"broker": {"kind": "binance"}}, env={})
+    assert "broker.kind" in paths(res)
+    assert any("BINANCE_API_KEY" in i.message for i in res.errors)
+    ok = check({"broker": {"kind": "binance"}}, env={"BINANCE_API_KEY": "k", "BINANCE_API_SECRET": "s"})
+    assert ok.ok
+
+
+def test_load_config_file_and_overrides(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text('[feed]\nkind = "replay"\ninterval = "1h"\n[risk_management]\nmax_total_positions = 3\n')
+    cfg, warnings = load_config(f, overrides={"feed": {"speed": "max"}})
+    assert cfg.feed.kind == "replay" and cfg.feed.interval == "1h" and cfg.feed.speed == "max"
+    assert cfg.risk_management.max_total_positions == 3
+    assert cfg.risk_management.max_position_percent == 5.0  # untouched default
+    assert warnings == []
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [(None, "not found"), ("x = [", "not valid TOML"), (b"\xff\xfe", "not UTF-8")],
+)
+def test_bad_files_are_one_clear_error(tmp_path: Path, content, needle: str) -> None:
+    f = tmp_path / "c.toml"
+    if isinstance(content, bytes):
+        f.write_bytes(content)
+    elif content is not None:
+        f.write_text(content)
+    with pytest.raises(ConfigError) as exc:
+        load_config(f)
+    assert needle in str(exc.value)
+
+
+def test_redaction_and_toml_round_trip() -> None:
+    d = redacted_dump(Config())
+    text = to_toml(d)
+    assert Config.model_validate(tomllib.loads(text)) == Config()
+    # anything named like a secret is masked when set
+    from tui_trader.config import SECRET_MARKERS
+
+    assert "secret" in SECRET_MARKERS and "key" in SECRET_MARKERS
+
+
+def test_db_path_default_and_explicit(tmp_path: Path) -> None:
+    assert Config().db_path().name == "tui-trader.db"
+    c = Config.model_validate({"storage": {"path": str(tmp_path / "x.db")}})
+    assert c.db_path() == tmp_path / "x.db"
