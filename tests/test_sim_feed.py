@@ -291,3 +291,12 @@ def test_regimes_make_rating_z_scores_cross_the_threshold(sim_run) -> None:
     assert (up | down).any(axis=0).sum() >= n // 2
     assert (d[up] > 0).mean() > 0.6 and (d[down] < 0).mean() > 0.6
     assert 0.05 < (sim_run["drift"] != 0).mean() < 0.5  # trends are episodes, not the norm
+
+
+def test_default_warmup_covers_the_z_score_window() -> None:
+    cfg = Config()
+    feed = SimFeed(cfg, ManualClock())
+    klines_per_period = cfg.data_processing.rating_calculation_interval_ms // MIN
+    assert feed.warmup_klines == cfg.feed.sim.warmup_periods * klines_per_period
+    assert feed.warmup_klines // klines_per_period > cfg.signal_generation.moving_average_period
+    assert feed.speed == 60.0 and feed.interval_ms == MIN

@@ -143,6 +143,7 @@ def _reference(rows: list[dict], n_sym: int, last: list[int]) -> tuple[list[int]
     acc: list[int] = []
     counts: dict[str, int] = {}
     seen: dict[int, set[int]] = {}
+    before = list(last)  # the newest open time accepted before this batch
 
     def bump(r: str) -> None:
         counts[r] = counts.get(r, 0) + 1
@@ -169,7 +170,7 @@ def _reference(rows: list[dict], n_sym: int, last: list[int]) -> tuple[list[int]
             s, t = r["s"], r["t"]
             prev = seen.setdefault(s, set())
             if t <= max(last[s], max(prev, default=-1)):
-                bump("duplicate" if (t == last[s] or t in prev) else "out_of_order")
+                bump("duplicate" if (t == before[s] or t in prev) else "out_of_order")
             else:
                 acc.append(i)
                 last[s] = t

@@ -299,11 +299,17 @@ def parse_mini_ticker_array(
         return _empty_prices()
     vals = None
     try:
-        # Only str/int/float may convert; a bool would silently become 0/1.
-        if {type(x) for r in rows for x in r} <= {str, int, float}:
-            vals = np.array(rows, dtype=np.float64)
+        vals = np.array(rows, dtype=np.float64)
     except (ValueError, TypeError):
         vals = None
+    if vals is not None:
+        # numpy turns None into NaN and a bool into 0/1 silently: the rows holding such
+        # values (rare) are checked for their JSON types, and parsed one by one if wrong.
+        sus = np.flatnonzero((np.isnan(vals) | (vals == 0.0) | (vals == 1.0)).any(axis=1))
+        if sus.size and any(
+            isinstance(x, bool) or not isinstance(x, _NUM_TYPES) for k in sus.tolist() for x in rows[k]
+        ):
+            vals = None
     if vals is None:
         keep_s: list[int] = []
         keep_v: list[list[float]] = []

@@ -124,12 +124,16 @@ class MarketCache:
             if sym.size == 0:
                 return 0
         closed = np.asarray(batch.closed, dtype=bool)
+        unique = sym.shape[0] == 1 or bool(np.all(sym[1:] > sym[:-1]))  # sorted, one row per symbol
         added = 0
         if closed.any():
             cb = batch if closed.all() else batch.take(closed)
             cs = sym if closed.all() else sym[closed]
-            rows, cols, counts = _ring_slots(cs, self._pos, self.capacity)
-            rs = cs[rows]
+            if unique:  # one kline per symbol: the next column of each
+                rows, cols, rs = slice(None), self._pos[cs], cs
+            else:
+                rows, cols, counts = _ring_slots(cs, self._pos, self.capacity)
+                rs = cs[rows]
             self.open_time[rs, cols] = cb.open_time[rows]
             self.open[rs, cols] = cb.open[rows]
             self.high[rs, cols] = cb.high[rows]
@@ -138,14 +142,21 @@ class MarketCache:
             self.volume[rs, cols] = cb.volume[rows]
             self.quote_volume[rs, cols] = cb.quote_volume[rows]
             self.taker_buy_base[rs, cols] = cb.taker_buy_base[rows]
-            self._pos = (self._pos + counts) % self.capacity
-            np.minimum(self.count + counts, self.capacity, out=self.count)
+            if unique:
+                self._pos[cs] = (cols + 1) % self.capacity
+                self.count[cs] = np.minimum(self.count[cs] + 1, self.capacity)
+            else:
+                self._pos = (self._pos + counts) % self.capacity
+                np.minimum(self.count + counts, self.capacity, out=self.count)
             added = int(cs.shape[0])
             self.total_klines += added
         # Latest price from the newest row of each symbol.
         ts = np.where(closed, batch.close_time, batch.open_time if ts_ms is None else int(ts_ms))
-        last = _last_per_symbol(sym) if sym.shape[0] > 1 else np.zeros(1, dtype=np.int64)
-        self._set_prices(sym[last], ts[last], batch.close[last])
+        if unique:
+            self._set_prices(sym, ts, batch.close)
+        else:
+            last = _last_per_symbol(sym)
+            self._set_prices(sym[last], ts[last], batch.close[last])
         return added
 
     def update_prices(self, batch: PriceBatch) -> int:
@@ -162,7 +173,9 @@ class MarketCache:
         if idx.size == 0:
             return 0
         if idx.size > 1:
-            idx = idx[_last_per_symbol(sym[idx])]
+            si = sym[idx]
+            if not bool(np.all(si[1:] > si[:-1])):  # not already one row per symbol
+                idx = idx[_last_per_symbol(si)]
         s = sym[idx]
         changed = self._set_prices(s, batch.event_time[idx], batch.price[idx])
         if changed.any():

@@ -135,7 +135,48 @@ def validate_kline_batch(
     sym = np.asarray(batch.sym)
     o, h, lo, c = batch.open, batch.high, batch.low, batch.close
     v, qv, tb = batch.volume, batch.quote_volume, batch.taker_buy_base
+    ot = batch.open_time
+    closed = batch.closed
+    # Fast path: one combined mask (NaN fails every comparison; inf is caught by the isfinite
+    # terms and by low > 0 / open <= high); the per-rule breakdown only runs when it fails.
+    with np.errstate(invalid="ignore"):
+        ok = (sym >= 0) & (sym < n_symbols) & (ot >= 0) & (batch.close_time >= ot) & (batch.trades >= 0)
+        ok &= (lo > 0) & (lo <= o) & (o <= h) & (lo <= c) & (c <= h) & np.isfinite(h)
+        ok &= (tb >= 0) & (tb <= v) & (qv >= 0) & np.isfinite(v) & np.isfinite(qv)
+    if ok.all():
+        bad = np.zeros(n, dtype=bool)
+    else:
+        bad = _value_rules(batch, sym, n_symbols, counter, what)
 
+    # Ordering of closed klines, judged in batch order per symbol.
+    all_closed = bool(closed.all())
+    if all_closed and not bad.any():
+        cand = None
+        s_c, t_c = sym, ot
+    else:
+        cand = np.flatnonzero(~bad & closed.astype(bool))
+        s_c, t_c = sym[cand], ot[cand]
+    if s_c.size:
+        unique = s_c.size == 1 or bool(np.all(s_c[1:] > s_c[:-1]))  # one kline per symbol, sorted
+        order_bad, accepted = _order_check(s_c, t_c, last_open_time, counter, what, unique)
+        if order_bad.any():
+            bad[order_bad if cand is None else cand[order_bad]] = True
+        if accepted.size:
+            s_acc, t_acc = s_c[accepted], t_c[accepted]
+            if unique:
+                last_open_time[s_acc] = t_acc  # newer than last by construction
+            else:
+                np.maximum.at(last_open_time, s_acc, t_acc)
+
+    if not bad.any():
+        return batch
+    return batch.take(~bad)
+
+
+def _value_rules(batch: KlineBatch, sym: np.ndarray, n_symbols: int, counter: RejectCounter, what: str) -> np.ndarray:
+    """Per-rule breakdown of the value checks (first failing rule counts); returns the bad mask."""
+    o, h, lo, c = batch.open, batch.high, batch.low, batch.close
+    v, qv, tb = batch.volume, batch.quote_volume, batch.taker_buy_base
     unknown = (sym < 0) | (sym >= n_symbols)
     malformed = (batch.open_time < 0) | (batch.close_time < batch.open_time) | (batch.trades < 0)
     finite = (
@@ -154,26 +195,11 @@ def validate_kline_batch(
             ("open_outside_range", (o < lo) | (o > h)),
             ("close_outside_range", (c < lo) | (c > h)),
         ]
-    bad = _first_failure(rules, counter, n, what)
-
-    # Ordering of closed klines, judged in batch order per symbol.
-    cand = np.flatnonzero(~bad & batch.closed.astype(bool))
-    if cand.size:
-        order_bad, accepted = _order_check(sym[cand], batch.open_time[cand], last_open_time, counter, what)
-        if order_bad.any():
-            bad[cand[order_bad]] = True
-        if accepted.size:
-            s_acc = sym[cand][accepted]
-            t_acc = batch.open_time[cand][accepted]
-            np.maximum.at(last_open_time, s_acc, t_acc)
-
-    if not bad.any():
-        return batch
-    return batch.take(~bad)
+    return _first_failure(rules, counter, len(batch), what)
 
 
 def _order_check(
-    s: np.ndarray, t: np.ndarray, last: np.ndarray, counter: RejectCounter, what: str
+    s: np.ndarray, t: np.ndarray, last: np.ndarray, counter: RejectCounter, what: str, unique: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Duplicate / out-of-order flags for closed klines ``(s, t)`` in batch order.
 
@@ -186,7 +212,7 @@ def _order_check(
     s64 = s.astype(np.int64)
     t = t.astype(np.int64)
     prev_last = last[s64]
-    if m == 1:
+    if m == 1 or unique:
         prev_max = prev_last
         dup = t == prev_last
     else:
