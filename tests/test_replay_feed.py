@@ -19,6 +19,7 @@ from tui_trader.market.replay import (
     ReplayError,
     ReplayFeed,
     classify,
+    interval_name,
     load_klines,
     parse_time,
 )
@@ -194,6 +195,12 @@ def test_unusable_inputs_give_clear_errors(tmp_path: Path) -> None:
     assert all(r == {"malformed": 1} for r in out.rejects.values())
 
 
+def test_interval_name() -> None:
+    assert [interval_name(x) for x in (H1, 900_000, 86_400_000, 1_000, 7 * 86_400_000)] == ["1h", "15m", "1d", "1s", "1w"]
+    with pytest.raises(ValueError):
+        interval_name(1_500)
+
+
 def test_classify_and_parse_time() -> None:
     assert classify(Path("BTCUSDT-1h-2024-01.zip")) == ("BTCUSDT", "1h")
     assert classify(Path("ETHUSDT-15m-2025-01-06.csv")) == ("ETHUSDT", "15m")
@@ -245,7 +252,7 @@ async def test_warmup_history_and_multi_period_batches(year) -> None:
     evs = [b async for b in feed.events()]
     assert len(evs) == 1 and len(evs[0]) == 2 * 52
     assert evs[0].open_time[0] == JAN1 + 48 * H1 and clock.now_ms() == JAN1 + 100 * H1
-    with pytest.raises(ValueError, match="15m"):
+    with pytest.raises(ValueError, match="runs at 1h, history asked for 15m"):
         await feed.history(feed.symbols, "15m", 5)
     plain = ReplayFeed(Config(), ManualClock(), data=year, speed="max")
     assert len(await plain.history(SYMS, "1h", 10)) == 0

@@ -98,24 +98,31 @@ def to_ms(t: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
-def kline_rows_to_arrays(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A 2-D string/number array of kline rows (>= 11 columns) -> (times int64 (n,3), values float64 (n,7)).
+def rest_rows_fast(rows: list) -> tuple[np.ndarray, np.ndarray] | None:
+    """Columnar conversion of clean REST kline rows, or None if anything is irregular.
 
-    ``times`` columns: open_time, close_time (ms, µs converted), trades. Raises
-    ValueError/TypeError if a cell does not convert (callers fall back per row).
+    Returns ``(times int64 (n,3): open_time, close_time, trades — as sent, not yet
+    converted from µs; values float64 (n,7))``. One C-level transpose plus a type
+    check per column, then numpy parses the number strings.
     """
-    vals = arr[:, _FLOAT_COLS].astype(np.float64)
-    tcols = arr[:, _INT_COLS]
-    if tcols.dtype.kind in "US":
-        times = tcols.astype(np.int64)
-    else:
-        f = tcols.astype(np.float64)
-        if not np.all(np.isfinite(f)) or np.any(f != np.floor(f)):
-            raise ValueError("non-integral time or trade count")
-        times = tcols.astype(np.int64)
-    times[:, 0] = to_ms(times[:, 0])
-    times[:, 1] = to_ms(times[:, 1])
-    return times, vals
+    if not all(type(r) is list and len(r) == 12 for r in rows):
+        return None
+    cols = list(zip(*rows, strict=True))
+    types: set[type] = set()
+    for c in range(10):
+        types.update(map(type, cols[c]))
+    if not types <= {str, int, float}:
+        return None
+    try:
+        times = np.array([cols[0], cols[6], cols[8]], dtype=np.int64).T
+        if float in types:  # a float time would be truncated silently
+            f = np.array([cols[0], cols[6], cols[8]], dtype=np.float64).T
+            if not np.array_equal(f, times):
+                return None
+        vals = np.array([cols[c] for c in _FLOAT_COLS], dtype=np.float64).T
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return np.ascontiguousarray(times), vals
 
 
 def _parse_rest_row(row: Any) -> tuple[list[int], list[float]]:
@@ -145,15 +152,11 @@ def parse_rest_klines(
     n = len(rows)
     if n == 0:
         return KlineBatch.empty(interval_ms)
-    times = vals = None
-    try:
-        if all(isinstance(r, list) and len(r) == 12 for r in rows):
-            arr = np.array(rows, dtype=str)
-            if arr.ndim == 2:
-                times, vals = kline_rows_to_arrays(arr)
-    except (ValueError, TypeError, OverflowError):
-        times = vals = None
-    if times is None or vals is None:
+    fast = rest_rows_fast(rows)
+    if fast is not None:
+        times, vals = fast
+        times = to_ms_cols(times)
+    else:
         t_list: list[list[int]] = []
         v_list: list[list[float]] = []
         for row in rows:

@@ -139,24 +139,6 @@ def discover(paths: str | Path | Sequence[str | Path]) -> list[tuple[Path, str, 
 # ---------------------------------------------------------------------------
 
 
-def _rows_from_json_fast(rows: list) -> tuple[np.ndarray, np.ndarray] | None:
-    """Columnar conversion of clean REST rows; None if anything is irregular."""
-    if not all(type(r) is list and len(r) == 12 for r in rows):
-        return None
-    cols = list(zip(*rows, strict=True))
-    types: set[type] = set()
-    for c in range(10):
-        types.update(map(type, cols[c]))
-    if not types <= {str, int, float}:
-        return None
-    try:
-        times = np.array([cols[0], cols[6], cols[8]], dtype=np.int64).T
-        vals = np.array([cols[c] for c in (1, 2, 3, 4, 5, 7, 9)], dtype=np.float64).T
-    except (ValueError, TypeError, OverflowError):
-        return None
-    return times, vals
-
-
 def _rows_from_csv_fast(text: str) -> tuple[np.ndarray, np.ndarray] | None:
     """Columnar conversion of a clean 12-column CSV body (no header); None if irregular."""
     lines = text.count("\n") + (0 if text.endswith("\n") else 1)
@@ -209,9 +191,7 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
         if not isinstance(rows, list):
             counter.reject("bad_type", 1, f"{path.name}: JSON is not an array of klines")
             return KlineBatch.empty(interval_ms)
-        fast = _rows_from_json_fast(rows)
-        if fast is None:
-            return parse_rest_klines(rows, sym, interval_ms, counter)
+        return parse_rest_klines(rows, sym, interval_ms, counter)
     else:
         body = stripped
         if body and not (body[0].isdigit() or body[0] == "-"):  # header row
@@ -238,6 +218,14 @@ def concat_klines(batches: Sequence[KlineBatch], interval_ms: int) -> KlineBatch
         return batches[0]
     cols = {f: np.concatenate([getattr(b, f) for b in batches]) for f in _FIELDS}
     return KlineBatch(interval_ms=interval_ms, **cols)
+
+
+def interval_name(ms: int) -> str:
+    """Milliseconds -> the Binance interval string (3_600_000 -> "1h"), largest whole unit."""
+    for unit, size in (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)):
+        if ms >= size and ms % size == 0:
+            return f"{ms // size}{unit}"
+    raise ValueError(f"{ms} ms is not a whole number of seconds")
 
 
 def parse_time(text: str | int | None) -> int | None:
@@ -395,7 +383,10 @@ class ReplayFeed:
         self._data = data
         self.path = path if path is not None else cfg.feed.replay.path
         self.interval = interval or cfg.feed.interval
-        self.interval_ms = data.interval_ms if data is not None else interval_to_ms(self.interval)
+        self.interval_ms = interval_to_ms(self.interval)
+        if data is not None:
+            self.interval_ms = data.interval_ms
+            self.interval = interval_name(data.interval_ms)
         self.speed = parse_speed(cfg.feed.speed if speed is None else speed)
         self._want_symbols = list(symbols) if symbols is not None else (list(cfg.feed.symbols) or None)
         self.start_ms = start_ms if start_ms is not None else parse_time(cfg.feed.replay.start)
@@ -581,6 +572,7 @@ __all__ = [
     "classify",
     "concat_klines",
     "discover",
+    "interval_name",
     "load_klines",
     "parse_file",
     "parse_time",
