@@ -250,6 +250,27 @@ async def test_rest_rate_limit_waits_retry_after_then_succeeds(ex, started, stat
     assert h["rate_limited"] == 1 and h["last_retry_after_s"] == float(retry_after)
 
 
+async def test_ip_ban_is_not_retried_and_blocks_requests_until_it_ends(ex, started):
+    feed = BinanceFeed(make_cfg(ex), ex.clock, backoff_base_s=0.05)
+    await started(feed)
+    ex.fail_next("GET", "klines", status=418, code=-1003, msg="Way too many requests; IP banned.", retry_after=900)
+    with pytest.raises(FeedError, match="418"):
+        await feed.history(["BTCUSDT"], "1h", 3)
+    n = len(ex.requests)
+    with pytest.raises(FeedError, match="banned"):
+        await feed.history(["BTCUSDT"], "1h", 3)
+    assert len(ex.requests) == n  # nothing sent while banned
+    assert 900.0 not in ex.clock.sleeps
+
+
+async def test_unreachable_exchange_fails_start_with_a_clear_error(ex):
+    cfg = make_cfg(ex)
+    cfg.binance.rest_url = "http://127.0.0.1:9"  # nothing listens there
+    feed = BinanceFeed(cfg, ex.clock, rest_attempts=1)
+    with pytest.raises(FeedError, match="cannot start the Binance feed"):
+        await asyncio.wait_for(feed.start(), 10)
+
+
 async def test_streams_split_across_connections_at_the_limit(shared_data, started):
     clock = SteerableClock(T0, max_sleep_s=0.2)
     five = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT")

@@ -159,13 +159,24 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, asyncio.TimeoutError | aiohttp.ClientError | BinanceRequestException | OSError)
 
 
+class RateLimited(Exception):
+    """The exchange banned requests for longer than we are willing to wait (418 / long Retry-After)."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class RestRetry:
     """Retry policy for idempotent REST reads.
 
     429/418 (and -1003/-1015): wait ``Retry-After`` seconds (or the back-off when absent) and
-    retry; a wait above ``max_retry_after_s`` is not attempted. Timeouts, connection errors and
-    5xx: exponential back-off ``base_s * 2**k`` (capped at ``max_s``) with jitter. Anything
-    else is raised at once. ``sleep`` is injected (the clock's, or a recorder in tests).
+    retry. A wait above ``max_retry_after_s`` (an IP ban) is not attempted: the error is raised
+    and, until the ban has passed (monotonic time), every call raises :class:`RateLimited`
+    without touching the network, so reconnect loops cannot prolong a ban. Timeouts,
+    connection errors and 5xx: exponential back-off ``base_s * 2**k`` (capped at ``max_s``)
+    with jitter. Anything else is raised at once. ``sleep`` is injected (the clock's, or a
+    recorder in tests).
     """
 
     def __init__(
@@ -186,11 +197,15 @@ class RestRetry:
         self.rate_limited = 0
         self.retries = 0
         self.last_retry_after_s: float | None = None
+        self.banned_until = 0.0  # time.monotonic() seconds
 
     def backoff(self, k: int) -> float:
         return min(self.max_s, self.base_s * 2**k) * self.rng.uniform(0.5, 1.0)
 
     async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
+        banned = self.banned_until - time.monotonic()
+        if banned > 0:
+            raise RateLimited(f"{what}: requests banned by the exchange for another {banned:.0f} s", banned)
         last: BaseException | None = None
         for k in range(self.attempts):
             try:
@@ -203,6 +218,8 @@ class RestRetry:
                     self.last_retry_after_s = ra
                     wait = ra if ra is not None else self.backoff(k)
                     if wait > self.max_retry_after_s:
+                        self.banned_until = time.monotonic() + wait
+                        log.error("%s: rate limited for %.0f s (HTTP %s); not retrying", what, wait, exc.status_code)
                         raise
                     log.warning("%s: rate limited (HTTP %s), waiting %.1f s", what, exc.status_code, wait)
                 elif _transient(exc):
@@ -221,6 +238,8 @@ def _describe(exc: BaseException) -> str:
     """A short, secret-free description (no URLs: they carry signatures)."""
     if isinstance(exc, BinanceAPIException):
         return f"HTTP {exc.status_code} code {exc.code}: {exc.message}"
+    if isinstance(exc, RateLimited | ValueError):
+        return str(exc)
     if isinstance(exc, asyncio.TimeoutError):
         return "timeout"
     return type(exc).__name__
@@ -407,6 +426,7 @@ class BinanceFeed:
         backoff_max_s: float = 30.0,
         max_connection_age_s: float = CONNECTION_MAX_AGE_S,
         max_queue_size: int = 10_000,
+        max_pending_events: int = 10_000,
         rest_attempts: int = 5,
         backfill_concurrency: int = 8,
         stop_timeout_s: float = 3.0,
@@ -424,7 +444,8 @@ class BinanceFeed:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.max_connection_age_s = max_connection_age_s
-        self.max_queue_size = max_queue_size
+        self.max_queue_size = max_queue_size  # python-binance's per-socket message queue
+        self.max_pending_events = max_pending_events  # undelivered batches before prices are dropped
         self.backfill_concurrency = max(1, backfill_concurrency)
         self.stop_timeout_s = stop_timeout_s
         self._rng = rng or random.Random()
@@ -479,10 +500,13 @@ class BinanceFeed:
             info = await self._retry.call("exchangeInfo", self._client.get_exchange_info)
             all_filters = parse_exchange_info(info)
             self._symbols = await self._select_symbols(all_filters)
-        except BaseException:
+        except BaseException as exc:
             await self._close_client()
             self._stopped = True
-            raise
+            if isinstance(exc, FeedError | asyncio.CancelledError) or not isinstance(exc, Exception):
+                raise
+            where = rest_api_url(self.cfg) or ("Binance testnet" if self.cfg.binance.testnet else "Binance")
+            raise FeedError(f"cannot start the Binance feed ({where}): {_describe(exc)}") from None
         self._filters = {s: all_filters[s] for s in self._symbols}
         n = len(self._symbols)
         self._sym_index = {s: i for i, s in enumerate(self._symbols)}
@@ -590,7 +614,12 @@ class BinanceFeed:
             b = b.take(b.closed)
             return b.take(np.arange(max(0, len(b) - n), len(b)))
 
-        parts = await asyncio.gather(*(one(s) for s in symbols))
+        try:
+            parts = await asyncio.gather(*(one(s) for s in symbols))
+        except (FeedError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one clear error type for callers
+            raise FeedError(f"history: {_describe(exc)}") from None
         batch = concat_klines(parts, iv)
         scratch = np.full(len(self._symbols), -1, dtype=np.int64)
         batch = validate_kline_batch(batch, len(self._symbols), scratch, self.counter)
@@ -816,7 +845,7 @@ class BinanceFeed:
         conn.stale.discard(stream)
 
     def _emit_prices(self, prices: PriceBatch) -> None:
-        if self._out.qsize() >= self.max_queue_size:
+        if self._out.qsize() >= self.max_pending_events:
             self.prices_dropped += len(prices)
             self._log_limited("prices_dropped", logging.WARNING, "consumer is slow: dropping price updates")
             return

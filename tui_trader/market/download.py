@@ -39,7 +39,7 @@ from binance.exceptions import BinanceAPIException, BinanceRequestException
 
 from tui_trader.clock import interval_to_ms
 from tui_trader.config import Config
-from tui_trader.market.binance import KLINE_LIMIT, RestRetry, create_client, fetch_klines_range
+from tui_trader.market.binance import KLINE_LIMIT, RateLimited, RestRetry, create_client, fetch_klines_range
 
 log = logging.getLogger("tui_trader.market.download")
 
@@ -356,6 +356,8 @@ async def _fetch_into(
         if e.code == -1120:
             raise DownloadArgError(f"the exchange does not accept interval {interval}") from None
         raise DownloadError(f"{sym}: exchange error {_why(e)}") from None
+    except RateLimited as e:
+        raise DownloadError(f"{sym}: {e}") from None
     except (TimeoutError, BinanceRequestException, aiohttp.ClientError, OSError) as e:
         raise DownloadError(f"{sym}: network failure after {retry.attempts} attempts ({_why(e)})") from None
 
