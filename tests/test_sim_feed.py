@@ -234,7 +234,7 @@ def sim_run() -> dict[str, np.ndarray]:
     opn = np.empty((k, n))
     drift = np.empty((k, n))
     for i in range(k):
-        kb = m.step()[2]
+        kb = m.step(prices=False)[1]
         opn[i], close[i], vol[i], taker[i], drift[i] = kb.open, kb.close, kb.volume, kb.taker_buy_base, m.drift
     return {"open": opn, "close": close, "volume": vol, "taker": taker, "drift": drift, "sector": m.sector}
 
@@ -300,3 +300,21 @@ def test_default_warmup_covers_the_z_score_window() -> None:
     assert feed.warmup_klines == cfg.feed.sim.warmup_periods * klines_per_period
     assert feed.warmup_klines // klines_per_period > cfg.signal_generation.moving_average_period
     assert feed.speed == 60.0 and feed.interval_ms == MIN
+
+
+async def test_intra_candle_24h_figures_do_not_look_ahead() -> None:
+    feed, _ = make(n=8, klines=2, warmup=0)
+    evs = await collect(feed)
+    tpk = Config().feed.sim.ticks_per_kline
+    ticks, kb = evs[:tpk], evs[tpk]
+    assert isinstance(kb, KlineBatch)
+    seen = [kb.open]
+    for j, pb in enumerate(ticks):
+        seen.append(pb.price)
+        # no history yet: the 24h high/low are exactly the candle so far, not its final high/low
+        assert np.array_equal(pb.high_24h, np.max(seen, axis=0))
+        assert np.array_equal(pb.low_24h, np.min(seen, axis=0))
+        assert np.allclose(pb.quote_volume_24h, kb.quote_volume * (j + 1) / (tpk + 1))
+        assert np.array_equal(pb.open_24h, kb.open)
+    nxt = evs[tpk + 1]  # first tick of the next candle knows the whole first candle
+    assert isinstance(nxt, PriceBatch) and np.all(nxt.high_24h >= kb.high) and np.all(nxt.low_24h <= kb.low)

@@ -172,10 +172,12 @@ class SimMarket:
     def _round(self, p: np.ndarray) -> np.ndarray:
         return np.maximum(np.round(p / self.tick) * self.tick, self.tick)
 
-    def step(self) -> tuple[np.ndarray, np.ndarray, KlineBatch]:
+    def step(self, prices: bool = True) -> tuple[list[PriceBatch], KlineBatch]:
         """Advance one kline interval.
 
-        Returns ``(tick_times (M,), tick_prices (M, N), closed KlineBatch of all symbols)``.
+        Returns ``(M intra-candle PriceBatches (empty list when prices=False), the closed
+        KlineBatch of all symbols)``. The PriceBatches only know the candle up to their own
+        time (no look-ahead in their 24h high/low/volume).
         """
         rng, n, m1 = self.rng, self.n, self.m1
         t0 = self.next_open_ms
@@ -236,11 +238,37 @@ class SimMarket:
             taker_buy_base=taker,
             closed=np.ones(n, dtype=bool),
         )
+        pbs = self._tick_batches(t0, p_open, ticks, volume, qv) if prices else []
         self._update_buckets(t0, p_open, p_high, p_low, volume, qv)
-        tick_times = t0 + (np.arange(1, m1, dtype=np.int64) * iv) // m1
         self.next_open_ms = t0 + iv
         self.steps += 1
-        return tick_times, ticks, batch
+        return pbs, batch
+
+    def _tick_batches(self, t0: int, p_open: np.ndarray, ticks: np.ndarray, volume: np.ndarray,
+                      qv: np.ndarray) -> list[PriceBatch]:
+        """PriceBatches at the M tick times of the candle opening at ``t0``: 24h figures from the
+        completed buckets plus the candle so far (running high/low, pro-rata volume)."""
+        m1, n = self.m1, self.n
+        o24, h24, l24, v24, q24 = self.stats_24h(t0)
+        o24 = np.where(np.isnan(o24), p_open, o24)
+        run_hi = np.fmax(np.maximum.accumulate(ticks, axis=0), p_open)
+        run_lo = np.fmin(np.minimum.accumulate(ticks, axis=0), p_open)
+        times = t0 + (np.arange(1, m1, dtype=np.int64) * self.interval_ms) // m1
+        sym = np.arange(n, dtype=np.int32)
+        out = []
+        for j in range(m1 - 1):
+            frac = (j + 1) / m1
+            out.append(PriceBatch(
+                sym=sym,
+                event_time=np.full(n, times[j], dtype=np.int64),
+                price=ticks[j],
+                open_24h=o24,
+                high_24h=np.fmax(h24, run_hi[j]),
+                low_24h=np.fmin(l24, run_lo[j]),
+                volume_24h=v24 + frac * volume,
+                quote_volume_24h=q24 + frac * qv,
+            ))
+        return out
 
     def _update_buckets(self, t0: int, o: np.ndarray, h: np.ndarray, lo: np.ndarray, v: np.ndarray,
                         qv: np.ndarray) -> None:
@@ -275,21 +303,6 @@ class SimMarket:
             self.b_low[:, cols].min(axis=1),
             self.b_vol[:, cols].sum(axis=1),
             self.b_qv[:, cols].sum(axis=1),
-        )
-
-    def price_batch(self, ts_ms: int, prices: np.ndarray) -> PriceBatch:
-        """A PriceBatch for all symbols at ``ts_ms`` with the 24h fields (the current price
-        widens the 24h high/low)."""
-        o, h, lo, v, q = self.stats_24h(ts_ms)
-        return PriceBatch(
-            sym=np.arange(self.n, dtype=np.int32),
-            event_time=np.full(self.n, ts_ms, dtype=np.int64),
-            price=prices,
-            open_24h=o,
-            high_24h=np.fmax(h, prices),
-            low_24h=np.fmin(lo, prices),
-            volume_24h=v,
-            quote_volume_24h=q,
         )
 
 
@@ -396,7 +409,7 @@ class SimFeed:
         keep = len(self._symbols) * self.warmup_klines <= self.RECORD_WARMUP_ROWS
         recorded = []
         for _ in range(self.warmup_klines):
-            kb = m.step()[2]
+            kb = m.step(prices=False)[1]
             if keep:
                 recorded.append(kb)
         self._warmup = recorded if keep else None
@@ -431,8 +444,8 @@ class SimFeed:
         else:  # too big to keep: regenerate (same seed, same process)
             m = self._new_market()
             for _ in range(self.warmup_klines - k):
-                m.step()
-            batches = [m.step()[2].take(want) for _ in range(k)]
+                m.step(prices=False)
+            batches = [m.step(prices=False)[1].take(want) for _ in range(k)]
         return _concat(batches, self.interval_ms)
 
     def filters(self) -> dict[str, SymbolFilters]:
@@ -467,11 +480,9 @@ class SimFeed:
         real0: float | None = None
         sim0 = 0
         while self._running and (self.max_klines is None or self._live_klines < self.max_klines):
-            tick_times, ticks, kb = m.step()
+            pbs, kb = m.step()
             self._live_klines += 1
-            plan: list[tuple[int, KlineBatch | PriceBatch]] = [
-                (int(t), m.price_batch(int(t), ticks[j])) for j, t in enumerate(tick_times)
-            ]
+            plan: list[tuple[int, KlineBatch | PriceBatch]] = [(int(pb.event_time[0]), pb) for pb in pbs]
             plan.append((int(kb.close_time[0]) + 1, kb))
             for ts, ev in plan:
                 if real0 is None:
