@@ -588,6 +588,8 @@ class StandinExchange:
         if self._refuse_ws > 0:
             self._refuse_ws -= 1
             return web.Response(status=503, text="Service Unavailable")
+        if len(request.path_qs) > 8004:  # Binance's websocket URL limit
+            return web.Response(status=414, text="URI Too Long")
         if not streams or len(streams) > self.max_streams:
             return web.Response(status=400, text=f"bad stream count {len(streams)} (max {self.max_streams})")
         for s in streams:

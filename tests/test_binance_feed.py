@@ -18,7 +18,7 @@ import pytest
 from exchange_standin import StandinExchange, SteerableClock, ms
 
 from tui_trader.config import Config
-from tui_trader.market.binance import BinanceFeed, FeedError
+from tui_trader.market.binance import URL_LIMIT, BinanceFeed, FeedError, plan_connections
 from tui_trader.market.feed import MarketFeed
 from tui_trader.models import KlineBatch, PriceBatch
 
@@ -364,3 +364,14 @@ async def test_queue_overflow_during_gap_fill_recreates_the_socket(ex, started):
     await ex.wait_until(lambda: len(col.closed()) == 6, 5, "gap fill of 00:00 and 01:00")
     assert sorted(col.closed()) == sorted((s, ms("2024-03-01T00:00") + k * H) for s in THREE for k in range(2))
     assert np.all(np.diff([ot for _, ot in col.closed()]) >= 0)
+
+
+def test_connection_plan_respects_stream_count_and_url_length():
+    streams = ["!miniTicker@arr"] + [f"sym{i:04d}usdt@kline_1m" for i in range(2000)]
+    plan = plan_connections(streams, 1024)
+    assert [s for c in plan for s in c] == streams  # order kept, nothing lost
+    for c in plan:
+        assert len(c) <= 1024
+        assert len("wss://stream.binance.com:9443/stream?streams=" + "/".join(c)) <= URL_LIMIT
+    assert len(plan) > 2  # the URL limit, not the 1024 count, decided here
+    assert plan_connections(streams[:7], 3) == [streams[0:3], streams[3:6], streams[6:7]]

@@ -32,7 +32,8 @@ kills its read loop on one non-JSON frame, and does no rate-limit backoff. So it
 
 Streams: ``!miniTicker@arr`` (all-market prices; ``!ticker@arr`` was retired in 2026) and one
 ``<symbol>@kline_<interval>`` per monitored symbol, multiplexed and split across connections
-at ``max_streams_per_connection`` (Binance allows 1024).
+at ``max_streams_per_connection`` (Binance allows 1024) or when the combined-stream URL would
+pass Binance's ~8000-character limit (about 440 kline streams), whichever comes first.
 
 Events: :class:`~tui_trader.models.PriceBatch` per mini-ticker message; closed klines are
 gathered per open time and emitted as one :class:`~tui_trader.models.KlineBatch` when every
@@ -80,6 +81,7 @@ log = logging.getLogger("tui_trader.market.binance")
 
 MINI_TICKER_STREAM = "!miniTicker@arr"
 STREAM_LIMIT = 1024  # Binance: streams per websocket connection
+URL_LIMIT = 8000  # Binance refuses websocket URLs longer than about 8004 characters
 KLINE_LIMIT = 1000  # Binance: rows per /api/v3/klines request
 CONNECTION_MAX_AGE_S = 23.5 * 3600  # Binance drops connections after 24 h; reconnect before
 _UNDECODABLE = "_undecodable"
@@ -340,6 +342,27 @@ async def _close_socket(rws: _StreamSocket | None, timeout_s: float = 1.0) -> No
 # ---------------------------------------------------------------------------
 
 
+def plan_connections(
+    streams: Sequence[str], max_streams: int = STREAM_LIMIT, max_url_chars: int = URL_LIMIT
+) -> list[list[str]]:
+    """Split ``streams`` (in order) into connections of at most ``max_streams`` streams whose
+    combined-stream URL (``.../stream?streams=a/b/c``) stays under ``max_url_chars``."""
+    budget = max_url_chars - 80  # scheme, host, port and "stream?streams="
+    out: list[list[str]] = []
+    cur: list[str] = []
+    length = 0
+    for s in streams:
+        add = len(s) + (1 if cur else 0)
+        if cur and (len(cur) >= max_streams or length + add > budget):
+            out.append(cur)
+            cur, length, add = [], 0, len(s)
+        cur.append(s)
+        length += add
+    if cur:
+        out.append(cur)
+    return out
+
+
 @dataclass
 class _Conn:
     idx: int
@@ -515,8 +538,7 @@ class BinanceFeed:
         self._ref_open = np.full(n, now - now % self.interval_ms - self.interval_ms, dtype=np.int64)
         self._last_event_ms = np.full(n, -1, dtype=np.int64)
         streams = [MINI_TICKER_STREAM] + [f"{s.lower()}@kline_{self.interval}" for s in self._symbols]
-        for k in range(0, len(streams), self.max_streams):
-            chunk = streams[k : k + self.max_streams]
+        for chunk in plan_connections(streams, self.max_streams):
             conn = _Conn(
                 idx=len(self._conns),
                 streams=chunk,
