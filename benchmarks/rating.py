@@ -9,7 +9,8 @@ straightforward pure-Python player-by-player Glicko-2 (the ``glicko2`` PyPI
 package, used for timing only: its volatility function has a bug) and the
 speedup, plus the peak memory of an N = 2000 period. For N = 2000 the
 pure-Python time is extrapolated from a subset of players (each still playing
-all 1999 opponents) and marked so. With ``--json`` one JSON line with all
+all 1999 opponents) and marked so. Times are the best of several runs (the
+machine is shared with other processes). With ``--json`` one JSON line with all
 figures is printed instead of the table.
 
 Targets (issue): N=10 <= 0.15 ms, N=500 <= 4 ms, N=2000 <= 50 ms,
@@ -50,8 +51,9 @@ def make_period(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return rating, rd, vol, build_outcomes(scores)
 
 
-def time_call(fn, min_total_s: float, repeats: int = 5) -> float:
-    """Best-of-``repeats`` mean seconds per call, each repeat lasting ~min_total_s / repeats."""
+def time_call(fn, min_total_s: float, repeats: int = 15) -> float:
+    """Seconds per call: the best mean over ``repeats`` short runs (the minimum
+    filters out interference from other processes on this shared machine)."""
     fn()
     t0 = time.perf_counter()
     fn()
@@ -109,7 +111,8 @@ def run(quick: bool) -> dict:
         scores = np.random.default_rng(2).normal(0.0, 0.3, n)
         ms_outcomes = time_call(lambda s=scores: build_outcomes(s), budget / 3) * 1e3
         subset = None if n <= 500 else 100
-        py_s = pure_python_seconds(rating, rd, vol, outcomes, subset)
+        runs = 5 if n <= 50 else 2
+        py_s = min(pure_python_seconds(rating, rd, vol, outcomes, subset) for _ in range(runs))
         py_ms = py_s * 1e3 * (n / subset if subset else 1.0)
         res["sizes"][str(n)] = {
             "rate_period_ms": ms,
