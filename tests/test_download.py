@@ -166,7 +166,8 @@ async def test_main_download_exit_codes_and_summary(ex, tmp_path, capsys):
     run = lambda **kw: asyncio.to_thread(main_download, _args(out=str(tmp_path), **kw), cfg)  # noqa: E731
 
     assert await run(interval="7m") == 2
-    assert "unknown interval" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown interval" in err and len(err.strip().splitlines()) == 1
     assert await run(start="2025-13-01") == 2
     assert "bad start date" in capsys.readouterr().err
     assert await run(start="2025-02-02", end="2025-01-01") == 2

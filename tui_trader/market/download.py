@@ -391,6 +391,7 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
     ``end``, ``out``; optional ``retries``, default 6) with a progress bar; prints a summary.
     Returns 0 ok, 2 bad arguments, 1 network/exchange failure after retries."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
@@ -406,7 +407,7 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
         out_dir = Path(getattr(args, "out", None) or cfg.feed.replay.path or DEFAULT_OUT).expanduser()
         _check_args(symbols, interval, start_ms, end_ms)
     except DownloadArgError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         return 2
 
     with Progress(
@@ -426,10 +427,10 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
                 download_klines(cfg, symbols, interval, start_ms, end_ms, out_dir, progress, attempts=attempts)
             )
         except DownloadArgError as e:
-            err.print(f"[red]error:[/red] {e}", highlight=False)
+            err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
             return 2
         except DownloadError as e:
-            err.print(f"[red]download failed:[/red] {e}", highlight=False)
+            err.print(f"[red]download failed:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
             return 1
         except KeyboardInterrupt:
             err.print("interrupted: files written so far are complete; re-run to resume")
