@@ -218,6 +218,44 @@ def test_glicko2js_race():
     assert abs(nr[1] - 1400.0) < abs(nr[0] - 1500.0)
 
 
+# ------------------------------------------------- optional caps (engine setting)
+def surprise_period():
+    # a leader rated 500 points above 39 equals loses every game of the round robin
+    n = 40
+    r = np.array([2000.0] + [1500.0] * (n - 1))
+    d = np.full(n, 50.0)
+    v = np.full(n, 0.06)
+    o = np.full((n, n), 0.5)
+    o[0, 1:], o[1:, 0] = 0.0, 1.0
+    np.fill_diagonal(o, NAN)
+    return r, d, v, o
+
+
+def test_caps_are_off_by_default_and_bound_volatility_and_rd():
+    r, d, v, o = surprise_period()
+    pure = rate_period(r, d, v, o)
+    assert pure[2][0] > 1.0  # pure Glicko-2: the volatility jumps (0.06 -> ~2.1)
+    capped = rate_period(r, d, v, o, max_vol=0.1, max_rd=60.0)
+    assert pure[1][0] > 60.0
+    assert capped[2][0] == 0.1
+    assert abs(capped[0][0] - 2500.0) < abs(pure[0][0] - 2500.0)
+    assert (capped[1] <= 60.0).all()
+    np.testing.assert_array_equal(capped[2][1:], pure[2][1:])  # below the cap: unchanged
+    # an idle player keeps its volatility even above the cap, but its RD grows by the
+    # capped one, and max_rd bounds it
+    one = (np.array([1500.0]), np.array([340.0]), np.array([0.5]), np.full((1, 1), NAN))
+    nr, nd, nv = rate_period(*one, max_vol=0.1)
+    assert nr[0] == 1500.0 and nv[0] == 0.5
+    assert nd[0] == pytest.approx(SCALE * math.hypot(340.0 / SCALE, 0.1), rel=1e-14)
+    assert rate_period(*one, max_rd=300.0)[1][0] == 300.0
+
+
+@pytest.mark.parametrize("kw", [{"max_vol": 0.0}, {"max_vol": NAN}, {"max_rd": -1.0}, {"max_rd": math.inf}])
+def test_bad_caps_raise(kw):
+    with pytest.raises(ValueError, match=next(iter(kw))):
+        rate_period(*surprise_period(), **kw)
+
+
 # -------------------------------------------------------------------- API contract
 def test_inputs_are_not_mutated_and_results_are_new_arrays():
     r, d, v, o = paper_period()

@@ -284,7 +284,9 @@ def rate_period(
     field who loses every game of a round robin) yields a volatility in the
     thousands and a rating change of ~10^5 points: Glicko-2 assumes a handful of
     games per period, not a 40-player round robin every period. The engine
-    sets both from ``[rating]`` so ratings stay on a meaningful scale.
+    sets both from ``[rating]`` so ratings stay on a meaningful scale. An idle
+    player's returned volatility stays unchanged even above ``max_vol``, but its
+    RD grows by the capped value (and is bounded by ``max_rd``).
 
     ``rating``, ``rd`` (Glicko-1 scale, rating points) and ``vol`` (Glicko-2
     scale) are 1-D float arrays of length N; ``outcomes`` is an (N, N) float
@@ -306,6 +308,10 @@ def rate_period(
         _fail("outcomes", f"must have shape {(n, n)}, got {o.shape}")
     if not (tau > 0.0 and tau < math.inf):
         _fail("tau", f"must be finite and > 0, got {tau!r}")
+    if max_vol is not None and not (max_vol > 0.0 and max_vol < math.inf):
+        _fail("max_vol", f"must be None or finite and > 0, got {max_vol!r}")
+    if max_rd is not None and not (max_rd > 0.0 and max_rd < math.inf):
+        _fail("max_rd", f"must be None or finite and > 0, got {max_rd!r}")
     if n == 0:
         return r.copy(), rd_.copy(), vol_.copy()
     _check(r, rd_, vol_)
