@@ -345,6 +345,8 @@ class StandinExchange:
     # -- lifecycle -------------------------------------------------------------
 
     async def start(self) -> StandinExchange:
+        for s in self.symbols + self.extra_symbols:  # load now, not inside a heartbeat (cached per process)
+            self.series(s, self.ticker_interval)
         app = web.Application()
         app.router.add_route("*", "/api/v3/{name:.+}", self._rest)
         app.router.add_get("/ws/{stream:.+}", self._ws_raw)
