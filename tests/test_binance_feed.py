@@ -134,6 +134,29 @@ async def test_history_live_klines_and_prices_match_served_payloads(ex, started)
     assert set(h["last_event_ms"]) == set(THREE)
 
 
+async def test_klines_queued_before_history_are_not_delivered_twice(ex):
+    feed = BinanceFeed(make_cfg(ex), ex.clock, close_grace_s=5.0)
+    await asyncio.wait_for(feed.start(), 10)
+    try:
+        await ex.wait_until(lambda: feed.health()["connected"], 5, "connected")
+        ex.clock.jump_to(ms("2024-03-01T01:00:01"))
+        for s in THREE:  # closes before the engine asked for history: queued, not consumed
+            await ex.push_kline(s, "1h", ms("2024-03-01T00:00"))
+        await ex.wait_until(lambda: feed._out.qsize() > 0 and feed.health()["received"] > 3, 5, "queued close")
+        hist = await feed.history(feed.symbols, "1h", 2)
+        assert hist.open_time.max() == ms("2024-03-01T00:00")
+        col = Collector(feed)
+        ex.clock.jump_to(ms("2024-03-01T02:00:01"))
+        for s in THREE:
+            await ex.push_kline(s, "1h", ms("2024-03-01T01:00"))
+        await ex.wait_until(lambda: len(col.closed()) >= 3, 5, "01:00")
+        await asyncio.sleep(0.1)
+        assert col.closed() == [(s, ms("2024-03-01T01:00")) for s in THREE]
+        assert feed.health()["duplicates_dropped"] == 3
+    finally:
+        await asyncio.wait_for(feed.stop(), 10)
+
+
 async def test_silent_stall_is_detected_marked_stale_and_recovered(ex, started):
     feed = BinanceFeed(make_cfg(ex, stale=0.5), ex.clock, backoff_base_s=0.4, close_grace_s=0.2,
                        rng=random.Random(1))

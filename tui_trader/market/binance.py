@@ -487,6 +487,7 @@ class BinanceFeed:
         self._last_open = np.empty(0, dtype=np.int64)  # newest emitted closed open time per symbol
         self._ref_open = np.empty(0, dtype=np.int64)  # gap-fill reference before any kline is seen
         self._last_event_ms = np.empty(0, dtype=np.int64)
+        self._hist_floor = np.empty(0, dtype=np.int64)  # newest open time history() returned per symbol
         self._pending: dict[int, list[KlineBatch]] = {}
         self._pending_syms: dict[int, set[int]] = {}
         self._pending_since: dict[int, float] = {}
@@ -537,6 +538,7 @@ class BinanceFeed:
         now = self.clock.now_ms()
         self._ref_open = np.full(n, now - now % self.interval_ms - self.interval_ms, dtype=np.int64)
         self._last_event_ms = np.full(n, -1, dtype=np.int64)
+        self._hist_floor = np.full(n, -1, dtype=np.int64)
         streams = [MINI_TICKER_STREAM] + [f"{s.lower()}@kline_{self.interval}" for s in self._symbols]
         for chunk in plan_connections(streams, self.max_streams):
             conn = _Conn(
@@ -610,6 +612,14 @@ class BinanceFeed:
             if item is _END:
                 self._out.put_nowait(_END)  # later calls end too
                 return
+            if isinstance(item, KlineBatch):
+                # Klines queued before history() returned them too: deliver each once.
+                keep = item.open_time > self._hist_floor[item.sym]
+                if not keep.all():
+                    self.duplicates_dropped += int(len(item) - np.count_nonzero(keep))
+                    item = item.take(keep)
+                    if not len(item):
+                        continue
             yield item
 
     async def history(self, symbols: Sequence[str], interval: str, n: int) -> KlineBatch:
@@ -648,6 +658,7 @@ class BinanceFeed:
         batch = _sorted_by_time_symbol(batch)
         if iv == self.interval_ms and len(batch):
             np.maximum.at(self._last_open, batch.sym.astype(np.int64), batch.open_time)
+            np.maximum.at(self._hist_floor, batch.sym.astype(np.int64), batch.open_time)
         return batch
 
     async def _latest_rows(self, sym: str, interval: str, n: int, now: int) -> list[list[Any]]:
