@@ -1,0 +1,1 @@
+"""Screens of the console: main dashboard, symbol detail, help, dialogs, live gate."""

@@ -1,0 +1,1 @@
+"""Widgets of the console: tables, charts, status bar, log pane."""

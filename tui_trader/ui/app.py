@@ -1,0 +1,614 @@
+"""The operator console: a Textual app over a running trading engine.
+
+Threading model: the engine runs in the app's asyncio loop as an async worker
+(``start_up()`` then ``run()``); workers never touch widgets. ONE timer
+(``ui.refresh_ms``) reads ``engine.snapshot()``, diffs it against what is
+displayed and writes only changed cells inside ``batch_update()``; a second,
+slower timer (``ui.chart_refresh_ms``) redraws charts that are visible and
+whose data changed. Every operator action is a :mod:`tui_trader.events`
+command sent with ``engine.submit`` (source UI); its
+:class:`~tui_trader.events.CommandResult` is shown as a notification.
+
+Safety: an engine crash shows a red banner, is logged and stops the engine
+(its own ``stop()``) - the app keeps running so the operator sees why.
+Quitting with open positions asks first; quitting, SIGHUP (SSH drop) and
+SIGTERM all end in ``engine.stop()`` (storage flushed) before the app exits.
+
+Entry points: :func:`run_tui` (used by the CLI through
+:func:`tui_trader.ui.launch.main_tui`) and :class:`TuiTraderApp`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from textual.app import App
+from textual.widgets import DataTable
+from textual.worker import WorkerState
+
+from tui_trader.config import Config
+from tui_trader.events import (
+    Command,
+    CommandResult,
+    EngineSnapshot,
+    FlattenAll,
+    LockSymbol,
+    Pause,
+    ResetEmergency,
+    Resume,
+    RiskAlert,
+    SetZThreshold,
+    Start,
+    StateChange,
+)
+from tui_trader.models import EngineState, Source
+from tui_trader.ui.commands import TraderCommands
+from tui_trader.ui.format import fmt_price, fmt_qty
+from tui_trader.ui.palette import Palette
+from tui_trader.ui.screens.detail import SymbolDetailScreen
+from tui_trader.ui.screens.help import HelpScreen
+from tui_trader.ui.screens.main import MainScreen
+from tui_trader.ui.screens.modals import (
+    BuyScreen,
+    ConfirmScreen,
+    EmergencyStopScreen,
+    SellScreen,
+    ThresholdScreen,
+)
+from tui_trader.ui.themes import APP_VARIABLES, DEFAULT_THEME, FALLBACK_THEME, discover_themes
+from tui_trader.ui.widgets.charts import Series, history_key, price_z_series
+from tui_trader.ui.widgets.health import HealthTable, health_rows
+from tui_trader.ui.widgets.leaderboard import LeaderboardTable
+from tui_trader.ui.widgets.logs import LogBuffer, LogPane
+from tui_trader.ui.widgets.positions import PositionsTable
+from tui_trader.ui.widgets.prices import PricesTable
+from tui_trader.ui.widgets.signals import SignalsTable
+from tui_trader.ui.widgets.status_bar import StatusBar
+
+log = logging.getLogger("tui_trader.ui")
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
+           "error": logging.ERROR}
+SYMBOL_TABLES = ("prices", "leaderboard", "positions", "signals")
+
+
+class TuiTraderApp(App[int]):
+    """The console. ``engine`` implements the host API in
+    :class:`tui_trader.events.EngineHostAPI`.
+
+    Options (tests and benchmarks): ``run_engine=False`` only runs
+    ``start_up()`` (a still picture of the warmed-up engine);
+    ``mask_volatile`` hides run-dependent figures (memory, events/s);
+    ``handle_signals=False`` leaves SIGHUP/SIGTERM alone.
+    """
+
+    CSS_PATH = ["global.tcss", "app.tcss"]
+    TITLE = "tui-trader"
+    COMMANDS = App.COMMANDS | {TraderCommands}
+    STOP_TIMEOUT_S = 15.0
+
+    def __init__(
+        self,
+        engine: Any,
+        cfg: Config,
+        *,
+        run_engine: bool = True,
+        mask_volatile: bool = False,
+        handle_signals: bool = True,
+        theme_dirs: list | None = None,
+        log_capacity: int = 2000,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.cfg = cfg
+        self.run_engine = run_engine
+        self.mask_volatile = mask_volatile
+        self.handle_signals = handle_signals
+        self.engine_ready = asyncio.Event()
+        self.engine_failed: BaseException | None = None
+        self.engine_finished = False
+        self.selected_symbol: str | None = None
+        self.palette = Palette()
+        self.last_snapshot: EngineSnapshot | None = None
+        self.refresh_times: deque[float] = deque(maxlen=20_000)  # seconds per UI refresh
+        self.command_results: deque[tuple[Command, CommandResult]] = deque(maxlen=200)
+        self.main_screen: MainScreen | None = None
+        self._events: deque[Any] = deque(maxlen=500)
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._signals: list[int] = []
+        self._stopping = False
+        self._engine_stopped = False
+        self._theme_set = discover_themes(theme_dirs)
+        self.trader_themes = sorted(self._theme_set.themes)
+        self._log_level = _LEVELS.get(cfg.monitoring.log_level, logging.INFO)
+        self.log_buffer = LogBuffer(log_capacity, time_ms=self._engine_time_ms)
+        self._chart_keys: dict[str, object] = {}
+        self._ui_timers: list[Any] = []
+        self._banner_override: tuple[str, str] | None = None
+
+    # ------------------------------------------------------------------ setup
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(APP_VARIABLES)
+
+    def get_default_screen(self) -> MainScreen:
+        self.main_screen = MainScreen(self.log_buffer, self._log_level)
+        return self.main_screen
+
+    def on_mount(self) -> None:
+        for theme in self._theme_set.themes.values():
+            self.register_theme(theme)
+        wanted = self.cfg.ui.theme or DEFAULT_THEME
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            self.theme = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else FALLBACK_THEME
+            log.warning("theme %r not found; using %s", wanted, self.theme)
+        for err in self._theme_set.errors:
+            log.warning("theme file ignored: %s", err)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+
+        pkg_logger = logging.getLogger("tui_trader")
+        pkg_logger.addHandler(self.log_buffer)
+        if pkg_logger.level == logging.NOTSET:
+            pkg_logger.setLevel(self._log_level)
+
+        bus = getattr(self.engine, "bus", None)
+        if bus is not None:
+            self._unsubscribe.append(bus.subscribe(self._events.append, RiskAlert, StateChange))
+        if self.handle_signals:
+            self._install_signal_handlers()
+
+    def on_main_screen_ready(self, _event: MainScreen.Ready) -> None:
+        main = self.main_screen
+        assert main is not None
+        self._status = main.query_one(StatusBar)
+        self._prices = main.query_one(PricesTable)
+        self._leaderboard = main.query_one(LeaderboardTable)
+        self._positions = main.query_one(PositionsTable)
+        self._signals_table = main.query_one(SignalsTable)
+        self._health = main.query_one(HealthTable)
+        self._logs = main.query_one(LogPane)
+
+        self._theme_changed(self.current_theme)
+        self._ui_timers = [
+            self.set_interval(self.cfg.ui.refresh_ms / 1000, self.refresh_from_engine),
+            self.set_interval(self.cfg.ui.chart_refresh_ms / 1000, self.refresh_charts),
+        ]
+        self.run_worker(self._engine_main(), name="engine", group="engine", exclusive=True, exit_on_error=False)
+
+    async def on_unmount(self) -> None:
+        # a safety net: whatever ended the app, the engine is stopped and flushed
+        if self.engine_ready.is_set() and not self._engine_stopped:
+            await self._stop_engine()
+        self._teardown()
+
+    def _teardown(self) -> None:
+        for unsub in self._unsubscribe:
+            with contextlib.suppress(ValueError):
+                unsub()
+        self._unsubscribe.clear()
+        logging.getLogger("tui_trader").removeHandler(self.log_buffer)
+        if self._signals:
+            loop = asyncio.get_running_loop()
+            for sig in self._signals:
+                loop.remove_signal_handler(sig)
+            self._signals.clear()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+                continue
+            self._signals.append(sig)
+
+    def _on_signal(self, sig: int) -> None:
+        name = signal.Signals(sig).name
+        log.warning("%s received: stopping the engine and exiting", name)
+        self.shutdown(f"{name}: terminal hung up" if sig == signal.SIGHUP else name)
+
+    def _engine_time_ms(self) -> int:
+        clock = getattr(self.engine, "clock", None)
+        if clock is not None and hasattr(clock, "now_ms"):
+            try:
+                return int(clock.now_ms())
+            except Exception:  # noqa: BLE001 - logging must not fail
+                pass
+        return self.last_snapshot.ts_ms if self.last_snapshot is not None else 0
+
+    def _theme_changed(self, _theme: Any) -> None:
+        self.palette = Palette.from_variables(self.theme_variables)
+        main = self.main_screen
+        if main is None or not main.is_mounted:
+            return
+        for w in (main.query_one(StatusBar), main.query_one(PricesTable), main.query_one(LeaderboardTable),
+                  main.query_one(PositionsTable), main.query_one(SignalsTable), main.query_one(HealthTable),
+                  main.query_one(LogPane)):
+            w.restyle(self.palette)
+        main.query_one(LeaderboardTable).force()
+        self._chart_keys.clear()
+        for chart in main.query("SeriesChart"):
+            chart.data_key = None
+        if isinstance(self.screen, SymbolDetailScreen):
+            self.screen.palette = self.palette
+        if self.last_snapshot is not None:
+            self.refresh_from_engine()
+
+    # ----------------------------------------------------------------- engine
+
+    async def _engine_main(self) -> None:
+        await self.engine.start_up()
+        self.engine_ready.set()
+        self.refresh_from_engine()
+        if self.run_engine and not self._stopping:
+            await self.engine.run()
+
+    def on_worker_state_changed(self, event) -> None:
+        worker = event.worker
+        if worker.group != "engine":
+            return
+        if event.state == WorkerState.ERROR:
+            self._engine_crashed(worker.error)
+        elif event.state == WorkerState.SUCCESS and self.run_engine and not self._stopping:
+            self.engine_finished = True
+            log.warning("engine run ended (feed finished or engine stopped)")
+            self._banner("Engine stopped: the market feed ended. Press q to quit.", "warning")
+            self.run_worker(self._stop_engine(), group="engine-stop", exit_on_error=False)
+
+    def _engine_crashed(self, err: BaseException | None) -> None:
+        self.engine_failed = err or RuntimeError("unknown engine error")
+        what = "failed to start" if not self.engine_ready.is_set() else "CRASHED"
+        msg = f"ENGINE {what} — trading stopped: {type(self.engine_failed).__name__}: {self.engine_failed}"
+        log.error(msg, exc_info=err)
+        self._banner(msg + "  (q quits; see Logs)", "error")
+        self.notify(msg, title="Engine error", severity="error", timeout=30)
+        self.run_worker(self._stop_engine(), group="engine-stop", exit_on_error=False)
+
+    async def _stop_engine(self) -> None:
+        if self._engine_stopped:
+            return
+        self._engine_stopped = True
+        try:
+            await asyncio.wait_for(self.engine.stop(), timeout=self.STOP_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - report, keep the console alive
+            log.exception("engine stop failed")
+
+    def _banner(self, text: str, severity: str) -> None:
+        self._banner_override = (text, severity)
+        if self.main_screen is not None and self.main_screen.is_mounted:
+            self.main_screen.show_banner(text, severity)
+
+    # ---------------------------------------------------------------- refresh
+
+    def refresh_from_engine(self) -> None:
+        """Read one snapshot and apply only what changed (the UI timer)."""
+        if not self.engine_ready.is_set():
+            return
+        t0 = time.perf_counter()
+        try:
+            snap = self.engine.snapshot()
+        except Exception:  # noqa: BLE001
+            log.exception("engine snapshot failed")
+            return
+        self.last_snapshot = snap
+        with self.batch_update():
+            self._apply_main(snap)
+            if isinstance(self.screen, SymbolDetailScreen):
+                self.screen.query_one(StatusBar).show(snap)
+            self._drain_events()
+        self.refresh_times.append(time.perf_counter() - t0)
+
+    def _apply_main(self, snap: EngineSnapshot) -> None:
+        main = self.main_screen
+        if main is None or not main.is_mounted:
+            return
+        self._status.show(snap)
+        if main.is_visible("prices"):
+            self._prices.apply(snap.market)
+        held = frozenset(p.symbol for p in snap.positions)
+        if main.is_visible("leaderboard"):
+            self._leaderboard.apply(snap.leaderboard, snap.locked, held)
+        self._positions.apply(snap.positions, snap.ts_ms)
+        self._signals_table.apply(snap.signals)
+        if main.is_visible("health"):
+            self._health.apply(health_rows(snap, self.cfg.risk_management.max_total_positions, self.mask_volatile))
+        self._logs.drain()
+        if self.selected_symbol is None and snap.market.symbols:
+            self.selected_symbol = self._prices.selected_key or snap.market.symbols[0]
+        override = self._banner_override
+        if override is not None:
+            main.show_banner(*override)
+        elif snap.state == EngineState.EMERGENCY_STOPPED:
+            main.show_banner(f"EMERGENCY STOP: {snap.state_reason or 'stopped'} — R resets", "error")
+        elif snap.state == EngineState.REDUCING:
+            main.show_banner(f"REDUCING (exits only): {snap.state_reason}", "warning")
+        else:
+            main.show_banner("", "info")
+
+    def _drain_events(self) -> None:
+        while self._events:
+            ev = self._events.popleft()
+            if isinstance(ev, RiskAlert):
+                if ev.severity in ("warning", "critical"):
+                    self.notify(ev.message, title=f"Risk: {ev.code}",
+                                severity="error" if ev.severity == "critical" else "warning", timeout=8)
+            elif isinstance(ev, StateChange) and ev.source != Source.UI:
+                sev = "error" if ev.new == EngineState.EMERGENCY_STOPPED else "warning"
+                self.notify(f"{ev.old} → {ev.new} ({ev.source}): {ev.reason}", title="Engine state", severity=sev)
+
+    def refresh_charts(self) -> None:
+        """Redraw visible charts whose data changed (chart timer, ≤ 2 Hz)."""
+        if not self.engine_ready.is_set():
+            return
+        screen = self.screen
+        if isinstance(screen, SymbolDetailScreen):
+            try:
+                hist = self.engine.symbol_history(screen.symbol)
+            except Exception:  # noqa: BLE001
+                log.exception("symbol history failed for %s", screen.symbol)
+                return
+            screen.show(hist)
+            return
+        main = self.main_screen
+        if main is None or not main.is_visible("charts") or not self._on_main():
+            return
+        sym = self.selected_symbol
+        if sym:
+            try:
+                hist = self.engine.symbol_history(sym)
+            except Exception:  # noqa: BLE001
+                log.exception("symbol history failed for %s", sym)
+                hist = None
+            if hist is not None:
+                series, hl = price_z_series(hist)
+                main.query_one("#symbol-chart").draw(history_key(hist), hist.ts_ms, series, hl,
+                                                     title=f"{sym}: z (left) · price (right)")
+        ts, eq = self.engine.equity_curve()
+        key = (int(ts.size), float(eq[-1]) if eq.size else 0.0)
+        main.query_one("#equity-chart").draw(key, ts, [Series("equity", eq, "green")], title="equity")
+
+    def _on_main(self) -> bool:
+        """The main screen is showing (possibly under a modal)."""
+        for screen in reversed(self.screen_stack):
+            if screen is self.main_screen:
+                return True
+            if not screen.is_modal:
+                return False
+        return False
+
+    # --------------------------------------------------------------- commands
+
+    def submit(self, cmd: Command) -> None:
+        """Send ``cmd`` to the engine in a worker; the outcome is notified."""
+        self.run_worker(self._submit(cmd), group="commands", exit_on_error=False)
+
+    async def _submit(self, cmd: Command) -> CommandResult:
+        name = type(cmd).__name__
+        try:
+            res = await self.engine.submit(cmd)
+        except Exception as exc:  # noqa: BLE001 - an engine bug must not kill the console
+            log.exception("command %s failed", name)
+            res = CommandResult(False, f"{type(exc).__name__}: {exc}", command=name)
+        self.command_results.append((cmd, res))
+        if res.ok:
+            self.notify(res.message or "done", title=name, timeout=4)
+        else:
+            self.notify(res.message or "refused", title=f"{name} refused", severity="error", timeout=8)
+        self.refresh_from_engine()
+        return res
+
+    def _symbol(self) -> str | None:
+        sym = self.selected_symbol
+        if not sym:
+            self.notify("select a symbol first (prices, leaderboard, positions or signals)", severity="warning")
+        return sym
+
+    def _snapshot(self) -> EngineSnapshot | None:
+        if not self.engine_ready.is_set():
+            self.notify("the engine is not running", severity="warning")
+            return None
+        try:
+            return self.engine.snapshot()
+        except Exception:  # noqa: BLE001
+            return self.last_snapshot
+
+    def action_start(self) -> None:
+        self.submit(Start(source=Source.UI))
+
+    def action_pause(self) -> None:
+        if self.engine.state == EngineState.PAUSED:
+            self.submit(Resume(source=Source.UI))
+        else:
+            self.submit(Pause(source=Source.UI))
+
+    def action_emergency(self) -> None:
+        snap = self.last_snapshot
+        n = len(snap.positions) if snap else 0
+        self.push_screen(EmergencyStopScreen(n), callback=self._submit_if)
+
+    def action_reset_emergency(self) -> None:
+        self.push_screen(
+            ConfirmScreen("Reset emergency stop", "Clear the emergency stop? Trading stays stopped until you "
+                          "start it (s).", "Reset"),
+            callback=lambda ok: ok and self.submit(ResetEmergency(source=Source.UI)),
+        )
+
+    def action_buy(self) -> None:
+        sym = self._symbol()
+        snap = self._snapshot()
+        if not sym or snap is None:
+            return
+        price = self._price_of(snap, sym)
+        pf = snap.portfolio
+        pct = Decimal(str(self.cfg.risk_management.max_position_percent)) / 100
+        default = min(Decimal(str(pf.equity)) * pct, pf.cash) if pf.equity > 0 else Decimal(0)
+        default = max(default, Decimal(0)).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+        self.push_screen(BuyScreen(sym, fmt_price(price), default, pf.quote_asset), callback=self._submit_if)
+
+    def action_sell(self) -> None:
+        sym = self._symbol()
+        snap = self._snapshot()
+        if not sym or snap is None:
+            return
+        pos = next((p for p in snap.positions if p.symbol == sym), None)
+        if pos is None:
+            self.notify(f"no open position in {sym}", severity="warning")
+            return
+        self.push_screen(SellScreen(sym, f"{fmt_qty(pos.quantity)} @ {fmt_price(pos.avg_entry)}"),
+                         callback=self._submit_if)
+
+    def action_flatten(self) -> None:
+        snap = self._snapshot()
+        n = len(snap.positions) if snap else 0
+        self.push_screen(
+            ConfirmScreen("Flatten all", f"Close all {n} open position(s) at market now?", "Flatten", danger=True),
+            callback=lambda ok: ok and self.submit(FlattenAll(source=Source.UI)),
+        )
+
+    def action_lock(self) -> None:
+        sym = self._symbol()
+        snap = self._snapshot()
+        if not sym or snap is None:
+            return
+        self.submit(LockSymbol(source=Source.UI, symbol=sym, locked=sym not in snap.locked))
+
+    def action_threshold(self) -> None:
+        snap = self._snapshot()
+        if snap is None:
+            return
+        current = snap.leaderboard.threshold
+        self.push_screen(ThresholdScreen(current),
+                         callback=lambda v: v is not None and self.submit(SetZThreshold(source=Source.UI, value=v)))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_detail(self, symbol: str | None = None) -> None:
+        sym = symbol or self._symbol()
+        if not sym or not self.engine_ready.is_set():
+            return
+        self.selected_symbol = sym
+        screen = SymbolDetailScreen(sym)
+        screen.palette = self.palette
+        self.push_screen(screen)
+        self.call_after_refresh(self.refresh_charts)
+        self.call_after_refresh(self.refresh_from_engine)
+
+    def action_next_theme(self) -> None:
+        names = self.trader_themes or [FALLBACK_THEME]
+        i = names.index(self.theme) if self.theme in names else -1
+        self.set_theme(names[(i + 1) % len(names)])
+
+    def action_set_theme(self, name: str) -> None:
+        self.set_theme(name)
+
+    def set_theme(self, name: str) -> None:
+        if name not in self.available_themes:
+            self.notify(f"unknown theme {name!r}", severity="error")
+            return
+        self.theme = name
+        self.notify(f"theme: {name}", timeout=2)
+
+    def _submit_if(self, cmd: Command | None) -> None:
+        if cmd is not None:
+            self.submit(cmd)
+
+    @staticmethod
+    def _price_of(snap: EngineSnapshot, sym: str) -> float | None:
+        try:
+            return float(snap.market.price[snap.market.symbols.index(sym)])
+        except (ValueError, IndexError):
+            return None
+
+    # ---------------------------------------------------------- table events
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        sym = self._row_symbol(event.data_table, event.row_key.value)
+        if sym is not None and event.data_table.has_focus:
+            self.selected_symbol = sym
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        sym = self._row_symbol(event.data_table, event.row_key.value)
+        if sym is not None:
+            self.action_detail(sym)
+
+    @staticmethod
+    def _row_symbol(table: DataTable, key: str | None) -> str | None:
+        if key is None or table.id not in SYMBOL_TABLES:
+            return None
+        if isinstance(table, SignalsTable):
+            return table.symbol_of.get(key)
+        return key
+
+    # ------------------------------------------------------------------- quit
+
+    async def action_quit(self) -> None:
+        if self._stopping:
+            return
+        snap = self.last_snapshot
+        open_pos = [p.symbol for p in snap.positions] if snap is not None else []
+        if not open_pos:
+            self.shutdown("operator quit")
+            return
+        names = ", ".join(open_pos[:6]) + (" …" if len(open_pos) > 6 else "")
+        self.push_screen(
+            ConfirmScreen(
+                "Quit with open positions?",
+                f"{len(open_pos)} position(s) are open ({names}). They stay open and are recovered at the next "
+                "start, but no stop-loss or target runs while the console is closed. Quit anyway?",
+                "Quit",
+                danger=True,
+            ),
+            callback=lambda ok: ok and self.shutdown("operator quit"),
+        )
+
+    def shutdown(self, reason: str = "quit") -> None:
+        """The one quit path: stop the engine (flush storage), then exit."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self.run_worker(self._shutdown_sequence(reason), group="shutdown", exit_on_error=False)
+
+    async def _shutdown_sequence(self, reason: str) -> None:
+        log.info("shutting down: %s", reason)
+        self._banner(f"Stopping engine ({reason})…", "info")
+        for timer in self._ui_timers:
+            timer.stop()
+        if self.engine_ready.is_set() or self.engine_failed is None:
+            await self._stop_engine()
+        self.workers.cancel_group(self, "engine")
+        self.exit(1 if self.engine_failed is not None else 0)
+
+
+def run_tui(cfg: Config, engine_factory: Callable[[], Any], live: bool, account_summary: str) -> int:
+    """Run the console; returns the process exit code.
+
+    ``engine_factory()`` builds the (not yet started) engine; it is only called
+    after the live gate passed. With ``live=True`` a full-screen warning shows
+    ``account_summary`` (plain text: account, limits) and the operator must
+    type ``LIVE``; anything else or Escape returns 3 without building the
+    engine or trading. 0 = normal quit, 1 = the engine failed.
+    """
+    if live:
+        from tui_trader.ui.screens.live_confirm import LiveConfirmApp
+
+        if not LiveConfirmApp(account_summary).run():
+            print("live trading not confirmed: nothing was traded")
+            return 3
+    engine = engine_factory()
+    app = TuiTraderApp(engine, cfg)
+    rc = app.run()
+    if app.engine_failed is not None:
+        print(f"engine error: {type(app.engine_failed).__name__}: {app.engine_failed}")
+    return int(rc or 0) if app.return_code is None else int(app.return_code)

@@ -1,0 +1,124 @@
+"""Text formatting of numbers, money, times and ages for the console.
+
+Pure functions (no Textual): prices with a magnitude-dependent number of
+decimals, percentages, compact volumes, UTC clock strings from engine
+milliseconds and human ages. ``None``/NaN/inf always render as ``"—"`` so
+a missing value is never shown as a number.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import numpy as np
+
+MISSING = "—"
+
+
+def _bad(x: float | None) -> bool:
+    return x is None or not math.isfinite(x)
+
+
+def price_decimals(p: float) -> int:
+    """Decimals that show about 6 significant digits of a price (0..8)."""
+    if _bad(p) or p == 0:
+        return 2
+    mag = math.floor(math.log10(abs(p)))
+    return int(min(8, max(0, 5 - mag)))
+
+
+def fmt_price(p: float | Decimal | None) -> str:
+    """A price with about 6 significant digits, thousands separated."""
+    if p is None:
+        return MISSING
+    f = float(p)
+    if _bad(f):
+        return MISSING
+    return f"{f:,.{price_decimals(f)}f}"
+
+
+def fmt_prices(prices: np.ndarray) -> list[str]:
+    """:func:`fmt_price` over a float64 array (decimals computed vectorised)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mag = np.floor(np.log10(np.abs(prices)))
+    dec = np.clip(5 - np.nan_to_num(mag, nan=3.0, posinf=3.0, neginf=3.0), 0, 8).astype(np.int64)
+    out = []
+    for p, d in zip(prices.tolist(), dec.tolist(), strict=True):
+        out.append(MISSING if not math.isfinite(p) else f"{p:,.{d}f}")
+    return out
+
+
+def fmt_pct(x: float | None, decimals: int = 2, sign: bool = True) -> str:
+    """A percentage (``x`` already in percent): ``+1.23%``."""
+    if _bad(x):
+        return MISSING
+    return f"{x:+.{decimals}f}%" if sign else f"{x:.{decimals}f}%"
+
+
+def fmt_money(x: float | Decimal | None, decimals: int = 2, sign: bool = False) -> str:
+    """An amount of quote currency, thousands separated: ``12,345.67``."""
+    if x is None:
+        return MISSING
+    f = float(x)
+    if _bad(f):
+        return MISSING
+    return f"{f:+,.{decimals}f}" if sign else f"{f:,.{decimals}f}"
+
+
+def fmt_qty(q: Decimal | float | None) -> str:
+    """A base quantity without trailing zeros (Decimal keeps exchange precision)."""
+    if q is None:
+        return MISSING
+    if isinstance(q, Decimal):
+        if not q.is_finite():
+            return MISSING
+        s = format(q.normalize(), "f")
+        return s
+    if _bad(q):
+        return MISSING
+    return f"{q:.8f}".rstrip("0").rstrip(".")
+
+
+def fmt_compact(x: float | None) -> str:
+    """A compact magnitude: ``950``, ``12.3K``, ``4.56M``, ``7.89B``."""
+    if _bad(x):
+        return MISSING
+    a = abs(x)
+    for div, suf in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if a >= div:
+            return f"{x / div:.2f}{suf}" if a / div < 100 else f"{x / div:.1f}{suf}"
+    return f"{x:.0f}"
+
+
+def fmt_num(x: float | None, decimals: int = 2, sign: bool = False) -> str:
+    """A plain float (ratings, z-scores, volatility)."""
+    if _bad(x):
+        return MISSING
+    return f"{x:+.{decimals}f}" if sign else f"{x:.{decimals}f}"
+
+
+def fmt_clock(ts_ms: int, with_date: bool = True) -> str:
+    """Engine time (ms since the epoch) as UTC: ``2024-01-02 03:04:05Z``."""
+    if ts_ms is None or ts_ms <= 0:
+        return MISSING
+    dt = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    return dt.strftime("%Y-%m-%d %H:%M:%SZ" if with_date else "%H:%M:%SZ")
+
+
+def fmt_age(ms: int | float | None) -> str:
+    """A duration in milliseconds as ``45s``, ``12m``, ``3h05m``, ``2d04h``."""
+    if ms is None or _bad(float(ms)) or ms < 0:
+        return MISSING
+    s = int(ms // 1000)
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h}h{m:02d}m"
+    d, h = divmod(h, 24)
+    return f"{d}d{h:02d}h"

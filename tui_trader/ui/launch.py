@@ -1,0 +1,50 @@
+"""CLI glue for ``tui-trader tui``: decide paper/live, build the summary, run the console.
+
+``tui_trader.cli.cmd_tui`` calls :func:`main_tui`; everything else lives in
+:func:`tui_trader.ui.app.run_tui`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tui_trader.config import Config, live_errors
+
+
+def account_summary(cfg: Config) -> str:
+    """Plain-text account and limits summary shown on the live confirmation screen."""
+    rm, b = cfg.risk_management, cfg.binance
+    venue = "Binance spot TESTNET" if b.testnet else "Binance spot (REAL account)"
+    lines = [
+        f"Exchange:        {venue}",
+        f"Quote asset:     {cfg.broker.quote_asset}",
+        f"Universe:        {', '.join(cfg.feed.symbols) if cfg.feed.symbols else f'top {cfg.feed.universe.top_n} by volume'}",
+        f"Position size:   at most {rm.max_position_percent:g}% of equity, {rm.max_total_positions} positions",
+        f"Exits:           stop-loss {rm.stop_loss_percent:g}%, target {rm.profit_target_percent:g}%",
+        f"Breakers:        daily loss {rm.max_daily_loss_percent:g}% -> exits only; "
+        f"drawdown {rm.max_drawdown_percent:g}% -> emergency stop",
+        f"Orders:          {'LIMIT IOC' if cfg.order_execution.use_limit_orders else 'MARKET'}, "
+        f"max slippage {cfg.order_execution.max_slippage_percent:g}%",
+        "API keys:        from BINANCE_API_KEY / BINANCE_API_SECRET (not shown)",
+    ]
+    return "\n".join(lines)
+
+
+def main_tui(args: argparse.Namespace, cfg: Config) -> int:
+    """Open the console; ``--live`` (or ``broker.kind = "binance"``) asks for the typed confirmation."""
+    from tui_trader.runtime import build_engine
+    from tui_trader.ui.app import run_tui
+
+    live = bool(getattr(args, "live", False)) or cfg.broker.kind == "binance"
+    if live:
+        errors = live_errors(cfg)
+        if errors:
+            for e in errors:
+                print(f"error: {e}", file=sys.stderr)
+            return 2
+
+    def factory():
+        return build_engine(cfg, mode="live" if live else "paper", session_kind="tui")
+
+    return run_tui(cfg, factory, live=live, account_summary=account_summary(cfg) if live else "")

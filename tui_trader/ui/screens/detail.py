@@ -1,0 +1,115 @@
+"""The symbol detail screen: charts, rating history, signals, orders and fills.
+
+Everything comes from ``engine.symbol_history(symbol)``; the app refreshes it
+on its chart timer while the screen is shown.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid
+from textual.screen import Screen
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+
+from tui_trader.events import SymbolHistory
+from tui_trader.ui.format import fmt_clock, fmt_money, fmt_num, fmt_pct, fmt_price, fmt_qty
+from tui_trader.ui.palette import Palette, right
+from tui_trader.ui.widgets.charts import Series, SeriesChart, history_key, rating_series, z_series
+from tui_trader.ui.widgets.signals import result_text
+from tui_trader.ui.widgets.status_bar import StatusBar
+from tui_trader.ui.widgets.table import FastTable
+
+SIG_COLS = [("time", "Time", 19), ("type", "Type", 4), ("kind", "Kind", 12), ("z", "z", 6),
+            ("result", "Result", 24), ("reason", "Reason", 40)]
+ORDER_COLS = [("time", "Time", 19), ("side", "Side", 4), ("type", "Type", 6), ("qty", "Qty", 12),
+              ("price", "Avg price", 12), ("status", "Status", 16), ("src", "Source", 8), ("reason", "Reason", 30)]
+FILL_COLS = [("time", "Time", 19), ("side", "Side", 4), ("qty", "Qty", 12), ("price", "Price", 12),
+             ("fee", "Fee", 10), ("id", "Order", 24)]
+
+
+class SymbolDetailScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("q", "app.pop_screen", "Back", show=False),
+        Binding("b", "app.buy", "Buy"),
+        Binding("x", "app.sell", "Sell"),
+        Binding("l", "app.lock", "Lock"),
+        Binding("p", "app.pause", "Pause"),
+        Binding("E", "app.emergency", "E-STOP"),
+        Binding("question_mark", "app.help", "Help"),
+    ]
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__()
+        self.symbol = symbol
+        self.palette = Palette()
+        self._key: tuple | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        yield Static(self.symbol, id="detail-info")
+        with Grid(id="detail-grid"):
+            yield SeriesChart("price", id="detail-price")
+            yield SeriesChart("rating · moving average", id="detail-rating")
+            yield SeriesChart("z-score · thresholds", id="detail-z")
+            with TabbedContent(id="detail-tabs"):
+                with TabPane("Signals", id="tab-signals"):
+                    yield FastTable(SIG_COLS, id="detail-signals")
+                with TabPane("Orders", id="tab-orders"):
+                    yield FastTable(ORDER_COLS, id="detail-orders")
+                with TabPane("Fills", id="tab-fills"):
+                    yield FastTable(FILL_COLS, id="detail-fills")
+        yield Footer()
+
+    def show(self, h: SymbolHistory, last_price: float | None = None) -> None:
+        """Update everything from one history (cheap when nothing changed)."""
+        pal = self.palette
+        info = Text(no_wrap=True, overflow="ellipsis")
+        info.append(f" {h.symbol} ", style="bold reverse")
+        price = last_price if last_price is not None else (float(h.price[-1]) if h.price.size else None)
+        info.append(f"  last {fmt_price(price)}")
+        if h.rating.size:
+            info.append(f"  rating {fmt_num(float(h.rating[-1]), 0)}  z ")
+            z = float(h.z[-1])
+            info.append(fmt_num(z, sign=True), style=f"bold {pal.accent}" if z >= h.threshold else "")
+        info.append(f"  threshold ±{h.threshold:g}")
+        if h.locked:
+            info.append("  LOCKED", style=f"bold {pal.warning}")
+        if h.position is not None:
+            p = h.position
+            info.append(f"  ● {fmt_qty(p.quantity)} @ {fmt_price(p.avg_entry)} ")
+            info.append(f"{fmt_money(p.unrealized_pnl, sign=True)} ({fmt_pct(p.unrealized_pct)})",
+                        style=pal.profit if p.unrealized_pnl > 0 else pal.loss if p.unrealized_pnl < 0 else "")
+        self.query_one("#detail-info", Static).update(info)
+        key = history_key(h)
+        self.query_one("#detail-price", SeriesChart).draw(key, h.ts_ms, [Series("price", h.price, "cyan")])
+        self.query_one("#detail-rating", SeriesChart).draw(key, h.ts_ms, rating_series(h))
+        zs, zl = z_series(h)
+        self.query_one("#detail-z", SeriesChart).draw(key, h.ts_ms, zs, zl)
+        tkey = (key, len(h.signals), len(h.orders), len(h.fills),
+                tuple((o.status, o.executed_qty) for o in h.orders[-20:]),
+                tuple((s.executed, s.outcome) for s in h.signals[-20:]))
+        if tkey != self._key:
+            self._key = tkey
+            self._tables(h)
+
+    def _tables(self, h: SymbolHistory) -> None:
+        pal = self.palette
+        t = self.query_one("#detail-signals", FastTable)
+        t.clear()
+        for s in reversed(h.signals):
+            t.add_row(fmt_clock(s.ts_ms), Text(str(s.type), style=pal.profit if s.type == "BUY" else pal.loss),
+                      s.kind, right(fmt_num(s.z_score, sign=True)), result_text(s), s.reason)
+        t = self.query_one("#detail-orders", FastTable)
+        t.clear()
+        for o in reversed(h.orders):
+            t.add_row(fmt_clock(o.created_ms), str(o.side), str(o.type), right(fmt_qty(o.executed_qty or o.quantity)),
+                      right(fmt_price(o.avg_price) if o.avg_price else fmt_price(o.price)), str(o.status),
+                      str(o.source), o.reason or o.error)
+        t = self.query_one("#detail-fills", FastTable)
+        t.clear()
+        for f in reversed(h.fills):
+            t.add_row(fmt_clock(f.ts_ms), str(f.side), right(fmt_qty(f.quantity)), right(fmt_price(f.price)),
+                      right(f"{fmt_qty(f.fee)} {f.fee_asset}"), f.client_order_id)

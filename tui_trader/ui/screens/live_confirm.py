@@ -1,0 +1,72 @@
+"""Live-mode gate: a full-screen warning the operator must answer by typing a word.
+
+Typing exactly the confirmation word (default ``LIVE``) and Enter returns
+True; anything else, or Escape, returns False (nothing is traded).
+:class:`LiveConfirmApp` hosts the screen on its own so the engine (and its
+exchange connection) is only built after the operator agreed.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Input, Static
+
+from tui_trader.ui.themes import APP_VARIABLES
+
+CONFIRM_WORD = "LIVE"
+
+
+class LiveConfirmScreen(Screen[bool]):
+    BINDINGS = [Binding("escape", "abort", "Abort")]
+
+    def __init__(self, account_summary: str, word: str = CONFIRM_WORD) -> None:
+        super().__init__()
+        self.account_summary = account_summary
+        self.word = word
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="live-box"):
+            yield Static(" LIVE TRADING — REAL MONEY ", id="live-title")
+            yield Static(
+                "This session will place real orders on the exchange with the account below. "
+                "Losses are real and can exceed what the limits suggest (slippage, gaps, outages).",
+                classes="live-text",
+            )
+            yield Static(self.account_summary or "(no account summary)", id="live-summary")
+            yield Static(f"Type {self.word} and press Enter to start. Anything else, or Esc, exits without trading.",
+                         classes="live-text")
+            inp = Input(placeholder=self.word, id="live-word")
+            inp.cursor_blink = False
+            yield inp
+
+    def on_mount(self) -> None:
+        self.query_one("#live-word", Input).focus()
+
+    @on(Input.Submitted, "#live-word")
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() == self.word)
+
+    def action_abort(self) -> None:
+        self.dismiss(False)
+
+
+class LiveConfirmApp(App[bool]):
+    """A tiny app that only asks the live question. ``run()`` returns True to go live."""
+
+    CSS_PATH = ["global.tcss"]
+    TITLE = "tui-trader: confirm live trading"
+
+    def __init__(self, account_summary: str, word: str = CONFIRM_WORD) -> None:
+        super().__init__()
+        self.account_summary = account_summary
+        self.word = word
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(APP_VARIABLES)
+
+    def on_mount(self) -> None:
+        self.push_screen(LiveConfirmScreen(self.account_summary, self.word), callback=self.exit)

@@ -1,0 +1,239 @@
+"""Modal dialogs for operator actions. Each returns the command to submit (or None).
+
+The dialogs only build and validate commands; the app submits them to the
+engine and reports the outcome. Inputs never blink (stable screenshots and
+no distraction); Escape always cancels.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal, InvalidOperation
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+from tui_trader.events import ClosePosition, EmergencyStop, ManualBuy, ManualSell
+from tui_trader.models import Source
+
+
+def _input(value: str = "", placeholder: str = "", id: str | None = None, type: str = "text") -> Input:
+    inp = Input(value=value, placeholder=placeholder, id=id, type=type)
+    inp.cursor_blink = False
+    return inp
+
+
+def parse_decimal(text: str, what: str) -> Decimal:
+    """A positive, finite Decimal from operator input; ValueError with a clear message."""
+    t = text.strip().replace(",", "").replace("_", "")
+    if not t:
+        raise ValueError(f"{what}: enter a number")
+    try:
+        d = Decimal(t)
+    except InvalidOperation:
+        raise ValueError(f"{what}: {text.strip()!r} is not a number") from None
+    if not d.is_finite() or d <= 0:
+        raise ValueError(f"{what}: must be a positive number")
+    return d
+
+
+class _Dialog(ModalScreen):
+    """Common frame: a titled box, an error line, confirm/cancel buttons."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CLASSES = "dialog-screen"
+
+    title_text = ""
+    confirm_label = "OK"
+    confirm_variant = "primary"
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.title_text, classes="dialog-title")
+            yield from self.compose_body()
+            yield Label("", id="error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.confirm_label, variant=self.confirm_variant, id="confirm")
+                yield Button("Cancel", id="cancel")
+
+    def error(self, message: str) -> None:
+        self.query_one("#error", Label).update(message)
+
+    def result(self):  # pragma: no cover - overridden
+        return True
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#confirm")
+    @on(Input.Submitted)
+    def _confirm(self) -> None:
+        try:
+            value = self.result()
+        except ValueError as exc:
+            self.error(str(exc))
+            return
+        self.dismiss(value)
+
+
+class ConfirmScreen(_Dialog):
+    """Yes / no question. Result: True (confirmed) or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("n", "cancel", "No"), Binding("y", "yes", "Yes")]
+
+    def __init__(self, title: str, message: str, confirm_label: str = "Yes", danger: bool = False) -> None:
+        super().__init__()
+        self.title_text = title
+        self.message = message
+        self.confirm_label = confirm_label
+        self.confirm_variant = "error" if danger else "primary"
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(self.message, classes="dialog-text")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm", Button).focus()
+
+    def result(self) -> bool:
+        return True
+
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+
+class EmergencyStopScreen(_Dialog):
+    """Reason, "also close all positions?", confirm. Result: EmergencyStop or None."""
+
+    title_text = "EMERGENCY STOP"
+    confirm_label = "STOP TRADING"
+    confirm_variant = "error"
+
+    def __init__(self, n_positions: int = 0) -> None:
+        super().__init__()
+        self.n_positions = n_positions
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(
+            "Stops all trading now and cancels open orders. Positions stay open unless you tick the box. "
+            "Enter or the button confirms.",
+            classes="dialog-text",
+        )
+        yield Label("Reason")
+        yield _input("operator emergency stop", id="reason")
+        yield Checkbox(f"Also close all positions ({self.n_positions} open)", id="close")
+
+    def on_mount(self) -> None:
+        self.query_one("#reason", Input).focus()
+
+    def result(self) -> EmergencyStop:
+        reason = self.query_one("#reason", Input).value.strip() or "operator emergency stop"
+        return EmergencyStop(source=Source.UI, reason=reason, close_positions=self.query_one("#close", Checkbox).value)
+
+
+class BuyScreen(_Dialog):
+    """Quote amount (default given) and override-risk. Result: ManualBuy or None."""
+
+    confirm_label = "Buy"
+    confirm_variant = "success"
+
+    def __init__(self, symbol: str, price_text: str, default_amount: Decimal, quote_asset: str) -> None:
+        super().__init__()
+        self.symbol = symbol
+        self.title_text = f"Buy {symbol}"
+        self.price_text = price_text
+        self.default_amount = default_amount
+        self.quote_asset = quote_asset
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(f"Market buy at about {self.price_text}. Risk checks apply unless overridden.",
+                     classes="dialog-text")
+        yield Label(f"Amount ({self.quote_asset})")
+        yield _input(str(self.default_amount), id="amount")
+        yield Checkbox("Override risk checks", id="override")
+
+    def on_mount(self) -> None:
+        self.query_one("#amount", Input).focus()
+
+    def result(self) -> ManualBuy:
+        amount = parse_decimal(self.query_one("#amount", Input).value, "amount")
+        return ManualBuy(
+            source=Source.UI,
+            symbol=self.symbol,
+            quote_amount=amount,
+            override_risk=self.query_one("#override", Checkbox).value,
+        )
+
+
+class SellScreen(_Dialog):
+    """Quantity (blank = the whole position). Result: ClosePosition / ManualSell or None."""
+
+    confirm_label = "Sell"
+    confirm_variant = "error"
+
+    def __init__(self, symbol: str, position_qty: str) -> None:
+        super().__init__()
+        self.symbol = symbol
+        self.title_text = f"Sell {symbol}"
+        self.position_qty = position_qty
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(f"Position: {self.position_qty}. Leave the quantity blank to close it all.",
+                     classes="dialog-text")
+        yield Label("Quantity (base)")
+        yield _input("", placeholder="all", id="qty")
+        yield Checkbox("Override risk checks", id="override")
+
+    def on_mount(self) -> None:
+        self.query_one("#qty", Input).focus()
+
+    def result(self) -> ClosePosition | ManualSell:
+        text = self.query_one("#qty", Input).value
+        override = self.query_one("#override", Checkbox).value
+        if not text.strip():
+            if override:
+                return ManualSell(source=Source.UI, symbol=self.symbol, quantity=None, override_risk=True)
+            return ClosePosition(source=Source.UI, symbol=self.symbol)
+        qty = parse_decimal(text, "quantity")
+        return ManualSell(source=Source.UI, symbol=self.symbol, quantity=qty, override_risk=override)
+
+
+class ThresholdScreen(_Dialog):
+    """The z-score entry threshold (exit is its negative). Result: float or None."""
+
+    title_text = "Set z-score threshold"
+    confirm_label = "Set"
+    MAX = 10.0
+
+    def __init__(self, current: float) -> None:
+        super().__init__()
+        self.current = current
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(f"Enter when z >= threshold, exit when z <= -threshold. Now {self.current:g}.",
+                     classes="dialog-text")
+        yield Label("Threshold")
+        yield _input(f"{self.current:g}", id="value")
+
+    def on_mount(self) -> None:
+        self.query_one("#value", Input).focus()
+
+    def result(self) -> float:
+        text = self.query_one("#value", Input).value.strip()
+        try:
+            v = float(text)
+        except ValueError:
+            raise ValueError(f"threshold: {text!r} is not a number") from None
+        if not math.isfinite(v) or v <= 0 or v > self.MAX:
+            raise ValueError(f"threshold: must be above 0 and at most {self.MAX:g}")
+        return v

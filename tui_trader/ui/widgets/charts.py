@@ -1,0 +1,107 @@
+"""Plotext charts: a symbol's price / rating / z-score and the equity curve.
+
+A plotext build costs ~10-50 ms, so charts are redrawn by the app's chart
+timer (at most ``ui.chart_refresh_ms``), only while visible, and only when
+their data key changed. The x axis is hours before the latest point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from textual_plotext import PlotextPlot
+
+from tui_trader.events import SymbolHistory
+
+MAX_POINTS = 400  # decimate longer series (plotext cost grows with points)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    label: str
+    y: np.ndarray
+    color: str
+    yside: str = "left"
+
+
+def _hours(ts_ms: np.ndarray) -> np.ndarray:
+    if ts_ms.size == 0:
+        return np.empty(0)
+    return (ts_ms.astype(np.float64) - float(ts_ms[-1])) / 3_600_000.0
+
+
+def _decimate(x: np.ndarray, step: int) -> np.ndarray:
+    return x[::step] if step > 1 else x
+
+
+class SeriesChart(PlotextPlot):
+    """A titled line chart of one or more series against time."""
+
+    DEFAULT_CSS = """
+    SeriesChart { height: 1fr; min-height: 5; }
+    """
+
+    def __init__(self, title: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.chart_title = title
+        self.data_key: object = None
+        self.draws = 0
+
+    def draw(
+        self,
+        key: object,
+        ts_ms: np.ndarray,
+        series: list[Series],
+        hlines: list[tuple[float, str, str]] = (),
+        title: str | None = None,
+    ) -> bool:
+        """Redraw unless ``key`` equals the last drawn key. Returns True if redrawn."""
+        if key == self.data_key:
+            return False
+        self.data_key = key
+        self.draws += 1
+        plt = self.plt
+        plt.clear_figure()
+        plt.title(title if title is not None else self.chart_title)
+        x_all = _hours(np.asarray(ts_ms))
+        step = max(1, int(np.ceil(x_all.size / MAX_POINTS)))
+        x_all = _decimate(x_all, step)
+        drawn = False
+        for s in series:
+            y = _decimate(np.asarray(s.y, dtype=np.float64), step)
+            ok = np.isfinite(y) & np.isfinite(x_all[: y.size])
+            if ok.sum() < 1:
+                continue
+            plt.plot(x_all[: y.size][ok].tolist(), y[ok].tolist(), label=s.label, color=s.color, yside=s.yside)
+            drawn = True
+        if drawn:
+            for value, color, yside in hlines:
+                plt.hline(value, color=color, yside=yside)
+            plt.xlabel("hours")
+        self.refresh()
+        return True
+
+
+def price_z_series(h: SymbolHistory) -> tuple[list[Series], list[tuple[float, str, str]]]:
+    """z on the left axis with the entry/exit thresholds, price on the right."""
+    series = [Series("z", h.z, "orange"), Series("price", h.price, "cyan", "right")]
+    thr = float(h.threshold)
+    return series, [(thr, "green", "left"), (-thr, "red", "left")]
+
+
+def rating_series(h: SymbolHistory) -> list[Series]:
+    return [Series("rating", h.rating, "cyan"), Series("moving avg", h.moving_average, "magenta")]
+
+
+def z_series(h: SymbolHistory) -> tuple[list[Series], list[tuple[float, str, str]]]:
+    thr = float(h.threshold)
+    return [Series("z", h.z, "orange")], [(thr, "green", "left"), (-thr, "red", "left"), (0.0, "gray", "left")]
+
+
+def history_key(h: SymbolHistory) -> tuple:
+    """Changes whenever the history gains a point or the threshold moves."""
+    n = int(h.ts_ms.size)
+    last = int(h.ts_ms[-1]) if n else 0
+    lastp = float(h.price[-1]) if h.price.size else 0.0
+    return (h.symbol, n, last, lastp, float(h.threshold))

@@ -1,0 +1,118 @@
+"""The health pane: one row per check, coloured healthy / warning / unhealthy.
+
+Rows: the overall state, the engine's own checks (database, broker, feed,
+memory ...), each feed stream with its staleness (engine time since its last
+event), circuit breakers, positions against the limit, events per second and
+error counters. ``mask_volatile`` replaces figures that differ from run to
+run (memory, events/s) by ``masked`` so screenshots are stable.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+from rich.text import Text
+
+from tui_trader.events import EngineSnapshot
+from tui_trader.ui.format import fmt_age
+from tui_trader.ui.palette import Palette
+from tui_trader.ui.widgets.table import FastTable
+
+COLUMNS = [("check", "Check", 16), ("status", "State", 6), ("detail", "Detail", 60)]
+STATUS_LABEL = {"healthy": "ok", "warning": "warn", "unhealthy": "FAIL", "info": ""}
+_BREAKER = {"closed": "healthy", "half_open": "warning", "open": "unhealthy"}
+_ERROR_WORDS = ("error", "reject", "fail")
+MASK = "masked"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRow:
+    name: str
+    status: str  # healthy | warning | unhealthy | info
+    detail: str
+
+
+def process_rss_mb() -> float:
+    """This process's resident memory in MB (Linux /proc; NaN elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            pages = int(fh.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError, IndexError):
+        return math.nan
+
+
+def health_rows(snap: EngineSnapshot, max_positions: int, mask_volatile: bool = False) -> list[HealthRow]:
+    """What the pane shows, derived from one snapshot (pure; testable)."""
+    h = snap.health
+    rows = [HealthRow("overall", h.overall, snap.state_reason or str(snap.state))]
+    has_memory = False
+    for c in h.checks:
+        detail = c.message
+        if "mem" in c.name.lower():
+            has_memory = True
+            if mask_volatile:
+                detail = MASK
+        rows.append(HealthRow(c.name, c.status, detail))
+    feed = h.feed or {}
+    connected = feed.get("connected")
+    if connected is not None:
+        rows.append(HealthRow("feed connection", "healthy" if connected else "unhealthy",
+                              f"{snap.feed_kind} {'connected' if connected else 'disconnected'}"
+                              f", reconnects {feed.get('reconnects', 0)}"))
+    for name, st in sorted((feed.get("streams") or {}).items()):
+        last = st.get("last_event_ms") or 0
+        stale = bool(st.get("stale"))
+        age = fmt_age(snap.ts_ms - last) if last else "no data yet"
+        rows.append(HealthRow(f"stream {name}", "unhealthy" if stale else "healthy",
+                              f"{'STALE, ' if stale else ''}last event {age} ago"
+                              f", reconnects {st.get('reconnects', 0)}"))
+    rejected = feed.get("rejected")
+    if rejected:
+        rows.append(HealthRow("feed rejects", "warning", f"{rejected} malformed messages rejected"))
+    for name, st in sorted(h.circuit_breakers.items()):
+        rows.append(HealthRow(f"breaker {name}", _BREAKER.get(st, "warning"), st))
+    n = len(snap.positions)
+    rows.append(HealthRow("positions", "warning" if n >= max_positions else "healthy", f"{n} / {max_positions}"))
+    eps = MASK if mask_volatile else f"{h.events_per_s:.1f}"
+    rows.append(HealthRow("events/s", "info", eps))
+    for k, v in sorted(snap.counters.items()):
+        if any(w in k for w in _ERROR_WORDS):
+            rows.append(HealthRow(k, "warning" if v else "healthy", str(v)))
+    if not has_memory:
+        rss = process_rss_mb()
+        rows.append(HealthRow("memory (ui)", "info", MASK if mask_volatile else f"{rss:.0f} MB RSS"))
+    return rows
+
+
+class HealthTable(FastTable):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(COLUMNS, **kwargs)
+        self.palette = Palette()
+        self._rows: list[HealthRow] = []
+
+    def apply(self, rows: list[HealthRow]) -> int:
+        if rows == self._rows:
+            return 0
+        self._rows = rows
+        selected = self.selected_key
+        self.clear()
+        pal = self.palette
+        seen: set[str] = set()
+        for r in rows:
+            key = r.name if r.name not in seen else f"{r.name}#{len(seen)}"
+            seen.add(key)
+            self.add_row(
+                r.name,
+                pal.status(r.status, ("● " if r.status != "info" else "  ") + STATUS_LABEL.get(r.status, r.status)),
+                Text(r.detail, style=pal.status_style(r.status) if r.status == "unhealthy" else ""),
+                key=key,
+            )
+        self.move_to_key(selected)
+        return len(rows) * len(COLUMNS)
+
+    def restyle(self, palette: Palette) -> None:
+        self.palette = palette
+        self._rows = []

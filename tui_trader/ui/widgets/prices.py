@@ -1,0 +1,174 @@
+"""The prices pane: every symbol's last price, 24h change, quote volume, tick arrow.
+
+Rows are keyed by symbol and created once (or on a filter/sort request);
+each refresh diffs the snapshot's arrays against what is displayed (numpy) and
+writes only the changed cells in one batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.text import Text
+from textual import on
+
+from tui_trader.events import MarketView
+from tui_trader.ui.format import fmt_compact, fmt_pct, fmt_prices
+from tui_trader.ui.palette import Palette, right
+from tui_trader.ui.widgets.table import FastTable
+
+# no cell padding: widths include a one-cell gap (numbers right-aligned)
+COLUMNS = [
+    ("sym", "Symbol", 13, "left"),
+    ("last", "Last", 13, "right"),
+    ("chg", "24h %", 8, "right"),
+    ("vol", "Volume", 8, "right"),
+    ("dir", "", 2, "right"),
+]
+SORT_KEYS = ("sym", "last", "chg", "vol")
+_LABELS = {c[0]: c[1] for c in COLUMNS}
+
+
+def _neq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise "changed", treating NaN == NaN."""
+    return ~((a == b) | (np.isnan(a) & np.isnan(b)))
+
+
+class PricesTable(FastTable):
+    """All symbols; sortable (header click or ``o``), filtered by substring."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("cell_padding", 0)
+        super().__init__(COLUMNS, **kwargs)
+        self.palette = Palette()
+        self.symbols: list[str] = []
+        self._filter = ""
+        self.sort_key = "sym"
+        self.sort_reverse = False
+        self._price = np.empty(0)
+        self._chg = np.empty(0)
+        self._vol = np.empty(0)
+        self._shown_price = np.empty(0)
+        self._shown_chg = np.empty(0)
+        self._shown_vol = np.empty(0)
+        self._dir = np.zeros(0, dtype=np.int8)
+        self._visible = np.zeros(0, dtype=bool)
+        self.cells_written = 0
+
+    # -- public -------------------------------------------------------------
+
+    def apply(self, market: MarketView) -> int:
+        """Show ``market``; returns the number of cells written."""
+        if market.symbols != self.symbols:
+            self._reset(market)
+            return self.cells_written
+        self._price, self._chg, self._vol = market.price, market.change_pct, market.quote_volume
+        changed = _neq(self._price, self._shown_price) | _neq(self._chg, self._shown_chg)
+        changed |= _neq(self._vol, self._shown_vol)
+        up = self._price > self._shown_price
+        down = self._price < self._shown_price
+        self._dir = np.where(up, 1, np.where(down, -1, self._dir)).astype(np.int8)
+        self._shown_price = self._price.copy()
+        self._shown_chg = self._chg.copy()
+        self._shown_vol = self._vol.copy()
+        idx = np.flatnonzero(changed & self._visible)
+        self.cells_written = self.write_cells(self._cells(idx, full=False)) if idx.size else 0
+        return self.cells_written
+
+    def set_filter(self, text: str) -> None:
+        text = text.strip().upper()
+        if text != self._filter:
+            self._filter = text
+            self._rebuild()
+
+    def set_sort(self, key: str, reverse: bool | None = None) -> None:
+        if key not in SORT_KEYS:
+            raise ValueError(f"unknown sort column {key!r}")
+        if reverse is None:
+            reverse = (not self.sort_reverse) if key == self.sort_key else key != "sym"
+        self.sort_key, self.sort_reverse = key, reverse
+        self._rebuild()
+
+    def cycle_sort(self) -> None:
+        i = SORT_KEYS.index(self.sort_key)
+        self.set_sort(SORT_KEYS[(i + 1) % len(SORT_KEYS)])
+
+    def restyle(self, palette: Palette) -> None:
+        """Re-colour every row (theme change)."""
+        self.palette = palette
+        self._rebuild()
+
+    # -- internals ----------------------------------------------------------
+
+    def _reset(self, market: MarketView) -> None:
+        self.symbols = list(market.symbols)
+        self._price, self._chg, self._vol = market.price, market.change_pct, market.quote_volume
+        self._shown_price = market.price.copy()
+        self._shown_chg = market.change_pct.copy()
+        self._shown_vol = market.quote_volume.copy()
+        self._dir = np.sign(np.nan_to_num(market.change_pct)).astype(np.int8)
+        self._rebuild()
+
+    def _order(self) -> np.ndarray:
+        n = len(self.symbols)
+        if self._filter:
+            self._visible = np.fromiter((self._filter in s for s in self.symbols), dtype=bool, count=n)
+        else:
+            self._visible = np.ones(n, dtype=bool)
+        idx = np.flatnonzero(self._visible)
+        if self.sort_key == "sym":
+            order = sorted(idx.tolist(), key=self.symbols.__getitem__, reverse=self.sort_reverse)
+            return np.asarray(order, dtype=np.int64)
+        values = {"last": self._price, "chg": self._chg, "vol": self._vol}[self.sort_key][idx]
+        # NaN always last, whatever the direction
+        keyed = np.where(np.isnan(values), -np.inf if self.sort_reverse else np.inf, values)
+        order = np.argsort(-keyed if self.sort_reverse else keyed, kind="stable")
+        return idx[order]
+
+    def _rebuild(self) -> None:
+        if not self.columns:
+            return
+        selected = self.selected_key
+        order = self._order()
+        self.clear()
+        cells = self._cells(order, full=True)
+        row: list = []
+        for i, (_key, _col, value) in enumerate(cells):
+            row.append(value)
+            if i % len(COLUMNS) == len(COLUMNS) - 1:
+                self.add_row(*row, key=str(row[0]))
+                row = []
+        self.cells_written = len(cells)
+        for key, label, *_ in COLUMNS:
+            mark = ("▼" if self.sort_reverse else "▲") if key == self.sort_key else ""
+            self.set_label(key, f"{label}{mark}")
+        self.move_to_key(selected)
+
+    def _cells(self, idx: np.ndarray, full: bool) -> list[tuple[str, str, object]]:
+        if idx.size == 0:
+            return []
+        pal = self.palette
+        prices = fmt_prices(self._price[idx])
+        chg = self._chg[idx].tolist()
+        vol = self._vol[idx].tolist()
+        dirs = self._dir[idx].tolist()
+        out: list[tuple[str, str, object]] = []
+        up = Text("▲", style=pal.profit, justify="right")
+        down = Text("▼", style=pal.loss, justify="right")
+        flat = Text(" ")
+        for j, i in enumerate(idx.tolist()):
+            sym = self.symbols[i]
+            if full:
+                out.append((sym, "sym", sym))
+            out.append((sym, "last", right(prices[j])))
+            out.append((sym, "chg", pal.signed(fmt_pct(chg[j]), chg[j] if chg[j] == chg[j] else 0.0)))
+            out.append((sym, "vol", right(fmt_compact(vol[j]))))
+            d = dirs[j]
+            out.append((sym, "dir", up if d > 0 else down if d < 0 else flat))
+        return out
+
+    @on(FastTable.HeaderSelected)
+    def _header(self, event: FastTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key in SORT_KEYS:
+            event.stop()
+            self.set_sort(key)

@@ -1,0 +1,92 @@
+"""The status bar: mode (PAPER / LIVE), engine state, feed, money, clock.
+
+The clock is the engine snapshot's ``ts_ms`` shown as UTC (engine time:
+deterministic under a simulated feed, never the wall clock). LIVE is red on
+every screen (the bar carries the ``-live`` class; the CSS paints it).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tui_trader.events import EngineSnapshot
+from tui_trader.models import EngineState
+from tui_trader.ui.format import fmt_clock, fmt_money, fmt_pct
+from tui_trader.ui.palette import Palette
+
+_STATE_LABEL = {
+    EngineState.STOPPED: "STOPPED",
+    EngineState.RUNNING: "RUNNING",
+    EngineState.PAUSED: "PAUSED",
+    EngineState.REDUCING: "REDUCING",
+    EngineState.EMERGENCY_STOPPED: "EMERGENCY STOP",
+}
+
+
+def state_style(state: EngineState, pal: Palette) -> str:
+    return {
+        EngineState.RUNNING: f"bold {pal.healthy}",
+        EngineState.PAUSED: f"bold {pal.warning}",
+        EngineState.REDUCING: f"bold {pal.warning}",
+        EngineState.EMERGENCY_STOPPED: f"bold reverse {pal.unhealthy}",
+    }.get(state, "bold")
+
+
+def status_text(snap: EngineSnapshot, pal: Palette, width: int) -> Text:
+    """The bar's content for a terminal ``width`` cells wide."""
+    wide = width >= 120
+    t = Text(no_wrap=True, overflow="ellipsis")
+    live = snap.mode == "live"
+    t.append(" LIVE " if live else " PAPER ", style="bold reverse" if live else "bold")
+    t.append(" ")
+    t.append(f" {_STATE_LABEL.get(snap.state, str(snap.state).upper())} ", style=state_style(snap.state, pal))
+    t.append(" │ ")
+    h = snap.health
+    feed_status = h.overall if not h.feed else ("healthy" if h.feed.get("connected", True) else "unhealthy")
+    t.append(f"{snap.feed_kind} ")
+    t.append("●", style=pal.status_style(feed_status))
+    t.append(f" {feed_status}" if wide else "")
+    t.append(" │ ")
+    pf = snap.portfolio
+    t.append(f"Eq {fmt_money(pf.equity)}" + (f" {pf.quote_asset}" if wide else ""))
+    t.append(" │ Day ")
+    day = f"{fmt_money(pf.daily_pnl, sign=True)} ({fmt_pct(pf.daily_pnl_pct)})" if wide else fmt_pct(pf.daily_pnl_pct)
+    t.append(day, style=pal.profit if pf.daily_pnl > 0 else pal.loss if pf.daily_pnl < 0 else "")
+    t.append(" │ DD ")
+    t.append(fmt_pct(pf.drawdown_pct, sign=False), style=pal.loss if pf.drawdown_pct > 0 else "")
+    if wide:
+        t.append(f" │ Pos {len(snap.positions)}")
+        if snap.locked:
+            t.append(f" │ Locked {len(snap.locked)}")
+    t.append(" │ ")
+    t.append(fmt_clock(snap.ts_ms, with_date=wide))
+    return t
+
+
+class StatusBar(Static):
+    """One line at the top of every screen."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 1; width: 1fr; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("", **kwargs)
+        self.palette = Palette()
+        self._last: tuple | None = None
+
+    def show(self, snap: EngineSnapshot) -> None:
+        live = snap.mode == "live"
+        self.set_class(live, "-live")
+        self.set_class(not live, "-paper")
+        self.set_class(snap.state == EngineState.EMERGENCY_STOPPED, "-emergency")
+        text = status_text(snap, self.palette, self.size.width or 80)
+        key = (text.plain, tuple(text.spans))
+        if key != self._last:
+            self._last = key
+            self.update(text)
+
+    def restyle(self, palette: Palette) -> None:
+        self.palette = palette
+        self._last = None
