@@ -47,41 +47,36 @@ def process_rss_mb() -> float:
 def health_rows(snap: EngineSnapshot, max_positions: int, mask_volatile: bool = False) -> list[HealthRow]:
     """What the pane shows, derived from one snapshot (pure; testable)."""
     h = snap.health
-    rows = [HealthRow("overall", h.overall, snap.state_reason or str(snap.state))]
-    has_memory = False
+    bad = [c.name for c in h.checks if c.status != "healthy"]
+    overall_detail = f"{snap.state}" + (f"; check {', '.join(bad)}" if bad else "")
+    rows = [HealthRow("overall", h.overall, overall_detail)]
+    names = set()
     for c in h.checks:
-        detail = c.message
-        if "mem" in c.name.lower():
-            has_memory = True
-            if mask_volatile:
-                detail = MASK
+        names.add(c.name.lower())
+        detail = MASK if mask_volatile and "mem" in c.name.lower() else c.message
         rows.append(HealthRow(c.name, c.status, detail))
     feed = h.feed or {}
-    connected = feed.get("connected")
-    if connected is not None:
-        rows.append(HealthRow("feed connection", "healthy" if connected else "unhealthy",
-                              f"{snap.feed_kind} {'connected' if connected else 'disconnected'}"
-                              f", reconnects {feed.get('reconnects', 0)}"))
+    if "feed" not in names and feed.get("connected") is not None:
+        connected = bool(feed["connected"])
+        rows.append(HealthRow("feed", "healthy" if connected else "unhealthy",
+                              f"{snap.feed_kind} {'connected' if connected else 'disconnected'}"))
     for name, st in sorted((feed.get("streams") or {}).items()):
         last = st.get("last_event_ms") or 0
         stale = bool(st.get("stale"))
-        age = fmt_age(snap.ts_ms - last) if last else "no data yet"
+        age = f"{fmt_age(snap.ts_ms - last)} ago" if last > 0 else "none yet"
         rows.append(HealthRow(f"stream {name}", "unhealthy" if stale else "healthy",
-                              f"{'STALE, ' if stale else ''}last event {age} ago"
-                              f", reconnects {st.get('reconnects', 0)}"))
-    rejected = feed.get("rejected")
-    if rejected:
-        rows.append(HealthRow("feed rejects", "warning", f"{rejected} malformed messages rejected"))
+                              f"{'STALE, ' if stale else ''}last event {age}, reconnects {st.get('reconnects', 0)}"))
     for name, st in sorted(h.circuit_breakers.items()):
         rows.append(HealthRow(f"breaker {name}", _BREAKER.get(st, "warning"), st))
-    n = len(snap.positions)
-    rows.append(HealthRow("positions", "warning" if n >= max_positions else "healthy", f"{n} / {max_positions}"))
-    eps = MASK if mask_volatile else f"{h.events_per_s:.1f}"
-    rows.append(HealthRow("events/s", "info", eps))
+    if "positions" not in names:
+        n = len(snap.positions)
+        rows.append(HealthRow("positions", "warning" if n >= max_positions else "healthy",
+                              f"{n} / {max_positions}"))
+    rows.append(HealthRow("events/s", "info", MASK if mask_volatile else f"{h.events_per_s:.1f}"))
     for k, v in sorted(snap.counters.items()):
         if any(w in k for w in _ERROR_WORDS):
-            rows.append(HealthRow(k, "warning" if v else "healthy", str(v)))
-    if not has_memory:
+            rows.append(HealthRow(k.replace("_", " "), "warning" if v else "healthy", str(v)))
+    if not any("mem" in n for n in names):
         rss = process_rss_mb()
         rows.append(HealthRow("memory (ui)", "info", MASK if mask_volatile else f"{rss:.0f} MB RSS"))
     return rows

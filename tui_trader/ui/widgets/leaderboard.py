@@ -95,6 +95,7 @@ class LeaderboardTable(FastTable):
         text = text.strip().upper()
         if text != self._filter:
             self._filter = text
+            self._update_visible()
             self._rebuild()
 
     def restyle(self, palette: Palette) -> None:
@@ -119,7 +120,6 @@ class LeaderboardTable(FastTable):
         rank[self._order] = np.arange(1, len(z) + 1)
         self._rank_of = dict(zip(self.symbols, rank.tolist(), strict=True))
         above = z >= thr
-        n = len(self.symbols)
         flags = []
         for s in self.symbols:
             f = ("L" if s in self._locked else " ") + ("●" if s in self._held else " ")
@@ -135,12 +135,16 @@ class LeaderboardTable(FastTable):
             "vol": _f(np.asarray(lb.volatility, dtype=np.float64), ".3f"),
             "ma": _f(np.asarray(lb.moving_average, dtype=np.float64), ".0f"),
         }
+        self._update_visible()
+        self._shown = out
+        return out
+
+    def _update_visible(self) -> None:
+        n = len(self.symbols)
         if self._filter:
             self._visible = np.fromiter((self._filter in s for s in self.symbols), dtype=bool, count=n)
         else:
             self._visible = np.ones(n, dtype=bool)
-        self._shown = out
-        return out
 
     def _style(self, col: str, i: int, text: str) -> object:
         pal = self.palette

@@ -1,0 +1,105 @@
+"""Helpers for the console tests: a real engine on a seeded sim feed, and the app over it.
+
+Everything is deterministic: the sim feed is seeded and drives a ManualClock,
+the feed runs at speed "max" for a bounded number of klines, and the app
+masks run-dependent figures (memory, events/s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from tui_trader.config import Config
+from tui_trader.runtime import build_engine
+from tui_trader.ui.app import TuiTraderApp
+
+
+def ui_config(n_symbols: int = 40, interval: str = "1m", rating_ms: int = 60_000, warmup_periods: int = 60,
+              speed: Any = "max", **ui: Any) -> Config:
+    """A small, fast sim configuration (1 rating period per kline by default)."""
+    return Config.model_validate(
+        {
+            "feed": {
+                "kind": "sim",
+                "interval": interval,
+                "speed": speed,
+                "sim": {"n_symbols": n_symbols, "warmup_periods": warmup_periods, "seed": 7},
+            },
+            "data_processing": {"rating_calculation_interval_ms": rating_ms},
+            "ui": ui,
+        }
+    )
+
+
+def make_engine(tmp_path: Path, cfg: Config | None = None, *, max_klines: int | None = 30,
+                autostart: bool = False, mode: str = "paper", name: str = "ui.db"):
+    cfg = cfg or ui_config()
+    kw = {} if max_klines is None else {"max_klines": max_klines}
+    return build_engine(cfg, db_path=str(tmp_path / name), mode=mode, session_kind="tui", autostart=autostart, **kw)
+
+
+def make_app(engine, cfg: Config, **kw: Any) -> TuiTraderApp:
+    kw.setdefault("handle_signals", False)
+    kw.setdefault("mask_volatile", True)
+    kw.setdefault("run_engine", False)
+    app = TuiTraderApp(engine, cfg, **kw)
+    app.animation_level = "none"
+    return app
+
+
+async def ready(app: TuiTraderApp, pilot, within_s: float = 20.0) -> None:
+    """Wait until the engine started up and the first refresh filled the panes."""
+    await asyncio.wait_for(app.engine_ready.wait(), within_s)
+    app.refresh_from_engine()
+    await pilot.pause()
+
+
+async def until(pred, within_s: float = 5.0, step: float = 0.01) -> bool:
+    """Poll ``pred()`` until true (returns True) or the timeout (returns False)."""
+    end = time.monotonic() + within_s
+    while time.monotonic() < end:
+        if pred():
+            return True
+        await asyncio.sleep(step)
+    return bool(pred())
+
+
+async def commands_done(app: TuiTraderApp, within_s: float = 10.0) -> None:
+    """Wait for every submitted command worker to finish."""
+    end = time.monotonic() + within_s
+    while time.monotonic() < end:
+        pending = [w for w in app.workers if w.group == "commands" and not w.is_finished]
+        if not pending:
+            return
+        await asyncio.sleep(0.01)
+    raise TimeoutError("commands still running")
+
+
+def pause_feed_after(engine, n_klines: int) -> None:
+    """Make ``engine.run()`` return after ``n_klines`` kline batches with the feed still
+    connected (a still picture of a live session; ``max_klines`` would end the feed)."""
+    from tui_trader.models import KlineBatch
+
+    events = engine.feed.events
+
+    async def limited():
+        seen = 0
+        async for ev in events():
+            yield ev
+            seen += isinstance(ev, KlineBatch)
+            if seen >= n_klines:
+                return
+
+    engine.feed.events = limited
+
+
+def notifications(app: TuiTraderApp) -> list[str]:
+    """Titles and messages of the notifications currently shown."""
+    return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
+def open_orders(engine) -> list:
+    return [o for o in engine.orders.values() if not o.status.is_final]
