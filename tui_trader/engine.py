@@ -13,15 +13,44 @@ default, BinanceBroker live). They talk to the engine through
 :mod:`tui_trader.events` only: ``submit(Command)``, ``snapshot()``,
 ``symbol_history()``, ``equity_curve()`` and the event ``bus``.
 
-Rating periods close every ``data_processing.rating_calculation_interval_ms``
-rounded up to a whole number of kline intervals (aligned to the epoch); a
-period's inputs are the klines that closed in it. Between periods every price
-update re-checks open positions for stop loss and profit target.
+Rules
+-----
+* **Rating periods** are ``data_processing.rating_calculation_interval_ms``
+  rounded up to a whole number of kline intervals, aligned to the epoch
+  (period ``k`` covers open times ``[k*P, (k+1)*P)``). A period's inputs are the
+  closed klines whose open time falls in it; it closes as soon as a kline
+  reaching its end arrives (or a kline of a later period). Its timestamp is its
+  end ``(k+1)*P``. Klines of an already closed period (late arrivals) update the
+  market cache but not the ratings. A period left incomplete when the feed ends
+  or the engine stops is not rated.
+* A symbol **plays** a period when it has a finite performance score (klines in
+  the period); only players get games, and only players push their new rating
+  into the z-score window.
+* **Between periods** every price update (and every closed kline) re-checks the
+  open positions for stop loss and profit target, so exits do not wait for the
+  period. A refused exit of a symbol is not re-raised before the signal cooldown.
+* Every signal is stored (``trading_signals``) with the reason it was or was not
+  executed; every command is validated, applied and written to the audit log
+  with its source and outcome.
+* Emergency stop: state first, then open orders are cancelled; positions are
+  closed only when asked. It never waits for an order in flight.
+
+Recovery (:meth:`TradingEngine.start_up`): cash, positions, the engine state
+(an emergency stop survives a restart), the z-score window (from the stored
+ratings; symbols that did not play a period are left out of it, as they were
+live) and the open orders, which are reconciled with the broker before any
+trading: an order left as INTENT by a crash is resolved, never re-sent. The
+simulated market resumes after the last stored time so that time never goes
+backwards in the database.
+
+Units: times integer ms since the epoch (UTC); money Decimal in the quote asset;
+ratings on the Glicko-1 scale; z in standard deviations.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -93,20 +122,45 @@ from tui_trader.rating.glicko2 import rate_period
 from tui_trader.rating.matches import build_outcomes
 from tui_trader.rating.performance import performance_score
 from tui_trader.rating.zscore import RollingZScore
-from tui_trader.risk.breakers import RiskBreakers
+from tui_trader.risk.breakers import RiskBreakers, utc_day
 from tui_trader.risk.checks import PreTradeChecks, TradeContext
 from tui_trader.risk.sizing import position_size
 from tui_trader.risk.state import TradingStateMachine
-from tui_trader.strategy.signals import SignalGenerator
+from tui_trader.strategy.signals import PCT_EPS, SignalGenerator
 
 log = logging.getLogger("tui_trader.engine")
 
 HISTORY_LEN = 500  # periods kept per symbol for the detail view
 SIGNALS_KEPT = 200
+ORDERS_KEPT = 2000
+MS_PER_DAY = 86_400_000
+
+# Batched writer of the database: a fast replay must not pay a thread round trip per
+# period. Rows are flushed in the background every WRITER_FLUSH_S (wall time), or
+# inline when one table holds WRITER_BATCH_ROWS rows (back-pressure).
+WRITER_FLUSH_S = 1.0
+WRITER_BATCH_ROWS = 50_000
+WRITER_MAX_ROWS = 400_000
+
+# The latest time anything was stored (ms): a restarted simulated market resumes after it.
+_LAST_STORED_SQL = """
+SELECT MAX(t) FROM (
+    SELECT MAX(ts_ms) AS t FROM glicko_ratings
+    UNION ALL SELECT MAX(ts_ms) FROM equity_snapshots
+    UNION ALL SELECT MAX(ts_ms) FROM fills
+    UNION ALL SELECT MAX(updated_ms) FROM orders
+    UNION ALL SELECT MAX(ts_ms) FROM trading_signals
+    UNION ALL SELECT MAX(ts_ms) FROM audit_log
+    UNION ALL SELECT MAX(updated_ms) FROM engine_state
+    UNION ALL SELECT MAX(updated_ms) FROM account
+    UNION ALL SELECT MAX(open_time) FROM klines
+    UNION ALL SELECT MAX(ended_ms) FROM sessions
+)
+"""
 
 
 def period_ms_for(cfg: Config, interval_ms: int) -> int:
-    """The rating period: the configured interval rounded up to whole klines."""
+    """The rating period (ms): the configured interval rounded up to whole klines."""
     rating_ms = cfg.data_processing.rating_calculation_interval_ms
     return max(1, math.ceil(rating_ms / interval_ms)) * interval_ms
 
@@ -157,11 +211,14 @@ class TradingEngine:
             "fills": 0,
             "rejected_orders": 0,
             "klines": 0,
+            "late_klines": 0,
             "price_batches": 0,
             "commands": 0,
         }
+        self.resumed_from_ms: int | None = None  # last stored time found at start-up
         self._trade_lock = asyncio.Lock()
         self._stopping = False
+        self._stop_future: asyncio.Future[None] | None = None
         self._started = False
         self._run_task: asyncio.Task | None = None
         self._order_seq = 0
@@ -172,7 +229,9 @@ class TradingEngine:
         self._events_window: deque[tuple[float, int]] = deque(maxlen=64)
         self.orders: dict[str, Order] = {}  # recent orders by client id (bounded)
         self.fills: deque[Fill] = deque(maxlen=2000)
-        self._exit_refused: dict[str, int] = {}
+        self._pending_period = False
+        self._period_ts = 0
+        self._prune_day: int | None = None
 
     # ------------------------------------------------------------------ properties
 
@@ -202,55 +261,42 @@ class TradingEngine:
         if self._persist:
             from tui_trader.storage.db import Database
 
-            self.db = await Database.open(self._db_path)
+            self.db = await Database.open(
+                self._db_path,
+                clock=self.clock,
+                max_batch_size=max(WRITER_BATCH_ROWS, cfg.data_processing.max_batch_size),
+                flush_interval_s=WRITER_FLUSH_S,
+                max_buffered_rows=max(WRITER_MAX_ROWS, cfg.data_processing.max_batch_size),
+            )
+            self.resumed_from_ms = await self._last_stored_ms()
+            self._resume_feed_after(self.resumed_from_ms)
+        await self.feed.start()
+        self._init_arrays()
+        if self.resumed_from_ms is not None and self.resumed_from_ms > self.clock.now_ms():
+            log.warning("the feed starts at %d, before the last stored time %d: this run's records go back in "
+                        "time (use a fresh --db for an independent replay)", self.clock.now_ms(),
+                        self.resumed_from_ms)
+        if self.db is not None:
             self.session_id = await self.db.start_session(
                 self.session_kind,
                 self.mode,
                 self.feed.kind,
                 json.dumps(redacted_dump(cfg), sort_keys=True),
                 self.label,
+                ts_ms=self.clock.now_ms(),
             )
-        await self.feed.start()
-        self.symbols = list(self.feed.symbols)
-        self.sym_index = {s: i for i, s in enumerate(self.symbols)}
-        n = len(self.symbols)
-        self.interval_ms = int(self.feed.interval_ms)
-        self.period_ms = period_ms_for(cfg, self.interval_ms)
-        window = cfg.signal_generation.moving_average_period
-        vol_window = cfg.rating.volatility_window
-        self.cache = MarketCache(self.symbols, capacity=max(vol_window + 2, 64))
-        r = cfg.rating
-        self.rating = np.full(n, r.initial_rating, dtype=np.float64)
-        self.rd = np.full(n, r.initial_rd, dtype=np.float64)
-        self.vol = np.full(n, r.initial_volatility, dtype=np.float64)
-        self.score = np.full(n, np.nan)
-        self.zs = RollingZScore(n, window)
-        self.z = np.zeros(n)
-        self.ma = np.full(n, np.nan)
-        self.zstd = np.zeros(n)
-        self.last_kline_ms = np.full(n, -1, dtype=np.int64)
-        self.gaps = np.zeros(n, dtype=np.int64)
-        self._hist_ts = np.zeros(HISTORY_LEN, dtype=np.int64)
-        self._hist = np.full((4, HISTORY_LEN, n), np.nan)  # price, rating, z, ma
-        self._hist_pos = 0
-        self._hist_count = 0
-        self._reset_period_acc(None)
-        self.generator = SignalGenerator(cfg, self.symbols)
-        self.checks = PreTradeChecks(cfg)
-        self.breakers = RiskBreakers(cfg)
-        self._rng_seed = cfg.feed.sim.seed
 
         # recovery of the book and the engine state
-        restored_state = EngineState.STOPPED
+        saved: dict[str, Any] | None = None
         if self.db is not None:
             await self._recover()
-            st = await self.db.load_engine_state()
-            if st:
-                restored_state = EngineState(st["state"])
-                self.state_reason = st.get("reason", "")
-                if st.get("z_threshold") is not None:
-                    self.threshold = float(st["z_threshold"])
-                self.locked = set(st.get("locked") or ())
+            saved = await self.db.load_engine_state()
+            if saved:
+                self.state_reason = saved.get("reason", "")
+                if saved.get("z_threshold") is not None:
+                    self.threshold = float(saved["z_threshold"])
+                self.locked = {s for s in (saved.get("locked") or ()) if s in self.sym_index}
+        self._sync_positions()
 
         # exchange rules and the broker (paper by default, booked from the recovered portfolio)
         self.filters = dict(self.feed.filters())
@@ -291,19 +337,82 @@ class TradingEngine:
                 open_orders = await self.db.load_open_orders()
                 if open_orders:
                     fixed = await self.order_mgr.reconcile(open_orders)
-                    log.warning("reconciled %d open order(s) from the last run", len(fixed))
+                    log.warning("reconciled %d open order(s) from the last run: %s", len(fixed),
+                                ", ".join(f"{o.client_order_id} {o.status.value}" for o in fixed))
             except Exception as exc:  # noqa: BLE001
                 reconcile_ok = False
                 log.error("order reconciliation failed: %s - trading stays off", exc)
                 self._error = f"reconciliation failed: {exc}"
+        await self._restore_state(saved, reconcile_ok)
 
-        if restored_state == EngineState.EMERGENCY_STOPPED:
-            self.sm.force(EngineState.EMERGENCY_STOPPED)
+    def _init_arrays(self) -> None:
+        cfg = self.cfg
+        self.symbols = list(self.feed.symbols)
+        self.sym_index = {s: i for i, s in enumerate(self.symbols)}
+        n = len(self.symbols)
+        self.interval_ms = int(self.feed.interval_ms)
+        self.period_ms = period_ms_for(cfg, self.interval_ms)
+        window = cfg.signal_generation.moving_average_period
+        self._vol_window = cfg.rating.volatility_window
+        self.cache = MarketCache(self.symbols, capacity=max(self._vol_window + 2, 64))
+        r = cfg.rating
+        self.rating = np.full(n, r.initial_rating, dtype=np.float64)
+        self.rd = np.full(n, r.initial_rd, dtype=np.float64)
+        self.vol = np.full(n, r.initial_volatility, dtype=np.float64)
+        self.score = np.full(n, np.nan)
+        self.zs = RollingZScore(n, window)
+        self.z = np.zeros(n)
+        self.ma = np.full(n, np.nan)
+        self.zstd = np.zeros(n)
+        self.last_kline_ms = np.full(n, -1, dtype=np.int64)
+        # periods without data in the z-score window, per symbol (a ring of the last `window` periods)
+        self.gaps = np.zeros(n, dtype=np.int64)
+        self._gap_ring = np.zeros((window, n), dtype=bool)
+        self._gap_pos = 0
+        self._hist_ts = np.zeros(HISTORY_LEN, dtype=np.int64)
+        self._hist = np.full((4, HISTORY_LEN, n), np.nan)  # price, rating, z, ma
+        self._hist_pos = 0
+        self._hist_count = 0
+        # the open period's accumulators (reused, never reallocated)
+        self._pidx: int | None = None
+        self._closed_pidx: int | None = None
+        self._p_open = np.full(n, np.nan)
+        self._p_close = np.full(n, np.nan)
+        self._p_vol = np.zeros(n)
+        self._p_taker = np.zeros(n)
+        self._p_count = np.zeros(n, dtype=np.int32)
+        self._all_sym = np.arange(n, dtype=np.int32)
+        # positions as arrays (kept in step with the portfolio by _sync_positions)
+        self._entry_px = np.full(n, np.nan)
+        self._exit_refused_ms = np.full(n, -np.inf)
+        # per-kline-count caches of derived market figures
+        self._vol_key = -1
+        self._vol_cache = np.full(n, np.nan)
+        self._qv_key = -1
+        self._qv_cache = np.full(n, np.nan)
+        self.generator = SignalGenerator(cfg, self.symbols)
+        self.checks = PreTradeChecks(cfg)
+        self.breakers = RiskBreakers(cfg)
+        self._rng_seed = cfg.feed.sim.seed
+
+    async def _restore_state(self, saved: dict[str, Any] | None, reconcile_ok: bool) -> None:
+        """The state to trade in after start-up (see the module docstring)."""
+        restored = EngineState(saved["state"]) if saved else EngineState.STOPPED
+        now = self.clock.now_ms()
+        same_day = bool(saved) and utc_day(int(saved.get("updated_ms", 0))) == utc_day(now)
+        if restored == EngineState.EMERGENCY_STOPPED:
+            self.sm.force(EngineState.EMERGENCY_STOPPED, Source.SYSTEM, self.state_reason or "restored")
             log.warning("emergency stop restored from the last run: %s", self.state_reason)
         elif not reconcile_ok:
-            self.sm.force(EngineState.PAUSED)
+            self.sm.force(EngineState.PAUSED, Source.SYSTEM, "startup reconciliation failed")
             self.state_reason = "startup reconciliation failed"
-        elif self.autostart or restored_state in (EngineState.RUNNING, EngineState.REDUCING):
+        elif restored == EngineState.REDUCING and same_day:
+            self.sm.force(EngineState.REDUCING, Source.SYSTEM, self.state_reason or "restored")
+            self.breakers.note_daily_trip(now)
+            log.warning("reducing (daily-loss limit) restored from earlier today: only exits")
+        elif restored == EngineState.PAUSED and not self.autostart:
+            self.sm.force(EngineState.PAUSED, Source.SYSTEM, self.state_reason or "restored")
+        elif self.autostart or restored in (EngineState.RUNNING, EngineState.REDUCING):
             await self._transition(EngineState.RUNNING, Source.SYSTEM, "start-up")
         await self._save_state()
 
@@ -326,22 +435,33 @@ class TradingEngine:
             self._error = f"engine crashed: {exc!r}"
             log.exception("engine loop crashed; trading stopped")
             if self.sm.state not in (EngineState.STOPPED, EngineState.EMERGENCY_STOPPED):
-                self.sm.force(EngineState.PAUSED)
+                self.sm.force(EngineState.PAUSED, Source.SYSTEM, self._error)
                 self.state_reason = self._error
             raise
-        finally:
-            self._run_task = None
-            self._close_period_if_due(final=True)
 
     async def stop(self) -> None:
-        """Stop the feed, flush and close storage. Idempotent."""
-        if self._stopping and self.db is None:
+        """Stop the feed, let the run loop finish its event, flush and close storage. Idempotent."""
+        if self._stop_future is not None:
+            await asyncio.shield(self._stop_future)
             return
+        self._stop_future = asyncio.get_running_loop().create_future()
+        try:
+            await self._stop()
+        finally:
+            self._stop_future.set_result(None)
+
+    async def _stop(self) -> None:
         self._stopping = True
         try:
             await asyncio.wait_for(self.feed.stop(), timeout=10)
         except Exception as exc:  # noqa: BLE001
             log.warning("feed stop: %s", exc)
+        task = self._run_task
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            # the loop leaves after the event it is processing (storage is still open)
+            done, _ = await asyncio.wait({task}, timeout=10)
+            if not done:
+                log.warning("engine loop did not finish within 10 s; stopping anyway")
         if self.broker is not None:
             try:
                 await asyncio.wait_for(self.broker.stop(), timeout=10)
@@ -351,12 +471,44 @@ class TradingEngine:
             db, self.db = self.db, None
             try:
                 if self._started:
-                    await self._save_state(db)
-                    await db.end_session(self.session_id, self.summary())
+                    await self._close_session(db)
             finally:
                 await db.close()
 
+    async def _close_session(self, db: Any) -> None:
+        """Persist what only changes in memory (state, peak and day-start equity) and end the session."""
+        pf = self.portfolio
+        steps = (
+            ("engine state", lambda: self._save_state(db)),
+            ("account", lambda: db.save_account(**{k: v for k, v in self._account_fields().items()
+                                                   if k not in ("realized_pnl", "fees_paid")})),
+            ("session", lambda: db.end_session(self.session_id, self.summary(), ts_ms=self.clock.now_ms())),
+        )
+        for what, step in steps:
+            try:
+                await step()
+            except Exception as exc:  # noqa: BLE001 - a failed step must not keep the rest from closing
+                log.error("stop: could not save the %s: %s", what, exc)
+        log.info("session %d closed: cash %s, %d position(s)", self.session_id, pf.cash, len(pf.positions))
+
     # ------------------------------------------------------------------ recovery
+
+    async def _last_stored_ms(self) -> int | None:
+        async with self.db.transaction() as conn:
+            rows = list(await conn.execute_fetchall(_LAST_STORED_SQL))
+        v = rows[0][0] if rows else None
+        return None if v is None else int(v)
+
+    def _resume_feed_after(self, last_ms: int | None) -> None:
+        """A simulated market restarts from its seed at a fixed date: move its start to the first
+        rating period after ``last_ms`` so that time never goes backwards in the database."""
+        if last_ms is None or self.feed.kind != "sim" or not hasattr(self.feed, "start_ms"):
+            return
+        period = period_ms_for(self.cfg, int(self.feed.interval_ms))
+        start = (int(last_ms) // period + 1) * period
+        if start > int(self.feed.start_ms):
+            log.info("simulated market resumes at %d (after the last stored time %d)", start, last_ms)
+            self.feed.start_ms = start
 
     async def _recover(self) -> None:
         db = self.db
@@ -375,9 +527,12 @@ class TradingEngine:
             "fees_paid": acct["fees_paid"],
             "peak_equity": float(acct["peak_equity"]),
             "day_start_equity": float(acct["day_start_equity"]),
-            "day": day_ms // 86_400_000 if day_ms else None,
+            "day": day_ms // MS_PER_DAY if day_ms else None,
         }
         self.portfolio = Portfolio.from_state(state, positions)
+        unknown = [s for s in self.portfolio.positions if s not in self.sym_index]
+        if unknown:
+            log.warning("restored positions in symbols the feed does not carry (no prices): %s", ", ".join(unknown))
         self._signal_seq = await db.max_signal_id()
         log.info(
             "restored account: cash %s, %d position(s)", self.portfolio.cash, len(self.portfolio.positions)
@@ -387,7 +542,8 @@ class TradingEngine:
         """The paper account's balances: recovered cash plus the base asset of each position."""
         bal: dict[str, Decimal] = {self.portfolio.quote_asset: self.portfolio.cash}
         for sym, pos in self.portfolio.positions.items():
-            bal[self.portfolio.base_asset(sym)] = pos.quantity
+            f = self.filters.get(sym)
+            bal[f.base_asset if f else self.portfolio.base_asset(sym)] = pos.quantity
         return bal
 
     def _account_fields(self) -> dict[str, Any]:
@@ -397,66 +553,63 @@ class TradingEngine:
             "fees_paid": pf.fees_paid,
             "peak_equity": to_decimal(round(pf.peak_equity, 8)),
             "day_start_equity": to_decimal(round(pf.day_start_equity, 8)),
-            "day_start_ms": (pf.day or 0) * 86_400_000,
+            "day_start_ms": (pf.day or 0) * MS_PER_DAY,
         }
 
     async def _warm_from_storage(self) -> bool:
+        """Ratings, RD, volatility and the z-score window from the stored periods.
+
+        Rows of periods a symbol did not play (no score) are left out of its window, as they
+        were when the engine ran, so the restored z-scores equal the ones before the stop."""
+        window = self.cfg.signal_generation.moving_average_period
         try:
-            ts, hist = await self.db.load_rating_history(self.symbols, self.cfg.signal_generation.moving_average_period)
+            ts, hist = await self.db.load_rating_history(self.symbols, window)
         except Exception as exc:  # noqa: BLE001
             log.warning("rating history unavailable: %s", exc)
             return False
         if hist.size == 0 or not np.isfinite(hist).any():
             return False
-        self.zs.load(hist)
+        if int(ts[-1]) > self.clock.now_ms():
+            log.warning("stored ratings (up to %d) are newer than the feed's time %d: not used for warm-up",
+                        int(ts[-1]), self.clock.now_ms())
+            return False
+        _, score = await self.db.load_rating_history(self.symbols, window, field="performance_score")
         last = hist[-1]
-        ok = np.isfinite(last)
-        self.rating[ok] = last[ok]
+        known = np.isfinite(last)
+        self.rating[known] = last[known]
+        if score.shape == hist.shape:
+            self.score = score[-1].copy()
+            hist = np.where(np.isfinite(score), hist, np.nan)
         _, rd = await self.db.load_rating_history(self.symbols, 1, field="rating_deviation")
         _, vol = await self.db.load_rating_history(self.symbols, 1, field="volatility")
         if rd.size and vol.size:
-            m = np.isfinite(rd[-1]) & np.isfinite(vol[-1])
+            m = np.isfinite(rd[-1]) & np.isfinite(vol[-1]) & (rd[-1] > 0) & (vol[-1] > 0)
             self.rd[m] = rd[-1][m]
             self.vol[m] = vol[-1][m]
-        self.z = np.nan_to_num(self.zs.z.copy())
+        self.zs.load(hist)
+        self.z = self.zs.z.copy()
         self.ma = self.zs.mean.copy()
         self.zstd = self.zs.std.copy()
-        self.counters["periods"] = 0
+        self._closed_pidx = int(ts[-1]) // self.period_ms - 1
         log.info("z-scores restored from %d stored periods", hist.shape[0])
         return True
 
     async def _warm_from_feed(self) -> None:
+        """Rate the feed's history (no trading). Periods newer than anything stored are stored
+        too, so a restart finds a full z-score window."""
         n_hist = max(self.cfg.signal_generation.moving_average_period, self.cfg.rating.volatility_window) + 1
         try:
-            hist = await self.feed.history(self.symbols, self.cfg.feed.interval, n_hist * (self.period_ms // self.interval_ms))
+            hist = await self.feed.history(self.symbols, self.cfg.feed.interval,
+                                           n_hist * (self.period_ms // self.interval_ms))
         except Exception as exc:  # noqa: BLE001
             log.warning("warm-up history unavailable: %s", exc)
             return
         if len(hist) == 0:
             return
-        order = np.lexsort((hist.sym, hist.open_time))
-        hist = hist.take(order)
-        times, starts = np.unique(hist.open_time, return_index=True)
-        bounds = list(starts) + [len(hist)]
-        self._warming = True
-        try:
-            for k in range(len(times)):
-                self._ingest_klines(hist.take(slice(bounds[k], bounds[k + 1])), trade=False)
-            self._close_period_if_due(final=True)
-        finally:
-            self._warming = False
+        await self._process_klines(hist, live=False)
         log.info("warmed up on %d historical klines (%d periods)", len(hist), self.counters["periods"])
 
     # ------------------------------------------------------------------ market data
-
-    def _reset_period_acc(self, pidx: int | None) -> None:
-        n = len(self.symbols)
-        self._pidx = pidx
-        self._p_open = np.full(n, np.nan)
-        self._p_close = np.full(n, np.nan)
-        self._p_vol = np.zeros(n)
-        self._p_taker = np.zeros(n)
-        self._p_count = np.zeros(n, dtype=np.int32)
 
     async def _on_prices(self, batch: PriceBatch) -> None:
         self.cache.update_prices(batch)
@@ -469,63 +622,123 @@ class TradingEngine:
 
     async def _on_klines(self, batch: KlineBatch) -> None:
         self._note_events(len(batch))
-        closed_period = self._ingest_klines(batch, trade=True)
-        if self.db is not None and self.cfg.data_processing.kline_retention_days > 0:
+        await self._process_klines(batch, live=True)
+        if self.db is not None and self._store_klines:
             await self.db.queue_klines(self.symbols, batch)
         self.bus.publish(PriceUpdate(self.clock.now_ms(), len(batch)))
-        if closed_period:
-            # the period's signal pass checks stop loss / profit target of every holding itself
-            await self._after_period()
-        elif self.portfolio.positions:
-            closed = batch.closed
-            await self._realtime_exits(batch.sym[closed], batch.close[closed])
 
-    def _ingest_klines(self, batch: KlineBatch, trade: bool) -> bool:
-        """Add klines to the cache and the period accumulators; close the period when due.
-        Returns True when a period closed."""
+    @property
+    def _store_klines(self) -> bool:
+        """Closed klines are kept in the database for ``kline_retention_days``; a replay's klines
+        are files already and are not copied."""
+        return self.cfg.data_processing.kline_retention_days > 0 and self.feed.kind != "replay"
+
+    async def _process_klines(self, batch: KlineBatch, live: bool) -> None:
+        """Klines into the cache and the period accumulators, one open time at a time; every period
+        that closes is finished (live: signals and orders; warm-up: stored only) before the next
+        klines are added. Between periods, closed klines re-check the open positions."""
         if len(batch) == 0:
-            return False
-        if not batch.closed.all():
-            live = ~batch.closed
-            self.cache.add_klines(batch)  # in-progress candles update prices only
-            self._market_version += 1
-            batch = batch.take(~live)
-            if len(batch) == 0:
-                return False
+            return
+        closed = batch.closed
+        if closed.all():
+            groups = self._groups(batch)
         else:
-            self.cache.add_klines(batch)
-            self._market_version += 1
-        self.counters["klines"] += len(batch)
-        sym = batch.sym
-        prev = self.last_kline_ms[sym]
-        gap = (prev >= 0) & (batch.open_time - prev > self.interval_ms)
-        if gap.any():
-            self.gaps[sym[gap]] += 1
-        self.last_kline_ms[sym] = batch.open_time
-        closed_any = False
-        pidx = int(batch.open_time.min()) // self.period_ms
-        if self._pidx is not None and pidx > self._pidx:
-            closed_any = self._close_period_if_due(final=True)
+            groups = self._groups(batch.take(closed))
+        for g in groups:
+            P = self.period_ms
+            pidx = int(g.open_time[0]) // P
+            if (self._closed_pidx is not None and pidx <= self._closed_pidx) or (
+                self._pidx is not None and pidx < self._pidx
+            ):
+                self.cache.add_klines(g)  # its period is rated already: market data only
+                self.counters["late_klines"] += len(g)
+                self.last_kline_ms[g.sym] = np.maximum(self.last_kline_ms[g.sym], g.open_time)
+                continue
+            if self._pidx is not None and pidx > self._pidx:
+                self._close_period()  # the open period ends without its last kline
+                await self._period_done(live)
+            self.cache.add_klines(g)
+            if self._accumulate(g, pidx):
+                self._close_period()
+                # the period's signal pass checks stop loss / profit target of every holding itself
+                await self._period_done(live)
+            elif live and self.portfolio.positions:
+                await self._realtime_exits(g.sym, g.close)
+        if not closed.all():
+            self.cache.add_klines(batch.take(~closed))  # in-progress candles: prices only
+        self._market_version += 1
+
+    def _groups(self, batch: KlineBatch) -> list[KlineBatch]:
+        """Closed klines split by open time (time order); within one open time a symbol's last row wins."""
+        if len(batch) == 0:
+            return []
+        ot = batch.open_time
+        if ot[0] == ot[-1] and (len(batch) < 3 or ot.min() == ot.max()):
+            groups = [batch]
+        else:
+            batch = batch.take(np.argsort(ot, kind="stable"))
+            times, starts = np.unique(batch.open_time, return_index=True)
+            bounds = [*starts.tolist(), len(batch)]
+            groups = [batch.take(slice(bounds[k], bounds[k + 1])) for k in range(len(times))]
+        out = []
+        for g in groups:
+            n_g = len(g)
+            full = n_g == self.n and np.array_equal(g.sym, self._all_sym)
+            if not full and n_g > 1 and np.unique(g.sym).shape[0] != n_g:
+                _, last = np.unique(g.sym[::-1], return_index=True)
+                g = g.take(np.sort(n_g - 1 - last))
+            out.append(g)
+        return out
+
+    def _accumulate(self, g: KlineBatch, pidx: int) -> bool:
+        """Add one open time's closed klines to the open period (period ``pidx``); True when they reach
+        its end (the caller closes it)."""
         if self._pidx is None:
             self._pidx = pidx
+        sym = g.sym
+        self.counters["klines"] += len(g)
         first = self._p_count[sym] == 0
-        self._p_open[sym[first]] = batch.open[first]
-        self._p_close[sym] = batch.close
-        self._p_vol[sym] += batch.volume
-        self._p_taker[sym] += batch.taker_buy_base
+        if first.all():
+            self._p_open[sym] = g.open
+        else:
+            self._p_open[sym[first]] = g.open[first]
+        self._p_close[sym] = g.close
+        self._p_vol[sym] += g.volume
+        self._p_taker[sym] += g.taker_buy_base
         self._p_count[sym] += 1
-        period_end = (self._pidx + 1) * self.period_ms
-        if int(batch.close_time.max()) + 1 >= period_end:
-            closed_any = self._close_period_if_due(final=True) or closed_any
-        return closed_any
+        self.last_kline_ms[sym] = g.open_time
+        return int(g.close_time.max()) + 1 >= (pidx + 1) * self.period_ms
 
-    def _close_period_if_due(self, final: bool) -> bool:
-        if self._pidx is None or not self._p_count.any():
+    async def _period_done(self, live: bool) -> None:
+        if live:
+            await self._after_period()
+            return
+        self._pending_period = False
+        floor_ms = self.resumed_from_ms if self.resumed_from_ms is not None else -1
+        if self.db is not None and self._period_ts > floor_ms:
+            await self._store_period()
+
+    def _close_period(self) -> bool:
+        if self._pidx is None:
             return False
-        ts = (self._pidx + 1) * self.period_ms
-        self._rate_period(ts)
-        self._reset_period_acc(None)
+        pidx = self._pidx
+        self._rate_period((pidx + 1) * self.period_ms)
+        self._closed_pidx = pidx
+        self._pidx = None
+        self._p_open.fill(np.nan)
+        self._p_close.fill(np.nan)
+        self._p_vol.fill(0.0)
+        self._p_taker.fill(0.0)
+        self._p_count.fill(0)
         return True
+
+    def _volatility(self) -> np.ndarray:
+        """(N,) per-kline return volatility over ``rating.volatility_window`` klines (fraction; NaN unknown)."""
+        key = self.cache.total_klines
+        if key != self._vol_key:
+            self._vol_cache = self.cache.return_volatility(self._vol_window)
+            self._vol_key = key
+        return self._vol_cache
 
     def _rate_period(self, ts_ms: int) -> None:
         cfg = self.cfg
@@ -533,9 +746,10 @@ class TradingEngine:
         with np.errstate(divide="ignore", invalid="ignore"):
             change_pct = (self._p_close - self._p_open) / self._p_open * 100.0
             ratio = np.where(self._p_vol > 0, self._p_taker / self._p_vol, 0.5)
-        sigma = self.cache.return_volatility(cfg.rating.volatility_window)
+        sigma = self._volatility()
         sigma = np.where(np.isfinite(sigma), sigma, 0.0)
-        change_pct[~active] = np.nan
+        if not active.all():
+            change_pct[~active] = np.nan
         score = performance_score(change_pct, ratio, sigma)
         period = self.counters["periods"]
         rng = np.random.default_rng((self._rng_seed, period)) if cfg.rating.opponents > 0 else None
@@ -551,11 +765,20 @@ class TradingEngine:
             self.rating, self.rd, self.vol, outcomes, tau=cfg.rating.tau,
             max_vol=cfg.rating.max_volatility, max_rd=cfg.rating.max_rd,
         )
-        z, mean, std = self.zs.update(self.rating, active)
-        self.z = np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
+        played = np.isfinite(score)
+        z, mean, std = self.zs.update(self.rating, played)
+        self.z = z  # RollingZScore reports 0, never NaN/inf, where z is undefined
         self.ma = mean
         self.zstd = std
         self.score = score
+        # periods without data in the z window (only once a symbol has been seen at all)
+        missing = ~active & (self.last_kline_ms >= 0)
+        ring = self._gap_ring
+        p = self._gap_pos
+        self.gaps += missing
+        self.gaps -= ring[p]
+        ring[p] = missing
+        self._gap_pos = (p + 1) % ring.shape[0]
         self.counters["periods"] = period + 1
         self._board_version += 1
         self._period_ts = ts_ms
@@ -571,47 +794,81 @@ class TradingEngine:
         self._hist_count = min(self._hist_count + 1, HISTORY_LEN)
         self._pending_period = True
 
+    async def _store_period(self) -> None:
+        await self.db.queue_ratings(self.session_id, self.counters["periods"] - 1, self._period_ts, self.symbols,
+                                    self.rating, self.rd, self.vol, self.score, self.z, self.ma)
+
     async def _after_period(self) -> None:
         """Signals, risk and orders for the period that just closed; equity sample; breakers."""
-        if not getattr(self, "_pending_period", False):
+        if not self._pending_period:
             return
         self._pending_period = False
         ts = self.clock.now_ms()
         if self.db is not None:
-            await self.db.queue_ratings(self.session_id, self.counters["periods"] - 1, self._period_ts, self.symbols,
-                                        self.rating, self.rd, self.vol, self.score, self.z, self.ma)
+            await self._store_period()
         await self._run_signals(ts)
         equity = self._mark()
         self.portfolio.sample(ts)
         if self.db is not None:
             await self.db.queue_equity(self.session_id, ts, equity, self.portfolio.cash,
                                        self.portfolio.positions_value, self.portfolio.drawdown_pct)
+            await self._prune(ts)
         await self._check_breakers(ts, equity)
-        self.bus.publish(RatingUpdate(ts, self.counters["periods"], int(np.count_nonzero(self.score == self.score))))
+        self.bus.publish(RatingUpdate(ts, self.counters["periods"], int(np.count_nonzero(np.isfinite(self.score)))))
+
+    async def _prune(self, ts: int) -> None:
+        """Once per UTC day (engine time): drop stored klines older than the retention."""
+        day = ts // MS_PER_DAY
+        if self._prune_day == day:
+            return
+        self._prune_day = day
+        days = self.cfg.data_processing.kline_retention_days
+        if self._store_klines:
+            try:
+                await self.db.prune_klines(ts - int(days * MS_PER_DAY))
+            except Exception as exc:  # noqa: BLE001 - housekeeping never stops trading
+                log.warning("kline pruning failed: %s", exc)
 
     def _note_events(self, n: int) -> None:
         self._events_window.append((time.monotonic(), n))
 
     def _recent_quote_volume(self, symbol: str) -> float:
+        """Quote volume of the symbol's last ``rating.volatility_window`` klines (0 unknown)."""
         i = self.sym_index.get(symbol)
         if i is None:
             return 0.0
-        qv = self.cache.recent_quote_volume(self.cfg.rating.volatility_window)
-        v = float(qv[i])
+        key = self.cache.total_klines
+        if key != self._qv_key:
+            self._qv_cache = self.cache.recent_quote_volume(self._vol_window)
+            self._qv_key = key
+        v = float(self._qv_cache[i])
         return v if math.isfinite(v) else 0.0
+
+    def _recent_gaps(self, i: int) -> int:
+        """Missing klines between the symbol's last ``rating.volatility_window`` closed klines."""
+        ot = self.cache.last_klines(i, self._vol_window)["open_time"]
+        if ot.shape[0] < 2:
+            return 0
+        missing = np.diff(ot) // self.interval_ms - 1
+        return int(missing[missing > 0].sum())
 
     # ------------------------------------------------------------------ strategy path
 
-    def _holding_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        n = self.n
-        holding = np.zeros(n, dtype=bool)
-        entry = np.full(n, np.nan)
-        for sym, pos in self.portfolio.positions.items():
-            i = self.sym_index.get(sym)
-            if i is not None:
-                holding[i] = True
-                entry[i] = float(pos.avg_entry)
-        return holding, entry
+    def _sync_positions(self, symbol: str | None = None) -> None:
+        """Refresh the per-symbol entry-price array from the portfolio (one symbol or all)."""
+        if not self.symbols:
+            return
+        if symbol is None:
+            self._entry_px.fill(np.nan)
+            for sym, pos in self.portfolio.positions.items():
+                i = self.sym_index.get(sym)
+                if i is not None:
+                    self._entry_px[i] = float(pos.avg_entry)
+            return
+        i = self.sym_index.get(symbol)
+        if i is not None:
+            pos = self.portfolio.positions.get(symbol)
+            self._entry_px[i] = float(pos.avg_entry) if pos is not None else np.nan
 
     def _locked_mask(self) -> np.ndarray | None:
         if not self.locked:
@@ -629,8 +886,29 @@ class TradingEngine:
             st = np.where(last >= 0, (ts - (last + self.interval_ms)) / self.period_ms, np.inf)
         return np.maximum(st, 0.0)
 
+    def _nothing_can_fire(self) -> bool:
+        """True when no rule of :meth:`SignalGenerator.evaluate` can hold this period (a cheap,
+        conservative pre-check: skipping the call then changes nothing)."""
+        thr = self.threshold
+        if float(self.z.max(initial=-np.inf)) >= thr:
+            return False
+        if not self.portfolio.positions:
+            return True
+        held = np.flatnonzero(~np.isnan(self._entry_px))
+        if held.size == 0:
+            return True
+        rm = self.cfg.risk_management
+        entry = self._entry_px[held]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pnl = (self.cache.price[held] - entry) / entry * 100.0
+        return not bool(np.any((self.z[held] <= -thr)
+                               | (pnl <= -rm.stop_loss_percent + PCT_EPS)
+                               | (pnl >= rm.profit_target_percent - PCT_EPS)))
+
     async def _run_signals(self, ts: int) -> None:
-        holding, entry = self._holding_arrays()
+        if self._nothing_can_fire():
+            return
+        holding = ~np.isnan(self._entry_px)
         signals = self.generator.evaluate(
             ts,
             self.z,
@@ -639,7 +917,7 @@ class TradingEngine:
             self._staleness(ts),
             self.gaps,
             holding,
-            entry,
+            self._entry_px,
             self.cache.price,
             locked=self._locked_mask(),
             threshold=self.threshold,
@@ -648,41 +926,36 @@ class TradingEngine:
             await self._act_on(signals, ts)
 
     async def _realtime_exits(self, sym: np.ndarray, price: np.ndarray) -> None:
-        held = [(self.sym_index[s], float(p.avg_entry)) for s, p in self.portfolio.positions.items()
-                if s in self.sym_index]
-        if not held or len(sym) == 0:
+        if len(sym) == 0:
             return
-        pos_idx = np.fromiter((h[0] for h in held), dtype=np.int64, count=len(held))
-        entry_by_sym = np.full(self.n, np.nan)
-        entry_by_sym[pos_idx] = [h[1] for h in held]
-        m = np.isfinite(entry_by_sym[sym])
+        entry = self._entry_px[sym]
+        m = ~np.isnan(entry)
         if not m.any():
             return
         ts = self.clock.now_ms()
-        signals = self.generator.check_exits(ts, sym[m], price[m], entry_by_sym[sym[m]])
+        # a refused exit is not raised again on every tick: once per signal cooldown
+        m &= (ts - self._exit_refused_ms[sym]) >= self.cfg.signal_generation.signal_cooldown_ms
+        if not m.any():
+            return
+        signals = self.generator.check_exits(ts, sym[m], price[m], entry[m], locked=self._locked_mask())
         if signals:
             await self._act_on(signals, ts)
 
     async def _act_on(self, signals: list[Signal], ts: int) -> None:
         async with self._trade_lock:
             for sig in signals:
-                if sig.type is SignalType.SELL:
-                    # exits for a position already gone (closed earlier in this batch) are moot, and a
-                    # refused exit is not retried on every tick: once per cooldown
-                    if sig.symbol not in self.portfolio.positions:
-                        continue
-                    last = self._exit_refused.get(sig.symbol)
-                    if last is not None and ts - last < self.cfg.signal_generation.signal_cooldown_ms:
-                        continue
                 self._signal_seq += 1
                 sig.id = self._signal_seq
                 self.counters["signals"] += 1
                 if not sig.outcome:
-                    await self._execute_signal(sig, ts)
-                    if sig.type is SignalType.SELL and not sig.executed:
-                        self._exit_refused[sig.symbol] = ts
-                    elif sig.type is SignalType.SELL:
-                        self._exit_refused.pop(sig.symbol, None)
+                    if sig.type is SignalType.SELL and sig.symbol not in self.portfolio.positions:
+                        sig.outcome = "not executed: no position (already closed)"
+                    else:
+                        await self._execute_signal(sig, ts)
+                    if sig.type is SignalType.SELL:
+                        i = self.sym_index.get(sig.symbol)
+                        if i is not None:
+                            self._exit_refused_ms[i] = -np.inf if sig.executed else ts
                 self.recent_signals.appendleft(sig)
                 if self.db is not None:
                     await self.db.queue_signal(sig, self.session_id)
@@ -727,17 +1000,22 @@ class TradingEngine:
         return to_decimal(self._mark())
 
     def _mark(self) -> float:
-        return self.portfolio.mark(self._price_of, self.clock.now_ms())
+        return self.portfolio.mark(self.last_price, self.clock.now_ms())
 
-    def _price_of(self, symbol: str) -> float | None:
-        return self.last_price(symbol)
+    def _equity_now(self) -> float:
+        """Cash plus positions at the last prices (entry price where none), without touching the book."""
+        pf = self.portfolio
+        eq = float(pf.cash)
+        for sym, pos in pf.positions.items():
+            eq += float(pos.quantity) * (self.last_price(sym) or pf.marks.get(sym) or float(pos.avg_entry))
+        return eq
 
     def _context(self, symbol: str, qty: Decimal, price: Decimal, source: Source) -> TradeContext:
         i = self.sym_index[symbol]
         equity = self._mark()
         pos = self.portfolio.positions.get(symbol)
         ts = self.clock.now_ms()
-        vol = self.cache.return_volatility(self.cfg.rating.volatility_window)[i]
+        vol = self._volatility()[i]
         return TradeContext(
             symbol=symbol,
             quantity=qty,
@@ -747,10 +1025,11 @@ class TradingEngine:
             equity=to_decimal(equity),
             open_positions=len(self.portfolio.positions),
             holding=pos is not None,
+            holding_qty=pos.quantity if pos else Decimal(0),
             position_value=(pos.quantity * price) if pos else Decimal(0),
             total_position_value=to_decimal(self.portfolio.positions_value),
             stale_periods=float(self._staleness(ts)[i]),
-            gaps=int(self.gaps[i]),
+            gaps=self._recent_gaps(i),
             volatility=float(vol) if math.isfinite(vol) else float("nan"),
             recent_quote_volume=self._recent_quote_volume(symbol),
             filters=self.filters.get(symbol),
@@ -774,7 +1053,7 @@ class TradingEngine:
         f = self.filters.get(symbol)
         if quote_amount is None:
             assert sig is not None
-            vol = self.cache.return_volatility(self.cfg.rating.volatility_window)[self.sym_index[symbol]]
+            vol = self._volatility()[self.sym_index[symbol]]
             qty = position_size(sig, self._equity_dec(), price, float(vol), self.cfg, f)
         else:
             qty = quote_amount / price
@@ -786,7 +1065,7 @@ class TradingEngine:
             self.counters["rejected_orders"] += 1
             self.bus.publish(RiskAlert(self.clock.now_ms(), "info", "risk_refused", f"{symbol} BUY: {'; '.join(reasons)}"))
             return "; ".join(reasons)
-        if reasons and override:
+        if reasons:
             reason = f"{reason} [risk override: {'; '.join(reasons)}]"
         return await self._place(symbol, Side.BUY, qty, price, source, reason, sig)
 
@@ -806,7 +1085,9 @@ class TradingEngine:
         if price_f is None:
             return "no price yet"
         price = to_decimal(price_f)
-        qty = pos.quantity if quantity is None else min(quantity, pos.quantity)
+        if quantity is not None and quantity > pos.quantity:
+            return f"quantity {quantity} exceeds the holding {pos.quantity}"
+        qty = pos.quantity if quantity is None else quantity
         f = self.filters.get(symbol)
         if f is not None:
             qty = quantize_qty(qty, f)
@@ -816,6 +1097,8 @@ class TradingEngine:
         if reasons and not override:
             self.counters["rejected_orders"] += 1
             return "; ".join(reasons)
+        if reasons:
+            reason = f"{reason} [risk override: {'; '.join(reasons)}]"
         return await self._place(symbol, Side.SELL, qty, price, source, reason, sig)
 
     async def _place(
@@ -878,6 +1161,7 @@ class TradingEngine:
             self.counters["fills"] += 1
         if fills:
             order.realized_pnl += realized
+            self._sync_positions(order.symbol)
         if self.db is not None:
             pos = self.portfolio.positions.get(order.symbol)
             try:
@@ -886,7 +1170,7 @@ class TradingEngine:
                 )
             except Exception as exc:
                 log.critical("could not persist order %s: %s - emergency stop", order.client_order_id, exc)
-                self.sm.force(EngineState.EMERGENCY_STOPPED)
+                self.sm.force(EngineState.EMERGENCY_STOPPED, Source.SYSTEM, f"storage failure: {exc}")
                 self.state_reason = f"storage failure: {exc}"
                 raise
         now = self.clock.now_ms()
@@ -898,7 +1182,7 @@ class TradingEngine:
 
     def _remember(self, order: Order) -> None:
         self.orders[order.client_order_id] = order
-        if len(self.orders) > 2000:
+        if len(self.orders) > ORDERS_KEPT:
             self.orders.pop(next(iter(self.orders)))
 
     # ------------------------------------------------------------------ risk
@@ -935,22 +1219,33 @@ class TradingEngine:
         await db.save_engine_state(self.sm.state, self.state_reason, self.clock.now_ms(), override, set(self.locked))
 
     async def _emergency(self, reason: str, source: Source, close_positions: bool) -> tuple[int, int]:
+        """State first (nothing automatic from here on), then cancel open orders, then - only when
+        asked - close the positions. Never waits for an order in flight before cancelling."""
+        now = self.clock.now_ms()
         if self.sm.state != EngineState.EMERGENCY_STOPPED:
             old = self.sm.state
             self.sm.force(EngineState.EMERGENCY_STOPPED, source, reason)
             self.state_reason = reason
-            self.bus.publish(StateChange(self.clock.now_ms(), old, EngineState.EMERGENCY_STOPPED, source, reason))
+            self.bus.publish(StateChange(now, old, EngineState.EMERGENCY_STOPPED, source, reason))
+            await self._save_state()
         cancelled = await self.order_mgr.cancel_all()
         closed = 0
+        not_closed: list[str] = []
         if close_positions:
-            for sym in list(self.portfolio.positions):
-                res = await self._sell(sym, None, source, f"emergency stop: {reason}", None, override=True)
-                if isinstance(res, Order) and res.status is OrderStatus.FILLED:
-                    closed += 1
-        await self._save_state()
+            async with self._trade_lock:
+                for sym in list(self.portfolio.positions):
+                    res = await self._sell(sym, None, source, f"emergency stop: {reason}", None, override=True)
+                    if isinstance(res, Order) and res.status is OrderStatus.FILLED:
+                        closed += 1
+                    else:
+                        not_closed.append(sym)
         if self.db is not None:
+            outcome = f"{reason}: {cancelled} order(s) cancelled"
+            if close_positions:
+                outcome += f", {closed} position(s) closed" + (f", not closed: {', '.join(not_closed)}"
+                                                               if not_closed else "")
             await self.db.audit(self.clock.now_ms(), source, "emergency_stop", {"close_positions": close_positions},
-                                True, reason)
+                                True, outcome)
         return cancelled, closed
 
     # ------------------------------------------------------------------ commands
@@ -960,18 +1255,24 @@ class TradingEngine:
         name = type(cmd).__name__
         self.counters["commands"] += 1
         try:
-            res = await self._apply(cmd)
+            if not isinstance(cmd, Command):
+                res = CommandResult(False, f"not a command: {cmd!r}")
+            elif not self._started or self._stopping:
+                res = CommandResult(False, f"engine is not running ({'stopping' if self._stopping else 'not started'})")
+            else:
+                res = await self._apply(cmd)
         except Exception as exc:  # noqa: BLE001 - a command never crashes the engine
             log.exception("command %s failed", name)
             res = CommandResult(False, f"{name} failed: {exc}")
         res.command = name
-        if self.db is not None:
-            args = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in _fields(cmd).items() if k != "source"}
+        if self.db is not None and isinstance(cmd, Command):
+            args = {f.name: _plain(getattr(cmd, f.name)) for f in dataclasses.fields(cmd) if f.name != "source"}
             try:
                 await self.db.audit(self.clock.now_ms(), cmd.source, name, args, res.ok, res.message)
             except Exception as exc:  # noqa: BLE001
                 log.error("audit log write failed: %s", exc)
-        (log.info if res.ok else log.warning)("%s from %s: %s", name, cmd.source.value, res.message)
+        src = cmd.source.value if isinstance(cmd, Command) else "?"
+        (log.info if res.ok else log.warning)("%s from %s: %s", name, src, res.message)
         return res
 
     async def _apply(self, cmd: Command) -> CommandResult:
@@ -980,26 +1281,37 @@ class TradingEngine:
             if st == EngineState.RUNNING:
                 return CommandResult(True, "already running")
             ok, msg = await self._transition(EngineState.RUNNING, cmd.source, "operator start")
-            return CommandResult(ok, "trading started" if ok else msg)
+            return CommandResult(ok, "trading started" if ok else f"cannot start: {msg}")
         if isinstance(cmd, Pause):
             ok, msg = await self._transition(EngineState.PAUSED, cmd.source, "operator pause")
-            return CommandResult(ok, "trading paused" if ok else msg)
+            return CommandResult(ok, "trading paused" if ok else f"cannot pause: {msg}")
         if isinstance(cmd, Resume):
             ok, msg = await self._transition(EngineState.RUNNING, cmd.source, "operator resume")
-            return CommandResult(ok, "trading resumed" if ok else msg)
+            return CommandResult(ok, "trading resumed" if ok else f"cannot resume: {msg}")
         if isinstance(cmd, EmergencyStop):
-            async with self._trade_lock:
-                cancelled, closed = await self._emergency(cmd.reason or "operator emergency stop", cmd.source,
-                                                          cmd.close_positions)
+            cancelled, closed = await self._emergency(cmd.reason or "operator emergency stop", cmd.source,
+                                                      bool(cmd.close_positions))
             extra = f", {closed} position(s) closed" if cmd.close_positions else ""
-            return CommandResult(True, f"EMERGENCY STOP: {cancelled} open order(s) cancelled{extra}")
+            left = len(self.portfolio.positions) if cmd.close_positions else 0
+            return CommandResult(left == 0, f"EMERGENCY STOP: {cancelled} open order(s) cancelled{extra}"
+                                 + (f", {left} position(s) still open" if left else ""))
         if isinstance(cmd, ResetEmergency):
             if st != EngineState.EMERGENCY_STOPPED:
                 return CommandResult(False, "not emergency-stopped")
             ok, msg = await self._transition(EngineState.STOPPED, cmd.source, cmd.reason)
-            return CommandResult(ok, "emergency stop reset: engine stopped (press start to trade)" if ok else msg)
+            if not ok:
+                return CommandResult(False, f"cannot reset: {msg}")
+            # the operator accepts the loss: the drawdown is measured from here on
+            self.breakers.rearm_drawdown()
+            self.portfolio.peak_equity = self._equity_now()
+            if self.db is not None:
+                await self.db.save_account(peak_equity=to_decimal(round(self.portfolio.peak_equity, 8)))
+            return CommandResult(True, "emergency stop reset: engine stopped (press start to trade)")
         if isinstance(cmd, SetZThreshold):
-            v = float(cmd.value)
+            try:
+                v = float(cmd.value)
+            except (TypeError, ValueError):
+                return CommandResult(False, f"z threshold must be a number, got {cmd.value!r}")
             if not math.isfinite(v) or v <= 0 or v > 10:
                 return CommandResult(False, f"z threshold must be in (0, 10], got {cmd.value}")
             self.threshold = v
@@ -1007,7 +1319,7 @@ class TradingEngine:
             await self._save_state()
             return CommandResult(True, f"z threshold set to {v:g}")
         if isinstance(cmd, LockSymbol):
-            sym = cmd.symbol.upper()
+            sym = str(cmd.symbol).upper()
             if sym not in self.sym_index:
                 return CommandResult(False, f"unknown symbol {cmd.symbol!r}")
             (self.locked.add if cmd.locked else self.locked.discard)(sym)
@@ -1019,31 +1331,45 @@ class TradingEngine:
         return CommandResult(False, f"unknown command {type(cmd).__name__}")
 
     async def _manual(self, cmd: Command) -> CommandResult:
-        st = self.sm.state
-        if not self.sm.allows_manual(is_buy=isinstance(cmd, ManualBuy)):
-            return CommandResult(False, f"refused: manual orders not allowed while {st.value}")
+        is_buy = isinstance(cmd, ManualBuy)
+        refusal = self.sm.manual_refusal(Side.BUY if is_buy else Side.SELL)
+        if refusal is not None:
+            return CommandResult(False, f"refused: {refusal}")
+        if isinstance(cmd, ManualBuy | ManualSell | ClosePosition):
+            sym = str(cmd.symbol).upper()
+            if sym not in self.sym_index:
+                return CommandResult(False, f"unknown symbol {cmd.symbol!r}")
         async with self._trade_lock:
             if isinstance(cmd, ManualBuy):
-                sym = cmd.symbol.upper()
-                if sym not in self.sym_index:
-                    return CommandResult(False, f"unknown symbol {cmd.symbol!r}")
-                amount = Decimal(cmd.quote_amount)
-                if not amount.is_finite() or amount <= 0:
+                try:
+                    amount = to_decimal(cmd.quote_amount)
+                except (TypeError, ValueError):
+                    return CommandResult(False, f"quote amount must be a number, got {cmd.quote_amount!r}")
+                if amount <= 0:
                     return CommandResult(False, f"quote amount must be positive, got {cmd.quote_amount}")
-                res = await self._buy(sym, amount, cmd.source, "manual buy", None, cmd.override_risk)
+                res = await self._buy(sym, amount, cmd.source, "manual buy", None, bool(cmd.override_risk))
                 return self._order_result("BUY", sym, res)
             if isinstance(cmd, ManualSell | ClosePosition):
-                sym = cmd.symbol.upper()
-                qty = cmd.quantity if isinstance(cmd, ManualSell) else None
-                override = cmd.override_risk if isinstance(cmd, ManualSell) else False
-                label = "manual sell" if isinstance(cmd, ManualSell) and qty is not None else "manual close"
+                qty: Decimal | None = None
+                override = False
+                label = "manual close"
+                if isinstance(cmd, ManualSell):
+                    override = bool(cmd.override_risk)
+                    if cmd.quantity is not None:
+                        try:
+                            qty = to_decimal(cmd.quantity)
+                        except (TypeError, ValueError):
+                            return CommandResult(False, f"quantity must be a number, got {cmd.quantity!r}")
+                        if qty <= 0:
+                            return CommandResult(False, f"quantity must be positive, got {cmd.quantity}")
+                        label = "manual sell"
                 res = await self._sell(sym, qty, cmd.source, label, None, override)
                 return self._order_result("SELL", sym, res)
             assert isinstance(cmd, FlattenAll)
             results = []
-            for sym in list(self.portfolio.positions):
-                res = await self._sell(sym, None, cmd.source, cmd.reason, None, override=True)
-                results.append((sym, res))
+            for s in list(self.portfolio.positions):
+                res = await self._sell(s, None, cmd.source, cmd.reason or "operator flatten", None, override=True)
+                results.append((s, res))
             done = sum(1 for _, r in results if isinstance(r, Order) and r.status is OrderStatus.FILLED)
             failed = [f"{s}: {r if isinstance(r, str) else r.status.value}" for s, r in results
                       if not (isinstance(r, Order) and r.status is OrderStatus.FILLED)]
@@ -1066,7 +1392,7 @@ class TradingEngine:
         return self.portfolio.equity_curve()
 
     def summary(self) -> dict[str, Any]:
-        equity = self._mark() if self.symbols else float(self.portfolio.cash)
+        equity = self._equity_now() if self.symbols else float(self.portfolio.cash)
         start = float(self.portfolio.starting_cash)
         _, eq = self.equity_curve()
         max_dd = 0.0
@@ -1098,68 +1424,77 @@ class TradingEngine:
         dt = w[-1][0] - w[0][0]
         return sum(n for _, n in list(w)[1:]) / dt if dt > 0 else 0.0
 
+    def _position_view(self, sym: str) -> PositionView | None:
+        pos = self.portfolio.positions.get(sym)
+        if pos is None:
+            return None
+        entry = float(pos.avg_entry)
+        last = self.last_price(sym) or self.portfolio.marks.get(sym) or entry
+        qty = float(pos.quantity)
+        value = qty * last
+        cost = float(pos.cost)
+        u = value - cost  # buy fees included: realised + unrealised = equity - starting balance
+        rm = self.cfg.risk_management
+        return PositionView(
+            symbol=sym,
+            quantity=pos.quantity,
+            avg_entry=pos.avg_entry,
+            last_price=last,
+            value=value,
+            unrealized_pnl=u,
+            unrealized_pct=(u / cost * 100.0) if cost > 0 else 0.0,
+            stop_price=entry * (1 - rm.stop_loss_percent / 100.0),
+            target_price=entry * (1 + rm.profit_target_percent / 100.0),
+            entry_ms=pos.entry_ms,
+            fees=pos.fees,
+        )
+
     def snapshot(self) -> EngineSnapshot:
+        """Plain data for hosts; reads only (never moves the book's marks, peak or day)."""
         now = self.clock.now_ms()
         n = self.n
-        cache = self.cache if self._started else None
-        if cache is not None:
+        started = self._started and hasattr(self, "cache")
+        if started:
+            cache = self.cache
             price = cache.price.copy()
             with np.errstate(divide="ignore", invalid="ignore"):
                 change = (cache.price / cache.open_24h - 1.0) * 100.0
             qv = cache.quote_volume_24h.copy()
             upd = cache.price_ts.copy()
         else:
-            price = change = qv = np.full(n, np.nan)
+            price, change, qv = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
             upd = np.zeros(n, dtype=np.int64)
         market = MarketView(list(self.symbols), price, change, qv, upd, self._market_version)
+        empty = np.zeros(0)
         board = LeaderboardView(
             list(self.symbols),
-            self.rating.copy() if self._started else np.zeros(0),
-            self.rd.copy() if self._started else np.zeros(0),
-            self.vol.copy() if self._started else np.zeros(0),
-            self.z.copy() if self._started else np.zeros(0),
-            self.ma.copy() if self._started else np.zeros(0),
-            self.score.copy() if self._started else np.zeros(0),
+            self.rating.copy() if started else empty,
+            self.rd.copy() if started else empty,
+            self.vol.copy() if started else empty,
+            self.z.copy() if started else empty,
+            self.ma.copy() if started else empty,
+            self.score.copy() if started else empty,
             self.counters["periods"],
             self.threshold,
             self._board_version,
         )
-        positions = []
-        upv = 0.0
-        for sym, pos in self.portfolio.positions.items():
-            last = self.last_price(sym) or float(pos.avg_entry)
-            entry = float(pos.avg_entry)
-            value = float(pos.quantity) * last
-            u = (last - entry) * float(pos.quantity)
-            upv += u
-            positions.append(
-                PositionView(
-                    symbol=sym,
-                    quantity=pos.quantity,
-                    avg_entry=pos.avg_entry,
-                    last_price=last,
-                    value=value,
-                    unrealized_pnl=u,
-                    unrealized_pct=(last / entry - 1.0) * 100.0 if entry else 0.0,
-                    stop_price=entry * (1 - self.cfg.risk_management.stop_loss_percent / 100.0),
-                    target_price=entry * (1 + self.cfg.risk_management.profit_target_percent / 100.0),
-                    entry_ms=pos.entry_ms,
-                    fees=pos.fees,
-                )
-            )
-        equity = self._mark() if self._started else float(self.portfolio.cash)
+        positions = [v for v in (self._position_view(s) for s in self.portfolio.positions) if v is not None]
         pf = self.portfolio
+        positions_value = sum(p.value for p in positions)
+        equity = float(pf.cash) + positions_value
+        upv = sum(p.unrealized_pnl for p in positions)
         day_start = pf.day_start_equity or equity
+        peak = max(pf.peak_equity, equity)
         portfolio = PortfolioView(
             cash=pf.cash,
             equity=equity,
-            positions_value=pf.positions_value,
+            positions_value=positions_value,
             realized_pnl=pf.realized_pnl,
             unrealized_pnl=upv,
             daily_pnl=equity - day_start,
             daily_pnl_pct=(equity / day_start - 1.0) * 100.0 if day_start else 0.0,
-            peak_equity=pf.peak_equity,
-            drawdown_pct=pf.drawdown_pct,
+            peak_equity=peak,
+            drawdown_pct=max(0.0, (peak - equity) / peak * 100.0) if peak > 0 else 0.0,
             fees_paid=pf.fees_paid,
             starting_balance=pf.starting_cash,
             quote_asset=pf.quote_asset,
@@ -1199,12 +1534,14 @@ class TradingEngine:
         rej = int(fh.get("rejected", 0))
         if rej:
             checks.append(HealthCheck("messages", "warning", f"{rej} malformed message(s) rejected"))
-        checks.append(
-            HealthCheck("database", "healthy" if (self.db is not None or not self._persist) else "unhealthy",
-                        "connected" if self.db is not None else ("off" if not self._persist else "closed"),
-                        critical=True)
-        )
-        breaker_state = self.order_breaker.state if self._started else "closed"
+        db_status = "healthy" if (self.db is not None or not self._persist) else "unhealthy"
+        db_msg = "connected" if self.db is not None else ("off" if not self._persist else "closed")
+        if self.db is not None:
+            stats = self.db.writer.stats()
+            if stats.get("consecutive_failures"):
+                db_status, db_msg = "warning", f"writer failing: {stats.get('last_error')}"
+        checks.append(HealthCheck("database", db_status, db_msg, critical=True))
+        breaker_state = self.order_breaker.state if hasattr(self, "order_breaker") else "closed"
         checks.append(
             HealthCheck("broker", "healthy" if breaker_state == "closed" else "warning",
                         f"{getattr(self.broker, 'name', '?')} · order circuit {breaker_state}", critical=True)
@@ -1222,8 +1559,7 @@ class TradingEngine:
             overall = "warning"
         else:
             overall = "healthy"
-        return HealthView(overall, checks, fh, self._events_per_s(),
-                          {"orders": breaker_state})
+        return HealthView(overall, checks, fh, self._events_per_s(), {"orders": breaker_state})
 
     def symbol_history(self, symbol: str) -> SymbolHistory:
         i = self.sym_index.get(symbol)
@@ -1232,7 +1568,6 @@ class TradingEngine:
         k = self._hist_count
         idx = (np.arange(self._hist_pos - k, self._hist_pos) % HISTORY_LEN) if k else np.zeros(0, dtype=np.int64)
         h = self._hist
-        pos_view = next((p for p in self.snapshot().positions if p.symbol == symbol), None)
         return SymbolHistory(
             symbol=symbol,
             ts_ms=self._hist_ts[idx].copy(),
@@ -1244,10 +1579,15 @@ class TradingEngine:
             signals=[s for s in self.recent_signals if s.symbol == symbol],
             orders=[o for o in self.orders.values() if o.symbol == symbol],
             fills=[f for f in self.fills if f.symbol == symbol],
-            position=pos_view,
+            position=self._position_view(symbol),
             locked=symbol in self.locked,
         )
 
 
-def _fields(obj: Any) -> dict[str, Any]:
-    return {k: getattr(obj, k) for k in getattr(obj, "__slots__", ())}
+def _plain(v: Any) -> Any:
+    """A command argument as plain JSON-able data for the audit log."""
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v

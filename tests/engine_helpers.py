@@ -1,0 +1,241 @@
+"""Hand-driven market feed and helpers for the engine tests.
+
+:class:`ScriptedFeed` implements the :class:`~tui_trader.market.feed.MarketFeed`
+protocol over batches the test builds itself. The test pushes one event at a
+time with :meth:`ScriptedFeed.step`, which advances the shared
+:class:`~tui_trader.clock.ManualClock` to the event time (as real feeds do),
+hands the event to the running engine and returns once the engine has fully
+processed it (the engine asks for the next event only after the previous one).
+
+Prices are float quote units, times integer ms (UTC). Interval 1 minute by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from tui_trader.clock import ManualClock
+from tui_trader.config import Config
+from tui_trader.engine import TradingEngine
+from tui_trader.market.binance_payloads import synthetic_filters
+from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
+
+MIN = 60_000
+T0 = 1_735_689_600_000  # 2025-01-01T00:00:00Z
+STEP_TIMEOUT_S = 10.0
+SYMBOLS = ("AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT")
+
+
+def engine_config(**sections: dict[str, Any]) -> Config:
+    """A small, fast configuration: 1m klines, 3-kline rating periods, a 5-period z window,
+    no cooldown, permissive risk limits; ``sections`` are laid over it (``risk_management={...}``)."""
+    base: dict[str, Any] = {
+        "feed": {"kind": "sim", "interval": "1m", "speed": "max"},
+        "signal_generation": {"z_score_threshold": 1.0, "moving_average_period": 5,
+                              "confidence_threshold": 0.0, "signal_cooldown_ms": 0},
+        "data_processing": {"rating_calculation_interval_ms": 150_000, "kline_retention_days": 0},
+        "risk_management": {"max_position_percent": 10.0, "max_total_positions": 10, "stop_loss_percent": 2.0,
+                            "profit_target_percent": 4.0, "max_liquidity_share": 1.0, "max_volatility": 10.0,
+                            "max_data_staleness_periods": 1000.0, "max_daily_loss_percent": 10.0,
+                            "max_drawdown_percent": 15.0},
+        "rating": {"volatility_window": 5},
+        "broker": {"starting_balance": 10_000.0, "fee_rate": 0.001, "slippage_bps": 0.0, "slippage_impact": 0.0},
+    }
+    for name, over in sections.items():
+        base[name] = {**base.get(name, {}), **over}
+    return Config.model_validate(base)
+
+
+def klines(
+    open_time: int,
+    close: Sequence[float],
+    *,
+    open_: Sequence[float] | None = None,
+    symbols: Sequence[int] | None = None,
+    volume: float = 1_000.0,
+    taker_share: Sequence[float] | float = 0.5,
+    interval_ms: int = MIN,
+) -> KlineBatch:
+    """Closed klines opening at ``open_time`` for symbol indices ``symbols`` (default 0..len-1),
+    closing at ``close`` (open = ``open_`` or the close: a flat candle unless given)."""
+    c = np.asarray(close, dtype=np.float64)
+    n = c.shape[0]
+    sym = np.arange(n, dtype=np.int32) if symbols is None else np.asarray(symbols, dtype=np.int32)
+    o = c.copy() if open_ is None else np.asarray(open_, dtype=np.float64)
+    vol = np.full(n, float(volume))
+    share = np.broadcast_to(np.asarray(taker_share, dtype=np.float64), (n,))
+    return KlineBatch(
+        interval_ms=interval_ms,
+        sym=sym,
+        open_time=np.full(n, open_time, dtype=np.int64),
+        close_time=np.full(n, open_time + interval_ms - 1, dtype=np.int64),
+        open=o,
+        high=np.maximum(o, c) * 1.001,
+        low=np.minimum(o, c) * 0.999,
+        close=c,
+        volume=vol,
+        quote_volume=vol * c,
+        trades=np.full(n, 100, dtype=np.int64),
+        taker_buy_base=vol * share,
+        closed=np.ones(n, dtype=bool),
+    )
+
+
+def prices(ts: int, price: Sequence[float], symbols: Sequence[int] | None = None) -> PriceBatch:
+    """A price update at ``ts`` for symbol indices ``symbols`` (default 0..len-1)."""
+    p = np.asarray(price, dtype=np.float64)
+    n = p.shape[0]
+    sym = np.arange(n, dtype=np.int32) if symbols is None else np.asarray(symbols, dtype=np.int32)
+    nan = np.full(n, np.nan)
+    return PriceBatch(sym=sym, event_time=np.full(n, ts, dtype=np.int64), price=p, open_24h=nan.copy(),
+                      high_24h=nan.copy(), low_24h=nan.copy(), volume_24h=nan.copy(), quote_volume_24h=nan.copy())
+
+
+def event_time(ev: KlineBatch | PriceBatch) -> int:
+    """When a feed emits ``ev``: a kline batch at its close (close_time + 1), prices at their time."""
+    if isinstance(ev, KlineBatch):
+        return int(ev.close_time.max()) + 1
+    return int(ev.event_time.max())
+
+
+class ScriptedFeed:
+    """A MarketFeed the test drives event by event (see the module docstring)."""
+
+    kind = "sim"
+
+    def __init__(
+        self,
+        clock: ManualClock,
+        symbols: Sequence[str] = SYMBOLS,
+        *,
+        interval_ms: int = MIN,
+        start_ms: int = T0,
+        history: KlineBatch | None = None,
+        ref_prices: Sequence[float] | None = None,
+    ) -> None:
+        self.clock = clock
+        self._symbols = list(symbols)
+        self.interval_ms = interval_ms
+        self.start_ms = start_ms
+        self._history = history
+        ref = ref_prices if ref_prices is not None else [100.0] * len(self._symbols)
+        self._filters = {s: synthetic_filters(s, p) for s, p in zip(self._symbols, ref, strict=True)}
+        self._queue: asyncio.Queue[KlineBatch | PriceBatch | None] = asyncio.Queue()
+        self._consumed = 0
+        self._pushed = 0
+        self._progress = asyncio.Event()
+        self.running = False
+        self.started = False
+        self.stopped = False
+        self.watch: asyncio.Task | None = None  # the consumer's task (crash detection)
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
+    async def start(self) -> None:
+        self.started = True
+        self.running = True
+        self.clock.advance_to(self.start_ms)
+
+    async def stop(self) -> None:
+        self.stopped = True
+        self.running = False
+        self._queue.put_nowait(None)
+
+    async def history(self, symbols: Sequence[str], interval: str, n: int) -> KlineBatch:
+        if self._history is None:
+            return KlineBatch.empty(self.interval_ms)
+        return self._history
+
+    def filters(self) -> dict[str, SymbolFilters]:
+        return dict(self._filters)
+
+    def health(self) -> dict[str, Any]:
+        return {"connected": self.running, "streams": {"scripted": {"last_event_ms": self.clock.now_ms(),
+                                                                   "stale": False, "reconnects": 0}},
+                "received": self._consumed, "rejected": 0, "rejected_by_reason": {}}
+
+    async def events(self) -> AsyncIterator[KlineBatch | PriceBatch]:
+        while True:
+            ev = await self._queue.get()
+            if ev is None:
+                return
+            self.clock.advance_to(event_time(ev))
+            yield ev
+            self._consumed += 1
+            self._progress.set()
+
+    async def step(self, *events: KlineBatch | PriceBatch) -> None:
+        """Push events and wait until the engine has processed every one of them (it asks for the
+        next event only when done with the previous one). Raises if the consumer task died."""
+        for ev in events:
+            self._pushed += 1
+            target = self._pushed
+            self._queue.put_nowait(ev)
+            async with asyncio.timeout(STEP_TIMEOUT_S):
+                while self._consumed < target:
+                    self._progress.clear()
+                    if self.watch is not None and self.watch.done():
+                        self.watch.result()
+                        raise RuntimeError("the engine loop ended before consuming the event")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._progress.wait(), 0.05)
+
+    async def end(self) -> None:
+        """End the event stream (like a replay running out of data)."""
+        self._queue.put_nowait(None)
+
+
+class Harness:
+    """An engine on a :class:`ScriptedFeed` with its run loop as a background task."""
+
+    def __init__(self, engine: TradingEngine, feed: ScriptedFeed, clock: ManualClock) -> None:
+        self.engine = engine
+        self.feed = feed
+        self.clock = clock
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> Harness:
+        await self.engine.start_up()
+        self.task = asyncio.create_task(self.engine.run())
+        self.feed.watch = self.task
+        await asyncio.sleep(0)
+        return self
+
+    async def step(self, *events: KlineBatch | PriceBatch) -> None:
+        await self.feed.step(*events)
+
+    async def stop(self) -> None:
+        await self.engine.stop()
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 10)
+
+
+def make_engine(
+    cfg: Config | None = None,
+    *,
+    db_path: str = ":memory:",
+    persist: bool = True,
+    autostart: bool = True,
+    symbols: Sequence[str] = SYMBOLS,
+    start_ms: int = T0,
+    history: KlineBatch | None = None,
+    ref_prices: Sequence[float] | None = None,
+    broker: Any = None,
+) -> Harness:
+    clock = ManualClock(0)
+    feed = ScriptedFeed(clock, symbols, start_ms=start_ms, history=history, ref_prices=ref_prices)
+    engine = TradingEngine(cfg or engine_config(), feed=feed, clock=clock, broker=broker, db_path=db_path,
+                           persist=persist, autostart=autostart, session_kind="run")
+    return Harness(engine, feed, clock)
+
+
+def dec(x: float | str) -> Decimal:
+    return Decimal(str(x))
