@@ -1222,13 +1222,20 @@ class TradingEngine:
         """State first (nothing automatic from here on), then cancel open orders, then - only when
         asked - close the positions. Never waits for an order in flight before cancelling."""
         now = self.clock.now_ms()
-        if self.sm.state != EngineState.EMERGENCY_STOPPED:
+        changed = self.sm.state != EngineState.EMERGENCY_STOPPED
+        if changed:
             old = self.sm.state
             self.sm.force(EngineState.EMERGENCY_STOPPED, source, reason)
             self.state_reason = reason
             self.bus.publish(StateChange(now, old, EngineState.EMERGENCY_STOPPED, source, reason))
+        cancel_error = ""
+        try:
+            cancelled = await self.order_mgr.cancel_all()
+        except Exception as exc:  # noqa: BLE001 - the stop itself must hold whatever the broker says
+            cancelled, cancel_error = 0, f"; cancelling open orders failed: {exc}"
+            log.error("emergency stop: cancelling open orders failed: %s", exc)
+        if changed:
             await self._save_state()
-        cancelled = await self.order_mgr.cancel_all()
         closed = 0
         not_closed: list[str] = []
         if close_positions:
@@ -1240,7 +1247,7 @@ class TradingEngine:
                     else:
                         not_closed.append(sym)
         if self.db is not None:
-            outcome = f"{reason}: {cancelled} order(s) cancelled"
+            outcome = f"{reason}: {cancelled} order(s) cancelled{cancel_error}"
             if close_positions:
                 outcome += f", {closed} position(s) closed" + (f", not closed: {', '.join(not_closed)}"
                                                                if not_closed else "")
@@ -1286,6 +1293,9 @@ class TradingEngine:
             ok, msg = await self._transition(EngineState.PAUSED, cmd.source, "operator pause")
             return CommandResult(ok, "trading paused" if ok else f"cannot pause: {msg}")
         if isinstance(cmd, Resume):
+            if st in (EngineState.STOPPED, EngineState.RUNNING):
+                return CommandResult(False, f"cannot resume: not paused ({st.value})"
+                                     + (": use start" if st == EngineState.STOPPED else ""))
             ok, msg = await self._transition(EngineState.RUNNING, cmd.source, "operator resume")
             return CommandResult(ok, "trading resumed" if ok else f"cannot resume: {msg}")
         if isinstance(cmd, EmergencyStop):
