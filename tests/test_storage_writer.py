@@ -1,0 +1,257 @@
+"""The batched writer: flush by size and time, retry after failure, bounds, close."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tui_trader.models import Signal, SignalType
+from tui_trader.storage import BatchedWriter, Database, StorageError
+from tui_trader.storage.writer import Batch
+
+
+class FakeSink:
+    """An execute_batch callback that records batches and fails on demand."""
+
+    def __init__(self, fail_times: int = 0) -> None:
+        self.fail_times = fail_times
+        self.calls = 0
+        self.rows: dict[str, list[tuple]] = {}
+
+    async def __call__(self, batches: list[Batch]) -> dict[str, int]:
+        self.calls += 1
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            raise sqlite3.OperationalError("disk I/O error (injected)")
+        for table, _sql, rows in batches:
+            self.rows.setdefault(table, []).extend(rows)
+        return {}
+
+
+def make_writer(sink: FakeSink, **kw) -> BatchedWriter:
+    w = BatchedWriter(sink, **kw)
+    w.register("a", "INSERT INTO a VALUES (?)")
+    w.register("b", "INSERT INTO b VALUES (?, ?)")
+    return w
+
+
+async def test_size_trigger_and_one_call_per_flush():
+    sink = FakeSink()
+    w = make_writer(sink, max_batch_size=3)
+    assert w.add("a", [(1,), (2,)]) is False
+    assert w.add("b", [(1, "x")]) is False
+    await w.maybe_flush()
+    assert sink.calls == 0  # nothing full yet
+    assert w.add("a", [(3,)]) is True
+    await w.maybe_flush()
+    assert sink.calls == 1  # both tables in one flush (one transaction)
+    assert sink.rows == {"a": [(1,), (2,), (3,)], "b": [(1, "x")]}
+    assert w.pending == 0 and w.stats()["written"] == {"a": 3, "b": 1}
+    with pytest.raises(ValueError, match="not registered"):
+        w.add("zzz", [(1,)])
+
+
+async def test_add_columns_converts_numpy_to_python_values_in_order():
+    sink = FakeSink()
+    w = make_writer(sink, max_batch_size=1000)
+    w.add("b", [(0, "first")])
+    w.add_columns("b", 3, (np.array([1, 2, 3], dtype=np.int64), "same"))
+    w.add_columns("b", 2, (np.array([4.5, np.nan]), ["p", "q"]))
+    assert w.pending == 6
+    await w.flush()
+    rows = sink.rows["b"]
+    assert rows[:5] == [(0, "first"), (1, "same"), (2, "same"), (3, "same"), (4.5, "p")]
+    assert np.isnan(rows[5][0]) and rows[5][1] == "q"
+    assert type(rows[1][0]) is int and type(rows[4][0]) is float  # no numpy scalars reach SQLite
+
+
+async def test_failed_flush_keeps_rows_and_retries_later_in_order():
+    sink = FakeSink(fail_times=2)
+    w = make_writer(sink, max_batch_size=2, flush_interval_s=60)
+    w.add("a", [(1,), (2,)])
+    await w.maybe_flush()  # fails: logged, kept
+    assert sink.calls == 1 and w.pending == 2 and w.failures == 1
+    w.add("a", [(3,), (4,)])
+    await w.maybe_flush()  # backing off: no new attempt before the retry time
+    assert sink.calls == 1
+    with pytest.raises(sqlite3.OperationalError, match="injected"):
+        await w.flush()  # an explicit flush tries now and reports the error
+    assert sink.calls == 2 and w.pending == 4 and w.consecutive_failures == 2
+    assert "injected" in str(w.stats()["last_error"])
+    assert await w.flush() == 4
+    assert sink.rows["a"] == [(1,), (2,), (3,), (4,)]  # each row exactly once, order kept
+    assert w.consecutive_failures == 0 and w.pending == 0
+
+
+async def test_buffers_are_bounded_and_drop_oldest_rows_counted():
+    sink = FakeSink(fail_times=100)
+    w = make_writer(sink, max_batch_size=5, max_buffered_rows=10, flush_interval_s=60)
+    for i in range(25):
+        w.add("a", [(i,)])
+    w.add_columns("b", 4, (np.arange(4), "x"))
+    assert w.pending == 14
+    assert w.dropped == {"a": 15, "b": 0}
+    assert w.pending_rows("a") == [(i,) for i in range(15, 25)]  # the newest survive
+    w.add_columns("b", 8, (np.arange(4, 12), "y"))  # overflow inside a column chunk
+    assert w.pending_rows("b") == [(i, "x" if i < 4 else "y") for i in range(2, 12)]
+    assert w.dropped["b"] == 2
+    sink.fail_times = 0
+    await w.flush()
+    assert sink.rows["a"] == [(i,) for i in range(15, 25)]
+
+
+async def test_background_task_flushes_by_time_and_stops():
+    sink = FakeSink()
+    w = make_writer(sink, max_batch_size=1000, flush_interval_s=0.05)
+    w.start()
+    assert w.running
+    w.add("a", [(1,)])  # far below the size trigger
+    for _ in range(400):  # eventually (at most a few seconds on a loaded machine)
+        if sink.rows:
+            break
+        await asyncio.sleep(0.01)
+    assert sink.rows == {"a": [(1,)]}
+    await w.stop()
+    assert not w.running
+
+
+def test_writer_argument_checks():
+    sink = FakeSink()
+    with pytest.raises(ValueError):
+        BatchedWriter(sink, max_batch_size=0)
+    with pytest.raises(ValueError):
+        BatchedWriter(sink, flush_interval_s=0)
+    with pytest.raises(ValueError):
+        BatchedWriter(sink, max_batch_size=10, max_buffered_rows=5)
+
+
+# ---------------------------------------------------------------------------
+# through the Database
+# ---------------------------------------------------------------------------
+
+
+def sig(i: int) -> Signal:
+    return Signal(i * 1000, "BTCUSDT", SignalType.BUY, 0.5, 0.9, 2.7, "z", id=i)
+
+
+def count(path: Path, table: str) -> int:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    finally:
+        con.close()
+
+
+async def test_size_flush_commits_before_queue_returns(tmp_path: Path):
+    db = await Database.open(tmp_path / "w.db", max_batch_size=5, start_writer=False)
+    try:
+        for i in range(1, 5):
+            await db.queue_signal(sig(i), None)
+        assert count(tmp_path / "w.db", "trading_signals") == 0
+        await db.queue_signal(sig(5), None)
+        assert count(tmp_path / "w.db", "trading_signals") == 5  # visible to another connection
+    finally:
+        await db.close()
+
+
+async def test_time_flush_through_database(tmp_path: Path):
+    db = await Database.open(tmp_path / "w.db", flush_interval_s=0.05)
+    try:
+        await db.queue_equity(None, 1, 100.0, Decimal("100"), 0.0, 0.0)
+        for _ in range(400):
+            if db.writer.pending == 0:
+                break
+            await asyncio.sleep(0.01)
+        ts, eq = await db.load_equity()
+        assert ts.tolist() == [1] and eq.tolist() == [100.0]
+    finally:
+        await db.close()
+
+
+async def test_close_flushes_everything(tmp_path: Path):
+    path = tmp_path / "w.db"
+    db = await Database.open(path, max_batch_size=1000, flush_interval_s=3600)
+    for i in range(1, 8):
+        await db.queue_signal(sig(i), None)
+    await db.queue_ratings(None, 0, 0, ["A", "B"], np.array([1500.0, 1490.0]), np.ones(2), np.ones(2))
+    assert db.writer.pending == 9
+    await db.close()
+    assert count(path, "trading_signals") == 7
+    assert count(path, "glicko_ratings") == 2
+
+
+async def test_locked_database_flush_fails_then_retries_without_loss(tmp_path: Path):
+    path = tmp_path / "w.db"
+    db = await Database.open(path, max_batch_size=3, busy_timeout_ms=20, flush_interval_s=3600)
+    other = sqlite3.connect(path, isolation_level=None, timeout=0.01)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        for i in range(1, 4):
+            await db.queue_signal(sig(i), None)  # size flush fails inside: logged, kept
+        assert db.writer.failures == 1 and db.writer.pending == 3
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await db.flush()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await db.next_sequence("x")  # small-state writes fail loudly too
+        await db.queue_signal(sig(4), None)
+        assert db.writer.pending == 4
+        other.execute("ROLLBACK")
+        assert await db.flush() == 4
+        assert [s.id for s in await db.load_signals()] == [1, 2, 3, 4]
+        assert count(path, "trading_signals") == 4
+    finally:
+        other.close()
+        await db.close()
+
+
+async def test_close_reports_rows_it_could_not_flush(tmp_path: Path):
+    path = tmp_path / "w.db"
+    db = await Database.open(path, busy_timeout_ms=20, flush_interval_s=3600)
+    other = sqlite3.connect(path, isolation_level=None, timeout=0.01)
+    try:
+        await db.queue_signal(sig(1), None)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StorageError, match="1 buffered rows lost"):
+            await db.close()
+        assert db.closed
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+async def test_invalid_rows_are_refused_without_blocking_the_rest(tmp_path: Path):
+    db = await Database.open(tmp_path / "w.db", max_batch_size=1000, start_writer=False)
+    try:
+        sid = await db.start_session("run", "paper", "sim", {})
+        await db.queue_signal(sig(1), sid)
+        await db.queue_signal(sig(2), sid + 41)  # no such session: foreign key violation
+        await db.queue_signal(sig(3), sid)
+        await db.queue_equity(sid, 5, 1.0, Decimal(1), 0.0, 0.0)
+        assert await db.flush() == 3
+        assert [s.id for s in await db.load_signals()] == [1, 3]
+        assert db.writer.rejected["trading_signals"] == 1 and db.writer.pending == 0
+        assert len((await db.load_equity())[0]) == 1
+    finally:
+        await db.close()
+
+
+async def test_rows_queued_inside_a_transaction_are_not_part_of_it(tmp_path: Path):
+    db = await Database.open(tmp_path / "w.db", max_batch_size=2, start_writer=False)
+    try:
+        with pytest.raises(RuntimeError):
+            async with db.transaction():
+                await db.queue_signal(sig(1), None)
+                await db.queue_signal(sig(2), None)  # size reached: flush deferred, not inside the tx
+                with pytest.raises(StorageError, match="inside a transaction"):
+                    await db.flush()
+                raise RuntimeError("roll back")
+        assert db.writer.pending == 2  # survived the rollback
+        await db.flush()
+        assert [s.id for s in await db.load_signals()] == [1, 2]
+    finally:
+        await db.close()
