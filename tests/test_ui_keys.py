@@ -233,12 +233,12 @@ async def test_lock_key_toggles_and_marks_the_leaderboard(tmp_path, cfg):
         assert "ETHUSDT" in engine.locked
         app.refresh_from_engine()
         lb = app.main_screen.query_one(LeaderboardTable)
-        assert str(lb.get_cell("ETHUSDT", "flags")).startswith("L")
+        assert str(lb.cell_of("ETHUSDT", "flags")).startswith("L")
         await pilot.press("l")
         await commands_done(app)
         assert "ETHUSDT" not in engine.locked
         app.refresh_from_engine()
-        assert not str(lb.get_cell("ETHUSDT", "flags")).startswith("L")
+        assert not str(lb.cell_of("ETHUSDT", "flags")).startswith("L")
 
 
 async def test_threshold_modal_sets_engine_threshold_and_validates(tmp_path, cfg):

@@ -78,6 +78,23 @@ async def commands_done(app: TuiTraderApp, within_s: float = 10.0) -> None:
     raise TimeoutError("commands still running")
 
 
+async def key_to_effect(pilot, key: str, effect, within_s: float = 5.0) -> float:
+    """Seconds from pressing ``key`` until ``effect()`` is true, watched by a task polling
+    every millisecond (``pilot.press`` itself also waits for the UI to settle, which is
+    not part of the latency)."""
+    t0 = time.perf_counter()
+
+    async def watch() -> float:
+        while True:
+            if effect():
+                return time.perf_counter()
+            await asyncio.sleep(0.001)
+
+    watcher = asyncio.create_task(watch())
+    await pilot.press(key)
+    return await asyncio.wait_for(watcher, within_s) - t0
+
+
 def pause_feed_after(engine, n_klines: int) -> None:
     """Make ``engine.run()`` return after ``n_klines`` kline batches with the feed still
     connected (a still picture of a live session; ``max_klines`` would end the feed)."""

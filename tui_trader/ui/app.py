@@ -31,6 +31,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from textual.app import App
+from textual.css.query import NoMatches
 from textual.widgets import DataTable
 from textual.worker import WorkerState
 
@@ -72,6 +73,7 @@ from tui_trader.ui.widgets.positions import PositionsTable
 from tui_trader.ui.widgets.prices import PricesTable
 from tui_trader.ui.widgets.signals import SignalsTable
 from tui_trader.ui.widgets.status_bar import StatusBar
+from tui_trader.ui.widgets.table import FastTable
 
 log = logging.getLogger("tui_trader.ui")
 
@@ -186,6 +188,8 @@ class TuiTraderApp(App[int]):
         self.run_worker(self._engine_main(), name="engine", group="engine", exclusive=True, exit_on_error=False)
 
     async def on_unmount(self) -> None:
+        for timer in self._ui_timers:
+            timer.stop()
         # a safety net: whatever ended the app, the engine is stopped and flushed
         if self.engine_ready.is_set() and not self._engine_stopped:
             await self._stop_engine()
@@ -301,11 +305,14 @@ class TuiTraderApp(App[int]):
             log.exception("engine snapshot failed")
             return
         self.last_snapshot = snap
-        with self.batch_update():
-            self._apply_main(snap)
-            if isinstance(self.screen, SymbolDetailScreen):
-                self.screen.query_one(StatusBar).show(snap)
-            self._drain_events()
+        try:
+            with self.batch_update():
+                self._apply_main(snap)
+                if isinstance(self.screen, SymbolDetailScreen):
+                    self.screen.query_one(StatusBar).show(snap)
+                self._drain_events()
+        except NoMatches:  # the app is being torn down (widgets already removed)
+            return
         self.refresh_times.append(time.perf_counter() - t0)
 
     def _apply_main(self, snap: EngineSnapshot) -> None:
@@ -350,6 +357,10 @@ class TuiTraderApp(App[int]):
         """Redraw visible charts whose data changed (chart timer, ≤ 2 Hz)."""
         if not self.engine_ready.is_set():
             return
+        with contextlib.suppress(NoMatches):  # torn down meanwhile
+            self._refresh_charts()
+
+    def _refresh_charts(self) -> None:
         screen = self.screen
         if isinstance(screen, SymbolDetailScreen):
             try:
@@ -545,11 +556,9 @@ class TuiTraderApp(App[int]):
 
     @staticmethod
     def _row_symbol(table: DataTable, key: str | None) -> str | None:
-        if key is None or table.id not in SYMBOL_TABLES:
+        if key is None or table.id not in SYMBOL_TABLES or not isinstance(table, FastTable):
             return None
-        if isinstance(table, SignalsTable):
-            return table.symbol_of.get(key)
-        return key
+        return table.symbol_for_key(key)
 
     # ------------------------------------------------------------------- quit
 
@@ -588,7 +597,8 @@ class TuiTraderApp(App[int]):
         if self.engine_ready.is_set() or self.engine_failed is None:
             await self._stop_engine()
         self.workers.cancel_group(self, "engine")
-        self.exit(1 if self.engine_failed is not None else 0)
+        rc = 1 if self.engine_failed is not None else 0
+        self.exit(rc, return_code=rc)
 
 
 def run_tui(cfg: Config, engine_factory: Callable[[], Any], live: bool, account_summary: str) -> int:
@@ -608,7 +618,7 @@ def run_tui(cfg: Config, engine_factory: Callable[[], Any], live: bool, account_
             return 3
     engine = engine_factory()
     app = TuiTraderApp(engine, cfg)
-    rc = app.run()
+    app.run()
     if app.engine_failed is not None:
         print(f"engine error: {type(app.engine_failed).__name__}: {app.engine_failed}")
-    return int(rc or 0) if app.return_code is None else int(app.return_code)
+    return int(app.return_code or 0)

@@ -91,11 +91,14 @@ class SymbolDetailScreen(Screen[None]):
         tkey = (key, len(h.signals), len(h.orders), len(h.fills),
                 tuple((o.status, o.executed_qty) for o in h.orders[-20:]),
                 tuple((s.executed, s.outcome) for s in h.signals[-20:]))
-        if tkey != self._key:
+        if tkey != self._key and self._tables(h):
             self._key = tkey
-            self._tables(h)
 
-    def _tables(self, h: SymbolHistory) -> None:
+    def _tables(self, h: SymbolHistory) -> bool:
+        """Fill the three tables; False while the tabs are not mounted yet (retried)."""
+        tables = [self.query(f"#detail-{k}") for k in ("signals", "orders", "fills")]
+        if not all(tables) or not all(t.first().columns for t in tables):
+            return False
         pal = self.palette
         t = self.query_one("#detail-signals", FastTable)
         t.clear()
@@ -113,3 +116,4 @@ class SymbolDetailScreen(Screen[None]):
         for f in reversed(h.fills):
             t.add_row(fmt_clock(f.ts_ms), str(f.side), right(fmt_qty(f.quantity)), right(fmt_price(f.price)),
                       right(f"{fmt_qty(f.fee)} {f.fee_asset}"), f.client_order_id)
+        return True

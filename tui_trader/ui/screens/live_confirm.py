@@ -57,7 +57,7 @@ class LiveConfirmScreen(Screen[bool]):
 class LiveConfirmApp(App[bool]):
     """A tiny app that only asks the live question. ``run()`` returns True to go live."""
 
-    CSS_PATH = ["global.tcss"]
+    CSS_PATH = ["../global.tcss"]
     TITLE = "tui-trader: confirm live trading"
 
     def __init__(self, account_summary: str, word: str = CONFIRM_WORD) -> None:

@@ -3,8 +3,13 @@
 Columns: rank, an entry marker (``▶`` where z >= the entry threshold), symbol,
 flags (``L`` locked, ``●`` held), z, distance to the threshold (threshold - z;
 <= 0 means at or above it), rating, RD, volatility, moving average of the
-rating. Rows are keyed by symbol; a refresh writes only changed cells and
-re-orders rows in place (``DataTable.sort``) only when the ranking changed.
+rating.
+
+Rows are rank slots (row ``i`` shows the i-th ranked symbol, keys ``r0`` ..),
+so a re-ranking never moves rows: it only marks slots dirty, and only dirty
+slots in or near the viewport are formatted and written (see
+:class:`~tui_trader.ui.widgets.table.FastTable`). When the operator has the
+table focused, the cursor follows its symbol to its new rank.
 """
 
 from __future__ import annotations
@@ -32,11 +37,10 @@ COLUMNS = [
     ("vol", "σ", 7, "right"),
     ("ma", "MA", 6, "right"),
 ]
-_DATA_COLS = ("rank", "mark", "flags", "z", "dist", "rating", "rd", "vol", "ma")
 
 
-def _f(values: np.ndarray, spec: str) -> list[str]:
-    return [MISSING if not math.isfinite(v) else format(v, spec) for v in values.tolist()]
+def _f(v: float, spec: str) -> str:
+    return format(v, spec) if math.isfinite(v) else MISSING
 
 
 class LeaderboardTable(FastTable):
@@ -48,14 +52,14 @@ class LeaderboardTable(FastTable):
         self.threshold = math.nan
         self._filter = ""
         self._key: tuple | None = None
-        self._shown: dict[str, list[str]] = {}
-        self._rank_of: dict[str, int] = {}
-        self._order: np.ndarray = np.empty(0, dtype=np.int64)
-        self._visible = np.zeros(0, dtype=bool)
         self._lb: LeaderboardView | None = None
         self._locked: frozenset[str] = frozenset()
         self._held: frozenset[str] = frozenset()
+        self._order = np.empty(0, dtype=np.int64)  # row (rank slot) -> symbol index
+        self._dirty = np.zeros(0, dtype=bool)  # per row
         self.cells_written = 0
+
+    # -- public -------------------------------------------------------------
 
     def apply(self, lb: LeaderboardView, locked: frozenset[str], held: frozenset[str]) -> int:
         """Show the leaderboard; returns cells written (0 when nothing changed)."""
@@ -64,115 +68,124 @@ class LeaderboardTable(FastTable):
             return 0
         self._key = key
         self._lb, self._locked, self._held = lb, locked, held
-        self.threshold = lb.threshold
+        self.threshold = float(lb.threshold)
+        selected = self.symbol_for_key(self.selected_key) if self.has_focus else None
         if lb.symbols != self.symbols:
             self.symbols = list(lb.symbols)
-            self._shown = {}
-            self._compute()
-            self._rebuild()
-            return self.cells_written
-        old = self._shown
-        new = self._compute()
-        cells = []
-        vis = self._visible
-        for col in _DATA_COLS:
-            old_vals = old.get(col)
-            new_vals = new[col]
-            for i, (a, b) in enumerate(zip(old_vals or [], new_vals, strict=False)):
-                if a != b and vis[i]:
-                    cells.append((self.symbols[i], col, self._style(col, i, b)))
-        self.cells_written = self.write_cells(cells)
-        if cells:
-            selected = self.selected_key
-            self.sort("sym", key=self._rank_of.__getitem__)
-            if self.has_focus:  # the operator's row follows its symbol
-                self.move_to_key(selected)
-            else:  # otherwise the view stays on the top of the ranking
-                self.move_cursor(row=0, animate=False, scroll=True)
+        order = self._ranked()
+        if order.size != self.row_count:
+            self._order = order
+            self._rebuild_rows()
+        else:
+            self._order = order
+            self._dirty[:] = True
+        if selected is not None:  # the operator's row follows its symbol
+            self.move_to_key(self.key_for_symbol(selected))
+        self.cells_written = self.flush_visible()
         return self.cells_written
+
+    def symbol_for_key(self, key: str | None) -> str | None:
+        if key is None or not key.startswith("r"):
+            return None
+        try:
+            return self.symbols[int(self._order[int(key[1:])])]
+        except (ValueError, IndexError):
+            return None
+
+    def key_for_symbol(self, symbol: str) -> str | None:
+        """The row key showing ``symbol`` now (None if filtered out / unknown)."""
+        try:
+            i = self.symbols.index(symbol)
+        except ValueError:
+            return None
+        rows = np.flatnonzero(self._order == i)
+        return f"r{int(rows[0])}" if rows.size else None
+
+    def cell_of(self, symbol: str, col: str) -> object:
+        """The displayed cell of ``symbol`` in column ``col`` (flushes that row first)."""
+        key = self.key_for_symbol(symbol)
+        if key is None:
+            raise KeyError(symbol)
+        row = int(key[1:])
+        if self._dirty[row]:
+            self._dirty[row] = False
+            self.write_cells(self._row_cells(row))
+        return self.get_cell(key, col)
 
     def set_filter(self, text: str) -> None:
         text = text.strip().upper()
         if text != self._filter:
             self._filter = text
-            self._update_visible()
-            self._rebuild()
+            if self._lb is not None:
+                self._order = self._ranked()
+                self._rebuild_rows()
+                self.flush_visible()
 
     def restyle(self, palette: Palette) -> None:
         self.palette = palette
-        self._rebuild()
+        self._dirty[:] = True
+        self.flush_visible()
 
     def force(self) -> None:
         """Forget the last view so the next :meth:`apply` recomputes."""
         self._key = None
 
+    def flush_visible(self) -> int:
+        rows = self.visible_rows()
+        if not rows or self._lb is None:
+            return 0
+        todo = [r for r in rows if self._dirty[r]]
+        if not todo:
+            return 0
+        cells: list = []
+        for r in todo:
+            self._dirty[r] = False
+            cells.extend(self._row_cells(r))
+        return self.write_cells(cells)
+
     # -- internals ----------------------------------------------------------
 
-    def _compute(self) -> dict[str, list[str]]:
+    def _ranked(self) -> np.ndarray:
+        """Symbol indices by z descending (NaN last), filtered."""
         lb = self._lb
-        if lb is None:
-            return {}
+        assert lb is not None
         z = np.asarray(lb.z, dtype=np.float64)
-        thr = float(lb.threshold)
-        zkey = np.where(np.isnan(z), -np.inf, z)
-        self._order = np.argsort(-zkey, kind="stable")
-        rank = np.empty(len(z), dtype=np.int64)
-        rank[self._order] = np.arange(1, len(z) + 1)
-        self._rank_of = dict(zip(self.symbols, rank.tolist(), strict=True))
-        above = z >= thr
-        flags = []
-        for s in self.symbols:
-            f = ("L" if s in self._locked else " ") + ("●" if s in self._held else " ")
-            flags.append(f)
-        out = {
-            "rank": [str(r) for r in rank.tolist()],
-            "mark": ["▶" if a else " " for a in above.tolist()],
-            "flags": flags,
-            "z": _f(z, "+.2f"),
-            "dist": _f(thr - z, ".2f"),
-            "rating": _f(np.asarray(lb.rating, dtype=np.float64), ".0f"),
-            "rd": _f(np.asarray(lb.rd, dtype=np.float64), ".0f"),
-            "vol": _f(np.asarray(lb.volatility, dtype=np.float64), ".3f"),
-            "ma": _f(np.asarray(lb.moving_average, dtype=np.float64), ".0f"),
-        }
-        self._update_visible()
-        self._shown = out
-        return out
-
-    def _update_visible(self) -> None:
-        n = len(self.symbols)
+        order = np.argsort(-np.where(np.isnan(z), -np.inf, z), kind="stable")
         if self._filter:
-            self._visible = np.fromiter((self._filter in s for s in self.symbols), dtype=bool, count=n)
-        else:
-            self._visible = np.ones(n, dtype=bool)
+            keep = np.fromiter((self._filter in self.symbols[i] for i in order.tolist()), dtype=bool,
+                               count=order.size)
+            order = order[keep]
+        return order
 
-    def _style(self, col: str, i: int, text: str) -> object:
-        pal = self.palette
-        if col == "mark":
-            return Text(text, style=f"bold {pal.accent}", justify="center")
-        if col == "flags":
-            return Text(text, style=pal.warning)
-        if col in ("z", "dist"):
-            hot = self._shown.get("mark", [" "])[i] == "▶" if self._shown else False
-            return right(text, f"bold {pal.accent}" if hot else "")
-        if col == "rank":
-            return right(text, pal.muted)
-        return right(text)
-
-    def _rebuild(self) -> None:
+    def _rebuild_rows(self) -> None:
         if not self.columns:
             return
-        selected = self.selected_key
         self.clear()
-        self.cells_written = 0
-        if not self._shown:
-            return
-        shown = self._shown
-        for i in self._order.tolist():
-            if not self._visible[i]:
-                continue
-            sym = self.symbols[i]
-            row = [self._style(c, i, shown[c][i]) if c != "sym" else sym for c, *_ in COLUMNS]
-            self.add_row(*row, key=sym)
-            self.cells_written += len(row)
-        self.move_to_key(selected)
+        blank = [""] * (len(COLUMNS) - 1)
+        for r in range(self._order.size):
+            self.add_row(str(r + 1), *blank, key=f"r{r}")
+        self._dirty = np.ones(self._order.size, dtype=bool)
+
+    def _row_cells(self, r: int) -> list[tuple[str, str, object]]:
+        lb = self._lb
+        assert lb is not None
+        pal = self.palette
+        i = int(self._order[r])
+        sym = self.symbols[i]
+        z = float(lb.z[i])
+        hot = z >= self.threshold
+        hot_style = f"bold {pal.accent}" if hot else ""
+        key = f"r{r}"
+        flags = ("L" if sym in self._locked else " ") + ("●" if sym in self._held else " ")
+        return [
+            (key, "rank", right(str(r + 1), pal.muted)),
+            (key, "mark", Text("▶" if hot else " ", style=f"bold {pal.accent}", justify="center")),
+            (key, "sym", sym),
+            (key, "flags", Text(flags, style=pal.warning)),
+            (key, "z", right(_f(z, "+.2f"), hot_style)),
+            (key, "dist", right(_f(self.threshold - z, ".2f"), hot_style)),
+            (key, "rating", right(_f(float(lb.rating[i]), ".0f"))),
+            (key, "rd", right(_f(float(lb.rd[i]), ".0f"))),
+            (key, "vol", right(_f(float(lb.volatility[i]), ".3f"))),
+            (key, "ma", right(_f(float(lb.moving_average[i]), ".0f"))),
+        ]

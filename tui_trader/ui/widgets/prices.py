@@ -1,8 +1,10 @@
 """The prices pane: every symbol's last price, 24h change, quote volume, tick arrow.
 
-Rows are keyed by symbol and created once (or on a filter/sort request);
-each refresh diffs the snapshot's arrays against what is displayed (numpy) and
-writes only the changed cells in one batch.
+Rows are keyed by symbol and created once (again only on a filter/sort
+request). Each refresh diffs the snapshot's arrays against the last ones
+(numpy, all symbols), marks changed symbols dirty and formats/writes only
+dirty rows in or near the viewport; rows scrolled into view are flushed then.
+The arrow is the direction of the last price move.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ COLUMNS = [
     ("dir", "", 2, "right"),
 ]
 SORT_KEYS = ("sym", "last", "chg", "vol")
-_LABELS = {c[0]: c[1] for c in COLUMNS}
 
 
 def _neq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -47,11 +48,9 @@ class PricesTable(FastTable):
         self._price = np.empty(0)
         self._chg = np.empty(0)
         self._vol = np.empty(0)
-        self._shown_price = np.empty(0)
-        self._shown_chg = np.empty(0)
-        self._shown_vol = np.empty(0)
         self._dir = np.zeros(0, dtype=np.int8)
-        self._visible = np.zeros(0, dtype=bool)
+        self._dirty = np.zeros(0, dtype=bool)  # per symbol: displayed cells are stale
+        self._order = np.empty(0, dtype=np.int64)  # row position -> symbol index
         self.cells_written = 0
 
     # -- public -------------------------------------------------------------
@@ -61,18 +60,25 @@ class PricesTable(FastTable):
         if market.symbols != self.symbols:
             self._reset(market)
             return self.cells_written
-        self._price, self._chg, self._vol = market.price, market.change_pct, market.quote_volume
-        changed = _neq(self._price, self._shown_price) | _neq(self._chg, self._shown_chg)
-        changed |= _neq(self._vol, self._shown_vol)
-        up = self._price > self._shown_price
-        down = self._price < self._shown_price
-        self._dir = np.where(up, 1, np.where(down, -1, self._dir)).astype(np.int8)
-        self._shown_price = self._price.copy()
-        self._shown_chg = self._chg.copy()
-        self._shown_vol = self._vol.copy()
-        idx = np.flatnonzero(changed & self._visible)
-        self.cells_written = self.write_cells(self._cells(idx, full=False)) if idx.size else 0
+        price, chg, vol = market.price, market.change_pct, market.quote_volume
+        changed = _neq(price, self._price) | _neq(chg, self._chg) | _neq(vol, self._vol)
+        if changed.any():
+            self._dir = np.where(price > self._price, 1, np.where(price < self._price, -1, self._dir)).astype(np.int8)
+            self._price, self._chg, self._vol = price.copy(), chg.copy(), vol.copy()
+            self._dirty |= changed
+        self.cells_written = self.flush_visible()
         return self.cells_written
+
+    def flush_visible(self) -> int:
+        rows = self.visible_rows()
+        if not rows or self._order.size == 0:
+            return 0
+        idx = self._order[rows.start : rows.stop]
+        idx = idx[self._dirty[idx]]
+        if idx.size == 0:
+            return 0
+        self._dirty[idx] = False
+        return self.write_cells(self._cells(idx, full=False))
 
     def set_filter(self, text: str) -> None:
         text = text.strip().upper()
@@ -95,26 +101,26 @@ class PricesTable(FastTable):
     def restyle(self, palette: Palette) -> None:
         """Re-colour every row (theme change)."""
         self.palette = palette
-        self._rebuild()
+        self._dirty[:] = True
+        self.flush_visible()
 
     # -- internals ----------------------------------------------------------
 
     def _reset(self, market: MarketView) -> None:
         self.symbols = list(market.symbols)
-        self._price, self._chg, self._vol = market.price, market.change_pct, market.quote_volume
-        self._shown_price = market.price.copy()
-        self._shown_chg = market.change_pct.copy()
-        self._shown_vol = market.quote_volume.copy()
+        self._price = market.price.copy()
+        self._chg = market.change_pct.copy()
+        self._vol = market.quote_volume.copy()
         self._dir = np.sign(np.nan_to_num(market.change_pct)).astype(np.int8)
         self._rebuild()
 
-    def _order(self) -> np.ndarray:
+    def _sorted_rows(self) -> np.ndarray:
         n = len(self.symbols)
         if self._filter:
-            self._visible = np.fromiter((self._filter in s for s in self.symbols), dtype=bool, count=n)
+            visible = np.fromiter((self._filter in s for s in self.symbols), dtype=bool, count=n)
         else:
-            self._visible = np.ones(n, dtype=bool)
-        idx = np.flatnonzero(self._visible)
+            visible = np.ones(n, dtype=bool)
+        idx = np.flatnonzero(visible)
         if self.sort_key == "sym":
             order = sorted(idx.tolist(), key=self.symbols.__getitem__, reverse=self.sort_reverse)
             return np.asarray(order, dtype=np.int64)
@@ -125,23 +131,22 @@ class PricesTable(FastTable):
         return idx[order]
 
     def _rebuild(self) -> None:
+        """Re-create the rows in filter/sort order (on demand only); cells fill lazily."""
         if not self.columns:
             return
         selected = self.selected_key
-        order = self._order()
+        self._order = self._sorted_rows()
         self.clear()
-        cells = self._cells(order, full=True)
-        row: list = []
-        for i, (_key, _col, value) in enumerate(cells):
-            row.append(value)
-            if i % len(COLUMNS) == len(COLUMNS) - 1:
-                self.add_row(*row, key=str(row[0]))
-                row = []
-        self.cells_written = len(cells)
+        blank = ["", "", "", ""]
+        for i in self._order.tolist():
+            sym = self.symbols[i]
+            self.add_row(sym, *blank, key=sym)
+        self._dirty = np.ones(len(self.symbols), dtype=bool)
         for key, label, *_ in COLUMNS:
             mark = ("▼" if self.sort_reverse else "▲") if key == self.sort_key else ""
             self.set_label(key, f"{label}{mark}")
         self.move_to_key(selected)
+        self.cells_written = self.flush_visible()
 
     def _cells(self, idx: np.ndarray, full: bool) -> list[tuple[str, str, object]]:
         if idx.size == 0:
@@ -160,7 +165,8 @@ class PricesTable(FastTable):
             if full:
                 out.append((sym, "sym", sym))
             out.append((sym, "last", right(prices[j])))
-            out.append((sym, "chg", pal.signed(fmt_pct(chg[j]), chg[j] if chg[j] == chg[j] else 0.0)))
+            c = chg[j]
+            out.append((sym, "chg", pal.signed(fmt_pct(c), c if c == c else 0.0)))
             out.append((sym, "vol", right(fmt_compact(vol[j]))))
             d = dirs[j]
             out.append((sym, "dir", up if d > 0 else down if d < 0 else flat))

@@ -76,6 +76,9 @@ class SignalsTable(FastTable):
         self.move_to_key(selected)
         return len(signals) * len(COLUMNS)
 
+    def symbol_for_key(self, key: str) -> str | None:
+        return self.symbol_of.get(key)
+
     def restyle(self, palette: Palette) -> None:
         self.palette = palette
         self._sig = ()

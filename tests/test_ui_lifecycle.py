@@ -1,0 +1,134 @@
+"""Console lifecycle: engine crash, SIGHUP, live mode and the live confirmation gate."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from textual.color import Color
+from textual.widgets import Input
+from ui_support import make_app, make_engine, notifications, ready, ui_config, until
+
+from tui_trader.models import EngineState, KlineBatch
+from tui_trader.ui import app as app_module
+from tui_trader.ui.screens.detail import SymbolDetailScreen
+from tui_trader.ui.screens.live_confirm import LiveConfirmApp
+from tui_trader.ui.widgets.status_bar import StatusBar
+
+
+def _explode_after(engine, n_klines: int) -> None:
+    """The feed raises after ``n_klines`` kline batches (a crash inside the engine's loop)."""
+    events = engine.feed.events
+
+    async def broken():
+        seen = 0
+        async for ev in events():
+            yield ev
+            seen += isinstance(ev, KlineBatch)
+            if seen >= n_klines:
+                raise RuntimeError("feed exploded")
+
+    engine.feed.events = broken
+
+
+async def test_engine_crash_shows_banner_stops_engine_and_keeps_app(tmp_path):
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg, autostart=True, max_klines=None)
+    _explode_after(engine, 3)
+    app = make_app(engine, cfg, run_engine=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        assert await until(lambda: app.engine_failed is not None)
+        assert await until(lambda: engine.db is None)  # the engine's own stop ran (storage closed)
+        await pilot.pause()
+        app.refresh_from_engine()
+        await pilot.pause()
+        assert app.is_running
+        assert isinstance(app.engine_failed, RuntimeError)
+        banner = app.main_screen.query_one("#banner")
+        assert banner.display and "ENGINE CRASHED" in str(banner.render()) and "feed exploded" in str(banner.render())
+        assert "-error" in banner.classes
+        assert any("feed exploded" in n for n in notifications(app))
+        assert engine.state != EngineState.RUNNING  # the engine stopped trading itself
+        assert any("feed exploded" in ln.text for ln in app.log_buffer.lines)
+        await pilot.press("q")
+        await pilot.pause(0.2)
+    assert app.return_code == 1
+
+
+async def test_sighup_shuts_down_cleanly_with_state_flushed(tmp_path):
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg, handle_signals=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        await engine.submit(app_module.Start())
+        assert signal.SIGHUP in app._signals  # never send the signal without the handler
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert await until(lambda: not app.is_running, within_s=10)
+    assert engine.db is None
+    assert app.return_code == 0
+    assert app._signals == []  # handlers removed on the way out
+    again = make_engine(tmp_path, cfg)
+    await again.start_up()
+    try:
+        assert again.state == EngineState.RUNNING  # the state the session had was saved
+    finally:
+        await again.stop()
+
+
+async def test_live_mode_is_red_on_every_screen(tmp_path):
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg, mode="live")  # paper broker, live labelling
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        bar = app.main_screen.query_one(StatusBar)
+        assert "-live" in bar.classes and "LIVE" in str(bar.render())
+        assert bar.styles.background == Color.parse(app.theme_variables["live-badge"])
+        app.action_detail(engine.symbols[0])
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, SymbolDetailScreen)
+        detail_bar = app.screen.query_one(StatusBar)
+        assert "-live" in detail_bar.classes and "LIVE" in str(detail_bar.render())
+        assert detail_bar.styles.background == bar.styles.background
+
+
+async def test_paper_mode_badge(tmp_path):
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        bar = app.main_screen.query_one(StatusBar)
+        assert "-paper" in bar.classes and "PAPER" in str(bar.render()) and "LIVE" not in str(bar.render())
+
+
+async def test_live_gate_accepts_only_the_exact_word():
+    for typed, expected in (("LIVE", True), ("live", False), ("LIVE!", False), ("", False)):
+        gate = LiveConfirmApp("Exchange: Binance spot (REAL account)")
+        async with gate.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert "REAL account" in str(gate.screen.query_one("#live-summary").render())
+            gate.screen.query_one("#live-word", Input).value = typed
+            await pilot.press("enter")
+            await pilot.pause()
+        assert gate.return_value is expected, typed
+
+
+async def test_live_gate_escape_aborts():
+    gate = LiveConfirmApp("acct")
+    async with gate.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press(*"LIV")
+        await pilot.press("escape")
+        await pilot.pause()
+    assert gate.return_value is False
+
+
+def test_run_tui_builds_no_engine_when_live_is_declined(monkeypatch, capsys):
+    built = []
+    monkeypatch.setattr(LiveConfirmApp, "run", lambda self, **kw: False)  # the operator declines
+    rc = app_module.run_tui(ui_config(), lambda: built.append(1), live=True, account_summary="acct")
+    assert rc == 3 and built == []
+    assert "not confirmed" in capsys.readouterr().out
