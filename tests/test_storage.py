@@ -11,7 +11,7 @@ from pathlib import Path
 import aiosqlite
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tui_trader.clock import ManualClock
@@ -247,11 +247,9 @@ amounts = st.decimals(min_value=D("0.00000001"), max_value=D("123456789.12345678
 signed = st.decimals(min_value=D("-99999999.99999999"), max_value=D("99999999.99999999"), places=8)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None)
 @given(qty=amounts, price=amounts, fee=amounts, cash=signed, pnl=signed, raw=finite_decimals)
-def test_decimals_round_trip_exactly_through_orders_fills_positions_account(
-    tmp_path: Path, qty, price, fee, cash, pnl, raw
-):
+def test_decimals_round_trip_exactly_through_orders_fills_positions_account(qty, price, fee, cash, pnl, raw):
     async def body() -> None:
         db = await Database.open(":memory:", start_writer=False)
         try:
@@ -328,6 +326,13 @@ async def test_nested_transaction_is_a_savepoint_and_does_not_deadlock(db: Datab
     assert await db.kv_get("inner") is None
     assert await db.kv_get("inner2") == "1"
     assert await db.kv_get("via_method") == "1"
+
+
+async def test_close_inside_a_transaction_is_refused(db: Database):
+    async with db.transaction():
+        with pytest.raises(StorageError, match="inside a transaction"):
+            await db.close()
+    assert not db.closed
 
 
 async def test_other_tasks_never_see_uncommitted_rows(db: Database):
@@ -613,11 +618,12 @@ async def test_sessions_store_redacted_config_and_summary(db: Database):
     sid = await db.start_session(
         "run", "paper", "sim", {"feed": {"kind": "sim"}, "binance": {"api_key": "KEY"}}, "x"
     )
-    await db.end_session(sid, {"pnl": D("1.50"), "trades": np.int64(3), "syms": {"B", "A"}}, ts_ms=9_000)
+    summary = {"pnl": D("1.50"), "trades": np.int64(3), "syms": {"B", "A"}, "sharpe": math.nan, "x": [np.inf]}
+    await db.end_session(sid, summary, ts_ms=9_000)
     (s,) = await db.load_sessions()
     assert s["id"] == sid and s["started_ms"] == 5_000 and s["ended_ms"] == 9_000  # clock-stamped start
     assert s["config"] == {"feed": {"kind": "sim"}, "binance": {"api_key": "***"}}
-    assert s["summary"] == {"pnl": "1.50", "trades": 3, "syms": ["A", "B"]}
+    assert s["summary"] == {"pnl": "1.50", "trades": 3, "syms": ["A", "B"], "sharpe": None, "x": [None]}
     with pytest.raises(ValueError, match="kind"):
         await db.start_session("nap", "paper", "sim", {})
     with pytest.raises(ValueError, match="mode"):

@@ -174,6 +174,8 @@ class Database(QueriesMixin):
         """
         if self._conn is None or self._closing:
             return
+        if not self._not_in_transaction():
+            raise StorageError("close() inside a transaction: leave the transaction block first")
         self._closing = True
         try:
             await self.writer.stop()

@@ -129,8 +129,22 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot store {type(obj).__name__} {obj!r} as JSON")
 
 
+def _finite(obj: Any) -> Any:
+    """A copy with NaN/inf floats replaced by None (JSON has no NaN)."""
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _finite(obj.tolist())
+    return obj
+
+
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, default=_json_default, separators=(",", ":"), allow_nan=False)
+    """Compact JSON; Decimals as text, numpy values as Python ones, NaN/inf as null."""
+    return json.dumps(_finite(obj), default=_json_default, separators=(",", ":"), allow_nan=False)
 
 
 def _json_text(value: str | Mapping[str, Any] | None, what: str) -> str:
