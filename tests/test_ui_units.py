@@ -1,0 +1,343 @@
+"""Unit tests of the console's parts: themes, formatting, tables, log buffer, health rows."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from textual.app import App
+from textual.color import Color
+from ui_support import make_app, make_engine, ready, ui_config
+
+from tui_trader.events import (
+    EngineSnapshot,
+    HealthCheck,
+    HealthView,
+    LeaderboardView,
+    MarketView,
+    PortfolioView,
+)
+from tui_trader.models import EngineState
+from tui_trader.ui import format as fmt
+from tui_trader.ui.palette import Palette
+from tui_trader.ui.screens.modals import parse_decimal
+from tui_trader.ui.themes import (
+    APP_VARIABLES,
+    BUILTIN_THEME_DIR,
+    ThemeError,
+    discover_themes,
+    load_theme_file,
+    theme_from_mapping,
+)
+from tui_trader.ui.widgets.health import MASK, health_rows
+from tui_trader.ui.widgets.leaderboard import LeaderboardTable
+from tui_trader.ui.widgets.logs import LogBuffer, LogPane
+from tui_trader.ui.widgets.prices import PricesTable
+from tui_trader.ui.widgets.table import FastTable
+
+# ---------------------------------------------------------------- themes
+
+
+def test_shipped_themes_parse_with_app_colours():
+    found = discover_themes([BUILTIN_THEME_DIR])
+    assert found.errors == []
+    assert {"tui-trader-dark", "tui-trader-light", "tui-trader-lowcolor"} <= set(found.themes)
+    for theme in found.themes.values():
+        for var in APP_VARIABLES:
+            assert var in theme.variables, (theme.name, var)
+            Color.parse(theme.variables[var])
+    assert found.themes["tui-trader-light"].dark is False
+    low = found.themes["tui-trader-lowcolor"]
+    assert low.ansi is True
+    # only the 16 ANSI colours: safe on 16/256-colour terminals
+    for name in ("primary", "error", "success", "warning"):
+        assert Color.parse(getattr(low, name)).ansi is not None
+    for var in APP_VARIABLES:
+        assert Color.parse(low.variables[var]).ansi is not None
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"name": "x", "primary": "#fff", "bogus": 1}, "unknown key(s) bogus"),
+        ({"primary": "#fff"}, "name: required"),
+        ({"name": "x"}, "primary: required"),
+        ({"name": "x", "primary": "not-a-colour"}, "primary: not a colour"),
+        ({"name": "x", "primary": "#fff", "dark": "yes"}, "dark: expected bool"),
+        ({"name": "x", "primary": "#fff", "variables": {"profit": "greenish"}}, "variables.profit: not a colour"),
+        ({"name": "x", "primary": "#fff", "variables": []}, "variables: expected a table"),
+    ],
+)
+def test_bad_theme_data_names_the_key(data, message):
+    with pytest.raises(ThemeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        theme_from_mapping(data, "t.toml")
+
+
+def test_bad_theme_file_is_reported_not_fatal(tmp_path):
+    (tmp_path / "good.toml").write_text('name = "mine"\nprimary = "#123456"\n[variables]\nprofit = "#00ff00"\n')
+    (tmp_path / "broken.toml").write_text("name = [unclosed\n")
+    found = discover_themes([tmp_path])
+    assert list(found.themes) == ["mine"]
+    assert len(found.errors) == 1 and "broken.toml" in found.errors[0] and "not valid TOML" in found.errors[0]
+    with pytest.raises(ThemeError, match="cannot read"):
+        load_theme_file(tmp_path / "missing.toml")
+
+
+async def test_theme_from_config_is_applied_and_variables_reach_css(tmp_path):
+    cfg = ui_config(theme="tui-trader-light")
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        assert app.theme == "tui-trader-light"
+        light = discover_themes([BUILTIN_THEME_DIR]).themes["tui-trader-light"]
+        assert app.theme_variables["profit"] == light.variables["profit"]
+        assert app.palette.profit == Color.parse(light.variables["profit"]).rich_color.name
+        app.set_theme("tui-trader-lowcolor")
+        await pilot.pause()
+        assert app.palette.loss == "color(1)"  # ansi_red
+
+
+async def test_unknown_configured_theme_falls_back(tmp_path, caplog):
+    cfg = ui_config(theme="no-such-theme")
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    with caplog.at_level(logging.WARNING, logger="tui_trader.ui"):
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(app, pilot)
+            assert app.theme == "tui-trader-dark"
+    assert any("no-such-theme" in r.getMessage() for r in caplog.records)
+
+
+# ------------------------------------------------------------- formatting
+
+
+def test_formatting_examples():
+    assert fmt.fmt_price(60307.5) == "60,307.5"
+    assert fmt.fmt_price(0.000758941) == "0.00075894"
+    assert fmt.fmt_price(float("nan")) == fmt.MISSING
+    assert fmt.fmt_price(None) == fmt.MISSING
+    assert fmt.fmt_pct(1.234) == "+1.23%" and fmt.fmt_pct(-0.5, 1) == "-0.5%"
+    assert fmt.fmt_compact(53_410_000) == "53.41M" and fmt.fmt_compact(950) == "950"
+    assert fmt.fmt_compact(152_500) == "152.5K"
+    assert fmt.fmt_age(45_000) == "45s" and fmt.fmt_age(3_905_000) == "1h05m" and fmt.fmt_age(-1) == fmt.MISSING
+    assert fmt.fmt_clock(1_735_689_600_000) == "2025-01-01 00:00:00Z"
+    assert fmt.fmt_clock(1_735_689_600_000, with_date=False) == "00:00:00Z"
+    assert fmt.fmt_qty(Decimal("0.00662000")) == "0.00662"
+    assert fmt.fmt_money(-1234.5, sign=True) == "-1,234.50" and fmt.fmt_money(12345.678) == "12,345.68"
+
+
+@given(st.lists(st.one_of(st.floats(min_value=1e-9, max_value=1e9), st.just(math.nan), st.just(math.inf)),
+                max_size=30))
+def test_vectorised_prices_match_scalar(values):
+    arr = np.asarray(values, dtype=np.float64)
+    assert fmt.fmt_prices(arr) == [fmt.fmt_price(v) for v in values]
+
+
+def test_parse_decimal_rejects_bad_input():
+    assert parse_decimal(" 1,250.50 ", "amount") == Decimal("1250.50")
+    for bad, msg in (("", "enter a number"), ("abc", "not a number"), ("-5", "positive"), ("NaN", "positive"),
+                     ("0", "positive")):
+        with pytest.raises(ValueError, match=msg):
+            parse_decimal(bad, "amount")
+
+
+# ------------------------------------------------------------------ tables
+
+
+class _Host(App):
+    def __init__(self, widget) -> None:
+        super().__init__()
+        self.widget = widget
+
+    def compose(self):
+        yield self.widget
+
+
+async def test_write_cells_matches_update_cell_and_skips_unknown_rows():
+    a = FastTable([("k", "K", 5), ("v", "V", 8)], id="a")
+    b = FastTable([("k", "K", 5), ("v", "V", 8)], id="b")
+
+    class Two(App):
+        def compose(self):
+            yield a
+            yield b
+
+    async with Two().run_test() as pilot:
+        for t in (a, b):
+            for k in ("x", "y"):
+                t.add_row(k, "0", key=k)
+        n = a.write_cells([("x", "v", "1.5"), ("y", "v", "2.5"), ("zz", "v", "9"), ("x", "nope", "9")])
+        b.update_cell("x", "v", "1.5")
+        b.update_cell("y", "v", "2.5")
+        await pilot.pause()
+        assert n == 2
+        assert [a.get_row_at(i) for i in range(2)] == [b.get_row_at(i) for i in range(2)]
+        assert a.get_cell("x", "v") == "1.5"
+
+
+def _market(prices: np.ndarray, version: int) -> MarketView:
+    n = prices.size
+    return MarketView([f"S{i:04d}USDT" for i in range(n)], prices, np.zeros(n), np.full(n, 1e6),
+                      np.zeros(n, dtype=np.int64), version)
+
+
+async def test_prices_write_only_visible_rows_and_flush_on_scroll():
+    table = PricesTable(id="prices")
+    async with _Host(table).run_test(size=(60, 12)) as pilot:
+        n = 500
+        p = np.linspace(1.0, 2.0, n)
+        table.apply(_market(p, 1))
+        await pilot.pause()
+        assert table.row_count == n
+        first = table.cells_written
+        assert 0 < first < n  # only the rows near the viewport were formatted
+        p2 = p.copy()
+        p2[[3, 400]] = [9.0, 7.0]
+        written = table.apply(_market(p2, 2))
+        assert written == 4  # one visible row x 4 data columns; row 400 stays dirty
+        assert str(table.get_cell("S0003USDT", "last")).strip() == "9.00000"
+        assert "▲" in str(table.get_cell("S0003USDT", "dir"))
+        table.move_cursor(row=400, animate=False, scroll=True)
+        await pilot.pause()
+        assert str(table.get_cell("S0400USDT", "last")).strip() == "7.00000"
+
+
+async def test_prices_sort_and_filter():
+    table = PricesTable(id="prices")
+    async with _Host(table).run_test(size=(60, 12)) as pilot:
+        p = np.array([5.0, np.nan, 9.0, 1.0])
+        table.apply(_market(p, 1))
+        table.set_sort("last")  # descending by default, NaN last
+        await pilot.pause()
+        assert [str(table.get_row_at(i)[0]) for i in range(4)] == ["S0002USDT", "S0000USDT", "S0003USDT", "S0001USDT"]
+        table.set_sort("last")  # the same column again flips the direction; NaN stays last
+        assert [str(table.get_row_at(i)[0]) for i in range(4)] == ["S0003USDT", "S0000USDT", "S0002USDT", "S0001USDT"]
+        table.set_filter("s0002")
+        assert table.row_count == 1
+        with pytest.raises(ValueError):
+            table.set_sort("nope")
+
+
+async def test_leaderboard_ranks_marks_and_flags():
+    table = LeaderboardTable(id="leaderboard")
+    async with _Host(table).run_test(size=(80, 12)) as pilot:
+        syms = ["AUSDT", "BUSDT", "CUSDT", "DUSDT"]
+        z = np.array([0.5, np.nan, 3.1, 2.0])
+        ones = np.ones(4)
+        lb = LeaderboardView(syms, ones * 1500, ones * 50, ones * 0.06, z, ones * 1490, ones, 3, 2.0, 1)
+        table.apply(lb, frozenset({"DUSDT"}), frozenset({"CUSDT"}))
+        await pilot.pause()
+        order = [table.symbol_for_key(f"r{i}") for i in range(4)]
+        assert order == ["CUSDT", "DUSDT", "AUSDT", "BUSDT"]  # z descending, NaN last
+        assert str(table.cell_of("CUSDT", "mark")).strip() == "▶"
+        assert str(table.cell_of("DUSDT", "mark")).strip() == "▶"  # z == threshold counts
+        assert str(table.cell_of("AUSDT", "mark")).strip() == ""
+        assert str(table.cell_of("DUSDT", "flags")).startswith("L")
+        assert "●" in str(table.cell_of("CUSDT", "flags"))
+        assert str(table.cell_of("AUSDT", "dist")).strip() == "1.50"
+        assert str(table.cell_of("BUSDT", "z")).strip() == fmt.MISSING
+        # re-ranking moves no rows, only their content
+        z2 = np.array([4.0, 1.0, 0.0, -1.0])
+        lb2 = LeaderboardView(syms, ones * 1500, ones * 50, ones * 0.06, z2, ones * 1490, ones, 4, 2.0, 2)
+        table.apply(lb2, frozenset(), frozenset())
+        assert [table.symbol_for_key(f"r{i}") for i in range(4)] == syms
+        assert table.row_count == 4
+        table.set_filter("b")
+        assert table.row_count == 1 and table.symbol_for_key("r0") == "BUSDT"
+
+
+# ---------------------------------------------------------------- logging
+
+
+def test_log_buffer_is_bounded_and_thread_safe():
+    buf = LogBuffer(capacity=100, time_ms=lambda: 1_735_689_600_000)
+    log = logging.getLogger("tui_trader.test_ui_units")
+    log.addHandler(buf)
+    log.setLevel(logging.DEBUG)
+    try:
+        threads = [threading.Thread(target=lambda k=k: [log.info("t%d m%d", k, i) for i in range(200)])
+                   for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        log.removeHandler(buf)
+    assert len(buf.lines) == 100
+    seqs = [ln.seq for ln in buf.lines]
+    assert seqs == sorted(seqs) and seqs[-1] == 800
+    assert buf.lines[-1].text.startswith("00:00:00Z INFO")
+    assert buf.since(seqs[-1]) == [] and len(buf.since(seqs[-3])) == 2
+
+
+async def test_log_pane_filters_by_level():
+    buf = LogBuffer(capacity=50, time_ms=lambda: 0)
+    pane = LogPane(buf, level=logging.INFO)
+    log = logging.getLogger("tui_trader.test_ui_units.pane")
+    log.addHandler(buf)
+    log.setLevel(logging.DEBUG)
+    try:
+        async with _Host(pane).run_test() as pilot:
+            log.debug("quiet")
+            log.info("hello")
+            log.error("boom")
+            assert pane.drain() == 2
+            await pilot.pause()
+            assert [str(s.text) for s in pane.lines] == [
+                "— INFO    tui_trader.test_ui_units.pane: hello",
+                "— ERROR   tui_trader.test_ui_units.pane: boom",
+            ]
+            pane.set_level(logging.ERROR)
+            await pilot.pause()
+            assert len(pane.lines) == 1 and "boom" in pane.lines[0].text
+            assert pane.cycle_level() == logging.DEBUG
+            await pilot.pause()
+            assert len(pane.lines) == 3
+    finally:
+        log.removeHandler(buf)
+
+
+# ------------------------------------------------------------------ health
+
+
+def _snapshot(checks, feed, counters=None, positions=0, eps=123.4) -> EngineSnapshot:
+    empty = np.zeros(0)
+    pf = PortfolioView(Decimal(0), 0.0, 0.0, Decimal(0), 0.0, 0.0, 0.0, 0.0, 0.0, Decimal(0), Decimal(0), "USDT")
+    return EngineSnapshot(
+        ts_ms=100_000, mode="paper", feed_kind="sim", state=EngineState.RUNNING, state_reason="",
+        market=MarketView([], empty, empty, empty, empty.astype(np.int64), 0),
+        leaderboard=LeaderboardView([], empty, empty, empty, empty, empty, empty, 0, 2.5, 0),
+        locked=frozenset(), signals=[], positions=[object()] * positions, portfolio=pf,
+        health=HealthView("warning", checks, feed, eps, {"orders": "open"}),
+        counters=counters or {},
+    )
+
+
+def test_health_rows_mask_and_staleness():
+    checks = [HealthCheck("feed", "healthy", "sim connected", True), HealthCheck("memory", "healthy", "812 MB")]
+    feed = {"connected": True, "streams": {"kline": {"last_event_ms": 40_000, "stale": True, "reconnects": 2}}}
+    rows = {r.name: r for r in health_rows(_snapshot(checks, feed, {"rejected_orders": 3}, 10), 10,
+                                          mask_volatile=True)}
+    assert rows["memory"].detail == MASK and rows["events/s"].detail == MASK
+    assert rows["stream kline"].status == "unhealthy"
+    assert rows["stream kline"].detail.startswith("STALE, last event 1m00s ago, reconnects 2")
+    assert rows["breaker orders"].status == "unhealthy"
+    assert rows["positions"].status == "warning" and rows["positions"].detail == "10 / 10"
+    assert rows["rejected orders"].status == "warning"
+    assert rows["overall"].detail == "running"
+    plain = {r.name: r for r in health_rows(_snapshot(checks, feed), 10)}
+    assert plain["memory"].detail == "812 MB" and plain["events/s"].detail == "123.4"
+
+
+def test_palette_signs():
+    pal = Palette(profit="green", loss="red")
+    assert pal.signed("+1", 1.0).style == "green"
+    assert pal.signed("-1", -1.0).style == "red"
+    assert pal.signed("0", 0.0).style == ""
