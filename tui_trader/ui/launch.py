@@ -45,6 +45,7 @@ def main_tui(args: argparse.Namespace, cfg: Config) -> int:
             return 2
 
     def factory():
-        return build_engine(cfg, mode="live" if live else "paper", session_kind="tui")
+        # paper trading starts at once (the README's promise: trades within a minute); live waits for `s`
+        return build_engine(cfg, mode="live" if live else "paper", session_kind="tui", autostart=not live)
 
     return run_tui(cfg, factory, live=live, account_summary=account_summary(cfg) if live else "")
