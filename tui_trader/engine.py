@@ -560,8 +560,11 @@ class TradingEngine:
         """Ratings, RD, volatility and the z-score window from the stored periods.
 
         Rows of periods a symbol did not play (no score) are left out of its window, as they
-        were when the engine ran, so the restored z-scores equal the ones before the stop."""
-        window = self.cfg.signal_generation.moving_average_period
+        were when the engine ran, so the restored z-scores equal the ones before the stop.
+        Periods stored by an earlier session are used only if they are not newer than the feed's time."""
+        # twice the window: a symbol that sat out some of the last periods still finds its last
+        # `window` played values (exact for up to `window` idle periods among the last 2 * window)
+        window = 2 * self.cfg.signal_generation.moving_average_period
         try:
             ts, hist = await self.db.load_rating_history(self.symbols, window)
         except Exception as exc:  # noqa: BLE001

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -61,38 +62,44 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
     loop = asyncio.get_running_loop()
     stop_event = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # non-Unix
             loop.add_signal_handler(sig, stop_event.set)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
-            pass
     t0 = time.perf_counter()
     stopped_by = "data ended"
+    stop_task = asyncio.create_task(stop_event.wait())
     try:
-        await engine.start_up()
-        run_task = asyncio.create_task(engine.run())
-        stop_task = asyncio.create_task(stop_event.wait())
-        waiters = {run_task, stop_task}
-        done, _ = await asyncio.wait(waiters, timeout=duration_s, return_when=asyncio.FIRST_COMPLETED)
-        if run_task not in done:
-            stopped_by = "signal" if stop_task in done else "duration reached"
-            await engine.stop()
-            try:
-                await asyncio.wait_for(run_task, timeout=15)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
-                run_task.cancel()
+        # a signal during a long start-up (loading, warm-up) stops it too
+        start_task = asyncio.create_task(engine.start_up())
+        await asyncio.wait({start_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        if not start_task.done():
+            stopped_by = "signal"
+            start_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await start_task
         else:
-            run_task.result()  # re-raise an engine crash
-        stop_task.cancel()
+            start_task.result()  # re-raise a start-up failure
+            run_task = asyncio.create_task(engine.run())
+            remaining = None if duration_s is None else max(0.0, duration_s - (time.perf_counter() - t0))
+            done, _ = await asyncio.wait({run_task, stop_task}, timeout=remaining,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if run_task not in done:
+                stopped_by = "signal" if stop_task in done else "duration reached"
+                await engine.stop()  # lets the loop finish its event, then flushes and closes
+                try:
+                    await asyncio.wait_for(run_task, timeout=15)
+                except (TimeoutError, asyncio.CancelledError):
+                    run_task.cancel()
+            else:
+                run_task.result()  # re-raise an engine crash
     finally:
+        stop_task.cancel()
         wall = time.perf_counter() - t0
         summary = engine.summary() if engine._started else {}
         feed_health = engine.feed.health() if engine._started else {}
         await engine.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover
-                pass
     klines = summary.get("klines", 0)
     summary.update(
         {
@@ -152,9 +159,11 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
         raise UsageError("--feed replay needs --data PATH (or feed.replay.path)")
     setup_logging(cfg)
     console = Console(stderr=False)
+    from tui_trader.market.replay import ReplayError
+
     try:
         summary = asyncio.run(run_headless(cfg, duration, Console(stderr=True)))
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ReplayError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:

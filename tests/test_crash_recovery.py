@@ -1,0 +1,354 @@
+"""Recovery: what a restarted engine loads (cash, positions, state, z-scores), how it resolves the
+orders a crash left open (never re-sent), that simulated time never goes backwards across
+restarts, and a crash test that SIGKILLs the headless runner at random moments."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from engine_helpers import MIN, T0, ScriptedFeed, engine_config, klines, make_engine
+
+from tui_trader.clock import ManualClock
+from tui_trader.config import Config
+from tui_trader.engine import TradingEngine
+from tui_trader.events import EmergencyStop, LockSymbol, ManualBuy, Pause, SetZThreshold, Start
+from tui_trader.execution.paper import PaperBroker
+from tui_trader.models import EngineState, Order, OrderRequest, OrderStatus, OrderType, Side, Source
+from tui_trader.portfolio.portfolio import Portfolio
+from tui_trader.runtime import build_engine
+from tui_trader.storage.db import Database
+
+REPO = Path(__file__).resolve().parent.parent
+PERIOD = 3 * MIN
+STEP = np.array([1.004, 0.996, 1.001, 0.999])
+
+
+async def _trend(h, periods: int, idle: set[int] | None = None) -> None:
+    """Trending klines from the harness clock on; symbol 3 skips the periods in ``idle``."""
+    t0 = h.clock.now_ms()
+    t0 -= t0 % PERIOD
+    close = np.full(4, 100.0)
+    for k in range(periods * 3):
+        new = close * STEP * (1 + 0.002 * np.sin(k + np.arange(4)))
+        syms = [0, 1, 2] if idle and (k // 3) in idle else [0, 1, 2, 3]
+        await h.step(klines(t0 + k * MIN, new[syms].tolist(), open_=close[syms].tolist(), symbols=syms))
+        close = new
+
+
+async def test_restart_restores_book_state_and_z_scores(tmp_path: Path) -> None:
+    db = str(tmp_path / "r.db")
+    h = await make_engine(db_path=db).start()
+    e = h.engine
+    await _trend(h, 9, idle={3, 4})
+    free = next(s for s in e.symbols if s not in e.portfolio.positions)
+    assert (await e.submit(ManualBuy(symbol=free, quote_amount=Decimal(700)))).ok
+    assert (await e.submit(SetZThreshold(value=1.7))).ok
+    assert (await e.submit(LockSymbol(symbol="DDDUSDT"))).ok
+    assert (await e.submit(Pause())).ok
+    before = {
+        "cash": e.portfolio.cash, "positions": dict(e.portfolio.positions), "z": e.z.copy(), "ma": e.ma.copy(),
+        "std": e.zstd.copy(), "rating": e.rating.copy(), "rd": e.rd.copy(), "vol": e.vol.copy(),
+        "count": e.zs.count.copy(), "realized": e.portfolio.realized_pnl, "fees": e.portfolio.fees_paid,
+    }
+    assert before["positions"] and int(before["count"][3]) == 5 and int(before["count"][0]) == 5
+    assert np.abs(before["z"]).max() > 0.5
+    await h.stop()
+
+    h2 = await make_engine(db_path=db, autostart=False).start()
+    e2 = h2.engine
+    try:
+        assert e2.portfolio.cash == before["cash"]
+        assert e2.portfolio.positions == before["positions"]
+        assert (e2.portfolio.realized_pnl, e2.portfolio.fees_paid) == (before["realized"], before["fees"])
+        assert e2.state is EngineState.PAUSED
+        assert e2.threshold == 1.7 and e2.locked == {"DDDUSDT"}
+        # z-scores are valid at once and equal those before the stop (idle periods left out as live)
+        np.testing.assert_array_equal(e2.zs.count, before["count"])
+        np.testing.assert_allclose(e2.z, before["z"], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(e2.ma, before["ma"], rtol=1e-12)
+        np.testing.assert_allclose(e2.zstd, before["std"], rtol=1e-9)
+        for name in ("rating", "rd", "vol"):
+            np.testing.assert_array_equal(getattr(e2, name), before[name])
+        # the restarted clock continues after the stored history
+        assert e2.clock.now_ms() > T0 + 9 * PERIOD
+        # and the paper account holds what the book says
+        bal = await e2.broker.balances()
+        assert bal["USDT"] == before["cash"]
+        assert {a + "USDT": q for a, q in bal.items() if a != "USDT"} == {
+            s: p.quantity for s, p in before["positions"].items()}
+    finally:
+        await h2.stop()
+
+
+async def test_an_emergency_stop_survives_a_restart(tmp_path: Path) -> None:
+    db = str(tmp_path / "e.db")
+    h = await make_engine(db_path=db).start()
+    assert (await h.engine.submit(EmergencyStop(reason="smoke in the server room"))).ok
+    await h.stop()
+    h2 = await make_engine(db_path=db, autostart=True).start()  # even a host that wants to trade
+    try:
+        assert h2.engine.state is EngineState.EMERGENCY_STOPPED
+        assert h2.engine.state_reason == "smoke in the server room"
+        res = await h2.engine.submit(Start())
+        assert not res.ok and "reset the emergency stop first" in res.message
+    finally:
+        await h2.stop()
+
+
+async def test_reducing_is_restored_on_the_same_utc_day_only(tmp_path: Path) -> None:
+    db = str(tmp_path / "d.db")
+    async with await Database.open(db) as store:
+        await store.save_engine_state(EngineState.REDUCING, "Daily loss 11%", T0 + 1000, None, set())
+    h = await make_engine(db_path=db, start_ms=T0 + 3_600_000).start()
+    assert h.engine.state is EngineState.REDUCING
+    await h.stop()
+    h = await make_engine(db_path=db, start_ms=T0 + 86_400_000).start()  # the next UTC day
+    try:
+        assert h.engine.state is EngineState.RUNNING
+    finally:
+        await h.stop()
+
+
+async def _db_with_intent(path: str, cid: str, symbol: str = "AAAUSDT") -> None:
+    async with await Database.open(path) as store:
+        await store.init_account(Decimal(10_000), "USDT", Decimal(10_000), T0)
+        sid = await store.start_session("run", "paper", "sim", {}, ts_ms=T0)
+        order = Order(cid, symbol, Side.BUY, OrderType.MARKET, Decimal(5), None, OrderStatus.INTENT,
+                      Source.STRATEGY, "crash test", T0 + 10, T0 + 10)
+        await store.write_order_intent(order, sid)
+
+
+async def test_an_intent_left_by_a_crash_is_resolved_and_never_resent(tmp_path: Path) -> None:
+    db = str(tmp_path / "i.db")
+    await _db_with_intent(db, "tt1-1")
+    h = make_engine(db_path=db)
+    await h.engine.start_up()
+    try:
+        e = h.engine
+        order = await e.db.get_order("tt1-1")
+        assert order.status is OrderStatus.CANCELED and order.error == "not sent before restart"
+        assert e.broker.submit_calls == 0  # looked up, never sent
+        assert not await e.db.load_open_orders()
+        assert e.portfolio.cash == Decimal(10_000) and not e.portfolio.positions
+        assert e.state is EngineState.RUNNING  # reconciled first, then trading
+    finally:
+        await h.engine.stop()
+
+
+async def test_an_order_filled_at_the_exchange_before_the_crash_is_booked_on_restart(tmp_path: Path) -> None:
+    db = str(tmp_path / "f.db")
+    await _db_with_intent(db, "tt1-7")
+    cfg = engine_config()
+    clock = ManualClock(T0)
+    feed = ScriptedFeed(clock)
+    # the exchange executed the order; the process died before booking it
+    exchange = PaperBroker(cfg, clock, price_fn=lambda s: 100.0, filters=feed.filters())
+    res = await exchange.submit(OrderRequest("tt1-7", "AAAUSDT", Side.BUY, OrderType.MARKET, Decimal(5)))
+    assert res.status is OrderStatus.FILLED
+    engine = TradingEngine(cfg, feed=feed, clock=clock, broker=exchange, db_path=db, autostart=True)
+    await engine.start_up()
+    try:
+        assert exchange.submit_calls == 1  # reconciliation queried it, it did not send it again
+        order = await engine.db.get_order("tt1-7")
+        assert order.status is OrderStatus.FILLED and order.executed_qty == Decimal(5)
+        fills = await engine.db.load_fills()
+        assert [(f.client_order_id, f.quantity, f.price) for f in fills] == [("tt1-7", Decimal(5), Decimal(100))]
+        pos = engine.portfolio.positions["AAAUSDT"]
+        assert pos.quantity == Decimal(5)
+        assert engine.portfolio.cash == Decimal(10_000) - Decimal(500) - fills[0].fee
+        assert (await engine.db.load_positions())["AAAUSDT"].quantity == Decimal(5)
+    finally:
+        await engine.stop()
+
+
+def _sim_cfg(**over) -> Config:
+    return engine_config(feed={"kind": "sim", "interval": "1m", "speed": "max",
+                               "sim": {"n_symbols": 8, "seed": 5, "warmup_periods": 8}},
+                         signal_generation={"z_score_threshold": 0.8, "moving_average_period": 10,
+                                            "confidence_threshold": 0.0, "signal_cooldown_ms": 0},
+                         data_processing={"rating_calculation_interval_ms": 60_000, "kline_retention_days": 1},
+                         **over)
+
+
+async def test_the_sim_market_resumes_after_the_last_stored_time(tmp_path: Path) -> None:
+    db = str(tmp_path / "s.db")
+    ends = []
+    for _ in range(3):
+        e = build_engine(_sim_cfg(), db_path=db, session_kind="run", autostart=True, max_klines=60)
+        await e.start_up()
+        start = e.clock.now_ms()
+        if ends:
+            assert start > ends[-1]
+        await e.run()
+        ends.append(e.clock.now_ms())
+        await e.stop()
+    con = sqlite3.connect(db)
+    try:
+        for table, col in (("fills", "ts_ms"), ("glicko_ratings", "ts_ms"), ("equity_snapshots", "ts_ms"),
+                           ("trading_signals", "ts_ms"), ("orders", "created_ms"), ("audit_log", "ts_ms"),
+                           ("sessions", "started_ms")):
+            times = [r[0] for r in con.execute(f"SELECT {col} FROM {table} ORDER BY id")]
+            assert times == sorted(times), f"time goes backwards in {table}"
+        n_fills = con.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+        sessions = con.execute("SELECT COUNT(*) FROM sessions WHERE ended_ms IS NOT NULL").fetchone()[0]
+    finally:
+        con.close()
+    assert n_fills > 0 and sessions == 3
+
+
+# ------------------------------------------------------------------ the SIGKILL crash test
+
+CRASH_CONFIG = """
+[feed]
+interval = "1m"
+[feed.sim]
+n_symbols = 12
+seed = {seed}
+warmup_periods = 12
+[signal_generation]
+z_score_threshold = 0.6
+moving_average_period = 12
+confidence_threshold = 0.0
+signal_cooldown_ms = 0
+[data_processing]
+rating_calculation_interval_ms = 60000
+kline_retention_days = 1
+[risk_management]
+max_position_percent = 8.0
+max_total_positions = 8
+stop_loss_percent = 0.6
+profit_target_percent = 0.8
+max_liquidity_share = 1.0
+max_volatility = 10.0
+max_daily_loss_percent = 90.0
+max_drawdown_percent = 95.0
+max_data_staleness_periods = 1000.0
+[rating]
+volatility_window = 10
+[monitoring]
+log_level = "warning"
+"""
+
+
+def _runner(db: Path, cfg: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tui_trader", "run", "--headless", "--feed", "sim", "--speed", "max",
+         "--db", str(db), "--config", str(cfg), *extra],
+        cwd=str(db.parent), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _count(db: Path, sql: str) -> int:
+    if not db.exists():
+        return 0
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(con.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+    finally:
+        con.close()
+
+
+def _check_consistent(db: Path, start: Decimal) -> dict:
+    """The stored book equals the replay of the stored fills; ids unique; file intact."""
+    con = sqlite3.connect(str(db), timeout=10)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        ids = [r[0] for r in con.execute("SELECT client_order_id FROM orders")]
+        assert len(ids) == len(set(ids))
+        fill_ids = [r[0] for r in con.execute("SELECT client_order_id FROM fills")]
+        assert set(fill_ids) <= set(ids)
+        from tui_trader.models import Fill
+
+        fills = [
+            Fill(r[0], r[1], Side(r[2]), Decimal(r[3]), Decimal(r[4]), Decimal(r[5]), r[6], int(r[7]), r[8] or "")
+            for r in con.execute("SELECT client_order_id, symbol, side, price, quantity, fee, fee_asset, ts_ms, "
+                                 "trade_id FROM fills ORDER BY id")
+        ]
+        book = Portfolio.replay_fills(start, fills)
+        cash = Decimal(con.execute("SELECT cash FROM account").fetchone()[0])
+        assert cash == book.cash
+        fees = Decimal(con.execute("SELECT fees_paid FROM account").fetchone()[0])
+        assert fees == book.fees_paid == sum((f.fee for f in fills), Decimal(0))
+        realized = Decimal(con.execute("SELECT realized_pnl FROM account").fetchone()[0])
+        assert realized == book.realized_pnl
+        stored = {r[0]: (Decimal(r[1]), Decimal(r[2]), Decimal(r[3])) for r in
+                  con.execute("SELECT symbol, quantity, cost, fees FROM positions")}
+        assert stored == {s: (p.quantity, p.cost, p.fees) for s, p in book.positions.items()}
+        # cash = start - buys - fees + sells, to the unit
+        flows = sum(((-1 if f.side is Side.BUY else 1) * f.price * f.quantity - f.fee for f in fills), Decimal(0))
+        assert cash == start + flows
+        # filled orders have exactly their fills
+        for cid, qty in con.execute("SELECT client_order_id, executed_qty FROM orders WHERE status = 'FILLED'"):
+            assert sum((f.quantity for f in fills if f.client_order_id == cid), Decimal(0)) == Decimal(qty)
+        return {"fills": len(fills), "orders": len(ids),
+                "open": con.execute("SELECT COUNT(*) FROM orders WHERE status IN ('INTENT','NEW',"
+                                    "'PARTIALLY_FILLED')").fetchone()[0]}
+    finally:
+        con.close()
+
+
+@pytest.mark.timeout(120)
+def test_sigkill_at_random_moments_never_corrupts_the_book(tmp_path: Path) -> None:
+    db = tmp_path / "crash.db"
+    cfg = tmp_path / "crash.toml"
+    cfg.write_text(CRASH_CONFIG.format(seed=11))
+    rng = random.Random(20240611)
+    start = Decimal("10000")
+    fills_seen = 0
+    for kill in range(4):
+        proc = _runner(db, cfg)
+        try:
+            # wait until this run trades (a new fill), then kill it at a random moment soon after
+            deadline = time.monotonic() + 20
+            while _count(db, "SELECT COUNT(*) FROM fills") <= fills_seen:
+                assert proc.poll() is None, proc.communicate()[1][-2000:]
+                assert time.monotonic() < deadline, "the runner did not trade"
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 0.8))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        state = _check_consistent(db, start)
+        assert state["fills"] > fills_seen, f"run {kill} continued trading"
+        fills_seen = state["fills"]
+    # a last, clean run: reconciles what the kills left open, trades on, ends with exit 0
+    proc = _runner(db, cfg, "--duration", "2s", "--json")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    summary = json.loads(out.strip().splitlines()[-1])
+    state = _check_consistent(db, start)
+    assert state["open"] == 0  # every INTENT/NEW order the kills left was resolved
+    assert state["fills"] > fills_seen and summary["fills"] > 0
+    con = sqlite3.connect(str(db))
+    try:
+        sessions = con.execute("SELECT COUNT(*), COUNT(ended_ms) FROM sessions").fetchone()
+        times = [r[0] for r in con.execute("SELECT ts_ms FROM fills ORDER BY id")]
+    finally:
+        con.close()
+    assert sessions == (5, 1)  # four killed runs never ended their session; the clean one did
+    assert times == sorted(times)  # simulated time never went backwards across the restarts
+
+
+def test_engine_helpers_feed_is_a_market_feed() -> None:
+    from tui_trader.market.feed import MarketFeed
+
+    assert isinstance(ScriptedFeed(ManualClock(0)), MarketFeed)
+    asyncio.run(asyncio.sleep(0))

@@ -1,0 +1,176 @@
+"""``tui-trader run --headless``: trades with the defaults, stops cleanly on SIGINT/SIGTERM (storage
+flushed, session closed, exit 0), prints the summary (``--json``: one JSON line)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tui_trader.config import Config
+from tui_trader.headless import print_summary, run_headless
+
+REPO = Path(__file__).resolve().parent.parent
+
+FAST_CONFIG = """
+[feed]
+interval = "1m"
+[feed.sim]
+n_symbols = 10
+warmup_periods = 12
+[signal_generation]
+z_score_threshold = 0.8
+moving_average_period = 12
+confidence_threshold = 0.0
+signal_cooldown_ms = 0
+[data_processing]
+rating_calculation_interval_ms = 60000
+[risk_management]
+max_liquidity_share = 1.0
+max_volatility = 10.0
+max_data_staleness_periods = 1000.0
+[rating]
+volatility_window = 10
+"""
+
+
+def _start(tmp_path: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "tui_trader", "run", "--headless", *args], cwd=str(tmp_path),
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _fills(db: Path) -> int:
+    if not db.exists():
+        return 0
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(con.execute("SELECT COUNT(*) FROM fills").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        con.close()
+
+
+def _wait_for_fills(proc: subprocess.Popen, db: Path, timeout: float = 40.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _fills(db) == 0:
+        if proc.poll() is not None:
+            pytest.fail(f"runner exited early ({proc.returncode}): {proc.communicate()[1][-2000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("no fill in time")
+        time.sleep(0.05)
+
+
+def _check_closed_cleanly(db: Path, summary: dict) -> None:
+    con = sqlite3.connect(str(db))
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        (ended, stored), = con.execute("SELECT ended_ms, summary_json FROM sessions")
+        assert ended is not None and json.loads(stored)["fills"] == summary["fills"]
+        # everything buffered was flushed: every period, signal and fill of the run is on disk
+        periods = con.execute("SELECT COUNT(DISTINCT ts_ms) FROM glicko_ratings").fetchone()[0]
+        signals = con.execute("SELECT COUNT(*) FROM trading_signals").fetchone()[0]
+        fills = con.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+        orders = con.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+        equity = con.execute("SELECT COUNT(*) FROM equity_snapshots").fetchone()[0]
+        state = con.execute("SELECT state FROM engine_state").fetchone()[0]
+    finally:
+        con.close()
+    assert periods == summary["periods"]
+    assert signals == summary["signals"]
+    assert fills == summary["fills"] > 0 and orders == summary["orders"] > 0
+    assert 0 < equity <= periods
+    assert state == summary["state"] == "running"
+
+
+def test_default_sim_run_trades_and_sigint_stops_it_cleanly(tmp_path: Path) -> None:
+    db = tmp_path / "default.db"
+    proc = _start(tmp_path, "--feed", "sim", "--duration", "60s", "--speed", "max", "--db", str(db), "--json")
+    try:
+        _wait_for_fills(proc, db)  # the shipped defaults trade
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    lines = out.strip().splitlines()
+    assert len(lines) == 1  # --json: one line, nothing else on stdout
+    summary = json.loads(lines[0])
+    assert summary["stopped_by"] == "signal"
+    assert summary["feed"] == "sim" and summary["symbols"] == 40
+    _check_closed_cleanly(db, summary)
+
+
+def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
+    db = tmp_path / "term.db"
+    cfg = tmp_path / "fast.toml"
+    cfg.write_text(FAST_CONFIG)
+    proc = _start(tmp_path, "--feed", "sim", "--speed", "max", "--db", str(db), "--config", str(cfg), "--json")
+    try:
+        _wait_for_fills(proc, db)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["stopped_by"] == "signal" and summary["symbols"] == 10
+    _check_closed_cleanly(db, summary)
+
+
+def test_summary_table_names_every_figure(tmp_path: Path) -> None:
+    db = tmp_path / "table.db"
+    cfg = tmp_path / "fast.toml"
+    cfg.write_text(FAST_CONFIG)
+    proc = _start(tmp_path, "--feed", "sim", "--speed", "max", "--db", str(db), "--config", str(cfg),
+                  "--duration", "1.5s")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    for row in ("rating periods", "signals", "orders", "fills", "final equity", "return", "max drawdown",
+                "duration reached"):
+        assert row in out, row
+
+
+def test_print_summary_shows_the_figures() -> None:
+    console = Console(record=True, width=100)
+    s = {"feed": "replay", "wall_time_s": 1.5, "symbols": 3, "klines": 1234, "klines_per_symbol": 411.3,
+         "events_per_s": 822.0, "periods": 411, "signals": 17, "orders": 9, "fills": 8, "final_equity": 10123.456,
+         "return_pct": 1.23456, "max_drawdown_pct": 2.5, "open_positions": 1, "state": "running",
+         "db": "x.db", "stopped_by": "data ended", "rejected_by_reason": {"bad_price": 2}}
+    print_summary(s, console)
+    text = console.export_text()
+    for want in ("411", "17", "10,123.46", "+1.235 %", "2.500 %", "rejected: bad_price", "data ended"):
+        assert want in text, want
+
+
+async def test_headless_replay_runs_until_the_data_ends(klines_dir: Path, tmp_path: Path) -> None:
+    cfg = Config.model_validate({
+        "feed": {"kind": "replay", "interval": "1h", "speed": "max", "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT"],
+                 "replay": {"path": str(klines_dir), "start": "2024-03-01", "end": "2024-03-15"}},
+        "storage": {"path": str(tmp_path / "replay.db")},
+    })
+    summary = await run_headless(cfg, None, Console(stderr=True, quiet=True))
+    assert summary["stopped_by"] == "data ended"
+    assert summary["symbols"] == 3 and summary["klines"] == 3 * 14 * 24
+    assert summary["periods"] == 14 * 24
+    for key in ("signals", "orders", "fills", "final_equity", "return_pct", "max_drawdown_pct"):
+        assert key in summary
+    con = sqlite3.connect(str(tmp_path / "replay.db"))
+    try:
+        assert con.execute("SELECT COUNT(DISTINCT ts_ms) FROM glicko_ratings").fetchone()[0] == 14 * 24
+        assert con.execute("SELECT COUNT(*) FROM klines").fetchone()[0] == 0  # replayed files are not copied
+    finally:
+        con.close()
