@@ -27,6 +27,9 @@ def _scene(tmp_path, select: str | None = None):
 
     async def run_before(pilot) -> None:
         await ready(app, pilot)
+        # no UI tick while the engine runs: the tick arrows then compare the final prices
+        # with the warm-up ones, whatever the machine's speed
+        app.set_live_refresh(False)
         await engine.submit(SetZThreshold(value=1.5))
         await engine.submit(LockSymbol(symbol="ETHUSDT"))
         await engine.submit(ManualBuy(symbol="BTCUSDT", quote_amount=Decimal(400)))

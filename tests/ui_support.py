@@ -45,6 +45,7 @@ def make_app(engine, cfg: Config, **kw: Any) -> TuiTraderApp:
     kw.setdefault("handle_signals", False)
     kw.setdefault("mask_volatile", True)
     kw.setdefault("run_engine", False)
+    kw.setdefault("freeze_gc", False)  # the test process is shared: leave its GC alone
     app = TuiTraderApp(engine, cfg, **kw)
     app.animation_level = "none"
     return app

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
 from collections import deque
 from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
 from typing import Any
 
 from textual.app import App
@@ -76,6 +78,7 @@ from tui_trader.ui.widgets.status_bar import StatusBar
 from tui_trader.ui.widgets.table import FastTable
 
 log = logging.getLogger("tui_trader.ui")
+UI_DIR = Path(__file__).resolve().parent
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
            "error": logging.ERROR}
@@ -89,10 +92,11 @@ class TuiTraderApp(App[int]):
     Options (tests and benchmarks): ``run_engine=False`` only runs
     ``start_up()`` (a still picture of the warmed-up engine);
     ``mask_volatile`` hides run-dependent figures (memory, events/s);
-    ``handle_signals=False`` leaves SIGHUP/SIGTERM alone.
+    ``handle_signals=False`` leaves SIGHUP/SIGTERM alone; ``freeze_gc=False``
+    skips ``gc.freeze()`` after start-up (tests share one process).
     """
 
-    CSS_PATH = ["global.tcss", "app.tcss"]
+    CSS_PATH = [UI_DIR / "global.tcss", UI_DIR / "app.tcss"]  # absolute: subclasses live elsewhere
     TITLE = "tui-trader"
     COMMANDS = App.COMMANDS | {TraderCommands}
     STOP_TIMEOUT_S = 15.0
@@ -107,6 +111,7 @@ class TuiTraderApp(App[int]):
         handle_signals: bool = True,
         theme_dirs: list | None = None,
         log_capacity: int = 2000,
+        freeze_gc: bool = True,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -114,6 +119,7 @@ class TuiTraderApp(App[int]):
         self.run_engine = run_engine
         self.mask_volatile = mask_volatile
         self.handle_signals = handle_signals
+        self.freeze_gc = freeze_gc
         self.engine_ready = asyncio.Event()
         self.engine_failed: BaseException | None = None
         self.engine_finished = False
@@ -221,6 +227,12 @@ class TuiTraderApp(App[int]):
         log.warning("%s received: stopping the engine and exiting", name)
         self.shutdown(f"{name}: terminal hung up" if sig == signal.SIGHUP else name)
 
+    def set_live_refresh(self, enabled: bool) -> None:
+        """Pause / resume the UI and chart timers (a still picture; tests and screenshots).
+        ``refresh_from_engine()`` / ``refresh_charts()`` still work when called directly."""
+        for timer in self._ui_timers:
+            timer.resume() if enabled else timer.pause()
+
     def _engine_time_ms(self) -> int:
         clock = getattr(self.engine, "clock", None)
         if clock is not None and hasattr(clock, "now_ms"):
@@ -254,6 +266,11 @@ class TuiTraderApp(App[int]):
         await self.engine.start_up()
         self.engine_ready.set()
         self.refresh_from_engine()
+        if self.freeze_gc:
+            # the warmed-up engine and the built tables are long-lived: keep them out of the
+            # cyclic GC, whose full collections otherwise pause the loop for ~100 ms
+            gc.collect()
+            gc.freeze()
         if self.run_engine and not self._stopping:
             await self.engine.run()
 

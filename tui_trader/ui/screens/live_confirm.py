@@ -8,6 +8,8 @@ exchange connection) is only built after the operator agreed.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -57,7 +59,7 @@ class LiveConfirmScreen(Screen[bool]):
 class LiveConfirmApp(App[bool]):
     """A tiny app that only asks the live question. ``run()`` returns True to go live."""
 
-    CSS_PATH = ["../global.tcss"]
+    CSS_PATH = [Path(__file__).resolve().parent.parent / "global.tcss"]
     TITLE = "tui-trader: confirm live trading"
 
     def __init__(self, account_summary: str, word: str = CONFIRM_WORD) -> None:

@@ -47,6 +47,17 @@ class SeriesChart(PlotextPlot):
         self.chart_title = title
         self.data_key: object = None
         self.draws = 0
+        self.builds = 0
+        self._built: tuple[object, object] | None = None  # (key, rendered text)
+
+    def render(self):
+        """The plot, rebuilt only when its data, size or theme changed: any repaint of the
+        screen (a toast, a modal) would otherwise re-run plotext's 10-50 ms build."""
+        key = (self.draws, self.data_key, self.size, self.app.theme)
+        if self._built is None or self._built[0] != key:
+            self.builds += 1
+            self._built = (key, super().render())
+        return self._built[1]
 
     def draw(
         self,
