@@ -10,6 +10,7 @@ from textual.widgets import Input
 from ui_support import make_app, make_engine, notifications, ready, ui_config, until
 
 from tui_trader.models import EngineState, KlineBatch
+from tui_trader.runtime import build_engine
 from tui_trader.ui import app as app_module
 from tui_trader.ui.screens.detail import SymbolDetailScreen
 from tui_trader.ui.screens.live_confirm import LiveConfirmApp
@@ -132,3 +133,34 @@ def test_run_tui_builds_no_engine_when_live_is_declined(monkeypatch, capsys):
     rc = app_module.run_tui(ui_config(), lambda: built.append(1), live=True, account_summary="acct")
     assert rc == 3 and built == []
     assert "not confirmed" in capsys.readouterr().out
+
+
+async def test_engine_that_fails_to_start_is_reported(tmp_path):
+    cfg = ui_config()
+    # the database path is a directory: storage cannot open, start-up fails
+    engine = build_engine(cfg, db_path=str(tmp_path), session_kind="tui", max_klines=5)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert await until(lambda: app.engine_failed is not None)
+        await pilot.pause()
+        banner = app.main_screen.query_one("#banner")
+        assert banner.display and "ENGINE failed to start" in str(banner.render())
+        assert not app.engine_ready.is_set()
+        await pilot.press("q")
+        await pilot.pause(0.2)
+    assert app.return_code == 1
+
+
+def test_cli_glue_refuses_live_without_keys(monkeypatch, capsys):
+    import argparse
+
+    from tui_trader.ui.launch import account_summary, main_tui
+
+    monkeypatch.delenv("BINANCE_API_KEY", raising=False)
+    monkeypatch.delenv("BINANCE_API_SECRET", raising=False)
+    cfg = ui_config()
+    cfg.broker.kind = "binance"
+    assert main_tui(argparse.Namespace(live=True), cfg) == 2
+    assert "BINANCE_API_KEY" in capsys.readouterr().err
+    text = account_summary(cfg)
+    assert "REAL account" in text and "5% of equity" in text and "not shown" in text

@@ -189,7 +189,8 @@ class TuiTraderApp(App[int]):
         self._theme_changed(self.current_theme)
         self._ui_timers = [
             self.set_interval(self.cfg.ui.refresh_ms / 1000, self.refresh_from_engine),
-            self.set_interval(self.cfg.ui.chart_refresh_ms / 1000, self.refresh_charts),
+            # plotext builds cost 10-50 ms: at most 2 Hz whatever the configuration says
+            self.set_interval(max(0.5, self.cfg.ui.chart_refresh_ms / 1000), self.refresh_charts),
         ]
         self.run_worker(self._engine_main(), name="engine", group="engine", exclusive=True, exit_on_error=False)
 
@@ -343,6 +344,13 @@ class TuiTraderApp(App[int]):
         if main.is_visible("leaderboard"):
             self._leaderboard.apply(snap.leaderboard, snap.locked, held)
         self._positions.apply(snap.positions, snap.ts_ms)
+        upnl = sum(p.unrealized_pnl for p in snap.positions)
+        pos_pane = main.pane("positions")
+        pos_pane.set_class(upnl > 0, "-profit")
+        pos_pane.set_class(upnl < 0, "-loss")
+        health_pane = main.pane("health")
+        for status in ("healthy", "warning", "unhealthy"):
+            health_pane.set_class(snap.health.overall == status, f"-{status}")
         self._signals_table.apply(snap.signals)
         if main.is_visible("health"):
             self._health.apply(health_rows(snap, self.cfg.risk_management.max_total_positions, self.mask_volatile))

@@ -73,6 +73,7 @@ class MainScreen(Screen):
         self.log_level = log_level
         self.compact = True
         self.active = "prices"
+        self._panes: dict[str, Pane] = {}
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -113,7 +114,10 @@ class MainScreen(Screen):
         self.query_one("#pane-tabs").display = compact
 
     def pane(self, key: str) -> Pane:
-        return self.query_one(f"#pane-{key}", Pane)
+        pane = self._panes.get(key)
+        if pane is None:
+            pane = self._panes[key] = self.query_one(f"#pane-{key}", Pane)
+        return pane
 
     def is_visible(self, key: str) -> bool:
         """Whether a pane is on screen (all are in the wide layout)."""
