@@ -233,3 +233,23 @@ async def test_a_refused_exit_is_stored_once_per_cooldown_not_on_every_tick() ->
         assert [s.outcome for s in stored] == ["not executed: engine stopped"] * 2
     finally:
         await h.stop()
+
+
+async def test_the_fast_volatility_equals_the_cache_figure() -> None:
+    """Complete batches feed a ring of closes; the volatility from it must be the cache's, exactly."""
+    cfg = engine_config(rating={"volatility_window": 5})
+    h = await make_engine(cfg).start()
+    e = h.engine
+    try:
+        rng = np.random.default_rng(3)
+        close = np.full(4, 100.0)
+        for k in range(9):
+            close = close * (1 + rng.normal(0, 0.01, 4))
+            await h.step(klines(T0 + k * MIN, close.tolist()))
+            assert e._vfull == k + 1
+            np.testing.assert_array_equal(e._volatility(), e.cache.return_volatility(5))
+        await h.step(klines(T0 + 9 * MIN, [101.0, 99.0], symbols=[0, 2]))  # an incomplete batch
+        assert e._vfull == 0
+        np.testing.assert_array_equal(e._volatility(), e.cache.return_volatility(5))
+    finally:
+        await h.stop()

@@ -388,6 +388,15 @@ class TradingEngine:
         # per-kline-count caches of derived market figures
         self._vol_key = -1
         self._vol_cache = np.full(n, np.nan)
+        # the closes of the last `volatility_window` klines while every batch carries every symbol
+        # (the common case): the volatility then needs no per-symbol ring arithmetic
+        self._vring = np.full((n, self._vol_window), np.nan)
+        self._vcol = 0
+        self._vfull = 0  # consecutive complete batches in the ring (valid when >= the window)
+        self._buf_change = np.empty(n)
+        self._buf_ratio = np.empty(n)
+        self._buf_sigma = np.empty(n)
+        self._held_idx = np.empty(0, dtype=np.int64)
         self._qv_key = -1
         self._qv_cache = np.full(n, np.nan)
         self.generator = SignalGenerator(cfg, self.symbols)
@@ -654,6 +663,7 @@ class TradingEngine:
                 self._pidx is not None and pidx < self._pidx
             ):
                 self.cache.add_klines(g)  # its period is rated already: market data only
+                self._vfull = 0
                 self.counters["late_klines"] += len(g)
                 self.last_kline_ms[g.sym] = np.maximum(self.last_kline_ms[g.sym], g.open_time)
                 continue
@@ -696,20 +706,41 @@ class TradingEngine:
     def _accumulate(self, g: KlineBatch, pidx: int) -> bool:
         """Add one open time's closed klines to the open period (period ``pidx``); True when they reach
         its end (the caller closes it)."""
-        if self._pidx is None:
+        first_of_period = self._pidx is None
+        if first_of_period:
             self._pidx = pidx
         sym = g.sym
-        self.counters["klines"] += len(g)
-        first = self._p_count[sym] == 0
-        if first.all():
-            self._p_open[sym] = g.open
+        n_g = len(g)
+        self.counters["klines"] += n_g
+        if n_g == self.n and np.array_equal(sym, self._all_sym):
+            # every symbol, in order: whole-array operations, no fancy indexing
+            if first_of_period:
+                np.copyto(self._p_open, g.open)
+                np.copyto(self._p_vol, g.volume)
+                np.copyto(self._p_taker, g.taker_buy_base)
+                self._p_count.fill(1)
+            else:
+                np.copyto(self._p_open, g.open, where=self._p_count == 0)
+                self._p_vol += g.volume
+                self._p_taker += g.taker_buy_base
+                self._p_count += 1
+            np.copyto(self._p_close, g.close)
+            np.copyto(self.last_kline_ms, g.open_time)
+            self._vring[:, self._vcol] = g.close
+            self._vcol = (self._vcol + 1) % self._vring.shape[1]
+            self._vfull += 1
         else:
-            self._p_open[sym[first]] = g.open[first]
-        self._p_close[sym] = g.close
-        self._p_vol[sym] += g.volume
-        self._p_taker[sym] += g.taker_buy_base
-        self._p_count[sym] += 1
-        self.last_kline_ms[sym] = g.open_time
+            first = self._p_count[sym] == 0
+            if first.all():
+                self._p_open[sym] = g.open
+            else:
+                self._p_open[sym[first]] = g.open[first]
+            self._p_close[sym] = g.close
+            self._p_vol[sym] += g.volume
+            self._p_taker[sym] += g.taker_buy_base
+            self._p_count[sym] += 1
+            self.last_kline_ms[sym] = g.open_time
+            self._vfull = 0  # the ring no longer holds every symbol's last closes
         return int(g.close_time.max()) + 1 >= (pidx + 1) * self.period_ms
 
     async def _period_done(self, live: bool) -> None:
@@ -739,19 +770,33 @@ class TradingEngine:
         """(N,) per-kline return volatility over ``rating.volatility_window`` klines (fraction; NaN unknown)."""
         key = self.cache.total_klines
         if key != self._vol_key:
-            self._vol_cache = self.cache.return_volatility(self._vol_window)
+            k = self._vring.shape[1]
+            if self._vfull >= k and k >= 3:
+                # the same arithmetic as MarketCache.return_volatility, on the ring of complete batches
+                c = self._vring[:, (np.arange(k) + self._vcol) % k]
+                r = c[:, 1:] / c[:, :-1] - 1.0
+                mean = r.sum(axis=1) / (k - 1)
+                dev = r - mean[:, None]
+                self._vol_cache = np.sqrt((dev * dev).sum(axis=1) / (k - 2))
+            else:
+                self._vol_cache = self.cache.return_volatility(self._vol_window)
             self._vol_key = key
         return self._vol_cache
 
     def _rate_period(self, ts_ms: int) -> None:
         cfg = self.cfg
         active = self._p_count > 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            change_pct = (self._p_close - self._p_open) / self._p_open * 100.0
-            ratio = np.where(self._p_vol > 0, self._p_taker / self._p_vol, 0.5)
-        sigma = self._volatility()
-        sigma = np.where(np.isfinite(sigma), sigma, 0.0)
-        if not active.all():
+        all_active = bool(active.all())
+        change_pct = np.subtract(self._p_close, self._p_open, out=self._buf_change)
+        change_pct /= self._p_open  # open > 0 (validated); NaN for symbols without klines
+        change_pct *= 100.0
+        ratio = self._buf_ratio
+        ratio.fill(0.5)
+        np.divide(self._p_taker, self._p_vol, out=ratio, where=self._p_vol > 0)
+        sigma = self._buf_sigma
+        np.copyto(sigma, self._volatility())
+        sigma[~np.isfinite(sigma)] = 0.0  # unknown volatility scores as none
+        if not all_active:
             change_pct[~active] = np.nan
         score = performance_score(change_pct, ratio, sigma)
         period = self.counters["periods"]
@@ -867,11 +912,12 @@ class TradingEngine:
                 i = self.sym_index.get(sym)
                 if i is not None:
                     self._entry_px[i] = float(pos.avg_entry)
-            return
-        i = self.sym_index.get(symbol)
-        if i is not None:
-            pos = self.portfolio.positions.get(symbol)
-            self._entry_px[i] = float(pos.avg_entry) if pos is not None else np.nan
+        else:
+            i = self.sym_index.get(symbol)
+            if i is not None:
+                pos = self.portfolio.positions.get(symbol)
+                self._entry_px[i] = float(pos.avg_entry) if pos is not None else np.nan
+        self._held_idx = np.flatnonzero(~np.isnan(self._entry_px))
 
     def _locked_mask(self) -> np.ndarray | None:
         if not self.locked:
@@ -893,17 +939,14 @@ class TradingEngine:
         """True when no rule of :meth:`SignalGenerator.evaluate` can hold this period (a cheap,
         conservative pre-check: skipping the call then changes nothing)."""
         thr = self.threshold
-        if float(self.z.max(initial=-np.inf)) >= thr:
+        if self.n and self.z.max() >= thr:
             return False
-        if not self.portfolio.positions:
-            return True
-        held = np.flatnonzero(~np.isnan(self._entry_px))
-        if held.size == 0:
+        held = self._held_idx
+        if held.shape[0] == 0:
             return True
         rm = self.cfg.risk_management
         entry = self._entry_px[held]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pnl = (self.cache.price[held] - entry) / entry * 100.0
+        pnl = (self.cache.price[held] - entry) / entry * 100.0  # entry > 0; NaN price -> no rule
         return not bool(np.any((self.z[held] <= -thr)
                                | (pnl <= -rm.stop_loss_percent + PCT_EPS)
                                | (pnl >= rm.profit_target_percent - PCT_EPS)))

@@ -1,0 +1,198 @@
+"""Engine speed: rating periods per second through the whole pipeline, and a year of real klines.
+
+Usage::
+
+    python benchmarks/engine.py [--sizes 40,500,2000] [--periods 300,60,12] [--klines-per-period 1]
+                                [--data DIR] [--no-replay] [--json]
+
+For each universe size N (simulated market, paper broker, persistence on in a fresh temporary
+database) it runs a fixed number of live rating periods after a short warm-up and prints:
+
+* ``periods_per_s`` / ``pipeline_ms``: live periods per second and milliseconds per period
+  through everything (feed, cache, scores, outcomes, Glicko-2, z-scores, signals, risk,
+  orders, portfolio, storage);
+* ``rate_period_ms``: :func:`~tui_trader.rating.glicko2.rate_period` alone at the same N
+  (outcomes prepared beforehand), and ``rating_ms`` with the outcome matrix built too;
+* ``feed_ms``: the simulated feed alone producing the same events (the data source);
+* ``overhead_pct``: ``(pipeline - rate_period) / rate_period`` in percent, and
+  ``engine_overhead_pct`` the same without the feed's own time.
+
+Then the whole 2024 1h replay of the ten real symbols (``--data``, default
+``$TUI_TRADER_SHARED_DATA/binance_spot_klines``) with the shipped configuration and persistence
+on: wall seconds from loading to the closed database (``replay_wall_s``), like
+``tui-trader run --headless --feed replay --interval 1h --speed max`` without the interpreter
+start-up. ``--json`` prints one JSON line with every figure. Times are wall-clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tui_trader.clock import ManualClock  # noqa: E402
+from tui_trader.config import Config  # noqa: E402
+from tui_trader.market.sim import SimFeed  # noqa: E402
+from tui_trader.rating.glicko2 import rate_period  # noqa: E402
+from tui_trader.rating.matches import build_outcomes  # noqa: E402
+from tui_trader.runtime import build_engine  # noqa: E402
+
+WARMUP_PERIODS = 30
+
+
+def default_data() -> Path:
+    env = os.environ.get("TUI_TRADER_SHARED_DATA")
+    base = Path(env) if env else REPO.parent / "shared" / "data"
+    return base / "binance_spot_klines"
+
+
+def sim_config(n: int, klines_per_period: int) -> Config:
+    """The shipped configuration on an N-symbol simulated market of 1m klines."""
+    return Config.model_validate({
+        "feed": {"kind": "sim", "interval": "1m", "speed": "max", "sim": {"n_symbols": n}},
+        "data_processing": {"rating_calculation_interval_ms": 60_000 * klines_per_period},
+        "monitoring": {"log_level": "error"},
+    })
+
+
+async def pipeline(n: int, periods: int, kpp: int, db_dir: str) -> dict:
+    cfg = sim_config(n, kpp)
+    engine = build_engine(cfg, db_path=os.path.join(db_dir, f"sim{n}.db"), session_kind="run", autostart=True,
+                          warmup_klines=WARMUP_PERIODS * kpp, max_klines=periods * kpp)
+    await engine.start_up()
+    p0 = engine.counters["periods"]
+    t0 = time.perf_counter()
+    await engine.run()
+    elapsed = time.perf_counter() - t0
+    done = engine.counters["periods"] - p0
+    t1 = time.perf_counter()
+    await engine.stop()
+    return {"periods": done, "elapsed_s": elapsed, "stop_s": time.perf_counter() - t1,
+            "orders": engine.counters["orders"], "fills": engine.counters["fills"]}
+
+
+async def feed_alone(n: int, periods: int, kpp: int) -> float:
+    """Seconds the sim feed needs to produce the events of ``periods`` periods (validation included)."""
+    feed = SimFeed(sim_config(n, kpp), ManualClock(0), warmup_klines=0, max_klines=periods * kpp, speed="max")
+    await feed.start()
+    t0 = time.perf_counter()
+    async for _ in feed.events():
+        pass
+    return time.perf_counter() - t0
+
+
+def rating_alone(n: int, periods: int) -> tuple[float, float]:
+    """Seconds per period of rate_period alone, and of build_outcomes + rate_period."""
+    cfg = Config()
+    r = cfg.rating
+    rng = np.random.default_rng(1)
+    scores = [rng.normal(0.0, 0.3, n) for _ in range(8)]
+    outcomes = [build_outcomes(s) for s in scores]
+    rating, rd, vol = (np.full(n, r.initial_rating), np.full(n, r.initial_rd), np.full(n, r.initial_volatility))
+    reps = max(periods, 10)
+    t0 = time.perf_counter()
+    for k in range(reps):
+        rating, rd, vol = rate_period(rating, rd, vol, outcomes[k % 8], tau=r.tau, max_vol=r.max_volatility,
+                                      max_rd=r.max_rd)
+    alone = (time.perf_counter() - t0) / reps
+    t0 = time.perf_counter()
+    for k in range(reps):
+        o = build_outcomes(scores[k % 8], mode=r.outcome_mode, margin_scale=r.margin_scale,
+                           draw_epsilon=r.draw_epsilon)
+        rating, rd, vol = rate_period(rating, rd, vol, o, tau=r.tau, max_vol=r.max_volatility, max_rd=r.max_rd)
+    return alone, (time.perf_counter() - t0) / reps
+
+
+async def replay_2024(data: Path, db_dir: str) -> dict:
+    cfg = Config.model_validate({
+        "feed": {"kind": "replay", "interval": "1h", "speed": "max",
+                 "replay": {"path": str(data), "start": "2024-01-01", "end": "2025-01-01"}},
+        "monitoring": {"log_level": "error"},
+    })
+    t0 = time.perf_counter()
+    engine = build_engine(cfg, db_path=os.path.join(db_dir, "replay.db"), session_kind="run", autostart=True)
+    await engine.start_up()
+    t1 = time.perf_counter()
+    await engine.run()
+    t2 = time.perf_counter()
+    await engine.stop()
+    t3 = time.perf_counter()
+    s = engine.summary()
+    return {"replay_wall_s": round(t3 - t0, 3), "replay_load_s": round(t1 - t0, 3),
+            "replay_run_s": round(t2 - t1, 3), "replay_stop_s": round(t3 - t2, 3), "replay_periods": s["periods"],
+            "replay_klines": s["klines"], "replay_fills": s["fills"], "replay_final_equity": s["final_equity"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="40,500,2000", help="comma list of universe sizes")
+    ap.add_argument("--periods", default="300,60,12", help="live periods per size (comma list, or one number)")
+    ap.add_argument("--klines-per-period", type=int, default=1, dest="kpp",
+                    help="1m klines per rating period (default 1: the period is the kline)")
+    ap.add_argument("--data", type=Path, default=default_data())
+    ap.add_argument("--no-replay", action="store_true", help="skip the 2024 replay")
+    ap.add_argument("--json", action="store_true", help="print one JSON line")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+    per = [int(x) for x in args.periods.split(",") if x.strip()]
+    per = per * len(sizes) if len(per) == 1 else per
+    if len(per) != len(sizes):
+        print("--periods needs one number or one per size", file=sys.stderr)
+        return 2
+    out: dict = {"benchmark": "engine", "klines_per_period": args.kpp, "sim": []}
+    with tempfile.TemporaryDirectory(prefix="tt-bench-") as tmp:
+        for n, periods in zip(sizes, per, strict=True):
+            res = asyncio.run(pipeline(n, periods, args.kpp, tmp))
+            feed_s = asyncio.run(feed_alone(n, periods, args.kpp))
+            alone, rating = rating_alone(n, periods)
+            pipe_ms = res["elapsed_s"] / res["periods"] * 1000
+            feed_ms = feed_s / periods * 1000
+            row = {
+                "n": n,
+                "periods": res["periods"],
+                "periods_per_s": round(res["periods"] / res["elapsed_s"], 2),
+                "pipeline_ms": round(pipe_ms, 3),
+                "rate_period_ms": round(alone * 1000, 3),
+                "rating_ms": round(rating * 1000, 3),
+                "feed_ms": round(feed_ms, 3),
+                "overhead_pct": round((pipe_ms / (alone * 1000) - 1) * 100, 1),
+                "engine_overhead_pct": round(((pipe_ms - feed_ms) / (alone * 1000) - 1) * 100, 1),
+                "orders": res["orders"],
+                "stop_s": round(res["stop_s"], 3),
+            }
+            out["sim"].append(row)
+            if not args.json:
+                print(f"N={n:5d}: {row['periods_per_s']:9.1f} periods/s  pipeline {row['pipeline_ms']:8.3f} ms  "
+                      f"rate_period {row['rate_period_ms']:7.3f} ms  (+outcomes {row['rating_ms']:7.3f} ms)  "
+                      f"feed {row['feed_ms']:7.3f} ms  overhead {row['overhead_pct']:+.0f} % "
+                      f"(engine only {row['engine_overhead_pct']:+.0f} %)  orders {row['orders']}")
+        if not args.no_replay:
+            if not args.data.is_dir():
+                print(f"data folder not found: {args.data}", file=sys.stderr)
+                return 2
+            rep = asyncio.run(replay_2024(args.data, tmp))
+            out.update(rep)
+            if not args.json:
+                print(f"2024 1h replay, 10 symbols, persistence on: {rep['replay_wall_s']:.2f} s wall "
+                      f"(load+warm {rep['replay_load_s']:.2f}, run {rep['replay_run_s']:.2f}, "
+                      f"close {rep['replay_stop_s']:.2f}); {rep['replay_periods']} periods, "
+                      f"{rep['replay_fills']} fills, final equity {rep['replay_final_equity']:.2f}")
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
