@@ -279,7 +279,9 @@ class TuiTraderApp(App[int]):
         worker = event.worker
         if worker.group != "engine":
             return
-        if event.state == WorkerState.ERROR:
+        if event.state == WorkerState.ERROR and self._stopping:
+            log.warning("engine ended with an error while shutting down: %s", worker.error)
+        elif event.state == WorkerState.ERROR:
             self._engine_crashed(worker.error)
         elif event.state == WorkerState.SUCCESS and self.run_engine and not self._stopping:
             self.engine_finished = True
@@ -619,8 +621,11 @@ class TuiTraderApp(App[int]):
         self._banner(f"Stopping engine ({reason})…", "info")
         for timer in self._ui_timers:
             timer.stop()
-        if self.engine_ready.is_set() or self.engine_failed is None:
-            await self._stop_engine()
+        if not self.engine_ready.is_set():
+            # still starting up: abort the start-up first, then close what it opened
+            self.workers.cancel_group(self, "engine")
+            await asyncio.sleep(0)
+        await self._stop_engine()  # the feed stops, run() returns, storage is flushed and closed
         self.workers.cancel_group(self, "engine")
         rc = 1 if self.engine_failed is not None else 0
         self.exit(rc, return_code=rc)
