@@ -289,6 +289,23 @@ class Database(QueriesMixin):
         task.add_done_callback(_retrieve)
         return await asyncio.shield(task)
 
+    async def _critical_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Like :meth:`_critical` for a *synchronous* ``fn(raw sqlite3 connection)``: the whole
+        transaction (``BEGIN IMMEDIATE``, ``fn``, ``COMMIT`` - or a SAVEPOINT inside the caller's
+        own transaction) runs in ONE trip to the database thread instead of one per statement.
+        Completes even if the caller is cancelled; any exception rolls it back and propagates."""
+
+        async def body() -> T:
+            async with self._use() as conn:
+                savepoint = f"sp{self._tx_depth}" if self._tx_depth > 0 else None
+                return await conn._execute(_run_transaction, conn._conn, fn, savepoint)
+
+        if self._owner is asyncio.current_task():
+            return await body()  # inside the caller's own transaction: a savepoint of it
+        task = asyncio.ensure_future(body())
+        task.add_done_callback(_retrieve)
+        return await asyncio.shield(task)
+
     # -- maintenance ---------------------------------------------------------------
 
     async def integrity_check(self) -> str:
@@ -355,6 +372,31 @@ def _prepare_path(path: str) -> str:
     p = Path(path).expanduser()
     p.parent.mkdir(parents=True, exist_ok=True)
     return str(p)
+
+
+def _run_transaction(raw: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], savepoint: str | None) -> T:
+    """On the database thread: ``fn(raw)`` in its own transaction (or savepoint), rolled back on error."""
+    if savepoint is not None:
+        raw.execute(f"SAVEPOINT {savepoint}")
+        try:
+            out = fn(raw)
+        except BaseException:
+            raw.execute(f"ROLLBACK TO {savepoint}")
+            raw.execute(f"RELEASE {savepoint}")
+            raise
+        raw.execute(f"RELEASE {savepoint}")
+        return out
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        out = fn(raw)
+        raw.execute("COMMIT")
+    except BaseException:
+        try:
+            raw.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:  # e.g. the transaction already ended
+            log.debug("rollback: %s", exc)
+        raise
+    return out
 
 
 def _retrieve(task: asyncio.Future[object]) -> None:

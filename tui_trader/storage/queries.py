@@ -5,7 +5,8 @@ Every method here is called on the ``Database`` object. Three kinds of writes:
 * **Money** (``write_order_intent``, ``apply_order_update``, ``update_order``,
   ``init_account``, ``save_account``, ``save_backtest_run``): one
   ``BEGIN IMMEDIATE ... COMMIT`` each, committed before the method returns and
-  run to completion even if the awaiting task is cancelled.
+  run to completion even if the awaiting task is cancelled. The order and account
+  writes run their whole transaction in one trip to the database thread.
 * **Small state** (sessions, ``audit``, ``next_sequence``, engine state, kv,
   pruning): a single autocommitted statement, committed before returning.
 * **High volume** (``queue_*``): appended to the batched writer, committed by
@@ -490,6 +491,8 @@ class QueriesMixin:
 
         async def _critical(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T: ...
 
+        async def _critical_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+
         async def _queued(self, due: bool) -> None: ...
 
     # -- small helpers ----------------------------------------------------------
@@ -586,9 +589,9 @@ class QueriesMixin:
         sql = f"INSERT INTO orders ({cols}) VALUES ({_placeholders(len(p))})"
         values = tuple(p.values())
 
-        async def body(conn: aiosqlite.Connection) -> None:
+        def body(raw: sqlite3.Connection) -> None:
             try:
-                await conn.execute(sql, values)
+                raw.execute(sql, values)
             except sqlite3.IntegrityError as exc:
                 if "orders.client_order_id" in str(exc):
                     raise DuplicateOrderError(
@@ -596,7 +599,7 @@ class QueriesMixin:
                     ) from exc
                 raise StorageError(f"order {order.client_order_id!r} refused: {exc}") from exc
 
-        await self._critical(body)
+        await self._critical_sync(body)
 
     _UPDATE_ORDER_SQL = (
         "UPDATE orders SET exchange_order_id = ?, price = ?, status = ?, updated_ms = ?, executed_qty = ?, "
@@ -622,8 +625,8 @@ class QueriesMixin:
             p["client_order_id"],
         )
 
-    async def _update_order_row(self, conn: aiosqlite.Connection, p: Mapping[str, Any]) -> None:
-        rows = list(await conn.execute_fetchall(self._UPDATE_ORDER_SQL, self._update_order_values(p)))
+    def _update_order_row(self, raw: sqlite3.Connection, p: Mapping[str, Any]) -> None:
+        rows = raw.execute(self._UPDATE_ORDER_SQL, self._update_order_values(p)).fetchall()
         cid = p["client_order_id"]
         if not rows:
             raise OrderNotFoundError(f"order {cid!r} is not stored (write_order_intent first)")
@@ -640,10 +643,10 @@ class QueriesMixin:
         returning. Raises :class:`OrderNotFoundError` for an unknown order."""
         p = _order_params(order)
 
-        async def body(conn: aiosqlite.Connection) -> None:
-            await self._update_order_row(conn, p)
+        def body(raw: sqlite3.Connection) -> None:
+            self._update_order_row(raw, p)
 
-        await self._critical(body)
+        await self._critical_sync(body)
 
     async def apply_order_update(
         self,
@@ -690,42 +693,40 @@ class QueriesMixin:
         acc_sql = f"UPDATE account SET {', '.join(f'{k} = ?' for k in acc)} WHERE id = 1"
         acc_values = tuple(acc.values())
 
-        async def body(conn: aiosqlite.Connection) -> None:
-            await self._update_order_row(conn, p)
+        def body(raw: sqlite3.Connection) -> None:
+            self._update_order_row(raw, p)
             if fill_rows:
-                cur = await conn.executemany(
+                cur = raw.executemany(
                     f"INSERT OR IGNORE INTO fills ({_FILL_COLS}) VALUES (?,?,?,?,?,?,?,?,?)", fill_rows
                 )
                 if cur.rowcount < len(fill_rows):
-                    await self._check_duplicate_fills(conn, fill_rows)
+                    self._check_duplicate_fills(raw, fill_rows)
             if pos_row is None:
-                await conn.execute("DELETE FROM positions WHERE symbol = ?", (position_symbol,))
+                raw.execute("DELETE FROM positions WHERE symbol = ?", (position_symbol,))
             else:
-                await conn.execute(
+                raw.execute(
                     f"INSERT INTO positions ({_POSITION_COLS}) VALUES (?,?,?,?,?,?,?,?) "
                     "ON CONFLICT (symbol) DO UPDATE SET quantity=excluded.quantity, avg_entry=excluded.avg_entry, "
                     "entry_ms=excluded.entry_ms, fees=excluded.fees, realized_pnl=excluded.realized_pnl, "
                     "cost=excluded.cost, updated_ms=excluded.updated_ms",
                     pos_row,
                 )
-            cur = await conn.execute(acc_sql, acc_values)
+            cur = raw.execute(acc_sql, acc_values)
             if cur.rowcount != 1:
                 raise AccountError("no account row: call init_account() before booking orders")
 
-        await self._critical(body)
+        await self._critical_sync(body)
 
     @staticmethod
-    async def _check_duplicate_fills(conn: aiosqlite.Connection, fill_rows: list[tuple]) -> None:
+    def _check_duplicate_fills(raw: sqlite3.Connection, fill_rows: list[tuple]) -> None:
         """Some fills were ignored as (client id, trade id) duplicates: they must be identical."""
         for row in fill_rows:
             if row[8] is None:
                 continue
-            stored = list(
-                await conn.execute_fetchall(
-                    f"SELECT {_FILL_COLS} FROM fills WHERE client_order_id = ? AND trade_id = ?",
-                    (row[0], row[8]),
-                )
-            )
+            stored = raw.execute(
+                f"SELECT {_FILL_COLS} FROM fills WHERE client_order_id = ? AND trade_id = ?",
+                (row[0], row[8]),
+            ).fetchall()
             if not stored:
                 continue
             s = stored[0]
@@ -846,13 +847,13 @@ class QueriesMixin:
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         sql = f"{verb} INTO account (id, {', '.join(vals)}) VALUES (1, {_placeholders(len(vals))})"
 
-        async def body(conn: aiosqlite.Connection) -> None:
+        def body(raw: sqlite3.Connection) -> None:
             try:
-                await conn.execute(sql, tuple(vals.values()))
+                raw.execute(sql, tuple(vals.values()))
             except sqlite3.IntegrityError as exc:
                 raise AccountError("account already initialised (pass replace=True to reset it)") from exc
 
-        await self._critical(body)
+        await self._critical_sync(body)
 
     async def save_account(self, **fields: Any) -> None:
         """Update some account fields (see :data:`ACCOUNT_FIELDS`; money as Decimal);
@@ -862,12 +863,12 @@ class QueriesMixin:
             return
         sql = f"UPDATE account SET {', '.join(f'{k} = ?' for k in vals)} WHERE id = 1"
 
-        async def body(conn: aiosqlite.Connection) -> None:
-            cur = await conn.execute(sql, tuple(vals.values()))
+        def body(raw: sqlite3.Connection) -> None:
+            cur = raw.execute(sql, tuple(vals.values()))
             if cur.rowcount != 1:
                 raise AccountError("no account row: call init_account() first")
 
-        await self._critical(body)
+        await self._critical_sync(body)
 
     # -- counters, engine state, audit, kv ------------------------------------------
 
