@@ -138,7 +138,7 @@ MS_PER_DAY = 86_400_000
 # Batched writer of the database: a fast replay must not pay a thread round trip per
 # period. Rows are flushed in the background every WRITER_FLUSH_S (wall time), or
 # inline when one table holds WRITER_BATCH_ROWS rows (back-pressure).
-WRITER_FLUSH_S = 1.0
+WRITER_FLUSH_S = 0.5
 WRITER_BATCH_ROWS = 50_000
 WRITER_MAX_ROWS = 400_000
 
@@ -369,6 +369,7 @@ class TradingEngine:
         self.gaps = np.zeros(n, dtype=np.int64)
         self._gap_ring = np.zeros((window, n), dtype=bool)
         self._gap_pos = 0
+        self._gaps_held = 0  # sum of `gaps` (0: the ring is all False)
         self._hist_ts = np.zeros(HISTORY_LEN, dtype=np.int64)
         self._hist = np.full((4, HISTORY_LEN, n), np.nan)  # price, rating, z, ma
         self._hist_pos = 0
@@ -393,6 +394,7 @@ class TradingEngine:
         self._vring = np.full((n, self._vol_window), np.nan)
         self._vcol = 0
         self._vfull = 0  # consecutive complete batches in the ring (valid when >= the window)
+        self._vorder: dict[int, np.ndarray] = {}  # ring column order (oldest first) per write position
         self._buf_change = np.empty(n)
         self._buf_ratio = np.empty(n)
         self._buf_sigma = np.empty(n)
@@ -656,7 +658,7 @@ class TradingEngine:
             groups = self._groups(batch)
         else:
             groups = self._groups(batch.take(closed))
-        for g in groups:
+        for g, complete in groups:
             P = self.period_ms
             pidx = int(g.open_time[0]) // P
             if (self._closed_pidx is not None and pidx <= self._closed_pidx) or (
@@ -671,7 +673,7 @@ class TradingEngine:
                 self._close_period()  # the open period ends without its last kline
                 await self._period_done(live)
             self.cache.add_klines(g)
-            if self._accumulate(g, pidx):
+            if self._accumulate(g, pidx, complete):
                 self._close_period()
                 # the period's signal pass checks stop loss / profit target of every holding itself
                 await self._period_done(live)
@@ -681,8 +683,9 @@ class TradingEngine:
             self.cache.add_klines(batch.take(~closed))  # in-progress candles: prices only
         self._market_version += 1
 
-    def _groups(self, batch: KlineBatch) -> list[KlineBatch]:
-        """Closed klines split by open time (time order); within one open time a symbol's last row wins."""
+    def _groups(self, batch: KlineBatch) -> list[tuple[KlineBatch, bool]]:
+        """Closed klines split by open time (time order); within one open time a symbol's last row wins.
+        Each group comes with ``complete``: it holds every symbol once, in symbol order."""
         if len(batch) == 0:
             return []
         ot = batch.open_time
@@ -700,10 +703,11 @@ class TradingEngine:
             if not full and n_g > 1 and np.unique(g.sym).shape[0] != n_g:
                 _, last = np.unique(g.sym[::-1], return_index=True)
                 g = g.take(np.sort(n_g - 1 - last))
-            out.append(g)
+                full = len(g) == self.n and np.array_equal(g.sym, self._all_sym)
+            out.append((g, full))
         return out
 
-    def _accumulate(self, g: KlineBatch, pidx: int) -> bool:
+    def _accumulate(self, g: KlineBatch, pidx: int, complete: bool) -> bool:
         """Add one open time's closed klines to the open period (period ``pidx``); True when they reach
         its end (the caller closes it)."""
         first_of_period = self._pidx is None
@@ -712,7 +716,7 @@ class TradingEngine:
         sym = g.sym
         n_g = len(g)
         self.counters["klines"] += n_g
-        if n_g == self.n and np.array_equal(sym, self._all_sym):
+        if complete:
             # every symbol, in order: whole-array operations, no fancy indexing
             if first_of_period:
                 np.copyto(self._p_open, g.open)
@@ -773,7 +777,10 @@ class TradingEngine:
             k = self._vring.shape[1]
             if self._vfull >= k and k >= 3:
                 # the same arithmetic as MarketCache.return_volatility, on the ring of complete batches
-                c = self._vring[:, (np.arange(k) + self._vcol) % k]
+                order = self._vorder.get(self._vcol)
+                if order is None:
+                    order = self._vorder[self._vcol] = (np.arange(k) + self._vcol) % k
+                c = self._vring[:, order]
                 r = c[:, 1:] / c[:, :-1] - 1.0
                 mean = r.sum(axis=1) / (k - 1)
                 dev = r - mean[:, None]
@@ -820,12 +827,14 @@ class TradingEngine:
         self.zstd = std
         self.score = score
         # periods without data in the z window (only once a symbol has been seen at all)
-        missing = ~active & (self.last_kline_ms >= 0)
         ring = self._gap_ring
         p = self._gap_pos
-        self.gaps += missing
-        self.gaps -= ring[p]
-        ring[p] = missing
+        if not all_active or self._gaps_held:
+            missing = ~active & (self.last_kline_ms >= 0)
+            self.gaps += missing
+            self.gaps -= ring[p]
+            ring[p] = missing
+            self._gaps_held = int(self.gaps.sum())
         self._gap_pos = (p + 1) % ring.shape[0]
         self.counters["periods"] = period + 1
         self._board_version += 1
