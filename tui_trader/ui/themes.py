@@ -32,7 +32,9 @@ from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-BUILTIN_THEME_DIR = PACKAGE_DIR.parent / "themes"
+# ``tui_trader/ui/themes`` is a symlink to the top-level ``themes/`` folder (the one source of
+# truth in the repository); wheels carry the files themselves through that link.
+BUILTIN_THEME_DIR = Path(__file__).resolve().parent / "themes"
 
 DEFAULT_THEME = "tui-trader-dark"
 FALLBACK_THEME = "textual-dark"
