@@ -253,3 +253,18 @@ async def test_the_fast_volatility_equals_the_cache_figure() -> None:
         np.testing.assert_array_equal(e._volatility(), e.cache.return_volatility(5))
     finally:
         await h.stop()
+
+
+async def test_the_last_of_several_updates_of_a_symbol_in_one_batch_decides_the_exit() -> None:
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        await _holding(h)
+        t = T0 + PERIOD + 1_000
+        await h.step(prices(t, [97.0, 99.5], symbols=[0, 0]))  # -3 % then back to -0.5 %: no stop
+        assert "AAAUSDT" in e.portfolio.positions
+        await h.step(prices(t + 1_000, [99.5, 97.0], symbols=[0, 0]))  # ends at -3 %: stop loss
+        assert "AAAUSDT" not in e.portfolio.positions
+        assert e.fills[-1].price == Decimal("97")
+    finally:
+        await h.stop()

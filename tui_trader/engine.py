@@ -643,9 +643,10 @@ class TradingEngine:
 
     @property
     def _store_klines(self) -> bool:
-        """Closed klines are kept in the database for ``kline_retention_days``; a replay's klines
-        are files already and are not copied."""
-        return self.cfg.data_processing.kline_retention_days > 0 and self.feed.kind != "replay"
+        """Closed klines of the live market are kept in the database for ``kline_retention_days``.
+        Replayed klines are files already and simulated ones are regenerated from the seed and the
+        start time, so neither is copied (at speed they would cost more than everything else)."""
+        return self.cfg.data_processing.kline_retention_days > 0 and self.feed.kind == "binance"
 
     async def _process_klines(self, batch: KlineBatch, live: bool) -> None:
         """Klines into the cache and the period accumulators, one open time at a time; every period
@@ -981,10 +982,22 @@ class TradingEngine:
             await self._act_on(signals, ts)
 
     async def _realtime_exits(self, sym: np.ndarray, price: np.ndarray) -> None:
-        if len(sym) == 0:
+        """Stop loss / profit target of the held symbols among these price updates."""
+        held = self._held_idx
+        if len(sym) == 0 or held.shape[0] == 0:
             return
+        if len(sym) == self.n and np.array_equal(sym, self._all_sym):
+            sym, price = held, price[held]  # a complete batch: look at the holdings only
+        elif len(sym) > 1:
+            _, last = np.unique(sym[::-1], return_index=True)
+            if last.shape[0] != len(sym):  # a symbol updated twice: its last price counts
+                keep = np.sort(len(sym) - 1 - last)
+                sym, price = sym[keep], price[keep]
         entry = self._entry_px[sym]
-        m = ~np.isnan(entry)
+        rm = self.cfg.risk_management
+        pnl = (price - entry) / entry * 100.0  # NaN for flat symbols: no rule holds
+        # only updates that cross a boundary can raise a signal (the same test as the generator's)
+        m = (pnl <= -rm.stop_loss_percent + PCT_EPS) | (pnl >= rm.profit_target_percent - PCT_EPS)
         if not m.any():
             return
         ts = self.clock.now_ms()
