@@ -208,6 +208,25 @@ async def test_the_sim_market_resumes_after_the_last_stored_time(tmp_path: Path)
     assert n_fills > 0 and sessions == 3
 
 
+async def test_a_restart_on_stored_ratings_refills_the_market_cache_from_the_feed(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    e = build_engine(_sim_cfg(), db_path=db, session_kind="run", autostart=True, max_klines=40)
+    await e.start_up()
+    await e.run()
+    await e.stop()
+    e = build_engine(_sim_cfg(), db_path=db, session_kind="run", autostart=True, max_klines=5)
+    await e.start_up()
+    try:
+        assert e.counters["periods"] == 0  # ratings came from storage, nothing was re-rated
+        assert int(e.zs.count.min()) >= 10
+        # but prices and volatility are known before the first live kline
+        assert np.isfinite(e.cache.price).all()
+        assert np.isfinite(e._volatility()).all()
+        assert (e.last_kline_ms == e.clock.now_ms() - 60_000).all()
+    finally:
+        await e.stop()
+
+
 # ------------------------------------------------------------------ the SIGKILL crash test
 
 CRASH_CONFIG = """

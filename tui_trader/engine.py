@@ -327,7 +327,9 @@ class TradingEngine:
         warmed = False
         if self.db is not None:
             warmed = await self._warm_from_storage()
-        if not warmed:
+        if warmed:
+            await self._warm_cache_from_feed()
+        else:
             await self._warm_from_feed()
 
         # reconcile open orders before trading (fails closed)
@@ -608,6 +610,22 @@ class TradingEngine:
         log.info("z-scores restored from %d stored periods", hist.shape[0])
         return True
 
+    async def _warm_cache_from_feed(self) -> None:
+        """After ratings came from storage: the feed's last klines fill the market cache (prices,
+        volatility, liquidity, staleness) so that trading can start at once. Nothing is rated."""
+        try:
+            hist = await self.feed.history(self.symbols, self.cfg.feed.interval, self._vol_window + 1)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("recent klines unavailable: %s", exc)
+            return
+        hist = hist.take(hist.closed) if len(hist) else hist
+        if len(hist) == 0:
+            return
+        hist = hist.take(np.lexsort((hist.sym, hist.open_time)))
+        self.cache.add_klines(hist)
+        np.maximum.at(self.last_kline_ms, hist.sym, hist.open_time)
+        self._market_version += 1
+
     async def _warm_from_feed(self) -> None:
         """Rate the feed's history (no trading). Periods newer than anything stored are stored
         too, so a restart finds a full z-score window."""
@@ -868,8 +886,9 @@ class TradingEngine:
         equity = self._mark()
         self.portfolio.sample(ts)
         if self.db is not None:
-            await self.db.queue_equity(self.session_id, ts, equity, self.portfolio.cash,
-                                       self.portfolio.positions_value, self.portfolio.drawdown_pct)
+            cash = self.portfolio.cash
+            await self.db.queue_equity(self.session_id, ts, equity, cash, equity - float(cash),
+                                       self.portfolio.drawdown_pct)
             await self._prune(ts)
         await self._check_breakers(ts, equity)
         self.bus.publish(RatingUpdate(ts, self.counters["periods"], int(np.count_nonzero(np.isfinite(self.score)))))
