@@ -66,6 +66,7 @@ from tui_trader.ui.screens.modals import (
     SellScreen,
     ThresholdScreen,
 )
+from tui_trader.ui.screens.report import BacktestReportScreen, BacktestRunsScreen
 from tui_trader.ui.themes import APP_VARIABLES, DEFAULT_THEME, FALLBACK_THEME, discover_themes
 from tui_trader.ui.widgets.charts import Series, history_key, price_z_series
 from tui_trader.ui.widgets.health import HealthTable, health_rows
@@ -531,6 +532,11 @@ class TuiTraderApp(App[int]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_backtest_reports(self) -> None:
+        """The stored backtest runs (read-only; own database connection, engine untouched)."""
+        if not isinstance(self.screen, BacktestRunsScreen | BacktestReportScreen):
+            self.push_screen(BacktestRunsScreen(self.cfg.db_path()))
 
     def action_detail(self, symbol: str | None = None) -> None:
         sym = symbol or self._symbol()

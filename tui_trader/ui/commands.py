@@ -19,6 +19,7 @@ ACTIONS: list[tuple[str, str, str]] = [
     ("Sort prices by next column", "screen.sort", "o"),
     ("Maximise / restore pane", "screen.maximize", "m"),
     ("Cycle log level", "screen.log_level", "v"),
+    ("Backtest reports", "backtest_reports", "B"),
     ("Next colour theme", "next_theme", "T"),
     ("Help: keys", "help", "?"),
     ("Quit", "quit", "q"),

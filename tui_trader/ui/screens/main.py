@@ -59,6 +59,7 @@ class MainScreen(Screen):
         Binding("q", "app.quit", "Quit"),
         Binding("R", "app.reset_emergency", "Reset E", show=False),
         Binding("T", "app.next_theme", "Theme", show=False),
+        Binding("B", "app.backtest_reports", "Reports", show=False),
         Binding("v", "log_level", "Log level", show=False),
         Binding("o", "sort", "Sort", show=False),
         Binding("tab", "next_pane", "Next pane", show=False),
