@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _feed_options(p)
     p.add_argument("--live", action="store_true", help="trade for real on Binance (needs API keys and a typed confirmation)")
+    p.add_argument("--report", nargs="?", const="", default=None, metavar="RUN_ID",
+                   help="open the stored backtest reports of the database (--db) without starting an engine: "
+                   "the runs list, or RUN_ID directly")
 
     p = sub.add_parser(
         "run",

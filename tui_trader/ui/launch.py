@@ -1,4 +1,5 @@
-"""CLI glue for ``tui-trader tui``: decide paper/live, build the summary, run the console.
+"""CLI glue for ``tui-trader tui``: decide paper/live, build the summary, run the console
+(or, with ``--report``, the backtest report viewer without an engine).
 
 ``tui_trader.cli.cmd_tui`` calls :func:`main_tui`; everything else lives in
 :func:`tui_trader.ui.app.run_tui`.
@@ -31,11 +32,36 @@ def account_summary(cfg: Config) -> str:
     return "\n".join(lines)
 
 
+def main_report(cfg: Config, run_id: str | None = None) -> int:
+    """The standalone backtest report viewer on ``cfg.db_path()`` (no engine is built).
+
+    Opens the runs list, or the report of ``run_id``. A missing database, no stored runs
+    or an unknown ``run_id`` prints one line on stderr and returns 2; otherwise 0.
+    """
+    import asyncio
+
+    from tui_trader.ui.screens.report import BacktestReportApp, check_report_target
+
+    path = cfg.db_path()
+    error, found = asyncio.run(check_report_target(path, run_id or None))
+    if error is not None:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    app = BacktestReportApp(path, run=found if run_id else None, runs=None if run_id else found,
+                            theme=cfg.ui.theme)
+    app.run()
+    return int(app.return_code or 0)
+
+
 def main_tui(args: argparse.Namespace, cfg: Config) -> int:
-    """Open the console; ``--live`` (or ``broker.kind = "binance"``) asks for the typed confirmation."""
+    """Open the console; ``--live`` (or ``broker.kind = "binance"``) asks for the typed confirmation.
+    ``--report [RUN_ID]`` opens the backtest report viewer instead (:func:`main_report`)."""
     from tui_trader.runtime import build_engine
     from tui_trader.ui.app import run_tui
 
+    report = getattr(args, "report", None)
+    if report is not None:
+        return main_report(cfg, report.strip() or None)
     live = bool(getattr(args, "live", False)) or cfg.broker.kind == "binance"
     if live:
         errors = live_errors(cfg)
