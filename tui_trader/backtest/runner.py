@@ -315,6 +315,11 @@ async def store_result(result: BacktestResult, db_path: str | Path, data_desc: s
         "per_symbol": result.per_symbol,
         "n_klines": result.n_klines,
         "wall_time_s": result.wall_time_s,
+        # the report screen draws buy-and-hold beside the strategy
+        "baseline_curves": {
+            name: {"ts_ms": np.asarray(c[0]).tolist(), "equity": np.asarray(c[1]).tolist()}
+            for name, c in (result.baseline_curves or {}).items() if name == "buy_and_hold"
+        },
     })  # fmt: skip
     db = await Database.open(db_path, start_writer=False)
     try:
