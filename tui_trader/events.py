@@ -10,6 +10,7 @@ Textual.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -120,10 +121,8 @@ class EventBus:
 
         def _put(ev: Any) -> None:
             if q.full():
-                try:
+                with contextlib.suppress(asyncio.QueueEmpty):
                     q.get_nowait()
-                except asyncio.QueueEmpty:  # pragma: no cover
-                    pass
             q.put_nowait(ev)
 
         return q, self.subscribe(_put, *types)
