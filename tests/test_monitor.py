@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from tui_trader.monitor.health import (
+    broker_check,
+    database_check,
+    engine_check,
+    feed_checks,
+    memory_check,
+    overall,
+    positions_check,
+)
+from tui_trader.monitor.metrics import EventRate
+
+
+def test_feed_checks_by_state() -> None:
+    ok = feed_checks({"connected": True, "streams": {"a": {"stale": False}}}, "sim")
+    assert [(c.name, c.status) for c in ok] == [("feed", "healthy")]
+    stale = feed_checks({"connected": True, "streams": {"b": {"stale": True}, "a": {"stale": True}}}, "binance")
+    assert stale[0].status == "warning" and "a, b" in stale[0].message
+    down = feed_checks({"connected": False, "error": "refused"}, "binance")
+    assert down[0].status == "unhealthy" and down[0].critical and "refused" in down[0].message
+    rej = feed_checks({"connected": True, "rejected": 5, "rejected_by_reason": {"bad_type": 4, "duplicate": 1}}, "x")
+    assert rej[1].name == "messages" and "5 malformed" in rej[1].message and "bad_type 4" in rej[1].message
+
+
+def test_component_checks() -> None:
+    assert database_check(False, False).status == "healthy"
+    assert database_check(True, False).status == "unhealthy"
+    assert database_check(True, True, {"consecutive_failures": 2, "last_error": "locked"}).status == "warning"
+    assert broker_check("paper", "open").status == "warning"
+    assert broker_check("paper", "closed").status == "healthy"
+    assert memory_check(100.0).status == "healthy" and memory_check(5000.0).status == "warning"
+    assert positions_check(11, 10).status == "warning" and positions_check(10, 10).status == "healthy"
+    assert engine_check("") is None and engine_check("boom").status == "unhealthy"
+
+
+def test_overall_rules() -> None:
+    h = positions_check(0, 1)
+    w = positions_check(2, 1)  # warning, not critical
+    u_noncrit = type(h)("x", "unhealthy", "", critical=False)
+    u_crit = database_check(True, False)
+    assert overall([h]) == "healthy"
+    assert overall([h, w]) == "warning"
+    assert overall([h, u_noncrit]) == "warning"
+    assert overall([h, w, u_crit]) == "unhealthy"
+
+
+def test_event_rate() -> None:
+    t = [0.0]
+    r = EventRate(window=4, now=lambda: t[0])
+    assert r.per_second() == 0.0
+    for n in (10, 20, 30):
+        r.note(n)
+        t[0] += 0.5
+    # 20 + 30 events over 1.0 s between the first and last note
+    assert r.per_second() == 50.0

@@ -1,0 +1,85 @@
+"""Health checks: plain functions from component snapshots to :class:`HealthCheck` rows.
+
+The seed's monitor: database, exchange/feed connectivity, streams, memory and positions
+vs limit, each ``healthy`` / ``warning`` / ``unhealthy``, some *critical*. The overall
+status is ``unhealthy`` when a critical check is unhealthy, ``warning`` when any check
+is not healthy, else ``healthy``. Nothing here does I/O except reading this process's
+peak RSS.
+"""
+
+from __future__ import annotations
+
+import resource
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tui_trader.events import HealthCheck
+
+HEALTHY, WARNING, UNHEALTHY = "healthy", "warning", "unhealthy"
+
+MEMORY_WARN_MB = 4096.0
+
+
+def feed_checks(feed_health: Mapping[str, Any], kind: str) -> list[HealthCheck]:
+    """Connection and staleness of the feed's streams, and rejected messages."""
+    out: list[HealthCheck] = []
+    connected = bool(feed_health.get("connected", False))
+    stale = sorted(name for name, s in (feed_health.get("streams") or {}).items() if s.get("stale"))
+    if not connected:
+        err = feed_health.get("error")
+        out.append(HealthCheck("feed", UNHEALTHY, f"disconnected{': ' + str(err) if err else ''}", critical=True))
+    elif stale:
+        out.append(HealthCheck("feed", WARNING, f"stale: {', '.join(stale)}", critical=True))
+    else:
+        out.append(HealthCheck("feed", HEALTHY, f"{kind} connected", critical=True))
+    rejected = int(feed_health.get("rejected", 0) or 0)
+    if rejected:
+        by = feed_health.get("rejected_by_reason") or {}
+        top = ", ".join(f"{r} {n}" for r, n in sorted(by.items(), key=lambda kv: -kv[1])[:3])
+        out.append(HealthCheck("messages", WARNING, f"{rejected} malformed message(s) rejected" +
+                               (f" ({top})" if top else "")))
+    return out
+
+
+def database_check(persist: bool, is_open: bool, writer_stats: Mapping[str, Any] | None = None) -> HealthCheck:
+    if not persist:
+        return HealthCheck("database", HEALTHY, "off (not persisted)", critical=True)
+    if not is_open:
+        return HealthCheck("database", UNHEALTHY, "closed", critical=True)
+    stats = writer_stats or {}
+    if stats.get("consecutive_failures"):
+        return HealthCheck("database", WARNING, f"writer failing: {stats.get('last_error')}", critical=True)
+    return HealthCheck("database", HEALTHY, "connected", critical=True)
+
+
+def broker_check(name: str, breaker_state: str) -> HealthCheck:
+    status = HEALTHY if breaker_state == "closed" else WARNING
+    return HealthCheck("broker", status, f"{name} · order circuit {breaker_state}", critical=True)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def memory_check(rss_mb: float | None = None, warn_mb: float = MEMORY_WARN_MB) -> HealthCheck:
+    mb = peak_rss_mb() if rss_mb is None else rss_mb
+    return HealthCheck("memory", HEALTHY if mb < warn_mb else WARNING, f"{mb:.0f} MB peak RSS")
+
+
+def positions_check(open_positions: int, limit: int) -> HealthCheck:
+    status = HEALTHY if open_positions <= limit else WARNING
+    return HealthCheck("positions", status, f"{open_positions} / {limit} positions")
+
+
+def engine_check(error: str) -> HealthCheck | None:
+    return HealthCheck("engine", UNHEALTHY, error, critical=True) if error else None
+
+
+def overall(checks: Iterable[HealthCheck]) -> str:
+    checks = list(checks)
+    if any(c.status == UNHEALTHY and c.critical for c in checks):
+        return UNHEALTHY
+    if any(c.status != HEALTHY for c in checks):
+        return WARNING
+    return HEALTHY
