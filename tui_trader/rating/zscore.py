@@ -68,6 +68,7 @@ class RollingZScore:
         self._z = np.zeros(n)
         self._since_exact = 0
         self._cols = np.arange(n)
+        self._in_step = True  # every symbol has the same write position and count
 
     @property
     def count(self) -> np.ndarray:
@@ -109,11 +110,15 @@ class RollingZScore:
                 raise ValueError(f"RollingZScore.update: mask must be bool of shape {x.shape}")
             sel &= mk
         if np.count_nonzero(sel) == self.n_symbols:
-            cols = self._cols
+            if self.n_symbols and self._step_check():
+                self._push_all(x)  # the common case: whole-array arithmetic, no fancy indexing
+            else:
+                self._push(self._cols, x[self._cols])
         else:
             cols = np.flatnonzero(sel)
-        if cols.shape[0]:
-            self._push(cols, x[cols])
+            if cols.shape[0]:
+                self._in_step = False
+                self._push(cols, x[cols])
         self._since_exact += 1
         if self._since_exact >= self.window:
             self._exact()
@@ -140,6 +145,53 @@ class RollingZScore:
         cnt = np.minimum(cnt + 1, w)
         self._count[cols] = cnt
         self._stats(cols, xv, cnt)
+
+    def _step_check(self) -> bool:
+        """True when every symbol has the same write position and count (re-checked only after a
+        partial update broke the lock-step)."""
+        if not self._in_step:
+            pos, cnt = self._pos, self._count
+            self._in_step = bool((pos == pos[0]).all() and (cnt == cnt[0]).all())
+        return self._in_step
+
+    def _push_all(self, xv: np.ndarray) -> None:
+        """:meth:`_push` for every symbol while they are in lock-step: the same arithmetic on
+        whole arrays (bit-identical results)."""
+        w = self.window
+        p = int(self._pos[0])
+        c0 = int(self._count[0])
+        if c0 == 0:
+            np.copyto(self._shift, xv)
+        k = self._shift
+        new = xv - k
+        if c0 < w:  # empty slots: nothing leaves the window (old == 0.0, so new - old == new)
+            self._s1 += new
+            self._s2 += new * new
+        else:
+            old = self._buf[p] - k
+            self._s1 += new - old
+            self._s2 += new * new - old * old
+        self._buf[p] = xv
+        self._pos.fill(0 if p + 1 == w else p + 1)
+        cnt = min(c0 + 1, w)
+        self._count.fill(cnt)
+        c = float(cnt)
+        m1 = self._s1 / c
+        var = self._s2 / c
+        var -= m1 * m1
+        np.maximum(var, 0.0, out=var)
+        std = np.sqrt(var, out=var)
+        mean = np.add(k, m1, out=self._mean)
+        np.copyto(self._std, std)
+        z = self._z
+        z.fill(0.0)
+        if cnt >= self.min_history:
+            ok = np.abs(mean)
+            ok *= REL_EPS
+            ok = std > ok
+            dev = xv - k  # (x - K) - m1: no cancellation against a large offset
+            dev -= m1
+            np.divide(dev, std, out=z, where=ok)
 
     def _stats(self, cols: np.ndarray, xv: np.ndarray, cnt: np.ndarray) -> None:
         """Recompute mean, std and z of ``cols`` whose current values are ``xv``."""
@@ -193,6 +245,7 @@ class RollingZScore:
         self._buf[slot, cols] = h[t_idx, cols]
         self._count = cnt.astype(np.int64)
         self._pos = np.where(cnt == w, 0, cnt).astype(np.int64)
+        self._in_step = False  # re-checked at the next update
         self._exact()
         have = np.flatnonzero(cnt > 0)
         if have.shape[0]:
