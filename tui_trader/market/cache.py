@@ -86,6 +86,7 @@ class MarketCache:
         self.quote_volume = np.full((n, capacity), np.nan)
         self.taker_buy_base = np.full((n, capacity), np.nan)
         self._pos = np.zeros(n, dtype=np.int64)
+        self._upos = 0  # the write column shared by every symbol; -1 if they differ, None unknown
         self.count = np.zeros(n, dtype=np.int64)
         self.total_klines = 0
 
@@ -125,6 +126,9 @@ class MarketCache:
                 return 0
         closed = np.asarray(batch.closed, dtype=bool)
         unique = sym.shape[0] == 1 or bool(np.all(sym[1:] > sym[:-1]))  # sorted, one row per symbol
+        if unique and sym.shape[0] == self.n and closed.all() and self._uniform_col() >= 0:
+            return self._add_complete(batch)
+        self._upos = None
         added = 0
         if closed.any():
             cb = batch if closed.all() else batch.take(closed)
@@ -158,6 +162,48 @@ class MarketCache:
             last = _last_per_symbol(sym)
             self._set_prices(sym[last], ts[last], batch.close[last])
         return added
+
+    def _uniform_col(self) -> int:
+        """The write column shared by every symbol, or -1 if their positions differ."""
+        if self._upos is None:
+            p = self._pos
+            self._upos = int(p[0]) if self.n and bool((p == p[0]).all()) else -1
+        return self._upos
+
+    def _add_complete(self, batch: KlineBatch) -> int:
+        """Closed klines of every symbol, one each in symbol order, while all write positions are
+        equal: one column of each field (basic indexing); the same cells and prices as the general
+        path."""
+        c = self._upos
+        assert c is not None
+        self.open_time[:, c] = batch.open_time
+        self.open[:, c] = batch.open
+        self.high[:, c] = batch.high
+        self.low[:, c] = batch.low
+        self.close[:, c] = batch.close
+        self.volume[:, c] = batch.volume
+        self.quote_volume[:, c] = batch.quote_volume
+        self.taker_buy_base[:, c] = batch.taker_buy_base
+        nxt = (c + 1) % self.capacity
+        self._pos.fill(nxt)
+        self._upos = nxt
+        np.minimum(self.count + 1, self.capacity, out=self.count)
+        n = self.n
+        self.total_klines += n
+        ts = np.asarray(batch.close_time)
+        newer = ts >= self.price_ts
+        if self.price_capacity or not newer.all():
+            self._set_prices(self._all_idx(), ts, batch.close)
+        else:  # every price moves forward: whole arrays
+            self.price[:] = batch.close
+            self.price_ts[:] = ts
+        return n
+
+    def _all_idx(self) -> np.ndarray:
+        idx = getattr(self, "_all", None)
+        if idx is None:
+            idx = self._all = np.arange(self.n, dtype=np.int64)
+        return idx
 
     def update_prices(self, batch: PriceBatch) -> int:
         """Apply a PriceBatch (newest row per symbol wins; older than ``price_ts`` is ignored).
