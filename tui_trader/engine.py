@@ -54,8 +54,6 @@ import dataclasses
 import json
 import logging
 import math
-import resource
-import time
 from collections import deque
 from decimal import Decimal
 from typing import Any
@@ -73,7 +71,6 @@ from tui_trader.events import (
     EventBus,
     FillEvent,
     FlattenAll,
-    HealthCheck,
     HealthView,
     LeaderboardView,
     LockSymbol,
@@ -117,6 +114,16 @@ from tui_trader.models import (
     Source,
     SymbolFilters,
 )
+from tui_trader.monitor.health import (
+    broker_check,
+    database_check,
+    engine_check,
+    feed_checks,
+    memory_check,
+    overall,
+    positions_check,
+)
+from tui_trader.monitor.metrics import EventRate
 from tui_trader.portfolio.portfolio import Portfolio
 from tui_trader.rating.glicko2 import rate_period
 from tui_trader.rating.matches import build_outcomes
@@ -129,6 +136,8 @@ from tui_trader.risk.state import TradingStateMachine
 from tui_trader.strategy.signals import PCT_EPS, SignalGenerator
 
 log = logging.getLogger("tui_trader.engine")
+# one line per fill / rejected order, for the console's log pane (headless runs at full speed silence it)
+trade_log = logging.getLogger("tui_trader.trades")
 
 HISTORY_LEN = 500  # periods kept per symbol for the detail view
 SIGNALS_KEPT = 200
@@ -226,7 +235,7 @@ class TradingEngine:
         self._market_version = 0
         self._board_version = 0
         self._error: str = ""
-        self._events_window: deque[tuple[float, int]] = deque(maxlen=64)
+        self._event_rate = EventRate()
         self.orders: dict[str, Order] = {}  # recent orders by client id (bounded)
         self.fills: deque[Fill] = deque(maxlen=2000)
         self._pending_period = False
@@ -907,7 +916,7 @@ class TradingEngine:
                 log.warning("kline pruning failed: %s", exc)
 
     def _note_events(self, n: int) -> None:
-        self._events_window.append((time.monotonic(), n))
+        self._event_rate.note(n)
 
     def _recent_quote_volume(self, symbol: str) -> float:
         """Quote volume of the symbol's last ``rating.volatility_window`` klines (0 unknown)."""
@@ -1261,6 +1270,12 @@ class TradingEngine:
                 self.state_reason = f"storage failure: {exc}"
                 raise
         now = self.clock.now_ms()
+        for fill in fills:
+            trade_log.info("%s %s %s @ %s, fee %s %s (%s)", fill.side.value, fill.quantity, fill.symbol,
+                           fill.price, fill.fee, fill.fee_asset, order.reason)
+        if order.status is OrderStatus.REJECTED:
+            trade_log.warning("%s %s %s rejected: %s", order.side.value, order.quantity, order.symbol,
+                              order.error or order.reason)
         self.bus.publish(OrderUpdate(now, order))
         for fill in fills:
             self.bus.publish(FillEvent(now, fill))
@@ -1292,6 +1307,7 @@ class TradingEngine:
         if ok and old != target:
             self.state_reason = reason
             now = self.clock.now_ms()
+            log.info("engine %s -> %s (%s: %s)", old.value, target.value, source.value, reason)
             self.bus.publish(StateChange(now, old, target, source, reason))
             await self._save_state()
             if self.db is not None:
@@ -1515,11 +1531,7 @@ class TradingEngine:
         }
 
     def _events_per_s(self) -> float:
-        w = self._events_window
-        if len(w) < 2:
-            return 0.0
-        dt = w[-1][0] - w[0][0]
-        return sum(n for _, n in list(w)[1:]) / dt if dt > 0 else 0.0
+        return self._event_rate.per_second()
 
     def _position_view(self, sym: str) -> PositionView | None:
         pos = self.portfolio.positions.get(sym)
@@ -1613,50 +1625,23 @@ class TradingEngine:
         )
 
     def _health(self) -> HealthView:
-        checks: list[HealthCheck] = []
         fh: dict[str, Any] = {}
         if self._started:
             try:
                 fh = self.feed.health()
             except Exception as exc:  # noqa: BLE001
                 fh = {"connected": False, "error": str(exc)}
-        connected = bool(fh.get("connected", False))
-        stale = [name for name, s in (fh.get("streams") or {}).items() if s.get("stale")]
-        if not connected:
-            checks.append(HealthCheck("feed", "unhealthy", "disconnected", critical=True))
-        elif stale:
-            checks.append(HealthCheck("feed", "warning", f"stale: {', '.join(stale)}", critical=True))
-        else:
-            checks.append(HealthCheck("feed", "healthy", f"{self.feed.kind} connected", critical=True))
-        rej = int(fh.get("rejected", 0))
-        if rej:
-            checks.append(HealthCheck("messages", "warning", f"{rej} malformed message(s) rejected"))
-        db_status = "healthy" if (self.db is not None or not self._persist) else "unhealthy"
-        db_msg = "connected" if self.db is not None else ("off" if not self._persist else "closed")
-        if self.db is not None:
-            stats = self.db.writer.stats()
-            if stats.get("consecutive_failures"):
-                db_status, db_msg = "warning", f"writer failing: {stats.get('last_error')}"
-        checks.append(HealthCheck("database", db_status, db_msg, critical=True))
         breaker_state = self.order_breaker.state if hasattr(self, "order_breaker") else "closed"
-        checks.append(
-            HealthCheck("broker", "healthy" if breaker_state == "closed" else "warning",
-                        f"{getattr(self.broker, 'name', '?')} · order circuit {breaker_state}", critical=True)
-        )
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-        checks.append(HealthCheck("memory", "healthy" if rss_mb < 4096 else "warning", f"{rss_mb:.0f} MB peak RSS"))
-        npos = len(self.portfolio.positions)
-        lim = self.cfg.risk_management.max_total_positions
-        checks.append(HealthCheck("positions", "healthy" if npos <= lim else "warning", f"{npos} / {lim} positions"))
-        if self._error:
-            checks.append(HealthCheck("engine", "unhealthy", self._error, critical=True))
-        if any(c.status == "unhealthy" and c.critical for c in checks):
-            overall = "unhealthy"
-        elif any(c.status != "healthy" for c in checks):
-            overall = "warning"
-        else:
-            overall = "healthy"
-        return HealthView(overall, checks, fh, self._events_per_s(), {"orders": breaker_state})
+        checks = feed_checks(fh, self.feed.kind)
+        checks.append(database_check(self._persist, self.db is not None,
+                                     self.db.writer.stats() if self.db is not None else None))
+        checks.append(broker_check(getattr(self.broker, "name", "?"), breaker_state))
+        checks.append(memory_check())
+        checks.append(positions_check(len(self.portfolio.positions), self.cfg.risk_management.max_total_positions))
+        eng = engine_check(self._error)
+        if eng is not None:
+            checks.append(eng)
+        return HealthView(overall(checks), checks, fh, self._events_per_s(), {"orders": breaker_state})
 
     def symbol_history(self, symbol: str) -> SymbolHistory:
         i = self.sym_index.get(symbol)

@@ -31,6 +31,9 @@ def setup_logging(cfg: Config, stream=sys.stderr) -> None:
     logging.basicConfig(
         level=level, stream=stream, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True
     )
+    if cfg.feed.speed == "max":
+        # a full-speed run makes thousands of fills a second: the summary reports them, not the log
+        logging.getLogger("tui_trader.trades").setLevel(logging.WARNING)
 
 
 def _progress_cb(console: Console):
