@@ -43,11 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=default_data())
     ap.add_argument("--interval", default="1h")
-    ap.add_argument("--start", default="2024-01-15", help="first traded time (warm-up comes before it)")
+    ap.add_argument("--start", default="", help="first traded time (default: the data's start; warm-up is taken "
+                    "from the first periods)")
     ap.add_argument("--end", default="2025-01-01")
     ap.add_argument("--symbols", default="", help="comma list (default: all in the data)")
     ap.add_argument("--sweep-points", type=int, default=0, help="also time a sweep of this many points")
     ap.add_argument("--processes", type=int, default=None)
+    ap.add_argument("--sim-symbols", type=int, default=500, help="(b)/(c): sim universe size")
+    ap.add_argument("--sampled-periods", type=int, default=20_000, help="(b): periods playing 32 sampled opponents")
+    ap.add_argument("--allpairs-periods", type=int, default=2_000, help="(c): periods playing all pairs")
+    ap.add_argument("--no-sim", action="store_true", help="skip (b) and (c)")
     ap.add_argument("--json", action="store_true", help="print one JSON line")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
@@ -55,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data folder not found: {args.data}", file=sys.stderr)
         return 2
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()] or None
-    start, end = parse_time(args.start), parse_time(args.end)
+    start = parse_time(args.start) if args.start else None
+    end = parse_time(args.end)
     cfg = Config()
 
     t0 = time.perf_counter()
@@ -92,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
             "sweep_points_per_min": round(len(rows) / sweep_wall * 60, 1),
         })  # fmt: skip
 
+    if not args.no_sim:
+        for key, opponents, periods in (("sampled32", 32, args.sampled_periods), ("allpairs", 0, args.allpairs_periods)):
+            if periods > 0:
+                out[key] = sim_backtest(args.sim_symbols, periods, opponents)
+
     if args.json:
         print(json.dumps(out))
     else:
@@ -99,11 +110,53 @@ def main(argv: list[str] | None = None) -> int:
               f"{out['periods']:,} rating periods, {out['fills']} fills")  # fmt: skip
         print(f"  wall {out['wall_s']:.2f} s (loading included): {out['klines_per_s']:,.0f} klines/s, "
               f"{out['periods_per_s']:,.0f} periods/s")  # fmt: skip
+        for key in ("sampled32", "allpairs"):
+            if key in out:
+                r = out[key]
+                print(f"  sim {r['symbols']} symbols x {r['periods']:,} periods ({r['opponents'] or 'all'} opponents): "
+                      f"{r['run_s']:.2f} s, {r['klines_per_s']:,.0f} klines/s, peak RSS {r['peak_rss_mb']:.0f} MB")
         if "sweep_points" in out:
             print(f"  sweep of {out['sweep_points']} points on {out['sweep_processes']} processes: "
                   f"{out['sweep_wall_s']:.2f} s ({out['sweep_points_per_min']:.1f} points/min, "
                   f"{out['sweep_errors']} errors)")  # fmt: skip
     return 0
+
+
+def sim_backtest(n_symbols: int, periods: int, opponents: int) -> dict:
+    """(b)/(c): the same engine on the sim market as fast as it goes, one kline per rating period,
+    persistence off (a backtest keeps its results in memory and stores them once)."""
+    import resource
+
+    from tui_trader.clock import ManualClock
+    from tui_trader.runtime import build_engine
+
+    cfg = Config.model_validate({
+        "feed": {"kind": "sim", "interval": "1m", "speed": "max",
+                 "sim": {"n_symbols": n_symbols, "warmup_periods": 0, "ticks_per_kline": 1}},
+        "data_processing": {"rating_calculation_interval_ms": 60_000},
+        "rating": {"opponents": opponents},
+    })  # fmt: skip
+
+    async def go() -> tuple[float, int]:
+        engine = build_engine(cfg, persist=False, autostart=True, clock=ManualClock(0), max_klines=periods)
+        await engine.start_up()
+        t = time.perf_counter()
+        await engine.run()
+        run_s = time.perf_counter() - t
+        klines = engine.counters["klines"]
+        await engine.stop()
+        return run_s, klines
+
+    run_s, klines = asyncio.run(go())
+    return {
+        "symbols": n_symbols,
+        "periods": periods,
+        "opponents": opponents,
+        "klines": klines,
+        "run_s": round(run_s, 3),
+        "klines_per_s": round(klines / run_s, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 if __name__ == "__main__":
