@@ -193,11 +193,11 @@ def _print_issues(res_errors: list, res_warnings: list, stream=sys.stderr) -> No
 
 def load_cfg(args: argparse.Namespace, extra: dict[str, Any] | None = None):
     """Load the configuration for a subcommand; ConfigError propagates (exit 2)."""
-    from tui_trader.config import _deep_merge, load_config
+    from tui_trader.config import deep_merge, load_config
 
     overrides = feed_overrides(args)
     if extra:
-        overrides = _deep_merge(overrides, extra)
+        overrides = deep_merge(overrides, extra)
     cfg, warnings = load_config(getattr(args, "config", None), overrides=overrides)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)

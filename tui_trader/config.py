@@ -301,11 +301,12 @@ def live_errors(cfg: Config, env: Mapping[str, str] | None = None) -> list[Issue
     return out
 
 
-def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` laid on ``base``: nested tables merge, everything else is replaced."""
     out = dict(base)
     for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = deep_merge(out[k], v)
         else:
             out[k] = v
     return out
@@ -362,7 +363,7 @@ def load_data(path: str | Path | None = None) -> dict[str, Any]:
     layers = [Path(path)] if path is not None else default_layers()
     data: dict[str, Any] = {}
     for layer in layers:
-        data = _deep_merge(data, read_toml(layer))
+        data = deep_merge(data, read_toml(layer))
     return data
 
 
@@ -379,7 +380,7 @@ def load_config(
     """
     data = load_data(path)
     if overrides:
-        data = _deep_merge(data, overrides)
+        data = deep_merge(data, overrides)
     res = check(data, env=env, require_keys=require_keys)
     if res.errors:
         where = f" in {path}" if path else ""

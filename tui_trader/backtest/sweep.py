@@ -43,7 +43,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tui_trader.config import Config, check
+from tui_trader.config import Config, check, deep_merge
 
 RunnerFn = Callable[[dict[str, Any], Any], Mapping[str, Any]]
 Progress = Callable[[int, int], None]
@@ -104,16 +104,6 @@ def nested(overrides: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
 def _get(cfg: Config, path: str) -> Any:
     node: Any = cfg
     for part in path.split("."):
@@ -127,7 +117,7 @@ def apply_overrides(base: Config | Mapping[str, Any], overrides: Mapping[str, An
     for path in overrides:
         resolve_path(path)
     data = base.model_dump(mode="json") if isinstance(base, Config) else dict(base)
-    res = check(_merge(data, nested(overrides)), require_keys=False)
+    res = check(deep_merge(data, nested(overrides)), require_keys=False)
     if res.errors or res.config is None:
         shown = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
         raise ValueError(f"invalid configuration for {shown}: " + "; ".join(str(e) for e in res.errors))
