@@ -27,7 +27,6 @@ base currency (``quote_volume`` quote currency).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import io
 import json
@@ -47,6 +46,7 @@ import numpy as np
 from tui_trader.clock import Clock, interval_to_ms
 from tui_trader.config import Config
 from tui_trader.market.binance_payloads import parse_rest_klines, synthetic_filters, to_ms
+from tui_trader.market.pacing import Pacer
 from tui_trader.market.sim import advance_clock, parse_speed
 from tui_trader.market.validation import RejectCounter, kline_batch_from_arrays, validate_kline_batch
 from tui_trader.models import KlineBatch, SymbolFilters
@@ -533,9 +533,7 @@ class ReplayFeed:
         """One KlineBatch per open time (or per ``periods_per_batch`` open times); ends with the data."""
         if not self._started:
             await self.start()
-        loop = asyncio.get_running_loop()
-        real0: float | None = None
-        sim0 = 0
+        pacer = Pacer(self.speed, self._stopped)
         kl, bounds, step = self._klines, self._bounds, self.periods_per_batch
         p = self._first_live
         while self._running and p < self.periods:
@@ -543,17 +541,7 @@ class ReplayFeed:
             a, b = int(bounds[p]), int(bounds[q])
             batch = kl.take(slice(a, b))
             ts = int(batch.close_time.max()) + 1
-            if real0 is None:
-                real0, sim0 = loop.time(), int(batch.open_time[0])
-            if self.speed is None:
-                await asyncio.sleep(0)
-            else:
-                delay = real0 + (ts - sim0) / 1000.0 / self.speed - loop.time()
-                if delay > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopped.wait(), timeout=delay)
-                else:
-                    await asyncio.sleep(0)
+            await pacer.wait_until(ts, origin_ms=int(batch.open_time[0]))
             if not self._running:
                 return
             advance_clock(self.clock, ts)

@@ -35,7 +35,6 @@ quote volumes USDT.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -46,6 +45,7 @@ import numpy as np
 from tui_trader.clock import Clock, interval_to_ms
 from tui_trader.config import Config
 from tui_trader.market.binance_payloads import synthetic_filters
+from tui_trader.market.pacing import Pacer
 from tui_trader.market.universe import is_leveraged_token
 from tui_trader.market.validation import RejectCounter, validate_kline_batch, validate_price_batch
 from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
@@ -476,26 +476,14 @@ class SimFeed:
         m = self._market
         assert m is not None
         n = len(self._symbols)
-        loop = asyncio.get_running_loop()
-        real0: float | None = None
-        sim0 = 0
+        pacer = Pacer(self.speed, self._stopped)
         while self._running and (self.max_klines is None or self._live_klines < self.max_klines):
             pbs, kb = m.step()
             self._live_klines += 1
             plan: list[tuple[int, KlineBatch | PriceBatch]] = [(int(pb.event_time[0]), pb) for pb in pbs]
             plan.append((int(kb.close_time[0]) + 1, kb))
             for ts, ev in plan:
-                if real0 is None:
-                    real0, sim0 = loop.time(), ts
-                if self.speed is None:
-                    await asyncio.sleep(0)
-                else:
-                    delay = real0 + (ts - sim0) / 1000.0 / self.speed - loop.time()
-                    if delay > 0:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._stopped.wait(), timeout=delay)
-                    else:
-                        await asyncio.sleep(0)
+                await pacer.wait_until(ts)
                 if not self._running:
                     return
                 if isinstance(ev, KlineBatch):
