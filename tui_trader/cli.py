@@ -229,7 +229,8 @@ def cmd_data(args: argparse.Namespace) -> int:
         raise UsageError("data: expected an action: download")
     from tui_trader.market.download import main_download
 
-    cfg = load_cfg(args)
+    # the download's --symbols/--interval are its own arguments, not feed settings
+    cfg = load_cfg(argparse.Namespace(config=args.config, db=args.db))
     return main_download(args, cfg)
 
 
