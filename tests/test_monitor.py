@@ -54,3 +54,18 @@ def test_event_rate() -> None:
         t[0] += 0.5
     # 20 + 30 events over 1.0 s between the first and last note
     assert r.per_second() == 50.0
+
+
+def test_counter_rate_re_measures_at_most_once_per_interval() -> None:
+    from tui_trader.monitor.metrics import CounterRate
+
+    t = [0.0]
+    r = CounterRate(min_interval_s=1.0, now=lambda: t[0])
+    t[0] = 0.5
+    assert r.read(100) == 0.0  # too soon: no measurement yet
+    t[0] = 2.0
+    assert r.read(400) == 200.0  # 400 over 2 s
+    t[0] = 2.5
+    assert r.read(10_000) == 200.0  # held until a second has passed
+    t[0] = 4.0
+    assert r.read(1_000) == 300.0  # 600 more over 2 s

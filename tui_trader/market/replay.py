@@ -32,7 +32,6 @@ import io
 import json
 import logging
 import re
-import time
 import warnings
 import zipfile
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -50,6 +49,7 @@ from tui_trader.market.pacing import Pacer
 from tui_trader.market.sim import advance_clock, parse_speed
 from tui_trader.market.validation import RejectCounter, kline_batch_from_arrays, validate_kline_batch
 from tui_trader.models import KlineBatch, SymbolFilters
+from tui_trader.monitor.metrics import CounterRate
 
 log = logging.getLogger("tui_trader.market")
 
@@ -411,8 +411,7 @@ class ReplayFeed:
         self._last_event = np.empty(0, dtype=np.int64)
         self._last_event_ms = -1
         self.received = 0
-        self._rate_mark = (time.monotonic(), 0)
-        self._rate = 0.0
+        self._rate = CounterRate()
 
     @property
     def symbols(self) -> list[str]:
@@ -513,11 +512,6 @@ class ReplayFeed:
         return dict(self._filters)
 
     def health(self) -> dict[str, Any]:
-        now = time.monotonic()
-        t_prev, r_prev = self._rate_mark
-        if now - t_prev >= 1.0:
-            self._rate = (self.received - r_prev) / (now - t_prev)
-            self._rate_mark = (now, self.received)
         return {
             "connected": self._running,
             "streams": {"replay": {"last_event_ms": int(self._last_event_ms), "stale": False, "reconnects": 0}},
@@ -526,7 +520,7 @@ class ReplayFeed:
             "rejected": self.counter.total,
             "rejected_by_reason": dict(self.counter.by_reason),
             "reconnects": 0,
-            "events_per_s": self._rate,
+            "events_per_s": self._rate.read(self.received),
         }
 
     async def events(self) -> AsyncIterator[KlineBatch]:

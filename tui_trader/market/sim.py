@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -49,6 +48,7 @@ from tui_trader.market.pacing import Pacer
 from tui_trader.market.universe import is_leveraged_token
 from tui_trader.market.validation import RejectCounter, validate_kline_batch, validate_price_batch
 from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
+from tui_trader.monitor.metrics import CounterRate
 
 DEFAULT_START_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 DAY_MS = 86_400_000
@@ -377,8 +377,7 @@ class SimFeed:
         self._last_event_ms = -1
         self._live_klines = 0
         self.received = 0
-        self._rate_mark = (time.monotonic(), 0)
-        self._rate = 0.0
+        self._rate = CounterRate()
         self._filters: dict[str, SymbolFilters] = {}
 
     # ------------------------------------------------------------------ protocol
@@ -452,11 +451,6 @@ class SimFeed:
         return dict(self._filters)
 
     def health(self) -> dict[str, Any]:
-        now = time.monotonic()
-        t_prev, r_prev = self._rate_mark
-        if now - t_prev >= 1.0:
-            self._rate = (self.received - r_prev) / (now - t_prev)
-            self._rate_mark = (now, self.received)
         last = int(self._last_event_ms)
         return {
             "connected": self._running,
@@ -466,7 +460,7 @@ class SimFeed:
             "rejected": self.counter.total,
             "rejected_by_reason": dict(self.counter.by_reason),
             "reconnects": 0,
-            "events_per_s": self._rate,
+            "events_per_s": self._rate.read(self.received),
         }
 
     async def events(self) -> AsyncIterator[KlineBatch | PriceBatch]:

@@ -29,3 +29,22 @@ class EventRate:
         if dt <= 0:
             return 0.0
         return sum(n for _, n in list(w)[1:]) / dt
+
+
+class CounterRate:
+    """Per-second rate of a growing counter, re-measured when read, at most once per
+    ``min_interval_s`` (between re-measurements the last rate is returned)."""
+
+    def __init__(self, min_interval_s: float = 1.0, now: Callable[[], float] = time.monotonic) -> None:
+        self._now = now
+        self._min = min_interval_s
+        self._mark = (now(), 0)
+        self._rate = 0.0
+
+    def read(self, total: int) -> float:
+        t = self._now()
+        t0, n0 = self._mark
+        if t - t0 >= self._min:
+            self._rate = (total - n0) / (t - t0)
+            self._mark = (t, total)
+        return self._rate
