@@ -1157,12 +1157,9 @@ class TradingEngine:
         if qty <= 0:
             return "size rounds to zero (below the minimum quantity or notional)"
         reasons = self.checks.check_entry(self._context(symbol, qty, price, source))
-        if reasons and not override:
-            self.counters["rejected_orders"] += 1
-            self.bus.publish(RiskAlert(self.clock.now_ms(), "info", "risk_refused", f"{symbol} BUY: {'; '.join(reasons)}"))
-            return "; ".join(reasons)
-        if reasons:
-            reason = f"{reason} [risk override: {'; '.join(reasons)}]"
+        refused, reason = self._risk_gate(symbol, Side.BUY, reasons, override, reason)
+        if refused:
+            return refused
         return await self._place(symbol, Side.BUY, qty, price, source, reason, sig)
 
     async def _sell(
@@ -1190,12 +1187,24 @@ class TradingEngine:
         if qty <= 0:
             return "quantity rounds to zero"
         reasons = self.checks.check_exit(symbol, qty, price, pos.quantity, f)
-        if reasons and not override:
-            self.counters["rejected_orders"] += 1
-            return "; ".join(reasons)
-        if reasons:
-            reason = f"{reason} [risk override: {'; '.join(reasons)}]"
+        refused, reason = self._risk_gate(symbol, Side.SELL, reasons, override, reason)
+        if refused:
+            return refused
         return await self._place(symbol, Side.SELL, qty, price, source, reason, sig)
+
+    def _risk_gate(
+        self, symbol: str, side: Side, reasons: list[str], override: bool, reason: str
+    ) -> tuple[str, str]:
+        """``(refusal, order reason)``: failed checks refuse the order (counted, alerted) unless the
+        operator overrides them, in which case they are recorded in the order's reason."""
+        if not reasons:
+            return "", reason
+        text = "; ".join(reasons)
+        if override:
+            return "", f"{reason} [risk override: {text}]"
+        self.counters["rejected_orders"] += 1
+        self.bus.publish(RiskAlert(self.clock.now_ms(), "info", "risk_refused", f"{symbol} {side.value}: {text}"))
+        return text, reason
 
     async def _place(
         self,
