@@ -140,3 +140,28 @@ def test_memory_bound_2000_symbols_by_1000_klines() -> None:
     before = c.memory_bytes()
     c.add_klines(klines(list(range(n)) * 2, [3] * n + [4] * n))
     assert c.memory_bytes() == before and c.count.max() == 5
+
+
+def test_one_symbols_reads_equal_the_all_symbol_reads() -> None:
+    """The engine's per-symbol reads (risk context of one order) give the same values, bit for bit,
+    as the row of the all-symbol matrix, with and without padding and after wrap-around."""
+    rng = np.random.default_rng(7)
+    c = MarketCache(["A", "B", "C"], capacity=6)
+    for t in range(9):
+        syms = [s for s in range(3) if not (s == 2 and t < 7)]  # C has only 2 klines
+        b = klines(syms, [t] * len(syms))
+        b.quote_volume[:] = rng.lognormal(8.0, 2.0, len(syms))
+        c.add_klines(b)
+    for k in (0, 1, 3, 6, 10):
+        whole = c.recent_quote_volume(k)
+        for s in range(3):
+            one = c.recent_quote_volume_of(s, k)
+            assert one == whole[s] or (np.isnan(one) and np.isnan(whole[s]))
+    assert c.recent_quote_volume_of(2, 6) == pytest.approx(c.quote_volume[2, :2].sum())
+    empty = MarketCache(["A"], capacity=3)
+    assert np.isnan(empty.recent_quote_volume_of(0, 3)) and np.isnan(empty.recent_quote_volume(3)[0])
+    only = c.last_klines(1, 4, ("open_time",))
+    assert list(only) == ["open_time"]
+    assert np.array_equal(only["open_time"], c.last_klines(1, 4)["open_time"])
+    with pytest.raises(ValueError, match="unknown kline field"):
+        c.last_klines(0, 2, ("nope",))

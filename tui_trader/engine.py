@@ -410,8 +410,6 @@ class TradingEngine:
         self._buf_ratio = np.empty(n)
         self._buf_sigma = np.empty(n)
         self._held_idx = np.empty(0, dtype=np.int64)
-        self._qv_key = -1
-        self._qv_cache = np.full(n, np.nan)
         self.generator = SignalGenerator(cfg, self.symbols)
         self.checks = PreTradeChecks(cfg)
         self.breakers = RiskBreakers(cfg)
@@ -923,16 +921,12 @@ class TradingEngine:
         i = self.sym_index.get(symbol)
         if i is None:
             return 0.0
-        key = self.cache.total_klines
-        if key != self._qv_key:
-            self._qv_cache = self.cache.recent_quote_volume(self._vol_window)
-            self._qv_key = key
-        v = float(self._qv_cache[i])
+        v = self.cache.recent_quote_volume_of(i, self._vol_window)  # one row, not all N
         return v if math.isfinite(v) else 0.0
 
     def _recent_gaps(self, i: int) -> int:
         """Missing klines between the symbol's last ``rating.volatility_window`` closed klines."""
-        ot = self.cache.last_klines(i, self._vol_window)["open_time"]
+        ot = self.cache.last_klines(i, self._vol_window, ("open_time",))["open_time"]
         if ot.shape[0] < 2:
             return 0
         missing = np.diff(ot) // self.interval_ms - 1
@@ -968,10 +962,19 @@ class TradingEngine:
         return m
 
     def _staleness(self, ts: int) -> np.ndarray:
+        """(N,) periods since each symbol's newest closed kline should have been followed by another
+        (0 = fresh, inf = never seen)."""
         last = self.last_kline_ms
         with np.errstate(invalid="ignore"):
             st = np.where(last >= 0, (ts - (last + self.interval_ms)) / self.period_ms, np.inf)
         return np.maximum(st, 0.0)
+
+    def _staleness_of(self, ts: int, i: int) -> float:
+        """:meth:`_staleness` of one symbol (the same float: exact integer difference, one division)."""
+        last = int(self.last_kline_ms[i])
+        if last < 0:
+            return math.inf
+        return max(float(np.float64(ts - (last + self.interval_ms)) / self.period_ms), 0.0)
 
     def _nothing_can_fire(self) -> bool:
         """True when no rule of :meth:`SignalGenerator.evaluate` can hold this period (a cheap,
@@ -1092,9 +1095,6 @@ class TradingEngine:
         self._order_seq += 1
         return make_client_order_id(f"tt{self.session_id}", self._order_seq)
 
-    def _equity_dec(self) -> Decimal:
-        return to_decimal(self._mark())
-
     def _mark(self) -> float:
         return self.portfolio.mark(self.last_price, self.clock.now_ms())
 
@@ -1106,9 +1106,13 @@ class TradingEngine:
             eq += float(pos.quantity) * (self.last_price(sym) or pf.marks.get(sym) or float(pos.avg_entry))
         return eq
 
-    def _context(self, symbol: str, qty: Decimal, price: Decimal, source: Source) -> TradeContext:
+    def _context(
+        self, symbol: str, qty: Decimal, price: Decimal, source: Source, equity: float | None = None
+    ) -> TradeContext:
+        """What the pre-trade checks look at; ``equity`` is the marked equity if the caller has it."""
         i = self.sym_index[symbol]
-        equity = self._mark()
+        if equity is None:
+            equity = self._mark()
         pos = self.portfolio.positions.get(symbol)
         ts = self.clock.now_ms()
         vol = self._volatility()[i]
@@ -1124,7 +1128,7 @@ class TradingEngine:
             holding_qty=pos.quantity if pos else Decimal(0),
             position_value=(pos.quantity * price) if pos else Decimal(0),
             total_position_value=to_decimal(self.portfolio.positions_value),
-            stale_periods=float(self._staleness(ts)[i]),
+            stale_periods=self._staleness_of(ts, i),
             gaps=self._recent_gaps(i),
             volatility=float(vol) if math.isfinite(vol) else float("nan"),
             recent_quote_volume=self._recent_quote_volume(symbol),
@@ -1147,16 +1151,17 @@ class TradingEngine:
             return "no price yet"
         price = to_decimal(price_f)
         f = self.filters.get(symbol)
+        equity = self._mark()
         if quote_amount is None:
             assert sig is not None
             vol = self._volatility()[self.sym_index[symbol]]
-            qty = position_size(sig, self._equity_dec(), price, float(vol), self.cfg, f)
+            qty = position_size(sig, to_decimal(equity), price, float(vol), self.cfg, f)
         else:
             qty = quote_amount / price
             qty = quantize_qty(qty, f) if f else qty
         if qty <= 0:
             return "size rounds to zero (below the minimum quantity or notional)"
-        reasons = self.checks.check_entry(self._context(symbol, qty, price, source))
+        reasons = self.checks.check_entry(self._context(symbol, qty, price, source, equity))
         refused, reason = self._risk_gate(symbol, Side.BUY, reasons, override, reason)
         if refused:
             return refused

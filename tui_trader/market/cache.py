@@ -16,6 +16,7 @@ and ``taker_buy_base`` base currency; ``quote_volume`` quote currency.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -260,13 +261,16 @@ class MarketCache:
         k = max(0, min(int(k), int(self.count[sym])))
         return (self._pos[sym] - k + np.arange(k)) % self.capacity
 
-    def last_klines(self, sym: int, k: int) -> dict[str, np.ndarray]:
+    def last_klines(self, sym: int, k: int, fields: Sequence[str] = CACHE_FIELDS) -> dict[str, np.ndarray]:
         """The last ``k`` (or fewer, if fewer are held) closed klines of symbol ``sym``, oldest first.
 
-        Keys: ``CACHE_FIELDS``. Arrays are copies.
+        Keys: ``fields`` (default all of ``CACHE_FIELDS``). Arrays are copies.
         """
+        bad = [f for f in fields if f not in CACHE_FIELDS]
+        if bad:
+            raise ValueError(f"unknown kline field {bad[0]!r}; expected one of {CACHE_FIELDS}")
         cols = self._cols(sym, k)
-        return {f: getattr(self, f)[sym, cols] for f in CACHE_FIELDS}
+        return {f: getattr(self, f)[sym, cols] for f in fields}
 
     def _last_matrix(self, arr: np.ndarray, k: int, fill: float = np.nan) -> np.ndarray:
         k = int(k)
@@ -306,6 +310,17 @@ class MarketCache:
         out = np.nansum(qv, axis=1)
         out[self.count == 0] = np.nan
         return out
+
+    def recent_quote_volume_of(self, sym: int, k: int) -> float:
+        """:meth:`recent_quote_volume` of one symbol (the same value, bit for bit: the row is
+        padded like the matrix's before the same ``nansum``)."""
+        k = int(k)
+        if k <= 0 or self.count[sym] == 0:
+            return math.nan if self.count[sym] == 0 else 0.0
+        row = np.full(k, np.nan)
+        held = self.quote_volume[sym, self._cols(sym, k)]
+        row[k - held.shape[0] :] = held
+        return float(np.nansum(row))
 
     def return_volatility(self, k: int) -> np.ndarray:
         """(N,) sample std (ddof=1) of the simple returns between the last ``k`` closes.
