@@ -255,6 +255,23 @@ async def test_the_fast_volatility_equals_the_cache_figure() -> None:
         await h.stop()
 
 
+async def test_one_symbols_staleness_is_the_all_symbol_figure() -> None:
+    """The risk context of one order reads one symbol's staleness; it must be the vector's value."""
+    h = await make_engine(engine_config()).start()
+    e = h.engine
+    try:
+        for k in range(4):
+            await h.step(klines(T0 + k * MIN, [100.0, 101.0, 102.0, 103.0]))
+        await h.step(klines(T0 + 4 * MIN, [100.0], symbols=[1]))  # only B moves on
+        for ts in (e.clock.now_ms(), e.clock.now_ms() + 7 * MIN + 13, T0 - MIN):
+            whole = e._staleness(ts)
+            assert [e._staleness_of(ts, i) for i in range(4)] == whole.tolist()
+        e.last_kline_ms[3] = -1  # never seen
+        assert e._staleness_of(T0, 3) == float("inf") == e._staleness(T0)[3]
+    finally:
+        await h.stop()
+
+
 async def test_the_last_of_several_updates_of_a_symbol_in_one_batch_decides_the_exit() -> None:
     h = await make_engine().start()
     e = h.engine
