@@ -986,11 +986,14 @@ class TradingEngine:
         if held.shape[0] == 0:
             return True
         rm = self.cfg.risk_management
-        entry = self._entry_px[held]
-        pnl = (self.cache.price[held] - entry) / entry * 100.0  # entry > 0; NaN price -> no rule
-        return not bool(np.any((self.z[held] <= -thr)
-                               | (pnl <= -rm.stop_loss_percent + PCT_EPS)
-                               | (pnl >= rm.profit_target_percent - PCT_EPS)))
+        lo, hi = -rm.stop_loss_percent + PCT_EPS, rm.profit_target_percent - PCT_EPS
+        z, price, entry_px = self.z, self.cache.price, self._entry_px
+        for i in held.tolist():  # a few holdings: scalar IEEE arithmetic, the same as elementwise
+            entry = float(entry_px[i])
+            pnl = (float(price[i]) - entry) / entry * 100.0  # entry > 0; NaN price -> no rule
+            if z[i] <= -thr or pnl <= lo or pnl >= hi:
+                return False
+        return True
 
     async def _run_signals(self, ts: int) -> None:
         if self._nothing_can_fire():
