@@ -33,6 +33,24 @@ class FakeSink:
         return {}
 
 
+class PieceSink(FakeSink):
+    """Records every call (one piece = one transaction) and fails the calls listed in ``fail_at``."""
+
+    def __init__(self, fail_at: tuple[int, ...] = ()) -> None:
+        super().__init__()
+        self.fail_at = set(fail_at)
+        self.pieces: list[tuple[str, list[tuple]]] = []
+
+    async def __call__(self, batches: list[Batch]) -> dict[str, int]:
+        self.calls += 1
+        if self.calls in self.fail_at:
+            raise sqlite3.OperationalError(f"disk I/O error in piece {self.calls} (injected)")
+        for table, _sql, rows in batches:
+            self.pieces.append((table, list(rows)))
+            self.rows.setdefault(table, []).extend(rows)
+        return {}
+
+
 def make_writer(sink: FakeSink, **kw) -> BatchedWriter:
     w = BatchedWriter(sink, **kw)
     w.register("a", "INSERT INTO a VALUES (?)")
@@ -40,7 +58,7 @@ def make_writer(sink: FakeSink, **kw) -> BatchedWriter:
     return w
 
 
-async def test_size_trigger_and_one_call_per_flush():
+async def test_size_trigger_and_one_piece_per_table():
     sink = FakeSink()
     w = make_writer(sink, max_batch_size=3)
     assert w.add("a", [(1,), (2,)]) is False
@@ -49,7 +67,7 @@ async def test_size_trigger_and_one_call_per_flush():
     assert sink.calls == 0  # nothing full yet
     assert w.add("a", [(3,)]) is True
     await w.maybe_flush()
-    assert sink.calls == 1  # both tables in one flush (one transaction)
+    assert sink.calls == 2  # both tables in one flush: one piece (one transaction) per table
     assert sink.rows == {"a": [(1,), (2,), (3,)], "b": [(1, "x")]}
     assert w.pending == 0 and w.stats()["written"] == {"a": 3, "b": 1}
     with pytest.raises(ValueError, match="not registered"):
@@ -120,6 +138,51 @@ async def test_background_task_flushes_by_time_and_stops():
     assert not w.running
 
 
+async def test_flush_in_pieces_of_one_table_keeps_each_add_call_whole():
+    sink = PieceSink()
+    flushed: list[int] = []
+    w = make_writer(sink, max_batch_size=1000, max_chunk_rows=5, on_flushed=flushed.append)
+    w.add("a", [(1,), (2,), (3,)])
+    w.add("a", [(4,), (5,), (6,)])  # does not fit beside the first call: next piece
+    w.add_columns("a", 12, (np.arange(7, 19),))  # bigger than a piece: the only kind of call cut
+    w.add("b", [(1, "x")])
+    w.add("a", [(19,)])
+    assert await w.flush() == 20
+    assert [(t, [r[0] for r in rows]) for t, rows in sink.pieces] == [
+        ("a", [1, 2, 3]),
+        ("a", [4, 5, 6]),
+        ("a", [7, 8, 9, 10, 11]),
+        ("a", [12, 13, 14, 15, 16]),
+        ("a", [17, 18, 19]),  # the cut call's tail, then the next call
+        ("b", [1]),
+    ]
+    assert all(len(rows) <= 5 for _, rows in sink.pieces)
+    assert w.written == {"a": 19, "b": 1} and w.pending == 0 and w.flushes == 1
+    assert flushed == [20]  # the hook hears about each flush that committed rows, once
+    assert await w.flush() == 0 and flushed == [20]
+
+
+async def test_failed_piece_and_the_rest_stay_buffered_and_committed_ones_count():
+    sink = PieceSink(fail_at=(3,))
+    w = make_writer(sink, max_batch_size=1000, max_chunk_rows=2, flush_interval_s=60)
+    for i in range(1, 8):
+        w.add("a", [(i,)])
+    w.add("b", [(1, "x"), (2, "y")])
+    assert await w.flush(raise_errors=False) == 4  # pieces 1-2 committed, piece 3 failed
+    assert sink.rows == {"a": [(1,), (2,), (3,), (4,)]}
+    assert w.written == {"a": 4, "b": 0} and w.failures == 1
+    assert w.pending_rows("a") == [(5,), (6,), (7,)] and w.pending_rows("b") == [(1, "x"), (2, "y")]
+    w.add("a", [(8,)])  # queued after the failure: stays behind the rows put back
+    with pytest.raises(sqlite3.OperationalError, match="piece 4"):
+        sink.fail_at = {4}
+        await w.flush()
+    assert w.pending == 6 and w.consecutive_failures == 2
+    assert await w.flush() == 6
+    assert sink.rows["a"] == [(i,) for i in range(1, 9)]  # every row exactly once, in order
+    assert sink.rows["b"] == [(1, "x"), (2, "y")]
+    assert w.written == {"a": 8, "b": 2} and w.consecutive_failures == 0
+
+
 def test_writer_argument_checks():
     sink = FakeSink()
     with pytest.raises(ValueError):
@@ -128,6 +191,8 @@ def test_writer_argument_checks():
         BatchedWriter(sink, flush_interval_s=0)
     with pytest.raises(ValueError):
         BatchedWriter(sink, max_batch_size=10, max_buffered_rows=5)
+    with pytest.raises(ValueError, match="max_chunk_rows"):
+        BatchedWriter(sink, max_chunk_rows=0)
 
 
 # ---------------------------------------------------------------------------

@@ -3,15 +3,22 @@
 :class:`BatchedWriter` keeps one buffer (a list of parameter tuples) per table.
 Producers call :meth:`BatchedWriter.add`, which only appends (no I/O) and says
 whether a size flush is due; the database then awaits :meth:`maybe_flush`.
-A flush hands every non-empty buffer to the ``execute_batch`` callback, which
-writes them with ``executemany`` in ONE transaction.
+A flush hands the buffered rows to the ``execute_batch`` callback in pieces of
+one table and at most ``max_chunk_rows`` rows; the callback writes one piece in
+ONE transaction. Pieces keep a flush of tens of thousands of rows from holding
+the database for tens of milliseconds at a time: a money transaction waiting
+for the database waits for at most one piece. Rows added by one
+:meth:`~BatchedWriter.add` / :meth:`~BatchedWriter.add_columns` call stay in one
+piece (one transaction) unless that call alone holds more than
+``max_chunk_rows`` rows.
 
 * **By size**: a flush is due as soon as one buffer holds ``max_batch_size`` rows.
 * **By time**: a background task (:meth:`start` / :meth:`stop`) flushes rows
   that have waited ``flush_interval_s`` seconds of wall time. Wall time is right
   here: it paces I/O, it never drives a trading decision.
-* **Failure**: a failed flush puts its rows back in front of the buffers (order
-  kept) and is retried later (after ``flush_interval_s``, doubling up to
+* **Failure**: a failed piece and the pieces after it are put back in front of
+  the buffers (order kept; the pieces committed before it count as written) and
+  are retried later (after ``flush_interval_s``, doubling up to
   ``max_retry_delay_s`` while failures continue); size-triggered flushes wait
   for that retry time too so a broken disk is not hammered on every row.
 * **Bounded**: a buffer never holds more than ``max_buffered_rows`` rows; beyond
@@ -23,7 +30,7 @@ writes them with ``executemany`` in ONE transaction.
 Rows are buffered either as tuples (:meth:`BatchedWriter.add`) or column-wise
 as numpy arrays (:meth:`BatchedWriter.add_columns`): queuing a rating period is
 then a few array copies, and the conversion to Python values happens once per
-flush, in bulk (``ndarray.tolist``).
+piece, in bulk (``ndarray.tolist``).
 
 A flush is shielded from cancellation once it has started: the rows are either
 committed or put back, never both.
@@ -46,7 +53,8 @@ log = logging.getLogger(__name__)
 
 #: ``(table, sql, rows)`` handed to the execute callback.
 Batch = tuple[str, str, list[tuple]]
-#: Writes all batches in one transaction; returns ``{table: rows refused as invalid}``.
+#: Writes all batches (one piece of a flush) in one transaction; returns
+#: ``{table: rows refused as invalid}``.
 ExecuteBatch = Callable[[list[Batch]], Awaitable[dict[str, int]]]
 
 
@@ -56,6 +64,39 @@ class _Chunk(NamedTuple):
     n: int
     rows: list[tuple] | None
     cols: tuple[Any, ...] | None
+
+
+def _slice(chunk: _Chunk, start: int, stop: int) -> _Chunk:
+    """Rows ``start:stop`` of a buffered chunk (columns sliced, scalars kept)."""
+    if chunk.rows is not None:
+        return _Chunk(stop - start, chunk.rows[start:stop], None)
+    assert chunk.cols is not None
+    cols = tuple(col[start:stop] if isinstance(col, np.ndarray | list) else col for col in chunk.cols)
+    return _Chunk(stop - start, None, cols)
+
+
+def _pieces(taken: dict[str, list[_Chunk]], limit: int) -> list[tuple[str, list[_Chunk]]]:
+    """Split the buffers of a flush into pieces of one table and at most ``limit``
+    rows, tables and rows in order. A chunk that does not fit in the current piece
+    starts the next one (rows queued together are committed together); only a
+    chunk larger than ``limit`` is cut."""
+    pieces: list[tuple[str, list[_Chunk]]] = []
+    for table, chunks in taken.items():
+        piece: list[_Chunk] = []
+        size = 0
+        for chunk in chunks:
+            if size + chunk.n > limit and piece:
+                pieces.append((table, piece))
+                piece, size = [], 0
+            start = 0
+            while chunk.n - start > limit:  # only a chunk bigger than a whole piece is cut
+                pieces.append((table, [_slice(chunk, start, start + limit)]))
+                start += limit
+            piece.append(chunk if start == 0 else _slice(chunk, start, chunk.n))
+            size += chunk.n - start
+        if piece:
+            pieces.append((table, piece))
+    return pieces
 
 
 def _materialize(chunks: Sequence[_Chunk]) -> list[tuple]:
@@ -81,7 +122,11 @@ class BatchedWriter:
     ``can_flush_now`` (optional) is asked before a size-triggered flush; the
     database answers False while the calling task is inside its own
     transaction, so buffered rows are never committed (or rolled back) as part
-    of an unrelated transaction.
+    of an unrelated transaction. ``max_chunk_rows`` bounds the rows handed to
+    one ``execute_batch`` call (one transaction). ``on_flushed`` (optional) is
+    called with the number of rows committed at the end of every flush that
+    committed some (the database uses it to start a WAL checkpoint while the
+    writer is quiet); it must not block.
     """
 
     def __init__(
@@ -93,9 +138,13 @@ class BatchedWriter:
         max_buffered_rows: int = 100_000,
         max_retry_delay_s: float = 30.0,
         can_flush_now: Callable[[], bool] | None = None,
+        max_chunk_rows: int = 2_000,
+        on_flushed: Callable[[int], None] | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
+        if max_chunk_rows < 1:
+            raise ValueError(f"max_chunk_rows must be >= 1, got {max_chunk_rows}")
         if not flush_interval_s > 0:
             raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s}")
         if max_buffered_rows < max_batch_size:
@@ -107,6 +156,8 @@ class BatchedWriter:
         self.flush_interval_s = float(flush_interval_s)
         self.max_buffered_rows = int(max_buffered_rows)
         self.max_retry_delay_s = float(max_retry_delay_s)
+        self.max_chunk_rows = int(max_chunk_rows)
+        self._on_flushed = on_flushed
         self._can_flush_now = can_flush_now
         self._sql: dict[str, str] = {}
         self._buffers: dict[str, list[_Chunk]] = {}
@@ -242,33 +293,47 @@ class BatchedWriter:
         await self.flush(raise_errors=False)
 
     async def flush(self, *, raise_errors: bool = True) -> int:
-        """Write every buffered row now; returns the number of rows committed.
+        """Write every buffered row now, in pieces of at most ``max_chunk_rows``
+        rows (one transaction each); returns the number of rows committed.
 
-        With ``raise_errors`` a failure is re-raised after the rows were put
-        back; otherwise it is logged and 0 is returned.
+        If a piece fails, it and the pieces after it are put back (the pieces
+        before it stay committed and counted). With ``raise_errors`` the failure
+        is then re-raised; otherwise it is logged and the rows committed before
+        it are returned.
         """
         return await asyncio.shield(self._flush(raise_errors))
 
     async def _flush(self, raise_errors: bool) -> int:
         async with self._flush_lock:
-            taken = {t: buf for t, buf in self._buffers.items() if buf}
-            if not taken:
-                return 0
-            pending_since = self._pending_since
-            for t in taken:
-                self._buffers[t] = []
-                self._counts[t] = 0
-            self._pending_since = None
-            n_rows = 0
+            n = await self._flush_pieces(raise_errors)
+            if n and self._on_flushed is not None:
+                try:
+                    self._on_flushed(n)
+                except Exception:  # a broken hook must not lose the flush's result
+                    log.exception("storage writer: on_flushed hook failed")
+            return n
+
+    async def _flush_pieces(self, raise_errors: bool) -> int:
+        """Called with the flush lock held: take the buffers, write them piece by piece."""
+        taken = {t: buf for t, buf in self._buffers.items() if buf}
+        if not taken:
+            return 0
+        pending_since = self._pending_since
+        for t in taken:
+            self._buffers[t] = []
+            self._counts[t] = 0
+        self._pending_since = None
+        pieces = _pieces(taken, self.max_chunk_rows)
+        committed = 0
+        for i, (table, chunks) in enumerate(pieces):
             try:
-                batches: list[Batch] = []
-                for t, chunks in taken.items():
-                    rows = _materialize(chunks)
-                    n_rows += len(rows)
-                    batches.append((t, self._sql[t], rows))
+                batches: list[Batch] = [(table, self._sql[table], _materialize(chunks))]
                 rejected = await self._execute_batch(batches)
             except BaseException as exc:
-                self._put_back(taken, pending_since)
+                left: dict[str, list[_Chunk]] = {}
+                for t, rest in pieces[i:]:
+                    left.setdefault(t, []).extend(rest)
+                self._put_back(left, pending_since)
                 self.failures += 1
                 self.consecutive_failures += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -279,22 +344,22 @@ class BatchedWriter:
                 if raise_errors or not isinstance(exc, Exception):
                     raise
                 log.warning(
-                    "storage writer: flush of %d rows failed (%s); kept for retry in %.1f s",
-                    n_rows,
+                    "storage writer: flush failed after %d rows (%s); %d rows kept for retry in %.1f s",
+                    committed,
                     self.last_error,
+                    sum(c.n for chunks in left.values() for c in chunks),
                     delay,
                 )
-                return 0
-            self.flushes += 1
-            self.consecutive_failures = 0
-            self._retry_at = 0.0
-            n = 0
+                return committed
             for t, _, rows in batches:
                 bad = int(rejected.get(t, 0))
                 self.rejected[t] += bad
                 self.written[t] += len(rows) - bad
-                n += len(rows) - bad
-            return n
+                committed += len(rows) - bad
+        self.flushes += 1
+        self.consecutive_failures = 0
+        self._retry_at = 0.0
+        return committed
 
     def _put_back(self, taken: dict[str, list[_Chunk]], pending_since: float | None) -> None:
         for t, chunks in taken.items():
