@@ -79,6 +79,15 @@ async def db(tmp_path: Path):
     await database.close()
 
 
+async def until(condition) -> None:
+    """Let other tasks run until ``condition()`` holds (a bounded number of loop turns)."""
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never became true")
+
+
 async def funded(db: Database, cash: str = "10000") -> None:
     await db.init_account(D(cash), "USDT", D(cash), 0)
 
@@ -852,6 +861,139 @@ async def test_backtest_run_round_trip(db: Database):
         await db.save_backtest_run("run-2", 1, None, "", {}, [], [0], [math.nan])
 
 
+async def test_one_flush_keeps_executemany_semantics_across_multi_row_statements(db: Database):
+    db._max_variables = 30  # two signal rows (14 columns) per statement: several statements per piece
+    first = make_signal(1)
+    again = make_signal(1, executed=True, outcome="filled", order_client_id="o1")  # same id, same flush
+    for s in (first, make_signal(2), again, make_signal(3), make_signal(4), make_signal(5)):
+        await db.queue_signal(s, None)
+    rating = np.array([1500.0, 1490.0, 1480.0])
+    await db.queue_ratings(None, 0, 0, ["A", "B", "C"], rating, np.ones(3), np.ones(3),
+                           score=np.array([0.5, np.nan, 1.0]))
+    assert await db.flush() == 9
+    got = await db.load_signals()
+    assert [g.id for g in got] == [1, 2, 3, 4, 5]
+    assert got[0] == again  # the later row of the same id won, as with one statement per row
+    rows = await db._fetchall("SELECT symbol, performance_score FROM glicko_ratings ORDER BY id")
+    assert rows == [("A", 0.5), ("B", None), ("C", 1.0)]  # NaN stored as NULL, order kept
+
+
+# ---------------------------------------------------------------------------
+# money on the event loop thread; WAL checkpoints
+# ---------------------------------------------------------------------------
+
+
+async def test_money_runs_inline_when_idle_and_on_the_database_thread_when_busy(db: Database):
+    await funded(db)
+    assert db.inline_transactions == 1 and db.thread_transactions == 0  # init_account, inline
+    reader = asyncio.create_task(db.load_orders())
+    await asyncio.sleep(0)  # the read holds the connection
+    await db.write_order_intent(make_order("o1"), None)
+    await reader
+    assert db.thread_transactions == 1  # queued behind the read, not interleaved with it
+    await db.write_order_intent(make_order("o2"), None)
+    assert db.inline_transactions == 2
+    async with db.transaction():
+        await db.write_order_intent(make_order("o3"), None)  # a savepoint of the caller's transaction
+    assert db.inline_transactions == 2 and db.thread_transactions == 1
+    assert await db.client_order_ids() == ["o1", "o2", "o3"]
+
+
+async def test_full_synchronous_keeps_money_off_the_event_loop(tmp_path: Path):
+    db = await Database.open(tmp_path / "f.db", synchronous="FULL", start_writer=False)
+    try:
+        await funded(db)
+        await db.write_order_intent(make_order(), None)
+        assert db.inline_transactions == 0 and db.thread_transactions == 2  # an fsync per commit
+    finally:
+        await db.close()
+
+
+async def test_money_waits_for_another_process_without_blocking_the_loop(tmp_path: Path):
+    path = tmp_path / "l.db"
+    db = await Database.open(path, busy_timeout_ms=10_000, start_writer=False)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        await funded(db)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        # Released by a callback of this event loop: if the money transaction blocked the
+        # loop while waiting for the lock, the callback could never run.
+        asyncio.get_running_loop().call_later(0.05, other.execute, "ROLLBACK")
+        await db.write_order_intent(make_order(), None)
+        assert not other.in_transaction
+        assert db.thread_transactions == 1  # the inline attempt gave up at once, nothing done
+        assert await db.client_order_ids() == ["o1"]
+    finally:
+        other.close()
+        await db.close()
+
+
+def _wal_bytes(path: Path) -> int:
+    wal = Path(f"{path}-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+async def _write_cycles(db: Database, cycles: int) -> list[int]:
+    """Rating rows and money through the database; the WAL file size after each cycle."""
+    syms = [f"S{i:02d}" for i in range(50)]
+    sizes = []
+    for c in range(cycles):
+        for period in range(40):  # 2,000 rows
+            t = c * 40 + period
+            await db.queue_ratings(None, t, t, syms, np.full(50, 1500.0 + t), np.ones(50), np.ones(50))
+        await db.write_order_intent(make_order(f"o{c}"), None)
+        await db.flush()
+        if db._checkpoint_task is not None:
+            await db._checkpoint_task
+        sizes.append(_wal_bytes(Path(db.path)))
+    return sizes
+
+
+async def test_checkpoints_keep_the_wal_bounded(tmp_path: Path):
+    db = await Database.open(tmp_path / "c.db", max_batch_size=10_000, start_writer=False)
+    try:
+        assert await db.pragma("wal_autocheckpoint") == 0  # never inside a commit
+        db.checkpoint_rows = 2_000  # after every flush of the cycles below
+        sizes = await _write_cycles(db, 8)
+        assert db.checkpoints >= 8
+        busy, frames, done = await db.checkpoint()
+        assert busy == 0 and done == frames  # the WAL is copied into the database file
+        assert frames < 400  # about one cycle's pages (the WAL restarts after each checkpoint)
+    finally:
+        await db.close()
+    control = await Database.open(tmp_path / "n.db", max_batch_size=10_000, start_writer=False)
+    try:
+        control.checkpoint_rows = control.checkpoint_uses = 10**9  # no checkpoint at all
+        sizes_without = await _write_cycles(control, 8)
+        assert control.checkpoints == 0
+    finally:
+        await control.close()
+    # Without checkpoints the WAL holds everything written; with them it is reused.
+    assert sizes_without[-1] > 3 * sizes[-1]
+    assert sizes[-1] - sizes[1] < (sizes_without[-1] - sizes_without[1]) / 3
+
+
+async def test_checkpoint_on_the_main_connection_when_the_wal_grows_too_large(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    db = await Database.open(tmp_path / "m.db", start_writer=False)
+    try:
+        await funded(db)
+        for i in range(5):
+            await db.write_order_intent(make_order(f"o{i}"), None)
+        db.wal_max_frames = 1
+        with caplog.at_level("INFO", logger="tui_trader.storage.db"):
+            busy, frames, done = await db.checkpoint()
+        assert "checkpointing on the main connection" in caplog.text
+        assert (busy, done) == (0, frames)
+        await db.write_order_intent(make_order("after"), None)  # restarts the WAL from its beginning
+        db.wal_max_frames = 10**9
+        _busy, frames_after, _ = await db.checkpoint()
+        assert frames_after < frames
+    finally:
+        await db.close()
+
+
 # ---------------------------------------------------------------------------
 # cancellation
 # ---------------------------------------------------------------------------
@@ -864,12 +1006,39 @@ async def test_cancelled_caller_does_not_cut_a_money_transaction(db: Database):
     order.status = OrderStatus.FILLED
     fills = [make_fill(order, "100", "0.0005", "0.01", f"t{i}") for i in range(2)]
     pos = Position("BTCUSDT", D("0.001"), D("100"), 2_000)
+    # A read in progress keeps the connection busy: the update is queued for the database thread.
+    reader = asyncio.create_task(db.load_orders())
     task = asyncio.create_task(db.apply_order_update(order, fills, pos, "BTCUSDT", D("9899.98"), {}))
     await asyncio.sleep(0)  # the caller reaches the shielded transaction
+    assert not task.done()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    await reader
     # The transaction finished anyway: everything is booked (reads queue behind it).
     assert len(await db.load_fills()) == 2
     assert (await db.load_account())["cash"] == D("9899.98")
     assert (await db.load_orders())[0].status is OrderStatus.FILLED
+    assert db.thread_transactions == 1  # it did take the database thread path
+
+
+async def test_cancelled_caller_waiting_for_a_flush_piece_still_commits(db: Database):
+    await funded(db)
+    await db.queue_signal(make_signal(1), None)
+    conn = db._conn
+    assert conn is not None
+    conn._mutex.acquire()  # as if the flush piece's job were running on the database thread
+    try:
+        flush = asyncio.create_task(db.flush())
+        await until(lambda: db._piece_holder)
+        task = asyncio.create_task(db.write_order_intent(make_order(), None))
+        await asyncio.sleep(0)  # the caller finds the piece running and waits for it
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        conn._mutex.release()  # the piece runs, then the money transaction
+    assert await flush == 1
+    assert await db.client_order_ids() == ["o1"]  # committed although its caller was cancelled
+    assert db.inline_transactions == 2  # right after the piece, on the event loop thread

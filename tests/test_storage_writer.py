@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tui_trader.models import Signal, SignalType
+from tui_trader.models import Order, OrderStatus, OrderType, Side, Signal, SignalType, Source
 from tui_trader.storage import BatchedWriter, Database, StorageError
 from tui_trader.storage.writer import Batch
 
@@ -319,4 +319,65 @@ async def test_rows_queued_inside_a_transaction_are_not_part_of_it(tmp_path: Pat
         await db.flush()
         assert [s.id for s in await db.load_signals()] == [1, 2]
     finally:
+        await db.close()
+
+
+async def test_money_during_a_large_flush_is_not_queued_behind_it(tmp_path: Path):
+    path = tmp_path / "w.db"
+    db = await Database.open(path, max_batch_size=100_000, max_buffered_rows=100_000, start_writer=False)
+    try:
+        syms = [f"S{i:03d}" for i in range(100)]
+        ones = np.ones(100)
+        for period in range(200):  # 20,000 rows: 20 pieces
+            await db.queue_ratings(None, period, period * 1000, syms, np.full(100, 1500.0), ones, ones)
+        n_pieces = -(-db.writer.pending // db.writer.max_chunk_rows)
+        assert n_pieces >= 10
+        flush = asyncio.create_task(db.flush())
+        for _ in range(100):  # until the first piece holds the connection
+            if db._piece_holder:
+                break
+            await asyncio.sleep(0)
+        assert db._piece_holder
+        order = Order("c1", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.5"), None, OrderStatus.INTENT,
+                      Source.STRATEGY, "during a flush", 1, 1)
+        await db.write_order_intent(order, None)
+        assert not flush.done()  # committed while most of the flush is still to come
+        assert count(path, "orders") == 1  # durable: visible to another connection
+        assert count(path, "glicko_ratings") < 20_000
+        assert db.inline_transactions == 1 and db.thread_transactions == 0  # no trip to the thread
+        assert await flush == 20_000
+        assert count(path, "glicko_ratings") == 20_000
+    finally:
+        await db.close()
+
+
+async def test_failed_piece_through_the_database_keeps_it_and_the_rest(tmp_path: Path):
+    path = tmp_path / "w.db"
+    db = await Database.open(path, max_batch_size=1000, busy_timeout_ms=20, start_writer=False)
+    other = sqlite3.connect(path, isolation_level=None, timeout=0.01)
+    db.writer.max_chunk_rows = 3
+    real = db.writer._execute_batch
+    calls = 0
+
+    async def lock_before_third_piece(batches: list[Batch]) -> dict[str, int]:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            other.execute("BEGIN IMMEDIATE")  # another process takes the write lock
+        return await real(batches)
+
+    db.writer._execute_batch = lock_before_third_piece
+    try:
+        for i in range(1, 9):
+            await db.queue_signal(sig(i), None)  # pieces: 1-3, 4-6, 7-8
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await db.flush()
+        assert count(path, "trading_signals") == 6  # the two pieces before the failure are committed
+        assert db.writer.written["trading_signals"] == 6
+        assert [r[0] for r in db.writer.pending_rows("trading_signals")] == [7, 8]
+        other.execute("ROLLBACK")
+        assert await db.flush() == 2
+        assert [s.id for s in await db.load_signals()] == list(range(1, 9))  # each row exactly once
+    finally:
+        other.close()
         await db.close()

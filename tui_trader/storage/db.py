@@ -20,15 +20,58 @@ Durability
   exchange anyway, and paper/backtest runs would pay the fsync on every fill.
 * ``foreign_keys=ON``, ``busy_timeout`` (another process holding the write
   lock is waited for up to this long, then ``database is locked`` is raised).
+* ``wal_autocheckpoint=0``: SQLite would otherwise run a checkpoint (copying the
+  WAL into the database file, two fsyncs: ~10 ms for a few MB) inside whichever
+  commit crosses 1000 WAL pages - possibly a money transaction run on the event
+  loop thread. Instead the database runs ``PRAGMA wal_checkpoint(PASSIVE)`` in a
+  background thread on a second, checkpoint-only connection once
+  :attr:`Database.checkpoint_rows` rows were written by the batched writer or
+  :attr:`Database.checkpoint_uses` other transactions ran since the last one. A
+  PASSIVE checkpoint never blocks the writing connection, so no transaction
+  waits for it. The checkpoint starts at the end of a writer flush and repeats
+  until no commit came in meanwhile, so that the next commit restarts the WAL
+  file from its beginning; if commits keep that from happening until the WAL
+  holds :attr:`Database.wal_max_frames` frames, one checkpoint runs on the main
+  connection (nothing can commit meanwhile), so the WAL stays bounded.
 
 Concurrency
 -----------
 One connection, used by one task at a time: an ``asyncio.Lock`` guards every
-statement, so a read never sees another task's uncommitted rows and a flush of
-the batched writer never interleaves with a money transaction.
-:meth:`Database.transaction` is re-entrant for the task that holds it (nested
-blocks become SAVEPOINTs that roll back on their own). A task must not wait for
-ANOTHER task that needs the database while holding a transaction.
+statement (every access goes through ``_use()``), so a read never sees another
+task's uncommitted rows and a flush of the batched writer never interleaves
+with a money transaction. :meth:`Database.transaction` is re-entrant for the
+task that holds it (nested blocks become SAVEPOINTs that roll back on their
+own). A task must not wait for ANOTHER task that needs the database while
+holding a transaction.
+
+aiosqlite runs statements on its own thread; a trip there and back costs
+~0.1-0.2 ms of queueing and event loop wake-up, more than the SQL of a money
+transaction, and a bulk flush queued ahead of it made it wait tens of
+milliseconds. So:
+
+* A money transaction (``_critical_sync``) runs right away on the event loop
+  thread, on the same connection (opened with ``check_same_thread=False``),
+  when no other task is inside a transaction or a read and no job is running
+  on the database thread: it is short (one small transaction, no fsync with
+  ``synchronous=NORMAL``) and, having no ``await`` inside, cannot interleave
+  with any other task. A thread mutex (:class:`_Connection`) keeps the two
+  threads from ever using the connection at the same time. With
+  ``synchronous=FULL`` (an fsync per commit) money transactions always go to the
+  database thread so the event loop never waits for the disk.
+* The batched writer flushes in pieces of one table and at most
+  :data:`FLUSH_CHUNK_ROWS` rows. A piece is ONE multi-row ``INSERT`` statement
+  (atomic by itself) run as ONE job on the database thread; a money transaction
+  may overtake that job while it has not started. Few SQLite calls per job
+  matter because of the GIL: while the event loop computes, the database thread
+  waits up to one switch interval (5 ms) to get the GIL back after each SQLite
+  call (``executemany`` makes one per row: a 2,000-row flush took seconds while
+  the loop was busy), whereas the SQLite work itself runs without the GIL, in
+  parallel with the event loop. A money transaction that finds a piece running
+  waits for that piece only (~1-3 ms), then runs inline; the writer then pauses
+  :data:`PIECE_PAUSE_S` so that the rest of a burst of money transactions (an
+  order intent, its fills, the next orders) runs inline too.
+* Reads, ``transaction()`` blocks and checkpoints on the main connection run on
+  the database thread.
 
 Money methods run their transaction to completion even if the awaiting task is
 cancelled, so a cancelled caller never leaves "committed but not known" or
@@ -39,11 +82,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import logging
+import re
 import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
@@ -59,6 +107,131 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CACHE_KIB = 16_384  # SQLite page cache per connection (KiB)
+#: Rows committed by a writer flush in one transaction (see :class:`BatchedWriter`).
+FLUSH_CHUNK_ROWS = 1_000
+#: Pause (s) of a flush after a piece that a money transaction had to wait for.
+PIECE_PAUSE_S = 5e-3
+#: Rows per multi-row INSERT statement of a flush (see :func:`_statements`).
+ROWS_PER_STATEMENT = 2_000
+#: A WAL checkpoint runs once the batched writer committed this many rows since the last one ...
+CHECKPOINT_ROWS = 10_000
+#: ... or once this many other transactions/statements ran (a money transaction writes a few pages).
+CHECKPOINT_USES = 200
+#: WAL frames (pages) beyond which a checkpoint runs on the main connection to get a complete one.
+WAL_MAX_FRAMES = 8_000
+
+
+_MUTEX_POLL_S = 50e-6  # the database thread waits for an inline transaction (~0.1 ms) in these steps
+
+
+class _Connection(aiosqlite.Connection):
+    """An aiosqlite connection that knows which jobs its thread has (every job handed to
+    the thread is registered until it has finished running there) and that can run a
+    function on the calling thread instead (:meth:`run_here`) when no job is running.
+
+    A thread mutex is held by every job while it runs and by :meth:`run_here`, so the
+    two never use the SQLite connection at the same time, even when a *deferrable* job
+    (one that is a whole transaction by itself: a writer flush piece) is queued: a call
+    of :meth:`run_here` made before that job starts runs first, and the job waits.
+
+    The busy timeout (how long SQLite waits for another process's write lock) is
+    ``busy_timeout_ms`` for work on the database thread, but 0 for work on the
+    calling thread (the event loop must not wait for another process). It is
+    switched lazily, inside the next job of the other kind, so back-to-back inline
+    transactions pay no extra statement. A deferrable job does not switch it (one
+    more SQLite call in a job costs a GIL round trip, up to 5 ms while the event loop
+    computes): a flush piece right after an inline transaction does not wait for
+    another process's write lock, it fails and the writer retries it later."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection], busy_timeout_ms: int) -> None:
+        super().__init__(connector, 64)
+        self._jobs: set[object] = set()  # added on the loop thread, discarded on the worker thread
+        self._deferrable: object | None = None  # the token of the queued deferrable job
+        self._mutex = threading.Lock()  # held while the sqlite3 connection is in use
+        self.busy_timeout_ms = int(busy_timeout_ms)
+        self._timeout_set = self.busy_timeout_ms  # what the sqlite3 connection has now
+
+    @property
+    def idle(self) -> bool:
+        """No job queued or running on the database thread."""
+        return not self._jobs
+
+    @property
+    def only_deferrable(self) -> bool:
+        """No job queued or running, except (maybe) a deferrable one."""
+        jobs = self._jobs
+        return not jobs or (len(jobs) == 1 and self._deferrable in jobs)
+
+    def _set_timeout(self, raw: sqlite3.Connection, ms: int) -> None:
+        if self._timeout_set != ms:
+            raw.execute(f"PRAGMA busy_timeout = {ms}").fetchall()
+            self._timeout_set = ms
+
+    def run_here(self, fn: Callable[[sqlite3.Connection], T]) -> tuple[bool, T | None]:
+        """``(True, fn(raw connection))`` run on the calling thread with no busy wait, or
+        ``(False, None)`` without running it when a job is running on the database thread
+        or the connection is inside a transaction. The caller guarantees
+        :attr:`only_deferrable` and that no other task uses the connection meanwhile."""
+        if not self.only_deferrable or not self._mutex.acquire(blocking=False):
+            return False, None
+        try:
+            raw = self._conn
+            if raw.in_transaction:  # never expected: only between the jobs of a transaction
+                return False, None
+            self._set_timeout(raw, 0)
+            return True, fn(raw)
+        finally:
+            self._mutex.release()
+
+    def _acquire_mutex(self) -> None:
+        """On the database thread: take the mutex, only ever while holding the GIL. A blocking
+        ``acquire`` would take it as soon as :meth:`run_here` lets go, then wait (up to the
+        interpreter's switch interval, 5 ms) for the GIL while the event loop computes - and
+        the next inline call would find the connection taken by a job that has not started."""
+        while not self._mutex.acquire(blocking=False):
+            time.sleep(_MUTEX_POLL_S)
+
+    async def execute_deferrable(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the database thread as a deferrable job: it must be a whole
+        transaction by itself (it may wait while :meth:`run_here` calls run before it)."""
+        return await self._execute(fn, *args, _deferrable=True)
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, _deferrable: bool = False, **kwargs: Any) -> Any:
+        call = functools.partial(fn, *args, **kwargs)
+        token = object()
+        jobs = self._jobs
+
+        def job() -> object:
+            try:
+                self._acquire_mutex()
+                try:
+                    if not _deferrable and self._connection is not None:
+                        self._set_timeout(self._connection, self.busy_timeout_ms)
+                    return call()
+                finally:
+                    self._mutex.release()
+            finally:
+                jobs.discard(token)
+
+        jobs.add(token)
+        if _deferrable:
+            self._deferrable = token
+        try:
+            return await super()._execute(job)
+        except ValueError:  # "Connection closed" before queuing, or raised by the job itself (done)
+            jobs.discard(token)
+            raise
+
+
+def _connect(path: str, busy_timeout_ms: int) -> _Connection:
+    """Like :func:`aiosqlite.connect` (autocommit mode), with a :class:`_Connection`.
+    ``check_same_thread=False``: inline transactions use it from the event loop thread."""
+    return _Connection(
+        lambda: sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
+        ),
+        busy_timeout_ms,
+    )
 
 
 class Database(QueriesMixin):
@@ -66,28 +239,58 @@ class Database(QueriesMixin):
 
     def __init__(
         self,
-        conn: aiosqlite.Connection,
+        conn: _Connection,
         path: str,
         clock: Clock,
         *,
         max_batch_size: int = 100,
         flush_interval_s: float = 2.0,
         max_buffered_rows: int = 100_000,
+        inline_money: bool = True,
+        wal: bool = True,
+        synchronous: str = "NORMAL",
+        max_variables: int = 32_766,
     ) -> None:
         # Use Database.open(); this only wires an already configured connection.
-        self._conn: aiosqlite.Connection | None = conn
+        self._conn: _Connection | None = conn
         self.path = path
         self._clock = clock
         self._lock = asyncio.Lock()
+        self._users = 0  # tasks holding or waiting for self._lock (all go through _use)
+        self._piece_holder = False  # the lock holder is a flush piece (one deferrable job)
+        self._piece_done = asyncio.Event()  # set when no flush piece holds the connection
+        self._piece_done.set()
+        self._money_waited = False  # a money transaction waited for the current flush piece
         self._owner: asyncio.Task[object] | None = None
         self._tx_depth = 0
         self._closing = False
+        self._inline_money = bool(inline_money)
+        self._wal = bool(wal)
+        #: checkpoint thresholds (see the module docs); tests may lower them
+        self.checkpoint_rows = CHECKPOINT_ROWS
+        self.checkpoint_uses = CHECKPOINT_USES
+        self.wal_max_frames = WAL_MAX_FRAMES
+        self._synchronous = synchronous
+        self._max_variables = int(max_variables)  # parameters per statement (SQLITE_LIMIT_VARIABLE_NUMBER)
+        self._rows_since_checkpoint = 0
+        self._uses_since_checkpoint = 0
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._checkpoint_lock = asyncio.Lock()  # one checkpoint at a time (the side connection)
+        self._checkpoint_conn: sqlite3.Connection | None = None  # used by one checkpoint thread at a time
+        #: checkpoints run, and the last one's ``(busy, wal frames, frames checkpointed)``
+        self.checkpoints = 0
+        self.last_checkpoint: tuple[int, int, int] | None = None
+        #: money transactions run on the event loop thread / on the database thread
+        self.inline_transactions = 0
+        self.thread_transactions = 0
         self.writer = BatchedWriter(
             self._write_batch,
             max_batch_size=max_batch_size,
             flush_interval_s=flush_interval_s,
             max_buffered_rows=max_buffered_rows,
             can_flush_now=self._not_in_transaction,
+            max_chunk_rows=FLUSH_CHUNK_ROWS,
+            on_flushed=self._flushed,
         )
         for table, sql in BUFFERED_TABLES.items():
             self.writer.register(table, sql)
@@ -134,7 +337,9 @@ class Database(QueriesMixin):
         memory = path_str == ":memory:"
         if not memory:
             path_str = _prepare_path(path_str)
-        conn = await aiosqlite.connect(path_str, isolation_level=None)
+        # money transactions may run on the event loop thread while the connection is
+        # idle (see the module docs); access stays serialised.
+        conn = await _connect(path_str, int(busy_timeout_ms))
         try:
             await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             try:
@@ -150,12 +355,15 @@ class Database(QueriesMixin):
                 rows = list(await conn.execute_fetchall("PRAGMA journal_mode = WAL"))
                 if str(rows[0][0]).lower() != "wal":
                     raise StorageError(f"{path_str}: could not enable WAL journal mode (got {rows[0][0]!r})")
+                # checkpoints run on the database thread (Database._checkpoint), never inside a commit
+                await conn.execute("PRAGMA wal_autocheckpoint = 0")
             await conn.execute(f"PRAGMA synchronous = {synchronous}")
             # 16 MiB of page cache (default 2 MiB): index pages of the high-volume tables stay in
             # memory during long batched writes (~30 % fewer microseconds per rating row)
             await conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             await conn.execute("PRAGMA foreign_keys = ON")
             await migrate(conn)
+            max_variables = await conn._execute(conn._conn.getlimit, sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         except BaseException:
             await conn.close()
             raise
@@ -166,6 +374,10 @@ class Database(QueriesMixin):
             max_batch_size=max_batch_size,
             flush_interval_s=flush_interval_s,
             max_buffered_rows=max_buffered_rows,
+            inline_money=synchronous == "NORMAL",
+            wal=not memory,
+            synchronous=synchronous,
+            max_variables=max_variables,
         )
         if start_writer:
             db.writer.start()
@@ -193,11 +405,18 @@ class Database(QueriesMixin):
                 except Exception as exc:  # retried once, then reported
                     error = exc
             lost = self.writer.pending
-            async with self._lock:
-                conn, self._conn = self._conn, None
+            if self._checkpoint_task is not None:
+                with contextlib.suppress(Exception):
+                    await self._checkpoint_task
+            async with self._checkpoint_lock:
+                side, self._checkpoint_conn = self._checkpoint_conn, None
+            if side is not None:  # closed first: the main connection, closing last, removes the WAL
+                await asyncio.to_thread(side.close)
+            async with self._use() as conn:
+                self._conn = None
                 with contextlib.suppress(sqlite3.Error):
                     await conn.execute("PRAGMA optimize")
-                await conn.close()
+                await conn.close()  # the last connection to close checkpoints the WAL and removes it
             if error is not None:
                 raise StorageError(
                     f"closing {self.path}: final flush failed, {lost} buffered rows lost: {error}"
@@ -221,8 +440,11 @@ class Database(QueriesMixin):
         return self._owner is not asyncio.current_task()
 
     @contextlib.asynccontextmanager
-    async def _use(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Exclusive use of the connection (re-entrant for the owning task)."""
+    async def _use(self, *, count: bool = True) -> AsyncIterator[_Connection]:
+        """Exclusive use of the connection (re-entrant for the owning task). Every
+        access to the connection goes through here (or runs inline, see
+        :meth:`_critical_sync`, only while nobody is in here). ``count``: this use
+        counts towards the next checkpoint."""
         conn = self._conn
         if conn is None:
             raise StorageError("database is closed")
@@ -230,14 +452,27 @@ class Database(QueriesMixin):
         if self._owner is task and task is not None:
             yield conn
             return
-        async with self._lock:
-            if self._conn is None:
-                raise StorageError("database is closed")
-            self._owner = task
-            try:
-                yield conn
-            finally:
-                self._owner = None
+        self._users += 1
+        try:
+            async with self._lock:
+                if self._conn is None:
+                    raise StorageError("database is closed")
+                self._owner = task
+                try:
+                    yield conn
+                finally:
+                    self._owner = None
+        finally:
+            self._users -= 1
+        if count:
+            self._used()
+
+    def _may_run_inline(self) -> bool:
+        """No task is inside a transaction or between the statements of a read: nobody
+        holds or waits for the connection, or the holder is a writer flush piece whose
+        single job (a whole transaction) is queued or done (:meth:`_Connection.run_here`
+        then checks that it is not running)."""
+        return self._users == 0 or self._piece_holder
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -297,19 +532,140 @@ class Database(QueriesMixin):
     async def _critical_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Like :meth:`_critical` for a *synchronous* ``fn(raw sqlite3 connection)``: the whole
         transaction (``BEGIN IMMEDIATE``, ``fn``, ``COMMIT`` - or a SAVEPOINT inside the caller's
-        own transaction) runs in ONE trip to the database thread instead of one per statement.
-        Completes even if the caller is cancelled; any exception rolls it back and propagates."""
+        own transaction) runs in ONE go, committed before this returns. Completes even if the
+        caller is cancelled; any exception rolls it back and propagates.
+
+        When no other transaction is open or running (:meth:`_may_run_inline`: nobody uses
+        the connection, or only a writer flush piece that has not started yet) it runs right
+        here on the event loop thread (no thread hop; nothing can interleave as there is no
+        ``await``). If a flush piece is running, it waits for the piece's end and then runs
+        inline. Otherwise it runs on the database thread, queued behind the work in progress.
+        ``fn`` must only run SQL on the connection: if the inline attempt meets a database
+        locked by another process it is rolled back and ``fn`` runs again on the database
+        thread, which waits up to ``busy_timeout`` for the lock.
+        """
 
         async def body() -> T:
             async with self._use() as conn:
                 savepoint = f"sp{self._tx_depth}" if self._tx_depth > 0 else None
-                return await conn._execute(_run_transaction, conn._conn, fn, savepoint)
+                out = await conn._execute(_run_transaction, conn._conn, fn, savepoint)
+                if savepoint is None:
+                    self.thread_transactions += 1
+                return out
 
+        async def after_piece() -> T:
+            while self._piece_holder:  # a flush piece is running: wait for it, then go inline
+                self._money_waited = True
+                await self._piece_done.wait()
+                if self._may_run_inline():
+                    status, out = self._run_inline(fn)
+                    if status == "done":
+                        return out  # type: ignore[return-value]
+                    if status == "locked":
+                        break
+            return await body()
+
+        if self._conn is None:
+            raise StorageError("database is closed")
         if self._owner is asyncio.current_task():
             return await body()  # inside the caller's own transaction: a savepoint of it
-        task = asyncio.ensure_future(body())
+        wait_piece = False
+        if self._inline_money and self._may_run_inline():
+            status, out = self._run_inline(fn)
+            if status == "done":
+                return out  # type: ignore[return-value]
+            wait_piece = status == "in_use" and self._piece_holder
+        task = asyncio.ensure_future(after_piece() if wait_piece else body())
         task.add_done_callback(_retrieve)
         return await asyncio.shield(task)
+
+    def _run_inline(self, fn: Callable[[sqlite3.Connection], T]) -> tuple[str, T | None]:
+        """``fn`` in its own transaction on the calling (event loop) thread: ``("done", result)``,
+        or, with nothing done, ``("in_use", None)`` if a job is running on the database thread,
+        ``("locked", None)`` if another connection holds the write lock."""
+        conn = self._conn
+        if conn is None:
+            raise StorageError("database is closed")
+        try:
+            done, out = conn.run_here(lambda raw: _run_transaction(raw, fn, None))
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc) and not conn._conn.in_transaction:
+                log.debug("inline money transaction: database locked, retrying on the database thread")
+                return "locked", None
+            raise
+        if not done:
+            return "in_use", None
+        self.inline_transactions += 1
+        self._used()
+        return "done", out
+
+    # -- WAL checkpoints --------------------------------------------------------------
+
+    def _used(self) -> None:
+        """A transaction or statement ran: start a background checkpoint when enough did."""
+        self._uses_since_checkpoint += 1
+        if self._uses_since_checkpoint >= self.checkpoint_uses:
+            self._checkpoint_soon()
+
+    def _checkpoint_soon(self) -> None:
+        if not self._wal or self._closing or self._conn is None:
+            return
+        if self._checkpoint_task is not None and not self._checkpoint_task.done():
+            return
+        self._checkpoint_task = asyncio.get_running_loop().create_task(
+            self._checkpoint_logged(), name="storage-checkpoint"
+        )
+
+    async def _checkpoint_logged(self) -> None:
+        # The WAL restarts from its beginning at the first commit after a checkpoint that
+        # copied every frame with nothing committed since: repeat (cheap when little is new)
+        # until one finds no frame added since the previous one.
+        try:
+            last = -1
+            for _ in range(4):
+                _busy, frames, done = await self.checkpoint()
+                if done >= frames == last:
+                    break
+                last = frames
+        except StorageError:  # closed meanwhile: closing checkpoints anyway
+            pass
+        except sqlite3.Error as exc:
+            log.warning("storage: WAL checkpoint failed: %s", exc)
+
+    async def checkpoint(self) -> tuple[int, int, int]:
+        """One WAL checkpoint now, as the database runs them by itself (see the module docs):
+        ``PRAGMA wal_checkpoint(PASSIVE)`` on the checkpoint connection, in a worker thread,
+        copying the committed WAL frames into the database file without blocking the main
+        connection; if the WAL holds :attr:`wal_max_frames` frames or more, one more on the
+        main connection (complete: nothing commits meanwhile). Returns ``(busy, WAL frames,
+        frames checkpointed)`` of the last one; ``(0, -1, -1)`` for an in-memory database."""
+        if self._conn is None:
+            raise StorageError("database is closed")
+        if not self._wal:
+            return 0, -1, -1
+        async with self._checkpoint_lock:
+            self._rows_since_checkpoint = 0
+            self._uses_since_checkpoint = 0
+            out = await asyncio.to_thread(self._checkpoint_side)
+            if out[1] >= self.wal_max_frames:
+                log.info("storage: WAL at %d frames, checkpointing on the main connection", out[1])
+                async with self._use(count=False) as conn:
+                    rows = list(await conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)"))
+                out = (int(rows[0][0]), int(rows[0][1]), int(rows[0][2]))
+            self.checkpoints += 1
+            self.last_checkpoint = out
+            return out
+
+    def _checkpoint_side(self) -> tuple[int, int, int]:
+        """In a worker thread: one PASSIVE checkpoint on the checkpoint-only connection."""
+        raw = self._checkpoint_conn
+        if raw is None:
+            raw = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            raw.execute(f"PRAGMA synchronous = {self._synchronous}")  # the same syncs as the main connection
+            self._checkpoint_conn = raw
+        # fetchall: the statement runs to its end and keeps no read lock on the WAL
+        row = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
+        return int(row[0]), int(row[1]), int(row[2])
 
     # -- maintenance ---------------------------------------------------------------
 
@@ -346,30 +702,34 @@ class Database(QueriesMixin):
             await self.writer.maybe_flush()
 
     async def _write_batch(self, batches: list[Batch]) -> dict[str, int]:
-        """The writer's flush: all batches in one transaction. If a row violates a
-        constraint, the transaction is redone row by row and the bad rows are
-        refused (counted) so one bad row never blocks the others forever."""
-        try:
-            async with self.transaction() as conn:
-                for _table, sql, rows in batches:
-                    await conn.executemany(sql, rows)
-            return {}
-        except sqlite3.IntegrityError as exc:
-            log.warning("storage writer: constraint violation in a batch (%s); isolating bad rows", exc)
-        rejected: dict[str, int] = {}
-        async with self.transaction() as conn:
-            for table, sql, rows in batches:
-                bad = 0
-                for row in rows:
-                    try:
-                        await conn.execute(sql, row)
-                    except sqlite3.IntegrityError as exc:
-                        bad += 1
-                        if bad == 1:
-                            log.error("storage writer: %s row refused (%s): %r", table, exc, row)
-                if bad:
-                    rejected[table] = bad
+        """The writer's flush of one piece: all batches in one transaction, in one trip to
+        the database thread. If a row violates a constraint, the transaction is redone
+        row by row and the bad rows are refused (counted) so one bad row never blocks
+        the others forever."""
+        statements = _statements(batches, self._max_variables)
+        async with self._use(count=False) as conn:
+            self._piece_holder = True
+            self._piece_done.clear()
+            try:
+                rejected, problems = await conn.execute_deferrable(_write_rows, conn._conn, statements, batches)
+            finally:
+                self._piece_holder = False
+                self._piece_done.set()
+        if self._money_waited:  # money is being booked: let the rest of the burst run inline first
+            self._money_waited = False
+            await asyncio.sleep(PIECE_PAUSE_S)
+        if problems is not None:
+            first, samples = problems
+            log.warning("storage writer: constraint violation in a batch (%s); isolating bad rows", first)
+            for table, error, row in samples:
+                log.error("storage writer: %s row refused (%s): %r", table, error, row)
+        self._rows_since_checkpoint += sum(len(rows) for _, _, rows in batches)
         return rejected
+
+    def _flushed(self, rows: int) -> None:
+        """End of a writer flush (the writer is quiet now): checkpoint if enough rows were written."""
+        if self._rows_since_checkpoint >= self.checkpoint_rows:
+            self._checkpoint_soon()
 
 
 def _prepare_path(path: str) -> str:
@@ -380,7 +740,8 @@ def _prepare_path(path: str) -> str:
 
 
 def _run_transaction(raw: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], savepoint: str | None) -> T:
-    """On the database thread: ``fn(raw)`` in its own transaction (or savepoint), rolled back on error."""
+    """``fn(raw)`` in its own transaction (or savepoint), rolled back on error. Runs on the
+    database thread, or on the event loop thread while the database is idle."""
     if savepoint is not None:
         raw.execute(f"SAVEPOINT {savepoint}")
         try:
@@ -396,12 +757,106 @@ def _run_transaction(raw: sqlite3.Connection, fn: Callable[[sqlite3.Connection],
         out = fn(raw)
         raw.execute("COMMIT")
     except BaseException:
-        try:
-            raw.execute("ROLLBACK")
-        except sqlite3.OperationalError as exc:  # e.g. the transaction already ended
-            log.debug("rollback: %s", exc)
+        _rollback_raw(raw)
         raise
     return out
+
+
+def _write_rows(
+    raw: sqlite3.Connection, statements: list[tuple[str, list[Any]]], batches: list[Batch]
+) -> tuple[dict[str, int], tuple[str, list[tuple[str, str, tuple]]] | None]:
+    """On the database thread: run ``statements`` (the multi-row INSERTs of ``batches``,
+    see :func:`_statements`) in one transaction - one statement alone is one already.
+    On a constraint violation, insert ``batches`` row by row instead, skipping the bad
+    rows. Returns the rows refused per table and, if any, ``(first error, [(table, error,
+    first bad row)])`` for the caller to log (logging stays on the event loop thread)."""
+    single = len(statements) == 1
+    try:
+        if single:  # atomic by itself: no BEGIN/COMMIT (each SQLite call is a GIL round trip)
+            raw.execute(*statements[0])
+        else:
+            raw.execute("BEGIN IMMEDIATE")
+            for sql, params in statements:
+                raw.execute(sql, params)
+            raw.execute("COMMIT")
+        return {}, None
+    except sqlite3.IntegrityError as exc:  # the failed statement is undone, and a transaction too:
+        if raw.in_transaction:
+            _rollback_raw(raw)
+        first = str(exc)
+    except BaseException:
+        if raw.in_transaction:
+            _rollback_raw(raw)
+        raise
+    rejected: dict[str, int] = {}
+    samples: list[tuple[str, str, tuple]] = []
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        for table, sql, rows in batches:
+            bad = 0
+            for row in rows:
+                try:
+                    raw.execute(sql, row)
+                except sqlite3.IntegrityError as exc:  # the statement alone is undone
+                    bad += 1
+                    if bad == 1:
+                        samples.append((table, str(exc), row))
+            if bad:
+                rejected[table] = bad
+        raw.execute("COMMIT")
+    except BaseException:
+        _rollback_raw(raw)
+        raise
+    return rejected, (first, samples)
+
+
+def _statements(batches: list[Batch], max_variables: int) -> list[tuple[str, list[Any]]]:
+    """The rows of ``batches`` as multi-row ``INSERT ... VALUES (...), (...), ...`` statements
+    with their flat parameter lists: same rows, same order, same conflict handling as
+    ``executemany``. Built on the event loop thread, so that the database thread's job is
+    the SQLite call alone. ``executemany`` gives the GIL back at every row's
+    ``sqlite3_step`` and, while the event loop thread computes, waits up to the
+    interpreter's switch interval (5 ms) to get it again: thousands of rows took seconds.
+    One statement per up to :data:`ROWS_PER_STATEMENT` rows runs without the GIL, in
+    parallel with the event loop."""
+    out: list[tuple[str, list[Any]]] = []
+    for _table, sql, rows in batches:
+        group, ncols = _values_group(sql)
+        per = max(1, min(ROWS_PER_STATEMENT, max_variables // ncols))
+        for start in range(0, len(rows), per):
+            part = rows[start : start + per]
+            out.append((_multi_row_sql(sql, group, len(part)), list(itertools.chain.from_iterable(part))))
+    return out
+
+
+_VALUES = re.compile(r"VALUES\s*(\(\s*\?(?:\s*,\s*\?)*\s*\))", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=64)
+def _values_group(sql: str) -> tuple[str, int]:
+    """The ``(?,?,...)`` group of a single-row INSERT and its number of parameters."""
+    found = _VALUES.findall(sql)
+    if len(found) != 1:
+        raise ValueError(f"expected one VALUES (?,...) group in a buffered INSERT, got {len(found)}: {sql}")
+    return found[0], found[0].count("?")
+
+
+@functools.lru_cache(maxsize=64)
+def _multi_row_sql(sql: str, group: str, n: int) -> str:
+    return sql.replace(group, ",".join([group] * n), 1)
+
+
+def _rollback_raw(raw: sqlite3.Connection) -> None:
+    try:
+        raw.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:  # e.g. the transaction already ended
+        log.debug("rollback: %s", exc)
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """SQLITE_BUSY (any extended code): another connection holds the lock."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def _retrieve(task: asyncio.Future[object]) -> None:

@@ -6,7 +6,8 @@ Every method here is called on the ``Database`` object. Three kinds of writes:
   ``init_account``, ``save_account``, ``save_backtest_run``): one
   ``BEGIN IMMEDIATE ... COMMIT`` each, committed before the method returns and
   run to completion even if the awaiting task is cancelled. The order and account
-  writes run their whole transaction in one trip to the database thread.
+  writes run their whole transaction in one go: on the event loop thread when
+  the database is idle, else in one trip to the database thread (see :mod:`.db`).
 * **Small state** (sessions, ``audit``, ``next_sequence``, engine state, kv,
   pruning): a single autocommitted statement, committed before returning.
 * **High volume** (``queue_*``): appended to the batched writer, committed by
