@@ -152,11 +152,6 @@ class _Connection(aiosqlite.Connection):
         self._timeout_set = self.busy_timeout_ms  # what the sqlite3 connection has now
 
     @property
-    def idle(self) -> bool:
-        """No job queued or running on the database thread."""
-        return not self._jobs
-
-    @property
     def only_deferrable(self) -> bool:
         """No job queued or running, except (maybe) a deferrable one."""
         jobs = self._jobs
