@@ -17,7 +17,12 @@ Speed: the pairwise sums ``sum_j g_j^2 E (1 - E)`` and ``sum_j g_j (s - E)``
 are matrix-vector products over row blocks of about 64k elements held in
 three reusable cache-sized buffers (a 0/1 played matrix and zero-filled
 outcomes replace NaN masking), so an N = 2000 period allocates no (N, N)
-temporary; small N pays no validation pass beyond a few reductions.
+temporary. Up to ``_SMALL_N`` = 64 players, where a period costs numpy call
+overhead rather than arithmetic, a small-N path does the same floating-point
+operations in the same order with far fewer calls (reused per-thread buffers,
+stacked rows, converged players frozen in place instead of compacted out); its
+results are bit-identical (tests/test_glicko2_fastpath.py compares it with the
+previous implementation).
 
 Units
 -----
@@ -54,6 +59,7 @@ finite and positive, outcomes outside ``[0, 1]``, ``tau <= 0``) raises
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -266,6 +272,389 @@ def _new_volatility(
     return np.exp(out, out=out)
 
 
+# ------------------------------------------------------------------------ small N
+# Below about a hundred players a period costs numpy call overhead, not arithmetic:
+# at N = 10 each ufunc call costs ~0.25 us whatever the size. The small-N path does
+# the same IEEE operations on the same operands in the same order as the path above
+# (so the results are bit-identical), with fewer calls:
+#
+# * all buffers and their views are made once per N (and thread) and reused;
+# * validation and step 2 work on one stacked (3, N) copy of the inputs, so a check
+#   or a clamp of all three is one call (a failing check reruns ``_check`` for
+#   the exact message);
+# * constants are 0-d arrays or full rows (a Python float operand costs a
+#   conversion per call); the played mask is ``heaviside(outcome, 1)`` (1 or NaN),
+#   and ``fmax(., 0)`` zeroes the games not played, instead of a 0/1 float matrix;
+# * the volatility iteration keeps every player in the working arrays: a player
+#   that has converged gets NaN as its next iterate, which makes every later
+#   value of that player NaN (no swap, never live again, and no floating-point
+#   warning), while its A stays put; no compaction by fancy indexing;
+# * B and f(B) alternate between two buffers, and f's subtractions and
+#   multiplications by rows that sit next to each other are one call each.
+_SMALL_N = 64
+"""``rate_period`` uses the small-N path for N up to this (same results, bit for bit)."""
+
+
+def _new_const(value: float) -> np.ndarray:
+    c = np.full((), value)
+    c.flags.writeable = False
+    return c
+
+
+_CONSTS: dict[float, np.ndarray] = {}
+
+
+def _const(value: float) -> np.ndarray:
+    """A read-only 0-d float64 array of ``value`` (cached: tau and the caps repeat)."""
+    c = _CONSTS.get(value)
+    if c is None:
+        if len(_CONSTS) >= 64:
+            _CONSTS.clear()
+        c = _CONSTS[value] = _new_const(value)
+    return c
+
+
+_C0 = _new_const(0.0)
+_C1 = _new_const(1.0)
+_CHALF = _new_const(0.5)
+_CQ = _new_const(_Q)
+_CEPS = _new_const(EPSILON)
+_CVINV_MIN = _new_const(VINV_MIN)
+_CVOL_MIN = _new_const(VOL_MIN)
+_CNAN = _new_const(math.nan)
+_CSCALE = _new_const(SCALE)
+_CVOL_MAX = _new_const(VOL_MAX)
+
+
+def _rows(n: int, *values: float) -> np.ndarray:
+    out = np.empty((len(values), n))
+    for i, x in enumerate(values):
+        out[i] = x
+    out.flags.writeable = False
+    return out
+
+
+class _SmallWork:
+    """Buffers and fixed views of the small-N path for one N (one set per thread)."""
+
+    def __init__(self, n: int) -> None:
+        e = np.empty
+        self.n = n
+        # step 2: rows rd -> phi, 1500 - rating -> -mu (clamped), vol -> sigma (clamped)
+        self.inp = inp = e((3, n))
+        self.inb = e((3, n), dtype=bool)
+        self.lower = _rows(n, 0.0, -math.inf, 0.0)
+        self.upper = _rows(n, PHI_MAX, MU_CLAMP, VOL_MAX)
+        self.lower2 = _rows(n, -MU_CLAMP, VOL_MIN)
+        self.scale2 = _rows(n, SCALE, SCALE)
+        self.base = _rows(n, BASE_RATING)[0]
+        self.phi, self.nmu, self.sigma = inp
+        self.phi_nmu = inp[0:2]
+        self.nmu_sigma = inp[1:3]
+        self.col = inp[1][:, None]  # -mu_i
+        self.row = inp[1][None, :]  # -mu_j
+        self.phi2, self.g, self.g2 = e((3, n))
+        # pair sums
+        self.x = e((n, n))
+        self.y = e((n, n))
+        self.z = e((n, n))
+        self.gt = e((n, n))
+        self.ob = e((2, n, n), dtype=bool)
+        self.ob_lo, self.ob_hi = self.ob
+        diagnan = np.zeros((n, n))
+        np.fill_diagonal(diagnan, math.nan)
+        diagnan.flags.writeable = False
+        self.diagnan = diagnan
+        self.vinv, self.dsum, self.v, self.delta, self.q, self.d = e((6, n))
+        self.played = e(n, dtype=bool)
+        self.idle = e(n, dtype=bool)
+        self.pos = e(n, dtype=bool)
+        # volatility: B and f(B) alternate between bf0 and bf1, rows [f(B), B, -q]
+        # (Src of the swap is rows 0:2, the K operand of f rows 1:3); af rows [fa, A]
+        self.bf0 = e((3, n))
+        self.bf1 = e((3, n))
+        # views (f(B), B, -q, [B, -q], [f(B), B]) of each
+        self.bfv0 = (*self.bf0, self.bf0[1:3], self.bf0[0:2])
+        self.bfv1 = (*self.bf1, self.bf1[1:3], self.bf1[0:2])
+        self.af = e((2, n))
+        self.fa, self.A = self.af
+        # f: eb rows [a, e^x, c]; ob rows [d - e^x, x - a, -q - e^x] (then products)
+        self.eb = e((3, n))
+        self.a, self.ex, self.c = self.eb
+        self.eb01, self.eb12 = self.eb[0:2], self.eb[1:3]
+        self.fo = e((3, n))
+        self.fo0, self.fo1, self.fo2 = self.fo
+        self.fo01, self.fo12 = self.fo[0:2], self.fo[1:3]
+        self.u, self.w, self.gap, self.s = e((4, n))
+        self.live = e(n, dtype=bool)
+        self.dead = e(n, dtype=bool)
+        self.swap = e(n, dtype=bool)
+        self.bad = e(n, dtype=bool)
+
+
+_tls = threading.local()
+
+
+def _small_work(n: int) -> _SmallWork:
+    try:
+        cache = _tls.small
+    except AttributeError:
+        cache = _tls.small = {}
+    work = cache.get(n)
+    if work is None:
+        if len(cache) >= 8:
+            cache.clear()
+        work = cache[n] = _SmallWork(n)
+    return work
+
+
+_np_sub = np.subtract
+_np_mul = np.multiply
+_np_div = np.divide
+_np_add = np.add
+_np_exp = np.exp
+_np_copyto = np.copyto
+_np_absolute = np.absolute
+_np_greater = np.greater
+_np_less_equal = np.less_equal
+_np_count = np.count_nonzero
+_np_logical_not = np.logical_not
+_np_less = np.less
+_np_isfinite = np.isfinite
+_np_sqrt = np.sqrt
+_np_dot = np.dot
+_np_fmax = np.fmax
+_np_heaviside = np.heaviside
+_np_log = np.log
+_np_negative = np.negative
+
+
+def _f_small(w: _SmallWork, bf: tuple[np.ndarray, ...], out: np.ndarray) -> None:
+    """:func:`_f` at ``x = B`` of ``bf`` (a view tuple of ``bf0``/``bf1``) into ``out``,
+    with the same operations: ``[x, -q] - [a, e^x]`` gives ``x - a`` and
+    ``-q - e^x = -(q + e^x)`` (negation is exact, so its square is ``(q + e^x)^2``),
+    then ``[d - e^x, x - a] * [e^x, c]`` in one call."""
+    sub, mul, div, exp = _np_sub, _np_mul, _np_div, _np_exp
+    fo0, fo1, fo2, fo01 = w.fo0, w.fo1, w.fo2, w.fo01
+    exp(bf[1], w.ex)
+    sub(bf[3], w.eb01, w.fo12)  # x - a, -q - e^x
+    sub(w.d, w.ex, fo0)  # d - e^x
+    mul(fo01, w.eb12, fo01)  # (d - e^x) e^x, (x - a) c
+    mul(fo2, fo2, fo2)  # (q + e^x)^2
+    div(fo0, fo2, fo0)
+    sub(fo0, fo1, out)
+
+
+def _small_volatility(w: _SmallWork, tau: float, n_played: int) -> np.ndarray:
+    """Step 5 for all N players at once (players without games, if any, are
+    frozen from the start); returns a new array sigma' (garbage for those players)."""
+    sub, mul, div, add = _np_sub, _np_mul, _np_div, _np_add
+    exp, copyto, absolute, greater = _np_exp, _np_copyto, _np_absolute, _np_greater
+    less_equal, count, logical_not, less = _np_less_equal, _np_count, _np_logical_not, _np_less
+    log, negative = _np_log, _np_negative
+    n = w.n
+    a, q, d, A, fa, ex = w.a, w.q, w.d, w.A, w.fa, w.ex
+    fo0, fo1, fo2, fo01, fo12, eb01, eb12 = w.fo0, w.fo1, w.fo2, w.fo01, w.fo12, w.eb01, w.eb12
+    fb0, b0, nq0, k0, src0 = w.bfv0
+    fb1, b1, nq1, k1, src1 = w.bfv1
+    mul(w.sigma, w.sigma, a)
+    log(a, a)
+    add(w.phi2, w.v, q)
+    negative(q, nq0)
+    copyto(nq1, nq0)
+    mul(w.delta, w.delta, d)
+    sub(d, q, d)
+    pos = w.pos
+    greater(d, _C0, pos)
+    sub(a, _const(tau), b0)
+    log(d, out=b0, where=pos)
+    w.c.fill(2.0 / (tau * tau))
+    _f_small(w, w.bfv0, fb0)  # f(B)
+    if tau >= _K_SEARCH_TAU:  # bracket search, as in _new_volatility
+        bad = w.bad
+        less(fb0, 0.0, bad)
+        bad &= ~pos
+        if n_played != n:
+            bad &= w.played
+        k = 1
+        while count(bad):
+            k += 1
+            copyto(b0, a - k * tau, where=bad)
+            _f_small(w, w.bfv0, fb0)
+            bad &= fb0 < 0.0
+    copyto(A, a)
+    # f(A) = _f_at_a: e^a (d - e^a) / (q + e^a)^2
+    exp(a, ex)
+    sub(d, ex, fo0)
+    mul(fo0, ex, fo0)
+    sub(nq0, ex, fo2)
+    mul(fo2, fo2, fo2)
+    div(fo0, fo2, fa)
+    if n_played != n:
+        copyto(b0, _CNAN, where=w.idle)  # frozen from the start
+    af, u, wv, gap, s = w.af, w.u, w.w, w.gap, w.s
+    live, dead, swap = w.live, w.dead, w.swap
+    n_live = n_played
+    # Illinois iterations, two per pass: (B, f(B)) in bf0 -> bf1 -> bf0.
+    for _ in range(MAX_ITER // 2 + 1):
+        # -- B in bf0, C into bf1
+        sub(A, b0, u)
+        absolute(u, gap)  # |B - A|
+        greater(gap, _CEPS, live)
+        k = count(live)
+        if k != n_live:
+            if k == 0:
+                break
+            # converged: a NaN iterate makes every later value of the player NaN
+            logical_not(live, dead)
+            copyto(u, _CNAN, where=dead)
+            n_live = k
+        sub(fb0, fa, wv)  # C = A + (A - B) fA / (fB - fA)
+        mul(u, fa, u)
+        div(u, wv, u)
+        add(u, A, b1)
+        exp(b1, ex)  # f(C), as _f_small
+        sub(k1, eb01, fo12)
+        sub(d, ex, fo0)
+        mul(fo01, eb12, fo01)
+        mul(fo2, fo2, fo2)
+        div(fo0, fo2, fo0)
+        sub(fo0, fo1, fb1)
+        mul(fb1, fb0, s)  # swap where f(C) f(B) <= 0: (fA, A) <- (fB, B); else fA / 2
+        less_equal(s, _C0, swap)
+        mul(fa, _CHALF, fa)
+        copyto(af, src0, where=swap)
+        # -- B in bf1, C into bf0 (the same steps)
+        sub(A, b1, u)
+        absolute(u, gap)
+        greater(gap, _CEPS, live)
+        k = count(live)
+        if k != n_live:
+            if k == 0:
+                break
+            logical_not(live, dead)
+            copyto(u, _CNAN, where=dead)
+            n_live = k
+        sub(fb1, fa, wv)
+        mul(u, fa, u)
+        div(u, wv, u)
+        add(u, A, b0)
+        exp(b0, ex)
+        sub(k0, eb01, fo12)
+        sub(d, ex, fo0)
+        mul(fo01, eb12, fo01)
+        mul(fo2, fo2, fo2)
+        div(fo0, fo2, fo0)
+        sub(fo0, fo1, fb0)
+        mul(fb0, fb1, s)
+        less_equal(s, _C0, swap)
+        mul(fa, _CHALF, fa)
+        copyto(af, src1, where=swap)
+    out = mul(A, _CHALF)
+    return exp(out, out)
+
+
+def _rate_small(
+    r: np.ndarray,
+    rd_: np.ndarray,
+    vol_: np.ndarray,
+    o: np.ndarray,
+    tau: float,
+    max_vol: float | None,
+    max_rd: float | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`rate_period` for ``0 < N <= _SMALL_N`` after the argument checks."""
+    sub, mul, div, add = _np_sub, _np_mul, _np_div, _np_add
+    exp, copyto, greater, count = _np_exp, _np_copyto, _np_greater, _np_count
+    logical_not, less, isfinite, sqrt = _np_logical_not, _np_less, _np_isfinite, _np_sqrt
+    dot, fmax, heaviside = _np_dot, _np_fmax, _np_heaviside
+    n = r.shape[0]
+    w = _small_work(n)
+    # Validation and step 2 on the stacked rows [rd, 1500 - rating, vol].
+    inp, inb = w.inp, w.inb
+    copyto(w.phi, rd_)
+    sub(w.base, r, w.nmu)
+    copyto(w.sigma, vol_)
+    isfinite(inp, inb)
+    if count(inb) != 3 * n:
+        _check(r, rd_, vol_)  # raises, with the message of the first bad input
+    greater(inp, w.lower, inb)
+    if count(inb) != 3 * n:
+        _check(r, rd_, vol_)
+    div(w.phi_nmu, w.scale2, w.phi_nmu)  # phi, -mu
+    np.minimum(inp, w.upper, out=inp)
+    np.maximum(w.nmu_sigma, w.lower2, out=w.nmu_sigma)
+    phi2, g, g2 = w.phi2, w.g, w.g2
+    mul(w.phi, w.phi, phi2)
+    mul(phi2, _CQ, g)
+    add(g, _C1, g)
+    sqrt(g, g)
+    div(_C1, g, g)
+    mul(g, g, g2)
+
+    # Steps 3-4: the pair sums of _pair_sums (one block).
+    less(o, _C0, w.ob_lo)
+    greater(o, _C1, w.ob_hi)
+    if count(w.ob):
+        lo = np.fmin.reduce(o, axis=None)
+        hi = np.fmax.reduce(o, axis=None)
+        _fail("outcomes", f"must lie in [0, 1] or be NaN (rows 0..{n - 1} hold {lo!r}..{hi!r})")
+    x, y, z, t = w.x, w.y, w.z, w.gt
+    sub(w.col, w.row, x)  # mu_j - mu_i
+    copyto(t, g)
+    mul(x, t, x)
+    exp(x, x)  # e
+    add(o, w.diagnan, z)  # outcomes, NaN on the diagonal
+    heaviside(z, _C1, y)  # 1 where played, NaN where not
+    add(x, _C1, t)
+    div(y, t, y)
+    fmax(y, _C0, out=y)  # P E
+    mul(x, y, x)  # P (1 - E)
+    mul(x, y, x)  # P E (1 - E)
+    vinv, dsum = w.vinv, w.dsum
+    dot(x, g2, vinv)
+    fmax(z, _C0, out=x)  # outcomes, 0 where no game
+    sub(x, y, x)  # P (s - E)
+    dot(x, g, dsum)
+    played = w.played
+    greater(vinv, _C0, played)
+    n_played = count(played)
+    np.maximum(vinv, _CVINV_MIN, out=vinv)
+    div(_C1, vinv, w.v)
+    mul(w.v, dsum, w.delta)
+
+    # Step 5.
+    if n_played != n:
+        logical_not(played, w.idle)
+    if n_played:
+        new_sigma = _small_volatility(w, tau, n_played)
+        if n_played != n:
+            copyto(new_sigma, w.sigma, where=w.idle)
+            copyto(vinv, _C0, where=w.idle)
+    else:
+        new_sigma = w.sigma.copy()
+        vinv.fill(0.0)
+    np.maximum(new_sigma, _CVOL_MIN, out=new_sigma)
+    np.minimum(new_sigma, _CVOL_MAX if max_vol is None else _const(min(VOL_MAX, max_vol)), out=new_sigma)
+
+    # Steps 6-8.
+    new_phi2 = mul(new_sigma, new_sigma)
+    add(new_phi2, phi2, new_phi2)
+    div(_C1, new_phi2, new_phi2)
+    add(new_phi2, vinv, new_phi2)
+    div(_C1, new_phi2, new_phi2)
+    mul(dsum, new_phi2, dsum)
+    mul(dsum, _CSCALE, dsum)
+    new_rating = add(r, dsum)
+    sqrt(new_phi2, new_phi2)
+    mul(new_phi2, _CSCALE, new_phi2)
+    if max_rd is not None:
+        np.minimum(new_phi2, _const(max_rd), out=new_phi2)
+    if n_played != n:
+        copyto(new_sigma, vol_, where=w.idle)
+    return new_rating, new_phi2, new_sigma
+
+
 def rate_period(
     rating: np.ndarray,
     rd: np.ndarray,
@@ -314,6 +703,8 @@ def rate_period(
         _fail("max_rd", f"must be None or finite and > 0, got {max_rd!r}")
     if n == 0:
         return r.copy(), rd_.copy(), vol_.copy()
+    if n <= _SMALL_N:
+        return _rate_small(r, rd_, vol_, o, tau, max_vol, max_rd)
     _check(r, rd_, vol_)
 
     # Step 2: Glicko-2 scale.
@@ -349,7 +740,7 @@ def rate_period(
             new_sigma[idx] = _new_volatility(phi2[idx], v[idx], delta[idx], sigma[idx], tau)
         vinv[~played] = 0.0  # no games: no information, phi' = phi*
     np.maximum(new_sigma, VOL_MIN, out=new_sigma)
-    np.minimum(new_sigma, VOL_MAX if max_vol is None else min(VOL_MAX, max_vol), out=new_sigma)
+    np.minimum(new_sigma, _CVOL_MAX if max_vol is None else _const(min(VOL_MAX, max_vol)), out=new_sigma)
 
     # Steps 6-8: phi*, phi', mu'; back to the Glicko-1 scale.
     new_phi2 = np.multiply(new_sigma, new_sigma)
