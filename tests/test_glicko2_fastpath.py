@@ -558,3 +558,16 @@ def test_threads_do_not_share_buffers():
     for t in threads:
         t.join()
     assert not errors
+
+
+@pytest.mark.parametrize("max_iter", [0, 1, 2, 3, 5])
+def test_iteration_limit_is_the_same(monkeypatch, max_iter):
+    # few allowed iterations: players still live at the limit take the current A, as before
+    # (the small path runs the iterations two per pass)
+    monkeypatch.setattr(glicko2, "MAX_ITER", max_iter)
+    monkeypatch.setitem(globals(), "MAX_ITER", max_iter)
+    rng = np.random.default_rng(9)
+    for _ in range(40):
+        n = int(rng.integers(1, 20))
+        tau, caps = random_args(rng)
+        assert_identical(*run_both(*random_period(rng, n), tau, **caps))

@@ -340,15 +340,20 @@ class _SmallWork:
     def __init__(self, n: int) -> None:
         e = np.empty
         self.n = n
-        # step 2: rows rd -> phi, 1500 - rating -> -mu (clamped), vol -> sigma (clamped)
-        self.inp = inp = e((3, n))
-        self.inb = e((3, n), dtype=bool)
+        # step 2: rows rd -> phi, 1500 - rating -> -mu (clamped), vol -> sigma (clamped),
+        # and delta (step 4)
+        self.inp4 = e((4, n))
+        self.inp = inp = self.inp4[0:3]
+        self.inb = e((2, 3, n), dtype=bool)  # (lower < x, x < inf) for the inputs
         self.lower = _rows(n, 0.0, -math.inf, 0.0)
+        self.inf3 = _rows(n, math.inf, math.inf, math.inf)
         self.upper = _rows(n, PHI_MAX, MU_CLAMP, VOL_MAX)
         self.lower2 = _rows(n, -MU_CLAMP, VOL_MIN)
         self.scale2 = _rows(n, SCALE, SCALE)
         self.base = _rows(n, BASE_RATING)[0]
-        self.phi, self.nmu, self.sigma = inp
+        self.phi, self.nmu, self.sigma, self.delta = self.inp4
+        self.sigma_delta = self.inp4[2:4]
+        self.sq = e((2, n))  # sigma^2, delta^2
         self.phi_nmu = inp[0:2]
         self.nmu_sigma = inp[1:3]
         self.col = inp[1][:, None]  # -mu_i
@@ -365,7 +370,10 @@ class _SmallWork:
         np.fill_diagonal(diagnan, math.nan)
         diagnan.flags.writeable = False
         self.diagnan = diagnan
-        self.vinv, self.dsum, self.v, self.delta, self.q, self.d = e((6, n))
+        self.vinv, self.dsum, self.v, self.q, self.d, self.np2 = e((6, n))
+        # steps 6-8: rows rating change, RD (both times SCALE in one call)
+        self.fin = e((2, n))
+        self.fin0, self.fin1 = self.fin
         self.played = e(n, dtype=bool)
         self.idle = e(n, dtype=bool)
         self.pos = e(n, dtype=bool)
@@ -385,7 +393,7 @@ class _SmallWork:
         self.fo = e((3, n))
         self.fo0, self.fo1, self.fo2 = self.fo
         self.fo01, self.fo12 = self.fo[0:2], self.fo[1:3]
-        self.u, self.w, self.gap, self.s = e((4, n))
+        self.u, self.w, self.gap, self.s, self.t = e((5, n))
         self.live = e(n, dtype=bool)
         self.dead = e(n, dtype=bool)
         self.swap = e(n, dtype=bool)
@@ -457,13 +465,13 @@ def _small_volatility(w: _SmallWork, tau: float, n_played: int) -> np.ndarray:
     fo0, fo1, fo2, fo01, fo12, eb01, eb12 = w.fo0, w.fo1, w.fo2, w.fo01, w.fo12, w.eb01, w.eb12
     fb0, b0, nq0, k0, src0 = w.bfv0
     fb1, b1, nq1, k1, src1 = w.bfv1
-    mul(w.sigma, w.sigma, a)
-    log(a, a)
+    sq = w.sq
+    mul(w.sigma_delta, w.sigma_delta, sq)  # sigma^2, delta^2
+    log(sq[0], a)
     add(w.phi2, w.v, q)
     negative(q, nq0)
     copyto(nq1, nq0)
-    mul(w.delta, w.delta, d)
-    sub(d, q, d)
+    sub(sq[1], q, d)
     pos = w.pos
     greater(d, _C0, pos)
     sub(a, _const(tau), b0)
@@ -492,11 +500,14 @@ def _small_volatility(w: _SmallWork, tau: float, n_played: int) -> np.ndarray:
     div(fo0, fo2, fa)
     if n_played != n:
         copyto(b0, _CNAN, where=w.idle)  # frozen from the start
-    af, u, wv, gap, s = w.af, w.u, w.w, w.gap, w.s
+    af, wv, gap, s, t = w.af, w.w, w.gap, w.s, w.t
     live, dead, swap = w.live, w.dead, w.swap
+    u = w.u
     n_live = n_played
-    # Illinois iterations, two per pass: (B, f(B)) in bf0 -> bf1 -> bf0.
-    for _ in range(MAX_ITER // 2 + 1):
+    # Illinois iterations it = 0 .. MAX_ITER, each tested at the top (the player is done
+    # unless |B - A| > EPSILON), two per pass: (B, f(B)) in bf0 -> bf1 -> bf0.
+    it = 0
+    while True:
         # -- B in bf0, C into bf1
         sub(A, b0, u)
         absolute(u, gap)  # |B - A|
@@ -510,9 +521,9 @@ def _small_volatility(w: _SmallWork, tau: float, n_played: int) -> np.ndarray:
             copyto(u, _CNAN, where=dead)
             n_live = k
         sub(fb0, fa, wv)  # C = A + (A - B) fA / (fB - fA)
-        mul(u, fa, u)
-        div(u, wv, u)
-        add(u, A, b1)
+        mul(u, fa, t)
+        div(t, wv, t)
+        add(t, A, b1)
         exp(b1, ex)  # f(C), as _f_small
         sub(k1, eb01, fo12)
         sub(d, ex, fo0)
@@ -524,6 +535,9 @@ def _small_volatility(w: _SmallWork, tau: float, n_played: int) -> np.ndarray:
         less_equal(s, _C0, swap)
         mul(fa, _CHALF, fa)
         copyto(af, src0, where=swap)
+        if it == MAX_ITER:
+            break
+        it += 1
         # -- B in bf1, C into bf0 (the same steps)
         sub(A, b1, u)
         absolute(u, gap)
@@ -536,9 +550,9 @@ def _small_volatility(w: _SmallWork, tau: float, n_played: int) -> np.ndarray:
             copyto(u, _CNAN, where=dead)
             n_live = k
         sub(fb1, fa, wv)
-        mul(u, fa, u)
-        div(u, wv, u)
-        add(u, A, b0)
+        mul(u, fa, t)
+        div(t, wv, t)
+        add(t, A, b0)
         exp(b0, ex)
         sub(k0, eb01, fo12)
         sub(d, ex, fo0)
@@ -550,6 +564,9 @@ def _small_volatility(w: _SmallWork, tau: float, n_played: int) -> np.ndarray:
         less_equal(s, _C0, swap)
         mul(fa, _CHALF, fa)
         copyto(af, src1, where=swap)
+        if it == MAX_ITER:
+            break
+        it += 1
     out = mul(A, _CHALF)
     return exp(out, out)
 
@@ -566,7 +583,7 @@ def _rate_small(
     """:func:`rate_period` for ``0 < N <= _SMALL_N`` after the argument checks."""
     sub, mul, div, add = _np_sub, _np_mul, _np_div, _np_add
     exp, copyto, greater, count = _np_exp, _np_copyto, _np_greater, _np_count
-    logical_not, less, isfinite, sqrt = _np_logical_not, _np_less, _np_isfinite, _np_sqrt
+    logical_not, less, sqrt = _np_logical_not, _np_less, _np_sqrt
     dot, fmax, heaviside = _np_dot, _np_fmax, _np_heaviside
     n = r.shape[0]
     w = _small_work(n)
@@ -575,12 +592,10 @@ def _rate_small(
     copyto(w.phi, rd_)
     sub(w.base, r, w.nmu)
     copyto(w.sigma, vol_)
-    isfinite(inp, inb)
-    if count(inb) != 3 * n:
+    greater(inp, w.lower, inb[0])  # False for NaN, <= 0 and rating +inf
+    less(inp, w.inf3, inb[1])  # False for +inf and rating -inf
+    if count(inb) != 6 * n:
         _check(r, rd_, vol_)  # raises, with the message of the first bad input
-    greater(inp, w.lower, inb)
-    if count(inb) != 3 * n:
-        _check(r, rd_, vol_)
     div(w.phi_nmu, w.scale2, w.phi_nmu)  # phi, -mu
     np.minimum(inp, w.upper, out=inp)
     np.maximum(w.nmu_sigma, w.lower2, out=w.nmu_sigma)
@@ -638,21 +653,20 @@ def _rate_small(
     np.minimum(new_sigma, _CVOL_MAX if max_vol is None else _const(min(VOL_MAX, max_vol)), out=new_sigma)
 
     # Steps 6-8.
-    new_phi2 = mul(new_sigma, new_sigma)
+    new_phi2, fin = w.np2, w.fin
+    mul(new_sigma, new_sigma, new_phi2)
     add(new_phi2, phi2, new_phi2)
     div(_C1, new_phi2, new_phi2)
     add(new_phi2, vinv, new_phi2)
     div(_C1, new_phi2, new_phi2)
-    mul(dsum, new_phi2, dsum)
-    mul(dsum, _CSCALE, dsum)
-    new_rating = add(r, dsum)
-    sqrt(new_phi2, new_phi2)
-    mul(new_phi2, _CSCALE, new_phi2)
-    if max_rd is not None:
-        np.minimum(new_phi2, _const(max_rd), out=new_phi2)
+    mul(dsum, new_phi2, w.fin0)
+    sqrt(new_phi2, w.fin1)
+    mul(fin, _CSCALE, fin)  # [phi'^2 sum g (s - E), phi'] * SCALE
+    new_rating = add(r, w.fin0)
+    new_rd = w.fin1.copy() if max_rd is None else np.minimum(w.fin1, _const(max_rd))
     if n_played != n:
         copyto(new_sigma, vol_, where=w.idle)
-    return new_rating, new_phi2, new_sigma
+    return new_rating, new_rd, new_sigma
 
 
 def rate_period(
