@@ -17,12 +17,12 @@ Speed: the pairwise sums ``sum_j g_j^2 E (1 - E)`` and ``sum_j g_j (s - E)``
 are matrix-vector products over row blocks of about 64k elements held in
 three reusable cache-sized buffers (a 0/1 played matrix and zero-filled
 outcomes replace NaN masking), so an N = 2000 period allocates no (N, N)
-temporary. Up to ``_SMALL_N`` = 64 players, where a period costs numpy call
-overhead rather than arithmetic, a small-N path does the same floating-point
-operations in the same order with far fewer calls (reused per-thread buffers,
-stacked rows, converged players frozen in place instead of compacted out); its
-results are bit-identical (tests/test_glicko2_fastpath.py compares it with the
-previous implementation).
+temporary. Up to ``_SMALL_N`` = 256 players (the single-block case, where
+small periods cost numpy call overhead rather than arithmetic) a small-N path
+does the same floating-point operations in the same order with far fewer calls
+and no allocation (reused per-thread buffers, stacked rows, converged players
+frozen in place instead of compacted out); its results are bit-identical
+(tests/test_glicko2_fastpath.py compares it with the previous implementation).
 
 Units
 -----
@@ -273,26 +273,28 @@ def _new_volatility(
 
 
 # ------------------------------------------------------------------------ small N
-# Below about a hundred players a period costs numpy call overhead, not arithmetic:
-# at N = 10 each ufunc call costs ~0.25 us whatever the size. The small-N path does
-# the same IEEE operations on the same operands in the same order as the path above
-# (so the results are bit-identical), with fewer calls:
+# A small period costs numpy call overhead, not arithmetic: at N = 10 each ufunc call
+# costs ~0.25 us whatever the size (and from N ~ 100 fresh (N, N) buffers cost page
+# faults). The small-N path does the same IEEE operations on the same operands in the
+# same order as the path above (so the results are bit-identical), with fewer calls:
 #
 # * all buffers and their views are made once per N (and thread) and reused;
 # * validation and step 2 work on one stacked (3, N) copy of the inputs, so a check
 #   or a clamp of all three is one call (a failing check reruns ``_check`` for
 #   the exact message);
 # * constants are 0-d arrays or full rows (a Python float operand costs a
-#   conversion per call); the played mask is ``heaviside(outcome, 1)`` (1 or NaN),
-#   and ``fmax(., 0)`` zeroes the games not played, instead of a 0/1 float matrix;
+#   conversion per call); ``outcome * 0`` (0 or NaN) added to E and ``fmax(., 0)``
+#   zero the games not played, instead of a 0/1 float matrix;
 # * the volatility iteration keeps every player in the working arrays: a player
 #   that has converged gets NaN as its next iterate, which makes every later
 #   value of that player NaN (no swap, never live again, and no floating-point
 #   warning), while its A stays put; no compaction by fancy indexing;
 # * B and f(B) alternate between two buffers, and f's subtractions and
 #   multiplications by rows that sit next to each other are one call each.
-_SMALL_N = 64
-"""``rate_period`` uses the small-N path for N up to this (same results, bit for bit)."""
+_SMALL_N = 256
+"""``rate_period`` uses the small-N path for N up to this (same results, bit for bit).
+It must stay within the single-block case of :func:`_pair_sums` (``N * N <=
+_BLOCK_ELEMS``), whose outer difference ``mu_j - mu_i`` it repeats."""
 
 
 def _new_const(value: float) -> np.ndarray:
@@ -410,7 +412,7 @@ def _small_work(n: int) -> _SmallWork:
         cache = _tls.small = {}
     work = cache.get(n)
     if work is None:
-        if len(cache) >= 8:
+        if len(cache) >= 4:  # up to ~3 MB each (N = 256)
             cache.clear()
         work = cache[n] = _SmallWork(n)
     return work
@@ -432,7 +434,6 @@ _np_isfinite = np.isfinite
 _np_sqrt = np.sqrt
 _np_dot = np.dot
 _np_fmax = np.fmax
-_np_heaviside = np.heaviside
 _np_log = np.log
 _np_negative = np.negative
 
@@ -584,7 +585,7 @@ def _rate_small(
     sub, mul, div, add = _np_sub, _np_mul, _np_div, _np_add
     exp, copyto, greater, count = _np_exp, _np_copyto, _np_greater, _np_count
     logical_not, less, sqrt = _np_logical_not, _np_less, _np_sqrt
-    dot, fmax, heaviside = _np_dot, _np_fmax, _np_heaviside
+    dot, fmax = _np_dot, _np_fmax
     n = r.shape[0]
     w = _small_work(n)
     # Validation and step 2 on the stacked rows [rd, 1500 - rating, vol].
@@ -620,9 +621,10 @@ def _rate_small(
     mul(x, t, x)
     exp(x, x)  # e
     add(o, w.diagnan, z)  # outcomes, NaN on the diagonal
-    heaviside(z, _C1, y)  # 1 where played, NaN where not
     add(x, _C1, t)
-    div(y, t, y)
+    div(_C1, t, y)  # E
+    mul(z, _C0, t)  # 0 where played, NaN where not
+    add(y, t, y)
     fmax(y, _C0, out=y)  # P E
     mul(x, y, x)  # P (1 - E)
     mul(x, y, x)  # P E (1 - E)
@@ -717,7 +719,7 @@ def rate_period(
         _fail("max_rd", f"must be None or finite and > 0, got {max_rd!r}")
     if n == 0:
         return r.copy(), rd_.copy(), vol_.copy()
-    if n <= _SMALL_N:
+    if n <= _SMALL_N and n * n <= _BLOCK_ELEMS:
         return _rate_small(r, rd_, vol_, o, tau, max_vol, max_rd)
     _check(r, rd_, vol_)
 
