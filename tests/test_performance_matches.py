@@ -1,5 +1,6 @@
 """Performance score (formula, units, edge cases) and period outcomes (round robin,
-margin mode, sampled opponents, inactive symbols)."""
+margin mode, sampled opponents, inactive symbols, the small-N round robin against
+the previous code)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from tui_trader.rating import build_outcomes, rate_period
+from tui_trader.rating import build_outcomes, matches, rate_period
 from tui_trader.rating.matches import sample_pairs
 from tui_trader.rating.performance import (
     performance_score,
@@ -188,6 +189,57 @@ def test_sample_pairs_are_distinct_unordered_pairs():
     pairs = {tuple(sorted(p)) for p in zip(i.tolist(), j.tolist(), strict=True)}
     assert len(pairs) == len(i)  # no pair twice
     assert all(a != b for a, b in pairs)
+
+
+def _ref_round_robin(s, active, m, mode, margin_scale, draw_epsilon):
+    """The round robin before the small-N path (commit df3f197, matches._round_robin), verbatim."""
+    n = s.shape[0]
+    out = np.subtract.outer(s, s)  # gap; NaN rows/columns are overwritten below
+    if mode == "binary":
+        lose = np.less(out, -draw_epsilon)
+        np.greater(out, draw_epsilon, out=out)  # 1.0 win, 0.0 otherwise
+        out -= lose  # 1 win, 0 draw, -1 loss
+        out *= 0.5
+        out += 0.5
+    else:
+        neg = out < 0.0
+        np.abs(out, out=out)
+        out *= -1.0 / margin_scale
+        np.exp(out, out=out)
+        out += 1.0
+        np.divide(1.0, out, out=out)  # logistic(|gap| / scale) in [0.5, 1]
+        np.subtract(1.0, out, out=out, where=neg)
+    if m != n:
+        idle = np.flatnonzero(~active)
+        out[idle, :] = np.nan
+        out[:, idle] = np.nan
+    np.fill_diagonal(out, np.nan)
+    return out
+
+
+def test_round_robin_is_bit_identical_to_the_previous_code():
+    # small universes take a path with fewer numpy calls; every value (and every NaN)
+    # must be what the previous code gave, on both sides of the switch
+    rng = np.random.default_rng(11)
+    small = matches._SMALL_N
+    for _ in range(1500):
+        n = int(rng.integers(0, 12)) if rng.random() < 0.5 else int(rng.integers(small - 3, small + 4))
+        s = rng.normal(0.0, rng.choice([1e-9, 0.3, 1e3]), n)
+        if n:
+            s[rng.random(n) < 0.1] = NAN
+            s[rng.random(n) < 0.05] = rng.choice([math.inf, -math.inf])
+            s[rng.random(n) < 0.2] = 0.25  # exact ties
+        if n > 1:
+            s[1] = s[0] + rng.choice([1e-9, -1e-9, 0.0, 2e-9])  # gaps at the draw threshold
+        mode = str(rng.choice(["binary", "margin"]))
+        scale = float(rng.choice([0.25, 1e-3, 10.0]))
+        eps = float(rng.choice([0.0, 1e-9, 0.1]))
+        active = np.isfinite(s)
+        with np.errstate(invalid="ignore"):  # inf - inf, in both
+            want = _ref_round_robin(s, active, int(active.sum()), mode, scale, eps)
+            got = build_outcomes(s, mode=mode, margin_scale=scale, draw_epsilon=eps)
+        assert got.dtype == np.float64 and got.shape == want.shape
+        assert np.array_equal(got.view(np.uint64), want.view(np.uint64)), (n, mode, scale, eps)
 
 
 def test_outcomes_feed_rate_period():

@@ -25,6 +25,41 @@ __all__ = ["MODES", "build_outcomes", "pair_outcome", "sample_pairs"]
 
 MODES = ("binary", "margin")
 
+_SMALL_N = 32
+"""Round robins of up to this many symbols avoid numpy's slower calls (bool to float
+casts, Python-float operands, ``fill_diagonal``); same values, bit for bit."""
+_C0 = np.zeros(())
+_C1 = np.ones(())
+_C0.flags.writeable = _C1.flags.writeable = False
+_consts: dict[float, np.ndarray] = {}
+_templates: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _const(value: float) -> np.ndarray:
+    """Read-only 0-d float64 array of ``value`` (cached): a ufunc takes it faster
+    than a Python float."""
+    c = _consts.get(value)
+    if c is None:
+        if len(_consts) >= 64:
+            _consts.clear()
+        c = np.full((), value, dtype=np.float64)
+        c.flags.writeable = False
+        _consts[value] = c
+    return c
+
+
+def _template(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read-only (N, N) arrays: 0.5 with a NaN diagonal, and 0 with a NaN diagonal."""
+    t = _templates.get(n)
+    if t is None:
+        half = np.full((n, n), 0.5)
+        np.fill_diagonal(half, np.nan)
+        zero = np.zeros((n, n))
+        np.fill_diagonal(zero, np.nan)
+        half.flags.writeable = zero.flags.writeable = False
+        t = _templates[n] = (half, zero)
+    return t
+
 
 def pair_outcome(gap: np.ndarray, mode: str, margin_scale: float, draw_epsilon: float) -> np.ndarray:
     """Outcome of the first player for score gaps ``gap`` (any shape).
@@ -55,6 +90,8 @@ def _round_robin(
     (the same values as :func:`pair_outcome`, with fewer passes)."""
     n = s.shape[0]
     out = np.subtract.outer(s, s)  # gap; NaN rows/columns are overwritten below
+    if n <= _SMALL_N:
+        return _round_robin_small(out, active, m, mode, margin_scale, draw_epsilon)
     if mode == "binary":
         lose = np.less(out, -draw_epsilon)
         np.greater(out, draw_epsilon, out=out)  # 1.0 win, 0.0 otherwise
@@ -74,6 +111,37 @@ def _round_robin(
         out[idle, :] = np.nan
         out[:, idle] = np.nan
     np.fill_diagonal(out, np.nan)
+    return out
+
+
+def _round_robin_small(
+    out: np.ndarray, active: np.ndarray, m: int, mode: str, margin_scale: float, draw_epsilon: float
+) -> np.ndarray:
+    """:func:`_round_robin` for N <= ``_SMALL_N`` from the gap matrix ``out``: the
+    same values with fewer and cheaper numpy calls. Binary: 0.5 (NaN on the
+    diagonal, where the gap is 0 and so neither a win nor a loss), then 1 where
+    ``gap > draw_epsilon`` and 0 where ``gap < -draw_epsilon``."""
+    n = out.shape[0]
+    half, diag_nan = _template(n)
+    if mode == "binary":
+        win = np.greater(out, _const(draw_epsilon))
+        lose = np.less(out, _const(-draw_epsilon))
+        np.copyto(out, half)
+        np.copyto(out, _C1, where=win)
+        np.copyto(out, _C0, where=lose)
+    else:
+        neg = np.less(out, _C0)
+        np.absolute(out, out)
+        np.multiply(out, _const(-1.0 / margin_scale), out)
+        np.exp(out, out)
+        np.add(out, _C1, out)
+        np.divide(_C1, out, out)  # logistic(|gap| / scale) in [0.5, 1]
+        np.subtract(_C1, out, out=out, where=neg)
+        np.add(out, diag_nan, out)  # NaN on the diagonal (the values are never -0)
+    if m != n:
+        idle = np.flatnonzero(~active)
+        out[idle, :] = np.nan
+        out[:, idle] = np.nan
     return out
 
 
@@ -139,12 +207,11 @@ def build_outcomes(
         raise ValueError("build_outcomes: opponents > 0 needs rng, a numpy.random.Generator (determinism)")
     n = s.shape[0]
     active = np.isfinite(s)
-    act = np.flatnonzero(active)
-    m = act.shape[0]
+    m = np.count_nonzero(active)
     if opponents == 0 or opponents >= m - 1:
         return _round_robin(s, active, m, mode, margin_scale, draw_epsilon)
     out = np.full((n, n), np.nan)
-    i, j = sample_pairs(act, int(opponents), rng)
+    i, j = sample_pairs(np.flatnonzero(active), int(opponents), rng)
     res = pair_outcome(s[i] - s[j], mode, margin_scale, draw_epsilon)
     out[i, j] = res
     out[j, i] = pair_outcome(s[j] - s[i], mode, margin_scale, draw_epsilon)
