@@ -298,7 +298,7 @@ _BLOCK_ELEMS``), whose outer difference ``mu_j - mu_i`` it repeats."""
 
 
 def _new_const(value: float) -> np.ndarray:
-    c = np.full((), value)
+    c = np.full((), value, dtype=np.float64)
     c.flags.writeable = False
     return c
 
@@ -318,6 +318,7 @@ def _const(value: float) -> np.ndarray:
 
 _C0 = _new_const(0.0)
 _C1 = _new_const(1.0)
+_CM1 = _new_const(-1.0)
 _CHALF = _new_const(0.5)
 _CQ = _new_const(_Q)
 _CEPS = _new_const(EPSILON)
@@ -343,7 +344,7 @@ class _SmallWork:
         e = np.empty
         self.n = n
         # step 2: rows rd -> phi, 1500 - rating -> -mu (clamped), vol -> sigma (clamped),
-        # and delta (step 4)
+        # and -delta (step 4)
         self.inp4 = e((4, n))
         self.inp = inp = self.inp4[0:3]
         self.inb = e((2, 3, n), dtype=bool)  # (lower < x, x < inf) for the inputs
@@ -353,8 +354,8 @@ class _SmallWork:
         self.lower2 = _rows(n, -MU_CLAMP, VOL_MIN)
         self.scale2 = _rows(n, SCALE, SCALE)
         self.base = _rows(n, BASE_RATING)[0]
-        self.phi, self.nmu, self.sigma, self.delta = self.inp4
-        self.sigma_delta = self.inp4[2:4]
+        self.phi, self.nmu, self.sigma, self.ndelta = self.inp4
+        self.sigma_ndelta = self.inp4[2:4]
         self.sq = e((2, n))  # sigma^2, delta^2
         self.phi_nmu = inp[0:2]
         self.nmu_sigma = inp[1:3]
@@ -372,7 +373,7 @@ class _SmallWork:
         np.fill_diagonal(diagnan, math.nan)
         diagnan.flags.writeable = False
         self.diagnan = diagnan
-        self.vinv, self.dsum, self.v, self.q, self.d, self.np2 = e((6, n))
+        self.vinv, self.dsum, self.nv, self.d, self.np2 = e((5, n))
         # steps 6-8: rows rating change, RD (both times SCALE in one call)
         self.fin = e((2, n))
         self.fin0, self.fin1 = self.fin
@@ -388,7 +389,7 @@ class _SmallWork:
         self.bfv1 = (*self.bf1, self.bf1[1:3], self.bf1[0:2])
         self.af = e((2, n))
         self.fa, self.A = self.af
-        # f: eb rows [a, e^x, c]; ob rows [d - e^x, x - a, -q - e^x] (then products)
+        # f: eb rows [a, e^x, c]; fo rows [d - e^x, x - a, -q - e^x] (then products)
         self.eb = e((3, n))
         self.a, self.ex, self.c = self.eb
         self.eb01, self.eb12 = self.eb[0:2], self.eb[1:3]
@@ -434,8 +435,8 @@ _np_isfinite = np.isfinite
 _np_sqrt = np.sqrt
 _np_dot = np.dot
 _np_fmax = np.fmax
+_np_fmin = np.fmin
 _np_log = np.log
-_np_negative = np.negative
 
 
 def _f_small(w: _SmallWork, bf: tuple[np.ndarray, ...], out: np.ndarray) -> None:
@@ -460,19 +461,18 @@ def _small_volatility(w: _SmallWork, tau: float, n_played: int) -> np.ndarray:
     sub, mul, div, add = _np_sub, _np_mul, _np_div, _np_add
     exp, copyto, absolute, greater = _np_exp, _np_copyto, _np_absolute, _np_greater
     less_equal, count, logical_not, less = _np_less_equal, _np_count, _np_logical_not, _np_less
-    log, negative = _np_log, _np_negative
+    log = _np_log
     n = w.n
-    a, q, d, A, fa, ex = w.a, w.q, w.d, w.A, w.fa, w.ex
+    a, d, A, fa, ex = w.a, w.d, w.A, w.fa, w.ex
     fo0, fo1, fo2, fo01, fo12, eb01, eb12 = w.fo0, w.fo1, w.fo2, w.fo01, w.fo12, w.eb01, w.eb12
     fb0, b0, nq0, k0, src0 = w.bfv0
     fb1, b1, nq1, k1, src1 = w.bfv1
     sq = w.sq
-    mul(w.sigma_delta, w.sigma_delta, sq)  # sigma^2, delta^2
+    mul(w.sigma_ndelta, w.sigma_ndelta, sq)  # sigma^2, delta^2
     log(sq[0], a)
-    add(w.phi2, w.v, q)
-    negative(q, nq0)
+    sub(w.nv, w.phi2, nq0)  # -q = -(phi^2 + v)
     copyto(nq1, nq0)
-    sub(sq[1], q, d)
+    add(sq[1], nq0, d)  # D = delta^2 - q
     pos = w.pos
     greater(d, _C0, pos)
     sub(a, _const(tau), b0)
@@ -585,7 +585,7 @@ def _rate_small(
     sub, mul, div, add = _np_sub, _np_mul, _np_div, _np_add
     exp, copyto, greater, count = _np_exp, _np_copyto, _np_greater, _np_count
     logical_not, less, sqrt = _np_logical_not, _np_less, _np_sqrt
-    dot, fmax = _np_dot, _np_fmax
+    dot, fmax, fmin = _np_dot, _np_fmax, _np_fmin
     n = r.shape[0]
     w = _small_work(n)
     # Validation and step 2 on the stacked rows [rd, 1500 - rating, vol].
@@ -595,11 +595,11 @@ def _rate_small(
     copyto(w.sigma, vol_)
     greater(inp, w.lower, inb[0])  # False for NaN, <= 0 and rating +inf
     less(inp, w.inf3, inb[1])  # False for +inf and rating -inf
-    if count(inb) != 6 * n:
+    if count(inb) != 6 * n:  # some rating not finite, or some rd / vol not finite and > 0
         _check(r, rd_, vol_)  # raises, with the message of the first bad input
     div(w.phi_nmu, w.scale2, w.phi_nmu)  # phi, -mu
-    np.minimum(inp, w.upper, out=inp)
-    np.maximum(w.nmu_sigma, w.lower2, out=w.nmu_sigma)
+    fmin(inp, w.upper, inp)  # the clamps (fmin/fmax: the inputs are finite here)
+    fmax(w.nmu_sigma, w.lower2, w.nmu_sigma)
     phi2, g, g2 = w.phi2, w.g, w.g2
     mul(w.phi, w.phi, phi2)
     mul(phi2, _CQ, g)
@@ -625,20 +625,20 @@ def _rate_small(
     div(_C1, t, y)  # E
     mul(z, _C0, t)  # 0 where played, NaN where not
     add(y, t, y)
-    fmax(y, _C0, out=y)  # P E
+    fmax(y, _C0, y)  # P E
     mul(x, y, x)  # P (1 - E)
     mul(x, y, x)  # P E (1 - E)
     vinv, dsum = w.vinv, w.dsum
     dot(x, g2, vinv)
-    fmax(z, _C0, out=x)  # outcomes, 0 where no game
+    fmax(z, _C0, x)  # outcomes, 0 where no game
     sub(x, y, x)  # P (s - E)
     dot(x, g, dsum)
     played = w.played
     greater(vinv, _C0, played)
     n_played = count(played)
-    np.maximum(vinv, _CVINV_MIN, out=vinv)
-    div(_C1, vinv, w.v)
-    mul(w.v, dsum, w.delta)
+    fmax(vinv, _CVINV_MIN, vinv)  # (vinv is finite)
+    div(_CM1, vinv, w.nv)  # -v: step 5 needs only -q = -v - phi^2 and delta^2
+    mul(w.nv, dsum, w.ndelta)  # -delta (exactly)
 
     # Step 5.
     if n_played != n:
