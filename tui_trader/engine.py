@@ -125,8 +125,8 @@ from tui_trader.monitor.health import (
 )
 from tui_trader.monitor.metrics import EventRate
 from tui_trader.portfolio.portfolio import Portfolio
-from tui_trader.rating.glicko2 import rate_period
-from tui_trader.rating.matches import build_outcomes
+from tui_trader.rating.glicko2 import rate_period, rate_period_games
+from tui_trader.rating.matches import build_games, build_outcomes
 from tui_trader.rating.performance import performance_score
 from tui_trader.rating.zscore import RollingZScore
 from tui_trader.risk.breakers import RiskBreakers, utc_day
@@ -833,19 +833,22 @@ class TradingEngine:
             change_pct[~active] = np.nan
         score = performance_score(change_pct, ratio, sigma)
         period = self.counters["periods"]
-        rng = np.random.default_rng((self._rng_seed, period)) if cfg.rating.opponents > 0 else None
-        outcomes = build_outcomes(
-            score,
-            mode=cfg.rating.outcome_mode,
-            opponents=cfg.rating.opponents,
-            rng=rng,
-            margin_scale=cfg.rating.margin_scale,
-            draw_epsilon=cfg.rating.draw_epsilon,
-        )
-        self.rating, self.rd, self.vol = rate_period(
-            self.rating, self.rd, self.vol, outcomes, tau=cfg.rating.tau,
-            max_vol=cfg.rating.max_volatility, max_rd=cfg.rating.max_rd,
-        )
+        rc = cfg.rating
+        games = None
+        if rc.opponents > 0:  # sampled opponents: a list of games, O(N k), no (N, N) matrix
+            rng = np.random.default_rng((self._rng_seed, period))
+            games = build_games(score, mode=rc.outcome_mode, opponents=rc.opponents, rng=rng,
+                                margin_scale=rc.margin_scale, draw_epsilon=rc.draw_epsilon)
+        if games is not None:
+            self.rating, self.rd, self.vol = rate_period_games(
+                self.rating, self.rd, self.vol, *games, tau=rc.tau, max_vol=rc.max_volatility, max_rd=rc.max_rd,
+            )
+        else:  # round robin
+            outcomes = build_outcomes(score, mode=rc.outcome_mode, margin_scale=rc.margin_scale,
+                                      draw_epsilon=rc.draw_epsilon)
+            self.rating, self.rd, self.vol = rate_period(
+                self.rating, self.rd, self.vol, outcomes, tau=rc.tau, max_vol=rc.max_volatility, max_rd=rc.max_rd,
+            )
         played = np.isfinite(score)
         z, mean, std = self.zs.update(self.rating, played)
         self.z = z  # RollingZScore reports 0, never NaN/inf, where z is undefined

@@ -70,6 +70,7 @@ __all__ = [
     "SCALE",
     "BASE_RATING",
     "rate_period",
+    "rate_period_games",
     "expected_score",
     "g_factor",
     "confidence_interval",
@@ -713,19 +714,116 @@ def rate_period(
         _fail("rd/vol", f"must have the rating's shape {r.shape}, got {rd_.shape} and {vol_.shape}")
     if o.shape != (n, n):
         _fail("outcomes", f"must have shape {(n, n)}, got {o.shape}")
+    _check_params(tau, max_vol, max_rd)
+    if n == 0:
+        return r.copy(), rd_.copy(), vol_.copy()
+    if n <= _SMALL_N and n * n <= _BLOCK_ELEMS:
+        return _rate_small(r, rd_, vol_, o, tau, max_vol, max_rd)
+    _check(r, rd_, vol_)
+    mu, phi2, g = _scale(r, rd_)
+    # Steps 3-4: v and Delta (via 1/v and the sum of g (s - E)).
+    vinv, dsum = _pair_sums(mu, g, o)
+    return _finish(r, rd_, vol_, phi2, vinv, dsum, tau, max_vol, max_rd)
+
+
+def rate_period_games(
+    rating: np.ndarray,
+    rd: np.ndarray,
+    vol: np.ndarray,
+    player: np.ndarray,
+    opponent: np.ndarray,
+    score: np.ndarray,
+    tau: float = 0.5,
+    *,
+    max_vol: float | None = None,
+    max_rd: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`rate_period` from a list of games instead of an (N, N) outcome matrix.
+
+    Game ``k``: player ``player[k]`` scored ``score[k]`` (in [0, 1]) against
+    ``opponent[k]``; it updates ``player[k]`` only, so a game that counts for both
+    sides is given twice (``(i, j, s)`` and ``(j, i, 1 - s)``), exactly as the matrix
+    holds it in ``outcomes[i, j]`` and ``outcomes[j, i]``. For M games the work and
+    memory are O(N + M): a universe of N symbols playing k sampled opponents each
+    needs N k entries, not N^2. The same Glicko-2 steps as :func:`rate_period`; the
+    per-player sums run over the games in the order given (the matrix path sums in
+    opponent order), so the two agree to rounding, not bit for bit (~1e-15 relative in the
+    sums; the volatility iteration can carry that to ~1e-11).
+
+    ``player``/``opponent`` are integer arrays in ``[0, N)`` with ``player != opponent``;
+    bad input raises ``ValueError`` like :func:`rate_period`.
+    """
+    r = np.asarray(rating, dtype=np.float64)
+    rd_ = np.asarray(rd, dtype=np.float64)
+    vol_ = np.asarray(vol, dtype=np.float64)
+    if r.ndim != 1:
+        _fail("rating", f"must be 1-D, got shape {r.shape}")
+    n = r.shape[0]
+    if rd_.shape != r.shape or vol_.shape != r.shape:
+        _fail("rd/vol", f"must have the rating's shape {r.shape}, got {rd_.shape} and {vol_.shape}")
+    a = np.asarray(player)
+    b = np.asarray(opponent)
+    s = np.asarray(score, dtype=np.float64)
+    if a.ndim != 1 or b.shape != a.shape or s.shape != a.shape:
+        _fail("games", f"player, opponent and score must be 1-D of one length, got {a.shape}, {b.shape}, {s.shape}")
+    if a.shape[0] and (a.dtype.kind not in "iu" or b.dtype.kind not in "iu"):
+        _fail("games", f"player and opponent must be integer indices, got {a.dtype} and {b.dtype}")
+    _check_params(tau, max_vol, max_rd)
+    if n == 0:
+        if a.shape[0]:
+            _fail("games", "refer to players, but there are none")
+        return r.copy(), rd_.copy(), vol_.copy()
+    _check(r, rd_, vol_)
+    if a.shape[0]:
+        if int(a.min()) < 0 or int(b.min()) < 0 or int(a.max()) >= n or int(b.max()) >= n:
+            _fail("games", f"player and opponent must lie in [0, {n})")
+        if np.count_nonzero(a == b):
+            _fail("games", "a player cannot play itself")
+        if not (s.min() >= 0.0 and s.max() <= 1.0):  # NaN fails both
+            _fail("score", "must lie in [0, 1]")
+    mu, phi2, g = _scale(r, rd_)
+    vinv, dsum = _game_sums(mu, g, a, b, s)
+    return _finish(r, rd_, vol_, phi2, vinv, dsum, tau, max_vol, max_rd)
+
+
+def _game_sums(
+    mu: np.ndarray, g: np.ndarray, a: np.ndarray, b: np.ndarray, s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``vinv[i] = sum g_b^2 E (1 - E)`` and ``dsum[i] = sum g_b (s - E)`` over the games of
+    player i (``E = 1 / (1 + e)``, ``e = exp(g_b (mu_b - mu_a))``, ``1 - E = e E`` exactly
+    as in :func:`_pair_sums`), accumulated with ``bincount``."""
+    n = mu.shape[0]
+    if a.shape[0] == 0:
+        return np.zeros(n), np.zeros(n)
+    gb = g[b]
+    x = mu[b]
+    x -= mu[a]
+    x *= gb
+    np.exp(x, out=x)  # e
+    e_ = np.add(x, 1.0)
+    np.divide(1.0, e_, out=e_)  # E
+    x *= e_  # 1 - E
+    x *= e_  # E (1 - E)
+    x *= gb
+    x *= gb
+    vinv = np.bincount(a, weights=x, minlength=n)
+    np.subtract(s, e_, out=e_)
+    e_ *= gb
+    dsum = np.bincount(a, weights=e_, minlength=n)
+    return vinv, dsum
+
+
+def _check_params(tau: float, max_vol: float | None, max_rd: float | None) -> None:
     if not (tau > 0.0 and tau < math.inf):
         _fail("tau", f"must be finite and > 0, got {tau!r}")
     if max_vol is not None and not (max_vol > 0.0 and max_vol < math.inf):
         _fail("max_vol", f"must be None or finite and > 0, got {max_vol!r}")
     if max_rd is not None and not (max_rd > 0.0 and max_rd < math.inf):
         _fail("max_rd", f"must be None or finite and > 0, got {max_rd!r}")
-    if n == 0:
-        return r.copy(), rd_.copy(), vol_.copy()
-    if n <= _SMALL_N and n * n <= _BLOCK_ELEMS:
-        return _rate_small(r, rd_, vol_, o, tau, max_vol, max_rd)
-    _check(r, rd_, vol_)
 
-    # Step 2: Glicko-2 scale.
+
+def _scale(r: np.ndarray, rd_: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step 2: ``(mu, phi^2, g(phi))`` on the Glicko-2 scale (mu clamped, phi capped)."""
     mu = np.subtract(r, BASE_RATING)
     mu /= SCALE
     phi2 = np.divide(rd_, SCALE)
@@ -737,9 +835,22 @@ def rate_period(
     np.divide(1.0, g, out=g)
     np.maximum(mu, -MU_CLAMP, out=mu)
     np.minimum(mu, MU_CLAMP, out=mu)
+    return mu, phi2, g
 
-    # Steps 3-4: v and Delta (via 1/v and the sum of g (s - E)).
-    vinv, dsum = _pair_sums(mu, g, o)
+
+def _finish(
+    r: np.ndarray,
+    rd_: np.ndarray,
+    vol_: np.ndarray,
+    phi2: np.ndarray,
+    vinv: np.ndarray,
+    dsum: np.ndarray,
+    tau: float,
+    max_vol: float | None,
+    max_rd: float | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 5-8 from the pair sums ``vinv = 1/v`` and ``dsum = sum g (s - E)`` (both mutated)."""
+    n = r.shape[0]
     played = vinv > 0.0  # every game adds a positive term, given the clamps
     n_played = np.count_nonzero(played)
     np.maximum(vinv, VINV_MIN, out=vinv)
@@ -776,6 +887,7 @@ def rate_period(
     if n_played != n:
         np.copyto(new_sigma, vol_, where=~played)
     return new_rating, new_phi2, new_sigma
+
 
 
 def g_factor(rd: np.ndarray) -> np.ndarray:

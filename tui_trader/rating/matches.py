@@ -6,6 +6,9 @@ The result is an (N, N) float64 matrix for :func:`tui_trader.rating.glicko2.rate
 ``outcomes[i, j]`` in [0, 1] is i's score against j, NaN where i and j did not
 play (always on the diagonal, and in the row and column of an inactive symbol).
 Wherever a game was played, ``outcomes[i, j] + outcomes[j, i] == 1`` exactly.
+With sampled opponents, :func:`build_games` gives the same games as lists
+``(player, opponent, score)`` for :func:`tui_trader.rating.glicko2.rate_period_games`,
+in O(N k) memory instead of N^2 (the engine uses it whenever it samples).
 
 Modes (``gap = scores[i] - scores[j]``, in performance-score units):
 
@@ -21,7 +24,7 @@ import math
 
 import numpy as np
 
-__all__ = ["MODES", "build_outcomes", "pair_outcome", "sample_pairs"]
+__all__ = ["MODES", "build_games", "build_outcomes", "pair_outcome", "sample_pairs"]
 
 MODES = ("binary", "margin")
 
@@ -192,19 +195,7 @@ def build_outcomes(
     pairings). Symbols with a NaN or infinite score are inactive: their row
     and column are NaN.
     """
-    s = np.asarray(scores, dtype=np.float64)
-    if s.ndim != 1:
-        raise ValueError(f"build_outcomes: scores must be 1-D, got shape {s.shape}")
-    if mode not in MODES:
-        raise ValueError(f"build_outcomes: mode must be one of {MODES}, got {mode!r}")
-    if isinstance(opponents, bool) or not isinstance(opponents, (int, np.integer)) or opponents < 0:
-        raise ValueError(f"build_outcomes: opponents must be an int >= 0, got {opponents!r}")
-    if not (margin_scale > 0.0 and math.isfinite(margin_scale)):
-        raise ValueError(f"build_outcomes: margin_scale must be finite and > 0, got {margin_scale!r}")
-    if not (draw_epsilon >= 0.0 and math.isfinite(draw_epsilon)):
-        raise ValueError(f"build_outcomes: draw_epsilon must be finite and >= 0, got {draw_epsilon!r}")
-    if opponents and not isinstance(rng, np.random.Generator):
-        raise ValueError("build_outcomes: opponents > 0 needs rng, a numpy.random.Generator (determinism)")
+    s = _check_args("build_outcomes", scores, mode, opponents, rng, margin_scale, draw_epsilon)
     n = s.shape[0]
     active = np.isfinite(s)
     m = np.count_nonzero(active)
@@ -216,3 +207,54 @@ def build_outcomes(
     out[i, j] = res
     out[j, i] = pair_outcome(s[j] - s[i], mode, margin_scale, draw_epsilon)
     return out
+
+
+def _check_args(
+    fn: str,
+    scores: np.ndarray,
+    mode: str,
+    opponents: int,
+    rng: np.random.Generator | None,
+    margin_scale: float,
+    draw_epsilon: float,
+) -> np.ndarray:
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1:
+        raise ValueError(f"{fn}: scores must be 1-D, got shape {s.shape}")
+    if mode not in MODES:
+        raise ValueError(f"{fn}: mode must be one of {MODES}, got {mode!r}")
+    if isinstance(opponents, bool) or not isinstance(opponents, (int, np.integer)) or opponents < 0:
+        raise ValueError(f"{fn}: opponents must be an int >= 0, got {opponents!r}")
+    if not (margin_scale > 0.0 and math.isfinite(margin_scale)):
+        raise ValueError(f"{fn}: margin_scale must be finite and > 0, got {margin_scale!r}")
+    if not (draw_epsilon >= 0.0 and math.isfinite(draw_epsilon)):
+        raise ValueError(f"{fn}: draw_epsilon must be finite and >= 0, got {draw_epsilon!r}")
+    if opponents and not isinstance(rng, np.random.Generator):
+        raise ValueError(f"{fn}: opponents > 0 needs rng, a numpy.random.Generator (determinism)")
+    return s
+
+
+def build_games(
+    scores: np.ndarray,
+    mode: str = "binary",
+    opponents: int = 0,
+    rng: np.random.Generator | None = None,
+    margin_scale: float = 0.25,
+    draw_epsilon: float = 1e-9,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The sampled games of one period as lists for
+    :func:`~tui_trader.rating.glicko2.rate_period_games`: ``(player, opponent, score)``,
+    each game twice (``(i, j, s)`` and ``(j, i, 1 - s)``) - the non-NaN cells of
+    :func:`build_outcomes` with the same arguments and generator state, in O(N k)
+    memory. Returns None when the period plays round robin (``opponents == 0`` or
+    ``>= active - 1``): an all-pairs period is cheaper as the dense matrix.
+    """
+    s = _check_args("build_games", scores, mode, opponents, rng, margin_scale, draw_epsilon)
+    active = np.isfinite(s)
+    m = np.count_nonzero(active)
+    if opponents == 0 or opponents >= m - 1:
+        return None
+    i, j = sample_pairs(np.flatnonzero(active), int(opponents), rng)
+    res = pair_outcome(s[i] - s[j], mode, margin_scale, draw_epsilon)
+    # pair_outcome(-gap) is the exact complement of pair_outcome(gap) (see its doc)
+    return np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([res, 1.0 - res])
