@@ -28,14 +28,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+# run_backtest imports the engine lazily (the CLI's --help stays fast); tui_trader.runtime is
+# imported here so the timed region is the backtest, not Python compiling modules.
+import tui_trader.runtime  # noqa: E402, F401
 from tui_trader.backtest.runner import run_backtest, sweep_runner  # noqa: E402
 from tui_trader.backtest.sweep import default_processes, run_sweep  # noqa: E402
 from tui_trader.config import Config  # noqa: E402
 from tui_trader.market.replay import parse_time  # noqa: E402
-
-# run_backtest imports the engine lazily (the CLI's --help stays fast); import it here so the
-# timed region is the backtest, not Python compiling modules.
-import tui_trader.runtime  # noqa: E402, F401
 
 
 def default_data() -> Path:
