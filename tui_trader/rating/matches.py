@@ -202,11 +202,26 @@ def build_outcomes(
     if opponents == 0 or opponents >= m - 1:
         return _round_robin(s, active, m, mode, margin_scale, draw_epsilon)
     out = np.full((n, n), np.nan)
-    i, j = sample_pairs(np.flatnonzero(active), int(opponents), rng)
-    res = pair_outcome(s[i] - s[j], mode, margin_scale, draw_epsilon)
+    i, j, res = _sampled(s, active, opponents, rng, mode, margin_scale, draw_epsilon)
     out[i, j] = res
-    out[j, i] = pair_outcome(s[j] - s[i], mode, margin_scale, draw_epsilon)
+    out[j, i] = 1.0 - res
     return out
+
+
+def _sampled(
+    s: np.ndarray,
+    active: np.ndarray,
+    opponents: int,
+    rng: np.random.Generator | None,
+    mode: str,
+    margin_scale: float,
+    draw_epsilon: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sampled pairs ``(i, j)`` and i's outcomes; j's are ``1 - res`` exactly (pair_outcome(-gap)
+    is the exact complement of pair_outcome(gap), see its doc)."""
+    assert rng is not None  # checked by _check_args
+    i, j = sample_pairs(np.flatnonzero(active), int(opponents), rng)
+    return i, j, pair_outcome(s[i] - s[j], mode, margin_scale, draw_epsilon)
 
 
 def _check_args(
@@ -251,10 +266,7 @@ def build_games(
     """
     s = _check_args("build_games", scores, mode, opponents, rng, margin_scale, draw_epsilon)
     active = np.isfinite(s)
-    m = np.count_nonzero(active)
-    if opponents == 0 or opponents >= m - 1:
+    if opponents == 0 or opponents >= np.count_nonzero(active) - 1:
         return None
-    i, j = sample_pairs(np.flatnonzero(active), int(opponents), rng)
-    res = pair_outcome(s[i] - s[j], mode, margin_scale, draw_epsilon)
-    # pair_outcome(-gap) is the exact complement of pair_outcome(gap) (see its doc)
+    i, j, res = _sampled(s, active, opponents, rng, mode, margin_scale, draw_epsilon)
     return np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([res, 1.0 - res])
