@@ -283,3 +283,17 @@ def test_counter_counts_exactly_and_rate_limits_logging(caplog, monkeypatch) -> 
         lines = [r.getMessage() for r in caplog.records]
         assert len(lines) == 3
         assert "+51 more" in lines[2]
+
+
+def test_klinebatch_concat_keeps_row_order_and_skips_empty_batches() -> None:
+    def one(sym: int, t: int) -> KlineBatch:
+        vals = np.array([[1.0, 2.0, 0.5, 1.5, 10.0, 15.0, 4.0]])
+        return kline_batch_from_arrays(60_000, np.array([sym]), np.array([t]), np.array([t + 59_999]), vals,
+                                       np.array([7]), np.array([t < 120_000]))
+
+    a, b = one(0, 0), one(3, 120_000)
+    both = KlineBatch.concat([a, KlineBatch.empty(60_000), b], 60_000)
+    assert both.sym.tolist() == [0, 3] and both.open_time.tolist() == [0, 120_000]
+    assert both.closed.tolist() == [True, False] and both.trades.tolist() == [7, 7]
+    assert KlineBatch.concat([a], 60_000) is a
+    assert len(KlineBatch.concat([], 60_000)) == 0

@@ -14,6 +14,7 @@ Conventions
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -80,6 +81,17 @@ class KlineBatch:
             taker_buy_base=self.taker_buy_base[mask_or_idx],
             closed=self.closed[mask_or_idx],
         )
+
+    @staticmethod
+    def concat(batches: Sequence[KlineBatch], interval_ms: int) -> KlineBatch:
+        """One batch holding the rows of ``batches`` in order (empty ones skipped)."""
+        batches = [b for b in batches if len(b)]
+        if not batches:
+            return KlineBatch.empty(interval_ms)
+        if len(batches) == 1:
+            return batches[0]
+        cols = {f: np.concatenate([getattr(b, f) for b in batches]) for f in ("sym", *KLINE_FIELDS, "closed")}
+        return KlineBatch(interval_ms=interval_ms, **cols)
 
     @staticmethod
     def empty(interval_ms: int) -> KlineBatch:

@@ -392,31 +392,6 @@ class _Conn:
             self.trigger.set()
 
 
-def concat_klines(batches: Sequence[KlineBatch], interval_ms: int) -> KlineBatch:
-    """One batch holding the rows of ``batches`` in order."""
-    batches = [b for b in batches if len(b)]
-    if not batches:
-        return KlineBatch.empty(interval_ms)
-    if len(batches) == 1:
-        return batches[0]
-    cat = np.concatenate
-    return KlineBatch(
-        interval_ms,
-        cat([b.sym for b in batches]),
-        cat([b.open_time for b in batches]),
-        cat([b.close_time for b in batches]),
-        cat([b.open for b in batches]),
-        cat([b.high for b in batches]),
-        cat([b.low for b in batches]),
-        cat([b.close for b in batches]),
-        cat([b.volume for b in batches]),
-        cat([b.quote_volume for b in batches]),
-        cat([b.trades for b in batches]),
-        cat([b.taker_buy_base for b in batches]),
-        cat([b.closed for b in batches]),
-    )
-
-
 def _sorted_by_time_symbol(b: KlineBatch) -> KlineBatch:
     if len(b) <= 1:
         return b
@@ -652,7 +627,7 @@ class BinanceFeed:
             raise
         except Exception as exc:  # noqa: BLE001 - one clear error type for callers
             raise FeedError(f"history: {_describe(exc)}") from None
-        batch = concat_klines(parts, iv)
+        batch = KlineBatch.concat(parts, iv)
         scratch = np.full(len(self._symbols), -1, dtype=np.int64)
         batch = validate_kline_batch(batch, len(self._symbols), scratch, self.counter)
         batch = _sorted_by_time_symbol(batch)
@@ -919,7 +894,7 @@ class BinanceFeed:
             parts = self._pending.pop(ot)
             self._pending_syms.pop(ot, None)
             self._pending_since.pop(ot, None)
-            self._emit_klines(concat_klines(parts, self.interval_ms))
+            self._emit_klines(KlineBatch.concat(parts, self.interval_ms))
 
     def _emit_klines(self, batch: KlineBatch) -> None:
         if not len(batch):
@@ -965,7 +940,7 @@ class BinanceFeed:
             return b.take(b.closed)
 
         parts = await asyncio.gather(*(one(int(s)) for s in need.tolist()))
-        batch = _sorted_by_time_symbol(concat_klines(parts, iv))
+        batch = _sorted_by_time_symbol(KlineBatch.concat(parts, iv))
         if not len(batch):
             return
         self.backfilled += len(batch)

@@ -57,8 +57,6 @@ _INTERVAL_RE = r"\d+[smhdwM]"
 _VISION_RE = re.compile(rf"^([A-Z0-9]+)-({_INTERVAL_RE})-(\d{{4}}-\d{{2}}(?:-\d{{2}})?)\.(csv|zip)$")
 _LAYOUT_INTERVAL = re.compile(rf"^{_INTERVAL_RE}$")
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,30}$")
-_FIELDS = ("sym", "open_time", "close_time", "open", "high", "low", "close", "volume", "quote_volume",
-           "trades", "taker_buy_base", "closed")
 
 
 class ReplayError(ValueError):
@@ -209,17 +207,6 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
     )
 
 
-def concat_klines(batches: Sequence[KlineBatch], interval_ms: int) -> KlineBatch:
-    """Concatenate batches (row order kept)."""
-    batches = [b for b in batches if len(b)]
-    if not batches:
-        return KlineBatch.empty(interval_ms)
-    if len(batches) == 1:
-        return batches[0]
-    cols = {f: np.concatenate([getattr(b, f) for b in batches]) for f in _FIELDS}
-    return KlineBatch(interval_ms=interval_ms, **cols)
-
-
 def interval_name(ms: int) -> str:
     """Milliseconds -> the Binance interval string (3_600_000 -> "1h"), largest whole unit."""
     for unit, size in (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)):
@@ -317,7 +304,7 @@ def load_klines(
         ok = validate_kline_batch(b, len(names), np.full(len(names), -1, dtype=np.int64), counters[fname])
         good.append(ok)
         file_ids.append(np.full(len(ok), k, dtype=np.int64))
-    merged = concat_klines(good, interval_ms)
+    merged = KlineBatch.concat(good, interval_ms)
     # 2. Across files: the same (symbol, open time) in several files is kept once (from the file
     #    whose data starts first) and counted as a duplicate in the others; gaps between files are fine.
     if len(merged):
@@ -552,7 +539,6 @@ __all__ = [
     "ReplayError",
     "ReplayFeed",
     "classify",
-    "concat_klines",
     "discover",
     "interval_name",
     "load_klines",
