@@ -365,13 +365,9 @@ class EquityChart(SeriesChart):
 
     def show_run(self, run: StoredRun) -> bool:
         """Draw ``run``'s curves; False (nothing drawn) for an empty curve."""
-        key = (run.run_id, int(run.equity_ts.size), run.bh_ts is not None)
-        if key == self.data_key:
+        if not self.begin_drawing((run.run_id, int(run.equity_ts.size), run.bh_ts is not None)):
             return False
-        self.data_key = key
-        self.draws += 1
         plt = self.plt
-        plt.clear_figure()
         series = []
         if run.equity_ts.size:
             series.append(("strategy", run.equity_ts, run.equity, "cyan"))

@@ -59,6 +59,16 @@ class SeriesChart(PlotextPlot):
             self._built = (key, super().render())
         return self._built[1]
 
+    def begin_drawing(self, key: object) -> bool:
+        """False when ``key`` is the data already drawn; else note it and clear the figure
+        for a new drawing (every chart's redraw starts here)."""
+        if key == self.data_key:
+            return False
+        self.data_key = key
+        self.draws += 1
+        self.plt.clear_figure()
+        return True
+
     def draw(
         self,
         key: object,
@@ -68,12 +78,9 @@ class SeriesChart(PlotextPlot):
         title: str | None = None,
     ) -> bool:
         """Redraw unless ``key`` equals the last drawn key. Returns True if redrawn."""
-        if key == self.data_key:
+        if not self.begin_drawing(key):
             return False
-        self.data_key = key
-        self.draws += 1
         plt = self.plt
-        plt.clear_figure()
         plt.title(title if title is not None else self.chart_title)
         x_all = _hours(np.asarray(ts_ms))
         step = max(1, int(np.ceil(x_all.size / MAX_POINTS)))
