@@ -40,6 +40,7 @@ from binance.exceptions import BinanceAPIException, BinanceRequestException
 from tui_trader.clock import interval_to_ms
 from tui_trader.config import Config
 from tui_trader.market.binance import KLINE_LIMIT, RateLimited, RestRetry, create_client, fetch_klines_range
+from tui_trader.market.replay import parse_time
 
 log = logging.getLogger("tui_trader.market.download")
 
@@ -368,15 +369,15 @@ async def _fetch_into(
 
 
 def parse_date_ms(text: str, what: str) -> int:
-    """``YYYY-MM-DD`` or an ISO date-time (UTC unless it names an offset) -> epoch ms."""
-    t = str(text).strip()
+    """``YYYY-MM-DD`` or an ISO date-time (UTC unless it names an offset) -> epoch ms
+    (:func:`~tui_trader.market.replay.parse_time`); a bad or empty one is a DownloadArgError."""
     try:
-        d = datetime.fromisoformat(t.replace("Z", "+00:00"))
+        ms = parse_time(str(text))
     except ValueError:
-        raise DownloadArgError(f"bad {what} date {text!r}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=UTC)
-    return int(d.timestamp() * 1000)
+        ms = None
+    if ms is None:
+        raise DownloadArgError(f"bad {what} date {text!r}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM")
+    return ms
 
 
 def _symbols_arg(v: Any) -> list[str]:
