@@ -1474,12 +1474,9 @@ class TradingEngine:
                 return CommandResult(False, f"unknown symbol {cmd.symbol!r}")
         async with self._trade_lock:
             if isinstance(cmd, ManualBuy):
-                try:
-                    amount = to_decimal(cmd.quote_amount)
-                except (TypeError, ValueError):
-                    return CommandResult(False, f"quote amount must be a number, got {cmd.quote_amount!r}")
-                if amount <= 0:
-                    return CommandResult(False, f"quote amount must be positive, got {cmd.quote_amount}")
+                amount, bad = _positive_decimal(cmd.quote_amount, "quote amount")
+                if amount is None:
+                    return CommandResult(False, bad)
                 res = await self._buy(sym, amount, cmd.source, "manual buy", None, bool(cmd.override_risk))
                 return self._order_result("BUY", sym, res)
             if isinstance(cmd, ManualSell | ClosePosition):
@@ -1489,12 +1486,9 @@ class TradingEngine:
                 if isinstance(cmd, ManualSell):
                     override = bool(cmd.override_risk)
                     if cmd.quantity is not None:
-                        try:
-                            qty = to_decimal(cmd.quantity)
-                        except (TypeError, ValueError):
-                            return CommandResult(False, f"quantity must be a number, got {cmd.quantity!r}")
-                        if qty <= 0:
-                            return CommandResult(False, f"quantity must be positive, got {cmd.quantity}")
+                        qty, bad = _positive_decimal(cmd.quantity, "quantity")
+                        if qty is None:
+                            return CommandResult(False, bad)
                         label = "manual sell"
                 res = await self._sell(sym, qty, cmd.source, label, None, override)
                 return self._order_result("SELL", sym, res)
@@ -1693,3 +1687,14 @@ def _plain(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
     return v
+
+
+def _positive_decimal(value: object, what: str) -> tuple[Decimal | None, str]:
+    """``(amount, "")`` for a positive number given by an operator, else ``(None, why)``."""
+    try:
+        amount = to_decimal(value)
+    except (TypeError, ValueError):
+        return None, f"{what} must be a number, got {value!r}"
+    if amount <= 0:
+        return None, f"{what} must be positive, got {value}"
+    return amount, ""
