@@ -468,8 +468,8 @@ def _small_volatility(w: _SmallWork, tau: float, n_played: int) -> np.ndarray:
     n = w.n
     a, d, A, fa, ex = w.a, w.d, w.A, w.fa, w.ex
     fo0, fo1, fo2, fo01, fo12, eb01, eb12 = w.fo0, w.fo1, w.fo2, w.fo01, w.fo12, w.eb01, w.eb12
-    fb0, b0, nq0, k0, src0 = w.bfv0
-    fb1, b1, nq1, k1, src1 = w.bfv1
+    fb0, b0, nq0 = w.bfv0[:3]
+    nq1 = w.bfv1[2]
     sq = w.sq
     mul(w.sigma_ndelta, w.sigma_ndelta, sq)  # sigma^2, delta^2
     log(sq[0], a)
@@ -509,11 +509,14 @@ def _small_volatility(w: _SmallWork, tau: float, n_played: int) -> np.ndarray:
     u = w.u
     n_live = n_played
     # Illinois iterations it = 0 .. MAX_ITER, each tested at the top (the player is done
-    # unless |B - A| > EPSILON), two per pass: (B, f(B)) in bf0 -> bf1 -> bf0.
+    # unless |B - A| > EPSILON). (B, f(B)) lives in one of two buffer sets and C is built in
+    # the other; the sets swap roles every iteration (C becomes the next B).
+    cur, nxt = w.bfv0, w.bfv1
     it = 0
     while True:
-        # -- B in bf0, C into bf1
-        sub(A, b0, u)
+        fb_c, b_c, _, _, src_c = cur
+        fb_n, b_n, _, k_n, _ = nxt
+        sub(A, b_c, u)
         absolute(u, gap)  # |B - A|
         greater(gap, _CEPS, live)
         k = count(live)
@@ -524,53 +527,25 @@ def _small_volatility(w: _SmallWork, tau: float, n_played: int) -> np.ndarray:
             logical_not(live, dead)
             copyto(u, _CNAN, where=dead)
             n_live = k
-        sub(fb0, fa, wv)  # C = A + (A - B) fA / (fB - fA)
+        sub(fb_c, fa, wv)  # C = A + (A - B) fA / (fB - fA)
         mul(u, fa, t)
         div(t, wv, t)
-        add(t, A, b1)
-        exp(b1, ex)  # f(C), as _f_small
-        sub(k1, eb01, fo12)
+        add(t, A, b_n)
+        exp(b_n, ex)  # f(C), as _f_small
+        sub(k_n, eb01, fo12)
         sub(d, ex, fo0)
         mul(fo01, eb12, fo01)
         mul(fo2, fo2, fo2)
         div(fo0, fo2, fo0)
-        sub(fo0, fo1, fb1)
-        mul(fb1, fb0, s)  # swap where f(C) f(B) <= 0: (fA, A) <- (fB, B); else fA / 2
+        sub(fo0, fo1, fb_n)
+        mul(fb_n, fb_c, s)  # swap where f(C) f(B) <= 0: (fA, A) <- (fB, B); else fA / 2
         less_equal(s, _C0, swap)
         mul(fa, _CHALF, fa)
-        copyto(af, src0, where=swap)
+        copyto(af, src_c, where=swap)
         if it == MAX_ITER:
             break
         it += 1
-        # -- B in bf1, C into bf0 (the same steps)
-        sub(A, b1, u)
-        absolute(u, gap)
-        greater(gap, _CEPS, live)
-        k = count(live)
-        if k != n_live:
-            if k == 0:
-                break
-            logical_not(live, dead)
-            copyto(u, _CNAN, where=dead)
-            n_live = k
-        sub(fb1, fa, wv)
-        mul(u, fa, t)
-        div(t, wv, t)
-        add(t, A, b0)
-        exp(b0, ex)
-        sub(k0, eb01, fo12)
-        sub(d, ex, fo0)
-        mul(fo01, eb12, fo01)
-        mul(fo2, fo2, fo2)
-        div(fo0, fo2, fo0)
-        sub(fo0, fo1, fb0)
-        mul(fb0, fb1, s)
-        less_equal(s, _C0, swap)
-        mul(fa, _CHALF, fa)
-        copyto(af, src1, where=swap)
-        if it == MAX_ITER:
-            break
-        it += 1
+        cur, nxt = nxt, cur
     out = mul(A, _CHALF)
     return exp(out, out)
 
