@@ -65,6 +65,8 @@ import threading
 
 import numpy as np
 
+from tui_trader.rating.consts import C0, C1, const, new_const
+
 __all__ = [
     "EPSILON",
     "SCALE",
@@ -299,37 +301,15 @@ _SMALL_N = 256
 It must stay within the single-block case of :func:`_pair_sums` (``N * N <=
 _BLOCK_ELEMS``), whose outer difference ``mu_j - mu_i`` it repeats."""
 
-
-def _new_const(value: float) -> np.ndarray:
-    c = np.full((), value, dtype=np.float64)
-    c.flags.writeable = False
-    return c
-
-
-_CONSTS: dict[float, np.ndarray] = {}
-
-
-def _const(value: float) -> np.ndarray:
-    """A read-only 0-d float64 array of ``value`` (cached: tau and the caps repeat)."""
-    c = _CONSTS.get(value)
-    if c is None:
-        if len(_CONSTS) >= 64:
-            _CONSTS.clear()
-        c = _CONSTS[value] = _new_const(value)
-    return c
-
-
-_C0 = _new_const(0.0)
-_C1 = _new_const(1.0)
-_CM1 = _new_const(-1.0)
-_CHALF = _new_const(0.5)
-_CQ = _new_const(_Q)
-_CEPS = _new_const(EPSILON)
-_CVINV_MIN = _new_const(VINV_MIN)
-_CVOL_MIN = _new_const(VOL_MIN)
-_CNAN = _new_const(math.nan)
-_CSCALE = _new_const(SCALE)
-_CVOL_MAX = _new_const(VOL_MAX)
+_CM1 = new_const(-1.0)
+_CHALF = new_const(0.5)
+_CQ = new_const(_Q)
+_CEPS = new_const(EPSILON)
+_CVINV_MIN = new_const(VINV_MIN)
+_CVOL_MIN = new_const(VOL_MIN)
+_CNAN = new_const(math.nan)
+_CSCALE = new_const(SCALE)
+_CVOL_MAX = new_const(VOL_MAX)
 
 
 def _rows(n: int, *values: float) -> np.ndarray:
@@ -477,8 +457,8 @@ def _small_volatility(w: _SmallWork, tau: float, n_played: int) -> np.ndarray:
     copyto(nq1, nq0)
     add(sq[1], nq0, d)  # D = delta^2 - q
     pos = w.pos
-    greater(d, _C0, pos)
-    sub(a, _const(tau), b0)
+    greater(d, C0, pos)
+    sub(a, const(tau), b0)
     log(d, out=b0, where=pos)
     w.c.fill(2.0 / (tau * tau))
     _f_small(w, w.bfv0, fb0)  # f(B)
@@ -539,7 +519,7 @@ def _small_volatility(w: _SmallWork, tau: float, n_played: int) -> np.ndarray:
         div(fo0, fo2, fo0)
         sub(fo0, fo1, fb_n)
         mul(fb_n, fb_c, s)  # swap where f(C) f(B) <= 0: (fA, A) <- (fB, B); else fA / 2
-        less_equal(s, _C0, swap)
+        less_equal(s, C0, swap)
         mul(fa, _CHALF, fa)
         copyto(af, src_c, where=swap)
         if it == MAX_ITER:
@@ -581,14 +561,14 @@ def _rate_small(
     phi2, g, g2 = w.phi2, w.g, w.g2
     mul(w.phi, w.phi, phi2)
     mul(phi2, _CQ, g)
-    add(g, _C1, g)
+    add(g, C1, g)
     sqrt(g, g)
-    div(_C1, g, g)
+    div(C1, g, g)
     mul(g, g, g2)
 
     # Steps 3-4: the pair sums of _pair_sums (one block).
-    less(o, _C0, w.ob_lo)
-    greater(o, _C1, w.ob_hi)
+    less(o, C0, w.ob_lo)
+    greater(o, C1, w.ob_hi)
     if count(w.ob):
         lo = np.fmin.reduce(o, axis=None)
         hi = np.fmax.reduce(o, axis=None)
@@ -599,20 +579,20 @@ def _rate_small(
     mul(x, t, x)
     exp(x, x)  # e
     add(o, w.diagnan, z)  # outcomes, NaN on the diagonal
-    add(x, _C1, t)
-    div(_C1, t, y)  # E
-    mul(z, _C0, t)  # 0 where played, NaN where not
+    add(x, C1, t)
+    div(C1, t, y)  # E
+    mul(z, C0, t)  # 0 where played, NaN where not
     add(y, t, y)
-    fmax(y, _C0, y)  # P E
+    fmax(y, C0, y)  # P E
     mul(x, y, x)  # P (1 - E)
     mul(x, y, x)  # P E (1 - E)
     vinv, dsum = w.vinv, w.dsum
     dot(x, g2, vinv)
-    fmax(z, _C0, x)  # outcomes, 0 where no game
+    fmax(z, C0, x)  # outcomes, 0 where no game
     sub(x, y, x)  # P (s - E)
     dot(x, g, dsum)
     played = w.played
-    greater(vinv, _C0, played)
+    greater(vinv, C0, played)
     n_played = count(played)
     fmax(vinv, _CVINV_MIN, vinv)  # (vinv is finite)
     div(_CM1, vinv, w.nv)  # -v: step 5 needs only -q = -v - phi^2 and delta^2
@@ -625,25 +605,25 @@ def _rate_small(
         new_sigma = _small_volatility(w, tau, n_played)
         if n_played != n:
             copyto(new_sigma, w.sigma, where=w.idle)
-            copyto(vinv, _C0, where=w.idle)
+            copyto(vinv, C0, where=w.idle)
     else:
         new_sigma = w.sigma.copy()
         vinv.fill(0.0)
     np.maximum(new_sigma, _CVOL_MIN, out=new_sigma)
-    np.minimum(new_sigma, _CVOL_MAX if max_vol is None else _const(min(VOL_MAX, max_vol)), out=new_sigma)
+    np.minimum(new_sigma, _CVOL_MAX if max_vol is None else const(min(VOL_MAX, max_vol)), out=new_sigma)
 
     # Steps 6-8.
     new_phi2, fin = w.np2, w.fin
     mul(new_sigma, new_sigma, new_phi2)
     add(new_phi2, phi2, new_phi2)
-    div(_C1, new_phi2, new_phi2)
+    div(C1, new_phi2, new_phi2)
     add(new_phi2, vinv, new_phi2)
-    div(_C1, new_phi2, new_phi2)
+    div(C1, new_phi2, new_phi2)
     mul(dsum, new_phi2, w.fin0)
     sqrt(new_phi2, w.fin1)
     mul(fin, _CSCALE, fin)  # [phi'^2 sum g (s - E), phi'] * SCALE
     new_rating = add(r, w.fin0)
-    new_rd = w.fin1.copy() if max_rd is None else np.minimum(w.fin1, _const(max_rd))
+    new_rd = w.fin1.copy() if max_rd is None else np.minimum(w.fin1, const(max_rd))
     if n_played != n:
         copyto(new_sigma, vol_, where=w.idle)
     return new_rating, new_rd, new_sigma
@@ -844,7 +824,7 @@ def _finish(
             new_sigma[idx] = _new_volatility(phi2[idx], v[idx], delta[idx], sigma[idx], tau)
         vinv[~played] = 0.0  # no games: no information, phi' = phi*
     np.maximum(new_sigma, VOL_MIN, out=new_sigma)
-    np.minimum(new_sigma, _CVOL_MAX if max_vol is None else _const(min(VOL_MAX, max_vol)), out=new_sigma)
+    np.minimum(new_sigma, _CVOL_MAX if max_vol is None else const(min(VOL_MAX, max_vol)), out=new_sigma)
 
     # Steps 6-8: phi*, phi', mu'; back to the Glicko-1 scale.
     new_phi2 = np.multiply(new_sigma, new_sigma)

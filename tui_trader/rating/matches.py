@@ -24,6 +24,8 @@ import math
 
 import numpy as np
 
+from tui_trader.rating.consts import C0, C1, const
+
 __all__ = ["MODES", "build_games", "build_outcomes", "pair_outcome", "sample_pairs"]
 
 MODES = ("binary", "margin")
@@ -31,24 +33,7 @@ MODES = ("binary", "margin")
 _SMALL_N = 32
 """Round robins of up to this many symbols avoid numpy's slower calls (bool to float
 casts, Python-float operands, ``fill_diagonal``); same values, bit for bit."""
-_C0 = np.zeros(())
-_C1 = np.ones(())
-_C0.flags.writeable = _C1.flags.writeable = False
-_consts: dict[float, np.ndarray] = {}
 _templates: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def _const(value: float) -> np.ndarray:
-    """Read-only 0-d float64 array of ``value`` (cached): a ufunc takes it faster
-    than a Python float."""
-    c = _consts.get(value)
-    if c is None:
-        if len(_consts) >= 64:
-            _consts.clear()
-        c = np.full((), value, dtype=np.float64)
-        c.flags.writeable = False
-        _consts[value] = c
-    return c
 
 
 def _template(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -127,19 +112,19 @@ def _round_robin_small(
     n = out.shape[0]
     half, diag_nan = _template(n)
     if mode == "binary":
-        win = np.greater(out, _const(draw_epsilon))
-        lose = np.less(out, _const(-draw_epsilon))
+        win = np.greater(out, const(draw_epsilon))
+        lose = np.less(out, const(-draw_epsilon))
         np.copyto(out, half)
-        np.copyto(out, _C1, where=win)
-        np.copyto(out, _C0, where=lose)
+        np.copyto(out, C1, where=win)
+        np.copyto(out, C0, where=lose)
     else:
-        neg = np.less(out, _C0)
+        neg = np.less(out, C0)
         np.absolute(out, out)
-        np.multiply(out, _const(-1.0 / margin_scale), out)
+        np.multiply(out, const(-1.0 / margin_scale), out)
         np.exp(out, out)
-        np.add(out, _C1, out)
-        np.divide(_C1, out, out)  # logistic(|gap| / scale) in [0.5, 1]
-        np.subtract(_C1, out, out=out, where=neg)
+        np.add(out, C1, out)
+        np.divide(C1, out, out)  # logistic(|gap| / scale) in [0.5, 1]
+        np.subtract(C1, out, out=out, where=neg)
         np.add(out, diag_nan, out)  # NaN on the diagonal (the values are never -0)
     if m != n:
         idle = np.flatnonzero(~active)
