@@ -322,16 +322,58 @@ async def test_rows_queued_inside_a_transaction_are_not_part_of_it(tmp_path: Pat
         await db.close()
 
 
-async def test_money_during_a_large_flush_is_not_queued_behind_it(tmp_path: Path):
+async def _queue_20_pieces(db: Database) -> None:
+    syms = [f"S{i:03d}" for i in range(100)]
+    ones = np.ones(100)
+    for period in range(200):  # 20,000 rows: 20 pieces
+        await db.queue_ratings(None, period, period * 1000, syms, np.full(100, 1500.0), ones, ones)
+    assert -(-db.writer.pending // db.writer.max_chunk_rows) == 20
+
+
+async def test_flush_pieces_run_on_the_event_loop_and_let_money_in_between(tmp_path: Path):
     path = tmp_path / "w.db"
     db = await Database.open(path, max_batch_size=100_000, max_buffered_rows=100_000, start_writer=False)
     try:
-        syms = [f"S{i:03d}" for i in range(100)]
-        ones = np.ones(100)
-        for period in range(200):  # 20,000 rows: 20 pieces
-            await db.queue_ratings(None, period, period * 1000, syms, np.full(100, 1500.0), ones, ones)
-        n_pieces = -(-db.writer.pending // db.writer.max_chunk_rows)
-        assert n_pieces >= 10
+        await _queue_20_pieces(db)
+        flush = asyncio.create_task(db.flush())
+        for _ in range(100):  # until the first piece is committed
+            if db.inline_pieces:
+                break
+            await asyncio.sleep(0)
+        assert db.inline_pieces == 1  # one piece per event loop step
+        order = Order("c1", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.5"), None, OrderStatus.INTENT,
+                      Source.STRATEGY, "during a flush", 1, 1)
+        await db.write_order_intent(order, None)
+        assert not flush.done()  # committed while most of the flush is still to come
+        assert count(path, "orders") == 1  # durable: visible to another connection
+        assert 1_000 <= count(path, "glicko_ratings") < 20_000
+        assert await flush == 20_000
+        assert count(path, "glicko_ratings") == 20_000
+        assert db.inline_pieces == 20  # no trip to the database thread at all
+        assert db.inline_transactions == 1 and db.thread_transactions == 0
+    finally:
+        await db.close()
+
+
+async def test_flush_pieces_go_to_the_database_thread_with_full_synchronous(tmp_path: Path):
+    path = tmp_path / "w.db"
+    db = await Database.open(path, synchronous="FULL", max_batch_size=100_000, max_buffered_rows=100_000,
+                             start_writer=False)
+    try:
+        await _queue_20_pieces(db)
+        assert await db.flush() == 20_000  # the event loop never waits for an fsync
+        assert count(path, "glicko_ratings") == 20_000
+        assert db.inline_pieces == 0
+    finally:
+        await db.close()
+
+
+async def test_money_during_a_large_flush_on_the_database_thread_is_not_queued_behind_it(tmp_path: Path):
+    path = tmp_path / "w.db"
+    db = await Database.open(path, max_batch_size=100_000, max_buffered_rows=100_000, start_writer=False)
+    db._write_inline = lambda statements, batches: None  # as when the connection is busy: thread pieces
+    try:
+        await _queue_20_pieces(db)
         flush = asyncio.create_task(db.flush())
         for _ in range(100):  # until the first piece holds the connection
             if db._piece_holder:
