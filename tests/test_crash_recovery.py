@@ -29,6 +29,7 @@ from tui_trader.models import EngineState, Order, OrderRequest, OrderStatus, Ord
 from tui_trader.portfolio.portfolio import Portfolio
 from tui_trader.runtime import build_engine
 from tui_trader.storage.db import Database
+from tui_trader.strategy.signals import DROPPED_PREFIX
 
 REPO = Path(__file__).resolve().parent.parent
 PERIOD = 3 * MIN
@@ -88,6 +89,37 @@ async def test_restart_restores_book_state_and_z_scores(tmp_path: Path) -> None:
         assert bal["USDT"] == before["cash"]
         assert {a + "USDT": q for a, q in bal.items() if a != "USDT"} == {
             s: p.quantity for s, p in before["positions"].items()}
+    finally:
+        await h2.stop()
+
+
+async def test_a_restart_keeps_signal_cooldowns_and_the_recent_signals(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    cooldown = 30 * PERIOD
+    cfg = engine_config(signal_generation={"signal_cooldown_ms": cooldown})
+    h = await make_engine(cfg, db_path=db).start()
+    e = h.engine
+    await _trend(h, 12)
+    await e.db.flush()
+    stored = await e.db.load_signals(limit=None)
+    assert stored  # the trend produced signals
+    recent = [(s.id, s.symbol, s.ts_ms) for s in e.recent_signals]
+    cooling_before = e.generator.cooling(h.clock.now_ms())
+    last_ms = e.generator._last_ms.copy()
+    assert cooling_before.any()
+    await h.stop()
+
+    h2 = await make_engine(cfg, db_path=db, autostart=False).start()
+    e2 = h2.engine
+    try:
+        # the signals pane shows what it showed, newest first
+        assert [(s.id, s.symbol, s.ts_ms) for s in e2.recent_signals] == recent
+        # each symbol's cooldown restarts from its last signal that started one (not from dropped entries)
+        np.testing.assert_array_equal(e2.generator._last_ms, last_ms)
+        expected = {s.symbol: s.ts_ms for s in stored if not s.outcome.startswith(DROPPED_PREFIX)}
+        for i, sym in enumerate(e2.symbols):
+            assert e2.generator._last_ms[i] == expected.get(sym, -np.inf)
+        np.testing.assert_array_equal(e2.generator.cooling(h2.clock.now_ms()), cooling_before)
     finally:
         await h2.stop()
 

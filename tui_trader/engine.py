@@ -133,7 +133,7 @@ from tui_trader.risk.breakers import RiskBreakers, utc_day
 from tui_trader.risk.checks import PreTradeChecks, TradeContext
 from tui_trader.risk.sizing import position_size
 from tui_trader.risk.state import TradingStateMachine
-from tui_trader.strategy.signals import PCT_EPS, SignalGenerator
+from tui_trader.strategy.signals import DROPPED_PREFIX, PCT_EPS, SignalGenerator
 
 log = logging.getLogger("tui_trader.engine")
 # one line per fill / rejected order, for the console's log pane (headless runs at full speed silence it)
@@ -554,9 +554,24 @@ class TradingEngine:
         if unknown:
             log.warning("restored positions in symbols the feed does not carry (no prices): %s", ", ".join(unknown))
         self._signal_seq = await db.max_signal_id()
+        cooling = await self._restore_signals()
         log.info(
-            "restored account: cash %s, %d position(s)", self.portfolio.cash, len(self.portfolio.positions)
+            "restored account: cash %s, %d position(s); %d symbol(s) still in their signal cooldown",
+            self.portfolio.cash, len(self.portfolio.positions), cooling,
         )
+
+    async def _restore_signals(self) -> int:
+        """The recent signals (for the signals pane) and the per-symbol signal cooldowns as last
+        committed, so that a restart does not raise again at once what was just signalled.
+        Returns the number of symbols whose cooldown is restored."""
+        assert self.db is not None
+        for sig in await self.db.load_signals(limit=SIGNALS_KEPT):  # oldest first
+            self.recent_signals.appendleft(sig)
+        cooldown = self.cfg.signal_generation.signal_cooldown_ms
+        if cooldown <= 0 or self.resumed_from_ms is None:
+            return 0
+        times = await self.db.latest_signal_times(self.resumed_from_ms - cooldown, skip_outcome_prefix=DROPPED_PREFIX)
+        return self.generator.restore_cooldowns(times)
 
     def _paper_balances(self) -> dict[str, Decimal]:
         """The paper account's balances: recovered cash plus the base asset of each position."""

@@ -1133,6 +1133,17 @@ class QueriesMixin:
         rows = await self._fetchall(sql, params)
         return [_signal_from_row(r) for r in reversed(rows)]
 
+    async def latest_signal_times(self, since_ms: int, skip_outcome_prefix: str = "") -> dict[str, int]:
+        """Per symbol, the time (ms) of its latest stored signal at or after ``since_ms``, leaving
+        out signals whose outcome starts with ``skip_outcome_prefix`` (if given)."""
+        sql = "SELECT symbol, MAX(ts_ms) FROM trading_signals WHERE ts_ms >= ?"
+        params: list[Any] = [int(since_ms)]
+        if skip_outcome_prefix:
+            sql += " AND substr(outcome, 1, ?) != ?"
+            params += [len(skip_outcome_prefix), skip_outcome_prefix]
+        rows = await self._fetchall(sql + " GROUP BY symbol", params)
+        return {str(sym): int(ts) for sym, ts in rows}
+
     async def load_rating_history(
         self,
         symbols: Sequence[str],

@@ -68,7 +68,7 @@ symbol name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -184,6 +184,19 @@ class SignalGenerator:
 
     def reset_cooldowns(self) -> None:
         self._last_ms[:] = -np.inf
+
+    def restore_cooldowns(self, last_signal_ms: Mapping[str, int]) -> int:
+        """Cooldowns after a restart: ``{symbol: ts_ms of its last signal that started one}``
+        (unknown symbols ignored; a later time already held is kept). Returns how many symbols
+        got a time."""
+        index = {s: i for i, s in enumerate(self.symbols)}
+        k = 0
+        for sym, ts in last_signal_ms.items():
+            i = index.get(sym)
+            if i is not None:
+                self._last_ms[i] = max(self._last_ms[i], float(ts))
+                k += 1
+        return k
 
     @staticmethod
     def _pnl_pct(price: np.ndarray, entry: np.ndarray) -> np.ndarray:
