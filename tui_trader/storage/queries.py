@@ -1170,15 +1170,13 @@ class QueriesMixin:
         ph = _placeholders(N)
         sess = " AND session_id = ?" if session_id is not None else ""
         sp: list[Any] = [] if session_id is None else [int(session_id)]
-        # Lower bound of the n-th latest distinct period time: every symbol's own
-        # n-th latest row time (index-only lookups on (symbol, ts_ms)); their max
-        # is <= the n-th latest distinct time over all symbols.
-        values = ",".join("(?)" for _ in syms)
+        # The n-th latest distinct period time of these symbols: a backward walk of the
+        # (ts_ms, symbol) index that stops after n distinct times.
         async with self._use() as conn:
             bound_rows = list(
                 await conn.execute_fetchall(
-                    f"WITH s(symbol) AS (VALUES {values}) SELECT MAX((SELECT ts_ms FROM glicko_ratings g "
-                    f"WHERE g.symbol = s.symbol{sess} ORDER BY ts_ms DESC LIMIT 1 OFFSET ?)) FROM s",
+                    f"SELECT DISTINCT ts_ms FROM glicko_ratings WHERE symbol IN ({ph}){sess} "
+                    "ORDER BY ts_ms DESC LIMIT 1 OFFSET ?",
                     [*syms, *sp, int(n) - 1],
                 )
             )
