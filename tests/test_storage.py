@@ -43,7 +43,7 @@ from tui_trader.storage import (
     from_db,
     to_db,
 )
-from tui_trader.storage.schema import migrate, split_statements
+from tui_trader.storage.schema import MIGRATIONS, migrate, split_statements
 
 D = Decimal
 
@@ -183,6 +183,27 @@ async def test_migrations_apply_in_order_and_only_once(tmp_path: Path):
         assert list(await conn.execute_fetchall("PRAGMA user_version")) == [(2,)]
         with pytest.raises(SchemaVersionError):
             await migrate(conn, [v1])
+
+
+async def test_a_version_1_database_gets_the_time_index_on_ratings_and_keeps_its_rows(tmp_path: Path):
+    path = tmp_path / "v1.db"
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        assert await migrate(conn, MIGRATIONS[:1]) == 1
+        await conn.execute(
+            "INSERT INTO glicko_ratings (period, ts_ms, symbol, rating, rating_deviation, volatility) "
+            "VALUES (0, 1000, 'BTCUSDT', 1510.5, 300, 0.06), (1, 2000, 'BTCUSDT', 1520.5, 290, 0.06)"
+        )
+    db = await Database.open(path)
+    try:
+        assert await db.schema_version() == SCHEMA_VERSION == 2
+        async with db._use() as conn:
+            idx = {r[0] for r in await conn.execute_fetchall(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'glicko_ratings'")}
+        assert idx == {"glicko_ratings_ts_symbol"}
+        ts, values = await db.load_rating_history(["BTCUSDT"], 5)
+        assert ts.tolist() == [1000, 2000] and values[:, 0].tolist() == [1510.5, 1520.5]
+    finally:
+        await db.close()
 
 
 async def test_failed_migration_leaves_the_database_unchanged(tmp_path: Path):
