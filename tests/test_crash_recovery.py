@@ -124,6 +124,54 @@ async def test_a_restart_keeps_signal_cooldowns_and_the_recent_signals(tmp_path:
         await h2.stop()
 
 
+async def test_old_rating_rows_are_pruned_but_the_z_window_survives_a_restart(tmp_path: Path) -> None:
+    db = str(tmp_path / "p.db")
+    cfg = engine_config(data_processing={"rating_retention_days": 0.001})  # 86 s: below the z window
+    h = await make_engine(cfg, db_path=db).start()
+    e = h.engine
+    keep = e._rating_keep_ms()
+    assert keep == (2 * 5 + 2) * PERIOD  # never less than what a restart reads back
+    await _trend(h, 30)
+    await e.db.flush()
+    last = e._period_ts
+    before = {"z": e.z.copy(), "count": e.zs.count.copy(), "rating": e.rating.copy()}
+    await h.stop()
+
+    con = sqlite3.connect(db)
+    try:
+        oldest, newest, rows = con.execute("SELECT MIN(ts_ms), MAX(ts_ms), COUNT(*) FROM glicko_ratings").fetchone()
+    finally:
+        con.close()
+    assert newest == last
+    assert last - oldest <= keep + keep // 2  # pruned in steps of half the retention
+    assert rows < 30 * 4  # 30 periods x 4 symbols were stored
+
+    h2 = await make_engine(cfg, db_path=db, autostart=False).start()
+    try:
+        e2 = h2.engine
+        np.testing.assert_array_equal(e2.zs.count, before["count"])
+        np.testing.assert_allclose(e2.z, before["z"], rtol=1e-9, atol=1e-9)
+        np.testing.assert_array_equal(e2.rating, before["rating"])
+    finally:
+        await h2.stop()
+
+
+async def test_storage_synchronous_full_is_applied_and_keeps_writes_off_the_event_loop(tmp_path: Path) -> None:
+    cfg = engine_config(storage={"synchronous": "FULL"})
+    h = await make_engine(cfg, db_path=str(tmp_path / "f.db")).start()
+    e = h.engine
+    try:
+        assert await e.db.pragma("synchronous") == 2  # FULL
+        await _trend(h, 4)
+        free = next(s for s in e.symbols if s not in e.portfolio.positions)
+        assert (await e.submit(ManualBuy(symbol=free, quote_amount=Decimal(500)))).ok
+        await e.db.flush()
+        assert e.db.inline_transactions == 0 and e.db.inline_pieces == 0
+        assert e.db.thread_transactions >= 2  # the order intent, then its fill
+    finally:
+        await h.stop()
+
+
 async def test_an_emergency_stop_survives_a_restart(tmp_path: Path) -> None:
     db = str(tmp_path / "e.db")
     h = await make_engine(db_path=db).start()

@@ -206,6 +206,23 @@ async def test_a_version_1_database_gets_the_time_index_on_ratings_and_keeps_its
         await db.close()
 
 
+async def test_pruning_deletes_old_rows_in_chunks(tmp_path: Path):
+    db = await Database.open(tmp_path / "p.db", start_writer=False)
+    try:
+        syms = ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
+        for period in range(10):
+            await db.queue_ratings(None, period, period * 1000, syms, np.full(3, 1500.0), np.ones(3), np.ones(3))
+        await db.flush()
+        assert await db.prune_ratings(4000, chunk_rows=4) == 12  # 4 periods x 3 symbols, in whole periods
+        ts, values = await db.load_rating_history(syms, 100)
+        assert ts.tolist() == list(range(4000, 10_000, 1000)) and np.isfinite(values).all()
+        assert await db.prune_ratings(4000, chunk_rows=4) == 0
+        with pytest.raises(ValueError, match="chunk_rows"):
+            await db.prune_ratings(4000, chunk_rows=0)
+    finally:
+        await db.close()
+
+
 async def test_failed_migration_leaves_the_database_unchanged(tmp_path: Path):
     good = "CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (1);"
     bad = "CREATE TABLE b (y INTEGER); INSERT INTO nowhere VALUES (1);"

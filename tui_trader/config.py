@@ -91,6 +91,9 @@ class DataProcessing(_Section):
     batch_processing_enabled: bool = True
     max_batch_size: int = Field(100, ge=1)
     kline_retention_days: float = Field(30.0, ge=0, description="closed klines kept in the database (0 = none)")
+    rating_retention_days: float = Field(
+        30.0, gt=0, description="rating rows kept in the database (never less than the z-score warm-up window)"
+    )
 
 
 class Monitoring(_Section):
@@ -193,6 +196,9 @@ class Binance(_Section):
 
 class Storage(_Section):
     path: str = Field("", description="SQLite file; empty = tui-trader.db in the platform data directory")
+    synchronous: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL", description="FULL: an fsync per commit (survives a power loss, costs ~0.4 ms per money write)"
+    )
 
 
 class UI(_Section):

@@ -241,6 +241,7 @@ class TradingEngine:
         self._pending_period = False
         self._period_ts = 0
         self._prune_day: int | None = None
+        self._ratings_pruned_to: int | None = None  # rating rows before this time (ms) are deleted
 
     # ------------------------------------------------------------------ properties
 
@@ -276,6 +277,7 @@ class TradingEngine:
                 max_batch_size=max(WRITER_BATCH_ROWS, cfg.data_processing.max_batch_size),
                 flush_interval_s=WRITER_FLUSH_S,
                 max_buffered_rows=max(WRITER_MAX_ROWS, cfg.data_processing.max_batch_size),
+                synchronous=cfg.storage.synchronous,
             )
             self.resumed_from_ms = await self._last_stored_ms()
             self._resume_feed_after(self.resumed_from_ms)
@@ -919,17 +921,37 @@ class TradingEngine:
         self.bus.publish(RatingUpdate(ts, self.counters["periods"], int(np.count_nonzero(np.isfinite(self.score)))))
 
     async def _prune(self, ts: int) -> None:
-        """Once per UTC day (engine time): drop stored klines older than the retention."""
+        """Housekeeping in engine time: stored klines older than their retention, once per UTC day;
+        rating rows older than theirs (:meth:`_rating_keep_ms`) at the first period and then each
+        time the horizon has moved on by half the retention, so the table holds between one and
+        one and a half retentions and a year replayed at full speed pays for a few dozen deletes."""
         day = ts // MS_PER_DAY
-        if self._prune_day == day:
-            return
-        self._prune_day = day
-        days = self.cfg.data_processing.kline_retention_days
-        if self._store_klines:
+        if self._prune_day != day:
+            self._prune_day = day
+            days = self.cfg.data_processing.kline_retention_days
+            if self._store_klines:
+                try:
+                    await self.db.prune_klines(ts - int(days * MS_PER_DAY))
+                except Exception as exc:  # noqa: BLE001 - housekeeping never stops trading
+                    log.warning("kline pruning failed: %s", exc)
+        keep = self._rating_keep_ms()
+        horizon = ts - keep
+        if self._ratings_pruned_to is None or horizon - self._ratings_pruned_to >= keep // 2:
+            self._ratings_pruned_to = horizon
             try:
-                await self.db.prune_klines(ts - int(days * MS_PER_DAY))
+                await self.db.flush()  # rows still buffered would be inserted after the delete
+                n = await self.db.prune_ratings(horizon)
             except Exception as exc:  # noqa: BLE001 - housekeeping never stops trading
-                log.warning("kline pruning failed: %s", exc)
+                log.warning("rating pruning failed: %s", exc)
+            else:
+                if n:
+                    log.info("pruned %d rating rows older than the %.1f-day retention", n, keep / MS_PER_DAY)
+
+    def _rating_keep_ms(self) -> int:
+        """How far back (ms) rating rows are kept: ``rating_retention_days``, and never less than the
+        periods a restart reads to restore the z-scores (twice the z window, plus two)."""
+        window = (2 * self.cfg.signal_generation.moving_average_period + 2) * self.period_ms
+        return max(int(self.cfg.data_processing.rating_retention_days * MS_PER_DAY), window)
 
     def _note_events(self, n: int) -> None:
         self._event_rate.note(n)

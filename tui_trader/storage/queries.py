@@ -69,6 +69,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+#: Rows deleted per transaction when old klines or ratings are pruned.
+PRUNE_CHUNK_ROWS = 20_000
 
 
 class DuplicateOrderError(StorageError):
@@ -1270,13 +1272,31 @@ class QueriesMixin:
         )
         return batch.take(order)
 
-    async def prune_klines(self, before_ms: int) -> int:
+    async def prune_klines(self, before_ms: int, chunk_rows: int = PRUNE_CHUNK_ROWS) -> int:
         """Delete stored klines opened before ``before_ms``; returns how many."""
-        return await self._exec("DELETE FROM klines WHERE open_time < ?", (int(before_ms),))
+        return await self._delete_before("klines", "open_time", before_ms, chunk_rows)
 
-    async def prune_ratings(self, before_ms: int) -> int:
+    async def prune_ratings(self, before_ms: int, chunk_rows: int = PRUNE_CHUNK_ROWS) -> int:
         """Delete stored rating rows older than ``before_ms``; returns how many."""
-        return await self._exec("DELETE FROM glicko_ratings WHERE ts_ms < ?", (int(before_ms),))
+        return await self._delete_before("glicko_ratings", "ts_ms", before_ms, chunk_rows)
+
+    async def _delete_before(self, table: str, column: str, before_ms: int, chunk_rows: int) -> int:
+        """``DELETE FROM table WHERE column < before_ms`` in transactions of at most ``chunk_rows``
+        rows (oldest first, through the column's index): a day of a large universe is millions of
+        rows, and one statement would hold the database (and any money transaction behind it) for
+        seconds. Other work runs between two chunks."""
+        if chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+        before = int(before_ms)
+        total = 0
+        while True:  # each chunk ends at a whole time: at most chunk_rows + (rows of one time) - 1 rows
+            cut = await self._fetchone(
+                f"SELECT {column} FROM {table} WHERE {column} < ? ORDER BY {column} LIMIT 1 OFFSET ?",
+                (before, int(chunk_rows) - 1),
+            )
+            if cut is None:
+                return total + await self._exec(f"DELETE FROM {table} WHERE {column} < ?", (before,))
+            total += await self._exec(f"DELETE FROM {table} WHERE {column} <= ?", (int(cut[0]),))
 
     # -- backtest runs -----------------------------------------------------------
 
