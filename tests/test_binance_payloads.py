@@ -9,12 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tui_trader.market.binance_payloads import (
     parse_exchange_info,
     parse_kline_event,
     parse_mini_ticker_array,
     parse_rest_klines,
+    rest_rows_fast,
     synthetic_filters,
 )
 from tui_trader.market.validation import RejectCounter, validate_kline_batch
@@ -299,3 +302,67 @@ def test_synthetic_filters_scale_with_price(price: float, tick: str, step: str) 
 def test_synthetic_filters_reject_bad_price(bad: float) -> None:
     with pytest.raises(ValueError, match="XUSDT"):
         synthetic_filters("XUSDT", bad)
+
+
+# -- rest_rows_fast: the object-array cast against the column-by-column conversion it replaced --------
+
+
+def _rest_rows_reference(rows: list) -> tuple[np.ndarray, np.ndarray] | None:
+    """The previous implementation of rest_rows_fast (columns by zip, a type check of ten
+    columns, numpy conversion of each column list)."""
+    if not all(type(r) is list and len(r) == 12 for r in rows):
+        return None
+    cols = list(zip(*rows, strict=True))
+    types: set[type] = set()
+    for c in range(10):
+        types.update(map(type, cols[c]))
+    if not types <= {str, int, float}:
+        return None
+    try:
+        times = np.array([cols[0], cols[6], cols[8]], dtype=np.int64).T
+        if float in types:
+            f = np.array([cols[0], cols[6], cols[8]], dtype=np.float64).T
+            if not np.array_equal(f, times):
+                return None
+        vals = np.array([cols[c] for c in (1, 2, 3, 4, 5, 7, 9)], dtype=np.float64).T
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return np.ascontiguousarray(times), vals
+
+
+_CELLS = st.one_of(
+    st.integers(-10, 2**53).map(str),
+    st.integers(0, 2**53),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.decimals(min_value=-(10**12), max_value=10**12, places=8, allow_nan=False).map(str),
+    st.sampled_from(["0", "1", "1.0", "0.00000000", "1e5", " 2.5", "nan", "inf", "", "x", "1_000", "0x10"]),
+    st.booleans(),
+    st.none(),
+    st.just([1, 2]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_CELLS, min_size=11, max_size=13), min_size=1, max_size=6), st.integers(0, 3))
+def test_rest_rows_fast_matches_the_column_conversion(rows: list, clean_rows: int) -> None:
+    base = [1_704_067_200_000, "42283.58", "42554.57", "42261.02", "42475.23", "1271.68108", 1_704_070_799_999,
+            "53957248.97", 47134, "682.57", "28957416.81", "0"]
+    rows = [list(base) for _ in range(clean_rows)] + rows
+    got, want = rest_rows_fast(rows), _rest_rows_reference(rows)
+    if want is None:
+        # the new path may only refuse more (never accept what the old one refused), and must refuse
+        # every row set holding a bool, None or list in a checked column
+        assert got is None
+        return
+    assert got is not None
+    np.testing.assert_array_equal(got[0], want[0])
+    assert got[1].tobytes() == want[1].tobytes()  # bit for bit
+
+
+@pytest.mark.parametrize("bad", [True, False, None, [1.0], {"a": 1}])
+def test_rest_rows_fast_refuses_non_numbers_in_value_columns(bad: object) -> None:
+    row = [1_704_067_200_000, "1", "1", "1", "1", "1", 1_704_070_799_999, "1", 5, "1", "1", "0"]
+    for col in (1, 5, 7, 9):
+        r = list(row)
+        r[col] = bad
+        assert rest_rows_fast([list(row), r]) is None

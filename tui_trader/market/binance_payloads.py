@@ -102,25 +102,34 @@ def rest_rows_fast(rows: list) -> tuple[np.ndarray, np.ndarray] | None:
     """Columnar conversion of clean REST kline rows, or None if anything is irregular.
 
     Returns ``(times int64 (n,3): open_time, close_time, trades — as sent, not yet
-    converted from µs; values float64 (n,7))``. One C-level transpose plus a type
-    check per column, then numpy parses the number strings.
+    converted from µs; values float64 (n,7))``. One object array of the rows, a type
+    check of the time columns, and one cast of the seven value columns (``float()`` of
+    each string, in C).
     """
     if not all(type(r) is list and len(r) == 12 for r in rows):
         return None
-    cols = list(zip(*rows, strict=True))
+    a = np.array(rows, dtype=object)
+    if a.shape != (len(rows), 12):  # twelve lists of one length in every row would add a dimension
+        return None
+    tcols = [a[:, c].tolist() for c in _INT_COLS]
     types: set[type] = set()
-    for c in range(10):
-        types.update(map(type, cols[c]))
+    for col in tcols:
+        types.update(map(type, col))
     if not types <= {str, int, float}:
         return None
     try:
-        times = np.array([cols[0], cols[6], cols[8]], dtype=np.int64).T
+        times = np.array(tcols, dtype=np.int64).T
         if float in types:  # a float time would be truncated silently
-            f = np.array([cols[0], cols[6], cols[8]], dtype=np.float64).T
+            f = np.array(tcols, dtype=np.float64).T
             if not np.array_equal(f, times):
                 return None
-        vals = np.array([cols[c] for c in _FLOAT_COLS], dtype=np.float64).T
+        vals = a[:, _FLOAT_COLS].astype(np.float64)
     except (ValueError, TypeError, OverflowError):
+        return None
+    # The cast takes str, int and float and refuses lists and objects, but it turns a JSON
+    # true/false/null into 1.0/0.0/NaN: only cells with those values have their type looked at.
+    suspect = (vals == 0.0) | (vals == 1.0) | np.isnan(vals)
+    if suspect.any() and not set(map(type, a[:, _FLOAT_COLS][suspect].tolist())) <= {str, int, float}:
         return None
     return np.ascontiguousarray(times), vals
 
