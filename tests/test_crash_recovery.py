@@ -93,7 +93,7 @@ async def test_restart_restores_book_state_and_z_scores(tmp_path: Path) -> None:
         await h2.stop()
 
 
-async def test_a_restart_keeps_signal_cooldowns_and_the_recent_signals(tmp_path: Path) -> None:
+async def test_a_restart_keeps_signal_cooldowns_and_the_recent_history(tmp_path: Path) -> None:
     db = str(tmp_path / "c.db")
     cooldown = 30 * PERIOD
     cfg = engine_config(signal_generation={"signal_cooldown_ms": cooldown})
@@ -104,6 +104,9 @@ async def test_a_restart_keeps_signal_cooldowns_and_the_recent_signals(tmp_path:
     stored = await e.db.load_signals(limit=None)
     assert stored  # the trend produced signals
     recent = [(s.id, s.symbol, s.ts_ms) for s in e.recent_signals]
+    orders = [(o.client_order_id, o.status, o.executed_qty) for o in e.orders.values()]
+    fills = [(f.client_order_id, f.price, f.quantity, f.fee) for f in e.fills]
+    assert orders and fills
     cooling_before = e.generator.cooling(h.clock.now_ms())
     last_ms = e.generator._last_ms.copy()
     assert cooling_before.any()
@@ -112,8 +115,14 @@ async def test_a_restart_keeps_signal_cooldowns_and_the_recent_signals(tmp_path:
     h2 = await make_engine(cfg, db_path=db, autostart=False).start()
     e2 = h2.engine
     try:
-        # the signals pane shows what it showed, newest first
+        # the panes and the symbol detail show what they showed
         assert [(s.id, s.symbol, s.ts_ms) for s in e2.recent_signals] == recent
+        assert [(o.client_order_id, o.status, o.executed_qty) for o in e2.orders.values()] == orders
+        assert [(f.client_order_id, f.price, f.quantity, f.fee) for f in e2.fills] == fills
+        sym = e2.fills[-1].symbol
+        detail = e2.symbol_history(sym)
+        assert detail.fills and detail.fills == [f for f in e2.fills if f.symbol == sym]
+        assert {o.symbol for o in detail.orders} == {sym}
         # each symbol's cooldown restarts from its last signal that started one (not from dropped entries)
         np.testing.assert_array_equal(e2.generator._last_ms, last_ms)
         expected = {s.symbol: s.ts_ms for s in stored if not s.outcome.startswith(DROPPED_PREFIX)}

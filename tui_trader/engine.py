@@ -556,19 +556,23 @@ class TradingEngine:
         if unknown:
             log.warning("restored positions in symbols the feed does not carry (no prices): %s", ", ".join(unknown))
         self._signal_seq = await db.max_signal_id()
-        cooling = await self._restore_signals()
+        cooling = await self._restore_recent()
         log.info(
             "restored account: cash %s, %d position(s); %d symbol(s) still in their signal cooldown",
             self.portfolio.cash, len(self.portfolio.positions), cooling,
         )
 
-    async def _restore_signals(self) -> int:
-        """The recent signals (for the signals pane) and the per-symbol signal cooldowns as last
-        committed, so that a restart does not raise again at once what was just signalled.
-        Returns the number of symbols whose cooldown is restored."""
+    async def _restore_recent(self) -> int:
+        """The recent signals, orders and fills (for the panes and the symbol detail) and the
+        per-symbol signal cooldowns as last committed, so that a restart neither shows empty
+        history nor raises again at once what was just signalled. Returns the number of symbols
+        whose cooldown is restored."""
         assert self.db is not None
         for sig in await self.db.load_signals(limit=SIGNALS_KEPT):  # oldest first
             self.recent_signals.appendleft(sig)
+        for order in await self.db.load_orders(limit=ORDERS_KEPT):  # oldest first
+            self._remember(order)
+        self.fills.extend(await self.db.load_fills(limit=self.fills.maxlen))
         cooldown = self.cfg.signal_generation.signal_cooldown_ms
         if cooldown <= 0 or self.resumed_from_ms is None:
             return 0
