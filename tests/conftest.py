@@ -8,11 +8,27 @@ Real Binance data lives outside the repo, in ``$TUI_TRADER_SHARED_DATA``
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+_KLINE_CACHE: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Parsed kline files are cached in a folder of this test session (inherited by the
+    processes the tests start), never in the user's cache directory."""
+    global _KLINE_CACHE
+    _KLINE_CACHE = tempfile.mkdtemp(prefix="tt-kline-cache-")
+    os.environ["TUI_TRADER_CACHE_DIR"] = _KLINE_CACHE
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _KLINE_CACHE:
+        shutil.rmtree(_KLINE_CACHE, ignore_errors=True)
 
 
 def shared_data_dir() -> Path:

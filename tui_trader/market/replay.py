@@ -38,13 +38,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from tui_trader.clock import Clock, interval_to_ms
 from tui_trader.config import Config
 from tui_trader.market.binance_payloads import parse_rest_klines, synthetic_filters, to_ms
+from tui_trader.market.file_cache import KlineFileCache
 from tui_trader.market.pacing import Pacer
 from tui_trader.market.sim import advance_clock, parse_speed
 from tui_trader.market.validation import RejectCounter, kline_batch_from_arrays, validate_kline_batch
@@ -242,6 +243,7 @@ def load_klines(
     start_ms: int | None = None,
     end_ms: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    file_cache: KlineFileCache | None | Literal["default"] = "default",
 ) -> ReplayData:
     """Load, validate and merge recorded klines of one ``interval``.
 
@@ -249,7 +251,9 @@ def load_klines(
     warning); default: every symbol found, sorted. ``start_ms`` (inclusive) /
     ``end_ms`` (exclusive) filter on open time. ``progress(files_done, files_total)``
     is called after each file. Raises FileNotFoundError for a missing path and
-    ReplayError when nothing usable is found.
+    ReplayError when nothing usable is found. ``file_cache``: parsed files are taken from and
+    kept in this cache (:mod:`.file_cache`; ``"default"``: :meth:`KlineFileCache.default`,
+    None: no cache); the result is the same either way.
     """
     interval_ms = interval_to_ms(interval)
     files = discover(paths)
@@ -276,9 +280,14 @@ def load_klines(
     parsed: list[tuple[str, KlineBatch]] = []
     counters: dict[str, RejectCounter] = {}
     total = len(sel)
+    cache = KlineFileCache.default() if file_cache == "default" else file_cache
     for done, (f, s, _) in enumerate(sel, 1):
         c = counters[str(f)] = RejectCounter()
-        b = parse_file(f, index[s], interval_ms, c)
+        b = cache.load(f, index[s], interval_ms) if cache is not None else None
+        if b is None:
+            b = parse_file(f, index[s], interval_ms, c)
+            if cache is not None and c.total == 0 and len(b):
+                cache.store(f, b, interval_ms)
         if len(b) and (start_ms is not None or end_ms is not None):
             keep = np.ones(len(b), dtype=bool)
             if start_ms is not None:

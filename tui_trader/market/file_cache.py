@@ -1,0 +1,112 @@
+"""A disk cache of parsed kline files, so that replaying or backtesting the same data again
+skips the JSON/CSV parsing (most of the load time: 0.27 s of the 0.30 s for the 120 files of a
+year of 1h klines of ten symbols; the cached load takes a few milliseconds per file).
+
+One ``.npy`` file (a structured array, no pickles) per parsed source file, named by a hash of
+the cache format, the source's resolved path, size and modification time (ns) and the kline
+interval: an edited, replaced or touched source file is parsed again. Only files that parsed
+without a single rejected row are cached, so warnings about bad rows are logged on every load.
+
+Location: ``$TUI_TRADER_CACHE_DIR`` if set (``off`` disables the cache), otherwise
+``klines/`` in the platform cache directory (``platformdirs.user_cache_dir("tui-trader")``).
+The cache is safe to delete at any time. Any problem reading or writing it (corrupt file, full
+or read-only disk) falls back to parsing, never to an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from tui_trader.models import KLINE_FIELDS, KlineBatch
+
+__all__ = ["CACHE_ENV", "KlineFileCache"]
+
+log = logging.getLogger(__name__)
+
+#: Environment variable: the cache folder, or ``off`` to disable the cache.
+CACHE_ENV = "TUI_TRADER_CACHE_DIR"
+#: Part of every key: bump it when parsing changes what a file yields.
+CACHE_FORMAT = 1
+_INT_FIELDS = {"open_time", "close_time", "trades"}
+_DTYPE = np.dtype(
+    [(f, "<i8" if f in _INT_FIELDS else "<f8") for f in KLINE_FIELDS] + [("closed", "?")]
+)
+
+
+class KlineFileCache:
+    """Parsed klines of source files, stored under ``root``."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.hits = 0
+        self.misses = 0
+        self._write_failed = False
+
+    @classmethod
+    def default(cls) -> KlineFileCache | None:
+        """The cache at ``$TUI_TRADER_CACHE_DIR`` or in the platform cache directory; None if
+        the variable says ``off``."""
+        env = os.environ.get(CACHE_ENV, "").strip()
+        if env.lower() in ("off", "0", "none", "false"):
+            return None
+        if env:
+            return cls(env)
+        import platformdirs
+
+        return cls(Path(platformdirs.user_cache_dir("tui-trader")) / "klines")
+
+    def _file(self, source: Path, interval_ms: int) -> Path | None:
+        try:
+            resolved = source.resolve()
+            st = resolved.stat()
+        except OSError:
+            return None
+        key = f"{CACHE_FORMAT}|{resolved}|{st.st_size}|{st.st_mtime_ns}|{int(interval_ms)}"
+        return self.root / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".npy")
+
+    def load(self, source: Path, sym: int, interval_ms: int) -> KlineBatch | None:
+        """The cached klines of ``source`` (all rows of symbol index ``sym``), or None."""
+        file = self._file(source, interval_ms)
+        if file is None or not file.is_file():
+            self.misses += 1
+            return None
+        try:
+            arr = np.load(file, allow_pickle=False)
+            if arr.dtype != _DTYPE or arr.ndim != 1:
+                raise ValueError(f"unexpected layout {arr.dtype}")
+        except (OSError, ValueError) as exc:
+            log.debug("kline cache: %s unusable (%s); parsing %s again", file.name, exc, source)
+            self.misses += 1
+            return None
+        self.hits += 1
+        cols = {f: np.ascontiguousarray(arr[f]) for f in (*KLINE_FIELDS, "closed")}
+        return KlineBatch(interval_ms=int(interval_ms), sym=np.full(arr.shape[0], sym, dtype=np.int32), **cols)
+
+    def store(self, source: Path, batch: KlineBatch, interval_ms: int) -> None:
+        """Keep the parsed klines of ``source`` (one symbol's rows). Never raises."""
+        if self._write_failed:
+            return
+        file = self._file(source, interval_ms)
+        if file is None:
+            return
+        arr = np.empty(len(batch), dtype=_DTYPE)
+        for f in (*KLINE_FIELDS, "closed"):
+            arr[f] = getattr(batch, f)
+        tmp = None
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
+            with os.fdopen(fd, "wb") as fh:
+                np.save(fh, arr, allow_pickle=False)
+            os.replace(tmp, file)  # atomic: a concurrent reader sees the old file or the whole new one
+        except OSError as exc:
+            self._write_failed = True  # e.g. a read-only or full disk: stop trying for this load
+            log.info("kline cache: cannot write to %s (%s); loads will parse the files", self.root, exc)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
