@@ -108,6 +108,8 @@ async def test_a_restart_keeps_signal_cooldowns_and_the_recent_history(tmp_path:
     fills = [(f.client_order_id, f.price, f.quantity, f.fee) for f in e.fills]
     assert orders and fills
     cooling_before = e.generator.cooling(h.clock.now_ms())
+    before_hist = {s: e.symbol_history(s) for s in e.symbols}
+    assert before_hist["AAAUSDT"].ts_ms.shape[0] == 12  # one entry per rating period
     last_ms = e.generator._last_ms.copy()
     assert cooling_before.any()
     await h.stop()
@@ -123,6 +125,15 @@ async def test_a_restart_keeps_signal_cooldowns_and_the_recent_history(tmp_path:
         detail = e2.symbol_history(sym)
         assert detail.fills and detail.fills == [f for f in e2.fills if f.symbol == sym]
         assert {o.symbol for o in detail.orders} == {sym}
+        # the detail charts: rating, z and moving average of every stored period (no stored prices
+        # for a simulated market)
+        for s in e2.symbols:
+            got = e2.symbol_history(s)
+            want = before_hist[s]
+            np.testing.assert_array_equal(got.ts_ms, want.ts_ms)
+            for name in ("rating", "z", "moving_average"):
+                np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+            assert np.isnan(got.price).all()
         # each symbol's cooldown restarts from its last signal that started one (not from dropped entries)
         np.testing.assert_array_equal(e2.generator._last_ms, last_ms)
         expected = {s.symbol: s.ts_ms for s in stored if not s.outcome.startswith(DROPPED_PREFIX)}
@@ -179,6 +190,31 @@ async def test_storage_synchronous_full_is_applied_and_keeps_writes_off_the_even
         assert e.db.thread_transactions >= 2  # the order intent, then its fill
     finally:
         await h.stop()
+
+
+async def test_the_detail_prices_of_a_live_feed_come_back_from_the_stored_klines(tmp_path: Path) -> None:
+    db = str(tmp_path / "k.db")
+    cfg = engine_config(data_processing={"kline_retention_days": 1.0})
+    h = make_engine(cfg, db_path=db)
+    h.feed.kind = "binance"  # the live feed's klines are stored (replayed and simulated ones are not)
+    await h.start()
+    await _trend(h, 6)
+    before = {s: h.engine.symbol_history(s) for s in h.engine.symbols}
+    assert np.isfinite(before["AAAUSDT"].price).all()
+    restart_ms = h.clock.now_ms() + PERIOD  # a live feed restarts at the wall clock's time
+    await h.stop()
+
+    h2 = make_engine(cfg, db_path=db, autostart=False, start_ms=restart_ms)
+    h2.feed.kind = "binance"
+    await h2.start()
+    try:
+        for s in h2.engine.symbols:
+            got, want = h2.engine.symbol_history(s), before[s]
+            np.testing.assert_array_equal(got.ts_ms, want.ts_ms)
+            np.testing.assert_array_equal(got.price, want.price)  # each period's last close
+            np.testing.assert_array_equal(got.rating, want.rating)
+    finally:
+        await h2.stop()
 
 
 async def test_an_emergency_stop_survives_a_restart(tmp_path: Path) -> None:

@@ -140,6 +140,7 @@ log = logging.getLogger("tui_trader.engine")
 trade_log = logging.getLogger("tui_trader.trades")
 
 HISTORY_LEN = 500  # periods kept per symbol for the detail view
+DETAIL_RESTORE_CELLS = 200_000  # at most this many symbol-periods of detail history are read back on start
 SIGNALS_KEPT = 200
 ORDERS_KEPT = 2000
 MS_PER_DAY = 86_400_000
@@ -598,7 +599,8 @@ class TradingEngine:
         }
 
     async def _warm_from_storage(self) -> bool:
-        """Ratings, RD, volatility and the z-score window from the stored periods.
+        """Ratings, RD, volatility, the z-score window and the symbol-detail history from the
+        stored periods, in one read.
 
         Rows of periods a symbol did not play (no score) are left out of its window, as they
         were when the engine ran, so the restored z-scores equal the ones before the stop.
@@ -606,37 +608,59 @@ class TradingEngine:
         # twice the window: a symbol that sat out some of the last periods still finds its last
         # `window` played values (exact for up to `window` idle periods among the last 2 * window)
         window = 2 * self.cfg.signal_generation.moving_average_period
+        detail = min(HISTORY_LEN, max(1, DETAIL_RESTORE_CELLS // max(1, self.n)))
+        fields = ("rating", "performance_score", "rating_deviation", "volatility", "z_score", "moving_average")
         try:
-            ts, hist = await self.db.load_rating_history(self.symbols, window)
+            ts_all, vals = await self.db.load_rating_fields(self.symbols, max(window, detail), fields)
         except Exception as exc:  # noqa: BLE001
             log.warning("rating history unavailable: %s", exc)
             return False
+        ts, (hist, score, rd, vol) = ts_all[-window:], vals[:4, -window:]
         if hist.size == 0 or not np.isfinite(hist).any():
             return False
         if int(ts[-1]) > self.clock.now_ms():
             log.warning("stored ratings (up to %d) are newer than the feed's time %d: not used for warm-up",
                         int(ts[-1]), self.clock.now_ms())
             return False
-        _, score = await self.db.load_rating_history(self.symbols, window, field="performance_score")
         last = hist[-1]
         known = np.isfinite(last)
         self.rating[known] = last[known]
-        if score.shape == hist.shape:
-            self.score = score[-1].copy()
-            hist = np.where(np.isfinite(score), hist, np.nan)
-        _, rd = await self.db.load_rating_history(self.symbols, 1, field="rating_deviation")
-        _, vol = await self.db.load_rating_history(self.symbols, 1, field="volatility")
-        if rd.size and vol.size:
-            m = np.isfinite(rd[-1]) & np.isfinite(vol[-1]) & (rd[-1] > 0) & (vol[-1] > 0)
-            self.rd[m] = rd[-1][m]
-            self.vol[m] = vol[-1][m]
+        self.score = score[-1].copy()
+        hist = np.where(np.isfinite(score), hist, np.nan)
+        m = np.isfinite(rd[-1]) & np.isfinite(vol[-1]) & (rd[-1] > 0) & (vol[-1] > 0)
+        self.rd[m] = rd[-1][m]
+        self.vol[m] = vol[-1][m]
         self.zs.load(hist)
         self.z = self.zs.z.copy()
         self.ma = self.zs.mean.copy()
         self.zstd = self.zs.std.copy()
         self._closed_pidx = int(ts[-1]) // self.period_ms - 1
+        await self._restore_detail(ts_all[-detail:], vals[0, -detail:], vals[4, -detail:], vals[5, -detail:])
         log.info("z-scores restored from %d stored periods", hist.shape[0])
         return True
+
+    async def _restore_detail(self, ts: np.ndarray, rating: np.ndarray, z: np.ndarray, ma: np.ndarray) -> None:
+        """The symbol-detail history ring from stored periods (``ts`` ascending, arrays (T, N)).
+        Prices come from the stored closed klines (the live feed keeps them): the close of each
+        period's last kline; NaN where none is stored."""
+        k = ts.shape[0]
+        price = np.full((k, self.n), np.nan)
+        if k and self._store_klines:
+            try:
+                kl = await self.db.load_klines(self.symbols, self.interval_ms, int(ts[0]) - self.interval_ms,
+                                               int(ts[-1]))
+            except Exception as exc:  # noqa: BLE001 - a detail chart never stops a start
+                log.warning("stored klines unavailable for the detail history: %s", exc)
+            else:
+                end = kl.close_time + 1  # a period's last kline closes at the period's time
+                row = np.searchsorted(ts, end)
+                hit = (row < k) & (ts[np.minimum(row, k - 1)] == end)
+                price[row[hit], kl.sym[hit]] = kl.close[hit]
+        self._hist_ts[:k] = ts
+        h = self._hist
+        h[0, :k], h[1, :k], h[2, :k], h[3, :k] = price, rating, z, ma
+        self._hist_pos = k % HISTORY_LEN
+        self._hist_count = k
 
     async def _warm_cache_from_feed(self) -> None:
         """After ratings came from storage: the feed's last klines fill the market cache (prices,

@@ -1161,14 +1161,29 @@ class QueriesMixin:
         (rating, rating_deviation, volatility, performance_score, z_score,
         moving_average). If a period was stored twice, the later row wins.
         """
-        if field not in _RATING_FIELDS:
-            raise ValueError(f"field must be one of {', '.join(_RATING_FIELDS)}, got {field!r}")
+        ts, values = await self.load_rating_fields(symbols, n, (field,), session_id)
+        return ts, values[0]
+
+    async def load_rating_fields(
+        self,
+        symbols: Sequence[str],
+        n: int,
+        fields: Sequence[str],
+        session_id: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`load_rating_history` of several columns in one read: ``values`` is
+        (len(fields), T, N), in the order of ``fields``."""
+        fields = list(fields)
+        bad = [f for f in fields if f not in _RATING_FIELDS]
+        if bad or not fields:
+            raise ValueError(f"fields must be among {', '.join(_RATING_FIELDS)}, got {fields!r}")
+        F = len(fields)
         syms = list(symbols)
         if len(set(syms)) != len(syms):
             raise ValueError("duplicate symbols in load_rating_history")
         N = len(syms)
         if n <= 0 or N == 0:
-            return np.empty(0, dtype=np.int64), np.empty((0, N), dtype=np.float64)
+            return np.empty(0, dtype=np.int64), np.empty((F, 0, N), dtype=np.float64)
         ph = _placeholders(N)
         sess = " AND session_id = ?" if session_id is not None else ""
         sp: list[Any] = [] if session_id is None else [int(session_id)]
@@ -1185,27 +1200,29 @@ class QueriesMixin:
             bound = bound_rows[0][0] if bound_rows and bound_rows[0][0] is not None else -(2**62)
             rows = list(
                 await conn.execute_fetchall(
-                    f"SELECT ts_ms, symbol, {field} FROM glicko_ratings WHERE symbol IN ({ph}){sess} "
+                    f"SELECT ts_ms, symbol, {', '.join(fields)} FROM glicko_ratings WHERE symbol IN ({ph}){sess} "
                     "AND ts_ms >= ? ORDER BY ts_ms, id",
                     [*syms, *sp, int(bound)],
                 )
             )
         if not rows:
-            return np.empty(0, dtype=np.int64), np.empty((0, N), dtype=np.float64)
+            return np.empty(0, dtype=np.int64), np.empty((F, 0, N), dtype=np.float64)
         ts_col = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         sym_col = np.array([r[1] for r in rows], dtype=object)
-        val_col = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64)
+        # (rows, F); None (NULL) becomes NaN in the float conversion
+        val_cols = np.array([r[2:] for r in rows], dtype=np.float64).reshape(len(rows), F)
         ts = np.unique(ts_col)
         if ts.size > n:  # keep the last n distinct period times
             ts = ts[-n:]
             keep = ts_col >= ts[0]
-            ts_col, sym_col, val_col = ts_col[keep], sym_col[keep], val_col[keep]
+            ts_col, sym_col, val_cols = ts_col[keep], sym_col[keep], val_cols[keep]
         ti = np.searchsorted(ts, ts_col)
         uniq, inv = np.unique(sym_col, return_inverse=True)
         col_of = {s: i for i, s in enumerate(syms)}
         si = np.array([col_of[s] for s in uniq.tolist()], dtype=np.int64)[inv]
-        out = np.full((ts.size, N), np.nan, dtype=np.float64)
-        out[ti, si] = val_col  # rows are in id order within a period: the later row wins
+        out = np.full((F, ts.size, N), np.nan, dtype=np.float64)
+        for k in range(F):
+            out[k, ti, si] = val_cols[:, k]  # rows are in id order within a period: the later row wins
         return ts, out
 
     async def load_equity(self, session_id: int | None = None) -> tuple[np.ndarray, np.ndarray]:
