@@ -1298,10 +1298,11 @@ class QueriesMixin:
         return await self._delete_before("glicko_ratings", "ts_ms", before_ms, chunk_rows)
 
     async def _delete_before(self, table: str, column: str, before_ms: int, chunk_rows: int) -> int:
-        """``DELETE FROM table WHERE column < before_ms`` in transactions of at most ``chunk_rows``
-        rows (oldest first, through the column's index): a day of a large universe is millions of
-        rows, and one statement would hold the database (and any money transaction behind it) for
-        seconds. Other work runs between two chunks."""
+        """``DELETE FROM table WHERE column < before_ms`` in transactions of about ``chunk_rows``
+        rows (oldest first, through the column's index; a chunk ends at a whole time, so it may
+        hold the rest of that time's rows): a day of a large universe is millions of rows, and one
+        statement would hold the database (and any money transaction behind it) for seconds. Other
+        work runs between two chunks."""
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
         before = int(before_ms)
