@@ -42,6 +42,8 @@ examples:
 configuration: config/default.toml, overlaid by your file in the platform config
 directory (see `tui-trader config show`), or --config FILE.
 secrets: BINANCE_API_KEY and BINANCE_API_SECRET, from the environment only.
+kline cache: parsed kline files are kept in the platform cache directory
+(TUI_TRADER_CACHE_DIR=PATH to move it, TUI_TRADER_CACHE_DIR=off to disable).
 """
 
 
