@@ -1031,16 +1031,18 @@ class QueriesMixin:
         None for a whole column) in score/z/ma is stored as NULL. Returns the
         number of rows queued. Cheap: a few array copies, no per-row Python."""
         n = len(symbols)
-        mat = np.empty((6, n), dtype=np.float64)  # our own copy of the six columns
-        for i, (name, values) in enumerate(
-            (("rating", rating), ("rd", rd), ("vol", vol), ("score", score), ("z", z), ("ma", ma))
-        ):
-            if values is None and i >= 3:
-                mat[i] = np.nan
-            elif np.shape(values) != (n,):
-                raise ValueError(f"{name}: expected shape ({n},) for {n} symbols, got {np.shape(values)}")
-            else:
-                mat[i] = values
+        arrays = (rating, rd, vol, score, z, ma)
+        if all(type(a) is np.ndarray and a.shape == (n,) for a in arrays):
+            mat = np.array(arrays, dtype=np.float64)  # our own copy of the six columns, in one call
+        else:
+            mat = np.empty((6, n), dtype=np.float64)
+            for i, (name, values) in enumerate(zip(("rating", "rd", "vol", "score", "z", "ma"), arrays, strict=True)):
+                if values is None and i >= 3:
+                    mat[i] = np.nan
+                elif np.shape(values) != (n,):
+                    raise ValueError(f"{name}: expected shape ({n},) for {n} symbols, got {np.shape(values)}")
+                else:
+                    mat[i] = values
         if math.isfinite(mat[:3].sum()):  # fast path: every row rated, rd and vol finite
             k = n
             names = list(symbols)
