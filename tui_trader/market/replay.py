@@ -283,11 +283,12 @@ def load_klines(
     cache = KlineFileCache.default() if file_cache == "default" else file_cache
     for done, (f, s, _) in enumerate(sel, 1):
         c = counters[str(f)] = RejectCounter()
-        b = cache.load(f, index[s], interval_ms) if cache is not None else None
+        entry = cache.entry(f, interval_ms) if cache is not None else None
+        b = cache.load(entry, index[s], interval_ms) if cache is not None and entry is not None else None
         if b is None:
             b = parse_file(f, index[s], interval_ms, c)
-            if cache is not None and c.total == 0 and len(b):
-                cache.store(f, b, interval_ms)
+            if cache is not None and entry is not None and c.total == 0 and len(b):
+                cache.store(entry, b)
         if len(b) and (start_ms is not None or end_ms is not None):
             keep = np.ones(len(b), dtype=bool)
             if start_ms is not None:
