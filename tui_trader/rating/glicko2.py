@@ -658,15 +658,9 @@ def rate_period(
     The returned arrays are new float64 arrays, always finite; see the module
     docstring for the safety clamps.
     """
-    r = np.asarray(rating, dtype=np.float64)
-    rd_ = np.asarray(rd, dtype=np.float64)
-    vol_ = np.asarray(vol, dtype=np.float64)
-    o = np.asarray(outcomes, dtype=np.float64)
-    if r.ndim != 1:
-        _fail("rating", f"must be 1-D, got shape {r.shape}")
+    r, rd_, vol_ = _players(rating, rd, vol)
     n = r.shape[0]
-    if rd_.shape != r.shape or vol_.shape != r.shape:
-        _fail("rd/vol", f"must have the rating's shape {r.shape}, got {rd_.shape} and {vol_.shape}")
+    o = np.asarray(outcomes, dtype=np.float64)
     if o.shape != (n, n):
         _fail("outcomes", f"must have shape {(n, n)}, got {o.shape}")
     _check_params(tau, max_vol, max_rd)
@@ -708,14 +702,8 @@ def rate_period_games(
     ``player``/``opponent`` are integer arrays in ``[0, N)`` with ``player != opponent``;
     bad input raises ``ValueError`` like :func:`rate_period`.
     """
-    r = np.asarray(rating, dtype=np.float64)
-    rd_ = np.asarray(rd, dtype=np.float64)
-    vol_ = np.asarray(vol, dtype=np.float64)
-    if r.ndim != 1:
-        _fail("rating", f"must be 1-D, got shape {r.shape}")
+    r, rd_, vol_ = _players(rating, rd, vol)
     n = r.shape[0]
-    if rd_.shape != r.shape or vol_.shape != r.shape:
-        _fail("rd/vol", f"must have the rating's shape {r.shape}, got {rd_.shape} and {vol_.shape}")
     a = np.asarray(player)
     b = np.asarray(opponent)
     s = np.asarray(score, dtype=np.float64)
@@ -766,6 +754,19 @@ def _game_sums(
     e_ *= gb
     dsum = np.bincount(a, weights=e_, minlength=n)
     return vinv, dsum
+
+
+def _players(rating: np.ndarray, rd: np.ndarray, vol: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three player arrays as float64, checked to be 1-D of one length (values are checked
+    later, by :func:`_check` or the small-N path)."""
+    r = np.asarray(rating, dtype=np.float64)
+    rd_ = np.asarray(rd, dtype=np.float64)
+    vol_ = np.asarray(vol, dtype=np.float64)
+    if r.ndim != 1:
+        _fail("rating", f"must be 1-D, got shape {r.shape}")
+    if rd_.shape != r.shape or vol_.shape != r.shape:
+        _fail("rd/vol", f"must have the rating's shape {r.shape}, got {rd_.shape} and {vol_.shape}")
+    return r, rd_, vol_
 
 
 def _check_params(tau: float, max_vol: float | None, max_rd: float | None) -> None:
