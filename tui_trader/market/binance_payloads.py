@@ -123,13 +123,14 @@ def rest_rows_fast(rows: list) -> tuple[np.ndarray, np.ndarray] | None:
             f = np.array(tcols, dtype=np.float64).T
             if not np.array_equal(f, times):
                 return None
-        vals = a[:, _FLOAT_COLS].astype(np.float64)
+        cells = a[:, _FLOAT_COLS]
+        vals = cells.astype(np.float64)
     except (ValueError, TypeError, OverflowError):
         return None
     # The cast takes str, int and float and refuses lists and objects, but it turns a JSON
     # true/false/null into 1.0/0.0/NaN: only cells with those values have their type looked at.
     suspect = (vals == 0.0) | (vals == 1.0) | np.isnan(vals)
-    if suspect.any() and not set(map(type, a[:, _FLOAT_COLS][suspect].tolist())) <= {str, int, float}:
+    if suspect.any() and not set(map(type, cells[suspect].tolist())) <= {str, int, float}:
         return None
     return np.ascontiguousarray(times), vals
 
