@@ -58,9 +58,14 @@ def test_a_changed_source_file_is_parsed_again(tmp_path: Path, data: Path) -> No
     rows[0][5] = str(float(rows[0][5]) * 1.5)  # another volume
     f.write_text(json.dumps(rows))
     os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 1_000_000))
+    before = {e.name for e in (tmp_path / "cache").glob("*.npy")}
     hits = cache.hits
     got = load_klines(data, "1h", file_cache=cache)
     assert cache.hits == hits + 5  # the other five files come from the cache
+    after = {e.name for e in (tmp_path / "cache").glob("*.npy")}
+    # the new version replaced the old one's entry: still one entry per source file
+    assert len(after) == 6 and len(after - before) == 1 and len(before - after) == 1
+    assert (after - before).pop().split("-")[0] == (before - after).pop().split("-")[0]
     same(got, load_klines(data, "1h", file_cache=None))
     k = got.klines
     i = np.flatnonzero((k.sym == got.symbols.index("ETHUSDT")) & (k.open_time == rows[0][0]))
