@@ -5,9 +5,10 @@ reuses buffers and makes fewer numpy calls. It must give the same bits as the
 implementation before it (everything stored so far, and the engine's trades,
 depend on them), so this module keeps a private copy of that implementation,
 verbatim from commit df3f197 apart from the name ``ref_rate_period`` and the row
-blocks of N > 256 (see ``_BLOCK_ELEMS`` below), and compares all three outputs with ``np.array_equal`` on many random periods: idle
-players (NaN rows), the volatility and RD caps, large tau (bracket search),
-extreme values, and sizes on both sides of the small/large switch.
+blocks of N > 256 (see ``_BLOCK_ELEMS`` below), and compares all three outputs
+with ``np.array_equal`` on many random periods: idle players (NaN rows), the
+volatility and RD caps, large tau (bracket search), extreme values, and sizes on
+both sides of the small/large switch.
 """
 
 from __future__ import annotations

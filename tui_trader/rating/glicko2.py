@@ -98,8 +98,8 @@ _SINGLE_BLOCK_ELEMS = 65536
 # Above, it is done in row blocks of about this many elements, so the three block
 # buffers and the block of outcomes (4 x 128 KiB) stay in the core's L2 cache and no
 # (N, N) temporary is created. Measured on the 2-core machine: 16k-element blocks
-# rate N = 500 in 1.3 ms instead of 1.85 ms with 64k (whose 2 MiB of buffers left L2),
-# N = 300 in 0.63 instead of 1.06 ms; N = 1000 and 2000 within noise of each other.
+# rate N = 500 in 1.3-1.5 ms instead of 1.8-2.3 ms with 64k (whose 2 MiB of buffers
+# left L2), N = 300 in 0.63 instead of 1.06 ms, N = 2000 in 17-20 instead of 20-25 ms.
 _BLOCK_ELEMS = 16384
 
 
