@@ -44,9 +44,10 @@ _Q = 3.0 / (math.pi * math.pi)
 _K_SEARCH_TAU = 1.9  # below this tau the bracket search provably stops at k = 1 (margin for rounding)
 # Pairwise work is done in row blocks of about this many matrix elements, so the
 # three block buffers stay in the CPU cache and no (N, N) temporary is created.
-# Changed from the copied 65536: the block height is a cache-tuning parameter, and
-# the BLAS row sums' last bits depend on it, so above the single-block case (N > 256,
-# the large path on both sides) the reference uses the module's blocks.
+# Changed from the copied 65536 (kept as the single-block bound): the block height is a
+# cache-tuning parameter, and the BLAS row sums' last bits depend on it, so above the
+# single-block case (N > 256, the large path on both sides) the reference uses the
+# module's blocks.
 _SINGLE_BLOCK_ELEMS = 65536
 _BLOCK_ELEMS = glicko2._BLOCK_ELEMS
 
@@ -406,7 +407,7 @@ def test_random_periods_are_bit_identical(block):
 def test_the_small_path_stays_within_the_single_block_case():
     # for more players the previous implementation sums the pairs in row blocks with
     # another formula for mu_j - mu_i; the small path repeats the single-block one
-    assert SMALL * SMALL <= glicko2._SINGLE_BLOCK_ELEMS == _SINGLE_BLOCK_ELEMS
+    assert SMALL * SMALL <= _SINGLE_BLOCK_ELEMS
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, SMALL - 1, SMALL, SMALL + 1])

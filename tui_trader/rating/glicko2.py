@@ -18,10 +18,10 @@ Speed: the pairwise sums ``sum_j g_j^2 E (1 - E)`` and ``sum_j g_j (s - E)``
 are matrix-vector products over row blocks of about 16k elements held in
 three reusable cache-sized buffers (a 0/1 played matrix and zero-filled
 outcomes replace NaN masking), so an N = 2000 period allocates no (N, N)
-temporary. Up to ``_SMALL_N`` = 256 players (the single-block case, where
-small periods cost numpy call overhead rather than arithmetic) a small-N path
-does the same floating-point operations in the same order with far fewer calls
-(reused per-thread buffers, stacked rows, converged players frozen in place
+temporary. Up to ``_SMALL_N`` = 256 players (where small periods cost numpy
+call overhead rather than arithmetic) a small-N path does the floating-point
+operations of the earlier single-block implementation in the same order with
+far fewer calls (reused per-thread buffers, stacked rows, converged players frozen in place
 instead of compacted out): N = 10 costs ~45 us instead of ~82 us. Its results
 are bit-identical (tests/test_glicko2_fastpath.py compares it with the previous
 implementation).
@@ -93,11 +93,9 @@ MAX_ITER = 100
 
 _Q = 3.0 / (math.pi * math.pi)
 _K_SEARCH_TAU = 1.9  # below this tau the bracket search provably stops at k = 1 (margin for rounding)
-# Up to this many matrix elements (N <= 256) the pairwise work is one block.
-_SINGLE_BLOCK_ELEMS = 65536
-# Above, it is done in row blocks of about this many elements, so the three block
-# buffers and the block of outcomes (4 x 128 KiB) stay in the core's L2 cache and no
-# (N, N) temporary is created. Measured on the 2-core machine: 16k-element blocks
+# Pairwise work (N > _SMALL_N) is done in row blocks of about this many elements, so
+# the three block buffers and the block of outcomes (4 x 128 KiB) stay in the core's
+# L2 cache and no (N, N) temporary is created. Measured on the 2-core machine: 16k-element blocks
 # rate N = 500 in 1.3-1.5 ms instead of 1.8-2.3 ms with 64k (whose 2 MiB of buffers
 # left L2), N = 300 in 0.63 instead of 1.06 ms, N = 2000 in 17-20 instead of 20-25 ms.
 _BLOCK_ELEMS = 16384
@@ -125,20 +123,19 @@ def _pair_sums(mu: np.ndarray, g: np.ndarray, outcomes: np.ndarray) -> tuple[np.
     done per block of rows with three reusable buffers: ``p`` is the 0/1
     played matrix, ``x`` holds ``e``, then ``P (1 - E) = e * P E``, then
     ``P E (1 - E)``, then the zero-filled outcomes minus ``P E``; ``y`` holds
-    ``1 + e``, then ``P E``. The row sums are matrix-vector products.
+    ``1 + e``, then ``P E``. ``g_j (mu_j - mu_i)`` is one rank-2 product
+    ``[mu_i, 1] @ [[-g_j], [g_j mu_j]]`` per block. The row sums are matrix-vector
+    products.
     """
     n = mu.shape[0]
-    rows = n if n * n <= _SINGLE_BLOCK_ELEMS else max(1, _BLOCK_ELEMS // n)
+    rows = max(1, min(n, _BLOCK_ELEMS // n))
     g2 = g * g
-    if rows == n:  # one block: mu_j - mu_i as an outer difference (fewest calls)
-        nmu = np.negative(mu)
-    else:  # g_j (mu_j - mu_i) as one rank-2 product [mu_i, 1] @ [[-g_j], [g_j mu_j]] per block
-        lhs = np.empty((n, 2))
-        lhs[:, 0] = mu
-        lhs[:, 1] = 1.0
-        rhs = np.empty((2, n))
-        np.negative(g, out=rhs[0])
-        np.multiply(g, mu, out=rhs[1])
+    lhs = np.empty((n, 2))
+    lhs[:, 0] = mu
+    lhs[:, 1] = 1.0
+    rhs = np.empty((2, n))
+    np.negative(g, out=rhs[0])
+    np.multiply(g, mu, out=rhs[1])
     vinv = np.empty(n)
     dsum = np.empty(n)
     xb = np.empty((rows, n))
@@ -158,11 +155,7 @@ def _pair_sums(mu: np.ndarray, g: np.ndarray, outcomes: np.ndarray) -> tuple[np.
         hi = np.fmax.reduce(o, axis=None)
         if lo < 0.0 or hi > 1.0:
             _fail("outcomes", f"must lie in [0, 1] or be NaN (rows {r0}..{r1 - 1} hold {lo!r}..{hi!r})")
-        if rows == n:
-            np.subtract.outer(nmu, nmu, out=x)  # mu_j - mu_i
-            x *= g
-        else:
-            np.matmul(lhs[r0:r1], rhs, out=x)
+        np.matmul(lhs[r0:r1], rhs, out=x)
         np.exp(x, out=x)
         np.add(x, 1.0, out=y)
         np.equal(o, o, out=p)  # 1.0 where played, 0.0 where NaN
@@ -303,8 +296,9 @@ def _new_volatility(
 #   multiplications by rows that sit next to each other are one call each.
 _SMALL_N = 256
 """``rate_period`` uses the small-N path for N up to this (same results, bit for bit).
-It must stay within the single-block case of :func:`_pair_sums` (``N * N <=
-_SINGLE_BLOCK_ELEMS``), whose outer difference ``mu_j - mu_i`` it repeats."""
+It repeats the single-block case of the implementation before it (``mu_j - mu_i`` as an
+outer difference, used there while ``N * N <= 65536``); :func:`_pair_sums`, for larger N,
+has only the row blocks. tests/test_glicko2_fastpath.py keeps that implementation."""
 
 _CM1 = new_const(-1.0)
 _CHALF = new_const(0.5)
@@ -571,7 +565,7 @@ def _rate_small(
     div(C1, g, g)
     mul(g, g, g2)
 
-    # Steps 3-4: the pair sums of _pair_sums (one block).
+    # Steps 3-4: the pair sums, as the earlier implementation's single block.
     less(o, C0, w.ob_lo)
     greater(o, C1, w.ob_hi)
     if count(w.ob):
@@ -671,7 +665,7 @@ def rate_period(
     _check_params(tau, max_vol, max_rd)
     if n == 0:
         return r.copy(), rd_.copy(), vol_.copy()
-    if n <= _SMALL_N and n * n <= _SINGLE_BLOCK_ELEMS:
+    if n <= _SMALL_N:
         return _rate_small(r, rd_, vol_, o, tau, max_vol, max_rd)
     _check(r, rd_, vol_)
     mu, phi2, g = _scale(r, rd_)
