@@ -12,7 +12,9 @@ database) it runs a fixed number of live rating periods after a short warm-up an
   through everything (feed, cache, scores, outcomes, Glicko-2, z-scores, signals, risk,
   orders, portfolio, storage - up to the final flush of the measured periods' rows);
 * ``rate_period_ms``: :func:`~tui_trader.rating.glicko2.rate_period` alone at the same N
-  (outcomes prepared beforehand), and ``rating_ms`` with the outcome matrix built too;
+  (outcome matrix prepared beforehand), and ``rating_ms`` with the outcomes made too, as the
+  engine makes them (the matrix up to N = 256; above, rows made block by block inside
+  ``rate_period``, no matrix);
 * ``feed_ms``: the simulated feed alone producing the same events (the data source);
 * ``overhead_pct``: ``(pipeline - rate_period) / rate_period`` in percent, and
   ``engine_overhead_pct`` the same without the feed's own time.
@@ -45,8 +47,8 @@ sys.path.insert(0, str(REPO))
 from tui_trader.clock import ManualClock  # noqa: E402
 from tui_trader.config import Config  # noqa: E402
 from tui_trader.market.sim import SimFeed  # noqa: E402
-from tui_trader.rating.glicko2 import rate_period  # noqa: E402
-from tui_trader.rating.matches import build_outcomes  # noqa: E402
+from tui_trader.rating.glicko2 import OUTCOME_ROWS_MIN_N, rate_period  # noqa: E402
+from tui_trader.rating.matches import RoundRobin, build_outcomes  # noqa: E402
 from tui_trader.runtime import build_engine  # noqa: E402
 
 WARMUP_PERIODS = 30
@@ -95,7 +97,8 @@ async def feed_alone(n: int, periods: int, kpp: int) -> float:
 
 
 def rating_alone(n: int, periods: int) -> tuple[float, float]:
-    """Seconds per period of rate_period alone, and of build_outcomes + rate_period."""
+    """Seconds per period of rate_period alone (matrix given), and with the outcomes made as the
+    engine makes them."""
     cfg = Config()
     r = cfg.rating
     rng = np.random.default_rng(1)
@@ -108,10 +111,10 @@ def rating_alone(n: int, periods: int) -> tuple[float, float]:
         rating, rd, vol = rate_period(rating, rd, vol, outcomes[k % 8], tau=r.tau, max_vol=r.max_volatility,
                                       max_rd=r.max_rd)
     alone = (time.perf_counter() - t0) / reps
+    make = RoundRobin if n >= OUTCOME_ROWS_MIN_N else build_outcomes
     t0 = time.perf_counter()
     for k in range(reps):
-        o = build_outcomes(scores[k % 8], mode=r.outcome_mode, margin_scale=r.margin_scale,
-                           draw_epsilon=r.draw_epsilon)
+        o = make(scores[k % 8], mode=r.outcome_mode, margin_scale=r.margin_scale, draw_epsilon=r.draw_epsilon)
         rating, rd, vol = rate_period(rating, rd, vol, o, tau=r.tau, max_vol=r.max_volatility, max_rd=r.max_rd)
     return alone, (time.perf_counter() - t0) / reps
 

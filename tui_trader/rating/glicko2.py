@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import math
 import threading
+from typing import Protocol
 
 import numpy as np
 
@@ -70,6 +71,8 @@ from tui_trader.rating.consts import C0, C1, const, new_const
 __all__ = [
     "EPSILON",
     "SCALE",
+    "OUTCOME_ROWS_MIN_N",
+    "OutcomeRows",
     "BASE_RATING",
     "rate_period",
     "rate_period_games",
@@ -115,6 +118,37 @@ def _check(rating: np.ndarray, rd: np.ndarray, vol: np.ndarray) -> None:
         _fail("vol", "must be finite and > 0")
 
 
+class OutcomeRows(Protocol):
+    """Outcomes of one period made on demand, a block of rows at a time, for N above
+    ``_SMALL_N`` (no (N, N) matrix is ever built); :func:`rate_period` accepts one in place of
+    the matrix. :class:`tui_trader.rating.matches.RoundRobin` is the implementation."""
+
+    shape: tuple[int, int]
+    played: np.ndarray | None
+    """(N,) bool: the players in the period's games (each plays every other one), None: all."""
+
+    def rows(self, r0: int, r1: int, out: np.ndarray) -> None:
+        """Rows ``r0:r1`` of the outcome matrix into ``out`` (``(r1 - r0, N)``), with 0 where
+        no game was played (the diagonal, and the rows and columns of players not in it)."""
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        """The whole (N, N) matrix, NaN where no game was played."""
+
+
+def _pair_setup(mu: np.ndarray, g: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """Block height, ``g^2`` and the rank-2 factors ``[mu_i, 1] @ [[-g_j], [g_j mu_j]]`` of
+    ``g_j (mu_j - mu_i)`` for :func:`_pair_sums` / :func:`_pair_sums_rows`."""
+    n = mu.shape[0]
+    rows = max(1, min(n, _BLOCK_ELEMS // n))
+    lhs = np.empty((n, 2))
+    lhs[:, 0] = mu
+    lhs[:, 1] = 1.0
+    rhs = np.empty((2, n))
+    np.negative(g, out=rhs[0])
+    np.multiply(g, mu, out=rhs[1])
+    return rows, g * g, lhs, rhs
+
+
 def _pair_sums(mu: np.ndarray, g: np.ndarray, outcomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return ``vinv[i] = sum_j g_j^2 E_ij (1 - E_ij)`` and
     ``dsum[i] = sum_j g_j (s_ij - E_ij)`` over the games i played.
@@ -128,14 +162,7 @@ def _pair_sums(mu: np.ndarray, g: np.ndarray, outcomes: np.ndarray) -> tuple[np.
     products.
     """
     n = mu.shape[0]
-    rows = max(1, min(n, _BLOCK_ELEMS // n))
-    g2 = g * g
-    lhs = np.empty((n, 2))
-    lhs[:, 0] = mu
-    lhs[:, 1] = 1.0
-    rhs = np.empty((2, n))
-    np.negative(g, out=rhs[0])
-    np.multiply(g, mu, out=rhs[1])
+    rows, g2, lhs, rhs = _pair_setup(mu, g)
     vinv = np.empty(n)
     dsum = np.empty(n)
     xb = np.empty((rows, n))
@@ -167,6 +194,49 @@ def _pair_sums(mu: np.ndarray, g: np.ndarray, outcomes: np.ndarray) -> tuple[np.
         np.fmax(o, 0.0, out=x)  # outcomes with NaN -> 0
         x.reshape(-1)[diag] = 0.0
         np.subtract(x, y, out=x)  # P (s - E)
+        np.dot(x, g, out=dsum[r0:r1])
+    return vinv, dsum
+
+
+def _pair_sums_rows(mu: np.ndarray, g: np.ndarray, src: OutcomeRows) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_pair_sums` with the outcome blocks made by ``src`` (zero-filled, so no NaN
+    masking and no range check) and the played matrix from ``src.played``: the same
+    operations on the same values, so the same results bit for bit, without the (N, N)
+    outcome matrix (at N = 2000 making it cost more than the rating itself)."""
+    n = mu.shape[0]
+    rows, g2, lhs, rhs = _pair_setup(mu, g)
+    vinv = np.empty(n)
+    dsum = np.empty(n)
+    xb = np.empty((rows, n))
+    yb = np.empty((rows, n))
+    played = src.played
+    if played is not None:
+        pf = played.astype(np.float64)
+        pb = np.empty((rows, n))
+    step = n + 1
+    for r0 in range(0, n, rows):
+        r1 = min(r0 + rows, n)
+        m = r1 - r0
+        if m == rows:
+            x, y = xb, yb
+        else:
+            x, y = xb[:m], yb[:m]
+        diag = slice(r0, r0 + m * step, step)
+        np.matmul(lhs[r0:r1], rhs, out=x)
+        np.exp(x, out=x)
+        np.add(x, 1.0, out=y)
+        if played is None:  # P is 1 off the diagonal: 1 / (1 + e) is P / (1 + e)
+            np.divide(1.0, y, out=y)
+        else:
+            p = pb if m == rows else pb[:m]
+            np.multiply(pf[r0:r1, None], pf[None, :], out=p)
+            np.divide(p, y, out=y)
+        y.reshape(-1)[diag] = 0.0  # the diagonal is never a game (P = 0 there: 0 / (1 + e))
+        np.multiply(x, y, out=x)
+        np.multiply(x, y, out=x)
+        np.dot(x, g2, out=vinv[r0:r1])
+        src.rows(r0, r1, x)
+        np.subtract(x, y, out=x)
         np.dot(x, g, out=dsum[r0:r1])
     return vinv, dsum
 
@@ -299,6 +369,10 @@ _SMALL_N = 256
 It repeats the single-block case of the implementation before it (``mu_j - mu_i`` as an
 outer difference, used there while ``N * N <= 65536``); :func:`_pair_sums`, for larger N,
 has only the row blocks. tests/test_glicko2_fastpath.py keeps that implementation."""
+
+OUTCOME_ROWS_MIN_N = _SMALL_N + 1
+"""From this many players on :func:`rate_period` rates an :class:`OutcomeRows` block by block;
+below it the small-N path takes the whole matrix (``np.asarray`` of the rows object)."""
 
 _CM1 = new_const(-1.0)
 _CHALF = new_const(0.5)
@@ -632,7 +706,7 @@ def rate_period(
     rating: np.ndarray,
     rd: np.ndarray,
     vol: np.ndarray,
-    outcomes: np.ndarray,
+    outcomes: np.ndarray | OutcomeRows,
     tau: float = 0.5,
     *,
     max_vol: float | None = None,
@@ -653,13 +727,16 @@ def rate_period(
     ``rating``, ``rd`` (Glicko-1 scale, rating points) and ``vol`` (Glicko-2
     scale) are 1-D float arrays of length N; ``outcomes`` is an (N, N) float
     array where ``outcomes[i, j]`` in [0, 1] is i's score against j and NaN
-    means no game (the diagonal is ignored). ``tau`` is the system constant.
+    means no game (the diagonal is ignored), or an :class:`OutcomeRows` that makes
+    those outcomes a block of rows at a time (same results, bit for bit, without the
+    (N, N) matrix above ``_SMALL_N``). ``tau`` is the system constant.
     The returned arrays are new float64 arrays, always finite; see the module
     docstring for the safety clamps.
     """
     r, rd_, vol_ = _players(rating, rd, vol)
     n = r.shape[0]
-    o = np.asarray(outcomes, dtype=np.float64)
+    lazy = hasattr(outcomes, "rows") and n > _SMALL_N
+    o = outcomes if lazy else np.asarray(outcomes, dtype=np.float64)
     if o.shape != (n, n):
         _fail("outcomes", f"must have shape {(n, n)}, got {o.shape}")
     _check_params(tau, max_vol, max_rd)
@@ -670,7 +747,7 @@ def rate_period(
     _check(r, rd_, vol_)
     mu, phi2, g = _scale(r, rd_)
     # Steps 3-4: v and Delta (via 1/v and the sum of g (s - E)).
-    vinv, dsum = _pair_sums(mu, g, o)
+    vinv, dsum = _pair_sums_rows(mu, g, o) if lazy else _pair_sums(mu, g, o)
     return _finish(r, rd_, vol_, phi2, vinv, dsum, tau, max_vol, max_rd)
 
 

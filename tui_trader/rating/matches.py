@@ -26,7 +26,7 @@ import numpy as np
 
 from tui_trader.rating.consts import C0, C1, const
 
-__all__ = ["MODES", "build_games", "build_outcomes", "pair_outcome", "sample_pairs"]
+__all__ = ["MODES", "RoundRobin", "build_games", "build_outcomes", "pair_outcome", "sample_pairs"]
 
 MODES = ("binary", "margin")
 
@@ -80,6 +80,17 @@ def _round_robin(
     out = np.subtract.outer(s, s)  # gap; NaN rows/columns are overwritten below
     if n <= _SMALL_N:
         return _round_robin_small(out, active, m, mode, margin_scale, draw_epsilon)
+    _gap_to_outcome(out, mode, margin_scale, draw_epsilon)
+    if m != n:
+        idle = np.flatnonzero(~active)
+        out[idle, :] = np.nan
+        out[:, idle] = np.nan
+    np.fill_diagonal(out, np.nan)
+    return out
+
+
+def _gap_to_outcome(out: np.ndarray, mode: str, margin_scale: float, draw_epsilon: float) -> None:
+    """Score gaps in ``out`` to outcomes, in place (:func:`pair_outcome`'s values)."""
     if mode == "binary":
         lose = np.less(out, -draw_epsilon)
         np.greater(out, draw_epsilon, out=out)  # 1.0 win, 0.0 otherwise
@@ -94,12 +105,44 @@ def _round_robin(
         out += 1.0
         np.divide(1.0, out, out=out)  # logistic(|gap| / scale) in [0.5, 1]
         np.subtract(1.0, out, out=out, where=neg)
-    if m != n:
-        idle = np.flatnonzero(~active)
-        out[idle, :] = np.nan
-        out[:, idle] = np.nan
-    np.fill_diagonal(out, np.nan)
-    return out
+
+
+class RoundRobin:
+    """A round-robin period's outcomes made a block of rows at a time
+    (:class:`tui_trader.rating.glicko2.OutcomeRows`): ``rate_period`` rates from it without
+    the (N, N) matrix, which at N = 2000 takes longer to build than the rating takes. The
+    values are :func:`build_outcomes`'s, bit for bit, and ``np.asarray`` gives that matrix."""
+
+    def __init__(
+        self, scores: np.ndarray, mode: str = "binary", margin_scale: float = 0.25, draw_epsilon: float = 1e-9
+    ) -> None:
+        s = _check_args("round_robin", scores, mode, 0, None, margin_scale, draw_epsilon)
+        self._s = s
+        self._args = (mode, margin_scale, draw_epsilon)
+        n = s.shape[0]
+        self.shape = (n, n)
+        active = np.isfinite(s)
+        m = int(np.count_nonzero(active))
+        self.played: np.ndarray | None = None if m == n else active
+        self._idle = np.flatnonzero(~active)
+
+    def rows(self, r0: int, r1: int, out: np.ndarray) -> None:
+        s = self._s
+        np.subtract(s[r0:r1, None], s[None, :], out=out)
+        _gap_to_outcome(out, *self._args)
+        if self.played is not None:
+            idle = self._idle
+            out[:, idle] = 0.0
+            k = idle[(idle >= r0) & (idle < r1)]
+            out[k - r0, :] = 0.0
+        m = r1 - r0
+        n = self.shape[0]
+        out.reshape(-1)[r0 : r0 + m * (n + 1) : n + 1] = 0.0  # (k, r0 + k): nobody plays himself
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        mode, margin_scale, draw_epsilon = self._args
+        out = build_outcomes(self._s, mode, margin_scale=margin_scale, draw_epsilon=draw_epsilon)
+        return out if dtype is None else out.astype(dtype)
 
 
 def _round_robin_small(
