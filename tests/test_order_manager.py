@@ -400,3 +400,28 @@ async def test_broker_error_text_reaches_the_order():
     o = await r.om.execute(r.order())
     assert o.error == str(BrokerError(BrokerErrorKind.REJECTED, "injected rejected on submit (before the order "
                                                                   "reached the exchange)"))
+
+
+async def test_a_submit_that_never_answers_is_cut_off_by_the_order_timeout_and_looked_up():
+    """The broker call is bounded by the real (event-loop) timer: a submit that hangs becomes a
+    TIMEOUT whose outcome is unknown, so the order is looked up, and found missing, sent again
+    with the same client id."""
+    r = Rig(cfg_with(order_execution={"order_timeout_ms": 50}))
+    hang_once = [True]
+    real_submit = r.broker.submit
+
+    async def submit(req: OrderRequest) -> OrderResult:
+        if hang_once[0]:
+            hang_once[0] = False
+            r.log.append(("hang", req.client_order_id))
+            await asyncio.Event().wait()  # never answers
+        return await real_submit(req)
+
+    r.broker.submit = submit
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    o = await r.om.execute(r.order())
+    assert 0.04 <= loop.time() - t0 < 2.0  # waited for the 50 ms timeout, not forever
+    assert o.status == OrderStatus.FILLED and o.attempts == 2
+    assert [e[0] for e in r.log if e[0] in ("hang", "query", "submit")] == ["hang", "query", "submit"]
+    assert len(r.journal.fills) == 1

@@ -495,7 +495,8 @@ class OrderManager:
         """Await a broker call bounded by the order timeout; anything unexpected counts as a timeout
         (outcome unknown), so the order is looked up before it could be sent again."""
         try:
-            return await asyncio.wait_for(coro, self.timeout_ms / 1000.0)
+            async with asyncio.timeout(self.timeout_ms / 1000.0):  # in this task: no extra Task per call
+                return await coro
         except BrokerError:
             raise
         except TimeoutError:
