@@ -11,7 +11,10 @@ wall time of one backtest (data loading included, once parsing the files and onc
 parsed files cached - ``wall_s`` / ``wall_warm_s``; module imports are not, like the
 interpreter's start-up: the engine modules are imported before the clock starts), and optionally of a sweep of
 ``--sweep-points`` z-score thresholds over a process pool. ``--json`` prints one JSON
-line with the same figures. Data defaults to ``$TUI_TRADER_SHARED_DATA/binance_spot_klines``
+line with the same figures. For the simulated universes (``--sim-symbols``, 500) it also times
+the rating step (games or round robin, then Glicko-2) and the simulated feed alone, per period,
+and gives ``ceiling_klines_per_s``: the most any engine could reach if everything else (signals,
+risk, orders, portfolio, the event loop) took no time. Data defaults to ``$TUI_TRADER_SHARED_DATA/binance_spot_klines``
 (or ``../shared/data`` next to the checkout).
 """
 
@@ -127,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                 r = out[key]
                 print(f"  sim {r['symbols']} symbols x {r['periods']:,} periods ({r['opponents'] or 'all'} opponents): "
                       f"{r['run_s']:.2f} s, {r['klines_per_s']:,.0f} klines/s, peak RSS {r['peak_rss_mb']:.0f} MB")
+                print(f"    alone: rating {r['rating_ms']:.3f} ms and feed {r['feed_ms']:.3f} ms a period, so at most "
+                      f"{r['ceiling_klines_per_s']:,.0f} klines/s if everything else took no time")
         if "sweep_points" in out:
             print(f"  sweep of {out['sweep_points']} points on {out['sweep_processes']} processes: "
                   f"{out['sweep_wall_s']:.2f} s ({out['sweep_points_per_min']:.1f} points/min, "
@@ -160,6 +165,9 @@ def sim_backtest(n_symbols: int, periods: int, opponents: int) -> dict:
         return run_s, klines
 
     run_s, klines = asyncio.run(go())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rating_s = rating_alone(cfg, n_symbols, min(periods, 400))
+    feed_s = feed_alone(cfg, min(periods, 400))
     return {
         "symbols": n_symbols,
         "periods": periods,
@@ -167,8 +175,55 @@ def sim_backtest(n_symbols: int, periods: int, opponents: int) -> dict:
         "klines": klines,
         "run_s": round(run_s, 3),
         "klines_per_s": round(klines / run_s, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak, 1),
+        "rating_ms": round(rating_s * 1000, 3),
+        "feed_ms": round(feed_s * 1000, 3),
+        "ceiling_klines_per_s": round(n_symbols / (rating_s + feed_s), 1),
     }
+
+
+def rating_alone(cfg: Config, n: int, periods: int) -> float:
+    """Seconds per period of the rating step alone at N symbols, as the engine runs it (the
+    games or the round robin made from the scores, then Glicko-2), on random scores."""
+    import numpy as np
+
+    from tui_trader.rating.glicko2 import OUTCOME_ROWS_MIN_N, rate_period, rate_period_games
+    from tui_trader.rating.matches import RoundRobin, build_games, build_outcomes
+
+    rc = cfg.rating
+    rng = np.random.default_rng(7)
+    scores = [rng.normal(0.0, 0.3, n) for _ in range(8)]
+    rating, rd, vol = np.full(n, rc.initial_rating), np.full(n, rc.initial_rd), np.full(n, rc.initial_volatility)
+    kw = {"tau": rc.tau, "max_vol": rc.max_volatility, "max_rd": rc.max_rd}
+    make = RoundRobin if n >= OUTCOME_ROWS_MIN_N else build_outcomes
+    t0 = time.perf_counter()
+    for k in range(periods):
+        s = scores[k % 8]
+        if rc.opponents:
+            games = build_games(s, rc.outcome_mode, rc.opponents, np.random.default_rng((1, k)),
+                                margin_scale=rc.margin_scale, draw_epsilon=rc.draw_epsilon)  # fmt: skip
+            assert games is not None
+            rating, rd, vol = rate_period_games(rating, rd, vol, *games, **kw)
+        else:
+            o = make(s, mode=rc.outcome_mode, margin_scale=rc.margin_scale, draw_epsilon=rc.draw_epsilon)
+            rating, rd, vol = rate_period(rating, rd, vol, o, **kw)
+    return (time.perf_counter() - t0) / periods
+
+
+def feed_alone(cfg: Config, periods: int) -> float:
+    """Seconds per period the simulated feed alone takes to produce its klines (validated)."""
+    from tui_trader.clock import ManualClock
+    from tui_trader.market.sim import SimFeed
+
+    async def go() -> float:
+        feed = SimFeed(cfg, ManualClock(0), warmup_klines=0, max_klines=periods, speed="max")
+        await feed.start()
+        t0 = time.perf_counter()
+        async for _ in feed.events():
+            pass
+        return time.perf_counter() - t0
+
+    return asyncio.run(go()) / periods
 
 
 if __name__ == "__main__":

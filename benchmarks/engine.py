@@ -17,7 +17,13 @@ database) it runs a fixed number of live rating periods after a short warm-up an
   ``rate_period``, no matrix);
 * ``feed_ms``: the simulated feed alone producing the same events (the data source);
 * ``overhead_pct``: ``(pipeline - rate_period) / rate_period`` in percent, and
-  ``engine_overhead_pct`` the same without the feed's own time.
+  ``engine_overhead_pct`` the same without the feed's own time;
+* ``store_rows_ms`` / ``store_sqlite_ms``: storing the period's N rating rows without the
+  engine - building the rows and INSERT parameters from the columns (Python, on the engine's
+  thread), then SQLite alone running the writer's multi-row INSERTs (real schema);
+* ``floor_overhead_pct``: what the outcomes, the feed and building those rows add to
+  ``rate_period`` by themselves, in percent - a floor under ``overhead_pct`` for any engine
+  in one Python process, even one whose SQLite work all ran on the other core.
 
 Then the whole 2024 1h replay of the ten real symbols (``--data``, default
 ``$TUI_TRADER_SHARED_DATA/binance_spot_klines``) with the shipped configuration and persistence
@@ -96,6 +102,45 @@ async def feed_alone(n: int, periods: int, kpp: int) -> float:
     return time.perf_counter() - t0
 
 
+def store_alone(n: int, periods: int, db_dir: str) -> tuple[float, float]:
+    """Seconds per period to store the period's N rating rows, without the engine: building the
+    rows and the writer's multi-row INSERT parameters from the columns (Python, holds the GIL),
+    and SQLite alone running those INSERTs on a raw sqlite3 connection with the real schema (WAL,
+    ``synchronous=NORMAL``, one transaction per 2,000 rows as the writer commits them; it could
+    run on the other core, as SQLite gives the GIL back)."""
+    import sqlite3
+
+    from tui_trader.storage.db import _statements, _write_rows
+    from tui_trader.storage.queries import RATINGS_SQL
+    from tui_trader.storage.schema import MIGRATIONS, split_statements
+    from tui_trader.storage.writer import _Chunk, _materialize
+
+    raw = sqlite3.connect(os.path.join(db_dir, f"floor{n}.db"), isolation_level=None)
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.execute("PRAGMA synchronous=NORMAL")
+    for script in MIGRATIONS:
+        for stmt in split_statements(script):
+            raw.execute(stmt)
+    rng = np.random.default_rng(3)
+    mat = rng.normal(1500.0, 100.0, (6, n))
+    names = [f"SYM{i:04d}USDT" for i in range(n)]
+    reps = max(periods, 20)
+    per_tx = max(1, 2000 // n)
+    build = sql = 0.0
+    for p0 in range(0, reps, per_tx):
+        t0 = time.perf_counter()
+        chunks = [_Chunk(n, None, (1, p, p * 60_000, names, *mat)) for p in range(p0, min(reps, p0 + per_tx))]
+        batch = [("glicko_ratings", RATINGS_SQL, _materialize(chunks))]
+        statements = _statements(batch, 32_766)
+        t1 = time.perf_counter()
+        _write_rows(raw, statements, batch)
+        t2 = time.perf_counter()
+        build += t1 - t0
+        sql += t2 - t1
+    raw.close()
+    return build / reps, sql / reps
+
+
 def rating_alone(n: int, periods: int) -> tuple[float, float]:
     """Seconds per period of rate_period alone (matrix given), and with the outcomes made as the
     engine makes them."""
@@ -163,8 +208,12 @@ def main(argv: list[str] | None = None) -> int:
             res = asyncio.run(pipeline(n, periods, args.kpp, tmp))
             feed_s = asyncio.run(feed_alone(n, periods, args.kpp))
             alone, rating = rating_alone(n, periods)
+            rows_s, sql_s = store_alone(n, periods, tmp)
             pipe_ms = res["elapsed_s"] / res["periods"] * 1000
             feed_ms = feed_s / periods * 1000
+            # what the outcomes, the feed and building the rows to store cost by themselves on the
+            # engine's thread (SQLite's own time could overlap on the other core)
+            floor_ms = (rating - alone) * 1000 + feed_ms + rows_s * 1000
             row = {
                 "n": n,
                 "periods": res["periods"],
@@ -175,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
                 "feed_ms": round(feed_ms, 3),
                 "overhead_pct": round((pipe_ms / (alone * 1000) - 1) * 100, 1),
                 "engine_overhead_pct": round(((pipe_ms - feed_ms) / (alone * 1000) - 1) * 100, 1),
+                "store_rows_ms": round(rows_s * 1000, 3),
+                "store_sqlite_ms": round(sql_s * 1000, 3),
+                "floor_overhead_pct": round(floor_ms / (alone * 1000) * 100, 1),
                 "orders": res["orders"],
                 "stop_s": round(res["stop_s"], 3),
             }
@@ -184,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"rate_period {row['rate_period_ms']:7.3f} ms  (+outcomes {row['rating_ms']:7.3f} ms)  "
                       f"feed {row['feed_ms']:7.3f} ms  overhead {row['overhead_pct']:+.0f} % "
                       f"(engine only {row['engine_overhead_pct']:+.0f} %)  orders {row['orders']}")
+                print(f"         floor: outcomes + feed + building the {n} rows to store "
+                      f"({row['store_rows_ms']:.3f} ms; SQLite then takes {row['store_sqlite_ms']:.3f} ms) "
+                      f"alone add {row['floor_overhead_pct']:+.0f} % to rate_period")
         if not args.no_replay:
             if not args.data.is_dir():
                 print(f"data folder not found: {args.data}", file=sys.stderr)

@@ -18,7 +18,9 @@ Speed: the pairwise sums ``sum_j g_j^2 E (1 - E)`` and ``sum_j g_j (s - E)``
 are matrix-vector products over row blocks of about 16k elements held in
 three reusable cache-sized buffers (a 0/1 played matrix and zero-filled
 outcomes replace NaN masking), so an N = 2000 period allocates no (N, N)
-temporary. Up to ``_SMALL_N`` = 256 players (where small periods cost numpy
+temporary. Given an :class:`OutcomeRows` (a round robin from the scores,
+:class:`tui_trader.rating.matches.RoundRobin`) instead of the matrix, the outcomes
+too are made block by block and no (N, N) array exists at all. Up to ``_SMALL_N`` = 256 players (where small periods cost numpy
 call overhead rather than arithmetic) a small-N path does the floating-point
 operations of the earlier single-block implementation in the same order with
 far fewer calls (reused per-thread buffers, stacked rows, converged players frozen in place
