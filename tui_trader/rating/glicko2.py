@@ -137,9 +137,10 @@ class OutcomeRows(Protocol):
         """The whole (N, N) matrix, NaN where no game was played."""
 
 
-def _pair_setup(mu: np.ndarray, g: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """Block height, ``g^2`` and the rank-2 factors ``[mu_i, 1] @ [[-g_j], [g_j mu_j]]`` of
-    ``g_j (mu_j - mu_i)`` for :func:`_pair_sums` / :func:`_pair_sums_rows`."""
+def _pair_setup(mu: np.ndarray, g: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For :func:`_pair_sums` / :func:`_pair_sums_rows`: the block height, ``g^2``, the rank-2
+    factors ``[mu_i, 1] @ [[-g_j], [g_j mu_j]]`` of ``g_j (mu_j - mu_i)`` and two block buffers
+    (``x``, ``y``)."""
     n = mu.shape[0]
     rows = max(1, min(n, _BLOCK_ELEMS // n))
     lhs = np.empty((n, 2))
@@ -148,7 +149,7 @@ def _pair_setup(mu: np.ndarray, g: np.ndarray) -> tuple[int, np.ndarray, np.ndar
     rhs = np.empty((2, n))
     np.negative(g, out=rhs[0])
     np.multiply(g, mu, out=rhs[1])
-    return rows, g * g, lhs, rhs
+    return rows, g * g, lhs, rhs, np.empty((rows, n)), np.empty((rows, n))
 
 
 def _pair_sums(mu: np.ndarray, g: np.ndarray, outcomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,11 +165,8 @@ def _pair_sums(mu: np.ndarray, g: np.ndarray, outcomes: np.ndarray) -> tuple[np.
     products.
     """
     n = mu.shape[0]
-    rows, g2, lhs, rhs = _pair_setup(mu, g)
-    vinv = np.empty(n)
-    dsum = np.empty(n)
-    xb = np.empty((rows, n))
-    yb = np.empty((rows, n))
+    rows, g2, lhs, rhs, xb, yb = _pair_setup(mu, g)
+    vinv, dsum = np.empty((2, n))
     pb = np.empty((rows, n))
     step = n + 1  # flat stride between diagonal elements
     for r0 in range(0, n, rows):
@@ -206,11 +204,8 @@ def _pair_sums_rows(mu: np.ndarray, g: np.ndarray, src: OutcomeRows) -> tuple[np
     operations on the same values, so the same results bit for bit, without the (N, N)
     outcome matrix (at N = 2000 making it cost more than the rating itself)."""
     n = mu.shape[0]
-    rows, g2, lhs, rhs = _pair_setup(mu, g)
-    vinv = np.empty(n)
-    dsum = np.empty(n)
-    xb = np.empty((rows, n))
-    yb = np.empty((rows, n))
+    rows, g2, lhs, rhs, xb, yb = _pair_setup(mu, g)
+    vinv, dsum = np.empty((2, n))
     played = src.played
     if played is not None:
         pf = played.astype(np.float64)
