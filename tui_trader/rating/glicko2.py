@@ -20,7 +20,8 @@ three reusable cache-sized buffers (a 0/1 played matrix and zero-filled
 outcomes replace NaN masking), so an N = 2000 period allocates no (N, N)
 temporary. Given an :class:`OutcomeRows` (a round robin from the scores,
 :class:`tui_trader.rating.matches.RoundRobin`) instead of the matrix, the outcomes
-too are made block by block and no (N, N) array exists at all. Up to ``_SMALL_N`` = 256 players (where small periods cost numpy
+too are made block by block and no (N, N) array exists at all. Up to
+``_SMALL_N`` = 256 players (where small periods cost numpy
 call overhead rather than arithmetic) a small-N path does the floating-point
 operations of the earlier single-block implementation in the same order with
 far fewer calls (reused per-thread buffers, stacked rows, converged players frozen in place
@@ -137,7 +138,9 @@ class OutcomeRows(Protocol):
         """The whole (N, N) matrix, NaN where no game was played."""
 
 
-def _pair_setup(mu: np.ndarray, g: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _pair_setup(
+    mu: np.ndarray, g: np.ndarray
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For :func:`_pair_sums` / :func:`_pair_sums_rows`: the block height, ``g^2``, the rank-2
     factors ``[mu_i, 1] @ [[-g_j], [g_j mu_j]]`` of ``g_j (mu_j - mu_i)`` and two block buffers
     (``x``, ``y``)."""

@@ -127,6 +127,7 @@ class RoundRobin:
         self._idle = np.flatnonzero(~active)
 
     def rows(self, r0: int, r1: int, out: np.ndarray) -> None:
+        """Rows ``r0:r1`` into ``out``: the outcomes, 0 where no game (see ``OutcomeRows``)."""
         s = self._s
         np.subtract(s[r0:r1, None], s[None, :], out=out)
         _gap_to_outcome(out, *self._args)
@@ -142,7 +143,7 @@ class RoundRobin:
     def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
         mode, margin_scale, draw_epsilon = self._args
         out = build_outcomes(self._s, mode, margin_scale=margin_scale, draw_epsilon=draw_epsilon)
-        return out if dtype is None else out.astype(dtype)
+        return out if dtype is None or np.dtype(dtype) == out.dtype else out.astype(dtype)
 
 
 def _round_robin_small(
