@@ -187,15 +187,14 @@ def rating_alone(cfg: Config, n: int, periods: int) -> float:
     games or the round robin made from the scores, then Glicko-2), on random scores."""
     import numpy as np
 
-    from tui_trader.rating.glicko2 import OUTCOME_ROWS_MIN_N, rate_period, rate_period_games
-    from tui_trader.rating.matches import RoundRobin, build_games, build_outcomes
+    from tui_trader.rating.glicko2 import rate_period, rate_period_games
+    from tui_trader.rating.matches import RoundRobin, build_games
 
     rc = cfg.rating
     rng = np.random.default_rng(7)
     scores = [rng.normal(0.0, 0.3, n) for _ in range(8)]
     rating, rd, vol = np.full(n, rc.initial_rating), np.full(n, rc.initial_rd), np.full(n, rc.initial_volatility)
     kw = {"tau": rc.tau, "max_vol": rc.max_volatility, "max_rd": rc.max_rd}
-    make = RoundRobin if n >= OUTCOME_ROWS_MIN_N else build_outcomes
     t0 = time.perf_counter()
     for k in range(periods):
         s = scores[k % 8]
@@ -205,7 +204,7 @@ def rating_alone(cfg: Config, n: int, periods: int) -> float:
             assert games is not None
             rating, rd, vol = rate_period_games(rating, rd, vol, *games, **kw)
         else:
-            o = make(s, mode=rc.outcome_mode, margin_scale=rc.margin_scale, draw_epsilon=rc.draw_epsilon)
+            o = RoundRobin(s, mode=rc.outcome_mode, margin_scale=rc.margin_scale, draw_epsilon=rc.draw_epsilon)
             rating, rd, vol = rate_period(rating, rd, vol, o, **kw)
     return (time.perf_counter() - t0) / periods
 

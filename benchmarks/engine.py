@@ -53,7 +53,7 @@ sys.path.insert(0, str(REPO))
 from tui_trader.clock import ManualClock  # noqa: E402
 from tui_trader.config import Config  # noqa: E402
 from tui_trader.market.sim import SimFeed  # noqa: E402
-from tui_trader.rating.glicko2 import OUTCOME_ROWS_MIN_N, rate_period  # noqa: E402
+from tui_trader.rating.glicko2 import rate_period  # noqa: E402
 from tui_trader.rating.matches import RoundRobin, build_outcomes  # noqa: E402
 from tui_trader.runtime import build_engine  # noqa: E402
 
@@ -156,10 +156,9 @@ def rating_alone(n: int, periods: int) -> tuple[float, float]:
         rating, rd, vol = rate_period(rating, rd, vol, outcomes[k % 8], tau=r.tau, max_vol=r.max_volatility,
                                       max_rd=r.max_rd)
     alone = (time.perf_counter() - t0) / reps
-    make = RoundRobin if n >= OUTCOME_ROWS_MIN_N else build_outcomes
     t0 = time.perf_counter()
     for k in range(reps):
-        o = make(scores[k % 8], mode=r.outcome_mode, margin_scale=r.margin_scale, draw_epsilon=r.draw_epsilon)
+        o = RoundRobin(scores[k % 8], mode=r.outcome_mode, margin_scale=r.margin_scale, draw_epsilon=r.draw_epsilon)
         rating, rd, vol = rate_period(rating, rd, vol, o, tau=r.tau, max_vol=r.max_volatility, max_rd=r.max_rd)
     return alone, (time.perf_counter() - t0) / reps
 

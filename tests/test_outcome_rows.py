@@ -103,13 +103,13 @@ def test_large_engine_rates_from_rows_without_the_matrix(monkeypatch: pytest.Mon
         "data_processing": {"rating_calculation_interval_ms": 60_000},
     })  # fmt: skip
     matrices: list[int] = []
-    real_sums = glicko2._pair_sums
 
-    def counting(mu: np.ndarray, g: np.ndarray, o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        matrices.append(o.shape[0])
-        return real_sums(mu, g, o)
+    class CountingMatrixRows(glicko2._MatrixRows):  # rate_period reads a given matrix through it
+        def __init__(self, outcomes: np.ndarray) -> None:
+            matrices.append(outcomes.shape[0])
+            super().__init__(outcomes)
 
-    monkeypatch.setattr(glicko2, "_pair_sums", counting)
+    monkeypatch.setattr(glicko2, "_MatrixRows", CountingMatrixRows)
 
     async def run() -> np.ndarray:
         e = build_engine(cfg, persist=False, autostart=True, clock=ManualClock(0), max_klines=12)

@@ -125,8 +125,8 @@ from tui_trader.monitor.health import (
 )
 from tui_trader.monitor.metrics import EventRate
 from tui_trader.portfolio.portfolio import Portfolio
-from tui_trader.rating.glicko2 import OUTCOME_ROWS_MIN_N, rate_period, rate_period_games
-from tui_trader.rating.matches import RoundRobin, build_games, build_outcomes
+from tui_trader.rating.glicko2 import rate_period, rate_period_games
+from tui_trader.rating.matches import RoundRobin, build_games
 from tui_trader.rating.performance import performance_score
 from tui_trader.rating.zscore import RollingZScore
 from tui_trader.risk.breakers import RiskBreakers, utc_day
@@ -888,9 +888,9 @@ class TradingEngine:
             self.rating, self.rd, self.vol = rate_period_games(
                 self.rating, self.rd, self.vol, *games, tau=rc.tau, max_vol=rc.max_volatility, max_rd=rc.max_rd,
             )
-        else:  # round robin; a large one is rated block by block, without the (N, N) matrix
-            make = RoundRobin if self.n >= OUTCOME_ROWS_MIN_N else build_outcomes
-            outcomes = make(score, mode=rc.outcome_mode, margin_scale=rc.margin_scale, draw_epsilon=rc.draw_epsilon)
+        else:  # round robin (a large one is rated block by block, without the (N, N) matrix)
+            outcomes = RoundRobin(score, mode=rc.outcome_mode, margin_scale=rc.margin_scale,
+                                  draw_epsilon=rc.draw_epsilon)
             self.rating, self.rd, self.vol = rate_period(
                 self.rating, self.rd, self.vol, outcomes, tau=rc.tau, max_vol=rc.max_volatility, max_rd=rc.max_rd,
             )

@@ -122,13 +122,15 @@ def _check(rating: np.ndarray, rd: np.ndarray, vol: np.ndarray) -> None:
 
 
 class OutcomeRows(Protocol):
-    """Outcomes of one period made on demand, a block of rows at a time, for N above
-    ``_SMALL_N`` (no (N, N) matrix is ever built); :func:`rate_period` accepts one in place of
-    the matrix. :class:`tui_trader.rating.matches.RoundRobin` is the implementation."""
+    """Outcomes of one period made on demand, a block of rows at a time, so that no (N, N)
+    matrix need exist; :func:`rate_period` accepts one in place of the matrix.
+    :class:`tui_trader.rating.matches.RoundRobin` makes a round robin from the scores."""
 
     shape: tuple[int, int]
-    played: np.ndarray | None
-    """(N,) bool: the players in the period's games (each plays every other one), None: all."""
+
+    def played_rows(self, r0: int, r1: int, out: np.ndarray) -> bool:
+        """Rows ``r0:r1`` of the 0/1 played matrix into ``out`` (``(r1 - r0, N)``; the diagonal
+        is ignored) and True, or False, leaving ``out`` alone, when every pair played."""
 
     def rows(self, r0: int, r1: int, out: np.ndarray) -> None:
         """Rows ``r0:r1`` of the outcome matrix into ``out`` (``(r1 - r0, N)``), with 0 where
@@ -138,39 +140,52 @@ class OutcomeRows(Protocol):
         """The whole (N, N) matrix, NaN where no game was played."""
 
 
-def _pair_setup(
-    mu: np.ndarray, g: np.ndarray
-) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """For :func:`_pair_sums` / :func:`_pair_sums_rows`: the block height, ``g^2``, the rank-2
-    factors ``[mu_i, 1] @ [[-g_j], [g_j mu_j]]`` of ``g_j (mu_j - mu_i)`` and two block buffers
-    (``x``, ``y``)."""
+class _MatrixRows:
+    """A given outcome matrix as :class:`OutcomeRows` (each block range-checked when read)."""
+
+    def __init__(self, outcomes: np.ndarray) -> None:
+        self.o = outcomes
+        self.shape = outcomes.shape
+
+    def played_rows(self, r0: int, r1: int, out: np.ndarray) -> bool:
+        o = self.o[r0:r1]
+        lo = np.fmin.reduce(o, axis=None)
+        hi = np.fmax.reduce(o, axis=None)
+        if lo < 0.0 or hi > 1.0:
+            _fail("outcomes", f"must lie in [0, 1] or be NaN (rows {r0}..{r1 - 1} hold {lo!r}..{hi!r})")
+        np.equal(o, o, out=out)  # 1.0 where played, 0.0 where NaN
+        return True
+
+    def rows(self, r0: int, r1: int, out: np.ndarray) -> None:
+        np.fmax(self.o[r0:r1], 0.0, out=out)  # outcomes with NaN -> 0
+        m, n = out.shape
+        out.reshape(-1)[r0 : r0 + m * (n + 1) : n + 1] = 0.0  # (k, r0 + k)
+
+
+def _pair_sums(mu: np.ndarray, g: np.ndarray, src: OutcomeRows) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``vinv[i] = sum_j g_j^2 E_ij (1 - E_ij)`` and
+    ``dsum[i] = sum_j g_j (s_ij - E_ij)`` over the games i played.
+
+    ``E_ij = 1 / (1 + e_ij)`` with ``e_ij = exp(g_j (mu_j - mu_i))``. Work is
+    done per block of rows with three reusable buffers: ``p`` is the 0/1
+    played matrix (skipped when every pair played), ``x`` holds ``e``, then
+    ``P (1 - E) = e * P E``, then ``P E (1 - E)``, then the zero-filled outcomes
+    minus ``P E``; ``y`` holds ``1 + e``, then ``P E``. ``src`` fills ``p`` and the
+    outcomes block by block (a given matrix through :class:`_MatrixRows`).
+    ``g_j (mu_j - mu_i)`` is one rank-2 product ``[mu_i, 1] @ [[-g_j], [g_j mu_j]]``
+    per block. The row sums are matrix-vector products.
+    """
     n = mu.shape[0]
     rows = max(1, min(n, _BLOCK_ELEMS // n))
+    g2 = g * g
     lhs = np.empty((n, 2))
     lhs[:, 0] = mu
     lhs[:, 1] = 1.0
     rhs = np.empty((2, n))
     np.negative(g, out=rhs[0])
     np.multiply(g, mu, out=rhs[1])
-    return rows, g * g, lhs, rhs, np.empty((rows, n)), np.empty((rows, n))
-
-
-def _pair_sums(mu: np.ndarray, g: np.ndarray, outcomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``vinv[i] = sum_j g_j^2 E_ij (1 - E_ij)`` and
-    ``dsum[i] = sum_j g_j (s_ij - E_ij)`` over the games i played.
-
-    ``E_ij = 1 / (1 + e_ij)`` with ``e_ij = exp(g_j (mu_j - mu_i))``. Work is
-    done per block of rows with three reusable buffers: ``p`` is the 0/1
-    played matrix, ``x`` holds ``e``, then ``P (1 - E) = e * P E``, then
-    ``P E (1 - E)``, then the zero-filled outcomes minus ``P E``; ``y`` holds
-    ``1 + e``, then ``P E``. ``g_j (mu_j - mu_i)`` is one rank-2 product
-    ``[mu_i, 1] @ [[-g_j], [g_j mu_j]]`` per block. The row sums are matrix-vector
-    products.
-    """
-    n = mu.shape[0]
-    rows, g2, lhs, rhs, xb, yb = _pair_setup(mu, g)
     vinv, dsum = np.empty((2, n))
-    pb = np.empty((rows, n))
+    xb, yb, pb = np.empty((3, rows, n))
     step = n + 1  # flat stride between diagonal elements
     for r0 in range(0, n, rows):
         r1 = min(r0 + rows, n)
@@ -179,64 +194,19 @@ def _pair_sums(mu: np.ndarray, g: np.ndarray, outcomes: np.ndarray) -> tuple[np.
             x, y, p = xb, yb, pb
         else:
             x, y, p = xb[:m], yb[:m], pb[:m]
-        diag = slice(r0, r0 + m * step, step)  # (k, r0 + k) in the block, flattened
-        o = outcomes[r0:r1]
-        lo = np.fmin.reduce(o, axis=None)
-        hi = np.fmax.reduce(o, axis=None)
-        if lo < 0.0 or hi > 1.0:
-            _fail("outcomes", f"must lie in [0, 1] or be NaN (rows {r0}..{r1 - 1} hold {lo!r}..{hi!r})")
         np.matmul(lhs[r0:r1], rhs, out=x)
         np.exp(x, out=x)
         np.add(x, 1.0, out=y)
-        np.equal(o, o, out=p)  # 1.0 where played, 0.0 where NaN
-        p.reshape(-1)[diag] = 0.0  # the diagonal is never a game
-        np.divide(p, y, out=y)  # P E
+        if src.played_rows(r0, r1, p):
+            np.divide(p, y, out=y)  # P E
+        else:  # P is 1 off the diagonal
+            np.divide(1.0, y, out=y)
+        y.reshape(-1)[r0 : r0 + m * step : step] = 0.0  # the diagonal (k, r0 + k) is never a game
         np.multiply(x, y, out=x)  # P (1 - E), exact complement even when E ~ 1
         np.multiply(x, y, out=x)  # P E (1 - E)
         np.dot(x, g2, out=vinv[r0:r1])
-        np.fmax(o, 0.0, out=x)  # outcomes with NaN -> 0
-        x.reshape(-1)[diag] = 0.0
+        src.rows(r0, r1, x)  # outcomes, 0 where no game
         np.subtract(x, y, out=x)  # P (s - E)
-        np.dot(x, g, out=dsum[r0:r1])
-    return vinv, dsum
-
-
-def _pair_sums_rows(mu: np.ndarray, g: np.ndarray, src: OutcomeRows) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_pair_sums` with the outcome blocks made by ``src`` (zero-filled, so no NaN
-    masking and no range check) and the played matrix from ``src.played``: the same
-    operations on the same values, so the same results bit for bit, without the (N, N)
-    outcome matrix (at N = 2000 making it cost more than the rating itself)."""
-    n = mu.shape[0]
-    rows, g2, lhs, rhs, xb, yb = _pair_setup(mu, g)
-    vinv, dsum = np.empty((2, n))
-    played = src.played
-    if played is not None:
-        pf = played.astype(np.float64)
-        pb = np.empty((rows, n))
-    step = n + 1
-    for r0 in range(0, n, rows):
-        r1 = min(r0 + rows, n)
-        m = r1 - r0
-        if m == rows:
-            x, y = xb, yb
-        else:
-            x, y = xb[:m], yb[:m]
-        diag = slice(r0, r0 + m * step, step)
-        np.matmul(lhs[r0:r1], rhs, out=x)
-        np.exp(x, out=x)
-        np.add(x, 1.0, out=y)
-        if played is None:  # P is 1 off the diagonal: 1 / (1 + e) is P / (1 + e)
-            np.divide(1.0, y, out=y)
-        else:
-            p = pb if m == rows else pb[:m]
-            np.multiply(pf[r0:r1, None], pf[None, :], out=p)
-            np.divide(p, y, out=y)
-        y.reshape(-1)[diag] = 0.0  # the diagonal is never a game (P = 0 there: 0 / (1 + e))
-        np.multiply(x, y, out=x)
-        np.multiply(x, y, out=x)
-        np.dot(x, g2, out=vinv[r0:r1])
-        src.rows(r0, r1, x)
-        np.subtract(x, y, out=x)
         np.dot(x, g, out=dsum[r0:r1])
     return vinv, dsum
 
@@ -736,7 +706,7 @@ def rate_period(
     r, rd_, vol_ = _players(rating, rd, vol)
     n = r.shape[0]
     lazy = hasattr(outcomes, "rows") and n > _SMALL_N
-    o = outcomes if lazy else np.asarray(outcomes, dtype=np.float64)
+    o: np.ndarray | OutcomeRows = outcomes if lazy else np.asarray(outcomes, dtype=np.float64)
     if o.shape != (n, n):
         _fail("outcomes", f"must have shape {(n, n)}, got {o.shape}")
     _check_params(tau, max_vol, max_rd)
@@ -747,7 +717,7 @@ def rate_period(
     _check(r, rd_, vol_)
     mu, phi2, g = _scale(r, rd_)
     # Steps 3-4: v and Delta (via 1/v and the sum of g (s - E)).
-    vinv, dsum = _pair_sums_rows(mu, g, o) if lazy else _pair_sums(mu, g, o)
+    vinv, dsum = _pair_sums(mu, g, o if lazy else _MatrixRows(o))
     return _finish(r, rd_, vol_, phi2, vinv, dsum, tau, max_vol, max_rd)
 
 

@@ -109,9 +109,10 @@ def _gap_to_outcome(out: np.ndarray, mode: str, margin_scale: float, draw_epsilo
 
 class RoundRobin:
     """A round-robin period's outcomes made a block of rows at a time
-    (:class:`tui_trader.rating.glicko2.OutcomeRows`): ``rate_period`` rates from it without
-    the (N, N) matrix, which at N = 2000 takes longer to build than the rating takes. The
-    values are :func:`build_outcomes`'s, bit for bit, and ``np.asarray`` gives that matrix."""
+    (:class:`tui_trader.rating.glicko2.OutcomeRows`): ``rate_period`` rates a large universe
+    from it without the (N, N) matrix, which at N = 2000 takes longer to build than the rating
+    takes, and a small one from ``np.asarray`` of it, the matrix :func:`build_outcomes` gives.
+    The values are the same, bit for bit."""
 
     def __init__(
         self, scores: np.ndarray, mode: str = "binary", margin_scale: float = 0.25, draw_epsilon: float = 1e-9
@@ -121,10 +122,18 @@ class RoundRobin:
         self._args = (mode, margin_scale, draw_epsilon)
         n = s.shape[0]
         self.shape = (n, n)
-        active = np.isfinite(s)
-        m = int(np.count_nonzero(active))
+        self._active = active = np.isfinite(s)
+        self._m = m = int(np.count_nonzero(active))
         self.played: np.ndarray | None = None if m == n else active
-        self._idle = np.flatnonzero(~active)
+        """(N,) bool: the symbols in the round robin (finite score); None when all are."""
+
+    def played_rows(self, r0: int, r1: int, out: np.ndarray) -> bool:
+        """Rows ``r0:r1`` of the 0/1 played matrix into ``out``, False when every pair played."""
+        if self.played is None:
+            return False
+        pf = self.played.astype(np.float64)
+        np.multiply(pf[r0:r1, None], pf[None, :], out=out)
+        return True
 
     def rows(self, r0: int, r1: int, out: np.ndarray) -> None:
         """Rows ``r0:r1`` into ``out``: the outcomes, 0 where no game (see ``OutcomeRows``)."""
@@ -132,17 +141,15 @@ class RoundRobin:
         np.subtract(s[r0:r1, None], s[None, :], out=out)
         _gap_to_outcome(out, *self._args)
         if self.played is not None:
-            idle = self._idle
+            idle = np.flatnonzero(~self.played)
             out[:, idle] = 0.0
             k = idle[(idle >= r0) & (idle < r1)]
             out[k - r0, :] = 0.0
-        m = r1 - r0
-        n = self.shape[0]
+        m, n = out.shape
         out.reshape(-1)[r0 : r0 + m * (n + 1) : n + 1] = 0.0  # (k, r0 + k): nobody plays himself
 
     def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
-        mode, margin_scale, draw_epsilon = self._args
-        out = build_outcomes(self._s, mode, margin_scale=margin_scale, draw_epsilon=draw_epsilon)
+        out = _round_robin(self._s, self._active, self._m, *self._args)
         return out if dtype is None or np.dtype(dtype) == out.dtype else out.astype(dtype)
 
 
