@@ -10,7 +10,11 @@ database) it runs a fixed number of live rating periods after a short warm-up an
 
 * ``periods_per_s`` / ``pipeline_ms``: live periods per second and milliseconds per period
   through everything (feed, cache, scores, outcomes, Glicko-2, z-scores, signals, risk,
-  orders, portfolio, storage - up to the final flush of the measured periods' rows);
+  orders, portfolio, storage - up to the final flush of the measured periods' rows), with the
+  rating done ahead in a second process (``data_processing.rating_worker``, what ``auto`` does
+  for long full-speed runs); ``pipeline_in_engine_ms`` / ``in_engine_overhead_pct`` the same
+  with the engine rating every period itself (``off``). Both runs must end with the same
+  ratings and orders, or the benchmark fails;
 * ``rate_period_ms``: :func:`~tui_trader.rating.glicko2.rate_period` alone at the same N
   (outcome matrix prepared beforehand), and ``rating_ms`` with the outcomes made too, as the
   engine makes them (the matrix up to N = 256; above, rows made block by block inside
@@ -22,8 +26,8 @@ database) it runs a fixed number of live rating periods after a short warm-up an
   engine - building the rows and INSERT parameters from the columns (Python, on the engine's
   thread), then SQLite alone running the writer's multi-row INSERTs (real schema);
 * ``floor_overhead_pct``: what the outcomes, the feed and building those rows add to
-  ``rate_period`` by themselves, in percent - a floor under ``overhead_pct`` for any engine
-  in one Python process, even one whose SQLite work all ran on the other core.
+  ``rate_period`` by themselves, in percent - a floor under ``in_engine_overhead_pct`` for an
+  engine rating in its own process, even one whose SQLite work all ran on the other core.
 
 Then the whole 2024 1h replay of the ten real symbols (``--data``, default
 ``$TUI_TRADER_SHARED_DATA/binance_spot_klines``) with the shipped configuration and persistence
@@ -66,18 +70,18 @@ def default_data() -> Path:
     return base / "binance_spot_klines"
 
 
-def sim_config(n: int, klines_per_period: int) -> Config:
+def sim_config(n: int, klines_per_period: int, worker: str = "auto") -> Config:
     """The shipped configuration on an N-symbol simulated market of 1m klines."""
     return Config.model_validate({
         "feed": {"kind": "sim", "interval": "1m", "speed": "max", "sim": {"n_symbols": n}},
-        "data_processing": {"rating_calculation_interval_ms": 60_000 * klines_per_period},
+        "data_processing": {"rating_calculation_interval_ms": 60_000 * klines_per_period, "rating_worker": worker},
         "monitoring": {"log_level": "error"},
     })
 
 
-async def pipeline(n: int, periods: int, kpp: int, db_dir: str) -> dict:
-    cfg = sim_config(n, kpp)
-    engine = build_engine(cfg, db_path=os.path.join(db_dir, f"sim{n}.db"), session_kind="run", autostart=True,
+async def pipeline(n: int, periods: int, kpp: int, db_dir: str, worker: str) -> dict:
+    cfg = sim_config(n, kpp, worker)
+    engine = build_engine(cfg, db_path=os.path.join(db_dir, f"sim{n}{worker}.db"), session_kind="run", autostart=True,
                           warmup_klines=WARMUP_PERIODS * kpp, max_klines=periods * kpp)
     await engine.start_up()
     await engine.db.flush()  # the warm-up's rows are not part of the measured periods
@@ -89,7 +93,8 @@ async def pipeline(n: int, periods: int, kpp: int, db_dir: str) -> dict:
     t2 = time.perf_counter()
     done = engine.counters["periods"] - p0
     return {"periods": done, "elapsed_s": t2 - t0, "stop_s": t2 - t1,
-            "orders": engine.counters["orders"], "fills": engine.counters["fills"]}
+            "orders": engine.counters["orders"], "fills": engine.counters["fills"],
+            "rating_sum": float(np.nansum(engine.rating))}
 
 
 async def feed_alone(n: int, periods: int, kpp: int) -> float:
@@ -186,7 +191,7 @@ async def replay_2024(data: Path, db_dir: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="40,500,2000", help="comma list of universe sizes")
-    ap.add_argument("--periods", default="300,60,12", help="live periods per size (comma list, or one number)")
+    ap.add_argument("--periods", default="1000,600,60", help="live periods per size (comma list, or one number)")
     ap.add_argument("--klines-per-period", type=int, default=1, dest="kpp",
                     help="1m klines per rating period (default 1: the period is the kline)")
     ap.add_argument("--data", type=Path, default=default_data())
@@ -204,11 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tt-bench-") as tmp:
         os.environ["TUI_TRADER_CACHE_DIR"] = os.path.join(tmp, "kline-cache")  # starts empty
         for n, periods in zip(sizes, per, strict=True):
-            res = asyncio.run(pipeline(n, periods, args.kpp, tmp))
+            res = asyncio.run(pipeline(n, periods, args.kpp, tmp, "on"))
+            alone_res = asyncio.run(pipeline(n, periods, args.kpp, tmp, "off"))
+            if (res["rating_sum"], res["orders"]) != (alone_res["rating_sum"], alone_res["orders"]):
+                print(f"N={n}: the runs with and without the rating worker differ", file=sys.stderr)
+                return 1
             feed_s = asyncio.run(feed_alone(n, periods, args.kpp))
             alone, rating = rating_alone(n, periods)
             rows_s, sql_s = store_alone(n, periods, tmp)
             pipe_ms = res["elapsed_s"] / res["periods"] * 1000
+            in_engine_ms = alone_res["elapsed_s"] / alone_res["periods"] * 1000
             feed_ms = feed_s / periods * 1000
             # what the outcomes, the feed and building the rows to store cost by themselves on the
             # engine's thread (SQLite's own time could overlap on the other core)
@@ -222,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                 "rating_ms": round(rating * 1000, 3),
                 "feed_ms": round(feed_ms, 3),
                 "overhead_pct": round((pipe_ms / (alone * 1000) - 1) * 100, 1),
+                "pipeline_in_engine_ms": round(in_engine_ms, 3),
+                "in_engine_overhead_pct": round((in_engine_ms / (alone * 1000) - 1) * 100, 1),
                 "engine_overhead_pct": round(((pipe_ms - feed_ms) / (alone * 1000) - 1) * 100, 1),
                 "store_rows_ms": round(rows_s * 1000, 3),
                 "store_sqlite_ms": round(sql_s * 1000, 3),
@@ -231,7 +243,10 @@ def main(argv: list[str] | None = None) -> int:
             }
             out["sim"].append(row)
             if not args.json:
-                print(f"N={n:5d}: {row['periods_per_s']:9.1f} periods/s  pipeline {row['pipeline_ms']:8.3f} ms  "
+                print(f"N={n:5d}: {row['periods_per_s']:9.1f} periods/s  pipeline {row['pipeline_ms']:8.3f} ms "
+                      f"(rating ahead in a second process; {row['pipeline_in_engine_ms']:.3f} ms, "
+                      f"{row['in_engine_overhead_pct']:+.0f} %, with the engine rating alone)")
+                print(f"         "
                       f"rate_period {row['rate_period_ms']:7.3f} ms  (+outcomes {row['rating_ms']:7.3f} ms)  "
                       f"feed {row['feed_ms']:7.3f} ms  overhead {row['overhead_pct']:+.0f} % "
                       f"(engine only {row['engine_overhead_pct']:+.0f} %)  orders {row['orders']}")

@@ -94,7 +94,7 @@ def test_rows_of_the_wrong_size_are_refused() -> None:
 def test_large_engine_rates_from_rows_without_the_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
     """A round robin above the small-N size never builds the (N, N) matrix, and rates exactly as
     the matrix path does (the same engine run with the matrix forced gives the same ratings)."""
-    import tui_trader.engine as engine_mod
+    import tui_trader.rating.periods as periods_mod
 
     n = OUTCOME_ROWS_MIN_N + 43
     cfg = Config.model_validate({
@@ -122,7 +122,7 @@ def test_large_engine_rates_from_rows_without_the_matrix(monkeypatch: pytest.Mon
 
     by_rows = asyncio.run(run())
     assert matrices == []  # no period went through the matrix
-    monkeypatch.setattr(engine_mod, "RoundRobin", build_outcomes)  # force the matrix path
+    monkeypatch.setattr(periods_mod, "RoundRobin", build_outcomes)  # force the matrix path
     by_matrix = asyncio.run(run())
     assert len(matrices) >= 10
     assert np.array_equal(by_rows, by_matrix)

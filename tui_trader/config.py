@@ -94,6 +94,12 @@ class DataProcessing(_Section):
     rating_retention_days: float = Field(
         30.0, gt=0, description="rating rows kept in the database (never less than the z-score warm-up window)"
     )
+    rating_worker: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="rate periods ahead of the engine in a second process when the market is known in advance "
+        "(sim or replay feed at speed max): auto = for runs of at least 2,000 open times or without end, "
+        "on = whenever possible, off = never",
+    )
 
 
 class Monitoring(_Section):

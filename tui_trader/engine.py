@@ -7,6 +7,13 @@ Pipeline (all on one asyncio loop, no Textual)::
          -> SignalGenerator -> PreTradeChecks / sizing -> OrderManager -> Broker
          -> Portfolio -> Database (order intents, fills, cash committed before acting)
 
+The rating half (klines -> periods -> Glicko-2 -> z-scores) is
+:class:`~tui_trader.rating.periods.PeriodRater`, which this class extends. When
+the market is known in advance (sim or replay at speed max) a second process
+runs the same code ahead of the engine and hands it each period's ratings
+(:mod:`tui_trader.rating.ahead`, ``data_processing.rating_worker``): the same
+numbers, bit for bit, on the other core.
+
 Hosts differ only in the feed (sim / replay / Binance), the clock (ManualClock
 driven by the feed's event times, or WallClock) and the broker (PaperBroker by
 default, BinanceBroker live). They talk to the engine through
@@ -56,7 +63,7 @@ import logging
 import math
 from collections import deque
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -98,7 +105,6 @@ from tui_trader.execution.circuit import CircuitBreaker
 from tui_trader.execution.client_ids import make_client_order_id
 from tui_trader.execution.filters import quantize_qty, to_decimal
 from tui_trader.execution.order_manager import OrderManager
-from tui_trader.market.cache import MarketCache
 from tui_trader.market.feed import MarketFeed
 from tui_trader.models import (
     EngineState,
@@ -125,21 +131,24 @@ from tui_trader.monitor.health import (
 )
 from tui_trader.monitor.metrics import EventRate
 from tui_trader.portfolio.portfolio import Portfolio
-from tui_trader.rating.glicko2 import rate_period, rate_period_games
-from tui_trader.rating.matches import RoundRobin, build_games
-from tui_trader.rating.performance import performance_score
-from tui_trader.rating.zscore import RollingZScore
+from tui_trader.rating.periods import PERIOD_CLOSED, PeriodRater, RatingParams
 from tui_trader.risk.breakers import RiskBreakers, utc_day
 from tui_trader.risk.checks import PreTradeChecks, TradeContext
 from tui_trader.risk.sizing import position_size
 from tui_trader.risk.state import TradingStateMachine
 from tui_trader.strategy.signals import DROPPED_PREFIX, PCT_EPS, SignalGenerator
 
+if TYPE_CHECKING:
+    from tui_trader.rating.ahead import RatingAhead
+
 log = logging.getLogger("tui_trader.engine")
 # one line per fill / rejected order, for the console's log pane (headless runs at full speed silence it)
 trade_log = logging.getLogger("tui_trader.trades")
 
 HISTORY_LEN = 500  # periods kept per symbol for the detail view
+# rating_worker = "auto": a second process rates ahead only for runs at least this long (open
+# times); starting it costs ~0.2 s of the other core, a period of 10 symbols takes ~0.2 ms
+AHEAD_MIN_OPEN_TIMES = 2000
 DETAIL_RESTORE_CELLS = 200_000  # at most this many symbol-periods of detail history are read back on start
 SIGNALS_KEPT = 200
 ORDERS_KEPT = 2000
@@ -175,7 +184,7 @@ def period_ms_for(cfg: Config, interval_ms: int) -> int:
     return max(1, math.ceil(rating_ms / interval_ms)) * interval_ms
 
 
-class TradingEngine:
+class TradingEngine(PeriodRater):
     """See the module docstring. Construct, ``await start_up()``, ``await run()``, ``await stop()``."""
 
     def __init__(
@@ -243,6 +252,8 @@ class TradingEngine:
         self._period_ts = 0
         self._prune_day: int | None = None
         self._ratings_pruned_to: int | None = None  # rating rows before this time (ms) are deleted
+        self._ahead: RatingAhead | None = None  # the rater running ahead in another process, if any
+        self._ahead_proc: RatingAhead | None = None  # started at start-up, begun by run()
 
     # ------------------------------------------------------------------ properties
 
@@ -282,8 +293,14 @@ class TradingEngine:
             )
             self.resumed_from_ms = await self._last_stored_ms()
             self._resume_feed_after(self.resumed_from_ms)
+        if self._may_rate_ahead():
+            # started before the feed loads its data, so that its imports overlap the loading;
+            # ended at once below if the run turns out too short
+            self._ahead_proc = self._start_ahead()
         await self.feed.start()
         self._init_arrays()
+        if self._ahead_proc is not None and not self._wants_ahead():
+            self._end_ahead()
         if self.resumed_from_ms is not None and self.resumed_from_ms > self.clock.now_ms():
             log.warning("the feed starts at %d, before the last stored time %d: this run's records go back in "
                         "time (use a fresh --db for an independent replay)", self.clock.now_ms(),
@@ -366,57 +383,18 @@ class TradingEngine:
         n = len(self.symbols)
         self.interval_ms = int(self.feed.interval_ms)
         self.period_ms = period_ms_for(cfg, self.interval_ms)
-        window = cfg.signal_generation.moving_average_period
-        self._vol_window = cfg.rating.volatility_window
-        self.cache = MarketCache(self.symbols, capacity=max(self._vol_window + 2, 64))
-        r = cfg.rating
-        self.rating = np.full(n, r.initial_rating, dtype=np.float64)
-        self.rd = np.full(n, r.initial_rd, dtype=np.float64)
-        self.vol = np.full(n, r.initial_volatility, dtype=np.float64)
-        self.score = np.full(n, np.nan)
-        self.zs = RollingZScore(n, window)
-        self.z = np.zeros(n)
-        self.ma = np.full(n, np.nan)
-        self.zstd = np.zeros(n)
-        self.last_kline_ms = np.full(n, -1, dtype=np.int64)
-        # periods without data in the z-score window, per symbol (a ring of the last `window` periods)
-        self.gaps = np.zeros(n, dtype=np.int64)
-        self._gap_ring = np.zeros((window, n), dtype=bool)
-        self._gap_pos = 0
-        self._gaps_held = 0  # sum of `gaps` (0: the ring is all False)
+        self._init_rating(RatingParams.from_config(cfg), self.symbols, self.period_ms)
         self._hist_ts = np.zeros(HISTORY_LEN, dtype=np.int64)
         self._hist = np.full((4, HISTORY_LEN, n), np.nan)  # price, rating, z, ma
         self._hist_pos = 0
         self._hist_count = 0
-        # the open period's accumulators (reused, never reallocated)
-        self._pidx: int | None = None
-        self._closed_pidx: int | None = None
-        self._p_open = np.full(n, np.nan)
-        self._p_close = np.full(n, np.nan)
-        self._p_vol = np.zeros(n)
-        self._p_taker = np.zeros(n)
-        self._p_count = np.zeros(n, dtype=np.int32)
-        self._all_sym = np.arange(n, dtype=np.int32)
         # positions as arrays (kept in step with the portfolio by _sync_positions)
         self._entry_px = np.full(n, np.nan)
         self._exit_refused_ms = np.full(n, -np.inf)
-        # per-kline-count caches of derived market figures
-        self._vol_key = -1
-        self._vol_cache = np.full(n, np.nan)
-        # the closes of the last `volatility_window` klines while every batch carries every symbol
-        # (the common case): the volatility then needs no per-symbol ring arithmetic
-        self._vring = np.full((n, self._vol_window), np.nan)
-        self._vcol = 0
-        self._vfull = 0  # consecutive complete batches in the ring (valid when >= the window)
-        self._vorder: dict[int, np.ndarray] = {}  # ring column order (oldest first) per write position
-        self._buf_change = np.empty(n)
-        self._buf_ratio = np.empty(n)
-        self._buf_sigma = np.empty(n)
         self._held_idx = np.empty(0, dtype=np.int64)
         self.generator = SignalGenerator(cfg, self.symbols)
         self.checks = PreTradeChecks(cfg)
         self.breakers = RiskBreakers(cfg)
-        self._rng_seed = cfg.feed.sim.seed
 
     async def _restore_state(self, saved: dict[str, Any] | None, reconcile_ok: bool) -> None:
         """The state to trade in after start-up (see the module docstring)."""
@@ -444,6 +422,7 @@ class TradingEngine:
         if not self._started:
             await self.start_up()
         self._run_task = asyncio.current_task()
+        self._begin_ahead()
         try:
             async for ev in self.feed.events():
                 if self._stopping:
@@ -461,6 +440,57 @@ class TradingEngine:
                 self.sm.force(EngineState.PAUSED, Source.SYSTEM, self._error)
                 self.state_reason = self._error
             raise
+        finally:
+            self._end_ahead()
+
+    # ------------------------------------------------------------------ rating ahead
+
+    def _may_rate_ahead(self) -> bool:
+        """Rate ahead in a second process? Only when the feed knows its klines in advance (sim,
+        replay) and runs at full speed."""
+        return (self.cfg.data_processing.rating_worker != "off" and hasattr(self.feed, "kline_source")
+                and getattr(self.feed, "speed", 1.0) is None)
+
+    def _wants_ahead(self) -> bool:
+        """After the feed started: and (``auto``) the run is long enough to pay for a process."""
+        if not self._may_rate_ahead():
+            return False
+        if self.cfg.data_processing.rating_worker == "on":
+            return True
+        left = self.feed.kline_source().open_times  # type: ignore[attr-defined]
+        return left is None or left >= AHEAD_MIN_OPEN_TIMES
+
+    def _start_ahead(self) -> RatingAhead | None:
+        from tui_trader.rating.ahead import RatingAhead
+
+        try:
+            # what unpickling the feed's kline source needs, imported while the feed loads
+            return RatingAhead(preload=tuple(getattr(self.feed, "kline_source_modules", ())))
+        except OSError as exc:
+            log.warning("rating worker not started (%s): rating in the engine", exc)
+            return None
+
+    def _begin_ahead(self) -> None:
+        """Hand the worker started at start-up the rater state and the klines to come."""
+        ahead, self._ahead_proc = self._ahead_proc, None
+        if ahead is None:
+            return
+        from tui_trader.rating.ahead import RatingAheadError
+
+        try:
+            ahead.begin(self._rater_state(), self.feed.kline_source())
+        except RatingAheadError as exc:
+            log.warning("%s: rating in the engine", exc)
+            ahead.close()
+            return
+        self._ahead = ahead
+        log.info("rating periods ahead in a second process (the market is known in advance)")
+
+    def _end_ahead(self) -> None:
+        for ahead in (self._ahead, self._ahead_proc):
+            if ahead is not None:
+                ahead.close()
+        self._ahead = self._ahead_proc = None
 
     async def stop(self) -> None:
         """Stop the feed, let the run loop finish its event, flush and close storage. Idempotent."""
@@ -475,6 +505,8 @@ class TradingEngine:
 
     async def _stop(self) -> None:
         self._stopping = True
+        if self._run_task is None:
+            self._end_ahead()  # started with start_up(), never begun by run()
         try:
             await asyncio.wait_for(self.feed.stop(), timeout=10)
         except Exception as exc:  # noqa: BLE001
@@ -634,6 +666,7 @@ class TradingEngine:
         self.z = self.zs.z.copy()
         self.ma = self.zs.mean.copy()
         self.zstd = self.zs.std.copy()
+        self.z_count = self.zs.count
         self._closed_pidx = int(ts[-1]) // self.period_ms - 1
         await self._restore_detail(ts_all[-detail:], vals[0, -detail:], vals[4, -detail:], vals[5, -detail:])
         log.info("z-scores restored from %d stored periods", hist.shape[0])
@@ -724,99 +757,13 @@ class TradingEngine:
         klines are added. Between periods, closed klines re-check the open positions."""
         if len(batch) == 0:
             return
-        closed = batch.closed
-        if closed.all():
-            groups = self._groups(batch)
-        else:
-            groups = self._groups(batch.take(closed))
-        for g, complete in groups:
-            P = self.period_ms
-            pidx = int(g.open_time[0]) // P
-            if (self._closed_pidx is not None and pidx <= self._closed_pidx) or (
-                self._pidx is not None and pidx < self._pidx
-            ):
-                self.cache.add_klines(g)  # its period is rated already: market data only
-                self._vfull = 0
-                self.counters["late_klines"] += len(g)
-                self.last_kline_ms[g.sym] = np.maximum(self.last_kline_ms[g.sym], g.open_time)
-                continue
-            if self._pidx is not None and pidx > self._pidx:
-                self._close_period()  # the open period ends without its last kline
-                await self._period_done(live)
-            self.cache.add_klines(g)
-            if self._accumulate(g, pidx, complete):
-                self._close_period()
+        for g in self._kline_steps(batch):
+            if g is PERIOD_CLOSED:
                 # the period's signal pass checks stop loss / profit target of every holding itself
                 await self._period_done(live)
             elif live and self.portfolio.positions:
                 await self._realtime_exits(g.sym, g.close)
-        if not closed.all():
-            self.cache.add_klines(batch.take(~closed))  # in-progress candles: prices only
         self._market_version += 1
-
-    def _groups(self, batch: KlineBatch) -> list[tuple[KlineBatch, bool]]:
-        """Closed klines split by open time (time order); within one open time a symbol's last row wins.
-        Each group comes with ``complete``: it holds every symbol once, in symbol order."""
-        if len(batch) == 0:
-            return []
-        ot = batch.open_time
-        if ot[0] == ot[-1] and (len(batch) < 3 or ot.min() == ot.max()):
-            groups = [batch]
-        else:
-            batch = batch.take(np.argsort(ot, kind="stable"))
-            times, starts = np.unique(batch.open_time, return_index=True)
-            bounds = [*starts.tolist(), len(batch)]
-            groups = [batch.take(slice(bounds[k], bounds[k + 1])) for k in range(len(times))]
-        out = []
-        for g in groups:
-            n_g = len(g)
-            full = n_g == self.n and np.array_equal(g.sym, self._all_sym)
-            if not full and n_g > 1 and np.unique(g.sym).shape[0] != n_g:
-                _, last = np.unique(g.sym[::-1], return_index=True)
-                g = g.take(np.sort(n_g - 1 - last))
-                full = len(g) == self.n and np.array_equal(g.sym, self._all_sym)
-            out.append((g, full))
-        return out
-
-    def _accumulate(self, g: KlineBatch, pidx: int, complete: bool) -> bool:
-        """Add one open time's closed klines to the open period (period ``pidx``); True when they reach
-        its end (the caller closes it)."""
-        first_of_period = self._pidx is None
-        if first_of_period:
-            self._pidx = pidx
-        sym = g.sym
-        n_g = len(g)
-        self.counters["klines"] += n_g
-        if complete:
-            # every symbol, in order: whole-array operations, no fancy indexing
-            if first_of_period:
-                np.copyto(self._p_open, g.open)
-                np.copyto(self._p_vol, g.volume)
-                np.copyto(self._p_taker, g.taker_buy_base)
-                self._p_count.fill(1)
-            else:
-                np.copyto(self._p_open, g.open, where=self._p_count == 0)
-                self._p_vol += g.volume
-                self._p_taker += g.taker_buy_base
-                self._p_count += 1
-            np.copyto(self._p_close, g.close)
-            np.copyto(self.last_kline_ms, g.open_time)
-            self._vring[:, self._vcol] = g.close
-            self._vcol = (self._vcol + 1) % self._vring.shape[1]
-            self._vfull += 1
-        else:
-            first = self._p_count[sym] == 0
-            if first.all():
-                self._p_open[sym] = g.open
-            else:
-                self._p_open[sym[first]] = g.open[first]
-            self._p_close[sym] = g.close
-            self._p_vol[sym] += g.volume
-            self._p_taker[sym] += g.taker_buy_base
-            self._p_count[sym] += 1
-            self.last_kline_ms[sym] = g.open_time
-            self._vfull = 0  # the ring no longer holds every symbol's last closes
-        return int(g.close_time.max()) + 1 >= (pidx + 1) * self.period_ms
 
     async def _period_done(self, live: bool) -> None:
         if live:
@@ -827,90 +774,15 @@ class TradingEngine:
         if self.db is not None and self._period_ts > floor_ms:
             await self._store_period()
 
-    def _close_period(self) -> bool:
-        if self._pidx is None:
-            return False
-        pidx = self._pidx
-        self._rate_period((pidx + 1) * self.period_ms)
-        self._closed_pidx = pidx
-        self._pidx = None
-        self._p_open.fill(np.nan)
-        self._p_close.fill(np.nan)
-        self._p_vol.fill(0.0)
-        self._p_taker.fill(0.0)
-        self._p_count.fill(0)
-        return True
-
-    def _volatility(self) -> np.ndarray:
-        """(N,) per-kline return volatility over ``rating.volatility_window`` klines (fraction; NaN unknown)."""
-        key = self.cache.total_klines
-        if key != self._vol_key:
-            k = self._vring.shape[1]
-            if self._vfull >= k and k >= 3:
-                # the same arithmetic as MarketCache.return_volatility, on the ring of complete batches
-                order = self._vorder.get(self._vcol)
-                if order is None:
-                    order = self._vorder[self._vcol] = (np.arange(k) + self._vcol) % k
-                c = self._vring[:, order]
-                r = c[:, 1:] / c[:, :-1] - 1.0
-                mean = r.sum(axis=1) / (k - 1)
-                dev = r - mean[:, None]
-                self._vol_cache = np.sqrt((dev * dev).sum(axis=1) / (k - 2))
-            else:
-                self._vol_cache = self.cache.return_volatility(self._vol_window)
-            self._vol_key = key
-        return self._vol_cache
-
     def _rate_period(self, ts_ms: int) -> None:
-        cfg = self.cfg
-        active = self._p_count > 0
-        all_active = bool(active.all())
-        change_pct = np.subtract(self._p_close, self._p_open, out=self._buf_change)
-        change_pct /= self._p_open  # open > 0 (validated); NaN for symbols without klines
-        change_pct *= 100.0
-        ratio = self._buf_ratio
-        ratio.fill(0.5)
-        np.divide(self._p_taker, self._p_vol, out=ratio, where=self._p_vol > 0)
-        sigma = self._buf_sigma
-        np.copyto(sigma, self._volatility())
-        sigma[~np.isfinite(sigma)] = 0.0  # unknown volatility scores as none
-        if not all_active:
-            change_pct[~active] = np.nan
-        score = performance_score(change_pct, ratio, sigma)
-        period = self.counters["periods"]
-        rc = cfg.rating
-        games = None
-        if rc.opponents > 0:  # sampled opponents: a list of games, O(N k), no (N, N) matrix
-            rng = np.random.default_rng((self._rng_seed, period))
-            games = build_games(score, mode=rc.outcome_mode, opponents=rc.opponents, rng=rng,
-                                margin_scale=rc.margin_scale, draw_epsilon=rc.draw_epsilon)
-        if games is not None:
-            self.rating, self.rd, self.vol = rate_period_games(
-                self.rating, self.rd, self.vol, *games, tau=rc.tau, max_vol=rc.max_volatility, max_rd=rc.max_rd,
-            )
-        else:  # round robin (a large one is rated block by block, without the (N, N) matrix)
-            outcomes = RoundRobin(score, mode=rc.outcome_mode, margin_scale=rc.margin_scale,
-                                  draw_epsilon=rc.draw_epsilon)
-            self.rating, self.rd, self.vol = rate_period(
-                self.rating, self.rd, self.vol, outcomes, tau=rc.tau, max_vol=rc.max_volatility, max_rd=rc.max_rd,
-            )
-        played = np.isfinite(score)
-        z, mean, std = self.zs.update(self.rating, played)
-        self.z = z  # RollingZScore reports 0, never NaN/inf, where z is undefined
-        self.ma = mean
-        self.zstd = std
-        self.score = score
-        # periods without data in the z window (only once a symbol has been seen at all)
-        ring = self._gap_ring
-        p = self._gap_pos
-        if not all_active or self._gaps_held:
-            missing = ~active & (self.last_kline_ms >= 0)
-            self.gaps += missing
-            self.gaps -= ring[p]
-            ring[p] = missing
-            self._gaps_held = int(self.gaps.sum())
-        self._gap_pos = (p + 1) % ring.shape[0]
-        self.counters["periods"] = period + 1
+        """Rate the period ending at ``ts_ms`` - here, or take its results from the rater running
+        ahead in another process - then keep its detail history and mark it for signals."""
+        if self._ahead is not None:
+            self._apply_games(self._ahead.take(ts_ms))
+            self._rate_z()
+        else:
+            self._rate()
+        self.counters["periods"] += 1
         self._board_version += 1
         self._period_ts = ts_ms
         # detail history ring
@@ -920,7 +792,7 @@ class TradingEngine:
         h[0, p] = self.cache.price
         h[1, p] = self.rating
         h[2, p] = self.z
-        h[3, p] = mean
+        h[3, p] = self.ma
         self._hist_pos = (p + 1) % HISTORY_LEN
         self._hist_count = min(self._hist_count + 1, HISTORY_LEN)
         self._pending_period = True
@@ -1071,7 +943,7 @@ class TradingEngine:
             ts,
             self.z,
             self.zstd,
-            self.zs.count,
+            self.z_count,
             self._staleness(ts),
             self.gaps,
             holding,

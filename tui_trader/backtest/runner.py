@@ -364,6 +364,10 @@ def sweep_runner(config_dict: dict[str, Any], data_spec: dict[str, Any]) -> dict
     for key in ("path", "interval"):
         if not data_spec.get(key):
             raise ValueError(f"sweep data_spec needs {key!r}")
+    dp = dict(config_dict.get("data_processing") or {})
+    if dp.get("rating_worker", "auto") == "auto":
+        # the sweep's points already keep every core busy: no second process per point
+        config_dict = {**config_dict, "data_processing": {**dp, "rating_worker": "off"}}
     cfg = Config.model_validate(config_dict)
     syms = tuple(data_spec["symbols"]) if data_spec.get("symbols") else None
     data = _cached_data(str(data_spec["path"]), data_spec["interval"], syms)

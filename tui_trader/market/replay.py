@@ -48,6 +48,7 @@ from tui_trader.market.binance_payloads import parse_rest_klines, synthetic_filt
 from tui_trader.market.file_cache import KlineFileCache
 from tui_trader.market.pacing import Pacer
 from tui_trader.market.sim import advance_clock, parse_speed
+from tui_trader.market.sources import ReplayKlines
 from tui_trader.market.validation import RejectCounter, kline_batch_from_arrays, validate_kline_batch
 from tui_trader.models import KlineBatch, SymbolFilters
 from tui_trader.monitor.metrics import CounterRate
@@ -487,6 +488,14 @@ class ReplayFeed:
     async def stop(self) -> None:
         self._running = False
         self._stopped.set()
+
+    #: What a process needs to import to unpickle :meth:`kline_source`.
+    kline_source_modules = ("tui_trader.market.sources",)
+
+    def kline_source(self) -> ReplayKlines:
+        """What :meth:`events` is about to yield, as a picklable iterable (after :meth:`start`,
+        before the first event)."""
+        return ReplayKlines(self._klines, self._bounds, self._first_live, self.periods_per_batch)
 
     async def history(self, symbols: Sequence[str], interval: str, n: int) -> KlineBatch:
         """Up to ``n`` closed klines per symbol from the held-back warm-up periods

@@ -45,6 +45,7 @@ from tui_trader.clock import Clock, interval_to_ms
 from tui_trader.config import Config
 from tui_trader.market.binance_payloads import synthetic_filters
 from tui_trader.market.pacing import Pacer
+from tui_trader.market.sources import SimKlines
 from tui_trader.market.universe import is_leveraged_token
 from tui_trader.market.validation import RejectCounter, validate_kline_batch, validate_price_batch
 from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
@@ -424,6 +425,17 @@ class SimFeed:
     async def stop(self) -> None:
         self._running = False
         self._stopped.set()
+
+    #: What a process needs to import to unpickle :meth:`kline_source` (its market).
+    kline_source_modules = ("tui_trader.market.sim",)
+
+    def kline_source(self) -> SimKlines:
+        """What :meth:`events` is about to yield (its closed klines), as a picklable iterable
+        (after :meth:`start`, before the first event). It refers to the feed's market: it is
+        meant to be pickled to another process, not iterated here."""
+        assert self._market is not None, "start() first"
+        left = None if self.max_klines is None else max(0, self.max_klines - self._live_klines)
+        return SimKlines(self._market, self._last_open, left)
 
     async def history(self, symbols: Sequence[str], interval: str, n: int) -> KlineBatch:
         """The last ``min(n, warmup_klines)`` warm-up klines of ``symbols`` (sorted by open_time,
