@@ -189,18 +189,19 @@ async def test_stopping_a_run_ends_its_worker(tmp_path: Path) -> None:
 
 
 def test_a_worker_out_of_step_is_an_error() -> None:
+    from tui_trader.market.sim import SimMarket
+    from tui_trader.rating.ahead import TAPPED
+    from tui_trader.rating.periods import PeriodRater, RatingParams
+
+    rater = PeriodRater()
+    rater.counters = {"periods": 0, "klines": 0, "late_klines": 0}
+    rater._init_rating(RatingParams.from_config(_sim_cfg("on", n=4)), ["A", "B", "C", "D"], 60_000)
+    market = SimMarket(["AUSDT", "BUSDT", "CUSDT", "DUSDT"], 60_000, 4, 1, 0, 1)
     ahead = RatingAhead(timeout_s=20)
     try:
-        from tui_trader.market.sim import SimMarket
-        from tui_trader.market.sources import SimKlines
-        from tui_trader.rating.periods import PeriodRater, RatingParams
-
-        cfg = _sim_cfg("on", n=4)
-        rater = PeriodRater()
-        rater.counters = {"periods": 0, "klines": 0, "late_klines": 0}
-        rater._init_rating(RatingParams.from_config(cfg), ["A", "B", "C", "D"], 60_000)
-        market = SimMarket(["AUSDT", "BUSDT", "CUSDT", "DUSDT"], 60_000, 4, 1, 0, 1)
-        ahead.begin(rater._rater_state(), SimKlines(market, np.full(4, -1, dtype=np.int64), 10))
+        ahead.begin(rater._rater_state(), TAPPED)
+        for _ in range(3):  # klines sent as the feed makes them: three one-minute periods
+            ahead.feed(market.step(prices=False)[1])
         games = ahead.take(60_000)  # the first period (open time 0) ends at one minute
         assert games.shape == (4, 4)  # rating, RD, volatility, score of each symbol
         assert np.isfinite(games).all() and np.ptp(games[0]) > 0  # they played

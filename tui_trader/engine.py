@@ -149,6 +149,9 @@ HISTORY_LEN = 500  # periods kept per symbol for the detail view
 # rating_worker = "auto": a second process rates ahead only for runs at least this long (open
 # times); starting it costs ~0.2 s of the other core, a period of 10 symbols takes ~0.2 ms
 AHEAD_MIN_OPEN_TIMES = 2000
+# how many kline intervals the simulated market runs ahead of the engine when its klines go to the
+# rating worker: the worker rates them while the engine trades the earlier ones
+AHEAD_LOOKAHEAD = 4
 DETAIL_RESTORE_CELLS = 200_000  # at most this many symbol-periods of detail history are read back on start
 SIGNALS_KEPT = 200
 ORDERS_KEPT = 2000
@@ -448,8 +451,10 @@ class TradingEngine(PeriodRater):
     def _may_rate_ahead(self) -> bool:
         """Rate ahead in a second process? Only when the feed knows its klines in advance (sim,
         replay) and runs at full speed."""
-        return (self.cfg.data_processing.rating_worker != "off" and hasattr(self.feed, "kline_source")
-                and getattr(self.feed, "speed", 1.0) is None)
+        feed = self.feed
+        return (self.cfg.data_processing.rating_worker != "off"
+                and (hasattr(feed, "kline_source") or hasattr(feed, "tap_klines"))
+                and getattr(feed, "speed", 1.0) is None)
 
     def _wants_ahead(self) -> bool:
         """After the feed started: and (``auto``) the run is long enough to pay for a process."""
@@ -457,7 +462,7 @@ class TradingEngine(PeriodRater):
             return False
         if self.cfg.data_processing.rating_worker == "on":
             return True
-        left = self.feed.kline_source().open_times  # type: ignore[attr-defined]
+        left = self.feed.open_times_left()  # type: ignore[attr-defined]
         return left is None or left >= AHEAD_MIN_OPEN_TIMES
 
     def _start_ahead(self) -> RatingAhead | None:
@@ -475,14 +480,18 @@ class TradingEngine(PeriodRater):
         ahead, self._ahead_proc = self._ahead_proc, None
         if ahead is None:
             return
-        from tui_trader.rating.ahead import RatingAheadError
+        from tui_trader.rating.ahead import TAPPED, RatingAheadError
 
+        tap = getattr(self.feed, "tap_klines", None)
         try:
-            ahead.begin(self._rater_state(), self.feed.kline_source())
+            # the simulated market sends its klines as it makes them; a replay hands over its data
+            ahead.begin(self._rater_state(), TAPPED if tap is not None else self.feed.kline_source())
         except RatingAheadError as exc:
             log.warning("%s: rating in the engine", exc)
             ahead.close()
             return
+        if tap is not None:
+            tap(ahead.feed, AHEAD_LOOKAHEAD)
         self._ahead = ahead
         log.info("rating periods ahead in a second process (the market is known in advance)")
 

@@ -489,6 +489,10 @@ class ReplayFeed:
         self._running = False
         self._stopped.set()
 
+    def open_times_left(self) -> int:
+        """Open times still to come."""
+        return max(0, self.periods - self._first_live)
+
     #: What a process needs to import to unpickle :meth:`kline_source`.
     kline_source_modules = ("tui_trader.market.sources",)
 

@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,6 @@ from tui_trader.clock import Clock, interval_to_ms
 from tui_trader.config import Config
 from tui_trader.market.binance_payloads import synthetic_filters
 from tui_trader.market.pacing import Pacer
-from tui_trader.market.sources import SimKlines
 from tui_trader.market.universe import is_leveraged_token
 from tui_trader.market.validation import RejectCounter, validate_kline_batch, validate_price_batch
 from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
@@ -377,6 +377,8 @@ class SimFeed:
         self._last_open: np.ndarray = np.empty(0, dtype=np.int64)
         self._last_event_ms = -1
         self._live_klines = 0
+        self._tap: Callable[[KlineBatch], None] | None = None
+        self._lookahead = 0
         self.received = 0
         self._rate = CounterRate()
         self._filters: dict[str, SymbolFilters] = {}
@@ -426,16 +428,18 @@ class SimFeed:
         self._running = False
         self._stopped.set()
 
-    #: What a process needs to import to unpickle :meth:`kline_source` (its market).
-    kline_source_modules = ("tui_trader.market.sim",)
+    def open_times_left(self) -> int | None:
+        """Kline intervals still to come (None: no end)."""
+        return None if self.max_klines is None else max(0, self.max_klines - self._live_klines)
 
-    def kline_source(self) -> SimKlines:
-        """What :meth:`events` is about to yield (its closed klines), as a picklable iterable
-        (after :meth:`start`, before the first event). It refers to the feed's market: it is
-        meant to be pickled to another process, not iterated here."""
-        assert self._market is not None, "start() first"
-        left = None if self.max_klines is None else max(0, self.max_klines - self._live_klines)
-        return SimKlines(self._market, self._last_open, left)
+    def tap_klines(self, fn: Callable[[KlineBatch], None], lookahead: int) -> None:
+        """Call ``fn`` with every closed KlineBatch :meth:`events` will yield, as soon as it is
+        made: the market runs ``lookahead`` intervals ahead of the events (their times, and the
+        clock, are unchanged). Set before the first event."""
+        if lookahead < 1:
+            raise ValueError(f"lookahead must be >= 1, got {lookahead}")
+        self._tap = fn
+        self._lookahead = int(lookahead)
 
     async def history(self, symbols: Sequence[str], interval: str, n: int) -> KlineBatch:
         """The last ``min(n, warmup_klines)`` warm-up klines of ``symbols`` (sorted by open_time,
@@ -483,8 +487,17 @@ class SimFeed:
         assert m is not None
         n = len(self._symbols)
         pacer = Pacer(self.speed, self._stopped)
+        made: deque[tuple[list[PriceBatch], KlineBatch]] = deque()  # stepped, not yet yielded
         while self._running and (self.max_klines is None or self._live_klines < self.max_klines):
-            pbs, kb = m.step()
+            while len(made) <= self._lookahead and (
+                self.max_klines is None or self._live_klines + len(made) < self.max_klines
+            ):
+                pbs, kb = m.step()
+                kb = validate_kline_batch(kb, n, self._last_open, self.counter)
+                if self._tap is not None:
+                    self._tap(kb)
+                made.append((pbs, kb))
+            pbs, kb = made.popleft()
             self._live_klines += 1
             plan: list[tuple[int, KlineBatch | PriceBatch]] = [(int(pb.event_time[0]), pb) for pb in pbs]
             plan.append((int(kb.close_time[0]) + 1, kb))
@@ -492,9 +505,7 @@ class SimFeed:
                 await pacer.wait_until(ts)
                 if not self._running:
                     return
-                if isinstance(ev, KlineBatch):
-                    ev = validate_kline_batch(ev, n, self._last_open, self.counter)
-                else:
+                if isinstance(ev, PriceBatch):
                     ev = validate_price_batch(ev, n, self.counter)
                 advance_clock(self.clock, ts)
                 self._last_event_ms = ts

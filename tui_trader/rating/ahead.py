@@ -7,34 +7,39 @@ z-scores) does not depend on anything the trading half does. So it can run
 ahead, on the same klines, in another process: the engine keeps its own
 market cache and period boundaries, and at each period close takes that
 period's games results (ratings, RD, volatility, scores) instead of computing
-them, then updates its z-score window from them as usual. The worker starts from a copy of
-the engine's rater state and runs the same code, so every number is the same,
-bit for bit; the engine checks each period's time against its own.
+them, then updates its z-score window from them as usual. The worker starts
+from a copy of the engine's rater state and runs the same code, so every
+number is the same, bit for bit; the engine checks each period's time against
+its own.
 
 Protocol, over one socket pair: frames of an 8-byte big-endian length and a
 pickle (both ends belong to this program):
 
-* engine -> worker, once: ``(state, source)`` - the rater state
-  (:meth:`PeriodRater._rater_state`) and an iterable of the closed
-  :class:`~tui_trader.models.KlineBatch` es the feed is about to deliver
-  (``kline_source()`` of the sim and replay feeds);
+* engine -> worker, first: ``(state, source)`` - the rater state
+  (:meth:`PeriodRater._rater_state`) and where the klines come from: an
+  iterable of the closed :class:`~tui_trader.models.KlineBatch` es the feed is
+  about to deliver (a replay's ``kline_source()``), or :data:`TAPPED`;
+* engine -> worker, with :data:`TAPPED`: ``("klines", batch)`` for every closed
+  batch, as the feed makes it, a few klines before the engine gets to it (the
+  simulated market's ``tap_klines``: the worker needs no copy of the market);
 * worker -> engine: ``("periods", ts (K,), games (K, 4, N))`` - rating, RD,
   volatility and performance score (:data:`~tui_trader.rating.periods.GAMES_FIELDS`) -
   for K consecutive periods (K grows from 1 so the first period comes at once,
   up to about 64 kB a message), then ``("end",)``; or ``("error", text)``.
 
-The worker never waits for the engine to read while it has periods to rate: its
-socket is non-blocking, and frames the engine has not taken yet wait in the
-worker (at most :data:`PENDING_BYTES`; beyond that it waits). A sending thread
-would not do: it needs the GIL back after every write, and the rating thread
-holds it.
-When the engine stops or dies, the worker's next send fails and it exits.
-Worker failures (an error, a crash, no answer within ``timeout_s``) raise
-:class:`RatingAheadError` in the engine, which then stops trading (its rater
-state is behind, it cannot carry on alone).
+Both ends are non-blocking (:class:`_Channel`): frames wait in the sender until
+the socket takes them, so neither end stops working to wait for the other. A
+sending thread would not do: it needs the GIL back after every write, and the
+rating holds it (frames then stalled for 0.1-0.3 s). The worker holds at most
+:data:`PENDING_BYTES` of unread results before it waits for the engine.
 
-Run as ``python -m tui_trader.rating.ahead FD`` by :class:`RatingAhead`;
-nothing else is meant to start it.
+When the engine stops or dies, the worker's next write fails (or its read ends)
+and it exits. Worker failures (an error, a crash, no answer within
+``timeout_s``) raise :class:`RatingAheadError` in the engine, which then stops
+trading (its rater state is behind, it cannot carry on alone).
+
+Run as ``python -m tui_trader.rating.ahead FD [MODULE ...]`` by
+:class:`RatingAhead`; nothing else is meant to start it.
 """
 
 from __future__ import annotations
@@ -49,28 +54,31 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tui_trader.models import KlineBatch
 from tui_trader.rating.periods import GAMES_FIELDS, PERIOD_CLOSED, PeriodRater
 
-__all__ = ["RatingAhead", "RatingAheadError"]
+__all__ = ["TAPPED", "RatingAhead", "RatingAheadError"]
 
 log = logging.getLogger(__name__)
 
 #: Bytes of results per message the worker aims at (K periods of 4 N-arrays).
 MESSAGE_BYTES = 64 * 1024
-#: Bytes of framed messages the worker may hold for the engine before it waits for it to read.
+#: Bytes of framed results the worker may hold for the engine before it waits for it to read.
 PENDING_BYTES = 8 * 1024 * 1024
 #: Seconds the engine waits for the next results before it gives up on the worker.
 DEFAULT_TIMEOUT_S = 60.0
+#: The kline source that means: the engine's feed sends the klines itself, as it makes them.
+TAPPED = "tapped"
 
 _LEN = struct.Struct(">Q")
+_READ_CHUNK = 1 << 20
 
 
 class RatingAheadError(RuntimeError):
@@ -82,28 +90,86 @@ def _frame(msg: object) -> bytes:
     return _LEN.pack(len(data)) + data
 
 
-def _read_exact(sock: socket.socket, n: int) -> bytearray:
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        k = sock.recv_into(view[got:])
-        if k == 0:
+class _Channel:
+    """One end of the socket pair, non-blocking both ways: frames to send wait in ``out`` and go
+    whenever the socket takes them; frames that arrive are decoded into ``frames``."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self.out = bytearray()
+        self._in = bytearray()
+        self.frames: deque[Any] = deque()
+        self.closed = False  # the other end closed (read all it sent)
+
+    def post(self, msg: object) -> None:
+        self.out += _frame(msg)
+        self.write()
+
+    def write(self) -> None:
+        """Send what the socket takes now (OSError once the other end is gone)."""
+        while self.out:
+            try:
+                n = self.sock.send(self.out)
+            except BlockingIOError:
+                return
+            del self.out[:n]
+
+    def _read(self) -> None:
+        """Take what has arrived; EOFError when the other end closed and every frame it sent
+        before has been taken."""
+        while not self.closed:
+            try:
+                chunk = self.sock.recv(_READ_CHUNK)
+            except BlockingIOError:
+                break
+            if not chunk:
+                self.closed = True  # its last frames may still be in the buffer
+                break
+            self._in += chunk
+        buf = self._in
+        while len(buf) >= _LEN.size:
+            (n,) = _LEN.unpack_from(buf)
+            if len(buf) < _LEN.size + n:
+                break
+            self.frames.append(pickle.loads(bytes(buf[_LEN.size : _LEN.size + n])))
+            del buf[: _LEN.size + n]
+        if self.closed and not self.frames:
             raise EOFError("connection closed")
-        got += k
-    return buf
 
+    def pump(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` (None: no limit) until the socket can take or give something,
+        then write and read; False if nothing happened in time."""
+        if self.closed:
+            self._read()  # EOFError once its frames are taken
+            return True
+        r, w, _ = select.select([self.sock], [self.sock] if self.out else [], [], timeout)
+        if w:
+            self.write()
+        if r:
+            self._read()
+        return bool(r or w)
 
-def _read_frame(sock: socket.socket) -> Any:
-    (n,) = _LEN.unpack(_read_exact(sock, _LEN.size))
-    return pickle.loads(_read_exact(sock, n))
+    def next_frame(self, timeout: float | None) -> Any:
+        """The next frame that arrived, sending pending ones meanwhile; TimeoutError after
+        ``timeout`` seconds without any progress."""
+        while not self.frames:
+            if not self.pump(timeout):
+                raise TimeoutError
+        return self.frames.popleft()
+
+    def drain(self, limit: int = 0) -> None:
+        """Wait until at most ``limit`` bytes are left to send (reading what arrives meanwhile)."""
+        while len(self.out) > limit:
+            self.pump(None)
 
 
 class RatingAhead:
     """The engine's end: starts the worker process at once (its imports overlap the engine's
-    start-up), :meth:`begin` hands it the state and the klines, :meth:`take` returns each
-    period's results in order, :meth:`close` ends it. ``preload``: modules the worker imports
-    while it waits (what unpickling the kline source needs)."""
+    start-up), :meth:`begin` hands it the state and the klines, :meth:`feed` sends it klines
+    (with :data:`TAPPED`), :meth:`take` returns each period's results in order, :meth:`close`
+    ends it. ``preload``: modules the worker imports while it waits (what unpickling the kline
+    source needs)."""
 
     def __init__(self, timeout_s: float = DEFAULT_TIMEOUT_S, preload: tuple[str, ...] = ()) -> None:
         self.timeout_s = float(timeout_s)
@@ -124,30 +190,31 @@ class RatingAhead:
             raise
         finally:
             theirs.close()
-        self._sock = ours
+        self._ch = _Channel(ours)
         self._queue: deque[tuple[int, np.ndarray]] = deque()
-        self._sender: threading.Thread | None = None
-        self._send_error: BaseException | None = None
+        self._begun = False
         self._closed = False
         self.periods = 0  # results taken
         self.messages = 0  # messages received
 
-    def begin(self, state: dict[str, Any], source: Iterable[Any]) -> None:
-        """Send the rater state and the kline source (a year of klines is megabytes; the worker
-        may still be importing): pickled here, written by a thread, so the engine goes on at once.
-        Raises RatingAheadError if the worker is gone already."""
+    def begin(self, state: dict[str, Any], source: Iterable[Any] | str) -> None:
+        """Send the rater state and the kline source (or :data:`TAPPED`). A year of klines is
+        megabytes and the worker may still be importing: what the socket does not take now goes
+        with the next :meth:`feed` or :meth:`take`. Raises RatingAheadError if the worker is gone."""
         if self._proc.poll() is not None:
             raise RatingAheadError(f"rating worker unavailable (exit code {self._proc.returncode})")
-        data = _frame((state, source))
-        self._sender = threading.Thread(target=self._send_begin, args=(data,), name="rating-ahead-begin",
-                                        daemon=True)
-        self._sender.start()
+        self._begun = True
+        self._post((state, source))
 
-    def _send_begin(self, data: bytes) -> None:
+    def feed(self, batch: KlineBatch) -> None:
+        """Closed klines for a :data:`TAPPED` worker (never waits)."""
+        self._post(("klines", batch))
+
+    def _post(self, msg: object) -> None:
         try:
-            self._sock.sendall(data)
-        except OSError as exc:  # reported by take(): the worker then never answers
-            self._send_error = exc
+            self._ch.post(msg)
+        except OSError as exc:
+            raise RatingAheadError(f"rating worker went away (exit code {self._proc.poll()})") from exc
 
     def take(self, ts_ms: int) -> np.ndarray:
         """The next period's games results (rows :data:`~tui_trader.rating.periods.GAMES_FIELDS`);
@@ -162,16 +229,12 @@ class RatingAhead:
         return games
 
     def _receive(self) -> None:
-        if self._send_error is not None:
-            raise RatingAheadError(f"rating worker unavailable: {self._send_error}")
         try:
-            ready, _, _ = select.select([self._sock], [], [], self.timeout_s)
-            if not ready:
-                raise RatingAheadError(f"rating worker sent nothing for {self.timeout_s:g} s")
-            msg = _read_frame(self._sock)
+            msg = self._ch.next_frame(self.timeout_s)
+        except TimeoutError:
+            raise RatingAheadError(f"rating worker sent nothing for {self.timeout_s:g} s") from None
         except (EOFError, OSError, pickle.UnpicklingError) as exc:
-            code = self._proc.poll()
-            raise RatingAheadError(f"rating worker went away (exit code {code})") from exc
+            raise RatingAheadError(f"rating worker went away (exit code {self._proc.poll()})") from exc
         self.messages += 1
         kind = msg[0]
         if kind == "periods":
@@ -187,9 +250,9 @@ class RatingAhead:
         if self._closed:
             return
         self._closed = True
-        if self._sender is None or self._sender.is_alive():
-            self._proc.kill()  # never begun, or still reading the state: nothing to wait for
-        self._sock.close()
+        if not self._begun:
+            self._proc.kill()  # nothing to finish
+        self._ch.sock.close()
         try:
             self._proc.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
@@ -214,67 +277,64 @@ class _GamesRater(PeriodRater):
         self._period_ts = ts_ms
 
 
-class _Outbox:
-    """The worker's frames on their way to the engine, written without waiting while possible."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.pending = bytearray()
-
-    def post(self, msg: object) -> None:
-        self.pending += _frame(msg)
-        self.flush(wait=len(self.pending) > PENDING_BYTES)
-
-    def flush(self, wait: bool) -> None:
-        """Write what the socket takes now; with ``wait``, until everything is written.
-        Raises OSError (BrokenPipeError...) once the engine is gone."""
-        while self.pending:
-            try:
-                n = self.sock.send(self.pending)
-            except BlockingIOError:
-                if not wait:
-                    return
-                select.select([], [self.sock], [])
-                continue
-            del self.pending[:n]
+def _tapped(ch: _Channel, before_waiting: Callable[[], None]) -> Iterator[KlineBatch]:
+    """The klines the engine sends (sending results meanwhile), until it closes the socket.
+    ``before_waiting`` runs before it waits for klines that have not arrived: the engine may be
+    waiting for the results of those it sent."""
+    while True:
+        try:
+            if not ch.frames:
+                ch.pump(0)
+                if not ch.frames:
+                    before_waiting()
+            msg = ch.next_frame(None)
+        except EOFError:
+            return
+        yield msg[1]
 
 
 def _serve(sock: socket.socket) -> None:
     """The worker: rate every period of the source, send the results in order."""
+    ch = _Channel(sock)
     try:
-        state, source = _read_frame(sock)
+        state, source = ch.next_frame(None)
     except (EOFError, OSError):
         return  # the engine never began
-    sock.setblocking(False)
-    out = _Outbox(sock)
     try:
         try:
             rater = _GamesRater.from_state(state)
             n = max(1, rater._all_sym.shape[0])
             most = max(1, MESSAGE_BYTES // (len(GAMES_FIELDS) * 8 * n))
-            k = 1
+            k = 1  # periods per message: from 1 (the first comes at once) up to `most`
             ts: list[int] = []
             games = np.empty((most, len(GAMES_FIELDS), n))
-            for batch in source:
+
+            def send() -> None:
+                nonlocal ts
+                if ts:
+                    ch.post(("periods", np.array(ts, dtype=np.int64), games[: len(ts)]))
+                    ts = []
+
+            for batch in _tapped(ch, send) if source == TAPPED else source:
                 for step in rater._kline_steps(batch):
                     if step is not PERIOD_CLOSED:
                         continue
                     rater._games_output(games[len(ts)])
                     ts.append(rater._period_ts)
                     if len(ts) >= k:
-                        out.post(("periods", np.array(ts, dtype=np.int64), games[: len(ts)]))
-                        ts = []
+                        send()
+                        ch.drain(PENDING_BYTES)
                         k = min(2 * k, most)
-                out.flush(wait=False)
-            if ts:
-                out.post(("periods", np.array(ts, dtype=np.int64), games[: len(ts)]))
-            out.post(("end",))
-        except OSError:
+                    elif ch.out:
+                        ch.write()
+            send()
+            ch.post(("end",))
+        except (OSError, EOFError):
             raise
         except Exception as exc:  # noqa: BLE001 - reported to the engine, which stops trading
-            out.post(("error", f"{type(exc).__name__}: {exc}"))
-        out.flush(wait=True)
-    except OSError:
+            ch.post(("error", f"{type(exc).__name__}: {exc}"))
+        ch.drain()
+    except (OSError, EOFError):
         return  # the engine stopped (or died): nothing more to do
 
 
