@@ -227,3 +227,55 @@ def test_a_worker_running_out_of_klines_is_an_error() -> None:
             ahead.take(60_000)
     finally:
         ahead.close()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # field 4 of /proc/PID/stat: the parent
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the worker through /proc (Linux)")
+def test_a_worker_exits_when_its_runner_is_killed_with_sigkill(tmp_path: Path) -> None:
+    """kill -9 of the headless runner: its rating worker notices (its socket closes) and exits."""
+    import subprocess
+    import sys
+    import time
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    proc = subprocess.Popen([sys.executable, "-m", "tui_trader", "run", "--headless", "--feed", "sim", "--speed",
+                             "max", "--duration", "120s", "--db", str(tmp_path / "k.db"), "--json"],
+                            cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        workers: list[int] = []
+        while not workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+            workers = [p for p in _children(proc.pid)
+                       if b"tui_trader.rating.ahead" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert workers, "the endless sim at full speed rates ahead in a second process"
+        time.sleep(1.0)  # well into the run
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(workers[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(workers[0])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
