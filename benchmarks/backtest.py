@@ -13,10 +13,10 @@ interpreter's start-up: the engine modules are imported before the clock starts)
 ``--sweep-points`` z-score thresholds over a process pool. ``--json`` prints one JSON
 line with the same figures. For the simulated universes (``--sim-symbols``, 500) it also times
 the rating step (games or round robin, then Glicko-2) and the simulated feed alone, per period,
-and gives ``ceiling_klines_per_s``: N over their sum. With ``data_processing.rating_worker`` at
-its default (``auto``) these runs rate ahead in a second process, which makes its own copy of the
-market and then rates it: that process cannot go faster than this, whatever the engine does
-(``worker_peak_rss_mb`` is its peak memory). Data defaults to ``$TUI_TRADER_SHARED_DATA/binance_spot_klines``
+and gives ``ceiling_klines_per_s``: N over the larger of the two. With
+``data_processing.rating_worker`` at its default (``auto``) these runs rate ahead in a second
+process while the engine makes the market and trades, so neither side can go faster than its own
+part alone (``worker_peak_rss_mb`` is the worker's peak memory). Data defaults to ``$TUI_TRADER_SHARED_DATA/binance_spot_klines``
 (or ``../shared/data`` next to the checkout).
 """
 
@@ -132,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                 r = out[key]
                 print(f"  sim {r['symbols']} symbols x {r['periods']:,} periods ({r['opponents'] or 'all'} opponents): "
                       f"{r['run_s']:.2f} s, {r['klines_per_s']:,.0f} klines/s, peak RSS {r['peak_rss_mb']:.0f} MB")
-                print(f"    alone: rating {r['rating_ms']:.3f} ms and feed {r['feed_ms']:.3f} ms a period: the rating "
-                      f"worker (its own copy of the market, then the rating) caps the run at "
+                print(f"    alone: rating {r['rating_ms']:.3f} ms (the worker's part) and feed {r['feed_ms']:.3f} ms "
+                      f"(the engine's, before it trades) a period: at most "
                       f"{r['ceiling_klines_per_s']:,.0f} klines/s")
         if "sweep_points" in out:
             print(f"  sweep of {out['sweep_points']} points on {out['sweep_processes']} processes: "
@@ -183,7 +183,7 @@ def sim_backtest(n_symbols: int, periods: int, opponents: int) -> dict:
         "worker_peak_rss_mb": round(peak_worker, 1),
         "rating_ms": round(rating_s * 1000, 3),
         "feed_ms": round(feed_s * 1000, 3),
-        "ceiling_klines_per_s": round(n_symbols / (rating_s + feed_s), 1),
+        "ceiling_klines_per_s": round(n_symbols / max(rating_s, feed_s), 1),
     }
 
 
