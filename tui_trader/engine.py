@@ -236,6 +236,7 @@ class TradingEngine(PeriodRater):
             "late_klines": 0,
             "price_batches": 0,
             "commands": 0,
+            "rating_worker_failures": 0,
         }
         self.resumed_from_ms: int | None = None  # last stored time found at start-up
         self._trade_lock = asyncio.Lock()
@@ -491,9 +492,39 @@ class TradingEngine(PeriodRater):
             ahead.close()
             return
         if tap is not None:
-            tap(ahead.feed, AHEAD_LOOKAHEAD)
+            tap(self._feed_ahead, AHEAD_LOOKAHEAD)
         self._ahead = ahead
         log.info("rating periods ahead in a second process (the market is known in advance)")
+
+    def _feed_ahead(self, batch: KlineBatch) -> None:
+        """The simulated market's klines to the worker, as the feed makes them."""
+        if self._ahead is None:
+            return
+        from tui_trader.rating.ahead import RatingAheadError
+
+        try:
+            self._ahead.feed(batch)
+        except RatingAheadError as exc:
+            self._drop_ahead(exc)
+
+    def _take_ahead(self, ts_ms: int) -> np.ndarray | None:
+        """The worker's results for the period ending at ``ts_ms``; None once it has failed."""
+        from tui_trader.rating.ahead import RatingAheadError
+
+        assert self._ahead is not None
+        try:
+            return self._ahead.take(ts_ms)
+        except RatingAheadError as exc:
+            self._drop_ahead(exc)
+            return None
+
+    def _drop_ahead(self, exc: Exception) -> None:
+        """The worker failed. Nothing is lost: the engine's own rater state is current (it keeps
+        the period accumulators and the z-scores, and took every rating so far), so it rates the
+        period itself, exactly as the worker would have, and every one after."""
+        log.warning("%s: rating in the engine from now on", exc)
+        self.counters["rating_worker_failures"] += 1
+        self._end_ahead()
 
     def _end_ahead(self) -> None:
         for ahead in (self._ahead, self._ahead_proc):
@@ -786,8 +817,9 @@ class TradingEngine(PeriodRater):
     def _rate_period(self, ts_ms: int) -> None:
         """Rate the period ending at ``ts_ms`` - here, or take its results from the rater running
         ahead in another process - then keep its detail history and mark it for signals."""
-        if self._ahead is not None:
-            self._apply_games(self._ahead.take(ts_ms))
+        games = self._take_ahead(ts_ms) if self._ahead is not None else None
+        if games is not None:
+            self._apply_games(games)
             self._rate_z()
         else:
             self._rate()

@@ -35,8 +35,10 @@ rating holds it (frames then stalled for 0.1-0.3 s). The worker holds at most
 
 When the engine stops or dies, the worker's next write fails (or its read ends)
 and it exits. Worker failures (an error, a crash, no answer within
-``timeout_s``) raise :class:`RatingAheadError` in the engine, which then stops
-trading (its rater state is behind, it cannot carry on alone).
+``timeout_s``, a period out of step) raise :class:`RatingAheadError`; the
+engine then rates every period itself from there on. Nothing is lost: it keeps
+the period accumulators and the z-scores, and has taken every rating so far, so
+its own state is always current.
 
 Run as ``python -m tui_trader.rating.ahead FD [MODULE ...]`` by
 :class:`RatingAhead`; nothing else is meant to start it.
