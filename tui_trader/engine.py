@@ -61,6 +61,7 @@ import dataclasses
 import json
 import logging
 import math
+import pickle
 from collections import deque
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -487,8 +488,8 @@ class TradingEngine(PeriodRater):
         try:
             # the simulated market sends its klines as it makes them; a replay hands over its data
             ahead.begin(self._rater_state(), TAPPED if tap is not None else self.feed.kline_source())
-        except RatingAheadError as exc:
-            log.warning("%s: rating in the engine", exc)
+        except (RatingAheadError, pickle.PicklingError, TypeError, ValueError) as exc:
+            log.warning("rating worker not begun (%s): rating in the engine", exc)
             ahead.close()
             return
         if tap is not None:

@@ -3,7 +3,9 @@
 :class:`PeriodRater` is the rating half of the trading engine, with no I/O, no
 asyncio and nothing about orders: the engine is one (it inherits these
 methods), and :mod:`tui_trader.rating.ahead` runs one in a second process, on
-the same klines, ahead of the engine. Both run this code on the same state, so
+the same klines, ahead of the engine, for the part that needs the market
+(:meth:`PeriodRater._rate_games`); the engine takes its results and does the
+rest (:meth:`PeriodRater._rate_z`). Both run this code from the same state, so
 they produce the same numbers bit for bit.
 
 The rules (periods aligned to the epoch, late klines, who plays) are those of
