@@ -333,7 +333,7 @@ def _serve(sock: socket.socket) -> None:
             ch.post(("end",))
         except (OSError, EOFError):
             raise
-        except Exception as exc:  # noqa: BLE001 - reported to the engine, which stops trading
+        except Exception as exc:  # noqa: BLE001 - reported to the engine, which then rates by itself
             ch.post(("error", f"{type(exc).__name__}: {exc}"))
         ch.drain()
     except (OSError, EOFError):
