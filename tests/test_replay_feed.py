@@ -288,3 +288,23 @@ async def test_replay_stop_while_paced(year) -> None:
     await feed.stop()
     await asyncio.wait_for(task, timeout=5)
     assert len(got) <= 1
+
+
+@pytest.mark.parametrize("per_batch", [1, 7])
+async def test_the_kline_source_is_what_events_will_yield(year, per_batch: int) -> None:
+    """kline_source() (pickled to the rating worker) yields the batches events() then yields."""
+    import pickle
+
+    feed = ReplayFeed(Config(), ManualClock(), data=year, speed="max", warmup_klines=48,
+                      periods_per_batch=per_batch)
+    await feed.start()
+    assert feed.open_times_left() == feed.periods - 48
+    source = pickle.loads(pickle.dumps(feed.kline_source()))
+    assert source.open_times == feed.periods - 48
+    events = [ev async for ev in feed.events()]
+    batches = list(source)
+    assert len(batches) == len(events) == -(-(feed.periods - 48) // per_batch)
+    for a, b in zip(batches, events, strict=True):
+        for col in ("sym", "open_time", "close_time", "open", "high", "low", "close", "volume", "quote_volume",
+                    "trades", "taker_buy_base", "closed"):
+            np.testing.assert_array_equal(getattr(a, col), getattr(b, col))

@@ -88,6 +88,34 @@ async def test_pacing_never_changes_the_data() -> None:
     assert all(np.array_equal(x, y, equal_nan=True) for x, y in zip(fast, slow, strict=True))
 
 
+async def test_a_kline_tap_sees_every_kline_ahead_and_changes_nothing() -> None:
+    """tap_klines: each closed batch reaches the tap `lookahead` intervals before it is yielded,
+    identical to it; the events, their times and the clock are those of a feed without a tap."""
+    plain, plain_clock = make(klines=7)
+    want = await collect(plain)
+    feed, clock = make(klines=7)
+    tapped: list[KlineBatch] = []
+    yielded = 0  # closed batches yielded so far, when each tapped one arrives
+    feed.tap_klines(lambda kb: tapped.append((yielded, kb)), lookahead=3)
+    got = []
+    async for ev in feed.events():
+        t = int(ev.event_time[0]) if isinstance(ev, PriceBatch) else int(ev.close_time[0]) + 1
+        assert clock.now_ms() == t
+        got.append(ev)
+        if isinstance(ev, KlineBatch):
+            yielded += 1
+    assert all(np.array_equal(x, y, equal_nan=True) for x, y in zip(_arrays(got), _arrays(want), strict=True))
+    assert clock.now_ms() == plain_clock.now_ms()
+    klines = [ev for ev in got if isinstance(ev, KlineBatch)]
+    assert len(tapped) == len(klines) == 7  # max_klines bounds the look-ahead too
+    for k, (seen_before, kb) in enumerate(tapped):
+        assert seen_before == max(0, k - 3)  # made 3 intervals before the engine gets it
+        assert kb is klines[k]
+    assert feed.open_times_left() == 0
+    with pytest.raises(ValueError, match="lookahead"):
+        feed.tap_klines(tapped.append, lookahead=0)
+
+
 async def test_events_obey_the_validation_rules() -> None:
     feed, _ = make(n=60, klines=40)
     await feed.start()
