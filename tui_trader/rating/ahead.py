@@ -47,7 +47,6 @@ Run as ``python -m tui_trader.rating.ahead FD [MODULE ...]`` by
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import pickle
 import select
@@ -67,8 +66,6 @@ from tui_trader.models import KlineBatch
 from tui_trader.rating.periods import GAMES_FIELDS, PERIOD_CLOSED, PeriodRater
 
 __all__ = ["TAPPED", "RatingAhead", "RatingAheadError"]
-
-log = logging.getLogger(__name__)
 
 #: Bytes of results per message the worker aims at (K periods of 4 N-arrays).
 MESSAGE_BYTES = 64 * 1024
@@ -196,8 +193,6 @@ class RatingAhead:
         self._queue: deque[tuple[int, np.ndarray]] = deque()
         self._begun = False
         self._closed = False
-        self.periods = 0  # results taken
-        self.messages = 0  # messages received
 
     def begin(self, state: dict[str, Any], source: Iterable[Any] | str) -> None:
         """Send the rater state and the kline source (or :data:`TAPPED`). A year of klines is
@@ -227,7 +222,6 @@ class RatingAhead:
         if ts != ts_ms:
             raise RatingAheadError(f"rating worker out of step: it rated the period ending at {ts}, "
                                    f"the engine closed the one ending at {ts_ms}")
-        self.periods += 1
         return games
 
     def _receive(self) -> None:
@@ -237,7 +231,6 @@ class RatingAhead:
             raise RatingAheadError(f"rating worker sent nothing for {self.timeout_s:g} s") from None
         except (EOFError, OSError, pickle.UnpicklingError) as exc:
             raise RatingAheadError(f"rating worker went away (exit code {self._proc.poll()})") from exc
-        self.messages += 1
         kind = msg[0]
         if kind == "periods":
             _, ts, games = msg

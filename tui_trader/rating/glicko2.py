@@ -79,6 +79,7 @@ __all__ = [
     "BASE_RATING",
     "rate_period",
     "rate_period_games",
+    "zero_block_diagonal",
     "expected_score",
     "g_factor",
     "confidence_interval",
@@ -140,6 +141,13 @@ class OutcomeRows(Protocol):
         """The whole (N, N) matrix, NaN where no game was played."""
 
 
+def zero_block_diagonal(block: np.ndarray, r0: int) -> None:
+    """Zero the diagonal elements ``(k, r0 + k)`` of rows ``r0:r0 + len(block)`` of an (N, N)
+    matrix held in ``block`` (C-contiguous)."""
+    m, n = block.shape
+    block.reshape(-1)[r0 : r0 + m * (n + 1) : n + 1] = 0.0
+
+
 class _MatrixRows:
     """A given outcome matrix as :class:`OutcomeRows` (each block range-checked when read)."""
 
@@ -158,8 +166,7 @@ class _MatrixRows:
 
     def rows(self, r0: int, r1: int, out: np.ndarray) -> None:
         np.fmax(self.o[r0:r1], 0.0, out=out)  # outcomes with NaN -> 0
-        m, n = out.shape
-        out.reshape(-1)[r0 : r0 + m * (n + 1) : n + 1] = 0.0  # (k, r0 + k)
+        zero_block_diagonal(out, r0)
 
 
 def _pair_sums(mu: np.ndarray, g: np.ndarray, src: OutcomeRows) -> tuple[np.ndarray, np.ndarray]:
@@ -186,7 +193,6 @@ def _pair_sums(mu: np.ndarray, g: np.ndarray, src: OutcomeRows) -> tuple[np.ndar
     np.multiply(g, mu, out=rhs[1])
     vinv, dsum = np.empty((2, n))
     xb, yb, pb = np.empty((3, rows, n))
-    step = n + 1  # flat stride between diagonal elements
     for r0 in range(0, n, rows):
         r1 = min(r0 + rows, n)
         m = r1 - r0
@@ -201,7 +207,7 @@ def _pair_sums(mu: np.ndarray, g: np.ndarray, src: OutcomeRows) -> tuple[np.ndar
             np.divide(p, y, out=y)  # P E
         else:  # P is 1 off the diagonal
             np.divide(1.0, y, out=y)
-        y.reshape(-1)[r0 : r0 + m * step : step] = 0.0  # the diagonal (k, r0 + k) is never a game
+        zero_block_diagonal(y, r0)  # the diagonal is never a game
         np.multiply(x, y, out=x)  # P (1 - E), exact complement even when E ~ 1
         np.multiply(x, y, out=x)  # P E (1 - E)
         np.dot(x, g2, out=vinv[r0:r1])

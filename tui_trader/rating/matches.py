@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from tui_trader.rating.consts import C0, C1, const
+from tui_trader.rating.glicko2 import zero_block_diagonal
 
 __all__ = ["MODES", "RoundRobin", "build_games", "build_outcomes", "pair_outcome", "sample_pairs"]
 
@@ -126,12 +127,15 @@ class RoundRobin:
         self._m = m = int(np.count_nonzero(active))
         self.played: np.ndarray | None = None if m == n else active
         """(N,) bool: the symbols in the round robin (finite score); None when all are."""
+        # per period, not per block of rows: the 0/1 vector and the idle symbols
+        self._pf = None if m == n else active.astype(np.float64)
+        self._idle = None if m == n else np.flatnonzero(~active)
 
     def played_rows(self, r0: int, r1: int, out: np.ndarray) -> bool:
         """Rows ``r0:r1`` of the 0/1 played matrix into ``out``, False when every pair played."""
-        if self.played is None:
+        pf = self._pf
+        if pf is None:
             return False
-        pf = self.played.astype(np.float64)
         np.multiply(pf[r0:r1, None], pf[None, :], out=out)
         return True
 
@@ -140,13 +144,12 @@ class RoundRobin:
         s = self._s
         np.subtract(s[r0:r1, None], s[None, :], out=out)
         _gap_to_outcome(out, *self._args)
-        if self.played is not None:
-            idle = np.flatnonzero(~self.played)
+        idle = self._idle
+        if idle is not None:
             out[:, idle] = 0.0
             k = idle[(idle >= r0) & (idle < r1)]
             out[k - r0, :] = 0.0
-        m, n = out.shape
-        out.reshape(-1)[r0 : r0 + m * (n + 1) : n + 1] = 0.0  # (k, r0 + k): nobody plays himself
+        zero_block_diagonal(out, r0)  # nobody plays himself
 
     def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
         out = _round_robin(self._s, self._active, self._m, *self._args)
