@@ -215,6 +215,28 @@ def test_a_worker_out_of_step_is_an_error() -> None:
     assert ahead.returncode is not None
 
 
+def test_klines_go_to_the_worker_as_their_exact_bytes() -> None:
+    from tui_trader.models import KlineBatch
+    from tui_trader.rating.ahead import _pack_klines, _unpack_klines
+
+    n = 5
+    f = np.array([1.5, np.nan, -0.0, 5e-324, 1e308])  # NaN, a negative zero, a subnormal
+    batch = KlineBatch(
+        interval_ms=60_000, sym=np.array([4, 0, 2, 1, 3], dtype=np.int32),
+        open_time=np.arange(n, dtype=np.int64) * 60_000, close_time=np.arange(n, dtype=np.int64) * 60_000 + 59_999,
+        open=f, high=f + 1, low=f - 1, close=f[::-1].copy(), volume=f * 2, quote_volume=f * 3,
+        trades=np.array([0, 1, 2**40, 7, 9], dtype=np.int64), taker_buy_base=f / 3,
+        closed=np.array([True, False, True, True, False]),
+    )
+    for b in (batch, KlineBatch.empty(60_000)):
+        back = _unpack_klines(_pack_klines(b))
+        assert back.interval_ms == b.interval_ms and len(back) == len(b)
+        for name in ("sym", "open_time", "close_time", "open", "high", "low", "close", "volume", "quote_volume",
+                     "trades", "taker_buy_base", "closed"):
+            a, c = getattr(b, name), getattr(back, name)
+            assert c.dtype == a.dtype and c.tobytes() == a.tobytes(), name
+
+
 def test_a_worker_running_out_of_klines_is_an_error() -> None:
     from tui_trader.market.sources import ReplayKlines
     from tui_trader.models import KlineBatch

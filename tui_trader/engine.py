@@ -151,8 +151,11 @@ HISTORY_LEN = 500  # periods kept per symbol for the detail view
 # times); starting it costs ~0.2 s of the other core, a period of 10 symbols takes ~0.2 ms
 AHEAD_MIN_OPEN_TIMES = 2000
 # how many kline intervals the simulated market runs ahead of the engine when its klines go to the
-# rating worker: the worker rates them while the engine trades the earlier ones
-AHEAD_LOOKAHEAD = 4
+# rating worker: the worker rates them while the engine trades the earlier ones. It must stay busy
+# through the engine's pauses (a burst of orders, a storage flush: tens of ms, ~30 periods of 500
+# symbols; at 4 it idled ~20 % of the time): ~32,000 klines, 8 to 64 intervals
+AHEAD_LOOKAHEAD_KLINES = 32_000
+AHEAD_LOOKAHEAD_MIN, AHEAD_LOOKAHEAD_MAX = 8, 64
 DETAIL_RESTORE_CELLS = 200_000  # at most this many symbol-periods of detail history are read back on start
 SIGNALS_KEPT = 200
 ORDERS_KEPT = 2000
@@ -493,7 +496,8 @@ class TradingEngine(PeriodRater):
             ahead.close()
             return
         if tap is not None:
-            tap(self._feed_ahead, AHEAD_LOOKAHEAD)
+            n = max(1, self._all_sym.shape[0])
+            tap(self._feed_ahead, max(AHEAD_LOOKAHEAD_MIN, min(AHEAD_LOOKAHEAD_MAX, AHEAD_LOOKAHEAD_KLINES // n)))
         self._ahead = ahead
         log.info("rating periods ahead in a second process (the market is known in advance)")
 
