@@ -104,6 +104,29 @@ def test_update_prices_newest_wins_and_stale_ignored() -> None:
         MarketCache(["A"]).last_prices(0, 1)
 
 
+def test_a_complete_batch_in_order_updates_exactly_like_any_other() -> None:
+    # one row per symbol in symbol order takes whole-array copies; the same rows in another order
+    # go the general way: both caches must end the same, NaN 24h fields and stale rows included
+    rng = np.random.default_rng(3)
+    n = 6
+    fast, general = MarketCache(list("ABCDEF"), capacity=2), MarketCache(list("ABCDEF"), capacity=2)
+    for step in range(40):
+        ts = np.full(n, 1000 + step * 10, dtype=np.int64)
+        if step % 7 == 3:
+            ts[2] -= 500  # one row older than the symbol's price: the whole batch goes the general way
+        fields = rng.uniform(1.0, 2.0, (6, n))
+        fields[rng.random((6, n)) < 0.2] = np.nan  # unknown 24h figures keep the known ones
+        fields[0] = rng.uniform(1.0, 2.0, n)  # the price itself is always known
+        batch = PriceBatch(np.arange(n, dtype=np.int32), ts, *fields)
+        perm = rng.permutation(n)
+        while (perm == np.arange(n)).all():
+            perm = rng.permutation(n)
+        shuffled = PriceBatch(batch.sym[perm], ts[perm], *(f[perm] for f in fields))
+        assert fast.update_prices(batch) == general.update_prices(shuffled)
+        for name in ("price", "price_ts", "open_24h", "high_24h", "low_24h", "quote_volume_24h"):
+            np.testing.assert_array_equal(getattr(fast, name), getattr(general, name), err_msg=name)
+
+
 def test_recent_quote_volume_and_return_volatility() -> None:
     rng = np.random.default_rng(3)
     c = MarketCache(["A", "B", "C"], capacity=50)

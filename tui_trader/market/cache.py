@@ -214,6 +214,8 @@ class MarketCache:
         """
         if len(batch) == 0:
             return 0
+        if len(batch) == self.n and not self.price_capacity and self._update_all(batch):
+            return self.n
         sym = np.asarray(batch.sym, dtype=np.int64)
         ok = (sym >= 0) & (sym < self.n)
         idx = np.flatnonzero(ok)
@@ -237,6 +239,20 @@ class MarketCache:
                 known = ~np.isnan(vals)
                 getattr(self, name)[s2[known]] = vals[known]
         return int(changed.sum())
+
+    def _update_all(self, batch: PriceBatch) -> bool:
+        """:meth:`update_prices` of a batch holding every symbol once, in order, each newer than its
+        price (what the simulated market and a full ticker array send): whole-array copies, no
+        indexing. False (nothing changed) for any other batch."""
+        ts = batch.event_time
+        if not (np.array_equal(batch.sym, self._all_idx()) and bool((ts >= self.price_ts).all())):
+            return False
+        self.price[:] = batch.price
+        self.price_ts[:] = ts
+        for name in ("open_24h", "high_24h", "low_24h", "quote_volume_24h"):
+            vals = getattr(batch, name)
+            np.copyto(getattr(self, name), vals, where=~np.isnan(vals))
+        return True
 
     def _set_prices(self, s: np.ndarray, ts: np.ndarray, px: np.ndarray) -> np.ndarray:
         """Set price where ``ts`` is not older than the current price; ``s`` must be unique."""
