@@ -47,6 +47,7 @@ Run as ``python -m tui_trader.rating.ahead FD [MODULE ...]`` by
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import os
@@ -78,6 +79,7 @@ DEFAULT_TIMEOUT_S = 60.0
 #: The kline source that means: the engine's feed sends the klines itself, as it makes them.
 TAPPED = "tapped"
 
+#: Socket buffers asked for at both ends: the simulated market runs up to 64 batches of klines ahead.
 SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
 _LEN = struct.Struct(">Q")
 _READ_CHUNK = 1 << 20
@@ -122,10 +124,8 @@ class _Channel:
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         for opt in (socket.SO_SNDBUF, socket.SO_RCVBUF):
-            try:
+            with contextlib.suppress(OSError):  # the system's cap (net.core.wmem_max) applies
                 sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER_BYTES)
-            except OSError:
-                pass
         self.sock = sock
         self.out = bytearray()
         self._in = bytearray()
