@@ -220,7 +220,7 @@ def test_klines_go_to_the_worker_as_their_exact_bytes() -> None:
     from tui_trader.rating.ahead import _pack_klines, _unpack_klines
 
     n = 5
-    f = np.array([1.5, np.nan, -0.0, 5e-324, 1e308])  # NaN, a negative zero, a subnormal
+    f = np.array([1.5, np.nan, -0.0, 5e-324, 1e300])  # NaN, a negative zero, a subnormal
     batch = KlineBatch(
         interval_ms=60_000, sym=np.array([4, 0, 2, 1, 3], dtype=np.int32),
         open_time=np.arange(n, dtype=np.int64) * 60_000, close_time=np.arange(n, dtype=np.int64) * 60_000 + 59_999,
