@@ -232,6 +232,53 @@ async def test_an_emergency_stop_survives_a_restart(tmp_path: Path) -> None:
         await h2.stop()
 
 
+@pytest.mark.parametrize("fails_in", ["feed start", "warm-up"])
+async def test_a_restart_that_fails_half_way_leaves_the_stored_state_and_account_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails_in: str
+) -> None:
+    # e.g. a mistyped --data folder: the run ends with an error, and the next start still finds
+    # the emergency stop, the peak equity the drawdown breaker measures from, and the day start
+    db = str(tmp_path / "f.db")
+    h = await make_engine(db_path=db).start()
+    e = h.engine
+    await _trend(h, 6)
+    free = next(s for s in e.symbols if s not in e.portfolio.positions)
+    assert (await e.submit(ManualBuy(symbol=free, quote_amount=Decimal(700)))).ok
+    await _trend(h, 2)
+    assert (await e.submit(EmergencyStop(reason="smoke in the server room"))).ok
+    await h.stop()
+    keys = ("cash", "realized_pnl", "fees_paid", "peak_equity", "day_start_ms", "day_start_equity")
+    async with await Database.open(db) as store:
+        state, account = await store.load_engine_state(), await store.load_account()
+    assert state["state"] is EngineState.EMERGENCY_STOPPED and account["peak_equity"] > account["starting_balance"]
+
+    h2 = make_engine(db_path=db, autostart=True, start_ms=T0 + 86_400_000)  # a host that wants to trade, next day
+
+    async def fail(*_a: object, **_k: object) -> None:
+        raise OSError("no kline files found")
+
+    if fails_in == "feed start":
+        monkeypatch.setattr(h2.feed, "start", fail)
+    else:  # after the book was loaded, before the state was restored
+        monkeypatch.setattr(h2.engine, "_warm_from_storage", fail)
+    with pytest.raises(OSError, match="no kline files"):
+        await h2.engine.start_up()
+    await h2.engine.stop()
+
+    async with await Database.open(db) as store:
+        state2, account2 = await store.load_engine_state(), await store.load_account()
+        sessions = await store._fetchall("SELECT id, ended_ms FROM sessions ORDER BY id")
+    assert (state2["state"], state2["reason"]) == (EngineState.EMERGENCY_STOPPED, "smoke in the server room")
+    assert {k: account2[k] for k in keys} == {k: account[k] for k in keys}
+    assert all(ended is not None for _, ended in sessions)  # a session it opened is closed too
+    assert len(sessions) == (1 if fails_in == "feed start" else 2)
+    h3 = await make_engine(db_path=db, autostart=True).start()
+    try:
+        assert h3.engine.state is EngineState.EMERGENCY_STOPPED
+    finally:
+        await h3.stop()
+
+
 async def test_reducing_is_restored_on_the_same_utc_day_only(tmp_path: Path) -> None:
     db = str(tmp_path / "d.db")
     async with await Database.open(db) as store:

@@ -247,6 +247,11 @@ class TradingEngine(PeriodRater):
         self._stopping = False
         self._stop_future: asyncio.Future[None] | None = None
         self._started = False
+        # how far start-up got: what stop() may write back (a start-up that failed half way must
+        # not overwrite the stored book, peak equity or emergency stop with defaults it never replaced)
+        self._session_open = False
+        self._book_loaded = False
+        self._state_restored = False
         self._run_task: asyncio.Task | None = None
         self._order_seq = 0
         self._signal_seq = 0
@@ -322,11 +327,13 @@ class TradingEngine(PeriodRater):
                 self.label,
                 ts_ms=self.clock.now_ms(),
             )
+            self._session_open = True
 
         # recovery of the book and the engine state
         saved: dict[str, Any] | None = None
         if self.db is not None:
             await self._recover()
+            self._book_loaded = True
             saved = await self.db.load_engine_state()
             if saved:
                 self.state_reason = saved.get("reason", "")
@@ -423,6 +430,7 @@ class TradingEngine(PeriodRater):
             self.sm.force(EngineState.PAUSED, Source.SYSTEM, self.state_reason or "restored")
         elif self.autostart or restored in (EngineState.RUNNING, EngineState.REDUCING):
             await self._transition(EngineState.RUNNING, Source.SYSTEM, "start-up")
+        self._state_restored = True
         await self._save_state()
 
     async def run(self) -> None:
@@ -576,20 +584,28 @@ class TradingEngine(PeriodRater):
                 await db.close()
 
     async def _close_session(self, db: Any) -> None:
-        """Persist what only changes in memory (state, peak and day-start equity) and end the session."""
+        """Persist what only changes in memory (state, peak and day-start equity) and end the session;
+        after a start-up that failed, only what it had loaded (the rest stays as stored)."""
         pf = self.portfolio
         steps = (
-            ("engine state", lambda: self._save_state(db)),
-            ("account", lambda: db.save_account(**{k: v for k, v in self._account_fields().items()
-                                                   if k not in ("realized_pnl", "fees_paid")})),
-            ("session", lambda: db.end_session(self.session_id, self.summary(), ts_ms=self.clock.now_ms())),
+            ("engine state", self._state_restored, lambda: self._save_state(db)),
+            ("account", self._book_loaded, lambda: db.save_account(**{
+                k: v for k, v in self._account_fields().items() if k not in ("realized_pnl", "fees_paid")})),
+            ("session", self._session_open,
+             lambda: db.end_session(self.session_id, self.summary(), ts_ms=self.clock.now_ms())),
         )
-        for what, step in steps:
+        if not self._state_restored:
+            log.warning("start-up did not finish: the stored %s left unchanged",
+                        "engine state is" if self._book_loaded else "engine state and account are")
+        for what, loaded, step in steps:
+            if not loaded:
+                continue
             try:
                 await step()
             except Exception as exc:  # noqa: BLE001 - a failed step must not keep the rest from closing
                 log.error("stop: could not save the %s: %s", what, exc)
-        log.info("session %d closed: cash %s, %d position(s)", self.session_id, pf.cash, len(pf.positions))
+        if self._session_open:
+            log.info("session %d closed: cash %s, %d position(s)", self.session_id, pf.cash, len(pf.positions))
 
     # ------------------------------------------------------------------ recovery
 
