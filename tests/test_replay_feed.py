@@ -195,6 +195,27 @@ def test_unusable_inputs_give_clear_errors(tmp_path: Path) -> None:
     assert all(r == {"malformed": 1} for r in out.rejects.values())
 
 
+def test_files_with_nothing_readable_count_as_malformed_not_as_empty(tmp_path: Path, klines_dir: Path) -> None:
+    # a truncated download, a .json that is not an array, a CSV whose first line is neither a
+    # kline nor a header: each is counted (and logged) once; the readable rows after it still load
+    d = tmp_path / "BTCUSDT" / "1h"
+    d.mkdir(parents=True)
+    (d / "2024-01-01.json").write_text("garbage\n")
+    (d / "2024-01-02.json").write_text("")
+    (d / "2024-01-03.csv").write_text("   \n")
+    rows = real_rows(klines_dir, "BTCUSDT", 3)
+    body = (tmp_path / "rows.csv")
+    write_csv(body, rows)
+    (d / "2024-01-04.csv").write_text("not,a,kline\n" + body.read_text())
+    write_csv(d / "2024-01-05.csv", real_rows(klines_dir, "BTCUSDT", 5)[3:], header=True)  # a real header
+    out = load_klines(tmp_path, "1h", file_cache=None)
+    assert {Path(f).name: r for f, r in out.rejects.items()} == {
+        "2024-01-01.json": {"malformed": 1}, "2024-01-02.json": {"malformed": 1},
+        "2024-01-03.csv": {"malformed": 1}, "2024-01-04.csv": {"malformed": 1},
+    }
+    assert out.klines.open_time.tolist() == [r[0] for r in real_rows(klines_dir, "BTCUSDT", 5)]
+
+
 def test_interval_name() -> None:
     assert [interval_name(x) for x in (H1, 900_000, 86_400_000, 1_000, 7 * 86_400_000)] == ["1h", "15m", "1d", "1s", "1w"]
     with pytest.raises(ValueError):

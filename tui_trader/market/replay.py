@@ -172,8 +172,10 @@ def _read_text(path: Path) -> str:
 def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -> KlineBatch:
     """One kline file (JSON rows, CSV or zipped CSV) -> KlineBatch (closed klines of one symbol).
 
-    Unreadable or undecodable files count one ``malformed`` reject and give an
-    empty batch; bad rows are counted individually. Values are not validated here.
+    Unreadable, undecodable or empty files, and a ``.json`` file that is not an array,
+    count one ``malformed`` reject and give an empty batch; bad rows (a first CSV line
+    that is neither a kline nor a header included) are counted individually. Values are
+    not validated here.
     """
     try:
         text = _read_text(path)
@@ -182,6 +184,12 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
         return KlineBatch.empty(interval_ms)
     stripped = text.lstrip()
     fast: tuple[np.ndarray, np.ndarray] | None
+    if not stripped.strip():
+        counter.reject("malformed", 1, f"{path.name}: empty file")
+        return KlineBatch.empty(interval_ms)
+    if path.suffix.lower() == ".json" and not stripped.startswith("["):
+        counter.reject("malformed", 1, f"{path.name}: not a JSON array of klines")
+        return KlineBatch.empty(interval_ms)
     if stripped.startswith("["):
         try:
             rows = json.loads(stripped)
@@ -196,6 +204,9 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
         body = stripped
         if body and not (body[0].isdigit() or body[0] == "-"):  # header row
             nl = body.find("\n")
+            first = body if nl < 0 else body[:nl]
+            if "open" not in first.lower() or "," not in first:  # not a kline header: a bad row
+                counter.reject("malformed", 1, f"{path.name}: first line is neither a kline nor a header")
             body = "" if nl < 0 else body[nl + 1 :]
         body = body.replace("\r", "").strip("\n")
         fast = _rows_from_csv_fast(body) if body else (np.empty((0, 3), dtype=np.int64), np.empty((0, 7)))
