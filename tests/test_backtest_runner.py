@@ -151,8 +151,8 @@ async def test_warmup_comes_from_before_the_start(klines_dir):
 
 
 async def test_bad_arguments(klines_dir):
-    with pytest.raises(ValueError, match="must be after"):
-        await run_backtest(Config(), klines_dir, "1h", SYMS, END, START, store=False)
+    with pytest.raises(ValueError, match=r"end 2024-\d\d-\d\d \d\d:\d\d UTC must be after start 2024-"):
+        await run_backtest(Config(), klines_dir, "1h", SYMS, END, START, store=False)  # dates, not ms
     with pytest.raises(ReplayError):
         await run_backtest(Config(), klines_dir, "1h", ["NOPEUSDT"], START, END, store=False)
     with pytest.raises(ReplayError):

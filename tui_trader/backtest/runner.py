@@ -129,7 +129,8 @@ async def run_backtest(
 
     interval_ms = interval_to_ms(interval)
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
-        raise ValueError(f"end ({end_ms}) must be after start ({start_ms})")
+        utc = [datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M") for ms in (end_ms, start_ms)]
+        raise ValueError(f"end {utc[0]} UTC must be after start {utc[1]} UTC")
     if symbols is None and cfg.feed.symbols:
         symbols = list(cfg.feed.symbols)
     bcfg = backtest_config(cfg, data_path, interval, symbols)
