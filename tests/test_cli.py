@@ -110,3 +110,22 @@ def test_feed_overrides_from_flags() -> None:
     assert o["feed"]["symbols"] == ["BTCUSDT", "ETHUSDT"] and o["feed"]["speed"] == "max"
     assert o["feed"]["sim"] == {"seed": 7, "n_symbols": 100}
     assert o["storage"] == {"path": "/x.db"}
+
+
+def test_a_db_that_is_not_a_usable_database_is_a_clear_error(tmp_path: Path) -> None:
+    import sqlite3
+
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all, " * 200)
+    newer = tmp_path / "newer.db"
+    con = sqlite3.connect(newer)
+    con.execute("PRAGMA user_version = 99")
+    con.execute("CREATE TABLE t (x)")
+    con.commit()
+    con.close()
+    for db, says in ((garbage, "not a usable SQLite database"), (newer, "schema version 99 is newer")):
+        r = run("run", "--headless", "--duration", "1s", "--db", str(db))
+        assert r.returncode == 2, r.stderr
+        assert f"error: {db}" in r.stderr and says in r.stderr
+        assert "Traceback" not in r.stderr
+    assert garbage.read_bytes() == b"not a database at all, " * 200  # left as it was

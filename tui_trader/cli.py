@@ -261,6 +261,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from tui_trader.config import ConfigError
+    from tui_trader.storage.schema import StorageError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -277,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {issue}", file=sys.stderr)
         return 2
     except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except StorageError as exc:  # --db names a file that is not a usable database (or a newer one)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
