@@ -174,3 +174,20 @@ async def test_headless_replay_runs_until_the_data_ends(klines_dir: Path, tmp_pa
         assert con.execute("SELECT COUNT(*) FROM klines").fetchone()[0] == 0  # replayed files are not copied
     finally:
         con.close()
+
+
+def test_an_unreachable_exchange_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port on 127.0.0.1 where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "live.toml"
+    cfg.write_text(f'[binance]\nrest_url = "http://127.0.0.1:{port}"\nstream_url = "ws://127.0.0.1:{port}"\n'
+                   "request_timeout_s = 1.0\n")
+    proc = _start(tmp_path, "--feed", "binance", "--config", str(cfg), "--duration", "5s",
+                  "--db", str(tmp_path / "live.db"))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "error: cannot start the Binance feed" in err
+    assert "Traceback" not in err

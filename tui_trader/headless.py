@@ -162,6 +162,7 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
         raise UsageError("--feed replay needs --data PATH (or feed.replay.path)")
     setup_logging(cfg)
     console = Console(stderr=False)
+    from tui_trader.market.feed import FeedError
     from tui_trader.market.replay import ReplayError
 
     try:
@@ -169,6 +170,9 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
     except (FileNotFoundError, ReplayError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except FeedError as exc:  # the exchange unreachable or refusing (after the feed's own retries)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     else:

@@ -73,7 +73,7 @@ from tui_trader.market.binance_payloads import (
     parse_mini_ticker_array,
     parse_rest_klines,
 )
-from tui_trader.market.feed import MarketEvent
+from tui_trader.market.feed import FeedError, MarketEvent
 from tui_trader.market.validation import RejectCounter, validate_kline_batch, validate_price_batch
 from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
 
@@ -87,10 +87,6 @@ CONNECTION_MAX_AGE_S = 23.5 * 3600  # Binance drops connections after 24 h; reco
 _UNDECODABLE = "_undecodable"
 
 T = TypeVar("T")
-
-
-class FeedError(Exception):
-    """The feed cannot start or fetch data (bad symbol, exchange unreachable after retries...)."""
 
 
 # ---------------------------------------------------------------------------

@@ -22,6 +22,10 @@ from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
 MarketEvent = KlineBatch | PriceBatch
 
 
+class FeedError(Exception):
+    """The feed cannot start or fetch data (bad symbol, exchange unreachable after retries...)."""
+
+
 @runtime_checkable
 class MarketFeed(Protocol):
     kind: str  # "sim" | "replay" | "binance"
