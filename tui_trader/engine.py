@@ -249,6 +249,7 @@ class TradingEngine(PeriodRater):
         self._started = False
         # how far start-up got: what stop() may write back (a start-up that failed half way must
         # not overwrite the stored book, peak equity or emergency stop with defaults it never replaced)
+        self._db_lock: Any = None  # EngineLock: one engine per database file
         self._session_open = False
         self._book_loaded = False
         self._state_restored = False
@@ -295,7 +296,11 @@ class TradingEngine(PeriodRater):
         cfg = self.cfg
         if self._persist:
             from tui_trader.storage.db import Database
+            from tui_trader.storage.lock import EngineLock
 
+            self._db_lock = EngineLock.for_database(self._db_path)
+            if self._db_lock is not None:
+                self._db_lock.acquire()  # DatabaseInUseError if another engine trades this book
             self.db = await Database.open(
                 self._db_path,
                 clock=self.clock,
@@ -575,13 +580,17 @@ class TradingEngine(PeriodRater):
                 await asyncio.wait_for(self.broker.stop(), timeout=10)
             except Exception as exc:  # noqa: BLE001
                 log.warning("broker stop: %s", exc)
-        if self.db is not None:
-            db, self.db = self.db, None
-            try:
-                if self._started:
-                    await self._close_session(db)
-            finally:
-                await db.close()
+        try:
+            if self.db is not None:
+                db, self.db = self.db, None
+                try:
+                    if self._started:
+                        await self._close_session(db)
+                finally:
+                    await db.close()
+        finally:
+            if self._db_lock is not None:
+                self._db_lock.release()
 
     async def _close_session(self, db: Any) -> None:
         """Persist what only changes in memory (state, peak and day-start equity) and end the session;
