@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
+import pytest
 from textual.color import Color
 from textual.widgets import Input
 from ui_support import make_app, make_engine, notifications, ready, ui_config, until
@@ -164,3 +174,81 @@ def test_cli_glue_refuses_live_without_keys(monkeypatch, capsys):
     assert "BINANCE_API_KEY" in capsys.readouterr().err
     text = account_summary(cfg)
     assert "REAL account" in text and "5% of equity" in text and "not shown" in text
+
+
+def _console_on_a_pty(tmp_path):
+    """``tui-trader tui`` as the session leader of a new pseudo-terminal (what sshd gives it);
+    returns the process and the terminal's master end, once the engine has stored ratings."""
+    import fcntl  # Unix only, like the pseudo-terminal
+    import termios
+
+    db = tmp_path / "console.db"
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 45, 160, 0, 0))
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(repo)}
+    proc = subprocess.Popen([sys.executable, "-m", "tui_trader", "tui", "--db", str(db), "--speed", "max",
+                             "--n-symbols", "20"], env=env, cwd=str(tmp_path), pass_fds=(slave,),
+                            preexec_fn=lambda: os.login_tty(slave))
+    os.close(slave)
+    deadline = time.monotonic() + 90
+    stored = 0
+    while not stored:
+        assert proc.poll() is None, "the console exited on its own"
+        assert time.monotonic() < deadline, "the console stored nothing"
+        if select.select([master], [], [], 0.2)[0]:
+            os.read(master, 1 << 16)  # a terminal that reads what the console draws
+        try:
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+            stored = con.execute("SELECT COUNT(*) FROM glicko_ratings").fetchone()[0]
+            con.close()
+        except sqlite3.Error:
+            pass
+    return proc, master, db
+
+
+def _session_ended(db) -> bool:
+    con = sqlite3.connect(db)
+    try:
+        return all(ended is not None for (ended,) in con.execute("SELECT ended_ms FROM sessions"))
+    finally:
+        con.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "login_tty"), reason="needs a pseudo-terminal (Unix)")
+def test_a_hung_up_terminal_stops_the_console_and_its_process_exits(tmp_path):
+    # an SSH connection that drops: the kernel hangs up the terminal. The console stops the engine
+    # (storage flushed, session closed) and the process ends, although the dead terminal blocks
+    # Textual's restoring of it for ever (it left after SIGNAL_EXIT_S)
+    proc, master, db = _console_on_a_pty(tmp_path)
+    try:
+        os.close(master)
+        assert proc.wait(timeout=app_module.SIGNAL_EXIT_S + 30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert _session_ended(db)
+
+
+@pytest.mark.skipif(not hasattr(os, "login_tty"), reason="needs a pseudo-terminal (Unix)")
+def test_sigterm_with_the_terminal_still_there_exits_at_once(tmp_path):
+    proc, master, db = _console_on_a_pty(tmp_path)
+
+    def read_terminal() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(master, 1 << 16):
+                pass
+
+    threading.Thread(target=read_terminal, daemon=True).start()
+    try:
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        assert time.monotonic() - t0 < app_module.SIGNAL_EXIT_S  # a clean exit, not the forced one
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert _session_ended(db)

@@ -24,7 +24,9 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -80,6 +82,10 @@ from tui_trader.ui.widgets.table import FastTable
 
 log = logging.getLogger("tui_trader.ui")
 UI_DIR = Path(__file__).resolve().parent
+#: Seconds the app has, after a SIGHUP / SIGTERM stopped the engine, to restore the terminal and
+#: exit. A hung-up terminal can block that for ever (Textual's output queue fills and nothing
+#: drains it); everything is stored and closed by then, so the process leaves anyway.
+SIGNAL_EXIT_S = 5.0
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
            "error": logging.ERROR}
@@ -134,6 +140,7 @@ class TuiTraderApp(App[int]):
         self._unsubscribe: list[Callable[[], None]] = []
         self._signals: list[int] = []
         self._stopping = False
+        self._exit_timer: threading.Timer | None = None  # armed after SIGHUP / SIGTERM (see SIGNAL_EXIT_S)
         self._engine_stopped = False
         self._theme_set = discover_themes(theme_dirs)
         self.trader_themes = sorted(self._theme_set.themes)
@@ -634,7 +641,24 @@ class TuiTraderApp(App[int]):
         await self._stop_engine()  # the feed stops, run() returns, storage is flushed and closed
         self.workers.cancel_group(self, "engine")
         rc = 1 if self.engine_failed is not None else 0
+        if reason.startswith(("SIGHUP", "SIGTERM")) and not self.is_headless:  # a real terminal
+            self._exit_timer = _exit_if_still_running(rc, SIGNAL_EXIT_S)
         self.exit(rc, return_code=rc)
+
+
+def _exit_if_still_running(rc: int, after_s: float) -> threading.Timer:
+    """End the process with ``rc`` in ``after_s`` seconds unless the timer is cancelled first
+    (:func:`run_tui` does once ``App.run`` returns) or the process has ended."""
+
+    def leave() -> None:
+        with contextlib.suppress(Exception):
+            log.warning("the terminal did not let the console exit within %.0f s: leaving anyway", after_s)
+        os._exit(rc)
+
+    timer = threading.Timer(after_s, leave)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def run_tui(cfg: Config, engine_factory: Callable[[], Any], live: bool, account_summary: str) -> int:
@@ -654,7 +678,11 @@ def run_tui(cfg: Config, engine_factory: Callable[[], Any], live: bool, account_
             return 3
     engine = engine_factory()
     app = TuiTraderApp(engine, cfg)
-    app.run()
+    try:
+        app.run()
+    finally:
+        if app._exit_timer is not None:
+            app._exit_timer.cancel()  # the app did exit
     if app.engine_failed is not None:
         print(f"engine error: {type(app.engine_failed).__name__}: {app.engine_failed}")
     return int(app.return_code or 0)
