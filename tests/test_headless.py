@@ -1,4 +1,4 @@
-"""``tui-trader run --headless``: trades with the defaults, stops cleanly on SIGINT/SIGTERM (storage
+"""``tui-trader run --headless``: trades with the defaults, stops cleanly on SIGINT/SIGTERM/SIGHUP (storage
 flushed, session closed, exit 0), prints the summary (``--json``: one JSON line)."""
 
 from __future__ import annotations
@@ -112,7 +112,9 @@ def test_default_sim_run_trades_and_sigint_stops_it_cleanly(tmp_path: Path) -> N
     _check_closed_cleanly(db, summary)
 
 
-def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_a_hang_up_stop_cleanly(tmp_path: Path, sig: int) -> None:
+    # SIGHUP: the runner started from an SSH shell whose connection dropped
     db = tmp_path / "term.db"
     cfg = tmp_path / "fast.toml"
     cfg.write_text(FAST_CONFIG)
@@ -120,7 +122,7 @@ def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
     try:
         _wait_for_fills(proc, db)
         time.sleep(0.3)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

@@ -24,6 +24,8 @@ from tui_trader.clock import parse_duration
 from tui_trader.config import Config
 
 log = logging.getLogger("tui_trader.headless")
+#: Signals that stop a run cleanly (flush, close, exit 0); SIGHUP: the SSH session it was started from dropped.
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def setup_logging(cfg: Config, stream=sys.stderr) -> None:
@@ -64,7 +66,7 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
     engine = build_engine(cfg, session_kind="run", autostart=True, **overrides)
     loop = asyncio.get_running_loop()
     stop_event = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in _STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError):  # non-Unix
             loop.add_signal_handler(sig, stop_event.set)
     t0 = time.perf_counter()
@@ -100,7 +102,7 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
         summary = engine.summary() if engine._started else {}
         feed_health = engine.feed.health() if engine._started else {}
         await engine.stop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
     klines = summary.get("klines", 0)
