@@ -247,9 +247,9 @@ class TradingEngine(PeriodRater):
         self._stopping = False
         self._stop_future: asyncio.Future[None] | None = None
         self._started = False
+        self._db_lock: Any = None  # EngineLock: one engine per database file
         # how far start-up got: what stop() may write back (a start-up that failed half way must
         # not overwrite the stored book, peak equity or emergency stop with defaults it never replaced)
-        self._db_lock: Any = None  # EngineLock: one engine per database file
         self._session_open = False
         self._book_loaded = False
         self._state_restored = False
