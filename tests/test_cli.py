@@ -113,6 +113,7 @@ def test_feed_overrides_from_flags() -> None:
 
 
 def test_a_db_that_is_not_a_usable_database_is_a_clear_error(tmp_path: Path) -> None:
+    # garbage, a newer schema, a folder: one 'error:' line naming the file, exit 2
     import sqlite3
 
     garbage = tmp_path / "garbage.db"
@@ -123,9 +124,12 @@ def test_a_db_that_is_not_a_usable_database_is_a_clear_error(tmp_path: Path) -> 
     con.execute("CREATE TABLE t (x)")
     con.commit()
     con.close()
-    for db, says in ((garbage, "not a usable SQLite database"), (newer, "schema version 99 is newer")):
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    for db, says in ((garbage, "not a usable SQLite database"), (newer, "schema version 99 is newer"),
+                     (folder, "cannot open the database")):
         r = run("run", "--headless", "--duration", "1s", "--db", str(db))
         assert r.returncode == 2, r.stderr
-        assert f"error: {db}" in r.stderr and says in r.stderr
+        assert "\nerror: " in "\n" + r.stderr and str(db) in r.stderr and says in r.stderr
         assert "Traceback" not in r.stderr
     assert garbage.read_bytes() == b"not a database at all, " * 200  # left as it was

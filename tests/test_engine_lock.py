@@ -54,6 +54,27 @@ def test_in_memory_databases_take_no_lock() -> None:
     assert EngineLock.for_database("") is None
 
 
+def test_the_lock_sits_beside_the_database_the_engine_opens(tmp_path: Path) -> None:
+    lock = EngineLock.for_database("~/books/main.db")
+    assert lock is not None and lock.path == Path.home() / "books" / "main.db.lock"  # ~ expanded, as Database.open does
+    where = tmp_path / "new" / "folder" / "book.db"
+    lock = EngineLock(where)
+    lock.acquire()
+    try:
+        assert lock.held and (tmp_path / "new" / "folder" / "book.db.lock").read_text().strip() == str(os.getpid())
+    finally:
+        lock.release()
+    assert not lock.held
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs /proc (Linux): a place no one can write")
+def test_a_lock_that_cannot_be_created_is_a_storage_error() -> None:
+    from tui_trader.storage.schema import StorageError
+
+    with pytest.raises(StorageError, match="cannot create the lock file"):
+        EngineLock("/proc/tui-trader-test/book.db").acquire()
+
+
 def _runner(db: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, "-m", "tui_trader", "run", "--headless", "--db", str(db), *args],

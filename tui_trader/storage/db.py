@@ -336,11 +336,14 @@ class Database(QueriesMixin):
         if not path_str:
             raise ValueError("database path must not be empty (use ':memory:' for a throw-away database)")
         memory = path_str == ":memory:"
-        if not memory:
-            path_str = _prepare_path(path_str)
-        # money transactions may run on the event loop thread while the connection is
-        # idle (see the module docs); access stays serialised.
-        conn = await _connect(path_str, int(busy_timeout_ms))
+        try:
+            if not memory:
+                path_str = _prepare_path(path_str)
+            # money transactions may run on the event loop thread while the connection is
+            # idle (see the module docs); access stays serialised.
+            conn = await _connect(path_str, int(busy_timeout_ms))
+        except (OSError, sqlite3.Error) as exc:  # a folder, no permission, no such device...
+            raise StorageError(f"cannot open the database {path_str}: {exc}") from exc
         try:
             await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             try:

@@ -37,7 +37,7 @@ class EngineLock:
     """The lock of one database file (:meth:`acquire` it, :meth:`release` it; idempotent)."""
 
     def __init__(self, db_path: str | os.PathLike[str]) -> None:
-        self.db_path = Path(db_path)
+        self.db_path = Path(db_path).expanduser()  # like Database.open
         self.path = self.db_path.with_name(self.db_path.name + ".lock")
         self._fd: int | None = None
 
@@ -59,8 +59,11 @@ class EngineLock:
         if fcntl is None:  # pragma: no cover - Windows
             log.warning("no engine lock on this platform: do not run two engines on %s", self.db_path)
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StorageError(f"cannot create the lock file {self.path} for the database: {exc}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
