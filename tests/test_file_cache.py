@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,30 @@ def test_the_default_cache_follows_the_environment(tmp_path: Path, monkeypatch: 
     assert c is not None and c.root == tmp_path / "here"
     monkeypatch.setenv(CACHE_ENV, "off")
     assert KlineFileCache.default() is None
+
+
+def test_entries_unused_for_a_month_are_deleted_and_used_ones_kept(tmp_path: Path, data: Path) -> None:
+    # the entries of a deleted source file (or of an older cache format) are never loaded again:
+    # the first store of a later process deletes them once they are UNUSED_DAYS old
+    from tui_trader.market.file_cache import UNUSED_DAYS
+
+    root = tmp_path / "cache"
+    load_klines(data, "1h", file_cache=KlineFileCache(root))
+    h1 = 3_600_000
+    files = {s: sorted((data / s / "1h").glob("*.json")) for s in SYMS}
+    sol = {KlineFileCache(root).entry(f, h1).name for f in files["SOLUSDT"]}
+    assert len(sol) == 2 and sol <= {e.name for e in root.glob("*.npy")}
+    old = (UNUSED_DAYS + 1) * 86_400
+    for e in root.glob("*.npy"):  # a month and a day without use
+        st = e.stat()
+        os.utime(e, (st.st_atime - old, st.st_mtime - old))
+    shutil.rmtree(data / "SOLUSDT")  # two entries now belong to deleted files
+    later = KlineFileCache(root)
+    load_klines(data, "1h", symbols=["BTCUSDT"], file_cache=later)  # loading marks BTCUSDT's two used
+    assert (later.hits, later.misses) == (2, 0)
+    assert all(time.time() - (root / later.entry(f, h1).name).stat().st_mtime < 3600 for f in files["BTCUSDT"])
+    (data / "ETHUSDT" / "1h" / "2024-01-01.json").touch()  # changed: parsed and stored again -> prune
+    load_klines(data, "1h", file_cache=later)
+    live = {later.entry(f, h1).name for s in ("BTCUSDT", "ETHUSDT") for f in files[s]}
+    assert {e.name for e in root.glob("*.npy")} == live  # SOLUSDT's entries went with their files
+    assert later.prune_unused() == 0  # and nothing in use is old

@@ -6,9 +6,10 @@ One ``.npy`` file (a structured array, no pickles) per parsed source file and in
 ``<source>-<version>.npy``: ``<source>`` hashes the cache format, the source's absolute path and
 the kline interval, ``<version>`` its size and modification time (ns). An edited, replaced or
 touched source file is parsed again, and storing its new version deletes the entries of its older
-versions, so the cache holds at most one entry per source file (entries of deleted source files
-stay until the cache is deleted). Only files that parsed without a single rejected row are
-cached, so warnings about bad rows are logged on every load.
+versions, so the cache holds at most one entry per source file. A load marks its entry used
+(modification time); entries unused for :data:`UNUSED_DAYS` days - of deleted or moved source
+files, or of an older cache format - are deleted by the first store of a process. Only files that
+parsed without a single rejected row are cached, so warnings about bad rows are logged on every load.
 
 Location: ``$TUI_TRADER_CACHE_DIR`` if set (``off`` disables the cache), otherwise
 ``klines/`` in the platform cache directory (``platformdirs.user_cache_dir("tui-trader")``).
@@ -18,10 +19,12 @@ or read-only disk) falls back to parsing, never to an error.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +37,11 @@ log = logging.getLogger(__name__)
 
 #: Environment variable: the cache folder, or ``off`` to disable the cache.
 CACHE_ENV = "TUI_TRADER_CACHE_DIR"
-#: Part of every key: bump it when parsing changes what a file yields.
-CACHE_FORMAT = 1
+#: Part of every key: bump it when parsing changes what a file yields (2: a CSV whose first line is
+#: neither a kline nor a header counts a reject, so such a file is no longer cached).
+CACHE_FORMAT = 2
+#: Entries not loaded or stored for this many days are deleted (see the module docs).
+UNUSED_DAYS = 30.0
 _INT_FIELDS = {"open_time", "close_time", "trades"}
 _DTYPE = np.dtype(
     [(f, "<i8" if f in _INT_FIELDS else "<f8") for f in KLINE_FIELDS] + [("closed", "?")]
@@ -50,6 +56,7 @@ class KlineFileCache:
         self.hits = 0
         self.misses = 0
         self._write_failed = False
+        self._pruned = False
 
     @classmethod
     def default(cls) -> KlineFileCache | None:
@@ -90,6 +97,8 @@ class KlineFileCache:
             self.misses += 1
             return None
         self.hits += 1
+        with contextlib.suppress(OSError):
+            os.utime(entry)  # used now: not pruned for another UNUSED_DAYS
         cols = {f: np.ascontiguousarray(arr[f]) for f in (*KLINE_FIELDS, "closed")}
         return KlineBatch(interval_ms=int(interval_ms), sym=np.full(arr.shape[0], sym, dtype=np.int32), **cols)
 
@@ -109,11 +118,32 @@ class KlineFileCache:
             os.replace(tmp, entry)  # atomic: a concurrent reader sees the old file or the whole new one
             tmp = None
             self._drop_older_versions(entry)
+            if not self._pruned:
+                self._pruned = True
+                self.prune_unused()
         except OSError as exc:
             self._write_failed = True  # e.g. a read-only or full disk: stop trying for this load
             log.info("kline cache: cannot write to %s (%s); loads will parse the files", self.root, exc)
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
+
+    def prune_unused(self, days: float = UNUSED_DAYS) -> int:
+        """Delete the entries not loaded or stored for ``days`` days; returns how many. Never raises."""
+        cutoff = time.time() - days * 86_400.0
+        removed = 0
+        try:
+            for old in self.root.glob("*.npy"):
+                try:
+                    if old.stat().st_mtime < cutoff:
+                        old.unlink()
+                        removed += 1
+                except OSError:
+                    continue
+        except OSError as exc:
+            log.debug("kline cache: cannot prune %s (%s)", self.root, exc)
+        if removed:
+            log.info("kline cache: deleted %d entr%s unused for %g days", removed, "y" if removed == 1 else "ies", days)
+        return removed
 
     def _drop_older_versions(self, entry: Path) -> None:
         """Delete the entries of the same source file and interval other than ``entry``."""
