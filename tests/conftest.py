@@ -19,11 +19,12 @@ _KLINE_CACHE: str | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Parsed kline files are cached in a folder of this test session (inherited by the
-    processes the tests start), never in the user's cache directory."""
+    """Parsed kline files are cached, and logs written, in a folder of this test session (inherited
+    by the processes the tests start), never in the user's cache or log directory."""
     global _KLINE_CACHE
     _KLINE_CACHE = tempfile.mkdtemp(prefix="tt-kline-cache-")
     os.environ["TUI_TRADER_CACHE_DIR"] = _KLINE_CACHE
+    os.environ["TUI_TRADER_LOG_FILE"] = os.path.join(_KLINE_CACHE, "tui-trader.log")  # nor the user's log folder
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -193,3 +193,38 @@ def test_an_unreachable_exchange_is_a_clear_error_not_a_traceback(tmp_path: Path
     assert proc.returncode == 1, err
     assert "error: cannot start the Binance feed" in err
     assert "Traceback" not in err
+
+
+def test_the_run_keeps_its_log_in_the_log_file(tmp_path: Path) -> None:
+    log_file = tmp_path / "logs" / "tui-trader.log"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TUI_TRADER_LOG_FILE": str(log_file),
+           "BINANCE_API_KEY": "KEY-THAT-MUST-NOT-APPEAR", "BINANCE_API_SECRET": "SECRET-THAT-MUST-NOT-APPEAR"}
+    db = tmp_path / "log.db"
+    r = subprocess.run([sys.executable, "-m", "tui_trader", "run", "--headless", "--duration", "1s", "--db", str(db)],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    text = log_file.read_text()
+    assert f"log file: {log_file}" in text and "session 1 closed" in text
+    assert "MUST-NOT-APPEAR" not in text
+    # an appended second run; a log file that cannot be opened only warns
+    env["TUI_TRADER_LOG_FILE"] = "/proc/tui-trader-test/x.log"
+    r = subprocess.run([sys.executable, "-m", "tui_trader", "run", "--headless", "--duration", "1s", "--db", str(db)],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "warning: no log file (/proc/tui-trader-test/x.log" in r.stderr
+    env["TUI_TRADER_LOG_FILE"] = str(log_file)
+    subprocess.run([sys.executable, "-m", "tui_trader", "run", "--headless", "--duration", "1s", "--db", str(db)],
+                   env=env, capture_output=True, text=True, timeout=120, check=True)
+    text = log_file.read_text()
+    assert "session 1 closed" in text and "session 3 closed" in text  # appended, not overwritten
+
+
+def test_where_the_log_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TUI_TRADER_LOG_FILE", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    cfg = Config()
+    default = cfg.log_path()
+    assert default is not None and default.name == "tui-trader.log" and "tui-trader" in default.parent.parts
+    assert Config.model_validate({"monitoring": {"log_file": "off"}}).log_path() is None
+    assert Config.model_validate({"monitoring": {"log_file": "~/x.log"}}).log_path() == Path.home() / "x.log"
+    monkeypatch.setenv("TUI_TRADER_LOG_FILE", "off")
+    assert Config.model_validate({"monitoring": {"log_file": "/tmp/y.log"}}).log_path() is None

@@ -107,6 +107,7 @@ class Monitoring(_Section):
     metrics_collection_enabled: bool = True
     alerting_enabled: bool = True
     log_level: Literal["debug", "info", "warn", "warning", "error"] = "info"
+    log_file: str = Field("", description='"" = tui-trader.log in the platform log folder; "off" = none; or a path')
 
 
 class Universe(_Section):
@@ -232,6 +233,18 @@ class Config(_Section):
         import platformdirs
 
         return Path(platformdirs.user_data_dir("tui-trader")) / "tui-trader.db"
+
+    def log_path(self) -> Path | None:
+        """Where the console and the headless runner append their log; None when ``log_file = "off"``.
+        ``$TUI_TRADER_LOG_FILE`` (a path or ``off``), when set, wins over the configuration."""
+        value = os.environ.get("TUI_TRADER_LOG_FILE", "").strip() or self.monitoring.log_file.strip()
+        if value.lower() == "off":
+            return None
+        if value:
+            return Path(value).expanduser()
+        import platformdirs
+
+        return Path(platformdirs.user_log_dir("tui-trader")) / "tui-trader.log"
 
 
 @dataclass

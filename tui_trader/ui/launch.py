@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from tui_trader.config import Config, live_errors
@@ -74,4 +75,12 @@ def main_tui(args: argparse.Namespace, cfg: Config) -> int:
         # paper trading starts at once (the README's promise: trades within a minute); live waits for `s`
         return build_engine(cfg, mode="live" if live else "paper", session_kind="tui", autostart=not live)
 
-    return run_tui(cfg, factory, live=live, account_summary=account_summary(cfg) if live else "")
+    from tui_trader.monitor.logfile import attach_log_file, detach_log_file
+
+    log_path = attach_log_file(cfg)
+    if log_path is not None:
+        logging.getLogger("tui_trader.ui").info("log file: %s", log_path)
+    try:
+        return run_tui(cfg, factory, live=live, account_summary=account_summary(cfg) if live else "")
+    finally:
+        detach_log_file()
