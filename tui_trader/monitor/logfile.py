@@ -3,7 +3,7 @@ for the morning after (``monitoring.log_file``; rotated at 10 MB, five old files
 
 It is attached to the ``tui_trader`` logger at ``monitoring.log_level``. A file that cannot be
 opened is reported once on stderr and never stops a run. Secrets never reach it: nothing logs them
-(the configuration is logged redacted).
+(a test runs with keys in the environment and searches the file for them).
 """
 
 from __future__ import annotations
