@@ -157,3 +157,23 @@ def test_db_path_default_and_explicit(tmp_path: Path) -> None:
     assert Config().db_path().name == "tui-trader.db"
     c = Config.model_validate({"storage": {"path": str(tmp_path / "x.db")}})
     assert c.db_path() == tmp_path / "x.db"
+
+
+def test_an_invalid_value_names_the_files_it_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the user's own file in the platform config folder is applied without --config: an error
+    # from it must say so, or the operator looks for the bad value in the wrong place
+    import tui_trader.config as config_module
+
+    user = tmp_path / "user" / "config.toml"
+    user.parent.mkdir()
+    user.write_text("[risk_management]\nstop_loss_percent = -3\n")
+    monkeypatch.setattr(config_module, "user_config_path", lambda: user)
+    with pytest.raises(ConfigError, match=rf"invalid configuration \(from {user}\)") as exc:
+        load_config()
+    assert any("risk_management.stop_loss_percent" in str(i) for i in exc.value.issues)
+    with pytest.raises(ConfigError, match=rf"\(from {user}, command-line options\)"):
+        load_config(overrides={"feed": {"speed": "max"}})
+    other = tmp_path / "other.toml"
+    other.write_text("[feed]\nspeed = -1\n")
+    with pytest.raises(ConfigError, match=rf"\(from {other}\)"):
+        load_config(other)  # --config FILE: that file, not the user's

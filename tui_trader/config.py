@@ -408,7 +408,11 @@ def load_config(
         data = deep_merge(data, overrides)
     res = check(data, env=env, require_keys=require_keys)
     if res.errors:
-        where = f" in {path}" if path else ""
+        # name where the values came from: a user file applied silently is easy to forget
+        sources = [str(path)] if path is not None else [str(p) for p in default_layers() if p != REPO_DEFAULT_CONFIG]
+        if overrides:
+            sources.append("command-line options")
+        where = f" (from {', '.join(sources)})" if sources else ""
         raise ConfigError(f"invalid configuration{where}", res.errors)
     assert res.config is not None
     return res.config, res.warnings
