@@ -133,3 +133,18 @@ def test_a_db_that_is_not_a_usable_database_is_a_clear_error(tmp_path: Path) -> 
         assert "\nerror: " in "\n" + r.stderr and str(db) in r.stderr and says in r.stderr
         assert "Traceback" not in r.stderr
     assert garbage.read_bytes() == b"not a database at all, " * 200  # left as it was
+
+
+def test_backtest_out_that_cannot_be_written_fails_before_the_run(tmp_path: Path, klines_dir: Path) -> None:
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("")
+    db = tmp_path / "bt.db"
+    r = run("backtest", "--data", str(klines_dir), "--interval", "1h", "--out", str(not_a_folder), "--db", str(db))
+    assert r.returncode == 2
+    assert f"error: --out: cannot write to {not_a_folder}" in r.stderr and "Traceback" not in r.stderr
+    assert not db.exists()  # nothing was run or stored
+    out = tmp_path / "new" / "reports"  # a folder that does not exist yet is made
+    r = run("backtest", "--data", str(klines_dir), "--interval", "1h", "--start", "2024-03-01", "--end",
+            "2024-03-08", "--out", str(out), "--db", str(db), "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert {p.name for p in out.iterdir()} == {"equity.csv", "trades.csv", "report.txt", "report.json"}

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,18 @@ def _inputs(args: argparse.Namespace, cfg: Config) -> tuple[str, str, list[str] 
     return data, interval, symbols
 
 
+def _check_out_dir(out: Path) -> None:
+    """``--out``: a folder that exists (or can be made) and takes files; UsageError otherwise."""
+    from tui_trader.cli import UsageError
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".tui-trader-", delete=True):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
+
+
 def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
     from tui_trader.backtest.runner import run_backtest
     from tui_trader.market.replay import ReplayError
@@ -82,6 +95,8 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
     data, interval, symbols = _inputs(args, cfg)
     start_ms = parse_time(args.start, "--start")
     end_ms = parse_time(args.end, "--end")
+    if args.out:
+        _check_out_dir(Path(args.out))  # before the run, not after it
     console = Console()
     err = Console(stderr=True)
     prog, cb = _progress(err, "backtest")
