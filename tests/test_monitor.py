@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from engine_helpers import make_engine
+
+from tui_trader.models import EngineState
 from tui_trader.monitor.health import (
+    after_stop,
     broker_check,
     database_check,
     engine_check,
@@ -69,3 +73,23 @@ def test_counter_rate_re_measures_at_most_once_per_interval() -> None:
     assert r.read(10_000) == 200.0  # held until a second has passed
     t[0] = 4.0
     assert r.read(1_000) == 300.0  # 600 more over 2 s
+
+
+async def test_a_cleanly_stopped_engine_reads_stopped_not_failing() -> None:
+    # the replay ended (or the operator quit): the console showed RUNNING, "unhealthy" and
+    # "database FAIL closed" for an engine that had simply finished
+    h = await make_engine().start()
+    snap = h.engine.snapshot()
+    assert snap.state is EngineState.RUNNING and snap.health.overall == "healthy"
+    await h.stop()
+    snap = h.engine.snapshot()
+    assert snap.state is EngineState.STOPPED
+    rows = {c.name: (c.status, c.message) for c in snap.health.checks}
+    assert rows["feed"][0] == "healthy" and "stopped" in rows["feed"][1]
+    assert rows["database"] == ("healthy", "closed") and snap.health.overall == "healthy"
+    # only the feed and database rows change; an engine error still shows (engine_check)
+    before = [*feed_checks({"connected": False}, "sim"), database_check(True, False), memory_check(1.0)]
+    after = after_stop(before, "sim")
+    assert [c.status for c in before] == ["unhealthy", "unhealthy", "healthy"]
+    assert [(c.name, c.status) for c in after] == [("feed", "healthy"), ("database", "healthy"), ("memory", "healthy")]
+    assert after[2] is before[2]

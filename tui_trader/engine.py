@@ -122,6 +122,7 @@ from tui_trader.models import (
     SymbolFilters,
 )
 from tui_trader.monitor.health import (
+    after_stop,
     broker_check,
     database_check,
     engine_check,
@@ -248,6 +249,7 @@ class TradingEngine(PeriodRater):
         self._stop_future: asyncio.Future[None] | None = None
         self._started = False
         self._db_lock: Any = None  # EngineLock: one engine per database file
+        self._stopped = False  # stop() finished: feed, broker and storage closed
         # how far start-up got: what stop() may write back (a start-up that failed half way must
         # not overwrite the stored book, peak equity or emergency stop with defaults it never replaced)
         self._session_open = False
@@ -591,6 +593,7 @@ class TradingEngine(PeriodRater):
         finally:
             if self._db_lock is not None:
                 self._db_lock.release()
+            self._stopped = True
 
     async def _close_session(self, db: Any) -> None:
         """Persist what only changes in memory (state, peak and day-start equity) and end the session;
@@ -1634,7 +1637,8 @@ class TradingEngine(PeriodRater):
             ts_ms=now,
             mode=self.mode,
             feed_kind=self.feed.kind,
-            state=self.sm.state,
+            # once stopped, the engine runs no more, whatever state is stored for the next start
+            state=EngineState.STOPPED if self._stopped else self.sm.state,
             state_reason=self.state_reason,
             market=market,
             leaderboard=board,
@@ -1663,6 +1667,8 @@ class TradingEngine(PeriodRater):
         eng = engine_check(self._error)
         if eng is not None:
             checks.append(eng)
+        elif self._stopped:
+            checks = after_stop(checks, self.feed.kind)
         return HealthView(overall(checks), checks, fh, self._events_per_s(), {"orders": breaker_state})
 
     def symbol_history(self, symbol: str) -> SymbolHistory:

@@ -76,6 +76,13 @@ def engine_check(error: str) -> HealthCheck | None:
     return HealthCheck("engine", UNHEALTHY, error, critical=True) if error else None
 
 
+def after_stop(checks: Iterable[HealthCheck], feed_kind: str) -> list[HealthCheck]:
+    """The rows of an engine that stopped cleanly (its feed ended, or the operator quit): the feed
+    and the database are closed on purpose, which is not a failure."""
+    closed = {"feed": f"{feed_kind} stopped", "database": "closed"}
+    return [HealthCheck(c.name, HEALTHY, closed[c.name], c.critical) if c.name in closed else c for c in checks]
+
+
 def overall(checks: Iterable[HealthCheck]) -> str:
     checks = list(checks)
     if any(c.status == UNHEALTHY and c.critical for c in checks):

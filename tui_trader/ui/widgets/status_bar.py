@@ -43,7 +43,10 @@ def status_text(snap: EngineSnapshot, pal: Palette, width: int) -> Text:
     t.append(f" {_STATE_LABEL.get(snap.state, str(snap.state).upper())} ", style=state_style(snap.state, pal))
     t.append(" │ ")
     h = snap.health
-    feed_status = h.overall if not h.feed else ("healthy" if h.feed.get("connected", True) else "unhealthy")
+    if snap.state == EngineState.STOPPED and h.overall != "unhealthy":
+        feed_status = "stopped"  # the engine is not running: nothing is connected, nothing failing
+    else:
+        feed_status = h.overall if not h.feed else ("healthy" if h.feed.get("connected", True) else "unhealthy")
     t.append(f"{snap.feed_kind} ")
     t.append("●", style=pal.status_style(feed_status))
     t.append(f" {feed_status}" if wide else "")
