@@ -249,7 +249,6 @@ class TradingEngine(PeriodRater):
         self._stop_future: asyncio.Future[None] | None = None
         self._started = False
         self._db_lock: Any = None  # EngineLock: one engine per database file
-        self._stopped = False  # stop() finished: feed, broker and storage closed
         # how far start-up got: what stop() may write back (a start-up that failed half way must
         # not overwrite the stored book, peak equity or emergency stop with defaults it never replaced)
         self._session_open = False
@@ -552,6 +551,11 @@ class TradingEngine(PeriodRater):
                 ahead.close()
         self._ahead = self._ahead_proc = None
 
+    @property
+    def _stopped(self) -> bool:
+        """stop() has finished: feed, broker and storage are closed."""
+        return self._stop_future is not None and self._stop_future.done()
+
     async def stop(self) -> None:
         """Stop the feed, let the run loop finish its event, flush and close storage. Idempotent."""
         if self._stop_future is not None:
@@ -593,7 +597,6 @@ class TradingEngine(PeriodRater):
         finally:
             if self._db_lock is not None:
                 self._db_lock.release()
-            self._stopped = True
 
     async def _close_session(self, db: Any) -> None:
         """Persist what only changes in memory (state, peak and day-start equity) and end the session;
@@ -739,7 +742,6 @@ class TradingEngine(PeriodRater):
         self.z = self.zs.z.copy()
         self.ma = self.zs.mean.copy()
         self.zstd = self.zs.std.copy()
-        self.z_count = self.zs.count
         self._closed_pidx = int(ts[-1]) // self.period_ms - 1
         await self._restore_detail(ts_all[-detail:], vals[0, -detail:], vals[4, -detail:], vals[5, -detail:])
         log.info("z-scores restored from %d stored periods", hist.shape[0])
@@ -1017,7 +1019,7 @@ class TradingEngine(PeriodRater):
             ts,
             self.z,
             self.zstd,
-            self.z_count,
+            self.zs.count,
             self._staleness(ts),
             self.gaps,
             holding,

@@ -549,12 +549,9 @@ class ReplayFeed:
         if not self._started:
             await self.start()
         pacer = Pacer(self.speed, self._stopped)
-        kl, bounds, step = self._klines, self._bounds, self.periods_per_batch
-        p = self._first_live
-        while self._running and p < self.periods:
-            q = min(p + step, self.periods)
-            a, b = int(bounds[p]), int(bounds[q])
-            batch = kl.take(slice(a, b))
+        for batch in self.kline_source():  # the very batches a rating worker is handed
+            if not self._running:
+                break
             ts = int(batch.close_time.max()) + 1
             await pacer.wait_until(ts, origin_ms=int(batch.open_time[0]))
             if not self._running:
@@ -563,7 +560,6 @@ class ReplayFeed:
             self._last_event_ms = ts
             self._last_event[batch.sym] = ts
             self.received += len(batch)
-            p = q
             yield batch
         self._running = False
 

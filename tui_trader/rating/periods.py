@@ -104,7 +104,6 @@ class PeriodRater:
         self.z = np.zeros(n)
         self.ma = np.full(n, np.nan)
         self.zstd = np.zeros(n)
-        self.z_count = self.zs.count
         self.last_kline_ms = np.full(n, -1, dtype=np.int64)
         # periods without data in the z-score window, per symbol (a ring of the last `window` periods)
         self.gaps = np.zeros(n, dtype=np.int64)
@@ -344,7 +343,6 @@ class PeriodRater:
         self.z = z  # RollingZScore reports 0, never NaN/inf, where z is undefined
         self.ma = mean
         self.zstd = std
-        self.z_count = self.zs.count
         # periods without data in the z window (only once a symbol has been seen at all)
         ring = self._gap_ring
         p = self._gap_pos
