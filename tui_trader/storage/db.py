@@ -336,14 +336,17 @@ class Database(QueriesMixin):
         if not path_str:
             raise ValueError("database path must not be empty (use ':memory:' for a throw-away database)")
         memory = path_str == ":memory:"
-        try:
-            if not memory:
+        if not memory:
+            try:
                 path_str = _prepare_path(path_str)
-            # money transactions may run on the event loop thread while the connection is
-            # idle (see the module docs); access stays serialised.
-            conn = await _connect(path_str, int(busy_timeout_ms))
-        except (OSError, sqlite3.Error) as exc:  # a folder, no permission, no such device...
-            raise StorageError(f"cannot open the database {path_str}: {exc}") from exc
+                # opened here first: when aiosqlite fails to open a file, its thread may still
+                # report to the event loop after the loop closed (a traceback at exit)
+                sqlite3.connect(path_str, timeout=0).close()
+            except (OSError, sqlite3.Error) as exc:  # a folder, no permission, no such device...
+                raise StorageError(f"cannot open the database {path_str}: {exc}") from exc
+        # money transactions may run on the event loop thread while the connection is
+        # idle (see the module docs); access stays serialised.
+        conn = await _connect(path_str, int(busy_timeout_ms))
         try:
             await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             try:
