@@ -100,6 +100,25 @@ def test_usage_errors_exit_2() -> None:
     assert run("nosuchcommand").returncode == 2
 
 
+@pytest.mark.parametrize("limit", ["0", "0s", "--duration=-5", "nan", "inf"])
+def test_a_duration_that_would_end_the_run_at_once_is_refused(limit: str) -> None:
+    args = [limit] if limit.startswith("--") else ["--duration", limit]
+    r = run("run", "--headless", "--db", ":memory:", *args)
+    assert r.returncode == 2, r.stderr
+    assert "--duration" in r.stderr and "positive" in r.stderr
+    assert "summary" not in r.stdout + r.stderr  # refused before any run
+
+
+def test_parse_duration_units() -> None:
+    from tui_trader.clock import parse_duration
+
+    assert [parse_duration(t) for t in ("30s", "5m", "2h", "1d", "500ms", "1.5", " 2M ")] == [
+        30.0, 300.0, 7200.0, 86400.0, 0.5, 1.5, 120.0]
+    for bad in ("", "soon", "5x", "ms", "-1m"):
+        with pytest.raises(ValueError, match="bad duration"):
+            parse_duration(bad)
+
+
 def test_feed_overrides_from_flags() -> None:
     import argparse
 

@@ -68,6 +68,17 @@ def test_every_bad_field_is_named_at_once() -> None:
     assert "unknown key" in msgs["risk_management.stop_los_percent"]
 
 
+def test_a_binance_feed_takes_only_binance_intervals() -> None:
+    # 7m is a fine simulated interval, but Binance would refuse the stream and the REST calls
+    assert check({"feed": {"interval": "7m"}}).ok
+    assert check({"feed": {"kind": "replay", "interval": "7m"}}).ok
+    res = check({"feed": {"kind": "binance", "interval": "7m"}})
+    assert paths(res) == {"feed.interval"}
+    assert "not a Binance kline interval" in res.errors[0].message
+    for ok in ("1s", "1m", "3m", "15m", "1h", "12h", "1d", "1w"):
+        assert check({"feed": {"kind": "binance", "interval": ok}}).ok, ok
+
+
 def test_unknown_section_is_an_error() -> None:
     res = check({"signal_generaton": {"z_score_threshold": 2}})
     assert paths(res) == {"signal_generaton"}

@@ -13,6 +13,7 @@ milliseconds since the Unix epoch (UTC) everywhere in the engine.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Protocol, runtime_checkable
 
@@ -62,6 +63,9 @@ class ManualClock:
         await asyncio.sleep(0)
 
 
+#: The kline intervals Binance serves (``1M``, the calendar month, is not supported here).
+BINANCE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
+
 MS_PER_UNIT = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 
@@ -77,21 +81,23 @@ def interval_to_ms(interval: str) -> int:
 
 
 def parse_duration(text: str) -> float:
-    """``30s``, ``5m``, ``2h``, ``1d`` or a plain number of seconds -> seconds."""
+    """``30s``, ``5m``, ``2h``, ``1d``, ``500ms`` or a plain number of seconds -> seconds (> 0,
+    finite). Raises ValueError otherwise: a zero, negative or NaN limit would end a run at once."""
+    raw = text
     text = text.strip().lower()
+    value: float | None = None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        pass
-    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-    for suffix in ("ms", "s", "m", "h", "d"):
-        if text.endswith(suffix):
-            num = text[: -len(suffix)]
-            try:
-                value = float(num)
-            except ValueError:
+        for suffix, unit in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0), ("d", 86400.0)):
+            if text.endswith(suffix):
+                try:
+                    value = float(text[: -len(suffix)]) * unit
+                except ValueError:
+                    pass
                 break
-            if value < 0:
-                break
-            return value * units[suffix]
-    raise ValueError(f"bad duration {text!r}: expected e.g. 30s, 5m, 2h")
+    if value is None:
+        raise ValueError(f"bad duration {raw!r}: expected e.g. 30s, 5m, 2h")
+    if not (0.0 < value < math.inf):
+        raise ValueError(f"bad duration {raw!r}: must be a positive, finite time, e.g. 30s, 5m, 2h")
+    return value

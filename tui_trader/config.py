@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 ENV_API_KEY = "BINANCE_API_KEY"
 ENV_API_SECRET = "BINANCE_API_SECRET"
@@ -141,10 +141,16 @@ class Feed(_Section):
 
     @field_validator("interval")
     @classmethod
-    def _interval(cls, v: str) -> str:
-        from tui_trader.clock import interval_to_ms
+    def _interval(cls, v: str, info: ValidationInfo) -> str:
+        from tui_trader.clock import BINANCE_INTERVALS, interval_to_ms
 
         interval_to_ms(v)
+        # ``kind`` is declared first, so it is validated (and known) here
+        if info.data.get("kind") == "binance" and v.strip() not in BINANCE_INTERVALS:
+            raise ValueError(
+                f"{v!r} is not a Binance kline interval (one of {', '.join(BINANCE_INTERVALS)}); "
+                "the sim and replay feeds accept others"
+            )
         return v
 
     @field_validator("speed")

@@ -37,14 +37,14 @@ from typing import Any
 import aiohttp
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
-from tui_trader.clock import interval_to_ms
+from tui_trader.clock import BINANCE_INTERVALS, interval_to_ms
 from tui_trader.config import Config
 from tui_trader.market.binance import KLINE_LIMIT, RateLimited, RestRetry, create_client, fetch_klines_range
 from tui_trader.market.replay import parse_time
 
 log = logging.getLogger("tui_trader.market.download")
 
-INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
+INTERVALS = BINANCE_INTERVALS
 FLUSH_PAGES = 10
 DEFAULT_OUT = Path("data") / "klines"
 
