@@ -148,6 +148,9 @@ async def test_manual_orders_pass_the_risk_checks_unless_overridden() -> None:
         pos = e.portfolio.positions["AAAUSDT"]
         assert pos.quantity == Decimal(20)
         order = await e.db.get_order(res.data["client_order_id"])
+        # the message gives the fill in plain digits (the stored average price has 12 decimals)
+        assert res.message == f"BUY AAAUSDT: 20 @ {order.avg_price.normalize():f} (FILLED)"
+        assert res.message == "BUY AAAUSDT: 20 @ 100 (FILLED)" and order.avg_price == Decimal(100)
         assert order.status is OrderStatus.FILLED and order.source is Source.UI
         assert order.reason.startswith("manual buy [risk override: ") and "above 10% of equity" in order.reason
         # a plain manual buy within the limits has no override note

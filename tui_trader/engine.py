@@ -1104,7 +1104,7 @@ class TradingEngine(PeriodRater):
         sig.order_client_id = order.client_order_id
         if order.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
             sig.executed = True
-            sig.outcome = f"executed: {order.side.value} {order.executed_qty} @ {order.avg_price}"
+            sig.outcome = f"executed: {order.side.value} {_digits(order.executed_qty)} @ {_digits(order.avg_price)}"
         else:
             sig.outcome = f"order {order.status.value.lower()}: {order.error or order.reason}"
 
@@ -1521,7 +1521,8 @@ class TradingEngine(PeriodRater):
         if isinstance(res, str):
             return CommandResult(False, f"{side} {sym} refused: {res}")
         if res.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
-            return CommandResult(True, f"{side} {sym}: {res.executed_qty} @ {res.avg_price} ({res.status.value})",
+            return CommandResult(True, f"{side} {sym}: {_digits(res.executed_qty)} @ {_digits(res.avg_price)} "
+                                       f"({res.status.value})",
                                  data={"client_order_id": res.client_order_id})
         return CommandResult(False, f"{side} {sym} {res.status.value}: {res.error or res.reason}",
                              data={"client_order_id": res.client_order_id})
@@ -1694,6 +1695,12 @@ class TradingEngine(PeriodRater):
             position=self._position_view(symbol),
             locked=symbol in self.locked,
         )
+
+
+def _digits(d: Decimal) -> str:
+    """A quantity or price for a message: its significant digits, no exponent (an average price
+    is held to 12 decimals: 0.429 rather than 0.429000000000)."""
+    return f"{d.normalize():f}"
 
 
 def _plain(v: Any) -> Any:
