@@ -164,3 +164,48 @@ async def test_snapshot_is_consistent() -> None:
         assert len(detail.fills) == len([f for f in e.fills if f.symbol == "AAAUSDT"])
     finally:
         await h.stop()
+
+
+async def test_an_operator_exit_starts_the_cooldown_so_the_strategy_does_not_buy_straight_back(
+    tmp_path,
+) -> None:
+    from tui_trader.events import ClosePosition
+
+    cooldown = 2 * PERIOD
+    # a profit target out of reach: the strategy holds AAA while it keeps rising
+    cfg = engine_config(signal_generation={"signal_cooldown_ms": cooldown},
+                        risk_management={"profit_target_percent": 50.0})
+    db = str(tmp_path / "c.db")
+    h = await make_engine(cfg, db_path=db).start()
+    e = h.engine
+    try:
+        close = await _trend(h, 8)
+        assert "AAAUSDT" in e.portfolio.positions  # bought by the strategy
+        close = await _trend(h, 3, start=8, base=close)  # the entry signal's cooldown is over
+        assert e.generator.cooling(h.clock.now_ms())[0] == False  # noqa: E712
+        res = await e.submit(ClosePosition(symbol="AAAUSDT"))
+        assert res.ok and "AAAUSDT" not in e.portfolio.positions
+        closed_at = h.clock.now_ms()
+        assert e.generator.cooling(closed_at)[0]
+        buys_before = [s.id for s in e.recent_signals if s.symbol == "AAAUSDT" and s.type.value == "BUY"]
+        # AAA still tops the board, but the next period does not buy it back
+        close = await _trend(h, 1, start=11, base=close)
+        assert "AAAUSDT" not in e.portfolio.positions
+        assert [s.id for s in e.recent_signals if s.symbol == "AAAUSDT" and s.type.value == "BUY"] == buys_before
+    finally:
+        await h.stop()
+
+    # the cooldown survives a restart (the operator's sell is in the orders table)
+    h2 = await make_engine(cfg, db_path=db, autostart=False).start()
+    try:
+        assert h2.engine.generator._last_ms[0] == closed_at
+    finally:
+        await h2.stop()
+
+    # once the cooldown is over the strategy may enter again
+    h3 = await make_engine(cfg, db_path=db).start()
+    try:
+        await _trend(h3, 3, start=12, base=close)
+        assert "AAAUSDT" in h3.engine.portfolio.positions
+    finally:
+        await h3.stop()

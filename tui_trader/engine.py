@@ -685,7 +685,10 @@ class TradingEngine(PeriodRater):
         cooldown = self.cfg.signal_generation.signal_cooldown_ms
         if cooldown <= 0 or self.resumed_from_ms is None:
             return 0
-        times = await self.db.latest_signal_times(self.resumed_from_ms - cooldown, skip_outcome_prefix=DROPPED_PREFIX)
+        since = self.resumed_from_ms - cooldown
+        times = await self.db.latest_signal_times(since, skip_outcome_prefix=DROPPED_PREFIX)
+        for sym, ts in (await self.db.latest_manual_exit_times(since)).items():
+            times[sym] = max(ts, times.get(sym, ts))
         return self.generator.restore_cooldowns(times)
 
     def _paper_balances(self) -> dict[str, Decimal]:
@@ -1378,6 +1381,7 @@ class TradingEngine(PeriodRater):
             async with self._trade_lock:
                 for sym in list(self.portfolio.positions):
                     res = await self._sell(sym, None, source, f"emergency stop: {reason}", None, override=True)
+                    self._exit_cooldown(sym, res)
                     if isinstance(res, Order) and res.status is OrderStatus.FILLED:
                         closed += 1
                     else:
@@ -1504,17 +1508,25 @@ class TradingEngine(PeriodRater):
                             return CommandResult(False, bad)
                         label = "manual sell"
                 res = await self._sell(sym, qty, cmd.source, label, None, override)
+                self._exit_cooldown(sym, res)
                 return self._order_result("SELL", sym, res)
             assert isinstance(cmd, FlattenAll)
             results = []
             for s in list(self.portfolio.positions):
                 res = await self._sell(s, None, cmd.source, cmd.reason or "operator flatten", None, override=True)
+                self._exit_cooldown(s, res)
                 results.append((s, res))
             done = sum(1 for _, r in results if isinstance(r, Order) and r.status is OrderStatus.FILLED)
             failed = [f"{s}: {r if isinstance(r, str) else r.status.value}" for s, r in results
                       if not (isinstance(r, Order) and r.status is OrderStatus.FILLED)]
             msg = f"flattened {done} position(s)" + (f"; not closed: {', '.join(failed)}" if failed else "")
             return CommandResult(not failed, msg)
+
+    def _exit_cooldown(self, sym: str, res: Order | str) -> None:
+        """An operator's exit that filled starts the symbol's signal cooldown, as the strategy's
+        own exit does: without it the next period could buy back at once what was just sold."""
+        if isinstance(res, Order) and res.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
+            self.generator.start_cooldown(sym, self.clock.now_ms())
 
     @staticmethod
     def _order_result(side: str, sym: str, res: Order | str) -> CommandResult:

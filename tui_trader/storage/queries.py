@@ -1148,6 +1148,17 @@ class QueriesMixin:
         rows = await self._fetchall(sql + " GROUP BY symbol", params)
         return {str(sym): int(ts) for sym, ts in rows}
 
+    async def latest_manual_exit_times(self, since_ms: int) -> dict[str, int]:
+        """Per symbol, the time (ms) of its latest sell at or after ``since_ms`` that was not the
+        strategy's (an operator's sell, close or flatten, or a risk exit) and filled at least
+        in part: such an exit starts the symbol's signal cooldown as a signal does."""
+        rows = await self._fetchall(
+            "SELECT symbol, MAX(updated_ms) FROM orders WHERE side = 'SELL' AND source != 'strategy' "
+            "AND status IN ('FILLED', 'PARTIALLY_FILLED') AND updated_ms >= ? GROUP BY symbol",
+            [int(since_ms)],
+        )
+        return {str(sym): int(ts) for sym, ts in rows}
+
     async def load_rating_history(
         self,
         symbols: Sequence[str],

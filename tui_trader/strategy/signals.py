@@ -182,6 +182,16 @@ class SignalGenerator:
         """Bool mask: symbols still inside their cooldown at ``ts_ms``."""
         return (float(ts_ms) - self._last_ms) < self.cfg.signal_generation.signal_cooldown_ms
 
+    def start_cooldown(self, symbol: str, ts_ms: int) -> bool:
+        """Start ``symbol``'s cooldown at ``ts_ms`` as a signal would (an operator's exit: the
+        strategy does not buy back at once what was just sold by hand). False if unknown."""
+        try:
+            i = self.symbols.index(symbol)
+        except ValueError:
+            return False
+        self._last_ms[i] = max(self._last_ms[i], float(ts_ms))
+        return True
+
     def reset_cooldowns(self) -> None:
         self._last_ms[:] = -np.inf
 
