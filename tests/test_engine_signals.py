@@ -209,3 +209,21 @@ async def test_an_operator_exit_starts_the_cooldown_so_the_strategy_does_not_buy
         assert "AAAUSDT" in h3.engine.portfolio.positions
     finally:
         await h3.stop()
+
+
+async def test_a_single_symbol_universe_is_warned_about(caplog) -> None:
+    # alone, a symbol plays no games: its rating never moves and no signal can fire
+    with caplog.at_level("WARNING", logger="tui_trader.engine"):
+        h = await make_engine(symbols=["AAAUSDT"]).start()
+        try:
+            await h.step(klines(T0, [101.0]), klines(T0 + MIN, [103.0]), klines(T0 + 2 * MIN, [106.0]))
+            assert not h.engine.recent_signals
+        finally:
+            await h.stop()
+    warned = [r.getMessage() for r in caplog.records if "only 1 symbol" in r.getMessage()]
+    assert warned and "AAAUSDT" in warned[0]
+    with caplog.at_level("WARNING", logger="tui_trader.engine"):
+        caplog.clear()
+        h = await make_engine().start()
+        await h.stop()
+    assert not [r for r in caplog.records if "only" in r.getMessage() and "symbol" in r.getMessage()]

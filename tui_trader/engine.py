@@ -320,6 +320,11 @@ class TradingEngine(PeriodRater):
         self._init_arrays()
         if self._ahead_proc is not None and not self._wants_ahead():
             self._end_ahead()
+        if len(self.symbols) < 2:
+            # Glicko-2 rates a symbol from its games against the others: alone it never moves
+            log.warning("only %d symbol (%s): ratings come from games between symbols, so it is never rated "
+                        "and the strategy cannot signal; give two or more", len(self.symbols),
+                        ", ".join(self.symbols) or "none")
         if self.resumed_from_ms is not None and self.resumed_from_ms > self.clock.now_ms():
             log.warning("the feed starts at %d, before the last stored time %d: this run's records go back in "
                         "time (use a fresh --db for an independent replay)", self.clock.now_ms(),
