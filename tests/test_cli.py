@@ -167,3 +167,20 @@ def test_backtest_out_that_cannot_be_written_fails_before_the_run(tmp_path: Path
             "2024-03-08", "--out", str(out), "--db", str(db), "--json")
     assert r.returncode == 0, r.stderr[-2000:]
     assert {p.name for p in out.iterdir()} == {"equity.csv", "trades.csv", "report.txt", "report.json"}
+
+
+def test_walk_forward_windows_too_short_for_the_z_window_are_refused(tmp_path: Path, klines_dir: Path) -> None:
+    # 30 days in 50 rolling windows: 1d 8h in-sample each, against a z-score that needs 200
+    # hourly rating periods; before, it ran every window and reported each as empty
+    r = run("backtest", "sweep", "--data", str(klines_dir), "--interval", "1h", "--db", str(tmp_path / "s.db"),
+            "--start", "2024-03-01", "--end", "2024-03-31", "--param", "signal_generation.z_score_threshold=2,3",
+            "--walk-forward", "50")
+    assert r.returncode == 2, r.stderr
+    assert "--walk-forward 50" in r.stderr and "z-score window of 200 rating periods (8d 8h)" in r.stderr
+    # 6 windows: 30d * (0.7 / 0.3) / (6 + 0.7 / 0.3) = 8d 9.6h in-sample, enough; 7 are not
+    assert "use --walk-forward 6 or fewer" in r.stderr
+    assert "Traceback" not in r.stderr and "Walk-forward" not in r.stdout
+    r7 = run("backtest", "sweep", "--data", str(klines_dir), "--interval", "1h", "--db", str(tmp_path / "s.db"),
+             "--start", "2024-03-01", "--end", "2024-03-31", "--param", "signal_generation.z_score_threshold=2",
+             "--walk-forward", "7")
+    assert r7.returncode == 2 and "each in-sample window would span 7d 12h" in r7.stderr, r7.stderr

@@ -123,6 +123,44 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+#: The share of each walk-forward window that is in-sample.
+IN_SAMPLE_FRACTION = 0.7
+
+
+def _check_windows(cfg: Config, params: list, interval: str, start_ms: int, end_ms: int, n: int) -> None:
+    """Refuse walk-forward windows whose in-sample span is shorter than the z-score window
+    (``moving_average_period`` rating periods): no z-score is complete inside one, so no point
+    could trade and every window would come back empty. Skipped when the grid varies the z
+    window or the rating period itself."""
+    from tui_trader.backtest.report import fmt_duration
+    from tui_trader.backtest.sweep import walk_forward_windows
+    from tui_trader.cli import UsageError
+    from tui_trader.clock import interval_to_ms
+    from tui_trader.engine import period_ms_for
+
+    if n < 1:
+        raise UsageError(f"--walk-forward: needs 1 or more windows, got {n}")
+    swept = {p for p, _ in params}
+    if swept & {"signal_generation.moving_average_period", "data_processing.rating_calculation_interval_ms"}:
+        return
+    try:
+        windows = walk_forward_windows(start_ms, end_ms, n, IN_SAMPLE_FRACTION)
+    except ValueError as exc:
+        raise UsageError(f"--walk-forward {n}: {exc}") from None
+    need = cfg.signal_generation.moving_average_period * period_ms_for(cfg, interval_to_ms(interval))
+    in_sample = windows[0][1] - windows[0][0]
+    if in_sample >= need:
+        return
+    ratio = IN_SAMPLE_FRACTION / (1.0 - IN_SAMPLE_FRACTION)
+    most = int((end_ms - start_ms) * ratio / need - ratio)
+    hint = f"use --walk-forward {most} or fewer" if most >= 1 else "the span is too short for any window"
+    raise UsageError(
+        f"--walk-forward {n}: each in-sample window would span {fmt_duration(in_sample)}, shorter than "
+        f"the z-score window of {cfg.signal_generation.moving_average_period} rating periods "
+        f"({fmt_duration(need)}): no window could trade; {hint}"
+    )
+
+
 def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     from tui_trader.backtest.runner import sweep_runner
     from tui_trader.backtest.sweep import grid, parse_param, run_sweep, walk_forward
@@ -157,7 +195,8 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
                     ot = loaded.klines.open_time
                     start_ms = start_ms if start_ms is not None else int(ot.min())
                     end_ms = end_ms if end_ms is not None else int(ot.max()) + 1
-                rows = walk_forward(base, params, sweep_runner, spec, start_ms, end_ms, args.walk_forward, 0.7,
+                _check_windows(cfg, params, interval, start_ms, end_ms, args.walk_forward)
+                rows = walk_forward(base, params, sweep_runner, spec, start_ms, end_ms, args.walk_forward, IN_SAMPLE_FRACTION,
                                     processes=processes, progress=cb, console=console)
             else:
                 rows = run_sweep(base, params, sweep_runner, processes=processes, progress=cb, data_spec=spec,
@@ -171,5 +210,6 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         print(json.dumps(json_safe(rows), sort_keys=True, allow_nan=False))
     failed = [r for r in rows if isinstance(r, dict) and r.get("error")]
     for r in failed:
-        err.print(f"[red]point {r.get('point')} failed: {r['error']}")
+        what = f"window {r['window'] + 1}" if "window" in r else f"point {r.get('point')}"
+        err.print(f"[red]{what} failed: {r['error']}")
     return 1 if failed and len(failed) == len(rows) else 0
