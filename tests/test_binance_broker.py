@@ -246,3 +246,43 @@ async def test_secrets_never_logged_printed_or_sent(ex, caplog):
         assert r.headers.get("X-MBX-APIKEY") == KEY
     with pytest.raises(ValueError):
         BinanceBroker(make_cfg(ex), ex.clock, "", SECRET)
+
+
+async def test_a_live_engine_loads_the_exchange_filters_and_trades_through_the_broker(
+    ex, tmp_path, monkeypatch, caplog
+) -> None:
+    """The engine hosting the live feed and broker on the stand-in: the exchange's filters are
+    loaded over the started client (they were asked before the broker started, which failed with
+    'broker not started' and left the feed's filters), and a manual buy reaches the exchange."""
+    from tui_trader.events import ManualBuy, Start
+    from tui_trader.runtime import build_engine
+
+    monkeypatch.setenv("BINANCE_API_KEY", KEY)
+    monkeypatch.setenv("BINANCE_API_SECRET", SECRET)
+    cfg = Config.model_validate({
+        "feed": {"kind": "binance", "interval": "1h", "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT"]},
+        "broker": {"kind": "binance"},
+        "binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": 2.0},
+        "monitoring": {"log_file": "off"},
+    })
+    e = build_engine(cfg, db_path=str(tmp_path / "live.db"), session_kind="run", clock=ex.clock)
+    assert e.mode == "live"
+    with caplog.at_level(logging.WARNING):
+        await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert not [r for r in caplog.records if "exchange filters" in r.getMessage()]
+        stand_alone = BinanceBroker(make_cfg(ex), ex.clock, KEY, SECRET)
+        await stand_alone.start()
+        try:
+            want = await stand_alone.exchange_filters(e.symbols)
+        finally:
+            await stand_alone.stop()
+        assert {s: e.filters[s] for s in e.symbols} == want
+        assert (await e.submit(Start())).ok  # live waits for the operator's start
+        res = await asyncio.wait_for(e.submit(ManualBuy(symbol="ETHUSDT", quote_amount=Decimal(200))), 10)
+        assert res.ok, res.message
+        sent = last_order_request(ex)
+        assert sent.params["symbol"] == "ETHUSDT" and sent.params["newClientOrderId"] == res.data["client_order_id"]
+        assert "ETHUSDT" in e.portfolio.positions
+    finally:
+        await asyncio.wait_for(e.stop(), 20)

@@ -366,12 +366,13 @@ class TradingEngine(PeriodRater):
                 quote_volume_fn=self._recent_quote_volume,
                 balances=self._paper_balances(),
             )
+            await self.broker.start()
         else:
+            await self.broker.start()  # the exchange's filters are asked over the started client
             try:
                 self.filters.update(await self.broker.exchange_filters(self.symbols))
             except Exception as exc:  # noqa: BLE001
                 log.warning("could not load exchange filters from the broker: %s", exc)
-        await self.broker.start()
         self.order_breaker = CircuitBreaker(
             cfg.risk_management.circuit_breaker_failures, cfg.risk_management.circuit_breaker_cooloff_ms, self.clock
         )
