@@ -131,6 +131,32 @@ def test_feed_overrides_from_flags() -> None:
     assert o["storage"] == {"path": "/x.db"}
 
 
+def test_live_trading_takes_the_live_flag_whatever_the_config_says(tmp_path: Path) -> None:
+    import argparse
+
+    keys = {"BINANCE_API_KEY": "k3y", "BINANCE_API_SECRET": "s3cret"}
+    f = tmp_path / "live.toml"
+    f.write_text('[broker]\nkind = "binance"\n[feed]\nkind = "binance"\n')
+    db = tmp_path / "l.db"
+    # headless: no typed confirmation, so a config file cannot make a run trade real money
+    # (it did: the engine started in live mode on the exchange)
+    r = run("run", "--headless", "--config", str(f), "--db", str(db), "--duration", "1s", env=keys)
+    assert r.returncode == 2, r.stderr
+    assert 'broker.kind = "binance"' in r.stderr and "--live" in r.stderr
+    assert not db.exists()  # refused before anything was opened
+    # the console: the config alone does not go live either; --live does (and asks to type LIVE)
+    r = run("--config", str(f), "--db", str(db), env=keys)
+    assert r.returncode == 2 and "needs the --live flag" in r.stderr, r.stderr
+    # --live means the exchange's prices: a sim or replay market is refused, not traded live
+    r = run("--live", "--feed", "sim", "--db", str(db), env=keys)
+    assert r.returncode == 2 and "live trading needs the Binance market feed" in r.stderr, r.stderr
+    assert not db.exists()
+    o = feed_overrides(argparse.Namespace(live=True))
+    assert o["broker"] == {"kind": "binance"} and o["feed"] == {"kind": "binance"}
+    o = feed_overrides(argparse.Namespace(live=True, feed="replay"))
+    assert o["feed"] == {"kind": "replay"}  # kept, and refused by the console
+
+
 def test_a_db_that_is_not_a_usable_database_is_a_clear_error(tmp_path: Path) -> None:
     # garbage, a newer schema, a folder: one 'error:' line naming the file, exit 2
     import sqlite3

@@ -336,6 +336,24 @@ def test_health_rows_mask_and_staleness():
     assert plain["memory"].detail == "812 MB" and plain["events/s"].detail == "123.4"
 
 
+def test_status_bar_feed_word_when_stopped():
+    from dataclasses import replace
+
+    from tui_trader.ui.widgets.status_bar import status_text
+
+    checks = [HealthCheck("feed", "healthy", "binance connected", True)]
+    pal = Palette(profit="green", loss="red")
+    waiting = replace(_snapshot(checks, {"connected": True}), state=EngineState.STOPPED, feed_kind="binance")
+    waiting.health.overall = "healthy"
+    # a live console before `s`: stopped, but its feed streams
+    assert "binance ● healthy" in status_text(waiting, pal, 160).plain
+    ended = replace(_snapshot(checks, {"connected": False}), state=EngineState.STOPPED)
+    ended.health.overall = "healthy"
+    assert "sim ● stopped" in status_text(ended, pal, 160).plain  # a replay that finished
+    running = _snapshot(checks, {"connected": False})
+    assert "sim ● unhealthy" in status_text(running, pal, 160).plain
+
+
 def test_palette_signs():
     pal = Palette(profit="green", loss="red")
     assert pal.signed("+1", 1.0).style == "green"

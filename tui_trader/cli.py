@@ -183,6 +183,9 @@ def feed_overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["storage"] = {"path": args.db}
     if getattr(args, "live", False):
         out["broker"] = {"kind": "binance"}
+        # live means the exchange's own prices too (a sim or replay market would trade real money
+        # on made-up or past prices): unless --feed or --data says otherwise, and then it is refused
+        out.setdefault("feed", {}).setdefault("kind", "binance")
     return out
 
 
@@ -242,6 +245,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.live:
         raise UsageError("run --live is not supported headless: live trading needs the console's typed confirmation")
     cfg = load_cfg(args)
+    if cfg.broker.kind == "binance":
+        # a config file must not make a headless run trade real money: there is no confirmation here
+        raise UsageError('the configuration sets broker.kind = "binance" (live trading), which `run` does not do: '
+                         "live trading needs the console's --live flag and typed confirmation "
+                         '(`tui-trader --live`); set broker.kind = "paper" to run headless')
     return main_run(args, cfg)
 
 

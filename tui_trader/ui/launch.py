@@ -54,8 +54,17 @@ def main_report(cfg: Config, run_id: str | None = None) -> int:
     return int(app.return_code or 0)
 
 
+#: Why a configuration with the live broker does not go live by itself.
+LIVE_NEEDS_FLAG = (
+    'the configuration sets broker.kind = "binance" (live trading), but live trading needs the --live flag '
+    'and a typed confirmation: run `tui-trader --live`, or set broker.kind = "paper"'
+)
+
+
 def main_tui(args: argparse.Namespace, cfg: Config) -> int:
-    """Open the console; ``--live`` (or ``broker.kind = "binance"``) asks for the typed confirmation.
+    """Open the console; ``--live`` asks for the typed confirmation. A configuration that sets
+    ``broker.kind = "binance"`` without ``--live`` is refused (exit 2): live trading always takes
+    the explicit flag, whatever a config file says.
     ``--report [RUN_ID]`` opens the backtest report viewer instead (:func:`main_report`)."""
     from tui_trader.runtime import build_engine
     from tui_trader.ui.app import run_tui
@@ -63,9 +72,15 @@ def main_tui(args: argparse.Namespace, cfg: Config) -> int:
     report = getattr(args, "report", None)
     if report is not None:
         return main_report(cfg, report.strip() or None)
-    live = bool(getattr(args, "live", False)) or cfg.broker.kind == "binance"
+    live = bool(getattr(args, "live", False))
+    if cfg.broker.kind == "binance" and not live:
+        print(f"error: {LIVE_NEEDS_FLAG}", file=sys.stderr)
+        return 2
     if live:
-        errors = live_errors(cfg)
+        errors = [str(e) for e in live_errors(cfg)]
+        if cfg.feed.kind != "binance":
+            errors.append(f'feed.kind: live trading needs the Binance market feed, not "{cfg.feed.kind}": orders '
+                          "would be sized and checked on prices that are not the exchange's (drop --feed / --data)")
         if errors:
             for e in errors:
                 print(f"error: {e}", file=sys.stderr)

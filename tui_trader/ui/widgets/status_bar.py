@@ -43,8 +43,10 @@ def status_text(snap: EngineSnapshot, pal: Palette, width: int) -> Text:
     t.append(f" {_STATE_LABEL.get(snap.state, str(snap.state).upper())} ", style=state_style(snap.state, pal))
     t.append(" │ ")
     h = snap.health
-    if snap.state == EngineState.STOPPED and h.overall != "unhealthy":
-        feed_status = "stopped"  # the engine is not running: nothing is connected, nothing failing
+    if snap.state == EngineState.STOPPED and h.overall != "unhealthy" and not (h.feed or {}).get("connected"):
+        # the engine finished (or never started its feed): nothing is connected, nothing failing.
+        # A live console waiting for `s` is STOPPED too, with its feed streaming: that reads healthy.
+        feed_status = "stopped"
     else:
         feed_status = h.overall if not h.feed else ("healthy" if h.feed.get("connected", True) else "unhealthy")
     t.append(f"{snap.feed_kind} ")
