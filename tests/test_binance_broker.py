@@ -13,7 +13,7 @@ from exchange_standin import StandinExchange, SteerableClock, ms
 from tui_trader.config import Config
 from tui_trader.execution.binance_broker import BinanceBroker
 from tui_trader.execution.broker import Broker, BrokerError, BrokerErrorKind
-from tui_trader.models import OrderRequest, OrderStatus, OrderType, Side
+from tui_trader.models import Order, OrderRequest, OrderStatus, OrderType, Side
 
 KEY = "k3y-PUBLIC-abc123XYZ"
 SECRET = "s3cr3t-PRIVATE-987zyx"
@@ -248,6 +248,18 @@ async def test_secrets_never_logged_printed_or_sent(ex, caplog):
         BinanceBroker(make_cfg(ex), ex.clock, "", SECRET)
 
 
+def live_cfg(ex: StandinExchange, monkeypatch) -> Config:
+    """The live feed and broker on the stand-in, keys in the environment."""
+    monkeypatch.setenv("BINANCE_API_KEY", KEY)
+    monkeypatch.setenv("BINANCE_API_SECRET", SECRET)
+    return Config.model_validate({
+        "feed": {"kind": "binance", "interval": "1h", "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT"]},
+        "broker": {"kind": "binance"},
+        "binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": 2.0},
+        "monitoring": {"log_file": "off"},
+    })
+
+
 async def test_a_live_engine_loads_the_exchange_filters_and_trades_through_the_broker(
     ex, tmp_path, monkeypatch, caplog
 ) -> None:
@@ -257,14 +269,7 @@ async def test_a_live_engine_loads_the_exchange_filters_and_trades_through_the_b
     from tui_trader.events import ManualBuy, Start
     from tui_trader.runtime import build_engine
 
-    monkeypatch.setenv("BINANCE_API_KEY", KEY)
-    monkeypatch.setenv("BINANCE_API_SECRET", SECRET)
-    cfg = Config.model_validate({
-        "feed": {"kind": "binance", "interval": "1h", "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT"]},
-        "broker": {"kind": "binance"},
-        "binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": 2.0},
-        "monitoring": {"log_file": "off"},
-    })
+    cfg = live_cfg(ex, monkeypatch)
     e = build_engine(cfg, db_path=str(tmp_path / "live.db"), session_kind="run", clock=ex.clock)
     assert e.mode == "live"
     with caplog.at_level(logging.WARNING):
@@ -286,3 +291,56 @@ async def test_a_live_engine_loads_the_exchange_filters_and_trades_through_the_b
         assert "ETHUSDT" in e.portfolio.positions
     finally:
         await asyncio.wait_for(e.stop(), 20)
+
+
+async def test_a_live_order_sent_just_before_a_crash_is_booked_on_restart_and_never_resent(
+    ex, tmp_path, monkeypatch
+) -> None:
+    """What ``kill -9`` between sending an order and booking its answer leaves: the intent in the
+    database (written before sending) and the order filled at the exchange. The restarted live
+    engine asks the exchange by client order id, books the fill, and sends nothing again."""
+    from tui_trader.models import Source
+    from tui_trader.runtime import build_engine
+    from tui_trader.storage.db import Database
+
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    first = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(first.start_up(), 20)
+    await asyncio.wait_for(first.stop(), 20)  # a book, a session, the account
+    cid = "tt9-crash-1"
+    async with await Database.open(db) as store:
+        now = ex.clock.now_ms()
+        intent = Order(cid, "ETHUSDT", Side.BUY, OrderType.MARKET, Decimal("0.1"), None, OrderStatus.INTENT,
+                       Source.STRATEGY, "crash test", now, now)
+        await store.write_order_intent(intent, None)
+    sender = BinanceBroker(make_cfg(ex), ex.clock, KEY, SECRET)  # the process that died sent it
+    await sender.start()
+    try:
+        sent = await sender.submit(market(cid, Side.BUY, "0.1", "ETHUSDT"))
+    finally:
+        await sender.stop()
+    assert sent.status is OrderStatus.FILLED
+    posts_before = [r for r in ex.requests if r.path == "order" and r.method == "POST"]
+
+    again = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(again.start_up(), 20)
+    try:
+        posts = [r for r in ex.requests if r.path == "order" and r.method == "POST"]
+        assert posts == posts_before  # looked up by its client order id, not sent again
+        assert any(r.path == "order" and r.method == "GET" and r.params.get("origClientOrderId") == cid
+                   for r in ex.requests)
+        order = await again.db.get_order(cid)
+        assert order.status is OrderStatus.FILLED and order.executed_qty == Decimal("0.1")
+        assert order.exchange_order_id == str(sent.exchange_order_id)
+        fills = [f for f in await again.db.load_fills() if f.client_order_id == cid]
+        assert fills and sum((f.quantity for f in fills), Decimal(0)) == Decimal("0.1")
+        # the exchange took its commission in ETH: the holding is what the account really has
+        trades = ex.orders[cid].trades
+        base_fee = sum((Decimal(t["commission"]) for t in trades), Decimal(0))
+        assert base_fee > 0 and all(t["commissionAsset"] == "ETH" for t in trades)
+        assert again.portfolio.positions["ETHUSDT"].quantity == Decimal("0.1") - base_fee
+        assert (await again.db.load_positions())["ETHUSDT"].quantity == Decimal("0.1") - base_fee
+        assert not await again.db.load_open_orders()
+    finally:
+        await asyncio.wait_for(again.stop(), 20)
