@@ -344,3 +344,61 @@ async def test_a_live_order_sent_just_before_a_crash_is_booked_on_restart_and_ne
         assert not await again.db.load_open_orders()
     finally:
         await asyncio.wait_for(again.stop(), 20)
+
+
+async def test_a_live_engine_takes_its_cash_from_the_account_and_closes_positions_without_dust(
+    ex, tmp_path, monkeypatch
+) -> None:
+    """Live, the exchange account is the truth: cash is its free USDT, not the paper
+    ``starting_balance``; a close leaves no unsellable remainder in the book (the buy's fee was
+    taken in ETH, so 0.1 ETH bought is 0.0999 held and only 0.0999 - 0.0009 can be sold); and a
+    book holding more than the account fails the restart closed."""
+    from tui_trader.events import ClosePosition, ManualBuy, Start
+    from tui_trader.models import EngineState
+    from tui_trader.runtime import build_engine
+
+    ex.balances = {"USDT": Decimal("1234.5"), "BNB": Decimal("3")}
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert e.portfolio.cash == Decimal("1234.5") and e.portfolio.starting_cash == Decimal("1234.5")
+        assert (await e.db.load_account())["starting_balance"] == Decimal("1234.5")
+        assert (await e.submit(Start())).ok
+        res = await e.submit(ManualBuy(symbol="ETHUSDT", quote_amount=Decimal(60)))
+        assert res.ok, res.message
+        held = e.portfolio.positions["ETHUSDT"].quantity
+        f = e.filters["ETHUSDT"]
+        assert held % f.step_size != 0  # the commission was taken in ETH
+        res = await e.submit(ClosePosition(symbol="ETHUSDT"))
+        assert res.ok, res.message
+        assert "ETHUSDT" not in e.portfolio.positions  # the remainder is off the book ...
+        assert "ETHUSDT" not in await e.db.load_positions()
+        dust = ex.balances["ETH"]
+        assert Decimal(0) < dust < f.step_size  # ... and still in the account
+        assert e.portfolio.cash == ex.balances["USDT"]  # the book and the account agree
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
+
+    # the account moved outside tui-trader: a restart takes the exchange's cash ...
+    ex.balances["USDT"] += Decimal(100)
+    e2 = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e2.start_up(), 20)
+    try:
+        assert e2.portfolio.cash == ex.balances["USDT"]
+        assert (await e2.db.load_account())["cash"] == ex.balances["USDT"]
+        assert (await e2.submit(Start())).ok
+        assert (await e2.submit(ManualBuy(symbol="SOLUSDT", quote_amount=Decimal(60)))).ok
+    finally:
+        await asyncio.wait_for(e2.stop(), 20)
+    # ... and a book holding more than the account does not trade
+    ex.balances["SOL"] = Decimal(0)
+    e3 = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e3.start_up(), 20)
+    try:
+        assert e3.state is not EngineState.RUNNING
+        assert e3.state is EngineState.PAUSED and e3.state_reason == "startup reconciliation failed"
+        assert e3._error.startswith("account reconciliation failed: SOLUSDT: the book holds")
+    finally:
+        await asyncio.wait_for(e3.stop(), 20)

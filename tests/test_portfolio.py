@@ -118,6 +118,23 @@ def test_fee_assets_as_the_live_broker_reports_them():
     assert p.base_asset("BTCUSDT") == "BTC" and p.base_asset("USDT") == ""
 
 
+def test_an_unsellable_remainder_is_written_off_at_its_cost():
+    p = Portfolio(D("10000"))
+    p.apply_fill(Fill("tt-1", "BTCUSDT", Side.BUY, D("40000"), D("0.01"), D("0.4"), "BTC", JAN1))
+    assert p.positions["BTCUSDT"].quantity == D("0.00999")
+    r1 = p.apply_fill(Fill("tt-2", "BTCUSDT", Side.SELL, D("40000"), D("0.0099"), D("0.396"), "USDT", JAN1))
+    left = p.positions["BTCUSDT"]
+    assert left.quantity == D("0.00009")  # below a 0.0001 step: no order can sell it
+    cash = p.cash
+    r2 = p.write_off("BTCUSDT", JAN1)
+    assert r2 == -left.cost and r2 < 0
+    assert "BTCUSDT" not in p.positions and p.cash == cash  # the coins stay in the account, off the book
+    assert p.realized_pnl == r1 + r2
+    # nothing left on the book: what was realised is exactly what the cash lost
+    assert p.realized_pnl == p.cash - D("10000") == D("-4.396")
+    assert p.write_off("BTCUSDT", JAN1) == 0
+
+
 def test_mark_equity_unrealised_and_missing_prices():
     p = Portfolio(D("1000"))
     p.apply_fill(fill(Side.BUY, "2", "100", "0.2"))

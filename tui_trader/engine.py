@@ -254,6 +254,7 @@ class TradingEngine(PeriodRater):
         self._session_open = False
         self._book_loaded = False
         self._state_restored = False
+        self._new_account = not persist  # no stored account to start from (set again by _recover)
         self._run_task: asyncio.Task | None = None
         self._order_seq = 0
         self._signal_seq = 0
@@ -401,6 +402,13 @@ class TradingEngine(PeriodRater):
                 reconcile_ok = False
                 log.error("order reconciliation failed: %s - trading stays off", exc)
                 self._error = f"reconciliation failed: {exc}"
+        if self.mode == "live" and reconcile_ok:
+            # after the orders: a fill booked just above is already spent in the exchange's balance
+            problem = await self._sync_live_account()
+            if problem:
+                reconcile_ok = False
+                log.error("account reconciliation failed: %s - trading stays off", problem)
+                self._error = f"account reconciliation failed: {problem}"
         await self._restore_state(saved, reconcile_ok)
 
     def _init_arrays(self) -> None:
@@ -653,6 +661,7 @@ class TradingEngine(PeriodRater):
         if acct is None:
             start = Decimal(str(self.cfg.broker.starting_balance))
             await db.init_account(start, self.cfg.broker.quote_asset, start, self.clock.now_ms())
+            self._new_account = True  # live: replaced by the exchange account's balance
             return
         positions = await db.load_positions()
         day_ms = int(acct.get("day_start_ms") or 0)
@@ -676,6 +685,45 @@ class TradingEngine(PeriodRater):
             "restored account: cash %s, %d position(s); %d symbol(s) still in their signal cooldown",
             self.portfolio.cash, len(self.portfolio.positions), cooling,
         )
+
+    async def _sync_live_account(self) -> str:
+        """Live: the exchange account is the truth about money. Cash becomes the account's free
+        quote balance (the paper ``starting_balance`` means nothing here; on a new book it is also
+        the starting balance the breakers measure from), and every position of the book must be
+        held there: a base balance below a position (sold outside tui-trader, or a book from another
+        account) is a mismatch, and trading stays off. Returns what is wrong, or "" when all agrees.
+        More of an asset than the book holds is the operator's own and left alone."""
+        try:
+            balances = await self.broker.balances()
+        except Exception as exc:  # noqa: BLE001 - any failure here keeps trading off
+            return f"cannot read the exchange account: {exc}"
+        pf = self.portfolio
+        cash = balances.get(pf.quote_asset, Decimal(0))
+        short = []
+        for sym, pos in sorted(pf.positions.items()):
+            f = self.filters.get(sym)
+            base = f.base_asset if f else pf.base_asset(sym)
+            held = balances.get(base, Decimal(0))
+            if held < pos.quantity:
+                short.append(f"{sym}: the book holds {pos.quantity.normalize():f} {base}, "
+                             f"the account {held.normalize():f}")
+        if short:
+            return "; ".join(short)
+        now = self.clock.now_ms()
+        if self._new_account and not pf.positions:
+            # a new live book starts from what the account has
+            self.portfolio = Portfolio(cash, pf.quote_asset)
+            if self.db is not None:
+                await self.db.init_account(cash, pf.quote_asset, cash, now, replace=True)
+            log.info("live account: %s %s free on the exchange", cash.normalize(), pf.quote_asset)
+        elif cash != pf.cash:
+            log.warning("live account: %s %s free on the exchange, the book had %s (deposits, withdrawals or "
+                        "trades outside tui-trader): using the exchange's", cash.normalize(), pf.quote_asset,
+                        pf.cash.normalize())
+            pf.cash = cash
+            if self.db is not None:
+                await self.db.save_account(cash=cash)
+        return ""
 
     async def _restore_recent(self) -> int:
         """The recent signals, orders and fills (for the panes and the symbol detail) and the
@@ -1297,6 +1345,8 @@ class TradingEngine(PeriodRater):
             realized += self.portfolio.apply_fill(fill)
             self.fills.append(fill)
             self.counters["fills"] += 1
+        if fills and order.side is Side.SELL:
+            realized += self._write_off_dust(order.symbol, fills[-1])
         if fills:
             order.realized_pnl += realized
             self._sync_positions(order.symbol)
@@ -1323,6 +1373,23 @@ class TradingEngine(PeriodRater):
             self.bus.publish(FillEvent(now, fill))
         if fills:
             self.bus.publish(PositionUpdate(now, order.symbol, self.portfolio.positions.get(order.symbol)))
+
+    def _write_off_dust(self, symbol: str, last: Fill) -> Decimal:
+        """After a sell: a remainder that no order could sell (below one step or the minimum
+        quantity, or worth less than the minimum notional) leaves the book, so the symbol is flat
+        again for the strategy and the position count. It arises live, where a buy's fee is taken
+        in the base asset; the coins stay in the account. Returns the realised PnL it books."""
+        pos = self.portfolio.positions.get(symbol)
+        f = self.filters.get(symbol)
+        if pos is None or f is None:
+            return Decimal(0)
+        q = pos.quantity
+        if not (q < f.step_size or q < f.min_qty or q * last.price < f.min_notional):
+            return Decimal(0)
+        realised = self.portfolio.write_off(symbol, last.ts_ms)
+        log.info("%s: %s left after the sell cannot be sold (dust below the exchange's minimums): taken off the "
+                 "book, it stays in the account", symbol, f"{q.normalize():f}")
+        return realised
 
     def _remember(self, order: Order) -> None:
         self.orders[order.client_order_id] = order

@@ -200,6 +200,19 @@ class Portfolio:
             )
         return realised
 
+    def write_off(self, symbol: str, ts_ms: int) -> Decimal:
+        """Take an unsellable remainder of ``symbol`` off the book (dust: less than one step or
+        below the minimum notional, left when the exchange took a buy's fee in the base asset).
+        Its cost is realised as a loss and cash is unchanged: the coins stay in the account as
+        the operator's, outside the book. Returns the realised PnL (0 when not held)."""
+        pos = self.positions.pop(symbol, None)
+        if pos is None:
+            return Decimal(0)
+        realised = -pos.cost
+        self.realized_pnl += realised
+        self.marks.pop(symbol, None)
+        return realised
+
     def base_asset(self, symbol: str) -> str:
         """``symbol`` without the quote-asset suffix (``BTCUSDT`` -> ``BTC``), or "" if it has none."""
         q = self.quote_asset
