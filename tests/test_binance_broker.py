@@ -402,3 +402,36 @@ async def test_a_live_engine_takes_its_cash_from_the_account_and_closes_position
         assert e3._error.startswith("account reconciliation failed: SOLUSDT: the book holds")
     finally:
         await asyncio.wait_for(e3.stop(), 20)
+
+
+async def test_a_live_ioc_limit_order_filled_in_part_is_reported_as_the_part_it_bought(
+    ex, tmp_path, monkeypatch
+) -> None:
+    """The stand-in's book has three levels ten ticks apart (50/30/20 %); a LIMIT IOC 0.1 % above
+    the price takes the first two and the exchange expires the rest. The operator was told
+    'BUY SOLUSDT EXPIRED' (refused) while 80 % had been bought and booked."""
+    from tui_trader.events import ManualBuy, Start
+    from tui_trader.runtime import build_engine
+
+    cfg = live_cfg(ex, monkeypatch).model_copy(deep=True)
+    cfg.order_execution.use_limit_orders = True
+    e = build_engine(cfg, db_path=str(tmp_path / "ioc.db"), session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    run = asyncio.create_task(e.run())
+    try:
+        assert (await e.submit(Start())).ok
+        for _ in range(100):  # the engine's price follows the exchange's mini-ticker
+            if e.last_price("SOLUSDT") == float(ex.market_price("SOLUSDT")):
+                break
+            await asyncio.sleep(0.05)
+        res = await asyncio.wait_for(e.submit(ManualBuy(symbol="SOLUSDT", quote_amount=Decimal(300))), 10)
+        order = e.orders[res.data["client_order_id"]]
+        assert order.status is OrderStatus.EXPIRED and 0 < order.executed_qty < order.quantity
+        assert res.ok, res.message
+        assert res.message.startswith(f"BUY SOLUSDT: {order.executed_qty.normalize():f} of "
+                                      f"{order.quantity.normalize():f} @ ")
+        assert res.message.endswith("(EXPIRED: IOC remainder expired)")
+        assert e.portfolio.positions["SOLUSDT"].quantity > 0
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
+        await asyncio.wait_for(run, 10)

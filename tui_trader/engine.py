@@ -1159,9 +1159,9 @@ class TradingEngine(PeriodRater):
             sig.outcome = f"refused: {order}"
             return
         sig.order_client_id = order.client_order_id
-        if order.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
+        if order.executed_qty > 0:  # an IOC or canceled order may have filled in part
             sig.executed = True
-            sig.outcome = f"executed: {order.side.value} {_digits(order.executed_qty)} @ {_digits(order.avg_price)}"
+            sig.outcome = f"executed: {order.side.value} {_fill_text(order)}"
         else:
             sig.outcome = f"order {order.status.value.lower()}: {order.error or order.reason}"
 
@@ -1605,10 +1605,8 @@ class TradingEngine(PeriodRater):
     def _order_result(side: str, sym: str, res: Order | str) -> CommandResult:
         if isinstance(res, str):
             return CommandResult(False, f"{side} {sym} refused: {res}")
-        if res.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
-            return CommandResult(True, f"{side} {sym}: {_digits(res.executed_qty)} @ {_digits(res.avg_price)} "
-                                       f"({res.status.value})",
-                                 data={"client_order_id": res.client_order_id})
+        if res.executed_qty > 0:  # filled, or filled in part before the rest expired or was canceled
+            return CommandResult(True, f"{side} {sym}: {_fill_text(res)}", data={"client_order_id": res.client_order_id})
         return CommandResult(False, f"{side} {sym} {res.status.value}: {res.error or res.reason}",
                              data={"client_order_id": res.client_order_id})
 
@@ -1780,6 +1778,17 @@ class TradingEngine(PeriodRater):
             position=self._position_view(symbol),
             locked=symbol in self.locked,
         )
+
+
+def _fill_text(order: Order) -> str:
+    """What an order bought or sold: ``20 @ 100 (FILLED)``, or for a part
+    ``1.8 of 2.25 @ 132.99 (EXPIRED: IOC remainder expired)``."""
+    qty = _digits(order.executed_qty)
+    if order.executed_qty < order.quantity:
+        qty += f" of {_digits(order.quantity)}"
+    done = order.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED)
+    why = "" if done or not order.error else f": {order.error}"
+    return f"{qty} @ {_digits(order.avg_price)} ({order.status.value}{why})"
 
 
 def _digits(d: Decimal) -> str:
