@@ -13,6 +13,7 @@ milliseconds since the Unix epoch (UTC) everywhere in the engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from typing import Protocol, runtime_checkable
@@ -91,10 +92,8 @@ def parse_duration(text: str) -> float:
     except ValueError:
         for suffix, unit in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0), ("d", 86400.0)):
             if text.endswith(suffix):
-                try:
+                with contextlib.suppress(ValueError):
                     value = float(text[: -len(suffix)]) * unit
-                except ValueError:
-                    pass
                 break
     if value is None:
         raise ValueError(f"bad duration {raw!r}: expected e.g. 30s, 5m, 2h")
