@@ -126,13 +126,13 @@ def test_an_unsellable_remainder_is_written_off_at_its_cost():
     left = p.positions["BTCUSDT"]
     assert left.quantity == D("0.00009")  # below a 0.0001 step: no order can sell it
     cash = p.cash
-    r2 = p.write_off("BTCUSDT", JAN1)
+    r2 = p.write_off("BTCUSDT")
     assert r2 == -left.cost and r2 < 0
     assert "BTCUSDT" not in p.positions and p.cash == cash  # the coins stay in the account, off the book
     assert p.realized_pnl == r1 + r2
     # nothing left on the book: what was realised is exactly what the cash lost
     assert p.realized_pnl == p.cash - D("10000") == D("-4.396")
-    assert p.write_off("BTCUSDT", JAN1) == 0
+    assert p.write_off("BTCUSDT") == 0
 
 
 def test_mark_equity_unrealised_and_missing_prices():

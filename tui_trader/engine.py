@@ -1386,7 +1386,7 @@ class TradingEngine(PeriodRater):
         q = pos.quantity
         if not (q < f.step_size or q < f.min_qty or q * last.price < f.min_notional):
             return Decimal(0)
-        realised = self.portfolio.write_off(symbol, last.ts_ms)
+        realised = self.portfolio.write_off(symbol)
         log.info("%s: %s left after the sell cannot be sold (dust below the exchange's minimums): taken off the "
                  "book, it stays in the account", symbol, f"{q.normalize():f}")
         return realised
@@ -1598,7 +1598,7 @@ class TradingEngine(PeriodRater):
     def _exit_cooldown(self, sym: str, res: Order | str) -> None:
         """An operator's exit that filled starts the symbol's signal cooldown, as the strategy's
         own exit does: without it the next period could buy back at once what was just sold."""
-        if isinstance(res, Order) and res.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
+        if isinstance(res, Order) and res.executed_qty > 0:  # filled, or in part before it expired
             self.generator.start_cooldown(sym, self.clock.now_ms())
 
     @staticmethod

@@ -200,7 +200,7 @@ class Portfolio:
             )
         return realised
 
-    def write_off(self, symbol: str, ts_ms: int) -> Decimal:
+    def write_off(self, symbol: str) -> Decimal:
         """Take an unsellable remainder of ``symbol`` off the book (dust: less than one step or
         below the minimum notional, left when the exchange took a buy's fee in the base asset).
         Its cost is realised as a loss and cash is unchanged: the coins stay in the account as
