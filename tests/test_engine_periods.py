@@ -175,6 +175,28 @@ async def test_a_price_update_below_the_stop_closes_the_position_without_waiting
         await h.stop()
 
 
+async def test_exit_checks_are_thinned_to_the_price_update_interval_without_losing_a_symbol() -> None:
+    # a feed streaming faster than data_processing.price_update_interval_ms is checked once per
+    # interval; a symbol updated in between is checked at its latest price with the next check
+    h = await make_engine(engine_config(data_processing={"price_update_interval_ms": 1000})).start()
+    e = h.engine
+    try:
+        await _holding(h)
+        t = T0 + PERIOD + 10_000
+        await h.step(prices(t, [99.0, 100, 100, 100]))  # checked: inside the band
+        await h.step(prices(t + 300, [97.0], symbols=[0]))  # -3 %, 300 ms later: not checked yet
+        assert "AAAUSDT" in e.portfolio.positions
+        await h.step(prices(t + 600, [100.5], symbols=[1]))  # still within the interval
+        assert "AAAUSDT" in e.portfolio.positions
+        await h.step(prices(t + 1000, [100.2], symbols=[2]))  # due: AAA is checked at 97.0
+        assert "AAAUSDT" not in e.portfolio.positions
+        sell = [f for f in e.fills if f.side.value == "SELL"]
+        assert len(sell) == 1 and sell[0].price == Decimal("97")
+        assert e.recent_signals[0].kind == "stop_loss"
+    finally:
+        await h.stop()
+
+
 async def test_a_closed_kline_above_the_target_takes_the_profit_between_periods() -> None:
     h = await make_engine().start()
     e = h.engine

@@ -93,3 +93,67 @@ async def test_a_cleanly_stopped_engine_reads_stopped_not_failing() -> None:
     assert [c.status for c in before] == ["unhealthy", "unhealthy", "healthy"]
     assert [(c.name, c.status) for c in after] == [("feed", "healthy"), ("database", "healthy"), ("memory", "healthy")]
     assert after[2] is before[2]
+
+
+async def _watched_engine(caplog, alerting: bool):
+    import asyncio
+    import logging
+
+    from engine_helpers import engine_config
+
+    from tui_trader.events import RiskAlert
+
+    cfg = engine_config(monitoring={"health_check_interval_ms": 20, "alerting_enabled": alerting})
+    h = await make_engine(cfg).start()
+    alerts: list = []
+    h.engine.bus.subscribe(alerts.append, RiskAlert)
+    connected = {"up": True}
+    real = h.feed.health
+    h.feed.health = lambda: {**real(), "connected": connected["up"]}
+    with caplog.at_level(logging.INFO, logger="tui_trader.engine"):
+        await asyncio.sleep(0.1)
+        assert not alerts
+        connected["up"] = False  # the exchange went away
+        await asyncio.sleep(0.15)
+        connected["up"] = True
+        await asyncio.sleep(0.1)
+    await h.stop()
+    return alerts, [r.getMessage() for r in caplog.records if r.getMessage().startswith("health:")]
+
+
+async def test_the_health_monitor_alerts_once_when_a_critical_check_fails(caplog) -> None:
+    alerts, logged = await _watched_engine(caplog, alerting=True)
+    # one alert for the whole outage (checked every 20 ms), not one per check
+    assert [(a.severity, a.code) for a in alerts] == [("critical", "health:feed")]
+    assert "disconnected" in alerts[0].message
+    assert logged == ["health: feed unhealthy: disconnected", "health: feed recovered"]
+
+
+async def test_without_alerting_the_monitor_only_logs(caplog) -> None:
+    alerts, logged = await _watched_engine(caplog, alerting=False)
+    assert alerts == []
+    assert logged == ["health: feed unhealthy: disconnected", "health: feed recovered"]
+
+
+async def test_batch_processing_off_commits_each_period_and_metrics_off_samples_nothing(tmp_path) -> None:
+    import sqlite3
+
+    from engine_helpers import MIN, T0, engine_config, klines
+
+    for batching in (True, False):
+        db = str(tmp_path / f"b{batching}.db")
+        cfg = engine_config(data_processing={"batch_processing_enabled": batching},
+                            monitoring={"metrics_collection_enabled": batching})
+        h = await make_engine(cfg, db_path=db).start()
+        try:
+            for k in range(6):  # two rating periods (the first is flushed by the first pruning)
+                await h.step(klines(T0 + k * MIN, [100.0 + k, 100.0, 99.0 - k, 100.0]))
+            with sqlite3.connect(db) as other:  # what a crash now would leave
+                rows = other.execute("SELECT COUNT(*) FROM glicko_ratings").fetchone()[0]
+            memory = {c.name: c.message for c in h.engine.snapshot().health.checks}["memory"]
+            if batching:  # the second period's rows wait in the writer's batch for a few seconds
+                assert rows == 4 and memory.endswith("MB peak RSS") and h.engine._events_per_s() > 0
+            else:
+                assert rows == 8 and memory == "not collected (metrics off)" and h.engine._events_per_s() == 0
+        finally:
+            await h.stop()

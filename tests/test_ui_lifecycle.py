@@ -252,3 +252,24 @@ def test_sigterm_with_the_terminal_still_there_exits_at_once(tmp_path):
             proc.wait()
         os.close(master)
     assert _session_ended(db)
+
+
+async def test_a_critical_alert_rings_the_bell_when_alerting_is_on(tmp_path):
+    from tui_trader.events import RiskAlert
+
+    for alerting in (True, False):
+        cfg = ui_config()
+        cfg.monitoring.alerting_enabled = alerting
+        engine = make_engine(tmp_path, cfg, name=f"bell{alerting}.db")
+        app = make_app(engine, cfg)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(app, pilot)
+            engine.bus.publish(RiskAlert(0, "warning", "daily_loss", "a warning is shown, not rung"))
+            app.refresh_from_engine()
+            await pilot.pause()
+            assert app.bells == 0
+            engine.bus.publish(RiskAlert(0, "critical", "health:feed", "feed unhealthy: disconnected"))
+            app.refresh_from_engine()
+            await pilot.pause()
+            assert app.bells == (1 if alerting else 0)
+            assert any("feed unhealthy" in str(n.message) for n in app._notifications)

@@ -79,6 +79,7 @@ from tui_trader.events import (
     EventBus,
     FillEvent,
     FlattenAll,
+    HealthCheck,
     HealthView,
     LeaderboardView,
     LockSymbol,
@@ -122,6 +123,8 @@ from tui_trader.models import (
     SymbolFilters,
 )
 from tui_trader.monitor.health import (
+    HEALTHY,
+    UNHEALTHY,
     after_stop,
     broker_check,
     database_check,
@@ -255,6 +258,8 @@ class TradingEngine(PeriodRater):
         self._book_loaded = False
         self._state_restored = False
         self._new_account = not persist  # no stored account to start from (set again by _recover)
+        self._exits_checked_ms = -(2**62)  # engine time of the last real-time exit check
+        self._exits_pending: set[int] = set()  # symbols updated since, not yet checked
         self._run_task: asyncio.Task | None = None
         self._order_seq = 0
         self._signal_seq = 0
@@ -459,6 +464,7 @@ class TradingEngine(PeriodRater):
             await self.start_up()
         self._run_task = asyncio.current_task()
         self._begin_ahead()
+        monitor = asyncio.create_task(self._health_monitor(), name="health-monitor")
         try:
             async for ev in self.feed.events():
                 if self._stopping:
@@ -477,7 +483,37 @@ class TradingEngine(PeriodRater):
                 self.state_reason = self._error
             raise
         finally:
+            monitor.cancel()
             self._end_ahead()
+
+    async def _health_monitor(self) -> None:
+        """The seed's health monitor: every ``monitoring.health_check_interval_ms`` (wall time: it
+        watches the machine and the connections, and must run while the feed is silent) the checks
+        run; a critical check that turns unhealthy is logged as a warning and, with
+        ``monitoring.alerting_enabled``, raised as a critical :class:`RiskAlert` (code
+        ``health:<check>``), which the console shows and rings the terminal bell for. Recovery is
+        logged once."""
+        interval_s = self.cfg.monitoring.health_check_interval_ms / 1000.0
+        bad: dict[str, str] = {}
+        while True:
+            await asyncio.sleep(interval_s)
+            if self._stopping:
+                return
+            try:
+                view = self._health()
+            except Exception:  # noqa: BLE001 - the monitor never ends the engine
+                log.exception("health check failed")
+                continue
+            now_bad = {c.name: c.message for c in view.checks if c.critical and c.status == UNHEALTHY}
+            for name, msg in now_bad.items():
+                if name not in bad:
+                    log.warning("health: %s unhealthy: %s", name, msg)
+                    if self.cfg.monitoring.alerting_enabled:
+                        self.bus.publish(RiskAlert(self.clock.now_ms(), "critical", f"health:{name}",
+                                                   f"{name} unhealthy: {msg}"))
+            for name in bad.keys() - now_bad.keys():
+                log.info("health: %s recovered", name)
+            bad = now_bad
 
     # ------------------------------------------------------------------ rating ahead
 
@@ -866,8 +902,28 @@ class TradingEngine(PeriodRater):
         self.counters["price_batches"] += 1
         self._note_events(len(batch))
         if self.portfolio.positions:
-            await self._realtime_exits(batch.sym, batch.price)
+            await self._exits_on_prices(batch)
         self.bus.publish(PriceUpdate(self.clock.now_ms(), len(batch)))
+
+    async def _exits_on_prices(self, batch: PriceBatch) -> None:
+        """The real-time stop-loss / profit-target check, at most once per
+        ``data_processing.price_update_interval_ms`` of engine time: the symbols of updates in
+        between are remembered and checked at their latest price with the next update that is
+        due. (The simulated and replayed markets move every few seconds or more, so with the default
+        1,000 ms every update is checked; a feed that streams faster is thinned.)"""
+        now = self.clock.now_ms()
+        due = now - self._exits_checked_ms >= self.cfg.data_processing.price_update_interval_ms
+        if not due:
+            self._exits_pending.update(batch.sym.tolist())
+            return
+        self._exits_checked_ms = now
+        if not self._exits_pending:
+            await self._realtime_exits(batch.sym, batch.price)
+            return
+        self._exits_pending.update(batch.sym.tolist())
+        sym = np.fromiter(sorted(self._exits_pending), dtype=np.int64)
+        self._exits_pending.clear()
+        await self._realtime_exits(sym, self.cache.price[sym])
 
     async def _on_klines(self, batch: KlineBatch) -> None:
         self._note_events(len(batch))
@@ -950,6 +1006,8 @@ class TradingEngine(PeriodRater):
             await self.db.queue_equity(self.session_id, ts, equity, cash, equity - float(cash),
                                        self.portfolio.drawdown_pct)
             await self._prune(ts)
+            if not self.cfg.data_processing.batch_processing_enabled:
+                await self.db.flush()  # each period's rows committed with it: slower, nothing buffered
         await self._check_breakers(ts, equity)
         self.bus.publish(RatingUpdate(ts, self.counters["periods"], int(np.count_nonzero(np.isfinite(self.score)))))
 
@@ -987,7 +1045,8 @@ class TradingEngine(PeriodRater):
         return max(int(self.cfg.data_processing.rating_retention_days * MS_PER_DAY), window)
 
     def _note_events(self, n: int) -> None:
-        self._event_rate.note(n)
+        if self.cfg.monitoring.metrics_collection_enabled:
+            self._event_rate.note(n)
 
     def _recent_quote_volume(self, symbol: str) -> float:
         """Quote volume of the symbol's last ``rating.volatility_window`` klines (0 unknown)."""
@@ -1642,7 +1701,7 @@ class TradingEngine(PeriodRater):
         }
 
     def _events_per_s(self) -> float:
-        return self._event_rate.per_second()
+        return self._event_rate.per_second() if self.cfg.monitoring.metrics_collection_enabled else 0.0
 
     def _position_view(self, sym: str) -> PositionView | None:
         pos = self.portfolio.positions.get(sym)
@@ -1748,7 +1807,8 @@ class TradingEngine(PeriodRater):
         checks.append(database_check(self._persist, self.db is not None,
                                      self.db.writer.stats() if self.db is not None else None))
         checks.append(broker_check(getattr(self.broker, "name", "?"), breaker_state))
-        checks.append(memory_check())
+        checks.append(memory_check() if self.cfg.monitoring.metrics_collection_enabled
+                      else HealthCheck("memory", HEALTHY, "not collected (metrics off)"))
         checks.append(positions_check(len(self.portfolio.positions), self.cfg.risk_management.max_total_positions))
         eng = engine_check(self._error)
         if eng is not None:

@@ -123,6 +123,7 @@ class TuiTraderApp(App[int]):
         super().__init__()
         self.engine = engine
         self.cfg = cfg
+        self.bells = 0  # terminal bells rung for critical alerts (monitoring.alerting_enabled)
         self.run_engine = run_engine
         self.mask_volatile = mask_volatile
         self.handle_signals = handle_signals
@@ -378,15 +379,22 @@ class TuiTraderApp(App[int]):
             main.show_banner("", "info")
 
     def _drain_events(self) -> None:
+        ring = False
         while self._events:
             ev = self._events.popleft()
             if isinstance(ev, RiskAlert):
                 if ev.severity in ("warning", "critical"):
                     self.notify(ev.message, title=f"Risk: {ev.code}",
                                 severity="error" if ev.severity == "critical" else "warning", timeout=8)
+                ring |= ev.severity == "critical"
             elif isinstance(ev, StateChange) and ev.source != Source.UI:
                 sev = "error" if ev.new == EngineState.EMERGENCY_STOPPED else "warning"
                 self.notify(f"{ev.old} → {ev.new} ({ev.source}): {ev.reason}", title="Engine state", severity=sev)
+                ring |= ev.new == EngineState.EMERGENCY_STOPPED
+        if ring and self.cfg.monitoring.alerting_enabled:
+            # an operator watching another window over SSH hears it (monitoring.alerting_enabled)
+            self.bell()
+            self.bells += 1
 
     def refresh_charts(self) -> None:
         """Redraw visible charts whose data changed (chart timer, ≤ 2 Hz)."""
