@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tui", help="open the operator console (the default)", description="Open the operator console.")
     _common(p)
     _feed_options(p)
-    p.add_argument("--live", action="store_true", help="trade for real on Binance (needs API keys and a typed confirmation)")
+    p.add_argument("--live", action="store_true",
+                   help="trade for real on Binance, on its live feed (needs BINANCE_API_KEY / BINANCE_API_SECRET "
+                   "and a typed confirmation)")
     p.add_argument("--report", nargs="?", const="", default=None, metavar="RUN_ID",
                    help="open the stored backtest reports of the database (--db) without starting an engine: "
                    "the runs list, or RUN_ID directly")
@@ -96,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     _feed_options(p)
     p.add_argument("--headless", action="store_true", help="no console (always true for `run`; accepted for clarity)")
     p.add_argument("--duration", metavar="T", help="wall-clock limit, e.g. 30s, 5m (default: until data ends / Ctrl-C)")
-    p.add_argument("--live", action="store_true", help="trade for real on Binance (needs API keys and a typed confirmation)")
+    p.add_argument("--live", action="store_true",
+                   help="refused: live trading needs the console's typed confirmation (tui-trader --live)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
 
     p = sub.add_parser(
