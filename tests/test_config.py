@@ -166,7 +166,10 @@ def test_redaction_and_toml_round_trip() -> None:
 
 def test_db_path_default_and_explicit(tmp_path: Path) -> None:
     assert Config().db_path().name == "tui-trader.db"
-    c = Config.model_validate({"storage": {"path": str(tmp_path / "x.db")}})
+    live = Config.model_validate({"broker": {"kind": "binance"}})
+    # live keeps its book apart from paper's, in the same folder
+    assert live.db_path().name == "tui-trader-live.db" and live.db_path().parent == Config().db_path().parent
+    c = Config.model_validate({"storage": {"path": str(tmp_path / "x.db")}, "broker": {"kind": "binance"}})
     assert c.db_path() == tmp_path / "x.db"
 
 

@@ -543,3 +543,39 @@ def test_engine_helpers_feed_is_a_market_feed() -> None:
 
     assert isinstance(ScriptedFeed(ManualClock(0)), MarketFeed)
     asyncio.run(asyncio.sleep(0))
+
+
+async def test_a_book_is_either_paper_or_live(tmp_path: Path) -> None:
+    """Live trading on a paper book would take paper positions for real ones and measure the
+    drawdown from a paper peak; the engine refuses the other mode's book before writing anything."""
+    from tui_trader.storage.schema import MixedBookError
+
+    db = str(tmp_path / "book.db")
+    h = await make_engine(db_path=db).start()  # a paper book with a session
+    await h.stop()
+    for mode in ("live", "paper"):
+        clock = ManualClock(0)
+        feed = ScriptedFeed(clock)
+        engine = TradingEngine(engine_config(), feed=feed, clock=clock, db_path=db, mode=mode, autostart=True)
+        if mode == "live":
+            with pytest.raises(MixedBookError, match=r"keeps a paper book; live trading keeps its own"):
+                await engine.start_up()
+            await engine.stop()
+        else:
+            await engine.start_up()  # the same mode opens it as before
+            await engine.stop()
+    con = sqlite3.connect(db)
+    try:
+        assert [m for (m,) in con.execute("SELECT mode FROM sessions ORDER BY id")] == ["paper", "paper"]
+    finally:
+        con.close()
+    # and the other way round
+    live_db = str(tmp_path / "live.db")
+    async with await Database.open(live_db) as store:
+        await store.start_session("tui", "live", "binance", {}, ts_ms=T0)
+    with pytest.raises(MixedBookError, match="keeps a live book; paper trading"):
+        h = make_engine(db_path=live_db)
+        try:
+            await h.engine.start_up()
+        finally:
+            await h.engine.stop()

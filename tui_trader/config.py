@@ -238,7 +238,9 @@ class Config(_Section):
             return Path(self.storage.path).expanduser()
         import platformdirs
 
-        return Path(platformdirs.user_data_dir("tui-trader")) / "tui-trader.db"
+        # live trading keeps its book apart from paper trading's (see TradingEngine._check_book_mode)
+        name = "tui-trader-live.db" if self.broker.kind == "binance" else "tui-trader.db"
+        return Path(platformdirs.user_data_dir("tui-trader")) / name
 
     def log_path(self) -> Path | None:
         """Where the console and the headless runner append their log; None when ``log_file = "off"``.

@@ -316,6 +316,7 @@ class TradingEngine(PeriodRater):
                 max_buffered_rows=max(WRITER_MAX_ROWS, cfg.data_processing.max_batch_size),
                 synchronous=cfg.storage.synchronous,
             )
+            await self._check_book_mode()
             self.resumed_from_ms = await self._last_stored_ms()
             self._resume_feed_after(self.resumed_from_ms)
         if self._may_rate_ahead():
@@ -721,6 +722,22 @@ class TradingEngine(PeriodRater):
             "restored account: cash %s, %d position(s); %d symbol(s) still in their signal cooldown",
             self.portfolio.cash, len(self.portfolio.positions), cooling,
         )
+
+    async def _check_book_mode(self) -> None:
+        """A database keeps one book: paper or live. Live trading on a paper book would take the
+        paper positions for real ones and measure the drawdown breaker from a paper peak equity
+        (a real account ten times larger could lose 90 % before it fired); paper trading on a live
+        book would write paper fills into the real account's history. Either is refused, before
+        anything is written."""
+        from tui_trader.storage.schema import MixedBookError
+
+        assert self.db is not None
+        other = (await self.db.book_modes()) - {self.mode}
+        if other:
+            raise MixedBookError(
+                f"{self._db_path} keeps a {other.pop()} book; {self.mode} trading keeps its own: give it "
+                f"another --db (live trading's default is tui-trader-live.db, paper's tui-trader.db)"
+            )
 
     async def _sync_live_account(self) -> str:
         """Live: the exchange account is the truth about money. Cash becomes the account's free

@@ -1148,6 +1148,12 @@ class QueriesMixin:
         rows = await self._fetchall(sql + " GROUP BY symbol", params)
         return {str(sym): int(ts) for sym, ts in rows}
 
+    async def book_modes(self) -> set[str]:
+        """The modes (paper, live) of the sessions that kept this database's book (run and tui
+        sessions; a backtest keeps its own tables)."""
+        rows = await self._fetchall("SELECT DISTINCT mode FROM sessions WHERE kind != 'backtest'", [])
+        return {str(m) for (m,) in rows}
+
     async def latest_manual_exit_times(self, since_ms: int) -> dict[str, int]:
         """Per symbol, the time (ms) of its latest sell at or after ``since_ms`` that was not the
         strategy's (an operator's sell, close or flatten, or a risk exit) and filled at least

@@ -56,6 +56,10 @@ class StorageError(Exception):
     """Base class of the storage layer's errors."""
 
 
+class MixedBookError(StorageError):
+    """A paper book opened for live trading, or a live book for paper: each keeps its own file."""
+
+
 class SchemaVersionError(StorageError):
     """The database file was written by a newer tui-trader (unknown schema)."""
 
