@@ -758,8 +758,7 @@ class TradingEngine(PeriodRater):
             base = f.base_asset if f else pf.base_asset(sym)
             held = balances.get(base, Decimal(0))
             if held < pos.quantity:
-                short.append(f"{sym}: the book holds {pos.quantity.normalize():f} {base}, "
-                             f"the account {held.normalize():f}")
+                short.append(f"{sym}: the book holds {_digits(pos.quantity)} {base}, the account {_digits(held)}")
         if short:
             return "; ".join(short)
         now = self.clock.now_ms()
@@ -768,11 +767,11 @@ class TradingEngine(PeriodRater):
             self.portfolio = Portfolio(cash, pf.quote_asset)
             if self.db is not None:
                 await self.db.init_account(cash, pf.quote_asset, cash, now, replace=True)
-            log.info("live account: %s %s free on the exchange", cash.normalize(), pf.quote_asset)
+            log.info("live account: %s %s free on the exchange", _digits(cash), pf.quote_asset)
         elif cash != pf.cash:
             log.warning("live account: %s %s free on the exchange, the book had %s (deposits, withdrawals or "
-                        "trades outside tui-trader): using the exchange's", cash.normalize(), pf.quote_asset,
-                        pf.cash.normalize())
+                        "trades outside tui-trader): using the exchange's", _digits(cash), pf.quote_asset,
+                        _digits(pf.cash))
             pf.cash = cash
             if self.db is not None:
                 await self.db.save_account(cash=cash)
@@ -1347,7 +1346,12 @@ class TradingEngine(PeriodRater):
         refused, reason = self._risk_gate(symbol, Side.SELL, reasons, override, reason)
         if refused:
             return refused
-        return await self._place(symbol, Side.SELL, qty, price, source, reason, sig)
+        order = await self._place(symbol, Side.SELL, qty, price, source, reason, sig)
+        if sig is None and order.executed_qty > 0:
+            # an exit without a signal (the operator's sell, close or flatten, an emergency close)
+            # starts the cooldown a signal would: the next period must not buy straight back
+            self.generator.restore_cooldowns({symbol: self.clock.now_ms()})
+        return order
 
     def _risk_gate(
         self, symbol: str, side: Side, reasons: list[str], override: bool, reason: str
@@ -1464,7 +1468,7 @@ class TradingEngine(PeriodRater):
             return Decimal(0)
         realised = self.portfolio.write_off(symbol)
         log.info("%s: %s left after the sell cannot be sold (dust below the exchange's minimums): taken off the "
-                 "book, it stays in the account", symbol, f"{q.normalize():f}")
+                 "book, it stays in the account", symbol, _digits(q))
         return realised
 
     def _remember(self, order: Order) -> None:
@@ -1530,7 +1534,6 @@ class TradingEngine(PeriodRater):
             async with self._trade_lock:
                 for sym in list(self.portfolio.positions):
                     res = await self._sell(sym, None, source, f"emergency stop: {reason}", None, override=True)
-                    self._exit_cooldown(sym, res)
                     if isinstance(res, Order) and res.status is OrderStatus.FILLED:
                         closed += 1
                     else:
@@ -1657,25 +1660,17 @@ class TradingEngine(PeriodRater):
                             return CommandResult(False, bad)
                         label = "manual sell"
                 res = await self._sell(sym, qty, cmd.source, label, None, override)
-                self._exit_cooldown(sym, res)
                 return self._order_result("SELL", sym, res)
             assert isinstance(cmd, FlattenAll)
             results = []
             for s in list(self.portfolio.positions):
                 res = await self._sell(s, None, cmd.source, cmd.reason or "operator flatten", None, override=True)
-                self._exit_cooldown(s, res)
                 results.append((s, res))
             done = sum(1 for _, r in results if isinstance(r, Order) and r.status is OrderStatus.FILLED)
             failed = [f"{s}: {r if isinstance(r, str) else r.status.value}" for s, r in results
                       if not (isinstance(r, Order) and r.status is OrderStatus.FILLED)]
             msg = f"flattened {done} position(s)" + (f"; not closed: {', '.join(failed)}" if failed else "")
             return CommandResult(not failed, msg)
-
-    def _exit_cooldown(self, sym: str, res: Order | str) -> None:
-        """An operator's exit that filled starts the symbol's signal cooldown, as the strategy's
-        own exit does: without it the next period could buy back at once what was just sold."""
-        if isinstance(res, Order) and res.executed_qty > 0:  # filled, or in part before it expired
-            self.generator.start_cooldown(sym, self.clock.now_ms())
 
     @staticmethod
     def _order_result(side: str, sym: str, res: Order | str) -> CommandResult:
@@ -1718,7 +1713,7 @@ class TradingEngine(PeriodRater):
         }
 
     def _events_per_s(self) -> float:
-        return self._event_rate.per_second() if self.cfg.monitoring.metrics_collection_enabled else 0.0
+        return self._event_rate.per_second()  # 0 when metrics are off: nothing is noted
 
     def _position_view(self, sym: str) -> PositionView | None:
         pos = self.portfolio.positions.get(sym)

@@ -166,23 +166,19 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
     console = Console(stderr=False)
     from tui_trader.market.feed import FeedError
     from tui_trader.market.replay import ReplayError
-    from tui_trader.monitor.logfile import attach_log_file, detach_log_file
+    from tui_trader.monitor.logfile import logging_to_file
 
-    log_path = attach_log_file(cfg)
-    if log_path is not None:
-        log.info("log file: %s", log_path)
-    try:
-        summary = asyncio.run(run_headless(cfg, duration, Console(stderr=True)))
-    except (FileNotFoundError, ReplayError) as exc:
-        log.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except FeedError as exc:  # the exchange unreachable or refusing (after the feed's own retries)
-        log.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        detach_log_file()
+    with logging_to_file(cfg, log):
+        try:
+            summary = asyncio.run(run_headless(cfg, duration, Console(stderr=True)))
+        except (FileNotFoundError, ReplayError) as exc:
+            log.error("%s", exc)
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except FeedError as exc:  # the exchange unreachable or refusing (after the feed's own retries)
+            log.error("%s", exc)
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     else:

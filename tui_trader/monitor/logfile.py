@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tui_trader.config import Config
 
-__all__ = ["LOG_BACKUPS", "LOG_MAX_BYTES", "attach_log_file", "detach_log_file"]
+__all__ = ["LOG_BACKUPS", "LOG_MAX_BYTES", "attach_log_file", "detach_log_file", "logging_to_file"]
 
 LOG_MAX_BYTES = 10 * 1024 * 1024
 LOG_BACKUPS = 5
@@ -55,3 +57,16 @@ def detach_log_file() -> None:
         if h.get_name() == "tui-trader-file":
             pkg.removeHandler(h)
             h.close()
+
+
+@contextmanager
+def logging_to_file(cfg: Config, log: logging.Logger) -> Iterator[Path | None]:
+    """The log file for one run of a host (the console, the headless runner): attached, its path
+    logged on ``log``, and detached at the end whatever happens."""
+    path = attach_log_file(cfg)
+    if path is not None:
+        log.info("log file: %s", path)
+    try:
+        yield path
+    finally:
+        detach_log_file()

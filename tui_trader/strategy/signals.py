@@ -182,23 +182,13 @@ class SignalGenerator:
         """Bool mask: symbols still inside their cooldown at ``ts_ms``."""
         return (float(ts_ms) - self._last_ms) < self.cfg.signal_generation.signal_cooldown_ms
 
-    def start_cooldown(self, symbol: str, ts_ms: int) -> bool:
-        """Start ``symbol``'s cooldown at ``ts_ms`` as a signal would (an operator's exit: the
-        strategy does not buy back at once what was just sold by hand). False if unknown."""
-        try:
-            i = self.symbols.index(symbol)
-        except ValueError:
-            return False
-        self._last_ms[i] = max(self._last_ms[i], float(ts_ms))
-        return True
-
     def reset_cooldowns(self) -> None:
         self._last_ms[:] = -np.inf
 
     def restore_cooldowns(self, last_signal_ms: Mapping[str, int]) -> int:
-        """Cooldowns after a restart: ``{symbol: ts_ms of its last signal that started one}``
-        (unknown symbols ignored; a later time already held is kept). Returns how many symbols
-        got a time."""
+        """Start cooldowns at given times: ``{symbol: ts_ms}`` of the last signal (or exit without
+        one) that started one - after a restart, or when the operator sells (unknown symbols
+        ignored; a later time already held is kept). Returns how many symbols got a time."""
         index = {s: i for i, s in enumerate(self.symbols)}
         k = 0
         for sym, ts in last_signal_ms.items():

@@ -90,12 +90,7 @@ def main_tui(args: argparse.Namespace, cfg: Config) -> int:
         # paper trading starts at once (the README's promise: trades within a minute); live waits for `s`
         return build_engine(cfg, mode="live" if live else "paper", session_kind="tui", autostart=not live)
 
-    from tui_trader.monitor.logfile import attach_log_file, detach_log_file
+    from tui_trader.monitor.logfile import logging_to_file
 
-    log_path = attach_log_file(cfg)
-    if log_path is not None:
-        logging.getLogger("tui_trader.ui").info("log file: %s", log_path)
-    try:
+    with logging_to_file(cfg, logging.getLogger("tui_trader.ui")):
         return run_tui(cfg, factory, live=live, account_summary=account_summary(cfg) if live else "")
-    finally:
-        detach_log_file()
