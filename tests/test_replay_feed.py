@@ -279,6 +279,50 @@ async def test_warmup_history_and_multi_period_batches(year) -> None:
     assert len(await plain.history(SYMS, "1h", 10)) == 0
 
 
+async def test_stats_24h_are_the_last_days_klines_without_look_ahead(year, klines_dir: Path) -> None:
+    """A replay has no ticker: its 24 h open and quote volume come from the klines that closed in
+    the day up to now, checked here against the raw files."""
+    clock = ManualClock()
+    feed = ReplayFeed(Config(), clock, data=year, speed="max", symbols=["BTCUSDT", "ETHUSDT"])
+    assert feed.stats_24h(JAN1) is None  # not started
+    await feed.start()
+    now = JAN1 + 50 * H1 + 1  # 1 ms after the kline opened at 49 h closed; the 50 h one is open
+    o24, q24 = feed.stats_24h(now)
+    for k, sym in enumerate(["BTCUSDT", "ETHUSDT"]):
+        rows = real_rows(klines_dir, sym, n=60)
+        due = [r for r in rows if now - 24 * H1 <= r[6] < now]
+        assert [r[0] for r in due] == [JAN1 + h * H1 for h in range(26, 50)]  # 24 klines: 26 h..49 h
+        assert o24[k] == float(due[0][1])
+        assert q24[k] == pytest.approx(sum(float(r[7]) for r in due), rel=1e-12)
+    # the first hour: one kline closed, none yet at the very start
+    first = real_rows(klines_dir, "BTCUSDT", 1)[0]
+    o1, q1 = feed.stats_24h(JAN1 + H1)
+    assert o1[0] == float(first[1]) and q1[0] == float(first[7])
+    o0, q0 = feed.stats_24h(JAN1 + H1 - 1)  # the first kline has not closed
+    assert np.isnan(o0).all() and np.isnan(q0).all()
+
+
+async def test_the_prices_view_of_a_replay_shows_24h_change_and_volume(klines_dir: Path) -> None:
+    """The engine's snapshot takes the replay's kline-made 24 h figures (a sim or live feed's come
+    from its ticker): the console's 24h % and Volume columns are not blank in a replay."""
+    from tui_trader.runtime import build_engine
+
+    cfg = Config.model_validate({"feed": {"kind": "replay", "interval": "1h", "speed": "max"}})
+    data = load_klines(klines_dir, "1h", end_ms=JAN1 + 72 * H1)
+    engine = build_engine(cfg, persist=False, autostart=True, kind="replay", data=data, warmup_klines=24)
+    await engine.start_up()
+    await engine.run()
+    assert engine.clock.now_ms() == JAN1 + 72 * H1
+    market = engine.snapshot().market
+    await engine.stop()
+    rows = real_rows(klines_dir, "BTCUSDT", n=72)  # the day up to now: the klines opened at 48..71 h
+    btc = SYMS.index("BTCUSDT")
+    assert market.price[btc] == float(rows[71][4])
+    assert market.change_pct[btc] == pytest.approx((float(rows[71][4]) / float(rows[48][1]) - 1) * 100, rel=1e-12)
+    assert market.quote_volume[btc] == pytest.approx(sum(float(r[7]) for r in rows[48:]), rel=1e-12)
+    assert np.isfinite(market.change_pct).all() and (market.quote_volume > 0).all()
+
+
 async def test_factory_builds_replay_from_config(klines_dir: Path) -> None:
     cfg = Config.model_validate(
         {"feed": {"kind": "replay", "interval": "1d", "speed": "max",

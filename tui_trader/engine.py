@@ -264,6 +264,7 @@ class TradingEngine(PeriodRater):
         self._order_seq = 0
         self._signal_seq = 0
         self._market_version = 0
+        self._kline_24h: tuple[int, tuple[np.ndarray, np.ndarray] | None] | None = None  # (now, stats_24h)
         self._board_version = 0
         self._error: str = ""
         self._event_rate = EventRate()
@@ -1740,6 +1741,18 @@ class TradingEngine(PeriodRater):
             fees=pos.fees,
         )
 
+    def _stats_24h(self, now: int) -> tuple[np.ndarray, np.ndarray]:
+        """24 h open and quote volume for the prices view: the feed's ticker figures, or, for a
+        feed without a ticker (replay), figures it makes from its klines (kept per clock time)."""
+        cache = self.cache
+        stats = getattr(self.feed, "stats_24h", None)
+        if stats is None or not np.isnan(cache.open_24h).all():
+            return cache.open_24h, cache.quote_volume_24h
+        if self._kline_24h is None or self._kline_24h[0] != now:
+            self._kline_24h = (now, stats(now))
+        got = self._kline_24h[1]
+        return got if got is not None else (cache.open_24h, cache.quote_volume_24h)
+
     def snapshot(self) -> EngineSnapshot:
         """Plain data for hosts; reads only (never moves the book's marks, peak or day)."""
         now = self.clock.now_ms()
@@ -1748,9 +1761,10 @@ class TradingEngine(PeriodRater):
         if started:
             cache = self.cache
             price = cache.price.copy()
+            open_24h, qv = self._stats_24h(now)
             with np.errstate(divide="ignore", invalid="ignore"):
-                change = (cache.price / cache.open_24h - 1.0) * 100.0
-            qv = cache.quote_volume_24h.copy()
+                change = (cache.price / open_24h - 1.0) * 100.0
+            qv = qv.copy()
             upd = cache.price_ts.copy()
         else:
             price, change, qv = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)

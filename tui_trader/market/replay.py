@@ -47,7 +47,7 @@ from tui_trader.config import Config
 from tui_trader.market.binance_payloads import parse_rest_klines, synthetic_filters, to_ms
 from tui_trader.market.file_cache import KlineFileCache
 from tui_trader.market.pacing import Pacer
-from tui_trader.market.sim import advance_clock, parse_speed
+from tui_trader.market.sim import DAY_MS, advance_clock, parse_speed
 from tui_trader.market.sources import ReplayKlines
 from tui_trader.market.validation import RejectCounter, kline_batch_from_arrays, validate_kline_batch
 from tui_trader.models import KlineBatch, SymbolFilters
@@ -531,6 +531,25 @@ class ReplayFeed:
 
     def filters(self) -> dict[str, SymbolFilters]:
         return dict(self._filters)
+
+    def stats_24h(self, now_ms: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(open, quote volume)`` per symbol (:attr:`symbols` order) over the klines that closed
+        in the 24 h up to ``now_ms`` (24 klines of 1h, 96 of 15m): Binance's 24 h ticker at kline
+        resolution, for a feed that has none. NaN for a symbol with no such kline; None before
+        :meth:`start`. Reads only klines already closed at ``now_ms`` (no look-ahead)."""
+        if not self._started:
+            return None
+        n = len(self._symbols)
+        kl = self._klines
+        lo = int(np.searchsorted(kl.open_time, now_ms - DAY_MS - self.interval_ms + 1, side="left"))
+        hi = int(np.searchsorted(kl.open_time, now_ms - self.interval_ms + 1, side="left"))
+        o24, q24 = np.full(n, np.nan), np.full(n, np.nan)
+        if hi > lo:
+            sym = kl.sym[lo:hi]
+            present, first = np.unique(sym, return_index=True)  # rows sorted by time: the oldest
+            o24[present] = kl.open[lo:hi][first]
+            q24[present] = np.bincount(sym, weights=kl.quote_volume[lo:hi], minlength=n)[present]
+        return o24, q24
 
     def health(self) -> dict[str, Any]:
         return {
