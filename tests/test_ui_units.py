@@ -23,7 +23,7 @@ from tui_trader.events import (
     MarketView,
     PortfolioView,
 )
-from tui_trader.models import EngineState
+from tui_trader.models import EngineState, Signal, SignalType
 from tui_trader.ui import format as fmt
 from tui_trader.ui.palette import Palette
 from tui_trader.ui.screens.modals import parse_decimal
@@ -39,6 +39,7 @@ from tui_trader.ui.widgets.health import MASK, health_rows
 from tui_trader.ui.widgets.leaderboard import LeaderboardTable
 from tui_trader.ui.widgets.logs import LogBuffer, LogPane
 from tui_trader.ui.widgets.prices import PricesTable
+from tui_trader.ui.widgets.signals import SignalsTable
 from tui_trader.ui.widgets.table import FastTable
 
 # ---------------------------------------------------------------- themes
@@ -223,6 +224,44 @@ async def test_prices_sort_and_filter():
         assert table.row_count == 1
         with pytest.raises(ValueError):
             table.set_sort("nope")
+
+
+def _signals(n: int) -> list[Signal]:
+    """n signals, newest first, as the engine lists them."""
+    return [Signal(ts_ms=1_000 * k, symbol=f"S{k:03d}USDT", type=SignalType.BUY, strength=1.0, confidence=0.9,
+                   z_score=2.6, reason="z", id=k) for k in range(n, 0, -1)]
+
+
+async def test_signals_pane_keeps_the_newest_in_view_unless_the_operator_holds_a_row():
+    """Unfocused, new signals appear at the top and stay visible (the cursor once followed the
+    first signal down and scrolled the new ones out of view); focused, the selected row stays."""
+    table = SignalsTable(id="signals")
+    other = FastTable([("k", "K", 5)], id="other")
+
+    class Two(App):
+        def compose(self):
+            yield other
+            yield table
+
+    async with Two().run_test(size=(80, 16)) as pilot:
+        other.focus()  # the operator is elsewhere
+        table.apply(_signals(3))
+        await pilot.pause()
+        assert not table.has_focus
+        for n in range(4, 30):  # one new signal at a time, the pane never focused
+            table.apply(_signals(n))
+            await pilot.pause()
+            assert table.scroll_y == 0 and table.selected_key == f"sig{n}"
+        table.focus()
+        table.move_cursor(row=5, animate=False, scroll=True)
+        await pilot.pause()
+        held = table.selected_key
+        assert held == "sig24"
+        for n in range(30, 40):
+            table.apply(_signals(n))
+            await pilot.pause()
+            assert table.selected_key == held  # the operator's row, now further down
+        assert table.cursor_row == 5 + 10 and table.scroll_y > 0
 
 
 async def test_leaderboard_ranks_marks_and_flags():

@@ -1,5 +1,7 @@
 """The signals pane: newest first, with what happened to each signal.
 
+Unfocused, the pane keeps its newest rows in view; focused, the selected signal stays selected.
+
 The engine's list is short and bounded, so a change (new signal, or an
 outcome filled in) rebuilds the rows; an unchanged list costs one tuple compare.
 """
@@ -50,7 +52,9 @@ class SignalsTable(FastTable):
         if sig == self._sig:
             return 0
         self._sig = sig
-        selected = self.selected_key
+        # the operator's row stays under the cursor while the pane has focus; otherwise the pane
+        # shows the newest signals (a cursor kept on an old row would scroll them out of view)
+        selected = self.selected_key if self.has_focus else None
         self.clear()
         self.symbol_of = {}
         pal = self.palette
@@ -73,7 +77,7 @@ class SignalsTable(FastTable):
                 Text(" " + s.reason),
                 key=key,
             )
-        self.move_to_key(selected)
+        self.move_to_key(selected)  # None: the cursor and scroll stay at the top, where clear() put them
         return len(signals) * len(COLUMNS)
 
     def symbol_for_key(self, key: str) -> str | None:
