@@ -20,7 +20,7 @@ COLUMNS = [
     ("time", "Time", 10, "left"),
     ("type", "Type", 5, "left"),
     ("sym", "Symbol", 13, "left"),
-    ("kind", "Kind", 12, "left"),
+    ("kind", "Kind", 14, "left"),  # "profit_target" and a gap
     ("str", "Str", 6, "right"),
     ("conf", "Conf", 6, "right"),
     ("z", "z", 7, "right"),
