@@ -380,6 +380,39 @@ async def test_the_sim_market_resumes_after_the_last_stored_time(tmp_path: Path)
     assert n_fills > 0 and sessions == 3
 
 
+async def test_a_restarted_sim_market_continues_from_the_last_prices(tmp_path: Path, monkeypatch) -> None:
+    """Quit and restart on the sim market: the prices go on from where they were, so held
+    positions are not marked to (and stop-lossed or profit-taken at) the seed's starting prices.
+    The prices are saved as the run goes (a kill -9 loses at most a couple of seconds) and at stop."""
+    import tui_trader.engine as engine_mod
+
+    db = str(tmp_path / "p.db")
+    e = build_engine(_sim_cfg(), db_path=db, session_kind="run", autostart=True, max_klines=120)
+    await e.start_up()
+    monkeypatch.setattr(engine_mod, "SIM_PRICES_SAVE_S", 0.0)  # save every period
+    await e.run()
+    last = e.cache.price.copy()
+    con = sqlite3.connect(db)  # committed while running, before any stop
+    saved = json.loads(con.execute("SELECT value FROM kv WHERE key = 'sim_prices'").fetchone()[0])
+    con.close()
+    assert saved["prices"] == dict(zip(e.symbols, last.tolist(), strict=True))
+    held = {s: p.quantity for s, p in e.portfolio.positions.items()}
+    equity = e._equity_now()
+    await e.stop()
+    assert held, "the run should end holding something"
+
+    e = build_engine(_sim_cfg(), db_path=db, session_kind="run", autostart=True, max_klines=3)
+    await e.start_up()
+    try:
+        np.testing.assert_array_equal(e.cache.price, last)  # the warm-up ends at the saved prices
+        assert e._equity_now() == pytest.approx(equity, rel=1e-12)
+        await e.run()
+        moved = np.abs(e.cache.price / last - 1.0)
+        assert moved.max() < 0.02  # three minutes of the process, not a jump to other prices
+    finally:
+        await e.stop()
+
+
 async def test_a_restart_on_stored_ratings_refills_the_market_cache_from_the_feed(tmp_path: Path) -> None:
     db = str(tmp_path / "c.db")
     e = build_engine(_sim_cfg(), db_path=db, session_kind="run", autostart=True, max_klines=40)

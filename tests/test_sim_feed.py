@@ -165,6 +165,39 @@ async def test_history_regenerated_when_too_big_to_keep(monkeypatch) -> None:
     assert a.sym.tolist()[:3] == [2, 3, 4]
 
 
+@pytest.mark.parametrize("record", [True, False])
+async def test_anchor_prices_continue_the_process_from_them(monkeypatch, record: bool) -> None:
+    """A resumed sim (anchor_prices) continues from the given prices: the warm-up history ends at
+    them, the first live candle opens at them, and the moves after are the unanchored process's."""
+    if not record:
+        monkeypatch.setattr(SimFeed, "RECORD_WARMUP_ROWS", 0)  # history() regenerates, rescaled alike
+    plain, _ = make(klines=20, warmup=40)
+    await plain.start()
+    anchored, _ = make(klines=20, warmup=40)
+    f = plain.filters()
+    names = plain.symbols
+    tick = {s: float(f[s].tick_size) for s in names}  # prices on the tick grid, as the market makes them
+    want = {s: round(1000 * (k + 3)) * tick[s] for k, s in enumerate(names[:-1])}  # the last: no anchor
+    anchored.anchor_prices = want
+    await anchored.start()
+    h = await anchored.history(names, "1m", 40)
+    last = h.close[h.open_time == DEFAULT_START_MS - MIN]
+    assert last[:-1].tolist() == list(want.values())
+    ph = await plain.history(names, "1m", 40)
+    assert last[-1] == ph.close[ph.open_time == DEFAULT_START_MS - MIN][-1]  # not anchored: unchanged
+    assert (await anchored.history(names, "1m", 40)).quote_volume.tolist() == ph.quote_volume.tolist()
+    kb_a = [e for e in await collect(anchored) if isinstance(e, KlineBatch)]
+    kb_p = [e for e in await collect(plain) if isinstance(e, KlineBatch)]
+    assert kb_a[0].open[:-1].tolist() == list(want.values())
+    ra = np.log(np.array([b.close for b in kb_a]) / kb_a[0].open)
+    rp = np.log(np.array([b.close for b in kb_p]) / kb_p[0].open)
+    tick_rel = np.array([tick[s] for s in names]) / np.array([b.close for b in kb_a]).min(axis=0)
+    assert np.all(np.abs(ra - rp) <= 3 * tick_rel)  # the same returns, up to the tick rounding
+    validate = RejectCounter()
+    for b in kb_a:
+        assert len(validate_kline_batch(b, len(names), np.full(len(names), -1, dtype=np.int64), validate)) == len(b)
+
+
 async def test_prices_scales_and_filters() -> None:
     feed, _ = make(n=40, klines=1)
     await feed.start()

@@ -62,6 +62,7 @@ import json
 import logging
 import math
 import pickle
+import time
 from collections import deque
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -164,6 +165,8 @@ DETAIL_RESTORE_CELLS = 200_000  # at most this many symbol-periods of detail his
 SIGNALS_KEPT = 200
 ORDERS_KEPT = 2000
 MS_PER_DAY = 86_400_000
+SIM_PRICES_KEY = "sim_prices"  # kv: the simulated market's latest prices, for a restart
+SIM_PRICES_SAVE_S = 2.0  # wall seconds between saves of them
 
 # Batched writer of the database: a fast replay must not pay a thread round trip per
 # period. Rows are flushed in the background every WRITER_FLUSH_S (wall time), or
@@ -264,6 +267,7 @@ class TradingEngine(PeriodRater):
         self._order_seq = 0
         self._signal_seq = 0
         self._market_version = 0
+        self._sim_prices_saved = time.monotonic()  # wall time of the last _save_sim_prices
         self._kline_24h: tuple[int, tuple[np.ndarray, np.ndarray] | None] | None = None  # (now, stats_24h)
         self._board_version = 0
         self._error: str = ""
@@ -320,6 +324,7 @@ class TradingEngine(PeriodRater):
             await self._check_book_mode()
             self.resumed_from_ms = await self._last_stored_ms()
             self._resume_feed_after(self.resumed_from_ms)
+            await self._anchor_sim_prices()
         if self._may_rate_ahead():
             # started before the feed loads its data, so that its imports overlap the loading;
             # ended at once below if the run turns out too short
@@ -655,6 +660,7 @@ class TradingEngine(PeriodRater):
         after a start-up that failed, only what it had loaded (the rest stays as stored)."""
         pf = self.portfolio
         steps = (
+            ("simulated prices", self._state_restored, lambda: self._save_sim_prices(db, force=True)),
             ("engine state", self._state_restored, lambda: self._save_state(db)),
             ("account", self._book_loaded, lambda: db.save_account(**{
                 k: v for k, v in self._account_fields().items() if k not in ("realized_pnl", "fees_paid")})),
@@ -692,6 +698,40 @@ class TradingEngine(PeriodRater):
         if start > int(self.feed.start_ms):
             log.info("simulated market resumes at %d (after the last stored time %d)", start, last_ms)
             self.feed.start_ms = start
+
+    async def _anchor_sim_prices(self) -> None:
+        """A resumed simulated market continues from the prices the last run saw (saved by
+        :meth:`_save_sim_prices`), not from its seed's: a held position keeps its price."""
+        if self.resumed_from_ms is None or self.feed.kind != "sim" or not hasattr(self.feed, "anchor_prices"):
+            return
+        raw = await self.db.kv_get(SIM_PRICES_KEY)
+        try:
+            saved = json.loads(raw) if raw else None
+            prices = {str(k): float(v) for k, v in saved["prices"].items()} if saved else {}
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("stored simulated prices unreadable (%s): the market restarts from its seed", exc)
+            return
+        if saved and saved.get("seed") == getattr(self.feed, "seed", None) and prices:
+            self.feed.anchor_prices = prices
+            log.info("simulated market continues from the %d prices of %d", len(prices), int(saved.get("ts_ms", 0)))
+
+    async def _save_sim_prices(self, db: Any, force: bool = False) -> None:
+        """Keep the simulated market's latest prices (every SIM_PRICES_SAVE_S of wall time, and at
+        stop) for :meth:`_anchor_sim_prices`."""
+        if self.feed.kind != "sim" or not hasattr(self, "cache"):
+            return
+        now = time.monotonic()
+        if not force and now - self._sim_prices_saved < SIM_PRICES_SAVE_S:
+            return
+        self._sim_prices_saved = now
+        price = self.cache.price
+        known = np.isfinite(price)
+        if not known.any():
+            return
+        value = {"ts_ms": self.clock.now_ms(), "seed": getattr(self.feed, "seed", None),
+                 "prices": {s: float(p) for s, p, k in zip(self.symbols, price.tolist(), known.tolist(), strict=True)
+                            if k}}
+        await db.kv_set(SIM_PRICES_KEY, json.dumps(value))
 
     async def _recover(self) -> None:
         db = self.db
@@ -1015,6 +1055,7 @@ class TradingEngine(PeriodRater):
         ts = self.clock.now_ms()
         if self.db is not None:
             await self._store_period()
+            await self._save_sim_prices(self.db)
         await self._run_signals(ts)
         equity = self._mark()
         self.portfolio.sample(ts)

@@ -28,6 +28,10 @@ Warm-up: the process starts ``warmup`` klines before ``start_ms`` (``warmup`` =
 ``feed.sim.warmup_periods`` rating periods by default) and :meth:`SimFeed.history`
 returns the end of that run, so the live stream continues exactly where history ends.
 
+Resuming: a restarted engine hands the feed the prices it last saw (``anchor_prices``); the
+process then continues from them (warm-up history and 24 h figures rescaled to match), so a
+quit and restart does not move the prices of a held position by a jump back to the seed's.
+
 Units: times integer ms since the epoch (UTC); prices USDT; volumes base units,
 quote volumes USDT.
 """
@@ -172,6 +176,33 @@ class SimMarket:
 
     def _round(self, p: np.ndarray) -> np.ndarray:
         return np.maximum(np.round(p / self.tick) * self.tick, self.tick)
+
+    def rescale(self, ratio: np.ndarray) -> None:
+        """Multiply every price level by ``ratio`` (N,), from now on: the log price moves by
+        ``log(ratio)`` and the 24 h buckets follow (prices × ratio, base volume ÷ ratio; quote
+        volume unchanged). Returns and volumes to come are those of the unscaled process."""
+        ratio = np.asarray(ratio, dtype=float)
+        self.lp = self.lp + np.log(ratio)
+        self.b_open *= ratio[:, None]
+        self.b_high *= ratio[:, None]
+        self.b_low *= ratio[:, None]
+        self.b_vol /= ratio[:, None]
+
+    def rescale_klines(self, batch: KlineBatch, ratio: np.ndarray) -> KlineBatch:
+        """A copy of ``batch`` (klines of this market) with its prices × ``ratio`` (per symbol,
+        rounded to the tick) and base volumes ÷ ``ratio``."""
+        r = np.asarray(ratio, dtype=float)[batch.sym]
+        tick = self.tick[batch.sym]
+
+        def px(a: np.ndarray) -> np.ndarray:
+            return np.maximum(np.round(a * r / tick) * tick, tick)
+
+        return KlineBatch(
+            interval_ms=batch.interval_ms, sym=batch.sym, open_time=batch.open_time, close_time=batch.close_time,
+            open=px(batch.open), high=px(batch.high), low=px(batch.low), close=px(batch.close),
+            volume=batch.volume / r, quote_volume=batch.quote_volume, trades=batch.trades,
+            taker_buy_base=batch.taker_buy_base / r, closed=batch.closed,
+        )
 
     def step(self, prices: bool = True) -> tuple[list[PriceBatch], KlineBatch]:
         """Advance one kline interval.
@@ -382,6 +413,9 @@ class SimFeed:
         self.received = 0
         self._rate = CounterRate()
         self._filters: dict[str, SymbolFilters] = {}
+        #: prices to continue from (symbol -> price), set before :meth:`start` by a resuming engine
+        self.anchor_prices: dict[str, float] | None = None
+        self._ratio: np.ndarray | None = None  # the rescaling applied at start (None: none)
 
     # ------------------------------------------------------------------ protocol
 
@@ -410,10 +444,21 @@ class SimFeed:
         m = self._new_market()
         keep = len(self._symbols) * self.warmup_klines <= self.RECORD_WARMUP_ROWS
         recorded = []
+        last_close = np.maximum(np.round(np.exp(m.lp) / m.tick) * m.tick, m.tick)
         for _ in range(self.warmup_klines):
             kb = m.step(prices=False)[1]
+            last_close = kb.close
             if keep:
                 recorded.append(kb)
+        if self.anchor_prices:
+            anchor = np.array([self.anchor_prices.get(s, math.nan) for s in self._symbols], dtype=float)
+            ok = np.isfinite(anchor) & (anchor > 0)
+            if ok.any():
+                ratio = np.where(ok, anchor / last_close, 1.0)
+                m.rescale(ratio)
+                m.lp = np.where(ok, np.log(np.where(ok, anchor, 1.0)), m.lp)  # exactly at the anchor
+                recorded = [m.rescale_klines(kb, ratio) for kb in recorded]
+                self._ratio = ratio
         self._warmup = recorded if keep else None
         self._market = m
         self._last_open = np.full(len(self._symbols), -1, dtype=np.int64)
@@ -460,7 +505,10 @@ class SimFeed:
             m = self._new_market()
             for _ in range(self.warmup_klines - k):
                 m.step(prices=False)
-            batches = [m.step(prices=False)[1].take(want) for _ in range(k)]
+            batches = [m.step(prices=False)[1] for _ in range(k)]
+            if self._ratio is not None:
+                batches = [m.rescale_klines(b, self._ratio) for b in batches]
+            batches = [b.take(want) for b in batches]
         return _concat(batches, self.interval_ms)
 
     def filters(self) -> dict[str, SymbolFilters]:
