@@ -130,6 +130,9 @@ def test_formatting_examples():
     assert fmt.fmt_age(45_000) == "45s" and fmt.fmt_age(3_905_000) == "1h05m" and fmt.fmt_age(-1) == fmt.MISSING
     assert fmt.fmt_clock(1_735_689_600_000) == "2025-01-01 00:00:00Z"
     assert fmt.fmt_clock(1_735_689_600_000, with_date=False) == "00:00:00Z"
+    jan2 = 1_735_689_600_000 + 86_400_000 + 3_600_000 + 120_000  # 2025-01-02 01:02
+    assert fmt.fmt_when(jan2, jan2 + 60_000) == "01:02:00Z"  # the newest event's UTC day: the time
+    assert fmt.fmt_when(jan2, jan2 + 86_400_000) == "01-02 01:02"  # an earlier day: date and time
     assert fmt.fmt_qty(Decimal("0.00662000")) == "0.00662"
     assert fmt.fmt_money(-1234.5, sign=True) == "-1,234.50" and fmt.fmt_money(12345.678) == "12,345.68"
 
@@ -248,6 +251,7 @@ async def test_signals_pane_keeps_the_newest_in_view_unless_the_operator_holds_a
         table.apply(_signals(3))
         await pilot.pause()
         assert not table.has_focus
+        assert str(table.get_cell("sig3", "time")) == "00:00:03Z"  # all on the newest signal's day
         for n in range(4, 30):  # one new signal at a time, the pane never focused
             table.apply(_signals(n))
             await pilot.pause()
@@ -262,6 +266,13 @@ async def test_signals_pane_keeps_the_newest_in_view_unless_the_operator_holds_a
             await pilot.pause()
             assert table.selected_key == held  # the operator's row, now further down
         assert table.cursor_row == 5 + 10 and table.scroll_y > 0
+        day = 86_400_000  # a signal of the day before the newest shows its date: daily klines all read 00:00
+        two = [Signal(ts_ms=5 * day, symbol="AUSDT", type=SignalType.SELL, strength=1.0, confidence=1.0,
+                      z_score=-2.6, reason="z", id=900),
+               Signal(ts_ms=4 * day, symbol="AUSDT", type=SignalType.BUY, strength=1.0, confidence=1.0,
+                      z_score=2.6, reason="z", id=899)]
+        table.apply(two)
+        assert [str(table.get_cell(k, "time")) for k in ("sig900", "sig899")] == ["00:00:00Z", "01-05 00:00"]
 
 
 async def test_leaderboard_ranks_marks_and_flags():

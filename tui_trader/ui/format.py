@@ -107,6 +107,16 @@ def fmt_clock(ts_ms: int, with_date: bool = True) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%SZ" if with_date else "%H:%M:%SZ")
 
 
+def fmt_when(ts_ms: int, ref_ms: int) -> str:
+    """Engine time for a list of recent events: ``03:04:05Z`` on the UTC day of ``ref_ms`` (the
+    newest event), ``01-02 03:04`` on another day (a replay of daily klines, a long run)."""
+    if ts_ms is None or ts_ms <= 0:
+        return MISSING
+    if ts_ms // 86_400_000 == ref_ms // 86_400_000:
+        return fmt_clock(ts_ms, with_date=False)
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%m-%d %H:%M")
+
+
 def fmt_age(ms: int | float | None) -> str:
     """A duration in milliseconds as ``45s``, ``12m``, ``3h05m``, ``2d04h``."""
     if ms is None or _bad(float(ms)) or ms < 0:

@@ -11,13 +11,13 @@ from __future__ import annotations
 from rich.text import Text
 
 from tui_trader.models import Signal, SignalType
-from tui_trader.ui.format import fmt_clock, fmt_num
+from tui_trader.ui.format import fmt_num, fmt_when
 from tui_trader.ui.palette import Palette, right
 from tui_trader.ui.widgets.table import FastTable
 
 # no cell padding: widths include a one-cell gap; text after numbers starts with a space
 COLUMNS = [
-    ("time", "Time", 10, "left"),
+    ("time", "Time", 12, "left"),  # "01-02 03:04" on days before the newest signal's
     ("type", "Type", 5, "left"),
     ("sym", "Symbol", 13, "left"),
     ("kind", "Kind", 14, "left"),  # "profit_target" and a gap
@@ -58,6 +58,7 @@ class SignalsTable(FastTable):
         self.clear()
         self.symbol_of = {}
         pal = self.palette
+        newest = signals[0].ts_ms if signals else 0
         for i, s in enumerate(signals):
             key = signal_key(s)
             if key in self.symbol_of:
@@ -66,7 +67,7 @@ class SignalsTable(FastTable):
             colour = pal.profit if s.type == SignalType.BUY else pal.loss
             res_style = pal.healthy if s.executed else pal.warning if s.outcome else pal.muted
             self.add_row(
-                Text(fmt_clock(s.ts_ms, with_date=False), style=pal.muted),
+                Text(fmt_when(s.ts_ms, newest), style=pal.muted),
                 Text(str(s.type), style=f"bold {colour}"),
                 s.symbol,
                 Text(s.kind + (" !" if s.urgent else "")),
