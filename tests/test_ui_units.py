@@ -354,6 +354,39 @@ async def test_log_pane_filters_by_level():
         log.removeHandler(buf)
 
 
+async def test_log_pane_marks_each_new_utc_day():
+    """Lines show the time of day, so a line on a new day (of the lines shown) is preceded by
+    the date: a replay of daily klines would otherwise read 00:00:00Z throughout."""
+    now = [1_735_689_600_000 + 3_600_000]  # 2025-01-01 01:00
+    buf = LogBuffer(capacity=50, time_ms=lambda: now[0])
+    pane = LogPane(buf, level=logging.INFO)
+    log = logging.getLogger("tui_trader.test_ui_units.days")
+    log.addHandler(buf)
+    log.setLevel(logging.DEBUG)
+    try:
+        async with _Host(pane).run_test() as pilot:
+            log.info("a")
+            log.info("b")
+            now[0] += 86_400_000
+            log.debug("hidden, on day two")
+            now[0] += 86_400_000
+            log.info("c")
+            assert pane.drain() == 3
+            await pilot.pause()
+            assert [str(s.text).rstrip() for s in pane.lines] == [
+                "── 2025-01-01 ──",
+                "01:00:00Z INFO    tui_trader.test_ui_units.days: a",
+                "01:00:00Z INFO    tui_trader.test_ui_units.days: b",
+                "── 2025-01-03 ──",  # day two had only a hidden line
+                "01:00:00Z INFO    tui_trader.test_ui_units.days: c",
+            ]
+            pane.set_level(logging.DEBUG)  # re-rendered: the markers follow the lines shown
+            await pilot.pause()
+            assert sum(str(s.text).startswith("──") for s in pane.lines) == 3
+    finally:
+        log.removeHandler(buf)
+
+
 # ------------------------------------------------------------------ health
 
 

@@ -6,7 +6,8 @@ UI timer drains new records into :class:`LogPane` (a bounded RichLog) once
 per frame. The pane filters by level (``v`` cycles DEBUG/INFO/WARNING/ERROR);
 changing the level re-renders from the buffer. Record times are taken from
 ``time_ms`` (the app passes engine time), so a simulated session shows
-simulated time, matching the status bar.
+simulated time, matching the status bar. Lines show the time of day; a dim ``── 2025-01-02 ──``
+line marks each new UTC day among the lines shown.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from textual.widgets import RichLog
 
 from tui_trader.ui.format import fmt_clock
 
+DAY_MS = 86_400_000
+
 LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
 
 
@@ -29,6 +32,7 @@ class LogLine:
     seq: int
     levelno: int
     text: str
+    ts_ms: int = 0  # engine time of the record (the text shows its time of day)
 
 
 class LogBuffer(logging.Handler):
@@ -52,7 +56,7 @@ class LogBuffer(logging.Handler):
             return
         with self.lock:
             self._seq += 1
-            self.lines.append(LogLine(self._seq, record.levelno, text))
+            self.lines.append(LogLine(self._seq, record.levelno, text, ts))
 
     def since(self, seq: int) -> list[LogLine]:
         """Lines with a sequence number above ``seq`` (oldest first)."""
@@ -70,6 +74,7 @@ class LogPane(RichLog):
         self.buffer = buffer
         self.level = level
         self._seq = 0
+        self._day: int | None = None  # UTC day of the last line shown
         self.styles_by_level = {logging.WARNING: "yellow", logging.ERROR: "red", logging.CRITICAL: "bold red"}
 
     def drain(self) -> int:
@@ -81,6 +86,10 @@ class LogPane(RichLog):
         n = 0
         for ln in lines:
             if ln.levelno >= self.level:
+                day = ln.ts_ms // DAY_MS
+                if day != self._day and ln.ts_ms > 0:  # lines show the time of day: mark each new day
+                    self._day = day
+                    self.write(Text(f"── {fmt_clock(ln.ts_ms)[:10]} ──", style="dim"))
                 self.write(Text(ln.text, style=self._style(ln.levelno)))
                 n += 1
         return n
@@ -89,6 +98,7 @@ class LogPane(RichLog):
         self.level = level
         self.clear()
         self._seq = 0
+        self._day = None
         self.drain()
 
     def cycle_level(self) -> int:
