@@ -266,13 +266,15 @@ async def test_signals_pane_keeps_the_newest_in_view_unless_the_operator_holds_a
             await pilot.pause()
             assert table.selected_key == held  # the operator's row, now further down
         assert table.cursor_row == 5 + 10 and table.scroll_y > 0
-        day = 86_400_000  # a signal of the day before the newest shows its date: daily klines all read 00:00
+        day = 86_400_000  # a signal of an earlier day than now shows its date: daily klines all read 00:00
         two = [Signal(ts_ms=5 * day, symbol="AUSDT", type=SignalType.SELL, strength=1.0, confidence=1.0,
                       z_score=-2.6, reason="z", id=900),
                Signal(ts_ms=4 * day, symbol="AUSDT", type=SignalType.BUY, strength=1.0, confidence=1.0,
                       z_score=2.6, reason="z", id=899)]
         table.apply(two)
         assert [str(table.get_cell(k, "time")) for k in ("sig900", "sig899")] == ["00:00:00Z", "01-05 00:00"]
+        table.apply(two, now_ms=6 * day + 5)  # the engine is a day further: both are from earlier days
+        assert [str(table.get_cell(k, "time")) for k in ("sig900", "sig899")] == ["01-06 00:00", "01-05 00:00"]
 
 
 async def test_leaderboard_ranks_marks_and_flags():

@@ -362,7 +362,7 @@ class TuiTraderApp(App[int]):
         health_pane = main.pane("health")
         for status in ("healthy", "warning", "unhealthy"):
             health_pane.set_class(snap.health.overall == status, f"-{status}")
-        self._signals_table.apply(snap.signals)
+        self._signals_table.apply(snap.signals, snap.ts_ms)
         if main.is_visible("health"):
             self._health.apply(health_rows(snap, self.cfg.risk_management.max_total_positions, self.mask_volatile))
         self._logs.drain()

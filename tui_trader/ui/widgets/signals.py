@@ -17,7 +17,7 @@ from tui_trader.ui.widgets.table import FastTable
 
 # no cell padding: widths include a one-cell gap; text after numbers starts with a space
 COLUMNS = [
-    ("time", "Time", 12, "left"),  # "01-02 03:04" on days before the newest signal's
+    ("time", "Time", 12, "left"),  # "01-02 03:04" on days before today's (engine time)
     ("type", "Type", 5, "left"),
     ("sym", "Symbol", 13, "left"),
     ("kind", "Kind", 14, "left"),  # "profit_target" and a gap
@@ -47,8 +47,11 @@ class SignalsTable(FastTable):
         self._sig: tuple = ()
         self.symbol_of: dict[str, str] = {}
 
-    def apply(self, signals: list[Signal]) -> int:
-        sig = tuple((s.id, s.ts_ms, s.symbol, s.kind, s.executed, s.outcome) for s in signals)
+    def apply(self, signals: list[Signal], now_ms: int | None = None) -> int:
+        """Show ``signals`` (newest first). Times on the UTC day of ``now_ms`` (engine time;
+        default: the newest signal's) read ``03:04:05Z``, earlier ones ``01-02 03:04``."""
+        ref = now_ms if now_ms is not None else (signals[0].ts_ms if signals else 0)
+        sig = (ref // 86_400_000,) + tuple((s.id, s.ts_ms, s.symbol, s.kind, s.executed, s.outcome) for s in signals)
         if sig == self._sig:
             return 0
         self._sig = sig
@@ -58,7 +61,6 @@ class SignalsTable(FastTable):
         self.clear()
         self.symbol_of = {}
         pal = self.palette
-        newest = signals[0].ts_ms if signals else 0
         for i, s in enumerate(signals):
             key = signal_key(s)
             if key in self.symbol_of:
@@ -67,7 +69,7 @@ class SignalsTable(FastTable):
             colour = pal.profit if s.type == SignalType.BUY else pal.loss
             res_style = pal.healthy if s.executed else pal.warning if s.outcome else pal.muted
             self.add_row(
-                Text(fmt_when(s.ts_ms, newest), style=pal.muted),
+                Text(fmt_when(s.ts_ms, ref), style=pal.muted),
                 Text(str(s.type), style=f"bold {colour}"),
                 s.symbol,
                 Text(s.kind + (" !" if s.urgent else "")),
