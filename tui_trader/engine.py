@@ -1093,8 +1093,8 @@ class TradingEngine(PeriodRater):
             except Exception as exc:  # noqa: BLE001 - housekeeping never stops trading
                 log.warning("rating pruning failed: %s", exc)
             else:
-                if n:
-                    log.info("pruned %d rating rows older than the %.1f-day retention", n, keep / MS_PER_DAY)
+                if n:  # routine housekeeping: every half retention, two dozen times in a year's replay
+                    log.debug("pruned %d rating rows older than the %.1f-day retention", n, keep / MS_PER_DAY)
 
     def _rating_keep_ms(self) -> int:
         """How far back (ms) rating rows are kept: ``rating_retention_days``, and never less than the
