@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -308,20 +309,27 @@ async def test_leaderboard_ranks_marks_and_flags():
 # ---------------------------------------------------------------- logging
 
 
-def test_log_buffer_is_bounded_and_thread_safe():
-    buf = LogBuffer(capacity=100, time_ms=lambda: 1_735_689_600_000)
-    log = logging.getLogger("tui_trader.test_ui_units")
+@contextlib.contextmanager
+def _logging_into(buf: LogBuffer, name: str):
+    """A DEBUG logger of this module that writes into ``buf`` for the block."""
+    log = logging.getLogger(f"tui_trader.test_ui_units.{name}")
     log.addHandler(buf)
     log.setLevel(logging.DEBUG)
     try:
+        yield log
+    finally:
+        log.removeHandler(buf)
+
+
+def test_log_buffer_is_bounded_and_thread_safe():
+    buf = LogBuffer(capacity=100, time_ms=lambda: 1_735_689_600_000)
+    with _logging_into(buf, "threads") as log:
         threads = [threading.Thread(target=lambda k=k: [log.info("t%d m%d", k, i) for i in range(200)])
                    for k in range(4)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-    finally:
-        log.removeHandler(buf)
     assert len(buf.lines) == 100
     seqs = [ln.seq for ln in buf.lines]
     assert seqs == sorted(seqs) and seqs[-1] == 800
@@ -332,10 +340,7 @@ def test_log_buffer_is_bounded_and_thread_safe():
 async def test_log_pane_filters_by_level():
     buf = LogBuffer(capacity=50, time_ms=lambda: 0)
     pane = LogPane(buf, level=logging.INFO)
-    log = logging.getLogger("tui_trader.test_ui_units.pane")
-    log.addHandler(buf)
-    log.setLevel(logging.DEBUG)
-    try:
+    with _logging_into(buf, "pane") as log:
         async with _Host(pane).run_test() as pilot:
             log.debug("quiet")
             log.info("hello")
@@ -352,8 +357,6 @@ async def test_log_pane_filters_by_level():
             assert pane.cycle_level() == logging.DEBUG
             await pilot.pause()
             assert len(pane.lines) == 3
-    finally:
-        log.removeHandler(buf)
 
 
 async def test_log_pane_marks_each_new_utc_day():
@@ -362,10 +365,7 @@ async def test_log_pane_marks_each_new_utc_day():
     now = [1_735_689_600_000 + 3_600_000]  # 2025-01-01 01:00
     buf = LogBuffer(capacity=50, time_ms=lambda: now[0])
     pane = LogPane(buf, level=logging.INFO)
-    log = logging.getLogger("tui_trader.test_ui_units.days")
-    log.addHandler(buf)
-    log.setLevel(logging.DEBUG)
-    try:
+    with _logging_into(buf, "days") as log:
         async with _Host(pane).run_test() as pilot:
             log.info("a")
             log.info("b")
@@ -385,8 +385,6 @@ async def test_log_pane_marks_each_new_utc_day():
             pane.set_level(logging.DEBUG)  # re-rendered: the markers follow the lines shown
             await pilot.pause()
             assert sum(str(s.text).startswith("──") for s in pane.lines) == 3
-    finally:
-        log.removeHandler(buf)
 
 
 # ------------------------------------------------------------------ health

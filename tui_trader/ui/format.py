@@ -15,6 +15,7 @@ from decimal import Decimal
 import numpy as np
 
 MISSING = "—"
+DAY_MS = 86_400_000  # one UTC day
 
 
 def _bad(x: float | None) -> bool:
@@ -108,11 +109,11 @@ def fmt_clock(ts_ms: int, with_date: bool = True) -> str:
 
 
 def fmt_when(ts_ms: int, ref_ms: int) -> str:
-    """Engine time for a list of recent events: ``03:04:05Z`` on the UTC day of ``ref_ms`` (the
-    newest event), ``01-02 03:04`` on another day (a replay of daily klines, a long run)."""
+    """Engine time for a list of recent events: ``03:04:05Z`` on the UTC day of ``ref_ms`` (now,
+    in engine time), ``01-02 03:04`` on another day (a replay of daily klines, a long run)."""
     if ts_ms is None or ts_ms <= 0:
         return MISSING
-    if ts_ms // 86_400_000 == ref_ms // 86_400_000:
+    if ts_ms // DAY_MS == ref_ms // DAY_MS:
         return fmt_clock(ts_ms, with_date=False)
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%m-%d %H:%M")
 

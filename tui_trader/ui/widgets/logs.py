@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import RichLog
 
-from tui_trader.ui.format import fmt_clock
-
-DAY_MS = 86_400_000
+from tui_trader.ui.format import DAY_MS, fmt_clock
 
 LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
 
