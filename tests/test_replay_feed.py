@@ -16,6 +16,7 @@ from tui_trader.config import Config
 from tui_trader.market.factory import build_feed
 from tui_trader.market.feed import MarketFeed
 from tui_trader.market.replay import (
+    ReplayData,
     ReplayError,
     ReplayFeed,
     classify,
@@ -300,6 +301,17 @@ async def test_stats_24h_are_the_last_days_klines_without_look_ahead(year, kline
     assert o1[0] == float(first[1]) and q1[0] == float(first[7])
     o0, q0 = feed.stats_24h(JAN1 + H1 - 1)  # the first kline has not closed
     assert np.isnan(o0).all() and np.isnan(q0).all()
+    # a symbol missing at the window's start: its 24 h open is that of its oldest kline inside
+    btc = SYMS.index("BTCUSDT")
+    kl = year.klines
+    gap = ~((kl.sym == btc) & (kl.open_time >= JAN1 + 26 * H1) & (kl.open_time < JAN1 + 29 * H1))
+    holed = ReplayFeed(Config(), ManualClock(), speed="max", symbols=["BTCUSDT", "ETHUSDT"],
+                       data=ReplayData(year.symbols, year.interval_ms, kl.take(gap)))
+    await holed.start()
+    oh, qh = holed.stats_24h(now)
+    rows = real_rows(klines_dir, "BTCUSDT", n=60)
+    assert oh[0] == float(rows[29][1]) and oh[1] == o24[1]
+    assert qh[0] == pytest.approx(sum(float(r[7]) for r in rows[29:50]), rel=1e-12)
 
 
 async def test_the_prices_view_of_a_replay_shows_24h_change_and_volume(klines_dir: Path) -> None:

@@ -44,7 +44,6 @@ from tui_trader.market.replay import parse_time
 
 log = logging.getLogger("tui_trader.market.download")
 
-INTERVALS = BINANCE_INTERVALS
 FLUSH_PAGES = 10
 DEFAULT_OUT = Path("data") / "klines"
 
@@ -114,8 +113,8 @@ def write_rows_atomic(path: Path, rows: list[list[Any]]) -> None:
 
 
 def _check_args(symbols: list[str], interval: str, start_ms: int, end_ms: int | None) -> list[str]:
-    if interval not in INTERVALS:
-        raise DownloadArgError(f"unknown interval {interval!r}; expected one of {', '.join(INTERVALS)}")
+    if interval not in BINANCE_INTERVALS:
+        raise DownloadArgError(f"unknown interval {interval!r}; expected one of {', '.join(BINANCE_INTERVALS)}")
     syms = []
     for s in symbols:
         u = s.strip().upper()

@@ -544,11 +544,22 @@ class ReplayFeed:
         lo = int(np.searchsorted(kl.open_time, now_ms - DAY_MS - self.interval_ms + 1, side="left"))
         hi = int(np.searchsorted(kl.open_time, now_ms - self.interval_ms + 1, side="left"))
         o24, q24 = np.full(n, np.nan), np.full(n, np.nan)
-        if hi > lo:
-            sym = kl.sym[lo:hi]
-            present, first = np.unique(sym, return_index=True)  # rows sorted by time: the oldest
-            o24[present] = kl.open[lo:hi][first]
-            q24[present] = np.bincount(sym, weights=kl.quote_volume[lo:hi], minlength=n)[present]
+        if hi <= lo:
+            return o24, q24
+        sym = kl.sym[lo:hi]
+        missing = np.bincount(sym, minlength=n) > 0
+        q24[missing] = np.bincount(sym, weights=kl.quote_volume[lo:hi], minlength=n)[missing]
+        # each symbol's oldest kline in the window: rows are grouped by open time (one row per
+        # symbol in each group), so walk the groups from the window's start - normally the first
+        # holds every symbol. O(rows), no sort: this runs on every snapshot of a moving replay.
+        b = int(np.searchsorted(self._bounds, lo, side="right")) - 1
+        while missing.any() and self._bounds[b] < hi:
+            a, e = int(self._bounds[b]), int(self._bounds[b + 1])
+            g = kl.sym[a:e]
+            take = missing[g]
+            o24[g[take]] = kl.open[a:e][take]
+            missing[g[take]] = False
+            b += 1
         return o24, q24
 
     def health(self) -> dict[str, Any]:
