@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from rich.text import Text
 from textual.app import App
 from textual.color import Color
 from ui_support import make_app, make_engine, ready, ui_config
@@ -39,7 +40,9 @@ from tui_trader.ui.themes import (
 from tui_trader.ui.widgets.health import MASK, health_rows
 from tui_trader.ui.widgets.leaderboard import LeaderboardTable
 from tui_trader.ui.widgets.logs import LogBuffer, LogPane
+from tui_trader.ui.widgets.pane import Pane
 from tui_trader.ui.widgets.prices import PricesTable
+from tui_trader.ui.widgets.signals import COLUMNS as SIGNAL_COLUMNS
 from tui_trader.ui.widgets.signals import SignalsTable
 from tui_trader.ui.widgets.table import FastTable
 
@@ -278,6 +281,41 @@ async def test_signals_pane_keeps_the_newest_in_view_unless_the_operator_holds_a
         assert [str(table.get_cell(k, "time")) for k in ("sig900", "sig899")] == ["01-06 00:00", "01-05 00:00"]
 
 
+async def test_signals_pane_border_shows_the_selected_signals_whole_result_and_reason():
+    """A refusal can list several failed checks, longer than the Result column: with the pane
+    focused, its bottom border shows the selected signal's whole text (brackets are not markup)."""
+    table = SignalsTable(id="signals")
+    other = FastTable([("k", "K", 5)], id="other")
+    outcome = ("refused: max total positions reached: 10 of 10; illiquid: order value 385.45 above 1% of "
+               "the recent quote volume [risk]")
+
+    class Two(App):
+        def compose(self):
+            yield other
+            yield Pane(table, title="Signals", key="signals")
+
+    sigs = _signals(3)
+    sigs[1].outcome = outcome
+    sigs[1].kind = "profit_target"
+    async with Two().run_test(size=(120, 16)) as pilot:
+        other.focus()
+        table.apply(sigs)
+        await pilot.pause()
+        pane = table.parent
+        assert not pane.border_subtitle  # unfocused: nothing selected by the operator
+        assert {k: w for k, _, w, _ in SIGNAL_COLUMNS}["result"] < len(outcome)  # the column cuts it
+        table.focus()
+        table.move_cursor(row=1, animate=False)
+        await pilot.pause()
+        assert Text.from_markup(pane.border_subtitle).plain == f"BUY S002USDT profit_target: {outcome} · z"
+        table.move_cursor(row=0, animate=False)
+        await pilot.pause()
+        assert Text.from_markup(pane.border_subtitle).plain == "BUY S003USDT entry: pending · z"
+        other.focus()
+        await pilot.pause()
+        assert not pane.border_subtitle
+
+
 async def test_leaderboard_ranks_marks_and_flags():
     table = LeaderboardTable(id="leaderboard")
     async with _Host(table).run_test(size=(80, 12)) as pilot:
@@ -348,8 +386,8 @@ async def test_log_pane_filters_by_level():
             assert pane.drain() == 2
             await pilot.pause()
             assert [str(s.text) for s in pane.lines] == [
-                "— INFO    tui_trader.test_ui_units.pane: hello",
-                "— ERROR   tui_trader.test_ui_units.pane: boom",
+                "— INFO test_ui_units.pane: hello",
+                "— ERR! test_ui_units.pane: boom",
             ]
             pane.set_level(logging.ERROR)
             await pilot.pause()
@@ -377,14 +415,59 @@ async def test_log_pane_marks_each_new_utc_day():
             await pilot.pause()
             assert [str(s.text).rstrip() for s in pane.lines] == [
                 "── 2025-01-01 ──",
-                "01:00:00Z INFO    tui_trader.test_ui_units.days: a",
-                "01:00:00Z INFO    tui_trader.test_ui_units.days: b",
+                "01:00:00Z INFO test_ui_units.days: a",
+                "01:00:00Z INFO test_ui_units.days: b",
                 "── 2025-01-03 ──",  # day two had only a hidden line
-                "01:00:00Z INFO    tui_trader.test_ui_units.days: c",
+                "01:00:00Z INFO test_ui_units.days: c",
             ]
             pane.set_level(logging.DEBUG)  # re-rendered: the markers follow the lines shown
             await pilot.pause()
             assert sum(str(s.text).startswith("──") for s in pane.lines) == 3
+
+
+def test_log_lines_are_short_for_a_narrow_pane():
+    """The pane's column is ~46 cells wide at 160x45: the level takes four letters and the
+    logger's name loses the package, so the message starts at cell ~25 instead of ~42."""
+    buf = LogBuffer(capacity=10, time_ms=lambda: 1_735_693_200_000)  # 01:00
+    for name, level in (("tui_trader.trades", logging.INFO), ("tui_trader.market.binance", logging.WARNING),
+                        ("tui_trader.engine", logging.ERROR), ("tui_trader.engine", logging.DEBUG),
+                        ("websockets.client", logging.CRITICAL)):
+        buf.emit(logging.LogRecord(name, level, __file__, 1, "m %d", (7,), None))
+    assert [ln.text for ln in buf.lines] == [
+        "01:00:00Z INFO trades: m 7",
+        "01:00:00Z WARN market.binance: m 7",
+        "01:00:00Z ERR! engine: m 7",
+        "01:00:00Z DBUG engine: m 7",
+        "01:00:00Z CRIT websockets.client: m 7",  # other packages keep their whole name
+    ]
+
+
+async def test_log_pane_wraps_long_lines_at_its_width_and_rewraps_on_resize():
+    """A long message is shown whole, on several lines, not cut off at the pane's edge; a wider
+    pane (resized, maximised) wraps it again at the new width."""
+    buf = LogBuffer(capacity=50, time_ms=lambda: 1_735_693_200_000)
+    pane = LogPane(buf, level=logging.INFO)
+    pane.styles.width = 40
+    words = " ".join(f"w{i:02d}" for i in range(40))  # 159 cells of message
+    with _logging_into(buf, "wrap") as log:
+        async with _Host(pane).run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            log.info(words)
+            pane.drain()
+            await pilot.pause()
+            width = pane.scrollable_content_region.width
+            assert width < 40  # border-less pane less the scrollbar's column
+            narrow = [s.text.rstrip() for s in pane.lines[1:]]  # after the day marker
+            assert len(narrow) > 4 and all(len(t) <= width for t in narrow)
+            assert narrow[0].startswith("01:00:00Z INFO") and all(t.startswith("  w") for t in narrow[1:])
+            assert " ".join(narrow).split() == f"01:00:00Z INFO test_ui_units.wrap: {words}".split()
+            assert pane.virtual_size.width <= pane.scrollable_content_region.width  # no sideways scroll
+            pane.styles.width = 90
+            await pilot.pause()
+            await pilot.pause()
+            wide = [s.text.rstrip() for s in pane.lines[1:]]
+            assert len(wide) < len(narrow) and max(len(t) for t in wide) > width
+            assert " ".join(wide).split() == " ".join(narrow).split()
 
 
 # ------------------------------------------------------------------ health

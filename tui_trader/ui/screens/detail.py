@@ -21,8 +21,9 @@ from tui_trader.ui.widgets.signals import result_text
 from tui_trader.ui.widgets.status_bar import StatusBar
 from tui_trader.ui.widgets.table import FastTable
 
-SIG_COLS = [("time", "Time", 19), ("type", "Type", 4), ("kind", "Kind", 12), ("z", "z", 6),
-            ("result", "Result", 24), ("reason", "Reason", 40)]
+# as wide as the main screen's signals pane: "profit_target" and a refusal's text whole
+SIG_COLS = [("time", "Time", 19), ("type", "Type", 4), ("kind", "Kind", 13), ("z", "z", 6),
+            ("result", "Result", 48), ("reason", "Reason", 46)]
 ORDER_COLS = [("time", "Time", 19), ("side", "Side", 4), ("type", "Type", 6), ("qty", "Qty", 12),
               ("price", "Avg price", 12), ("status", "Status", 16), ("src", "Source", 8), ("reason", "Reason", 30)]
 FILL_COLS = [("time", "Time", 19), ("side", "Side", 4), ("qty", "Qty", 12), ("price", "Price", 12),

@@ -8,6 +8,11 @@ changing the level re-renders from the buffer. Record times are taken from
 ``time_ms`` (the app passes engine time), so a simulated session shows
 simulated time, matching the status bar. Lines show the time of day; a dim ``── 2025-01-02 ──``
 line marks each new UTC day among the lines shown.
+
+The pane sits in a narrow column, so its lines are short - a four-letter level and the logger's
+name without the ``tui_trader.`` package (``00:55:00Z INFO trades: BUY …``) - and long messages
+wrap at the pane's width (re-wrapped when the pane is resized or maximised) instead of being cut
+off at its edge.
 """
 
 from __future__ import annotations
@@ -18,11 +23,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual.events import Resize
 from textual.widgets import RichLog
 
 from tui_trader.ui.format import DAY_MS, fmt_clock
 
 LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
+#: Level names as the pane shows them: four letters, so the messages line up.
+LEVEL_TAGS = {logging.DEBUG: "DBUG", logging.INFO: "INFO", logging.WARNING: "WARN", logging.ERROR: "ERR!",
+              logging.CRITICAL: "CRIT"}
+PACKAGE_PREFIX = "tui_trader."
+
+
+def level_tag(levelno: int) -> str:
+    return LEVEL_TAGS.get(levelno) or logging.getLevelName(levelno)[:4].ljust(4)
+
+
+def short_name(name: str) -> str:
+    """The logger's name without this program's package: ``trades``, ``engine``, ``market.binance``."""
+    return name.removeprefix(PACKAGE_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +67,7 @@ class LogBuffer(logging.Handler):
             if record.exc_info and record.exc_info[1] is not None:
                 msg += f" ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"
             ts = self._time_ms() if self._time_ms is not None else int(record.created * 1000)
-            text = f"{fmt_clock(ts, with_date=False)} {record.levelname:<7} {record.name}: {msg}"
+            text = f"{fmt_clock(ts, with_date=False)} {level_tag(record.levelno)} {short_name(record.name)}: {msg}"
         except Exception:  # noqa: BLE001 - logging must never raise
             self.handleError(record)
             return
@@ -64,15 +83,28 @@ class LogBuffer(logging.Handler):
             return [ln for ln in self.lines if ln.seq > seq]
 
 
+#: Narrowest width lines are wrapped at (a tiny pane scrolls sideways instead).
+MIN_WRAP_WIDTH = 24
+#: Cells a wrapped record's continuation lines are indented by.
+INDENT = 2
+
+
 class LogPane(RichLog):
     """Bounded, level-filtered view of a :class:`LogBuffer`."""
 
+    # the vertical scrollbar's column is kept free, so lines wrapped before it appears still fit
+    DEFAULT_CSS = """
+    LogPane { scrollbar-gutter: stable; }
+    """
+
     def __init__(self, buffer: LogBuffer, level: int = logging.INFO, max_lines: int = 1000, **kwargs) -> None:
-        super().__init__(max_lines=max_lines, wrap=False, markup=False, highlight=False, **kwargs)
+        super().__init__(max_lines=max_lines, wrap=False, min_width=MIN_WRAP_WIDTH, markup=False, highlight=False,
+                         **kwargs)
         self.buffer = buffer
         self.level = level
         self._seq = 0
         self._day: int | None = None  # UTC day of the last line shown
+        self._wrap_width = 0  # the width the lines shown were wrapped at (0: not known yet)
         self.styles_by_level = {logging.WARNING: "yellow", logging.ERROR: "red", logging.CRITICAL: "bold red"}
 
     def drain(self) -> int:
@@ -88,12 +120,40 @@ class LogPane(RichLog):
                 if day != self._day and ln.ts_ms > 0:  # lines show the time of day: mark each new day
                     self._day = day
                     self.write(Text(f"── {fmt_clock(ln.ts_ms)[:10]} ──", style="dim"))
-                self.write(Text(ln.text, style=self._style(ln.levelno)))
+                self._write_wrapped(Text(ln.text, style=self._style(ln.levelno)))
                 n += 1
         return n
 
+    def _write_wrapped(self, text: Text) -> None:
+        """Write ``text`` wrapped at the pane's width, its continuation lines indented (so each
+        record still starts at the left edge with its time)."""
+        width = self._wrap_width
+        if width < MIN_WRAP_WIDTH or text.cell_len <= width:
+            self.write(text)  # fits, or the width is not known yet (written again once it is)
+            return
+        console = self.app.console
+        first = text.wrap(console, width, overflow="fold")[0]
+        self.write(first)
+        rest = text[len(first.plain):]
+        rest = rest[len(rest.plain) - len(rest.plain.lstrip(" ")):]
+        for line in rest.wrap(console, width - INDENT, overflow="fold"):
+            self.write(Text(" " * INDENT) + line)
+
+    def on_resize(self, event: Resize) -> None:
+        """Lines are wrapped at the pane's width when written: a new width re-wraps them all."""
+        super().on_resize(event)
+        width = self.scrollable_content_region.width
+        if width <= 0 or width == self._wrap_width:
+            return
+        self._wrap_width = width
+        self._rerender()
+
     def set_level(self, level: int) -> None:
         self.level = level
+        self._rerender()
+
+    def _rerender(self) -> None:
+        """Clear the pane and write the buffered lines at or above the level again."""
         self.clear()
         self._seq = 0
         self._day = None

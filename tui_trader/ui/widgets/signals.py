@@ -1,6 +1,8 @@
 """The signals pane: newest first, with what happened to each signal.
 
-Unfocused, the pane keeps its newest rows in view; focused, the selected signal stays selected.
+Unfocused, the pane keeps its newest rows in view; focused, the selected signal stays selected
+and the pane's bottom border shows that signal's whole result and reason (a refusal can list
+several failed checks, longer than its column).
 
 The engine's list is short and bounded, so a change (new signal, or an
 outcome filled in) rebuilds the rows; an unchanged list costs one tuple compare.
@@ -24,8 +26,9 @@ COLUMNS = [
     ("str", "Str", 6, "right"),
     ("conf", "Conf", 6, "right"),
     ("z", "z", 7, "right"),
-    ("result", " Result", 30, "left"),
-    ("reason", " Reason", 60, "left"),
+    # the result first: "refused: max total positions reached: 10 of 10" whole in the 160x45 layout
+    ("result", " Result", 48, "left"),
+    ("reason", " Reason", 46, "left"),  # "Z-Score reversal: -2.61 at or below -2.50"
 ]
 
 
@@ -39,6 +42,11 @@ def result_text(s: Signal) -> str:
     return s.outcome or ("executed" if s.executed else "pending")
 
 
+def detail_text(s: Signal) -> str:
+    """One line with all of a signal: ``SELL ETHUSDT stop_loss: <result> · <reason>``."""
+    return f"{s.type} {s.symbol} {s.kind}: {result_text(s)} · {s.reason}"
+
+
 class SignalsTable(FastTable):
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("cell_padding", 0)
@@ -46,6 +54,7 @@ class SignalsTable(FastTable):
         self.palette = Palette()
         self._sig: tuple = ()
         self.symbol_of: dict[str, str] = {}
+        self.detail_of: dict[str, str] = {}
 
     def apply(self, signals: list[Signal], now_ms: int | None = None) -> int:
         """Show ``signals`` (newest first). Times on the UTC day of ``now_ms`` (engine time;
@@ -60,12 +69,14 @@ class SignalsTable(FastTable):
         selected = self.selected_key if self.has_focus else None
         self.clear()
         self.symbol_of = {}
+        self.detail_of = {}
         pal = self.palette
         for i, s in enumerate(signals):
             key = signal_key(s)
             if key in self.symbol_of:
                 key = f"{key}#{i}"
             self.symbol_of[key] = s.symbol
+            self.detail_of[key] = detail_text(s)
             colour = pal.profit if s.type == SignalType.BUY else pal.loss
             res_style = pal.healthy if s.executed else pal.warning if s.outcome else pal.muted
             self.add_row(
@@ -81,7 +92,31 @@ class SignalsTable(FastTable):
                 key=key,
             )
         self.move_to_key(selected)  # None: the cursor and scroll stay at the top, where clear() put them
+        self._show_detail()
         return len(signals) * len(COLUMNS)
+
+    def selected_detail(self) -> str:
+        """The whole result and reason of the signal under the cursor while the pane has focus."""
+        key = self.selected_key if self.has_focus else None
+        return self.detail_of.get(key, "") if key is not None else ""
+
+    def _show_detail(self) -> None:
+        """Put :meth:`selected_detail` on the surrounding pane's bottom border (plain text: an
+        outcome may hold brackets, which are not markup)."""
+        pane = self.parent
+        if pane is not None:
+            text = self.selected_detail()
+            pane.border_subtitle = Text(text, no_wrap=True, overflow="ellipsis") if text else None
+
+    def on_data_table_row_highlighted(self) -> None:
+        self._show_detail()
+
+    # has_focus changes in the base class's handlers, which run after these: look once they have
+    def on_focus(self) -> None:
+        self.call_later(self._show_detail)
+
+    def on_blur(self) -> None:
+        self.call_later(self._show_detail)
 
     def symbol_for_key(self, key: str) -> str | None:
         return self.symbol_of.get(key)
