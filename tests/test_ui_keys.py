@@ -136,7 +136,7 @@ async def test_buy_with_default_amount_opens_a_position(tmp_path, cfg):
         # default = max_position_percent (5 %) of 10,000 equity, less fees/rounding
         value = pos.quantity * pos.avg_entry
         assert Decimal(400) < value <= Decimal(500)
-        assert any("ManualBuy" in n for n in notifications(app))
+        assert any("Manual buy" in n for n in notifications(app))
         app.refresh_from_engine()
         await pilot.pause()
         assert app.main_screen.query_one("#positions").row_count == 1
@@ -434,4 +434,4 @@ async def test_refusal_is_shown_with_the_engine_message(tmp_path, cfg):
         await pilot.press("y")
         await commands_done(app)
         assert engine.state == EngineState.STOPPED
-        assert any("ResetEmergency refused" in n and "not emergency-stopped" in n for n in notifications(app))
+        assert any("Reset emergency refused" in n and "not emergency-stopped" in n for n in notifications(app))

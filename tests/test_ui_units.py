@@ -425,6 +425,17 @@ async def test_log_pane_marks_each_new_utc_day():
             assert sum(str(s.text).startswith("──") for s in pane.lines) == 3
 
 
+def test_command_titles_read_as_words():
+    """The toast after a command is titled for people, not with the class name."""
+    from tui_trader.events import EmergencyStop, FlattenAll, ManualBuy, ResetEmergency, SetZThreshold
+    from tui_trader.ui.app import command_title
+
+    cmds = [ManualBuy(symbol="BTCUSDT", quote_amount=Decimal(10)), EmergencyStop(), ResetEmergency(), FlattenAll(),
+            SetZThreshold(value=2.0)]
+    assert [command_title(c) for c in cmds] == [
+        "Manual buy", "Emergency stop", "Reset emergency", "Flatten all", "Set z threshold"]
+
+
 def test_log_lines_are_short_for_a_narrow_pane():
     """The pane's column is ~46 cells wide at 160x45: the level takes four letters and the
     logger's name loses the package, so the message starts at cell ~25 instead of ~42."""

@@ -25,6 +25,7 @@ import contextlib
 import gc
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -90,6 +91,12 @@ SIGNAL_EXIT_S = 5.0
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
            "error": logging.ERROR}
 SYMBOL_TABLES = ("prices", "leaderboard", "positions", "signals")
+
+
+def command_title(cmd: Command) -> str:
+    """A command's name for people: ``ManualBuy`` -> ``Manual buy``, ``SetZThreshold`` -> ``Set z threshold``."""
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", type(cmd).__name__)
+    return words.capitalize()
 
 
 class TuiTraderApp(App[int]):
@@ -447,12 +454,12 @@ class TuiTraderApp(App[int]):
         self.run_worker(self._submit(cmd), group="commands", exit_on_error=False)
 
     async def _submit(self, cmd: Command) -> CommandResult:
-        name = type(cmd).__name__
+        name = command_title(cmd)
         try:
             res = await self.engine.submit(cmd)
         except Exception as exc:  # noqa: BLE001 - an engine bug must not kill the console
             log.exception("command %s failed", name)
-            res = CommandResult(False, f"{type(exc).__name__}: {exc}", command=name)
+            res = CommandResult(False, f"{type(exc).__name__}: {exc}", command=type(cmd).__name__)
         self.command_results.append((cmd, res))
         if res.ok:
             self.notify(res.message or "done", title=name, timeout=4)
