@@ -347,7 +347,7 @@ async def test_a_live_order_sent_just_before_a_crash_is_booked_on_restart_and_ne
 
 
 async def test_a_live_engine_takes_its_cash_from_the_account_and_closes_positions_without_dust(
-    ex, tmp_path, monkeypatch
+    ex, tmp_path, monkeypatch, caplog
 ) -> None:
     """Live, the exchange account is the truth: cash is its free USDT, not the paper
     ``starting_balance``; a close leaves no unsellable remainder in the book (the buy's fee was
@@ -371,8 +371,15 @@ async def test_a_live_engine_takes_its_cash_from_the_account_and_closes_position
         held = e.portfolio.positions["ETHUSDT"].quantity
         f = e.filters["ETHUSDT"]
         assert held % f.step_size != 0  # the commission was taken in ETH
-        res = await e.submit(ClosePosition(symbol="ETHUSDT"))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="tui_trader"):
+            res = await e.submit(ClosePosition(symbol="ETHUSDT"))
         assert res.ok, res.message
+        said = [r.getMessage() for r in caplog.records if r.name in ("tui_trader.trades", "tui_trader.engine")]
+        sells = [i for i, m in enumerate(said) if m.startswith("SELL ") and " ETHUSDT @ " in m]
+        off = [i for i, m in enumerate(said) if "left after the sell cannot be sold" in m]
+        assert sells and len(off) == 1 and off[0] > sells[-1], said  # told after the sell it follows
+        assert not any("00000 " in said[i] or said[i].split()[1].endswith("0") for i in sells), said
         assert "ETHUSDT" not in e.portfolio.positions  # the remainder is off the book ...
         assert "ETHUSDT" not in await e.db.load_positions()
         dust = ex.balances["ETH"]

@@ -317,3 +317,16 @@ async def test_drawdown_breaker_emergency_stops_and_a_reset_rearms_it() -> None:
         assert e.snapshot().portfolio.drawdown_pct == pytest.approx(0.0, abs=1e-9)
     finally:
         await h.stop()
+
+
+def test_trade_log_lines_show_amounts_with_their_significant_digits():
+    """The exchange sends amounts with eight decimals and a buy's fee in the base asset can carry
+    sixteen: the trades log (and the console's log pane) reads them as people write them."""
+    from tui_trader.engine import fill_line
+    from tui_trader.models import Fill, Side
+
+    live = Fill("tt1-2", "ADAUSDT", Side.BUY, Decimal("0.84610000"), Decimal("53.22000000"),
+                Decimal("0.0749603700000000"), "ADA", 0)
+    assert fill_line(live, "manual buy") == "BUY 53.22 ADAUSDT @ 0.8461, fee 0.07496037 ADA (manual buy)"
+    big = Fill("tt1-3", "BTCUSDT", Side.SELL, Decimal("9.4E+4"), Decimal("1.000"), Decimal("0"), "USDT", 0)
+    assert fill_line(big, "stop loss") == "SELL 1 BTCUSDT @ 94000, fee 0 USDT (stop loss)"  # no exponent

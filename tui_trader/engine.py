@@ -1467,8 +1467,10 @@ class TradingEngine(PeriodRater):
             realized += self.portfolio.apply_fill(fill)
             self.fills.append(fill)
             self.counters["fills"] += 1
+        dust = Decimal(0)
         if fills and order.side is Side.SELL:
-            realized += self._write_off_dust(order.symbol, fills[-1])
+            dust_pnl, dust = self._write_off_dust(order.symbol, fills[-1])
+            realized += dust_pnl
         if fills:
             order.realized_pnl += realized
             self._sync_positions(order.symbol)
@@ -1485,10 +1487,12 @@ class TradingEngine(PeriodRater):
                 raise
         now = self.clock.now_ms()
         for fill in fills:
-            trade_log.info("%s %s %s @ %s, fee %s %s (%s)", fill.side.value, fill.quantity, fill.symbol,
-                           fill.price, fill.fee, fill.fee_asset, order.reason)
+            trade_log.info("%s", fill_line(fill, order.reason))
+        if dust:
+            log.info("%s: %s left after the sell cannot be sold (dust below the exchange's minimums): taken off "
+                     "the book, it stays in the account", order.symbol, _digits(dust))
         if order.status is OrderStatus.REJECTED:
-            trade_log.warning("%s %s %s rejected: %s", order.side.value, order.quantity, order.symbol,
+            trade_log.warning("%s %s %s rejected: %s", order.side.value, _digits(order.quantity), order.symbol,
                               order.error or order.reason)
         self.bus.publish(OrderUpdate(now, order))
         for fill in fills:
@@ -1496,22 +1500,20 @@ class TradingEngine(PeriodRater):
         if fills:
             self.bus.publish(PositionUpdate(now, order.symbol, self.portfolio.positions.get(order.symbol)))
 
-    def _write_off_dust(self, symbol: str, last: Fill) -> Decimal:
+    def _write_off_dust(self, symbol: str, last: Fill) -> tuple[Decimal, Decimal]:
         """After a sell: a remainder that no order could sell (below one step or the minimum
         quantity, or worth less than the minimum notional) leaves the book, so the symbol is flat
         again for the strategy and the position count. It arises live, where a buy's fee is taken
-        in the base asset; the coins stay in the account. Returns the realised PnL it books."""
+        in the base asset; the coins stay in the account. Returns the realised PnL it books and the
+        quantity written off (0: none; logged by the caller after the sell's fills)."""
         pos = self.portfolio.positions.get(symbol)
         f = self.filters.get(symbol)
         if pos is None or f is None:
-            return Decimal(0)
+            return Decimal(0), Decimal(0)
         q = pos.quantity
         if not (q < f.step_size or q < f.min_qty or q * last.price < f.min_notional):
-            return Decimal(0)
-        realised = self.portfolio.write_off(symbol)
-        log.info("%s: %s left after the sell cannot be sold (dust below the exchange's minimums): taken off the "
-                 "book, it stays in the account", symbol, _digits(q))
-        return realised
+            return Decimal(0), Decimal(0)
+        return self.portfolio.write_off(symbol), q
 
     def _remember(self, order: Order) -> None:
         self.orders[order.client_order_id] = order
@@ -1916,6 +1918,13 @@ def _fill_text(order: Order) -> str:
     done = order.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED)
     why = "" if done or not order.error else f": {order.error}"
     return f"{qty} @ {_digits(order.avg_price)} ({order.status.value}{why})"
+
+
+def fill_line(fill: Fill, reason: str) -> str:
+    """The trades log's line for a fill, amounts with their significant digits (an exchange sends
+    ``53.22000000``): ``BUY 53.22 ADAUSDT @ 0.8461, fee 0.07496037 ADA (manual buy)``."""
+    return (f"{fill.side.value} {_digits(fill.quantity)} {fill.symbol} @ {_digits(fill.price)}, "
+            f"fee {_digits(fill.fee)} {fill.fee_asset} ({reason})")
 
 
 def _digits(d: Decimal) -> str:
