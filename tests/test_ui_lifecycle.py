@@ -174,6 +174,9 @@ def test_cli_glue_refuses_live_without_keys(monkeypatch, capsys):
     assert "BINANCE_API_KEY" in capsys.readouterr().err
     text = account_summary(cfg)
     assert "REAL account" in text and "5% of equity" in text and "not shown" in text
+    assert "Endpoint" not in text  # Binance's own
+    cfg.binance.rest_url = "http://127.0.0.1:9000"  # a proxy or a stand-in: where the orders go is shown
+    assert "Endpoint:        http://127.0.0.1:9000 (binance.rest_url: orders go here)" in account_summary(cfg)
 
 
 def _console_on_a_pty(tmp_path):

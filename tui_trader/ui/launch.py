@@ -20,6 +20,7 @@ def account_summary(cfg: Config) -> str:
     venue = "Binance spot TESTNET" if b.testnet else "Binance spot (REAL account)"
     lines = [
         f"Exchange:        {venue}",
+        *([f"Endpoint:        {b.rest_url.strip()} (binance.rest_url: orders go here)"] if b.rest_url.strip() else []),
         f"Quote asset:     {cfg.broker.quote_asset}",
         f"Universe:        {', '.join(cfg.feed.symbols) if cfg.feed.symbols else f'top {cfg.feed.universe.top_n} by volume'}",
         f"Position size:   at most {rm.max_position_percent:g}% of equity, {rm.max_total_positions} positions",
