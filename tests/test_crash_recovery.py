@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import random
 import signal
@@ -380,7 +381,7 @@ async def test_the_sim_market_resumes_after_the_last_stored_time(tmp_path: Path)
     assert n_fills > 0 and sessions == 3
 
 
-async def test_a_restarted_sim_market_continues_from_the_last_prices(tmp_path: Path, monkeypatch) -> None:
+async def test_a_restarted_sim_market_continues_from_the_last_prices(tmp_path: Path, monkeypatch, caplog) -> None:
     """Quit and restart on the sim market: the prices go on from where they were, so held
     positions are not marked to (and stop-lossed or profit-taken at) the seed's starting prices.
     The prices are saved as the run goes (a kill -9 loses at most a couple of seconds) and at stop."""
@@ -398,11 +399,18 @@ async def test_a_restarted_sim_market_continues_from_the_last_prices(tmp_path: P
     assert saved["prices"] == dict(zip(e.symbols, last.tolist(), strict=True))
     held = {s: p.quantity for s, p in e.portfolio.positions.items()}
     equity = e._equity_now()
-    await e.stop()
+    cash = e.portfolio.cash
+    with caplog.at_level(logging.INFO, logger="tui_trader.engine"):
+        await e.stop()
     assert held, "the run should end holding something"
+    cash_text = f"{cash.normalize():f} USDT"  # as written, not the 16 decimals cash is held to
+    assert f"closed: cash {cash_text}, {len(held)} position(s)" in caplog.text
 
     e = build_engine(_sim_cfg(), db_path=db, session_kind="run", autostart=True, max_klines=3)
-    await e.start_up()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tui_trader.engine"):
+        await e.start_up()
+    assert f"restored account: cash {cash_text}, {len(held)} position(s)" in caplog.text
     try:
         np.testing.assert_array_equal(e.cache.price, last)  # the warm-up ends at the saved prices
         assert e._equity_now() == pytest.approx(equity, rel=1e-12)

@@ -678,7 +678,8 @@ class TradingEngine(PeriodRater):
             except Exception as exc:  # noqa: BLE001 - a failed step must not keep the rest from closing
                 log.error("stop: could not save the %s: %s", what, exc)
         if self._session_open:
-            log.info("session %d closed: cash %s, %d position(s)", self.session_id, pf.cash, len(pf.positions))
+            log.info("session %d closed: cash %s %s, %d position(s)", self.session_id, _digits(pf.cash), pf.quote_asset,
+                     len(pf.positions))
 
     # ------------------------------------------------------------------ recovery
 
@@ -760,8 +761,8 @@ class TradingEngine(PeriodRater):
         self._signal_seq = await db.max_signal_id()
         cooling = await self._restore_recent()
         log.info(
-            "restored account: cash %s, %d position(s); %d symbol(s) still in their signal cooldown",
-            self.portfolio.cash, len(self.portfolio.positions), cooling,
+            "restored account: cash %s %s, %d position(s); %d symbol(s) still in their signal cooldown",
+            _digits(self.portfolio.cash), self.portfolio.quote_asset, len(self.portfolio.positions), cooling,
         )
 
     async def _check_book_mode(self) -> None:
