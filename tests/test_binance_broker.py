@@ -393,6 +393,8 @@ async def test_a_live_engine_takes_its_cash_from_the_account_and_closes_position
     e2 = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
     await asyncio.wait_for(e2.start_up(), 20)
     try:
+        # the last session was trading: live, the restart waits for the operator (paused: stop losses run)
+        assert e2.state is EngineState.PAUSED and e2.state_reason == "live restart: start trading with s"
         assert e2.portfolio.cash == ex.balances["USDT"]
         assert (await e2.db.load_account())["cash"] == ex.balances["USDT"]
         assert (await e2.submit(Start())).ok

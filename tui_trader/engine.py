@@ -43,7 +43,8 @@ Rules
   closed only when asked. It never waits for an order in flight.
 
 Recovery (:meth:`TradingEngine.start_up`): cash, positions, the engine state
-(an emergency stop survives a restart), the z-score window (from the stored
+(an emergency stop survives a restart; a live session that was trading comes
+back paused, so real money trades only after the operator's start), the z-score window (from the stored
 ratings; symbols that did not play a period are left out of it, as they were
 live) and the open orders, which are reconciled with the broker before any
 trading: an order left as INTENT by a crash is resolved, never re-sent. The
@@ -190,6 +191,10 @@ SELECT MAX(t) FROM (
     UNION ALL SELECT MAX(ended_ms) FROM sessions
 )
 """
+
+
+#: Why a live engine whose last session was running starts paused (see ``_restore_state``).
+LIVE_RESTART_REASON = "live restart: start trading with s"
 
 
 def period_ms_for(cfg: Config, interval_ms: int) -> int:
@@ -460,6 +465,13 @@ class TradingEngine(PeriodRater):
             log.warning("reducing (daily-loss limit) restored from earlier today: only exits")
         elif restored == EngineState.PAUSED and not self.autostart:
             self.sm.force(EngineState.PAUSED, Source.SYSTEM, self.state_reason or "restored")
+        elif restored == EngineState.RUNNING and self.mode == "live" and not self.autostart:
+            # real money never trades on its own after a restart (a quit, a crash, kill -9): the
+            # operator starts it (s). Paused, not stopped: the held positions' stop losses run.
+            self.state_reason = LIVE_RESTART_REASON
+            self.sm.force(EngineState.PAUSED, Source.SYSTEM, LIVE_RESTART_REASON)
+            log.warning("live: the last session was trading when it ended; paused until you start it (s) - "
+                        "stop losses of held positions run meanwhile")
         elif self.autostart or restored in (EngineState.RUNNING, EngineState.REDUCING):
             await self._transition(EngineState.RUNNING, Source.SYSTEM, "start-up")
         self._state_restored = True
