@@ -39,7 +39,7 @@ from tui_trader.ui.themes import (
 )
 from tui_trader.ui.widgets.health import MASK, health_rows
 from tui_trader.ui.widgets.leaderboard import LeaderboardTable
-from tui_trader.ui.widgets.logs import LogBuffer, LogPane
+from tui_trader.ui.widgets.logs import MIN_WRAP_WIDTH, LogBuffer, LogPane
 from tui_trader.ui.widgets.pane import Pane
 from tui_trader.ui.widgets.prices import PricesTable
 from tui_trader.ui.widgets.signals import COLUMNS as SIGNAL_COLUMNS
@@ -479,6 +479,12 @@ async def test_log_pane_wraps_long_lines_at_its_width_and_rewraps_on_resize():
             wide = [s.text.rstrip() for s in pane.lines[1:]]
             assert len(wide) < len(narrow) and max(len(t) for t in wide) > width
             assert " ".join(wide).split() == " ".join(narrow).split()
+            pane.styles.width = 12  # too narrow to wrap in: wrapped at the minimum width, nothing cut
+            await pilot.pause()
+            await pilot.pause()
+            tiny = [s.text.rstrip() for s in pane.lines[1:]]
+            assert max(len(t) for t in tiny) <= MIN_WRAP_WIDTH and len(tiny) > len(narrow)
+            assert " ".join(tiny).split() == " ".join(narrow).split()
 
 
 # ------------------------------------------------------------------ health

@@ -83,7 +83,7 @@ class LogBuffer(logging.Handler):
             return [ln for ln in self.lines if ln.seq > seq]
 
 
-#: Narrowest width lines are wrapped at (a tiny pane scrolls sideways instead).
+#: Narrowest width lines are wrapped at: a narrower pane scrolls sideways over them.
 MIN_WRAP_WIDTH = 24
 #: Cells a wrapped record's continuation lines are indented by.
 INDENT = 2
@@ -127,9 +127,12 @@ class LogPane(RichLog):
     def _write_wrapped(self, text: Text) -> None:
         """Write ``text`` wrapped at the pane's width, its continuation lines indented (so each
         record still starts at the left edge with its time)."""
-        width = self._wrap_width
-        if width < MIN_WRAP_WIDTH or text.cell_len <= width:
-            self.write(text)  # fits, or the width is not known yet (written again once it is)
+        if self._wrap_width <= 0:
+            self.write(text)  # the width is not known yet: written again once it is
+            return
+        width = max(self._wrap_width, MIN_WRAP_WIDTH)
+        if text.cell_len <= width:
+            self.write(text)
             return
         console = self.app.console
         first = text.wrap(console, width, overflow="fold")[0]
