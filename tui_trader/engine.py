@@ -1499,8 +1499,9 @@ class TradingEngine(PeriodRater):
                 self.state_reason = f"storage failure: {exc}"
                 raise
         now = self.clock.now_ms()
-        for fill in fills:
-            trade_log.info("%s", fill_line(fill, order.reason))
+        if trade_log.isEnabledFor(logging.INFO):  # off in headless runs and backtests: no line is built
+            for fill in fills:
+                trade_log.info("%s", fill_line(fill, order.reason))
         if dust:
             log.info("%s: %s left after the sell cannot be sold (dust below the exchange's minimums): taken off "
                      "the book, it stays in the account", order.symbol, _digits(dust))
