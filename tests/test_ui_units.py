@@ -437,8 +437,8 @@ def test_command_titles_read_as_words():
 
 
 def test_log_lines_are_short_for_a_narrow_pane():
-    """The pane's column is ~46 cells wide at 160x45: the level takes four letters and the
-    logger's name loses the package, so the message starts at cell ~25 instead of ~42."""
+    """The pane has 44 cells inside at 160x45: the level takes four letters and the logger's
+    name loses the package, so a trade's message starts at cell 24 instead of 38."""
     buf = LogBuffer(capacity=10, time_ms=lambda: 1_735_693_200_000)  # 01:00
     for name, level in (("tui_trader.trades", logging.INFO), ("tui_trader.market.binance", logging.WARNING),
                         ("tui_trader.engine", logging.ERROR), ("tui_trader.engine", logging.DEBUG),
