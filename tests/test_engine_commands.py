@@ -330,3 +330,21 @@ def test_trade_log_lines_show_amounts_with_their_significant_digits():
     assert fill_line(live, "manual buy") == "BUY 53.22 ADAUSDT @ 0.8461, fee 0.07496037 ADA (manual buy)"
     big = Fill("tt1-3", "BTCUSDT", Side.SELL, Decimal("9.4E+4"), Decimal("1.000"), Decimal("0"), "USDT", 0)
     assert fill_line(big, "stop loss") == "SELL 1 BTCUSDT @ 94000, fee 0 USDT (stop loss)"  # no exponent
+
+
+async def test_the_symbol_detail_lists_signals_oldest_first_like_orders_and_fills() -> None:
+    """SymbolHistory is oldest first (the detail screen turns it round, newest on top). Its signals
+    came from the engine's recent list, which is newest first, so the detail screen showed a
+    symbol's signals oldest on top, the newest out of view - unlike its orders and fills."""
+    from tui_trader.models import Signal, SignalType
+
+    h = await make_engine(engine_config()).start()
+    e = h.engine
+    try:
+        for k, sym in enumerate(("AAAUSDT", "BBBUSDT", "AAAUSDT", "AAAUSDT")):
+            e.recent_signals.appendleft(Signal(ts_ms=T0 + k * MIN, symbol=sym, type=SignalType.BUY, strength=1.0,
+                                               confidence=1.0, z_score=2.0, reason="z", id=k + 1))
+        hist = e.symbol_history("AAAUSDT")
+        assert [s.id for s in hist.signals] == [1, 3, 4]
+    finally:
+        await h.stop()

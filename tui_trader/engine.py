@@ -1915,7 +1915,7 @@ class TradingEngine(PeriodRater):
             z=h[2, idx, i].copy(),
             moving_average=h[3, idx, i].copy(),
             threshold=self.threshold,
-            signals=[s for s in self.recent_signals if s.symbol == symbol],
+            signals=[s for s in reversed(self.recent_signals) if s.symbol == symbol],  # the list is newest first
             orders=[o for o in self.orders.values() if o.symbol == symbol],
             fills=[f for f in self.fills if f.symbol == symbol],
             position=self._position_view(symbol),
