@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from tui_trader.backtest.metrics import (
-    DAY_MS,
     METRIC_KEYS,
     PER_SYMBOL_KEYS,
     YEAR_MS,
@@ -26,13 +25,14 @@ from tui_trader.backtest.metrics import (
     per_symbol_breakdown,
     trades_from_fills,
 )
+from tui_trader.clock import MS_PER_DAY
 from tui_trader.models import Fill, Side
 
 D = Decimal
 
 
 def days(*xs: float) -> np.ndarray:
-    return (np.asarray(xs, dtype=np.float64) * DAY_MS).astype(np.int64)
+    return (np.asarray(xs, dtype=np.float64) * MS_PER_DAY).astype(np.int64)
 
 
 def fill(sym: str, side: Side, price: str, qty: str, fee: str, ts: int) -> Fill:
@@ -54,10 +54,10 @@ def test_total_return_and_max_drawdown_with_recovery():
     assert m["total_return"] == pytest.approx(0.20)
     assert m["pnl"] == pytest.approx(20.0)
     assert m["max_drawdown"] == pytest.approx(0.10)  # 110 -> 99
-    assert m["max_drawdown_peak_ms"] == DAY_MS
-    assert m["max_drawdown_trough_ms"] == 2 * DAY_MS
+    assert m["max_drawdown_peak_ms"] == MS_PER_DAY
+    assert m["max_drawdown_trough_ms"] == 2 * MS_PER_DAY
     # peak at day 1, back at/above 110 on day 3
-    assert m["max_drawdown_duration_ms"] == 2 * DAY_MS
+    assert m["max_drawdown_duration_ms"] == 2 * MS_PER_DAY
     assert m["max_drawdown_duration_periods"] == 2
     assert m["max_drawdown_recovered"] is True
 
@@ -66,8 +66,8 @@ def test_max_drawdown_not_recovered_runs_to_the_end():
     ts = days(0, 1, 2, 3, 4)
     dd = max_drawdown(ts, np.array([100.0, 120.0, 90.0, 100.0, 110.0]))
     assert dd["max_drawdown"] == pytest.approx(0.25)
-    assert dd["max_drawdown_peak_ms"] == DAY_MS
-    assert dd["max_drawdown_duration_ms"] == 3 * DAY_MS
+    assert dd["max_drawdown_peak_ms"] == MS_PER_DAY
+    assert dd["max_drawdown_duration_ms"] == 3 * MS_PER_DAY
     assert dd["max_drawdown_duration_periods"] == 3
     assert dd["max_drawdown_recovered"] is False
 
@@ -78,7 +78,7 @@ def test_drawdown_picks_the_largest_of_several():
     np.testing.assert_allclose(dd, [0, 0.05, 0, 0, 0.2, 0])
     m = max_drawdown(days(0, 1, 2, 3, 4, 5), eq)
     assert m["max_drawdown"] == pytest.approx(0.2)
-    assert m["max_drawdown_peak_ms"] == 3 * DAY_MS
+    assert m["max_drawdown_peak_ms"] == 3 * MS_PER_DAY
     assert m["max_drawdown_duration_periods"] == 2
 
 
@@ -94,7 +94,7 @@ def test_sharpe_sortino_volatility_match_direct_formulas():
     r = [eq[i + 1] / eq[i] - 1 for i in range(len(eq) - 1)]
     m = compute_metrics(days(0, 1, 2, 3, 4), np.array(eq))
     ppy = 365.0  # daily samples, 365-day years
-    assert m["period_ms"] == DAY_MS
+    assert m["period_ms"] == MS_PER_DAY
     assert m["periods_per_year"] == pytest.approx(ppy)
     assert m["volatility"] == pytest.approx(statistics.stdev(r) * math.sqrt(ppy))
     assert m["sharpe"] == pytest.approx(statistics.mean(r) / statistics.stdev(r) * math.sqrt(ppy))

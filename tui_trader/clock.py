@@ -68,6 +68,8 @@ class ManualClock:
 BINANCE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
 
 MS_PER_UNIT = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+#: One UTC day in milliseconds (days since the epoch: ``ts_ms // MS_PER_DAY``).
+MS_PER_DAY = MS_PER_UNIT["d"]
 
 
 def interval_to_ms(interval: str) -> int:

@@ -70,7 +70,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tui_trader.clock import Clock
+from tui_trader.clock import MS_PER_DAY, Clock
 from tui_trader.config import Config, redacted_dump
 from tui_trader.events import (
     ClosePosition,
@@ -165,7 +165,6 @@ AHEAD_LOOKAHEAD_MIN, AHEAD_LOOKAHEAD_MAX = 8, 64
 DETAIL_RESTORE_CELLS = 200_000  # at most this many symbol-periods of detail history are read back on start
 SIGNALS_KEPT = 200
 ORDERS_KEPT = 2000
-MS_PER_DAY = 86_400_000
 SIM_PRICES_KEY = "sim_prices"  # kv: the simulated market's latest prices, for a restart
 SIM_PRICES_SAVE_S = 2.0  # wall seconds between saves of them
 

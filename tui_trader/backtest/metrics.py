@@ -92,10 +92,10 @@ from typing import Any
 
 import numpy as np
 
+from tui_trader.clock import MS_PER_DAY
 from tui_trader.models import Fill, Side
 
-DAY_MS = 86_400_000
-YEAR_MS = 365 * DAY_MS
+YEAR_MS = 365 * MS_PER_DAY
 
 METRIC_KEYS: tuple[str, ...] = (
     "start_ms",

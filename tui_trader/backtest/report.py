@@ -32,7 +32,8 @@ from rich.table import Table
 from rich.text import Text
 
 from tui_trader.backtest import BacktestResult
-from tui_trader.backtest.metrics import DAY_MS, drawdown_series, json_safe
+from tui_trader.backtest.metrics import drawdown_series, json_safe
+from tui_trader.clock import MS_PER_DAY
 
 CHART_WIDTH = 100
 CHART_HEIGHT = 20
@@ -265,7 +266,7 @@ def _plot(
     plt.plotsize(width, height)
     plt.theme("pro" if color else "clear")
     for i, (label, ts, y, colour) in enumerate(series):
-        x = (ts - t0) / DAY_MS
+        x = (ts - t0) / MS_PER_DAY
         if color:
             plt.plot(x.tolist(), y.tolist(), label=label, color=colour)
         else:

@@ -42,12 +42,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from tui_trader.clock import Clock, interval_to_ms
+from tui_trader.clock import MS_PER_DAY, MS_PER_UNIT, Clock, interval_to_ms
 from tui_trader.config import Config
 from tui_trader.market.binance_payloads import parse_rest_klines, synthetic_filters, to_ms
 from tui_trader.market.file_cache import KlineFileCache
 from tui_trader.market.pacing import Pacer
-from tui_trader.market.sim import DAY_MS, advance_clock, parse_speed
+from tui_trader.market.sim import advance_clock, parse_speed
 from tui_trader.market.sources import ReplayKlines
 from tui_trader.market.validation import RejectCounter, kline_batch_from_arrays, validate_kline_batch
 from tui_trader.models import KlineBatch, SymbolFilters
@@ -222,7 +222,7 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
 
 def interval_name(ms: int) -> str:
     """Milliseconds -> the Binance interval string (3_600_000 -> "1h"), largest whole unit."""
-    for unit, size in (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)):
+    for unit, size in sorted(MS_PER_UNIT.items(), key=lambda kv: -kv[1]):
         if ms >= size and ms % size == 0:
             return f"{ms // size}{unit}"
     raise ValueError(f"{ms} ms is not a whole number of seconds")
@@ -541,7 +541,7 @@ class ReplayFeed:
             return None
         n = len(self._symbols)
         kl = self._klines
-        lo = int(np.searchsorted(kl.open_time, now_ms - DAY_MS - self.interval_ms + 1, side="left"))
+        lo = int(np.searchsorted(kl.open_time, now_ms - MS_PER_DAY - self.interval_ms + 1, side="left"))
         hi = int(np.searchsorted(kl.open_time, now_ms - self.interval_ms + 1, side="left"))
         o24, q24 = np.full(n, np.nan), np.full(n, np.nan)
         if hi <= lo:

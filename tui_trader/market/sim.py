@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from tui_trader.clock import Clock, interval_to_ms
+from tui_trader.clock import MS_PER_DAY, Clock, interval_to_ms
 from tui_trader.config import Config
 from tui_trader.market.binance_payloads import synthetic_filters
 from tui_trader.market.pacing import Pacer
@@ -56,7 +56,6 @@ from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
 from tui_trader.monitor.metrics import CounterRate
 
 DEFAULT_START_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
-DAY_MS = 86_400_000
 
 # name, price (USDT), daily quote volume (USDT), daily volatility
 REAL_NAMES: tuple[tuple[str, float, float, float], ...] = (
@@ -145,7 +144,7 @@ class SimMarket:
                 price0[i], dqv[i], dvol[i] = known[name]
         self.price0 = price0
         self.tick = np.array([_tick_of(p) for p in price0])
-        self.sigma = dvol * math.sqrt(self.interval_ms / DAY_MS)  # per-kline log-return std
+        self.sigma = dvol * math.sqrt(self.interval_ms / MS_PER_DAY)  # per-kline log-return std
         self.n_sectors = max(1, min(8, n // 5))
         self.sector = rng.integers(0, self.n_sectors, n)
         self.w_m = rng.uniform(0.55, 0.8, n)
@@ -155,7 +154,7 @@ class SimMarket:
         self.w_e = np.sqrt(np.maximum(0.05, 1.0 - self.w_m**2 - self.w_s**2))
         norm = np.sqrt(self.w_m**2 + self.w_s**2 + self.w_e**2)
         self.w_m, self.w_s, self.w_e = self.w_m / norm, self.w_s / norm, self.w_e / norm
-        self.qv_per_kline = dqv * self.interval_ms / DAY_MS
+        self.qv_per_kline = dqv * self.interval_ms / MS_PER_DAY
         self.trade_size = rng.uniform(100.0, 800.0, n)  # quote per trade
 
         self.lp = np.log(price0)
@@ -165,7 +164,7 @@ class SimMarket:
 
         # 24h statistics in buckets of max(interval, 1h).
         self.bucket_ms = max(self.interval_ms, 3_600_000)
-        self.nb = max(1, DAY_MS // self.bucket_ms)
+        self.nb = max(1, MS_PER_DAY // self.bucket_ms)
         self.b_id = np.full(self.nb, -(10**12), dtype=np.int64)
         self.b_open = np.full((n, self.nb), np.nan)
         self.b_high = np.full((n, self.nb), np.nan)
@@ -244,7 +243,7 @@ class SimMarket:
         self.lp = path[-1]
 
         # Volumes.
-        hour = ((t0 % DAY_MS) / DAY_MS) * 2 * math.pi
+        hour = ((t0 % MS_PER_DAY) / MS_PER_DAY) * 2 * math.pi
         season = 1.0 + 0.3 * math.sin(hour - 1.0)
         zr = z + self.drift / np.sqrt(self.h)  # standardised candle move incl. drift
         mult = season * np.sqrt(self.h) * (0.6 + 0.4 * np.abs(zr)) * np.exp(rng.normal(-0.045, 0.3, n))

@@ -54,10 +54,9 @@ from typing import Any
 
 import numpy as np
 
-from tui_trader.clock import Clock
+from tui_trader.clock import MS_PER_DAY, Clock
 from tui_trader.models import Fill, Position, Side
 
-MS_PER_DAY = 86_400_000
 SHARE_QUANTUM = Decimal("0.00000001")  # pro-rata shares of entry notional / fees: 8 decimals (quote)
 AVG_QUANTUM = Decimal("1e-12")
 DEFAULT_CURVE_CAPACITY = 20_000

@@ -24,10 +24,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from tui_trader.clock import MS_PER_DAY
 from tui_trader.config import Config
 from tui_trader.models import EngineState
 
-MS_PER_DAY = 86_400_000
 PCT_EPS = 1e-9
 
 

@@ -14,8 +14,9 @@ from decimal import Decimal
 
 import numpy as np
 
+from tui_trader.clock import MS_PER_DAY
+
 MISSING = "—"
-DAY_MS = 86_400_000  # one UTC day
 
 
 def _bad(x: float | None) -> bool:
@@ -113,7 +114,7 @@ def fmt_when(ts_ms: int, ref_ms: int) -> str:
     in engine time), ``01-02 03:04`` on another day (a replay of daily klines, a long run)."""
     if ts_ms is None or ts_ms <= 0:
         return MISSING
-    if ts_ms // DAY_MS == ref_ms // DAY_MS:
+    if ts_ms // MS_PER_DAY == ref_ms // MS_PER_DAY:
         return fmt_clock(ts_ms, with_date=False)
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%m-%d %H:%M")
 

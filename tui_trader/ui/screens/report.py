@@ -47,8 +47,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from tui_trader.backtest import BacktestResult
-from tui_trader.backtest.metrics import DAY_MS, trades_from_fills
+from tui_trader.backtest.metrics import trades_from_fills
 from tui_trader.backtest.report import fmt_duration, fmt_num, fmt_pct, fmt_time, summary_table
+from tui_trader.clock import MS_PER_DAY
 from tui_trader.models import Fill, Side
 from tui_trader.storage import BacktestTrade, Database, StorageError
 from tui_trader.ui.format import fmt_money, fmt_price, fmt_qty
@@ -382,7 +383,7 @@ class EquityChart(SeriesChart):
         t0 = int(min(int(s[1][0]) for s in series))
         for label, ts, y, colour in series:
             x, yy = _thin(ts, y)
-            plt.plot(((x - t0) / DAY_MS).tolist(), yy.tolist(), label=label, color=colour)
+            plt.plot(((x - t0) / MS_PER_DAY).tolist(), yy.tolist(), label=label, color=colour)
         if run.starting_balance:
             plt.hline(run.starting_balance, color="gray")
         plt.title(f"equity ({run.quote_asset})" + ("" if run.bh_ts is not None else " · strategy only"))

@@ -26,7 +26,8 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import RichLog
 
-from tui_trader.ui.format import DAY_MS, fmt_clock
+from tui_trader.clock import MS_PER_DAY
+from tui_trader.ui.format import fmt_clock
 
 LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
 #: Level names as the pane shows them: four letters, so the messages line up.
@@ -116,7 +117,7 @@ class LogPane(RichLog):
         n = 0
         for ln in lines:
             if ln.levelno >= self.level:
-                day = ln.ts_ms // DAY_MS
+                day = ln.ts_ms // MS_PER_DAY
                 if day != self._day and ln.ts_ms > 0:  # lines show the time of day: mark each new day
                     self._day = day
                     self.write(Text(f"── {fmt_clock(ln.ts_ms)[:10]} ──", style="dim"))

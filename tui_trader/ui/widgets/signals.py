@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from tui_trader.clock import MS_PER_DAY
 from tui_trader.models import Signal, SignalType
-from tui_trader.ui.format import DAY_MS, fmt_num, fmt_when
+from tui_trader.ui.format import fmt_num, fmt_when
 from tui_trader.ui.palette import Palette, right
 from tui_trader.ui.widgets.table import FastTable
 
@@ -60,7 +61,7 @@ class SignalsTable(FastTable):
         """Show ``signals`` (newest first). Times on the UTC day of ``now_ms`` (engine time;
         default: the newest signal's) read ``03:04:05Z``, earlier ones ``01-02 03:04``."""
         ref = now_ms if now_ms is not None else (signals[0].ts_ms if signals else 0)
-        sig = (ref // DAY_MS,) + tuple((s.id, s.ts_ms, s.symbol, s.kind, s.executed, s.outcome) for s in signals)
+        sig = (ref // MS_PER_DAY,) + tuple((s.id, s.ts_ms, s.symbol, s.kind, s.executed, s.outcome) for s in signals)
         if sig == self._sig:
             return 0
         self._sig = sig
