@@ -173,8 +173,10 @@ class SimMarket:
         self.b_qv = np.zeros((n, self.nb))
         self.steps = 0
 
-    def _round(self, p: np.ndarray) -> np.ndarray:
-        return np.maximum(np.round(p / self.tick) * self.tick, self.tick)
+    def _round(self, p: np.ndarray, tick: np.ndarray | None = None) -> np.ndarray:
+        """Prices rounded to the tick (each symbol's, or ``tick`` for a subset of symbols), at least one tick."""
+        t = self.tick if tick is None else tick
+        return np.maximum(np.round(p / t) * t, t)
 
     def rescale(self, ratio: np.ndarray) -> None:
         """Multiply every price level by ``ratio`` (N,), from now on: the log price moves by
@@ -194,7 +196,7 @@ class SimMarket:
         tick = self.tick[batch.sym]
 
         def px(a: np.ndarray) -> np.ndarray:
-            return np.maximum(np.round(a * r / tick) * tick, tick)
+            return self._round(a * r, tick)
 
         return KlineBatch(
             interval_ms=batch.interval_ms, sym=batch.sym, open_time=batch.open_time, close_time=batch.close_time,
@@ -443,7 +445,7 @@ class SimFeed:
         m = self._new_market()
         keep = len(self._symbols) * self.warmup_klines <= self.RECORD_WARMUP_ROWS
         recorded = []
-        last_close = np.maximum(np.round(np.exp(m.lp) / m.tick) * m.tick, m.tick)
+        last_close = m._round(np.exp(m.lp))
         for _ in range(self.warmup_klines):
             kb = m.step(prices=False)[1]
             last_close = kb.close
