@@ -547,18 +547,18 @@ class ReplayFeed:
         if hi <= lo:
             return o24, q24
         sym = kl.sym[lo:hi]
-        missing = np.bincount(sym, minlength=n) > 0
-        q24[missing] = np.bincount(sym, weights=kl.quote_volume[lo:hi], minlength=n)[missing]
+        need_open = np.bincount(sym, minlength=n) > 0  # symbols with klines in the window
+        q24[need_open] = np.bincount(sym, weights=kl.quote_volume[lo:hi], minlength=n)[need_open]
         # each symbol's oldest kline in the window: rows are grouped by open time (one row per
         # symbol in each group), so walk the groups from the window's start - normally the first
         # holds every symbol. O(rows), no sort: this runs on every snapshot of a moving replay.
         b = int(np.searchsorted(self._bounds, lo, side="right")) - 1
-        while missing.any() and self._bounds[b] < hi:
+        while need_open.any() and self._bounds[b] < hi:
             a, e = int(self._bounds[b]), int(self._bounds[b + 1])
             g = kl.sym[a:e]
-            take = missing[g]
+            take = need_open[g]
             o24[g[take]] = kl.open[a:e][take]
-            missing[g[take]] = False
+            need_open[g[take]] = False
             b += 1
         return o24, q24
 
