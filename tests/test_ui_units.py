@@ -37,7 +37,8 @@ from tui_trader.ui.themes import (
     load_theme_file,
     theme_from_mapping,
 )
-from tui_trader.ui.widgets.health import MASK, health_rows
+from tui_trader.ui.widgets.health import COLUMNS as HEALTH_COLUMNS
+from tui_trader.ui.widgets.health import MASK, MAX_STREAM_ROWS, HealthRow, health_rows
 from tui_trader.ui.widgets.leaderboard import LeaderboardTable
 from tui_trader.ui.widgets.logs import MIN_WRAP_WIDTH, LogBuffer, LogPane
 from tui_trader.ui.widgets.pane import Pane
@@ -517,6 +518,42 @@ def test_health_rows_mask_and_staleness():
     assert rows["overall"].detail == "running"
     plain = {r.name: r for r in health_rows(_snapshot(checks, feed), 10)}
     assert plain["memory"].detail == "812 MB" and plain["events/s"].detail == "123.4"
+
+
+def test_health_rows_many_streams_summarised_below_the_checks():
+    """A live feed has a stream per symbol: 500 of them make one summary row plus the stale
+    ones, after the breakers and error counters (which a list of 500 streams would push out
+    of view), and the labels above the streams fit the Check column."""
+    checks = [HealthCheck("feed", "healthy", "binance connected", True)]
+    streams = {f"sym{i:03d}usdt@kline_1m": {"last_event_ms": 90_000 - i * 10, "stale": False, "reconnects": 1,
+                                            "connection": i // 200} for i in range(500)}
+    streams["!miniTicker@arr"] = {"last_event_ms": 99_000, "stale": False, "reconnects": 1, "connection": 0}
+    for i in (7, 300):
+        streams[f"sym{i:03d}usdt@kline_1m"].update(stale=True, last_event_ms=40_000)
+    rows = health_rows(_snapshot(checks, {"connected": True, "streams": streams},
+                                 {"rejected_orders": 0, "rating_worker_failures": 2}), 10)
+    names = [r.name for r in rows]
+    summary = rows[names.index("streams")]
+    assert summary.status == "unhealthy"
+    assert summary.detail == "501 streams, 2 stale, oldest event 1m00s ago, reconnects 3"
+    assert names[names.index("streams") + 1:] == ["sym007usdt@kline_1m", "sym300usdt@kline_1m"]
+    assert names.index("breaker orders") < names.index("streams")
+    assert names.index("worker failures") < names.index("streams")
+    assert rows[names.index("worker failures")].status == "warning"
+    assert max(len(n) for n in names[: names.index("streams") + 1]) <= HEALTH_COLUMNS[0][2]
+    # many stale streams: listed up to the cap, then how many more
+    for st in streams.values():
+        st["stale"] = True
+    rows = health_rows(_snapshot(checks, {"connected": True, "streams": streams}), 10)
+    tail = rows[[r.name for r in rows].index("streams"):]
+    assert len(tail) == 1 + MAX_STREAM_ROWS + 1
+    assert tail[-1].detail == f"... and {501 - MAX_STREAM_ROWS} more stale streams"
+    # a few streams: each its own row, as before
+    few = {"!miniTicker@arr": {"last_event_ms": 99_000, "stale": False, "reconnects": 0}}
+    rows = health_rows(_snapshot(checks, {"connected": True, "streams": few}), 10)
+    assert rows[-1] == HealthRow("!miniTicker@arr", "healthy", "last event 1s ago, reconnects 0")
+    short = {"sim": {"last_event_ms": 99_000, "stale": False, "reconnects": 0}}
+    assert health_rows(_snapshot(checks, {"connected": True, "streams": short}), 10)[-1].name == "stream sim"
 
 
 def test_status_bar_feed_word_when_stopped():

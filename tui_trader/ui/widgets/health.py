@@ -1,9 +1,10 @@
 """The health pane: one row per check, coloured healthy / warning / unhealthy.
 
 Rows: the overall state, the engine's own checks (database, broker, feed,
-memory ...), each feed stream with its staleness (engine time since its last
-event), circuit breakers, positions against the limit, events per second and
-error counters. ``mask_volatile`` replaces figures that differ from run to
+memory ...), circuit breakers, positions against the limit, error counters,
+events per second, then the feed's streams with their staleness (engine time
+since their last event): each one when there are a few, else a summary and the
+stale ones. ``mask_volatile`` replaces figures that differ from run to
 run (memory, events/s) by ``masked`` so screenshots are stable.
 """
 
@@ -25,6 +26,10 @@ STATUS_LABEL = {"healthy": "ok", "warning": "warn", "unhealthy": "FAIL", "info":
 _BREAKER = {"closed": "healthy", "half_open": "warning", "open": "unhealthy"}
 _ERROR_WORDS = ("error", "reject", "fail")
 MASK = "masked"
+#: Streams listed one by one up to this many; beyond, a summary row and the stale ones.
+MAX_STREAM_ROWS = 8
+#: Counter names too long for the Check column.
+COUNTER_LABELS = {"rating_worker_failures": "worker failures"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +50,9 @@ def process_rss_mb() -> float:
 
 
 def health_rows(snap: EngineSnapshot, max_positions: int, mask_volatile: bool = False) -> list[HealthRow]:
-    """What the pane shows, derived from one snapshot (pure; testable)."""
+    """What the pane shows, derived from one snapshot (pure; testable). The feed's streams come
+    last: a live feed has one per symbol, and the breakers and error counters above them must
+    not scroll out of view behind hundreds of them."""
     h = snap.health
     bad = [c.name for c in h.checks if c.status != "healthy"]
     overall_detail = f"{snap.state}" + (f"; check {', '.join(bad)}" if bad else "")
@@ -60,25 +67,59 @@ def health_rows(snap: EngineSnapshot, max_positions: int, mask_volatile: bool = 
         connected = bool(feed["connected"])
         rows.append(HealthRow("feed", "healthy" if connected else "unhealthy",
                               f"{snap.feed_kind} {'connected' if connected else 'disconnected'}"))
-    for name, st in sorted((feed.get("streams") or {}).items()):
-        last = st.get("last_event_ms") or 0
-        stale = bool(st.get("stale"))
-        age = f"{fmt_age(snap.ts_ms - last)} ago" if last > 0 else "none yet"
-        rows.append(HealthRow(f"stream {name}", "unhealthy" if stale else "healthy",
-                              f"{'STALE, ' if stale else ''}last event {age}, reconnects {st.get('reconnects', 0)}"))
     for name, st in sorted(h.circuit_breakers.items()):
         rows.append(HealthRow(f"breaker {name}", _BREAKER.get(st, "warning"), st))
     if "positions" not in names:
         n = len(snap.positions)
         rows.append(HealthRow("positions", "warning" if n >= max_positions else "healthy",
                               f"{n} / {max_positions}"))
-    rows.append(HealthRow("events/s", "info", MASK if mask_volatile else f"{h.events_per_s:.1f}"))
     for k, v in sorted(snap.counters.items()):
         if any(w in k for w in _ERROR_WORDS):
-            rows.append(HealthRow(k.replace("_", " "), "warning" if v else "healthy", str(v)))
+            rows.append(HealthRow(COUNTER_LABELS.get(k, k.replace("_", " ")), "warning" if v else "healthy", str(v)))
+    rows.append(HealthRow("events/s", "info", MASK if mask_volatile else f"{h.events_per_s:.1f}"))
     if not any("mem" in n for n in names):
         rss = process_rss_mb()
         rows.append(HealthRow("memory (ui)", "info", MASK if mask_volatile else f"{rss:.0f} MB RSS"))
+    rows.extend(stream_rows(feed.get("streams") or {}, snap.ts_ms))
+    return rows
+
+
+def _stream_label(name: str) -> str:
+    """``stream <name>``, or the name alone when the prefix would not fit the column
+    (``btcusdt@kline_1m`` says what it is)."""
+    label = f"stream {name}"
+    return label if len(label) <= COLUMNS[0][2] else name
+
+
+def stream_rows(streams: dict[str, dict], now_ms: int) -> list[HealthRow]:
+    """One row per stream for a few streams; for more (a live feed has one per symbol) one
+    summary row, then each stale stream (at most :data:`MAX_STREAM_ROWS`)."""
+    def one(name: str, st: dict) -> HealthRow:
+        last = st.get("last_event_ms") or 0
+        stale = bool(st.get("stale"))
+        age = f"{fmt_age(now_ms - last)} ago" if last > 0 else "none yet"
+        return HealthRow(_stream_label(name), "unhealthy" if stale else "healthy",
+                         f"{'STALE, ' if stale else ''}last event {age}, reconnects {st.get('reconnects', 0)}")
+
+    items = sorted(streams.items())
+    if len(items) <= MAX_STREAM_ROWS:
+        return [one(name, st) for name, st in items]
+    stale = [(name, st) for name, st in items if st.get("stale")]
+    lasts = [int(st.get("last_event_ms") or 0) for _, st in items]
+    waiting = sum(1 for t in lasts if t <= 0)
+    seen = [t for t in lasts if t > 0]
+    # one connection's reconnects are reported on each of its streams: count each connection once
+    reconnects = sum({st.get("connection", name): int(st.get("reconnects", 0)) for name, st in items}.values())
+    parts = [f"{len(items)} streams", f"{len(stale)} stale"]
+    if seen:
+        parts.append(f"oldest event {fmt_age(now_ms - min(seen))} ago")
+    if waiting:
+        parts.append(f"{waiting} none yet")
+    parts.append(f"reconnects {reconnects}")
+    rows = [HealthRow("streams", "unhealthy" if stale else "healthy", ", ".join(parts))]
+    rows.extend(one(name, st) for name, st in stale[:MAX_STREAM_ROWS])
+    if len(stale) > MAX_STREAM_ROWS:
+        rows.append(HealthRow("", "unhealthy", f"... and {len(stale) - MAX_STREAM_ROWS} more stale streams"))
     return rows
 
 
