@@ -579,3 +579,31 @@ def test_palette_signs():
     assert pal.signed("+1", 1.0).style == "green"
     assert pal.signed("-1", -1.0).style == "red"
     assert pal.signed("0", 0.0).style == ""
+
+
+# ------------------------------------------------------------------ charts
+
+
+async def test_flat_series_chart_spans_a_sliver_around_its_value():
+    """A constant equity curve (no trade yet) spans 10,000 +- 0.1 %, not plotext's 5,000-15,000;
+    a moving one keeps plotext's own range, and a side with threshold lines keeps them in view."""
+    from tui_trader.ui.widgets.charts import Series, SeriesChart
+
+    class ChartApp(App):
+        def compose(self):
+            yield SeriesChart("equity", id="c")
+
+    async with ChartApp().run_test(size=(60, 16)) as pilot:
+        chart = pilot.app.query_one(SeriesChart)
+        ts = np.arange(5, dtype=np.int64) * 60_000
+        chart.draw("flat", ts, [Series("equity", np.full(5, 10_000.0), "green")])
+        await pilot.pause()
+        flat = Text.from_ansi(str(chart.plt.build())).plain
+        assert "10010.0" in flat and "9990.0" in flat and "15000" not in flat
+        chart.draw("moving", ts, [Series("equity", np.array([10_000.0, 10_040, 9_980, 10_100, 10_050]), "green")])
+        await pilot.pause()
+        moving = Text.from_ansi(str(chart.plt.build())).plain
+        assert "10100┤" in moving and " 9980┤" in moving
+        chart.draw("zero", ts, [Series("z", np.zeros(5), "orange")], hlines=[(2.5, "green", "left")])
+        await pilot.pause()
+        assert "2.50" in Text.from_ansi(str(chart.plt.build())).plain

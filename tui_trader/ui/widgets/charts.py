@@ -7,6 +7,7 @@ their data key changed. The x axis is hours before the latest point.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,12 @@ def _hours(ts_ms: np.ndarray) -> np.ndarray:
     if ts_ms.size == 0:
         return np.empty(0)
     return (ts_ms.astype(np.float64) - float(ts_ms[-1])) / 3_600_000.0
+
+
+def flat_pad(value: float) -> float:
+    """Half the y range around a constant series (plotext would span +-50 % of it: a flat
+    equity of 10,000 read 5,000-15,000): 0.1 % of the value, or 1 around zero."""
+    return abs(value) * 1e-3 if value else 1.0
 
 
 def _decimate(x: np.ndarray, step: int) -> np.ndarray:
@@ -86,16 +93,23 @@ class SeriesChart(PlotextPlot):
         step = max(1, int(np.ceil(x_all.size / MAX_POINTS)))
         x_all = _decimate(x_all, step)
         drawn = False
+        spans: dict[str, tuple[float, float]] = {}
         for s in series:
             y = _decimate(np.asarray(s.y, dtype=np.float64), step)
             ok = np.isfinite(y) & np.isfinite(x_all[: y.size])
             if ok.sum() < 1:
                 continue
             plt.plot(x_all[: y.size][ok].tolist(), y[ok].tolist(), label=s.label, color=s.color, yside=s.yside)
+            lo, hi = spans.get(s.yside, (math.inf, -math.inf))
+            spans[s.yside] = (min(lo, float(y[ok].min())), max(hi, float(y[ok].max())))
             drawn = True
         if drawn:
             for value, color, yside in hlines:
                 plt.hline(value, color=color, yside=yside)
+            for yside, (lo, hi) in spans.items():
+                if lo == hi and not any(h[2] == yside for h in hlines):
+                    pad = flat_pad(lo)
+                    plt.ylim(lo - pad, hi + pad, yside=yside)
             plt.xlabel("hours")
         self.refresh()
         return True
