@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import select
 import signal
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from textual.color import Color
-from textual.widgets import Input
+from textual.widgets import Input, Static
 from ui_support import make_app, make_engine, notifications, ready, ui_config, until
 
 from tui_trader.models import EngineState, KlineBatch
@@ -115,12 +116,38 @@ async def test_paper_mode_badge(tmp_path):
         assert "-paper" in bar.classes and "PAPER" in str(bar.render()) and "LIVE" not in str(bar.render())
 
 
+def _text(renderable, width: int) -> str:
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_live_gate_summary_wraps_values_in_their_own_column():
+    """A long universe or endpoint wraps under its value, not under the labels."""
+    from tui_trader.ui.launch import account_summary
+    from tui_trader.ui.screens.live_confirm import summary_grid
+
+    cfg = ui_config()
+    cfg.binance.rest_url = "http://127.0.0.1:9000"
+    cfg.feed.symbols = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "AVAXUSDT"]
+    lines = _text(summary_grid(account_summary(cfg)), 60).splitlines()
+    start = lines[0].index("Binance")
+    universe = next(i for i, line in enumerate(lines) if line.startswith("Universe:"))
+    assert lines[universe].index("BTCUSDT") == start
+    assert lines[universe + 1][:start].strip() == "" and lines[universe + 1][start:].startswith(("SOLUSDT", "XRPUSDT",
+                                                                                                 "ADAUSDT", "DOGE"))
+    assert all(line.strip() for line in lines)
+    assert summary_grid("") == "(no account summary)" and summary_grid("no colon here") == "no colon here"
+
+
 async def test_live_gate_accepts_only_the_exact_word():
     for typed, expected in (("LIVE", True), ("live", False), ("LIVE!", False), ("", False)):
         gate = LiveConfirmApp("Exchange: Binance spot (REAL account)")
         async with gate.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
-            assert "REAL account" in str(gate.screen.query_one("#live-summary").render())
+            assert "REAL account" in _text(gate.screen.query_one("#live-summary", Static).content, 70)
             gate.screen.query_one("#live-word", Input).value = typed
             await pilot.press("enter")
             await pilot.pause()

@@ -542,8 +542,8 @@ def test_health_rows_many_streams_summarised_below_the_checks():
     assert rows[names.index("worker failures")].status == "warning"
     assert max(len(n) for n in names[: names.index("streams") + 1]) <= HEALTH_COLUMNS[0][2]
     # many stale streams: listed up to the cap, then how many more
-    for st in streams.values():
-        st["stale"] = True
+    for stream in streams.values():
+        stream["stale"] = True
     rows = health_rows(_snapshot(checks, {"connected": True, "streams": streams}), 10)
     tail = rows[[r.name for r in rows].index("streams"):]
     assert len(tail) == 1 + MAX_STREAM_ROWS + 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.table import Table
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -20,6 +21,20 @@ from textual.widgets import Input, Static
 from tui_trader.ui.themes import APP_VARIABLES
 
 CONFIRM_WORD = "LIVE"
+
+
+def summary_grid(summary: str) -> Table | str:
+    """The account summary's ``Label:   value`` lines as two columns, so that a long value
+    (the universe, the endpoint) wraps inside its own column instead of under the labels."""
+    rows = [line.split(":", 1) for line in summary.splitlines() if line.strip()]
+    if not rows or any(len(r) != 2 or not r[0].strip() for r in rows):
+        return summary or "(no account summary)"
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for label, value in rows:
+        grid.add_row(f"{label.strip()}:", value.strip())
+    return grid
 
 
 class LiveConfirmScreen(Screen[bool]):
@@ -38,7 +53,7 @@ class LiveConfirmScreen(Screen[bool]):
                 "Losses are real and can exceed what the limits suggest (slippage, gaps, outages).",
                 classes="live-text",
             )
-            yield Static(self.account_summary or "(no account summary)", id="live-summary")
+            yield Static(summary_grid(self.account_summary), id="live-summary")
             yield Static(f"Type {self.word} and press Enter to start. Anything else, or Esc, exits without trading.",
                          classes="live-text")
             inp = Input(placeholder=self.word, id="live-word")
