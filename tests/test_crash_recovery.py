@@ -385,12 +385,12 @@ async def test_a_restarted_sim_market_continues_from_the_last_prices(tmp_path: P
     """Quit and restart on the sim market: the prices go on from where they were, so held
     positions are not marked to (and stop-lossed or profit-taken at) the seed's starting prices.
     The prices are saved as the run goes (a kill -9 loses at most a couple of seconds) and at stop."""
-    import tui_trader.engine as engine_mod
+    import tui_trader.recovery as recovery_mod
 
     db = str(tmp_path / "p.db")
     e = build_engine(_sim_cfg(), db_path=db, session_kind="run", autostart=True, max_klines=120)
     await e.start_up()
-    monkeypatch.setattr(engine_mod, "SIM_PRICES_SAVE_S", 0.0)  # save every period
+    monkeypatch.setattr(recovery_mod, "SIM_PRICES_SAVE_S", 0.0)  # save every period
     await e.run()
     last = e.cache.price.copy()
     con = sqlite3.connect(db)  # committed while running, before any stop

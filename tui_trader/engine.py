@@ -8,7 +8,9 @@ Pipeline (all on one asyncio loop, no Textual)::
          -> Portfolio -> Database (order intents, fills, cash committed before acting)
 
 The rating half (klines -> periods -> Glicko-2 -> z-scores) is
-:class:`~tui_trader.rating.periods.PeriodRater`, which this class extends. When
+:class:`~tui_trader.rating.periods.PeriodRater`, which this class extends; so
+are the start-up recovery (:class:`~tui_trader.recovery.EngineRecovery`) and the
+read-only views hosts get (:class:`~tui_trader.snapshots.EngineViews`). When
 the market is known in advance (sim or replay at speed max) a second process
 runs the same code ahead of the engine and hands it each period's ratings
 (:mod:`tui_trader.rating.ahead`, ``data_processing.rating_worker``): the same
@@ -77,22 +79,15 @@ from tui_trader.events import (
     Command,
     CommandResult,
     EmergencyStop,
-    EngineSnapshot,
     EventBus,
     FillEvent,
     FlattenAll,
-    HealthCheck,
-    HealthView,
-    LeaderboardView,
     LockSymbol,
     ManualBuy,
     ManualSell,
-    MarketView,
     OrderUpdate,
     Pause,
-    PortfolioView,
     PositionUpdate,
-    PositionView,
     PriceUpdate,
     RatingUpdate,
     ResetEmergency,
@@ -102,7 +97,6 @@ from tui_trader.events import (
     SignalEvent,
     Start,
     StateChange,
-    SymbolHistory,
 )
 from tui_trader.execution.broker import Broker
 from tui_trader.execution.circuit import CircuitBreaker
@@ -123,27 +117,21 @@ from tui_trader.models import (
     SignalType,
     Source,
     SymbolFilters,
+    digits,
 )
 from tui_trader.monitor.health import (
-    HEALTHY,
     UNHEALTHY,
-    after_stop,
-    broker_check,
-    database_check,
-    engine_check,
-    feed_checks,
-    memory_check,
-    overall,
-    positions_check,
 )
 from tui_trader.monitor.metrics import EventRate
 from tui_trader.portfolio.portfolio import Portfolio
-from tui_trader.rating.periods import PERIOD_CLOSED, PeriodRater, RatingParams
-from tui_trader.risk.breakers import RiskBreakers, utc_day
+from tui_trader.rating.periods import PERIOD_CLOSED, PeriodRater, RatingParams, period_ms_for
+from tui_trader.recovery import EngineRecovery
+from tui_trader.risk.breakers import RiskBreakers
 from tui_trader.risk.checks import PreTradeChecks, TradeContext
 from tui_trader.risk.sizing import position_size
 from tui_trader.risk.state import TradingStateMachine
-from tui_trader.strategy.signals import DROPPED_PREFIX, PCT_EPS, SignalGenerator
+from tui_trader.snapshots import HISTORY_LEN, ORDERS_KEPT, SIGNALS_KEPT, EngineViews
+from tui_trader.strategy.signals import PCT_EPS, SignalGenerator
 
 if TYPE_CHECKING:
     from tui_trader.rating.ahead import RatingAhead
@@ -152,7 +140,6 @@ log = logging.getLogger("tui_trader.engine")
 # one line per fill / rejected order, for the console's log pane (headless runs at full speed silence it)
 trade_log = logging.getLogger("tui_trader.trades")
 
-HISTORY_LEN = 500  # periods kept per symbol for the detail view
 # rating_worker = "auto": a second process rates ahead only for runs at least this long (open
 # times); starting it costs ~0.2 s of the other core, a period of 10 symbols takes ~0.2 ms
 AHEAD_MIN_OPEN_TIMES = 2000
@@ -162,11 +149,6 @@ AHEAD_MIN_OPEN_TIMES = 2000
 # symbols; at 4 it idled ~20 % of the time): ~32,000 klines, 8 to 64 intervals
 AHEAD_LOOKAHEAD_KLINES = 32_000
 AHEAD_LOOKAHEAD_MIN, AHEAD_LOOKAHEAD_MAX = 8, 64
-DETAIL_RESTORE_CELLS = 200_000  # at most this many symbol-periods of detail history are read back on start
-SIGNALS_KEPT = 200
-ORDERS_KEPT = 2000
-SIM_PRICES_KEY = "sim_prices"  # kv: the simulated market's latest prices, for a restart
-SIM_PRICES_SAVE_S = 2.0  # wall seconds between saves of them
 
 # Batched writer of the database: a fast replay must not pay a thread round trip per
 # period. Rows are flushed in the background every WRITER_FLUSH_S (wall time), or
@@ -175,34 +157,8 @@ WRITER_FLUSH_S = 0.5
 WRITER_BATCH_ROWS = 50_000
 WRITER_MAX_ROWS = 400_000
 
-# The latest time anything was stored (ms): a restarted simulated market resumes after it.
-_LAST_STORED_SQL = """
-SELECT MAX(t) FROM (
-    SELECT MAX(ts_ms) AS t FROM glicko_ratings
-    UNION ALL SELECT MAX(ts_ms) FROM equity_snapshots
-    UNION ALL SELECT MAX(ts_ms) FROM fills
-    UNION ALL SELECT MAX(updated_ms) FROM orders
-    UNION ALL SELECT MAX(ts_ms) FROM trading_signals
-    UNION ALL SELECT MAX(ts_ms) FROM audit_log
-    UNION ALL SELECT MAX(updated_ms) FROM engine_state
-    UNION ALL SELECT MAX(updated_ms) FROM account
-    UNION ALL SELECT MAX(open_time) FROM klines
-    UNION ALL SELECT MAX(ended_ms) FROM sessions
-)
-"""
 
-
-#: Why a live engine whose last session was running starts paused (see ``_restore_state``).
-LIVE_RESTART_REASON = "live restart: start trading with s"
-
-
-def period_ms_for(cfg: Config, interval_ms: int) -> int:
-    """The rating period (ms): the configured interval rounded up to whole klines."""
-    rating_ms = cfg.data_processing.rating_calculation_interval_ms
-    return max(1, math.ceil(rating_ms / interval_ms)) * interval_ms
-
-
-class TradingEngine(PeriodRater):
+class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
     """See the module docstring. Construct, ``await start_up()``, ``await run()``, ``await stop()``."""
 
     def __init__(
@@ -447,35 +403,6 @@ class TradingEngine(PeriodRater):
         self.checks = PreTradeChecks(cfg)
         self.breakers = RiskBreakers(cfg)
 
-    async def _restore_state(self, saved: dict[str, Any] | None, reconcile_ok: bool) -> None:
-        """The state to trade in after start-up (see the module docstring)."""
-        restored = EngineState(saved["state"]) if saved else EngineState.STOPPED
-        now = self.clock.now_ms()
-        same_day = bool(saved) and utc_day(int(saved.get("updated_ms", 0))) == utc_day(now)
-        if restored == EngineState.EMERGENCY_STOPPED:
-            self.sm.force(EngineState.EMERGENCY_STOPPED, Source.SYSTEM, self.state_reason or "restored")
-            log.warning("emergency stop restored from the last run: %s", self.state_reason)
-        elif not reconcile_ok:
-            self.sm.force(EngineState.PAUSED, Source.SYSTEM, "startup reconciliation failed")
-            self.state_reason = "startup reconciliation failed"
-        elif restored == EngineState.REDUCING and same_day:
-            self.sm.force(EngineState.REDUCING, Source.SYSTEM, self.state_reason or "restored")
-            self.breakers.note_daily_trip(now)
-            log.warning("reducing (daily-loss limit) restored from earlier today: only exits")
-        elif restored == EngineState.PAUSED and not self.autostart:
-            self.sm.force(EngineState.PAUSED, Source.SYSTEM, self.state_reason or "restored")
-        elif restored == EngineState.RUNNING and self.mode == "live" and not self.autostart:
-            # real money never trades on its own after a restart (a quit, a crash, kill -9): the
-            # operator starts it (s). Paused, not stopped: the held positions' stop losses run.
-            self.state_reason = LIVE_RESTART_REASON
-            self.sm.force(EngineState.PAUSED, Source.SYSTEM, LIVE_RESTART_REASON)
-            log.warning("live: the last session was trading when it ended; paused until you start it (s) - "
-                        "stop losses of held positions run meanwhile")
-        elif self.autostart or restored in (EngineState.RUNNING, EngineState.REDUCING):
-            await self._transition(EngineState.RUNNING, Source.SYSTEM, "start-up")
-        self._state_restored = True
-        await self._save_state()
-
     async def run(self) -> None:
         """Consume the feed until it ends or :meth:`stop` is called."""
         if not self._started:
@@ -689,279 +616,8 @@ class TradingEngine(PeriodRater):
             except Exception as exc:  # noqa: BLE001 - a failed step must not keep the rest from closing
                 log.error("stop: could not save the %s: %s", what, exc)
         if self._session_open:
-            log.info("session %d closed: cash %s %s, %d position(s)", self.session_id, _digits(pf.cash), pf.quote_asset,
+            log.info("session %d closed: cash %s %s, %d position(s)", self.session_id, digits(pf.cash), pf.quote_asset,
                      len(pf.positions))
-
-    # ------------------------------------------------------------------ recovery
-
-    async def _last_stored_ms(self) -> int | None:
-        async with self.db.transaction() as conn:
-            rows = list(await conn.execute_fetchall(_LAST_STORED_SQL))
-        v = rows[0][0] if rows else None
-        return None if v is None else int(v)
-
-    def _resume_feed_after(self, last_ms: int | None) -> None:
-        """A simulated market restarts from its seed at a fixed date: move its start to the first
-        rating period after ``last_ms`` so that time never goes backwards in the database."""
-        if last_ms is None or self.feed.kind != "sim" or not hasattr(self.feed, "start_ms"):
-            return
-        period = period_ms_for(self.cfg, int(self.feed.interval_ms))
-        start = (int(last_ms) // period + 1) * period
-        if start > int(self.feed.start_ms):
-            log.info("simulated market resumes at %d (after the last stored time %d)", start, last_ms)
-            self.feed.start_ms = start
-
-    async def _anchor_sim_prices(self) -> None:
-        """A resumed simulated market continues from the prices the last run saw (saved by
-        :meth:`_save_sim_prices`), not from its seed's: a held position keeps its price."""
-        if self.resumed_from_ms is None or self.feed.kind != "sim" or not hasattr(self.feed, "anchor_prices"):
-            return
-        raw = await self.db.kv_get(SIM_PRICES_KEY)
-        try:
-            saved = json.loads(raw) if raw else None
-            prices = {str(k): float(v) for k, v in saved["prices"].items()} if saved else {}
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            log.warning("stored simulated prices unreadable (%s): the market restarts from its seed", exc)
-            return
-        if saved and saved.get("seed") == getattr(self.feed, "seed", None) and prices:
-            self.feed.anchor_prices = prices
-            log.info("simulated market continues from the %d prices of %d", len(prices), int(saved.get("ts_ms", 0)))
-
-    async def _save_sim_prices(self, db: Any, force: bool = False) -> None:
-        """Keep the simulated market's latest prices (every SIM_PRICES_SAVE_S of wall time, and at
-        stop) for :meth:`_anchor_sim_prices`."""
-        if self.feed.kind != "sim" or not hasattr(self, "cache"):
-            return
-        now = time.monotonic()
-        if not force and now - self._sim_prices_saved < SIM_PRICES_SAVE_S:
-            return
-        self._sim_prices_saved = now
-        price = self.cache.price
-        known = np.isfinite(price)
-        if not known.any():
-            return
-        value = {"ts_ms": self.clock.now_ms(), "seed": getattr(self.feed, "seed", None),
-                 "prices": {s: float(p) for s, p, k in zip(self.symbols, price.tolist(), known.tolist(), strict=True)
-                            if k}}
-        await db.kv_set(SIM_PRICES_KEY, json.dumps(value))
-
-    async def _recover(self) -> None:
-        db = self.db
-        acct = await db.load_account()
-        if acct is None:
-            start = Decimal(str(self.cfg.broker.starting_balance))
-            await db.init_account(start, self.cfg.broker.quote_asset, start, self.clock.now_ms())
-            self._new_account = True  # live: replaced by the exchange account's balance
-            return
-        positions = await db.load_positions()
-        day_ms = int(acct.get("day_start_ms") or 0)
-        state = {
-            "starting_cash": acct["starting_balance"],
-            "quote_asset": acct["quote_asset"],
-            "cash": acct["cash"],
-            "realized_pnl": acct["realized_pnl"],
-            "fees_paid": acct["fees_paid"],
-            "peak_equity": float(acct["peak_equity"]),
-            "day_start_equity": float(acct["day_start_equity"]),
-            "day": day_ms // MS_PER_DAY if day_ms else None,
-        }
-        self.portfolio = Portfolio.from_state(state, positions)
-        unknown = [s for s in self.portfolio.positions if s not in self.sym_index]
-        if unknown:
-            log.warning("restored positions in symbols the feed does not carry (no prices): %s", ", ".join(unknown))
-        self._signal_seq = await db.max_signal_id()
-        cooling = await self._restore_recent()
-        log.info(
-            "restored account: cash %s %s, %d position(s); %d symbol(s) still in their signal cooldown",
-            _digits(self.portfolio.cash), self.portfolio.quote_asset, len(self.portfolio.positions), cooling,
-        )
-
-    async def _check_book_mode(self) -> None:
-        """A database keeps one book: paper or live. Live trading on a paper book would take the
-        paper positions for real ones and measure the drawdown breaker from a paper peak equity
-        (a real account ten times larger could lose 90 % before it fired); paper trading on a live
-        book would write paper fills into the real account's history. Either is refused, before
-        anything is written."""
-        from tui_trader.storage.schema import MixedBookError
-
-        assert self.db is not None
-        other = (await self.db.book_modes()) - {self.mode}
-        if other:
-            raise MixedBookError(
-                f"{self._db_path} keeps a {other.pop()} book; {self.mode} trading keeps its own: give it "
-                f"another --db (live trading's default is tui-trader-live.db, paper's tui-trader.db)"
-            )
-
-    async def _sync_live_account(self) -> str:
-        """Live: the exchange account is the truth about money. Cash becomes the account's free
-        quote balance (the paper ``starting_balance`` means nothing here; on a new book it is also
-        the starting balance the breakers measure from), and every position of the book must be
-        held there: a base balance below a position (sold outside tui-trader, or a book from another
-        account) is a mismatch, and trading stays off. Returns what is wrong, or "" when all agrees.
-        More of an asset than the book holds is the operator's own and left alone."""
-        try:
-            balances = await self.broker.balances()
-        except Exception as exc:  # noqa: BLE001 - any failure here keeps trading off
-            return f"cannot read the exchange account: {exc}"
-        pf = self.portfolio
-        cash = balances.get(pf.quote_asset, Decimal(0))
-        short = []
-        for sym, pos in sorted(pf.positions.items()):
-            f = self.filters.get(sym)
-            base = f.base_asset if f else pf.base_asset(sym)
-            held = balances.get(base, Decimal(0))
-            if held < pos.quantity:
-                short.append(f"{sym}: the book holds {_digits(pos.quantity)} {base}, the account {_digits(held)}")
-        if short:
-            return "; ".join(short)
-        now = self.clock.now_ms()
-        if self._new_account and not pf.positions:
-            # a new live book starts from what the account has
-            self.portfolio = Portfolio(cash, pf.quote_asset)
-            if self.db is not None:
-                await self.db.init_account(cash, pf.quote_asset, cash, now, replace=True)
-            log.info("live account: %s %s free on the exchange", _digits(cash), pf.quote_asset)
-        elif cash != pf.cash:
-            log.warning("live account: %s %s free on the exchange, the book had %s (deposits, withdrawals or "
-                        "trades outside tui-trader): using the exchange's", _digits(cash), pf.quote_asset,
-                        _digits(pf.cash))
-            pf.cash = cash
-            if self.db is not None:
-                await self.db.save_account(cash=cash)
-        return ""
-
-    async def _restore_recent(self) -> int:
-        """The recent signals, orders and fills (for the panes and the symbol detail) and the
-        per-symbol signal cooldowns as last committed, so that a restart neither shows empty
-        history nor raises again at once what was just signalled. Returns the number of symbols
-        whose cooldown is restored."""
-        assert self.db is not None
-        for sig in await self.db.load_signals(limit=SIGNALS_KEPT):  # oldest first
-            self.recent_signals.appendleft(sig)
-        for order in await self.db.load_orders(limit=ORDERS_KEPT):  # oldest first
-            self._remember(order)
-        self.fills.extend(await self.db.load_fills(limit=self.fills.maxlen))
-        cooldown = self.cfg.signal_generation.signal_cooldown_ms
-        if cooldown <= 0 or self.resumed_from_ms is None:
-            return 0
-        since = self.resumed_from_ms - cooldown
-        times = await self.db.latest_signal_times(since, skip_outcome_prefix=DROPPED_PREFIX)
-        for sym, ts in (await self.db.latest_manual_exit_times(since)).items():
-            times[sym] = max(ts, times.get(sym, ts))
-        return self.generator.restore_cooldowns(times)
-
-    def _paper_balances(self) -> dict[str, Decimal]:
-        """The paper account's balances: recovered cash plus the base asset of each position."""
-        bal: dict[str, Decimal] = {self.portfolio.quote_asset: self.portfolio.cash}
-        for sym, pos in self.portfolio.positions.items():
-            f = self.filters.get(sym)
-            bal[f.base_asset if f else self.portfolio.base_asset(sym)] = pos.quantity
-        return bal
-
-    def _account_fields(self) -> dict[str, Any]:
-        pf = self.portfolio
-        return {
-            "realized_pnl": pf.realized_pnl,
-            "fees_paid": pf.fees_paid,
-            "peak_equity": to_decimal(round(pf.peak_equity, 8)),
-            "day_start_equity": to_decimal(round(pf.day_start_equity, 8)),
-            "day_start_ms": (pf.day or 0) * MS_PER_DAY,
-        }
-
-    async def _warm_from_storage(self) -> bool:
-        """Ratings, RD, volatility, the z-score window and the symbol-detail history from the
-        stored periods, in one read.
-
-        Rows of periods a symbol did not play (no score) are left out of its window, as they
-        were when the engine ran, so the restored z-scores equal the ones before the stop.
-        Periods stored by an earlier session are used only if they are not newer than the feed's time."""
-        # twice the window: a symbol that sat out some of the last periods still finds its last
-        # `window` played values (exact for up to `window` idle periods among the last 2 * window)
-        window = 2 * self.cfg.signal_generation.moving_average_period
-        detail = min(HISTORY_LEN, max(1, DETAIL_RESTORE_CELLS // max(1, self.n)))
-        fields = ("rating", "performance_score", "rating_deviation", "volatility", "z_score", "moving_average")
-        try:
-            ts_all, vals = await self.db.load_rating_fields(self.symbols, max(window, detail), fields)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("rating history unavailable: %s", exc)
-            return False
-        ts, (hist, score, rd, vol) = ts_all[-window:], vals[:4, -window:]
-        if hist.size == 0 or not np.isfinite(hist).any():
-            return False
-        if int(ts[-1]) > self.clock.now_ms():
-            log.warning("stored ratings (up to %d) are newer than the feed's time %d: not used for warm-up",
-                        int(ts[-1]), self.clock.now_ms())
-            return False
-        last = hist[-1]
-        known = np.isfinite(last)
-        self.rating[known] = last[known]
-        self.score = score[-1].copy()
-        hist = np.where(np.isfinite(score), hist, np.nan)
-        m = np.isfinite(rd[-1]) & np.isfinite(vol[-1]) & (rd[-1] > 0) & (vol[-1] > 0)
-        self.rd[m] = rd[-1][m]
-        self.vol[m] = vol[-1][m]
-        self.zs.load(hist)
-        self.z = self.zs.z.copy()
-        self.ma = self.zs.mean.copy()
-        self.zstd = self.zs.std.copy()
-        self._closed_pidx = int(ts[-1]) // self.period_ms - 1
-        await self._restore_detail(ts_all[-detail:], vals[0, -detail:], vals[4, -detail:], vals[5, -detail:])
-        log.info("z-scores restored from %d stored periods", hist.shape[0])
-        return True
-
-    async def _restore_detail(self, ts: np.ndarray, rating: np.ndarray, z: np.ndarray, ma: np.ndarray) -> None:
-        """The symbol-detail history ring from stored periods (``ts`` ascending, arrays (T, N)).
-        Prices come from the stored closed klines (the live feed keeps them): the close of each
-        period's last kline; NaN where none is stored."""
-        k = ts.shape[0]
-        price = np.full((k, self.n), np.nan)
-        if k and self._store_klines:
-            try:
-                kl = await self.db.load_klines(self.symbols, self.interval_ms, int(ts[0]) - self.interval_ms,
-                                               int(ts[-1]))
-            except Exception as exc:  # noqa: BLE001 - a detail chart never stops a start
-                log.warning("stored klines unavailable for the detail history: %s", exc)
-            else:
-                end = kl.close_time + 1  # a period's last kline closes at the period's time
-                row = np.searchsorted(ts, end)
-                hit = (row < k) & (ts[np.minimum(row, k - 1)] == end)
-                price[row[hit], kl.sym[hit]] = kl.close[hit]
-        self._hist_ts[:k] = ts
-        h = self._hist
-        h[0, :k], h[1, :k], h[2, :k], h[3, :k] = price, rating, z, ma
-        self._hist_pos = k % HISTORY_LEN
-        self._hist_count = k
-
-    async def _warm_cache_from_feed(self) -> None:
-        """After ratings came from storage: the feed's last klines fill the market cache (prices,
-        volatility, liquidity, staleness) so that trading can start at once. Nothing is rated."""
-        try:
-            hist = await self.feed.history(self.symbols, self.cfg.feed.interval, self._vol_window + 1)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("recent klines unavailable: %s", exc)
-            return
-        hist = hist.take(hist.closed) if len(hist) else hist
-        if len(hist) == 0:
-            return
-        hist = hist.take(np.lexsort((hist.sym, hist.open_time)))
-        self.cache.add_klines(hist)
-        np.maximum.at(self.last_kline_ms, hist.sym, hist.open_time)
-        self._market_version += 1
-
-    async def _warm_from_feed(self) -> None:
-        """Rate the feed's history (no trading). Periods newer than anything stored are stored
-        too, so a restart finds a full z-score window."""
-        n_hist = max(self.cfg.signal_generation.moving_average_period, self.cfg.rating.volatility_window) + 1
-        try:
-            hist = await self.feed.history(self.symbols, self.cfg.feed.interval,
-                                           n_hist * (self.period_ms // self.interval_ms))
-        except Exception as exc:  # noqa: BLE001
-            log.warning("warm-up history unavailable: %s", exc)
-            return
-        if len(hist) == 0:
-            return
-        await self._process_klines(hist, live=False)
-        log.info("warmed up on %d historical klines (%d periods)", len(hist), self.counters["periods"])
 
     # ------------------------------------------------------------------ market data
 
@@ -1503,9 +1159,9 @@ class TradingEngine(PeriodRater):
                 trade_log.info("%s", fill_line(fill, order.reason))
         if dust:
             log.info("%s: %s left after the sell cannot be sold (dust below the exchange's minimums): taken off "
-                     "the book, it stays in the account", order.symbol, _digits(dust))
+                     "the book, it stays in the account", order.symbol, digits(dust))
         if order.status is OrderStatus.REJECTED:
-            trade_log.warning("%s %s %s rejected: %s", order.side.value, _digits(order.quantity), order.symbol,
+            trade_log.warning("%s %s %s rejected: %s", order.side.value, digits(order.quantity), order.symbol,
                               order.error or order.reason)
         self.bus.publish(OrderUpdate(now, order))
         for fill in fills:
@@ -1738,212 +1394,23 @@ class TradingEngine(PeriodRater):
         return CommandResult(False, f"{side} {sym} {res.status.value}: {res.error or res.reason}",
                              data={"client_order_id": res.client_order_id})
 
-    # ------------------------------------------------------------------ views
-
-    def equity_curve(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.portfolio.equity_curve()
-
-    def summary(self) -> dict[str, Any]:
-        equity = self._equity_now() if self.symbols else float(self.portfolio.cash)
-        start = float(self.portfolio.starting_cash)
-        _, eq = self.equity_curve()
-        max_dd = 0.0
-        if len(eq):
-            peak = np.maximum.accumulate(eq)
-            max_dd = float(np.max((peak - eq) / peak) * 100.0)
-        fh = self.feed.health() if self._started else {}
-        return {
-            "periods": self.counters["periods"],
-            "signals": self.counters["signals"],
-            "orders": self.counters["orders"],
-            "fills": self.counters["fills"],
-            "rejected_orders": self.counters["rejected_orders"],
-            "klines": self.counters["klines"],
-            "final_equity": round(equity, 8),
-            "return_pct": round((equity / start - 1.0) * 100.0, 6) if start else 0.0,
-            "max_drawdown_pct": round(max_dd, 6),
-            "cash": str(self.portfolio.cash),
-            "open_positions": len(self.portfolio.positions),
-            "fees_paid": str(self.portfolio.fees_paid),
-            "state": self.sm.state.value,
-            "rejected_messages": int(fh.get("rejected", 0)),
-        }
-
-    def _events_per_s(self) -> float:
-        return self._event_rate.per_second()  # 0 when metrics are off: nothing is noted
-
-    def _position_view(self, sym: str) -> PositionView | None:
-        pos = self.portfolio.positions.get(sym)
-        if pos is None:
-            return None
-        entry = float(pos.avg_entry)
-        last = self.last_price(sym) or self.portfolio.marks.get(sym) or entry
-        qty = float(pos.quantity)
-        value = qty * last
-        cost = float(pos.cost)
-        u = value - cost  # buy fees included: realised + unrealised = equity - starting balance
-        rm = self.cfg.risk_management
-        return PositionView(
-            symbol=sym,
-            quantity=pos.quantity,
-            avg_entry=pos.avg_entry,
-            last_price=last,
-            value=value,
-            unrealized_pnl=u,
-            unrealized_pct=(u / cost * 100.0) if cost > 0 else 0.0,
-            stop_price=entry * (1 - rm.stop_loss_percent / 100.0),
-            target_price=entry * (1 + rm.profit_target_percent / 100.0),
-            entry_ms=pos.entry_ms,
-            fees=pos.fees,
-        )
-
-    def _stats_24h(self, now: int) -> tuple[np.ndarray, np.ndarray]:
-        """24 h open and quote volume for the prices view: the feed's ticker figures, or, for a
-        feed without a ticker (replay), figures it makes from its klines (kept per clock time)."""
-        cache = self.cache
-        stats = getattr(self.feed, "stats_24h", None)
-        if stats is None or not np.isnan(cache.open_24h).all():
-            return cache.open_24h, cache.quote_volume_24h
-        if self._kline_24h is None or self._kline_24h[0] != now:
-            self._kline_24h = (now, stats(now))
-        got = self._kline_24h[1]
-        return got if got is not None else (cache.open_24h, cache.quote_volume_24h)
-
-    def snapshot(self) -> EngineSnapshot:
-        """Plain data for hosts; reads only (never moves the book's marks, peak or day)."""
-        now = self.clock.now_ms()
-        n = self.n
-        started = self._started and hasattr(self, "cache")
-        if started:
-            cache = self.cache
-            price = cache.price.copy()
-            open_24h, qv = self._stats_24h(now)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                change = (cache.price / open_24h - 1.0) * 100.0
-            qv = qv.copy()
-            upd = cache.price_ts.copy()
-        else:
-            price, change, qv = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
-            upd = np.zeros(n, dtype=np.int64)
-        market = MarketView(list(self.symbols), price, change, qv, upd, self._market_version)
-        empty = np.zeros(0)
-        board = LeaderboardView(
-            list(self.symbols),
-            self.rating.copy() if started else empty,
-            self.rd.copy() if started else empty,
-            self.vol.copy() if started else empty,
-            self.z.copy() if started else empty,
-            self.ma.copy() if started else empty,
-            self.score.copy() if started else empty,
-            self.counters["periods"],
-            self.threshold,
-            self._board_version,
-        )
-        positions = [v for v in (self._position_view(s) for s in self.portfolio.positions) if v is not None]
-        pf = self.portfolio
-        positions_value = sum(p.value for p in positions)
-        equity = float(pf.cash) + positions_value
-        upv = sum(p.unrealized_pnl for p in positions)
-        day_start = pf.day_start_equity or equity
-        peak = max(pf.peak_equity, equity)
-        portfolio = PortfolioView(
-            cash=pf.cash,
-            equity=equity,
-            positions_value=positions_value,
-            realized_pnl=pf.realized_pnl,
-            unrealized_pnl=upv,
-            daily_pnl=equity - day_start,
-            daily_pnl_pct=(equity / day_start - 1.0) * 100.0 if day_start else 0.0,
-            peak_equity=peak,
-            drawdown_pct=max(0.0, (peak - equity) / peak * 100.0) if peak > 0 else 0.0,
-            fees_paid=pf.fees_paid,
-            starting_balance=pf.starting_cash,
-            quote_asset=pf.quote_asset,
-        )
-        return EngineSnapshot(
-            ts_ms=now,
-            mode=self.mode,
-            feed_kind=self.feed.kind,
-            # once stopped, the engine runs no more, whatever state is stored for the next start
-            state=EngineState.STOPPED if self._stopped else self.sm.state,
-            state_reason=self.state_reason,
-            market=market,
-            leaderboard=board,
-            locked=frozenset(self.locked),
-            signals=list(self.recent_signals),
-            positions=positions,
-            portfolio=portfolio,
-            health=self._health(),
-            counters=dict(self.counters),
-        )
-
-    def _health(self) -> HealthView:
-        fh: dict[str, Any] = {}
-        if self._started:
-            try:
-                fh = self.feed.health()
-            except Exception as exc:  # noqa: BLE001
-                fh = {"connected": False, "error": str(exc)}
-        breaker_state = self.order_breaker.state if hasattr(self, "order_breaker") else "closed"
-        checks = feed_checks(fh, self.feed.kind)
-        checks.append(database_check(self._persist, self.db is not None,
-                                     self.db.writer.stats() if self.db is not None else None))
-        checks.append(broker_check(getattr(self.broker, "name", "?"), breaker_state))
-        checks.append(memory_check() if self.cfg.monitoring.metrics_collection_enabled
-                      else HealthCheck("memory", HEALTHY, "not collected (metrics off)"))
-        checks.append(positions_check(len(self.portfolio.positions), self.cfg.risk_management.max_total_positions))
-        eng = engine_check(self._error)
-        if eng is not None:
-            checks.append(eng)
-        elif self._stopped:
-            checks = after_stop(checks, self.feed.kind)
-        return HealthView(overall(checks), checks, fh, self._events_per_s(), {"orders": breaker_state})
-
-    def symbol_history(self, symbol: str) -> SymbolHistory:
-        i = self.sym_index.get(symbol)
-        if i is None:
-            raise KeyError(symbol)
-        k = self._hist_count
-        idx = (np.arange(self._hist_pos - k, self._hist_pos) % HISTORY_LEN) if k else np.zeros(0, dtype=np.int64)
-        h = self._hist
-        return SymbolHistory(
-            symbol=symbol,
-            ts_ms=self._hist_ts[idx].copy(),
-            price=h[0, idx, i].copy(),
-            rating=h[1, idx, i].copy(),
-            z=h[2, idx, i].copy(),
-            moving_average=h[3, idx, i].copy(),
-            threshold=self.threshold,
-            signals=[s for s in reversed(self.recent_signals) if s.symbol == symbol],  # the list is newest first
-            orders=[o for o in self.orders.values() if o.symbol == symbol],
-            fills=[f for f in self.fills if f.symbol == symbol],
-            position=self._position_view(symbol),
-            locked=symbol in self.locked,
-        )
-
 
 def _fill_text(order: Order) -> str:
     """What an order bought or sold: ``20 @ 100 (FILLED)``, or for a part
     ``1.8 of 2.25 @ 132.99 (EXPIRED: IOC remainder expired)``."""
-    qty = _digits(order.executed_qty)
+    qty = digits(order.executed_qty)
     if order.executed_qty < order.quantity:
-        qty += f" of {_digits(order.quantity)}"
+        qty += f" of {digits(order.quantity)}"
     done = order.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED)
     why = "" if done or not order.error else f": {order.error}"
-    return f"{qty} @ {_digits(order.avg_price)} ({order.status.value}{why})"
+    return f"{qty} @ {digits(order.avg_price)} ({order.status.value}{why})"
 
 
 def fill_line(fill: Fill, reason: str) -> str:
     """The trades log's line for a fill, amounts with their significant digits (an exchange sends
     ``53.22000000``): ``BUY 53.22 ADAUSDT @ 0.8461, fee 0.07496037 ADA (manual buy)``."""
-    return (f"{fill.side.value} {_digits(fill.quantity)} {fill.symbol} @ {_digits(fill.price)}, "
-            f"fee {_digits(fill.fee)} {fill.fee_asset} ({reason})")
-
-
-def _digits(d: Decimal) -> str:
-    """A quantity or price for a message: its significant digits, no exponent (an average price
-    is held to 12 decimals: 0.429 rather than 0.429000000000)."""
-    return f"{d.normalize():f}"
+    return (f"{fill.side.value} {digits(fill.quantity)} {fill.symbol} @ {digits(fill.price)}, "
+            f"fee {digits(fill.fee)} {fill.fee_asset} ({reason})")
 
 
 def _plain(v: Any) -> Any:

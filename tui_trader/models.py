@@ -302,3 +302,9 @@ class Position:
     realized_pnl: Decimal = Decimal(0)
     cost: Decimal = Decimal(0)  # quote spent on the open quantity, fees included
     updated_ms: int = 0
+
+
+def digits(d: Decimal) -> str:
+    """A quantity or price for a message: its significant digits, no exponent (an average price
+    is held to 12 decimals: 0.429 rather than 0.429000000000; an exchange sends 53.22000000)."""
+    return f"{d.normalize():f}"

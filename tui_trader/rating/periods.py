@@ -14,6 +14,7 @@ The rules (periods aligned to the epoch, late klines, who plays) are those of
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,13 +31,19 @@ from tui_trader.rating.zscore import RollingZScore
 if TYPE_CHECKING:
     from tui_trader.config import Config
 
-__all__ = ["GAMES_FIELDS", "PERIOD_CLOSED", "PeriodRater", "RatingParams"]
+__all__ = ["GAMES_FIELDS", "PERIOD_CLOSED", "PeriodRater", "RatingParams", "period_ms_for"]
 
 #: What :meth:`PeriodRater._kline_steps` yields right after a period closed.
 PERIOD_CLOSED = None
 
 #: The rows of one period's :meth:`PeriodRater._rate_games` results, as sent between processes.
 GAMES_FIELDS = ("rating", "rd", "vol", "score")
+
+
+def period_ms_for(cfg: Config, interval_ms: int) -> int:
+    """The rating period (ms): the configured interval rounded up to whole klines."""
+    rating_ms = cfg.data_processing.rating_calculation_interval_ms
+    return max(1, math.ceil(rating_ms / interval_ms)) * interval_ms
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,357 @@
+"""Start-up recovery: the book, the recent history, the z-score window and the state to trade in.
+
+:class:`EngineRecovery` is the part of :class:`~tui_trader.engine.TradingEngine` that
+:meth:`~tui_trader.engine.TradingEngine.start_up` runs before any trading (the rules are in
+:mod:`tui_trader.engine`'s docstring): the account and positions as last committed; one book
+per database (paper or live); a live account checked against the exchange; the recent
+signals, orders, fills and signal cooldowns; the ratings and z-score window from the stored
+periods, or else from the feed's history; a simulated market resumed after the last stored
+time from the prices it last had; and the state the engine trades in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from tui_trader.clock import MS_PER_DAY
+from tui_trader.execution.filters import to_decimal
+from tui_trader.models import EngineState, Source, digits
+from tui_trader.portfolio.portfolio import Portfolio
+from tui_trader.rating.periods import period_ms_for
+from tui_trader.risk.breakers import utc_day
+from tui_trader.snapshots import HISTORY_LEN, ORDERS_KEPT, SIGNALS_KEPT
+from tui_trader.strategy.signals import DROPPED_PREFIX
+
+log = logging.getLogger("tui_trader.engine")
+
+DETAIL_RESTORE_CELLS = 200_000  # at most this many symbol-periods of detail history are read back on start
+SIM_PRICES_KEY = "sim_prices"  # kv: the simulated market's latest prices, for a restart
+SIM_PRICES_SAVE_S = 2.0  # wall seconds between saves of them
+
+#: Why a live engine whose last session was running starts paused (see ``_restore_state``).
+LIVE_RESTART_REASON = "live restart: start trading with s"
+
+# The latest time anything was stored (ms): a restarted simulated market resumes after it.
+_LAST_STORED_SQL = """
+SELECT MAX(t) FROM (
+    SELECT MAX(ts_ms) AS t FROM glicko_ratings
+    UNION ALL SELECT MAX(ts_ms) FROM equity_snapshots
+    UNION ALL SELECT MAX(ts_ms) FROM fills
+    UNION ALL SELECT MAX(updated_ms) FROM orders
+    UNION ALL SELECT MAX(ts_ms) FROM trading_signals
+    UNION ALL SELECT MAX(ts_ms) FROM audit_log
+    UNION ALL SELECT MAX(updated_ms) FROM engine_state
+    UNION ALL SELECT MAX(updated_ms) FROM account
+    UNION ALL SELECT MAX(open_time) FROM klines
+    UNION ALL SELECT MAX(ended_ms) FROM sessions
+)
+"""
+
+
+class EngineRecovery:
+    """Start-up recovery of a :class:`~tui_trader.engine.TradingEngine` (a mixin: the
+    attributes it reads and sets are the engine's)."""
+
+    async def _last_stored_ms(self) -> int | None:
+        async with self.db.transaction() as conn:
+            rows = list(await conn.execute_fetchall(_LAST_STORED_SQL))
+        v = rows[0][0] if rows else None
+        return None if v is None else int(v)
+
+    def _resume_feed_after(self, last_ms: int | None) -> None:
+        """A simulated market restarts from its seed at a fixed date: move its start to the first
+        rating period after ``last_ms`` so that time never goes backwards in the database."""
+        if last_ms is None or self.feed.kind != "sim" or not hasattr(self.feed, "start_ms"):
+            return
+        period = period_ms_for(self.cfg, int(self.feed.interval_ms))
+        start = (int(last_ms) // period + 1) * period
+        if start > int(self.feed.start_ms):
+            log.info("simulated market resumes at %d (after the last stored time %d)", start, last_ms)
+            self.feed.start_ms = start
+
+    async def _anchor_sim_prices(self) -> None:
+        """A resumed simulated market continues from the prices the last run saw (saved by
+        :meth:`_save_sim_prices`), not from its seed's: a held position keeps its price."""
+        if self.resumed_from_ms is None or self.feed.kind != "sim" or not hasattr(self.feed, "anchor_prices"):
+            return
+        raw = await self.db.kv_get(SIM_PRICES_KEY)
+        try:
+            saved = json.loads(raw) if raw else None
+            prices = {str(k): float(v) for k, v in saved["prices"].items()} if saved else {}
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("stored simulated prices unreadable (%s): the market restarts from its seed", exc)
+            return
+        if saved and saved.get("seed") == getattr(self.feed, "seed", None) and prices:
+            self.feed.anchor_prices = prices
+            log.info("simulated market continues from the %d prices of %d", len(prices), int(saved.get("ts_ms", 0)))
+
+    async def _save_sim_prices(self, db: Any, force: bool = False) -> None:
+        """Keep the simulated market's latest prices (every SIM_PRICES_SAVE_S of wall time, and at
+        stop) for :meth:`_anchor_sim_prices`."""
+        if self.feed.kind != "sim" or not hasattr(self, "cache"):
+            return
+        now = time.monotonic()
+        if not force and now - self._sim_prices_saved < SIM_PRICES_SAVE_S:
+            return
+        self._sim_prices_saved = now
+        price = self.cache.price
+        known = np.isfinite(price)
+        if not known.any():
+            return
+        value = {"ts_ms": self.clock.now_ms(), "seed": getattr(self.feed, "seed", None),
+                 "prices": {s: float(p) for s, p, k in zip(self.symbols, price.tolist(), known.tolist(), strict=True)
+                            if k}}
+        await db.kv_set(SIM_PRICES_KEY, json.dumps(value))
+
+    async def _recover(self) -> None:
+        db = self.db
+        acct = await db.load_account()
+        if acct is None:
+            start = Decimal(str(self.cfg.broker.starting_balance))
+            await db.init_account(start, self.cfg.broker.quote_asset, start, self.clock.now_ms())
+            self._new_account = True  # live: replaced by the exchange account's balance
+            return
+        positions = await db.load_positions()
+        day_ms = int(acct.get("day_start_ms") or 0)
+        state = {
+            "starting_cash": acct["starting_balance"],
+            "quote_asset": acct["quote_asset"],
+            "cash": acct["cash"],
+            "realized_pnl": acct["realized_pnl"],
+            "fees_paid": acct["fees_paid"],
+            "peak_equity": float(acct["peak_equity"]),
+            "day_start_equity": float(acct["day_start_equity"]),
+            "day": day_ms // MS_PER_DAY if day_ms else None,
+        }
+        self.portfolio = Portfolio.from_state(state, positions)
+        unknown = [s for s in self.portfolio.positions if s not in self.sym_index]
+        if unknown:
+            log.warning("restored positions in symbols the feed does not carry (no prices): %s", ", ".join(unknown))
+        self._signal_seq = await db.max_signal_id()
+        cooling = await self._restore_recent()
+        log.info(
+            "restored account: cash %s %s, %d position(s); %d symbol(s) still in their signal cooldown",
+            digits(self.portfolio.cash), self.portfolio.quote_asset, len(self.portfolio.positions), cooling,
+        )
+
+    async def _check_book_mode(self) -> None:
+        """A database keeps one book: paper or live. Live trading on a paper book would take the
+        paper positions for real ones and measure the drawdown breaker from a paper peak equity
+        (a real account ten times larger could lose 90 % before it fired); paper trading on a live
+        book would write paper fills into the real account's history. Either is refused, before
+        anything is written."""
+        from tui_trader.storage.schema import MixedBookError
+
+        assert self.db is not None
+        other = (await self.db.book_modes()) - {self.mode}
+        if other:
+            raise MixedBookError(
+                f"{self._db_path} keeps a {other.pop()} book; {self.mode} trading keeps its own: give it "
+                f"another --db (live trading's default is tui-trader-live.db, paper's tui-trader.db)"
+            )
+
+    async def _sync_live_account(self) -> str:
+        """Live: the exchange account is the truth about money. Cash becomes the account's free
+        quote balance (the paper ``starting_balance`` means nothing here; on a new book it is also
+        the starting balance the breakers measure from), and every position of the book must be
+        held there: a base balance below a position (sold outside tui-trader, or a book from another
+        account) is a mismatch, and trading stays off. Returns what is wrong, or "" when all agrees.
+        More of an asset than the book holds is the operator's own and left alone."""
+        try:
+            balances = await self.broker.balances()
+        except Exception as exc:  # noqa: BLE001 - any failure here keeps trading off
+            return f"cannot read the exchange account: {exc}"
+        pf = self.portfolio
+        cash = balances.get(pf.quote_asset, Decimal(0))
+        short = []
+        for sym, pos in sorted(pf.positions.items()):
+            f = self.filters.get(sym)
+            base = f.base_asset if f else pf.base_asset(sym)
+            held = balances.get(base, Decimal(0))
+            if held < pos.quantity:
+                short.append(f"{sym}: the book holds {digits(pos.quantity)} {base}, the account {digits(held)}")
+        if short:
+            return "; ".join(short)
+        now = self.clock.now_ms()
+        if self._new_account and not pf.positions:
+            # a new live book starts from what the account has
+            self.portfolio = Portfolio(cash, pf.quote_asset)
+            if self.db is not None:
+                await self.db.init_account(cash, pf.quote_asset, cash, now, replace=True)
+            log.info("live account: %s %s free on the exchange", digits(cash), pf.quote_asset)
+        elif cash != pf.cash:
+            log.warning("live account: %s %s free on the exchange, the book had %s (deposits, withdrawals or "
+                        "trades outside tui-trader): using the exchange's", digits(cash), pf.quote_asset,
+                        digits(pf.cash))
+            pf.cash = cash
+            if self.db is not None:
+                await self.db.save_account(cash=cash)
+        return ""
+
+    async def _restore_recent(self) -> int:
+        """The recent signals, orders and fills (for the panes and the symbol detail) and the
+        per-symbol signal cooldowns as last committed, so that a restart neither shows empty
+        history nor raises again at once what was just signalled. Returns the number of symbols
+        whose cooldown is restored."""
+        assert self.db is not None
+        for sig in await self.db.load_signals(limit=SIGNALS_KEPT):  # oldest first
+            self.recent_signals.appendleft(sig)
+        for order in await self.db.load_orders(limit=ORDERS_KEPT):  # oldest first
+            self._remember(order)
+        self.fills.extend(await self.db.load_fills(limit=self.fills.maxlen))
+        cooldown = self.cfg.signal_generation.signal_cooldown_ms
+        if cooldown <= 0 or self.resumed_from_ms is None:
+            return 0
+        since = self.resumed_from_ms - cooldown
+        times = await self.db.latest_signal_times(since, skip_outcome_prefix=DROPPED_PREFIX)
+        for sym, ts in (await self.db.latest_manual_exit_times(since)).items():
+            times[sym] = max(ts, times.get(sym, ts))
+        return self.generator.restore_cooldowns(times)
+
+    def _paper_balances(self) -> dict[str, Decimal]:
+        """The paper account's balances: recovered cash plus the base asset of each position."""
+        bal: dict[str, Decimal] = {self.portfolio.quote_asset: self.portfolio.cash}
+        for sym, pos in self.portfolio.positions.items():
+            f = self.filters.get(sym)
+            bal[f.base_asset if f else self.portfolio.base_asset(sym)] = pos.quantity
+        return bal
+
+    def _account_fields(self) -> dict[str, Any]:
+        pf = self.portfolio
+        return {
+            "realized_pnl": pf.realized_pnl,
+            "fees_paid": pf.fees_paid,
+            "peak_equity": to_decimal(round(pf.peak_equity, 8)),
+            "day_start_equity": to_decimal(round(pf.day_start_equity, 8)),
+            "day_start_ms": (pf.day or 0) * MS_PER_DAY,
+        }
+
+    async def _warm_from_storage(self) -> bool:
+        """Ratings, RD, volatility, the z-score window and the symbol-detail history from the
+        stored periods, in one read.
+
+        Rows of periods a symbol did not play (no score) are left out of its window, as they
+        were when the engine ran, so the restored z-scores equal the ones before the stop.
+        Periods stored by an earlier session are used only if they are not newer than the feed's time."""
+        # twice the window: a symbol that sat out some of the last periods still finds its last
+        # `window` played values (exact for up to `window` idle periods among the last 2 * window)
+        window = 2 * self.cfg.signal_generation.moving_average_period
+        detail = min(HISTORY_LEN, max(1, DETAIL_RESTORE_CELLS // max(1, self.n)))
+        fields = ("rating", "performance_score", "rating_deviation", "volatility", "z_score", "moving_average")
+        try:
+            ts_all, vals = await self.db.load_rating_fields(self.symbols, max(window, detail), fields)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("rating history unavailable: %s", exc)
+            return False
+        ts, (hist, score, rd, vol) = ts_all[-window:], vals[:4, -window:]
+        if hist.size == 0 or not np.isfinite(hist).any():
+            return False
+        if int(ts[-1]) > self.clock.now_ms():
+            log.warning("stored ratings (up to %d) are newer than the feed's time %d: not used for warm-up",
+                        int(ts[-1]), self.clock.now_ms())
+            return False
+        last = hist[-1]
+        known = np.isfinite(last)
+        self.rating[known] = last[known]
+        self.score = score[-1].copy()
+        hist = np.where(np.isfinite(score), hist, np.nan)
+        m = np.isfinite(rd[-1]) & np.isfinite(vol[-1]) & (rd[-1] > 0) & (vol[-1] > 0)
+        self.rd[m] = rd[-1][m]
+        self.vol[m] = vol[-1][m]
+        self.zs.load(hist)
+        self.z = self.zs.z.copy()
+        self.ma = self.zs.mean.copy()
+        self.zstd = self.zs.std.copy()
+        self._closed_pidx = int(ts[-1]) // self.period_ms - 1
+        await self._restore_detail(ts_all[-detail:], vals[0, -detail:], vals[4, -detail:], vals[5, -detail:])
+        log.info("z-scores restored from %d stored periods", hist.shape[0])
+        return True
+
+    async def _restore_detail(self, ts: np.ndarray, rating: np.ndarray, z: np.ndarray, ma: np.ndarray) -> None:
+        """The symbol-detail history ring from stored periods (``ts`` ascending, arrays (T, N)).
+        Prices come from the stored closed klines (the live feed keeps them): the close of each
+        period's last kline; NaN where none is stored."""
+        k = ts.shape[0]
+        price = np.full((k, self.n), np.nan)
+        if k and self._store_klines:
+            try:
+                kl = await self.db.load_klines(self.symbols, self.interval_ms, int(ts[0]) - self.interval_ms,
+                                               int(ts[-1]))
+            except Exception as exc:  # noqa: BLE001 - a detail chart never stops a start
+                log.warning("stored klines unavailable for the detail history: %s", exc)
+            else:
+                end = kl.close_time + 1  # a period's last kline closes at the period's time
+                row = np.searchsorted(ts, end)
+                hit = (row < k) & (ts[np.minimum(row, k - 1)] == end)
+                price[row[hit], kl.sym[hit]] = kl.close[hit]
+        self._hist_ts[:k] = ts
+        h = self._hist
+        h[0, :k], h[1, :k], h[2, :k], h[3, :k] = price, rating, z, ma
+        self._hist_pos = k % HISTORY_LEN
+        self._hist_count = k
+
+    async def _warm_cache_from_feed(self) -> None:
+        """After ratings came from storage: the feed's last klines fill the market cache (prices,
+        volatility, liquidity, staleness) so that trading can start at once. Nothing is rated."""
+        try:
+            hist = await self.feed.history(self.symbols, self.cfg.feed.interval, self._vol_window + 1)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("recent klines unavailable: %s", exc)
+            return
+        hist = hist.take(hist.closed) if len(hist) else hist
+        if len(hist) == 0:
+            return
+        hist = hist.take(np.lexsort((hist.sym, hist.open_time)))
+        self.cache.add_klines(hist)
+        np.maximum.at(self.last_kline_ms, hist.sym, hist.open_time)
+        self._market_version += 1
+
+    async def _warm_from_feed(self) -> None:
+        """Rate the feed's history (no trading). Periods newer than anything stored are stored
+        too, so a restart finds a full z-score window."""
+        n_hist = max(self.cfg.signal_generation.moving_average_period, self.cfg.rating.volatility_window) + 1
+        try:
+            hist = await self.feed.history(self.symbols, self.cfg.feed.interval,
+                                           n_hist * (self.period_ms // self.interval_ms))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("warm-up history unavailable: %s", exc)
+            return
+        if len(hist) == 0:
+            return
+        await self._process_klines(hist, live=False)
+        log.info("warmed up on %d historical klines (%d periods)", len(hist), self.counters["periods"])
+
+    async def _restore_state(self, saved: dict[str, Any] | None, reconcile_ok: bool) -> None:
+        """The state to trade in after start-up (see the module docstring)."""
+        restored = EngineState(saved["state"]) if saved else EngineState.STOPPED
+        now = self.clock.now_ms()
+        same_day = bool(saved) and utc_day(int(saved.get("updated_ms", 0))) == utc_day(now)
+        if restored == EngineState.EMERGENCY_STOPPED:
+            self.sm.force(EngineState.EMERGENCY_STOPPED, Source.SYSTEM, self.state_reason or "restored")
+            log.warning("emergency stop restored from the last run: %s", self.state_reason)
+        elif not reconcile_ok:
+            self.sm.force(EngineState.PAUSED, Source.SYSTEM, "startup reconciliation failed")
+            self.state_reason = "startup reconciliation failed"
+        elif restored == EngineState.REDUCING and same_day:
+            self.sm.force(EngineState.REDUCING, Source.SYSTEM, self.state_reason or "restored")
+            self.breakers.note_daily_trip(now)
+            log.warning("reducing (daily-loss limit) restored from earlier today: only exits")
+        elif restored == EngineState.PAUSED and not self.autostart:
+            self.sm.force(EngineState.PAUSED, Source.SYSTEM, self.state_reason or "restored")
+        elif restored == EngineState.RUNNING and self.mode == "live" and not self.autostart:
+            # real money never trades on its own after a restart (a quit, a crash, kill -9): the
+            # operator starts it (s). Paused, not stopped: the held positions' stop losses run.
+            self.state_reason = LIVE_RESTART_REASON
+            self.sm.force(EngineState.PAUSED, Source.SYSTEM, LIVE_RESTART_REASON)
+            log.warning("live: the last session was trading when it ended; paused until you start it (s) - "
+                        "stop losses of held positions run meanwhile")
+        elif self.autostart or restored in (EngineState.RUNNING, EngineState.REDUCING):
+            await self._transition(EngineState.RUNNING, Source.SYSTEM, "start-up")
+        self._state_restored = True
+        await self._save_state()

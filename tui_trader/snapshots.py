@@ -1,0 +1,226 @@
+"""What the engine shows its hosts: snapshots, a symbol's history, the equity curve, a summary.
+
+:class:`EngineViews` is the part of :class:`~tui_trader.engine.TradingEngine` that only
+reads: every method builds plain data (:mod:`tui_trader.events`) from the engine's state
+and never changes it (not even the book's marks, peak or day). The console, the headless
+runner and the backtester read the engine through these and the event bus only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tui_trader.events import (
+    EngineSnapshot,
+    HealthCheck,
+    HealthView,
+    LeaderboardView,
+    MarketView,
+    PortfolioView,
+    PositionView,
+    SymbolHistory,
+)
+from tui_trader.models import EngineState
+from tui_trader.monitor.health import (
+    HEALTHY,
+    after_stop,
+    broker_check,
+    database_check,
+    engine_check,
+    feed_checks,
+    memory_check,
+    overall,
+    positions_check,
+)
+
+HISTORY_LEN = 500  # periods kept per symbol for the detail view
+SIGNALS_KEPT = 200  # recent signals kept for the panes (newest first)
+ORDERS_KEPT = 2000  # recent orders kept by client id
+
+
+class EngineViews:
+    """Read-only views of a :class:`~tui_trader.engine.TradingEngine` (a mixin: the
+    attributes it reads are the engine's)."""
+
+    def equity_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.portfolio.equity_curve()
+
+    def summary(self) -> dict[str, Any]:
+        equity = self._equity_now() if self.symbols else float(self.portfolio.cash)
+        start = float(self.portfolio.starting_cash)
+        _, eq = self.equity_curve()
+        max_dd = 0.0
+        if len(eq):
+            peak = np.maximum.accumulate(eq)
+            max_dd = float(np.max((peak - eq) / peak) * 100.0)
+        fh = self.feed.health() if self._started else {}
+        return {
+            "periods": self.counters["periods"],
+            "signals": self.counters["signals"],
+            "orders": self.counters["orders"],
+            "fills": self.counters["fills"],
+            "rejected_orders": self.counters["rejected_orders"],
+            "klines": self.counters["klines"],
+            "final_equity": round(equity, 8),
+            "return_pct": round((equity / start - 1.0) * 100.0, 6) if start else 0.0,
+            "max_drawdown_pct": round(max_dd, 6),
+            "cash": str(self.portfolio.cash),
+            "open_positions": len(self.portfolio.positions),
+            "fees_paid": str(self.portfolio.fees_paid),
+            "state": self.sm.state.value,
+            "rejected_messages": int(fh.get("rejected", 0)),
+        }
+
+    def _events_per_s(self) -> float:
+        return self._event_rate.per_second()  # 0 when metrics are off: nothing is noted
+
+    def _position_view(self, sym: str) -> PositionView | None:
+        pos = self.portfolio.positions.get(sym)
+        if pos is None:
+            return None
+        entry = float(pos.avg_entry)
+        last = self.last_price(sym) or self.portfolio.marks.get(sym) or entry
+        qty = float(pos.quantity)
+        value = qty * last
+        cost = float(pos.cost)
+        u = value - cost  # buy fees included: realised + unrealised = equity - starting balance
+        rm = self.cfg.risk_management
+        return PositionView(
+            symbol=sym,
+            quantity=pos.quantity,
+            avg_entry=pos.avg_entry,
+            last_price=last,
+            value=value,
+            unrealized_pnl=u,
+            unrealized_pct=(u / cost * 100.0) if cost > 0 else 0.0,
+            stop_price=entry * (1 - rm.stop_loss_percent / 100.0),
+            target_price=entry * (1 + rm.profit_target_percent / 100.0),
+            entry_ms=pos.entry_ms,
+            fees=pos.fees,
+        )
+
+    def _stats_24h(self, now: int) -> tuple[np.ndarray, np.ndarray]:
+        """24 h open and quote volume for the prices view: the feed's ticker figures, or, for a
+        feed without a ticker (replay), figures it makes from its klines (kept per clock time)."""
+        cache = self.cache
+        stats = getattr(self.feed, "stats_24h", None)
+        if stats is None or not np.isnan(cache.open_24h).all():
+            return cache.open_24h, cache.quote_volume_24h
+        if self._kline_24h is None or self._kline_24h[0] != now:
+            self._kline_24h = (now, stats(now))
+        got = self._kline_24h[1]
+        return got if got is not None else (cache.open_24h, cache.quote_volume_24h)
+
+    def snapshot(self) -> EngineSnapshot:
+        """Plain data for hosts; reads only (never moves the book's marks, peak or day)."""
+        now = self.clock.now_ms()
+        n = self.n
+        started = self._started and hasattr(self, "cache")
+        if started:
+            cache = self.cache
+            price = cache.price.copy()
+            open_24h, qv = self._stats_24h(now)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                change = (cache.price / open_24h - 1.0) * 100.0
+            qv = qv.copy()
+            upd = cache.price_ts.copy()
+        else:
+            price, change, qv = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+            upd = np.zeros(n, dtype=np.int64)
+        market = MarketView(list(self.symbols), price, change, qv, upd, self._market_version)
+        empty = np.zeros(0)
+        board = LeaderboardView(
+            list(self.symbols),
+            self.rating.copy() if started else empty,
+            self.rd.copy() if started else empty,
+            self.vol.copy() if started else empty,
+            self.z.copy() if started else empty,
+            self.ma.copy() if started else empty,
+            self.score.copy() if started else empty,
+            self.counters["periods"],
+            self.threshold,
+            self._board_version,
+        )
+        positions = [v for v in (self._position_view(s) for s in self.portfolio.positions) if v is not None]
+        pf = self.portfolio
+        positions_value = sum(p.value for p in positions)
+        equity = float(pf.cash) + positions_value
+        upv = sum(p.unrealized_pnl for p in positions)
+        day_start = pf.day_start_equity or equity
+        peak = max(pf.peak_equity, equity)
+        portfolio = PortfolioView(
+            cash=pf.cash,
+            equity=equity,
+            positions_value=positions_value,
+            realized_pnl=pf.realized_pnl,
+            unrealized_pnl=upv,
+            daily_pnl=equity - day_start,
+            daily_pnl_pct=(equity / day_start - 1.0) * 100.0 if day_start else 0.0,
+            peak_equity=peak,
+            drawdown_pct=max(0.0, (peak - equity) / peak * 100.0) if peak > 0 else 0.0,
+            fees_paid=pf.fees_paid,
+            starting_balance=pf.starting_cash,
+            quote_asset=pf.quote_asset,
+        )
+        return EngineSnapshot(
+            ts_ms=now,
+            mode=self.mode,
+            feed_kind=self.feed.kind,
+            # once stopped, the engine runs no more, whatever state is stored for the next start
+            state=EngineState.STOPPED if self._stopped else self.sm.state,
+            state_reason=self.state_reason,
+            market=market,
+            leaderboard=board,
+            locked=frozenset(self.locked),
+            signals=list(self.recent_signals),
+            positions=positions,
+            portfolio=portfolio,
+            health=self._health(),
+            counters=dict(self.counters),
+        )
+
+    def _health(self) -> HealthView:
+        fh: dict[str, Any] = {}
+        if self._started:
+            try:
+                fh = self.feed.health()
+            except Exception as exc:  # noqa: BLE001
+                fh = {"connected": False, "error": str(exc)}
+        breaker_state = self.order_breaker.state if hasattr(self, "order_breaker") else "closed"
+        checks = feed_checks(fh, self.feed.kind)
+        checks.append(database_check(self._persist, self.db is not None,
+                                     self.db.writer.stats() if self.db is not None else None))
+        checks.append(broker_check(getattr(self.broker, "name", "?"), breaker_state))
+        checks.append(memory_check() if self.cfg.monitoring.metrics_collection_enabled
+                      else HealthCheck("memory", HEALTHY, "not collected (metrics off)"))
+        checks.append(positions_check(len(self.portfolio.positions), self.cfg.risk_management.max_total_positions))
+        eng = engine_check(self._error)
+        if eng is not None:
+            checks.append(eng)
+        elif self._stopped:
+            checks = after_stop(checks, self.feed.kind)
+        return HealthView(overall(checks), checks, fh, self._events_per_s(), {"orders": breaker_state})
+
+    def symbol_history(self, symbol: str) -> SymbolHistory:
+        i = self.sym_index.get(symbol)
+        if i is None:
+            raise KeyError(symbol)
+        k = self._hist_count
+        idx = (np.arange(self._hist_pos - k, self._hist_pos) % HISTORY_LEN) if k else np.zeros(0, dtype=np.int64)
+        h = self._hist
+        return SymbolHistory(
+            symbol=symbol,
+            ts_ms=self._hist_ts[idx].copy(),
+            price=h[0, idx, i].copy(),
+            rating=h[1, idx, i].copy(),
+            z=h[2, idx, i].copy(),
+            moving_average=h[3, idx, i].copy(),
+            threshold=self.threshold,
+            signals=[s for s in reversed(self.recent_signals) if s.symbol == symbol],  # the list is newest first
+            orders=[o for o in self.orders.values() if o.symbol == symbol],
+            fills=[f for f in self.fills if f.symbol == symbol],
+            position=self._position_view(symbol),
+            locked=symbol in self.locked,
+        )
