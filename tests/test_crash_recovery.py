@@ -29,6 +29,7 @@ from tui_trader.execution.paper import PaperBroker
 from tui_trader.models import EngineState, Order, OrderRequest, OrderStatus, OrderType, Side, Source
 from tui_trader.portfolio.portfolio import Portfolio
 from tui_trader.runtime import build_engine
+from tui_trader.snapshots import HISTORY_LEN
 from tui_trader.storage.db import Database
 from tui_trader.strategy.signals import DROPPED_PREFIX
 
@@ -346,8 +347,8 @@ async def test_an_order_filled_at_the_exchange_before_the_crash_is_booked_on_res
         await engine.stop()
 
 
-def _sim_cfg(**over) -> Config:
-    return engine_config(feed={"kind": "sim", "interval": "1m", "speed": "max",
+def _sim_cfg(speed: float | str = "max", **over) -> Config:
+    return engine_config(feed={"kind": "sim", "interval": "1m", "speed": speed,
                                "sim": {"n_symbols": 8, "seed": 5, "warmup_periods": 8}},
                          signal_generation={"z_score_threshold": 0.8, "moving_average_period": 10,
                                             "confidence_threshold": 0.0, "signal_cooldown_ms": 0},
@@ -419,6 +420,53 @@ async def test_a_restarted_sim_market_continues_from_the_last_prices(tmp_path: P
         assert moved.max() < 0.02  # three minutes of the process, not a jump to other prices
     finally:
         await e.stop()
+
+
+async def test_a_restarted_paced_sim_market_shows_the_earlier_prices_in_the_symbol_detail(tmp_path: Path) -> None:
+    """The console's simulated market (paced, not speed max) stores its closed klines, so a restart
+    can show the prices before it in the symbol detail, beside the restored ratings: a resumed
+    market continues from its last prices, its earlier candles cannot be made again. Kept only
+    as far back as the detail history reaches; at speed max nothing is stored."""
+    db = str(tmp_path / "k.db")
+    e = build_engine(_sim_cfg(speed=1e7), db_path=db, session_kind="run", autostart=True, max_klines=30)
+    await e.start_up()
+    await e.run()
+    before = e.symbol_history(e.symbols[0])
+    await e.stop()
+    con = sqlite3.connect(db)
+    stored = con.execute("SELECT COUNT(*), COUNT(DISTINCT open_time) FROM klines").fetchone()
+    con.close()
+    assert stored == (8 * 30, 30)
+    e = build_engine(_sim_cfg(speed=1e7), db_path=db, session_kind="run", autostart=True, max_klines=2)
+    await e.start_up()
+    try:
+        after = e.symbol_history(e.symbols[0])
+        live = np.isin(after.ts_ms, before.ts_ms[-30:])
+        assert live.sum() == 30  # the last run's live periods, restored
+        np.testing.assert_array_equal(after.price[live], before.price[-30:])  # with their prices
+    finally:
+        await e.stop()
+    # pruned (at each new UTC day of engine time) to the detail history's reach, HISTORY_LEN
+    # periods, not to the configured day of retention
+    long = str(tmp_path / "l.db")
+    e = build_engine(_sim_cfg(speed=1e7), db_path=long, session_kind="run", autostart=True, max_klines=1500)
+    await e.start_up()
+    await e.run()
+    await e.stop()
+    day2 = (e.clock.now_ms() // 86_400_000) * 86_400_000
+    con = sqlite3.connect(long)
+    oldest, times = con.execute("SELECT MIN(open_time), COUNT(DISTINCT open_time) FROM klines").fetchone()
+    con.close()
+    assert oldest == day2 - HISTORY_LEN * 60_000 and times < 1500 - 900
+    # at speed max (runs, benchmarks) the klines are not stored
+    fast = str(tmp_path / "f.db")
+    e = build_engine(_sim_cfg(), db_path=fast, session_kind="run", autostart=True, max_klines=10)
+    await e.start_up()
+    await e.run()
+    await e.stop()
+    con = sqlite3.connect(fast)
+    assert con.execute("SELECT COUNT(*) FROM klines").fetchone()[0] == 0
+    con.close()
 
 
 async def test_a_restart_on_stored_ratings_refills_the_market_cache_from_the_feed(tmp_path: Path) -> None:

@@ -659,10 +659,21 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
 
     @property
     def _store_klines(self) -> bool:
-        """Closed klines of the live market are kept in the database for ``kline_retention_days``.
-        Replayed klines are files already and simulated ones are regenerated from the seed and the
-        start time, so neither is copied (at speed they would cost more than everything else)."""
-        return self.cfg.data_processing.kline_retention_days > 0 and self.feed.kind == "binance"
+        """Closed klines are kept in the database (``kline_retention_days``) where nothing else
+        holds them: the live market's, and a paced simulated market's - a restarted one continues
+        from its last prices, so its earlier candles cannot be made again, and the symbol detail's
+        price chart reads them back. Replayed klines are files already, and a simulated market at
+        speed max (runs, benchmarks, sweeps) would pay more for them than for everything else."""
+        if self.cfg.data_processing.kline_retention_days <= 0:
+            return False
+        kind = self.feed.kind
+        return kind == "binance" or (kind == "sim" and getattr(self.feed, "speed", None) is not None)
+
+    def _kline_keep_ms(self) -> int:
+        """How far back (ms) stored klines are kept: ``kline_retention_days``; for the simulated
+        market only as far as the symbol detail's history reaches (it is what reads them)."""
+        keep = int(self.cfg.data_processing.kline_retention_days * MS_PER_DAY)
+        return min(keep, HISTORY_LEN * self.period_ms) if self.feed.kind == "sim" else keep
 
     async def _process_klines(self, batch: KlineBatch, live: bool) -> None:
         """Klines into the cache and the period accumulators, one open time at a time; every period
@@ -745,10 +756,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         day = ts // MS_PER_DAY
         if self._prune_day != day:
             self._prune_day = day
-            days = self.cfg.data_processing.kline_retention_days
             if self._store_klines:
                 try:
-                    await self.db.prune_klines(ts - int(days * MS_PER_DAY))
+                    await self.db.prune_klines(ts - self._kline_keep_ms())
                 except Exception as exc:  # noqa: BLE001 - housekeeping never stops trading
                     log.warning("kline pruning failed: %s", exc)
         keep = self._rating_keep_ms()
