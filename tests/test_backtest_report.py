@@ -25,7 +25,9 @@ from tui_trader.backtest.report import (
     drawdown_chart,
     equity_chart,
     fmt_duration,
+    fmt_num,
     fmt_pct,
+    fmt_time,
     render_report,
     report_json,
     report_text,
@@ -207,3 +209,19 @@ def test_duration_format():
     assert fmt_duration(5 * H + 12 * 60_000) == "5h 12m"
     assert fmt_duration(45 * 60_000) == "45m"
     assert fmt_duration(None) == "–"
+
+
+def test_report_fits_an_80_column_terminal_without_cutting_a_cell(result):
+    """At 80 columns the per-symbol and trades tables drop their rules and the trades' years
+    (the header gives the period) rather than cutting symbols, times and amounts to '…'."""
+    narrow = report_text(result, width=80, charts=False)
+    assert "…" not in narrow
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    open_trade = next(t for t in result.trades if not t.closed)
+    rows = [line.split() for line in narrow.splitlines() if line.startswith(open_trade.symbol + " ")]
+    assert [r[3] for r in rows if len(r) > 3 and r[3] == "open"] == ["open"]  # its exit: open, not a time
+    for sym, r in result.per_symbol.items():
+        assert any(line.startswith(sym) and fmt_num(r["pnl"]) in line for line in narrow.splitlines()), sym
+    wide = report_text(result, width=160, charts=False)
+    assert f"{open_trade.symbol} (open)" in wide and "┏" in wide.split("Per symbol")[1]
+    assert fmt_time(open_trade.entry_ms) in wide and fmt_time(open_trade.entry_ms) not in narrow

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich import box
 from rich.console import Console, Group
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -115,6 +117,13 @@ def fmt_time(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
+def fmt_time_short(ms: int | None) -> str:
+    """UTC time ``MM-DD HH:MM`` (for a narrow terminal)."""
+    if ms is None:
+        return DASH
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%m-%d %H:%M")
+
+
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -159,10 +168,40 @@ def summary_table(result: BacktestResult) -> Table:
     return t
 
 
-def per_symbol_table(result: BacktestResult) -> Table:
+def _table(title: str, compact: bool) -> Table:
+    """A report table: ruled, or for a narrow terminal :func:`_fit`'s compact form (no
+    column rules, one space between columns)."""
+    if compact:
+        return Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, padding=0,
+                     show_edge=False)
+    return Table(title=title, title_justify="left", header_style="bold")
+
+
+def _columns(t: Table, spec: Sequence[tuple[str, str]], rows: list[list[str]]) -> Table:
+    """Add ``spec``'s (header, justify) columns, each at least as wide as its widest cell (a
+    header wraps before a symbol or a number is cut), then the rows."""
+    for i, (col, just) in enumerate(spec):
+        t.add_column(col, justify=just, min_width=max((len(r[i]) for r in rows), default=0))
+    for r in rows:
+        t.add_row(*r)
+    return t
+
+
+def _too_wide(console: Console, renderable: Any) -> bool:
+    """True when ``renderable`` cannot fit the console without cutting a cell (its minimum width,
+    headers wrapped, is wider)."""
+    return Measurement.get(console, console.options.update_width(10**4), renderable).minimum > console.width
+
+
+def _fit(console: Console, build: Any) -> Any:
+    """``build(compact=False)``, or ``build(compact=True)`` when that cannot fit the console."""
+    table = build(compact=False)
+    return build(compact=True) if _too_wide(console, table) else table
+
+
+def per_symbol_table(result: BacktestResult, compact: bool = False) -> Table:
     """Per-symbol breakdown, best pnl first."""
-    t = Table(title="Per symbol", title_justify="left", header_style="bold")
-    for col, just in (
+    spec = (
         ("Symbol", "left"),
         ("Trades", "right"),
         ("Open", "right"),
@@ -172,11 +211,9 @@ def per_symbol_table(result: BacktestResult) -> Table:
         ("Profit factor", "right"),
         ("Fees", "right"),
         ("Notional", "right"),
-    ):
-        t.add_column(col, justify=just)
-    rows = sorted(result.per_symbol.items(), key=lambda kv: (-(kv[1].get("pnl") or 0.0), kv[0]))
-    for sym, r in rows:
-        t.add_row(
+    )
+    rows = [
+        [
             sym,
             str(r["n_trades"]),
             str(r["open_trades"]),
@@ -186,11 +223,13 @@ def per_symbol_table(result: BacktestResult) -> Table:
             fmt_num(r["profit_factor"]),
             fmt_num(r["fees"]),
             fmt_num(r["traded_notional"], 0),
-        )
-    return t
+        ]
+        for sym, r in sorted(result.per_symbol.items(), key=lambda kv: (-(kv[1].get("pnl") or 0.0), kv[0]))
+    ]
+    return _columns(_table("Per symbol", compact), spec, rows)
 
 
-def trades_table(result: BacktestResult) -> Group:
+def trades_table(result: BacktestResult, compact: bool = False) -> Group:
     """A one-line trades summary and the last trades."""
     closed = [t for t in result.trades if t.closed]
     m = result.metrics
@@ -205,8 +244,10 @@ def trades_table(result: BacktestResult) -> Group:
         )
     else:
         line = f"no closed trades ({m.get('open_trades', 0)} open)"
-    t = Table(title=f"Last {LAST_TRADES_SHOWN} trades", title_justify="left", header_style="bold")
-    for col, just in (
+    # compact (a narrow terminal): times without the year (the header gives the period) and an
+    # open trade marked in its exit column rather than beside its symbol
+    when = fmt_time_short if compact else fmt_time
+    spec = (
         ("Symbol", "left"),
         ("Entry (UTC)", "left"),
         ("Exit (UTC)", "left"),
@@ -216,20 +257,22 @@ def trades_table(result: BacktestResult) -> Group:
         ("P&L", "right"),
         ("Return", "right"),
         ("Held", "right"),
-    ):
-        t.add_column(col, justify=just)
-    for tr in result.trades[-LAST_TRADES_SHOWN:]:
-        t.add_row(
-            tr.symbol + ("" if tr.closed else " (open)"),
-            fmt_time(tr.entry_ms),
-            fmt_time(tr.exit_ms),
+    )
+    rows = [
+        [
+            tr.symbol + ("" if tr.closed or compact else " (open)"),
+            when(tr.entry_ms),
+            "open" if compact and not tr.closed else when(tr.exit_ms),
             f"{tr.qty.normalize():f}",
             f"{float(tr.entry_price):,.6g}",
             f"{float(tr.exit_price):,.6g}",
             fmt_num(float(tr.pnl)),
             f"{tr.return_pct:,.2f} %",
             fmt_duration(tr.holding_ms),
-        )
+        ]
+        for tr in result.trades[-LAST_TRADES_SHOWN:]
+    ]
+    t = _columns(_table(f"Last {LAST_TRADES_SHOWN} trades", compact), spec, rows)
     return Group(Text("Trades: " + line), t)
 
 
@@ -340,8 +383,8 @@ def render_report(result: BacktestResult, console: Console, charts: bool = True)
     console.print(header(result))
     console.print(summary_table(result))
     if result.per_symbol:
-        console.print(per_symbol_table(result))
-    console.print(trades_table(result))
+        console.print(_fit(console, lambda compact: per_symbol_table(result, compact)))
+    console.print(_fit(console, lambda compact: trades_table(result, compact)))
     if charts and len(result.equity) >= 2:
         color = bool(console.is_terminal and console.color_system and not console.no_color)
         width = max(40, min(CHART_WIDTH, console.width))
