@@ -272,3 +272,24 @@ def test_walk_forward_reports_windows_without_a_choice():
     assert all("no grid point" in r["error"] for r in rows)
     with pytest.raises(ValueError, match="dict"):
         walk_forward(Config(), [(Z, [2.0])], toy_runner, None, 0, 100, 2, 0.5, processes=1)
+
+
+def test_sweep_table_names_its_parameters_whole_at_80_columns():
+    """rich cut 'z_score_threshold' to 'z_score_thre…' at 80 columns; the Error column (empty
+    unless a point failed) took the room."""
+    from tui_trader.backtest.sweep import sweep_table
+
+    paths = ["signal_generation.z_score_threshold", "risk_management.stop_loss_percent"]
+    metrics = {"total_return": -0.0365, "sharpe": -0.48, "max_drawdown": 0.1262, "n_trades": 862}
+    rows = [{"point": {paths[0]: z, paths[1]: s}, "metrics": metrics, "error": None}
+            for z in (2.0, 2.5) for s in (2, 3)]
+    console = Console(record=True, width=80)
+    console.print(sweep_table(rows, paths))
+    text = console.export_text()
+    assert "z_score_threshold" in text and "stop_loss_percent" in text and "…" not in text
+    assert "Error" not in text
+    rows[1] = {**rows[1], "metrics": None, "error": "ValueError: bad"}
+    console = Console(record=True, width=160)
+    console.print(sweep_table(rows, paths))
+    text = console.export_text()
+    assert "Error" in text and "ValueError: bad" in text

@@ -375,13 +375,17 @@ def _short(path: str) -> str:
 
 
 def sweep_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str]) -> Table:
-    """Return, Sharpe, max drawdown and trades per grid point; the best Sharpe in bold."""
+    """Return, Sharpe, max drawdown and trades per grid point; the best Sharpe in bold. The
+    parameters' names are never cut (at 80 columns rich cut them to 'z_score_thre…'), and the
+    Error column is there only when a point failed."""
     t = Table(title="Sweep", title_justify="left", header_style="bold")
     for p in paths:
-        t.add_column(_short(p), justify="right")
+        t.add_column(_short(p), justify="right", min_width=len(_short(p)))
     for col in ("Return", "Sharpe", "Max DD", "Trades"):
         t.add_column(col, justify="right")
-    t.add_column("Error")
+    errors = any(r.get("error") for r in rows)
+    if errors:
+        t.add_column("Error")
     best = best_row(rows)
     for i, r in enumerate(rows):
         m = r.get("metrics")
@@ -392,7 +396,7 @@ def sweep_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str]) -> Tabl
             _fmt(_metric(m, "sharpe")),
             _fmt(_metric(m, "max_drawdown"), pct=True),
             "–" if trades is None else str(trades),
-            r.get("error") or "",
+            *([r.get("error") or ""] if errors else []),
             style="bold" if i == best else None,
         )
     return t
