@@ -293,3 +293,27 @@ def test_sweep_table_names_its_parameters_whole_at_80_columns():
     console.print(sweep_table(rows, paths))
     text = console.export_text()
     assert "Error" in text and "ValueError: bad" in text
+
+
+def test_walk_forward_table_fits_80_columns():
+    """At 80 columns the table went to '…' in every header and number; compact, the window
+    numbers, the year and the parameter names move to the title and every cell is whole."""
+    from tui_trader.backtest.report import fit
+    from tui_trader.backtest.sweep import walk_forward_table
+
+    day, t0 = 86_400_000, 1_704_067_200_000  # 2024-01-01
+    rows = [{"window": i + 1, "best": {Z: 2.5}, "error": None,
+             "is": {"total_return": 0.0241, "sharpe": 0.47},
+             "oos": {"total_return": -0.0365, "sharpe": -0.48, "max_drawdown": 0.1262},
+             "is_start_ms": t0 + i * 68 * day, "is_end_ms": t0 + (i * 68 + 160) * day,
+             "oos_start_ms": t0 + (i * 68 + 160) * day, "oos_end_ms": t0 + (i * 68 + 228) * day}
+            for i in range(3)]
+    console = Console(record=True, width=80)
+    console.print(fit(console, lambda compact: walk_forward_table(rows, [Z], compact)))
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    assert "2024; chosen: z_score_threshold" in " ".join(text.split())
+    assert "01-01 00:00 +160d" in text and "06-09 00:00 +68d" in text and text.count("12.62 %") == 3
+    console = Console(record=True, width=160)
+    console.print(fit(console, lambda compact: walk_forward_table(rows, [Z], compact)))
+    assert "2024-01-01 00:00 +160d" in console.export_text()

@@ -169,7 +169,7 @@ def summary_table(result: BacktestResult) -> Table:
 
 
 def _table(title: str, compact: bool) -> Table:
-    """A report table: ruled, or for a narrow terminal :func:`_fit`'s compact form (no
+    """A report table: ruled, or for a narrow terminal :func:`fit`'s compact form (no
     column rules, one space between columns)."""
     if compact:
         return Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, padding=0,
@@ -177,26 +177,28 @@ def _table(title: str, compact: bool) -> Table:
     return Table(title=title, title_justify="left", header_style="bold")
 
 
-def _columns(t: Table, spec: Sequence[tuple[str, str]], rows: list[list[str]]) -> Table:
-    """Add ``spec``'s (header, justify) columns, each at least as wide as its widest cell (a
-    header wraps before a symbol or a number is cut), then the rows."""
+def report_table(title: str, compact: bool, spec: Sequence[tuple[str, str]], rows: list[list[str]]) -> Table:
+    """A report's table of ``rows`` (strings) under ``spec``'s (header, justify) columns, ruled
+    or compact (see :func:`fit`). A column is at least as wide as its widest cell; compact,
+    exactly that (or its header's longest word), the header wrapping inside: rich's own
+    narrowing takes the widest columns first and would cut a symbol or a time."""
+    t = _table(title, compact)
     for i, (col, just) in enumerate(spec):
-        t.add_column(col, justify=just, min_width=max((len(r[i]) for r in rows), default=0))
+        cell = max((len(r[i]) for r in rows), default=0)
+        if compact:
+            t.add_column(col, justify=just, width=max(cell, *(len(w) for w in col.split())))
+        else:
+            t.add_column(col, justify=just, min_width=cell)
     for r in rows:
         t.add_row(*r)
     return t
 
 
-def _too_wide(console: Console, renderable: Any) -> bool:
-    """True when ``renderable`` cannot fit the console without cutting a cell (its minimum width,
-    headers wrapped, is wider)."""
-    return Measurement.get(console, console.options.update_width(10**4), renderable).minimum > console.width
-
-
-def _fit(console: Console, build: Any) -> Any:
-    """``build(compact=False)``, or ``build(compact=True)`` when that cannot fit the console."""
+def fit(console: Console, build: Any) -> Any:
+    """``build(compact=False)`` when it fits the console as it is, else ``build(compact=True)``."""
     table = build(compact=False)
-    return build(compact=True) if _too_wide(console, table) else table
+    fits = Measurement.get(console, console.options.update_width(10**4), table).maximum <= console.width
+    return table if fits else build(compact=True)
 
 
 def per_symbol_table(result: BacktestResult, compact: bool = False) -> Table:
@@ -226,7 +228,7 @@ def per_symbol_table(result: BacktestResult, compact: bool = False) -> Table:
         ]
         for sym, r in sorted(result.per_symbol.items(), key=lambda kv: (-(kv[1].get("pnl") or 0.0), kv[0]))
     ]
-    return _columns(_table("Per symbol", compact), spec, rows)
+    return report_table("Per symbol", compact, spec, rows)
 
 
 def trades_table(result: BacktestResult, compact: bool = False) -> Group:
@@ -272,7 +274,7 @@ def trades_table(result: BacktestResult, compact: bool = False) -> Group:
         ]
         for tr in result.trades[-LAST_TRADES_SHOWN:]
     ]
-    t = _columns(_table(f"Last {LAST_TRADES_SHOWN} trades", compact), spec, rows)
+    t = report_table(f"Last {LAST_TRADES_SHOWN} trades", compact, spec, rows)
     return Group(Text("Trades: " + line), t)
 
 
@@ -383,8 +385,8 @@ def render_report(result: BacktestResult, console: Console, charts: bool = True)
     console.print(header(result))
     console.print(summary_table(result))
     if result.per_symbol:
-        console.print(_fit(console, lambda compact: per_symbol_table(result, compact)))
-    console.print(_fit(console, lambda compact: trades_table(result, compact)))
+        console.print(fit(console, lambda compact: per_symbol_table(result, compact)))
+    console.print(fit(console, lambda compact: trades_table(result, compact)))
     if charts and len(result.equity) >= 2:
         color = bool(console.is_terminal and console.color_system and not console.no_color)
         width = max(40, min(CHART_WIDTH, console.width))

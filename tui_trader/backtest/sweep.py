@@ -43,6 +43,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tui_trader.clock import MS_PER_DAY
 from tui_trader.config import Config, check, deep_merge
 
 RunnerFn = Callable[[dict[str, Any], Any], Mapping[str, Any]]
@@ -547,7 +548,9 @@ def walk_forward(
             out[k]["oos"] = m
             out[k]["error"] = e
     if console is not None:
-        console.print(walk_forward_table(out, [p for p, _ in ps]))
+        from tui_trader.backtest.report import fit
+
+        console.print(fit(console, lambda compact: walk_forward_table(out, [p for p, _ in ps], compact)))
     return out
 
 
@@ -555,23 +558,30 @@ def _mean(xs: Sequence[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def walk_forward_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str]) -> Table:
+def walk_forward_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str], compact: bool = False) -> Table:
     """In-sample vs out-of-sample figures of the chosen point per window, with means.
-    Spans are shown as their UTC start and length."""
-    from tui_trader.backtest.report import fmt_duration, fmt_time
+    Spans are shown as their UTC start and length; ``compact`` (a narrow terminal) drops the
+    column rules, the window numbers, the year and the parameters' names (both in the title)
+    and the hours of the lengths."""
+    from tui_trader.backtest.report import fmt_duration, fmt_time, fmt_time_short, report_table
 
-    t = Table(
-        title="Walk-forward (in-sample choice, out-of-sample result)",
-        title_justify="left",
-        header_style="bold",
-    )
-    t.add_column("#", justify="right")
-    t.add_column("In-sample (UTC)", no_wrap=True)
-    t.add_column("Out-of-sample (UTC)", no_wrap=True)
-    t.add_column("Chosen " + ", ".join(_short(p) for p in paths))
-    for col in ("IS return", "IS Sharpe", "OOS return", "OOS Sharpe", "OOS max DD"):
-        t.add_column(col, justify="right")
+    def span(start: int, end: int) -> str:
+        if not compact:
+            return f"{fmt_time(start)} +{fmt_duration(end - start)}"
+        days = (end - start) // MS_PER_DAY
+        return f"{fmt_time_short(start)} +{days}d" if days else f"{fmt_time_short(start)} +{fmt_duration(end - start)}"
+
+    names = ", ".join(_short(p) for p in paths)
+    title = "Walk-forward (in-sample choice, out-of-sample result)"
+    if compact:
+        years = sorted({fmt_time(r[k])[:4] for r in rows for k in ("is_start_ms", "oos_end_ms")})
+        title += f", {years[0]}" + (f"-{years[-1]}" if len(years) > 1 else "") if years else ""
+        title += f"; chosen: {names}"
+    spec = [("#", "right"), ("In-sample (UTC)", "left"), ("Out-of-sample (UTC)", "left"),
+            ("Chosen" if compact else f"Chosen {names}", "left")]
+    spec += [(col, "right") for col in ("IS return", "IS Sharpe", "OOS return", "OOS Sharpe", "OOS max DD")]
     is_sh, oos_sh = [], []
+    cells = []
     for r in rows:
         best = r.get("best")
         chosen = ", ".join(str(best[p]) for p in paths) if best else "–"
@@ -582,17 +592,22 @@ def walk_forward_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str]) 
             is_sh.append(_metric(ism, "sharpe"))
         if _metric(oosm, "sharpe") is not None:
             oos_sh.append(_metric(oosm, "sharpe"))
-        t.add_row(
+        cells.append([
             str(r["window"]),
-            f"{fmt_time(r['is_start_ms'])} +{fmt_duration(r['is_end_ms'] - r['is_start_ms'])}",
-            f"{fmt_time(r['oos_start_ms'])} +{fmt_duration(r['oos_end_ms'] - r['oos_start_ms'])}",
+            span(r["is_start_ms"], r["is_end_ms"]),
+            span(r["oos_start_ms"], r["oos_end_ms"]),
             chosen,
             _fmt(_metric(ism, "total_return"), pct=True),
             _fmt(_metric(ism, "sharpe")),
             _fmt(_metric(oosm, "total_return"), pct=True),
             _fmt(_metric(oosm, "sharpe")),
             _fmt(_metric(oosm, "max_drawdown"), pct=True),
-        )
+        ])
+    mean = ["mean", "", "", "", "", _fmt(_mean(is_sh)), "", _fmt(_mean(oos_sh)), ""]
+    if compact:  # no window numbers: the rows are in order
+        spec, cells, mean = spec[1:], [c[1:] for c in cells], mean[1:]
+        mean[0] = "mean"
+    t = report_table(title, compact, spec, cells)
     t.add_section()
-    t.add_row("mean", "", "", "", "", _fmt(_mean(is_sh)), "", _fmt(_mean(oos_sh)), "", style="bold")
+    t.add_row(*mean, style="bold")
     return t
