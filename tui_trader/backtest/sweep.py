@@ -568,14 +568,15 @@ def walk_forward_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str], 
     def span(start: int, end: int) -> str:
         if not compact:
             return f"{fmt_time(start)} +{fmt_duration(end - start)}"
-        days = (end - start) // MS_PER_DAY
-        return f"{fmt_time_short(start)} +{days}d" if days else f"{fmt_time_short(start)} +{fmt_duration(end - start)}"
+        days = round((end - start) / MS_PER_DAY)  # to the nearest day
+        return f"{fmt_time_short(start)} +" + (f"{days}d" if days else fmt_duration(end - start))
 
     names = ", ".join(_short(p) for p in paths)
     title = "Walk-forward (in-sample choice, out-of-sample result)"
     if compact:
         years = sorted({fmt_time(r[k])[:4] for r in rows for k in ("is_start_ms", "oos_end_ms")})
-        title += f", {years[0]}" + (f"-{years[-1]}" if len(years) > 1 else "") if years else ""
+        if years:
+            title += f", {years[0]}" + (f"-{years[-1]}" if len(years) > 1 else "")
         title += f"; chosen: {names}"
     spec = [("#", "right"), ("In-sample (UTC)", "left"), ("Out-of-sample (UTC)", "left"),
             ("Chosen" if compact else f"Chosen {names}", "left")]
