@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from engine_helpers import MIN, T0, engine_config, klines, make_engine, prices
 
-from tui_trader.engine import period_ms_for
 from tui_trader.events import EmergencyStop, LockSymbol, ManualBuy, ResetEmergency
 from tui_trader.models import EngineState, KlineBatch
 from tui_trader.rating.performance import performance_score
+from tui_trader.rating.periods import period_ms_for
 
 PERIOD = 3 * MIN  # engine_config: 150 000 ms rounded up to whole 1m klines
 

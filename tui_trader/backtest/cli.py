@@ -136,7 +136,7 @@ def _check_windows(cfg: Config, params: list, interval: str, start_ms: int, end_
     from tui_trader.backtest.sweep import walk_forward_windows
     from tui_trader.cli import UsageError
     from tui_trader.clock import interval_to_ms
-    from tui_trader.engine import period_ms_for
+    from tui_trader.rating.periods import period_ms_for
 
     if n < 1:
         raise UsageError(f"--walk-forward: needs 1 or more windows, got {n}")

@@ -66,7 +66,7 @@ def backtest_config(
 
 def warmup_klines_needed(cfg: Config, interval_ms: int) -> int:
     """Klines (open times) of warm-up the engine asks its feed for at start-up."""
-    from tui_trader.engine import period_ms_for
+    from tui_trader.rating.periods import period_ms_for
 
     periods = max(cfg.signal_generation.moving_average_period, cfg.rating.volatility_window) + 1
     return periods * (period_ms_for(cfg, interval_ms) // interval_ms)
@@ -246,7 +246,7 @@ async def run_backtest(
         counts = np.zeros(eq_ts.size, dtype=np.int64)
 
     # baselines on the same closes, sampled at the engine's period ends
-    from tui_trader.engine import period_ms_for
+    from tui_trader.rating.periods import period_ms_for
 
     period_ms = period_ms_for(bcfg, interval_ms)
     live = kl.open_time >= live_start
