@@ -14,19 +14,20 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from tui_trader.events import SymbolHistory
-from tui_trader.ui.format import fmt_clock, fmt_money, fmt_num, fmt_pct, fmt_price, fmt_qty
+from tui_trader.ui.format import fmt_money, fmt_num, fmt_pct, fmt_price, fmt_qty, fmt_when
 from tui_trader.ui.palette import Palette, right
 from tui_trader.ui.widgets.charts import Series, SeriesChart, history_key, rating_series, z_series
 from tui_trader.ui.widgets.signals import result_text
 from tui_trader.ui.widgets.status_bar import StatusBar
 from tui_trader.ui.widgets.table import FastTable
 
-# as wide as the main screen's signals pane: "profit_target" and a refusal's text whole
-SIG_COLS = [("time", "Time", 19), ("type", "Type", 4), ("kind", "Kind", 13), ("z", "z", 6),
+# as wide as the main screen's signals pane: "profit_target" and a refusal's text whole; times as
+# in the main panes (``03:04:05Z`` today, ``01-02 03:04`` before), so that the result shows
+SIG_COLS = [("time", "Time", 11), ("type", "Type", 4), ("kind", "Kind", 13), ("z", "z", 6),
             ("result", "Result", 48), ("reason", "Reason", 46)]
-ORDER_COLS = [("time", "Time", 19), ("side", "Side", 4), ("type", "Type", 6), ("qty", "Qty", 12),
+ORDER_COLS = [("time", "Time", 11), ("side", "Side", 4), ("type", "Type", 6), ("qty", "Qty", 12),
               ("price", "Avg price", 12), ("status", "Status", 16), ("src", "Source", 8), ("reason", "Reason", 30)]
-FILL_COLS = [("time", "Time", 19), ("side", "Side", 4), ("qty", "Qty", 12), ("price", "Price", 12),
+FILL_COLS = [("time", "Time", 11), ("side", "Side", 4), ("qty", "Qty", 12), ("price", "Price", 12),
              ("fee", "Fee", 10), ("id", "Order", 24)]
 
 
@@ -101,20 +102,29 @@ class SymbolDetailScreen(Screen[None]):
         if not all(tables) or not all(t.first().columns for t in tables):
             return False
         pal = self.palette
+        # "today" is the engine's: the latest time this history knows (its lists are oldest first)
+        latest = [int(h.ts_ms[-1])] if h.ts_ms.size else []
+        latest += [s.ts_ms for s in h.signals[-1:]] + [o.updated_ms for o in h.orders[-1:]]
+        latest += [f.ts_ms for f in h.fills[-1:]]
+        now = max(latest, default=0)
+
+        def when(ts_ms: int) -> str:
+            return fmt_when(ts_ms, now)
+
         t = self.query_one("#detail-signals", FastTable)
         t.clear()
         for s in reversed(h.signals):
-            t.add_row(fmt_clock(s.ts_ms), Text(str(s.type), style=pal.profit if s.type == "BUY" else pal.loss),
+            t.add_row(when(s.ts_ms), Text(str(s.type), style=pal.profit if s.type == "BUY" else pal.loss),
                       s.kind, right(fmt_num(s.z_score, sign=True)), result_text(s), s.reason)
         t = self.query_one("#detail-orders", FastTable)
         t.clear()
         for o in reversed(h.orders):
-            t.add_row(fmt_clock(o.created_ms), str(o.side), str(o.type), right(fmt_qty(o.executed_qty or o.quantity)),
+            t.add_row(when(o.created_ms), str(o.side), str(o.type), right(fmt_qty(o.executed_qty or o.quantity)),
                       right(fmt_price(o.avg_price) if o.avg_price else fmt_price(o.price)), str(o.status),
                       str(o.source), o.reason or o.error)
         t = self.query_one("#detail-fills", FastTable)
         t.clear()
         for f in reversed(h.fills):
-            t.add_row(fmt_clock(f.ts_ms), str(f.side), right(fmt_qty(f.quantity)), right(fmt_price(f.price)),
+            t.add_row(when(f.ts_ms), str(f.side), right(fmt_qty(f.quantity)), right(fmt_price(f.price)),
                       right(f"{fmt_qty(f.fee)} {f.fee_asset}"), f.client_order_id)
         return True
