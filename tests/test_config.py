@@ -68,6 +68,17 @@ def test_every_bad_field_is_named_at_once() -> None:
     assert "unknown key" in msgs["risk_management.stop_los_percent"]
 
 
+def test_speed_is_one_rule_a_positive_number_or_max() -> None:
+    """A bad speed is one error on feed.speed, not two named after pydantic's union branches
+    (feed.speed.float, feed.speed.literal['max']); 'MAX' is 'max', as on the command line."""
+    for bad in ("fast", -1, 0, "nan", True, "inf"):
+        res = check({"feed": {"speed": bad}})
+        assert [(i.path, i.message) for i in res.errors] == [
+            ("feed.speed", f"must be a positive number or 'max' (got {bad!r})")], bad
+    assert check({"feed": {"speed": "MAX"}}).config.feed.speed == "max"
+    assert check({"feed": {"speed": "120"}}).config.feed.speed == 120.0
+
+
 def test_a_binance_feed_takes_only_binance_intervals() -> None:
     # 7m is a fine simulated interval, but Binance would refuse the stream and the REST calls
     assert check({"feed": {"interval": "7m"}}).ok

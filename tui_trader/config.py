@@ -153,12 +153,20 @@ class Feed(_Section):
             )
         return v
 
-    @field_validator("speed")
+    @field_validator("speed", mode="before")
     @classmethod
-    def _speed(cls, v: float | str) -> float | str:
-        if v != "max" and (not math.isfinite(float(v)) or float(v) <= 0):
+    def _speed(cls, v: Any) -> float | str:
+        """A positive number or "max" (any case), checked here as one rule: left to the union,
+        "fast" got two errors named after pydantic's branches (speed.float, speed.literal['max'])."""
+        if isinstance(v, str) and v.strip().lower() == "max":
+            return "max"
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            raise ValueError("must be a positive number or 'max'") from None
+        if isinstance(v, bool) or not math.isfinite(x) or x <= 0:
             raise ValueError("must be a positive number or 'max'")
-        return v
+        return x
 
     @field_validator("symbols")
     @classmethod
