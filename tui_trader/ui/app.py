@@ -418,7 +418,8 @@ class TuiTraderApp(App[int]):
             except Exception:  # noqa: BLE001
                 log.exception("symbol history failed for %s", screen.symbol)
                 return
-            screen.show(hist)
+            snap = self.last_snapshot
+            screen.show(hist, now_ms=snap.ts_ms if snap is not None else None)
             return
         main = self.main_screen
         if main is None or not main.is_visible("charts") or not self._on_main():

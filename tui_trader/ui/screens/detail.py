@@ -13,6 +13,7 @@ from textual.containers import Grid
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
+from tui_trader.clock import MS_PER_DAY
 from tui_trader.events import SymbolHistory
 from tui_trader.ui.format import fmt_money, fmt_num, fmt_pct, fmt_price, fmt_qty, fmt_when
 from tui_trader.ui.palette import Palette, right
@@ -65,8 +66,10 @@ class SymbolDetailScreen(Screen[None]):
                     yield FastTable(FILL_COLS, id="detail-fills")
         yield Footer()
 
-    def show(self, h: SymbolHistory, last_price: float | None = None) -> None:
-        """Update everything from one history (cheap when nothing changed)."""
+    def show(self, h: SymbolHistory, last_price: float | None = None, now_ms: int | None = None) -> None:
+        """Update everything from one history (cheap when nothing changed). ``now_ms`` is the
+        engine's time (the app's last snapshot), the day the tables' times are relative to; by
+        default the history's last period."""
         pal = self.palette
         info = Text(no_wrap=True, overflow="ellipsis")
         info.append(f" {h.symbol} ", style="bold reverse")
@@ -90,26 +93,23 @@ class SymbolDetailScreen(Screen[None]):
         self.query_one("#detail-rating", SeriesChart).draw(key, h.ts_ms, rating_series(h))
         zs, zl = z_series(h)
         self.query_one("#detail-z", SeriesChart).draw(key, h.ts_ms, zs, zl)
-        tkey = (key, len(h.signals), len(h.orders), len(h.fills),
+        if now_ms is None:
+            now_ms = int(h.ts_ms[-1]) if h.ts_ms.size else 0
+        tkey = (key, now_ms // MS_PER_DAY, len(h.signals), len(h.orders), len(h.fills),
                 tuple((o.status, o.executed_qty) for o in h.orders[-20:]),
                 tuple((s.executed, s.outcome) for s in h.signals[-20:]))
-        if tkey != self._key and self._tables(h):
+        if tkey != self._key and self._tables(h, now_ms):
             self._key = tkey
 
-    def _tables(self, h: SymbolHistory) -> bool:
+    def _tables(self, h: SymbolHistory, now_ms: int) -> bool:
         """Fill the three tables; False while the tabs are not mounted yet (retried)."""
         tables = [self.query(f"#detail-{k}") for k in ("signals", "orders", "fills")]
         if not all(tables) or not all(t.first().columns for t in tables):
             return False
         pal = self.palette
-        # "today" is the engine's: the latest time this history knows (its lists are oldest first)
-        latest = [int(h.ts_ms[-1])] if h.ts_ms.size else []
-        latest += [s.ts_ms for s in h.signals[-1:]] + [o.updated_ms for o in h.orders[-1:]]
-        latest += [f.ts_ms for f in h.fills[-1:]]
-        now = max(latest, default=0)
 
         def when(ts_ms: int) -> str:
-            return fmt_when(ts_ms, now)
+            return fmt_when(ts_ms, now_ms)
 
         t = self.query_one("#detail-signals", FastTable)
         t.clear()
