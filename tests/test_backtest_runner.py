@@ -173,7 +173,27 @@ def test_sweep_runner_in_two_processes(klines_dir):
     for r in rows:
         assert set(METRIC_KEYS) <= set(r["metrics"])
         assert r["metrics"]["start_ms"] == START
+        assert r["metrics"]["warnings"] == []  # two months of data before the start: a full warm-up
     # the same buy-and-hold for both points: it does not depend on the strategy
     assert rows[0]["metrics"]["buy_and_hold_return"] == rows[1]["metrics"]["buy_and_hold_return"]
     with pytest.raises(ValueError, match="needs 'path'"):
         sweep_runner(Config().model_dump(mode="json"), {"interval": "1h"})
+
+
+def test_sweep_runner_keeps_its_warnings_with_the_run(klines_dir, capsys, caplog):
+    """A run's warnings come back in its metrics instead of the console, where a sweep's workers
+    would interleave them under the progress bar with nothing to say which point they are from."""
+    spec = {"path": str(klines_dir), "interval": "1h", "symbols": SYMS[:2],
+            "start_ms": parse_time("2024-01-01"), "end_ms": parse_time("2024-01-20")}  # fmt: skip
+    with caplog.at_level("WARNING"):
+        out = sweep_runner(cfg_for_tests().model_dump(mode="json"), spec)
+    assert out["warnings"] == [
+        "backtest warm-up: 0 of 51 klines before the start (the data begins 2024-01-01 00:00 UTC): "
+        "ratings and z-scores settle inside the run"
+    ]
+    assert "warm-up" not in capsys.readouterr().err and not caplog.records
+    # outside a sweep run the same warning is logged as before
+    with caplog.at_level("WARNING"):
+        asyncio.run(run_backtest(cfg_for_tests(), klines_dir, "1h", SYMS[:2], spec["start_ms"], spec["end_ms"],
+                                 store=False))  # fmt: skip
+    assert any("0 of 51 klines" in r.getMessage() for r in caplog.records)

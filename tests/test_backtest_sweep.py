@@ -15,6 +15,7 @@ from tui_trader.backtest.sweep import (
     heatmap_table,
     parse_param,
     run_sweep,
+    sweep_notes,
     walk_forward,
     walk_forward_windows,
 )
@@ -34,7 +35,9 @@ def toy_runner(config_dict: dict, data_spec: dict | None) -> dict:
     target = spec.get("target", 2.0)
     if "start_ms" in spec:  # walk-forward: the best z moves with the window
         target = 1.5 + spec["start_ms"] / 1000
+    warnings = [w.format(z=z) for w in spec.get("warn", ()) if "{z}" not in w or z in spec.get("warn_z", (z,))]
     return {
+        "warnings": warnings,
         "total_return": z / 10,
         "sharpe": -((z - target) ** 2) + ma / 1000,
         "max_drawdown": 0.01 * z,
@@ -317,3 +320,34 @@ def test_walk_forward_table_fits_80_columns():
     console = Console(record=True, width=160)
     console.print(fit(console, lambda compact: walk_forward_table(rows, [Z], compact)))
     assert "2024-01-01 00:00 +160d" in console.export_text()
+
+
+def test_sweep_notes_name_the_points_each_warning_came_from():
+    spec = {"warn": ["warm-up short", "breaker at z={z}"], "warn_z": (2.0,)}
+    rows = run_sweep(Config(), [f"{Z}=1.5:2.5:0.5"], toy_runner, processes=1, data_spec=spec)
+    assert sweep_notes(rows) == [
+        "all 3 points: warm-up short",  # logged by every run: said once
+        "z_score_threshold=2.0: breaker at z=2.0",
+    ]
+    two = run_sweep(Config(), [f"{Z}=1.5,2.0", f"{MA}=10,20"], toy_runner, processes=1,
+                    data_spec={"warn": ["breaker at z={z}"], "warn_z": (2.0,)})  # fmt: skip
+    assert sweep_notes(two) == [
+        "z_score_threshold=2.0, moving_average_period=10; z_score_threshold=2.0, moving_average_period=20: "
+        "breaker at z=2.0"
+    ]
+    assert sweep_notes(run_sweep(Config(), [f"{Z}=1.5,2.0"], toy_runner, processes=1)) == []
+
+
+def test_walk_forward_notes_say_window_and_sample():
+    rows = walk_forward(Config(), [f"{Z}=1.5:2.5:0.5"], toy_runner,
+                        {"warn": ["breaker at z={z}"], "warn_z": (1.5, 2.0)}, 0, 1200, 2, 0.5, processes=1)  # fmt: skip
+    # window 1 picks z=1.5, window 2 z=2.0 (see the test above); both are re-run out of sample
+    assert [r["best"] for r in rows] == [{Z: 1.5}, {Z: 2.0}]
+    assert sweep_notes(rows) == [
+        "window 1 in-sample, z_score_threshold=1.5: breaker at z=1.5",
+        "window 1 in-sample, z_score_threshold=2.0: breaker at z=2.0",
+        "window 1 out-of-sample: breaker at z=1.5",
+        "window 2 in-sample, z_score_threshold=1.5: breaker at z=1.5",
+        "window 2 in-sample, z_score_threshold=2.0: breaker at z=2.0",
+        "window 2 out-of-sample: breaker at z=2.0",
+    ]

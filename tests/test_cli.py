@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -210,3 +211,26 @@ def test_walk_forward_windows_too_short_for_the_z_window_are_refused(tmp_path: P
              "--start", "2024-03-01", "--end", "2024-03-31", "--param", "signal_generation.z_score_threshold=2",
              "--walk-forward", "7")
     assert r7.returncode == 2 and "each in-sample window would span 7d 12h" in r7.stderr, r7.stderr
+
+
+def test_sweep_warnings_come_once_after_the_table_with_their_points(tmp_path: Path, klines_dir: Path) -> None:
+    # the data starts 2024-01-01: every point's run starts without a warm-up; each worker printed
+    # that, unlabelled, in the middle of the progress; now one line says which points it concerns
+    r = run("backtest", "sweep", "--data", str(klines_dir), "--interval", "1h", "--symbols", "BTCUSDT,ETHUSDT",
+            "--start", "2024-01-01", "--end", "2024-01-15", "--param", "signal_generation.z_score_threshold=2,3",
+            "--processes", "2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stderr.count("backtest warm-up") == 1, r.stderr
+    line = next(x for x in r.stderr.splitlines() if "warm-up" in x)
+    assert line == ("warning: all 2 points: backtest warm-up: 0 of 201 klines before the start (the data begins "
+                    "2024-01-01 00:00 UTC): ratings and z-scores settle inside the run")
+    assert "Sweep" in r.stdout and "Traceback" not in r.stderr
+    # --json: the JSON alone on stdout (the table went there too), the warnings in each run's metrics
+    r = run("backtest", "sweep", "--data", str(klines_dir), "--interval", "1h", "--symbols", "BTCUSDT",
+            "--start", "2024-01-01", "--end", "2024-01-10", "--param", "signal_generation.z_score_threshold=2,3",
+            "--processes", "1", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads(r.stdout)
+    assert [row["point"] for row in rows] == [{"signal_generation.z_score_threshold": v} for v in (2.0, 3.0)]
+    assert all("0 of 201 klines" in row["metrics"]["warnings"][0] for row in rows)
+    assert r.stderr.count("backtest warm-up") == 1

@@ -21,6 +21,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from tui_trader.config import Config
 
@@ -163,7 +164,7 @@ def _check_windows(cfg: Config, params: list, interval: str, start_ms: int, end_
 
 def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     from tui_trader.backtest.runner import sweep_runner
-    from tui_trader.backtest.sweep import grid, parse_param, run_sweep, walk_forward
+    from tui_trader.backtest.sweep import grid, parse_param, run_sweep, sweep_notes, walk_forward
     from tui_trader.cli import UsageError
     from tui_trader.market.replay import ReplayError, load_klines
 
@@ -182,8 +183,8 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     spec = {"path": str(Path(data).resolve()), "interval": interval, "symbols": symbols,
             "start_ms": start_ms, "end_ms": end_ms}
     processes = args.processes or os.cpu_count() or 1
-    console = Console()
     err = Console(stderr=True)
+    console = None if args.json else Console()  # --json: the JSON alone on stdout, as for a backtest
     base = cfg.model_dump(mode="json")
     err.print(f"sweep: {len(points)} point(s) on {processes} process(es)")
     prog, cb = _progress(err, "sweep")
@@ -208,6 +209,8 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         from tui_trader.backtest.metrics import json_safe
 
         print(json.dumps(json_safe(rows), sort_keys=True, allow_nan=False))
+    for line in sweep_notes(rows):
+        err.print(Text.assemble(("warning", "yellow"), f": {line}"), soft_wrap=True)  # one line each, for grep
     failed = [r for r in rows if isinstance(r, dict) and r.get("error")]
     for r in failed:
         what = f"window {r['window'] + 1}" if "window" in r else f"point {r.get('point')}"

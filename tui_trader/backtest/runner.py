@@ -26,7 +26,8 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -167,8 +168,12 @@ async def run_backtest(
         warm = int(min(want_warm, times.size // 2))
     if times.size - warm < 1:
         raise ReplayError(f"no {interval} klines to replay in the selected span")
-    if warm < want_warm:
-        log.warning("backtest warm-up: %d of %d klines available before the start", warm, want_warm)
+    if warm < want_warm:  # then the warm-up starts at the data's first kline: times[0]
+        log.warning(
+            "backtest warm-up: %d of %d klines before the start (the data begins %s UTC): "
+            "ratings and z-scores settle inside the run",
+            warm, want_warm, datetime.fromtimestamp(int(times[0]) / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M"),
+        )  # fmt: skip
     live_start = int(times[warm])
 
     from tui_trader.market.replay import ReplayData
@@ -355,8 +360,39 @@ def _cached_data(path: str, interval: str, symbols: tuple[str, ...] | None) -> A
     return _DATA_CACHE[key]
 
 
+class _Kept(logging.Handler):
+    """Keeps the messages of the records it gets, each once, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if msg not in self.messages:
+            self.messages.append(msg)
+
+
+@contextmanager
+def kept_warnings() -> Iterator[list[str]]:
+    """The warnings ``tui_trader`` logs inside the block, kept in the list it yields instead of
+    printed (each once). A sweep's runs report them with the point they came from, where the
+    workers' own stderr would interleave them, unlabelled, under the progress bar."""
+    logger = logging.getLogger("tui_trader")
+    kept = _Kept()
+    propagate = logger.propagate
+    logger.addHandler(kept)
+    logger.propagate = False
+    try:
+        yield kept.messages
+    finally:
+        logger.removeHandler(kept)
+        logger.propagate = propagate
+
+
 def sweep_runner(config_dict: dict[str, Any], data_spec: dict[str, Any]) -> dict[str, Any]:
-    """Run one backtest for a sweep and return its metrics (nothing is stored).
+    """Run one backtest for a sweep and return its metrics (nothing is stored), with
+    ``warnings``: what the run logged at warning level or above (see :func:`kept_warnings`).
 
     ``data_spec``: ``path`` and ``interval`` (required), ``symbols`` (list, optional),
     ``start_ms`` / ``end_ms`` (optional; set per window by walk-forward). The data is loaded
@@ -372,18 +408,20 @@ def sweep_runner(config_dict: dict[str, Any], data_spec: dict[str, Any]) -> dict
     cfg = Config.model_validate(config_dict)
     syms = tuple(data_spec["symbols"]) if data_spec.get("symbols") else None
     data = _cached_data(str(data_spec["path"]), data_spec["interval"], syms)
-    res = asyncio.run(
-        run_backtest(
-            cfg,
-            data_spec["path"],
-            data_spec["interval"],
-            symbols=list(syms) if syms else None,
-            start_ms=data_spec.get("start_ms"),
-            end_ms=data_spec.get("end_ms"),
-            store=False,
-            data=data,
+    with kept_warnings() as warnings:
+        res = asyncio.run(
+            run_backtest(
+                cfg,
+                data_spec["path"],
+                data_spec["interval"],
+                symbols=list(syms) if syms else None,
+                start_ms=data_spec.get("start_ms"),
+                end_ms=data_spec.get("end_ms"),
+                store=False,
+                data=data,
+            )
         )
-    )
     out = dict(res.metrics)
     out["buy_and_hold_return"] = res.baselines["buy_and_hold"]["total_return"]
+    out["warnings"] = list(warnings)
     return out

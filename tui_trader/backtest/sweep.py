@@ -403,6 +403,38 @@ def sweep_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str]) -> Tabl
     return t
 
 
+def _points_label(points: Sequence[Mapping[str, Any]], total: int) -> str:
+    if len(points) == total and total > 1:
+        return f"all {total} points"
+    return "; ".join(", ".join(f"{_short(k)}={v}" for k, v in p.items()) for p in points)
+
+
+def _grouped(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Each warning of the ``rows``' runs (``metrics["warnings"]``) -> the points that logged it."""
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        for msg in (r.get("metrics") or {}).get("warnings") or ():
+            out.setdefault(msg, []).append(r["point"])
+    return out
+
+
+def sweep_notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The warnings the runs of a sweep (rows of :func:`run_sweep`) or of a walk-forward (rows
+    of :func:`walk_forward`) logged, one line per warning and window, naming the runs it came
+    from: ``"window 1 in-sample, all 4 points: backtest warm-up: ..."``."""
+    if not any("window" in r for r in rows):
+        return [f"{_points_label(points, len(rows))}: {msg}" for msg, points in _grouped(rows).items()]
+    lines: list[str] = []
+    for r in rows:
+        where = f"window {r['window'] + 1}"
+        grid_rows = r.get("grid") or []
+        for msg, points in _grouped(grid_rows).items():
+            lines.append(f"{where} in-sample, {_points_label(points, len(grid_rows))}: {msg}")
+        for msg in (r.get("oos") or {}).get("warnings") or ():
+            lines.append(f"{where} out-of-sample: {msg}")
+    return lines
+
+
 def heat_style(value: float | None, lo: float, hi: float) -> str:
     """Cell style for ``value`` on a red (``lo``) - yellow - green (``hi``) scale."""
     if value is None:
