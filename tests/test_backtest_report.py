@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from decimal import Decimal
 
 import numpy as np
@@ -153,6 +154,15 @@ def test_charts_have_fixed_size_and_both_series(result):
     dd = drawdown_chart(result, color=False)
     assert "Drawdown" in dd and "\x1b[" not in dd
     assert "\x1b[" in equity_chart(result, color=True)
+    # round axis labels, each a round multiple of one step (plotext's own: 9950.7, 3.4 days ...)
+    for chart in (eq, dd):
+        y = [float(m.replace(",", "")) for m in re.findall(r"^ *(-?[\d,]+(?:\.\d+)?)[┤├]", chart, re.M)]
+        assert len(y) >= 2, chart
+        steps = np.diff(sorted(y))
+        assert np.allclose(steps, steps[0]) and steps[0] / 10 ** np.floor(np.log10(steps[0])) in (1, 2, 2.5, 5)
+        x_line = chart.splitlines()[-2].split()
+        x = [float(v) for v in x_line]
+        assert len(x) >= 2 and all(np.isclose(v / (x[1] - x[0]), round(v / (x[1] - x[0]))) for v in x), x_line
 
 
 def test_report_json_keys_are_stable_and_serialisable(result):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import re
 import threading
 from decimal import Decimal
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from rich.text import Text
 from textual.app import App
@@ -586,7 +587,9 @@ def test_palette_signs():
 
 async def test_flat_series_chart_spans_a_sliver_around_its_value():
     """A constant equity curve (no trade yet) spans 10,000 +- 0.1 %, not plotext's 5,000-15,000;
-    a moving one keeps plotext's own range, and a side with threshold lines keeps them in view."""
+    a moving one spans its own range, and a side with threshold lines keeps them in view and
+    labels them. Every axis is labelled with round values (plotext's own labels were the rows'
+    values: 9999.39, 10000.57, 10001.16 ...)."""
     from tui_trader.ui.widgets.charts import Series, SeriesChart
 
     class ChartApp(App):
@@ -599,11 +602,36 @@ async def test_flat_series_chart_spans_a_sliver_around_its_value():
         chart.draw("flat", ts, [Series("equity", np.full(5, 10_000.0), "green")])
         await pilot.pause()
         flat = Text.from_ansi(str(chart.plt.build())).plain
-        assert "10010.0" in flat and "9990.0" in flat and "15000" not in flat
+        assert "10,010┤" in flat and " 9,990┤" in flat and "15,000" not in flat
         chart.draw("moving", ts, [Series("equity", np.array([10_000.0, 10_040, 9_980, 10_100, 10_050]), "green")])
         await pilot.pause()
         moving = Text.from_ansi(str(chart.plt.build())).plain
-        assert "10100┤" in moving and " 9980┤" in moving
+        assert [f"{v:,}┤" in moving for v in range(10_000, 10_101, 25)] == [True] * 5
+        assert "9,980" not in moving and "10,040" not in moving  # the data's extremes are not labels
+        assert "-0.06" in moving and "0.00" in moving  # hours: four minutes, round steps
         chart.draw("zero", ts, [Series("z", np.zeros(5), "orange")], hlines=[(2.5, "green", "left")])
         await pilot.pause()
-        assert "2.50" in Text.from_ansi(str(chart.plt.build())).plain
+        assert re.search(r"(^|\n) *2\.5[┤├]", Text.from_ansi(str(chart.plt.build())).plain)  # ├ where a line meets the axis
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lo=st.floats(-1e7, 1e7, allow_nan=False),
+    span=st.floats(1e-6, 1e7, allow_nan=False),
+    most=st.integers(2, 6),
+)
+def test_nice_ticks_are_round_even_and_inside_the_range(lo, span, most):
+    from tui_trader.axis import nice_ticks
+
+    assume(span >= max(abs(lo), 1.0) * 1e-8)  # a chart's span, not float noise on its level
+    hi = lo + span
+    ticks, labels = nice_ticks(lo, hi, most)
+    assert 1 <= len(ticks) <= most and len(labels) == len(ticks)
+    tol = span * 1e-6
+    assert all(lo - tol <= t <= hi + tol for t in ticks)
+    if len(ticks) > 1:
+        steps = np.diff(ticks)
+        np.testing.assert_allclose(steps, steps[0], rtol=1e-6)
+        mant = steps[0] / 10.0 ** np.floor(np.log10(steps[0]) + 1e-6)
+        assert min(abs(mant - m) for m in (1.0, 2.0, 2.5, 5.0)) < 1e-6  # 1, 2, 2.5 or 5 x 10^k
+        assert len(set(labels)) == len(labels)  # enough decimals to tell them apart

@@ -33,6 +33,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from tui_trader.axis import set_ticks
 from tui_trader.backtest import BacktestResult
 from tui_trader.backtest.metrics import drawdown_series, json_safe
 from tui_trader.clock import MS_PER_DAY
@@ -316,6 +317,7 @@ def _plot(
             plt.plot(x.tolist(), y.tolist(), label=label, color=colour)
         else:
             plt.plot(x.tolist(), y.tolist(), label=label, marker="braille" if i == 0 else ".")
+    set_ticks(plt, [(ts - t0) / MS_PER_DAY for _, ts, _, _ in series], [y for _, _, y, _ in series], width, height)
     plt.title(title)
     plt.xlabel(f"days since {fmt_time(t0)} UTC")
     plt.ylabel(ylabel)

@@ -46,6 +46,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
+from tui_trader.axis import set_ticks
 from tui_trader.backtest import BacktestResult
 from tui_trader.backtest.metrics import trades_from_fills
 from tui_trader.backtest.report import fmt_duration, fmt_num, fmt_pct, fmt_time, summary_table
@@ -381,11 +382,16 @@ class EquityChart(SeriesChart):
             return False
         self.labels = tuple(s[0] for s in series)
         t0 = int(min(int(s[1][0]) for s in series))
+        xs, ys = [], []
         for label, ts, y, colour in series:
             x, yy = _thin(ts, y)
-            plt.plot(((x - t0) / MS_PER_DAY).tolist(), yy.tolist(), label=label, color=colour)
+            xs.append((x - t0) / MS_PER_DAY)
+            ys.append(yy)
+            plt.plot(xs[-1].tolist(), yy.tolist(), label=label, color=colour)
         if run.starting_balance:
             plt.hline(run.starting_balance, color="gray")
+            ys.append(np.array([float(run.starting_balance)]))
+        set_ticks(plt, xs, ys, self.size.width or 80, self.size.height or 20)
         plt.title(f"equity ({run.quote_asset})" + ("" if run.bh_ts is not None else " · strategy only"))
         plt.xlabel(f"days since {fmt_time(t0)} UTC")
         self.refresh()

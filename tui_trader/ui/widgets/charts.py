@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from textual_plotext import PlotextPlot
 
+from tui_trader.axis import most_ticks, nice_ticks
 from tui_trader.events import SymbolHistory
 
 MAX_POINTS = 400  # decimate longer series (plotext cost grows with points)
@@ -106,10 +107,23 @@ class SeriesChart(PlotextPlot):
         if drawn:
             for value, color, yside in hlines:
                 plt.hline(value, color=color, yside=yside)
+                lo, hi = spans[yside]
+                spans[yside] = (min(lo, value), max(hi, value))
+            rows = self.size.height - 5  # the plot's own rows: less the title, x ticks, x label, frame
             for yside, (lo, hi) in spans.items():
-                if lo == hi and not any(h[2] == yside for h in hlines):
+                if lo == hi:
                     pad = flat_pad(lo)
-                    plt.ylim(lo - pad, hi + pad, yside=yside)
+                    lo, hi = lo - pad, hi + pad
+                plt.ylim(lo, hi, yside=yside)
+                marks = sorted({h[0] for h in hlines if h[2] == yside})
+                if marks:  # the lines' own values (the z thresholds): a round tick on a few rows would sit on them
+                    plt.yticks(marks, [f"{v:,g}" for v in marks], yside=yside)
+                else:
+                    plt.yticks(*nice_ticks(lo, hi, most_ticks(rows + 2, 2, 5) if rows > 0 else 5), yside=yside)
+            xs = x_all[np.isfinite(x_all)]
+            if xs.size > 1:  # a label about every 10 columns
+                most = most_ticks(self.size.width - 8, 10) if self.size.width else 5
+                plt.xticks(*nice_ticks(float(xs.min()), float(xs.max()), most))
             plt.xlabel("hours")
         self.refresh()
         return True
