@@ -436,14 +436,16 @@ async def test_a_restarted_paced_sim_market_shows_the_earlier_prices_in_the_symb
     con = sqlite3.connect(db)
     stored = con.execute("SELECT COUNT(*), COUNT(DISTINCT open_time) FROM klines").fetchone()
     con.close()
-    assert stored == (8 * 30, 30)
+    warm = before.ts_ms.size - 30  # the periods before the run: the warm-up's history
+    assert warm > 0 and stored == (8 * (30 + warm), 30 + warm)  # the warm-up's klines are stored too
     e = build_engine(_sim_cfg(speed=1e7), db_path=db, session_kind="run", autostart=True, max_klines=2)
     await e.start_up()
     try:
         after = e.symbol_history(e.symbols[0])
-        live = np.isin(after.ts_ms, before.ts_ms[-30:])
-        assert live.sum() == 30  # the last run's live periods, restored
-        np.testing.assert_array_equal(after.price[live], before.price[-30:])  # with their prices
+        restored = np.isin(after.ts_ms, before.ts_ms)
+        assert restored.sum() == 30 + warm  # the last run's periods and its warm-up's, restored
+        np.testing.assert_array_equal(after.price[restored], before.price)  # with their prices
+        assert np.isfinite(before.price).all()
     finally:
         await e.stop()
     # pruned (at each new UTC day of engine time) to the detail history's reach, HISTORY_LEN
@@ -466,6 +468,24 @@ async def test_a_restarted_paced_sim_market_shows_the_earlier_prices_in_the_symb
     await e.stop()
     con = sqlite3.connect(fast)
     assert con.execute("SELECT COUNT(*) FROM klines").fetchone()[0] == 0
+    con.close()
+
+
+async def test_a_warm_up_too_large_to_store_is_not_stored_and_says_so(tmp_path: Path, monkeypatch, caplog) -> None:
+    """2,000 live symbols warm up on ~2 M klines: those are not written (the run's own closed
+    klines still are), and the log says what that means for the symbol detail."""
+    import tui_trader.recovery as recovery_mod
+
+    monkeypatch.setattr(recovery_mod, "WARMUP_KLINES_STORED", 8 * 5)
+    db = str(tmp_path / "w.db")
+    e = build_engine(_sim_cfg(speed=1e7), db_path=db, session_kind="run", autostart=True, max_klines=3)
+    with caplog.at_level(logging.INFO, logger="tui_trader.engine"):
+        await e.start_up()
+    await e.run()
+    await e.stop()
+    assert "warm-up klines are not stored (more than 40)" in caplog.text
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*), COUNT(DISTINCT open_time) FROM klines").fetchone() == (8 * 3, 3)
     con.close()
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from tui_trader.clock import MS_PER_DAY
 from tui_trader.execution.filters import to_decimal
-from tui_trader.models import EngineState, Source, digits
+from tui_trader.models import EngineState, KlineBatch, Source, digits
 from tui_trader.portfolio.portfolio import Portfolio
 from tui_trader.rating.periods import period_ms_for
 from tui_trader.risk.breakers import utc_day
@@ -31,6 +31,7 @@ from tui_trader.strategy.signals import DROPPED_PREFIX
 log = logging.getLogger("tui_trader.engine")
 
 DETAIL_RESTORE_CELLS = 200_000  # at most this many symbol-periods of detail history are read back on start
+WARMUP_KLINES_STORED = 250_000  # a warm-up's klines are stored up to this many (2,000 live symbols: ~2 M)
 SIM_PRICES_KEY = "sim_prices"  # kv: the simulated market's latest prices, for a restart
 SIM_PRICES_SAVE_S = 2.0  # wall seconds between saves of them
 
@@ -326,6 +327,21 @@ class EngineRecovery:
             return
         await self._process_klines(hist, live=False)
         log.info("warmed up on %d historical klines (%d periods)", len(hist), self.counters["periods"])
+        if self.db is not None and self._store_klines:
+            await self._store_warmup_klines(hist)
+
+    async def _store_warmup_klines(self, hist: KlineBatch) -> None:
+        """The warm-up's klines are stored as the run's closed klines are (where they are: see
+        ``_store_klines``), as far back as they are kept, so that after a restart the symbol
+        detail's price chart also covers the history before the first start - the simulated
+        market's cannot be made again. Not above ``WARMUP_KLINES_STORED`` rows: then the
+        stored prices start at this start."""
+        part = hist.take(hist.open_time >= int(hist.open_time.max()) - self._kline_keep_ms())
+        if len(part) > WARMUP_KLINES_STORED:
+            log.info("the %d warm-up klines are not stored (more than %d): after a restart the symbol "
+                     "detail's prices start at this start", len(part), WARMUP_KLINES_STORED)
+            return
+        await self.db.queue_klines(self.symbols, part)
 
     async def _restore_state(self, saved: dict[str, Any] | None, reconcile_ok: bool) -> None:
         """The state to trade in after start-up (see the module docstring)."""
