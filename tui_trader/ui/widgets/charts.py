@@ -121,8 +121,8 @@ class SeriesChart(PlotextPlot):
                 else:
                     plt.yticks(*nice_ticks(lo, hi, most_ticks(rows + 2, 2, 5) if rows > 0 else 5), yside=yside)
             xs = x_all[np.isfinite(x_all)]
-            if xs.size > 1:  # a label about every 10 columns
-                most = most_ticks(self.size.width - 8, 10) if self.size.width else 5
+            if xs.size > 1:  # a label about every 8 columns
+                most = most_ticks(self.size.width - 8, 8) if self.size.width else 5
                 plt.xticks(*nice_ticks(float(xs.min()), float(xs.max()), most))
             plt.xlabel("hours")
         self.refresh()
