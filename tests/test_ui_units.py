@@ -612,6 +612,13 @@ async def test_flat_series_chart_spans_a_sliver_around_its_value():
         chart.draw("zero", ts, [Series("z", np.zeros(5), "orange")], hlines=[(2.5, "green", "left")])
         await pilot.pause()
         assert re.search(r"(^|\n) *2\.5[┤├]", Text.from_ansi(str(chart.plt.build())).plain)  # ├ where a line meets the axis
+        # no z yet (the first periods): the price is drawn on its side, the thresholds on theirs
+        chart.draw("no z", ts, [Series("z", np.full(5, np.nan), "orange"),
+                                Series("price", np.linspace(1.0, 2.0, 5), "cyan", "right")],
+                   hlines=[(2.5, "green", "left"), (-2.5, "red", "left")])  # fmt: skip
+        await pilot.pause()
+        text = Text.from_ansi(str(chart.plt.build())).plain
+        assert re.search(r"(^|\n) *-2\.5[┤├]", text) and "┤2.0" in text.replace("├", "┤")
 
 
 @settings(max_examples=300, deadline=None)

@@ -107,7 +107,7 @@ class SeriesChart(PlotextPlot):
         if drawn:
             for value, color, yside in hlines:
                 plt.hline(value, color=color, yside=yside)
-                lo, hi = spans[yside]
+                lo, hi = spans.get(yside, (math.inf, -math.inf))  # a side may have lines but no data yet
                 spans[yside] = (min(lo, value), max(hi, value))
             rows = self.size.height - 5  # the plot's own rows: less the title, x ticks, x label, frame
             for yside, (lo, hi) in spans.items():
