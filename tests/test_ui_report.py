@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
 from rich.console import Console
+from rich.text import Text
 from textual.widgets import Static
 from ui_support import make_app, make_engine, ready, ui_config, until
 
+from tui_trader.axis import most_ticks, nice_ticks
 from tui_trader.backtest.baselines import compute_baselines
 from tui_trader.backtest.metrics import compute_metrics, json_safe, per_symbol_breakdown, trades_from_fills
 from tui_trader.backtest.report import fmt_pct, summary_table
@@ -179,6 +182,21 @@ async def test_equity_chart_shows_buy_and_hold_only_when_stored(db_path):
             await pilot.pause()
             chart = app.screen.query_one("#bt-equity", EquityChart)
             assert chart.display and chart.labels == labels
+    # its axis ticks are those of the size it is shown at (it was first drawn while hidden, before
+    # it had one: a tall chart had the few ticks of a short one)
+    run = await read_run(db_path, "bt-new")
+    app = BacktestReportApp(db_path, run=run)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        await _loaded(app.screen)
+        await pilot.press("2")
+        await pilot.pause()
+        chart = app.screen.query_one("#bt-equity", EquityChart)
+        ys = np.concatenate([run.equity, run.bh_equity, [float(run.starting_balance)]])
+        want = nice_ticks(float(ys.min()), float(ys.max()), most_ticks(chart.size.height - 5, 3))[1]
+        text = Text.from_ansi(str(chart.plt.build())).plain
+        shown = [m for m in re.findall(r"^ *([\d,.]+)[┤├]", text, re.M)]
+        assert chart.size.height > 25 and sorted(shown) == sorted(want), (shown, want)
 
 
 async def test_runs_screen_says_so_when_the_database_has_no_runs(tmp_path):

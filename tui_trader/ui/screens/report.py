@@ -364,10 +364,18 @@ class EquityChart(SeriesChart):
     ``labels`` names the series of the last drawing."""
 
     labels: tuple[str, ...] = ()
+    _run: StoredRun | None = None
+
+    def on_resize(self) -> None:
+        """The axis ticks are chosen for the chart's size: drawn again at the new one (the chart
+        is first drawn while its tab is hidden, before it has one)."""
+        if self._run is not None:
+            self.show_run(self._run)
 
     def show_run(self, run: StoredRun) -> bool:
         """Draw ``run``'s curves; False (nothing drawn) for an empty curve."""
-        if not self.begin_drawing((run.run_id, int(run.equity_ts.size), run.bh_ts is not None)):
+        self._run = run
+        if not self.begin_drawing((run.run_id, int(run.equity_ts.size), run.bh_ts is not None, self.size)):
             return False
         plt = self.plt
         series = []
