@@ -262,21 +262,34 @@ class Portfolio:
         """Sum of unrealised PnL at the last marks (quote)."""
         return self.positions_value - float(sum((p.cost for p in self.positions.values()), Decimal(0)))
 
+    def day_and_drawdown(self, equity: float) -> tuple[float, float, float, float]:
+        """``(daily PnL, daily PnL %, peak equity, drawdown %)`` at ``equity`` (quote): at the last
+        mark for the properties below; at the latest prices for an engine snapshot, which marks
+        nothing. The daily figures are since the start of the current UTC day; the drawdown is
+        the percent below the peak (0 at a new high)."""
+        day_start = self.day_start_equity
+        daily = equity - day_start
+        peak = max(self.peak_equity, equity)
+        return (
+            daily,
+            daily / day_start * 100.0 if day_start > 0 else 0.0,
+            peak,
+            max(0.0, (peak - equity) / peak * 100.0) if peak > 0 else 0.0,
+        )
+
     @property
     def daily_pnl(self) -> float:
         """Equity change since the start of the current UTC day (quote)."""
-        return self.equity - self.day_start_equity
+        return self.day_and_drawdown(self.equity)[0]
 
     @property
     def daily_pnl_pct(self) -> float:
-        return self.daily_pnl / self.day_start_equity * 100.0 if self.day_start_equity > 0 else 0.0
+        return self.day_and_drawdown(self.equity)[1]
 
     @property
     def drawdown_pct(self) -> float:
         """Percent below the peak equity (0 at a new high)."""
-        if self.peak_equity <= 0:
-            return 0.0
-        return max(0.0, (self.peak_equity - self.equity) / self.peak_equity * 100.0)
+        return self.day_and_drawdown(self.equity)[3]
 
     @property
     def total_pnl(self) -> float:
