@@ -172,31 +172,24 @@ async def test_standalone_lists_runs_newest_first_and_enter_opens_the_report(db_
 
 
 async def test_equity_chart_shows_buy_and_hold_only_when_stored(db_path):
-    for run_id, labels in (("bt-new", ("strategy", "buy & hold")), ("bt-old", ("strategy",))):
+    """Its series, and axis ticks for the size it is shown at: it is first drawn while its tab is
+    hidden, before it has one, and a tall chart had the few ticks of a short one."""
+    both, alone = ("strategy", "buy & hold"), ("strategy",)
+    for run_id, labels, size in (("bt-new", both, (100, 30)), ("bt-old", alone, (100, 30)), ("bt-new", both, (160, 50))):
         run = await read_run(db_path, run_id)
         app = BacktestReportApp(db_path, run=run)
-        async with app.run_test(size=(100, 30)) as pilot:
+        async with app.run_test(size=size) as pilot:
             await pilot.pause()
             await _loaded(app.screen)
             await pilot.press("2")
             await pilot.pause()
             chart = app.screen.query_one("#bt-equity", EquityChart)
             assert chart.display and chart.labels == labels
-    # its axis ticks are those of the size it is shown at (it was first drawn while hidden, before
-    # it had one: a tall chart had the few ticks of a short one)
-    run = await read_run(db_path, "bt-new")
-    app = BacktestReportApp(db_path, run=run)
-    async with app.run_test(size=(160, 50)) as pilot:
-        await pilot.pause()
-        await _loaded(app.screen)
-        await pilot.press("2")
-        await pilot.pause()
-        chart = app.screen.query_one("#bt-equity", EquityChart)
-        ys = np.concatenate([run.equity, run.bh_equity, [float(run.starting_balance)]])
-        want = nice_ticks(float(ys.min()), float(ys.max()), most_ticks(chart.size.height - 5, 3))[1]
-        text = Text.from_ansi(str(chart.plt.build())).plain
-        shown = [m for m in re.findall(r"^ *([\d,.]+)[┤├]", text, re.M)]
-        assert chart.size.height > 25 and sorted(shown) == sorted(want), (shown, want)
+            curves = [run.equity, [float(run.starting_balance)]] + ([run.bh_equity] if run.bh_equity is not None else [])
+            ys = np.concatenate(curves)
+            want = nice_ticks(float(ys.min()), float(ys.max()), most_ticks(chart.size.height - 5, 3))[1]
+            shown = re.findall(r"^ *([\d,.]+)[┤├]", Text.from_ansi(str(chart.plt.build())).plain, re.M)
+            assert sorted(shown) == sorted(want), (size, shown, want)
 
 
 async def test_runs_screen_says_so_when_the_database_has_no_runs(tmp_path):
