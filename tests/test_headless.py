@@ -156,6 +156,10 @@ def test_print_summary_shows_the_figures() -> None:
     text = console.export_text()
     for want in ("411", "17", "10,123.46", "+1.235 %", "2.500 %", "rejected: bad_price", "data ended"):
         assert want in text, want
+    # a title longer than the table's columns stays on one line
+    console = Console(record=True, width=100)
+    print_summary({**s, "feed": "sim", "db": "x.db", "stopped_by": "duration reached"}, console)
+    assert "tui-trader run summary (duration reached)" in console.export_text()
 
 
 async def test_headless_replay_runs_until_the_data_ends(klines_dir: Path, tmp_path: Path) -> None:

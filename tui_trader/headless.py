@@ -122,7 +122,9 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
 
 
 def print_summary(s: dict[str, Any], console: Console) -> None:
-    t = Table(title=f"tui-trader run summary ({s.get('stopped_by')})", show_header=False)
+    title = f"tui-trader run summary ({s.get('stopped_by')})"
+    # a table narrower than its title wraps the title over two lines
+    t = Table(title=title, show_header=False, min_width=len(title) + 4)
     t.add_column("what", style="bold")
     t.add_column("value", justify="right")
     rows = [

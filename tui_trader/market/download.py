@@ -436,7 +436,8 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
             err.print("interrupted: files written so far are complete; re-run to resume")
             return 130
 
-    table = Table(title=f"{interval} klines -> {summary['out_dir']}")
+    title = f"{interval} klines -> {summary['out_dir']}"
+    table = Table(title=title, min_width=len(title) + 4)  # the title on one line
     for col in ("symbol", "fetched", "already there", "files written", "months skipped"):
         table.add_column(col, justify="right" if col != "symbol" else "left")
     for sym, s in summary["symbols"].items():
