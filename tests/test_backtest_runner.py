@@ -153,10 +153,14 @@ async def test_warmup_comes_from_before_the_start(klines_dir):
 async def test_bad_arguments(klines_dir):
     with pytest.raises(ValueError, match=r"end 2024-\d\d-\d\d \d\d:\d\d UTC must be after start 2024-"):
         await run_backtest(Config(), klines_dir, "1h", SYMS, END, START, store=False)  # dates, not ms
-    with pytest.raises(ReplayError):
+    with pytest.raises(ReplayError, match="none of the symbols NOPEUSDT"):
         await run_backtest(Config(), klines_dir, "1h", ["NOPEUSDT"], START, END, store=False)
-    with pytest.raises(ReplayError):
+    # a span outside the data says which span it was
+    with pytest.raises(ReplayError, match=r"no 1h klines to replay from 2030-01-01 00:00 UTC on: check --start"):
         await run_backtest(Config(), klines_dir, "1h", SYMS, parse_time("2030-01-01"), None, store=False)
+    with pytest.raises(ReplayError, match=r"from 2020-01-01 00:00 to 2020-02-01 00:00 UTC: check --start"):
+        await run_backtest(Config(), klines_dir, "1h", SYMS, parse_time("2020-01-01"), parse_time("2020-02-01"),
+                           store=False)
 
 
 def test_sweep_runner_in_two_processes(klines_dir):

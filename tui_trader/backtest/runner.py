@@ -47,6 +47,11 @@ log = logging.getLogger("tui_trader.backtest")
 Progress = Callable[[int, int], None]
 
 
+def _utc(ms: int) -> str:
+    """``YYYY-MM-DD HH:MM`` (UTC) of a time in epoch milliseconds."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def backtest_config(
     cfg: Config, data_path: str | Path, interval: str, symbols: Sequence[str] | None = None
 ) -> Config:
@@ -130,8 +135,7 @@ async def run_backtest(
 
     interval_ms = interval_to_ms(interval)
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
-        utc = [datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M") for ms in (end_ms, start_ms)]
-        raise ValueError(f"end {utc[0]} UTC must be after start {utc[1]} UTC")
+        raise ValueError(f"end {_utc(end_ms)} UTC must be after start {_utc(start_ms)} UTC")
     if symbols is None and cfg.feed.symbols:
         symbols = list(cfg.feed.symbols)
     bcfg = backtest_config(cfg, data_path, interval, symbols)
@@ -167,12 +171,22 @@ async def run_backtest(
     else:
         warm = int(min(want_warm, times.size // 2))
     if times.size - warm < 1:
-        raise ReplayError(f"no {interval} klines to replay in the selected span")
+        if start_ms is None and end_ms is None:
+            raise ReplayError(f"no {interval} klines to replay in {data_path}")
+        if end_ms is None:
+            span = f"from {_utc(start_ms)} UTC on"
+        elif start_ms is None:
+            span = f"before {_utc(end_ms)} UTC"
+        else:
+            span = f"from {_utc(start_ms)} to {_utc(end_ms)} UTC"
+        raise ReplayError(
+            f"no {interval} klines to replay {span}: check --start and --end against the data's dates"
+        )
     if warm < want_warm:  # then the warm-up starts at the data's first kline: times[0]
         log.warning(
             "backtest warm-up: %d of %d klines before the start (the data begins %s UTC): "
             "ratings and z-scores settle inside the run",
-            warm, want_warm, datetime.fromtimestamp(int(times[0]) / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M"),
+            warm, want_warm, _utc(int(times[0])),
         )  # fmt: skip
     live_start = int(times[warm])
 
