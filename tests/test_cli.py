@@ -120,6 +120,23 @@ def test_parse_duration_units() -> None:
             parse_duration(bad)
 
 
+def test_utc_text_is_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from tui_trader.clock import UTC_SHORT, utc_text
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        ms = 1_704_164_645_000  # 2024-01-02 03:04:05 UTC (22:04 the day before in New York)
+        assert utc_text(ms) == "2024-01-02 03:04"
+        assert utc_text(ms, UTC_SHORT) == "01-02 03:04"
+        assert utc_text(0, "%Y-%m-%d %H:%M:%SZ") == "1970-01-01 00:00:00Z"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
 def test_feed_overrides_from_flags() -> None:
     import argparse
 

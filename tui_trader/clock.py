@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import math
 import time
+from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 
@@ -70,6 +71,16 @@ BINANCE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h
 MS_PER_UNIT = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 #: One UTC day in milliseconds (days since the epoch: ``ts_ms // MS_PER_DAY``).
 MS_PER_DAY = MS_PER_UNIT["d"]
+
+
+#: :func:`utc_text` formats: to the minute, and without the year (narrow columns).
+UTC_MINUTE = "%Y-%m-%d %H:%M"
+UTC_SHORT = "%m-%d %H:%M"
+
+
+def utc_text(ts_ms: int, fmt: str = UTC_MINUTE) -> str:
+    """A time in milliseconds since the epoch as UTC text (``strftime`` format ``fmt``)."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime(fmt)
 
 
 def interval_to_ms(interval: str) -> int:

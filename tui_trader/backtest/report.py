@@ -36,7 +36,7 @@ from rich.text import Text
 from tui_trader.axis import set_ticks
 from tui_trader.backtest import BacktestResult
 from tui_trader.backtest.metrics import drawdown_series, json_safe
-from tui_trader.clock import MS_PER_DAY
+from tui_trader.clock import MS_PER_DAY, UTC_SHORT, utc_text
 
 CHART_WIDTH = 100
 CHART_HEIGHT = 20
@@ -115,14 +115,14 @@ def fmt_time(ms: int | None) -> str:
     """UTC time ``YYYY-MM-DD HH:MM``."""
     if ms is None:
         return DASH
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+    return utc_text(ms)
 
 
 def fmt_time_short(ms: int | None) -> str:
     """UTC time ``MM-DD HH:MM`` (for a narrow terminal)."""
     if ms is None:
         return DASH
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%m-%d %H:%M")
+    return utc_text(ms, UTC_SHORT)
 
 
 def _iso(ms: int) -> str:

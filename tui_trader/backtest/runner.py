@@ -38,18 +38,13 @@ import numpy as np
 from tui_trader.backtest import BacktestResult
 from tui_trader.backtest.baselines import compute_baselines
 from tui_trader.backtest.metrics import compute_metrics, json_safe, per_symbol_breakdown, trades_from_fills
-from tui_trader.clock import ManualClock, interval_to_ms
+from tui_trader.clock import ManualClock, interval_to_ms, utc_text
 from tui_trader.config import Config, redacted_dump
 from tui_trader.models import Fill
 
 log = logging.getLogger("tui_trader.backtest")
 
 Progress = Callable[[int, int], None]
-
-
-def _utc(ms: int) -> str:
-    """``YYYY-MM-DD HH:MM`` (UTC) of a time in epoch milliseconds."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def backtest_config(
@@ -135,7 +130,7 @@ async def run_backtest(
 
     interval_ms = interval_to_ms(interval)
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
-        raise ValueError(f"end {_utc(end_ms)} UTC must be after start {_utc(start_ms)} UTC")
+        raise ValueError(f"end {utc_text(end_ms)} UTC must be after start {utc_text(start_ms)} UTC")
     if symbols is None and cfg.feed.symbols:
         symbols = list(cfg.feed.symbols)
     bcfg = backtest_config(cfg, data_path, interval, symbols)
@@ -174,11 +169,11 @@ async def run_backtest(
         if start_ms is None and end_ms is None:
             raise ReplayError(f"no {interval} klines to replay in {data_path}")
         if end_ms is None:
-            span = f"from {_utc(start_ms)} UTC on"
+            span = f"from {utc_text(start_ms)} UTC on"
         elif start_ms is None:
-            span = f"before {_utc(end_ms)} UTC"
+            span = f"before {utc_text(end_ms)} UTC"
         else:
-            span = f"from {_utc(start_ms)} to {_utc(end_ms)} UTC"
+            span = f"from {utc_text(start_ms)} to {utc_text(end_ms)} UTC"
         raise ReplayError(
             f"no {interval} klines to replay {span}: check --start and --end against the data's dates"
         )
@@ -186,7 +181,7 @@ async def run_backtest(
         log.warning(
             "backtest warm-up: %d of %d klines before the start (the data begins %s UTC): "
             "ratings and z-scores settle inside the run",
-            warm, want_warm, _utc(int(times[0])),
+            warm, want_warm, utc_text(int(times[0])),
         )  # fmt: skip
     live_start = int(times[warm])
 

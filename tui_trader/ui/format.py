@@ -9,12 +9,11 @@ a missing value is never shown as a number.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import numpy as np
 
-from tui_trader.clock import MS_PER_DAY
+from tui_trader.clock import MS_PER_DAY, UTC_SHORT, utc_text
 
 MISSING = "—"
 
@@ -105,8 +104,7 @@ def fmt_clock(ts_ms: int, with_date: bool = True) -> str:
     """Engine time (ms since the epoch) as UTC: ``2024-01-02 03:04:05Z``."""
     if ts_ms is None or ts_ms <= 0:
         return MISSING
-    dt = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
-    return dt.strftime("%Y-%m-%d %H:%M:%SZ" if with_date else "%H:%M:%SZ")
+    return utc_text(ts_ms, "%Y-%m-%d %H:%M:%SZ" if with_date else "%H:%M:%SZ")
 
 
 def fmt_when(ts_ms: int, ref_ms: int) -> str:
@@ -116,7 +114,7 @@ def fmt_when(ts_ms: int, ref_ms: int) -> str:
         return MISSING
     if ts_ms // MS_PER_DAY == ref_ms // MS_PER_DAY:
         return fmt_clock(ts_ms, with_date=False)
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%m-%d %H:%M")
+    return utc_text(ts_ms, UTC_SHORT)
 
 
 def fmt_age(ms: int | float | None) -> str:
