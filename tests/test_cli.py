@@ -133,7 +133,7 @@ def test_utc_text_is_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch
         assert utc_text(ms, UTC_SHORT) == "01-02 03:04"
         assert utc_text(0, "%Y-%m-%d %H:%M:%SZ") == "1970-01-01 00:00:00Z"
     finally:
-        monkeypatch.delenv("TZ")
+        monkeypatch.undo()  # TZ as it was, then the process's zone from it
         time.tzset()
 
 
