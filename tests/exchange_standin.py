@@ -23,6 +23,7 @@ Websocket
 
 Misbehaviour on command: :meth:`StandinExchange.fail_next` (HTTP error / 429 / 418 with
 ``Retry-After``), :meth:`~StandinExchange.delay_next` (slow answer -> client timeout),
+:meth:`~StandinExchange.drop_next` (the request carried out, the connection closed unanswered),
 :meth:`~StandinExchange.close_sockets`, :meth:`~StandinExchange.stall` (connections stay open but
 go silent), :meth:`~StandinExchange.refuse_ws`, :meth:`~StandinExchange.push_raw` (garbage), and
 :meth:`~StandinExchange.push_kline` (closed klines in any chosen order, so a test can leave gaps).
@@ -251,6 +252,7 @@ class _Fault:
     times: int
     delay_s: float = 0.0
     body: Any = None  # a canned success body instead of an error
+    drop: bool = False  # handle the request, then close the connection without an answer
 
 
 @dataclass
@@ -438,6 +440,11 @@ class StandinExchange:
     def delay_next(self, method: str, path: str, seconds: float, times: int = 1) -> None:
         """Delay the next ``times`` answers (a client with a shorter timeout sees a timeout)."""
         self._faults.setdefault((method.upper(), path), []).append(_Fault(0, 0, "", None, times, seconds))
+
+    def drop_next(self, method: str, path: str, times: int = 1) -> None:
+        """Carry out the next ``times`` requests (an order is executed), then close the connection
+        without answering: the client cannot tell whether they went through."""
+        self._faults.setdefault((method.upper(), path), []).append(_Fault(0, 0, "", None, times, drop=True))
 
     def clear_faults(self) -> None:
         """Forget every pending fail_next / delay_next / respond_next."""
@@ -676,12 +683,15 @@ class StandinExchange:
         self._weight[minute] = self._weight.get(minute, 0) + self._WEIGHTS.get(name, 1)
         hdr = {"X-MBX-USED-WEIGHT-1M": str(self.used_weight())}
         faults = self._faults.get((request.method, name))
+        drop = False
         if faults:
             f = faults[0]
             f.times -= 1
             if f.times <= 0:
                 faults.pop(0)
-            if f.delay_s:
+            if f.drop:
+                drop = True
+            elif f.delay_s:
                 await asyncio.sleep(f.delay_s)
             elif f.body is not None:
                 req.status = f.status
@@ -696,6 +706,10 @@ class StandinExchange:
         except _ApiError as e:
             resp = _err(e.status, e.code, e.msg)
         req.status = resp.status
+        if drop:
+            assert request.transport is not None
+            request.transport.abort()  # the work is done; the answer never leaves
+            req.status = 0
         resp.headers.update(hdr)
         return resp
 

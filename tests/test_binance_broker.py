@@ -177,6 +177,30 @@ async def test_timeout_leaves_outcome_unknown_and_query_finds_the_fills(ex):
         await b.stop()
 
 
+async def test_a_connection_lost_after_the_order_went_out_is_an_unknown_outcome(ex, broker):
+    # the exchange executes the order, then the connection closes before its answer: the order
+    # may have gone through, so it is a TIMEOUT (query before any retry), never a NETWORK failure
+    ex.drop_next("POST", "order")
+    with pytest.raises(BrokerError) as ei:
+        await broker.submit(market("tt-drop", Side.BUY, "0.01"))
+    assert ei.value.kind == BrokerErrorKind.TIMEOUT and ei.value.kind.transient
+    assert "outcome unknown" in str(ei.value)
+    assert "tt-drop" in ex.orders  # it did go through
+    got = await broker.query("BTCUSDT", "tt-drop")
+    assert got is not None and got.status == OrderStatus.FILLED and got.executed_qty == Decimal("0.01")
+    assert [r.params.get("newClientOrderId") for r in ex.requests if r.path == "order" and r.method == "POST"] == [
+        "tt-drop"]
+    # a read whose connection closes unanswered changed nothing: the HTTP client sends it once
+    # more by itself (it never does that with an order), and twice lost is a network failure
+    ex.drop_next("GET", "account")
+    assert (await broker.balances())["USDT"] < Decimal("10000")  # the lost order was paid for
+    ex.drop_next("GET", "account", times=2)
+    with pytest.raises(BrokerError) as ei:
+        await broker.balances()
+    assert ei.value.kind == BrokerErrorKind.NETWORK and ei.value.kind.transient
+    assert [r.status for r in ex.requests if r.path == "account"] == [0, 200, 0, 0]
+
+
 async def test_cancel_open_orders_balances_and_filters(ex, broker):
     ex.add_open_order("BTCUSDT", "tt-rest", "BUY", "0.001", "30000.00")
     opened = await broker.open_orders()
