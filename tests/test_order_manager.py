@@ -425,3 +425,56 @@ async def test_a_submit_that_never_answers_is_cut_off_by_the_order_timeout_and_l
     assert o.status == OrderStatus.FILLED and o.attempts == 2
     assert [e[0] for e in r.log if e[0] in ("hang", "query", "submit")] == ["hang", "query", "submit"]
     assert len(r.journal.fills) == 1
+
+
+async def test_resolve_backs_off_on_query_failures_and_gives_up_without_resending():
+    r = Rig()
+    for cid in ("tt-1", "tt-2", "tt-3"):  # sent before a crash: the exchange filled them
+        await r.broker.submit(OrderRequest(cid, "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01")))
+    sent = r.broker.submit_calls
+
+    def stored(cid: str) -> Order:
+        o = r.order(cid)
+        o.status = OrderStatus.NEW
+        return o
+
+    # transient failures: backed off (at least Retry-After for a rate limit), then found and booked
+    r.broker.fail_next(BrokerErrorKind.RATE_LIMIT, n=2, op="query", retry_after_s=5.0)
+    r.broker.fail_next(BrokerErrorKind.NETWORK, op="query")
+    o = await r.om.resolve(stored("tt-1"))
+    assert o.status == OrderStatus.FILLED and o.executed_qty == D("0.01")
+    assert r.sleeps == [5.0, 5.0, 2.0] and [f.client_order_id for f in r.journal.fills] == ["tt-1"]
+    # one failure more than retry_attempts: the order stays open with the reason, nothing booked
+    r.sleeps.clear()
+    r.broker.fail_next(BrokerErrorKind.NETWORK, n=4, op="query")
+    o = await r.om.resolve(stored("tt-2"))
+    assert o.status == OrderStatus.NEW and o.error.startswith("could not query the exchange: ")
+    assert r.sleeps == [0.5, 1.0, 2.0] and len(r.journal.fills) == 1
+    # a final error is not retried
+    r.sleeps.clear()
+    r.broker.fail_next(BrokerErrorKind.AUTH, op="query")
+    o = await r.om.resolve(stored("tt-3"))
+    assert o.status == OrderStatus.NEW and "auth" in o.error and r.sleeps == []
+    assert r.broker.submit_calls == sent  # never resent
+    # once the exchange answers, both are booked from what it says
+    for cid in ("tt-2", "tt-3"):
+        assert (await r.om.resolve(stored(cid))).status == OrderStatus.FILLED
+    assert [f.client_order_id for f in r.journal.fills] == ["tt-1", "tt-2", "tt-3"]
+    assert r.broker.submit_calls == sent
+
+
+@pytest.mark.parametrize("query_fails", [False, True])
+async def test_a_timed_out_order_whose_cancel_fails_stays_open_with_the_reason(query_fails):
+    r = Rig()
+    r.broker.hold_next()
+    r.broker.fail_next(BrokerErrorKind.NETWORK, op="cancel")
+    if query_fails:
+        r.broker.fail_next(BrokerErrorKind.NETWORK, n=1000, op="query")
+    o = await r.om.execute(r.order())
+    # not booked as canceled: it is still open at the exchange, and the error says why
+    assert o.status == OrderStatus.NEW
+    assert o.error.startswith("timed out after 30000 ms; cancel failed: ")
+    assert ("; query failed: " in o.error) == query_fails
+    assert [x.client_order_id for x in await r.broker.open_orders()] == ["tt-1"]
+    assert r.journal.states[-1].status == OrderStatus.NEW and r.journal.fills == []
+    assert r.broker.submit_calls == 1
