@@ -370,6 +370,57 @@ async def test_a_live_order_sent_just_before_a_crash_is_booked_on_restart_and_ne
         await asyncio.wait_for(again.stop(), 20)
 
 
+async def test_a_live_order_the_exchange_cannot_be_asked_about_keeps_trading_off_until_it_can(
+    ex, tmp_path, monkeypatch
+) -> None:
+    """An order sent just before a crash, and an exchange that does not answer about it at the
+    restart: its outcome is unknown, so the start-up reconciliation fails closed (paused, the
+    order named) instead of trading beside it. An operator start asks again; once the exchange
+    answers, the fill is booked and trading starts. Nothing is sent twice."""
+    from tui_trader.events import Start
+    from tui_trader.models import EngineState, Source
+    from tui_trader.runtime import build_engine
+    from tui_trader.storage.db import Database
+
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    first = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(first.start_up(), 20)
+    await asyncio.wait_for(first.stop(), 20)
+    cid = "tt9-crash-2"
+    async with await Database.open(db) as store:
+        now = ex.clock.now_ms()
+        await store.write_order_intent(Order(cid, "ETHUSDT", Side.BUY, OrderType.MARKET, Decimal("0.1"), None,
+                                             OrderStatus.INTENT, Source.STRATEGY, "crash test", now, now), None)
+    sender = BinanceBroker(make_cfg(ex), ex.clock, KEY, SECRET)
+    await sender.start()
+    try:
+        await sender.submit(market(cid, Side.BUY, "0.1", "ETHUSDT"))
+    finally:
+        await sender.stop()
+    posts = len([r for r in ex.requests if r.path == "order" and r.method == "POST"])
+
+    ex.fail_next("GET", "order", status=503, code=-1001, msg="Internal error", times=1000)
+    again = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(again.start_up(), 20)
+    try:
+        assert again.state is EngineState.PAUSED and again.state_reason == "startup reconciliation failed"
+        assert again._error.startswith(f"reconciliation failed: order {cid} (ETHUSDT) not settled (INTENT): could not query")
+        assert "ETHUSDT" not in again.portfolio.positions  # not booked on a guess
+        res = await again.submit(Start())
+        assert not res.ok and cid in res.message and again.state is EngineState.PAUSED
+        ex.clear_faults()
+        res = await again.submit(Start())
+        assert res.ok, res.message
+        assert again.state is EngineState.RUNNING and again._error == ""
+        order = await again.db.get_order(cid)
+        assert order.status is OrderStatus.FILLED and order.executed_qty == Decimal("0.1")
+        assert "ETHUSDT" in again.portfolio.positions and not await again.db.load_open_orders()
+        assert len([r for r in ex.requests if r.path == "order" and r.method == "POST"]) == posts
+    finally:
+        await asyncio.wait_for(again.stop(), 20)
+
+
 async def test_a_live_engine_takes_its_cash_from_the_account_and_closes_positions_without_dust(
     ex, tmp_path, monkeypatch, caplog
 ) -> None:
@@ -434,6 +485,8 @@ async def test_a_live_engine_takes_its_cash_from_the_account_and_closes_position
         assert e3.state is not EngineState.RUNNING
         assert e3.state is EngineState.PAUSED and e3.state_reason == "startup reconciliation failed"
         assert e3._error.startswith("account reconciliation failed: SOLUSDT: the book holds")
+        res = await e3.submit(Start())  # still short of SOL: refused, with the mismatch
+        assert not res.ok and "SOLUSDT: the book holds" in res.message and e3.state is EngineState.PAUSED
     finally:
         await asyncio.wait_for(e3.stop(), 20)
 
@@ -469,3 +522,38 @@ async def test_a_live_ioc_limit_order_filled_in_part_is_reported_as_the_part_it_
     finally:
         await asyncio.wait_for(e.stop(), 20)
         await asyncio.wait_for(run, 10)
+
+
+async def test_a_live_engine_that_cannot_read_the_account_at_start_does_not_trade(ex, tmp_path, monkeypatch) -> None:
+    """Live, the account is the truth about money: when it cannot be read at start-up the
+    reconciliation fails closed (paused, with the reason), nothing is sent, and an operator start
+    tries it again first: refused while it fails, trading once it passes."""
+    from tui_trader.events import Start
+    from tui_trader.models import EngineState
+    from tui_trader.runtime import build_engine
+
+    cfg = live_cfg(ex, monkeypatch)
+    ex.fail_next("GET", "account", status=503, code=-1001, msg="Internal error; unable to process your request.",
+                 times=1000)
+    e = build_engine(cfg, db_path=str(tmp_path / "live.db"), session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert e.state is EngineState.PAUSED and e.state_reason == "startup reconciliation failed"
+        assert e._error.startswith("account reconciliation failed: cannot read the exchange account: ")
+        assert "outcome unknown" in e._error or "503" in e._error
+        assert not [r for r in ex.requests if r.path == "order"]
+        # an operator start tries the reconciliation again: refused while the account is out of reach
+        res = await e.submit(Start())
+        assert not res.ok and res.message.startswith("cannot start: account reconciliation failed: cannot read")
+        assert e.state is EngineState.PAUSED and e._error
+        # ... and once the exchange answers, it passes and trading starts
+        ex.clear_faults()
+        res = await e.submit(Start())
+        assert res.ok, res.message
+        assert e.state is EngineState.RUNNING and e._error == ""
+        assert e.portfolio.cash == ex.balances["USDT"]
+        await e.db.flush()
+        starts = [(a["ok"], a["outcome"][:40]) for a in await e.db.load_audit() if a["action"] == "Start"]
+        assert starts == [(False, "cannot start: account reconciliation fai"), (True, "trading started")]
+    finally:
+        await asyncio.wait_for(e.stop(), 20)

@@ -50,6 +50,9 @@ back paused, so real money trades only after the operator's start), the z-score 
 ratings; symbols that did not play a period are left out of it, as they were
 live) and the open orders, which are reconciled with the broker before any
 trading: an order left as INTENT by a crash is resolved, never re-sent. The
+reconciliation fails closed: an order it cannot settle (the exchange does not answer
+about it) or, live, a book the account does not match leaves the engine paused with
+the reason, and an operator start or resume tries it again first. The
 simulated market resumes after the last stored time so that time never goes
 backwards in the database.
 
@@ -231,6 +234,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._kline_24h: tuple[int, tuple[np.ndarray, np.ndarray] | None] | None = None  # (now, stats_24h)
         self._board_version = 0
         self._error: str = ""
+        self._reconcile_problem = ""  # why the start-up reconciliation failed ("" when it passed)
         self._event_rate = EventRate()
         self.orders: dict[str, Order] = {}  # recent orders by client id (bounded)
         self.fills: deque[Fill] = deque(maxlen=2000)
@@ -361,8 +365,17 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         else:
             await self._warm_from_feed()
 
-        # reconcile open orders before trading (fails closed)
-        reconcile_ok = True
+        # reconcile open orders (and, live, the account) before trading: fails closed
+        problem = await self._reconcile()
+        if problem:
+            log.error("%s - trading stays off", problem)
+            self._error = self._reconcile_problem = problem
+        reconcile_ok = not problem
+        await self._restore_state(saved, reconcile_ok)
+
+    async def _reconcile(self) -> str:
+        """Reconcile the stored open orders with the broker and, live, the book with the account.
+        Returns what failed, or "" when both agree (then trading may start)."""
         if self.db is not None:
             try:
                 open_orders = await self.db.load_open_orders()
@@ -370,18 +383,36 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                     fixed = await self.order_mgr.reconcile(open_orders)
                     log.warning("reconciled %d open order(s) from the last run: %s", len(fixed),
                                 ", ".join(f"{o.client_order_id} {o.status.value}" for o in fixed))
+                    # still open: the exchange could not be asked, or the order could not be canceled
+                    left = [o for o in fixed if not o.status.is_final]
+                    if left:
+                        more = f"; and {len(left) - 3} more" if len(left) > 3 else ""
+                        return "reconciliation failed: " + "; ".join(
+                            f"order {o.client_order_id} ({o.symbol}) not settled ({o.status.value}): {o.error or 'still open'}"
+                            for o in left[:3]) + more
             except Exception as exc:  # noqa: BLE001
-                reconcile_ok = False
-                log.error("order reconciliation failed: %s - trading stays off", exc)
-                self._error = f"reconciliation failed: {exc}"
-        if self.mode == "live" and reconcile_ok:
+                return f"reconciliation failed: {exc}"
+        if self.mode == "live":
             # after the orders: a fill booked just above is already spent in the exchange's balance
             problem = await self._sync_live_account()
             if problem:
-                reconcile_ok = False
-                log.error("account reconciliation failed: %s - trading stays off", problem)
-                self._error = f"account reconciliation failed: {problem}"
-        await self._restore_state(saved, reconcile_ok)
+                return f"account reconciliation failed: {problem}"
+        return ""
+
+    async def _reconciled_for_trading(self) -> str:
+        """Before an operator start or resume: a start-up reconciliation that failed is tried
+        again. Returns why trading must stay off, or "" (then the failure is cleared)."""
+        if not self._reconcile_problem:
+            return ""
+        problem = await self._reconcile()
+        if problem:
+            self._error = self._reconcile_problem = problem
+            return problem
+        log.info("reconciliation passed on a new try: trading may start")
+        if self._error == self._reconcile_problem:
+            self._error = ""
+        self._reconcile_problem = ""
+        return ""
 
     def _init_arrays(self) -> None:
         cfg = self.cfg
@@ -1302,6 +1333,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if isinstance(cmd, Start):
             if st == EngineState.RUNNING:
                 return CommandResult(True, "already running")
+            if problem := await self._reconciled_for_trading():
+                return CommandResult(False, f"cannot start: {problem} (tried again; trading stays off)")
             ok, msg = await self._transition(EngineState.RUNNING, cmd.source, "operator start")
             return CommandResult(ok, "trading started" if ok else f"cannot start: {msg}")
         if isinstance(cmd, Pause):
@@ -1311,6 +1344,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             if st in (EngineState.STOPPED, EngineState.RUNNING):
                 return CommandResult(False, f"cannot resume: not paused ({st.value})"
                                      + (": use start" if st == EngineState.STOPPED else ""))
+            if problem := await self._reconciled_for_trading():
+                return CommandResult(False, f"cannot resume: {problem} (tried again; trading stays off)")
             ok, msg = await self._transition(EngineState.RUNNING, cmd.source, "operator resume")
             return CommandResult(ok, "trading resumed" if ok else f"cannot resume: {msg}")
         if isinstance(cmd, EmergencyStop):
