@@ -198,6 +198,36 @@ def test_a_db_that_is_not_a_usable_database_is_a_clear_error(tmp_path: Path) -> 
     assert garbage.read_bytes() == b"not a database at all, " * 200  # left as it was
 
 
+def test_a_damaged_book_is_a_clear_error_and_left_as_it_was(tmp_path: Path) -> None:
+    # a stored amount or position that cannot be read back: one 'error:' line, exit 2, no trading
+    import sqlite3
+
+    db = tmp_path / "book.db"
+    r = run("run", "--headless", "--feed", "sim", "--speed", "max", "--duration", "2s", "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    con = sqlite3.connect(db)
+    (sym,) = con.execute("SELECT symbol FROM positions ORDER BY symbol LIMIT 1").fetchone()
+    fills = con.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+    con.close()
+    for column, bad, says in (("quantity", "abc", "money column holds 'abc'"),
+                              ("quantity", "-5", f"position {sym}: quantity must be positive"),
+                              ("avg_entry", "NaN", "not a finite amount")):
+        con = sqlite3.connect(db)
+        con.execute(f"UPDATE positions SET {column} = ? WHERE symbol = ?", (bad, sym))
+        con.commit()
+        con.close()
+        r = run("run", "--headless", "--feed", "sim", "--speed", "max", "--duration", "2s", "--db", str(db))
+        assert r.returncode == 2, r.stderr
+        assert f"error: {db}: the stored book cannot be read (" in r.stderr and says in r.stderr
+        assert "Traceback" not in r.stderr and "summary" not in r.stdout
+        con = sqlite3.connect(db)
+        assert con.execute(f"SELECT {column} FROM positions WHERE symbol = ?", (sym,)).fetchone()[0] == bad
+        assert con.execute("SELECT COUNT(*) FROM fills").fetchone()[0] == fills  # nothing traded
+        con.execute("UPDATE positions SET quantity = '1', avg_entry = '1' WHERE symbol = ?", (sym,))
+        con.commit()
+        con.close()
+
+
 def test_backtest_out_that_cannot_be_written_fails_before_the_run(tmp_path: Path, klines_dir: Path) -> None:
     not_a_folder = tmp_path / "a-file"
     not_a_folder.write_text("")

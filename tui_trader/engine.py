@@ -320,7 +320,16 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         # recovery of the book and the engine state
         saved: dict[str, Any] | None = None
         if self.db is not None:
-            await self._recover()
+            try:
+                await self._recover()
+            except (ValueError, ArithmeticError) as exc:
+                # a stored amount or position that cannot be read back: nothing is traded on a guess
+                from tui_trader.storage.schema import StorageError
+
+                raise StorageError(
+                    f"{self._db_path}: the stored book cannot be read ({exc}); restore a backup of this "
+                    "file, or start a new book with another --db"
+                ) from None
             self._book_loaded = True
             saved = await self.db.load_engine_state()
             if saved:
