@@ -226,6 +226,14 @@ def test_a_damaged_book_is_a_clear_error_and_left_as_it_was(tmp_path: Path) -> N
         con.execute("UPDATE positions SET quantity = '1', avg_entry = '1' WHERE symbol = ?", (sym,))
         con.commit()
         con.close()
+    # the engine state (the emergency stop, locked symbols) is part of the book too
+    con = sqlite3.connect(db)
+    con.execute("UPDATE engine_state SET locked_symbols_json = '{bad'")
+    con.commit()
+    con.close()
+    r = run("run", "--headless", "--feed", "sim", "--speed", "max", "--duration", "2s", "--db", str(db))
+    assert r.returncode == 2 and "the stored book cannot be read (Expecting property name" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_backtest_out_that_cannot_be_written_fails_before_the_run(tmp_path: Path, klines_dir: Path) -> None:

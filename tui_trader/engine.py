@@ -322,8 +322,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if self.db is not None:
             try:
                 await self._recover()
+                saved = await self.db.load_engine_state()
             except (ValueError, ArithmeticError) as exc:
-                # a stored amount or position that cannot be read back: nothing is traded on a guess
+                # a stored amount, position or engine state that cannot be read back: nothing is
+                # traded on a guess
                 from tui_trader.storage.schema import StorageError
 
                 raise StorageError(
@@ -331,7 +333,6 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                     "file, or start a new book with another --db"
                 ) from None
             self._book_loaded = True
-            saved = await self.db.load_engine_state()
             if saved:
                 self.state_reason = saved.get("reason", "")
                 if saved.get("z_threshold") is not None:
