@@ -37,6 +37,7 @@ from tui_trader.ui.screens.report import (
     StoredRun,
     parse_data_desc,
     read_run,
+    read_runs,
     trip_pnl,
 )
 from tui_trader.ui.widgets.table import FastTable
@@ -320,3 +321,22 @@ def test_report_screen_snapshot(snap_compare, db_path):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(100, 30), run_before=loaded)
+
+
+async def test_a_damaged_stored_run_is_listed_and_opened_without_its_figures(db_path, caplog):
+    """One run whose summary JSON is damaged: the list still shows every run (that one with blank
+    figures, the others whole), and it opens with its trades and equity curve."""
+    import sqlite3
+
+    con = sqlite3.connect(db_path)
+    con.execute("UPDATE backtest_runs SET summary_json = '{bad' WHERE run_id = 'bt-old'")
+    con.commit()
+    con.close()
+    runs = {r.run_id: r for r in await read_runs(db_path)}
+    assert set(runs) == {"bt-old", "bt-new"}
+    assert runs["bt-old"].total_return is None and runs["bt-old"].sharpe is None
+    assert runs["bt-new"].total_return == pytest.approx(RUNS["bt-new"]["summary"]["metrics"]["total_return"])
+    assert "backtest run bt-old: its summary is damaged" in caplog.text
+    run = await read_run(db_path, "bt-old")
+    assert run is not None and run.metrics == {}
+    assert run.n_fills == len(RUNS["bt-old"]["trades"]) and run.equity.size == len(RUNS["bt-old"]["equity"])

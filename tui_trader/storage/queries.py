@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 import math
 import re
 import sqlite3
@@ -55,6 +56,8 @@ from tui_trader.storage.schema import StorageError
 if TYPE_CHECKING:
     from tui_trader.clock import Clock
     from tui_trader.storage.writer import BatchedWriter
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ACCOUNT_FIELDS",
@@ -165,6 +168,17 @@ def _json_text(value: str | Mapping[str, Any] | None, what: str) -> str:
     else:
         parsed = value
     return _dumps(redact(parsed))
+
+
+def _stored_json(text: str | None, what: str) -> dict[str, Any]:
+    """A stored JSON object read back; ``{}`` (and a warning) when it is damaged, so that one bad
+    record shows as blank figures rather than hiding every other."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError as exc:
+        log.warning("%s is damaged (%s): shown without it", what, exc)
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _opt_float(x: float | None) -> float | None:
@@ -1417,7 +1431,8 @@ class QueriesMixin:
             (int(limit),),
         )
         return [
-            {"run_id": r[0], "created_ms": r[1], "data_desc": r[2], "summary": json.loads(r[3])}
+            {"run_id": r[0], "created_ms": r[1], "data_desc": r[2],
+             "summary": _stored_json(r[3], f"backtest run {r[0]}: its summary")}
             for r in reversed(rows)
         ]
 
@@ -1436,9 +1451,9 @@ class QueriesMixin:
         return {
             "run_id": row[0],
             "created_ms": row[1],
-            "config": json.loads(row[2]),
+            "config": _stored_json(row[2], f"backtest run {row[0]}: its configuration"),
             "data_desc": row[3],
-            "summary": json.loads(row[4]),
+            "summary": _stored_json(row[4], f"backtest run {row[0]}: its summary"),
             "trades": trades,
             "equity_ts": ts,
             "equity": eq,
