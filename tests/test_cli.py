@@ -68,6 +68,17 @@ def test_config_check_bad_file_names_fields_and_exits_2(tmp_path: Path) -> None:
     assert "Traceback" not in r.stdout + r.stderr
 
 
+def test_config_check_warns_of_a_theme_that_does_not_exist(tmp_path: Path) -> None:
+    f = tmp_path / "t.toml"
+    for theme, warned in (("tui-trader-nope", True), ("tui-trader-light", False), ("nord", False)):
+        f.write_text(f"[ui]\ntheme = {theme!r}\n")
+        r = run("config", "check", str(f))
+        assert r.returncode == 0, r.stdout + r.stderr  # valid: the console falls back to the default
+        line = f"warning: ui.theme: no theme named {theme!r} (tui-trader's: tui-trader-dark, tui-trader-light, "
+        assert (line in r.stdout) == warned, r.stdout
+        assert ("OK (1 warning(s))" if warned else "OK (0 warning(s))") in r.stdout
+
+
 @pytest.mark.parametrize("content", [None, "this is = = not toml"])
 def test_config_missing_or_malformed_is_one_line_exit_2(tmp_path: Path, content) -> None:
     f = tmp_path / "c.toml"
