@@ -212,22 +212,6 @@ def load_cfg(args: argparse.Namespace, extra: dict[str, Any] | None = None):
     return cfg
 
 
-def _theme_issues(name: str) -> list:
-    """Warnings for ``ui.theme``: a name no theme file (nor Textual) has - the console then falls
-    back to the default - and theme files that cannot be used."""
-    from textual.theme import BUILTIN_THEMES
-
-    from tui_trader.config import Issue
-    from tui_trader.ui.themes import DEFAULT_THEME, discover_themes
-
-    found = discover_themes()
-    out = [Issue("themes", f"file ignored: {err}") for err in found.errors]
-    if name and name not in found.themes and name not in BUILTIN_THEMES:
-        out.append(Issue("ui.theme", f"no theme named {name!r} (tui-trader's: {', '.join(sorted(found.themes))}; "
-                                     f"or one of Textual's): the console uses {DEFAULT_THEME}"))
-    return out
-
-
 def cmd_config(args: argparse.Namespace) -> int:
     from tui_trader.config import check, load_data, redacted_dump, to_toml
 
@@ -235,7 +219,9 @@ def cmd_config(args: argparse.Namespace) -> int:
         data = load_data(args.file)
         res = check(data, require_keys=True)
         if res.config is not None:
-            res.warnings.extend(_theme_issues(res.config.ui.theme))
+            from tui_trader.ui.themes import theme_issues
+
+            res.warnings.extend(theme_issues(res.config.ui.theme))
         _print_issues(res.errors, res.warnings, stream=sys.stdout)
         if res.errors:
             print(f"{args.file}: INVALID ({len(res.errors)} error(s), {len(res.warnings)} warning(s))")

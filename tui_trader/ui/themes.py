@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from textual.color import Color, ColorParseError
-from textual.theme import Theme
+from textual.theme import BUILTIN_THEMES, Theme
+
+from tui_trader.config import Issue
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # ``tui_trader/ui/themes`` is a symlink to the top-level ``themes/`` folder (the one source of
@@ -171,3 +173,14 @@ def rich_colour(theme_variables: dict[str, str], name: str) -> str:
         return Color.parse(value).rich_color.name
     except (ColorParseError, AttributeError):
         return "default"
+
+
+def theme_issues(name: str) -> list[Issue]:
+    """``config check``'s warnings about themes: ``ui.theme`` naming no theme file (nor one of
+    Textual's) - the console then uses :data:`DEFAULT_THEME` - and theme files that cannot be used."""
+    found = discover_themes()
+    out = [Issue("themes", f"file ignored: {err}") for err in found.errors]
+    if name and name not in found.themes and name not in BUILTIN_THEMES:
+        out.append(Issue("ui.theme", f"no theme named {name!r} (tui-trader's: {', '.join(sorted(found.themes))}; "
+                                     f"or one of Textual's): the console uses {DEFAULT_THEME}"))
+    return out
