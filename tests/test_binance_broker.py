@@ -528,7 +528,7 @@ async def test_a_live_engine_that_cannot_read_the_account_at_start_does_not_trad
     """Live, the account is the truth about money: when it cannot be read at start-up the
     reconciliation fails closed (paused, with the reason), nothing is sent, and an operator start
     tries it again first: refused while it fails, trading once it passes."""
-    from tui_trader.events import Start
+    from tui_trader.events import EmergencyStop, ResetEmergency, Start
     from tui_trader.models import EngineState
     from tui_trader.runtime import build_engine
 
@@ -546,6 +546,13 @@ async def test_a_live_engine_that_cannot_read_the_account_at_start_does_not_trad
         res = await e.submit(Start())
         assert not res.ok and res.message.startswith("cannot start: account reconciliation failed: cannot read")
         assert e.state is EngineState.PAUSED and e._error
+        # a start the state machine refuses anyway says so, without asking the exchange again
+        assert (await e.submit(EmergencyStop(reason="test"))).ok
+        asked = len([r for r in ex.requests if r.path == "account"])
+        res = await e.submit(Start())
+        assert not res.ok and "reset the emergency stop first" in res.message
+        assert len([r for r in ex.requests if r.path == "account"]) == asked
+        assert (await e.submit(ResetEmergency(reason="test"))).ok
         # ... and once the exchange answers, it passes and trading starts
         ex.clear_faults()
         res = await e.submit(Start())
@@ -554,6 +561,7 @@ async def test_a_live_engine_that_cannot_read_the_account_at_start_does_not_trad
         assert e.portfolio.cash == ex.balances["USDT"]
         await e.db.flush()
         starts = [(a["ok"], a["outcome"][:40]) for a in await e.db.load_audit() if a["action"] == "Start"]
-        assert starts == [(False, "cannot start: account reconciliation fai"), (True, "trading started")]
+        assert starts == [(False, "cannot start: account reconciliation fai"),
+                          (False, "cannot start: cannot go to running: rese"), (True, "trading started")]
     finally:
         await asyncio.wait_for(e.stop(), 20)

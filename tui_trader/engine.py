@@ -1343,7 +1343,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if isinstance(cmd, Start):
             if st == EngineState.RUNNING:
                 return CommandResult(True, "already running")
-            if problem := await self._reconciled_for_trading():
+            if self.sm.check(st, EngineState.RUNNING, cmd.source) is None and (
+                problem := await self._reconciled_for_trading()
+            ):
                 return CommandResult(False, f"cannot start: {problem} (tried again; trading stays off)")
             ok, msg = await self._transition(EngineState.RUNNING, cmd.source, "operator start")
             return CommandResult(ok, "trading started" if ok else f"cannot start: {msg}")
@@ -1354,7 +1356,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             if st in (EngineState.STOPPED, EngineState.RUNNING):
                 return CommandResult(False, f"cannot resume: not paused ({st.value})"
                                      + (": use start" if st == EngineState.STOPPED else ""))
-            if problem := await self._reconciled_for_trading():
+            if self.sm.check(st, EngineState.RUNNING, cmd.source) is None and (
+                problem := await self._reconciled_for_trading()
+            ):
                 return CommandResult(False, f"cannot resume: {problem} (tried again; trading stays off)")
             ok, msg = await self._transition(EngineState.RUNNING, cmd.source, "operator resume")
             return CommandResult(ok, "trading resumed" if ok else f"cannot resume: {msg}")
