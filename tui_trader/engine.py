@@ -409,11 +409,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 return f"account reconciliation failed: {problem}"
         return ""
 
-    async def _reconciled_for_trading(self) -> str:
-        """Before an operator start or resume: a start-up reconciliation that failed is tried
-        again. Returns why trading must stay off, or "" (then the failure is cleared)."""
-        if not self._reconcile_problem:
-            return ""
+    async def _reconcile_again(self) -> str:
+        """A start-up reconciliation that failed, tried again before trading starts. Returns why
+        trading must stay off, or "" (then the failure is cleared)."""
         problem = await self._reconcile()
         if problem:
             self._error = self._reconcile_problem = problem
@@ -1256,6 +1254,14 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
 
     async def _transition(self, target: EngineState, source: Source, reason: str) -> tuple[bool, str]:
         old = self.sm.state
+        # no trading on a book the start-up reconciliation could not confirm: it is tried again
+        if (
+            target is EngineState.RUNNING
+            and self._reconcile_problem
+            and self.sm.check(old, target, source) is None
+            and (problem := await self._reconcile_again())
+        ):
+            return False, f"{problem} (tried again; trading stays off)"
         ok, msg = self.sm.transition(target, source, reason)
         if ok and old != target:
             self.state_reason = reason
@@ -1343,10 +1349,6 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if isinstance(cmd, Start):
             if st == EngineState.RUNNING:
                 return CommandResult(True, "already running")
-            if self.sm.check(st, EngineState.RUNNING, cmd.source) is None and (
-                problem := await self._reconciled_for_trading()
-            ):
-                return CommandResult(False, f"cannot start: {problem} (tried again; trading stays off)")
             ok, msg = await self._transition(EngineState.RUNNING, cmd.source, "operator start")
             return CommandResult(ok, "trading started" if ok else f"cannot start: {msg}")
         if isinstance(cmd, Pause):
@@ -1356,10 +1358,6 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             if st in (EngineState.STOPPED, EngineState.RUNNING):
                 return CommandResult(False, f"cannot resume: not paused ({st.value})"
                                      + (": use start" if st == EngineState.STOPPED else ""))
-            if self.sm.check(st, EngineState.RUNNING, cmd.source) is None and (
-                problem := await self._reconciled_for_trading()
-            ):
-                return CommandResult(False, f"cannot resume: {problem} (tried again; trading stays off)")
             ok, msg = await self._transition(EngineState.RUNNING, cmd.source, "operator resume")
             return CommandResult(ok, "trading resumed" if ok else f"cannot resume: {msg}")
         if isinstance(cmd, EmergencyStop):
