@@ -1013,7 +1013,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         pf = self.portfolio
         eq = float(pf.cash)
         for sym, pos in pf.positions.items():
-            eq += float(pos.quantity) * (self.last_price(sym) or pf.marks.get(sym) or float(pos.avg_entry))
+            eq += float(pos.quantity) * self._price_of_held(sym, pos)
         return eq
 
     def _context(

@@ -22,7 +22,7 @@ from tui_trader.events import (
     PositionView,
     SymbolHistory,
 )
-from tui_trader.models import EngineState
+from tui_trader.models import EngineState, Position
 from tui_trader.monitor.health import (
     HEALTHY,
     after_stop,
@@ -76,12 +76,17 @@ class EngineViews:
     def _events_per_s(self) -> float:
         return self._event_rate.per_second()  # 0 when metrics are off: nothing is noted
 
+    def _price_of_held(self, sym: str, pos: Position) -> float:
+        """A held symbol's price for display and equity: the last price, else the book's last
+        mark, else the entry price. Reads only."""
+        return self.last_price(sym) or self.portfolio.marks.get(sym) or float(pos.avg_entry)
+
     def _position_view(self, sym: str) -> PositionView | None:
         pos = self.portfolio.positions.get(sym)
         if pos is None:
             return None
         entry = float(pos.avg_entry)
-        last = self.last_price(sym) or self.portfolio.marks.get(sym) or entry
+        last = self._price_of_held(sym, pos)
         qty = float(pos.quantity)
         value = qty * last
         cost = float(pos.cost)
