@@ -21,7 +21,6 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +125,7 @@ def fmt_time_short(ms: int | None) -> str:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return utc_text(ms, "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 # Summary rows: (label, metric key, formatter)

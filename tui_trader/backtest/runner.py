@@ -41,6 +41,7 @@ from tui_trader.backtest.metrics import compute_metrics, json_safe, per_symbol_b
 from tui_trader.clock import ManualClock, interval_to_ms, utc_text
 from tui_trader.config import Config, redacted_dump
 from tui_trader.models import Fill
+from tui_trader.rating.periods import period_ms_for
 
 log = logging.getLogger("tui_trader.backtest")
 
@@ -67,8 +68,6 @@ def backtest_config(
 
 def warmup_klines_needed(cfg: Config, interval_ms: int) -> int:
     """Klines (open times) of warm-up the engine asks its feed for at start-up."""
-    from tui_trader.rating.periods import period_ms_for
-
     periods = max(cfg.signal_generation.moving_average_period, cfg.rating.volatility_window) + 1
     return periods * (period_ms_for(cfg, interval_ms) // interval_ms)
 
@@ -260,8 +259,6 @@ async def run_backtest(
         counts = np.zeros(eq_ts.size, dtype=np.int64)
 
     # baselines on the same closes, sampled at the engine's period ends
-    from tui_trader.rating.periods import period_ms_for
-
     period_ms = period_ms_for(bcfg, interval_ms)
     live = kl.open_time >= live_start
     ot, mat = close_matrix(kl.open_time[live], kl.sym[live], kl.close[live], len(name_of))

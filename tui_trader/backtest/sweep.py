@@ -43,7 +43,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tui_trader.clock import MS_PER_DAY
+from tui_trader.clock import MS_PER_DAY, utc_text
 from tui_trader.config import Config, check, deep_merge
 
 RunnerFn = Callable[[dict[str, Any], Any], Mapping[str, Any]]
@@ -606,7 +606,7 @@ def walk_forward_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str], 
     names = ", ".join(_short(p) for p in paths)
     title = "Walk-forward (in-sample choice, out-of-sample result)"
     if compact:
-        years = sorted({fmt_time(r[k])[:4] for r in rows for k in ("is_start_ms", "oos_end_ms")})
+        years = sorted({utc_text(r[k], "%Y") for r in rows for k in ("is_start_ms", "oos_end_ms")})
         if years:
             title += f", {years[0]}" + (f"-{years[-1]}" if len(years) > 1 else "")
         title += f"; chosen: {names}"
