@@ -40,6 +40,19 @@ def test_each_subcommand_has_help_with_common_options(sub: str, capsys) -> None:
     assert "--config" in out and "--db" in out
 
 
+@pytest.mark.parametrize("flag", [["--speed", "1"], ["--seed", "3"], ["--n-symbols", "5"], ["--feed", "sim"]])
+def test_backtest_refuses_flags_it_would_ignore(flag: list[str], capsys) -> None:
+    # a backtest replays files at speed max: a sim or pacing flag must not be accepted and dropped
+    assert main(["backtest", "--data", "x", *flag]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag[0]} does not apply to a backtest" in err
+    assert main(["backtest", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "report.json" in out and "--speed" not in out
+    assert main(["run", "--help"]) == 0  # the engine's hosts keep them
+    assert "--speed" in capsys.readouterr().out
+
+
 def test_default_subcommand_is_tui() -> None:
     assert _normalise_argv([]) == ["tui"]
     assert _normalise_argv(["--live"]) == ["tui", "--live"]

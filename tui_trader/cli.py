@@ -57,13 +57,28 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--db", metavar="PATH", help="SQLite database file (default: storage.path or the platform data dir)")
 
 
-def _feed_options(p: argparse.ArgumentParser, *, with_feed: bool = True) -> None:
+class _NotForBacktest(argparse.Action):
+    """A flag of the engine's other hosts that a backtest has no use for: a clear usage error,
+    not a flag silently dropped."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[no-untyped-def]
+        parser.error(f"{option_string} does not apply to a backtest: it replays the files of --data "
+                     "as fast as possible (use `tui-trader run` for the sim market or another speed)")
+
+
+def _feed_options(p: argparse.ArgumentParser, *, replay_only: bool = False) -> None:
+    """The market-data flags; a backtest (``replay_only``) always replays files at speed max, so
+    it takes no --feed, --speed, --seed or --n-symbols (argparse refuses them, exit 2)."""
     g = p.add_argument_group("market data")
-    if with_feed:
+    if not replay_only:
         g.add_argument("--feed", choices=("sim", "replay", "binance"), help="data source (default: feed.kind)")
     g.add_argument("--data", metavar="PATH", help="replay: folder (SYMBOL/INTERVAL/*.json or data.binance.vision files) or file")
     g.add_argument("--interval", metavar="IV", help="kline interval, e.g. 1m, 15m, 1h (default: feed.interval)")
     g.add_argument("--symbols", metavar="LIST", help="comma-separated symbols (default: feed.symbols / universe rule)")
+    if replay_only:
+        for flag in ("--feed", "--speed", "--seed", "--n-symbols"):
+            g.add_argument(flag, action=_NotForBacktest, help=argparse.SUPPRESS)
+        return
     g.add_argument("--speed", metavar="X", help="times real time, or 'max' (default: feed.speed)")
     g.add_argument("--seed", type=int, help="sim: random seed (default: feed.sim.seed)")
     g.add_argument("--n-symbols", type=int, dest="n_symbols", help="sim: number of symbols (default: feed.sim.n_symbols)")
@@ -109,12 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         "`backtest sweep --param PATH=START:STOP:STEP` runs a parameter grid.",
     )
     _common(p)
-    _feed_options(p, with_feed=False)
+    _feed_options(p, replay_only=True)
     p.add_argument("mode", nargs="?", choices=("run", "sweep"), default="run", help="run (default) or sweep")
     p.add_argument("--start", help="first open time (YYYY-MM-DD[THH:MM])")
     p.add_argument("--end", help="last open time (YYYY-MM-DD[THH:MM])")
     p.add_argument("--json", action="store_true", help="print one JSON object with all figures")
-    p.add_argument("--out", metavar="DIR", help="write trades.csv, equity.csv and report.txt here")
+    p.add_argument("--out", metavar="DIR", help="write trades.csv, equity.csv, report.txt and report.json here")
     p.add_argument("--no-charts", action="store_true", help="omit the plotext charts")
     p.add_argument("--param", action="append", default=[], metavar="PATH=SPEC", help="sweep: a parameter grid, e.g. "
                    "signal_generation.z_score_threshold=1.5:3.0:0.25 or risk_management.stop_loss_percent=1,2,3")
