@@ -238,6 +238,7 @@ async def test_network_failure_is_network_kind(shared_data):
         with pytest.raises(BrokerError) as ei:
             await b.submit(market("tt-net", Side.BUY, "0.001"))
         assert ei.value.kind == BrokerErrorKind.NETWORK and ei.value.kind.transient
+        assert f"cannot connect to 127.0.0.1:{ex.port} (" in str(ei.value)  # where, and the system's reason
     finally:
         await b.stop()
 

@@ -292,8 +292,10 @@ async def test_unreachable_exchange_fails_start_with_a_clear_error(ex):
     cfg = make_cfg(ex)
     cfg.binance.rest_url = "http://127.0.0.1:9"  # nothing listens there
     feed = BinanceFeed(cfg, ex.clock, rest_attempts=1)
-    with pytest.raises(FeedError, match="cannot start the Binance feed"):
+    with pytest.raises(FeedError, match="cannot start the Binance feed") as err:
         await asyncio.wait_for(feed.start(), 10)
+    # what failed, and where: the host and port and the system's reason (no URL: they carry signatures)
+    assert "cannot connect to 127.0.0.1:9 (" in str(err.value), err.value
 
 
 async def test_streams_split_across_connections_at_the_limit(shared_data, started):

@@ -186,6 +186,7 @@ async def test_main_download_exit_codes_and_summary(ex, tmp_path, capsys):
     assert await asyncio.to_thread(main_download, _args(out=str(tmp_path)), gone) == 1
     err = capsys.readouterr().err
     assert "download failed" in err and len(err.strip().splitlines()) == 1
+    assert "cannot connect to 127.0.0.1:9 (" in err
 
 
 async def test_output_is_readable_by_the_replay_loader(ex, tmp_path):

@@ -42,7 +42,7 @@ from tui_trader.clock import Clock
 from tui_trader.config import Config
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
 from tui_trader.execution.client_ids import is_valid_client_order_id
-from tui_trader.market.binance import create_client, retry_after_s
+from tui_trader.market.binance import create_client, describe_error, retry_after_s
 from tui_trader.market.binance_payloads import parse_exchange_info
 from tui_trader.models import Fill, OrderRequest, OrderResult, OrderStatus, OrderType, Side, SymbolFilters
 
@@ -131,7 +131,7 @@ def map_error(exc: BaseException, what: str, sent: bool = False) -> BrokerError:
     if isinstance(exc, asyncio.TimeoutError):
         return BrokerError(BrokerErrorKind.TIMEOUT, f"{what}: no answer in time, outcome unknown")
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return BrokerError(BrokerErrorKind.NETWORK, f"{what}: cannot connect to the exchange")
+        return BrokerError(BrokerErrorKind.NETWORK, f"{what}: {describe_error(exc)}")
     if isinstance(exc, BinanceRequestException):
         kind = BrokerErrorKind.TIMEOUT if sent else BrokerErrorKind.NETWORK
         return BrokerError(kind, f"{what}: unreadable answer from the exchange")

@@ -222,7 +222,7 @@ class RestRetry:
                     log.warning("%s: rate limited (HTTP %s), waiting %.1f s", what, exc.status_code, wait)
                 elif _transient(exc):
                     wait = self.backoff(k)
-                    log.warning("%s: %s, retrying in %.1f s", what, _describe(exc), wait)
+                    log.warning("%s: %s, retrying in %.1f s", what, describe_error(exc), wait)
                 else:
                     raise
                 if k + 1 < self.attempts:
@@ -232,14 +232,19 @@ class RestRetry:
         raise last
 
 
-def _describe(exc: BaseException) -> str:
-    """A short, secret-free description (no URLs: they carry signatures)."""
+def describe_error(exc: BaseException) -> str:
+    """A short, secret-free description of a failed request (no URLs: they carry signatures);
+    the feed, the downloader and the broker word their errors with it."""
     if isinstance(exc, BinanceAPIException):
         return f"HTTP {exc.status_code} code {exc.code}: {exc.message}"
     if isinstance(exc, RateLimited | ValueError):
         return str(exc)
     if isinstance(exc, asyncio.TimeoutError):
         return "timeout"
+    if isinstance(exc, aiohttp.ClientConnectorError):  # host and port only, never the request's URL
+        os_error = exc.os_error
+        why = getattr(os_error, "strerror", None) or str(os_error) or type(os_error).__name__
+        return f"{type(exc).__name__}: cannot connect to {exc.host}:{exc.port} ({why})"
     return type(exc).__name__
 
 
@@ -501,7 +506,7 @@ class BinanceFeed:
             if isinstance(exc, FeedError | asyncio.CancelledError) or not isinstance(exc, Exception):
                 raise
             where = rest_api_url(self.cfg) or ("Binance testnet" if self.cfg.binance.testnet else "Binance")
-            raise FeedError(f"cannot start the Binance feed ({where}): {_describe(exc)}") from None
+            raise FeedError(f"cannot start the Binance feed ({where}): {describe_error(exc)}") from None
         self._filters = {s: all_filters[s] for s in self._symbols}
         n = len(self._symbols)
         self._sym_index = {s: i for i, s in enumerate(self._symbols)}
@@ -622,7 +627,7 @@ class BinanceFeed:
         except (FeedError, asyncio.CancelledError):
             raise
         except Exception as exc:  # noqa: BLE001 - one clear error type for callers
-            raise FeedError(f"history: {_describe(exc)}") from None
+            raise FeedError(f"history: {describe_error(exc)}") from None
         batch = KlineBatch.concat(parts, iv)
         scratch = np.full(len(self._symbols), -1, dtype=np.int64)
         batch = validate_kline_batch(batch, len(self._symbols), scratch, self.counter)
@@ -740,7 +745,7 @@ class BinanceFeed:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - any connect failure -> back off and retry
-                    conn.reason = f"connect failed: {_describe(exc)}"
+                    conn.reason = f"connect failed: {describe_error(exc)}"
                 finally:
                     if reader is not None:
                         reader.cancel()
@@ -777,7 +782,7 @@ class BinanceFeed:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a gap we cannot fill: reconnect later and retry
-                conn.recreate(f"gap fill failed: {_describe(exc)}")
+                conn.recreate(f"gap fill failed: {describe_error(exc)}")
                 return
             now = time.monotonic()
             for s in conn.streams:

@@ -39,7 +39,14 @@ from binance.exceptions import BinanceAPIException, BinanceRequestException
 
 from tui_trader.clock import BINANCE_INTERVALS, interval_to_ms
 from tui_trader.config import Config
-from tui_trader.market.binance import KLINE_LIMIT, RateLimited, RestRetry, create_client, fetch_klines_range
+from tui_trader.market.binance import (
+    KLINE_LIMIT,
+    RateLimited,
+    RestRetry,
+    create_client,
+    describe_error,
+    fetch_klines_range,
+)
 from tui_trader.market.replay import parse_time
 
 log = logging.getLogger("tui_trader.market.download")
@@ -204,7 +211,7 @@ async def download_klines(
             now = int((await retry.call("server time", client.get_server_time))["serverTime"])
             await guard.after(client.response)
         except (TimeoutError, BinanceAPIException, BinanceRequestException, aiohttp.ClientError, OSError) as e:
-            raise DownloadError(f"cannot reach the exchange: {_why(e)}") from None
+            raise DownloadError(f"cannot reach the exchange: {describe_error(e)}") from None
         hi_all = now - iv + 1  # a kline opening before this has closed
         if end_ms is not None:
             hi_all = min(hi_all, end_ms)
@@ -225,14 +232,6 @@ async def download_klines(
 
 def _expand(p: Path | str) -> Path:
     return Path(p).expanduser()
-
-
-def _why(e: BaseException) -> str:
-    if isinstance(e, BinanceAPIException):
-        return f"HTTP {e.status_code} code {e.code}: {e.message}"
-    if isinstance(e, asyncio.TimeoutError):
-        return "timeout"
-    return type(e).__name__
 
 
 class _Month:
@@ -355,11 +354,11 @@ async def _fetch_into(
             raise DownloadArgError(f"unknown symbol {sym} on the exchange") from None
         if e.code == -1120:
             raise DownloadArgError(f"the exchange does not accept interval {interval}") from None
-        raise DownloadError(f"{sym}: exchange error {_why(e)}") from None
+        raise DownloadError(f"{sym}: exchange error {describe_error(e)}") from None
     except RateLimited as e:
         raise DownloadError(f"{sym}: {e}") from None
     except (TimeoutError, BinanceRequestException, aiohttp.ClientError, OSError) as e:
-        raise DownloadError(f"{sym}: network failure after {retry.attempts} attempts ({_why(e)})") from None
+        raise DownloadError(f"{sym}: network failure after {retry.attempts} attempts ({describe_error(e)})") from None
 
 
 # ---------------------------------------------------------------------------
