@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 from textual.color import Color
 from textual.widgets import Input, Static
-from ui_support import make_app, make_engine, notifications, ready, ui_config, until
+from ui_support import commands_done, make_app, make_engine, notifications, ready, ui_config, until
 
 from tui_trader.models import EngineState, KlineBatch
 from tui_trader.runtime import build_engine
 from tui_trader.ui import app as app_module
 from tui_trader.ui.screens.detail import SymbolDetailScreen
 from tui_trader.ui.screens.live_confirm import LiveConfirmApp
+from tui_trader.ui.widgets.logs import LogPane
 from tui_trader.ui.widgets.status_bar import StatusBar
 
 
@@ -177,12 +178,20 @@ async def test_engine_that_fails_to_start_is_reported(tmp_path):
     # the database path is a directory: storage cannot open, start-up fails
     engine = build_engine(cfg, db_path=str(tmp_path), session_kind="tui", max_klines=5)
     app = make_app(engine, cfg)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(160, 45)) as pilot:  # every pane on one screen
         assert await until(lambda: app.engine_failed is not None)
         await pilot.pause()
         banner = app.main_screen.query_one("#banner")
         assert banner.display and "ENGINE failed to start" in str(banner.render())
         assert not app.engine_ready.is_set()
+        # the banner says "see Logs": the error is there although no snapshot ever came
+        logs = app.main_screen.query_one(LogPane)
+        assert await until(lambda: any("failed to start" in line.text for line in logs.lines))
+        # a command says why the engine cannot take it, not just "not running"
+        await pilot.press("s")
+        await commands_done(app)
+        res = app.command_results[-1][1]
+        assert not res.ok and "did not start" in res.message and "start tui-trader again" in res.message
         await pilot.press("q")
         await pilot.pause(0.2)
     assert app.return_code == 1

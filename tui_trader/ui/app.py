@@ -333,6 +333,10 @@ class TuiTraderApp(App[int]):
     def refresh_from_engine(self) -> None:
         """Read one snapshot and apply only what changed (the UI timer)."""
         if not self.engine_ready.is_set():
+            # no snapshot yet (a long start-up, or one that failed): the log lines still show
+            if self.main_screen is not None and self.main_screen.is_mounted:
+                with contextlib.suppress(NoMatches):
+                    self._logs.drain()
             return
         t0 = time.perf_counter()
         try:
@@ -456,8 +460,14 @@ class TuiTraderApp(App[int]):
 
     async def _submit(self, cmd: Command) -> CommandResult:
         name = command_title(cmd)
+        failed = self.engine_failed
         try:
-            res = await self.engine.submit(cmd)
+            if failed is not None:  # the engine is gone: say why, not just "not running"
+                what = "crashed" if self.engine_ready.is_set() else "did not start"
+                res = CommandResult(False, f"the engine {what} ({type(failed).__name__}: {failed}); fix the cause, "
+                                    "then quit (q) and start tui-trader again", command=type(cmd).__name__)
+            else:
+                res = await self.engine.submit(cmd)
         except Exception as exc:  # noqa: BLE001 - an engine bug must not kill the console
             log.exception("command %s failed", name)
             res = CommandResult(False, f"{type(exc).__name__}: {exc}", command=type(cmd).__name__)
