@@ -90,6 +90,17 @@ def test_a_binance_feed_takes_only_binance_intervals() -> None:
         assert check({"feed": {"kind": "binance", "interval": ok}}).ok, ok
 
 
+def test_replay_times_are_checked_with_the_configuration() -> None:
+    # a bad time was accepted here and became a traceback when the replay feed started
+    res = check({"feed": {"replay": {"start": "2024-13-01", "end": "soon"}}})
+    assert paths(res) == {"feed.replay.start", "feed.replay.end"}
+    assert all("expected e.g. 2024-01-01" in e.message for e in res.errors)
+    res = check({"feed": {"replay": {"start": "2024-06-01", "end": "2024-03-01"}}})
+    assert paths(res) == {"feed.replay"} and "before start" in res.errors[0].message
+    for start, end in (("2024-01-01", "2025-01-01"), ("2024-01-01T12:00Z", ""), ("", "1735689600000")):
+        assert check({"feed": {"replay": {"start": start, "end": end}}}).ok, (start, end)
+
+
 def test_unknown_section_is_an_error() -> None:
     res = check({"signal_generaton": {"z_score_threshold": 2}})
     assert paths(res) == {"signal_generaton"}

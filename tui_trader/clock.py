@@ -83,6 +83,26 @@ def utc_text(ts_ms: int, fmt: str = UTC_MINUTE) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime(fmt)
 
 
+def parse_time(text: str | int | None) -> int | None:
+    """``""``/None -> None; an int (ms) as is; ISO date/time (UTC if no zone) -> ms. Raises ValueError."""
+    if text is None:
+        return None
+    if isinstance(text, int):
+        return text
+    text = text.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"bad time {text!r}: expected e.g. 2024-01-01 or 2024-01-01T12:00Z") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
 def interval_to_ms(interval: str) -> int:
     """Binance kline interval (``1s``, ``1m``, ``15m``, ``1h``, ``1d``, ``1w``) to milliseconds."""
     interval = interval.strip()

@@ -25,7 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 ENV_API_KEY = "BINANCE_API_KEY"
 ENV_API_SECRET = "BINANCE_API_SECRET"
@@ -125,8 +133,25 @@ class SimFeed(_Section):
 
 class ReplayFeed(_Section):
     path: str = Field("", description="folder (SYMBOL/INTERVAL/*.json or data.binance.vision files) or file")
-    start: str = ""
-    end: str = ""
+    start: str = Field("", description="first open time replayed, e.g. 2024-01-01 or 2024-01-01T12:00Z (UTC)")
+    end: str = Field("", description="last open time replayed (same forms)")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        from tui_trader.clock import parse_time
+
+        parse_time(v)  # a bad time is this field's error, not a traceback when the replay starts
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> ReplayFeed:
+        from tui_trader.clock import parse_time
+
+        start, end = parse_time(self.start), parse_time(self.end)
+        if start is not None and end is not None and end < start:
+            raise ValueError(f"end {self.end!r} is before start {self.start!r}")
+        return self
 
 
 class Feed(_Section):

@@ -36,13 +36,12 @@ import warnings
 import zipfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from tui_trader.clock import MS_PER_DAY, MS_PER_UNIT, Clock, interval_to_ms
+from tui_trader.clock import MS_PER_DAY, MS_PER_UNIT, Clock, interval_to_ms, parse_time
 from tui_trader.config import Config
 from tui_trader.market.binance_payloads import parse_rest_klines, synthetic_filters, to_ms
 from tui_trader.market.file_cache import KlineFileCache
@@ -226,26 +225,6 @@ def interval_name(ms: int) -> str:
         if ms >= size and ms % size == 0:
             return f"{ms // size}{unit}"
     raise ValueError(f"{ms} ms is not a whole number of seconds")
-
-
-def parse_time(text: str | int | None) -> int | None:
-    """``""``/None -> None; an int (ms) as is; ISO date/time (UTC if no zone) -> ms. Raises ValueError."""
-    if text is None:
-        return None
-    if isinstance(text, int):
-        return text
-    text = text.strip()
-    if not text:
-        return None
-    if text.isdigit():
-        return int(text)
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"bad time {text!r}: expected e.g. 2024-01-01 or 2024-01-01T12:00Z") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
 
 
 def load_klines(
