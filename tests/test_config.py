@@ -101,6 +101,15 @@ def test_replay_times_are_checked_with_the_configuration() -> None:
         assert check({"feed": {"replay": {"start": start, "end": end}}}).ok, (start, end)
 
 
+def test_the_cash_must_be_in_the_quote_asset_of_the_symbols() -> None:
+    res = check({"broker": {"quote_asset": "EUR"}})  # EUR cash, USDT pairs: ran and booked nonsense
+    assert paths(res) == {"broker.quote_asset"} and "feed.universe.quote_asset 'USDT'" in res.errors[0].message
+    res = check({"feed": {"symbols": ["BTCUSDT", "ETHBTC", "USDT"]}})
+    assert paths(res) == {"feed.symbols"} and "ETHBTC, USDT not quoted" in res.errors[0].message
+    both_eur = {"broker": {"quote_asset": "EUR"}, "feed": {"symbols": ["BTCEUR"], "universe": {"quote_asset": "EUR"}}}
+    assert check(both_eur).ok
+
+
 def test_unknown_section_is_an_error() -> None:
     res = check({"signal_generaton": {"z_score_threshold": 2}})
     assert paths(res) == {"signal_generaton"}

@@ -357,6 +357,20 @@ def soft_warnings(cfg: Config) -> list[Issue]:
     return w
 
 
+def consistency_errors(cfg: Config) -> list[Issue]:
+    """Values each valid alone that cannot work together: the cash must be in the quote asset of
+    every symbol traded (EUR cash cannot buy BTCUSDT, and the book would mix the two)."""
+    out: list[Issue] = []
+    quote = cfg.broker.quote_asset
+    if cfg.feed.universe.quote_asset != quote:
+        out.append(Issue("broker.quote_asset", f"{quote!r} differs from feed.universe.quote_asset "
+                         f"{cfg.feed.universe.quote_asset!r}: the cash must be in the symbols' quote asset"))
+    odd = [s for s in cfg.feed.symbols if not (s.endswith(quote) and len(s) > len(quote))]
+    if odd:
+        out.append(Issue("feed.symbols", f"{', '.join(odd)} not quoted in broker.quote_asset {quote!r}"))
+    return out
+
+
 def live_errors(cfg: Config, env: Mapping[str, str] | None = None) -> list[Issue]:
     env = os.environ if env is None else env
     out: list[Issue] = []
@@ -420,7 +434,7 @@ def check(
         cfg = Config.model_validate(data)
     except ValidationError as exc:
         return CheckResult(None, errors=_issues_from_validation(exc))
-    errors = live_errors(cfg, env) if require_keys else []
+    errors = consistency_errors(cfg) + (live_errors(cfg, env) if require_keys else [])
     return CheckResult(cfg if not errors else cfg, errors=errors, warnings=soft_warnings(cfg))
 
 
