@@ -146,6 +146,7 @@ def test_default_has_no_warnings() -> None:
         ({"signal_generation": {"confidence_threshold": 1.5}}, "signal_generation.confidence_threshold"),
         ({"order_execution": {"order_timeout_ms": 0}}, "order_execution.order_timeout_ms"),
         ({"feed": {"symbols": ["BTCUSDT", "BTCUSDT"]}}, "feed.symbols"),
+        ({"feed": {"sim": {"seed": -1}}}, "feed.sim.seed"),  # was a numpy traceback at start-up
     ],
 )
 def test_careful_operator_errors(data: dict, path: str) -> None:

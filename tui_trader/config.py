@@ -125,7 +125,7 @@ class Universe(_Section):
 
 
 class SimFeed(_Section):
-    seed: int = 42
+    seed: int = Field(42, ge=0, description="the same seed gives the same market (numpy takes no negative one)")
     n_symbols: int = Field(40, ge=2, le=5000)
     warmup_periods: int = Field(300, ge=0, description="history generated instantly at start")
     ticks_per_kline: int = Field(4, ge=1, description="price updates inside each candle")
