@@ -147,6 +147,8 @@ def test_default_has_no_warnings() -> None:
         ({"order_execution": {"order_timeout_ms": 0}}, "order_execution.order_timeout_ms"),
         ({"feed": {"symbols": ["BTCUSDT", "BTCUSDT"]}}, "feed.symbols"),
         ({"feed": {"sim": {"seed": -1}}}, "feed.sim.seed"),  # was a numpy traceback at start-up
+        ({"rating": {"initial_rating": float("nan")}}, "rating.initial_rating"),  # these two were
+        ({"broker": {"starting_balance": float("inf")}}, "broker.starting_balance"),  # tracebacks too
     ],
 )
 def test_careful_operator_errors(data: dict, path: str) -> None:

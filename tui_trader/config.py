@@ -43,7 +43,8 @@ REPO_DEFAULT_CONFIG = PACKAGE_DIR.parent / "config" / "default.toml"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # nan and inf (TOML has both) are refused for every number: they failed deep in the engine
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class SignalGeneration(_Section):
