@@ -32,6 +32,7 @@ from tui_trader.backtest.report import (
     render_report,
     report_json,
     report_text,
+    summary_table,
     write_outputs,
 )
 from tui_trader.config import Config
@@ -212,6 +213,13 @@ def test_write_outputs(tmp_path, result):
     assert json.loads(paths["report.json"].read_text())["run_id"] == "bt-test-1"
     with pytest.raises(ValueError, match="not a folder"):
         write_outputs(result, paths["report.txt"])
+
+
+def test_a_short_run_says_its_annualised_figures_are_extrapolations(result):
+    short = summary_table(result)  # 72 hours
+    assert short.caption is not None and "spans 2d 23h" in str(short.caption) and "annualised" in str(short.caption)
+    long_run = make_result(n_hours=31 * 24)
+    assert summary_table(long_run).caption is None
 
 
 def test_duration_format():

@@ -128,6 +128,9 @@ def _iso(ms: int) -> str:
     return utc_text(ms, "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+#: Below this span the summary warns that annualised figures are extrapolations.
+SHORT_SPAN_MS = 30 * MS_PER_DAY
+
 # Summary rows: (label, metric key, formatter)
 _SUMMARY_ROWS: tuple[tuple[str, str, Any], ...] = (
     ("Final equity", "end_equity", fmt_num),
@@ -165,6 +168,12 @@ def summary_table(result: BacktestResult) -> Table:
             label = f"{label} ({q})"
         cells = [fmt(result.metrics.get(key))] + [fmt(result.baselines[n].get(key)) for n in names]
         t.add_row(label, *cells)
+    span = result.metrics.get("span_ms")
+    if isinstance(span, int | float) and 0 < span < SHORT_SPAN_MS:
+        # a day's +3.6 % compounds to +43,584,009 % a year: true arithmetic, no forecast
+        t.caption = (f"The run spans {fmt_duration(span)}: annualised figures extrapolate it to a year "
+                     f"and mean little under {SHORT_SPAN_MS // MS_PER_DAY} days.")
+        t.caption_justify = "left"
     return t
 
 
