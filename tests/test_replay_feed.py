@@ -149,7 +149,7 @@ def test_folder_of_vision_files_filtered_by_interval(tmp_path: Path, klines_dir:
     assert both.symbols == ["BTCUSDT", "SOLUSDT"] and len(both.klines) == 6
 
 
-def test_bad_rows_and_overlaps_are_rejected_per_file(tmp_path: Path, klines_dir: Path) -> None:
+def test_bad_rows_and_overlaps_are_rejected_per_file(tmp_path: Path, klines_dir: Path, caplog) -> None:
     rows = real_rows(klines_dir, n=6)
     bad = [list(r) for r in rows]
     bad[2][2] = "oops"  # unparsable high
@@ -166,6 +166,9 @@ def test_bad_rows_and_overlaps_are_rejected_per_file(tmp_path: Path, klines_dir:
     assert d.rejects[second] == {"duplicate": 2}
     assert d.rejected == 4 and d.rejected_by_reason() == {"malformed": 1, "high_below_low": 1, "duplicate": 2}
     assert np.all(np.diff(d.klines.open_time) > 0)
+    # the log says where: the file's path, the row's number and the column's name
+    assert f"{first} row 3: col 2 (high): 'oops'" in caplog.text
+    assert f"{second}: kline in another file" in caplog.text
 
 
 def test_files_with_interleaved_ranges_fill_each_others_gaps(tmp_path: Path, klines_dir: Path) -> None:
@@ -193,6 +196,7 @@ def test_unusable_inputs_give_clear_errors(tmp_path: Path) -> None:
     (d / "2024-01-01.json").write_text('[[1704067200000,"1"')
     out = load_klines(tmp_path, "1h")
     assert len(out.klines) == 0 and out.rejected == 2
+    assert set(out.rejects) == {str(tmp_path / "BTCUSDT-1h-2024-01.zip"), str(d / "2024-01-01.json")}
     assert all(r == {"malformed": 1} for r in out.rejects.values())
 
 

@@ -49,6 +49,8 @@ US_THRESHOLD = 1e14
 # REST kline row columns.
 _FLOAT_COLS = [1, 2, 3, 4, 5, 7, 9]  # open high low close volume quote_volume taker_buy_base
 _INT_COLS = [0, 6, 8]  # open_time close_time trades
+_COL_NAMES = ("open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "trades",
+              "taker_buy_base", "taker_buy_quote")
 _NUM_TYPES = (str, int, float)
 
 
@@ -140,13 +142,14 @@ def _parse_rest_row(row: Any) -> tuple[list[int], list[float]]:
         raise _RowError("bad_type", f"row is {type(row).__name__}, not a list")
     if len(row) < 11:
         raise _RowError("malformed", f"row has {len(row)} fields, expected 12")
-    times = [_int(row[c], f"col {c}") for c in _INT_COLS]
-    vals = [_num(row[c], f"col {c}") for c in _FLOAT_COLS]
+    times = [_int(row[c], f"col {c} ({_COL_NAMES[c]})") for c in _INT_COLS]
+    vals = [_num(row[c], f"col {c} ({_COL_NAMES[c]})") for c in _FLOAT_COLS]
     return times, vals
 
 
 def parse_rest_klines(
-    rows: list, sym: int, interval_ms: int, counter: RejectCounter, now_ms: int | None = None
+    rows: list, sym: int, interval_ms: int, counter: RejectCounter, now_ms: int | None = None,
+    source: str = "REST kline",
 ) -> KlineBatch:
     """REST ``/api/v3/klines`` rows of ONE symbol (index ``sym``) -> KlineBatch.
 
@@ -169,11 +172,11 @@ def parse_rest_klines(
     else:
         t_list: list[list[int]] = []
         v_list: list[list[float]] = []
-        for row in rows:
+        for i, row in enumerate(rows):
             try:
                 t_row, v_row = _parse_rest_row(row)
-            except _RowError as e:
-                counter.reject(e.reason, 1, f"REST kline: {e.detail}")
+            except _RowError as e:  # where, so the operator can find the row
+                counter.reject(e.reason, 1, f"{source} row {i + 1}: {e.detail}")
                 continue
             t_list.append(t_row)
             v_list.append(v_row)

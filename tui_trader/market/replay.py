@@ -174,44 +174,45 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
     Unreadable, undecodable or empty files, and a ``.json`` file that is not an array,
     count one ``malformed`` reject and give an empty batch; bad rows (a first CSV line
     that is neither a kline nor a header included) are counted individually. Values are
-    not validated here.
+    not validated here. Each reject names the file by its path (and a bad row by its number), so
+    the operator can find and mend it.
     """
     try:
         text = _read_text(path)
     except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError) as e:
-        counter.reject("malformed", 1, f"{path.name}: unreadable ({e})")
+        counter.reject("malformed", 1, f"{path}: unreadable ({e})")
         return KlineBatch.empty(interval_ms)
     stripped = text.lstrip()
     fast: tuple[np.ndarray, np.ndarray] | None
     if not stripped.strip():
-        counter.reject("malformed", 1, f"{path.name}: empty file")
+        counter.reject("malformed", 1, f"{path}: empty file")
         return KlineBatch.empty(interval_ms)
     if path.suffix.lower() == ".json" and not stripped.startswith("["):
-        counter.reject("malformed", 1, f"{path.name}: not a JSON array of klines")
+        counter.reject("malformed", 1, f"{path}: not a JSON array of klines")
         return KlineBatch.empty(interval_ms)
     if stripped.startswith("["):
         try:
             rows = json.loads(stripped)
         except ValueError as e:
-            counter.reject("malformed", 1, f"{path.name}: not valid JSON ({e})")
+            counter.reject("malformed", 1, f"{path}: not valid JSON ({e})")
             return KlineBatch.empty(interval_ms)
         if not isinstance(rows, list):
-            counter.reject("bad_type", 1, f"{path.name}: JSON is not an array of klines")
+            counter.reject("bad_type", 1, f"{path}: JSON is not an array of klines")
             return KlineBatch.empty(interval_ms)
-        return parse_rest_klines(rows, sym, interval_ms, counter)
+        return parse_rest_klines(rows, sym, interval_ms, counter, source=str(path))
     else:
         body = stripped
         if body and not (body[0].isdigit() or body[0] == "-"):  # header row
             nl = body.find("\n")
             first = body if nl < 0 else body[:nl]
             if "open" not in first.lower() or "," not in first:  # not a kline header: a bad row
-                counter.reject("malformed", 1, f"{path.name}: first line is neither a kline nor a header")
+                counter.reject("malformed", 1, f"{path}: first line is neither a kline nor a header")
             body = "" if nl < 0 else body[nl + 1 :]
         body = body.replace("\r", "").strip("\n")
         fast = _rows_from_csv_fast(body) if body else (np.empty((0, 3), dtype=np.int64), np.empty((0, 7)))
         if fast is None:
             rows = [r for r in csv.reader(io.StringIO(body)) if r]
-            return parse_rest_klines(rows, sym, interval_ms, counter)
+            return parse_rest_klines(rows, sym, interval_ms, counter, source=str(path))
     times, vals = fast
     n = times.shape[0]
     return kline_batch_from_arrays(
@@ -318,7 +319,7 @@ def load_klines(
             dup_files = np.bincount(fid[order][dup_sorted], minlength=len(parsed))
             for k in np.flatnonzero(dup_files):
                 fname = parsed[int(k)][0]
-                counters[fname].reject("duplicate", int(dup_files[k]), f"{Path(fname).name}: kline in another file")
+                counters[fname].reject("duplicate", int(dup_files[k]), f"{fname}: kline in another file")
             order = order[~dup_sorted]
         merged = merged.take(order)
         # 3. Merge order: open time, then symbol index.
