@@ -182,6 +182,21 @@ async def test_headless_replay_runs_until_the_data_ends(klines_dir: Path, tmp_pa
         con.close()
 
 
+async def test_a_long_start_up_shows_its_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui_trader import headless
+
+    steps: list[tuple[str, int, int]] = []
+    update = headless._Bar.update
+    monkeypatch.setattr(headless._Bar, "update", lambda self, *a: (steps.append(a), update(self, *a))[1])
+    cfg = Config.model_validate({"feed": {"kind": "sim", "speed": "max", "sim": {"n_symbols": 10}},
+                                 "storage": {"path": str(tmp_path / "p.db")}})
+    await run_headless(cfg, 5.0, Console(stderr=True, quiet=True), max_klines=20)
+    assert steps[0] == ("loading history", 0, 0)  # a bar that pulses while the history comes
+    rating = [s for s in steps if s[0] == "rating history"]
+    assert rating[0] == ("rating history", 0, 201) and rating[-1] == ("rating history", 201, 201)
+    assert [d for _, d, _ in rating] == sorted(d for _, d, _ in rating) and len(rating) <= 103
+
+
 def test_an_unreachable_exchange_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
     import socket
 

@@ -173,6 +173,22 @@ def test_run_tui_builds_no_engine_when_live_is_declined(monkeypatch, capsys):
     assert "not confirmed" in capsys.readouterr().out
 
 
+async def test_the_banner_shows_how_far_the_start_up_is(tmp_path, monkeypatch):
+    from tui_trader.ui.screens.main import MainScreen
+
+    shown: list[str] = []
+    show = MainScreen.show_banner
+    monkeypatch.setattr(MainScreen, "show_banner",
+                        lambda self, text, severity="error": (shown.append(text), show(self, text, severity))[1])
+    engine = make_engine(tmp_path)
+    app = make_app(engine, ui_config())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot)
+        steps = [t for t in shown if t.startswith("Starting up: rating history, ")]
+        assert steps and steps[-1].endswith(" / 60 periods"), shown  # the warm-up's 60 periods, counted
+        assert not app.main_screen.query_one("#banner").display  # gone once the engine is ready
+
+
 async def test_engine_that_fails_to_start_is_reported(tmp_path):
     cfg = ui_config()
     # the database path is a directory: storage cannot open, start-up fails

@@ -99,6 +99,7 @@ from tui_trader.events import (
     SetZThreshold,
     SignalEvent,
     Start,
+    StartupProgress,
     StateChange,
 )
 from tui_trader.execution.broker import Broker
@@ -714,18 +715,32 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         keep = int(self.cfg.data_processing.kline_retention_days * MS_PER_DAY)
         return min(keep, HISTORY_LEN * self.period_ms) if self.feed.kind == "sim" else keep
 
-    async def _process_klines(self, batch: KlineBatch, live: bool) -> None:
+    async def _process_klines(self, batch: KlineBatch, live: bool, progress: str | None = None) -> None:
         """Klines into the cache and the period accumulators, one open time at a time; every period
         that closes is finished (live: signals and orders; warm-up: stored only) before the next
-        klines are added. Between periods, closed klines re-check the open positions."""
+        klines are added. Between periods, closed klines re-check the open positions. With
+        ``progress`` (a stage name: the warm-up), :class:`StartupProgress` events count the
+        periods, about a hundred in all, each followed by one turn of the event loop for the host."""
         if len(batch) == 0:
             return
+        total = done = 0
+        if progress is not None:
+            total = int(np.unique(batch.open_time // self.period_ms).size)
+            self.bus.publish(StartupProgress(self.clock.now_ms(), progress, 0, total))
+        every = max(1, total // 100)
         for g in self._kline_steps(batch):
             if g is PERIOD_CLOSED:
                 # the period's signal pass checks stop loss / profit target of every holding itself
                 await self._period_done(live)
+                if progress is not None:
+                    done = min(done + 1, total)
+                    if done % every == 0 or done == total:
+                        self.bus.publish(StartupProgress(self.clock.now_ms(), progress, done, total))
+                        await asyncio.sleep(0)
             elif live and self.portfolio.positions:
                 await self._realtime_exits(g.sym, g.close)
+        if progress is not None and done < total:  # the last period stays open for the live klines
+            self.bus.publish(StartupProgress(self.clock.now_ms(), progress, total, total))
         self._market_version += 1
 
     async def _period_done(self, live: bool) -> None:

@@ -84,6 +84,17 @@ class HealthEvent(Event):
 
 
 @dataclass(slots=True)
+class StartupProgress(Event):
+    """How far a long start-up is: ``stage`` (``"loading history"``, then ``"rating history"``),
+    ``done`` of ``total`` steps (rating periods; ``total`` 0 while it is not known yet). The
+    engine publishes it during the warm-up, before it is ready, so hosts can show progress."""
+
+    stage: str
+    done: int
+    total: int
+
+
+@dataclass(slots=True)
 class LogEvent(Event):
     level: str
     logger: str

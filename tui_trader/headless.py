@@ -22,6 +22,7 @@ from rich.table import Table
 
 from tui_trader.clock import parse_duration
 from tui_trader.config import Config
+from tui_trader.events import StartupProgress
 
 log = logging.getLogger("tui_trader.headless")
 #: Signals that stop a run cleanly (flush, close, exit 0); SIGHUP: the SSH session it was started from dropped.
@@ -38,24 +39,43 @@ def setup_logging(cfg: Config, stream=sys.stderr) -> None:
         logging.getLogger("tui_trader.trades").setLevel(logging.WARNING)
 
 
+class _Bar:
+    """A transient rich progress bar for one long step of the start-up (loading the replay's
+    files, rating the warm-up's history), fed ``update(label, done, total)``; a new label starts
+    a new bar, ``total`` 0 shows a bar that only pulses, ``done >= total > 0`` ends it."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.label: str | None = None
+        self._p: Any = None
+        self._task: Any = None
+
+    def update(self, label: str, done: int, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        if label != self.label:
+            self.close()
+            self.label = label
+            self._p = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                               console=self.console, transient=True)
+            self._p.start()
+            self._task = self._p.add_task(label, total=total or None)
+        if self._p is None:
+            return
+        self._p.update(self._task, completed=done, total=total or None)
+        if total and done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self._p is not None:
+            self._p.stop()
+            self._p = None
+
+
 def _progress_cb(console: Console):
     """A rich progress bar for long loads (replay files), as a (done, total) callback."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    state: dict[str, Any] = {}
-
-    def cb(done: int, total: int) -> None:
-        if "p" not in state:
-            p = Progress(TextColumn("loading klines"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                         console=console, transient=True)
-            p.start()
-            state["p"] = p
-            state["t"] = p.add_task("load", total=total)
-        state["p"].update(state["t"], completed=done, total=total)
-        if done >= total:
-            state["p"].stop()
-
-    return cb
+    bar = _Bar(console)
+    return lambda done, total: bar.update("loading klines", done, total)
 
 
 async def run_headless(cfg: Config, duration_s: float | None, console: Console, **overrides: Any) -> dict[str, Any]:
@@ -64,6 +84,8 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
     if cfg.feed.kind == "replay":
         overrides.setdefault("progress", _progress_cb(console))
     engine = build_engine(cfg, session_kind="run", autostart=True, **overrides)
+    startup_bar = _Bar(console)  # the warm-up's steps (a large universe rates its history for a while)
+    unsubscribe = engine.bus.subscribe(lambda ev: startup_bar.update(ev.stage, ev.done, ev.total), StartupProgress)
     loop = asyncio.get_running_loop()
     stop_event = asyncio.Event()
     for sig in _STOP_SIGNALS:
@@ -82,6 +104,8 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
             with contextlib.suppress(asyncio.CancelledError):
                 await start_task
         else:
+            unsubscribe()
+            startup_bar.close()
             start_task.result()  # re-raise a start-up failure
             run_task = asyncio.create_task(engine.run())
             remaining = None if duration_s is None else max(0.0, duration_s - (time.perf_counter() - t0))
@@ -97,6 +121,8 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
             else:
                 run_task.result()  # re-raise an engine crash
     finally:
+        unsubscribe()
+        startup_bar.close()
         stop_task.cancel()
         wall = time.perf_counter() - t0
         summary = engine.summary() if engine._started else {}

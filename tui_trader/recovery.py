@@ -11,6 +11,7 @@ time from the prices it last had; and the state the engine trades in.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from tui_trader.clock import MS_PER_DAY
+from tui_trader.events import StartupProgress
 from tui_trader.execution.filters import to_decimal
 from tui_trader.models import EngineState, KlineBatch, Source, digits
 from tui_trader.portfolio.portfolio import Portfolio
@@ -317,6 +319,8 @@ class EngineRecovery:
         """Rate the feed's history (no trading). Periods newer than anything stored are stored
         too, so a restart finds a full z-score window."""
         n_hist = max(self.cfg.signal_generation.moving_average_period, self.cfg.rating.volatility_window) + 1
+        self.bus.publish(StartupProgress(self.clock.now_ms(), "loading history", 0, 0))
+        await asyncio.sleep(0)  # (a live feed's download awaits the network: the console shows this meanwhile)
         try:
             hist = await self.feed.history(self.symbols, self.cfg.feed.interval,
                                            n_hist * (self.period_ms // self.interval_ms))
@@ -325,7 +329,7 @@ class EngineRecovery:
             return
         if len(hist) == 0:
             return
-        await self._process_klines(hist, live=False)
+        await self._process_klines(hist, live=False, progress="rating history")
         log.info("warmed up on %d historical klines (%d periods)", len(hist), self.counters["periods"])
         if self.db is not None and self._store_klines:
             await self._store_warmup_klines(hist)

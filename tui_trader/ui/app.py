@@ -53,6 +53,7 @@ from tui_trader.events import (
     RiskAlert,
     SetZThreshold,
     Start,
+    StartupProgress,
     StateChange,
 )
 from tui_trader.models import EngineState, Source
@@ -148,6 +149,7 @@ class TuiTraderApp(App[int]):
         self._unsubscribe: list[Callable[[], None]] = []
         self._signals: list[int] = []
         self._stopping = False
+        self.starting_up = ""  # the engine's start-up step, shown until it is ready (see _startup_progress)
         self._exit_timer: threading.Timer | None = None  # armed after SIGHUP / SIGTERM (see SIGNAL_EXIT_S)
         self._engine_stopped = False
         self._theme_set = discover_themes(theme_dirs)
@@ -188,6 +190,7 @@ class TuiTraderApp(App[int]):
         bus = getattr(self.engine, "bus", None)
         if bus is not None:
             self._unsubscribe.append(bus.subscribe(self._events.append, RiskAlert, StateChange))
+            self._unsubscribe.append(bus.subscribe(self._startup_progress, StartupProgress))
         if self.handle_signals:
             self._install_signal_handlers()
 
@@ -323,6 +326,13 @@ class TuiTraderApp(App[int]):
         except Exception:  # noqa: BLE001 - report, keep the console alive
             log.exception("engine stop failed")
 
+    def _startup_progress(self, ev: StartupProgress) -> None:
+        """The engine's warm-up steps, shown in the banner until the first snapshot."""
+        step = f"{ev.done:,} / {ev.total:,} periods" if ev.total else "…"
+        self.starting_up = f"Starting up: {ev.stage}, {step}"
+        if not self.engine_ready.is_set() and self.main_screen is not None and self.main_screen.is_mounted:
+            self.main_screen.show_banner(self.starting_up, "info")  # now: the timer may not fire before the next step
+
     def _banner(self, text: str, severity: str) -> None:
         self._banner_override = (text, severity)
         if self.main_screen is not None and self.main_screen.is_mounted:
@@ -333,10 +343,13 @@ class TuiTraderApp(App[int]):
     def refresh_from_engine(self) -> None:
         """Read one snapshot and apply only what changed (the UI timer)."""
         if not self.engine_ready.is_set():
-            # no snapshot yet (a long start-up, or one that failed): the log lines still show
+            # no snapshot yet (a long start-up, or one that failed): the log lines still show,
+            # and so does how far the start-up is
             if self.main_screen is not None and self.main_screen.is_mounted:
                 with contextlib.suppress(NoMatches):
                     self._logs.drain()
+                    if self.starting_up and self.engine_failed is None:
+                        self.main_screen.show_banner(self.starting_up, "info")
             return
         t0 = time.perf_counter()
         try:
