@@ -53,6 +53,14 @@ def test_backtest_refuses_flags_it_would_ignore(flag: list[str], capsys) -> None
     assert "--speed" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("flag", ["--processes", "--walk-forward"])
+@pytest.mark.parametrize("value", ["0", "-3", "two"])
+def test_sweep_counts_must_be_at_least_one(flag: str, value: str, capsys) -> None:
+    # --processes -3 used to announce "2 point(s) on -3 process(es)" and fail after; 0 meant "all"
+    assert main(["backtest", "sweep", "--data", "x", "--param", "a=1", flag, value]) == 2
+    assert f"argument {flag}:" in capsys.readouterr().err
+
+
 def test_default_subcommand_is_tui() -> None:
     assert _normalise_argv([]) == ["tui"]
     assert _normalise_argv(["--live"]) == ["tui", "--live"]

@@ -57,6 +57,17 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--db", metavar="PATH", help="SQLite database file (default: storage.path or the platform data dir)")
 
 
+def _at_least_one(text: str) -> int:
+    """A count flag: a whole number >= 1 (argparse turns the ValueError into a usage error, exit 2)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 class _NotForBacktest(argparse.Action):
     """A flag of the engine's other hosts that a backtest has no use for: a clear usage error,
     not a flag silently dropped."""
@@ -133,8 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-charts", action="store_true", help="omit the plotext charts")
     p.add_argument("--param", action="append", default=[], metavar="PATH=SPEC", help="sweep: a parameter grid, e.g. "
                    "signal_generation.z_score_threshold=1.5:3.0:0.25 or risk_management.stop_loss_percent=1,2,3")
-    p.add_argument("--processes", type=int, help="sweep: worker processes (default: all cores)")
-    p.add_argument("--walk-forward", type=int, metavar="N", dest="walk_forward", help="sweep: N in/out-of-sample windows")
+    p.add_argument("--processes", type=_at_least_one, help="sweep: worker processes (default: all cores)")
+    p.add_argument("--walk-forward", type=_at_least_one, metavar="N", dest="walk_forward",
+                   help="sweep: N in/out-of-sample windows")
 
     p = sub.add_parser("config", help="check or show configuration", description="Check or show configuration.")
     csub = p.add_subparsers(dest="config_cmd", metavar="ACTION")
