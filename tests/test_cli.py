@@ -129,11 +129,13 @@ def test_config_show_redacts_and_never_prints_env_secrets() -> None:
 
 def test_usage_errors_exit_2() -> None:
     assert run("run", "--headless", "--speed", "fast").returncode == 2
+    r = run("run", "--headless", "--speed", "-2")  # not "expected one argument": the value's own error
+    assert r.returncode == 2 and "feed.speed" in r.stderr and "positive" in r.stderr, r.stderr
     assert run("run", "--headless", "--duration", "soon").returncode == 2
     assert run("nosuchcommand").returncode == 2
 
 
-@pytest.mark.parametrize("limit", ["0", "0s", "--duration=-5", "nan", "inf"])
+@pytest.mark.parametrize("limit", ["0", "0s", "--duration=-5", "-5s", "nan", "inf"])
 def test_a_duration_that_would_end_the_run_at_once_is_refused(limit: str) -> None:
     args = [limit] if limit.startswith("--") else ["--duration", limit]
     r = run("run", "--headless", "--db", ":memory:", *args)

@@ -183,6 +183,28 @@ def _normalise_argv(argv: list[str]) -> list[str]:
     return ["tui", *argv]
 
 
+#: Flags whose value may look negative ("-5s"): argparse would take it for an unknown option and
+#: say only "expected one argument"; joined as "--duration=-5s" the value gets its own clear error.
+_SIGNED_VALUE_FLAGS = ("--duration", "--speed", "--seed", "--n-symbols", "--processes", "--walk-forward")
+
+
+def _join_signed_values(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    it = iter(argv)
+    for a in it:
+        if a in _SIGNED_VALUE_FLAGS:
+            nxt = next(it, None)
+            if nxt is None:
+                out.append(a)
+            elif len(nxt) > 1 and nxt[0] == "-" and (nxt[1].isdigit() or nxt[1] == "."):
+                out.append(f"{a}={nxt}")
+            else:
+                out.extend((a, nxt))
+        else:
+            out.append(a)
+    return out
+
+
 def feed_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """CLI flags as a nested config override mapping."""
     feed: dict[str, Any] = {}
@@ -308,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
-        args = parser.parse_args(_normalise_argv(argv))
+        args = parser.parse_args(_join_signed_values(_normalise_argv(argv)))
     except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2
         return int(exc.code or 0)
     handlers = {"tui": cmd_tui, "run": cmd_run, "backtest": cmd_backtest, "config": cmd_config, "data": cmd_data}
