@@ -148,6 +148,7 @@ def sim_backtest(n_symbols: int, periods: int, opponents: int) -> dict:
     import resource
 
     from tui_trader.clock import ManualClock
+    from tui_trader.monitor.health import maxrss_mb
     from tui_trader.runtime import build_engine
 
     cfg = Config.model_validate({
@@ -168,8 +169,8 @@ def sim_backtest(n_symbols: int, periods: int, opponents: int) -> dict:
         return run_s, klines
 
     run_s, klines = asyncio.run(go())
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    peak_worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the rating worker
+    peak = maxrss_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    peak_worker = maxrss_mb(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # the rating worker
     rating_s = rating_alone(cfg, n_symbols, min(periods, 400))
     feed_s = feed_alone(cfg, min(periods, 400))
     return {

@@ -9,6 +9,7 @@ from tui_trader.monitor.health import (
     database_check,
     engine_check,
     feed_checks,
+    maxrss_mb,
     memory_check,
     overall,
     positions_check,
@@ -34,6 +35,9 @@ def test_component_checks() -> None:
     assert broker_check("paper", "open").status == "warning"
     assert broker_check("paper", "closed").status == "healthy"
     assert memory_check(100.0).status == "healthy" and memory_check(5000.0).status == "warning"
+    # ru_maxrss is KiB on Linux and bytes on macOS: the same 110 MB either way
+    assert maxrss_mb(112_640, "linux") == maxrss_mb(115_343_360, "darwin") == 110.0
+    assert memory_check().status == "healthy"  # this test process is far below 4 GB
     assert positions_check(11, 10).status == "warning" and positions_check(10, 10).status == "healthy"
     assert engine_check("") is None and engine_check("boom").status == "unhealthy"
 

@@ -145,6 +145,18 @@ async def test_auto_starts_a_worker_only_for_long_full_speed_runs(klines_dir: Pa
     assert not await started(_sim_cfg("auto"), max_klines=100)
 
 
+async def test_without_pass_fds_the_engine_rates_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Windows cannot hand the worker its socket: "on" then rates in the engine, the same trades
+    from tui_trader import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "CAN_PASS_FDS", False)
+    here = await _run(_sim_cfg("on"), tmp_path / "here.db", max_klines=200)
+    monkeypatch.setattr(engine_module, "CAN_PASS_FDS", True)
+    ahead = await _run(_sim_cfg("on"), tmp_path / "ahead.db", max_klines=200)
+    assert not here["worker"] and ahead["worker"]
+    _assert_same(here, ahead)
+
+
 async def test_when_the_worker_dies_the_engine_rates_on_exactly_as_without_it(tmp_path: Path) -> None:
     cfg = _sim_cfg("on")
     engine = build_engine(cfg, db_path=str(tmp_path / "k.db"), session_kind="run", autostart=True, max_klines=400)

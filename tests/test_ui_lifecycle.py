@@ -90,6 +90,20 @@ async def test_sighup_shuts_down_cleanly_with_state_flushed(tmp_path):
         await again.stop()
 
 
+async def test_a_platform_without_sighup_still_gets_its_console(tmp_path, monkeypatch):
+    # Windows has no SIGHUP: looking it up raised AttributeError before any handler was set
+    monkeypatch.delattr(signal, "SIGHUP")
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg, handle_signals=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        assert app._signals == [signal.SIGTERM]
+        await pilot.press("q")
+        await pilot.pause(0.2)
+    assert app.return_code == 0
+
+
 async def test_live_mode_is_red_on_every_screen(tmp_path):
     cfg = ui_config()
     engine = make_engine(tmp_path, cfg, mode="live")  # paper broker, live labelling

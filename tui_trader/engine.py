@@ -67,6 +67,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import pickle
 import time
 from collections import deque
@@ -144,6 +145,9 @@ log = logging.getLogger("tui_trader.engine")
 # one line per fill / rejected order, for the console's log pane (headless runs at full speed silence it)
 trade_log = logging.getLogger("tui_trader.trades")
 
+#: The rating worker inherits its end of a socket pair (``subprocess.Popen(pass_fds=...)``), which
+#: only POSIX systems do; elsewhere (Windows) the engine rates every period itself.
+CAN_PASS_FDS = os.name == "posix"
 # rating_worker = "auto": a second process rates ahead only for runs at least this long (open
 # times); starting it costs ~0.2 s of the other core, a period of 10 symbols takes ~0.2 ms
 AHEAD_MIN_OPEN_TIMES = 2000
@@ -504,9 +508,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
 
     def _may_rate_ahead(self) -> bool:
         """Rate ahead in a second process? Only when the feed knows its klines in advance (sim,
-        replay) and runs at full speed."""
+        replay) and runs at full speed, on a system whose child processes can inherit the socket
+        to the engine (``pass_fds``: POSIX; elsewhere the engine rates every period itself)."""
         feed = self.feed
-        return (self.cfg.data_processing.rating_worker != "off"
+        return (CAN_PASS_FDS and self.cfg.data_processing.rating_worker != "off"
                 and (hasattr(feed, "kline_source") or hasattr(feed, "tap_klines"))
                 and getattr(feed, "speed", 1.0) is None)
 

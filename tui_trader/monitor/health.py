@@ -9,11 +9,16 @@ peak RSS.
 
 from __future__ import annotations
 
-import resource
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tui_trader.events import HealthCheck
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - Windows
+    resource = None  # type: ignore[assignment]
 
 HEALTHY, WARNING, UNHEALTHY = "healthy", "warning", "unhealthy"
 
@@ -57,13 +62,23 @@ def broker_check(name: str, breaker_state: str) -> HealthCheck:
     return HealthCheck("broker", status, f"{name} · order circuit {breaker_state}", critical=True)
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory in MB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def maxrss_mb(ru_maxrss: int, platform: str = sys.platform) -> float:
+    """``getrusage``'s ``ru_maxrss`` in MB: Linux counts KiB, macOS bytes (read as KiB, a
+    110 MB console showed as 112,640 MB and set the memory check to warning)."""
+    return ru_maxrss / (1024.0 * 1024.0) if platform == "darwin" else ru_maxrss / 1024.0
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory in MB; None where ``resource`` does not exist (Windows)."""
+    if resource is None:  # pragma: no cover - Windows
+        return None
+    return maxrss_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def memory_check(rss_mb: float | None = None, warn_mb: float = MEMORY_WARN_MB) -> HealthCheck:
     mb = peak_rss_mb() if rss_mb is None else rss_mb
+    if mb is None:  # pragma: no cover - Windows
+        return HealthCheck("memory", HEALTHY, "peak RSS not measured on this platform")
     return HealthCheck("memory", HEALTHY if mb < warn_mb else WARNING, f"{mb:.0f} MB peak RSS")
 
 

@@ -235,7 +235,8 @@ class TuiTraderApp(App[int]):
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGHUP, signal.SIGTERM):
+        # Windows has neither SIGHUP nor loop signal handlers: the console then just has none
+        for sig in (getattr(signal, name) for name in ("SIGHUP", "SIGTERM") if hasattr(signal, name)):
             try:
                 loop.add_signal_handler(sig, self._on_signal, sig)
             except (NotImplementedError, RuntimeError, ValueError, AttributeError):
@@ -245,7 +246,7 @@ class TuiTraderApp(App[int]):
     def _on_signal(self, sig: int) -> None:
         name = signal.Signals(sig).name
         log.warning("%s received: stopping the engine and exiting", name)
-        self.shutdown(f"{name}: terminal hung up" if sig == signal.SIGHUP else name)
+        self.shutdown(f"{name}: terminal hung up" if name == "SIGHUP" else name)
 
     def set_live_refresh(self, enabled: bool) -> None:
         """Pause / resume the UI and chart timers (a still picture; tests and screenshots).
