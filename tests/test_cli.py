@@ -302,6 +302,18 @@ def test_walk_forward_windows_too_short_for_the_z_window_are_refused(tmp_path: P
     assert r7.returncode == 2 and "each in-sample window would span 7d 12h" in r7.stderr, r7.stderr
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is a Linux call")
+def test_a_sweep_uses_the_cores_it_may_run_on_not_the_hosts(tmp_path: Path, klines_dir: Path) -> None:
+    # a container pinned to one core of a large host started one process per host core
+    args = ["backtest", "sweep", "--data", str(klines_dir), "--interval", "1h", "--symbols", "BTCUSDT",
+            "--start", "2024-01-01", "--end", "2024-01-05", "--param", "signal_generation.z_score_threshold=2,3",
+            "--db", str(tmp_path / "s.db")]
+    r = subprocess.run([sys.executable, "-m", "tui_trader", *args], capture_output=True, text=True, timeout=120,
+                       cwd=REPO, preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "sweep: 2 point(s) on 1 process(es)" in r.stderr
+
+
 def test_sweep_warnings_come_once_after_the_table_with_their_points(tmp_path: Path, klines_dir: Path) -> None:
     # the data starts 2024-01-01: every point's run starts without a warm-up; each worker printed
     # that, unlabelled, in the middle of the progress; now one line says which points it concerns

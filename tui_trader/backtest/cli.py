@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -164,7 +163,14 @@ def _check_windows(cfg: Config, params: list, interval: str, start_ms: int, end_
 
 def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     from tui_trader.backtest.runner import sweep_runner
-    from tui_trader.backtest.sweep import grid, parse_param, run_sweep, sweep_notes, walk_forward
+    from tui_trader.backtest.sweep import (
+        default_processes,
+        grid,
+        parse_param,
+        run_sweep,
+        sweep_notes,
+        walk_forward,
+    )
     from tui_trader.cli import UsageError
     from tui_trader.market.replay import ReplayError, load_klines
 
@@ -182,7 +188,7 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     end_ms = parse_time(args.end, "--end")
     spec = {"path": str(Path(data).resolve()), "interval": interval, "symbols": symbols,
             "start_ms": start_ms, "end_ms": end_ms}
-    processes = args.processes or os.cpu_count() or 1
+    processes = args.processes or default_processes()  # the cores this process may use, not the host's
     err = Console(stderr=True)
     console = None if args.json else Console()  # --json: the JSON alone on stdout, as for a backtest
     base = cfg.model_dump(mode="json")
