@@ -191,7 +191,8 @@ async def test_a_long_start_up_shows_its_progress(tmp_path: Path, monkeypatch: p
     cfg = Config.model_validate({"feed": {"kind": "sim", "speed": "max", "sim": {"n_symbols": 10}},
                                  "storage": {"path": str(tmp_path / "p.db")}})
     await run_headless(cfg, 5.0, Console(stderr=True, quiet=True), max_klines=20)
-    assert steps[0] == ("loading history", 0, 0)  # a bar that pulses while the history comes
+    # bars that pulse while the feed starts and the history comes, then one that counts
+    assert steps[:2] == [("starting the feed", 0, 0), ("loading history", 0, 0)]
     rating = [s for s in steps if s[0] == "rating history"]
     assert rating[0] == ("rating history", 0, 201) and rating[-1] == ("rating history", 201, 201)
     assert [d for _, d, _ in rating] == sorted(d for _, d, _ in rating) and len(rating) <= 103

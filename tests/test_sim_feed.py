@@ -11,7 +11,14 @@ import pytest
 from tui_trader.clock import ManualClock
 from tui_trader.config import Config
 from tui_trader.market.feed import MarketFeed
-from tui_trader.market.sim import DEFAULT_START_MS, SimFeed, SimMarket, generate_symbol_names, parse_speed
+from tui_trader.market.sim import (
+    DEFAULT_START_MS,
+    YIELD_EVERY_STEPS,
+    SimFeed,
+    SimMarket,
+    generate_symbol_names,
+    parse_speed,
+)
 from tui_trader.market.validation import RejectCounter, validate_kline_batch, validate_price_batch
 from tui_trader.models import KlineBatch, PriceBatch
 
@@ -196,6 +203,35 @@ async def test_anchor_prices_continue_the_process_from_them(monkeypatch, record:
     validate = RejectCounter()
     for b in kb_a:
         assert len(validate_kline_batch(b, len(names), np.full(len(names), -1, dtype=np.int64), validate)) == len(b)
+
+
+@pytest.mark.parametrize("record", [True, False])
+async def test_a_long_warm_up_gives_the_event_loop_turns(monkeypatch, record: bool) -> None:
+    # 3,000 symbols took ~4 s in start() and history() without one turn: the console drew nothing
+    if not record:
+        monkeypatch.setattr(SimFeed, "RECORD_WARMUP_ROWS", 0)  # history() regenerates the steps
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    feed = SimFeed(Config(), ManualClock(), n_symbols=8, seed=3, speed="max", warmup_klines=160)
+    ticker = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    await feed.start()
+    after_start = turns
+    hist = await feed.history(feed.symbols, feed.interval, 50)
+    ticker.cancel()
+    assert after_start >= 160 // YIELD_EVERY_STEPS
+    assert turns - after_start >= (0 if record else 160 // YIELD_EVERY_STEPS)
+    again = SimFeed(Config(), ManualClock(), n_symbols=8, seed=3, speed="max", warmup_klines=160)
+    await again.start()
+    same = await again.history(again.symbols, again.interval, 50)  # no other task: the same klines
+    np.testing.assert_array_equal(hist.close, same.close)
+    assert len(hist) == 8 * 50
 
 
 async def test_prices_scales_and_filters() -> None:

@@ -298,6 +298,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             # started before the feed loads its data, so that its imports overlap the loading;
             # ended at once below if the run turns out too short
             self._ahead_proc = self._start_ahead()
+        self.bus.publish(StartupProgress(self.clock.now_ms(), "starting the feed", 0, 0))
         await self.feed.start()
         self._init_arrays()
         if self._ahead_proc is not None and not self._wants_ahead():

@@ -72,19 +72,15 @@ class _Bar:
             self._p = None
 
 
-def _progress_cb(console: Console):
-    """A rich progress bar for long loads (replay files), as a (done, total) callback."""
-    bar = _Bar(console)
-    return lambda done, total: bar.update("loading klines", done, total)
-
-
 async def run_headless(cfg: Config, duration_s: float | None, console: Console, **overrides: Any) -> dict[str, Any]:
     from tui_trader.runtime import build_engine
 
+    # one bar at a time for the start-up's steps: the engine's (feed, history, rating the history)
+    # and, inside the feed's start, the replay's files
+    startup_bar = _Bar(console)
     if cfg.feed.kind == "replay":
-        overrides.setdefault("progress", _progress_cb(console))
+        overrides.setdefault("progress", lambda done, total: startup_bar.update("loading klines", done, total))
     engine = build_engine(cfg, session_kind="run", autostart=True, **overrides)
-    startup_bar = _Bar(console)  # the warm-up's steps (a large universe rates its history for a while)
     unsubscribe = engine.bus.subscribe(lambda ev: startup_bar.update(ev.stage, ev.done, ev.total), StartupProgress)
     loop = asyncio.get_running_loop()
     stop_event = asyncio.Event()

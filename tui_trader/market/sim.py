@@ -56,6 +56,9 @@ from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
 from tui_trader.monitor.metrics import CounterRate
 
 DEFAULT_START_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
+#: The warm-up's market steps give the event loop a turn this often (a console keeps drawing while
+#: thousands of symbols take seconds); the values made are the same either way.
+YIELD_EVERY_STEPS = 16
 
 # name, price (USDT), daily quote volume (USDT), daily volatility
 REAL_NAMES: tuple[tuple[str, float, float, float], ...] = (
@@ -446,11 +449,13 @@ class SimFeed:
         keep = len(self._symbols) * self.warmup_klines <= self.RECORD_WARMUP_ROWS
         recorded = []
         last_close = m._round(np.exp(m.lp))
-        for _ in range(self.warmup_klines):
+        for i in range(self.warmup_klines):
             kb = m.step(prices=False)[1]
             last_close = kb.close
             if keep:
                 recorded.append(kb)
+            if i % YIELD_EVERY_STEPS == YIELD_EVERY_STEPS - 1:
+                await asyncio.sleep(0)  # thousands of symbols take seconds: a console host keeps drawing
         if self.anchor_prices:
             anchor = np.array([self.anchor_prices.get(s, math.nan) for s in self._symbols], dtype=float)
             ok = np.isfinite(anchor) & (anchor > 0)
@@ -496,7 +501,8 @@ class SimFeed:
             await self.start()
         if interval_to_ms(interval) != self.interval_ms:
             raise ValueError(f"sim feed runs at {self.interval}, history asked for {interval}")
-        want = np.array(sorted({self._symbols.index(s) for s in symbols if s in self._symbols}), dtype=np.int64)
+        index = {s: i for i, s in enumerate(self._symbols)}
+        want = np.array(sorted({index[s] for s in symbols if s in index}), dtype=np.int64)
         k = max(0, min(int(n), self.warmup_klines))
         if k == 0 or want.size == 0:
             return KlineBatch.empty(self.interval_ms)
@@ -504,9 +510,13 @@ class SimFeed:
             batches = [b.take(want) for b in self._warmup[len(self._warmup) - k :]]
         else:  # too big to keep: regenerate (same seed, same process)
             m = self._new_market()
-            for _ in range(self.warmup_klines - k):
-                m.step(prices=False)
-            batches = [m.step(prices=False)[1] for _ in range(k)]
+            batches = []
+            for i in range(self.warmup_klines):
+                kb = m.step(prices=False)[1]
+                if i >= self.warmup_klines - k:
+                    batches.append(kb)
+                if i % YIELD_EVERY_STEPS == YIELD_EVERY_STEPS - 1:
+                    await asyncio.sleep(0)
             if self._ratio is not None:
                 batches = [m.rescale_klines(b, self._ratio) for b in batches]
             batches = [b.take(want) for b in batches]
