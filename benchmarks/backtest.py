@@ -40,8 +40,8 @@ sys.path.insert(0, str(REPO))
 import tui_trader.runtime  # noqa: E402, F401
 from tui_trader.backtest.runner import run_backtest, sweep_runner  # noqa: E402
 from tui_trader.backtest.sweep import default_processes, run_sweep  # noqa: E402
+from tui_trader.clock import parse_time  # noqa: E402
 from tui_trader.config import Config  # noqa: E402
-from tui_trader.market.replay import parse_time  # noqa: E402
 
 
 def default_data() -> Path:

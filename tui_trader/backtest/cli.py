@@ -7,7 +7,6 @@ import asyncio
 import json
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +25,16 @@ from tui_trader.config import Config
 
 
 def parse_time(text: str | None, what: str) -> int | None:
-    """``YYYY-MM-DD``, ``YYYY-MM-DDTHH:MM`` (UTC) or epoch milliseconds -> ms."""
+    """``--start`` / ``--end``: :func:`tui_trader.clock.parse_time` (``YYYY-MM-DD``,
+    ``YYYY-MM-DDTHH:MM``, UTC unless an offset is named, or epoch milliseconds), a bad one
+    a usage error naming the flag."""
     from tui_trader.cli import UsageError
+    from tui_trader.clock import parse_time as parse_utc
 
-    if not text:
-        return None
-    t = text.strip()
-    if t.isdigit():
-        return int(t)
-    for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"):
-        try:
-            return int(datetime.strptime(t, fmt).replace(tzinfo=UTC).timestamp() * 1000)
-        except ValueError:
-            continue
-    raise UsageError(f"{what}: expected YYYY-MM-DD[THH:MM] (UTC), got {text!r}")
+    try:
+        return parse_utc(text)
+    except ValueError:
+        raise UsageError(f"{what}: expected YYYY-MM-DD[THH:MM] (UTC), got {text!r}") from None
 
 
 def _progress(console: Console, label: str) -> tuple[Progress, Any]:

@@ -37,7 +37,7 @@ from typing import Any
 import aiohttp
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
-from tui_trader.clock import BINANCE_INTERVALS, interval_to_ms
+from tui_trader.clock import BINANCE_INTERVALS, interval_to_ms, parse_time
 from tui_trader.config import Config
 from tui_trader.market.binance import (
     KLINE_LIMIT,
@@ -47,7 +47,6 @@ from tui_trader.market.binance import (
     describe_error,
     fetch_klines_range,
 )
-from tui_trader.market.replay import parse_time
 
 log = logging.getLogger("tui_trader.market.download")
 
@@ -368,7 +367,7 @@ async def _fetch_into(
 
 def parse_date_ms(text: str, what: str) -> int:
     """``YYYY-MM-DD`` or an ISO date-time (UTC unless it names an offset) -> epoch ms
-    (:func:`~tui_trader.market.replay.parse_time`); a bad or empty one is a DownloadArgError."""
+    (:func:`~tui_trader.clock.parse_time`); a bad or empty one is a DownloadArgError."""
     try:
         ms = parse_time(str(text))
     except ValueError:

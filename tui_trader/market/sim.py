@@ -449,13 +449,10 @@ class SimFeed:
         keep = len(self._symbols) * self.warmup_klines <= self.RECORD_WARMUP_ROWS
         recorded = []
         last_close = m._round(np.exp(m.lp))
-        for i in range(self.warmup_klines):
-            kb = m.step(prices=False)[1]
+        async for kb in self._warmup_steps(m):
             last_close = kb.close
             if keep:
                 recorded.append(kb)
-            if i % YIELD_EVERY_STEPS == YIELD_EVERY_STEPS - 1:
-                await asyncio.sleep(0)  # thousands of symbols take seconds: a console host keeps drawing
         if self.anchor_prices:
             anchor = np.array([self.anchor_prices.get(s, math.nan) for s in self._symbols], dtype=float)
             ok = np.isfinite(anchor) & (anchor > 0)
@@ -492,6 +489,14 @@ class SimFeed:
         self._tap = fn
         self._lookahead = int(lookahead)
 
+    async def _warmup_steps(self, m: SimMarket) -> AsyncIterator[KlineBatch]:
+        """The warm-up's klines of market ``m``, in order, with a turn of the event loop every
+        :data:`YIELD_EVERY_STEPS` steps (thousands of symbols take seconds: a console keeps drawing)."""
+        for i in range(self.warmup_klines):
+            yield m.step(prices=False)[1]
+            if i % YIELD_EVERY_STEPS == YIELD_EVERY_STEPS - 1:
+                await asyncio.sleep(0)
+
     async def history(self, symbols: Sequence[str], interval: str, n: int) -> KlineBatch:
         """The last ``min(n, warmup_klines)`` warm-up klines of ``symbols`` (sorted by open_time,
         then symbol index), regenerated from the seed: identical to what the process produced
@@ -510,13 +515,10 @@ class SimFeed:
             batches = [b.take(want) for b in self._warmup[len(self._warmup) - k :]]
         else:  # too big to keep: regenerate (same seed, same process)
             m = self._new_market()
-            batches = []
-            for i in range(self.warmup_klines):
-                kb = m.step(prices=False)[1]
-                if i >= self.warmup_klines - k:
-                    batches.append(kb)
-                if i % YIELD_EVERY_STEPS == YIELD_EVERY_STEPS - 1:
-                    await asyncio.sleep(0)
+            last_k: deque[KlineBatch] = deque(maxlen=k)
+            async for kb in self._warmup_steps(m):
+                last_k.append(kb)
+            batches = list(last_k)
             if self._ratio is not None:
                 batches = [m.rescale_klines(b, self._ratio) for b in batches]
             batches = [b.take(want) for b in batches]

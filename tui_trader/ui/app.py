@@ -331,8 +331,17 @@ class TuiTraderApp(App[int]):
         """The engine's warm-up steps, shown in the banner until the first snapshot."""
         step = f"{ev.done:,} / {ev.total:,} periods" if ev.total else "…"
         self.starting_up = f"Starting up: {ev.stage}, {step}"
-        if not self.engine_ready.is_set() and self.main_screen is not None and self.main_screen.is_mounted:
-            self.main_screen.show_banner(self.starting_up, "info")  # now: the timer may not fire before the next step
+        self._show_starting_up()  # now: the UI timer may not fire before the engine's next step
+
+    def _show_starting_up(self) -> None:
+        """Until the engine is ready: its log lines, and how far its start-up is (unless it failed)."""
+        main = self.main_screen
+        if self.engine_ready.is_set() or main is None or not main.is_mounted:
+            return
+        with contextlib.suppress(NoMatches):
+            self._logs.drain()
+            if self.starting_up and self.engine_failed is None:
+                main.show_banner(self.starting_up, "info")
 
     def _banner(self, text: str, severity: str) -> None:
         self._banner_override = (text, severity)
@@ -344,13 +353,7 @@ class TuiTraderApp(App[int]):
     def refresh_from_engine(self) -> None:
         """Read one snapshot and apply only what changed (the UI timer)."""
         if not self.engine_ready.is_set():
-            # no snapshot yet (a long start-up, or one that failed): the log lines still show,
-            # and so does how far the start-up is
-            if self.main_screen is not None and self.main_screen.is_mounted:
-                with contextlib.suppress(NoMatches):
-                    self._logs.drain()
-                    if self.starting_up and self.engine_failed is None:
-                        self.main_screen.show_banner(self.starting_up, "info")
+            self._show_starting_up()  # no snapshot yet: a long start-up, or one that failed
             return
         t0 = time.perf_counter()
         try:
