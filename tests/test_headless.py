@@ -162,6 +162,33 @@ def test_print_summary_shows_the_figures() -> None:
     assert "tui-trader run summary (duration reached)" in console.export_text()
 
 
+def test_print_summary_says_which_figures_span_a_resumed_book() -> None:
+    s = {"feed": "sim", "wall_time_s": 1.0, "symbols": 3, "klines": 30, "klines_per_symbol": 10.0,
+         "events_per_s": 30.0, "periods": 10, "signals": 2, "orders": 1, "fills": 1, "final_equity": 10500.0,
+         "return_pct": 5.0, "max_drawdown_pct": 0.25, "open_positions": 0, "state": "running", "db": "x.db",
+         "stopped_by": "duration reached", "starting_balance": 10000.0}
+    fresh = Console(record=True, width=160)
+    print_summary({**s, "book_resumed": False}, fresh)
+    resumed = Console(record=True, width=160)
+    print_summary({**s, "book_resumed": True}, resumed)
+    assert "since the book began" not in fresh.export_text()
+    text = resumed.export_text()
+    for want in ("resumed from the database", "+5.000 % since the book began at 10,000.00", "0.250 % in this run"):
+        assert want in text, want
+
+
+async def test_a_second_run_on_the_same_database_reports_a_resumed_book(tmp_path: Path) -> None:
+    cfg = Config.model_validate({"feed": {"kind": "sim", "speed": "max", "sim": {"n_symbols": 5}},
+                                 "storage": {"path": str(tmp_path / "book.db")}})
+    first = await run_headless(cfg, 0.5, Console(stderr=True, quiet=True))
+    second = await run_headless(cfg, 0.5, Console(stderr=True, quiet=True))
+    assert first["book_resumed"] is False and second["book_resumed"] is True
+    assert first["starting_balance"] == second["starting_balance"] == cfg.broker.starting_balance
+    # the book's return is measured from its starting balance in both runs
+    assert second["return_pct"] == pytest.approx(
+        (second["final_equity"] / cfg.broker.starting_balance - 1) * 100, abs=1e-6)
+
+
 async def test_headless_replay_runs_until_the_data_ends(klines_dir: Path, tmp_path: Path) -> None:
     cfg = Config.model_validate({
         "feed": {"kind": "replay", "interval": "1h", "speed": "max", "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT"],

@@ -164,6 +164,15 @@ def print_summary(s: dict[str, Any], console: Console) -> None:
         ("final equity", f"{s.get('final_equity', 0):,.2f}"),
         ("return", f"{s.get('return_pct', 0):+.3f} %"),
         ("max drawdown", f"{s.get('max_drawdown_pct', 0):.3f} %"),
+    ]
+    if s.get("book_resumed"):
+        # the account came from an earlier run: say which figures span the whole book
+        rows[-2:] = [
+            ("book", "resumed from the database (the counts above are this run's)"),
+            ("return", f"{s.get('return_pct', 0):+.3f} % since the book began at {s.get('starting_balance', 0):,.2f}"),
+            ("max drawdown", f"{s.get('max_drawdown_pct', 0):.3f} % in this run"),
+        ]
+    rows += [
         ("open positions", s.get("open_positions", 0)),
         ("engine state", s.get("state", "")),
         ("database", s.get("db") or "off"),

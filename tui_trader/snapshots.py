@@ -64,7 +64,12 @@ class EngineViews:
             "rejected_orders": self.counters["rejected_orders"],
             "klines": self.counters["klines"],
             "final_equity": round(equity, 8),
+            # the book's return since its starting balance; on a resumed book (an earlier run's
+            # account restored from the database) that spans every run, while the counters and
+            # the drawdown (this run's equity curve) are this run's
             "return_pct": round((equity / start - 1.0) * 100.0, 6) if start else 0.0,
+            "starting_balance": start,
+            "book_resumed": bool(self._persist and not self._new_account),
             "max_drawdown_pct": round(max_dd, 6),
             "cash": str(self.portfolio.cash),
             "open_positions": len(self.portfolio.positions),
