@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from decimal import Decimal
 
 import pytest
@@ -490,6 +491,72 @@ async def test_a_live_engine_takes_its_cash_from_the_account_and_closes_position
         assert not res.ok and "SOLUSDT: the book holds" in res.message and e3.state is EngineState.PAUSED
     finally:
         await asyncio.wait_for(e3.stop(), 20)
+
+
+async def test_the_operator_can_accept_an_account_that_holds_less_than_the_book(ex, tmp_path, monkeypatch) -> None:
+    """Part of a position was sold outside tui-trader: the restart finds the account holding less
+    SOL than the book and keeps trading off (above). If the account is right, AcceptAccount cuts
+    the book to it with an external sell (an order never sent, booked with its fill, no fee), so
+    positions stay the replay of the stored fills; then trading may start. Nothing is sent."""
+    from tui_trader.events import AcceptAccount, ManualBuy, Start
+    from tui_trader.models import EngineState, Source
+    from tui_trader.portfolio.portfolio import Portfolio
+    from tui_trader.recovery import EXTERNAL_SELL_REASON
+    from tui_trader.runtime import build_engine
+
+    ex.balances = {"USDT": Decimal("3000")}
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert (await e.submit(Start())).ok
+        for sym in ("SOLUSDT", "ETHUSDT"):
+            res = await e.submit(ManualBuy(symbol=sym, quote_amount=Decimal(60)))
+            assert res.ok, res.message
+        res = await e.submit(AcceptAccount())  # nothing to accept while the two agree
+        assert not res.ok and res.message.startswith("nothing to accept")
+        book_sol = e.portfolio.positions["SOLUSDT"].quantity
+        book_eth = e.portfolio.positions["ETHUSDT"].quantity
+        step = e.filters["SOLUSDT"].step_size
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
+    left = (book_sol / 2).quantize(step)  # half of it sold by hand on the exchange
+    ex.balances["SOL"] = left
+    posts = len([r for r in ex.requests if r.path == "order" and r.method == "POST"])
+
+    e2 = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e2.start_up(), 20)
+    try:
+        assert e2.state is EngineState.PAUSED and "SOLUSDT: the book holds" in e2._error
+        res = await e2.submit(Start())
+        assert not res.ok and "accept it (A in the console)" in res.message
+        res = await e2.submit(AcceptAccount(source=Source.UI))
+        assert res.ok, res.message
+        assert f"SOLUSDT {book_sol.normalize():f} -> {left.normalize():f}" in res.message
+        assert e2.portfolio.positions["SOLUSDT"].quantity == left
+        assert e2.portfolio.positions["ETHUSDT"].quantity == book_eth  # held in full: untouched
+        assert e2._error == "" and e2.state is EngineState.PAUSED  # trading waits for the operator
+        assert e2.portfolio.cash == ex.balances["USDT"]
+        assert (await e2.submit(Start())).ok and e2.state is EngineState.RUNNING
+        external = [o for o in await e2.db.load_orders(limit=50) if o.reason == EXTERNAL_SELL_REASON]
+        assert len(external) == 1
+        o = external[0]
+        assert (o.symbol, o.side, o.status, o.executed_qty) == ("SOLUSDT", Side.SELL, OrderStatus.FILLED,
+                                                               book_sol - left)
+        fills = await e2.db.load_fills()
+        mine = [f for f in fills if f.client_order_id == o.client_order_id]
+        assert len(mine) == 1 and mine[0].fee == 0 and mine[0].quantity == book_sol - left
+        stored = await e2.db.load_positions()
+        assert stored["SOLUSDT"].quantity == left
+        replayed = Portfolio.replay_fills(Decimal(10**6), sorted(fills, key=lambda f: f.ts_ms))
+        assert {s: p.quantity for s, p in replayed.positions.items()} == {s: p.quantity for s, p in stored.items()}
+    finally:
+        await asyncio.wait_for(e2.stop(), 20)
+    assert len([r for r in ex.requests if r.path == "order" and r.method == "POST"]) == posts  # none sent
+    audit = sqlite3.connect(db).execute(
+        "SELECT ok, outcome FROM audit_log WHERE action = 'AcceptAccount'").fetchall()
+    assert audit and audit[-1][0] == 1 and "book cut to the account" in audit[-1][1]
 
 
 async def test_a_live_ioc_limit_order_filled_in_part_is_reported_as_the_part_it_bought(

@@ -11,6 +11,7 @@ import pytest
 from engine_helpers import MIN, T0, engine_config, klines, make_engine, prices
 
 from tui_trader.events import (
+    AcceptAccount,
     ClosePosition,
     EmergencyStop,
     FlattenAll,
@@ -101,6 +102,7 @@ async def test_bad_commands_are_refused_with_a_reason_and_audited() -> None:
             (ManualSell(symbol="AAAUSDT", quantity=Decimal(0)), "quantity must be positive"),
             (ManualSell(symbol="AAAUSDT"), "no position in AAAUSDT"),
             (ClosePosition(symbol="BBBUSDT"), "no position in BBBUSDT"),
+            (AcceptAccount(), "only a live book is checked against an exchange account"),
         ]
         for cmd, why in bad:
             res = await e.submit(cmd)

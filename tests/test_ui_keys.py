@@ -435,3 +435,24 @@ async def test_refusal_is_shown_with_the_engine_message(tmp_path, cfg):
         await commands_done(app)
         assert engine.state == EngineState.STOPPED
         assert any("Reset emergency refused" in n and "not emergency-stopped" in n for n in notifications(app))
+
+
+async def test_accept_account_key_asks_on_a_live_book_and_shows_the_engine_answer(tmp_path, cfg):
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("A")  # a paper book: no question, the engine says why it does not apply
+        await commands_done(app)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("Accept account refused" in n and "only a live book" in n for n in notifications(app))
+    live = make_engine(tmp_path, cfg, mode="live", name="live.db")  # paper broker, live labelling
+    app = make_app(live, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("A")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)  # live: it asks first
+        await pilot.press("y")
+        await commands_done(app)
+        assert any("Accept account refused" in n and "nothing to accept" in n for n in notifications(app))

@@ -52,7 +52,9 @@ live) and the open orders, which are reconciled with the broker before any
 trading: an order left as INTENT by a crash is resolved, never re-sent. The
 reconciliation fails closed: an order it cannot settle (the exchange does not answer
 about it) or, live, a book the account does not match leaves the engine paused with
-the reason, and an operator start or resume tries it again first. The
+the reason, and an operator start or resume tries it again first. A live account
+holding less than the book can be accepted by the operator (``AcceptAccount``: the book
+is cut to it by external sells, booked like fills; see ``EngineRecovery._accept_account``). The
 simulated market resumes after the last stored time so that time never goes
 backwards in the database.
 
@@ -79,6 +81,7 @@ import numpy as np
 from tui_trader.clock import MS_PER_DAY, Clock
 from tui_trader.config import Config, redacted_dump
 from tui_trader.events import (
+    AcceptAccount,
     ClosePosition,
     Command,
     CommandResult,
@@ -130,7 +133,7 @@ from tui_trader.monitor.health import (
 from tui_trader.monitor.metrics import EventRate
 from tui_trader.portfolio.portfolio import Portfolio
 from tui_trader.rating.periods import PERIOD_CLOSED, PeriodRater, RatingParams, period_ms_for
-from tui_trader.recovery import EngineRecovery
+from tui_trader.recovery import ACCEPT_HINT, ACCOUNT_RECONCILIATION_FAILED, BOOK_HOLDS_MORE, EngineRecovery
 from tui_trader.risk.breakers import RiskBreakers
 from tui_trader.risk.checks import PreTradeChecks, TradeContext
 from tui_trader.risk.sizing import position_size
@@ -384,7 +387,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         # reconcile open orders (and, live, the account) before trading: fails closed
         problem = await self._reconcile()
         if problem:
-            log.error("%s - trading stays off", problem)
+            log.error("%s - trading stays off%s", problem, ACCEPT_HINT if BOOK_HOLDS_MORE in problem else "")
             self._error = self._reconcile_problem = problem
         reconcile_ok = not problem
         await self._restore_state(saved, reconcile_ok)
@@ -412,7 +415,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             # after the orders: a fill booked just above is already spent in the exchange's balance
             problem = await self._sync_live_account()
             if problem:
-                return f"account reconciliation failed: {problem}"
+                return f"{ACCOUNT_RECONCILIATION_FAILED}{problem}"
         return ""
 
     async def _reconcile_again(self) -> str:
@@ -1282,7 +1285,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             and self.sm.check(old, target, source) is None
             and (problem := await self._reconcile_again())
         ):
-            return False, f"{problem} (tried again; trading stays off)"
+            hint = ACCEPT_HINT if BOOK_HOLDS_MORE in problem else ""
+            return False, f"{problem} (tried again; trading stays off{hint})"
         ok, msg = self.sm.transition(target, source, reason)
         if ok and old != target:
             self.state_reason = reason
@@ -1421,6 +1425,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             return CommandResult(True, f"{sym} {'locked' if cmd.locked else 'unlocked'}")
         if isinstance(cmd, ManualBuy | ManualSell | ClosePosition | FlattenAll):
             return await self._manual(cmd)
+        if isinstance(cmd, AcceptAccount):
+            return CommandResult(*await self._accept_account(cmd.source))
         return CommandResult(False, f"unknown command {type(cmd).__name__}")
 
     async def _manual(self, cmd: Command) -> CommandResult:

@@ -226,6 +226,13 @@ class SetZThreshold(Command):
 
 
 @dataclass(slots=True)
+class AcceptAccount(Command):
+    """Live, after the start-up reconciliation found the exchange account holding less of an
+    asset than the book (sold or moved outside tui-trader): take the account as the truth. Each
+    such position is cut to what the account holds, booked as an external sell."""
+
+
+@dataclass(slots=True)
 class CommandResult:
     ok: bool
     message: str

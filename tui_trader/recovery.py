@@ -23,7 +23,17 @@ import numpy as np
 from tui_trader.clock import MS_PER_DAY
 from tui_trader.events import StartupProgress
 from tui_trader.execution.filters import to_decimal
-from tui_trader.models import EngineState, KlineBatch, Source, digits
+from tui_trader.models import (
+    EngineState,
+    Fill,
+    KlineBatch,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    Source,
+    digits,
+)
 from tui_trader.portfolio.portfolio import Portfolio
 from tui_trader.rating.periods import period_ms_for
 from tui_trader.risk.breakers import utc_day
@@ -36,6 +46,15 @@ DETAIL_RESTORE_CELLS = 200_000  # at most this many symbol-periods of detail his
 WARMUP_KLINES_STORED = 250_000  # a warm-up's klines are stored up to this many (2,000 live symbols: ~2 M)
 SIM_PRICES_KEY = "sim_prices"  # kv: the simulated market's latest prices, for a restart
 SIM_PRICES_SAVE_S = 2.0  # wall seconds between saves of them
+
+#: How a failed live account check begins (then what is wrong, see ``_sync_live_account``).
+ACCOUNT_RECONCILIATION_FAILED = "account reconciliation failed: "
+#: Marks a position the account holds less of than the book (see ``_sync_live_account``).
+BOOK_HOLDS_MORE = ": the book holds "
+#: What the operator may do about it (the console's key for :class:`~tui_trader.events.AcceptAccount`).
+ACCEPT_HINT = "; if the account is right, accept it (A in the console) or restore the account"
+#: The reason of the external sells with which ``_accept_account`` cuts the book to the account.
+EXTERNAL_SELL_REASON = "account accepted: sold or moved outside tui-trader"
 
 #: Why a live engine whose last session was running starts paused (see ``_restore_state``).
 LIVE_RESTART_REASON = "live restart: start trading with s"
@@ -178,7 +197,7 @@ class EngineRecovery:
             base = f.base_asset if f else pf.base_asset(sym)
             held = balances.get(base, Decimal(0))
             if held < pos.quantity:
-                short.append(f"{sym}: the book holds {digits(pos.quantity)} {base}, the account {digits(held)}")
+                short.append(f"{sym}{BOOK_HOLDS_MORE}{digits(pos.quantity)} {base}, the account {digits(held)}")
         if short:
             return "; ".join(short)
         now = self.clock.now_ms()
@@ -196,6 +215,60 @@ class EngineRecovery:
             if self.db is not None:
                 await self.db.save_account(cash=cash)
         return ""
+
+    async def _accept_account(self, source: Source) -> tuple[bool, str]:
+        """Live, after the start-up reconciliation found the account holding less of an asset than
+        the book (sold or moved outside tui-trader), the operator takes the account as the truth.
+        Each such position is cut to what the account holds by an external sell, booked like any
+        fill and committed with the position in one transaction: an order that was never sent
+        (its intent first, as always; a crash before the fill leaves it canceled as "not sent"),
+        no fee, at the last price (its realised PnL is an estimate: the real price is not known).
+        A remainder too small to trade leaves the book as dust does after a sell. Then the
+        reconciliation runs again, and trading may start. Returns (ok, message)."""
+        if self.mode != "live":
+            return False, "only a live book is checked against an exchange account"
+        problem = self._reconcile_problem
+        if not problem:
+            return False, "nothing to accept: the book agrees with the account"
+        if not problem.startswith(ACCOUNT_RECONCILIATION_FAILED) or BOOK_HOLDS_MORE not in problem:
+            return False, f"only an account holding less than the book can be accepted; the problem is: {problem}"
+        try:
+            balances = await self.broker.balances()
+        except Exception as exc:  # noqa: BLE001 - nothing was changed
+            return False, f"cannot read the exchange account: {exc}"
+        pf = self.portfolio
+        cut = []
+        for sym, pos in sorted(pf.positions.items()):
+            f = self.filters.get(sym)
+            held = balances.get(f.base_asset if f else pf.base_asset(sym), Decimal(0))
+            if held >= pos.quantity:
+                continue
+            before = pos.quantity
+            await self._book_external_sell(sym, before - max(held, Decimal(0)), source)
+            after = pf.positions[sym].quantity if sym in pf.positions else Decimal(0)
+            cut.append(f"{sym} {digits(before)} -> {digits(after)}")
+        problem = await self._reconcile_again()
+        done = f"book cut to the account ({', '.join(cut)})" if cut else "the account no longer holds less than the book"
+        if problem:
+            return False, f"{done}, but trading stays off: {problem}"
+        return True, f"{done}; start trading with s"
+
+    async def _book_external_sell(self, symbol: str, qty: Decimal, source: Source) -> None:
+        now = self.clock.now_ms()
+        pos = self.portfolio.positions[symbol]
+        last = self.last_price(symbol) or self.portfolio.marks.get(symbol)
+        price = to_decimal(round(last, 8)) if last else pos.avg_entry
+        order = Order(
+            client_order_id=self._next_client_id(), symbol=symbol, side=Side.SELL, type=OrderType.MARKET,
+            quantity=qty, price=None, status=OrderStatus.INTENT, source=source, reason=EXTERNAL_SELL_REASON,
+            created_ms=now, updated_ms=now,
+        )
+        self.counters["orders"] += 1
+        await self.record_intent(order)
+        order.status, order.executed_qty, order.avg_price = OrderStatus.FILLED, qty, price
+        await self.record_update(
+            order, [Fill(order.client_order_id, symbol, Side.SELL, price, qty, Decimal(0), self.portfolio.quote_asset, now)]
+        )
 
     async def _restore_recent(self) -> int:
         """The recent signals, orders and fills (for the panes and the symbol detail) and the

@@ -42,6 +42,7 @@ from textual.worker import WorkerState
 
 from tui_trader.config import Config
 from tui_trader.events import (
+    AcceptAccount,
     Command,
     CommandResult,
     EngineSnapshot,
@@ -530,6 +531,17 @@ class TuiTraderApp(App[int]):
             ConfirmScreen("Reset emergency stop", "Clear the emergency stop? Trading stays stopped until you "
                           "start it (s).", "Reset"),
             callback=lambda ok: ok and self.submit(ResetEmergency(source=Source.UI)),
+        )
+
+    def action_accept_account(self) -> None:
+        if self.engine.mode != "live":  # nothing to confirm: the engine says why it does not apply
+            self.submit(AcceptAccount(source=Source.UI))
+            return
+        self.push_screen(
+            ConfirmScreen("Accept the exchange account", "Live: the account holds less than the book (sold or moved "
+                          "outside tui-trader). Cut each such position to what the account holds, booked as an "
+                          "external sell at the last price? Nothing is sent to the exchange.", "Accept"),
+            callback=lambda ok: ok and self.submit(AcceptAccount(source=Source.UI)),
         )
 
     def action_buy(self) -> None:

@@ -9,6 +9,7 @@ ACTIONS: list[tuple[str, str, str]] = [
     ("Pause / resume trading", "pause", "p"),
     ("Emergency stop…", "emergency", "E"),
     ("Reset emergency stop…", "reset_emergency", "R"),
+    ("Accept the exchange account (live)…", "accept_account", "A"),
     ("Buy selected symbol…", "buy", "b"),
     ("Sell / close selected symbol…", "sell", "x"),
     ("Flatten all positions…", "flatten", "F"),

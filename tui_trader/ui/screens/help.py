@@ -18,6 +18,7 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
             ("p", "pause / resume"),
             ("E", "EMERGENCY STOP (reason, optionally close all)"),
             ("R", "reset the emergency stop (confirm)"),
+            ("A", "live: accept an account holding less than the book (confirm)"),
             ("b", "buy the selected symbol"),
             ("x", "sell / close the selected symbol"),
             ("F", "flatten: close all positions (confirm)"),

@@ -58,6 +58,7 @@ class MainScreen(Screen):
         Binding("question_mark", "app.help", "Help"),
         Binding("q", "app.quit", "Quit"),
         Binding("R", "app.reset_emergency", "Reset E", show=False),
+        Binding("A", "app.accept_account", "Accept account", show=False),
         Binding("T", "app.next_theme", "Theme", show=False),
         Binding("B", "app.backtest_reports", "Reports", show=False),
         Binding("v", "log_level", "Log level", show=False),
