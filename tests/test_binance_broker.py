@@ -467,10 +467,16 @@ async def test_a_live_engine_takes_its_cash_from_the_account_and_closes_position
         await asyncio.wait_for(e.stop(), 20)
 
     # the account moved outside tui-trader: a restart takes the exchange's cash ...
+    before = sqlite3.connect(db).execute("SELECT peak_equity, day_start_equity FROM account").fetchone()
     ex.balances["USDT"] += Decimal(100)
     e2 = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
     await asyncio.wait_for(e2.start_up(), 20)
     try:
+        # ... and a deposit is no trading gain: the loss breakers' references move with it
+        assert e2.portfolio.peak_equity == pytest.approx(float(before[0]) + 100)
+        assert e2.portfolio.day_start_equity == pytest.approx(float(before[1]) + 100)
+        stored = await e2.db.load_account()
+        assert float(stored["peak_equity"]) == pytest.approx(float(before[0]) + 100)
         # the last session was trading: live, the restart waits for the operator (paused: stop losses run)
         assert e2.state is EngineState.PAUSED and e2.state_reason == "live restart: start trading with s"
         assert e2.portfolio.cash == ex.balances["USDT"]
@@ -491,6 +497,35 @@ async def test_a_live_engine_takes_its_cash_from_the_account_and_closes_position
         assert not res.ok and "SOLUSDT: the book holds" in res.message and e3.state is EngineState.PAUSED
     finally:
         await asyncio.wait_for(e3.stop(), 20)
+
+
+async def test_money_withdrawn_outside_tui_trader_does_not_trip_the_loss_breakers(ex, tmp_path, monkeypatch) -> None:
+    """Half the account's USDT withdrawn between two live sessions: the book takes the account's
+    cash, and the daily-loss and drawdown references move with the withdrawal, so the first
+    breaker check does not take it for a 50 % loss (an emergency stop)."""
+    from tui_trader.events import RiskAlert, Start
+    from tui_trader.models import EngineState
+    from tui_trader.runtime import build_engine
+
+    ex.balances = {"USDT": Decimal("3000")}
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    await asyncio.wait_for(e.stop(), 20)
+    ex.balances["USDT"] = Decimal("1500")
+    e2 = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e2.start_up(), 20)
+    alerts: list[RiskAlert] = []
+    e2.bus.subscribe(alerts.append, RiskAlert)
+    try:
+        assert e2.portfolio.cash == Decimal("1500")
+        assert e2.portfolio.peak_equity == pytest.approx(1500) and e2.portfolio.day_start_equity == pytest.approx(1500)
+        assert (await e2.submit(Start())).ok
+        await e2._check_breakers(ex.clock.now_ms(), e2._equity_now())
+        assert not alerts and e2.state is EngineState.RUNNING
+    finally:
+        await asyncio.wait_for(e2.stop(), 20)
 
 
 async def test_the_operator_can_accept_an_account_that_holds_less_than_the_book(ex, tmp_path, monkeypatch) -> None:

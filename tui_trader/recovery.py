@@ -56,6 +56,9 @@ ACCEPT_HINT = "; if the account is right, accept it (A in the console) or restor
 #: The reason of the external sells with which ``_accept_account`` cuts the book to the account.
 EXTERNAL_SELL_REASON = "account accepted: sold or moved outside tui-trader"
 
+#: The least a loss breaker's reference equity becomes when money leaves the account (they must be > 0).
+MIN_REFERENCE_EQUITY = 1e-8
+
 #: Why a live engine whose last session was running starts paused (see ``_restore_state``).
 LIVE_RESTART_REASON = "live restart: start trading with s"
 
@@ -209,11 +212,18 @@ class EngineRecovery:
             log.info("live account: %s %s free on the exchange", digits(cash), pf.quote_asset)
         elif cash != pf.cash:
             log.warning("live account: %s %s free on the exchange, the book had %s (deposits, withdrawals or "
-                        "trades outside tui-trader): using the exchange's", digits(cash), pf.quote_asset,
-                        digits(pf.cash))
+                        "trades outside tui-trader): using the exchange's; the loss breakers measure from "
+                        "references moved by the difference", digits(cash), pf.quote_asset, digits(pf.cash))
+            # money that came or went outside tui-trader is no trading gain or loss: the daily-loss and
+            # drawdown references move with it, as a fund's do with deposits and withdrawals (else a
+            # withdrawal would trip the drawdown breaker at the first price)
+            flow = float(cash - pf.cash)
             pf.cash = cash
+            pf.peak_equity = max(pf.peak_equity + flow, MIN_REFERENCE_EQUITY)
+            pf.day_start_equity = max(pf.day_start_equity + flow, MIN_REFERENCE_EQUITY)
             if self.db is not None:
-                await self.db.save_account(cash=cash)
+                await self.db.save_account(cash=cash, peak_equity=to_decimal(round(pf.peak_equity, 8)),
+                                           day_start_equity=to_decimal(round(pf.day_start_equity, 8)))
         return ""
 
     async def _accept_account(self, source: Source) -> tuple[bool, str]:
