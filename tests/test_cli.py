@@ -32,7 +32,7 @@ def test_version_and_help(capsys) -> None:
         assert word in out
 
 
-@pytest.mark.parametrize("sub", ["tui", "run", "backtest", "config", "data"])
+@pytest.mark.parametrize("sub", ["tui", "run", "backtest", "config", "data", "export"])
 def test_each_subcommand_has_help_with_common_options(sub: str, capsys) -> None:
     argv = [sub, "check", "--help"] if sub == "config" else [sub, "download", "--help"] if sub == "data" else [sub, "--help"]
     assert main(argv) == 0

@@ -14,7 +14,7 @@ from typing import Any
 
 from tui_trader import __version__
 
-SUBCOMMANDS = ("tui", "run", "backtest", "config", "data")
+SUBCOMMANDS = ("tui", "run", "backtest", "config", "data", "export")
 
 DESCRIPTION = """\
 tui-trader - a terminal operator console for a crypto trading bot.
@@ -38,6 +38,7 @@ examples:
   tui-trader config check config/default.toml
   tui-trader config show
   tui-trader data download --symbols BTCUSDT,ETHUSDT --interval 1h --start 2024-01-01
+  tui-trader export --out book-csv             the paper book's fills, orders, ... as CSV
 
 configuration: config/default.toml, overlaid by your file in the platform config
 directory (see `tui-trader config show`), or --config FILE.
@@ -170,6 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--end", help="YYYY-MM-DD (default: now)")
     d.add_argument("--out", default="data/klines", help="output folder (default: data/klines)")
     _common(d)
+
+    p = sub.add_parser(
+        "export",
+        help="write a book's history (fills, orders, positions, equity, audit log) as CSV",
+        description="Write the history of a paper or live book as CSV files into OUT: fills.csv, orders.csv, "
+                    "positions.csv, equity.csv and audit.csv (exact decimals, times in ms and ISO-8601 UTC). "
+                    "It changes nothing in the book; the database may be in use by a running tui-trader.",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
+    p.add_argument("--book", choices=("paper", "live"), default="paper",
+                   help="which default database to read when --db is not given (default: paper)")
+    _common(p)
     return parser
 
 
@@ -316,6 +329,22 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return main_backtest(args, cfg)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from tui_trader.storage.export import export_book
+
+    # --book picks the paper or the live default file (storage.path or --db win over both)
+    db = load_cfg(args).db_path(live=args.book == "live")
+    try:
+        counts = export_book(db, args.out)
+    except FileNotFoundError as exc:
+        raise UsageError(f"{exc} (give the book's file with --db{'' if args.book == 'live' else ', or --book live'})") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for name, n in counts.items():
+        print(f"{Path(args.out) / name}: {n:,} row(s)")
+    return 0
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     from tui_trader.ui.launch import main_tui
 
@@ -333,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(_join_signed_values(_normalise_argv(argv)))
     except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2
         return int(exc.code or 0)
-    handlers = {"tui": cmd_tui, "run": cmd_run, "backtest": cmd_backtest, "config": cmd_config, "data": cmd_data}
+    handlers = {"tui": cmd_tui, "run": cmd_run, "backtest": cmd_backtest, "config": cmd_config, "data": cmd_data,
+                "export": cmd_export}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:

@@ -83,6 +83,11 @@ def utc_text(ts_ms: int, fmt: str = UTC_MINUTE) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime(fmt)
 
 
+def iso_utc(ts_ms: int) -> str:
+    """ISO-8601 UTC with milliseconds, e.g. ``2024-03-01T12:00:00.000Z`` (CSV files)."""
+    return utc_text(ts_ms, "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def parse_time(text: str | int | None) -> int | None:
     """``""``/None -> None; an int (ms) as is; ISO date/time (UTC if no zone) -> ms. Raises ValueError."""
     if text is None:

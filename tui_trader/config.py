@@ -267,13 +267,16 @@ class Config(_Section):
     storage: Storage = Field(default_factory=Storage)
     ui: UI = Field(default_factory=UI)
 
-    def db_path(self) -> Path:
+    def db_path(self, live: bool | None = None) -> Path:
+        """The database file: ``storage.path`` (``--db``), else the platform data folder's file of
+        the live or paper book (``live``; default: live when the broker is Binance)."""
         if self.storage.path:
             return Path(self.storage.path).expanduser()
         import platformdirs
 
         # live trading keeps its book apart from paper trading's (see TradingEngine._check_book_mode)
-        name = "tui-trader-live.db" if self.broker.kind == "binance" else "tui-trader.db"
+        live = self.broker.kind == "binance" if live is None else live
+        name = "tui-trader-live.db" if live else "tui-trader.db"
         return Path(platformdirs.user_data_dir("tui-trader")) / name
 
     def log_path(self) -> Path | None:

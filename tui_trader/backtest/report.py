@@ -35,7 +35,7 @@ from rich.text import Text
 from tui_trader.axis import set_ticks
 from tui_trader.backtest import BacktestResult
 from tui_trader.backtest.metrics import drawdown_series, json_safe
-from tui_trader.clock import MS_PER_DAY, UTC_SHORT, utc_text
+from tui_trader.clock import MS_PER_DAY, UTC_SHORT, iso_utc, utc_text
 
 CHART_WIDTH = 100
 CHART_HEIGHT = 20
@@ -122,10 +122,6 @@ def fmt_time_short(ms: int | None) -> str:
     if ms is None:
         return DASH
     return utc_text(ms, UTC_SHORT)
-
-
-def _iso(ms: int) -> str:
-    return utc_text(ms, "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 #: Below this span the summary warns that annualised figures are extrapolations.
@@ -462,7 +458,7 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
         w.writerow(TRADE_COLUMNS)
         for t in result.trades:
             w.writerow([
-                t.symbol, t.entry_ms, _iso(t.entry_ms), t.exit_ms, _iso(t.exit_ms), f"{t.entry_price:f}",
+                t.symbol, t.entry_ms, iso_utc(t.entry_ms), t.exit_ms, iso_utc(t.exit_ms), f"{t.entry_price:f}",
                 f"{t.exit_price:f}", f"{t.qty:f}", f"{t.pnl:f}", f"{t.fees:f}", f"{t.return_pct:.6f}",
                 int(t.closed),
             ])  # fmt: skip
@@ -476,7 +472,7 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
         w.writerow(EQUITY_COLUMNS)
         for i in range(ts.size):
             w.writerow([
-                int(ts[i]), _iso(int(ts[i])), repr(float(eq[i])), f"{dd[i]:.10f}",
+                int(ts[i]), iso_utc(int(ts[i])), repr(float(eq[i])), f"{dd[i]:.10f}",
                 "" if counts is None else int(counts[i]),
             ])  # fmt: skip
 

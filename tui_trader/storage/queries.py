@@ -958,12 +958,12 @@ class QueriesMixin:
         assert rid is not None
         return int(rid)
 
-    async def load_audit(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The most recent audit records, oldest first: dicts with id, ts_ms,
-        source, action, args (dict), ok (bool), outcome."""
+    async def load_audit(self, limit: int | None = 100) -> list[dict[str, Any]]:
+        """The most recent ``limit`` audit records (all if None), oldest first: dicts with id,
+        ts_ms, source, action, args (dict), ok (bool), outcome."""
         rows = await self._fetchall(
             "SELECT id, ts_ms, source, action, args_json, ok, outcome FROM audit_log ORDER BY id DESC LIMIT ?",
-            (int(limit),),
+            (-1 if limit is None else int(limit),),  # SQLite: a negative LIMIT is no limit
         )
         return [
             {

@@ -1,0 +1,100 @@
+"""`tui-trader export`: a book's history as CSV, exact, and never a new database."""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tui_trader.cli import main
+from tui_trader.config import Config
+from tui_trader.headless import run_headless
+from tui_trader.models import Fill, Side
+from tui_trader.portfolio.portfolio import Portfolio
+from tui_trader.storage.export import FILES
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A paper book with trades: a short headless sim run, persistence on."""
+    import asyncio
+
+    db = tmp_path_factory.mktemp("book") / "book.db"
+    cfg = Config.model_validate({"feed": {"kind": "sim", "speed": "max", "sim": {"n_symbols": 8}},
+                                 "storage": {"path": str(db)}})
+    summary = asyncio.run(run_headless(cfg, 2.0, Console(stderr=True, quiet=True)))
+    assert summary["fills"] > 10 and summary["open_positions"] > 0
+    return db
+
+
+def test_export_writes_every_record_of_the_book_exactly(book: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    assert main(["export", "--db", str(book), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    con = sqlite3.connect(book)
+    try:
+        stored_fills = con.execute(
+            "SELECT client_order_id, symbol, side, price, quantity, fee, ts_ms FROM fills ORDER BY ts_ms, id").fetchall()
+        n_orders = con.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+        n_equity = con.execute("SELECT COUNT(*) FROM equity_snapshots").fetchone()[0]
+        n_audit = con.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
+        stored_pos = {s: Decimal(q) for s, q in con.execute("SELECT symbol, quantity FROM positions")}
+    finally:
+        con.close()
+    fills = _rows(out / "fills.csv")
+    assert f"fills.csv: {len(stored_fills):,} row(s)" in said
+    # the same fills, in time order, with the stored decimals verbatim (no float on the way)
+    assert [(r["client_order_id"], r["symbol"], r["side"], Decimal(r["price"]), Decimal(r["quantity"]),
+             Decimal(r["fee"]), int(r["ts_ms"])) for r in fills] == [
+        (c, s, sd, Decimal(p), Decimal(q), Decimal(f), t) for c, s, sd, p, q, f, t in stored_fills]
+    assert all(Decimal(r["quote_qty"]) == Decimal(r["price"]) * Decimal(r["quantity"]) for r in fills)
+    assert fills[0]["time"].endswith("Z") and fills[0]["time"][:4] == "2025"
+    # the positions are the replay of the exported fills
+    replayed = Portfolio.replay_fills(Decimal(10**9), (
+        Fill(r["client_order_id"], r["symbol"], Side(r["side"]), Decimal(r["price"]), Decimal(r["quantity"]),
+             Decimal(r["fee"]), r["fee_asset"], int(r["ts_ms"])) for r in fills))
+    positions = {r["symbol"]: Decimal(r["quantity"]) for r in _rows(out / "positions.csv")}
+    assert positions == stored_pos == {s: p.quantity for s, p in replayed.positions.items()}
+    orders = _rows(out / "orders.csv")
+    assert len(orders) == n_orders and len({o["client_order_id"] for o in orders}) == n_orders
+    assert {o["client_order_id"] for o in orders} >= {f["client_order_id"] for f in fills}
+    assert {o["source"] for o in orders} <= {"strategy", "ui", "risk", "system"}
+    assert len(_rows(out / "equity.csv")) == n_equity > 0
+    audit = _rows(out / "audit.csv")
+    assert len(audit) == n_audit and any(a["action"] == "state" for a in audit)
+
+
+def test_export_never_creates_a_database(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "nope.db"
+    assert main(["export", "--db", str(missing), "--out", str(tmp_path / "out")]) == 2
+    assert f"no database at {missing}" in capsys.readouterr().err
+    assert not missing.exists() and not (tmp_path / "out").exists()
+
+
+def test_export_refuses_an_output_that_is_a_file(book: Path, tmp_path: Path, capsys) -> None:
+    target = tmp_path / "out.csv"
+    target.write_text("mine\n")
+    assert main(["export", "--db", str(book), "--out", str(target)]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert target.read_text() == "mine\n"
+
+
+def test_export_book_picks_the_live_or_paper_default_file(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    assert main(["export", "--book", "live", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "tui-trader-live.db" in err and "--db" in err
+    assert main(["export", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "tui-trader.db" in err and "--book live" in err

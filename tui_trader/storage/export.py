@@ -1,0 +1,104 @@
+"""``tui-trader export``: a book's history as CSV files, for accounting, taxes or a spreadsheet.
+
+Reads a paper or live database (it may be in use by a running engine: SQLite's WAL lets a reader
+see the last committed state) and writes into a folder:
+
+* ``fills.csv`` - every fill, oldest first: the trades as booked (price, quantity, fee);
+* ``orders.csv`` - every order with its status, source (``strategy``, ``ui``, ``risk``,
+  ``system``), reason and error;
+* ``positions.csv`` - the open positions as last committed;
+* ``equity.csv`` - the equity sampled each rating period, all sessions;
+* ``audit.csv`` - every operator and system command and state change with its outcome.
+
+Money (prices, quantities, fees, PnL) is written as the exact decimals stored, never through a
+binary float; times as ms since the epoch and ISO-8601 UTC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tui_trader.clock import iso_utc
+
+FILES = ("fills.csv", "orders.csv", "positions.csv", "equity.csv", "audit.csv")
+
+FILL_COLUMNS = ("ts_ms", "time", "client_order_id", "symbol", "side", "quantity", "price", "quote_qty", "fee",
+                "fee_asset", "trade_id")  # fmt: skip
+ORDER_COLUMNS = ("created_ms", "created_time", "updated_ms", "client_order_id", "exchange_order_id", "symbol",
+                 "side", "type", "status", "quantity", "limit_price", "executed_qty", "avg_price", "fees",
+                 "realized_pnl", "source", "reason", "signal_id", "error")  # fmt: skip
+POSITION_COLUMNS = ("symbol", "quantity", "avg_entry", "cost", "fees", "realized_pnl", "entry_ms", "entry_time")
+EQUITY_COLUMNS = ("ts_ms", "time", "equity")
+AUDIT_COLUMNS = ("ts_ms", "time", "source", "action", "args", "ok", "outcome")
+
+
+def _money(d: Decimal | None) -> str:
+    return "" if d is None else f"{d:f}"
+
+
+def _write(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    n = 0
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(columns)
+        for row in rows:
+            w.writerow(row)
+            n += 1
+    return n
+
+
+async def load_book(db_path: str) -> dict[str, Any]:
+    """Every record the CSV files are made of, read from the database at ``db_path``."""
+    from tui_trader.storage.db import Database
+
+    async with await Database.open(db_path, start_writer=False) as db:
+        eq_ts, eq = await db.load_equity()
+        return {
+            "fills": await db.load_fills(),
+            "orders": sorted(await db.load_orders(limit=None), key=lambda o: (o.created_ms, o.client_order_id)),
+            "positions": await db.load_positions(),
+            "equity": list(zip(eq_ts.tolist(), eq.tolist(), strict=True)),
+            "audit": await db.load_audit(limit=None),
+        }
+
+
+def export_book(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:
+    """Write :data:`FILES` for the database at ``db_path`` into ``out_dir`` (created if needed).
+    Returns file name -> rows written. Raises ``FileNotFoundError`` when there is no database
+    (an export never creates one), ``ValueError`` when ``out_dir`` is a file, and the storage
+    errors of :meth:`Database.open` for a file that is not a tui-trader database."""
+    db_path, out = Path(db_path), Path(out_dir)
+    if not db_path.is_file():
+        raise FileNotFoundError(f"no database at {db_path}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output path exists and is not a folder: {out}")
+    book = asyncio.run(load_book(str(db_path)))
+    out.mkdir(parents=True, exist_ok=True)
+    return {
+        "fills.csv": _write(out / "fills.csv", FILL_COLUMNS, (
+            (f.ts_ms, iso_utc(f.ts_ms), f.client_order_id, f.symbol, f.side.value, _money(f.quantity),
+             _money(f.price), _money(f.quantity * f.price), _money(f.fee), f.fee_asset, f.trade_id)
+            for f in book["fills"])),
+        "orders.csv": _write(out / "orders.csv", ORDER_COLUMNS, (
+            (o.created_ms, iso_utc(o.created_ms), o.updated_ms, o.client_order_id, o.exchange_order_id, o.symbol,
+             o.side.value, o.type.value, o.status.value, _money(o.quantity), _money(o.price),
+             _money(o.executed_qty), _money(o.avg_price), _money(o.fees), _money(o.realized_pnl), o.source.value,
+             o.reason, "" if o.signal_id is None else o.signal_id, o.error)
+            for o in book["orders"])),
+        "positions.csv": _write(out / "positions.csv", POSITION_COLUMNS, (
+            (p.symbol, _money(p.quantity), _money(p.avg_entry), _money(p.cost), _money(p.fees),
+             _money(p.realized_pnl), p.entry_ms, iso_utc(p.entry_ms))
+            for _, p in sorted(book["positions"].items()))),
+        "equity.csv": _write(out / "equity.csv", EQUITY_COLUMNS, (
+            (int(t), iso_utc(int(t)), repr(float(e))) for t, e in book["equity"])),
+        "audit.csv": _write(out / "audit.csv", AUDIT_COLUMNS, (
+            (a["ts_ms"], iso_utc(a["ts_ms"]), a["source"], a["action"], json.dumps(a["args"], sort_keys=True),
+             int(a["ok"]), a["outcome"])
+            for a in book["audit"])),
+    }
