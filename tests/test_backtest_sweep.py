@@ -148,7 +148,7 @@ def test_run_sweep_over_two_processes():
         console=console,
     )
     assert [r["point"] for r in rows] == grid([f"{Z}=1.5:2.5:0.5", f"{MA}=100,200"])
-    assert seen == [(i, 6) for i in range(1, 7)]
+    assert seen == [(i, 6) for i in range(0, 7)]  # the total from the start: a bar shows 0/6, not 0/?
     ok = [r for r in rows if r["error"] is None]
     assert len(ok) == 4
     for r in ok:
@@ -256,6 +256,7 @@ def test_walk_forward_picks_in_sample_best_and_reports_out_of_sample():
         console=console,
     )
     assert seen[-1] == (12, 12)  # 3 windows x 3 points in sample + 3 out of sample
+    assert seen[0] == (0, 12) and all(t == 12 for _, t in seen)  # known before the first run ends
     # toy target z = 1.5 + start/1000: in-sample starts 0, 300, 600 -> best 1.5, 2.0, 2.0
     assert [r["best"] for r in rows] == [{Z: 1.5}, {Z: 2.0}, {Z: 2.0}]
     for r, (a, b, c, d) in zip(rows, walk_forward_windows(0, 1200, 3, 0.5), strict=True):

@@ -269,6 +269,7 @@ class _Jobs:
                 max_workers=min(self.processes, max(1, self.total)),
                 mp_context=multiprocessing.get_context("spawn"),
             )
+        self._report()  # the total is known before the first job ends (a bar shows 0/N, not 0/?)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -277,8 +278,16 @@ class _Jobs:
 
     def _tick(self) -> None:
         self.done += 1
+        self._report()
+
+    def _report(self) -> None:
         if self.progress is not None:
             self.progress(self.done, self.total)
+
+    def set_total(self, total: int) -> None:
+        """The job count once it is known better (walk-forward: the out-of-sample runs)."""
+        self.total = total
+        self._report()
 
     def run(
         self, jobs: Sequence[tuple[dict[str, Any], Any]]
@@ -575,7 +584,7 @@ def walk_forward(
             if b is not None:
                 oos_jobs.append((configs[b], {**data_spec, "start_ms": w[2], "end_ms": w[3]}))
                 oos_of.append(k)
-        jobs.total = len(is_jobs) + len(oos_jobs)
+        jobs.set_total(len(is_jobs) + len(oos_jobs))
         for k, (m, e) in zip(oos_of, jobs.run(oos_jobs), strict=True):
             out[k]["oos"] = m
             out[k]["error"] = e
