@@ -133,7 +133,7 @@ from tui_trader.monitor.health import (
 from tui_trader.monitor.metrics import EventRate
 from tui_trader.portfolio.portfolio import Portfolio
 from tui_trader.rating.periods import PERIOD_CLOSED, PeriodRater, RatingParams, period_ms_for
-from tui_trader.recovery import ACCEPT_HINT, ACCOUNT_RECONCILIATION_FAILED, BOOK_HOLDS_MORE, EngineRecovery
+from tui_trader.recovery import EngineRecovery
 from tui_trader.risk.breakers import RiskBreakers
 from tui_trader.risk.checks import PreTradeChecks, TradeContext
 from tui_trader.risk.sizing import position_size
@@ -243,6 +243,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._board_version = 0
         self._error: str = ""
         self._reconcile_problem = ""  # why the start-up reconciliation failed ("" when it passed)
+        self._book_holds_more = False  # live: the account holds less of a position than the book
         self._event_rate = EventRate()
         self.orders: dict[str, Order] = {}  # recent orders by client id (bounded)
         self.fills: deque[Fill] = deque(maxlen=2000)
@@ -387,7 +388,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         # reconcile open orders (and, live, the account) before trading: fails closed
         problem = await self._reconcile()
         if problem:
-            log.error("%s - trading stays off%s", problem, ACCEPT_HINT if BOOK_HOLDS_MORE in problem else "")
+            log.error("%s - trading stays off", problem)
             self._error = self._reconcile_problem = problem
         reconcile_ok = not problem
         await self._restore_state(saved, reconcile_ok)
@@ -395,6 +396,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
     async def _reconcile(self) -> str:
         """Reconcile the stored open orders with the broker and, live, the book with the account.
         Returns what failed, or "" when both agree (then trading may start)."""
+        self._book_holds_more = False  # set by the account check below (what AcceptAccount may mend)
         if self.db is not None:
             try:
                 open_orders = await self.db.load_open_orders()
@@ -415,7 +417,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             # after the orders: a fill booked just above is already spent in the exchange's balance
             problem = await self._sync_live_account()
             if problem:
-                return f"{ACCOUNT_RECONCILIATION_FAILED}{problem}"
+                return f"account reconciliation failed: {problem}"
         return ""
 
     async def _reconcile_again(self) -> str:
@@ -1285,8 +1287,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             and self.sm.check(old, target, source) is None
             and (problem := await self._reconcile_again())
         ):
-            hint = ACCEPT_HINT if BOOK_HOLDS_MORE in problem else ""
-            return False, f"{problem} (tried again; trading stays off{hint})"
+            return False, f"{problem} (tried again; trading stays off)"
         ok, msg = self.sm.transition(target, source, reason)
         if ok and old != target:
             self.state_reason = reason

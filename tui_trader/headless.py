@@ -162,17 +162,14 @@ def print_summary(s: dict[str, Any], console: Console) -> None:
         ("orders", s.get("orders", 0)),
         ("fills", s.get("fills", 0)),
         ("final equity", f"{s.get('final_equity', 0):,.2f}"),
-        ("return", f"{s.get('return_pct', 0):+.3f} %"),
-        ("max drawdown", f"{s.get('max_drawdown_pct', 0):.3f} %"),
     ]
-    if s.get("book_resumed"):
-        # the account came from an earlier run: say which figures span the whole book
-        rows[-2:] = [
-            ("book", "resumed from the database (the counts above are this run's)"),
-            ("return", f"{s.get('return_pct', 0):+.3f} % since the book began at {s.get('starting_balance', 0):,.2f}"),
-            ("max drawdown", f"{s.get('max_drawdown_pct', 0):.3f} % in this run"),
-        ]
+    ret, dd = f"{s.get('return_pct', 0):+.3f} %", f"{s.get('max_drawdown_pct', 0):.3f} %"
+    if s.get("book_resumed"):  # the account came from an earlier run: say which figures span the whole book
+        rows.append(("book", "resumed from the database (the counts above are this run's)"))
+        ret, dd = f"{ret} since the book began at {s.get('starting_balance', 0):,.2f}", f"{dd} in this run"
     rows += [
+        ("return", ret),
+        ("max drawdown", dd),
         ("open positions", s.get("open_positions", 0)),
         ("engine state", s.get("state", "")),
         ("database", s.get("db") or "off"),

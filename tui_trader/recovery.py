@@ -47,10 +47,6 @@ WARMUP_KLINES_STORED = 250_000  # a warm-up's klines are stored up to this many 
 SIM_PRICES_KEY = "sim_prices"  # kv: the simulated market's latest prices, for a restart
 SIM_PRICES_SAVE_S = 2.0  # wall seconds between saves of them
 
-#: How a failed live account check begins (then what is wrong, see ``_sync_live_account``).
-ACCOUNT_RECONCILIATION_FAILED = "account reconciliation failed: "
-#: Marks a position the account holds less of than the book (see ``_sync_live_account``).
-BOOK_HOLDS_MORE = ": the book holds "
 #: What the operator may do about it (the console's key for :class:`~tui_trader.events.AcceptAccount`).
 ACCEPT_HINT = "; if the account is right, accept it (A in the console) or restore the account"
 #: The reason of the external sells with which ``_accept_account`` cuts the book to the account.
@@ -200,9 +196,10 @@ class EngineRecovery:
             base = f.base_asset if f else pf.base_asset(sym)
             held = balances.get(base, Decimal(0))
             if held < pos.quantity:
-                short.append(f"{sym}{BOOK_HOLDS_MORE}{digits(pos.quantity)} {base}, the account {digits(held)}")
+                short.append(f"{sym}: the book holds {digits(pos.quantity)} {base}, the account {digits(held)}")
         if short:
-            return "; ".join(short)
+            self._book_holds_more = True
+            return "; ".join(short) + ACCEPT_HINT
         now = self.clock.now_ms()
         if self._new_account and not pf.positions:
             # a new live book starts from what the account has
@@ -240,7 +237,7 @@ class EngineRecovery:
         problem = self._reconcile_problem
         if not problem:
             return False, "nothing to accept: the book agrees with the account"
-        if not problem.startswith(ACCOUNT_RECONCILIATION_FAILED) or BOOK_HOLDS_MORE not in problem:
+        if not self._book_holds_more:
             return False, f"only an account holding less than the book can be accepted; the problem is: {problem}"
         try:
             balances = await self.broker.balances()
@@ -254,7 +251,7 @@ class EngineRecovery:
             if held >= pos.quantity:
                 continue
             before = pos.quantity
-            await self._book_external_sell(sym, before - max(held, Decimal(0)), source)
+            await self._book_external_sell(sym, before - held, source)
             after = pf.positions[sym].quantity if sym in pf.positions else Decimal(0)
             cut.append(f"{sym} {digits(before)} -> {digits(after)}")
         problem = await self._reconcile_again()
