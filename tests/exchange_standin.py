@@ -253,6 +253,7 @@ class _Fault:
     delay_s: float = 0.0
     body: Any = None  # a canned success body instead of an error
     drop: bool = False  # handle the request, then close the connection without an answer
+    html: str | None = None  # a non-JSON (firewall / proxy) error page instead of Binance's JSON
 
 
 @dataclass
@@ -453,6 +454,13 @@ class StandinExchange:
     def respond_next(self, method: str, path: str, body: Any, status: int = 200) -> None:
         """Answer the next ``METHOD /api/v3/path`` request with ``body`` (e.g. a recorded payload)."""
         self._faults.setdefault((method.upper(), path), []).append(_Fault(status, 0, "", None, 1, body=body))
+
+    def respond_next_html(
+        self, method: str, path: str, status: int, html: str, retry_after: int | None = None
+    ) -> None:
+        """Answer the next ``METHOD /api/v3/path`` request with a non-JSON page, as Binance's
+        firewall (403) or a proxy in front of it does."""
+        self._faults.setdefault((method.upper(), path), []).append(_Fault(status, 0, "", retry_after, 1, html=html))
 
     def refuse_ws(self, n: int) -> None:
         """Refuse the next ``n`` websocket handshakes (HTTP 503)."""
@@ -696,6 +704,11 @@ class StandinExchange:
             elif f.body is not None:
                 req.status = f.status
                 return web.json_response(f.body, status=f.status, headers=hdr)
+            elif f.html is not None:
+                if f.retry_after is not None:
+                    hdr["Retry-After"] = str(f.retry_after)
+                req.status = f.status
+                return web.Response(status=f.status, text=f.html, content_type="text/html", headers=hdr)
             else:
                 if f.retry_after is not None:
                     hdr["Retry-After"] = str(f.retry_after)

@@ -274,6 +274,43 @@ async def test_secrets_never_logged_printed_or_sent(ex, caplog):
         BinanceBroker(make_cfg(ex), ex.clock, "", SECRET)
 
 
+WAF_PAGE = "<html><head><title>403 Forbidden</title></head><body><h1>403 Forbidden</h1></body></html>"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "kind"),
+    [
+        ("POST", "order", 403, BrokerErrorKind.NETWORK),  # the firewall refused the request, not the order
+        ("GET", "account", 403, BrokerErrorKind.NETWORK),
+        ("GET", "order", 403, BrokerErrorKind.NETWORK),
+        ("POST", "order", 429, BrokerErrorKind.RATE_LIMIT),
+        ("POST", "order", 502, BrokerErrorKind.TIMEOUT),
+        ("POST", "order", 404, BrokerErrorKind.REJECTED),
+    ],
+)
+async def test_a_non_json_error_page_never_puts_the_signed_request_into_the_error(
+    ex, broker, caplog, method, path, status, kind
+):
+    caplog.set_level(logging.DEBUG)
+    ex.respond_next_html(method, path, status, WAF_PAGE, retry_after=30 if status == 429 else None)
+    calls = {
+        ("POST", "order"): lambda: broker.submit(market("tt-waf", Side.BUY, "0.001")),
+        ("GET", "account"): broker.balances,
+        ("GET", "order"): lambda: broker.query("BTCUSDT", "tt-waf"),
+    }
+    with pytest.raises(BrokerError) as ei:
+        await calls[(method, path)]()
+    err = ei.value
+    assert ex.requests[-1].path == path and "signature=" in ex.requests[-1].raw  # it was a signed request
+    assert err.kind == kind
+    assert f"HTTP {status}" in str(err)
+    for text in (str(err), repr(err.args), caplog.text):
+        assert "signature" not in text and "timestamp" not in text and "?" not in text
+        assert "http://" not in text and "bound method" not in text
+    if status == 429:
+        assert err.retry_after_s == 30.0
+
+
 def live_cfg(ex: StandinExchange, monkeypatch) -> Config:
     """The live feed and broker on the stand-in, keys in the environment."""
     monkeypatch.setenv("BINANCE_API_KEY", KEY)

@@ -15,11 +15,14 @@
   -> FILTER_FAILURE; -1007, client timeouts, 5xx and a connection lost after sending ->
   TIMEOUT (outcome unknown: query before retrying); no connection -> NETWORK;
   -2013/-2011 -> UNKNOWN_ORDER (``query`` returns None); -2014/-2015/-1022/-1002 and HTTP 401 ->
-  AUTH; anything else -> REJECTED. A -1021 (clock outside recvWindow) resynchronises the
+  AUTH; HTTP 403 (Binance's firewall refused the request) -> NETWORK; anything else -> REJECTED.
+  A body that is not Binance's JSON error (an HTML page) is reported as "HTTP <status>,
+  unreadable body": python-binance's own text for it holds the signed request URL. A -1021 (clock outside recvWindow) resynchronises the
   time offset and retries once: the exchange rejected that request, so nothing was sent twice.
 * Secrets: the key and secret are handed to the client and otherwise kept in a redacting
   wrapper; they never appear in ``repr``/``str``, logs or error messages (errors are built from
-  Binance's code and message only, raised ``from None``).
+  Binance's code and message only, raised ``from None``, and scrubbed of URLs, query strings
+  and ``signature=``).
 
 Units: prices in quote per base, quantities in base, times integer ms since the epoch (UTC).
 """
@@ -42,7 +45,13 @@ from tui_trader.clock import Clock
 from tui_trader.config import Config
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
 from tui_trader.execution.client_ids import is_valid_client_order_id
-from tui_trader.market.binance import create_client, describe_error, retry_after_s
+from tui_trader.market.binance import (
+    api_error_message,
+    create_client,
+    describe_error,
+    retry_after_s,
+    scrub_request_details,
+)
 from tui_trader.market.binance_payloads import parse_exchange_info
 from tui_trader.models import Fill, OrderRequest, OrderResult, OrderStatus, OrderType, Side, SymbolFilters
 
@@ -103,16 +112,26 @@ def map_error(exc: BaseException, what: str, sent: bool = False) -> BrokerError:
     """A :class:`BrokerError` for an exception of python-binance / aiohttp (see module doc).
 
     ``sent``: the request may have reached the exchange (an order submission), so a
-    connection lost mid-way is a TIMEOUT (unknown outcome) rather than NETWORK.
+    connection lost mid-way is a TIMEOUT (unknown outcome) rather than NETWORK. The text never
+    holds a URL, query string or signature (it is logged and stored with the order).
     """
     if isinstance(exc, BrokerError):
         return exc
+    err = _map_error(exc, what, sent)
+    clean = scrub_request_details(err.args[0] if err.args else "")
+    if clean != (err.args[0] if err.args else ""):
+        err = BrokerError(err.kind, clean, err.code, err.retry_after_s)
+    return err
+
+
+def _map_error(exc: BaseException, what: str, sent: bool) -> BrokerError:
+    what = scrub_request_details(what)
     if isinstance(exc, BinanceAPIException):
-        code = exc.code if isinstance(exc.code, int) else None
+        code = exc.code if isinstance(exc.code, int) and exc.code != 0 else None  # 0: not Binance's JSON
         status = exc.status_code
-        msg = str(exc.message or "")[:200]
+        msg = api_error_message(exc)
         low = msg.lower()
-        text = f"{what}: {msg}" if msg else f"{what}: HTTP {status}"
+        text = f"{what}: {msg}" if msg else f"{what}: HTTP {status}, unreadable body"
         if status in (429, 418) or code in (-1003, -1015):
             return BrokerError(BrokerErrorKind.RATE_LIMIT, text, code, retry_after_s(exc))
         if code == -2010 and "insufficient" in low:
@@ -125,6 +144,10 @@ def map_error(exc: BaseException, what: str, sent: bool = False) -> BrokerError:
             return BrokerError(BrokerErrorKind.UNKNOWN_ORDER, text, code)
         if code in _AUTH_CODES or status == 401:
             return BrokerError(BrokerErrorKind.AUTH, text, code)
+        if status == 403:  # Binance's web application firewall: the request was refused, not the order
+            return BrokerError(
+                BrokerErrorKind.NETWORK, f"{what}: refused by the exchange's firewall (HTTP 403)", code
+            )
         if status >= 500:
             return BrokerError(BrokerErrorKind.TIMEOUT, f"{what}: exchange error HTTP {status}, outcome unknown", code)
         return BrokerError(BrokerErrorKind.REJECTED, text, code)

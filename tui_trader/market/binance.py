@@ -52,6 +52,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -232,11 +233,43 @@ class RestRetry:
         raise last
 
 
+_URL_RE = re.compile(r"(?:https?|wss?)://\S*", re.IGNORECASE)
+_QUERY_RE = re.compile(r"\?\S*")
+_PARAMS_RE = re.compile(r"\b(?:signature|timestamp|recvWindow|apiKey)=\S*", re.IGNORECASE)
+
+
+def scrub_request_details(text: str) -> str:
+    """``text`` without URLs, query strings or signed parameters (``signature=...``).
+
+    A signed request's URL carries its timestamp and HMAC signature; no error text built from
+    an exchange answer may repeat it (error texts are logged and stored with the order).
+    """
+    text = _URL_RE.sub("<url>", text)
+    text = _PARAMS_RE.sub("<redacted>", text)
+    return _QUERY_RE.sub("", text)
+
+
+def api_error_message(exc: BinanceAPIException) -> str:
+    """Binance's error message of ``exc``, or ``""`` when the body was not Binance's JSON.
+
+    python-binance words an unreadable body (an HTML 403/429 from a firewall or proxy) as
+    ``"Invalid JSON error message from Binance: <bound method ... url=...>"`` with code 0: that
+    text holds the signed request URL, so it is never used.
+    """
+    msg = str(exc.message or "")
+    if exc.code == 0 or msg.startswith("Invalid JSON"):
+        return ""
+    return scrub_request_details(msg)[:200]
+
+
 def describe_error(exc: BaseException) -> str:
     """A short, secret-free description of a failed request (no URLs: they carry signatures);
     the feed, the downloader and the broker word their errors with it."""
     if isinstance(exc, BinanceAPIException):
-        return f"HTTP {exc.status_code} code {exc.code}: {exc.message}"
+        msg = api_error_message(exc)
+        if not msg:
+            return f"HTTP {exc.status_code}, unreadable body"
+        return f"HTTP {exc.status_code} code {exc.code}: {msg}"
     if isinstance(exc, RateLimited | ValueError):
         return str(exc)
     if isinstance(exc, asyncio.TimeoutError):
