@@ -14,7 +14,10 @@ from exchange_standin import StandinExchange, SteerableClock, ms
 from tui_trader.config import Config
 from tui_trader.execution.binance_broker import BinanceBroker
 from tui_trader.execution.broker import Broker, BrokerError, BrokerErrorKind
-from tui_trader.models import Order, OrderRequest, OrderStatus, OrderType, Side
+from tui_trader.models import Fill, Order, OrderRequest, OrderStatus, OrderType, Side
+from tui_trader.portfolio import Portfolio
+
+D = Decimal
 
 KEY = "k3y-PUBLIC-abc123XYZ"
 SECRET = "s3cr3t-PRIVATE-987zyx"
@@ -103,6 +106,29 @@ async def test_parses_binance_docs_full_response(ex, broker, shared_data):
     assert {f.fee_asset for f in res.fills} == {"USDT"}
     assert [f.trade_id for f in res.fills] == ["56", "57", "58", "59", "60"]
     assert all(f.ts_ms == 1507725176595 for f in res.fills)
+
+
+async def test_a_bnbusdt_sell_charged_in_bnb_is_booked_from_the_full_answer(ex, broker):
+    # With "pay fees in BNB" on, Binance takes a BNBUSDT sell's commission in BNB, the base asset.
+    body = {"symbol": "BNBUSDT", "orderId": 7, "orderListId": -1, "clientOrderId": "tt-bnb", "transactTime": T0,
+            "price": "0.00000000", "origQty": "0.50000000", "executedQty": "0.50000000",
+            "cummulativeQuoteQty": "310.00000000", "status": "FILLED", "timeInForce": "GTC", "type": "MARKET",
+            "side": "SELL", "workingTime": T0, "selfTradePreventionMode": "EXPIRE_MAKER",
+            "fills": [{"price": "620.00000000", "qty": "0.30000000", "commission": "0.00030000",
+                       "commissionAsset": "BNB", "tradeId": 1},
+                      {"price": "619.00000000", "qty": "0.20000000", "commission": "0.00020000",
+                       "commissionAsset": "BNB", "tradeId": 2}]}
+    ex.respond_next("POST", "order", body)
+    res = await broker.submit(market("tt-bnb", Side.SELL, "0.5", symbol="BNBUSDT"))
+    assert [(f.fee, f.fee_asset) for f in res.fills] == [(D("0.186"), "BNB"), (D("0.1238"), "BNB")]
+    p = Portfolio(D("1000"))
+    p.apply_fill(Fill("tt-buy", "BNBUSDT", Side.BUY, D("600"), D("1"), D("0.6"), "USDT", T0 - 1, "b1"))
+    realised = [p.apply_fill(f) for f in res.fills]
+    # 0.3003 then 0.2002 BNB leave the position (sold + fee); entry 600/BNB, buy fee 0.6/BNB
+    assert realised == [D("186") - D("180.18") - D("0.18018"), D("123.8") - D("120.12") - D("0.12012")]
+    assert p.positions["BNBUSDT"].quantity == D("0.4995")
+    assert p.cash == D("1000") - D("600.6") + D("186") + D("123.8")
+    assert p.fees_paid == D("0.6") + D("0.186") + D("0.1238")
 
 
 @pytest.mark.parametrize(

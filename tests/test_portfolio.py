@@ -86,7 +86,7 @@ def test_oversell_and_bad_fills_refused_without_change():
         fill(Side.BUY, "0", "100", "0"),
         fill(Side.BUY, "1", "-1", "0"),
         fill(Side.BUY, "1", "1", "-0.1"),
-        Fill("x", "BTCUSDT", Side.SELL, D("100"), D("1"), D("0.1"), "BTC", JAN1),  # sells are charged in quote
+        Fill("x", "BTCUSDT", Side.SELL, D("100"), D("2.0001"), D("0.1"), "BTC", JAN1),  # base fee, oversold
         Fill("x", "BTCUSDT", Side.BUY, D("100"), D("0.001"), D("0.2"), "BTC", JAN1),  # base fee above the quantity
         Fill("x", "BTCUSDT", Side.BUY, 1.0, D("1"), D("0"), "USDT", JAN1),  # float price
         Fill("x", "BTCUSDT", Side.BUY, D("NaN"), D("1"), D("0"), "USDT", JAN1),
@@ -116,6 +116,32 @@ def test_fee_assets_as_the_live_broker_reports_them():
     q = Portfolio.from_state(json.loads(json.dumps(p.to_state())), p.positions)
     assert q.other_fees == p.other_fees
     assert p.base_asset("BTCUSDT") == "BTC" and p.base_asset("USDT") == ""
+
+
+def test_a_sell_charged_in_the_base_asset_shrinks_the_position_by_the_fee_coins():
+    # BNBUSDT with fees paid in BNB: Binance takes a sell's commission in BNB, the base asset.
+    p = Portfolio(D("1000"))
+    p.apply_fill(Fill("tt-1", "BNBUSDT", Side.BUY, D("600"), D("1"), D("0.6"), "USDT", JAN1, "t1"))
+    # sell 0.5 at 620, commission 0.0005 BNB (reported quote-valued: 0.0005 * 620 = 0.31)
+    r = p.apply_fill(Fill("tt-2", "BNBUSDT", Side.SELL, D("620"), D("0.5"), D("0.31"), "BNB", JAN1 + 1, "t2"))
+    # 0.5005 BNB left the position: its entry share 600 * 0.5005 and buy-fee share 0.6 * 0.5005
+    assert r == D("310") - D("300.3") - D("0.3003") == D("9.3997")
+    pos = p.positions["BNBUSDT"]
+    assert pos.quantity == D("0.4995") and pos.cost == D("600.6") - D("300.3") - D("0.3003")
+    assert p.cash == D("399.4") + D("310")  # the whole proceeds: the fee was paid in BNB
+    assert p.fees_paid == D("0.6") + D("0.31") and p.other_fees == {}
+    # closing sell of all that is left: its 0.0005 BNB fee comes from coins outside the book
+    r2 = p.apply_fill(Fill("tt-3", "BNBUSDT", Side.SELL, D("620"), D("0.4995"), D("0.31"), "BNB", JAN1 + 2, "t3"))
+    assert r2 == D("309.69") - D("299.9997")
+    assert not p.positions and p.other_fees == {"BNB": D("0.0005")}
+    assert p.cash == D("1000") + r + r2 == p.starting_cash + p.realized_pnl
+    assert p.fees_paid == D("0.91")
+    replayed = Portfolio.replay_fills(D("1000"), [
+        Fill("tt-1", "BNBUSDT", Side.BUY, D("600"), D("1"), D("0.6"), "USDT", JAN1, "t1"),
+        Fill("tt-2", "BNBUSDT", Side.SELL, D("620"), D("0.5"), D("0.31"), "BNB", JAN1 + 1, "t2"),
+        Fill("tt-3", "BNBUSDT", Side.SELL, D("620"), D("0.4995"), D("0.31"), "BNB", JAN1 + 2, "t3"),
+    ])
+    assert (replayed.cash, replayed.realized_pnl, replayed.other_fees) == (p.cash, p.realized_pnl, p.other_fees)
 
 
 def test_an_unsellable_remainder_is_written_off_at_its_cost():
@@ -258,7 +284,7 @@ fills_strategy = st.lists(
         st.integers(min_value=1, max_value=5000),  # quantity in 0.001 units
         st.integers(min_value=1, max_value=200_000),  # price in 0.01 units
         st.integers(min_value=0, max_value=100),  # fee in 1e-8 * qty * price units (~0.1 %)
-        st.sampled_from(["quote", "quote", "base", "BNB"]),  # asset charged (base only applies to buys)
+        st.sampled_from(["quote", "quote", "base", "BNB"]),  # asset charged
     ),
     max_size=40,
 )
@@ -274,7 +300,7 @@ def test_replay_equals_incremental_and_money_is_conserved(script):
         if side == Side.SELL:
             qty = min(qty, p.quantity(sym)) or qty  # mostly valid sells, sometimes an oversell
         fee = (qty * price * fee_units / 100_000).quantize(D("0.00000001"))
-        asset = {"quote": "USDT", "BNB": "BNB", "base": sym[:3] if side == Side.BUY else "USDT"}[charged]
+        asset = {"quote": "USDT", "BNB": "BNB", "base": sym[:3]}[charged]
         if asset == sym[:3]:  # like Binance: a base commission in 8 decimals, reported quote-valued
             fee = (qty * fee_units / 100_000).quantize(D("0.00000001")) * price
         f = Fill(f"tt-{n}", sym, side, price, qty, fee, asset, JAN1 + n, f"t{n}")
@@ -291,5 +317,10 @@ def test_replay_equals_incremental_and_money_is_conserved(script):
     r = Portfolio.replay_fills(D("5000"), accepted)
     assert r.positions == p.positions
     assert (r.cash, r.realized_pnl, r.fees_paid) == (p.cash, p.realized_pnl, p.fees_paid)
-    assert p.fees_paid == sum((f.fee for f in accepted if f.fee_asset != "BNB"), D(0))
+    assert r.other_fees == p.other_fees
+    # a sell's base fee beyond what the position still held is paid outside the book, in coins
+    in_book = sum((f.fee for f in accepted if f.fee_asset != "BNB"), D(0))
+    assert p.fees_paid <= in_book
+    if not any(a in p.other_fees for a in ("BTC", "ETH")):
+        assert p.fees_paid == in_book
     assert p.other_fees.get("BNB", D(0)) == sum((f.fee for f in accepted if f.fee_asset == "BNB"), D(0))

@@ -22,8 +22,14 @@ Fee assets (``Fill.fee`` is always quote-valued, ``Fill.fee_asset`` names the as
 * the symbol's **base** asset (Binance charges a buy's commission in base; the
   live broker reports ``fee = commission * price``): the position receives
   ``q - commission`` (``commission = fee / p``) and cash pays ``q*p`` only; the
-  fee still counts in ``Position.fees`` / ``fees_paid``. A sell with a base fee
-  is refused (spot sells are charged in quote);
+  fee still counts in ``Position.fees`` / ``fees_paid``. A **sell** with a base
+  fee (Binance takes a BNBUSDT sell's commission in BNB when fees are paid in
+  BNB): the commission coins leave the position too, as far as it holds them
+  after the sale, as if sold at ``p`` to pay a quote fee of their value - the
+  position shrinks by ``q + commission``, cash grows by ``q*p``, ``fees_paid``
+  by the fee and realised PnL is ``q*p - (entry + fee shares of q +
+  commission)``. A commission beyond what the position still holds is paid
+  from coins outside the book and booked like a third-asset fee below;
 * any other asset (e.g. BNB discount): the raw amount is added to
   ``other_fees[asset]`` and nothing is taken from cash (the exchange does not
   take it from the quote balance either); realised PnL excludes it.
@@ -163,35 +169,45 @@ class Portfolio:
             return Decimal(0)
         if fill.side != Side.SELL:
             raise ValueError(f"bad fill side {fill.side!r}")
-        if fee_kind == "base":
-            raise ValueError(f"fill {fill.trade_id or fill.client_order_id}: a sell fee in the base asset is not supported")
-        other_fee = Decimal(0)
-        if fee_kind == "other":
-            other_fee, fee = fee, Decimal(0)
         held = pos.quantity if pos is not None else Decimal(0)
         if pos is None or qty > held:
             raise ValueError(f"sell {qty} {fill.symbol}: only {held} held (spot, long only)")
+        other_fee = Decimal(0)
+        out = qty  # base units leaving the position
+        gross = notional  # quote value of what leaves the position, fee coins at the fill price
+        if fee_kind == "other":
+            other_fee, fee = fee, Decimal(0)
+        elif fee_kind == "base":
+            # The fee coins leave the position as well, as far as it holds them (valued at the
+            # fill price, like a sold coin whose proceeds paid a quote fee); the rest comes from
+            # coins outside the book and is booked like a third-asset fee.
+            commission = _CTX.divide(fee, price)
+            from_book = min(commission, held - qty)
+            other_fee = commission - from_book
+            out = qty + from_book
+            fee = _CTX.multiply(from_book, price) if other_fee else fee
+            gross = notional + fee
         entry_open = pos.cost - pos.fees
-        if qty == pos.quantity:
+        if out == pos.quantity:
             entry_share, fee_share = entry_open, pos.fees
         else:
-            ratio_q, whole = qty, pos.quantity
+            ratio_q, whole = out, pos.quantity
             entry_share = min(entry_open, (entry_open * ratio_q / whole).quantize(SHARE_QUANTUM, ROUND_HALF_EVEN))
             fee_share = min(pos.fees, (pos.fees * ratio_q / whole).quantize(SHARE_QUANTUM, ROUND_HALF_EVEN))
-        if self.cash + notional - fee < 0:
+        if self.cash + gross - fee < 0:
             raise ValueError(f"sell {qty} {fill.symbol}: fee {fee} exceeds proceeds {notional} plus cash {self.cash}")
-        realised = notional - fee - entry_share - fee_share
-        self.cash += notional - fee
+        realised = gross - fee - entry_share - fee_share
+        self.cash += gross - fee
         self.fees_paid += fee
         if other_fee:
             self.other_fees[fill.fee_asset] = self.other_fees.get(fill.fee_asset, Decimal(0)) + other_fee
         self.realized_pnl += realised
-        if qty == pos.quantity:
+        if out == pos.quantity:
             del self.positions[fill.symbol]
         else:
             self.positions[fill.symbol] = replace(
                 pos,
-                quantity=pos.quantity - qty,
+                quantity=pos.quantity - out,
                 fees=pos.fees - fee_share,
                 cost=pos.cost - entry_share - fee_share,
                 realized_pnl=pos.realized_pnl + realised,
