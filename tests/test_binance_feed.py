@@ -259,6 +259,26 @@ async def test_garbage_is_rejected_counted_and_never_raised(ex, started):
     assert_rows_equal(ex, feed, col.klines[0])
 
 
+async def test_numbers_beyond_int64_are_rejected_without_costing_the_connection(ex, started):
+    feed = BinanceFeed(make_cfg(ex, stale=5.0), ex.clock, backoff_base_s=0.05, close_grace_s=0.2)
+    col = await started(feed)
+    await ex.wait_until(lambda: feed.health()["received"] > 3, 5, "first messages")
+    ex.clock.jump_to(ms("2024-03-01T01:00:01"))
+    t0 = ms("2024-03-01T00:00")
+    for key, value in (("n", 10**30), ("t", "1e19"), ("T", 1e20)):
+        bad = ex.kline_event("BTCUSDT", "1h", t0, closed=True)
+        bad["k"][key] = value
+        await ex.push_raw("btcusdt@kline_1h", bad)
+    await ex.wait_until(lambda: feed.health()["rejected"] >= 3, 5, "rejections")
+    h = feed.health()
+    assert h["rejected_by_reason"] == {"malformed": 3}
+    assert h["reconnects"] == 0 and h["connected"]
+    for s in THREE:
+        await ex.push_kline(s, "1h", t0)
+    await ex.wait_until(lambda: len(col.closed()) == 3, 5, "valid klines after the bad ones")
+    assert feed.health()["reconnects"] == 0
+
+
 @pytest.mark.parametrize(("status", "retry_after"), [(429, 1), (418, 2)])
 async def test_rest_rate_limit_waits_retry_after_then_succeeds(ex, started, status, retry_after):
     feed = BinanceFeed(make_cfg(ex), ex.clock, backoff_base_s=0.05)

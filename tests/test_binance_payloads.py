@@ -87,6 +87,22 @@ def test_rest_klines_bad_rows_counted_good_rows_kept() -> None:
     assert c.by_reason == {"malformed": 2, "bad_type": 3}
 
 
+def test_rest_klines_out_of_range_numbers_are_rejected_not_raised() -> None:
+    good = [1704067200000, "1.5", "2", "1", "1.8", "10", 1704070799999, "15", 3, "4", "6", "0"]
+    rows = [
+        good,
+        good[:8] + [10**30] + good[9:],  # trades beyond int64
+        ["1e19"] + good[1:],  # open time beyond int64
+        good[:6] + [1e20] + good[7:],  # close time beyond int64
+        [9 * 10**18] + good[1:],  # fits int64, but no plausible time (ms or µs)
+        [1704070800000] + good[1:6] + [1704074399999] + good[7:],
+    ]
+    c = RejectCounter()
+    b = parse_rest_klines(rows, 0, H1, c)
+    assert b.open_time.tolist() == [1704067200000, 1704070800000]
+    assert c.by_reason == {"malformed": 4}
+
+
 def test_rest_klines_not_a_list_and_in_progress_marking() -> None:
     c = RejectCounter()
     assert len(parse_rest_klines({"code": -1121}, 0, H1, c)) == 0  # type: ignore[arg-type]
@@ -146,6 +162,12 @@ def test_kline_events_from_cryptofeed_capture(payloads: Path) -> None:
         (lambda d: d.__setitem__("k", [1, 2]), "bad_type"),
         (lambda d: d["k"].__setitem__("t", 1.5), "malformed"),
         (lambda d: d["k"].__setitem__("v", False), "bad_type"),
+        # numbers that do not fit int64 (or a plausible time) must be rejected here, not overflow later
+        (lambda d: d["k"].__setitem__("n", 10**30), "malformed"),
+        (lambda d: d["k"].__setitem__("t", 10**20), "malformed"),
+        (lambda d: d["k"].__setitem__("T", 1e20), "malformed"),
+        (lambda d: d["k"].__setitem__("t", "1e19"), "malformed"),
+        (lambda d: d["k"].__setitem__("t", -1), "malformed"),
     ],
 )
 def test_kline_event_bad_fields(payloads: Path, mutate, reason: str) -> None:

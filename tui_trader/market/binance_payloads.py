@@ -15,8 +15,8 @@ Formats (Binance spot API):
 * REST ``GET /api/v3/exchangeInfo``: ``symbols[].filters`` with PRICE_FILTER,
   LOT_SIZE and MIN_NOTIONAL (old) or NOTIONAL (current).
 
-Parsers check *format* only (missing fields -> ``malformed``, wrong JSON types ->
-``bad_type``), count what they drop in a
+Parsers check *format* only (missing fields, integers beyond int64 or times outside
+``[0, MAX_TIME)`` -> ``malformed``, wrong JSON types -> ``bad_type``), count what they drop in a
 :class:`~tui_trader.market.validation.RejectCounter`, and never raise on bad
 data. Value rules (high >= low, ordering, ...) are applied afterwards by
 :func:`~tui_trader.market.validation.validate_kline_batch` /
@@ -45,6 +45,9 @@ log = logging.getLogger("tui_trader.market")
 
 US_THRESHOLD = 1e14
 """Timestamps above this are microseconds (1e14 ms would be the year 5138)."""
+MAX_TIME = 10**16
+"""Timestamps at or above this (µs of the year 2286) or below 0 are malformed."""
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 # REST kline row columns.
 _FLOAT_COLS = [1, 2, 3, 4, 5, 7, 9]  # open high low close volume quote_volume taker_buy_base
@@ -76,14 +79,28 @@ def _int(x: Any, what: str) -> int:
     if isinstance(x, bool) or not isinstance(x, _NUM_TYPES):
         raise _RowError("bad_type", f"{what}: {type(x).__name__}")
     if isinstance(x, int):
-        return x
+        return _in_int64(x, what)
     try:
         f = float(x)
     except ValueError:
         raise _RowError("malformed", f"{what}: {x!r:.40}") from None
     if not math.isfinite(f) or f != int(f):
         raise _RowError("malformed", f"{what}: {x!r:.40}")
-    return int(f)
+    return _in_int64(int(f), what)
+
+
+def _in_int64(v: int, what: str) -> int:
+    if not _INT64_MIN <= v <= _INT64_MAX:
+        raise _RowError("malformed", f"{what}: {v:.3g} is out of range")
+    return v
+
+
+def _time(x: Any, what: str) -> int:
+    """A timestamp (ms, or µs above :data:`US_THRESHOLD`) in ``[0, MAX_TIME)``; raises _RowError."""
+    v = _int(x, what)
+    if not 0 <= v < MAX_TIME:
+        raise _RowError("malformed", f"{what}: time {v:.3g} is out of range")
+    return v
 
 
 def to_ms(t: np.ndarray) -> np.ndarray:
@@ -129,6 +146,8 @@ def rest_rows_fast(rows: list) -> tuple[np.ndarray, np.ndarray] | None:
         vals = cells.astype(np.float64)
     except (ValueError, TypeError, OverflowError):
         return None
+    if ((times[:, :2] < 0) | (times[:, :2] >= MAX_TIME)).any():  # the row-by-row parse rejects them
+        return None
     # The cast takes str, int and float and refuses lists and objects, but it turns a JSON
     # true/false/null into 1.0/0.0/NaN: only cells with those values have their type looked at.
     suspect = (vals == 0.0) | (vals == 1.0) | np.isnan(vals)
@@ -142,7 +161,9 @@ def _parse_rest_row(row: Any) -> tuple[list[int], list[float]]:
         raise _RowError("bad_type", f"row is {type(row).__name__}, not a list")
     if len(row) < 11:
         raise _RowError("malformed", f"row has {len(row)} fields, expected 12")
-    times = [_int(row[c], f"col {c} ({_COL_NAMES[c]})") for c in _INT_COLS]
+    times = [
+        (_time if c != 8 else _int)(row[c], f"col {c} ({_COL_NAMES[c]})") for c in _INT_COLS  # 8: trades
+    ]
     vals = [_num(row[c], f"col {c} ({_COL_NAMES[c]})") for c in _FLOAT_COLS]
     return times, vals
 
@@ -253,8 +274,8 @@ def parse_kline_event(
         if missing:
             raise _RowError("malformed", f"kline fields missing: {missing}")
         vals = [_num(k[key], f"k.{key}") for key in keys]
-        t = _int(k["t"], "k.t")
-        tt = _int(k["T"], "k.T")
+        t = _time(k["t"], "k.t")
+        tt = _time(k["T"], "k.T")
         trades = _int(k.get("n", 0), "k.n")
     except _RowError as e:
         counter.reject(e.reason, 1, f"kline event: {e.detail}")
@@ -341,7 +362,7 @@ def parse_mini_ticker_array(
         syms = keep_s
         vals = np.array(keep_v, dtype=np.float64)
     et = vals[:, 0]
-    bad_t = ~np.isfinite(et)
+    bad_t = ~np.isfinite(et) | (et < 0) | (et >= MAX_TIME)
     if bad_t.any():
         counter.reject("malformed", int(bad_t.sum()), "miniTicker event time")
         vals = vals[~bad_t]
