@@ -279,6 +279,36 @@ async def test_numbers_beyond_int64_are_rejected_without_costing_the_connection(
     assert feed.health()["reconnects"] == 0
 
 
+async def test_a_closed_kline_from_the_future_is_rejected_and_does_not_block_the_symbol(ex, started):
+    feed = BinanceFeed(make_cfg(ex, stale=5.0), ex.clock, backoff_base_s=0.05, close_grace_s=0.2)
+    col = await started(feed)
+    await ex.wait_until(lambda: feed.health()["received"] > 3, 5, "first messages")
+    t0 = ms("2024-03-01T00:00")
+    ex.clock.jump_to(t0 + H + 1000)
+    future = ex.kline_event("BTCUSDT", "1h", t0, closed=True)
+    future["k"]["t"], future["k"]["T"] = t0 + 1000 * H, t0 + 1001 * H - 1  # ~41 days ahead, otherwise valid
+    off_grid = ex.kline_event("BTCUSDT", "1h", t0, closed=True)
+    off_grid["k"]["t"] += 1000  # not on the hour
+    short = ex.kline_event("BTCUSDT", "1h", t0, closed=True)
+    short["k"]["T"] -= 60_000  # closes before the hour is over
+    for bad in (future, off_grid, short):
+        await ex.push_raw("btcusdt@kline_1h", bad)
+    await ex.wait_until(lambda: feed.health()["rejected"] >= 3, 5, "rejections")
+    assert feed.health()["rejected_by_reason"] == {"bad_time": 3}
+    for k in range(3):
+        ex.clock.jump_to(t0 + (k + 1) * H + 1000)
+        for s in THREE:
+            await ex.push_kline(s, "1h", t0 + k * H)
+        await ex.wait_until(lambda k=k: len(col.closed()) == 3 * (k + 1), 5, f"hour {k}")
+    assert [ot for sym, ot in col.closed() if sym == "BTCUSDT"] == [t0, t0 + H, t0 + 2 * H]
+    h = feed.health()
+    assert h["rejected"] == 3 and h["duplicates_dropped"] == 0 and h["late_dropped"] == 0
+    # A real kline that arrives after a newer one was emitted is counted, not silently dropped.
+    await ex.push_kline("BTCUSDT", "1h", t0)
+    await ex.wait_until(lambda: feed.health()["late_dropped"] == 1, 5, "late kline counted")
+    assert [ot for sym, ot in col.closed() if sym == "BTCUSDT"] == [t0, t0 + H, t0 + 2 * H]
+
+
 @pytest.mark.parametrize(("status", "retry_after"), [(429, 1), (418, 2)])
 async def test_rest_rate_limit_waits_retry_after_then_succeeds(ex, started, status, retry_after):
     feed = BinanceFeed(make_cfg(ex), ex.clock, backoff_base_s=0.05)

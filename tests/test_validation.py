@@ -21,7 +21,7 @@ from tui_trader.models import KlineBatch, PriceBatch
 IV = 60_000
 
 
-def good_batch(n: int = 6, n_sym: int = 3, t0: int = 1_700_000_000_000) -> KlineBatch:
+def good_batch(n: int = 6, n_sym: int = 3, t0: int = 1_699_999_980_000) -> KlineBatch:
     """n clean closed klines: symbol k % n_sym, one open time per row (increasing)."""
     sym = np.arange(n) % n_sym
     ot = t0 + np.arange(n) * IV
@@ -107,6 +107,27 @@ def test_interleaved_symbols_are_judged_independently() -> None:
     assert list(zip(out.sym.tolist(), (out.open_time // IV).tolist(), strict=True)) == [(0, 3), (1, 1), (1, 2), (0, 4)]
     assert c.by_reason == {"out_of_order": 1, "duplicate": 1}
     assert (last // IV).tolist() == [4, 2]
+
+
+def test_closed_klines_with_times_that_do_not_fit_the_interval_are_bad_time() -> None:
+    b = good_batch(6)
+    now = int(b.close_time.max()) + 1
+    b.open_time[1] += 1  # off the minute grid (and so also not closing at open + IV - 1)
+    b.close_time[2] -= 1000  # closes before its minute is over
+    b.open_time[4] += 3_000 * IV  # two days ahead of the clock ...
+    b.close_time[4] += 3_000 * IV  # ... otherwise a well-formed kline
+    last = last_arr()
+    c = RejectCounter()
+    out = validate_kline_batch(b, 3, last, c, now_ms=now)
+    assert out.open_time.tolist() == [int(b.open_time[k]) for k in (0, 3, 5)]
+    assert c.by_reason == {"bad_time": 3}
+    assert last.max() < now  # the future kline did not become the symbol's last open time
+    # without a clock (replays of history) only the future rule is skipped
+    c2 = RejectCounter()
+    assert len(validate_kline_batch(b, 3, last_arr(), c2)) == 4 and c2.by_reason == {"bad_time": 2}
+    # in-progress klines are not judged on time: the current one closes in the future
+    b.closed[:] = False
+    assert len(validate_kline_batch(b, 3, last_arr(), RejectCounter(), now_ms=now)) == 6
 
 
 def test_in_progress_kline_is_checked_for_values_but_not_recorded() -> None:

@@ -24,7 +24,9 @@ kills its read loop on one non-JSON frame, and does no rate-limit backoff. So it
 * After every (re)connect the closed klines missed since the last one seen per symbol are
   fetched from REST (paginated) and emitted, in open-time order, before any live message of
   that connection; duplicates are dropped by open time (and the validation's
-  ``last_open_time`` guard would reject any left).
+  ``last_open_time`` guard would reject any left); a closed kline older than the newest
+  emitted one is counted in ``health()["late_dropped"]``. Closed klines off the interval
+  grid or closing in the future (the injected clock) are rejected as ``bad_time``.
 * REST calls honour ``Retry-After`` on 429/418 and back off on network errors and 5xx
   (:class:`RestRetry`, shared with the downloader).
 * :meth:`BinanceFeed.stop` is bounded: it cancels the supervisors, aborts sockets that do not
@@ -508,6 +510,7 @@ class BinanceFeed:
         self.planned_reconnects = 0
         self.backfilled = 0
         self.duplicates_dropped = 0
+        self.late_dropped = 0  # closed klines older than the newest emitted one (not a copy of it)
         self.prices_dropped = 0
         self._rate_window: list[tuple[float, int]] = []
         self._events_per_s = 0.0
@@ -663,7 +666,7 @@ class BinanceFeed:
             raise FeedError(f"history: {describe_error(exc)}") from None
         batch = KlineBatch.concat(parts, iv)
         scratch = np.full(len(self._symbols), -1, dtype=np.int64)
-        batch = validate_kline_batch(batch, len(self._symbols), scratch, self.counter)
+        batch = validate_kline_batch(batch, len(self._symbols), scratch, self.counter, now_ms=now)
         batch = _sorted_by_time_symbol(batch)
         if iv == self.interval_ms and len(batch):
             np.maximum.at(self._last_open, batch.sym.astype(np.int64), batch.open_time)
@@ -729,6 +732,7 @@ class BinanceFeed:
             "planned_reconnects": self.planned_reconnects,
             "backfilled": self.backfilled,
             "duplicates_dropped": self.duplicates_dropped,
+            "late_dropped": self.late_dropped,
             "prices_dropped": self.prices_dropped,
             "rate_limited": self._retry.rate_limited,
             "last_retry_after_s": self._retry.last_retry_after_s,
@@ -898,7 +902,7 @@ class BinanceFeed:
     def _add_closed(self, kb: KlineBatch) -> None:
         """Check values now (bad rows never reach a group), queue for emission by open time."""
         n = len(self._symbols)
-        kb = validate_kline_batch(kb, n, np.full(n, -1, dtype=np.int64), self.counter)
+        kb = validate_kline_batch(kb, n, np.full(n, -1, dtype=np.int64), self.counter, now_ms=self.clock.now_ms())
         if not len(kb):
             return
         for ot in np.unique(kb.open_time).tolist():
@@ -934,8 +938,16 @@ class BinanceFeed:
         if not len(batch):
             return
         batch = batch.take(np.argsort(batch.sym, kind="stable")) if len(batch) > 1 else batch
-        # Silent dedupe: a kline already emitted (e.g. live copy of a gap-filled one).
-        new = batch.open_time > self._last_open[batch.sym]
+        # Dedupe: a kline already emitted (e.g. live copy of a gap-filled one) is dropped and
+        # counted; one older than the newest emitted kline is counted apart, and logged.
+        last = self._last_open[batch.sym]
+        new = batch.open_time > last
+        late = int(np.count_nonzero(batch.open_time < last))
+        if late:
+            self.late_dropped += late
+            self._log_limited(
+                "late_klines", logging.WARNING, "dropped %d closed kline(s) older than the newest emitted one", late
+            )
         if len(batch) > 1:  # the same symbol twice in one group: keep the first
             _, first = np.unique(batch.sym, return_index=True)
             once = np.zeros(len(batch), dtype=bool)
@@ -943,9 +955,11 @@ class BinanceFeed:
             new &= once
         dropped = int(len(batch) - np.count_nonzero(new))
         if dropped:
-            self.duplicates_dropped += dropped
+            self.duplicates_dropped += dropped - late
             batch = batch.take(new)
-        batch = validate_kline_batch(batch, len(self._symbols), self._last_open, self.counter)
+        batch = validate_kline_batch(
+            batch, len(self._symbols), self._last_open, self.counter, now_ms=self.clock.now_ms()
+        )
         if len(batch):
             self._out.put_nowait(batch)
 

@@ -10,6 +10,11 @@ Reasons (a row is counted once, under the first rule it breaks, in this order):
 
 ``unknown_symbol``      symbol index outside ``[0, n_symbols)``
 ``malformed``           impossible times (negative open time, close before open) or negative trade count
+``bad_time``            a closed kline whose times do not fit its interval (open time not on the
+                        interval grid, for intervals that divide a day; ``close_time != open_time +
+                        interval_ms - 1``) or that closes after ``now_ms + FUTURE_SLACK_MS`` (only
+                        when the caller passes its clock's ``now_ms``): one such kline would raise
+                        the symbol's last open time and make every real kline after it a "duplicate"
 ``non_finite``          NaN / inf in a price or volume
 ``non_positive_price``  open, high, low or close <= 0
 ``negative_volume``     volume, quote volume or taker-buy volume < 0
@@ -35,11 +40,16 @@ import time
 
 import numpy as np
 
+from tui_trader.clock import MS_PER_DAY
 from tui_trader.models import KlineBatch, PriceBatch
 
 log = logging.getLogger("tui_trader.market")
 
+FUTURE_SLACK_MS = 60_000
+"""How far past ``now_ms`` a closed kline's close time may be (clock skew with the exchange)."""
+
 REASONS = (
+    "bad_time",
     "non_finite",
     "non_positive_price",
     "negative_volume",
@@ -116,9 +126,16 @@ def _first_failure(rules: list[tuple[str, np.ndarray]], counter: RejectCounter, 
 
 
 def validate_kline_batch(
-    batch: KlineBatch, n_symbols: int, last_open_time: np.ndarray, counter: RejectCounter
+    batch: KlineBatch,
+    n_symbols: int,
+    last_open_time: np.ndarray,
+    counter: RejectCounter,
+    now_ms: int | None = None,
 ) -> KlineBatch:
     """The rows of ``batch`` that pass every rule (see module doc); the others are counted.
+
+    ``now_ms`` (the feed's clock): closed klines closing after ``now_ms + FUTURE_SLACK_MS``
+    are rejected as ``bad_time``; None (replays of history) skips that one rule.
 
     ``last_open_time`` (int64, shape ``(n_symbols,)``, ``-1`` = none yet) holds the
     newest accepted *closed* open time per symbol; it is updated in place for the
@@ -143,10 +160,13 @@ def validate_kline_batch(
         ok = (sym >= 0) & (sym < n_symbols) & (ot >= 0) & (batch.close_time >= ot) & (batch.trades >= 0)
         ok &= (lo > 0) & (lo <= o) & (o <= h) & (lo <= c) & (c <= h) & np.isfinite(h)
         ok &= (tb >= 0) & (tb <= v) & (qv >= 0) & np.isfinite(v) & np.isfinite(qv)
+    bad_time = _bad_times(batch, now_ms)
+    if bad_time is not None:
+        ok &= ~bad_time
     if ok.all():
         bad = np.zeros(n, dtype=bool)
     else:
-        bad = _value_rules(batch, sym, n_symbols, counter, what)
+        bad = _value_rules(batch, sym, n_symbols, counter, what, bad_time)
 
     # Ordering of closed klines, judged in batch order per symbol.
     all_closed = bool(closed.all())
@@ -173,12 +193,34 @@ def validate_kline_batch(
     return batch.take(~bad)
 
 
-def _value_rules(batch: KlineBatch, sym: np.ndarray, n_symbols: int, counter: RejectCounter, what: str) -> np.ndarray:
+def _bad_times(batch: KlineBatch, now_ms: int | None) -> np.ndarray | None:
+    """The ``bad_time`` mask of the closed klines (None when every row passes)."""
+    iv = int(batch.interval_ms)
+    ot, ct = batch.open_time, batch.close_time
+    bad = ct != ot + (iv - 1)
+    if iv > 0 and MS_PER_DAY % iv == 0:  # weekly klines open on Mondays, not on the epoch's grid
+        bad |= ot % iv != 0
+    if now_ms is not None:
+        bad |= ct > int(now_ms) + FUTURE_SLACK_MS
+    bad &= batch.closed.astype(bool)
+    return bad if bad.any() else None
+
+
+def _value_rules(
+    batch: KlineBatch,
+    sym: np.ndarray,
+    n_symbols: int,
+    counter: RejectCounter,
+    what: str,
+    bad_time: np.ndarray | None = None,
+) -> np.ndarray:
     """Per-rule breakdown of the value checks (first failing rule counts); returns the bad mask."""
     o, h, lo, c = batch.open, batch.high, batch.low, batch.close
     v, qv, tb = batch.volume, batch.quote_volume, batch.taker_buy_base
     unknown = (sym < 0) | (sym >= n_symbols)
     malformed = (batch.open_time < 0) | (batch.close_time < batch.open_time) | (batch.trades < 0)
+    if bad_time is None:
+        bad_time = np.zeros(len(batch), dtype=bool)
     finite = (
         np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c)
         & np.isfinite(v) & np.isfinite(qv) & np.isfinite(tb)
@@ -187,6 +229,7 @@ def _value_rules(batch: KlineBatch, sym: np.ndarray, n_symbols: int, counter: Re
         rules = [
             ("unknown_symbol", unknown),
             ("malformed", malformed),
+            ("bad_time", bad_time),
             ("non_finite", ~finite),
             ("non_positive_price", (o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0)),
             ("negative_volume", (v < 0) | (qv < 0) | (tb < 0)),
