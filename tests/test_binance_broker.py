@@ -14,7 +14,8 @@ from exchange_standin import StandinExchange, SteerableClock, ms
 from tui_trader.config import Config
 from tui_trader.execution.binance_broker import BinanceBroker
 from tui_trader.execution.broker import Broker, BrokerError, BrokerErrorKind
-from tui_trader.models import Fill, Order, OrderRequest, OrderStatus, OrderType, Side
+from tui_trader.execution.order_manager import OrderManager
+from tui_trader.models import Fill, Order, OrderRequest, OrderStatus, OrderType, Side, Source
 from tui_trader.portfolio import Portfolio
 
 D = Decimal
@@ -139,7 +140,7 @@ async def test_a_bnbusdt_sell_charged_in_bnb_is_booked_from_the_full_answer(ex, 
         (400, -1015, "Too many new orders.", None, BrokerErrorKind.RATE_LIMIT),
         (400, -2010, "Account has insufficient balance for requested action.", None,
          BrokerErrorKind.INSUFFICIENT_BALANCE),
-        (400, -2010, "Duplicate order sent.", None, BrokerErrorKind.REJECTED),
+        (400, -2010, "Duplicate order sent.", None, BrokerErrorKind.TIMEOUT),  # the id exists: look it up
         (400, -1013, "Filter failure: LOT_SIZE", None, BrokerErrorKind.FILTER_FAILURE),
         (400, -1013, "Filter failure: NOTIONAL", None, BrokerErrorKind.FILTER_FAILURE),
         (400, -1007, "Timeout waiting for response from backend server. Send status unknown.", None,
@@ -182,6 +183,33 @@ async def test_exchange_side_rejections_balance_and_filters(ex, broker):
     with pytest.raises(BrokerError):
         await broker.submit(market("tt-neg", Side.BUY, "-1"))
     assert not [r for r in ex.requests if r.params.get("newClientOrderId") in ("bad id with spaces", "tt-neg")]
+
+
+class _NoJournal:
+    async def record_intent(self, order: Order) -> None:
+        pass
+
+    async def record_update(self, order: Order, fills: list[Fill]) -> None:
+        pass
+
+
+async def test_a_duplicate_client_id_is_looked_up_not_booked_as_rejected(ex, broker):
+    # The exchange already holds an open order with this client id (e.g. sent before a crash).
+    ex.add_open_order("BTCUSDT", "tt-dup", "BUY", "0.001", "30000.00")
+    cfg = Config.model_validate({"order_execution": {"order_timeout_ms": 1500}})
+    om = OrderManager(broker, _NoJournal(), ex.clock, cfg, sleep=asyncio.sleep, backoff_base_s=0.05,
+                      poll_cap_s=0.2)
+    now = ex.clock.now_ms()
+    order = Order(client_order_id="tt-dup", symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET,
+                  quantity=Decimal("0.001"), price=None, status=OrderStatus.INTENT, source=Source.STRATEGY,
+                  reason="test", created_ms=now, updated_ms=now)
+    out = await om.execute(order)
+    # found at the exchange, still open: polled until the order timeout, then canceled there
+    assert out.status == OrderStatus.CANCELED and ex.orders["tt-dup"].status == "CANCELED"
+    posts = [r for r in ex.requests if r.path == "order" and r.method == "POST"]
+    assert len(posts) == 1 and posts[0].status == 400  # never sent again
+    assert any(r.path == "order" and r.method == "GET" and r.params.get("origClientOrderId") == "tt-dup"
+               for r in ex.requests)
 
 
 async def test_timeout_leaves_outcome_unknown_and_query_finds_the_fills(ex):

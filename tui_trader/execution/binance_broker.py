@@ -10,8 +10,10 @@
   commission``. A commission in a third asset (BNB discount) cannot be converted without a
   price: ``fee`` is then that raw amount and ``fee_asset`` says which asset it is.
 * Errors become :class:`BrokerError` by code/status: 429/418/-1003/-1015 -> RATE_LIMIT
-  (``retry_after_s`` from ``Retry-After``); -2010 "insufficient balance" -> INSUFFICIENT_BALANCE
-  (other -2010 rejections, e.g. a duplicate order, -> REJECTED); -1013 and "Filter failure"
+  (``retry_after_s`` from ``Retry-After``); -2010 "insufficient balance" -> INSUFFICIENT_BALANCE;
+  -2010 "Duplicate order sent." (an order with this client id already exists at the exchange)
+  -> TIMEOUT, so the caller looks it up instead of booking a rejection (other -2010 rejections
+  -> REJECTED); -1013 and "Filter failure"
   -> FILTER_FAILURE; -1007, client timeouts, 5xx and a connection lost after sending ->
   TIMEOUT (outcome unknown: query before retrying); no connection -> NETWORK;
   -2013/-2011 -> UNKNOWN_ORDER (``query`` returns None); -2014/-2015/-1022/-1002 and HTTP 401 ->
@@ -136,6 +138,13 @@ def _map_error(exc: BaseException, what: str, sent: bool) -> BrokerError:
             return BrokerError(BrokerErrorKind.RATE_LIMIT, text, code, retry_after_s(exc))
         if code == -2010 and "insufficient" in low:
             return BrokerError(BrokerErrorKind.INSUFFICIENT_BALANCE, text, code)
+        if code == -2010 and "duplicate" in low:  # this client id is already an order at the exchange
+            return BrokerError(
+                BrokerErrorKind.TIMEOUT,
+                f"{what}: an order with this client id already exists at the exchange ({msg}); "
+                "outcome unknown, look it up by client id",
+                code,
+            )
         if code == -1013 or "filter failure" in low:
             return BrokerError(BrokerErrorKind.FILTER_FAILURE, text, code)
         if code == -1007:
