@@ -232,6 +232,27 @@ def test_a_db_that_is_not_a_usable_database_is_a_clear_error(tmp_path: Path) -> 
     assert garbage.read_bytes() == b"not a database at all, " * 200  # left as it was
 
 
+def test_run_does_not_take_over_someone_elses_sqlite_file(tmp_path: Path) -> None:
+    # a SQLite file with tables of its own is refused, untouched; an empty file becomes a book
+    import sqlite3
+
+    other = tmp_path / "other.db"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE foo (x)")
+    con.commit()
+    con.close()
+    before = other.read_bytes()
+    r = run("run", "--headless", "--feed", "sim", "--speed", "max", "--duration", "1s", "--db", str(other))
+    assert r.returncode == 2, r.stderr
+    assert f"error: {other} is not a tui-trader database: it holds other tables (foo)" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert other.read_bytes() == before and not Path(f"{other}-wal").exists()
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    r = run("run", "--headless", "--feed", "sim", "--speed", "max", "--duration", "1s", "--db", str(empty))
+    assert r.returncode == 0, r.stderr
+
+
 def test_a_damaged_book_is_a_clear_error_and_left_as_it_was(tmp_path: Path) -> None:
     # a stored amount or position that cannot be read back: one 'error:' line, exit 2, no trading
     import sqlite3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -98,3 +99,65 @@ def test_export_book_picks_the_live_or_paper_default_file(tmp_path: Path, monkey
     assert main(["export", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "tui-trader.db" in err and "--book live" in err
+
+
+def _foreign_db(path: Path) -> bytes:
+    """Someone else's SQLite file: one table of its own, rollback journal."""
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE foo (x)")
+    con.execute("INSERT INTO foo VALUES (1)")
+    con.commit()
+    con.close()
+    return path.read_bytes()
+
+
+def test_export_refuses_a_sqlite_file_that_is_not_a_book_and_leaves_it_as_it_was(tmp_path: Path, capsys) -> None:
+    other = tmp_path / "other.db"
+    before = _foreign_db(other)
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    for db in (other, empty):
+        assert main(["export", "--db", str(db), "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert f"error: {db} is not a tui-trader database" in err and "Traceback" not in err
+    assert other.read_bytes() == before and empty.read_bytes() == b""  # no WAL switch, no migration
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db", "other.db"]  # and no --out folder
+
+
+def test_export_opens_the_book_read_only(book: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    # a book written by an older tui-trader (version 1) is read as it is: not migrated by an export
+    old = tmp_path / "old.db"
+    con = sqlite3.connect(book)
+    con.execute(f"VACUUM INTO '{old}'")
+    con.close()
+    con = sqlite3.connect(old)
+    con.execute("PRAGMA user_version = 1")
+    con.close()
+    before = old.read_bytes()
+    assert main(["export", "--db", str(old), "--out", str(tmp_path / "out")]) == 0
+    assert old.read_bytes() == before
+    con = sqlite3.connect(old)
+    assert con.execute("PRAGMA user_version").fetchone() == (1,)
+    assert con.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    con.close()
+
+
+@pytest.mark.parametrize("out", ["/proc/tui-trader-export", "/sys/tui-trader-export"])
+def test_export_to_a_folder_it_cannot_make_is_a_usage_error(book: Path, out: str, capsys) -> None:
+    assert main(["export", "--db", str(book), "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out: cannot write to {out}") and err.count("\n") == 1
+    assert "--db" not in err  # not taken for a missing database
+
+
+def test_export_to_a_read_only_folder_is_a_usage_error(book: Path, tmp_path: Path, capsys) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as a user who may write anywhere")
+        assert main(["export", "--db", str(book), "--out", str(ro / "sub")]) == 2
+        assert "error: --out: cannot write to" in capsys.readouterr().err
+    finally:
+        ro.chmod(0o700)

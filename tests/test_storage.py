@@ -172,6 +172,50 @@ async def test_not_a_database_is_a_clear_error(tmp_path: Path):
         await Database.open(path)
 
 
+async def test_someone_elses_sqlite_file_is_refused_and_left_as_it_was(tmp_path: Path):
+    path = tmp_path / "other.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE foo (x)")
+    con.commit()
+    con.close()
+    before = path.read_bytes()
+    for read_only in (False, True):
+        with pytest.raises(StorageError, match="is not a tui-trader database: it holds other tables \\(foo\\)"):
+            await Database.open(path, read_only=read_only)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+    # an empty file (or a new one) becomes a tui-trader database; read-only, it is not one
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    with pytest.raises(StorageError, match="not a tui-trader database: it holds no tui-trader tables"):
+        await Database.open(empty, read_only=True)
+    assert empty.read_bytes() == b""
+    db = await Database.open(empty)
+    assert await db.schema_version() == SCHEMA_VERSION
+    await db.close()
+
+
+async def test_a_read_only_open_changes_nothing_and_writes_nothing(tmp_path: Path):
+    path = tmp_path / "book.db"
+    db = await Database.open(path)
+    await db.close()
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode = DELETE")
+    con.close()
+    before = path.read_bytes()
+    db = await Database.open(path, read_only=True, start_writer=False)
+    try:
+        assert await db.schema_version() == SCHEMA_VERSION
+        async with db._use() as conn:
+            with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
+                await conn.execute("CREATE TABLE x (y)")
+    finally:
+        await db.close()
+    assert path.read_bytes() == before
+    with pytest.raises(StorageError, match="no database at"):
+        await Database.open(tmp_path / "missing.db", read_only=True)
+    assert not (tmp_path / "missing.db").exists()
+
+
 async def test_migrations_apply_in_order_and_only_once(tmp_path: Path):
     v1 = "CREATE TABLE a (x INTEGER);"
     v2 = "ALTER TABLE a ADD COLUMN y TEXT; INSERT INTO a (x, y) VALUES (1, 'v2');"

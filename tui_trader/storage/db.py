@@ -102,7 +102,14 @@ import aiosqlite
 
 from tui_trader.clock import Clock, WallClock
 from tui_trader.storage.queries import BUFFERED_TABLES, QueriesMixin
-from tui_trader.storage.schema import SCHEMA_VERSION, SchemaVersionError, StorageError, migrate, user_version
+from tui_trader.storage.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    SchemaVersionError,
+    StorageError,
+    migrate,
+    user_version,
+)
 from tui_trader.storage.writer import Batch, BatchedWriter
 
 __all__ = ["Database"]
@@ -223,15 +230,54 @@ class _Connection(aiosqlite.Connection):
             raise
 
 
-def _connect(path: str, busy_timeout_ms: int) -> _Connection:
+def _connect(path: str, busy_timeout_ms: int, *, uri: bool = False) -> _Connection:
     """Like :func:`aiosqlite.connect` (autocommit mode), with a :class:`_Connection`.
-    ``check_same_thread=False``: inline transactions use it from the event loop thread."""
+    ``check_same_thread=False``: inline transactions use it from the event loop thread.
+    ``uri``: ``path`` is a ``file:`` URI (a read-only open)."""
     return _Connection(
         lambda: sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
+            path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000, uri=uri
         ),
         busy_timeout_ms,
     )
+
+
+def _read_only_uri(path: str) -> str:
+    """The ``file:`` URI that opens the existing file at ``path`` read-only: SQLite refuses
+    every write on it (no migration, no journal mode switch, nothing created but the WAL
+    index files a reader of a WAL database needs)."""
+    return f"{Path(path).expanduser().resolve().as_uri()}?mode=ro"
+
+
+#: The tables the schema migrations create: a file at version >= 1 lacking one is not ours.
+SCHEMA_TABLES = frozenset(
+    m.group(1) for script in MIGRATIONS for m in re.finditer(r"CREATE TABLE (\w+)", script)
+)
+
+
+async def _other_tables(conn: aiosqlite.Connection) -> list[str]:
+    """The tables of the file at ``conn`` (SQLite's own ``sqlite_*`` ones aside)."""
+    rows = await conn.execute_fetchall(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+        "ORDER BY name"
+    )
+    return [str(r[0]) for r in rows]
+
+
+async def _check_ours(conn: aiosqlite.Connection, path: str, version: int, *, read_only: bool) -> None:
+    """Refuse a SQLite file that is not a tui-trader database: a file at version 0 that
+    already holds tables (someone else's database: migrating would write our schema into it),
+    or, for a read-only open, a file at version 0 or one lacking a table of the schema."""
+    tables = await _other_tables(conn)
+    if version == 0 and (tables or read_only):
+        held = f"it holds other tables ({', '.join(tables[:5])}{', ...' if len(tables) > 5 else ''})" \
+            if tables else "it holds no tui-trader tables"
+        raise StorageError(f"{path} is not a tui-trader database: {held}; give another --db file "
+                           "(a new or empty file becomes a tui-trader database)")
+    if read_only:
+        missing = sorted(SCHEMA_TABLES - set(tables))
+        if missing:
+            raise StorageError(f"{path} is not a tui-trader database: it lacks the tables {', '.join(missing)}")
 
 
 class Database(QueriesMixin):
@@ -310,6 +356,7 @@ class Database(QueriesMixin):
         busy_timeout_ms: int = 5_000,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         start_writer: bool = True,
+        read_only: bool = False,
     ) -> Database:
         """Open (creating if needed) and migrate the database at ``path``.
 
@@ -319,7 +366,13 @@ class Database(QueriesMixin):
         ``max_buffered_rows`` caps each buffer while flushes fail. ``clock``
         stamps session start/end when no time is given. With ``start_writer``
         False no background flush task runs (rows are flushed by size,
-        ``flush()`` and ``close()`` only).
+        ``flush()`` and ``close()`` only). ``read_only`` opens an existing
+        file for reading only (``tui-trader export``): SQLite refuses every
+        write, nothing is migrated and the journal mode is left as it is.
+
+        A SQLite file that is not a tui-trader database (version 0 with
+        tables of its own; read-only: version 0 or a schema table missing) is
+        refused with :class:`StorageError` and left untouched.
 
         Raises :class:`SchemaVersionError` for a database written by a newer
         version, :class:`StorageError` for a file that is not a usable SQLite
@@ -336,7 +389,15 @@ class Database(QueriesMixin):
         if not path_str:
             raise ValueError("database path must not be empty (use ':memory:' for a throw-away database)")
         memory = path_str == ":memory:"
-        if not memory:
+        if read_only:
+            if memory or not Path(path_str).expanduser().is_file():
+                raise StorageError(f"no database at {path_str}")
+            path_str = str(Path(path_str).expanduser())
+            try:  # opened here first, as below
+                sqlite3.connect(_read_only_uri(path_str), uri=True, timeout=0).close()
+            except sqlite3.Error as exc:  # no permission to read it...
+                raise StorageError(f"cannot open the database {path_str}: {exc}") from exc
+        elif not memory:
             try:
                 path_str = _prepare_path(path_str)
                 # opened here first: when aiosqlite fails to open a file, its thread may still
@@ -346,19 +407,23 @@ class Database(QueriesMixin):
                 raise StorageError(f"cannot open the database {path_str}: {exc}") from exc
         # money transactions may run on the event loop thread while the connection is
         # idle (see the module docs); access stays serialised.
-        conn = await _connect(path_str, int(busy_timeout_ms))
+        conn = await _connect(_read_only_uri(path_str) if read_only else path_str, int(busy_timeout_ms),
+                              uri=read_only)
         try:
             await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             try:
                 version = await user_version(conn)
+                if version > SCHEMA_VERSION:
+                    raise SchemaVersionError(
+                        f"{path_str}: database schema version {version} is newer than this tui-trader supports "
+                        f"({SCHEMA_VERSION}); upgrade tui-trader or use another database file"
+                    )
+                await _check_ours(conn, path_str, version, read_only=read_only)
             except sqlite3.DatabaseError as exc:
                 raise StorageError(f"{path_str} is not a usable SQLite database: {exc}") from exc
-            if version > SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"{path_str}: database schema version {version} is newer than this tui-trader supports "
-                    f"({SCHEMA_VERSION}); upgrade tui-trader or use another database file"
-                )
-            if not memory:
+            if read_only:
+                await conn.execute("PRAGMA query_only = ON")
+            elif not memory:
                 rows = list(await conn.execute_fetchall("PRAGMA journal_mode = WAL"))
                 if str(rows[0][0]).lower() != "wal":
                     raise StorageError(f"{path_str}: could not enable WAL journal mode (got {rows[0][0]!r})")
@@ -369,7 +434,8 @@ class Database(QueriesMixin):
             # memory during long batched writes (~30 % fewer microseconds per rating row)
             await conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             await conn.execute("PRAGMA foreign_keys = ON")
-            await migrate(conn)
+            if not read_only:
+                await migrate(conn)
             max_variables = await conn._execute(conn._conn.getlimit, sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         except BaseException:
             await conn.close()
@@ -382,7 +448,7 @@ class Database(QueriesMixin):
             flush_interval_s=flush_interval_s,
             max_buffered_rows=max_buffered_rows,
             inline_money=synchronous == "NORMAL",
-            wal=not memory,
+            wal=not memory and not read_only,  # a reader runs no checkpoints
             synchronous=synchronous,
             max_variables=max_variables,
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import tempfile
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -53,11 +54,16 @@ def _write(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) ->
     return n
 
 
-async def load_book(db_path: str) -> dict[str, Any]:
-    """Every record the CSV files are made of, read from the database at ``db_path``."""
+async def load_book(db_path: str, out_dir: Path | None = None) -> dict[str, Any]:
+    """Every record the CSV files are made of, read from the database at ``db_path``, opened
+    read-only (nothing in the file changes, not even its journal mode). With ``out_dir``, that
+    folder is made ready (:func:`prepare_out`) once the database proved to be a tui-trader one
+    and before anything is read."""
     from tui_trader.storage.db import Database
 
-    async with await Database.open(db_path, start_writer=False) as db:
+    async with await Database.open(db_path, start_writer=False, read_only=True) as db:
+        if out_dir is not None:
+            prepare_out(out_dir)
         eq_ts, eq = await db.load_equity()
         return {
             "fills": await db.load_fills(),
@@ -68,18 +74,37 @@ async def load_book(db_path: str) -> dict[str, Any]:
         }
 
 
+def prepare_out(out: Path) -> None:
+    """Create ``out`` if needed and make sure it takes files; ``ValueError`` naming it otherwise."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output path exists and is not a folder: {out}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".tui-trader-", delete=True):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
+
+
 def export_book(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:
     """Write :data:`FILES` for the database at ``db_path`` into ``out_dir`` (created if needed).
     Returns file name -> rows written. Raises ``FileNotFoundError`` when there is no database
-    (an export never creates one), ``ValueError`` when ``out_dir`` is a file, and the storage
-    errors of :meth:`Database.open` for a file that is not a tui-trader database."""
+    (an export never creates one), ``ValueError`` when ``out_dir`` is a file or cannot be
+    written, and the storage errors of :meth:`Database.open` for a file that is not a
+    tui-trader database (then ``out_dir`` is not created)."""
     db_path, out = Path(db_path), Path(out_dir)
     if not db_path.is_file():
         raise FileNotFoundError(f"no database at {db_path}")
     if out.exists() and not out.is_dir():
         raise ValueError(f"output path exists and is not a folder: {out}")
-    book = asyncio.run(load_book(str(db_path)))
-    out.mkdir(parents=True, exist_ok=True)
+    book = asyncio.run(load_book(str(db_path), out))
+    try:
+        return _write_book(book, out)
+    except OSError as exc:  # the disk filled up, the folder went away...
+        raise ValueError(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
+
+
+def _write_book(book: dict[str, Any], out: Path) -> dict[str, int]:
     return {
         "fills.csv": _write(out / "fills.csv", FILL_COLUMNS, (
             (f.ts_ms, iso_utc(f.ts_ms), f.client_order_id, f.symbol, f.side.value, _money(f.quantity),
