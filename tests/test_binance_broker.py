@@ -212,6 +212,16 @@ async def test_a_duplicate_client_id_is_looked_up_not_booked_as_rejected(ex, bro
                for r in ex.requests)
 
 
+def test_in_flight_time_is_the_recv_window_plus_a_second(ex):
+    cfg = Config.model_validate({"binance": {"rest_url": ex.rest_url, "recv_window_ms": 7000}})
+    b = BinanceBroker(cfg, ex.clock, KEY, SECRET)
+    assert b.in_flight_ms == 8000
+    assert BinanceBroker(make_cfg(ex), ex.clock, KEY, SECRET).in_flight_ms == 6000  # default recvWindow 5 s
+    with pytest.raises(AttributeError):
+        b.in_flight_ms = 1  # type: ignore[misc]
+    assert isinstance(b, Broker)
+
+
 async def test_timeout_leaves_outcome_unknown_and_query_finds_the_fills(ex):
     b = BinanceBroker(make_cfg(ex, timeout_s=0.3), ex.clock, KEY, SECRET)
     await b.start()

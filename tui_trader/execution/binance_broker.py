@@ -195,6 +195,12 @@ class BinanceBroker:
 
     __str__ = __repr__
 
+    @property
+    def in_flight_ms(self) -> int:
+        """How long (ms) a request that got no answer may still reach the exchange: Binance
+        refuses signed requests older than ``recvWindow``, plus a second for clock offset."""
+        return int(self.cfg.binance.recv_window_ms) + 1000
+
     # -- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:

@@ -52,6 +52,14 @@ class BrokerError(Exception):
 
 @runtime_checkable
 class Broker(Protocol):
+    """What the order manager needs of a broker.
+
+    Optional, not part of the protocol: ``in_flight_ms: int`` - how long (ms) a request that
+    got no answer may still reach the exchange and be executed (the live broker: its
+    ``recvWindow`` + 1 s; absent = 0, e.g. the paper broker, which answers or fails at once).
+    Callers read it with ``getattr(broker, "in_flight_ms", 0)``.
+    """
+
     name: str  # "paper" | "binance"
 
     async def start(self) -> None: ...
