@@ -222,6 +222,43 @@ def test_in_flight_time_is_the_recv_window_plus_a_second(ex):
     assert isinstance(b, Broker)
 
 
+def _order(cid: str, clock: SteerableClock) -> Order:
+    now = clock.now_ms()
+    return Order(client_order_id=cid, symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET,
+                 quantity=Decimal("0.001"), price=None, status=OrderStatus.INTENT, source=Source.STRATEGY,
+                 reason="test", created_ms=now, updated_ms=now)
+
+
+async def test_a_rate_limit_ban_is_honoured_across_orders_without_asking_again(ex, broker):
+    ex.fail_next("POST", "order", status=429, code=-1003, retry_after=120)
+    om = OrderManager(broker, _NoJournal(), ex.clock, Config(), sleep=asyncio.sleep, backoff_base_s=0.05)
+    first = await om.execute(_order("tt-r1", ex.clock))
+    assert first.status == OrderStatus.REJECTED  # a 120 s wait is more than the order may take
+    n_requests = len(ex.requests)
+    second = await om.execute(_order("tt-r2", ex.clock))
+    assert second.status == OrderStatus.REJECTED and "rate limited" in (second.error or "")
+    for call in (broker.balances(), broker.open_orders(), broker.query("BTCUSDT", "tt-r1"),
+                 broker.cancel("BTCUSDT", "tt-r1")):
+        with pytest.raises(BrokerError) as ei:
+            await call
+        assert ei.value.kind == BrokerErrorKind.RATE_LIMIT and 100 < (ei.value.retry_after_s or 0) <= 120
+    assert len(ex.requests) == n_requests  # nothing reached the exchange during the ban
+    assert [r.params["newClientOrderId"] for r in ex.requests if r.path == "order" and r.method == "POST"] == [
+        "tt-r1"
+    ]
+
+
+async def test_requests_flow_again_once_the_ban_is_over(ex, broker):
+    ex.fail_next("GET", "account", status=418, code=-1003, msg="Way too many requests; IP banned.", retry_after=1)
+    with pytest.raises(BrokerError):
+        await broker.balances()
+    with pytest.raises(BrokerError) as ei:
+        await broker.submit(market("tt-b1", Side.BUY, "0.001"))
+    assert ei.value.kind == BrokerErrorKind.RATE_LIMIT and "tt-b1" not in ex.orders
+    await asyncio.sleep(1.1)
+    assert (await broker.submit(market("tt-b1", Side.BUY, "0.001"))).status == OrderStatus.FILLED
+
+
 async def test_timeout_leaves_outcome_unknown_and_query_finds_the_fills(ex):
     b = BinanceBroker(make_cfg(ex, timeout_s=0.3), ex.clock, KEY, SECRET)
     await b.start()

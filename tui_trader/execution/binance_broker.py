@@ -13,14 +13,17 @@
   (``retry_after_s`` from ``Retry-After``); -2010 "insufficient balance" -> INSUFFICIENT_BALANCE;
   -2010 "Duplicate order sent." (an order with this client id already exists at the exchange)
   -> TIMEOUT, so the caller looks it up instead of booking a rejection (other -2010 rejections
-  -> REJECTED); -1013 and "Filter failure"
-  -> FILTER_FAILURE; -1007, client timeouts, 5xx and a connection lost after sending ->
-  TIMEOUT (outcome unknown: query before retrying); no connection -> NETWORK;
-  -2013/-2011 -> UNKNOWN_ORDER (``query`` returns None); -2014/-2015/-1022/-1002 and HTTP 401 ->
-  AUTH; HTTP 403 (Binance's firewall refused the request) -> NETWORK; anything else -> REJECTED.
-  A body that is not Binance's JSON error (an HTML page) is reported as "HTTP <status>,
-  unreadable body": python-binance's own text for it holds the signed request URL. A -1021 (clock outside recvWindow) resynchronises the
-  time offset and retries once: the exchange rejected that request, so nothing was sent twice.
+  -> REJECTED); -1013 and "Filter failure" -> FILTER_FAILURE; -1007, client timeouts, 5xx and a
+  connection lost after sending -> TIMEOUT (outcome unknown: query before retrying); no
+  connection -> NETWORK; -2013/-2011 -> UNKNOWN_ORDER (``query`` returns None);
+  -2014/-2015/-1022/-1002 and HTTP 401 -> AUTH; HTTP 403 (Binance's firewall refused the
+  request) -> NETWORK; anything else -> REJECTED. A body that is not Binance's JSON error (an
+  HTML page) is reported as "HTTP <status>, unreadable body": python-binance's own text for it
+  holds the signed request URL. A -1021 (clock outside recvWindow) resynchronises the time
+  offset and retries once: the exchange rejected that request, so nothing was sent twice.
+* Rate-limit bans: a RATE_LIMIT answer's ``Retry-After`` is remembered (``banned_until``,
+  monotonic); until it has passed every call raises RATE_LIMIT (``retry_after_s`` = the time
+  left) without a request, since asking during a ban makes Binance escalate 429 to a 418 IP ban.
 * Secrets: the key and secret are handed to the client and otherwise kept in a redacting
   wrapper; they never appear in ``repr``/``str``, logs or error messages (errors are built from
   Binance's code and message only, raised ``from None``, and scrubbed of URLs, query strings
@@ -188,6 +191,7 @@ class BinanceBroker:
         self._secret = _Secret(api_secret)
         self._client: AsyncClient | None = None
         self._assets: dict[str, tuple[str, str]] = {}  # symbol -> (base, quote)
+        self.banned_until = 0.0  # time.monotonic() seconds: no request before (the exchange's Retry-After)
 
     def __repr__(self) -> str:
         where = self.cfg.binance.rest_url or ("testnet" if self.cfg.binance.testnet else "binance")
@@ -236,8 +240,20 @@ class BinanceBroker:
             raise BrokerError(BrokerErrorKind.NETWORK, "broker not started")
         return self._client
 
+    def ban_remaining_s(self) -> float:
+        """Seconds left of the exchange's last rate-limit ban (``Retry-After``), 0 when none."""
+        return max(0.0, self.banned_until - time.monotonic())
+
     async def _call(self, what: str, fn: Callable[[AsyncClient], Awaitable[T]], sent: bool = False) -> T:
         client = self._require()
+        banned = self.ban_remaining_s()
+        if banned > 0:  # asking again during a ban makes Binance escalate it (429 -> 418 IP ban)
+            raise BrokerError(
+                BrokerErrorKind.RATE_LIMIT,
+                f"{scrub_request_details(what)}: not sent, rate limited by the exchange for another {banned:.0f} s",
+                None,
+                banned,
+            )
         for attempt in range(2):
             try:
                 return await fn(client)
@@ -249,6 +265,8 @@ class BinanceBroker:
                 err = map_error(exc, what, sent)
             except Exception as exc:  # noqa: BLE001 - mapped to a BrokerError kind
                 err = map_error(exc, what, sent)
+            if err.kind == BrokerErrorKind.RATE_LIMIT and err.retry_after_s:
+                self.banned_until = max(self.banned_until, time.monotonic() + err.retry_after_s)
             log.warning("binance broker: %s", err)
             raise err from None
         raise AssertionError("unreachable")  # pragma: no cover
