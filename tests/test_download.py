@@ -124,7 +124,7 @@ def test_a_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(dl.os, "replace", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(DownloadError, match=f"cannot write {path}: disk full"):
         dl.write_rows_atomic(path, [[1, "2"], [2, "3"]])
     assert path.read_bytes() == before
     assert sorted(os.listdir(path.parent)) == ["2024-01-01.json"]
@@ -155,6 +155,21 @@ async def test_bad_arguments_raise_download_arg_error(ex, tmp_path):
     with pytest.raises(DownloadArgError, match="NOPEUSDT"):
         await download_klines(cfg, ["NOPEUSDT"], "15m", JAN6, FEB2, tmp_path, sleep=Sleeps())
     assert not (tmp_path / "NOPEUSDT").exists() or not any((tmp_path / "NOPEUSDT").rglob("*.json"))
+
+
+@pytest.mark.parametrize("out", ["/sys/tui-trader-dl", "/proc/tui-trader-dl"])
+def test_an_output_folder_that_cannot_be_written_is_refused_before_any_request(out, tmp_path, capsys):
+    from tui_trader.cli import main
+
+    # nothing listens on the discard port: had it tried the network, it would say "download failed"
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text('[binance]\nrest_url = "http://127.0.0.1:9"\nrequest_timeout_s = 2.0\n')
+    code = main(["data", "download", "--symbols", "BTCUSDT", "--interval", "1h", "--start", "2024-01-01",
+                 "--end", "2024-01-02", "--out", out, "--config", str(cfg)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"error: --out: cannot write to {out}" in err and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err and "download failed" not in err
 
 
 def _args(**kw: object) -> argparse.Namespace:

@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -97,20 +98,35 @@ def read_rows(path: Path) -> list[list[Any]]:
 
 
 def write_rows_atomic(path: Path, rows: list[list[Any]]) -> None:
-    """Write ``rows`` as ``[\\n  row,\\n  row\\n]\\n`` via a temp file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``rows`` as ``[\\n  row,\\n  row\\n]\\n`` via a temp file and ``os.replace``.
+    Raises :class:`DownloadError` naming the file when it cannot be written (the previous
+    file, if any, stays as it was)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     body = ",\n".join("  " + json.dumps(r, separators=(",", ":")) for r in rows)
     text = "[\n" + body + "\n]\n" if rows else "[]\n"
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # the disk filled up, the folder went away or is read-only...
+        raise DownloadError(f"cannot write {path}: {e.strerror or e}") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """``--out``: a folder that exists (or can be made) and takes files, checked before any
+    request; :class:`DownloadArgError` otherwise."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".tui-trader-", delete=True):
+            pass
+    except OSError as e:
+        raise DownloadArgError(f"--out: cannot write to {out_dir}: {e.strerror or e}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -404,6 +420,7 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
         end_ms = parse_date_ms(args.end, "end") if getattr(args, "end", None) else None
         out_dir = Path(getattr(args, "out", None) or cfg.feed.replay.path or DEFAULT_OUT).expanduser()
         _check_args(symbols, interval, start_ms, end_ms)
+        check_out_dir(out_dir)  # before the network requests, not after them
     except DownloadArgError as e:
         err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         return 2
