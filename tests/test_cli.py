@@ -306,6 +306,20 @@ def test_backtest_out_that_cannot_be_written_fails_before_the_run(tmp_path: Path
     assert {p.name for p in out.iterdir()} == {"equity.csv", "trades.csv", "report.txt", "report.json"}
 
 
+def test_backtest_db_that_cannot_be_used_fails_before_the_run(tmp_path: Path, capsys) -> None:
+    # it used to replay everything and only then say "cannot open the database"; the data folder
+    # here is empty: had it started the run, the error would be about the data
+    data = tmp_path / "data"
+    data.mkdir()
+    out = tmp_path / "out"
+    code = main(["backtest", "--data", str(data), "--interval", "1h", "--db", "/sys/tui-trader-bt.db", "--json",
+                 "--out", str(out)])
+    cap = capsys.readouterr()
+    assert code == 2, cap.err
+    assert cap.err.startswith("error: cannot open the database /sys/tui-trader-bt.db") and cap.out == ""
+    assert list(out.iterdir()) == []
+
+
 def test_walk_forward_windows_too_short_for_the_z_window_are_refused(tmp_path: Path, klines_dir: Path) -> None:
     # 30 days in 50 rolling windows: 1d 8h in-sample each, against a z-score that needs 200
     # hourly rating periods; before, it ran every window and reported each as empty

@@ -81,6 +81,19 @@ def _check_out_dir(out: Path) -> None:
         raise UsageError(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
 
 
+def _check_db(path: str | Path) -> None:
+    """The database the finished run is stored in: opened (created, migrated) and closed again
+    before the run, so that a path it cannot use fails at once, not after the whole replay.
+    :class:`~tui_trader.storage.schema.StorageError` propagates (exit 2)."""
+    from tui_trader.storage import Database
+
+    async def probe() -> None:
+        db = await Database.open(path, start_writer=False)
+        await db.close()
+
+    asyncio.run(probe())
+
+
 def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
     from tui_trader.backtest.runner import run_backtest
     from tui_trader.market.replay import ReplayError
@@ -92,6 +105,8 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
     end_ms = parse_time(args.end, "--end")
     if args.out:
         _check_out_dir(Path(args.out))  # before the run, not after it
+    db_path = args.db or cfg.db_path()
+    _check_db(db_path)  # likewise
     console = Console()
     err = Console(stderr=True)
     prog, cb = _progress(err, "backtest")
@@ -100,7 +115,7 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
             result = asyncio.run(
                 run_backtest(
                     cfg, data, interval, symbols=symbols, start_ms=start_ms, end_ms=end_ms,
-                    db_path=args.db or cfg.db_path(), progress=cb,
+                    db_path=db_path, progress=cb,
                 )
             )
     except (ReplayError, ValueError) as exc:
