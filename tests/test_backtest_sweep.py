@@ -231,6 +231,8 @@ def test_walk_forward_window_arithmetic():
         ((0, 1000, 2, 1.0), "in_sample_fraction"),
         ((0, 1000, 2, 0.0), "in_sample_fraction"),
         ((1000, 1000, 2, 0.5), "must be after"),
+        ((1893456000000, 1735686000001, 2, 0.5),  # times as UTC text, not raw ms
+         "end 2024-12-31 23:00 UTC must be after start 2030-01-01 00:00 UTC"),
         ((0, 5, 10, 0.5), "too short"),
     ],
 )

@@ -337,6 +337,32 @@ def test_walk_forward_windows_too_short_for_the_z_window_are_refused(tmp_path: P
     assert r7.returncode == 2 and "each in-sample window would span 7d 12h" in r7.stderr, r7.stderr
 
 
+@pytest.mark.parametrize("case", ["symbol", "empty", "after", "reversed", "walk-forward"])
+def test_a_sweep_no_point_could_run_is_one_usage_error(case: str, tmp_path: Path, klines_dir: Path,
+                                                       capsys) -> None:
+    # every point used to be started in a worker and fail on its own (exit 1); raw ms in the
+    # walk-forward message
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    data, extra, says = {
+        "symbol": (klines_dir, ["--symbols", "FOOUSDT"], "none of the symbols FOOUSDT has 1h data"),
+        "empty": (empty, [], "no kline files found"),
+        "after": (klines_dir, ["--start", "2030-01-01"], "no 1h klines to replay from 2030-01-01 00:00 UTC on"),
+        "reversed": (klines_dir, ["--start", "2024-06-01", "--end", "2024-03-01"],
+                     "--end 2024-03-01 00:00 UTC must be after --start 2024-06-01 00:00 UTC"),
+        "walk-forward": (klines_dir, ["--start", "2030-01-01", "--walk-forward", "3"],
+                         "no 1h klines to replay from 2030-01-01 00:00 UTC on"),
+    }[case]
+    if case != "symbol":
+        extra += ["--symbols", "BTCUSDT"]
+    code = main(["backtest", "sweep", "--data", str(data), "--interval", "1h", "--db", str(tmp_path / "s.db"),
+                 "--param", "signal_generation.z_score_threshold=2,3", "--processes", "2", *extra])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"error: {says}" in err, err
+    assert "point(s) on" not in err and "failed" not in err and "Traceback" not in err
+
+
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is a Linux call")
 def test_a_sweep_uses_the_cores_it_may_run_on_not_the_hosts(tmp_path: Path, klines_dir: Path) -> None:
     # a container pinned to one core of a large host started one process per host core

@@ -103,6 +103,7 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
     data, interval, symbols = _inputs(args, cfg)
     start_ms = parse_time(args.start, "--start")
     end_ms = parse_time(args.end, "--end")
+    _check_span(start_ms, end_ms)
     if args.out:
         _check_out_dir(Path(args.out))  # before the run, not after it
     db_path = args.db or cfg.db_path()
@@ -171,6 +172,47 @@ def _check_windows(cfg: Config, params: list, interval: str, start_ms: int, end_
     )
 
 
+def _check_span(start_ms: int | None, end_ms: int | None) -> None:
+    """``--start`` before ``--end`` (end is exclusive); a usage error naming both in UTC otherwise."""
+    from tui_trader.cli import UsageError
+    from tui_trader.clock import utc_text
+
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise UsageError(f"--end {utc_text(end_ms)} UTC must be after --start {utc_text(start_ms)} UTC")
+
+
+def _sweep_data(data: str, interval: str, symbols: list[str] | None, start_ms: int | None,
+                end_ms: int | None) -> Any:
+    """The sweep's klines, loaded once here, before any worker starts: data that no point could
+    replay (no files, none of the symbols, nothing from ``start_ms`` to ``end_ms``) is one
+    :class:`~tui_trader.market.replay.ReplayError`, not a failure per point. Returns the
+    :class:`~tui_trader.market.replay.ReplayData`; a one-process sweep reuses it."""
+    from tui_trader.backtest import runner
+    from tui_trader.clock import utc_text
+    from tui_trader.market.replay import ReplayError, load_klines
+
+    loaded = load_klines(data, interval, symbols=symbols)
+    ot = loaded.klines.open_time
+    lo = -(2**62) if start_ms is None else start_ms
+    hi = 2**62 if end_ms is None else end_ms
+    if not ((ot >= lo) & (ot < hi)).any():
+        if start_ms is None and end_ms is None:
+            raise ReplayError(f"no {interval} klines to replay in {data}")
+        if end_ms is None:
+            span = f"from {utc_text(lo)} UTC on"
+        elif start_ms is None:
+            span = f"before {utc_text(hi)} UTC"
+        else:
+            span = f"from {utc_text(lo)} to {utc_text(hi)} UTC"
+        raise ReplayError(f"no {interval} klines to replay {span}: check --start and --end against the "
+                          f"data's dates ({utc_text(int(ot.min()))} to {utc_text(int(ot.max()))} UTC)")
+    # the worker's cache key (runner._cached_data): an inline sweep loads nothing twice
+    key = (str(Path(data).resolve()), interval, tuple(symbols) if symbols else None)
+    runner._DATA_CACHE.clear()
+    runner._DATA_CACHE[key] = loaded
+    return loaded
+
+
 def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     from tui_trader.backtest.runner import sweep_runner
     from tui_trader.backtest.sweep import (
@@ -182,7 +224,7 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         walk_forward,
     )
     from tui_trader.cli import UsageError
-    from tui_trader.market.replay import ReplayError, load_klines
+    from tui_trader.market.replay import ReplayError
 
     if not args.param:
         raise UsageError("backtest sweep needs at least one --param PATH=START:STOP:STEP (or PATH=a,b,c)")
@@ -196,6 +238,12 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     data, interval, symbols = _inputs(args, cfg)
     start_ms = parse_time(args.start, "--start")
     end_ms = parse_time(args.end, "--end")
+    _check_span(start_ms, end_ms)
+    try:
+        loaded = _sweep_data(data, interval, symbols, start_ms, end_ms)
+    except ReplayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     spec = {"path": str(Path(data).resolve()), "interval": interval, "symbols": symbols,
             "start_ms": start_ms, "end_ms": end_ms}
     processes = args.processes or default_processes()  # the cores this process may use, not the host's
@@ -208,10 +256,10 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         with prog:
             if args.walk_forward:
                 if start_ms is None or end_ms is None:
-                    loaded = load_klines(data, interval, symbols=symbols)
                     ot = loaded.klines.open_time
                     start_ms = start_ms if start_ms is not None else int(ot.min())
                     end_ms = end_ms if end_ms is not None else int(ot.max()) + 1
+                    _check_span(start_ms, end_ms)
                 _check_windows(cfg, params, interval, start_ms, end_ms, args.walk_forward)
                 rows = walk_forward(base, params, sweep_runner, spec, start_ms, end_ms, args.walk_forward, IN_SAMPLE_FRACTION,
                                     processes=processes, progress=cb, console=console)

@@ -501,7 +501,7 @@ def walk_forward_windows(
     if not 0 < in_sample_fraction < 1:
         raise ValueError(f"in_sample_fraction must be between 0 and 1 (exclusive), got {in_sample_fraction}")
     if end_ms <= start_ms:
-        raise ValueError(f"end ({end_ms}) must be after start ({start_ms})")
+        raise ValueError(f"end {utc_text(end_ms)} UTC must be after start {utc_text(start_ms)} UTC")
     if align_ms is not None and align_ms <= 0:
         raise ValueError(f"align_ms must be > 0, got {align_ms}")
     span = end_ms - start_ms
