@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 from decimal import Decimal
 
 import numpy as np
@@ -19,6 +20,7 @@ from tui_trader.execution.client_ids import (
     sanitize_prefix,
 )
 from tui_trader.execution.filters import check_order, quantize_price, quantize_qty, round_to_step, to_decimal
+from tui_trader.market.binance_payloads import parse_exchange_info
 from tui_trader.models import Side, SymbolFilters
 
 D = Decimal
@@ -209,6 +211,37 @@ def test_real_exchange_info_filters_quantise(shared_data):
         q = quantize_qty(f.min_notional / p * 3 + f.min_qty, f)
         assert q % f.step_size == 0 and p % f.tick_size == 0
         assert check_order(q, p, f) is None, f.symbol
+
+
+def _real_btc_filters(shared_data) -> SymbolFilters:
+    path = shared_data / "binance_payloads" / "ccxt_static" / "binance_spot_exchangeinfo_symbols_extract.json"
+    return parse_exchange_info(json.loads(path.read_text()))["BTCUSDT"]
+
+
+def test_market_orders_meet_market_lot_size_of_the_real_exchange_info(shared_data):
+    btc = _real_btc_filters(shared_data)
+    # MARKET_LOT_SIZE: minQty 0, maxQty 128.52621715, stepSize 0 (= LOT_SIZE's 0.00001)
+    assert (btc.market_min_qty, btc.market_max_qty, btc.market_step_size) == (D(0), D("128.52621715"), D(0))
+    assert btc.max_qty == D("9000")
+    m = btc.for_market_orders()
+    assert (m.min_qty, m.max_qty, m.step_size) == (btc.min_qty, D("128.52621715"), btc.step_size)
+    price = D("50000.00")
+    big = D("150")  # 7.5M USDT: within LOT_SIZE and NOTIONAL, beyond MARKET_LOT_SIZE
+    why = check_order(big, price, btc, check_price_range=False)  # a market order
+    assert why is not None and why.startswith("MARKET_LOT_SIZE") and "128.52621715" in why
+    assert check_order(big, price, btc, check_price_range=False, market=False) is None
+    assert check_order(big, price, btc) is None  # a limit order may be that large
+    assert check_order(D("128.52621"), price, btc, check_price_range=False) is None
+    assert check_order(D("128.526217"), price, btc, check_price_range=False) is not None  # LOT_SIZE step first
+
+
+def test_filters_without_market_lot_size_are_unchanged_for_market_orders():
+    assert BTC.for_market_orders() is BTC
+    assert check_order(D("8000"), D("1000"), BTC, check_price_range=False) is None
+    own_step = replace(BTC, market_step_size=D("0.001"), market_min_qty=D("0.01"))
+    assert check_order(D("0.00500"), D("60000"), own_step, check_price_range=False) is not None  # below 0.01
+    assert check_order(D("0.01001"), D("60000"), own_step, check_price_range=False) is not None  # off 0.001
+    assert check_order(D("0.011"), D("60000"), own_step, check_price_range=False) is None
 
 
 # -- client order ids ---------------------------------------------------------------

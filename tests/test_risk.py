@@ -82,6 +82,21 @@ def test_size_max_qty_and_max_notional():
     assert position_size(sig(1, 1), D(10_000), D(1), 0.02, CFG, filt(max_notional="250.5")) == D("250.5")
 
 
+def test_market_orders_are_sized_and_checked_against_market_lot_size():
+    # BTCUSDT's real filters: LOT_SIZE max 9000 but MARKET_LOT_SIZE max 128.52621715 (step 0 = LOT_SIZE's)
+    f = replace(filt(step="0.00001", min_qty="0.00001", min_notional="5"), market_max_qty=D("128.52621715"))
+    price, held = D("50000"), D("150")
+    reasons = CHECKS.check_exit("BTCUSDT", held, price, held, f)
+    assert reasons == ["quantity 150 above the maximum 128.52621715 for a market order"]
+    assert CHECKS.check_exit("BTCUSDT", D("128.52621"), price, held, f) == []
+    limit_cfg = Config.model_validate({"order_execution": {"use_limit_orders": True}})
+    assert PreTradeChecks(limit_cfg).check_exit("BTCUSDT", held, price, held, f) == []
+    # an entry sized by MARKET order is cut to the market maximum (rounded down to the step)
+    assert position_size(sig(1, 1), D(10**9), price, 0.02, CFG, f) == D("128.52621")  # 5 %: 1000 BTC wanted
+    assert position_size(sig(1, 1), D(10**9), price, 0.02, limit_cfg, f) == D("1000")
+    assert position_size(sig(1, 1), D(10**9), price, 0.02, CFG, filt(step="0.00001")) == D("1000")
+
+
 def test_size_no_equity_or_bad_input():
     assert position_size(sig(), D(0), D(100), 0.02, CFG, filt()) == 0
     assert position_size(sig(), D(-5), D(100), 0.02, CFG, filt()) == 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import numpy as np
@@ -153,6 +153,26 @@ class SymbolFilters:
     max_price: Decimal = Decimal(0)  # 0 = no limit
     max_notional: Decimal = Decimal(0)  # 0 = no limit
     status: str = "TRADING"
+    # MARKET_LOT_SIZE: the quantity rules of MARKET orders on top of LOT_SIZE (0 = none / LOT_SIZE's)
+    market_min_qty: Decimal = Decimal(0)
+    market_max_qty: Decimal = Decimal(0)
+    market_step_size: Decimal = Decimal(0)
+
+    def for_market_orders(self) -> SymbolFilters:
+        """These filters with the quantity rules a MARKET order must meet: LOT_SIZE and
+        MARKET_LOT_SIZE together (the larger minimum, the smaller maximum; MARKET_LOT_SIZE's step
+        unless it is 0). ``self`` when there is no MARKET_LOT_SIZE."""
+        if not (self.market_min_qty or self.market_max_qty or self.market_step_size):
+            return self
+        max_qty = self.max_qty
+        if self.market_max_qty > 0 and (max_qty <= 0 or self.market_max_qty < max_qty):
+            max_qty = self.market_max_qty
+        return replace(
+            self,
+            min_qty=max(self.min_qty, self.market_min_qty),
+            max_qty=max_qty,
+            step_size=self.market_step_size if self.market_step_size > 0 else self.step_size,
+        )
 
 
 # ---------------------------------------------------------------------------

@@ -113,15 +113,44 @@ def quantize_price(price: Decimal, f: SymbolFilters, side: Side | None = None) -
     return round_to_step(price, f.tick_size, rounding)
 
 
-def check_order(qty: Decimal, price: Decimal, f: SymbolFilters, *, check_price_range: bool = True) -> str | None:
+def check_order(
+    qty: Decimal, price: Decimal, f: SymbolFilters, *, check_price_range: bool = True, market: bool | None = None
+) -> str | None:
     """Why an order of ``qty`` (base) at ``price`` (quote/base) breaks ``f``, or ``None`` when it is fine.
 
     Checks symbol status, LOT_SIZE (min/max quantity, step multiple), PRICE_FILTER
     (tick multiple and min/max price, skipped with ``check_price_range=False`` -
     a market order's reference price is not an order price) and
-    MIN_NOTIONAL / NOTIONAL (``qty * price`` against min/max notional).
+    MIN_NOTIONAL / NOTIONAL (``qty * price`` against min/max notional). A MARKET order
+    (``market``; by default ``not check_price_range``) must also meet MARKET_LOT_SIZE
+    (:meth:`SymbolFilters.for_market_orders`; reasons then start with ``MARKET_LOT_SIZE``).
     Reasons start with the Binance filter name, e.g. ``"NOTIONAL: 5.00 below min_notional 10"``.
     """
+    if market is None:
+        market = not check_price_range
+    if market:
+        mf = f.for_market_orders()
+        if mf is not f:
+            lot = check_order(qty, price, f, check_price_range=check_price_range, market=False)
+            if lot is not None:
+                return lot
+            why = _check_lot(qty, mf)
+            return None if why is None else "MARKET_" + why
+    return _check_all(qty, price, f, check_price_range)
+
+
+def _check_lot(qty: Decimal, f: SymbolFilters) -> str | None:
+    qty = to_decimal(qty)
+    if qty < f.min_qty:
+        return f"LOT_SIZE: quantity {qty} below min_qty {f.min_qty}"
+    if f.max_qty > 0 and qty > f.max_qty:
+        return f"LOT_SIZE: quantity {qty} above max_qty {f.max_qty}"
+    if not is_multiple(qty, f.step_size):
+        return f"LOT_SIZE: quantity {qty} is not a multiple of step_size {f.step_size}"
+    return None
+
+
+def _check_all(qty: Decimal, price: Decimal, f: SymbolFilters, check_price_range: bool) -> str | None:
     try:
         qty = to_decimal(qty)
         price = to_decimal(price)
@@ -133,12 +162,9 @@ def check_order(qty: Decimal, price: Decimal, f: SymbolFilters, *, check_price_r
         return f"LOT_SIZE: quantity must be positive, got {qty}"
     if price <= 0:
         return f"PRICE_FILTER: price must be positive, got {price}"
-    if qty < f.min_qty:
-        return f"LOT_SIZE: quantity {qty} below min_qty {f.min_qty}"
-    if f.max_qty > 0 and qty > f.max_qty:
-        return f"LOT_SIZE: quantity {qty} above max_qty {f.max_qty}"
-    if not is_multiple(qty, f.step_size):
-        return f"LOT_SIZE: quantity {qty} is not a multiple of step_size {f.step_size}"
+    lot = _check_lot(qty, f)
+    if lot is not None:
+        return lot
     if check_price_range:
         if not is_multiple(price, f.tick_size):
             return f"PRICE_FILTER: price {price} is not a multiple of tick_size {f.tick_size}"

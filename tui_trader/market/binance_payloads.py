@@ -13,7 +13,7 @@ Formats (Binance spot API):
   ``k.x`` the closed flag.
 * websocket ``!miniTicker@arr``: a list of ``{"e":"24hrMiniTicker","E","s","c","o","h","l","v","q"}``.
 * REST ``GET /api/v3/exchangeInfo``: ``symbols[].filters`` with PRICE_FILTER,
-  LOT_SIZE and MIN_NOTIONAL (old) or NOTIONAL (current).
+  LOT_SIZE, MARKET_LOT_SIZE and MIN_NOTIONAL (old) or NOTIONAL (current).
 
 Parsers check *format* only (missing fields, integers beyond int64 or times outside
 ``[0, MAX_TIME)`` -> ``malformed``, wrong JSON types -> ``bad_type``), count what they drop in a
@@ -400,7 +400,8 @@ def parse_exchange_info(payload: dict) -> dict[str, SymbolFilters]:
     """``/api/v3/exchangeInfo`` (or its ``symbols`` list) -> {symbol: SymbolFilters}.
 
     Reads PRICE_FILTER (tickSize, minPrice, maxPrice), LOT_SIZE (stepSize, minQty,
-    maxQty) and NOTIONAL (minNotional, maxNotional) or, in older payloads,
+    maxQty), MARKET_LOT_SIZE (the same three, for MARKET orders: ``market_*``; a stepSize
+    of 0 means LOT_SIZE's) and NOTIONAL (minNotional, maxNotional) or, in older payloads,
     MIN_NOTIONAL (minNotional); NOTIONAL wins when both are present. Values may be
     strings or integers. A filter that is absent leaves its fields at 0 (= no
     constraint). A symbol object that cannot be read is skipped with a warning.
@@ -429,6 +430,7 @@ def _symbol_filters(s: dict) -> SymbolFilters:
     by_type = {f["filterType"]: f for f in s.get("filters", []) if isinstance(f, dict) and "filterType" in f}
     pf = by_type.get("PRICE_FILTER", {})
     lot = by_type.get("LOT_SIZE", {})
+    market_lot = by_type.get("MARKET_LOT_SIZE", {})
     notional = by_type.get("NOTIONAL") or by_type.get("MIN_NOTIONAL") or {}
 
     def get(d: dict, key: str) -> Decimal:
@@ -450,6 +452,9 @@ def _symbol_filters(s: dict) -> SymbolFilters:
         max_price=get(pf, "maxPrice"),
         max_notional=get(notional, "maxNotional"),
         status=str(s.get("status", "TRADING")),
+        market_min_qty=get(market_lot, "minQty"),
+        market_max_qty=get(market_lot, "maxQty"),
+        market_step_size=get(market_lot, "stepSize"),
     )
 
 

@@ -21,13 +21,16 @@ Entry checks (:meth:`PreTradeChecks.check_entry`):
    (unknown or zero volume fails).
 8. **filters** - exchange filters known, symbol ``TRADING``, ``min_qty <= qty
    <= max_qty``, qty a multiple of ``step_size``, ``min_notional <= notional
-   <= max_notional``.
+   <= max_notional``. A MARKET order (``TradeContext.order_type``, by default as the
+   engine sends orders: MARKET unless ``order_execution.use_limit_orders``) must also
+   meet MARKET_LOT_SIZE (:meth:`~tui_trader.models.SymbolFilters.for_market_orders`).
 
 ``notional = quantity * price``. Position values should include pending (in-flight)
 buy orders so that two quick entries cannot together break a limit.
 
 Exit checks (:meth:`PreTradeChecks.check_exit`): state, ``0 < quantity <=
-holding_qty``, filters (step, ``min_qty``, ``min_notional``); a holding whose
+holding_qty``, filters (step, ``min_qty``, ``max_qty`` - for a MARKET sell also
+MARKET_LOT_SIZE's - ``min_notional``); a holding whose
 whole value is below ``min_notional`` is dust that cannot be sold, and a
 partial sell that would leave such dust behind is refused too (sell it all).
 """
@@ -39,7 +42,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from tui_trader.config import Config
-from tui_trader.models import EngineState, Side, Source, SymbolFilters
+from tui_trader.models import EngineState, OrderType, Side, Source, SymbolFilters
 from tui_trader.risk.state import order_refusal
 
 _ZERO = Decimal(0)
@@ -68,6 +71,7 @@ class TradeContext:
     state: EngineState = EngineState.RUNNING
     source: Source = Source.STRATEGY  # UI = manual operator order
     urgent: bool = False  # a stop-loss exit
+    order_type: OrderType | None = None  # None: as the engine sends it (LIMIT iff use_limit_orders)
 
     @property
     def notional(self) -> Decimal:
@@ -110,21 +114,25 @@ class PreTradeChecks:
             out.append(f"price must be a positive Decimal, got {ctx.price!r}")
         return out
 
-    @staticmethod
-    def _filters(ctx: TradeContext, exit_: bool) -> list[str]:
+    def _filters(self, ctx: TradeContext, exit_: bool) -> list[str]:
         f = ctx.filters
         if f is None:
             return [f"exchange filters for {ctx.symbol} are unknown"]
         out = []
         if f.status != "TRADING":
             out.append(f"{ctx.symbol} is not trading (status {f.status})")
+        otype = ctx.order_type
+        if otype is None:
+            otype = OrderType.LIMIT if self.cfg.order_execution.use_limit_orders else OrderType.MARKET
+        lot = f.for_market_orders() if otype == OrderType.MARKET else f
         q, notional = ctx.quantity, ctx.notional
-        if q < f.min_qty:
-            out.append(f"quantity {_qty(q)} below the minimum {_qty(f.min_qty)}")
-        if f.max_qty > 0 and q > f.max_qty:
-            out.append(f"quantity {_qty(q)} above the maximum {_qty(f.max_qty)}")
-        if f.step_size > 0 and q % f.step_size != 0:
-            out.append(f"quantity {_qty(q)} is not a multiple of the step size {_qty(f.step_size)}")
+        if q < lot.min_qty:
+            out.append(f"quantity {_qty(q)} below the minimum {_qty(lot.min_qty)}")
+        if lot.max_qty > 0 and q > lot.max_qty:
+            extra = " for a market order" if lot.max_qty != f.max_qty else ""
+            out.append(f"quantity {_qty(q)} above the maximum {_qty(lot.max_qty)}{extra}")
+        if lot.step_size > 0 and q % lot.step_size != 0:
+            out.append(f"quantity {_qty(q)} is not a multiple of the step size {_qty(lot.step_size)}")
         if notional < f.min_notional:
             if exit_:
                 out.append(

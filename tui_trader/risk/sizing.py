@@ -15,7 +15,8 @@ fraction, 0.02 = 2 % per rating period); ``TARGET_VOLATILITY`` is 0.02. The
 quantity is computed in ``Decimal`` with every step rounding *down*
 (``ROUND_FLOOR``), so ``quantity * price <= equity * max_position_percent / 100``
 always holds; it is then rounded down to the symbol's step size (or to
-``DEFAULT_QTY_STEP`` when no filters are given), cut to ``max_qty`` /
+``DEFAULT_QTY_STEP`` when no filters are given), cut to ``max_qty`` (for MARKET
+entries, i.e. without ``use_limit_orders``, MARKET_LOT_SIZE's too) /
 ``max_notional`` when those are set, and becomes ``Decimal(0)`` when it is
 below ``min_qty`` or its notional below ``min_notional``.
 """
@@ -107,6 +108,8 @@ def position_size(
     if qty <= 0:
         return _ZERO
 
+    if filters is not None and not cfg.order_execution.use_limit_orders:
+        filters = filters.for_market_orders()  # the entry is a MARKET order: MARKET_LOT_SIZE too
     step = filters.step_size if filters is not None and filters.step_size > 0 else DEFAULT_QTY_STEP
     qty = round_down_to_step(qty, step)
     if filters is not None:
