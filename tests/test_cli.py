@@ -363,6 +363,44 @@ def test_a_sweep_no_point_could_run_is_one_usage_error(case: str, tmp_path: Path
     assert "point(s) on" not in err and "failed" not in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(("flag", "argv"), [
+    ("--out", ["backtest", "sweep", "--data", "x", "--param", "signal_generation.z_score_threshold=2,3",
+               "--out", "o"]),
+    ("--walk-forward", ["backtest", "--data", "x", "--walk-forward", "3"]),
+    ("--processes", ["backtest", "--data", "x", "--processes", "2"]),
+    ("--data", ["run", "--feed", "sim", "--data", "x", "--duration", "1s"]),
+    ("--seed", ["run", "--feed", "replay", "--data", "x", "--seed", "3", "--duration", "1s"]),
+])
+def test_flags_the_chosen_mode_would_drop_are_usage_errors(flag: str, argv: list[str], tmp_path: Path,
+                                                            capsys) -> None:
+    # each used to be accepted and ignored: a sweep wrote no --out files, a --walk-forward without
+    # --param ran one plain backtest, the sim feed dropped --data
+    data = tmp_path / "data"
+    data.mkdir()
+    argv = [str(data) if a == "x" else str(tmp_path / "o") if a == "o" else a for a in argv]
+    assert main([*argv, "--db", str(tmp_path / "t.db")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {flag} ") and err.count("\n") == 1, err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "t.db").exists()
+
+
+def test_backtest_and_sweep_take_start_and_end_from_the_config(tmp_path: Path, klines_dir: Path,
+                                                                capsys) -> None:
+    # `run --feed replay` honoured [feed.replay] start/end; a backtest replayed all the data
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text('[feed.replay]\nstart = "2024-03-01"\nend = "2024-03-08"\n')
+    base = ["--data", str(klines_dir), "--interval", "1h", "--symbols", "BTCUSDT", "--config", str(cfg),
+            "--db", str(tmp_path / "b.db")]
+    assert main(["backtest", *base, "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["start_ms"] == 1709251200000 and rep["end_ms"] == 1709856000000  # 2024-03-01 .. 03-08
+    assert main(["backtest", *base, "--json", "--end", "2024-03-05"]) == 0  # a flag wins
+    assert json.loads(capsys.readouterr().out)["end_ms"] == 1709596800000
+    cfg.write_text('[feed.replay]\nstart = "2030-01-01"\n')
+    assert main(["backtest", "sweep", *base, "--param", "signal_generation.z_score_threshold=2,3"]) == 2
+    assert "no 1h klines to replay from 2030-01-01 00:00 UTC on" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is a Linux call")
 def test_a_sweep_uses_the_cores_it_may_run_on_not_the_hosts(tmp_path: Path, klines_dir: Path) -> None:
     # a container pinned to one core of a large host started one process per host core

@@ -308,12 +308,25 @@ def cmd_data(args: argparse.Namespace) -> int:
     return main_download(args, cfg)
 
 
+def check_feed_flags(args: argparse.Namespace, cfg: Any) -> None:
+    """Refuse a market-data flag the chosen feed has no use for (``--feed sim --data DIR``,
+    ``--seed`` on a replay): a clear usage error, not a flag silently dropped."""
+    kind = cfg.feed.kind
+    if getattr(args, "data", None) and kind != "replay":
+        raise UsageError(f"--data is for the replay feed, not the {kind} feed "
+                         "(drop --feed to replay --data, or drop --data)")
+    for flag, given in (("--seed", getattr(args, "seed", None)), ("--n-symbols", getattr(args, "n_symbols", None))):
+        if given is not None and kind != "sim":
+            raise UsageError(f"{flag} is for the sim feed, not the {kind} feed")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from tui_trader.headless import main_run
 
     if args.live:
         raise UsageError("run --live is not supported headless: live trading needs the console's typed confirmation")
     cfg = load_cfg(args)
+    check_feed_flags(args, cfg)
     if cfg.broker.kind == "binance":
         # a config file must not make a headless run trade real money: there is no confirmation here
         raise UsageError('the configuration sets broker.kind = "binance" (live trading), which `run` does not do: '
@@ -349,6 +362,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
     from tui_trader.ui.launch import main_tui
 
     cfg = load_cfg(args)
+    check_feed_flags(args, cfg)
     return main_tui(args, cfg)
 
 

@@ -96,14 +96,17 @@ def _check_db(path: str | Path) -> None:
 
 def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
     from tui_trader.backtest.runner import run_backtest
+    from tui_trader.cli import UsageError
     from tui_trader.market.replay import ReplayError
 
     if args.mode == "sweep" or args.param:
         return main_sweep(args, cfg)
+    for flag, given in (("--processes", args.processes), ("--walk-forward", args.walk_forward)):
+        if given is not None:
+            raise UsageError(f"{flag} applies to a sweep only: `tui-trader backtest sweep --param PATH=SPEC {flag} "
+                             f"{given}` (a plain backtest is one run)")
     data, interval, symbols = _inputs(args, cfg)
-    start_ms = parse_time(args.start, "--start")
-    end_ms = parse_time(args.end, "--end")
-    _check_span(start_ms, end_ms)
+    start_ms, end_ms = _span(args, cfg)
     if args.out:
         _check_out_dir(Path(args.out))  # before the run, not after it
     db_path = args.db or cfg.db_path()
@@ -172,6 +175,16 @@ def _check_windows(cfg: Config, params: list, interval: str, start_ms: int, end_
     )
 
 
+def _span(args: argparse.Namespace, cfg: Config) -> tuple[int | None, int | None]:
+    """``--start`` / ``--end`` in ms, each defaulting to ``[feed.replay] start`` / ``end`` of the
+    configuration (as for ``run --feed replay``); the flags win. Checked by :func:`_check_span`."""
+    start_ms = parse_time(args.start, "--start") if args.start else parse_time(cfg.feed.replay.start or None,
+                                                                                "feed.replay.start")
+    end_ms = parse_time(args.end, "--end") if args.end else parse_time(cfg.feed.replay.end or None, "feed.replay.end")
+    _check_span(start_ms, end_ms)
+    return start_ms, end_ms
+
+
 def _check_span(start_ms: int | None, end_ms: int | None) -> None:
     """``--start`` before ``--end`` (end is exclusive); a usage error naming both in UTC otherwise."""
     from tui_trader.cli import UsageError
@@ -230,15 +243,16 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         raise UsageError("backtest sweep needs at least one --param PATH=START:STOP:STEP (or PATH=a,b,c)")
     if len(args.param) > 2:
         raise UsageError("backtest sweep takes one or two --param")
+    if args.out:
+        raise UsageError("--out does not apply to a sweep: it writes no report files (use --json > FILE for its "
+                         "rows, or a plain backtest with the chosen values and --out)")
     try:
         params = [parse_param(p) for p in args.param]
         points = grid(params)
     except ValueError as exc:
         raise UsageError(f"--param: {exc}") from None
     data, interval, symbols = _inputs(args, cfg)
-    start_ms = parse_time(args.start, "--start")
-    end_ms = parse_time(args.end, "--end")
-    _check_span(start_ms, end_ms)
+    start_ms, end_ms = _span(args, cfg)
     try:
         loaded = _sweep_data(data, interval, symbols, start_ms, end_ms)
     except ReplayError as exc:
