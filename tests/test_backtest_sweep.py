@@ -73,8 +73,8 @@ def test_values_take_the_configuration_types():
     assert values == [1, 2, 5]
     _, values = parse_param("order_execution.use_limit_orders=true,false")
     assert values == [True, False]
-    _, values = parse_param("feed.replay.start=2024-01-01T00:00")  # colons but not a range
-    assert values == ["2024-01-01T00:00"]
+    with pytest.raises(ValueError, match="value '2024-01-01T00:00' is not valid"):  # colons but not a range
+        parse_param(f"{Z}=2024-01-01T00:00")
     _, values = parse_param(f"{Z}=2,2.0,3")  # duplicates dropped
     assert values == [2.0, 3.0]
 
@@ -205,6 +205,18 @@ def test_heatmap_colours_scale_with_the_value():
 # ---------------------------------------------------------------------------
 # walk-forward
 # ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["feed.interval", "feed.kind", "feed.replay.start", "storage.path", "ui.theme",
+                                  "binance.rest_url", "monitoring.log_level", "broker.kind",
+                                  "data_processing.max_batch_size"])
+def test_a_setting_without_effect_on_a_backtest_is_not_swept(path: str):
+    # feed.interval=1h,4h ran the same backtest twice and printed two identical rows
+    with pytest.raises(ValueError, match=f"^{path} has no effect on a backtest's figures"):
+        parse_param(f"{path}=a,b")
+    for ok in ("rating.tau=0.3,0.5", "broker.fee_rate=0.001,0.002",
+               "data_processing.rating_calculation_interval_ms=3600000,7200000"):
+        assert len(parse_param(ok)[1]) == 2
 
 
 def test_walk_forward_window_arithmetic():

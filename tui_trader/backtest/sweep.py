@@ -93,6 +93,28 @@ def resolve_path(path: str) -> None:
             where = ".".join(parts[: i + 1])
 
 
+#: What a sweep may vary: the settings of the strategy, its risk rules, its execution and its
+#: simulated broker. The rest (the feed, which the sweep's own flags set; storage, the console,
+#: Binance, monitoring; the broker kind, always paper) cannot change a backtest's figures, so a
+#: grid over them would only repeat one run.
+SWEPT_SECTIONS = ("signal_generation", "risk_management", "order_execution", "rating", "broker")
+SWEPT_SETTINGS = frozenset({"data_processing.rating_calculation_interval_ms"})
+NOT_SWEPT_SETTINGS = frozenset({"broker.kind"})
+
+
+def check_swept(path: str) -> None:
+    """``ValueError`` when ``path`` (a valid setting, :func:`resolve_path`) is one a backtest's
+    figures do not depend on (see :data:`SWEPT_SECTIONS`)."""
+    if path in SWEPT_SETTINGS or (path.split(".", 1)[0] in SWEPT_SECTIONS and path not in NOT_SWEPT_SETTINGS):
+        return
+    hint = " (use --interval, --symbols, --start or --end for the data)" if path.startswith("feed.") else ""
+    raise ValueError(
+        f"{path} has no effect on a backtest's figures, so a sweep does not vary it{hint}; a sweep varies "
+        f"{', '.join(f'{s}.*' for s in SWEPT_SECTIONS)} (not {', '.join(sorted(NOT_SWEPT_SETTINGS))}) "
+        f"and {', '.join(sorted(SWEPT_SETTINGS))}"
+    )
+
+
 def nested(overrides: Mapping[str, Any]) -> dict[str, Any]:
     """``{"a.b": 1, "a.c": 2}`` -> ``{"a": {"b": 1, "c": 2}}``."""
     out: dict[str, Any] = {}
@@ -159,13 +181,14 @@ def parse_param(text: str) -> tuple[str, list[Any]]:
     list (so a time such as ``2024-01-01T00:00`` is one value).
 
     Values come back as the configuration types them (an int field gives ints); duplicates
-    are dropped. Raises ``ValueError`` naming the path on an unknown path, a malformed spec or
-    a value the configuration rejects.
+    are dropped. Raises ``ValueError`` naming the path on an unknown path, a setting a sweep
+    does not vary (:func:`check_swept`), a malformed spec or a value the configuration rejects.
     """
     if "=" not in text:
         raise ValueError(f"bad parameter {text!r}: expected PATH=START:STOP:STEP or PATH=V1,V2,...")
     path, spec = (s.strip() for s in text.split("=", 1))
     resolve_path(path)
+    check_swept(path)
     if not spec:
         raise ValueError(f"{path}: no values given")
     raw: list[Any]
