@@ -53,6 +53,13 @@ def test_backtest_refuses_flags_it_would_ignore(flag: list[str], capsys) -> None
     assert "--speed" in capsys.readouterr().out
 
 
+def test_backtest_help_says_the_end_is_exclusive(capsys) -> None:
+    # it said "--end  last open time", but the klines replayed are those with open_time < end
+    assert main(["backtest", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--end END first open time NOT replayed: the end is exclusive" in out and "last open time" not in out
+
+
 @pytest.mark.parametrize("flag", ["--processes", "--walk-forward"])
 @pytest.mark.parametrize("value", ["0", "-3", "two"])
 def test_sweep_counts_must_be_at_least_one(flag: str, value: str, capsys) -> None:

@@ -138,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _feed_options(p, replay_only=True)
     p.add_argument("mode", nargs="?", choices=("run", "sweep"), default="run", help="run (default) or sweep")
-    p.add_argument("--start", help="first open time (YYYY-MM-DD[THH:MM])")
-    p.add_argument("--end", help="last open time (YYYY-MM-DD[THH:MM])")
+    p.add_argument("--start", help="first open time replayed (YYYY-MM-DD[THH:MM], UTC; default: feed.replay.start)")
+    p.add_argument("--end", help="first open time NOT replayed: the end is exclusive (YYYY-MM-DD[THH:MM], UTC; "
+                   "default: feed.replay.end)")
     p.add_argument("--json", action="store_true", help="print one JSON object with all figures")
     p.add_argument("--out", metavar="DIR", help="write trades.csv, equity.csv, report.txt and report.json here")
     p.add_argument("--no-charts", action="store_true", help="omit the plotext charts")

@@ -135,7 +135,7 @@ class SimFeed(_Section):
 class ReplayFeed(_Section):
     path: str = Field("", description="folder (SYMBOL/INTERVAL/*.json or data.binance.vision files) or file")
     start: str = Field("", description="first open time replayed, e.g. 2024-01-01 or 2024-01-01T12:00Z (UTC)")
-    end: str = Field("", description="last open time replayed (same forms)")
+    end: str = Field("", description="first open time NOT replayed: the end is exclusive (same forms)")
 
     @field_validator("start", "end")
     @classmethod
