@@ -134,6 +134,27 @@ def test_config_show_redacts_and_never_prints_env_secrets() -> None:
     assert "SHHH456" not in r.stdout + r.stderr
 
 
+def test_config_show_names_the_files_it_used_and_stays_valid_toml(tmp_path: Path, monkeypatch, capsys) -> None:
+    # the README and --help said `config show` tells which files it used; it printed only TOML
+    import tomllib
+
+    from tui_trader.config import REPO_DEFAULT_CONFIG, Config, user_config_path
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    assert main(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert first == f"# sources: {REPO_DEFAULT_CONFIG}, no user file at {user_config_path()}"
+    user = user_config_path()
+    user.parent.mkdir(parents=True)
+    user.write_text("[signal_generation]\nz_score_threshold = 3.0\n")
+    assert main(["config", "show", "--db", str(tmp_path / "x.db")]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"# sources: {REPO_DEFAULT_CONFIG}, {user}, command-line options"
+    cfg = Config.model_validate(tomllib.loads(out))  # still a configuration file
+    assert cfg.signal_generation.z_score_threshold == 3.0 and cfg.storage.path == str(tmp_path / "x.db")
+
+
 def test_usage_errors_exit_2() -> None:
     assert run("run", "--headless", "--speed", "fast").returncode == 2
     r = run("run", "--headless", "--speed", "-2")  # not "expected one argument": the value's own error

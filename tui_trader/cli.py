@@ -276,7 +276,7 @@ def load_cfg(args: argparse.Namespace, extra: dict[str, Any] | None = None):
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from tui_trader.config import check, load_data, redacted_dump, to_toml
+    from tui_trader.config import check, config_sources, load_data, redacted_dump, to_toml
 
     if args.config_cmd == "check":
         data = load_data(args.file)
@@ -293,7 +293,10 @@ def cmd_config(args: argparse.Namespace) -> int:
         return 0
     if args.config_cmd == "show":
         path = args.file or args.config
-        cfg = load_cfg(argparse.Namespace(config=path, db=getattr(args, "db", None)))
+        ns = argparse.Namespace(config=path, db=getattr(args, "db", None))
+        cfg = load_cfg(ns)
+        # which files it used, as a TOML comment: the output stays a valid configuration file
+        sys.stdout.write(f"# sources: {', '.join(config_sources(path, feed_overrides(ns)))}\n")
         sys.stdout.write(to_toml(redacted_dump(cfg)))
         return 0
     raise UsageError("config: expected an action: check FILE | show [FILE]")

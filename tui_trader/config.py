@@ -451,6 +451,23 @@ def load_data(path: str | Path | None = None) -> dict[str, Any]:
     return data
 
 
+def config_sources(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> list[str]:
+    """Where the values of :func:`load_config` come from, in the order laid on each other: the
+    built-in defaults or the shipped defaults file, the user file (or ``path``), then the
+    command-line options (``overrides``)."""
+    if path is not None:
+        sources = ["built-in defaults", str(path)]
+    else:
+        layers = default_layers()
+        sources = [str(p) for p in layers] if REPO_DEFAULT_CONFIG in layers else ["built-in defaults",
+                                                                                  *map(str, layers)]
+        if user_config_path() not in layers:
+            sources.append(f"no user file at {user_config_path()}")
+    if overrides:
+        sources.append("command-line options")
+    return sources
+
+
 def load_config(
     path: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -468,9 +485,8 @@ def load_config(
     res = check(data, env=env, require_keys=require_keys)
     if res.errors:
         # name where the values came from: a user file applied silently is easy to forget
-        sources = [str(path)] if path is not None else [str(p) for p in default_layers() if p != REPO_DEFAULT_CONFIG]
-        if overrides:
-            sources.append("command-line options")
+        sources = [s for s in config_sources(path, overrides)
+                   if s not in ("built-in defaults", str(REPO_DEFAULT_CONFIG)) and not s.startswith("no user file")]
         where = f" (from {', '.join(sources)})" if sources else ""
         raise ConfigError(f"invalid configuration{where}", res.errors)
     assert res.config is not None
