@@ -75,6 +75,18 @@ def test_default_subcommand_is_tui() -> None:
     assert _normalise_argv(["--help"]) == ["--help"]
 
 
+def test_options_before_the_subcommand_go_after_it(tmp_path: Path, capsys) -> None:
+    # `tui-trader --db x.db run` took x.db for the subcommand: "unrecognized arguments: run"
+    assert _normalise_argv(["--db", "x.db", "run", "--headless"]) == ["run", "--headless", "--db", "x.db"]
+    assert _normalise_argv(["--db", "run", "--live"]) == ["tui", "--db", "run", "--live"]  # a value, not a command
+    assert _normalise_argv(["--db=x.db", "export", "--out", "o"]) == ["export", "--out", "o", "--db=x.db"]
+    db = tmp_path / "x.db"
+    assert main(["--db", str(db), "config", "show"]) == 0
+    assert f'path = "{db}"' in capsys.readouterr().out
+    assert main(["--db", str(db), "run", "--feed", "sim", "--speed", "max", "--duration", "1s", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["fills"] >= 0 and db.is_file()
+
+
 def test_python_dash_m_entry_point() -> None:
     r = run("--version")
     assert r.returncode == 0 and __version__ in r.stdout

@@ -187,13 +187,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _value_flags(parser: argparse.ArgumentParser) -> set[str]:
+    """The option strings of ``parser`` and its subcommands that take a value (``--db PATH``)."""
+    flags: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                flags |= _value_flags(sub)
+        elif action.option_strings and action.nargs != 0:
+            flags.update(action.option_strings)
+    return flags
+
+
 def _normalise_argv(argv: list[str]) -> list[str]:
-    """No subcommand means `tui` (so `tui-trader --live` opens the console in live mode)."""
-    for a in argv:
+    """No subcommand means `tui` (so `tui-trader --live` opens the console in live mode).
+    Options given before the subcommand go after it (``tui-trader --db x.db run`` is
+    ``tui-trader run --db x.db``): an option's value is never taken for the subcommand."""
+    value_flags: set[str] | None = None
+    i = 0
+    while i < len(argv):
+        a = argv[i]
         if a in ("-h", "--help", "--version"):
             return argv
         if not a.startswith("-"):
-            return argv if a in SUBCOMMANDS else ["tui", *argv]
+            if a not in SUBCOMMANDS:
+                return ["tui", *argv]
+            return argv if i == 0 else [a, *argv[i + 1:], *argv[:i]]
+        if value_flags is None:
+            value_flags = _value_flags(build_parser())
+        if "=" not in a and a in value_flags:
+            i += 1  # its value, whatever it looks like
+        i += 1
     return ["tui", *argv]
 
 
