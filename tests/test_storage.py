@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -182,7 +183,7 @@ async def test_someone_elses_sqlite_file_is_refused_and_left_as_it_was(tmp_path:
     for read_only in (False, True):
         with pytest.raises(StorageError, match="is not a tui-trader database: it holds other tables \\(foo\\)"):
             await Database.open(path, read_only=read_only)
-    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+    assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["other.db"]
     # an empty file (or a new one) becomes a tui-trader database; read-only, it is not one
     empty = tmp_path / "empty.db"
     empty.write_bytes(b"")

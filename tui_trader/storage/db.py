@@ -390,13 +390,7 @@ class Database(QueriesMixin):
             raise ValueError("database path must not be empty (use ':memory:' for a throw-away database)")
         memory = path_str == ":memory:"
         if read_only:
-            if memory or not Path(path_str).expanduser().is_file():
-                raise StorageError(f"no database at {path_str}")
-            path_str = str(Path(path_str).expanduser())
-            try:  # opened here first, as below
-                sqlite3.connect(_read_only_uri(path_str), uri=True, timeout=0).close()
-            except sqlite3.Error as exc:  # no permission to read it...
-                raise StorageError(f"cannot open the database {path_str}: {exc}") from exc
+            path_str = _prepare_read_only(path_str)
         elif not memory:
             try:
                 path_str = _prepare_path(path_str)
@@ -837,6 +831,19 @@ def _prepare_path(path: str) -> str:
     """Expand ``~`` and create the parent folder; returns the path to open."""
     p = Path(path).expanduser()
     p.parent.mkdir(parents=True, exist_ok=True)
+    return str(p)
+
+
+def _prepare_read_only(path: str) -> str:
+    """Expand ``~``; the file must exist (a read-only open creates nothing) and open read-only
+    (tried here first, as in :meth:`Database.open`). Returns the path; StorageError otherwise."""
+    p = Path(path).expanduser()
+    if path == ":memory:" or not p.is_file():
+        raise StorageError(f"no database at {path}")
+    try:
+        sqlite3.connect(_read_only_uri(str(p)), uri=True, timeout=0).close()
+    except sqlite3.Error as exc:  # no permission to read it...
+        raise StorageError(f"cannot open the database {p}: {exc}") from exc
     return str(p)
 
 
