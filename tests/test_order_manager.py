@@ -81,16 +81,21 @@ class LoggedPaper(PaperBroker):
 
 
 class Rig:
-    def __init__(self, cfg: Config | None = None, record_sleeps: bool = True) -> None:
+    def __init__(self, cfg: Config | None = None, record_sleeps: bool = True, in_flight_ms: int = 0) -> None:
         self.cfg = cfg or Config()
         self.clock = ManualClock(T0)
         self.log: list = []
         self.sleeps: list[float] = []
         self.broker = LoggedPaper(self.log, self.cfg, self.clock, {"BTCUSDT": 42283.58}.get, {"BTCUSDT": BTC})
+        if in_flight_ms:
+            self.broker.in_flight_ms = in_flight_ms
         self.journal = Journal(self.log)
+        self.on_sleep: list = []  # callables run at each sleep (e.g. an emergency stop meanwhile)
 
         async def sleep(s: float) -> None:
             self.sleeps.append(s)
+            for fn in self.on_sleep:
+                fn()
             await asyncio.sleep(0)
 
         self.om = OrderManager(self.broker, self.journal, self.clock, self.cfg, sleep if record_sleeps else None)
@@ -244,6 +249,44 @@ async def test_unknown_outcome_is_left_open_then_resolved_without_resending():
     o = await r.om.resolve(o)
     assert o.status == OrderStatus.FILLED and len(r.journal.fills) == 1
     assert r.broker.submit_calls == 1
+
+
+async def test_a_halt_stops_an_order_waiting_to_retry_and_spares_later_orders():
+    r = Rig()
+    r.broker.fail_next(BrokerErrorKind.RATE_LIMIT, n=2, retry_after_s=1.0)
+    r.on_sleep.append(lambda: r.om.halt("emergency stop"))  # the operator's stop lands during the wait
+    o = await r.om.execute(r.order("tt-1"))
+    assert o.status == OrderStatus.CANCELED and o.error == "not sent: emergency stop"
+    assert r.broker.submit_calls == 1  # the rate-limited try only: never sent after the stop
+    assert [e[0] for e in r.log] == ["intent", "submit", "query", "update"]
+    assert (await r.broker.balances()).get("BTC", D(0)) == 0
+    assert r.om.breaker.state == "closed" and r.om.unsettled() == {}
+    r.on_sleep.clear()
+    assert (await r.om.execute(r.order("tt-2"))).status == OrderStatus.FILLED  # placed after the stop
+
+
+async def test_not_found_while_an_unanswered_send_may_still_arrive_is_no_leave_to_resend():
+    r = Rig(in_flight_ms=6000)  # e.g. Binance: recvWindow 5 s + 1 s
+    r.broker.fail_next(BrokerErrorKind.TIMEOUT)  # no answer; the lookups find nothing (yet)
+    o = await r.om.execute(r.order())
+    assert o.status == OrderStatus.NEW and o.error.startswith("outcome unknown")
+    assert r.broker.submit_calls == 1 and r.sleeps == [0.5, 1.0, 2.0]  # 3.5 s < 6 s: never resent
+    assert r.om.unsettled() == {"tt-1": "BTCUSDT"}
+    r.clock.advance(2_000)
+    assert (await r.om.resolve(o)).status == OrderStatus.NEW  # still within the window
+    r.clock.advance(5_000)
+    o = await r.om.resolve(o)
+    assert o.status == OrderStatus.CANCELED and o.error == "not found at the exchange"
+    assert r.broker.submit_calls == 1 and r.om.unsettled() == {}
+
+
+async def test_not_found_after_the_in_flight_window_allows_one_resend():
+    r = Rig(in_flight_ms=2000)
+    r.broker.fail_next(BrokerErrorKind.TIMEOUT)
+    o = await r.om.execute(r.order())
+    # lookups at 0.5 s and 1.5 s prove nothing; at 3.5 s the request can no longer arrive
+    assert o.status == OrderStatus.FILLED and o.attempts == 2 and r.sleeps == [0.5, 1.0, 2.0]
+    assert r.broker.submit_calls == 2 and (await r.broker.balances())["BTC"] == D("0.01")
 
 
 async def test_fills_synthesised_when_the_lookup_has_none():

@@ -26,6 +26,17 @@ no lookup succeeded since), the order is left ``NEW`` with ``error`` starting
 with ``"outcome unknown"``; call :meth:`OrderManager.resolve` (or
 :meth:`reconcile` at start-up) later - it is never resent automatically.
 
+A lookup that does not find an order whose send timed out proves nothing while
+that request may still reach the exchange: a broker says for how long with an
+optional ``in_flight_ms`` (Binance rejects a request older than its
+``recvWindow``). Within it, "not found" is treated like a failed lookup (back
+off, look again), never as leave to send again.
+
+:meth:`OrderManager.halt` (an emergency stop) ends every order in flight that
+has not reached the exchange: before each send, an order started before the
+halt is not sent (``CANCELED``, "not sent: ..."); the orders placed after it
+(e.g. the emergency stop's own closing sells) go through.
+
 Waits use the injected ``sleep`` (default: ``clock.sleep``, i.e. virtual time
 with a :class:`~tui_trader.clock.ManualClock`). Each broker call is also bounded
 by ``order_timeout_ms`` of loop time; running over counts as a timeout.
@@ -58,6 +69,7 @@ CIRCUIT_OPEN = "circuit open"
 NOT_SENT_BEFORE_RESTART = "not sent before restart"
 NOT_FOUND = "not found at the exchange"
 OUTCOME_UNKNOWN = "outcome unknown"
+NOT_SENT = "not sent"
 
 # Errors caused by the order itself: the exchange answered coherently, so they do not trip the breaker.
 _ORDER_FAULTS = (BrokerErrorKind.INSUFFICIENT_BALANCE, BrokerErrorKind.FILTER_FAILURE)
@@ -106,14 +118,19 @@ class _Timer:
 class _Outcome:
     """How a submission ended: a broker result, a final error, or unknown."""
 
-    __slots__ = ("result", "error", "maybe_sent")
+    __slots__ = ("result", "error", "maybe_sent", "halted")
 
     def __init__(
-        self, result: OrderResult | None = None, error: BrokerError | None = None, maybe_sent: bool = False
+        self,
+        result: OrderResult | None = None,
+        error: BrokerError | None = None,
+        maybe_sent: bool = False,
+        halted: str = "",
     ) -> None:
         self.result = result
         self.error = error
         self.maybe_sent = maybe_sent
+        self.halted = halted  # why the order was not sent (a halt), "" otherwise
 
 
 class OrderManager:
@@ -150,6 +167,11 @@ class OrderManager:
         self.max_wait_s = max(backoff_cap_s, self.timeout_ms / 1000.0)
         self.fee_rate = to_decimal(cfg.broker.fee_rate)
         self.quote_asset = cfg.broker.quote_asset
+        # how long (ms) a request that got no answer may still reach the exchange
+        self.in_flight_ms = max(0, int(getattr(broker, "in_flight_ms", 0) or 0))
+        self._epoch = 0  # bumped by halt(): orders started before it are not sent any more
+        self._halt_reason = ""
+        self._sent_unanswered: dict[str, int] = {}  # client id -> clock ms of its last unanswered send
         self._used: set[str] = set()  # client ids executed in this session
         self._open: dict[str, str] = {}  # client id -> symbol of our orders not yet final
         self._quote: dict[str, Decimal] = {}  # client id -> exact booked quote (sum price*qty)
@@ -166,6 +188,7 @@ class OrderManager:
         """
         self._validate(order)
         cid = order.client_order_id
+        epoch = self._epoch
         self._used.add(cid)
         order.updated_ms = self.clock.now_ms()
         try:
@@ -182,10 +205,15 @@ class OrderManager:
             return order
 
         timer = _Timer(self.clock.now_ms())
-        healthy = False
+        healthy: bool | None = False
         try:
-            outcome = await self._submit(order, timer)
-            if outcome.result is not None:
+            outcome = await self._submit(order, timer, epoch)
+            if outcome.halted:
+                healthy = None  # stopped here, before the exchange: says nothing about its health
+                order.status = OrderStatus.CANCELED
+                order.error = f"{NOT_SENT}: {outcome.halted}"
+                await self._record(order, [])
+            elif outcome.result is not None:
                 healthy = True
                 await self._adopt(order, outcome.result)
                 if not order.status.is_final:
@@ -203,9 +231,20 @@ class OrderManager:
         finally:
             if healthy:
                 self.breaker.record_success()
-            else:
+            elif healthy is not None:
                 self.breaker.record_failure()
         return order
+
+    def halt(self, reason: str) -> None:
+        """Stop every order now in flight from being sent (again): each ends ``CANCELED`` ("not
+        sent: ``reason``") at its next send - which comes only after a lookup found it absent from
+        the exchange. Orders executed after this call are unaffected."""
+        self._epoch += 1
+        self._halt_reason = reason or "halted"
+
+    def unsettled(self) -> dict[str, str]:
+        """Client id -> symbol of the orders executed in this session that are not final yet."""
+        return dict(self._open)
 
     async def resolve(self, order: Order) -> Order:
         """Look a non-final order up at the exchange and book what it says (never resends).
@@ -256,20 +295,27 @@ class OrderManager:
 
     # -- submission ----------------------------------------------------------
 
-    async def _submit(self, order: Order, timer: _Timer) -> _Outcome:
+    async def _submit(self, order: Order, timer: _Timer, epoch: int) -> _Outcome:
         cid = order.client_order_id
         req = OrderRequest(cid, order.symbol, order.side, order.type, order.quantity, order.price)
         retries = 0
         maybe_sent = False
+        sent_at = 0.0  # the timer's reading when the last unanswered send started
         while True:
+            if epoch != self._epoch:
+                return _Outcome(halted=self._halt_reason)  # (no earlier send can have reached it here)
             order.attempts += 1
+            sent_at = timer.elapsed_ms(self.clock.now_ms())
+            send_ms = self.clock.now_ms()
             try:
                 return _Outcome(await self._call(self.broker.submit(req)))
             except BrokerError as exc:
                 err = exc
             if not err.kind.transient:
                 return _Outcome(error=err, maybe_sent=maybe_sent)
-            maybe_sent = maybe_sent or err.kind == BrokerErrorKind.TIMEOUT
+            if err.kind == BrokerErrorKind.TIMEOUT:
+                maybe_sent = True
+                self._sent_unanswered[cid] = send_ms
             log.info("order %s: %s (attempt %d)", cid, err, order.attempts)
             # Find out whether the exchange has it before any retry.
             while True:
@@ -291,10 +337,15 @@ class OrderManager:
                         continue  # still unknown: back off and look again
                     else:
                         return _Outcome(error=qexc, maybe_sent=maybe_sent)
+                waited = timer.elapsed_ms(self.clock.now_ms()) - sent_at
+                if found is None and maybe_sent and waited < self.in_flight_ms:
+                    continue  # the unanswered request may still arrive: "not found" proves nothing yet
                 break
             if found is not None:
+                self._sent_unanswered.pop(cid, None)
                 return _Outcome(found)
             maybe_sent = False  # the exchange does not know it: sending again is safe
+            self._sent_unanswered.pop(cid, None)
 
     async def _await_final(self, order: Order, timer: _Timer) -> None:
         """Poll an open order until it is final or the order timeout passed; then cancel it."""
@@ -345,6 +396,11 @@ class OrderManager:
             await self._record(order, [])
             return
         if res is None:
+            sent = self._sent_unanswered.get(cid)
+            if sent is not None and self.clock.now_ms() - sent < self.in_flight_ms:
+                log.info("order %s: not found yet, but its unanswered request may still arrive", cid)
+                return  # outcome still unknown: looked up again later
+            self._sent_unanswered.pop(cid, None)
             order.status = OrderStatus.CANCELED
             order.error = not_found_reason
             await self._record(order, [])
@@ -458,6 +514,7 @@ class OrderManager:
         if order.status.is_final:
             self._open.pop(order.client_order_id, None)
             self._quote.pop(order.client_order_id, None)
+            self._sent_unanswered.pop(order.client_order_id, None)
         snap = _snapshot(order)
         await self.journal.record_update(snap, [replace(f) for f in fills])
         order.realized_pnl = snap.realized_pnl  # the journal books realised PnL (the portfolio owns it)
