@@ -144,6 +144,20 @@ from tui_trader.strategy.signals import PCT_EPS, SignalGenerator
 if TYPE_CHECKING:
     from tui_trader.rating.ahead import RatingAhead
 
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WriteOff:
+    """How a close ended when no order could sell the position (dust below the exchange's
+    minimums): it was taken off the book instead; the coins stay in the account."""
+
+    symbol: str
+    quantity: Decimal
+    why: str
+
+    def __str__(self) -> str:
+        return (f"{digits(self.quantity)} written off as dust ({self.why}): "
+                "no order can sell it, it stays in the account")
+
 log = logging.getLogger("tui_trader.engine")
 # one line per fill / rejected order, for the console's log pane (headless runs at full speed silence it)
 trade_log = logging.getLogger("tui_trader.trades")
@@ -244,6 +258,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._error: str = ""
         self._reconcile_problem = ""  # why the start-up reconciliation failed ("" when it passed)
         self._book_holds_more = False  # live: the account holds less of a position than the book
+        # orders of this session whose outcome is unknown (no answer, lookups failed): their symbol
+        # takes no new order until a lookup settles them (each period, and before a manual order)
+        self._unsettled: dict[str, Order] = {}
         self._event_rate = EventRate()
         self.orders: dict[str, Order] = {}  # recent orders by client id (bounded)
         self.fills: deque[Fill] = deque(maxlen=2000)
@@ -800,6 +817,11 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if self.db is not None:
             await self._store_period()
             await self._save_sim_prices(self.db)
+        if self._unsettled:
+            async with self._trade_lock:
+                await self._settle_unsettled()
+        # the breakers judge the period's prices before its signals may add to the risk
+        await self._check_breakers(ts, self._mark())
         await self._run_signals(ts)
         equity = self._mark()
         self.portfolio.sample(ts)
@@ -810,7 +832,6 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             await self._prune(ts)
             if not self.cfg.data_processing.batch_processing_enabled:
                 await self.db.flush()  # each period's rows committed with it: slower, nothing buffered
-        await self._check_breakers(ts, equity)
         self.bus.publish(RatingUpdate(ts, self.counters["periods"], int(np.count_nonzero(np.isfinite(self.score)))))
 
     async def _prune(self, ts: int) -> None:
@@ -1018,6 +1039,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if isinstance(order, str):
             sig.outcome = f"refused: {order}"
             return
+        if isinstance(order, WriteOff):
+            sig.outcome = f"not executed: {order}"
+            return
         sig.order_client_id = order.client_order_id
         if order.executed_qty > 0:  # an IOC or canceled order may have filled in part
             sig.executed = True
@@ -1082,6 +1106,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         sig: Signal | None,
         override: bool,
     ) -> Order | str:
+        if self._unsettled and (refusal := self._unsettled_refusal(symbol)):
+            return refusal
         price_f = self.last_price(symbol)
         if price_f is None:
             return "no price yet"
@@ -1115,6 +1141,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         pos = self.portfolio.positions.get(symbol)
         if pos is None:
             return f"no position in {symbol}"
+        if self._unsettled and (refusal := self._unsettled_refusal(symbol)):
+            return refusal
         price_f = self.last_price(symbol)
         if price_f is None:
             return "no price yet"
@@ -1125,6 +1153,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         f = self.filters.get(symbol)
         if f is not None:
             qty = quantize_qty(qty, f)
+        if quantity is None and (why := _dust_reason(qty, price, f)):
+            return await self._write_off(symbol, source, reason, why)
         if qty <= 0:
             return "quantity rounds to zero"
         reasons = self.checks.check_exit(symbol, qty, price, pos.quantity, f)
@@ -1192,7 +1222,33 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         result = await self.order_mgr.execute(order)
         if result.status is OrderStatus.REJECTED:
             self.counters["rejected_orders"] += 1
+        elif not result.status.is_final:
+            self._unsettled[result.client_order_id] = result
+            log.warning("order %s (%s %s): %s - %s takes no new order until a lookup settles it",
+                        result.client_order_id, side.value, symbol, result.error or result.status.value, symbol)
         return result
+
+    def _unsettled_refusal(self, symbol: str) -> str:
+        """Why ``symbol`` takes no new order now ("" when it may): one of its orders has an unknown
+        outcome, so another could trade twice or sell what is already sold."""
+        for cid, order in self._unsettled.items():
+            if order.symbol == symbol:
+                return (f"order {cid} has an unknown outcome ({order.error or order.status.value}); "
+                        "it is looked up again each period")
+        return ""
+
+    async def _settle_unsettled(self) -> None:
+        """Look the orders of unknown outcome up again (never resending); the caller holds the trade lock."""
+        for cid, order in list(self._unsettled.items()):
+            try:
+                await self.order_mgr.resolve(order)
+            except Exception as exc:  # noqa: BLE001 - tried again next period
+                log.warning("order %s: lookup failed: %s", cid, exc)
+                continue
+            if order.status.is_final:
+                del self._unsettled[cid]
+                log.info("order %s (%s) settled: %s%s", cid, order.symbol, order.status.value,
+                         f" ({order.error})" if order.error else "")
 
     # OrderJournal protocol (called by the OrderManager) ---------------------
 
@@ -1255,9 +1311,31 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if pos is None or f is None:
             return Decimal(0), Decimal(0)
         q = pos.quantity
-        if not (q < f.step_size or q < f.min_qty or q * last.price < f.min_notional):
+        if not _dust_reason(q, last.price, f):
             return Decimal(0), Decimal(0)
         return self.portfolio.write_off(symbol), q
+
+    async def _write_off(self, symbol: str, source: Source, reason: str, why: str) -> WriteOff:
+        """Close a position no order can sell by taking it off the book: its cost is realised as a
+        loss, cash is unchanged; committed (and audited) like a fill."""
+        qty = self.portfolio.positions[symbol].quantity
+        self.portfolio.write_off(symbol)
+        self._sync_positions(symbol)
+        now = self.clock.now_ms()
+        if self.db is not None:
+            try:
+                await self.db.write_off_position(symbol, self._account_fields())
+            except Exception as exc:
+                log.critical("could not persist the write-off of %s: %s - emergency stop", symbol, exc)
+                self.sm.force(EngineState.EMERGENCY_STOPPED, Source.SYSTEM, f"storage failure: {exc}")
+                self.state_reason = f"storage failure: {exc}"
+                raise
+            await self.db.audit(now, source, "write_off", {"symbol": symbol, "quantity": str(qty)}, True,
+                                f"{reason}: {why}")
+        result = WriteOff(symbol, qty, why)
+        log.warning("%s: %s (%s)", symbol, result, reason)
+        self.bus.publish(PositionUpdate(now, symbol, None))
+        return result
 
     def _remember(self, order: Order) -> None:
         self.orders[order.client_order_id] = order
@@ -1273,10 +1351,25 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             log.warning("risk breaker: %s", trip.message)
             if trip.target_state == EngineState.EMERGENCY_STOPPED:
                 await self._emergency(trip.message, Source.RISK, close_positions=False)
-            elif self.sm.state == EngineState.RUNNING:
+            elif self.sm.state in (EngineState.RUNNING, EngineState.PAUSED):
                 await self._transition(trip.target_state, Source.RISK, trip.message)
+            # (stopped: a start later today enters reducing - see _start_trading)
         if self.sm.state == EngineState.REDUCING and self.breakers.daily_rearmed(ts):
             await self._transition(EngineState.RUNNING, Source.SYSTEM, "new UTC day")
+
+    async def _start_trading(self, source: Source, reason: str) -> tuple[bool, str]:
+        """Start or resume: running - or reducing at once when the daily-loss limit was reached
+        earlier this UTC day (while stopped or paused), so the limit is not used up unseen."""
+        ok, msg = await self._transition(EngineState.RUNNING, source, reason)
+        if not ok:
+            return False, msg
+        done = "trading resumed" if "resume" in reason else "trading started"
+        if self.breakers.daily_active(self.clock.now_ms()):
+            limit = self.cfg.risk_management.max_daily_loss_percent
+            why = f"the daily loss limit of {limit:.2f}% was reached today: exits only until the next UTC day"
+            await self._transition(EngineState.REDUCING, Source.RISK, why)
+            return True, f"{done}, reducing: {why} (resume again to override)"
+        return True, done
 
     async def _transition(self, target: EngineState, source: Source, reason: str) -> tuple[bool, str]:
         old = self.sm.state
@@ -1310,6 +1403,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         """State first (nothing automatic from here on), then cancel open orders, then - only when
         asked - close the positions. Never waits for an order in flight before cancelling."""
         now = self.clock.now_ms()
+        self.order_mgr.halt("emergency stop")  # an order waiting to be sent (again) is not sent any more
         changed = self.sm.state != EngineState.EMERGENCY_STOPPED
         if changed:
             old = self.sm.state
@@ -1330,7 +1424,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             async with self._trade_lock:
                 for sym in list(self.portfolio.positions):
                     res = await self._sell(sym, None, source, f"emergency stop: {reason}", None, override=True)
-                    if isinstance(res, Order) and res.status is OrderStatus.FILLED:
+                    if isinstance(res, WriteOff) or isinstance(res, Order) and res.status is OrderStatus.FILLED:
                         closed += 1
                     else:
                         not_closed.append(sym)
@@ -1375,8 +1469,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if isinstance(cmd, Start):
             if st == EngineState.RUNNING:
                 return CommandResult(True, "already running")
-            ok, msg = await self._transition(EngineState.RUNNING, cmd.source, "operator start")
-            return CommandResult(ok, "trading started" if ok else f"cannot start: {msg}")
+            ok, msg = await self._start_trading(cmd.source, "operator start")
+            return CommandResult(ok, msg if ok else f"cannot start: {msg}")
         if isinstance(cmd, Pause):
             ok, msg = await self._transition(EngineState.PAUSED, cmd.source, "operator pause")
             return CommandResult(ok, "trading paused" if ok else f"cannot pause: {msg}")
@@ -1384,8 +1478,12 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             if st in (EngineState.STOPPED, EngineState.RUNNING):
                 return CommandResult(False, f"cannot resume: not paused ({st.value})"
                                      + (": use start" if st == EngineState.STOPPED else ""))
-            ok, msg = await self._transition(EngineState.RUNNING, cmd.source, "operator resume")
-            return CommandResult(ok, "trading resumed" if ok else f"cannot resume: {msg}")
+            if st == EngineState.REDUCING:  # the operator's explicit override of today's daily-loss limit
+                ok, msg = await self._transition(EngineState.RUNNING, cmd.source, "operator resume")
+                msg = "trading resumed: the daily loss limit reached today is overridden" if ok else msg
+            else:
+                ok, msg = await self._start_trading(cmd.source, "operator resume")
+            return CommandResult(ok, msg if ok else f"cannot resume: {msg}")
         if isinstance(cmd, EmergencyStop):
             cancelled, closed = await self._emergency(cmd.reason or "operator emergency stop", cmd.source,
                                                       bool(cmd.close_positions))
@@ -1432,14 +1530,20 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
 
     async def _manual(self, cmd: Command) -> CommandResult:
         is_buy = isinstance(cmd, ManualBuy)
+        if is_buy:  # the breakers judge the prices of now, not of the last period's close
+            await self._check_breakers(self.clock.now_ms(), self._mark())
         refusal = self.sm.manual_refusal(Side.BUY if is_buy else Side.SELL)
         if refusal is not None:
             return CommandResult(False, f"refused: {refusal}")
+        if is_buy and self._reconcile_problem and (problem := await self._reconcile_again()):
+            return CommandResult(False, f"refused: {problem} (tried again; no buying until it passes)")
         if isinstance(cmd, ManualBuy | ManualSell | ClosePosition):
             sym = str(cmd.symbol).upper()
             if sym not in self.sym_index:
                 return CommandResult(False, f"unknown symbol {cmd.symbol!r}")
         async with self._trade_lock:
+            if self._unsettled:
+                await self._settle_unsettled()
             if isinstance(cmd, ManualBuy):
                 amount, bad = _positive_decimal(cmd.quote_amount, "quote amount")
                 if amount is None:
@@ -1464,20 +1568,39 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             for s in list(self.portfolio.positions):
                 res = await self._sell(s, None, cmd.source, cmd.reason or "operator flatten", None, override=True)
                 results.append((s, res))
-            done = sum(1 for _, r in results if isinstance(r, Order) and r.status is OrderStatus.FILLED)
+            closed = [(s, r) for s, r in results
+                      if isinstance(r, WriteOff) or isinstance(r, Order) and r.status is OrderStatus.FILLED]
             failed = [f"{s}: {r if isinstance(r, str) else r.status.value}" for s, r in results
-                      if not (isinstance(r, Order) and r.status is OrderStatus.FILLED)]
-            msg = f"flattened {done} position(s)" + (f"; not closed: {', '.join(failed)}" if failed else "")
+                      if (s, r) not in closed]
+            dust = [f"{r.symbol} {digits(r.quantity)}" for _, r in closed if isinstance(r, WriteOff)]
+            msg = f"flattened {len(closed)} position(s)"
+            msg += f" ({len(dust)} written off as unsellable dust: {', '.join(dust)})" if dust else ""
+            msg += f"; not closed: {', '.join(failed)}" if failed else ""
             return CommandResult(not failed, msg)
 
     @staticmethod
-    def _order_result(side: str, sym: str, res: Order | str) -> CommandResult:
+    def _order_result(side: str, sym: str, res: Order | WriteOff | str) -> CommandResult:
+        if isinstance(res, WriteOff):
+            return CommandResult(True, f"{side} {sym}: {res}")
         if isinstance(res, str):
             return CommandResult(False, f"{side} {sym} refused: {res}")
         if res.executed_qty > 0:  # filled, or filled in part before the rest expired or was canceled
             return CommandResult(True, f"{side} {sym}: {_fill_text(res)}", data={"client_order_id": res.client_order_id})
         return CommandResult(False, f"{side} {sym} {res.status.value}: {res.error or res.reason}",
                              data={"client_order_id": res.client_order_id})
+
+
+def _dust_reason(qty: Decimal, price: Decimal, f: SymbolFilters | None) -> str:
+    """Why no order can sell ``qty`` at about ``price`` under the symbol's filters ("" when one can)."""
+    if f is None:
+        return ""
+    if qty <= 0 or qty < f.step_size:
+        return f"below one step of {digits(f.step_size)}"
+    if qty < f.min_qty:
+        return f"below the minimum quantity {digits(f.min_qty)}"
+    if qty * price < f.min_notional:
+        return f"worth {qty * price:.2f}, below the minimum notional {digits(f.min_notional)}"
+    return ""
 
 
 def _fill_text(order: Order) -> str:

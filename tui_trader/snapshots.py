@@ -201,7 +201,8 @@ class EngineViews:
         checks = feed_checks(fh, self.feed.kind)
         checks.append(database_check(self._persist, self.db is not None,
                                      self.db.writer.stats() if self.db is not None else None))
-        checks.append(broker_check(getattr(self.broker, "name", "?"), breaker_state))
+        checks.append(broker_check(getattr(self.broker, "name", "?"), breaker_state,
+                                   len(getattr(self, "_unsettled", ()))))
         checks.append(memory_check() if self.cfg.monitoring.metrics_collection_enabled
                       else HealthCheck("memory", HEALTHY, "not collected (metrics off)"))
         checks.append(positions_check(len(self.portfolio.positions), self.cfg.risk_management.max_total_positions))

@@ -57,9 +57,14 @@ def database_check(persist: bool, is_open: bool, writer_stats: Mapping[str, Any]
     return HealthCheck("database", HEALTHY, "connected", critical=True)
 
 
-def broker_check(name: str, breaker_state: str) -> HealthCheck:
-    status = HEALTHY if breaker_state == "closed" else WARNING
-    return HealthCheck("broker", status, f"{name} · order circuit {breaker_state}", critical=True)
+def broker_check(name: str, breaker_state: str, unsettled: int = 0) -> HealthCheck:
+    """The order path: its circuit breaker, and orders whose outcome is unknown (their symbols take
+    no new order until a lookup settles them)."""
+    status = HEALTHY if breaker_state == "closed" and not unsettled else WARNING
+    detail = f"{name} · order circuit {breaker_state}"
+    if unsettled:
+        detail += f" · {unsettled} order(s) of unknown outcome, looked up each period"
+    return HealthCheck("broker", status, detail, critical=True)
 
 
 def maxrss_mb(ru_maxrss: int, platform: str = sys.platform) -> float:

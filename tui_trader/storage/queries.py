@@ -872,6 +872,21 @@ class QueriesMixin:
 
         await self._critical_sync(body)
 
+    async def write_off_position(self, symbol: str, account: Mapping[str, Any]) -> None:
+        """Take ``symbol``'s position off the book without a fill (dust no order can sell), in ONE
+        transaction: its row is deleted and the ``account`` fields (e.g. ``realized_pnl``; not
+        cash, which a write-off leaves alone) updated. Raises :class:`AccountError` if there is
+        no account."""
+        vals = _account_values(account, allow_cash=False)
+        sql = f"UPDATE account SET {', '.join(f'{k} = ?' for k in vals)} WHERE id = 1" if vals else ""
+
+        def body(raw: sqlite3.Connection) -> None:
+            raw.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
+            if sql and raw.execute(sql, tuple(vals.values())).rowcount != 1:
+                raise AccountError("no account row: call init_account() first")
+
+        await self._critical_sync(body)
+
     async def save_account(self, **fields: Any) -> None:
         """Update some account fields (see :data:`ACCOUNT_FIELDS`; money as Decimal);
         committed before returning. Raises :class:`AccountError` if there is no account."""

@@ -1,0 +1,204 @@
+"""Engine safety rules at the edges: nothing is sent after an emergency stop, an order of unknown
+outcome blocks its symbol until a lookup settles it, the breakers judge a period before its
+signals and are not used up while paused, a failed reconciliation refuses buys, and a position
+no order can sell is written off when closed."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import numpy as np
+from engine_helpers import MIN, T0, engine_config, klines, make_engine, prices
+
+from tui_trader.clock import ManualClock
+from tui_trader.events import (
+    ClosePosition,
+    EmergencyStop,
+    FlattenAll,
+    ManualBuy,
+    Pause,
+    Resume,
+    RiskAlert,
+    Start,
+)
+from tui_trader.execution.broker import BrokerErrorKind
+from tui_trader.execution.paper import PaperBroker
+from tui_trader.market.binance_payloads import synthetic_filters
+from tui_trader.models import EngineState, Order, OrderStatus, OrderType, Side, SignalType, Source
+
+D = Decimal
+S = EngineState
+
+
+async def _flat(h, k0: int, k1: int, price: float = 100.0) -> None:
+    for k in range(k0, k1):
+        await h.step(klines(T0 + k * MIN, [price] * 4))
+
+
+async def test_an_emergency_stop_during_a_retry_wait_stops_the_order_from_being_sent() -> None:
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        await _flat(h, 0, 3)
+        e.broker.fail_next(BrokerErrorKind.RATE_LIMIT, n=2, retry_after_s=1.0)  # HTTP 429 twice
+        buy = asyncio.create_task(e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=500)))
+        for _ in range(1000):  # until the first try has been answered with the rate limit
+            if e.broker.submit_calls:
+                break
+            await asyncio.sleep(0)
+        stop = await e.submit(EmergencyStop(reason="operator panic"))
+        res = await buy
+        assert stop.ok and e.state is S.EMERGENCY_STOPPED
+        assert not res.ok and "CANCELED: not sent: emergency stop" in res.message
+        assert e.broker.submit_calls == 1  # the rate-limited try only
+        assert e.portfolio.positions == {} and (await e.broker.balances()).get("AAA", D(0)) == 0
+        (order,) = [o for o in await e.db.load_orders() if o.symbol == "AAAUSDT"]
+        assert order.status is OrderStatus.CANCELED
+    finally:
+        await h.stop()
+
+
+async def test_an_order_of_unknown_outcome_blocks_its_symbol_until_a_lookup_settles_it() -> None:
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        await _flat(h, 0, 3)
+        e.broker.fail_next(BrokerErrorKind.TIMEOUT, after_fill=True)  # it bought, the answer was lost
+        e.broker.fail_next(BrokerErrorKind.TIMEOUT, n=12, op="query")  # and the lookups fail for a while
+        first = await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=500))
+        assert not first.ok and "outcome unknown" in first.message
+        assert e.portfolio.positions == {} and (await e.broker.balances())["AAA"] == D("5.000")
+        again = await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=500))
+        assert not again.ok and "unknown outcome" in again.message
+        assert e.broker.submit_calls == 1  # never bought twice
+        other = await e.submit(ManualBuy(symbol="BBBUSDT", quote_amount=500))
+        assert other.ok  # other symbols trade on
+        (broker,) = [c for c in e.snapshot().health.checks if c.name == "broker"]
+        assert broker.status == "warning" and "1 order(s) of unknown outcome" in broker.message
+        await _flat(h, 3, 6)  # the next period looks it up again: now it answers
+        assert e.portfolio.positions["AAAUSDT"].quantity == D("5.000")
+        (order,) = [o for o in await e.db.load_orders() if o.symbol == "AAAUSDT"]
+        assert order.status is OrderStatus.FILLED
+        assert e.order_mgr.unsettled() == {}
+        assert e.broker.submit_calls == 2
+    finally:
+        await h.stop()
+
+
+async def test_the_breakers_judge_a_period_before_its_signals() -> None:
+    cfg = engine_config(risk_management={"max_daily_loss_percent": 3.0, "max_drawdown_percent": 50.0,
+                                         "stop_loss_percent": 50.0})
+    h = await make_engine(cfg).start()
+    e = h.engine
+    alerts: list[RiskAlert] = []
+    e.bus.subscribe(alerts.append, RiskAlert)
+    try:
+        step = np.array([1.005, 0.995, 1.0, 1.0])
+        close = np.full(4, 100.0)
+        for k in range(24):
+            if k == 3:
+                assert (await e.submit(ManualBuy(symbol="DDDUSDT", quote_amount=5000, override_risk=True))).ok
+            new = close * step
+            new[2] = 100.0 + (0.2 if k % 2 else -0.2)
+            new[3] = 90.0 if k >= 12 else 100.0  # the holding drops 10 %: 5 % of equity, limit 3 %
+            await h.step(klines(T0 + k * MIN, new.tolist(), open_=close.tolist()))
+            close = new
+        (trip,) = [a for a in alerts if a.code == "daily_loss"]
+        buys = [s for s in e.recent_signals if s.type is SignalType.BUY]
+        assert buys, "the scenario must raise entry signals"
+        assert not any(s.executed for s in buys if s.ts_ms >= trip.ts_ms)
+        assert set(e.portfolio.positions) <= {"DDDUSDT"} and e.state is S.REDUCING
+    finally:
+        await h.stop()
+
+
+async def test_a_daily_loss_trip_while_paused_enters_reducing_and_start_later_that_day_too() -> None:
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        await _flat(h, 0, 3)
+        assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=5000, override_risk=True))).ok
+        assert (await e.submit(Pause())).ok
+        for k in range(3, 6):
+            await h.step(klines(T0 + k * MIN, [75.0, 100.0, 100.0, 100.0]))  # -12.5 % of equity, limit 10 %
+        assert e.breakers.daily_active(e.clock.now_ms())
+        assert e.state is S.REDUCING  # not used up unseen while paused
+        refused = await e.submit(ManualBuy(symbol="BBBUSDT", quote_amount=500))
+        assert not refused.ok and "refused" in refused.message
+        override = await e.submit(Resume())  # the operator's explicit override, said as such
+        assert override.ok and e.state is S.RUNNING and "overridden" in override.message
+        assert (await e.submit(Pause())).ok
+        e.sm.force(S.STOPPED, Source.UI, "test: stopped later that day")
+        started = await e.submit(Start())
+        assert started.ok and e.state is S.REDUCING and "daily loss limit" in started.message
+    finally:
+        await h.stop()
+
+
+async def test_a_failed_reconciliation_refuses_manual_buys_but_not_sells(tmp_path) -> None:
+    db = str(tmp_path / "book.db")
+    h = await make_engine(db_path=db).start()
+    e = h.engine
+    await _flat(h, 0, 3)
+    assert (await e.submit(ManualBuy(symbol="CCCUSDT", quote_amount=500))).ok
+    now = e.clock.now_ms()
+    # an intent left by a crash (kill -9 after it was committed)
+    await e.db.write_order_intent(Order(client_order_id="tt1-99", symbol="AAAUSDT", side=Side.BUY,
+                                        type=OrderType.MARKET, quantity=D("1.000"), price=None,
+                                        status=OrderStatus.INTENT, source=Source.UI, reason="x",
+                                        created_ms=now, updated_ms=now), e.session_id)
+    await h.stop()
+
+    cfg = engine_config()
+    holder: dict = {}
+    filters = {s: synthetic_filters(s, 100.0) for s in ("AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT")}
+    broker = PaperBroker(cfg, ManualClock(0), lambda s: holder["e"].last_price(s), filters,
+                         balances={"USDT": e.portfolio.cash, "CCC": D("5.000")})
+    broker.fail_next(BrokerErrorKind.TIMEOUT, n=40, op="query")  # the exchange cannot be asked
+    h = make_engine(cfg, db_path=db, broker=broker)
+    holder["e"] = h.engine
+    await h.start()
+    e = h.engine
+    try:
+        assert e.state is S.PAUSED
+        await _flat(h, 10, 13)
+        buy = await e.submit(ManualBuy(symbol="BBBUSDT", quote_amount=500))
+        assert not buy.ok and "reconciliation failed" in buy.message
+        assert broker.submit_calls == 0
+        sell = await e.submit(ClosePosition(symbol="CCCUSDT"))  # reducing risk stays possible
+        assert sell.ok and "CCCUSDT" not in e.portfolio.positions
+    finally:
+        await h.stop()
+
+
+async def test_a_position_no_order_can_sell_is_written_off_when_closed(tmp_path) -> None:
+    db = str(tmp_path / "book.db")
+    cfg = engine_config(risk_management={"stop_loss_percent": 50.0})  # the operator closes, not the stop loss
+    h = await make_engine(cfg, db_path=db).start()
+    e = h.engine
+    await _flat(h, 0, 3)
+    assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=6))).ok  # min notional 5
+    assert (await e.submit(ManualBuy(symbol="BBBUSDT", quote_amount=6))).ok
+    await h.step(prices(T0 + 3 * MIN + 1000, [80.0, 80.0], symbols=[0, 1]))  # now worth 4.80 each
+    realized = e.portfolio.realized_pnl
+    cost, cost_b = e.portfolio.positions["AAAUSDT"].cost, e.portfolio.positions["BBBUSDT"].cost
+    cash = e.portfolio.cash
+    res = await e.submit(ClosePosition(symbol="AAAUSDT"))
+    assert res.ok and "written off as dust" in res.message and "minimum notional" in res.message
+    assert "AAAUSDT" not in e.portfolio.positions
+    assert e.portfolio.cash == cash and e.portfolio.realized_pnl == realized - cost
+    flat = await e.submit(FlattenAll())
+    assert flat.ok and "BBBUSDT" in flat.message and e.portfolio.positions == {}
+    assert e.broker.submit_calls == 2  # the two buys: nothing was sent to sell dust
+    await h.stop()
+    h = make_engine(cfg, db_path=db)
+    await h.start()
+    try:
+        assert h.engine.portfolio.positions == {}  # committed
+        assert h.engine.portfolio.realized_pnl == realized - cost - cost_b
+        audit = [a for a in await h.engine.db.load_audit() if a["action"] == "write_off"]
+        assert {a["args"]["symbol"] for a in audit} == {"AAAUSDT", "BBBUSDT"}
+    finally:
+        await h.stop()
+
