@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 import pytest
@@ -129,12 +129,23 @@ def test_fill_price_never_beyond_cap_and_always_against_trader(price, qty_steps,
     px = b.fill_price("ETHUSDT", side, qty, last)
     assert px % ETH.tick_size == 0
     cap = D("0.005")
+    tick = ETH.tick_size
     if side == Side.BUY:
-        assert px <= last * (1 + cap)
-        assert px >= last - ETH.tick_size  # only the cap pull-back may land below an off-tick last price
+        assert px >= last  # never better than the last price
+        # within the cap - or on the first tick at or above the last price when the cap is closer
+        assert px <= max(last * (1 + cap), (last / tick).to_integral_value(rounding=ROUND_CEILING) * tick)
     else:
-        assert px >= last * (1 - cap)
-        assert px <= last + ETH.tick_size
+        assert px <= last
+        assert px >= min(last * (1 - cap), (last / tick).to_integral_value(rounding=ROUND_FLOOR) * tick)
+
+
+async def test_a_cap_within_one_tick_never_fills_better_than_the_last_price():
+    cfg = Config.model_validate({"broker": {"slippage_bps": 0.0, "slippage_impact": 0.0},
+                                 "order_execution": {"max_slippage_percent": 0.0}})
+    b = PaperBroker(cfg, ManualClock(1_700_000_000_000), {"ETHUSDT": 100.005}.get, FILTERS)
+    buy = await b.submit(req("tt-1", qty="1", symbol="ETHUSDT"))
+    sell = await b.submit(req("tt-2", Side.SELL, qty="1", symbol="ETHUSDT"))
+    assert buy.fills[0].price == D("100.01") and sell.fills[0].price == D("100.00")  # no round-trip gain
 
 
 async def test_min_notional_rejected_with_filter_failure_and_not_stored():

@@ -193,16 +193,20 @@ class PaperBroker:
         """Execution price (quote per base) of a ``qty`` order at last price ``last``: slipped, on the tick."""
         f = self._filters[symbol]
         bps = self.slippage_for(symbol, qty * last)
+        # Held within the slippage cap - but never better for the trader than the last price on its
+        # tick: when the cap lies within one tick of ``last``, that tick wins over the cap.
         if side == Side.BUY:
             cap = last * (1 + self.max_slippage_bps / _BPS)
             px = round_to_step(last * (1 + bps / _BPS), f.tick_size, ROUND_CEILING)
             if px > cap:
-                px = round_to_step(cap, f.tick_size, ROUND_FLOOR)
+                px = max(round_to_step(cap, f.tick_size, ROUND_FLOOR),
+                         round_to_step(last, f.tick_size, ROUND_CEILING))
         else:
             cap = last * (1 - self.max_slippage_bps / _BPS)
             px = round_to_step(last * (1 - bps / _BPS), f.tick_size, ROUND_FLOOR)
             if px < cap:
-                px = round_to_step(cap, f.tick_size, ROUND_CEILING)
+                px = min(round_to_step(cap, f.tick_size, ROUND_CEILING),
+                         round_to_step(last, f.tick_size, ROUND_FLOOR))
         if px <= 0:
             raise BrokerError(BrokerErrorKind.REJECTED, f"no price for {symbol} (fill price {px} not positive)")
         return px
