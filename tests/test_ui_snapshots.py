@@ -41,6 +41,10 @@ def _scene(tmp_path, select: str | None = None):
         app.refresh_from_engine()
         app.refresh_charts()
         app.clear_notifications()  # toasts expire on wall time: never in a picture
+        # the log pane writes and scrolls to its end after a refresh: on a loaded machine one
+        # pause was seen to take the picture before its last lines were in view
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
         await pilot.pause()
 
     return app, run_before
