@@ -474,3 +474,21 @@ def test_sweep_warnings_come_once_after_the_table_with_their_points(tmp_path: Pa
     assert [row["point"] for row in rows] == [{"signal_generation.z_score_threshold": v} for v in (2.0, 3.0)]
     assert all("0 of 201 klines" in row["metrics"]["warnings"][0] for row in rows)
     assert r.stderr.count("backtest warm-up") == 1
+
+
+def test_walk_forward_without_a_start_warms_up_first_and_cuts_windows_on_kline_times(
+    tmp_path: Path, klines_dir: Path
+) -> None:
+    # window 1's in-sample run used to trade from the data's first kline, with no warm-up (a plain
+    # backtest warms the ratings up on the first 201), and the windows were cut at 02:33 and such
+    r = run("backtest", "sweep", "--data", str(klines_dir), "--interval", "1h", "--db", str(tmp_path / "s.db"),
+            "--symbols", "BTCUSDT,ETHUSDT,SOLUSDT", "--end", "2024-04-01",
+            "--param", "signal_generation.z_score_threshold=2", "--walk-forward", "2", "--processes", "1", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads(r.stdout)
+    hour = 3_600_000
+    first = 1_704_067_200_000  # 2024-01-01T00:00Z, the data's first open time
+    assert rows[0]["is_start_ms"] == first + 201 * hour  # as `backtest` over the same data
+    bounds = [r_[k] for r_ in rows for k in ("is_start_ms", "is_end_ms", "oos_start_ms", "oos_end_ms")]
+    assert all(b % hour == 0 for b in bounds), bounds
+    assert [r_["window"] for r_ in rows] == [0, 1]

@@ -227,7 +227,9 @@ def _sweep_data(data: str, interval: str, symbols: list[str] | None, start_ms: i
 
 
 def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
-    from tui_trader.backtest.runner import sweep_runner
+    import numpy as np
+
+    from tui_trader.backtest.runner import sweep_runner, warmup_klines_needed
     from tui_trader.backtest.sweep import (
         default_processes,
         grid,
@@ -237,6 +239,7 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         walk_forward,
     )
     from tui_trader.cli import UsageError
+    from tui_trader.clock import interval_to_ms
     from tui_trader.market.replay import ReplayError
 
     if not args.param:
@@ -270,13 +273,18 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         with prog:
             if args.walk_forward:
                 if start_ms is None or end_ms is None:
-                    ot = loaded.klines.open_time
-                    start_ms = start_ms if start_ms is not None else int(ot.min())
-                    end_ms = end_ms if end_ms is not None else int(ot.max()) + 1
+                    ot = np.unique(loaded.klines.open_time)
+                    if start_ms is None:
+                        # as a plain backtest does: the first klines warm the ratings up, window 1's
+                        # in-sample run trades only after them (at most half of the data)
+                        warm = min(warmup_klines_needed(cfg, interval_to_ms(interval)), ot.size // 2)
+                        start_ms = int(ot[warm])
+                    end_ms = end_ms if end_ms is not None else int(ot[-1]) + 1
                     _check_span(start_ms, end_ms)
                 _check_windows(cfg, params, interval, start_ms, end_ms, args.walk_forward)
                 rows = walk_forward(base, params, sweep_runner, spec, start_ms, end_ms, args.walk_forward, IN_SAMPLE_FRACTION,
-                                    processes=processes, progress=cb, console=console)
+                                    processes=processes, progress=cb, console=console,
+                                    align_ms=interval_to_ms(interval))
             else:
                 rows = run_sweep(base, params, sweep_runner, processes=processes, progress=cb, data_spec=spec,
                                  console=console)

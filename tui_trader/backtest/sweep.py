@@ -658,7 +658,7 @@ def walk_forward_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str], 
         if _metric(oosm, "sharpe") is not None:
             oos_sh.append(_metric(oosm, "sharpe"))
         cells.append([
-            str(r["window"]),
+            str(r["window"] + 1),  # counted from 1, as the warnings name them (the JSON: from 0)
             span(r["is_start_ms"], r["is_end_ms"]),
             span(r["oos_start_ms"], r["oos_end_ms"]),
             chosen,
