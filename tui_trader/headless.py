@@ -29,10 +29,25 @@ log = logging.getLogger("tui_trader.headless")
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-def setup_logging(cfg: Config, stream=sys.stderr) -> None:
+class _StderrHandler(logging.StreamHandler):
+    """Writes each record to ``sys.stderr`` as it is at that moment, not as it was when logging
+    was set up: a host (or a test) that swaps or closes its stderr leaves no dead stream behind."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: ANN201 - a text stream
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it: sys.stderr is always used
+        pass
+
+
+def setup_logging(cfg: Config, stream=None) -> None:
+    """Log records to ``stream`` (default: the current ``sys.stderr`` at each record)."""
     level = {"warn": "WARNING"}.get(cfg.monitoring.log_level, cfg.monitoring.log_level.upper())
+    handler = _StderrHandler() if stream is None else logging.StreamHandler(stream)
     logging.basicConfig(
-        level=level, stream=stream, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True
+        level=level, handlers=[handler], format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True
     )
     if cfg.feed.speed == "max":
         # a full-speed run makes thousands of fills a second: the summary reports them, not the log
