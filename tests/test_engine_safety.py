@@ -65,7 +65,7 @@ async def test_an_order_of_unknown_outcome_blocks_its_symbol_until_a_lookup_sett
     try:
         await _flat(h, 0, 3)
         e.broker.fail_next(BrokerErrorKind.TIMEOUT, after_fill=True)  # it bought, the answer was lost
-        e.broker.fail_next(BrokerErrorKind.TIMEOUT, n=12, op="query")  # and the lookups fail for a while
+        e.broker.fail_next(BrokerErrorKind.TIMEOUT, n=8, op="query")  # and the lookups fail for a while
         first = await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=500))
         assert not first.ok and "outcome unknown" in first.message
         assert e.portfolio.positions == {} and (await e.broker.balances())["AAA"] == D("5.000")
@@ -113,7 +113,7 @@ async def test_the_breakers_judge_a_period_before_its_signals() -> None:
         await h.stop()
 
 
-async def test_a_daily_loss_trip_while_paused_enters_reducing_and_start_later_that_day_too() -> None:
+async def test_a_daily_loss_trip_while_paused_holds_the_pause_and_is_not_used_up() -> None:
     h = await make_engine().start()
     e = h.engine
     try:
@@ -123,13 +123,18 @@ async def test_a_daily_loss_trip_while_paused_enters_reducing_and_start_later_th
         for k in range(3, 6):
             await h.step(klines(T0 + k * MIN, [75.0, 100.0, 100.0, 100.0]))  # -12.5 % of equity, limit 10 %
         assert e.breakers.daily_active(e.clock.now_ms())
-        assert e.state is S.REDUCING  # not used up unseen while paused
+        assert e.state is S.PAUSED  # the operator's hold stays: no strategy exit starts on its own
         refused = await e.submit(ManualBuy(symbol="BBBUSDT", quote_amount=500))
-        assert not refused.ok and "refused" in refused.message
+        assert not refused.ok and "daily loss limit" in refused.message
+        resumed = await e.submit(Resume())  # the limit was not used up unseen while paused
+        assert resumed.ok and e.state is S.REDUCING and "daily loss limit" in resumed.message
         override = await e.submit(Resume())  # the operator's explicit override, said as such
         assert override.ok and e.state is S.RUNNING and "overridden" in override.message
-        assert (await e.submit(Pause())).ok
-        e.sm.force(S.STOPPED, Source.UI, "test: stopped later that day")
+        assert (await e.submit(Pause())).ok and (await e.submit(Resume())).ok
+        assert e.state is S.RUNNING  # the override holds for the rest of the day
+        assert (await e.submit(ManualBuy(symbol="BBBUSDT", quote_amount=500))).ok
+        e.sm.force(S.STOPPED, Source.UI, "test: stopped")
+        e._daily_override_day = None  # (a new session that day: no override)
         started = await e.submit(Start())
         assert started.ok and e.state is S.REDUCING and "daily loss limit" in started.message
     finally:
@@ -202,3 +207,20 @@ async def test_a_position_no_order_can_sell_is_written_off_when_closed(tmp_path)
     finally:
         await h.stop()
 
+
+
+async def test_an_automatic_exit_never_writes_off_a_position_only_its_price_made_unsellable() -> None:
+    h = await make_engine().start()  # stop loss 2 %
+    e = h.engine
+    try:
+        await _flat(h, 0, 3)
+        assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=6))).ok
+        await h.step(prices(T0 + 3 * MIN + 1000, [80.0], symbols=[0]))  # -20 %: worth 4.80 < 5
+        (stop,) = [s for s in e.recent_signals if s.symbol == "AAAUSDT" and s.type is SignalType.SELL]
+        assert not stop.executed and "dust that cannot be sold" in stop.outcome
+        assert "AAAUSDT" in e.portfolio.positions  # the price may come back: kept
+        await h.step(prices(T0 + 3 * MIN + 2000, [100.0], symbols=[0]))
+        assert (await e.submit(ClosePosition(symbol="AAAUSDT"))).ok
+        assert "AAAUSDT" not in e.portfolio.positions and e.broker.submit_calls == 2  # sold, not written off
+    finally:
+        await h.stop()

@@ -267,13 +267,24 @@ async def test_a_halt_stops_an_order_waiting_to_retry_and_spares_later_orders():
 
 async def test_not_found_while_an_unanswered_send_may_still_arrive_is_no_leave_to_resend():
     r = Rig(in_flight_ms=6000)  # e.g. Binance: recvWindow 5 s + 1 s
-    r.broker.fail_next(BrokerErrorKind.TIMEOUT)  # no answer; the lookups find nothing (yet)
+    r.broker.fail_next(BrokerErrorKind.TIMEOUT)  # no answer; the lookups find nothing
+    o = await r.om.execute(r.order())
+    # lookups at 0.5, 1.5 and 3.5 s prove nothing and are no retries; at 7.5 s the request can no
+    # longer arrive: sent once more, with the same id
+    assert r.sleeps == [0.5, 1.0, 2.0, 4.0]
+    assert o.status == OrderStatus.FILLED and o.attempts == 2 and r.broker.submit_calls == 2
+    assert (await r.broker.balances())["BTC"] == D("0.01")
+
+
+async def test_resolve_leaves_an_order_unknown_while_its_unanswered_send_may_still_arrive():
+    r = Rig(in_flight_ms=6000)
+    r.broker.fail_next(BrokerErrorKind.TIMEOUT)
+    r.broker.fail_next(BrokerErrorKind.NETWORK, n=3, op="query")  # and the exchange cannot be asked
     o = await r.om.execute(r.order())
     assert o.status == OrderStatus.NEW and o.error.startswith("outcome unknown")
-    assert r.broker.submit_calls == 1 and r.sleeps == [0.5, 1.0, 2.0]  # 3.5 s < 6 s: never resent
-    assert r.om.unsettled() == {"tt-1": "BTCUSDT"}
+    assert r.broker.submit_calls == 1 and r.om.unsettled() == {"tt-1": "BTCUSDT"}
     r.clock.advance(2_000)
-    assert (await r.om.resolve(o)).status == OrderStatus.NEW  # still within the window
+    assert (await r.om.resolve(o)).status == OrderStatus.NEW  # not found, but still within the window
     r.clock.advance(5_000)
     o = await r.om.resolve(o)
     assert o.status == OrderStatus.CANCELED and o.error == "not found at the exchange"

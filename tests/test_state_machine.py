@@ -20,6 +20,7 @@ LEGAL: dict[tuple[EngineState, EngineState], set[Source]] = {
     (S.PAUSED, S.RUNNING): OPS,
     (S.RUNNING, S.REDUCING): {Source.RISK},
     (S.PAUSED, S.REDUCING): {Source.RISK},
+    (S.STOPPED, S.REDUCING): {Source.RISK},  # a start on a day the daily-loss limit was reached
     (S.REDUCING, S.RUNNING): OPS,  # new UTC day (system/risk) or the operator's resume
     (S.RUNNING, S.STOPPED): OPS,
     (S.PAUSED, S.STOPPED): OPS,
@@ -73,8 +74,8 @@ def test_refusal_messages():
         "cannot pause while reducing")
     assert TradingStateMachine(S.RUNNING).transition(S.REDUCING, Source.UI, "x") == (
         False, "reducing is entered only by the daily-loss breaker")
-    assert "only a running or paused engine" in TradingStateMachine(S.STOPPED).transition(
-        S.REDUCING, Source.RISK, "x")[1]
+    assert TradingStateMachine(S.STOPPED).transition(S.REDUCING, Source.UI, "x") == (
+        False, "reducing is entered only by the daily-loss breaker")
     assert TradingStateMachine(S.RUNNING).transition("bogus", Source.UI, "x")[0] is False
 
 

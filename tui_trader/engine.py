@@ -261,6 +261,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         # orders of this session whose outcome is unknown (no answer, lookups failed): their symbol
         # takes no new order until a lookup settles them (each period, and before a manual order)
         self._unsettled: dict[str, Order] = {}
+        self._daily_override_day: int | None = None  # UTC day the operator resumed past the daily-loss limit
         self._event_rate = EventRate()
         self.orders: dict[str, Order] = {}  # recent orders by client id (bounded)
         self.fills: deque[Fill] = deque(maxlen=2000)
@@ -1106,7 +1107,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         sig: Signal | None,
         override: bool,
     ) -> Order | str:
-        if self._unsettled and (refusal := self._unsettled_refusal(symbol)):
+        if self._unsettled and (refusal := await self._unsettled_refusal(symbol)):
             return refusal
         price_f = self.last_price(symbol)
         if price_f is None:
@@ -1141,7 +1142,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         pos = self.portfolio.positions.get(symbol)
         if pos is None:
             return f"no position in {symbol}"
-        if self._unsettled and (refusal := self._unsettled_refusal(symbol)):
+        if self._unsettled and (refusal := await self._unsettled_refusal(symbol)):
             return refusal
         price_f = self.last_price(symbol)
         if price_f is None:
@@ -1153,7 +1154,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         f = self.filters.get(symbol)
         if f is not None:
             qty = quantize_qty(qty, f)
-        if quantity is None and (why := _dust_reason(qty, price, f)):
+        # an operator's close writes off what no order can sell now; an automatic exit only what
+        # no order could ever sell (below one step or the minimum quantity): the value may recover
+        if quantity is None and (why := _dust_reason(qty, price, f, by_value=source is Source.UI)):
+            self.generator.restore_cooldowns({symbol: self.clock.now_ms()})  # as a sell's would
             return await self._write_off(symbol, source, reason, why)
         if qty <= 0:
             return "quantity rounds to zero"
@@ -1228,18 +1232,23 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                         result.client_order_id, side.value, symbol, result.error or result.status.value, symbol)
         return result
 
-    def _unsettled_refusal(self, symbol: str) -> str:
+    async def _unsettled_refusal(self, symbol: str) -> str:
         """Why ``symbol`` takes no new order now ("" when it may): one of its orders has an unknown
-        outcome, so another could trade twice or sell what is already sold."""
+        outcome (looked up once more here first), so another could trade twice or sell what is
+        already sold. The caller holds the trade lock."""
+        await self._settle_unsettled(symbol)
         for cid, order in self._unsettled.items():
             if order.symbol == symbol:
                 return (f"order {cid} has an unknown outcome ({order.error or order.status.value}); "
                         "it is looked up again each period")
         return ""
 
-    async def _settle_unsettled(self) -> None:
-        """Look the orders of unknown outcome up again (never resending); the caller holds the trade lock."""
+    async def _settle_unsettled(self, symbol: str | None = None) -> None:
+        """Look the orders of unknown outcome (of ``symbol``, or all) up again, never resending;
+        the caller holds the trade lock."""
         for cid, order in list(self._unsettled.items()):
+            if symbol is not None and order.symbol != symbol:
+                continue
             try:
                 await self.order_mgr.resolve(order)
             except Exception as exc:  # noqa: BLE001 - tried again next period
@@ -1351,31 +1360,38 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             log.warning("risk breaker: %s", trip.message)
             if trip.target_state == EngineState.EMERGENCY_STOPPED:
                 await self._emergency(trip.message, Source.RISK, close_positions=False)
-            elif self.sm.state in (EngineState.RUNNING, EngineState.PAUSED):
+            elif self.sm.state == EngineState.RUNNING:
                 await self._transition(trip.target_state, Source.RISK, trip.message)
-            # (stopped: a start later today enters reducing - see _start_trading)
+            # paused or stopped: the operator's hold stays; a resume or start later today enters
+            # reducing (_start_trading) and manual buys are refused meanwhile (_daily_buy_refusal)
         if self.sm.state == EngineState.REDUCING and self.breakers.daily_rearmed(ts):
             await self._transition(EngineState.RUNNING, Source.SYSTEM, "new UTC day")
 
+    def _daily_limit_holds(self) -> bool:
+        """The daily-loss limit was reached this UTC day and the operator has not overridden it."""
+        now = self.clock.now_ms()
+        return self.breakers.daily_active(now) and self._daily_override_day != now // MS_PER_DAY
+
+    def _daily_limit_text(self) -> str:
+        limit = self.cfg.risk_management.max_daily_loss_percent
+        return f"the daily loss limit of {limit:.2f}% was reached today: exits only until the next UTC day"
+
     async def _start_trading(self, source: Source, reason: str) -> tuple[bool, str]:
-        """Start or resume: running - or reducing at once when the daily-loss limit was reached
-        earlier this UTC day (while stopped or paused), so the limit is not used up unseen."""
-        ok, msg = await self._transition(EngineState.RUNNING, source, reason)
-        if not ok:
-            return False, msg
+        """Start or resume: running - or straight to reducing when the daily-loss limit was
+        reached earlier this UTC day (while stopped or paused), so the limit is not used up unseen."""
         done = "trading resumed" if "resume" in reason else "trading started"
-        if self.breakers.daily_active(self.clock.now_ms()):
-            limit = self.cfg.risk_management.max_daily_loss_percent
-            why = f"the daily loss limit of {limit:.2f}% was reached today: exits only until the next UTC day"
-            await self._transition(EngineState.REDUCING, Source.RISK, why)
-            return True, f"{done}, reducing: {why} (resume again to override)"
-        return True, done
+        if self._daily_limit_holds():
+            why = self._daily_limit_text()
+            ok, msg = await self._transition(EngineState.REDUCING, Source.RISK, why)
+            return (True, f"{done}, reducing: {why} (resume again to override)") if ok else (False, msg)
+        ok, msg = await self._transition(EngineState.RUNNING, source, reason)
+        return (True, done) if ok else (False, msg)
 
     async def _transition(self, target: EngineState, source: Source, reason: str) -> tuple[bool, str]:
         old = self.sm.state
         # no trading on a book the start-up reconciliation could not confirm: it is tried again
         if (
-            target is EngineState.RUNNING
+            target in (EngineState.RUNNING, EngineState.REDUCING)
             and self._reconcile_problem
             and self.sm.check(old, target, source) is None
             and (problem := await self._reconcile_again())
@@ -1480,7 +1496,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                                      + (": use start" if st == EngineState.STOPPED else ""))
             if st == EngineState.REDUCING:  # the operator's explicit override of today's daily-loss limit
                 ok, msg = await self._transition(EngineState.RUNNING, cmd.source, "operator resume")
-                msg = "trading resumed: the daily loss limit reached today is overridden" if ok else msg
+                if ok:
+                    msg = "trading resumed: the daily loss limit reached today is overridden"
+                    if self.breakers.daily_active(self.clock.now_ms()):
+                        self._daily_override_day = self.clock.now_ms() // MS_PER_DAY
             else:
                 ok, msg = await self._start_trading(cmd.source, "operator resume")
             return CommandResult(ok, msg if ok else f"cannot resume: {msg}")
@@ -1530,8 +1549,6 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
 
     async def _manual(self, cmd: Command) -> CommandResult:
         is_buy = isinstance(cmd, ManualBuy)
-        if is_buy:  # the breakers judge the prices of now, not of the last period's close
-            await self._check_breakers(self.clock.now_ms(), self._mark())
         refusal = self.sm.manual_refusal(Side.BUY if is_buy else Side.SELL)
         if refusal is not None:
             return CommandResult(False, f"refused: {refusal}")
@@ -1542,12 +1559,17 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             if sym not in self.sym_index:
                 return CommandResult(False, f"unknown symbol {cmd.symbol!r}")
         async with self._trade_lock:
-            if self._unsettled:
-                await self._settle_unsettled()
             if isinstance(cmd, ManualBuy):
                 amount, bad = _positive_decimal(cmd.quote_amount, "quote amount")
                 if amount is None:
                     return CommandResult(False, bad)
+                # the breakers judge the prices of now, not of the last period's close
+                await self._check_breakers(self.clock.now_ms(), self._mark())
+                refusal = self.sm.manual_refusal(Side.BUY)
+                if refusal is None and self._daily_limit_holds():
+                    refusal = self._daily_limit_text()
+                if refusal is not None:
+                    return CommandResult(False, f"refused: {refusal}")
                 res = await self._buy(sym, amount, cmd.source, "manual buy", None, bool(cmd.override_risk))
                 return self._order_result("BUY", sym, res)
             if isinstance(cmd, ManualSell | ClosePosition):
@@ -1590,15 +1612,16 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                              data={"client_order_id": res.client_order_id})
 
 
-def _dust_reason(qty: Decimal, price: Decimal, f: SymbolFilters | None) -> str:
-    """Why no order can sell ``qty`` at about ``price`` under the symbol's filters ("" when one can)."""
+def _dust_reason(qty: Decimal, price: Decimal, f: SymbolFilters | None, by_value: bool = True) -> str:
+    """Why no order can sell ``qty`` at about ``price`` under the symbol's filters ("" when one can);
+    ``by_value=False`` leaves out the minimum notional (a price that may move back)."""
     if f is None:
         return ""
     if qty <= 0 or qty < f.step_size:
         return f"below one step of {digits(f.step_size)}"
     if qty < f.min_qty:
         return f"below the minimum quantity {digits(f.min_qty)}"
-    if qty * price < f.min_notional:
+    if by_value and qty * price < f.min_notional:
         return f"worth {qty * price:.2f}, below the minimum notional {digits(f.min_notional)}"
     return ""
 

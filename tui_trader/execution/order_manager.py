@@ -29,8 +29,9 @@ with ``"outcome unknown"``; call :meth:`OrderManager.resolve` (or
 A lookup that does not find an order whose send timed out proves nothing while
 that request may still reach the exchange: a broker says for how long with an
 optional ``in_flight_ms`` (Binance rejects a request older than its
-``recvWindow``). Within it, "not found" is treated like a failed lookup (back
-off, look again), never as leave to send again.
+``recvWindow``). Within it, "not found" is no leave to send again: the manager
+backs off and looks again until the window has passed (those lookups are not
+counted as retries), and only then sends the order again.
 
 :meth:`OrderManager.halt` (an emergency stop) ends every order in flight that
 has not reached the exchange: before each send, an order started before the
@@ -318,12 +319,14 @@ class OrderManager:
                 self._sent_unanswered[cid] = send_ms
             log.info("order %s: %s (attempt %d)", cid, err, order.attempts)
             # Find out whether the exchange has it before any retry.
+            waits = retries  # backoff steps taken (lookups inside the in-flight window included)
             while True:
                 if retries >= self.retry_attempts:
                     return _Outcome(error=err, maybe_sent=maybe_sent)
                 retries += 1
+                waits += 1
                 after = err.retry_after_s if err.kind == BrokerErrorKind.RATE_LIMIT else None
-                delay = backoff_delay(retries, self.backoff_base_s, self.backoff_cap_s, after)
+                delay = backoff_delay(waits, self.backoff_base_s, self.backoff_cap_s, after)
                 if delay > self.max_wait_s:
                     return _Outcome(error=err, maybe_sent=maybe_sent)
                 await self._pause(delay, timer)
@@ -339,7 +342,10 @@ class OrderManager:
                         return _Outcome(error=qexc, maybe_sent=maybe_sent)
                 waited = timer.elapsed_ms(self.clock.now_ms()) - sent_at
                 if found is None and maybe_sent and waited < self.in_flight_ms:
-                    continue  # the unanswered request may still arrive: "not found" proves nothing yet
+                    # the unanswered request may still arrive: "not found" proves nothing yet, and
+                    # this lookup is no retry - look again (backing off) until the window has passed
+                    retries -= 1
+                    continue
                 break
             if found is not None:
                 self._sent_unanswered.pop(cid, None)

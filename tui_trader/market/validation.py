@@ -12,7 +12,7 @@ Reasons (a row is counted once, under the first rule it breaks, in this order):
 ``malformed``           impossible times (negative open time, close before open) or negative trade count
 ``bad_time``            a closed kline whose times do not fit its interval (open time not on the
                         interval grid, for intervals that divide a day; ``close_time != open_time +
-                        interval_ms - 1``) or that closes after ``now_ms + FUTURE_SLACK_MS`` (only
+                        interval_ms - 1``) or that closes after ``now_ms + FUTURE_SLACK_MS`` (10 min; only
                         when the caller passes its clock's ``now_ms``): one such kline would raise
                         the symbol's last open time and make every real kline after it a "duplicate"
 ``non_finite``          NaN / inf in a price or volume
@@ -45,8 +45,10 @@ from tui_trader.models import KlineBatch, PriceBatch
 
 log = logging.getLogger("tui_trader.market")
 
-FUTURE_SLACK_MS = 60_000
-"""How far past ``now_ms`` a closed kline's close time may be (clock skew with the exchange)."""
+FUTURE_SLACK_MS = 600_000
+"""How far past ``now_ms`` a closed kline's close time may be: a local clock up to ten minutes
+slow (no NTP) still takes every kline; a garbled kline within that slack holds its symbol's later
+klines back for at most that long."""
 
 REASONS = (
     "bad_time",

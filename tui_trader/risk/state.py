@@ -17,6 +17,8 @@ Legal transitions (anything else is refused with a message saying why):
 * ``stopped -> running`` (start), any source but the strategy.
 * ``running -> paused``, ``paused -> running`` (pause / resume).
 * ``running|paused -> reducing``: only by ``Source.RISK`` (the daily-loss breaker).
+* ``stopped -> reducing``: only by ``Source.RISK`` (a start on a day whose daily-loss limit was
+  already reached).
 * ``reducing -> running``: a new UTC day (``SYSTEM``/``RISK``) or the operator's resume (``UI``).
 * ``running|paused|reducing -> stopped`` (stop).
 * ``stopped|running|paused|reducing -> emergency_stopped``: operator, risk or system.
@@ -60,6 +62,7 @@ _LEGAL: dict[tuple[EngineState, EngineState], frozenset[Source]] = {
     (S.PAUSED, S.RUNNING): _ANY,
     (S.RUNNING, S.REDUCING): frozenset({Source.RISK}),
     (S.PAUSED, S.REDUCING): frozenset({Source.RISK}),
+    (S.STOPPED, S.REDUCING): frozenset({Source.RISK}),
     (S.REDUCING, S.RUNNING): _ANY,
     (S.RUNNING, S.STOPPED): _ANY,
     (S.PAUSED, S.STOPPED): _ANY,
@@ -147,8 +150,8 @@ class TradingStateMachine:
                 return f"cannot pause while {current.value}" + (
                     ": start first" if current is S.STOPPED else ": stop or emergency-stop instead"
                 )
-            if target is S.REDUCING:
-                return f"cannot enter reducing from {current.value}: only a running or paused engine reduces"
+            if target is S.REDUCING:  # pragma: no cover - every state but emergency (refused above) may
+                return f"cannot enter reducing from {current.value}"
             return f"illegal transition {current.value} -> {target.value}"  # pragma: no cover - table is full
         if source not in allowed:
             if target is S.REDUCING:
