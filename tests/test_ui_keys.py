@@ -174,6 +174,52 @@ async def test_buy_dialog_rejects_bad_amount_and_override_passes_risk(tmp_path, 
         assert pos.quantity * pos.avg_entry > Decimal(700)
 
 
+COMMA = "use a point for decimals and no thousands separators: 100.5"
+
+
+async def test_a_comma_in_any_number_dialog_is_refused_not_read_as_a_thousands_separator(tmp_path, cfg):
+    engine = make_engine(tmp_path, cfg, autostart=True)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        _select(app, LIQUID)
+        await pilot.press("b")
+        await pilot.pause()
+        field = app.screen.query_one("#amount", Input)
+        field.value = ""
+        await pilot.press(*"100,5")
+        app.screen.query_one("#override", Checkbox).value = True  # the risk checks would not catch 1005
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, BuyScreen)  # not submitted
+        assert COMMA in str(app.screen.query_one("#error").render())
+        await pilot.press("escape")
+        await commands_done(app)
+        assert engine.portfolio.positions == {} and not app.command_results
+        await _buy(app, pilot, engine)
+        qty0 = engine.portfolio.positions[LIQUID].quantity
+        await pilot.press("x")
+        await pilot.pause()
+        app.screen.query_one("#qty", Input).value = "0,001"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SellScreen)
+        assert COMMA in str(app.screen.query_one("#error").render())
+        await pilot.press("escape")
+        await commands_done(app)
+        assert engine.portfolio.positions[LIQUID].quantity == qty0
+        await pilot.press("t")
+        await pilot.pause()
+        app.screen.query_one("#value", Input).value = "1,5"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ThresholdScreen)  # the same message as the other dialogs
+        assert COMMA in str(app.screen.query_one("#error").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert engine.threshold == 2.5
+
+
 async def test_sell_key_partial_then_close(tmp_path, cfg):
     engine = make_engine(tmp_path, cfg, autostart=True)
     app = make_app(engine, cfg)

@@ -151,11 +151,18 @@ def test_vectorised_prices_match_scalar(values):
 
 
 def test_parse_decimal_rejects_bad_input():
-    assert parse_decimal(" 1,250.50 ", "amount") == Decimal("1250.50")
+    assert parse_decimal(" 1250.50 ", "amount") == Decimal("1250.50")
     for bad, msg in (("", "enter a number"), ("abc", "not a number"), ("-5", "positive"), ("NaN", "positive"),
                      ("0", "positive")):
         with pytest.raises(ValueError, match=msg):
             parse_decimal(bad, "amount")
+
+
+@pytest.mark.parametrize("typed", ["100,5", "1,1", "1,250.50", "1.250,50", ","])
+def test_parse_decimal_refuses_a_comma_rather_than_guess_what_it_means(typed):
+    # "100,5" used to become 1005 (the comma read as a thousands separator): ten times the size
+    with pytest.raises(ValueError, match="use a point for decimals and no thousands separators: 100.5"):
+        parse_decimal(typed, "amount")
 
 
 # ------------------------------------------------------------------ tables

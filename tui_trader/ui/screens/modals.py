@@ -27,9 +27,18 @@ def _input(value: str = "", placeholder: str = "", id: str | None = None, type: 
     return inp
 
 
+def refuse_comma(text: str, what: str) -> None:
+    """A comma is refused, never guessed at: ``100,5`` may mean 100.5 (a decimal comma) or 1005
+    (a thousands separator), and reading it the wrong way trades ten times the size."""
+    if "," in text:
+        raise ValueError(f"{what}: {text.strip()!r}: use a point for decimals and no thousands separators: 100.5")
+
+
 def parse_decimal(text: str, what: str) -> Decimal:
-    """A positive, finite Decimal from operator input; ValueError with a clear message."""
-    t = text.strip().replace(",", "").replace("_", "")
+    """A positive, finite Decimal from operator input; ValueError with a clear message.
+    Commas are refused (:func:`refuse_comma`)."""
+    refuse_comma(text, what)
+    t = text.strip().replace("_", "")
     if not t:
         raise ValueError(f"{what}: enter a number")
     try:
@@ -230,6 +239,7 @@ class ThresholdScreen(_Dialog):
 
     def result(self) -> float:
         text = self.query_one("#value", Input).value.strip()
+        refuse_comma(text, "threshold")
         try:
             v = float(text)
         except ValueError:
