@@ -387,6 +387,59 @@ async def test_filter_sort_and_header_click(tmp_path, cfg):
         assert str(prices.get_row_at(0)[0]) == snap.market.symbols[int(snap.market.quote_volume.argmax())]
 
 
+@pytest.mark.parametrize("pane", ["prices", "leaderboard"])
+async def test_a_filter_that_hides_the_selected_symbol_selects_the_row_under_the_cursor(tmp_path, cfg, pane):
+    engine = make_engine(tmp_path, cfg, autostart=True)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app, pilot)
+        hidden = next(s for s in engine.symbols if "ETH" not in s and s != engine.symbols[0])
+        _select(app, hidden)
+        if pane == "leaderboard":
+            lb = app.main_screen.query_one(LeaderboardTable)
+            lb.focus()
+            lb.move_to_key(lb.key_for_symbol(hidden))
+        await pilot.pause()
+        assert app.selected_symbol == hidden
+        await pilot.press("slash", *"eth", "enter")
+        await pilot.pause()
+        table = app.main_screen.query_one(f"#{pane}")
+        shown = table.symbol_for_key(table.selected_key)
+        assert shown is not None and "ETH" in shown
+        assert app.selected_symbol == shown  # not the hidden one
+        asked: list[str] = []
+        history = engine.symbol_history
+        engine.symbol_history = lambda sym: (asked.append(sym), history(sym))[1]
+        app.refresh_charts()
+        assert asked == [shown]  # the charts pane draws the visible symbol
+        await pilot.press("b")
+        await pilot.pause()
+        assert isinstance(app.screen, BuyScreen) and app.screen.symbol == shown
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SymbolDetailScreen) and app.screen.symbol == shown
+        await pilot.press("escape")
+        await pilot.pause()
+        # a filter that matches nothing leaves nothing selected (b says so) rather than a hidden symbol
+        await pilot.press("slash", *"zzz", "enter")
+        await pilot.pause()
+        assert app.selected_symbol is None
+        app.refresh_from_engine()
+        assert app.selected_symbol is None
+        await pilot.press("b")
+        await pilot.pause()
+        assert not isinstance(app.screen, BuyScreen)
+        assert any("select a symbol first" in n for n in notifications(app))
+        # clearing the filter selects the row under the cursor again
+        await pilot.press("slash")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.selected_symbol is not None and app.selected_symbol == table.symbol_for_key(table.selected_key)
+
+
 async def test_tab_moves_between_panes_and_m_maximises(tmp_path, cfg):
     engine = make_engine(tmp_path, cfg)
     app = make_app(engine, cfg)

@@ -396,7 +396,9 @@ class TuiTraderApp(App[int]):
             self._health.apply(health_rows(snap, self.cfg.risk_management.max_total_positions, self.mask_volatile))
         self._logs.drain()
         if self.selected_symbol is None and snap.market.symbols:
-            self.selected_symbol = self._prices.selected_key or snap.market.symbols[0]
+            # under a filter that shows nothing, nothing is selected (not a hidden symbol)
+            fallback = None if self._prices.filter_text else snap.market.symbols[0]
+            self.selected_symbol = self._prices.selected_key or fallback
         override = self._banner_override
         if override is not None:
             main.show_banner(*override)
@@ -643,6 +645,22 @@ class TuiTraderApp(App[int]):
         sym = self._row_symbol(event.data_table, event.row_key.value)
         if sym is not None and event.data_table.has_focus:
             self.selected_symbol = sym
+
+    def on_main_screen_filter_changed(self, _event: MainScreen.FilterChanged) -> None:
+        """The filter changed the rows shown: ``b``, ``x``, ``l``, the charts and Enter must keep
+        acting on one and the same visible symbol. A selected symbol still shown gets the cursor;
+        a hidden one gives way to the row under the cursor (the first shown; none if no row is)."""
+        main = self.main_screen
+        if main is None or not main.is_mounted:
+            return
+        table = main.filter_table()
+        sym = self.selected_symbol
+        key = table.key_for_symbol(sym) if sym else None
+        if key is not None:
+            table.move_to_key(key)
+        else:
+            self.selected_symbol = table.symbol_for_key(table.selected_key) if table.selected_key else None
+        self.refresh_charts()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         sym = self._row_symbol(event.data_table, event.row_key.value)

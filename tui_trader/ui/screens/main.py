@@ -43,6 +43,10 @@ class MainScreen(Screen):
     class Ready(Message):
         """Posted once the panes exist (the app starts its timers and the engine then)."""
 
+    class FilterChanged(Message):
+        """Posted when the symbol filter was typed, kept or cleared: the rows shown changed, so
+        the app checks that its selected symbol is still one of them (:meth:`filter_table`)."""
+
     BINDINGS = [
         Binding("s", "app.start", "Start"),
         Binding("p", "app.pause", "Pause"),
@@ -185,10 +189,16 @@ class MainScreen(Screen):
         bar.display = True
         self.query_one("#filter", Input).focus()
 
+    def filter_table(self) -> PricesTable | LeaderboardTable:
+        """The filtered table whose cursor names the selected symbol: the active pane of the
+        two (where Enter on the filter puts the focus), else prices."""
+        return self.query_one(LeaderboardTable if self.active == "leaderboard" else PricesTable)
+
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.query_one(PricesTable).set_filter(event.value)
         self.query_one(LeaderboardTable).set_filter(event.value)
+        self.post_message(self.FilterChanged())
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
@@ -197,6 +207,7 @@ class MainScreen(Screen):
         else:
             key = self.active if self.active in ("prices", "leaderboard") else "prices"
             self._set_active(key, focus=True)
+            self.post_message(self.FilterChanged())
 
     def _clear_filter(self) -> None:
         inp = self.query_one("#filter", Input)
@@ -205,6 +216,7 @@ class MainScreen(Screen):
         self.query_one(LeaderboardTable).set_filter("")
         self.query_one("#filter-bar").display = False
         self.pane(self.active).main.focus()
+        self.post_message(self.FilterChanged())
 
     # -- misc -------------------------------------------------------------------
 

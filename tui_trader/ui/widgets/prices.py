@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from rich.text import Text
 from textual import on
+from textual.widgets.data_table import RowKey
 
 from tui_trader.events import MarketView
 from tui_trader.ui.format import fmt_compact, fmt_pct, fmt_prices
@@ -79,6 +80,15 @@ class PricesTable(FastTable):
             return 0
         self._dirty[idx] = False
         return self.write_cells(self._cells(idx, full=False))
+
+    @property
+    def filter_text(self) -> str:
+        """The symbol filter (upper case; "" = all rows)."""
+        return self._filter
+
+    def key_for_symbol(self, symbol: str) -> str | None:
+        """The row key showing ``symbol`` (None if filtered out / unknown)."""
+        return symbol if RowKey(symbol) in self.rows else None
 
     def set_filter(self, text: str) -> None:
         text = text.strip().upper()
