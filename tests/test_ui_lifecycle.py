@@ -69,6 +69,28 @@ async def test_engine_crash_shows_banner_stops_engine_and_keeps_app(tmp_path):
     assert app.return_code == 1
 
 
+@pytest.mark.parametrize("key", ["b", "x", "F", "l", "t", "A"])
+async def test_order_keys_say_at_once_that_the_engine_stopped_after_the_feed_ended(tmp_path, key):
+    from tui_trader.ui.screens.modals import _Dialog
+
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg, autostart=True, max_klines=3)  # a replay that ends
+    app = make_app(engine, cfg, run_engine=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        assert await until(lambda: app.engine_finished)
+        assert await until(lambda: engine.db is None)
+        app.selected_symbol = "BTCUSDT"
+        await pilot.press(key)
+        await pilot.pause()
+        assert not isinstance(app.screen, _Dialog)  # no dialog to fill in first
+        assert app.screen is app.main_screen
+        await commands_done(app)
+        assert not app.command_results  # nothing sent to the stopped engine
+        shown = notifications(app)
+        assert any("the engine has stopped" in n and "market feed ended" in n for n in shown), shown
+
+
 async def test_sighup_shuts_down_cleanly_with_state_flushed(tmp_path):
     cfg = ui_config()
     engine = make_engine(tmp_path, cfg)

@@ -478,14 +478,36 @@ class TuiTraderApp(App[int]):
         """Send ``cmd`` to the engine in a worker; the outcome is notified."""
         self.run_worker(self._submit(cmd), group="commands", exit_on_error=False)
 
+    def _engine_failure(self) -> str | None:
+        """Why the engine is gone after an error (None if it did not fail)."""
+        failed = self.engine_failed
+        if failed is None:
+            return None
+        what = "crashed" if self.engine_ready.is_set() else "did not start"
+        return (f"the engine {what} ({type(failed).__name__}: {failed}); fix the cause, "
+                "then quit (q) and start tui-trader again")
+
+    def _refused_engine_stopped(self) -> bool:
+        """For the order keys (b, x, F, l, t, A): once the engine has stopped (its feed ended, it
+        failed, or the console is quitting) say so at once (True) instead of opening a dialog
+        whose command the engine could only refuse."""
+        why = self._engine_failure()
+        if why is None:
+            if self.engine_finished:
+                why = "the engine has stopped (the market feed ended): nothing more is traded; quit (q)"
+            elif self._stopping or self._engine_stopped:
+                why = "the engine has stopped (the console is quitting)"
+            else:
+                return False
+        self.notify(why, title="Engine stopped", severity="error", timeout=8)
+        return True
+
     async def _submit(self, cmd: Command) -> CommandResult:
         name = command_title(cmd)
-        failed = self.engine_failed
+        failure = self._engine_failure()
         try:
-            if failed is not None:  # the engine is gone: say why, not just "not running"
-                what = "crashed" if self.engine_ready.is_set() else "did not start"
-                res = CommandResult(False, f"the engine {what} ({type(failed).__name__}: {failed}); fix the cause, "
-                                    "then quit (q) and start tui-trader again", command=type(cmd).__name__)
+            if failure is not None:  # the engine is gone: say why, not just "not running"
+                res = CommandResult(False, failure, command=type(cmd).__name__)
             else:
                 res = await self.engine.submit(cmd)
         except Exception as exc:  # noqa: BLE001 - an engine bug must not kill the console
@@ -536,6 +558,8 @@ class TuiTraderApp(App[int]):
         )
 
     def action_accept_account(self) -> None:
+        if self._refused_engine_stopped():
+            return
         if self.engine.mode != "live":  # nothing to confirm: the engine says why it does not apply
             self.submit(AcceptAccount(source=Source.UI))
             return
@@ -547,6 +571,8 @@ class TuiTraderApp(App[int]):
         )
 
     def action_buy(self) -> None:
+        if self._refused_engine_stopped():
+            return
         sym = self._symbol()
         snap = self._snapshot()
         if not sym or snap is None:
@@ -559,6 +585,8 @@ class TuiTraderApp(App[int]):
         self.push_screen(BuyScreen(sym, fmt_price(price), default, pf.quote_asset), callback=self._submit_if)
 
     def action_sell(self) -> None:
+        if self._refused_engine_stopped():
+            return
         sym = self._symbol()
         snap = self._snapshot()
         if not sym or snap is None:
@@ -571,6 +599,8 @@ class TuiTraderApp(App[int]):
                          callback=self._submit_if)
 
     def action_flatten(self) -> None:
+        if self._refused_engine_stopped():
+            return
         snap = self._snapshot()
         n = len(snap.positions) if snap else 0
         self.push_screen(
@@ -579,6 +609,8 @@ class TuiTraderApp(App[int]):
         )
 
     def action_lock(self) -> None:
+        if self._refused_engine_stopped():
+            return
         sym = self._symbol()
         snap = self._snapshot()
         if not sym or snap is None:
@@ -586,6 +618,8 @@ class TuiTraderApp(App[int]):
         self.submit(LockSymbol(source=Source.UI, symbol=sym, locked=sym not in snap.locked))
 
     def action_threshold(self) -> None:
+        if self._refused_engine_stopped():
+            return
         snap = self._snapshot()
         if snap is None:
             return
