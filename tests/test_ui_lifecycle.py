@@ -267,6 +267,54 @@ def test_cli_glue_refuses_live_without_keys(monkeypatch, capsys):
     assert "Endpoint:        http://127.0.0.1:9000 (binance.rest_url: orders go here)" in account_summary(cfg)
 
 
+def test_a_second_console_on_a_database_in_use_exits_2_before_drawing_anything(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from tui_trader.storage.lock import EngineLock
+    from tui_trader.ui.launch import main_tui
+
+    cfg = ui_config()
+    cfg.storage.path = str(tmp_path / "book.db")
+    ran: list[str] = []
+    monkeypatch.setattr(app_module, "run_tui", lambda *a, **kw: ran.append("app") or 0)
+    held = EngineLock(cfg.storage.path)  # what the first console's engine holds
+    held.acquire()
+    try:
+        assert main_tui(argparse.Namespace(live=False, report=None), cfg) == 2
+    finally:
+        held.release()
+    assert ran == []  # no app, no screen, no engine
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {cfg.storage.path} is in use by another tui-trader (pid {os.getpid()}): stop it, or use " \
+                  "another --db"
+    assert main_tui(argparse.Namespace(live=False, report=None), cfg) == 0 and ran == ["app"]  # free again
+    assert held.path.exists() and held.path.read_text() == ""  # the check let the lock go
+
+
+def test_a_database_taken_after_the_check_still_exits_2_with_the_same_line(tmp_path, monkeypatch, capsys):
+    from textual.app import App
+
+    from tui_trader.storage.lock import EngineLock
+
+    cfg = ui_config()
+    held = EngineLock(tmp_path / "ui.db")
+    held.acquire()  # taken between launch's check and the engine's start-up
+
+    async def quit_once_refused(pilot) -> None:
+        assert await until(lambda: pilot.app.engine_failed is not None, 20)
+        await pilot.press("q")
+
+    monkeypatch.setattr(app_module.TuiTraderApp, "run",
+                        lambda self, **kw: App.run(self, headless=True, auto_pilot=quit_once_refused))
+    try:
+        rc = app_module.run_tui(cfg, lambda: make_engine(tmp_path, cfg), live=False, account_summary="")
+    finally:
+        held.release()
+    assert rc == 2
+    out = capsys.readouterr()
+    assert f"error: {tmp_path / 'ui.db'} is in use by another tui-trader" in out.err and "engine error" not in out.out
+
+
 def _console_on_a_pty(tmp_path):
     """``tui-trader tui`` as the session leader of a new pseudo-terminal (what sshd gives it);
     returns the process and the terminal's master end, once the engine has stored ratings."""

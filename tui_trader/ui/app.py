@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -775,7 +776,8 @@ def run_tui(cfg: Config, engine_factory: Callable[[], Any], live: bool, account_
     after the live gate passed. With ``live=True`` a full-screen warning shows
     ``account_summary`` (plain text: account, limits) and the operator must
     type ``LIVE``; anything else or Escape returns 3 without building the
-    engine or trading. 0 = normal quit, 1 = the engine failed.
+    engine or trading. 0 = normal quit, 1 = the engine failed,
+    2 = its database is in use by another tui-trader (DatabaseInUseError).
     """
     if live:
         from tui_trader.ui.screens.live_confirm import LiveConfirmApp
@@ -790,6 +792,12 @@ def run_tui(cfg: Config, engine_factory: Callable[[], Any], live: bool, account_
     finally:
         if app._exit_timer is not None:
             app._exit_timer.cancel()  # the app did exit
+    from tui_trader.storage.lock import DatabaseInUseError
+
+    if isinstance(app.engine_failed, DatabaseInUseError):
+        # another console or runner took the book after launch's own check: the same line and code
+        print(f"error: {app.engine_failed}", file=sys.stderr)
+        return 2
     if app.engine_failed is not None:
         print(f"engine error: {type(app.engine_failed).__name__}: {app.engine_failed}")
     return int(app.return_code or 0)

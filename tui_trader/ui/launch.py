@@ -55,6 +55,30 @@ def main_report(cfg: Config, run_id: str | None = None) -> int:
     return int(app.return_code or 0)
 
 
+def database_in_use(db_path: str) -> str | None:
+    """The one-line error if another tui-trader's engine holds ``db_path``'s lock, else None.
+
+    Takes the engine's lock for a moment and lets it go: the console then refuses at once, like
+    ``tui-trader run`` (exit 2), instead of drawing empty panes under an error banner. Another
+    process may still take the lock between this check and the engine's start-up; :func:`run_tui`
+    then exits 2 with the same line. A lock file that cannot be created is left for the engine
+    to report."""
+    from tui_trader.storage.lock import DatabaseInUseError, EngineLock
+    from tui_trader.storage.schema import StorageError
+
+    lock = EngineLock.for_database(db_path)
+    if lock is None:
+        return None
+    try:
+        lock.acquire()
+    except DatabaseInUseError as exc:
+        return str(exc)
+    except StorageError:
+        return None
+    lock.release()
+    return None
+
+
 #: Why a configuration with the live broker does not go live by itself.
 LIVE_NEEDS_FLAG = (
     'the configuration sets broker.kind = "binance" (live trading), but live trading needs the --live flag '
@@ -86,6 +110,11 @@ def main_tui(args: argparse.Namespace, cfg: Config) -> int:
             for e in errors:
                 print(f"error: {e}", file=sys.stderr)
             return 2
+
+    busy = database_in_use(str(cfg.db_path()))  # the engine's own book: see TradingEngine.__init__
+    if busy is not None:  # before any screen (the live gate included) is drawn
+        print(f"error: {busy}", file=sys.stderr)
+        return 2
 
     def factory():
         # paper trading starts at once (the README's promise: trades within a minute); live waits for `s`
