@@ -128,6 +128,8 @@ async def test_a_daily_loss_trip_while_paused_holds_the_pause_and_is_not_used_up
         assert not refused.ok and "daily loss limit" in refused.message
         resumed = await e.submit(Resume())  # the limit was not used up unseen while paused
         assert resumed.ok and e.state is S.REDUCING and "daily loss limit" in resumed.message
+        pause = await e.submit(Pause())  # says what can be done instead
+        assert not pause.ok and "start overrides the daily loss limit" in pause.message
         override = await e.submit(Resume())  # the operator's explicit override, said as such
         assert override.ok and e.state is S.RUNNING and "overridden" in override.message
         assert (await e.submit(Pause())).ok and (await e.submit(Resume())).ok
@@ -136,7 +138,46 @@ async def test_a_daily_loss_trip_while_paused_holds_the_pause_and_is_not_used_up
         e.sm.force(S.STOPPED, Source.UI, "test: stopped")
         e._daily_override_day = None  # (a new session that day: no override)
         started = await e.submit(Start())
-        assert started.ok and e.state is S.REDUCING and "daily loss limit" in started.message
+        assert started.ok and e.state is S.REDUCING and "start again to override" in started.message
+        again = await e.submit(Start())
+        assert again.ok and e.state is S.RUNNING and "overridden" in again.message
+    finally:
+        await h.stop()
+
+
+async def test_an_amount_beyond_the_cash_is_refused_in_plain_words() -> None:
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        await _flat(h, 0, 3)
+        res = await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=Decimal("1e30"), override_risk=True))
+        assert not res.ok and "is more than the cash 10000.00 USDT" in res.message
+        assert "failed" not in res.message and e.broker.submit_calls == 0
+    finally:
+        await h.stop()
+
+
+async def test_the_console_keeps_an_operators_pause_or_stop_across_a_relaunch(tmp_path) -> None:
+    for kind, expect in (("tui", S.PAUSED), ("run", S.RUNNING)):  # a headless run is asked to trade
+        db = str(tmp_path / f"{kind}.db")
+        h = await make_engine(db_path=db, session_kind="tui").start()
+        await _flat(h, 0, 3)
+        assert (await h.engine.submit(Pause())).ok
+        await h.stop()
+        h = await make_engine(db_path=db, session_kind=kind).start()
+        try:
+            assert h.engine.state is expect, kind
+        finally:
+            await h.stop()
+    h = await make_engine(db_path=db, session_kind="tui").start()
+    await h.engine.submit(EmergencyStop(reason="test"))
+    from tui_trader.events import ResetEmergency
+
+    assert (await h.engine.submit(ResetEmergency())).ok and h.engine.state is S.STOPPED
+    await h.stop()
+    h = await make_engine(db_path=db, session_kind="tui").start()
+    try:
+        assert h.engine.state is S.STOPPED  # "trading stays stopped until you start it"
     finally:
         await h.stop()
 

@@ -1120,6 +1120,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             vol = self._volatility()[self.sym_index[symbol]]
             qty = position_size(sig, to_decimal(equity), price, float(vol), self.cfg, f)
         else:
+            if quote_amount > self.portfolio.cash:  # never payable (and beyond what Decimal sizes exactly)
+                return (f"amount {digits(quote_amount)} is more than the cash "
+                        f"{self.portfolio.cash:.2f} {self.portfolio.quote_asset}")
             qty = quote_amount / price
             qty = quantize_qty(qty, f) if f else qty
         if qty <= 0:
@@ -1376,6 +1379,17 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         limit = self.cfg.risk_management.max_daily_loss_percent
         return f"the daily loss limit of {limit:.2f}% was reached today: exits only until the next UTC day"
 
+    async def _override_daily_limit(self, source: Source, reason: str) -> tuple[bool, str]:
+        """Reducing -> running by the operator: today's daily-loss limit no longer holds (remembered
+        for the rest of the UTC day, so a pause and resume does not bring it back)."""
+        ok, msg = await self._transition(EngineState.RUNNING, source, reason)
+        if not ok:
+            return False, msg
+        if self.breakers.daily_active(self.clock.now_ms()):
+            self._daily_override_day = self.clock.now_ms() // MS_PER_DAY
+        done = "trading resumed" if "resume" in reason else "trading started"
+        return True, f"{done}: the daily loss limit reached today is overridden"
+
     async def _start_trading(self, source: Source, reason: str) -> tuple[bool, str]:
         """Start or resume: running - or straight to reducing when the daily-loss limit was
         reached earlier this UTC day (while stopped or paused), so the limit is not used up unseen."""
@@ -1383,7 +1397,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if self._daily_limit_holds():
             why = self._daily_limit_text()
             ok, msg = await self._transition(EngineState.REDUCING, Source.RISK, why)
-            return (True, f"{done}, reducing: {why} (resume again to override)") if ok else (False, msg)
+            return (True, f"{done}, reducing: {why} (start again to override)") if ok else (False, msg)
         ok, msg = await self._transition(EngineState.RUNNING, source, reason)
         return (True, done) if ok else (False, msg)
 
@@ -1485,9 +1499,15 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if isinstance(cmd, Start):
             if st == EngineState.RUNNING:
                 return CommandResult(True, "already running")
+            if st == EngineState.REDUCING:  # start (as resume) is the operator's override of the limit
+                ok, msg = await self._override_daily_limit(cmd.source, "operator start")
+                return CommandResult(ok, msg if ok else f"cannot start: {msg}")
             ok, msg = await self._start_trading(cmd.source, "operator start")
             return CommandResult(ok, msg if ok else f"cannot start: {msg}")
         if isinstance(cmd, Pause):
+            if st == EngineState.REDUCING:
+                return CommandResult(False, "cannot pause while reducing (exits only until the next UTC day): "
+                                     "start overrides the daily loss limit, an emergency stop halts everything")
             ok, msg = await self._transition(EngineState.PAUSED, cmd.source, "operator pause")
             return CommandResult(ok, "trading paused" if ok else f"cannot pause: {msg}")
         if isinstance(cmd, Resume):
@@ -1495,11 +1515,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 return CommandResult(False, f"cannot resume: not paused ({st.value})"
                                      + (": use start" if st == EngineState.STOPPED else ""))
             if st == EngineState.REDUCING:  # the operator's explicit override of today's daily-loss limit
-                ok, msg = await self._transition(EngineState.RUNNING, cmd.source, "operator resume")
-                if ok:
-                    msg = "trading resumed: the daily loss limit reached today is overridden"
-                    if self.breakers.daily_active(self.clock.now_ms()):
-                        self._daily_override_day = self.clock.now_ms() // MS_PER_DAY
+                ok, msg = await self._override_daily_limit(cmd.source, "operator resume")
             else:
                 ok, msg = await self._start_trading(cmd.source, "operator resume")
             return CommandResult(ok, msg if ok else f"cannot resume: {msg}")

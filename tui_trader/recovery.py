@@ -444,6 +444,12 @@ class EngineRecovery:
             log.warning("reducing (daily-loss limit) restored from earlier today: only exits")
         elif restored == EngineState.PAUSED and not self.autostart:
             self.sm.force(EngineState.PAUSED, Source.SYSTEM, self.state_reason or "restored")
+        elif saved and restored in (EngineState.PAUSED, EngineState.STOPPED) and self.session_kind == "tui":
+            # the console starts a paper book trading - a new one, or one that was trading - but
+            # an operator's pause, or a stop after an emergency reset, holds across a relaunch
+            self.sm.force(restored, Source.SYSTEM, self.state_reason or "restored")
+            log.warning("%s in the last session (%s): start trading with s", restored.value,
+                        self.state_reason or "by the operator")
         elif restored == EngineState.RUNNING and self.mode == "live" and not self.autostart:
             # real money never trades on its own after a restart (a quit, a crash, kill -9): the
             # operator starts it (s). Paused, not stopped: the held positions' stop losses run.
