@@ -137,6 +137,12 @@ async def test_deterministic_and_stored(klines_dir, tmp_path, result):
     assert stored is not None
     assert len(stored["trades"]) == len(result.fills)
     np.testing.assert_array_equal(np.asarray(stored["equity"]), result.equity)
+    # the report screen's trades show why each order was placed and what each sell realised
+    assert all(t.reason for t in stored["trades"]), [t.reason for t in stored["trades"]][:5]
+    sells = [t for t in stored["trades"] if t.side.value == "SELL"]
+    booked = sum((t.realized_pnl for t in stored["trades"]), Decimal(0))
+    assert sells and all(t.realized_pnl == 0 for t in stored["trades"] if t.side.value == "BUY")
+    assert float(booked) == pytest.approx(result.metrics["trades_pnl"], abs=1e-6)
 
 
 async def test_warmup_comes_from_before_the_start(klines_dir):

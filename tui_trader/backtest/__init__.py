@@ -11,6 +11,7 @@ and every report reads; it imports nothing heavy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,6 +38,8 @@ class BacktestResult:
     * ``state_changes``: the engine's state changes during the run, ``(ts_ms, old, new,
       reason)`` (e.g. a loss breaker switching to ``reducing``), oldest first.
     * ``final_state``: the engine state at the end (``running``, ``reducing``, ...).
+    * ``order_reasons``: client order id -> why the order was placed (the signal's reason, a
+      stop loss, ...); ``order_pnl``: client order id -> the realised PnL the order booked.
     """
 
     run_id: str
@@ -58,6 +61,8 @@ class BacktestResult:
     position_counts: np.ndarray | None = None
     state_changes: list[tuple[int, str, str, str]] = field(default_factory=list)
     final_state: str = ""
+    order_reasons: dict[str, str] = field(default_factory=dict)
+    order_pnl: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def quote_asset(self) -> str:

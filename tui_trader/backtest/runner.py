@@ -123,7 +123,7 @@ async def run_backtest(
     Raises ``ValueError`` for bad arguments and
     :class:`~tui_trader.market.replay.ReplayError` when no usable data is found.
     """
-    from tui_trader.events import FillEvent, PositionUpdate, PriceUpdate, StateChange
+    from tui_trader.events import FillEvent, OrderUpdate, PositionUpdate, PriceUpdate, StateChange
     from tui_trader.market.replay import ReplayError, load_klines
     from tui_trader.runtime import build_engine
 
@@ -211,6 +211,15 @@ async def run_backtest(
     def on_fill(ev: FillEvent) -> None:
         fills.append(ev.fill)
 
+    reasons: dict[str, str] = {}
+    order_pnl: dict[str, Decimal] = {}
+
+    def on_order(ev: OrderUpdate) -> None:
+        o = ev.order
+        reasons[o.client_order_id] = o.reason
+        if o.status.is_final:
+            order_pnl[o.client_order_id] = o.realized_pnl
+
     def on_position(ev: PositionUpdate) -> None:
         if ev.position is None or ev.position.quantity == 0:
             open_syms.discard(ev.symbol)
@@ -229,6 +238,7 @@ async def run_backtest(
             progress(min(done[0], total_batches), total_batches)
 
     engine.bus.subscribe(on_fill, FillEvent)
+    engine.bus.subscribe(on_order, OrderUpdate)
     engine.bus.subscribe(on_position, PositionUpdate)
     engine.bus.subscribe(on_price, PriceUpdate)
     engine.bus.subscribe(on_state, StateChange)
@@ -308,15 +318,34 @@ async def run_backtest(
             c for c in state_changes if not (c[0] <= live_start and c[1:3] == ("stopped", "running"))
         ],
         final_state=str(engine.state.value),
+        order_reasons=reasons,
+        order_pnl=order_pnl,
     )
     if store:
         await store_result(result, db_path if db_path is not None else bcfg.db_path(), str(data_path))
     return result
 
 
+def _trades_to_store(result: BacktestResult) -> list:
+    """The run's fills as stored trades, each with its order's reason, and the realised PnL of
+    its order on the order's last fill (paper orders fill at once: one fill each)."""
+    from tui_trader.storage import BacktestTrade
+
+    last = {f.client_order_id: i for i, f in enumerate(result.fills)}
+    return [
+        BacktestTrade.from_fill(
+            f,
+            realized_pnl=result.order_pnl.get(f.client_order_id, Decimal(0)) if last[f.client_order_id] == i
+            else Decimal(0),
+            reason=result.order_reasons.get(f.client_order_id, ""),
+        )
+        for i, f in enumerate(result.fills)
+    ]
+
+
 async def store_result(result: BacktestResult, db_path: str | Path, data_desc: str = "") -> None:
     """Save the run (config, fills as trades, equity curve, figures) under ``result.run_id``."""
-    from tui_trader.storage import BacktestTrade, Database
+    from tui_trader.storage import Database
 
     desc = (
         f"{data_desc} {result.interval} {','.join(result.symbols)} {result.start_ms}..{result.end_ms}"
@@ -341,7 +370,7 @@ async def store_result(result: BacktestResult, db_path: str | Path, data_desc: s
             result.config,
             desc,
             summary,
-            [BacktestTrade.from_fill(f) for f in result.fills],
+            _trades_to_store(result),
             result.equity_ts,
             result.equity,
         )
