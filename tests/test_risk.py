@@ -257,3 +257,13 @@ def test_exit_short_form_builds_the_context():
     ]
     with pytest.raises(TypeError, match="all of them"):
         CHECKS.check_exit("BTCUSDT", D(1))
+
+
+def test_a_small_part_of_a_large_holding_is_no_dust_and_money_shows_no_float_noise():
+    f = filt()
+    # selling 0.05 of a holding of 1: the order is too small, the position is not dust
+    assert CHECKS.check_exit("BTCUSDT", D("0.05"), D(100), D(1), f)[0] == (
+        "order value 5.00 below the minimum notional 10.00")
+    noisy = D(0.8592)  # a price taken from a float: 0.85920000000000007...
+    assert CHECKS.check_exit("BTCUSDT", D(1), noisy, D(1), f)[0].startswith(
+        "order value 0.8592 below the minimum notional 10.00")

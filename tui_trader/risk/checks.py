@@ -79,8 +79,9 @@ class TradeContext:
 
 
 def _fmt(d: Decimal) -> str:
-    """Money (quote): two decimals, or every significant digit below 1."""
-    return f"{d:.2f}" if abs(d) >= 1 else f"{d.normalize():f}"
+    """Money (quote): two decimals, or up to eight below 1 (a price taken from a float carries
+    binary noise far below that: 0.85920000000000008 reads 0.8592)."""
+    return f"{d:.2f}" if abs(d) >= 1 else f"{d.quantize(Decimal('1e-8')).normalize():f}"
 
 
 def _qty(d: Decimal) -> str:
@@ -134,7 +135,7 @@ class PreTradeChecks:
         if lot.step_size > 0 and q % lot.step_size != 0:
             out.append(f"quantity {_qty(q)} is not a multiple of the step size {_qty(lot.step_size)}")
         if notional < f.min_notional:
-            if exit_:
+            if exit_ and ctx.quantity >= ctx.holding_qty:  # the whole holding: no order can sell it
                 out.append(
                     f"order value {_fmt(notional)} below the minimum notional {_fmt(f.min_notional)}: "
                     "dust that cannot be sold"
