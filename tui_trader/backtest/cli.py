@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -72,13 +71,10 @@ def _inputs(args: argparse.Namespace, cfg: Config) -> tuple[str, str, list[str] 
 def _check_out_dir(out: Path) -> None:
     """``--out``: a folder that exists (or can be made) and takes files; UsageError otherwise."""
     from tui_trader.cli import UsageError
+    from tui_trader.outdir import out_dir_problem
 
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".tui-trader-", delete=True):
-            pass
-    except OSError as exc:
-        raise UsageError(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
+    if problem := out_dir_problem(out):
+        raise UsageError(problem)
 
 
 def _check_db(path: str | Path) -> None:

@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -48,6 +47,7 @@ from tui_trader.market.binance import (
     describe_error,
     fetch_klines_range,
 )
+from tui_trader.outdir import out_dir_problem
 
 log = logging.getLogger("tui_trader.market.download")
 
@@ -121,12 +121,8 @@ def write_rows_atomic(path: Path, rows: list[list[Any]]) -> None:
 def check_out_dir(out_dir: Path) -> None:
     """``--out``: a folder that exists (or can be made) and takes files, checked before any
     request; :class:`DownloadArgError` otherwise."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".tui-trader-", delete=True):
-            pass
-    except OSError as e:
-        raise DownloadArgError(f"--out: cannot write to {out_dir}: {e.strerror or e}") from None
+    if problem := out_dir_problem(out_dir):
+        raise DownloadArgError(problem)
 
 
 # ---------------------------------------------------------------------------

@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import tempfile
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from tui_trader.clock import iso_utc
+from tui_trader.outdir import out_dir_problem
 
 FILES = ("fills.csv", "orders.csv", "positions.csv", "equity.csv", "audit.csv")
 
@@ -76,14 +76,8 @@ async def load_book(db_path: str, out_dir: Path | None = None) -> dict[str, Any]
 
 def prepare_out(out: Path) -> None:
     """Create ``out`` if needed and make sure it takes files; ``ValueError`` naming it otherwise."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"output path exists and is not a folder: {out}")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".tui-trader-", delete=True):
-            pass
-    except OSError as exc:
-        raise ValueError(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
+    if problem := out_dir_problem(out):
+        raise ValueError(problem)
 
 
 def export_book(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:

@@ -1,0 +1,21 @@
+"""Output folders given on the command line (``--out``): made if needed and proven writable
+before any long work starts, so a bad path fails at once with one line, not after it."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+
+def out_dir_problem(out: Path) -> str:
+    """Why ``out`` cannot take files ("" when it can): it is made if missing, then a temporary
+    file is written and removed in it. The text names the path: ``--out: cannot write to ...``."""
+    if out.exists() and not out.is_dir():
+        return f"--out: cannot write to {out}: not a folder"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".tui-trader-", delete=True):
+            pass
+    except OSError as exc:
+        return f"--out: cannot write to {out}: {exc.strerror or exc}"
+    return ""
