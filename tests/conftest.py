@@ -7,6 +7,7 @@ Real Binance data lives outside the repo, in ``$TUI_TRADER_SHARED_DATA``
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -30,6 +31,21 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _KLINE_CACHE:
         shutil.rmtree(_KLINE_CACHE, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found():
+    """A test that runs a command in-process (``main([...])``) configures logging as the CLI does
+    - root handlers, and the trades logger quietened at speed max: put it back afterwards, so no
+    later test (the console's log pane, a command's stderr) depends on which ran before it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in ("tui_trader", "tui_trader.trades")}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, lvl in levels.items():
+        logging.getLogger(name).setLevel(lvl)
 
 
 def shared_data_dir() -> Path:
