@@ -265,3 +265,20 @@ async def test_an_automatic_exit_never_writes_off_a_position_only_its_price_made
         assert "AAAUSDT" not in e.portfolio.positions and e.broker.submit_calls == 2  # sold, not written off
     finally:
         await h.stop()
+
+
+async def test_a_reconciliation_tried_again_leaves_this_sessions_unknown_orders_to_their_lookups() -> None:
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        await _flat(h, 0, 3)
+        e.broker.fail_next(BrokerErrorKind.TIMEOUT, after_fill=True)
+        e.broker.fail_next(BrokerErrorKind.TIMEOUT, n=3, op="query")
+        assert not (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=500))).ok  # outcome unknown
+        assert await e._reconcile_again() == ""  # e.g. a start after a failed start-up reconciliation
+        await _flat(h, 3, 6)  # the period's lookup settles it
+        held = (await e.broker.balances())["AAA"]
+        assert e.portfolio.positions["AAAUSDT"].quantity == held == D("5.000")  # booked once, not twice
+        assert len([f for f in e.fills if f.symbol == "AAAUSDT"]) == 1
+    finally:
+        await h.stop()

@@ -259,7 +259,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._reconcile_problem = ""  # why the start-up reconciliation failed ("" when it passed)
         self._book_holds_more = False  # live: the account holds less of a position than the book
         # orders of this session whose outcome is unknown (no answer, lookups failed): their symbol
-        # takes no new order until a lookup settles them (each period, and before a manual order)
+        # takes no new order until a lookup settles them (each period, and before its next order)
         self._unsettled: dict[str, Order] = {}
         self._daily_override_day: int | None = None  # UTC day the operator resumed past the daily-loss limit
         self._event_rate = EventRate()
@@ -417,7 +417,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._book_holds_more = False  # set by the account check below (what AcceptAccount may mend)
         if self.db is not None:
             try:
-                open_orders = await self.db.load_open_orders()
+                # this session's orders of unknown outcome are settled by their own lookups (on the
+                # objects the engine holds): booked here as well, their fills would count twice
+                open_orders = [o for o in await self.db.load_open_orders() if o.client_order_id not in self._unsettled]
                 if open_orders:
                     fixed = await self.order_mgr.reconcile(open_orders)
                     log.warning("reconciled %d open order(s) from the last run: %s", len(fixed),
@@ -1366,7 +1368,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             elif self.sm.state == EngineState.RUNNING:
                 await self._transition(trip.target_state, Source.RISK, trip.message)
             # paused or stopped: the operator's hold stays; a resume or start later today enters
-            # reducing (_start_trading) and manual buys are refused meanwhile (_daily_buy_refusal)
+            # reducing (_start_trading) and manual buys are refused meanwhile (_daily_limit_holds)
         if self.sm.state == EngineState.REDUCING and self.breakers.daily_rearmed(ts):
             await self._transition(EngineState.RUNNING, Source.SYSTEM, "new UTC day")
 
