@@ -248,6 +248,19 @@ async def test_a_rate_limit_ban_is_honoured_across_orders_without_asking_again(e
     ]
 
 
+async def test_the_order_count_limit_holds_back_new_orders_but_not_lookups_or_cancels(ex, broker):
+    ex.fail_next("POST", "order", status=429, code=-1015, msg="Too many new orders.", retry_after=120)
+    with pytest.raises(BrokerError):
+        await broker.submit(market("tt-c1", Side.BUY, "0.001"))
+    n = len(ex.requests)
+    with pytest.raises(BrokerError) as ei:
+        await broker.submit(market("tt-c2", Side.BUY, "0.001"))
+    assert ei.value.kind == BrokerErrorKind.RATE_LIMIT and len(ex.requests) == n  # not sent
+    await broker.open_orders()  # an emergency stop's cancel_all must still reach the exchange
+    await broker.balances()
+    assert len(ex.requests) == n + 2
+
+
 async def test_requests_flow_again_once_the_ban_is_over(ex, broker):
     ex.fail_next("GET", "account", status=418, code=-1003, msg="Way too many requests; IP banned.", retry_after=1)
     with pytest.raises(BrokerError):

@@ -24,6 +24,8 @@
 * Rate-limit bans: a RATE_LIMIT answer's ``Retry-After`` is remembered (``banned_until``,
   monotonic); until it has passed every call raises RATE_LIMIT (``retry_after_s`` = the time
   left) without a request, since asking during a ban makes Binance escalate 429 to a 418 IP ban.
+  The order-count limit (-1015, too many new orders) holds back new orders only
+  (``orders_banned_until``): lookups and cancels - an emergency stop's - still go out.
 * Secrets: the key and secret are handed to the client and otherwise kept in a redacting
   wrapper; they never appear in ``repr``/``str``, logs or error messages (errors are built from
   Binance's code and message only, raised ``from None``, and scrubbed of URLs, query strings
@@ -192,6 +194,7 @@ class BinanceBroker:
         self._client: AsyncClient | None = None
         self._assets: dict[str, tuple[str, str]] = {}  # symbol -> (base, quote)
         self.banned_until = 0.0  # time.monotonic() seconds: no request before (the exchange's Retry-After)
+        self.orders_banned_until = 0.0  # the same for new orders only (-1015, the order-count limit)
 
     def __repr__(self) -> str:
         where = self.cfg.binance.rest_url or ("testnet" if self.cfg.binance.testnet else "binance")
@@ -247,6 +250,8 @@ class BinanceBroker:
     async def _call(self, what: str, fn: Callable[[AsyncClient], Awaitable[T]], sent: bool = False) -> T:
         client = self._require()
         banned = self.ban_remaining_s()
+        if sent:  # a new order
+            banned = max(banned, self.orders_banned_until - time.monotonic())
         if banned > 0:  # asking again during a ban makes Binance escalate it (429 -> 418 IP ban)
             raise BrokerError(
                 BrokerErrorKind.RATE_LIMIT,
@@ -266,7 +271,11 @@ class BinanceBroker:
             except Exception as exc:  # noqa: BLE001 - mapped to a BrokerError kind
                 err = map_error(exc, what, sent)
             if err.kind == BrokerErrorKind.RATE_LIMIT and err.retry_after_s:
-                self.banned_until = max(self.banned_until, time.monotonic() + err.retry_after_s)
+                until = time.monotonic() + err.retry_after_s
+                if err.code == -1015:  # too many new orders: the account's order count, not the IP
+                    self.orders_banned_until = max(self.orders_banned_until, until)
+                else:
+                    self.banned_until = max(self.banned_until, until)
             log.warning("binance broker: %s", err)
             raise err from None
         raise AssertionError("unreachable")  # pragma: no cover
