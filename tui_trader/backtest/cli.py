@@ -196,36 +196,25 @@ def _sweep_data(data: str, interval: str, symbols: list[str] | None, start_ms: i
     replay (no files, none of the symbols, nothing from ``start_ms`` to ``end_ms``) is one
     :class:`~tui_trader.market.replay.ReplayError`, not a failure per point. Returns the
     :class:`~tui_trader.market.replay.ReplayData`; a one-process sweep reuses it."""
-    from tui_trader.backtest import runner
+    from tui_trader.backtest.runner import keep_data, no_klines_error
     from tui_trader.clock import utc_text
-    from tui_trader.market.replay import ReplayError, load_klines
+    from tui_trader.market.replay import load_klines
 
     loaded = load_klines(data, interval, symbols=symbols)
     ot = loaded.klines.open_time
     lo = -(2**62) if start_ms is None else start_ms
     hi = 2**62 if end_ms is None else end_ms
     if not ((ot >= lo) & (ot < hi)).any():
-        if start_ms is None and end_ms is None:
-            raise ReplayError(f"no {interval} klines to replay in {data}")
-        if end_ms is None:
-            span = f"from {utc_text(lo)} UTC on"
-        elif start_ms is None:
-            span = f"before {utc_text(hi)} UTC"
-        else:
-            span = f"from {utc_text(lo)} to {utc_text(hi)} UTC"
-        raise ReplayError(f"no {interval} klines to replay {span}: check --start and --end against the "
-                          f"data's dates ({utc_text(int(ot.min()))} to {utc_text(int(ot.max()))} UTC)")
-    # the worker's cache key (runner._cached_data): an inline sweep loads nothing twice
-    key = (str(Path(data).resolve()), interval, tuple(symbols) if symbols else None)
-    runner._DATA_CACHE.clear()
-    runner._DATA_CACHE[key] = loaded
+        raise no_klines_error(interval, data, start_ms, end_ms,
+                              f"{utc_text(int(ot.min()))} to {utc_text(int(ot.max()))} UTC")
+    keep_data(Path(data).resolve(), interval, symbols, loaded)  # an inline sweep loads nothing twice
     return loaded
 
 
 def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     import numpy as np
 
-    from tui_trader.backtest.runner import sweep_runner, warmup_klines_needed
+    from tui_trader.backtest.runner import sweep_runner, warmup_from_data, warmup_klines_needed
     from tui_trader.backtest.sweep import (
         default_processes,
         grid,
@@ -273,7 +262,7 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
                     if start_ms is None:
                         # as a plain backtest does: the first klines warm the ratings up, window 1's
                         # in-sample run trades only after them (at most half of the data)
-                        warm = min(warmup_klines_needed(cfg, interval_to_ms(interval)), ot.size // 2)
+                        warm = warmup_from_data(warmup_klines_needed(cfg, interval_to_ms(interval)), ot.size)
                         start_ms = int(ot[warm])
                     end_ms = end_ms if end_ms is not None else int(ot[-1]) + 1
                     _check_span(start_ms, end_ms)

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +42,9 @@ from tui_trader.clock import ManualClock, interval_to_ms, utc_text
 from tui_trader.config import Config, redacted_dump
 from tui_trader.models import Fill
 from tui_trader.rating.periods import period_ms_for
+
+if TYPE_CHECKING:
+    from tui_trader.market.replay import ReplayError
 
 log = logging.getLogger("tui_trader.backtest")
 
@@ -64,6 +67,31 @@ def backtest_config(
         data["feed"]["symbols"] = list(symbols)
     data["broker"]["kind"] = "paper"
     return Config.model_validate(data)
+
+
+def warmup_from_data(want: int, n_times: int) -> int:
+    """Without a start time, how many of the data's ``n_times`` open times warm the ratings up
+    before trading: ``want``, but at most half of the data."""
+    return int(min(want, n_times // 2))
+
+
+def no_klines_error(
+    interval: str, data_path: str | Path, start_ms: int | None, end_ms: int | None, dates: str = ""
+) -> ReplayError:
+    """The error for data with no klines to replay from ``start_ms`` to ``end_ms`` (``dates``:
+    the data's own span, when known, for the hint)."""
+    from tui_trader.market.replay import ReplayError
+
+    if start_ms is None and end_ms is None:
+        return ReplayError(f"no {interval} klines to replay in {data_path}")
+    if end_ms is None:
+        span = f"from {utc_text(start_ms)} UTC on"
+    elif start_ms is None:
+        span = f"before {utc_text(end_ms)} UTC"
+    else:
+        span = f"from {utc_text(start_ms)} to {utc_text(end_ms)} UTC"
+    return ReplayError(f"no {interval} klines to replay {span}: check --start and --end against the data's "
+                       f"dates{f' ({dates})' if dates else ''}")
 
 
 def warmup_klines_needed(cfg: Config, interval_ms: int) -> int:
@@ -163,19 +191,9 @@ async def run_backtest(
         kl = kl.take(kl.open_time >= (times[times_before - warm] if warm else start_ms))
         times = times[times_before - warm :]
     else:
-        warm = int(min(want_warm, times.size // 2))
+        warm = warmup_from_data(want_warm, times.size)
     if times.size - warm < 1:
-        if start_ms is None and end_ms is None:
-            raise ReplayError(f"no {interval} klines to replay in {data_path}")
-        if end_ms is None:
-            span = f"from {utc_text(start_ms)} UTC on"
-        elif start_ms is None:
-            span = f"before {utc_text(end_ms)} UTC"
-        else:
-            span = f"from {utc_text(start_ms)} to {utc_text(end_ms)} UTC"
-        raise ReplayError(
-            f"no {interval} klines to replay {span}: check --start and --end against the data's dates"
-        )
+        raise no_klines_error(interval, data_path, start_ms, end_ms)
     if warm < want_warm:  # then the warm-up starts at the data's first kline: times[0]
         log.warning(
             "backtest warm-up: %d of %d klines before the start (the data begins %s UTC): "
@@ -383,6 +401,13 @@ async def store_result(result: BacktestResult, db_path: str | Path, data_desc: s
 # ---------------------------------------------------------------------------
 
 _DATA_CACHE: dict[tuple, Any] = {}
+
+
+def keep_data(path: str | Path, interval: str, symbols: Sequence[str] | None, data: Any) -> None:
+    """Hand klines loaded elsewhere (the sweep's check of its data) to this process's cache, so
+    a sweep run in this process does not load them again."""
+    _DATA_CACHE.clear()
+    _DATA_CACHE[(os.path.abspath(path), interval, tuple(symbols) if symbols else None)] = data
 
 
 def _cached_data(path: str, interval: str, symbols: tuple[str, ...] | None) -> Any:
