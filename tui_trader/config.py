@@ -451,21 +451,30 @@ def load_data(path: str | Path | None = None) -> dict[str, Any]:
     return data
 
 
+def _given_sources(
+    path: str | Path | None, overrides: Mapping[str, Any] | None, layers: list[Path] | None = None
+) -> list[str]:
+    """The sources laid over the defaults: the user file (or ``path``), then the command-line
+    options (``overrides``); ``layers``: :func:`default_layers`, if already read."""
+    if path is not None:
+        sources = [str(path)]
+    else:
+        sources = [str(p) for p in (default_layers() if layers is None else layers) if p != REPO_DEFAULT_CONFIG]
+    if overrides:
+        sources.append("command-line options")
+    return sources
+
+
 def config_sources(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> list[str]:
     """Where the values of :func:`load_config` come from, in the order laid on each other: the
     built-in defaults or the shipped defaults file, the user file (or ``path``), then the
     command-line options (``overrides``)."""
-    if path is not None:
-        sources = ["built-in defaults", str(path)]
-    else:
-        layers = default_layers()
-        sources = [str(p) for p in layers] if REPO_DEFAULT_CONFIG in layers else ["built-in defaults",
-                                                                                  *map(str, layers)]
-        if user_config_path() not in layers:
-            sources.append(f"no user file at {user_config_path()}")
-    if overrides:
-        sources.append("command-line options")
-    return sources
+    layers = default_layers()
+    shipped = path is None and REPO_DEFAULT_CONFIG in layers
+    given = _given_sources(path, overrides, layers)
+    if path is None and user_config_path() not in layers:
+        given.insert(0, f"no user file at {user_config_path()}")
+    return [str(REPO_DEFAULT_CONFIG) if shipped else "built-in defaults", *given]
 
 
 def load_config(
@@ -485,8 +494,7 @@ def load_config(
     res = check(data, env=env, require_keys=require_keys)
     if res.errors:
         # name where the values came from: a user file applied silently is easy to forget
-        sources = [s for s in config_sources(path, overrides)
-                   if s not in ("built-in defaults", str(REPO_DEFAULT_CONFIG)) and not s.startswith("no user file")]
+        sources = _given_sources(path, overrides)
         where = f" (from {', '.join(sources)})" if sources else ""
         raise ConfigError(f"invalid configuration{where}", res.errors)
     assert res.config is not None
