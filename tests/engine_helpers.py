@@ -229,12 +229,13 @@ def make_engine(
     history: KlineBatch | None = None,
     ref_prices: Sequence[float] | None = None,
     broker: Any = None,
-    session_kind: str = "run",
+    keep_held: bool = False,
 ) -> Harness:
     clock = ManualClock(0)
     feed = ScriptedFeed(clock, symbols, start_ms=start_ms, history=history, ref_prices=ref_prices)
     engine = TradingEngine(cfg or engine_config(), feed=feed, clock=clock, broker=broker, db_path=db_path,
-                           persist=persist, autostart=autostart, session_kind=session_kind)
+                           persist=persist, autostart=autostart, session_kind="run",
+                           keep_held=keep_held)
     return Harness(engine, feed, clock)
 
 

@@ -159,23 +159,24 @@ async def test_an_amount_beyond_the_cash_is_refused_in_plain_words() -> None:
 
 async def test_the_console_keeps_an_operators_pause_or_stop_across_a_relaunch(tmp_path) -> None:
     for kind, expect in (("tui", S.PAUSED), ("run", S.RUNNING)):  # a headless run is asked to trade
+        keep = kind == "tui"  # the console keeps an operator's hold
         db = str(tmp_path / f"{kind}.db")
-        h = await make_engine(db_path=db, session_kind="tui").start()
+        h = await make_engine(db_path=db, keep_held=True).start()
         await _flat(h, 0, 3)
         assert (await h.engine.submit(Pause())).ok
         await h.stop()
-        h = await make_engine(db_path=db, session_kind=kind).start()
+        h = await make_engine(db_path=db, keep_held=keep).start()
         try:
             assert h.engine.state is expect, kind
         finally:
             await h.stop()
-    h = await make_engine(db_path=db, session_kind="tui").start()
+    h = await make_engine(db_path=db, keep_held=True).start()
     await h.engine.submit(EmergencyStop(reason="test"))
     from tui_trader.events import ResetEmergency
 
     assert (await h.engine.submit(ResetEmergency())).ok and h.engine.state is S.STOPPED
     await h.stop()
-    h = await make_engine(db_path=db, session_kind="tui").start()
+    h = await make_engine(db_path=db, keep_held=True).start()
     try:
         assert h.engine.state is S.STOPPED  # "trading stays stopped until you start it"
     finally:

@@ -198,6 +198,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         mode: str = "paper",
         session_kind: str = "run",
         autostart: bool = False,
+        keep_held: bool = False,
         label: str = "",
     ) -> None:
         self.cfg = cfg
@@ -207,6 +208,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self.mode = mode
         self.session_kind = session_kind
         self.autostart = autostart
+        # with autostart: an operator's stored pause, or a stop after an emergency reset, still holds
+        self.keep_held = keep_held
         self.label = label
         self._db_path = db_path if db_path is not None else str(cfg.db_path())
         self._persist = persist
@@ -1294,9 +1297,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                     order, fills, pos, order.symbol, self.portfolio.cash, self._account_fields()
                 )
             except Exception as exc:
-                log.critical("could not persist order %s: %s - emergency stop", order.client_order_id, exc)
-                self.sm.force(EngineState.EMERGENCY_STOPPED, Source.SYSTEM, f"storage failure: {exc}")
-                self.state_reason = f"storage failure: {exc}"
+                self._storage_failed(f"order {order.client_order_id}", exc)
                 raise
         now = self.clock.now_ms()
         if trade_log.isEnabledFor(logging.INFO):  # off in headless runs and backtests: no line is built
@@ -1329,6 +1330,13 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             return Decimal(0), Decimal(0)
         return self.portfolio.write_off(symbol), q
 
+    def _storage_failed(self, what: str, exc: Exception) -> None:
+        """A change of the book could not be committed: nothing more may trade on a book the
+        database no longer matches (the caller re-raises)."""
+        log.critical("could not persist %s: %s - emergency stop", what, exc)
+        self.sm.force(EngineState.EMERGENCY_STOPPED, Source.SYSTEM, f"storage failure: {exc}")
+        self.state_reason = f"storage failure: {exc}"
+
     async def _write_off(self, symbol: str, source: Source, reason: str, why: str) -> WriteOff:
         """Close a position no order can sell by taking it off the book: its cost is realised as a
         loss, cash is unchanged; committed (and audited) like a fill."""
@@ -1340,9 +1348,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             try:
                 await self.db.write_off_position(symbol, self._account_fields())
             except Exception as exc:
-                log.critical("could not persist the write-off of %s: %s - emergency stop", symbol, exc)
-                self.sm.force(EngineState.EMERGENCY_STOPPED, Source.SYSTEM, f"storage failure: {exc}")
-                self.state_reason = f"storage failure: {exc}"
+                self._storage_failed(f"the write-off of {symbol}", exc)
                 raise
             await self.db.audit(now, source, "write_off", {"symbol": symbol, "quantity": str(qty)}, True,
                                 f"{reason}: {why}")

@@ -444,9 +444,9 @@ class EngineRecovery:
             log.warning("reducing (daily-loss limit) restored from earlier today: only exits")
         elif restored == EngineState.PAUSED and not self.autostart:
             self.sm.force(EngineState.PAUSED, Source.SYSTEM, self.state_reason or "restored")
-        elif saved and restored in (EngineState.PAUSED, EngineState.STOPPED) and self.session_kind == "tui":
-            # the console starts a paper book trading - a new one, or one that was trading - but
-            # an operator's pause, or a stop after an emergency reset, holds across a relaunch
+        elif saved and restored in (EngineState.PAUSED, EngineState.STOPPED) and self.keep_held:
+            # autostart starts a new book or one that was trading, but (keep_held: the console) an
+            # operator's pause, or a stop after an emergency reset, holds across a relaunch
             self.sm.force(restored, Source.SYSTEM, self.state_reason or "restored")
             log.warning("%s in the last session (%s): start trading with s", restored.value,
                         self.state_reason or "by the operator")

@@ -28,6 +28,7 @@ def build_engine(
     mode: str | None = None,
     session_kind: str = "tui",
     autostart: bool = False,
+    keep_held: bool = False,
     clock: Clock | None = None,
     label: str = "",
     **feed_overrides: Any,
@@ -61,5 +62,6 @@ def build_engine(
         mode=mode,
         session_kind=session_kind,
         autostart=autostart,
+        keep_held=keep_held,
         label=label,
     )

@@ -118,7 +118,8 @@ def main_tui(args: argparse.Namespace, cfg: Config) -> int:
 
     def factory():
         # paper trading starts at once (the README's promise: trades within a minute); live waits for `s`
-        return build_engine(cfg, mode="live" if live else "paper", session_kind="tui", autostart=not live)
+        return build_engine(cfg, mode="live" if live else "paper", session_kind="tui", autostart=not live,
+                            keep_held=True)
 
     from tui_trader.monitor.logfile import logging_to_file
 
