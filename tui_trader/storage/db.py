@@ -249,10 +249,12 @@ def _read_only_uri(path: str) -> str:
     return f"{Path(path).expanduser().resolve().as_uri()}?mode=ro"
 
 
-#: The tables the schema migrations create: a file at version >= 1 lacking one is not ours.
-SCHEMA_TABLES = frozenset(
-    m.group(1) for script in MIGRATIONS for m in re.finditer(r"CREATE TABLE (\w+)", script)
-)
+def schema_tables(version: int) -> frozenset[str]:
+    """The tables the migrations up to ``version`` create: a file at that version lacking one
+    is not ours (a book of an older version has only its own version's tables)."""
+    return frozenset(
+        m.group(1) for script in MIGRATIONS[:version] for m in re.finditer(r"CREATE TABLE (\w+)", script)
+    )
 
 
 async def _other_tables(conn: aiosqlite.Connection) -> list[str]:
@@ -275,7 +277,7 @@ async def _check_ours(conn: aiosqlite.Connection, path: str, version: int, *, re
         raise StorageError(f"{path} is not a tui-trader database: {held}; give another --db file "
                            "(a new or empty file becomes a tui-trader database)")
     if read_only:
-        missing = sorted(SCHEMA_TABLES - set(tables))
+        missing = sorted(schema_tables(version) - set(tables))
         if missing:
             raise StorageError(f"{path} is not a tui-trader database: it lacks the tables {', '.join(missing)}")
 

@@ -399,6 +399,16 @@ ACCOUNT_FIELDS: dict[str, str] = {
 }
 
 
+def _update_account(raw: sqlite3.Connection, vals: Mapping[str, Any]) -> None:
+    """``UPDATE account`` with ``vals`` (column -> stored value; nothing when empty);
+    :class:`AccountError` when there is no account row."""
+    if not vals:
+        return
+    sql = f"UPDATE account SET {', '.join(f'{k} = ?' for k in vals)} WHERE id = 1"
+    if raw.execute(sql, tuple(vals.values())).rowcount != 1:
+        raise AccountError("no account row: call init_account() first")
+
+
 def _account_values(fields: Mapping[str, Any], *, allow_cash: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in fields.items():
@@ -878,12 +888,10 @@ class QueriesMixin:
         cash, which a write-off leaves alone) updated. Raises :class:`AccountError` if there is
         no account."""
         vals = _account_values(account, allow_cash=False)
-        sql = f"UPDATE account SET {', '.join(f'{k} = ?' for k in vals)} WHERE id = 1" if vals else ""
 
         def body(raw: sqlite3.Connection) -> None:
             raw.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
-            if sql and raw.execute(sql, tuple(vals.values())).rowcount != 1:
-                raise AccountError("no account row: call init_account() first")
+            _update_account(raw, vals)
 
         await self._critical_sync(body)
 
@@ -893,14 +901,7 @@ class QueriesMixin:
         vals = _account_values(fields)
         if not vals:
             return
-        sql = f"UPDATE account SET {', '.join(f'{k} = ?' for k in vals)} WHERE id = 1"
-
-        def body(raw: sqlite3.Connection) -> None:
-            cur = raw.execute(sql, tuple(vals.values()))
-            if cur.rowcount != 1:
-                raise AccountError("no account row: call init_account() first")
-
-        await self._critical_sync(body)
+        await self._critical_sync(lambda raw: _update_account(raw, vals))
 
     # -- counters, engine state, audit, kv ------------------------------------------
 
