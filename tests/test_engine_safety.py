@@ -283,3 +283,18 @@ async def test_a_reconciliation_tried_again_leaves_this_sessions_unknown_orders_
         assert len([f for f in e.fills if f.symbol == "AAAUSDT"]) == 1
     finally:
         await h.stop()
+
+
+async def test_market_orders_are_sized_to_market_lot_size_where_the_checks_ask_for_it() -> None:
+    from dataclasses import replace
+
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        await _flat(h, 0, 3)
+        e.filters["AAAUSDT"] = replace(e.filters["AAAUSDT"], market_step_size=D("0.1"))  # coarser than LOT_SIZE
+        res = await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=523))  # 5.23 by LOT_SIZE's step
+        assert res.ok, res.message
+        assert e.portfolio.positions["AAAUSDT"].quantity == D("5.2")  # rounded down to the market step
+    finally:
+        await h.stop()

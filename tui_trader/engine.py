@@ -1118,7 +1118,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if price_f is None:
             return "no price yet"
         price = to_decimal(price_f)
-        f = self.filters.get(symbol)
+        f = self._lot_filters(symbol)
         equity = self._mark()
         if quote_amount is None:
             assert sig is not None
@@ -1159,7 +1159,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if quantity is not None and quantity > pos.quantity:
             return f"quantity {quantity} exceeds the holding {pos.quantity}"
         qty = pos.quantity if quantity is None else quantity
-        f = self.filters.get(symbol)
+        f = self._lot_filters(symbol)
         if f is not None:
             qty = quantize_qty(qty, f)
         # an operator's close writes off what no order can sell now; an automatic exit only what
@@ -1179,6 +1179,15 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             # starts the cooldown a signal would: the next period must not buy straight back
             self.generator.restore_cooldowns({symbol: self.clock.now_ms()})
         return order
+
+    def _lot_filters(self, symbol: str) -> SymbolFilters | None:
+        """The symbol's filters as this engine's orders must meet them: with MARKET orders (no
+        ``use_limit_orders``) MARKET_LOT_SIZE's quantity rules too - one place for the sizes,
+        the quantity rounding and what counts as dust, as the pre-trade checks see them."""
+        f = self.filters.get(symbol)
+        if f is None or self.cfg.order_execution.use_limit_orders:
+            return f
+        return f.for_market_orders()
 
     def _risk_gate(
         self, symbol: str, side: Side, reasons: list[str], override: bool, reason: str
@@ -1322,7 +1331,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         in the base asset; the coins stay in the account. Returns the realised PnL it books and the
         quantity written off (0: none; logged by the caller after the sell's fills)."""
         pos = self.portfolio.positions.get(symbol)
-        f = self.filters.get(symbol)
+        f = self._lot_filters(symbol)
         if pos is None or f is None:
             return Decimal(0), Decimal(0)
         q = pos.quantity
