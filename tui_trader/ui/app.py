@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -100,6 +101,18 @@ def command_title(cmd: Command) -> str:
     """A command's name for people: ``ManualBuy`` -> ``Manual buy``, ``SetZThreshold`` -> ``Set z threshold``."""
     words = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", type(cmd).__name__)
     return words.capitalize()
+
+
+def _order_key(action: Callable[[TuiTraderApp], None]) -> Callable[[TuiTraderApp], None]:
+    """An order key's action (b, x, F, l, t, A): once the engine has stopped, refused at once
+    with a toast (:meth:`TuiTraderApp._refused_engine_stopped`) instead of opening a dialog."""
+
+    @functools.wraps(action)
+    def key(app: TuiTraderApp) -> None:
+        if not app._refused_engine_stopped():
+            action(app)
+
+    return key
 
 
 class TuiTraderApp(App[int]):
@@ -558,9 +571,8 @@ class TuiTraderApp(App[int]):
             callback=lambda ok: ok and self.submit(ResetEmergency(source=Source.UI)),
         )
 
+    @_order_key
     def action_accept_account(self) -> None:
-        if self._refused_engine_stopped():
-            return
         if self.engine.mode != "live":  # nothing to confirm: the engine says why it does not apply
             self.submit(AcceptAccount(source=Source.UI))
             return
@@ -571,9 +583,8 @@ class TuiTraderApp(App[int]):
             callback=lambda ok: ok and self.submit(AcceptAccount(source=Source.UI)),
         )
 
+    @_order_key
     def action_buy(self) -> None:
-        if self._refused_engine_stopped():
-            return
         sym = self._symbol()
         snap = self._snapshot()
         if not sym or snap is None:
@@ -585,9 +596,8 @@ class TuiTraderApp(App[int]):
         default = max(default, Decimal(0)).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
         self.push_screen(BuyScreen(sym, fmt_price(price), default, pf.quote_asset), callback=self._submit_if)
 
+    @_order_key
     def action_sell(self) -> None:
-        if self._refused_engine_stopped():
-            return
         sym = self._symbol()
         snap = self._snapshot()
         if not sym or snap is None:
@@ -599,9 +609,8 @@ class TuiTraderApp(App[int]):
         self.push_screen(SellScreen(sym, f"{fmt_qty(pos.quantity)} @ {fmt_price(pos.avg_entry)}"),
                          callback=self._submit_if)
 
+    @_order_key
     def action_flatten(self) -> None:
-        if self._refused_engine_stopped():
-            return
         snap = self._snapshot()
         n = len(snap.positions) if snap else 0
         self.push_screen(
@@ -609,18 +618,16 @@ class TuiTraderApp(App[int]):
             callback=lambda ok: ok and self.submit(FlattenAll(source=Source.UI)),
         )
 
+    @_order_key
     def action_lock(self) -> None:
-        if self._refused_engine_stopped():
-            return
         sym = self._symbol()
         snap = self._snapshot()
         if not sym or snap is None:
             return
         self.submit(LockSymbol(source=Source.UI, symbol=sym, locked=sym not in snap.locked))
 
+    @_order_key
     def action_threshold(self) -> None:
-        if self._refused_engine_stopped():
-            return
         snap = self._snapshot()
         if snap is None:
             return
