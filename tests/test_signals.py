@@ -230,6 +230,33 @@ def test_zero_cooldown_config():
     assert g.suppressed_by_cooldown == 0
 
 
+def test_a_stop_loss_starts_a_cooldown_in_both_paths():
+    # sold at the stop, the symbol is not bought straight back while its z is still high
+    held = {"holding": [True, False, False], "entry_price": [100.0, np.nan, np.nan]}
+    g = gen()
+    assert [s.kind for s in ev(g, price=[97.0, 100, 100], **held)] == ["stop_loss"]
+    assert ev(g, ts=T0 + 60_000, z=[3.0, 0, 0]) == []  # flat again, z above the threshold
+    assert g.suppressed_by_cooldown == 1
+    # the same for a stop loss found between periods
+    g = gen()
+    one = {"sym_idx": np.array([0]), "entry_price": np.array([100.0])}
+    assert [s.kind for s in g.check_exits(T0, price=np.array([97.0]), **one)] == ["stop_loss"]
+    assert ev(g, ts=T0 + 60_000, z=[3.0, 0, 0]) == []
+    assert g.suppressed_by_cooldown == 1
+    assert [s.symbol for s in ev(g, ts=T0 + 300_000, z=[3.0, 0, 0])] == ["AAA"]  # the cooldown ends
+
+
+def test_confidence_exactly_at_the_threshold_is_acted_on():
+    # z 3 (strength factor 1), std 0 (stability 1), history 50 / 200 (quality 0.25): (1 + 1 + 0.25) / 3 = 0.75
+    at = Config.model_validate({"signal_generation": {"confidence_threshold": 0.75}})
+    sigs = ev(gen(cfg=at), z=[3.0, 0, 0], history_len=[50, 200, 200])
+    assert [(s.symbol, s.confidence, s.outcome) for s in sigs] == [("AAA", 0.75, "")]
+    assert actionable(sigs) == sigs
+    above = Config.model_validate({"signal_generation": {"confidence_threshold": 0.7501}})
+    sigs = ev(gen(cfg=above), z=[3.0, 0, 0], history_len=[50, 200, 200])
+    assert [s.outcome for s in sigs] == ["dropped: confidence 0.7500 < 0.7501"]
+
+
 # ---------------------------------------------------------------- locks and priority
 
 
