@@ -111,6 +111,29 @@ async def test_theme_from_config_is_applied_and_variables_reach_css(tmp_path):
         assert app.palette.loss == "color(1)"  # ansi_red
 
 
+async def test_no_color_with_the_low_colour_theme_is_readable_not_black_on_black(tmp_path, monkeypatch):
+    """NO_COLOR and an ANSI theme (the one for plain terminals over SSH): Textual chose its
+    colour-removing filter for the theme of App.__init__ (Monochrome), which reads every ANSI
+    colour as black: all text was drawn black on black. It must be the terminal's own colours."""
+    from textual.geometry import Region
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    cfg = ui_config(theme="tui-trader-lowcolor")
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        await pilot.pause()
+        seen = []
+        for widget in (app.main_screen.query_one("#status"), app.main_screen.query_one(PricesTable)):
+            for strip in widget.render_lines(Region(0, 0, widget.outer_size.width, 3)):
+                seen += [(seg.text, seg.style) for seg in strip if seg.text.strip() and seg.style is not None]
+        assert any("PAPER" in text for text, _ in seen) and any("USDT" in text for text, _ in seen)
+        coloured = [(text, str(style)) for text, style in seen
+                    if any(c is not None and not c.is_default for c in (style.color, style.bgcolor))]
+        assert coloured == []
+
+
 async def test_unknown_configured_theme_falls_back(tmp_path, caplog):
     cfg = ui_config(theme="no-such-theme")
     engine = make_engine(tmp_path, cfg)

@@ -39,6 +39,7 @@ from typing import Any
 
 from textual.app import App
 from textual.css.query import NoMatches
+from textual.filter import LineFilter, Monochrome, NoColor
 from textual.widgets import DataTable
 from textual.worker import WorkerState
 
@@ -174,11 +175,24 @@ class TuiTraderApp(App[int]):
         self._chart_keys: dict[str, object] = {}
         self._ui_timers: list[Any] = []
         self._banner_override: tuple[str, str] | None = None
+        self._no_color_filters: dict[bool, LineFilter] = {True: NoColor(), False: Monochrome()}  # by ANSI theme
 
     # ------------------------------------------------------------------ setup
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(APP_VARIABLES)
+
+    def get_line_filters(self) -> list[LineFilter]:
+        """With ``NO_COLOR``, the colour-removing filter of the theme shown now. Textual picks it
+        once, in ``App.__init__``, for the theme of that moment (textual-dark: ``Monochrome``, the
+        grey of each RGB colour); ``Monochrome`` reads every ANSI colour as black, so an ANSI theme
+        (``tui-trader-lowcolor``, the one for plain terminals) drew black text on black. An ANSI
+        theme gets ``NoColor`` (the terminal's own colours), as Textual would have chosen for it."""
+        filters = list(super().get_line_filters())
+        if not self.no_color:
+            return filters
+        wanted = self._no_color_filters[bool(self.native_ansi_color)]
+        return [wanted if isinstance(f, Monochrome | NoColor) else f for f in filters]
 
     def get_default_screen(self) -> MainScreen:
         self.main_screen = MainScreen(self.log_buffer, self._log_level)
