@@ -203,6 +203,13 @@ def test_entry_boundaries_pass_exactly_at_the_limit():
     assert PreTradeChecks(CFG, max_gaps=2).check_entry(replace(BASE, gaps=2)) == []
 
 
+def test_an_unknown_data_age_refuses_an_entry():
+    # NaN compares false with everything: an unknown age must fail the check, not pass it
+    for stale in (math.nan, math.inf):
+        reasons = CHECKS.check_entry(replace(BASE, stale_periods=stale))
+        assert len(reasons) == 1 and reasons[0].startswith("market data stale"), reasons
+
+
 def test_all_failures_reported_together_and_bad_quantity():
     reasons = CHECKS.check_entry(replace(BASE, open_positions=12, holding=True, volatility=0.5))
     assert len(reasons) == 3
@@ -221,6 +228,8 @@ def test_baseline_exit_passes():
     assert CHECKS.check_exit(replace(EXIT, holding_qty=D("1.0004"))) == []
     # stop loss while paused
     assert CHECKS.check_exit(replace(EXIT, state=EngineState.PAUSED, urgent=True)) == []
+    # the maximum notional limits entries only: a holding worth more than it can still be sold
+    assert CHECKS.check_exit(replace(EXIT, filters=filt(max_notional="40"))) == []  # 1 x 100 > 40
 
 
 @pytest.mark.parametrize(
