@@ -200,6 +200,27 @@ def test_unusable_inputs_give_clear_errors(tmp_path: Path) -> None:
     assert all(r == {"malformed": 1} for r in out.rejects.values())
 
 
+def test_a_zip_with_a_damaged_member_counts_as_malformed_not_a_traceback(tmp_path: Path, klines_dir: Path) -> None:
+    # the archive's directory is intact but the deflated bytes are not (a bad disk, a half-overwritten
+    # download): zipfile raises zlib.error, not BadZipFile; it is one malformed file, and the
+    # other symbol's file still loads
+    src = write_csv(tmp_path / "src.csv", real_rows(klines_dir, "BTCUSDT", 5) * 200)
+    good = zip_csv(src, tmp_path / "good.zip").read_bytes()
+    member = zipfile.ZipFile(tmp_path / "good.zip").infolist()[0]
+    start = member.header_offset + 30 + len(member.filename)  # local header, then the deflated data
+    bad = bytearray(good)
+    for i in range(start + 10, start + 200):
+        bad[i] ^= 0x55
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "BTCUSDT-1h-2024-01.zip").write_bytes(bytes(bad))
+    write_csv(d / "ETHUSDT-1h-2024-01.csv", real_rows(klines_dir, "ETHUSDT", 3))
+    out = load_klines(d, "1h", file_cache=None)
+    assert out.rejects == {str(d / "BTCUSDT-1h-2024-01.zip"): {"malformed": 1}}
+    assert out.symbols == ["BTCUSDT", "ETHUSDT"] and len(out.klines) == 3
+    assert out.klines.sym.tolist() == [1, 1, 1]
+
+
 def test_files_with_nothing_readable_count_as_malformed_not_as_empty(tmp_path: Path, klines_dir: Path) -> None:
     # a truncated download, a .json that is not an array, a CSV whose first line is neither a
     # kline nor a header: each is counted (and logged) once; the readable rows after it still load

@@ -34,6 +34,7 @@ import logging
 import re
 import warnings
 import zipfile
+import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +159,12 @@ def _rows_from_csv_fast(text: str) -> tuple[np.ndarray, np.ndarray] | None:
     return t.astype(np.int64), np.ascontiguousarray(a[:, [1, 2, 3, 4, 5, 7, 9]])
 
 
+# What reading a damaged or unusual zip member raises besides BadZipFile: a corrupt deflate
+# stream (zlib.error), one that ends early (EOFError), an encrypted member (RuntimeError), a
+# compression method this Python lacks (NotImplementedError).
+_ZIP_READ_ERRORS = (zlib.error, EOFError, RuntimeError, NotImplementedError)
+
+
 def _read_text(path: Path) -> str:
     if path.suffix.lower() == ".zip":
         with zipfile.ZipFile(path) as z:
@@ -179,7 +186,7 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
     """
     try:
         text = _read_text(path)
-    except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, *_ZIP_READ_ERRORS) as e:
         counter.reject("malformed", 1, f"{path}: unreadable ({e})")
         return KlineBatch.empty(interval_ms)
     stripped = text.lstrip()
