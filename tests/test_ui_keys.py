@@ -177,6 +177,30 @@ async def test_buy_dialog_rejects_bad_amount_and_override_passes_risk(tmp_path, 
 COMMA = "use a point for decimals and no thousands separators: 100.5"
 
 
+async def test_dialog_tick_boxes_show_their_state_without_colour(tmp_path, cfg):
+    """"Override risk checks" and "Also close all positions" read ticked or not on a monochrome
+    terminal: the mark itself changes, not only its colour."""
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        for key, box in (("E", "#close"), ("b", "#override")):
+            _select(app, LIQUID)
+            await pilot.press(key)
+            await pilot.pause()
+            tick = app.screen.query_one(box, Checkbox)
+            unticked = str(tick.render())
+            await pilot.press("tab")  # from the text field to the box, as the operator would
+            await pilot.press("space")
+            await pilot.pause()
+            assert tick.value is True
+            ticked = str(tick.render())
+            assert "Override risk checks" in ticked or "Also close all positions" in ticked
+            assert ticked != unticked and "X" in ticked and "X" not in unticked
+            await pilot.press("escape")
+            await pilot.pause()
+
+
 async def test_a_comma_in_any_number_dialog_is_refused_not_read_as_a_thousands_separator(tmp_path, cfg):
     engine = make_engine(tmp_path, cfg, autostart=True)
     app = make_app(engine, cfg)

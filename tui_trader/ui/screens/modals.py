@@ -27,6 +27,16 @@ def _input(value: str = "", placeholder: str = "", id: str | None = None, type: 
     return inp
 
 
+class TickBox(Checkbox):
+    """A checkbox whose mark says its state without colour: ``X`` ticked, blank not. Textual's
+    shows an ``X`` either way and tells them apart by colour only, so on a monochrome terminal
+    (or with NO_COLOR) "Override risk checks" looked the same ticked and not."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # noqa: N802 - the base class's name for the mark
+        return "X" if self.value else " "
+
+
 def refuse_comma(text: str, what: str) -> None:
     """A comma is refused, never guessed at: ``100,5`` may mean 100.5 (a decimal comma) or 1005
     (a thousands separator), and reading it the wrong way trades ten times the size."""
@@ -140,7 +150,7 @@ class EmergencyStopScreen(_Dialog):
         )
         yield Label("Reason")
         yield _input("operator emergency stop", id="reason")
-        yield Checkbox(f"Also close all positions ({self.n_positions} open)", id="close")
+        yield TickBox(f"Also close all positions ({self.n_positions} open)", id="close")
 
     def on_mount(self) -> None:
         self.query_one("#reason", Input).focus()
@@ -169,7 +179,7 @@ class BuyScreen(_Dialog):
                      classes="dialog-text")
         yield Label(f"Amount ({self.quote_asset})")
         yield _input(str(self.default_amount), id="amount")
-        yield Checkbox("Override risk checks", id="override")
+        yield TickBox("Override risk checks", id="override")
 
     def on_mount(self) -> None:
         self.query_one("#amount", Input).focus()
@@ -201,7 +211,7 @@ class SellScreen(_Dialog):
                      classes="dialog-text")
         yield Label("Quantity (base)")
         yield _input("", placeholder="all", id="qty")
-        yield Checkbox("Override risk checks", id="override")
+        yield TickBox("Override risk checks", id="override")
 
     def on_mount(self) -> None:
         self.query_one("#qty", Input).focus()
