@@ -169,6 +169,19 @@ def test_bad_rows_and_overlaps_are_rejected_per_file(tmp_path: Path, klines_dir:
     # the log says where: the file's path, the row's number and the column's name
     assert f"{first} row 3: col 2 (high): 'oops'" in caplog.text
     assert f"{second}: kline in another file" in caplog.text
+    # a value rule names the file and the open time of its first bad row, not just "kline"
+    assert f"high_below_low: {first}: kline(s), the first opening 2024-01-01 03:00 UTC ({rows[3][0]})" in caplog.text
+
+
+def test_a_reject_inside_a_file_names_the_file_and_the_row_s_open_time(tmp_path: Path, klines_dir: Path, caplog) -> None:
+    rows = [list(r) for r in real_rows(klines_dir, n=5)]
+    rows[1][1] = "nan"  # a non-finite open
+    rows[4] = list(rows[2])  # a duplicate of the third kline
+    path = write_csv(tmp_path / "BTCUSDT-1h-2024-01.csv", rows)
+    d = load_klines(tmp_path, "1h", file_cache=None)
+    assert d.rejects == {str(path): {"non_finite": 1, "duplicate": 1}}
+    assert f"non_finite: {path}: kline(s), the first opening 2024-01-01 01:00 UTC ({rows[1][0]})" in caplog.text
+    assert f"duplicate: {path}: kline(s), the first opening 2024-01-01 02:00 UTC ({rows[2][0]})" in caplog.text
 
 
 def test_files_with_interleaved_ranges_fill_each_others_gaps(tmp_path: Path, klines_dir: Path) -> None:

@@ -310,7 +310,9 @@ def load_klines(
     for k, (fname, b) in enumerate(parsed):
         if len(b) > 1 and np.any(np.diff(b.open_time) < 0):
             b = b.take(np.argsort(b.open_time, kind="stable"))
-        ok = validate_kline_batch(b, len(names), np.full(len(names), -1, dtype=np.int64), counters[fname])
+        ok = validate_kline_batch(
+            b, len(names), np.full(len(names), -1, dtype=np.int64), counters[fname], source=fname
+        )
         good.append(ok)
         file_ids.append(np.full(len(ok), k, dtype=np.int64))
     merged = KlineBatch.concat(good, interval_ms)

@@ -37,10 +37,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 
-from tui_trader.clock import MS_PER_DAY
+from tui_trader.clock import MS_PER_DAY, utc_text
 from tui_trader.models import KlineBatch, PriceBatch
 
 log = logging.getLogger("tui_trader.market")
@@ -110,13 +111,18 @@ class RejectCounter:
         return f"RejectCounter(total={self.total}, by_reason={self.by_reason})"
 
 
-def _count(counter: RejectCounter, reason: str, mask: np.ndarray, what: str) -> None:
+#: What a reject's log line says about the rows: a fixed text, or a function of the rejected
+#: rows' mask (to name the first of them).
+What = str | Callable[[np.ndarray], str]
+
+
+def _count(counter: RejectCounter, reason: str, mask: np.ndarray, what: What) -> None:
     n = int(np.count_nonzero(mask))
     if n:
-        counter.reject(reason, n, what)
+        counter.reject(reason, n, what if isinstance(what, str) else what(mask))
 
 
-def _first_failure(rules: list[tuple[str, np.ndarray]], counter: RejectCounter, n: int, what: str) -> np.ndarray:
+def _first_failure(rules: list[tuple[str, np.ndarray]], counter: RejectCounter, n: int, what: What) -> np.ndarray:
     """Apply ``rules`` in order; each row counts under its first failing rule. Returns the bad mask."""
     bad = np.zeros(n, dtype=bool)
     for reason, fails in rules:
@@ -133,8 +139,12 @@ def validate_kline_batch(
     last_open_time: np.ndarray,
     counter: RejectCounter,
     now_ms: int | None = None,
+    source: str | None = None,
 ) -> KlineBatch:
     """The rows of ``batch`` that pass every rule (see module doc); the others are counted.
+
+    ``source`` (e.g. a replay file's path): the log line of each reject names it and the open
+    time of the first rejected row, so the operator can find the rows; default: just "kline".
 
     ``now_ms`` (the feed's clock): closed klines closing after ``now_ms + FUTURE_SLACK_MS``
     are rejected as ``bad_time``; None (replays of history) skips that one rule.
@@ -150,7 +160,7 @@ def validate_kline_batch(
     n = len(batch)
     if n == 0:
         return batch
-    what = "kline"
+    what: What = "kline" if source is None else _first_row(source, batch.open_time)
     sym = np.asarray(batch.sym)
     o, h, lo, c = batch.open, batch.high, batch.low, batch.close
     v, qv, tb = batch.volume, batch.quote_volume, batch.taker_buy_base
@@ -180,7 +190,8 @@ def validate_kline_batch(
         s_c, t_c = sym[cand], ot[cand]
     if s_c.size:
         unique = s_c.size == 1 or bool(np.all(s_c[1:] > s_c[:-1]))  # one kline per symbol, sorted
-        order_bad, accepted = _order_check(s_c, t_c, last_open_time, counter, what, unique)
+        order_what = what if cand is None or source is None else _first_row(source, ot[cand])
+        order_bad, accepted = _order_check(s_c, t_c, last_open_time, counter, order_what, unique)
         if order_bad.any():
             bad[order_bad if cand is None else cand[order_bad]] = True
         if accepted.size:
@@ -193,6 +204,20 @@ def validate_kline_batch(
     if not bad.any():
         return batch
     return batch.take(~bad)
+
+
+def _first_row(source: str, open_time: np.ndarray) -> Callable[[np.ndarray], str]:
+    """A reject text naming ``source`` and the open time of the first row of a mask over ``open_time``."""
+
+    def text(mask: np.ndarray) -> str:
+        t = int(open_time[int(np.argmax(mask))])
+        try:
+            when = f"{utc_text(t)} UTC ({t})"
+        except (ValueError, OverflowError, OSError):  # a time no calendar holds
+            when = str(t)
+        return f"{source}: kline(s), the first opening {when}"
+
+    return text
 
 
 def _bad_times(batch: KlineBatch, now_ms: int | None) -> np.ndarray | None:
@@ -213,7 +238,7 @@ def _value_rules(
     sym: np.ndarray,
     n_symbols: int,
     counter: RejectCounter,
-    what: str,
+    what: What,
     bad_time: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-rule breakdown of the value checks (first failing rule counts); returns the bad mask."""
@@ -244,7 +269,7 @@ def _value_rules(
 
 
 def _order_check(
-    s: np.ndarray, t: np.ndarray, last: np.ndarray, counter: RejectCounter, what: str, unique: bool = False
+    s: np.ndarray, t: np.ndarray, last: np.ndarray, counter: RejectCounter, what: What, unique: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Duplicate / out-of-order flags for closed klines ``(s, t)`` in batch order.
 
