@@ -184,6 +184,27 @@ def test_a_reject_inside_a_file_names_the_file_and_the_row_s_open_time(tmp_path:
     assert f"duplicate: {path}: kline(s), the first opening 2024-01-01 02:00 UTC ({rows[2][0]})" in caplog.text
 
 
+def test_a_short_row_and_a_long_row_do_not_shift_each_other_s_columns(tmp_path: Path, klines_dir: Path) -> None:
+    # one row without its trailing 'ignore' field, a later one with an extra field: twelve fields
+    # a row on average, but each row is read on its own (11 or more fields are a kline)
+    rows = [list(r) for r in real_rows(klines_dir, n=4)]
+    # whole numbers where the shifted row would look for its times (open, quote volume,
+    # taker-buy base): a shift must not pass for integral open/close times and a trade count
+    rows[2][1], rows[2][7], rows[2][9] = "42613.00000000", "29167377.00000000", "288.00000000"
+    lines = [",".join(map(str, r)) for r in rows]
+    lines[1] = lines[1].rsplit(",", 1)[0]
+    lines[2] += ",extra"
+    (tmp_path / "BTCUSDT-1h-2024-01.csv").write_text("\n".join(lines) + "\n")
+    lines[2] = lines[2].replace(",extra", ",7")  # the same with a number as the extra field
+    (tmp_path / "ETHUSDT-1h-2024-01.csv").write_text("\n".join(lines) + "\n")
+    d = load_klines(tmp_path, "1h", file_cache=None)
+    assert d.rejected == 0, d.rejects
+    for s in (0, 1):
+        k = d.klines.take(d.klines.sym == s)
+        assert k.open_time.tolist() == [r[0] for r in rows]
+        assert k.close.tolist() == [float(r[4]) for r in rows]
+
+
 def test_files_with_interleaved_ranges_fill_each_others_gaps(tmp_path: Path, klines_dir: Path) -> None:
     rows = real_rows(klines_dir, n=11)
     write_csv(tmp_path / "BTCUSDT-1h-2024-01-01.csv", rows[:3] + rows[8:])

@@ -152,6 +152,14 @@ def _rows_from_csv_fast(text: str) -> tuple[np.ndarray, np.ndarray] | None:
             return None
     if x.size != lines * 12:
         return None
+    # The total alone would let a short row and a long one shift each other's columns (prices
+    # read as times): every line must hold exactly 11 commas.
+    raw = np.frombuffer(text.encode(), dtype=np.uint8)
+    commas = np.cumsum(raw == ord(","))
+    ends = np.append(np.flatnonzero(raw == ord("\n")), raw.size - 1)[:lines]
+    per_line = np.diff(commas[ends], prepend=0)
+    if np.any(per_line != 11):
+        return None
     a = x.reshape(lines, 12)
     t = a[:, [0, 6, 8]]
     if not np.all(np.isfinite(t)) or np.any(t != np.floor(t)) or np.any(np.abs(t) > 9e15):
