@@ -490,6 +490,33 @@ async def test_tab_moves_between_panes_and_m_maximises(tmp_path, cfg):
         assert main.maximized is None
 
 
+async def test_the_footer_keeps_help_quit_and_e_stop_on_screen_in_small_terminals(tmp_path, cfg):
+    """Textual's footer let its last keys run off the right edge: below ~120 columns `? Help`
+    and `q Quit` were not on screen. Each key shown must fit, and those three always show."""
+    from textual.widgets._footer import FooterKey
+
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app, pilot)
+        for width, height in ((80, 24), (100, 30), (60, 20), (160, 45)):
+            await pilot.resize_terminal(width, height)
+            await pilot.pause()
+            await pilot.pause()
+            keys = {k.key: k for k in app.main_screen.query(FooterKey)}
+            assert {"E", "question_mark", "q"} <= set(keys), (width, sorted(keys))
+            assert all(k.region.right <= width for k in keys.values()), (width, sorted(keys))
+            if width >= 100:  # room for every key of the bar
+                assert {"s", "p", "b", "x", "F", "l", "t", "slash", "m"} <= set(keys), (width, sorted(keys))
+        assert "ctrl+p" in keys  # the widest has the palette key too
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause()
+        await pilot.pause()
+        await pilot.press("m")  # a key left out of the footer still works
+        await pilot.pause()
+        assert app.main_screen.maximized is not None
+
+
 async def test_wide_layout_shows_every_pane(tmp_path, cfg):
     engine = make_engine(tmp_path, cfg)
     app = make_app(engine, cfg)

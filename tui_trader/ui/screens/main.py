@@ -14,9 +14,10 @@ from textual.containers import Grid, Horizontal
 from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static, Tab, Tabs
+from textual.widgets import Input, Static, Tab, Tabs
 
 from tui_trader.ui.widgets.charts import SeriesChart
+from tui_trader.ui.widgets.footer import KeyFooter
 from tui_trader.ui.widgets.health import HealthTable
 from tui_trader.ui.widgets.leaderboard import LeaderboardTable
 from tui_trader.ui.widgets.logs import LogBuffer, LogPane
@@ -101,7 +102,7 @@ class MainScreen(Screen):
             yield Pane(HealthTable(id="health"), title="Health", key="health")
             yield Pane(SignalsTable(id="signals"), title="Signals", key="signals")
             yield Pane(LogPane(self.log_buffer, level=self.log_level, id="logs"), title="Logs", key="logs")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._set_active("prices", focus=True)
