@@ -74,6 +74,13 @@ def test_cash_never_negative_and_state_unchanged_on_refusal():
     assert _snapshot(p) == before
     p.apply_fill(fill(Side.BUY, "1", "100", "0.1"))  # exactly all the cash
     assert p.cash == 0
+    # a sell whose fee exceeds its proceeds plus the cash left is refused, the book unchanged
+    before = _snapshot(p)
+    with pytest.raises(ValueError, match="exceeds proceeds"):
+        p.apply_fill(fill(Side.SELL, "1", "0.5", "0.51"))
+    assert _snapshot(p) == before and p.cash == 0
+    p.apply_fill(fill(Side.SELL, "1", "0.5", "0.5"))  # a fee of exactly the proceeds leaves cash at 0
+    assert p.cash == 0 and not p.positions
 
 
 def test_oversell_and_bad_fills_refused_without_change():
