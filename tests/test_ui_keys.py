@@ -490,6 +490,12 @@ async def test_tab_moves_between_panes_and_m_maximises(tmp_path, cfg):
         assert main.maximized is None
 
 
+def _side_by_side(keys, width: int) -> bool:
+    """Footer keys all inside ``width`` and none under another (the palette key is docked right)."""
+    spans = sorted((k.region.x, k.region.right) for k in keys)
+    return spans[-1][1] <= width and all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
 async def test_the_footer_keeps_help_quit_and_e_stop_on_screen_in_small_terminals(tmp_path, cfg):
     """Textual's footer let its last keys run off the right edge: below ~120 columns `? Help`
     and `q Quit` were not on screen. Each key shown must fit, and those three always show."""
@@ -505,7 +511,7 @@ async def test_the_footer_keeps_help_quit_and_e_stop_on_screen_in_small_terminal
             await pilot.pause()
             keys = {k.key: k for k in app.main_screen.query(FooterKey)}
             assert {"E", "question_mark", "q"} <= set(keys), (width, sorted(keys))
-            assert all(k.region.right <= width for k in keys.values()), (width, sorted(keys))
+            assert _side_by_side(keys.values(), width), (width, sorted(keys))
             if width >= 100:  # room for every key of the bar
                 assert {"s", "p", "b", "x", "F", "l", "t", "slash", "m"} <= set(keys), (width, sorted(keys))
         assert "ctrl+p" in keys  # the widest has the palette key too
@@ -515,6 +521,12 @@ async def test_the_footer_keeps_help_quit_and_e_stop_on_screen_in_small_terminal
         await pilot.press("m")  # a key left out of the footer still works
         await pilot.pause()
         assert app.main_screen.maximized is not None
+        app.action_detail(LIQUID)  # the symbol detail's footer too
+        await pilot.pause()
+        await pilot.pause()
+        assert isinstance(app.screen, SymbolDetailScreen)
+        keys = {k.key: k for k in app.screen.query(FooterKey)}
+        assert {"escape", "E", "question_mark"} <= set(keys) and _side_by_side(keys.values(), 60)
 
 
 async def test_wide_layout_shows_every_pane(tmp_path, cfg):

@@ -11,13 +11,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 from tui_trader.clock import MS_PER_DAY
 from tui_trader.events import SymbolHistory
 from tui_trader.ui.format import fmt_money, fmt_num, fmt_pct, fmt_price, fmt_qty, fmt_when
 from tui_trader.ui.palette import Palette, right
 from tui_trader.ui.widgets.charts import Series, SeriesChart, history_key, rating_series, z_series
+from tui_trader.ui.widgets.footer import KeyFooter
 from tui_trader.ui.widgets.signals import result_text
 from tui_trader.ui.widgets.status_bar import StatusBar
 from tui_trader.ui.widgets.table import FastTable
@@ -64,7 +65,7 @@ class SymbolDetailScreen(Screen[None]):
                     yield FastTable(ORDER_COLS, id="detail-orders")
                 with TabPane("Fills", id="tab-fills"):
                     yield FastTable(FILL_COLS, id="detail-fills")
-        yield Footer()
+        yield KeyFooter()
 
     def show(self, h: SymbolHistory, last_price: float | None = None, now_ms: int | None = None) -> None:
         """Update everything from one history (cheap when nothing changed). ``now_ms`` is the
