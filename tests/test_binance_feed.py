@@ -265,13 +265,18 @@ async def test_numbers_beyond_int64_are_rejected_without_costing_the_connection(
     await ex.wait_until(lambda: feed.health()["received"] > 3, 5, "first messages")
     ex.clock.jump_to(ms("2024-03-01T01:00:01"))
     t0 = ms("2024-03-01T00:00")
-    for key, value in (("n", 10**30), ("t", "1e19"), ("T", 1e20)):
+    # ... and integers beyond any float (a JSON number of 400 digits) in a price, a count, a time
+    for key, value in (("n", 10**30), ("t", "1e19"), ("T", 1e20), ("o", 10**400), ("n", 10**400), ("t", 10**400)):
         bad = ex.kline_event("BTCUSDT", "1h", t0, closed=True)
         bad["k"][key] = value
         await ex.push_raw("btcusdt@kline_1h", bad)
-    await ex.wait_until(lambda: feed.health()["rejected"] >= 3, 5, "rejections")
+    for key in ("c", "E"):
+        mini = ex.mini_ticker_array()
+        mini[0][key] = 10**400
+        await ex.push_raw("!miniTicker@arr", mini)
+    await ex.wait_until(lambda: feed.health()["rejected"] >= 8, 5, "rejections")
     h = feed.health()
-    assert h["rejected_by_reason"] == {"malformed": 3}
+    assert h["rejected_by_reason"] == {"malformed": 8}
     assert h["reconnects"] == 0 and h["connected"]
     for s in THREE:
         await ex.push_kline(s, "1h", t0)

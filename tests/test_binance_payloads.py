@@ -103,6 +103,33 @@ def test_rest_klines_out_of_range_numbers_are_rejected_not_raised() -> None:
     assert c.by_reason == {"malformed": 4}
 
 
+def test_integers_beyond_any_float_are_rejected_not_raised() -> None:
+    # a JSON number of 400 digits parses (stdlib json) to an int that float() cannot take:
+    # each parser counts it as malformed, names it briefly, and keeps the good rows and items
+    huge = 10**400
+    good = [1704067200000, "1.5", "2", "1", "1.8", "10", 1704070799999, "15", 3, "4", "6", "0"]
+    rows = [good, good[:2] + [huge] + good[3:], [huge] + good[1:], good[:8] + [huge] + good[9:]]
+    c = RejectCounter()
+    b = parse_rest_klines(rows, 0, H1, c)
+    assert b.open_time.tolist() == [1704067200000] and c.by_reason == {"malformed": 3}
+    event = {"e": "kline", "s": "BTCUSDT", "k": {"t": 1704067200000, "T": 1704070799999, "s": "BTCUSDT",
+                                                 "i": "1h", "o": "1", "c": "1", "h": "1", "l": "1", "v": "1",
+                                                 "q": "1", "V": "1", "n": 1, "x": True}}
+    assert parse_kline_event(event, {"BTCUSDT": 0}, RejectCounter()) is not None
+    for key in ("o", "n", "t"):
+        c = RejectCounter()
+        bad = copy.deepcopy(event)
+        bad["k"][key] = huge
+        assert parse_kline_event(bad, {"BTCUSDT": 0}, c) is None
+        assert c.by_reason == {"malformed": 1}, key
+    item = {"e": "24hrMiniTicker", "E": 1, "s": "BTCUSDT", "c": "2", "o": "1", "h": "3", "l": "1", "v": "1", "q": "1"}
+    for key in ("c", "E"):
+        c = RejectCounter()
+        prices = parse_mini_ticker_array([{**item, key: huge}, {**item, "s": "ETHUSDT"}], {"BTCUSDT": 0, "ETHUSDT": 1}, c)
+        assert prices.sym.tolist() == [1] and prices.price.tolist() == [2.0]
+        assert c.by_reason == {"malformed": 1}, key
+
+
 def test_rest_klines_not_a_list_and_in_progress_marking() -> None:
     c = RejectCounter()
     assert len(parse_rest_klines({"code": -1121}, 0, H1, c)) == 0  # type: ignore[arg-type]

@@ -70,8 +70,15 @@ def _num(x: Any, what: str) -> float:
         raise _RowError("bad_type", f"{what}: {type(x).__name__}")
     try:
         return float(x)
-    except ValueError:
-        raise _RowError("malformed", f"{what}: {x!r:.40}") from None
+    except (ValueError, OverflowError):  # OverflowError: a JSON integer beyond any float
+        raise _RowError("malformed", f"{what}: {_short(x)}") from None
+
+
+def _short(x: Any) -> str:
+    """A value for a reject's text, cut to 40 characters (a 400-digit integer too)."""
+    if isinstance(x, int) and abs(x) >= 10**40:
+        return f"an integer of {len(str(abs(x)))} digits"
+    return f"{x!r:.40}"
 
 
 def _int(x: Any, what: str) -> int:
@@ -91,7 +98,7 @@ def _int(x: Any, what: str) -> int:
 
 def _in_int64(v: int, what: str) -> int:
     if not _INT64_MIN <= v <= _INT64_MAX:
-        raise _RowError("malformed", f"{what}: {v:.3g} is out of range")
+        raise _RowError("malformed", f"{what}: {_short(v)} is out of range")
     return v
 
 
@@ -337,7 +344,7 @@ def parse_mini_ticker_array(
     vals = None
     try:
         vals = np.array(rows, dtype=np.float64)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # parsed one by one below
         vals = None
     if vals is not None:
         # numpy turns None into NaN and a bool into 0/1 silently: the rows holding such
