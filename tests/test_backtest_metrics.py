@@ -20,6 +20,7 @@ from tui_trader.backtest.metrics import (
     drawdown_series,
     exposure_from_counts,
     exposure_from_trades,
+    infer_period_ms,
     json_safe,
     max_drawdown,
     per_symbol_breakdown,
@@ -80,6 +81,17 @@ def test_drawdown_picks_the_largest_of_several():
     assert m["max_drawdown"] == pytest.approx(0.2)
     assert m["max_drawdown_peak_ms"] == 3 * MS_PER_DAY
     assert m["max_drawdown_duration_periods"] == 2
+
+
+def test_drawdown_peak_is_the_last_high_before_the_trough_and_recovery_is_inclusive():
+    # 110 is reached on days 1 and 3; the fall to 99 runs from day 3, and equity is back at
+    # exactly 110 on day 5, which counts as recovered
+    ts = days(0, 1, 2, 3, 4, 5, 6)
+    dd = max_drawdown(ts, np.array([100.0, 110.0, 105.0, 110.0, 99.0, 110.0, 108.0]))
+    assert dd["max_drawdown"] == pytest.approx(0.10)
+    assert (dd["max_drawdown_peak_ms"], dd["max_drawdown_trough_ms"]) == (3 * MS_PER_DAY, 4 * MS_PER_DAY)
+    assert dd["max_drawdown_recovered"] is True
+    assert (dd["max_drawdown_duration_periods"], dd["max_drawdown_duration_ms"]) == (2, 2 * MS_PER_DAY)
 
 
 def test_no_drawdown_on_a_rising_curve():
@@ -226,6 +238,17 @@ def test_trades_from_fills_average_cost_round_trip():
     assert all(t.closed for t in trades)
 
 
+def test_partial_sells_down_to_flat_are_one_trip():
+    fills = [
+        fill("BTCUSDT", Side.BUY, "100", "2", "0.2", 1),
+        fill("BTCUSDT", Side.SELL, "110", "1", "0.11", 2),
+        fill("BTCUSDT", Side.SELL, "90", "1", "0.09", 3),
+    ]
+    [t] = trades_from_fills(fills)
+    assert (t.entry_ms, t.exit_ms, t.qty, t.exit_price) == (1, 3, D("2"), D("100"))
+    assert t.pnl == D("200") - D("200") - D("0.4")
+
+
 def test_open_position_is_marked_only_when_asked():
     fills = [fill("BTCUSDT", Side.BUY, "100", "2", "0.2", 7)]
     assert trades_from_fills(fills) == []
@@ -291,6 +314,19 @@ def test_exposure_from_trade_intervals_merges_overlaps():
     m = compute_metrics(np.array([0, 100]), np.array([1.0, 1.0]), trades)
     assert m["exposure"] == pytest.approx(0.5)
     assert exposure_from_trades([], 0, 100) == 0.0
+    # an interval inside an earlier, longer one does not end the merged block: [0, 60) holds
+    # [10, 20) and [30, 50), so 60 of 100
+    nested = [trade("1", entry=0, exit_=60), trade("1", entry=10, exit_=20), trade("1", entry=30, exit_=50)]
+    assert exposure_from_trades(nested, 0, 100) == pytest.approx(0.6)
+
+
+def test_the_sampling_period_is_the_median_gap():
+    hour = 3_600_000
+    ts = np.array([0, 1, 2, 3, 100]) * hour  # one long gap (data missing) does not change the period
+    assert infer_period_ms(ts) == hour
+    assert infer_period_ms(ts[:1]) is None
+    m = compute_metrics(ts, np.array([100.0, 101.0, 100.0, 102.0, 103.0]))
+    assert m["periods_per_year"] == pytest.approx(365 * 24)
 
 
 def test_turnover_and_fees_from_fills():
