@@ -605,6 +605,25 @@ def test_status_bar_feed_word_when_stopped():
     assert "sim ● unhealthy" in status_text(running, pal, 160).plain
 
 
+def test_status_bar_keeps_state_money_day_and_drawdown_in_a_60_column_terminal():
+    """The bar is cut at the terminal's edge: at 60 columns the drawdown was cut off. Below
+    76 columns the feed's name and the clock give way; what the operator must see stays."""
+    from dataclasses import replace
+
+    from tui_trader.ui.widgets.status_bar import status_text
+
+    pf = PortfolioView(Decimal(0), 123_456.78, 0.0, Decimal(0), 0.0, -12_345.67, -9.12, 0.0, 14.37, Decimal(0),
+                       Decimal(0), "USDT")
+    stopped = replace(_snapshot([HealthCheck("feed", "healthy", "sim", True)], {"connected": True}),
+                      state=EngineState.EMERGENCY_STOPPED, portfolio=pf)
+    for width in (60, 75):
+        text = status_text(stopped, Palette(), width).plain
+        assert len(text) <= width, text
+        assert all(part in text for part in ("PAPER", "E-STOP", "●", "Eq 123,456.78", "Day -9.12%", "DD 14.37%")), text
+    text = status_text(stopped, Palette(), 80).plain  # room enough: the feed and the clock too
+    assert "EMERGENCY STOP" in text and "sim ●" in text and text.endswith("00:01:40Z")
+
+
 def test_palette_signs():
     pal = Palette(profit="green", loss="red")
     assert pal.signed("+1", 1.0).style == "green"

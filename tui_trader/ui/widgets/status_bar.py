@@ -3,6 +3,11 @@
 The clock is the engine snapshot's ``ts_ms`` shown as UTC (engine time:
 deterministic under a simulated feed, never the wall clock). LIVE is red on
 every screen (the bar carries the ``-live`` class; the CSS paints it).
+
+Three widths: from 120 columns everything; below, the short figures; below
+:data:`NARROW` (a 60-column terminal) the feed's name and the clock go and the
+emergency stop reads ``E-STOP``, so the money, the day's PnL and the drawdown
+still fit.
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ _STATE_LABEL = {
 }
 
 
+#: Below this width the bar leaves out the feed's name and the clock (see the module docstring).
+NARROW = 76
+
+
 def state_style(state: EngineState, pal: Palette) -> str:
     return {
         EngineState.RUNNING: f"bold {pal.healthy}",
@@ -36,11 +45,15 @@ def state_style(state: EngineState, pal: Palette) -> str:
 def status_text(snap: EngineSnapshot, pal: Palette, width: int) -> Text:
     """The bar's content for a terminal ``width`` cells wide."""
     wide = width >= 120
+    narrow = width < NARROW
     t = Text(no_wrap=True, overflow="ellipsis")
     live = snap.mode == "live"
     t.append(" LIVE " if live else " PAPER ", style="bold reverse" if live else "bold")
-    t.append(" ")
-    t.append(f" {_STATE_LABEL.get(snap.state, str(snap.state).upper())} ", style=state_style(snap.state, pal))
+    t.append("" if narrow else " ")
+    label = _STATE_LABEL.get(snap.state, str(snap.state).upper())
+    if narrow and snap.state == EngineState.EMERGENCY_STOPPED:
+        label = "E-STOP"
+    t.append(f" {label} ", style=state_style(snap.state, pal))
     t.append(" │ ")
     h = snap.health
     if snap.state == EngineState.STOPPED and h.overall != "unhealthy" and not (h.feed or {}).get("connected"):
@@ -49,7 +62,8 @@ def status_text(snap: EngineSnapshot, pal: Palette, width: int) -> Text:
         feed_status = "stopped"
     else:
         feed_status = h.overall if not h.feed else ("healthy" if h.feed.get("connected", True) else "unhealthy")
-    t.append(f"{snap.feed_kind} ")
+    if not narrow:
+        t.append(f"{snap.feed_kind} ")
     t.append("●", style=pal.status_style(feed_status))
     t.append(f" {feed_status}" if wide else "")
     t.append(" │ ")
@@ -64,8 +78,9 @@ def status_text(snap: EngineSnapshot, pal: Palette, width: int) -> Text:
         t.append(f" │ Pos {len(snap.positions)}")
         if snap.locked:
             t.append(f" │ Locked {len(snap.locked)}")
-    t.append(" │ ")
-    t.append(fmt_clock(snap.ts_ms, with_date=wide))
+    if not narrow:
+        t.append(" │ ")
+        t.append(fmt_clock(snap.ts_ms, with_date=wide))
     return t
 
 
