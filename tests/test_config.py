@@ -79,6 +79,21 @@ def test_speed_is_one_rule_a_positive_number_or_max() -> None:
     assert check({"feed": {"speed": "120"}}).config.feed.speed == 120.0
 
 
+def test_true_or_false_is_no_number() -> None:
+    # pydantic read `max_total_positions = true` as 1 and `z_score_threshold = false` as 0.0
+    res = check({"risk_management": {"max_total_positions": True, "stop_loss_percent": False},
+                 "signal_generation": {"z_score_threshold": True}, "feed": {"sim": {"seed": False}}})
+    assert {(i.path, i.message) for i in res.errors} == {
+        ("risk_management.max_total_positions", "expected a number (got true)"),
+        ("risk_management.stop_loss_percent", "expected a number (got false)"),
+        ("signal_generation.z_score_threshold", "expected a number (got true)"),
+        ("feed.sim.seed", "expected a number (got false)"),
+    }
+    # a boolean setting still takes one, and a number still takes a number
+    ok = check({"order_execution": {"use_limit_orders": True}, "risk_management": {"max_total_positions": 3}})
+    assert ok.ok and ok.config.order_execution.use_limit_orders is True
+
+
 def test_a_binance_feed_takes_only_binance_intervals() -> None:
     # 7m is a fine simulated interval, but Binance would refuse the stream and the REST calls
     assert check({"feed": {"interval": "7m"}}).ok

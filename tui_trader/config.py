@@ -46,6 +46,14 @@ class _Section(BaseModel):
     # nan and inf (TOML has both) are refused for every number: they failed deep in the engine
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_number(cls, v: Any, info: ValidationInfo) -> Any:
+        """``true``/``false`` is not a number: pydantic read ``max_total_positions = true`` as 1."""
+        if isinstance(v, bool) and info.field_name and cls.model_fields[info.field_name].annotation in (int, float):
+            raise ValueError(f"expected a number (got {str(v).lower()})")
+        return v
+
 
 class SignalGeneration(_Section):
     z_score_threshold: float = Field(2.5, gt=0, description="enter when z >= this; exit when z <= -this")
