@@ -95,6 +95,25 @@ async def test_resume_continues_after_the_last_row_and_skips_complete_months(ex,
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")} == mtimes
 
 
+async def test_a_hole_inside_a_month_file_is_fetched_on_the_next_run(ex, tmp_path):
+    # two runs over separate parts of January leave a hole between them in the month's file;
+    # a third run over the whole month fills the hole, not just what lies past its ends
+    cfg = make_cfg(ex.rest_url)
+    jan13 = ms("2025-01-13")
+    await download_klines(cfg, ["BTCUSDT"], "15m", JAN20, FEB2, tmp_path, sleep=Sleeps())
+    await download_klines(cfg, ["BTCUSDT"], "15m", JAN6, jan13, tmp_path, sleep=Sleeps())
+    jan = tmp_path / "BTCUSDT" / "15m" / "2025-01-01.json"
+    on_disk = json.loads(jan.read_text())
+    assert on_disk == served(ex, "BTCUSDT", JAN6, jan13) + served(ex, "BTCUSDT", JAN20, ms("2025-02-01"))
+
+    n0 = len(ex.requests)
+    third = await download_klines(cfg, ["BTCUSDT"], "15m", JAN6, FEB2, tmp_path, sleep=Sleeps())
+    reqs = [r for r in ex.requests[n0:] if r.path == "klines"]
+    assert [int(r.params["startTime"]) for r in reqs] == [jan13]  # the hole, nothing else
+    assert third["rows"] == 7 * 96 and third["resumed"] == 2592 - 7 * 96
+    assert json.loads(jan.read_text()) == served(ex, "BTCUSDT", JAN6, ms("2025-02-01"))
+
+
 async def test_interrupted_download_keeps_whole_pages_and_a_rerun_completes(ex, tmp_path):
     cfg = make_cfg(ex.rest_url)
 

@@ -7,7 +7,7 @@ Only *closed* klines are written (open time + interval <= the exchange's time).
 
 Resuming: a month whose file already holds every wanted kline is skipped without a request;
 a partial month continues after its last open time (and before its first one, if the wanted
-range starts earlier). Files are written atomically (temp file + ``os.replace``) every
+range starts earlier, and in any hole between two of its rows). Files are written atomically (temp file + ``os.replace``) every
 ``FLUSH_PAGES`` pages and when a month is done or the run stops, so an interrupted run loses
 at most a few pages and never leaves a torn file.
 
@@ -260,15 +260,19 @@ class _Month:
         return sum(1 for t in self.have if self.lo <= t < self.hi)
 
     def missing(self, iv: int) -> list[tuple[int, int]]:
-        """Inclusive open-time ranges still to fetch (none = the month is complete)."""
-        if not self.rows:
+        """Inclusive open-time ranges still to fetch (none = the month is complete): before the
+        first stored open time of ``[lo, hi)``, after the last, and every hole between two (two
+        runs over separate parts of a month leave one). A hole the exchange itself has (an
+        outage) is asked for again on each run: one request that brings nothing."""
+        times = sorted(t for t in self.have if self.lo <= t < self.hi)
+        if not times:
             return [(self.lo, self.hi - 1)]
         out = []
-        first, last = int(self.rows[0][0]), int(self.rows[-1][0])
-        if first - iv >= self.lo:
-            out.append((self.lo, first - 1))
-        if last + iv < self.hi:
-            out.append((max(self.lo, last + iv), self.hi - 1))
+        if times[0] - iv >= self.lo:
+            out.append((self.lo, times[0] - 1))
+        out.extend((a + iv, b - 1) for a, b in zip(times, times[1:], strict=False) if b - a > iv)
+        if times[-1] + iv < self.hi:
+            out.append((times[-1] + iv, self.hi - 1))
         return out
 
     def add_page(self, page: list[list[Any]]) -> int:
