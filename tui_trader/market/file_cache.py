@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 #: Environment variable: the cache folder, or ``off`` to disable the cache.
 CACHE_ENV = "TUI_TRADER_CACHE_DIR"
 #: Part of every key: bump it when parsing changes what a file yields (2: a CSV whose first line is
-#: neither a kline nor a header counts a reject, so such a file is no longer cached).
-CACHE_FORMAT = 2
+#: neither a kline nor a header counts a reject, so such a file is no longer cached; 3: a CSV whose
+#: rows hold 11 and 13 fields is read row by row, no longer with its columns shifted).
+CACHE_FORMAT = 3
 #: Entries not loaded or stored for this many days are deleted (see the module docs).
 UNUSED_DAYS = 30.0
 _INT_FIELDS = {"open_time", "close_time", "trades"}
