@@ -223,6 +223,16 @@ def test_feed_overrides_from_flags() -> None:
     assert o["storage"] == {"path": "/x.db"}
 
 
+@pytest.mark.parametrize("given", ["", ",", " , "])
+def test_symbols_flag_without_a_symbol_is_a_usage_error(given: str, tmp_path: Path, capsys) -> None:
+    # it was taken for no --symbols at all: the run went on with the universe rule's symbols
+    db = tmp_path / "x.db"
+    assert main(["run", "--feed", "sim", "--speed", "max", "--symbols", given, "--duration", "1s", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --symbols: no symbols given in {given!r}" in err and "Traceback" not in err
+    assert not db.exists()  # refused before anything ran
+
+
 def test_live_trading_takes_the_live_flag_whatever_the_config_says(tmp_path: Path) -> None:
     import argparse
 

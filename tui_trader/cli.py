@@ -253,8 +253,10 @@ def feed_overrides(args: argparse.Namespace) -> dict[str, Any]:
         feed.setdefault("kind", "replay")
     if getattr(args, "interval", None):
         feed["interval"] = args.interval
-    if getattr(args, "symbols", None):
+    if getattr(args, "symbols", None) is not None:
         feed["symbols"] = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
+        if not feed["symbols"]:  # "" or "," used to mean no --symbols: the universe rule's 40 symbols
+            raise UsageError(f"--symbols: no symbols given in {args.symbols!r} (e.g. BTCUSDT,ETHUSDT)")
     if getattr(args, "speed", None):
         sp = args.speed.strip().lower()
         if sp == "max":
