@@ -67,6 +67,23 @@ def test_paper_g_and_e():
     np.testing.assert_allclose(e, [0.639, 0.432, 0.303], atol=1e-3)
 
 
+def test_expected_score_follows_the_paper_formula_to_full_precision():
+    # the published E values carry 3 decimals; the formula itself, written out here, pins the rest:
+    # E = 1 / (1 + exp(-g(phi_j) (mu_i - mu_j))), g(phi) = 1 / sqrt(1 + 3 phi^2 / pi^2)
+    r, d, _, _ = paper_period()
+    mu, phi = (r - 1500.0) / 173.7178, d / 173.7178
+    g = 1.0 / np.sqrt(1.0 + 3.0 * phi**2 / math.pi**2)
+    e = expected_score(r, d)
+    for i in range(4):
+        for j in range(4):
+            assert e[i, j] == pytest.approx(1.0 / (1.0 + math.exp(-g[j] * (mu[i] - mu[j]))), rel=1e-12)
+    # combined=True: the RDs of both players, sqrt(phi_i^2 + phi_j^2)
+    c = expected_score(r, d, combined=True)
+    gc = 1.0 / math.sqrt(1.0 + 3.0 * (phi[0] ** 2 + phi[3] ** 2) / math.pi**2)
+    assert c[0, 3] == pytest.approx(1.0 / (1.0 + math.exp(-gc * (mu[0] - mu[3]))), rel=1e-12)
+    np.testing.assert_allclose(g_factor(d), g, rtol=1e-12)
+
+
 def test_paper_example_rounded_figures():
     nr, nd, nv = rate_period(*paper_period())
     # mu', phi', sigma' (proglottis spec/rater_spec.rb, delta 0.00005)
