@@ -134,6 +134,33 @@ async def test_no_color_with_the_low_colour_theme_is_readable_not_black_on_black
         assert coloured == []
 
 
+async def test_no_color_marks_the_row_cursor_and_the_focused_pane_by_style(tmp_path, monkeypatch):
+    """Without colours the row under the cursor (the symbol b, x and l act on) showed only in
+    bold, like the header row: it is reversed; the focused pane's border is heavy."""
+    from textual.geometry import Region
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    cfg = ui_config(theme="tui-trader-lowcolor")
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app, pilot)
+        table = app.main_screen.query_one(PricesTable)
+        table.focus()
+        table.move_cursor(row=2)
+        await pilot.pause()
+        # line 0 is the header; row 2 is line 3 (the cursor), row 1 line 2
+        lines = table.render_lines(Region(0, 0, table.size.width, 4))
+
+        def reversed_text(line) -> str:
+            return "".join(seg.text for seg in line if seg.style is not None and seg.style.reverse).strip()
+
+        assert table.symbol_for_key(table.selected_key) in reversed_text(lines[3])
+        assert "USDT" not in reversed_text(lines[2]) and "Symbol" not in reversed_text(lines[0])
+        assert app.main_screen.pane("prices").styles.border_top[0] == "heavy"
+        assert app.main_screen.pane("leaderboard").styles.border_top[0] == "round"
+
+
 async def test_unknown_configured_theme_falls_back(tmp_path, caplog):
     cfg = ui_config(theme="no-such-theme")
     engine = make_engine(tmp_path, cfg)
