@@ -3,6 +3,7 @@ flushed, session closed, exit 0), prints the summary (``--json``: one JSON line)
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -223,6 +224,19 @@ async def test_a_long_start_up_shows_its_progress(tmp_path: Path, monkeypatch: p
     rating = [s for s in steps if s[0] == "rating history"]
     assert rating[0] == ("rating history", 0, 201) and rating[-1] == ("rating history", 201, 201)
     assert [d for _, d, _ in rating] == sorted(d for _, d, _ in rating) and len(rating) <= 103
+
+
+def test_start_up_bars_leave_nothing_in_a_log_file() -> None:
+    # stderr sent to a file got one empty line per start-up step between the log lines
+    from tui_trader import headless
+
+    for terminal, empty in ((False, True), (True, False)):
+        buf = io.StringIO()
+        bar = headless._Bar(Console(file=buf, force_terminal=terminal, width=80))
+        for step in (("loading klines", 0, 10), ("loading klines", 10, 10), ("rating history", 0, 0)):
+            bar.update(*step)
+        bar.close()
+        assert (buf.getvalue() == "") == empty, repr(buf.getvalue())
 
 
 def test_an_unreachable_exchange_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:

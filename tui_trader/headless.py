@@ -71,8 +71,9 @@ class _Bar:
         if label != self.label:
             self.close()
             self.label = label
+            # not on a terminal (stderr to a file or a pipe) a bar only left an empty line behind
             self._p = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                               console=self.console, transient=True)
+                               console=self.console, transient=True, disable=not self.console.is_terminal)
             self._p.start()
             self._task = self._p.add_task(label, total=total or None)
         if self._p is None:
