@@ -94,6 +94,10 @@ def test_masked_symbols_keep_their_state_and_previous_z():
         np.testing.assert_allclose(mean, m_ref, rtol=1e-13)
         np.testing.assert_allclose(std, s_ref, rtol=1e-9)
         np.testing.assert_array_equal(zs.count, c_ref)
+        # the updated symbols' z: of the new value against its window, from the 2nd value on
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z_ref = np.where(c_ref >= 2, (x - m_ref) / s_ref, 0.0)
+        np.testing.assert_allclose(z[mask], z_ref[mask], rtol=1e-9, atol=1e-12)
         off = ~mask
         np.testing.assert_array_equal(z[off], last_z[off])
         np.testing.assert_array_equal(mean[off], before[0][off])
