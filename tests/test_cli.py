@@ -87,6 +87,15 @@ def test_options_before_the_subcommand_go_after_it(tmp_path: Path, capsys) -> No
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["fills"] >= 0 and db.is_file()
 
 
+@pytest.mark.parametrize("argv", [["bakctest", "--data", "d"], ["--db", "x.db", "confg", "show"]])
+def test_a_misspelt_command_is_named(argv: list[str], capsys) -> None:
+    # it went to the console as `tui bakctest` and argparse said only "unrecognized arguments: bakctest"
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    word = argv[0] if argv[0] != "--db" else argv[2]
+    assert f"error: unknown command {word!r} (commands: tui, run, backtest, config, data, export;" in err, err
+
+
 def test_python_dash_m_entry_point() -> None:
     r = run("--version")
     assert r.returncode == 0 and __version__ in r.stdout

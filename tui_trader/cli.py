@@ -210,8 +210,8 @@ def _normalise_argv(argv: list[str]) -> list[str]:
         if a in ("-h", "--help", "--version"):
             return argv
         if not a.startswith("-"):
-            if a not in SUBCOMMANDS:
-                return ["tui", *argv]
+            if a not in SUBCOMMANDS:  # the console takes no word: a typo said "unrecognized arguments: bakctest"
+                raise UsageError(f"unknown command {a!r} (commands: {', '.join(SUBCOMMANDS)}; see tui-trader --help)")
             return argv if i == 0 else [a, *argv[i + 1:], *argv[:i]]
         if value_flags is None:
             value_flags = _value_flags(build_parser())
@@ -404,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(_join_signed_values(_normalise_argv(argv)))
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2
         return int(exc.code or 0)
     handlers = {"tui": cmd_tui, "run": cmd_run, "backtest": cmd_backtest, "config": cmd_config, "data": cmd_data,
