@@ -134,6 +134,22 @@ async def test_interrupted_download_keeps_whole_pages_and_a_rerun_completes(ex, 
     assert json.loads(jan.read_text()) == served(ex, "BTCUSDT", JAN6, ms("2025-02-01"))
 
 
+@pytest.mark.parametrize("where", [3, -1])  # inside the page, or its last row
+async def test_a_page_with_a_row_that_is_not_a_kline_fails_clearly_and_keeps_nothing_of_it(ex, tmp_path, where):
+    cfg = make_cfg(ex.rest_url)
+    page = [list(r) for r in served(ex, "BTCUSDT", JAN6, JAN6 + 96 * Q)]
+    page[where] = {"oops": 1} if where == 3 else ["garbage"]
+    ex.respond_next("GET", "klines", page)
+    with pytest.raises(DownloadError, match=r"BTCUSDT: the exchange sent a malformed page of klines \(row "):
+        await download_klines(cfg, ["BTCUSDT"], "15m", JAN6, JAN20, tmp_path, sleep=Sleeps())
+    assert list(tmp_path.rglob("*.json")) == []  # neither the bad row nor its page was written
+    again = await download_klines(cfg, ["BTCUSDT"], "15m", JAN6, JAN20, tmp_path, sleep=Sleeps())
+    assert again["rows"] == 14 * 96
+    assert json.loads((tmp_path / "BTCUSDT" / "15m" / "2025-01-01.json").read_text()) == served(
+        ex, "BTCUSDT", JAN6, JAN20
+    )
+
+
 def test_a_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
     path = tmp_path / "BTCUSDT" / "1h" / "2024-01-01.json"
     dl.write_rows_atomic(path, [[1, "2"]])

@@ -312,14 +312,13 @@ async def fetch_klines_range(
             await after_request()
         if not isinstance(rows, list) or not rows:
             break
+        out.extend(rows)
+        if on_page is not None:  # a page ending in a malformed row too: on_page judges it
+            on_page(rows)
         try:
             last_open = int(rows[-1][0])
         except (TypeError, ValueError, IndexError, KeyError):
-            out.extend(rows)
             break
-        out.extend(rows)
-        if on_page is not None:
-            on_page(rows)
         if len(rows) < limit or last_open < cursor:
             break
         cursor = last_open + iv

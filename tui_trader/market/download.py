@@ -245,6 +245,20 @@ def _expand(p: Path | str) -> Path:
     return Path(p).expanduser()
 
 
+class _BadPage(ValueError):
+    """A page of klines from the exchange holding a row that is not a kline."""
+
+
+def _is_kline_row(r: Any) -> bool:
+    """A REST kline row as the files keep it: a list of 11 or more fields whose open and close
+    times are integers (or strings of digits)."""
+
+    def is_time(x: Any) -> bool:
+        return (isinstance(x, int) and not isinstance(x, bool)) or (isinstance(x, str) and x.isascii() and x.isdigit())
+
+    return isinstance(r, list) and len(r) >= 11 and is_time(r[0]) and is_time(r[6])
+
+
 class _Month:
     """One month file being completed: what is on disk, what was fetched, periodic atomic flushes."""
 
@@ -276,7 +290,11 @@ class _Month:
         return out
 
     def add_page(self, page: list[list[Any]]) -> int:
-        """Keep the closed, in-range, new rows of ``page``; flush every FLUSH_PAGES pages."""
+        """Keep the closed, in-range, new rows of ``page``; flush every FLUSH_PAGES pages.
+        Raises :class:`_BadPage` (nothing of the page kept) when a row is not a kline."""
+        for k, r in enumerate(page):
+            if not _is_kline_row(r):
+                raise _BadPage(f"row {k + 1} of a page of {len(page)} is not a kline: {str(r)[:60]}")
         keep = [
             r for r in page if self.lo <= int(r[0]) < self.hi and int(r[6]) < self.now and int(r[0]) not in self.have
         ]
@@ -372,6 +390,8 @@ async def _fetch_into(
         raise DownloadError(f"{sym}: exchange error {describe_error(e)}") from None
     except RateLimited as e:
         raise DownloadError(f"{sym}: {e}") from None
+    except _BadPage as e:
+        raise DownloadError(f"{sym}: the exchange sent a malformed page of klines ({e}); nothing of it was kept") from None
     except (TimeoutError, BinanceRequestException, aiohttp.ClientError, OSError) as e:
         raise DownloadError(f"{sym}: network failure after {retry.attempts} attempts ({describe_error(e)})") from None
 
