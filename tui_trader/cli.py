@@ -376,10 +376,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from tui_trader.storage.export import export_book
 
     # --book picks the paper or the live default file (storage.path or --db win over both)
-    db = load_cfg(args).db_path(live=args.book == "live")
+    cfg = load_cfg(args)
+    db = cfg.db_path(live=args.book == "live")
     try:
         counts = export_book(db, args.out)
     except FileNotFoundError as exc:
+        if cfg.storage.path:  # the file given is missing: "give the book's file with --db" would send them round
+            raise UsageError(str(exc)) from None
         raise UsageError(f"{exc} (give the book's file with --db{'' if args.book == 'live' else ', or --book live'})") from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
