@@ -49,6 +49,12 @@ def test_rest_ticker_keys_and_tradable_filter() -> None:
     assert select_universe([], rest, "USDT", 5, [], tradable={"AAAUSDT", "CCCUSDT"}) == ["CCCUSDT", "AAAUSDT"]
 
 
+def test_unreadable_volumes_are_ignored_not_raised() -> None:
+    # NaN, inf, negative and an integer of 400 digits (too big for a float): ranked out
+    bad = [t("AAAUSDT", "nan"), t("BBBUSDT", "inf"), t("CCCUSDT", -5), t("DDDUSDT", 10**400), t("EEEUSDT", True)]
+    assert select_universe([], [*bad, t("FFFUSDT", 1.0)], "USDT", 5, []) == ["FFFUSDT"]
+
+
 def test_deterministic_regardless_of_input_order() -> None:
     a = select_universe([], TICKERS, "USDT", 4, [])
     b = select_universe([], list(reversed(TICKERS)), "USDT", 4, [])

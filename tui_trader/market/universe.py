@@ -37,7 +37,7 @@ def _quote_volume(t: dict) -> float:
         return math.nan
     try:
         f = float(v)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an integer beyond any float
         return math.nan
     return f if math.isfinite(f) and f >= 0 else math.nan
 
