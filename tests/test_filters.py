@@ -106,7 +106,7 @@ def test_quantize_examples_hand_computed():
     assert quantize_price(D("42283.585"), BTC) == D("42283.59")  # half-up
     assert quantize_price(D("42283.584"), BTC) == D("42283.58")
     ten = filt(D("10"), D("1E+1"))
-    assert quantize_qty(D("1234.5"), ten) == D("1230")
+    assert str(quantize_qty(D("1234.5"), ten)) == "1230"  # integral, not 1.23E+3
     assert quantize_price(D("1231"), ten, Side.SELL) == D("1240")
     # step 0 = unconstrained
     assert quantize_qty(D("1.23456789123"), filt(D(0), D(0))) == D("1.23456789123")
@@ -147,6 +147,12 @@ def test_check_order_accepts_valid_order():
 def test_check_order_names_the_violation(qty, price, fragment):
     reason = check_order(qty, price, BTC)
     assert reason is not None and fragment in reason
+
+
+def test_check_order_min_price_is_inclusive():
+    f = replace(BTC, min_price=D("100"))
+    assert check_order(D("1"), D("99.99"), f) == "PRICE_FILTER: price 99.99 below min_price 100"
+    assert check_order(D("1"), D("100"), f) is None
 
 
 def test_check_order_market_reference_price_skips_price_filter():
