@@ -172,6 +172,39 @@ async def test_standalone_lists_runs_newest_first_and_enter_opens_the_report(db_
     assert app.return_code == 0
 
 
+async def test_report_keys_scroll_the_tab_shown_without_a_tab_key_first(db_path):
+    """The focus stayed on the row of tabs: PageDown and the arrows did nothing to the summary
+    or the trades until the operator found that Tab moves into them."""
+    app = BacktestReportApp(db_path)
+    async with app.run_test(size=(80, 16)) as pilot:
+        await pilot.pause()
+        await _loaded(app.screen)
+        await pilot.press("enter")
+        await pilot.pause()
+        report = app.screen
+        assert isinstance(report, BacktestReportScreen)
+        await _loaded(report)
+        await pilot.pause()
+        box = report.query_one("#bt-summary-box")
+        assert box.max_scroll_y > 0  # the summary is taller than 16 rows
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert box.scroll_y > 0
+        await pilot.press("3")
+        await pilot.pause()
+        trades = report.query_one("#bt-trades", FastTable)
+        assert trades.row_count > 1 and trades.cursor_row == 0
+        await pilot.press("down")
+        await pilot.pause()
+        assert trades.cursor_row == 1
+        await pilot.press("2")  # the chart: the focus is on the tabs, not lost
+        await pilot.pause()
+        assert app.focused is not None
+        await pilot.press("1")
+        await pilot.pause()
+        assert app.focused is box
+
+
 async def test_equity_chart_shows_buy_and_hold_only_when_stored(db_path):
     """Its series, and axis ticks for the size it is shown at: it is first drawn while its tab is
     hidden, before it has one, and a tall chart had the few ticks of a short one."""

@@ -524,6 +524,7 @@ class BacktestReportScreen(Screen[None]):
         if not self._filled:
             self._fill_trades(table, run, pal)
             self._filled = True
+            self._focus_tab("summary")  # the tab shown first
         self.loaded.set()
 
     @staticmethod
@@ -547,9 +548,18 @@ class BacktestReportScreen(Screen[None]):
         table.clear()
         table.add_rows(rows)
 
+    #: What the keys scroll on each tab: the focus goes there with the tab (1, 2, 3), so the
+    #: arrows and PageDown scroll the summary and the trades at once (on the row of tabs they
+    #: did nothing). The chart does not scroll: the row of tabs has the focus there.
+    TAB_FOCUS = {"summary": "#bt-summary-box", "equity": "#bt-tabs Tabs", "trades": "#bt-trades"}
+
     def action_tab(self, name: str) -> None:
         if self.stored is not None:
             self.query_one("#bt-tabs", TabbedContent).active = f"tab-{name}"
+            self._focus_tab(name)
+
+    def _focus_tab(self, name: str) -> None:
+        self.query_one(self.TAB_FOCUS[name]).focus()
 
     def action_close(self) -> None:
         self.dismiss(None)
