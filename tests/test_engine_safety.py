@@ -251,6 +251,24 @@ async def test_a_position_no_order_can_sell_is_written_off_when_closed(tmp_path)
 
 
 
+async def test_a_write_off_starts_the_cooldown_as_a_sell_would() -> None:
+    cfg = engine_config(signal_generation={"signal_cooldown_ms": 10 * MIN}, risk_management={"stop_loss_percent": 50.0})
+    h = await make_engine(cfg).start()
+    e = h.engine
+    try:
+        await _flat(h, 0, 3)
+        assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=6))).ok
+        await h.step(prices(T0 + 3 * MIN + 1000, [80.0], symbols=[0]))  # worth 4.80 < min notional 5
+        assert not e.generator.cooling(h.clock.now_ms())[0]
+        res = await e.submit(ClosePosition(symbol="AAAUSDT"))
+        assert res.ok and "written off as dust" in res.message
+        # the strategy does not buy the symbol straight back, as after any operator's exit
+        assert e.generator.cooling(h.clock.now_ms())[0]
+        assert e.generator.cooling(h.clock.now_ms() + 10 * MIN - 1)[0]
+    finally:
+        await h.stop()
+
+
 async def test_an_automatic_exit_never_writes_off_a_position_only_its_price_made_unsellable() -> None:
     h = await make_engine().start()  # stop loss 2 %
     e = h.engine
