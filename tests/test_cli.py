@@ -96,6 +96,18 @@ def test_a_misspelt_command_is_named(argv: list[str], capsys) -> None:
     assert f"error: unknown command {word!r} (commands: tui, run, backtest, config, data, export;" in err, err
 
 
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+@pytest.mark.parametrize("argv", [["config", "show"], ["config", "check", "config/default.toml"]])
+def test_output_into_a_closed_pipe_is_no_traceback(argv: list[str], unbuffered: str, tmp_path: Path) -> None:
+    # `tui-trader config show | head -1` printed a BrokenPipeError traceback
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "PYTHONUNBUFFERED": unbuffered}
+    proc = subprocess.Popen([sys.executable, "-m", "tui_trader", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+    proc.stdout.close()  # the reader is gone before the first line is written
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1 and err == ""
+
+
 def test_python_dash_m_entry_point() -> None:
     r = run("--version")
     assert r.returncode == 0 and __version__ in r.stdout

@@ -415,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"tui": cmd_tui, "run": cmd_run, "backtest": cmd_backtest, "config": cmd_config, "data": cmd_data,
                 "export": cmd_export}
     try:
-        return handlers[args.command](args)
+        code = handlers[args.command](args)
+        sys.stdout.flush()  # a closed pipe fails here, not in the interpreter's flush at exit
+        return code
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         for issue in exc.issues:
@@ -430,6 +432,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # stdout closed early (`tui-trader config show | head`): a traceback was printed. Quiet, as
+        # rich's own output does it: stdout to /dev/null (for the flush at exit too), exit code 1.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def run_async(coro) -> Any:
