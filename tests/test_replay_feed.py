@@ -408,6 +408,23 @@ async def test_factory_builds_replay_from_config(klines_dir: Path) -> None:
         await build_feed(Config.model_validate({"feed": {"kind": "replay"}}), ManualClock()).start()
 
 
+async def test_a_replay_with_no_valid_kline_to_play_is_an_error_not_an_empty_run(tmp_path: Path, klines_dir: Path) -> None:
+    # files that hold nothing valid, or a start after the data's end: the run would end at once,
+    # as if it had replayed the data, so start() says why instead
+    (tmp_path / "BTCUSDT-1h-2024-01.csv").write_bytes(b"\x00\xff garbage")
+    (tmp_path / "ETHUSDT-1h-2024-01.csv").write_text("1704067200000,1,1,1,1,1,1704067259999,1,1,1,1,0\n")  # 1m times
+    cfg = Config.model_validate({"feed": {"kind": "replay", "interval": "1h", "speed": "max"}})
+    with pytest.raises(ReplayError, match=r"^no valid 1h klines to replay in .+: 2 row\(s\) or file\(s\) rejected"):
+        await ReplayFeed(cfg, ManualClock(), path=tmp_path).start()
+    late = ReplayFeed(cfg, ManualClock(), path=klines_dir, start_ms=parse_time("2030-01-01"))
+    with pytest.raises(ReplayError, match="no valid 1h klines to replay in .+ from 2030-01-01 00:00 UTC on$"):
+        await late.start()
+    # data that holds klines still starts, whatever was rejected beside them
+    feed = ReplayFeed(cfg, ManualClock(), path=klines_dir, end_ms=parse_time("2024-01-01T03:00"))
+    await feed.start()
+    assert feed.periods == 3
+
+
 async def test_replay_stop_while_paced(year) -> None:
     import asyncio
 

@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from tui_trader.clock import MS_PER_DAY, MS_PER_UNIT, Clock, interval_to_ms, parse_time
+from tui_trader.clock import MS_PER_DAY, MS_PER_UNIT, Clock, interval_to_ms, parse_time, utc_text
 from tui_trader.config import Config
 from tui_trader.market.binance_payloads import parse_rest_klines, synthetic_filters, to_ms
 from tui_trader.market.file_cache import KlineFileCache
@@ -465,6 +465,17 @@ class ReplayFeed:
                 keep &= kl.open_time < self.end_ms
             if not keep.all():
                 kl = kl.take(keep)
+        if not len(kl):  # a run of nothing would end at once as if it had replayed the data
+            rejected = data.rejected
+            why = f": {rejected} row(s) or file(s) rejected (see the warnings)" if rejected else ""
+            span = ""
+            if self.start_ms is not None and self.end_ms is not None:
+                span = f" from {utc_text(self.start_ms)} to {utc_text(self.end_ms)} UTC"
+            elif self.start_ms is not None:
+                span = f" from {utc_text(self.start_ms)} UTC on"
+            elif self.end_ms is not None:
+                span = f" before {utc_text(self.end_ms)} UTC"
+            raise ReplayError(f"no valid {self.interval} klines to replay in {self.path or 'the data'}{span}{why}")
         self._symbols = names
         self._klines = kl
         if len(kl):
