@@ -188,6 +188,17 @@ def test_config_show_names_the_files_it_used_and_stays_valid_toml(tmp_path: Path
     assert cfg.signal_generation.z_score_threshold == 3.0 and cfg.storage.path == str(tmp_path / "x.db")
 
 
+@pytest.mark.parametrize("action", ["check", "show"])
+def test_config_check_or_show_takes_one_file(action: str, tmp_path: Path, capsys) -> None:
+    # `config check a.toml --config b.toml` checked a.toml and dropped b.toml without a word
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text("")
+    b.write_text("[risk_management]\nstop_loss_percent = 200\n")
+    assert main(["config", action, str(a), "--config", str(b)]) == 2
+    assert capsys.readouterr().err == f"error: config {action}: two files given ({a} and --config {b}): give one\n"
+    assert main(["config", action, str(a), "--config", str(a)]) == 0  # the same file twice is one
+
+
 def test_usage_errors_exit_2() -> None:
     assert run("run", "--headless", "--speed", "fast").returncode == 2
     r = run("run", "--headless", "--speed", "-2")  # not "expected one argument": the value's own error

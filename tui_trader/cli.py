@@ -304,6 +304,10 @@ def load_cfg(args: argparse.Namespace, extra: dict[str, Any] | None = None):
 def cmd_config(args: argparse.Namespace) -> int:
     from tui_trader.config import check, config_sources, load_data, redacted_dump, to_toml
 
+    if args.config_cmd in ("check", "show") and args.file and args.config and args.file != args.config:
+        # one of them was dropped without a word (FILE won)
+        raise UsageError(f"config {args.config_cmd}: two files given ({args.file} and --config {args.config}): "
+                         "give one")
     if args.config_cmd == "check":
         data = load_data(args.file)
         res = check(data, require_keys=True)
