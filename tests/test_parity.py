@@ -8,6 +8,10 @@ through :func:`run_backtest`. Only the host differs, so every fill must match ex
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -69,3 +73,29 @@ def test_paper_path_and_backtest_trade_identically(klines_dir: Path, tmp_path: P
     assert sorted(_key(f) for f in stored) == sorted(_key(f) for f in paper_fills)
     assert isinstance(stored[0].price, Decimal)
     assert paper_equity == pytest.approx(float(result.equity[-1]), abs=0.005)
+
+
+def _cli_json(args: list[str], tmp_path: Path) -> dict:
+    """A ``tui-trader`` command as an operator runs it (shipped defaults, no user file)."""
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "no-user-config")}
+    env.pop("BINANCE_API_KEY", None)
+    env.pop("BINANCE_API_SECRET", None)
+    proc = subprocess.run([sys.executable, "-m", "tui_trader", *args], env=env, cwd=str(tmp_path),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.shared_data
+def test_the_documented_fingerprints_hold(klines_dir: Path, tmp_path: Path) -> None:
+    """The two runs the README and the project notes quote: a change that moves a trade, a price
+    or a fee moves them. (The tests above compare the two hosts and two runs with each other,
+    which a change made in both alike would pass.)"""
+    run = _cli_json(["run", "--headless", "--feed", "replay", "--data", str(klines_dir), "--interval", "1h",
+                     "--speed", "max", "--db", str(tmp_path / "run.db"), "--json"], tmp_path)
+    assert (run["fills"], run["book_resumed"]) == (733, False)
+    assert round(run["final_equity"], 8) == 10_181.29094741
+    bt = _cli_json(["backtest", "--data", str(klines_dir), "--interval", "1h", "--db", str(tmp_path / "bt.db"),
+                    "--json", "--no-charts"], tmp_path)
+    assert bt["n_fills"] == 727
+    assert round(bt["metrics"]["total_return"] * 100, 4) == 1.4546
