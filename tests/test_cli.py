@@ -40,6 +40,30 @@ def test_each_subcommand_has_help_with_common_options(sub: str, capsys) -> None:
     assert "--config" in out and "--db" in out
 
 
+@pytest.mark.parametrize("command", [[], ["tui"], ["run"], ["backtest"], ["config", "check"], ["config", "show"],
+                                     ["data", "download"], ["export"]])
+def test_every_help_ends_with_examples_that_parse(command: list[str], capsys) -> None:
+    # only the top-level help had examples; `config check --help` did not even say what it does
+    import re
+    import shlex
+
+    from tui_trader.cli import _join_signed_values, build_parser
+
+    assert main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    head, sep, examples = out.partition("\nexamples:\n")
+    description = re.split(r"\n(?:positional arguments|options):\n", head.split("\n\n", 1)[1])[0]
+    assert sep and len(description) > 150, out  # says what the command does, after the usage
+    lines = [ln.strip() for ln in examples.replace("\\\n", " ").splitlines() if ln.strip().startswith("tui-trader")]
+    assert len(lines) >= 2, examples
+    for line in lines:
+        argv = shlex.split(re.split(r"\s{3,}", line)[0])[1:]  # the command without its comment
+        if command:
+            assert argv[:len(command)] == command or command == ["tui"], line
+        # parsed as main() parses it: no usage error (exit 2) and no help (exit 0)
+        build_parser().parse_args(_join_signed_values(_normalise_argv(argv)))
+
+
 @pytest.mark.parametrize("flag", [["--speed", "1"], ["--seed", "3"], ["--n-symbols", "5"], ["--feed", "sim"]])
 def test_backtest_refuses_flags_it_would_ignore(flag: list[str], capsys) -> None:
     # a backtest replays files at speed max: a sim or pacing flag must not be accepted and dropped

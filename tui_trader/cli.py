@@ -45,7 +45,70 @@ directory (see `tui-trader config show`), or --config FILE.
 secrets: BINANCE_API_KEY and BINANCE_API_SECRET, from the environment only.
 kline cache: parsed kline files are kept in the platform cache directory
 (TUI_TRADER_CACHE_DIR=PATH to move it, TUI_TRADER_CACHE_DIR=off to disable).
+log: tui-trader.log in the platform log folder (monitoring.log_file, or
+TUI_TRADER_LOG_FILE=PATH, or =off).
+options may come before or after the command (`tui-trader --db x.db run`);
+`tui-trader COMMAND --help` explains each command, with examples.
+exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration,
+130 interrupted.
 """
+
+#: Each command's examples, shown at the end of its --help (tests parse every line).
+EXAMPLES = {
+    "tui": """\
+  tui-trader                                       the sim market, paper broker
+  tui-trader --feed replay --data ../shared/data/binance_spot_klines --interval 1h
+                                                   replay kline files at feed.speed
+  tui-trader --live                                Binance, real money (keys from the environment)
+  tui-trader --report                              the backtest reports stored in the database""",
+    "run": """\
+  tui-trader run --headless --feed sim --duration 60s --speed max
+  tui-trader run --headless --feed replay --data ../shared/data/binance_spot_klines --interval 1h --speed max
+  tui-trader run --feed sim --duration 5m --json --db /tmp/scratch.db
+                                                   a fresh book; the summary as JSON""",
+    "backtest": """\
+  tui-trader backtest --data ../shared/data/binance_spot_klines --interval 1h
+  tui-trader backtest --data ../shared/data/binance_spot_klines --interval 1h --symbols BTCUSDT,ETHUSDT \\
+      --start 2024-03-01 --end 2024-07-01 --out reports/h1
+  tui-trader backtest sweep --data ../shared/data/binance_spot_klines --interval 1h \\
+      --param signal_generation.z_score_threshold=1.5:3.0:0.25 --param risk_management.stop_loss_percent=1,2,3
+  tui-trader backtest sweep --data ../shared/data/binance_spot_klines --interval 1h \\
+      --param signal_generation.z_score_threshold=2,2.5,3 --walk-forward 4""",
+    "config check": """\
+  tui-trader config check config/default.toml
+  tui-trader config check ~/.config/tui-trader/config.toml""",
+    "config show": """\
+  tui-trader config show                           the defaults with your user file laid over them
+  tui-trader config show my.toml                   the defaults with my.toml laid over them""",
+    "data download": """\
+  tui-trader data download --symbols BTCUSDT,ETHUSDT --interval 1h --start 2024-01-01 --out data/klines
+  tui-trader data download --symbols SOLUSDT --interval 1m --start 2024-06-01 --end 2024-07-01""",
+    "export": """\
+  tui-trader export --out book-csv                 the paper book in the platform data folder
+  tui-trader export --book live --out live-csv     the live book
+  tui-trader export --db /tmp/scratch.db --out scratch-csv""",
+}
+
+
+def _subparser(sub: Any, name: str, *, help: str, description: str, examples: str = "") -> argparse.ArgumentParser:
+    """A (sub)command's parser: ``description`` wrapped to the usual width, paragraph by paragraph,
+    then its examples line by line."""
+    import textwrap
+
+    text = "\n\n".join(textwrap.fill(" ".join(par.split()), 79, break_on_hyphens=False) for par in description.split("\n\n"))
+    examples = EXAMPLES.get(examples or name, "")
+    return sub.add_parser(name, help=help, description=text, epilog=f"examples:\n{examples}" if examples else None,
+                          formatter_class=_Formatter)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and examples as written; option help wrapped, never inside a word such as
+    ``YYYY-MM-DD`` (argparse broke it at a hyphen)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
 class UsageError(Exception):
@@ -83,17 +146,22 @@ def _feed_options(p: argparse.ArgumentParser, *, replay_only: bool = False) -> N
     it takes no --feed, --speed, --seed or --n-symbols (argparse refuses them, exit 2)."""
     g = p.add_argument_group("market data")
     if not replay_only:
-        g.add_argument("--feed", choices=("sim", "replay", "binance"), help="data source (default: feed.kind)")
+        g.add_argument("--feed", choices=("sim", "replay", "binance"),
+                       help="data source (default: feed.kind, shipped: sim; --data alone means replay)")
     g.add_argument("--data", metavar="PATH", help="replay: folder (SYMBOL/INTERVAL/*.json or data.binance.vision files) or file")
-    g.add_argument("--interval", metavar="IV", help="kline interval, e.g. 1m, 15m, 1h (default: feed.interval)")
+    g.add_argument("--interval", metavar="IV",
+                   help="kline interval, e.g. 1m, 15m, 1h (default: feed.interval, shipped: 1m)")
     g.add_argument("--symbols", metavar="LIST", help="comma-separated symbols (default: feed.symbols / universe rule)")
     if replay_only:
         for flag in ("--feed", "--speed", "--seed", "--n-symbols"):
             g.add_argument(flag, action=_NotForBacktest, help=argparse.SUPPRESS)
         return
-    g.add_argument("--speed", metavar="X", help="times real time, or 'max' (default: feed.speed)")
-    g.add_argument("--seed", type=int, help="sim: random seed (default: feed.sim.seed)")
-    g.add_argument("--n-symbols", type=int, dest="n_symbols", help="sim: number of symbols (default: feed.sim.n_symbols)")
+    g.add_argument("--speed", metavar="X", help="sim/replay: times real time, e.g. 60, or 'max' for as fast as it goes "
+                   "(default: feed.speed, shipped: 60)")
+    g.add_argument("--seed", type=int, metavar="N", help="sim: random seed; the same seed gives the same market "
+                   "(default: feed.sim.seed, shipped: 42)")
+    g.add_argument("--n-symbols", type=int, dest="n_symbols", metavar="N",
+                   help="sim: number of symbols, 2 to 5000 (default: feed.sim.n_symbols, shipped: 40)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,12 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tui-trader",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"tui-trader {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("tui", help="open the operator console (the default)", description="Open the operator console.")
+    p = _subparser(sub, "tui", help="open the operator console (the default)", description="""
+        Open the operator console: the default command. As shipped, on the built-in simulated market
+        (40 symbols, 1m klines at 60x real time) with the paper broker: no network, no keys. Press ?
+        in the console for its keys and q to quit.""")
     _common(p)
     _feed_options(p)
     p.add_argument("--live", action="store_true",
@@ -116,25 +187,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="open the stored backtest reports of the database (--db) without starting an engine: "
                    "the runs list, or RUN_ID directly")
 
-    p = sub.add_parser(
-        "run",
-        help="run the engine without the console (headless)",
-        description="Run the whole engine headless and print a summary at the end. SIGINT/SIGTERM stop it cleanly.",
-    )
+    p = _subparser(sub, "run", help="run the engine without the console (headless)", description="""
+        Run the console's engine without the console and print a summary at the end. It stops when
+        --duration has passed, when replayed data ends, or on SIGINT, SIGTERM or SIGHUP (storage
+        flushed, exit 0). It never trades live.
+
+        A database that already holds a book (the same --db again, or the default one) goes on from
+        that book; use a fresh --db for an independent run.""")
     _common(p)
     _feed_options(p)
     p.add_argument("--headless", action="store_true", help="no console (always true for `run`; accepted for clarity)")
-    p.add_argument("--duration", metavar="T", help="wall-clock limit, e.g. 30s, 5m (default: until data ends / Ctrl-C)")
+    p.add_argument("--duration", metavar="T", help="wall-clock limit, e.g. 30s, 5m, 2h; a bare number is seconds "
+                   "(default: until the data ends or Ctrl-C)")
     p.add_argument("--live", action="store_true",
                    help="refused: live trading needs the console's typed confirmation (tui-trader --live)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
 
-    p = sub.add_parser(
-        "backtest",
-        help="judge the strategy on historical klines",
-        description="Run the same engine as paper trading over historical klines, as fast as possible, and report. "
-        "`backtest sweep --param PATH=START:STOP:STEP` runs a parameter grid.",
-    )
+    p = _subparser(sub, "backtest", help="judge the strategy on historical klines", description="""
+        Run the same engine as paper trading over historical klines, as fast as possible, and report
+        the strategy beside buy-and-hold and cash. Without --start, the first moving_average_period
+        rating periods of the data (at most half of it) warm the ratings up. The run is stored in the database (--db)
+        under a run id: `tui-trader --report` shows it again.
+
+        `backtest sweep --param PATH=START:STOP:STEP` (or PATH=a,b,c; one or two --param) runs a
+        parameter grid over all cores; --walk-forward N picks the best point in sample and reports it
+        out of sample.""")
     _common(p)
     _feed_options(p, replay_only=True)
     p.add_argument("mode", nargs="?", choices=("run", "sweep"), default="run", help="run (default) or sweep")
@@ -146,37 +223,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-charts", action="store_true", help="omit the plotext charts")
     p.add_argument("--param", action="append", default=[], metavar="PATH=SPEC", help="sweep: a parameter grid, e.g. "
                    "signal_generation.z_score_threshold=1.5:3.0:0.25 or risk_management.stop_loss_percent=1,2,3")
-    p.add_argument("--processes", type=_at_least_one, help="sweep: worker processes (default: all cores)")
+    p.add_argument("--processes", type=_at_least_one, metavar="N",
+                   help="sweep: worker processes (default: all cores)")
     p.add_argument("--walk-forward", type=_at_least_one, metavar="N", dest="walk_forward",
-                   help="sweep: N in/out-of-sample windows")
+                   help="sweep: N in-sample / out-of-sample windows (70 %% / 30 %% of each)")
 
     p = sub.add_parser("config", help="check or show configuration", description="Check or show configuration.")
     csub = p.add_subparsers(dest="config_cmd", metavar="ACTION")
-    c = csub.add_parser("check", help="validate FILE: errors and warnings; exit 0 valid, 2 invalid")
-    c.add_argument("file", metavar="FILE")
+    c = _subparser(csub, "check", help="validate FILE: errors and warnings; exit 0 valid, 2 invalid",
+                   examples="config check", description="""
+        Validate FILE laid over the built-in defaults. Every bad field is named by its dotted path
+        (risk_management.stop_loss_percent); warnings name values that are valid but probably unwise.
+        Exit code 0 when valid (warnings or not), 2 when invalid.""")
+    c.add_argument("file", metavar="FILE", help="a TOML configuration file (config/default.toml documents every key)")
     _common(c)
-    c = csub.add_parser("show", help="print the effective configuration (secrets redacted)")
-    c.add_argument("file", nargs="?", metavar="FILE")
+    c = _subparser(csub, "show", help="print the effective configuration (secrets redacted)",
+                   examples="config show", description="""
+        Print the effective configuration as TOML, secrets redacted: the shipped defaults, your file in
+        the platform config directory (or FILE, or --config FILE) and --db laid over them. A first
+        comment line names the sources; the output is itself a valid configuration file.""")
+    c.add_argument("file", nargs="?", metavar="FILE", help="a TOML configuration file (default: your user file)")
     _common(c)
 
     p = sub.add_parser("data", help="download historical klines", description="Market data tools.")
     dsub = p.add_subparsers(dest="data_cmd", metavar="ACTION")
-    d = dsub.add_parser(
-        "download",
-        help="fetch klines from Binance REST into files the replay feed reads",
-        description="Fetch historical klines (paged, rate-limit aware, resumable) into OUT/SYMBOL/INTERVAL/YYYY-MM-01.json.",
-    )
-    d.add_argument("--symbols", required=True, help="comma-separated, e.g. BTCUSDT,ETHUSDT")
-    d.add_argument("--interval", required=True, help="e.g. 1h")
-    d.add_argument("--start", required=True, help="YYYY-MM-DD")
-    d.add_argument("--end", help="YYYY-MM-DD (default: now)")
-    d.add_argument("--out", default="data/klines", help="output folder (default: data/klines)")
+    d = _subparser(dsub, "download", help="fetch klines from Binance REST into files the replay feed reads",
+                   examples="data download", description="""
+        Fetch closed historical klines from Binance REST (paged, rate-limit aware) into
+        OUT/SYMBOL/INTERVAL/YYYY-MM-01.json, one file per month, which --data reads. Resumable: a run
+        interrupted (Ctrl-C, exit 130) keeps the files it completed, and the same command again goes on
+        from them. Needs the network; no API keys.""")
+    d.add_argument("--symbols", required=True, metavar="LIST", help="comma-separated, e.g. BTCUSDT,ETHUSDT")
+    d.add_argument("--interval", required=True, metavar="IV", help="a Binance kline interval, e.g. 1m, 15m, 1h, 1d")
+    d.add_argument("--start", required=True, help="first open time fetched (YYYY-MM-DD[THH:MM], UTC)")
+    d.add_argument("--end", help="first open time NOT fetched: the end is exclusive (YYYY-MM-DD[THH:MM], UTC; "
+                   "default: now)")
+    d.add_argument("--out", default="data/klines", metavar="DIR", help="output folder (default: data/klines)")
     _common(d)
 
-    p = sub.add_parser(
-        "export",
+    p = _subparser(
+        sub, "export",
         help="write a book's history (fills, orders, positions, equity, audit log) as CSV",
-        description="Write the history of a paper or live book as CSV files into OUT: fills.csv, orders.csv, "
+        description="Write the history of a paper or live book as CSV files into DIR: fills.csv, orders.csv, "
                     "positions.csv, equity.csv and audit.csv (exact decimals, times in ms and ISO-8601 UTC). "
                     "It changes nothing in the book; the database may be in use by a running tui-trader.",
     )
