@@ -410,6 +410,9 @@ def test_backtest_out_that_cannot_be_written_fails_before_the_run(tmp_path: Path
             "2024-03-08", "--out", str(out), "--db", str(db), "--json")
     assert r.returncode == 0, r.stderr[-2000:]
     assert {p.name for p in out.iterdir()} == {"equity.csv", "trades.csv", "report.txt", "report.json"}
+    # one line naming the files, for a log or grep (it was wrapped at 80 columns off a terminal)
+    names = ", ".join(str(out / n) for n in ("trades.csv", "equity.csv", "report.txt", "report.json"))
+    assert f"\nwrote {names}\n" in f"\n{r.stderr}", r.stderr
 
 
 def test_backtest_db_that_cannot_be_used_fails_before_the_run(tmp_path: Path, capsys) -> None:

@@ -125,7 +125,7 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
 
     if args.out:
         paths = write_outputs(result, Path(args.out))
-        err.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+        err.print(f"wrote {', '.join(str(p) for p in paths.values())}", soft_wrap=True)  # one line, as a log's
     if args.json:
         print(json.dumps(report_json(result), sort_keys=True, allow_nan=False))
     else:
