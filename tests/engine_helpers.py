@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -216,6 +216,22 @@ class Harness:
         await self.engine.stop()
         if self.task is not None:
             await asyncio.wait_for(self.task, 10)
+
+
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = STEP_TIMEOUT_S) -> None:
+    """Let the event loop run, one turn at a time, until ``condition()`` holds (an order in
+    flight reached a state; checked after every turn, so a state that lasts only a few turns,
+    like a retry's wait on the virtual clock, is caught).
+
+    Bounding the wait by a count of turns is not enough: the engine's storage answers from its
+    own thread, which a loaded machine may not schedule for many turns. The timeout only bounds
+    a broken test."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(0)
 
 
 def make_engine(

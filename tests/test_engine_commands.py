@@ -8,7 +8,7 @@ import math
 from decimal import Decimal
 
 import pytest
-from engine_helpers import MIN, T0, engine_config, klines, make_engine, prices
+from engine_helpers import MIN, T0, engine_config, klines, make_engine, prices, until
 
 from tui_trader.events import (
     AcceptAccount,
@@ -220,12 +220,8 @@ async def test_emergency_stop_cancels_open_orders_and_optionally_closes_position
         assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=Decimal(500)))).ok
         e.broker.hold_next(1)  # the next order stays open at the (paper) exchange
         buy = asyncio.create_task(e.submit(ManualBuy(symbol="BBBUSDT", quote_amount=Decimal(500))))
-        for _ in range(1000):
-            if any(o.symbol == "BBBUSDT" and o.status is OrderStatus.NEW for o in e.orders.values()):
-                break
-            await asyncio.sleep(0)
-        else:
-            pytest.fail("the held order never became NEW")
+        await until(lambda: any(o.symbol == "BBBUSDT" and o.status is OrderStatus.NEW for o in e.orders.values()),
+                    "the held order to be NEW at the exchange")
         res = await e.submit(EmergencyStop(reason="fat finger", close_positions=True))
         assert e.state is S.EMERGENCY_STOPPED
         assert res.ok and res.message == "EMERGENCY STOP: 1 open order(s) cancelled, 1 position(s) closed"

@@ -9,7 +9,7 @@ import asyncio
 from decimal import Decimal
 
 import numpy as np
-from engine_helpers import MIN, T0, engine_config, klines, make_engine, prices
+from engine_helpers import MIN, T0, engine_config, klines, make_engine, prices, until
 
 from tui_trader.clock import ManualClock
 from tui_trader.events import (
@@ -43,10 +43,7 @@ async def test_an_emergency_stop_during_a_retry_wait_stops_the_order_from_being_
         await _flat(h, 0, 3)
         e.broker.fail_next(BrokerErrorKind.RATE_LIMIT, n=2, retry_after_s=1.0)  # HTTP 429 twice
         buy = asyncio.create_task(e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=500)))
-        for _ in range(1000):  # until the first try has been answered with the rate limit
-            if e.broker.submit_calls:
-                break
-            await asyncio.sleep(0)
+        await until(lambda: e.broker.submit_calls > 0, "the first try, answered with the rate limit")
         stop = await e.submit(EmergencyStop(reason="operator panic"))
         res = await buy
         assert stop.ok and e.state is S.EMERGENCY_STOPPED
