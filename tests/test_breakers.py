@@ -32,7 +32,7 @@ def test_daily_loss_trips_at_the_boundary_not_before():
     assert (t.code, t.target_state, t.severity) == ("daily_loss", EngineState.REDUCING, "warning")
     assert t.value_pct == pytest.approx(10.0)
     assert t.ts_ms == NOON + 1
-    assert "Daily loss 10.00%" in t.message and "10.00%" in t.message
+    assert t.message == "Daily loss 10.00% reached the limit of 10.00%: only exits until the next UTC day"
     assert b.daily_active(NOON + 1) and not b.daily_rearmed(NOON + 1)
 
 
