@@ -104,6 +104,9 @@ def test_options_before_the_subcommand_go_after_it(tmp_path: Path, capsys) -> No
     assert _normalise_argv(["--db", "x.db", "run", "--headless"]) == ["run", "--headless", "--db", "x.db"]
     assert _normalise_argv(["--db", "run", "--live"]) == ["tui", "--db", "run", "--live"]  # a value, not a command
     assert _normalise_argv(["--db=x.db", "export", "--out", "o"]) == ["export", "--out", "o", "--db=x.db"]
+    # --report's run id may be left out: the next option is no value of it
+    assert _normalise_argv(["--report", "--db", "x.db"]) == ["tui", "--report", "--db", "x.db"]
+    assert _normalise_argv(["--report", "bt-1", "--db", "x.db"]) == ["tui", "--report", "bt-1", "--db", "x.db"]
     db = tmp_path / "x.db"
     assert main(["--db", str(db), "config", "show"]) == 0
     assert f'path = "{db}"' in capsys.readouterr().out

@@ -275,15 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _value_flags(parser: argparse.ArgumentParser) -> set[str]:
-    """The option strings of ``parser`` and its subcommands that take a value (``--db PATH``)."""
-    flags: set[str] = set()
+def _value_flags(parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The option strings of ``parser`` and its subcommands that take a value (``--db PATH``),
+    each with its ``nargs`` (``"?"``: the value may be left out, as in ``--report [RUN_ID]``)."""
+    flags: dict[str, Any] = {}
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
                 flags |= _value_flags(sub)
         elif action.option_strings and action.nargs != 0:
-            flags.update(action.option_strings)
+            flags.update(dict.fromkeys(action.option_strings, action.nargs))
     return flags
 
 
@@ -291,7 +292,7 @@ def _normalise_argv(argv: list[str]) -> list[str]:
     """No subcommand means `tui` (so `tui-trader --live` opens the console in live mode).
     Options given before the subcommand go after it (``tui-trader --db x.db run`` is
     ``tui-trader run --db x.db``): an option's value is never taken for the subcommand."""
-    value_flags: set[str] | None = None
+    value_flags: dict[str, Any] | None = None
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -304,7 +305,9 @@ def _normalise_argv(argv: list[str]) -> list[str]:
         if value_flags is None:
             value_flags = _value_flags(build_parser())
         if "=" not in a and a in value_flags:
-            i += 1  # its value, whatever it looks like
+            optional = value_flags[a] == "?"
+            if not (optional and i + 1 < len(argv) and argv[i + 1].startswith("-")):
+                i += 1  # its value, whatever it looks like (a left-out optional one: the next option)
         i += 1
     return ["tui", *argv]
 
