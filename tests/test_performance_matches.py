@@ -138,6 +138,14 @@ def test_binary_round_robin_and_antisymmetry():
     assert p.sum() == 4 * 3
 
 
+def test_a_gap_of_exactly_draw_epsilon_is_a_draw_in_both_paths():
+    # sampled opponents use pair_outcome, the round robin its in-place twin: the same boundary
+    got = matches.pair_outcome(np.array([0.5, -0.5, 0.5000001, -0.5000001, NAN]), "binary", 0.25, 0.5)
+    np.testing.assert_array_equal(got, [0.5, 0.5, 1.0, 0.0, NAN])
+    rr = build_outcomes(np.array([0.5, 0.0, 1.0000001]), draw_epsilon=0.5)
+    assert (rr[0, 1], rr[1, 0], rr[2, 0], rr[0, 2]) == (0.5, 0.5, 1.0, 0.0)
+
+
 def test_margin_mode_logistic_and_exact_complement():
     rng = np.random.default_rng(0)
     s = rng.normal(0.0, 0.5, 40)
