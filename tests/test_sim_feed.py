@@ -183,8 +183,9 @@ async def test_anchor_prices_continue_the_process_from_them(monkeypatch, record:
     anchored, _ = make(klines=20, warmup=40)
     f = plain.filters()
     names = plain.symbols
-    tick = {s: float(f[s].tick_size) for s in names}  # prices on the tick grid, as the market makes them
-    want = {s: round(1000 * (k + 3)) * tick[s] for k, s in enumerate(names[:-1])}  # the last: no anchor
+    tick = {s: float(f[s].tick_size) for s in names}
+    per_unit = {s: round(1 / f[s].tick_size) for s in names}  # prices on the tick grid, as stored ones read
+    want = {s: 1000 * (k + 3) / per_unit[s] for k, s in enumerate(names[:-1])}  # the last: no anchor
     anchored.anchor_prices = want
     await anchored.start()
     h = await anchored.history(names, "1m", 40)
@@ -253,6 +254,25 @@ async def test_prices_scales_and_filters() -> None:
     qv_day = kb.quote_volume * 1440
     assert qv_day[0] > 1e8 and np.median(qv_day) > 1e6  # realistic daily quote volumes
     assert (kb.trades >= 1).all()
+
+
+async def test_every_price_read_as_a_decimal_is_on_the_tick() -> None:
+    # as Binance's price strings parse: the engine reads a float price through its repr, so
+    # 0.014665999999999998 (k * tick, an ulp off 0.014666) rounded down to the tick for a sell
+    # would fill a whole tick below the price shown
+    feed, _ = make(n=60, klines=5)
+    await feed.start()
+    f = feed.filters()
+    tick = [f[s].tick_size for s in feed.symbols]
+    evs = await collect(feed)
+    seen = 0
+    for ev in evs:
+        fields = (ev.open, ev.high, ev.low, ev.close) if isinstance(ev, KlineBatch) else (ev.price,)
+        for col in fields:
+            for i, p in zip(ev.sym.tolist(), col.tolist(), strict=True):
+                assert Decimal(repr(p)) % tick[i] == 0, (feed.symbols[i], p, tick[i])
+                seen += 1
+    assert seen == 5 * 60 * (4 + Config().feed.sim.ticks_per_kline)
 
 
 async def test_config_symbols_are_used_as_names() -> None:

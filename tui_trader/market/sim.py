@@ -179,7 +179,11 @@ class SimMarket:
     def _round(self, p: np.ndarray, tick: np.ndarray | None = None) -> np.ndarray:
         """Prices rounded to the tick (each symbol's, or ``tick`` for a subset of symbols), at least one tick."""
         t = self.tick if tick is None else tick
-        return np.maximum(np.round(p / t) * t, t)
+        # Ticks are 10^-d (d >= 2): k / 10^d is the float nearest the decimal k·10^-d, as Binance's
+        # price strings parse, where k · tick could land an ulp off (0.014665999999999998 for
+        # 0.014666) and a price rounded down to the tick would lose a whole tick.
+        per_unit = np.round(1.0 / t)
+        return np.maximum(np.round(p / t), 1.0) / per_unit
 
     def rescale(self, ratio: np.ndarray) -> None:
         """Multiply every price level by ``ratio`` (N,), from now on: the log price moves by
