@@ -464,6 +464,28 @@ async def test_a_filter_that_hides_the_selected_symbol_selects_the_row_under_the
         assert app.selected_symbol is not None and app.selected_symbol == table.symbol_for_key(table.selected_key)
 
 
+async def test_keys_act_on_the_row_under_the_cursor_of_the_pane_switched_to(tmp_path, cfg):
+    """A symbol chosen in the leaderboard stayed selected after `1` went back to the prices, whose
+    cursor showed another symbol: `b` then bought the leaderboard's one (and `l` locked it)."""
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        prices = app.main_screen.query_one(PricesTable)
+        await pilot.press("down", "down")
+        in_prices = prices.symbol_for_key(prices.selected_key)
+        await pilot.press("2", "down", "down", "down", "down")
+        board = app.main_screen.query_one(LeaderboardTable)
+        in_board = board.symbol_for_key(board.selected_key)
+        assert in_board != in_prices and app.selected_symbol == in_board
+        await pilot.press("1")
+        await pilot.pause()
+        assert app.selected_symbol == in_prices
+        await pilot.press("b")
+        await pilot.pause()
+        assert isinstance(app.screen, BuyScreen) and app.screen.symbol == in_prices
+
+
 async def test_tab_moves_between_panes_and_m_maximises(tmp_path, cfg):
     engine = make_engine(tmp_path, cfg)
     app = make_app(engine, cfg)

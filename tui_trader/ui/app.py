@@ -37,6 +37,7 @@ from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
+from textual import events
 from textual.app import App
 from textual.css.query import NoMatches
 from textual.filter import LineFilter, Monochrome, NoColor
@@ -701,6 +702,16 @@ class TuiTraderApp(App[int]):
         sym = self._row_symbol(event.data_table, event.row_key.value)
         if sym is not None and event.data_table.has_focus:
             self.selected_symbol = sym
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """A symbol table takes the focus (1-7, Tab, a click): the selected symbol becomes the
+        row under its cursor, so b, x, l and the charts act on the row the operator sees, not on
+        one picked earlier in another pane. A table without rows keeps the selection."""
+        table = event.widget
+        if isinstance(table, FastTable) and table.screen is self.main_screen:
+            sym = self._row_symbol(table, table.selected_key)
+            if sym is not None:
+                self.selected_symbol = sym
 
     def on_main_screen_filter_changed(self, _event: MainScreen.FilterChanged) -> None:
         """The filter changed the rows shown: ``b``, ``x``, ``l``, the charts and Enter must keep
