@@ -282,6 +282,25 @@ def test_feed_overrides_from_flags() -> None:
     assert o["storage"] == {"path": "/x.db"}
 
 
+@pytest.mark.parametrize("argv", [
+    ["run", "--feed", "sim", "--speed", "max", "--duration", ""],  # ran without end
+    ["run", "--feed", "sim", "--speed", "max", "--duration", "1s", "--db", " "],  # the default book
+    ["export", "--out", ""],  # wrote into the current folder
+    ["backtest", "--data", "x", "--interval", ""],
+    ["backtest", "--data", "x", "--start", ""],
+    ["data", "download", "--symbols", "BTCUSDT", "--interval", "1h", "--start", "2024-01-01", "--out", ""],
+    ["config", "check", ""],
+])
+def test_an_empty_option_value_is_a_usage_error(argv: list[str], tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    given = next(i for i, a in enumerate(argv) if not a.strip())
+    name = "FILE" if argv[0] == "config" else argv[given - 1]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"error: {name}: empty value {argv[given]!r}\n"
+    assert list(tmp_path.iterdir()) == []  # nothing ran, nothing was written
+
+
 @pytest.mark.parametrize("given", ["", ",", " , "])
 def test_symbols_flag_without_a_symbol_is_a_usage_error(given: str, tmp_path: Path, capsys) -> None:
     # it was taken for no --symbols at all: the run went on with the universe rule's symbols

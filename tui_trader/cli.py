@@ -334,6 +334,17 @@ def _join_signed_values(argv: list[str]) -> list[str]:
     return out
 
 
+def refuse_empty_values(args: argparse.Namespace) -> None:
+    """An option given an empty value (``--duration "$UNSET"``) is a usage error: it was taken for the
+    option left out, so ``run --duration ""`` ran without end, ``--db ""`` traded the default book
+    and ``--out ""`` wrote into the current folder. (``--report`` alone is its own "" and
+    ``--symbols`` says so itself.)"""
+    for dest, value in vars(args).items():
+        if dest not in ("report", "symbols") and isinstance(value, str) and not value.strip():
+            name = "FILE" if dest == "file" else "--" + dest.replace("_", "-")
+            raise UsageError(f"{name}: empty value {value!r}")
+
+
 def feed_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """CLI flags as a nested config override mapping."""
     feed: dict[str, Any] = {}
@@ -510,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"tui": cmd_tui, "run": cmd_run, "backtest": cmd_backtest, "config": cmd_config, "data": cmd_data,
                 "export": cmd_export}
     try:
+        refuse_empty_values(args)
         code = handlers[args.command](args)
         sys.stdout.flush()  # a closed pipe fails here, not in the interpreter's flush at exit
         return code
