@@ -169,6 +169,18 @@ async def test_bad_arguments(klines_dir):
                            store=False)
 
 
+async def test_data_loaded_beyond_the_span_is_cut_to_it(result, klines_dir):
+    # a sweep hands every run the klines it loaded once: the run keeps its own warm-up and span,
+    # the end exclusive (the kline opening at END is not replayed)
+    data = load_klines(klines_dir, "1h", SYMS, START - 30 * 24 * H, END + 48 * H)
+    assert int(data.klines.open_time.max()) > END
+    again = await run_backtest(cfg_for_tests(), klines_dir, "1h", SYMS, START, END, store=False, data=data)
+    assert again.n_klines == result.n_klines == 14 * 24 * len(SYMS)
+    assert again.equity_ts[-1] == END
+    np.testing.assert_array_equal(again.equity, result.equity)
+    assert again.fills == result.fills
+
+
 def test_sweep_runner_in_two_processes(klines_dir):
     spec = {"path": str(klines_dir), "interval": "1h", "symbols": SYMS[:2],
             "start_ms": START, "end_ms": parse_time("2024-03-05")}  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 import pytest
@@ -166,6 +167,20 @@ def test_run_sweep_over_two_processes():
     assert "0.20" in text  # best Sharpe: -(0)^2 + 0.2
 
 
+def test_best_row_takes_the_first_of_equal_rows_and_skips_unusable_ones():
+    rows = [
+        {"metrics": None},  # the run failed
+        {"metrics": {"sharpe": 0.5}},
+        {"metrics": {"sharpe": math.nan}},
+        {"metrics": {"sharpe": 0.7}},
+        {"metrics": {"sharpe": math.inf}},
+        {"metrics": {"sharpe": 0.7}},
+    ]
+    assert best_row(rows) == 3
+    assert best_row(rows, "sortino") is None
+    assert best_row([]) is None
+
+
 def test_run_sweep_checks_every_point_before_running():
     calls = []
 
@@ -234,6 +249,9 @@ def test_walk_forward_window_arithmetic():
         (220, 550, 550, 770),
         (440, 770, 770, 1000),
     ]
+    # the last out-of-sample window ends at the end, not at the alignment step below it:
+    # L_oos = 1005 / 4.5 = 223.3, L_is = 335 -> the last window's end 3 L_oos + L_is = 1005
+    assert walk_forward_windows(0, 1005, 3, 0.6, align_ms=10)[-1] == (440, 780, 780, 1005)
 
 
 @pytest.mark.parametrize(
