@@ -25,7 +25,8 @@ def test_feed_checks_by_state() -> None:
     down = feed_checks({"connected": False, "error": "refused"}, "binance")
     assert down[0].status == "unhealthy" and down[0].critical and "refused" in down[0].message
     rej = feed_checks({"connected": True, "rejected": 5, "rejected_by_reason": {"bad_type": 4, "duplicate": 1}}, "x")
-    assert rej[1].name == "messages" and "5 malformed" in rej[1].message and "bad_type 4" in rej[1].message
+    assert rej[1].name == "messages"
+    assert rej[1].message == "5 malformed message(s) rejected (bad_type 4, duplicate 1)"  # the most first
 
 
 def test_component_checks() -> None:
@@ -34,7 +35,11 @@ def test_component_checks() -> None:
     assert database_check(True, True, {"consecutive_failures": 2, "last_error": "locked"}).status == "warning"
     assert broker_check("paper", "open").status == "warning"
     assert broker_check("paper", "closed").status == "healthy"
+    unknown = broker_check("paper", "closed", unsettled=2)  # orders of unknown outcome: not healthy
+    assert unknown.status == "warning" and "2 order(s) of unknown outcome" in unknown.message
     assert memory_check(100.0).status == "healthy" and memory_check(5000.0).status == "warning"
+    assert memory_check(99.0, warn_mb=100.0).status == "healthy"
+    assert memory_check(100.0, warn_mb=100.0).status == "warning"  # the limit itself warns
     # ru_maxrss is KiB on Linux and bytes on macOS: the same 110 MB either way
     assert maxrss_mb(112_640, "linux") == maxrss_mb(115_343_360, "darwin") == 110.0
     assert memory_check().status == "healthy"  # this test process is far below 4 GB
