@@ -456,6 +456,47 @@ async def test_log_pane_filters_by_level():
             assert len(pane.lines) == 3
 
 
+async def test_log_pane_lets_the_operator_read_back_while_lines_come_in():
+    """Every line written scrolled the pane to its end: scrolled up to read an error, the
+    operator was pulled back down by the next line. Scrolled back to the end, it follows again."""
+    buf = LogBuffer(500)
+
+    class A(App):
+        def compose(self):
+            yield LogPane(buf, id="log")
+
+    app = A()
+    async with app.run_test(size=(60, 12)) as pilot:
+        pane = app.query_one(LogPane)
+        pane.focus()
+
+        def log(text: str) -> None:
+            buf.emit(logging.LogRecord("tui_trader.x", logging.WARNING, __file__, 1, text, None, None))
+
+        for i in range(60):
+            log(f"line {i}")
+        pane.drain()
+        await pilot.pause()
+        assert pane.max_scroll_y > 0 and pane.scroll_y == pane.max_scroll_y
+        await pilot.press("pageup")
+        await pilot.pause()
+        reading = pane.scroll_y
+        assert reading < pane.max_scroll_y
+        log("a new line")
+        pane.drain()
+        await pilot.pause()
+        await pilot.pause()
+        assert pane.scroll_y == reading  # left where the operator reads
+        await pilot.press("end")
+        await pilot.pause()
+        for i in range(5):
+            log(f"more {i}")
+        pane.drain()
+        await pilot.pause()
+        await pilot.pause()
+        assert pane.scroll_y == pane.max_scroll_y  # at the end again: it follows the new lines
+
+
 async def test_log_pane_marks_each_new_utc_day():
     """Lines show the time of day, so a line on a new day (of the lines shown) is preceded by
     the date: a replay of daily klines would otherwise read 00:00:00Z throughout."""

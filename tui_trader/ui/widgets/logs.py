@@ -99,14 +99,20 @@ class LogPane(RichLog):
     """
 
     def __init__(self, buffer: LogBuffer, level: int = logging.INFO, max_lines: int = 1000, **kwargs) -> None:
+        # anchored to its end instead of auto_scroll (which scrolls to the end on every line
+        # written): an operator who scrolls up to read stays there while lines come in, and the
+        # pane follows again once scrolled back to the end
         super().__init__(max_lines=max_lines, wrap=False, min_width=MIN_WRAP_WIDTH, markup=False, highlight=False,
-                         **kwargs)
+                         auto_scroll=False, **kwargs)
         self.buffer = buffer
         self.level = level
         self._seq = 0
         self._day: int | None = None  # UTC day of the last line shown
         self._wrap_width = 0  # the width the lines shown were wrapped at (0: not known yet)
         self.styles_by_level = {logging.WARNING: "yellow", logging.ERROR: "red", logging.CRITICAL: "bold red"}
+
+    def on_mount(self) -> None:
+        self.anchor()
 
     def drain(self) -> int:
         """Write new buffered lines at or above the level; returns how many."""
