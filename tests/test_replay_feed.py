@@ -166,8 +166,8 @@ def test_bad_rows_and_overlaps_are_rejected_per_file(tmp_path: Path, klines_dir:
     assert d.rejects[second] == {"duplicate": 2}
     assert d.rejected == 4 and d.rejected_by_reason() == {"malformed": 1, "high_below_low": 1, "duplicate": 2}
     assert np.all(np.diff(d.klines.open_time) > 0)
-    # the log says where: the file's path, the row's number and the column's name
-    assert f"{first} row 3: col 2 (high): 'oops'" in caplog.text
+    # the log says where: the file's path, the row's line and the column's name
+    assert f"{first} line 3: col 2 (high): 'oops'" in caplog.text
     assert f"{second}: kline in another file" in caplog.text
     # a value rule names the file and the open time of its first bad row, not just "kline"
     assert f"high_below_low: {first}: kline(s), the first opening 2024-01-01 03:00 UTC ({rows[3][0]})" in caplog.text
@@ -182,6 +182,19 @@ def test_a_reject_inside_a_file_names_the_file_and_the_row_s_open_time(tmp_path:
     assert d.rejects == {str(path): {"non_finite": 1, "duplicate": 1}}
     assert f"non_finite: {path}: kline(s), the first opening 2024-01-01 01:00 UTC ({rows[1][0]})" in caplog.text
     assert f"duplicate: {path}: kline(s), the first opening 2024-01-01 02:00 UTC ({rows[2][0]})" in caplog.text
+
+
+def test_a_bad_csv_row_is_named_by_its_line_in_the_file(tmp_path: Path, klines_dir: Path, caplog) -> None:
+    # a header, a blank line, CRLF endings, a line of spaces: the reject names the line an editor
+    # shows, not the row's place among the klines
+    rows = [",".join(map(str, r)) for r in real_rows(klines_dir, n=4)]
+    rows[2] = rows[2].replace(".", "x", 1)  # unparsable open
+    text = "\r\n".join([",".join(HEADER), rows[0], "", rows[1], "   ", rows[2], rows[3], "", ""])
+    path = tmp_path / "BTCUSDT-1h-2024-01.csv"
+    path.write_text("\n" + text)  # and a blank first line
+    d = load_klines(tmp_path, "1h", file_cache=None)
+    assert d.rejects == {str(path): {"malformed": 1}} and len(d.klines) == 3
+    assert f"{path} line 7: col 1 (open)" in caplog.text
 
 
 def test_a_short_row_and_a_long_row_do_not_shift_each_other_s_columns(tmp_path: Path, klines_dir: Path) -> None:

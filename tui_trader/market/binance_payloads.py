@@ -177,9 +177,12 @@ def _parse_rest_row(row: Any) -> tuple[list[int], list[float]]:
 
 def parse_rest_klines(
     rows: list, sym: int, interval_ms: int, counter: RejectCounter, now_ms: int | None = None,
-    source: str = "REST kline",
+    source: str = "REST kline", line_numbers: list[int] | None = None,
 ) -> KlineBatch:
     """REST ``/api/v3/klines`` rows of ONE symbol (index ``sym``) -> KlineBatch.
+
+    A dropped row is named in the log as ``<source> row <i>`` (1-based), or ``<source> line <n>``
+    with ``line_numbers`` (a CSV file's line of each row).
 
     Malformed rows (not a list, fewer than 11 fields, unparsable numbers, wrong
     types) are dropped and counted; never raises on bad data. All rows are marked
@@ -204,7 +207,8 @@ def parse_rest_klines(
             try:
                 t_row, v_row = _parse_rest_row(row)
             except _RowError as e:  # where, so the operator can find the row
-                counter.reject(e.reason, 1, f"{source} row {i + 1}: {e.detail}")
+                where = f"row {i + 1}" if line_numbers is None else f"line {line_numbers[i]}"
+                counter.reject(e.reason, 1, f"{source} {where}: {e.detail}")
                 continue
             t_list.append(t_row)
             v_list.append(v_row)

@@ -217,17 +217,26 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
         return parse_rest_klines(rows, sym, interval_ms, counter, source=str(path))
     else:
         body = stripped
+        skipped = text[: len(text) - len(stripped)].count("\n")  # lines before the body, for line numbers
         if body and not (body[0].isdigit() or body[0] == "-"):  # header row
             nl = body.find("\n")
             first = body if nl < 0 else body[:nl]
             if "open" not in first.lower() or "," not in first:  # not a kline header: a bad row
-                counter.reject("malformed", 1, f"{path}: first line is neither a kline nor a header")
+                counter.reject("malformed", 1, f"{path}: line {skipped + 1} is neither a kline nor a header")
             body = "" if nl < 0 else body[nl + 1 :]
-        body = body.replace("\r", "").strip("\n")
+            skipped += 1
+        body = body.replace("\r", "")
+        skipped += len(body) - len(body.lstrip("\n"))
+        body = body.strip("\n")
         fast = _rows_from_csv_fast(body) if body else (np.empty((0, 3), dtype=np.int64), np.empty((0, 7)))
         if fast is None:
-            rows = [r for r in csv.reader(io.StringIO(body)) if r]
-            return parse_rest_klines(rows, sym, interval_ms, counter, source=str(path))
+            reader = csv.reader(io.StringIO(body))
+            rows, lines = [], []
+            for r in reader:
+                if r and (len(r) > 1 or r[0].strip()):  # blank lines are skipped, but counted
+                    rows.append(r)
+                    lines.append(skipped + reader.line_num)
+            return parse_rest_klines(rows, sym, interval_ms, counter, source=str(path), line_numbers=lines)
     times, vals = fast
     n = times.shape[0]
     return kline_batch_from_arrays(
