@@ -738,6 +738,25 @@ async def test_flat_series_chart_spans_a_sliver_around_its_value():
         assert re.search(r"(^|\n) *-2\.5[┤├]", text) and "┤2.0" in text.replace("├", "┤")
 
 
+async def test_a_chart_of_one_point_shows_the_hour_before_it_not_the_future():
+    """A fresh start's equity curve has one point: plotext spread the time axis -1 h .. +1 h
+    around it, half the chart labelled with hours that have not come yet."""
+    from tui_trader.ui.widgets.charts import Series, SeriesChart
+
+    class ChartApp(App):
+        def compose(self):
+            yield SeriesChart("equity", id="c")
+
+    async with ChartApp().run_test(size=(60, 16)) as pilot:
+        chart = pilot.app.query_one(SeriesChart)
+        chart.draw("one", np.array([1_735_689_600_000]), [Series("equity", np.array([10_000.0]), "green")])
+        await pilot.pause()
+        lines = Text.from_ansi(str(chart.plt.build())).plain.splitlines()
+        ticks = lines[next(i for i, line in enumerate(lines) if "└" in line) + 1]
+        values = [float(v) for v in ticks.split()]
+        assert len(values) >= 2 and max(values) == 0.0 and min(values) == -1.0, ticks
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     lo=st.floats(-1e7, 1e7, allow_nan=False),

@@ -121,9 +121,12 @@ class SeriesChart(PlotextPlot):
                 else:
                     plt.yticks(*nice_ticks(lo, hi, most_ticks(rows + 2, 2, 5) if rows > 0 else 5), yside=yside)
             xs = x_all[np.isfinite(x_all)]
-            if xs.size > 1:  # a label about every 8 columns
-                most = most_ticks(self.size.width - 8, 8) if self.size.width else 5
-                plt.xticks(*nice_ticks(float(xs.min()), float(xs.max()), most))
+            most = most_ticks(self.size.width - 8, 8) if self.size.width else 5  # a label about every 8 columns
+            lo_x, hi_x = (float(xs.min()), float(xs.max())) if xs.size else (0.0, 0.0)
+            if hi_x == lo_x:  # one time (a fresh start): the hour before it, not +-1 h with half in the future
+                lo_x -= 1.0
+                plt.xlim(lo_x, hi_x)
+            plt.xticks(*nice_ticks(lo_x, hi_x, most))
             plt.xlabel("hours")
         self.refresh()
         return True
