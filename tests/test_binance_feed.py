@@ -18,7 +18,7 @@ import pytest
 from exchange_standin import StandinExchange, SteerableClock, ms
 
 from tui_trader.config import Config
-from tui_trader.market.binance import URL_LIMIT, BinanceFeed, FeedError, plan_connections
+from tui_trader.market.binance import URL_LIMIT, BinanceFeed, FeedError, RestRetry, plan_connections
 from tui_trader.market.feed import MarketFeed
 from tui_trader.models import KlineBatch, PriceBatch
 
@@ -446,6 +446,18 @@ async def test_queue_overflow_during_gap_fill_recreates_the_socket(ex, started):
     await ex.wait_until(lambda: len(col.closed()) == 6, 5, "gap fill of 00:00 and 01:00")
     assert sorted(col.closed()) == sorted((s, ms("2024-03-01T00:00") + k * H) for s in THREE for k in range(2))
     assert np.all(np.diff([ot for _, ot in col.closed()]) >= 0)
+
+
+def test_back_off_after_hours_of_failed_reconnects_stays_at_its_cap():
+    # 2**attempt passed the largest float after ~1024 failures in a row (8.5 h of an outage at
+    # 30 s each): OverflowError ended the connection's supervisor, which never reconnected again
+    cfg = Config.model_validate({"feed": {"kind": "binance", "symbols": ["BTCUSDT"]}})
+    feed = BinanceFeed(cfg, SteerableClock(0), backoff_base_s=0.5, backoff_max_s=30.0, rng=random.Random(3))
+    for attempt in (0, 6, 1023, 1024, 5000, 10**6):
+        delay = feed._backoff(attempt)
+        assert (0.25 <= delay <= 0.5) if attempt == 0 else (15.0 <= delay <= 30.0), (attempt, delay)
+    retry = RestRetry(asyncio.sleep, attempts=2000, base_s=0.5, max_s=30.0, rng=random.Random(3))
+    assert 15.0 <= retry.backoff(1999) <= 30.0  # `data download --retries 2000`
 
 
 def test_connection_plan_respects_stream_count_and_url_length():

@@ -160,6 +160,13 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, asyncio.TimeoutError | aiohttp.ClientError | BinanceRequestException | OSError)
 
 
+def exp_backoff(base_s: float, max_s: float, k: int, rng: random.Random) -> float:
+    """``min(max_s, base_s * 2**k)`` seconds with jitter (× 0.5…1). The exponent is capped: after
+    ~1024 failed attempts in a row (hours of an outage at 30 s each) ``2**k`` would pass the
+    largest float and raise OverflowError, ending the reconnect loop for good."""
+    return min(max_s, base_s * 2.0 ** min(k, 64)) * rng.uniform(0.5, 1.0)
+
+
 class RateLimited(Exception):
     """The exchange banned requests for longer than we are willing to wait (418 / long Retry-After)."""
 
@@ -201,7 +208,7 @@ class RestRetry:
         self.banned_until = 0.0  # time.monotonic() seconds
 
     def backoff(self, k: int) -> float:
-        return min(self.max_s, self.base_s * 2**k) * self.rng.uniform(0.5, 1.0)
+        return exp_backoff(self.base_s, self.max_s, k, self.rng)
 
     async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
         banned = self.banned_until - time.monotonic()
@@ -747,7 +754,7 @@ class BinanceFeed:
             log.log(level, msg, *args)
 
     def _backoff(self, attempt: int) -> float:
-        return min(self.backoff_max_s, self.backoff_base_s * 2**attempt) * self._rng.uniform(0.5, 1.0)
+        return exp_backoff(self.backoff_base_s, self.backoff_max_s, attempt, self._rng)
 
     async def _supervise(self, conn: _Conn) -> None:
         attempt = 0
