@@ -197,6 +197,18 @@ def test_a_bad_csv_row_is_named_by_its_line_in_the_file(tmp_path: Path, klines_d
     assert f"{path} line 7: col 1 (open)" in caplog.text
 
 
+def test_a_garbled_line_longer_than_csv_s_field_limit_is_one_bad_line(tmp_path: Path, klines_dir: Path, caplog) -> None:
+    # 200,000 characters without a comma (a line overwritten by a binary blob): csv.Error, which
+    # escaped as a traceback; it is one malformed line and the lines around it still load
+    rows = [",".join(map(str, r)) for r in real_rows(klines_dir, n=3)]
+    path = tmp_path / "BTCUSDT-1h-2024-01.csv"
+    path.write_text("\n".join([rows[0], "x" * 200_000, rows[1], rows[2]]) + "\n")
+    d = load_klines(tmp_path, "1h", file_cache=None)
+    assert d.rejects == {str(path): {"malformed": 1}}
+    assert d.klines.open_time.tolist() == [r[0] for r in real_rows(klines_dir, n=3)]
+    assert f"{path} line 2: field larger than field limit" in caplog.text
+
+
 def test_a_short_row_and_a_long_row_do_not_shift_each_other_s_columns(tmp_path: Path, klines_dir: Path) -> None:
     # one row without its trailing 'ignore' field, a later one with an extra field: twelve fields
     # a row on average, but each row is read on its own (11 or more fields are a kline)

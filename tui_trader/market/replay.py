@@ -232,7 +232,14 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
         if fast is None:
             reader = csv.reader(io.StringIO(body))
             rows, lines = [], []
-            for r in reader:
+            while True:
+                try:
+                    r = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as e:  # e.g. a field longer than csv's limit (a garbled line)
+                    counter.reject("malformed", 1, f"{path} line {skipped + reader.line_num}: {e}")
+                    continue
                 if r and (len(r) > 1 or r[0].strip()):  # blank lines are skipped, but counted
                     rows.append(r)
                     lines.append(skipped + reader.line_num)
