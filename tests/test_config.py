@@ -94,6 +94,16 @@ def test_true_or_false_is_no_number() -> None:
     assert ok.ok and ok.config.order_execution.use_limit_orders is True
 
 
+def test_a_blacklist_entry_must_be_a_symbol() -> None:
+    # "BTC/USDT" matched no symbol: the one meant was traded, and nothing said so
+    for bad in ("BTC/USDT", "btc usdt", ""):
+        res = check({"feed": {"universe": {"blacklist": ["ETHUSDT", bad]}}})
+        assert [(i.path, i.message) for i in res.errors] == [
+            ("feed.universe.blacklist", f"bad symbol {bad.upper()!r} (letters and digits, e.g. BTCUSDT)")], bad
+    ok = check({"feed": {"universe": {"blacklist": [" btcusdt", "ETHUSDT"]}}})
+    assert ok.ok and ok.config.feed.universe.blacklist == ["BTCUSDT", "ETHUSDT"]
+
+
 def test_a_binance_feed_takes_only_binance_intervals() -> None:
     # 7m is a fine simulated interval, but Binance would refuse the stream and the REST calls
     assert check({"feed": {"interval": "7m"}}).ok

@@ -132,6 +132,17 @@ class Universe(_Section):
     quote_asset: str = Field("USDT", min_length=1)
     blacklist: list[str] = Field(default_factory=list)
 
+    @field_validator("blacklist")
+    @classmethod
+    def _blacklist(cls, v: list[str]) -> list[str]:
+        """Symbols as the feed names them: "BTC/USDT" or "btc usdt" matched nothing, so the symbol
+        meant stayed in the universe without a word."""
+        out = [s.strip().upper() for s in v]
+        for s in out:
+            if not s.isalnum():
+                raise ValueError(f"bad symbol {s!r} (letters and digits, e.g. BTCUSDT)")
+        return out
+
 
 class SimFeed(_Section):
     seed: int = Field(42, ge=0, description="the same seed gives the same market (numpy takes no negative one)")
