@@ -68,6 +68,58 @@ async def test_a_period_closes_on_its_last_kline_and_rates_the_klines_closed_in_
         await h.stop()
 
 
+async def test_a_period_of_complete_batches_opens_at_its_first_kline() -> None:
+    # every symbol in every kline (the common, whole-array path): the period's price change runs
+    # from the first kline's open to the last one's close, not from the last kline's open
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        closes = {0: [101, 102, 103], 1: [99, 98, 97], 2: [100, 100, 100], 3: [100, 100, 100]}
+        opens = [[100, 100, 100, 100], [101, 99, 100, 100], [102, 98, 100, 100]]
+        for k in range(3):
+            await h.step(klines(T0 + k * MIN, [closes[i][k] for i in range(4)], open_=opens[k],
+                                taker_share=[0.6, 0.4, 0.5, 0.5]))
+        assert e.counters["periods"] == 1
+        score = e.snapshot().leaderboard.score
+        for i, share in enumerate([0.6, 0.4, 0.5, 0.5]):
+            dp = (closes[i][-1] - 100) / 100 * 100
+            want = performance_score(np.array([dp]), np.array([share]), np.array([_sample_std(closes[i])]))[0]
+            assert score[i] == pytest.approx(want, rel=1e-12)
+    finally:
+        await h.stop()
+
+
+async def test_a_symbols_last_row_of_an_open_time_wins() -> None:
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        # a corrected kline: A twice at the same open time, the later row is the one kept
+        await h.step(klines(T0, [100.0, 100.0, 105.0], symbols=[0, 1, 0]))
+        assert e.last_price("AAAUSDT") == 105.0 and e.last_price("BBBUSDT") == 100.0
+    finally:
+        await h.stop()
+
+
+async def test_a_missing_period_leaves_the_gap_count_when_it_leaves_the_window() -> None:
+    h = await make_engine().start()  # z window (moving_average_period) of 5 periods
+    e = h.engine
+    try:
+        def period(p: int, syms: list[int]) -> list:
+            return [klines(T0 + p * PERIOD + k * MIN, [100.0 + p] * len(syms), symbols=syms) for k in range(3)]
+
+        await h.step(*period(0, [0, 1, 2, 3]))
+        await h.step(*period(1, [0, 1, 2]))  # D has no data in period 1
+        await h.step(*period(2, [0, 1, 2, 3]))
+        assert e.counters["periods"] == 3 and int(e.gaps[3]) == 1
+        for p in range(3, 6):
+            await h.step(*period(p, [0, 1, 2, 3]))
+        assert int(e.gaps[3]) == 1  # periods 1..5 in the window: the gap is still in it
+        await h.step(*period(6, [0, 1, 2, 3]))
+        assert e.counters["periods"] == 7 and int(e.gaps[3]) == 0  # periods 2..6: it has left
+    finally:
+        await h.stop()
+
+
 async def test_next_period_klines_close_an_unfinished_period_and_idle_symbols_do_not_play() -> None:
     h = await make_engine().start()
     e = h.engine
