@@ -150,6 +150,20 @@ async def test_a_page_with_a_row_that_is_not_a_kline_fails_clearly_and_keeps_not
     )
 
 
+@pytest.mark.parametrize(
+    "text, why",
+    [("{not json", "cannot read"), ("[" * 100_000 + "]" * 100_000, "cannot read"), ('{"a": 1}', "not a JSON array")],
+)
+def test_a_month_file_that_cannot_be_read_is_a_clear_error(tmp_path, text: str, why: str) -> None:
+    # a file in the way of a resume (garbled, nested too deep for json, not kline rows) stops the
+    # run naming it, instead of a traceback or of being overwritten
+    path = tmp_path / "2024-01-01.json"
+    path.write_text(text)
+    with pytest.raises(DownloadError, match=why) as e:
+        dl.read_rows(path)
+    assert str(path) in str(e.value)
+
+
 def test_a_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
     path = tmp_path / "BTCUSDT" / "1h" / "2024-01-01.json"
     dl.write_rows_atomic(path, [[1, "2"]])

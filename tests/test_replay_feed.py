@@ -253,9 +253,12 @@ def test_unusable_inputs_give_clear_errors(tmp_path: Path) -> None:
     d = tmp_path / "ETHUSDT" / "1h"
     d.mkdir(parents=True)
     (d / "2024-01-01.json").write_text('[[1704067200000,"1"')
+    (d / "2024-01-02.json").write_text("[" * 100_000 + "]" * 100_000)  # too deep for json: RecursionError
     out = load_klines(tmp_path, "1h")
-    assert len(out.klines) == 0 and out.rejected == 2
-    assert set(out.rejects) == {str(tmp_path / "BTCUSDT-1h-2024-01.zip"), str(d / "2024-01-01.json")}
+    assert len(out.klines) == 0 and out.rejected == 3
+    assert set(out.rejects) == {
+        str(tmp_path / "BTCUSDT-1h-2024-01.zip"), str(d / "2024-01-01.json"), str(d / "2024-01-02.json")
+    }
     assert all(r == {"malformed": 1} for r in out.rejects.values())
 
 

@@ -90,7 +90,7 @@ def read_rows(path: Path) -> list[list[Any]]:
         data = json.loads(path.read_bytes())
     except FileNotFoundError:
         return []
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: arrays nested thousands deep
         raise DownloadError(f"cannot read {path}: {e}") from None
     if not isinstance(data, list) or not all(isinstance(r, list) and len(r) >= 11 for r in data):
         raise DownloadError(f"{path} is not a JSON array of kline rows; move it away and re-run")

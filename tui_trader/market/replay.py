@@ -208,7 +208,7 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
     if stripped.startswith("["):
         try:
             rows = json.loads(stripped)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:  # RecursionError: arrays nested thousands deep
             counter.reject("malformed", 1, f"{path}: not valid JSON ({e})")
             return KlineBatch.empty(interval_ms)
         if not isinstance(rows, list):
