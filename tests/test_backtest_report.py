@@ -208,6 +208,10 @@ def test_write_outputs(tmp_path, result):
         eq_rows = list(csv.DictReader(fh))
     assert len(eq_rows) == len(result.equity)
     assert float(eq_rows[-1]["equity"]) == result.equity[-1]
+    dd = [float(r["drawdown"]) for r in eq_rows]  # a fraction of the running peak, 10 decimals
+    peak = np.maximum.accumulate(np.asarray(result.equity, dtype=float))
+    np.testing.assert_allclose(dd, 1.0 - np.asarray(result.equity) / peak, rtol=0, atol=1e-10)
+    assert max(dd) > 0.0
     assert int(eq_rows[3]["positions"]) == 1
     assert "Summary" in paths["report.txt"].read_text()
     assert json.loads(paths["report.json"].read_text())["run_id"] == "bt-test-1"
@@ -226,7 +230,16 @@ def test_duration_format():
     assert fmt_duration(2 * 86_400_000 + 3 * H) == "2d 3h"
     assert fmt_duration(5 * H + 12 * 60_000) == "5h 12m"
     assert fmt_duration(45 * 60_000) == "45m"
+    assert fmt_duration(30_000) == "30s" and fmt_duration(0) == "0s"
+    assert fmt_duration(59_600) == "1m"  # rounded to the second, not cut
     assert fmt_duration(None) == "–"
+
+
+def test_percent_and_number_formats():
+    assert fmt_pct(0.1234) == "12.34 %" and fmt_pct(-0.5, 1) == "-50.0 %" and fmt_pct(12.5) == "1,250.00 %"
+    assert (fmt_pct(float("inf")), fmt_pct(float("-inf")), fmt_pct(None)) == ("∞ %", "-∞ %", "–")
+    assert fmt_num(1234.5) == "1,234.50" and fmt_num(-0.126, 1) == "-0.1"
+    assert (fmt_num(float("inf")), fmt_num(float("-inf")), fmt_num(None)) == ("∞", "-∞", "–")
 
 
 def test_report_fits_an_80_column_terminal_without_cutting_a_cell(result):
