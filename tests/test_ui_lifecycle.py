@@ -191,6 +191,28 @@ async def test_live_gate_accepts_only_the_exact_word():
         assert gate.return_value is expected, typed
 
 
+async def test_live_gate_shows_its_title_warning_and_field_in_a_small_terminal():
+    """At 80x24 the centred box was taller than the screen: its top (the LIVE TRADING title
+    and the warning) was cut off. The summary gives way instead, and takes its room back."""
+    from tui_trader.ui.launch import account_summary
+
+    cfg = ui_config()
+    cfg.feed.symbols = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "AVAXUSDT"]
+    gate = LiveConfirmApp(account_summary(cfg))
+    async with gate.run_test(size=(160, 45)) as pilot:
+        for width, height in ((80, 24), (60, 20), (160, 45)):
+            await pilot.resize_terminal(width, height)
+            await pilot.pause()
+            await pilot.pause()
+            screen = gate.screen
+            box = screen.query_one("#live-box").region
+            title, field = screen.query_one("#live-title").region, screen.query_one("#live-word", Input).region
+            assert box.y >= 0 and box.bottom <= height, (width, height, box)
+            assert title.y >= box.y and field.bottom <= box.bottom, (width, height, title, field)
+        summary = screen.query_one("#live-summary-box")
+        assert summary.max_scroll_y == 0  # a big terminal: the whole summary again
+
+
 async def test_live_gate_escape_aborts():
     gate = LiveConfirmApp("acct")
     async with gate.run_test(size=(80, 24)) as pilot:

@@ -14,7 +14,7 @@ from rich.table import Table
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
@@ -53,7 +53,8 @@ class LiveConfirmScreen(Screen[bool]):
                 "Losses are real and can exceed what the limits suggest (slippage, gaps, outages).",
                 classes="live-text",
             )
-            yield Static(summary_grid(self.account_summary), id="live-summary")
+            with VerticalScroll(id="live-summary-box"):  # the part that gives way in a small terminal
+                yield Static(summary_grid(self.account_summary), id="live-summary")
             yield Static(f"Type {self.word} and press Enter to start. Anything else, or Esc, exits without trading.",
                          classes="live-text")
             inp = Input(placeholder=self.word, id="live-word")
@@ -62,6 +63,19 @@ class LiveConfirmScreen(Screen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#live-word", Input).focus()
+
+    def on_resize(self) -> None:
+        """The box is as tall as its text, at most the screen: in a small terminal its end was
+        cut off, or (centred) its top: the title and the warning. Let the summary give way."""
+        self.query_one("#live-summary-box").styles.max_height = None
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        box = self.query_one("#live-box")
+        excess = box.virtual_size.height - box.scrollable_content_region.height
+        if excess > 0:
+            summary = self.query_one("#live-summary-box")
+            summary.styles.max_height = max(1, summary.outer_size.height - excess)
 
     @on(Input.Submitted, "#live-word")
     def _submitted(self, event: Input.Submitted) -> None:
