@@ -448,6 +448,30 @@ async def test_queue_overflow_during_gap_fill_recreates_the_socket(ex, started):
     assert np.all(np.diff([ot for _, ot in col.closed()]) >= 0)
 
 
+async def test_a_price_stamped_in_the_future_is_rejected_and_does_not_freeze_the_symbol(ex, started):
+    # a price is kept only if no newer one is held: one stamped years ahead (a garbled event
+    # time) would have outranked every real price of its symbol after it
+    feed = BinanceFeed(make_cfg(ex, stale=5.0), ex.clock, backoff_base_s=0.05, close_grace_s=0.2)
+    col = await started(feed)
+    await ex.wait_until(lambda: len(col.prices) > 0, 5, "first prices")
+    now = ex.clock.now_ms()
+    bad = ex.mini_ticker_array()
+    btc = next(i for i, it in enumerate(bad) if it["s"] == "BTCUSDT")
+    bad[btc]["E"] = now + 10 * 365 * 86_400_000
+    bad[btc]["c"] = "1.00"
+    await ex.push_raw("!miniTicker@arr", bad)
+    await ex.wait_until(lambda: feed.health()["rejected"] >= 1, 5, "rejection")
+    assert feed.health()["rejected_by_reason"] == {"bad_time": 1}
+    seen = len(col.prices)
+    await ex.push_raw("!miniTicker@arr", ex.mini_ticker_array())
+    await ex.wait_until(lambda: len(col.prices) > seen, 5, "the next prices")
+    i = feed.symbols.index("BTCUSDT")
+    got = [(int(t), float(p)) for b in col.prices for s, t, p in zip(b.sym, b.event_time, b.price, strict=True)
+           if s == i]
+    assert all(t <= now + 600_000 for t, _ in got) and 1.0 not in [p for _, p in got]
+    assert feed.health()["reconnects"] == 0
+
+
 def test_back_off_after_hours_of_failed_reconnects_stays_at_its_cap():
     # 2**attempt passed the largest float after ~1024 failures in a row (8.5 h of an outage at
     # 30 s each): OverflowError ended the connection's supervisor, which never reconnected again

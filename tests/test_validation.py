@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tui_trader.market import validation as v
 from tui_trader.market.validation import (
+    FUTURE_SLACK_MS,
     RejectCounter,
     kline_batch_from_arrays,
     validate_kline_batch,
@@ -281,6 +282,17 @@ def test_price_unknown_24h_fields_are_allowed() -> None:
     b.quote_volume_24h[:] = np.nan
     c = RejectCounter()
     assert len(validate_price_batch(b, 4, c)) == 4 and c.total == 0
+
+
+def test_a_price_stamped_past_the_clock_s_slack_is_a_bad_time() -> None:
+    b = price_batch()
+    now = int(b.event_time[0])
+    b.event_time[1] = now + FUTURE_SLACK_MS + 1  # past the slack
+    b.event_time[2] = now + FUTURE_SLACK_MS  # a clock up to ten minutes slow: still taken
+    c = RejectCounter()
+    out = validate_price_batch(b, 4, c, now_ms=now)
+    assert out.sym.tolist() == [0, 2, 3] and c.by_reason == {"bad_time": 1}
+    assert len(validate_price_batch(b, 4, RejectCounter())) == 4  # without a clock: not judged
 
 
 # ---------------------------------------------------------------- counter

@@ -869,7 +869,7 @@ class BinanceFeed:
                 return
             before = self.counter.total
             prices = parse_mini_ticker_array(data, self._sym_index, self.counter)
-            prices = validate_price_batch(prices, len(self._symbols), self.counter)
+            prices = validate_price_batch(prices, len(self._symbols), self.counter, now_ms=now_ms)
             if self.counter.total == before or len(prices):
                 self._fresh(conn, stream, now_ms)
             if len(prices):

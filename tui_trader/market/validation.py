@@ -14,7 +14,8 @@ Reasons (a row is counted once, under the first rule it breaks, in this order):
                         interval grid, for intervals that divide a day; ``close_time != open_time +
                         interval_ms - 1``) or that closes after ``now_ms + FUTURE_SLACK_MS`` (10 min; only
                         when the caller passes its clock's ``now_ms``): one such kline would raise
-                        the symbol's last open time and make every real kline after it a "duplicate"
+                        the symbol's last open time and make every real kline after it a "duplicate";
+                        also a price whose event time is after ``now_ms + FUTURE_SLACK_MS``
 ``non_finite``          NaN / inf in a price or volume
 ``non_positive_price``  open, high, low or close <= 0
 ``negative_volume``     volume, quote volume or taker-buy volume < 0
@@ -328,11 +329,15 @@ def _order_check(
     return late, np.flatnonzero(~late)
 
 
-def validate_price_batch(batch: PriceBatch, n_symbols: int, counter: RejectCounter) -> PriceBatch:
+def validate_price_batch(
+    batch: PriceBatch, n_symbols: int, counter: RejectCounter, now_ms: int | None = None
+) -> PriceBatch:
     """The rows of ``batch`` that pass the price rules; the others are counted.
 
     Rules (first failing one counts): ``unknown_symbol``; ``malformed`` (negative
-    event time); ``non_finite`` (last price NaN/inf, or a 24h field infinite — the
+    event time); ``bad_time`` (an event time after ``now_ms + FUTURE_SLACK_MS``, when the caller
+    passes its clock's ``now_ms``: a price stamped in the future would outrank, and so freeze out,
+    every real price of its symbol after it); ``non_finite`` (last price NaN/inf, or a 24h field infinite — the
     24h fields may be NaN = unknown); ``non_positive_price`` (price, or a known 24h
     open/high/low, <= 0); ``negative_volume`` (24h volumes < 0); ``high_below_low``
     (24h high < 24h low). Never raises on bad data.
@@ -348,6 +353,10 @@ def validate_price_batch(batch: PriceBatch, n_symbols: int, counter: RejectCount
         rules = [
             ("unknown_symbol", (sym < 0) | (sym >= n_symbols)),
             ("malformed", batch.event_time < 0),
+            (
+                "bad_time",
+                np.zeros(n, dtype=bool) if now_ms is None else batch.event_time > int(now_ms) + FUTURE_SLACK_MS,
+            ),
             (
                 "non_finite",
                 ~np.isfinite(p) | np.isinf(o) | np.isinf(h) | np.isinf(lo) | np.isinf(v) | np.isinf(q),
