@@ -671,6 +671,11 @@ def test_status_bar_feed_word_when_stopped():
     assert "sim ● stopped" in status_text(ended, pal, 160).plain  # a replay that finished
     running = _snapshot(checks, {"connected": False})
     assert "sim ● unhealthy" in status_text(running, pal, 160).plain
+    # narrower, without the word: the mark itself tells the states apart (not its colour alone)
+    assert "sim × │" in status_text(running, pal, 80).plain and "○ │" in status_text(ended, pal, 60).plain
+    assert "binance ● │" in status_text(waiting, pal, 80).plain
+    warned = replace(_snapshot(checks, {}), feed_kind="binance")  # no feed detail: the overall state
+    assert "binance ● warning" in status_text(warned, pal, 160).plain and "binance ▲ │" in status_text(warned, pal, 80).plain
 
 
 def test_status_bar_keeps_state_money_day_and_drawdown_in_a_60_column_terminal():

@@ -29,6 +29,8 @@ _STATE_LABEL = {
 }
 
 
+#: The feed's mark where its word does not fit (a monochrome terminal shows no colour).
+_FEED_MARK = {"healthy": "●", "warning": "▲", "unhealthy": "×", "stopped": "○"}
 #: Below this width the bar leaves out the feed's name and the clock (see the module docstring).
 NARROW = 76
 
@@ -64,7 +66,8 @@ def status_text(snap: EngineSnapshot, pal: Palette, width: int) -> Text:
         feed_status = h.overall if not h.feed else ("healthy" if h.feed.get("connected", True) else "unhealthy")
     if not narrow:
         t.append(f"{snap.feed_kind} ")
-    t.append("●", style=pal.status_style(feed_status))
+    # below 120 columns the word goes: the mark itself then tells the state, not its colour alone
+    t.append("●" if wide else _FEED_MARK.get(feed_status, "●"), style=pal.status_style(feed_status))
     t.append(f" {feed_status}" if wide else "")
     t.append(" │ ")
     pf = snap.portfolio
