@@ -209,6 +209,19 @@ def test_a_garbled_line_longer_than_csv_s_field_limit_is_one_bad_line(tmp_path: 
     assert f"{path} line 2: field larger than field limit" in caplog.text
 
 
+@pytest.mark.parametrize("header", [False, True])
+def test_a_csv_whose_lines_end_in_a_bare_cr_loads_every_row(tmp_path: Path, klines_dir: Path, header: bool) -> None:
+    # old Mac / spreadsheet exports end lines in CR alone: dropping it joined the rows into one
+    # line of 60 fields, read as ONE kline - the other four vanished without a reject
+    rows = real_rows(klines_dir, n=5)
+    lines = [",".join(HEADER)] * header + [",".join(map(str, r)) for r in rows]
+    (tmp_path / "BTCUSDT-1h-2024-01.csv").write_bytes(("\r".join(lines) + "\r").encode())
+    d = load_klines(tmp_path, "1h", file_cache=None)
+    assert d.rejected == 0
+    assert d.klines.open_time.tolist() == [r[0] for r in rows]
+    assert d.klines.close.tolist() == [float(r[4]) for r in rows]
+
+
 def test_a_short_row_and_a_long_row_do_not_shift_each_other_s_columns(tmp_path: Path, klines_dir: Path) -> None:
     # one row without its trailing 'ignore' field, a later one with an extra field: twelve fields
     # a row on average, but each row is read on its own (11 or more fields are a kline)

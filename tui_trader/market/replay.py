@@ -216,6 +216,10 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
             return KlineBatch.empty(interval_ms)
         return parse_rest_klines(rows, sym, interval_ms, counter, source=str(path))
     else:
+        # CRLF, and a bare CR (old Mac exports): as LF. Dropping a bare CR joined every row into one
+        # line, read as a single kline of many fields: the file's other rows vanished unreported.
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        stripped = text.lstrip()
         body = stripped
         skipped = text[: len(text) - len(stripped)].count("\n")  # lines before the body, for line numbers
         if body and not (body[0].isdigit() or body[0] == "-"):  # header row
@@ -225,7 +229,6 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
                 counter.reject("malformed", 1, f"{path}: line {skipped + 1} is neither a kline nor a header")
             body = "" if nl < 0 else body[nl + 1 :]
             skipped += 1
-        body = body.replace("\r", "")
         skipped += len(body) - len(body.lstrip("\n"))
         body = body.strip("\n")
         fast = _rows_from_csv_fast(body) if body else (np.empty((0, 3), dtype=np.int64), np.empty((0, 7)))
