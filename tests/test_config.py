@@ -104,6 +104,20 @@ def test_a_blacklist_entry_must_be_a_symbol() -> None:
     assert ok.ok and ok.config.feed.universe.blacklist == ["BTCUSDT", "ETHUSDT"]
 
 
+def test_exchange_urls_are_checked_with_the_configuration() -> None:
+    # "not a url" failed only when the feed started: exit 1, "cannot start the Binance feed (not a url/api)"
+    cases = {("rest_url", "not a url"): "expected http:// or https://host[:port]",
+             ("rest_url", "ws://127.0.0.1:9"): "expected http:// or https://host[:port]",
+             ("rest_url", "http://127.0.0.1:port"): "not a URL",
+             ("stream_url", "ftp://x"): "expected ws:// or wss://host[:port]",
+             ("stream_url", "wss://"): "expected ws:// or wss://host[:port]"}
+    for (key, value), says in cases.items():
+        res = check({"binance": {key: value}})
+        assert [i.path for i in res.errors] == [f"binance.{key}"] and says in res.errors[0].message, (key, value)
+    ok = check({"binance": {"rest_url": "http://127.0.0.1:8080", "stream_url": "wss://stream.binance.com:9443/ws"}})
+    assert ok.ok and check({"binance": {"rest_url": "https://testnet.binance.vision/api", "stream_url": ""}}).ok
+
+
 def test_a_binance_feed_takes_only_binance_intervals() -> None:
     # 7m is a fine simulated interval, but Binance would refuse the stream and the REST calls
     assert check({"feed": {"interval": "7m"}}).ok

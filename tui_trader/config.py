@@ -254,10 +254,29 @@ class Broker(_Section):
 
 class Binance(_Section):
     testnet: bool = False
-    rest_url: str = ""
-    stream_url: str = ""
+    rest_url: str = Field("", description='"" = Binance; or http(s)://host[:port], e.g. a local stand-in exchange')
+    stream_url: str = Field("", description='"" = Binance; or ws(s)://host[:port]')
     recv_window_ms: int = Field(5000, ge=1, le=60_000)
     request_timeout_s: float = Field(10.0, gt=0)
+
+    @field_validator("rest_url", "stream_url")
+    @classmethod
+    def _url(cls, v: str, info: ValidationInfo) -> str:
+        """A URL the feed and broker can use: "not a url" failed only when the feed started, as a
+        runtime error (exit 1) naming the path ``not a url/api/v3/ping``; "ftp://x" was not even that."""
+        from urllib.parse import urlsplit
+
+        if not v.strip():
+            return v
+        schemes = ("http", "https") if info.field_name == "rest_url" else ("ws", "wss")
+        try:
+            parts = urlsplit(v.strip())
+            parts.port  # noqa: B018 - a port that is not a number raises here
+        except ValueError as exc:
+            raise ValueError(f"not a URL: {exc}") from None
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ValueError(f"expected {schemes[0]}:// or {schemes[1]}://host[:port], or \"\" for Binance")
+        return v
 
 
 class Storage(_Section):
