@@ -140,6 +140,10 @@ async def test_buy_with_default_amount_opens_a_position(tmp_path, cfg):
         app.refresh_from_engine()
         await pilot.pause()
         assert app.main_screen.query_one("#positions").row_count == 1
+        # the pane's title gives the count and the total uPnL in words, not by its colour alone
+        upnl = engine.snapshot().positions[0].unrealized_pnl
+        title = str(app.main_screen.pane("positions").border_title)
+        assert title == f"Positions 1 · uPnL {upnl:+,.2f}"
 
 
 async def test_refused_buy_shows_the_risk_reason(tmp_path, cfg):

@@ -63,7 +63,7 @@ from tui_trader.events import (
 )
 from tui_trader.models import EngineState, Source
 from tui_trader.ui.commands import TraderCommands
-from tui_trader.ui.format import fmt_price, fmt_qty
+from tui_trader.ui.format import fmt_money, fmt_price, fmt_qty
 from tui_trader.ui.palette import Palette
 from tui_trader.ui.screens.detail import SymbolDetailScreen
 from tui_trader.ui.screens.help import HelpScreen
@@ -417,6 +417,10 @@ class TuiTraderApp(App[int]):
         pos_pane = main.pane("positions")
         pos_pane.set_class(upnl > 0, "-profit")
         pos_pane.set_class(upnl < 0, "-loss")
+        # the total in words too: the title's colour alone says nothing on a monochrome terminal
+        title = f"Positions {len(snap.positions)} · uPnL {fmt_money(upnl, sign=True)}" if snap.positions else "Positions"
+        if pos_pane.border_title != title:
+            pos_pane.border_title = title
         health_pane = main.pane("health")
         for status in ("healthy", "warning", "unhealthy"):
             health_pane.set_class(snap.health.overall == status, f"-{status}")
