@@ -237,6 +237,14 @@ def test_redaction_and_toml_round_trip() -> None:
     assert "secret" in SECRET_MARKERS and "key" in SECRET_MARKERS
 
 
+def test_toml_round_trip_of_any_text() -> None:
+    # `config show` wrote 😀 as \ud83d\ude00, which TOML refuses: its output was no configuration file
+    for text in ("/tmp/café-😀.db", 'a "quoted" \\ path', "tab\there", "del\x7fchar", "nl\nand\x01"):
+        cfg = Config.model_validate({"storage": {"path": text}, "monitoring": {"log_file": text}})
+        back = Config.model_validate(tomllib.loads(to_toml(redacted_dump(cfg))))
+        assert back.storage.path == back.monitoring.log_file == text, text
+
+
 def test_db_path_default_and_explicit(tmp_path: Path) -> None:
     assert Config().db_path().name == "tui-trader.db"
     live = Config.model_validate({"broker": {"kind": "binance"}})

@@ -567,7 +567,9 @@ def to_toml(d: Mapping[str, Any]) -> str:
             return repr(v)
         if isinstance(v, list):
             return "[" + ", ".join(scalar(x) for x in v) + "]"
-        return json.dumps(str(v))
+        # not ASCII-escaped: json writes 😀 as a surrogate pair (\ud83d\ude00), which TOML refuses;
+        # DEL is the one control character json leaves raw and TOML wants escaped
+        return json.dumps(str(v), ensure_ascii=False).replace("\x7f", "\\u007f")
 
     lines: list[str] = []
 
