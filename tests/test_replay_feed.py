@@ -223,8 +223,8 @@ def test_a_csv_whose_lines_end_in_a_bare_cr_loads_every_row(tmp_path: Path, klin
 
 
 def test_a_short_row_and_a_long_row_do_not_shift_each_other_s_columns(tmp_path: Path, klines_dir: Path) -> None:
-    # one row without its trailing 'ignore' field, a later one with an extra field: twelve fields
-    # a row on average, but each row is read on its own (11 or more fields are a kline)
+    # one row without its trailing 'ignore' field (a kline), a later one with an extra field (a
+    # malformed row): twelve fields a row on average, but each row is read on its own
     rows = [list(r) for r in real_rows(klines_dir, n=4)]
     # whole numbers where the shifted row would look for its times (open, quote volume,
     # taker-buy base): a shift must not pass for integral open/close times and a trade count
@@ -236,11 +236,23 @@ def test_a_short_row_and_a_long_row_do_not_shift_each_other_s_columns(tmp_path: 
     lines[2] = lines[2].replace(",extra", ",7")  # the same with a number as the extra field
     (tmp_path / "ETHUSDT-1h-2024-01.csv").write_text("\n".join(lines) + "\n")
     d = load_klines(tmp_path, "1h", file_cache=None)
-    assert d.rejected == 0, d.rejects
+    assert d.rejected_by_reason() == {"malformed": 2}, d.rejects  # the 13-field row of each file
     for s in (0, 1):
         k = d.klines.take(d.klines.sym == s)
-        assert k.open_time.tolist() == [r[0] for r in rows]
-        assert k.close.tolist() == [float(r[4]) for r in rows]
+        assert k.open_time.tolist() == [r[0] for i, r in enumerate(rows) if i != 2]
+        assert k.close.tolist() == [float(r[4]) for i, r in enumerate(rows) if i != 2]
+
+
+def test_two_rows_run_together_are_one_malformed_line_not_one_kline(tmp_path: Path, klines_dir: Path, caplog) -> None:
+    # a row cut after its taker-buy volume, its line end lost, runs into the next: 21 fields, read
+    # as one kline (the first 12) without a reject - the next row vanished unreported
+    rows = [",".join(map(str, r)) for r in real_rows(klines_dir, n=4)]
+    path = tmp_path / "BTCUSDT-1h-2024-01.csv"
+    path.write_text("\n".join([rows[0], rows[1].rsplit(",", 2)[0] + rows[2], rows[3]]) + "\n")
+    d = load_klines(tmp_path, "1h", file_cache=None)
+    assert d.rejects == {str(path): {"malformed": 1}}
+    assert d.klines.open_time.tolist() == [real_rows(klines_dir, n=4)[k][0] for k in (0, 3)]
+    assert f"{path} line 2: row has " in caplog.text
 
 
 def test_files_with_interleaved_ranges_fill_each_others_gaps(tmp_path: Path, klines_dir: Path) -> None:

@@ -243,7 +243,11 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
                 except csv.Error as e:  # e.g. a field longer than csv's limit (a garbled line)
                     counter.reject("malformed", 1, f"{path} line {skipped + reader.line_num}: {e}")
                     continue
-                if r and (len(r) > 1 or r[0].strip()):  # blank lines are skipped, but counted
+                if len(r) > 12:  # two rows run together (a lost line end), or not a kline file
+                    counter.reject(
+                        "malformed", 1, f"{path} line {skipped + reader.line_num}: row has {len(r)} fields, expected 12"
+                    )
+                elif r and (len(r) > 1 or r[0].strip()):  # blank lines are skipped, but counted
                     rows.append(r)
                     lines.append(skipped + reader.line_num)
             return parse_rest_klines(rows, sym, interval_ms, counter, source=str(path), line_numbers=lines)
