@@ -237,6 +237,15 @@ def test_redaction_and_toml_round_trip() -> None:
     assert "secret" in SECRET_MARKERS and "key" in SECRET_MARKERS
 
 
+def test_a_value_where_a_table_belongs_is_named_in_toml_terms() -> None:
+    # it said "Input should be a valid dictionary or instance of RiskManagement", a class of the code
+    res = check({"risk_management": 5, "feed": {"sim": "x"}})
+    assert {(i.path, i.message) for i in res.errors} == {
+        ("risk_management", "expected a table of settings, [risk_management] (got 5)"),
+        ("feed.sim", "expected a table of settings, [feed.sim] (got 'x')"),
+    }
+
+
 def test_toml_round_trip_of_any_text() -> None:
     # `config show` wrote 😀 as \ud83d\ude00, which TOML refuses: its output was no configuration file
     for text in ("/tmp/café-😀.db", 'a "quoted" \\ path', "tab\there", "del\x7fchar", "nl\nand\x01"):

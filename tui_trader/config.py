@@ -369,6 +369,8 @@ def _issues_from_validation(exc: ValidationError) -> list[Issue]:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (typo?)"
+        elif err["type"] == "model_type":  # not "a valid dictionary or instance of RiskManagement"
+            msg = f"expected a table of settings, [{path}] (got {err['input']!r})"
         elif "input" in err and err["type"] not in ("missing",):
             inp = err["input"]
             if not isinstance(inp, dict | list) and "(got " not in msg:
