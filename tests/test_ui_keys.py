@@ -490,6 +490,35 @@ async def test_keys_act_on_the_row_under_the_cursor_of_the_pane_switched_to(tmp_
         assert isinstance(app.screen, BuyScreen) and app.screen.symbol == in_prices
 
 
+async def test_keys_typed_ahead_act_on_the_row_the_cursor_moved_to(tmp_path, cfg):
+    """Down then b (or l) arriving together, as typed ahead over a slow SSH link: the selection
+    followed the cursor only once the table's RowHighlighted message reached the app, after
+    the b, so the dialog (and the lock) took the symbol before the Down."""
+    from textual import events
+
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        prices = app.main_screen.query_one(PricesTable)
+        start = prices.symbol_for_key(prices.selected_key)
+        for key in ("down", "down", "b"):
+            app.post_message(events.Key(key, None if len(key) > 1 else key))
+        await pilot.pause()
+        await pilot.pause()
+        moved_to = prices.symbol_for_key(prices.selected_key)
+        assert moved_to != start
+        assert isinstance(app.screen, BuyScreen) and app.screen.symbol == moved_to
+        await pilot.press("escape")
+        await pilot.pause()
+        for key in ("down", "l"):
+            app.post_message(events.Key(key, None if len(key) > 1 else key))
+        await pilot.pause()
+        await commands_done(app)
+        locked = prices.symbol_for_key(prices.selected_key)
+        assert engine.snapshot().locked == {locked} and locked != moved_to
+
+
 async def test_tab_moves_between_panes_and_m_maximises(tmp_path, cfg):
     engine = make_engine(tmp_path, cfg)
     app = make_app(engine, cfg)

@@ -555,6 +555,14 @@ class TuiTraderApp(App[int]):
         return res
 
     def _symbol(self) -> str | None:
+        # the row under the focused table's cursor now: the RowHighlighted message that records
+        # it reaches the app after the keys already queued (Down then b typed ahead over a slow
+        # link acted on the symbol before the Down)
+        table = self.focused
+        if isinstance(table, FastTable) and table.screen is self.main_screen:
+            sym = self._row_symbol(table, table.selected_key)
+            if sym is not None:
+                self.selected_symbol = sym
         sym = self.selected_symbol
         if not sym:
             self.notify("select a symbol first (prices, leaderboard, positions or signals)", severity="warning")
