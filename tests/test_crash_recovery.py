@@ -31,6 +31,7 @@ from tui_trader.portfolio.portfolio import Portfolio
 from tui_trader.runtime import build_engine
 from tui_trader.snapshots import HISTORY_LEN
 from tui_trader.storage.db import Database
+from tui_trader.storage.schema import StorageError
 from tui_trader.strategy.signals import DROPPED_PREFIX
 
 REPO = Path(__file__).resolve().parent.parent
@@ -688,3 +689,94 @@ async def test_a_book_is_either_paper_or_live(tmp_path: Path) -> None:
             await h.engine.start_up()
         finally:
             await h.engine.stop()
+
+
+async def test_a_failed_save_of_the_sim_prices_does_not_stop_the_engine(tmp_path: Path, caplog) -> None:
+    """The simulated prices saved every few seconds are a chart's anchor: a save that meets a
+    database locked by another program for longer than the busy timeout is logged, and trading
+    goes on (the next save tries again)."""
+    h = await make_engine(db_path=str(tmp_path / "s.db")).start()
+    e = h.engine
+    try:
+        await _trend(h, 3)
+
+        async def locked(key: str, value: str) -> None:
+            raise sqlite3.OperationalError("database is locked")
+
+        e.db.kv_set = locked
+        e._sim_prices_saved = -1e18  # a save is due at the next period
+        periods = e.counters["periods"]
+        with caplog.at_level(logging.WARNING, logger="tui_trader"):
+            await _trend(h, 3)
+        assert not h.task.done() and e.counters["periods"] > periods
+        assert e.state is EngineState.RUNNING
+        assert "could not save the simulated prices" in caplog.text and "database is locked" in caplog.text
+    finally:
+        del e.db.kv_set
+        await h.stop()
+
+
+async def test_a_storage_failure_mid_run_stops_trading_with_a_clear_error_and_sends_nothing(tmp_path: Path) -> None:
+    """The database stops taking writes mid-run (here: a real SQLITE_READONLY error): the order
+    intent cannot be committed, so the order is not sent; the loop ends with a StorageError that
+    names the file and the cause (no raw sqlite3 error for the host to print), trading is paused,
+    and a restart finds the book as it was last committed."""
+    db = str(tmp_path / "ro.db")
+    h = await make_engine(db_path=db).start()
+    e = h.engine
+    await _trend(h, 6)
+    await e.db.flush()
+    cash, positions, n_fills = e.portfolio.cash, dict(e.portfolio.positions), e.counters["fills"]
+    sent = e.broker.submit_calls
+    e.db._conn._conn.execute("PRAGMA query_only = ON")  # every write now fails: attempt to write a readonly database
+    with pytest.raises(StorageError) as err:
+        # strong moves: exits and entries are signalled, each needs its intent committed first
+        for shock in ([1.06, 0.94, 1.0, 1.0], [0.94, 1.06, 1.0, 1.0], [1.06, 0.94, 1.0, 1.0]):
+            t0 = h.clock.now_ms()
+            t0 -= t0 % PERIOD
+            close = e.cache.price.copy()
+            for k in range(3 * 4):
+                new = close * (np.array(shock) if k == 0 else STEP)
+                await h.step(klines(t0 + k * MIN, new.tolist(), open_=close.tolist()))
+                close = new
+    msg = str(err.value)
+    assert f"storage failure on {db}" in msg and "readonly" in msg and "cannot be written" in msg
+    assert h.task.done() and isinstance(h.task.exception(), StorageError)
+    assert e.state is EngineState.PAUSED and "storage failure" in e.state_reason
+    assert e.counters["fills"] == n_fills and e.portfolio.cash == cash  # nothing sent, nothing booked
+    assert e.broker.submit_calls == sent
+    with pytest.raises(StorageError):  # the final flush cannot write the buffered rows either
+        await h.stop()
+    con = sqlite3.connect(db)
+    try:
+        open_orders = con.execute("SELECT COUNT(*) FROM orders WHERE status IN ('INTENT','NEW')").fetchone()[0]
+    finally:
+        con.close()
+    assert open_orders == 0  # no intent was committed, so no order can be resent by a restart
+    h2 = await make_engine(db_path=db).start()
+    try:
+        assert h2.engine.portfolio.cash == cash and dict(h2.engine.portfolio.positions) == positions
+    finally:
+        await h2.stop()
+
+
+async def test_a_database_locked_by_another_program_at_start_up_is_a_storage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program (an sqlite3 shell) holds the write lock while the engine starts: a
+    StorageError that says so, not a raw sqlite3 error."""
+    db = str(tmp_path / "l.db")
+    h = await make_engine(db_path=db).start()
+    await h.stop()
+    opened = Database.open
+    monkeypatch.setattr(Database, "open", lambda *a, **k: opened(*a, **{**k, "busy_timeout_ms": 50}))
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        h2 = make_engine(db_path=db)
+        with pytest.raises(StorageError, match=r"storage failure on .*database is locked \(another program holds"):
+            await h2.engine.start_up()
+        await h2.engine.stop()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()

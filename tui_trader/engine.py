@@ -71,6 +71,7 @@ import logging
 import math
 import os
 import pickle
+import sqlite3
 import time
 from collections import deque
 from decimal import Decimal
@@ -295,7 +296,16 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
     # ------------------------------------------------------------------ lifecycle
 
     async def start_up(self) -> None:
-        """Open storage, start the feed, recover state, warm up, reconcile orders."""
+        """Open storage, start the feed, recover state, warm up, reconcile orders. A SQLite error
+        (the file locked by another program, a full disk...) is a :class:`StorageError` saying so."""
+        try:
+            await self._start_up()
+        except sqlite3.Error as exc:
+            from tui_trader.storage.schema import storage_failure
+
+            raise storage_failure(self._db_path, exc) from exc
+
+    async def _start_up(self) -> None:
         if self._started:
             return
         self._started = True
@@ -494,6 +504,17 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if isinstance(exc, sqlite3.Error):  # an order, fill or state not stored: nothing more is traded
+                from tui_trader.storage.schema import storage_failure
+
+                failure = storage_failure(self._db_path, exc)
+                self._error = f"engine crashed: {failure}"
+                log.critical("%s", failure)
+                log.debug("storage failure", exc_info=exc)
+                if self.sm.state not in (EngineState.STOPPED, EngineState.EMERGENCY_STOPPED):
+                    self.sm.force(EngineState.PAUSED, Source.SYSTEM, self._error)
+                    self.state_reason = self._error
+                raise failure from exc
             self._error = f"engine crashed: {exc!r}"
             log.exception("engine loop crashed; trading stopped")
             if self.sm.state not in (EngineState.STOPPED, EngineState.EMERGENCY_STOPPED):

@@ -128,7 +128,12 @@ class EngineRecovery:
         value = {"ts_ms": self.clock.now_ms(), "seed": getattr(self.feed, "seed", None),
                  "prices": {s: float(p) for s, p, k in zip(self.symbols, price.tolist(), known.tolist(), strict=True)
                             if k}}
-        await db.kv_set(SIM_PRICES_KEY, json.dumps(value))
+        try:
+            await db.kv_set(SIM_PRICES_KEY, json.dumps(value))
+        except Exception as exc:  # noqa: BLE001 - a chart's anchor never stops trading (the stop's save reports)
+            if force:
+                raise
+            log.warning("could not save the simulated prices (tried again in %.0f s): %s", SIM_PRICES_SAVE_S, exc)
 
     async def _recover(self) -> None:
         db = self.db

@@ -48,6 +48,7 @@ __all__ = [
     "StorageError",
     "migrate",
     "split_statements",
+    "storage_failure",
     "user_version",
 ]
 
@@ -66,6 +67,30 @@ class SchemaVersionError(StorageError):
 
 class MigrationError(StorageError):
     """A migration script failed; the database was left unchanged."""
+
+
+#: What an operator can do about a SQLite error, by its primary result code.
+_FAILURE_HINTS = {
+    sqlite3.SQLITE_BUSY: "another program holds a lock on the file, e.g. an sqlite3 shell or a backup tool",
+    sqlite3.SQLITE_LOCKED: "another program holds a lock on the file, e.g. an sqlite3 shell or a backup tool",
+    sqlite3.SQLITE_FULL: "the disk is full: free some space",
+    sqlite3.SQLITE_READONLY: "the file or its folder cannot be written",
+    sqlite3.SQLITE_IOERR: "the disk reported an I/O error",
+    sqlite3.SQLITE_CORRUPT: "the file is damaged: restore a backup",
+    sqlite3.SQLITE_NOTADB: "the file is damaged: restore a backup",
+    sqlite3.SQLITE_CANTOPEN: "the file cannot be opened (moved, deleted or no permission?)",
+}
+
+
+def storage_failure(path: str, exc: BaseException) -> StorageError:
+    """The :class:`StorageError` for a SQLite error met while an engine runs on the database at
+    ``path``: what failed and what to do, for the operator (the caller stops trading)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    hint = _FAILURE_HINTS.get(code & 0xFF) if isinstance(code, int) else None
+    return StorageError(
+        f"storage failure on {path}: {exc}{f' ({hint})' if hint else ''}; trading stopped, the database "
+        "keeps what was committed before: fix the cause and start again"
+    )
 
 
 _V1 = """
