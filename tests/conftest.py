@@ -33,6 +33,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(_KLINE_CACHE, ignore_errors=True)
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """End the SQLite threads of databases a failed test never closed.
+
+    aiosqlite runs each connection on a non-daemon thread; a test that fails before it stops its
+    engine leaves that thread waiting, and the interpreter then never exits: one failure became
+    a hung run (and a CI timeout) instead of a report. The failure is already recorded here."""
+    import threading
+
+    try:
+        from aiosqlite.core import _STOP_RUNNING_SENTINEL, _connection_worker_thread
+    except ImportError:  # pragma: no cover - another aiosqlite layout: nothing to end
+        return
+    for t in threading.enumerate():
+        if getattr(t, "_target", None) is _connection_worker_thread and t.is_alive():
+            t._args[0].put_nowait((None, lambda: _STOP_RUNNING_SENTINEL))  # type: ignore[attr-defined]
+
+
 @pytest.fixture(autouse=True)
 def _logging_left_as_found():
     """A test that runs a command in-process (``main([...])``) configures logging as the CLI does
