@@ -204,6 +204,26 @@ async def _holding(h, symbol: str = "AAAUSDT", amount: str = "1000") -> None:
     assert symbol in h.engine.portfolio.positions
 
 
+async def test_a_period_closing_exactly_at_the_stop_sells_at_the_period() -> None:
+    # the kline that closes a period is judged by the period's rules only (no real-time check
+    # runs on it): the engine's quick "nothing can fire" test must not skip a stop loss there
+    h = await make_engine().start()  # stop loss 2 %; z is 0 until 5 periods are in the window
+    e = h.engine
+    try:
+        await _holding(h)
+        assert e.portfolio.positions["AAAUSDT"].avg_entry == 100
+        await h.step(klines(T0 + PERIOD, [100.0] * 4), klines(T0 + PERIOD + MIN, [100.0] * 4))
+        assert "AAAUSDT" in e.portfolio.positions
+        await h.step(klines(T0 + PERIOD + 2 * MIN, [98.0, 100.0, 100.0, 100.0], open_=[100.0] * 4))  # -2 %
+        assert e.counters["periods"] == 2 and float(e.z[0]) == 0.0
+        assert "AAAUSDT" not in e.portfolio.positions
+        sig = e.recent_signals[0]
+        assert (sig.symbol, sig.kind, sig.executed) == ("AAAUSDT", "stop_loss", True)
+        assert [f.price for f in e.fills if f.side.value == "SELL"] == [Decimal("98")]
+    finally:
+        await h.stop()
+
+
 async def test_a_price_update_below_the_stop_closes_the_position_without_waiting_for_the_period() -> None:
     h = await make_engine().start()
     e = h.engine
