@@ -31,7 +31,7 @@ from tui_trader.portfolio.portfolio import Portfolio
 from tui_trader.runtime import build_engine
 from tui_trader.snapshots import HISTORY_LEN
 from tui_trader.storage.db import Database
-from tui_trader.storage.schema import StorageError
+from tui_trader.storage.schema import MixedBookError, StorageError
 from tui_trader.strategy.signals import DROPPED_PREFIX
 
 REPO = Path(__file__).resolve().parent.parent
@@ -780,3 +780,31 @@ async def test_a_database_locked_by_another_program_at_start_up_is_a_storage_err
     finally:
         other.execute("ROLLBACK")
         other.close()
+
+
+async def test_a_book_in_another_quote_asset_is_refused_and_a_new_starting_balance_is_named(
+    tmp_path: Path, caplog
+) -> None:
+    """A restart whose configuration trades another quote asset would spend the book's USDT cash
+    on USDC prices: refused before anything is written. A different starting balance only applies
+    to a new book: the restart says so."""
+    db = str(tmp_path / "q.db")
+    h = await make_engine(db_path=db).start()
+    await h.stop()
+    usdc = engine_config(broker={"quote_asset": "USDC"}, feed={"universe": {"quote_asset": "USDC"}})
+    h2 = make_engine(usdc, db_path=db)
+    with pytest.raises(MixedBookError, match=r"keeps a book in USDT; broker.quote_asset is USDC"):
+        await h2.engine.start_up()
+    await h2.engine.stop()
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 1  # nothing written
+    finally:
+        con.close()
+    with caplog.at_level(logging.WARNING, logger="tui_trader"):
+        h3 = await make_engine(engine_config(broker={"starting_balance": 50_000.0}), db_path=db).start()
+    try:
+        assert h3.engine.portfolio.cash == Decimal(10_000)
+        assert "this book began with 10000 USDT: broker.starting_balance (50000) applies to a new book" in caplog.text
+    finally:
+        await h3.stop()

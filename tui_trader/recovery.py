@@ -143,6 +143,11 @@ class EngineRecovery:
             await db.init_account(start, self.cfg.broker.quote_asset, start, self.clock.now_ms())
             self._new_account = True  # live: replaced by the exchange account's balance
             return
+        configured = Decimal(str(self.cfg.broker.starting_balance))
+        if self.mode == "paper" and acct["starting_balance"] != configured:
+            log.warning("this book began with %s %s: broker.starting_balance (%s) applies to a new book only "
+                        "(give another --db for one)", digits(acct["starting_balance"]), acct["quote_asset"],
+                        digits(configured))
         positions = await db.load_positions()
         day_ms = int(acct.get("day_start_ms") or 0)
         state = {
@@ -180,6 +185,15 @@ class EngineRecovery:
             raise MixedBookError(
                 f"{self._db_path} keeps a {other.pop()} book; {self.mode} trading keeps its own: give it "
                 f"another --db (live trading's default is tui-trader-live.db, paper's tui-trader.db)"
+            )
+        # the book's cash and costs are in its quote asset: trading pairs of another one with them
+        # would mix currencies (USDT cash spent on USDC prices)
+        acct = await self.db.load_account()
+        quote = self.cfg.broker.quote_asset.upper()
+        if acct is not None and str(acct["quote_asset"]).upper() != quote:
+            raise MixedBookError(
+                f"{self._db_path} keeps a book in {acct['quote_asset']}; broker.quote_asset is {quote}: "
+                f"give a book in {quote} another --db"
             )
 
     async def _sync_live_account(self) -> str:
