@@ -808,3 +808,21 @@ async def test_a_book_in_another_quote_asset_is_refused_and_a_new_starting_balan
         assert "this book began with 10000 USDT: broker.starting_balance (50000) applies to a new book" in caplog.text
     finally:
         await h3.stop()
+
+
+async def test_a_manual_buy_whose_intent_cannot_be_stored_leaves_no_order_behind(tmp_path: Path) -> None:
+    """The intent of a manual buy cannot be committed (the database stopped taking writes): the
+    command fails, nothing is sent, and no never-stored order lingers in the symbol detail."""
+    h = await make_engine(db_path=str(tmp_path / "m.db")).start()
+    e = h.engine
+    try:
+        await _trend(h, 3)
+        free = next(s for s in e.symbols if s not in e.portfolio.positions)
+        known, sent = set(e.orders), e.broker.submit_calls
+        e.db._conn._conn.execute("PRAGMA query_only = ON")
+        res = await e.submit(ManualBuy(symbol=free, quote_amount=Decimal(500)))
+        assert not res.ok and "readonly" in res.message
+        assert e.broker.submit_calls == sent and set(e.orders) == known
+    finally:
+        e.db._conn._conn.execute("PRAGMA query_only = OFF")
+        await h.stop()

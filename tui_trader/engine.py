@@ -1300,9 +1300,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
     # OrderJournal protocol (called by the OrderManager) ---------------------
 
     async def record_intent(self, order: Order) -> None:
-        self._remember(order)
         if self.db is not None:
             await self.db.write_order_intent(order, self.session_id)
+        self._remember(order)  # once stored: an intent that could not be is no order (never sent)
         self.bus.publish(OrderUpdate(self.clock.now_ms(), order))
 
     async def record_update(self, order: Order, fills: list[Fill]) -> None:
