@@ -246,6 +246,16 @@ def test_a_value_where_a_table_belongs_is_named_in_toml_terms() -> None:
     }
 
 
+def test_the_rating_period_is_at_most_a_week() -> None:
+    # 9223372036854775807 passed and the engine died in numpy (OverflowError, a traceback); 1000 days
+    # of 1m klines made a warm-up that ran for ten minutes before Ctrl-C
+    for bad in (604_800_001, 86_400_000_000, 2**63 - 1):
+        res = check({"data_processing": {"rating_calculation_interval_ms": bad}})
+        assert [i.path for i in res.errors] == ["data_processing.rating_calculation_interval_ms"], bad
+        assert "less than or equal to 604800000" in res.errors[0].message
+    assert check({"feed": {"interval": "1w"}, "data_processing": {"rating_calculation_interval_ms": 604_800_000}}).ok
+
+
 def test_toml_round_trip_of_any_text() -> None:
     # `config show` wrote 😀 as \ud83d\ude00, which TOML refuses: its output was no configuration file
     for text in ("/tmp/café-😀.db", 'a "quoted" \\ path', "tab\there", "del\x7fchar", "nl\nand\x01"):

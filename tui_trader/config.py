@@ -103,7 +103,8 @@ class OrderExecution(_Section):
 class DataProcessing(_Section):
     price_update_interval_ms: int = Field(1000, gt=0)
     rating_calculation_interval_ms: int = Field(
-        300_000, gt=0, description="rating period; rounded up to a whole number of kline intervals"
+        300_000, gt=0, le=604_800_000,  # 1 week, Binance's longest interval; int64's last ms overflowed numpy
+        description="rating period; rounded up to a whole number of kline intervals",
     )
     batch_processing_enabled: bool = True
     max_batch_size: int = Field(100, ge=1)
