@@ -203,6 +203,8 @@ async def test_backoff_honours_retry_after():
     assert r.sleeps == [0.5, 1.0]
     assert backoff_delay(1) == 0.5 and backoff_delay(4) == 4.0 and backoff_delay(10, cap_s=30.0) == 30.0
     assert backoff_delay(2, retry_after_s=12.0) == 12.0
+    # past ~1024 retries 2.0**n leaves the floats: the cap holds instead of OverflowError
+    assert backoff_delay(5000, cap_s=30.0) == 30.0
 
 
 async def test_ban_longer_than_the_order_timeout_gives_up_without_waiting():

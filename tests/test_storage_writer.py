@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -104,6 +105,19 @@ async def test_failed_flush_keeps_rows_and_retries_later_in_order():
     assert await w.flush() == 4
     assert sink.rows["a"] == [(1,), (2,), (3,), (4,)]  # each row exactly once, order kept
     assert w.consecutive_failures == 0 and w.pending == 0
+
+
+async def test_a_flush_failing_for_hours_keeps_retrying_at_the_longest_delay():
+    # Each failure doubles the delay; past ~1024 failures in a row (a disk full for hours) the
+    # doubling overflowed a float, and the flush raised OverflowError instead of keeping its rows.
+    sink = FakeSink(fail_times=10**9)
+    w = make_writer(sink, max_batch_size=1, flush_interval_s=2)
+    w.add("a", [(1,)])
+    w.consecutive_failures = 5000
+    await w.maybe_flush()
+    assert w.consecutive_failures == 5001 and w.pending == 1
+    assert "OverflowError" not in str(w.stats()["last_error"])
+    assert w._retry_at - time.monotonic() <= w.max_retry_delay_s
 
 
 async def test_buffers_are_bounded_and_drop_oldest_rows_counted():

@@ -96,10 +96,11 @@ def backoff_delay(
     retry: int, base_s: float = 0.5, cap_s: float = 30.0, retry_after_s: float | None = None
 ) -> float:
     """Seconds to wait before retry number ``retry`` (1-based): ``min(cap_s, base_s * 2**(retry-1))``,
-    but never less than ``retry_after_s`` when the broker gave one."""
+    but never less than ``retry_after_s`` when the broker gave one. The exponent is capped, so a
+    retry count past ~1024 gives ``cap_s`` rather than OverflowError."""
     if retry < 1:
         raise ValueError(f"retry must be >= 1, got {retry}")
-    d = min(cap_s, base_s * 2.0 ** (retry - 1))
+    d = min(cap_s, base_s * 2.0 ** min(retry - 1, 64))
     if retry_after_s is not None and retry_after_s > d:
         d = float(retry_after_s)
     return d

@@ -337,8 +337,11 @@ class BatchedWriter:
                 self.failures += 1
                 self.consecutive_failures += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
+                # The exponent is capped: past ~1024 failures in a row (hours of a full disk)
+                # the product would overflow a float and the flush itself would raise.
                 delay = min(
-                    self.flush_interval_s * 2 ** (self.consecutive_failures - 1), self.max_retry_delay_s
+                    self.flush_interval_s * 2.0 ** min(self.consecutive_failures - 1, 64),
+                    self.max_retry_delay_s,
                 )
                 self._retry_at = time.monotonic() + delay
                 if raise_errors or not isinstance(exc, Exception):
