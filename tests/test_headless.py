@@ -3,8 +3,10 @@ flushed, session closed, exit 0), prints the summary (``--json``: one JSON line)
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -188,6 +190,38 @@ async def test_a_second_run_on_the_same_database_reports_a_resumed_book(tmp_path
     # the book's return is measured from its starting balance in both runs
     assert second["return_pct"] == pytest.approx(
         (second["final_equity"] / cfg.broker.starting_balance - 1) * 100, abs=1e-6)
+
+
+async def test_a_run_that_fails_reports_its_first_cause_not_the_stop_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    """The database fails mid-run: the run ends with that StorageError. The stop after it cannot
+    flush either; its error used to replace the first one, so the operator read "final flush
+    failed" instead of the cause (locked, read-only, disk full)."""
+    from tui_trader.engine import TradingEngine
+    from tui_trader.storage import StorageError
+
+    async def failing_run(self) -> None:
+        raise StorageError("storage failure on book.db: database is locked")
+
+    stop = TradingEngine.stop
+
+    async def failing_stop(self) -> None:
+        await stop(self)
+        raise StorageError("closing book.db: final flush failed, 3 buffered rows lost")
+
+    monkeypatch.setattr(TradingEngine, "run", failing_run)
+    monkeypatch.setattr(TradingEngine, "stop", failing_stop)
+    cfg = Config.model_validate({"feed": {"kind": "sim", "speed": "max", "sim": {"n_symbols": 5}},
+                                 "storage": {"path": str(tmp_path / "book.db")}})
+    with caplog.at_level(logging.ERROR, logger="tui_trader"), \
+            pytest.raises(StorageError, match="database is locked"):
+        await run_headless(cfg, 5.0, Console(stderr=True, quiet=True))
+    assert "final flush failed" in caplog.text  # the second failure is logged, not lost
+    # with no earlier failure, the stop's own error is still raised
+    monkeypatch.setattr(TradingEngine, "run", lambda self: asyncio.sleep(0))
+    with pytest.raises(StorageError, match="final flush failed"):
+        await run_headless(cfg, 5.0, Console(stderr=True, quiet=True))
 
 
 async def test_headless_replay_runs_until_the_data_ends(klines_dir: Path, tmp_path: Path) -> None:

@@ -139,10 +139,19 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
         wall = time.perf_counter() - t0
         summary = engine.summary() if engine._started else {}
         feed_health = engine.feed.health() if engine._started else {}
-        await engine.stop()
-        for sig in _STOP_SIGNALS:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
+        failing = sys.exc_info()[1]
+        try:
+            await engine.stop()
+        except Exception as exc:
+            if failing is None:
+                raise
+            # the run already failed (e.g. its storage): the stop's own failure (a final flush
+            # that cannot write either) is logged, and the first cause is the one reported
+            log.error("while stopping after %s: %s", type(failing).__name__, exc)
+        finally:
+            for sig in _STOP_SIGNALS:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
     klines = summary.get("klines", 0)
     summary.update(
         {
