@@ -113,3 +113,31 @@ def test_engine_with_sampled_opponents_is_deterministic_and_rates() -> None:
     assert s1["periods"] >= 100
     assert np.array_equal(r1, r2) and s1["fills"] == s2["fills"] and s1["final_equity"] == s2["final_equity"]
     assert np.std(r1) > 1.0  # the games moved the ratings apart
+
+
+def test_sampled_opponents_with_too_few_active_symbols_play_round_robin() -> None:
+    """With ``opponents >= active - 1`` (a universe smaller than the sample, or a period in which
+    only a few symbols have klines) there is nothing to sample: the period is a round robin, as
+    build_outcomes makes it. The engine used to unpack build_games' None and crash."""
+
+    def cfg(opponents: int) -> Config:
+        return Config.model_validate({
+            "feed": {"kind": "sim", "interval": "1m", "speed": "max",
+                     "sim": {"n_symbols": 5, "warmup_periods": 0, "ticks_per_kline": 1}},
+            "data_processing": {"rating_calculation_interval_ms": 60_000},
+            "rating": {"opponents": opponents},
+        })  # fmt: skip
+
+    async def run(c: Config) -> tuple[dict, np.ndarray, np.ndarray]:
+        e = build_engine(c, persist=False, autostart=True, clock=ManualClock(0), max_klines=60)
+        await e.start_up()
+        await e.run()
+        out = (e.summary(), e.rating.copy(), e.rd.copy())
+        await e.stop()
+        return out
+
+    s8, r8, rd8 = asyncio.run(run(cfg(8)))  # 8 >= 5 - 1: every period is a round robin
+    s0, r0, rd0 = asyncio.run(run(cfg(0)))
+    assert s8["periods"] >= 10
+    assert np.array_equal(r8, r0) and np.array_equal(rd8, rd0)
+    assert np.std(r8) > 1.0  # the games were played

@@ -325,10 +325,13 @@ class PeriodRater:
             change_pct[~active] = np.nan
         score = performance_score(change_pct, ratio, sigma)
         period = self.counters["periods"]
+        games = None
         if rc.opponents > 0:  # sampled opponents: a list of games, O(N k), no (N, N) matrix
             rng = np.random.default_rng((rc.seed, period))
             games = build_games(score, mode=rc.outcome_mode, opponents=rc.opponents, rng=rng,
                                 margin_scale=rc.margin_scale, draw_epsilon=rc.draw_epsilon)
+        # None: round robin, also when opponents >= active - 1 (nothing to sample)
+        if games is not None:
             self.rating, self.rd, self.vol = rate_period_games(
                 self.rating, self.rd, self.vol, *games, tau=rc.tau, max_vol=rc.max_volatility, max_rd=rc.max_rd,
             )
