@@ -290,3 +290,12 @@ def test_client_id_sequence_resumes():
     assert [ids.next(), ids.next()] == ["tt-sess-42", "tt-sess-43"]
     with pytest.raises(ValueError):
         ClientOrderIds("tt", start=-1)
+
+
+def test_a_market_order_is_not_held_to_max_notional():
+    # Binance spot: NOTIONAL applyMaxToMarket false, applyMinToMarket true
+    assert check_order(D("1000"), D("10000"), BTC, check_price_range=False) is None
+    assert "max_notional" in check_order(D("1000"), D("10000"), BTC, market=False, check_price_range=False)
+    with_lot = replace(BTC, market_max_qty=D("2000"))
+    assert check_order(D("1000"), D("10000"), with_lot, check_price_range=False) is None
+    assert "min_notional" in check_order(D("0.0001"), D("10000"), with_lot, check_price_range=False)

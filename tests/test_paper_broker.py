@@ -325,3 +325,23 @@ async def test_deterministic_and_consistent_with_portfolio():
     for sym, pos in pf.positions.items():
         assert bal[FILTERS[sym].base_asset] == pos.quantity
     assert {FILTERS[s].base_asset for s in pf.positions} == set(bal) - {"USDT"}
+
+
+async def test_a_market_sell_above_max_notional_fills_as_on_binance():
+    # Binance spot's NOTIONAL filter has applyMaxToMarket false: a MARKET order is not held to
+    # maxNotional. A position bought at the cap (as sizing cuts it) whose price then rose must
+    # still sell by MARKET in paper mode - it was refused, leaving a position no exit could close.
+    capped = SymbolFilters("BTCUSDT", "BTC", "USDT", D("0.01"), D("0.00001"), D("0.00001"), D("9000"), D("5"),
+                           max_notional=D("9000000"))
+    px = {"BTCUSDT": 60000.0}
+    b = PaperBroker(Config(), ManualClock(1_700_000_000_000), px.get, {"BTCUSDT": capped},
+                    balances={"USDT": D("1e9")})
+    await b.submit(req("tt-1", qty="150"))  # 9,000,000 at the last price
+    px["BTCUSDT"] = 75000.0  # now worth 11,250,000
+    sold = await b.submit(req("tt-2", Side.SELL, qty="150"))
+    assert sold.status == OrderStatus.FILLED and "BTC" not in await b.balances()
+    # a LIMIT order is held to maxNotional (as on Binance)
+    await b.submit(req("tt-3", qty="149"))
+    with pytest.raises(BrokerError) as ei:
+        await b.submit(req("tt-4", Side.SELL, qty="149", price="74000.00"))
+    assert ei.value.kind == BrokerErrorKind.FILTER_FAILURE and "max_notional" in str(ei.value)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
 from tui_trader.models import Side, SymbolFilters
@@ -123,15 +124,20 @@ def check_order(
     a market order's reference price is not an order price) and
     MIN_NOTIONAL / NOTIONAL (``qty * price`` against min/max notional). A MARKET order
     (``market``; by default ``not check_price_range``) must also meet MARKET_LOT_SIZE
-    (:meth:`SymbolFilters.for_market_orders`; reasons then start with ``MARKET_LOT_SIZE``).
+    (:meth:`SymbolFilters.for_market_orders`; reasons then start with ``MARKET_LOT_SIZE``),
+    and is not held to ``max_notional``: Binance spot's NOTIONAL filter has
+    ``applyMaxToMarket`` false (a position worth more than that must still sell at market).
     Reasons start with the Binance filter name, e.g. ``"NOTIONAL: 5.00 below min_notional 10"``.
     """
     if market is None:
         market = not check_price_range
     if market:
         mf = f.for_market_orders()
-        if mf is not f:
-            lot = check_order(qty, price, f, check_price_range=check_price_range, market=False)
+        own_lot = mf is not f
+        if f.max_notional > 0:
+            f = replace(f, max_notional=Decimal(0))
+        if own_lot:
+            lot = _check_all(qty, price, f, check_price_range)
             if lot is not None:
                 return lot
             why = _check_lot(qty, mf)

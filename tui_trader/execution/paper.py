@@ -17,7 +17,8 @@ Behaviour (spot, long only, no randomness):
 * **Fees**: ``broker.fee_rate`` of the fill's notional, charged in the quote
   asset, rounded **up** to 8 decimals.
 * **Filters**: quantity must be on the step, a limit price on the tick, and
-  notional/min/max rules must hold, else ``BrokerError(FILTER_FAILURE)``.
+  notional/min/max rules must hold, else ``BrokerError(FILTER_FAILURE)`` (a MARKET
+  order is not held to max notional: Binance's ``applyMaxToMarket`` is false).
 * **Balances**: the broker keeps free balances per asset. A buy whose cost plus
   fee exceeds the free quote balance, or a sell above the base holding, raises
   ``BrokerError(INSUFFICIENT_BALANCE)``. Cash never goes negative.
