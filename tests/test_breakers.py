@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import pytest
+from engine_helpers import T0, klines, make_engine
 
 from tui_trader.config import Config
+from tui_trader.events import ManualBuy
 from tui_trader.models import EngineState
+from tui_trader.portfolio import Portfolio
 from tui_trader.risk.breakers import MS_PER_DAY, RiskBreakers, utc_day
 
 CFG = Config()  # daily loss 10 %, drawdown 15 %
@@ -104,8 +108,8 @@ def test_restored_daily_trip():
     [
         (math.nan, 10_000, 10_000, "equity must be finite"),
         (9_000, math.inf, 10_000, "day_start_equity must be finite"),
-        (9_000, 0, 10_000, "must be positive"),
-        (9_000, 10_000, -1, "must be positive"),
+        (9_000, -1, 10_000, "must not be negative"),
+        (9_000, 10_000, -1, "must not be negative"),
     ],
 )
 def test_bad_input_is_a_clear_error(equity, day_start, peak, match):
@@ -119,3 +123,31 @@ def test_configured_limits_are_used():
     assert b.update(NOON, 9_801, 10_000, 10_000) == []  # 1.99 %
     assert [t.code for t in b.update(NOON + 1, 9_800, 10_000, 10_000)] == ["daily_loss"]
     assert [t.code for t in b.update(NOON + 2, 9_700, 10_000, 10_000)] == ["drawdown"]
+
+
+def test_an_empty_account_has_nothing_to_lose_and_trips_nothing():
+    # A live book starts from the exchange's free quote balance, which may be 0: no reference to
+    # measure a loss from is no loss (it raised, failing every period and manual buy).
+    b = RiskBreakers(CFG)
+    assert b.update(NOON, 0.0, 0.0, 0.0) == []
+    assert (b.last_daily_loss_pct, b.last_drawdown_pct) == (0.0, 0.0)
+    assert not b.daily_active(NOON) and not b.drawdown_tripped
+    # money that arrives later: the drawdown measures from the new peak at once
+    assert b.update(NOON + 1, 1_000.0, 0.0, 1_000.0) == []
+    assert [t.code for t in b.update(NOON + 2, 850.0, 0.0, 1_000.0)] == ["drawdown"]
+
+
+async def test_an_engine_on_an_empty_account_refuses_a_buy_with_a_reason_not_a_failure() -> None:
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        for k in range(3):
+            await h.step(klines(T0 + k * 60_000, [100.0] * 4, open_=[100.0] * 4))
+        e.portfolio = Portfolio(Decimal(0))  # as a new live book on an account with no USDT
+        for k in range(3, 6):  # a period closes: its breaker check must not fail
+            await h.step(klines(T0 + k * 60_000, [100.0] * 4, open_=[100.0] * 4))
+        res = await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=Decimal(10)))
+        assert not res.ok and "more than the cash" in res.message, res.message
+        assert e.state is EngineState.RUNNING and not e.portfolio.positions
+    finally:
+        await h.stop()

@@ -82,21 +82,23 @@ class RiskBreakers:
     def update(self, ts_ms: int, equity: float, day_start_equity: float, peak_equity: float) -> list[BreakerTrip]:
         """Evaluate both breakers; returns the trips that fire *now* (each fires once).
 
-        Raises ``ValueError`` for non-finite inputs or a non-positive
-        ``day_start_equity`` / ``peak_equity``.
+        Raises ``ValueError`` for non-finite inputs or a negative ``day_start_equity`` /
+        ``peak_equity``; a reference of 0 (an empty account: a live book starts from the
+        exchange's free quote balance) measures no loss.
         """
         equity, day_start, peak = float(equity), float(day_start_equity), float(peak_equity)
         for name, v in (("equity", equity), ("day_start_equity", day_start), ("peak_equity", peak)):
             if not math.isfinite(v):
                 raise ValueError(f"{name} must be finite, got {v!r}")
-        if day_start <= 0 or peak <= 0:
+        if day_start < 0 or peak < 0:
             raise ValueError(
-                f"day_start_equity and peak_equity must be positive, got {day_start!r} and {peak!r}"
+                f"day_start_equity and peak_equity must not be negative, got {day_start!r} and {peak!r}"
             )
         rm = self.cfg.risk_management
         trips: list[BreakerTrip] = []
 
-        loss = (day_start - equity) / day_start * 100.0
+        # a reference of 0 (an empty account) has nothing to lose: no loss, no trip
+        loss = (day_start - equity) / day_start * 100.0 if day_start > 0 else 0.0
         self.last_daily_loss_pct = loss
         day = utc_day(ts_ms)
         if self._daily_trip_day != day and loss >= rm.max_daily_loss_percent - PCT_EPS:
@@ -108,7 +110,7 @@ class RiskBreakers:
                 "warning", int(ts_ms), loss,
             ))
 
-        dd = (peak - equity) / peak * 100.0
+        dd = (peak - equity) / peak * 100.0 if peak > 0 else 0.0
         self.last_drawdown_pct = dd
         if not self._drawdown_tripped and dd >= rm.max_drawdown_percent - PCT_EPS:
             self._drawdown_tripped = True
