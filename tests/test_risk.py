@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tui_trader.config import Config
-from tui_trader.models import EngineState, Signal, SignalType, Source, SymbolFilters
+from tui_trader.models import EngineState, Side, Signal, SignalType, Source, SymbolFilters
 from tui_trader.risk.checks import PreTradeChecks, TradeContext
 from tui_trader.risk.sizing import position_size, round_down_to_step, volatility_multiplier
 
@@ -80,6 +80,24 @@ def test_size_min_notional_and_min_qty_give_zero():
 def test_size_max_qty_and_max_notional():
     assert position_size(sig(1, 1), D(10_000), D(1), 0.02, CFG, filt(max_qty="100")) == D(100)
     assert position_size(sig(1, 1), D(10_000), D(1), 0.02, CFG, filt(max_notional="250.5")) == D("250.5")
+
+
+def test_a_limit_entry_at_the_notional_cap_is_sized_at_its_limit_price():
+    # A LIMIT buy is held to max_notional at its limit price, which the engine puts the buffer
+    # (0.1 %) above the last price: sized at the last price, the capped entry was rejected.
+    from tui_trader.execution.filters import check_order, quantize_price
+
+    limit_cfg = Config.model_validate({"order_execution": {"use_limit_orders": True}})
+    f = replace(filt(step="0.00001", min_qty="0.00001", min_notional="5"), max_notional=D(9_000_000))
+    price = D("60000")
+    qty = position_size(sig(1, 1), D(10**9), price, 0.02, limit_cfg, f)
+    limit = quantize_price(price * (1 + D("0.1") / 100), f, Side.BUY)  # as the engine sets it
+    assert limit == D("60060.00") and qty == D("149.85014")  # floor(9e6 / 60060, 5 decimals)
+    assert check_order(qty, limit, f) is None
+    assert CHECKS.check_entry(replace(BASE, quantity=qty, price=price, filters=f, equity=D(10**9),
+                                      cash=D(10**9), recent_quote_volume=D(10**12))) == []
+    # a MARKET entry is cut at the last price
+    assert position_size(sig(1, 1), D(10**9), price, 0.02, CFG, f) == D(150)
 
 
 def test_market_orders_are_sized_and_checked_against_market_lot_size():

@@ -17,7 +17,8 @@ quantity is computed in ``Decimal`` with every step rounding *down*
 always holds; it is then rounded down to the symbol's step size (or to
 ``DEFAULT_QTY_STEP`` when no filters are given), cut to ``max_qty`` (for MARKET
 entries, i.e. without ``use_limit_orders``, MARKET_LOT_SIZE's too) /
-``max_notional`` when those are set, and becomes ``Decimal(0)`` when it is
+``max_notional`` when those are set (a LIMIT entry's notional at its limit price,
+``limit_order_buffer_percent`` above ``price``), and becomes ``Decimal(0)`` when it is
 below ``min_qty`` or its notional below ``min_notional``.
 """
 
@@ -115,11 +116,16 @@ def position_size(
     if filters is not None:
         if filters.max_qty > 0 and qty > filters.max_qty:
             qty = round_down_to_step(filters.max_qty, step)
-        if filters.max_notional > 0 and qty * price > filters.max_notional:
+        # a LIMIT buy is held to max_notional at its limit price: the buffer above ``price``
+        oe = cfg.order_execution
+        cap_price = price
+        if oe.use_limit_orders:
+            cap_price = price * (1 + Decimal(repr(oe.limit_order_buffer_percent)) / 100)
+        if filters.max_notional > 0 and qty * cap_price > filters.max_notional:
             with localcontext() as ctx:
                 ctx.prec = 40
                 ctx.rounding = ROUND_FLOOR
-                qty = round_down_to_step(filters.max_notional / price, step)
+                qty = round_down_to_step(filters.max_notional / cap_price, step)
         if qty < filters.min_qty or qty * price < filters.min_notional:
             return _ZERO
     return qty if qty > 0 else _ZERO
