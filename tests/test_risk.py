@@ -294,3 +294,33 @@ def test_a_small_part_of_a_large_holding_is_no_dust_and_money_shows_no_float_noi
     noisy = D(0.8592)  # a price taken from a float: 0.85920000000000007...
     assert CHECKS.check_exit("BTCUSDT", D(1), noisy, D(1), f)[0].startswith(
         "order value 0.8592 below the minimum notional 10.00")
+
+
+async def test_a_close_above_the_market_maximum_sells_what_one_order_can() -> None:
+    # Binance moves MARKET_LOT_SIZE's maxQty with the market's volume: a position bought within it
+    # may be above it later. Its close (and every exit of it, stop losses too) was refused outright.
+    from engine_helpers import T0, klines, make_engine
+
+    from tui_trader.events import ClosePosition, ManualBuy
+
+    h = make_engine()
+    f = h.feed.filters()["AAAUSDT"]
+    await h.start()
+    e = h.engine
+    try:
+        for k in range(3):
+            await h.step(klines(T0 + k * 60_000, [100.0] * 4, open_=[100.0] * 4))
+        assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=D(900)))).ok
+        assert e.portfolio.positions["AAAUSDT"].quantity == D(9)
+        lower = replace(f, market_max_qty=D(4))
+        e.filters["AAAUSDT"] = lower
+        e.broker.set_filters({"AAAUSDT": lower})
+        res = await e.submit(ClosePosition(symbol="AAAUSDT"))
+        assert res.ok and res.message.startswith("SELL AAAUSDT: 4 @ "), res.message
+        assert e.portfolio.positions["AAAUSDT"].quantity == D(5)
+        assert (await e.submit(ClosePosition(symbol="AAAUSDT"))).ok
+        assert e.portfolio.positions["AAAUSDT"].quantity == D(1)
+        assert (await e.submit(ClosePosition(symbol="AAAUSDT"))).ok
+        assert "AAAUSDT" not in e.portfolio.positions
+    finally:
+        await h.stop()

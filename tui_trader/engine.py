@@ -1183,6 +1183,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         f = self._lot_filters(symbol)
         if f is not None:
             qty = quantize_qty(qty, f)
+            if quantity is None and f.max_qty > 0 and qty > f.max_qty:
+                # more than one order may sell (the exchange lowers MARKET_LOT_SIZE's maximum with
+                # the market's volume): sell what one order can, the next exit sells the rest
+                qty = quantize_qty(f.max_qty, f)
         # an operator's close writes off what no order can sell now; an automatic exit only what
         # no order could ever sell (below one step or the minimum quantity): the value may recover
         if quantity is None and (why := _dust_reason(qty, price, f, by_value=source is Source.UI)):
