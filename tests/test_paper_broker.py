@@ -345,3 +345,20 @@ async def test_a_market_sell_above_max_notional_fills_as_on_binance():
     with pytest.raises(BrokerError) as ei:
         await b.submit(req("tt-4", Side.SELL, qty="149", price="74000.00"))
     assert ei.value.kind == BrokerErrorKind.FILTER_FAILURE and "max_notional" in str(ei.value)
+
+
+async def test_without_a_price_filter_fills_are_priced_to_8_decimals_and_book_exactly():
+    # exchangeInfo without PRICE_FILTER (tick 0): the slipped fill price had 28 digits, so the
+    # book's cash missed starting cash + realised PnL in the last digit after a round trip
+    bare = SymbolFilters("XUSDT", "X", "USDT", D(0), D(0), D(0), D(0), D(0))
+    px = {"XUSDT": 1.0}
+    b = PaperBroker(Config(), ManualClock(1_700_000_000_000), px.get, {"XUSDT": bare},
+                    quote_volume_fn=lambda s: 3.0, balances={"USDT": D(5)})
+    p = Portfolio(D(5))
+    for cid, side in (("tt-1", Side.BUY), ("tt-2", Side.SELL)):
+        res = await b.submit(req(cid, side, qty="0.05", symbol="XUSDT"))
+        assert res.fills[0].price == res.fills[0].price.quantize(D("1e-8"))
+        for f in res.fills:
+            p.apply_fill(f)
+    assert res.fills[0].price < D(1) < (await b.query("XUSDT", "tt-1")).fills[0].price  # slipped
+    assert not p.positions and p.cash == (await b.balances())["USDT"] == D(5) + p.realized_pnl

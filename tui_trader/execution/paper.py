@@ -9,8 +9,9 @@ Behaviour (spot, long only, no randomness):
   quote volume (``quote_volume_fn(symbol)``, quote units; without that function
   only the fixed part applies; a volume of 0 or NaN means "illiquid" and the
   cap applies). The slippage never exceeds ``order_execution.max_slippage_percent``.
-  The fill price is put on the tick against the trader (buys round up, sells
-  round down) and pulled back inside the cap if the rounding crossed it.
+  The fill price is put on the tick (without a PRICE_FILTER: 8 decimals, when the
+  last price has no more) against the trader (buys round up, sells round down)
+  and pulled back inside the cap if the rounding crossed it.
 * **LIMIT IOC** orders fill at that same price only if the limit crosses it
   (buy: ``limit >= fill``, sell: ``limit <= fill``); otherwise they expire
   with nothing filled (status ``EXPIRED``).
@@ -45,10 +46,11 @@ from tui_trader.clock import Clock
 from tui_trader.config import Config
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
 from tui_trader.execution.client_ids import is_valid_client_order_id
-from tui_trader.execution.filters import check_order, round_to_step, to_decimal
+from tui_trader.execution.filters import check_order, is_multiple, round_to_step, to_decimal
 from tui_trader.models import Fill, OrderRequest, OrderResult, OrderStatus, OrderType, Side, SymbolFilters
 
 FEE_QUANTUM = Decimal("0.00000001")  # fees are rounded up to 8 decimals (quote asset)
+PRICE_QUANTUM = Decimal("0.00000001")  # fill prices' tick when the symbol has no PRICE_FILTER
 _BPS = Decimal(10_000)
 _OPS = ("submit", "query", "cancel")
 
@@ -193,6 +195,9 @@ class PaperBroker:
     def fill_price(self, symbol: str, side: Side, qty: Decimal, last: Decimal) -> Decimal:
         """Execution price (quote per base) of a ``qty`` order at last price ``last``: slipped, on the tick."""
         f = self._filters[symbol]
+        if f.tick_size <= 0 and is_multiple(last, PRICE_QUANTUM):
+            # no PRICE_FILTER: Binance's price precision (8 decimals), not a slipped price of 28 digits
+            f = replace(f, tick_size=PRICE_QUANTUM)
         bps = self.slippage_for(symbol, qty * last)
         # Held within the slippage cap - but never better for the trader than the last price on its
         # tick: when the cap lies within one tick of ``last``, that tick wins over the cap.
