@@ -324,3 +324,46 @@ async def test_a_close_above_the_market_maximum_sells_what_one_order_can() -> No
         assert "AAAUSDT" not in e.portfolio.positions
     finally:
         await h.stop()
+
+
+# tick, step, min_qty, max_qty, min_notional, max_notional, market max_qty: real and extreme symbols
+SYMBOL_FILTERS = st.sampled_from([
+    ("0.01", "0.00001", "0.00001", "9000", "5", "9000000", "128.52621715"),  # BTCUSDT
+    ("0.00001", "1", "1", "9000000", "5", "9000000", "28160624.66945606"),  # DOGEUSDT
+    ("0.00000001", "1", "1", "90000000000", "5", "9000000", "0"),  # a coin at 1e-8
+    ("0.01", "10", "10", "1000", "10", "0", "0"),  # a step of 10
+    ("0", "0", "0", "0", "0", "0", "0"),  # no filters in exchangeInfo
+])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    spec=SYMBOL_FILTERS,
+    price_units=st.integers(1, 10**13),
+    equity=st.sampled_from([D(5), D(10), D("10000"), D("1e9")]),
+    strength=st.floats(0, 3),
+    max_pct=st.floats(0.5, 20),
+    limit=st.booleans(),
+)
+def test_every_sized_entry_passes_the_filters_the_broker_applies(spec, price_units, equity, strength, max_pct, limit):
+    from tui_trader.execution.filters import check_order, quantize_price
+
+    tick, step, min_qty, max_qty, min_n, max_n, mkt_max = (D(x) for x in spec)
+    f = SymbolFilters("XUSDT", "X", "USDT", tick, step, min_qty, max_qty, min_n, max_notional=max_n,
+                      market_max_qty=mkt_max)
+    price = max(tick, D(price_units) * (tick if tick else D("1e-8")))
+    cfg = Config.model_validate({"risk_management": {"max_position_percent": max_pct},
+                                 "order_execution": {"use_limit_orders": limit}})
+    lot = f if limit else f.for_market_orders()  # as the engine passes them (_lot_filters)
+    qty = position_size(sig(strength, 1.0), equity, price, 0.02, cfg, lot)
+    if qty == 0:
+        return
+    assert qty * price <= equity * D(repr(max_pct)) / 100
+    if limit:  # the engine's limit price: the buffer above the last price, down to the tick
+        order_price = price * (1 + D(repr(cfg.order_execution.limit_order_buffer_percent)) / 100)
+        order_price = quantize_price(order_price, f, Side.BUY)
+        assert check_order(qty, order_price, f) is None
+    else:
+        assert check_order(qty, price, f, check_price_range=False) is None
+    ctx = replace(BASE, quantity=qty, price=price, filters=f, equity=equity, cash=equity)
+    assert PreTradeChecks(cfg)._filters(ctx, exit_=False) == []
