@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -33,6 +38,13 @@ def toy_runner(config_dict: dict, data_spec: dict | None) -> dict:
     spec = data_spec or {}
     if spec.get("fail_z") == z:
         raise RuntimeError(f"boom at z={z}")
+    if spec.get("die_z") == z:
+        os._exit(3)  # the worker process dies, as when it is killed or runs out of memory
+    if z in spec.get("hold_z", ()):  # announce this process, then hold it (bounded), then say it finished
+        marks = Path(spec["marks"])
+        (marks / f"started-{os.getpid()}").touch()
+        time.sleep(spec.get("hold", 20.0))
+        (marks / f"finished-{os.getpid()}").touch()
     target = spec.get("target", 2.0)
     if "start_ms" in spec:  # walk-forward: the best z moves with the window
         target = 1.5 + spec["start_ms"] / 1000
@@ -165,6 +177,99 @@ def test_run_sweep_over_two_processes():
     assert "Sweep" in text and "sharpe by z_score_threshold (rows) x moving_average_period" in text
     assert "RuntimeError: boom at z=2.5" in text
     assert "0.20" in text  # best Sharpe: -(0)^2 + 0.2
+
+
+def test_a_worker_that_dies_fails_its_own_point_only(tmp_path):
+    # one point killing its process (out of memory, a crash in native code) broke the pool, and
+    # every point still running or waiting was reported failed with it
+    spec = {"die_z": 2.0, "hold_z": [1.0, 3.0, 4.0, 5.0], "marks": str(tmp_path), "hold": 0.5}
+    rows = run_sweep(Config(), [(Z, [1.0, 2.0, 3.0, 4.0, 5.0])], toy_runner, processes=2, data_spec=spec)
+    assert [r["point"][Z] for r in rows if r["error"]] == [2.0]
+    assert "worker process died" in rows[1]["error"] and rows[1]["metrics"] is None
+    for r in rows:
+        if r["point"][Z] != 2.0:
+            assert r["metrics"]["total_return"] == pytest.approx(r["point"][Z] / 10)
+
+
+def test_walk_forward_goes_on_after_a_worker_died_in_sample(tmp_path):
+    # the out-of-sample runs were submitted to the broken pool: BrokenProcessPool, a traceback
+    spec = {"die_z": 2.5, "hold_z": [1.5, 2.0], "marks": str(tmp_path), "hold": 0.2}
+    rows = walk_forward(Config(), [(Z, [1.5, 2.0, 2.5])], toy_runner, spec, 0, 1200, 3, 0.5, processes=2)
+    assert [r["best"] for r in rows] == [{Z: 1.5}, {Z: 2.0}, {Z: 2.0}]
+    assert all(r["error"] is None and r["oos"] is not None for r in rows)
+    assert all("worker process died" in r["grid"][2]["error"] for r in rows)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _started(marks: Path, n: int) -> list[int]:
+    """The pids of the ``n`` held workers once each has started (bounded wait)."""
+    for _ in range(1200):
+        pids = [int(p.name.split("-")[1]) for p in marks.glob("started-*")]
+        if len(pids) >= n:
+            return pids
+        time.sleep(0.05)
+    raise AssertionError(f"the held points did not start: {sorted(p.name for p in marks.iterdir())}")
+
+
+def test_ctrl_c_stops_the_running_points_at_once(tmp_path):
+    # shutdown(wait=True) let the running points finish first: a Ctrl-C waited minutes per point
+    def progress(done: int, total: int) -> None:
+        if done:  # the quick point is in: interrupt while the other is held
+            _started(tmp_path, 1)
+            raise KeyboardInterrupt
+
+    spec = {"hold_z": [2.0], "marks": str(tmp_path), "hold": 30.0}
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(Config(), [(Z, [1.0, 2.0])], toy_runner, processes=2, progress=progress, data_spec=spec)
+    pids = _started(tmp_path, 1)
+    assert not list(tmp_path.glob("finished-*"))  # stopped, not waited for
+    assert not any(_alive(p) for p in pids)
+
+
+SWEEP_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_backtest_sweep import Z, toy_runner
+from tui_trader.backtest.sweep import run_sweep
+from tui_trader.config import Config
+
+if __name__ == "__main__":
+    spec = {{"hold_z": [1.0, 2.0], "marks": {marks!r}, "hold": 30.0}}
+    run_sweep(Config(), [(Z, [1.0, 2.0])], toy_runner, processes=2, data_spec=spec)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_terminated_sweep_leaves_no_worker_behind(tmp_path, sig):
+    # `kill PID` (or `timeout`) ended the sweep's process at once and its workers ran on, orphaned,
+    # then waited forever on their queue
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    script = tmp_path / "sweep.py"
+    script.write_text(SWEEP_SCRIPT.format(tests=str(Path(__file__).parent), marks=str(marks)))
+    err = tmp_path / "stderr.txt"
+    with err.open("wb") as fh:  # a file, not a pipe: orphaned workers would hold a pipe open
+        proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=fh)
+    pids: list[int] = []
+    try:
+        pids = _started(marks, 2)
+        proc.send_signal(sig)
+        assert proc.wait(timeout=60) != 0
+        assert [p for p in pids if _alive(p)] == [], err.read_text()
+        assert not list(marks.glob("finished-*"))
+    finally:
+        proc.kill()
+        proc.wait()
+        for p in pids:  # the test's own workers, if the sweep left them
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
 
 
 def test_best_row_takes_the_first_of_equal_rows_and_skips_unusable_ones():

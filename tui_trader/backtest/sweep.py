@@ -28,14 +28,18 @@ matrix plots.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import multiprocessing
 import os
 import pickle
 import re
+import signal
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from pydantic import BaseModel
@@ -264,8 +268,25 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+#: The error of a point whose worker process died under it (killed, out of memory, a crash in
+#: native code). The other points run on: see :meth:`_Jobs.run`.
+WORKER_DIED = "its worker process died (killed, out of memory or a crash in native code)"
+
+#: Signals that end a sweep as Ctrl-C does (``KeyboardInterrupt``), so that its workers are
+#: stopped with it, not left running, orphaned, then waiting forever on their queue.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _stop(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"{signal.Signals(signum).name}")
+
+
 class _Jobs:
-    """Runs ``runner_fn`` jobs inline (1 process) or in a spawn process pool."""
+    """Runs ``runner_fn`` jobs inline (1 process) or in a spawn process pool.
+
+    With a pool: a job whose worker process dies fails alone (the jobs caught in the broken pool
+    run again, one at a time); an interrupt (Ctrl-C, or SIGTERM / SIGHUP while the pool runs,
+    turned into ``KeyboardInterrupt``) stops the workers at once and propagates."""
 
     def __init__(
         self, runner_fn: RunnerFn, processes: int | None, n_jobs: int, progress: Progress | None
@@ -278,6 +299,8 @@ class _Jobs:
         self.done = 0
         self.progress = progress
         self.pool: ProcessPoolExecutor | None = None
+        self.workers = min(self.processes, max(1, n_jobs))
+        self._handlers: dict[int, Any] = {}
         if self.processes > 1:
             try:
                 pickle.dumps(runner_fn)
@@ -286,18 +309,49 @@ class _Jobs:
                     f"runner_fn must be a top-level (picklable) function to run in processes: {exc}"
                 ) from None
 
+    @staticmethod
+    def _new_pool(workers: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
     def __enter__(self) -> _Jobs:
         if self.processes > 1:
-            self.pool = ProcessPoolExecutor(
-                max_workers=min(self.processes, max(1, self.total)),
-                mp_context=multiprocessing.get_context("spawn"),
-            )
+            self._trap_signals()
+            self.pool = self._new_pool(self.workers)
         self._report()  # the total is known before the first job ends (a bar shows 0/N, not 0/?)
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        try:
+            if self.pool is not None:
+                if exc_type is not None and not issubclass(exc_type, Exception):
+                    self._kill_workers()  # Ctrl-C: now, not once the running jobs are done
+                self.pool.shutdown(wait=True, cancel_futures=True)
+                self.pool = None
+        finally:
+            self._restore_signals()
+
+    def _trap_signals(self) -> None:
+        """SIGTERM / SIGHUP -> ``KeyboardInterrupt`` while the pool runs, where they would end this
+        process alone (only the main thread can, and only a default handler is replaced)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in STOP_SIGNALS:
+            if signal.getsignal(sig) is signal.SIG_DFL:
+                self._handlers[sig] = signal.signal(sig, _stop)
+
+    def _restore_signals(self) -> None:
+        for sig, old in self._handlers.items():
+            signal.signal(sig, old)
+        self._handlers.clear()
+
+    def _kill_workers(self) -> None:
+        assert self.pool is not None
+        procs = list((getattr(self.pool, "_processes", None) or {}).values())  # no public way before 3.14
+        for p in procs:
+            with contextlib.suppress(OSError, ValueError):  # already gone, or closed
+                p.terminate()
+        for p in procs:
+            p.join(timeout=10)
 
     def _tick(self) -> None:
         self.done += 1
@@ -328,14 +382,49 @@ class _Jobs:
         futures: dict[Future, int] = {
             self.pool.submit(_call, self.runner_fn, cfg, spec): i for i, (cfg, spec) in enumerate(jobs)
         }
+        caught: list[int] = []
         for fut in as_completed(futures):
             i = futures[fut]
             try:
                 results[i] = (fut.result(), None)
-            except Exception as exc:  # noqa: BLE001 - includes a broken pool
+            except BrokenProcessPool:  # a worker died: this job may be innocent, run it again below
+                caught.append(i)
+                continue
+            except Exception as exc:  # noqa: BLE001 - a failing point is reported, not fatal
                 results[i] = (None, _error_text(exc))
             self._tick()
+        if caught:
+            self._run_alone(jobs, sorted(caught), results)
         return results
+
+    def _run_alone(
+        self,
+        jobs: Sequence[tuple[dict[str, Any], Any]],
+        idx: Sequence[int],
+        results: list[tuple[dict[str, Any] | None, str | None]],
+    ) -> None:
+        """The jobs a dead worker's broken pool took down, one at a time in a one-process pool
+        (a new one after each death), so that the job that kills its process is the only one
+        to fail; then a fresh pool for the next :meth:`run`."""
+        assert self.pool is not None
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool = None
+        for i in idx:
+            if self.pool is None:
+                self.pool = self._new_pool(1)
+            cfg, spec = jobs[i]
+            try:
+                results[i] = (self.pool.submit(_call, self.runner_fn, cfg, spec).result(), None)
+            except BrokenProcessPool:
+                results[i] = (None, WORKER_DIED)
+                self.pool.shutdown(wait=True)
+                self.pool = None
+            except Exception as exc:  # noqa: BLE001 - a failing point is reported, not fatal
+                results[i] = (None, _error_text(exc))
+            self._tick()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+        self.pool = self._new_pool(self.workers)
 
 
 def _configs(base: Config | Mapping[str, Any], points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
