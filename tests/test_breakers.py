@@ -151,3 +151,10 @@ async def test_an_engine_on_an_empty_account_refuses_a_buy_with_a_reason_not_a_f
         assert e.state is EngineState.RUNNING and not e.portfolio.positions
     finally:
         await h.stop()
+
+
+def test_limits_of_100_percent_trip_only_when_everything_is_lost():
+    cfg = Config.model_validate({"risk_management": {"max_daily_loss_percent": 100, "max_drawdown_percent": 100}})
+    b = RiskBreakers(cfg)
+    assert b.update(NOON, 0.01, 10_000, 10_000) == []  # 99.9999 %
+    assert [t.code for t in b.update(NOON + 1, 0.0, 10_000, 10_000)] == ["daily_loss", "drawdown"]
