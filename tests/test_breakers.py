@@ -149,6 +149,8 @@ async def test_an_engine_on_an_empty_account_refuses_a_buy_with_a_reason_not_a_f
         res = await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=Decimal(10)))
         assert not res.ok and "more than the cash" in res.message, res.message
         assert e.state is EngineState.RUNNING and not e.portfolio.positions
+        # the run's summary measures no drawdown from a peak of 0 (it was NaN: 0 / 0)
+        assert len(e.equity_curve()[1]) and e.summary()["max_drawdown_pct"] == 0.0
     finally:
         await h.stop()
 

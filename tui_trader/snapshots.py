@@ -54,7 +54,9 @@ class EngineViews:
         max_dd = 0.0
         if len(eq):
             peak = np.maximum.accumulate(eq)
-            max_dd = float(np.max((peak - eq) / peak) * 100.0)
+            held = peak > 0  # an empty account (live, 0 USDT) has no drawdown, as the breakers judge it
+            if held.any():
+                max_dd = float(np.max((peak[held] - eq[held]) / peak[held]) * 100.0)
         fh = self.feed.health() if self._started else {}
         return {
             "periods": self.counters["periods"],
