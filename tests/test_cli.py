@@ -451,21 +451,28 @@ def test_backtest_db_that_cannot_be_used_fails_before_the_run(tmp_path: Path, ca
     assert list(out.iterdir()) == []
 
 
-def test_walk_forward_windows_too_short_for_the_z_window_are_refused(tmp_path: Path, klines_dir: Path) -> None:
-    # 30 days in 50 rolling windows: 1d 8h in-sample each, against a z-score that needs 200
-    # hourly rating periods; before, it ran every window and reported each as empty
+def test_walk_forward_windows_shorter_than_the_z_window_run(tmp_path: Path, klines_dir: Path) -> None:
+    # each run warms up on the klines before its window, so 7d 12h in sample against a z-score
+    # window of 200 hourly periods (8d 8h) trades; it was refused as "no window could trade"
     r = run("backtest", "sweep", "--data", str(klines_dir), "--interval", "1h", "--db", str(tmp_path / "s.db"),
             "--start", "2024-03-01", "--end", "2024-03-31", "--param", "signal_generation.z_score_threshold=2,3",
-            "--walk-forward", "50")
+            "--walk-forward", "7", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert len(rows) == 7 and all(w["best"] is not None and w["oos"] is not None for w in rows)
+    assert sum(w["is"]["n_trades"] for w in rows) > 0
+
+
+def test_walk_forward_windows_without_an_in_sample_sharpe_are_refused(tmp_path: Path, klines_dir: Path) -> None:
+    # 24 h in 30 rolling windows: 1h 43m in sample, one hourly return: no Sharpe to choose by
+    r = run("backtest", "sweep", "--data", str(klines_dir), "--interval", "1h", "--db", str(tmp_path / "s.db"),
+            "--start", "2024-03-01", "--end", "2024-03-02", "--param", "signal_generation.z_score_threshold=2,3",
+            "--walk-forward", "30")
     assert r.returncode == 2, r.stderr
-    assert "--walk-forward 50" in r.stderr and "z-score window of 200 rating periods (8d 8h)" in r.stderr
-    # 6 windows: 30d * (0.7 / 0.3) / (6 + 0.7 / 0.3) = 8d 9.6h in-sample, enough; 7 are not
-    assert "use --walk-forward 6 or fewer" in r.stderr
+    assert "--walk-forward 30: each in-sample window would span 1h 43m" in r.stderr
+    assert "less than the 2 rating periods (2h 0m) an in-sample Sharpe needs" in r.stderr
+    assert "use --walk-forward 25 or fewer" in r.stderr  # 24h * (0.7 / 0.3) / 2h - 0.7 / 0.3 = 25.7
     assert "Traceback" not in r.stderr and "Walk-forward" not in r.stdout
-    r7 = run("backtest", "sweep", "--data", str(klines_dir), "--interval", "1h", "--db", str(tmp_path / "s.db"),
-             "--start", "2024-03-01", "--end", "2024-03-31", "--param", "signal_generation.z_score_threshold=2",
-             "--walk-forward", "7")
-    assert r7.returncode == 2 and "each in-sample window would span 7d 12h" in r7.stderr, r7.stderr
 
 
 @pytest.mark.parametrize("case", ["symbol", "empty", "after", "reversed", "walk-forward"])

@@ -137,11 +137,17 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
 IN_SAMPLE_FRACTION = 0.7
 
 
+#: The fewest rating periods in sample that give a Sharpe ratio (two returns), by which
+#: walk-forward chooses its point.
+MIN_IN_SAMPLE_PERIODS = 2
+
+
 def _check_windows(cfg: Config, params: list, interval: str, start_ms: int, end_ms: int, n: int) -> None:
-    """Refuse walk-forward windows whose in-sample span is shorter than the z-score window
-    (``moving_average_period`` rating periods): no z-score is complete inside one, so no point
-    could trade and every window would come back empty. Skipped when the grid varies the z
-    window or the rating period itself."""
+    """Refuse walk-forward windows whose in-sample span holds fewer than
+    ``MIN_IN_SAMPLE_PERIODS`` rating periods: no point has an in-sample Sharpe there, so no window
+    could choose one. (Each run warms its ratings and z-scores up on the klines before its window,
+    as a plain backtest does, so the z-score window does not bound a window's length.) Skipped when
+    the grid varies the rating period itself."""
     from tui_trader.backtest.report import fmt_duration
     from tui_trader.backtest.sweep import walk_forward_windows
     from tui_trader.cli import UsageError
@@ -150,14 +156,14 @@ def _check_windows(cfg: Config, params: list, interval: str, start_ms: int, end_
 
     if n < 1:
         raise UsageError(f"--walk-forward: needs 1 or more windows, got {n}")
-    swept = {p for p, _ in params}
-    if swept & {"signal_generation.moving_average_period", "data_processing.rating_calculation_interval_ms"}:
+    if any(p == "data_processing.rating_calculation_interval_ms" for p, _ in params):
         return
     try:
         windows = walk_forward_windows(start_ms, end_ms, n, IN_SAMPLE_FRACTION)
     except ValueError as exc:
         raise UsageError(f"--walk-forward {n}: {exc}") from None
-    need = cfg.signal_generation.moving_average_period * period_ms_for(cfg, interval_to_ms(interval))
+    period = period_ms_for(cfg, interval_to_ms(interval))
+    need = MIN_IN_SAMPLE_PERIODS * period
     in_sample = windows[0][1] - windows[0][0]
     if in_sample >= need:
         return
@@ -165,9 +171,9 @@ def _check_windows(cfg: Config, params: list, interval: str, start_ms: int, end_
     most = int((end_ms - start_ms) * ratio / need - ratio)
     hint = f"use --walk-forward {most} or fewer" if most >= 1 else "the span is too short for any window"
     raise UsageError(
-        f"--walk-forward {n}: each in-sample window would span {fmt_duration(in_sample)}, shorter than "
-        f"the z-score window of {cfg.signal_generation.moving_average_period} rating periods "
-        f"({fmt_duration(need)}): no window could trade; {hint}"
+        f"--walk-forward {n}: each in-sample window would span {fmt_duration(in_sample)}, less than the "
+        f"{MIN_IN_SAMPLE_PERIODS} rating periods ({fmt_duration(need)}) an in-sample Sharpe needs: no window "
+        f"could choose a point; {hint}"
     )
 
 
