@@ -219,3 +219,17 @@ def test_sweep_runner_keeps_its_warnings_with_the_run(klines_dir, capsys, caplog
         asyncio.run(run_backtest(cfg_for_tests(), klines_dir, "1h", SYMS[:2], spec["start_ms"], spec["end_ms"],
                                  store=False))  # fmt: skip
     assert any("0 of 51 klines" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_run_longer_than_the_engine_curve_keeps_every_sample(result, klines_dir, monkeypatch):
+    # the engine's equity curve is a ring of 20,000 samples (a console's chart); a longer backtest
+    # (15m klines over 7 months, 5m over 10 weeks) lost its start and its figures began with a
+    # jump from the starting balance to the oldest sample kept. Here a ring of 100 samples
+    # stands in for it, against the 337 of two weeks of hourly periods.
+    from tui_trader.portfolio.portfolio import Portfolio
+
+    monkeypatch.setattr(Portfolio.__init__, "__kwdefaults__", {"clock": None, "curve_capacity": 100})
+    short = await run_backtest(cfg_for_tests(), klines_dir, "1h", SYMS, START, END, store=False)
+    assert short.equity_ts.tolist() == result.equity_ts.tolist()
+    assert short.equity.tolist() == result.equity.tolist()
+    assert short.metrics == result.metrics

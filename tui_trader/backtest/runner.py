@@ -151,7 +151,14 @@ async def run_backtest(
     Raises ``ValueError`` for bad arguments and
     :class:`~tui_trader.market.replay.ReplayError` when no usable data is found.
     """
-    from tui_trader.events import FillEvent, OrderUpdate, PositionUpdate, PriceUpdate, StateChange
+    from tui_trader.events import (
+        FillEvent,
+        OrderUpdate,
+        PositionUpdate,
+        PriceUpdate,
+        RatingUpdate,
+        StateChange,
+    )
     from tui_trader.market.replay import ReplayError, load_klines
     from tui_trader.runtime import build_engine
 
@@ -250,6 +257,13 @@ async def run_backtest(
     def on_state(ev: StateChange) -> None:
         state_changes.append((int(ev.ts_ms), str(ev.old.value), str(ev.new.value), ev.reason))
 
+    # the equity sample the engine takes at each period end, kept here whole: the engine's own
+    # curve is a bounded ring (a console's chart) that a long backtest would overrun
+    samples: dict[int, float] = {}
+
+    def on_period(ev: RatingUpdate) -> None:
+        samples[int(ev.ts_ms)] = float(engine.portfolio.equity)  # published right after the sample
+
     def on_price(ev: PriceUpdate) -> None:
         done[0] += 1
         if progress is not None and (done[0] % step == 0 or done[0] == total_batches):
@@ -260,6 +274,7 @@ async def run_backtest(
     engine.bus.subscribe(on_position, PositionUpdate)
     engine.bus.subscribe(on_price, PriceUpdate)
     engine.bus.subscribe(on_state, StateChange)
+    engine.bus.subscribe(on_period, RatingUpdate)
     try:
         await engine.start_up()
         done[0] = 0  # warm-up publishes no PriceUpdate, but be safe
@@ -270,9 +285,8 @@ async def run_backtest(
 
     symbols_out = list(engine.symbols) or [name_of[c] for c in cols]
     starting = float(bcfg.broker.starting_balance)
-    eq_ts, eq = engine.equity_curve()
-    eq_ts = np.asarray(eq_ts, dtype=np.int64)
-    eq = np.asarray(eq, dtype=np.float64)
+    eq_ts = np.fromiter(samples.keys(), dtype=np.int64, count=len(samples))
+    eq = np.fromiter(samples.values(), dtype=np.float64, count=len(samples))
     keep = eq_ts >= live_start
     eq_ts, eq = eq_ts[keep], eq[keep]
     if eq_ts.size == 0 or eq_ts[0] > live_start:
