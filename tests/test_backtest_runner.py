@@ -233,3 +233,17 @@ async def test_a_run_longer_than_the_engine_curve_keeps_every_sample(result, kli
     assert short.equity_ts.tolist() == result.equity_ts.tolist()
     assert short.equity.tolist() == result.equity.tolist()
     assert short.metrics == result.metrics
+
+
+async def test_data_ending_inside_a_rating_period_is_measured_to_its_last_close(klines_dir):
+    # with 4-hour rating periods on hourly klines, an end 3 hours into a period left those hours
+    # out of the strategy's equity (and a stop loss filled in them out of its figures), while
+    # buy-and-hold was measured to the last close
+    cfg = Config.model_validate({**cfg_for_tests().model_dump(mode="json"),
+                                 "data_processing": {"rating_calculation_interval_ms": 4 * H}})
+    end = END + 3 * H
+    res = await run_backtest(cfg, klines_dir, "1h", SYMS, START, end, store=False)
+    assert res.end_ms == end and res.equity_ts[-1] == end
+    assert res.metrics["end_ms"] == res.baselines["buy_and_hold"]["end_ms"] == end
+    assert np.all(np.diff(res.equity_ts[:-1]) == 4 * H) and res.equity_ts[-2] == END
+    assert res.position_counts is not None and res.position_counts.size == res.equity_ts.size

@@ -120,6 +120,15 @@ def _last_closes(mat: np.ndarray) -> np.ndarray:
     return out
 
 
+def _equity_at_last_closes(portfolio: Any, kl: Any, names: Sequence[str]) -> float:
+    """Cash plus every open position at its symbol's last close in ``kl``."""
+    equity = float(portfolio.cash)
+    for sym, pos in portfolio.positions.items():
+        rows = np.flatnonzero(kl.sym == names.index(sym))
+        equity += float(pos.quantity) * float(kl.close[rows[np.argmax(kl.open_time[rows])]])
+    return equity
+
+
 def _new_run_id() -> str:
     return f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
@@ -292,6 +301,13 @@ async def run_backtest(
     if eq_ts.size == 0 or eq_ts[0] > live_start:
         eq_ts = np.concatenate(([live_start], eq_ts)).astype(np.int64)
         eq = np.concatenate(([starting], eq))
+    last_close_ms = int(times[-1]) + interval_ms
+    if last_close_ms > int(eq_ts[-1]):
+        # the data ends inside a rating period (of several klines): its last klines still move the
+        # book (a stop loss may fill there) and buy-and-hold is measured to the last close, so the
+        # strategy is too, its positions marked at their last closes
+        eq_ts = np.append(eq_ts, last_close_ms).astype(np.int64)
+        eq = np.append(eq, _equity_at_last_closes(engine.portfolio, kl, name_of))
     if pos_events:
         pts = np.array([t for t, _ in pos_events], dtype=np.int64)
         pcs = np.array([c for _, c in pos_events], dtype=np.int64)
