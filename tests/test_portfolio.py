@@ -264,6 +264,31 @@ def test_equity_curve_is_bounded_and_ordered():
         p.sample(JAN1)
 
 
+def _curve_drawdown_pct(eq: np.ndarray) -> float:
+    """The definition, over a whole curve: deepest fall below the running peak (peaks > 0 only)."""
+    peak = np.maximum.accumulate(eq)
+    held = peak > 0
+    return float(np.max((peak[held] - eq[held]) / peak[held]) * 100.0) if held.any() else 0.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 500)), min_size=1, max_size=40))
+def test_a_runs_max_drawdown_covers_samples_the_bounded_curve_dropped(steps):
+    # (time step 0 = a sample at the same time, which replaces the last one; cash in quote)
+    small = Portfolio(D("100"), curve_capacity=3)
+    full = Portfolio(D("100"), curve_capacity=100)
+    t = JAN1
+    for dt, cash in steps:
+        t += dt
+        for p in (small, full):
+            p.cash = D(cash)
+            p.mark({}, ts_ms=t)
+            p.sample(t)
+    want = _curve_drawdown_pct(full.equity_curve()[1])
+    assert full.curve_max_drawdown_pct() == want
+    assert small.curve_max_drawdown_pct() == want  # the small curve holds only its last 3 samples
+
+
 def test_state_round_trip_preserves_decimals():
     p = Portfolio(D("10000.00000001"))
     p.apply_fill(fill(Side.BUY, "0.12345", "42283.58", "5.22000995"))

@@ -50,13 +50,7 @@ class EngineViews:
     def summary(self) -> dict[str, Any]:
         equity = self._equity_now() if self.symbols else float(self.portfolio.cash)
         start = float(self.portfolio.starting_cash)
-        _, eq = self.equity_curve()
-        max_dd = 0.0
-        if len(eq):
-            peak = np.maximum.accumulate(eq)
-            held = peak > 0  # an empty account (live, 0 USDT) has no drawdown, as the breakers judge it
-            if held.any():
-                max_dd = float(np.max((peak[held] - eq[held]) / peak[held]) * 100.0)
+        max_dd = self.portfolio.curve_max_drawdown_pct()  # this run's, beyond the curve's capacity too
         fh = self.feed.health() if self._started else {}
         return {
             "periods": self.counters["periods"],

@@ -113,6 +113,10 @@ class Portfolio:
         self._curve_eq = np.zeros(self._cap, dtype=np.float64)
         self._curve_n = 0  # samples stored (<= cap)
         self._curve_head = 0  # next write index
+        # the curve's peak and deepest drawdown over every sample before the last one, kept
+        # beyond the ring buffer's reach (a run longer than its capacity)
+        self._curve_peak = 0.0
+        self._curve_max_dd = 0.0
 
     # -- booking -------------------------------------------------------------
 
@@ -363,10 +367,29 @@ class Portfolio:
             if ts_ms == last_ts:
                 self._curve_eq[last] = self.equity
                 return
+            self._settle(float(self._curve_eq[last]))  # the last sample is final now
         self._curve_ts[self._curve_head] = ts_ms
         self._curve_eq[self._curve_head] = self.equity
         self._curve_head = (self._curve_head + 1) % self._cap
         self._curve_n = min(self._curve_n + 1, self._cap)
+
+    def _settle(self, eq: float) -> None:
+        self._curve_peak = max(self._curve_peak, eq)
+        if self._curve_peak > 0:
+            self._curve_max_dd = max(self._curve_max_dd, (self._curve_peak - eq) / self._curve_peak)
+
+    def curve_max_drawdown_pct(self) -> float:
+        """The deepest fall below the curve's running peak, in percent, over EVERY sample taken
+        (also those the bounded curve no longer holds); 0 with no samples or a peak of 0 (an
+        empty account has no drawdown, as the breakers judge it)."""
+        if not self._curve_n:
+            return 0.0
+        peak, dd = self._curve_peak, self._curve_max_dd
+        eq = float(self._curve_eq[(self._curve_head - 1) % self._cap])
+        peak = max(peak, eq)
+        if peak > 0:
+            dd = max(dd, (peak - eq) / peak)
+        return dd * 100.0
 
     def equity_curve(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ts_ms int64, equity float64)`` arrays, oldest first (copies)."""
