@@ -111,16 +111,20 @@ async def test_theme_from_config_is_applied_and_variables_reach_css(tmp_path):
         assert app.palette.loss == "color(1)"  # ansi_red
 
 
+def _no_color_lowcolor_app(tmp_path, monkeypatch):
+    """The console on the low-colour theme with NO_COLOR set (a plain terminal over SSH)."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    cfg = ui_config(theme="tui-trader-lowcolor")
+    return make_app(make_engine(tmp_path, cfg), cfg)
+
+
 async def test_no_color_with_the_low_colour_theme_is_readable_not_black_on_black(tmp_path, monkeypatch):
     """NO_COLOR and an ANSI theme (the one for plain terminals over SSH): Textual chose its
     colour-removing filter for the theme of App.__init__ (Monochrome), which reads every ANSI
     colour as black: all text was drawn black on black. It must be the terminal's own colours."""
     from textual.geometry import Region
 
-    monkeypatch.setenv("NO_COLOR", "1")
-    cfg = ui_config(theme="tui-trader-lowcolor")
-    engine = make_engine(tmp_path, cfg)
-    app = make_app(engine, cfg)
+    app = _no_color_lowcolor_app(tmp_path, monkeypatch)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
         await pilot.pause()
@@ -139,10 +143,7 @@ async def test_no_color_marks_the_row_cursor_and_the_focused_pane_by_style(tmp_p
     bold, like the header row: it is reversed; the focused pane's border is heavy."""
     from textual.geometry import Region
 
-    monkeypatch.setenv("NO_COLOR", "1")
-    cfg = ui_config(theme="tui-trader-lowcolor")
-    engine = make_engine(tmp_path, cfg)
-    app = make_app(engine, cfg)
+    app = _no_color_lowcolor_app(tmp_path, monkeypatch)
     async with app.run_test(size=(160, 45)) as pilot:
         await ready(app, pilot)
         table = app.main_screen.query_one(PricesTable)
