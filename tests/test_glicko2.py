@@ -19,6 +19,7 @@ from tui_trader.rating.glicko2 import (
     expected_score,
     g_factor,
     rate_period,
+    rate_period_games,
 )
 
 NAN = math.nan
@@ -327,3 +328,31 @@ def test_bad_input_raises_a_clear_error(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         rate_period(**args)
+
+
+@pytest.mark.parametrize("n", [4, 300])  # the small-N path and the block path
+@pytest.mark.parametrize("tau", [1e-30, 1e-160, 1e-200, 5e-324])
+def test_a_tiny_tau_keeps_the_volatility_instead_of_crashing(n, tau):
+    """Any tau > 0 is a valid configuration. Below ~1e-30 the volatility iteration stalled at the
+    wrong end of its bracket (sigma' ~50 times sigma), below ~1e-154 ``2 / tau^2`` overflowed (NaN
+    warnings) and below ~1e-162 it was a ZeroDivisionError at the first period. A tau below 1e-6
+    rates as 1e-6, where the volatility is already all but fixed (the limit tau -> 0)."""
+    rng = np.random.default_rng(n)
+    r, d, v = rng.normal(1500.0, 200.0, n), rng.uniform(30.0, 350.0, n), rng.uniform(0.03, 0.09, n)
+    s = rng.normal(0.0, 0.3, n)
+    o = np.where(s[:, None] > s[None, :], 1.0, 0.0)
+    np.fill_diagonal(o, NAN)
+    a, b = np.nonzero(np.isfinite(o))
+    with np.errstate(all="raise", under="ignore"):
+        for got, want in [
+            (rate_period(r, d, v, o, tau=tau), rate_period(r, d, v, o, tau=1e-6)),
+            (
+                rate_period_games(r, d, v, a, b, o[a, b], tau=tau),
+                rate_period_games(r, d, v, a, b, o[a, b], tau=1e-6),
+            ),
+        ]:
+            for x, y in zip(got, want, strict=True):
+                assert np.array_equal(x, y)
+            # sigma' is sigma to the iteration's tolerance (EPSILON = 1e-6 on ln sigma^2)
+            np.testing.assert_allclose(got[2], v, rtol=1e-6, atol=0)
+            assert np.all(np.isfinite(got[0])) and np.all(got[1] > 0.0)

@@ -53,6 +53,8 @@ the result free of NaN and inf for any finite input):
   computation; a player without games gets its input volatility back as is;
 * ``1/v`` is floored at ``VINV_MIN`` (the estimated variance ``v`` is at most
   1e30, reached only when every game's rating gap exceeds ~12 000 points);
+* a ``tau`` below ``_TAU_MIN`` = 1e-6 rates as 1e-6 (a smaller one stalled the
+  iteration, then overflowed; the volatility is all but fixed there anyway);
 * the Illinois iteration stops after ``MAX_ITER`` = 100 steps (it takes about 3-20,
   more when many games make Delta^2 much larger than phi^2 + v).
 
@@ -106,6 +108,14 @@ _K_SEARCH_TAU = 1.9  # below this tau the bracket search provably stops at k = 1
 # rate N = 500 in 1.3-1.5 ms instead of 1.8-2.3 ms with 64k (whose 2 MiB of buffers
 # left L2), N = 300 in 0.63 instead of 1.06 ms, N = 2000 in 17-20 instead of 20-25 ms.
 _BLOCK_ELEMS = 16384
+
+
+_TAU_MIN = 1e-6
+"""A smaller tau rates as this one: its ``2 / tau^2`` (the weight that holds ln sigma^2 at its
+prior value) is already 2e12, so sigma' differs from sigma by ~1e-12 of itself in the periods
+of a market. Larger weights stall the Illinois iteration (an end of the bracket whose f is ~c
+never moves within ``MAX_ITER``: tau = 1e-30 returned the far end, sigma' ~50 sigma), then
+overflow to inf (tau < 1.5e-154: NaN) and divide by a tau^2 that is 0 (tau < 1.5e-162)."""
 
 
 def _fail(name: str, what: str) -> None:
@@ -715,7 +725,7 @@ def rate_period(
     o: np.ndarray | OutcomeRows = outcomes if lazy else np.asarray(outcomes, dtype=np.float64)
     if o.shape != (n, n):
         _fail("outcomes", f"must have shape {(n, n)}, got {o.shape}")
-    _check_params(tau, max_vol, max_rd)
+    tau = _check_params(tau, max_vol, max_rd)
     if n == 0:
         return r.copy(), rd_.copy(), vol_.copy()
     if n <= _SMALL_N:
@@ -763,7 +773,7 @@ def rate_period_games(
         _fail("games", f"player, opponent and score must be 1-D of one length, got {a.shape}, {b.shape}, {s.shape}")
     if a.shape[0] and (a.dtype.kind not in "iu" or b.dtype.kind not in "iu"):
         _fail("games", f"player and opponent must be integer indices, got {a.dtype} and {b.dtype}")
-    _check_params(tau, max_vol, max_rd)
+    tau = _check_params(tau, max_vol, max_rd)
     if n == 0:
         if a.shape[0]:
             _fail("games", "refer to players, but there are none")
@@ -821,13 +831,15 @@ def _players(rating: np.ndarray, rd: np.ndarray, vol: np.ndarray) -> tuple[np.nd
     return r, rd_, vol_
 
 
-def _check_params(tau: float, max_vol: float | None, max_rd: float | None) -> None:
+def _check_params(tau: float, max_vol: float | None, max_rd: float | None) -> float:
+    """Check the parameters; returns the tau to rate with (at least ``_TAU_MIN``)."""
     if not (tau > 0.0 and tau < math.inf):
         _fail("tau", f"must be finite and > 0, got {tau!r}")
     if max_vol is not None and not (max_vol > 0.0 and max_vol < math.inf):
         _fail("max_vol", f"must be None or finite and > 0, got {max_vol!r}")
     if max_rd is not None and not (max_rd > 0.0 and max_rd < math.inf):
         _fail("max_rd", f"must be None or finite and > 0, got {max_rd!r}")
+    return _TAU_MIN if tau < _TAU_MIN else tau
 
 
 def _scale(r: np.ndarray, rd_: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
