@@ -238,7 +238,9 @@ class Rating(_Section):
     opponents: int = Field(0, ge=0, description="0 = round robin; k > 0 = k sampled opponents")
     outcome_mode: Literal["binary", "margin"] = "binary"
     margin_scale: float = Field(0.25, gt=0, description="score gap giving outcome 0.73 in margin mode")
-    volatility_window: int = Field(20, ge=2, description="klines in the return-volatility estimate")
+    volatility_window: int = Field(
+        20, ge=3, description="klines in the return-volatility estimate (3 or more: two returns at least)"
+    )
     draw_epsilon: float = Field(1e-9, ge=0, description="score gap treated as a draw in binary mode")
 
 
