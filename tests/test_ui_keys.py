@@ -42,13 +42,19 @@ def _select(app, sym: str) -> None:
     app.selected_symbol = sym
 
 
-async def _buy(app, pilot, engine, sym: str = LIQUID, amount: str | None = None, override: bool = False):
+async def _open_buy(app, pilot, sym: str = LIQUID) -> Input:
+    """``b`` on ``sym``: the buy dialog is open; returns its amount field."""
     _select(app, sym)
     await pilot.press("b")
     await pilot.pause()
     assert isinstance(app.screen, BuyScreen)
+    return app.screen.query_one("#amount", Input)
+
+
+async def _buy(app, pilot, engine, sym: str = LIQUID, amount: str | None = None, override: bool = False):
+    field = await _open_buy(app, pilot, sym)
     if amount is not None:
-        app.screen.query_one("#amount", Input).value = amount
+        field.value = amount
     if override:
         app.screen.query_one("#override", Checkbox).value = True
     await pilot.press("enter")
@@ -164,10 +170,7 @@ async def test_buy_dialog_rejects_bad_amount_and_override_passes_risk(tmp_path, 
     app = make_app(engine, cfg)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
-        _select(app, LIQUID)
-        await pilot.press("b")
-        await pilot.pause()
-        app.screen.query_one("#amount", Input).value = "lots"
+        (await _open_buy(app, pilot)).value = "lots"
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, BuyScreen)  # stays open
@@ -210,10 +213,7 @@ async def test_a_comma_in_any_number_dialog_is_refused_not_read_as_a_thousands_s
     app = make_app(engine, cfg)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
-        _select(app, LIQUID)
-        await pilot.press("b")
-        await pilot.pause()
-        field = app.screen.query_one("#amount", Input)
+        field = await _open_buy(app, pilot)
         field.value = ""
         await pilot.press(*"100,5")
         app.screen.query_one("#override", Checkbox).value = True  # the risk checks would not catch 1005
