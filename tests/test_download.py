@@ -152,7 +152,9 @@ async def test_a_page_with_a_row_that_is_not_a_kline_fails_clearly_and_keeps_not
 
 @pytest.mark.parametrize(
     "text, why",
-    [("{not json", "cannot read"), ("[" * 100_000 + "]" * 100_000, "cannot read"), ('{"a": 1}', "not a JSON array")],
+    [("{not json", "cannot read"), ("[" * 100_000 + "]" * 100_000, "cannot read"), ('{"a": 1}', "not a JSON array"),
+     # a row whose open time is no integer: the resume's int() of it was a ValueError traceback
+     ('[["abc", "1", "1", "1", "1", "1", 1, "1", 1, "1", "1", "0"]]', "not a JSON array")],
 )
 def test_a_month_file_that_cannot_be_read_is_a_clear_error(tmp_path, text: str, why: str) -> None:
     # a file in the way of a resume (garbled, nested too deep for json, not kline rows) stops the

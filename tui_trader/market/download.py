@@ -84,6 +84,16 @@ def month_file(out_dir: Path, symbol: str, interval: str, month_ms: int) -> Path
     return Path(out_dir) / symbol / interval / f"{d.year:04d}-{d.month:02d}-01.json"
 
 
+def _is_kline_row(r: Any) -> bool:
+    """A REST kline row as the files keep it: a list of 11 or more fields whose open and close
+    times are integers (or strings of digits)."""
+
+    def is_time(x: Any) -> bool:
+        return (isinstance(x, int) and not isinstance(x, bool)) or (isinstance(x, str) and x.isascii() and x.isdigit())
+
+    return isinstance(r, list) and len(r) >= 11 and is_time(r[0]) and is_time(r[6])
+
+
 def read_rows(path: Path) -> list[list[Any]]:
     """Rows of a month file; [] if absent. Raises DownloadError if it is not a kline array."""
     try:
@@ -92,7 +102,7 @@ def read_rows(path: Path) -> list[list[Any]]:
         return []
     except (OSError, ValueError, RecursionError) as e:  # RecursionError: arrays nested thousands deep
         raise DownloadError(f"cannot read {path}: {e}") from None
-    if not isinstance(data, list) or not all(isinstance(r, list) and len(r) >= 11 for r in data):
+    if not isinstance(data, list) or not all(_is_kline_row(r) for r in data):  # as a fetched page's rows
         raise DownloadError(f"{path} is not a JSON array of kline rows; move it away and re-run")
     return data
 
@@ -247,16 +257,6 @@ def _expand(p: Path | str) -> Path:
 
 class _BadPage(ValueError):
     """A page of klines from the exchange holding a row that is not a kline."""
-
-
-def _is_kline_row(r: Any) -> bool:
-    """A REST kline row as the files keep it: a list of 11 or more fields whose open and close
-    times are integers (or strings of digits)."""
-
-    def is_time(x: Any) -> bool:
-        return (isinstance(x, int) and not isinstance(x, bool)) or (isinstance(x, str) and x.isascii() and x.isdigit())
-
-    return isinstance(r, list) and len(r) >= 11 and is_time(r[0]) and is_time(r[6])
 
 
 class _Month:
