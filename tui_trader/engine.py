@@ -1242,12 +1242,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         otype = OrderType.MARKET
         limit: Decimal | None = None
         if oe.use_limit_orders:
-            from tui_trader.execution.filters import quantize_price
+            from tui_trader.execution.filters import limit_price
 
-            buf = Decimal(str(oe.limit_order_buffer_percent)) / Decimal(100)
-            raw = price * (1 + buf) if side is Side.BUY else price * (1 - buf)
-            f = self.filters.get(symbol)
-            limit = quantize_price(raw, f, side) if f else raw
+            limit = limit_price(price, side, oe.limit_order_buffer_percent, self.filters.get(symbol))
             otype = OrderType.LIMIT
         now = self.clock.now_ms()
         order = Order(

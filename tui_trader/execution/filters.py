@@ -114,6 +114,14 @@ def quantize_price(price: Decimal, f: SymbolFilters, side: Side | None = None) -
     return round_to_step(price, f.tick_size, rounding)
 
 
+def limit_price(price: Decimal, side: Side, buffer_percent: float, f: SymbolFilters | None = None) -> Decimal:
+    """A LIMIT IOC order's price at last price ``price``: ``buffer_percent`` beyond it (above for a
+    buy, below for a sell) so that it crosses, then on ``f``'s tick (:func:`quantize_price`)."""
+    buf = Decimal(str(buffer_percent)) / Decimal(100)
+    raw = price * (1 + buf) if side is Side.BUY else price * (1 - buf)
+    return quantize_price(raw, f, side) if f is not None else raw
+
+
 def check_order(
     qty: Decimal, price: Decimal, f: SymbolFilters, *, check_price_range: bool = True, market: bool | None = None
 ) -> str | None:

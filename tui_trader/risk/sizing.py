@@ -18,7 +18,7 @@ always holds; it is then rounded down to the symbol's step size (or to
 ``DEFAULT_QTY_STEP`` when no filters are given), cut to ``max_qty`` (for MARKET
 entries, i.e. without ``use_limit_orders``, MARKET_LOT_SIZE's too) /
 ``max_notional`` when those are set (a LIMIT entry's notional at its limit price,
-``limit_order_buffer_percent`` above ``price``), and becomes ``Decimal(0)`` when it is
+:func:`~tui_trader.execution.filters.limit_price`), and becomes ``Decimal(0)`` when it is
 below ``min_qty`` or its notional below ``min_notional``.
 """
 
@@ -28,7 +28,8 @@ import math
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation, localcontext
 
 from tui_trader.config import Config
-from tui_trader.models import Signal, SymbolFilters
+from tui_trader.execution.filters import limit_price
+from tui_trader.models import Side, Signal, SymbolFilters
 
 TARGET_VOLATILITY = 0.02  # per-period return std-dev at which the volatility multiplier is 1
 MIN_VOL_MULT, MAX_VOL_MULT = 0.25, 1.0
@@ -116,11 +117,11 @@ def position_size(
     if filters is not None:
         if filters.max_qty > 0 and qty > filters.max_qty:
             qty = round_down_to_step(filters.max_qty, step)
-        # a LIMIT buy is held to max_notional at its limit price: the buffer above ``price``
+        # a LIMIT buy is held to max_notional at its limit price, the one the engine sends
         oe = cfg.order_execution
         cap_price = price
         if oe.use_limit_orders:
-            cap_price = price * (1 + Decimal(repr(oe.limit_order_buffer_percent)) / 100)
+            cap_price = limit_price(price, Side.BUY, oe.limit_order_buffer_percent, filters)
         if filters.max_notional > 0 and qty * cap_price > filters.max_notional:
             with localcontext() as ctx:
                 ctx.prec = 40
