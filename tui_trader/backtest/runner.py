@@ -120,15 +120,6 @@ def _last_closes(mat: np.ndarray) -> np.ndarray:
     return out
 
 
-def _equity_at_last_closes(portfolio: Any, kl: Any, names: Sequence[str]) -> float:
-    """Cash plus every open position at its symbol's last close in ``kl``."""
-    equity = float(portfolio.cash)
-    for sym, pos in portfolio.positions.items():
-        rows = np.flatnonzero(kl.sym == names.index(sym))
-        equity += float(pos.quantity) * float(kl.close[rows[np.argmax(kl.open_time[rows])]])
-    return equity
-
-
 def _new_run_id() -> str:
     return f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
@@ -294,6 +285,10 @@ async def run_backtest(
 
     symbols_out = list(engine.symbols) or [name_of[c] for c in cols]
     starting = float(bcfg.broker.starting_balance)
+    live = kl.open_time >= live_start
+    ot, mat = close_matrix(kl.open_time[live], kl.sym[live], kl.close[live], len(name_of))
+    mat = mat[:, cols]  # the backtest's symbols only
+    last = dict(zip([name_of[c] for c in cols], _last_closes(mat).tolist(), strict=True))
     eq_ts = np.fromiter(samples.keys(), dtype=np.int64, count=len(samples))
     eq = np.fromiter(samples.values(), dtype=np.float64, count=len(samples))
     keep = eq_ts >= live_start
@@ -307,7 +302,8 @@ async def run_backtest(
         # book (a stop loss may fill there) and buy-and-hold is measured to the last close, so the
         # strategy is too, its positions marked at their last closes
         eq_ts = np.append(eq_ts, last_close_ms).astype(np.int64)
-        eq = np.append(eq, _equity_at_last_closes(engine.portfolio, kl, name_of))
+        pf = engine.portfolio
+        eq = np.append(eq, sum((float(p.quantity) * last[s] for s, p in pf.positions.items()), float(pf.cash)))
     if pos_events:
         pts = np.array([t for t, _ in pos_events], dtype=np.int64)
         pcs = np.array([c for _, c in pos_events], dtype=np.int64)
@@ -318,9 +314,6 @@ async def run_backtest(
 
     # baselines on the same closes, sampled at the engine's period ends
     period_ms = period_ms_for(bcfg, interval_ms)
-    live = kl.open_time >= live_start
-    ot, mat = close_matrix(kl.open_time[live], kl.sym[live], kl.close[live], len(name_of))
-    mat = mat[:, cols]  # the backtest's symbols only
     close_ts = ot + interval_ms  # the moment each close is known
     on_grid = close_ts % period_ms == 0
     on_grid[-1] = True
@@ -338,7 +331,6 @@ async def run_backtest(
     )
 
     end_ts = int(max(int(eq_ts[-1]), int(close_ts[-1])))
-    last = dict(zip([name_of[c] for c in cols], _last_closes(mat).tolist(), strict=True))
     marks = {s: (end_ts, Decimal(repr(last[s]))) for s in open_syms if s in last and np.isfinite(last[s])}
     trades = trades_from_fills(fills, marks=marks)
     metrics = compute_metrics(eq_ts, eq, trades, fills=fills, position_counts=counts, period_ms=period_ms)
