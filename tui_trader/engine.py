@@ -138,7 +138,7 @@ from tui_trader.recovery import EngineRecovery
 from tui_trader.risk.breakers import RiskBreakers
 from tui_trader.risk.checks import PreTradeChecks, TradeContext
 from tui_trader.risk.sizing import position_size
-from tui_trader.risk.state import TradingStateMachine
+from tui_trader.risk.state import TradingStateMachine, order_refusal
 from tui_trader.snapshots import HISTORY_LEN, ORDERS_KEPT, SIGNALS_KEPT, EngineViews
 from tui_trader.strategy.signals import PCT_EPS, SignalGenerator
 
@@ -1167,7 +1167,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         reason: str,
         sig: Signal | None,
         override: bool,
-    ) -> Order | str:
+        emergency_close: bool = False,
+    ) -> Order | WriteOff | str:
         pos = self.portfolio.positions.get(symbol)
         if pos is None:
             return f"no position in {symbol}"
@@ -1198,7 +1199,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         refused, reason = self._risk_gate(symbol, Side.SELL, reasons, override, reason)
         if refused:
             return refused
-        order = await self._place(symbol, Side.SELL, qty, price, source, reason, sig)
+        order = await self._place(symbol, Side.SELL, qty, price, source, reason, sig, emergency_close)
+        if isinstance(order, str):
+            return order
         if sig is None and order.executed_qty > 0:
             # an exit without a signal (the operator's sell, close or flatten, an emergency close)
             # starts the cooldown a signal would: the next period must not buy straight back
@@ -1237,7 +1240,13 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         source: Source,
         reason: str,
         sig: Signal | None,
-    ) -> Order:
+        emergency_close: bool = False,
+    ) -> Order | str:
+        # the last moment before an order exists: an emergency stop made while this one was being
+        # prepared (a command waiting for the trade lock, a lookup of an earlier order) stops it
+        # here; only the emergency stop's own closing sells go out after it
+        if self.sm.state is EngineState.EMERGENCY_STOPPED and not emergency_close:
+            return order_refusal(self.sm.state, side, source) or "emergency stop is active"
         oe = self.cfg.order_execution
         otype = OrderType.MARKET
         limit: Decimal | None = None
@@ -1492,7 +1501,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if close_positions:
             async with self._trade_lock:
                 for sym in list(self.portfolio.positions):
-                    res = await self._sell(sym, None, source, f"emergency stop: {reason}", None, override=True)
+                    res = await self._sell(sym, None, source, f"emergency stop: {reason}", None, override=True,
+                                           emergency_close=True)
                     if isinstance(res, WriteOff) or isinstance(res, Order) and res.status is OrderStatus.FILLED:
                         closed += 1
                     else:
@@ -1614,6 +1624,11 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             if sym not in self.sym_index:
                 return CommandResult(False, f"unknown symbol {cmd.symbol!r}")
         async with self._trade_lock:
+            # judged again by the state of now: an order in flight may have held the lock while the
+            # state changed (an emergency stop sends nothing more, whatever was asked before it)
+            refusal = self.sm.manual_refusal(Side.BUY if is_buy else Side.SELL)
+            if refusal is not None:
+                return CommandResult(False, f"refused: {refusal}")
             if isinstance(cmd, ManualBuy):
                 amount, bad = _positive_decimal(cmd.quote_amount, "quote amount")
                 if amount is None:
@@ -1643,6 +1658,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             assert isinstance(cmd, FlattenAll)
             results = []
             for s in list(self.portfolio.positions):
+                if (refusal := self.sm.manual_refusal(Side.SELL)) is not None:  # an emergency stop meanwhile
+                    results.append((s, refusal))
+                    continue
                 res = await self._sell(s, None, cmd.source, cmd.reason or "operator flatten", None, override=True)
                 results.append((s, res))
             closed = [(s, r) for s, r in results

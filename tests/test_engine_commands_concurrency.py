@@ -1,0 +1,135 @@
+"""Commands that overlap: the console sends each command in its own worker, so an operator's
+close, flatten or buy can wait behind an order in flight (or a lookup of an earlier one) while an
+emergency stop arrives. Whatever was asked before it, nothing is sent after the emergency stop
+(except its own closing sells), and every command still gets its audit row."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+from engine_helpers import MIN, T0, klines, make_engine, until
+
+from tui_trader.events import ClosePosition, EmergencyStop, FlattenAll, ManualBuy
+from tui_trader.execution.broker import BrokerErrorKind
+from tui_trader.models import EngineState, OrderStatus
+
+D = Decimal
+S = EngineState
+REFUSED = "emergency stop is active: no orders until the operator resets it"
+
+
+async def _flat(h, k0: int, k1: int, price: float = 100.0) -> None:
+    for k in range(k0, k1):
+        await h.step(klines(T0 + k * MIN, [price] * 4))
+
+
+class HeldSubmit:
+    """Wraps the paper broker's ``submit``: records every order sent and keeps the first one in
+    flight (the exchange has not answered yet) until :meth:`release`."""
+
+    def __init__(self, broker: Any) -> None:
+        self._real = broker.submit
+        self._open = asyncio.Event()
+        self._held = False
+        self.sent: list[tuple[str, str]] = []
+        broker.submit = self.submit
+
+    async def submit(self, req: Any) -> Any:
+        self.sent.append((req.symbol, req.side.value))
+        if not self._held:
+            self._held = True
+            await self._open.wait()
+        return await self._real(req)
+
+    def release(self) -> None:
+        self._open.set()
+
+
+async def _audit(e, action: str) -> list[dict[str, Any]]:
+    return [a for a in await e.db.load_audit(limit=1000) if a["action"] == action]
+
+
+async def test_a_close_waiting_behind_an_order_in_flight_is_not_sent_after_an_emergency_stop() -> None:
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        await _flat(h, 0, 3)
+        assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=500))).ok
+        held = HeldSubmit(e.broker)
+        buy = asyncio.create_task(e.submit(ManualBuy(symbol="BBBUSDT", quote_amount=500)))
+        await until(lambda: held.sent == [("BBBUSDT", "BUY")], "the buy to reach the exchange")
+        close = asyncio.create_task(e.submit(ClosePosition(symbol="AAAUSDT")))  # waits for the buy
+        await until(lambda: e.counters["commands"] == 3, "the close to be submitted")
+        stop = await e.submit(EmergencyStop(reason="operator panic"))
+        assert stop.ok and e.state is S.EMERGENCY_STOPPED
+        held.release()
+        bought, closed = await buy, await close
+        assert bought.ok  # it had reached the exchange before the stop: booked, never waited for
+        assert not closed.ok and REFUSED in closed.message
+        assert held.sent == [("BBBUSDT", "BUY")]  # nothing after the emergency stop
+        assert set(e.portfolio.positions) == {"AAAUSDT", "BBBUSDT"}
+        assert {p.symbol for p in e.snapshot().positions} == {"AAAUSDT", "BBBUSDT"}
+        (row,) = await _audit(e, "ClosePosition")
+        assert row["ok"] is False and REFUSED in row["outcome"]
+        assert [o.side.value for o in await e.db.load_orders() if o.symbol == "AAAUSDT"] == ["BUY"]
+    finally:
+        await h.stop()
+
+
+async def test_a_flatten_interrupted_by_an_emergency_stop_sends_no_more_sells() -> None:
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        await _flat(h, 0, 3)
+        for sym in ("AAAUSDT", "BBBUSDT", "CCCUSDT"):
+            assert (await e.submit(ManualBuy(symbol=sym, quote_amount=500))).ok
+        held = HeldSubmit(e.broker)
+        flatten = asyncio.create_task(e.submit(FlattenAll()))
+        await until(lambda: len(held.sent) == 1, "the first sell of the flatten to reach the exchange")
+        (first, _) = held.sent[0]
+        assert (await e.submit(EmergencyStop(reason="operator panic"))).ok
+        held.release()
+        res = await flatten
+        assert held.sent == [(first, "SELL")]  # the sell in flight only
+        assert not res.ok and res.message.startswith("flattened 1 position(s); not closed: ")
+        assert res.message.count(REFUSED) == 2
+        assert set(e.portfolio.positions) == {"AAAUSDT", "BBBUSDT", "CCCUSDT"} - {first}
+        (row,) = await _audit(e, "FlattenAll")
+        assert row["ok"] is False and row["outcome"] == res.message
+    finally:
+        await h.stop()
+
+
+async def test_an_emergency_stop_during_the_lookup_before_an_order_stops_that_order() -> None:
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        await _flat(h, 0, 3)
+        e.broker.fail_next(BrokerErrorKind.TIMEOUT, after_fill=True)  # it bought, the answer was lost
+        e.broker.fail_next(BrokerErrorKind.TIMEOUT, n=8, op="query")  # and the lookups fail for now
+        first = await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=500))
+        assert not first.ok and "outcome unknown" in first.message
+        e.broker._faults["query"].clear()  # the exchange answers again, but slowly
+        real_query, answer, asked = e.broker.query, asyncio.Event(), []
+
+        async def slow_query(symbol: str, cid: str) -> Any:
+            asked.append(cid)
+            await answer.wait()
+            return await real_query(symbol, cid)
+
+        e.broker.query = slow_query
+        # the operator buys again (risk overridden): the engine first looks the earlier order up
+        again = asyncio.create_task(e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=500, override_risk=True)))
+        await until(lambda: asked, "the lookup of the earlier order")
+        assert (await e.submit(EmergencyStop(reason="operator panic"))).ok
+        answer.set()
+        res = await again
+        assert not res.ok and REFUSED in res.message
+        assert e.broker.submit_calls == 1  # the first buy only
+        (order,) = [o for o in await e.db.load_orders() if o.symbol == "AAAUSDT"]
+        assert order.status is OrderStatus.FILLED  # the lookup still settled the earlier order
+        assert e.portfolio.positions["AAAUSDT"].quantity == D("5.000")
+    finally:
+        await h.stop()
