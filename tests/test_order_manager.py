@@ -534,3 +534,23 @@ async def test_a_timed_out_order_whose_cancel_fails_stays_open_with_the_reason(q
     assert [x.client_order_id for x in await r.broker.open_orders()] == ["tt-1"]
     assert r.journal.states[-1].status == OrderStatus.NEW and r.journal.fills == []
     assert r.broker.submit_calls == 1
+
+
+async def test_a_half_open_trial_stopped_by_a_halt_does_not_jam_the_breaker():
+    """The breaker lets one trial order through after its cool-off. When an emergency stop halts
+    that trial before it reaches the exchange, the trial says nothing about the exchange's health,
+    but it must still end: else the breaker waits for its verdict for ever and refuses every later
+    order - the emergency stop's own closing sells too - as "circuit open"."""
+    r = Rig(cfg_with(risk_management={"circuit_breaker_failures": 1, "circuit_breaker_cooloff_ms": 60_000}))
+    r.broker.fail_next(BrokerErrorKind.AUTH)
+    assert (await r.om.execute(r.order("tt-1"))).status == OrderStatus.REJECTED
+    r.clock.advance(60_000)
+    assert r.om.breaker.state == "half_open"
+    r.broker.fail_next(BrokerErrorKind.RATE_LIMIT, retry_after_s=1.0)
+    r.on_sleep.append(lambda: r.om.halt("emergency stop"))  # the stop lands while the trial waits
+    trial = await r.om.execute(r.order("tt-2"))
+    assert trial.status == OrderStatus.CANCELED and trial.error == "not sent: emergency stop"
+    r.on_sleep.clear()
+    closing = await r.om.execute(r.order("tt-3"))  # placed after the stop
+    assert closing.error != "circuit open"
+    assert closing.status == OrderStatus.FILLED and r.om.breaker.state == "closed"

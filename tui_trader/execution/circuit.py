@@ -76,6 +76,12 @@ class CircuitBreaker:
             self._opened_ms = self._clock.now_ms()
         self._trial_in_flight = False
 
+    def abandon_trial(self) -> None:
+        """The half-open trial ended without reaching the exchange (e.g. an emergency stop halted
+        it): it proves nothing either way, so the breaker stays half-open and lets the next
+        submission be the trial (else it would wait for a verdict that never comes)."""
+        self._trial_in_flight = False
+
     def reset(self) -> None:
         """Close by hand (operator action)."""
         self.record_success()

@@ -55,7 +55,7 @@ from typing import Any, Protocol, TypeVar
 from tui_trader.clock import Clock
 from tui_trader.config import Config
 from tui_trader.execution.broker import Broker, BrokerError, BrokerErrorKind
-from tui_trader.execution.circuit import CircuitBreaker
+from tui_trader.execution.circuit import HALF_OPEN, CircuitBreaker
 from tui_trader.execution.client_ids import is_valid_client_order_id
 from tui_trader.execution.filters import to_decimal
 from tui_trader.models import Fill, Order, OrderRequest, OrderResult, OrderStatus, OrderType, Side
@@ -200,6 +200,7 @@ class OrderManager:
             raise
         self._open[cid] = order.symbol
 
+        trial = self.breaker.state == HALF_OPEN  # this order is the breaker's one trial if allowed
         if not self.breaker.allow():
             order.status = OrderStatus.REJECTED
             order.error = CIRCUIT_OPEN
@@ -235,6 +236,8 @@ class OrderManager:
                 self.breaker.record_success()
             elif healthy is not None:
                 self.breaker.record_failure()
+            elif trial:  # halted before the exchange: no verdict, but the trial is over
+                self.breaker.abandon_trial()
         return order
 
     def halt(self, reason: str) -> None:
