@@ -133,3 +133,28 @@ async def test_an_emergency_stop_during_the_lookup_before_an_order_stops_that_or
         assert e.portfolio.positions["AAAUSDT"].quantity == D("5.000")
     finally:
         await h.stop()
+
+
+async def test_an_emergency_stop_is_stored_before_the_exchange_is_asked_to_cancel() -> None:
+    """Live, the cancels may take seconds (a slow or unreachable exchange): a crash or kill -9
+    meanwhile must find the emergency stop stored, so the restart does not trade again."""
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        await _flat(h, 0, 3)
+        real_open_orders, answer, asked = e.broker.open_orders, asyncio.Event(), []
+
+        async def slow_open_orders(*args: Any) -> Any:
+            asked.append(True)
+            await answer.wait()
+            return await real_open_orders(*args)
+
+        e.broker.open_orders = slow_open_orders
+        stop = asyncio.create_task(e.submit(EmergencyStop(reason="operator panic")))
+        await until(lambda: asked, "the emergency stop to ask the exchange for its open orders")
+        stored = await e.db.load_engine_state()  # what a restart after a kill now would find
+        assert stored["state"] is S.EMERGENCY_STOPPED and stored["reason"] == "operator panic"
+        answer.set()
+        assert (await stop).ok and e.state is S.EMERGENCY_STOPPED
+    finally:
+        await h.stop()
