@@ -254,6 +254,7 @@ class _Fault:
     body: Any = None  # a canned success body instead of an error
     drop: bool = False  # handle the request, then close the connection without an answer
     html: str | None = None  # a non-JSON (firewall / proxy) error page instead of Binance's JSON
+    rewrite: Callable[[Any], Any] | None = None  # carry the request out, then answer with rewrite(body)
 
 
 @dataclass
@@ -454,6 +455,14 @@ class StandinExchange:
     def respond_next(self, method: str, path: str, body: Any, status: int = 200) -> None:
         """Answer the next ``METHOD /api/v3/path`` request with ``body`` (e.g. a recorded payload)."""
         self._faults.setdefault((method.upper(), path), []).append(_Fault(status, 0, "", None, 1, body=body))
+
+    def rewrite_next(self, method: str, path: str, fn: Callable[[Any], Any], status: int = 200) -> None:
+        """Carry out the next ``METHOD /api/v3/path`` request (an order is executed), then answer
+        ``status`` with ``fn(answer)``: a str goes out verbatim as JSON text (e.g. truncated), other
+        values JSON-encoded - a garbled or unexpected answer to a request that took effect."""
+        self._faults.setdefault((method.upper(), path), []).append(
+            _Fault(status, 0, "", None, 1, rewrite=fn)
+        )
 
     def respond_next_html(
         self, method: str, path: str, status: int, html: str, retry_after: int | None = None
@@ -692,6 +701,7 @@ class StandinExchange:
         hdr = {"X-MBX-USED-WEIGHT-1M": str(self.used_weight())}
         faults = self._faults.get((request.method, name))
         drop = False
+        rewrite: _Fault | None = None
         if faults:
             f = faults[0]
             f.times -= 1
@@ -699,6 +709,8 @@ class StandinExchange:
                 faults.pop(0)
             if f.drop:
                 drop = True
+            elif f.rewrite is not None:
+                rewrite = f
             elif f.delay_s:
                 await asyncio.sleep(f.delay_s)
             elif f.body is not None:
@@ -719,6 +731,13 @@ class StandinExchange:
         except _ApiError as e:
             resp = _err(e.status, e.code, e.msg)
         req.status = resp.status
+        if rewrite is not None and rewrite.rewrite is not None:
+            assert isinstance(resp, web.Response) and resp.text is not None
+            out = rewrite.rewrite(json.loads(resp.text))
+            text = out if isinstance(out, str) else json.dumps(out)
+            status = rewrite.status if resp.status == 200 else resp.status
+            resp = web.Response(status=status, text=text, content_type="application/json")
+            req.status = status
         if drop:
             assert request.transport is not None
             request.transport.abort()  # the work is done; the answer never leaves

@@ -15,7 +15,8 @@
   -> TIMEOUT, so the caller looks it up instead of booking a rejection (other -2010 rejections
   -> REJECTED); -1013 and "Filter failure" -> FILTER_FAILURE; -1007, client timeouts, 5xx and a
   connection lost after sending -> TIMEOUT (outcome unknown: query before retrying); no
-  connection -> NETWORK; -2013/-2011 -> UNKNOWN_ORDER (``query`` returns None);
+  connection -> NETWORK; an order's answer (or error body) that cannot be read -> TIMEOUT
+  too, since the order may stand; -2013/-2011 -> UNKNOWN_ORDER (``query`` returns None);
   -2014/-2015/-1022/-1002 and HTTP 401 -> AUTH; HTTP 403 (Binance's firewall refused the
   request) -> NETWORK; anything else -> REJECTED. A body that is not Binance's JSON error (an
   HTML page) is reported as "HTTP <status>, unreadable body": python-binance's own text for it
@@ -176,6 +177,8 @@ def _map_error(exc: BaseException, what: str, sent: bool) -> BrokerError:
         if sent:
             return BrokerError(BrokerErrorKind.TIMEOUT, f"{what}: connection lost, outcome unknown")
         return BrokerError(BrokerErrorKind.NETWORK, f"{what}: connection failed ({type(exc).__name__})")
+    if sent:  # e.g. an error body python-binance cannot read (JSON null): the order may stand
+        return BrokerError(BrokerErrorKind.TIMEOUT, f"{what}: unexpected {type(exc).__name__}, outcome unknown")
     return BrokerError(BrokerErrorKind.REJECTED, f"{what}: unexpected {type(exc).__name__}")
 
 
@@ -303,7 +306,20 @@ class BinanceBroker:
             params["price"] = _plain(req.price)
         resp = await self._call(f"submit {req.client_order_id}", lambda c: c.create_order(**params), sent=True)
         await self._ensure_assets([req.symbol])
-        return self._result(resp, req.client_order_id, req.symbol, Side(req.side), resp.get("fills") or [])
+        try:
+            if not isinstance(resp, dict):
+                raise TypeError(f"a JSON {type(resp).__name__}, not an object")
+            return self._result(resp, req.client_order_id, req.symbol, Side(req.side), resp.get("fills") or [])
+        except (BrokerError, LookupError, TypeError, ValueError, AttributeError) as exc:
+            # the exchange took the order (it answered 2xx) but what it did cannot be read: not a
+            # rejection - the order is looked up by its client id before anything else happens
+            why = exc.args[0] if isinstance(exc, BrokerError) and exc.args else f"{type(exc).__name__}: {exc}"
+            raise BrokerError(
+                BrokerErrorKind.TIMEOUT,
+                scrub_request_details(
+                    f"submit {req.client_order_id}: unreadable answer ({str(why)[:80]}), outcome unknown"
+                ),
+            ) from None
 
     async def cancel(self, symbol: str, client_order_id: str) -> OrderResult:
         resp = await self._call(

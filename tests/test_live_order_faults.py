@@ -1,0 +1,143 @@
+"""The live broker and order manager against the stand-in exchange when an order's answer is
+garbled, an order arrives late, or the exchange holds orders the book does not know."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from exchange_standin import StandinExchange, SteerableClock, ms
+
+from tui_trader.config import Config
+from tui_trader.execution.binance_broker import BinanceBroker
+from tui_trader.execution.broker import BrokerError, BrokerErrorKind
+from tui_trader.execution.order_manager import OrderManager
+from tui_trader.models import Fill, Order, OrderRequest, OrderStatus, OrderType, Side, Source
+
+KEY = "k3y-PUBLIC-live-faults"
+SECRET = "s3cr3t-PRIVATE-live-faults"
+T0 = ms("2024-03-01T00:00:30")
+
+
+def make_cfg(ex: StandinExchange, **binance: Any) -> Config:
+    return Config.model_validate(
+        {
+            "binance": {
+                "rest_url": ex.rest_url,
+                "stream_url": ex.stream_url,
+                "request_timeout_s": 2.0,
+                **binance,
+            }
+        }
+    )
+
+
+@pytest.fixture
+async def ex(shared_data):
+    stand = await StandinExchange(SteerableClock(T0, max_sleep_s=0.05), shared_data, api_key=KEY).start()
+    yield stand
+    await stand.stop()
+
+
+class Journal:
+    def __init__(self) -> None:
+        self.fills: list[Fill] = []
+        self.states: list[OrderStatus] = []
+
+    async def record_intent(self, order: Order) -> None:
+        self.states.append(order.status)
+
+    async def record_update(self, order: Order, fills: list[Fill]) -> None:
+        self.states.append(order.status)
+        self.fills.extend(fills)
+
+
+def intent(cid: str, qty: str = "0.01", symbol: str = "BTCUSDT") -> Order:
+    return Order(
+        cid,
+        symbol,
+        Side.BUY,
+        OrderType.MARKET,
+        Decimal(qty),
+        None,
+        OrderStatus.INTENT,
+        Source.UI,
+        "test",
+        T0,
+        T0,
+    )
+
+
+def posts(ex: StandinExchange) -> list:
+    return [r for r in ex.requests if r.path == "order" and r.method == "POST"]
+
+
+def _null_commission(body: dict) -> dict:
+    body["fills"][0]["commission"] = None
+    return body
+
+
+def _bad_fill_price(body: dict) -> dict:
+    body["fills"][1]["price"] = "n/a"
+    return body
+
+
+GARBLED = {
+    "a fill's commission null": (_null_commission, 200),
+    "a fill's price unreadable": (_bad_fill_price, 200),
+    "the answer cut short": (lambda body: json.dumps(body)[:57], 200),
+    "a gateway error whose body is JSON null": (lambda body: None, 502),
+    "a gateway error whose body is a JSON string": (lambda body: '"Bad Gateway"', 502),
+}
+
+
+@pytest.mark.parametrize("garble", list(GARBLED))
+async def test_an_executed_order_whose_answer_is_garbled_is_looked_up_not_booked_as_rejected(ex, garble):
+    """The exchange carried the order out, but its answer cannot be read. Whatever went wrong
+    reading it, the order's fate is unknown, not "rejected": the order manager must look it up by
+    its client id and book the fills the exchange has, and never send it again."""
+    fn, status = GARBLED[garble]
+    broker = BinanceBroker(make_cfg(ex), ex.clock, KEY, SECRET)
+    await broker.start()
+    try:
+        journal = Journal()
+        om = OrderManager(broker, journal, ex.clock, make_cfg(ex), backoff_base_s=0.01, backoff_cap_s=0.05)
+        ex.rewrite_next("POST", "order", fn, status=status)
+        order = await asyncio.wait_for(om.execute(intent("tt7-garbled-1")), 20)
+    finally:
+        await broker.stop()
+    assert ex.orders["tt7-garbled-1"].status == "FILLED"  # the exchange did execute it
+    assert len(posts(ex)) == 1  # and it was sent once
+    assert order.status is OrderStatus.FILLED, (order.status, order.error)
+    assert order.executed_qty == Decimal("0.01")
+    trades = ex.orders["tt7-garbled-1"].trades
+    assert sorted(f.trade_id for f in journal.fills) == sorted(str(t["id"]) for t in trades)
+    assert OrderStatus.REJECTED not in journal.states
+
+
+async def test_the_broker_reports_an_unreadable_answer_to_an_order_as_an_unknown_outcome(ex):
+    broker = BinanceBroker(make_cfg(ex), ex.clock, KEY, SECRET)
+    await broker.start()
+    try:
+        ex.rewrite_next("POST", "order", _null_commission)
+        with pytest.raises(BrokerError) as ei:
+            await broker.submit(
+                OrderRequest("tt7-garbled-2", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"))
+            )
+        assert ei.value.kind is BrokerErrorKind.TIMEOUT and "outcome unknown" in str(ei.value)
+        ex.rewrite_next("POST", "order", lambda body: None, status=502)
+        with pytest.raises(BrokerError) as ei:
+            await broker.submit(
+                OrderRequest("tt7-garbled-3", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"))
+            )
+        assert ei.value.kind is BrokerErrorKind.TIMEOUT
+        # a read that fails the same way is no order: nothing is unknown, it just failed
+        ex.rewrite_next("GET", "account", lambda body: None, status=502)
+        with pytest.raises(BrokerError) as ei:
+            await broker.balances()
+        assert ei.value.kind is not BrokerErrorKind.TIMEOUT or "outcome unknown" not in str(ei.value)
+    finally:
+        await broker.stop()
