@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tui_trader.config import Config
-from tui_trader.models import EngineState, Side, Signal, SignalType, Source, SymbolFilters
+from tui_trader.models import EngineState, OrderType, Side, Signal, SignalType, Source, SymbolFilters
 from tui_trader.risk.checks import PreTradeChecks, TradeContext
 from tui_trader.risk.sizing import position_size, round_down_to_step, volatility_multiplier
 
@@ -180,7 +180,7 @@ def test_baseline_entry_passes():
     ("change", "expected"),
     [
         ({"open_positions": 10}, "max total positions reached: 10 of 10"),
-        ({"cash": D("50.04")}, "insufficient cash: need 50.05 (incl. fee 0.05), have 50.04"),
+        ({"cash": D("50.04")}, "insufficient cash: need 50.31 (at up to 100.50 a unit with 0.5% slippage, incl. fee"),
         ({"holding": True}, "already holding BTCUSDT: one position per symbol"),
         ({"quantity": D(6)}, "position in BTCUSDT would be 600.00, above 5% of equity (500.00)"),
         ({"position_value": D(460)}, "position in BTCUSDT would be 510.00, above 5% of equity (500.00)"),
@@ -210,7 +210,7 @@ def test_each_entry_check_fails_alone(change, expected):
 
 
 def test_entry_boundaries_pass_exactly_at_the_limit():
-    assert CHECKS.check_entry(replace(BASE, cash=D("50.05"))) == []  # notional + fee exactly
+    assert CHECKS.check_entry(replace(BASE, cash=D("50.30025"))) == []  # notional + fee at the worst slippage
     assert CHECKS.check_entry(replace(BASE, quantity=D(5))) == []  # exactly 5 % of equity
     assert CHECKS.check_entry(replace(BASE, total_position_value=D(4950))) == []  # exactly 50 %
     assert CHECKS.check_entry(replace(BASE, stale_periods=3.0)) == []
@@ -367,3 +367,80 @@ def test_every_sized_entry_passes_the_filters_the_broker_applies(spec, price_uni
         assert check_order(qty, price, f, check_price_range=False) is None
     ctx = replace(BASE, quantity=qty, price=price, filters=f, equity=equity, cash=equity)
     assert PreTradeChecks(cfg)._filters(ctx, exit_=False) == []
+
+
+# ============================================ cash check at the broker's worst fill
+
+
+def test_the_cash_check_counts_the_worst_slippage_and_fee():
+    # max_slippage_percent 0.5: a MARKET buy of 0.5 at 100 may fill at 100.50, costing 50.25 + fee
+    # 0.05025 = 50.30025. Cash for the last price alone (50.05) passed the check, then the broker
+    # refused the order.
+    reasons = CHECKS.check_entry(replace(BASE, cash=D("50.30")))
+    assert len(reasons) == 1, reasons
+    assert reasons[0] == (
+        "insufficient cash: need 50.31 (at up to 100.50 a unit with 0.5% slippage, incl. fee 0.05025), have 50.30"
+    )
+    assert CHECKS.check_entry(replace(BASE, cash=D("50.30025"))) == []  # the worst case exactly
+    # A LIMIT IOC buy never pays more than its limit (100.10 with the 0.1 % buffer, on the tick) -
+    # and locks the limit amount when it does not cross
+    limit = replace(BASE, order_type=OrderType.LIMIT)
+    assert CHECKS.check_entry(replace(limit, cash=D("50.10005"))) == []
+    assert CHECKS.check_entry(replace(limit, cash=D("50.10004")))[0].startswith("insufficient cash: need 50.11 (")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    price_units=st.integers(1, 10**9),
+    tick=st.sampled_from(["0.01", "0.00001", "0.00000001", "0"]),
+    qty_units=st.integers(1, 10**6),
+    spare=st.integers(0, 10**6),
+    slip=st.sampled_from([0.0, 0.05, 0.5, 3.0]),
+    limit=st.booleans(),
+    liquid=st.booleans(),
+)
+def test_an_entry_that_passes_the_cash_check_is_paid_by_the_broker(
+    price_units, tick, qty_units, spare, slip, limit, liquid
+):
+    # Whatever the slippage the paper broker applies (here up to its cap: no known volume), an
+    # entry the checks let through must never be refused by the broker for want of cash.
+    import asyncio
+
+    from tui_trader.clock import ManualClock
+    from tui_trader.execution.broker import BrokerError, BrokerErrorKind
+    from tui_trader.execution.paper import PaperBroker
+    from tui_trader.models import OrderRequest
+
+    t = D(tick)
+    f = SymbolFilters("XUSDT", "X", "USDT", t, D("0.001"), D("0.001"), D("0"), D("0"))
+    price = D(repr(float(D(price_units) * (t if t else D("0.0001")))))  # the engine's float, as Decimal
+    qty = D(qty_units) / 1000
+    cfg = Config.model_validate({"order_execution": {"use_limit_orders": limit, "max_slippage_percent": slip}})
+    checks = PreTradeChecks(cfg)
+    otype = OrderType.LIMIT if limit else OrderType.MARKET
+    ctx = replace(BASE, symbol="XUSDT", quantity=qty, price=price, filters=f, order_type=otype,
+                  cash=D(0), equity=D("1e30"), recent_quote_volume=D("1e30"))
+    # the least cash the check accepts (to 1e-8), plus a little
+    lo, hi = D(0), qty * price * 2 + 1
+    q8 = D("0.00000001")
+    while hi - lo > q8:
+        mid = ((lo + hi) / 2).quantize(q8)
+        if checks.check_entry(replace(ctx, cash=mid)):
+            lo = mid
+        else:
+            hi = mid
+    cash = hi + D(spare) * q8
+    assert checks.check_entry(replace(ctx, cash=cash)) == []
+    broker = PaperBroker(cfg, ManualClock(0), {"XUSDT": float(price)}.get, {"XUSDT": f},
+                         quote_volume_fn=(lambda s: 1e12) if liquid else (lambda s: 0.0),
+                         balances={"USDT": cash})
+    lp = None
+    if limit:
+        from tui_trader.execution.filters import limit_price
+
+        lp = limit_price(price, Side.BUY, cfg.order_execution.limit_order_buffer_percent, f)
+    req = OrderRequest("tt0x1", "XUSDT", Side.BUY, otype, qty, price=lp)
+    try:
+        asyncio.run(broker.submit(req))
+    except BrokerError as exc:
+        assert exc.kind is not BrokerErrorKind.INSUFFICIENT_BALANCE, str(exc)

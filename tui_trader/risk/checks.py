@@ -9,7 +9,12 @@ Entry checks (:meth:`PreTradeChecks.check_entry`):
 
 1. **state** - the engine state allows the order (:func:`~tui_trader.risk.state.order_refusal`).
 2. **max total positions** - ``open_positions < max_total_positions``.
-3. **cash** - ``notional * (1 + fee_rate) <= cash``.
+3. **cash** - what the order may cost at the broker's worst fill, fee included, ``<= cash``
+   (:meth:`PreTradeChecks.worst_buy_cost`): a MARKET buy at the last price moved up by
+   ``order_execution.max_slippage_percent`` (the paper broker's slippage cap; on the tick, never
+   below the last price's tick), a LIMIT IOC buy at most at its limit price; the fee rounded up
+   to 8 decimals as the paper broker charges it. A buy that passes is never refused for cash
+   because the price slipped.
 4. **per-symbol limit** - not already holding the symbol, and
    ``position_value + notional <= max_position_percent % of equity``.
 5. **diversification** - ``total_position_value + notional <= max_total_positions *
@@ -39,13 +44,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 
 from tui_trader.config import Config
+from tui_trader.execution.filters import is_multiple, limit_price, round_to_step
 from tui_trader.models import EngineState, OrderType, Side, Source, SymbolFilters
 from tui_trader.risk.state import order_refusal
 
 _ZERO = Decimal(0)
+_Q8 = Decimal("0.00000001")  # the paper broker's fee quantum and tick without a PRICE_FILTER
 
 
 @dataclass(slots=True)
@@ -84,6 +91,11 @@ def _fmt(d: Decimal) -> str:
     return f"{d:.2f}" if abs(d) >= 1 else f"{d.quantize(Decimal('1e-8')).normalize():f}"
 
 
+def _fmt_up(d: Decimal) -> str:
+    """An amount needed, as :func:`_fmt` but rounded up: never shown below what is needed."""
+    return _fmt(d.quantize(Decimal("0.01") if abs(d) >= 1 else _Q8, rounding=ROUND_CEILING))
+
+
 def _qty(d: Decimal) -> str:
     """A base quantity with every significant digit and no exponent."""
     return f"{d.normalize():f}"
@@ -105,6 +117,40 @@ class PreTradeChecks:
         self.max_gaps = int(max_gaps)
 
     # ---------------------------------------------------------------- pieces
+
+    def _order_type(self, ctx: TradeContext) -> OrderType:
+        if ctx.order_type is not None:
+            return ctx.order_type
+        return OrderType.LIMIT if self.cfg.order_execution.use_limit_orders else OrderType.MARKET
+
+    def worst_buy_cost(self, ctx: TradeContext) -> tuple[Decimal, Decimal, Decimal]:
+        """``(cash needed, worst price a unit, fee)`` of a BUY of ``ctx.quantity`` at last price
+        ``ctx.price``: the most the paper broker (and, within the same cap, the exchange) may take.
+
+        MARKET: the fill moves up by at most ``max_slippage_percent``, on the tick (the tick's
+        floor of that cap, but never below the last price's tick ceiling, as the broker fills).
+        LIMIT IOC: a fill at most at the limit price (:func:`limit_price`, as the engine sets
+        it), and an order that does not cross locks the limit amount. The fee is the fill's
+        notional times ``ctx.fee_rate``, rounded up to 8 decimals."""
+        price, qty = ctx.price, ctx.quantity
+        oe = self.cfg.order_execution
+        cap = price * (1 + Decimal(repr(oe.max_slippage_percent)) / 100)
+        tick = ctx.filters.tick_size if ctx.filters is not None else _ZERO
+        if tick <= 0 and is_multiple(price, _Q8):
+            tick = _Q8  # the broker prices to 8 decimals then
+        worst = cap
+        if tick > 0:
+            worst = max(round_to_step(cap, tick, ROUND_FLOOR), round_to_step(price, tick, ROUND_CEILING))
+        fee_rate = _dec(ctx.fee_rate) or _ZERO
+        if self._order_type(ctx) == OrderType.LIMIT:
+            limit = limit_price(price, Side.BUY, oe.limit_order_buffer_percent, ctx.filters)
+            worst = min(worst, limit)
+            cost = qty * worst
+            fee = (cost * fee_rate).quantize(_Q8, rounding=ROUND_CEILING)
+            return max(cost + fee, qty * limit), limit, fee
+        cost = qty * worst
+        fee = (cost * fee_rate).quantize(_Q8, rounding=ROUND_CEILING)
+        return cost + fee, worst, fee
 
     @staticmethod
     def _basic(ctx: TradeContext) -> list[str]:
@@ -167,11 +213,16 @@ class PreTradeChecks:
         if ctx.open_positions >= rm.max_total_positions:
             out.append(f"max total positions reached: {ctx.open_positions} of {rm.max_total_positions}")
 
-        fee_rate = _dec(ctx.fee_rate) or _ZERO
-        fee = notional * fee_rate
-        if notional + fee > cash:
+        need, worst, fee = self.worst_buy_cost(ctx)
+        if need > cash:
+            slip = (
+                f"with {self.cfg.order_execution.max_slippage_percent:g}% slippage"
+                if self._order_type(ctx) == OrderType.MARKET
+                else "its limit price"
+            )
             out.append(
-                f"insufficient cash: need {_fmt(notional + fee)} (incl. fee {_fmt(fee)}), have {_fmt(cash)}"
+                f"insufficient cash: need {_fmt_up(need)} (at up to {_fmt(worst)} a unit {slip}, "
+                f"incl. fee {_fmt(fee)}), have {_fmt(cash)}"
             )
 
         if ctx.holding:
