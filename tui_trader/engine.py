@@ -1534,6 +1534,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         try:
             if not isinstance(cmd, Command):
                 res = CommandResult(False, f"not a command: {cmd!r}")
+            elif (bad_source := _command_source(cmd)) is not None:
+                res = CommandResult(False, bad_source)
             elif not self._started or self._stopping:
                 res = CommandResult(False, f"engine is not running ({'stopping' if self._stopping else 'not started'})")
             else:
@@ -1548,7 +1550,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 await self.db.audit(self.clock.now_ms(), cmd.source, name, args, res.ok, res.message)
             except Exception as exc:  # noqa: BLE001
                 log.error("audit log write failed: %s", exc)
-        src = cmd.source.value if isinstance(cmd, Command) else "?"
+        src = str(cmd.source) if isinstance(cmd, Command) else "?"
         (log.info if res.ok else log.warning)("%s from %s: %s", name, src, res.message)
         return res
 
@@ -1733,6 +1735,18 @@ def _plain(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
     return v
+
+
+def _command_source(cmd: Command) -> str | None:
+    """Why ``cmd``'s source is refused (None = accepted; ``"ui"`` is taken as ``Source.UI``). The
+    strategy acts through signals, never through commands (it changes no state)."""
+    try:
+        cmd.source = Source(cmd.source)
+    except (TypeError, ValueError):
+        return f"unknown command source {cmd.source!r} (one of: ui, risk, system)"
+    if cmd.source is Source.STRATEGY:
+        return "the strategy sends no commands (only ui, risk or system)"
+    return None
 
 
 def _positive_decimal(value: object, what: str) -> tuple[Decimal | None, str]:
