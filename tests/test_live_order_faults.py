@@ -141,3 +141,38 @@ async def test_the_broker_reports_an_unreadable_answer_to_an_order_as_an_unknown
         assert ei.value.kind is not BrokerErrorKind.TIMEOUT or "outcome unknown" not in str(ei.value)
     finally:
         await broker.stop()
+
+
+async def test_a_restart_inside_the_in_flight_window_does_not_call_an_order_unsent_too_early(ex):
+    """The process died with an order's request on its way (the kernel still sends what the dead
+    process wrote), and the restart reconciles at once. The exchange does not know the order
+    yet, but "not found" proves nothing while that request can still arrive (Binance takes it
+    within recvWindow): the reconciliation looks again once the window has passed, and books the
+    order that did arrive, instead of calling it "not sent before restart" - which would leave
+    bought coins outside the book, with no stop loss watching them."""
+    ex.clock.max_sleep_s = None  # the manager's wait must really let the late request land
+    cfg = make_cfg(ex, recv_window_ms=1000)  # in flight up to 2 s
+    cid = "tt7-late-1"
+    ex.delay_next("POST", "order", 0.3)  # the dead process's request, still on its way
+    dead = BinanceBroker(cfg, ex.clock, KEY, SECRET)
+    await dead.start()
+    late = asyncio.create_task(
+        dead.submit(OrderRequest(cid, "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01")))
+    )
+    broker = BinanceBroker(cfg, ex.clock, KEY, SECRET)
+    try:
+        await ex.wait_until(lambda: bool(posts(ex)), what="the request on its way")
+        await broker.start()
+        journal = Journal()
+        om = OrderManager(broker, journal, ex.clock, cfg)
+        (order,) = await asyncio.wait_for(om.reconcile([intent(cid)]), 20)
+        await asyncio.wait_for(late, 5)
+    finally:
+        await broker.stop()
+        await dead.stop()
+    assert ex.orders[cid].status == "FILLED"  # the request did arrive
+    lookups = [r for r in ex.requests if r.path == "order" and r.method == "GET"]
+    assert len(lookups) >= 2  # not found first, found once the window had passed
+    assert order.status is OrderStatus.FILLED, (order.status, order.error)
+    assert sum((f.quantity for f in journal.fills), Decimal(0)) == Decimal("0.01")
+    assert len(posts(ex)) == 1  # and nothing was sent by the restart

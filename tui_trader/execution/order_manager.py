@@ -171,6 +171,9 @@ class OrderManager:
         self.quote_asset = cfg.broker.quote_asset
         # how long (ms) a request that got no answer may still reach the exchange
         self.in_flight_ms = max(0, int(getattr(broker, "in_flight_ms", 0) or 0))
+        # An earlier process's orders (reconcile) were sent before this manager existed (the engine
+        # holds the database's lock before it is made): none of its requests arrives after this.
+        self._earlier_sends_land_by_ms = clock.now_ms() + self.in_flight_ms
         self._epoch = 0  # bumped by halt(): orders started before it are not sent any more
         self._halt_reason = ""
         self._sent_unanswered: dict[str, int] = {}  # client id -> clock ms of its last unanswered send
@@ -266,7 +269,9 @@ class OrderManager:
         """Start-up reconciliation of stored non-final orders (final ones are returned untouched).
 
         Found at the exchange -> its real status and fills are recorded (still open and older than the
-        order timeout -> canceled). Not found -> ``CANCELED`` with error ``"not sent before restart"``.
+        order timeout -> canceled). Not found -> ``CANCELED`` with error ``"not sent before restart"``,
+        but only once the earlier process's requests can no longer arrive (the broker's
+        ``in_flight_ms`` after this manager was made; before that, it waits and looks again).
         Never resends. Returns the orders (same objects, updated) in input order.
         """
         out: list[Order] = []
@@ -274,7 +279,7 @@ class OrderManager:
             if not order.status.is_final:
                 self._used.add(order.client_order_id)
                 self._open[order.client_order_id] = order.symbol
-                await self._resolve(order, NOT_SENT_BEFORE_RESTART)
+                await self._resolve(order, NOT_SENT_BEFORE_RESTART, self._earlier_sends_land_by_ms)
             out.append(order)
         return out
 
@@ -396,11 +401,20 @@ class OrderManager:
         if fills or order.status != before or not order.status.is_final:
             await self._record(order, fills)
 
-    async def _resolve(self, order: Order, not_found_reason: str) -> None:
+    async def _resolve(self, order: Order, not_found_reason: str, sends_land_by_ms: int = 0) -> None:
+        """``sends_land_by_ms``: clock time by which every request of an earlier process has
+        arrived or can no longer arrive; "not found" before it proves nothing, so the order is
+        looked up once more when it has passed."""
         cid = order.client_order_id
         timer = _Timer(self.clock.now_ms())
         try:
             res = await self._query_retrying(order, timer)
+            wait_ms = sends_land_by_ms - max(self.clock.now_ms(), timer.start_ms + timer.slept_s * 1000.0)
+            if res is None and wait_ms > 0:
+                log.info("order %s: not found yet, but the last run's request may still arrive: looking "
+                         "again in %.1f s", cid, wait_ms / 1000.0)
+                await self._pause(wait_ms / 1000.0, timer)
+                res = await self._query_retrying(order, timer)
         except BrokerError as exc:
             order.error = f"could not query the exchange: {exc}"
             await self._record(order, [])
