@@ -176,3 +176,53 @@ async def test_a_restart_inside_the_in_flight_window_does_not_call_an_order_unse
     assert order.status is OrderStatus.FILLED, (order.status, order.error)
     assert sum((f.quantity for f in journal.fills), Decimal(0)) == Decimal("0.01")
     assert len(posts(ex)) == 1  # and nothing was sent by the restart
+
+
+def live_cfg(ex: StandinExchange, monkeypatch) -> Config:
+    monkeypatch.setenv("BINANCE_API_KEY", KEY)
+    monkeypatch.setenv("BINANCE_API_SECRET", SECRET)
+    return Config.model_validate(
+        {
+            "feed": {"kind": "binance", "interval": "1h", "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT"]},
+            "broker": {"kind": "binance"},
+            "binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": 2.0},
+            "monitoring": {"log_file": "off"},
+        }
+    )
+
+
+async def test_an_open_order_the_book_does_not_know_keeps_live_trading_off_until_it_is_gone(
+    ex, tmp_path, monkeypatch
+) -> None:
+    """tui-trader sends only MARKET and IOC orders, so an order resting on the exchange in a
+    symbol it trades was not placed by this book (placed by hand, by another bot, or by this
+    one on a restored older copy of the database). Trading beside it is a guess - it may fill
+    at any moment and move the account under the book - so the start-up fails closed, naming the
+    order; once it is gone from the exchange, a start passes."""
+    from tui_trader.events import ManualBuy, Start
+    from tui_trader.models import EngineState
+    from tui_trader.runtime import build_engine
+
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    first = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(first.start_up(), 20)
+    await asyncio.wait_for(first.stop(), 20)
+    ex.add_open_order("ETHUSDT", "tt3-17", "BUY", "0.5", "1000.00")
+    ex.add_open_order("XRPUSDT", "web_abc", "SELL", "10", "9.0")  # a symbol this book does not trade
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert e.state is EngineState.PAUSED and e.state_reason == "startup reconciliation failed"
+        assert "tt3-17" in e._error and "ETHUSDT" in e._error and "web_abc" not in e._error
+        res = await e.submit(Start())
+        assert not res.ok and "tt3-17" in res.message and e.state is EngineState.PAUSED
+        res = await e.submit(ManualBuy(symbol="SOLUSDT", quote_amount=Decimal(60)))
+        assert not res.ok
+        ex.orders["tt3-17"].status = "CANCELED"  # the operator cancels it on the exchange
+        res = await e.submit(Start())
+        assert res.ok, res.message
+        assert e.state is EngineState.RUNNING and e._error == ""
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
+    assert not posts(ex)  # nothing was sent meanwhile

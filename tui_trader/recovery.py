@@ -203,6 +203,9 @@ class EngineRecovery:
         held there: a base balance below a position (sold outside tui-trader, or a book from another
         account) is a mismatch, and trading stays off. Returns what is wrong, or "" when all agrees.
         More of an asset than the book holds is the operator's own and left alone."""
+        strange = await self._unknown_open_orders()
+        if strange:
+            return strange
         try:
             balances = await self.broker.balances()
         except Exception as exc:  # noqa: BLE001 - any failure here keeps trading off
@@ -241,6 +244,31 @@ class EngineRecovery:
                 await self.db.save_account(cash=cash, peak_equity=to_decimal(round(pf.peak_equity, 8)),
                                            day_start_equity=to_decimal(round(pf.day_start_equity, 8)))
         return ""
+
+    async def _unknown_open_orders(self) -> str:
+        """Live: orders resting on the exchange in a symbol this book trades or holds that the book
+        never placed (tui-trader sends only MARKET and IOC orders, so they were placed by hand, by
+        another program, or by this one on an older copy of the database). Any of them may fill at
+        any moment and move the account under the book, so trading beside them would be a guess.
+        Returns what is wrong, or "" when there are none (or the broker cannot list them)."""
+        lister = getattr(self.broker, "resting_orders", None)
+        if lister is None:
+            return ""
+        try:
+            resting = await lister(sorted(set(self.symbols) | set(self.portfolio.positions)))
+        except Exception as exc:  # noqa: BLE001 - any failure here keeps trading off
+            return f"cannot read the exchange's open orders: {exc}"
+        unsettled = self.order_mgr.unsettled()
+        strange = []
+        for cid, text in resting:
+            if cid in unsettled or (self.db is not None and await self.db.get_order(cid) is not None):
+                continue  # the book's own
+            strange.append(text)
+        if not strange:
+            return ""
+        more = f"; and {len(strange) - 3} more" if len(strange) > 3 else ""
+        return (f"open order(s) on the exchange that this book did not place: {'; '.join(strange[:3])}{more}"
+                " - cancel them on the exchange (or trade that account elsewhere), then start again")
 
     async def _accept_account(self, source: Source) -> tuple[bool, str]:
         """Live, after the start-up reconciliation found the account holding less of an asset than

@@ -352,6 +352,21 @@ class BinanceBroker:
         resp = await self._call("open orders", lambda c: c.get_open_orders())
         return [self._result(o, str(o.get("clientOrderId", "")), str(o.get("symbol", "")), None, []) for o in resp]
 
+    async def resting_orders(self, symbols: Sequence[str]) -> list[tuple[str, str]]:
+        """The orders open on the exchange in ``symbols``: (client order id, a description
+        naming the symbol, side, quantity, price and client id), from one request."""
+        want = set(symbols)
+        resp = await self._call("open orders", lambda c: c.get_open_orders())
+        out = []
+        for o in resp:
+            sym = str(o.get("symbol", ""))
+            if sym not in want:
+                continue
+            cid = str(o.get("clientOrderId", ""))
+            out.append((cid, f"{sym} {o.get('side', '?')} {o.get('origQty', '?')} @ {o.get('price', '?')} "
+                             f"({o.get('type', '?')}, client id {cid})"))
+        return out
+
     async def balances(self) -> dict[str, Decimal]:
         """Free balance per asset (assets with nothing free or locked are left out)."""
         resp = await self._call("account", lambda c: c.get_account())
