@@ -226,3 +226,49 @@ async def test_an_open_order_the_book_does_not_know_keeps_live_trading_off_until
     finally:
         await asyncio.wait_for(e.stop(), 20)
     assert not posts(ex)  # nothing was sent meanwhile
+
+
+async def test_no_key_secret_or_signature_reaches_the_logs_or_the_database(
+    ex, tmp_path, monkeypatch, caplog
+) -> None:
+    """A live session whose orders meet every kind of trouble (a firewall's HTML page, a refused
+    key, a gateway error, a clock out of the window, a garbled answer) stores the errors with its
+    orders and audit rows and logs them: none of it may hold the API key, the secret, or a
+    request's signature (it signs the request; with the key it is replayable within recvWindow)."""
+    import logging
+
+    from tui_trader.events import ManualBuy, Start
+    from tui_trader.runtime import build_engine
+
+    cfg = live_cfg(ex, monkeypatch)
+    db = tmp_path / "live.db"
+    caplog.set_level(logging.DEBUG)
+    e = build_engine(cfg, db_path=str(db), session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert (await e.submit(Start())).ok
+        ex.respond_next_html("POST", "order", 403, "<html><body>403 Forbidden</body></html>")
+        ex.fail_next(
+            "POST", "order", status=401, code=-2015, msg="Invalid API-key, IP, or permissions for action."
+        )
+        res = await asyncio.wait_for(e.submit(ManualBuy(symbol="ETHUSDT", quote_amount=Decimal(60))), 30)
+        assert not res.ok and "Invalid API-key" in res.message
+        ex.rewrite_next("POST", "order", lambda body: None, status=502)
+        assert (
+            await asyncio.wait_for(e.submit(ManualBuy(symbol="BTCUSDT", quote_amount=Decimal(60))), 30)
+        ).ok
+        ex.rewrite_next("POST", "order", _null_commission)
+        ex.clock.jump_to(ex.clock.now_ms() + 3_600_000)  # and -1021 once, then resynchronised
+        assert (
+            await asyncio.wait_for(e.submit(ManualBuy(symbol="SOLUSDT", quote_amount=Decimal(60))), 30)
+        ).ok
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
+    signatures = {r.params["signature"] for r in ex.requests if "signature" in r.params}
+    assert len(signatures) >= 6 and any(r.status == 403 for r in ex.requests)
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("live.db"))
+    assert b"Invalid API-key" in stored and b"ETHUSDT" in stored  # the errors were stored
+    for secret in [KEY, SECRET, *signatures]:
+        assert secret.encode() not in stored
+        assert secret not in caplog.text
+    assert "signature=" not in caplog.text and b"signature=" not in stored
