@@ -246,6 +246,16 @@ def test_a_stop_loss_starts_a_cooldown_in_both_paths():
     assert [s.symbol for s in ev(g, ts=T0 + 300_000, z=[3.0, 0, 0])] == ["AAA"]  # the cooldown ends
 
 
+def test_a_z_reversal_exit_starts_the_cooldown():
+    # sold on a z reversal, the symbol is not bought back inside signal_cooldown_ms
+    g = gen()
+    held = {"holding": [True, False, False], "entry_price": [100.0, np.nan, np.nan]}
+    assert [s.kind for s in ev(g, z=[-3.0, 0, 0], **held)] == ["z_reversal"]
+    assert ev(g, ts=T0 + 60_000, z=[3.0, 0, 0]) == []
+    assert g.suppressed_by_cooldown == 1
+    assert [s.kind for s in ev(g, ts=T0 + 300_000, z=[3.0, 0, 0])] == ["entry"]
+
+
 def test_confidence_exactly_at_the_threshold_is_acted_on():
     # z 3 (strength factor 1), std 0 (stability 1), history 50 / 200 (quality 0.25): (1 + 1 + 0.25) / 3 = 0.75
     at = Config.model_validate({"signal_generation": {"confidence_threshold": 0.75}})
@@ -294,6 +304,25 @@ def test_prioritisation_order():
     # then E0/E1/E3 tie (1.2 * 1) by name; the dropped D1 last.
     assert [s.symbol for s in sigs] == ["SL", "ZR", "PT", "E2", "E0", "E1", "E3", "D1"]
     assert [s.symbol for s in actionable(sigs)] == ["SL", "ZR", "PT", "E2", "E0", "E1", "E3"]
+
+
+def test_entries_rank_by_strength_times_confidence_not_strength_alone():
+    # STRONG: z 5 -> strength 2; std 400 -> stability 0.2: confidence (1 + 0.2 + 1) / 3, product 1.467
+    # STEADY: z 3.75 -> strength 1.5; std 0: confidence 1, product 1.5 - ranked first
+    g = gen(("STRONG", "STEADY"))
+    sigs = ev(g, z=[5.0, 3.75], std=[400, 0])
+    assert [(s.symbol, round(s.strength * s.confidence, 3)) for s in sigs] == [("STEADY", 1.5), ("STRONG", 1.467)]
+    assert actionable(sigs) == sigs
+
+
+def test_a_negative_std_does_not_lift_confidence_above_one():
+    # each factor stays in [0, 1]: a (bad) negative std counts as a perfectly stable rating, no more
+    c = confidence_factors(
+        z=np.array([3.0]), std=np.array([-500.0]), history_len=np.array([200]),
+        staleness_periods=np.array([0.0]), gaps=np.array([0]), moving_average_period=200,
+        max_staleness_periods=3.0,
+    )
+    assert c[0] == pytest.approx(1.0)
 
 
 # ---------------------------------------------------------------- real-time path
