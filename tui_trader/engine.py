@@ -1488,23 +1488,17 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             self.sm.force(EngineState.EMERGENCY_STOPPED, source, reason)
             self.state_reason = reason
             self.bus.publish(StateChange(now, old, EngineState.EMERGENCY_STOPPED, source, reason))
-        # stored before the exchange is asked anything (cancels may take seconds, live): a crash or
-        # kill meanwhile must not bring the engine back trading; a failed save still cancels first
-        save_error: Exception | None = None
-        if changed:
-            try:
-                await self._save_state()
-            except Exception as exc:  # noqa: BLE001 - raised below, after the cancels
-                save_error = exc
-                log.critical("emergency stop: could not store the state: %s", exc)
+        # stored while the exchange is asked to cancel, not after (live that may take seconds: a
+        # crash or kill meanwhile must not bring the engine back trading); the cancels go first
+        save = asyncio.ensure_future(self._save_state()) if changed else None
         cancel_error = ""
         try:
             cancelled = await self.order_mgr.cancel_all()
         except Exception as exc:  # noqa: BLE001 - the stop itself must hold whatever the broker says
             cancelled, cancel_error = 0, f"; cancelling open orders failed: {exc}"
             log.error("emergency stop: cancelling open orders failed: %s", exc)
-        if save_error is not None:
-            raise save_error
+        if save is not None:
+            await save  # a failed save raises here, after the cancels
         closed = 0
         not_closed: list[str] = []
         if close_positions:
