@@ -272,3 +272,30 @@ async def test_no_key_secret_or_signature_reaches_the_logs_or_the_database(
         assert secret.encode() not in stored
         assert secret not in caplog.text
     assert "signature=" not in caplog.text and b"signature=" not in stored
+
+
+async def test_an_order_whose_trades_are_not_listed_yet_is_booked_from_its_trades_not_a_guess(ex):
+    """Binance serves an order's lookup and its trade list from a database that can lag behind
+    the matching engine: the order says 0.01 executed while ``myTrades`` lists none yet. A fill
+    made up from the order's average price would guess the commission in USDT, where Binance
+    took it in BTC: the book would hold more BTC than the account, and every sell of the whole
+    position - a stop loss too - would fail for insufficient balance. The order is looked up
+    again until its trades are listed, and booked from them."""
+    broker = BinanceBroker(make_cfg(ex), ex.clock, KEY, SECRET)
+    await broker.start()
+    try:
+        journal = Journal()
+        om = OrderManager(broker, journal, ex.clock, make_cfg(ex), backoff_base_s=0.01, backoff_cap_s=0.05)
+        om.in_flight_ms = 0
+        ex.drop_next("POST", "order")  # executed, the answer lost
+        ex.respond_next("GET", "myTrades", [])  # the first trade list lags behind
+        order = await asyncio.wait_for(om.execute(intent("tt7-lag-1")), 20)
+    finally:
+        await broker.stop()
+    trades = ex.orders["tt7-lag-1"].trades
+    assert order.status is OrderStatus.FILLED and len(posts(ex)) == 1
+    assert sorted(f.trade_id for f in journal.fills) == sorted(str(t["id"]) for t in trades)
+    assert {f.fee_asset for f in journal.fills} == {"BTC"}
+    commission = sum((Decimal(t["commission"]) for t in trades), Decimal(0))
+    booked_commission = sum((f.fee / f.price for f in journal.fills), Decimal(0))
+    assert booked_commission == commission

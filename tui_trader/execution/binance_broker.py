@@ -329,7 +329,9 @@ class BinanceBroker:
         return self._result(resp, client_order_id, symbol, None, [])
 
     async def query(self, symbol: str, client_order_id: str) -> OrderResult | None:
-        """The order as the exchange knows it (fills from ``myTrades``), or None if it never saw it."""
+        """The order as the exchange knows it (fills from ``myTrades``), or None if it never saw it.
+        Trades listed for less than the executed quantity (``myTrades`` lagging) -> TIMEOUT: the
+        caller looks again rather than book fills without their real prices and commissions."""
         try:
             resp = await self._call(
                 f"query {client_order_id}",
@@ -340,11 +342,23 @@ class BinanceBroker:
                 return None
             raise
         trades: list[dict[str, Any]] = []
-        if _dec(resp.get("executedQty", "0"), "executedQty") > 0:
+        executed = _dec(resp.get("executedQty", "0"), "executedQty")
+        if executed > 0:
             order_id = resp.get("orderId")
             trades = await self._call(
-                f"trades of {client_order_id}", lambda c: c.get_my_trades(symbol=symbol, orderId=order_id)
+                f"trades of {client_order_id}",
+                lambda c: c.get_my_trades(symbol=symbol, orderId=order_id, limit=1000),
             )
+            listed = sum((_dec(t.get("qty", "0"), "trade quantity") for t in trades), Decimal(0))
+            if listed < executed:
+                # myTrades can lag behind the order (Binance serves both from a database that
+                # follows the matching engine): a fill made up from the average price would guess
+                # the commission and its asset - look again later instead
+                raise BrokerError(
+                    BrokerErrorKind.TIMEOUT,
+                    f"query {client_order_id}: {_plain(executed)} executed, trades listed for "
+                    f"{_plain(listed)} so far; looked up again",
+                )
         await self._ensure_assets([symbol])
         return self._result(resp, client_order_id, symbol, None, trades)
 
