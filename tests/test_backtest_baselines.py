@@ -73,6 +73,17 @@ def test_compute_baselines_metrics():
     np.testing.assert_allclose(curves["cash"][1], 1000.0)
 
 
+def test_baseline_figures_use_the_given_interval_not_the_median_gap():
+    # rows one and three hours apart (a gap in the data): the figures are annualised on the
+    # run's sampling interval, as the strategy's are
+    ts = np.array([0, 1, 4, 7, 10], dtype=np.int64) * H
+    close = np.array([[10.0], [11.0], [10.5], [12.0], [11.5]])
+    metrics, _ = compute_baselines(ts, close, 1000.0, 0.0, interval_ms=H)
+    assert metrics["buy_and_hold"]["period_ms"] == H
+    assert metrics["buy_and_hold"]["periods_per_year"] == pytest.approx(365 * 24)
+    assert metrics["cash"]["period_ms"] == H
+
+
 def test_cash_curve_single_row_needs_interval():
     with pytest.raises(ValueError, match="interval_ms"):
         cash_curve(np.array([5]), 10.0)

@@ -123,6 +123,20 @@ def test_hourly_sampling_scales_annualisation():
     assert m["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(365 * 24))
 
 
+def test_quarter_hour_sampling_scales_annualisation():
+    # 15m bars: 4 * 24 * 365 = 35,040 periods a year
+    eq = np.array([100.0, 100.4, 99.9, 100.7, 100.2])
+    ts = np.arange(5, dtype=np.int64) * 900_000
+    m = compute_metrics(ts, eq)
+    assert m["period_ms"] == 900_000 and m["periods_per_year"] == pytest.approx(35_040)
+    r = eq[1:] / eq[:-1] - 1
+    assert m["volatility"] == pytest.approx(r.std(ddof=1) * math.sqrt(35_040))
+    downside = math.sqrt(np.mean(np.minimum(r, 0) ** 2))
+    assert m["sortino"] == pytest.approx(r.mean() / downside * math.sqrt(35_040))
+    # one hour of 15m samples: (1.002) ** (8760) - 1
+    assert m["annualised_return"] == pytest.approx(1.002**8760 - 1)
+
+
 def test_flat_curve_has_undefined_ratios():
     m = compute_metrics(days(0, 1, 2), np.array([5.0, 5.0, 5.0]))
     assert m["volatility"] == 0.0
@@ -144,6 +158,7 @@ def test_annualisation_from_the_actual_span():
     assert annualised_return(0.10, YEAR_MS // 2) == pytest.approx(0.21)
     assert annualised_return(0.5, 0) is None
     assert annualised_return(1.0, 1) == math.inf  # overflow is reported, not raised
+    assert annualised_return(-1.0, YEAR_MS) == -1.0  # everything lost stays everything lost
 
 
 def test_single_sample_curve():

@@ -18,6 +18,7 @@ from tui_trader.backtest.metrics import (
     METRIC_KEYS,
     PER_SYMBOL_KEYS,
     compute_metrics,
+    json_safe,
     per_symbol_breakdown,
     trades_from_fills,
 )
@@ -183,6 +184,48 @@ def test_report_json_keys_are_stable_and_serialisable(result):
     ]
     back = json.loads(json.dumps(j, allow_nan=False))
     assert back["metrics"]["total_return"] == pytest.approx(result.metrics["total_return"])
+
+
+# Issue #6's figures, each with its summary row's label and format (written out here, not taken
+# from the report module, so that a row dropped or fed the wrong key fails)
+ISSUE_FIGURES = (
+    ("Total return", "total_return", fmt_pct),
+    ("Annualised return", "annualised_return", fmt_pct),
+    ("Volatility (ann.)", "volatility", fmt_pct),
+    ("Sharpe", "sharpe", fmt_num),
+    ("Sortino", "sortino", fmt_num),
+    ("Max drawdown", "max_drawdown", fmt_pct),
+    ("Max DD duration", "max_drawdown_duration_ms", fmt_duration),
+    ("Trades", "n_trades", str),
+    ("Win rate", "win_rate", fmt_pct),
+    ("Avg win (USDT)", "avg_win", fmt_num),
+    ("Avg loss (USDT)", "avg_loss", fmt_num),
+    ("Profit factor", "profit_factor", fmt_num),
+    ("Exposure", "exposure", fmt_pct),
+    ("Turnover", "turnover", lambda v: f"{v:,.2f}x"),
+    ("Fees paid (USDT)", "fees_paid", fmt_num),
+)
+
+
+def test_every_figure_of_the_issue_is_in_the_summary_for_the_strategy_and_each_baseline(result):
+    console = Console(record=True, width=200)
+    console.print(summary_table(result))
+    rows = {}
+    for line in console.export_text().splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) == 4:
+            rows[cells[0]] = cells[1:]
+    for label, key, fmt in ISSUE_FIGURES:
+        want = [fmt(m[key]) for m in (result.metrics, result.baselines["buy_and_hold"], result.baselines["cash"])]
+        assert rows.get(label) == want, label
+
+
+def test_report_json_holds_the_run_figures_and_each_baselines_own(result):
+    j = report_json(result)
+    assert j["metrics"] == json_safe(result.metrics)
+    assert j["baselines"] == json_safe(result.baselines)
+    assert j["baselines"]["buy_and_hold"] != j["baselines"]["cash"] != j["metrics"]
+    assert j["per_symbol"] == json_safe(result.per_symbol) and set(j["per_symbol"]) == {"BTCUSDT", "ETHUSDT"}
 
 
 def test_infinite_profit_factor_is_null_in_json(result):
