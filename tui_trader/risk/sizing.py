@@ -10,8 +10,9 @@ The seed's formula, then hard limits::
     percent         = min(percent, max_position_percent)       # never above the cap
     quantity        = equity * percent / 100 / price           # base units
 
-``volatility`` is the per-period standard deviation of simple returns (a
-fraction, 0.02 = 2 % per rating period); ``TARGET_VOLATILITY`` is 0.02. The
+``volatility`` is the standard deviation of the symbol's per-kline simple returns
+over the last ``rating.volatility_window`` klines, as the engine passes it (a
+fraction, 0.02 = 2 % per kline); ``TARGET_VOLATILITY`` is 0.02. The
 quantity is computed in ``Decimal`` with every step rounding *down*
 (``ROUND_FLOOR``), so ``quantity * price <= equity * max_position_percent / 100``
 always holds; it is then rounded down to the symbol's step size (or to
