@@ -165,3 +165,39 @@ async def test_an_emergency_stop_is_stored_without_waiting_for_the_exchange_to_c
     finally:
         await h.stop()
 
+
+async def test_a_stop_during_a_manual_order_books_it_and_audits_it_before_storage_closes(tmp_path) -> None:
+    """Quitting the console while the exchange is slow to answer a buy: the buy the operator is
+    told about is in the book after a restart, with its audit row; a close waiting behind it
+    sends nothing and is audited as refused."""
+    db = str(tmp_path / "book.db")
+    h = await make_engine(db_path=db).start()
+    e = h.engine
+    await _flat(h, 0, 3)
+    assert (await e.submit(ManualBuy(symbol="BBBUSDT", quote_amount=500))).ok
+    held = HeldSubmit(e.broker)
+    buy = asyncio.create_task(e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=500)))
+    await until(lambda: held.sent, "the buy to reach the exchange")
+    close = asyncio.create_task(e.submit(ClosePosition(symbol="BBBUSDT")))  # waits for the buy
+    await until(lambda: e.counters["commands"] == 3, "the close to be submitted")
+    stop = asyncio.create_task(h.stop())
+    await until(lambda: h.feed.stopped and h.task is not None and h.task.done(), "the stop to begin")
+    held.release()
+    bought, closed = await buy, await close
+    await stop
+    assert bought.ok and "FILLED" in bought.message
+    assert not closed.ok and "stopping" in closed.message
+    assert held.sent == [("AAAUSDT", "BUY")]
+    h2 = await make_engine(db_path=db).start()
+    e2 = h2.engine
+    try:
+        assert {s: p.quantity for s, p in e2.portfolio.positions.items()} == {"AAAUSDT": D("5.000"),
+                                                                            "BBBUSDT": D("5.000")}
+        (order,) = [o for o in await e2.db.load_orders() if o.symbol == "AAAUSDT"]
+        assert order.status is OrderStatus.FILLED
+        rows = [(a["action"], a["args"].get("symbol"), a["ok"]) for a in await e2.db.load_audit(limit=100)
+                if a["action"] in ("ManualBuy", "ClosePosition")]
+        assert rows == [("ManualBuy", "BBBUSDT", True), ("ManualBuy", "AAAUSDT", True),
+                        ("ClosePosition", "BBBUSDT", False)]
+    finally:
+        await h2.stop()

@@ -671,6 +671,22 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             done, _ = await asyncio.wait({task}, timeout=10)
             if not done:
                 log.warning("engine loop did not finish within 10 s; stopping anyway")
+        # a command's order in flight is booked (and the command audited) before storage closes;
+        # the commands waiting behind it find the engine stopping and send nothing
+        trade_lock_held = False
+        try:
+            await asyncio.wait_for(self._trade_lock.acquire(), timeout=10)
+            trade_lock_held = True
+        except TimeoutError:
+            log.warning("an order in flight did not finish within 10 s; stopping anyway")
+        try:
+            await self._close_down()
+        finally:
+            if trade_lock_held:
+                self._trade_lock.release()
+
+    async def _close_down(self) -> None:
+        """The end of :meth:`_stop`: the broker, then storage and the database lock."""
         if self.broker is not None:
             try:
                 await asyncio.wait_for(self.broker.stop(), timeout=10)
@@ -1080,7 +1096,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
 
     def _next_client_id(self) -> str:
         self._order_seq += 1
-        return make_client_order_id(f"tt{self.session_id}", self._order_seq)
+        return make_client_order_id(f"tt{self._client_id_tag}{self.session_id}", self._order_seq)
 
     def _mark(self) -> float:
         return self.portfolio.mark(self.last_price, self.clock.now_ms())
@@ -1503,7 +1519,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         not_closed: list[str] = []
         if close_positions:
             async with self._trade_lock:
-                for sym in list(self.portfolio.positions):
+                for sym in list(self.portfolio.positions if not self._stopping else ()):
                     res = await self._sell(sym, None, source, f"emergency stop: {reason}", None, override=True,
                                            emergency_close=True)
                     if isinstance(res, WriteOff) or isinstance(res, Order) and res.status is OrderStatus.FILLED:
@@ -1629,6 +1645,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             if sym not in self.sym_index:
                 return CommandResult(False, f"unknown symbol {cmd.symbol!r}")
         async with self._trade_lock:
+            if self._stopping:  # it waited for an order in flight while the engine began to stop
+                return CommandResult(False, "engine is not running (stopping)")
             # judged again by the state of now: an order in flight may have held the lock while the
             # state changed (an emergency stop sends nothing more, whatever was asked before it)
             refusal = self.sm.manual_refusal(Side.BUY if is_buy else Side.SELL)
