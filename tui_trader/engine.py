@@ -1565,6 +1565,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         return res
 
     async def _apply(self, cmd: Command) -> CommandResult:
+        for f in dataclasses.fields(cmd):  # a flag given as "false" or 0 is no flag (bool("false") is True)
+            if isinstance(f.default, bool) and not isinstance(value := getattr(cmd, f.name), bool):
+                return CommandResult(False, f"{f.name} must be true or false, got {value!r}")
         st = self.sm.state
         if isinstance(cmd, Start):
             if st == EngineState.RUNNING:
@@ -1610,6 +1613,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             return CommandResult(True, "emergency stop reset: engine stopped (press start to trade)")
         if isinstance(cmd, SetZThreshold):
             try:
+                if isinstance(cmd.value, bool):
+                    raise TypeError("a flag is no threshold")
                 v = float(cmd.value)
             except (TypeError, ValueError):
                 return CommandResult(False, f"z threshold must be a number, got {cmd.value!r}")
