@@ -14,6 +14,7 @@ from exchange_standin import StandinExchange, SteerableClock, ms
 from tui_trader.config import Config
 from tui_trader.execution.binance_broker import BinanceBroker
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
+from tui_trader.execution.client_ids import CLIENT_ORDER_ID_RE
 from tui_trader.execution.order_manager import OrderManager
 from tui_trader.models import Fill, Order, OrderRequest, OrderStatus, OrderType, Side, Source
 
@@ -299,3 +300,50 @@ async def test_an_order_whose_trades_are_not_listed_yet_is_booked_from_its_trade
     commission = sum((Decimal(t["commission"]) for t in trades), Decimal(0))
     booked_commission = sum((f.fee / f.price for f in journal.fills), Decimal(0))
     assert booked_commission == commission
+
+
+async def test_a_new_book_on_the_same_account_never_takes_an_old_books_order_for_its_own(
+    ex, tmp_path, monkeypatch
+) -> None:
+    """Client order ids are looked up at the exchange after a lost answer, and Binance keeps an
+    account's orders for good. A new book (another --db) on the same account must not reuse the
+    ids of an earlier book: its first order's lookup would find the old book's order of the same
+    id and book its old fills as this order's - and the new order would never be sent."""
+    from tui_trader.events import ManualBuy, Start
+    from tui_trader.runtime import build_engine
+
+    cfg = live_cfg(ex, monkeypatch)
+    old = build_engine(cfg, db_path=str(tmp_path / "old.db"), session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(old.start_up(), 20)
+    try:
+        assert (await old.submit(Start())).ok
+        first = await asyncio.wait_for(old.submit(ManualBuy(symbol="ETHUSDT", quote_amount=Decimal(60))), 30)
+        assert first.ok, first.message
+    finally:
+        await asyncio.wait_for(old.stop(), 20)
+    old_cid = first.data["client_order_id"]
+    old_exchange_id = str(ex.orders[old_cid].order_id)
+    new = build_engine(cfg, db_path=str(tmp_path / "new.db"), session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(new.start_up(), 20)
+    try:
+        assert (await new.submit(Start())).ok
+        ex.fail_next(
+            "POST", "order", status=503, code=-1001, msg="Internal error; unable to process your request."
+        )
+        res = await asyncio.wait_for(new.submit(ManualBuy(symbol="ETHUSDT", quote_amount=Decimal(120))), 30)
+        cid = res.data.get("client_order_id") if res.data else None
+        assert cid != old_cid
+        assert res.ok, res.message
+        order = await new.db.get_order(cid)
+        assert order.status is OrderStatus.FILLED and ex.orders[cid].status == "FILLED"
+        assert order.exchange_order_id == str(ex.orders[cid].order_id) != old_exchange_id  # its own order
+        assert CLIENT_ORDER_ID_RE.fullmatch(cid)
+    finally:
+        await asyncio.wait_for(new.stop(), 20)
+    again = build_engine(cfg, db_path=str(tmp_path / "new.db"), session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(again.start_up(), 20)
+    try:  # the book keeps its tag: ids stay its own across restarts
+        assert again._client_id_tag == new._client_id_tag != old._client_id_tag
+        assert again._next_client_id().startswith(f"tt{new._client_id_tag}")
+    finally:
+        await asyncio.wait_for(again.stop(), 20)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
+import string
 import time
 from decimal import Decimal
 from typing import Any
@@ -46,6 +48,7 @@ DETAIL_RESTORE_CELLS = 200_000  # at most this many symbol-periods of detail his
 WARMUP_KLINES_STORED = 250_000  # a warm-up's klines are stored up to this many (2,000 live symbols: ~2 M)
 SIM_PRICES_KEY = "sim_prices"  # kv: the simulated market's latest prices, for a restart
 SIM_PRICES_SAVE_S = 2.0  # wall seconds between saves of them
+CLIENT_ID_TAG_KEY = "client_id_tag"  # kv: a live book's own part of its client order ids
 
 #: What the operator may do about it (the console's key for :class:`~tui_trader.events.AcceptAccount`).
 ACCEPT_HINT = "; if the account is right, accept it (A in the console) or restore the account"
@@ -78,6 +81,23 @@ SELECT MAX(t) FROM (
 class EngineRecovery:
     """Start-up recovery of a :class:`~tui_trader.engine.TradingEngine` (a mixin: the
     attributes it reads and sets are the engine's)."""
+
+    #: Live: this book's tag in its client order ids (``tt<tag><session>-<n>``), "" for paper.
+    _client_id_tag = ""
+
+    async def _load_client_id_tag(self) -> None:
+        """Live: Binance keeps an account's orders for good, and an order whose answer was lost is
+        looked up by its client id. Session numbers restart at 1 in every database, so a new
+        book on the same account would reuse an earlier book's ids, and such a lookup would take
+        that book's old order for its own (booking its old fills, never sending the new one).
+        Each live book draws six random letters once, kept with it, and puts them in its ids."""
+        if self.mode != "live" or self.db is None:
+            return
+        tag = await self.db.kv_get(CLIENT_ID_TAG_KEY)
+        if not tag or not tag.isascii() or not tag.isalpha() or len(tag) > 8:
+            tag = "".join(secrets.choice(string.ascii_lowercase) for _ in range(6))
+            await self.db.kv_set(CLIENT_ID_TAG_KEY, tag)
+        self._client_id_tag = tag
 
     async def _last_stored_ms(self) -> int | None:
         async with self.db.transaction() as conn:
@@ -137,6 +157,7 @@ class EngineRecovery:
 
     async def _recover(self) -> None:
         db = self.db
+        await self._load_client_id_tag()
         acct = await db.load_account()
         if acct is None:
             start = Decimal(str(self.cfg.broker.starting_balance))
