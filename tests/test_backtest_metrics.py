@@ -94,6 +94,15 @@ def test_drawdown_peak_is_the_last_high_before_the_trough_and_recovery_is_inclus
     assert (dd["max_drawdown_duration_periods"], dd["max_drawdown_duration_ms"]) == (2, 2 * MS_PER_DAY)
 
 
+def test_drawdown_ties_go_to_the_earliest_trough():
+    # two falls of 10 % from 100: the first one is the maximum drawdown, with its own duration
+    ts = days(0, 1, 2, 3, 4, 5, 6)
+    dd = max_drawdown(ts, np.array([100.0, 90.0, 100.0, 100.0, 90.0, 95.0, 96.0]))
+    assert dd["max_drawdown"] == pytest.approx(0.10)
+    assert (dd["max_drawdown_peak_ms"], dd["max_drawdown_trough_ms"]) == (0, MS_PER_DAY)
+    assert dd["max_drawdown_recovered"] is True and dd["max_drawdown_duration_periods"] == 2
+
+
 def test_no_drawdown_on_a_rising_curve():
     m = compute_metrics(days(0, 1, 2), np.array([1.0, 2.0, 3.0]))
     assert m["max_drawdown"] == 0.0
@@ -148,6 +157,13 @@ def test_sortino_undefined_without_losing_periods():
     m = compute_metrics(days(0, 1, 2), np.array([1.0, 1.1, 1.3]))
     assert m["sortino"] is None
     assert m["sharpe"] is not None and m["sharpe"] > 0
+
+
+def test_one_return_has_no_volatility_or_ratios():
+    # a sample standard deviation needs two returns: undefined (None), never NaN
+    m = compute_metrics(days(0, 1), np.array([100.0, 101.0]))
+    assert (m["volatility"], m["sharpe"], m["sortino"]) == (None, None, None)
+    assert m["total_return"] == pytest.approx(0.01)
 
 
 def test_annualisation_from_the_actual_span():
@@ -333,6 +349,19 @@ def test_exposure_from_trade_intervals_merges_overlaps():
     # [10, 20) and [30, 50), so 60 of 100
     nested = [trade("1", entry=0, exit_=60), trade("1", entry=10, exit_=20), trade("1", entry=30, exit_=50)]
     assert exposure_from_trades(nested, 0, 100) == pytest.approx(0.6)
+
+
+def test_without_fills_open_trades_count_in_exposure_and_entry_fees_but_not_as_traded_exits():
+    # a closed trip 100 -> 110 (qty 1) and a trip still open at the end, marked at 60 (qty 2)
+    closed = Trade("BTCUSDT", 0, 40, D(100), D(110), D(1), D("9.8"), D("0.2"))
+    still_open = Trade("ETHUSDT", 50, 100, D(50), D(60), D(2), D("19.9"), D("0.1"), closed=False)
+    m = compute_metrics(np.array([0, 100]), np.array([1000.0, 1030.0]), [closed, still_open])
+    assert m["exposure"] == pytest.approx(0.9)  # held [0, 40) and [50, 100)
+    assert m["traded_notional"] == pytest.approx(100 + 110 + 100)  # the open trip's virtual exit is no trade
+    assert m["fees_paid"] == pytest.approx(0.3)
+    rows = per_symbol_breakdown([closed, still_open])
+    assert rows["ETHUSDT"]["fees"] == pytest.approx(0.1) and rows["ETHUSDT"]["open_trades"] == 1
+    assert rows["BTCUSDT"]["traded_notional"] == pytest.approx(210.0)
 
 
 def test_the_sampling_period_is_the_median_gap():
