@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -37,48 +36,69 @@ sys.path.insert(0, str(REPO))
 
 # run_backtest imports the engine lazily (the CLI's --help stays fast); tui_trader.runtime is
 # imported here so the timed region is the backtest, not Python compiling modules.
+from _args import SIM_SYMBOLS, check_data_dir, config_or_exit, default_data, int_range, json_line  # noqa: E402
+
 import tui_trader.runtime  # noqa: E402, F401
 from tui_trader.backtest.runner import run_backtest, sweep_runner  # noqa: E402
 from tui_trader.backtest.sweep import default_processes, run_sweep  # noqa: E402
-from tui_trader.clock import parse_time  # noqa: E402
+from tui_trader.clock import interval_to_ms, parse_time  # noqa: E402
 from tui_trader.config import Config  # noqa: E402
 
 
-def default_data() -> Path:
-    env = os.environ.get("TUI_TRADER_SHARED_DATA")
-    base = Path(env) if env else REPO.parent / "shared" / "data"
-    return base / "binance_spot_klines"
+def _time(text: str) -> int | None:
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _interval(text: str) -> str:
+    try:
+        interval_to_ms(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=default_data())
-    ap.add_argument("--interval", default="1h")
-    ap.add_argument("--start", default="", help="first traded time (default: the data's start; warm-up is taken "
-                    "from the first periods)")
-    ap.add_argument("--end", default="2025-01-01")
-    ap.add_argument("--symbols", default="", help="comma list (default: all in the data)")
-    ap.add_argument("--sweep-points", type=int, default=0, help="also time a sweep of this many points")
-    ap.add_argument("--processes", type=int, default=None)
-    ap.add_argument("--sim-symbols", type=int, default=500, help="(b)/(c): sim universe size")
-    ap.add_argument("--sampled-periods", type=int, default=20_000, help="(b): periods playing 32 sampled opponents")
-    ap.add_argument("--allpairs-periods", type=int, default=2_000, help="(c): periods playing all pairs")
+    ap.add_argument("--data", type=Path, default=default_data(), metavar="DIR",
+                    help="(a): the kline folder (default: %(default)s)")
+    ap.add_argument("--interval", type=_interval, default="1h", metavar="IV",
+                    help="(a): kline interval (default: %(default)s)")
+    ap.add_argument("--start", type=_time, default="", help="(a): first traded time, YYYY-MM-DD[THH:MM] UTC "
+                    "(default: the data's start; warm-up is taken from the first periods)")
+    ap.add_argument("--end", type=_time, default="2025-01-01",
+                    help="(a): first open time not replayed (default: %(default)s)")
+    ap.add_argument("--symbols", default="", metavar="LIST", help="(a): comma list (default: all in the data)")
+    ap.add_argument("--sweep-points", type=int_range(0), default=0, metavar="N",
+                    help="also time a sweep of this many points (default: 0, no sweep)")
+    ap.add_argument("--processes", type=int_range(1), default=None, metavar="N",
+                    help="the sweep's worker processes (default: all cores)")
+    ap.add_argument("--sim-symbols", type=int_range(*SIM_SYMBOLS), default=500, metavar="N",
+                    help="(b)/(c): sim universe size (default: %(default)s)")
+    ap.add_argument("--sampled-periods", type=int_range(0), default=20_000, metavar="P",
+                    help="(b): periods playing 32 sampled opponents (default: %(default)s; 0 skips (b))")
+    ap.add_argument("--allpairs-periods", type=int_range(0), default=2_000, metavar="P",
+                    help="(c): periods playing all pairs (default: %(default)s; 0 skips (c))")
     ap.add_argument("--no-sim", action="store_true", help="skip (b) and (c)")
     ap.add_argument("--json", action="store_true", help="print one JSON line")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
-    if not args.data.is_dir():
-        print(f"data folder not found: {args.data}", file=sys.stderr)
-        return 2
+    check_data_dir(ap, args.data)
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()] or None
-    start = parse_time(args.start) if args.start else None
-    end = parse_time(args.end)
+    start, end = args.start, args.end
     cfg = Config()
+    if not args.no_sim:
+        config_or_exit(ap, sim_settings(args.sim_symbols, 0), "--sim-symbols")
 
     cache_dir = tempfile.TemporaryDirectory(prefix="tt-bench-cache-")
     os.environ["TUI_TRADER_CACHE_DIR"] = cache_dir.name  # an empty kline cache: the first run parses
     t0 = time.perf_counter()
-    res = asyncio.run(run_backtest(cfg, args.data, args.interval, symbols, start, end, store=False))
+    try:
+        res = asyncio.run(run_backtest(cfg, args.data, args.interval, symbols, start, end, store=False))
+    except ValueError as exc:  # data that cannot be replayed: none for the interval or symbols, end <= start
+        ap.error(str(exc))
     wall = time.perf_counter() - t0
     t0 = time.perf_counter()
     asyncio.run(run_backtest(cfg, args.data, args.interval, symbols, start, end, store=False))
@@ -121,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 out[key] = sim_backtest(args.sim_symbols, periods, opponents)
 
     if args.json:
-        print(json.dumps(out))
+        print(json_line(out))
     else:
         print(f"backtest {out['symbols']} symbols x {args.interval}: {out['klines']:,} klines, "
               f"{out['periods']:,} rating periods, {out['fills']} fills")  # fmt: skip
@@ -142,6 +162,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def sim_settings(n_symbols: int, opponents: int) -> dict:
+    """(b)/(c)'s settings over the shipped configuration: one 1m kline per rating period."""
+    return {
+        "feed": {"kind": "sim", "interval": "1m", "speed": "max",
+                 "sim": {"n_symbols": n_symbols, "warmup_periods": 0, "ticks_per_kline": 1}},
+        "data_processing": {"rating_calculation_interval_ms": 60_000},
+        "rating": {"opponents": opponents},
+    }  # fmt: skip
+
+
 def sim_backtest(n_symbols: int, periods: int, opponents: int) -> dict:
     """(b)/(c): the same engine on the sim market as fast as it goes, one kline per rating period,
     persistence off (a backtest keeps its results in memory and stores them once)."""
@@ -151,12 +181,7 @@ def sim_backtest(n_symbols: int, periods: int, opponents: int) -> dict:
     from tui_trader.monitor.health import maxrss_mb
     from tui_trader.runtime import build_engine
 
-    cfg = Config.model_validate({
-        "feed": {"kind": "sim", "interval": "1m", "speed": "max",
-                 "sim": {"n_symbols": n_symbols, "warmup_periods": 0, "ticks_per_kline": 1}},
-        "data_processing": {"rating_calculation_interval_ms": 60_000},
-        "rating": {"opponents": opponents},
-    })  # fmt: skip
+    cfg = Config.model_validate(sim_settings(n_symbols, opponents))
 
     async def go() -> tuple[float, int]:
         engine = build_engine(cfg, persist=False, autostart=True, clock=ManualClock(0), max_klines=periods)
@@ -204,10 +229,11 @@ def rating_alone(cfg: Config, n: int, periods: int) -> float:
     t0 = time.perf_counter()
     for k in range(periods):
         s = scores[k % 8]
-        if rc.opponents:
+        games = None
+        if rc.opponents:  # None when too few symbols to sample from: a round robin, as in the engine
             games = build_games(s, rc.outcome_mode, rc.opponents, np.random.default_rng((1, k)),
                                 margin_scale=rc.margin_scale, draw_epsilon=rc.draw_epsilon)  # fmt: skip
-            assert games is not None
+        if games is not None:
             rating, rd, vol = rate_period_games(rating, rd, vol, *games, **kw)
         else:
             o = RoundRobin(s, mode=rc.outcome_mode, margin_scale=rc.margin_scale, draw_epsilon=rc.draw_epsilon)

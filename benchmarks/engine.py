@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -54,6 +53,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _args import SIM_SYMBOLS, check_data_dir, config_or_exit, default_data, int_list, int_range, json_line  # noqa: E402
+
 from tui_trader.clock import ManualClock  # noqa: E402
 from tui_trader.config import Config  # noqa: E402
 from tui_trader.market.sim import SimFeed  # noqa: E402
@@ -64,19 +65,18 @@ from tui_trader.runtime import build_engine  # noqa: E402
 WARMUP_PERIODS = 30
 
 
-def default_data() -> Path:
-    env = os.environ.get("TUI_TRADER_SHARED_DATA")
-    base = Path(env) if env else REPO.parent / "shared" / "data"
-    return base / "binance_spot_klines"
+def sim_settings(n: int, klines_per_period: int, worker: str = "auto") -> dict:
+    """The settings over the shipped configuration for an N-symbol simulated market of 1m klines."""
+    return {
+        "feed": {"kind": "sim", "interval": "1m", "speed": "max", "sim": {"n_symbols": n}},
+        "data_processing": {"rating_calculation_interval_ms": 60_000 * klines_per_period, "rating_worker": worker},
+        "monitoring": {"log_level": "error"},
+    }
 
 
 def sim_config(n: int, klines_per_period: int, worker: str = "auto") -> Config:
     """The shipped configuration on an N-symbol simulated market of 1m klines."""
-    return Config.model_validate({
-        "feed": {"kind": "sim", "interval": "1m", "speed": "max", "sim": {"n_symbols": n}},
-        "data_processing": {"rating_calculation_interval_ms": 60_000 * klines_per_period, "rating_worker": worker},
-        "monitoring": {"log_level": "error"},
-    })
+    return Config.model_validate(sim_settings(n, klines_per_period, worker))
 
 
 async def pipeline(n: int, periods: int, kpp: int, db_dir: str, worker: str) -> dict:
@@ -190,21 +190,26 @@ async def replay_2024(data: Path, db_dir: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", default="40,500,2000", help="comma list of universe sizes")
-    ap.add_argument("--periods", default="1000,600,60", help="live periods per size (comma list, or one number)")
-    ap.add_argument("--klines-per-period", type=int, default=1, dest="kpp",
+    ap.add_argument("--sizes", type=int_list(*SIM_SYMBOLS), default="40,500,2000", metavar="N,N,...",
+                    help=f"comma list of universe sizes, each {SIM_SYMBOLS[0]} to {SIM_SYMBOLS[1]} (default: %(default)s)")
+    ap.add_argument("--periods", type=int_list(1), default="1000,600,60", metavar="P,P,...",
+                    help="live periods per size (comma list, or one number; default: %(default)s)")
+    ap.add_argument("--klines-per-period", type=int_range(1), default=1, dest="kpp", metavar="K",
                     help="1m klines per rating period (default 1: the period is the kline)")
-    ap.add_argument("--data", type=Path, default=default_data())
+    ap.add_argument("--data", type=Path, default=default_data(), metavar="DIR",
+                    help="the folder of the 2024 1h klines (default: %(default)s)")
     ap.add_argument("--no-replay", action="store_true", help="skip the 2024 replay")
     ap.add_argument("--json", action="store_true", help="print one JSON line")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
-    sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
-    per = [int(x) for x in args.periods.split(",") if x.strip()]
-    per = per * len(sizes) if len(per) == 1 else per
+    sizes = args.sizes
+    per = args.periods * len(sizes) if len(args.periods) == 1 else args.periods
     if len(per) != len(sizes):
-        print("--periods needs one number or one per size", file=sys.stderr)
-        return 2
+        ap.error("--periods needs one number or one per size")
+    for n in sizes:  # a refused setting is named before any timing starts
+        config_or_exit(ap, sim_settings(n, args.kpp), "--sizes / --klines-per-period")
+    if not args.no_replay:  # before the sim sizes, which take minutes
+        check_data_dir(ap, args.data, "; --no-replay skips the replay")
     out: dict = {"benchmark": "engine", "klines_per_period": args.kpp, "sim": []}
     with tempfile.TemporaryDirectory(prefix="tt-bench-") as tmp:
         os.environ["TUI_TRADER_CACHE_DIR"] = os.path.join(tmp, "kline-cache")  # starts empty
@@ -254,9 +259,6 @@ def main(argv: list[str] | None = None) -> int:
                       f"({row['store_rows_ms']:.3f} ms; SQLite then takes {row['store_sqlite_ms']:.3f} ms) "
                       f"alone add {row['floor_overhead_pct']:+.0f} % to rate_period")
         if not args.no_replay:
-            if not args.data.is_dir():
-                print(f"data folder not found: {args.data}", file=sys.stderr)
-                return 2
             rep = asyncio.run(replay_2024(args.data, tmp))  # parses the files (the kline cache is empty)
             warm = asyncio.run(replay_2024(args.data, tmp))  # the same with the parsed files cached
             out.update(rep)
@@ -269,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  again with the parsed files cached: {warm['replay_wall_s']:.2f} s wall "
                       f"(load+warm {warm['replay_load_s']:.2f})")
     if args.json:
-        print(json.dumps(out, sort_keys=True))
+        print(json_line(out, sort_keys=True))
     return 0
 
 

@@ -1,6 +1,6 @@
 """Market-data layer throughput: sim feed, replay, miniTicker parsing, cache memory.
 
-Usage: ``python benchmarks/feed.py [--json] [--data DIR] [--sim-klines 50]``
+Usage: ``python benchmarks/feed.py [--json] [--data DIR] [--no-replay] [--sim-klines 50]``
 
 Figures (each event goes through validation and into a :class:`MarketCache`):
 
@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import statistics
 import sys
 import tempfile
@@ -35,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
+from _args import check_data_dir, default_data, int_range, json_line  # noqa: E402
 
 from tui_trader.clock import ManualClock  # noqa: E402
 from tui_trader.config import Config  # noqa: E402
@@ -49,11 +49,6 @@ from tui_trader.market.validation import (  # noqa: E402
     validate_price_batch,
 )
 from tui_trader.models import KlineBatch  # noqa: E402
-
-
-def default_data() -> Path:
-    env = os.environ.get("TUI_TRADER_SHARED_DATA")
-    return (Path(env) if env else REPO.parent / "shared" / "data") / "binance_spot_klines"
 
 
 async def bench_sim(n_symbols: int, klines: int) -> dict[str, float]:
@@ -140,21 +135,24 @@ def bench_cache_memory(n: int = 2000, k: int = 1000) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
-    ap.add_argument("--data", type=Path, default=default_data())
-    ap.add_argument("--sim-klines", type=int, default=50)
+    ap.add_argument("--data", type=Path, default=default_data(), metavar="DIR",
+                    help="(b): the folder of the 2024 1h klines (default: %(default)s)")
+    ap.add_argument("--no-replay", action="store_true", help="skip (b): no kline files needed")
+    ap.add_argument("--sim-klines", type=int_range(1), default=50, metavar="N",
+                    help="(a): intervals the 2000-symbol sim feed produces (default: %(default)s)")
     args = ap.parse_args(argv)
+    if not args.no_replay:
+        check_data_dir(ap, args.data, "; --no-replay skips (b)")
     logging.basicConfig(level=logging.ERROR)
     out: dict[str, float] = {}
     out.update(asyncio.run(bench_sim(2000, args.sim_klines)))
-    if args.data.is_dir():
+    if not args.no_replay:
         out.update(asyncio.run(bench_replay(args.data)))
-    else:
-        print(f"(b) skipped: data folder not found: {args.data}", file=sys.stderr)
     out.update(bench_mini_ticker())
     out.update(bench_cache_memory())
 
     if args.json:
-        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}))
+        print(json_line({k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}))
         return 0
     print(f"(a) sim, {out['sim_symbols']} symbols: {out['sim_rows_per_s']:,.0f} rows/s, "
           f"{out['sim_intervals_per_s']:,.1f} intervals/s ({out['sim_events_per_s']:,.0f} events/s), "

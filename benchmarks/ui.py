@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -39,6 +38,8 @@ try:
     import tui_trader  # noqa: F401
 except ModuleNotFoundError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _args import SIM_SYMBOLS, config_or_exit, int_range, json_line, positive_float
 
 from tui_trader.config import Config
 from tui_trader.models import EngineState
@@ -68,14 +69,17 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def settings(n_symbols: int, rating_ms: int) -> dict:
+    """The settings over the shipped configuration: the seeded sim market on 1 s candles in real time."""
+    return {
+        "feed": {"kind": "sim", "interval": "1s", "speed": 1.0,
+                 "sim": {"n_symbols": n_symbols, "warmup_periods": 1, "seed": 7}},
+        "data_processing": {"rating_calculation_interval_ms": rating_ms},
+    }
+
+
 async def run(seconds: float, n_symbols: int, rating_ms: int, presses: int) -> dict[str, float]:
-    cfg = Config.model_validate(
-        {
-            "feed": {"kind": "sim", "interval": "1s", "speed": 1.0,
-                     "sim": {"n_symbols": n_symbols, "warmup_periods": 1, "seed": 7}},
-            "data_processing": {"rating_calculation_interval_ms": rating_ms},
-        }
-    )
+    cfg = Config.model_validate(settings(n_symbols, rating_ms))
     with tempfile.TemporaryDirectory() as tmp:
         engine = build_engine(cfg, db_path=str(Path(tmp) / "bench.db"), session_kind="tui", autostart=True)
         app = _BenchApp(engine, cfg, handle_signals=False)
@@ -146,23 +150,28 @@ async def run(seconds: float, n_symbols: int, rating_ms: int, presses: int) -> d
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", action="store_true", help="print one JSON line with all figures")
-    ap.add_argument("--seconds", type=float, default=20.0, help="streaming time measured (default 20)")
-    ap.add_argument("--symbols", type=int, default=2000, help="sim symbols (default 2000)")
-    ap.add_argument("--rating-ms", type=int, default=300_000, help="rating period in ms (default 300000)")
-    ap.add_argument("--presses", type=int, default=20, help="key presses timed (default 20)")
-    args = ap.parse_args()
+    ap.add_argument("--json", action="store_true",
+                    help="print one JSON line with all figures (null: not measured, e.g. --presses 0)")
+    ap.add_argument("--seconds", type=positive_float, default=20.0, help="streaming time measured (default 20)")
+    ap.add_argument("--symbols", type=int_range(*SIM_SYMBOLS), default=2000,
+                    help=f"sim symbols, {SIM_SYMBOLS[0]} to {SIM_SYMBOLS[1]} (default 2000)")
+    ap.add_argument("--rating-ms", type=int_range(1), default=300_000, help="rating period in ms (default 300000)")
+    ap.add_argument("--presses", type=int_range(0), default=20, help="key presses timed (default 20)")
+    args = ap.parse_args(argv)
+    config_or_exit(ap, settings(args.symbols, args.rating_ms), "--symbols / --rating-ms")
     out = asyncio.run(run(args.seconds, args.symbols, args.rating_ms, args.presses))
     if args.json:
-        print(json.dumps(out, sort_keys=True))
-        return
+        print(json_line(out, sort_keys=True))
+        return 0
 
     def ok(value: float, target: float) -> str:
+        if value != value:  # NaN: nothing measured (e.g. --presses 0)
+            return "not measured"
         return "ok" if value <= target else "OVER TARGET"
 
-    print(f"{out['symbols']:.0f} symbols, 1 s candles, {out['seconds']:.0f} s, {out['ticks']:.0f} UI ticks, "
+    print(f"{out['symbols']:.0f} symbols, 1 s candles, {out['seconds']:g} s, {out['ticks']:.0f} UI ticks, "
           f"{out['klines']:.0f} klines through the engine")
     print(f"UI refresh per tick   mean {out['refresh_mean_ms']:7.2f} ms  p99 {out['refresh_p99_ms']:7.2f} ms  "
           f"max {out['refresh_max_ms']:7.2f} ms   (p99 <= {TARGET_REFRESH_P99_MS:.0f} ms: "
@@ -175,7 +184,8 @@ def main() -> None:
           f"{ok(out['first_frame_s'], TARGET_FIRST_FRAME_S)}); first frame with engine data "
           f"{out['first_data_s']:.3f} s")
     print(f"UI timer lag p99      {out['timer_lag_p99_ms']:7.2f} ms")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

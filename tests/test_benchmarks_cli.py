@@ -1,0 +1,130 @@
+"""The benchmark scripts' command line and output shape (never their speed: the figures are
+printed, not asserted). ``--json`` prints exactly one line of strict JSON on stdout; a bad option
+or a missing data folder is a usage error (exit 2, a message naming it, no traceback) found
+before any timing starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "benchmarks"
+
+
+def bench(
+    name: str, *args: str, data: Path | str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if data is not None:
+        env["TUI_TRADER_SHARED_DATA"] = str(data)
+    env["TUI_TRADER_LOG_FILE"] = "off"
+    return subprocess.run([sys.executable, str(BENCH / f"{name}.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO, env=env)  # fmt: skip
+
+
+def one_json_line(r: subprocess.CompletedProcess) -> dict:
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1, r.stdout[-2000:]
+    return json.loads(lines[0], parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+
+
+def test_storage_quick_json_has_the_documented_keys() -> None:
+    out = one_json_line(bench("storage", "--quick", "--json"))
+    assert set(out) == {
+        "queue_ratings_us", "flush_10k_ratings_ms", "replay_s", "replay_no_klines_s", "replay_periods",
+        "money_tx_ms_normal", "money_tx_ms_full", "load_history_ms",
+    }  # fmt: skip
+    assert all(isinstance(v, int | float) and v > 0 for v in out.values())
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "option"),
+    [
+        ("engine", ["--sizes", "abc"], "--sizes"),
+        ("engine", ["--periods", "0"], "--periods"),
+        (
+            "engine",
+            ["--sizes", "10", "--periods", "5", "--klines-per-period", "20000"],
+            "rating_calculation_interval_ms",
+        ),
+        ("feed", ["--sim-klines", "0"], "--sim-klines"),
+        ("backtest", ["--start", "2024-13-45"], "--start"),
+        ("backtest", ["--interval", "7x"], "--interval"),
+        ("backtest", ["--sim-symbols", "1"], "--sim-symbols"),
+        ("ui", ["--seconds", "-1"], "--seconds"),
+        ("ui", ["--presses", "-2"], "--presses"),
+    ],
+)
+def test_a_bad_option_is_a_usage_error_naming_it(
+    name: str, args: list[str], option: str, tmp_path: Path
+) -> None:
+    r = bench(name, *args, "--json", timeout=60)
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr
+    assert option in r.stderr.splitlines()[-1]
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize(("name", "args"), [("feed", []), ("engine", ["--sizes", "10", "--periods", "5"]),
+                                            ("backtest", ["--no-sim"])])  # fmt: skip
+def test_a_missing_data_folder_is_named_before_any_work(name: str, args: list[str], tmp_path: Path) -> None:
+    r = bench(name, *args, "--json", data=tmp_path / "absent", timeout=60)
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    last = r.stderr.splitlines()[-1]
+    assert (
+        "data folder not found" in last
+        and str(tmp_path / "absent") in last
+        and "TUI_TRADER_SHARED_DATA" in last
+    )
+    assert "usage:" in r.stderr  # refused by the argument check, before the sim sizes run
+    assert r.stdout == ""
+
+
+def test_feed_without_data_runs_with_no_replay(tmp_path: Path) -> None:
+    out = one_json_line(bench("feed", "--no-replay", "--sim-klines", "2", "--json", data=tmp_path / "absent"))
+    assert "replay_klines" not in out and out["sim_symbols"] == 2000 and out["sim_rejected"] == 0
+
+
+def test_backtest_data_that_cannot_be_replayed_is_a_usage_error(klines_dir: Path) -> None:
+    r = bench("backtest", "--no-sim", "--symbols", "FOOUSDT", "--json", "--data", str(klines_dir))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "FOOUSDT" in r.stderr.splitlines()[-1]
+
+
+def test_backtest_sim_universe_too_small_for_32_opponents_plays_round_robin(klines_dir: Path) -> None:
+    """Fewer than 34 symbols: the engine rates such periods as a round robin, and so does the
+    benchmark's rating step alone (it asserted sampled games and crashed)."""
+    out = one_json_line(
+        bench(
+            "backtest",
+            "--data",
+            str(klines_dir),
+            "--symbols",
+            "BTCUSDT",
+            "--start",
+            "2024-12-01",
+            "--sim-symbols",
+            "20",
+            "--sampled-periods",
+            "10",
+            "--allpairs-periods",
+            "0",
+            "--json",
+        )
+    )
+    assert out["sampled32"]["symbols"] == 20 and out["sampled32"]["periods"] == 10
+    assert out["sampled32"]["rating_ms"] > 0 and "allpairs" not in out
+
+
+def test_ui_json_is_strict_when_nothing_was_measured() -> None:
+    """--presses 0 times no key: the key figures are null, not the bare NaN json.dumps writes."""
+    out = one_json_line(bench("ui", "--seconds", "0.2", "--symbols", "10", "--presses", "0", "--json"))
+    assert out["key_to_effect_p99_ms"] is None and out["key_to_effect_max_ms"] is None
+    assert out["symbols"] == 10 and out["first_frame_s"] > 0
