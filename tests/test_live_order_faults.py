@@ -347,3 +347,40 @@ async def test_a_new_book_on_the_same_account_never_takes_an_old_books_order_for
         assert again._next_client_id().startswith(f"tt{new._client_id_tag}")
     finally:
         await asyncio.wait_for(again.stop(), 20)
+
+
+@pytest.mark.parametrize(
+    ("code", "msg"),
+    [
+        (-1111, "Parameter 'quantity' has too much precision."),
+        (
+            -1100,
+            "Illegal characters found in parameter 'quantity'; legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'.",
+        ),
+    ],
+)
+async def test_precision_rejections_are_order_faults_that_leave_the_breaker_closed(ex, code, msg):
+    """A quantity or price Binance cannot take (too many decimals, -1111; malformed, -1100) is a
+    fault of that order, as a filter failure (-1013) is: the exchange answered it coherently. Such
+    rejections in a row must not open the circuit breaker, which would refuse every order after
+    them - the stop losses of other symbols too - for its cool-off."""
+    cfg = Config.model_validate(
+        {
+            "binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": 2.0},
+            "risk_management": {"circuit_breaker_failures": 2},
+        }
+    )
+    broker = BinanceBroker(cfg, ex.clock, KEY, SECRET)
+    await broker.start()
+    try:
+        om = OrderManager(broker, Journal(), ex.clock, cfg, backoff_base_s=0.01, backoff_cap_s=0.05)
+        ex.fail_next("POST", "order", status=400, code=code, msg=msg, times=3)
+        for i in range(3):
+            bad = await asyncio.wait_for(om.execute(intent(f"tt7-prec-{i}")), 20)
+            assert bad.status is OrderStatus.REJECTED and str(code) in bad.error
+        assert om.breaker.state == "closed"
+        stop_loss = await asyncio.wait_for(om.execute(intent("tt7-prec-ok")), 20)
+        assert stop_loss.status is OrderStatus.FILLED
+    finally:
+        await broker.stop()
+    assert len(posts(ex)) == 4  # each sent once: a final rejection is not retried

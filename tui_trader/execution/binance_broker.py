@@ -13,7 +13,8 @@
   (``retry_after_s`` from ``Retry-After``); -2010 "insufficient balance" -> INSUFFICIENT_BALANCE;
   -2010 "Duplicate order sent." (an order with this client id already exists at the exchange)
   -> TIMEOUT, so the caller looks it up instead of booking a rejection (other -2010 rejections
-  -> REJECTED); -1013 and "Filter failure" -> FILTER_FAILURE; -1007, client timeouts, 5xx and a
+  -> REJECTED); -1013, "Filter failure", -1111 (too much precision) and -1100 (illegal
+  characters in a parameter) -> FILTER_FAILURE; -1007, client timeouts, 5xx and a
   connection lost after sending -> TIMEOUT (outcome unknown: query before retrying); no
   connection -> NETWORK; an order's answer (or error body) that cannot be read -> TIMEOUT
   too, since the order may stand; -2013/-2011 -> UNKNOWN_ORDER (``query`` returns None);
@@ -151,7 +152,8 @@ def _map_error(exc: BaseException, what: str, sent: bool) -> BrokerError:
                 "outcome unknown, look it up by client id",
                 code,
             )
-        if code == -1013 or "filter failure" in low:
+        if code in (-1013, -1111, -1100) or "filter failure" in low:
+            # the order itself: a filter, too many decimals (-1111) or a malformed number (-1100)
             return BrokerError(BrokerErrorKind.FILTER_FAILURE, text, code)
         if code == -1007:
             return BrokerError(BrokerErrorKind.TIMEOUT, text, code)
