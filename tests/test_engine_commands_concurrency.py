@@ -12,7 +12,7 @@ from typing import Any
 from engine_helpers import MIN, T0, klines, make_engine, until
 
 from tui_trader.events import ClosePosition, EmergencyStop, FlattenAll, ManualBuy
-from tui_trader.execution.broker import BrokerErrorKind
+from tui_trader.execution.broker import BrokerError, BrokerErrorKind
 from tui_trader.models import EngineState, OrderStatus
 
 D = Decimal
@@ -201,3 +201,29 @@ async def test_a_stop_during_a_manual_order_books_it_and_audits_it_before_storag
                         ("ClosePosition", "BBBUSDT", False)]
     finally:
         await h2.stop()
+
+
+async def test_an_emergency_stop_whose_cancels_fail_says_so_to_the_operator() -> None:
+    """The exchange cannot be asked for the open orders: the engine is stopped all the same, but
+    the operator must learn that orders may still be open there (not "0 cancelled", as if none)."""
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        await _flat(h, 0, 3)
+
+        async def unreachable(*args: Any) -> Any:
+            raise BrokerError(BrokerErrorKind.TIMEOUT, "exchange unreachable")
+
+        e.broker.open_orders = unreachable
+        res = await e.submit(EmergencyStop(reason="operator panic"))
+        assert e.state is S.EMERGENCY_STOPPED
+        assert not res.ok
+        assert "cancelling open orders failed (timeout: exchange unreachable)" in res.message
+        assert "check the exchange for open orders" in res.message
+        (row,) = await _audit(e, "EmergencyStop")
+        assert row["ok"] is False and row["outcome"] == res.message
+        (stop_row,) = await _audit(e, "emergency_stop")
+        assert stop_row["outcome"] == ("operator panic: 0 order(s) cancelled; cancelling open orders failed: "
+                                       "timeout: exchange unreachable")
+    finally:
+        await h.stop()

@@ -1493,9 +1493,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         override = self.threshold if self.threshold != self.cfg.signal_generation.z_score_threshold else None
         await db.save_engine_state(self.sm.state, self.state_reason, self.clock.now_ms(), override, set(self.locked))
 
-    async def _emergency(self, reason: str, source: Source, close_positions: bool) -> tuple[int, int]:
+    async def _emergency(self, reason: str, source: Source, close_positions: bool) -> tuple[int, int, str]:
         """State first (nothing automatic from here on), then cancel open orders, then - only when
-        asked - close the positions. Never waits for an order in flight before cancelling."""
+        asked - close the positions. Never waits for an order in flight before cancelling. Returns
+        the orders cancelled, the positions closed and why cancelling failed ("" when it did not)."""
         now = self.clock.now_ms()
         self.order_mgr.halt("emergency stop")  # an order waiting to be sent (again) is not sent any more
         changed = self.sm.state != EngineState.EMERGENCY_STOPPED
@@ -1511,7 +1512,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         try:
             cancelled = await self.order_mgr.cancel_all()
         except Exception as exc:  # noqa: BLE001 - the stop itself must hold whatever the broker says
-            cancelled, cancel_error = 0, f"; cancelling open orders failed: {exc}"
+            cancelled, cancel_error = 0, str(exc) or type(exc).__name__
             log.error("emergency stop: cancelling open orders failed: %s", exc)
         if save is not None:
             await save  # a failed save raises here, after the cancels
@@ -1527,13 +1528,14 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                     else:
                         not_closed.append(sym)
         if self.db is not None:
-            outcome = f"{reason}: {cancelled} order(s) cancelled{cancel_error}"
+            outcome = f"{reason}: {cancelled} order(s) cancelled"
+            outcome += f"; cancelling open orders failed: {cancel_error}" if cancel_error else ""
             if close_positions:
                 outcome += f", {closed} position(s) closed" + (f", not closed: {', '.join(not_closed)}"
                                                                if not_closed else "")
             await self.db.audit(self.clock.now_ms(), source, "emergency_stop", {"close_positions": close_positions},
                                 True, outcome)
-        return cancelled, closed
+        return cancelled, closed, cancel_error
 
     # ------------------------------------------------------------------ commands
 
@@ -1593,11 +1595,15 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 ok, msg = await self._start_trading(cmd.source, "operator resume")
             return CommandResult(ok, msg if ok else f"cannot resume: {msg}")
         if isinstance(cmd, EmergencyStop):
-            cancelled, closed = await self._emergency(cmd.reason or "operator emergency stop", cmd.source,
-                                                      bool(cmd.close_positions))
+            cancelled, closed, cancel_error = await self._emergency(
+                cmd.reason or "operator emergency stop", cmd.source, bool(cmd.close_positions))
             extra = f", {closed} position(s) closed" if cmd.close_positions else ""
             left = len(self.portfolio.positions) if cmd.close_positions else 0
-            return CommandResult(left == 0, f"EMERGENCY STOP: {cancelled} open order(s) cancelled{extra}"
+            # stopped either way; not ok when orders may still be open at the exchange or positions are
+            failed = (f"; cancelling open orders failed ({cancel_error}): check the exchange for open orders"
+                      if cancel_error else "")
+            return CommandResult(left == 0 and not cancel_error,
+                                 f"EMERGENCY STOP: {cancelled} open order(s) cancelled{failed}{extra}"
                                  + (f", {left} position(s) still open" if left else ""))
         if isinstance(cmd, ResetEmergency):
             if st != EngineState.EMERGENCY_STOPPED:
