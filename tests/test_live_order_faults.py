@@ -90,6 +90,7 @@ GARBLED = {
     "a fill's commission null": (_null_commission, 200),
     "a fill's price unreadable": (_bad_fill_price, 200),
     "the answer cut short": (lambda body: json.dumps(body)[:57], 200),
+    "the fills left out": (lambda body: {k: v for k, v in body.items() if k != "fills"}, 200),
     "a gateway error whose body is JSON null": (lambda body: None, 502),
     "a gateway error whose body is a JSON string": (lambda body: '"Bad Gateway"', 502),
 }

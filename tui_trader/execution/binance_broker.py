@@ -311,7 +311,14 @@ class BinanceBroker:
         try:
             if not isinstance(resp, dict):
                 raise TypeError(f"a JSON {type(resp).__name__}, not an object")
-            return self._result(resp, req.client_order_id, req.symbol, Side(req.side), resp.get("fills") or [])
+            res = self._result(resp, req.client_order_id, req.symbol, Side(req.side), resp.get("fills") or [])
+            listed = sum((f.quantity for f in res.fills), Decimal(0))
+            if listed < res.executed_qty:  # without its fills the commission and its asset are a guess
+                raise BrokerError(
+                    BrokerErrorKind.TIMEOUT,
+                    f"{_plain(res.executed_qty)} executed, fills for {_plain(listed)} in the answer",
+                )
+            return res
         except (BrokerError, LookupError, TypeError, ValueError, AttributeError) as exc:
             # the exchange took the order (it answered 2xx) but what it did cannot be read: not a
             # rejection - the order is looked up by its client id before anything else happens
