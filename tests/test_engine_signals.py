@@ -77,6 +77,9 @@ async def test_low_confidence_entries_are_dropped_and_risk_refusals_recorded() -
         await _trend(h, 8)
         assert e.recent_signals and not e.portfolio.positions
         assert all(s.outcome.startswith("dropped: confidence ") and not s.executed for s in e.recent_signals)
+        await e.db.flush()  # dropped signals are stored too, with the reason they were not acted on
+        stored = await e.db.load_signals(limit=None)
+        assert sorted((s.id, s.outcome) for s in stored) == sorted((s.id, s.outcome) for s in e.recent_signals)
     finally:
         await h.stop()
     cfg = engine_config(risk_management={"max_total_positions": 1})
@@ -92,6 +95,29 @@ async def test_low_confidence_entries_are_dropped_and_risk_refusals_recorded() -
         await e.db.flush()
         stored = [s for s in await e.db.load_signals(limit=None) if s.type.value == "BUY"]
         assert [s.outcome for s in stored] == [s.outcome for s in reversed(refused)]
+    finally:
+        await h.stop()
+
+
+async def test_the_engine_acts_on_a_periods_entries_in_priority_order() -> None:
+    # A and C rise together (C faster) and enter in the same period; with room for one position
+    # the entry with the higher strength x confidence is executed and the other refused
+    h = await make_engine(engine_config(risk_management={"max_total_positions": 1})).start()
+    e = h.engine
+    try:
+        close = np.full(4, 100.0)
+        for k in range(15):
+            new = close * np.array([1.004, 0.995, 1.008, 0.997])
+            await h.step(klines(T0 + k * MIN, new.tolist(), open_=close.tolist()))
+            close = new
+        first = min(s.ts_ms for s in e.recent_signals)
+        acted = [s for s in reversed(e.recent_signals) if s.ts_ms == first]  # in the order acted on
+        assert [s.type.value for s in acted] == ["BUY", "BUY"]
+        products = [s.strength * s.confidence for s in acted]
+        assert products[0] > products[1]
+        assert acted[0].executed and not acted[1].executed
+        assert acted[1].outcome.startswith("refused: max total positions reached: 1 of 1")
+        assert set(e.portfolio.positions) == {acted[0].symbol}
     finally:
         await h.stop()
 
