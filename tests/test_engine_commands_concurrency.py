@@ -9,11 +9,14 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
-from engine_helpers import MIN, T0, klines, make_engine, until
+from engine_helpers import MIN, SYMBOLS, T0, engine_config, klines, make_engine, until
 
-from tui_trader.events import ClosePosition, EmergencyStop, FlattenAll, ManualBuy
-from tui_trader.execution.broker import BrokerError, BrokerErrorKind
-from tui_trader.models import EngineState, OrderStatus
+from tui_trader.clock import ManualClock
+from tui_trader.events import ClosePosition, EmergencyStop, FlattenAll, ManualBuy, Start
+from tui_trader.execution.broker import BrokerError, BrokerErrorKind, OrderRequest
+from tui_trader.execution.paper import PaperBroker
+from tui_trader.market.binance_payloads import synthetic_filters
+from tui_trader.models import EngineState, Order, OrderStatus, OrderType, Side, Source
 
 D = Decimal
 S = EngineState
@@ -225,5 +228,50 @@ async def test_an_emergency_stop_whose_cancels_fail_says_so_to_the_operator() ->
         (stop_row,) = await _audit(e, "emergency_stop")
         assert stop_row["outcome"] == ("operator panic: 0 order(s) cancelled; cancelling open orders failed: "
                                        "timeout: exchange unreachable")
+    finally:
+        await h.stop()
+
+
+async def test_two_starts_after_a_failed_reconciliation_book_the_orders_fills_once(tmp_path) -> None:
+    """The start-up reconciliation could not ask the exchange about an order a crash left as an
+    intent (it had filled there); the operator presses start twice. Both starts try the
+    reconciliation again, one after the other: the fill is booked once, as the exchange holds it."""
+    db = str(tmp_path / "book.db")
+    h = await make_engine(db_path=db).start()
+    e = h.engine
+    await _flat(h, 0, 3)
+    now = e.clock.now_ms()
+    intent = Order(client_order_id="tt1-99", symbol="AAAUSDT", side=Side.BUY, type=OrderType.MARKET,
+                   quantity=D("1.000"), price=None, status=OrderStatus.INTENT, source=Source.UI,
+                   reason="manual buy", created_ms=now, updated_ms=now)
+    await e.db.write_order_intent(intent, e.session_id)  # committed, then a kill -9
+    cash = e.portfolio.cash
+    await h.stop()
+
+    cfg = engine_config()
+    holder: dict[str, Any] = {}
+    filters = {s: synthetic_filters(s, 100.0) for s in SYMBOLS}
+    broker = PaperBroker(cfg, ManualClock(0), lambda s: holder["e"].last_price(s) if holder else 100.0, filters,
+                         balances={"USDT": cash})
+    # the order reached the exchange before the kill and filled there
+    await broker.submit(OrderRequest("tt1-99", "AAAUSDT", Side.BUY, OrderType.MARKET, D("1.000"), None))
+    broker.fail_next(BrokerErrorKind.TIMEOUT, n=40, op="query")  # at start-up it cannot be asked
+    h = make_engine(cfg, db_path=db, broker=broker)
+    holder["e"] = h.engine
+    await h.start()
+    e = h.engine
+    try:
+        assert e.state is S.PAUSED and "reconciliation failed" in e._reconcile_problem
+        broker._faults["query"].clear()  # the exchange answers again
+        await _flat(h, 10, 13)
+        first, second = await asyncio.gather(e.submit(Start()), e.submit(Start()))
+        assert first.ok and first.message == "trading started"
+        assert second.ok and second.message == "already running"
+        assert e.state is S.RUNNING
+        held = (await broker.balances())
+        assert e.portfolio.positions["AAAUSDT"].quantity == held["AAA"] == D("1.000")
+        assert e.portfolio.cash == held["USDT"]
+        stored = {s: p.quantity for s, p in (await e.db.load_positions()).items()}
+        assert stored == {"AAAUSDT": D("1.000")}
     finally:
         await h.stop()

@@ -261,6 +261,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._board_version = 0
         self._error: str = ""
         self._reconcile_problem = ""  # why the start-up reconciliation failed ("" when it passed)
+        self._reconcile_lock = asyncio.Lock()  # its tries again (_reconcile_again), one at a time
         self._book_holds_more = False  # live: the account holds less of a position than the book
         # orders of this session whose outcome is unknown (no answer, lookups failed): their symbol
         # takes no new order until a lookup settles them (each period, and before its next order)
@@ -456,15 +457,20 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
     async def _reconcile_again(self) -> str:
         """A start-up reconciliation that failed, tried again before trading starts. Returns why
         trading must stay off, or "" (then the failure is cleared)."""
-        problem = await self._reconcile()
-        if problem:
-            self._error = self._reconcile_problem = problem
-            return problem
-        log.info("reconciliation passed on a new try: trading may start")
-        if self._error == self._reconcile_problem:
-            self._error = ""
-        self._reconcile_problem = ""
-        return ""
+        # one try at a time: two commands at once (a start pressed twice) would each book the fills
+        # of the same stored order, and the book would hold them twice
+        async with self._reconcile_lock:
+            if not self._reconcile_problem:
+                return ""  # another command's try passed meanwhile
+            problem = await self._reconcile()
+            if problem:
+                self._error = self._reconcile_problem = problem
+                return problem
+            log.info("reconciliation passed on a new try: trading may start")
+            if self._error == self._reconcile_problem:
+                self._error = ""
+            self._reconcile_problem = ""
+            return ""
 
     def _init_arrays(self) -> None:
         cfg = self.cfg
@@ -1578,6 +1584,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 ok, msg = await self._override_daily_limit(cmd.source, "operator start")
                 return CommandResult(ok, msg if ok else f"cannot start: {msg}")
             ok, msg = await self._start_trading(cmd.source, "operator start")
+            if not ok and self.sm.state == EngineState.RUNNING:  # another start got there while this one waited
+                return CommandResult(True, "already running")
             return CommandResult(ok, msg if ok else f"cannot start: {msg}")
         if isinstance(cmd, Pause):
             if st == EngineState.REDUCING:
