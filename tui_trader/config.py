@@ -182,6 +182,9 @@ class Feed(_Section):
     interval: str = Field("1m", description="kline interval (1s 1m 5m 15m 1h 1d ...)")
     speed: float | Literal["max"] = Field(60.0, description="times real time, or 'max'")
     stale_after_s: float = Field(15.0, gt=0, description="a stream silent this long is stale and recreated")
+    max_price_jump: float = Field(
+        100.0, gt=1, description="a price more than this many times above or below the last one is rejected"
+    )
     sim: SimFeed = Field(default_factory=SimFeed)
     replay: ReplayFeed = Field(default_factory=ReplayFeed)
 

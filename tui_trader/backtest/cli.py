@@ -197,7 +197,7 @@ def _check_span(start_ms: int | None, end_ms: int | None) -> None:
 
 
 def _sweep_data(data: str, interval: str, symbols: list[str] | None, start_ms: int | None,
-                end_ms: int | None) -> Any:
+                end_ms: int | None, max_price_jump: float) -> Any:
     """The sweep's klines, loaded once here, before any worker starts: data that no point could
     replay (no files, none of the symbols, nothing from ``start_ms`` to ``end_ms``) is one
     :class:`~tui_trader.market.replay.ReplayError`, not a failure per point. Returns the
@@ -206,14 +206,14 @@ def _sweep_data(data: str, interval: str, symbols: list[str] | None, start_ms: i
     from tui_trader.clock import utc_text
     from tui_trader.market.replay import load_klines
 
-    loaded = load_klines(data, interval, symbols=symbols)
+    loaded = load_klines(data, interval, symbols=symbols, max_price_jump=max_price_jump)
     ot = loaded.klines.open_time
     lo = -(2**62) if start_ms is None else start_ms
     hi = 2**62 if end_ms is None else end_ms
     if not ((ot >= lo) & (ot < hi)).any():
         raise no_klines_error(interval, data, start_ms, end_ms,
                               f"{utc_text(int(ot.min()))} to {utc_text(int(ot.max()))} UTC")
-    keep_data(Path(data).resolve(), interval, symbols, loaded)  # an inline sweep loads nothing twice
+    keep_data(Path(data).resolve(), interval, symbols, loaded, max_price_jump)  # an inline sweep loads nothing twice
     return loaded
 
 
@@ -248,12 +248,12 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     data, interval, symbols = _inputs(args, cfg)
     start_ms, end_ms = _span(args, cfg)
     try:
-        loaded = _sweep_data(data, interval, symbols, start_ms, end_ms)
+        loaded = _sweep_data(data, interval, symbols, start_ms, end_ms, cfg.feed.max_price_jump)
     except ReplayError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     spec = {"path": str(Path(data).resolve()), "interval": interval, "symbols": symbols,
-            "start_ms": start_ms, "end_ms": end_ms}
+            "start_ms": start_ms, "end_ms": end_ms, "max_price_jump": cfg.feed.max_price_jump}
     processes = args.processes or default_processes()  # the cores this process may use, not the host's
     err = Console(stderr=True)
     console = None if args.json else Console()  # --json: the JSON alone on stdout, as for a backtest

@@ -425,20 +425,26 @@ async def store_result(result: BacktestResult, db_path: str | Path, data_desc: s
 _DATA_CACHE: dict[tuple, Any] = {}
 
 
-def keep_data(path: str | Path, interval: str, symbols: Sequence[str] | None, data: Any) -> None:
+def keep_data(
+    path: str | Path, interval: str, symbols: Sequence[str] | None, data: Any, max_price_jump: float | None = None
+) -> None:
     """Hand klines loaded elsewhere (the sweep's check of its data) to this process's cache, so
     a sweep run in this process does not load them again."""
     _DATA_CACHE.clear()
-    _DATA_CACHE[(os.path.abspath(path), interval, tuple(symbols) if symbols else None)] = data
+    _DATA_CACHE[(os.path.abspath(path), interval, tuple(symbols) if symbols else None, max_price_jump)] = data
 
 
-def _cached_data(path: str, interval: str, symbols: tuple[str, ...] | None) -> Any:
+def _cached_data(
+    path: str, interval: str, symbols: tuple[str, ...] | None, max_price_jump: float | None = None
+) -> Any:
     from tui_trader.market.replay import load_klines
+    from tui_trader.market.validation import DEFAULT_MAX_PRICE_JUMP
 
-    key = (os.path.abspath(path), interval, symbols)
+    key = (os.path.abspath(path), interval, symbols, max_price_jump)
     if key not in _DATA_CACHE:
         _DATA_CACHE.clear()  # one data set per worker process
-        _DATA_CACHE[key] = load_klines(path, interval, list(symbols) if symbols else None)
+        jump = DEFAULT_MAX_PRICE_JUMP if max_price_jump is None else max_price_jump
+        _DATA_CACHE[key] = load_klines(path, interval, list(symbols) if symbols else None, max_price_jump=jump)
     return _DATA_CACHE[key]
 
 
@@ -489,7 +495,7 @@ def sweep_runner(config_dict: dict[str, Any], data_spec: dict[str, Any]) -> dict
         config_dict = {**config_dict, "data_processing": {**dp, "rating_worker": "off"}}
     cfg = Config.model_validate(config_dict)
     syms = tuple(data_spec["symbols"]) if data_spec.get("symbols") else None
-    data = _cached_data(str(data_spec["path"]), data_spec["interval"], syms)
+    data = _cached_data(str(data_spec["path"]), data_spec["interval"], syms, data_spec.get("max_price_jump"))
     with kept_warnings() as warnings:
         res = asyncio.run(
             run_backtest(

@@ -77,7 +77,7 @@ from tui_trader.market.binance_payloads import (
     parse_rest_klines,
 )
 from tui_trader.market.feed import FeedError, MarketEvent
-from tui_trader.market.validation import RejectCounter, validate_kline_batch, validate_price_batch
+from tui_trader.market.validation import PriceGuard, RejectCounter, validate_kline_batch, validate_price_batch
 from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
 
 log = logging.getLogger("tui_trader.market.binance")
@@ -502,6 +502,7 @@ class BinanceFeed:
         self._watch_task: asyncio.Task[None] | None = None
         self._out: asyncio.Queue[Any] = asyncio.Queue()
         self._last_open = np.empty(0, dtype=np.int64)  # newest emitted closed open time per symbol
+        self._guard = PriceGuard(0, cfg.feed.max_price_jump)  # price_jump references, per symbol
         self._ref_open = np.empty(0, dtype=np.int64)  # gap-fill reference before any kline is seen
         self._last_event_ms = np.empty(0, dtype=np.int64)
         self._hist_floor = np.empty(0, dtype=np.int64)  # newest open time history() returned per symbol
@@ -553,6 +554,7 @@ class BinanceFeed:
         n = len(self._symbols)
         self._sym_index = {s: i for i, s in enumerate(self._symbols)}
         self._last_open = np.full(n, -1, dtype=np.int64)
+        self._guard = PriceGuard(n, self.cfg.feed.max_price_jump)
         now = self.clock.now_ms()
         self._ref_open = np.full(n, now - now % self.interval_ms - self.interval_ms, dtype=np.int64)
         self._last_event_ms = np.full(n, -1, dtype=np.int64)
@@ -672,7 +674,8 @@ class BinanceFeed:
             raise FeedError(f"history: {describe_error(exc)}") from None
         batch = KlineBatch.concat(parts, iv)
         scratch = np.full(len(self._symbols), -1, dtype=np.int64)
-        batch = validate_kline_batch(batch, len(self._symbols), scratch, self.counter, now_ms=now)
+        guard = self._guard if iv == self.interval_ms else None  # the feed's own klines: its references
+        batch = validate_kline_batch(batch, len(self._symbols), scratch, self.counter, now_ms=now, guard=guard)
         batch = _sorted_by_time_symbol(batch)
         if iv == self.interval_ms and len(batch):
             np.maximum.at(self._last_open, batch.sym.astype(np.int64), batch.open_time)
@@ -869,7 +872,7 @@ class BinanceFeed:
                 return
             before = self.counter.total
             prices = parse_mini_ticker_array(data, self._sym_index, self.counter)
-            prices = validate_price_batch(prices, len(self._symbols), self.counter, now_ms=now_ms)
+            prices = validate_price_batch(prices, len(self._symbols), self.counter, now_ms=now_ms, guard=self._guard)
             if self.counter.total == before or len(prices):
                 self._fresh(conn, stream, now_ms)
             if len(prices):
@@ -964,7 +967,7 @@ class BinanceFeed:
             self.duplicates_dropped += dropped - late
             batch = batch.take(new)
         batch = validate_kline_batch(
-            batch, len(self._symbols), self._last_open, self.counter, now_ms=self.clock.now_ms()
+            batch, len(self._symbols), self._last_open, self.counter, now_ms=self.clock.now_ms(), guard=self._guard
         )
         if len(batch):
             self._out.put_nowait(batch)

@@ -49,7 +49,13 @@ from tui_trader.market.file_cache import KlineFileCache
 from tui_trader.market.pacing import Pacer
 from tui_trader.market.sim import advance_clock, parse_speed
 from tui_trader.market.sources import ReplayKlines
-from tui_trader.market.validation import RejectCounter, kline_batch_from_arrays, validate_kline_batch
+from tui_trader.market.validation import (
+    DEFAULT_MAX_PRICE_JUMP,
+    PriceGuard,
+    RejectCounter,
+    kline_batch_from_arrays,
+    validate_kline_batch,
+)
 from tui_trader.models import KlineBatch, SymbolFilters
 from tui_trader.monitor.metrics import CounterRate
 
@@ -274,6 +280,7 @@ def load_klines(
     end_ms: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     file_cache: KlineFileCache | None | Literal["default"] = "default",
+    max_price_jump: float = DEFAULT_MAX_PRICE_JUMP,
 ) -> ReplayData:
     """Load, validate and merge recorded klines of one ``interval``.
 
@@ -283,7 +290,9 @@ def load_klines(
     is called after each file. Raises FileNotFoundError for a missing path and
     ReplayError when nothing usable is found. ``file_cache``: parsed files are taken from and
     kept in this cache (:mod:`.file_cache`; ``"default"``: :meth:`KlineFileCache.default`,
-    None: no cache); the result is the same either way.
+    None: no cache); the result is the same either way. ``max_price_jump``
+    (``feed.max_price_jump``): a close that far from the symbol's previous one, across its files
+    in time order, is rejected (``price_jump``).
     """
     interval_ms = interval_to_ms(interval)
     files = discover(paths)
@@ -338,11 +347,12 @@ def load_klines(
     parsed.sort(key=first_time)
     good: list[KlineBatch] = []
     file_ids: list[np.ndarray] = []
+    guard = PriceGuard(len(names), max_price_jump)  # one chain per symbol over its files, in time order
     for k, (fname, b) in enumerate(parsed):
         if len(b) > 1 and np.any(np.diff(b.open_time) < 0):
             b = b.take(np.argsort(b.open_time, kind="stable"))
         ok = validate_kline_batch(
-            b, len(names), np.full(len(names), -1, dtype=np.int64), counters[fname], source=fname
+            b, len(names), np.full(len(names), -1, dtype=np.int64), counters[fname], source=fname, guard=guard
         )
         good.append(ok)
         file_ids.append(np.full(len(ok), k, dtype=np.int64))
@@ -464,7 +474,7 @@ class ReplayFeed:
             if not self.path:
                 raise ReplayError("replay feed needs a path (feed.replay.path or --path)")
             data = load_klines(self.path, self.interval, self._want_symbols, self.start_ms, self.end_ms,
-                               self.progress)
+                               self.progress, max_price_jump=self.cfg.feed.max_price_jump)
             self._data = data
         kl = data.klines
         names = list(data.symbols)

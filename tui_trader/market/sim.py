@@ -51,7 +51,7 @@ from tui_trader.config import Config
 from tui_trader.market.binance_payloads import synthetic_filters
 from tui_trader.market.pacing import Pacer
 from tui_trader.market.universe import is_leveraged_token
-from tui_trader.market.validation import RejectCounter, validate_kline_batch, validate_price_batch
+from tui_trader.market.validation import PriceGuard, RejectCounter, validate_kline_batch, validate_price_batch
 from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
 from tui_trader.monitor.metrics import CounterRate
 
@@ -414,6 +414,7 @@ class SimFeed:
         self._running = False
         self.counter = RejectCounter()
         self._last_open: np.ndarray = np.empty(0, dtype=np.int64)
+        self._guard: PriceGuard | None = None  # the price_jump references, made by start()
         self._last_event_ms = -1
         self._live_klines = 0
         self._tap: Callable[[KlineBatch], None] | None = None
@@ -470,6 +471,7 @@ class SimFeed:
         self._market = m
         self._last_open = np.full(len(self._symbols), -1, dtype=np.int64)
         self._last_open[:] = self.start_ms - self.interval_ms if self.warmup_klines else -1
+        self._guard = PriceGuard(len(self._symbols), self.cfg.feed.max_price_jump)
         # The filters' tick is the one the process rounds its prices to.
         self._filters = {s: synthetic_filters(s, float(p)) for s, p in zip(self._symbols, m.price0, strict=True)}
         self._started = True
@@ -558,7 +560,7 @@ class SimFeed:
                 self.max_klines is None or self._live_klines + len(made) < self.max_klines
             ):
                 pbs, kb = m.step()
-                kb = validate_kline_batch(kb, n, self._last_open, self.counter)
+                kb = validate_kline_batch(kb, n, self._last_open, self.counter, guard=self._guard)
                 if self._tap is not None:
                     self._tap(kb)
                 made.append((pbs, kb))
@@ -571,7 +573,7 @@ class SimFeed:
                 if not self._running:
                     return
                 if isinstance(ev, PriceBatch):
-                    ev = validate_price_batch(ev, n, self.counter)
+                    ev = validate_price_batch(ev, n, self.counter, guard=self._guard)
                 advance_clock(self.clock, ts)
                 self._last_event_ms = ts
                 self.received += len(ev)

@@ -23,8 +23,24 @@ Reasons (a row is counted once, under the first rule it breaks, in this order):
 ``high_below_low``      high < low
 ``open_outside_range``  open outside [low, high]
 ``close_outside_range`` close outside [low, high]
+``price_out_of_range``  a price (open, high, low, close; a ticker's price or known 24h open, high,
+                        low) outside [``MIN_PRICE``, ``MAX_PRICE``] = [1e-12, 1e12]: finite, but no
+                        market's (Binance's tick is at least 1e-8; BTC in the dearest quote asset is
+                        ~1e9), and 1e308 would overflow quantity x price to inf
 ``duplicate``           a closed kline whose open time was already accepted for the symbol
 ``out_of_order``        a closed kline older than the newest accepted one for the symbol
+``price_jump``          only with a :class:`PriceGuard`: a close (klines) or a price (tickers) more
+                        than ``max_jump`` times above or below the last one accepted for the symbol
+                        (``feed.max_price_jump``, 100 by default), e.g. a payload with its decimal
+                        point shifted. Binance refuses trades far from the recent average price
+                        (PERCENT_PRICE filters: a few times it at most), and the 2024-2025 klines
+                        move at most 1.73x from one close to the next (1d; 1.19x at 1h; a 1d
+                        kline's wick 6.8x): a real move never comes near 100x in one step. Klines and tickers keep a
+                        reference each (the last accepted closed kline's close; the last accepted
+                        price); in-progress klines are judged, never recorded. The first price of a
+                        symbol has no reference: only the range above holds it. A rejected price
+                        never becomes the reference, so a real move beyond the factor (none is
+                        known) would hold the symbol's prices back until the feed restarts.
 
 The parsers in :mod:`tui_trader.market.binance_payloads` use two more:
 ``bad_type`` (a field of the wrong JSON type) and ``malformed`` (missing fields,
@@ -37,6 +53,7 @@ currency; volumes in base (``quote_volume`` in quote) currency.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -52,10 +69,20 @@ FUTURE_SLACK_MS = 600_000
 slow (no NTP) still takes every kline; a garbled kline within that slack holds its symbol's later
 klines back for at most that long."""
 
+MIN_PRICE = 1e-12
+"""The lowest price taken (quote per base): Binance's smallest tick is 1e-8."""
+MAX_PRICE = 1e12
+"""The highest price taken (quote per base): BTC in the dearest quote asset is ~1e9; quantities
+up to 1e15 times it stay far from float overflow."""
+DEFAULT_MAX_PRICE_JUMP = 100.0
+"""``feed.max_price_jump``'s default: see ``price_jump`` in the module doc."""
+
 REASONS = (
     "bad_time",
     "non_finite",
     "non_positive_price",
+    "price_out_of_range",
+    "price_jump",
     "negative_volume",
     "taker_above_volume",
     "high_below_low",
@@ -134,6 +161,76 @@ def _first_failure(rules: list[tuple[str, np.ndarray]], counter: RejectCounter, 
     return bad
 
 
+class PriceGuard:
+    """A feed's references for the ``price_jump`` rule (see the module doc): per symbol, the last
+    accepted closed kline's close and the last accepted ticker price (NaN: none yet).
+
+    ``max_jump`` (> 1): a price more than that many times above or below its reference is
+    rejected. Raises ``ValueError`` for a bad ``max_jump`` or ``n_symbols``.
+    """
+
+    def __init__(self, n_symbols: int, max_jump: float = DEFAULT_MAX_PRICE_JUMP) -> None:
+        mj = float(max_jump)
+        if not math.isfinite(mj) or mj <= 1:
+            raise ValueError(f"max_jump must be a finite number above 1, got {max_jump!r}")
+        if n_symbols < 0:
+            raise ValueError(f"n_symbols must be >= 0, got {n_symbols}")
+        self.max_jump = mj
+        self.kline_ref = np.full(int(n_symbols), np.nan)
+        self.price_ref = np.full(int(n_symbols), np.nan)
+        self._last: tuple[float, float] | None = None  # (price, reference) of the last rejected row
+
+    def _far(self, p: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", over="ignore"):
+            return (p > ref * self.max_jump) | (p * self.max_jump < ref)  # NaN reference: never
+
+    def judge(self, ref: np.ndarray, sym: np.ndarray, px: np.ndarray, closed: np.ndarray | None) -> np.ndarray | None:
+        """The rows of ``(sym, px)`` (batch order) too far from their symbol's reference ``ref``,
+        or None when every row passes; ``ref`` is updated with the accepted rows (those of
+        ``closed``, when given). Vectorised; a symbol with a rejected or an in-progress row is
+        walked row by row (each row against the last accepted one)."""
+        m = sym.shape[0]
+        s64 = sym.astype(np.int64)
+        order = np.argsort(s64, kind="stable")
+        ss, ps = s64[order], px[order]
+        first = np.ones(m, dtype=bool)
+        first[1:] = ss[1:] != ss[:-1]
+        prev = np.empty(m)
+        prev[1:] = ps[:-1]
+        prev[first] = ref[ss[first]]
+        far = self._far(ps, prev)
+        slow = far if closed is None else far | ~closed[order]
+        if slow.any():
+            walk = np.isin(ss, np.unique(ss[slow]))
+        else:
+            walk = np.zeros(m, dtype=bool)
+        last = np.ones(m, dtype=bool)
+        last[:-1] = ss[1:] != ss[:-1]
+        upd = last & ~walk
+        ref[ss[upd]] = ps[upd]
+        if not walk.any():
+            return None
+        bad = np.zeros(m, dtype=bool)  # in batch order
+        for k in np.sort(order[walk]).tolist():
+            s, p_k = int(s64[k]), float(px[k])
+            r = float(ref[s])
+            if bool(self._far(np.float64(p_k), np.float64(r))):
+                bad[k] = True
+                if self._last is None:
+                    self._last = (p_k, r)
+            elif closed is None or closed[k]:
+                ref[s] = p_k
+        return bad if bad.any() else None
+
+    def detail(self, field: str, what: What, mask: np.ndarray) -> str:
+        """The reject text: ``what`` of the rows, and the first rejected price against its reference."""
+        head = what if isinstance(what, str) else what(mask)
+        last, self._last = self._last, None
+        if last is None:
+            return head
+        return f"{head}: {field} {last[0]:.10g} after {last[1]:.10g} (more than {self.max_jump:g}x away)"
+
+
 def validate_kline_batch(
     batch: KlineBatch,
     n_symbols: int,
@@ -141,6 +238,7 @@ def validate_kline_batch(
     counter: RejectCounter,
     now_ms: int | None = None,
     source: str | None = None,
+    guard: PriceGuard | None = None,
 ) -> KlineBatch:
     """The rows of ``batch`` that pass every rule (see module doc); the others are counted.
 
@@ -157,6 +255,10 @@ def validate_kline_batch(
     than every earlier accepted one. In-progress klines (``closed=False``) are
     checked for values only and never recorded. Fully vectorised; never raises on
     bad data.
+
+    ``guard``: the feed's :class:`PriceGuard`; each kline's close is then judged against the
+    symbol's last accepted close (``price_jump``), in batch order, and the accepted closed
+    klines' closes become the references.
     """
     n = len(batch)
     if n == 0:
@@ -171,7 +273,7 @@ def validate_kline_batch(
     # terms and by low > 0 / open <= high); the per-rule breakdown only runs when it fails.
     with np.errstate(invalid="ignore"):
         ok = (sym >= 0) & (sym < n_symbols) & (ot >= 0) & (batch.close_time >= ot) & (batch.trades >= 0)
-        ok &= (lo > 0) & (lo <= o) & (o <= h) & (lo <= c) & (c <= h) & np.isfinite(h)
+        ok &= (lo >= MIN_PRICE) & (lo <= o) & (o <= h) & (lo <= c) & (c <= h) & (h <= MAX_PRICE)
         ok &= (tb >= 0) & (tb <= v) & (qv >= 0) & np.isfinite(v) & np.isfinite(qv)
     bad_time = _bad_times(batch, now_ms)
     if bad_time is not None:
@@ -201,6 +303,17 @@ def validate_kline_batch(
                 last_open_time[s_acc] = t_acc  # newer than last by construction
             else:
                 np.maximum.at(last_open_time, s_acc, t_acc)
+
+    if guard is not None:
+        rows = np.flatnonzero(~bad) if bad.any() else None
+        s_g = sym if rows is None else sym[rows]
+        if s_g.size:
+            c_g = c if rows is None else c[rows]
+            cl_g = closed.astype(bool) if rows is None else closed.astype(bool)[rows]
+            jump = guard.judge(guard.kline_ref, s_g, c_g, cl_g)
+            if jump is not None:
+                _count(counter, "price_jump", jump, guard.detail("close", what, jump))
+                bad[jump if rows is None else rows[jump]] = True
 
     if not bad.any():
         return batch
@@ -265,8 +378,15 @@ def _value_rules(
             ("high_below_low", h < lo),
             ("open_outside_range", (o < lo) | (o > h)),
             ("close_outside_range", (c < lo) | (c > h)),
+            ("price_out_of_range", _out_of_range(o) | _out_of_range(h) | _out_of_range(lo) | _out_of_range(c)),
         ]
     return _first_failure(rules, counter, len(batch), what)
+
+
+def _out_of_range(p: np.ndarray) -> np.ndarray:
+    """Prices outside [MIN_PRICE, MAX_PRICE] (NaN is not: an unknown 24h field)."""
+    with np.errstate(invalid="ignore"):
+        return (p < MIN_PRICE) | (p > MAX_PRICE)
 
 
 def _order_check(
@@ -330,7 +450,11 @@ def _order_check(
 
 
 def validate_price_batch(
-    batch: PriceBatch, n_symbols: int, counter: RejectCounter, now_ms: int | None = None
+    batch: PriceBatch,
+    n_symbols: int,
+    counter: RejectCounter,
+    now_ms: int | None = None,
+    guard: PriceGuard | None = None,
 ) -> PriceBatch:
     """The rows of ``batch`` that pass the price rules; the others are counted.
 
@@ -340,7 +464,10 @@ def validate_price_batch(
     every real price of its symbol after it); ``non_finite`` (last price NaN/inf, or a 24h field infinite — the
     24h fields may be NaN = unknown); ``non_positive_price`` (price, or a known 24h
     open/high/low, <= 0); ``negative_volume`` (24h volumes < 0); ``high_below_low``
-    (24h high < 24h low). Never raises on bad data.
+    (24h high < 24h low); ``price_out_of_range`` (price, or a known 24h open/high/low,
+    outside [``MIN_PRICE``, ``MAX_PRICE``]); with the feed's ``guard``, ``price_jump`` (a price
+    more than ``guard.max_jump`` times away from the symbol's last accepted one, judged in batch
+    order; the accepted prices become the references). Never raises on bad data.
     """
     n = len(batch)
     if n == 0:
@@ -364,8 +491,16 @@ def validate_price_batch(
             ("non_positive_price", (p <= 0) | (o <= 0) | (h <= 0) | (lo <= 0)),
             ("negative_volume", (v < 0) | (q < 0)),
             ("high_below_low", h < lo),
+            ("price_out_of_range", _out_of_range(p) | _out_of_range(o) | _out_of_range(h) | _out_of_range(lo)),
         ]
     bad = _first_failure(rules, counter, n, "price")
+    if guard is not None:
+        rows = np.flatnonzero(~bad)
+        if rows.size:
+            jump = guard.judge(guard.price_ref, sym[rows], p[rows], None)
+            if jump is not None:
+                _count(counter, "price_jump", jump, guard.detail("price", "price", jump))
+                bad[rows[jump]] = True
     if not bad.any():
         return batch
     keep = ~bad
