@@ -3,6 +3,8 @@ escaping to the host."""
 
 from __future__ import annotations
 
+from decimal import Decimal as D
+
 from engine_helpers import MIN, T0, klines, make_engine
 
 from tui_trader.events import EmergencyStop, LockSymbol, ManualBuy, ManualSell, Pause, SetZThreshold, Start
@@ -62,5 +64,23 @@ async def test_a_flag_must_be_a_bool_not_a_string_that_reads_as_true() -> None:
         assert not (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=5000))).ok  # above 10 % of equity
         assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=5000, override_risk=True))).ok
         assert (await e.submit(LockSymbol(symbol="AAAUSDT", locked=False))).ok and not e.locked
+    finally:
+        await h.stop()
+
+
+async def test_a_command_with_an_argument_json_cannot_hold_is_refused_and_still_audited() -> None:
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        cmds = [ManualBuy(symbol=["AAAUSDT"], quote_amount=D(100)),  # type: ignore[arg-type]
+                ManualBuy(symbol="AAAUSDT", quote_amount=object())]  # type: ignore[arg-type]
+        for cmd in cmds:
+            res = await e.submit(cmd)
+            assert not res.ok
+        rows = [a for a in await e.db.load_audit(limit=100) if a["action"] == "ManualBuy"]
+        assert [(a["ok"], a["args"]["symbol"]) for a in rows] == [(False, "['AAAUSDT']"), (False, "AAAUSDT")]
+        assert "unknown symbol ['AAAUSDT']" in rows[0]["outcome"]
+        assert rows[1]["args"]["quote_amount"].startswith("<object object at ")
+        assert "quote amount must be a number" in rows[1]["outcome"]
     finally:
         await h.stop()

@@ -1765,7 +1765,9 @@ def _plain(v: Any) -> Any:
         return str(v)
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
-    return v
+    if v is None or isinstance(v, str | int | float):
+        return v
+    return repr(v)  # whatever a host put there: refused, but still audited (JSON cannot hold it)
 
 
 def _command_source(cmd: Command) -> str | None:
