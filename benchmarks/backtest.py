@@ -4,7 +4,12 @@ Usage::
 
     python benchmarks/backtest.py [--data DIR] [--interval 1h] [--start 2024-01-01]
                                   [--end 2025-01-01] [--symbols BTCUSDT,ETHUSDT]
-                                  [--sweep-points 4] [--processes N] [--json]
+                                  [--sweep-points 4] [--processes N] [--sim-symbols 500]
+                                  [--sampled-periods 20000] [--allpairs-periods 2000] [--no-sim] [--json]
+
+Three runs: (a) a backtest of the real klines; (b) the simulated market of ``--sim-symbols``
+symbols, each rating period playing 32 sampled opponents (``rating.opponents``; a round robin
+below 34 symbols, as in the engine); (c) the same universe playing all pairs.
 
 Prints klines replayed per second (all symbols), rating periods per second and the
 wall time of one backtest (data loading included, once parsing the files and once with the
@@ -18,6 +23,14 @@ and gives ``ceiling_klines_per_s``: N over the larger of the two. With
 process while the engine makes the market and trades, so neither side can go faster than its own
 part alone (``worker_peak_rss_mb`` is the worker's peak memory). Data defaults to ``$TUI_TRADER_SHARED_DATA/binance_spot_klines``
 (or ``../shared/data`` next to the checkout).
+
+``--json`` keys: ``benchmark``, ``interval``, ``symbols``, ``klines``, ``periods``, ``fills``,
+``wall_s``, ``wall_warm_s``, ``engine_s`` (the engine's own replay time), ``klines_per_s``,
+``periods_per_s``, ``total_return``; with ``--sweep-points``: ``sweep_points``, ``sweep_errors``,
+``sweep_processes``, ``sweep_wall_s``, ``sweep_points_per_min``; for (b) ``sampled32`` and (c)
+``allpairs`` (each left out by ``--no-sim`` or 0 periods) an object with ``symbols``, ``periods``,
+``opponents``, ``klines``, ``run_s``, ``klines_per_s``, ``peak_rss_mb``, ``worker_peak_rss_mb``,
+``rating_ms``, ``feed_ms``, ``ceiling_klines_per_s``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ Usage::
                                 [--data DIR] [--no-replay] [--json]
 
 For each universe size N (simulated market, paper broker, persistence on in a fresh temporary
-database) it runs a fixed number of live rating periods after a short warm-up and prints:
+database) it runs a fixed number of live rating periods after a short warm-up and prints (in
+``--json``, one object per size in the list ``sim``, beside ``benchmark`` and
+``klines_per_period``; each with ``n``, ``periods`` measured, ``orders`` sent and ``stop_s``, the
+final stop and flush):
 
 * ``periods_per_s`` / ``pipeline_ms``: live periods per second and milliseconds per period
   through everything (feed, cache, scores, outcomes, Glicko-2, z-scores, signals, risk,
@@ -33,8 +36,10 @@ Then the whole 2024 1h replay of the ten real symbols (``--data``, default
 ``$TUI_TRADER_SHARED_DATA/binance_spot_klines``) with the shipped configuration and persistence
 on: wall seconds from loading to the closed database (``replay_wall_s``), like
 ``tui-trader run --headless --feed replay --interval 1h --speed max`` without the interpreter
-start-up; then once more with the parsed kline files cached (``replay_wall_warm_s``; the
-benchmark uses a kline cache folder of its own that starts empty). ``--json`` prints one JSON line with every figure. Times are wall-clock.
+start-up, split into ``replay_load_s`` (loading and warm-up), ``replay_run_s`` and ``replay_stop_s``,
+with the run's ``replay_periods``, ``replay_klines``, ``replay_fills`` and ``replay_final_equity``;
+then once more with the parsed kline files cached (``replay_wall_warm_s``, ``replay_load_warm_s``;
+the benchmark uses a kline cache folder of its own that starts empty). ``--json`` prints one JSON line with every figure. Times are wall-clock.
 """
 
 from __future__ import annotations

@@ -15,7 +15,13 @@ Figures (each event goes through validation and into a :class:`MarketCache`):
 (d) MarketCache memory at 2000 symbols x 1000 klines.
 
 Targets: (c) <= 5 ms per array; (b) >= 500,000 klines/s once loaded; (d) <= 200 MB.
-``--json`` prints one JSON line with all figures instead of the table (as every benchmark here).
+``--json`` prints one JSON line with all figures instead of the table (as every benchmark here):
+(a) ``sim_symbols``, ``sim_intervals_per_s``, ``sim_rows_per_s``, ``sim_events_per_s``,
+``sim_rejected``; (b) ``replay_klines``, ``replay_load_s``, ``replay_load_warm_s`` (parsed files
+cached), ``replay_rejected``, ``replay_klines_per_s_per_period``, ``replay_klines_per_s_chunked``,
+``replay_total_s_per_period`` (absent with ``--no-replay``); (c) ``mini_ticker_items``,
+``mini_ticker_ms_median``, ``mini_ticker_ms_p90``; (d) ``cache_symbols``, ``cache_capacity``,
+``cache_mb``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,11 @@ pure-Python time is extrapolated from a subset of players (each still playing
 all 1999 opponents) and marked so. Times are the best of several runs (the
 machine is shared with other processes); the two sides of the speedup are timed in
 turns, so that a slow spell of the machine falls on both. With ``--json`` one JSON line with all
-figures is printed instead of the table.
+figures is printed instead of the table: ``sizes`` (by N as a string: ``rate_period_ms``,
+``build_outcomes_ms``, ``pure_python_ms``, ``pure_python_extrapolated_from_players`` - null when
+all players were timed - and ``speedup``), ``peak_mb_n2000`` (``rate_period_only``,
+``with_outcome_matrix``), ``targets`` (``ms`` by N, ``speedup_500``) and ``pass`` (each target met:
+``n10``, ``n500``, ``n2000``, ``speedup_500``, ``peak_mb``).
 
 Targets (issue): N=10 <= 0.15 ms, N=500 <= 4 ms, N=2000 <= 50 ms,
 speedup >= 250x at N=500, peak memory of an N=2000 period <= 300 MB.

@@ -14,8 +14,9 @@ Figures (best of a few runs; the machine is shared with other processes):
   engine (50,000-row batches), then the final flush;
   ``replay_no_klines_s`` is the same without klines (the engine does not copy
   a replay's klines into the database);
-* ``money_tx_ms``: one ``apply_order_update`` (order, 2 fills, position,
-  account in one committed transaction), WAL + synchronous=NORMAL and FULL;
+  (``replay_periods``: 2,000 with ``--quick``);
+* ``money_tx_ms_normal`` / ``money_tx_ms_full``: one ``apply_order_update`` (order, 2 fills,
+  position, account in one committed transaction), WAL + synchronous=NORMAL and FULL;
 * ``load_history_ms``: ``load_rating_history`` of 200 periods x 10 symbols
   from the 87,840 stored rows.
 

@@ -7,7 +7,7 @@ Setup: the real engine on the seeded sim feed, N symbols (default 2,000) on
 each time), the default 5-minute rating period, a 160x45 terminal, the engine
 running in the app's asyncio loop exactly as in production.
 
-Figures:
+Figures (besides the run's ``symbols``, ``seconds``, UI ``ticks`` and ``klines`` through the engine):
 
 * ``refresh_mean_ms`` / ``refresh_p99_ms`` / ``refresh_max_ms``: the UI timer's
   work per tick (``engine.snapshot()`` + numpy diff + writing the changed cells

@@ -5,6 +5,7 @@ before any timing starts."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -28,6 +29,25 @@ def bench(
                           timeout=timeout, cwd=REPO, env=env)  # fmt: skip
 
 
+def undocumented(name: str, out: object) -> set[str]:
+    """The keys of a benchmark's JSON (nested ones too, but not the N of ``sizes``) that its
+    docstring does not name as ``key``."""
+    doc = ast.get_docstring(ast.parse((BENCH / f"{name}.py").read_text())) or ""
+    found: set[str] = set()
+
+    def walk(o: object) -> None:
+        if isinstance(o, dict):
+            found.update(k for k in o if not k.isdigit())
+            for v in o.values():
+                walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
+
+    walk(out)
+    return {k for k in found if f"``{k}``" not in doc}
+
+
 def one_json_line(r: subprocess.CompletedProcess) -> dict:
     assert r.returncode == 0, r.stderr[-2000:]
     lines = r.stdout.splitlines()
@@ -42,6 +62,18 @@ def test_storage_quick_json_has_the_documented_keys() -> None:
         "money_tx_ms_normal", "money_tx_ms_full", "load_history_ms",
     }  # fmt: skip
     assert all(isinstance(v, int | float) and v > 0 for v in out.values())
+    assert undocumented("storage", out) == set()
+
+
+def test_engine_and_feed_json_keys_are_documented(tmp_path: Path) -> None:
+    engine = one_json_line(bench("engine", "--sizes", "10", "--periods", "5", "--no-replay", "--json"))
+    assert [row["n"] for row in engine["sim"]] == [10] and engine["sim"][0]["periods"] == 5
+    assert undocumented("engine", engine) == set()
+    feed = one_json_line(
+        bench("feed", "--no-replay", "--sim-klines", "2", "--json", data=tmp_path / "absent")
+    )
+    assert "replay_klines" not in feed and feed["sim_symbols"] == 2000 and feed["sim_rejected"] == 0
+    assert undocumented("feed", feed) == set()
 
 
 @pytest.mark.parametrize(
@@ -87,11 +119,6 @@ def test_a_missing_data_folder_is_named_before_any_work(name: str, args: list[st
     assert r.stdout == ""
 
 
-def test_feed_without_data_runs_with_no_replay(tmp_path: Path) -> None:
-    out = one_json_line(bench("feed", "--no-replay", "--sim-klines", "2", "--json", data=tmp_path / "absent"))
-    assert "replay_klines" not in out and out["sim_symbols"] == 2000 and out["sim_rejected"] == 0
-
-
 def test_backtest_data_that_cannot_be_replayed_is_a_usage_error(klines_dir: Path) -> None:
     r = bench("backtest", "--no-sim", "--symbols", "FOOUSDT", "--json", "--data", str(klines_dir))
     assert r.returncode == 2 and "Traceback" not in r.stderr
@@ -121,6 +148,7 @@ def test_backtest_sim_universe_too_small_for_32_opponents_plays_round_robin(klin
     )
     assert out["sampled32"]["symbols"] == 20 and out["sampled32"]["periods"] == 10
     assert out["sampled32"]["rating_ms"] > 0 and "allpairs" not in out
+    assert undocumented("backtest", out) == set()
 
 
 def test_ui_json_is_strict_when_nothing_was_measured() -> None:
@@ -128,3 +156,4 @@ def test_ui_json_is_strict_when_nothing_was_measured() -> None:
     out = one_json_line(bench("ui", "--seconds", "0.2", "--symbols", "10", "--presses", "0", "--json"))
     assert out["key_to_effect_p99_ms"] is None and out["key_to_effect_max_ms"] is None
     assert out["symbols"] == 10 and out["first_frame_s"] > 0
+    assert undocumented("ui", out) == set()
