@@ -122,6 +122,42 @@ async def test_the_engine_acts_on_a_periods_entries_in_priority_order() -> None:
         await h.stop()
 
 
+async def test_an_entry_is_sized_on_equity_with_unrealised_value_and_the_volatility_multiplier() -> None:
+    # half the cash sits in DDD (flat at 100): the strategy's entry in AAA is sized on the whole
+    # equity, not the cash left; AAA rises the same 0.5 % every kline, so its return volatility is
+    # 0 and the volatility multiplier 1 (an unknown volatility would halve the size)
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        await _trend(h, 1)
+        assert (await e.submit(ManualBuy(symbol="DDDUSDT", quote_amount=Decimal(5000), override_risk=True))).ok
+        await _trend(h, 7, start=1, base=np.array([100 * 1.005**3, 100 * 0.995**3, 100.0, 100.0]))
+        entry = next(s for s in reversed(e.recent_signals) if s.kind == "entry")
+        assert entry.symbol == "AAAUSDT" and entry.executed
+        ddd, aaa = e.fills[0], e.fills[1]
+        assert (ddd.symbol, aaa.symbol) == ("DDDUSDT", "AAAUSDT")
+        equity = 10_000 - float(ddd.fee)  # cash + DDD at its entry price, as DDD has not moved
+        pct = 10.0 * min(entry.strength, 2.0) * entry.confidence  # max_position_percent 10 in these tests
+        assert pct < 10.0  # below the cap: each factor shows in the size
+        want = equity * pct / 100 / float(aaa.price)  # slippage 0: filled at the sizing price
+        assert float(aaa.quantity) == pytest.approx(want, abs=0.0011)  # rounded down to the 0.001 step
+    finally:
+        await h.stop()
+
+
+async def test_the_equity_curve_is_sampled_each_rating_period() -> None:
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        await _trend(h, 8)
+        ts, eq = e.equity_curve()
+        assert ts.tolist() == [T0 + (k + 1) * PERIOD for k in range(8)]
+        assert eq[-1] == pytest.approx(e.portfolio.equity)
+        assert eq[0] == pytest.approx(10_000.0)  # nothing bought in the first period
+    finally:
+        await h.stop()
+
+
 async def test_locked_symbols_get_no_entries() -> None:
     h = await make_engine().start()
     e = h.engine
