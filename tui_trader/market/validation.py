@@ -176,13 +176,15 @@ class PriceGuard:
         if n_symbols < 0:
             raise ValueError(f"n_symbols must be >= 0, got {n_symbols}")
         self.max_jump = mj
+        self._mul = min(mj, 1e200)
         self.kline_ref = np.full(int(n_symbols), np.nan)
         self.price_ref = np.full(int(n_symbols), np.nan)
         self._last: tuple[float, float] | None = None  # (price, reference) of the last rejected row
 
     def _far(self, p: np.ndarray, ref: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore", over="ignore"):
-            return (p > ref * self.max_jump) | (p * self.max_jump < ref)  # NaN reference: never
+        # p and ref lie in [MIN_PRICE, MAX_PRICE] (or ref is NaN: never far), and _mul <= 1e200:
+        # no product overflows, no comparison warns
+        return (p > ref * self._mul) | (p * self._mul < ref)
 
     def judge(self, ref: np.ndarray, sym: np.ndarray, px: np.ndarray, closed: np.ndarray | None) -> np.ndarray | None:
         """The rows of ``(sym, px)`` (batch order) too far from their symbol's reference ``ref``,
@@ -190,6 +192,11 @@ class PriceGuard:
         ``closed``, when given). Vectorised; a symbol with a rejected or an in-progress row is
         walked row by row (each row against the last accepted one)."""
         m = sym.shape[0]
+        if (closed is None or closed.all()) and (m == 1 or (sym[1:] > sym[:-1]).all()):
+            r = ref[sym]  # one row per symbol (a tick or a kline of each): no chain within the batch
+            if not ((px > r * self._mul) | (px * self._mul < r)).any():
+                ref[sym] = px
+                return None
         s64 = sym.astype(np.int64)
         order = np.argsort(s64, kind="stable")
         ss, ps = s64[order], px[order]
