@@ -385,3 +385,49 @@ async def test_precision_rejections_are_order_faults_that_leave_the_breaker_clos
     finally:
         await broker.stop()
     assert len(posts(ex)) == 4  # each sent once: a final rejection is not retried
+
+
+@pytest.mark.parametrize("body", ["", "{}", '{"balances": null}', "[]"])
+async def test_an_account_answer_without_balances_is_no_empty_account(
+    ex, tmp_path, monkeypatch, body
+) -> None:
+    """An empty or balance-less answer to the account request (python-binance returns ``{}``
+    for an empty body) is not an account holding nothing: taken as one, a restart booked all the
+    cash as withdrawn and moved the loss breakers' references down with it. It keeps trading off,
+    saying the account could not be read, and leaves the stored book as it was."""
+    from tui_trader.models import EngineState
+    from tui_trader.runtime import build_engine
+
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    first = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(first.start_up(), 20)
+    await asyncio.wait_for(first.stop(), 20)
+    cash = ex.balances["USDT"]
+    ex.rewrite_next("GET", "account", lambda _answer: body)
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert e.state is EngineState.PAUSED and e.state_reason == "startup reconciliation failed"
+        assert "cannot read the exchange account" in e._error
+        assert e.portfolio.cash == cash and (await e.db.load_account())["cash"] == cash
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
+
+
+@pytest.mark.parametrize("body", ["", "{}"])
+async def test_an_empty_answer_is_no_empty_list_of_open_orders(ex, body):
+    """The start-up's check for orders the book did not place must not pass on an answer that
+    lists nothing because it is empty (python-binance gives ``{}`` for an empty body)."""
+    broker = BinanceBroker(make_cfg(ex), ex.clock, KEY, SECRET)
+    await broker.start()
+    try:
+        ex.add_open_order("ETHUSDT", "web_1", "BUY", "0.5", "1000.00")
+        for call in (lambda: broker.resting_orders(["ETHUSDT"]), broker.open_orders):
+            ex.rewrite_next("GET", "openOrders", lambda _answer: body)
+            with pytest.raises(BrokerError) as ei:
+                await call()
+            assert ei.value.kind is BrokerErrorKind.NETWORK and "open orders" in str(ei.value)
+        assert [cid for cid, _ in await broker.resting_orders(["ETHUSDT"])] == ["web_1"]
+    finally:
+        await broker.stop()

@@ -117,6 +117,14 @@ def _plain(d: Decimal) -> str:
     return s or "0"
 
 
+def _listed(resp: Any, what: str) -> list[Any]:
+    """``resp`` if it is a JSON list (python-binance answers ``{}`` for an empty body: that is no
+    empty list of orders)."""
+    if not isinstance(resp, list):
+        raise BrokerError(BrokerErrorKind.NETWORK, f"{what}: the exchange's answer is not a list")
+    return resp
+
+
 def map_error(exc: BaseException, what: str, sent: bool = False) -> BrokerError:
     """A :class:`BrokerError` for an exception of python-binance / aiohttp (see module doc).
 
@@ -372,14 +380,14 @@ class BinanceBroker:
         return self._result(resp, client_order_id, symbol, None, trades)
 
     async def open_orders(self) -> list[OrderResult]:
-        resp = await self._call("open orders", lambda c: c.get_open_orders())
+        resp = _listed(await self._call("open orders", lambda c: c.get_open_orders()), "open orders")
         return [self._result(o, str(o.get("clientOrderId", "")), str(o.get("symbol", "")), None, []) for o in resp]
 
     async def resting_orders(self, symbols: Sequence[str]) -> list[tuple[str, str]]:
         """The orders open on the exchange in ``symbols``: (client order id, a description
         naming the symbol, side, quantity, price and client id), from one request."""
         want = set(symbols)
-        resp = await self._call("open orders", lambda c: c.get_open_orders())
+        resp = _listed(await self._call("open orders", lambda c: c.get_open_orders()), "open orders")
         out = []
         for o in resp:
             sym = str(o.get("symbol", ""))
@@ -393,8 +401,11 @@ class BinanceBroker:
     async def balances(self) -> dict[str, Decimal]:
         """Free balance per asset (assets with nothing free or locked are left out)."""
         resp = await self._call("account", lambda c: c.get_account())
+        if not isinstance(resp, dict) or not isinstance(resp.get("balances"), list):
+            # (python-binance answers {} for an empty body): no list is no empty account
+            raise BrokerError(BrokerErrorKind.NETWORK, "account: the exchange's answer holds no balances")
         out: dict[str, Decimal] = {}
-        for b in resp.get("balances", []):
+        for b in resp["balances"]:
             free = _dec(b.get("free", "0"), "balance")
             locked = _dec(b.get("locked", "0"), "balance")
             if free != 0 or locked != 0:
