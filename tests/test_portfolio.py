@@ -226,6 +226,17 @@ def test_drawdown_from_peak_including_unrealised():
     assert p.peak_equity == pytest.approx(1150.0) and p.drawdown_pct == 0
 
 
+def test_day_and_drawdown_at_prices_not_yet_marked():
+    # a snapshot judges the latest prices without marking the book: a new high there is its own
+    # peak (no drawdown), a fall is measured from the recorded peak and the day's start
+    p = Portfolio(D("1000"))
+    p.apply_fill(fill(Side.BUY, "5", "100", "0"))
+    p.mark({"BTCUSDT": 100.0}, ts_ms=JAN1)
+    assert p.day_and_drawdown(1100.0) == pytest.approx((100.0, 10.0, 1100.0, 0.0))
+    assert p.day_and_drawdown(900.0) == pytest.approx((-100.0, -10.0, 1000.0, 10.0))
+    assert (p.peak_equity, p.day_start_equity) == (1000.0, 1000.0)  # nothing recorded
+
+
 def test_drawdown_on_real_btc_prices_matches_numpy(klines_dir):
     rows = json.loads((klines_dir / "BTCUSDT" / "1h" / "2024-01-01.json").read_text())
     ts = np.array([r[6] for r in rows], dtype=np.int64)
