@@ -296,8 +296,8 @@ def _normalise_argv(argv: list[str]) -> list[str]:
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a in ("-h", "--help", "--version"):
-            return argv
+        if a == "--version" or (i == 0 and a in ("-h", "--help")):
+            return argv  # (a later --help is the command's: `tui-trader --db x.db --help` is the console's)
         if not a.startswith("-"):
             if a not in SUBCOMMANDS:  # the console takes no word: a typo said "unrecognized arguments: bakctest"
                 raise UsageError(f"unknown command {a!r} (commands: {', '.join(SUBCOMMANDS)}; see tui-trader --help)")

@@ -672,6 +672,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         except Exception as exc:  # noqa: BLE001
             log.warning("feed stop: %s", exc)
         task = self._run_task
+        loop = asyncio.get_running_loop()
+        wait_end = loop.time() + 10  # for the loop and an order in flight together (hosts bound stop())
         if task is not None and task is not asyncio.current_task() and not task.done():
             # the loop leaves after the event it is processing (storage is still open)
             done, _ = await asyncio.wait({task}, timeout=10)
@@ -681,7 +683,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         # the commands waiting behind it find the engine stopping and send nothing
         trade_lock_held = False
         try:
-            await asyncio.wait_for(self._trade_lock.acquire(), timeout=10)
+            await asyncio.wait_for(self._trade_lock.acquire(), timeout=max(0.1, wait_end - loop.time()))
             trade_lock_held = True
         except TimeoutError:
             log.warning("an order in flight did not finish within 10 s; stopping anyway")
