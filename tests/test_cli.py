@@ -99,6 +99,22 @@ def test_default_subcommand_is_tui() -> None:
     assert _normalise_argv(["--help"]) == ["--help"]
 
 
+@pytest.mark.parametrize(
+    ("argv", "normalised"),
+    [
+        (["--db", "x.db", "--help"], ["tui", "--db", "x.db", "--help"]),
+        (["--report", "--help"], ["tui", "--report", "--help"]),
+        (["--db", "x.db", "--help", "run"], ["run", "--db", "x.db", "--help"]),
+    ],
+)
+def test_help_after_an_option_is_the_commands_help(argv: list[str], normalised: list[str], capsys) -> None:
+    # `tui-trader --db x.db --help` said "invalid choice: 'x.db'" (exit 2), taking the value for the command
+    assert _normalise_argv(argv) == normalised
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"usage: tui-trader {normalised[0]}" in out and "--db PATH" in out
+
+
 def test_options_before_the_subcommand_go_after_it(tmp_path: Path, capsys) -> None:
     # `tui-trader --db x.db run` took x.db for the subcommand: "unrecognized arguments: run"
     assert _normalise_argv(["--db", "x.db", "run", "--headless"]) == ["run", "--headless", "--db", "x.db"]
