@@ -5,9 +5,23 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import pytest
 from engine_helpers import MIN, T0, klines, make_engine
 
-from tui_trader.events import EmergencyStop, LockSymbol, ManualBuy, ManualSell, Pause, SetZThreshold, Start
+from tui_trader.events import (
+    ClosePosition,
+    Command,
+    EmergencyStop,
+    FlattenAll,
+    LockSymbol,
+    ManualBuy,
+    ManualSell,
+    Pause,
+    ResetEmergency,
+    Resume,
+    SetZThreshold,
+    Start,
+)
 from tui_trader.models import EngineState, Source
 
 S = EngineState
@@ -84,3 +98,63 @@ async def test_a_command_with_an_argument_json_cannot_hold_is_refused_and_still_
         assert "quote amount must be a number" in rows[1]["outcome"]
     finally:
         await h.stop()
+
+
+# what each command does in each state: (ok, the state after it); the table of tui_trader/risk/state.py
+_MATRIX: dict[str, dict[str, tuple[bool, EngineState]]] = {
+    "stopped": {"Start": (True, S.RUNNING), "Pause": (False, S.STOPPED), "Resume": (False, S.STOPPED),
+                "ResetEmergency": (False, S.STOPPED), "ManualBuy": (False, S.STOPPED),
+                "ClosePosition": (False, S.STOPPED), "FlattenAll": (False, S.STOPPED)},
+    "running": {"Start": (True, S.RUNNING), "Pause": (True, S.PAUSED), "Resume": (False, S.RUNNING),
+                "ResetEmergency": (False, S.RUNNING), "ManualBuy": (True, S.RUNNING),
+                "ClosePosition": (True, S.RUNNING), "FlattenAll": (True, S.RUNNING)},
+    "paused": {"Start": (True, S.RUNNING), "Pause": (False, S.PAUSED), "Resume": (True, S.RUNNING),
+               "ResetEmergency": (False, S.PAUSED), "ManualBuy": (True, S.PAUSED),
+               "ClosePosition": (True, S.PAUSED), "FlattenAll": (True, S.PAUSED)},
+    "reducing": {"Start": (True, S.RUNNING), "Pause": (False, S.REDUCING), "Resume": (True, S.RUNNING),
+                 "ResetEmergency": (False, S.REDUCING), "ManualBuy": (False, S.REDUCING),
+                 "ClosePosition": (True, S.REDUCING), "FlattenAll": (True, S.REDUCING)},
+    "emergency_stopped": {"Start": (False, S.EMERGENCY_STOPPED), "Pause": (False, S.EMERGENCY_STOPPED),
+                          "Resume": (False, S.EMERGENCY_STOPPED), "ResetEmergency": (True, S.STOPPED),
+                          "ManualBuy": (False, S.EMERGENCY_STOPPED), "ClosePosition": (False, S.EMERGENCY_STOPPED),
+                          "FlattenAll": (False, S.EMERGENCY_STOPPED)},
+}
+
+
+@pytest.mark.parametrize("state", list(S), ids=[s.value for s in S])
+async def test_every_command_in_every_state_is_answered_audited_and_moves_the_state_as_the_table_says(state) -> None:
+    def commands() -> list[Command]:
+        return [Start(), Pause(), Resume(), ResetEmergency(), ManualBuy(symbol="AAAUSDT", quote_amount=D(100)),
+                ClosePosition(symbol="BBBUSDT"), FlattenAll(), LockSymbol(symbol="CCCUSDT"),
+                SetZThreshold(value=2.0), EmergencyStop()]
+
+    for i in range(len(commands())):
+        cmd = commands()[i]  # each on an engine of its own, holding BBBUSDT, put into ``state``
+        name = type(cmd).__name__
+        h = await make_engine().start()
+        e = h.engine
+        try:
+            for k in range(3):
+                await h.step(klines(T0 + k * MIN, [100.0] * 4))
+            assert (await e.submit(ManualBuy(symbol="BBBUSDT", quote_amount=D(500)))).ok
+            e.sm.force(state, Source.SYSTEM, "test")
+            if state is S.REDUCING:
+                e.breakers.note_daily_trip(e.clock.now_ms())  # as the daily-loss breaker leaves it
+            before = len(await e.db.load_audit(limit=None))
+            sent = e.broker.submit_calls
+            res = await e.submit(cmd)
+            rows = [a for a in (await e.db.load_audit(limit=None))[before:] if a["action"] == name]
+            assert len(rows) == 1 and rows[0]["ok"] is res.ok and rows[0]["outcome"] == res.message
+            assert res.message, name
+            if name in ("LockSymbol", "SetZThreshold"):  # settings: in every state, no state change
+                assert res.ok and e.state is state
+            elif name == "EmergencyStop":
+                assert res.ok and e.state is S.EMERGENCY_STOPPED
+            else:
+                assert (res.ok, e.state) == _MATRIX[state.value][name], (name, res.message)
+            if not res.ok:
+                assert e.broker.submit_calls == sent, (name, res.message)  # a refusal sends nothing
+            if e.state is not state:  # a change of state is stored with it
+                assert (await e.db.load_engine_state())["state"] is e.state
+        finally:
+            await h.stop()
