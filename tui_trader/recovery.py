@@ -500,6 +500,10 @@ class EngineRecovery:
         restored = EngineState(saved["state"]) if saved else EngineState.STOPPED
         now = self.clock.now_ms()
         same_day = bool(saved) and utc_day(int(saved.get("updated_ms", 0))) == utc_day(now)
+        if restored == EngineState.REDUCING and same_day:
+            # today's daily-loss limit holds whatever state this start takes (paused by a failed
+            # reconciliation too): a start later today goes back to reducing, not to running
+            self.breakers.note_daily_trip(now)
         if restored == EngineState.EMERGENCY_STOPPED:
             self.sm.force(EngineState.EMERGENCY_STOPPED, Source.SYSTEM, self.state_reason or "restored")
             log.warning("emergency stop restored from the last run: %s", self.state_reason)
@@ -508,7 +512,6 @@ class EngineRecovery:
             self.state_reason = "startup reconciliation failed"
         elif restored == EngineState.REDUCING and same_day:
             self.sm.force(EngineState.REDUCING, Source.SYSTEM, self.state_reason or "restored")
-            self.breakers.note_daily_trip(now)
             log.warning("reducing (daily-loss limit) restored from earlier today: only exits")
         elif restored == EngineState.PAUSED and not self.autostart:
             self.sm.force(EngineState.PAUSED, Source.SYSTEM, self.state_reason or "restored")
