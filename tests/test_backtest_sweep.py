@@ -489,3 +489,73 @@ def test_walk_forward_notes_say_window_and_sample():
         "window 2 in-sample, z_score_threshold=2.0: breaker at z=2.0",
         "window 2 out-of-sample: breaker at z=2.0",
     ]
+
+
+# ---------------------------------------------------------------------------
+# --db: each point's run is stored, as a plain backtest's
+# ---------------------------------------------------------------------------
+
+
+def _stored_runs(db: Path) -> dict[str, tuple[dict, dict, int]]:
+    """run_id -> (config, summary, number of trades) of every run stored in ``db``."""
+    import json
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    try:
+        runs = con.execute("SELECT run_id, config_json, summary_json FROM backtest_runs").fetchall()
+        trades = dict(con.execute("SELECT run_id, COUNT(*) FROM backtest_trades GROUP BY run_id").fetchall())
+    finally:
+        con.close()
+    return {r: (json.loads(c), json.loads(s), trades.get(r, 0)) for r, c, s in runs}
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_sweep_with_db_stores_each_points_run(processes: str, klines_dir: Path, tmp_path: Path, capsys):
+    # `backtest sweep --db PATH` was accepted and stored nothing
+    import json
+
+    from tui_trader.cli import main
+
+    db = tmp_path / "sweep.db"
+    code = main(["backtest", "sweep", "--data", str(klines_dir), "--interval", "1h", "--symbols",
+                 "BTCUSDT,ETHUSDT,SOLUSDT", "--start", "2024-02-01", "--end", "2024-03-01",
+                 "--param", f"{Z}=2,2.5", "--processes", processes, "--db", str(db), "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    rows = json.loads(out.out)
+    stored = _stored_runs(db)
+    assert sorted(stored) == sorted(r["metrics"]["run_id"] for r in rows) and len(stored) == 2
+    for r in rows:
+        cfg, summary, n_trades = stored[r["metrics"]["run_id"]]
+        assert cfg["signal_generation"]["z_score_threshold"] == r["point"][Z]
+        assert summary["metrics"]["total_return"] == r["metrics"]["total_return"]
+        assert n_trades > 0
+    assert f"stored 2 run(s) in {db.resolve()}" in out.err
+    # the same run as a plain `backtest --db` of that point stores
+    cfg_file = tmp_path / "z2.toml"
+    cfg_file.write_text("[signal_generation]\nz_score_threshold = 2.0\n")
+    plain = tmp_path / "plain.db"
+    assert main(["backtest", "--data", str(klines_dir), "--interval", "1h", "--symbols", "BTCUSDT,ETHUSDT,SOLUSDT",
+                 "--start", "2024-02-01", "--end", "2024-03-01", "--config", str(cfg_file), "--db", str(plain),
+                 "--json"]) == 0
+    capsys.readouterr()
+    (_, p_summary, p_trades), = _stored_runs(plain).values()
+    (_, s_summary, s_trades), = [v for v in stored.values() if v[0]["signal_generation"]["z_score_threshold"] == 2.0]
+    assert (s_trades, s_summary["metrics"]) == (p_trades, p_summary["metrics"])
+
+
+def test_a_walk_forward_with_db_stores_every_window_run(klines_dir: Path, tmp_path: Path, capsys):
+    import json
+
+    from tui_trader.cli import main
+
+    db = tmp_path / "wf.db"
+    code = main(["backtest", "sweep", "--data", str(klines_dir), "--interval", "1h", "--symbols",
+                 "BTCUSDT,ETHUSDT", "--start", "2024-02-01", "--end", "2024-04-01", "--param", f"{Z}=2,2.5",
+                 "--walk-forward", "2", "--processes", "1", "--db", str(db), "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    windows = json.loads(out.out)
+    ids = {w["oos"]["run_id"] for w in windows} | {g["metrics"]["run_id"] for w in windows for g in w["grid"]}
+    assert set(_stored_runs(db)) == ids and len(ids) == 2 * (2 + 1)  # per window: each point in sample, the best out

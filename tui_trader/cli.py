@@ -211,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
 
         `backtest sweep --param PATH=START:STOP:STEP` (or PATH=a,b,c; one or two --param) runs a
         parameter grid over all cores; --walk-forward N picks the best point in sample and reports it
-        out of sample.""")
+        out of sample. A sweep stores its runs only when given --db: each point's run (with
+        --walk-forward each window's runs) under its own run id, the run_id of each in --json.""")
     _common(p)
     _feed_options(p, replay_only=True)
     p.add_argument("mode", nargs="?", choices=("run", "sweep"), default="run", help="run (default) or sweep")

@@ -217,6 +217,25 @@ def _sweep_data(data: str, interval: str, symbols: list[str] | None, start_ms: i
     return loaded
 
 
+def _run_ids(rows: Any) -> list[str]:
+    """The ``run_id`` of every stored run in a sweep's rows (walk-forward's nested ones too), once each."""
+    out: list[str] = []
+
+    def walk(x: Any) -> None:
+        if isinstance(x, dict):
+            rid = x.get("run_id")
+            if isinstance(rid, str) and rid not in out:
+                out.append(rid)
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list | tuple):
+            for v in x:
+                walk(v)
+
+    walk(rows)
+    return out
+
+
 def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     import numpy as np
 
@@ -247,6 +266,9 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         raise UsageError(f"--param: {exc}") from None
     data, interval, symbols = _inputs(args, cfg)
     start_ms, end_ms = _span(args, cfg)
+    # --db: every run is stored there, as a plain backtest's (a sweep without it stores none,
+    # rather than filling the default database with its points)
+    db_path = str(Path(args.db).resolve()) if args.db else None
     try:
         loaded = _sweep_data(data, interval, symbols, start_ms, end_ms, cfg.feed.max_price_jump)
     except ReplayError as exc:
@@ -254,6 +276,9 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         return 2
     spec = {"path": str(Path(data).resolve()), "interval": interval, "symbols": symbols,
             "start_ms": start_ms, "end_ms": end_ms, "max_price_jump": cfg.feed.max_price_jump}
+    if db_path is not None:
+        _check_db(db_path)  # a file it cannot use fails now, not in every point after its run
+        spec["db_path"] = db_path
     processes = args.processes or default_processes()  # the cores this process may use, not the host's
     err = Console(stderr=True)
     console = None if args.json else Console()  # --json: the JSON alone on stdout, as for a backtest
@@ -288,6 +313,10 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         print(json.dumps(json_safe(rows), sort_keys=True, allow_nan=False))
     for line in sweep_notes(rows):
         err.print(Text.assemble(("warning", "yellow"), f": {line}"), soft_wrap=True)  # one line each, for grep
+    if db_path is not None:
+        stored = _run_ids(rows)
+        err.print(f"stored {len(stored)} run(s) in {db_path} (each point's run_id in --json; `tui-trader --report --db "
+                  f"{db_path}` shows them)", soft_wrap=True)
     failed = [r for r in rows if isinstance(r, dict) and r.get("error")]
     for r in failed:
         what = f"window {r['window'] + 1}" if "window" in r else f"point {r.get('point')}"

@@ -479,12 +479,14 @@ def kept_warnings() -> Iterator[list[str]]:
 
 
 def sweep_runner(config_dict: dict[str, Any], data_spec: dict[str, Any]) -> dict[str, Any]:
-    """Run one backtest for a sweep and return its metrics (nothing is stored), with
-    ``warnings``: what the run logged at warning level or above (see :func:`kept_warnings`).
+    """Run one backtest for a sweep and return its metrics, with ``warnings``: what the run
+    logged at warning level or above (see :func:`kept_warnings`).
 
     ``data_spec``: ``path`` and ``interval`` (required), ``symbols`` (list, optional),
-    ``start_ms`` / ``end_ms`` (optional; set per window by walk-forward). The data is loaded
-    once per worker process and reused.
+    ``start_ms`` / ``end_ms`` (optional; set per window by walk-forward), ``max_price_jump``
+    (optional, ``feed.max_price_jump``), ``db_path`` (optional: the run is stored there, as a
+    plain backtest's, and its ``run_id`` returned with the metrics; without it nothing is
+    stored). The data is loaded once per worker process and reused.
     """
     for key in ("path", "interval"):
         if not data_spec.get(key):
@@ -505,11 +507,14 @@ def sweep_runner(config_dict: dict[str, Any], data_spec: dict[str, Any]) -> dict
                 symbols=list(syms) if syms else None,
                 start_ms=data_spec.get("start_ms"),
                 end_ms=data_spec.get("end_ms"),
-                store=False,
+                db_path=data_spec.get("db_path"),
+                store=bool(data_spec.get("db_path")),
                 data=data,
             )
         )
     out = dict(res.metrics)
+    if data_spec.get("db_path"):
+        out["run_id"] = res.run_id
     out["buy_and_hold_return"] = res.baselines["buy_and_hold"]["total_return"]
     out["warnings"] = list(warnings)
     return out
