@@ -41,8 +41,13 @@ Rules
 * Every signal is stored (``trading_signals``) with the reason it was or was not
   executed; every command is validated, applied and written to the audit log
   with its source and outcome.
-* Emergency stop: state first, then open orders are cancelled; positions are
-  closed only when asked. It never waits for an order in flight.
+* Emergency stop: state first (stored while the open orders are cancelled), then
+  open orders are cancelled; positions are closed only when asked. It never waits
+  for an order in flight, and no order is sent after it but its own closing sells
+  (a command or signal that waited for the order in flight is refused).
+* Commands that trade take the trade lock one at a time and are judged by the
+  state of when they get it; ``stop()`` waits (bounded) for the one in flight, so
+  its fills are stored and the command audited before storage closes.
 
 Recovery (:meth:`TradingEngine.start_up`): cash, positions, the engine state
 (an emergency stop survives a restart; a live session that was trading comes
