@@ -431,3 +431,40 @@ async def test_an_empty_answer_is_no_empty_list_of_open_orders(ex, body):
         assert [cid for cid, _ in await broker.resting_orders(["ETHUSDT"])] == ["web_1"]
     finally:
         await broker.stop()
+
+
+async def test_an_order_resent_after_a_clock_resync_is_not_sent_again_while_that_resend_may_arrive(ex):
+    """A -1021 (request time outside recvWindow: often a slow network, not only a drifting
+    clock) makes the broker resynchronise its clock and send the order again. When the server
+    time comes back slowly, that second request is signed seconds after the order manager
+    started the submission; if it then gets no answer, "not found" proves nothing until
+    recvWindow has passed since *it* was signed - measured from the submission's start, the
+    manager sent the order a third time while the second was still on its way: bought twice."""
+    ex.clock.max_sleep_s = None  # the manager's waits must really pass
+    cfg = Config.model_validate(
+        {
+            "binance": {
+                "rest_url": ex.rest_url,
+                "stream_url": ex.stream_url,
+                "request_timeout_s": 8.0,
+                "recv_window_ms": 3000,  # in flight up to 4 s
+            },
+            "order_execution": {"order_timeout_ms": 3500},
+        }
+    )
+    broker = BinanceBroker(cfg, ex.clock, KEY, SECRET)
+    await broker.start()
+    btc = ex.balances["BTC"]
+    try:
+        om = OrderManager(broker, Journal(), ex.clock, cfg, backoff_base_s=1.0, backoff_cap_s=2.0)
+        ex.fail_next("POST", "order", 400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        ex.delay_next("GET", "time", 3.0)  # the resynchronisation is slow
+        ex.delay_next("POST", "order", 2.0)  # and the resent order lands late (still inside its window)
+        order = await asyncio.wait_for(om.execute(intent("tt7-resync-1")), 30)
+        await asyncio.sleep(2.5)  # every request made has landed by now
+    finally:
+        await broker.stop()
+    executed = [r for r in posts(ex) if r.status == 200]
+    assert ex.balances["BTC"] - btc < Decimal("0.015"), "bought twice"
+    assert len(executed) == 1
+    assert order.status is OrderStatus.FILLED, (order.status, order.error)

@@ -29,7 +29,8 @@ with ``"outcome unknown"``; call :meth:`OrderManager.resolve` (or
 A lookup that does not find an order whose send timed out proves nothing while
 that request may still reach the exchange: a broker says for how long with an
 optional ``in_flight_ms`` (Binance rejects a request older than its
-``recvWindow``). Within it, "not found" is no leave to send again: the manager
+``recvWindow``), counted from the end of the call that got no answer (the request may have
+been signed at any time during it). Within it, "not found" is no leave to send again: the manager
 backs off and looks again until the window has passed (those lookups are not
 counted as retries), and only then sends the order again.
 
@@ -310,13 +311,11 @@ class OrderManager:
         req = OrderRequest(cid, order.symbol, order.side, order.type, order.quantity, order.price)
         retries = 0
         maybe_sent = False
-        sent_at = 0.0  # the timer's reading when the last unanswered send started
+        sent_at = 0.0  # the timer's reading when the last unanswered send ended
         while True:
             if epoch != self._epoch:
                 return _Outcome(halted=self._halt_reason)  # (no earlier send can have reached it here)
             order.attempts += 1
-            sent_at = timer.elapsed_ms(self.clock.now_ms())
-            send_ms = self.clock.now_ms()
             try:
                 return _Outcome(await self._call(self.broker.submit(req)))
             except BrokerError as exc:
@@ -324,8 +323,11 @@ class OrderManager:
             if not err.kind.transient:
                 return _Outcome(error=err, maybe_sent=maybe_sent)
             if err.kind == BrokerErrorKind.TIMEOUT:
+                # in flight from the end of the call, not its start: the broker may sign its request
+                # late in the call (e.g. sent again after a clock resync that took seconds)
                 maybe_sent = True
-                self._sent_unanswered[cid] = send_ms
+                sent_at = timer.elapsed_ms(self.clock.now_ms())
+                self._sent_unanswered[cid] = self.clock.now_ms()
             log.info("order %s: %s (attempt %d)", cid, err, order.attempts)
             # Find out whether the exchange has it before any retry.
             waits = retries  # backoff steps taken (lookups inside the in-flight window included)
