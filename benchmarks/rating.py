@@ -149,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON line with all figures")
     ap.add_argument("--quick", action="store_true", help="shorter timing loops")
     args = ap.parse_args(argv)
+    try:
+        import glicko2  # noqa: F401  (the pure-Python side; it came with the test extras)
+    except ImportError:
+        ap.error("the pure-Python side needs the glicko2 package: python -m pip install -e '.[test]'")
     res = run(args.quick)
     if args.json:
         print(json.dumps(res, sort_keys=True))

@@ -157,3 +157,14 @@ def test_ui_json_is_strict_when_nothing_was_measured() -> None:
     assert out["key_to_effect_p99_ms"] is None and out["key_to_effect_max_ms"] is None
     assert out["symbols"] == 10 and out["first_frame_s"] > 0
     assert undocumented("ui", out) == set()
+
+
+def test_rating_without_the_glicko2_package_says_what_to_install() -> None:
+    """It timed the numpy side, then died with ModuleNotFoundError on the pure-Python one."""
+    code = (
+        "import runpy, sys; sys.modules['glicko2'] = None; sys.argv = ['rating.py', '--json']; "
+        f"runpy.run_path({str(BENCH / 'rating.py')!r}, run_name='__main__')"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
+    assert "glicko2" in r.stderr.splitlines()[-1] and ".[test]" in r.stderr
