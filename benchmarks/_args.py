@@ -70,7 +70,11 @@ def positive_float(text: str) -> float:
 
 
 def check_data_dir(ap: argparse.ArgumentParser, path: Path, skip_hint: str = "") -> None:
-    """Exit 2 with a clear message when the kline folder is missing."""
+    """Exit 2 with a clear message when the kline folder is missing (or is a file)."""
+    if path.is_file():
+        ap.error(
+            f"--data: {path} is a file: the benchmarks replay a folder (SYMBOL/INTERVAL/*.json or data.binance.vision files)"
+        )
     if not path.is_dir():
         ap.error(
             f"--data: data folder not found: {path} (the default is $TUI_TRADER_SHARED_DATA/binance_spot_klines, "

@@ -119,6 +119,15 @@ def test_a_missing_data_folder_is_named_before_any_work(name: str, args: list[st
     assert r.stdout == ""
 
 
+def test_a_data_file_is_refused_as_not_a_folder(tmp_path: Path) -> None:
+    # it said "data folder not found" of a file that exists
+    f = tmp_path / "BTCUSDT-1h.json"
+    f.write_text("[]")
+    r = bench("backtest", "--no-sim", "--data", str(f), "--json", timeout=60)
+    assert r.returncode == 2 and r.stdout == ""
+    assert f"{f} is a file" in r.stderr.splitlines()[-1]
+
+
 def test_backtest_data_that_cannot_be_replayed_is_a_usage_error(klines_dir: Path) -> None:
     r = bench("backtest", "--no-sim", "--symbols", "FOOUSDT", "--json", "--data", str(klines_dir))
     assert r.returncode == 2 and "Traceback" not in r.stderr
