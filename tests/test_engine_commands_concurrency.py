@@ -124,7 +124,9 @@ async def test_an_emergency_stop_during_the_lookup_before_an_order_stops_that_or
 
         e.broker.query = slow_query
         # the operator buys again (risk overridden): the engine first looks the earlier order up
-        again = asyncio.create_task(e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=500, override_risk=True)))
+        again = asyncio.create_task(
+            e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=500, override_risk=True))
+        )
         await until(lambda: asked, "the lookup of the earlier order")
         assert (await e.submit(EmergencyStop(reason="operator panic"))).ok
         answer.set()
@@ -194,14 +196,22 @@ async def test_a_stop_during_a_manual_order_books_it_and_audits_it_before_storag
     h2 = await make_engine(db_path=db).start()
     e2 = h2.engine
     try:
-        assert {s: p.quantity for s, p in e2.portfolio.positions.items()} == {"AAAUSDT": D("5.000"),
-                                                                            "BBBUSDT": D("5.000")}
+        assert {s: p.quantity for s, p in e2.portfolio.positions.items()} == {
+            "AAAUSDT": D("5.000"),
+            "BBBUSDT": D("5.000"),
+        }
         (order,) = [o for o in await e2.db.load_orders() if o.symbol == "AAAUSDT"]
         assert order.status is OrderStatus.FILLED
-        rows = [(a["action"], a["args"].get("symbol"), a["ok"]) for a in await e2.db.load_audit(limit=100)
-                if a["action"] in ("ManualBuy", "ClosePosition")]
-        assert rows == [("ManualBuy", "BBBUSDT", True), ("ManualBuy", "AAAUSDT", True),
-                        ("ClosePosition", "BBBUSDT", False)]
+        rows = [
+            (a["action"], a["args"].get("symbol"), a["ok"])
+            for a in await e2.db.load_audit(limit=100)
+            if a["action"] in ("ManualBuy", "ClosePosition")
+        ]
+        assert rows == [
+            ("ManualBuy", "BBBUSDT", True),
+            ("ManualBuy", "AAAUSDT", True),
+            ("ClosePosition", "BBBUSDT", False),
+        ]
     finally:
         await h2.stop()
 
@@ -226,8 +236,10 @@ async def test_an_emergency_stop_whose_cancels_fail_says_so_to_the_operator() ->
         (row,) = await _audit(e, "EmergencyStop")
         assert row["ok"] is False and row["outcome"] == res.message
         (stop_row,) = await _audit(e, "emergency_stop")
-        assert stop_row["outcome"] == ("operator panic: 0 order(s) cancelled; cancelling open orders failed: "
-                                       "timeout: exchange unreachable")
+        assert stop_row["outcome"] == (
+            "operator panic: 0 order(s) cancelled; cancelling open orders failed: "
+            "timeout: exchange unreachable"
+        )
     finally:
         await h.stop()
 
@@ -241,9 +253,19 @@ async def test_two_starts_after_a_failed_reconciliation_book_the_orders_fills_on
     e = h.engine
     await _flat(h, 0, 3)
     now = e.clock.now_ms()
-    intent = Order(client_order_id="tt1-99", symbol="AAAUSDT", side=Side.BUY, type=OrderType.MARKET,
-                   quantity=D("1.000"), price=None, status=OrderStatus.INTENT, source=Source.UI,
-                   reason="manual buy", created_ms=now, updated_ms=now)
+    intent = Order(
+        client_order_id="tt1-99",
+        symbol="AAAUSDT",
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        quantity=D("1.000"),
+        price=None,
+        status=OrderStatus.INTENT,
+        source=Source.UI,
+        reason="manual buy",
+        created_ms=now,
+        updated_ms=now,
+    )
     await e.db.write_order_intent(intent, e.session_id)  # committed, then a kill -9
     cash = e.portfolio.cash
     await h.stop()
@@ -251,8 +273,13 @@ async def test_two_starts_after_a_failed_reconciliation_book_the_orders_fills_on
     cfg = engine_config()
     holder: dict[str, Any] = {}
     filters = {s: synthetic_filters(s, 100.0) for s in SYMBOLS}
-    broker = PaperBroker(cfg, ManualClock(0), lambda s: holder["e"].last_price(s) if holder else 100.0, filters,
-                         balances={"USDT": cash})
+    broker = PaperBroker(
+        cfg,
+        ManualClock(0),
+        lambda s: holder["e"].last_price(s) if holder else 100.0,
+        filters,
+        balances={"USDT": cash},
+    )
     # the order reached the exchange before the kill and filled there
     await broker.submit(OrderRequest("tt1-99", "AAAUSDT", Side.BUY, OrderType.MARKET, D("1.000"), None))
     broker.fail_next(BrokerErrorKind.TIMEOUT, n=40, op="query")  # at start-up it cannot be asked
@@ -268,7 +295,7 @@ async def test_two_starts_after_a_failed_reconciliation_book_the_orders_fills_on
         assert first.ok and first.message == "trading started"
         assert second.ok and second.message == "already running"
         assert e.state is S.RUNNING
-        held = (await broker.balances())
+        held = await broker.balances()
         assert e.portfolio.positions["AAAUSDT"].quantity == held["AAA"] == D("1.000")
         assert e.portfolio.cash == held["USDT"]
         stored = {s: p.quantity for s, p in (await e.db.load_positions()).items()}

@@ -42,10 +42,15 @@ async def test_a_command_source_is_checked_and_a_plain_string_taken_as_its_sourc
             res = await e.submit(cmd)
             assert not res.ok and why in res.message, (cmd, res.message)
         assert e.state is S.RUNNING  # the strategy never changes the state, not even by a command
-        rows = [a for a in await e.db.load_audit(limit=100) if a["action"] in ("Start", "Pause", "EmergencyStop")]
+        rows = [
+            a for a in await e.db.load_audit(limit=100) if a["action"] in ("Start", "Pause", "EmergencyStop")
+        ]
         assert [(a["action"], a["source"], a["ok"]) for a in rows] == [
-            ("Start", "ui", True), ("Pause", "bogus", False), ("Pause", "None", False),
-            ("EmergencyStop", "strategy", False)]
+            ("Start", "ui", True),
+            ("Pause", "bogus", False),
+            ("Pause", "None", False),
+            ("EmergencyStop", "strategy", False),
+        ]
         assert (await e.db.load_engine_state())["state"] is S.RUNNING
     finally:
         await h.stop()
@@ -86,8 +91,10 @@ async def test_a_command_with_an_argument_json_cannot_hold_is_refused_and_still_
     h = await make_engine().start()
     e = h.engine
     try:
-        cmds = [ManualBuy(symbol=["AAAUSDT"], quote_amount=D(100)),  # type: ignore[arg-type]
-                ManualBuy(symbol="AAAUSDT", quote_amount=object())]  # type: ignore[arg-type]
+        cmds = [
+            ManualBuy(symbol=["AAAUSDT"], quote_amount=D(100)),  # type: ignore[arg-type]
+            ManualBuy(symbol="AAAUSDT", quote_amount=object()),
+        ]  # type: ignore[arg-type]
         for cmd in cmds:
             res = await e.submit(cmd)
             assert not res.ok
@@ -102,31 +109,71 @@ async def test_a_command_with_an_argument_json_cannot_hold_is_refused_and_still_
 
 # what each command does in each state: (ok, the state after it); the table of tui_trader/risk/state.py
 _MATRIX: dict[str, dict[str, tuple[bool, EngineState]]] = {
-    "stopped": {"Start": (True, S.RUNNING), "Pause": (False, S.STOPPED), "Resume": (False, S.STOPPED),
-                "ResetEmergency": (False, S.STOPPED), "ManualBuy": (False, S.STOPPED),
-                "ClosePosition": (False, S.STOPPED), "FlattenAll": (False, S.STOPPED)},
-    "running": {"Start": (True, S.RUNNING), "Pause": (True, S.PAUSED), "Resume": (False, S.RUNNING),
-                "ResetEmergency": (False, S.RUNNING), "ManualBuy": (True, S.RUNNING),
-                "ClosePosition": (True, S.RUNNING), "FlattenAll": (True, S.RUNNING)},
-    "paused": {"Start": (True, S.RUNNING), "Pause": (False, S.PAUSED), "Resume": (True, S.RUNNING),
-               "ResetEmergency": (False, S.PAUSED), "ManualBuy": (True, S.PAUSED),
-               "ClosePosition": (True, S.PAUSED), "FlattenAll": (True, S.PAUSED)},
-    "reducing": {"Start": (True, S.RUNNING), "Pause": (False, S.REDUCING), "Resume": (True, S.RUNNING),
-                 "ResetEmergency": (False, S.REDUCING), "ManualBuy": (False, S.REDUCING),
-                 "ClosePosition": (True, S.REDUCING), "FlattenAll": (True, S.REDUCING)},
-    "emergency_stopped": {"Start": (False, S.EMERGENCY_STOPPED), "Pause": (False, S.EMERGENCY_STOPPED),
-                          "Resume": (False, S.EMERGENCY_STOPPED), "ResetEmergency": (True, S.STOPPED),
-                          "ManualBuy": (False, S.EMERGENCY_STOPPED), "ClosePosition": (False, S.EMERGENCY_STOPPED),
-                          "FlattenAll": (False, S.EMERGENCY_STOPPED)},
+    "stopped": {
+        "Start": (True, S.RUNNING),
+        "Pause": (False, S.STOPPED),
+        "Resume": (False, S.STOPPED),
+        "ResetEmergency": (False, S.STOPPED),
+        "ManualBuy": (False, S.STOPPED),
+        "ClosePosition": (False, S.STOPPED),
+        "FlattenAll": (False, S.STOPPED),
+    },
+    "running": {
+        "Start": (True, S.RUNNING),
+        "Pause": (True, S.PAUSED),
+        "Resume": (False, S.RUNNING),
+        "ResetEmergency": (False, S.RUNNING),
+        "ManualBuy": (True, S.RUNNING),
+        "ClosePosition": (True, S.RUNNING),
+        "FlattenAll": (True, S.RUNNING),
+    },
+    "paused": {
+        "Start": (True, S.RUNNING),
+        "Pause": (False, S.PAUSED),
+        "Resume": (True, S.RUNNING),
+        "ResetEmergency": (False, S.PAUSED),
+        "ManualBuy": (True, S.PAUSED),
+        "ClosePosition": (True, S.PAUSED),
+        "FlattenAll": (True, S.PAUSED),
+    },
+    "reducing": {
+        "Start": (True, S.RUNNING),
+        "Pause": (False, S.REDUCING),
+        "Resume": (True, S.RUNNING),
+        "ResetEmergency": (False, S.REDUCING),
+        "ManualBuy": (False, S.REDUCING),
+        "ClosePosition": (True, S.REDUCING),
+        "FlattenAll": (True, S.REDUCING),
+    },
+    "emergency_stopped": {
+        "Start": (False, S.EMERGENCY_STOPPED),
+        "Pause": (False, S.EMERGENCY_STOPPED),
+        "Resume": (False, S.EMERGENCY_STOPPED),
+        "ResetEmergency": (True, S.STOPPED),
+        "ManualBuy": (False, S.EMERGENCY_STOPPED),
+        "ClosePosition": (False, S.EMERGENCY_STOPPED),
+        "FlattenAll": (False, S.EMERGENCY_STOPPED),
+    },
 }
 
 
 @pytest.mark.parametrize("state", list(S), ids=[s.value for s in S])
-async def test_every_command_in_every_state_is_answered_audited_and_moves_the_state_as_the_table_says(state) -> None:
+async def test_every_command_in_every_state_is_answered_audited_and_moves_the_state_as_the_table_says(
+    state,
+) -> None:
     def commands() -> list[Command]:
-        return [Start(), Pause(), Resume(), ResetEmergency(), ManualBuy(symbol="AAAUSDT", quote_amount=D(100)),
-                ClosePosition(symbol="BBBUSDT"), FlattenAll(), LockSymbol(symbol="CCCUSDT"),
-                SetZThreshold(value=2.0), EmergencyStop()]
+        return [
+            Start(),
+            Pause(),
+            Resume(),
+            ResetEmergency(),
+            ManualBuy(symbol="AAAUSDT", quote_amount=D(100)),
+            ClosePosition(symbol="BBBUSDT"),
+            FlattenAll(),
+            LockSymbol(symbol="CCCUSDT"),
+            SetZThreshold(value=2.0),
+            EmergencyStop(),
+        ]
 
     for i in range(len(commands())):
         cmd = commands()[i]  # each on an engine of its own, holding BBBUSDT, put into ``state``

@@ -18,7 +18,9 @@ from tui_trader.models import EngineState, Order, OrderStatus, OrderType, Side, 
 S = EngineState
 
 
-async def test_a_daily_loss_limit_reached_today_holds_after_a_restart_whose_reconciliation_failed(tmp_path) -> None:
+async def test_a_daily_loss_limit_reached_today_holds_after_a_restart_whose_reconciliation_failed(
+    tmp_path,
+) -> None:
     """Reducing after the daily-loss limit, then a crash; the restart (same UTC day) cannot ask
     the exchange about an order and stays paused. Once it can, a start must go back to reducing,
     even though the prices have come back above the limit meanwhile: the limit was reached today."""
@@ -33,17 +35,34 @@ async def test_a_daily_loss_limit_reached_today_holds_after_a_restart_whose_reco
         await h.step(klines(T0 + k * MIN, [75.0, 100.0, 100.0, 100.0]))  # -12.5 % of equity, limit 10 %
     assert e.state is S.REDUCING
     now = e.clock.now_ms()
-    await e.db.write_order_intent(Order(client_order_id="tt1-99", symbol="BBBUSDT", side=Side.BUY,
-                                        type=OrderType.MARKET, quantity=D("1.000"), price=None,
-                                        status=OrderStatus.INTENT, source=Source.UI, reason="manual buy",
-                                        created_ms=now, updated_ms=now), e.session_id)  # then a kill -9
+    await e.db.write_order_intent(
+        Order(
+            client_order_id="tt1-99",
+            symbol="BBBUSDT",
+            side=Side.BUY,
+            type=OrderType.MARKET,
+            quantity=D("1.000"),
+            price=None,
+            status=OrderStatus.INTENT,
+            source=Source.UI,
+            reason="manual buy",
+            created_ms=now,
+            updated_ms=now,
+        ),
+        e.session_id,
+    )  # then a kill -9
     cash, held = e.portfolio.cash, e.portfolio.positions["AAAUSDT"].quantity
     await h.stop()
 
     holder: dict[str, Any] = {}
     filters = {s: synthetic_filters(s, 100.0) for s in SYMBOLS}
-    broker = PaperBroker(cfg, ManualClock(0), lambda s: holder["e"].last_price(s), filters,
-                         balances={"USDT": cash, "AAA": held})
+    broker = PaperBroker(
+        cfg,
+        ManualClock(0),
+        lambda s: holder["e"].last_price(s),
+        filters,
+        balances={"USDT": cash, "AAA": held},
+    )
     broker.fail_next(BrokerErrorKind.TIMEOUT, n=40, op="query")  # at start-up it cannot be asked
     h = make_engine(cfg, db_path=db, broker=broker, start_ms=T0 + 10 * MIN)
     holder["e"] = h.engine
