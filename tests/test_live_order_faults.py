@@ -429,6 +429,14 @@ async def test_an_empty_answer_is_no_empty_list_of_open_orders(ex, body):
                 await call()
             assert ei.value.kind is BrokerErrorKind.NETWORK and "open orders" in str(ei.value)
         assert [cid for cid, _ in await broker.resting_orders(["ETHUSDT"])] == ["web_1"]
+        await broker.submit(
+            OrderRequest("tt7-empty-1", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"))
+        )
+        ex.rewrite_next("GET", "myTrades", lambda _answer: body)  # an order's trades: no list either
+        with pytest.raises(BrokerError) as ei:
+            await broker.query("BTCUSDT", "tt7-empty-1")
+        assert ei.value.kind is BrokerErrorKind.NETWORK and "trades of tt7-empty-1" in str(ei.value)
+        assert (await broker.query("BTCUSDT", "tt7-empty-1")).executed_qty == Decimal("0.01")
     finally:
         await broker.stop()
 

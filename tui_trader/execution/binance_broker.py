@@ -362,9 +362,12 @@ class BinanceBroker:
         executed = _dec(resp.get("executedQty", "0"), "executedQty")
         if executed > 0:
             order_id = resp.get("orderId")
-            trades = await self._call(
+            trades = _listed(
+                await self._call(
+                    f"trades of {client_order_id}",
+                    lambda c: c.get_my_trades(symbol=symbol, orderId=order_id, limit=1000),
+                ),
                 f"trades of {client_order_id}",
-                lambda c: c.get_my_trades(symbol=symbol, orderId=order_id, limit=1000),
             )
             listed = sum((_dec(t.get("qty", "0"), "trade quantity") for t in trades), Decimal(0))
             if listed < executed:
