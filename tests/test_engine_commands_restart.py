@@ -3,13 +3,23 @@ stored is what the next session starts from."""
 
 from __future__ import annotations
 
+import sqlite3
 from decimal import Decimal as D
 from typing import Any
 
 from engine_helpers import MIN, SYMBOLS, T0, engine_config, klines, make_engine
 
 from tui_trader.clock import ManualClock
-from tui_trader.events import ManualBuy, Start
+from tui_trader.events import (
+    EmergencyStop,
+    LockSymbol,
+    ManualBuy,
+    Pause,
+    ResetEmergency,
+    SetZThreshold,
+    Start,
+    StateChange,
+)
 from tui_trader.execution.broker import BrokerErrorKind
 from tui_trader.execution.paper import PaperBroker
 from tui_trader.market.binance_payloads import synthetic_filters
@@ -79,5 +89,63 @@ async def test_a_daily_loss_limit_reached_today_holds_after_a_restart_whose_reco
         assert "daily loss limit" in started.message and "start again to override" in started.message
         buy = await e.submit(ManualBuy(symbol="CCCUSDT", quote_amount=100))
         assert not buy.ok and "only exits" in buy.message
+    finally:
+        await h.stop()
+
+
+async def test_a_command_whose_state_cannot_be_stored_says_what_is_in_effect() -> None:
+    """The database refuses the write (locked by another program, disk full). A start, a reset, a
+    threshold or a lock that could not be stored is not in effect, as its result says; a pause or
+    an emergency stop is (the safe side), and its result says so. Before, a start reported as
+    failed had the engine trading all the same."""
+    h = await make_engine(autostart=False).start()
+    e = h.engine
+    seen: list[StateChange] = []
+    e.bus.subscribe(seen.append, StateChange)
+    try:
+        real = e.db.save_engine_state
+
+        async def locked_database(*args: Any, **kwargs: Any) -> None:
+            raise sqlite3.OperationalError("database is locked")
+
+        e.db.save_engine_state = locked_database
+        steps = [
+            (Start(), S.STOPPED, "Start failed: database is locked"),
+            (SetZThreshold(value=2.0), S.STOPPED, "SetZThreshold failed: database is locked"),
+            (LockSymbol(symbol="AAAUSDT"), S.STOPPED, "LockSymbol failed: database is locked"),
+        ]
+        for cmd, state, message in steps:
+            res = await e.submit(cmd)
+            assert (res.ok, res.message, e.state) == (False, message, state)
+        assert e.threshold == 1.0 and not e.locked
+        assert [(c.old, c.new) for c in seen] == [(S.STOPPED, S.RUNNING), (S.RUNNING, S.STOPPED)]  # and back
+        e.db.save_engine_state = real
+        assert (await e.submit(Start())).ok and e.state is S.RUNNING
+        e.db.save_engine_state = locked_database
+        paused = await e.submit(Pause())
+        assert (
+            not paused.ok and paused.message == "Pause failed: database is locked; the engine is paused now"
+        )
+        assert e.state is S.PAUSED
+        stop = await e.submit(EmergencyStop(reason="operator panic"))
+        assert not stop.ok and stop.message.endswith("; the engine is emergency_stopped now")
+        reset = await e.submit(ResetEmergency())
+        assert (reset.ok, reset.message) == (False, "ResetEmergency failed: database is locked")
+        assert e.state is S.EMERGENCY_STOPPED  # an emergency stop is left only when that is stored
+        e.db.save_engine_state = real
+        rows = [
+            (a["action"], a["ok"], a["outcome"])
+            for a in await e.db.load_audit(limit=100)
+            if a["action"] not in ("state", "emergency_stop")
+        ]
+        assert [r[:2] for r in rows] == [
+            ("Start", False),
+            ("SetZThreshold", False),
+            ("LockSymbol", False),
+            ("Start", True),
+            ("Pause", False),
+            ("EmergencyStop", False),
+            ("ResetEmergency", False),
+        ]
     finally:
         await h.stop()

@@ -1488,13 +1488,24 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             and (problem := await self._reconcile_again())
         ):
             return False, f"{problem} (tried again; trading stays off)"
+        old, old_reason = self.sm.state, self.state_reason  # (the try above may have taken a while)
         ok, msg = self.sm.transition(target, source, reason)
         if ok and old != target:
             self.state_reason = reason
             now = self.clock.now_ms()
             log.info("engine %s -> %s (%s: %s)", old.value, target.value, source.value, reason)
             self.bus.publish(StateChange(now, old, target, source, reason))
-            await self._save_state()
+            try:
+                await self._save_state()
+            except Exception as exc:
+                if target is EngineState.RUNNING or old is EngineState.EMERGENCY_STOPPED:
+                    # toward trading, or out of an emergency stop: not on a state that cannot be
+                    # stored (the command says it failed, and so it did); a pause or reducing holds
+                    why = f"{reason}: not stored ({exc})"
+                    self.sm.force(old, Source.SYSTEM, why)
+                    self.state_reason = old_reason
+                    self.bus.publish(StateChange(self.clock.now_ms(), target, old, Source.SYSTEM, why))
+                raise
             if self.db is not None:
                 await self.db.audit(now, source, "state", {"from": old.value, "to": target.value}, True, reason)
         return ok, msg
@@ -1556,6 +1567,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         """Validate and apply an operator/system command; every command is audited."""
         name = type(cmd).__name__
         self.counters["commands"] += 1
+        state_before = self.sm.state
         try:
             if not isinstance(cmd, Command):
                 res = CommandResult(False, f"not a command: {cmd!r}")
@@ -1567,7 +1579,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 res = await self._apply(cmd)
         except Exception as exc:  # noqa: BLE001 - a command never crashes the engine
             log.exception("command %s failed", name)
-            res = CommandResult(False, f"{name} failed: {exc}")
+            now_state = self.sm.state  # what is in effect all the same (a pause that was not stored)
+            res = CommandResult(False, f"{name} failed: {exc}" + (f"; the engine is {now_state.value} now"
+                                                                  if now_state is not state_before else ""))
         res.command = name
         if self.db is not None and isinstance(cmd, Command):
             args = {f.name: _plain(getattr(cmd, f.name)) for f in dataclasses.fields(cmd) if f.name != "source"}
@@ -1641,17 +1655,27 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 return CommandResult(False, f"z threshold must be a number, got {cmd.value!r}")
             if not math.isfinite(v) or v <= 0 or v > 10:
                 return CommandResult(False, f"z threshold must be in (0, 10], got {cmd.value}")
+            before = self.threshold
             self.threshold = v
             self._board_version += 1
-            await self._save_state()
+            try:
+                await self._save_state()
+            except Exception:
+                self.threshold = before  # a setting that could not be stored is not in effect
+                raise
             return CommandResult(True, f"z threshold set to {v:g}")
         if isinstance(cmd, LockSymbol):
             sym = str(cmd.symbol).upper()
             if sym not in self.sym_index:
                 return CommandResult(False, f"unknown symbol {cmd.symbol!r}")
+            was_locked = sym in self.locked
             (self.locked.add if cmd.locked else self.locked.discard)(sym)
             self._board_version += 1
-            await self._save_state()
+            try:
+                await self._save_state()
+            except Exception:
+                (self.locked.add if was_locked else self.locked.discard)(sym)  # not stored: not in effect
+                raise
             return CommandResult(True, f"{sym} {'locked' if cmd.locked else 'unlocked'}")
         if isinstance(cmd, ManualBuy | ManualSell | ClosePosition | FlattenAll):
             return await self._manual(cmd)
