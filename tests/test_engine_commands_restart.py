@@ -3,11 +3,12 @@ stored is what the next session starts from."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from decimal import Decimal as D
 from typing import Any
 
-from engine_helpers import MIN, SYMBOLS, T0, engine_config, klines, make_engine
+from engine_helpers import MIN, SYMBOLS, T0, engine_config, klines, make_engine, until
 
 from tui_trader.clock import ManualClock
 from tui_trader.events import (
@@ -147,5 +148,31 @@ async def test_a_command_whose_state_cannot_be_stored_says_what_is_in_effect() -
             ("EmergencyStop", False),
             ("ResetEmergency", False),
         ]
+    finally:
+        await h.stop()
+
+
+async def test_a_start_that_cannot_be_stored_never_undoes_an_emergency_stop_made_meanwhile() -> None:
+    h = await make_engine(autostart=False).start()
+    e = h.engine
+    try:
+        real, release, writing = e.db.save_engine_state, asyncio.Event(), []
+
+        async def slow_then_failing(*args: Any, **kwargs: Any) -> None:
+            if not writing:  # the start's write: slow, then refused
+                writing.append(True)
+                await release.wait()
+                raise sqlite3.OperationalError("disk I/O error")
+            await real(*args, **kwargs)
+
+        e.db.save_engine_state = slow_then_failing
+        start = asyncio.create_task(e.submit(Start()))
+        await until(lambda: writing, "the start's state to be written")
+        assert (await e.submit(EmergencyStop(reason="operator panic"))).ok
+        release.set()
+        res = await start
+        assert not res.ok and "disk I/O error" in res.message
+        assert e.state is S.EMERGENCY_STOPPED and e.state_reason == "operator panic"
+        assert (await e.db.load_engine_state())["state"] is S.EMERGENCY_STOPPED
     finally:
         await h.stop()

@@ -1498,9 +1498,11 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             try:
                 await self._save_state()
             except Exception as exc:
-                if target is EngineState.RUNNING or old is EngineState.EMERGENCY_STOPPED:
+                if self.sm.state is target and (target is EngineState.RUNNING
+                                                or old is EngineState.EMERGENCY_STOPPED):
                     # toward trading, or out of an emergency stop: not on a state that cannot be
-                    # stored (the command says it failed, and so it did); a pause or reducing holds
+                    # stored (the command says it failed, and so it did); a pause or reducing holds,
+                    # and so does whatever came meanwhile (an emergency stop while this was written)
                     why = f"{reason}: not stored ({exc})"
                     self.sm.force(old, Source.SYSTEM, why)
                     self.state_reason = old_reason
