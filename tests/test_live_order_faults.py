@@ -344,8 +344,8 @@ async def test_a_new_book_on_the_same_account_never_takes_an_old_books_order_for
     again = build_engine(cfg, db_path=str(tmp_path / "new.db"), session_kind="run", clock=ex.clock)
     await asyncio.wait_for(again.start_up(), 20)
     try:  # the book keeps its tag: ids stay its own across restarts
-        assert again._client_id_tag == new._client_id_tag != old._client_id_tag
-        assert again._next_client_id().startswith(f"tt{new._client_id_tag}")
+        assert again._client_id_tag[:6] == new._client_id_tag[:6] != old._client_id_tag[:6]
+        assert again._next_client_id().startswith(f"tt{new._client_id_tag[:6]}")
     finally:
         await asyncio.wait_for(again.stop(), 20)
 
@@ -476,3 +476,47 @@ async def test_an_order_resent_after_a_clock_resync_is_not_sent_again_while_that
     assert ex.balances["BTC"] - btc < Decimal("0.015"), "bought twice"
     assert len(executed) == 1
     assert order.status is OrderStatus.FILLED, (order.status, order.error)
+
+
+async def test_a_book_restored_from_a_backup_never_reuses_the_ids_it_sent_after_the_backup(
+    ex, tmp_path, monkeypatch
+) -> None:
+    """A restored backup numbers its sessions again from where the backup was taken, so the
+    sessions after the backup would be numbered again too; their orders are at the exchange, and
+    an id used again would find them on a lookup. Ids differ from every session's before."""
+    import shutil
+
+    from tui_trader.events import ManualBuy, Start
+    from tui_trader.runtime import build_engine
+
+    cfg = live_cfg(ex, monkeypatch)
+    db = tmp_path / "live.db"
+    first = build_engine(cfg, db_path=str(db), session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(first.start_up(), 20)
+    await asyncio.wait_for(first.stop(), 20)
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    for p in tmp_path.glob("live.db*"):
+        shutil.copy(p, backup / p.name)
+    after = build_engine(cfg, db_path=str(db), session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(after.start_up(), 20)
+    try:
+        assert (await after.submit(Start())).ok
+        res = await asyncio.wait_for(after.submit(ManualBuy(symbol="ETHUSDT", quote_amount=Decimal(60))), 30)
+        assert res.ok, res.message
+    finally:
+        await asyncio.wait_for(after.stop(), 20)
+    sent_after_backup = res.data["client_order_id"]
+    for p in tmp_path.glob("live.db*"):
+        p.unlink()
+    for p in backup.iterdir():
+        shutil.copy(p, tmp_path / p.name)
+    ex.clock.jump_to(ex.clock.now_ms() + 60_000)  # restored a minute later
+    restored = build_engine(cfg, db_path=str(db), session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(restored.start_up(), 20)
+    try:
+        assert restored.session_id == after.session_id  # the same session number again ...
+        assert restored._next_client_id() != sent_after_backup  # ... but not the same ids
+        assert CLIENT_ORDER_ID_RE.fullmatch(restored._next_client_id())
+    finally:
+        await asyncio.wait_for(restored.stop(), 20)

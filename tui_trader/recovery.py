@@ -78,6 +78,17 @@ SELECT MAX(t) FROM (
 """
 
 
+def _base36(n: int) -> str:
+    digits36 = string.digits + string.ascii_lowercase
+    out = ""
+    n = max(0, int(n))
+    while True:
+        n, r = divmod(n, 36)
+        out = digits36[r] + out
+        if n == 0:
+            return out
+
+
 class EngineRecovery:
     """Start-up recovery of a :class:`~tui_trader.engine.TradingEngine` (a mixin: the
     attributes it reads and sets are the engine's)."""
@@ -90,14 +101,16 @@ class EngineRecovery:
         looked up by its client id. Session numbers restart at 1 in every database, so a new
         book on the same account would reuse an earlier book's ids, and such a lookup would take
         that book's old order for its own (booking its old fills, never sending the new one).
-        Each live book draws six random letters once, kept with it, and puts them in its ids."""
+        Each live book draws six random letters once, kept with it, and puts them in its ids;
+        and since a book restored from a backup numbers its sessions again, the second this
+        session started (base 36) follows them."""
         if self.mode != "live" or self.db is None:
             return
         tag = await self.db.kv_get(CLIENT_ID_TAG_KEY)
         if not tag or not tag.isascii() or not tag.isalpha() or len(tag) > 8:
             tag = "".join(secrets.choice(string.ascii_lowercase) for _ in range(6))
             await self.db.kv_set(CLIENT_ID_TAG_KEY, tag)
-        self._client_id_tag = tag
+        self._client_id_tag = tag + _base36(self.clock.now_ms() // 1000)
 
     async def _last_stored_ms(self) -> int | None:
         async with self.db.transaction() as conn:
