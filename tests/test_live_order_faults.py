@@ -153,9 +153,9 @@ async def test_a_restart_inside_the_in_flight_window_does_not_call_an_order_unse
     order that did arrive, instead of calling it "not sent before restart" - which would leave
     bought coins outside the book, with no stop loss watching them."""
     ex.clock.max_sleep_s = None  # the manager's wait must really let the late request land
-    cfg = make_cfg(ex, recv_window_ms=1000)  # in flight up to 2 s
+    cfg = make_cfg(ex, recv_window_ms=3000)  # in flight up to 4 s
     cid = "tt7-late-1"
-    ex.delay_next("POST", "order", 0.3)  # the dead process's request, still on its way
+    ex.delay_next("POST", "order", 0.5)  # the dead process's request, still on its way
     dead = BinanceBroker(cfg, ex.clock, KEY, SECRET)
     await dead.start()
     late = asyncio.create_task(
