@@ -302,3 +302,78 @@ async def test_two_starts_after_a_failed_reconciliation_book_the_orders_fills_on
         assert stored == {"AAAUSDT": D("1.000")}
     finally:
         await h.stop()
+
+
+async def test_a_reconciliation_tried_again_leaves_an_order_in_flight_to_its_own_execution(tmp_path) -> None:
+    """Start-up could not reconcile a stored order, so trading waits; sells still run (the
+    operator's close here; a stop loss likewise). A start while the close's answer is on its way
+    tries the reconciliation again: it must leave the close to its own execution. Before, it found
+    the close filled at the exchange and booked it, then the close's own answer booked it again
+    (a sell of a position already gone: the close reported failed, though it had sold)."""
+    db = str(tmp_path / "book.db")
+    h = await make_engine(db_path=db).start()
+    e = h.engine
+    await _flat(h, 0, 3)
+    assert (await e.submit(ManualBuy(symbol="CCCUSDT", quote_amount=500))).ok
+    now = e.clock.now_ms()
+    intent = Order(
+        client_order_id="tt1-99",
+        symbol="AAAUSDT",
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        quantity=D("1.000"),
+        price=None,
+        status=OrderStatus.INTENT,
+        source=Source.UI,
+        reason="manual buy",
+        created_ms=now,
+        updated_ms=now,
+    )
+    await e.db.write_order_intent(intent, e.session_id)  # committed, then a kill -9 (never sent)
+    cash = e.portfolio.cash
+    await h.stop()
+
+    cfg = engine_config()
+    holder: dict[str, Any] = {}
+    filters = {s: synthetic_filters(s, 100.0) for s in SYMBOLS}
+    broker = PaperBroker(
+        cfg,
+        ManualClock(0),
+        lambda s: holder["e"].last_price(s),
+        filters,
+        balances={"USDT": cash, "CCC": D("5.000")},
+    )
+    broker.fail_next(BrokerErrorKind.TIMEOUT, n=40, op="query")  # at start-up it cannot be asked
+    h = make_engine(cfg, db_path=db, broker=broker)
+    holder["e"] = h.engine
+    await h.start()
+    e = h.engine
+    try:
+        assert e.state is S.PAUSED and e._reconcile_problem
+        broker._faults["query"].clear()  # the exchange answers again
+        await _flat(h, 10, 13)
+        real_submit, answer, filled = broker.submit, asyncio.Event(), []
+
+        async def slow_answer(req: Any) -> Any:
+            res = await real_submit(req)  # the exchange fills it at once...
+            filled.append(req.client_order_id)
+            await answer.wait()  # ...but its answer is slow to come back
+            return res
+
+        broker.submit = slow_answer
+        close = asyncio.create_task(e.submit(ClosePosition(symbol="CCCUSDT")))
+        await until(lambda: filled, "the close to fill at the exchange")
+        start = asyncio.create_task(e.submit(Start()))
+        await until(lambda: not e._reconcile_problem, "the reconciliation to pass on its new try")
+        answer.set()
+        closed, started = await close, await start
+        assert closed.ok and closed.message.startswith("SELL CCCUSDT: 5 @ 100"), closed.message
+        assert started.ok and e.state is S.RUNNING
+        orders = {o.client_order_id: o for o in await e.db.load_orders()}
+        (sell,) = [o for o in orders.values() if o.symbol == "CCCUSDT" and o.side is Side.SELL]
+        assert sell.status is OrderStatus.FILLED and sell.executed_qty == D("5.000")
+        assert orders["tt1-99"].status is OrderStatus.CANCELED  # never sent: settled by the new try
+        assert len([f for f in await e.db.load_fills() if f.client_order_id == sell.client_order_id]) == 1
+        assert not e.portfolio.positions and e.portfolio.cash == (await broker.balances())["USDT"]
+    finally:
+        await h.stop()

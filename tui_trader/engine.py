@@ -271,6 +271,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         # orders of this session whose outcome is unknown (no answer, lookups failed): their symbol
         # takes no new order until a lookup settles them (each period, and before its next order)
         self._unsettled: dict[str, Order] = {}
+        self._in_flight: set[str] = set()  # client ids of the orders being executed now
         self._daily_override_day: int | None = None  # UTC day the operator resumed past the daily-loss limit
         self._event_rate = EventRate()
         self.orders: dict[str, Order] = {}  # recent orders by client id (bounded)
@@ -436,9 +437,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._book_holds_more = False  # set by the account check below (what AcceptAccount may mend)
         if self.db is not None:
             try:
-                # this session's orders of unknown outcome are settled by their own lookups (on the
-                # objects the engine holds): booked here as well, their fills would count twice
-                open_orders = [o for o in await self.db.load_open_orders() if o.client_order_id not in self._unsettled]
+                # this session's orders of unknown outcome are settled by their own lookups, and those
+                # in flight by their own execution (on the objects the engine holds; one may have
+                # ended while the rows were read): booked here as well, their fills would count twice
+                open_orders = [o for o in await self.db.load_open_orders() if not self._own_order(o.client_order_id)]
                 if open_orders:
                     fixed = await self.order_mgr.reconcile(open_orders)
                     log.warning("reconciled %d open order(s) from the last run: %s", len(fixed),
@@ -458,6 +460,12 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             if problem:
                 return f"account reconciliation failed: {problem}"
         return ""
+
+    def _own_order(self, cid: str) -> bool:
+        """This session's order ``cid`` is in flight, of unknown outcome or ended: its own execution
+        or lookups book it, never a reconciliation."""
+        known = self.orders.get(cid)
+        return cid in self._in_flight or cid in self._unsettled or (known is not None and known.status.is_final)
 
     async def _reconcile_again(self) -> str:
         """A start-up reconciliation that failed, tried again before trading starts. Returns why
@@ -1300,7 +1308,11 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             signal_id=sig.id if sig else None,
         )
         self.counters["orders"] += 1
-        result = await self.order_mgr.execute(order)
+        self._in_flight.add(order.client_order_id)  # booked by this execute, not by a reconciliation
+        try:
+            result = await self.order_mgr.execute(order)
+        finally:
+            self._in_flight.discard(order.client_order_id)
         if result.status is OrderStatus.REJECTED:
             self.counters["rejected_orders"] += 1
         elif not result.status.is_final:
