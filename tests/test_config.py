@@ -205,6 +205,17 @@ def test_live_broker_without_keys_is_an_error() -> None:
     assert ok.ok
 
 
+@pytest.mark.parametrize("bad", ["k3y\n", " k3y", "k3y s", "k\u00e9y", "k3y\t"])
+def test_a_key_with_whitespace_is_named_without_echoing_it(bad: str) -> None:
+    # it failed at start-up as "server time: unexpected ValueError" from the signing code
+    for var, other in (("BINANCE_API_KEY", "BINANCE_API_SECRET"), ("BINANCE_API_SECRET", "BINANCE_API_KEY")):
+        res = check({"broker": {"kind": "binance"}}, env={var: bad, other: "fine0123"})
+        assert not res.ok
+        msgs = [i.message for i in res.errors]
+        assert len(msgs) == 1 and var in msgs[0] and "whitespace" in msgs[0]
+        assert bad.strip() not in msgs[0]
+
+
 def test_load_config_file_and_overrides(tmp_path: Path) -> None:
     f = tmp_path / "c.toml"
     f.write_text('[feed]\nkind = "replay"\ninterval = "1h"\n[risk_management]\nmax_total_positions = 3\n')

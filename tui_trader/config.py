@@ -426,8 +426,19 @@ def live_errors(cfg: Config, env: Mapping[str, str] | None = None) -> list[Issue
     out: list[Issue] = []
     if cfg.broker.kind == "binance":
         for var in (ENV_API_KEY, ENV_API_SECRET):
-            if not env.get(var):
+            value = env.get(var)
+            if not value:
                 out.append(Issue("broker.kind", f"binance (live) broker needs {var} in the environment"))
+            elif not all("!" <= ch <= "~" for ch in value):
+                # A key pasted with a newline or a space fails later as an unreadable signing
+                # error; say so here. The value itself is never echoed.
+                out.append(
+                    Issue(
+                        "broker.kind",
+                        f"{var} holds whitespace or characters outside printable ASCII "
+                        f"(a stray newline or space from copying it?)",
+                    )
+                )
     return out
 
 
