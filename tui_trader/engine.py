@@ -1694,7 +1694,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if isinstance(cmd, ManualBuy | ManualSell | ClosePosition | FlattenAll):
             return await self._manual(cmd)
         if isinstance(cmd, AcceptAccount):
-            return CommandResult(*await self._accept_account(cmd.source))
+            # not while an order is in flight: the account would already show its fill, and the book
+            # would be cut by it as if sold outside tui-trader, then book the same sale again
+            async with self._trade_lock:
+                return CommandResult(*await self._accept_account(cmd.source))
         return CommandResult(False, f"unknown command {type(cmd).__name__}")
 
     async def _manual(self, cmd: Command) -> CommandResult:
