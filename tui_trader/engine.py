@@ -48,6 +48,9 @@ Rules
 * Commands that trade take the trade lock one at a time and are judged by the
   state of when they get it; ``stop()`` waits (bounded) for the one in flight, so
   its fills are stored and the command audited before storage closes.
+* A state or setting that cannot be stored is not in effect when it moves toward
+  trading (start, resume, a reset, the threshold, a lock); a pause or an emergency
+  stop holds all the same, and the command's result says which.
 
 Recovery (:meth:`TradingEngine.start_up`): cash, positions, the engine state
 (an emergency stop survives a restart; a live session that was trading comes
