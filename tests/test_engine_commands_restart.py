@@ -176,3 +176,27 @@ async def test_a_start_that_cannot_be_stored_never_undoes_an_emergency_stop_made
         assert (await e.db.load_engine_state())["state"] is S.EMERGENCY_STOPPED
     finally:
         await h.stop()
+
+
+async def test_a_threshold_that_cannot_be_stored_never_undoes_one_set_meanwhile() -> None:
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        real, release, writing = e.db.save_engine_state, asyncio.Event(), []
+
+        async def slow_then_failing(*args: Any, **kwargs: Any) -> None:
+            if not writing:  # the first write: slow, then refused
+                writing.append(True)
+                await release.wait()
+                raise sqlite3.OperationalError("disk I/O error")
+            await real(*args, **kwargs)
+
+        e.db.save_engine_state = slow_then_failing
+        first = asyncio.create_task(e.submit(SetZThreshold(value=2.0)))
+        await until(lambda: writing, "the first threshold to be written")
+        assert (await e.submit(SetZThreshold(value=3.0))).ok
+        release.set()
+        assert not (await first).ok
+        assert e.threshold == 3.0 and (await e.db.load_engine_state())["z_threshold"] == 3.0
+    finally:
+        await h.stop()

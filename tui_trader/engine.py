@@ -1678,7 +1678,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             try:
                 await self._save_state()
             except Exception:
-                self.threshold = before  # a setting that could not be stored is not in effect
+                if self.threshold == v:  # (not one set meanwhile)
+                    self.threshold = before  # a setting that could not be stored is not in effect
                 raise
             return CommandResult(True, f"z threshold set to {v:g}")
         if isinstance(cmd, LockSymbol):
@@ -1691,7 +1692,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             try:
                 await self._save_state()
             except Exception:
-                (self.locked.add if was_locked else self.locked.discard)(sym)  # not stored: not in effect
+                if (sym in self.locked) == bool(cmd.locked):  # (not changed back meanwhile)
+                    (self.locked.add if was_locked else self.locked.discard)(sym)  # not stored: not in effect
                 raise
             return CommandResult(True, f"{sym} {'locked' if cmd.locked else 'unlocked'}")
         if isinstance(cmd, ManualBuy | ManualSell | ClosePosition | FlattenAll):
