@@ -2,8 +2,13 @@
 for the morning after (``monitoring.log_file``; rotated at 10 MB, five old files kept).
 
 It is attached to the ``tui_trader`` logger at ``monitoring.log_level``. A file that cannot be
-opened is reported once on stderr and never stops a run. Secrets never reach it: nothing logs them
-(a test runs with keys in the environment and searches the file for them).
+opened is reported once on stderr and never stops a run; nor does one that stops taking lines (a
+full disk, its folder gone or read-only): that is said once on stderr, not with a traceback per
+line, and once it takes lines again the file says how many were lost. Each record is one line
+(a message's line breaks and a traceback's are written as ``\\n``), so a line that does not start
+with a time was never written by this program: text from the market or the exchange cannot forge
+one. Secrets never reach it: nothing logs them (a test runs with keys in the environment and
+searches the file for them).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import logging
 import logging.handlers
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from tui_trader.config import Config
@@ -24,6 +29,59 @@ LOG_BACKUPS = 5
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
+class _OneLineFormatter(logging.Formatter):
+    """The file's format, one line per record: line breaks (a traceback's too) written as ``\\n``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\r", "\\r").replace("\n", "\\n")
+
+
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """A rotating log file whose failed writes cost the run nothing: the first is reported on
+    stderr (the standard handler prints a traceback for every record), the records are counted as
+    lost, and the first record written again is preceded by a line saying how many were lost."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
+        self.lost = 0  # records not written since the last one that was
+        self.last_error = ""
+        self._failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        err = sys.exc_info()[1]
+        self._failed = True
+        self.last_error = str((err.strerror if isinstance(err, OSError) else None) or err)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.lost:
+            lost = logging.LogRecord(
+                record.name,
+                logging.WARNING,
+                __file__,
+                0,
+                "log file: %d line(s) could not be written (%s)",
+                (self.lost, self.last_error),
+                None,
+            )
+            lost.created, lost.msecs = record.created, record.msecs
+            if not self._write(lost):
+                self.lost += 1
+                return
+            self.lost = 0
+        if not self._write(record):
+            print(
+                f"warning: cannot write the log file ({self.baseFilename}: {self.last_error}); "
+                "the run goes on, its lines are lost until it can",
+                file=sys.stderr,
+            )
+            self.lost = 1
+
+    def _write(self, record: logging.LogRecord) -> bool:
+        self._failed = False
+        super().emit(record)
+        return not self._failed
+
+
 def attach_log_file(cfg: Config) -> Path | None:
     """Append the ``tui_trader`` logs to ``cfg.log_path()``; returns the path (None: off, or it
     could not be opened)."""
@@ -32,13 +90,11 @@ def attach_log_file(cfg: Config) -> Path | None:
         return None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
-        )
+        handler = _LogFile(path)
     except OSError as exc:
         print(f"warning: no log file ({path}: {exc.strerror or exc})", file=sys.stderr)
         return None
-    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.setFormatter(_OneLineFormatter(_FORMAT))
     handler.set_name("tui-trader-file")
     level = {"warn": "WARNING"}.get(cfg.monitoring.log_level, cfg.monitoring.log_level.upper())
     handler.setLevel(level)
@@ -56,7 +112,8 @@ def detach_log_file() -> None:
     for h in list(pkg.handlers):
         if h.get_name() == "tui-trader-file":
             pkg.removeHandler(h)
-            h.close()
+            with suppress(OSError):  # closing flushes: on a full disk that raises, at the end of a run
+                h.close()
 
 
 @contextmanager

@@ -1,0 +1,104 @@
+"""The log file as an operator reads it after weeks on a server: one line per record, and a file
+that stops taking lines (a full disk) costs the run nothing and floods nothing."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from tui_trader.config import Config
+from tui_trader.monitor.logfile import attach_log_file, detach_log_file
+
+LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) +tui_trader[.\w]*: "
+)
+
+
+@pytest.fixture
+def log_to(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("TUI_TRADER_LOG_FILE", raising=False)
+    attached: list[Path] = []
+
+    def attach(path: str) -> logging.Handler:
+        got = attach_log_file(Config.model_validate({"monitoring": {"log_file": path, "log_level": "info"}}))
+        assert got == Path(path)
+        attached.append(got)
+        return next(h for h in logging.getLogger("tui_trader").handlers if h.get_name() == "tui-trader-file")
+
+    yield attach
+    detach_log_file()
+
+
+def test_each_record_is_one_line_and_market_text_cannot_forge_one(log_to, tmp_path: Path) -> None:
+    # a symbol name or an exchange's error text is logged as it came; with its line break the
+    # file showed a second, forged record, and a traceback spread over lines without a time
+    path = tmp_path / "t.log"
+    log_to(str(path))
+    log = logging.getLogger("tui_trader.market")
+    log.warning("rejected 1 row(s): kline for %s", "X\n2026-01-01 00:00:00,000 CRITICAL tui_trader: forged\r")
+    try:
+        raise ValueError("bad\nframe")
+    except ValueError:
+        log.exception("stream connection %d: reader failed", 0)
+    log.info("after")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3, lines
+    assert all(LINE.match(line) for line in lines), lines
+    assert lines[0].endswith("kline for X\\n2026-01-01 00:00:00,000 CRITICAL tui_trader: forged\\r")
+    assert "reader failed\\nTraceback (most recent call last):\\n" in lines[1]
+    assert lines[1].endswith("ValueError: bad\\nframe")
+    assert lines[2].endswith(": after")
+
+
+def test_a_full_disk_is_said_once_and_never_stops_the_run(log_to, capsys) -> None:
+    # /dev/full answers every write with ENOSPC: the standard handler printed a ten-line
+    # traceback ("--- Logging error ---") on stderr for every record, for as long as the disk
+    # stayed full
+    handler = log_to("/dev/full")
+    log = logging.getLogger("tui_trader.engine")
+    for i in range(500):
+        log.warning("line %d", i)  # never raises
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "warning: cannot write the log file (/dev/full: No space left on device); "
+        "the run goes on, its lines are lost until it can"
+    ]
+    assert handler.lost == 500
+    detach_log_file()  # at the end of the run: closing flushes, and that raised too
+    assert not [h for h in logging.getLogger("tui_trader").handlers if h is handler]
+
+
+class _Disk(io.StringIO):
+    full = False
+
+    def write(self, s: str) -> int:
+        if self.full:
+            raise OSError(28, "No space left on device")
+        return super().write(s)
+
+
+def test_once_the_file_takes_lines_again_it_says_how_many_were_lost(log_to, tmp_path: Path, capsys) -> None:
+    handler = log_to(str(tmp_path / "t.log"))
+    disk = _Disk()
+    handler.setStream(disk)
+    log = logging.getLogger("tui_trader.engine")
+    log.info("before")
+    disk.full = True
+    for i in range(3):
+        log.info("lost %d", i)
+    disk.full = False
+    log.info("back")
+    lines = disk.getvalue().splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "before",
+        "log file: 3 line(s) could not be written (No space left on device)",
+        "back",
+    ]
+    assert " WARNING " in lines[1] and handler.lost == 0
+    disk.full = True  # a second outage is reported again
+    log.info("lost again")
+    assert capsys.readouterr().err.count("warning: cannot write the log file") == 2
