@@ -25,6 +25,7 @@ from tui_trader.events import (
 from tui_trader.models import EngineState, Position
 from tui_trader.monitor.health import (
     HEALTHY,
+    RejectWatch,
     after_stop,
     broker_check,
     database_check,
@@ -194,7 +195,7 @@ class EngineViews:
             except Exception as exc:  # noqa: BLE001
                 fh = {"connected": False, "error": str(exc)}
         breaker_state = self.order_breaker.state if hasattr(self, "order_breaker") else "closed"
-        checks = feed_checks(fh, self.feed.kind)
+        checks = feed_checks(fh, self.feed.kind, self._rejects_quiet_ms(fh))
         checks.append(database_check(self._persist, self.db is not None,
                                      self.db.writer.stats() if self.db is not None else None))
         checks.append(broker_check(getattr(self.broker, "name", "?"), breaker_state,
@@ -208,6 +209,14 @@ class EngineViews:
         elif self._stopped:
             checks = after_stop(checks, self.feed.kind)
         return HealthView(overall(checks), checks, fh, self._events_per_s(), {"orders": breaker_state})
+
+    def _rejects_quiet_ms(self, fh: dict[str, Any]) -> int | None:
+        """Engine time since the feed last rejected a message (the health checks' own memo, never
+        the engine's state)."""
+        watch = self.__dict__.get("_reject_watch")
+        if watch is None:
+            watch = self._reject_watch = RejectWatch()
+        return watch.quiet_ms(int(fh.get("rejected", 0) or 0), self.clock.now_ms())
 
     def symbol_history(self, symbol: str) -> SymbolHistory:
         i = self.sym_index.get(symbol)

@@ -25,8 +25,32 @@ HEALTHY, WARNING, UNHEALTHY = "healthy", "warning", "unhealthy"
 MEMORY_WARN_MB = 4096.0
 
 
-def feed_checks(feed_health: Mapping[str, Any], kind: str) -> list[HealthCheck]:
-    """Connection and staleness of the feed's streams, and rejected messages."""
+#: The messages check warns until this long (engine time) has passed without a rejected message.
+REJECTS_RECENT_MS = 15 * 60_000
+
+
+class RejectWatch:
+    """When the feed's count of rejected messages last grew, by the engine's clock, as the health
+    checks saw it: one bad message on the first day left the messages check, and the overall
+    health, amber for the weeks the bot then ran cleanly."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.grew_ms: int | None = None
+
+    def quiet_ms(self, total: int, now_ms: int) -> int | None:
+        """Milliseconds since the count last grew (None: never seen a rejected message)."""
+        if total != self.total:  # grew; or fell (a new feed counts afresh) and any count is news
+            self.total = total
+            if total:
+                self.grew_ms = now_ms
+        return None if self.grew_ms is None else max(0, now_ms - self.grew_ms)
+
+
+def feed_checks(feed_health: Mapping[str, Any], kind: str, rejects_quiet_ms: int | None = None) -> list[HealthCheck]:
+    """Connection and staleness of the feed's streams, and rejected messages: a warning while
+    they are recent (``rejects_quiet_ms``, from :class:`RejectWatch`, below
+    :data:`REJECTS_RECENT_MS`; unknown: always), healthy with the total once they have stopped."""
     out: list[HealthCheck] = []
     connected = bool(feed_health.get("connected", False))
     stale = sorted(name for name, s in (feed_health.get("streams") or {}).items() if s.get("stale"))
@@ -41,8 +65,11 @@ def feed_checks(feed_health: Mapping[str, Any], kind: str) -> list[HealthCheck]:
     if rejected:
         by = feed_health.get("rejected_by_reason") or {}
         top = ", ".join(f"{r} {n}" for r, n in sorted(by.items(), key=lambda kv: -kv[1])[:3])
-        out.append(HealthCheck("messages", WARNING, f"{rejected} malformed message(s) rejected" +
-                               (f" ({top})" if top else "")))
+        msg = f"{rejected} malformed message(s) rejected"
+        quiet = rejects_quiet_ms is not None and rejects_quiet_ms >= REJECTS_RECENT_MS
+        if quiet:
+            msg += f", none for {rejects_quiet_ms // 60_000} min"
+        out.append(HealthCheck("messages", HEALTHY if quiet else WARNING, msg + (f" ({top})" if top else "")))
     return out
 
 
