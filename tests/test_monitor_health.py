@@ -63,3 +63,45 @@ async def test_one_bad_message_does_not_leave_the_health_amber_for_weeks() -> No
         assert state() == ("warning", "warning")
     finally:
         await h.stop()
+
+
+def test_a_failing_writer_says_its_backlog_and_what_it_dropped() -> None:
+    # the database row said only "writer failing: <error>": not how many rows wait in memory
+    # for the disk, nor, once it recovered, that rows were lost while it failed
+    from tui_trader.monitor.health import database_check
+
+    failing = database_check(
+        True,
+        True,
+        {
+            "consecutive_failures": 4,
+            "last_error": "database is locked",
+            "pending": 12_345,
+            "dropped": {"a": 0},
+        },
+    )
+    assert (failing.status, failing.message) == (
+        "warning",
+        "writer failing: database is locked; 12,345 row(s) waiting",
+    )
+    full = database_check(
+        True,
+        True,
+        {
+            "consecutive_failures": 9,
+            "last_error": "disk I/O error",
+            "pending": 100_000,
+            "dropped": {"a": 7, "b": 3},
+        },
+    )
+    assert (
+        full.message == "writer failing: disk I/O error; 100,000 row(s) waiting; 10 buffered row(s) dropped"
+    )
+    recovered = database_check(
+        True, True, {"consecutive_failures": 0, "pending": 0, "dropped": {"a": 7, "b": 3}}
+    )
+    assert (recovered.status, recovered.message) == ("healthy", "connected; 10 buffered row(s) dropped")
+    assert (
+        database_check(True, True, {"consecutive_failures": 0, "pending": 5, "dropped": {}}).message
+        == "connected"
+    )

@@ -79,9 +79,15 @@ def database_check(persist: bool, is_open: bool, writer_stats: Mapping[str, Any]
     if not is_open:
         return HealthCheck("database", UNHEALTHY, "closed", critical=True)
     stats = writer_stats or {}
+    # the rows the writer holds while it fails (its backlog), and those it had to drop for its bound
+    # (lost for good: ratings, klines, signal and equity rows; money never waits in the writer)
+    pending = int(stats.get("pending", 0) or 0)
+    dropped = sum(int(n) for n in (stats.get("dropped") or {}).values())
+    lost = f"; {dropped:,} buffered row(s) dropped" if dropped else ""
     if stats.get("consecutive_failures"):
-        return HealthCheck("database", WARNING, f"writer failing: {stats.get('last_error')}", critical=True)
-    return HealthCheck("database", HEALTHY, "connected", critical=True)
+        return HealthCheck("database", WARNING, f"writer failing: {stats.get('last_error')}; "
+                           f"{pending:,} row(s) waiting{lost}", critical=True)
+    return HealthCheck("database", HEALTHY, f"connected{lost}", critical=True)
 
 
 def broker_check(name: str, breaker_state: str, unsettled: int = 0) -> HealthCheck:
