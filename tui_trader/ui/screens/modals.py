@@ -27,10 +27,16 @@ def _input(value: str = "", placeholder: str = "", id: str | None = None, type: 
     return inp
 
 
-class TickBox(Checkbox):
+class TickBox(Checkbox, inherit_bindings=False):
     """A checkbox whose mark says its state without colour: ``X`` ticked, blank not. Textual's
     shows an ``X`` either way and tells them apart by colour only, so on a monochrome terminal
-    (or with NO_COLOR) "Override risk checks" looked the same ticked and not."""
+    (or with NO_COLOR) "Override risk checks" looked the same ticked and not.
+
+    Space (or a click) ticks it; Enter confirms the dialog, as everywhere else in it. Textual's
+    Enter toggles the box: an operator who ticked "Also close all positions" with Space and
+    pressed Enter to confirm had it unticked, and the stop then sent left every position open."""
+
+    BINDINGS = [Binding("space", "toggle_button", "Toggle", show=False)]
 
     @property
     def BUTTON_INNER(self) -> str:  # noqa: N802 - the base class's name for the mark
@@ -63,7 +69,7 @@ def parse_decimal(text: str, what: str) -> Decimal:
 class _Dialog(ModalScreen):
     """Common frame: a titled box, an error line, confirm/cancel buttons."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("enter", "confirm", "Confirm", show=False)]
     DEFAULT_CLASSES = "dialog-screen"
 
     title_text = ""
@@ -94,6 +100,10 @@ class _Dialog(ModalScreen):
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
         self.dismiss(None)
+
+    def action_confirm(self) -> None:
+        """Enter where the focused widget has no Enter of its own (a tick box): confirm."""
+        self._confirm()
 
     @on(Button.Pressed, "#confirm")
     @on(Input.Submitted)
