@@ -37,7 +37,9 @@ Rules
   into the z-score window.
 * **Between periods** every price update (and every closed kline) re-checks the
   open positions for stop loss and profit target, so exits do not wait for the
-  period. A refused exit of a symbol is not re-raised before the signal cooldown.
+  period. A refused exit of a symbol is not re-raised before the signal cooldown;
+  a stop loss refused while the order circuit breaker is open, not before the
+  breaker's cool-off ends (then on the first price update: its one trial order).
 * Every signal is stored (``trading_signals``) with the reason it was or was not
   executed; every command is validated, applied and written to the audit log
   with its source and outcome.
@@ -116,6 +118,7 @@ from tui_trader.events import (
     StateChange,
 )
 from tui_trader.execution.broker import Broker
+from tui_trader.execution.circuit import OPEN as CIRCUIT_OPEN
 from tui_trader.execution.circuit import CircuitBreaker
 from tui_trader.execution.client_ids import make_client_order_id
 from tui_trader.execution.filters import quantize_qty, to_decimal
@@ -502,7 +505,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._hist_count = 0
         # positions as arrays (kept in step with the portfolio by _sync_positions)
         self._entry_px = np.full(n, np.nan)
-        self._exit_refused_ms = np.full(n, -np.inf)
+        self._exit_retry_ms = np.full(n, -np.inf)  # a refused exit is raised again from this time on
         self._held_idx = np.empty(0, dtype=np.int64)
         self.generator = SignalGenerator(cfg, self.symbols)
         self.checks = PreTradeChecks(cfg)
@@ -1056,8 +1059,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if not m.any():
             return
         ts = self.clock.now_ms()
-        # a refused exit is not raised again on every tick: once per signal cooldown
-        m &= (ts - self._exit_refused_ms[sym]) >= self.cfg.signal_generation.signal_cooldown_ms
+        # a refused exit is not raised again on every tick (see _exit_retry_at)
+        m &= ts >= self._exit_retry_ms[sym]
         if not m.any():
             return
         signals = self.generator.check_exits(ts, sym[m], price[m], entry[m], locked=self._locked_mask())
@@ -1078,11 +1081,23 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                     if sig.type is SignalType.SELL:
                         i = self.sym_index.get(sig.symbol)
                         if i is not None:
-                            self._exit_refused_ms[i] = -np.inf if sig.executed else ts
+                            self._exit_retry_ms[i] = -np.inf if sig.executed else self._exit_retry_at(sig, ts)
                 self.recent_signals.appendleft(sig)
                 if self.db is not None:
                     await self.db.queue_signal(sig, self.session_id)
                 self.bus.publish(SignalEvent(ts, sig))
+
+    def _exit_retry_at(self, sig: Signal, ts: int) -> float:
+        """When the real-time check may raise a refused exit again: after the signal cooldown; but
+        a stop loss refused while the order circuit breaker is open (refused as "circuit open", or
+        its order failed and opened it) as soon as the breaker's cool-off ends, when it lets one
+        trial order through - not an hour later at the next rating period. Each refusal in a new
+        cool-off moves it to that one's end: at most one try per cool-off."""
+        later = float(ts + self.cfg.signal_generation.signal_cooldown_ms)
+        breaker = self.order_breaker
+        if sig.kind == "stop_loss" and breaker.state == CIRCUIT_OPEN and breaker.opened_ms is not None:
+            return min(later, float(breaker.opened_ms + breaker.cooloff_ms))
+        return later
 
     async def _execute_signal(self, sig: Signal, ts: int) -> None:
         state = self.sm
