@@ -105,3 +105,104 @@ def test_a_failing_writer_says_its_backlog_and_what_it_dropped() -> None:
         database_check(True, True, {"consecutive_failures": 0, "pending": 5, "dropped": {}}).message
         == "connected"
     )
+
+
+def _binance_health(state: str, reason: str, last_event_ms: int) -> dict:
+    """The Binance feed's health() while its one connection is in ``state``."""
+    up = state in ("streaming", "backfilling")
+    return {
+        "connected": up,
+        "streams": {
+            "!miniTicker@arr": {
+                "last_event_ms": last_event_ms,
+                "stale": False,
+                "reconnects": 3,
+                "connection": 0,
+            },
+            "btcusdt@kline_1m": {
+                "last_event_ms": last_event_ms,
+                "stale": False,
+                "reconnects": 3,
+                "connection": 0,
+            },
+        },
+        "connections": [{"index": 0, "state": state, "streams": 2, "reconnects": 3, "last_reason": reason}],
+    }
+
+
+def test_a_reconnecting_feed_says_why_and_alarms_only_when_it_stays_down() -> None:
+    # the row read "disconnected" and nothing else, and a planned reconnect (each connection every
+    # day) read as unhealthy as an outage: the health monitor raised an alert and rang the bell
+    from tui_trader.monitor.health import RECONNECT_GRACE_MS
+
+    now = 1_000_000_000
+    quick = feed_checks(
+        _binance_health("backoff", "stale: no message for 30 s", now - 5_000), "binance", None, now
+    )[0]
+    assert (quick.status, quick.critical) == ("warning", True)
+    assert (
+        quick.message
+        == "reconnecting (connection 0 backoff after stale: no message for 30 s), no data for 5 s"
+    )
+    long = _binance_health("connecting", "connect failed: refused", now - RECONNECT_GRACE_MS - 240_000)
+    down = feed_checks(long, "binance", None, now)[0]
+    assert down.status == "unhealthy"
+    assert (
+        down.message
+        == "reconnecting (connection 0 connecting after connect failed: refused), no data for 5 min"
+    )
+    back = feed_checks(_binance_health("streaming", "connect failed: refused", now), "binance", None, now)[0]
+    assert (back.status, back.message) == ("healthy", "binance connected")
+    # without the engine's time, or any event yet: fails, as before
+    assert feed_checks(_binance_health("backoff", "closed", now - 1_000), "binance")[0].status == "unhealthy"
+    assert feed_checks(_binance_health("connecting", "", -1), "binance", None, now)[0].status == "unhealthy"
+
+
+def test_a_feed_that_moves_no_rating_period_forward_is_not_healthy() -> None:
+    from tui_trader.monitor.health import progress_check
+
+    period = 5 * MIN
+    ok = feed_checks({"connected": True, "streams": {}}, "binance")[0]
+    assert (
+        progress_check(ok, 100 * period, 97 * period, period) is ok
+    )  # three periods: the normal lag and more
+    late = progress_check(ok, 100 * period, 96 * period, period)
+    assert late.status == "warning" and late.critical
+    assert late.message == "binance connected, but no rating period for 20 min (one is due every 5 min)"
+    assert progress_check(ok, 100 * period, 94 * period, period).status == "warning"
+    assert progress_check(ok, 100 * period, 94 * period - 1, period).status == "unhealthy"
+    assert progress_check(ok, 100 * period, 0, period) is ok  # no period yet
+    down = feed_checks({"connected": False}, "binance")[0]
+    assert progress_check(down, 100 * period, 0, period) is down  # already failing: its own reason
+
+
+async def test_the_engine_flags_a_feed_whose_klines_stop_closing() -> None:
+    # the prices kept coming (the streams fresh, the feed "connected") but no kline closed, so no
+    # period was rated and no signal made, for hours, with every health row green
+    from engine_helpers import T0, klines
+
+    h = await make_engine().start()
+    try:
+        for k in range(4):
+            await h.step(klines(T0 + k * MIN, [100.0, 100.0, 100.0, 100.0]))
+        period = h.engine.period_ms
+        last = h.engine._period_ts
+        assert last > 0
+
+        def feed_row() -> tuple[str, str]:
+            row = {c.name: c for c in h.engine.snapshot().health.checks}["feed"]
+            return row.status, row.message
+
+        assert feed_row() == ("healthy", "sim connected")
+        h.clock.advance_to(last + 3 * period)
+        assert feed_row()[0] == "healthy"
+        h.clock.advance_to(last + 3 * period + MIN)
+        assert feed_row()[0] == "warning" and "no rating period for" in feed_row()[1]
+        h.clock.advance_to(last + 7 * period)
+        assert feed_row()[0] == "unhealthy" and h.engine.snapshot().health.overall == "unhealthy"
+        k = (h.clock.now_ms() - T0) // MIN + 1
+        await h.step(klines(T0 + k * MIN, [100.0] * 4), klines(T0 + (k + 1) * MIN, [100.0] * 4))
+        await h.step(*(klines(T0 + (k + j) * MIN, [100.0] * 4) for j in range(2, 6)))
+        assert feed_row() == ("healthy", "sim connected")  # periods again: green again
+    finally:
+        await h.stop()

@@ -34,6 +34,7 @@ from tui_trader.monitor.health import (
     memory_check,
     overall,
     positions_check,
+    progress_check,
 )
 
 HISTORY_LEN = 500  # periods kept per symbol for the detail view
@@ -195,7 +196,9 @@ class EngineViews:
             except Exception as exc:  # noqa: BLE001
                 fh = {"connected": False, "error": str(exc)}
         breaker_state = self.order_breaker.state if hasattr(self, "order_breaker") else "closed"
-        checks = feed_checks(fh, self.feed.kind, self._rejects_quiet_ms(fh))
+        now_ms = self.clock.now_ms()
+        checks = feed_checks(fh, self.feed.kind, self._rejects_quiet_ms(fh), now_ms)
+        checks[0] = progress_check(checks[0], now_ms, self._period_ts, self.period_ms)
         checks.append(database_check(self._persist, self.db is not None,
                                      self.db.writer.stats() if self.db is not None else None))
         checks.append(broker_check(getattr(self.broker, "name", "?"), breaker_state,

@@ -47,16 +47,52 @@ class RejectWatch:
         return None if self.grew_ms is None else max(0, now_ms - self.grew_ms)
 
 
-def feed_checks(feed_health: Mapping[str, Any], kind: str, rejects_quiet_ms: int | None = None) -> list[HealthCheck]:
+#: A feed connection reconnecting whose streams' last event is more recent than this (engine time)
+#: warns; one silent longer fails (and alerts): a planned or quick reconnect raises no alarm.
+RECONNECT_GRACE_MS = 60_000
+#: The rating periods stopped although the feed reads connected: a warning after this many periods
+#: without one, a failure after :data:`STALL_FAIL_PERIODS`.
+STALL_WARN_PERIODS = 3
+STALL_FAIL_PERIODS = 6
+
+
+def _span(ms: int) -> str:
+    return f"{ms // 1000} s" if ms < 120_000 else f"{ms // 60_000} min"
+
+
+def _reconnecting(feed_health: Mapping[str, Any], now_ms: int | None) -> HealthCheck | None:
+    """The feed row of a feed whose connections (the Binance feed's) are not all streaming: which
+    ones and why, failing once their streams have been silent for :data:`RECONNECT_GRACE_MS`."""
+    down = [c for c in feed_health.get("connections") or () if c.get("state") not in ("streaming", "backfilling")]
+    if not down:
+        return None
+    which = {c.get("index") for c in down}
+    streams = (feed_health.get("streams") or {}).values()
+    newest = max((int(s.get("last_event_ms") or -1) for s in streams if s.get("connection") in which), default=-1)
+    silent = now_ms - newest if now_ms is not None and newest > 0 else None
+    why = "; ".join(
+        f"connection {c.get('index')} {c.get('state')}" + (f" after {c['last_reason']}" if c.get("last_reason") else "")
+        for c in down[:3]
+    )
+    msg = f"reconnecting ({why})" + (f", no data for {_span(silent)}" if silent is not None else "")
+    brief = silent is not None and silent < RECONNECT_GRACE_MS
+    return HealthCheck("feed", WARNING if brief else UNHEALTHY, msg, critical=True)
+
+
+def feed_checks(
+    feed_health: Mapping[str, Any], kind: str, rejects_quiet_ms: int | None = None, now_ms: int | None = None
+) -> list[HealthCheck]:
     """Connection and staleness of the feed's streams, and rejected messages: a warning while
     they are recent (``rejects_quiet_ms``, from :class:`RejectWatch`, below
-    :data:`REJECTS_RECENT_MS`; unknown: always), healthy with the total once they have stopped."""
+    :data:`REJECTS_RECENT_MS`; unknown: always), healthy with the total once they have stopped.
+    ``now_ms`` (the engine's clock) dates a reconnection against the streams' last events."""
     out: list[HealthCheck] = []
     connected = bool(feed_health.get("connected", False))
     stale = sorted(name for name, s in (feed_health.get("streams") or {}).items() if s.get("stale"))
     if not connected:
         err = feed_health.get("error")
-        out.append(HealthCheck("feed", UNHEALTHY, f"disconnected{': ' + str(err) if err else ''}", critical=True))
+        row = None if err else _reconnecting(feed_health, now_ms)
+        out.append(row or HealthCheck("feed", UNHEALTHY, f"disconnected{': ' + str(err) if err else ''}", critical=True))
     elif stale:
         out.append(HealthCheck("feed", WARNING, f"stale: {', '.join(stale)}", critical=True))
     else:
@@ -71,6 +107,20 @@ def feed_checks(feed_health: Mapping[str, Any], kind: str, rejects_quiet_ms: int
             msg += f", none for {rejects_quiet_ms // 60_000} min"
         out.append(HealthCheck("messages", HEALTHY if quiet else WARNING, msg + (f" ({top})" if top else "")))
     return out
+
+
+def progress_check(feed_row: HealthCheck, now_ms: int, last_period_ms: int, period_ms: int) -> HealthCheck:
+    """The feed row, unless the rating periods have stopped while it reads healthy (klines that
+    never close, an engine loop that stopped taking them): a feed can be connected and fresh and
+    still move nothing forward in event time. ``last_period_ms`` 0: no period yet."""
+    if feed_row.status != HEALTHY or last_period_ms <= 0 or period_ms <= 0:
+        return feed_row
+    lag = now_ms - last_period_ms
+    if lag <= STALL_WARN_PERIODS * period_ms:
+        return feed_row
+    status = UNHEALTHY if lag > STALL_FAIL_PERIODS * period_ms else WARNING
+    msg = f"{feed_row.message}, but no rating period for {_span(lag)} (one is due every {_span(period_ms)})"
+    return HealthCheck(feed_row.name, status, msg, critical=feed_row.critical)
 
 
 def database_check(persist: bool, is_open: bool, writer_stats: Mapping[str, Any] | None = None) -> HealthCheck:
