@@ -65,8 +65,22 @@ def test_event_rate() -> None:
     for n in (10, 20, 30):
         r.note(n)
         t[0] += 0.5
-    # 20 + 30 events over 1.0 s between the first and last note
+    t[0] -= 0.5
+    # 20 + 30 events over 1.0 s since the first note
     assert r.per_second() == 50.0
+
+
+def test_event_rate_falls_when_the_events_stop() -> None:
+    # it measured up to the last note: a feed that went silent kept showing its last busy rate
+    t = [0.0]
+    r = EventRate(window=64, now=lambda: t[0])
+    for _ in range(64):
+        r.note(100)
+        t[0] += 1.0
+    t[0] -= 1.0
+    assert 99.0 < r.per_second() <= 100.0
+    t[0] += 3600.0  # an hour without an event
+    assert r.per_second() < 2.0
 
 
 def test_counter_rate_re_measures_at_most_once_per_interval() -> None:

@@ -12,7 +12,9 @@ from collections.abc import Callable
 
 
 class EventRate:
-    """Events per second over the last ``window`` notes (bounded memory)."""
+    """Events per second from the first of the last ``window`` notes until now (bounded memory):
+    when the events stop, the rate falls towards 0 (measured up to the last note, it kept
+    showing the last busy rate for as long as the feed was silent)."""
 
     def __init__(self, window: int = 64, now: Callable[[], float] = time.monotonic) -> None:
         self._w: deque[tuple[float, int]] = deque(maxlen=window)
@@ -25,7 +27,7 @@ class EventRate:
         w = self._w
         if len(w) < 2:
             return 0.0
-        dt = w[-1][0] - w[0][0]
+        dt = self._now() - w[0][0]
         if dt <= 0:
             return 0.0
         return sum(n for _, n in list(w)[1:]) / dt
