@@ -24,6 +24,8 @@ Websocket
 Misbehaviour on command: :meth:`StandinExchange.fail_next` (HTTP error / 429 / 418 with
 ``Retry-After``), :meth:`~StandinExchange.delay_next` (slow answer -> client timeout),
 :meth:`~StandinExchange.drop_next` (the request carried out, the connection closed unanswered),
+:meth:`~StandinExchange.hold_next` (a request kept until released, before or after it is carried
+out: a crash test kills the client meanwhile),
 :meth:`~StandinExchange.close_sockets`, :meth:`~StandinExchange.stall` (connections stay open but
 go silent), :meth:`~StandinExchange.refuse_ws`, :meth:`~StandinExchange.push_raw` (garbage), and
 :meth:`~StandinExchange.push_kline` (closed klines in any chosen order, so a test can leave gaps).
@@ -255,6 +257,24 @@ class _Fault:
     drop: bool = False  # handle the request, then close the connection without an answer
     html: str | None = None  # a non-JSON (firewall / proxy) error page instead of Binance's JSON
     rewrite: Callable[[Any], Any] | None = None  # carry the request out, then answer with rewrite(body)
+    hold: Hold | None = None  # keep the request (before or after carrying it out) until released
+
+
+class Hold:
+    """A request held by :meth:`StandinExchange.hold_next`: ``arrived`` is set once it is held
+    (before it is carried out, or after with ``after``); :meth:`release` lets it go on. A
+    request held before being carried out is carried out when released, its timestamp checked
+    against ``recvWindow`` then, as Binance does: released too late, it is refused (-1021)."""
+
+    def __init__(self, after: bool) -> None:
+        self.after = after
+        self.arrived = asyncio.Event()
+        self.released = asyncio.Event()
+        self.done = asyncio.Event()  # answered (or the answer failed to go out)
+        self.params: dict[str, str] = {}
+
+    def release(self) -> None:
+        self.released.set()
 
 
 @dataclass
@@ -334,6 +354,7 @@ class StandinExchange:
         self.requests: list[Req] = []
         self.connections: list[WsConn] = []
         self.orders: dict[str, _Order] = {}
+        self.executed: list[_Order] = []  # every order carried out, in order (a client id sent twice: twice)
         self.used_weight_offset = 0
         self._weight: dict[int, int] = {}
         self._faults: dict[tuple[str, str], list[_Fault]] = {}
@@ -447,6 +468,14 @@ class StandinExchange:
         """Carry out the next ``times`` requests (an order is executed), then close the connection
         without answering: the client cannot tell whether they went through."""
         self._faults.setdefault((method.upper(), path), []).append(_Fault(0, 0, "", None, times, drop=True))
+
+    def hold_next(self, method: str, path: str, after: bool = False) -> Hold:
+        """Hold the next ``METHOD /api/v3/path`` request until the returned :class:`Hold` is
+        released: before carrying it out (a request on its way), or with ``after`` once carried
+        out (an order executed whose answer is still on its way). The client may be gone by then."""
+        hold = Hold(after)
+        self._faults.setdefault((method.upper(), path), []).append(_Fault(0, 0, "", None, 1, hold=hold))
+        return hold
 
     def clear_faults(self) -> None:
         """Forget every pending fail_next / delay_next / respond_next."""
@@ -702,6 +731,7 @@ class StandinExchange:
         faults = self._faults.get((request.method, name))
         drop = False
         rewrite: _Fault | None = None
+        hold: Hold | None = None
         if faults:
             f = faults[0]
             f.times -= 1
@@ -709,6 +739,12 @@ class StandinExchange:
                 faults.pop(0)
             if f.drop:
                 drop = True
+            elif f.hold is not None:
+                hold = f.hold
+                hold.params = dict(params)
+                if not hold.after:
+                    hold.arrived.set()
+                    await hold.released.wait()
             elif f.rewrite is not None:
                 rewrite = f
             elif f.delay_s:
@@ -731,6 +767,11 @@ class StandinExchange:
         except _ApiError as e:
             resp = _err(e.status, e.code, e.msg)
         req.status = resp.status
+        if hold is not None:
+            if hold.after:
+                hold.arrived.set()
+                await hold.released.wait()
+            hold.done.set()
         if rewrite is not None and rewrite.rewrite is not None:
             assert isinstance(resp, web.Response) and resp.text is not None
             out = rewrite.rewrite(json.loads(resp.text))
@@ -974,6 +1015,7 @@ class StandinExchange:
         else:
             order.status = "PARTIALLY_FILLED" if exec_qty > 0 else "NEW"
         self.orders[cid] = order
+        self.executed.append(order)
         resp = self._order_json(order, query=False)
         resp["fills"] = out_fills
         return resp
