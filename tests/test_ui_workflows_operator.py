@@ -7,15 +7,21 @@ app starts it up but does not run the feed (``run_engine=False``), so only the k
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from textual.widgets import Checkbox, Input
 from ui_support import commands_done, make_app, make_engine, ready, ui_config
 
-from tui_trader.models import EngineState
+from tui_trader.models import EngineState, Fill, Side
+from tui_trader.storage import BacktestTrade
 from tui_trader.ui.screens.modals import BuyScreen, EmergencyStopScreen, TickBox
+from tui_trader.ui.screens.report import BacktestReportApp, BacktestReportScreen, BacktestRunsScreen
 from tui_trader.ui.widgets.prices import PricesTable
+from tui_trader.ui.widgets.table import FastTable
 
 LIQUID = "BTCUSDT"
 
@@ -79,3 +85,50 @@ async def test_enter_on_the_ticked_override_box_buys_with_the_override(tmp_path,
         assert pos.quantity * pos.avg_entry > Decimal(700)
         (row,) = await _audit(engine, "ManualBuy")
         assert row["source"] == "ui" and row["ok"] and row["args"]["override_risk"] is True
+
+
+# -- the stored backtest reports: read-only --------------------------------------------------
+
+
+async def _runs_for_the_report(tmp_path) -> Path:
+    """A database with three stored runs: one with nothing in it, one without trades and one
+    with 3,000 trades."""
+    from test_ui_report import RUNS, T0, _save
+
+    empty = {"run_id": "empty", "created_ms": T0, "config_json": None, "data_desc": "", "summary": {},
+             "trades": [], "equity_ts": [], "equity": []}
+    no_trades = {**RUNS["bt-old"], "run_id": "no-trades", "trades": []}
+    many = {**RUNS["bt-new"], "run_id": "many", "trades": [
+        BacktestTrade.from_fill(Fill(f"m-{k}", "BTCUSDT", Side.BUY if k % 2 == 0 else Side.SELL,
+                                     Decimal(42_000 + k), Decimal("0.01"), Decimal("0.42"), "USDT", T0 + k * 60_000))
+        for k in range(3_000)]}
+    return await _save(tmp_path / "runs.db", [empty, no_trades, many])
+
+
+@pytest.mark.parametrize(("run_id", "n_trades"), [("empty", 0), ("no-trades", 0), ("many", 3_000)])
+async def test_viewing_a_stored_report_writes_nothing_to_the_database(tmp_path, run_id, n_trades):
+    """The report viewer is read-only: opening the runs list and a report, then going back,
+    leaves the database file byte for byte as it was (it used to be opened for writing and
+    migrated, and on closing ``PRAGMA optimize`` stored fresh statistics in it)."""
+    db = await _runs_for_the_report(tmp_path)
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    app = BacktestReportApp(db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        runs = app.screen
+        assert isinstance(runs, BacktestRunsScreen)
+        await asyncio.wait_for(runs.loaded.wait(), 10)
+        runs.query_one("#bt-runs", FastTable).move_to_key(run_id)
+        await pilot.press("enter")
+        await pilot.pause()
+        report = app.screen
+        assert isinstance(report, BacktestReportScreen) and report.run_id == run_id
+        await asyncio.wait_for(report.loaded.wait(), 20)
+        assert report.error is None
+        assert report.query_one("#bt-trades", FastTable).row_count == n_trades
+        await pilot.press("3", "end", "escape")
+        await pilot.pause()
+        assert app.screen is runs
+    # a reader of a WAL database may leave SQLite's index files beside it, an empty WAL
+    wal = tmp_path / "runs.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before

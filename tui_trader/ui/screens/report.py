@@ -298,8 +298,10 @@ def existing_db(db_path: str | Path) -> Path:
 
 @asynccontextmanager
 async def open_db(db_path: str | Path) -> AsyncIterator[Database]:
-    """A private connection to an EXISTING database (never creates one), closed on exit."""
-    db = await Database.open(existing_db(db_path), start_writer=False)
+    """A private, read-only connection to an EXISTING database (never creates one), closed on
+    exit. Read-only: a viewer must not change the file (no migration, no journal mode switch,
+    no statistics stored by ``PRAGMA optimize`` on closing), whoever else uses it."""
+    db = await Database.open(existing_db(db_path), start_writer=False, read_only=True)
     try:
         yield db
     finally:
