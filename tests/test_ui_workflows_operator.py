@@ -95,13 +95,36 @@ async def _runs_for_the_report(tmp_path) -> Path:
     with 3,000 trades."""
     from test_ui_report import RUNS, T0, _save
 
-    empty = {"run_id": "empty", "created_ms": T0, "config_json": None, "data_desc": "", "summary": {},
-             "trades": [], "equity_ts": [], "equity": []}
+    empty = {
+        "run_id": "empty",
+        "created_ms": T0,
+        "config_json": None,
+        "data_desc": "",
+        "summary": {},
+        "trades": [],
+        "equity_ts": [],
+        "equity": [],
+    }
     no_trades = {**RUNS["bt-old"], "run_id": "no-trades", "trades": []}
-    many = {**RUNS["bt-new"], "run_id": "many", "trades": [
-        BacktestTrade.from_fill(Fill(f"m-{k}", "BTCUSDT", Side.BUY if k % 2 == 0 else Side.SELL,
-                                     Decimal(42_000 + k), Decimal("0.01"), Decimal("0.42"), "USDT", T0 + k * 60_000))
-        for k in range(3_000)]}
+    many = {
+        **RUNS["bt-new"],
+        "run_id": "many",
+        "trades": [
+            BacktestTrade.from_fill(
+                Fill(
+                    f"m-{k}",
+                    "BTCUSDT",
+                    Side.BUY if k % 2 == 0 else Side.SELL,
+                    Decimal(42_000 + k),
+                    Decimal("0.01"),
+                    Decimal("0.42"),
+                    "USDT",
+                    T0 + k * 60_000,
+                )
+            )
+            for k in range(3_000)
+        ],
+    }
     return await _save(tmp_path / "runs.db", [empty, no_trades, many])
 
 
