@@ -33,7 +33,14 @@ def test_component_checks() -> None:
     assert database_check(False, False).status == "healthy"
     assert database_check(True, False).status == "unhealthy"
     assert database_check(True, True, {"consecutive_failures": 2, "last_error": "locked"}).status == "warning"
-    assert broker_check("paper", "open").status == "warning"
+    # an open circuit sends nothing, a stop loss neither: unhealthy, so the monitor alerts; half
+    # open (the next order a trial) lasts until an order is made, weeks in a quiet market: healthy
+    opened = broker_check("paper", "open")
+    assert (opened.status, opened.critical) == ("unhealthy", True)
+    assert opened.message == "paper · order circuit open: no order is sent until it cools off"
+    trial = broker_check("paper", "half_open")
+    assert (trial.status, trial.message) == ("healthy", "paper · order circuit half_open: the next order is a trial")
+    assert broker_check("paper", "half_open", unsettled=1).status == "warning"
     assert broker_check("paper", "closed").status == "healthy"
     unknown = broker_check("paper", "closed", unsettled=2)  # orders of unknown outcome: not healthy
     assert unknown.status == "warning" and "2 order(s) of unknown outcome" in unknown.message

@@ -142,9 +142,18 @@ def database_check(persist: bool, is_open: bool, writer_stats: Mapping[str, Any]
 
 def broker_check(name: str, breaker_state: str, unsettled: int = 0) -> HealthCheck:
     """The order path: its circuit breaker, and orders whose outcome is unknown (their symbols take
-    no new order until a lookup settles them)."""
-    status = HEALTHY if breaker_state == "closed" and not unsettled else WARNING
+    no new order until a lookup settles them). An open circuit sends no order at all, a stop loss
+    neither: unhealthy (the health monitor alerts). Half open lets the next order through as a
+    trial and stays so until an order is made, which in a quiet market can be weeks: healthy."""
+    if breaker_state == "open":
+        status = UNHEALTHY
+    else:
+        status = HEALTHY if breaker_state in ("closed", "half_open") and not unsettled else WARNING
     detail = f"{name} · order circuit {breaker_state}"
+    if breaker_state == "open":
+        detail += ": no order is sent until it cools off"
+    elif breaker_state == "half_open":
+        detail += ": the next order is a trial"
     if unsettled:
         detail += f" · {unsettled} order(s) of unknown outcome, looked up each period"
     return HealthCheck("broker", status, detail, critical=True)
