@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+
+import pytest
 from engine_helpers import make_engine
 
 from tui_trader.models import EngineState
@@ -50,6 +53,30 @@ def test_component_checks() -> None:
     # ru_maxrss is KiB on Linux and bytes on macOS: the same 110 MB either way
     assert maxrss_mb(112_640, "linux") == maxrss_mb(115_343_360, "darwin") == 110.0
     assert memory_check().status == "healthy"  # this test process is far below 4 GB
+
+
+def test_one_memory_spike_does_not_leave_the_memory_check_amber(monkeypatch) -> None:
+    # it read the peak RSS, which never falls: a 5 GB spike (a big history loaded once) kept the
+    # row, and the overall health, at warning for the rest of the run
+    from tui_trader.monitor import health
+
+    monkeypatch.setattr(health, "peak_rss_mb", lambda: 5000.0)
+    monkeypatch.setattr(health, "current_rss_mb", lambda: 800.0)
+    after = memory_check()
+    assert (after.status, after.message) == ("healthy", "800 MB RSS, 5000 MB peak")
+    monkeypatch.setattr(health, "current_rss_mb", lambda: 4500.0)
+    assert memory_check().status == "warning"  # the memory now, over the limit
+    monkeypatch.setattr(health, "current_rss_mb", lambda: None)  # no /proc (macOS): the peak, as before
+    assert (memory_check().status, memory_check().message) == ("warning", "5000 MB peak RSS")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="the RSS now is read from Linux's /proc")
+def test_the_current_rss_is_read_and_below_the_peak() -> None:
+    from tui_trader.monitor.health import current_rss_mb, peak_rss_mb
+
+    now, peak = current_rss_mb(), peak_rss_mb()
+    assert now is not None and peak is not None
+    assert 1.0 < now <= peak + 1.0
     assert positions_check(11, 10).status == "warning" and positions_check(10, 10).status == "healthy"
     assert engine_check("") is None and engine_check("boom").status == "unhealthy"
 
@@ -182,7 +209,7 @@ async def test_batch_processing_off_commits_each_period_and_metrics_off_samples_
                 rows = other.execute("SELECT COUNT(*) FROM glicko_ratings").fetchone()[0]
             memory = {c.name: c.message for c in h.engine.snapshot().health.checks}["memory"]
             if batching:  # the second period's rows wait in the writer's batch for a few seconds
-                assert rows == 4 and memory.endswith("MB peak RSS") and h.engine._events_per_s() > 0
+                assert rows == 4 and memory.endswith("MB peak") and h.engine._events_per_s() > 0
             else:
                 assert rows == 8 and memory == "not collected (metrics off)" and h.engine._events_per_s() == 0
         finally:
