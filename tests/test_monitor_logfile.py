@@ -102,3 +102,31 @@ def test_once_the_file_takes_lines_again_it_says_how_many_were_lost(log_to, tmp_
     disk.full = True  # a second outage is reported again
     log.info("lost again")
     assert capsys.readouterr().err.count("warning: cannot write the log file") == 2
+
+
+def test_a_feed_flooding_bad_messages_writes_a_line_per_reason_per_interval(
+    log_to, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a feed sending a thousand bad messages a second for an hour: the counts stay exact, the
+    # file gets one line per reason per ten seconds, each saying how many it stood for
+    from tui_trader.market import validation
+    from tui_trader.market.binance_payloads import parse_mini_ticker_array
+
+    path = tmp_path / "t.log"
+    log_to(str(path))
+    wall = [0.0]
+    monkeypatch.setattr(validation.time, "monotonic", lambda: wall[0])
+    counter = validation.RejectCounter()
+    bad = [
+        {"s": "BTCUSDT"},
+        {"s": "BTCUSDT", "c": "1", "o": "1", "h": "1", "l": "1", "v": "1", "q": "1", "E": None},
+    ]
+    for _ in range(3600 * 10):  # an hour, a tenth of a second apart: 10 messages each time
+        parse_mini_ticker_array(bad * 5, {"BTCUSDT": 0}, counter)
+        wall[0] += 0.1
+    assert counter.total == 360_000 and sum(counter.by_reason.values()) == 360_000
+    lines = path.read_text(encoding="utf-8").splitlines()
+    reasons = len(counter.by_reason)
+    assert 1 <= reasons <= 3
+    assert len(lines) <= reasons * (3600 // 10 + 1)  # not 360,000
+    assert sum(" more since last report)" in line for line in lines) >= len(lines) - reasons
