@@ -206,3 +206,10 @@ async def test_the_engine_flags_a_feed_whose_klines_stop_closing() -> None:
         assert feed_row() == ("healthy", "sim connected")  # periods again: green again
     finally:
         await h.stop()
+
+
+def test_the_health_of_an_engine_not_started_yet_reads_without_error() -> None:
+    # the console shows snapshots while the engine starts: the rating period is not known yet
+    h = make_engine()
+    health = h.engine.snapshot().health
+    assert {c.name: c.status for c in health.checks}["feed"] == "unhealthy"  # not started: not connected

@@ -198,7 +198,8 @@ class EngineViews:
         breaker_state = self.order_breaker.state if hasattr(self, "order_breaker") else "closed"
         now_ms = self.clock.now_ms()
         checks = feed_checks(fh, self.feed.kind, self._rejects_quiet_ms(fh), now_ms)
-        checks[0] = progress_check(checks[0], now_ms, self._period_ts, self.period_ms)
+        # the period length is known once start-up has read the feed's interval
+        checks[0] = progress_check(checks[0], now_ms, self._period_ts, getattr(self, "period_ms", 0))
         checks.append(database_check(self._persist, self.db is not None,
                                      self.db.writer.stats() if self.db is not None else None))
         checks.append(broker_check(getattr(self.broker, "name", "?"), breaker_state,
