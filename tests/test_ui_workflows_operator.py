@@ -18,6 +18,9 @@ from ui_support import commands_done, make_app, make_engine, ready, ui_config
 
 from tui_trader.models import EngineState, Fill, Side
 from tui_trader.storage import BacktestTrade
+from tui_trader.ui.screens.detail import SymbolDetailScreen
+from tui_trader.ui.screens.help import HelpScreen
+from tui_trader.ui.screens.main import MainScreen
 from tui_trader.ui.screens.modals import BuyScreen, EmergencyStopScreen, TickBox
 from tui_trader.ui.screens.report import BacktestReportApp, BacktestReportScreen, BacktestRunsScreen
 from tui_trader.ui.widgets.prices import PricesTable
@@ -155,3 +158,104 @@ async def test_viewing_a_stored_report_writes_nothing_to_the_database(tmp_path, 
     wal = tmp_path / "runs.db-wal"
     assert not wal.exists() or wal.stat().st_size == 0
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+# -- help: each screen lists exactly its own keys ---------------------------------------------
+
+#: The help's key names as Textual names the keys.
+KEY_NAMES = {
+    "Tab": "tab",
+    "Shift+Tab": "shift+tab",
+    "Esc": "escape",
+    "?": "question_mark",
+    "/": "slash",
+    "Ctrl+P": "ctrl+p",
+    "Enter": "enter",
+    "↑": "up",
+    "↓": "down",
+    "PgUp": "pageup",
+    "PgDn": "pagedown",
+    "Home": "home",
+    "End": "end",
+}
+#: Keys that work on a screen without being its own bindings: the app's command palette, and a
+#: table's row selection and scrolling.
+NOT_SCREEN_KEYS = {"ctrl+p", "enter", "up", "down", "pageup", "pagedown", "home", "end"}
+
+
+def _listed_keys(help_screen: HelpScreen) -> set[str]:
+    """Every key the help lists, in Textual's names (``1 … 7`` is 1 to 7; an Esc an action names
+    in passing, "filter symbols (Esc clears)", counts as listed)."""
+    keys: set[str] = set()
+    for _group, rows in help_screen.keys:
+        for display, text in rows:
+            tokens = display.replace(" / ", " ").split()
+            if "…" in tokens:
+                first, _, last = tokens
+                tokens = [str(i) for i in range(int(first), int(last) + 1)]
+            keys |= {KEY_NAMES.get(t, t) for t in tokens}
+            if "(Esc " in text:
+                keys.add("escape")
+    return keys
+
+
+def _check_help(screen_class, help_screen) -> None:
+    listed = _listed_keys(help_screen)
+    own = {k.strip() for b in screen_class.BINDINGS for k in b.key.split(",")}
+    works = set(screen_class._merged_bindings.key_to_bindings) | NOT_SCREEN_KEYS
+    assert own - listed == set(), f"{screen_class.__name__}: bound but not in its help"
+    assert listed - works == set(), f"{screen_class.__name__}: in its help but doing nothing there"
+
+
+async def test_help_on_the_main_and_the_detail_screen_lists_that_screens_keys(tmp_path, cfg):
+    """The detail screen's help used to be the main screen's list: s, F, t, R, A, 1-7, /, o, m,
+    B, v, T and q "quit" do nothing there (q goes back)."""
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        _check_help(MainScreen, app.screen)
+        await pilot.press("escape")
+        _select(app, "ETHUSDT")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SymbolDetailScreen)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen) and "ETHUSDT" in app.screen.title_text
+        _check_help(SymbolDetailScreen, app.screen)
+        await pilot.press("q")  # closes the help, not the console
+        await pilot.pause()
+        assert isinstance(app.screen, SymbolDetailScreen)
+
+
+async def test_help_on_the_backtest_report_screens_lists_their_keys(tmp_path):
+    """The runs list and a report had no help: ``?`` did nothing."""
+    db = await _runs_for_the_report(tmp_path)
+    app = BacktestReportApp(db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        runs = app.screen
+        await asyncio.wait_for(runs.loaded.wait(), 10)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        _check_help(BacktestRunsScreen, app.screen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is runs
+        runs.query_one("#bt-runs", FastTable).move_to_key("no-trades")
+        await pilot.press("enter")
+        await pilot.pause()
+        report = app.screen
+        assert isinstance(report, BacktestReportScreen)
+        await asyncio.wait_for(report.loaded.wait(), 10)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        _check_help(BacktestReportScreen, app.screen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is report

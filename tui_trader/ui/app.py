@@ -66,7 +66,7 @@ from tui_trader.ui.commands import TraderCommands
 from tui_trader.ui.format import fmt_money, fmt_price, fmt_qty
 from tui_trader.ui.palette import Palette
 from tui_trader.ui.screens.detail import SymbolDetailScreen
-from tui_trader.ui.screens.help import HelpScreen
+from tui_trader.ui.screens.help import DETAIL_KEYS, HelpScreen
 from tui_trader.ui.screens.main import MainScreen
 from tui_trader.ui.screens.modals import (
     BuyScreen,
@@ -663,7 +663,13 @@ class TuiTraderApp(App[int]):
                          callback=lambda v: v is not None and self.submit(SetZThreshold(source=Source.UI, value=v)))
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
+        """The keys of the screen shown: the main screen's, or the symbol detail's (its own few)."""
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        if isinstance(screen, SymbolDetailScreen):
+            self.push_screen(HelpScreen(DETAIL_KEYS, f"{screen.symbol} detail — keys"))
+        else:
             self.push_screen(HelpScreen())
 
     def action_backtest_reports(self) -> None:

@@ -1,4 +1,9 @@
-"""The ``?`` help screen: every key, grouped."""
+"""The ``?`` help screen: the keys of the screen it was opened on, grouped.
+
+Each screen lists exactly its own keys (:data:`KEYS` the main screen's, :data:`DETAIL_KEYS`
+the symbol detail's, :data:`RUNS_KEYS` and :data:`REPORT_KEYS` the backtest reports'): the
+detail screen used to show the main screen's list, half of whose keys do nothing there, and the
+report screens had no help at all."""
 
 from __future__ import annotations
 
@@ -46,11 +51,60 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
 ]
 
 
-def help_table() -> Table:
+DETAIL_KEYS: list[tuple[str, list[tuple[str, str]]]] = [
+    (
+        "Trading (this symbol)",
+        [
+            ("b", "buy this symbol"),
+            ("x", "sell / close this symbol"),
+            ("l", "lock / unlock this symbol"),
+            ("p", "pause / resume"),
+            ("E", "EMERGENCY STOP (reason, optionally close all)"),
+        ],
+    ),
+    (
+        "Navigation",
+        [
+            ("Tab / Shift+Tab", "next / previous table (← → switch signals, orders, fills)"),
+            ("Ctrl+P", "command palette (every action)"),
+            ("?", "this help"),
+            ("Esc / q", "back to the main screen"),
+        ],
+    ),
+]
+
+RUNS_KEYS: list[tuple[str, list[tuple[str, str]]]] = [
+    (
+        "Backtest runs",
+        [
+            ("↑ ↓ PgUp PgDn", "choose a run"),
+            ("Enter", "open its report"),
+            ("?", "this help"),
+            ("Esc / q", "back (tui-trader --report: quit)"),
+        ],
+    ),
+]
+
+REPORT_KEYS: list[tuple[str, list[tuple[str, str]]]] = [
+    (
+        "Backtest report",
+        [
+            ("1 2 3", "summary, equity chart, trades"),
+            ("↑ ↓ PgUp PgDn Home End", "scroll the summary or the trades"),
+            ("?", "this help"),
+            ("Esc / q", "back (tui-trader --report with a run id: quit)"),
+        ],
+    ),
+]
+
+PALETTE_NOTE = "Esc closes. Every action is also in the command palette (Ctrl+P)."
+
+
+def help_table(keys: list[tuple[str, list[tuple[str, str]]]] | None = None) -> Table:
     t = Table(show_header=False, box=None, padding=(0, 1), expand=False)
     t.add_column("key", style="bold", no_wrap=True)
     t.add_column("action")
-    for group, rows in KEYS:
+    for group, rows in KEYS if keys is None else keys:
         t.add_row(Text(group, style="bold underline"), "")
         for key, text in rows:
             t.add_row(key, text)
@@ -65,11 +119,18 @@ class HelpScreen(ModalScreen[None]):
         Binding("q", "close", "Close", show=False),
     ]
 
+    def __init__(self, keys: list[tuple[str, list[tuple[str, str]]]] | None = None, title: str = "tui-trader — keys",
+                 note: str = PALETTE_NOTE) -> None:
+        super().__init__()
+        self.keys = KEYS if keys is None else keys
+        self.title_text = title
+        self.note = note
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog help"):
-            yield Static("tui-trader — keys", classes="dialog-title")
-            yield Static(help_table())
-            yield Static("Esc closes. Every action is also in the command palette (Ctrl+P).", classes="dialog-text")
+            yield Static(self.title_text, classes="dialog-title")
+            yield Static(help_table(self.keys))
+            yield Static(self.note, classes="dialog-text")
 
     def action_close(self) -> None:
         self.dismiss(None)

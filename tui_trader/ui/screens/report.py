@@ -55,6 +55,7 @@ from tui_trader.models import Fill, Side
 from tui_trader.storage import BacktestTrade, Database, StorageError
 from tui_trader.ui.format import fmt_money, fmt_price, fmt_qty
 from tui_trader.ui.palette import Palette, right
+from tui_trader.ui.screens.help import REPORT_KEYS, RUNS_KEYS, HelpScreen
 from tui_trader.ui.themes import APP_VARIABLES, DEFAULT_THEME, FALLBACK_THEME, discover_themes
 from tui_trader.ui.widgets.charts import MAX_POINTS, SeriesChart
 from tui_trader.ui.widgets.table import FastTable
@@ -455,6 +456,7 @@ class BacktestReportScreen(Screen[None]):
         Binding("1", "tab('summary')", "Summary"),
         Binding("2", "tab('equity')", "Equity"),
         Binding("3", "tab('trades')", "Trades"),
+        Binding("question_mark", "help", "Help"),
     ]
 
     def __init__(self, db_path: str | Path, run_id: str, run: StoredRun | None = None) -> None:
@@ -566,6 +568,9 @@ class BacktestReportScreen(Screen[None]):
     def action_close(self) -> None:
         self.dismiss(None)
 
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(REPORT_KEYS, "Backtest report — keys", note="Esc closes."))
+
 
 class BacktestRunsScreen(Screen[None]):
     """The stored runs, newest first; Enter opens the report of the highlighted run.
@@ -580,6 +585,7 @@ class BacktestRunsScreen(Screen[None]):
         Binding("escape", "close", "Back"),
         Binding("q", "close", "Back", show=False),
         Binding("enter", "open", "Open report"),
+        Binding("question_mark", "help", "Help"),
     ]
 
     def __init__(self, db_path: str | Path, runs: list[RunInfo] | None = None) -> None:
@@ -665,6 +671,9 @@ class BacktestRunsScreen(Screen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(RUNS_KEYS, "Backtest runs — keys", note="Esc closes."))
 
 
 class BacktestReportApp(App[int]):
