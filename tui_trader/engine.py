@@ -92,6 +92,7 @@ import numpy as np
 from tui_trader.clock import MS_PER_DAY, Clock
 from tui_trader.config import Config, redacted_dump
 from tui_trader.events import (
+    AbandonOrder,
     AcceptAccount,
     ClosePosition,
     Command,
@@ -122,7 +123,7 @@ from tui_trader.execution.circuit import OPEN as CIRCUIT_OPEN
 from tui_trader.execution.circuit import CircuitBreaker
 from tui_trader.execution.client_ids import make_client_order_id
 from tui_trader.execution.filters import quantize_qty, to_decimal
-from tui_trader.execution.order_manager import OrderManager
+from tui_trader.execution.order_manager import NOT_LISTED, OrderManager
 from tui_trader.market.feed import MarketFeed
 from tui_trader.models import (
     EngineState,
@@ -457,6 +458,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                         more = f"; and {len(left) - 3} more" if len(left) > 3 else ""
                         return "reconciliation failed: " + "; ".join(
                             f"order {o.client_order_id} ({o.symbol}) not settled ({o.status.value}): {o.error or 'still open'}"
+                            + (f" - if {o.symbol} was delisted, the operator may abandon it (AbandonOrder "
+                               f"{o.client_order_id}: no fill booked, a position in {o.symbol} written off)"
+                               if NOT_LISTED in (o.error or "") else "")
                             for o in left[:3]) + more
             except Exception as exc:  # noqa: BLE001
                 return f"reconciliation failed: {exc}"
@@ -1713,6 +1717,11 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             return CommandResult(True, f"{sym} {'locked' if cmd.locked else 'unlocked'}")
         if isinstance(cmd, ManualBuy | ManualSell | ClosePosition | FlattenAll):
             return await self._manual(cmd)
+        if isinstance(cmd, AbandonOrder):
+            if cmd.source is not Source.UI:  # never automatic: the operator's decision alone
+                return CommandResult(False, "only the operator abandons an order")
+            async with self._trade_lock:  # (no order of this session is in flight meanwhile)
+                return CommandResult(*await self._abandon_order(str(cmd.client_order_id), cmd.source))
         if isinstance(cmd, AcceptAccount):
             # not while an order is in flight: the account would already show its fill, and the book
             # would be cut by it as if sold outside tui-trader, then book the same sale again

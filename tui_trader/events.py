@@ -233,6 +233,17 @@ class AcceptAccount(Command):
 
 
 @dataclass(slots=True)
+class AbandonOrder(Command):
+    """The operator gives up a stored order the exchange can no longer be asked about because it
+    no longer lists its symbol (Binance -1121 "Invalid symbol", e.g. after a delisting), which
+    otherwise keeps the start-up reconciliation failing for good. Only after the exchange answers
+    so once more: the order is booked canceled ("abandoned: symbol no longer listed", no fill) and
+    a position in that symbol is written off (no order can sell it; the coins stay in the account)."""
+
+    client_order_id: str = ""
+
+
+@dataclass(slots=True)
 class CommandResult:
     ok: bool
     message: str

@@ -341,6 +341,44 @@ class EngineRecovery:
             return False, f"{done}, but trading stays off: {problem}"
         return True, f"{done}; start trading with s"
 
+    async def _abandon_order(self, cid: str, source: Source) -> tuple[bool, str]:
+        """The operator's way out of a stored order whose symbol the exchange no longer lists
+        (:class:`~tui_trader.events.AbandonOrder`; the caller holds the trade lock): it can never be
+        looked up, so the reconciliation would fail for good. Only when a lookup made now is
+        answered "invalid symbol" (Binance -1121): a position in the symbol is written off as dust
+        is (cost realised as a loss, the coins left in the account: no order can sell them), then
+        the order is booked canceled, "abandoned: symbol no longer listed", with no fill - what it
+        may have done before the delisting is not known (a live restart takes the cash from the
+        account). Write-off first: a crash between the two leaves the order, which can be
+        abandoned again. Then the reconciliation runs again. Returns (ok, message)."""
+        from tui_trader.execution.order_manager import ABANDONED_NOT_LISTED
+
+        if cid in self._in_flight:
+            return False, f"order {cid} is being executed now"
+        async with self._reconcile_lock:  # not while a reconciliation books the same stored order
+            order = self._unsettled.get(cid)
+            if order is None and self.db is not None:
+                stored = await self.db.get_order(cid)
+                order = stored if stored is not None and not stored.status.is_final else None
+            if order is None:
+                return False, f"no open order {cid!r} in the book"
+            refusal = await self.order_mgr.unlisted_refusal(order)
+            if refusal:
+                return False, f"order {cid} not abandoned: {refusal}"
+            sym = order.symbol
+            done = f"order {cid} ({sym}) {ABANDONED_NOT_LISTED}: no fill booked"
+            if sym in self.portfolio.positions:
+                off = await self._write_off(sym, source, ABANDONED_NOT_LISTED, "the exchange no longer lists it")
+                done += f"; {digits(off.quantity)} {sym} written off (it stays in the account)"
+            await self.order_mgr.abandon(order, ABANDONED_NOT_LISTED)
+            self._unsettled.pop(cid, None)
+        if sym in self.sym_index:
+            done += f"; remove {sym} from feed.symbols"
+        problem = await self._reconcile_again() if self._reconcile_problem else ""
+        if problem:
+            return True, f"{done}; trading stays off: {problem}"
+        return True, f"{done}; start trading with s" if self.sm.state is not EngineState.RUNNING else done
+
     async def _book_external_sell(self, symbol: str, qty: Decimal, source: Source) -> None:
         now = self.clock.now_ms()
         pos = self.portfolio.positions[symbol]

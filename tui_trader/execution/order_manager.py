@@ -72,6 +72,10 @@ NOT_SENT_BEFORE_RESTART = "not sent before restart"
 NOT_FOUND = "not found at the exchange"
 OUTCOME_UNKNOWN = "outcome unknown"
 NOT_SENT = "not sent"
+#: Binance's "Invalid symbol." (-1121): asked about an order, the exchange no longer lists its symbol.
+INVALID_SYMBOL_CODE = -1121
+NOT_LISTED = "the exchange no longer lists"
+ABANDONED_NOT_LISTED = "abandoned: symbol no longer listed"
 
 # Errors caused by the order itself: the exchange answered coherently, so they do not trip the breaker.
 _ORDER_FAULTS = (BrokerErrorKind.INSUFFICIENT_BALANCE, BrokerErrorKind.FILTER_FAILURE)
@@ -284,6 +288,33 @@ class OrderManager:
             out.append(order)
         return out
 
+    async def unlisted_refusal(self, order: Order) -> str:
+        """Before an operator abandons ``order`` (not final): look it up once more. Returns "" only
+        when the exchange answers that its symbol is not listed (Binance -1121), else why it may
+        not be abandoned (the exchange knows the order, or could not say). Never resends."""
+        cid = order.client_order_id
+        try:
+            res = await self._call(self.broker.query(order.symbol, cid))
+        except BrokerError as exc:
+            if exc.code == INVALID_SYMBOL_CODE:
+                return ""
+            if exc.kind != BrokerErrorKind.UNKNOWN_ORDER:
+                return f"the exchange did not say {order.symbol} is no longer listed ({exc})"
+            res = None
+        found = f"answers {res.status.value}" if res is not None else "does not know it"
+        return (f"{order.symbol} is listed: the exchange {found}, so the reconciliation settles order "
+                f"{cid} (start tries it again)")
+
+    async def abandon(self, order: Order, why: str = ABANDONED_NOT_LISTED) -> None:
+        """Book ``order`` (not final) ``CANCELED`` with ``why`` and no fill: the operator gave it up
+        (see :meth:`unlisted_refusal`). Nothing is sent or canceled at the exchange."""
+        if order.status.is_final:
+            return
+        self._used.add(order.client_order_id)
+        order.status = OrderStatus.CANCELED
+        order.error = why
+        await self._record(order, [])
+
     async def cancel_all(self) -> int:
         """Cancel this session's open orders at the exchange (orders it does not know are left alone).
 
@@ -419,6 +450,8 @@ class OrderManager:
                 res = await self._query_retrying(order, timer)
         except BrokerError as exc:
             order.error = f"could not query the exchange: {exc}"
+            if exc.code == INVALID_SYMBOL_CODE:
+                order.error += f" ({NOT_LISTED} {order.symbol})"
             await self._record(order, [])
             return
         if res is None:
