@@ -64,7 +64,9 @@ reconciliation fails closed: an order it cannot settle (the exchange does not an
 about it) or, live, a book the account does not match leaves the engine paused with
 the reason, and an operator start or resume tries it again first. A live account
 holding less than the book can be accepted by the operator (``AcceptAccount``: the book
-is cut to it by external sells, booked like fills; see ``EngineRecovery._accept_account``). The
+is cut to it by external sells, booked like fills; see ``EngineRecovery._accept_account``), and
+an order the exchange cannot be asked about because it no longer lists its symbol abandoned
+(``AbandonOrder``, only after the exchange says so again; ``EngineRecovery._abandon_order``). The
 simulated market resumes after the last stored time so that time never goes
 backwards in the database.
 
