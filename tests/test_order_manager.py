@@ -554,3 +554,31 @@ async def test_a_half_open_trial_stopped_by_a_halt_does_not_jam_the_breaker():
     closing = await r.om.execute(r.order("tt-3"))  # placed after the stop
     assert closing.error != "circuit open"
     assert closing.status == OrderStatus.FILLED and r.om.breaker.state == "closed"
+
+
+async def test_a_lookup_answered_invalid_symbol_is_named_and_only_it_lets_an_order_be_abandoned():
+    """Binance -1121 on a lookup: the symbol is no longer listed. reconcile leaves the order open
+    and says so; unlisted_refusal passes only on that answer; abandon books it canceled, no fill."""
+    r = Rig()
+    stored = r.order("tt-9", side=Side.SELL)
+    real_query = r.broker.query
+    answer: list = [BrokerError(BrokerErrorKind.REJECTED, "query tt-9: Invalid symbol.", code=-1121)]
+
+    async def query(symbol: str, cid: str):
+        if answer:
+            raise answer[0]
+        return await real_query(symbol, cid)
+
+    r.broker.query = query
+    (left,) = await r.om.reconcile([stored])
+    assert left.status is OrderStatus.INTENT
+    assert left.error.startswith("could not query the exchange") and "no longer lists BTCUSDT" in left.error
+    assert await r.om.unlisted_refusal(left) == ""
+    answer[:] = [BrokerError(BrokerErrorKind.AUTH, "Invalid API-key", code=-2015)]
+    assert "did not say BTCUSDT is no longer listed" in await r.om.unlisted_refusal(left)
+    answer.clear()  # the exchange answers, and does not know the order
+    assert "BTCUSDT is listed: the exchange does not know it" in await r.om.unlisted_refusal(left)
+    await r.om.abandon(left)
+    assert left.status is OrderStatus.CANCELED and left.error == "abandoned: symbol no longer listed"
+    assert r.journal.fills == [] and r.om.unsettled() == {}
+    assert ("submit", "tt-9") not in r.log and ("cancel", "tt-9") not in r.log  # nothing sent
