@@ -14,7 +14,7 @@ from tui_trader.config import Config
 from tui_trader.monitor.logfile import attach_log_file, detach_log_file
 
 LINE = re.compile(
-    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) +tui_trader[.\w]*: "
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR|CRITICAL) +tui_trader[.\w]*: "
 )
 
 
@@ -130,3 +130,12 @@ def test_a_feed_flooding_bad_messages_writes_a_line_per_reason_per_interval(
     assert 1 <= reasons <= 3
     assert len(lines) <= reasons * (3600 // 10 + 1)  # not 360,000
     assert sum(" more since last report)" in line for line in lines) >= len(lines) - reasons
+
+
+def test_times_are_utc_and_say_so(log_to, tmp_path: Path) -> None:
+    # the file's times were the server's local time with no zone: an hour of lines repeated when
+    # summer time ended, and they did not match the console's UTC times
+    handler = log_to(str(tmp_path / "t.log"))
+    record = logging.LogRecord("tui_trader.engine", logging.INFO, __file__, 1, "period %d", (7,), None)
+    record.created, record.msecs = 1_700_000_000.25, 250.0  # 2023-11-14 22:13:20.250 UTC
+    assert handler.format(record) == "2023-11-14 22:13:20.250Z INFO    tui_trader.engine: period 7"

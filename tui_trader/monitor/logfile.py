@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -26,11 +27,16 @@ __all__ = ["LOG_BACKUPS", "LOG_MAX_BYTES", "attach_log_file", "detach_log_file",
 
 LOG_MAX_BYTES = 10 * 1024 * 1024
 LOG_BACKUPS = 5
-_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)-7s %(name)s: %(message)s"
+_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 class _OneLineFormatter(logging.Formatter):
-    """The file's format, one line per record: line breaks (a traceback's too) written as ``\\n``."""
+    """The file's format, one line per record: line breaks (a traceback's too) written as ``\\n``.
+    Times are UTC, marked ``Z``, as the console shows them: in the server's local time an hour of
+    lines repeated at the end of summer time, and nothing said which zone they were in."""
+
+    converter = time.gmtime
 
     def format(self, record: logging.LogRecord) -> str:
         return super().format(record).replace("\r", "\\r").replace("\n", "\\n")
@@ -94,7 +100,7 @@ def attach_log_file(cfg: Config) -> Path | None:
     except OSError as exc:
         print(f"warning: no log file ({path}: {exc.strerror or exc})", file=sys.stderr)
         return None
-    handler.setFormatter(_OneLineFormatter(_FORMAT))
+    handler.setFormatter(_OneLineFormatter(_FORMAT, _DATE_FORMAT))
     handler.set_name("tui-trader-file")
     level = {"warn": "WARNING"}.get(cfg.monitoring.log_level, cfg.monitoring.log_level.upper())
     handler.setLevel(level)
