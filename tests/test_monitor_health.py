@@ -213,3 +213,32 @@ def test_the_health_of_an_engine_not_started_yet_reads_without_error() -> None:
     h = make_engine()
     health = h.engine.snapshot().health
     assert {c.name: c.status for c in health.checks}["feed"] == "unhealthy"  # not started: not connected
+
+
+async def test_the_monitor_alerts_when_the_order_circuit_opens_and_logs_its_recovery(caplog) -> None:
+    # with the circuit open no order goes out, a stop loss neither: the broker row only warned, so
+    # the health monitor, which alerts on failing critical checks, said nothing
+    import logging
+
+    from engine_helpers import engine_config, until
+
+    from tui_trader.events import RiskAlert
+
+    cfg = engine_config(monitoring={"health_check_interval_ms": 20, "alerting_enabled": True})
+    h = await make_engine(cfg).start()
+    alerts: list[RiskAlert] = []
+    h.engine.bus.subscribe(alerts.append, RiskAlert)
+    breaker = h.engine.order_breaker
+    try:
+        with caplog.at_level(logging.INFO, logger="tui_trader.engine"):
+            for _ in range(breaker.failures):
+                breaker.record_failure()
+            assert breaker.state == "open"
+            await until(lambda: bool(alerts), "the health alert")
+            assert [(a.severity, a.code) for a in alerts] == [("critical", "health:broker")]
+            assert "order circuit open" in alerts[0].message
+            breaker.record_success()
+            await until(lambda: any("broker recovered" in r.getMessage() for r in caplog.records), "recovery")
+    finally:
+        await h.stop()
+    assert len(alerts) == 1
