@@ -139,3 +139,27 @@ def test_times_are_utc_and_say_so(log_to, tmp_path: Path) -> None:
     record = logging.LogRecord("tui_trader.engine", logging.INFO, __file__, 1, "period %d", (7,), None)
     record.created, record.msecs = 1_700_000_000.25, 250.0  # 2023-11-14 22:13:20.250 UTC
     assert handler.format(record) == "2023-11-14 22:13:20.250Z INFO    tui_trader.engine: period 7"
+
+
+def test_ever_new_bogus_symbols_grow_no_map_and_no_log(
+    log_to, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a feed inventing a new symbol name in every message, for a day: what the health pane and
+    # the log keep of it is one count under one reason, and one line per ten seconds
+    from tui_trader.market import validation
+    from tui_trader.market.binance_payloads import parse_kline_event
+
+    path = tmp_path / "t.log"
+    log_to(str(path))
+    wall = [0.0]
+    monkeypatch.setattr(validation.time, "monotonic", lambda: wall[0])
+    counter = validation.RejectCounter()
+    n = 50_000
+    for k in range(n):  # 50,000 messages over a day
+        event = {"e": "kline", "s": f"BOGUS{k}\nX", "k": {"s": f"BOGUS{k}\nX", "i": "1m"}}
+        assert parse_kline_event(event, {"BTCUSDT": 0}, counter) is None
+        wall[0] += 86_400 / n
+    assert counter.by_reason == {"unknown_symbol": n} and set(counter.snapshot()) <= set(validation.REASONS)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 86_400 // 10 + 1
+    assert all(LINE.match(line) for line in lines)  # the names' line breaks forged no line
