@@ -259,3 +259,32 @@ async def test_help_on_the_backtest_report_screens_lists_their_keys(tmp_path):
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is report
+
+
+async def test_an_amount_above_the_cash_is_refused_in_the_buy_dialog(tmp_path, cfg):
+    """``1e999`` or ``1e30`` (or any amount above the cash) is refused where it was typed, the
+    dialog staying open: it used to go to the engine, which can only refuse it (spot never
+    borrows, override or not), and came back as a refusal a thousand digits long. Esc then
+    cancels, and nothing was sent or audited."""
+    engine = make_engine(tmp_path, cfg, autostart=True)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        _select(app, LIQUID)
+        await pilot.press("b")
+        await pilot.pause()
+        assert isinstance(app.screen, BuyScreen)
+        assert "Cash 10,000.00 USDT" in str(app.screen.query_one(".dialog-text").render())
+        for typed in ("1e999", "1e30", "10000.01"):
+            app.screen.query_one("#amount", Input).value = typed
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, BuyScreen), typed
+            error = str(app.screen.query_one("#error").render())
+            assert error == f"amount: {typed} is more than the cash 10,000.00 USDT"
+        await pilot.press("escape")
+        await pilot.pause()
+        await commands_done(app)
+        assert app.screen is app.main_screen
+        assert engine.portfolio.positions == {} and list(app.command_results) == []
+        assert await _audit(engine, "ManualBuy") == []

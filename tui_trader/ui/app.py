@@ -621,7 +621,8 @@ class TuiTraderApp(App[int]):
         pct = Decimal(str(self.cfg.risk_management.max_position_percent)) / 100
         default = min(Decimal(str(pf.equity)) * pct, pf.cash) if pf.equity > 0 else Decimal(0)
         default = max(default, Decimal(0)).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
-        self.push_screen(BuyScreen(sym, fmt_price(price), default, pf.quote_asset), callback=self._submit_if)
+        self.push_screen(BuyScreen(sym, fmt_price(price), default, pf.quote_asset, cash=pf.cash),
+                         callback=self._submit_if)
 
     @_order_key
     def action_sell(self) -> None:

@@ -171,21 +171,28 @@ class EmergencyStopScreen(_Dialog):
 
 
 class BuyScreen(_Dialog):
-    """Quote amount (default given) and override-risk. Result: ManualBuy or None."""
+    """Quote amount (default given) and override-risk. Result: ManualBuy or None.
+
+    With ``cash`` (the book's when the dialog opened) an amount above it is refused here, the
+    dialog staying open to correct it: spot never borrows, so the engine refuses it in any case,
+    override or not, and a typo such as ``1e999`` came back as a refusal a thousand digits long."""
 
     confirm_label = "Buy"
     confirm_variant = "success"
 
-    def __init__(self, symbol: str, price_text: str, default_amount: Decimal, quote_asset: str) -> None:
+    def __init__(self, symbol: str, price_text: str, default_amount: Decimal, quote_asset: str,
+                 cash: Decimal | None = None) -> None:
         super().__init__()
         self.symbol = symbol
         self.title_text = f"Buy {symbol}"
         self.price_text = price_text
         self.default_amount = default_amount
         self.quote_asset = quote_asset
+        self.cash = cash
 
     def compose_body(self) -> ComposeResult:
-        yield Static(f"Market buy at about {self.price_text}. Risk checks apply unless overridden.",
+        cash = "" if self.cash is None else f" Cash {self.cash:,.2f} {self.quote_asset}."
+        yield Static(f"Market buy at about {self.price_text}.{cash} Risk checks apply unless overridden.",
                      classes="dialog-text")
         yield Label(f"Amount ({self.quote_asset})")
         yield _input(str(self.default_amount), id="amount")
@@ -195,7 +202,10 @@ class BuyScreen(_Dialog):
         self.query_one("#amount", Input).focus()
 
     def result(self) -> ManualBuy:
-        amount = parse_decimal(self.query_one("#amount", Input).value, "amount")
+        text = self.query_one("#amount", Input).value
+        amount = parse_decimal(text, "amount")
+        if self.cash is not None and amount > self.cash:
+            raise ValueError(f"amount: {text.strip()} is more than the cash {self.cash:,.2f} {self.quote_asset}")
         return ManualBuy(
             source=Source.UI,
             symbol=self.symbol,
