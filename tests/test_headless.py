@@ -323,3 +323,24 @@ def test_where_the_log_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert Config.model_validate({"monitoring": {"log_file": "~/x.log"}}).log_path() == Path.home() / "x.log"
     monkeypatch.setenv("TUI_TRADER_LOG_FILE", "off")
     assert Config.model_validate({"monitoring": {"log_file": "/tmp/y.log"}}).log_path() is None
+
+
+def test_stderr_log_times_are_utc_and_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    from tui_trader.headless import setup_logging
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        buf = io.StringIO()
+        setup_logging(Config(), stream=buf)
+        rec = logging.LogRecord("tui_trader.x", logging.WARNING, __file__, 1, "hello", None, None)
+        rec.created, rec.msecs = 1_700_000_000.25, 250.0  # 2023-11-14 22:13:20.250 UTC
+        logging.getLogger().handlers[0].handle(rec)
+        line = buf.getvalue().strip()
+        assert re.match(r"^2023-11-14 22:13:20\.250Z WARNING tui_trader\.x: hello$", line), line
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+        logging.getLogger().handlers.clear()

@@ -42,13 +42,19 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+class _UtcFormatter(logging.Formatter):
+    """Times in UTC, marked ``Z``, as in the log file and the console (local time without a zone
+    repeated an hour at the end of summer time and matched neither)."""
+
+    converter = time.gmtime
+
+
 def setup_logging(cfg: Config, stream=None) -> None:
     """Log records to ``stream`` (default: the current ``sys.stderr`` at each record)."""
     level = {"warn": "WARNING"}.get(cfg.monitoring.log_level, cfg.monitoring.log_level.upper())
     handler = _StderrHandler() if stream is None else logging.StreamHandler(stream)
-    logging.basicConfig(
-        level=level, handlers=[handler], format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True
-    )
+    handler.setFormatter(_UtcFormatter("%(asctime)s.%(msecs)03dZ %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     if cfg.feed.speed == "max":
         # a full-speed run makes thousands of fills a second: the summary reports them, not the log
         logging.getLogger("tui_trader.trades").setLevel(logging.WARNING)
