@@ -466,3 +466,61 @@ def _check_killed(killed: dict[str, Any], orders: dict[str, tuple], ex: Any) -> 
         assert status == "CANCELED" and "not sent before restart" in error, (status, error)
     else:  # the exchange carried it out after, or before, the kill: the restart books it from a lookup
         assert done and status == done[0].status, (killed, status, error)
+
+
+@pytest.mark.timeout(120)
+async def test_a_restart_with_a_shorter_recv_window_waits_for_the_killed_engines_requests(
+    shared_data, tmp_path
+):
+    """The killed engine signed its order with a recvWindow of 6 s; the operator restarts it with
+    0.5 s. The exchange takes that request for 6 s, so the restart must wait that long (the
+    window the order was sent with, not its own) before it calls the order "not sent": calling it
+    so after 1.5 s, the request landing then bought coins the book never knew of."""
+    from exchange_standin import StandinExchange, SteerableClock, ms
+
+    ex = await StandinExchange(
+        SteerableClock(ms("2024-03-01T00:00:30")),
+        shared_data,
+        symbols=SYMBOLS,
+        api_key=KEY,
+        balances={"USDT": str(START_CASH)},
+    ).start()
+
+    def write_cfg(recv_window_ms: int) -> None:
+        cfg = {
+            "feed": {"kind": "binance", "interval": "1h", "symbols": list(SYMBOLS)},
+            "broker": {"kind": "binance"},
+            "binance": {
+                "rest_url": ex.rest_url,
+                "stream_url": ex.stream_url,
+                "recv_window_ms": recv_window_ms,
+            },
+            "monitoring": {"log_file": "off"},
+        }
+        (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+
+    engine: Engine | None = None
+    try:
+        write_cfg(6000)
+        engine = await _launch(tmp_path, 0, ex.clock.now_ms() - time.time_ns() // 1_000_000, 1)
+        await engine.expect("up")
+        hold = ex.hold_next("POST", "order")
+        await engine.send("go")
+        await asyncio.wait_for(hold.arrived.wait(), 30)
+        cid = hold.params["newClientOrderId"]
+        await engine.kill()
+        write_cfg(500)
+        engine = await _launch(tmp_path, 1, ex.clock.now_ms() - time.time_ns() // 1_000_000, 2)
+        up = (await engine.expect("up"))["up"]
+        assert up["error"] == "", up
+        hold.release()  # the killed engine's request lands now: carried out only inside its 6 s
+        await asyncio.wait_for(hold.done.wait(), 10)
+        orders = _check(db=tmp_path / "live.db", ex=ex)["orders"]
+        assert orders[cid][2] == "CANCELED" and not ex.executed, (orders[cid], ex.executed)
+        await engine.send("stop")
+        assert await asyncio.wait_for(engine.proc.wait(), 20) == 0, engine.stderr()
+        engine = None
+    finally:
+        if engine is not None:
+            await engine.kill()
+        await ex.stop()

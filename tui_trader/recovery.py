@@ -88,6 +88,12 @@ def _base36(n: int) -> str:
         if n == 0:
             return out
 
+# The configurations of the sessions that sent the book's open orders (their recvWindow).
+_OPEN_ORDER_CONFIGS_SQL = """
+SELECT DISTINCT s.config_json FROM orders AS o JOIN sessions AS s ON s.id = o.session_id
+WHERE o.status IN ('INTENT', 'NEW', 'PARTIALLY_FILLED')
+"""
+
 
 class EngineRecovery:
     """Start-up recovery of a :class:`~tui_trader.engine.TradingEngine` (a mixin: the
@@ -111,6 +117,24 @@ class EngineRecovery:
             tag = "".join(secrets.choice(string.ascii_lowercase) for _ in range(6))
             await self.db.kv_set(CLIENT_ID_TAG_KEY, tag)
         self._client_id_tag = tag + _base36(self.clock.now_ms() // 1000)
+
+    async def _note_earlier_recv_window(self) -> None:
+        """Live: the book's open orders were sent by earlier processes, signed with the recvWindow
+        of their configuration, and the exchange takes such a request for that long. A restart
+        with a shorter window (the configuration changed after a crash) must still wait the
+        longer one before it calls an order it cannot find "not sent": the broker is told."""
+        if self.mode != "live" or not hasattr(self.broker, "earlier_recv_window_ms"):
+            return
+        async with self.db.transaction() as conn:
+            rows = list(await conn.execute_fetchall(_OPEN_ORDER_CONFIGS_SQL))
+        windows = []
+        for (raw,) in rows:
+            try:
+                windows.append(int(json.loads(raw)["binance"]["recv_window_ms"]))
+            except (ValueError, TypeError, KeyError):
+                continue  # unreadable: the configuration's own window applies
+        if windows:
+            self.broker.earlier_recv_window_ms = max(windows)
 
     async def _last_stored_ms(self) -> int | None:
         async with self.db.transaction() as conn:
@@ -171,6 +195,7 @@ class EngineRecovery:
     async def _recover(self) -> None:
         db = self.db
         await self._load_client_id_tag()
+        await self._note_earlier_recv_window()
         acct = await db.load_account()
         if acct is None:
             start = Decimal(str(self.cfg.broker.starting_balance))

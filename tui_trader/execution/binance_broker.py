@@ -208,6 +208,8 @@ class BinanceBroker:
         self._assets: dict[str, tuple[str, str]] = {}  # symbol -> (base, quote)
         self.banned_until = 0.0  # time.monotonic() seconds: no request before (the exchange's Retry-After)
         self.orders_banned_until = 0.0  # the same for new orders only (-1015, the order-count limit)
+        # at a restart: the longest recvWindow the book's open orders were sent with (set by recovery)
+        self.earlier_recv_window_ms = 0
 
     def __repr__(self) -> str:
         where = self.cfg.binance.rest_url or ("testnet" if self.cfg.binance.testnet else "binance")
@@ -220,6 +222,13 @@ class BinanceBroker:
         """How long (ms) a request that got no answer may still reach the exchange: Binance
         refuses signed requests older than ``recvWindow``, plus a second for clock offset."""
         return int(self.cfg.binance.recv_window_ms) + 1000
+
+    @property
+    def earlier_in_flight_ms(self) -> int:
+        """The same for the requests of an earlier process (the orders a restart reconciles): by
+        the recvWindow they were sent with, which a changed configuration may have made longer
+        than this one's."""
+        return max(int(self.cfg.binance.recv_window_ms), int(self.earlier_recv_window_ms)) + 1000
 
     # -- lifecycle -----------------------------------------------------------------
 

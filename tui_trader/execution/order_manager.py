@@ -177,8 +177,10 @@ class OrderManager:
         # how long (ms) a request that got no answer may still reach the exchange
         self.in_flight_ms = max(0, int(getattr(broker, "in_flight_ms", 0) or 0))
         # An earlier process's orders (reconcile) were sent before this manager existed (the engine
-        # holds the database's lock before it is made): none of its requests arrives after this.
-        self._earlier_sends_land_by_ms = clock.now_ms() + self.in_flight_ms
+        # holds the database's lock before it is made): none of its requests arrives after this,
+        # counted by the window they were sent with (``earlier_in_flight_ms``, if the broker knows it).
+        earlier_ms = max(self.in_flight_ms, int(getattr(broker, "earlier_in_flight_ms", 0) or 0))
+        self._earlier_sends_land_by_ms = clock.now_ms() + earlier_ms
         self._epoch = 0  # bumped by halt(): orders started before it are not sent any more
         self._halt_reason = ""
         self._sent_unanswered: dict[str, int] = {}  # client id -> clock ms of its last unanswered send
