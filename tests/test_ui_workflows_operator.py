@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Checkbox, Input
-from ui_support import commands_done, make_app, make_engine, ready, ui_config
+from ui_support import commands_done, make_app, make_engine, notifications, ready, ui_config
 
 from tui_trader.models import EngineState, Fill, Side
 from tui_trader.storage import BacktestTrade
@@ -288,3 +288,47 @@ async def test_an_amount_above_the_cash_is_refused_in_the_buy_dialog(tmp_path, c
         assert app.screen is app.main_screen
         assert engine.portfolio.positions == {} and list(app.command_results) == []
         assert await _audit(engine, "ManualBuy") == []
+
+
+async def test_a_stop_or_flatten_that_could_not_close_everything_says_incomplete_not_refused(tmp_path, cfg):
+    """The exchange refuses to sell one of two positions. The flatten closed the other and the
+    emergency stop is in effect: both used to be titled "refused", read as "nothing happened"."""
+    engine = make_engine(tmp_path, cfg, autostart=True)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        for sym in (LIQUID, "ETHUSDT", "BNBUSDT"):
+            _select(app, sym)
+            await pilot.press("b", "enter")
+            await commands_done(app)
+        assert len(engine.portfolio.positions) == 3
+        sell = engine._sell
+
+        async def exchange_refuses_eth(symbol, *args, **kw):
+            return "exchange refused the order" if symbol == "ETHUSDT" else await sell(symbol, *args, **kw)
+
+        engine._sell = exchange_refuses_eth
+        _select(app, LIQUID)
+        await pilot.press("F", "y")
+        await commands_done(app)
+        assert set(engine.portfolio.positions) == {"ETHUSDT"}
+        assert notifications(app)[-1].startswith(
+            "Flatten all: incomplete: flattened 2 position(s); not closed: ETHUSDT"
+        )
+        await pilot.press("E")
+        await pilot.pause()
+        await pilot.press("tab", "space", "enter")
+        await commands_done(app)
+        assert engine.state == EngineState.EMERGENCY_STOPPED
+        shown = notifications(app)[-1]
+        assert (
+            shown.startswith("Emergency stop: incomplete: EMERGENCY STOP:")
+            and "1 position(s) still open" in shown
+        )
+        assert not any(
+            n.startswith(("Flatten all refused", "Emergency stop refused")) for n in notifications(app)
+        )
+        # the audit log has both, as the engine judged them (not ok), from the console
+        (flatten,) = await _audit(engine, "FlattenAll")
+        (stop,) = await _audit(engine, "EmergencyStop")
+        assert (flatten["source"], flatten["ok"], stop["source"], stop["ok"]) == ("ui", False, "ui", False)

@@ -49,6 +49,7 @@ from tui_trader.events import (
     AcceptAccount,
     Command,
     CommandResult,
+    EmergencyStop,
     EngineSnapshot,
     FlattenAll,
     LockSymbol,
@@ -103,6 +104,21 @@ def command_title(cmd: Command) -> str:
     """A command's name for people: ``ManualBuy`` -> ``Manual buy``, ``SetZThreshold`` -> ``Set z threshold``."""
     words = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", type(cmd).__name__)
     return words.capitalize()
+
+
+def result_title(cmd: Command, res: CommandResult) -> str:
+    """A command outcome's title: its name when done, "refused" when not, and "incomplete" when
+    it did only part: an emergency stop is in effect even when a position could not be closed or
+    an order not cancelled, and a flatten keeps what it closed. Titled "refused", the operator
+    read that the stop had not happened."""
+    name = command_title(cmd)
+    if res.ok:
+        return name
+    message = res.message or ""
+    if (isinstance(cmd, EmergencyStop) and message.startswith("EMERGENCY STOP")
+            or isinstance(cmd, FlattenAll) and message.startswith("flattened ")):
+        return f"{name}: incomplete"
+    return f"{name} refused"
 
 
 def _order_key(action: Callable[[TuiTraderApp], None]) -> Callable[[TuiTraderApp], None]:
@@ -550,7 +566,7 @@ class TuiTraderApp(App[int]):
         if res.ok:
             self.notify(res.message or "done", title=name, timeout=4)
         else:
-            self.notify(res.message or "refused", title=f"{name} refused", severity="error", timeout=8)
+            self.notify(res.message or "refused", title=result_title(cmd, res), severity="error", timeout=8)
         self.refresh_from_engine()
         return res
 
