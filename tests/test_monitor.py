@@ -214,3 +214,48 @@ async def test_batch_processing_off_commits_each_period_and_metrics_off_samples_
                 assert rows == 8 and memory == "not collected (metrics off)" and h.engine._events_per_s() == 0
         finally:
             await h.stop()
+
+
+async def test_warnings_and_non_critical_failures_reach_the_log_once_each(caplog) -> None:
+    # only a critical check turning unhealthy was logged: a writer failing, orders of unknown
+    # outcome or a memory warning showed in the health pane and never in the log file
+    import asyncio
+    import logging
+
+    from engine_helpers import engine_config
+
+    from tui_trader.events import HealthCheck, RiskAlert
+
+    cfg = engine_config(monitoring={"health_check_interval_ms": 20, "alerting_enabled": True})
+    h = await make_engine(cfg).start()
+    alerts: list = []
+    h.engine.bus.subscribe(alerts.append, RiskAlert)
+    extra: list[HealthCheck] = []
+    real = h.engine._health
+
+    def health():
+        view = real()
+        view.checks = [*view.checks, *extra]
+        return view
+
+    h.engine._health = health
+    try:
+        with caplog.at_level(logging.INFO, logger="tui_trader.engine"):
+            await asyncio.sleep(0.1)
+            extra[:] = [HealthCheck("database", "warning", "writer failing: disk I/O error")]
+            await asyncio.sleep(0.1)  # several checks: logged once
+            extra[:] = [HealthCheck("database", "unhealthy", "writer failing: disk I/O error")]
+            await asyncio.sleep(0.1)
+            extra[:] = []
+            await asyncio.sleep(0.1)
+    finally:
+        await h.stop()
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("health: database")]
+    levels = [r.levelno for r in caplog.records if r.getMessage().startswith("health: database")]
+    assert logged == [
+        "health: database warning: writer failing: disk I/O error",
+        "health: database unhealthy: writer failing: disk I/O error",
+        "health: database recovered",
+    ]
+    assert levels == [logging.INFO, logging.WARNING, logging.INFO]
+    assert alerts == []  # a non-critical check is logged, not alerted

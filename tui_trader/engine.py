@@ -143,7 +143,9 @@ from tui_trader.models import (
     digits,
 )
 from tui_trader.monitor.health import (
+    HEALTHY,
     UNHEALTHY,
+    WARNING,
 )
 from tui_trader.monitor.metrics import EventRate
 from tui_trader.portfolio.portfolio import Portfolio
@@ -561,10 +563,13 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         watches the machine and the connections, and must run while the feed is silent) the checks
         run; a critical check that turns unhealthy is logged as a warning and, with
         ``monitoring.alerting_enabled``, raised as a critical :class:`RiskAlert` (code
-        ``health:<check>``), which the console shows and rings the terminal bell for. Recovery is
+        ``health:<check>``), which the console shows and rings the terminal bell for. Every other
+        change of a check's status is logged once too (a warning at INFO, any other check turning
+        unhealthy as a warning), so the log file tells what the health pane showed; recovery is
         logged once."""
         interval_s = self.cfg.monitoring.health_check_interval_ms / 1000.0
-        bad: dict[str, str] = {}
+        shown: dict[str, str] = {}  # each check's last status, healthy ones left out
+        rank = {HEALTHY: 0, WARNING: 1, UNHEALTHY: 2}
         while True:
             await asyncio.sleep(interval_s)
             if self._stopping:
@@ -574,16 +579,27 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             except Exception:  # noqa: BLE001 - the monitor never ends the engine
                 log.exception("health check failed")
                 continue
-            now_bad = {c.name: c.message for c in view.checks if c.critical and c.status == UNHEALTHY}
-            for name, msg in now_bad.items():
-                if name not in bad:
-                    log.warning("health: %s unhealthy: %s", name, msg)
+            worst: dict[str, Any] = {}
+            for c in view.checks:
+                if c.name not in worst or rank.get(c.status, 0) > rank.get(worst[c.name].status, 0):
+                    worst[c.name] = c
+            now = {name: c.status for name, c in worst.items() if c.status in (WARNING, UNHEALTHY)}
+            for name, status in now.items():
+                if shown.get(name) == status:
+                    continue
+                c = worst[name]
+                if status == WARNING:
+                    log.info("health: %s warning: %s", name, c.message)
+                elif c.critical:
+                    log.warning("health: %s unhealthy: %s", name, c.message)
                     if self.cfg.monitoring.alerting_enabled:
                         self.bus.publish(RiskAlert(self.clock.now_ms(), "critical", f"health:{name}",
-                                                   f"{name} unhealthy: {msg}"))
-            for name in bad.keys() - now_bad.keys():
+                                                   f"{name} unhealthy: {c.message}"))
+                else:
+                    log.warning("health: %s unhealthy: %s", name, c.message)
+            for name in shown.keys() - now.keys():
                 log.info("health: %s recovered", name)
-            bad = now_bad
+            shown = now
 
     # ------------------------------------------------------------------ rating ahead
 
