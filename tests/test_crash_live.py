@@ -326,7 +326,8 @@ MODES = ("intent", "on its way", "too late", "late", "carried out", "answered", 
 async def test_sigkill_of_a_live_engine_never_sends_an_order_twice_nor_loses_a_fill(shared_data, tmp_path):
     """The kills (in a seeded order), each aimed at one order ``cid`` of the killed engine:
 
-    * ``intent``: its intent committed, nothing sent yet (the engine pauses there);
+    * ``intent``: its intent committed, nothing sent yet (the engine pauses there); the restart
+      is killed as well, while it waits to be sure the order was not sent, and started again;
     * ``on its way``: its request held by the exchange, carried out once the engine is dead;
     * ``too late``: the same, but it arrives after recvWindow: the exchange refuses it (-1021);
     * ``late``: it arrives only after the restarted engine looked it up and did not find it;
@@ -380,6 +381,11 @@ async def test_sigkill_of_a_live_engine_never_sends_an_order_twice_nor_loses_a_f
                 "final": ["--trades", "8"],
             }.get(mode, [])
             engine = await _launch(tmp_path, n, offset, rng.randrange(1 << 30), *extra)
+            if killed.get("mode") == "intent":
+                # the restart is killed too, while it waits to be sure the order was not sent
+                await ex.wait_until(lambda c=killed["cid"]: _looked_up(ex, c), within_s=30, what="a lookup")
+                await engine.kill()
+                engine = await _launch(tmp_path, n + 100, offset, rng.randrange(1 << 30), *extra)
             up = (await engine.expect("up"))["up"]
             assert up["error"] == "", up  # the reconciliation passed
             if release is not None:
@@ -437,12 +443,16 @@ async def test_sigkill_of_a_live_engine_never_sends_an_order_twice_nor_loses_a_f
         await ex.stop()
 
 
+def _looked_up(ex: Any, cid: str, since: int = 0) -> bool:
+    return any(
+        r.method == "GET" and r.path == "order" and r.params.get("origClientOrderId") == cid
+        for r in ex.requests[since:]
+    )
+
+
 async def _release_after_lookup(ex: Any, hold: Any, cid: str, n: int) -> None:
     await ex.wait_until(
-        lambda: any(
-            r.method == "GET" and r.path == "order" and r.params.get("origClientOrderId") == cid
-            for r in ex.requests[n:]
-        ),
+        lambda: _looked_up(ex, cid, n),
         within_s=30,
         what=f"a lookup of {cid}",
     )
