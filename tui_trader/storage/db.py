@@ -131,6 +131,11 @@ CHECKPOINT_ROWS = 10_000
 CHECKPOINT_USES = 200
 #: WAL frames (pages) beyond which a checkpoint runs on the main connection to get a complete one.
 WAL_MAX_FRAMES = 8_000
+#: Bytes the WAL file is cut back to when it restarts (``PRAGMA journal_size_limit``). SQLite reuses
+#: the WAL file without shrinking it: one burst (the warm-up's klines, a long prune: tens to hundreds
+#: of MB with a large universe) would otherwise keep that much disk for as long as the engine runs.
+#: A checkpoint cycle of normal running writes a few MB, well below it, so it costs nothing then.
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
 
 
 _MUTEX_POLL_S = 50e-6  # the database thread waits for an inline transaction (~0.1 ms) in these steps
@@ -425,6 +430,7 @@ class Database(QueriesMixin):
                     raise StorageError(f"{path_str}: could not enable WAL journal mode (got {rows[0][0]!r})")
                 # checkpoints run on the database thread (Database._checkpoint), never inside a commit
                 await conn.execute("PRAGMA wal_autocheckpoint = 0")
+                await conn.execute(f"PRAGMA journal_size_limit = {int(WAL_SIZE_LIMIT)}")
             await conn.execute(f"PRAGMA synchronous = {synchronous}")
             # 16 MiB of page cache (default 2 MiB): index pages of the high-volume tables stay in
             # memory during long batched writes (~30 % fewer microseconds per rating row)
@@ -724,6 +730,17 @@ class Database(QueriesMixin):
             self.checkpoints += 1
             self.last_checkpoint = out
             return out
+
+    async def _between_chunks(self) -> None:
+        """Between two chunks of a long delete (pruning): one checkpoint, so that the next chunk's
+        commit restarts the WAL from its beginning. The WAL then holds about one chunk's pages
+        instead of the whole delete's (a month of a large universe's rows is hundreds of MB)."""
+        if not self._wal:
+            return
+        try:
+            await self.checkpoint()
+        except sqlite3.Error as exc:  # housekeeping: the delete goes on, the WAL just grows meanwhile
+            log.warning("storage: WAL checkpoint between delete chunks failed: %s", exc)
 
     def _checkpoint_side(self) -> tuple[int, int, int]:
         """In a worker thread: one PASSIVE checkpoint on the checkpoint-only connection."""

@@ -522,6 +522,8 @@ class QueriesMixin:
 
         async def _queued(self, due: bool) -> None: ...
 
+        async def _between_chunks(self) -> None: ...
+
     # -- small helpers ----------------------------------------------------------
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -1351,7 +1353,7 @@ class QueriesMixin:
         rows (oldest first, through the column's index; a chunk ends at a whole time, so it may
         hold the rest of that time's rows): a day of a large universe is millions of rows, and one
         statement would hold the database (and any money transaction behind it) for seconds. Other
-        work runs between two chunks."""
+        work runs between two chunks, and a WAL checkpoint, so the WAL holds about one chunk."""
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
         before = int(before_ms)
@@ -1361,6 +1363,8 @@ class QueriesMixin:
                 f"SELECT {column} FROM {table} WHERE {column} < ? ORDER BY {column} LIMIT 1 OFFSET ?",
                 (before, int(chunk_rows) - 1),
             )
+            if total:  # a chunk was deleted before this one: let this one restart the WAL
+                await self._between_chunks()
             if cut is None:
                 return total + await self._exec(f"DELETE FROM {table} WHERE {column} < ?", (before,))
             total += await self._exec(f"DELETE FROM {table} WHERE {column} <= ?", (int(cut[0]),))
