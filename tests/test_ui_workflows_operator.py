@@ -16,7 +16,8 @@ import pytest
 from textual.widgets import Checkbox, Input
 from ui_support import commands_done, make_app, make_engine, notifications, ready, ui_config
 
-from tui_trader.models import EngineState, Fill, Side
+from tui_trader.events import Start
+from tui_trader.models import EngineState, Fill, Side, Source
 from tui_trader.storage import BacktestTrade
 from tui_trader.ui.screens.detail import SymbolDetailScreen
 from tui_trader.ui.screens.help import HelpScreen
@@ -24,6 +25,7 @@ from tui_trader.ui.screens.main import MainScreen
 from tui_trader.ui.screens.modals import BuyScreen, EmergencyStopScreen, TickBox
 from tui_trader.ui.screens.report import BacktestReportApp, BacktestReportScreen, BacktestRunsScreen
 from tui_trader.ui.widgets.prices import PricesTable
+from tui_trader.ui.widgets.status_bar import StatusBar
 from tui_trader.ui.widgets.table import FastTable
 
 LIQUID = "BTCUSDT"
@@ -332,3 +334,38 @@ async def test_a_stop_or_flatten_that_could_not_close_everything_says_incomplete
         (flatten,) = await _audit(engine, "FlattenAll")
         (stop,) = await _audit(engine, "EmergencyStop")
         assert (flatten["source"], flatten["ok"], stop["source"], stop["ok"]) == ("ui", False, "ui", False)
+
+
+async def test_the_backtest_reports_in_a_live_console_keep_the_live_badge_and_the_state(tmp_path):
+    """The README: the LIVE badge stays red on every screen. The runs list and a report, opened
+    with B while trading live, had no status bar at all: no LIVE, no engine state."""
+    from test_ui_report import _save
+
+    db = await _save(tmp_path / "console.db")
+    cfg = ui_config(n_symbols=10)
+    cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"path": str(db)})})
+    engine = make_engine(tmp_path, cfg, name="console.db", mode="live")  # paper broker, live labelling
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(app, pilot)
+        main_bar = app.main_screen.query_one(StatusBar)
+        await pilot.press("B")
+        await pilot.pause()
+        runs = app.screen
+        assert isinstance(runs, BacktestRunsScreen)
+        await asyncio.wait_for(runs.loaded.wait(), 10)
+        await pilot.press("enter")
+        await pilot.pause()
+        report = app.screen
+        assert isinstance(report, BacktestReportScreen)
+        await asyncio.wait_for(report.loaded.wait(), 10)
+        for screen in (runs, report):
+            bar = screen.query_one(StatusBar)
+            app.refresh_from_engine()
+            await pilot.pause()
+            assert "-live" in bar.classes and "LIVE" in str(bar.render()) and "STOPPED" in str(bar.render())
+            assert bar.styles.background == main_bar.styles.background
+        await engine.submit(Start(source=Source.UI))  # a change while the report is shown
+        app.refresh_from_engine()
+        await pilot.pause()
+        assert "RUNNING" in str(report.query_one(StatusBar).render())

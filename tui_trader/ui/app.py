@@ -411,8 +411,10 @@ class TuiTraderApp(App[int]):
         try:
             with self.batch_update():
                 self._apply_main(snap)
-                if isinstance(self.screen, SymbolDetailScreen):
-                    self.screen.query_one(StatusBar).show(snap)
+                for screen in self.screen_stack:  # the detail's and the backtest reports' bars
+                    if screen is not self.main_screen:
+                        for bar in screen.query(StatusBar):
+                            bar.show(snap)
                 self._drain_events()
         except NoMatches:  # the app is being torn down (widgets already removed)
             return
@@ -692,7 +694,7 @@ class TuiTraderApp(App[int]):
     def action_backtest_reports(self) -> None:
         """The stored backtest runs (read-only; own database connection, engine untouched)."""
         if not isinstance(self.screen, BacktestRunsScreen | BacktestReportScreen):
-            self.push_screen(BacktestRunsScreen(self.cfg.db_path()))
+            self.push_screen(BacktestRunsScreen(self.cfg.db_path(), status_bar=True))
 
     def action_detail(self, symbol: str | None = None) -> None:
         sym = symbol or self._symbol()

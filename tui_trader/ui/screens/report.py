@@ -15,7 +15,8 @@ and the config when present; a buy-and-hold curve is drawn if the summary holds 
 
 Screens: :class:`BacktestRunsScreen` (stored runs, newest first; Enter opens one) and
 :class:`BacktestReportScreen` (header, summary strategy vs buy & hold vs cash, equity
-chart, trades table). Escape closes either. :class:`BacktestReportApp` hosts them on
+chart, trades table). Escape closes either. In the console (``status_bar=True``) both
+show the engine's status bar on top, as every console screen does (LIVE stays red). :class:`BacktestReportApp` hosts them on
 their own for ``tui-trader tui --report [RUN_ID]`` (no engine).
 
 Units: times are ms since the epoch (shown as UTC), money in the quote asset,
@@ -58,6 +59,7 @@ from tui_trader.ui.palette import Palette, right
 from tui_trader.ui.screens.help import REPORT_KEYS, RUNS_KEYS, HelpScreen
 from tui_trader.ui.themes import APP_VARIABLES, DEFAULT_THEME, FALLBACK_THEME, discover_themes
 from tui_trader.ui.widgets.charts import MAX_POINTS, SeriesChart
+from tui_trader.ui.widgets.status_bar import StatusBar
 from tui_trader.ui.widgets.table import FastTable
 
 log = logging.getLogger("tui_trader.ui.report")
@@ -459,16 +461,20 @@ class BacktestReportScreen(Screen[None]):
         Binding("question_mark", "help", "Help"),
     ]
 
-    def __init__(self, db_path: str | Path, run_id: str, run: StoredRun | None = None) -> None:
+    def __init__(self, db_path: str | Path, run_id: str, run: StoredRun | None = None,
+                 status_bar: bool = False) -> None:
         super().__init__()
         self.db_path = Path(db_path)
         self.run_id = run_id
         self.stored: StoredRun | None = run
+        self.status_bar = status_bar
         self.error: str | None = None
         self.loaded = asyncio.Event()
         self._filled = False
 
     def compose(self) -> ComposeResult:
+        if self.status_bar:
+            yield StatusBar(id="status")
         yield Static(Text(f" Backtest {self.run_id}  loading…"), id="bt-header")
         yield Static("", id="bt-message")
         with TabbedContent(id="bt-tabs"):
@@ -588,14 +594,17 @@ class BacktestRunsScreen(Screen[None]):
         Binding("question_mark", "help", "Help"),
     ]
 
-    def __init__(self, db_path: str | Path, runs: list[RunInfo] | None = None) -> None:
+    def __init__(self, db_path: str | Path, runs: list[RunInfo] | None = None, status_bar: bool = False) -> None:
         super().__init__()
         self.db_path = Path(db_path)
         self.runs: list[RunInfo] | None = runs
+        self.status_bar = status_bar
         self.error: str | None = None
         self.loaded = asyncio.Event()
 
     def compose(self) -> ComposeResult:
+        if self.status_bar:
+            yield StatusBar(id="status")
         yield Static(Text(" Backtest runs  loading…", no_wrap=True, overflow="ellipsis"), id="bt-runs-title")
         yield Static("", id="bt-runs-message")
         yield FastTable(RUN_COLS, id="bt-runs")
@@ -656,7 +665,7 @@ class BacktestRunsScreen(Screen[None]):
         self.loaded.set()
 
     def open_run(self, run_id: str) -> None:
-        self.app.push_screen(BacktestReportScreen(self.db_path, run_id))
+        self.app.push_screen(BacktestReportScreen(self.db_path, run_id, status_bar=self.status_bar))
 
     @on(DataTable.RowSelected, "#bt-runs")
     def _selected(self, event: DataTable.RowSelected) -> None:
