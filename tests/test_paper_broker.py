@@ -362,3 +362,20 @@ async def test_without_a_price_filter_fills_are_priced_to_8_decimals_and_book_ex
             p.apply_fill(f)
     assert res.fills[0].price < D(1) < (await b.query("XUSDT", "tt-1")).fills[0].price  # slipped
     assert not p.positions and p.cash == (await b.balances())["USDT"] == D(5) + p.realized_pnl
+
+
+async def test_finished_orders_are_forgotten_beyond_a_bound_open_ones_never():
+    # every order of a session stayed in memory: ~4 MB a day for a console left on the paced sim
+    b = make(balances={"USDT": D("1000000")})
+    b.kept_orders = 5
+    b.hold_next()
+    await b.submit(req("tt-open"))  # the oldest, and still open
+    for i in range(1, 9):
+        assert (await b.submit(req(f"tt-{i}", qty="0.001"))).status == OrderStatus.FILLED
+    assert len(b._orders) == 5 and len(b._symbol_of) == 5
+    assert (await b.query("BTCUSDT", "tt-open")).status == OrderStatus.NEW  # kept while open
+    assert [r.client_order_id for r in await b.open_orders()] == ["tt-open"]
+    assert await b.query("BTCUSDT", "tt-4") is None  # forgotten, oldest first
+    for i in (5, 6, 7, 8):
+        assert (await b.query("BTCUSDT", f"tt-{i}")).status == OrderStatus.FILLED
+    assert (await b.cancel("BTCUSDT", "tt-open")).status == OrderStatus.CANCELED

@@ -53,6 +53,8 @@ FEE_QUANTUM = Decimal("0.00000001")  # fees are rounded up to 8 decimals (quote 
 PRICE_QUANTUM = Decimal("0.00000001")  # fill prices' tick when the symbol has no PRICE_FILTER
 _BPS = Decimal(10_000)
 _OPS = ("submit", "query", "cancel")
+#: Finished orders the paper broker still answers lookups for (open ones are always kept).
+KEPT_ORDERS = 10_000
 
 
 @dataclass(slots=True)
@@ -98,7 +100,8 @@ class PaperBroker:
             balances = {cfg.broker.quote_asset: to_decimal(cfg.broker.starting_balance)}
         self._balances: dict[str, Decimal] = {}
         self.set_balances(balances)
-        self._orders: dict[str, OrderResult] = {}
+        self._orders: dict[str, OrderResult] = {}  # the last KEPT_ORDERS orders and every open one
+        self.kept_orders = KEPT_ORDERS
         self._symbol_of: dict[str, str] = {}
         self._held: dict[str, OrderRequest] = {}  # open orders (hold_next)
         self._faults: dict[str, deque[_Fault]] = {op: deque() for op in _OPS}
@@ -300,8 +303,26 @@ class PaperBroker:
         else:
             res = self._execute(req, f, px, cost, fee, exch_id)
         self._orders[req.client_order_id] = res
+        self._forget_old_orders()
         self._maybe_fail("submit", after_fill=True)
         return _copy(res)
+
+    def _forget_old_orders(self) -> None:
+        """Keep the last :data:`KEPT_ORDERS` orders (and every open one): a console left running for
+        weeks on the paced sim grew by ~4 MB a day of finished orders nobody asks about any more
+        (lookups by client id are for the orders of the last moments, whose answer was lost)."""
+        excess = len(self._orders) - self.kept_orders
+        if excess <= 0:
+            return
+        old = []
+        for cid in self._orders:  # oldest first; normally the first one is it
+            if cid not in self._held:
+                old.append(cid)
+                if len(old) == excess:
+                    break
+        for cid in old:
+            del self._orders[cid]
+            self._symbol_of.pop(cid, None)
 
     def _execute(
         self, req: OrderRequest, f: SymbolFilters, px: Decimal, cost: Decimal, fee: Decimal, exch_id: str
