@@ -39,7 +39,9 @@ Rules
   open positions for stop loss and profit target, so exits do not wait for the
   period. A refused exit of a symbol is not re-raised before the signal cooldown;
   a stop loss refused while the order circuit breaker is open, not before the
-  breaker's cool-off ends (then on the first price update: its one trial order).
+  breaker's cool-off ends (then on the first price update: its one trial order);
+  a stop loss whose order failed at the exchange with the breaker closed, or that an
+  order of unknown outcome holds back, ``EXIT_RETRY_MS`` (5 s) after that attempt.
 * Every signal is stored (``trading_signals``) with the reason it was or was not
   executed; every command is validated, applied and written to the audit log
   with its source and outcome.
@@ -198,6 +200,13 @@ AHEAD_LOOKAHEAD_MIN, AHEAD_LOOKAHEAD_MAX = 8, 64
 WRITER_FLUSH_S = 0.5
 WRITER_BATCH_ROWS = 50_000
 WRITER_MAX_ROWS = 400_000
+
+#: A stop loss whose exit order failed at the exchange (timeout, network, rate limit, 5xx - a failure
+#: the order circuit breaker counts), or that an order of unknown outcome in its symbol held back, is
+#: raised again on a price update this long after, not a signal cooldown later: 5 s is past the order
+#: manager's own first back-offs (0.5, 1, 2 s) and Binance's 1 s order-rate buckets, and the breaker
+#: bounds the rate (it opens after ``circuit_breaker_failures`` in a row, then one trial per cool-off).
+EXIT_RETRY_MS = 5_000
 
 
 class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
@@ -1095,63 +1104,78 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 self._signal_seq += 1
                 sig.id = self._signal_seq
                 self.counters["signals"] += 1
+                order: Order | WriteOff | str | None = None
                 if not sig.outcome:
                     if sig.type is SignalType.SELL and sig.symbol not in self.portfolio.positions:
                         sig.outcome = "not executed: no position (already closed)"
                     else:
-                        await self._execute_signal(sig, ts)
+                        order = await self._execute_signal(sig, ts)
                     if sig.type is SignalType.SELL:
                         i = self.sym_index.get(sig.symbol)
                         if i is not None:
-                            self._exit_retry_ms[i] = -np.inf if sig.executed else self._exit_retry_at(sig, ts)
+                            self._exit_retry_ms[i] = -np.inf if sig.executed else self._exit_retry_at(sig, ts, order)
                 self.recent_signals.appendleft(sig)
                 if self.db is not None:
                     await self.db.queue_signal(sig, self.session_id)
                 self.bus.publish(SignalEvent(ts, sig))
 
-    def _exit_retry_at(self, sig: Signal, ts: int) -> float:
+    def _exit_retry_at(self, sig: Signal, ts: int, order: Order | WriteOff | str | None) -> float:
         """When the real-time check may raise a refused exit again: after the signal cooldown; but
         a stop loss refused while the order circuit breaker is open (refused as "circuit open", or
         its order failed and opened it) as soon as the breaker's cool-off ends, when it lets one
         trial order through - not an hour later at the next rating period. Each refusal in a new
-        cool-off moves it to that one's end: at most one try per cool-off."""
+        cool-off moves it to that one's end: at most one try per cool-off.
+
+        A stop loss whose order failed at the exchange with the breaker still closed (a failure
+        it counted: timeout, network, rate limit, 5xx - not the order's own insufficient balance
+        or filter failure), or that an order of unknown outcome in its symbol holds back (each try
+        looks that order up first and sends nothing until it has settled), is tried again
+        ``EXIT_RETRY_MS`` after this attempt ended; the breaker bounds how often orders go out."""
         later = float(ts + self.cfg.signal_generation.signal_cooldown_ms)
+        if sig.kind != "stop_loss":
+            return later
         breaker = self.order_breaker
-        if sig.kind == "stop_loss" and breaker.state == CIRCUIT_OPEN and breaker.opened_ms is not None:
+        if breaker.state == CIRCUIT_OPEN and breaker.opened_ms is not None:
             return min(later, float(breaker.opened_ms + breaker.cooloff_ms))
+        # orders go out one at a time (the trade lock): the breaker's count is this order's verdict
+        failed = isinstance(order, Order) and order.executed_qty == 0 and breaker.consecutive_failures > 0
+        if failed or any(o.symbol == sig.symbol for o in self._unsettled.values()):
+            return min(later, float(self.clock.now_ms() + EXIT_RETRY_MS))
         return later
 
-    async def _execute_signal(self, sig: Signal, ts: int) -> None:
+    async def _execute_signal(self, sig: Signal, ts: int) -> Order | WriteOff | str | None:
+        """Act on ``sig``, setting its outcome; returns the order (or refusal, write-off) if any."""
         state = self.sm
         if sig.type is SignalType.BUY:
             if not state.allows_entries:
                 sig.outcome = f"not executed: engine {state.state.value}"
-                return
+                return None
             if sig.symbol in self.locked:
                 sig.outcome = "not executed: symbol locked"
-                return
+                return None
             order = await self._buy(sig.symbol, None, Source.STRATEGY, sig.reason, sig, override=False)
         else:
             urgent_ok = sig.kind == "stop_loss" and state.allows_stop_loss
             if not (state.allows_exits or urgent_ok):
                 sig.outcome = f"not executed: engine {state.state.value}"
-                return
+                return None
             if sig.symbol in self.locked and sig.kind != "stop_loss":
                 sig.outcome = "not executed: symbol locked"
-                return
+                return None
             order = await self._sell(sig.symbol, None, Source.STRATEGY, sig.reason, sig, override=False)
         if isinstance(order, str):
             sig.outcome = f"refused: {order}"
-            return
+            return order
         if isinstance(order, WriteOff):
             sig.outcome = f"not executed: {order}"
-            return
+            return order
         sig.order_client_id = order.client_order_id
         if order.executed_qty > 0:  # an IOC or canceled order may have filled in part
             sig.executed = True
             sig.outcome = f"executed: {order.side.value} {_fill_text(order)}"
         else:
             sig.outcome = f"order {order.status.value.lower()}: {order.error or order.reason}"
+        return order
 
     # ------------------------------------------------------------------ orders
 
@@ -1249,8 +1273,14 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         pos = self.portfolio.positions.get(symbol)
         if pos is None:
             return f"no position in {symbol}"
-        if self._unsettled and (refusal := await self._unsettled_refusal(symbol)):
-            return refusal
+        if self._unsettled:
+            if refusal := await self._unsettled_refusal(symbol):
+                return refusal
+            # the lookup may have booked an earlier sell of it (the position less, or gone): never
+            # sell what that order already sold
+            pos = self.portfolio.positions.get(symbol)
+            if pos is None:
+                return f"no position in {symbol} (an earlier order sold it)"
         price_f = self.last_price(symbol)
         if price_f is None:
             return "no price yet"
