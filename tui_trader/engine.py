@@ -207,6 +207,9 @@ WRITER_MAX_ROWS = 400_000
 #: manager's own first back-offs (0.5, 1, 2 s) and Binance's 1 s order-rate buckets, and the breaker
 #: bounds the rate (it opens after ``circuit_breaker_failures`` in a row, then one trial per cool-off).
 EXIT_RETRY_MS = 5_000
+#: A live broker's offset to the exchange's clock is measured again by the health monitor once the
+#: last measurement is this old (engine time): one light request (weight 1) each 10 min.
+CLOCK_REMEASURE_MS = 10 * 60_000
 
 
 class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
@@ -583,6 +586,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             await asyncio.sleep(interval_s)
             if self._stopping:
                 return
+            await self._remeasure_clock()
             try:
                 view = self._health()
             except Exception:  # noqa: BLE001 - the monitor never ends the engine
@@ -611,6 +615,19 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             shown = now
 
     # ------------------------------------------------------------------ rating ahead
+
+    async def _remeasure_clock(self) -> None:
+        """Measure a live broker's offset to the exchange's clock again once the last measurement
+        is :data:`CLOCK_REMEASURE_MS` old (the health pane's clock row shows it); a failure is
+        logged and tried again at the next health check."""
+        measure = getattr(self.broker, "measure_clock", None)
+        last = getattr(self.broker, "clock_offset_measured_ms", None)
+        if measure is None or last is None or self.clock.now_ms() - last < CLOCK_REMEASURE_MS:
+            return
+        try:
+            await measure()
+        except Exception as exc:  # noqa: BLE001 - the monitor never ends the engine
+            log.info("clock offset to the exchange not measured: %s", exc)
 
     def _may_rate_ahead(self) -> bool:
         """Rate ahead in a second process? Only when the feed knows its klines in advance (sim,

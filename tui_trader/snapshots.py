@@ -28,6 +28,7 @@ from tui_trader.monitor.health import (
     RejectWatch,
     after_stop,
     broker_check,
+    clock_check,
     database_check,
     engine_check,
     feed_checks,
@@ -204,6 +205,10 @@ class EngineViews:
                                      self.db.writer.stats() if self.db is not None else None))
         checks.append(broker_check(getattr(self.broker, "name", "?"), breaker_state,
                                    len(getattr(self, "_unsettled", ()))))
+        bh = self._broker_health()
+        if "clock_offset_ms" in bh:  # a live broker's (the paper broker has no clock of its own)
+            checks.append(clock_check(bh["clock_offset_ms"], bh.get("clock_offset_measured_ms"),
+                                      int(bh.get("recv_window_ms") or 5000), now_ms))
         checks.append(memory_check() if self.cfg.monitoring.metrics_collection_enabled
                       else HealthCheck("memory", HEALTHY, "not collected (metrics off)"))
         checks.append(positions_check(len(self.portfolio.positions), self.cfg.risk_management.max_total_positions))
@@ -213,6 +218,16 @@ class EngineViews:
         elif self._stopped:
             checks = after_stop(checks, self.feed.kind)
         return HealthView(overall(checks), checks, fh, self._events_per_s(), {"orders": breaker_state})
+
+    def _broker_health(self) -> dict[str, Any]:
+        """The broker's own health figures ({} when it has none, or they cannot be read)."""
+        health = getattr(getattr(self, "broker", None), "health", None)
+        if health is None:
+            return {}
+        try:
+            return dict(health())
+        except Exception:  # noqa: BLE001 - a health view never fails for one source
+            return {}
 
     def _rejects_quiet_ms(self, fh: dict[str, Any]) -> int | None:
         """Engine time since the feed last rejected a message (the health checks' own memo, never

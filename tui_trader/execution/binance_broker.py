@@ -210,6 +210,10 @@ class BinanceBroker:
         self.orders_banned_until = 0.0  # the same for new orders only (-1015, the order-count limit)
         # at a restart: the longest recvWindow the book's open orders were sent with (set by recovery)
         self.earlier_recv_window_ms = 0
+        # the exchange's clock minus this engine's (its clock: the machine's in live trading), at the
+        # middle of the last ``time`` request's round trip, and when that was (the engine's clock)
+        self.clock_offset_ms: int | None = None
+        self.clock_offset_measured_ms: int | None = None
 
     def __repr__(self) -> str:
         where = self.cfg.binance.rest_url or ("testnet" if self.cfg.binance.testnet else "binance")
@@ -253,12 +257,38 @@ class BinanceBroker:
 
     async def _sync_time(self) -> None:
         client = self._require()
+        sent_ms = self.clock.now_ms()
         try:
             res = await client.get_server_time()
         except Exception as exc:  # noqa: BLE001
             raise map_error(exc, "server time") from None
         # python-binance stamps requests with time.time() + timestamp_offset.
         client.timestamp_offset = int(res["serverTime"]) - int(time.time() * 1000)
+        now_ms = self.clock.now_ms()
+        self.clock_offset_ms = int(res["serverTime"]) - (sent_ms + now_ms) // 2
+        self.clock_offset_measured_ms = now_ms
+
+    async def measure_clock(self) -> int:
+        """Measure the offset to the exchange's clock again (and stamp requests by it); the engine's
+        health monitor does so now and then, so a clock that drifts shows before Binance refuses
+        requests as outside ``recvWindow`` (-1021). Returns the offset (ms). Not during a
+        rate-limit ban (asking then makes Binance escalate it)."""
+        self._require()
+        if (banned := self.ban_remaining_s()) > 0:
+            raise BrokerError(BrokerErrorKind.RATE_LIMIT, f"server time: not sent, rate limited for {banned:.0f} s",
+                              None, banned)
+        await self._sync_time()
+        assert self.clock_offset_ms is not None
+        return self.clock_offset_ms
+
+    def health(self) -> dict[str, Any]:
+        """The last measured offset to the exchange's clock (None: not measured yet), when it was
+        measured (the engine's clock) and the ``recvWindow`` requests are sent with."""
+        return {
+            "clock_offset_ms": self.clock_offset_ms,
+            "clock_offset_measured_ms": self.clock_offset_measured_ms,
+            "recv_window_ms": int(self.cfg.binance.recv_window_ms),
+        }
 
     def _require(self) -> AsyncClient:
         if self._client is None:

@@ -160,6 +160,30 @@ def broker_check(name: str, breaker_state: str, unsettled: int = 0) -> HealthChe
     return HealthCheck("broker", status, detail, critical=True)
 
 
+#: The offset to the exchange's clock that warns: Binance refuses a signed request stamped more than
+#: 1 s ahead of its clock, or older than ``recvWindow`` (5 s); past half of that, unhealthy.
+CLOCK_WARN_MS = 1000
+
+
+def clock_check(
+    offset_ms: int | None, measured_ms: int | None, recv_window_ms: int, now_ms: int
+) -> HealthCheck:
+    """This machine's clock against the exchange's (a live broker's last measurement): requests are
+    stamped with the measured offset, but drift since then, beyond ``recvWindow``, gets them refused
+    (-1021), and the engine's own times (staleness, the log) are off by it. Warning above
+    :data:`CLOCK_WARN_MS`, unhealthy above half of ``recvWindow``; not critical: the offset is
+    measured again at the first refusal, and before that orders still go out."""
+    if offset_ms is None:
+        return HealthCheck("clock", HEALTHY, "offset to the exchange's clock not measured yet")
+    size = abs(int(offset_ms))
+    way = "behind" if offset_ms > 0 else "ahead of"
+    ago = f", measured {_span(max(0, now_ms - measured_ms))} ago" if measured_ms is not None else ""
+    msg = f"{size:,} ms {way} the exchange's clock{ago} (recvWindow {recv_window_ms:,} ms)"
+    if size > recv_window_ms / 2:
+        return HealthCheck("clock", UNHEALTHY, msg)
+    return HealthCheck("clock", WARNING if size > CLOCK_WARN_MS else HEALTHY, msg)
+
+
 def maxrss_mb(ru_maxrss: int, platform: str = sys.platform) -> float:
     """``getrusage``'s ``ru_maxrss`` in MB: Linux counts KiB, macOS bytes (read as KiB, a
     110 MB console showed as 112,640 MB and set the memory check to warning)."""
