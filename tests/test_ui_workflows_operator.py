@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.widgets import Checkbox, Input
 from ui_support import commands_done, make_app, make_engine, notifications, ready, ui_config
 
@@ -369,3 +370,66 @@ async def test_the_backtest_reports_in_a_live_console_keep_the_live_badge_and_th
         app.refresh_from_engine()
         await pilot.pause()
         assert "RUNNING" in str(report.query_one(StatusBar).render())
+
+
+# -- keys typed ahead into a dialog ------------------------------------------------------------
+
+
+def _typed_ahead(app, *keys: str) -> None:
+    """Keys that reach the console together (one read over a slow SSH link, a bouncing key):
+    each is handled before what the one before it set off (a button press, a submitted field)."""
+    for key in keys:
+        app.post_message(events.Key(key, "\r" if key == "enter" else key))
+
+
+@pytest.mark.parametrize("where", ["main", "detail"])
+async def test_enter_twice_in_the_buy_dialog_buys_once_and_closes_only_the_dialog(tmp_path, cfg, where):
+    """The second Enter used to dismiss the dialog a second time, and Textual then popped the
+    screen under it: the console crashed (ScreenStackError) over the main screen, and the
+    detail screen was closed as well."""
+    engine = make_engine(tmp_path, cfg, autostart=True)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        _select(app, LIQUID)
+        if where == "detail":
+            await pilot.press("enter")
+            await pilot.pause()
+        under = app.screen
+        assert isinstance(under, SymbolDetailScreen if where == "detail" else MainScreen)
+        await pilot.press("b")
+        await pilot.pause()
+        assert isinstance(app.screen, BuyScreen)
+        _typed_ahead(app, "enter", "enter")
+        await pilot.pause()
+        await pilot.pause()
+        await commands_done(app)
+        assert app.screen is under and app.is_running
+        assert len(await _audit(engine, "ManualBuy")) == 1
+        assert LIQUID in engine.portfolio.positions
+
+
+async def test_enter_twice_on_a_confirmation_or_the_emergency_stop_acts_once(tmp_path, cfg):
+    engine = make_engine(tmp_path, cfg, autostart=True)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        _select(app, LIQUID)
+        await pilot.press("b", "enter")
+        await commands_done(app)
+        await pilot.press("F")  # the confirmation's button has the focus
+        await pilot.pause()
+        _typed_ahead(app, "enter", "enter")
+        await pilot.pause()
+        await pilot.pause()
+        await commands_done(app)
+        assert app.screen is app.main_screen and engine.portfolio.positions == {}
+        assert len(await _audit(engine, "FlattenAll")) == 1
+        await pilot.press("E")  # the reason has the focus
+        await pilot.pause()
+        _typed_ahead(app, "enter", "enter")
+        await pilot.pause()
+        await pilot.pause()
+        await commands_done(app)
+        assert app.screen is app.main_screen and engine.state == EngineState.EMERGENCY_STOPPED
+        assert len(await _audit(engine, "EmergencyStop")) == 1

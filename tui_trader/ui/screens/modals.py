@@ -67,7 +67,12 @@ def parse_decimal(text: str, what: str) -> Decimal:
 
 
 class _Dialog(ModalScreen):
-    """Common frame: a titled box, an error line, confirm/cancel buttons."""
+    """Common frame: a titled box, an error line, confirm/cancel buttons.
+
+    A dialog closes once (:meth:`finish`): two Enters that reach the console together (typed
+    ahead over a slow link, a bouncing key) submit the field or press the button twice before
+    the first closes it, and Textual's ``dismiss`` pops whatever screen is on top - the second
+    closed the screen under the dialog, or crashed the console when that was the main screen."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("enter", "confirm", "Confirm", show=False)]
     DEFAULT_CLASSES = "dialog-screen"
@@ -75,6 +80,7 @@ class _Dialog(ModalScreen):
     title_text = ""
     confirm_label = "OK"
     confirm_variant = "primary"
+    _dismissed = False  # set by finish(): the dialog was dismissed already
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -94,12 +100,19 @@ class _Dialog(ModalScreen):
     def result(self):  # pragma: no cover - overridden
         return True
 
+    def finish(self, value) -> None:
+        """Dismiss with ``value``, unless this dialog is closed already (or not on top)."""
+        if self.app.screen is not self or self._dismissed:
+            return
+        self._dismissed = True
+        self.dismiss(value)
+
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.finish(None)
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
-        self.dismiss(None)
+        self.finish(None)
 
     def action_confirm(self) -> None:
         """Enter where the focused widget has no Enter of its own (a tick box): confirm."""
@@ -113,7 +126,7 @@ class _Dialog(ModalScreen):
         except ValueError as exc:
             self.error(str(exc))
             return
-        self.dismiss(value)
+        self.finish(value)
 
 
 class ConfirmScreen(_Dialog):
@@ -138,7 +151,7 @@ class ConfirmScreen(_Dialog):
         return True
 
     def action_yes(self) -> None:
-        self.dismiss(True)
+        self.finish(True)
 
 
 class EmergencyStopScreen(_Dialog):
