@@ -191,6 +191,23 @@ async def test_live_gate_accepts_only_the_exact_word():
         assert gate.return_value is expected, typed
 
 
+async def test_live_gate_answers_once_when_enter_is_typed_twice():
+    """Two Enters reaching the gate together submitted the word twice; the second dismissal
+    crashed the gate (ScreenStackError) after it had answered."""
+    from textual import events
+
+    for typed, expected in (("LIVE", True), ("nope", False)):
+        gate = LiveConfirmApp("Exchange: Binance spot (REAL account)")
+        async with gate.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            gate.screen.query_one("#live-word", Input).value = typed
+            for _ in range(2):  # handled before the first one's submission closes the screen
+                gate.post_message(events.Key("enter", "\r"))
+            await pilot.pause()
+            await pilot.pause()
+        assert gate.return_value is expected and gate._exception is None, typed
+
+
 async def test_live_gate_shows_its_title_warning_and_field_in_a_small_terminal():
     """At 80x24 the centred box was taller than the screen: its top (the LIVE TRADING title
     and the warning) was cut off. The summary gives way instead, and takes its room back."""

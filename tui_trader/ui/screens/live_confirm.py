@@ -44,6 +44,7 @@ class LiveConfirmScreen(Screen[bool]):
         super().__init__()
         self.account_summary = account_summary
         self.word = word
+        self._answered = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="live-box"):
@@ -79,10 +80,18 @@ class LiveConfirmScreen(Screen[bool]):
 
     @on(Input.Submitted, "#live-word")
     def _submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() == self.word)
+        self._answer(event.value.strip() == self.word)
 
     def action_abort(self) -> None:
-        self.dismiss(False)
+        self._answer(False)
+
+    def _answer(self, go_live: bool) -> None:
+        """Answer once: a second Enter typed ahead submitted the word again before the first
+        answer closed the screen, and the second dismissal crashed the gate (ScreenStackError)."""
+        if self._answered or self.app.screen is not self:
+            return
+        self._answered = True
+        self.dismiss(go_live)
 
 
 class LiveConfirmApp(App[bool]):
