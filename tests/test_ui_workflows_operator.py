@@ -433,3 +433,30 @@ async def test_enter_twice_on_a_confirmation_or_the_emergency_stop_acts_once(tmp
         await commands_done(app)
         assert app.screen is app.main_screen and engine.state == EngineState.EMERGENCY_STOPPED
         assert len(await _audit(engine, "EmergencyStop")) == 1
+
+
+async def test_enter_twice_on_a_row_opens_one_detail_and_one_report(tmp_path, cfg):
+    """A second Enter typed ahead selected the row again: a second symbol detail (or backtest
+    report) opened on top of the first, and Esc seemed to do nothing."""
+    from test_ui_report import _save
+
+    db = await _save(tmp_path / "console.db")
+    cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"path": str(db)})})
+    engine = make_engine(tmp_path, cfg, name="console.db")
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        _select(app, LIQUID)
+        _typed_ahead(app, "enter", "enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert [type(s) for s in app.screen_stack] == [MainScreen, SymbolDetailScreen]
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("B")
+        await pilot.pause()
+        await asyncio.wait_for(app.screen.loaded.wait(), 10)
+        _typed_ahead(app, "enter", "enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert [type(s) for s in app.screen_stack] == [MainScreen, BacktestRunsScreen, BacktestReportScreen]

@@ -767,6 +767,8 @@ class TuiTraderApp(App[int]):
         self.refresh_charts()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.screen is not self.screen:  # a second Enter typed ahead: detail shown already
+            return
         sym = self._row_symbol(event.data_table, event.row_key.value)
         if sym is not None:
             self.action_detail(sym)

@@ -670,7 +670,7 @@ class BacktestRunsScreen(Screen[None]):
     @on(DataTable.RowSelected, "#bt-runs")
     def _selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        if event.row_key.value:
+        if event.row_key.value and self.app.screen is self:  # not a second Enter typed ahead
             self.open_run(event.row_key.value)
 
     def action_open(self) -> None:
