@@ -70,11 +70,13 @@ from tui_trader.ui.screens.detail import SymbolDetailScreen
 from tui_trader.ui.screens.help import DETAIL_KEYS, HelpScreen
 from tui_trader.ui.screens.main import MainScreen
 from tui_trader.ui.screens.modals import (
+    AbandonOrderScreen,
     BuyScreen,
     ConfirmScreen,
     EmergencyStopScreen,
     SellScreen,
     ThresholdScreen,
+    abandonable_orders,
 )
 from tui_trader.ui.screens.report import BacktestReportScreen, BacktestRunsScreen
 from tui_trader.ui.themes import APP_VARIABLES, DEFAULT_THEME, FALLBACK_THEME, discover_themes
@@ -627,6 +629,14 @@ class TuiTraderApp(App[int]):
                           "external sell at the last price? Nothing is sent to the exchange.", "Accept"),
             callback=lambda ok: ok and self.submit(AcceptAccount(source=Source.UI)),
         )
+
+    @_order_key
+    def action_abandon_order(self) -> None:
+        """The engine command ``AbandonOrder`` (command palette only): the order id is prefilled
+        from the reconciliation reason when it names one to abandon."""
+        snap = self._snapshot() if self.engine_ready.is_set() else self.last_snapshot
+        reason = snap.state_reason if snap is not None else ""
+        self.push_screen(AbandonOrderScreen(abandonable_orders(reason)), callback=self._submit_if)
 
     @_order_key
     def action_buy(self) -> None:

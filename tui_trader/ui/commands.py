@@ -10,6 +10,7 @@ ACTIONS: list[tuple[str, str, str]] = [
     ("Emergency stop…", "emergency", "E"),
     ("Reset emergency stop…", "reset_emergency", "R"),
     ("Accept the exchange account (live)…", "accept_account", "A"),
+    ("Abandon an order in a delisted symbol…", "abandon_order", ""),
     ("Buy selected symbol…", "buy", "b"),
     ("Sell / close selected symbol…", "sell", "x"),
     ("Flatten all positions…", "flatten", "F"),
@@ -33,7 +34,7 @@ class TraderCommands(Provider):
     def _entries(self) -> list[tuple[str, str, str]]:
         from tui_trader.ui.screens.main import PANES
 
-        out = [(label, action, f"key {key}") for label, action, key in ACTIONS]
+        out = [(label, action, f"key {key}" if key else "command palette only") for label, action, key in ACTIONS]
         out += [(f"Show pane: {title}", f"screen.show_pane('{key}')", f"key {i + 1}")
                 for i, (key, title) in enumerate(PANES)]
         out += [(f"Theme: {name}", f"set_theme('{name}')", "colour theme")

@@ -8,6 +8,7 @@ no distraction); Escape always cancels.
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal, InvalidOperation
 
 from textual import on
@@ -17,7 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from tui_trader.events import ClosePosition, EmergencyStop, ManualBuy, ManualSell
+from tui_trader.events import AbandonOrder, ClosePosition, EmergencyStop, ManualBuy, ManualSell
 from tui_trader.models import Source
 
 
@@ -290,3 +291,57 @@ class ThresholdScreen(_Dialog):
         if not math.isfinite(v) or v <= 0 or v > self.MAX:
             raise ValueError(f"threshold: must be above 0 and at most {self.MAX:g}")
         return v
+
+
+#: The way out the engine's reconciliation reason names for an order in a delisted symbol:
+#: ``AbandonOrder <client order id>: no fill booked, a position in <SYMBOL> written off``.
+ABANDON_HINT = re.compile(r"AbandonOrder (\S+): no fill booked, a position in (\S+) written off")
+
+
+def abandonable_orders(reason: str) -> dict[str, str]:
+    """The orders (client order id -> symbol) the reconciliation reason ``reason`` suggests to abandon."""
+    return {cid: sym for cid, sym in ABANDON_HINT.findall(reason or "")}
+
+
+class AbandonOrderScreen(_Dialog):
+    """The client order id of an order in a symbol the exchange no longer lists (prefilled from
+    the reconciliation reason when it names one), and what abandoning it does. Result:
+    AbandonOrder or None. The engine checks the rest (it asks the exchange once more)."""
+
+    title_text = "Abandon an order in a delisted symbol"
+    confirm_label = "Abandon"
+    confirm_variant = "error"
+
+    def __init__(self, suggested: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.suggested = dict(suggested or {})
+
+    def _warning(self, cid: str) -> str:
+        sym = self.suggested.get(cid.strip(), "its symbol")
+        return (f"The order is booked canceled: no fill is booked; a position in {sym} is written off; the coins "
+                "stay in the account. Only after the exchange says once more that it no longer lists the symbol. "
+                "Enter confirms, Esc cancels.")
+
+    def compose_body(self) -> ComposeResult:
+        first = next(iter(self.suggested), "")
+        if len(self.suggested) > 1:
+            yield Static("Named by the reconciliation: " + ", ".join(
+                f"{cid} ({sym})" for cid, sym in self.suggested.items()), classes="dialog-text")
+        yield Label("Client order id")
+        yield _input(first, placeholder="client order id", id="cid")
+        yield Static(self._warning(first), id="abandon-warning", classes="dialog-text")
+
+    def on_mount(self) -> None:
+        self.query_one("#cid", Input).focus()
+
+    @on(Input.Changed, "#cid")
+    def _changed(self, event: Input.Changed) -> None:
+        self.query_one("#abandon-warning", Static).update(self._warning(event.value))
+
+    def result(self) -> AbandonOrder:
+        cid = self.query_one("#cid", Input).value.strip()
+        if not cid:
+            raise ValueError("client order id: enter the id the reconciliation names")
+        if any(c.isspace() for c in cid):
+            raise ValueError(f"client order id: {cid!r} has spaces")
+        return AbandonOrder(source=Source.UI, client_order_id=cid)

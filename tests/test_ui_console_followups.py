@@ -1,0 +1,97 @@
+"""Console follow-ups: the AbandonOrder dialog (command palette), E on the backtest report
+screens in the console, and the F / R keys that answer at once when there is nothing to do."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+from textual.widgets import Input
+from ui_support import commands_done, make_app, make_engine, notifications, ready, ui_config
+
+from tui_trader.events import AbandonOrder
+from tui_trader.models import Source
+from tui_trader.ui.screens.modals import AbandonOrderScreen
+
+CID = "tt1x7-42"
+REASON = ("reconciliation failed: order tt1x7-42 (OLDUSDT) not settled (new): -1121 Invalid symbol - if OLDUSDT "
+          "was delisted, the operator may abandon it (AbandonOrder tt1x7-42: no fill booked, a position in "
+          "OLDUSDT written off)")
+
+
+@pytest.fixture
+def cfg():
+    return ui_config()
+
+
+def _record_commands(engine) -> list:
+    sent: list = []
+    submit = engine.submit
+
+    async def recording(cmd):
+        sent.append(cmd)
+        return await submit(cmd)
+
+    engine.submit = recording
+    return sent
+
+
+async def _open_abandon_dialog(app, pilot) -> AbandonOrderScreen:
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    await pilot.press(*"abandon an order")
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, AbandonOrderScreen)
+    return screen
+
+
+async def test_the_palette_abandons_the_order_the_reconciliation_names(tmp_path, cfg):
+    """The reason names the order and AbandonOrder as the way out; the console had no way to
+    send it. The palette entry opens a dialog prefilled with that id, warns what it does, and
+    Enter submits exactly AbandonOrder(id, source UI); the engine's answer is shown."""
+    engine = make_engine(tmp_path, cfg)
+    snapshot = engine.snapshot
+    engine.snapshot = lambda: dataclasses.replace(snapshot(), state_reason=REASON)
+    sent = _record_commands(engine)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(app, pilot)
+        screen = await _open_abandon_dialog(app, pilot)
+        assert screen.query_one("#cid", Input).value == CID
+        warning = str(screen.query_one("#abandon-warning").render())
+        assert "no fill is booked" in warning and "a position in OLDUSDT is written off" in warning
+        assert "the coins stay in the account" in warning
+        await pilot.press("enter")
+        await pilot.pause()
+        await commands_done(app)
+        assert app.screen is app.main_screen
+        assert sent == [AbandonOrder(source=Source.UI, client_order_id=CID)]
+        # the paper engine has no such order: its refusal is shown like any other command's
+        assert any(n.startswith("Abandon order refused") for n in notifications(app)), notifications(app)
+
+
+async def test_the_abandon_dialog_takes_a_typed_id_and_esc_sends_nothing(tmp_path, cfg):
+    engine = make_engine(tmp_path, cfg)
+    sent = _record_commands(engine)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(app, pilot)
+        screen = await _open_abandon_dialog(app, pilot)
+        assert screen.query_one("#cid", Input).value == ""  # nothing named: typed
+        await pilot.press("enter")  # empty: refused in the dialog, which stays open
+        await pilot.pause()
+        assert app.screen is screen and "client order id" in str(screen.query_one("#error").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        await commands_done(app)
+        assert app.screen is app.main_screen and sent == []
+        screen = await _open_abandon_dialog(app, pilot)
+        await pilot.press(*"abc-1")
+        await pilot.press("enter")
+        await pilot.pause()
+        await commands_done(app)
+        assert sent == [AbandonOrder(source=Source.UI, client_order_id="abc-1")]
