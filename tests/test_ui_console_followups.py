@@ -95,3 +95,104 @@ async def test_the_abandon_dialog_takes_a_typed_id_and_esc_sends_nothing(tmp_pat
         await pilot.pause()
         await commands_done(app)
         assert sent == [AbandonOrder(source=Source.UI, client_order_id="abc-1")]
+
+
+# -- E on the backtest report screens ----------------------------------------------------------
+
+
+def _bound(screen) -> set[str]:
+    """The keys active on ``screen`` now (what its footer and key presses go by)."""
+    return {key for key, _ in screen.active_bindings.items()}
+
+
+async def test_e_stops_trading_from_the_backtest_reports_opened_in_the_console(tmp_path):
+    """B opens the stored runs while trading goes on; E did nothing there or on a report."""
+    from test_ui_report import _save
+    from test_ui_workflows_operator import _check_help
+
+    from tui_trader.models import EngineState
+    from tui_trader.ui.screens.help import HelpScreen
+    from tui_trader.ui.screens.modals import EmergencyStopScreen
+    from tui_trader.ui.screens.report import (
+        BacktestReportScreen,
+        BacktestRunsScreen,
+        ConsoleReportScreen,
+        ConsoleRunsScreen,
+    )
+
+    db = await _save(tmp_path / "console.db")
+    cfg = ui_config(n_symbols=10)
+    cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"path": str(db)})})
+    engine = make_engine(tmp_path, cfg, name="console.db", autostart=True)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("B")
+        await pilot.pause()
+        runs = app.screen
+        assert isinstance(runs, BacktestRunsScreen)
+        await asyncio.wait_for(runs.loaded.wait(), 10)
+        assert "E" in _bound(runs)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        _check_help(ConsoleRunsScreen, app.screen)
+        await pilot.press("escape")
+        await pilot.press("enter")
+        await pilot.pause()
+        report = app.screen
+        assert isinstance(report, BacktestReportScreen)
+        await asyncio.wait_for(report.loaded.wait(), 10)
+        assert "E" in _bound(report)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        _check_help(ConsoleReportScreen, app.screen)
+        await pilot.press("escape")
+        await pilot.press("E")
+        await pilot.pause()
+        assert isinstance(app.screen, EmergencyStopScreen)
+        await pilot.press("escape")  # cancelled: nothing stopped, back on the report
+        await pilot.pause()
+        assert app.screen is report and engine.state != EngineState.EMERGENCY_STOPPED
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is runs
+        await pilot.press("E")
+        await pilot.pause()
+        assert isinstance(app.screen, EmergencyStopScreen)
+        await pilot.press("enter")
+        await pilot.pause()
+        await commands_done(app)
+        assert app.screen is runs and engine.state == EngineState.EMERGENCY_STOPPED
+
+
+async def test_the_standalone_report_viewer_has_no_emergency_stop(tmp_path):
+    """tui-trader --report has no engine: E is neither in its footer nor in its help."""
+    from test_ui_report import _save
+
+    from tui_trader.ui.screens.help import HelpScreen
+    from tui_trader.ui.screens.report import BacktestReportApp, BacktestReportScreen
+
+    db = await _save(tmp_path / "runs.db")
+    app = BacktestReportApp(db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        runs = app.screen
+        await asyncio.wait_for(runs.loaded.wait(), 10)
+        assert "E" not in _bound(runs)
+        await pilot.press("E")  # does nothing
+        await pilot.pause()
+        assert app.screen is runs
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert all(key != "E" for _, rows in app.screen.keys for key, _ in rows)
+        await pilot.press("escape")
+        await pilot.press("enter")
+        await pilot.pause()
+        report = app.screen
+        assert isinstance(report, BacktestReportScreen)
+        await asyncio.wait_for(report.loaded.wait(), 10)
+        assert "E" not in _bound(report)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert all(key != "E" for _, rows in app.screen.keys for key, _ in rows)

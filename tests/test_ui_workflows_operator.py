@@ -24,7 +24,13 @@ from tui_trader.ui.screens.detail import SymbolDetailScreen
 from tui_trader.ui.screens.help import HelpScreen
 from tui_trader.ui.screens.main import MainScreen
 from tui_trader.ui.screens.modals import BuyScreen, EmergencyStopScreen, TickBox
-from tui_trader.ui.screens.report import BacktestReportApp, BacktestReportScreen, BacktestRunsScreen
+from tui_trader.ui.screens.report import (
+    BacktestReportApp,
+    BacktestReportScreen,
+    BacktestRunsScreen,
+    ConsoleReportScreen,
+    ConsoleRunsScreen,
+)
 from tui_trader.ui.widgets.prices import PricesTable
 from tui_trader.ui.widgets.status_bar import StatusBar
 from tui_trader.ui.widgets.table import FastTable
@@ -459,4 +465,5 @@ async def test_enter_twice_on_a_row_opens_one_detail_and_one_report(tmp_path, cf
         _typed_ahead(app, "enter", "enter")
         await pilot.pause()
         await pilot.pause()
-        assert [type(s) for s in app.screen_stack] == [MainScreen, BacktestRunsScreen, BacktestReportScreen]
+        # (the console's own runs list and report: E stops trading there)
+        assert [type(s) for s in app.screen_stack] == [MainScreen, ConsoleRunsScreen, ConsoleReportScreen]

@@ -78,7 +78,7 @@ from tui_trader.ui.screens.modals import (
     ThresholdScreen,
     abandonable_orders,
 )
-from tui_trader.ui.screens.report import BacktestReportScreen, BacktestRunsScreen
+from tui_trader.ui.screens.report import BacktestReportScreen, BacktestRunsScreen, ConsoleRunsScreen
 from tui_trader.ui.themes import APP_VARIABLES, DEFAULT_THEME, FALLBACK_THEME, discover_themes
 from tui_trader.ui.widgets.charts import Series, history_key, price_z_series
 from tui_trader.ui.widgets.health import HealthTable, health_rows
@@ -704,7 +704,7 @@ class TuiTraderApp(App[int]):
     def action_backtest_reports(self) -> None:
         """The stored backtest runs (read-only; own database connection, engine untouched)."""
         if not isinstance(self.screen, BacktestRunsScreen | BacktestReportScreen):
-            self.push_screen(BacktestRunsScreen(self.cfg.db_path(), status_bar=True))
+            self.push_screen(ConsoleRunsScreen(self.cfg.db_path()))
 
     def action_detail(self, symbol: str | None = None) -> None:
         sym = symbol or self._symbol()

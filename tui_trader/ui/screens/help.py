@@ -97,6 +97,14 @@ REPORT_KEYS: list[tuple[str, list[tuple[str, str]]]] = [
     ),
 ]
 
+
+
+def with_emergency(keys: list[tuple[str, list[tuple[str, str]]]]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """``keys`` of a backtest report screen opened in the console, where E stops trading (the
+    standalone viewer has no engine to stop)."""
+    return [*keys, ("Trading", [("E", "EMERGENCY STOP (reason, optionally close all)")])]
+
+
 PALETTE_NOTE = "Esc closes. Every action is also in the command palette (Ctrl+P)."
 
 

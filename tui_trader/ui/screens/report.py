@@ -56,7 +56,7 @@ from tui_trader.models import Fill, Side
 from tui_trader.storage import BacktestTrade, Database, StorageError
 from tui_trader.ui.format import fmt_money, fmt_price, fmt_qty
 from tui_trader.ui.palette import Palette, right
-from tui_trader.ui.screens.help import REPORT_KEYS, RUNS_KEYS, HelpScreen
+from tui_trader.ui.screens.help import REPORT_KEYS, RUNS_KEYS, HelpScreen, with_emergency
 from tui_trader.ui.themes import APP_VARIABLES, DEFAULT_THEME, FALLBACK_THEME, discover_themes
 from tui_trader.ui.widgets.charts import MAX_POINTS, SeriesChart
 from tui_trader.ui.widgets.status_bar import StatusBar
@@ -664,8 +664,11 @@ class BacktestRunsScreen(Screen[None]):
         table.focus()
         self.loaded.set()
 
+    #: the report screen Enter opens (the console's has E)
+    report_screen: type[BacktestReportScreen] = BacktestReportScreen
+
     def open_run(self, run_id: str) -> None:
-        self.app.push_screen(BacktestReportScreen(self.db_path, run_id, status_bar=self.status_bar))
+        self.app.push_screen(self.report_screen(self.db_path, run_id, status_bar=self.status_bar))
 
     @on(DataTable.RowSelected, "#bt-runs")
     def _selected(self, event: DataTable.RowSelected) -> None:
@@ -683,6 +686,33 @@ class BacktestRunsScreen(Screen[None]):
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(RUNS_KEYS, "Backtest runs — keys", note="Esc closes."))
+
+
+class ConsoleReportScreen(BacktestReportScreen):
+    """A report opened in the console (``B``) while trading goes on: E is the emergency stop, as
+    on every console screen. The standalone viewer has no engine, and no E."""
+
+    BINDINGS = [Binding("E", "app.emergency", "E-STOP")]
+
+    def __init__(self, db_path: str | Path, run_id: str, run: StoredRun | None = None,
+                 status_bar: bool = True) -> None:
+        super().__init__(db_path, run_id, run, status_bar=status_bar)
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(with_emergency(REPORT_KEYS), "Backtest report — keys", note="Esc closes."))
+
+
+class ConsoleRunsScreen(BacktestRunsScreen):
+    """The runs list opened in the console (``B``): E is the emergency stop there too."""
+
+    BINDINGS = [Binding("E", "app.emergency", "E-STOP")]
+    report_screen = ConsoleReportScreen
+
+    def __init__(self, db_path: str | Path, runs: list[RunInfo] | None = None, status_bar: bool = True) -> None:
+        super().__init__(db_path, runs, status_bar=status_bar)
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(with_emergency(RUNS_KEYS), "Backtest runs — keys", note="Esc closes."))
 
 
 class BacktestReportApp(App[int]):
