@@ -196,3 +196,50 @@ async def test_the_standalone_report_viewer_has_no_emergency_stop(tmp_path):
         await pilot.press("question_mark")
         await pilot.pause()
         assert all(key != "E" for _, rows in app.screen.keys for key, _ in rows)
+
+
+# -- F and R when there is nothing to do ---------------------------------------------------------
+
+
+async def test_flatten_with_no_open_positions_says_so_without_a_dialog(tmp_path, cfg):
+    """F asked "Close all 0 open position(s) at market now?"."""
+    from tui_trader.ui.screens.modals import ConfirmScreen
+
+    engine = make_engine(tmp_path, cfg)
+    sent = _record_commands(engine)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        assert engine.portfolio.positions == {}
+        await pilot.press("F")
+        await pilot.pause()
+        assert app.screen is app.main_screen and not isinstance(app.screen, ConfirmScreen)
+        await commands_done(app)
+        assert sent == []
+        assert any("no open positions" in n for n in notifications(app)), notifications(app)
+
+
+async def test_reset_when_not_emergency_stopped_says_so_at_once(tmp_path, cfg):
+    """R asked to confirm a reset the engine then refused; it says at once that there is nothing
+    to reset. Emergency-stopped, it still asks first."""
+    from tui_trader.events import EmergencyStop
+    from tui_trader.models import EngineState
+    from tui_trader.ui.screens.modals import ConfirmScreen
+
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("R")
+        await pilot.pause()
+        assert app.screen is app.main_screen
+        await commands_done(app)
+        assert any("Reset emergency refused" in n and "not emergency-stopped" in n for n in notifications(app))
+        await engine.submit(EmergencyStop(source=Source.UI, reason="test"))
+        assert engine.state == EngineState.EMERGENCY_STOPPED
+        await pilot.press("R")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await commands_done(app)
+        assert engine.state != EngineState.EMERGENCY_STOPPED

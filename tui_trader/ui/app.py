@@ -612,6 +612,10 @@ class TuiTraderApp(App[int]):
         self.push_screen(EmergencyStopScreen(n), callback=self._submit_if)
 
     def action_reset_emergency(self) -> None:
+        if self.engine.state != EngineState.EMERGENCY_STOPPED:
+            # nothing to confirm: the engine says at once why there is nothing to reset
+            self.submit(ResetEmergency(source=Source.UI))
+            return
         self.push_screen(
             ConfirmScreen("Reset emergency stop", "Clear the emergency stop? Trading stays stopped until you "
                           "start it (s).", "Reset"),
@@ -668,7 +672,12 @@ class TuiTraderApp(App[int]):
     @_order_key
     def action_flatten(self) -> None:
         snap = self._snapshot()
-        n = len(snap.positions) if snap else 0
+        if snap is None:
+            return
+        n = len(snap.positions)
+        if n == 0:  # nothing to confirm ("Close all 0 open position(s)?")
+            self.notify("no open positions: nothing to flatten", title="Flatten all", severity="warning")
+            return
         self.push_screen(
             ConfirmScreen("Flatten all", f"Close all {n} open position(s) at market now?", "Flatten", danger=True),
             callback=lambda ok: ok and self.submit(FlattenAll(source=Source.UI)),
