@@ -243,3 +243,22 @@ async def test_reset_when_not_emergency_stopped_says_so_at_once(tmp_path, cfg):
         await pilot.press("y")
         await commands_done(app)
         assert engine.state != EngineState.EMERGENCY_STOPPED
+
+
+@pytest.mark.parametrize(("amount", "shown"), [("1e999", "1e+999"), ("12345678901234567890", "1.23457e+19"),
+                                               ("20000.5", "20000.5")])
+async def test_a_buy_above_the_cash_is_refused_with_the_amount_written_compactly(tmp_path, cfg, amount, shown):
+    """The engine's refusal wrote 1e999 out in full: a message a thousand digits long."""
+    from decimal import Decimal
+
+    from tui_trader.events import ManualBuy
+
+    engine = make_engine(tmp_path, cfg, autostart=True)
+    await engine.start_up()
+    try:
+        res = await engine.submit(ManualBuy(source=Source.UI, symbol="BTCUSDT", quote_amount=Decimal(amount),
+                                            override_risk=True))
+    finally:
+        await engine.stop()
+    assert not res.ok and f"amount {shown} is more than the cash" in res.message, res.message
+    assert len(res.message) < 120

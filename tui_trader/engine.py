@@ -1265,7 +1265,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             qty = position_size(sig, to_decimal(equity), price, float(vol), self.cfg, f)
         else:
             if quote_amount > self.portfolio.cash:  # never payable (and beyond what Decimal sizes exactly)
-                return (f"amount {digits(quote_amount)} is more than the cash "
+                # (an absurd amount, 1e999, in scientific notation: written out it was a thousand digits)
+                amount = digits(quote_amount) if quote_amount.adjusted() < 15 else f"{quote_amount:.6g}"
+                return (f"amount {amount} is more than the cash "
                         f"{self.portfolio.cash:.2f} {self.portfolio.quote_asset}")
             qty = quote_amount / price
             qty = quantize_qty(qty, f) if f else qty
