@@ -639,7 +639,9 @@ class TuiTraderApp(App[int]):
         """The engine command ``AbandonOrder`` (command palette only): the order id is prefilled
         from the reconciliation reason when it names one to abandon."""
         snap = self._snapshot() if self.engine_ready.is_set() else self.last_snapshot
-        reason = snap.state_reason if snap is not None else ""
+        # the reconciliation's reason is the engine health row's (and may be the state's)
+        reason = "" if snap is None else "\n".join(
+            [snap.state_reason, *(c.message for c in snap.health.checks if c.name == "engine")])
         self.push_screen(AbandonOrderScreen(abandonable_orders(reason)), callback=self._submit_if)
 
     @_order_key
