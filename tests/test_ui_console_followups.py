@@ -272,3 +272,39 @@ async def test_a_buy_above_the_cash_is_refused_with_the_amount_written_compactly
         await engine.stop()
     assert not res.ok and f"amount {shown} is more than the cash" in res.message, res.message
     assert len(res.message) < 120
+
+
+async def test_the_console_abandons_a_delisted_order_end_to_end(shared_data, tmp_path, monkeypatch):
+    """The real reconciliation reason of a live book (an exchange stand-in answering -1121 for a
+    stored SOLUSDT sell): the palette dialog is prefilled with that order, Enter abandons it."""
+    from exchange_standin import StandinExchange, SteerableClock
+    from test_binance_broker import KEY, T0, live_cfg
+    from test_engine_followups_delisted import INVALID, _book_with_a_stored_sol_sell
+
+    from tui_trader.models import EngineState, OrderStatus
+    from tui_trader.runtime import build_engine
+
+    ex = await StandinExchange(SteerableClock(T0), shared_data, api_key=KEY).start()
+    try:
+        cfg = live_cfg(ex, monkeypatch)
+        db = str(tmp_path / "live.db")
+        cid, _held = await _book_with_a_stored_sol_sell(ex, cfg, db)
+        ex.fail_next("GET", "order", times=100, **INVALID)
+        engine = build_engine(cfg, db_path=db, session_kind="tui", clock=ex.clock)
+        app = make_app(engine, cfg)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await ready(app, pilot)
+            assert engine.state is EngineState.PAUSED
+            screen = await _open_abandon_dialog(app, pilot)
+            assert screen.query_one("#cid", Input).value == cid
+            assert "a position in SOLUSDT is written off" in str(screen.query_one("#abandon-warning").render())
+            await pilot.press("enter")
+            await pilot.pause()
+            await commands_done(app)
+            assert app.screen is app.main_screen
+            assert any(n.startswith("Abandon order:") and "abandoned" in n for n in notifications(app)), \
+                notifications(app)
+            assert (await engine.db.get_order(cid)).status is OrderStatus.CANCELED
+            assert "SOLUSDT" not in engine.portfolio.positions
+    finally:
+        await ex.stop()
