@@ -11,7 +11,16 @@ from decimal import Decimal
 
 import pytest
 from textual.widgets import Checkbox, Input
-from ui_support import commands_done, make_app, make_engine, notifications, open_orders, ready, ui_config
+from ui_support import (
+    commands_done,
+    make_app,
+    make_engine,
+    notifications,
+    open_orders,
+    ready,
+    select_symbol,
+    ui_config,
+)
 
 from tui_trader.models import EngineState
 from tui_trader.ui.screens.detail import SymbolDetailScreen
@@ -34,17 +43,9 @@ def cfg():
     return ui_config()
 
 
-def _select(app, sym: str) -> None:
-    """Put the prices cursor on ``sym`` (as the operator would with the arrows)."""
-    table = app.main_screen.query_one(PricesTable)
-    table.focus()
-    table.move_to_key(sym)
-    app.selected_symbol = sym
-
-
 async def _open_buy(app, pilot, sym: str = LIQUID) -> Input:
     """``b`` on ``sym``: the buy dialog is open; returns its amount field."""
-    _select(app, sym)
+    select_symbol(app, sym)
     await pilot.press("b")
     await pilot.pause()
     assert isinstance(app.screen, BuyScreen)
@@ -192,7 +193,7 @@ async def test_dialog_tick_boxes_show_their_state_without_colour(tmp_path, cfg):
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
         for key, box in (("E", "#close"), ("b", "#override")):
-            _select(app, LIQUID)
+            select_symbol(app, LIQUID)
             await pilot.press(key)
             await pilot.pause()
             tick = app.screen.query_one(box, Checkbox)
@@ -301,7 +302,7 @@ async def test_lock_key_toggles_and_marks_the_leaderboard(tmp_path, cfg):
     app = make_app(engine, cfg)
     async with app.run_test(size=(160, 45)) as pilot:
         await ready(app, pilot)
-        _select(app, "ETHUSDT")
+        select_symbol(app, "ETHUSDT")
         await pilot.press("l")
         await commands_done(app)
         assert "ETHUSDT" in engine.locked
@@ -422,7 +423,7 @@ async def test_a_filter_that_hides_the_selected_symbol_selects_the_row_under_the
     async with app.run_test(size=(160, 45)) as pilot:
         await ready(app, pilot)
         hidden = next(s for s in engine.symbols if "ETH" not in s and s != engine.symbols[0])
-        _select(app, hidden)
+        select_symbol(app, hidden)
         if pane == "leaderboard":
             lb = app.main_screen.query_one(LeaderboardTable)
             lb.focus()
@@ -606,7 +607,7 @@ async def test_help_detail_theme_and_log_level_keys(tmp_path, cfg):
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         await pilot.pause()
-        _select(app, "ETHUSDT")
+        select_symbol(app, "ETHUSDT")
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, SymbolDetailScreen) and app.screen.symbol == "ETHUSDT"

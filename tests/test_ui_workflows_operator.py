@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from textual import events
 from textual.widgets import Checkbox, Input
-from ui_support import commands_done, make_app, make_engine, notifications, ready, ui_config
+from ui_support import commands_done, make_app, make_engine, notifications, ready, select_symbol, ui_config
 
 from tui_trader.events import Start
 from tui_trader.models import EngineState, Fill, Side, Source
@@ -31,7 +31,6 @@ from tui_trader.ui.screens.report import (
     ConsoleReportScreen,
     ConsoleRunsScreen,
 )
-from tui_trader.ui.widgets.prices import PricesTable
 from tui_trader.ui.widgets.status_bar import StatusBar
 from tui_trader.ui.widgets.table import FastTable
 
@@ -41,13 +40,6 @@ LIQUID = "BTCUSDT"
 @pytest.fixture
 def cfg():
     return ui_config()
-
-
-def _select(app, sym: str) -> None:
-    table = app.main_screen.query_one(PricesTable)
-    table.focus()
-    table.move_to_key(sym)
-    app.selected_symbol = sym
 
 
 async def _audit(engine, action: str) -> list[dict]:
@@ -62,7 +54,7 @@ async def test_enter_on_a_ticked_box_confirms_the_emergency_stop_with_the_box_ti
     app = make_app(engine, cfg)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
-        _select(app, LIQUID)
+        select_symbol(app, LIQUID)
         await pilot.press("b", "enter")
         await commands_done(app)
         assert LIQUID in engine.portfolio.positions
@@ -86,7 +78,7 @@ async def test_enter_on_the_ticked_override_box_buys_with_the_override(tmp_path,
     app = make_app(engine, cfg)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
-        _select(app, LIQUID)
+        select_symbol(app, LIQUID)
         await pilot.press("b")
         await pilot.pause()
         assert isinstance(app.screen, BuyScreen)
@@ -228,7 +220,7 @@ async def test_help_on_the_main_and_the_detail_screen_lists_that_screens_keys(tm
         assert isinstance(app.screen, HelpScreen)
         _check_help(MainScreen, app.screen)
         await pilot.press("escape")
-        _select(app, "ETHUSDT")
+        select_symbol(app, "ETHUSDT")
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, SymbolDetailScreen)
@@ -279,7 +271,7 @@ async def test_an_amount_above_the_cash_is_refused_in_the_buy_dialog(tmp_path, c
     app = make_app(engine, cfg)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
-        _select(app, LIQUID)
+        select_symbol(app, LIQUID)
         await pilot.press("b")
         await pilot.pause()
         assert isinstance(app.screen, BuyScreen)
@@ -307,7 +299,7 @@ async def test_a_stop_or_flatten_that_could_not_close_everything_says_incomplete
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
         for sym in (LIQUID, "ETHUSDT", "BNBUSDT"):
-            _select(app, sym)
+            select_symbol(app, sym)
             await pilot.press("b", "enter")
             await commands_done(app)
         assert len(engine.portfolio.positions) == 3
@@ -317,7 +309,7 @@ async def test_a_stop_or_flatten_that_could_not_close_everything_says_incomplete
             return "exchange refused the order" if symbol == "ETHUSDT" else await sell(symbol, *args, **kw)
 
         engine._sell = exchange_refuses_eth
-        _select(app, LIQUID)
+        select_symbol(app, LIQUID)
         await pilot.press("F", "y")
         await commands_done(app)
         assert set(engine.portfolio.positions) == {"ETHUSDT"}
@@ -397,7 +389,7 @@ async def test_enter_twice_in_the_buy_dialog_buys_once_and_closes_only_the_dialo
     app = make_app(engine, cfg)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
-        _select(app, LIQUID)
+        select_symbol(app, LIQUID)
         if where == "detail":
             await pilot.press("enter")
             await pilot.pause()
@@ -420,7 +412,7 @@ async def test_enter_twice_on_a_confirmation_or_the_emergency_stop_acts_once(tmp
     app = make_app(engine, cfg)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
-        _select(app, LIQUID)
+        select_symbol(app, LIQUID)
         await pilot.press("b", "enter")
         await commands_done(app)
         await pilot.press("F")  # the confirmation's button has the focus
@@ -452,7 +444,7 @@ async def test_enter_twice_on_a_row_opens_one_detail_and_one_report(tmp_path, cf
     app = make_app(engine, cfg)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
-        _select(app, LIQUID)
+        select_symbol(app, LIQUID)
         _typed_ahead(app, "enter", "enter")
         await pilot.pause()
         await pilot.pause()

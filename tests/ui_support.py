@@ -15,6 +15,7 @@ from typing import Any
 from tui_trader.config import Config
 from tui_trader.runtime import build_engine
 from tui_trader.ui.app import TuiTraderApp
+from tui_trader.ui.widgets.prices import PricesTable
 
 
 def ui_config(n_symbols: int = 40, interval: str = "1m", rating_ms: int = 60_000, warmup_periods: int = 60,
@@ -121,3 +122,11 @@ def notifications(app: TuiTraderApp) -> list[str]:
 
 def open_orders(engine) -> list:
     return [o for o in engine.orders.values() if not o.status.is_final]
+
+
+def select_symbol(app: TuiTraderApp, sym: str) -> None:
+    """Put the prices cursor on ``sym`` (as the operator would with the arrows)."""
+    table = app.main_screen.query_one(PricesTable)
+    table.focus()
+    table.move_to_key(sym)
+    app.selected_symbol = sym
