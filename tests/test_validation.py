@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -332,3 +333,40 @@ def test_klinebatch_concat_keeps_row_order_and_skips_empty_batches() -> None:
     assert both.closed.tolist() == [True, False] and both.trades.tolist() == [7, 7]
     assert KlineBatch.concat([a], 60_000) is a
     assert len(KlineBatch.concat([], 60_000)) == 0
+
+
+_ODD = [np.nan, np.inf, -np.inf, 0.0, -1.0, 1e-13, 1e-12, 1e12, 2e12, 5.0, 11.0, 8.0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["price", "open_24h", "high_24h", "low_24h", "volume_24h", "quote_volume_24h",
+                             "sym", "event_time"]),
+            st.integers(0, 3),
+            st.sampled_from(_ODD),
+        ),
+        max_size=4,
+    ),
+    st.booleans(),
+)
+def test_the_plain_batch_shortcut_judges_every_batch_as_the_rules_do(changes, with_now) -> None:
+    # the usual batch skips the rule-by-rule masks; it must pass exactly the batches they pass
+    b = price_batch()
+    for field, row, value in changes:
+        arr = getattr(b, field)
+        if field == "sym":
+            arr[row] = 7 if value != value or value < 0 else row
+        elif field == "event_time":
+            arr[row] = -1 if value != value or value <= 0 else 1_700_000_000_000 + 10**9 * int(value > 5)
+        else:
+            arr[row] = value
+    now = 1_700_000_000_000 if with_now else None
+    shortcut = v._prices_plainly_ok(b.sym, b.event_time, b.price, b.open_24h, b.high_24h, b.low_24h,
+                                    b.volume_24h, b.quote_volume_24h, 4, now)
+    c = RejectCounter()
+    with mock.patch.object(v, "_prices_plainly_ok", return_value=False):  # the rules alone
+        kept = validate_price_batch(b, 4, c, now_ms=now)
+    assert shortcut == (c.total == 0), (changes, c.by_reason)
+    assert len(kept) == 4 - c.total
