@@ -24,7 +24,16 @@ from tui_trader.clock import ManualClock
 from tui_trader.config import Config
 from tui_trader.engine import TradingEngine
 from tui_trader.market.binance_payloads import synthetic_filters
-from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
+from tui_trader.models import (
+    KlineBatch,
+    Order,
+    OrderStatus,
+    OrderType,
+    PriceBatch,
+    Side,
+    Source,
+    SymbolFilters,
+)
 
 MIN = 60_000
 T0 = 1_735_689_600_000  # 2025-01-01T00:00:00Z
@@ -257,3 +266,23 @@ def make_engine(
 
 def dec(x: float | str) -> Decimal:
     return Decimal(str(x))
+
+
+async def store_manual_buy_intent(engine: TradingEngine, symbol: str, cid: str = "tt1-99") -> Order:
+    """A manual buy of 1.000 ``symbol`` committed as an intent, as a kill -9 right after it leaves it."""
+    now = engine.clock.now_ms()
+    intent = Order(
+        client_order_id=cid,
+        symbol=symbol,
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        quantity=Decimal("1.000"),
+        price=None,
+        status=OrderStatus.INTENT,
+        source=Source.UI,
+        reason="manual buy",
+        created_ms=now,
+        updated_ms=now,
+    )
+    await engine.db.write_order_intent(intent, engine.session_id)
+    return intent

@@ -9,14 +9,23 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
-from engine_helpers import MIN, SYMBOLS, T0, engine_config, klines, make_engine, until
+from engine_helpers import (
+    MIN,
+    SYMBOLS,
+    T0,
+    engine_config,
+    klines,
+    make_engine,
+    store_manual_buy_intent,
+    until,
+)
 
 from tui_trader.clock import ManualClock
 from tui_trader.events import ClosePosition, EmergencyStop, FlattenAll, ManualBuy, Start
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind, OrderRequest
 from tui_trader.execution.paper import PaperBroker
 from tui_trader.market.binance_payloads import synthetic_filters
-from tui_trader.models import EngineState, Order, OrderStatus, OrderType, Side, Source
+from tui_trader.models import EngineState, OrderStatus, OrderType, Side
 
 D = Decimal
 S = EngineState
@@ -252,21 +261,7 @@ async def test_two_starts_after_a_failed_reconciliation_book_the_orders_fills_on
     h = await make_engine(db_path=db).start()
     e = h.engine
     await _flat(h, 0, 3)
-    now = e.clock.now_ms()
-    intent = Order(
-        client_order_id="tt1-99",
-        symbol="AAAUSDT",
-        side=Side.BUY,
-        type=OrderType.MARKET,
-        quantity=D("1.000"),
-        price=None,
-        status=OrderStatus.INTENT,
-        source=Source.UI,
-        reason="manual buy",
-        created_ms=now,
-        updated_ms=now,
-    )
-    await e.db.write_order_intent(intent, e.session_id)  # committed, then a kill -9
+    await store_manual_buy_intent(e, "AAAUSDT")  # committed, then a kill -9
     cash = e.portfolio.cash
     await h.stop()
 
@@ -315,21 +310,7 @@ async def test_a_reconciliation_tried_again_leaves_an_order_in_flight_to_its_own
     e = h.engine
     await _flat(h, 0, 3)
     assert (await e.submit(ManualBuy(symbol="CCCUSDT", quote_amount=500))).ok
-    now = e.clock.now_ms()
-    intent = Order(
-        client_order_id="tt1-99",
-        symbol="AAAUSDT",
-        side=Side.BUY,
-        type=OrderType.MARKET,
-        quantity=D("1.000"),
-        price=None,
-        status=OrderStatus.INTENT,
-        source=Source.UI,
-        reason="manual buy",
-        created_ms=now,
-        updated_ms=now,
-    )
-    await e.db.write_order_intent(intent, e.session_id)  # committed, then a kill -9 (never sent)
+    await store_manual_buy_intent(e, "AAAUSDT")  # committed, then a kill -9 (never sent)
     cash = e.portfolio.cash
     await h.stop()
 

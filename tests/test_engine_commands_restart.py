@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from decimal import Decimal as D
 from typing import Any
 
-from engine_helpers import MIN, SYMBOLS, T0, engine_config, klines, make_engine, until
+from engine_helpers import (
+    MIN,
+    SYMBOLS,
+    T0,
+    engine_config,
+    klines,
+    make_engine,
+    store_manual_buy_intent,
+    until,
+)
 
 from tui_trader.clock import ManualClock
 from tui_trader.events import (
@@ -24,7 +32,7 @@ from tui_trader.events import (
 from tui_trader.execution.broker import BrokerErrorKind
 from tui_trader.execution.paper import PaperBroker
 from tui_trader.market.binance_payloads import synthetic_filters
-from tui_trader.models import EngineState, Order, OrderStatus, OrderType, Side, Source
+from tui_trader.models import EngineState
 
 S = EngineState
 
@@ -45,23 +53,7 @@ async def test_a_daily_loss_limit_reached_today_holds_after_a_restart_whose_reco
     for k in range(3, 6):
         await h.step(klines(T0 + k * MIN, [75.0, 100.0, 100.0, 100.0]))  # -12.5 % of equity, limit 10 %
     assert e.state is S.REDUCING
-    now = e.clock.now_ms()
-    await e.db.write_order_intent(
-        Order(
-            client_order_id="tt1-99",
-            symbol="BBBUSDT",
-            side=Side.BUY,
-            type=OrderType.MARKET,
-            quantity=D("1.000"),
-            price=None,
-            status=OrderStatus.INTENT,
-            source=Source.UI,
-            reason="manual buy",
-            created_ms=now,
-            updated_ms=now,
-        ),
-        e.session_id,
-    )  # then a kill -9
+    await store_manual_buy_intent(e, "BBBUSDT")  # then a kill -9
     cash, held = e.portfolio.cash, e.portfolio.positions["AAAUSDT"].quantity
     await h.stop()
 
