@@ -1,9 +1,15 @@
-"""A stop loss whose exit order failed at the exchange (timeout, network, rate limit, 5xx) while the
-order circuit breaker stays closed is tried again on a price update a few seconds later
-(``engine.EXIT_RETRY_MS``), not a whole signal cooldown later: the breaker bounds the rate (it
-opens after ``circuit_breaker_failures`` failures, then lets one trial through per cool-off).
-A stop loss blocked by an order of unknown outcome in its symbol waits for that order to settle
-(never selling twice) and is tried again as soon as it has. Other refusals keep the cooldown."""
+"""When a refused stop loss is tried again.
+
+- Refused while the order circuit breaker is open: on the first price update after the breaker's
+  cool-off, not only at the next rating period or after the signal cooldown; and at most once per
+  cool-off (the breaker's half-open trial).
+- Its exit order failed at the exchange (timeout, network, rate limit, 5xx) while the breaker stays
+  closed: on a price update a few seconds later (``engine.EXIT_RETRY_MS``), not a whole signal
+  cooldown later; the breaker bounds the rate (it opens after ``circuit_breaker_failures``
+  failures, then lets one trial through per cool-off).
+- Blocked by an order of unknown outcome in its symbol: it waits for that order to settle (never
+  selling twice) and is tried again as soon as it has.
+- Other refusals keep the cooldown."""
 
 from __future__ import annotations
 
@@ -19,17 +25,19 @@ COOLOFF = 60_000
 COOLDOWN = 300_000
 
 
-def _cfg(failures: int = 3):
+def _cfg(failures: int = 2, retry_attempts: int | None = None):
     # an hour per rating period and the default 5 min signal cooldown: neither comes soon
+    more = {} if retry_attempts is None else {"order_execution": {"retry_attempts": retry_attempts}}
     return engine_config(
         signal_generation={"signal_cooldown_ms": COOLDOWN},
         data_processing={"rating_calculation_interval_ms": 3_600_000},
         risk_management={"circuit_breaker_failures": failures, "circuit_breaker_cooloff_ms": COOLOFF},
-        order_execution={"retry_attempts": 2},
+        **more,
     )
 
 
 async def _hold(h, held=("AAAUSDT",)) -> None:
+    """Buys ``held`` at 100 after three minutes of klines."""
     e = h.engine
     for k in range(3):
         await h.step(klines(T0 + k * MIN, [100.0] * 4))
@@ -37,12 +45,68 @@ async def _hold(h, held=("AAAUSDT",)) -> None:
         assert (await e.submit(ManualBuy(symbol=sym, quote_amount=500))).ok
 
 
+async def _hold_and_open_the_breaker(h, held=("AAAUSDT",)) -> int:
+    """Buys ``held`` at 100, then two failed buys of BBBUSDT open the breaker; returns when it opened."""
+    e = h.engine
+    await _hold(h, held)
+    e.broker.fail_next(BrokerErrorKind.REJECTED, n=2)  # the exchange in trouble
+    for _ in range(2):
+        assert not (await e.submit(ManualBuy(symbol="BBBUSDT", quote_amount=500))).ok
+    assert e.order_breaker.state == OPEN
+    return e.order_breaker.opened_ms
+
+
 def _stops(e) -> list:
     return [s for s in e.recent_signals if s.type is SignalType.SELL and s.kind == "stop_loss"]
 
 
-async def test_a_stop_loss_failed_at_the_exchange_is_tried_again_seconds_later() -> None:
+async def test_a_stop_loss_refused_for_circuit_open_is_tried_when_the_cooloff_ends() -> None:
     h = await make_engine(_cfg()).start()
+    e = h.engine
+    try:
+        opened = await _hold_and_open_the_breaker(h)
+        sent = e.broker.submit_calls
+        await h.step(prices(opened + 1_000, [97.0], symbols=[0]))  # -3 %: stop loss at 2 %
+        (first,) = _stops(e)
+        assert not first.executed and "circuit open" in first.outcome
+        assert e.broker.submit_calls == sent  # refused here, the exchange was not asked
+        await h.step(prices(opened + COOLOFF - 1_000, [97.0], symbols=[0]))  # still cooling off
+        assert len(_stops(e)) == 1 and e.broker.submit_calls == sent
+        await h.step(prices(opened + COOLOFF + 1_000, [97.0], symbols=[0]))  # the first update after it
+        latest = _stops(e)[0]
+        assert latest.executed, latest.outcome
+        assert "AAAUSDT" not in e.portfolio.positions
+        assert e.broker.submit_calls == sent + 1
+    finally:
+        await h.stop()
+
+
+async def test_a_failed_trial_waits_for_the_next_cooloff_and_other_stops_do_not_hammer() -> None:
+    h = await make_engine(_cfg()).start()
+    e = h.engine
+    try:
+        opened = await _hold_and_open_the_breaker(h, ("AAAUSDT", "DDDUSDT"))
+        sent = e.broker.submit_calls
+        await h.step(prices(opened + 1_000, [97.0, 97.0], symbols=[0, 3]))  # two stop losses, both refused
+        assert len(_stops(e)) == 2 and e.broker.submit_calls == sent
+        e.broker.fail_next(BrokerErrorKind.REJECTED)  # the half-open trial fails: open again
+        t_trial = opened + COOLOFF + 1_000
+        await h.step(prices(t_trial, [97.0, 97.0], symbols=[0, 3]))
+        assert e.broker.submit_calls == sent + 1  # one trial; the other stop loss is refused here
+        assert e.order_breaker.state == OPEN and {"AAAUSDT", "DDDUSDT"} <= set(e.portfolio.positions)
+        reopened = e.order_breaker.opened_ms
+        for dt in (1_000, 20_000, COOLOFF - 1_000):  # no second try within the new cool-off
+            await h.step(prices(reopened + dt, [97.0, 97.0], symbols=[0, 3]))
+        assert e.broker.submit_calls == sent + 1
+        await h.step(prices(reopened + COOLOFF + 1_000, [97.0, 97.0], symbols=[0, 3]))
+        assert e.broker.submit_calls == sent + 3  # the trial passed: the breaker closed, both sold
+        assert not {"AAAUSDT", "DDDUSDT"} & set(e.portfolio.positions)
+    finally:
+        await h.stop()
+
+
+async def test_a_stop_loss_failed_at_the_exchange_is_tried_again_seconds_later() -> None:
+    h = await make_engine(_cfg(failures=3, retry_attempts=2)).start()
     e = h.engine
     try:
         await _hold(h)
@@ -66,7 +130,7 @@ async def test_a_stop_loss_failed_at_the_exchange_is_tried_again_seconds_later()
 
 
 async def test_the_breaker_bounds_the_retries_of_a_failing_stop_loss() -> None:
-    h = await make_engine(_cfg(failures=3)).start()
+    h = await make_engine(_cfg(failures=3, retry_attempts=2)).start()
     e = h.engine
     try:
         await _hold(h)
@@ -91,7 +155,7 @@ async def test_the_breaker_bounds_the_retries_of_a_failing_stop_loss() -> None:
 
 
 async def test_other_refusals_of_a_stop_loss_keep_the_cooldown() -> None:
-    h = await make_engine(_cfg()).start()
+    h = await make_engine(_cfg(failures=3, retry_attempts=2)).start()
     e = h.engine
     try:
         await _hold(h)
@@ -111,7 +175,7 @@ async def test_other_refusals_of_a_stop_loss_keep_the_cooldown() -> None:
 
 
 async def test_a_stop_loss_of_unknown_outcome_is_tried_again_once_it_settles_never_twice() -> None:
-    h = await make_engine(_cfg(failures=5)).start()
+    h = await make_engine(_cfg(failures=5, retry_attempts=2)).start()
     e = h.engine
     try:
         await _hold(h)
@@ -140,7 +204,7 @@ async def test_a_stop_loss_of_unknown_outcome_is_tried_again_once_it_settles_nev
 
 
 async def test_a_stop_loss_whose_unknown_sell_had_filled_does_not_sell_again() -> None:
-    h = await make_engine(_cfg(failures=5)).start()
+    h = await make_engine(_cfg(failures=5, retry_attempts=2)).start()
     e = h.engine
     try:
         await _hold(h)
