@@ -86,6 +86,36 @@ def is_multiple(value: Decimal, step: Decimal) -> bool:
     return _CTX.remainder(value, step) == 0
 
 
+FEE_QUANTUM = Decimal("0.00000001")  # fees are rounded up to 8 decimals (quote asset)
+PRICE_QUANTUM = Decimal("0.00000001")  # fill prices' tick when the symbol has no PRICE_FILTER
+_BPS = Decimal(10_000)
+
+
+def fill_fee(notional: Decimal, fee_rate: Decimal) -> Decimal:
+    """Fee in quote units for a fill of ``notional`` (quote): ``notional * fee_rate`` rounded up to 8 decimals."""
+    return (notional * fee_rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
+
+
+def fill_tick(last: Decimal, f: SymbolFilters | None) -> Decimal:
+    """The tick fills of a symbol are priced on: its PRICE_FILTER's, or without one Binance's price
+    precision (8 decimals) when ``last`` has no more (else 0: unrounded)."""
+    tick = f.tick_size if f is not None else Decimal(0)
+    if tick <= 0 and is_multiple(last, PRICE_QUANTUM):
+        return PRICE_QUANTUM
+    return tick
+
+
+def worst_fill_price(last: Decimal, side: Side, max_slippage_bps: Decimal, tick: Decimal) -> Decimal:
+    """The furthest a fill at last price ``last`` may move against a ``side`` order: the slippage
+    cap of ``max_slippage_bps`` on the tick (inside the cap), but never better for the trader than
+    ``last`` on its tick (when the cap lies within one tick of it)."""
+    if side == Side.BUY:
+        cap = last * (1 + max_slippage_bps / _BPS)
+        return max(round_to_step(cap, tick, ROUND_FLOOR), round_to_step(last, tick, ROUND_CEILING))
+    cap = last * (1 - max_slippage_bps / _BPS)
+    return min(round_to_step(cap, tick, ROUND_CEILING), round_to_step(last, tick, ROUND_FLOOR))
+
+
 def quantize_qty(qty: Decimal, f: SymbolFilters) -> Decimal:
     """Base quantity rounded **down** to ``f.step_size``. Raises ``ValueError`` if ``qty < 0``."""
     qty = to_decimal(qty)

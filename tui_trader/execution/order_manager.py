@@ -50,7 +50,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol, TypeVar
 
 from tui_trader.clock import Clock
@@ -58,7 +58,7 @@ from tui_trader.config import Config
 from tui_trader.execution.broker import Broker, BrokerError, BrokerErrorKind
 from tui_trader.execution.circuit import HALF_OPEN, CircuitBreaker
 from tui_trader.execution.client_ids import is_valid_client_order_id
-from tui_trader.execution.filters import to_decimal
+from tui_trader.execution.filters import fill_fee, to_decimal
 from tui_trader.models import Fill, Order, OrderRequest, OrderResult, OrderStatus, OrderType, Side
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 AVG_PRICE_QUANTUM = Decimal("1e-12")  # order.avg_price is informational; fills carry exact prices
-FEE_QUANTUM = Decimal("0.00000001")
 CIRCUIT_OPEN = "circuit open"
 NOT_SENT_BEFORE_RESTART = "not sent before restart"
 NOT_FOUND = "not found at the exchange"
@@ -562,7 +561,7 @@ class OrderManager:
                     side=order.side,
                     price=price,
                     quantity=delta,
-                    fee=(notional * self.fee_rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING),
+                    fee=fill_fee(notional, self.fee_rate),
                     fee_asset=self.quote_asset,
                     ts_ms=self.clock.now_ms(),
                     trade_id=f"{order.client_order_id}-synthetic-{got_qty}",

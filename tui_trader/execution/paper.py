@@ -46,11 +46,16 @@ from tui_trader.clock import Clock
 from tui_trader.config import Config
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
 from tui_trader.execution.client_ids import is_valid_client_order_id
-from tui_trader.execution.filters import check_order, is_multiple, round_to_step, to_decimal
+from tui_trader.execution.filters import (
+    check_order,
+    fill_fee,
+    fill_tick,
+    round_to_step,
+    to_decimal,
+    worst_fill_price,
+)
 from tui_trader.models import Fill, OrderRequest, OrderResult, OrderStatus, OrderType, Side, SymbolFilters
 
-FEE_QUANTUM = Decimal("0.00000001")  # fees are rounded up to 8 decimals (quote asset)
-PRICE_QUANTUM = Decimal("0.00000001")  # fill prices' tick when the symbol has no PRICE_FILTER
 _BPS = Decimal(10_000)
 _OPS = ("submit", "query", "cancel")
 #: Finished orders the paper broker still answers lookups for (open ones are always kept).
@@ -62,11 +67,6 @@ class _Fault:
     kind: BrokerErrorKind
     after_fill: bool
     retry_after_s: float | None
-
-
-def fill_fee(notional: Decimal, fee_rate: Decimal) -> Decimal:
-    """Fee in quote units for a fill of ``notional`` (quote): ``notional * fee_rate`` rounded up to 8 decimals."""
-    return (notional * fee_rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
 
 
 class PaperBroker:
@@ -197,25 +197,19 @@ class PaperBroker:
 
     def fill_price(self, symbol: str, side: Side, qty: Decimal, last: Decimal) -> Decimal:
         """Execution price (quote per base) of a ``qty`` order at last price ``last``: slipped, on the tick."""
-        f = self._filters[symbol]
-        if f.tick_size <= 0 and is_multiple(last, PRICE_QUANTUM):
-            # no PRICE_FILTER: Binance's price precision (8 decimals), not a slipped price of 28 digits
-            f = replace(f, tick_size=PRICE_QUANTUM)
+        # no PRICE_FILTER: Binance's price precision (8 decimals), not a slipped price of 28 digits
+        tick = fill_tick(last, self._filters[symbol])
         bps = self.slippage_for(symbol, qty * last)
-        # Held within the slippage cap - but never better for the trader than the last price on its
-        # tick: when the cap lies within one tick of ``last``, that tick wins over the cap.
+        # Held within the slippage cap (worst_fill_price: never better for the trader than the last
+        # price on its tick either; the risk check's cash test prices a buy there).
         if side == Side.BUY:
-            cap = last * (1 + self.max_slippage_bps / _BPS)
-            px = round_to_step(last * (1 + bps / _BPS), f.tick_size, ROUND_CEILING)
-            if px > cap:
-                px = max(round_to_step(cap, f.tick_size, ROUND_FLOOR),
-                         round_to_step(last, f.tick_size, ROUND_CEILING))
+            px = round_to_step(last * (1 + bps / _BPS), tick, ROUND_CEILING)
+            if px > last * (1 + self.max_slippage_bps / _BPS):
+                px = worst_fill_price(last, side, self.max_slippage_bps, tick)
         else:
-            cap = last * (1 - self.max_slippage_bps / _BPS)
-            px = round_to_step(last * (1 - bps / _BPS), f.tick_size, ROUND_FLOOR)
-            if px < cap:
-                px = min(round_to_step(cap, f.tick_size, ROUND_CEILING),
-                         round_to_step(last, f.tick_size, ROUND_FLOOR))
+            px = round_to_step(last * (1 - bps / _BPS), tick, ROUND_FLOOR)
+            if px < last * (1 - self.max_slippage_bps / _BPS):
+                px = worst_fill_price(last, side, self.max_slippage_bps, tick)
         if px <= 0:
             raise BrokerError(BrokerErrorKind.REJECTED, f"no price for {symbol} (fill price {px} not positive)")
         return px

@@ -44,15 +44,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
 from tui_trader.config import Config
-from tui_trader.execution.filters import is_multiple, limit_price, round_to_step
+from tui_trader.execution.filters import fill_fee, fill_tick, limit_price, to_decimal, worst_fill_price
 from tui_trader.models import EngineState, OrderType, Side, Source, SymbolFilters
 from tui_trader.risk.state import order_refusal
 
 _ZERO = Decimal(0)
-_Q8 = Decimal("0.00000001")  # the paper broker's fee quantum and tick without a PRICE_FILTER
+_Q8 = Decimal("0.00000001")  # amounts below 1 are shown to 8 decimals
 
 
 @dataclass(slots=True)
@@ -134,23 +134,16 @@ class PreTradeChecks:
         notional times ``ctx.fee_rate``, rounded up to 8 decimals."""
         price, qty = ctx.price, ctx.quantity
         oe = self.cfg.order_execution
-        cap = price * (1 + Decimal(repr(oe.max_slippage_percent)) / 100)
-        tick = ctx.filters.tick_size if ctx.filters is not None else _ZERO
-        if tick <= 0 and is_multiple(price, _Q8):
-            tick = _Q8  # the broker prices to 8 decimals then
-        worst = cap
-        if tick > 0:
-            worst = max(round_to_step(cap, tick, ROUND_FLOOR), round_to_step(price, tick, ROUND_CEILING))
+        max_bps = to_decimal(oe.max_slippage_percent) * 100  # as the paper broker holds its cap
+        worst = worst_fill_price(price, Side.BUY, max_bps, fill_tick(price, ctx.filters))
         fee_rate = _dec(ctx.fee_rate) or _ZERO
         if self._order_type(ctx) == OrderType.LIMIT:
             limit = limit_price(price, Side.BUY, oe.limit_order_buffer_percent, ctx.filters)
             worst = min(worst, limit)
-            cost = qty * worst
-            fee = (cost * fee_rate).quantize(_Q8, rounding=ROUND_CEILING)
-            return max(cost + fee, qty * limit), limit, fee
-        cost = qty * worst
-        fee = (cost * fee_rate).quantize(_Q8, rounding=ROUND_CEILING)
-        return cost + fee, worst, fee
+            fee = fill_fee(qty * worst, fee_rate)
+            return max(qty * worst + fee, qty * limit), limit, fee
+        fee = fill_fee(qty * worst, fee_rate)
+        return qty * worst + fee, worst, fee
 
     @staticmethod
     def _basic(ctx: TradeContext) -> list[str]:
