@@ -78,16 +78,6 @@ SELECT MAX(t) FROM (
 """
 
 
-def _base36(n: int) -> str:
-    digits36 = string.digits + string.ascii_lowercase
-    out = ""
-    n = max(0, int(n))
-    while True:
-        n, r = divmod(n, 36)
-        out = digits36[r] + out
-        if n == 0:
-            return out
-
 # The configurations of the sessions that sent the book's open orders (their recvWindow).
 _OPEN_ORDER_CONFIGS_SQL = """
 SELECT DISTINCT s.config_json FROM orders AS o JOIN sessions AS s ON s.id = o.session_id
@@ -116,7 +106,7 @@ class EngineRecovery:
         if not tag or not tag.isascii() or not tag.isalpha() or len(tag) > 8:
             tag = "".join(secrets.choice(string.ascii_lowercase) for _ in range(6))
             await self.db.kv_set(CLIENT_ID_TAG_KEY, tag)
-        self._client_id_tag = tag + _base36(self.clock.now_ms() // 1000)
+        self._client_id_tag = tag + np.base_repr(max(0, self.clock.now_ms() // 1000), 36).lower()
 
     async def _note_earlier_recv_window(self) -> None:
         """Live: the book's open orders were sent by earlier processes, signed with the recvWindow
