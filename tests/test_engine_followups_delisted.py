@@ -69,6 +69,7 @@ async def test_an_order_in_a_delisted_symbol_is_abandoned_only_by_the_operator(
         assert e.state is EngineState.PAUSED
         assert cid in e._error and "SOLUSDT" in e._error and "no longer lists" in e._error
         assert f"AbandonOrder {cid}" in e._error  # the way out is named
+        assert e.snapshot().unlisted_orders == {cid: "SOLUSDT"}  # and given to the console
         again = await e.submit(Start())
         assert not again.ok and cid in again.message  # fails closed, as before
         # never on its own, never from anyone but the operator, never an order it does not name
@@ -86,7 +87,7 @@ async def test_an_order_in_a_delisted_symbol_is_abandoned_only_by_the_operator(
         assert stored.status is OrderStatus.CANCELED and stored.error == "abandoned: symbol no longer listed"
         assert stored.executed_qty == 0
         assert not [f for f in await e.db.load_fills(limit=100) if f.client_order_id == cid]  # no fill booked
-        assert "SOLUSDT" not in e.portfolio.positions
+        assert "SOLUSDT" not in e.portfolio.positions and e.snapshot().unlisted_orders == {}
         assert "SOLUSDT" not in {p.symbol for p in await e.db.load_positions()}
         audit = await e.db.load_audit(limit=100)
         mine = [a for a in audit if a["action"] == "AbandonOrder"]
@@ -123,6 +124,7 @@ async def test_abandoning_is_refused_unless_the_exchange_says_the_symbol_is_not_
     await asyncio.wait_for(e.start_up(), 20)
     try:
         assert e.state is EngineState.PAUSED and cid in e._error and "AbandonOrder" not in e._error
+        assert e.snapshot().unlisted_orders == {}  # not a delisting: nothing offered to abandon
         res = await e.submit(AbandonOrder(client_order_id=cid))
         assert not res.ok and "did not say SOLUSDT is no longer listed" in res.message
         assert (await e.db.get_order(cid)).status is OrderStatus.INTENT

@@ -10,14 +10,11 @@ import pytest
 from textual.widgets import Input
 from ui_support import commands_done, make_app, make_engine, notifications, ready, ui_config
 
-from tui_trader.events import AbandonOrder, HealthCheck
+from tui_trader.events import AbandonOrder
 from tui_trader.models import Source
 from tui_trader.ui.screens.modals import AbandonOrderScreen
 
 CID = "tt1x7-42"
-REASON = ("reconciliation failed: order tt1x7-42 (OLDUSDT) not settled (new): -1121 Invalid symbol - if OLDUSDT "
-          "was delisted, the operator may abandon it (AbandonOrder tt1x7-42: no fill booked, a position in "
-          "OLDUSDT written off)")
 
 
 @pytest.fixture
@@ -49,23 +46,14 @@ async def _open_abandon_dialog(app, pilot) -> AbandonOrderScreen:
     return screen
 
 
-def _with_reason(snap, where: str):
-    """``snap`` with the reconciliation reason where the engine puts it: its health row "engine"
-    (the start-up failure) or the state's reason."""
-    if where == "state":
-        return dataclasses.replace(snap, state_reason=REASON)
-    checks = [*snap.health.checks, HealthCheck("engine", "unhealthy", REASON, critical=True)]
-    return dataclasses.replace(snap, health=dataclasses.replace(snap.health, checks=checks))
-
-
-@pytest.mark.parametrize("where", ["health", "state"])
-async def test_the_palette_abandons_the_order_the_reconciliation_names(tmp_path, cfg, where):
-    """The reason names the order and AbandonOrder as the way out; the console had no way to
-    send it. The palette entry opens a dialog prefilled with that id, warns what it does, and
-    Enter submits exactly AbandonOrder(id, source UI); the engine's answer is shown."""
+async def test_the_palette_abandons_the_order_the_reconciliation_names(tmp_path, cfg):
+    """The snapshot names the order the reconciliation cannot settle (its symbol no longer
+    listed); the console had no way to send AbandonOrder. The palette entry opens a dialog
+    prefilled with that id, warns what it does, and Enter submits exactly AbandonOrder(id,
+    source UI); the engine's answer is shown."""
     engine = make_engine(tmp_path, cfg)
     snapshot = engine.snapshot
-    engine.snapshot = lambda: _with_reason(snapshot(), where)
+    engine.snapshot = lambda: dataclasses.replace(snapshot(), unlisted_orders={CID: "OLDUSDT"})
     sent = _record_commands(engine)
     app = make_app(engine, cfg)
     async with app.run_test(size=(100, 30)) as pilot:

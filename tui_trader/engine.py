@@ -291,6 +291,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._reconcile_problem = ""  # why the start-up reconciliation failed ("" when it passed)
         self._reconcile_lock = asyncio.Lock()  # its tries again (_reconcile_again), one at a time
         self._book_holds_more = False  # live: the account holds less of a position than the book
+        # stored orders in symbols the exchange no longer lists (client id -> symbol), from the last
+        # reconciliation: the operator may abandon them (AbandonOrder)
+        self._unlisted_orders: dict[str, str] = {}
         # orders of this session whose outcome is unknown (no answer, lookups failed): their symbol
         # takes no new order until a lookup settles them (each period, and before its next order)
         self._unsettled: dict[str, Order] = {}
@@ -458,6 +461,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         """Reconcile the stored open orders with the broker and, live, the book with the account.
         Returns what failed, or "" when both agree (then trading may start)."""
         self._book_holds_more = False  # set by the account check below (what AcceptAccount may mend)
+        self._unlisted_orders = {}  # set below: what AbandonOrder may settle
         if self.db is not None:
             try:
                 # this session's orders of unknown outcome are settled by their own lookups, and those
@@ -470,6 +474,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                                 ", ".join(f"{o.client_order_id} {o.status.value}" for o in fixed))
                     # still open: the exchange could not be asked, or the order could not be canceled
                     left = [o for o in fixed if not o.status.is_final]
+                    self._unlisted_orders = {o.client_order_id: o.symbol for o in left if NOT_LISTED in (o.error or "")}
                     if left:
                         more = f"; and {len(left) - 3} more" if len(left) > 3 else ""
                         return "reconciliation failed: " + "; ".join(

@@ -343,6 +343,9 @@ class EngineSnapshot:
     portfolio: PortfolioView
     health: HealthView
     counters: dict[str, int]  # periods, signals, orders, fills, rejected messages...
+    #: stored orders the reconciliation cannot settle because the exchange no longer lists their
+    #: symbol (client order id -> symbol): what the operator may abandon (:class:`AbandonOrder`)
+    unlisted_orders: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -187,6 +187,7 @@ class EngineViews:
             portfolio=portfolio,
             health=self._health(),
             counters=dict(self.counters),
+            unlisted_orders=dict(self._unlisted_orders),
         )
 
     def _health(self) -> HealthView:

@@ -76,7 +76,6 @@ from tui_trader.ui.screens.modals import (
     EmergencyStopScreen,
     SellScreen,
     ThresholdScreen,
-    abandonable_orders,
 )
 from tui_trader.ui.screens.report import BacktestReportScreen, BacktestRunsScreen, ConsoleRunsScreen
 from tui_trader.ui.themes import APP_VARIABLES, DEFAULT_THEME, FALLBACK_THEME, discover_themes
@@ -637,12 +636,10 @@ class TuiTraderApp(App[int]):
     @_order_key
     def action_abandon_order(self) -> None:
         """The engine command ``AbandonOrder`` (command palette only): the order id is prefilled
-        from the reconciliation reason when it names one to abandon."""
+        with the one the reconciliation could not settle because its symbol is no longer listed."""
         snap = self._snapshot() if self.engine_ready.is_set() else self.last_snapshot
-        # the reconciliation's reason is the engine health row's (and may be the state's)
-        reason = "" if snap is None else "\n".join(
-            [snap.state_reason, *(c.message for c in snap.health.checks if c.name == "engine")])
-        self.push_screen(AbandonOrderScreen(abandonable_orders(reason)), callback=self._submit_if)
+        unlisted = {} if snap is None else dict(snap.unlisted_orders)
+        self.push_screen(AbandonOrderScreen(unlisted), callback=self._submit_if)
 
     @_order_key
     def action_buy(self) -> None:

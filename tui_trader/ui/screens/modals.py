@@ -8,7 +8,6 @@ no distraction); Escape always cancels.
 from __future__ import annotations
 
 import math
-import re
 from decimal import Decimal, InvalidOperation
 
 from textual import on
@@ -293,19 +292,9 @@ class ThresholdScreen(_Dialog):
         return v
 
 
-#: The way out the engine's reconciliation reason names for an order in a delisted symbol:
-#: ``AbandonOrder <client order id>: no fill booked, a position in <SYMBOL> written off``.
-ABANDON_HINT = re.compile(r"AbandonOrder (\S+): no fill booked, a position in (\S+) written off")
-
-
-def abandonable_orders(reason: str) -> dict[str, str]:
-    """The orders (client order id -> symbol) the reconciliation reason ``reason`` suggests to abandon."""
-    return {cid: sym for cid, sym in ABANDON_HINT.findall(reason or "")}
-
-
 class AbandonOrderScreen(_Dialog):
-    """The client order id of an order in a symbol the exchange no longer lists (prefilled from
-    the reconciliation reason when it names one), and what abandoning it does. Result:
+    """The client order id of an order in a symbol the exchange no longer lists (prefilled with
+    the one the engine's snapshot names in ``unlisted_orders``), and what abandoning it does. Result:
     AbandonOrder or None. The engine checks the rest (it asks the exchange once more)."""
 
     title_text = "Abandon an order in a delisted symbol"
