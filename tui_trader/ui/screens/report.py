@@ -15,8 +15,9 @@ and the config when present; a buy-and-hold curve is drawn if the summary holds 
 
 Screens: :class:`BacktestRunsScreen` (stored runs, newest first; Enter opens one) and
 :class:`BacktestReportScreen` (header, summary strategy vs buy & hold vs cash, equity
-chart, trades table). Escape closes either. In the console (``status_bar=True``) both
-show the engine's status bar on top, as every console screen does (LIVE stays red). :class:`BacktestReportApp` hosts them on
+chart, trades table). Escape closes either. In the console (:class:`ConsoleRunsScreen`,
+:class:`ConsoleReportScreen`) both show the engine's status bar on top, as every console screen
+does (LIVE stays red), and take E. :class:`BacktestReportApp` hosts them on
 their own for ``tui-trader tui --report [RUN_ID]`` (no engine).
 
 Units: times are ms since the epoch (shown as UTC), money in the quote asset,
@@ -461,13 +462,15 @@ class BacktestReportScreen(Screen[None]):
         Binding("question_mark", "help", "Help"),
     ]
 
-    def __init__(self, db_path: str | Path, run_id: str, run: StoredRun | None = None,
-                 status_bar: bool = False) -> None:
+    #: the console's screen shows the engine's status bar; its help lists E too
+    status_bar = False
+    help_keys = REPORT_KEYS
+
+    def __init__(self, db_path: str | Path, run_id: str, run: StoredRun | None = None) -> None:
         super().__init__()
         self.db_path = Path(db_path)
         self.run_id = run_id
         self.stored: StoredRun | None = run
-        self.status_bar = status_bar
         self.error: str | None = None
         self.loaded = asyncio.Event()
         self._filled = False
@@ -575,7 +578,7 @@ class BacktestReportScreen(Screen[None]):
         self.dismiss(None)
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(REPORT_KEYS, "Backtest report — keys", note="Esc closes."))
+        self.app.push_screen(HelpScreen(self.help_keys, "Backtest report — keys", note="Esc closes."))
 
 
 class BacktestRunsScreen(Screen[None]):
@@ -594,11 +597,13 @@ class BacktestRunsScreen(Screen[None]):
         Binding("question_mark", "help", "Help"),
     ]
 
-    def __init__(self, db_path: str | Path, runs: list[RunInfo] | None = None, status_bar: bool = False) -> None:
+    status_bar = False
+    help_keys = RUNS_KEYS
+
+    def __init__(self, db_path: str | Path, runs: list[RunInfo] | None = None) -> None:
         super().__init__()
         self.db_path = Path(db_path)
         self.runs: list[RunInfo] | None = runs
-        self.status_bar = status_bar
         self.error: str | None = None
         self.loaded = asyncio.Event()
 
@@ -668,7 +673,7 @@ class BacktestRunsScreen(Screen[None]):
     report_screen: type[BacktestReportScreen] = BacktestReportScreen
 
     def open_run(self, run_id: str) -> None:
-        self.app.push_screen(self.report_screen(self.db_path, run_id, status_bar=self.status_bar))
+        self.app.push_screen(self.report_screen(self.db_path, run_id))
 
     @on(DataTable.RowSelected, "#bt-runs")
     def _selected(self, event: DataTable.RowSelected) -> None:
@@ -685,7 +690,7 @@ class BacktestRunsScreen(Screen[None]):
         self.dismiss(None)
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(RUNS_KEYS, "Backtest runs — keys", note="Esc closes."))
+        self.app.push_screen(HelpScreen(self.help_keys, "Backtest runs — keys", note="Esc closes."))
 
 
 class ConsoleReportScreen(BacktestReportScreen):
@@ -693,13 +698,8 @@ class ConsoleReportScreen(BacktestReportScreen):
     on every console screen. The standalone viewer has no engine, and no E."""
 
     BINDINGS = [Binding("E", "app.emergency", "E-STOP")]
-
-    def __init__(self, db_path: str | Path, run_id: str, run: StoredRun | None = None,
-                 status_bar: bool = True) -> None:
-        super().__init__(db_path, run_id, run, status_bar=status_bar)
-
-    def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(with_emergency(REPORT_KEYS), "Backtest report — keys", note="Esc closes."))
+    status_bar = True
+    help_keys = with_emergency(REPORT_KEYS)
 
 
 class ConsoleRunsScreen(BacktestRunsScreen):
@@ -707,12 +707,8 @@ class ConsoleRunsScreen(BacktestRunsScreen):
 
     BINDINGS = [Binding("E", "app.emergency", "E-STOP")]
     report_screen = ConsoleReportScreen
-
-    def __init__(self, db_path: str | Path, runs: list[RunInfo] | None = None, status_bar: bool = True) -> None:
-        super().__init__(db_path, runs, status_bar=status_bar)
-
-    def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(with_emergency(RUNS_KEYS), "Backtest runs — keys", note="Esc closes."))
+    status_bar = True
+    help_keys = with_emergency(RUNS_KEYS)
 
 
 class BacktestReportApp(App[int]):
