@@ -88,6 +88,11 @@ async def test_the_abandon_dialog_takes_a_typed_id_and_esc_sends_nothing(tmp_pat
         await commands_done(app)
         assert app.screen is app.main_screen and sent == []
         screen = await _open_abandon_dialog(app, pilot)
+        await pilot.press(*"abc 1")  # no client order id has a space (nor more than 36 characters)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is screen and "is not one" in str(screen.query_one("#error").render()) and sent == []
+        screen.query_one("#cid", Input).value = ""
         await pilot.press(*"abc-1")
         await pilot.press("enter")
         await pilot.pause()

@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from tui_trader.events import AbandonOrder, ClosePosition, EmergencyStop, ManualBuy, ManualSell
+from tui_trader.execution.client_ids import is_valid_client_order_id
 from tui_trader.models import Source
 
 
@@ -331,6 +332,6 @@ class AbandonOrderScreen(_Dialog):
         cid = self.query_one("#cid", Input).value.strip()
         if not cid:
             raise ValueError("client order id: enter the id the reconciliation names")
-        if any(c.isspace() for c in cid):
-            raise ValueError(f"client order id: {cid!r} has spaces")
+        if not is_valid_client_order_id(cid):
+            raise ValueError(f"client order id: {cid!r} is not one (letters, digits, - and _, at most 36)")
         return AbandonOrder(source=Source.UI, client_order_id=cid)
