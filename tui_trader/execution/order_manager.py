@@ -76,6 +76,11 @@ INVALID_SYMBOL_CODE = -1121
 NOT_LISTED = "the exchange no longer lists"
 ABANDONED_NOT_LISTED = "abandoned: symbol no longer listed"
 
+#: How far in its life an order is: a broker's answer moves an order forward (or leaves it), never back
+#: - a stale lookup (NEW, from before the part fills already booked) does not undo PARTIALLY_FILLED.
+_STAGE = {OrderStatus.INTENT: 0, OrderStatus.NEW: 1, OrderStatus.PARTIALLY_FILLED: 2, OrderStatus.FILLED: 3,
+          OrderStatus.CANCELED: 3, OrderStatus.EXPIRED: 3, OrderStatus.REJECTED: 3}
+
 # Errors caused by the order itself: the exchange answered coherently, so they do not trip the breaker.
 _ORDER_FAULTS = (BrokerErrorKind.INSUFFICIENT_BALANCE, BrokerErrorKind.FILTER_FAILURE)
 
@@ -509,7 +514,7 @@ class OrderManager:
             self._quote[cid] = quote
             order.executed_qty = qty
             order.avg_price = (quote / qty).quantize(AVG_PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
-        if res.status != OrderStatus.INTENT:
+        if _STAGE[res.status] >= _STAGE[order.status]:  # never back: a stale lookup keeps what is booked
             order.status = res.status
         if res.exchange_order_id:
             order.exchange_order_id = res.exchange_order_id
