@@ -289,28 +289,68 @@ def _value_flags(parser: argparse.ArgumentParser) -> dict[str, Any]:
     return flags
 
 
+#: The commands whose first word is an action (``config show``): options before the action go after it.
+_ACTIONS = ("config", "data")
+
+
+def _skip_value(argv: list[str], i: int, value_flags: dict[str, Any]) -> int:
+    """The index after ``argv[i]`` and its value, when it is an option that takes one."""
+    a = argv[i]
+    if "=" not in a and a in value_flags:
+        optional = value_flags[a] == "?"
+        if not (optional and i + 1 < len(argv) and argv[i + 1].startswith("-")):
+            i += 1  # its value, whatever it looks like (a left-out optional one: the next option)
+    return i + 1
+
+
+def _asks_version(argv: list[str], value_flags: dict[str, Any]) -> bool:
+    """--version anywhere, as an option and not another option's value (``tui-trader --db x.db
+    --version`` said "invalid choice: 'x.db'", ``tui-trader run --version`` "unrecognized arguments")."""
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--":
+            return False
+        if argv[i] == "--version":
+            return True
+        i = _skip_value(argv, i, value_flags)
+    return False
+
+
 def _normalise_argv(argv: list[str]) -> list[str]:
     """No subcommand means `tui` (so `tui-trader --live` opens the console in live mode).
     Options given before the subcommand go after it (``tui-trader --db x.db run`` is
-    ``tui-trader run --db x.db``): an option's value is never taken for the subcommand."""
-    value_flags: dict[str, Any] | None = None
+    ``tui-trader run --db x.db``), and before an action after it (``config --db x.db show`` is
+    ``config show --db x.db``): an option's value is never taken for the subcommand.
+    --version anywhere is the version."""
+    if argv[:1] in (["-h"], ["--help"]):
+        return argv  # (a later --help is the command's: `tui-trader --db x.db --help` is the console's)
+    value_flags = _value_flags(build_parser())
+    if _asks_version(argv, value_flags):
+        return ["--version"]
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a == "--version" or (i == 0 and a in ("-h", "--help")):
-            return argv  # (a later --help is the command's: `tui-trader --db x.db --help` is the console's)
         if not a.startswith("-"):
             if a not in SUBCOMMANDS:  # the console takes no word: a typo said "unrecognized arguments: bakctest"
                 raise UsageError(f"unknown command {a!r} (commands: {', '.join(SUBCOMMANDS)}; see tui-trader --help)")
-            return argv if i == 0 else [a, *argv[i + 1:], *argv[:i]]
-        if value_flags is None:
-            value_flags = _value_flags(build_parser())
-        if "=" not in a and a in value_flags:
-            optional = value_flags[a] == "?"
-            if not (optional and i + 1 < len(argv) and argv[i + 1].startswith("-")):
-                i += 1  # its value, whatever it looks like (a left-out optional one: the next option)
-        i += 1
+            rest = [*argv[i + 1:], *argv[:i]]
+            return [a, *(_action_first(rest, value_flags) if a in _ACTIONS else rest)]
+        i = _skip_value(argv, i, value_flags)
     return ["tui", *argv]
+
+
+def _action_first(argv: list[str], value_flags: dict[str, Any]) -> list[str]:
+    """``argv`` with the options before its first word (the action) moved after it; with no action,
+    --help is the command's help and anything else "expected an action" (not "invalid choice" of
+    an option's value)."""
+    i = 0
+    while i < len(argv):
+        if argv[i] in ("-h", "--help"):
+            return ["--help"]  # the command's own help (`config --db x.db --help`)
+        if not argv[i].startswith("-"):
+            return [argv[i], *argv[i + 1:], *argv[:i]]
+        i = _skip_value(argv, i, value_flags)
+    return []
 
 
 #: Flags whose value may look negative ("-5s"): argparse would take it for an unknown option and
