@@ -1584,7 +1584,11 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         ok, msg = await self._transition(EngineState.RUNNING, source, reason)
         return (True, done) if ok else (False, msg)
 
-    async def _transition(self, target: EngineState, source: Source, reason: str) -> tuple[bool, str]:
+    async def _transition(
+        self, target: EngineState, source: Source, reason: str, account: dict[str, Any] | None = None
+    ) -> tuple[bool, str]:
+        """Move to ``target`` and store it (with ``account``: those account fields too, in the same
+        transaction). Returns (ok, why not)."""
         old = self.sm.state
         # no trading on a book the start-up reconciliation could not confirm: it is tried again
         if (
@@ -1602,7 +1606,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             log.info("engine %s -> %s (%s: %s)", old.value, target.value, source.value, reason)
             self.bus.publish(StateChange(now, old, target, source, reason))
             try:
-                await self._save_state()
+                await self._save_state(account=account)
             except Exception as exc:
                 if self.sm.state is target and (target is EngineState.RUNNING
                                                 or old is EngineState.EMERGENCY_STOPPED):
@@ -1618,12 +1622,20 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 await self.db.audit(now, source, "state", {"from": old.value, "to": target.value}, True, reason)
         return ok, msg
 
-    async def _save_state(self, db: Any = None) -> None:
+    async def _save_state(self, db: Any = None, account: dict[str, Any] | None = None) -> None:
+        """Store the engine state; with ``account``, those account fields in the same transaction."""
         db = db or self.db
         if db is None:
             return
         override = self.threshold if self.threshold != self.cfg.signal_generation.z_score_threshold else None
-        await db.save_engine_state(self.sm.state, self.state_reason, self.clock.now_ms(), override, set(self.locked))
+        if account is None:
+            await db.save_engine_state(self.sm.state, self.state_reason, self.clock.now_ms(), override,
+                                       set(self.locked))
+            return
+        async with db.transaction():  # both or neither (a nested save is a savepoint of it)
+            await db.save_engine_state(self.sm.state, self.state_reason, self.clock.now_ms(), override,
+                                       set(self.locked))
+            await db.save_account(**account)
 
     async def _emergency(self, reason: str, source: Source, close_positions: bool) -> tuple[int, int, str]:
         """State first (nothing automatic from here on), then cancel open orders, then - only when
@@ -1745,14 +1757,21 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if isinstance(cmd, ResetEmergency):
             if st != EngineState.EMERGENCY_STOPPED:
                 return CommandResult(False, "not emergency-stopped")
-            ok, msg = await self._transition(EngineState.STOPPED, cmd.source, cmd.reason)
+            # the operator accepts the loss: the drawdown is measured from here on. The new peak is
+            # stored with the state, in one transaction: a kill between the two would leave the reset
+            # with the old peak, and the drawdown breaker would trip again at the restart's first price
+            pf, peak = self.portfolio, self._equity_now()
+            before, pf.peak_equity = pf.peak_equity, peak
+            ok = False
+            try:
+                ok, msg = await self._transition(EngineState.STOPPED, cmd.source, cmd.reason,
+                                                 account={"peak_equity": to_decimal(round(peak, 8))})
+            finally:
+                if not ok and pf.peak_equity == peak:
+                    pf.peak_equity = before  # not reset: the stored peak is the old one too
             if not ok:
                 return CommandResult(False, f"cannot reset: {msg}")
-            # the operator accepts the loss: the drawdown is measured from here on
             self.breakers.rearm_drawdown()
-            self.portfolio.peak_equity = self._equity_now()
-            if self.db is not None:
-                await self.db.save_account(peak_equity=to_decimal(round(self.portfolio.peak_equity, 8)))
             return CommandResult(True, "emergency stop reset: engine stopped (press start to trade)")
         if isinstance(cmd, SetZThreshold):
             try:
