@@ -37,7 +37,7 @@ from typing import Any
 import aiohttp
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
-from tui_trader.clock import BINANCE_INTERVALS, interval_to_ms, parse_time
+from tui_trader.clock import BINANCE_INTERVALS, interval_to_ms, parse_time, utc_text
 from tui_trader.config import Config
 from tui_trader.market.binance import (
     KLINE_LIMIT,
@@ -46,6 +46,8 @@ from tui_trader.market.binance import (
     create_client,
     describe_error,
     fetch_klines_range,
+    is_rate_limit,
+    retry_after_s,
 )
 from tui_trader.outdir import out_dir_problem
 
@@ -231,8 +233,19 @@ async def download_klines(
         try:
             now = int((await retry.call("server time", client.get_server_time))["serverTime"])
             await guard.after(client.response)
-        except (TimeoutError, BinanceAPIException, BinanceRequestException, aiohttp.ClientError, OSError) as e:
+        except (RateLimited, BinanceAPIException) as e:
+            if (why := _rate_limit_text(e, retry)) is not None:
+                raise DownloadError(why) from None
             raise DownloadError(f"cannot reach the exchange: {describe_error(e)}") from None
+        except (TimeoutError, BinanceRequestException, aiohttp.ClientError, OSError) as e:
+            raise DownloadError(f"cannot reach the exchange: {describe_error(e)}") from None
+        if start_ms > now - iv:  # no kline opening at the start or later has closed yet: nothing to store
+            at, clock = utc_text(start_ms), utc_text(now)
+            if start_ms > now:
+                raise DownloadArgError(f"start {at} UTC is in the future: the exchange's time is {clock} UTC")
+            raise DownloadArgError(
+                f"start {at} UTC: no {interval} kline from then on has closed yet (the exchange's time is {clock} UTC)"
+            )
         hi_all = now - iv + 1  # a kline opening before this has closed
         if end_ms is not None:
             hi_all = min(hi_all, end_ms)
@@ -383,17 +396,55 @@ async def _fetch_into(
     try:
         await fetch_klines_range(client, retry, sym, interval, span[0], span[1], KLINE_LIMIT, on_page, weight_check)
     except BinanceAPIException as e:
+        if (why := _rate_limit_text(e, retry)) is not None:
+            raise DownloadError(f"{sym}: {why}") from None
         if e.code == -1121:
             raise DownloadArgError(f"unknown symbol {sym} on the exchange") from None
         if e.code == -1120:
             raise DownloadArgError(f"the exchange does not accept interval {interval}") from None
         raise DownloadError(f"{sym}: exchange error {describe_error(e)}") from None
     except RateLimited as e:
-        raise DownloadError(f"{sym}: {e}") from None
+        raise DownloadError(f"{sym}: {_rate_limit_text(e, retry) or e}") from None
     except _BadPage as e:
         raise DownloadError(f"{sym}: the exchange sent a malformed page of klines ({e}); nothing of it was kept") from None
     except (TimeoutError, BinanceRequestException, aiohttp.ClientError, OSError) as e:
         raise DownloadError(f"{sym}: network failure after {retry.attempts} attempts ({describe_error(e)})") from None
+
+
+def _span_text(seconds: float) -> str:
+    """7200 -> ``2 h 0 min``, 600 -> ``10 min``, 45 -> ``45 s``."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{-(-s // 60)} min"
+    return f"{s // 3600} h {-(-(s % 3600) // 60)} min"
+
+
+def _rate_limit_text(exc: BaseException, retry: RestRetry) -> str | None:
+    """What the operator must do after the exchange refused requests for their rate (418 = an IP
+    ban, 429 = too many requests), or None when ``exc`` is no such refusal. A ban is not waited
+    out here (it can last up to days) and every request during it makes it longer, so the message
+    says how long to wait before the next run."""
+    if isinstance(exc, RateLimited):
+        wait: float | None = exc.retry_after_s
+        status = 418
+    elif is_rate_limit(exc):
+        assert isinstance(exc, BinanceAPIException)
+        wait, status = retry_after_s(exc), exc.status_code
+    else:
+        return None
+    if wait is not None and wait > retry.max_retry_after_s:
+        what = "has banned this IP" if status == 418 else "refuses requests from this IP"
+        return (
+            f"the exchange {what} for {_span_text(wait)} (HTTP {status}): do not run again before "
+            "then, requests during a ban make it longer; the files written so far are kept"
+        )
+    return (
+        f"rate limited by the exchange (HTTP {status}) on each of {retry.attempts} attempts: wait a minute "
+        "before running again (other programs on this IP may use up its request weight); the files written so "
+        "far are kept"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -482,5 +533,14 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
         f"fetched {summary['rows']} rows, {summary['resumed']} already present, {summary['files']} file(s) written"
         + (f", {summary['pauses']} rate-limit pause(s)" if summary["pauses"] else "")
     )
+    empty = [sym for sym, s in summary["symbols"].items() if s["rows"] + s["resumed"] == 0]
+    if empty:  # else the next step (--data OUT) fails with "no kline files found" and no reason
+        upto = f"to {utc_text(end_ms)} UTC" if end_ms is not None else "up to now"
+        err.print(
+            f"[yellow]warning:[/yellow] no {interval} kline of {escape(', '.join(empty))} from {utc_text(start_ms)} "
+            f"{upto}: not listed yet, delisted, or a wrong range",
+            highlight=False,
+            soft_wrap=True,
+        )
     sys.stdout.flush()
     return 0

@@ -1,0 +1,137 @@
+"""``data download`` as an operator meets it: a start in the future, a range without klines, an IP
+ban, SIGTERM / SIGHUP, a damaged month file (against the stand-in exchange)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+import pytest
+from exchange_standin import StandinExchange, SteerableClock, ms
+
+from tui_trader.config import Config
+from tui_trader.market import download as dl
+from tui_trader.market.download import DownloadArgError, DownloadError, download_klines, main_download
+
+NOW = ms("2025-02-01T05:37")  # inside the 15m kline that opened at 05:30: not closed yet
+JAN20 = ms("2025-01-20")
+
+
+@pytest.fixture
+async def ex(shared_data):
+    stand = await StandinExchange(SteerableClock(NOW), shared_data).start()
+    yield stand
+    await stand.stop()
+
+
+def make_cfg(rest_url: str) -> Config:
+    return Config.model_validate({"binance": {"rest_url": rest_url, "request_timeout_s": 2.0}})
+
+
+async def no_sleep(_s: float) -> None:
+    await asyncio.sleep(0)
+
+
+def _args(out: object, **kw: object) -> argparse.Namespace:
+    base = {
+        "symbols": "BTCUSDT",
+        "interval": "15m",
+        "start": "2025-01-30",
+        "end": None,
+        "out": str(out),
+        "retries": 2,
+    }
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+@pytest.mark.parametrize(
+    "start, why",
+    [
+        (
+            "2030-01-01",
+            "start 2030-01-01 00:00 UTC is in the future: the exchange's time is 2025-02-01 05:37 UTC",
+        ),
+        # the 05:30 kline has opened but not closed: there is nothing to store yet either
+        ("2025-02-01T05:30", "start 2025-02-01 05:30 UTC: no 15m kline from then on has closed yet"),
+    ],
+)
+async def test_a_start_with_no_closed_kline_after_it_is_refused_not_a_silent_success(
+    ex, tmp_path, start, why
+):
+    # it was "fetched 0 rows ... 0 file(s) written" and exit 0: a mistyped year looked like success
+    with pytest.raises(DownloadArgError, match=why):
+        await download_klines(
+            make_cfg(ex.rest_url),
+            ["BTCUSDT"],
+            "15m",
+            dl.parse_date_ms(start, "start"),
+            None,
+            tmp_path,
+            sleep=no_sleep,
+        )
+    assert not any(tmp_path.iterdir())
+    assert [r.path for r in ex.requests] == ["time"]  # no kline request: the answer is known
+
+
+async def test_the_last_closed_kline_is_still_a_valid_start(ex, tmp_path):
+    summary = await download_klines(
+        make_cfg(ex.rest_url), ["BTCUSDT"], "15m", ms("2025-02-01T05:15"), None, tmp_path, sleep=no_sleep
+    )
+    rows = json.loads((tmp_path / "BTCUSDT" / "15m" / "2025-02-01.json").read_text())
+    assert summary["rows"] == 1 and [r[0] for r in rows] == [ms("2025-02-01T05:15")]
+
+
+async def test_cli_says_so_when_a_symbol_has_no_kline_in_the_range(ex, tmp_path, capsys):
+    # the stand-in's 15m data begins in January 2025: a 2019 range is empty, and the operator's
+    # next step (replaying --data) would fail with "no kline files found" without knowing why
+    cfg = make_cfg(ex.rest_url)
+    code = await asyncio.to_thread(main_download, _args(tmp_path, start="2019-01-01", end="2019-03-01"), cfg)
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert (
+        "warning: no 15m kline of BTCUSDT from 2019-01-01 00:00 to 2019-03-01 00:00 UTC: not listed yet"
+        in err
+    )
+    code = await asyncio.to_thread(main_download, _args(tmp_path), cfg)
+    assert code == 0 and "warning" not in capsys.readouterr().err
+
+
+async def test_an_ip_ban_says_how_long_to_wait_before_running_again(ex, tmp_path, capsys):
+    ex.fail_next(
+        "GET",
+        "klines",
+        status=418,
+        code=-1003,
+        msg="Way too much request weight used; IP banned",
+        retry_after=7200,
+    )
+    with pytest.raises(DownloadError) as e:
+        await download_klines(
+            make_cfg(ex.rest_url), ["BTCUSDT", "ETHUSDT"], "15m", JAN20, None, tmp_path, sleep=no_sleep
+        )
+    msg = str(e.value)
+    assert msg.startswith("BTCUSDT: the exchange has banned this IP for 2 h 0 min (HTTP 418)"), msg
+    assert "do not run again before" in msg
+    assert len([r for r in ex.requests if r.path == "klines"]) == 1  # not asked again during the ban
+
+
+async def test_rate_limited_on_every_attempt_says_to_wait(ex, tmp_path):
+    ex.fail_next("GET", "klines", status=429, code=-1003, retry_after=1, times=5)
+    with pytest.raises(
+        DownloadError,
+        match=r"BTCUSDT: rate limited by the exchange \(HTTP 429\) on each of 2 "
+        r"attempts: wait a minute before running again",
+    ):
+        await download_klines(
+            make_cfg(ex.rest_url), ["BTCUSDT"], "15m", JAN20, None, tmp_path, sleep=no_sleep, attempts=2
+        )
+
+
+async def test_a_ban_on_the_first_request_says_so_too(ex, tmp_path):
+    ex.fail_next("GET", "time", status=418, code=-1003, retry_after=600)
+    with pytest.raises(DownloadError, match=r"^the exchange has banned this IP for 10 min \(HTTP 418\)"):
+        await download_klines(
+            make_cfg(ex.rest_url), ["BTCUSDT"], "15m", JAN20, None, tmp_path, sleep=no_sleep
+        )
