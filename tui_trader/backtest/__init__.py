@@ -28,6 +28,9 @@ class BacktestResult:
     * ``config``: the effective configuration (``Config.model_dump(mode="json")``).
     * ``start_ms``/``end_ms``: the replayed span (ms, UTC).
     * ``equity_ts`` (int64 ms) / ``equity`` (float64, quote): the strategy's equity curve.
+    * ``equity_exact``: the same samples as exact decimals (cash + quantity x mark, the mark at
+      its shortest decimal text: the data's own close), or None; ``equity.csv`` writes these, so
+      an amount reads ``10015.44795898``, not the float sum's ``10015.447958980001``.
     * ``position_counts``: open positions at each equity sample (int64) or None.
     * ``fills`` / ``trades``: every fill, and the round trips built from them.
     * ``metrics``: :func:`~tui_trader.backtest.metrics.compute_metrics` of the strategy.
@@ -63,6 +66,7 @@ class BacktestResult:
     final_state: str = ""
     order_reasons: dict[str, str] = field(default_factory=dict)
     order_pnl: dict[str, Decimal] = field(default_factory=dict)
+    equity_exact: list[Decimal] | None = None
 
     @property
     def quote_asset(self) -> str:

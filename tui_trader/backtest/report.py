@@ -446,7 +446,9 @@ def report_text(result: BacktestResult, width: int = 120, charts: bool = True) -
 def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     """Write ``trades.csv``, ``equity.csv``, ``report.txt`` and ``report.json`` into
     ``out_dir`` (created if needed). Prices, quantities, pnl and fees in trades.csv are
-    exact decimals; times are ms and ISO-8601 UTC. Returns name -> path."""
+    exact decimals, and so is the equity in equity.csv when the run kept it exact
+    (``BacktestResult.equity_exact``; else the float, losslessly); times are ms and ISO-8601 UTC.
+    Returns name -> path."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"output path exists and is not a folder: {out_dir}")
@@ -467,12 +469,14 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     eq = np.asarray(result.equity, dtype=np.float64)
     dd = drawdown_series(eq)
     counts = result.position_counts
+    exact = result.equity_exact if result.equity_exact is not None and len(result.equity_exact) == ts.size else None
     with paths["equity.csv"].open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(EQUITY_COLUMNS)
         for i in range(ts.size):
             w.writerow([
-                int(ts[i]), iso_utc(int(ts[i])), repr(float(eq[i])), f"{dd[i]:.10f}",
+                int(ts[i]), iso_utc(int(ts[i])), repr(float(eq[i])) if exact is None else f"{exact[i]:f}",
+                f"{dd[i]:.10f}",
                 "" if counts is None else int(counts[i]),
             ])  # fmt: skip
 

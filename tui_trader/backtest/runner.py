@@ -120,6 +120,19 @@ def _last_closes(mat: np.ndarray) -> np.ndarray:
     return out
 
 
+def exact_equity(pf: Any, marks: dict[str, float] | None = None) -> Decimal:
+    """The book's equity as an exact decimal: cash plus each position's quantity times its mark
+    (``marks``, else the book's own; a position never marked at its average entry), as the
+    float :attr:`Portfolio.equity` sums it. A mark is a float close taken at its shortest decimal
+    text (``repr``), which is the close as the data wrote it."""
+    marks = pf.marks if marks is None else marks
+    total = pf.cash
+    for sym, pos in pf.positions.items():
+        mark = marks.get(sym)
+        total += pos.quantity * (pos.avg_entry if mark is None else Decimal(repr(float(mark))))
+    return total
+
+
 def _new_run_id() -> str:
     return f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
@@ -260,9 +273,11 @@ async def run_backtest(
     # the equity sample the engine takes at each period end, kept here whole: the engine's own
     # curve is a bounded ring (a console's chart) that a long backtest would overrun
     samples: dict[int, float] = {}
+    exact: dict[int, Decimal] = {}  # the same samples without the float sum's drift, for equity.csv
 
     def on_period(ev: RatingUpdate) -> None:
         samples[int(ev.ts_ms)] = float(engine.portfolio.equity)  # published right after the sample
+        exact[int(ev.ts_ms)] = exact_equity(engine.portfolio)
 
     def on_price(ev: PriceUpdate) -> None:
         done[0] += 1
@@ -293,9 +308,11 @@ async def run_backtest(
     eq = np.fromiter(samples.values(), dtype=np.float64, count=len(samples))
     keep = eq_ts >= live_start
     eq_ts, eq = eq_ts[keep], eq[keep]
+    eq_exact = [exact[int(t)] for t in eq_ts]
     if eq_ts.size == 0 or eq_ts[0] > live_start:
         eq_ts = np.concatenate(([live_start], eq_ts)).astype(np.int64)
         eq = np.concatenate(([starting], eq))
+        eq_exact.insert(0, engine.portfolio.starting_cash)
     last_close_ms = int(times[-1]) + interval_ms
     if last_close_ms > int(eq_ts[-1]):
         # the data ends inside a rating period (of several klines): its last klines still move the
@@ -304,6 +321,7 @@ async def run_backtest(
         eq_ts = np.append(eq_ts, last_close_ms).astype(np.int64)
         pf = engine.portfolio
         eq = np.append(eq, sum((float(p.quantity) * last[s] for s, p in pf.positions.items()), float(pf.cash)))
+        eq_exact.append(exact_equity(pf, last))
     if pos_events:
         pts = np.array([t for t, _ in pos_events], dtype=np.int64)
         pcs = np.array([c for _, c in pos_events], dtype=np.int64)
@@ -360,6 +378,7 @@ async def run_backtest(
         final_state=str(engine.state.value),
         order_reasons=reasons,
         order_pnl=order_pnl,
+        equity_exact=eq_exact,
     )
     if store:
         await store_result(result, db_path if db_path is not None else bcfg.db_path(), str(data_path))
