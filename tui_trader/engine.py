@@ -207,6 +207,8 @@ WRITER_MAX_ROWS = 400_000
 #: manager's own first back-offs (0.5, 1, 2 s) and Binance's 1 s order-rate buckets, and the breaker
 #: bounds the rate (it opens after ``circuit_breaker_failures`` in a row, then one trial per cool-off).
 EXIT_RETRY_MS = 5_000
+#: Audit rows of commands sent before start-up opened the database, kept for it (at most this many).
+AUDIT_BACKLOG_MAX = 1_000
 #: A live broker's offset to the exchange's clock is measured again by the health monitor once the
 #: last measurement is this old (engine time): one light request (weight 1) each 10 min.
 CLOCK_REMEASURE_MS = 10 * 60_000
@@ -271,6 +273,12 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._stopping = False
         self._stop_future: asyncio.Future[None] | None = None
         self._started = False
+        # commands sent while start_up() runs are refused (nothing is applied before the open orders
+        # are reconciled), but an emergency stop waits and takes effect at its end; audit rows of
+        # commands sent before the database is open wait for it
+        self._startup_failure = ""  # why start_up() failed ("" when it did not)
+        self._startup_stops: list[tuple[EmergencyStop, asyncio.Future[CommandResult]]] = []
+        self._audit_backlog: list[tuple[int, Source, str, dict[str, Any], bool, str]] = []
         self._db_lock: Any = None  # EngineLock: one engine per database file
         # how far start-up got: what stop() may write back (a start-up that failed half way must
         # not overwrite the stored book, peak equity or emergency stop with defaults it never replaced)
@@ -332,11 +340,19 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         """Open storage, start the feed, recover state, warm up, reconcile orders. A SQLite error
         (the file locked by another program, a full disk...) is a :class:`StorageError` saying so."""
         try:
-            await self._start_up()
-        except sqlite3.Error as exc:
-            from tui_trader.storage.schema import storage_failure
+            try:
+                await self._start_up()
+            except sqlite3.Error as exc:
+                from tui_trader.storage.schema import storage_failure
 
-            raise storage_failure(self._db_path, exc) from exc
+                raise storage_failure(self._db_path, exc) from exc
+        except BaseException as exc:
+            self._startup_failure = f"engine did not start ({exc or type(exc).__name__}): nothing is traded"
+            stops, self._startup_stops = self._startup_stops, []
+            for _, fut in stops:
+                if not fut.done():
+                    fut.set_result(CommandResult(False, self._startup_failure))
+            raise
 
     async def _start_up(self) -> None:
         if self._started:
@@ -390,6 +406,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 ts_ms=self.clock.now_ms(),
             )
             self._session_open = True
+            backlog, self._audit_backlog = self._audit_backlog, []
+            for row in backlog:  # commands sent before the database was open
+                await self.db.audit(*row)
 
         # recovery of the book and the engine state
         saved: dict[str, Any] | None = None
@@ -456,6 +475,17 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             self._error = self._reconcile_problem = problem
         reconcile_ok = not problem
         await self._restore_state(saved, reconcile_ok)
+        # emergency stops sent meanwhile, now that the book is reconciled (before run() trades)
+        stops, self._startup_stops = self._startup_stops, []
+        for cmd, fut in stops:
+            try:
+                res = await self._apply(cmd)
+            except Exception as exc:  # noqa: BLE001 - the command's submit() reports it
+                if not fut.done():
+                    fut.set_exception(exc)
+            else:
+                if not fut.done():
+                    fut.set_result(res)
 
     async def _reconcile(self) -> str:
         """Reconcile the stored open orders with the broker and, live, the book with the account.
@@ -1695,6 +1725,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 res = CommandResult(False, bad_source)
             elif not self._started or self._stopping:
                 res = CommandResult(False, f"engine is not running ({'stopping' if self._stopping else 'not started'})")
+            elif not self._state_restored:
+                res = await self._while_starting(cmd)
             else:
                 res = await self._apply(cmd)
         except Exception as exc:  # noqa: BLE001 - a command never crashes the engine
@@ -1703,15 +1735,32 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             res = CommandResult(False, f"{name} failed: {exc}" + (f"; the engine is {now_state.value} now"
                                                                   if now_state is not state_before else ""))
         res.command = name
-        if self.db is not None and isinstance(cmd, Command):
+        if isinstance(cmd, Command):
             args = {f.name: _plain(getattr(cmd, f.name)) for f in dataclasses.fields(cmd) if f.name != "source"}
-            try:
-                await self.db.audit(self.clock.now_ms(), cmd.source, name, args, res.ok, res.message)
-            except Exception as exc:  # noqa: BLE001
-                log.error("audit log write failed: %s", exc)
+            row = (self.clock.now_ms(), cmd.source, name, args, res.ok, res.message)
+            if self.db is not None:
+                try:
+                    await self.db.audit(*row)
+                except Exception as exc:  # noqa: BLE001
+                    log.error("audit log write failed: %s", exc)
+            elif self._stop_future is None and len(self._audit_backlog) < AUDIT_BACKLOG_MAX:
+                self._audit_backlog.append(row)  # before start-up opened the database: written then
         src = str(cmd.source) if isinstance(cmd, Command) else "?"
         (log.info if res.ok else log.warning)("%s from %s: %s", name, src, res.message)
         return res
+
+    async def _while_starting(self, cmd: Command) -> CommandResult:
+        """A command sent while :meth:`start_up` runs: nothing is applied before the book is
+        recovered and its open orders reconciled, so it is refused - but an emergency stop is
+        never refused: it waits, and takes effect at the end of the start-up, before any trading."""
+        if self._startup_failure:
+            return CommandResult(False, self._startup_failure)
+        if isinstance(cmd, EmergencyStop):
+            fut: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+            self._startup_stops.append((cmd, fut))
+            return await fut
+        return CommandResult(False, "engine is starting up (recovering the book and reconciling its open "
+                             "orders): nothing is applied before that; try again once it has started")
 
     async def _apply(self, cmd: Command) -> CommandResult:
         for f in dataclasses.fields(cmd):  # a flag given as "false" or 0 is no flag (bool("false") is True)
