@@ -163,3 +163,71 @@ def test_ever_new_bogus_symbols_grow_no_map_and_no_log(
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) <= 86_400 // 10 + 1
     assert all(LINE.match(line) for line in lines)  # the names' line breaks forged no line
+
+
+def _file_handler(path: Path, max_bytes: int, backups: int) -> logging.Handler:
+    from tui_trader.monitor.logfile import _LogFile
+
+    handler = _LogFile(path)
+    handler.maxBytes, handler.backupCount = max_bytes, backups
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler
+
+
+def _rotated_files(path: Path, backups: int) -> list[Path]:
+    """The log's files, oldest first."""
+    return [f for f in (*(Path(f"{path}.{k}") for k in range(backups, 0, -1)), path) if f.exists()]
+
+
+def test_two_processes_on_one_log_file_rotate_it_once(tmp_path: Path) -> None:
+    # the console and a `run --headless` beside it on the default log file each rotated it: one
+    # wrote on into the file the other had renamed to .1, and rotated the other's fresh file again,
+    # so lines landed out of order in half-empty files and old ones fell off early. Two handlers
+    # with their own open file stand for the two processes.
+    path = tmp_path / "t.log"
+    a, b = (_file_handler(path, 2000, 3) for _ in range(2))
+    written = []
+    for i in range(120):  # ~35 bytes a line: 2.1 files of 2000 bytes
+        msg = f"line {i:04d} from process {'AB'[i % 2]} ........"
+        (a, b)[i % 2].emit(logging.LogRecord("tui_trader", logging.INFO, __file__, 0, msg, None, None))
+        written.append(msg)
+    a.close()
+    b.close()
+    files = _rotated_files(path, 3)
+    assert [ln for f in files for ln in f.read_text().splitlines()] == written
+    assert len(files) == 3 and all(1950 <= f.stat().st_size <= 2000 for f in files[:-1])
+
+
+_WRITER = """
+import logging, os, sys, time
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_monitor_logfile import _file_handler
+handler = _file_handler(Path({path!r}), 20_000, 40)
+while not os.path.exists({go!r}):
+    time.sleep(0.001)
+for i in range(3000):
+    handler.emit(logging.LogRecord("tui_trader", logging.INFO, "", 0, "%s %05d " + "." * 30, ({name!r}, i), None))
+handler.close()
+"""
+
+
+def test_two_real_processes_writing_at_once_lose_and_mix_up_no_line(tmp_path: Path) -> None:
+    # the rotation's lock under real concurrency: no line lost or doubled, none out of its
+    # process's order, no file rotated before it was full
+    import subprocess
+    import sys
+
+    path, go = tmp_path / "t.log", tmp_path / "go"
+    tests = str(Path(__file__).resolve().parent)
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER.format(tests=tests, path=str(path), go=str(go), name=n)])
+             for n in "AB"]
+    go.touch()
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    files = _rotated_files(path, 40)
+    lines = [ln.split()[:2] for f in files for ln in f.read_text().splitlines()]
+    for name in "AB":  # every line once, each process's in the order it wrote them
+        assert [int(n) for who, n in lines if who == name] == list(range(3000))
+    # one rotation per full file: none rotated early by the other process (a line is 42 bytes;
+    # both may append one after the size check)
+    assert all(20_000 - 42 <= f.stat().st_size <= 20_000 + 84 for f in files[:-1]), [f.stat().st_size for f in files]

@@ -1,5 +1,7 @@
 """The log file: what the console's log pane and the headless runner's stderr show, kept on disk
-for the morning after (``monitoring.log_file``; rotated at 10 MB, five old files kept).
+for the morning after (``monitoring.log_file``; rotated at 10 MB, five old files kept). Processes
+sharing it (the console and a ``run --headless`` beside it) rotate it once between them and
+follow each other's rotation.
 
 It is attached to the ``tui_trader`` logger at ``monitoring.log_level``. A file that cannot be
 opened is reported once on stderr and never stops a run; nor does one that stops taking lines (a
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -22,6 +26,11 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from tui_trader.config import Config
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; a process still follows a file another one rotated
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["LOG_BACKUPS", "LOG_MAX_BYTES", "attach_log_file", "detach_log_file", "logging_to_file"]
 
@@ -86,6 +95,59 @@ class _LogFile(logging.handlers.RotatingFileHandler):
         self._failed = False
         super().emit(record)
         return not self._failed
+
+    # -- rotation shared with other processes ---------------------------------------------------
+    # Two processes on the default log file (the console and a `run --headless` beside it) each
+    # rotated it: one went on writing into the file the other had renamed to .1, then rotated again
+    # the other's fresh file, so lines landed in the wrong files, out of order, and old files fell
+    # off early. Now a process whose file was rotated by another follows it to the new file, the
+    # size that triggers a rotation is the file's own (every process's lines), and the rotation
+    # itself holds a lock on the file and is skipped when another process did it meanwhile.
+
+    def _replaced(self) -> bool:
+        """The file at the path is no longer the one this handler writes to (another process
+        rotated it, or it was moved or deleted)."""
+        try:
+            fd = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):  # no stream, or not a file (a test's buffer)
+            return False
+        try:
+            on_disk = os.stat(self.baseFilename)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+        if not stat.S_ISREG(on_disk.st_mode):  # /dev/null, a FIFO: nothing to follow
+            return False
+        mine = os.fstat(fd)
+        return (on_disk.st_dev, on_disk.st_ino) != (mine.st_dev, mine.st_ino)
+
+    def _reopen(self) -> None:
+        self.stream.close()
+        self.stream = None  # (if opening fails, the next record tries again)
+        self.stream = self._open()
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:  # noqa: N802 - logging's name
+        if self.stream is not None and self._replaced():
+            self._reopen()
+        return super().shouldRollover(record)
+
+    def doRollover(self) -> None:  # noqa: N802 - logging's name
+        if fcntl is None or self.stream is None:
+            super().doRollover()
+            return
+        # the lock is on the open file itself, held through the renames by a duplicate descriptor
+        # (the rollover closes the stream first); a process waiting for it then finds the file
+        # replaced and follows it instead of rotating again
+        lock = os.dup(self.stream.fileno())
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self._replaced():
+                self._reopen()
+            else:
+                super().doRollover()
+        finally:
+            os.close(lock)  # releases the lock
 
 
 def attach_log_file(cfg: Config) -> Path | None:
