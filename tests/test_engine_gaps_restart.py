@@ -225,3 +225,61 @@ async def test_an_emergency_stop_sent_during_a_start_up_that_fails_says_so(
     res = await asyncio.wait_for(stop, 5)
     assert not res.ok and "did not start" in res.message and "disk gone" in res.message
     await h.stop()
+
+
+# ---------------------------------------------------------------- the daily-loss override
+
+
+async def _overridden(db: str) -> Any:
+    """Reducing after the daily-loss limit (10 %), then the operator's start overrides it."""
+    cfg = engine_config(risk_management={"stop_loss_percent": 50.0, "max_drawdown_percent": 60.0})  # held
+    h = await make_engine(cfg, db_path=db).start()
+    e = h.engine
+    for k in range(3):
+        await h.step(klines(T0 + k * MIN, [100.0] * 4))
+    assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=5000, override_risk=True))).ok
+    for k in range(3, 6):
+        await h.step(klines(T0 + k * MIN, [75.0, 100.0, 100.0, 100.0]))  # -12.5 % of equity
+    assert e.state is S.REDUCING
+    res = await e.submit(Start())
+    assert res.ok and "overridden" in res.message and e.state is S.RUNNING
+    return h, cfg
+
+
+@pytest.mark.parametrize("kill", [False, True])
+async def test_an_override_of_the_daily_loss_limit_survives_a_restart_the_same_utc_day(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, kill: bool
+) -> None:
+    db = str(tmp_path / "book.db")
+    h, cfg = await _overridden(db)
+    if kill:  # the override is stored with the state it made: nothing written at the end
+        monkeypatch.setattr(h.engine, "_close_session", lambda db: _nothing())
+    await h.stop()
+    h2 = await make_engine(cfg, db_path=db, start_ms=T0 + 10 * MIN).start()
+    e = h2.engine
+    try:
+        for k in range(10, 16):
+            await h2.step(klines(T0 + k * MIN, [75.0, 100.0, 100.0, 100.0]))  # still beyond the limit
+        assert e.breakers.last_daily_loss_pct > cfg.risk_management.max_daily_loss_percent
+        assert e.state is S.RUNNING, e.state_reason  # not reducing again: the operator's override holds
+        assert (await e.submit(ManualBuy(symbol="BBBUSDT", quote_amount=100))).ok
+    finally:
+        await h2.stop()
+
+
+async def test_an_override_of_the_daily_loss_limit_ends_with_its_utc_day_across_a_restart(tmp_path) -> None:
+    db = str(tmp_path / "book.db")
+    h, cfg = await _overridden(db)
+    await h.stop()
+    day = 86_400_000
+    h2 = await make_engine(cfg, db_path=db, start_ms=T0 + day + 10 * MIN).start()  # the next UTC day
+    e = h2.engine
+    try:
+        assert not e._daily_override_day
+        for k in range(3):  # the new day starts from here; a new loss of 10 % trips the limit again
+            await h2.step(klines(T0 + day + (10 + k) * MIN, [75.0, 100.0, 100.0, 100.0]))
+        for k in range(3, 6):
+            await h2.step(klines(T0 + day + (10 + k) * MIN, [55.0, 100.0, 100.0, 100.0]))
+        assert e.state is S.REDUCING
+    finally:
+        await h2.stop()

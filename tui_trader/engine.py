@@ -44,7 +44,10 @@ Rules
   order of unknown outcome holds back, ``EXIT_RETRY_MS`` (5 s) after that attempt.
 * Every signal is stored (``trading_signals``) with the reason it was or was not
   executed; every command is validated, applied and written to the audit log
-  with its source and outcome.
+  with its source and outcome. A command sent while the engine starts is refused
+  (nothing is applied before the book's open orders are reconciled), but an
+  emergency stop waits and takes effect when the start-up ends, before any trading;
+  one sent before the database is open is audited once it is.
 * Emergency stop: state first (stored while the open orders are cancelled), then
   open orders are cancelled; positions are closed only when asked. It never waits
   for an order in flight, and no order is sent after it but its own closing sells
@@ -57,7 +60,9 @@ Rules
   stop holds all the same, and the command's result says which.
 
 Recovery (:meth:`TradingEngine.start_up`): cash, positions, the engine state
-(an emergency stop survives a restart; a live session that was trading comes
+(stored with what moved with it: an emergency reset's new peak equity, an operator's
+override of the daily-loss limit, which holds until its UTC day ends;
+an emergency stop survives a restart; a live session that was trading comes
 back paused, so real money trades only after the operator's start), the z-score window (from the stored
 ratings; symbols that did not play a period are left out of it, as they were
 live) and the open orders, which are reconciled with the broker before any
@@ -152,7 +157,7 @@ from tui_trader.monitor.health import (
 from tui_trader.monitor.metrics import EventRate
 from tui_trader.portfolio.portfolio import Portfolio
 from tui_trader.rating.periods import PERIOD_CLOSED, PeriodRater, RatingParams, period_ms_for
-from tui_trader.recovery import EngineRecovery
+from tui_trader.recovery import DAILY_OVERRIDE_KEY, EngineRecovery
 from tui_trader.risk.breakers import RiskBreakers
 from tui_trader.risk.checks import PreTradeChecks, TradeContext
 from tui_trader.risk.sizing import position_size
@@ -307,6 +312,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._unsettled: dict[str, Order] = {}
         self._in_flight: set[str] = set()  # client ids of the orders being executed now
         self._daily_override_day: int | None = None  # UTC day the operator resumed past the daily-loss limit
+        self._daily_override_saved: int | None = None  # that day as stored (with the engine state)
         self._event_rate = EventRate()
         self.orders: dict[str, Order] = {}  # recent orders by client id (bounded)
         self.fills: deque[Fill] = deque(maxlen=2000)
@@ -1595,11 +1601,17 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
     async def _override_daily_limit(self, source: Source, reason: str) -> tuple[bool, str]:
         """Reducing -> running by the operator: today's daily-loss limit no longer holds (remembered
         for the rest of the UTC day, so a pause and resume does not bring it back)."""
-        ok, msg = await self._transition(EngineState.RUNNING, source, reason)
+        now, before = self.clock.now_ms(), self._daily_override_day
+        if self.breakers.daily_active(now):
+            self._daily_override_day = now // MS_PER_DAY  # stored with the state (a restart today keeps it)
+        ok = False
+        try:
+            ok, msg = await self._transition(EngineState.RUNNING, source, reason)
+        finally:
+            if not ok:
+                self._daily_override_day = before
         if not ok:
             return False, msg
-        if self.breakers.daily_active(self.clock.now_ms()):
-            self._daily_override_day = self.clock.now_ms() // MS_PER_DAY
         done = "trading resumed" if "resume" in reason else "trading started"
         return True, f"{done}: the daily loss limit reached today is overridden"
 
@@ -1653,19 +1665,25 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         return ok, msg
 
     async def _save_state(self, db: Any = None, account: dict[str, Any] | None = None) -> None:
-        """Store the engine state; with ``account``, those account fields in the same transaction."""
+        """Store the engine state, and in the same transaction a daily-loss override that changed
+        and ``account``'s fields (if given)."""
         db = db or self.db
         if db is None:
             return
         override = self.threshold if self.threshold != self.cfg.signal_generation.z_score_threshold else None
-        if account is None:
+        day = self._daily_override_day
+        if account is None and day == self._daily_override_saved:
             await db.save_engine_state(self.sm.state, self.state_reason, self.clock.now_ms(), override,
                                        set(self.locked))
             return
-        async with db.transaction():  # both or neither (a nested save is a savepoint of it)
+        async with db.transaction():  # all or nothing (a nested save is a savepoint of it)
             await db.save_engine_state(self.sm.state, self.state_reason, self.clock.now_ms(), override,
                                        set(self.locked))
-            await db.save_account(**account)
+            if account is not None:
+                await db.save_account(**account)
+            if day != self._daily_override_saved:
+                await db.kv_set(DAILY_OVERRIDE_KEY, None if day is None else str(day))
+        self._daily_override_saved = day
 
     async def _emergency(self, reason: str, source: Source, close_positions: bool) -> tuple[int, int, str]:
         """State first (nothing automatic from here on), then cancel open orders, then - only when

@@ -49,6 +49,7 @@ WARMUP_KLINES_STORED = 250_000  # a warm-up's klines are stored up to this many 
 SIM_PRICES_KEY = "sim_prices"  # kv: the simulated market's latest prices, for a restart
 SIM_PRICES_SAVE_S = 2.0  # wall seconds between saves of them
 CLIENT_ID_TAG_KEY = "client_id_tag"  # kv: a live book's own part of its client order ids
+DAILY_OVERRIDE_KEY = "daily_override_day"  # kv: the UTC day the operator overrode the daily-loss limit
 
 #: What the operator may do about it (the console's key for :class:`~tui_trader.events.AcceptAccount`).
 ACCEPT_HINT = "; if the account is right, accept it (A in the console) or restore the account"
@@ -565,6 +566,17 @@ class EngineRecovery:
         """The state to trade in after start-up (see the module docstring)."""
         restored = EngineState(saved["state"]) if saved else EngineState.STOPPED
         now = self.clock.now_ms()
+        if self.db is not None:
+            raw = await self.db.kv_get(DAILY_OVERRIDE_KEY)
+            day = int(raw) if raw and raw.isdigit() else None
+            self._daily_override_saved = day
+            if day is not None and day == utc_day(now):
+                # the operator overrode the daily-loss limit reached today (stored with the state it
+                # made): it holds for the rest of the day, and the limit does not trip again
+                self._daily_override_day = day
+                self.breakers.note_daily_trip(now)
+                log.warning("the daily-loss limit reached today stays overridden (by the operator, before the "
+                            "restart)")
         same_day = bool(saved) and utc_day(int(saved.get("updated_ms", 0))) == utc_day(now)
         if restored == EngineState.REDUCING and same_day:
             # today's daily-loss limit holds whatever state this start takes (paused by a failed
