@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
+import sys
 
 import pytest
 from exchange_standin import StandinExchange, SteerableClock, ms
@@ -135,3 +138,57 @@ async def test_a_ban_on_the_first_request_says_so_too(ex, tmp_path):
         await download_klines(
             make_cfg(ex.rest_url), ["BTCUSDT"], "15m", JAN20, None, tmp_path, sleep=no_sleep
         )
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX only")
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+async def test_sigterm_or_sighup_keeps_the_pages_fetched_and_says_so(ex, tmp_path, sig):
+    # a dropped SSH session (SIGHUP) or a service stop (SIGTERM) ended the download at once: the
+    # pages fetched since the last flush (up to 9 of every 10) were lost and nothing was said
+    ex.delay_next("GET", "klines", 0.001, times=2)  # two pages go through (2,000 rows, not yet flushed) ...
+    hold = ex.hold_next("GET", "klines")  # ... the third is on its way when the signal comes
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[binance]\nrest_url = "{ex.rest_url}"\nrequest_timeout_s = 20.0\n')
+    out = tmp_path / "out"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tui_trader",
+        "data",
+        "download",
+        "--symbols",
+        "BTCUSDT",
+        "--interval",
+        "15m",
+        "--start",
+        "2025-01-06",
+        "--end",
+        "2025-02-02",
+        "--out",
+        str(out),
+        "--config",
+        str(cfg),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "TUI_TRADER_CACHE_DIR": "off"},
+    )
+    try:
+        await asyncio.wait_for(hold.arrived.wait(), 60)
+        proc.send_signal(getattr(signal, sig))
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        hold.release()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    text = err.decode()
+    assert proc.returncode == 130, text
+    assert (
+        text.strip().splitlines()[-1]
+        == f"interrupted ({sig}): the files written so far are complete; run the same command again to resume"
+    )
+    rows = json.loads((out / "BTCUSDT" / "15m" / "2025-01-01.json").read_text())
+    assert [r[0] for r in rows] == [
+        r[0] for r in ex.series("BTCUSDT", "15m").rows if r[0] >= ms("2025-01-06")
+    ][:2000]
+    assert [p.name for p in (out / "BTCUSDT" / "15m").iterdir()] == ["2025-01-01.json"]  # no temp file left

@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -452,6 +453,48 @@ def _rate_limit_text(exc: BaseException, retry: RestRetry) -> str | None:
 # ---------------------------------------------------------------------------
 
 
+#: Signals that stop a download as Ctrl-C does: a service stop, and a dropped SSH session.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class _Stopped(Exception):
+    """A download stopped by SIGTERM / SIGHUP (its fetched pages written on the way out)."""
+
+
+async def _until_stopped(coro: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """Await ``coro``; SIGTERM or SIGHUP cancel it, as asyncio cancels on Ctrl-C, so every month
+    writes what it fetched on the way out instead of the process ending with up to
+    ``FLUSH_PAGES - 1`` pages of it lost, then :class:`_Stopped` names the signal. A signal set
+    to be ignored (``nohup`` ignores SIGHUP) or handled by someone else is left alone."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    got: list[str] = []
+    installed = []
+
+    def stop(sig: signal.Signals) -> None:
+        if not got and task is not None:
+            got.append(sig.name)
+            task.cancel()
+
+    for sig in STOP_SIGNALS:
+        try:
+            if signal.getsignal(sig) is not signal.SIG_DFL:
+                continue
+            loop.add_signal_handler(sig, stop, sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # no loop signals here, or not the main thread
+            continue
+        installed.append(sig)
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        if got:
+            raise _Stopped(got[0]) from None
+        raise
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
 def parse_date_ms(text: str, what: str) -> int:
     """``YYYY-MM-DD`` or an ISO date-time (UTC unless it names an offset) -> epoch ms
     (:func:`~tui_trader.clock.parse_time`); a bad or empty one is a DownloadArgError."""
@@ -510,7 +553,9 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
         try:
             attempts = int(getattr(args, "retries", None) or 6)
             summary = asyncio.run(
-                download_klines(cfg, symbols, interval, start_ms, end_ms, out_dir, progress, attempts=attempts)
+                _until_stopped(
+                    download_klines(cfg, symbols, interval, start_ms, end_ms, out_dir, progress, attempts=attempts)
+                )
             )
         except DownloadArgError as e:
             err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
@@ -518,8 +563,14 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
         except DownloadError as e:
             err.print(f"[red]download failed:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
             return 1
-        except KeyboardInterrupt:
-            err.print("interrupted: files written so far are complete; re-run to resume")
+        except (KeyboardInterrupt, _Stopped) as e:
+            why = f" ({e})" if isinstance(e, _Stopped) else ""
+            with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+                err.print(
+                    f"interrupted{why}: the files written so far are complete; run the same command again to resume",
+                    highlight=False,
+                    soft_wrap=True,
+                )
             return 130
 
     title = f"{interval} klines -> {summary['out_dir']}"
