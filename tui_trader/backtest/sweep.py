@@ -43,6 +43,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from pydantic import BaseModel
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -458,7 +459,8 @@ def run_sweep(
         paths = [p for p, _ in ps]
         console.print(sweep_table(rows, paths))
         if len(paths) == 2:
-            console.print(heatmap_table(rows, paths, "sharpe"))
+            for table in heatmap_tables(console, rows, paths, "sharpe"):
+                console.print(table)
     return rows
 
 
@@ -568,8 +570,17 @@ def heat_style(value: float | None, lo: float, hi: float) -> str:
     return f"black on rgb({r},{g},60)"
 
 
-def heatmap_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str], metric: str = "sharpe") -> Table:
-    """Two-parameter heat map of ``metric``: rows are values of ``paths[0]``, columns of ``paths[1]``."""
+def heatmap_table(
+    rows: Sequence[Mapping[str, Any]],
+    paths: Sequence[str],
+    metric: str = "sharpe",
+    columns: slice | None = None,
+    compact: bool = False,
+) -> Table:
+    """Two-parameter heat map of ``metric``: rows are values of ``paths[0]``, columns of ``paths[1]``
+    (those in ``columns`` only, if given; the colour scale is the whole grid's). ``compact`` (a
+    narrow terminal): no column rules, and the corner cell left empty (the title names both
+    parameters). A cell is never narrower than its text: rich would cut it to '…'."""
     if len(paths) != 2:
         raise ValueError("a heat map needs exactly two parameters")
     p0, p1 = paths
@@ -578,17 +589,53 @@ def heatmap_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str], metri
     cell = {(r["point"][p0], r["point"][p1]): _metric(r.get("metrics"), metric) for r in rows}
     finite = [v for v in cell.values() if v is not None]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 0.0)
-    t = Table(title=f"{metric} by {_short(p0)} (rows) x {_short(p1)} (columns)", title_justify="left")
-    t.add_column(f"{_short(p0)} \\ {_short(p1)}", justify="right", style="bold")
-    for b in v1:
-        t.add_column(str(b), justify="center")
+    title = f"{metric} by {_short(p0)} (rows) x {_short(p1)} (columns)"
+    shown = v1 if columns is None else v1[columns]
+    if len(shown) < len(v1):
+        first = v1.index(shown[0]) + 1
+        title += f", columns {first}-{first + len(shown) - 1} of {len(v1)}"
+    if compact:
+        t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
+    else:
+        t = Table(title=title, title_justify="left")
+    corner = "" if compact else f"{_short(p0)} \\ {_short(p1)}"
+    t.add_column(corner, justify="right", style="bold", no_wrap=True, min_width=max(len(str(a)) for a in v0))
+    for b in shown:
+        width = max(len(str(b)), *(len(_fmt(cell.get((a, b)))) for a in v0))
+        t.add_column(str(b), justify="center", no_wrap=True, min_width=width)
     for a in v0:
         cells = []
-        for b in v1:
+        for b in shown:
             v = cell.get((a, b))
             cells.append(Text(_fmt(v), style=heat_style(v, lo, hi)))
         t.add_row(str(a), *cells)
     return t
+
+
+def heatmap_tables(
+    console: Console, rows: Sequence[Mapping[str, Any]], paths: Sequence[str], metric: str = "sharpe"
+) -> list[Table]:
+    """The heat map as it fits ``console``: one table when it does, else compact tables of as many
+    columns as fit side by side, one under the other (at 80 columns a 7 x 13 grid was cut to
+    '-1…' in every cell)."""
+    from rich.measure import Measurement
+
+    def width(t: Table) -> int:
+        return Measurement.get(console, console.options.update_width(10**4), t).maximum
+
+    whole = heatmap_table(rows, paths, metric)
+    if width(whole) <= console.width:
+        return [whole]
+    n = len(dict.fromkeys(r["point"][paths[1]] for r in rows))
+    out: list[Table] = []
+    i = 0
+    while i < n:
+        k = 1
+        while i + k < n and width(heatmap_table(rows, paths, metric, slice(i, i + k + 1), compact=True)) <= console.width:
+            k += 1
+        out.append(heatmap_table(rows, paths, metric, slice(i, i + k), compact=True))
+        i += k
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -736,11 +783,15 @@ def walk_forward_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str], 
     spec += [(col, "right") for col in ("IS return", "IS Sharpe", "OOS return", "OOS Sharpe", "OOS max DD")]
     is_sh, oos_sh = [], []
     cells = []
+    notes: list[str] = []
     for r in rows:
         best = r.get("best")
         chosen = ", ".join(str(best[p]) for p in paths) if best else "–"
         if r.get("error"):
-            chosen = f"{chosen} ({r['error']})"
+            # a numbered note under the table: the error's text in the cell widened the Chosen
+            # column until every number was cut to '…' at 80 columns
+            notes.append(f"[{len(notes) + 1}] window {r['window'] + 1}: {r['error']}")
+            chosen = f"{chosen} [{len(notes)}]"
         ism, oosm = r.get("is"), r.get("oos")
         if _metric(ism, "sharpe") is not None:
             is_sh.append(_metric(ism, "sharpe"))
@@ -764,4 +815,7 @@ def walk_forward_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str], 
     t = report_table(title, compact, spec, cells)
     t.add_section()
     t.add_row(*mean, style="bold")
+    if notes:
+        t.caption = "\n".join(notes)
+        t.caption_justify = "left"
     return t

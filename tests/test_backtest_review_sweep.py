@@ -1,0 +1,58 @@
+"""What ``backtest sweep`` prints on an 80-column terminal: the heat map of a 7 x 13 grid and a
+walk-forward with a window that chose nothing keep every number whole, not cut to '…'."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from tui_trader.backtest.report import fit
+from tui_trader.backtest.sweep import _fmt, run_sweep, walk_forward_table
+from tui_trader.config import Config
+
+Z = "signal_generation.z_score_threshold"
+MA = "signal_generation.moving_average_period"
+
+
+def sharpe_of(config_dict: dict, data_spec: object) -> dict:
+    sg = config_dict["signal_generation"]
+    z, ma = sg["z_score_threshold"], sg["moving_average_period"]
+    return {"total_return": z / 10, "sharpe": (z - 2.1) * ma / 7.0, "max_drawdown": 0.01, "n_trades": ma}
+
+
+def test_heat_map_of_a_wide_grid_keeps_every_cell_whole_at_80_columns():
+    params = [f"{Z}=1.5:3.0:0.25", f"{MA}=10:130:10"]  # 7 x 13 points
+    console = Console(record=True, width=80, color_system=None)
+    rows = run_sweep(Config(), params, sharpe_of, processes=1, console=console)
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    heat = text[text.index("sharpe by") :]
+    for r in rows:
+        assert _fmt(r["metrics"]["sharpe"]) in heat, r["point"]
+    words = " ".join(heat.split())
+    assert "columns 1-" in words and "of 13" in words  # split, each part saying which columns it holds
+    for ma in range(10, 140, 10):
+        assert f" {ma}.0 " not in heat and f" {ma} " in heat  # every column header, whole
+    wide = Console(record=True, width=200, color_system=None)
+    run_sweep(Config(), params, sharpe_of, processes=1, console=wide)
+    wide_text = wide.export_text()
+    assert "z_score_threshold \\ moving_average_period" in wide_text and "columns 1-" not in wide_text
+    assert wide_text.count("sharpe by") == 1
+
+
+def test_walk_forward_error_goes_under_the_table_not_into_its_numbers():
+    day, t0 = 86_400_000, 1_704_067_200_000  # 2024-01-01
+    rows = [{"window": i, "best": {Z: 2.5}, "error": None,
+             "is": {"total_return": 0.0241, "sharpe": 0.47},
+             "oos": {"total_return": -0.0365, "sharpe": -12.48, "max_drawdown": 0.1262},
+             "is_start_ms": t0 + i * 68 * day, "is_end_ms": t0 + (i * 68 + 160) * day,
+             "oos_start_ms": t0 + (i * 68 + 160) * day, "oos_end_ms": t0 + (i * 68 + 228) * day}
+            for i in range(3)]  # fmt: skip
+    rows[1].update(
+        {"best": None, "is": None, "oos": None, "error": "no grid point gave a finite in-sample sharpe"}
+    )
+    console = Console(record=True, width=80, color_system=None)
+    console.print(fit(console, lambda compact: walk_forward_table(rows, [Z], compact)))
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    assert text.count("12.62 %") == 2 and text.count("-12.48") == 3  # two windows and the mean
+    assert "[1] window 2: no grid point gave a finite in-sample sharpe" in text
