@@ -192,3 +192,21 @@ async def test_sigterm_or_sighup_keeps_the_pages_fetched_and_says_so(ex, tmp_pat
         r[0] for r in ex.series("BTCUSDT", "15m").rows if r[0] >= ms("2025-01-06")
     ][:2000]
     assert [p.name for p in (out / "BTCUSDT" / "15m").iterdir()] == ["2025-01-01.json"]  # no temp file left
+
+
+async def test_a_torn_month_file_is_named_with_what_to_do_and_left_as_it_was(ex, tmp_path, capsys):
+    # a month file cut short (a copy that ran out of disk, an old non-atomic writer) stops the
+    # run naming the file and the way out, rather than a bare JSON parser message
+    cfg = make_cfg(ex.rest_url)
+    assert await asyncio.to_thread(main_download, _args(tmp_path, start="2025-01-20"), cfg) == 0
+    jan = tmp_path / "BTCUSDT" / "15m" / "2025-01-01.json"
+    torn = jan.read_bytes()[:5000]
+    jan.write_bytes(torn)
+    capsys.readouterr()
+    assert await asyncio.to_thread(main_download, _args(tmp_path, start="2025-01-20"), cfg) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f"download failed: cannot read {jan}: it is not valid JSON ("
+    ), err
+    assert err[0].endswith("move it away (or delete it) and run again to download that month anew")
+    assert jan.read_bytes() == torn

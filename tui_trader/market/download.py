@@ -103,8 +103,13 @@ def read_rows(path: Path) -> list[list[Any]]:
         data = json.loads(path.read_bytes())
     except FileNotFoundError:
         return []
-    except (OSError, ValueError, RecursionError) as e:  # RecursionError: arrays nested thousands deep
-        raise DownloadError(f"cannot read {path}: {e}") from None
+    except OSError as e:
+        raise DownloadError(f"cannot read {path}: {e.strerror or e}") from None
+    except (ValueError, RecursionError) as e:  # RecursionError: arrays nested thousands deep
+        raise DownloadError(
+            f"cannot read {path}: it is not valid JSON ({str(e)[:80] or type(e).__name__}); it may have been cut "
+            "short: move it away (or delete it) and run again to download that month anew"
+        ) from None
     if not isinstance(data, list) or not all(_is_kline_row(r) for r in data):  # as a fetched page's rows
         raise DownloadError(f"{path} is not a JSON array of kline rows; move it away and re-run")
     return data
