@@ -1879,7 +1879,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             if cmd.source is not Source.UI:  # never automatic: the operator's decision alone
                 return CommandResult(False, "only the operator abandons an order")
             async with self._trade_lock:  # (no order of this session is in flight meanwhile)
-                return CommandResult(*await self._abandon_order(str(cmd.client_order_id), cmd.source))
+                return await self._abandon_order(str(cmd.client_order_id), cmd.source)
         if isinstance(cmd, AcceptAccount):
             # not while an order is in flight: the account would already show its fill, and the book
             # would be cut by it as if sold outside tui-trader, then book the same sale again

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from tui_trader.clock import MS_PER_DAY
-from tui_trader.events import StartupProgress
+from tui_trader.events import CommandResult, StartupProgress
 from tui_trader.execution.filters import to_decimal
 from tui_trader.models import (
     EngineState,
@@ -357,7 +357,7 @@ class EngineRecovery:
             return False, f"{done}, but trading stays off: {problem}"
         return True, f"{done}; start trading with s"
 
-    async def _abandon_order(self, cid: str, source: Source) -> tuple[bool, str]:
+    async def _abandon_order(self, cid: str, source: Source) -> CommandResult:
         """The operator's way out of a stored order whose symbol the exchange no longer lists
         (:class:`~tui_trader.events.AbandonOrder`; the caller holds the trade lock): it can never be
         looked up, so the reconciliation would fail for good. Only when a lookup made now is
@@ -366,21 +366,26 @@ class EngineRecovery:
         the order is booked canceled, "abandoned: symbol no longer listed", with no fill - what it
         may have done before the delisting is not known (a live restart takes the cash from the
         account). Write-off first: a crash between the two leaves the order, which can be
-        abandoned again. Then the reconciliation runs again. Returns (ok, message)."""
+        abandoned again. Then the reconciliation runs again.
+
+        Its result is ok once the order is abandoned - that act is done, and cannot be undone - even
+        when trading stays off for another reason (another order, the account): the message then
+        says "but trading stays off: <why>", and ``data["trading_stays_off"]`` holds the why ("" when
+        trading may start; the next step named is one that works from the engine's state)."""
         from tui_trader.execution.order_manager import ABANDONED_NOT_LISTED
 
         if cid in self._in_flight:
-            return False, f"order {cid} is being executed now"
+            return CommandResult(False, f"order {cid} is being executed now")
         async with self._reconcile_lock:  # not while a reconciliation books the same stored order
             order = self._unsettled.get(cid)
             if order is None and self.db is not None:
                 stored = await self.db.get_order(cid)
                 order = stored if stored is not None and not stored.status.is_final else None
             if order is None:
-                return False, f"no open order {cid!r} in the book"
+                return CommandResult(False, f"no open order {cid!r} in the book")
             refusal = await self.order_mgr.unlisted_refusal(order)
             if refusal:
-                return False, f"order {cid} not abandoned: {refusal}"
+                return CommandResult(False, f"order {cid} not abandoned: {refusal}")
             sym = order.symbol
             done = f"order {cid} ({sym}) {ABANDONED_NOT_LISTED}: no fill booked"
             if sym in self.portfolio.positions:
@@ -391,9 +396,15 @@ class EngineRecovery:
         if sym in self.sym_index:
             done += f"; remove {sym} from feed.symbols"
         problem = await self._reconcile_again() if self._reconcile_problem else ""
+        data = {"client_order_id": cid, "symbol": sym, "abandoned": True, "trading_stays_off": problem}
         if problem:
-            return True, f"{done}; trading stays off: {problem}"
-        return True, f"{done}; start trading with s" if self.sm.state is not EngineState.RUNNING else done
+            return CommandResult(True, f"{done}; but trading stays off: {problem}", data=data)
+        state = self.sm.state
+        if state is EngineState.EMERGENCY_STOPPED:
+            done += "; the emergency stop holds: reset the emergency stop, then start trading with s"
+        elif state in (EngineState.PAUSED, EngineState.STOPPED):
+            done += "; start trading with s"
+        return CommandResult(True, done, data=data)
 
     async def _book_external_sell(self, symbol: str, qty: Decimal, source: Source) -> None:
         now = self.clock.now_ms()
