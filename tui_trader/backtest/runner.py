@@ -15,7 +15,8 @@ starts after it. ``end_ms`` is exclusive (klines with ``open_time < end_ms``).
 
 Figures: the strategy's equity is sampled by the engine at every rating period; the
 buy-and-hold and cash baselines are computed on the closes of the same symbols at the same
-period ends (:mod:`.baselines`). Positions still open at the end are shown as open trades
+period ends (:mod:`.baselines`); a symbol with no kline in the span, which could not be bought,
+is left out of buy-and-hold (with a warning). Positions still open at the end are shown as open trades
 marked at the last close (no exit fee); they are not counted in the closed-trade figures.
 """
 
@@ -340,9 +341,18 @@ async def run_backtest(
         np.where(np.isfinite(mat), np.arange(mat.shape[0])[:, None], -1), axis=0
     )
     carried = np.where(ffill_idx >= 0, mat[np.maximum(ffill_idx, 0), np.arange(mat.shape[1])], np.nan)
+    # a symbol without a kline in the span could never be bought: buy-and-hold splits the cash
+    # among those that could be (a slice kept in cash for it dragged the baseline down)
+    priced = np.isfinite(mat).any(axis=0)
+    if not priced.all():
+        log.warning(
+            "buy-and-hold: no %s klines of %s from %s to %s UTC: left out of the baseline",
+            interval, ", ".join(n for n, p in zip([name_of[c] for c in cols], priced, strict=True) if not p),
+            utc_text(live_start), utc_text(int(close_ts[-1])),
+        )  # fmt: skip
     baselines, curves = compute_baselines(
         close_ts[on_grid],
-        carried[on_grid],
+        carried[on_grid][:, priced],
         starting,
         bcfg.broker.fee_rate,
         interval_ms=period_ms,
