@@ -122,13 +122,17 @@ def result_title(cmd: Command, res: CommandResult) -> str:
     return f"{name} refused"
 
 
+#: What a key that needs the engine says while it starts up.
+STARTING_UP = "the engine is starting up (recovering the book, warming the ratings up): try again once it has started"
+
+
 def _order_key(action: Callable[[TuiTraderApp], None]) -> Callable[[TuiTraderApp], None]:
     """An order key's action (b, x, F, l, t, A): once the engine has stopped, refused at once
     with a toast (:meth:`TuiTraderApp._refused_engine_stopped`) instead of opening a dialog."""
 
     @functools.wraps(action)
     def key(app: TuiTraderApp) -> None:
-        if not app._refused_engine_stopped():
+        if not app._refused_engine_stopped() and not app._refused_starting_up():
             action(app)
 
     return key
@@ -554,6 +558,15 @@ class TuiTraderApp(App[int]):
         self.notify(why, title="Engine stopped", severity="error", timeout=8)
         return True
 
+    def _refused_starting_up(self) -> bool:
+        """For the order keys: while the engine starts up say so at once (True); they said "the
+        engine is not running", as if it had stopped, and the engine applies nothing before its
+        start-up ends."""
+        if self.engine_ready.is_set():
+            return False
+        self.notify(STARTING_UP, title="Starting up", severity="warning")
+        return True
+
     async def _submit(self, cmd: Command) -> CommandResult:
         name = command_title(cmd)
         failure = self._engine_failure()
@@ -589,7 +602,7 @@ class TuiTraderApp(App[int]):
 
     def _snapshot(self) -> EngineSnapshot | None:
         if not self.engine_ready.is_set():
-            self.notify("the engine is not running", severity="warning")
+            self.notify(STARTING_UP, title="Starting up", severity="warning")
             return None
         try:
             return self.engine.snapshot()
