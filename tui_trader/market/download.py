@@ -7,9 +7,10 @@ Only *closed* klines are written (open time + interval <= the exchange's time).
 
 Resuming: a month whose file already holds every wanted kline is skipped without a request;
 a partial month continues after its last open time (and before its first one, if the wanted
-range starts earlier, and in any hole between two of its rows). Files are written atomically (temp file + ``os.replace``) every
-``FLUSH_PAGES`` pages and when a month is done or the run stops, so an interrupted run loses
-at most a few pages and never leaves a torn file.
+range starts earlier, and in any hole between two of its rows). Files are written atomically (temp file + ``os.replace``)
+after ``FLUSH_PAGES`` pages once the new rows are half as many as those on disk, and when a
+month is done or the run stops (Ctrl-C, SIGTERM, SIGHUP), so a run killed outright loses at most
+9 pages or a third of its month so far, and never leaves a torn file.
 
 Rate limits: pages of 1000 rows; ``Retry-After`` is honoured on 429/418; when the
 ``X-MBX-USED-WEIGHT-1M`` header reaches ``weight_headroom`` of ``weight_limit`` the download
@@ -286,7 +287,7 @@ class _Month:
         self.rows = read_rows(path)
         self.have = {int(r[0]) for r in self.rows}
         self.new_rows: list[list[Any]] = []
-        self.pages = 0
+        self.pages = 0  # since the last flush
         self.written = False
 
     def resumed(self) -> int:
@@ -309,7 +310,9 @@ class _Month:
         return out
 
     def add_page(self, page: list[list[Any]]) -> int:
-        """Keep the closed, in-range, new rows of ``page``; flush every FLUSH_PAGES pages.
+        """Keep the closed, in-range, new rows of ``page``; flush after FLUSH_PAGES pages once
+        the new rows are half as many as those on disk (each flush rewrites the whole file: at a
+        fixed rate, a month of 1s klines, 2,678 pages, wrote ~60 GB; so about 3 times its size).
         Raises :class:`_BadPage` (nothing of the page kept) when a row is not a kline."""
         for k, r in enumerate(page):
             if not _is_kline_row(r):
@@ -320,7 +323,7 @@ class _Month:
         self.have.update(int(r[0]) for r in keep)
         self.new_rows.extend(keep)
         self.pages += 1
-        if self.pages % FLUSH_PAGES == 0:
+        if self.pages >= FLUSH_PAGES and 2 * len(self.new_rows) >= len(self.rows):
             self.flush()
         return len(keep)
 
@@ -331,6 +334,7 @@ class _Month:
         merged.update({int(r[0]): r for r in self.rows})  # what was on disk wins
         self.rows = [merged[t] for t in sorted(merged)]
         self.new_rows = []
+        self.pages = 0
         write_rows_atomic(self.path, self.rows)
         self.written = True
 
