@@ -1761,7 +1761,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                     await self.db.audit(*row)
                 except Exception as exc:  # noqa: BLE001
                     log.error("audit log write failed: %s", exc)
-            elif self._stop_future is None and len(self._audit_backlog) < AUDIT_BACKLOG_MAX:
+            elif self._persist and self._stop_future is None and len(self._audit_backlog) < AUDIT_BACKLOG_MAX:
                 self._audit_backlog.append(row)  # before start-up opened the database: written then
         src = str(cmd.source) if isinstance(cmd, Command) else "?"
         (log.info if res.ok else log.warning)("%s from %s: %s", name, src, res.message)
@@ -1834,8 +1834,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 ok, msg = await self._transition(EngineState.STOPPED, cmd.source, cmd.reason,
                                                  account={"peak_equity": to_decimal(round(peak, 8))})
             finally:
-                if not ok and pf.peak_equity == peak:
-                    pf.peak_equity = before  # not reset: the stored peak is the old one too
+                if not ok:  # not reset: the stored peak is the old one too (or one marked since)
+                    pf.peak_equity = max(before, pf.peak_equity)
             if not ok:
                 return CommandResult(False, f"cannot reset: {msg}")
             self.breakers.rearm_drawdown()
