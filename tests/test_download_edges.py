@@ -240,3 +240,33 @@ def test_writing_a_long_month_costs_a_few_times_its_size_not_its_square(tmp_path
     assert written[0] == 10_000 and written[-1] == pages * 1000
     assert len(json.loads((tmp_path / "m.json").read_text())) == pages * 1000
     assert sum(written) <= 3 * pages * 1000, written
+
+
+async def test_a_second_download_of_the_same_series_is_refused_while_the_first_runs(ex, tmp_path):
+    # two runs over one month file each kept what they had read at the start and wrote it back
+    # over the other's: both said "fetched 672 rows", the file held 672, not 1,344
+    cfg = make_cfg(ex.rest_url)
+    hold = ex.hold_next("GET", "klines")
+    first = asyncio.create_task(
+        download_klines(cfg, ["BTCUSDT"], "15m", ms("2025-01-06"), ms("2025-01-13"), tmp_path, sleep=no_sleep)
+    )
+    await asyncio.wait_for(hold.arrived.wait(), 10)
+    with pytest.raises(DownloadArgError) as e:
+        await download_klines(
+            cfg, ["ETHUSDT", "BTCUSDT"], "15m", JAN20, ms("2025-01-27"), tmp_path, sleep=no_sleep
+        )
+    folder = tmp_path / "BTCUSDT" / "15m"
+    assert (
+        str(e.value)
+        == f"{folder} is being downloaded by another tui-trader (pid {os.getpid()}): wait for it to end"
+    )
+    hold.release()
+    assert (await first)["rows"] == 7 * 96
+    again = await download_klines(cfg, ["BTCUSDT"], "15m", JAN20, ms("2025-01-27"), tmp_path, sleep=no_sleep)
+    assert again["rows"] == 7 * 96
+    rows = json.loads((folder / "2025-01-01.json").read_text())
+    assert len(rows) == 2 * 7 * 96
+    # a symbol without data leaves no folder behind for its lock
+    with pytest.raises(DownloadArgError, match="unknown symbol NOPEUSDT"):
+        await download_klines(cfg, ["NOPEUSDT"], "15m", JAN20, None, tmp_path, sleep=no_sleep)
+    assert not (tmp_path / "NOPEUSDT").exists()

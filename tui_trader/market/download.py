@@ -30,7 +30,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -52,6 +52,11 @@ from tui_trader.market.binance import (
     retry_after_s,
 )
 from tui_trader.outdir import out_dir_problem
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no lock, as for the engine's database
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger("tui_trader.market.download")
 
@@ -142,6 +147,62 @@ def check_out_dir(out_dir: Path) -> None:
     request; :class:`DownloadArgError` otherwise."""
     if problem := out_dir_problem(out_dir):
         raise DownloadArgError(problem)
+
+
+#: The lock file of one ``OUT/SYMBOL/INTERVAL`` folder (hidden; the replay feed skips it).
+LOCK_NAME = ".download.lock"
+
+
+@contextlib.contextmanager
+def series_lock(folder: Path) -> Iterator[None]:
+    """One download at a time per ``OUT/SYMBOL/INTERVAL`` folder: two runs over one month file
+    each kept what they had read at the start and wrote it back over the other's rows. An advisory
+    ``flock`` on ``folder/.download.lock`` (dropped by the OS when the process ends, ``kill -9``
+    included); held by another process it raises :class:`DownloadArgError` naming it. The lock
+    file is deleted on the way out (a process that locked it meanwhile sees that it is no longer
+    the folder's and takes the new one), and so is a folder this made that holds no month file (an
+    unknown symbol, an empty range)."""
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    made = [d for d in (folder.parent, folder) if not d.exists()]
+    path = folder / LOCK_NAME
+    while True:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise DownloadError(f"cannot write to {folder}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            who = ""
+            with contextlib.suppress(OSError, ValueError):
+                who = f" (pid {int(os.pread(fd, 32, 0).decode(errors='replace').strip())})"
+            os.close(fd)
+            raise DownloadArgError(f"{folder} is being downloaded by another tui-trader{who}: wait for it to end") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            current = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except OSError:
+            current = False
+        if current:
+            break
+        os.close(fd)  # its holder deleted it before we locked it: lock the folder's new one
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()  # still holding the lock: no one else is inside
+        os.close(fd)  # closing drops the flock
+        with contextlib.suppress(OSError):
+            if made and not any(folder.iterdir()):
+                for d in reversed(made):
+                    d.rmdir()
 
 
 # ---------------------------------------------------------------------------
@@ -257,9 +318,10 @@ async def download_klines(
         if end_ms is not None:
             hi_all = min(hi_all, end_ms)
         for sym in syms:
-            summary["symbols"][sym] = await _download_symbol(
-                client, retry, guard, sym, interval, iv, start_ms, hi_all, now, out_dir, progress
-            )
+            with series_lock(out_dir / sym / interval):
+                summary["symbols"][sym] = await _download_symbol(
+                    client, retry, guard, sym, interval, iv, start_ms, hi_all, now, out_dir, progress
+                )
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.close_connection(), 2.0)
