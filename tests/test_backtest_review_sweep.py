@@ -1,16 +1,23 @@
-"""What ``backtest sweep`` prints on an 80-column terminal: the heat map of a 7 x 13 grid and a
-walk-forward with a window that chose nothing keep every number whole, not cut to '…'."""
+"""What ``backtest sweep`` tells an operator: on an 80-column terminal the heat map of a 7 x 13
+grid and a walk-forward with a window that chose nothing keep every number whole, not cut to '…';
+a refused ``--walk-forward N`` names a count of windows that runs."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from rich.console import Console
 
+from tui_trader.backtest.cli import IN_SAMPLE_FRACTION, _check_windows
 from tui_trader.backtest.report import fit
-from tui_trader.backtest.sweep import _fmt, run_sweep, walk_forward_table
+from tui_trader.backtest.sweep import _fmt, run_sweep, walk_forward_table, walk_forward_windows
+from tui_trader.cli import UsageError
 from tui_trader.config import Config
 
 Z = "signal_generation.z_score_threshold"
 MA = "signal_generation.moving_average_period"
+H = 3_600_000
 
 
 def sharpe_of(config_dict: dict, data_spec: object) -> dict:
@@ -56,3 +63,22 @@ def test_walk_forward_error_goes_under_the_table_not_into_its_numbers():
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
     assert text.count("12.62 %") == 2 and text.count("-12.48") == 3  # two windows and the mean
     assert "[1] window 2: no grid point gave a finite in-sample sharpe" in text
+
+
+@pytest.mark.parametrize(("hours", "n"), [(24, 25), (24, 30), (24, 100_000), (48, 47), (24 * 9, 300)])
+def test_walk_forward_refusal_names_a_count_that_runs(hours: int, n: int):
+    """``--walk-forward 25`` over a day of hourly klines passed the check, then failed in the sweep
+    with 'span of 86400000 ms is too short ... aligned to 3600000 ms'; and the refusal of 30 said
+    'use --walk-forward 25 or fewer', which failed that way too."""
+    start = 1_709_251_200_000  # 2024-03-01
+    end = start + hours * H
+    params = [(Z, [2.0, 3.0])]
+    with pytest.raises(UsageError, match=r"or fewer|too short for any window") as refused:
+        _check_windows(Config(), params, "1h", start, end, n)
+    assert " ms " not in str(refused.value)
+    most = int(re.search(r"use --walk-forward (\d+) or fewer", str(refused.value)).group(1))
+    _check_windows(Config(), params, "1h", start, end, most)  # the count it names passes
+    windows = walk_forward_windows(start, end, most, IN_SAMPLE_FRACTION, H)  # and cuts on kline times
+    assert len(windows) == most and all(w[0] < w[1] < w[3] for w in windows)
+    with pytest.raises(UsageError):
+        _check_windows(Config(), params, "1h", start, end, most + 1)  # and is the most that does

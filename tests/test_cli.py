@@ -487,7 +487,7 @@ def test_walk_forward_windows_without_an_in_sample_sharpe_are_refused(tmp_path: 
     assert r.returncode == 2, r.stderr
     assert "--walk-forward 30: each in-sample window would span 1h 43m" in r.stderr
     assert "less than the 2 rating periods (2h 0m) an in-sample Sharpe needs" in r.stderr
-    assert "use --walk-forward 25 or fewer" in r.stderr  # 24h * (0.7 / 0.3) / 2h - 0.7 / 0.3 = 25.7
+    assert "use --walk-forward 22 or fewer" in r.stderr  # 23 or more leave a window without a kline
     assert "Traceback" not in r.stderr and "Walk-forward" not in r.stdout
 
 

@@ -143,11 +143,13 @@ MIN_IN_SAMPLE_PERIODS = 2
 
 
 def _check_windows(cfg: Config, params: list, interval: str, start_ms: int, end_ms: int, n: int) -> None:
-    """Refuse walk-forward windows whose in-sample span holds fewer than
-    ``MIN_IN_SAMPLE_PERIODS`` rating periods: no point has an in-sample Sharpe there, so no window
-    could choose one. (Each run warms its ratings and z-scores up on the klines before its window,
-    as a plain backtest does, so the z-score window does not bound a window's length.) Skipped when
-    the grid varies the rating period itself."""
+    """Refuse walk-forward windows that cannot all run or choose: cut on kline times (as the sweep
+    cuts them), a window must hold at least one kline out of sample, and its in-sample span
+    ``MIN_IN_SAMPLE_PERIODS`` rating periods, else no point has an in-sample Sharpe there. (Each
+    run warms its ratings and z-scores up on the klines before its window, as a plain backtest
+    does, so the z-score window does not bound a window's length.) The in-sample check is skipped
+    when the grid varies the rating period itself. The error names the most windows that would
+    pass both checks."""
     from tui_trader.backtest.report import fmt_duration
     from tui_trader.backtest.sweep import walk_forward_windows
     from tui_trader.cli import UsageError
@@ -156,22 +158,42 @@ def _check_windows(cfg: Config, params: list, interval: str, start_ms: int, end_
 
     if n < 1:
         raise UsageError(f"--walk-forward: needs 1 or more windows, got {n}")
-    if any(p == "data_processing.rating_calculation_interval_ms" for p, _ in params):
+    align = interval_to_ms(interval)
+    varied = any(p == "data_processing.rating_calculation_interval_ms" for p, _ in params)
+    need = 0 if varied else MIN_IN_SAMPLE_PERIODS * period_ms_for(cfg, align)
+
+    def shortest_in_sample(k: int) -> int | None:
+        """The shortest in-sample span of ``k`` windows, or None when some window has no kline."""
+        try:
+            windows = walk_forward_windows(start_ms, end_ms, k, IN_SAMPLE_FRACTION, align)
+        except ValueError:
+            return None
+        return min(w[1] - w[0] for w in windows)
+
+    shortest = shortest_in_sample(n)
+    if shortest is not None and shortest >= need:
         return
-    try:
-        windows = walk_forward_windows(start_ms, end_ms, n, IN_SAMPLE_FRACTION)
-    except ValueError as exc:
-        raise UsageError(f"--walk-forward {n}: {exc}") from None
-    period = period_ms_for(cfg, interval_to_ms(interval))
-    need = MIN_IN_SAMPLE_PERIODS * period
-    in_sample = windows[0][1] - windows[0][0]
-    if in_sample >= need:
-        return
+    if need:
+        try:  # the in-sample span before it is cut on kline times: that it is too short comes first
+            unaligned = walk_forward_windows(start_ms, end_ms, n, IN_SAMPLE_FRACTION)[0]
+        except ValueError:
+            unaligned = None
+        if unaligned is not None and unaligned[1] - unaligned[0] < need:
+            shortest = unaligned[1] - unaligned[0]
+    # the most windows that pass: at most one out-of-sample kline and `need` in sample each
+    span = end_ms - start_ms
     ratio = IN_SAMPLE_FRACTION / (1.0 - IN_SAMPLE_FRACTION)
-    most = int((end_ms - start_ms) * ratio / need - ratio)
+    most = min(n - 1, int(span / align - ratio) + 1, int(span * ratio / need - ratio) + 1 if need else n)
+    while most >= 1 and not ((k := shortest_in_sample(most)) is not None and k >= need):
+        most -= 1
     hint = f"use --walk-forward {most} or fewer" if most >= 1 else "the span is too short for any window"
+    if shortest is None or shortest >= need:
+        raise UsageError(
+            f"--walk-forward {n}: {fmt_duration(span)} of {interval} klines cut into {n} windows "
+            f"({IN_SAMPLE_FRACTION:.0%} in sample) leaves a window without a kline; {hint}"
+        )
     raise UsageError(
-        f"--walk-forward {n}: each in-sample window would span {fmt_duration(in_sample)}, less than the "
+        f"--walk-forward {n}: each in-sample window would span {fmt_duration(shortest)}, less than the "
         f"{MIN_IN_SAMPLE_PERIODS} rating periods ({fmt_duration(need)}) an in-sample Sharpe needs: no window "
         f"could choose a point; {hint}"
     )
