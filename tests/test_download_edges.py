@@ -10,8 +10,9 @@ import os
 import signal
 import sys
 
+import numpy as np
 import pytest
-from exchange_standin import StandinExchange, SteerableClock, ms
+from exchange_standin import KlineSeries, StandinExchange, SteerableClock, ms
 
 from tui_trader.config import Config
 from tui_trader.market import download as dl
@@ -270,3 +271,47 @@ async def test_a_second_download_of_the_same_series_is_refused_while_the_first_r
     with pytest.raises(DownloadArgError, match="unknown symbol NOPEUSDT"):
         await download_klines(cfg, ["NOPEUSDT"], "15m", JAN20, None, tmp_path, sleep=no_sleep)
     assert not (tmp_path / "NOPEUSDT").exists()
+
+
+def _with_halt(ex: StandinExchange, symbol: str, lo: int, hi: int) -> None:
+    """The stand-in's 15m klines of ``symbol`` without those opening in ``[lo, hi)`` (a halt)."""
+    s = ex.series(symbol, "15m")
+    rows = [r for r in s.rows if not lo <= r[0] < hi]
+    gapped = KlineSeries(s.interval_ms, rows, np.array([r[0] for r in rows], dtype=np.int64))
+    real = ex.series
+    ex.series = lambda sym, iv: gapped if (sym, iv) == (symbol, "15m") else real(sym, iv)  # type: ignore[method-assign]
+
+
+async def test_a_halt_on_the_exchange_is_reported_and_the_bar_completes(ex, tmp_path, capsys):
+    # an exchange halt (no klines for 4 hours) was stored correctly but said nowhere, and the
+    # progress bar stopped at 2,502 of 2,518: the operator could not tell a halt from a failure
+    _with_halt(ex, "BTCUSDT", ms("2025-01-10T02:00"), ms("2025-01-10T06:00"))
+    seen: list[tuple[str, int, int]] = []
+    cfg = make_cfg(ex.rest_url)
+    summary = await download_klines(
+        cfg,
+        ["BTCUSDT", "ETHUSDT"],
+        "15m",
+        ms("2025-01-06"),
+        None,
+        tmp_path,
+        progress=lambda *a: seen.append(a),
+        sleep=no_sleep,
+    )
+    assert summary["symbols"]["BTCUSDT"]["rows"] == 2518 - 16
+    assert summary["symbols"]["BTCUSDT"]["gaps"] == [(ms("2025-01-10T02:00"), 16)]
+    assert summary["symbols"]["ETHUSDT"]["gaps"] == []
+    assert [x for x in seen if x[0] == "BTCUSDT"][-1] == ("BTCUSDT", 2502, 2502)
+    capsys.readouterr()
+    assert (
+        await asyncio.to_thread(
+            main_download, _args(tmp_path, symbols="BTCUSDT,ETHUSDT", start="2025-01-06"), cfg
+        )
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert (
+        "note: BTCUSDT: the exchange has no 15m kline for 16 open times in 1 gap (a halt or maintenance): "
+        "from 2025-01-10 02:00 UTC (16)" in err
+    ), err
+    assert "ETHUSDT:" not in err

@@ -281,8 +281,9 @@ async def download_klines(
 
     ``progress(symbol, rows_done, rows_total)`` is called after every page (rows, estimated
     total). Returns ``{"interval", "out_dir", "rows", "files", "resumed", "pauses",
-    "symbols": {symbol: {"rows", "files", "resumed", "months_skipped"}}}`` where ``rows`` are
-    rows fetched now, ``files`` month files written, ``resumed`` rows already on disk.
+    "symbols": {symbol: {"rows", "files", "resumed", "months_skipped", "gaps"}}}`` where ``rows``
+    are rows fetched now, ``files`` month files written, ``resumed`` rows already on disk, ``gaps``
+    ``(first open time, klines)`` of each hole the exchange has between the first and last kline.
     Raises DownloadArgError (bad arguments, unknown symbol) or DownloadError (network /
     exchange failure after ``attempts`` tries).
     """
@@ -414,9 +415,10 @@ async def _download_symbol(
     out_dir: Path,
     progress: Callable[[str, int, int], None] | None,
 ) -> dict[str, int]:
-    stats = {"rows": 0, "files": 0, "resumed": 0, "months_skipped": 0}
+    stats: dict[str, Any] = {"rows": 0, "files": 0, "resumed": 0, "months_skipped": 0, "gaps": []}
     total = max(0, (hi_all - lo_all + iv - 1) // iv)
     done = 0
+    last: int | None = None  # the last open time stored, for the gaps across a month's end
 
     def on_new(n: int) -> None:
         nonlocal done
@@ -441,9 +443,15 @@ async def _download_symbol(
             month.flush()  # keep what was fetched, even when interrupted
             if month.written:
                 stats["files"] += 1
+        for t in sorted(t for t in month.have if month.lo <= t < month.hi):
+            if last is not None and t - last > iv:  # open times the exchange has no kline for: a halt
+                stats["gaps"].append((last + iv, (t - last) // iv - 1))
+            last = t
         if progress:
             progress(sym, done, total)
         m = next_month(m)
+    if progress:
+        progress(sym, done, done)  # complete: gaps and the time before a listing have no kline to wait for
     return stats
 
 
@@ -655,6 +663,16 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
         f"fetched {summary['rows']} rows, {summary['resumed']} already present, {summary['files']} file(s) written"
         + (f", {summary['pauses']} rate-limit pause(s)" if summary["pauses"] else "")
     )
+    for sym, s in summary["symbols"].items():
+        if gaps := s["gaps"]:
+            n, k = sum(c for _, c in gaps), len(gaps)
+            where = ", ".join(f"from {utc_text(t)} UTC ({c})" for t, c in gaps[:5]) + (", ..." if k > 5 else "")
+            err.print(
+                f"note: {sym}: the exchange has no {interval} kline for {n} open times in {k} gap{'s' if k > 1 else ''} "
+                f"(a halt or maintenance): {where}",
+                highlight=False,
+                soft_wrap=True,
+            )
     empty = [sym for sym, s in summary["symbols"].items() if s["rows"] + s["resumed"] == 0]
     if empty:  # else the next step (--data OUT) fails with "no kline files found" and no reason
         upto = f"to {utc_text(end_ms)} UTC" if end_ms is not None else "up to now"
