@@ -497,6 +497,34 @@ def check_feed_flags(args: argparse.Namespace, cfg: Any) -> None:
             raise UsageError(f"{flag} is for the sim feed, not the {kind} feed")
 
 
+def check_replay_data(args: argparse.Namespace, cfg: Any) -> None:
+    """Refuse a replay whose files are not there before anything starts: a missing --data, or no
+    klines of the interval, failed in the engine's start-up (the console opened on the error, a
+    headless run logged it twice before its one-line error)."""
+    if cfg.feed.kind != "replay":
+        return
+    from tui_trader.market.replay import ReplayError, discover
+
+    path = cfg.feed.replay.path
+    name = "--data" if getattr(args, "data", None) else "feed.replay.path"
+    if not path:
+        raise UsageError("--feed replay needs --data PATH (or feed.replay.path)")
+    try:
+        files = discover(path)
+    except FileNotFoundError:
+        raise UsageError(f"{name}: no such file or folder: {path}") from None
+    except ReplayError as exc:
+        raise UsageError(f"{name}: {exc}") from None
+    if not files:
+        raise UsageError(f"{name}: no kline files found in {path} (SYMBOL/INTERVAL/*.json or "
+                         "data.binance.vision SYMBOL-INTERVAL-YYYY-MM.csv|zip)")
+    have = sorted({iv for _, _, iv in files})
+    if cfg.feed.interval not in have:
+        given = getattr(args, "interval", None)
+        raise UsageError(f"{'--interval' if given else 'feed.interval'}: no {cfg.feed.interval} klines in {path} "
+                         f"(intervals found: {', '.join(have)}{'' if given else '; choose one with --interval'})")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from tui_trader.headless import main_run
 
@@ -504,6 +532,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("run --live is not supported headless: live trading needs the console's typed confirmation")
     cfg = load_cfg(args)
     check_feed_flags(args, cfg)
+    check_replay_data(args, cfg)
     if cfg.broker.kind == "binance":
         # a config file must not make a headless run trade real money: there is no confirmation here
         raise UsageError('the configuration sets broker.kind = "binance" (live trading), which `run` does not do: '
@@ -543,6 +572,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
     cfg = load_cfg(args)
     check_feed_flags(args, cfg)
+    if getattr(args, "report", None) is None:  # the report viewer starts no feed
+        check_replay_data(args, cfg)
     return main_tui(args, cfg)
 
 

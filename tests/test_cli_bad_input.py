@@ -1,0 +1,87 @@
+"""Bad input on the command line: one clear line on stderr and exit code 2, before anything runs
+(no traceback, no log lines, no console opened on the error)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tui_trader.cli import main
+
+
+@pytest.fixture
+def quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No log file, no user config, the default books under tmp_path; the console never opens."""
+    monkeypatch.setenv("TUI_TRADER_LOG_FILE", "off")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+    def no_console(*_a, **_k):
+        raise AssertionError("the console opened on bad input")
+
+    monkeypatch.setattr("tui_trader.ui.launch.main_tui", no_console)
+    return tmp_path
+
+
+def one_error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    assert captured.out == ""
+    return lines[0]
+
+
+def klines(root: Path, interval: str = "1h") -> Path:
+    folder = root / "klines" / "BTCUSDT" / interval
+    folder.mkdir(parents=True)
+    row = [1704067200000, "1", "2", "0.5", "1.5", "10", 1704070799999, "15", 5, "5", "7.5", "0"]
+    (folder / "2024-01-01.json").write_text(json.dumps([row]))
+    return root / "klines"
+
+
+@pytest.mark.parametrize("command", [["run", "--speed", "max"], []])
+def test_a_replay_path_that_is_not_there(command: list[str], quiet: Path, capsys) -> None:
+    # run logged a warning and the error before its error line; the console opened on the error
+    assert main([*command, "--data", str(quiet / "nowhere")]) == 2
+    assert one_error_line(capsys) == f"error: --data: no such file or folder: {quiet / 'nowhere'}"
+    assert not (quiet / "data").exists()  # no book was opened
+
+
+@pytest.mark.parametrize("command", [["run", "--speed", "max"], []])
+def test_a_replay_of_an_interval_the_files_do_not_have(command: list[str], quiet: Path, capsys) -> None:
+    data = klines(quiet)
+    assert main([*command, "--data", str(data), "--interval", "7m"]) == 2
+    assert one_error_line(capsys) == f"error: --interval: no 7m klines in {data} (intervals found: 1h)"
+    assert main([*command, "--data", str(data)]) == 2  # the shipped 1m, not given: say how to choose
+    assert one_error_line(capsys) == (f"error: feed.interval: no 1m klines in {data} (intervals found: 1h; "
+                                      "choose one with --interval)")
+
+
+@pytest.mark.parametrize("command", [["run", "--speed", "max"], []])
+def test_a_replay_folder_without_kline_files(command: list[str], quiet: Path, capsys) -> None:
+    (quiet / "empty").mkdir()
+    assert main([*command, "--data", str(quiet / "empty")]) == 2
+    assert one_error_line(capsys).startswith(f"error: --data: no kline files found in {quiet / 'empty'} (")
+
+
+@pytest.mark.parametrize("command", [["run", "--speed", "max"], []])
+def test_a_replay_without_a_path(command: list[str], quiet: Path, capsys) -> None:
+    # the console opened on "replay feed needs a path (feed.replay.path or --path)": there is no --path
+    assert main([*command, "--feed", "replay"]) == 2
+    assert one_error_line(capsys) == "error: --feed replay needs --data PATH (or feed.replay.path)"
+
+
+def test_a_replay_path_from_the_configuration_is_named_as_such(quiet: Path, capsys) -> None:
+    cfg = quiet / "c.toml"
+    cfg.write_text(f'[feed]\nkind = "replay"\n[feed.replay]\npath = "{quiet / "gone"}"\n')
+    assert main(["run", "--config", str(cfg)]) == 2
+    assert one_error_line(capsys) == f"error: feed.replay.path: no such file or folder: {quiet / 'gone'}"
+
+
+def test_a_good_replay_still_runs(quiet: Path, capsys) -> None:
+    data = klines(quiet)
+    assert main(["run", "--data", str(data), "--interval", "1h", "--speed", "max", "--json",
+                 "--db", str(quiet / "x.db")]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["stopped_by"] == "data ended"
