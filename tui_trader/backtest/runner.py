@@ -361,7 +361,9 @@ async def run_backtest(
     end_ts = int(max(int(eq_ts[-1]), int(close_ts[-1])))
     marks = {s: (end_ts, Decimal(repr(last[s]))) for s in open_syms if s in last and np.isfinite(last[s])}
     trades = trades_from_fills(fills, marks=marks)
-    metrics = compute_metrics(eq_ts, eq, trades, fills=fills, position_counts=counts, period_ms=period_ms)
+    # exposure from the trades' own times, not from the position counts at period ends: with a
+    # rating period of several klines a trade held inside one was missed, or counted whole
+    metrics = compute_metrics(eq_ts, eq, trades, fills=fills, period_ms=period_ms)
 
     result = BacktestResult(
         run_id=run_id or _new_run_id(),
