@@ -315,3 +315,37 @@ async def test_a_halt_on_the_exchange_is_reported_and_the_bar_completes(ex, tmp_
         "from 2025-01-10 02:00 UTC (16)" in err
     ), err
     assert "ETHUSDT:" not in err
+
+
+RESTRICTED = (
+    "Service unavailable from a restricted location according to 'b. Eligibility' in "
+    "https://www.binance.com/en/terms. Please contact customer service if you believe you received this message "
+    "in error."
+)
+
+
+async def test_a_restricted_location_is_named_not_an_unreadable_body(ex, tmp_path, capsys):
+    # Binance answers every request from some countries and cloud regions (the US) with HTTP 451
+    # and code 0: this said "cannot reach the exchange: HTTP 451, unreadable body"
+    ex.fail_next("GET", "time", status=451, code=0, msg=RESTRICTED)
+    code = await asyncio.to_thread(main_download, _args(tmp_path), make_cfg(ex.rest_url))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1, err
+    assert err[0] == (
+        "download failed: the exchange refuses requests from this location (HTTP 451: Binance is not available "
+        "in this country or cloud region); the monthly kline files of data.binance.vision, which --data reads, "
+        "are another way"
+    )
+    assert [r.path for r in ex.requests] == ["time"]  # not retried
+
+
+async def test_a_firewall_refusal_says_to_wait(ex, tmp_path):
+    ex.respond_next_html("GET", "klines", 403, "<html><body>403 Forbidden</body></html>")
+    with pytest.raises(DownloadError) as e:
+        await download_klines(
+            make_cfg(ex.rest_url), ["BTCUSDT"], "15m", JAN20, None, tmp_path, sleep=no_sleep
+        )
+    assert str(e.value) == (
+        "BTCUSDT: the exchange's firewall refused the request (HTTP 403, its request rate limit): wait a few "
+        "minutes before running again; the files written so far are kept"
+    )

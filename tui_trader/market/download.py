@@ -303,7 +303,7 @@ async def download_klines(
             now = int((await retry.call("server time", client.get_server_time))["serverTime"])
             await guard.after(client.response)
         except (RateLimited, BinanceAPIException) as e:
-            if (why := _rate_limit_text(e, retry)) is not None:
+            if (why := _refusal_text(e, retry)) is not None:
                 raise DownloadError(why) from None
             raise DownloadError(f"cannot reach the exchange: {describe_error(e)}") from None
         except (TimeoutError, BinanceRequestException, aiohttp.ClientError, OSError) as e:
@@ -476,7 +476,7 @@ async def _fetch_into(
     try:
         await fetch_klines_range(client, retry, sym, interval, span[0], span[1], KLINE_LIMIT, on_page, weight_check)
     except BinanceAPIException as e:
-        if (why := _rate_limit_text(e, retry)) is not None:
+        if (why := _refusal_text(e, retry)) is not None:
             raise DownloadError(f"{sym}: {why}") from None
         if e.code == -1121:
             raise DownloadArgError(f"unknown symbol {sym} on the exchange") from None
@@ -484,7 +484,7 @@ async def _fetch_into(
             raise DownloadArgError(f"the exchange does not accept interval {interval}") from None
         raise DownloadError(f"{sym}: exchange error {describe_error(e)}") from None
     except RateLimited as e:
-        raise DownloadError(f"{sym}: {_rate_limit_text(e, retry) or e}") from None
+        raise DownloadError(f"{sym}: {_refusal_text(e, retry) or e}") from None
     except _BadPage as e:
         raise DownloadError(f"{sym}: the exchange sent a malformed page of klines ({e}); nothing of it was kept") from None
     except (TimeoutError, BinanceRequestException, aiohttp.ClientError, OSError) as e:
@@ -501,11 +501,22 @@ def _span_text(seconds: float) -> str:
     return f"{s // 3600} h {-(-(s % 3600) // 60)} min"
 
 
-def _rate_limit_text(exc: BaseException, retry: RestRetry) -> str | None:
+def _refusal_text(exc: BaseException, retry: RestRetry) -> str | None:
     """What the operator must do after the exchange refused requests for their rate (418 = an IP
-    ban, 429 = too many requests), or None when ``exc`` is no such refusal. A ban is not waited
-    out here (it can last up to days) and every request during it makes it longer, so the message
-    says how long to wait before the next run."""
+    ban, 429 = too many requests, 403 = its firewall's limit) or for where they come from (451),
+    or None when ``exc`` is no such refusal. A ban is not waited out here (it can last up to
+    days) and every request during it makes it longer, so the message says how long to wait
+    before the next run."""
+    if isinstance(exc, BinanceAPIException) and exc.status_code == 451:  # a JSON body with code 0
+        return (
+            "the exchange refuses requests from this location (HTTP 451: Binance is not available in this country "
+            "or cloud region); the monthly kline files of data.binance.vision, which --data reads, are another way"
+        )
+    if isinstance(exc, BinanceAPIException) and exc.status_code == 403:  # an HTML page
+        return (
+            "the exchange's firewall refused the request (HTTP 403, its request rate limit): wait a few minutes "
+            "before running again; the files written so far are kept"
+        )
     if isinstance(exc, RateLimited):
         wait: float | None = exc.retry_after_s
         status = 418
