@@ -57,7 +57,8 @@ class _Section(BaseModel):
 
 class SignalGeneration(_Section):
     z_score_threshold: float = Field(2.5, gt=0, description="enter when z >= this; exit when z <= -this")
-    moving_average_period: int = Field(200, ge=2, description="rating periods in the z-score window")
+    # bounded: 10**12 passed and failed at start-up with a numpy MemoryError
+    moving_average_period: int = Field(200, ge=2, le=10_000, description="rating periods in the z-score window")
     confidence_threshold: float = Field(0.7, ge=0, le=1, description="entries below this confidence are dropped")
     signal_cooldown_ms: int = Field(300_000, ge=0, description="per-symbol quiet time after a signal")
 
@@ -108,9 +109,15 @@ class DataProcessing(_Section):
     )
     batch_processing_enabled: bool = True
     max_batch_size: int = Field(100, ge=1)
-    kline_retention_days: float = Field(30.0, ge=0, description="closed klines kept in the database (0 = none)")
+    # at most 100 years: 1e300 days is no SQLite integer, and every pruning failed
+    kline_retention_days: float = Field(
+        30.0, ge=0, le=36_500, description="closed klines kept in the database (0 = none)"
+    )
     rating_retention_days: float = Field(
-        30.0, gt=0, description="rating rows kept in the database (never less than the z-score warm-up window)"
+        30.0,
+        gt=0,
+        le=36_500,
+        description="rating rows kept in the database (never less than the z-score warm-up window)",
     )
     rating_worker: Literal["auto", "on", "off"] = Field(
         "auto",
@@ -148,8 +155,9 @@ class Universe(_Section):
 class SimFeed(_Section):
     seed: int = Field(42, ge=0, description="the same seed gives the same market (numpy takes no negative one)")
     n_symbols: int = Field(40, ge=2, le=5000)
-    warmup_periods: int = Field(300, ge=0, description="history generated instantly at start")
-    ticks_per_kline: int = Field(4, ge=1, description="price updates inside each candle")
+    # bounded: 10**12 of either never finished starting, or failed with a numpy MemoryError
+    warmup_periods: int = Field(300, ge=0, le=10_000, description="history generated instantly at start")
+    ticks_per_kline: int = Field(4, ge=1, le=1_000, description="price updates inside each candle")
 
 
 class ReplayFeed(_Section):
@@ -231,7 +239,8 @@ class Feed(_Section):
 
 class Rating(_Section):
     tau: float = Field(0.5, gt=0, le=2.0, description="Glicko-2 system constant")
-    initial_rating: float = 1500.0
+    # 1e308 overflowed the z-scores to NaN: nothing ever traded, without a word
+    initial_rating: float = Field(1500.0, ge=-1e6, le=1e6)
     initial_rd: float = Field(350.0, gt=0)
     initial_volatility: float = Field(0.06, gt=0)
     max_volatility: float = Field(
@@ -242,14 +251,15 @@ class Rating(_Section):
     outcome_mode: Literal["binary", "margin"] = "binary"
     margin_scale: float = Field(0.25, gt=0, description="score gap giving outcome 0.73 in margin mode")
     volatility_window: int = Field(
-        20, ge=3, description="klines in the return-volatility estimate (3 or more: two returns at least)"
+        20, ge=3, le=10_000, description="klines in the return-volatility estimate (3 or more: two returns at least)"
     )
     draw_epsilon: float = Field(1e-9, ge=0, description="score gap treated as a draw in binary mode")
 
 
 class Broker(_Section):
     kind: Literal["paper", "binance"] = "paper"
-    starting_balance: float = Field(10_000.0, gt=0)
+    # 1e308 failed the first order's quantity rounding with a decimal traceback
+    starting_balance: float = Field(10_000.0, gt=0, le=1e15)
     quote_asset: str = Field("USDT", min_length=1)
     fee_rate: float = Field(0.001, ge=0, lt=0.1, description="fee per fill, fraction of notional")
     slippage_bps: float = Field(2.0, ge=0, description="fixed slippage in basis points")

@@ -1,0 +1,64 @@
+"""Configuration: sizes and amounts the engine cannot use are refused, naming the field.
+
+Each of these passed ``config check`` and then failed at start-up: a numpy MemoryError
+traceback (a z-score window, a volatility window or a sim candle of 10**12), a start-up that
+never finished (10**12 warm-up periods), a decimal traceback on the first order (a starting
+balance of 1e308), ratings that overflowed to NaN so that nothing ever traded (an initial
+rating of 1e308), and a retention older than SQLite's integers, whose pruning failed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tui_trader.cli import main
+from tui_trader.config import check
+
+HUGE = 10**12
+
+CASES = [
+    ("signal_generation", "moving_average_period", HUGE, 10_000),
+    ("rating", "volatility_window", HUGE, 10_000),
+    ("feed.sim", "warmup_periods", HUGE, 10_000),
+    ("feed.sim", "ticks_per_kline", HUGE, 1_000),
+    ("broker", "starting_balance", 1e308, 1e15),
+    ("rating", "initial_rating", 1e308, 1e6),
+    ("rating", "initial_rating", -1e308, -1e6),
+    ("data_processing", "kline_retention_days", 1e300, 36_500),
+    ("data_processing", "rating_retention_days", 1e300, 36_500),
+]
+
+
+def _nest(section: str, key: str, value: object) -> dict:
+    out: dict = {key: value}
+    for part in reversed(section.split(".")):
+        out = {part: out}
+    return out
+
+
+@pytest.mark.parametrize(("section", "key", "bad", "limit"), CASES)
+def test_an_absurd_size_is_a_configuration_error(section: str, key: str, bad: object, limit: object) -> None:
+    path = f"{section}.{key}"
+    res = check(_nest(section, key, bad))
+    assert not res.ok
+    assert [i.path for i in res.errors] == [path]
+    # the limit itself is allowed: the range is closed
+    assert check(_nest(section, key, limit)).ok
+
+
+@pytest.mark.parametrize(("section", "key", "bad", "limit"), CASES[:2])
+def test_config_check_and_run_exit_2_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], section: str, key: str, bad: object, limit: object
+) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text(f"[{section}]\n{key} = {bad}\n")
+    assert main(["config", "check", str(f)]) == 2
+    assert f"{section}.{key}" in capsys.readouterr().out
+    assert (
+        main(["run", "--headless", "--config", str(f), "--db", str(tmp_path / "x.db"), "--duration", "1s"])
+        == 2
+    )
+    assert f"{section}.{key}" in capsys.readouterr().err
+    assert not (tmp_path / "x.db").exists()
