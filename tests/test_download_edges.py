@@ -17,6 +17,7 @@ from exchange_standin import KlineSeries, StandinExchange, SteerableClock, ms
 from tui_trader.config import Config
 from tui_trader.market import download as dl
 from tui_trader.market.download import DownloadArgError, DownloadError, download_klines, main_download
+from tui_trader.market.replay import load_klines
 
 NOW = ms("2025-02-01T05:37")  # inside the 15m kline that opened at 05:30: not closed yet
 JAN20 = ms("2025-01-20")
@@ -349,3 +350,38 @@ async def test_a_firewall_refusal_says_to_wait(ex, tmp_path):
         "BTCUSDT: the exchange's firewall refused the request (HTTP 403, its request rate limit): wait a few "
         "minutes before running again; the files written so far are kept"
     )
+
+
+async def test_round_trip_the_replay_reads_exactly_the_exchanges_klines(ex, tmp_path, shared_data):
+    # what `run --feed replay --data OUT` and `backtest --data OUT` load from a download is what
+    # they load from Binance's own files for the same open times: every price, volume and count
+    await download_klines(
+        make_cfg(ex.rest_url), ["BTCUSDT", "ETHUSDT"], "15m", ms("2025-01-06"), None, tmp_path, sleep=no_sleep
+    )
+    got = load_klines(tmp_path, "15m", ["BTCUSDT", "ETHUSDT"], file_cache=None)
+    ref = load_klines(
+        shared_data / "binance_spot_klines",
+        "15m",
+        ["BTCUSDT", "ETHUSDT"],
+        ms("2025-01-06"),
+        ms("2025-02-01T05:30"),
+        file_cache=None,
+    )
+    assert got.rejected == 0 and len(got.klines) == 2 * 2518  # up to the last closed kline, 05:15
+    assert int(got.klines.open_time.max()) == ms("2025-02-01T05:15")
+    fields = (
+        "sym",
+        "open_time",
+        "close_time",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "trades",
+        "taker_buy_base",
+        "closed",
+    )
+    for f in fields:
+        assert np.array_equal(getattr(got.klines, f), getattr(ref.klines, f)), f
