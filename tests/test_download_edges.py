@@ -385,3 +385,30 @@ async def test_round_trip_the_replay_reads_exactly_the_exchanges_klines(ex, tmp_
     )
     for f in fields:
         assert np.array_equal(getattr(got.klines, f), getattr(ref.klines, f)), f
+
+
+@pytest.mark.parametrize("body", [{"foo": 1}, [], {"serverTime": "abc"}, {"serverTime": None}])
+async def test_a_server_time_answer_that_is_not_binances_is_a_clear_failure(ex, tmp_path, capsys, body):
+    # a rest_url pointing at another service, or a proxy's own JSON: this was a KeyError,
+    # TypeError or ValueError traceback
+    ex.respond_next("GET", "time", body)
+    code = await asyncio.to_thread(main_download, _args(tmp_path), make_cfg(ex.rest_url))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1, err
+    assert err[0].startswith(
+        "download failed: cannot reach the exchange: its answer to the time request is not "
+    )
+    assert "check binance.rest_url" in err[0]
+
+
+async def test_a_kline_answer_that_is_not_a_list_fails_instead_of_skipping_the_month(ex, tmp_path):
+    # a JSON object with HTTP 200 ended the month's paging as if it were empty: the run said
+    # "fetched 96 rows" with the month before the last one missing, and exit 0
+    ex.respond_next("GET", "klines", {"code": 0, "msg": "proxy says no"})
+    with pytest.raises(
+        DownloadError, match=r"^BTCUSDT: the exchange sent a malformed page of klines \(a dict"
+    ):
+        await download_klines(
+            make_cfg(ex.rest_url), ["BTCUSDT"], "15m", ms("2025-01-31"), None, tmp_path, sleep=no_sleep
+        )
+    assert not (tmp_path / "BTCUSDT").exists()

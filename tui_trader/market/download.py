@@ -300,7 +300,7 @@ async def download_klines(
     }
     try:
         try:
-            now = int((await retry.call("server time", client.get_server_time))["serverTime"])
+            answer = await retry.call("server time", client.get_server_time)
             await guard.after(client.response)
         except (RateLimited, BinanceAPIException) as e:
             if (why := _refusal_text(e, retry)) is not None:
@@ -308,6 +308,12 @@ async def download_klines(
             raise DownloadError(f"cannot reach the exchange: {describe_error(e)}") from None
         except (TimeoutError, BinanceRequestException, aiohttp.ClientError, OSError) as e:
             raise DownloadError(f"cannot reach the exchange: {describe_error(e)}") from None
+        now = answer.get("serverTime") if isinstance(answer, dict) else None
+        if not isinstance(now, int) or isinstance(now, bool) or now <= 0:  # another service, or a proxy's JSON
+            raise DownloadError(
+                f"cannot reach the exchange: its answer to the time request is not Binance's ({str(answer)[:60]}); "
+                "check binance.rest_url"
+            )
         if start_ms > now - iv:  # no kline opening at the start or later has closed yet: nothing to store
             at, clock = utc_text(start_ms), utc_text(now)
             if start_ms > now:
@@ -340,6 +346,21 @@ def _expand(p: Path | str) -> Path:
 
 class _BadPage(ValueError):
     """A page of klines from the exchange holding a row that is not a kline."""
+
+
+class _ListPages:
+    """The client's ``get_klines`` refusing an answer that is not a list: the paging takes one
+    (a JSON object from a proxy, with HTTP 200) for the end of the data and would skip the rest
+    of the month as if the exchange had none."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def get_klines(self, **params: Any) -> list[list[Any]]:
+        page = await self.client.get_klines(**params)
+        if not isinstance(page, list):
+            raise _BadPage(f"a {type(page).__name__} instead of a list: {str(page)[:60]}")
+        return page
 
 
 class _Month:
@@ -474,7 +495,9 @@ async def _fetch_into(
         await guard.after(client.response)
 
     try:
-        await fetch_klines_range(client, retry, sym, interval, span[0], span[1], KLINE_LIMIT, on_page, weight_check)
+        await fetch_klines_range(
+            _ListPages(client), retry, sym, interval, span[0], span[1], KLINE_LIMIT, on_page, weight_check
+        )
     except BinanceAPIException as e:
         if (why := _refusal_text(e, retry)) is not None:
             raise DownloadError(f"{sym}: {why}") from None
