@@ -28,8 +28,9 @@ def toy() -> tuple[np.ndarray, np.ndarray]:
 def test_buy_and_hold_exact_equity():
     ts, close = toy()
     c = buy_and_hold_curve(ts, close, starting_cash=1000.0, fee_rate=0.001)
-    # slices of 500; qty = 500 * 0.999 / entry price
-    qa, qb = 499.5 / 10, 499.5 / 5
+    # slices of 500, each buying a notional of 500 / 1.001 and paying 0.1 % of it as the fee
+    notional = 500 / 1.001
+    qa, qb = notional / 10, notional / 5
     expected = [
         1000.0,  # before anything is bought
         500.0 + qa * 10,  # A bought at 10, B's slice still cash
@@ -38,12 +39,15 @@ def test_buy_and_hold_exact_equity():
         qa * 12 + qb * 4,
     ]
     np.testing.assert_allclose(c["equity"], expected, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(c["equity"], [1000.0, 999.5, 1048.95, 1148.85, 999.0], atol=1e-9)
+    k = 1 / (0.999 * 1.001)  # to the quantities when the fee came out of the slice (500 * 0.999)
+    np.testing.assert_allclose(c["equity"], [1000.0, 500 + 500 / 1.001, 1048.95 * k, 1148.85 * k, 999.0 * k],
+                               atol=1e-9)  # fmt: skip
     np.testing.assert_array_equal(c["ts_ms"], [0, H, 2 * H, 3 * H, 4 * H])
     np.testing.assert_array_equal(c["position_counts"], [0, 1, 2, 2, 2])
     np.testing.assert_array_equal(c["entry_index"], [0, 1])
-    assert c["fees"] == pytest.approx(1.0)
-    assert c["traded_notional"] == pytest.approx(1000.0)
+    assert c["fees"] == pytest.approx(1000 / 1.001 * 0.001)  # the paper broker's rule: rate x notional
+    assert c["traded_notional"] == pytest.approx(1000 / 1.001)  # price x quantity, the fee not in it
+    assert c["traded_notional"] + c["fees"] == pytest.approx(1000.0)  # all the cash is spent
 
 
 def test_symbol_that_never_trades_keeps_its_slice_in_cash():
@@ -61,9 +65,9 @@ def test_compute_baselines_metrics():
     assert tuple(metrics) == BASELINE_NAMES == tuple(curves)
     bh, cash = metrics["buy_and_hold"], metrics["cash"]
     assert tuple(bh) == METRIC_KEYS and tuple(cash) == METRIC_KEYS
-    assert bh["total_return"] == pytest.approx(999.0 / 1000.0 - 1)  # the entry fee counts
+    assert bh["total_return"] == pytest.approx(1 / 1.001 - 1)  # the entry fee counts
     assert bh["max_drawdown"] == pytest.approx(1 - 999.0 / 1148.85)
-    assert bh["fees_paid"] == pytest.approx(1.0)
+    assert bh["fees_paid"] == pytest.approx(1000 / 1.001 * 0.001)
     assert bh["period_ms"] == H
     # the span starts one hour before the first close (cash); held for the 3 hours after it
     assert bh["exposure"] == pytest.approx(3 / 4)

@@ -100,10 +100,11 @@ async def test_buy_and_hold_from_the_closes(result):
             first[SYMS[s]] = c
         last[SYMS[s]] = c
     fee = 0.001
-    expected = sum(2_500 * (1 - fee) * last[s] / first[s] for s in SYMS)
+    notional = 2_500 / (1 + fee)  # each slice pays the paper broker's fee, fee x notional
+    expected = sum(notional * last[s] / first[s] for s in SYMS)
     bh = result.baselines["buy_and_hold"]
     assert bh["end_equity"] == pytest.approx(expected, rel=1e-12)
-    assert bh["start_equity"] == 10_000.0 and bh["fees_paid"] == pytest.approx(10.0)
+    assert bh["start_equity"] == 10_000.0 and bh["fees_paid"] == pytest.approx(4 * notional * fee)
     bts, beq = result.baseline_curves["buy_and_hold"]
     assert bts[0] == START and bts[-1] == END and len(bts) == len(result.equity_ts)
     assert result.baselines["cash"]["total_return"] == 0.0

@@ -7,9 +7,10 @@ int64 ms, strictly increasing (use the klines' close times: a close is known the
 * ``buy_and_hold`` - equal weight: the starting cash is cut into N equal slices. Each
   symbol is bought with its slice at its first valid close (symbols missing at the start
   enter when they first appear; until then their slice waits in cash; a symbol that never
-  trades keeps its slice in cash). The fee ``fee_rate * slice`` is paid once, on entry
-  (``qty = slice * (1 - fee_rate) / price``); positions are held to the end with no exit
-  fee and no slippage. A gap after entry (NaN) is valued at the last known close.
+  trades keeps its slice in cash). The entry pays the fee as the paper broker does, on the
+  notional: the slice buys ``notional = slice / (1 + fee_rate)`` (``qty = notional / price``)
+  and pays ``fee_rate * notional``; positions are held to the end with no exit fee and no
+  slippage. A gap after entry (NaN) is valued at the last known close.
 * ``cash`` - the starting cash, flat.
 
 Both curves start one sampling interval before the first row (``ts_ms[0] - interval_ms``)
@@ -77,8 +78,9 @@ def buy_and_hold_curve(
     has = valid.any(axis=0)
     entry = np.where(has, np.argmax(valid, axis=0), -1)
     slice_cash = starting_cash / n
+    notional = slice_cash / (1.0 + fee_rate)  # + its fee, fee_rate * notional, is the slice
     entry_price = np.where(has, px[np.maximum(entry, 0), np.arange(n)], np.nan)
-    qty = np.where(has, slice_cash * (1.0 - fee_rate) / entry_price, 0.0)
+    qty = np.where(has, notional / entry_price, 0.0)
     marked = np.where(held, px[np.maximum(last, 0), np.arange(n)[None, :]], 0.0)
     value = np.sum(marked * qty[None, :], axis=1)
     cash = starting_cash - held.sum(axis=1) * slice_cash
@@ -88,8 +90,8 @@ def buy_and_hold_curve(
         "ts_ms": np.concatenate(([ts[0] - interval_ms], ts)).astype(np.int64),
         "equity": np.concatenate(([float(starting_cash)], equity)),
         "position_counts": np.concatenate(([0], held.sum(axis=1))).astype(np.int64),
-        "traded_notional": n_entered * slice_cash,
-        "fees": n_entered * slice_cash * fee_rate,
+        "traded_notional": n_entered * notional,
+        "fees": n_entered * notional * fee_rate,
         "entry_index": entry.astype(np.int64),
         "qty": qty,
     }
