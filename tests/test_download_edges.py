@@ -412,3 +412,15 @@ async def test_a_kline_answer_that_is_not_a_list_fails_instead_of_skipping_the_m
             make_cfg(ex.rest_url), ["BTCUSDT"], "15m", ms("2025-01-31"), None, tmp_path, sleep=no_sleep
         )
     assert not (tmp_path / "BTCUSDT").exists()
+
+
+async def test_a_network_failure_midway_says_the_files_are_kept_and_how_to_resume(ex, tmp_path, capsys):
+    cfg = make_cfg(ex.rest_url)
+    ex.drop_next("GET", "klines", times=10)  # the connection closed unanswered, every time
+    code = await asyncio.to_thread(main_download, _args(tmp_path, retries=2), cfg)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1, err
+    assert err[-1] == (
+        "download failed: BTCUSDT: network failure after 2 attempts (ServerDisconnectedError); the files written "
+        "so far are kept: run the same command again to resume"
+    )

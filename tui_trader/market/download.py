@@ -511,7 +511,10 @@ async def _fetch_into(
     except _BadPage as e:
         raise DownloadError(f"{sym}: the exchange sent a malformed page of klines ({e}); nothing of it was kept") from None
     except (TimeoutError, BinanceRequestException, aiohttp.ClientError, OSError) as e:
-        raise DownloadError(f"{sym}: network failure after {retry.attempts} attempts ({describe_error(e)})") from None
+        raise DownloadError(
+            f"{sym}: network failure after {retry.attempts} attempts ({describe_error(e)}); the files written so far "
+            "are kept: run the same command again to resume"
+        ) from None
 
 
 def _span_text(seconds: float) -> str:
