@@ -424,3 +424,16 @@ async def test_a_network_failure_midway_says_the_files_are_kept_and_how_to_resum
         "download failed: BTCUSDT: network failure after 2 attempts (ServerDisconnectedError); the files written "
         "so far are kept: run the same command again to resume"
     )
+
+
+@pytest.mark.parametrize("n, pages", [(999, 1), (1000, 1), (1001, 2), (2000, 2)])
+async def test_pages_of_1000_end_on_the_range_not_one_request_later(ex, tmp_path, n, pages):
+    start = ms("2025-01-06")
+    summary = await download_klines(
+        make_cfg(ex.rest_url), ["BTCUSDT"], "15m", start, start + n * 900_000, tmp_path, sleep=no_sleep
+    )
+    reqs = [r for r in ex.requests if r.path == "klines"]
+    assert [int(r.params["startTime"]) for r in reqs] == [start + k * 1000 * 900_000 for k in range(pages)]
+    assert {int(r.params["endTime"]) for r in reqs} == {start + n * 900_000 - 1}
+    rows = json.loads((tmp_path / "BTCUSDT" / "15m" / "2025-01-01.json").read_text())
+    assert summary["rows"] == n and [r[0] for r in rows] == [start + k * 900_000 for k in range(n)]
