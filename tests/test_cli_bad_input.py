@@ -85,3 +85,24 @@ def test_a_good_replay_still_runs(quiet: Path, capsys) -> None:
     assert main(["run", "--data", str(data), "--interval", "1h", "--speed", "max", "--json",
                  "--db", str(quiet / "x.db")]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["stopped_by"] == "data ended"
+
+
+def test_a_count_of_sim_symbols_beside_their_names_is_refused(quiet: Path, capsys) -> None:
+    # the sim market took the named symbols and dropped --n-symbols without a word
+    db = quiet / "x.db"
+    assert main(["run", "--n-symbols", "5", "--symbols", "BTCUSDT,ETHUSDT", "--duration", "1s", "--db", str(db)]) == 2
+    assert one_error_line(capsys) == ("error: --n-symbols is not used when --symbols names the sim market's "
+                                      "symbols (2): give one of them")
+    cfg = quiet / "c.toml"
+    cfg.write_text('[feed]\nsymbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]\n')
+    assert main(["--config", str(cfg), "--n-symbols", "5"]) == 2
+    assert one_error_line(capsys) == ("error: --n-symbols is not used when the configuration's feed.symbols names "
+                                      "the sim market's symbols (3): give one of them")
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("command", [["run"], ["backtest", "--data", "x"]])
+def test_a_negative_interval_gets_its_own_error(command: list[str], quiet: Path, capsys) -> None:
+    # argparse took "-1h" for an option: "argument --interval: expected one argument"
+    assert main([*command, "--interval", "-1h"]) == 2
+    assert "feed.interval: bad interval '-1h'" in capsys.readouterr().err

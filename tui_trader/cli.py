@@ -355,7 +355,7 @@ def _action_first(argv: list[str], value_flags: dict[str, Any]) -> list[str]:
 
 #: Flags whose value may look negative ("-5s"): argparse would take it for an unknown option and
 #: say only "expected one argument"; joined as "--duration=-5s" the value gets its own clear error.
-_SIGNED_VALUE_FLAGS = ("--duration", "--speed", "--seed", "--n-symbols", "--processes", "--walk-forward")
+_SIGNED_VALUE_FLAGS = ("--duration", "--speed", "--seed", "--n-symbols", "--processes", "--walk-forward", "--interval")
 
 
 def _join_signed_values(argv: list[str]) -> list[str]:
@@ -495,6 +495,11 @@ def check_feed_flags(args: argparse.Namespace, cfg: Any) -> None:
     for flag, given in (("--seed", getattr(args, "seed", None)), ("--n-symbols", getattr(args, "n_symbols", None))):
         if given is not None and kind != "sim":
             raise UsageError(f"{flag} is for the sim feed, not the {kind} feed")
+    if getattr(args, "n_symbols", None) is not None and cfg.feed.symbols:
+        # the sim market takes the named symbols and dropped the count without a word
+        where = "--symbols" if getattr(args, "symbols", None) else "the configuration's feed.symbols"
+        raise UsageError(f"--n-symbols is not used when {where} names the sim market's symbols "
+                         f"({len(cfg.feed.symbols)}): give one of them")
 
 
 def check_replay_data(args: argparse.Namespace, cfg: Any) -> None:
