@@ -56,3 +56,13 @@ def test_an_action_left_out_after_an_option_is_named(command: str, capsys) -> No
 def test_a_misspelt_action_after_an_option_is_named(capsys) -> None:
     assert main(["config", "--db", "x.db", "chek"]) == 2
     assert "invalid choice: 'chek'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("command", "uses_db"), [(["config", "check"], False), (["data", "download"], False),
+                                                  (["config", "show"], True), (["run"], True), (["export"], True)])
+def test_db_help_says_whether_the_command_reads_a_database(command: list[str], uses_db: bool, capsys) -> None:
+    # `config check --help` and `data download --help` described --db as the database they used; they read none
+    assert main([*command, "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert ("--db PATH SQLite database file" in text) == uses_db
+    assert ("--db PATH not used by this command" in text) == (not uses_db)

@@ -115,10 +115,13 @@ class UsageError(Exception):
     """Bad arguments: printed as one line, exit code 2."""
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, *, uses_db: bool = True) -> None:
+    """--config and --db, which every command takes (before or after it); one that reads no
+    database says so rather than describe a --db it ignores."""
     g = p.add_argument_group("common options")
     g.add_argument("--config", metavar="FILE", help="configuration file (TOML); default: shipped defaults + user file")
-    g.add_argument("--db", metavar="PATH", help="SQLite database file (default: storage.path or the platform data dir)")
+    g.add_argument("--db", metavar="PATH", help="SQLite database file (default: storage.path or the platform data dir)"
+                   if uses_db else "not used by this command (taken as by every command)")
 
 
 def _at_least_one(text: str) -> int:
@@ -237,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         (risk_management.stop_loss_percent); warnings name values that are valid but probably unwise.
         Exit code 0 when valid (warnings or not), 2 when invalid.""")
     c.add_argument("file", metavar="FILE", help="a TOML configuration file (config/default.toml documents every key)")
-    _common(c)
+    _common(c, uses_db=False)
     c = _subparser(csub, "show", help="print the effective configuration (secrets redacted)",
                    examples="config show", description="""
         Print the effective configuration as TOML, secrets redacted: the shipped defaults, your file in
@@ -260,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--end", help="first open time NOT fetched: the end is exclusive (YYYY-MM-DD[THH:MM], UTC; "
                    "default: now)")
     d.add_argument("--out", default="data/klines", metavar="DIR", help="output folder (default: data/klines)")
-    _common(d)
+    _common(d, uses_db=False)
 
     p = _subparser(
         sub, "export",
