@@ -24,11 +24,14 @@ stops the console.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from textual.color import Color, ColorParseError
+from textual.css.stylesheet import Stylesheet, StylesheetParseError
 from textual.theme import BUILTIN_THEMES, Theme
 
 from tui_trader.config import Issue
@@ -93,6 +96,26 @@ def _colour(path: Path, key: str, value: object) -> str:
     return value
 
 
+@cache
+def _textual_variables() -> dict[str, str]:
+    """Textual's own theme variables with their default values (what its CSS reads)."""
+    return BUILTIN_THEMES["textual-dark"].to_color_system().generate()
+
+
+def _css_value(path: Path, key: str, value: str) -> None:
+    """One of Textual's variables must be valid where its CSS uses it: a bad one ("zzz") was
+    accepted here and stopped the console with a StylesheetParseError once the theme applied."""
+    default = _textual_variables()[key]
+    prop = "text-style" if "style" in key else "color" if default.startswith("auto") else "background"
+    sheet = Stylesheet(variables={"v": value})
+    sheet.add_source(f"Screen {{ {prop}: $v; }}", read_from=(str(path), key))
+    try:
+        sheet.parse()
+    except StylesheetParseError:
+        kind = "a text style" if prop == "text-style" else "a colour"
+        raise ThemeError(f"{path}: variables.{key}: not {kind} Textual accepts: {value!r}") from None
+
+
 def theme_from_mapping(data: dict, path: Path | str = "<theme>") -> Theme:
     """Build a Theme from a parsed TOML mapping; raises :class:`ThemeError`."""
     path = Path(path)
@@ -117,6 +140,9 @@ def theme_from_mapping(data: dict, path: Path | str = "<theme>") -> Theme:
             value = float(value)
         if not isinstance(value, typ):
             raise ThemeError(f"{path}: {key}: expected {typ.__name__}, got {value!r}")
+        if typ is float and not (math.isfinite(value) and 0 <= value <= 1):
+            # nan or 1e300 failed in Textual's colour arithmetic when the theme was applied
+            raise ThemeError(f"{path}: {key}: expected a number from 0 to 1, got {value!r}")
         kwargs[key] = value
     variables = data.get("variables", {})
     if not isinstance(variables, dict):
@@ -127,6 +153,8 @@ def theme_from_mapping(data: dict, path: Path | str = "<theme>") -> Theme:
             raise ThemeError(f"{path}: variables.{key}: expected a string, got {value!r}")
         if key in APP_VARIABLES:
             _colour(path, f"variables.{key}", value)
+        elif key in _textual_variables():
+            _css_value(path, key, value)
         out_vars[key] = value
     kwargs["variables"] = out_vars
     return Theme(**kwargs)

@@ -1,0 +1,73 @@
+"""Theme files whose values Textual cannot use are refused when they are read, naming the key.
+
+A user theme with a bad colour in one of Textual's own variables (``[variables] border =
+"zzz"``) or an absurd ``luminosity_spread`` (nan, 1e300) was accepted; choosing it, in the
+configuration or with ``T``, stopped the console with a StylesheetParseError, a ValueError or
+an OverflowError. Such a file is now ignored with a warning, like one that is not TOML.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from ui_support import make_app, make_engine, ready, ui_config
+
+from tui_trader.ui.themes import BUILTIN_THEME_DIR, ThemeError, discover_themes, theme_from_mapping
+
+BASE = {"name": "mine", "primary": "#3B82F6"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "names"),
+    [
+        ({"variables": {"border": "zzz"}}, "variables.border"),
+        ({"variables": {"block-cursor-background": "nope"}}, "variables.block-cursor-background"),
+        ({"variables": {"footer-key-foreground": "notacolor"}}, "variables.footer-key-foreground"),
+        ({"variables": {"block-cursor-text-style": "shiny"}}, "variables.block-cursor-text-style"),
+        ({"variables": {"text": "purple-ish"}}, "variables.text"),
+        ({"luminosity_spread": float("nan")}, "luminosity_spread"),
+        ({"luminosity_spread": 1e300}, "luminosity_spread"),
+        ({"text_alpha": -1.0}, "text_alpha"),
+    ],
+)
+def test_a_value_textual_cannot_use_is_a_theme_error(extra: dict, names: str) -> None:
+    with pytest.raises(ThemeError, match=f"t.toml: {names}: "):
+        theme_from_mapping({**BASE, **extra}, "t.toml")
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"block-cursor-text-style": "bold not underline"},
+        {"text": "auto 87%", "link-background": "initial"},
+        {"border": "ansi_bright_black", "footer-key-foreground": "#FFAA00"},
+        {"my-own-variable": "anything"},  # no CSS reads it
+    ],
+)
+def test_values_textual_accepts_still_load(variables: dict) -> None:
+    theme = theme_from_mapping({**BASE, "variables": variables}, "t.toml")
+    assert all(theme.variables[k] == v for k, v in variables.items())
+
+
+def test_every_shipped_theme_still_loads() -> None:
+    found = discover_themes([BUILTIN_THEME_DIR])
+    assert found.errors == []
+    assert {"tui-trader-dark", "tui-trader-light", "tui-trader-lowcolor"} <= set(found.themes)
+
+
+async def test_the_console_falls_back_from_a_bad_user_theme_with_a_warning(tmp_path: Path, caplog) -> None:
+    themes = tmp_path / "themes"
+    themes.mkdir()
+    (themes / "bad.toml").write_text('name = "bad"\nprimary = "#3B82F6"\n[variables]\nborder = "zzz"\n')
+    cfg = ui_config(theme="bad")
+    app = make_app(make_engine(tmp_path, cfg), cfg, theme_dirs=[BUILTIN_THEME_DIR, themes])
+    with caplog.at_level(logging.WARNING, logger="tui_trader.ui"):
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(app, pilot)
+            await pilot.pause()
+            assert app.theme == "tui-trader-dark"
+            assert "bad" not in app.trader_themes
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("bad.toml: variables.border" in m for m in messages), messages
