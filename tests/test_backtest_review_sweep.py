@@ -82,3 +82,25 @@ def test_walk_forward_refusal_names_a_count_that_runs(hours: int, n: int):
     assert len(windows) == most and all(w[0] < w[1] < w[3] for w in windows)
     with pytest.raises(UsageError):
         _check_windows(Config(), params, "1h", start, end, most + 1)  # and is the most that does
+
+
+def test_sweep_table_keeps_a_failed_points_error_at_80_columns():
+    """An Error column holding the text was squeezed to nothing at 80 columns: the error was lost
+    and every row ran over eight blank lines."""
+    from tui_trader.backtest.sweep import WORKER_DIED, sweep_table
+
+    paths = [Z, "risk_management.stop_loss_percent"]
+    metrics = {"total_return": -0.0365, "sharpe": -0.48, "max_drawdown": 0.1262, "n_trades": 862}
+    rows = [
+        {"point": {paths[0]: z, paths[1]: s}, "metrics": metrics, "error": None}
+        for z in (2.0, 2.5)
+        for s in (2, 3)
+    ]
+    rows[1] = {**rows[1], "metrics": None, "error": WORKER_DIED}
+    console = Console(record=True, width=80, color_system=None)
+    console.print(sweep_table(rows, paths))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
+    assert len(text.splitlines()) == 1 + 3 + 4 + 1 + 1  # title, ruled header, a line per row, rule, note
+    assert f"[1] {WORKER_DIED}" in " ".join(text.split())
+    assert text.count("12.62 %") == 3

@@ -428,12 +428,12 @@ def test_sweep_table_names_its_parameters_whole_at_80_columns():
     console.print(sweep_table(rows, paths))
     text = console.export_text()
     assert "z_score_threshold" in text and "stop_loss_percent" in text and "…" not in text
-    assert "Error" not in text
+    assert "err [" not in text
     rows[1] = {**rows[1], "metrics": None, "error": "ValueError: bad"}
     console = Console(record=True, width=160)
     console.print(sweep_table(rows, paths))
     text = console.export_text()
-    assert "Error" in text and "ValueError: bad" in text
+    assert "err [1]" in text and "[1] ValueError: bad" in text
 
 
 def test_walk_forward_table_fits_80_columns():

@@ -500,29 +500,35 @@ def _short(path: str) -> str:
 
 def sweep_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str]) -> Table:
     """Return, Sharpe, max drawdown and trades per grid point; the best Sharpe in bold. The
-    parameters' names are never cut (at 80 columns rich cut them to 'z_score_thre…'), and the
-    Error column is there only when a point failed."""
+    parameters' names are never cut (at 80 columns rich cut them to 'z_score_thre…'); a failed
+    point reads ``err [k]`` and note ``[k]`` under the table gives its error."""
     t = Table(title="Sweep", title_justify="left", header_style="bold")
     for p in paths:
         t.add_column(_short(p), justify="right", min_width=len(_short(p)))
     for col in ("Return", "Sharpe", "Max DD", "Trades"):
-        t.add_column(col, justify="right")
-    errors = any(r.get("error") for r in rows)
-    if errors:
-        t.add_column("Error")
+        t.add_column(col, justify="right", no_wrap=True)
     best = best_row(rows)
+    # a failed point's error is a numbered note under the table: in an Error column its text
+    # squeezed that column to nothing at 80 columns, and the error was lost
+    notes: list[str] = []
     for i, r in enumerate(rows):
         m = r.get("metrics")
         trades = m.get("n_trades") if m else None
+        ret = _fmt(_metric(m, "total_return"), pct=True)
+        if r.get("error"):
+            notes.append(f"[{len(notes) + 1}] {r['error']}")
+            ret = f"err [{len(notes)}]"
         t.add_row(
             *(str(r["point"][p]) for p in paths),
-            _fmt(_metric(m, "total_return"), pct=True),
+            ret,
             _fmt(_metric(m, "sharpe")),
             _fmt(_metric(m, "max_drawdown"), pct=True),
             "–" if trades is None else str(trades),
-            *([r.get("error") or ""] if errors else []),
             style="bold" if i == best else None,
         )
+    if notes:
+        t.caption = "\n".join(notes)
+        t.caption_justify = "left"
     return t
 
 
