@@ -71,3 +71,21 @@ async def test_the_console_falls_back_from_a_bad_user_theme_with_a_warning(tmp_p
             assert "bad" not in app.trader_themes
     messages = [r.getMessage() for r in caplog.records]
     assert any("bad.toml: variables.border" in m for m in messages), messages
+
+
+async def test_a_theme_named_with_a_quote_is_chosen_from_the_palette(tmp_path: Path) -> None:
+    # the palette's action was set_theme('it's'): an ActionError when chosen
+    from tui_trader.ui.commands import TraderCommands
+
+    themes = tmp_path / "themes"
+    themes.mkdir()
+    (themes / "q.toml").write_text('name = "it\'s \\"mine\\""\nprimary = "#3B82F6"\n')
+    cfg = ui_config()
+    app = make_app(make_engine(tmp_path, cfg), cfg, theme_dirs=[BUILTIN_THEME_DIR, themes])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        provider = TraderCommands(app.screen)
+        [action] = [a for label, a, _ in provider._entries() if label == 'Theme: it\'s "mine"']
+        await provider._run(action)()
+        await pilot.pause()
+        assert app.theme == 'it\'s "mine"'

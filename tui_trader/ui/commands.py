@@ -37,7 +37,7 @@ class TraderCommands(Provider):
         out = [(label, action, f"key {key}" if key else "command palette only") for label, action, key in ACTIONS]
         out += [(f"Show pane: {title}", f"screen.show_pane('{key}')", f"key {i + 1}")
                 for i, (key, title) in enumerate(PANES)]
-        out += [(f"Theme: {name}", f"set_theme('{name}')", "colour theme")
+        out += [(f"Theme: {name}", f"set_theme({name!r})", "colour theme")  # a quote in a name stays one
                 for name in getattr(self.app, "trader_themes", [])]
         return out
 
