@@ -5,7 +5,11 @@ state stays final. The filled quantity never decreases."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tui_trader.clock import ManualClock
 from tui_trader.config import Config
@@ -106,3 +110,66 @@ async def test_a_stale_lookup_of_less_filled_quantity_keeps_the_booked_fills_and
     assert broker.cancels == 1
     assert order.status is OrderStatus.CANCELED and order.executed_qty == D("1")
     assert [s for s, _, _ in journal.updates] == [OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCELED]
+
+
+_STAGE = {
+    OrderStatus.INTENT: 0,
+    OrderStatus.NEW: 1,
+    OrderStatus.PARTIALLY_FILLED: 2,
+    OrderStatus.FILLED: 3,
+    OrderStatus.CANCELED: 3,
+    OrderStatus.EXPIRED: 3,
+    OrderStatus.REJECTED: 3,
+}
+# the order's true life at the exchange: each answer a lookup may serve, stale ones included
+_FILLS = [_fill("0.4", "t1"), _fill("0.3", "t2"), _fill("0.3", "t3")]
+_LIFE = [
+    OrderResult("tt-1", OrderStatus.NEW, "x1", D("0"), D("0"), []),
+    OrderResult("tt-1", OrderStatus.PARTIALLY_FILLED, "x1", D("0.4"), D("40"), _FILLS[:1]),
+    OrderResult("tt-1", OrderStatus.PARTIALLY_FILLED, "x1", D("0.7"), D("70"), _FILLS[:2]),
+    OrderResult("tt-1", OrderStatus.FILLED, "x1", D("1.0"), D("100"), _FILLS),
+]
+
+
+class LaggingBroker(ScriptedBroker):
+    """Answers a submit NEW, then serves the lookups given (any of the order's past answers);
+    a cancel answers the newest state served so far, canceled."""
+
+    async def submit(self, req: OrderRequest) -> OrderResult:
+        self.newest = _LIFE[0]
+        return _LIFE[0]
+
+    async def query(self, symbol: str, cid: str) -> OrderResult | None:
+        res = self.lookups.pop(0) if self.lookups else self.newest
+        if res.executed_qty > self.newest.executed_qty:
+            self.newest = res
+        return res
+
+    async def cancel(self, symbol: str, cid: str) -> OrderResult:
+        self.cancels += 1
+        n = self.newest
+        return OrderResult(cid, OrderStatus.CANCELED, "x1", n.executed_qty, n.quote_qty, list(n.fills))
+
+
+@given(st.lists(st.integers(0, len(_LIFE) - 1), min_size=1, max_size=12))
+@settings(max_examples=120, deadline=None)
+def test_whatever_order_the_lookups_come_in_the_status_only_moves_forward(picks: list[int]) -> None:
+    async def run() -> tuple[Order, Journal]:
+        clock = ManualClock(T0)
+        broker = LaggingBroker([_LIFE[i] for i in picks])
+        journal = Journal()
+
+        async def sleep(s: float) -> None:
+            clock.advance(int(s * 1000))
+
+        om = OrderManager(broker, journal, clock, Config(), sleep)  # type: ignore[arg-type]
+        return await om.execute(_order()), journal
+
+    order, journal = asyncio.run(run())
+    stages = [_STAGE[s] for s, _, _ in journal.updates]
+    qtys = [q for _, q, _ in journal.updates]
+    assert stages == sorted(stages), journal.updates  # never back in its life
+    assert qtys == sorted(qtys), journal.updates  # the filled quantity never decreases
+    assert [s for s in stages if s == 3] == [3]  # final once, and nothing after it
+    newest = max(_LIFE[i].executed_qty for i in picks)
+    assert order.status.is_final and order.executed_qty == newest
