@@ -437,3 +437,23 @@ async def test_pages_of_1000_end_on_the_range_not_one_request_later(ex, tmp_path
     assert {int(r.params["endTime"]) for r in reqs} == {start + n * 900_000 - 1}
     rows = json.loads((tmp_path / "BTCUSDT" / "15m" / "2025-01-01.json").read_text())
     assert summary["rows"] == n and [r[0] for r in rows] == [start + k * 900_000 for k in range(n)]
+
+
+async def test_a_folder_that_cannot_be_locked_is_downloaded_without_the_lock(
+    ex, tmp_path, monkeypatch, caplog
+):
+    # some network and FUSE file systems refuse flock (ENOLCK, EOPNOTSUPP): a traceback would
+    # stop every download there, for a guard against a rare second run
+    import errno
+
+    def no_locks(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(dl.fcntl, "flock", no_locks)
+    summary = await download_klines(
+        make_cfg(ex.rest_url), ["BTCUSDT"], "15m", JAN20, None, tmp_path, sleep=no_sleep
+    )
+    assert summary["rows"] > 0
+    assert "cannot lock" in caplog.text and "No locks available" in caplog.text
+    names = sorted(p.name for p in (tmp_path / "BTCUSDT" / "15m").iterdir())
+    assert names == ["2025-01-01.json", "2025-02-01.json"]  # and no lock file left

@@ -161,44 +161,57 @@ def series_lock(folder: Path) -> Iterator[None]:
     included); held by another process it raises :class:`DownloadArgError` naming it. The lock
     file is deleted on the way out (a process that locked it meanwhile sees that it is no longer
     the folder's and takes the new one), and so is a folder this made that holds no month file (an
-    unknown symbol, an empty range)."""
-    if fcntl is None:  # pragma: no cover - Windows
-        yield
-        return
+    unknown symbol, an empty range). Where the file system refuses locks (some network and FUSE
+    ones), the download goes on unguarded, saying so in the log."""
     made = [d for d in (folder.parent, folder) if not d.exists()]
     path = folder / LOCK_NAME
-    while True:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise DownloadError(f"cannot write to {folder}: {e.strerror or e}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            who = ""
-            with contextlib.suppress(OSError, ValueError):
-                who = f" (pid {int(os.pread(fd, 32, 0).decode(errors='replace').strip())})"
-            os.close(fd)
-            raise DownloadArgError(f"{folder} is being downloaded by another tui-trader{who}: wait for it to end") from None
-        except BaseException:
-            os.close(fd)
-            raise
-        try:
-            current = os.stat(path).st_ino == os.fstat(fd).st_ino
-        except OSError:
-            current = False
-        if current:
-            break
-        os.close(fd)  # its holder deleted it before we locked it: lock the folder's new one
+    fd = None
     try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        while fcntl is not None:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise DownloadError(f"cannot write to {folder}: {e.strerror or e}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                who = ""
+                with contextlib.suppress(OSError, ValueError):
+                    who = f" (pid {int(os.pread(fd, 32, 0).decode(errors='replace').strip())})"
+                os.close(fd)
+                fd = None
+                raise DownloadArgError(
+                    f"{folder} is being downloaded by another tui-trader{who}: wait for it to end"
+                ) from None
+            except OSError as e:  # ENOLCK, EOPNOTSUPP...
+                log.warning(
+                    "cannot lock %s (%s): a second download of it at the same time is not refused",
+                    folder,
+                    e.strerror or e,
+                )
+                os.close(fd)
+                fd = None
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                break
+            try:
+                current = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except OSError:
+                current = False
+            if current:
+                with contextlib.suppress(OSError):  # the pid only names us to a second run
+                    os.ftruncate(fd, 0)
+                    os.write(fd, f"{os.getpid()}\n".encode())
+                break
+            os.close(fd)  # its holder deleted it before we locked it: lock the folder's new one
+            fd = None
         yield
     finally:
-        with contextlib.suppress(OSError):
-            path.unlink()  # still holding the lock: no one else is inside
-        os.close(fd)  # closing drops the flock
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()  # still holding the lock: no one else is inside
+            os.close(fd)  # closing drops the flock
         with contextlib.suppress(OSError):
             if made and not any(folder.iterdir()):
                 for d in reversed(made):
