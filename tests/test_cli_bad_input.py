@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tui_trader.cli import main
+from tui_trader.ui.launch import main_tui  # the real one: the fixture stubs the module's
 
 
 @pytest.fixture
@@ -106,3 +107,25 @@ def test_a_negative_interval_gets_its_own_error(command: list[str], quiet: Path,
     # argparse took "-1h" for an option: "argument --interval: expected one argument"
     assert main([*command, "--interval", "-1h"]) == 2
     assert "feed.interval: bad interval '-1h'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["run", "--speed", "max", "--duration", "1s"], [], ["--report"]])
+def test_a_db_that_is_a_folder(command: list[str], quiet: Path, capsys) -> None:
+    # the console opened on "unable to open database file" under an error banner
+    assert main([*command, "--db", str(quiet)]) == 2
+    assert one_error_line(capsys) == f"error: --db: {quiet} is a folder, not a database file (e.g. {quiet / 'tui-trader.db'})"
+
+
+def test_the_console_on_a_db_it_cannot_create_exits_2_before_drawing(quiet: Path, monkeypatch, capsys) -> None:
+    # a lock file that could not be created was "left for the engine to report": the console
+    # opened on it under an error banner
+    import tui_trader.ui.app
+
+    monkeypatch.setattr("tui_trader.ui.launch.main_tui", main_tui)  # the real one; the app stubbed
+    monkeypatch.setattr(tui_trader.ui.app, "run_tui", lambda *a, **k: pytest.fail("the console opened"))
+    (quiet / "file").write_text("")
+    db = quiet / "file" / "x.db"  # its folder is a file: nothing can be created there
+    assert main(["--db", str(db)]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: cannot create the lock file {db}.lock for the database: "), line
+

@@ -533,6 +533,15 @@ def check_replay_data(args: argparse.Namespace, cfg: Any) -> None:
                          f"(intervals found: {', '.join(have)}{'' if given else '; choose one with --interval'})")
 
 
+def check_db_path(args: argparse.Namespace, cfg: Any) -> None:
+    """A database path that is a folder: said as such before anything starts (the console opened
+    on "unable to open database file")."""
+    path = cfg.db_path()
+    if str(path) != ":memory:" and path.is_dir():
+        name = "--db" if getattr(args, "db", None) else "storage.path"
+        raise UsageError(f"{name}: {path} is a folder, not a database file (e.g. {path / 'tui-trader.db'})")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from tui_trader.headless import main_run
 
@@ -541,6 +550,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_cfg(args)
     check_feed_flags(args, cfg)
     check_replay_data(args, cfg)
+    check_db_path(args, cfg)
     if cfg.broker.kind == "binance":
         # a config file must not make a headless run trade real money: there is no confirmation here
         raise UsageError('the configuration sets broker.kind = "binance" (live trading), which `run` does not do: '
@@ -582,6 +592,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
     check_feed_flags(args, cfg)
     if getattr(args, "report", None) is None:  # the report viewer starts no feed
         check_replay_data(args, cfg)
+    check_db_path(args, cfg)
     return main_tui(args, cfg)
 
 

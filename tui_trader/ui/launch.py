@@ -61,8 +61,8 @@ def database_in_use(db_path: str) -> str | None:
     Takes the engine's lock for a moment and lets it go: the console then refuses at once, like
     ``tui-trader run`` (exit 2), instead of drawing empty panes under an error banner. Another
     process may still take the lock between this check and the engine's start-up; :func:`run_tui`
-    then exits 2 with the same line. A lock file that cannot be created is left for the engine
-    to report."""
+    then exits 2 with the same line. A lock file that cannot be created (the folder not writable)
+    is said the same way: the console opened on it under an error banner."""
     from tui_trader.storage.lock import DatabaseInUseError, EngineLock
     from tui_trader.storage.schema import StorageError
 
@@ -71,10 +71,8 @@ def database_in_use(db_path: str) -> str | None:
         return None
     try:
         lock.acquire()
-    except DatabaseInUseError as exc:
+    except (DatabaseInUseError, StorageError) as exc:
         return str(exc)
-    except StorageError:
-        return None
     lock.release()
     return None
 
