@@ -89,3 +89,40 @@ async def test_a_theme_named_with_a_quote_is_chosen_from_the_palette(tmp_path: P
         await provider._run(action)()
         await pilot.pause()
         assert app.theme == 'it\'s "mine"'
+
+
+def _chart_colours(app) -> set[tuple[str, str]]:
+    """(colour type, colour) of every coloured cell of the console's charts."""
+    from textual.geometry import Region
+
+    from tui_trader.ui.widgets.charts import SeriesChart
+
+    out = set()
+    charts = list(app.main_screen.query(SeriesChart))
+    assert charts
+    for chart in charts:
+        for strip in chart.render_lines(Region(0, 0, chart.size.width, chart.size.height)):
+            for seg in strip:
+                for c in (seg.style.color, seg.style.bgcolor) if seg.style is not None else ():
+                    if c is not None:
+                        out.add((c.type.name, c.name))
+    return out
+
+
+async def test_the_charts_follow_the_low_colour_theme_and_back(tmp_path: Path) -> None:
+    # textual_plotext read the ANSI theme's ansi_default surface and foreground as RGB black: the
+    # charts were black boxes with black titles and ticks, on a 16-colour terminal too
+    cfg = ui_config(theme="tui-trader-lowcolor")
+    app = make_app(make_engine(tmp_path, cfg), cfg)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app, pilot)
+        app.refresh_charts()
+        await pilot.pause()
+        low = _chart_colours(app)
+        assert not any(kind == "TRUECOLOR" for kind, _ in low), low
+        app.set_theme("tui-trader-light")
+        await pilot.pause()
+        app.refresh_charts()
+        await pilot.pause()
+        surface = app.theme_variables["surface"].lower()
+        assert ("TRUECOLOR", surface) in _chart_colours(app)  # the light theme's own canvas

@@ -64,8 +64,20 @@ class SeriesChart(PlotextPlot):
         key = (self.draws, self.data_key, self.size, self.app.theme)
         if self._built is None or self._built[0] != key:
             self.builds += 1
+            self._follow_theme()
             self._built = (key, super().render())
         return self._built[1]
+
+    def _follow_theme(self) -> None:
+        """An ANSI theme (tui-trader-lowcolor) draws on plotext's "clear" theme, the terminal's own
+        colours: textual_plotext's "auto" read its ansi_default surface and foreground as RGB
+        black, so the chart was a black box with black title and ticks. Other themes keep "auto"
+        (registered again here: a theme change while on "clear" was not)."""
+        wanted = "clear" if self.app.current_theme.ansi else "auto"
+        if self.theme != wanted:
+            self.set_reactive(SeriesChart.theme, wanted)
+            if wanted == "auto":
+                self._register_theme(self.app.theme)
 
     def begin_drawing(self, key: object) -> bool:
         """False when ``key`` is the data already drawn; else note it and clear the figure
