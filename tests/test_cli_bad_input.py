@@ -129,3 +129,12 @@ def test_the_console_on_a_db_it_cannot_create_exits_2_before_drawing(quiet: Path
     line = one_error_line(capsys)
     assert line.startswith(f"error: cannot create the lock file {db}.lock for the database: "), line
 
+
+
+@pytest.mark.parametrize("flag", [["--feed", "replay"], ["--data", "d"], ["--interval", "1h"], ["--symbols", "BTCUSDT"],
+                                  ["--speed", "max"], ["--seed", "3"], ["--n-symbols", "4"], ["--live"]])
+def test_report_refuses_the_flags_of_an_engine_it_does_not_start(flag: list[str], quiet: Path, capsys) -> None:
+    # `tui-trader --report --data d` opened the stored reports and dropped --data without a word
+    assert main(["--report", *flag]) == 2
+    assert one_error_line(capsys) == (f"error: {flag[0]} does not apply to --report: it shows the backtest reports "
+                                      "stored in the database (--db) and starts no engine")

@@ -588,6 +588,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_tui(args: argparse.Namespace) -> int:
     from tui_trader.ui.launch import main_tui
 
+    if getattr(args, "report", None) is not None:
+        # the report viewer starts no engine: a market or live flag beside it was dropped without a word
+        for dest in ("feed", "data", "interval", "symbols", "speed", "seed", "n_symbols", "live"):
+            if getattr(args, dest, None) not in (None, False):
+                raise UsageError(f"--{dest.replace('_', '-')} does not apply to --report: it shows the backtest "
+                                 "reports stored in the database (--db) and starts no engine")
     cfg = load_cfg(args)
     check_feed_flags(args, cfg)
     if getattr(args, "report", None) is None:  # the report viewer starts no feed
