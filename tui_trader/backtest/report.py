@@ -159,10 +159,16 @@ def summary_table(result: BacktestResult) -> Table:
     names += [n for n in result.baselines if n not in names]
     for n in names:
         t.add_column(BASELINE_LABELS.get(n, n), justify="right")
+    every = [result.metrics] + [result.baselines[n] for n in names]
     for label, key, fmt in _SUMMARY_ROWS:
         if key in ("end_equity", "pnl", "avg_win", "avg_loss", "fees_paid"):
             label = f"{label} ({q})"
-        cells = [fmt(result.metrics.get(key))] + [fmt(result.baselines[n].get(key)) for n in names]
+        cells = [fmt(m.get(key)) for m in every]
+        if key == "max_drawdown_duration_ms":
+            # a drawdown still open at the end lasted at least this long (to the end of the run):
+            # "292d 14h" alone read as a fall that had been made good
+            open_dd = [m.get("max_drawdown_recovered") is False for m in every]
+            cells = [f"≥ {c}" if o else c for c, o in zip(cells, open_dd, strict=True)]
         t.add_row(label, *cells)
     span = result.metrics.get("span_ms")
     if isinstance(span, int | float) and 0 < span < SHORT_SPAN_MS:
