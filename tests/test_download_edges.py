@@ -147,7 +147,9 @@ async def test_a_ban_on_the_first_request_says_so_too(ex, tmp_path):
 async def test_sigterm_or_sighup_keeps_the_pages_fetched_and_says_so(ex, tmp_path, sig):
     # a dropped SSH session (SIGHUP) or a service stop (SIGTERM) ended the download at once: the
     # pages fetched since the last flush (up to 9 of every 10) were lost and nothing was said
-    ex.delay_next("GET", "klines", 0.001, times=2)  # two pages go through (2,000 rows, not yet flushed) ...
+    ex.delay_next(
+        "GET", "klines", 0.001, times=3
+    )  # the probe and two pages (2,000 rows, not yet flushed) ...
     hold = ex.hold_next("GET", "klines")  # ... the third is on its way when the signal comes
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(f'[binance]\nrest_url = "{ex.rest_url}"\nrequest_timeout_s = 20.0\n')
@@ -248,6 +250,7 @@ async def test_a_second_download_of_the_same_series_is_refused_while_the_first_r
     # two runs over one month file each kept what they had read at the start and wrote it back
     # over the other's: both said "fetched 672 rows", the file held 672, not 1,344
     cfg = make_cfg(ex.rest_url)
+    ex.delay_next("GET", "klines", 0.001)  # the symbol's probe; then its first page is held
     hold = ex.hold_next("GET", "klines")
     first = asyncio.create_task(
         download_klines(cfg, ["BTCUSDT"], "15m", ms("2025-01-06"), ms("2025-01-13"), tmp_path, sleep=no_sleep)
@@ -432,7 +435,7 @@ async def test_pages_of_1000_end_on_the_range_not_one_request_later(ex, tmp_path
     summary = await download_klines(
         make_cfg(ex.rest_url), ["BTCUSDT"], "15m", start, start + n * 900_000, tmp_path, sleep=no_sleep
     )
-    reqs = [r for r in ex.requests if r.path == "klines"]
+    reqs = [r for r in ex.requests if r.path == "klines" and "startTime" in r.params]  # not the probe
     assert [int(r.params["startTime"]) for r in reqs] == [start + k * 1000 * 900_000 for k in range(pages)]
     assert {int(r.params["endTime"]) for r in reqs} == {start + n * 900_000 - 1}
     rows = json.loads((tmp_path / "BTCUSDT" / "15m" / "2025-01-01.json").read_text())
@@ -457,3 +460,32 @@ async def test_a_folder_that_cannot_be_locked_is_downloaded_without_the_lock(
     assert "cannot lock" in caplog.text and "No locks available" in caplog.text
     names = sorted(p.name for p in (tmp_path / "BTCUSDT" / "15m").iterdir())
     assert names == ["2025-01-01.json", "2025-02-01.json"]  # and no lock file left
+
+
+async def test_unknown_symbols_are_refused_before_any_symbol_is_downloaded(ex, tmp_path):
+    # a typo in the last of several symbols came out after the others had downloaded (hours of
+    # 1m klines), and only the first unknown one was named
+    with pytest.raises(DownloadArgError, match=r"^unknown symbols on the exchange: NOPEUSDT, XYZUSDT$"):
+        await download_klines(
+            make_cfg(ex.rest_url),
+            ["BTCUSDT", "NOPEUSDT", "XYZUSDT"],
+            "15m",
+            JAN20,
+            None,
+            tmp_path,
+            sleep=no_sleep,
+        )
+    assert list(tmp_path.iterdir()) == []
+    probes = [r.params for r in ex.requests if r.path == "klines"]
+    assert [p["symbol"] for p in probes] == ["BTCUSDT", "NOPEUSDT", "XYZUSDT"] and {
+        p["limit"] for p in probes
+    } == {"1"}
+
+
+async def test_a_symbol_with_month_files_is_not_probed_again(ex, tmp_path):
+    # the probe is for symbols new to the folder: a complete resume still makes no kline request
+    cfg = make_cfg(ex.rest_url)
+    await download_klines(cfg, ["BTCUSDT"], "15m", JAN20, ms("2025-01-27"), tmp_path, sleep=no_sleep)
+    n0 = len(ex.requests)
+    again = await download_klines(cfg, ["BTCUSDT"], "15m", JAN20, ms("2025-01-27"), tmp_path, sleep=no_sleep)
+    assert again["resumed"] == 7 * 96 and [r.path for r in ex.requests[n0:]] == ["time"]

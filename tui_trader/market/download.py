@@ -337,6 +337,7 @@ async def download_klines(
         hi_all = now - iv + 1  # a kline opening before this has closed
         if end_ms is not None:
             hi_all = min(hi_all, end_ms)
+        await _check_symbols(client, retry, guard, syms, interval, out_dir)
         for sym in syms:
             with series_lock(out_dir / sym / interval):
                 summary["symbols"][sym] = await _download_symbol(
@@ -507,10 +508,19 @@ async def _fetch_into(
     async def weight_check() -> None:
         await guard.after(client.response)
 
-    try:
+    with _exchange_errors(sym, interval, retry):
         await fetch_klines_range(
             _ListPages(client), retry, sym, interval, span[0], span[1], KLINE_LIMIT, on_page, weight_check
         )
+
+
+@contextlib.contextmanager
+def _exchange_errors(sym: str, interval: str, retry: RestRetry) -> Iterator[None]:
+    """A failed kline request of ``sym`` as :class:`DownloadArgError` (unknown symbol or
+    interval) or :class:`DownloadError` (anything else, after ``retry``'s attempts), worded for
+    the operator."""
+    try:
+        yield
     except BinanceAPIException as e:
         if (why := _refusal_text(e, retry)) is not None:
             raise DownloadError(f"{sym}: {why}") from None
@@ -528,6 +538,32 @@ async def _fetch_into(
             f"{sym}: network failure after {retry.attempts} attempts ({describe_error(e)}); the files written so far "
             "are kept: run the same command again to resume"
         ) from None
+
+
+async def _check_symbols(
+    client: Any, retry: RestRetry, guard: _WeightGuard, syms: list[str], interval: str, out_dir: Path
+) -> None:
+    """Ask for one kline of each symbol that has no month file in ``out_dir`` yet, so that an
+    unknown one (a typo) is refused before any download, not after the symbols before it; every
+    unknown one is named. A symbol with files was known to the exchange already (one request
+    fewer per symbol on each resume)."""
+    unknown = []
+    pages = _ListPages(client)
+    for sym in syms:
+        if any((out_dir / sym / interval).glob("*.json")):
+            continue
+        try:
+            with _exchange_errors(sym, interval, retry):
+                await retry.call(f"klines {sym}", lambda s=sym: pages.get_klines(symbol=s, interval=interval, limit=1))
+                await guard.after(client.response)
+        except DownloadArgError as e:
+            if not str(e).startswith("unknown symbol"):
+                raise
+            unknown.append(sym)
+    if len(unknown) == 1:
+        raise DownloadArgError(f"unknown symbol {unknown[0]} on the exchange")
+    if unknown:
+        raise DownloadArgError(f"unknown symbols on the exchange: {', '.join(unknown)}")
 
 
 def _span_text(seconds: float) -> str:
