@@ -138,3 +138,12 @@ def test_report_refuses_the_flags_of_an_engine_it_does_not_start(flag: list[str]
     assert main(["--report", *flag]) == 2
     assert one_error_line(capsys) == (f"error: {flag[0]} does not apply to --report: it shows the backtest reports "
                                       "stored in the database (--db) and starts no engine")
+
+
+@pytest.mark.parametrize("command", [["run", "--speed", "max"], []])
+def test_a_replay_of_symbols_the_files_do_not_have(command: list[str], quiet: Path, capsys) -> None:
+    # run logged two warnings and the error before its error line; the console opened on it
+    data = klines(quiet)
+    assert main([*command, "--data", str(data), "--interval", "1h", "--symbols", "ETHUSDT,SOLUSDT"]) == 2
+    assert one_error_line(capsys) == (f"error: --symbols: none of ETHUSDT, SOLUSDT has 1h klines in {data} "
+                                      "(symbols found: BTCUSDT)")

@@ -531,6 +531,12 @@ def check_replay_data(args: argparse.Namespace, cfg: Any) -> None:
         given = getattr(args, "interval", None)
         raise UsageError(f"{'--interval' if given else 'feed.interval'}: no {cfg.feed.interval} klines in {path} "
                          f"(intervals found: {', '.join(have)}{'' if given else '; choose one with --interval'})")
+    found = sorted({sym for _, sym, iv in files if iv == cfg.feed.interval})
+    if cfg.feed.symbols and not set(cfg.feed.symbols) & set(found):
+        name = "--symbols" if getattr(args, "symbols", None) else "feed.symbols"
+        listed = ", ".join(found[:20]) + (f" and {len(found) - 20} more" if len(found) > 20 else "")
+        raise UsageError(f"{name}: none of {', '.join(cfg.feed.symbols)} has {cfg.feed.interval} klines in {path} "
+                         f"(symbols found: {listed})")
 
 
 def check_db_path(args: argparse.Namespace, cfg: Any) -> None:
