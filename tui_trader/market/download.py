@@ -10,12 +10,19 @@ a partial month continues after its last open time (and before its first one, if
 range starts earlier, and in any hole between two of its rows). Files are written atomically (temp file + ``os.replace``)
 after ``FLUSH_PAGES`` pages once the new rows are half as many as those on disk, and when a
 month is done or the run stops (Ctrl-C, SIGTERM, SIGHUP), so a run killed outright loses at most
-9 pages or a third of its month so far, and never leaves a torn file.
+9 pages or a third of its month so far, and never leaves a torn file. One run at a time per
+``OUT/SYMBOL/INTERVAL`` folder (:func:`series_lock`). Holes the exchange itself has (a halt)
+are named in the summary and asked for again on each run (one request each).
 
-Rate limits: pages of 1000 rows; ``Retry-After`` is honoured on 429/418; when the
+Before any download, each symbol new to ``OUT`` is asked for one kline, so that unknown symbols
+are refused (exit 2) before the others are downloaded; a start with no closed kline after it is
+refused too.
+
+Rate limits: pages of 1000 rows; ``Retry-After`` is honoured on 429/418 up to 5 minutes, and a
+longer ban ends the run saying how long to wait (requests during a ban lengthen it); when the
 ``X-MBX-USED-WEIGHT-1M`` header reaches ``weight_headroom`` of ``weight_limit`` the download
 pauses until the next minute; network errors and 5xx back off exponentially
-(:class:`~tui_trader.market.binance.RestRetry`).
+(:class:`~tui_trader.market.binance.RestRetry`), a bounded number of times.
 
 Units: times are integer milliseconds since the epoch (UTC); ``end`` is exclusive.
 """
