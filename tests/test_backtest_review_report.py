@@ -53,3 +53,11 @@ def test_a_recovered_drawdown_has_no_mark():
     rows, text = _rows(result)
     assert rows["Max DD duration"] == ["2h 0m", "2h 0m", "0s"]
     assert "≥" not in text
+
+
+def test_a_run_without_trades_prints_no_empty_trades_table():
+    from tui_trader.backtest.report import report_text
+
+    text = report_text(_result([10_000, 10_000, 10_000], [100.0, 101.0]), width=100, charts=False)
+    assert "Trades: no closed trades (0 open)" in text
+    assert "Last 10 trades" not in text and "Entry (UTC)" not in text

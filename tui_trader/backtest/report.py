@@ -285,6 +285,8 @@ def trades_table(result: BacktestResult, compact: bool = False) -> Group:
         ]
         for tr in result.trades[-LAST_TRADES_SHOWN:]
     ]
+    if not rows:  # no trade at all: the line says so, an empty table with nine headers adds nothing
+        return Group(Text("Trades: " + line))
     t = report_table(f"Last {LAST_TRADES_SHOWN} trades", compact, spec, rows)
     return Group(Text("Trades: " + line), t)
 
