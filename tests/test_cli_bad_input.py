@@ -147,3 +147,11 @@ def test_a_replay_of_symbols_the_files_do_not_have(command: list[str], quiet: Pa
     assert main([*command, "--data", str(data), "--interval", "1h", "--symbols", "ETHUSDT,SOLUSDT"]) == 2
     assert one_error_line(capsys) == (f"error: --symbols: none of ETHUSDT, SOLUSDT has 1h klines in {data} "
                                       "(symbols found: BTCUSDT)")
+
+
+@pytest.mark.parametrize("command", [["run", "--duration", "1s"], []])
+def test_speed_on_the_exchanges_feed_is_refused(command: list[str], quiet: Path, capsys) -> None:
+    # the binance feed runs in real time: --speed was dropped without a word
+    assert main([*command, "--feed", "binance", "--speed", "max"]) == 2
+    assert one_error_line(capsys) == ("error: --speed is for the sim and replay feeds, not the binance feed "
+                                      "(it runs in real time)")

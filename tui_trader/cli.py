@@ -498,6 +498,8 @@ def check_feed_flags(args: argparse.Namespace, cfg: Any) -> None:
     for flag, given in (("--seed", getattr(args, "seed", None)), ("--n-symbols", getattr(args, "n_symbols", None))):
         if given is not None and kind != "sim":
             raise UsageError(f"{flag} is for the sim feed, not the {kind} feed")
+    if getattr(args, "speed", None) and kind == "binance":  # the exchange's market runs in real time
+        raise UsageError("--speed is for the sim and replay feeds, not the binance feed (it runs in real time)")
     if getattr(args, "n_symbols", None) is not None and cfg.feed.symbols:
         # the sim market takes the named symbols and dropped the count without a word
         where = "--symbols" if getattr(args, "symbols", None) else "the configuration's feed.symbols"
