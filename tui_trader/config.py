@@ -55,6 +55,12 @@ class _Section(BaseModel):
         return v
 
 
+def _blank_is_empty(v: str) -> str:
+    """A path of blanks is "" (the default), as ``monitoring.log_file`` reads it: ``storage.path =
+    "   "`` kept the book in a file named three spaces in the working folder."""
+    return v if v.strip() else ""
+
+
 class SignalGeneration(_Section):
     z_score_threshold: float = Field(2.5, gt=0, description="enter when z >= this; exit when z <= -this")
     # bounded: 10**12 passed and failed at start-up with a numpy MemoryError
@@ -164,6 +170,11 @@ class ReplayFeed(_Section):
     path: str = Field("", description="folder (SYMBOL/INTERVAL/*.json or data.binance.vision files) or file")
     start: str = Field("", description="first open time replayed, e.g. 2024-01-01 or 2024-01-01T12:00Z (UTC)")
     end: str = Field("", description="first open time NOT replayed: the end is exclusive (same forms)")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        return _blank_is_empty(v)
 
     @field_validator("start", "end")
     @classmethod
@@ -297,6 +308,11 @@ class Binance(_Section):
 
 class Storage(_Section):
     path: str = Field("", description="SQLite file; empty = tui-trader.db in the platform data directory")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        return _blank_is_empty(v)
     synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL", description="FULL: an fsync per commit (survives a power loss, costs ~0.4 ms per money write)"
     )
