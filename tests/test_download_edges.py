@@ -489,3 +489,15 @@ async def test_a_symbol_with_month_files_is_not_probed_again(ex, tmp_path):
     n0 = len(ex.requests)
     again = await download_klines(cfg, ["BTCUSDT"], "15m", JAN20, ms("2025-01-27"), tmp_path, sleep=no_sleep)
     assert again["resumed"] == 7 * 96 and [r.path for r in ex.requests[n0:]] == ["time"]
+
+
+async def test_an_http_408_from_the_exchange_is_retried_as_the_timeout_it_is(ex, tmp_path):
+    # Binance answers 408 when its backend timed out: a read to try again, not "exchange error"
+    ex.fail_next(
+        "GET", "klines", status=408, code=-1007, msg="Timeout waiting for response from backend server."
+    )
+    summary = await download_klines(
+        make_cfg(ex.rest_url), ["BTCUSDT"], "15m", JAN20, ms("2025-01-27"), tmp_path, sleep=no_sleep
+    )
+    assert summary["rows"] == 7 * 96
+    assert [r.status for r in ex.requests if r.path == "klines"][:2] == [408, 200]

@@ -155,8 +155,8 @@ def retry_after_s(exc: BaseException) -> float | None:
 
 
 def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, BinanceAPIException):
-        return exc.status_code >= 500
+    if isinstance(exc, BinanceAPIException):  # 408: Binance's backend timed out (a read: try again)
+        return exc.status_code >= 500 or exc.status_code == 408
     return isinstance(exc, asyncio.TimeoutError | aiohttp.ClientError | BinanceRequestException | OSError)
 
 
