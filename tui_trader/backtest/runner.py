@@ -134,6 +134,19 @@ def exact_equity(pf: Any, marks: dict[str, float] | None = None) -> Decimal:
     return total
 
 
+async def _data_dates(data_path: str | Path, interval: str, symbols: Sequence[str] | None) -> str:
+    """``"2024-01-01 00:00 to 2024-12-31 23:00 UTC"``: the span of the data's own klines, for the
+    error of a ``--start`` / ``--end`` that holds none of them ("" if it cannot be told)."""
+    from tui_trader.market.replay import ReplayError, load_klines
+
+    try:
+        whole = await asyncio.to_thread(load_klines, data_path, interval, symbols)
+    except (ReplayError, OSError, ValueError):
+        return ""
+    ot = whole.klines.open_time
+    return f"{utc_text(int(ot.min()))} to {utc_text(int(ot.max()))} UTC" if ot.size else ""
+
+
 def _new_run_id() -> str:
     return f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
@@ -214,7 +227,7 @@ async def run_backtest(
     else:
         warm = warmup_from_data(want_warm, times.size)
     if times.size - warm < 1:
-        raise no_klines_error(interval, data_path, start_ms, end_ms)
+        raise no_klines_error(interval, data_path, start_ms, end_ms, await _data_dates(data_path, interval, symbols))
     if warm < want_warm:  # then the warm-up starts at the data's first kline: times[0]
         log.warning(
             "backtest warm-up: %d of %d klines before the start (the data begins %s UTC): "
