@@ -164,7 +164,7 @@ def load_theme_file(path: str | Path) -> Theme:
     """Parse one theme file; raises :class:`ThemeError` with the file and key."""
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        data = tomllib.loads(p.read_text(encoding="utf-8-sig"))  # with or without a byte order mark
     except OSError as exc:
         raise ThemeError(f"{p}: cannot read: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
