@@ -15,8 +15,8 @@ month is done or the run stops (Ctrl-C, SIGTERM, SIGHUP), so a run killed outrig
 are named in the summary and asked for again on each run (one request each).
 
 Before any download, each symbol new to ``OUT`` is asked for one kline, so that unknown symbols
-are refused (exit 2) before the others are downloaded; a start with no closed kline after it is
-refused too.
+are refused (exit 2) before the others are downloaded; so is a start in the future, while a start
+whose first kline has not closed yet ends at once with a note (``summary["note"]``).
 
 Rate limits: pages of 1000 rows; ``Retry-After`` is honoured on 429/418 up to 5 minutes, and a
 longer ban ends the run saying how long to wait (requests during a ban lengthen it); when the
@@ -303,7 +303,8 @@ async def download_klines(
     total). Returns ``{"interval", "out_dir", "rows", "files", "resumed", "pauses",
     "symbols": {symbol: {"rows", "files", "resumed", "months_skipped", "gaps"}}}`` where ``rows``
     are rows fetched now, ``files`` month files written, ``resumed`` rows already on disk, ``gaps``
-    ``(first open time, klines)`` of each hole the exchange has between the first and last kline.
+    ``(first open time, klines)`` of each hole the exchange has between the first and last kline;
+    plus ``"note"`` (and no symbols) when no kline from ``start_ms`` on has closed yet.
     Raises DownloadArgError (bad arguments, unknown symbol) or DownloadError (network /
     exchange failure after ``attempts`` tries).
     """
@@ -336,11 +337,13 @@ async def download_klines(
             )
         if start_ms > now - iv:  # no kline opening at the start or later has closed yet: nothing to store
             at, clock = utc_text(start_ms), utc_text(now)
-            if start_ms > now:
+            if start_ms > now:  # a mistyped date, not "fetched 0 rows" and success
                 raise DownloadArgError(f"start {at} UTC is in the future: the exchange's time is {clock} UTC")
-            raise DownloadArgError(
-                f"start {at} UTC: no {interval} kline from then on has closed yet (the exchange's time is {clock} UTC)"
+            summary["note"] = (  # e.g. a cron job asking for the last hour: no mistake, just early
+                f"nothing to download yet: no {interval} kline from {at} UTC on has closed "
+                f"(the exchange's time is {clock} UTC)"
             )
+            return summary
         hi_all = now - iv + 1  # a kline opening before this has closed
         if end_ms is not None:
             hi_all = min(hi_all, end_ms)
@@ -745,6 +748,9 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
                 )
             return 130
 
+    if "note" in summary:
+        err.print(f"note: {escape(summary['note'])}", highlight=False, soft_wrap=True)
+        return 0
     title = f"{interval} klines -> {summary['out_dir']}"
     table = Table(title=title, min_width=len(title) + 4)  # the title on one line
     for col in ("symbol", "fetched", "already there", "files written", "months skipped"):
