@@ -400,7 +400,12 @@ def _issues_from_validation(exc: ValidationError) -> list[Issue]:
         path = _loc(err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (typo?)"
+            key = str(err["loc"][-1]).lower() if err["loc"] else ""
+            if any(m in key for m in SECRET_MARKERS):  # never the value: it may be the real key
+                msg = (f"API keys are never read from a file: delete it here and set {ENV_API_KEY} / "
+                       f"{ENV_API_SECRET} in the environment")
+            else:
+                msg = "unknown key (typo?)"
         elif err["type"] == "model_type":  # not "a valid dictionary or instance of RiskManagement"
             msg = f"expected a table of settings, [{path}] (got {err['input']!r})"
         elif "input" in err and err["type"] not in ("missing",):

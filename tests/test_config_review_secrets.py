@@ -1,0 +1,51 @@
+"""An API key or secret written into a configuration file is refused, saying where keys belong,
+and its value is never echoed (config check, config show, run).
+
+It was refused as "unknown key (typo?)", which sent the operator looking for the right
+spelling of a key that the configuration never reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tui_trader.cli import main
+from tui_trader.config import check
+
+SECRET = "sEcReT0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("toml", "path"),
+    [
+        (f'BINANCE_API_KEY = "{SECRET}"\n', "BINANCE_API_KEY"),
+        (f'[binance]\napi_secret = "{SECRET}"\n', "binance.api_secret"),
+        (f'[broker]\napi_key = "{SECRET}"\n', "broker.api_key"),
+        (f'[binance]\ntoken = "{SECRET}"\n', "binance.token"),
+    ],
+)
+def test_a_secret_in_a_file_is_refused_and_never_echoed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], toml: str, path: str
+) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text(toml)
+    for argv in (
+        ["config", "check", str(f)],
+        ["config", "show", str(f)],
+        ["run", "--headless", "--config", str(f), "--db", str(tmp_path / "x.db"), "--duration", "1s"],
+    ):
+        assert main(argv) == 2, argv
+        out = capsys.readouterr()
+        text = out.out + out.err
+        assert f"{path}: API keys are never read from a file" in text, text
+        assert "BINANCE_API_KEY / BINANCE_API_SECRET" in text
+        assert SECRET not in text
+
+
+def test_an_ordinary_typo_is_still_called_one() -> None:
+    res = check({"signal_generation": {"z_scor_threshold": 2}})
+    assert [(i.path, i.message) for i in res.errors] == [
+        ("signal_generation.z_scor_threshold", "unknown key (typo?)")
+    ]
