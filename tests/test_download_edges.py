@@ -503,3 +503,16 @@ async def test_an_http_408_from_the_exchange_is_retried_as_the_timeout_it_is(ex,
     )
     assert summary["rows"] == 7 * 96
     assert [r.status for r in ex.requests if r.path == "klines"][:2] == [408, 200]
+
+
+async def test_a_temp_file_left_by_a_killed_run_is_cleared_by_the_next(ex, tmp_path):
+    # kill -9 in the middle of a month's write leaves its temp file (named after that process):
+    # each such run added one for good
+    folder = tmp_path / "BTCUSDT" / "15m"
+    folder.mkdir(parents=True)
+    stale = folder / ".2025-01-01.json.999999.part"
+    stale.write_text('[\n  [1736121600000,"98363.61')
+    other = folder / "notes.part"  # not ours: left alone
+    other.write_text("keep")
+    await download_klines(make_cfg(ex.rest_url), ["BTCUSDT"], "15m", JAN20, ms("2025-01-27"), tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == ["2025-01-01.json", "notes.part"]

@@ -35,6 +35,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -158,6 +159,8 @@ def check_out_dir(out_dir: Path) -> None:
 
 #: The lock file of one ``OUT/SYMBOL/INTERVAL`` folder (hidden; the replay feed skips it).
 LOCK_NAME = ".download.lock"
+#: The temp files of :func:`write_rows_atomic` (``.2024-01-01.json.<pid>.part``).
+_TEMP_RE = re.compile(r"^\.\d{4}-\d{2}-01\.json\.\d+\.part$")
 
 
 @contextlib.contextmanager
@@ -168,8 +171,9 @@ def series_lock(folder: Path) -> Iterator[None]:
     included); held by another process it raises :class:`DownloadArgError` naming it. The lock
     file is deleted on the way out (a process that locked it meanwhile sees that it is no longer
     the folder's and takes the new one), and so is a folder this made that holds no month file (an
-    unknown symbol, an empty range). Where the file system refuses locks (some network and FUSE
-    ones), the download goes on unguarded, saying so in the log."""
+    unknown symbol, an empty range). Holding the lock, it deletes the temp files of runs killed
+    while writing. Where the file system refuses locks (some network and FUSE ones), the download
+    goes on unguarded, saying so in the log."""
     made = [d for d in (folder.parent, folder) if not d.exists()]
     path = folder / LOCK_NAME
     fd = None
@@ -210,6 +214,10 @@ def series_lock(folder: Path) -> Iterator[None]:
                 with contextlib.suppress(OSError):  # the pid only names us to a second run
                     os.ftruncate(fd, 0)
                     os.write(fd, f"{os.getpid()}\n".encode())
+                for stale in folder.glob(".*.part"):  # of a run killed while writing: no one else writes here
+                    if _TEMP_RE.match(stale.name):
+                        with contextlib.suppress(OSError):
+                            stale.unlink()
                 break
             os.close(fd)  # its holder deleted it before we locked it: lock the folder's new one
             fd = None
