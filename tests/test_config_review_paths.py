@@ -24,3 +24,20 @@ def test_a_blank_replay_path_is_no_path() -> None:
 def test_a_real_path_is_kept_as_written() -> None:
     cfg = check({"storage": {"path": "books/a.db"}, "feed": {"replay": {"path": "data/klines"}}}).config
     assert cfg is not None and (cfg.storage.path, cfg.feed.replay.path) == ("books/a.db", "data/klines")
+
+
+def test_a_quote_asset_is_read_as_the_exchange_names_it() -> None:
+    # "usdt" in both places passed, and then every order of a run or backtest was refused:
+    # "insufficient balance ... need 446.70 USDT, free 0" (the cash was kept as "usdt")
+    cfg = check({"broker": {"quote_asset": " usdt"}, "feed": {"universe": {"quote_asset": "Usdt "}}}).config
+    assert cfg is not None
+    assert (cfg.broker.quote_asset, cfg.feed.universe.quote_asset) == ("USDT", "USDT")
+    assert check({"broker": {"quote_asset": "usdt"}}).ok  # the same as the default universe's USDT
+
+
+def test_a_quote_asset_must_be_letters_and_digits() -> None:
+    for bad in ("US DT", "USD/T", "   "):
+        for section in ({"broker": {"quote_asset": bad}}, {"feed": {"universe": {"quote_asset": bad}}}):
+            res = check(section)
+            path = "broker.quote_asset" if "broker" in section else "feed.universe.quote_asset"
+            assert path in {i.path for i in res.errors}, (bad, [str(i) for i in res.errors])

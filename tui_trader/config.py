@@ -55,6 +55,15 @@ class _Section(BaseModel):
         return v
 
 
+def _asset(v: str) -> str:
+    """An asset as the exchange names it: "usdt" in both quote assets passed, and then every
+    order was refused for want of cash ("need 446.70 USDT, free 0": the cash was kept as "usdt")."""
+    out = v.strip().upper()
+    if not out.isalnum():
+        raise ValueError(f"bad asset {v!r} (letters and digits, e.g. USDT)")
+    return out
+
+
 def _blank_is_empty(v: str) -> str:
     """A path of blanks is "" (the default), as ``monitoring.log_file`` reads it: ``storage.path =
     "   "`` kept the book in a file named three spaces in the working folder."""
@@ -145,6 +154,11 @@ class Universe(_Section):
     top_n: int = Field(40, ge=1, description="with an empty symbol list: top N by 24h quote volume")
     quote_asset: str = Field("USDT", min_length=1)
     blacklist: list[str] = Field(default_factory=list)
+
+    @field_validator("quote_asset")
+    @classmethod
+    def _quote(cls, v: str) -> str:
+        return _asset(v)
 
     @field_validator("blacklist")
     @classmethod
@@ -277,6 +291,11 @@ class Broker(_Section):
     slippage_impact: float = Field(
         0.1, ge=0, description="size-dependent slippage: bps per 1% of recent quote volume"
     )
+
+    @field_validator("quote_asset")
+    @classmethod
+    def _quote(cls, v: str) -> str:
+        return _asset(v)
 
 
 class Binance(_Section):
