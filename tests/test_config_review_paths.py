@@ -41,3 +41,9 @@ def test_a_quote_asset_must_be_letters_and_digits() -> None:
             res = check(section)
             path = "broker.quote_asset" if "broker" in section else "feed.universe.quote_asset"
             assert path in {i.path for i in res.errors}, (bad, [str(i) for i in res.errors])
+
+
+def test_an_interval_is_read_without_its_blanks() -> None:
+    # " 1h " was checked stripped but kept as written: a replay then looked for SYMBOL/ 1h /
+    cfg = check({"feed": {"interval": " 1h "}}).config
+    assert cfg is not None and cfg.feed.interval == "1h"

@@ -233,7 +233,7 @@ class Feed(_Section):
                 f"{v!r} is not a Binance kline interval (one of {', '.join(BINANCE_INTERVALS)}); "
                 "the sim and replay feeds accept others"
             )
-        return v
+        return v.strip()  # " 1h " named the replay's folder " 1h ": "no  1h  klines in ..."
 
     @field_validator("speed", mode="before")
     @classmethod
