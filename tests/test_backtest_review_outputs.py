@@ -63,7 +63,11 @@ def test_equity_csv_holds_the_exact_book_value(result, klines_dir, tmp_path):
     paths = write_outputs(result, tmp_path / "out")
     with paths["equity.csv"].open(newline="") as fh:
         reader = csv.DictReader(fh)
-        assert tuple(reader.fieldnames or ()) == EQUITY_COLUMNS
+        assert (
+            tuple(reader.fieldnames or ())
+            == EQUITY_COLUMNS
+            == ("ts_ms", "time", "equity", "drawdown", "positions")
+        )
         rows = list(reader)
     assert len(rows) == len(result.equity)
     data = load_klines(klines_dir, "1h", SYMS, START - 30 * 24 * H, END)
@@ -86,7 +90,10 @@ def test_trades_csv_headers_and_money_read_back_exact(result, tmp_path):
     paths = write_outputs(result, tmp_path / "out")
     with paths["trades.csv"].open(newline="") as fh:
         reader = csv.DictReader(fh)
-        assert tuple(reader.fieldnames or ()) == TRADE_COLUMNS
+        assert tuple(reader.fieldnames or ()) == TRADE_COLUMNS == (
+            "symbol", "entry_ms", "entry_time", "exit_ms", "exit_time", "entry_price", "exit_price", "qty", "pnl",
+            "fees", "return_pct", "closed",
+        )  # fmt: skip  # the files' columns are a contract with the scripts that read them
         rows = list(reader)
     assert [(r["symbol"], Decimal(r["pnl"]), Decimal(r["fees"]), Decimal(r["qty"])) for r in rows] == [
         (t.symbol, t.pnl, t.fees, t.qty) for t in result.trades
