@@ -69,7 +69,8 @@ async def test_download_pages_by_1000_into_monthly_files_with_the_exact_rows(ex,
         reqs = kline_requests(ex, sym)
         assert [int(r.params["startTime"]) for r in reqs] == [JAN6, JAN6 + 1000 * Q, JAN6 + 2000 * Q, ms("2025-02-01")]
         assert all(r.params["limit"] == "1000" for r in reqs)
-        assert summary["symbols"][sym] == {"rows": 2592, "files": 2, "resumed": 0, "months_skipped": 0, "gaps": []}
+        assert summary["symbols"][sym] == {"rows": 2592, "files": 2, "resumed": 0, "months_skipped": 0, "gaps": [],
+                                          "first": JAN6, "last": FEB2 - Q}
         assert [x for x in seen if x[0] == sym][-1] == (sym, 2592, 2592)
     assert summary["rows"] == 2 * 2592 and summary["files"] == 4
 
@@ -92,7 +93,8 @@ async def test_resume_continues_after_the_last_row_and_skips_complete_months(ex,
     n1 = len(ex.requests)
     third = await download_klines(cfg, ["BTCUSDT"], "15m", JAN6, FEB2, tmp_path, sleep=Sleeps())
     assert [r for r in ex.requests[n1:] if r.path == "klines"] == []
-    assert third["symbols"]["BTCUSDT"] == {"rows": 0, "files": 0, "resumed": 2592, "months_skipped": 2, "gaps": []}
+    assert third["symbols"]["BTCUSDT"] == {"rows": 0, "files": 0, "resumed": 2592, "months_skipped": 2, "gaps": [],
+                                         "first": JAN6, "last": FEB2 - Q}
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")} == mtimes
 
 

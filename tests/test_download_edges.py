@@ -516,3 +516,26 @@ async def test_a_temp_file_left_by_a_killed_run_is_cleared_by_the_next(ex, tmp_p
     other.write_text("keep")
     await download_klines(make_cfg(ex.rest_url), ["BTCUSDT"], "15m", JAN20, ms("2025-01-27"), tmp_path)
     assert sorted(p.name for p in folder.iterdir()) == ["2025-01-01.json", "notes.part"]
+
+
+async def test_klines_that_begin_after_the_start_or_end_before_the_end_are_noted(ex, tmp_path, capsys):
+    # asking from 2024-12-01 for a series that begins 2025-01-06 (a later listing) or ends early
+    # (a delisting) gave a bar estimated at 5,975 that completed at 2,519 and no word of why
+    _with_halt(ex, "ETHUSDT", ms("2025-01-31"), ms("2025-03-01"))
+    cfg = make_cfg(ex.rest_url)
+    summary = await download_klines(cfg, ["BTCUSDT", "ETHUSDT"], "15m", ms("2024-12-01"), None, tmp_path)
+    assert summary["symbols"]["BTCUSDT"]["first"] == ms("2025-01-06")
+    assert summary["symbols"]["ETHUSDT"]["last"] == ms("2025-01-30T23:45")
+    capsys.readouterr()
+    assert (
+        await asyncio.to_thread(
+            main_download, _args(tmp_path, symbols="BTCUSDT,ETHUSDT", start="2024-12-01"), cfg
+        )
+        == 0
+    )
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert notes == [
+        "note: the exchange has no 15m kline of BTCUSDT before 2025-01-06 00:00 UTC (listed then?)",
+        "note: the exchange has no 15m kline of ETHUSDT before 2025-01-06 00:00 UTC (listed then?)",
+        "note: the exchange has no 15m kline of ETHUSDT after 2025-01-30 23:45 UTC (delisted, or halted since?)",
+    ]

@@ -309,9 +309,11 @@ async def download_klines(
 
     ``progress(symbol, rows_done, rows_total)`` is called after every page (rows, estimated
     total). Returns ``{"interval", "out_dir", "rows", "files", "resumed", "pauses",
-    "symbols": {symbol: {"rows", "files", "resumed", "months_skipped", "gaps"}}}`` where ``rows``
+    "start_ms", "end_ms", "symbols": {symbol: {"rows", "files", "resumed", "months_skipped",
+    "gaps", "first", "last"}}}`` where ``rows``
     are rows fetched now, ``files`` month files written, ``resumed`` rows already on disk, ``gaps``
-    ``(first open time, klines)`` of each hole the exchange has between the first and last kline;
+    ``(first open time, klines)`` of each hole the exchange has between the ``first`` and ``last``
+    kline (open times; None without klines); ``start_ms`` and ``end_ms`` the range asked of it;
     plus ``"note"`` (and no symbols) when no kline from ``start_ms`` on has closed yet.
     Raises DownloadArgError (bad arguments, unknown symbol) or DownloadError (network /
     exchange failure after ``attempts`` tries).
@@ -355,6 +357,7 @@ async def download_klines(
         hi_all = now - iv + 1  # a kline opening before this has closed
         if end_ms is not None:
             hi_all = min(hi_all, end_ms)
+        summary["start_ms"], summary["end_ms"] = start_ms, hi_all
         await _check_symbols(client, retry, guard, syms, interval, out_dir)
         for sym in syms:
             with series_lock(out_dir / sym / interval):
@@ -468,7 +471,9 @@ async def _download_symbol(
     out_dir: Path,
     progress: Callable[[str, int, int], None] | None,
 ) -> dict[str, int]:
-    stats: dict[str, Any] = {"rows": 0, "files": 0, "resumed": 0, "months_skipped": 0, "gaps": []}
+    stats: dict[str, Any] = {
+        "rows": 0, "files": 0, "resumed": 0, "months_skipped": 0, "gaps": [], "first": None, "last": None
+    }
     total = max(0, (hi_all - lo_all + iv - 1) // iv)
     done = 0
     last: int | None = None  # the last open time stored, for the gaps across a month's end
@@ -499,7 +504,9 @@ async def _download_symbol(
         for t in sorted(t for t in month.have if month.lo <= t < month.hi):
             if last is not None and t - last > iv:  # open times the exchange has no kline for: a halt
                 stats["gaps"].append((last + iv, (t - last) // iv - 1))
-            last = t
+            if stats["first"] is None:
+                stats["first"] = t
+            last = stats["last"] = t
         if progress:
             progress(sym, done, total)
         m = next_month(m)
@@ -777,6 +784,21 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
             err.print(
                 f"note: {sym}: the exchange has no {interval} kline for {n} open times in {k} gap{'s' if k > 1 else ''} "
                 f"(a halt or maintenance): {where}",
+                highlight=False,
+                soft_wrap=True,
+            )
+    iv = interval_to_ms(interval)
+    for sym, s in summary["symbols"].items():  # a listing after the start, a delisting before the end
+        if s["first"] is not None and s["first"] - summary["start_ms"] >= iv:
+            err.print(
+                f"note: the exchange has no {interval} kline of {sym} before {utc_text(s['first'])} UTC (listed then?)",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if s["last"] is not None and summary["end_ms"] - s["last"] > iv:
+            err.print(
+                f"note: the exchange has no {interval} kline of {sym} after {utc_text(s['last'])} UTC "
+                "(delisted, or halted since?)",
                 highlight=False,
                 soft_wrap=True,
             )
