@@ -62,3 +62,16 @@ def test_config_check_and_run_exit_2_naming_the_field(
     )
     assert f"{section}.{key}" in capsys.readouterr().err
     assert not (tmp_path / "x.db").exists()
+
+
+def test_a_sim_warm_up_of_millions_of_klines_is_warned_of() -> None:
+    # a week's rating period of 1m klines: 300 x 10,080 x 40 = 121 M klines before the first trade
+    week = {"data_processing": {"rating_calculation_interval_ms": 604_800_000}}
+    res = check(week)
+    assert res.ok
+    [w] = [w for w in res.warnings if w.path == "feed.sim.warmup_periods"]
+    assert "120,960,000 klines" in w.message and "10,080 klines per rating period" in w.message
+    assert not any(w.path == "feed.sim.warmup_periods" for w in check({}).warnings)
+    # the replay feed generates nothing
+    replay = {**week, "feed": {"kind": "replay"}}
+    assert not any(w.path == "feed.sim.warmup_periods" for w in check(replay).warnings)

@@ -435,6 +435,10 @@ def _issues_from_validation(exc: ValidationError) -> list[Issue]:
     return out
 
 
+#: Above this many klines of sim warm-up history (~1 minute to generate here), a warning.
+SIM_WARMUP_WARN_KLINES = 5_000_000
+
+
 def soft_warnings(cfg: Config) -> list[Issue]:
     """The seed's warnings: valid but probably unwise."""
     w: list[Issue] = []
@@ -449,6 +453,18 @@ def soft_warnings(cfg: Config) -> list[Issue]:
         w.append(Issue("order_execution.max_slippage_percent", "very high (> 5 %)"))
     if dp.price_update_interval_ms < 100:
         w.append(Issue("data_processing.price_update_interval_ms", "below 100 ms: may be too frequent"))
+    if cfg.feed.kind == "sim":
+        # the sim's history is generated before the first frame: 300 periods of a week of 1m klines
+        # (121 M klines) looked like a hang, its --duration counting only from the end of it
+        from tui_trader.clock import interval_to_ms
+
+        per = max(1, -(-dp.rating_calculation_interval_ms // interval_to_ms(cfg.feed.interval)))
+        n = cfg.feed.sim.warmup_periods * per * cfg.feed.sim.n_symbols
+        if n > SIM_WARMUP_WARN_KLINES:
+            w.append(
+                Issue("feed.sim.warmup_periods", f"{n:,} klines of history to generate at start-up "
+                      f"(warmup_periods x {per:,} klines per rating period x n_symbols): minutes before trading")
+            )
     if rm.max_drawdown_percent <= rm.max_daily_loss_percent:
         w.append(
             Issue("risk_management.max_drawdown_percent", "not above max_daily_loss_percent: the drawdown "
