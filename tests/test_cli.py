@@ -368,7 +368,7 @@ def test_a_db_that_is_not_a_usable_database_is_a_clear_error(tmp_path: Path) -> 
     folder = tmp_path / "a-folder"
     folder.mkdir()
     for db, says in ((garbage, "not a usable SQLite database"), (newer, "schema version 99 is newer"),
-                     (folder, "cannot open the database")):
+                     (folder, "is a folder, not a database file")):
         r = run("run", "--headless", "--duration", "1s", "--db", str(db))
         assert r.returncode == 2, r.stderr
         assert "\nerror: " in "\n" + r.stderr and str(db) in r.stderr and says in r.stderr

@@ -106,7 +106,7 @@ def test_a_count_of_sim_symbols_beside_their_names_is_refused(quiet: Path, capsy
 def test_a_negative_interval_gets_its_own_error(command: list[str], quiet: Path, capsys) -> None:
     # argparse took "-1h" for an option: "argument --interval: expected one argument"
     assert main([*command, "--interval", "-1h"]) == 2
-    assert "feed.interval: bad interval '-1h'" in capsys.readouterr().err
+    assert one_error_line(capsys).startswith("error: --interval (feed.interval): bad interval '-1h': ")
 
 
 @pytest.mark.parametrize("command", [["run", "--speed", "max", "--duration", "1s"], [], ["--report"]])
@@ -155,3 +155,28 @@ def test_speed_on_the_exchanges_feed_is_refused(command: list[str], quiet: Path,
     assert main([*command, "--feed", "binance", "--speed", "max"]) == 2
     assert one_error_line(capsys) == ("error: --speed is for the sim and replay feeds, not the binance feed "
                                       "(it runs in real time)")
+
+
+@pytest.mark.parametrize(("flags", "says"), [
+    (["--speed", "0"], "--speed (feed.speed): must be a positive number or 'max' (got 0.0)"),
+    (["--n-symbols", "1"], "--n-symbols (feed.sim.n_symbols): Input should be greater than or equal to 2 (got 1)"),
+    (["--seed", "-1"], "--seed (feed.sim.seed): Input should be greater than or equal to 0 (got -1)"),
+    (["--interval", "0m"], "--interval (feed.interval): bad interval '0m': must be positive (got '0m')"),
+    (["--symbols", "FOO"], "--symbols (feed.symbols): FOO not quoted in broker.quote_asset 'USDT'"),
+])
+def test_a_bad_flag_value_is_one_line_naming_the_flag_and_its_field(flags: list[str], says: str, quiet: Path,
+                                                                    capsys) -> None:
+    # it was two lines, "invalid configuration (from command-line options)" and then the field alone
+    assert main(["run", "--duration", "1s", *flags]) == 2
+    assert one_error_line(capsys) == f"error: {says}"
+
+
+def test_a_bad_value_from_a_file_still_names_the_file(quiet: Path, capsys) -> None:
+    cfg = quiet / "c.toml"
+    cfg.write_text("[feed]\nspeed = 0\n")
+    assert main(["run", "--duration", "1s", "--config", str(cfg), "--n-symbols", "1"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: invalid configuration (from {cfg}, command-line options)",
+        "  feed.speed: must be a positive number or 'max' (got 0)",
+        "  feed.sim.n_symbols: Input should be greater than or equal to 2 (got 1)",
+    ]

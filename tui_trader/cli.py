@@ -610,6 +610,21 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return main_tui(args, cfg)
 
 
+#: The configuration field each command-line flag sets (see :func:`feed_overrides`).
+FLAG_FIELDS = {"feed.kind": "feed", "feed.replay.path": "data", "feed.interval": "interval",
+               "feed.symbols": "symbols", "feed.speed": "speed", "feed.sim.seed": "seed",
+               "feed.sim.n_symbols": "n_symbols", "storage.path": "db"}
+
+
+def _flag_of(args: argparse.Namespace, path: str) -> str | None:
+    """The flag given on the command line that set the field ``path`` (a bad value of it is the
+    flag's: it overrides the configuration files), else None."""
+    field = next((f for f in FLAG_FIELDS if path == f or path.startswith(f + ".")), None)  # feed.symbols.0
+    if field is None or getattr(args, FLAG_FIELDS[field], None) in (None, ""):
+        return None
+    return "--" + FLAG_FIELDS[field].replace("_", "-")
+
+
 def main(argv: list[str] | None = None) -> int:
     from tui_trader.config import ConfigError
     from tui_trader.storage.schema import StorageError
@@ -631,6 +646,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe fails here, not in the interpreter's flush at exit
         return code
     except ConfigError as exc:
+        flags = [_flag_of(args, issue.path) for issue in exc.issues]
+        if exc.issues and all(flags):  # the flags' own values: said as the flags, one line each
+            for flag, issue in zip(flags, exc.issues, strict=True):
+                print(f"error: {flag} ({issue.path}): {issue.message}", file=sys.stderr)
+            return 2
         print(f"error: {exc}", file=sys.stderr)
         for issue in exc.issues:
             print(f"  {issue}", file=sys.stderr)
