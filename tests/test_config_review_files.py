@@ -43,3 +43,20 @@ def test_a_theme_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     f = tmp_path / "t.toml"
     f.write_bytes(BOM + b'name = "mine"\nprimary = "#3B82F6"\n')
     assert load_theme_file(f).name == "mine"
+
+
+def test_replay_times_may_be_toml_dates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # unquoted, TOML reads them as a date and a date-time: they were refused as
+    # "Input should be a valid string (got datetime.date(2024, 1, 1))"
+    f = tmp_path / "c.toml"
+    f.write_text("[feed.replay]\nstart = 2024-01-01\nend = 2024-03-01T13:00:00+01:00\n")
+    cfg, _ = load_config(f)
+    from tui_trader.clock import parse_time
+
+    assert parse_time(cfg.feed.replay.start) == parse_time("2024-01-01")
+    assert parse_time(cfg.feed.replay.end) == parse_time("2024-03-01T12:00Z")
+    assert main(["config", "check", str(f)]) == 0
+    capsys.readouterr()
+    f.write_text("[feed.replay]\nstart = 12:00:00\n")  # a time of day alone is no time
+    assert main(["config", "check", str(f)]) == 2
+    assert "feed.replay.start" in capsys.readouterr().out

@@ -17,6 +17,7 @@ Secrets never live here: API keys come from ``BINANCE_API_KEY`` /
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import tomllib
@@ -189,6 +190,15 @@ class ReplayFeed(_Section):
     @classmethod
     def _path(cls, v: str) -> str:
         return _blank_is_empty(v)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _toml_time(cls, v: Any) -> Any:
+        """A TOML date or date-time (``start = 2024-01-01``, unquoted) as the same text: it was
+        refused as "Input should be a valid string (got datetime.date(2024, 1, 1))"."""
+        if isinstance(v, datetime.date | datetime.datetime):
+            return v.isoformat()
+        return v
 
     @field_validator("start", "end")
     @classmethod
