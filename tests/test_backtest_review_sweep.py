@@ -104,3 +104,29 @@ def test_sweep_table_keeps_a_failed_points_error_at_80_columns():
     assert len(text.splitlines()) == 1 + 3 + 4 + 1 + 1  # title, ruled header, a line per row, rule, note
     assert f"[1] {WORKER_DIED}" in " ".join(text.split())
     assert text.count("12.62 %") == 3
+
+
+def fixed_figures(config_dict: dict, data_spec: object) -> dict:
+    return {"total_return": -0.0365, "sharpe": -2.48, "max_drawdown": 0.1262, "n_trades": 40}
+
+
+def test_walk_forward_of_two_parameters_keeps_every_number_whole_at_80_columns():
+    """Two parameters (the README's sweep) wrapped the OOS max DD to '12.62' over '%' at 80
+    columns: the windows' equal lengths now go to the title instead."""
+    from tui_trader.backtest.sweep import walk_forward
+
+    start, end = 1_704_067_200_000, 1_735_689_600_000  # 2024
+    params = [f"{Z}=2.25", "risk_management.stop_loss_percent=1.5"]
+    console = Console(record=True, width=80, color_system=None)
+    walk_forward(
+        Config(), params, fixed_figures, {}, start, end, 4, 0.7, processes=1, console=console, align_ms=H
+    )
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    assert text.count("12.62 %") == 4 and text.count("-3.65 %") == 8  # in and out of sample
+    assert "in sample" in text and "01-01 00:00" in text
+    wide = Console(record=True, width=160, color_system=None)
+    walk_forward(
+        Config(), params, fixed_figures, {}, start, end, 4, 0.7, processes=1, console=wide, align_ms=H
+    )
+    assert "2024-01-01 00:00 +" in wide.export_text()  # room enough: lengths beside each span

@@ -754,9 +754,14 @@ def walk_forward(
             out[k]["oos"] = m
             out[k]["error"] = e
     if console is not None:
-        from tui_trader.backtest.report import fit
+        from rich.measure import Measurement
 
-        console.print(fit(console, lambda compact: walk_forward_table(out, [p for p, _ in ps], compact)))
+        paths = [p for p, _ in ps]
+        tables = [walk_forward_table(out, paths), walk_forward_table(out, paths, compact=True),
+                  walk_forward_table(out, paths, compact=True, lengths_in_title=True)]  # fmt: skip
+        wide = console.options.update_width(10**4)
+        console.print(next((t for t in tables if Measurement.get(console, wide, t).maximum <= console.width),
+                           tables[-1]))  # fmt: skip
     return out
 
 
@@ -764,18 +769,30 @@ def _mean(xs: Sequence[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def walk_forward_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str], compact: bool = False) -> Table:
+def walk_forward_table(
+    rows: Sequence[Mapping[str, Any]], paths: Sequence[str], compact: bool = False, lengths_in_title: bool = False
+) -> Table:
     """In-sample vs out-of-sample figures of the chosen point per window, with means.
     Spans are shown as their UTC start and length; ``compact`` (a narrow terminal) drops the
     column rules, the window numbers, the year and the parameters' names (both in the title)
-    and the hours of the lengths."""
+    and the hours of the lengths; ``lengths_in_title`` (narrower still) also moves the lengths
+    to the title when every window's in-sample, and every out-of-sample, length reads the same."""
     from tui_trader.backtest.report import fmt_duration, fmt_time, fmt_time_short, report_table
+
+    def length(start: int, end: int) -> str:
+        if not compact:
+            return fmt_duration(end - start)
+        days = round((end - start) / MS_PER_DAY)  # to the nearest day
+        return f"{days}d" if days else fmt_duration(end - start)
+
+    is_len = {length(r["is_start_ms"], r["is_end_ms"]) for r in rows}
+    oos_len = {length(r["oos_start_ms"], r["oos_end_ms"]) for r in rows}
+    shared = compact and lengths_in_title and len(is_len) == 1 and len(oos_len) == 1
 
     def span(start: int, end: int) -> str:
         if not compact:
-            return f"{fmt_time(start)} +{fmt_duration(end - start)}"
-        days = round((end - start) / MS_PER_DAY)  # to the nearest day
-        return f"{fmt_time_short(start)} +" + (f"{days}d" if days else fmt_duration(end - start))
+            return f"{fmt_time(start)} +{length(start, end)}"
+        return fmt_time_short(start) + ("" if shared else f" +{length(start, end)}")
 
     names = ", ".join(_short(p) for p in paths)
     title = "Walk-forward (in-sample choice, out-of-sample result)"
@@ -783,6 +800,8 @@ def walk_forward_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str], 
         years = sorted({utc_text(r[k], "%Y") for r in rows for k in ("is_start_ms", "oos_end_ms")})
         if years:
             title += f", {years[0]}" + (f"-{years[-1]}" if len(years) > 1 else "")
+        if shared:
+            title += f"; each {is_len.pop()} in sample, {oos_len.pop()} out of sample"
         title += f"; chosen: {names}"
     spec = [("#", "right"), ("In-sample (UTC)", "left"), ("Out-of-sample (UTC)", "left"),
             ("Chosen" if compact else f"Chosen {names}", "left")]
