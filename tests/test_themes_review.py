@@ -30,6 +30,7 @@ BASE = {"name": "mine", "primary": "#3B82F6"}
         ({"luminosity_spread": float("nan")}, "luminosity_spread"),
         ({"luminosity_spread": 1e300}, "luminosity_spread"),
         ({"text_alpha": -1.0}, "text_alpha"),
+        ({"variables": {"proft": "#00FF00"}}, "variables.proft"),  # a typo: no CSS reads it
     ],
 )
 def test_a_value_textual_cannot_use_is_a_theme_error(extra: dict, names: str) -> None:
@@ -43,7 +44,7 @@ def test_a_value_textual_cannot_use_is_a_theme_error(extra: dict, names: str) ->
         {"block-cursor-text-style": "bold not underline"},
         {"text": "auto 87%", "link-background": "initial"},
         {"border": "ansi_bright_black", "footer-key-foreground": "#FFAA00"},
-        {"my-own-variable": "anything"},  # no CSS reads it
+        {"background-muted": "ansi_black"},  # one of an ANSI theme's own
     ],
 )
 def test_values_textual_accepts_still_load(variables: dict) -> None:

@@ -98,8 +98,10 @@ def _colour(path: Path, key: str, value: object) -> str:
 
 @cache
 def _textual_variables() -> dict[str, str]:
-    """Textual's own theme variables with their default values (what its CSS reads)."""
-    return BUILTIN_THEMES["textual-dark"].to_color_system().generate()
+    """Textual's own theme variables with their default values (what its CSS reads); an ANSI
+    theme's set has a few of its own."""
+    ansi = Theme(name="ansi", primary="ansi_blue", ansi=True).to_color_system().generate()
+    return {**ansi, **BUILTIN_THEMES["textual-dark"].to_color_system().generate()}
 
 
 def _css_value(path: Path, key: str, value: str) -> None:
@@ -155,6 +157,8 @@ def theme_from_mapping(data: dict, path: Path | str = "<theme>") -> Theme:
             _colour(path, f"variables.{key}", value)
         elif key in _textual_variables():
             _css_value(path, key, value)
+        else:  # no CSS reads it: "proft" left the profit colour at its default without a word
+            raise ThemeError(f"{path}: variables.{key}: unknown variable (typo?)")
         out_vars[key] = value
     kwargs["variables"] = out_vars
     return Theme(**kwargs)
