@@ -17,6 +17,9 @@ File format (all keys but ``name`` and ``primary`` optional)::
     profit = "#22C55E"     # $profit $loss $healthy $warning-state $unhealthy
                            # $live-badge $paper-badge (any Textual variable too)
 
+``luminosity_spread`` and ``text_alpha`` are numbers from 0 to 1; a ``[variables]`` name must
+be the app's or Textual's, its value valid where Textual's CSS reads it.
+
 A bad file raises :class:`ThemeError` naming the file and the key; discovery
 collects those errors instead of failing, so one broken user theme never
 stops the console.
