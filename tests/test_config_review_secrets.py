@@ -49,3 +49,22 @@ def test_an_ordinary_typo_is_still_called_one() -> None:
     assert [(i.path, i.message) for i in res.errors] == [
         ("signal_generation.z_scor_threshold", "unknown key (typo?)")
     ]
+
+
+@pytest.mark.parametrize("key", ["rest_url", "stream_url"])
+def test_a_password_in_an_exchange_url_is_refused_unshown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    # it was accepted, then printed by config show and on the live warning's Endpoint line
+    scheme = "https" if key == "rest_url" else "wss"
+    f = tmp_path / "c.toml"
+    for netloc in (f"me:{SECRET}@127.0.0.1:8080", f"{SECRET}@127.0.0.1", f"me:{SECRET}@127.0.0.1:port"):
+        f.write_text(f'[binance]\n{key} = "{scheme}://{netloc}/api"\n')
+        for argv in (["config", "check", str(f)], ["config", "show", str(f)]):
+            assert main(argv) == 2, argv
+            out = capsys.readouterr()
+            text = out.out + out.err
+            assert f"binance.{key}: no user or password in the URL" in text, text
+            assert SECRET not in text
+    f.write_text(f'[binance]\n{key} = "{scheme}://127.0.0.1:8080/api"\n')
+    assert main(["config", "check", str(f)]) == 0

@@ -325,6 +325,13 @@ class Binance(_Section):
         if not v.strip():
             return v
         schemes = ("http", "https") if info.field_name == "rest_url" else ("ws", "wss")
+        netloc = v.strip().partition("://")[2].partition("/")[0]
+        if "@" in netloc:
+            # a user or password here would be shown by config show, the live warning and errors
+            raise ValueError(
+                f"no user or password in the URL (got '***@{netloc.rpartition('@')[2]}'): it would be "
+                f"shown; orders are signed with {ENV_API_KEY} / {ENV_API_SECRET} from the environment"
+            )
         try:
             parts = urlsplit(v.strip())
             parts.port  # noqa: B018 - a port that is not a number raises here
