@@ -130,3 +130,19 @@ def test_walk_forward_of_two_parameters_keeps_every_number_whole_at_80_columns()
         Config(), params, fixed_figures, {}, start, end, 4, 0.7, processes=1, console=wide, align_ms=H
     )
     assert re.search(r"01-01 00:00 \+\d+d ", wide.export_text())  # room enough: lengths beside each span
+
+
+@pytest.mark.shared_data
+def test_refused_walk_forward_is_not_announced_as_a_sweep(klines_dir, tmp_path):
+    """'sweep: 2 point(s) on 1 process(es)' came before the refusal of its windows."""
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "tui_trader", "backtest", "sweep", "--data", str(klines_dir), "--interval", "1h",
+         "--db", str(tmp_path / "s.db"), "--start", "2024-03-01", "--end", "2024-03-02",
+         "--param", f"{Z}=2,3", "--processes", "1", "--walk-forward", "30"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2 and "--walk-forward 30: each in-sample window" in r.stderr
+    assert "sweep:" not in r.stderr and r.stdout == ""

@@ -305,21 +305,22 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     err = Console(stderr=True)
     console = None if args.json else Console()  # --json: the JSON alone on stdout, as for a backtest
     base = cfg.model_dump(mode="json")
+    if args.walk_forward:  # windows that cannot run are refused before the sweep is announced
+        if start_ms is None or end_ms is None:
+            ot = np.unique(loaded.klines.open_time)
+            if start_ms is None:
+                # as a plain backtest does: the first klines warm the ratings up, window 1's
+                # in-sample run trades only after them (at most half of the data)
+                warm = warmup_from_data(warmup_klines_needed(cfg, interval_to_ms(interval)), ot.size)
+                start_ms = int(ot[warm])
+            end_ms = end_ms if end_ms is not None else int(ot[-1]) + 1
+            _check_span(start_ms, end_ms)
+        _check_windows(cfg, params, interval, start_ms, end_ms, args.walk_forward)
     err.print(f"sweep: {len(points)} point(s) on {processes} process(es)")
     prog, cb = _progress(err, "sweep")
     try:
         with prog:
             if args.walk_forward:
-                if start_ms is None or end_ms is None:
-                    ot = np.unique(loaded.klines.open_time)
-                    if start_ms is None:
-                        # as a plain backtest does: the first klines warm the ratings up, window 1's
-                        # in-sample run trades only after them (at most half of the data)
-                        warm = warmup_from_data(warmup_klines_needed(cfg, interval_to_ms(interval)), ot.size)
-                        start_ms = int(ot[warm])
-                    end_ms = end_ms if end_ms is not None else int(ot[-1]) + 1
-                    _check_span(start_ms, end_ms)
-                _check_windows(cfg, params, interval, start_ms, end_ms, args.walk_forward)
                 rows = walk_forward(base, params, sweep_runner, spec, start_ms, end_ms, args.walk_forward, IN_SAMPLE_FRACTION,
                                     processes=processes, progress=cb, console=console,
                                     align_ms=interval_to_ms(interval))
