@@ -344,3 +344,21 @@ def test_stderr_log_times_are_utc_and_say_so(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.delenv("TZ")
         time.tzset()
         logging.getLogger().handlers.clear()
+
+
+def test_a_run_that_cannot_start_says_why_once_on_stderr_and_in_the_log_file(tmp_path, monkeypatch, capsys):
+    # the reason came twice on stderr: as an ERROR log line and as the "error:" line after it
+    from tui_trader.cli import main
+
+    bad = tmp_path / "klines" / "BTCUSDT" / "1h"
+    bad.mkdir(parents=True)
+    (bad / "2024-01-01.json").write_text("garbage{")
+    log_file = tmp_path / "t.log"
+    monkeypatch.setenv("TUI_TRADER_LOG_FILE", str(log_file))
+    monkeypatch.setenv("TUI_TRADER_CACHE_DIR", "off")
+    assert main(["run", "--data", str(tmp_path / "klines"), "--interval", "1h", "--speed", "max",
+                 "--db", str(tmp_path / "x.db")]) == 2
+    why = f"no valid 1h klines to replay in {tmp_path / 'klines'}"
+    err = capsys.readouterr().err
+    assert err.count(why) == 1 and err.splitlines()[-1].startswith(f"error: {why}"), err
+    assert f"ERROR   tui_trader.headless: {why}" in log_file.read_text()

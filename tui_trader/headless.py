@@ -54,6 +54,8 @@ def setup_logging(cfg: Config, stream=None) -> None:
     level = {"warn": "WARNING"}.get(cfg.monitoring.log_level, cfg.monitoring.log_level.upper())
     handler = _StderrHandler() if stream is None else logging.StreamHandler(stream)
     handler.setFormatter(_UtcFormatter("%(asctime)s.%(msecs)03dZ %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
+    # a record the runner also prints as its "error:" line goes to the log file only, not twice here
+    handler.addFilter(lambda record: getattr(record, "stderr", True))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     if cfg.feed.speed == "max":
         # a full-speed run makes thousands of fills a second: the summary reports them, not the log
@@ -233,11 +235,11 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
         try:
             summary = asyncio.run(run_headless(cfg, duration, Console(stderr=True)))
         except (FileNotFoundError, ReplayError) as exc:
-            log.error("%s", exc)
+            log.error("%s", exc, extra={"stderr": False})
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except FeedError as exc:  # the exchange unreachable or refusing (after the feed's own retries)
-            log.error("%s", exc)
+            log.error("%s", exc, extra={"stderr": False})
             print(f"error: {exc}", file=sys.stderr)
             return 1
     if args.json:
