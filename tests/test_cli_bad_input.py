@@ -56,8 +56,9 @@ def test_a_replay_of_an_interval_the_files_do_not_have(command: list[str], quiet
     assert main([*command, "--data", str(data), "--interval", "7m"]) == 2
     assert one_error_line(capsys) == f"error: --interval: no 7m klines in {data} (intervals found: 1h)"
     assert main([*command, "--data", str(data)]) == 2  # the shipped 1m, not given: say how to choose
-    assert one_error_line(capsys) == (f"error: feed.interval: no 1m klines in {data} (intervals found: 1h; "
-                                      "choose one with --interval)")
+    assert one_error_line(capsys) == (
+        f"error: feed.interval: no 1m klines in {data} (intervals found: 1h; choose one with --interval)"
+    )
 
 
 @pytest.mark.parametrize("command", [["run", "--speed", "max"], []])
@@ -83,22 +84,43 @@ def test_a_replay_path_from_the_configuration_is_named_as_such(quiet: Path, caps
 
 def test_a_good_replay_still_runs(quiet: Path, capsys) -> None:
     data = klines(quiet)
-    assert main(["run", "--data", str(data), "--interval", "1h", "--speed", "max", "--json",
-                 "--db", str(quiet / "x.db")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--data",
+                str(data),
+                "--interval",
+                "1h",
+                "--speed",
+                "max",
+                "--json",
+                "--db",
+                str(quiet / "x.db"),
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["stopped_by"] == "data ended"
 
 
 def test_a_count_of_sim_symbols_beside_their_names_is_refused(quiet: Path, capsys) -> None:
     # the sim market took the named symbols and dropped --n-symbols without a word
     db = quiet / "x.db"
-    assert main(["run", "--n-symbols", "5", "--symbols", "BTCUSDT,ETHUSDT", "--duration", "1s", "--db", str(db)]) == 2
-    assert one_error_line(capsys) == ("error: --n-symbols is not used when --symbols names the sim market's "
-                                      "symbols (2): give one of them")
+    assert (
+        main(["run", "--n-symbols", "5", "--symbols", "BTCUSDT,ETHUSDT", "--duration", "1s", "--db", str(db)])
+        == 2
+    )
+    assert one_error_line(capsys) == (
+        "error: --n-symbols is not used when --symbols names the sim market's symbols (2): give one of them"
+    )
     cfg = quiet / "c.toml"
     cfg.write_text('[feed]\nsymbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]\n')
     assert main(["--config", str(cfg), "--n-symbols", "5"]) == 2
-    assert one_error_line(capsys) == ("error: --n-symbols is not used when the configuration's feed.symbols names "
-                                      "the sim market's symbols (3): give one of them")
+    assert one_error_line(capsys) == (
+        "error: --n-symbols is not used when the configuration's feed.symbols names "
+        "the sim market's symbols (3): give one of them"
+    )
     assert not db.exists()
 
 
@@ -113,10 +135,15 @@ def test_a_negative_interval_gets_its_own_error(command: list[str], quiet: Path,
 def test_a_db_that_is_a_folder(command: list[str], quiet: Path, capsys) -> None:
     # the console opened on "unable to open database file" under an error banner
     assert main([*command, "--db", str(quiet)]) == 2
-    assert one_error_line(capsys) == f"error: --db: {quiet} is a folder, not a database file (e.g. {quiet / 'tui-trader.db'})"
+    assert (
+        one_error_line(capsys)
+        == f"error: --db: {quiet} is a folder, not a database file (e.g. {quiet / 'tui-trader.db'})"
+    )
 
 
-def test_the_console_on_a_db_it_cannot_create_exits_2_before_drawing(quiet: Path, monkeypatch, capsys) -> None:
+def test_the_console_on_a_db_it_cannot_create_exits_2_before_drawing(
+    quiet: Path, monkeypatch, capsys
+) -> None:
     # a lock file that could not be created was "left for the engine to report": the console
     # opened on it under an error banner
     import tui_trader.ui.app
@@ -130,14 +157,28 @@ def test_the_console_on_a_db_it_cannot_create_exits_2_before_drawing(quiet: Path
     assert line.startswith(f"error: cannot create the lock file {db}.lock for the database: "), line
 
 
-
-@pytest.mark.parametrize("flag", [["--feed", "replay"], ["--data", "d"], ["--interval", "1h"], ["--symbols", "BTCUSDT"],
-                                  ["--speed", "max"], ["--seed", "3"], ["--n-symbols", "4"], ["--live"]])
-def test_report_refuses_the_flags_of_an_engine_it_does_not_start(flag: list[str], quiet: Path, capsys) -> None:
+@pytest.mark.parametrize(
+    "flag",
+    [
+        ["--feed", "replay"],
+        ["--data", "d"],
+        ["--interval", "1h"],
+        ["--symbols", "BTCUSDT"],
+        ["--speed", "max"],
+        ["--seed", "3"],
+        ["--n-symbols", "4"],
+        ["--live"],
+    ],
+)
+def test_report_refuses_the_flags_of_an_engine_it_does_not_start(
+    flag: list[str], quiet: Path, capsys
+) -> None:
     # `tui-trader --report --data d` opened the stored reports and dropped --data without a word
     assert main(["--report", *flag]) == 2
-    assert one_error_line(capsys) == (f"error: {flag[0]} does not apply to --report: it shows the backtest reports "
-                                      "stored in the database (--db) and starts no engine")
+    assert one_error_line(capsys) == (
+        f"error: {flag[0]} does not apply to --report: it shows the backtest reports "
+        "stored in the database (--db) and starts no engine"
+    )
 
 
 @pytest.mark.parametrize("command", [["run", "--speed", "max"], []])
@@ -145,27 +186,36 @@ def test_a_replay_of_symbols_the_files_do_not_have(command: list[str], quiet: Pa
     # run logged two warnings and the error before its error line; the console opened on it
     data = klines(quiet)
     assert main([*command, "--data", str(data), "--interval", "1h", "--symbols", "ETHUSDT,SOLUSDT"]) == 2
-    assert one_error_line(capsys) == (f"error: --symbols: none of ETHUSDT, SOLUSDT has 1h klines in {data} "
-                                      "(symbols found: BTCUSDT)")
+    assert one_error_line(capsys) == (
+        f"error: --symbols: none of ETHUSDT, SOLUSDT has 1h klines in {data} (symbols found: BTCUSDT)"
+    )
 
 
 @pytest.mark.parametrize("command", [["run", "--duration", "1s"], []])
 def test_speed_on_the_exchanges_feed_is_refused(command: list[str], quiet: Path, capsys) -> None:
     # the binance feed runs in real time: --speed was dropped without a word
     assert main([*command, "--feed", "binance", "--speed", "max"]) == 2
-    assert one_error_line(capsys) == ("error: --speed is for the sim and replay feeds, not the binance feed "
-                                      "(it runs in real time)")
+    assert one_error_line(capsys) == (
+        "error: --speed is for the sim and replay feeds, not the binance feed (it runs in real time)"
+    )
 
 
-@pytest.mark.parametrize(("flags", "says"), [
-    (["--speed", "0"], "--speed (feed.speed): must be a positive number or 'max' (got 0.0)"),
-    (["--n-symbols", "1"], "--n-symbols (feed.sim.n_symbols): Input should be greater than or equal to 2 (got 1)"),
-    (["--seed", "-1"], "--seed (feed.sim.seed): Input should be greater than or equal to 0 (got -1)"),
-    (["--interval", "0m"], "--interval (feed.interval): bad interval '0m': must be positive (got '0m')"),
-    (["--symbols", "FOO"], "--symbols (feed.symbols): FOO not quoted in broker.quote_asset 'USDT'"),
-])
-def test_a_bad_flag_value_is_one_line_naming_the_flag_and_its_field(flags: list[str], says: str, quiet: Path,
-                                                                    capsys) -> None:
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--speed", "0"], "--speed (feed.speed): must be a positive number or 'max' (got 0.0)"),
+        (
+            ["--n-symbols", "1"],
+            "--n-symbols (feed.sim.n_symbols): Input should be greater than or equal to 2 (got 1)",
+        ),
+        (["--seed", "-1"], "--seed (feed.sim.seed): Input should be greater than or equal to 0 (got -1)"),
+        (["--interval", "0m"], "--interval (feed.interval): bad interval '0m': must be positive (got '0m')"),
+        (["--symbols", "FOO"], "--symbols (feed.symbols): FOO not quoted in broker.quote_asset 'USDT'"),
+    ],
+)
+def test_a_bad_flag_value_is_one_line_naming_the_flag_and_its_field(
+    flags: list[str], says: str, quiet: Path, capsys
+) -> None:
     # it was two lines, "invalid configuration (from command-line options)" and then the field alone
     assert main(["run", "--duration", "1s", *flags]) == 2
     assert one_error_line(capsys) == f"error: {says}"

@@ -14,7 +14,16 @@ REPO = Path(__file__).resolve().parent.parent
 def test_ui_benchmark_counts_are_whole_numbers() -> None:
     # the JSON said "symbols": 10.0, "ticks": 5.0, "klines": 3010.0
     env = {**os.environ, "TUI_TRADER_LOG_FILE": "off"}
-    args = [sys.executable, str(REPO / "benchmarks" / "ui.py"), "--seconds", "0.3", "--symbols", "10", "--presses", "1"]
+    args = [
+        sys.executable,
+        str(REPO / "benchmarks" / "ui.py"),
+        "--seconds",
+        "0.3",
+        "--symbols",
+        "10",
+        "--presses",
+        "1",
+    ]
     r = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout)

@@ -10,16 +10,19 @@ from tui_trader import __version__
 from tui_trader.cli import _normalise_argv, main
 
 
-@pytest.mark.parametrize("argv", [
-    ["--db", "x.db", "--version"],  # said "invalid choice: 'x.db'"
-    ["--feed", "sim", "--version"],
-    ["--config", "c.toml", "--db=x.db", "--version"],
-    ["run", "--version"],  # said "unrecognized arguments: --version"
-    ["--db", "x.db", "run", "--version"],
-    ["backtest", "sweep", "--version"],
-    ["config", "show", "--version"],
-    ["--report", "--version"],  # --report's run id may be left out: --version is no run id
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--db", "x.db", "--version"],  # said "invalid choice: 'x.db'"
+        ["--feed", "sim", "--version"],
+        ["--config", "c.toml", "--db=x.db", "--version"],
+        ["run", "--version"],  # said "unrecognized arguments: --version"
+        ["--db", "x.db", "run", "--version"],
+        ["backtest", "sweep", "--version"],
+        ["config", "show", "--version"],
+        ["--report", "--version"],  # --report's run id may be left out: --version is no run id
+    ],
+)
 def test_version_wherever_it_is_placed(argv: list[str], capsys) -> None:
     assert main(argv) == 0
     captured = capsys.readouterr()
@@ -37,7 +40,14 @@ def test_options_before_an_action_go_after_it(tmp_path: Path, capsys) -> None:
     db = tmp_path / "x.db"
     assert _normalise_argv(["config", "--db", "x.db", "show"]) == ["config", "show", "--db", "x.db"]
     assert _normalise_argv(["--db", "x.db", "config", "--config", "c.toml", "check", "f.toml"]) == [
-        "config", "check", "f.toml", "--db", "x.db", "--config", "c.toml"]
+        "config",
+        "check",
+        "f.toml",
+        "--db",
+        "x.db",
+        "--config",
+        "c.toml",
+    ]
     assert main(["config", "--db", str(db), "show"]) == 0
     assert f'path = "{db}"' in capsys.readouterr().out
 
@@ -58,8 +68,16 @@ def test_a_misspelt_action_after_an_option_is_named(capsys) -> None:
     assert "invalid choice: 'chek'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("command", "uses_db"), [(["config", "check"], False), (["data", "download"], False),
-                                                  (["config", "show"], True), (["run"], True), (["export"], True)])
+@pytest.mark.parametrize(
+    ("command", "uses_db"),
+    [
+        (["config", "check"], False),
+        (["data", "download"], False),
+        (["config", "show"], True),
+        (["run"], True),
+        (["export"], True),
+    ],
+)
 def test_db_help_says_whether_the_command_reads_a_database(command: list[str], uses_db: bool, capsys) -> None:
     # `config check --help` and `data download --help` described --db as the database they used; they read none
     assert main([*command, "--help"]) == 0

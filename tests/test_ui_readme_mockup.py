@@ -15,7 +15,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 def mockup() -> list[str]:
     text = README.read_text(encoding="utf-8")
-    block = text[text.index("## The console"):].split("```\n", 2)[1]
+    block = text[text.index("## The console") :].split("```\n", 2)[1]
     return block.splitlines()
 
 
@@ -31,13 +31,20 @@ def pane_headers() -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize(("title", "columns"), [("Prices", prices.COLUMNS), ("Leaderboard (z)", leaderboard.COLUMNS),
-                                               ("Positions", positions.COLUMNS), ("Signals", signals.COLUMNS)])
+@pytest.mark.parametrize(
+    ("title", "columns"),
+    [
+        ("Prices", prices.COLUMNS),
+        ("Leaderboard (z)", leaderboard.COLUMNS),
+        ("Positions", positions.COLUMNS),
+        ("Signals", signals.COLUMNS),
+    ],
+)
 def test_mockup_column_headers_are_the_consoles(title: str, columns: list) -> None:
     # the mock-up's prices pane said "Vol" where the console says "Volume"
     shown = pane_headers()[title].replace("▲", "").split()
     app = " ".join(c[1] for c in columns).split()
-    assert shown == app[:len(shown)] and len(shown) >= min(len(app), 8), (shown, app)
+    assert shown == app[: len(shown)] and len(shown) >= min(len(app), 8), (shown, app)
 
 
 def test_mockup_boxes_close() -> None:
