@@ -61,3 +61,15 @@ def test_a_run_without_trades_prints_no_empty_trades_table():
     text = report_text(_result([10_000, 10_000, 10_000], [100.0, 101.0]), width=100, charts=False)
     assert "Trades: no closed trades (0 open)" in text
     assert "Last 10 trades" not in text and "Entry (UTC)" not in text
+
+
+def test_charts_count_days_from_the_runs_start_not_from_a_bucket_end():
+    """A run of more samples than a chart draws is cut into buckets; the axis read 'days since
+    2024-01-01 02:00' (the first bucket's end) for a run starting at 00:00."""
+    from tui_trader.backtest.report import MAX_CHART_POINTS, drawdown_chart, equity_chart
+
+    n = 3 * MAX_CHART_POINTS
+    equity = (10_000 + 50 * np.sin(np.arange(n) / 40)).tolist()
+    result = _result(equity, (100 + np.cos(np.arange(n - 1) / 50)).tolist())
+    for chart in (equity_chart(result), drawdown_chart(result)):
+        assert "days since 2024-01-01 00:00 UTC" in chart

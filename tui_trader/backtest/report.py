@@ -345,10 +345,11 @@ def equity_chart(
     ts = np.asarray(result.equity_ts, dtype=np.int64)
     eq = np.asarray(result.equity, dtype=np.float64)
     series = [("strategy", *_bucket(ts, eq, MAX_CHART_POINTS), "cyan")]
+    t0 = int(ts[0])  # the run's first sample, not the end of the first bucket a long run is cut into
     if "buy_and_hold" in result.baseline_curves:
         bts, beq = result.baseline_curves["buy_and_hold"]
         series.append(("buy & hold", *_bucket(np.asarray(bts), np.asarray(beq), MAX_CHART_POINTS), "orange"))
-    t0 = int(min(s[1][0] for s in series))
+        t0 = min(t0, int(np.asarray(bts)[0]))
     return _plot(series, "Equity", result.quote_asset, t0, color, width, height)
 
 
@@ -360,11 +361,12 @@ def drawdown_chart(
     dd = drawdown_series(np.asarray(result.equity, dtype=np.float64)) * 100
     bts, bdd = _bucket(ts, dd, MAX_CHART_POINTS, how="max")
     series = [("strategy", bts, -bdd, "red")]
+    t0 = int(ts[0])  # as for the equity chart: the axis counts from the run's first sample
     if "buy_and_hold" in result.baseline_curves:
         hts, heq = result.baseline_curves["buy_and_hold"]
         hdd = drawdown_series(np.asarray(heq, dtype=np.float64)) * 100
         series.append(("buy & hold", *_bucket(np.asarray(hts), -hdd, MAX_CHART_POINTS), "orange"))
-    t0 = int(min(s[1][0] for s in series))
+        t0 = min(t0, int(np.asarray(hts)[0]))
     return _plot(series, "Drawdown", "%", t0, color, width, height)
 
 
