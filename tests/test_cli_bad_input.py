@@ -131,7 +131,9 @@ def test_a_negative_interval_gets_its_own_error(command: list[str], quiet: Path,
     assert one_error_line(capsys).startswith("error: --interval (feed.interval): bad interval '-1h': ")
 
 
-@pytest.mark.parametrize("command", [["run", "--speed", "max", "--duration", "1s"], [], ["--report"]])
+@pytest.mark.parametrize(
+    "command", [["run", "--speed", "max", "--duration", "1s"], [], ["--report"], ["export", "--out", "o"]]
+)
 def test_a_db_that_is_a_folder(command: list[str], quiet: Path, capsys) -> None:
     # the console opened on "unable to open database file" under an error banner
     assert main([*command, "--db", str(quiet)]) == 2

@@ -579,6 +579,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     # --book picks the paper or the live default file (storage.path or --db win over both)
     cfg = load_cfg(args)
+    check_db_path(args, cfg)  # (said "no database at DIR")
     db = cfg.db_path(live=args.book == "live")
     try:
         counts = export_book(db, args.out)
