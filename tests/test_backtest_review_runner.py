@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -21,3 +22,25 @@ def test_a_span_outside_the_data_names_the_datas_dates(klines_dir, start, end):
     assert str(refused.value).endswith(
         "check --start and --end against the data's dates (2024-01-01 00:00 to 2024-12-31 23:00 UTC)"
     )
+
+
+def test_a_failed_run_leaves_no_out_folder_it_made(klines_dir, tmp_path):
+    """--out is made before the run (so a bad path fails at once); a run that then fails left the
+    new, empty folders behind. Folders that were there before stay."""
+    import subprocess
+    import sys
+
+    def backtest(out: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "tui_trader", "backtest", "--data", str(klines_dir), "--interval", "1h",
+             "--start", "2030-01-01", "--db", str(tmp_path / "b.db"), "--out", str(out)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    r = backtest(tmp_path / "new" / "a" / "b")
+    assert r.returncode == 2 and "no 1h klines to replay" in r.stderr
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "notes.txt").write_text("mine")
+    assert backtest(tmp_path / "old" / "run").returncode == 2
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["notes.txt"]

@@ -90,6 +90,15 @@ def _check_db(path: str | Path) -> None:
     asyncio.run(probe())
 
 
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) while each is empty; stop at the first that is not."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
 def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
     from tui_trader.backtest.runner import run_backtest
     from tui_trader.cli import UsageError
@@ -103,14 +112,16 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
                              f"{given}` (a plain backtest is one run)")
     data, interval, symbols = _inputs(args, cfg)
     start_ms, end_ms = _span(args, cfg)
+    made: list[Path] = []  # the --out folders this run makes, deepest first: a failed run leaves none
     if args.out:
+        made = [p for p in (Path(args.out), *Path(args.out).parents) if not p.exists()]
         _check_out_dir(Path(args.out))  # before the run, not after it
-    db_path = args.db or cfg.db_path()
-    _check_db(db_path)  # likewise
     console = Console()
     err = Console(stderr=True)
-    prog, cb = _progress(err, "backtest")
     try:
+        db_path = args.db or cfg.db_path()
+        _check_db(db_path)  # likewise
+        prog, cb = _progress(err, "backtest")
         with prog:
             result = asyncio.run(
                 run_backtest(
@@ -119,8 +130,12 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
                 )
             )
     except (ReplayError, ValueError) as exc:
+        _remove_empty(made)
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BaseException:  # a database it cannot use, Ctrl-C
+        _remove_empty(made)
+        raise
     from tui_trader.backtest.report import render_report, report_json, write_outputs
 
     if args.out:
