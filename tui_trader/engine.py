@@ -1884,7 +1884,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             # not while an order is in flight: the account would already show its fill, and the book
             # would be cut by it as if sold outside tui-trader, then book the same sale again
             async with self._trade_lock:
-                return CommandResult(*await self._accept_account(cmd.source))
+                return await self._accept_account(cmd.source)
         return CommandResult(False, f"unknown command {type(cmd).__name__}")
 
     async def _manual(self, cmd: Command) -> CommandResult:

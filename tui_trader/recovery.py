@@ -320,7 +320,7 @@ class EngineRecovery:
         return (f"open order(s) on the exchange that this book did not place: {'; '.join(strange[:3])}{more}"
                 " - cancel them on the exchange (or trade that account elsewhere), then start again")
 
-    async def _accept_account(self, source: Source) -> tuple[bool, str]:
+    async def _accept_account(self, source: Source) -> CommandResult:
         """Live, after the start-up reconciliation found the account holding less of an asset than
         the book (sold or moved outside tui-trader), the operator takes the account as the truth.
         Each such position is cut to what the account holds by an external sell, booked like any
@@ -328,18 +328,26 @@ class EngineRecovery:
         (its intent first, as always; a crash before the fill leaves it canceled as "not sent"),
         no fee, at the last price (its realised PnL is an estimate: the real price is not known).
         A remainder too small to trade leaves the book as dust does after a sell. Then the
-        reconciliation runs again, and trading may start. Returns (ok, message)."""
+        reconciliation runs again, and trading may start.
+
+        Its result is ok once the book is cut (or no longer holds more than the account) - that act
+        is done, booked, and not undone - even when trading stays off for another reason (an order
+        the book did not place, another order): the message then says "but trading stays off:
+        <why>", and ``data["trading_stays_off"]`` holds the why ("" when trading may start), as
+        :meth:`_abandon_order`'s does."""
         if self.mode != "live":
-            return False, "only a live book is checked against an exchange account"
+            return CommandResult(False, "only a live book is checked against an exchange account")
         problem = self._reconcile_problem
         if not problem:
-            return False, "nothing to accept: the book agrees with the account"
+            return CommandResult(False, "nothing to accept: the book agrees with the account")
         if not self._book_holds_more:
-            return False, f"only an account holding less than the book can be accepted; the problem is: {problem}"
+            return CommandResult(
+                False, f"only an account holding less than the book can be accepted; the problem is: {problem}"
+            )
         try:
             balances = await self.broker.balances()
         except Exception as exc:  # noqa: BLE001 - nothing was changed
-            return False, f"cannot read the exchange account: {exc}"
+            return CommandResult(False, f"cannot read the exchange account: {exc}")
         pf = self.portfolio
         cut = []
         for sym, pos in sorted(pf.positions.items()):
@@ -353,9 +361,10 @@ class EngineRecovery:
             cut.append(f"{sym} {digits(before)} -> {digits(after)}")
         problem = await self._reconcile_again()
         done = f"book cut to the account ({', '.join(cut)})" if cut else "the account no longer holds less than the book"
+        data = {"cut": cut, "trading_stays_off": problem}
         if problem:
-            return False, f"{done}, but trading stays off: {problem}"
-        return True, f"{done}; start trading with s"
+            return CommandResult(True, f"{done}; but trading stays off: {problem}", data=data)
+        return CommandResult(True, f"{done}; start trading with s", data=data)
 
     async def _abandon_order(self, cid: str, source: Source) -> CommandResult:
         """The operator's way out of a stored order whose symbol the exchange no longer lists

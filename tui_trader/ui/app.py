@@ -107,14 +107,21 @@ def command_title(cmd: Command) -> str:
     return words.capitalize()
 
 
+def trading_stays_off(res: CommandResult) -> bool:
+    """The command was done, but trading stays off for another reason (its data says why)."""
+    return res.ok and bool((res.data or {}).get("trading_stays_off"))
+
+
 def result_title(cmd: Command, res: CommandResult) -> str:
     """A command outcome's title: its name when done, "refused" when not, and "incomplete" when
     it did only part: an emergency stop is in effect even when a position could not be closed or
     an order not cancelled, and a flatten keeps what it closed. Titled "refused", the operator
-    read that the stop had not happened."""
+    read that the stop had not happened. A command done while trading stays off for another reason
+    (``data["trading_stays_off"]``: an account accepted, an order abandoned, with another problem
+    left) is titled so: "done" alone read as if trading could start."""
     name = command_title(cmd)
     if res.ok:
-        return name
+        return f"{name} done, trading stays off" if trading_stays_off(res) else name
     message = res.message or ""
     if (isinstance(cmd, EmergencyStop) and message.startswith("EMERGENCY STOP")
             or isinstance(cmd, FlattenAll) and message.startswith("flattened ")):
@@ -579,7 +586,9 @@ class TuiTraderApp(App[int]):
             log.exception("command %s failed", name)
             res = CommandResult(False, f"{type(exc).__name__}: {exc}", command=type(cmd).__name__)
         self.command_results.append((cmd, res))
-        if res.ok:
+        if trading_stays_off(res):  # done, but not the all-clear its plain title would read as
+            self.notify(res.message, title=result_title(cmd, res), severity="warning", timeout=8)
+        elif res.ok:
             self.notify(res.message or "done", title=name, timeout=4)
         else:
             self.notify(res.message or "refused", title=result_title(cmd, res), severity="error", timeout=8)
