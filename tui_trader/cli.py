@@ -47,6 +47,8 @@ kline cache: parsed kline files are kept in the platform cache directory
 (TUI_TRADER_CACHE_DIR=PATH to move it, TUI_TRADER_CACHE_DIR=off to disable).
 log: tui-trader.log in the platform log folder (monitoring.log_file, or
 TUI_TRADER_LOG_FILE=PATH, or =off).
+colour theme: [ui] theme = "tui-trader-lowcolor" in the configuration (shipped
+also: tui-trader-dark, tui-trader-light), or T / Ctrl+P in the console.
 options may come before or after the command (`tui-trader --db x.db run`);
 `tui-trader COMMAND --help` explains each command, with examples.
 exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration,
