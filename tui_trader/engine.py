@@ -282,6 +282,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         # are reconciled), but an emergency stop waits and takes effect at its end; audit rows of
         # commands sent before the database is open wait for it
         self._startup_failure = ""  # why start_up() failed ("" when it did not)
+        self._startup_raised = False  # start_up() failed with an error, which its host reports itself
         self._startup_stops: list[tuple[EmergencyStop, asyncio.Future[CommandResult]]] = []
         self._audit_backlog: list[tuple[int, Source, str, dict[str, Any], bool, str]] = []
         self._db_lock: Any = None  # EngineLock: one engine per database file
@@ -354,6 +355,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 raise storage_failure(self._db_path, exc) from exc
         except BaseException as exc:
             self._startup_failure = f"engine did not start ({exc or type(exc).__name__}): nothing is traded"
+            self._startup_raised = isinstance(exc, Exception)  # not a cancel (a signal during start-up)
             stops, self._startup_stops = self._startup_stops, []
             for _, fut in stops:
                 if not fut.done():
@@ -833,8 +835,11 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
              lambda: db.end_session(self.session_id, self.summary(), ts_ms=self.clock.now_ms())),
         )
         if not self._state_restored:
+            # after a start-up error, its host says why (the runner's one "error:" line): this line
+            # goes to the log file, not to the runner's stderr as a second notice before that one
             log.warning("start-up did not finish: the stored %s left unchanged",
-                        "engine state is" if self._book_loaded else "engine state and account are")
+                        "engine state is" if self._book_loaded else "engine state and account are",
+                        extra={"stderr": not self._startup_raised})
         for what, loaded, step in steps:
             if not loaded:
                 continue
