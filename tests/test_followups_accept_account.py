@@ -97,3 +97,40 @@ async def test_the_console_titles_a_done_command_with_trading_still_off_as_a_war
         assert shown.title == "Accept account done, trading stays off"
         assert shown.severity == "warning" and shown.timeout > 4
         assert not any("refused" in n for n in notifications(app))
+
+
+async def test_an_account_accepted_under_an_emergency_stop_names_the_reset_as_the_next_step(
+    ex, tmp_path, monkeypatch
+) -> None:
+    """As for an abandoned order: "start trading with s" is refused while emergency-stopped, so
+    the next step named is the reset, then s."""
+    from tui_trader.events import EmergencyStop
+
+    ex.balances = {"USDT": Decimal("3000")}
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert (await e.submit(Start())).ok
+        assert (await e.submit(ManualBuy(symbol="SOLUSDT", quote_amount=Decimal(60)))).ok
+        book_sol = e.portfolio.positions["SOLUSDT"].quantity
+        step = e.filters["SOLUSDT"].step_size
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
+    ex.balances["SOL"] = (book_sol / 2).quantize(step)
+
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert "SOLUSDT: the book holds" in e._error
+        await e.submit(EmergencyStop(source=Source.UI))
+        assert e.state is EngineState.EMERGENCY_STOPPED
+        res = await e.submit(AcceptAccount(source=Source.UI))
+        assert res.ok and res.data["trading_stays_off"] == "", res.message
+        assert res.message.endswith(
+            "; the emergency stop holds: reset the emergency stop, then start trading with s"
+        )
+        assert not (await e.submit(Start())).ok  # what the old message said to do
+    finally:
+        await asyncio.wait_for(e.stop(), 20)

@@ -333,8 +333,8 @@ class EngineRecovery:
         Its result is ok once the book is cut (or no longer holds more than the account) - that act
         is done, booked, and not undone - even when trading stays off for another reason (an order
         the book did not place, another order): the message then says "but trading stays off:
-        <why>", and ``data["trading_stays_off"]`` holds the why ("" when trading may start), as
-        :meth:`_abandon_order`'s does."""
+        <why>", and ``data["trading_stays_off"]`` holds the why ("" when trading may start; the next
+        step named is one that works from the engine's state), as :meth:`_abandon_order`'s does."""
         if self.mode != "live":
             return CommandResult(False, "only a live book is checked against an exchange account")
         problem = self._reconcile_problem
@@ -364,7 +364,12 @@ class EngineRecovery:
         data = {"cut": cut, "trading_stays_off": problem}
         if problem:
             return CommandResult(True, f"{done}; but trading stays off: {problem}", data=data)
-        return CommandResult(True, f"{done}; start trading with s", data=data)
+        state = self.sm.state  # the next step named is one that works from it (as _abandon_order's)
+        if state is EngineState.EMERGENCY_STOPPED:
+            done += "; the emergency stop holds: reset the emergency stop, then start trading with s"
+        elif state in (EngineState.PAUSED, EngineState.STOPPED):
+            done += "; start trading with s"
+        return CommandResult(True, done, data=data)
 
     async def _abandon_order(self, cid: str, source: Source) -> CommandResult:
         """The operator's way out of a stored order whose symbol the exchange no longer lists
