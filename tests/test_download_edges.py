@@ -18,6 +18,7 @@ from tui_trader.config import Config
 from tui_trader.market import download as dl
 from tui_trader.market.download import DownloadArgError, DownloadError, download_klines, main_download
 from tui_trader.market.replay import load_klines
+from tui_trader.models import KLINE_FIELDS
 
 NOW = ms("2025-02-01T05:37")  # inside the 15m kline that opened at 05:30: not closed yet
 JAN20 = ms("2025-01-20")
@@ -374,21 +375,7 @@ async def test_round_trip_the_replay_reads_exactly_the_exchanges_klines(ex, tmp_
     )
     assert got.rejected == 0 and len(got.klines) == 2 * 2518  # up to the last closed kline, 05:15
     assert int(got.klines.open_time.max()) == ms("2025-02-01T05:15")
-    fields = (
-        "sym",
-        "open_time",
-        "close_time",
-        "open",
-        "high",
-        "low",
-        "close",
-        "volume",
-        "quote_volume",
-        "trades",
-        "taker_buy_base",
-        "closed",
-    )
-    for f in fields:
+    for f in ("sym", *KLINE_FIELDS, "closed"):
         assert np.array_equal(getattr(got.klines, f), getattr(ref.klines, f)), f
 
 

@@ -25,15 +25,10 @@ async def ex(shared_data):
     await stand.stop()
 
 
-async def test_an_account_accepted_while_another_problem_keeps_trading_off_is_done_not_refused(
-    ex, tmp_path, monkeypatch
-) -> None:
-    """Half of the SOL was sold by hand, and an order the book did not place rests on the
-    exchange. Accepting cuts the book (booked, not undone); the reconciliation then stops at the
-    strange order. The result used to be ok=False, which the console titled "refused"."""
+async def book_half_sold_by_hand(ex, cfg, db: str) -> Decimal:
+    """A live book buys SOL and stops; then half of it is sold by hand on the exchange. Returns
+    the book's SOL (the account now holds half of it, to the step)."""
     ex.balances = {"USDT": Decimal("3000")}
-    cfg = live_cfg(ex, monkeypatch)
-    db = str(tmp_path / "live.db")
     e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
     await asyncio.wait_for(e.start_up(), 20)
     try:
@@ -44,8 +39,20 @@ async def test_an_account_accepted_while_another_problem_keeps_trading_off_is_do
         step = e.filters["SOLUSDT"].step_size
     finally:
         await asyncio.wait_for(e.stop(), 20)
-    left = (book_sol / 2).quantize(step)
-    ex.balances["SOL"] = left
+    ex.balances["SOL"] = (book_sol / 2).quantize(step)
+    return book_sol
+
+
+async def test_an_account_accepted_while_another_problem_keeps_trading_off_is_done_not_refused(
+    ex, tmp_path, monkeypatch
+) -> None:
+    """Half of the SOL was sold by hand, and an order the book did not place rests on the
+    exchange. Accepting cuts the book (booked, not undone); the reconciliation then stops at the
+    strange order. The result used to be ok=False, which the console titled "refused"."""
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    book_sol = await book_half_sold_by_hand(ex, cfg, db)
+    left = ex.balances["SOL"]
 
     e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
     await asyncio.wait_for(e.start_up(), 20)
@@ -106,19 +113,9 @@ async def test_an_account_accepted_under_an_emergency_stop_names_the_reset_as_th
     the next step named is the reset, then s."""
     from tui_trader.events import EmergencyStop
 
-    ex.balances = {"USDT": Decimal("3000")}
     cfg = live_cfg(ex, monkeypatch)
     db = str(tmp_path / "live.db")
-    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
-    await asyncio.wait_for(e.start_up(), 20)
-    try:
-        assert (await e.submit(Start())).ok
-        assert (await e.submit(ManualBuy(symbol="SOLUSDT", quote_amount=Decimal(60)))).ok
-        book_sol = e.portfolio.positions["SOLUSDT"].quantity
-        step = e.filters["SOLUSDT"].step_size
-    finally:
-        await asyncio.wait_for(e.stop(), 20)
-    ex.balances["SOL"] = (book_sol / 2).quantize(step)
+    await book_half_sold_by_hand(ex, cfg, db)
 
     e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
     await asyncio.wait_for(e.start_up(), 20)
