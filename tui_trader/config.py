@@ -344,14 +344,14 @@ class Binance(_Section):
 
 class Storage(_Section):
     path: str = Field("", description="SQLite file; empty = tui-trader.db in the platform data directory")
+    synchronous: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL", description="FULL: an fsync per commit (survives a power loss, costs ~0.4 ms per money write)"
+    )
 
     @field_validator("path")
     @classmethod
     def _path(cls, v: str) -> str:
         return _blank_is_empty(v)
-    synchronous: Literal["NORMAL", "FULL"] = Field(
-        "NORMAL", description="FULL: an fsync per commit (survives a power loss, costs ~0.4 ms per money write)"
-    )
 
 
 class UI(_Section):
