@@ -248,8 +248,8 @@ def _sweep_data(data: str, interval: str, symbols: list[str] | None, start_ms: i
     lo = -(2**62) if start_ms is None else start_ms
     hi = 2**62 if end_ms is None else end_ms
     if not ((ot >= lo) & (ot < hi)).any():
-        raise no_klines_error(interval, data, start_ms, end_ms,
-                              f"{utc_text(int(ot.min()))} to {utc_text(int(ot.max()))} UTC")
+        dates = f"{utc_text(int(ot.min()))} to {utc_text(int(ot.max()))} UTC" if ot.size else ""  # none valid
+        raise no_klines_error(interval, data, start_ms, end_ms, dates)
     keep_data(Path(data).resolve(), interval, symbols, loaded, max_price_jump)  # an inline sweep loads nothing twice
     return loaded
 

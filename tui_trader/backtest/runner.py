@@ -140,7 +140,8 @@ async def _data_dates(data_path: str | Path, interval: str, symbols: Sequence[st
     from tui_trader.market.replay import ReplayError, load_klines
 
     try:
-        whole = await asyncio.to_thread(load_klines, data_path, interval, symbols)
+        with kept_warnings():  # the run's own load has said them: a second load says nothing
+            whole = await asyncio.to_thread(load_klines, data_path, interval, symbols)
     except (ReplayError, OSError, ValueError):
         return ""
     ot = whole.klines.open_time

@@ -376,7 +376,7 @@ def load_klines(
         merged = merged.take(np.lexsort((merged.sym, merged.open_time)))
     rejects = {f: dict(c.by_reason) for f, c in counters.items() if c.total}
     held = set(np.unique(merged.sym).tolist()) if len(merged) else set()
-    if len(held) < len(names):
+    if held and len(held) < len(names):  # none held: the caller's "no valid klines" error says it
         lost = [s for s in names if index[s] not in held]
         log.warning("replay: no valid %s klines for %s in the selected range", interval, ", ".join(lost))
     return ReplayData(names, interval_ms, merged, rejects, [str(f) for f, _, _ in sel])
