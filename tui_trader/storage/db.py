@@ -107,6 +107,7 @@ from tui_trader.storage.schema import (
     SCHEMA_VERSION,
     SchemaVersionError,
     StorageError,
+    file_in_the_way,
     migrate,
     user_version,
 )
@@ -849,7 +850,12 @@ class Database(QueriesMixin):
 def _prepare_path(path: str) -> str:
     """Expand ``~`` and create the parent folder; returns the path to open."""
     p = Path(path).expanduser()
-    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # "[Errno 17] File exists" names no path the operator gave
+        if why := file_in_the_way(p):
+            raise StorageError(f"cannot open the database {path}: {why}") from exc
+        raise
     return str(p)
 
 

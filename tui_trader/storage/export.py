@@ -26,6 +26,7 @@ from typing import Any
 
 from tui_trader.clock import iso_utc
 from tui_trader.outdir import out_dir_problem
+from tui_trader.storage.schema import file_in_the_way
 
 FILES = ("fills.csv", "orders.csv", "positions.csv", "equity.csv", "audit.csv")
 
@@ -88,7 +89,8 @@ def export_book(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:
     tui-trader database (then ``out_dir`` is not created)."""
     db_path, out = Path(db_path), Path(out_dir)
     if not db_path.is_file():
-        raise FileNotFoundError(f"no database at {db_path}")
+        why = file_in_the_way(db_path)
+        raise FileNotFoundError(f"no database at {db_path}{f': {why}' if why else ''}")
     if out.exists() and not out.is_dir():
         raise ValueError(f"output path exists and is not a folder: {out}")
     book = asyncio.run(load_book(str(db_path), out))

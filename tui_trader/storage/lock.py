@@ -17,7 +17,7 @@ import logging
 import os
 from pathlib import Path
 
-from tui_trader.storage.schema import StorageError
+from tui_trader.storage.schema import StorageError, file_in_the_way
 
 try:
     import fcntl
@@ -63,7 +63,8 @@ class EngineLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise StorageError(f"cannot create the lock file {self.path} for the database: {exc}") from exc
+            why = file_in_the_way(self.path) or exc
+            raise StorageError(f"cannot create the lock file {self.path} for the database: {why}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

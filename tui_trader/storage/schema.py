@@ -37,6 +37,7 @@ other.
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import aiosqlite
 
@@ -46,6 +47,7 @@ __all__ = [
     "MigrationError",
     "SchemaVersionError",
     "StorageError",
+    "file_in_the_way",
     "migrate",
     "split_statements",
     "storage_failure",
@@ -55,6 +57,16 @@ __all__ = [
 
 class StorageError(Exception):
     """Base class of the storage layer's errors."""
+
+
+def file_in_the_way(path: Path) -> str:
+    """Why ``path`` cannot be made when a file stands where one of its folders should be:
+    ``"/etc/hostname is a file, not a folder"`` (the OS says only "File exists" or "Not a
+    directory", naming no path the operator gave); "" otherwise."""
+    for parent in path.parents:
+        if parent.exists():
+            return "" if parent.is_dir() else f"{parent} is a file, not a folder"
+    return ""
 
 
 class MixedBookError(StorageError):
