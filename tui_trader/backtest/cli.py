@@ -139,8 +139,12 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
     from tui_trader.backtest.report import render_report, report_json, write_outputs
 
     if args.out:
-        paths = write_outputs(result, Path(args.out))
-        err.print(f"wrote {', '.join(str(p) for p in paths.values())}", soft_wrap=True)  # one line, as a log's
+        out = Path(args.out)
+        before = {p.name for p in out.iterdir()} if out.is_dir() else set()
+        paths = write_outputs(result, out)
+        replaced = [p.name for p in paths.values() if p.name in before]  # an earlier report's, as a rule
+        note = f" (replacing the earlier {', '.join(replaced)})" if replaced else ""
+        err.print(f"wrote {', '.join(str(p) for p in paths.values())}{note}", soft_wrap=True)  # one line, as a log's
     if args.json:
         print(json.dumps(report_json(result), sort_keys=True, allow_nan=False))
     else:
