@@ -173,3 +173,11 @@ def test_the_console_title_the_readme_quotes_is_the_consoles() -> None:
     assert quoted is not None
     res = CommandResult(True, "book cut; but trading stays off: x", data={"trading_stays_off": "x"})
     assert result_title(AcceptAccount(), res) == quoted.group(1)
+
+
+def test_the_bad_flag_value_the_readme_quotes_is_the_clis_line(quiet: Path, capsys) -> None:
+    par = paragraph("A flag a command would not use is refused")
+    quoted = re.search(r"`(error: --speed \(feed\.speed\): [^`]+)`", par)
+    assert quoted is not None
+    assert main(["run", "--speed", "0", "--db", str(quiet / "z.db")]) == 2
+    assert capsys.readouterr().err.splitlines() == [quoted.group(1)]
