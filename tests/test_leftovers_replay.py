@@ -42,20 +42,6 @@ def test_a_corrupt_symbol_among_good_ones_is_named(tmp_path: Path, klines_dir: P
     ]
 
 
-def test_a_folder_whose_only_symbol_is_corrupt_says_it_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, restore_logging
-) -> None:
-    _corrupt(tmp_path / "k", "BTCUSDT")
-    monkeypatch.setenv("TUI_TRADER_LOG_FILE", "off")
-    monkeypatch.setenv("TUI_TRADER_CACHE_DIR", "off")
-    argv = ["run", "--headless", "--feed", "replay", "--data", str(tmp_path / "k"), "--interval", "1h"]
-    assert main([*argv, "--speed", "max", "--db", str(tmp_path / "x.db")]) == 2
-    err = capsys.readouterr().err
-    assert err.strip().splitlines()[-1].startswith("error: no valid 1h klines to replay in "), err
-    assert "rejected 1 market-data row(s): malformed" in err  # the cause stays
-    assert LOST not in err, err
-
-
 @pytest.mark.parametrize("span", [[], ["--start", "2024-02-01"]])
 def test_a_backtest_of_corrupt_data_says_each_warning_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, caplog, restore_logging, span: list[str]
