@@ -181,3 +181,31 @@ def test_the_bad_flag_value_the_readme_quotes_is_the_clis_line(quiet: Path, caps
     assert quoted is not None
     assert main(["run", "--speed", "0", "--db", str(quiet / "z.db")]) == 2
     assert capsys.readouterr().err.splitlines() == [quoted.group(1)]
+
+
+def test_the_sweep_warning_the_readme_shows_is_written_as_the_sweep_writes_it() -> None:
+    """The README's line is the real output of its sweep command with ``--walk-forward 4 --start
+    2024-01-01`` (seven points); its earlier second line came from no such run."""
+    import inspect
+
+    from tui_trader.backtest import runner
+    from tui_trader.backtest.sweep import sweep_notes
+
+    text = readme_text()
+    start = text.index("The command above with `--walk-forward 4 --start 2024-01-01`:")
+    opening = text.index("```text\n", start) + len("```text\n")
+    block = text[opening : text.index("\n```", opening)]
+    (line,) = block.splitlines()
+    prefix, msg = line.split(": ", 1)[1].split(": ", 1)[0], line.split(": ", 2)[2]
+    assert prefix == "window 1 in-sample, all 7 points"
+    z = "signal_generation.z_score_threshold"
+    grid = [{"point": {z: v}, "metrics": {"warnings": [msg]}} for v in (1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0)]
+    one = [
+        {"point": {z: 1.5}, "metrics": {"warnings": ["w"]}},
+        {"point": {z: 2.0}, "metrics": {"warnings": []}},
+    ]
+    rows = [{"window": 0, "grid": grid, "oos": {}}, {"window": 1, "grid": one, "oos": {}}]
+    assert sweep_notes(rows) == [f"{prefix}: {msg}", "window 2 in-sample, z_score_threshold=1.5: w"]
+    assert "`z_score_threshold=1.5`" in text
+    source = inspect.getsource(runner)
+    assert "klines before the start (the data begins" in source and "settle inside the run" in source
