@@ -83,3 +83,22 @@ def test_file_in_the_way_says_nothing_when_no_file_is(tmp_path: Path) -> None:
     assert file_in_the_way(tmp_path / "a" / "b" / "x.db") == ""  # folders to be made: fine
     (tmp_path / "a").write_text("")
     assert file_in_the_way(tmp_path / "a" / "b" / "x.db") == f"{tmp_path / 'a'} is a file, not a folder"
+
+
+@pytest.mark.parametrize("command", ["run", "backtest", "sweep", "export", "console"])
+def test_a_db_that_is_a_folder_is_said_so_by_every_command(quiet: Path, capsys, command: str) -> None:
+    """`backtest --db /tmp` said "cannot open the database /tmp: unable to open database file";
+    the others already said what `run` says."""
+    folder = quiet / "books"
+    folder.mkdir()
+    data = ["--data", str(_klines(quiet)), "--interval", "1h"] if command in ("backtest", "sweep") else []
+    argv = {
+        "run": ["run", "--headless", "--feed", "sim", "--duration", "1s"],
+        "backtest": ["backtest", *data],
+        "sweep": ["backtest", "sweep", *data, "--param", "signal_generation.z_score_threshold=2,3"],
+        "export": ["export", "--out", str(quiet / "out")],
+        "console": [],
+    }[command]
+    assert main([*argv, "--db", str(folder)]) == 2
+    line = _one_error_line(capsys)
+    assert line == f"error: --db: {folder} is a folder, not a database file (e.g. {folder / 'tui-trader.db'})"

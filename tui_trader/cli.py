@@ -546,9 +546,13 @@ def check_replay_data(args: argparse.Namespace, cfg: Any) -> None:
 def check_db_path(args: argparse.Namespace, cfg: Any) -> None:
     """A database path that is a folder: said as such before anything starts (the console opened
     on "unable to open database file")."""
-    path = cfg.db_path()
+    check_db_not_folder(cfg.db_path(), "--db" if getattr(args, "db", None) else "storage.path")
+
+
+def check_db_not_folder(path: str | Path, name: str) -> None:
+    """:class:`UsageError` when the database file ``path`` (given by ``name``) is a folder."""
+    path = Path(path)
     if str(path) != ":memory:" and path.is_dir():
-        name = "--db" if getattr(args, "db", None) else "storage.path"
         raise UsageError(f"{name}: {path} is a folder, not a database file (e.g. {path / 'tui-trader.db'})")
 
 

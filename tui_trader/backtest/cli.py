@@ -77,11 +77,16 @@ def _check_out_dir(out: Path) -> None:
         raise UsageError(problem)
 
 
-def _check_db(path: str | Path) -> None:
+def _check_db(path: str | Path, name: str = "--db") -> None:
     """The database the finished run is stored in: opened (created, migrated) and closed again
     before the run, so that a path it cannot use fails at once, not after the whole replay.
-    :class:`~tui_trader.storage.schema.StorageError` propagates (exit 2)."""
+    :class:`~tui_trader.storage.schema.StorageError` propagates (exit 2), and so does a
+    :class:`~tui_trader.cli.UsageError` for a folder (``name`` is what gave the path), said as
+    ``run`` and ``export`` say it, not as "unable to open database file"."""
+    from tui_trader.cli import check_db_not_folder
     from tui_trader.storage import Database
+
+    check_db_not_folder(path, name)
 
     async def probe() -> None:
         db = await Database.open(path, start_writer=False)
@@ -120,7 +125,7 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
     err = Console(stderr=True)
     try:
         db_path = args.db or cfg.db_path()
-        _check_db(db_path)  # likewise
+        _check_db(db_path, "--db" if args.db else "storage.path")  # likewise
         prog, cb = _progress(err, "backtest")
         with prog:
             result = asyncio.run(
