@@ -146,3 +146,27 @@ def test_refused_walk_forward_is_not_announced_as_a_sweep(klines_dir, tmp_path):
     )  # fmt: skip
     assert r.returncode == 2 and "--walk-forward 30: each in-sample window" in r.stderr
     assert "sweep:" not in r.stderr and r.stdout == ""
+
+
+def test_walk_forward_windows_are_cut_over_the_data_not_a_start_before_it(klines_dir, capsys, monkeypatch):
+    """The 15m data begins 2025-01-06; with --start 2024-01-01 the four windows were cut over
+    2024-2025, and every in-sample window but the last held no kline: each "failed: no grid point
+    gave a finite in-sample sharpe". They are now cut from the data's first kline, and it says so."""
+    import json
+
+    from tui_trader.cli import main
+
+    monkeypatch.setenv("TUI_TRADER_CACHE_DIR", "off")
+    argv = ["backtest", "sweep", "--data", str(klines_dir), "--interval", "15m", "--start", "2024-01-01",
+            "--param", f"{Z}=2,2.5", "--processes", "1", "--walk-forward", "4", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr()
+    assert (
+        "the 15m klines begin at 2025-01-06 00:00 UTC, after --start: the windows are cut from there"
+        in out.err
+    )
+    rows = json.loads(out.out)
+    assert len(rows) == 4 and not any(r["error"] for r in rows), [r["error"] for r in rows]
+    assert all(r["best"] for r in rows)  # each window chose a point
+    assert rows[0]["is_start_ms"] == 1736121600000  # 2025-01-06 00:00, not 2024-01-01
+    assert rows[-1]["oos_end_ms"] <= 1738540800000  # up to the data's last kline (2025-02-02 23:45)

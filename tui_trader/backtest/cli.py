@@ -295,7 +295,7 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         walk_forward,
     )
     from tui_trader.cli import UsageError
-    from tui_trader.clock import interval_to_ms
+    from tui_trader.clock import interval_to_ms, utc_text
     from tui_trader.market.replay import ReplayError
 
     if not args.param:
@@ -330,15 +330,21 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     console = None if args.json else Console()  # --json: the JSON alone on stdout, as for a backtest
     base = cfg.model_dump(mode="json")
     if args.walk_forward:  # windows that cannot run are refused before the sweep is announced
-        if start_ms is None or end_ms is None:
-            ot = np.unique(loaded.klines.open_time)
-            if start_ms is None:
-                # as a plain backtest does: the first klines warm the ratings up, window 1's
-                # in-sample run trades only after them (at most half of the data)
-                warm = warmup_from_data(warmup_klines_needed(cfg, interval_to_ms(interval)), ot.size)
-                start_ms = int(ot[warm])
-            end_ms = end_ms if end_ms is not None else int(ot[-1]) + 1
-            _check_span(start_ms, end_ms)
+        ot = np.unique(loaded.klines.open_time)
+        first, after = int(ot[0]), int(ot[-1]) + 1
+        if start_ms is None:
+            # as a plain backtest does: the first klines warm the ratings up, window 1's
+            # in-sample run trades only after them (at most half of the data)
+            warm = warmup_from_data(warmup_klines_needed(cfg, interval_to_ms(interval)), ot.size)
+            start_ms = int(ot[warm])
+        elif start_ms < first:
+            # the windows are cut over the data, not over the span asked for: a --start a year
+            # before the data left every in-sample window but the last without a kline
+            err.print(f"walk-forward: the {interval} klines begin at {utc_text(first)} UTC, after --start: "
+                      "the windows are cut from there", soft_wrap=True)
+            start_ms = first
+        end_ms = after if end_ms is None else min(end_ms, after)
+        _check_span(start_ms, end_ms)
         _check_windows(cfg, params, interval, start_ms, end_ms, args.walk_forward)
     err.print(f"sweep: {len(points)} point(s) on {processes} process(es)")
     prog, cb = _progress(err, "sweep")
