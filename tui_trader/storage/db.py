@@ -275,17 +275,17 @@ async def _other_tables(conn: aiosqlite.Connection) -> list[str]:
 async def _check_ours(conn: aiosqlite.Connection, path: str, version: int, *, read_only: bool) -> None:
     """Refuse a SQLite file that is not a tui-trader database: a file at version 0 that
     already holds tables (someone else's database: migrating would write our schema into it),
-    or, for a read-only open, a file at version 0 or one lacking a table of the schema."""
+    a file lacking a table of its version's schema (an engine would start on it and fail
+    half way, after writing its session row), or, for a read-only open, a file at version 0."""
     tables = await _other_tables(conn)
     if version == 0 and (tables or read_only):
         held = f"it holds other tables ({', '.join(tables[:5])}{', ...' if len(tables) > 5 else ''})" \
             if tables else "it holds no tui-trader tables"
         raise StorageError(f"{path} is not a tui-trader database: {held}; give another --db file "
                            "(a new or empty file becomes a tui-trader database)")
-    if read_only:
-        missing = sorted(schema_tables(version) - set(tables))
-        if missing:
-            raise StorageError(f"{path} is not a tui-trader database: it lacks the tables {', '.join(missing)}")
+    missing = sorted(schema_tables(version) - set(tables))
+    if missing:
+        raise StorageError(f"{path} is not a tui-trader database: it lacks the tables {', '.join(missing)}")
 
 
 class Database(QueriesMixin):
