@@ -587,6 +587,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     cfg = load_cfg(args)
     check_db_path(args, cfg)  # (said "no database at DIR")
     db = cfg.db_path(live=args.book == "live")
+    out = Path(args.out)
+    before = {p.name for p in out.iterdir()} if out.is_dir() else set()  # an earlier export's, as a rule
     try:
         counts = export_book(db, args.out)
     except FileNotFoundError as exc:
@@ -595,8 +597,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"{exc} (give the book's file with --db{'' if args.book == 'live' else ', or --book live'})") from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    for name, n in counts.items():
-        print(f"{Path(args.out) / name}: {n:,} row(s)")
+    for name, n in counts.items():  # other files in the folder are never touched
+        print(f"{out / name}: {n:,} row(s){' (replaced the earlier file)' if name in before else ''}")
     return 0
 
 
