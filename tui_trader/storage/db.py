@@ -248,11 +248,12 @@ def _connect(path: str, busy_timeout_ms: int, *, uri: bool = False) -> _Connecti
     )
 
 
-def _read_only_uri(path: str) -> str:
+def _read_only_uri(path: str, *, immutable: bool = False) -> str:
     """The ``file:`` URI that opens the existing file at ``path`` read-only: SQLite refuses
     every write on it (no migration, no journal mode switch, nothing created but the WAL
-    index files a reader of a WAL database needs)."""
-    return f"{Path(path).expanduser().resolve().as_uri()}?mode=ro"
+    index files a reader of a WAL database needs). ``immutable``: not even those (a file
+    on a read-only disk, see :func:`_prepare_read_only`)."""
+    return f"{Path(path).expanduser().resolve().as_uri()}?mode=ro{'&immutable=1' if immutable else ''}"
 
 
 def schema_tables(version: int) -> frozenset[str]:
@@ -398,7 +399,7 @@ class Database(QueriesMixin):
             raise ValueError("database path must not be empty (use ':memory:' for a throw-away database)")
         memory = path_str == ":memory:"
         if read_only:
-            path_str = _prepare_read_only(path_str)
+            path_str, ro_uri = _prepare_read_only(path_str)
         elif not memory:
             try:
                 path_str = _prepare_path(path_str)
@@ -409,8 +410,7 @@ class Database(QueriesMixin):
                 raise StorageError(f"cannot open the database {path_str}: {exc}") from exc
         # money transactions may run on the event loop thread while the connection is
         # idle (see the module docs); access stays serialised.
-        conn = await _connect(_read_only_uri(path_str) if read_only else path_str, int(busy_timeout_ms),
-                              uri=read_only)
+        conn = await _connect(ro_uri if read_only else path_str, int(busy_timeout_ms), uri=read_only)
         try:
             await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             try:
@@ -859,17 +859,41 @@ def _prepare_path(path: str) -> str:
     return str(p)
 
 
-def _prepare_read_only(path: str) -> str:
+def _prepare_read_only(path: str) -> tuple[str, str]:
     """Expand ``~``; the file must exist (a read-only open creates nothing) and open read-only
-    (tried here first, as in :meth:`Database.open`). Returns the path; StorageError otherwise."""
+    (tried here first, as in :meth:`Database.open`). Returns the path and the URI to open it
+    with; StorageError otherwise.
+
+    A WAL database whose folder cannot be written (a backup on a read-only disk or snapshot)
+    cannot be read the usual way when it was closed cleanly: the reader must create the
+    ``-shm`` index file. With no ``-wal`` file beside it every commit is in the file itself
+    and no engine has it open, so it is opened as immutable instead (SQLite then reads the
+    file alone)."""
     p = Path(path).expanduser()
     if path == ":memory:" or not p.is_file():
         raise StorageError(f"no database at {path}")
-    try:
-        sqlite3.connect(_read_only_uri(str(p)), uri=True, timeout=0).close()
-    except sqlite3.Error as exc:  # no permission to read it...
+    uri = _read_only_uri(str(p))
+    if _cannot_open(uri) and not Path(f"{p}-wal").exists():
+        uri = _read_only_uri(str(p), immutable=True)
+    if exc := _cannot_open(uri):  # no permission to read it...
         raise StorageError(f"cannot open the database {p}: {exc}") from exc
-    return str(p)
+    return str(p), uri
+
+
+def _cannot_open(uri: str) -> sqlite3.Error | None:
+    """SQLite's error when the file at ``uri`` cannot be opened for reading (SQLITE_CANTOPEN);
+    None when it can, or when it fails for another reason (not a database, damaged: said by
+    :meth:`Database.open`)."""
+    try:
+        con = sqlite3.connect(uri, uri=True, timeout=0)
+        try:
+            con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # connecting reads nothing yet
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_CANTOPEN:
+            return exc
+    return None
 
 
 def _run_transaction(raw: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], savepoint: str | None) -> T:

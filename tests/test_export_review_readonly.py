@@ -1,0 +1,77 @@
+"""`tui-trader export` of a book kept where nothing can be written: a backup on a read-only disk."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tui_trader.cli import main
+from tui_trader.storage.schema import MIGRATIONS, SCHEMA_VERSION
+
+
+def _wal_book(path: Path) -> None:
+    """A tui-trader book in WAL mode, closed cleanly (no -wal or -shm file left), with one audit row."""
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode = WAL")
+    for script in MIGRATIONS:
+        con.executescript(script)
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    con.execute(
+        "INSERT INTO audit_log (ts_ms, source, action, args_json, ok, outcome) VALUES (1000, 'ui', 'Start', '{}', 1, 'ok')"
+    )
+    con.commit()
+    con.close()
+    assert sorted(os.listdir(path.parent)) == [path.name]
+
+
+@contextlib.contextmanager
+def _read_only(folder: Path) -> Iterator[None]:
+    """``folder`` made read-only for this process: a read-only bind mount for root (whom file
+    modes do not stop), the folder's mode for anyone else."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+        return
+    mount = shutil.which("mount")
+    if mount is None:
+        pytest.skip("root without the mount command: no way to make a read-only folder here")
+    ok = subprocess.run([mount, "--bind", str(folder), str(folder)], capture_output=True).returncode == 0
+    if not ok:
+        pytest.skip("root without the right to mount: no way to make a read-only folder here")
+    try:
+        done = subprocess.run([mount, "-o", "remount,ro,bind", str(folder)], capture_output=True)
+        assert done.returncode == 0, done.stderr
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_export_reads_a_closed_book_from_a_read_only_folder(tmp_path: Path, capsys) -> None:
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    db = backup / "book.db"
+    _wal_book(db)
+    before = db.read_bytes()
+    with _read_only(backup):
+        with pytest.raises(OSError):
+            (backup / "probe").touch()  # the folder really is read-only
+        # it was "not a usable SQLite database: unable to open database file": a reader of a WAL
+        # file must make its -shm index file, and the folder took none
+        assert main(["export", "--db", str(db), "--out", str(tmp_path / "csv")]) == 0
+        assert sorted(os.listdir(backup)) == ["book.db"]
+    assert capsys.readouterr().err == ""
+    with (tmp_path / "csv" / "audit.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["ts_ms"], r["action"], r["outcome"]) for r in rows] == [("1000", "Start", "ok")]
+    assert db.read_bytes() == before
