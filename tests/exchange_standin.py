@@ -249,7 +249,7 @@ class Req:
 class _Fault:
     status: int
     code: int
-    msg: str
+    msg: str | Callable[[Req], str]  # a callable words the error from the request (an echo of it)
     retry_after: int | None
     times: int
     delay_s: float = 0.0
@@ -453,11 +453,13 @@ class StandinExchange:
         path: str,
         status: int = 429,
         code: int = -1003,
-        msg: str = "Too many requests; current limit of IP is 6000 requests per minute.",
+        msg: str | Callable[[Req], str] = "Too many requests; current limit of IP is 6000 requests per minute.",
         retry_after: int | None = None,
         times: int = 1,
     ) -> None:
-        """Answer the next ``times`` ``METHOD /api/v3/path`` requests with an error."""
+        """Answer the next ``times`` ``METHOD /api/v3/path`` requests with an error. ``msg`` may be a
+        function of the request (:class:`Req`): an error that echoes what was sent (its query string,
+        its signature, its ``X-MBX-APIKEY`` header), as a proxy or a debugging gateway may."""
         self._faults.setdefault((method.upper(), path), []).append(_Fault(status, code, msg, retry_after, times))
 
     def delay_next(self, method: str, path: str, seconds: float, times: int = 1) -> None:
@@ -761,7 +763,7 @@ class StandinExchange:
                 if f.retry_after is not None:
                     hdr["Retry-After"] = str(f.retry_after)
                 req.status = f.status
-                return _err(f.status, f.code, f.msg, hdr)
+                return _err(f.status, f.code, f.msg(req) if callable(f.msg) else f.msg, hdr)
         try:
             resp = await self._dispatch(request.method, name, params, request.headers)
         except _ApiError as e:

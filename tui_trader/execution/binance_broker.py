@@ -261,7 +261,7 @@ class BinanceBroker:
         try:
             res = await client.get_server_time()
         except Exception as exc:  # noqa: BLE001
-            raise map_error(exc, "server time") from None
+            raise self._map(exc, "server time") from None
         # python-binance stamps requests with time.time() + timestamp_offset.
         client.timestamp_offset = int(res["serverTime"]) - int(time.time() * 1000)
         now_ms = self.clock.now_ms()
@@ -289,6 +289,26 @@ class BinanceBroker:
             "clock_offset_measured_ms": self.clock_offset_measured_ms,
             "recv_window_ms": int(self.cfg.binance.recv_window_ms),
         }
+
+    def _scrub_text(self, text: str) -> str:
+        for value in (self._key.get(), self._secret.get()):
+            text = text.replace(value, "<redacted>")
+        return text
+
+    def _map(self, exc: BaseException, what: str, sent: bool = False) -> BrokerError:
+        """:func:`map_error` without this broker's key or secret in the text: an exchange or a proxy
+        in front of it may echo the key (``Invalid API-key <key>``) in an error's message, in a form
+        no pattern of :func:`scrub_request_details` knows. Scrubbed before the message is cut short,
+        so no part of the key is left either."""
+        if isinstance(exc, BinanceAPIException) and isinstance(exc.message, str):
+            exc.message = self._scrub_text(exc.message)
+        return self._scrub(map_error(exc, what, sent))
+
+    def _scrub(self, err: BrokerError) -> BrokerError:
+        """``err`` without this broker's key or secret in its text (see :meth:`_map`)."""
+        text = err.args[0] if err.args else ""
+        clean = self._scrub_text(text)
+        return err if clean == text else BrokerError(err.kind, clean, err.code, err.retry_after_s)
 
     def _require(self) -> AsyncClient:
         if self._client is None:
@@ -319,9 +339,9 @@ class BinanceBroker:
                     log.warning("%s: request time outside recvWindow; resynchronising the clock", what)
                     await self._sync_time()
                     continue
-                err = map_error(exc, what, sent)
+                err = self._map(exc, what, sent)
             except Exception as exc:  # noqa: BLE001 - mapped to a BrokerError kind
-                err = map_error(exc, what, sent)
+                err = self._map(exc, what, sent)
             if err.kind == BrokerErrorKind.RATE_LIMIT and err.retry_after_s:
                 until = time.monotonic() + err.retry_after_s
                 if err.code == -1015:  # too many new orders: the account's order count, not the IP
@@ -370,12 +390,12 @@ class BinanceBroker:
             # the exchange took the order (it answered 2xx) but what it did cannot be read: not a
             # rejection - the order is looked up by its client id before anything else happens
             why = exc.args[0] if isinstance(exc, BrokerError) and exc.args else f"{type(exc).__name__}: {exc}"
-            raise BrokerError(
+            raise self._scrub(BrokerError(
                 BrokerErrorKind.TIMEOUT,
                 scrub_request_details(
-                    f"submit {req.client_order_id}: unreadable answer ({str(why)[:80]}), outcome unknown"
+                    f"submit {req.client_order_id}: unreadable answer ({self._scrub_text(str(why))[:80]}), outcome unknown"
                 ),
-            ) from None
+            )) from None
 
     async def cancel(self, symbol: str, client_order_id: str) -> OrderResult:
         resp = await self._call(

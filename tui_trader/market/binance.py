@@ -245,16 +245,27 @@ class RestRetry:
 _URL_RE = re.compile(r"(?:https?|wss?)://\S*", re.IGNORECASE)
 _QUERY_RE = re.compile(r"\?\S*")
 _PARAMS_RE = re.compile(r"\b(?:signature|timestamp|recvWindow|apiKey)=\S*", re.IGNORECASE)
+# the signature or the key header echoed in any other form (``"signature": "…"``, ``signature:…``,
+# ``signature%3D…``, ``X-MBX-APIKEY: …``), and an HMAC-SHA256 in hex wherever it stands
+_ECHOED_RE = re.compile(
+    r"""\b(signature|x-mbx-apikey|api[-_]?key)\b["']?\s*(?:[:=]|%3D)\s*["']?[^\s"',;&}]+""",
+    re.IGNORECASE,
+)
+_HMAC_HEX_RE = re.compile(r"\b[0-9a-fA-F]{64}\b")
 
 
 def scrub_request_details(text: str) -> str:
     """``text`` without URLs, query strings or signed parameters (``signature=...``).
 
     A signed request's URL carries its timestamp and HMAC signature; no error text built from
-    an exchange answer may repeat it (error texts are logged and stored with the order).
+    an exchange answer may repeat it (error texts are logged and stored with the order). An error
+    that echoes the signature or the ``X-MBX-APIKEY`` header in another form (a proxy's or a
+    gateway's JSON, a header dump) has the value redacted too.
     """
     text = _URL_RE.sub("<url>", text)
     text = _PARAMS_RE.sub("<redacted>", text)
+    text = _ECHOED_RE.sub(r"\1 <redacted>", text)
+    text = _HMAC_HEX_RE.sub("<redacted>", text)
     return _QUERY_RE.sub("", text)
 
 
