@@ -107,6 +107,7 @@ from tui_trader.storage.schema import (
     SCHEMA_VERSION,
     SchemaVersionError,
     StorageError,
+    failure_hint,
     file_in_the_way,
     migrate,
     user_version,
@@ -494,8 +495,11 @@ class Database(QueriesMixin):
                     await conn.execute("PRAGMA optimize")
                 await conn.close()  # the last connection to close checkpoints the WAL and removes it
             if error is not None:
+                # only bulk rows go through the writer: say so, or the operator fears for the book
                 raise StorageError(
-                    f"closing {self.path}: final flush failed, {lost} buffered rows lost: {error}"
+                    f"closing {self.path}: final flush failed, {lost} buffered rows lost (ratings, signals, "
+                    f"equity samples, klines; orders, fills and cash were committed before): {error}"
+                    f"{failure_hint(error)}"
                 )
         finally:
             self._closing = False

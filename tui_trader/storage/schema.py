@@ -47,6 +47,7 @@ __all__ = [
     "MigrationError",
     "SchemaVersionError",
     "StorageError",
+    "failure_hint",
     "file_in_the_way",
     "migrate",
     "split_statements",
@@ -94,13 +95,18 @@ _FAILURE_HINTS = {
 }
 
 
+def failure_hint(exc: BaseException) -> str:
+    """What an operator can do about the SQLite error ``exc``, as `` (hint)``; "" when unknown."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    hint = _FAILURE_HINTS.get(code & 0xFF) if isinstance(code, int) else None
+    return f" ({hint})" if hint else ""
+
+
 def storage_failure(path: str, exc: BaseException) -> StorageError:
     """The :class:`StorageError` for a SQLite error met while an engine runs on the database at
     ``path``: what failed and what to do, for the operator (the caller stops trading)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    hint = _FAILURE_HINTS.get(code & 0xFF) if isinstance(code, int) else None
     return StorageError(
-        f"storage failure on {path}: {exc}{f' ({hint})' if hint else ''}; trading stopped, the database "
+        f"storage failure on {path}: {exc}{failure_hint(exc)}; trading stopped, the database "
         "keeps what was committed before: fix the cause and start again"
     )
 
