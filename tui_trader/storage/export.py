@@ -11,7 +11,8 @@ see the last committed state) and writes into a folder:
 * ``audit.csv`` - every operator and system command and state change with its outcome.
 
 Money (prices, quantities, fees, PnL) is written as the exact decimals stored, never through a
-binary float; times as ms since the epoch and ISO-8601 UTC.
+binary float; the equity samples (float valuations) at 8 decimals; times as ms since the epoch
+and ISO-8601 UTC.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import math
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,20 @@ AUDIT_COLUMNS = ("ts_ms", "time", "source", "action", "args", "ok", "outcome")
 
 def _money(d: Decimal | None) -> str:
     return "" if d is None else f"{d:f}"
+
+
+_EIGHT = Decimal("1e-8")
+
+
+def _equity(e: float) -> str:
+    """An equity sample, a float valuation (cash + quantity x the float price), at the 8 decimals
+    the book keeps its peak equity in: ``10023.58700025``, not the float sum's
+    ``10023.587000250001``."""
+    if not math.isfinite(e):
+        return repr(float(e))
+    with localcontext() as ctx:
+        ctx.prec = 60  # an amount of any size keeps its 8 decimals
+        return _money(Decimal(repr(float(e))).quantize(_EIGHT).normalize())
 
 
 def _write(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
@@ -117,7 +133,7 @@ def _write_book(book: dict[str, Any], out: Path) -> dict[str, int]:
              _money(p.realized_pnl), p.entry_ms, iso_utc(p.entry_ms))
             for _, p in sorted(book["positions"].items()))),
         "equity.csv": _write(out / "equity.csv", EQUITY_COLUMNS, (
-            (int(t), iso_utc(int(t)), repr(float(e))) for t, e in book["equity"])),
+            (int(t), iso_utc(int(t)), _equity(e)) for t, e in book["equity"])),
         "audit.csv": _write(out / "audit.csv", AUDIT_COLUMNS, (
             (a["ts_ms"], iso_utc(a["ts_ms"]), a["source"], a["action"], json.dumps(a["args"], sort_keys=True),
              int(a["ok"]), a["outcome"])
