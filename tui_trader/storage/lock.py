@@ -74,11 +74,21 @@ class EngineLock:
             raise DatabaseInUseError(
                 f"{self.db_path} is in use by another tui-trader{who}: stop it, or use another --db"
             ) from None
+        except OSError as exc:  # ENOLCK, EOPNOTSUPP: a file system that takes no locks
+            os.close(fd)
+            raise StorageError(
+                f"cannot lock {self.path}: {exc.strerror or exc} (a file system without locks, such as some "
+                "network shares: keep the database on a local disk)"
+            ) from exc
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:  # the disk is full...: the lock is dropped with the file descriptor
+            os.close(fd)
+            raise StorageError(f"cannot write the lock file {self.path}: {exc.strerror or exc}") from exc
         self._fd = fd
 
     def release(self) -> None:
