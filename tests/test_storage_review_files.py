@@ -45,3 +45,49 @@ def test_run_on_a_book_missing_a_table_exits_2_with_one_line(tmp_path: Path, cap
         f"error: {path} is not a tui-trader database: it lacks the tables orders"
     ]
     assert path.read_bytes() == before
+
+
+def _book_with_bad_amount(path: Path) -> None:
+    """A book whose account cash and one position's quantity no longer read as amounts (a hand edit)."""
+    con = sqlite3.connect(path)
+    for script in MIGRATIONS:
+        con.executescript(script)
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    con.execute(
+        "INSERT INTO account (id, cash, quote_asset, starting_balance, peak_equity, day_start_ms, "
+        "day_start_equity, updated_ms) VALUES (1, '1.2.3', 'USDT', '10000', '10000', 0, '10000', 0)"
+    )
+    con.execute(
+        "INSERT INTO positions (symbol, quantity, avg_entry, entry_ms, updated_ms) VALUES ('BTCUSDT', 'abc', '1', 0, 0)"
+    )
+    con.commit()
+    con.close()
+
+
+def test_run_on_a_book_whose_cash_cannot_be_read_exits_2_naming_the_file(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "book.db"
+    _book_with_bad_amount(path)
+    # the account was read (for its quote asset) before the guard of the rest of the book: a traceback
+    rc = main(["run", "--headless", "--feed", "sim", "--speed", "max", "--duration", "5s", "--db", str(path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert [ln for ln in err.splitlines() if ln.startswith("error:")] == [
+        f"error: {path}: the stored book cannot be read (money column holds '1.2.3': not a decimal number); "
+        "restore a backup of this file, or start a new book with another --db"
+    ]
+    con = sqlite3.connect(path)
+    try:  # refused before anything was written: no session, the amounts as they were
+        assert con.execute("SELECT COUNT(*) FROM sessions").fetchone() == (0,)
+        assert con.execute("SELECT cash FROM account").fetchone() == ("1.2.3",)
+    finally:
+        con.close()
+
+
+def test_export_of_a_book_with_an_unreadable_amount_names_the_file(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "book.db"
+    _book_with_bad_amount(path)
+    assert main(["export", "--db", str(path), "--out", str(tmp_path / "csv")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {path}: the stored book cannot be read (money column holds 'abc': not a decimal number); "
+        "restore a backup of this file\n"
+    )

@@ -362,6 +362,16 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                     fut.set_result(CommandResult(False, self._startup_failure))
             raise
 
+    def _unreadable_book(self, exc: Exception) -> Exception:
+        """A stored amount, position or engine state that cannot be read back: nothing is traded
+        on a guess, and the operator reads which file and what to do (one line, exit 2)."""
+        from tui_trader.storage.schema import StorageError
+
+        return StorageError(
+            f"{self._db_path}: the stored book cannot be read ({exc}); restore a backup of this "
+            "file, or start a new book with another --db"
+        )
+
     async def _start_up(self) -> None:
         if self._started:
             return
@@ -382,7 +392,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 max_buffered_rows=max(WRITER_MAX_ROWS, cfg.data_processing.max_batch_size),
                 synchronous=cfg.storage.synchronous,
             )
-            await self._check_book_mode()
+            try:
+                await self._check_book_mode()
+            except (ValueError, ArithmeticError) as exc:  # the account's amounts, read for its quote asset
+                raise self._unreadable_book(exc) from None
             self.resumed_from_ms = await self._last_stored_ms()
             self._resume_feed_after(self.resumed_from_ms)
             await self._anchor_sim_prices()
@@ -425,14 +438,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 await self._recover()
                 saved = await self.db.load_engine_state()
             except (ValueError, ArithmeticError) as exc:
-                # a stored amount, position or engine state that cannot be read back: nothing is
-                # traded on a guess
-                from tui_trader.storage.schema import StorageError
-
-                raise StorageError(
-                    f"{self._db_path}: the stored book cannot be read ({exc}); restore a backup of this "
-                    "file, or start a new book with another --db"
-                ) from None
+                raise self._unreadable_book(exc) from None
             self._book_loaded = True
             if saved:
                 self.state_reason = saved.get("reason", "")

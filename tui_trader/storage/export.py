@@ -28,7 +28,7 @@ from typing import Any
 
 from tui_trader.clock import iso_utc
 from tui_trader.outdir import out_dir_problem
-from tui_trader.storage.schema import file_in_the_way
+from tui_trader.storage.schema import StorageError, file_in_the_way
 
 FILES = ("fills.csv", "orders.csv", "positions.csv", "equity.csv", "audit.csv")
 
@@ -81,14 +81,18 @@ async def load_book(db_path: str, out_dir: Path | None = None) -> dict[str, Any]
     async with await Database.open(db_path, start_writer=False, read_only=True) as db:
         if out_dir is not None:
             prepare_out(out_dir)
-        eq_ts, eq = await db.load_equity()
-        return {
-            "fills": await db.load_fills(),
-            "orders": sorted(await db.load_orders(limit=None), key=lambda o: (o.created_ms, o.client_order_id)),
-            "positions": await db.load_positions(),
-            "equity": list(zip(eq_ts.tolist(), eq.tolist(), strict=True)),
-            "audit": await db.load_audit(limit=None),
-        }
+        try:
+            eq_ts, eq = await db.load_equity()
+            return {
+                "fills": await db.load_fills(),
+                "orders": sorted(await db.load_orders(limit=None), key=lambda o: (o.created_ms, o.client_order_id)),
+                "positions": await db.load_positions(),
+                "equity": list(zip(eq_ts.tolist(), eq.tolist(), strict=True)),
+                "audit": await db.load_audit(limit=None),
+            }
+        except (ValueError, ArithmeticError) as exc:  # an amount or a state that is no longer readable
+            raise StorageError(f"{db_path}: the stored book cannot be read ({exc}); restore a backup of this file") \
+                from None
 
 
 def prepare_out(out: Path) -> None:
