@@ -91,3 +91,4 @@ def test_export_of_a_book_with_an_unreadable_amount_names_the_file(tmp_path: Pat
         f"error: {path}: the stored book cannot be read (money column holds 'abc': not a decimal number); "
         "restore a backup of this file\n"
     )
+    assert not (tmp_path / "csv").exists()  # the folder it made for the files is gone again

@@ -113,7 +113,13 @@ def export_book(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:
         raise FileNotFoundError(f"no database at {db_path}{f': {why}' if why else ''}")
     if out.exists() and not out.is_dir():
         raise ValueError(f"output path exists and is not a folder: {out}")
-    book = asyncio.run(load_book(str(db_path), out))
+    made = not out.exists()
+    try:
+        book = asyncio.run(load_book(str(db_path), out))
+    except StorageError:  # a book that cannot be read to the end: no empty --out folder left behind
+        if made and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
     try:
         return _write_book(book, out)
     except OSError as exc:  # the disk filled up, the folder went away...
