@@ -40,3 +40,21 @@ def test_an_export_into_a_used_folder_says_which_files_it_replaced(tmp_path: Pat
     assert main(["export", "--db", str(db), "--out", str(out)]) == 0
     said = capsys.readouterr().out.splitlines()
     assert len(said) == len(FILES) and all(ln.endswith(" (replaced the earlier file)") for ln in said)
+
+
+def test_the_csv_headers_are_the_ones_an_operator_s_sheets_read(tmp_path: Path, capsys) -> None:
+    # a renamed or reordered column silently breaks every spreadsheet and script built on an export
+    db, out = tmp_path / "book.db", tmp_path / "csv"
+    _empty_book(db)
+    assert main(["export", "--db", str(db), "--out", str(out)]) == 0
+    headers = {name: (out / name).read_text(encoding="utf-8").splitlines()[0] for name in FILES}
+    assert headers == {
+        "fills.csv": "ts_ms,time,client_order_id,symbol,side,quantity,price,quote_qty,fee,fee_asset,trade_id",
+        "orders.csv": "created_ms,created_time,updated_ms,client_order_id,exchange_order_id,symbol,side,type,"
+        "status,quantity,limit_price,executed_qty,avg_price,fees,realized_pnl,source,reason,signal_id,error",
+        "positions.csv": "symbol,quantity,avg_entry,cost,fees,realized_pnl,entry_ms,entry_time",
+        "equity.csv": "ts_ms,time,equity",
+        "audit.csv": "ts_ms,time,source,action,args,ok,outcome",
+    }
+    audit = (out / "audit.csv").read_text(encoding="utf-8").splitlines()[1]
+    assert audit == "1000,1970-01-01T00:00:01.000Z,ui,Start,{},1,ok"
