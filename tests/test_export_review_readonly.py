@@ -75,3 +75,32 @@ def test_export_reads_a_closed_book_from_a_read_only_folder(tmp_path: Path, caps
         rows = list(csv.DictReader(fh))
     assert [(r["ts_ms"], r["action"], r["outcome"]) for r in rows] == [("1000", "Start", "ok")]
     assert db.read_bytes() == before
+
+
+def test_a_book_with_commits_in_its_wal_on_a_read_only_disk_says_how_to_read_it(
+    tmp_path: Path, capsys
+) -> None:
+    live, backup = tmp_path / "live", tmp_path / "backup"
+    live.mkdir()
+    backup.mkdir()
+    con = sqlite3.connect(live / "book.db")
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA wal_autocheckpoint = 0")
+    for script in MIGRATIONS:
+        con.executescript(script)
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    con.commit()
+    try:  # a backup taken while the engine ran: the file and its -wal, not the -shm index
+        shutil.copy(live / "book.db", backup / "book.db")
+        shutil.copy(live / "book.db-wal", backup / "book.db-wal")
+    finally:
+        con.close()
+    with _read_only(backup):
+        assert main(["export", "--db", str(backup / "book.db"), "--out", str(tmp_path / "csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot open the database {backup / 'book.db'}: ")
+    assert err.endswith(
+        " (its last commits are in book.db-wal, and its folder takes no files: copy both to a folder you can "
+        "write to, and read the copy)\n"
+    )
+    assert not (tmp_path / "csv").exists()

@@ -90,6 +90,7 @@ import contextlib
 import functools
 import itertools
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -877,10 +878,15 @@ def _prepare_read_only(path: str) -> tuple[str, str]:
     if path == ":memory:" or not p.is_file():
         raise StorageError(f"no database at {path}")
     uri = _read_only_uri(str(p))
-    if _cannot_open(uri) and not Path(f"{p}-wal").exists():
+    wal = Path(f"{p}-wal")
+    if _cannot_open(uri) and not wal.exists():
         uri = _read_only_uri(str(p), immutable=True)
     if exc := _cannot_open(uri):  # no permission to read it...
-        raise StorageError(f"cannot open the database {p}: {exc}") from exc
+        # commits still in the -wal file need the -shm index, which this folder cannot take
+        why = (f" (its last commits are in {wal.name}, and its folder takes no files: copy both to a "
+               "folder you can write to, and read the copy)") if wal.exists() and not os.access(p.parent, os.W_OK) \
+            else ""
+        raise StorageError(f"cannot open the database {p}: {exc}{why}") from exc
     return str(p), uri
 
 
