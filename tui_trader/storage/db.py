@@ -556,6 +556,19 @@ class Database(QueriesMixin):
         return self._users == 0 or self._piece_holder
 
     @contextlib.asynccontextmanager
+    async def read_snapshot(self) -> AsyncIterator[None]:
+        """The reads of this task inside the block see one committed state of the file (one read
+        transaction): an engine committing meanwhile makes no table newer than another, as it
+        would between two autocommitted reads (``export``: an order booked FILLED whose fill is
+        missing). Nothing may be written inside."""
+        async with self._use() as conn:
+            await conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                await conn.execute("COMMIT")
+
+    @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``; ``ROLLBACK`` if the block raises.
 

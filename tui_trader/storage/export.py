@@ -82,14 +82,15 @@ async def load_book(db_path: str, out_dir: Path | None = None) -> dict[str, Any]
         if out_dir is not None:
             prepare_out(out_dir)
         try:
-            eq_ts, eq = await db.load_equity()
-            return {
-                "fills": await db.load_fills(),
-                "orders": sorted(await db.load_orders(limit=None), key=lambda o: (o.created_ms, o.client_order_id)),
-                "positions": await db.load_positions(),
-                "equity": list(zip(eq_ts.tolist(), eq.tolist(), strict=True)),
-                "audit": await db.load_audit(limit=None),
-            }
+            async with db.read_snapshot():  # a running engine's commits meanwhile: in none of the files
+                eq_ts, eq = await db.load_equity()
+                return {
+                    "fills": await db.load_fills(),
+                    "orders": sorted(await db.load_orders(limit=None), key=lambda o: (o.created_ms, o.client_order_id)),
+                    "positions": await db.load_positions(),
+                    "equity": list(zip(eq_ts.tolist(), eq.tolist(), strict=True)),
+                    "audit": await db.load_audit(limit=None),
+                }
         except (ValueError, ArithmeticError) as exc:  # an amount or a state that is no longer readable
             raise StorageError(f"{db_path}: the stored book cannot be read ({exc}); restore a backup of this file") \
                 from None
