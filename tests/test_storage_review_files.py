@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from tui_trader.cli import main
 from tui_trader.storage import Database
-from tui_trader.storage.schema import MIGRATIONS, SCHEMA_VERSION, StorageError
+from tui_trader.storage.schema import MIGRATIONS, SCHEMA_VERSION, MigrationError, StorageError
 
 
 def _book_without(path: Path, table: str) -> bytes:
@@ -92,3 +93,64 @@ def test_export_of_a_book_with_an_unreadable_amount_names_the_file(tmp_path: Pat
         "restore a backup of this file\n"
     )
     assert not (tmp_path / "csv").exists()  # the folder it made for the files is gone again
+
+
+def _v1_book(path: Path) -> None:
+    """A book written by the first schema (version 1): an account and a filled order."""
+    con = sqlite3.connect(path)
+    con.executescript(MIGRATIONS[0])
+    con.execute("PRAGMA user_version = 1")
+    con.execute(
+        "INSERT INTO account (id, cash, quote_asset, starting_balance, realized_pnl, fees_paid, peak_equity, "
+        "day_start_ms, day_start_equity, updated_ms) VALUES (1, '7636.95769470', 'USDT', '10000.0', "
+        "'1457.80011531', '130.94407227', '11493.44168119', 0, '11133.7567814', 0)"
+    )
+    con.execute(
+        "INSERT INTO orders (client_order_id, symbol, side, type, quantity, status, created_ms, updated_ms, "
+        "executed_qty, avg_price, fees, realized_pnl, source) VALUES ('tt1-1', 'ZIUSDT', 'SELL', 'MARKET', "
+        "'178.6', 'FILLED', 1, 1, '178.6', '2.941400000000', '0.52533404', '24.21074810', 'strategy')"
+    )
+    con.commit()
+    con.close()
+
+
+async def test_a_version_1_book_is_upgraded_with_its_amounts_exact(tmp_path: Path) -> None:
+    path = tmp_path / "book.db"
+    _v1_book(path)
+    db = await Database.open(path, start_writer=False)
+    try:
+        assert await db.schema_version() == SCHEMA_VERSION
+        account = await db.load_account()
+        assert account is not None
+        assert (account["cash"], account["realized_pnl"], account["fees_paid"]) == (
+            Decimal("7636.95769470"),
+            Decimal("1457.80011531"),
+            Decimal("130.94407227"),
+        )
+        (order,) = await db.load_orders(limit=None)
+        assert (str(order.avg_price), str(order.fees), str(order.realized_pnl)) == (
+            "2.941400000000",
+            "0.52533404",
+            "24.21074810",
+        )
+    finally:
+        await db.close()
+
+
+async def test_an_upgrade_that_fails_half_way_leaves_the_version_1_book_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "book.db"
+    _v1_book(path)
+    con = sqlite3.connect(path)  # an index of that name, added by hand: the upgrade's CREATE INDEX fails
+    con.execute("CREATE INDEX glicko_ratings_ts_symbol ON sessions (started_ms)")
+    con.commit()
+    con.close()
+    with pytest.raises(MigrationError, match="migration 1 -> 2 failed"):
+        await Database.open(path, start_writer=False)
+    con = sqlite3.connect(path)
+    try:  # its two DROP INDEX statements before the failure were rolled back with it
+        assert con.execute("PRAGMA user_version").fetchone() == (1,)
+        indexes = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"glicko_ratings_symbol_ts", "glicko_ratings_ts"} <= indexes
+        assert con.execute("SELECT cash FROM account").fetchone() == ("7636.95769470",)
+    finally:
+        con.close()
