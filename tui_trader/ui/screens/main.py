@@ -81,6 +81,7 @@ class MainScreen(Screen):
         self.compact = True
         self.active = "prices"
         self._panes: dict[str, Pane] = {}
+        self._banner_shown: tuple[str, str] | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -233,6 +234,11 @@ class MainScreen(Screen):
         self.notify(f"log pane shows {logging.getLevelName(level)} and above", timeout=2)
 
     def show_banner(self, text: str, severity: str = "error") -> None:
+        """Show ``text`` (none: hide the banner). Called at every UI tick: only a change is
+        written, since an update lays the whole screen out again (every pane re-rendered)."""
+        if (text, severity) == self._banner_shown:
+            return
+        self._banner_shown = (text, severity)
         b = self.query_one("#banner", Static)
         b.update(text)
         b.set_classes(f"-{severity}")

@@ -108,7 +108,9 @@ class StatusBar(Static):
         key = (text.plain, tuple(text.spans))
         if key != self._last:
             self._last = key
-            self.update(text)
+            # one line, its size set by the CSS: a new text never moves anything, and a layout
+            # (the default of ``update``) re-rendered every widget of the screen at each tick
+            self.update(text, layout=False)
 
     def restyle(self, palette: Palette) -> None:
         self.palette = palette
