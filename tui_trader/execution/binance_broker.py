@@ -103,7 +103,11 @@ def _dec(x: Any, what: str) -> Decimal:
     try:
         d = Decimal(str(x))
     except (InvalidOperation, ValueError):
-        raise BrokerError(BrokerErrorKind.REJECTED, f"exchange sent a bad {what}: {str(x)[:30]!r}") from None
+        # a long value is not shown cut short: a cut could not be told from (and scrubbed as) an
+        # echoed API key, which the broker removes from its errors only whole
+        text = str(x)
+        shown = repr(text) if len(text) <= 30 else f"{len(text)} characters"
+        raise BrokerError(BrokerErrorKind.REJECTED, f"exchange sent a bad {what}: {shown}") from None
     if not d.is_finite():
         raise BrokerError(BrokerErrorKind.REJECTED, f"exchange sent a non-finite {what}")
     return d
