@@ -10,6 +10,7 @@ commands' outcomes and the client order ids."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 from decimal import Decimal
@@ -204,3 +205,56 @@ async def test_an_error_that_echoes_the_request_reaches_no_one_with_the_key_or_s
     for secret in (KEY, SECRET, "CANARY", sent.params["signature"], sent.params["signature"][:16]):
         assert secret not in text, text
     assert "signature=" not in text and "tt-c-1" in text  # it still says which order
+
+
+BINANCE_MESSAGES = [  # Binance's own wording of the key and signature errors: kept as they are
+    "Signature for this request is not valid.",
+    "API-key format invalid.",
+    "Invalid API-key, IP, or permissions for action.",
+    "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
+    "Illegal characters found in parameter 'signature'; legal range is '^[a-fA-F0-9]{64}$'.",
+    "Parameter 'signature' sent when not required.",
+    "Timestamp for this request is outside of the recvWindow.",
+]
+
+
+@pytest.mark.parametrize("msg", BINANCE_MESSAGES)
+def test_binance_own_error_messages_are_not_redacted(msg):
+    from tui_trader.market.binance import scrub_request_details
+
+    assert scrub_request_details(msg) == msg
+
+
+SIG = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        f"signature={SIG}",
+        f'{{"signature": "{SIG}"}}',
+        f"signature:{SIG}",
+        f"signature%3D{SIG}",
+        f"X-MBX-APIKEY: {KEY}",
+        f"x-mbx-apikey={KEY}",
+        f"{{'X-MBX-APIKEY': '{KEY}'}}",
+        f"apiKey={KEY}",
+        f"bad HMAC {SIG} given",
+        f"GET http://127.0.0.1/api/v3/order?symbol=BTCUSDT&signature={SIG}",
+    ],
+)
+def test_an_echoed_signature_or_key_header_is_redacted(echo):
+    from binance.exceptions import BinanceAPIException
+
+    from tui_trader.market.binance import describe_error, scrub_request_details
+
+    class _Resp:
+        text = ""
+        headers: dict = {}
+
+    for text in (
+        scrub_request_details(f"refused: {echo}"),
+        describe_error(BinanceAPIException(_Resp(), 400, f'{{"code": -1022, "msg": {json.dumps(echo)}}}')),
+    ):
+        assert SIG not in text and KEY not in text and "CANARY" not in text, text
+        assert text.startswith(("refused", "HTTP 400")), text
