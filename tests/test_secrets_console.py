@@ -83,3 +83,54 @@ async def test_the_console_shows_no_key_secret_or_signature_of_a_live_session(
     for secret in (KEY, SECRET, "CANARY", *signatures):
         assert secret not in text, secret[:12]
     assert "signature=" not in text
+
+
+@pytest.mark.parametrize("path", ["time", "openOrders", "account"])
+async def test_a_start_up_refused_with_an_echo_shows_no_key_or_signature(
+    ex, tmp_path, monkeypatch, path
+) -> None:
+    """The exchange refuses a start-up request (the clock sync, the open orders, the account)
+    with an error echoing the request: the banner, the log pane, a command's outcome
+    and the line printed at exit say why, without the key or a signature."""
+    monkeypatch.setenv("BINANCE_API_KEY", KEY)
+    monkeypatch.setenv("BINANCE_API_SECRET", SECRET)
+    cfg = Config.model_validate(
+        {
+            "feed": {"kind": "binance", "interval": "1h", "symbols": ["BTCUSDT", "ETHUSDT"]},
+            "broker": {"kind": "binance"},
+            "binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": 1.0},
+            "monitoring": {"log_file": "off"},
+        }
+    )
+    ex.fail_next("GET", path, status=401, code=-2015, msg=_echo, times=50)
+    engine = build_engine(
+        cfg,
+        db_path=str(tmp_path / "live.db"),
+        mode="live",
+        session_kind="tui",
+        clock=ex.clock,
+        keep_held=True,
+    )
+    app = make_app(engine, cfg)
+    seen: list[str] = []
+    async with app.run_test(size=(160, 45)) as pilot:
+        logs = app.main_screen.query_one(LogPane)
+        assert await until(lambda: any("Invalid API-key" in line.text for line in logs.lines), 30)
+        await until(lambda: app.engine_failed is not None or app.engine_ready.is_set(), 30)
+        app.submit(Start())
+        await commands_done(app, 30)
+        await pilot.pause()
+        seen.extend(line.text for line in logs.lines)
+        seen.extend(notifications(app))
+        seen.extend(res.message for _, res in app.command_results)
+        seen.append(app.export_screenshot())
+        if app.engine_failed is not None:
+            seen.append(f"engine error: {type(app.engine_failed).__name__}: {app.engine_failed}")
+        await asyncio.wait_for(engine.stop(), 20)
+    signatures = {r.params["signature"] for r in ex.requests if "signature" in r.params}
+    assert any(r.path == path and r.status == 401 for r in ex.requests)
+    text = "\n".join(seen)
+    assert "Invalid API-key" in text
+    for secret in (KEY, SECRET, "CANARY", *signatures):
+        assert secret not in text, secret[:12]
+    assert "signature=" not in text
