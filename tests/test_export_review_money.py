@@ -53,3 +53,19 @@ def test_exported_amounts_have_no_float_noise_and_no_exponent(tmp_path: Path, ca
     )
     order = _rows(out / "orders.csv")[0]
     assert (order["quantity"], order["executed_qty"], order["fees"]) == ("0.00000001", "0.00000001", "100")
+
+
+def test_a_stored_time_that_is_no_date_is_named_not_taken_for_a_disk_error(tmp_path: Path, capsys) -> None:
+    db, out = tmp_path / "book.db", tmp_path / "csv"
+    _book(db)
+    con = sqlite3.connect(db)
+    con.execute("UPDATE fills SET ts_ms = 100000000000000000000")  # beyond time_t: an OSError
+    con.commit()
+    con.close()
+    # it was "--out: cannot write to csv: Value too large for defined data type", blaming the disk
+    assert main(["export", "--db", str(db), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"error: {db}: the stored book cannot be read (the time 100000000000000000000 ms is no date"
+    )
+    assert err.endswith("restore a backup of this file\n")

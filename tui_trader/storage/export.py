@@ -26,7 +26,7 @@ from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
-from tui_trader.clock import iso_utc
+from tui_trader.clock import iso_utc as _iso_utc
 from tui_trader.outdir import out_dir_problem
 from tui_trader.storage.schema import StorageError, file_in_the_way
 
@@ -40,6 +40,18 @@ ORDER_COLUMNS = ("created_ms", "created_time", "updated_ms", "client_order_id", 
 POSITION_COLUMNS = ("symbol", "quantity", "avg_entry", "cost", "fees", "realized_pnl", "entry_ms", "entry_time")
 EQUITY_COLUMNS = ("ts_ms", "time", "equity")
 AUDIT_COLUMNS = ("ts_ms", "time", "source", "action", "args", "ok", "outcome")
+
+
+class _BadTime(ValueError):
+    """A stored time that is no date (a hand edit, seconds or microseconds taken for ms)."""
+
+
+def iso_utc(ts_ms: int) -> str:
+    """The ISO-8601 text of a stored time; :class:`_BadTime` naming it when it is no date."""
+    try:
+        return _iso_utc(ts_ms)
+    except (ValueError, OverflowError, OSError) as exc:  # OSError: beyond the platform's time_t
+        raise _BadTime(f"the time {ts_ms} ms is no date: {exc}") from None
 
 
 def _money(d: Decimal | None) -> str:
@@ -123,6 +135,9 @@ def export_book(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:
         raise
     try:
         return _write_book(book, out)
+    except _BadTime as exc:
+        raise StorageError(f"{db_path}: the stored book cannot be read ({exc}); restore a backup of this file") \
+            from None
     except OSError as exc:  # the disk filled up, the folder went away...
         raise ValueError(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
 
