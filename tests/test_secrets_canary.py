@@ -24,7 +24,17 @@ from tui_trader.config import Config
 KEY = "CANARYKEY7f3kq9Zx2vLw8NpR4sTy6uBm1cDe5gHj0aKl"
 SECRET = "CANARYSECRETq8Wn3Zr5Tx7Yv2Bp9Lm4Kc6Jd1Hf0Gs8Ae"
 T0 = ms("2024-03-01T00:00:30")
-SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "AVAXUSDT")
+SYMBOLS = (
+    "BTCUSDT",
+    "ETHUSDT",
+    "SOLUSDT",
+    "BNBUSDT",
+    "XRPUSDT",
+    "ADAUSDT",
+    "DOGEUSDT",
+    "AVAXUSDT",
+    "LINKUSDT",
+)
 
 
 def _echo_everything(req: Req) -> str:
@@ -130,6 +140,10 @@ async def test_no_canary_key_secret_or_signature_anywhere_after_a_live_session_g
             await buy("DOGEUSDT")
             ex.rewrite_next("POST", "order", lambda body: {**body, "transactTime": KEY})
             await buy("AVAXUSDT")
+            # an order answered NEW is polled: the poll's answer echoes the key in its times
+            ex.rewrite_next("POST", "order", lambda body: {**body, "status": "NEW"})
+            ex.rewrite_next("GET", "order", lambda body: {**body, "updateTime": KEY, "time": KEY})
+            await buy("LINKUSDT")
         finally:
             await asyncio.wait_for(e.stop(), 20)
     assert outcomes and all(m for m in outcomes), outcomes

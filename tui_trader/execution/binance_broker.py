@@ -113,6 +113,18 @@ def _dec(x: Any, what: str) -> Decimal:
     return d
 
 
+def _ms(x: Any, what: str) -> int:
+    """A time (ms) of the exchange's answer. A bad one is a TIMEOUT (the answer is unreadable, the
+    order's fate unknown: it is looked up again, as before) that shows the value only when short,
+    as :func:`_dec` does: int()'s own error echoed it whole, an echoed API key included."""
+    try:
+        return int(x)
+    except (TypeError, ValueError):
+        text = str(x)
+        shown = repr(text) if len(text) <= 30 else f"{len(text)} characters"
+        raise BrokerError(BrokerErrorKind.TIMEOUT, f"exchange sent a bad {what}: {shown}") from None
+
+
 def _plain(d: Decimal) -> str:
     """Decimal as plain text, never in exponent form (``1E-5`` -> ``0.00001``)."""
     s = format(d, "f")
@@ -523,7 +535,7 @@ class BinanceBroker:
                 side = Side(str(o.get("side", "")))
             except ValueError:
                 side = Side.BUY
-        ts = int(o.get("transactTime") or o.get("updateTime") or o.get("time") or self.clock.now_ms())
+        ts = _ms(o.get("transactTime") or o.get("updateTime") or o.get("time") or self.clock.now_ms(), "order time")
         return OrderResult(
             client_order_id=client_order_id,
             status=status,
@@ -549,6 +561,6 @@ class BinanceBroker:
             quantity=qty,
             fee=fee,
             fee_asset=asset,
-            ts_ms=int(f.get("time", ts)),
+            ts_ms=_ms(f.get("time", ts), "fill time"),
             trade_id=str(f.get("tradeId", f.get("id", ""))),
         )
