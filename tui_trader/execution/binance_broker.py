@@ -30,8 +30,10 @@
   (``orders_banned_until``): lookups and cancels - an emergency stop's - still go out.
 * Secrets: the key and secret are handed to the client and otherwise kept in a redacting
   wrapper; they never appear in ``repr``/``str``, logs or error messages (errors are built from
-  Binance's code and message only, raised ``from None``, and scrubbed of URLs, query strings
-  and ``signature=``).
+  Binance's code and message only, raised ``from None``, and scrubbed of URLs, query strings,
+  ``signature=``, a signature or ``X-MBX-APIKEY`` header echoed in any other form, and the key
+  and secret themselves; a bad value in an answer is shown only when short, never cut from a
+  longer one).
 
 Units: prices in quote per base, quantities in base, times integer ms since the epoch (UTC).
 """
