@@ -144,6 +144,9 @@ async def test_no_canary_key_secret_or_signature_anywhere_after_a_live_session_g
             ex.rewrite_next("POST", "order", lambda body: {**body, "status": "NEW"})
             ex.rewrite_next("GET", "order", lambda body: {**body, "updateTime": KEY, "time": KEY})
             await buy("LINKUSDT")
+            ex.rewrite_next("POST", "order", lambda body: {**body, "status": "NEW"})
+            ex.rewrite_next("GET", "order", lambda body: {**body, "status": KEY})
+            await buy("DOTUSDT")
         finally:
             await asyncio.wait_for(e.stop(), 20)
     assert outcomes and all(m for m in outcomes), outcomes
