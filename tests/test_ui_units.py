@@ -694,7 +694,9 @@ def test_status_bar_keeps_state_money_day_and_drawdown_in_a_60_column_terminal()
         text = status_text(stopped, Palette(), width).plain
         assert len(text) <= width, text
         assert all(part in text for part in ("PAPER", "E-STOP", "●", "Eq 123,456.78", "Day -9.12%", "DD 14.37%")), text
-    text = status_text(stopped, Palette(), 80).plain  # room enough: the feed and the clock too
+    text = status_text(stopped, Palette(), 80).plain  # the state in full; the feed's name and the clock give way
+    assert len(text) <= 80 and "EMERGENCY STOP" in text and text.endswith("DD 14.37%"), text
+    text = status_text(stopped, Palette(), 100).plain  # room enough: the feed and the clock too
     assert "EMERGENCY STOP" in text and "sim ●" in text and text.endswith("00:01:40Z")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal
+from textual.containers import Grid, Horizontal, Vertical
 from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
@@ -48,6 +48,10 @@ class MainScreen(Screen):
         """Posted when the symbol filter was typed, kept or cleared: the rows shown changed, so
         the app checks that its selected symbol is still one of them (:meth:`filter_table`)."""
 
+    #: A maximised pane (``m``) keeps the status bar (the engine's state, PAPER / LIVE), the banner
+    #: (an emergency stop) and the key hints on screen: Textual's default kept the footer only.
+    ALLOW_IN_MAXIMIZED_VIEW = "Footer, #top-bar"
+
     BINDINGS = [
         Binding("s", "app.start", "Start"),
         Binding("p", "app.pause", "Pause"),
@@ -84,8 +88,9 @@ class MainScreen(Screen):
         self._banner_shown: tuple[str, str] | None = None
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(id="status")
-        yield Static("", id="banner")
+        with Vertical(id="top-bar"):  # one block: above a maximised pane too (app.tcss)
+            yield StatusBar(id="status")
+            yield Static("", id="banner")
         yield Tabs(*[Tab(f"{i + 1} {t}", id=f"tab-{k}") for i, (k, t) in enumerate(PANES)], id="pane-tabs")
         with Horizontal(id="filter-bar"):
             yield Static("Filter:", id="filter-label")

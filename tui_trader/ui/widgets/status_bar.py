@@ -7,7 +7,8 @@ every screen (the bar carries the ``-live`` class; the CSS paints it).
 Three widths: from 120 columns everything; below, the short figures; below
 :data:`NARROW` (a 60-column terminal) the feed's name and the clock go and the
 emergency stop reads ``E-STOP``, so the money, the day's PnL and the drawdown
-still fit.
+still fit. A text longer than its width sheds details until it fits
+(:func:`status_text`).
 """
 
 from __future__ import annotations
@@ -45,9 +46,38 @@ def state_style(state: EngineState, pal: Palette) -> str:
 
 
 def status_text(snap: EngineSnapshot, pal: Palette, width: int) -> Text:
-    """The bar's content for a terminal ``width`` cells wide."""
-    wide = width >= 120
-    narrow = width < NARROW
+    """The bar's content for a terminal ``width`` cells wide: the most detail that fits.
+
+    Each width starts from its own layout (see the module docstring); when that does not fit
+    (an emergency stop's longer label, a longer feed name, a seven-figure equity) the details go
+    one by one: the clock's date, then the feed's name, then the clock, then the narrow layout.
+    Cut at the terminal's edge instead, the bar lost the clock mid-number at 80 columns, and
+    the drawdown too."""
+    steps = _WIDE_STEPS if width >= 120 else _MEDIUM_STEPS if width >= NARROW else _NARROW_STEPS
+    text = Text()
+    for step in steps:
+        text = _status_text(snap, pal, **step)
+        if text.cell_len <= width:
+            break
+    return text
+
+
+_NARROW_STEPS = ({"wide": False, "narrow": True, "feed_name": False, "clock": False, "date": False},)
+_MEDIUM_STEPS = (
+    {"wide": False, "narrow": False, "feed_name": True, "clock": True, "date": False},
+    {"wide": False, "narrow": False, "feed_name": False, "clock": True, "date": False},
+    {"wide": False, "narrow": False, "feed_name": False, "clock": False, "date": False},
+    *_NARROW_STEPS,
+)
+_WIDE_STEPS = (
+    {"wide": True, "narrow": False, "feed_name": True, "clock": True, "date": True},
+    {"wide": True, "narrow": False, "feed_name": True, "clock": True, "date": False},
+    *_MEDIUM_STEPS,
+)
+
+
+def _status_text(snap: EngineSnapshot, pal: Palette, *, wide: bool, narrow: bool, feed_name: bool, clock: bool,
+                 date: bool) -> Text:
     t = Text(no_wrap=True, overflow="ellipsis")
     live = snap.mode == "live"
     t.append(" LIVE " if live else " PAPER ", style="bold reverse" if live else "bold")
@@ -64,7 +94,7 @@ def status_text(snap: EngineSnapshot, pal: Palette, width: int) -> Text:
         feed_status = "stopped"
     else:
         feed_status = h.overall if not h.feed else ("healthy" if h.feed.get("connected", True) else "unhealthy")
-    if not narrow:
+    if feed_name:
         t.append(f"{snap.feed_kind} ")
     # below 120 columns the word goes: the mark itself then tells the state, not its colour alone
     t.append("●" if wide else _FEED_MARK.get(feed_status, "●"), style=pal.status_style(feed_status))
@@ -81,9 +111,9 @@ def status_text(snap: EngineSnapshot, pal: Palette, width: int) -> Text:
         t.append(f" │ Pos {len(snap.positions)}")
         if snap.locked:
             t.append(f" │ Locked {len(snap.locked)}")
-    if not narrow:
+    if clock:
         t.append(" │ ")
-        t.append(fmt_clock(snap.ts_ms, with_date=wide))
+        t.append(fmt_clock(snap.ts_ms, with_date=date))
     return t
 
 
