@@ -85,10 +85,11 @@ async def test_a_maximised_pane_keeps_the_status_bar_and_the_banner(tmp_path, cf
         lines = screen_lines(app)
         assert lines[0].startswith(" PAPER ") and "STOPPED" in lines[0]
         assert lines[1].startswith("╭─ Positions ─") and "q Quit" in lines[-1]
-        main.show_banner("EMERGENCY STOP: test — R resets", "error")
+        app._banner("ENGINE CRASHED — trading stopped (q quits; see Logs)", "error")  # kept by every refresh
+        app.refresh_from_engine()
         await pilot.pause()
         lines = screen_lines(app)
-        assert "STOPPED" in lines[0] and "EMERGENCY STOP: test" in lines[1]
+        assert "STOPPED" in lines[0] and "ENGINE CRASHED" in lines[1]
         assert lines[2].startswith("╭─ Positions ─") and "q Quit" in lines[-1]
 
 
