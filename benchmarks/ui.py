@@ -20,7 +20,9 @@ Figures (besides the run's ``symbols``, ``seconds``, UI ``ticks`` and ``klines``
 * ``first_frame_s``: from starting the app to Textual's Ready event (first
   frame on screen); ``first_data_s``: until the first frame with the engine's
   data (engine start-up with its warm-up included);
-* ``timer_lag_p99_ms``: how late the 250 ms UI timer fired (loop starvation).
+* ``timer_lag_p99_ms``: how late the 250 ms UI timer fired (loop starvation);
+* ``cpu_pct``: the process's CPU time (user + system, engine included) over the streaming
+  time, in percent of one core.
 
 Targets (issue): refresh p99 <= 50 ms; key-to-effect <= 100 ms; first frame <= 1.5 s.
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import sys
 import tempfile
 import time
@@ -108,7 +111,10 @@ async def run(seconds: float, n_symbols: int, rating_ms: int, presses: int) -> d
                 original_refresh(snap)
 
             app._apply_main = apply_main
+            r0, t0_cpu = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
             await asyncio.sleep(seconds)
+            r1, t1_cpu = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+            cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / (t1_cpu - t0_cpu)
 
             latencies: list[float] = []
             for i in range(presses):
@@ -147,6 +153,7 @@ async def run(seconds: float, n_symbols: int, rating_ms: int, presses: int) -> d
         "first_frame_s": first_frame,
         "first_data_s": first_data,
         "timer_lag_p99_ms": _pct(lags, 0.99) * ms,
+        "cpu_pct": cpu * 100.0,
     }
 
 
@@ -184,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{ok(out['first_frame_s'], TARGET_FIRST_FRAME_S)}); first frame with engine data "
           f"{out['first_data_s']:.3f} s")
     print(f"UI timer lag p99      {out['timer_lag_p99_ms']:7.2f} ms")
+    print(f"CPU (engine + UI)     {out['cpu_pct']:7.1f} % of one core over the streaming time")
     return 0
 
 
