@@ -368,3 +368,19 @@ def test_a_run_that_cannot_start_says_why_once_on_stderr_and_in_the_log_file(tmp
     text = log_file.read_text()
     assert f"ERROR   tui_trader.headless: {why}" in text
     assert f"WARNING tui_trader.engine: {notice}: the stored engine state and account are left unchanged" in text
+
+
+def test_print_summary_writes_counts_as_counts() -> None:
+    """"klines per symbol" read 76056.0 and "rating periods" 15211 beside "klines" 4,563,360."""
+    s = {"feed": "sim", "wall_time_s": 60.0, "symbols": 60, "klines": 4563360, "klines_per_symbol": 76056.0,
+         "events_per_s": 50630.0, "periods": 15211, "signals": 4163, "orders": 2755, "fills": 2755,
+         "final_equity": 52853.03, "return_pct": 428.53, "max_drawdown_pct": 1.25, "open_positions": 5,
+         "state": "running", "db": "x.db", "stopped_by": "duration reached", "rejected_messages": 0}
+    console = Console(record=True, width=100)
+    print_summary(s, console)
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in console.export_text().splitlines() if line.count("│") == 3}  # fmt: skip
+    assert rows["klines per symbol"] == "76,056" and rows["rating periods"] == "15,211", rows
+    assert rows["signals"] == "4,163" and rows["klines"] == "4,563,360" and rows["rejected messages"] == "0"
+    print_summary({**s, "klines_per_symbol": 411.35}, console := Console(record=True, width=100))
+    assert "411.35" in console.export_text()

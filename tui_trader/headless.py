@@ -187,7 +187,7 @@ def print_summary(s: dict[str, Any], console: Console) -> None:
         ("wall time", f"{s['wall_time_s']:.2f} s"),
         ("symbols", s["symbols"]),
         ("klines", f"{s.get('klines', 0):,}"),
-        ("klines per symbol", s["klines_per_symbol"]),
+        ("klines per symbol", f"{s['klines_per_symbol']:,.2f}".rstrip("0").rstrip(".")),  # not 76056.0
         ("events per second", f"{s['events_per_s']:,.0f}"),
         ("rejected messages", s.get("rejected_messages", 0)),
         ("rating periods", s.get("periods", 0)),
@@ -208,7 +208,7 @@ def print_summary(s: dict[str, Any], console: Console) -> None:
         ("database", s.get("db") or "off"),
     ]
     for k, v in rows:
-        t.add_row(k, str(v))
+        t.add_row(k, f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))  # counts as 15,211
     for reason, n in sorted(s.get("rejected_by_reason", {}).items()):
         t.add_row(f"  rejected: {reason}", str(n))
     console.print(t)
