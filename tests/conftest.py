@@ -81,3 +81,18 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def klines_dir(shared_data: Path) -> Path:
     return shared_data / "binance_spot_klines"
+
+
+@pytest.fixture
+def quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """For a command's refusals: no log file, no user config, the default books under tmp_path;
+    the console never opens (its launch fails the test)."""
+    monkeypatch.setenv("TUI_TRADER_LOG_FILE", "off")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+    def no_console(*_a, **_k):
+        raise AssertionError("the console opened on bad input")
+
+    monkeypatch.setattr("tui_trader.ui.launch.main_tui", no_console)
+    return tmp_path

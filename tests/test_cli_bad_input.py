@@ -12,20 +12,6 @@ from tui_trader.cli import main
 from tui_trader.ui.launch import main_tui  # the real one: the fixture stubs the module's
 
 
-@pytest.fixture
-def quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No log file, no user config, the default books under tmp_path; the console never opens."""
-    monkeypatch.setenv("TUI_TRADER_LOG_FILE", "off")
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-
-    def no_console(*_a, **_k):
-        raise AssertionError("the console opened on bad input")
-
-    monkeypatch.setattr("tui_trader.ui.launch.main_tui", no_console)
-    return tmp_path
-
-
 def one_error_line(capsys) -> str:
     captured = capsys.readouterr()
     lines = captured.err.splitlines()

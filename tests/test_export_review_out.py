@@ -11,8 +11,11 @@ from tui_trader.storage.export import FILES, FILL_COLUMNS
 from tui_trader.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 
-def _empty_book(path: Path) -> None:
+def empty_book(path: Path, wal: bool = False) -> None:
+    """A tui-trader book (``wal``: in WAL mode, closed cleanly) with one audit row and nothing else."""
     con = sqlite3.connect(path)
+    if wal:
+        con.execute("PRAGMA journal_mode = WAL")
     for script in MIGRATIONS:
         con.executescript(script)
     con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -25,7 +28,7 @@ def _empty_book(path: Path) -> None:
 
 def test_an_export_into_a_used_folder_says_which_files_it_replaced(tmp_path: Path, capsys) -> None:
     db, out = tmp_path / "book.db", tmp_path / "csv"
-    _empty_book(db)
+    empty_book(db)
     out.mkdir()
     (out / "fills.csv").write_text("an earlier export\n")
     (out / "notes.txt").write_text("mine\n")
@@ -45,7 +48,7 @@ def test_an_export_into_a_used_folder_says_which_files_it_replaced(tmp_path: Pat
 def test_the_csv_headers_are_the_ones_an_operator_s_sheets_read(tmp_path: Path, capsys) -> None:
     # a renamed or reordered column silently breaks every spreadsheet and script built on an export
     db, out = tmp_path / "book.db", tmp_path / "csv"
-    _empty_book(db)
+    empty_book(db)
     assert main(["export", "--db", str(db), "--out", str(out)]) == 0
     headers = {name: (out / name).read_text(encoding="utf-8").splitlines()[0] for name in FILES}
     assert headers == {

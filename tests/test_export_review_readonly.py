@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_export_review_out import empty_book
 
 from tui_trader.cli import main
 from tui_trader.storage.schema import MIGRATIONS, SCHEMA_VERSION
@@ -19,16 +20,7 @@ from tui_trader.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 def _wal_book(path: Path) -> None:
     """A tui-trader book in WAL mode, closed cleanly (no -wal or -shm file left), with one audit row."""
-    con = sqlite3.connect(path)
-    con.execute("PRAGMA journal_mode = WAL")
-    for script in MIGRATIONS:
-        con.executescript(script)
-    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    con.execute(
-        "INSERT INTO audit_log (ts_ms, source, action, args_json, ok, outcome) VALUES (1000, 'ui', 'Start', '{}', 1, 'ok')"
-    )
-    con.commit()
-    con.close()
+    empty_book(path, wal=True)
     assert sorted(os.listdir(path.parent)) == [path.name]
 
 

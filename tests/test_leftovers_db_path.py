@@ -15,7 +15,7 @@ from tui_trader.storage.schema import StorageError, file_in_the_way
 
 
 @pytest.fixture
-def quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TUI_TRADER_LOG_FILE", "off")
     monkeypatch.setenv("TUI_TRADER_CACHE_DIR", "off")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
@@ -45,24 +45,24 @@ def _one_error_line(capsys) -> str:
 @pytest.mark.parametrize("below", ["x.db", "sub/x.db"])
 @pytest.mark.parametrize("command", ["run", "backtest", "export", "console"])
 def test_a_db_under_a_file_says_which_file_is_in_the_way(
-    quiet: Path, capsys, command: str, below: str
+    home: Path, capsys, command: str, below: str
 ) -> None:
-    db = quiet / "file" / below
+    db = home / "file" / below
     argv = {
         "run": ["run", "--headless", "--feed", "sim", "--duration", "1s"],
-        "backtest": ["backtest", "--data", str(_klines(quiet)), "--interval", "1h"]
+        "backtest": ["backtest", "--data", str(_klines(home)), "--interval", "1h"]
         if command == "backtest"
         else [],
-        "export": ["export", "--out", str(quiet / "out")],
+        "export": ["export", "--out", str(home / "out")],
         "console": [],
     }[command]
     assert main([*argv, "--db", str(db)]) == 2
     line = _one_error_line(capsys)
-    assert line.endswith(f"{db}: {quiet / 'file'} is a file, not a folder") or line.endswith(
-        f"{db}.lock for the database: {quiet / 'file'} is a file, not a folder"
+    assert line.endswith(f"{db}: {home / 'file'} is a file, not a folder") or line.endswith(
+        f"{db}.lock for the database: {home / 'file'} is a file, not a folder"
     ), line
     assert "Errno" not in line
-    assert not (quiet / "out").exists()
+    assert not (home / "out").exists()
 
 
 def test_database_open_under_a_file_is_a_storage_error_naming_it(tmp_path: Path) -> None:
@@ -86,17 +86,17 @@ def test_file_in_the_way_says_nothing_when_no_file_is(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["run", "backtest", "sweep", "export", "console"])
-def test_a_db_that_is_a_folder_is_said_so_by_every_command(quiet: Path, capsys, command: str) -> None:
+def test_a_db_that_is_a_folder_is_said_so_by_every_command(home: Path, capsys, command: str) -> None:
     """`backtest --db /tmp` said "cannot open the database /tmp: unable to open database file";
     the others already said what `run` says."""
-    folder = quiet / "books"
+    folder = home / "books"
     folder.mkdir()
-    data = ["--data", str(_klines(quiet)), "--interval", "1h"] if command in ("backtest", "sweep") else []
+    data = ["--data", str(_klines(home)), "--interval", "1h"] if command in ("backtest", "sweep") else []
     argv = {
         "run": ["run", "--headless", "--feed", "sim", "--duration", "1s"],
         "backtest": ["backtest", *data],
         "sweep": ["backtest", "sweep", *data, "--param", "signal_generation.z_score_threshold=2,3"],
-        "export": ["export", "--out", str(quiet / "out")],
+        "export": ["export", "--out", str(home / "out")],
         "console": [],
     }[command]
     assert main([*argv, "--db", str(folder)]) == 2

@@ -113,19 +113,6 @@ def test_the_prose_quoting_the_example_agrees_with_it(default_backtest: str) -> 
     assert "a *max DD duration* with `≥` is a drawdown not made good by the end of the run" in text
 
 
-@pytest.fixture
-def quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TUI_TRADER_LOG_FILE", "off")
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-
-    def no_console(*_a, **_k):
-        raise AssertionError("the console opened on a refused flag")
-
-    monkeypatch.setattr("tui_trader.ui.launch.main_tui", no_console)
-    return tmp_path
-
-
 def test_every_refusal_the_readme_lists_exits_2_with_one_line(quiet: Path, capsys) -> None:
     par = paragraph("A flag a command would not use is refused")
     db = str(quiet / "x.db")

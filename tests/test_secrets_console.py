@@ -37,17 +37,17 @@ async def ex(shared_data):
     await stand.stop()
 
 
-async def test_the_console_shows_no_key_secret_or_signature_of_a_live_session(
-    ex, tmp_path, monkeypatch
-) -> None:
+def live_console(ex, tmp_path, monkeypatch, symbols: list[str], log_level: str):
+    """A live engine on the stand-in exchange (the canary key and secret in the environment) and
+    the console hosting it: (engine, app)."""
     monkeypatch.setenv("BINANCE_API_KEY", KEY)
     monkeypatch.setenv("BINANCE_API_SECRET", SECRET)
     cfg = Config.model_validate(
         {
-            "feed": {"kind": "binance", "interval": "1h", "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT"]},
+            "feed": {"kind": "binance", "interval": "1h", "symbols": symbols},
             "broker": {"kind": "binance"},
             "binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": 1.0},
-            "monitoring": {"log_file": "off", "log_level": "debug"},
+            "monitoring": {"log_file": "off", "log_level": log_level},
         }
     )
     engine = build_engine(
@@ -58,7 +58,13 @@ async def test_the_console_shows_no_key_secret_or_signature_of_a_live_session(
         clock=ex.clock,
         keep_held=True,
     )
-    app = make_app(engine, cfg)
+    return engine, make_app(engine, cfg)
+
+
+async def test_the_console_shows_no_key_secret_or_signature_of_a_live_session(
+    ex, tmp_path, monkeypatch
+) -> None:
+    engine, app = live_console(ex, tmp_path, monkeypatch, ["BTCUSDT", "ETHUSDT", "SOLUSDT"], "debug")
     seen: list[str] = []
     async with app.run_test(size=(160, 45)) as pilot:
         await ready(app, pilot)
@@ -92,26 +98,8 @@ async def test_a_start_up_refused_with_an_echo_shows_no_key_or_signature(
     """The exchange refuses a start-up request (the clock sync, the open orders, the account)
     with an error echoing the request: the banner, the log pane, a command's outcome
     and the line printed at exit say why, without the key or a signature."""
-    monkeypatch.setenv("BINANCE_API_KEY", KEY)
-    monkeypatch.setenv("BINANCE_API_SECRET", SECRET)
-    cfg = Config.model_validate(
-        {
-            "feed": {"kind": "binance", "interval": "1h", "symbols": ["BTCUSDT", "ETHUSDT"]},
-            "broker": {"kind": "binance"},
-            "binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": 1.0},
-            "monitoring": {"log_file": "off"},
-        }
-    )
     ex.fail_next("GET", path, status=401, code=-2015, msg=_echo, times=50)
-    engine = build_engine(
-        cfg,
-        db_path=str(tmp_path / "live.db"),
-        mode="live",
-        session_kind="tui",
-        clock=ex.clock,
-        keep_held=True,
-    )
-    app = make_app(engine, cfg)
+    engine, app = live_console(ex, tmp_path, monkeypatch, ["BTCUSDT", "ETHUSDT"], "info")
     seen: list[str] = []
     async with app.run_test(size=(160, 45)) as pilot:
         logs = app.main_screen.query_one(LogPane)
