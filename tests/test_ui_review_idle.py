@@ -152,3 +152,20 @@ async def test_write_cells_renders_again_only_the_cells_that_changed():
         assert table.get_cell("y", "v").style == "red"
         shown = [seg for seg in table.render_line(2) if "1.0" in seg.text]
         assert shown and shown[0].style.color.name == "red"  # drawn anew, not the cached white
+
+
+async def test_cache_keys_of_another_shape_clear_every_rendering():
+    """The partial forgetting reads Textual 8's cache keys (row key, column key, ...). A Textual
+    whose keys look otherwise must not keep a stale cell on screen: then everything is forgotten."""
+    table = FastTable([("k", "K", 6), ("v", "V", 8)], id="t")
+    async with _TableHost(table).run_test(size=(40, 8)) as pilot:
+        table.add_row("x", Text("1.0"), key="x")
+        await pilot.pause()
+        assert "1.0" in _line(table, 1)
+        cache = table._cell_render_cache
+        cache.clear()
+        cache[("another", "shape")] = []  # as if another Textual keyed its cells otherwise
+        table.write_cells([("x", "v", Text("2.5"))])
+        assert len(cache) == 0  # all forgotten, not only the cells this version's keys name
+        await pilot.pause()
+        assert "2.5" in _line(table, 1)

@@ -34,6 +34,13 @@ def same_cell(shown: Any, new: Any) -> bool:
     return bool(shown == new)
 
 
+def _keyed(key: Any, *kinds: type) -> bool:
+    """Whether a render cache ``key`` starts with keys of ``kinds`` (a row key, a column key)."""
+    return isinstance(key, tuple) and len(key) >= len(kinds) and all(
+        isinstance(k, kind) for k, kind in zip(key, kinds, strict=False)
+    )
+
+
 class FastTable(DataTable):
     """DataTable used by every pane: fixed widths, keyed rows, bulk cell writes."""
 
@@ -165,6 +172,11 @@ class FastTable(DataTable):
         # (update count, row index); lines are assembled from the rows' cache and are cheap
         row_keys = {rk for rk, _ in changed}
         cell_keys, row_cache_keys = list(cells.keys()), list(rows.keys())  # LRUCache: no iteration of its own
+        # (one Textual keys them all alike: the first of each cache tells the shape)
+        if not (all(_keyed(k, RowKey, ColumnKey) for k in cell_keys[:1]) and all(_keyed(k, RowKey) for k in row_cache_keys[:1])):
+            for c in caches:  # keys of another shape (another Textual): a stale cell must never stay on screen
+                c.clear()
+            return
         for key in [k for k in cell_keys if (k[0], k[1]) in changed]:
             cells.discard(key)
         for key in [k for k in row_cache_keys if k[0] in row_keys]:
