@@ -226,6 +226,13 @@ class Harness:
         if self.task is not None:
             await asyncio.wait_for(self.task, 10)
 
+    async def __aenter__(self) -> Harness:
+        """``async with make_engine(cfg) as h:`` - started, and stopped however the block ends."""
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
 
 async def until(condition: Callable[[], bool], what: str, timeout_s: float = STEP_TIMEOUT_S) -> None:
     """Let the event loop run, one turn at a time, until ``condition()`` holds (an order in

@@ -61,9 +61,8 @@ def _stops(e) -> list:
 
 
 async def test_a_stop_loss_refused_for_circuit_open_is_tried_when_the_cooloff_ends() -> None:
-    h = await make_engine(_cfg()).start()
-    e = h.engine
-    try:
+    async with make_engine(_cfg()) as h:
+        e = h.engine
         opened = await _hold_and_open_the_breaker(h)
         sent = e.broker.submit_calls
         await h.step(prices(opened + 1_000, [97.0], symbols=[0]))  # -3 %: stop loss at 2 %
@@ -77,14 +76,11 @@ async def test_a_stop_loss_refused_for_circuit_open_is_tried_when_the_cooloff_en
         assert latest.executed, latest.outcome
         assert "AAAUSDT" not in e.portfolio.positions
         assert e.broker.submit_calls == sent + 1
-    finally:
-        await h.stop()
 
 
 async def test_a_failed_trial_waits_for_the_next_cooloff_and_other_stops_do_not_hammer() -> None:
-    h = await make_engine(_cfg()).start()
-    e = h.engine
-    try:
+    async with make_engine(_cfg()) as h:
+        e = h.engine
         opened = await _hold_and_open_the_breaker(h, ("AAAUSDT", "DDDUSDT"))
         sent = e.broker.submit_calls
         await h.step(prices(opened + 1_000, [97.0, 97.0], symbols=[0, 3]))  # two stop losses, both refused
@@ -101,14 +97,11 @@ async def test_a_failed_trial_waits_for_the_next_cooloff_and_other_stops_do_not_
         await h.step(prices(reopened + COOLOFF + 1_000, [97.0, 97.0], symbols=[0, 3]))
         assert e.broker.submit_calls == sent + 3  # the trial passed: the breaker closed, both sold
         assert not {"AAAUSDT", "DDDUSDT"} & set(e.portfolio.positions)
-    finally:
-        await h.stop()
 
 
 async def test_a_stop_loss_failed_at_the_exchange_is_tried_again_seconds_later() -> None:
-    h = await make_engine(_cfg(failures=3, retry_attempts=2)).start()
-    e = h.engine
-    try:
+    async with make_engine(_cfg(failures=3, retry_attempts=2)) as h:
+        e = h.engine
         await _hold(h)
         e.broker.fail_next(BrokerErrorKind.NETWORK, n=3)  # the send and both retries fail
         t1 = T0 + 10 * MIN
@@ -125,14 +118,11 @@ async def test_a_stop_loss_failed_at_the_exchange_is_tried_again_seconds_later()
         assert latest.executed, latest.outcome
         assert "AAAUSDT" not in e.portfolio.positions
         assert e.broker.submit_calls == sent + 1
-    finally:
-        await h.stop()
 
 
 async def test_the_breaker_bounds_the_retries_of_a_failing_stop_loss() -> None:
-    h = await make_engine(_cfg(failures=3, retry_attempts=2)).start()
-    e = h.engine
-    try:
+    async with make_engine(_cfg(failures=3, retry_attempts=2)) as h:
+        e = h.engine
         await _hold(h)
         e.broker.fail_next(BrokerErrorKind.TIMEOUT, n=100)  # the exchange keeps timing out
         e.broker.fail_next(BrokerErrorKind.UNKNOWN_ORDER, n=100, op="query")  # ... and never got them
@@ -150,14 +140,11 @@ async def test_the_breaker_bounds_the_retries_of_a_failing_stop_loss() -> None:
         assert len(_stops(e)) == 3  # not even raised: it waits for the cool-off's one trial
         await h.step(prices(opened + COOLOFF + 1_000, [97.0], symbols=[0]))
         assert len(_stops(e)) == 4 and e.broker.submit_calls > sent  # the half-open trial
-    finally:
-        await h.stop()
 
 
 async def test_other_refusals_of_a_stop_loss_keep_the_cooldown() -> None:
-    h = await make_engine(_cfg(failures=3, retry_attempts=2)).start()
-    e = h.engine
-    try:
+    async with make_engine(_cfg(failures=3, retry_attempts=2)) as h:
+        e = h.engine
         await _hold(h)
         e.broker.fail_next(BrokerErrorKind.INSUFFICIENT_BALANCE)  # the order's own fault
         t1 = T0 + 10 * MIN
@@ -170,14 +157,11 @@ async def test_other_refusals_of_a_stop_loss_keep_the_cooldown() -> None:
         assert len(_stops(e)) == 1 and e.broker.submit_calls == sent
         await h.step(prices(t1 + COOLDOWN + 1_000, [97.0], symbols=[0]))
         assert _stops(e)[0].executed
-    finally:
-        await h.stop()
 
 
 async def test_a_stop_loss_of_unknown_outcome_is_tried_again_once_it_settles_never_twice() -> None:
-    h = await make_engine(_cfg(failures=5, retry_attempts=2)).start()
-    e = h.engine
-    try:
+    async with make_engine(_cfg(failures=5, retry_attempts=2)) as h:
+        e = h.engine
         await _hold(h)
         # the send times out before it reaches the exchange and every lookup times out too
         e.broker.fail_next(BrokerErrorKind.TIMEOUT)
@@ -199,14 +183,11 @@ async def test_a_stop_loss_of_unknown_outcome_is_tried_again_once_it_settles_nev
         assert not e._unsettled
         assert _stops(e)[0].executed, _stops(e)[0].outcome
         assert "AAAUSDT" not in e.portfolio.positions and e.broker.submit_calls == sent + 1
-    finally:
-        await h.stop()
 
 
 async def test_a_stop_loss_whose_unknown_sell_had_filled_does_not_sell_again() -> None:
-    h = await make_engine(_cfg(failures=5, retry_attempts=2)).start()
-    e = h.engine
-    try:
+    async with make_engine(_cfg(failures=5, retry_attempts=2)) as h:
+        e = h.engine
         await _hold(h)
         e.broker.fail_next(BrokerErrorKind.TIMEOUT, after_fill=True)  # it sold; the answer was lost
         e.broker.fail_next(BrokerErrorKind.TIMEOUT, n=2, op="query")
@@ -218,5 +199,3 @@ async def test_a_stop_loss_whose_unknown_sell_had_filled_does_not_sell_again() -
         assert not e._unsettled and "AAAUSDT" not in e.portfolio.positions  # the lookup booked the sale
         assert e.broker.submit_calls == sent  # and nothing was sold twice
         assert len(_stops(e)) == 2 and not _stops(e)[0].executed, _stops(e)[0].outcome
-    finally:
-        await h.stop()
