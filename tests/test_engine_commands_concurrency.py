@@ -6,6 +6,7 @@ emergency stop arrives. Whatever was asked before it, nothing is sent after the 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,7 @@ from engine_helpers import (
     MIN,
     SYMBOLS,
     T0,
+    Harness,
     engine_config,
     klines,
     make_engine,
@@ -63,10 +65,33 @@ async def _audit(e, action: str) -> list[dict[str, Any]]:
     return [a for a in await e.db.load_audit(limit=1000) if a["action"] == action]
 
 
+async def _restart_unable_to_ask(
+    db: str, balances: dict[str, D], before: Callable[[PaperBroker], Awaitable[None]] | None = None
+) -> tuple[Harness, PaperBroker]:
+    """The book at ``db`` started again on a paper exchange holding ``balances`` (``before`` done
+    there first) that cannot be asked about orders at start-up: the reconciliation fails and the
+    engine comes up paused. The exchange's prices are the engine's own."""
+    cfg = engine_config()
+    holder: dict[str, Any] = {}
+    filters = {s: synthetic_filters(s, 100.0) for s in SYMBOLS}
+    broker = PaperBroker(
+        cfg,
+        ManualClock(0),
+        lambda s: holder["e"].last_price(s) if holder else 100.0,
+        filters,
+        balances=balances,
+    )
+    if before is not None:
+        await before(broker)
+    broker.fail_next(BrokerErrorKind.TIMEOUT, n=40, op="query")  # at start-up it cannot be asked
+    h = make_engine(cfg, db_path=db, broker=broker)
+    holder["e"] = h.engine
+    return await h.start(), broker
+
+
 async def test_a_close_waiting_behind_an_order_in_flight_is_not_sent_after_an_emergency_stop() -> None:
-    h = await make_engine().start()
-    e = h.engine
-    try:
+    async with make_engine() as h:
+        e = h.engine
         await _flat(h, 0, 3)
         assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=500))).ok
         held = HeldSubmit(e.broker)
@@ -86,14 +111,11 @@ async def test_a_close_waiting_behind_an_order_in_flight_is_not_sent_after_an_em
         (row,) = await _audit(e, "ClosePosition")
         assert row["ok"] is False and REFUSED in row["outcome"]
         assert [o.side.value for o in await e.db.load_orders() if o.symbol == "AAAUSDT"] == ["BUY"]
-    finally:
-        await h.stop()
 
 
 async def test_a_flatten_interrupted_by_an_emergency_stop_sends_no_more_sells() -> None:
-    h = await make_engine().start()
-    e = h.engine
-    try:
+    async with make_engine() as h:
+        e = h.engine
         await _flat(h, 0, 3)
         for sym in ("AAAUSDT", "BBBUSDT", "CCCUSDT"):
             assert (await e.submit(ManualBuy(symbol=sym, quote_amount=500))).ok
@@ -110,14 +132,11 @@ async def test_a_flatten_interrupted_by_an_emergency_stop_sends_no_more_sells() 
         assert set(e.portfolio.positions) == {"AAAUSDT", "BBBUSDT", "CCCUSDT"} - {first}
         (row,) = await _audit(e, "FlattenAll")
         assert row["ok"] is False and row["outcome"] == res.message
-    finally:
-        await h.stop()
 
 
 async def test_an_emergency_stop_during_the_lookup_before_an_order_stops_that_order() -> None:
-    h = await make_engine().start()
-    e = h.engine
-    try:
+    async with make_engine() as h:
+        e = h.engine
         await _flat(h, 0, 3)
         e.broker.fail_next(BrokerErrorKind.TIMEOUT, after_fill=True)  # it bought, the answer was lost
         e.broker.fail_next(BrokerErrorKind.TIMEOUT, n=8, op="query")  # and the lookups fail for now
@@ -145,16 +164,13 @@ async def test_an_emergency_stop_during_the_lookup_before_an_order_stops_that_or
         (order,) = [o for o in await e.db.load_orders() if o.symbol == "AAAUSDT"]
         assert order.status is OrderStatus.FILLED  # the lookup still settled the earlier order
         assert e.portfolio.positions["AAAUSDT"].quantity == D("5.000")
-    finally:
-        await h.stop()
 
 
 async def test_an_emergency_stop_is_stored_without_waiting_for_the_exchange_to_cancel() -> None:
     """Live, the cancels may take seconds (a slow or unreachable exchange): a crash or kill -9
     meanwhile must find the emergency stop stored, so the restart does not trade again."""
-    h = await make_engine().start()
-    e = h.engine
-    try:
+    async with make_engine() as h:
+        e = h.engine
         await _flat(h, 0, 3)
         real_open_orders, answer, asked = e.broker.open_orders, asyncio.Event(), []
 
@@ -176,8 +192,6 @@ async def test_an_emergency_stop_is_stored_without_waiting_for_the_exchange_to_c
         assert stored["reason"] == "operator panic" and not stop.done()
         answer.set()
         assert (await stop).ok and e.state is S.EMERGENCY_STOPPED
-    finally:
-        await h.stop()
 
 
 async def test_a_stop_during_a_manual_order_books_it_and_audits_it_before_storage_closes(tmp_path) -> None:
@@ -228,9 +242,8 @@ async def test_a_stop_during_a_manual_order_books_it_and_audits_it_before_storag
 async def test_an_emergency_stop_whose_cancels_fail_says_so_to_the_operator() -> None:
     """The exchange cannot be asked for the open orders: the engine is stopped all the same, but
     the operator must learn that orders may still be open there (not "0 cancelled", as if none)."""
-    h = await make_engine().start()
-    e = h.engine
-    try:
+    async with make_engine() as h:
+        e = h.engine
         await _flat(h, 0, 3)
 
         async def unreachable(*args: Any) -> Any:
@@ -249,8 +262,6 @@ async def test_an_emergency_stop_whose_cancels_fail_says_so_to_the_operator() ->
             "operator panic: 0 order(s) cancelled; cancelling open orders failed: "
             "timeout: exchange unreachable"
         )
-    finally:
-        await h.stop()
 
 
 async def test_two_starts_after_a_failed_reconciliation_book_the_orders_fills_once(tmp_path) -> None:
@@ -265,22 +276,10 @@ async def test_two_starts_after_a_failed_reconciliation_book_the_orders_fills_on
     cash = e.portfolio.cash
     await h.stop()
 
-    cfg = engine_config()
-    holder: dict[str, Any] = {}
-    filters = {s: synthetic_filters(s, 100.0) for s in SYMBOLS}
-    broker = PaperBroker(
-        cfg,
-        ManualClock(0),
-        lambda s: holder["e"].last_price(s) if holder else 100.0,
-        filters,
-        balances={"USDT": cash},
-    )
-    # the order reached the exchange before the kill and filled there
-    await broker.submit(OrderRequest("tt1-99", "AAAUSDT", Side.BUY, OrderType.MARKET, D("1.000"), None))
-    broker.fail_next(BrokerErrorKind.TIMEOUT, n=40, op="query")  # at start-up it cannot be asked
-    h = make_engine(cfg, db_path=db, broker=broker)
-    holder["e"] = h.engine
-    await h.start()
+    async def filled_there(broker: PaperBroker) -> None:  # the order reached the exchange before the kill
+        await broker.submit(OrderRequest("tt1-99", "AAAUSDT", Side.BUY, OrderType.MARKET, D("1.000"), None))
+
+    h, broker = await _restart_unable_to_ask(db, {"USDT": cash}, filled_there)
     e = h.engine
     try:
         assert e.state is S.PAUSED and "reconciliation failed" in e._reconcile_problem
@@ -314,20 +313,7 @@ async def test_a_reconciliation_tried_again_leaves_an_order_in_flight_to_its_own
     cash = e.portfolio.cash
     await h.stop()
 
-    cfg = engine_config()
-    holder: dict[str, Any] = {}
-    filters = {s: synthetic_filters(s, 100.0) for s in SYMBOLS}
-    broker = PaperBroker(
-        cfg,
-        ManualClock(0),
-        lambda s: holder["e"].last_price(s),
-        filters,
-        balances={"USDT": cash, "CCC": D("5.000")},
-    )
-    broker.fail_next(BrokerErrorKind.TIMEOUT, n=40, op="query")  # at start-up it cannot be asked
-    h = make_engine(cfg, db_path=db, broker=broker)
-    holder["e"] = h.engine
-    await h.start()
+    h, broker = await _restart_unable_to_ask(db, {"USDT": cash, "CCC": D("5.000")})
     e = h.engine
     try:
         assert e.state is S.PAUSED and e._reconcile_problem
