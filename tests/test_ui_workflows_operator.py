@@ -73,15 +73,20 @@ async def test_enter_on_a_ticked_box_confirms_the_emergency_stop_with_the_box_ti
         assert row["source"] == "ui" and row["args"]["close_positions"] is True
 
 
+async def _buy_dialog(app, pilot) -> None:
+    """The buy dialog (b) opened on the liquid symbol's row."""
+    select_symbol(app, LIQUID)
+    await pilot.press("b")
+    await pilot.pause()
+    assert isinstance(app.screen, BuyScreen)
+
+
 async def test_enter_on_the_ticked_override_box_buys_with_the_override(tmp_path, cfg):
     engine = make_engine(tmp_path, cfg, autostart=True)
     app = make_app(engine, cfg)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
-        select_symbol(app, LIQUID)
-        await pilot.press("b")
-        await pilot.pause()
-        assert isinstance(app.screen, BuyScreen)
+        await _buy_dialog(app, pilot)
         app.screen.query_one("#amount", Input).value = "800"  # above the 5 % limit: only with the override
         await pilot.press("tab", "space", "enter")
         await commands_done(app)
@@ -271,10 +276,7 @@ async def test_an_amount_above_the_cash_is_refused_in_the_buy_dialog(tmp_path, c
     app = make_app(engine, cfg)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
-        select_symbol(app, LIQUID)
-        await pilot.press("b")
-        await pilot.pause()
-        assert isinstance(app.screen, BuyScreen)
+        await _buy_dialog(app, pilot)
         assert "Cash 10,000.00 USDT" in str(app.screen.query_one(".dialog-text").render())
         for typed in ("1e999", "1e30", "10000.01"):
             app.screen.query_one("#amount", Input).value = typed
