@@ -104,19 +104,25 @@ def test_once_the_file_takes_lines_again_it_says_how_many_were_lost(log_to, tmp_
     assert capsys.readouterr().err.count("warning: cannot write the log file") == 2
 
 
-def test_a_feed_flooding_bad_messages_writes_a_line_per_reason_per_interval(
-    log_to, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # a feed sending a thousand bad messages a second for an hour: the counts stay exact, the
-    # file gets one line per reason per ten seconds, each saying how many it stood for
+@pytest.fixture
+def paced_rejects(log_to, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """(log file, wall clock in seconds that the test moves, a RejectCounter reporting to the file
+    by that clock)."""
     from tui_trader.market import validation
-    from tui_trader.market.binance_payloads import parse_mini_ticker_array
 
     path = tmp_path / "t.log"
     log_to(str(path))
     wall = [0.0]
     monkeypatch.setattr(validation.time, "monotonic", lambda: wall[0])
-    counter = validation.RejectCounter()
+    return path, wall, validation.RejectCounter()
+
+
+def test_a_feed_flooding_bad_messages_writes_a_line_per_reason_per_interval(paced_rejects) -> None:
+    # a feed sending a thousand bad messages a second for an hour: the counts stay exact, the
+    # file gets one line per reason per ten seconds, each saying how many it stood for
+    from tui_trader.market.binance_payloads import parse_mini_ticker_array
+
+    path, wall, counter = paced_rejects
     bad = [
         {"s": "BTCUSDT"},
         {"s": "BTCUSDT", "c": "1", "o": "1", "h": "1", "l": "1", "v": "1", "q": "1", "E": None},
@@ -141,19 +147,13 @@ def test_times_are_utc_and_say_so(log_to, tmp_path: Path) -> None:
     assert handler.format(record) == "2023-11-14 22:13:20.250Z INFO    tui_trader.engine: period 7"
 
 
-def test_ever_new_bogus_symbols_grow_no_map_and_no_log(
-    log_to, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ever_new_bogus_symbols_grow_no_map_and_no_log(paced_rejects) -> None:
     # a feed inventing a new symbol name in every message, for a day: what the health pane and
     # the log keep of it is one count under one reason, and one line per ten seconds
     from tui_trader.market import validation
     from tui_trader.market.binance_payloads import parse_kline_event
 
-    path = tmp_path / "t.log"
-    log_to(str(path))
-    wall = [0.0]
-    monkeypatch.setattr(validation.time, "monotonic", lambda: wall[0])
-    counter = validation.RejectCounter()
+    path, wall, counter = paced_rejects
     n = 50_000
     for k in range(n):  # 50,000 messages over a day
         event = {"e": "kline", "s": f"BOGUS{k}\nX", "k": {"s": f"BOGUS{k}\nX", "i": "1m"}}
