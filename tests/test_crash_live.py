@@ -320,6 +320,38 @@ def _check(db: Path, ex: Any) -> dict[str, Any]:
     return {"orders": orders, "fills": len(fills)}
 
 
+async def _exchange(shared_data: Path) -> Any:
+    """The stand-in exchange the killed engines trade on: the test's symbols and key, START_CASH."""
+    from exchange_standin import StandinExchange, SteerableClock, ms
+
+    return await StandinExchange(
+        SteerableClock(ms("2024-03-01T00:00:30")),
+        shared_data,
+        symbols=SYMBOLS,
+        api_key=KEY,
+        balances={"USDT": str(START_CASH)},
+    ).start()
+
+
+def _write_cfg(
+    tmp: Path, ex: Any, recv_window_ms: int, *, binance: dict | None = None, **sections: Any
+) -> None:
+    """The live configuration each launched engine reads (``tmp/cfg.json``), on ``ex``."""
+    cfg = {
+        "feed": {"kind": "binance", "interval": "1h", "symbols": list(SYMBOLS)},
+        "broker": {"kind": "binance"},
+        "binance": {
+            "rest_url": ex.rest_url,
+            "stream_url": ex.stream_url,
+            "recv_window_ms": recv_window_ms,
+            **(binance or {}),
+        },
+        "monitoring": {"log_file": "off"},
+        **sections,
+    }
+    (tmp / "cfg.json").write_text(json.dumps(cfg))
+
+
 MODES = ("intent", "on its way", "too late", "late", "carried out", "answered", "random", "random")
 
 
@@ -336,33 +368,20 @@ async def test_sigkill_of_a_live_engine_never_sends_an_order_twice_nor_loses_a_f
     * ``answered``: the answer came back, its fills not committed yet (the engine pauses there);
     * ``random``: a random moment while the engine trades.
     """
-    from exchange_standin import StandinExchange, SteerableClock, ms
 
     rng = random.Random(SEED)
-    ex = await StandinExchange(
-        SteerableClock(ms("2024-03-01T00:00:30")),
-        shared_data,
-        symbols=SYMBOLS,
-        api_key=KEY,
-        balances={"USDT": str(START_CASH)},
-    ).start()
+    ex = await _exchange(shared_data)
 
     def write_cfg(recv_window_ms: int, limit: bool) -> None:
-        cfg = {
-            "feed": {"kind": "binance", "interval": "1h", "symbols": list(SYMBOLS)},
-            "broker": {"kind": "binance"},
-            "binance": {
-                "rest_url": ex.rest_url,
-                "stream_url": ex.stream_url,
-                "request_timeout_s": 5.0,
-                "recv_window_ms": recv_window_ms,
-            },
-            "risk_management": {"max_position_percent": 20.0},
+        _write_cfg(
+            tmp_path,
+            ex,
+            recv_window_ms,
+            binance={"request_timeout_s": 5.0},
+            risk_management={"max_position_percent": 20.0},
             # MARKET orders, or LIMIT IOC ones that the stand-in fills in part (expired with a remainder)
-            "order_execution": {"use_limit_orders": limit, "limit_order_buffer_percent": 0.01},
-            "monitoring": {"log_file": "off"},
-        }
-        (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+            order_execution={"use_limit_orders": limit, "limit_order_buffer_percent": 0.01},
+        )
 
     db = tmp_path / "live.db"
     modes = list(MODES)
@@ -487,28 +506,11 @@ async def test_a_restart_with_a_shorter_recv_window_waits_for_the_killed_engines
     0.5 s. The exchange takes that request for 6 s, so the restart must wait that long (the
     window the order was sent with, not its own) before it calls the order "not sent": calling it
     so after 1.5 s, the request landing then bought coins the book never knew of."""
-    from exchange_standin import StandinExchange, SteerableClock, ms
 
-    ex = await StandinExchange(
-        SteerableClock(ms("2024-03-01T00:00:30")),
-        shared_data,
-        symbols=SYMBOLS,
-        api_key=KEY,
-        balances={"USDT": str(START_CASH)},
-    ).start()
+    ex = await _exchange(shared_data)
 
     def write_cfg(recv_window_ms: int) -> None:
-        cfg = {
-            "feed": {"kind": "binance", "interval": "1h", "symbols": list(SYMBOLS)},
-            "broker": {"kind": "binance"},
-            "binance": {
-                "rest_url": ex.rest_url,
-                "stream_url": ex.stream_url,
-                "recv_window_ms": recv_window_ms,
-            },
-            "monitoring": {"log_file": "off"},
-        }
-        (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+        _write_cfg(tmp_path, ex, recv_window_ms)
 
     engine: Engine | None = None
     try:
