@@ -111,10 +111,9 @@ def _bound(screen) -> set[str]:
 async def test_e_stops_trading_from_the_backtest_reports_opened_in_the_console(tmp_path):
     """B opens the stored runs while trading goes on; E did nothing there or on a report."""
     from test_ui_report import _save
-    from test_ui_workflows_operator import _check_help
+    from test_ui_workflows_operator import check_help_of
 
     from tui_trader.models import EngineState
-    from tui_trader.ui.screens.help import HelpScreen
     from tui_trader.ui.screens.modals import EmergencyStopScreen
     from tui_trader.ui.screens.report import (
         BacktestReportScreen,
@@ -136,21 +135,14 @@ async def test_e_stops_trading_from_the_backtest_reports_opened_in_the_console(t
         assert isinstance(runs, BacktestRunsScreen)
         await asyncio.wait_for(runs.loaded.wait(), 10)
         assert "E" in _bound(runs)
-        await pilot.press("question_mark")
-        await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
-        _check_help(ConsoleRunsScreen, app.screen)
-        await pilot.press("escape")
+        await check_help_of(app, pilot, ConsoleRunsScreen)
         await pilot.press("enter")
         await pilot.pause()
         report = app.screen
         assert isinstance(report, BacktestReportScreen)
         await asyncio.wait_for(report.loaded.wait(), 10)
         assert "E" in _bound(report)
-        await pilot.press("question_mark")
-        await pilot.pause()
-        _check_help(ConsoleReportScreen, app.screen)
-        await pilot.press("escape")
+        await check_help_of(app, pilot, ConsoleReportScreen)
         await pilot.press("E")
         await pilot.pause()
         assert isinstance(app.screen, EmergencyStopScreen)

@@ -213,6 +213,19 @@ def _check_help(screen_class, help_screen) -> None:
     assert listed - works == set(), f"{screen_class.__name__}: in its help but doing nothing there"
 
 
+async def check_help_of(app, pilot, screen_class, close: str = "escape") -> None:
+    """``?`` on the current screen (a ``screen_class``) opens a help listing exactly its keys;
+    ``close`` closes the help again, back on that screen."""
+    under = app.screen
+    await pilot.press("question_mark")
+    await pilot.pause()
+    assert isinstance(app.screen, HelpScreen)
+    _check_help(screen_class, app.screen)
+    await pilot.press(close)
+    await pilot.pause()
+    assert app.screen is under
+
+
 async def test_help_on_the_main_and_the_detail_screen_lists_that_screens_keys(tmp_path, cfg):
     """The detail screen's help used to be the main screen's list: s, F, t, R, A, 1-7, /, o, m,
     B, v, T and q "quit" do nothing there (q goes back)."""
@@ -220,11 +233,7 @@ async def test_help_on_the_main_and_the_detail_screen_lists_that_screens_keys(tm
     app = make_app(engine, cfg)
     async with app.run_test(size=(100, 40)) as pilot:
         await ready(app, pilot)
-        await pilot.press("question_mark")
-        await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
-        _check_help(MainScreen, app.screen)
-        await pilot.press("escape")
+        await check_help_of(app, pilot, MainScreen)
         select_symbol(app, "ETHUSDT")
         await pilot.press("enter")
         await pilot.pause()
@@ -245,26 +254,14 @@ async def test_help_on_the_backtest_report_screens_lists_their_keys(tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         runs = app.screen
         await asyncio.wait_for(runs.loaded.wait(), 10)
-        await pilot.press("question_mark")
-        await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
-        _check_help(BacktestRunsScreen, app.screen)
-        await pilot.press("escape")
-        await pilot.pause()
-        assert app.screen is runs
+        await check_help_of(app, pilot, BacktestRunsScreen)
         runs.query_one("#bt-runs", FastTable).move_to_key("no-trades")
         await pilot.press("enter")
         await pilot.pause()
         report = app.screen
         assert isinstance(report, BacktestReportScreen)
         await asyncio.wait_for(report.loaded.wait(), 10)
-        await pilot.press("question_mark")
-        await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
-        _check_help(BacktestReportScreen, app.screen)
-        await pilot.press("escape")
-        await pilot.pause()
-        assert app.screen is report
+        await check_help_of(app, pilot, BacktestReportScreen)
 
 
 async def test_an_amount_above_the_cash_is_refused_in_the_buy_dialog(tmp_path, cfg):
