@@ -191,12 +191,14 @@ def test_daily_pnl_rolls_over_at_utc_midnight_by_injected_time():
     assert p.day_start_equity == 1000.0 and p.daily_pnl == 0
     p.mark({"BTCUSDT": 90.0}, ts_ms=JAN1 + DAY - 1)  # 23:59:59.999
     assert p.daily_pnl == pytest.approx(-10.0) and p.daily_pnl_pct == pytest.approx(-1.0)
-    p.mark({"BTCUSDT": 95.0}, ts_ms=JAN1 + DAY + 1000)  # first mark of Jan 2 resets
-    assert p.day_start_equity == pytest.approx(995.0) and p.daily_pnl == 0
+    # the first mark of Jan 2 resets the day start to the equity at the last prices before
+    # midnight (Jan 1's last mark): the move since then is Jan 2's
+    p.mark({"BTCUSDT": 95.0}, ts_ms=JAN1 + DAY + 1000)
+    assert p.day_start_equity == pytest.approx(990.0) and p.daily_pnl == pytest.approx(5.0)
     p.mark({"BTCUSDT": 97.0}, ts_ms=JAN1 + DAY + 60_000)
-    assert p.daily_pnl == pytest.approx(2.0)
+    assert p.daily_pnl == pytest.approx(7.0)
     p.mark({"BTCUSDT": 98.0}, ts_ms=JAN1 + DAY - 5)  # a late mark stamped on Jan 1 does not reset
-    assert p.day_start_equity == pytest.approx(995.0)
+    assert p.day_start_equity == pytest.approx(990.0)
     # no timestamp, no clock: no rollover
     p.mark({"BTCUSDT": 99.0})
     assert p.day == (JAN1 + DAY) // DAY
@@ -211,8 +213,8 @@ def test_daily_rollover_from_the_injected_clock():
     p.mark({"BTCUSDT": 90.0})
     assert p.daily_pnl == pytest.approx(10.0)
     clock.advance(DAY)
-    p.mark({"BTCUSDT": 70.0})
-    assert p.day_start_equity == pytest.approx(970.0) and p.daily_pnl == 0
+    p.mark({"BTCUSDT": 70.0})  # the next day starts from the last mark before it (90)
+    assert p.day_start_equity == pytest.approx(990.0) and p.daily_pnl == pytest.approx(-20.0)
 
 
 def test_drawdown_from_peak_including_unrealised():

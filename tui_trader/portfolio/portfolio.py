@@ -46,7 +46,11 @@ Marks, equity, daily PnL and drawdown are analytics and use float:
 ``equity = cash + sum(quantity * mark)``. The daily PnL is measured from
 ``day_start_equity``, reset at the first mark of each UTC day - the day is
 taken from the *injected* timestamp (``mark(..., ts_ms=...)`` or the optional
-clock), never from wall time. ``drawdown_pct`` is measured from the highest
+clock), never from wall time. When the previous mark was on the day before, the
+new day starts from the equity at that mark's prices (the last known before
+midnight), so a move over a period straddling midnight counts for the new day
+instead of escaping the daily-loss breaker; otherwise (the first mark, a gap of
+days, a restart) from the equity at the new day's first mark. ``drawdown_pct`` is measured from the highest
 equity seen (unrealised PnL included).
 """
 
@@ -326,6 +330,15 @@ class Portfolio:
         ``day_start_equity``.
         """
         get = prices if callable(prices) else prices.get
+        if ts_ms is None and self._clock is not None:
+            ts_ms = self._clock.now_ms()
+        day = None if ts_ms is None else int(ts_ms) // MS_PER_DAY
+        # The day's reference when the previous mark was on the day before: the equity at that
+        # mark's prices (the last known before midnight, with the book as it is now), so a move
+        # over the period that straddles midnight counts for the new day rather than for none.
+        before = None
+        if day is not None and self.day is not None and day == self.day + 1 and self.last_mark_ms is not None:
+            before = float(self.cash) + self.positions_value
         for sym in self.positions:
             p = get(sym)
             if p is None:
@@ -339,13 +352,10 @@ class Portfolio:
         for sym in [s for s in self.marks if s not in self.positions]:
             del self.marks[sym]
         self.equity = float(self.cash) + self.positions_value
-        if ts_ms is None and self._clock is not None:
-            ts_ms = self._clock.now_ms()
-        if ts_ms is not None:
-            day = int(ts_ms) // MS_PER_DAY
+        if ts_ms is not None and day is not None:
             if self.day is None or day > self.day:
                 self.day = day
-                self.day_start_equity = self.equity
+                self.day_start_equity = self.equity if before is None else before
             self.last_mark_ms = int(ts_ms)
         if self.equity > self.peak_equity:
             self.peak_equity = self.equity
