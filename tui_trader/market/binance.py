@@ -565,7 +565,7 @@ class BinanceFeed:
         n = len(self._symbols)
         self._sym_index = {s: i for i, s in enumerate(self._symbols)}
         self._last_open = np.full(n, -1, dtype=np.int64)
-        self._guard = PriceGuard(n, self.cfg.feed.max_price_jump)
+        self._guard = PriceGuard(n, self.cfg.feed.max_price_jump, names=self._symbols)
         now = self.clock.now_ms()
         self._ref_open = np.full(n, now - now % self.interval_ms - self.interval_ms, dtype=np.int64)
         self._last_event_ms = np.full(n, -1, dtype=np.int64)

@@ -347,7 +347,7 @@ def load_klines(
     parsed.sort(key=first_time)
     good: list[KlineBatch] = []
     file_ids: list[np.ndarray] = []
-    guard = PriceGuard(len(names), max_price_jump)  # one chain per symbol over its files, in time order
+    guard = PriceGuard(len(names), max_price_jump, names=names)  # one chain per symbol over its files, in time order
     for k, (fname, b) in enumerate(parsed):
         if len(b) > 1 and np.any(np.diff(b.open_time) < 0):
             b = b.take(np.argsort(b.open_time, kind="stable"))

@@ -471,7 +471,7 @@ class SimFeed:
         self._market = m
         self._last_open = np.full(len(self._symbols), -1, dtype=np.int64)
         self._last_open[:] = self.start_ms - self.interval_ms if self.warmup_klines else -1
-        self._guard = PriceGuard(len(self._symbols), self.cfg.feed.max_price_jump)
+        self._guard = PriceGuard(len(self._symbols), self.cfg.feed.max_price_jump, names=self._symbols)
         # The filters' tick is the one the process rounds its prices to.
         self._filters = {s: synthetic_filters(s, float(p)) for s, p in zip(self._symbols, m.price0, strict=True)}
         self._started = True

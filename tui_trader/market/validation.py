@@ -38,9 +38,16 @@ Reasons (a row is counted once, under the first rule it breaks, in this order):
                         kline's wick 6.8x): a real move never comes near 100x in one step. Klines and tickers keep a
                         reference each (the last accepted closed kline's close; the last accepted
                         price); in-progress klines are judged, never recorded. The first price of a
-                        symbol has no reference: only the range above holds it. A rejected price
-                        never becomes the reference, so a real move beyond the factor (none is
-                        known) would hold the symbol's prices back until the feed restarts.
+                        symbol has no reference: only the range above holds it. A single rejected
+                        price never becomes the reference. A new level is taken, with a WARNING,
+                        only when it is confirmed: by ``JUMP_CONFIRM_ROWS`` (3) consecutive far
+                        rows of the symbol (closed klines, or tickers) each within
+                        ``JUMP_AGREE`` (2x) of the one before - the third is accepted, the two
+                        before stay rejected - or by the other stream (a far close within 2x of
+                        the symbol's ticker reference, a far ticker within 2x of its last close).
+                        A real move beyond the factor (none is known), or a first price that was
+                        itself garbage, so no longer holds the symbol's prices back until the
+                        feed restarts.
 
 The parsers in :mod:`tui_trader.market.binance_payloads` use two more:
 ``bad_type`` (a field of the wrong JSON type) and ``malformed`` (missing fields,
@@ -76,6 +83,11 @@ MAX_PRICE = 1e12
 up to 1e15 times it stay far from float overflow."""
 DEFAULT_MAX_PRICE_JUMP = 100.0
 """``feed.max_price_jump``'s default: see ``price_jump`` in the module doc."""
+JUMP_CONFIRM_ROWS = 3
+"""Consecutive agreeing far rows of a symbol that make its new level (see ``price_jump``)."""
+JUMP_AGREE = 2.0
+"""How close (a factor) consecutive far rows, or a far row and the other stream's reference, must
+be to agree on a new level (at most ``max_jump``)."""
 
 REASONS = (
     "bad_time",
@@ -169,7 +181,9 @@ class PriceGuard:
     rejected. Raises ``ValueError`` for a bad ``max_jump`` or ``n_symbols``.
     """
 
-    def __init__(self, n_symbols: int, max_jump: float = DEFAULT_MAX_PRICE_JUMP) -> None:
+    def __init__(
+        self, n_symbols: int, max_jump: float = DEFAULT_MAX_PRICE_JUMP, names: list[str] | None = None
+    ) -> None:
         mj = float(max_jump)
         if not math.isfinite(mj) or mj <= 1:
             raise ValueError(f"max_jump must be a finite number above 1, got {max_jump!r}")
@@ -180,22 +194,49 @@ class PriceGuard:
         self.kline_ref = np.full(int(n_symbols), np.nan)
         self.price_ref = np.full(int(n_symbols), np.nan)
         self._last: tuple[float, float] | None = None  # (price, reference) of the last rejected row
+        self.names = list(names) if names is not None else None  # symbol names, for the warnings
+        self._agree = min(JUMP_AGREE, mj)
+        # per reference: the symbol's last far (rejected) row and how many agreeing far rows
+        # in a row led to it (0: none pending)
+        n = int(n_symbols)
+        self._pend = {
+            "kline": (np.full(n, np.nan), np.zeros(n, dtype=np.int64)),
+            "price": (np.full(n, np.nan), np.zeros(n, dtype=np.int64)),
+        }
+        self._pending = False  # any count above 0 (the fast paths then reset the accepted symbols')
+        self.relevels = 0  # new levels taken on confirmation, since the guard was made
+        self._notes: list[str] = []  # their warnings, until the caller's reject text is known
 
     def _far(self, p: np.ndarray, ref: np.ndarray) -> np.ndarray:
         # p and ref lie in [MIN_PRICE, MAX_PRICE] (or ref is NaN: never far), and _mul <= 1e200:
         # no product overflows, no comparison warns
         return (p > ref * self._mul) | (p * self._mul < ref)
 
+    def _streams(self, ref: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray] | None, np.ndarray | None, str]:
+        """The pending state of ``ref``, the other stream's reference and ``ref``'s field name."""
+        if ref is self.kline_ref:
+            return self._pend["kline"], self.price_ref, "close"
+        if ref is self.price_ref:
+            return self._pend["price"], self.kline_ref, "price"
+        return None, None, "price"
+
+    def _agrees(self, p: float, q: float) -> bool:
+        return q * self._agree >= p and p * self._agree >= q  # False for a NaN q
+
     def judge(self, ref: np.ndarray, sym: np.ndarray, px: np.ndarray, closed: np.ndarray | None) -> np.ndarray | None:
         """The rows of ``(sym, px)`` (batch order) too far from their symbol's reference ``ref``,
         or None when every row passes; ``ref`` is updated with the accepted rows (those of
         ``closed``, when given). Vectorised; a symbol with a rejected or an in-progress row is
-        walked row by row (each row against the last accepted one)."""
+        walked row by row (each row against the last accepted one; a far row that confirms a new
+        level, see the module doc, is accepted and becomes the reference)."""
         m = sym.shape[0]
+        pend, other, field = self._streams(ref)
         if (closed is None or closed.all()) and (m == 1 or (sym[1:] > sym[:-1]).all()):
             r = ref[sym]  # one row per symbol (a tick or a kline of each): no chain within the batch
             if not ((px > r * self._mul) | (px * self._mul < r)).any():
                 ref[sym] = px
+                if self._pending and pend is not None:
+                    self._clear(pend, sym)
                 return None
         s64 = sym.astype(np.int64)
         order = np.argsort(s64, kind="stable")
@@ -215,19 +256,63 @@ class PriceGuard:
         last[:-1] = ss[1:] != ss[:-1]
         upd = last & ~walk
         ref[ss[upd]] = ps[upd]
+        if self._pending and pend is not None and upd.any():
+            self._clear(pend, ss[upd])
         if not walk.any():
             return None
         bad = np.zeros(m, dtype=bool)  # in batch order
         for k in np.sort(order[walk]).tolist():
             s, p_k = int(s64[k]), float(px[k])
             r = float(ref[s])
+            recorded = closed is None or bool(closed[k])
             if bool(self._far(np.float64(p_k), np.float64(r))):
+                if recorded and pend is not None and self._confirms(pend, other, s, p_k, r, field):
+                    ref[s] = p_k
+                    continue
                 bad[k] = True
                 if self._last is None:
                     self._last = (p_k, r)
-            elif closed is None or closed[k]:
+            elif recorded:
                 ref[s] = p_k
+                if pend is not None and pend[1][s]:
+                    pend[1][s] = 0
+        if pend is not None:
+            self._pending = bool(self._pend["kline"][1].any() or self._pend["price"][1].any())
         return bad if bad.any() else None
+
+    def _clear(self, pend: tuple[np.ndarray, np.ndarray], syms: np.ndarray) -> None:
+        """Accepted rows of ``syms`` end their pending new levels."""
+        pend[1][syms] = 0
+        self._pending = bool(self._pend["kline"][1].any() or self._pend["price"][1].any())
+
+    def _confirms(
+        self, pend: tuple[np.ndarray, np.ndarray], other: np.ndarray | None, s: int, p: float, r: float, field: str
+    ) -> bool:
+        """Whether the far recorded row ``p`` of symbol ``s`` (reference ``r``) confirms a new level
+        (see the module doc); it is counted towards one otherwise. Notes a warning when it does."""
+        cand, cnt = pend
+        o = float(other[s]) if other is not None else math.nan
+        if self._agrees(p, o):
+            why = f"it agrees with the symbol's last {'price' if field == 'close' else 'close'} {o:.10g}"
+        else:
+            cnt[s] = cnt[s] + 1 if cnt[s] and self._agrees(p, float(cand[s])) else 1
+            cand[s] = p
+            if cnt[s] < JUMP_CONFIRM_ROWS:
+                return False
+            why = f"{JUMP_CONFIRM_ROWS} consecutive rows agree on it"
+        cnt[s] = 0
+        self.relevels += 1
+        name = self.names[s] if self.names is not None and 0 <= s < len(self.names) else f"symbol #{s}"
+        self._notes.append(
+            f"{name}: {field} {p:.10g} after {r:.10g} (more than {self.max_jump:g}x away) taken as a new level: {why}"
+        )
+        return True
+
+    def report(self, logger: logging.Logger | None = None) -> None:
+        """Log (WARNING) the new levels taken since the last call."""
+        notes, self._notes = self._notes, []
+        for text in notes:
+            (logger or log).warning("price_jump: %s", text)
 
     def detail(self, field: str, what: What, mask: np.ndarray) -> str:
         """The reject text: ``what`` of the rows, and the first rejected price against its reference."""
@@ -318,6 +403,7 @@ def validate_kline_batch(
             c_g = c if rows is None else c[rows]
             cl_g = closed.astype(bool) if rows is None else closed.astype(bool)[rows]
             jump = guard.judge(guard.kline_ref, s_g, c_g, cl_g)
+            guard.report()
             if jump is not None:
                 _count(counter, "price_jump", jump, guard.detail("close", what, jump))
                 bad[jump if rows is None else rows[jump]] = True
@@ -488,6 +574,7 @@ def validate_price_batch(
         # than the rules' row masks; a feed sends many small batches each rating period)
         if guard is not None:
             jump = guard.judge(guard.price_ref, sym, p, None)
+            guard.report()
             if jump is not None:
                 _count(counter, "price_jump", jump, guard.detail("price", "price", jump))
                 return _keep_prices(batch, ~jump)
@@ -514,6 +601,7 @@ def validate_price_batch(
         rows = np.flatnonzero(~bad)
         if rows.size:
             jump = guard.judge(guard.price_ref, sym[rows], p[rows], None)
+            guard.report()
             if jump is not None:
                 _count(counter, "price_jump", jump, guard.detail("price", "price", jump))
                 bad[rows[jump]] = True

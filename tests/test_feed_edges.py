@@ -1,0 +1,147 @@
+"""Edge cases of the market-data feeds: hostile or odd input never freezes a symbol, crashes a feed
+or slips a wrong price through."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tui_trader.market.replay import load_klines
+from tui_trader.market.validation import (
+    JUMP_CONFIRM_ROWS,
+    PriceGuard,
+    RejectCounter,
+    kline_batch_from_arrays,
+    validate_kline_batch,
+    validate_price_batch,
+)
+from tui_trader.models import PriceBatch
+
+H = 3_600_000
+T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
+
+
+def pb(sym, prices):
+    n = len(sym)
+    nan = np.full(n, np.nan)
+    return PriceBatch(sym=np.asarray(sym, dtype=np.int32), event_time=np.full(n, T0, dtype=np.int64),
+                      price=np.asarray(prices, dtype=float), open_24h=nan, high_24h=nan, low_24h=nan,
+                      volume_24h=nan, quote_volume_24h=nan)
+
+
+def kb(sym, closes, t0, closed=True):
+    n = len(sym)
+    c = np.asarray(closes, dtype=float)
+    ohlcv = np.column_stack([c, c, c, c, np.ones(n), c, np.full(n, 0.5)])
+    ot = np.asarray(t0, dtype=np.int64) if np.ndim(t0) else T0 + np.arange(n, dtype=np.int64) * H
+    return kline_batch_from_arrays(H, np.asarray(sym), ot, ot + H - 1, ohlcv, np.ones(n, dtype=np.int64), closed)
+
+
+def tick_by_tick(guard: PriceGuard, counter: RejectCounter, prices: list[float], sym: int = 0) -> list[float]:
+    """The prices of ``sym`` that pass, fed one ticker message at a time."""
+    out: list[float] = []
+    for p in prices:
+        out += validate_price_batch(pb([sym], [p]), len(guard.price_ref), counter, guard=guard).price.tolist()
+    return out
+
+
+# ------------------------------------------------------------- price_jump: a new level is confirmed
+
+
+def test_a_real_move_beyond_the_factor_is_taken_once_confirmed_not_held_back_for_ever(caplog):
+    # BTC at 1, then a genuine move to ~250 (250x): before, every later price was rejected until
+    # the feed restarted; now the third consecutive agreeing price is the new level, with a warning
+    g = PriceGuard(1, 100.0, names=["BTCUSDT"])
+    c = RejectCounter(log_interval_s=0)
+    with caplog.at_level("WARNING", logger="tui_trader.market"):
+        got = tick_by_tick(g, c, [1.0, 250.0, 251.0, 252.0, 253.0, 260.0])
+    assert JUMP_CONFIRM_ROWS == 3
+    assert got == [1.0, 252.0, 253.0, 260.0]
+    assert c.by_reason == {"price_jump": 2} and g.relevels == 1 and g.price_ref[0] == 260.0
+    assert "BTCUSDT: price 252 after 1 (more than 100x away) taken as a new level" in caplog.text
+
+
+def test_a_first_price_that_was_garbage_does_not_freeze_the_symbol():
+    # the first price has no reference, so a garbled one (1000x) is taken; the real ones after it
+    # were all rejected for ever
+    g = PriceGuard(1, 100.0)
+    c = RejectCounter(log_interval_s=0)
+    assert tick_by_tick(g, c, [100_000.0, 100.0, 100.5, 99.8, 100.1]) == [100_000.0, 99.8, 100.1]
+    assert c.by_reason == {"price_jump": 2}
+
+
+def test_single_wild_ticks_and_disagreeing_garbage_stay_rejected():
+    g = PriceGuard(1, 100.0)
+    c = RejectCounter(log_interval_s=0)
+    # a wild tick between real ones, twice: each resets the count
+    assert tick_by_tick(g, c, [100.0, 100_000.0, 100.2, 100_000.0, 100_000.0, 100.1, 100_000.0]) == [
+        100.0, 100.2, 100.1,
+    ]
+    # far rows that do not agree with each other (1e5, 1e7, ...) never make a level
+    assert tick_by_tick(g, c, [1e5, 1e7, 1e5, 1e7, 1e5, 1e7, 0.01, 1e5]) == []
+    assert c.by_reason == {"price_jump": 4 + 8} and g.relevels == 0 and g.price_ref[0] == 100.1
+
+
+def test_far_rows_in_one_batch_confirm_in_batch_order_and_other_symbols_are_untouched():
+    g = PriceGuard(2, 100.0)
+    c = RejectCounter(log_interval_s=0)
+    assert validate_price_batch(pb([0, 1], [1.0, 50.0]), 2, c, guard=g).price.tolist() == [1.0, 50.0]
+    out = validate_price_batch(pb([0, 1, 0, 1, 0, 0], [300.0, 50.1, 310.0, 49.9, 305.0, 306.0]), 2, c, guard=g)
+    assert out.price.tolist() == [50.1, 49.9, 305.0, 306.0]
+    assert g.price_ref.tolist() == [306.0, 49.9] and c.by_reason == {"price_jump": 2}
+
+
+def test_klines_confirm_a_new_level_by_closed_klines_only():
+    g = PriceGuard(1, 100.0)
+    c = RejectCounter(log_interval_s=0)
+    last = np.full(1, -1, dtype=np.int64)
+    assert len(validate_kline_batch(kb([0], [1.0], T0 + np.zeros(1)), 1, last, c, guard=g)) == 1
+    # in-progress klines at the new level are judged but never count towards it
+    for _ in range(5):
+        live = kb([0], [200.0], np.array([T0 + H]), closed=False)
+        assert len(validate_kline_batch(live, 1, last, c, guard=g)) == 0
+    assert g.kline_ref[0] == 1.0
+    t = T0 + H * np.arange(1, 5)
+    out = validate_kline_batch(kb([0, 0, 0, 0], [200.0, 201.0, 202.0, 203.0], t), 1, last, c, guard=g)
+    assert out.close.tolist() == [202.0, 203.0] and g.kline_ref[0] == 203.0
+    assert c.by_reason == {"price_jump": 5 + 2}
+
+
+def test_a_far_close_that_agrees_with_the_confirmed_ticker_level_is_taken_at_once():
+    g = PriceGuard(1, 100.0)
+    c = RejectCounter(log_interval_s=0)
+    last = np.full(1, -1, dtype=np.int64)
+    validate_kline_batch(kb([0], [1.0], T0 + np.zeros(1)), 1, last, c, guard=g)
+    assert tick_by_tick(g, c, [1.0, 250.0, 251.0, 252.0]) == [1.0, 252.0]
+    # the kline stream's reference is still 1: its next close at the tickers' level is taken
+    out = validate_kline_batch(kb([0], [251.5], np.array([T0 + H])), 1, last, c, guard=g)
+    assert out.close.tolist() == [251.5] and g.kline_ref[0] == 251.5 and g.relevels == 2
+    # garbage far from both references is still rejected
+    out = validate_kline_batch(kb([0], [25_000_000.0], np.array([T0 + 2 * H])), 1, last, c, guard=g)
+    assert len(out) == 0
+
+
+def _json_rows(closes: list[float], t0: int) -> list[list]:
+    rows = []
+    for i, cl in enumerate(closes):
+        t = t0 + i * H
+        s = repr(cl)
+        rows.append([t, s, s, s, s, "10.0", t + H - 1, repr(cl * 10), 5, "5.0", repr(cl * 5), "0"])
+    return rows
+
+
+def test_a_replayed_symbol_back_after_a_gap_at_a_new_level_is_replayed(tmp_path: Path, caplog):
+    # A symbol's files with a gap of days, after which its price is 500x (a redenomination, a
+    # relisting): the klines after the gap were all rejected, the rest of the symbol's data lost
+    d = tmp_path / "kl" / "ABCUSDT" / "1h"
+    d.mkdir(parents=True)
+    (d / "2024-01-01.json").write_text(json.dumps(_json_rows([0.002, 0.0021, 0.0022], T0)))
+    after = T0 + 10 * 24 * H
+    (d / "2024-01-11.json").write_text(json.dumps(_json_rows([1.0, 1.01, 1.02, 1.03, 1.04], after)))
+    with caplog.at_level("WARNING", logger="tui_trader.market"):
+        data = load_klines(tmp_path / "kl", "1h", file_cache=None)
+    assert data.klines.close.tolist() == [0.002, 0.0021, 0.0022, 1.02, 1.03, 1.04]
+    assert data.rejected_by_reason() == {"price_jump": 2}
+    assert "ABCUSDT: close 1.02 after 0.0022" in caplog.text
