@@ -46,8 +46,10 @@ Rules
   executed; every command is validated, applied and written to the audit log
   with its source and outcome. A command sent while the engine starts is refused
   (nothing is applied before the book's open orders are reconciled), but an
-  emergency stop waits and takes effect when the start-up ends, before any trading;
-  one sent before the database is open is audited once it is.
+  emergency stop waits and takes effect when the start-up ends, before any trading
+  (stored at once, the state alone, once the book is open and checked: a kill before
+  the start-up ends brings the book back emergency-stopped); one sent before the
+  database is open is audited once it is.
 * Emergency stop: state first (stored while the open orders are cancelled), then
   open orders are cancelled; positions are closed only when asked. It never waits
   for an order in flight, and no order is sent after it but its own closing sells
@@ -284,6 +286,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._startup_failure = ""  # why start_up() failed ("" when it did not)
         self._startup_raised = False  # start_up() failed with an error, which its host reports itself
         self._startup_stops: list[tuple[EmergencyStop, asyncio.Future[CommandResult]]] = []
+        # the database is open and its book checked: a waiting emergency stop is stored at once (a
+        # kill before the start-up ends must not lose it); how many of them were stored
+        self._stops_storable = False
+        self._stops_stored = 0
         self._audit_backlog: list[tuple[int, Source, str, dict[str, Any], bool, str]] = []
         self._db_lock: Any = None  # EngineLock: one engine per database file
         # how far start-up got: what stop() may write back (a start-up that failed half way must
@@ -357,9 +363,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             self._startup_failure = f"engine did not start ({exc or type(exc).__name__}): nothing is traded"
             self._startup_raised = isinstance(exc, Exception)  # not a cancel (a signal during start-up)
             stops, self._startup_stops = self._startup_stops, []
+            held = "; the emergency stop is stored: the next start comes back emergency-stopped"
             for _, fut in stops:
                 if not fut.done():
-                    fut.set_result(CommandResult(False, self._startup_failure))
+                    fut.set_result(CommandResult(False, self._startup_failure + (held if self._stops_stored else "")))
             raise
 
     def _unreadable_book(self, exc: Exception) -> Exception:
@@ -377,6 +384,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             return
         self._started = True
         cfg = self.cfg
+        saved: dict[str, Any] | None = None  # the stored engine state
         if self._persist:
             from tui_trader.storage.db import Database
             from tui_trader.storage.lock import EngineLock
@@ -394,8 +402,13 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             )
             try:
                 await self._check_book_mode()
+                # read before an emergency stop sent during this start-up is stored over it
+                saved = await self.db.load_engine_state()
             except (ValueError, ArithmeticError) as exc:  # the account's amounts, read for its quote asset
                 raise self._unreadable_book(exc) from None
+            self._stops_storable = True
+            for cmd, _ in list(self._startup_stops):  # sent before the database was open
+                await self._store_waiting_stop(cmd)
             self.resumed_from_ms = await self._last_stored_ms()
             self._resume_feed_after(self.resumed_from_ms)
             await self._anchor_sim_prices()
@@ -432,11 +445,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 await self.db.audit(*row)
 
         # recovery of the book and the engine state
-        saved: dict[str, Any] | None = None
         if self.db is not None:
             try:
                 await self._recover()
-                saved = await self.db.load_engine_state()
             except (ValueError, ArithmeticError) as exc:
                 raise self._unreadable_book(exc) from None
             self._book_loaded = True
@@ -1785,16 +1796,38 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if self._startup_failure:
             return CommandResult(False, self._startup_failure)
         if isinstance(cmd, EmergencyStop):
+            if (bad := _flag_refusal(cmd)) is not None:
+                return bad  # (refused now, not stored as a stop that would be refused at the end)
             fut: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
             self._startup_stops.append((cmd, fut))
+            if self._stops_storable:
+                await self._store_waiting_stop(cmd)
             return await fut
         return CommandResult(False, "engine is starting up (recovering the book and reconciling its open "
                              "orders): nothing is applied before that; try again once it has started")
 
+    async def _store_waiting_stop(self, cmd: EmergencyStop) -> None:
+        """Store an emergency stop sent during the start-up at once, with an audit row: a kill
+        before the start-up ends brings the book back emergency-stopped. The state alone (the
+        stored threshold and locks are not read back yet); it takes effect (its cancels and
+        closes) when the start-up ends. A failed write is logged: the stop still waits."""
+        now = self.clock.now_ms()
+        reason = cmd.reason or "operator emergency stop"
+        try:
+            async with self.db.transaction():
+                await self.db.save_engine_state_only(EngineState.EMERGENCY_STOPPED, reason, now)
+                await self.db.audit(now, cmd.source, "emergency_stop_waiting",
+                                    {"close_positions": cmd.close_positions}, True,
+                                    f"{reason}: stored; takes effect when the start-up ends")
+        except Exception as exc:  # noqa: BLE001 - the stop still takes effect at the end of the start-up
+            log.error("could not store the emergency stop sent during start-up (it takes effect when the "
+                      "start-up ends): %s", exc)
+        else:
+            self._stops_stored += 1
+
     async def _apply(self, cmd: Command) -> CommandResult:
-        for f in dataclasses.fields(cmd):  # a flag given as "false" or 0 is no flag (bool("false") is True)
-            if isinstance(f.default, bool) and not isinstance(value := getattr(cmd, f.name), bool):
-                return CommandResult(False, f"{f.name} must be true or false, got {value!r}")
+        if (bad := _flag_refusal(cmd)) is not None:
+            return bad
         st = self.sm.state
         if isinstance(cmd, Start):
             if st == EngineState.RUNNING:
@@ -2014,6 +2047,14 @@ def _plain(v: Any) -> Any:
     if v is None or isinstance(v, str | int | float):
         return v
     return repr(v)  # whatever a host put there: refused, but still audited (JSON cannot hold it)
+
+
+def _flag_refusal(cmd: Command) -> CommandResult | None:
+    """A flag given as "false" or 0 is no flag (bool("false") is True): the command is refused."""
+    for f in dataclasses.fields(cmd):
+        if isinstance(f.default, bool) and not isinstance(value := getattr(cmd, f.name), bool):
+            return CommandResult(False, f"{f.name} must be true or false, got {value!r}")
+    return None
 
 
 def _command_source(cmd: Command) -> str | None:

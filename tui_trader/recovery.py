@@ -607,6 +607,11 @@ class EngineRecovery:
             # today's daily-loss limit holds whatever state this start takes (paused by a failed
             # reconciliation too): a start later today goes back to reducing, not to running
             self.breakers.note_daily_trip(now)
+        if self._startup_stops:
+            # an emergency stop sent during this start-up (stored at once) takes effect right after
+            # this: no state in between, stored or traded (a kill now finds the stop stored)
+            self._state_restored = True
+            return
         if restored == EngineState.EMERGENCY_STOPPED:
             self.sm.force(EngineState.EMERGENCY_STOPPED, Source.SYSTEM, self.state_reason or "restored")
             log.warning("emergency stop restored from the last run: %s", self.state_reason)

@@ -939,6 +939,17 @@ class QueriesMixin:
             (st.value, str(reason), int(ts_ms), z, _dumps(sorted(set(locked)))),
         )
 
+    async def save_engine_state_only(self, state: EngineState, reason: str, ts_ms: int) -> None:
+        """Persist the engine state and its reason alone, leaving the stored z threshold and locked
+        symbols as they are (an emergency stop sent while the engine starts up, before those are
+        read back); committed before returning (or with the transaction it is part of)."""
+        await self._exec(
+            "INSERT INTO engine_state (id, state, reason, updated_ms) VALUES (1,?,?,?) "
+            "ON CONFLICT (id) DO UPDATE SET state=excluded.state, reason=excluded.reason, "
+            "updated_ms=excluded.updated_ms",
+            (EngineState(state).value, str(reason), int(ts_ms)),
+        )
+
     async def load_engine_state(self) -> dict[str, Any] | None:
         """``{"state": EngineState, "reason", "updated_ms", "z_threshold": float|None,
         "locked": set[str]}`` or None if never saved."""

@@ -1,0 +1,177 @@
+"""Start-up gaps: an emergency stop sent while the engine starts up is stored at once (a kill before
+the start-up ends brings the book back emergency-stopped), and still takes effect as the start-up
+ends."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from engine_helpers import MIN, T0, klines, make_engine, store_manual_buy_intent, until
+
+from tui_trader.events import EmergencyStop, LockSymbol, SetZThreshold
+from tui_trader.models import EngineState, OrderStatus
+from tui_trader.storage.db import Database
+
+S = EngineState
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _book(db: str) -> None:
+    """A book that was trading (threshold 2.5, CCCUSDT locked) with a buy intent a kill left."""
+    h = await make_engine(db_path=db).start()
+    e = h.engine
+    for k in range(3):
+        await h.step(klines(T0 + k * MIN, [100.0] * 4))
+    assert (await e.submit(SetZThreshold(value=2.5))).ok
+    assert (await e.submit(LockSymbol(symbol="CCCUSDT", locked=True))).ok
+    await store_manual_buy_intent(e, "BBBUSDT")
+    assert e.state is S.RUNNING
+    await h.stop()
+
+
+def _restart(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, asyncio.Event, asyncio.Event, asyncio.Task]:
+    """The book's engine starting up (autostart), held right after the database is opened (before
+    its book is checked) until the first gate is set, and before its open orders are reconciled
+    until the second one is."""
+    h = make_engine(db_path=db, start_ms=T0 + 6 * MIN, history=klines(T0 + 5 * MIN, [100.0] * 4))
+    e = h.engine
+    gates = asyncio.Event(), asyncio.Event()
+    for name, gate in zip(("_check_book_mode", "_reconcile"), gates, strict=True):
+
+        async def held(gate: asyncio.Event = gate, original: Any = getattr(e, name)) -> Any:
+            await gate.wait()
+            return await original()
+
+        monkeypatch.setattr(e, name, held)
+    return h, *gates, asyncio.create_task(e.start_up())
+
+
+async def _killed(h: Any, task: asyncio.Task, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill -9 of the starting engine: nothing more is written."""
+    monkeypatch.setattr(h.engine, "_close_session", lambda db: _nothing())
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await h.stop()
+
+
+async def _until_stored(e: Any) -> None:
+    """Until the engine's database holds an emergency stop (bounded: then the test's checks say
+    what is stored instead)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 5
+    while loop.time() < end and e.db is not None:
+        if (state := await e.db.load_engine_state()) and state["state"] is S.EMERGENCY_STOPPED:
+            return
+        await asyncio.sleep(0.01)
+
+
+async def _stored(db: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    async with await Database.open(db) as store:
+        return await store.load_engine_state(), await store.load_audit(limit=None)
+
+
+@pytest.mark.parametrize("sent_at", ["open", "reconcile"])
+async def test_an_emergency_stop_sent_during_start_up_survives_a_kill_before_the_start_up_ends(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, sent_at: str
+) -> None:
+    db = str(tmp_path / "book.db")
+    await _book(db)
+    h, opened, reconciling, task = _restart(db, monkeypatch)
+    e = h.engine
+    if sent_at == "open":
+        await until(lambda: e.db is not None, "the database opened")
+    else:
+        opened.set()
+        await until(lambda: e.last_price("AAAUSDT") is not None, "the warm-up")
+    stop = asyncio.create_task(e.submit(EmergencyStop(reason="wrong config", close_positions=True)))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    if sent_at == "open":
+        assert (await e.db.load_engine_state())["state"] is S.RUNNING  # the book not checked yet: not stored
+        opened.set()
+    await _until_stored(e)
+    assert not stop.done() and not task.done() and e.state is S.STOPPED  # waits for the start-up's end
+    await _killed(h, task, monkeypatch)
+
+    state, audit = await _stored(db)
+    assert state["state"] is S.EMERGENCY_STOPPED and state["reason"] == "wrong config"
+    # stored alone: the threshold and the lock the start-up had not read back yet are kept
+    assert state["z_threshold"] == 2.5 and state["locked"] == {"CCCUSDT"}
+    waiting = [a for a in audit if a["action"] == "emergency_stop_waiting"]
+    assert [(a["source"], a["ok"], a["args"]) for a in waiting] == [("ui", True, {"close_positions": True})]
+    res = await stop
+    assert not res.ok and "did not start" in res.message and "stop is stored" in res.message, res
+
+    h2 = make_engine(db_path=db, start_ms=T0 + 8 * MIN, history=klines(T0 + 7 * MIN, [100.0] * 4))
+    await h2.start()
+    try:
+        e2 = h2.engine
+        assert e2.state is S.EMERGENCY_STOPPED and e2.state_reason == "wrong config"
+        assert e2.threshold == 2.5 and e2.locked == {"CCCUSDT"}
+    finally:
+        await h2.stop()
+
+
+async def test_an_emergency_stop_sent_during_start_up_still_takes_effect_at_its_end_never_trading_first(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = str(tmp_path / "book.db")
+    await _book(db)
+    h, opened, gate, task = _restart(db, monkeypatch)
+    e = h.engine
+    opened.set()
+    await until(lambda: e.last_price("AAAUSDT") is not None and e.db is not None, "the warm-up")
+    stop = asyncio.create_task(e.submit(EmergencyStop(reason="wrong config")))
+    await _until_stored(e)
+    try:
+        gate.set()
+        await task
+        res = await stop
+        assert res.ok and res.message.startswith("EMERGENCY STOP"), res
+        assert e.state is S.EMERGENCY_STOPPED and e.state_reason == "wrong config"
+        # the reconciled intent never went out; the restored threshold and lock hold
+        assert all(o.status is not OrderStatus.FILLED for o in e.orders.values() if o.symbol == "BBBUSDT")
+        assert e.threshold == 2.5 and e.locked == {"CCCUSDT"}
+        state = await e.db.load_engine_state()
+        assert state["state"] is S.EMERGENCY_STOPPED and state["z_threshold"] == 2.5
+        assert state["locked"] == {"CCCUSDT"}
+        audit = await e.db.load_audit(limit=None)
+        this_start = audit[[a["action"] for a in audit].index("emergency_stop_waiting") :]
+        # the book that was trading is not started (nor stored running) before the stop
+        assert not [a for a in this_start if a["action"] == "state"], this_start
+        assert [a["action"] for a in this_start if a["action"] in ("emergency_stop", "EmergencyStop")] == [
+            "emergency_stop",
+            "EmergencyStop",
+        ]
+    finally:
+        gate.set()
+        await h.stop()
+
+
+async def test_an_emergency_stop_with_a_bad_flag_during_start_up_is_refused_at_once_and_not_stored(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = str(tmp_path / "book.db")
+    await _book(db)
+    h, opened, gate, task = _restart(db, monkeypatch)
+    e = h.engine
+    opened.set()
+    await until(lambda: e.last_price("AAAUSDT") is not None and e.db is not None, "the warm-up")
+    try:
+        res = await asyncio.wait_for(e.submit(EmergencyStop(reason="x", close_positions="no")), 5)  # type: ignore[arg-type]
+        assert not res.ok and "close_positions must be true or false" in res.message
+        assert (await e.db.load_engine_state())["state"] is S.RUNNING
+        gate.set()
+        await task
+        assert e.state is S.RUNNING
+    finally:
+        gate.set()
+        await h.stop()
