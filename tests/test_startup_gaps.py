@@ -5,14 +5,18 @@ ends."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
 from engine_helpers import MIN, T0, klines, make_engine, store_manual_buy_intent, until
 
-from tui_trader.events import EmergencyStop, LockSymbol, SetZThreshold
+from tui_trader.cli import main
+from tui_trader.events import EmergencyStop, LockSymbol, ManualBuy, SetZThreshold
 from tui_trader.models import EngineState, OrderStatus
 from tui_trader.storage.db import Database
+from tui_trader.storage.schema import StorageError
 
 S = EngineState
 
@@ -175,3 +179,59 @@ async def test_an_emergency_stop_with_a_bad_flag_during_start_up_is_refused_at_o
     finally:
         gate.set()
         await h.stop()
+
+
+# ---------------------------------------------------------------- a damaged database file
+
+
+async def _book_with_a_buy(db: str) -> None:
+    h = await make_engine(db_path=db).start()
+    for k in range(3):
+        await h.step(klines(T0 + k * MIN, [100.0] * 4))
+    assert (await h.engine.submit(ManualBuy(symbol="AAAUSDT", quote_amount=500))).ok
+    await h.stop()
+
+
+def _damage(db: str, table: str) -> bytes:
+    """One page of ``table`` damaged (its cell pointers overwritten, as a bad sector or a torn
+    copy leaves them). Returns the damaged file's bytes."""
+    with sqlite3.connect(db) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    conn.close()
+    with open(db, "r+b") as f:
+        f.seek((root - 1) * page_size + 8)  # (a leaf page's header is 8 bytes)
+        f.write(b"\xff" * 64)
+    return Path(db).read_bytes()
+
+
+def _file(db: str) -> tuple[bytes, bool]:
+    """The database file's bytes, and whether a WAL file is next to it."""
+    return Path(db).read_bytes(), Path(db + "-wal").exists()
+
+
+@pytest.mark.parametrize("table", ["fills", "orders", "sessions", "audit_log"])
+async def test_a_damaged_book_is_refused_before_anything_is_written_to_it(tmp_path, table: str) -> None:
+    db = str(tmp_path / "book.db")
+    await _book_with_a_buy(db)
+    damaged = _damage(db, table)
+    h = make_engine(db_path=db)
+    with pytest.raises(StorageError, match="damaged") as err:
+        await h.engine.start_up()
+    await h.stop()
+    assert "restore a backup" in str(err.value) and db in str(err.value)
+    # no session row, no migration, no PRAGMA optimize: the file is as the damage left it
+    assert _file(db) == (damaged, False)
+
+
+def test_run_on_a_damaged_book_says_so_in_one_line_and_exits_2(tmp_path, quiet: Path, capsys) -> None:
+    db = str(tmp_path / "book.db")
+    asyncio.run(_book_with_a_buy(db))
+    damaged = _damage(db, "fills")
+    assert main(["run", "--speed", "max", "--duration", "1s", "--db", db]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {db}: the database file is damaged ("), (
+        captured.err
+    )
+    assert _file(db) == (damaged, False)
