@@ -6,13 +6,19 @@ by the portfolio, and the two must agree to the last decimal at every step.
 
 from __future__ import annotations
 
-from decimal import Decimal
+import asyncio
+from decimal import Decimal, localcontext
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tui_trader.clock import MS_PER_DAY
+from tui_trader.clock import MS_PER_DAY, ManualClock
 from tui_trader.config import Config
-from tui_trader.models import Fill, Side
+from tui_trader.execution.broker import BrokerError
+from tui_trader.execution.filters import is_multiple
+from tui_trader.execution.paper import PaperBroker
+from tui_trader.models import Fill, OrderRequest, OrderType, Side, SymbolFilters
 from tui_trader.portfolio import Portfolio
 from tui_trader.risk.breakers import RiskBreakers
 
@@ -51,3 +57,125 @@ def test_the_day_start_after_a_gap_of_days_or_a_restart_is_the_first_mark():
     q = Portfolio.from_state(p.to_state() | {"last_mark_ms": None, "marks": {}}, list(p.positions.values()))
     q.mark({"XUSDT": 40.0}, ts_ms=JAN1 + 3 * MS_PER_DAY)
     assert q.day_start_equity == 700.0 and q.daily_pnl == 0
+
+
+# ============================================================ paper broker + book, any sequence
+
+
+@st.composite
+def markets(draw):
+    """A symbol's filters and a price path over prices from 1e-8 to 1e6, on and off the tick."""
+    exp = draw(st.integers(-8, 6))  # the price's order of magnitude
+    tick = D(10) ** max(-8, min(-2, exp - 4)) if draw(st.booleans()) else D(0)
+    step = D(10) ** max(-8, min(0, -exp - 1 + draw(st.integers(-2, 2))))
+    min_qty = step * draw(st.sampled_from([1, 1, 3]))
+    max_qty = draw(st.sampled_from([D(0), step * 1000, D(10) ** 12]))
+    min_notional = draw(st.sampled_from([D(0), D(5), D(10)]))
+    market_max = draw(st.sampled_from([D(0), step * 500]))
+    f = SymbolFilters("XUSDT", "X", "USDT", tick, step, min_qty, max_qty, min_notional,
+                      max_notional=D(9_000_000), market_max_qty=market_max)
+    base = D(draw(st.integers(1, 9999))) * D(10) ** (exp - 3)
+    path = draw(st.lists(st.integers(-300, 300), min_size=1, max_size=12))  # moves in 0.1 %
+    prices = []
+    for move in path:
+        base = max(D("1e-8"), base * (1 + D(move) / 1000))
+        px = float(base) if draw(st.booleans()) else float(round(base / tick) * tick if tick else base)
+        prices.append(px if px > 0 else 1e-8)
+    return f, prices
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    market=markets(),
+    start=st.sampled_from([D("5"), D("10.00000001"), D("11"), D("1000"), D("10000"), D("1e9")]),
+    fee_rate=st.sampled_from([0.0, 0.00075, 0.001, 0.05, 0.0999]),
+    slip=st.sampled_from([(0.0, 0.0, 0.0), (2.0, 0.1, 0.5), (50.0, 5.0, 3.0), (900.0, 0.0, 10.0)]),
+    actions=st.lists(
+        st.tuples(st.sampled_from(["buy", "buy", "sell", "close"]),
+                  st.sampled_from([1000, 1000, 999, 500, 100]) | st.integers(1, 1000), st.booleans()),
+        min_size=1, max_size=12),
+)
+def test_the_book_and_the_paper_account_agree_exactly_for_any_accepted_sequence(
+    market, start, fee_rate, slip, actions
+):
+    f, prices = market
+    bps, impact, cap = slip
+    cfg = Config.model_validate({"broker": {"fee_rate": fee_rate, "slippage_bps": bps, "slippage_impact": impact,
+                                            "starting_balance": float(start)},
+                                 "order_execution": {"max_slippage_percent": cap}})
+    last = {"XUSDT": prices[0]}
+    broker = PaperBroker(cfg, ManualClock(JAN1), last.get, {"XUSDT": f}, quote_volume_fn=lambda s: 1e7,
+                         balances={"USDT": start})
+    book = Portfolio(start)
+    fills: list[Fill] = []
+    mf = f.for_market_orders()
+    for n, (kind, per_mille, limit) in enumerate(actions):
+        last["XUSDT"] = prices[n % len(prices)]
+        px = D(repr(last["XUSDT"]))
+        held = book.quantity("XUSDT")
+        if kind == "buy":  # a share of the cash, up to all of it after the worst fee and slippage
+            qty = book.cash * per_mille / 1000 / px / (1 + D(repr(fee_rate))) / (1 + D(repr(cap)) / 100)
+        else:
+            qty = held if kind == "close" else held * per_mille / 1000
+        if mf.max_qty:
+            qty = min(qty, mf.max_qty)  # as the engine cuts an order to the lot's maximum
+        qty = (qty // mf.step_size) * mf.step_size if mf.step_size else qty
+        if qty <= 0:
+            continue
+        price = None
+        if limit:
+            t = f.tick_size or D("1e-8")
+            price = max(t, (px * (D("1.01") if kind == "buy" else D("0.99")) // t) * t)
+        req = OrderRequest(f"tt-{n}", "XUSDT", Side.BUY if kind == "buy" else Side.SELL,
+                           OrderType.LIMIT if limit else OrderType.MARKET, qty, price)
+        before = dict(broker._balances)
+        try:
+            res = asyncio.run(broker.submit(req))
+        except BrokerError:
+            assert broker._balances == before  # a refused order changes nothing
+            continue
+        for fl in res.fills:
+            # every fill obeys the filters: quantity on the step and within the lot, price on the tick
+            assert is_multiple(fl.quantity, mf.step_size if not limit else f.step_size)
+            assert fl.quantity >= f.min_qty and (f.max_qty == 0 or fl.quantity <= f.max_qty)
+            assert is_multiple(fl.price, f.tick_size or D("1e-8"))
+            # NOTIONAL: at the limit price (a LIMIT order), at the last price (a MARKET order)
+            assert fl.quantity * (price if limit else px) >= f.min_notional
+            book.apply_fill(fl)  # the book accepts whatever the broker filled
+            fills.append(fl)
+        # the two agree to the last decimal; nothing negative; a full close leaves no dust
+        bal = asyncio.run(broker.balances())
+        assert bal["USDT"] == book.cash >= 0
+        assert bal.get("X", D(0)) == book.quantity("XUSDT") >= 0
+        if kind == "close" and res.fills and qty == held:  # (a lot's maximum may cut a close short)
+            assert "XUSDT" not in book.positions and bal.get("X", D(0)) == 0
+    # exact replay and conservation: cash = start - buys(notional + fee) + sells(notional - fee)
+    with localcontext() as ctx:
+        ctx.prec = 100  # the sums themselves exact
+        flow = sum(((fl.price * fl.quantity) * (1 if fl.side is Side.SELL else -1) - fl.fee for fl in fills), D(0))
+        assert book.cash == start + flow
+    replayed = Portfolio.replay_fills(start, fills)
+    assert (replayed.cash, replayed.realized_pnl, replayed.fees_paid) == (book.cash, book.realized_pnl, book.fees_paid)
+    assert replayed.positions == book.positions
+    open_cost = sum((p.cost for p in book.positions.values()), D(0))
+    assert book.cash + open_cost == start + book.realized_pnl
+    assert book.fees_paid == sum((fl.fee for fl in fills), D(0))
+
+
+def test_without_a_price_filter_a_last_price_of_more_than_8_decimals_fills_on_8():
+    # A symbol with no PRICE_FILTER whose last price (a float) has more than 8 decimals: the fill
+    # was left unrounded at 28 digits, and the book and the paper account then drifted apart in
+    # the last digit (money no longer exact). Binance prices have at most 8 decimals.
+    bare = SymbolFilters("XUSDT", "X", "USDT", D(0), D("0.1"), D("0.1"), D(0), D(0))
+    cfg = Config.model_validate({"broker": {"fee_rate": 0.00075}})
+    b = PaperBroker(cfg, ManualClock(JAN1), {"XUSDT": 0.001002001}.get, {"XUSDT": bare},
+                    quote_volume_fn=lambda s: 1e7, balances={"USDT": D("10.00000001")})
+    book = Portfolio(D("10.00000001"))
+    for n, (side, q) in enumerate([(Side.BUY, "9.9"), (Side.BUY, "9.9"), (Side.SELL, "19.8")]):
+        res = asyncio.run(b.submit(OrderRequest(f"tt-{n}", "XUSDT", side, OrderType.MARKET, D(q))))
+        for fl in res.fills:
+            assert fl.price == fl.price.quantize(D("1e-8"))
+            assert (fl.price > D("0.001002001")) if side is Side.BUY else (fl.price < D("0.001002001"))
+            book.apply_fill(fl)
+    assert not book.positions
+    assert asyncio.run(b.balances())["USDT"] == book.cash == book.starting_cash + book.realized_pnl

@@ -98,9 +98,11 @@ def fill_fee(notional: Decimal, fee_rate: Decimal) -> Decimal:
 
 def fill_tick(last: Decimal, f: SymbolFilters | None) -> Decimal:
     """The tick fills of a symbol are priced on: its PRICE_FILTER's, or without one Binance's price
-    precision (8 decimals) when ``last`` has no more (else 0: unrounded)."""
+    precision (8 decimals) - also when ``last`` has more (a float's digits: a fill at a 28-digit
+    price left the book and the paper account apart in the last digit) - unless ``last`` is below
+    that quantum (0: unrounded, a price no exchange quotes)."""
     tick = f.tick_size if f is not None else Decimal(0)
-    if tick <= 0 and is_multiple(last, PRICE_QUANTUM):
+    if tick <= 0 and last >= PRICE_QUANTUM:
         return PRICE_QUANTUM
     return tick
 

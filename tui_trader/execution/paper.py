@@ -9,8 +9,8 @@ Behaviour (spot, long only, no randomness):
   quote volume (``quote_volume_fn(symbol)``, quote units; without that function
   only the fixed part applies; a volume of 0 or NaN means "illiquid" and the
   cap applies). The slippage never exceeds ``order_execution.max_slippage_percent``.
-  The fill price is put on the tick (without a PRICE_FILTER: 8 decimals, when the
-  last price has no more) against the trader (buys round up, sells round down)
+  The fill price is put on the tick (without a PRICE_FILTER: 8 decimals, unless the
+  last price is below 1e-8) against the trader (buys round up, sells round down)
   and pulled back inside the cap if the rounding crossed it.
 * **LIMIT IOC** orders fill at that same price only if the limit crosses it
   (buy: ``limit >= fill``, sell: ``limit <= fill``); otherwise they expire
