@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from test_binance_feed import ex, started  # noqa: F401 - the stand-in exchange's fixtures
 
 from tui_trader.market.replay import load_klines
 from tui_trader.market.validation import (
@@ -145,3 +146,32 @@ def test_a_replayed_symbol_back_after_a_gap_at_a_new_level_is_replayed(tmp_path:
     assert data.klines.close.tolist() == [0.002, 0.0021, 0.0022, 1.02, 1.03, 1.04]
     assert data.rejected_by_reason() == {"price_jump": 2}
     assert "ABCUSDT: close 1.02 after 0.0022" in caplog.text
+
+
+async def test_the_binance_feed_takes_a_confirmed_new_level_and_names_the_symbol(ex, started, caplog):  # noqa: F811
+    # the live feed's guard: BTC at 1000x in three consecutive miniTicker arrays (the stand-in's
+    # own heartbeat paused, so nothing real comes between them): two are rejected, the third is
+    # delivered, with a warning naming BTCUSDT; before, BTC's prices stopped until a restart
+    from test_binance_feed import make_cfg
+
+    from tui_trader.market.binance import BinanceFeed
+
+    feed = BinanceFeed(make_cfg(ex, stale=30.0), ex.clock, backoff_base_s=0.05, close_grace_s=0.2)
+    col = await started(feed)
+    await ex.wait_until(lambda: len(col.prices) > 0, 5, "first prices")
+    ex.paused_heartbeat = True
+    i = feed.symbols.index("BTCUSDT")
+    real = float(next(it for it in ex.mini_ticker_array() if it["s"] == "BTCUSDT")["c"])
+    seen = len(col.prices)
+    with caplog.at_level("WARNING", logger="tui_trader.market"):
+        for k in range(3):
+            arr = ex.mini_ticker_array()
+            for it in arr:
+                if it["s"] == "BTCUSDT":
+                    it["c"] = repr(real * 1000 + k)
+            await ex.push_raw("!miniTicker@arr", arr)
+        await ex.wait_until(lambda: len(col.prices) >= seen + 3, 5, "three price batches")
+    got = [float(p) for b in col.prices[seen:] for s, p in zip(b.sym, b.price, strict=True) if s == i]
+    assert got == [real * 1000 + 2]
+    assert feed.health()["rejected_by_reason"] == {"price_jump": 2}
+    assert "BTCUSDT: price" in caplog.text and "taken as a new level" in caplog.text
