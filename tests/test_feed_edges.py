@@ -175,3 +175,17 @@ async def test_the_binance_feed_takes_a_confirmed_new_level_and_names_the_symbol
     assert got == [real * 1000 + 2]
     assert feed.health()["rejected_by_reason"] == {"price_jump": 2}
     assert "BTCUSDT: price" in caplog.text and "taken as a new level" in caplog.text
+
+
+# ------------------------------------------------------------- replay files: odd but usable
+
+
+def test_a_file_with_rows_out_of_time_order_is_replayed_in_order_and_said_so(tmp_path: Path, caplog):
+    d = tmp_path / "kl" / "ABCUSDT" / "1h"
+    d.mkdir(parents=True)
+    rows = _json_rows([1.0, 1.1, 1.2, 1.3], T0)
+    (d / "2024-01-01.json").write_text(json.dumps([rows[2], rows[0], rows[3], rows[1]]))
+    with caplog.at_level("WARNING", logger="tui_trader.market"):
+        data = load_klines(tmp_path / "kl", "1h", file_cache=None)
+    assert data.klines.close.tolist() == [1.0, 1.1, 1.2, 1.3] and data.rejected == 0
+    assert "2024-01-01.json: rows not in time order (2 step(s) back); replayed in time order" in caplog.text

@@ -284,6 +284,9 @@ def load_klines(
 ) -> ReplayData:
     """Load, validate and merge recorded klines of one ``interval``.
 
+    Rows out of time order in a file are replayed in time order (one warning per such file);
+    a second row of the same open time in a file, or in another file, is a ``duplicate``.
+
     ``symbols``: keep only these (in this order; any without data are dropped with a
     warning); default: every symbol found, sorted. ``start_ms`` (inclusive) /
     ``end_ms`` (exclusive) filter on open time. ``progress(files_done, files_total)``
@@ -350,6 +353,9 @@ def load_klines(
     guard = PriceGuard(len(names), max_price_jump, names=names)  # one chain per symbol over its files, in time order
     for k, (fname, b) in enumerate(parsed):
         if len(b) > 1 and np.any(np.diff(b.open_time) < 0):
+            # kept, in time order: said once per file (a file out of order may be a wrong export)
+            back = int(np.count_nonzero(np.diff(b.open_time) < 0))
+            log.warning("replay: %s: rows not in time order (%d step(s) back); replayed in time order", fname, back)
             b = b.take(np.argsort(b.open_time, kind="stable"))
         ok = validate_kline_batch(
             b, len(names), np.full(len(names), -1, dtype=np.int64), counters[fname], source=fname, guard=guard
