@@ -179,3 +179,53 @@ def test_without_a_price_filter_a_last_price_of_more_than_8_decimals_fills_on_8(
             book.apply_fill(fl)
     assert not book.positions
     assert asyncio.run(b.balances())["USDT"] == book.cash == book.starting_cash + book.realized_pnl
+
+
+# ============================================================ breakers over marks, days and a restart
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(st.tuples(st.integers(1, 30), st.integers(-150, 150)), min_size=1, max_size=40),
+    restart_at=st.integers(0, 40),
+    daily=st.sampled_from([2.0, 5.0, 10.0]),
+    dd=st.sampled_from([3.0, 8.0, 15.0]),
+)
+def test_breakers_trip_exactly_when_the_book_crosses_its_limits_across_days_and_a_restart(
+    steps, restart_at, daily, dd
+):
+    import json
+
+    cfg = Config.model_validate({"risk_management": {"max_daily_loss_percent": daily, "max_drawdown_percent": dd}})
+    book = Portfolio(D(10_000))
+    book.apply_fill(Fill("tt-1", "XUSDT", Side.BUY, D(100), D(80), D(0), "USDT", JAN1, "t1"))
+    breakers = RiskBreakers(cfg)
+    price, ts = 100.0, JAN1
+    marks: list[tuple[int, float]] = [(JAN1, 10_000.0)]  # (ts, equity) at the start and every mark
+    tripped_days: set[int] = set()
+    for n, (hours, move) in enumerate(steps):
+        if n == restart_at:  # a restart: the book comes back from its stored state (peak included)
+            state = json.loads(json.dumps(book.to_state()))
+            book = Portfolio.from_state(state, list(book.positions.values()))
+            assert book.peak_equity == max(eq for _, eq in marks)
+        ts += hours * HOUR
+        price = max(1.0, price * (1 + move / 1000))
+        eq = book.mark({"XUSDT": price}, ts_ms=ts)
+        marks.append((ts, eq))
+        # the peak is the highest equity ever marked, unrealised PnL included
+        peak = max(e for _, e in marks)
+        assert book.peak_equity == peak and book.equity == eq == 2000.0 + 80 * price
+        trips = breakers.update(ts, eq, book.day_start_equity, book.peak_equity)
+        codes = [t.code for t in trips]
+        day = ts // MS_PER_DAY
+        loss = (book.day_start_equity - eq) / book.day_start_equity * 100
+        assert ("daily_loss" in codes) == (day not in tripped_days and loss >= daily - 1e-9)
+        if "daily_loss" in codes:
+            tripped_days.add(day)
+        # the drawdown trips once, the first time the fall from the peak reaches the limit
+        first = all((max(e for _, e in marks[: i + 1]) - e) / max(e for _, e in marks[: i + 1]) * 100 < dd - 1e-9
+                    for i, (_, e) in enumerate(marks[:-1]))
+        assert ("drawdown" in codes) == (first and (peak - eq) / peak * 100 >= dd - 1e-9)
+        # the day starts from the last equity before midnight when the previous mark was yesterday
+        if n > 0 and marks[-2][0] // MS_PER_DAY == day - 1 and n != restart_at:
+            assert book.day_start_equity == marks[-2][1]
