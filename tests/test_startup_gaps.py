@@ -9,8 +9,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
-from engine_helpers import MIN, T0, klines, make_engine, store_manual_buy_intent, until
+from engine_helpers import MIN, T0, engine_config, klines, make_engine, store_manual_buy_intent, until
 
 from tui_trader.cli import main
 from tui_trader.events import EmergencyStop, LockSymbol, ManualBuy, SetZThreshold
@@ -235,3 +236,63 @@ def test_run_on_a_damaged_book_says_so_in_one_line_and_exits_2(tmp_path, quiet: 
         captured.err
     )
     assert _file(db) == (damaged, False)
+
+
+# ---------------------------------------------------------------- pruning after a long stop
+
+PERIOD = 3 * MIN  # engine_config's rating period
+STEP = np.array([1.004, 0.996, 1.001, 0.999])
+
+
+async def _trend(h: Any, periods: int) -> None:
+    """Trending klines for ``periods`` rating periods from the harness clock on."""
+    t0 = h.clock.now_ms()
+    t0 -= t0 % PERIOD
+    close = np.full(4, 100.0)
+    for k in range(periods * 3):
+        new = close * STEP * (1 + 0.002 * np.sin(k + np.arange(4)))
+        await h.step(klines(t0 + k * MIN, new.tolist(), open_=close.tolist()))
+        close = new
+
+
+def _live(cfg: Any, db: str, start_ms: int) -> Any:
+    h = make_engine(cfg, db_path=db, autostart=False, start_ms=start_ms)
+    h.feed.kind = "binance"  # its klines are stored (the symbol detail's prices come back from them)
+    return h
+
+
+async def test_the_first_prune_after_a_stop_longer_than_the_retention_keeps_what_a_restart_reads_back(
+    tmp_path,
+) -> None:
+    db = str(tmp_path / "book.db")
+    # ratings kept 86 s (so: the 12 periods a restart reads back), klines a day
+    cfg = engine_config(data_processing={"rating_retention_days": 0.001, "kline_retention_days": 1.0})
+    h = await _live(cfg, db, T0).start()
+    await _trend(h, 30)
+    gap_ms = h.clock.now_ms() + 3 * 86_400_000  # down for three days: longer than both retentions
+    await h.stop()
+
+    h2 = await _live(cfg, db, gap_ms).start()
+    e2 = h2.engine
+    try:
+        await _trend(h2, 2)  # its first period prunes
+        await e2.db.flush()
+        window = {"z": e2.z.copy(), "count": e2.zs.count.copy(), "rating": e2.rating.copy()}
+        detail = {s: e2.symbol_history(s) for s in e2.symbols}
+        assert np.isfinite(detail["AAAUSDT"].price[:-2]).all()  # the periods before the stop too
+    finally:
+        await h2.stop()  # (or a kill: the same rows are stored)
+
+    # a restart now reads back what the last one had: the stored rows of before the stop are kept
+    h3 = await _live(cfg, db, h2.clock.now_ms() + PERIOD).start()
+    try:
+        e3 = h3.engine
+        np.testing.assert_array_equal(e3.zs.count, window["count"])
+        np.testing.assert_allclose(e3.z, window["z"], rtol=1e-9, atol=1e-9)
+        np.testing.assert_array_equal(e3.rating, window["rating"])
+        for s in e3.symbols:
+            got, want = e3.symbol_history(s), detail[s]
+            np.testing.assert_array_equal(got.ts_ms, want.ts_ms)
+            np.testing.assert_array_equal(got.price, want.price)
+    finally:
+        await h3.stop()

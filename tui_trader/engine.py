@@ -327,6 +327,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._period_ts = 0
         self._prune_day: int | None = None
         self._ratings_pruned_to: int | None = None  # rating rows before this time (ms) are deleted
+        # (oldest stored period a restart reads back, how many it reads) when the start-up restored
+        # them: pruning keeps them (and their klines) until this run has stored as many periods of
+        # its own - after a stop longer than the retention they are all older than it
+        self._history_floor: tuple[int, int] | None = None
         self._ahead: RatingAhead | None = None  # the rater running ahead in another process, if any
         self._ahead_proc: RatingAhead | None = None  # started at start-up, begun by run()
 
@@ -1019,17 +1023,25 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         """Housekeeping in engine time: stored klines older than their retention, once per UTC day;
         rating rows older than theirs (:meth:`_rating_keep_ms`) at the first period and then each
         time the horizon has moved on by half the retention, so the table holds between one and
-        one and a half retentions and a year replayed at full speed pays for a few dozen deletes."""
+        one and a half retentions and a year replayed at full speed pays for a few dozen deletes.
+        Never what the start-up restored before this run has stored as many periods (see
+        ``_history_floor``): a restart meanwhile reads it back again."""
+        floor = self._history_floor
+        if floor is not None and self.counters["periods"] >= floor[1]:
+            floor = self._history_floor = None  # a restart now reads back this run's periods only
         day = ts // MS_PER_DAY
         if self._prune_day != day:
             self._prune_day = day
             if self._store_klines:
+                kline_horizon = ts - self._kline_keep_ms()
+                if floor is not None:
+                    kline_horizon = min(kline_horizon, floor[0] - self.interval_ms)
                 try:
-                    await self.db.prune_klines(ts - self._kline_keep_ms())
+                    await self.db.prune_klines(kline_horizon)
                 except Exception as exc:  # noqa: BLE001 - housekeeping never stops trading
                     log.warning("kline pruning failed: %s", exc)
         keep = self._rating_keep_ms()
-        horizon = ts - keep
+        horizon = ts - keep if floor is None else min(ts - keep, floor[0])
         if self._ratings_pruned_to is None or horizon - self._ratings_pruned_to >= keep // 2:
             self._ratings_pruned_to = horizon
             try:

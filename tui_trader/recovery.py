@@ -514,6 +514,9 @@ class EngineRecovery:
         self._closed_pidx = int(ts[-1]) // self.period_ms - 1
         await self._restore_detail(ts_all[-detail:], vals[0, -detail:], vals[4, -detail:], vals[5, -detail:])
         log.info("z-scores restored from %d stored periods", hist.shape[0])
+        # kept by the pruning until this run has stored as many periods (after a stop longer than
+        # the retention, all of them are older than it: a restart meanwhile reads them back again)
+        self._history_floor = int(ts_all[0]), max(window, detail)
         return True
 
     async def _restore_detail(self, ts: np.ndarray, rating: np.ndarray, z: np.ndarray, ma: np.ndarray) -> None:
