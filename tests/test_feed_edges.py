@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from test_binance_feed import ex, started  # noqa: F401 - the stand-in exchange's fixtures
 
 from tui_trader.market.replay import load_klines
@@ -189,3 +190,21 @@ def test_a_file_with_rows_out_of_time_order_is_replayed_in_order_and_said_so(tmp
         data = load_klines(tmp_path / "kl", "1h", file_cache=None)
     assert data.klines.close.tolist() == [1.0, 1.1, 1.2, 1.3] and data.rejected == 0
     assert "2024-01-01.json: rows not in time order (2 step(s) back); replayed in time order" in caplog.text
+
+
+@pytest.mark.parametrize("header", [False, True])
+def test_a_csv_with_every_field_quoted_keeps_its_first_kline(tmp_path: Path, header: bool, caplog):
+    # an export with every field quoted ("1704067200000","0.002",...): its first line was taken
+    # for a header that is not one, counted as malformed and the file's first kline lost
+    rows = _json_rows([1.0, 1.1, 1.2], T0)
+    lines = [",".join(f'"{x}"' for x in r) for r in rows]
+    if header:
+        lines.insert(0, ",".join(f'"{h}"' for h in ("open_time", "open", "high", "low", "close", "volume",
+                                                     "close_time", "quote_volume", "count", "taker_buy_volume",
+                                                     "taker_buy_quote_volume", "ignore")))
+    d = tmp_path / "kl"
+    d.mkdir()
+    (d / "ABCUSDT-1h-2024-01.csv").write_text("\n".join(lines) + "\n")
+    data = load_klines(d, "1h", file_cache=None)
+    assert data.klines.close.tolist() == [1.0, 1.1, 1.2]
+    assert data.rejected == 0

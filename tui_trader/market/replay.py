@@ -228,7 +228,8 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
         stripped = text.lstrip()
         body = stripped
         skipped = text[: len(text) - len(stripped)].count("\n")  # lines before the body, for line numbers
-        if body and not (body[0].isdigit() or body[0] == "-"):  # header row
+        lead = body[1:2] if body[:1] == '"' else body[:1]  # a quoted field (QUOTE_ALL exports): its first character
+        if body and not (lead.isdigit() or lead == "-"):  # header row
             nl = body.find("\n")
             first = body if nl < 0 else body[:nl]
             if "open" not in first.lower() or "," not in first:  # not a kline header: a bad row
