@@ -86,13 +86,16 @@ def test_single_wild_ticks_and_disagreeing_garbage_stay_rejected():
     assert c.by_reason == {"price_jump": 4 + 8} and g.relevels == 0 and g.price_ref[0] == 100.1
 
 
-def test_far_rows_in_one_batch_confirm_in_batch_order_and_other_symbols_are_untouched():
+def test_far_klines_in_one_batch_confirm_in_batch_order_and_other_symbols_are_untouched():
     g = PriceGuard(2, 100.0)
     c = RejectCounter(log_interval_s=0)
-    assert validate_price_batch(pb([0, 1], [1.0, 50.0]), 2, c, guard=g).price.tolist() == [1.0, 50.0]
-    out = validate_price_batch(pb([0, 1, 0, 1, 0, 0], [300.0, 50.1, 310.0, 49.9, 305.0, 306.0]), 2, c, guard=g)
-    assert out.price.tolist() == [50.1, 49.9, 305.0, 306.0]
-    assert g.price_ref.tolist() == [306.0, 49.9] and c.by_reason == {"price_jump": 2}
+    last = np.full(2, -1, dtype=np.int64)
+    assert len(validate_kline_batch(kb([0, 1], [1.0, 50.0], np.full(2, T0)), 2, last, c, guard=g)) == 2
+    t = T0 + H * np.array([1, 1, 2, 2, 3, 4])
+    batch = kb([0, 1, 0, 1, 0, 0], [300.0, 50.1, 310.0, 49.9, 305.0, 306.0], t)
+    out = validate_kline_batch(batch, 2, last, c, guard=g)
+    assert out.close.tolist() == [50.1, 49.9, 305.0, 306.0]
+    assert g.kline_ref.tolist() == [306.0, 49.9] and c.by_reason == {"price_jump": 2}
 
 
 def test_klines_confirm_a_new_level_by_closed_klines_only():
@@ -208,3 +211,14 @@ def test_a_csv_with_every_field_quoted_keeps_its_first_kline(tmp_path: Path, hea
     data = load_klines(d, "1h", file_cache=None)
     assert data.klines.close.tolist() == [1.0, 1.1, 1.2]
     assert data.rejected == 0
+
+
+def test_one_ticker_message_repeating_a_far_price_counts_once():
+    # a symbol three times in one message (no real feed sends that) is one message, not three
+    g = PriceGuard(1, 100.0)
+    c = RejectCounter(log_interval_s=0)
+    assert tick_by_tick(g, c, [1.0]) == [1.0]
+    out = validate_price_batch(pb([0, 0, 0, 0], [300.0, 301.0, 302.0, 303.0]), 1, c, guard=g)
+    assert len(out) == 0 and g.price_ref[0] == 1.0
+    # the next two messages make three
+    assert tick_by_tick(g, c, [304.0, 305.0]) == [305.0]

@@ -261,14 +261,18 @@ class PriceGuard:
         if not walk.any():
             return None
         bad = np.zeros(m, dtype=bool)  # in batch order
+        counted: set[int] = set()  # tickers: a symbol's far rows in one message count once
         for k in np.sort(order[walk]).tolist():
             s, p_k = int(s64[k]), float(px[k])
             r = float(ref[s])
             recorded = closed is None or bool(closed[k])
             if bool(self._far(np.float64(p_k), np.float64(r))):
-                if recorded and pend is not None and self._confirms(pend, other, s, p_k, r, field):
-                    ref[s] = p_k
-                    continue
+                if recorded and pend is not None and s not in counted:
+                    if closed is None:
+                        counted.add(s)
+                    if self._confirms(pend, other, s, p_k, r, field):
+                        ref[s] = p_k
+                        continue
                 bad[k] = True
                 if self._last is None:
                     self._last = (p_k, r)
