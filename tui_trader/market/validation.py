@@ -41,7 +41,7 @@ Reasons (a row is counted once, under the first rule it breaks, in this order):
                         symbol has no reference: only the range above holds it. A single rejected
                         price never becomes the reference. A new level is taken, with a WARNING,
                         only when it is confirmed: by ``JUMP_CONFIRM_ROWS`` (3) consecutive far
-                        rows of the symbol (closed klines, or tickers) each within
+                        rows of the symbol (closed klines, or tickers of three messages) each within
                         ``JUMP_AGREE`` (2x) of the one before - the third is accepted, the two
                         before stay rejected - or by the other stream (a far close within 2x of
                         the symbol's ticker reference, a far ticker within 2x of its last close).
