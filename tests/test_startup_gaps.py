@@ -5,7 +5,10 @@ ends."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -296,3 +299,59 @@ async def test_the_first_prune_after_a_stop_longer_than_the_retention_keeps_what
             np.testing.assert_array_equal(got.price, want.price)
     finally:
         await h3.stop()
+
+
+_KILLED_CHILD = """
+import asyncio, os, signal, sys
+sys.path.insert(0, sys.argv[2])
+from engine_helpers import MIN, T0, klines, make_engine, until
+from tui_trader.events import EmergencyStop
+from tui_trader.models import EngineState
+
+
+async def main() -> None:
+    h = make_engine(db_path=sys.argv[1], start_ms=T0 + 6 * MIN, history=klines(T0 + 5 * MIN, [100.0] * 4))
+    e = h.engine
+    never = asyncio.Event()
+
+    async def held() -> str:  # the reconciliation never ends: the start-up is still running
+        await never.wait()
+        return ""
+
+    e._reconcile = held
+    start = asyncio.create_task(e.start_up())
+    await until(lambda: e.last_price("AAAUSDT") is not None and e.db is not None, "the warm-up")
+    stop = asyncio.create_task(e.submit(EmergencyStop(reason="kill me")))
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 5
+    while loop.time() < end:  # until the stop is stored (bounded: then the parent says what is)
+        state = await e.db.load_engine_state()
+        if state["state"] is EngineState.EMERGENCY_STOPPED:
+            break
+        await asyncio.sleep(0.01)
+    assert not start.done() and not stop.done()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_sigkill_during_start_up_after_an_emergency_stop_comes_back_emergency_stopped(tmp_path) -> None:
+    db = str(tmp_path / "book.db")
+    asyncio.run(_book(db))
+    tests = str(Path(__file__).parent)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_CHILD, db, tests], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+    async def restart() -> tuple[EngineState, str]:
+        h = make_engine(db_path=db, start_ms=T0 + 8 * MIN, history=klines(T0 + 7 * MIN, [100.0] * 4))
+        await h.start()
+        try:
+            return h.engine.state, h.engine.state_reason
+        finally:
+            await h.stop()
+
+    assert asyncio.run(restart()) == (S.EMERGENCY_STOPPED, "kill me")
