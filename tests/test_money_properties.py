@@ -229,3 +229,74 @@ def test_breakers_trip_exactly_when_the_book_crosses_its_limits_across_days_and_
         # the day starts from the last equity before midnight when the previous mark was yesterday
         if n > 0 and marks[-2][0] // MS_PER_DAY == day - 1 and n != restart_at:
             assert book.day_start_equity == marks[-2][1]
+
+
+# ============================================================ pre-trade filters = the broker's
+
+
+def test_a_limit_sell_is_held_to_the_minimum_notional_at_its_limit_price():
+    # With use_limit_orders a sell of 0.1 at a last price of 100.05 is worth 10.005 (above the
+    # minimum of 10) but its limit price is 0.1 % lower, 99.95: 9.995. The pre-trade check passed
+    # it, then the broker (and Binance) refused it with a NOTIONAL filter failure, period after
+    # period. A buy's maximum notional is likewise the exchange's at the limit price.
+    from tui_trader.execution.filters import limit_price
+    from tui_trader.risk.checks import PreTradeChecks
+
+    f = SymbolFilters("XUSDT", "X", "USDT", D("0.01"), D("0.01"), D("0.01"), D("9000"), D("10"),
+                      max_notional=D("1000"))
+    cfg = Config.model_validate({"order_execution": {"use_limit_orders": True}})
+    last, qty = D("100.05"), D("0.1")
+    reasons = PreTradeChecks(cfg).check_exit("XUSDT", qty, last, D(1), f)
+    assert reasons == ["order value 9.99 at its limit price below the minimum notional 10.00"]
+    lp = limit_price(last, Side.SELL, cfg.order_execution.limit_order_buffer_percent, f)
+    b = PaperBroker(cfg, ManualClock(JAN1), {"XUSDT": float(last)}.get, {"XUSDT": f},
+                    balances={"USDT": D(0), "X": D(1)})
+    with pytest.raises(BrokerError, match="NOTIONAL"):
+        asyncio.run(b.submit(OrderRequest("tt-1", "XUSDT", Side.SELL, OrderType.LIMIT, qty, lp)))
+    # a MARKET sell of it is fine for both (at the last price), whatever the setting
+    assert PreTradeChecks(Config()).check_exit("XUSDT", qty, last, D(1), f) == []
+    # a LIMIT buy of 9.99 at 100.05 is worth 999.50 at the last price, 1000.50 at its limit 100.15
+    buy = PreTradeChecks(cfg)._filters(_ctx("XUSDT", D("9.99"), last, f), exit_=False)
+    assert buy == ["order value 1000.50 at its limit price above the maximum notional 1000.00"]
+
+
+def _ctx(symbol: str, qty: Decimal, price: Decimal, f: SymbolFilters):
+    from tui_trader.risk.checks import TradeContext
+
+    return TradeContext(symbol=symbol, quantity=qty, price=price, fee_rate=D("0.001"), cash=D(10**6),
+                        equity=D(10**6), filters=f)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    price_units=st.integers(1, 10**7),
+    tick=st.sampled_from(["0.01", "0.0001", "0.00000001"]),
+    qty_units=st.integers(1, 10**5),
+    min_notional=st.sampled_from(["0", "5", "10"]),
+    max_notional=st.sampled_from(["0", "1000", "9000000"]),
+    limit=st.booleans(),
+    side=st.sampled_from([Side.BUY, Side.SELL]),
+)
+def test_an_order_the_pre_trade_filters_pass_is_not_refused_by_the_broker_filters(
+    price_units, tick, qty_units, min_notional, max_notional, limit, side
+):
+    from tui_trader.execution.broker import BrokerErrorKind
+    from tui_trader.execution.filters import limit_price
+    from tui_trader.risk.checks import PreTradeChecks
+
+    t = D(tick)
+    f = SymbolFilters("XUSDT", "X", "USDT", t, D("0.001"), D("0.001"), D(0), D(min_notional),
+                      max_notional=D(max_notional))
+    price, qty = D(price_units) * t, D(qty_units) / 1000
+    cfg = Config.model_validate({"order_execution": {"use_limit_orders": limit, "max_slippage_percent": 0.5}})
+    reasons = PreTradeChecks(cfg)._filters(_ctx("XUSDT", qty, price, f), exit_=side is Side.SELL)
+    if reasons:
+        return
+    lp = limit_price(price, side, cfg.order_execution.limit_order_buffer_percent, f) if limit else None
+    b = PaperBroker(cfg, ManualClock(JAN1), {"XUSDT": float(price)}.get, {"XUSDT": f},
+                    balances={"USDT": D(10) ** 20, "X": qty})
+    req = OrderRequest("tt-1", "XUSDT", side, OrderType.LIMIT if limit else OrderType.MARKET, qty, lp)
+    try:
+        asyncio.run(b.submit(req))
+    except BrokerError as exc:
+        assert exc.kind is not BrokerErrorKind.FILTER_FAILURE, str(exc)

@@ -28,14 +28,17 @@ Entry checks (:meth:`PreTradeChecks.check_entry`):
    <= max_qty``, qty a multiple of ``step_size``, ``min_notional <= notional
    <= max_notional``. A MARKET order (``TradeContext.order_type``, by default as the
    engine sends orders: MARKET unless ``order_execution.use_limit_orders``) must also
-   meet MARKET_LOT_SIZE (:meth:`~tui_trader.models.SymbolFilters.for_market_orders`).
+   meet MARKET_LOT_SIZE (:meth:`~tui_trader.models.SymbolFilters.for_market_orders`);
+   a LIMIT order's notional is taken at its limit price
+   (:func:`~tui_trader.execution.filters.limit_price`), as the exchange takes it.
 
 ``notional = quantity * price``. Position values should include pending (in-flight)
 buy orders so that two quick entries cannot together break a limit.
 
 Exit checks (:meth:`PreTradeChecks.check_exit`): state, ``0 < quantity <=
 holding_qty``, filters (step, ``min_qty``, ``max_qty`` - for a MARKET sell also
-MARKET_LOT_SIZE's - ``min_notional``); a holding whose
+MARKET_LOT_SIZE's - ``min_notional``, for a LIMIT sell at its limit price, and then
+``max_notional`` too); a holding whose
 whole value is below ``min_notional`` is dust that cannot be sold, and a
 partial sell that would leave such dust behind is refused too (sell it all).
 """
@@ -44,7 +47,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 
 from tui_trader.config import Config
 from tui_trader.execution.filters import fill_fee, fill_tick, limit_price, to_decimal, worst_fill_price
@@ -94,6 +97,15 @@ def _fmt(d: Decimal) -> str:
 def _fmt_up(d: Decimal) -> str:
     """An amount needed, as :func:`_fmt` but rounded up: never shown below what is needed."""
     return _fmt(d.quantize(Decimal("0.01") if abs(d) >= 1 else _Q8, rounding=ROUND_CEILING))
+
+
+def _fmt_below(d: Decimal, limit: Decimal) -> str:
+    """An amount short of ``limit``, as :func:`_fmt` unless that reads ``limit`` or more; then
+    rounded down: 9.995 below 10 reads 9.99, never 10.00."""
+    text = _fmt(d)
+    if Decimal(text) < limit:
+        return text
+    return _fmt(d.quantize(Decimal("0.01") if abs(d) >= 1 else _Q8, rounding=ROUND_FLOOR))
 
 
 def _qty(d: Decimal) -> str:
@@ -165,7 +177,13 @@ class PreTradeChecks:
         if otype is None:
             otype = OrderType.LIMIT if self.cfg.order_execution.use_limit_orders else OrderType.MARKET
         lot = f.for_market_orders() if otype == OrderType.MARKET else f
-        q, notional = ctx.quantity, ctx.notional
+        q, notional, at = ctx.quantity, ctx.notional, ""
+        if otype == OrderType.LIMIT:
+            # the exchange holds a LIMIT order's value at its limit price (as the engine sets it:
+            # below the last price for a sell), not at the last price
+            side = Side.SELL if exit_ else Side.BUY
+            notional = q * limit_price(ctx.price, side, self.cfg.order_execution.limit_order_buffer_percent, f)
+            at = " at its limit price"
         if q < lot.min_qty:
             out.append(f"quantity {_qty(q)} below the minimum {_qty(lot.min_qty)}")
         if lot.max_qty > 0 and q > lot.max_qty:
@@ -174,15 +192,17 @@ class PreTradeChecks:
         if lot.step_size > 0 and q % lot.step_size != 0:
             out.append(f"quantity {_qty(q)} is not a multiple of the step size {_qty(lot.step_size)}")
         if notional < f.min_notional:
+            shown = _fmt_below(notional, f.min_notional)
             if exit_ and ctx.quantity >= ctx.holding_qty:  # the whole holding: no order can sell it
                 out.append(
-                    f"order value {_fmt(notional)} below the minimum notional {_fmt(f.min_notional)}: "
+                    f"order value {shown}{at} below the minimum notional {_fmt(f.min_notional)}: "
                     "dust that cannot be sold"
                 )
             else:
-                out.append(f"order value {_fmt(notional)} below the minimum notional {_fmt(f.min_notional)}")
-        if not exit_ and f.max_notional > 0 and notional > f.max_notional:
-            out.append(f"order value {_fmt(notional)} above the maximum notional {_fmt(f.max_notional)}")
+                out.append(f"order value {shown}{at} below the minimum notional {_fmt(f.min_notional)}")
+        # a MARKET sell is not held to it (applyMaxToMarket is false), a LIMIT one is
+        if (not exit_ or otype == OrderType.LIMIT) and f.max_notional > 0 and notional > f.max_notional:
+            out.append(f"order value {_fmt(notional)}{at} above the maximum notional {_fmt(f.max_notional)}")
         return out
 
     # ----------------------------------------------------------------- entry
