@@ -222,3 +222,50 @@ def test_one_ticker_message_repeating_a_far_price_counts_once():
     assert len(out) == 0 and g.price_ref[0] == 1.0
     # the next two messages make three
     assert tick_by_tick(g, c, [304.0, 305.0]) == [305.0]
+
+
+# ------------------------------------------------------------- REST: a hostile Retry-After
+
+
+@pytest.mark.parametrize("header", ["inf", "Infinity", "1e400", "nan"])
+async def test_a_retry_after_that_is_not_a_finite_number_backs_off_instead_of_banning(header: str):
+    # "Retry-After: inf" (a broken proxy) banned every REST call for the rest of the process
+    # ("banned by the exchange for another inf s"); "nan" retried at once, with no back-off
+    from binance.exceptions import BinanceAPIException
+
+    from tui_trader.market.binance import RestRetry
+
+    class Resp:
+        text = '{"code": -1003, "msg": "Too many requests"}'
+        headers = {"Retry-After": header}
+
+    sleeps: list[float] = []
+
+    async def sleep(s: float) -> None:
+        sleeps.append(s)
+
+    retry = RestRetry(sleep, base_s=0.5, max_s=30.0)
+    calls: list[int] = []
+
+    async def fn() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise BinanceAPIException(Resp(), 429, Resp.text)
+        return "ok"
+
+    assert await retry.call("klines", fn) == "ok"
+    assert await retry.call("klines", fn) == "ok"  # no ban left behind
+    assert len(sleeps) == 1 and 0.25 <= sleeps[0] <= 0.5  # the back-off's first step
+    assert retry.last_retry_after_s is None and retry.banned_until == 0.0
+
+
+def test_a_retry_after_longer_than_binance_bans_is_cut_to_three_days():
+    from binance.exceptions import BinanceAPIException
+
+    from tui_trader.market.binance import retry_after_s
+
+    class Resp:
+        text = "{}"
+        headers = {"Retry-After": "1e12"}
+
+    assert retry_after_s(BinanceAPIException(Resp(), 418, Resp.text)) == 3 * 86_400.0

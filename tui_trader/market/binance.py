@@ -53,6 +53,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import re
 import time
@@ -141,17 +142,26 @@ def is_rate_limit(exc: BaseException) -> bool:
     )
 
 
+#: The longest ``Retry-After`` taken (s): Binance's IP bans last from 2 minutes up to 3 days.
+MAX_RETRY_AFTER_S = 3 * 86_400.0
+
+
 def retry_after_s(exc: BaseException) -> float | None:
-    """The ``Retry-After`` header (seconds) of a python-binance API error, if any."""
+    """The ``Retry-After`` header (seconds) of a python-binance API error, if any: at most
+    :data:`MAX_RETRY_AFTER_S`; a value that is not a finite number (``inf``, ``nan``, ``1e400``
+    from a broken proxy) counts as none. ``inf`` was a ban for the rest of the process."""
     resp = getattr(exc, "response", None)
     headers = getattr(resp, "headers", None)
     if headers is None:
         return None
     raw = headers.get("Retry-After")
     try:
-        return max(0.0, float(raw)) if raw is not None else None
+        ra = float(raw) if raw is not None else None
     except (TypeError, ValueError):
         return None
+    if ra is None or not math.isfinite(ra):
+        return None
+    return min(max(0.0, ra), MAX_RETRY_AFTER_S)
 
 
 def _transient(exc: BaseException) -> bool:
