@@ -269,3 +269,32 @@ def test_a_retry_after_longer_than_binance_bans_is_cut_to_three_days():
         headers = {"Retry-After": "1e12"}
 
     assert retry_after_s(BinanceAPIException(Resp(), 418, Resp.text)) == 3 * 86_400.0
+
+
+def test_a_symbol_asked_for_twice_is_loaded_once(tmp_path: Path, caplog):
+    # ["ABCUSDT", "abcusdt"] made two symbols of one: index 0 without a kline, and a warning
+    # naming no symbol ("no valid 1h klines for  in the selected range")
+    d = tmp_path / "kl" / "ABCUSDT" / "1h"
+    d.mkdir(parents=True)
+    (d / "2024-01-01.json").write_text(json.dumps(_json_rows([1.0, 1.1], T0)))
+    with caplog.at_level("WARNING", logger="tui_trader.market"):
+        data = load_klines(tmp_path / "kl", "1h", ["ABCUSDT", "abcusdt"], file_cache=None)
+    assert data.symbols == ["ABCUSDT"] and data.klines.sym.tolist() == [0, 0]
+    assert "no valid" not in caplog.text
+
+
+async def test_a_replay_feed_asked_for_a_symbol_twice_plays_it_once(tmp_path: Path):
+    from tui_trader.clock import ManualClock
+    from tui_trader.config import Config
+    from tui_trader.market.replay import ReplayFeed
+
+    d = tmp_path / "kl"
+    for sym in ("ABCUSDT", "XYZUSDT"):
+        (d / sym / "1h").mkdir(parents=True)
+        (d / sym / "1h" / "2024-01-01.json").write_text(json.dumps(_json_rows([1.0, 1.1], T0)))
+    data = load_klines(d, "1h", file_cache=None)
+    feed = ReplayFeed(Config(), ManualClock(0), data=data, symbols=["XYZUSDT", "xyzusdt"], speed="max")
+    await feed.start()
+    assert feed.symbols == ["XYZUSDT"]
+    got = [b async for b in feed.events()]
+    assert [b.sym.tolist() for b in got] == [[0], [0]]

@@ -307,7 +307,7 @@ def load_klines(
         have = sorted({i for _, _, i in files})
         raise ReplayError(f"no {interval} klines in {paths} (intervals found: {', '.join(have)})")
     if symbols is not None:
-        want = [s.strip().upper() for s in symbols]
+        want = list(dict.fromkeys(s.strip().upper() for s in symbols))  # "btcusdt" twice: one symbol
         present = {s for _, s, _ in sel}
         missing = [s for s in want if s not in present]
         if missing:
@@ -486,7 +486,7 @@ class ReplayFeed:
         kl = data.klines
         names = list(data.symbols)
         if self._want_symbols is not None:
-            want = [s.upper() for s in self._want_symbols if s.upper() in names]
+            want = [s for s in dict.fromkeys(s.upper() for s in self._want_symbols) if s in names]
             if not want:
                 raise ReplayError(f"none of the symbols {', '.join(self._want_symbols)} is in the replay data")
             if want != names:  # subset / reorder of already loaded data
