@@ -298,3 +298,30 @@ async def test_a_replay_feed_asked_for_a_symbol_twice_plays_it_once(tmp_path: Pa
     assert feed.symbols == ["XYZUSDT"]
     got = [b async for b in feed.events()]
     assert [b.sym.tolist() for b in got] == [[0], [0]]
+
+
+# ------------------------------------------------------------- sim: a resumed market
+
+
+@pytest.mark.parametrize("record", [True, False])
+async def test_a_sim_anchor_far_below_the_seed_s_level_keeps_its_price(monkeypatch, record: bool):
+    # A resumed sim continues from the engine's last prices. A name whose seed level is far above
+    # its anchor (the symbol list reordered since: the seed gives each position its level) had
+    # its prices rounded to the seed level's tick: BTCUSDT anchored at 0.0005 read 0.01, twenty
+    # times the price the book holds it at.
+    from tui_trader.clock import ManualClock
+    from tui_trader.config import Config
+    from tui_trader.market.sim import SimFeed
+    from tui_trader.models import KlineBatch
+
+    if not record:
+        monkeypatch.setattr(SimFeed, "RECORD_WARMUP_ROWS", 0)  # history() regenerates the warm-up
+    feed = SimFeed(Config(), ManualClock(0), n_symbols=3, speed="max", max_klines=5, warmup_klines=20)
+    feed.anchor_prices = {"BTCUSDT": 0.0005}
+    await feed.start()
+    assert float(feed.filters()["BTCUSDT"].tick_size) <= 0.0005 / 1000
+    assert float(feed.filters()["ETHUSDT"].tick_size) == 0.01  # not anchored: the seed's tick
+    hist = await feed.history(feed.symbols, feed.interval, 20)
+    assert hist.close[hist.sym == 0][-1] == 0.0005
+    closes = [float(ev.close[0]) async for ev in feed.events() if isinstance(ev, KlineBatch)]
+    assert len(closes) == 5 and all(0.0004 < c < 0.0006 for c in closes)

@@ -56,6 +56,8 @@ from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
 from tui_trader.monitor.metrics import CounterRate
 
 DEFAULT_START_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
+#: A resumed market's anchor price below this many ticks of the seed's level takes its own tick.
+MIN_TICKS_AT_ANCHOR = 1000
 #: The warm-up's market steps give the event loop a turn this often (a console keeps drawing while
 #: thousands of symbols take seconds); the values made are the same either way.
 YIELD_EVERY_STEPS = 16
@@ -425,6 +427,8 @@ class SimFeed:
         #: prices to continue from (symbol -> price), set before :meth:`start` by a resuming engine
         self.anchor_prices: dict[str, float] | None = None
         self._ratio: np.ndarray | None = None  # the rescaling applied at start (None: none)
+        self._tick: np.ndarray | None = None  # the ticks after anchoring, when an anchor changed one
+        self._level: np.ndarray | None = None  # the prices the filters are made from, then
 
     # ------------------------------------------------------------------ protocol
 
@@ -465,6 +469,16 @@ class SimFeed:
                 ratio = np.where(ok, anchor / last_close, 1.0)
                 m.rescale(ratio)
                 m.lp = np.where(ok, np.log(np.where(ok, anchor, 1.0)), m.lp)  # exactly at the anchor
+                # An anchor under MIN_TICKS_AT_ANCHOR ticks of the seed's level (a symbol list
+                # reordered since, so the seed gives the name another symbol's level) would be
+                # rounded to a coarse tick, or to one tick far above it: that symbol takes the
+                # anchor's tick. The seed's own levels (and an ordinary resume) keep theirs.
+                coarse = ok & (np.where(ok, anchor, np.inf) < MIN_TICKS_AT_ANCHOR * m.tick)
+                if coarse.any():
+                    own = np.array([_tick_of(a) if c else 1.0 for a, c in zip(anchor, coarse, strict=True)])
+                    m.tick = np.where(coarse, own, m.tick)
+                    self._tick = m.tick.copy()
+                    self._level = np.where(coarse, anchor, m.price0)
                 recorded = [m.rescale_klines(kb, ratio) for kb in recorded]
                 self._ratio = ratio
         self._warmup = recorded if keep else None
@@ -473,7 +487,8 @@ class SimFeed:
         self._last_open[:] = self.start_ms - self.interval_ms if self.warmup_klines else -1
         self._guard = PriceGuard(len(self._symbols), self.cfg.feed.max_price_jump, names=self._symbols)
         # The filters' tick is the one the process rounds its prices to.
-        self._filters = {s: synthetic_filters(s, float(p)) for s, p in zip(self._symbols, m.price0, strict=True)}
+        level = m.price0 if self._level is None else self._level
+        self._filters = {s: synthetic_filters(s, float(p)) for s, p in zip(self._symbols, level, strict=True)}
         self._started = True
         self._running = True
         advance_clock(self.clock, self.start_ms)
@@ -525,6 +540,8 @@ class SimFeed:
             async for kb in self._warmup_steps(m):
                 last_k.append(kb)
             batches = list(last_k)
+            if self._tick is not None:
+                m.tick = self._tick
             if self._ratio is not None:
                 batches = [m.rescale_klines(b, self._ratio) for b in batches]
             batches = [b.take(want) for b in batches]
