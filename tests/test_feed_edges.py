@@ -28,9 +28,16 @@ T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 def pb(sym, prices):
     n = len(sym)
     nan = np.full(n, np.nan)
-    return PriceBatch(sym=np.asarray(sym, dtype=np.int32), event_time=np.full(n, T0, dtype=np.int64),
-                      price=np.asarray(prices, dtype=float), open_24h=nan, high_24h=nan, low_24h=nan,
-                      volume_24h=nan, quote_volume_24h=nan)
+    return PriceBatch(
+        sym=np.asarray(sym, dtype=np.int32),
+        event_time=np.full(n, T0, dtype=np.int64),
+        price=np.asarray(prices, dtype=float),
+        open_24h=nan,
+        high_24h=nan,
+        low_24h=nan,
+        volume_24h=nan,
+        quote_volume_24h=nan,
+    )
 
 
 def kb(sym, closes, t0, closed=True):
@@ -38,7 +45,9 @@ def kb(sym, closes, t0, closed=True):
     c = np.asarray(closes, dtype=float)
     ohlcv = np.column_stack([c, c, c, c, np.ones(n), c, np.full(n, 0.5)])
     ot = np.asarray(t0, dtype=np.int64) if np.ndim(t0) else T0 + np.arange(n, dtype=np.int64) * H
-    return kline_batch_from_arrays(H, np.asarray(sym), ot, ot + H - 1, ohlcv, np.ones(n, dtype=np.int64), closed)
+    return kline_batch_from_arrays(
+        H, np.asarray(sym), ot, ot + H - 1, ohlcv, np.ones(n, dtype=np.int64), closed
+    )
 
 
 def tick_by_tick(guard: PriceGuard, counter: RejectCounter, prices: list[float], sym: int = 0) -> list[float]:
@@ -79,7 +88,9 @@ def test_single_wild_ticks_and_disagreeing_garbage_stay_rejected():
     c = RejectCounter(log_interval_s=0)
     # a wild tick between real ones, twice: each resets the count
     assert tick_by_tick(g, c, [100.0, 100_000.0, 100.2, 100_000.0, 100_000.0, 100.1, 100_000.0]) == [
-        100.0, 100.2, 100.1,
+        100.0,
+        100.2,
+        100.1,
     ]
     # far rows that do not agree with each other (1e5, 1e7, ...) never make a level
     assert tick_by_tick(g, c, [1e5, 1e7, 1e5, 1e7, 1e5, 1e7, 0.01, 1e5]) == []
@@ -202,9 +213,26 @@ def test_a_csv_with_every_field_quoted_keeps_its_first_kline(tmp_path: Path, hea
     rows = _json_rows([1.0, 1.1, 1.2], T0)
     lines = [",".join(f'"{x}"' for x in r) for r in rows]
     if header:
-        lines.insert(0, ",".join(f'"{h}"' for h in ("open_time", "open", "high", "low", "close", "volume",
-                                                     "close_time", "quote_volume", "count", "taker_buy_volume",
-                                                     "taker_buy_quote_volume", "ignore")))
+        lines.insert(
+            0,
+            ",".join(
+                f'"{h}"'
+                for h in (
+                    "open_time",
+                    "open",
+                    "high",
+                    "low",
+                    "close",
+                    "volume",
+                    "close_time",
+                    "quote_volume",
+                    "count",
+                    "taker_buy_volume",
+                    "taker_buy_quote_volume",
+                    "ignore",
+                )
+            ),
+        )
     d = tmp_path / "kl"
     d.mkdir()
     (d / "ABCUSDT-1h-2024-01.csv").write_text("\n".join(lines) + "\n")
