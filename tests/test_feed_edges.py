@@ -353,3 +353,16 @@ async def test_a_sim_anchor_far_below_the_seed_s_level_keeps_its_price(monkeypat
     assert hist.close[hist.sym == 0][-1] == 0.0005
     closes = [float(ev.close[0]) async for ev in feed.events() if isinstance(ev, KlineBatch)]
     assert len(closes) == 5 and all(0.0004 < c < 0.0006 for c in closes)
+
+
+def test_new_levels_are_logged_at_most_once_per_interval(caplog):
+    # a feed that keeps changing a symbol's level by 100x every three messages logs one line per
+    # interval, not one per new level
+    g = PriceGuard(1, 100.0, names=["ABCUSDT"])
+    c = RejectCounter(log_interval_s=0)
+    with caplog.at_level("WARNING", logger="tui_trader.market"):
+        prices = [1.0] + [250.0] * 3 + [1.0] * 3 + [250.0] * 3 + [1.0] * 3
+        got = tick_by_tick(g, c, prices)
+    assert got == [1.0, 250.0, 1.0, 250.0, 1.0] and g.relevels == 4
+    lines = [r.getMessage() for r in caplog.records if "taken as a new level" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("price_jump: ABCUSDT: price 250 after 1")

@@ -181,6 +181,8 @@ class PriceGuard:
     rejected. Raises ``ValueError`` for a bad ``max_jump`` or ``n_symbols``.
     """
 
+    REPORT_INTERVAL_S = 10.0
+
     def __init__(
         self, n_symbols: int, max_jump: float = DEFAULT_MAX_PRICE_JUMP, names: list[str] | None = None
     ) -> None:
@@ -205,7 +207,9 @@ class PriceGuard:
         }
         self._pending = False  # any count above 0 (the fast paths then reset the accepted symbols')
         self.relevels = 0  # new levels taken on confirmation, since the guard was made
-        self._notes: list[str] = []  # their warnings, until the caller's reject text is known
+        self._notes: list[str] = []  # their warnings, until report() logs them
+        self._reported: float | None = None  # when report() last logged (time.monotonic)
+        self._unreported = 0
 
     def _far(self, p: np.ndarray, ref: np.ndarray) -> np.ndarray:
         # p and ref lie in [MIN_PRICE, MAX_PRICE] (or ref is NaN: never far), and _mul <= 1e200:
@@ -313,10 +317,19 @@ class PriceGuard:
         return True
 
     def report(self, logger: logging.Logger | None = None) -> None:
-        """Log (WARNING) the new levels taken since the last call."""
+        """Log (WARNING) the new levels taken since the last call: at most one line per
+        ``REPORT_INTERVAL_S`` of wall time (logging only), saying how many were not logged."""
+        if not self._notes:
+            return
         notes, self._notes = self._notes, []
-        for text in notes:
-            (logger or log).warning("price_jump: %s", text)
+        now = time.monotonic()
+        if self._reported is not None and now - self._reported < self.REPORT_INTERVAL_S:
+            self._unreported += len(notes)
+            return
+        self._reported = now
+        more = len(notes) - 1 + self._unreported
+        self._unreported = 0
+        (logger or log).warning("price_jump: %s%s", notes[0], f" (+{more} more new level(s))" if more else "")
 
     def detail(self, field: str, what: What, mask: np.ndarray) -> str:
         """The reject text: ``what`` of the rows, and the first rejected price against its reference."""
