@@ -366,3 +366,33 @@ def test_new_levels_are_logged_at_most_once_per_interval(caplog):
     assert got == [1.0, 250.0, 1.0, 250.0, 1.0] and g.relevels == 4
     lines = [r.getMessage() for r in caplog.records if "taken as a new level" in r.getMessage()]
     assert len(lines) == 1 and lines[0].startswith("price_jump: ABCUSDT: price 250 after 1")
+
+
+# ------------------------------------------------------------- exchangeInfo: impossible filters
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("stepSize", "1E-400"), ("tickSize", "-0.01"), ("minNotional", "-5"), ("maxQty", "1e20")],
+)
+def test_a_symbol_with_an_impossible_filter_value_is_skipped(key: str, value: str, caplog):
+    # a step of 1E-400 was taken, and every quantisation of an order of the symbol raised
+    # InvalidOperation; a negative tick or notional read as "no constraint"
+    from decimal import ROUND_FLOOR, Decimal
+
+    from tui_trader.execution.filters import round_to_step
+    from tui_trader.market.binance_payloads import parse_exchange_info
+
+    def symbol(name: str, **override: str) -> dict:
+        pf = {"filterType": "PRICE_FILTER", "tickSize": "0.01", "minPrice": "0.01", "maxPrice": "1000000"}
+        lot = {"filterType": "LOT_SIZE", "stepSize": "0.00001", "minQty": "0.00001", "maxQty": "9000"}
+        notional = {"filterType": "NOTIONAL", "minNotional": "5", "maxNotional": "9000000"}
+        for f in (pf, lot, notional):
+            f.update({k: v for k, v in override.items() if k in f})
+        return {"symbol": name, "baseAsset": name[:3], "quoteAsset": "USDT", "filters": [pf, lot, notional]}
+
+    with caplog.at_level("WARNING"):
+        got = parse_exchange_info({"symbols": [symbol("BTCUSDT"), symbol("BADUSDT", **{key: value})]})
+    assert list(got) == ["BTCUSDT"]
+    assert "skipping symbol BADUSDT" in caplog.text and key in caplog.text
+    assert round_to_step(Decimal("0.5"), got["BTCUSDT"].step_size, ROUND_FLOOR) == Decimal("0.5")

@@ -395,6 +395,12 @@ def parse_mini_ticker_array(
 # ---------------------------------------------------------------------------
 
 
+#: The range of a non-zero exchangeInfo filter value (ticks and steps down to 1e-18 keep the exact
+#: quantisation of :mod:`tui_trader.execution.filters` within its 60 digits).
+_FILTER_MIN = Decimal("1e-18")
+_FILTER_MAX = Decimal("1e18")
+
+
 def _dec(x: Any) -> Decimal:
     """A JSON string/int filter value -> Decimal without trailing zeros ("0.01000000" -> 0.01)."""
     if isinstance(x, bool) or not isinstance(x, str | int | float):
@@ -445,7 +451,14 @@ def _symbol_filters(s: dict) -> SymbolFilters:
     notional = by_type.get("NOTIONAL") or by_type.get("MIN_NOTIONAL") or {}
 
     def get(d: dict, key: str) -> Decimal:
-        return _dec(d[key]) if key in d else zero
+        if key not in d:
+            return zero
+        v = _dec(d[key])
+        # a step of 1E-400 made every order's quantisation raise InvalidOperation (60 digits);
+        # a negative one meant "no constraint" where Binance has one
+        if v < 0 or (v and not _FILTER_MIN <= v <= _FILTER_MAX):
+            raise InvalidOperation(f"{key} {_short(d[key])} is negative or outside [1e-18, 1e18]")
+        return v
 
     symbol = s["symbol"]
     if not isinstance(symbol, str) or not symbol:
