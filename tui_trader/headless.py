@@ -27,6 +27,9 @@ from tui_trader.events import StartupProgress
 log = logging.getLogger("tui_trader.headless")
 #: Signals that stop a run cleanly (flush, close, exit 0); SIGHUP: the SSH session it was started from dropped.
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+#: The summary's figures of the book (null in ``--json`` when a signal stopped the start-up).
+BOOK_FIGURES = ("final_equity", "return_pct", "cash", "fees_paid", "open_positions", "starting_balance",
+                "book_resumed")
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -113,6 +116,7 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
             loop.add_signal_handler(sig, stop_event.set)
     t0 = time.perf_counter()
     stopped_by = "data ended"
+    started_up = False
     stop_task = asyncio.create_task(stop_event.wait())
     try:
         # a signal during a long start-up (loading, warm-up) stops it too
@@ -127,6 +131,7 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
             unsubscribe()
             startup_bar.close()
             start_task.result()  # re-raise a start-up failure
+            started_up = True
             run_task = asyncio.create_task(engine.run())
             remaining = None if duration_s is None else max(0.0, duration_s - (time.perf_counter() - t0))
             done, _ = await asyncio.wait({run_task, stop_task}, timeout=remaining,
@@ -160,6 +165,11 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
             for sig in _STOP_SIGNALS:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
+    if not started_up:
+        # a signal cut the start-up short: the book was not (or not wholly) loaded, and the figures
+        # the engine holds are the configured starting balance's, not the stored book's (which is
+        # left unchanged); "resumed, +0.000 % since the book began at 10,000.00" misled
+        summary.update(dict.fromkeys(BOOK_FIGURES))
     klines = summary.get("klines", 0)
     summary.update(
         {
@@ -194,16 +204,17 @@ def print_summary(s: dict[str, Any], console: Console) -> None:
         ("signals", s.get("signals", 0)),
         ("orders", s.get("orders", 0)),
         ("fills", s.get("fills", 0)),
-        ("final equity", f"{s.get('final_equity', 0):,.2f}"),
     ]
-    ret, dd = f"{s.get('return_pct', 0):+.3f} %", f"{s.get('max_drawdown_pct', 0):.3f} %"
-    if s.get("book_resumed"):  # the account came from an earlier run: say which figures span the whole book
-        rows.append(("book", "resumed from the database (the counts above are this run's)"))
-        ret, dd = f"{ret} since the book began at {s.get('starting_balance', 0):,.2f}", f"{dd} in this run"
+    if "final_equity" in s and s["final_equity"] is None:  # a signal stopped the start-up (BOOK_FIGURES)
+        rows.append(("book", "not loaded: the start-up did not finish (the stored book is unchanged)"))
+    else:
+        rows.append(("final equity", f"{s.get('final_equity', 0):,.2f}"))
+        ret, dd = f"{s.get('return_pct', 0):+.3f} %", f"{s.get('max_drawdown_pct', 0):.3f} %"
+        if s.get("book_resumed"):  # the account came from an earlier run: say which figures span the whole book
+            rows.append(("book", "resumed from the database (the counts above are this run's)"))
+            ret, dd = f"{ret} since the book began at {s.get('starting_balance', 0):,.2f}", f"{dd} in this run"
+        rows += [("return", ret), ("max drawdown", dd), ("open positions", s.get("open_positions", 0))]
     rows += [
-        ("return", ret),
-        ("max drawdown", dd),
-        ("open positions", s.get("open_positions", 0)),
         ("engine state", s.get("state", "")),
         ("database", s.get("db") or "off"),
     ]
