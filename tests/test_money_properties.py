@@ -300,3 +300,29 @@ def test_an_order_the_pre_trade_filters_pass_is_not_refused_by_the_broker_filter
         asyncio.run(b.submit(req))
     except BrokerError as exc:
         assert exc.kind is not BrokerErrorKind.FILTER_FAILURE, str(exc)
+
+
+def test_a_balance_as_large_as_the_config_allows_is_booked_to_the_last_decimal():
+    # broker.starting_balance goes up to 1e15; an 8-decimal price times an 8-decimal quantity has
+    # 16 decimals, so the cash needs 31 digits - the default 28-digit context rounded it, in the
+    # book and in the paper account alike (booked money was no longer exact)
+    start = D("1e15")
+    f = SymbolFilters("XUSDT", "X", "USDT", D("0.00000001"), D("0.00000001"), D("0.00000001"), D(0), D(0))
+    cfg = Config.model_validate({"broker": {"starting_balance": 1e15, "fee_rate": 0.001, "slippage_bps": 0}})
+    b = PaperBroker(cfg, ManualClock(JAN1), {"XUSDT": 10.01234567}.get, {"XUSDT": f}, balances={"USDT": start})
+    book = Portfolio(start)
+    res = asyncio.run(b.submit(OrderRequest("tt-1", "XUSDT", Side.BUY, OrderType.MARKET, D("0.12345678"))))
+    (fl,) = res.fills
+    book.apply_fill(fl)
+    with localcontext() as ctx:
+        ctx.prec = 100
+        want = start - fl.price * fl.quantity - fl.fee
+    assert fl.price == D("10.01234567") and fl.fee == D("0.00123610")
+    assert book.cash == want == asyncio.run(b.balances())["USDT"]
+    res = asyncio.run(b.submit(OrderRequest("tt-2", "XUSDT", Side.SELL, OrderType.MARKET, D("0.12345678"))))
+    (sell,) = res.fills
+    book.apply_fill(sell)
+    with localcontext() as ctx:
+        ctx.prec = 100
+        want += sell.price * sell.quantity - sell.fee
+    assert book.cash == want == asyncio.run(b.balances())["USDT"] == start + book.realized_pnl

@@ -93,7 +93,7 @@ _BPS = Decimal(10_000)
 
 def fill_fee(notional: Decimal, fee_rate: Decimal) -> Decimal:
     """Fee in quote units for a fill of ``notional`` (quote): ``notional * fee_rate`` rounded up to 8 decimals."""
-    return (notional * fee_rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
+    return _CTX.multiply(notional, fee_rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING, context=_CTX)
 
 
 def fill_tick(last: Decimal, f: SymbolFilters | None) -> Decimal:

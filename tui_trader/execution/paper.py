@@ -40,7 +40,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, localcontext
 
 from tui_trader.clock import Clock
 from tui_trader.config import Config
@@ -57,6 +57,7 @@ from tui_trader.execution.filters import (
 from tui_trader.models import Fill, OrderRequest, OrderResult, OrderStatus, OrderType, Side, SymbolFilters
 
 _BPS = Decimal(10_000)
+_CTX = Context(prec=60)  # booked amounts: exact for balances up to 1e15 with 16 decimals
 _OPS = ("submit", "query", "cancel")
 #: Finished orders the paper broker still answers lookups for (open ones are always kept).
 KEPT_ORDERS = 10_000
@@ -256,13 +257,14 @@ class PaperBroker:
         crosses = not is_limit or (px <= ref_price if req.side == Side.BUY else px >= ref_price)
         held = self._hold > 0
         # What the exchange locks / spends: the fill (cost + fee) if it executes, else the limit amount.
+        # exact (60 digits): a balance of up to 1e15 with 16 decimals overflows the default 28
         if crosses and not held:
-            cost = qty * px
+            cost = _CTX.multiply(qty, px)
             fee = fill_fee(cost, self.fee_rate)
-            need_quote = cost + fee
+            need_quote = _CTX.add(cost, fee)
         else:
             cost = fee = Decimal(0)
-            need_quote = qty * ref_price
+            need_quote = _CTX.multiply(qty, ref_price)
         if req.side == Side.BUY:
             free = self._balances.get(f.quote_asset, Decimal(0))
             if need_quote > free:
@@ -323,12 +325,13 @@ class PaperBroker:
     ) -> OrderResult:
         qty = req.quantity
         bal = self._balances
-        if req.side == Side.BUY:
-            bal[f.quote_asset] = bal.get(f.quote_asset, Decimal(0)) - cost - fee
-            bal[f.base_asset] = bal.get(f.base_asset, Decimal(0)) + qty
-        else:
-            bal[f.base_asset] = bal.get(f.base_asset, Decimal(0)) - qty
-            bal[f.quote_asset] = bal.get(f.quote_asset, Decimal(0)) + cost - fee
+        with localcontext(_CTX):
+            if req.side == Side.BUY:
+                bal[f.quote_asset] = bal.get(f.quote_asset, Decimal(0)) - cost - fee
+                bal[f.base_asset] = bal.get(f.base_asset, Decimal(0)) + qty
+            else:
+                bal[f.base_asset] = bal.get(f.base_asset, Decimal(0)) - qty
+                bal[f.quote_asset] = bal.get(f.quote_asset, Decimal(0)) + cost - fee
         self._trade_seq += 1
         fill = Fill(
             client_order_id=req.client_order_id,

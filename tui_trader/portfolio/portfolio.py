@@ -59,7 +59,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any
 
 import numpy as np
@@ -126,6 +126,12 @@ class Portfolio:
 
     def apply_fill(self, fill: Fill) -> Decimal:
         """Book ``fill``; returns its realised PnL in quote units (0 for buys). See the module doc."""
+        # 60 digits: a cash of up to 1e15 (the config's largest) plus the 16 decimals of an 8-decimal
+        # price times an 8-decimal quantity overflowed the default 28 and was rounded
+        with localcontext(_CTX):
+            return self._apply_fill(fill)
+
+    def _apply_fill(self, fill: Fill) -> Decimal:
         price = _dec(fill.price, "fill price")
         qty = _dec(fill.quantity, "fill quantity")
         fee = _dec(fill.fee, "fill fee")
@@ -232,7 +238,7 @@ class Portfolio:
         if pos is None:
             return Decimal(0)
         realised = -pos.cost
-        self.realized_pnl += realised
+        self.realized_pnl = _CTX.add(self.realized_pnl, realised)
         self.marks.pop(symbol, None)
         return realised
 
