@@ -396,3 +396,50 @@ def test_a_symbol_with_an_impossible_filter_value_is_skipped(key: str, value: st
     assert list(got) == ["BTCUSDT"]
     assert "skipping symbol BADUSDT" in caplog.text and key in caplog.text
     assert round_to_step(Decimal("0.5"), got["BTCUSDT"].step_size, ROUND_FLOOR) == Decimal("0.5")
+
+
+async def test_a_replayed_symbol_that_crashes_is_priced_on_a_tick_below_its_price(tmp_path: Path):
+    # From 80 down to 0.0004 by 4 % an hour (no step beyond the jump guard): its filters came
+    # from the first close (tick 0.001), so a paper SELL at 0.0004 filled at 0.000 and a BUY
+    # at 0.001, two and a half times the price
+    from decimal import Decimal
+
+    from tui_trader.clock import ManualClock
+    from tui_trader.config import Config
+    from tui_trader.execution.filters import fill_tick, worst_fill_price
+    from tui_trader.market.replay import ReplayFeed
+    from tui_trader.models import Side
+
+    d = tmp_path / "kl" / "ABCUSDT" / "1h"
+    d.mkdir(parents=True)
+    (d / "2024-01-01.json").write_text(
+        json.dumps(_json_rows([round(80.0 * 0.96**i, 8) for i in range(300)], T0))
+    )
+    feed = ReplayFeed(
+        Config(), ManualClock(0), data=load_klines(tmp_path / "kl", "1h", file_cache=None), speed="max"
+    )
+    await feed.start()
+    f = feed.filters()["ABCUSDT"]
+    last = Decimal("0.00040012")
+    tick = fill_tick(last, f)
+    assert tick <= last / 1000
+    sell = worst_fill_price(last, Side.SELL, Decimal(50), tick)
+    buy = worst_fill_price(last, Side.BUY, Decimal(50), tick)
+    assert last * Decimal("0.99") <= sell <= last <= buy <= last * Decimal("1.01")
+    assert f.step_size == Decimal("0.01")  # the quantity step stays the first close's
+
+
+async def test_replayed_2024_klines_keep_the_first_close_s_filters(klines_dir: Path):
+    # the real pairs never fall far enough for another tick: the backtest's fills are unchanged
+    from tui_trader.clock import ManualClock
+    from tui_trader.config import Config
+    from tui_trader.market.binance_payloads import synthetic_filters
+    from tui_trader.market.replay import ReplayFeed
+
+    data = load_klines(klines_dir, "1h")
+    feed = ReplayFeed(Config(), ManualClock(0), data=data, speed="max")
+    await feed.start()
+    kl = data.klines
+    for k, s in enumerate(data.symbols):
+        first = float(kl.close[np.flatnonzero(kl.sym == k)[0]])
+        assert feed.filters()[s] == synthetic_filters(s, first)

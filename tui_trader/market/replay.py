@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -65,6 +66,11 @@ _INTERVAL_RE = r"\d+[smhdwM]"
 _VISION_RE = re.compile(rf"^([A-Z0-9]+)-({_INTERVAL_RE})-(\d{{4}}-\d{{2}}(?:-\d{{2}})?)\.(csv|zip)$")
 _LAYOUT_INTERVAL = re.compile(rf"^{_INTERVAL_RE}$")
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,30}$")
+
+
+#: A symbol whose lowest low is under this many ticks of its first close's tick is priced on the
+#: lowest low's tick (see :meth:`ReplayFeed.filters`).
+MIN_TICKS_AT_LOW = 1000
 
 
 class ReplayError(ValueError):
@@ -533,9 +539,18 @@ class ReplayFeed:
             first = np.full(n_sym, -1, dtype=np.int64)
             _, idx = np.unique(kl.sym, return_index=True)
             first[kl.sym[idx]] = idx
+            # A symbol that falls far below its first close (a crash, or a new level after a gap)
+            # would be priced on a tick coarser than its price (fills at 0 or at many times it):
+            # its tick is then that of its lowest low. Only the tick; decisions never read it.
+            lowest = np.full(n_sym, np.inf)
+            np.minimum.at(lowest, kl.sym, kl.low)
             for k, s in enumerate(names):
                 if first[k] >= 0:
-                    self._filters[s] = synthetic_filters(s, float(kl.close[first[k]]))
+                    f = synthetic_filters(s, float(kl.close[first[k]]))
+                    if lowest[k] < MIN_TICKS_AT_LOW * float(f.tick_size):
+                        tick = synthetic_filters(s, float(lowest[k])).tick_size
+                        f = dataclasses.replace(f, tick_size=tick, min_price=tick)
+                    self._filters[s] = f
         self._last_event = np.full(n_sym, -1, dtype=np.int64)
         self._started = True
         self._running = True
@@ -578,6 +593,8 @@ class ReplayFeed:
         return part
 
     def filters(self) -> dict[str, SymbolFilters]:
+        """Synthetic Binance-like filters per symbol, from its first close; the tick from its lowest
+        low when that lies under :data:`MIN_TICKS_AT_LOW` ticks of the first close's."""
         return dict(self._filters)
 
     def stats_24h(self, now_ms: int) -> tuple[np.ndarray, np.ndarray] | None:
