@@ -443,3 +443,25 @@ async def test_replayed_2024_klines_keep_the_first_close_s_filters(klines_dir: P
     for k, s in enumerate(data.symbols):
         first = float(kl.close[np.flatnonzero(kl.sym == k)[0]])
         assert feed.filters()[s] == synthetic_filters(s, first)
+
+
+def test_a_zip_of_several_csv_files_is_read_whole(tmp_path: Path):
+    # a zip holding a month as daily CSV files (each with its header): only the first member
+    # was read, the other days dropped without a word
+    import zipfile
+
+    from tui_trader.market.file_cache import KlineFileCache
+
+    header = "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+    header += "taker_buy_quote_volume,ignore"
+    rows = _json_rows([1.0 + 0.01 * i for i in range(72)], T0)
+    d = tmp_path / "kl"
+    d.mkdir()
+    with zipfile.ZipFile(d / "ABCUSDT-1h-2024-01.zip", "w") as z:
+        for day in range(3):
+            lines = [",".join(str(x) for x in r) for r in rows[24 * day : 24 * (day + 1)]]
+            z.writestr(f"ABCUSDT-1h-2024-01-0{day + 1}.csv", "\r\n".join([header, *lines]) + "\r\n")
+    for cache in (None, KlineFileCache(tmp_path / "cache"), KlineFileCache(tmp_path / "cache")):
+        data = load_klines(d, "1h", file_cache=cache)
+        assert data.klines.close.tolist() == [1.0 + 0.01 * i for i in range(72)]
+        assert data.rejected == 0

@@ -186,13 +186,30 @@ _ZIP_READ_ERRORS = (zlib.error, EOFError, RuntimeError, NotImplementedError)
 
 
 def _read_text(path: Path) -> str:
+    """The text of a kline file; of a zip, its CSV members' (or its only member's) one after the
+    other, in name order, each member's header row dropped but the first's. Only the first member
+    was read: a zip of a month's daily files replayed one day, without a word."""
     if path.suffix.lower() == ".zip":
         with zipfile.ZipFile(path) as z:
-            members = [n for n in z.namelist() if n.lower().endswith(".csv")] or z.namelist()
+            names = [n for n in z.namelist() if not n.endswith("/")]
+            members = sorted(n for n in names if n.lower().endswith(".csv")) or names[:1]
             if not members:
                 raise ValueError("empty zip archive")
-            return z.read(members[0]).decode("utf-8-sig")
+            texts = [z.read(m).decode("utf-8-sig") for m in members]
+        return texts[0] if len(texts) == 1 else "\n".join(
+            [texts[0].rstrip("\r\n")] + [_without_header(t).rstrip("\r\n") for t in texts[1:]]
+        )
     return path.read_bytes().decode("utf-8-sig")
+
+
+def _without_header(text: str) -> str:
+    """``text`` without its first line when that is a kline CSV header."""
+    body = text.lstrip()
+    nl = body.find("\n")
+    first = body if nl < 0 else body[:nl]
+    if first.lstrip('"')[:1].isalpha() and "open" in first.lower() and "," in first:
+        return "" if nl < 0 else body[nl + 1 :]
+    return text
 
 
 def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -> KlineBatch:
