@@ -326,3 +326,33 @@ def test_a_balance_as_large_as_the_config_allows_is_booked_to_the_last_decimal()
         ctx.prec = 100
         want += sell.price * sell.quantity - sell.fee
     assert book.cash == want == asyncio.run(b.balances())["USDT"] == start + book.realized_pnl
+
+
+def test_the_cash_check_of_a_huge_buy_is_as_exact_as_the_broker():
+    # a cost of ~1e15 with 16 decimals: the check rounded it to 28 digits and let pass a buy the
+    # (exact) paper broker then refused for a cash 1e-16 short
+    from tui_trader.execution.broker import BrokerErrorKind
+    from tui_trader.risk.checks import PreTradeChecks
+
+    f = SymbolFilters("XUSDT", "X", "USDT", D("0.00000001"), D("0.00000001"), D("0.00000001"), D(0), D(0))
+    cfg = Config.model_validate({"broker": {"starting_balance": 1e15}, "order_execution": {"max_slippage_percent": 0}})
+    price, qty = D("10.01234567"), D("99999999999999.12345678")
+    with localcontext() as ctx:
+        ctx.prec = 80
+        need = qty * price + (qty * price * D("0.001")).quantize(D("1e-8"), rounding="ROUND_CEILING")
+        cash = need - D("1e-16")
+    checks = PreTradeChecks(cfg)
+    entry = _ctx("XUSDT", qty, price, f)
+    entry.fee_rate, entry.volatility, entry.recent_quote_volume = D("0.001"), 0.01, D(10) ** 30
+    entry.equity = D(10) ** 20
+    assert checks.worst_buy_cost(entry)[0] == need
+    entry.cash = cash
+    assert [r for r in checks.check_entry(entry) if r.startswith("insufficient cash")]
+    b = PaperBroker(cfg, ManualClock(JAN1), {"XUSDT": float(price)}.get, {"XUSDT": f}, balances={"USDT": cash})
+    with pytest.raises(BrokerError) as ei:
+        asyncio.run(b.submit(OrderRequest("tt-1", "XUSDT", Side.BUY, OrderType.MARKET, qty)))
+    assert ei.value.kind is BrokerErrorKind.INSUFFICIENT_BALANCE
+    entry.cash = need  # exactly enough: both let it through
+    assert checks.check_entry(entry) == []
+    b.set_balances({"USDT": need})
+    assert asyncio.run(b.submit(OrderRequest("tt-2", "XUSDT", Side.BUY, OrderType.MARKET, qty))).fills

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation
 
 from tui_trader.config import Config
 from tui_trader.execution.filters import fill_fee, fill_tick, limit_price, to_decimal, worst_fill_price
@@ -56,6 +56,7 @@ from tui_trader.risk.state import order_refusal
 
 _ZERO = Decimal(0)
 _Q8 = Decimal("0.00000001")  # amounts below 1 are shown to 8 decimals
+_CTX = Context(prec=60)  # exact money sums (a cash of up to 1e15 with 16 decimals)
 
 
 @dataclass(slots=True)
@@ -149,13 +150,16 @@ class PreTradeChecks:
         max_bps = to_decimal(oe.max_slippage_percent) * 100  # as the paper broker holds its cap
         worst = worst_fill_price(price, Side.BUY, max_bps, fill_tick(price, ctx.filters))
         fee_rate = _dec(ctx.fee_rate) or _ZERO
+        # the amounts exact (60 digits), as the paper broker books them: a 28-digit rounding of a
+        # 1e15 cost let a buy pass that the broker then refused for a cash short by 1e-16
+        mul, add = _CTX.multiply, _CTX.add
         if self._order_type(ctx) == OrderType.LIMIT:
             limit = limit_price(price, Side.BUY, oe.limit_order_buffer_percent, ctx.filters)
             worst = min(worst, limit)
-            fee = fill_fee(qty * worst, fee_rate)
-            return max(qty * worst + fee, qty * limit), limit, fee
-        fee = fill_fee(qty * worst, fee_rate)
-        return qty * worst + fee, worst, fee
+            fee = fill_fee(mul(qty, worst), fee_rate)
+            return max(add(mul(qty, worst), fee), mul(qty, limit)), limit, fee
+        fee = fill_fee(mul(qty, worst), fee_rate)
+        return add(mul(qty, worst), fee), worst, fee
 
     @staticmethod
     def _basic(ctx: TradeContext) -> list[str]:
