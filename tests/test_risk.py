@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tui_trader.config import Config
+from tui_trader.execution.filters import fill_fee, worst_buy_price
 from tui_trader.models import EngineState, OrderType, Side, Signal, SignalType, Source, SymbolFilters
 from tui_trader.risk.checks import PreTradeChecks, TradeContext
 from tui_trader.risk.sizing import position_size, round_down_to_step, volatility_multiplier
@@ -50,20 +51,37 @@ def test_size_hand_computed():
 
 
 def test_size_capped_at_max_position_percent():
-    # 5 % x 2 x 1 x 1 = 10 % -> capped at 5 % = 500 quote -> 5 units
-    assert position_size(sig(2.0, 1.0), D(10_000), D(100), 0.01, CFG, filt()) == D(5)
+    # 5 % x 2 x 1 x 1 = 10 % -> capped at 5 % = 500 quote, paid at the worst fill (100 + the 0.5 %
+    # slippage cap = 100.50) with the 0.1 % fee on top: 500 / (100.5 x 1.001) = 4.9701 -> 4.970
+    # (5 units at the last price filled at up to 502.50 + fee: above 5 % of the equity left)
+    assert position_size(sig(2.0, 1.0), D(10_000), D(100), 0.01, CFG, filt()) == D("4.970")
     # strength above 2 is treated as 2 (still capped)
-    assert position_size(sig(7.0, 1.0), D(10_000), D(100), 0.01, CFG, filt()) == D(5)
+    assert position_size(sig(7.0, 1.0), D(10_000), D(100), 0.01, CFG, filt()) == D("4.970")
+    # cost at the worst fill: 4.970 x 100.50 = 499.485 + fee 0.49948500 = 499.984485 <= 500
+    assert D("4.970") * D("100.50") * D("1.001") <= 500 < D("4.971") * D("100.50") * D("1.001")
+
+
+def test_a_position_sized_at_the_cap_stays_under_it_after_its_fill():
+    # The paper broker's worst fill (the slippage cap) and its fee: the position, valued at its
+    # fill price, is at most max_position_percent of the equity the fill leaves.
+    for price, step in ((D("2.8001"), "0.1"), (D(100), "0.001"), (D("61234.57"), "0.00001")):
+        equity = D(10_000)
+        f = filt(step=step, min_qty=step)
+        q = position_size(sig(2.0, 1.0), equity, price, 0.01, CFG, f)
+        worst = worst_buy_price(price, f, CFG.order_execution.max_slippage_percent, None)
+        value = q * worst
+        after = equity - fill_fee(value, D("0.001"))  # cash + position at the fill price
+        assert q > 0 and value / after <= D("0.05"), (price, q, value / after)
 
 
 def test_size_rounds_down_to_step():
-    # 500 / 3 = 166.666...: step 0.1 -> 166.6 (never 166.7)
-    q = position_size(sig(1.0, 1.0), D(10_000), D(3), 0.02, CFG, filt(step="0.1", min_qty="0.1"))
-    assert q == D("166.6")
+    # 5 % x 1 x 0.5 = 2.5 % (under the cap) -> 250 / 3 = 83.333...: step 0.1 -> 83.3 (never 83.4)
+    q = position_size(sig(1.0, 0.5), D(10_000), D(3), 0.02, CFG, filt(step="0.1", min_qty="0.1"))
+    assert q == D("83.3")
     # integer step
-    assert position_size(sig(1.0, 1.0), D(10_000), D(3), 0.02, CFG, filt(step="1", min_qty="1")) == D(166)
+    assert position_size(sig(1.0, 0.5), D(10_000), D(3), 0.02, CFG, filt(step="1", min_qty="1")) == D(83)
     # no filters: rounded down to 1e-8
-    assert position_size(sig(1.0, 1.0), D(10_000), D(3), 0.02, CFG, None) == D("166.66666666")
+    assert position_size(sig(1.0, 0.5), D(10_000), D(3), 0.02, CFG, None) == D("83.33333333")
     assert round_down_to_step(D("1.23456"), D("0.01")) == D("1.23")
     assert round_down_to_step(D("1.23456"), D(0)) == D("1.23456")
 
@@ -71,10 +89,10 @@ def test_size_rounds_down_to_step():
 def test_size_min_notional_and_min_qty_give_zero():
     # 5 % of 150 = 7.5 quote < min notional 10 -> 0
     assert position_size(sig(1, 1), D(150), D(100), 0.02, CFG, filt()) == 0
-    # 5 % of 250 = 12.5 quote -> 0.125 units; min qty 0.2 -> 0
+    # 5 % of 250 = 12.5 quote, at the cap: 12.5 / (100.5 x 1.001) = 0.12425 -> 0.124; min qty 0.2 -> 0
     assert position_size(sig(1, 1), D(250), D(100), 0.02, CFG, filt(min_qty="0.2")) == 0
     # the same with min qty 0.1 is fine
-    assert position_size(sig(1, 1), D(250), D(100), 0.02, CFG, filt(min_qty="0.1")) == D("0.125")
+    assert position_size(sig(1, 1), D(250), D(100), 0.02, CFG, filt(min_qty="0.1")) == D("0.124")
 
 
 def test_size_max_qty_and_max_notional():
@@ -111,8 +129,10 @@ def test_market_orders_are_sized_and_checked_against_market_lot_size():
     assert PreTradeChecks(limit_cfg).check_exit("BTCUSDT", held, price, held, f) == []
     # an entry sized by MARKET order is cut to the market maximum (rounded down to the step)
     assert position_size(sig(1, 1), D(10**9), price, 0.02, CFG, f) == D("128.52621")  # 5 %: 1000 BTC wanted
-    assert position_size(sig(1, 1), D(10**9), price, 0.02, limit_cfg, f) == D("1000")
-    assert position_size(sig(1, 1), D(10**9), price, 0.02, CFG, filt(step="0.00001")) == D("1000")
+    # 5 % = 5e7 quote at the cap: a LIMIT buy at most at its limit price 50,050, a MARKET one at
+    # up to 50,250 (0.5 % slippage), each with the 0.1 % fee on top
+    assert position_size(sig(1, 1), D(10**9), price, 0.02, limit_cfg, f) == D("998.00299")  # 998.002996
+    assert position_size(sig(1, 1), D(10**9), price, 0.02, CFG, filt(step="0.00001")) == D("994.03084")
 
 
 def test_size_no_equity_or_bad_input():
@@ -144,12 +164,17 @@ def test_size_never_exceeds_max_position_percent(strength, confidence, volatilit
     f = filt(step=step, min_qty="0", max_qty="0", min_notional="0")
     q = position_size(sig(strength, confidence), equity, price, volatility, cfg, f)
     assert q >= 0
-    assert q * price <= equity * D(repr(max_pct)) / 100
+    cap = equity * D(repr(max_pct)) / 100
+    assert q * price <= cap
     assert q % D(step) == 0
-    # rounding down loses less than one step against the uncapped-by-step target
+    # at the worst fill, the fee on top, it still costs at most the cap
+    worst = worst_buy_price(price, f, cfg.order_execution.max_slippage_percent, None)
+    assert q * worst + fill_fee(q * worst, D(repr(cfg.broker.fee_rate))) <= cap
+    # rounding down loses less than one step against the uncapped-by-step target (at the cap,
+    # paying the fee rounded up to 8 decimals may cost another 1e-8 of quote)
     target_pct = min(max_pct * min(strength, 2) * confidence * volatility_multiplier(volatility), max_pct)
-    target_qty = equity * D(repr(target_pct)) / 100 / price
-    assert target_qty - q < D(step) + D("1e-12") * (target_qty + 1)
+    target_qty = min(equity * D(repr(target_pct)) / 100 / price, cap / (worst * D("1.001")))
+    assert target_qty - q < D(step) + D("1e-8") / worst + D("1e-12") * (target_qty + 1)
 
 
 # ===================================================================== pre-trade checks

@@ -118,6 +118,18 @@ def worst_fill_price(last: Decimal, side: Side, max_slippage_bps: Decimal, tick:
     return min(round_to_step(cap, tick, ROUND_CEILING), round_to_step(last, tick, ROUND_FLOOR))
 
 
+def worst_buy_price(
+    last: Decimal, f: SymbolFilters | None, max_slippage_percent: float, limit_buffer_percent: float | None
+) -> Decimal:
+    """The most a unit of a BUY at last price ``last`` may cost: a MARKET buy's
+    :func:`worst_fill_price` at the paper broker's slippage cap ``max_slippage_percent``, on the
+    fill tick; a LIMIT IOC buy (``limit_buffer_percent`` given) at most at its :func:`limit_price`."""
+    worst = worst_fill_price(last, Side.BUY, to_decimal(max_slippage_percent) * 100, fill_tick(last, f))
+    if limit_buffer_percent is not None:
+        worst = min(worst, limit_price(last, Side.BUY, limit_buffer_percent, f))
+    return worst
+
+
 def quantize_qty(qty: Decimal, f: SymbolFilters) -> Decimal:
     """Base quantity rounded **down** to ``f.step_size``. Raises ``ValueError`` if ``qty < 0``."""
     qty = to_decimal(qty)

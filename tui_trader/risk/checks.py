@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation
 
 from tui_trader.config import Config
-from tui_trader.execution.filters import fill_fee, fill_tick, limit_price, to_decimal, worst_fill_price
+from tui_trader.execution.filters import fill_fee, limit_price, worst_buy_price
 from tui_trader.models import EngineState, OrderType, Side, Source, SymbolFilters
 from tui_trader.risk.state import order_refusal
 
@@ -147,15 +147,15 @@ class PreTradeChecks:
         notional times ``ctx.fee_rate``, rounded up to 8 decimals."""
         price, qty = ctx.price, ctx.quantity
         oe = self.cfg.order_execution
-        max_bps = to_decimal(oe.max_slippage_percent) * 100  # as the paper broker holds its cap
-        worst = worst_fill_price(price, Side.BUY, max_bps, fill_tick(price, ctx.filters))
+        is_limit = self._order_type(ctx) == OrderType.LIMIT
+        buffer = oe.limit_order_buffer_percent if is_limit else None
+        worst = worst_buy_price(price, ctx.filters, oe.max_slippage_percent, buffer)
         fee_rate = _dec(ctx.fee_rate) or _ZERO
         # the amounts exact (60 digits), as the paper broker books them: a 28-digit rounding of a
         # 1e15 cost let a buy pass that the broker then refused for a cash short by 1e-16
         mul, add = _CTX.multiply, _CTX.add
-        if self._order_type(ctx) == OrderType.LIMIT:
+        if is_limit:
             limit = limit_price(price, Side.BUY, oe.limit_order_buffer_percent, ctx.filters)
-            worst = min(worst, limit)
             fee = fill_fee(mul(qty, worst), fee_rate)
             return max(add(mul(qty, worst), fee), mul(qty, limit)), limit, fee
         fee = fill_fee(mul(qty, worst), fee_rate)

@@ -9,14 +9,21 @@ The seed's formula, then hard limits::
     percent         = max_position_percent * strength_mult * confidence_mult * vol_mult
     percent         = min(percent, max_position_percent)       # never above the cap
     quantity        = equity * percent / 100 / price           # base units
+    cap             = equity * max_position_percent / 100
+    quantity        = min(quantity, cap / (worst * (1 + fee))) # the cap holds after the fill
 
 ``volatility`` is the standard deviation of the symbol's per-kline simple returns
 over the last ``rating.volatility_window`` klines, as the engine passes it (a
 fraction, 0.02 = 2 % per kline); ``TARGET_VOLATILITY`` is 0.02. The
 quantity is computed in ``Decimal`` with every step rounding *down*
 (``ROUND_FLOOR``), so ``quantity * price <= equity * max_position_percent / 100``
-always holds; it is then rounded down to the symbol's step size (or to
-``DEFAULT_QTY_STEP`` when no filters are given), cut to ``max_qty`` (for MARKET
+always holds. So that the cap also holds once the order has filled, the quantity is at most
+what ``cap`` buys at the worst fill ``worst`` - the last price moved up by
+``order_execution.max_slippage_percent`` on the tick (a LIMIT entry: at most its limit price),
+as the cash check takes it - with the fee (``broker.fee_rate``) paid on top: a position bought
+at the cap is then at most ``max_position_percent`` of the equity left after its fee (at 5 %
+and a 0.1 % fee, 500 at the last price was 500.10 at the fill). It is rounded down to the
+symbol's step size (or to ``DEFAULT_QTY_STEP`` when no filters are given), cut to ``max_qty`` (for MARKET
 entries, i.e. without ``use_limit_orders``, MARKET_LOT_SIZE's too) /
 ``max_notional`` when those are set (a LIMIT entry's notional at its limit price,
 :func:`~tui_trader.execution.filters.limit_price`), and becomes ``Decimal(0)`` when it is
@@ -29,7 +36,7 @@ import math
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation, localcontext
 
 from tui_trader.config import Config
-from tui_trader.execution.filters import limit_price
+from tui_trader.execution.filters import fill_fee, limit_price, worst_buy_price
 from tui_trader.models import Side, Signal, SymbolFilters
 
 TARGET_VOLATILITY = 0.02  # per-period return std-dev at which the volatility multiplier is 1
@@ -70,6 +77,24 @@ def _finite_decimal(name: str, value: Decimal) -> Decimal:
     if not d.is_finite():
         raise ValueError(f"{name} must be finite, got {value!r}")
     return d
+
+
+def _cap_qty(cap: Decimal, price: Decimal, step: Decimal, cfg: Config, filters: SymbolFilters | None) -> Decimal:
+    """The most base units (on ``step``) whose cost at the worst fill, fee included, is at most
+    ``cap``: the fill may slip up to ``max_slippage_percent`` (a LIMIT buy: up to its limit price),
+    and the fee (``broker.fee_rate``, rounded up to 8 decimals as the paper broker charges it) is
+    paid from the same equity."""
+    oe = cfg.order_execution
+    buffer = oe.limit_order_buffer_percent if oe.use_limit_orders else None
+    worst = worst_buy_price(price, filters, oe.max_slippage_percent, buffer)
+    fee_rate = Decimal(repr(cfg.broker.fee_rate))
+    with localcontext() as ctx:
+        ctx.prec = 60
+        qty = round_down_to_step(cap / (worst * (1 + fee_rate)), step)
+        fee = fill_fee(qty * worst, fee_rate)
+        if qty * worst + fee > cap:  # the fee rounded up to 8 decimals: pay that fee from the cap
+            qty = round_down_to_step((cap - fee) / worst, step)  # (a smaller order's fee is no more)
+    return max(qty, _ZERO)
 
 
 def position_size(
@@ -114,7 +139,7 @@ def position_size(
     if filters is not None and not cfg.order_execution.use_limit_orders:
         filters = filters.for_market_orders()  # the entry is a MARKET order: MARKET_LOT_SIZE too
     step = filters.step_size if filters is not None and filters.step_size > 0 else DEFAULT_QTY_STEP
-    qty = round_down_to_step(qty, step)
+    qty = min(round_down_to_step(qty, step), _cap_qty(equity * max_pct / 100, price, step, cfg, filters))
     if filters is not None:
         if filters.max_qty > 0 and qty > filters.max_qty:
             qty = round_down_to_step(filters.max_qty, step)
