@@ -1,5 +1,5 @@
-"""A signal during ``run --headless``'s start-up (a long warm-up or kline load): the summary says the
-book was not loaded, instead of the configured starting balance's figures as if they were the book's."""
+"""A signal during ``run --headless``'s start-up (a long warm-up or kline load): the summary reports no
+book figures, instead of the configured starting balance's as if they were the stored book's."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ async def test_a_start_up_cut_short_reports_no_book_figures(
     console = Console(record=True, width=120)
     print_summary(summary, console)
     text = console.export_text()
-    assert "not loaded: the start-up did not finish (the stored book is unchanged)" in text
+    assert "not reported: the start-up did not finish (the stored book is unchanged)" in text
     assert "final equity" not in text and "resumed" not in text and "20,000" not in text
     with sqlite3.connect(str(db)) as con:
         assert con.execute("SELECT cash FROM account").fetchone()[0] == cash_before

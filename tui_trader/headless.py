@@ -167,8 +167,8 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
                     loop.remove_signal_handler(sig)
     if not started_up:
         # a signal cut the start-up short: the book was not (or not wholly) loaded, and the figures
-        # the engine holds are the configured starting balance's, not the stored book's (which is
-        # left unchanged); "resumed, +0.000 % since the book began at 10,000.00" misled
+        # the engine holds may be the configured starting balance's, not the stored book's (which
+        # is left unchanged); "resumed, +0.000 % since the book began at 10,000.00" misled
         summary.update(dict.fromkeys(BOOK_FIGURES))
     klines = summary.get("klines", 0)
     summary.update(
@@ -206,7 +206,7 @@ def print_summary(s: dict[str, Any], console: Console) -> None:
         ("fills", s.get("fills", 0)),
     ]
     if "final_equity" in s and s["final_equity"] is None:  # a signal stopped the start-up (BOOK_FIGURES)
-        rows.append(("book", "not loaded: the start-up did not finish (the stored book is unchanged)"))
+        rows.append(("book", "not reported: the start-up did not finish (the stored book is unchanged)"))
     else:
         rows.append(("final equity", f"{s.get('final_equity', 0):,.2f}"))
         ret, dd = f"{s.get('return_pct', 0):+.3f} %", f"{s.get('max_drawdown_pct', 0):.3f} %"
