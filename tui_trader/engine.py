@@ -61,7 +61,9 @@ Rules
   trading (start, resume, a reset, the threshold, a lock); a pause or an emergency
   stop holds all the same, and the command's result says which.
 
-Recovery (:meth:`TradingEngine.start_up`): cash, positions, the engine state
+Recovery (:meth:`TradingEngine.start_up`): cash, positions, the loss breakers' peak and
+day-start equity (as far as the equity points committed every period show them, also after a
+kill -9: ``EngineRecovery._committed_references``), the engine state
 (stored with what moved with it: an emergency reset's new peak equity, an operator's
 override of the daily-loss limit, which holds until its UTC day ends;
 an emergency stop survives a restart; a live session that was trading comes
@@ -1715,6 +1717,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                                        set(self.locked))
             if account is not None:
                 await db.save_account(**account)
+                if "peak_equity" in account:  # set on purpose: older equity points must not raise it again
+                    await db.mark_references(self.session_id, self.clock.now_ms())
             if day != self._daily_override_saved:
                 await db.kv_set(DAILY_OVERRIDE_KEY, None if day is None else str(day))
         self._daily_override_saved = day
@@ -1887,8 +1891,11 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             before, pf.peak_equity = pf.peak_equity, peak
             ok = False
             try:
-                ok, msg = await self._transition(EngineState.STOPPED, cmd.source, cmd.reason,
-                                                 account={"peak_equity": to_decimal(round(peak, 8))})
+                # (the day's start with it: the equity points before the reset no longer count for it)
+                ok, msg = await self._transition(EngineState.STOPPED, cmd.source, cmd.reason, account={
+                    "peak_equity": to_decimal(round(peak, 8)),
+                    "day_start_equity": to_decimal(round(pf.day_start_equity, 8)),
+                    "day_start_ms": (pf.day or 0) * MS_PER_DAY})
             finally:
                 if not ok:  # not reset: the stored peak is the old one too (or one marked since)
                     pf.peak_equity = max(before, pf.peak_equity)

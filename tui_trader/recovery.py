@@ -191,6 +191,7 @@ class EngineRecovery:
         if acct is None:
             start = Decimal(str(self.cfg.broker.starting_balance))
             await db.init_account(start, self.cfg.broker.quote_asset, start, self.clock.now_ms())
+            await db.mark_references(None, None)  # every equity point of this book from now on counts
             self._new_account = True  # live: replaced by the exchange account's balance
             return
         configured = Decimal(str(self.cfg.broker.starting_balance))
@@ -210,6 +211,7 @@ class EngineRecovery:
             "day_start_equity": float(acct["day_start_equity"]),
             "day": day_ms // MS_PER_DAY if day_ms else None,
         }
+        await self._committed_references(state)
         self.portfolio = Portfolio.from_state(state, positions)
         unknown = [s for s in self.portfolio.positions if s not in self.sym_index]
         if unknown:
@@ -220,6 +222,45 @@ class EngineRecovery:
             "restored account: cash %s %s, %d position(s); %d symbol(s) still in their signal cooldown",
             digits(self.portfolio.cash), self.portfolio.quote_asset, len(self.portfolio.positions), cooling,
         )
+
+    async def _committed_references(self, state: dict[str, Any]) -> None:
+        """The loss breakers' references as the last process had them, as far as it committed them.
+        The account row keeps the peak and day-start equity as of its last save (a fill, a reset, a
+        clean stop); after a kill -9 the equity points committed since (every period, through the
+        batched writer: at most ~WRITER_FLUSH_S of wall time behind) know better, and a restart
+        that took the older row would measure the drawdown from a lower peak (the breaker tripping
+        late) and the day's loss from a later start. So the peak becomes the highest the points
+        since the last deliberate setting of the references show (an emergency stop's reset lowers
+        the peak, and points from before it must not raise it again: see ``mark_references``), and
+        when they reach a later UTC day than the stored day start, that day's start is taken from
+        them as ``Portfolio.mark`` took it: the equity at the last point before midnight when the
+        same session saw it, else at the day's first point. Changes ``state`` in place."""
+        refs = await self.db.references_since_mark()
+        if refs is None:  # a book from before the marks: the stored references stand, points count from now
+            await self.db.mark_references(None, None)
+            return
+        stored, peak = float(state["peak_equity"]), refs["peak"]
+        if peak is not None and peak > stored + max(1e-6, abs(stored) * 1e-12):  # not the save's 8-decimal rounding
+            log.warning("peak equity %.8f from the equity points committed after the last save (the account held "
+                        "%.8f: the last run did not stop cleanly)", peak, stored)
+            state["peak_equity"] = peak
+        last = refs["last"]
+        if last is None:
+            return
+        day = last[0] // MS_PER_DAY
+        if state["day"] is not None and state["day"] >= day:
+            return
+        before, first = refs["day_before"], refs["day_first"]
+        if before is not None and first is not None and before[0] // MS_PER_DAY == day - 1 and before[2] == first[2]:
+            start = before[1]
+        elif first is not None:
+            start = first[1]
+        else:
+            return
+        log.warning("day-start equity %.8f for UTC day %d from the committed equity points (the account held "
+                    "%.8f of an earlier day: the last run did not stop cleanly)", start, day,
+                    float(state["day_start_equity"]))
+        state["day"], state["day_start_equity"] = day, start
 
     async def _check_book_mode(self) -> None:
         """A database keeps one book: paper or live. Live trading on a paper book would take the
@@ -291,8 +332,12 @@ class EngineRecovery:
             pf.peak_equity = max(pf.peak_equity + flow, MIN_REFERENCE_EQUITY)
             pf.day_start_equity = max(pf.day_start_equity + flow, MIN_REFERENCE_EQUITY)
             if self.db is not None:
-                await self.db.save_account(cash=cash, peak_equity=to_decimal(round(pf.peak_equity, 8)),
-                                           day_start_equity=to_decimal(round(pf.day_start_equity, 8)))
+                # with a mark: equity points from before the money moved must not raise the peak again
+                async with self.db.transaction():
+                    await self.db.save_account(cash=cash, peak_equity=to_decimal(round(pf.peak_equity, 8)),
+                                               day_start_equity=to_decimal(round(pf.day_start_equity, 8)),
+                                               day_start_ms=(pf.day or 0) * MS_PER_DAY)
+                    await self.db.mark_references(self.session_id, now)
         return ""
 
     async def _unknown_open_orders(self) -> str:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import aiosqlite
 import numpy as np
 
+from tui_trader.clock import MS_PER_DAY
 from tui_trader.models import (
     EngineState,
     Fill,
@@ -74,6 +75,8 @@ __all__ = [
 T = TypeVar("T")
 #: Rows deleted per transaction when old klines or ratings are pruned.
 PRUNE_CHUNK_ROWS = 20_000
+#: kv: where the equity points that may raise the stored peak equity begin (see ``mark_references``).
+REFERENCES_MARK_KEY = "references_mark"
 
 
 class DuplicateOrderError(StorageError):
@@ -1019,6 +1022,75 @@ class QueriesMixin:
             "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (str(key), value),
         )
+
+    # -- the loss breakers' references after a crash ----------------------------------
+
+    async def mark_references(self, session_id: int | None, ts_ms: int | None) -> None:
+        """Note that the account's peak and day-start equity were just set on purpose (an emergency
+        stop's reset, money moved in or out, a new book): equity points committed before, or
+        buffered before by this session (time ``ts_ms`` or earlier), are not used by
+        :meth:`references_since_mark` - the stored references take their place. Committed before
+        returning (or with the transaction it is part of)."""
+
+        def body(raw: sqlite3.Connection) -> None:
+            after = raw.execute("SELECT COALESCE(MAX(id), 0) FROM equity_snapshots").fetchone()[0]
+            value = _dumps({"after_id": int(after), "session_id": session_id,
+                            "ts_ms": None if ts_ms is None else int(ts_ms)})
+            raw.execute("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                        "value = excluded.value", (REFERENCES_MARK_KEY, value))
+
+        await self._critical_sync(body)
+
+    async def references_since_mark(self) -> dict[str, Any] | None:
+        """What the committed equity points since :meth:`mark_references` say about the loss
+        breakers' references, which the account row only holds as of its last save (a fill, a
+        reset, a clean stop): ``peak`` (the highest peak equity they show, from each point's equity
+        and drawdown below its peak; None without points), ``last`` (the latest point's ``(ts_ms,
+        equity, session_id)``) and, on that point's UTC day, ``day_before`` (the last point before
+        that day began) and ``day_first`` (its first point), as such tuples or None. None when no
+        mark is stored (a book from before marks were kept) or it cannot be read."""
+        raw = await self.kv_get(REFERENCES_MARK_KEY)
+        try:
+            mark = json.loads(raw) if raw else None
+            after = int(mark["after_id"])
+            session = mark.get("session_id")
+            session = None if session is None else int(session)
+            until = mark.get("ts_ms")
+            until = None if until is None else int(until)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+        where, params = "id > ?", [after]
+        if until is not None:  # what the marking session had buffered before it
+            where += " AND NOT (session_id IS ? AND ts_ms <= ?)"
+            params += [session, until]
+        row = await self._fetchone(
+            "SELECT MAX(equity), MAX(CASE WHEN drawdown_pct > 0 AND drawdown_pct < 100 "
+            f"THEN equity / (1 - drawdown_pct / 100.0) END) FROM equity_snapshots WHERE {where}",
+            params,
+        )
+        peaks = [float(v) for v in (row or ()) if v is not None and math.isfinite(float(v))]
+        cols = "ts_ms, equity, session_id"
+        last = await self._fetchone(f"SELECT {cols} FROM equity_snapshots WHERE {where} ORDER BY id DESC LIMIT 1",
+                                    params)
+        out: dict[str, Any] = {"peak": max(peaks) if peaks else None, "last": None, "day_before": None,
+                               "day_first": None}
+        if last is None:
+            return out
+        out["last"] = (int(last[0]), float(last[1]), last[2])
+        midnight = int(last[0]) // MS_PER_DAY * MS_PER_DAY
+        before = await self._fetchone(
+            f"SELECT id, {cols} FROM equity_snapshots WHERE {where} AND ts_ms < ? ORDER BY id DESC LIMIT 1",
+            [*params, midnight],
+        )
+        if before is not None:
+            out["day_before"] = (int(before[1]), float(before[2]), before[3])
+        first = await self._fetchone(
+            f"SELECT {cols} FROM equity_snapshots WHERE {where} AND id > ? AND ts_ms >= ? ORDER BY id LIMIT 1",
+            [*params, int(before[0]) if before is not None else after, midnight],
+        )
+        if first is not None:
+            out["day_first"] = (int(first[0]), float(first[1]), first[2])
+        return out
 
     # -- high-volume, buffered writes -----------------------------------------------
 
