@@ -6,6 +6,7 @@ the points from before it do not raise it again."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,17 @@ from tui_trader.models import EngineState
 
 S = EngineState
 DAY = T0 // MS_PER_DAY  # 2025-01-01
+
+
+@pytest.fixture
+async def live_ex(shared_data):
+    from exchange_standin import StandinExchange, SteerableClock
+    from test_binance_broker import KEY
+    from test_binance_broker import T0 as LIVE_T0
+
+    stand = await StandinExchange(SteerableClock(LIVE_T0), shared_data, api_key=KEY).start()
+    yield stand
+    await stand.stop()
 
 
 async def _nothing() -> None:
@@ -218,3 +230,39 @@ async def test_a_restart_on_a_later_utc_day_starts_that_day_at_its_own_equity(tm
         assert pf.peak_equity == pytest.approx(peak, rel=1e-12)
     finally:
         await h2.stop()
+
+
+async def test_money_withdrawn_outside_is_not_undone_by_the_equity_points_before_it(
+    live_ex, tmp_path, monkeypatch
+) -> None:
+    """Live: half the account withdrawn between two sessions moves the peak down with it (stored
+    with a mark); after a kill of that session the points of the session before (at 3,000) do not
+    raise the peak again (a 50 % "drawdown": an emergency stop at the first price)."""
+    from test_binance_broker import live_cfg
+
+    from tui_trader.runtime import build_engine
+
+    ex = live_ex
+    ex.balances = {"USDT": Decimal("3000")}
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    now, session = ex.clock.now_ms(), e.session_id
+    for k in range(3):  # the equity points this session committed (3,000, at the peak)
+        await e.db.queue_equity(session, now - (3 - k) * MIN, 3000.0, Decimal("3000"), 0.0, 0.0)
+    await asyncio.wait_for(e.stop(), 20)
+    ex.balances["USDT"] = Decimal("1500")
+    e2 = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e2.start_up(), 20)
+    assert e2.portfolio.peak_equity == pytest.approx(1500)
+    monkeypatch.setattr(e2, "_close_session", lambda db: _nothing())  # a kill -9
+    await asyncio.wait_for(e2.stop(), 20)
+
+    e3 = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e3.start_up(), 20)
+    try:
+        assert e3.portfolio.peak_equity == pytest.approx(1500)
+        assert e3.portfolio.day_start_equity == pytest.approx(1500)
+    finally:
+        await asyncio.wait_for(e3.stop(), 20)
