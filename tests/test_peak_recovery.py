@@ -266,3 +266,35 @@ async def test_money_withdrawn_outside_is_not_undone_by_the_equity_points_before
         assert e3.portfolio.day_start_equity == pytest.approx(1500)
     finally:
         await asyncio.wait_for(e3.stop(), 20)
+
+
+async def test_a_book_from_before_the_marks_keeps_its_stored_peak_once_then_counts_its_points(
+    tmp_path, monkeypatch
+) -> None:
+    """A book stored before the marks were kept may hold an emergency reset its points do not
+    show: its first start takes the stored references as they are (no surprise emergency stop),
+    and marks the book, so its points count from then on."""
+    db = str(tmp_path / "book.db")
+    h, last, px = await _rising_book(db, T0 + 60 * MIN)
+    await _kill(h, monkeypatch)
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("DELETE FROM kv WHERE key = 'references_mark'")
+    con.close()
+    stored_peak = _stored(db)[0]
+
+    h2 = await _restart(db, last + MIN, [px, 100.0, 100.0, 100.0])
+    e2 = h2.engine
+    assert e2.portfolio.peak_equity == stored_peak
+    for k in range(2, 8):  # higher again, in memory only
+        px *= 1.01
+        await h2.step(klines(last + k * MIN, [px, 100.0, 100.0, 100.0]))
+    peak = e2.portfolio.peak_equity
+    assert peak > stored_peak + 300
+    await _kill(h2, monkeypatch)
+
+    h3 = await _restart(db, last + 8 * MIN, [px, 100.0, 100.0, 100.0])
+    try:
+        assert h3.engine.portfolio.peak_equity == pytest.approx(peak, rel=1e-12)
+    finally:
+        await h3.stop()
