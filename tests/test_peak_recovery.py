@@ -7,8 +7,12 @@ the points from before it do not raise it again."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -298,3 +302,42 @@ async def test_a_book_from_before_the_marks_keeps_its_stored_peak_once_then_coun
         assert h3.engine.portfolio.peak_equity == pytest.approx(peak, rel=1e-12)
     finally:
         await h3.stop()
+
+
+_KILLED_CHILD = """
+import asyncio, os, signal, sys
+sys.path.insert(0, sys.argv[2])
+from engine_helpers import MIN, T0
+from test_peak_recovery import _rising_book
+
+
+async def main() -> None:
+    h, last, px = await _rising_book(sys.argv[1], T0 + 60 * MIN)
+    await h.engine.db.flush()  # the points committed (the writer's every 0.5 s, here at once)
+    print(h.engine.portfolio.peak_equity, last, px, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_real_sigkill_keeps_the_peak_equity_the_committed_points_reached(tmp_path) -> None:
+    db = str(tmp_path / "book.db")
+    tests = str(Path(__file__).parent)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_CHILD, db, tests], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    peak, last, px = (float(v) for v in proc.stdout.split())
+    stored_peak, _, _, points = _stored(db)
+    assert stored_peak < peak - 250 and max(e for _, e in points) > stored_peak + 250
+
+    async def restarted() -> float:
+        h = await _restart(db, int(last) + MIN, [px, 100.0, 100.0, 100.0])
+        try:
+            return h.engine.portfolio.peak_equity
+        finally:
+            await h.stop()
+
+    assert asyncio.run(restarted()) == pytest.approx(peak, rel=1e-12)
