@@ -341,3 +341,45 @@ def test_a_real_sigkill_keeps_the_peak_equity_the_committed_points_reached(tmp_p
             await h.stop()
 
     assert asyncio.run(restarted()) == pytest.approx(peak, rel=1e-12)
+
+
+async def test_a_new_live_book_taken_from_the_account_later_is_not_raised_by_its_paper_points(
+    live_ex, tmp_path, monkeypatch
+) -> None:
+    """Live, a new book whose start-up could not read the exchange account holds the paper starting
+    balance (10,000) until a later reconciliation takes the account's 3,000: the equity points
+    committed meanwhile (at 10,000) must not raise the peak again after a restart (a 70 %
+    "drawdown": an emergency stop at the first price)."""
+    from test_binance_broker import live_cfg
+
+    from tui_trader.runtime import build_engine
+
+    ex = live_ex
+    ex.balances = {"USDT": Decimal("3000")}
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    real = e.broker.balances
+
+    async def unreadable() -> Any:
+        raise ConnectionError("account unreachable")
+
+    monkeypatch.setattr(e.broker, "balances", unreadable)
+    await asyncio.wait_for(e.start_up(), 20)
+    assert e._reconcile_problem  # trading stays off: the book still holds the paper balance
+    now, session = ex.clock.now_ms(), e.session_id
+    for k in range(3):  # the periods meanwhile commit their equity points (10,000, at the peak)
+        await e.db.queue_equity(session, now - (3 - k) * MIN, 10000.0, Decimal("10000"), 0.0, 0.0)
+    await e.db.flush()
+    monkeypatch.setattr(e.broker, "balances", real)
+    assert await e._reconcile_again() == ""
+    assert e.portfolio.peak_equity == pytest.approx(3000)
+    await asyncio.wait_for(e.stop(), 20)
+
+    e2 = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e2.start_up(), 20)
+    try:
+        assert e2.portfolio.peak_equity == pytest.approx(3000)
+        assert e2.sm.state is not S.EMERGENCY_STOPPED
+    finally:
+        await asyncio.wait_for(e2.stop(), 20)

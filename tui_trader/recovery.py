@@ -318,7 +318,11 @@ class EngineRecovery:
             # a new live book starts from what the account has
             self.portfolio = Portfolio(cash, pf.quote_asset)
             if self.db is not None:
-                await self.db.init_account(cash, pf.quote_asset, cash, now, replace=True)
+                # with a mark: the equity points of the paper balance held until now (a start-up
+                # that could not read the account) must not raise the new book's peak again
+                async with self.db.transaction():
+                    await self.db.init_account(cash, pf.quote_asset, cash, now, replace=True)
+                    await self.db.mark_references(self.session_id, now)
             log.info("live account: %s %s free on the exchange", digits(cash), pf.quote_asset)
         elif cash != pf.cash:
             log.warning("live account: %s %s free on the exchange, the book had %s (deposits, withdrawals or "
