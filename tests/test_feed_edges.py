@@ -465,3 +465,31 @@ def test_a_zip_of_several_csv_files_is_read_whole(tmp_path: Path):
         data = load_klines(d, "1h", file_cache=cache)
         assert data.klines.close.tolist() == [1.0 + 0.01 * i for i in range(72)]
         assert data.rejected == 0
+
+
+@pytest.mark.parametrize("kind", ["bare_cr", "macos"])
+def test_a_zip_of_several_csv_files_keeps_every_day_of_mac_made_files(tmp_path: Path, kind: str):
+    # members whose lines end in a bare CR: the second's header was found at no line end, so the
+    # whole member was taken for a header and dropped without a word; a zip made by macOS holds an
+    # AppleDouble "__MACOSX/._<name>.csv" beside each file (binary): the whole zip was unreadable
+    import zipfile
+
+    header = "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+    header += "taker_buy_quote_volume,ignore"
+    rows = _json_rows([1.0 + 0.01 * i for i in range(48)], T0)
+    d = tmp_path / "kl"
+    d.mkdir()
+    end = "\r" if kind == "bare_cr" else "\n"
+    apple = (
+        b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        \x00\x02\x00\x00\x00\t\x00\x00\x002\x00\x00\x0e\xb0"
+    )
+    with zipfile.ZipFile(d / "ABCUSDT-1h-2024-01.zip", "w") as z:
+        for day in range(2):
+            name = f"ABCUSDT-1h-2024-01-0{day + 1}.csv"
+            lines = [",".join(str(x) for x in r) for r in rows[24 * day : 24 * (day + 1)]]
+            z.writestr(name, end.join([header, *lines]) + end)
+            if kind == "macos":
+                z.writestr(f"__MACOSX/._{name}", apple)
+    data = load_klines(d, "1h")
+    assert data.klines.close.tolist() == [1.0 + 0.01 * i for i in range(48)]
+    assert data.rejected == 0

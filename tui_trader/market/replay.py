@@ -191,7 +191,8 @@ def _read_text(path: Path) -> str:
     was read: a zip of a month's daily files replayed one day, without a word."""
     if path.suffix.lower() == ".zip":
         with zipfile.ZipFile(path) as z:
-            names = [n for n in z.namelist() if not n.endswith("/")]
+            # not folders, nor the AppleDouble "._x.csv" files (binary metadata) macOS puts in zips
+            names = [n for n in z.namelist() if not n.endswith("/") and not _mac_metadata(n)]
             members = sorted(n for n in names if n.lower().endswith(".csv")) or names[:1]
             if not members:
                 raise ValueError("empty zip archive")
@@ -202,8 +203,16 @@ def _read_text(path: Path) -> str:
     return path.read_bytes().decode("utf-8-sig")
 
 
+def _mac_metadata(name: str) -> bool:
+    """A zip member macOS adds beside each file (``__MACOSX/``, ``._name``): not data."""
+    return name.startswith("__MACOSX/") or name.rsplit("/", 1)[-1].startswith("._")
+
+
 def _without_header(text: str) -> str:
     """``text`` without its first line when that is a kline CSV header."""
+    # lines ending in a bare CR (old Mac exports; parse_file reads them as lines): with none of
+    # "\n" the whole member was its "first line", a header, and dropped without a word
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     body = text.lstrip()
     nl = body.find("\n")
     first = body if nl < 0 else body[:nl]
