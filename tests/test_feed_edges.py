@@ -493,3 +493,29 @@ def test_a_zip_of_several_csv_files_keeps_every_day_of_mac_made_files(tmp_path: 
     data = load_klines(d, "1h")
     assert data.klines.close.tolist() == [1.0 + 0.01 * i for i in range(48)]
     assert data.rejected == 0
+
+
+def test_a_close_at_the_old_level_between_wild_ticks_ends_their_count():
+    # a quiet symbol: a wild ticker now and then, hours apart, and in between its klines close
+    # at the old level. The closes did not reset the tickers' count, so three wild ticks spread
+    # over hours (none following another) made the ticker level 1000x the market's: positions
+    # were marked at it. Likewise wild closes between real ticker prices.
+    g = PriceGuard(1, 100.0)
+    c = RejectCounter(log_interval_s=0)
+    last = np.full(1, -1, dtype=np.int64)
+    assert tick_by_tick(g, c, [100.0]) == [100.0]
+    got: list[float] = []
+    for hour in range(4):
+        got += tick_by_tick(g, c, [100_000.0])
+        k = validate_kline_batch(kb([0], [100.0 + hour], np.array([T0 + hour * H])), 1, last, c, guard=g)
+        assert k.close.tolist() == [100.0 + hour]
+    assert got == [] and g.price_ref[0] == 100.0 and g.relevels == 0
+    for hour in range(4, 8):
+        k = validate_kline_batch(kb([0], [100_000.0], np.array([T0 + hour * H])), 1, last, c, guard=g)
+        assert len(k) == 0
+        assert tick_by_tick(g, c, [100.0]) == [100.0]
+    assert g.kline_ref[0] == 103.0 and g.relevels == 0
+    # a real new level still comes through: the tickers confirm it, the closes then agree at once
+    assert tick_by_tick(g, c, [100_000.0, 100_100.0, 100_200.0]) == [100_200.0]
+    k = validate_kline_batch(kb([0], [100_300.0], np.array([T0 + 8 * H])), 1, last, c, guard=g)
+    assert k.close.tolist() == [100_300.0] and g.relevels == 2

@@ -45,6 +45,7 @@ Reasons (a row is counted once, under the first rule it breaks, in this order):
                         ``JUMP_AGREE`` (2x) of the one before - the third is accepted, the two
                         before stay rejected - or by the other stream (a far close within 2x of
                         the symbol's ticker reference, a far ticker within 2x of its last close).
+                        An accepted close or price of the symbol, of either stream, ends the run.
                         A real move beyond the factor (none is known), or a first price that was
                         itself garbage, so no longer holds the symbol's prices back until the
                         feed restarts.
@@ -282,15 +283,18 @@ class PriceGuard:
                     self._last = (p_k, r)
             elif recorded:
                 ref[s] = p_k
-                if pend is not None and pend[1][s]:
-                    pend[1][s] = 0
+                if pend is not None:  # both streams' (see _clear)
+                    self._pend["kline"][1][s] = self._pend["price"][1][s] = 0
         if pend is not None:
             self._pending = bool(self._pend["kline"][1].any() or self._pend["price"][1].any())
         return bad if bad.any() else None
 
     def _clear(self, pend: tuple[np.ndarray, np.ndarray], syms: np.ndarray) -> None:
-        """Accepted rows of ``syms`` end their pending new levels."""
-        pend[1][syms] = 0
+        """Accepted rows of ``syms`` end their pending new levels, of both streams: a close at the
+        old level between far tickers (or a ticker between far closes) breaks their run, else
+        three far rows hours apart, each followed by real ones, made a level."""
+        self._pend["kline"][1][syms] = 0
+        self._pend["price"][1][syms] = 0
         self._pending = bool(self._pend["kline"][1].any() or self._pend["price"][1].any())
 
     def _confirms(
