@@ -519,3 +519,35 @@ def test_a_close_at_the_old_level_between_wild_ticks_ends_their_count():
     assert tick_by_tick(g, c, [100_000.0, 100_100.0, 100_200.0]) == [100_200.0]
     k = validate_kline_batch(kb([0], [100_300.0], np.array([T0 + 8 * H])), 1, last, c, guard=g)
     assert k.close.tolist() == [100_300.0] and g.relevels == 2
+
+
+async def test_a_sim_anchor_far_above_the_seed_s_level_trades_in_fractions():
+    # The other way round from the anchor far below: a name whose seed level is a 0.0002 coin,
+    # anchored at 60,000 (the list reordered since), kept that coin's step and lot of 1 unit: its
+    # smallest order was worth 60,000 and a held 0.15 of it could not be sold.
+    from tui_trader.clock import ManualClock
+    from tui_trader.config import Config
+    from tui_trader.market.sim import SimFeed
+    from tui_trader.models import KlineBatch
+
+    def make() -> SimFeed:
+        return SimFeed(Config(), ManualClock(0), n_symbols=40, speed="max", max_klines=5, warmup_klines=20)
+
+    plain = make()
+    await plain.start()
+    level = {s: float(p) for s, p in zip(plain.symbols, plain._market.price0, strict=True)}
+    cheap = min(level, key=level.get)
+    assert level[cheap] < 0.01 and plain.filters()[cheap].step_size == 1
+    feed = make()
+    feed.anchor_prices = {cheap: 60_000.0}
+    await feed.start()
+    f = feed.filters()[cheap]
+    assert f.min_qty * 60_000 <= 10 and float(f.tick_size) <= 60_000 / 1000
+    other = next(s for s in feed.symbols if s != cheap)
+    assert feed.filters()[other] == plain.filters()[other]  # not anchored: the seed's filters
+    k = feed.symbols.index(cheap)
+    hist = await feed.history(feed.symbols, feed.interval, 20)
+    assert hist.close[hist.sym == k][-1] == 60_000.0
+    closes = [float(ev.close[k]) async for ev in feed.events() if isinstance(ev, KlineBatch)]
+    assert len(closes) == 5 and all(30_000 < c < 120_000 for c in closes)
+    assert all(round(c / float(f.tick_size), 6) % 1 == 0 for c in closes)  # on the filters' tick

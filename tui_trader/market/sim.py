@@ -58,6 +58,9 @@ from tui_trader.monitor.metrics import CounterRate
 DEFAULT_START_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 #: A resumed market's anchor price below this many ticks of the seed's level takes its own tick.
 MIN_TICKS_AT_ANCHOR = 1000
+#: A resumed market's anchor price more than this many times the seed's level takes its own tick,
+#: step and lot (the seed's made a 0.0002 coin anchored at 60,000 trade in whole units).
+MAX_ANCHOR_RATIO = 100.0
 #: The warm-up's market steps give the event loop a turn this often (a console keeps drawing while
 #: thousands of symbols take seconds); the values made are the same either way.
 YIELD_EVERY_STEPS = 16
@@ -474,6 +477,10 @@ class SimFeed:
                 # rounded to a coarse tick, or to one tick far above it: that symbol takes the
                 # anchor's tick. The seed's own levels (and an ordinary resume) keep theirs.
                 coarse = ok & (np.where(ok, anchor, np.inf) < MIN_TICKS_AT_ANCHOR * m.tick)
+                # The other way (far above the seed's level): the seed's step of 1 unit made the
+                # smallest order of a coin anchored at 60,000 worth 60,000, and a held fraction
+                # unsellable; it takes the anchor's filters, and so the anchor's tick.
+                coarse |= ok & (np.where(ok, anchor, 0.0) > MAX_ANCHOR_RATIO * m.price0)
                 if coarse.any():
                     own = np.array([_tick_of(a) if c else 1.0 for a, c in zip(anchor, coarse, strict=True)])
                     m.tick = np.where(coarse, own, m.tick)
