@@ -74,6 +74,18 @@ def test_a_position_sized_at_the_cap_stays_under_it_after_its_fill():
         assert q > 0 and value / after <= D("0.05"), (price, q, value / after)
 
 
+def test_a_limit_entry_at_the_cap_pays_its_limit_price_even_above_the_slippage_cap():
+    # A LIMIT IOC buy fills at up to its limit price on the exchange, whatever the paper
+    # broker's slippage cap: with a 1 % buffer over a 0.5 % cap the cap is paid at 101.00.
+    cfg = Config.model_validate(
+        {"order_execution": {"use_limit_orders": True, "limit_order_buffer_percent": 1.0}}
+    )
+    q = position_size(sig(2.0, 1.0), D(10_000), D(100), 0.01, cfg, filt())
+    # 500 / (101.00 x 1.001) = 4.9455 -> 4.945 (at the slippage cap's 100.50 it was 4.970)
+    assert q == D("4.945")
+    assert q * D("101.00") * D("1.001") <= 500
+
+
 def test_size_rounds_down_to_step():
     # 5 % x 1 x 0.5 = 2.5 % (under the cap) -> 250 / 3 = 83.333...: step 0.1 -> 83.3 (never 83.4)
     q = position_size(sig(1.0, 0.5), D(10_000), D(3), 0.02, CFG, filt(step="0.1", min_qty="0.1"))

@@ -19,8 +19,8 @@ quantity is computed in ``Decimal`` with every step rounding *down*
 (``ROUND_FLOOR``), so ``quantity * price <= equity * max_position_percent / 100``
 always holds. So that the cap also holds once the order has filled, the quantity is at most
 what ``cap`` buys at the worst fill ``worst`` - the last price moved up by
-``order_execution.max_slippage_percent`` on the tick (a LIMIT entry: at most its limit price),
-as the cash check takes it - with the fee (``broker.fee_rate``) paid on top: a position bought
+``order_execution.max_slippage_percent`` on the tick, as the cash check takes it (a LIMIT
+entry: its limit price, the most the exchange fills it at) - with the fee (``broker.fee_rate``) paid on top: a position bought
 at the cap is then at most ``max_position_percent`` of the equity left after its fee (at 5 %
 and a 0.1 % fee, 500 at the last price was 500.10 at the fill). It is rounded down to the
 symbol's step size (or to ``DEFAULT_QTY_STEP`` when no filters are given), cut to ``max_qty`` (for MARKET
@@ -81,12 +81,15 @@ def _finite_decimal(name: str, value: Decimal) -> Decimal:
 
 def _cap_qty(cap: Decimal, price: Decimal, step: Decimal, cfg: Config, filters: SymbolFilters | None) -> Decimal:
     """The most base units (on ``step``) whose cost at the worst fill, fee included, is at most
-    ``cap``: the fill may slip up to ``max_slippage_percent`` (a LIMIT buy: up to its limit price),
-    and the fee (``broker.fee_rate``, rounded up to 8 decimals as the paper broker charges it) is
-    paid from the same equity."""
+    ``cap``: a MARKET buy may slip up to ``max_slippage_percent``, a LIMIT buy fill at its limit
+    price (the exchange's bound, above the slippage cap when the buffer is), and the fee
+    (``broker.fee_rate``, rounded up to 8 decimals as the paper broker charges it) is paid from
+    the same equity."""
     oe = cfg.order_execution
-    buffer = oe.limit_order_buffer_percent if oe.use_limit_orders else None
-    worst = worst_buy_price(price, filters, oe.max_slippage_percent, buffer)
+    if oe.use_limit_orders:
+        worst = limit_price(price, Side.BUY, oe.limit_order_buffer_percent, filters)
+    else:
+        worst = worst_buy_price(price, filters, oe.max_slippage_percent, None)
     fee_rate = Decimal(repr(cfg.broker.fee_rate))
     with localcontext() as ctx:
         ctx.prec = 60
