@@ -61,6 +61,20 @@ def _restart(
     return h, *gates, asyncio.create_task(e.start_up())
 
 
+async def _held_at_reconciliation(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, Any, asyncio.Event, asyncio.Task]:
+    """The trading book's engine restarting, its book open and warmed up, held before its open
+    orders are reconciled until the returned gate is set."""
+    db = str(tmp_path / "book.db")
+    await _book(db)
+    h, opened, gate, task = _restart(db, monkeypatch)
+    e = h.engine
+    opened.set()
+    await until(lambda: e.last_price("AAAUSDT") is not None and e.db is not None, "the warm-up")
+    return h, e, gate, task
+
+
 async def _killed(h: Any, task: asyncio.Task, monkeypatch: pytest.MonkeyPatch) -> None:
     """A kill -9 of the starting engine: nothing more is written."""
     monkeypatch.setattr(h.engine, "_close_session", lambda db: _nothing())
@@ -131,12 +145,7 @@ async def test_an_emergency_stop_sent_during_start_up_survives_a_kill_before_the
 async def test_an_emergency_stop_sent_during_start_up_still_takes_effect_at_its_end_never_trading_first(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = str(tmp_path / "book.db")
-    await _book(db)
-    h, opened, gate, task = _restart(db, monkeypatch)
-    e = h.engine
-    opened.set()
-    await until(lambda: e.last_price("AAAUSDT") is not None and e.db is not None, "the warm-up")
+    h, e, gate, task = await _held_at_reconciliation(tmp_path, monkeypatch)
     stop = asyncio.create_task(e.submit(EmergencyStop(reason="wrong config")))
     await _until_stored(e)
     try:
@@ -167,12 +176,7 @@ async def test_an_emergency_stop_sent_during_start_up_still_takes_effect_at_its_
 async def test_an_emergency_stop_with_a_bad_flag_during_start_up_is_refused_at_once_and_not_stored(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = str(tmp_path / "book.db")
-    await _book(db)
-    h, opened, gate, task = _restart(db, monkeypatch)
-    e = h.engine
-    opened.set()
-    await until(lambda: e.last_price("AAAUSDT") is not None and e.db is not None, "the warm-up")
+    h, e, gate, task = await _held_at_reconciliation(tmp_path, monkeypatch)
     try:
         res = await asyncio.wait_for(e.submit(EmergencyStop(reason="x", close_positions="no")), 5)  # type: ignore[arg-type]
         assert not res.ok and "close_positions must be true or false" in res.message
