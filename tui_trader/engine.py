@@ -292,6 +292,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         # kill before the start-up ends must not lose it); how many of them were stored
         self._stops_storable = False
         self._stops_stored = 0
+        # the stored state is an emergency stop (its reason), and whether that stop's close of all
+        # positions never ran (a stop sent during a start-up that a kill ended): see recovery
+        self._restored_stop: str | None = None
+        self._stop_close_skipped = False
         self._audit_backlog: list[tuple[int, Source, str, dict[str, Any], bool, str]] = []
         self._db_lock: Any = None  # EngineLock: one engine per database file
         # how far start-up got: what stop() may write back (a start-up that failed half way must
@@ -410,6 +414,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 await self._check_book_mode()
                 # read before an emergency stop sent during this start-up is stored over it
                 saved = await self.db.load_engine_state()
+                await self._note_unfinished_stop(saved)
             except (ValueError, ArithmeticError) as exc:  # the account's amounts, read for its quote asset
                 raise self._unreadable_book(exc) from None
             self._stops_storable = True
@@ -530,7 +535,12 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 # ended while the rows were read): booked here as well, their fills would count twice
                 open_orders = [o for o in await self.db.load_open_orders() if not self._own_order(o.client_order_id)]
                 if open_orders:
-                    fixed = await self.order_mgr.reconcile(open_orders)
+                    # an emergency-stopped book (restored so, or a stop waiting for this start-up's
+                    # end) keeps no working order at the exchange: each one still open is canceled
+                    stop = self._stop_cancel_reason()
+                    fixed = await self.order_mgr.reconcile(open_orders, cancel_why=stop)
+                    if stop:
+                        await self._audit_stop_cancels(fixed, stop)
                     log.warning("reconciled %d open order(s) from the last run: %s", len(fixed),
                                 ", ".join(f"{o.client_order_id} {o.status.value}" for o in fixed))
                     # still open: the exchange could not be asked, or the order could not be canceled

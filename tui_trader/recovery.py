@@ -86,6 +86,20 @@ WHERE o.status IN ('INTENT', 'NEW', 'PARTIALLY_FILLED')
 """
 
 
+#: Audit actions of what a restart does for an emergency stop it restores: the open orders it
+#: cancels, and (once) that the stop's close of all positions never ran.
+STOP_RESTART_ACTION = "emergency_stop_restart"
+STOP_CLOSE_SKIPPED_ACTION = "emergency_stop_close_skipped"
+
+# The last emergency stop's audit row: a stop sent during a start-up writes
+# "emergency_stop_waiting" when it is stored, and "emergency_stop" once it took effect.
+_LAST_STOP_SQL = f"""
+SELECT action, args_json FROM audit_log
+WHERE action IN ('emergency_stop_waiting', 'emergency_stop', '{STOP_CLOSE_SKIPPED_ACTION}')
+ORDER BY id DESC LIMIT 1
+"""
+
+
 class EngineRecovery:
     """Start-up recovery of a :class:`~tui_trader.engine.TradingEngine` (a mixin: the
     attributes it reads and sets are the engine's)."""
@@ -126,6 +140,58 @@ class EngineRecovery:
                 continue  # unreadable: the configuration's own window applies
         if windows:
             self.broker.earlier_recv_window_ms = max(windows)
+
+    async def _note_unfinished_stop(self, saved: dict[str, Any] | None) -> None:
+        """Before a stop sent during this start-up is stored: whether the stored state is an
+        emergency stop, and whether its close of all positions never ran (it was sent during a
+        start-up that ended - a kill - before the stop took effect)."""
+        if not saved or saved["state"] != EngineState.EMERGENCY_STOPPED:
+            return
+        self._restored_stop = saved.get("reason") or "emergency stop"
+        async with self.db.transaction() as conn:
+            rows = list(await conn.execute_fetchall(_LAST_STOP_SQL))
+        if rows and rows[0][0] == "emergency_stop_waiting":
+            try:
+                self._stop_close_skipped = bool(json.loads(rows[0][1] or "{}").get("close_positions"))
+            except (ValueError, AttributeError):
+                self._stop_close_skipped = False
+
+    def _stop_cancel_reason(self) -> str:
+        """Why the reconciliation cancels every open order of the book at once ("" when it does
+        not): the book is emergency-stopped - restored so, stopped meanwhile, or a stop waits for
+        this start-up's end."""
+        if self._restored_stop is not None and (not self._state_restored or self.sm.state is EngineState.EMERGENCY_STOPPED):
+            return f"canceled at restart: emergency stop ({self._restored_stop})"
+        if self.sm.state is EngineState.EMERGENCY_STOPPED:
+            return f"canceled: emergency stop ({self.state_reason or 'emergency stop'})"
+        if self._startup_stops:
+            cmd = self._startup_stops[0][0]
+            return f"canceled: emergency stop sent during the start-up ({cmd.reason or 'operator emergency stop'})"
+        return ""
+
+    async def _audit_stop_cancels(self, orders: list[Order], why: str) -> None:
+        """An audit row (source system) naming the orders the emergency stop's reconciliation canceled."""
+        done = [o.client_order_id for o in orders if o.status.is_final and o.error == why]
+        if not done:
+            return
+        log.warning("%s: %d open order(s) canceled: %s", why, len(done), ", ".join(done))
+        await self.db.audit(self.clock.now_ms(), Source.SYSTEM, STOP_RESTART_ACTION, {"canceled": done}, True,
+                            f"{why}: {len(done)} open order(s) canceled")
+
+    async def _report_skipped_stop_close(self) -> None:
+        """The restored emergency stop asked to close all positions, but never took effect: the
+        close is not redone now (days later, at another price: the operator's call). Logged and
+        audited once, so that the console shows it."""
+        if not self._stop_close_skipped:
+            return
+        self._stop_close_skipped = False
+        held = ", ".join(sorted(self.portfolio.positions)) or "none"
+        text = (f"the emergency stop ({self._restored_stop}) was stored but the run ended before it took effect: "
+                f"its close of all positions did not run and is not redone now (positions held: {held}); "
+                "close them yourself if they should still go")
+        log.warning("%s", text)
+        await self.db.audit(self.clock.now_ms(), Source.SYSTEM, STOP_CLOSE_SKIPPED_ACTION, {"close_positions": True},
+                            False, text)
 
     async def _last_stored_ms(self) -> int | None:
         async with self.db.transaction() as conn:
@@ -659,6 +725,8 @@ class EngineRecovery:
             # today's daily-loss limit holds whatever state this start takes (paused by a failed
             # reconciliation too): a start later today goes back to reducing, not to running
             self.breakers.note_daily_trip(now)
+        if self.db is not None:
+            await self._report_skipped_stop_close()
         if self._startup_stops:
             # an emergency stop sent during this start-up (stored at once) takes effect right after
             # this: no state in between, stored or traded (a kill now finds the stop stored)

@@ -276,11 +276,12 @@ class OrderManager:
         await self._resolve(order, NOT_FOUND)
         return order
 
-    async def reconcile(self, open_orders: Sequence[Order]) -> list[Order]:
+    async def reconcile(self, open_orders: Sequence[Order], cancel_why: str = "") -> list[Order]:
         """Start-up reconciliation of stored non-final orders (final ones are returned untouched).
 
         Found at the exchange -> its real status and fills are recorded (still open and older than the
-        order timeout -> canceled). Not found -> ``CANCELED`` with error ``"not sent before restart"``,
+        order timeout -> canceled; with ``cancel_why`` - an emergency-stopped book - still open ->
+        canceled at once, with that error). Not found -> ``CANCELED`` with error ``"not sent before restart"``,
         but only once the earlier process's requests can no longer arrive (the broker's
         ``in_flight_ms`` after this manager was made; before that, it waits and looks again).
         Never resends. Returns the orders (same objects, updated) in input order.
@@ -290,7 +291,7 @@ class OrderManager:
             if not order.status.is_final:
                 self._used.add(order.client_order_id)
                 self._open[order.client_order_id] = order.symbol
-                await self._resolve(order, NOT_SENT_BEFORE_RESTART, self._earlier_sends_land_by_ms)
+                await self._resolve(order, NOT_SENT_BEFORE_RESTART, self._earlier_sends_land_by_ms, cancel_why)
             out.append(order)
         return out
 
@@ -440,10 +441,13 @@ class OrderManager:
         if fills or order.status != before or not order.status.is_final:
             await self._record(order, fills)
 
-    async def _resolve(self, order: Order, not_found_reason: str, sends_land_by_ms: int = 0) -> None:
+    async def _resolve(
+        self, order: Order, not_found_reason: str, sends_land_by_ms: int = 0, cancel_why: str = ""
+    ) -> None:
         """``sends_land_by_ms``: clock time by which every request of an earlier process has
         arrived or can no longer arrive; "not found" before it proves nothing, so the order is
-        looked up once more when it has passed."""
+        looked up once more when it has passed. ``cancel_why``: an order still open is canceled at
+        once (not waited for until the order timeout), with that error."""
         cid = order.client_order_id
         timer = _Timer(self.clock.now_ms())
         try:
@@ -471,7 +475,9 @@ class OrderManager:
             await self._record(order, [])
             return
         await self._adopt(order, res)
-        if not order.status.is_final:
+        if not order.status.is_final and cancel_why:
+            await self._cancel(order, cancel_why)
+        elif not order.status.is_final:
             age_timer = _Timer(min(order.created_ms, self.clock.now_ms()))
             await self._await_final(order, age_timer)
         log.info("order %s resolved: %s", cid, order.status)

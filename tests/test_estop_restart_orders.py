@@ -1,0 +1,110 @@
+"""A book that restarts emergency-stopped keeps no working order at the exchange.
+
+An emergency stop sent during a start-up is stored at once; a kill -9 before the start-up ends
+brings the book back emergency-stopped, but the stop's own actions (cancel the open orders,
+optionally close the positions) never ran. The restart's reconciliation cancels every open order
+of the book at once (not after the order timeout), audited by the system with the stop named;
+the close of all positions is not redone days later at another price - it is logged and audited
+as not done, for the operator to decide."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+
+import pytest
+from exchange_standin import StandinExchange, SteerableClock
+from test_binance_broker import KEY, T0, live_cfg
+
+from tui_trader.events import ManualBuy, Start
+from tui_trader.models import EngineState, Order, OrderStatus, OrderType, Side, Source
+from tui_trader.runtime import build_engine
+from tui_trader.storage.db import Database
+
+
+@pytest.fixture
+async def ex(shared_data):
+    # sleeps capped: an order waited for until the (30 s) order timeout is polled within a second
+    stand = await StandinExchange(SteerableClock(T0, max_sleep_s=0.02), shared_data, api_key=KEY).start()
+    yield stand
+    await stand.stop()
+
+
+async def _book_killed_with_a_waiting_stop(ex, cfg, db: str, close_positions: bool) -> str:
+    """A live book holding ETH, with a resting LIMIT buy at the exchange that it placed, whose
+    start-up got an emergency stop (stored at once) and was then killed. Returns the order's id."""
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert (await e.submit(Start())).ok
+        assert (await e.submit(ManualBuy(symbol="ETHUSDT", quote_amount=Decimal(60)))).ok
+        now = e.clock.now_ms()
+        cid = e._next_client_id()
+        order = Order(
+            client_order_id=cid, symbol="ETHUSDT", side=Side.BUY, type=OrderType.LIMIT,
+            quantity=Decimal("0.05"), price=Decimal("1000.00"), status=OrderStatus.INTENT,
+            source=Source.STRATEGY, reason="entry", created_ms=now, updated_ms=now,
+        )
+        await e.db.write_order_intent(order, e.session_id)
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
+    ex.add_open_order("ETHUSDT", cid, "BUY", "0.05", "1000.00")  # sent, resting (the stand-in's GTC)
+    # what a stop sent during the next start-up stored before the kill (_store_waiting_stop)
+    async with await Database.open(db, clock=ex.clock) as store:
+        now = ex.clock.now_ms()
+        await store.save_engine_state_only(EngineState.EMERGENCY_STOPPED, "operator panic", now)
+        await store.audit(now, Source.UI, "emergency_stop_waiting", {"close_positions": close_positions}, True,
+                          "operator panic: stored; takes effect when the start-up ends")
+    return cid
+
+
+@pytest.mark.parametrize("close_positions", [True, False])
+async def test_an_emergency_stopped_restart_cancels_every_open_order_and_does_not_redo_the_close(
+    ex, tmp_path, monkeypatch, caplog, close_positions
+) -> None:
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    cid = await _book_killed_with_a_waiting_stop(ex, cfg, db, close_positions)
+    assert ex.orders[cid].status == "NEW"
+
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    with caplog.at_level(logging.WARNING):
+        await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert e.state is EngineState.EMERGENCY_STOPPED and e.state_reason == "operator panic"
+        assert e._error == ""  # the reconciliation passed
+        assert ex.orders[cid].status == "CANCELED"  # nothing left working at the exchange
+        stored = await e.db.get_order(cid)
+        assert stored.status is OrderStatus.CANCELED and stored.executed_qty == 0
+        # canceled because of the stop, at once - not after the order timeout
+        assert stored.error == "canceled at restart: emergency stop (operator panic)"
+        audit = await e.db.load_audit(limit=100)
+        cancels = [a for a in audit if a["action"] == "emergency_stop_restart"]
+        assert [(a["source"], a["args"]["canceled"]) for a in cancels] == [("system", [cid])]
+        assert "emergency stop (operator panic)" in cancels[0]["outcome"]
+        # the position is still held: the close is not redone; said so when the stop asked for it
+        assert "ETHUSDT" in e.portfolio.positions
+        assert not [x for x in ex.executed if x.side == "SELL"]
+        skipped = [a for a in audit if a["action"] == "emergency_stop_close_skipped"]
+        said = [r for r in caplog.records if "did not run" in r.getMessage()]
+        if close_positions:
+            assert [(a["source"], a["ok"]) for a in skipped] == [("system", False)]
+            assert "close of all positions did not run" in skipped[0]["outcome"]
+            assert "ETHUSDT" in skipped[0]["outcome"]
+            assert said and said[0].levelno == logging.WARNING
+        else:
+            assert not skipped and not said
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
+
+    # a later restart (the stop still holds, nothing open) says nothing more
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert e.state is EngineState.EMERGENCY_STOPPED
+        audit = await e.db.load_audit(limit=100)
+        again = [a for a in audit if a["action"] in ("emergency_stop_restart", "emergency_stop_close_skipped")]
+        assert again == cancels + skipped
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
