@@ -23,6 +23,7 @@ from rich.table import Table
 from tui_trader.clock import parse_duration
 from tui_trader.config import Config
 from tui_trader.events import StartupProgress
+from tui_trader.monitor.health import FEED_COUNTERS, feed_counts
 
 log = logging.getLogger("tui_trader.headless")
 #: Signals that stop a run cleanly (flush, close, exit 0); SIGHUP: the SSH session it was started from dropped.
@@ -180,6 +181,7 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
             "klines_per_symbol": round(klines / max(1, len(engine.symbols)), 2),
             "events_per_s": round(klines / wall, 1) if wall > 0 else 0.0,
             "rejected_by_reason": dict(feed_health.get("rejected_by_reason", {})),
+            "feed_counts": feed_counts(feed_health),
             "db": engine._db_path if engine._persist else None,
         }
     )
@@ -222,6 +224,9 @@ def print_summary(s: dict[str, Any], console: Console) -> None:
         t.add_row(k, f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))  # counts as 15,211
     for reason, n in sorted(s.get("rejected_by_reason", {}).items()):
         t.add_row(f"  rejected: {reason}", str(n))
+    for key, label in FEED_COUNTERS.items():  # only those that are not zero
+        if s.get("feed_counts", {}).get(key):
+            t.add_row(f"  feed: {label}", f"{s['feed_counts'][key]:,}")
     console.print(t)
 
 

@@ -80,13 +80,43 @@ def _reconnecting(feed_health: Mapping[str, Any], now_ms: int | None) -> HealthC
     return HealthCheck("feed", WARNING if brief else UNHEALTHY, msg, critical=True)
 
 
+#: The feed's counters an operator should see (``health()`` keys), only when not zero: price updates
+#: dropped for a slow consumer, closed klines that came late (older than the newest emitted one), and
+#: price levels far from the last one taken as new on confirmation. Each is otherwise only a
+#: rate-limited log line.
+FEED_COUNTERS = {
+    "prices_dropped": "price update(s) dropped",
+    "late_dropped": "late kline(s) dropped",
+    "relevels": "new price level(s) taken",
+}
+
+
+def feed_counts(feed_health: Mapping[str, Any]) -> dict[str, int]:
+    """The non-zero :data:`FEED_COUNTERS` of a feed's ``health()`` (a feed without one counts 0)."""
+    out: dict[str, int] = {}
+    for key in FEED_COUNTERS:
+        try:
+            n = int(feed_health.get(key) or 0)
+        except (TypeError, ValueError):
+            continue
+        if n > 0:
+            out[key] = n
+    return out
+
+
+def describe_feed_counts(counts: Mapping[str, int]) -> str:
+    """``12 price update(s) dropped, 3 late kline(s) dropped``."""
+    return ", ".join(f"{counts[k]:,} {label}" for k, label in FEED_COUNTERS.items() if counts.get(k))
+
+
 def feed_checks(
     feed_health: Mapping[str, Any], kind: str, rejects_quiet_ms: int | None = None, now_ms: int | None = None
 ) -> list[HealthCheck]:
     """Connection and staleness of the feed's streams, and rejected messages: a warning while
     they are recent (``rejects_quiet_ms``, from :class:`RejectWatch`, below
     :data:`REJECTS_RECENT_MS`; unknown: always), healthy with the total once they have stopped.
-    ``now_ms`` (the engine's clock) dates a reconnection against the streams' last events."""
+    ``now_ms`` (the engine's clock) dates a reconnection against the streams' last events. The
+    feed row ends with the non-zero :data:`FEED_COUNTERS`."""
     out: list[HealthCheck] = []
     connected = bool(feed_health.get("connected", False))
     stale = sorted(name for name, s in (feed_health.get("streams") or {}).items() if s.get("stale"))
@@ -98,6 +128,10 @@ def feed_checks(
         out.append(HealthCheck("feed", WARNING, f"stale: {', '.join(stale)}", critical=True))
     else:
         out.append(HealthCheck("feed", HEALTHY, f"{kind} connected", critical=True))
+    counts = feed_counts(feed_health)
+    if counts:  # the feed row's state stays its own: these say what the feed let go, or took as new
+        row = out[0]
+        out[0] = HealthCheck(row.name, row.status, f"{row.message}; {describe_feed_counts(counts)}", row.critical)
     rejected = int(feed_health.get("rejected", 0) or 0)
     if rejected:
         by = feed_health.get("rejected_by_reason") or {}
