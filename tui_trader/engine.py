@@ -1408,11 +1408,12 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             return await self._write_off(symbol, source, reason, why)
         if qty <= 0:
             return "quantity rounds to zero"
-        reasons = self.checks.check_exit(symbol, qty, price, pos.quantity, f)
+        market = quantity is None and self._market_close(symbol, qty, price, pos.quantity, f)
+        reasons = [] if market else self.checks.check_exit(symbol, qty, price, pos.quantity, f)
         refused, reason = self._risk_gate(symbol, Side.SELL, reasons, override, reason)
         if refused:
             return refused
-        order = await self._place(symbol, Side.SELL, qty, price, source, reason, sig, emergency_close)
+        order = await self._place(symbol, Side.SELL, qty, price, source, reason, sig, emergency_close, market)
         if isinstance(order, str):
             return order
         if sig is None and order.executed_qty > 0:
@@ -1420,6 +1421,32 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             # starts the cooldown a signal would: the next period must not buy straight back
             self.generator.restore_cooldowns({symbol: self.clock.now_ms()})
         return order
+
+    def _market_close(
+        self, symbol: str, qty: Decimal, price: Decimal, holding: Decimal, f: SymbolFilters | None
+    ) -> bool:
+        """Whether a close of the holding goes out as a MARKET order although ``use_limit_orders``:
+        its LIMIT order's value, taken at the limit price (below the last price by the buffer),
+        misses the minimum notional, while a MARKET order (held to it at the average price:
+        applyMinToMarket) passes every exit check. As a LIMIT order it was refused as dust that
+        cannot be sold, but - worth the minimum at the last price - not written off either."""
+        oe = self.cfg.order_execution
+        if not oe.use_limit_orders or f is None or qty <= 0:
+            return False
+        from tui_trader.execution.filters import limit_price
+
+        if qty * limit_price(price, Side.SELL, oe.limit_order_buffer_percent, f) >= f.min_notional:
+            return False
+        ctx = TradeContext(
+            symbol=symbol, quantity=qty, price=price, fee_rate=Decimal(0), cash=Decimal(0), equity=Decimal(0),
+            holding=True, holding_qty=holding, filters=f, state=EngineState.RUNNING, source=Source.UI,
+            order_type=OrderType.MARKET,
+        )
+        if self.checks.check_exit(ctx):
+            return False
+        log.info("%s: a LIMIT close would be below the minimum notional at its limit price: sent as a MARKET "
+                 "order", symbol)
+        return True
 
     def _lot_filters(self, symbol: str) -> SymbolFilters | None:
         """The symbol's filters as this engine's orders must meet them: with MARKET orders (no
@@ -1454,6 +1481,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         reason: str,
         sig: Signal | None,
         emergency_close: bool = False,
+        market: bool = False,
     ) -> Order | str:
         # the last moment before an order exists: an emergency stop made while this one was being
         # prepared (a command waiting for the trade lock, a lookup of an earlier order) stops it
@@ -1463,7 +1491,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         oe = self.cfg.order_execution
         otype = OrderType.MARKET
         limit: Decimal | None = None
-        if oe.use_limit_orders:
+        if oe.use_limit_orders and not market:  # (market: see _market_close)
             from tui_trader.execution.filters import limit_price
 
             limit = limit_price(price, side, oe.limit_order_buffer_percent, self.filters.get(symbol))
