@@ -89,3 +89,23 @@ def test_a_summary_without_feed_counters_lists_none() -> None:
     out = Console(record=True, width=160)
     print_summary(s, out)
     assert "feed:" not in out.export_text()
+
+
+async def test_the_sim_and_binance_feeds_report_their_new_price_levels() -> None:
+    # the guard counted them, but no feed's health() carried the count, so no row could show it
+    from tui_trader.clock import ManualClock
+    from tui_trader.market.binance import BinanceFeed
+    from tui_trader.market.sim import SimFeed
+
+    sim = SimFeed(Config(), ManualClock(), n_symbols=4, seed=3, speed="max", warmup_klines=10)
+    assert sim.health()["relevels"] == 0  # before start: no guard yet
+    await sim.start()
+    try:
+        sim._guard.relevels = 2
+        assert sim.health()["relevels"] == 2
+    finally:
+        await sim.stop()
+    live = BinanceFeed(Config(), ManualClock())
+    live._guard.relevels = 3
+    assert live.health()["relevels"] == 3
+    assert feed_checks(live.health(), "binance")[0].message.endswith("3 new price level(s) taken")

@@ -764,6 +764,7 @@ class BinanceFeed:
             "duplicates_dropped": self.duplicates_dropped,
             "late_dropped": self.late_dropped,
             "prices_dropped": self.prices_dropped,
+            "relevels": self._guard.relevels,
             "rate_limited": self._retry.rate_limited,
             "last_retry_after_s": self._retry.last_retry_after_s,
             "events_per_s": self._events_per_s,

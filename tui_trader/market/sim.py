@@ -567,6 +567,7 @@ class SimFeed:
             "rejected": self.counter.total,
             "rejected_by_reason": dict(self.counter.by_reason),
             "reconnects": 0,
+            "relevels": self._guard.relevels if self._guard is not None else 0,
             "events_per_s": self._rate.read(self.received),
         }
 
