@@ -14,10 +14,11 @@ import logging
 from decimal import Decimal
 
 import pytest
+from engine_helpers import until
 from exchange_standin import StandinExchange, SteerableClock
 from test_binance_broker import KEY, T0, live_cfg
 
-from tui_trader.events import ManualBuy, Start
+from tui_trader.events import EmergencyStop, ManualBuy, Start
 from tui_trader.models import EngineState, Order, OrderStatus, OrderType, Side, Source
 from tui_trader.runtime import build_engine
 from tui_trader.storage.db import Database
@@ -31,9 +32,9 @@ async def ex(shared_data):
     await stand.stop()
 
 
-async def _book_killed_with_a_waiting_stop(ex, cfg, db: str, close_positions: bool) -> str:
-    """A live book holding ETH, with a resting LIMIT buy at the exchange that it placed, whose
-    start-up got an emergency stop (stored at once) and was then killed. Returns the order's id."""
+async def _book_with_a_resting_order(ex, cfg, db: str) -> str:
+    """A live book holding ETH, with a resting LIMIT buy at the exchange that it placed (a kill
+    left it open). Returns the order's id."""
     e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
     await asyncio.wait_for(e.start_up(), 20)
     try:
@@ -50,6 +51,12 @@ async def _book_killed_with_a_waiting_stop(ex, cfg, db: str, close_positions: bo
     finally:
         await asyncio.wait_for(e.stop(), 20)
     ex.add_open_order("ETHUSDT", cid, "BUY", "0.05", "1000.00")  # sent, resting (the stand-in's GTC)
+    return cid
+
+
+async def _book_killed_with_a_waiting_stop(ex, cfg, db: str, close_positions: bool) -> str:
+    """That book, whose start-up then got an emergency stop (stored at once) and was killed."""
+    cid = await _book_with_a_resting_order(ex, cfg, db)
     # what a stop sent during the next start-up stored before the kill (_store_waiting_stop)
     async with await Database.open(db, clock=ex.clock) as store:
         now = ex.clock.now_ms()
@@ -107,4 +114,43 @@ async def test_an_emergency_stopped_restart_cancels_every_open_order_and_does_no
         again = [a for a in audit if a["action"] in ("emergency_stop_restart", "emergency_stop_close_skipped")]
         assert again == cancels + skipped
     finally:
+        await asyncio.wait_for(e.stop(), 20)
+
+
+async def test_a_stop_sent_during_the_start_up_has_the_open_orders_canceled_at_once(ex, tmp_path, monkeypatch) -> None:
+    """The waiting stop takes effect when the start-up ends, but the reconciliation before that
+    does not wait for the book's open orders until the order timeout: it cancels them."""
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    cid = await _book_with_a_resting_order(ex, cfg, db)
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    gate = asyncio.Event()
+    reconcile = e._reconcile
+
+    async def held() -> str:
+        await gate.wait()
+        return await reconcile()
+
+    monkeypatch.setattr(e, "_reconcile", held)
+    task = asyncio.create_task(e.start_up())
+    try:
+        await until(lambda: e._stops_storable, "the book opened")
+        stop = asyncio.create_task(e.submit(EmergencyStop(reason="panic now")))
+        await until(lambda: e._startup_stops, "the stop waiting")
+        gate.set()
+        await asyncio.wait_for(task, 20)
+        res = await asyncio.wait_for(stop, 20)
+        assert res.ok, res.message
+        assert e.state is EngineState.EMERGENCY_STOPPED and e._error == ""
+        assert ex.orders[cid].status == "CANCELED"
+        stored = await e.db.get_order(cid)
+        assert stored.status is OrderStatus.CANCELED
+        assert stored.error == "canceled: emergency stop sent during the start-up (panic now)"
+        (row,) = [a for a in await e.db.load_audit(limit=100) if a["action"] == "emergency_stop_restart"]
+        assert row["source"] == "system" and row["args"] == {"canceled": [cid]}
+        assert "ETHUSDT" in e.portfolio.positions  # the stop did not ask to close
+    finally:
+        if not task.done():
+            gate.set()
+            await asyncio.wait_for(task, 20)
         await asyncio.wait_for(e.stop(), 20)
