@@ -43,9 +43,17 @@ async def _book_with_a_resting_order(ex, cfg, db: str) -> str:
         now = e.clock.now_ms()
         cid = e._next_client_id()
         order = Order(
-            client_order_id=cid, symbol="ETHUSDT", side=Side.BUY, type=OrderType.LIMIT,
-            quantity=Decimal("0.05"), price=Decimal("1000.00"), status=OrderStatus.INTENT,
-            source=Source.STRATEGY, reason="entry", created_ms=now, updated_ms=now,
+            client_order_id=cid,
+            symbol="ETHUSDT",
+            side=Side.BUY,
+            type=OrderType.LIMIT,
+            quantity=Decimal("0.05"),
+            price=Decimal("1000.00"),
+            status=OrderStatus.INTENT,
+            source=Source.STRATEGY,
+            reason="entry",
+            created_ms=now,
+            updated_ms=now,
         )
         await e.db.write_order_intent(order, e.session_id)
     finally:
@@ -61,8 +69,14 @@ async def _book_killed_with_a_waiting_stop(ex, cfg, db: str, close_positions: bo
     async with await Database.open(db, clock=ex.clock) as store:
         now = ex.clock.now_ms()
         await store.save_engine_state_only(EngineState.EMERGENCY_STOPPED, "operator panic", now)
-        await store.audit(now, Source.UI, "emergency_stop_waiting", {"close_positions": close_positions}, True,
-                          "operator panic: stored; takes effect when the start-up ends")
+        await store.audit(
+            now,
+            Source.UI,
+            "emergency_stop_waiting",
+            {"close_positions": close_positions},
+            True,
+            "operator panic: stored; takes effect when the start-up ends",
+        )
     return cid
 
 
@@ -111,13 +125,17 @@ async def test_an_emergency_stopped_restart_cancels_every_open_order_and_does_no
     try:
         assert e.state is EngineState.EMERGENCY_STOPPED
         audit = await e.db.load_audit(limit=100)
-        again = [a for a in audit if a["action"] in ("emergency_stop_restart", "emergency_stop_close_skipped")]
+        again = [
+            a for a in audit if a["action"] in ("emergency_stop_restart", "emergency_stop_close_skipped")
+        ]
         assert again == cancels + skipped
     finally:
         await asyncio.wait_for(e.stop(), 20)
 
 
-async def test_a_stop_sent_during_the_start_up_has_the_open_orders_canceled_at_once(ex, tmp_path, monkeypatch) -> None:
+async def test_a_stop_sent_during_the_start_up_has_the_open_orders_canceled_at_once(
+    ex, tmp_path, monkeypatch
+) -> None:
     """The waiting stop takes effect when the start-up ends, but the reconciliation before that
     does not wait for the book's open orders until the order timeout: it cancels them."""
     cfg = live_cfg(ex, monkeypatch)
