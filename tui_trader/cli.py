@@ -206,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: until the data ends or Ctrl-C)")
     p.add_argument("--live", action="store_true",
                    help="refused: live trading needs the console's typed confirmation (tui-trader --live)")
+    p.add_argument("--status-every", dest="status_every", metavar="T",
+                   help="log a status line (state, periods, equity, positions, feed) every T of wall time, "
+                   "e.g. 30s, 15m, 1h; 0 for none (default: 15m)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
 
     p = _subparser(sub, "backtest", help="judge the strategy on historical klines", description="""

@@ -33,6 +33,51 @@ BOOK_FIGURES = ("final_equity", "return_pct", "cash", "fees_paid", "open_positio
                 "book_resumed")
 
 
+#: How often (wall time) a headless run logs its status line by default: a quiet run logged nothing
+#: after its start-up, and an operator tailing the log could not tell a live run from a hung one.
+STATUS_EVERY_S = 15 * 60.0
+
+
+def parse_status_every(text: str) -> float:
+    """``--status-every``: a duration (30s, 15m, 1h) in seconds, or 0 (``0``, ``0s``, ``off``) for
+    no status line. Raises ValueError for anything else."""
+    if text.strip().lower() in ("0", "0s", "0m", "0h", "off"):
+        return 0.0
+    return parse_duration(text)
+
+
+def status_line(snap: Any) -> str:
+    """One line of what a run is doing, from a snapshot (:class:`~tui_trader.events.EngineSnapshot`)
+    only: its state, rating periods, equity against the starting balance, open positions and the
+    feed's health row."""
+    pf = snap.portfolio
+    start = float(pf.starting_balance)
+    ret = f" ({(pf.equity / start - 1.0) * 100.0:+.2f} %)" if start else ""
+    n = len(snap.positions)
+    periods = int(snap.counters.get("periods", 0))
+    feed = next((c for c in snap.health.checks if c.name == "feed"), None)
+    if feed is None or feed.status == "healthy":
+        feed_text = "feed ok"
+    else:
+        feed_text = f"feed {feed.status}: {feed.message}"
+    return (
+        f"status: {snap.state.value} · {periods:,} period{'' if periods == 1 else 's'}"
+        f" · equity {pf.equity:,.2f} {pf.quote_asset}{ret}"
+        f" · {n} position{'' if n == 1 else 's'} · {feed_text}"
+    )
+
+
+async def _log_status(engine: Any, every_s: float) -> None:
+    """Log :func:`status_line` at INFO every ``every_s`` seconds of wall time (the event loop's
+    monotonic clock, never the engine's), until cancelled. Display only: reads snapshots."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            log.info("%s", status_line(engine.snapshot()))
+        except Exception as exc:  # noqa: BLE001 - a status line never stops the run
+            log.warning("status line not available: %s", exc)
+
+
 class _StderrHandler(logging.StreamHandler):
     """Writes each record to ``sys.stderr`` as it is at that moment, not as it was when logging
     was set up: a host (or a test) that swaps or closes its stderr leaves no dead stream behind."""
@@ -100,7 +145,9 @@ class _Bar:
             self._p = None
 
 
-async def run_headless(cfg: Config, duration_s: float | None, console: Console, **overrides: Any) -> dict[str, Any]:
+async def run_headless(cfg: Config, duration_s: float | None, console: Console, *,
+                       status_every_s: float = STATUS_EVERY_S, **overrides: Any) -> dict[str, Any]:
+    """Run the engine; ``status_every_s`` (wall time, 0: never) paces :func:`status_line` in the log."""
     from tui_trader.runtime import build_engine
 
     # one bar at a time for the start-up's steps: the engine's (feed, history, rating the history)
@@ -119,6 +166,7 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
     stopped_by = "data ended"
     started_up = False
     stop_task = asyncio.create_task(stop_event.wait())
+    status_task: asyncio.Task | None = None
     try:
         # a signal during a long start-up (loading, warm-up) stops it too
         start_task = asyncio.create_task(engine.start_up())
@@ -134,9 +182,13 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
             start_task.result()  # re-raise a start-up failure
             started_up = True
             run_task = asyncio.create_task(engine.run())
+            if status_every_s > 0:
+                status_task = asyncio.create_task(_log_status(engine, status_every_s))
             remaining = None if duration_s is None else max(0.0, duration_s - (time.perf_counter() - t0))
             done, _ = await asyncio.wait({run_task, stop_task}, timeout=remaining,
                                          return_when=asyncio.FIRST_COMPLETED)
+            if status_task is not None:  # the run is over: no line about a feed stopping on purpose
+                status_task.cancel()
             if run_task not in done:
                 stopped_by = "signal" if stop_task in done else "duration reached"
                 await engine.stop()  # lets the loop finish its event, then flushes and closes
@@ -150,6 +202,8 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
         unsubscribe()
         startup_bar.close()
         stop_task.cancel()
+        if status_task is not None:
+            status_task.cancel()
         wall = time.perf_counter() - t0
         summary = engine.summary() if engine._started else {}
         feed_health = engine.feed.health() if engine._started else {}
@@ -239,6 +293,12 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
             duration = parse_duration(args.duration)
         except ValueError as exc:
             raise UsageError(f"--duration: {exc}") from None
+    status_every = STATUS_EVERY_S
+    if getattr(args, "status_every", None) is not None:
+        try:
+            status_every = parse_status_every(args.status_every)
+        except ValueError as exc:
+            raise UsageError(f"--status-every: {exc}; 0 turns the status line off") from None
     if cfg.feed.kind == "replay" and not cfg.feed.replay.path:
         raise UsageError("--feed replay needs --data PATH (or feed.replay.path)")
     setup_logging(cfg)
@@ -249,7 +309,7 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
 
     with logging_to_file(cfg, log):
         try:
-            summary = asyncio.run(run_headless(cfg, duration, Console(stderr=True)))
+            summary = asyncio.run(run_headless(cfg, duration, Console(stderr=True), status_every_s=status_every))
         except (FileNotFoundError, ReplayError) as exc:
             log.error("%s", exc, extra={"stderr": False})
             print(f"error: {exc}", file=sys.stderr)
