@@ -54,7 +54,8 @@ def test_the_interval_is_a_duration_or_zero_for_none() -> None:
     assert parse_status_every("15m") == 900.0
     assert parse_status_every("1h") == 3600.0
     assert parse_status_every("0") == parse_status_every("0s") == parse_status_every("off") == 0.0
-    for bad in ("5x", "-1s", "nan", "", "m"):
+    assert parse_status_every("0.0") == parse_status_every("0m") == parse_status_every("0ms") == 0.0
+    for bad in ("5x", "-1s", "nan", "", "m", ".", "-0"):
         with pytest.raises(ValueError):
             parse_status_every(bad)
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import signal
 import sys
 import time
@@ -41,7 +42,8 @@ STATUS_EVERY_S = 15 * 60.0
 def parse_status_every(text: str) -> float:
     """``--status-every``: a duration (30s, 15m, 1h) in seconds, or 0 (``0``, ``0s``, ``off``) for
     no status line. Raises ValueError for anything else."""
-    if text.strip().lower() in ("0", "0s", "0m", "0h", "off"):
+    t = text.strip().lower()
+    if t == "off" or re.fullmatch(r"(0+(\.0*)?|\.0+)(ms|s|m|h|d)?", t):  # a zero in any unit: 0, 0.0, 0s, 0m
         return 0.0
     return parse_duration(text)
 
