@@ -160,3 +160,22 @@ async def test_status_lines_change_no_trade(klines_dir: Path, tmp_path: Path, ca
         "open_positions",
     ):
         assert watched[key] == plain[key], key
+
+
+async def test_the_status_line_names_what_is_not_healthy() -> None:
+    from engine_helpers import make_engine
+
+    from tui_trader.events import HealthCheck
+
+    async with make_engine() as h:
+        snap = h.engine.snapshot()
+        assert status_line(snap).endswith(" · 0 positions · feed ok")
+        snap.health.feed = {**snap.health.feed, "prices_dropped": 1200, "late_dropped": 0}
+        snap.health.checks.append(HealthCheck("database", "warning", "writer failing: disk full", True))
+        snap.health.checks.append(HealthCheck("broker", "unhealthy", "paper · order circuit open", True))
+        assert status_line(snap).endswith(
+            " · feed ok (1,200 price update(s) dropped) · database warning, broker unhealthy"
+        )
+        feed = next(c for c in snap.health.checks if c.name == "feed")
+        feed.status, feed.message = "warning", "stale: scripted"
+        assert " · feed warning: stale: scripted · database warning" in status_line(snap)

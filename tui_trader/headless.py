@@ -24,7 +24,7 @@ from rich.table import Table
 from tui_trader.clock import parse_duration
 from tui_trader.config import Config
 from tui_trader.events import StartupProgress
-from tui_trader.monitor.health import FEED_COUNTERS, feed_counts
+from tui_trader.monitor.health import FEED_COUNTERS, describe_feed_counts, feed_counts
 
 log = logging.getLogger("tui_trader.headless")
 #: Signals that stop a run cleanly (flush, close, exit 0); SIGHUP: the SSH session it was started from dropped.
@@ -50,8 +50,8 @@ def parse_status_every(text: str) -> float:
 
 def status_line(snap: Any) -> str:
     """One line of what a run is doing, from a snapshot (:class:`~tui_trader.events.EngineSnapshot`)
-    only: its state, rating periods, equity against the starting balance, open positions and the
-    feed's health row."""
+    only: its state, rating periods, equity against the starting balance, open positions, the
+    feed's health row, and the other health checks that are not healthy."""
     pf = snap.portfolio
     start = float(pf.starting_balance)
     ret = f" ({(pf.equity / start - 1.0) * 100.0:+.2f} %)" if start else ""
@@ -59,13 +59,17 @@ def status_line(snap: Any) -> str:
     periods = int(snap.counters.get("periods", 0))
     feed = next((c for c in snap.health.checks if c.name == "feed"), None)
     if feed is None or feed.status == "healthy":
-        feed_text = "feed ok"
+        counts = feed_counts(snap.health.feed or {})
+        feed_text = "feed ok" + (f" ({describe_feed_counts(counts)})" if counts else "")
     else:
         feed_text = f"feed {feed.status}: {feed.message}"
+    # the other checks that are not healthy (a failing database writer, an open order circuit): named
+    others = [f"{c.name} {c.status}" for c in snap.health.checks if c.name != "feed" and c.status != "healthy"]
     return (
         f"status: {snap.state.value} · {periods:,} period{'' if periods == 1 else 's'}"
         f" · equity {pf.equity:,.2f} {pf.quote_asset}{ret}"
         f" · {n} position{'' if n == 1 else 's'} · {feed_text}"
+        + (f" · {', '.join(others)}" if others else "")
     )
 
 
