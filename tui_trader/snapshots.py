@@ -36,6 +36,7 @@ from tui_trader.monitor.health import (
     overall,
     positions_check,
     progress_check,
+    with_feed_counts,
 )
 
 HISTORY_LEN = 500  # periods kept per symbol for the detail view
@@ -199,7 +200,7 @@ class EngineViews:
                 fh = {"connected": False, "error": str(exc)}
         breaker_state = self.order_breaker.state if hasattr(self, "order_breaker") else "closed"
         now_ms = self.clock.now_ms()
-        checks = feed_checks(fh, self.feed.kind, self._rejects_quiet_ms(fh), now_ms)
+        checks = feed_checks(fh, self.feed.kind, self._rejects_quiet_ms(fh), now_ms, counts=False)
         # the period length is known once start-up has read the feed's interval
         checks[0] = progress_check(checks[0], now_ms, self._period_ts, getattr(self, "period_ms", 0))
         checks.append(database_check(self._persist, self.db is not None,
@@ -218,6 +219,7 @@ class EngineViews:
             checks.append(eng)
         elif self._stopped:
             checks = after_stop(checks, self.feed.kind)
+        checks = with_feed_counts(checks, fh)  # after the row's own reason (a stall, a clean stop)
         return HealthView(overall(checks), checks, fh, self._events_per_s(), {"orders": breaker_state})
 
     def _broker_health(self) -> dict[str, Any]:

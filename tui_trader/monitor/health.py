@@ -109,14 +109,28 @@ def describe_feed_counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{counts[k]:,} {label}" for k, label in FEED_COUNTERS.items() if counts.get(k))
 
 
+def with_feed_counts(checks: Iterable[HealthCheck], feed_health: Mapping[str, Any]) -> list[HealthCheck]:
+    """``checks`` with the feed row ending in the non-zero :data:`FEED_COUNTERS`. The row's state
+    stays its own, and its reason (a stall, a clean stop) comes first: the counts say what the
+    feed let go, or took as new, and must not push the reason out of a narrow pane."""
+    counts = feed_counts(feed_health)
+    if not counts:
+        return list(checks)
+    text = describe_feed_counts(counts)
+    return [HealthCheck(c.name, c.status, f"{c.message}; {text}", c.critical) if c.name == "feed" else c
+            for c in checks]
+
+
 def feed_checks(
-    feed_health: Mapping[str, Any], kind: str, rejects_quiet_ms: int | None = None, now_ms: int | None = None
+    feed_health: Mapping[str, Any], kind: str, rejects_quiet_ms: int | None = None, now_ms: int | None = None,
+    *, counts: bool = True,
 ) -> list[HealthCheck]:
     """Connection and staleness of the feed's streams, and rejected messages: a warning while
     they are recent (``rejects_quiet_ms``, from :class:`RejectWatch`, below
     :data:`REJECTS_RECENT_MS`; unknown: always), healthy with the total once they have stopped.
     ``now_ms`` (the engine's clock) dates a reconnection against the streams' last events. The
-    feed row ends with the non-zero :data:`FEED_COUNTERS`."""
+    feed row ends with the non-zero :data:`FEED_COUNTERS` (``counts``; the engine adds them
+    itself with :func:`with_feed_counts` once the row's reason is complete)."""
     out: list[HealthCheck] = []
     connected = bool(feed_health.get("connected", False))
     stale = sorted(name for name, s in (feed_health.get("streams") or {}).items() if s.get("stale"))
@@ -128,10 +142,8 @@ def feed_checks(
         out.append(HealthCheck("feed", WARNING, f"stale: {', '.join(stale)}", critical=True))
     else:
         out.append(HealthCheck("feed", HEALTHY, f"{kind} connected", critical=True))
-    counts = feed_counts(feed_health)
-    if counts:  # the feed row's state stays its own: these say what the feed let go, or took as new
-        row = out[0]
-        out[0] = HealthCheck(row.name, row.status, f"{row.message}; {describe_feed_counts(counts)}", row.critical)
+    if counts:
+        out = with_feed_counts(out, feed_health)
     rejected = int(feed_health.get("rejected", 0) or 0)
     if rejected:
         by = feed_health.get("rejected_by_reason") or {}
