@@ -172,3 +172,80 @@ async def test_a_stop_sent_during_the_start_up_has_the_open_orders_canceled_at_o
             gate.set()
             await asyncio.wait_for(task, 20)
         await asyncio.wait_for(e.stop(), 20)
+
+
+async def test_a_skipped_close_is_reported_when_an_earlier_of_two_waiting_stops_asked_for_it(
+    ex, tmp_path, monkeypatch
+) -> None:
+    """Two stops sent during one start-up (the first closes, the second does not), both stored,
+    then a kill: the close the first one asked for never ran - said so, whatever the last asked."""
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    await _book_killed_with_a_waiting_stop(ex, cfg, db, close_positions=True)
+    async with await Database.open(db, clock=ex.clock) as store:
+        await store.audit(
+            ex.clock.now_ms(),
+            Source.UI,
+            "emergency_stop_waiting",
+            {"close_positions": False},
+            True,
+            "operator panic: stored; takes effect when the start-up ends",
+        )
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert e.state is EngineState.EMERGENCY_STOPPED
+        audit = await e.db.load_audit(limit=100)
+        assert [a["source"] for a in audit if a["action"] == "emergency_stop_close_skipped"] == ["system"]
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
+
+
+async def test_a_stop_sent_during_a_restart_that_reports_a_skipped_close_is_checked_at_the_next(
+    ex, tmp_path, monkeypatch
+) -> None:
+    """The restart reports the stored stop's skipped close after a new stop (closing too) was
+    stored during it; that new stop never takes effect either: the next restart reports it."""
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    await _book_killed_with_a_waiting_stop(ex, cfg, db, close_positions=True)
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    gate = asyncio.Event()
+    reconcile = e._reconcile
+
+    async def held() -> str:
+        await gate.wait()
+        return await reconcile()
+
+    async def killed_before_it_ran(reason, source, close_positions):  # (its state is stored already)
+        e.sm.force(EngineState.EMERGENCY_STOPPED, source, reason)
+        e.state_reason = reason
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(e, "_reconcile", held)
+    monkeypatch.setattr(e, "_emergency", killed_before_it_ran)
+    task = asyncio.create_task(e.start_up())
+    try:
+        await until(lambda: e._stops_storable, "the book opened")
+        stop = asyncio.create_task(e.submit(EmergencyStop(reason="second panic", close_positions=True)))
+        await until(lambda: e._startup_stops, "the stop waiting")
+        gate.set()
+        await asyncio.wait_for(task, 20)
+        assert not (await asyncio.wait_for(stop, 20)).ok
+        audit = await e.db.load_audit(limit=100)
+        assert len([a for a in audit if a["action"] == "emergency_stop_close_skipped"]) == 1
+    finally:
+        if not task.done():
+            gate.set()
+            await asyncio.wait_for(task, 20)
+        await asyncio.wait_for(e.stop(), 20)
+
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert e.state is EngineState.EMERGENCY_STOPPED
+        audit = await e.db.load_audit(limit=100)
+        skipped = [a for a in audit if a["action"] == "emergency_stop_close_skipped"]
+        assert len(skipped) == 2 and "second panic" in skipped[1]["outcome"]
+    finally:
+        await asyncio.wait_for(e.stop(), 20)

@@ -296,6 +296,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         # positions never ran (a stop sent during a start-up that a kill ended): see recovery
         self._restored_stop: str | None = None
         self._stop_close_skipped = False
+        self._stop_close_through = 0  # the id of the last such stop's audit row
         self._audit_backlog: list[tuple[int, Source, str, dict[str, Any], bool, str]] = []
         self._db_lock: Any = None  # EngineLock: one engine per database file
         # how far start-up got: what stop() may write back (a start-up that failed half way must

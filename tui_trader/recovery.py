@@ -91,12 +91,14 @@ WHERE o.status IN ('INTENT', 'NEW', 'PARTIALLY_FILLED')
 STOP_RESTART_ACTION = "emergency_stop_restart"
 STOP_CLOSE_SKIPPED_ACTION = "emergency_stop_close_skipped"
 
-# The last emergency stop's audit row: a stop sent during a start-up writes
-# "emergency_stop_waiting" when it is stored, and "emergency_stop" once it took effect.
-_LAST_STOP_SQL = f"""
-SELECT action, args_json FROM audit_log
+# The emergency stops' audit rows: a stop sent during a start-up writes "emergency_stop_waiting"
+# when it is stored, and "emergency_stop" once it took effect; a restart that reports a waiting
+# stop's close as skipped names the last waiting row it covers ("through_id"). The waiting rows
+# after all of those are the stops that never took effect (more than one: each is looked at).
+_STOP_ROWS_SQL = f"""
+SELECT id, action, args_json FROM audit_log
 WHERE action IN ('emergency_stop_waiting', 'emergency_stop', '{STOP_CLOSE_SKIPPED_ACTION}')
-ORDER BY id DESC LIMIT 1
+ORDER BY id
 """
 
 
@@ -149,12 +151,25 @@ class EngineRecovery:
             return
         self._restored_stop = saved.get("reason") or "emergency stop"
         async with self.db.transaction() as conn:
-            rows = list(await conn.execute_fetchall(_LAST_STOP_SQL))
-        if rows and rows[0][0] == "emergency_stop_waiting":
+            rows = list(await conn.execute_fetchall(_STOP_ROWS_SQL))
+        done = 0  # the last waiting row that took effect or was reported
+        waiting: list[tuple[int, bool]] = []
+        for rid, action, args_json in rows:
             try:
-                self._stop_close_skipped = bool(json.loads(rows[0][1] or "{}").get("close_positions"))
-            except (ValueError, AttributeError):
-                self._stop_close_skipped = False
+                args = json.loads(args_json or "{}")
+                args = args if isinstance(args, dict) else {}
+            except ValueError:
+                args = {}
+            if action == "emergency_stop_waiting":
+                waiting.append((int(rid), args.get("close_positions") is True))
+            elif action == STOP_CLOSE_SKIPPED_ACTION and isinstance(args.get("through_id"), int):
+                # (a stop stored during the start-up that reported it came after that, unreported)
+                done = max(done, args["through_id"])
+            else:
+                done = max(done, int(rid))
+        pending = [(rid, close) for rid, close in waiting if rid > done]
+        self._stop_close_skipped = any(close for _, close in pending)
+        self._stop_close_through = max((rid for rid, _ in pending), default=0)
 
     def _stop_cancel_reason(self) -> str:
         """Why the reconciliation cancels every open order of the book at once ("" when it does
@@ -190,8 +205,8 @@ class EngineRecovery:
                 f"its close of all positions did not run and is not redone now (positions held: {held}); "
                 "close them yourself if they should still go")
         log.warning("%s", text)
-        await self.db.audit(self.clock.now_ms(), Source.SYSTEM, STOP_CLOSE_SKIPPED_ACTION, {"close_positions": True},
-                            False, text)
+        await self.db.audit(self.clock.now_ms(), Source.SYSTEM, STOP_CLOSE_SKIPPED_ACTION,
+                            {"close_positions": True, "through_id": self._stop_close_through}, False, text)
 
     async def _last_stored_ms(self) -> int | None:
         async with self.db.transaction() as conn:
