@@ -249,3 +249,58 @@ async def test_a_stop_sent_during_a_restart_that_reports_a_skipped_close_is_chec
         assert len(skipped) == 2 and "second panic" in skipped[1]["outcome"]
     finally:
         await asyncio.wait_for(e.stop(), 20)
+
+
+async def test_a_cancel_the_exchange_refuses_at_restart_keeps_the_stop_and_says_so(
+    ex, tmp_path, monkeypatch
+) -> None:
+    """The stop's cancel at restart is rate-limited: the order stays open, booked as it is (its
+    part fill included), the start-up does not fail but the book stays emergency-stopped with the
+    reconciliation's failure named; the next restart cancels it."""
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    cid = await _book_killed_with_a_waiting_stop(ex, cfg, db, close_positions=False)
+    o = ex.orders[cid]
+    o.executed, o.quote, o.status = Decimal("0.02"), Decimal("20"), "PARTIALLY_FILLED"
+    o.trades.append(
+        {
+            "symbol": "ETHUSDT",
+            "id": 990001,
+            "orderId": o.order_id,
+            "orderListId": -1,
+            "price": "1000.00",
+            "qty": "0.02",
+            "quoteQty": "20.00",
+            "commission": "0.00002",
+            "commissionAsset": "ETH",
+            "time": ex.clock.now_ms(),
+            "isBuyer": True,
+            "isMaker": True,
+            "isBestMatch": True,
+        }
+    )
+    ex.fail_next("DELETE", "order", status=429, code=-1003)
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert e.state is EngineState.EMERGENCY_STOPPED
+        assert "reconciliation failed" in e._error and cid in e._error and "cancel failed" in e._error
+        assert ex.orders[cid].status == "PARTIALLY_FILLED"
+        stored = await e.db.get_order(cid)
+        assert stored.status is OrderStatus.PARTIALLY_FILLED and stored.executed_qty == Decimal("0.02")
+        audit = await e.db.load_audit(limit=100)
+        assert not [a for a in audit if a["action"] == "emergency_stop_restart"]
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
+
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert e.state is EngineState.EMERGENCY_STOPPED and e._error == ""
+        assert ex.orders[cid].status == "CANCELED"
+        stored = await e.db.get_order(cid)
+        assert stored.status is OrderStatus.CANCELED and stored.executed_qty == Decimal("0.02")
+        (row,) = [a for a in await e.db.load_audit(limit=100) if a["action"] == "emergency_stop_restart"]
+        assert row["args"] == {"canceled": [cid]}
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
