@@ -304,3 +304,47 @@ async def test_a_cancel_the_exchange_refuses_at_restart_keeps_the_stop_and_says_
         assert row["args"] == {"canceled": [cid]}
     finally:
         await asyncio.wait_for(e.stop(), 20)
+
+
+async def test_a_waiting_stop_that_closed_the_positions_is_not_reported_skipped_at_the_next_restart(
+    ex, tmp_path, monkeypatch
+) -> None:
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    await _book_with_a_resting_order(ex, cfg, db)
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    gate = asyncio.Event()
+    reconcile = e._reconcile
+
+    async def held() -> str:
+        await gate.wait()
+        return await reconcile()
+
+    monkeypatch.setattr(e, "_reconcile", held)
+    task = asyncio.create_task(e.start_up())
+    try:
+        await until(lambda: e._stops_storable, "the book opened")
+        stop = asyncio.create_task(e.submit(EmergencyStop(reason="panic now", close_positions=True)))
+        await until(lambda: e._startup_stops, "the stop waiting")
+        gate.set()
+        await asyncio.wait_for(task, 20)
+        assert (await asyncio.wait_for(stop, 20)).ok
+        assert not e.portfolio.positions  # the stop closed them
+    finally:
+        if not task.done():
+            gate.set()
+            await asyncio.wait_for(task, 20)
+        await asyncio.wait_for(e.stop(), 20)
+
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert e.state is EngineState.EMERGENCY_STOPPED
+        audit = await e.db.load_audit(limit=100)
+        assert [a["action"] for a in audit if a["action"].startswith("emergency_stop")] == [
+            "emergency_stop_waiting",
+            "emergency_stop_restart",
+            "emergency_stop",
+        ]
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
