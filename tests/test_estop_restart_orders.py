@@ -348,3 +348,46 @@ async def test_a_waiting_stop_that_closed_the_positions_is_not_reported_skipped_
         ]
     finally:
         await asyncio.wait_for(e.stop(), 20)
+
+
+async def _audit_rows(ex, db: str, *rows: tuple[str, bool]) -> None:
+    """Emergency-stop audit rows as a start-up writes them: (action, close_positions)."""
+    async with await Database.open(db, clock=ex.clock) as store:
+        for action, close in rows:
+            await store.audit(ex.clock.now_ms(), Source.UI, action, {"close_positions": close}, True, action)
+
+
+async def _skipped_rows(ex, cfg, db: str) -> list[str]:
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert e.state is EngineState.EMERGENCY_STOPPED
+        audit = await e.db.load_audit(limit=100)
+        return [a["outcome"] for a in audit if a["action"] == "emergency_stop_close_skipped"]
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
+
+
+async def test_of_two_waiting_stops_the_first_ran_the_second_closing_one_did_not(
+    ex, tmp_path, monkeypatch
+) -> None:
+    """Waiting stops take effect in the order sent: a kill after the first (no close) took effect
+    but before the second (close) did leaves the second's close undone - said so."""
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    await _book_killed_with_a_waiting_stop(ex, cfg, db, close_positions=False)
+    await _audit_rows(ex, db, ("emergency_stop_waiting", True), ("emergency_stop", False))
+    assert len(await _skipped_rows(ex, cfg, db)) == 1
+
+
+async def test_a_waiting_stop_noted_at_a_restart_does_not_stand_for_a_later_one(
+    ex, tmp_path, monkeypatch
+) -> None:
+    """A stop that never took effect (no close asked) is noted at the restart; a stop sent during
+    a later start-up that closed as asked is not reported skipped in its place."""
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    await _book_killed_with_a_waiting_stop(ex, cfg, db, close_positions=False)
+    assert await _skipped_rows(ex, cfg, db) == []
+    await _audit_rows(ex, db, ("emergency_stop_waiting", True), ("emergency_stop", True))
+    assert await _skipped_rows(ex, cfg, db) == []

@@ -297,6 +297,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._restored_stop: str | None = None
         self._stop_close_skipped = False
         self._stop_close_through = 0  # the id of the last such stop's audit row
+        self._stops_noted = 0  # the last waiting stop's audit row an earlier restart settled
         self._audit_backlog: list[tuple[int, Source, str, dict[str, Any], bool, str]] = []
         self._db_lock: Any = None  # EngineLock: one engine per database file
         # how far start-up got: what stop() may write back (a start-up that failed half way must

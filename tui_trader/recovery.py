@@ -92,14 +92,17 @@ STOP_RESTART_ACTION = "emergency_stop_restart"
 STOP_CLOSE_SKIPPED_ACTION = "emergency_stop_close_skipped"
 
 # The emergency stops' audit rows: a stop sent during a start-up writes "emergency_stop_waiting"
-# when it is stored, and "emergency_stop" once it took effect; a restart that reports a waiting
-# stop's close as skipped names the last waiting row it covers ("through_id"). The waiting rows
-# after all of those are the stops that never took effect (more than one: each is looked at).
+# when it is stored, and "emergency_stop" once it took effect (the waiting ones in the order sent);
+# a restart that reports a waiting stop's close as skipped names the last waiting row it covers
+# ("through_id"). A waiting row not matched so is a stop that never took effect.
 _STOP_ROWS_SQL = f"""
 SELECT id, action, args_json FROM audit_log
 WHERE action IN ('emergency_stop_waiting', 'emergency_stop', '{STOP_CLOSE_SKIPPED_ACTION}')
 ORDER BY id
 """
+#: kv key: the last waiting stop's audit row a restart has seen (those up to it are settled: a
+#: later stop's "emergency_stop" row does not stand for them)
+STOPS_NOTED_KEY = "emergency_stops_noted_through"
 
 
 class EngineRecovery:
@@ -152,22 +155,26 @@ class EngineRecovery:
         self._restored_stop = saved.get("reason") or "emergency stop"
         async with self.db.transaction() as conn:
             rows = list(await conn.execute_fetchall(_STOP_ROWS_SQL))
-        done = 0  # the last waiting row that took effect or was reported
-        waiting: list[tuple[int, bool]] = []
+        noted = await self.db.kv_get(STOPS_NOTED_KEY)
+        self._stops_noted = int(noted) if noted and noted.isdigit() else 0
+        pending: list[tuple[int, bool]] = []  # waiting stops not taken effect, oldest first
         for rid, action, args_json in rows:
+            rid = int(rid)
             try:
                 args = json.loads(args_json or "{}")
                 args = args if isinstance(args, dict) else {}
             except ValueError:
                 args = {}
             if action == "emergency_stop_waiting":
-                waiting.append((int(rid), args.get("close_positions") is True))
-            elif action == STOP_CLOSE_SKIPPED_ACTION and isinstance(args.get("through_id"), int):
+                if rid > self._stops_noted:
+                    pending.append((rid, args.get("close_positions") is True))
+            elif action == STOP_CLOSE_SKIPPED_ACTION:
                 # (a stop stored during the start-up that reported it came after that, unreported)
-                done = max(done, args["through_id"])
-            else:
-                done = max(done, int(rid))
-        pending = [(rid, close) for rid, close in waiting if rid > done]
+                through = args.get("through_id")
+                through = through if isinstance(through, int) else rid
+                pending = [p for p in pending if p[0] > through]
+            elif pending:  # a stop took effect: the oldest one waiting (or one sent later: none)
+                pending.pop(0)
         self._stop_close_skipped = any(close for _, close in pending)
         self._stop_close_through = max((rid for rid, _ in pending), default=0)
 
@@ -197,16 +204,23 @@ class EngineRecovery:
         """The restored emergency stop asked to close all positions, but never took effect: the
         close is not redone now (days later, at another price: the operator's call). Logged and
         audited once, so that the console shows it."""
-        if not self._stop_close_skipped:
+        through = self._stop_close_through
+        if through <= self._stops_noted:
             return
+        # the waiting stops seen are settled now (reported here, or no close asked): with the report,
+        # in one transaction - a kill between the two must not lose the report
+        async with self.db.transaction():
+            if self._stop_close_skipped:
+                held = ", ".join(sorted(self.portfolio.positions)) or "none"
+                text = (f"the emergency stop ({self._restored_stop}) was stored but the run ended before it took "
+                        f"effect: its close of all positions did not run and is not redone now (positions held: "
+                        f"{held}); close them yourself if they should still go")
+                log.warning("%s", text)
+                await self.db.audit(self.clock.now_ms(), Source.SYSTEM, STOP_CLOSE_SKIPPED_ACTION,
+                                    {"close_positions": True, "through_id": through}, False, text)
+            await self.db.kv_set(STOPS_NOTED_KEY, str(through))
         self._stop_close_skipped = False
-        held = ", ".join(sorted(self.portfolio.positions)) or "none"
-        text = (f"the emergency stop ({self._restored_stop}) was stored but the run ended before it took effect: "
-                f"its close of all positions did not run and is not redone now (positions held: {held}); "
-                "close them yourself if they should still go")
-        log.warning("%s", text)
-        await self.db.audit(self.clock.now_ms(), Source.SYSTEM, STOP_CLOSE_SKIPPED_ACTION,
-                            {"close_positions": True, "through_id": self._stop_close_through}, False, text)
+        self._stops_noted = through
 
     async def _last_stored_ms(self) -> int | None:
         async with self.db.transaction() as conn:
