@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from engine_helpers import until
@@ -80,6 +81,30 @@ async def _book_killed_with_a_waiting_stop(ex, cfg, db: str, close_positions: bo
     return cid
 
 
+def _restarting_held(ex, cfg, db: str, monkeypatch) -> tuple[Any, asyncio.Event]:
+    """The live book's engine for a restart whose reconciliation waits for the returned gate (its
+    start-up not begun)."""
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    gate = asyncio.Event()
+    reconcile = e._reconcile
+
+    async def held() -> str:
+        await gate.wait()
+        return await reconcile()
+
+    monkeypatch.setattr(e, "_reconcile", held)
+    return e, gate
+
+
+async def _stop_while_held(e, cmd: EmergencyStop) -> asyncio.Task:
+    """``cmd`` sent once the starting engine's book is open; returns once the stop waits for the
+    start-up's end (the task gives its outcome)."""
+    await until(lambda: e._stops_storable, "the book opened")
+    stop = asyncio.create_task(e.submit(cmd))
+    await until(lambda: e._startup_stops, "the stop waiting")
+    return stop
+
+
 @pytest.mark.parametrize("close_positions", [True, False])
 async def test_an_emergency_stopped_restart_cancels_every_open_order_and_does_not_redo_the_close(
     ex, tmp_path, monkeypatch, caplog, close_positions
@@ -141,20 +166,10 @@ async def test_a_stop_sent_during_the_start_up_has_the_open_orders_canceled_at_o
     cfg = live_cfg(ex, monkeypatch)
     db = str(tmp_path / "live.db")
     cid = await _book_with_a_resting_order(ex, cfg, db)
-    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
-    gate = asyncio.Event()
-    reconcile = e._reconcile
-
-    async def held() -> str:
-        await gate.wait()
-        return await reconcile()
-
-    monkeypatch.setattr(e, "_reconcile", held)
+    e, gate = _restarting_held(ex, cfg, db, monkeypatch)
     task = asyncio.create_task(e.start_up())
     try:
-        await until(lambda: e._stops_storable, "the book opened")
-        stop = asyncio.create_task(e.submit(EmergencyStop(reason="panic now")))
-        await until(lambda: e._startup_stops, "the stop waiting")
+        stop = await _stop_while_held(e, EmergencyStop(reason="panic now"))
         gate.set()
         await asyncio.wait_for(task, 20)
         res = await asyncio.wait_for(stop, 20)
@@ -209,26 +224,17 @@ async def test_a_stop_sent_during_a_restart_that_reports_a_skipped_close_is_chec
     cfg = live_cfg(ex, monkeypatch)
     db = str(tmp_path / "live.db")
     await _book_killed_with_a_waiting_stop(ex, cfg, db, close_positions=True)
-    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
-    gate = asyncio.Event()
-    reconcile = e._reconcile
-
-    async def held() -> str:
-        await gate.wait()
-        return await reconcile()
+    e, gate = _restarting_held(ex, cfg, db, monkeypatch)
 
     async def killed_before_it_ran(reason, source, close_positions):  # (its state is stored already)
         e.sm.force(EngineState.EMERGENCY_STOPPED, source, reason)
         e.state_reason = reason
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(e, "_reconcile", held)
     monkeypatch.setattr(e, "_emergency", killed_before_it_ran)
     task = asyncio.create_task(e.start_up())
     try:
-        await until(lambda: e._stops_storable, "the book opened")
-        stop = asyncio.create_task(e.submit(EmergencyStop(reason="second panic", close_positions=True)))
-        await until(lambda: e._startup_stops, "the stop waiting")
+        stop = await _stop_while_held(e, EmergencyStop(reason="second panic", close_positions=True))
         gate.set()
         await asyncio.wait_for(task, 20)
         assert not (await asyncio.wait_for(stop, 20)).ok
@@ -312,20 +318,10 @@ async def test_a_waiting_stop_that_closed_the_positions_is_not_reported_skipped_
     cfg = live_cfg(ex, monkeypatch)
     db = str(tmp_path / "live.db")
     await _book_with_a_resting_order(ex, cfg, db)
-    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
-    gate = asyncio.Event()
-    reconcile = e._reconcile
-
-    async def held() -> str:
-        await gate.wait()
-        return await reconcile()
-
-    monkeypatch.setattr(e, "_reconcile", held)
+    e, gate = _restarting_held(ex, cfg, db, monkeypatch)
     task = asyncio.create_task(e.start_up())
     try:
-        await until(lambda: e._stops_storable, "the book opened")
-        stop = asyncio.create_task(e.submit(EmergencyStop(reason="panic now", close_positions=True)))
-        await until(lambda: e._startup_stops, "the stop waiting")
+        stop = await _stop_while_held(e, EmergencyStop(reason="panic now", close_positions=True))
         gate.set()
         await asyncio.wait_for(task, 20)
         assert (await asyncio.wait_for(stop, 20)).ok
