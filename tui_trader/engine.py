@@ -1439,12 +1439,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
 
         if qty * limit_price(price, Side.SELL, oe.limit_order_buffer_percent, f) >= f.min_notional:
             return False
-        ctx = TradeContext(
-            symbol=symbol, quantity=qty, price=price, fee_rate=Decimal(0), cash=Decimal(0), equity=Decimal(0),
-            holding=True, holding_qty=holding, filters=f, state=EngineState.RUNNING, source=Source.UI,
-            order_type=OrderType.MARKET,
-        )
-        if self.checks.check_exit(ctx):
+        if self.checks.check_exit(symbol, qty, price, holding, f, order_type=OrderType.MARKET):
             return False
         log.info("%s: a LIMIT close would be below the minimum notional at its limit price: sent as a MARKET "
                  "order", symbol)

@@ -295,12 +295,14 @@ class PreTradeChecks:
         price: Decimal | None = None,
         holding_qty: Decimal | None = None,
         filters: SymbolFilters | None = None,
+        order_type: OrderType | None = None,
     ) -> list[str]:
         """Reasons a SELL of ``ctx.quantity`` must not be sent (empty = pass).
 
-        Short form: ``check_exit(symbol, quantity, price, holding_qty, filters)``
+        Short form: ``check_exit(symbol, quantity, price, holding_qty, filters[, order_type])``
         builds the context itself and skips the engine-state check (the caller
-        has already decided the state allows the sell).
+        has already decided the state allows the sell); ``order_type`` None: as the engine
+        sends it.
         """
         if not isinstance(ctx, TradeContext):
             if quantity is None or price is None or holding_qty is None:
@@ -308,7 +310,7 @@ class PreTradeChecks:
             ctx = TradeContext(
                 symbol=str(ctx), quantity=quantity, price=price, fee_rate=_ZERO, cash=_ZERO, equity=_ZERO,
                 holding=holding_qty > 0, holding_qty=holding_qty, filters=filters,
-                state=EngineState.RUNNING, source=Source.UI,
+                state=EngineState.RUNNING, source=Source.UI, order_type=order_type,
             )
         basic = self._basic(ctx)
         if basic:
