@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -36,9 +38,7 @@ async def ex(shared_data):
 async def _book_with_a_resting_order(ex, cfg, db: str) -> str:
     """A live book holding ETH, with a resting LIMIT buy at the exchange that it placed (a kill
     left it open). Returns the order's id."""
-    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
-    await asyncio.wait_for(e.start_up(), 20)
-    try:
+    async with _started(ex, cfg, db) as e:
         assert (await e.submit(Start())).ok
         assert (await e.submit(ManualBuy(symbol="ETHUSDT", quote_amount=Decimal(60)))).ok
         now = e.clock.now_ms()
@@ -57,8 +57,6 @@ async def _book_with_a_resting_order(ex, cfg, db: str) -> str:
             updated_ms=now,
         )
         await e.db.write_order_intent(order, e.session_id)
-    finally:
-        await asyncio.wait_for(e.stop(), 20)
     ex.add_open_order("ETHUSDT", cid, "BUY", "0.05", "1000.00")  # sent, resting (the stand-in's GTC)
     return cid
 
@@ -94,6 +92,25 @@ def _restarting_held(ex, cfg, db: str, monkeypatch) -> tuple[Any, asyncio.Event]
 
     monkeypatch.setattr(e, "_reconcile", held)
     return e, gate
+
+
+async def _end_held(e, gate: asyncio.Event, task: asyncio.Task) -> None:
+    """The held start-up let through (if a failed step left it waiting) and the engine stopped."""
+    if not task.done():
+        gate.set()
+        await asyncio.wait_for(task, 20)
+    await asyncio.wait_for(e.stop(), 20)
+
+
+@asynccontextmanager
+async def _started(ex, cfg, db: str) -> AsyncIterator[Any]:
+    """The live book's engine, started up (again) on ``db``; stopped when the block ends."""
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        yield e
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
 
 
 async def _stop_while_held(e, cmd: EmergencyStop) -> asyncio.Task:
@@ -145,17 +162,13 @@ async def test_an_emergency_stopped_restart_cancels_every_open_order_and_does_no
         await asyncio.wait_for(e.stop(), 20)
 
     # a later restart (the stop still holds, nothing open) says nothing more
-    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
-    await asyncio.wait_for(e.start_up(), 20)
-    try:
+    async with _started(ex, cfg, db) as e:
         assert e.state is EngineState.EMERGENCY_STOPPED
         audit = await e.db.load_audit(limit=100)
         again = [
             a for a in audit if a["action"] in ("emergency_stop_restart", "emergency_stop_close_skipped")
         ]
         assert again == cancels + skipped
-    finally:
-        await asyncio.wait_for(e.stop(), 20)
 
 
 async def test_a_stop_sent_during_the_start_up_has_the_open_orders_canceled_at_once(
@@ -183,10 +196,7 @@ async def test_a_stop_sent_during_the_start_up_has_the_open_orders_canceled_at_o
         assert row["source"] == "system" and row["args"] == {"canceled": [cid]}
         assert "ETHUSDT" in e.portfolio.positions  # the stop did not ask to close
     finally:
-        if not task.done():
-            gate.set()
-            await asyncio.wait_for(task, 20)
-        await asyncio.wait_for(e.stop(), 20)
+        await _end_held(e, gate, task)
 
 
 async def test_a_skipped_close_is_reported_when_an_earlier_of_two_waiting_stops_asked_for_it(
@@ -206,14 +216,10 @@ async def test_a_skipped_close_is_reported_when_an_earlier_of_two_waiting_stops_
             True,
             "operator panic: stored; takes effect when the start-up ends",
         )
-    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
-    await asyncio.wait_for(e.start_up(), 20)
-    try:
+    async with _started(ex, cfg, db) as e:
         assert e.state is EngineState.EMERGENCY_STOPPED
         audit = await e.db.load_audit(limit=100)
         assert [a["source"] for a in audit if a["action"] == "emergency_stop_close_skipped"] == ["system"]
-    finally:
-        await asyncio.wait_for(e.stop(), 20)
 
 
 async def test_a_stop_sent_during_a_restart_that_reports_a_skipped_close_is_checked_at_the_next(
@@ -241,20 +247,13 @@ async def test_a_stop_sent_during_a_restart_that_reports_a_skipped_close_is_chec
         audit = await e.db.load_audit(limit=100)
         assert len([a for a in audit if a["action"] == "emergency_stop_close_skipped"]) == 1
     finally:
-        if not task.done():
-            gate.set()
-            await asyncio.wait_for(task, 20)
-        await asyncio.wait_for(e.stop(), 20)
+        await _end_held(e, gate, task)
 
-    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
-    await asyncio.wait_for(e.start_up(), 20)
-    try:
+    async with _started(ex, cfg, db) as e:
         assert e.state is EngineState.EMERGENCY_STOPPED
         audit = await e.db.load_audit(limit=100)
         skipped = [a for a in audit if a["action"] == "emergency_stop_close_skipped"]
         assert len(skipped) == 2 and "second panic" in skipped[1]["outcome"]
-    finally:
-        await asyncio.wait_for(e.stop(), 20)
 
 
 async def test_a_cancel_the_exchange_refuses_at_restart_keeps_the_stop_and_says_so(
@@ -286,9 +285,7 @@ async def test_a_cancel_the_exchange_refuses_at_restart_keeps_the_stop_and_says_
         }
     )
     ex.fail_next("DELETE", "order", status=429, code=-1003)
-    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
-    await asyncio.wait_for(e.start_up(), 20)
-    try:
+    async with _started(ex, cfg, db) as e:
         assert e.state is EngineState.EMERGENCY_STOPPED
         assert "reconciliation failed" in e._error and cid in e._error and "cancel failed" in e._error
         assert ex.orders[cid].status == "PARTIALLY_FILLED"
@@ -296,20 +293,14 @@ async def test_a_cancel_the_exchange_refuses_at_restart_keeps_the_stop_and_says_
         assert stored.status is OrderStatus.PARTIALLY_FILLED and stored.executed_qty == Decimal("0.02")
         audit = await e.db.load_audit(limit=100)
         assert not [a for a in audit if a["action"] == "emergency_stop_restart"]
-    finally:
-        await asyncio.wait_for(e.stop(), 20)
 
-    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
-    await asyncio.wait_for(e.start_up(), 20)
-    try:
+    async with _started(ex, cfg, db) as e:
         assert e.state is EngineState.EMERGENCY_STOPPED and e._error == ""
         assert ex.orders[cid].status == "CANCELED"
         stored = await e.db.get_order(cid)
         assert stored.status is OrderStatus.CANCELED and stored.executed_qty == Decimal("0.02")
         (row,) = [a for a in await e.db.load_audit(limit=100) if a["action"] == "emergency_stop_restart"]
         assert row["args"] == {"canceled": [cid]}
-    finally:
-        await asyncio.wait_for(e.stop(), 20)
 
 
 async def test_a_waiting_stop_that_closed_the_positions_is_not_reported_skipped_at_the_next_restart(
@@ -327,14 +318,9 @@ async def test_a_waiting_stop_that_closed_the_positions_is_not_reported_skipped_
         assert (await asyncio.wait_for(stop, 20)).ok
         assert not e.portfolio.positions  # the stop closed them
     finally:
-        if not task.done():
-            gate.set()
-            await asyncio.wait_for(task, 20)
-        await asyncio.wait_for(e.stop(), 20)
+        await _end_held(e, gate, task)
 
-    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
-    await asyncio.wait_for(e.start_up(), 20)
-    try:
+    async with _started(ex, cfg, db) as e:
         assert e.state is EngineState.EMERGENCY_STOPPED
         audit = await e.db.load_audit(limit=100)
         assert [a["action"] for a in audit if a["action"].startswith("emergency_stop")] == [
@@ -342,8 +328,6 @@ async def test_a_waiting_stop_that_closed_the_positions_is_not_reported_skipped_
             "emergency_stop_restart",
             "emergency_stop",
         ]
-    finally:
-        await asyncio.wait_for(e.stop(), 20)
 
 
 async def _audit_rows(ex, db: str, *rows: tuple[str, bool]) -> None:
@@ -354,14 +338,10 @@ async def _audit_rows(ex, db: str, *rows: tuple[str, bool]) -> None:
 
 
 async def _skipped_rows(ex, cfg, db: str) -> list[str]:
-    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
-    await asyncio.wait_for(e.start_up(), 20)
-    try:
+    async with _started(ex, cfg, db) as e:
         assert e.state is EngineState.EMERGENCY_STOPPED
         audit = await e.db.load_audit(limit=100)
         return [a["outcome"] for a in audit if a["action"] == "emergency_stop_close_skipped"]
-    finally:
-        await asyncio.wait_for(e.stop(), 20)
 
 
 async def test_of_two_waiting_stops_the_first_ran_the_second_closing_one_did_not(
