@@ -7,6 +7,9 @@ Each test counts the work a tick asks of Textual (layouts, repaints, cell writes
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from rich.text import Text
 from textual.app import App
@@ -34,15 +37,21 @@ def _spy_layouts(app, monkeypatch) -> list[str]:
     return asked
 
 
-async def test_a_tick_with_a_new_clock_lays_nothing_out(tmp_path, monkeypatch):
+@asynccontextmanager
+async def _console_ticked_by_hand(tmp_path) -> AsyncIterator[tuple[Any, Any]]:
+    """A started console (app, pilot) whose live refresh is off: the test drives each tick."""
     cfg = ui_config()
-    engine = make_engine(tmp_path, cfg)
-    app = make_app(engine, cfg)
+    app = make_app(make_engine(tmp_path, cfg), cfg)
     async with app.run_test(size=(160, 45)) as pilot:
         await ready(app, pilot)
         app.set_live_refresh(False)
+        yield app, pilot
+
+
+async def test_a_tick_with_a_new_clock_lays_nothing_out(tmp_path, monkeypatch):
+    async with _console_ticked_by_hand(tmp_path) as (app, pilot):
         bar = app.main_screen.query_one(StatusBar)
-        snap = engine.snapshot()
+        snap = app.engine.snapshot()
         asked = _spy_layouts(app, monkeypatch)
         for i in range(1, 4):  # the engine's clock moves on: the status bar's text changes
             later = dataclasses.replace(snap, ts_ms=snap.ts_ms + i * 60_000)
@@ -54,12 +63,7 @@ async def test_a_tick_with_a_new_clock_lays_nothing_out(tmp_path, monkeypatch):
 
 
 async def test_the_banner_is_written_only_when_it_changes(tmp_path):
-    cfg = ui_config()
-    engine = make_engine(tmp_path, cfg)
-    app = make_app(engine, cfg)
-    async with app.run_test(size=(160, 45)) as pilot:
-        await ready(app, pilot)
-        app.set_live_refresh(False)
+    async with _console_ticked_by_hand(tmp_path) as (app, pilot):
         main = app.main_screen
         main.show_banner("Engine stopped", "warning")
         banner = main.query_one("#banner")
@@ -76,12 +80,7 @@ async def test_the_banner_is_written_only_when_it_changes(tmp_path):
 
 
 async def test_health_changing_one_figure_writes_that_cell_only(tmp_path):
-    cfg = ui_config()
-    engine = make_engine(tmp_path, cfg)
-    app = make_app(engine, cfg)
-    async with app.run_test(size=(160, 45)) as pilot:
-        await ready(app, pilot)
-        app.set_live_refresh(False)
+    async with _console_ticked_by_hand(tmp_path) as (app, pilot):
         table = app.main_screen.query_one(HealthTable)
         rows = [
             HealthRow("overall", "healthy", "running"),
