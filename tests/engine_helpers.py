@@ -23,8 +23,10 @@ import numpy as np
 from tui_trader.clock import ManualClock
 from tui_trader.config import Config
 from tui_trader.engine import TradingEngine
+from tui_trader.events import ManualBuy
 from tui_trader.market.binance_payloads import synthetic_filters
 from tui_trader.models import (
+    EngineState,
     KlineBatch,
     Order,
     OrderStatus,
@@ -293,3 +295,36 @@ async def store_manual_buy_intent(engine: TradingEngine, symbol: str, cid: str =
     )
     await engine.db.write_order_intent(intent, engine.session_id)
     return intent
+
+
+async def bought_half_then(cfg: Config, db_path: str, price: float) -> Harness:
+    """A started book that bought AAA with half its cash at 100 (the operator's override of the
+    risk check), then saw AAA at ``price`` for three minutes (the breakers had their say)."""
+    h = await make_engine(cfg, db_path=db_path).start()
+    e = h.engine
+    for k in range(3):
+        await h.step(klines(T0 + k * MIN, [100.0] * 4))
+    assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=5000, override_risk=True))).ok
+    for k in range(3, 6):
+        await h.step(klines(T0 + k * MIN, [price, 100.0, 100.0, 100.0]))
+    return h
+
+
+def drawdown_cfg() -> Config:
+    """The drawdown breaker (5 %) trips before the daily-loss one (40 %); the held position is kept."""
+    return engine_config(
+        risk_management={
+            "stop_loss_percent": 50.0,
+            "max_daily_loss_percent": 40.0,
+            "max_drawdown_percent": 5.0,
+        }
+    )
+
+
+async def drawdown_tripped(db_path: str) -> Harness:
+    """A book (``drawdown_cfg``) emergency-stopped by the drawdown breaker: AAA bought with half the
+    cash, then -20 %."""
+    h = await bought_half_then(drawdown_cfg(), db_path, 80.0)
+    e = h.engine
+    assert e.state is EngineState.EMERGENCY_STOPPED and "Drawdown" in e.state_reason
+    return h

@@ -11,6 +11,7 @@ from engine_helpers import (
     MIN,
     SYMBOLS,
     T0,
+    bought_half_then,
     engine_config,
     klines,
     make_engine,
@@ -45,13 +46,8 @@ async def test_a_daily_loss_limit_reached_today_holds_after_a_restart_whose_reco
     even though the prices have come back above the limit meanwhile: the limit was reached today."""
     db = str(tmp_path / "book.db")
     cfg = engine_config(risk_management={"stop_loss_percent": 50.0})  # the holding is kept
-    h = await make_engine(cfg, db_path=db).start()
+    h = await bought_half_then(cfg, db, 75.0)  # -12.5 % of equity, limit 10 %
     e = h.engine
-    for k in range(3):
-        await h.step(klines(T0 + k * MIN, [100.0] * 4))
-    assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=5000, override_risk=True))).ok
-    for k in range(3, 6):
-        await h.step(klines(T0 + k * MIN, [75.0, 100.0, 100.0, 100.0]))  # -12.5 % of equity, limit 10 %
     assert e.state is S.REDUCING
     await store_manual_buy_intent(e, "BBBUSDT")  # then a kill -9
     cash, held = e.portfolio.cash, e.portfolio.positions["AAAUSDT"].quantity

@@ -10,7 +10,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from engine_helpers import MIN, T0, engine_config, klines, make_engine, store_manual_buy_intent, until
+from engine_helpers import (
+    MIN,
+    T0,
+    bought_half_then,
+    drawdown_cfg,
+    drawdown_tripped,
+    engine_config,
+    klines,
+    make_engine,
+    store_manual_buy_intent,
+    until,
+)
 
 from tui_trader.events import (
     EmergencyStop,
@@ -31,36 +42,12 @@ class Killed(BaseException):
     """Stands in for a kill -9 at this point: nothing after it is written."""
 
 
-def _drawdown_cfg() -> Any:
-    # the drawdown breaker (5 %) trips before the daily-loss one; the held position is kept
-    return engine_config(
-        risk_management={
-            "stop_loss_percent": 50.0,
-            "max_daily_loss_percent": 40.0,
-            "max_drawdown_percent": 5.0,
-        }
-    )
-
-
-async def _tripped(db: str) -> Any:
-    """An engine emergency-stopped by the drawdown breaker (AAA bought with half the cash, then -20 %)."""
-    h = await make_engine(_drawdown_cfg(), db_path=db).start()
-    e = h.engine
-    for k in range(3):
-        await h.step(klines(T0 + k * MIN, [100.0] * 4))
-    assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=5000, override_risk=True))).ok
-    for k in range(3, 6):
-        await h.step(klines(T0 + k * MIN, [80.0, 100.0, 100.0, 100.0]))
-    assert e.state is S.EMERGENCY_STOPPED and "Drawdown" in e.state_reason
-    return h
-
-
 @pytest.mark.parametrize("kill_at", ["account", "none"])
 async def test_a_kill_during_an_emergency_reset_never_trips_the_drawdown_breaker_again_on_restart(
     tmp_path, monkeypatch: pytest.MonkeyPatch, kill_at: str
 ) -> None:
     db = str(tmp_path / "book.db")
-    h = await _tripped(db)
+    h = await drawdown_tripped(db)
     e = h.engine
     if kill_at == "account":
 
@@ -82,7 +69,7 @@ async def test_a_kill_during_an_emergency_reset_never_trips_the_drawdown_breaker
     assert reset == (float(account["peak_equity"]) < 9_500), (state, account["peak_equity"])
     assert reset == (kill_at == "none")
 
-    h2 = await make_engine(_drawdown_cfg(), db_path=db, start_ms=T0 + 10 * MIN, autostart=False).start()
+    h2 = await make_engine(drawdown_cfg(), db_path=db, start_ms=T0 + 10 * MIN, autostart=False).start()
     try:
         for k in range(10, 13):
             await h2.step(klines(T0 + k * MIN, [80.0, 100.0, 100.0, 100.0]))  # the same prices as before
@@ -233,13 +220,8 @@ async def test_an_emergency_stop_sent_during_a_start_up_that_fails_says_so(
 async def _overridden(db: str) -> Any:
     """Reducing after the daily-loss limit (10 %), then the operator's start overrides it."""
     cfg = engine_config(risk_management={"stop_loss_percent": 50.0, "max_drawdown_percent": 60.0})  # held
-    h = await make_engine(cfg, db_path=db).start()
+    h = await bought_half_then(cfg, db, 75.0)  # -12.5 % of equity
     e = h.engine
-    for k in range(3):
-        await h.step(klines(T0 + k * MIN, [100.0] * 4))
-    assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=5000, override_risk=True))).ok
-    for k in range(3, 6):
-        await h.step(klines(T0 + k * MIN, [75.0, 100.0, 100.0, 100.0]))  # -12.5 % of equity
     assert e.state is S.REDUCING
     res = await e.submit(Start())
     assert res.ok and "overridden" in res.message and e.state is S.RUNNING

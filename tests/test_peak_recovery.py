@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import MIN, T0, engine_config, klines, make_engine
+from engine_helpers import MIN, T0, drawdown_cfg, drawdown_tripped, engine_config, klines, make_engine
 
 from tui_trader.clock import MS_PER_DAY
 from tui_trader.events import ManualBuy, Pause, ResetEmergency
@@ -143,22 +143,10 @@ async def test_after_a_kill_the_drawdown_breaker_trips_where_the_uninterrupted_r
 async def test_a_reset_peak_is_not_raised_again_by_the_equity_points_before_it(tmp_path, monkeypatch) -> None:
     """An emergency stop's reset lowers the peak to the equity then; after a kill the points from
     before the reset (higher) do not count, those after it do."""
-    cfg = engine_config(
-        risk_management={
-            "max_drawdown_percent": 5.0,
-            "max_daily_loss_percent": 40.0,
-            "stop_loss_percent": 50.0,
-        }
-    )
+    cfg = drawdown_cfg()
     db = str(tmp_path / "book.db")
-    h = await make_engine(cfg, db_path=db).start()
+    h = await drawdown_tripped(db)
     e = h.engine
-    for k in range(3):
-        await h.step(klines(T0 + k * MIN, [100.0] * 4))
-    assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=5000, override_risk=True))).ok
-    for k in range(3, 6):
-        await h.step(klines(T0 + k * MIN, [80.0, 100.0, 100.0, 100.0]))
-    assert e.state is S.EMERGENCY_STOPPED and "Drawdown" in e.state_reason
     old_peak = e.portfolio.peak_equity
     assert (await e.submit(ResetEmergency(reason="loss accepted"))).ok
     reset_peak = e.portfolio.peak_equity
