@@ -506,9 +506,15 @@ class EngineRecovery:
         problem = await self._reconcile_again()
         done = f"book cut to the account ({', '.join(cut)})" if cut else "the account no longer holds less than the book"
         data = {"cut": cut, "trading_stays_off": problem}
+        return self._done_then(done, problem, data)
+
+    def _done_then(self, done: str, problem: str, data: dict[str, Any]) -> CommandResult:
+        """The ok result of an operator's act on the book that is done and not undone (accept the
+        account, abandon an order): with why trading stays off, if something else keeps it off, or
+        else the next step that works from the engine's state."""
         if problem:
             return CommandResult(True, f"{done}; but trading stays off: {problem}", data=data)
-        state = self.sm.state  # the next step named is one that works from it (as _abandon_order's)
+        state = self.sm.state
         if state is EngineState.EMERGENCY_STOPPED:
             done += "; the emergency stop holds: reset the emergency stop, then start trading with s"
         elif state in (EngineState.PAUSED, EngineState.STOPPED):
@@ -555,14 +561,7 @@ class EngineRecovery:
             done += f"; remove {sym} from feed.symbols"
         problem = await self._reconcile_again() if self._reconcile_problem else ""
         data = {"client_order_id": cid, "symbol": sym, "abandoned": True, "trading_stays_off": problem}
-        if problem:
-            return CommandResult(True, f"{done}; but trading stays off: {problem}", data=data)
-        state = self.sm.state
-        if state is EngineState.EMERGENCY_STOPPED:
-            done += "; the emergency stop holds: reset the emergency stop, then start trading with s"
-        elif state in (EngineState.PAUSED, EngineState.STOPPED):
-            done += "; start trading with s"
-        return CommandResult(True, done, data=data)
+        return self._done_then(done, problem, data)
 
     async def _book_external_sell(self, symbol: str, qty: Decimal, source: Source) -> None:
         now = self.clock.now_ms()
