@@ -42,6 +42,25 @@ T0 = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 STEP_TIMEOUT_S = 10.0
 SYMBOLS = ("AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT")
 
+# A small simulated market (10 symbols, one-minute periods, at full speed) whose strategy trades
+# within minutes: the config of a whole run (``Config.model_validate``, a storage path added).
+TRADING_SIM: dict[str, Any] = {
+    "feed": {"kind": "sim", "interval": "1m", "speed": "max", "sim": {"n_symbols": 10, "warmup_periods": 12}},
+    "signal_generation": {
+        "z_score_threshold": 0.8,
+        "moving_average_period": 12,
+        "confidence_threshold": 0.0,
+        "signal_cooldown_ms": 0,
+    },
+    "data_processing": {"rating_calculation_interval_ms": 60_000, "rating_worker": "off"},
+    "risk_management": {
+        "max_liquidity_share": 1.0,
+        "max_volatility": 10.0,
+        "max_data_staleness_periods": 1000.0,
+    },
+    "rating": {"volatility_window": 10},
+}
+
 
 def engine_config(**sections: dict[str, Any]) -> Config:
     """A small, fast configuration: 1m klines, 3-kline rating periods, a 5-period z window,

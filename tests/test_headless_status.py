@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from engine_helpers import TRADING_SIM
 from rich.console import Console
 
 from tui_trader.cli import main
@@ -20,22 +21,6 @@ LINE = re.compile(
     r"status: (?P<state>[a-z_]+) · (?P<periods>[\d,]+) periods? · equity (?P<equity>[\d,]+\.\d\d) USDT "
     r"\((?P<ret>[+-]\d+\.\d\d) %\) · (?P<positions>\d+) positions? · feed (?P<feed>.+)$"
 )
-TRADING = {
-    "feed": {"kind": "sim", "interval": "1m", "speed": "max", "sim": {"n_symbols": 10, "warmup_periods": 12}},
-    "signal_generation": {
-        "z_score_threshold": 0.8,
-        "moving_average_period": 12,
-        "confidence_threshold": 0.0,
-        "signal_cooldown_ms": 0,
-    },
-    "data_processing": {"rating_calculation_interval_ms": 60_000, "rating_worker": "off"},
-    "risk_management": {
-        "max_liquidity_share": 1.0,
-        "max_volatility": 10.0,
-        "max_data_staleness_periods": 1000.0,
-    },
-    "rating": {"volatility_window": 10},
-}
 
 
 def _status_lines(text: str) -> list[re.Match[str]]:
@@ -61,7 +46,7 @@ def test_the_interval_is_a_duration_or_zero_for_none() -> None:
 
 
 async def test_the_status_line_says_what_the_summary_says(tmp_path: Path) -> None:
-    cfg = Config.model_validate({**TRADING, "storage": {"path": str(tmp_path / "book.db")}})
+    cfg = Config.model_validate({**TRADING_SIM, "storage": {"path": str(tmp_path / "book.db")}})
     engine = build_engine(cfg, session_kind="run", autostart=True, max_klines=300)
     await engine.run()
     try:

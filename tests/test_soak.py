@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from engine_helpers import TRADING_SIM
 
 from tui_trader import engine as engine_module
 from tui_trader.config import Config
@@ -23,24 +24,12 @@ PERIOD_MS = 60_000
 RETENTION_PERIODS = 72  # rating_retention_days below: 72 one-minute periods (the z window needs 26)
 
 SOAK_CONFIG = {
-    "feed": {"kind": "sim", "interval": "1m", "speed": "max", "sim": {"n_symbols": 10, "warmup_periods": 12}},
-    "signal_generation": {
-        "z_score_threshold": 0.8,
-        "moving_average_period": 12,
-        "confidence_threshold": 0.0,
-        "signal_cooldown_ms": 0,
-    },
+    **TRADING_SIM,
     "data_processing": {
+        **TRADING_SIM["data_processing"],
         "rating_calculation_interval_ms": PERIOD_MS,
-        "rating_worker": "off",
         "rating_retention_days": RETENTION_PERIODS * PERIOD_MS / 86_400_000,
     },
-    "risk_management": {
-        "max_liquidity_share": 1.0,
-        "max_volatility": 10.0,
-        "max_data_staleness_periods": 1000.0,
-    },
-    "rating": {"volatility_window": 10},
 }
 
 
