@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 from exchange_standin import KlineSeries, StandinExchange, SteerableClock, ms
+from test_download import make_cfg
 
-from tui_trader.config import Config
 from tui_trader.market import download as dl
 from tui_trader.market.download import DownloadArgError, DownloadError, download_klines, main_download
 from tui_trader.market.replay import load_klines
@@ -29,10 +29,6 @@ async def ex(shared_data):
     stand = await StandinExchange(SteerableClock(NOW), shared_data).start()
     yield stand
     await stand.stop()
-
-
-def make_cfg(rest_url: str) -> Config:
-    return Config.model_validate({"binance": {"rest_url": rest_url, "request_timeout_s": 2.0}})
 
 
 async def no_sleep(_s: float) -> None:
