@@ -383,13 +383,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
 
     def _unreadable_book(self, exc: Exception) -> Exception:
         """A stored amount, position or engine state that cannot be read back: nothing is traded
-        on a guess, and the operator reads which file and what to do (one line, exit 2)."""
-        from tui_trader.storage.schema import StorageError
+        on a guess (one line, exit 2)."""
+        from tui_trader.storage.schema import unreadable_book
 
-        return StorageError(
-            f"{self._db_path}: the stored book cannot be read ({exc}); restore a backup of this "
-            "file, or start a new book with another --db"
-        )
+        return unreadable_book(self._db_path, exc, ", or start a new book with another --db")
 
     async def _start_up(self) -> None:
         if self._started:

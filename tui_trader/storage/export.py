@@ -28,7 +28,7 @@ from typing import Any
 
 from tui_trader.clock import iso_utc as _iso_utc
 from tui_trader.outdir import out_dir_problem
-from tui_trader.storage.schema import StorageError, file_in_the_way
+from tui_trader.storage.schema import StorageError, file_in_the_way, unreadable_book
 
 FILES = ("fills.csv", "orders.csv", "positions.csv", "equity.csv", "audit.csv")
 
@@ -104,8 +104,7 @@ async def load_book(db_path: str, out_dir: Path | None = None) -> dict[str, Any]
                     "audit": await db.load_audit(limit=None),
                 }
         except (ValueError, ArithmeticError) as exc:  # an amount or a state that is no longer readable
-            raise StorageError(f"{db_path}: the stored book cannot be read ({exc}); restore a backup of this file") \
-                from None
+            raise unreadable_book(db_path, exc) from None
 
 
 def prepare_out(out: Path) -> None:
@@ -136,8 +135,7 @@ def export_book(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:
     try:
         return _write_book(book, out)
     except _BadTime as exc:
-        raise StorageError(f"{db_path}: the stored book cannot be read ({exc}); restore a backup of this file") \
-            from None
+        raise unreadable_book(db_path, exc) from None
     except OSError as exc:  # the disk filled up, the folder went away...
         raise ValueError(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
 

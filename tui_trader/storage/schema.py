@@ -102,6 +102,12 @@ def failure_hint(exc: BaseException) -> str:
     return f" ({hint})" if hint else ""
 
 
+def unreadable_book(path: object, exc: Exception, hint: str = "") -> StorageError:
+    """A stored amount, position, state or time that cannot be read back: nothing is done on a
+    guess, and the operator reads which file and what to do (``hint`` adds another way out)."""
+    return StorageError(f"{path}: the stored book cannot be read ({exc}); restore a backup of this file{hint}")
+
+
 def storage_failure(path: str, exc: BaseException) -> StorageError:
     """The :class:`StorageError` for a SQLite error met while an engine runs on the database at
     ``path``: what failed and what to do, for the operator (the caller stops trading)."""
