@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -36,6 +37,7 @@ from tui_trader.models import (
     Source,
     SymbolFilters,
 )
+from tui_trader.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 MIN = 60_000
 T0 = 1_735_689_600_000  # 2025-01-01T00:00:00Z
@@ -347,3 +349,16 @@ async def drawdown_tripped(db_path: str) -> Harness:
     e = h.engine
     assert e.state is EngineState.EMERGENCY_STOPPED and "Drawdown" in e.state_reason
     return h
+
+
+def schema_book(path: Any, pragmas: Sequence[str] = ()) -> sqlite3.Connection:
+    """A new book file at the current schema version, written with sqlite3 alone (as an older writer
+    or a hand edit leaves a book); ``pragmas`` (``"journal_mode = WAL"``) are set first. Returns
+    the open connection, nothing committed after the schema."""
+    con = sqlite3.connect(path)
+    for pragma in pragmas:
+        con.execute(f"PRAGMA {pragma}")
+    for script in MIGRATIONS:
+        con.executescript(script)
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return con

@@ -6,15 +6,13 @@ import csv
 import sqlite3
 from pathlib import Path
 
+from engine_helpers import schema_book
+
 from tui_trader.cli import main
-from tui_trader.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 def _book(path: Path) -> None:
-    con = sqlite3.connect(path)
-    for script in MIGRATIONS:
-        con.executescript(script)
-    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    con = schema_book(path)
     con.execute(
         "INSERT INTO orders (client_order_id, symbol, side, type, quantity, status, created_ms, updated_ms, "
         "executed_qty, avg_price, fees, source) VALUES ('tt1-1', 'XUSDT', 'BUY', 'MARKET', '1E-8', 'FILLED', "

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import csv
-import sqlite3
 from pathlib import Path
+
+from engine_helpers import schema_book
 
 from tui_trader.cli import main
 from tui_trader.storage.export import FILES, FILL_COLUMNS
-from tui_trader.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 def empty_book(path: Path, wal: bool = False) -> None:
     """A tui-trader book (``wal``: in WAL mode, closed cleanly) with one audit row and nothing else."""
-    con = sqlite3.connect(path)
-    if wal:
-        con.execute("PRAGMA journal_mode = WAL")
-    for script in MIGRATIONS:
-        con.executescript(script)
-    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    con = schema_book(path, ["journal_mode = WAL"] if wal else [])
     con.execute(
         "INSERT INTO audit_log (ts_ms, source, action, args_json, ok, outcome) VALUES (1000, 'ui', 'Start', '{}', 1, 'ok')"
     )

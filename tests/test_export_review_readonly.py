@@ -6,16 +6,15 @@ import contextlib
 import csv
 import os
 import shutil
-import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from engine_helpers import schema_book
 from test_export_review_out import empty_book
 
 from tui_trader.cli import main
-from tui_trader.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 def _wal_book(path: Path) -> None:
@@ -75,12 +74,7 @@ def test_a_book_with_commits_in_its_wal_on_a_read_only_disk_says_how_to_read_it(
     live, backup = tmp_path / "live", tmp_path / "backup"
     live.mkdir()
     backup.mkdir()
-    con = sqlite3.connect(live / "book.db")
-    con.execute("PRAGMA journal_mode = WAL")
-    con.execute("PRAGMA wal_autocheckpoint = 0")
-    for script in MIGRATIONS:
-        con.executescript(script)
-    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    con = schema_book(live / "book.db", ["journal_mode = WAL", "wal_autocheckpoint = 0"])
     con.commit()
     try:  # a backup taken while the engine ran: the file and its -wal, not the -shm index
         shutil.copy(live / "book.db", backup / "book.db")

@@ -6,9 +6,10 @@ import csv
 import sqlite3
 from pathlib import Path
 
+from engine_helpers import schema_book
+
 from tui_trader.cli import main
 from tui_trader.storage.db import Database
-from tui_trader.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 ORDER = (
     "INSERT INTO orders (client_order_id, symbol, side, type, quantity, status, created_ms, updated_ms, "
@@ -21,11 +22,7 @@ FILL = (
 
 
 def _book(path: Path) -> None:
-    con = sqlite3.connect(path)
-    con.execute("PRAGMA journal_mode = WAL")  # as the engine keeps it: a reader and a writer at once
-    for script in MIGRATIONS:
-        con.executescript(script)
-    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    con = schema_book(path, ["journal_mode = WAL"])  # as the engine keeps it: a reader and a writer at once
     con.execute(ORDER, ("tt1-1", 1000, 1000))
     con.execute(FILL, ("tt1-1", 1000, "t1"))
     con.commit()

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from engine_helpers import schema_book
 
 from tui_trader.cli import main
 from tui_trader.storage import Database
@@ -16,10 +17,7 @@ from tui_trader.storage.schema import MIGRATIONS, SCHEMA_VERSION, MigrationError
 
 def _book_without(path: Path, table: str) -> bytes:
     """A tui-trader database of the current version, one of whose tables was dropped."""
-    con = sqlite3.connect(path)
-    for script in MIGRATIONS:
-        con.executescript(script)
-    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    con = schema_book(path)
     con.execute(f"DROP TABLE {table}")
     con.commit()
     con.close()
@@ -50,10 +48,7 @@ def test_run_on_a_book_missing_a_table_exits_2_with_one_line(tmp_path: Path, cap
 
 def _book_with_bad_amount(path: Path) -> None:
     """A book whose account cash and one position's quantity no longer read as amounts (a hand edit)."""
-    con = sqlite3.connect(path)
-    for script in MIGRATIONS:
-        con.executescript(script)
-    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    con = schema_book(path)
     con.execute(
         "INSERT INTO account (id, cash, quote_asset, starting_balance, peak_equity, day_start_ms, "
         "day_start_equity, updated_ms) VALUES (1, '1.2.3', 'USDT', '10000', '10000', 0, '10000', 0)"
