@@ -9,45 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_binance_feed import ex, started  # noqa: F401 - the stand-in exchange's fixtures
+from test_gaps_absurd_prices import kb, pb
 
 from tui_trader.market.replay import load_klines
 from tui_trader.market.validation import (
     JUMP_CONFIRM_ROWS,
     PriceGuard,
     RejectCounter,
-    kline_batch_from_arrays,
     validate_kline_batch,
     validate_price_batch,
 )
-from tui_trader.models import PriceBatch
 
 H = 3_600_000
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
-
-
-def pb(sym, prices):
-    n = len(sym)
-    nan = np.full(n, np.nan)
-    return PriceBatch(
-        sym=np.asarray(sym, dtype=np.int32),
-        event_time=np.full(n, T0, dtype=np.int64),
-        price=np.asarray(prices, dtype=float),
-        open_24h=nan,
-        high_24h=nan,
-        low_24h=nan,
-        volume_24h=nan,
-        quote_volume_24h=nan,
-    )
-
-
-def kb(sym, closes, t0, closed=True):
-    n = len(sym)
-    c = np.asarray(closes, dtype=float)
-    ohlcv = np.column_stack([c, c, c, c, np.ones(n), c, np.full(n, 0.5)])
-    ot = np.asarray(t0, dtype=np.int64) if np.ndim(t0) else T0 + np.arange(n, dtype=np.int64) * H
-    return kline_batch_from_arrays(
-        H, np.asarray(sym), ot, ot + H - 1, ohlcv, np.ones(n, dtype=np.int64), closed
-    )
 
 
 def tick_by_tick(guard: PriceGuard, counter: RejectCounter, prices: list[float], sym: int = 0) -> list[float]:
