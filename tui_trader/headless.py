@@ -291,6 +291,8 @@ def print_summary(s: dict[str, Any], console: Console) -> None:
 
 
 def main_run(args: argparse.Namespace, cfg: Config) -> int:
+    """``tui-trader run --headless`` once ``cmd_run`` has checked the flags, the replay's files
+    (``check_replay_data``) and the database path."""
     from tui_trader.cli import UsageError
 
     duration = None
@@ -305,8 +307,6 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
             status_every = parse_status_every(args.status_every)
         except ValueError as exc:
             raise UsageError(f"--status-every: {exc}; 0 turns the status line off") from None
-    if cfg.feed.kind == "replay" and not cfg.feed.replay.path:
-        raise UsageError("--feed replay needs --data PATH (or feed.replay.path)")
     setup_logging(cfg)
     console = Console(stderr=False)
     from tui_trader.market.feed import FeedError
