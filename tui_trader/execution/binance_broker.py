@@ -105,14 +105,18 @@ def _dec(x: Any, what: str) -> Decimal:
     try:
         d = Decimal(str(x))
     except (InvalidOperation, ValueError):
-        # a long value is not shown cut short: a cut could not be told from (and scrubbed as) an
-        # echoed API key, which the broker removes from its errors only whole
-        text = str(x)
-        shown = repr(text) if len(text) <= 30 else f"{len(text)} characters"
-        raise BrokerError(BrokerErrorKind.REJECTED, f"exchange sent a bad {what}: {shown}") from None
+        raise BrokerError(BrokerErrorKind.REJECTED, f"exchange sent a bad {what}: {_shown(x)}") from None
     if not d.is_finite():
         raise BrokerError(BrokerErrorKind.REJECTED, f"exchange sent a non-finite {what}")
     return d
+
+
+def _shown(x: Any) -> str:
+    """A bad value of an answer, for an error text: whole when short, else only its length. A long
+    value is not shown cut short: a cut could not be told from (and scrubbed as) an echoed API
+    key, which the broker removes from its errors only whole."""
+    text = str(x)
+    return repr(text) if len(text) <= 30 else f"{len(text)} characters"
 
 
 def _ms(x: Any, what: str) -> int:
@@ -122,9 +126,7 @@ def _ms(x: Any, what: str) -> int:
     try:
         return int(x)
     except (TypeError, ValueError):
-        text = str(x)
-        shown = repr(text) if len(text) <= 30 else f"{len(text)} characters"
-        raise BrokerError(BrokerErrorKind.TIMEOUT, f"exchange sent a bad {what}: {shown}") from None
+        raise BrokerError(BrokerErrorKind.TIMEOUT, f"exchange sent a bad {what}: {_shown(x)}") from None
 
 
 def _plain(d: Decimal) -> str:
