@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refused: live trading needs the console's typed confirmation (tui-trader --live)")
     p.add_argument("--status-every", dest="status_every", metavar="T",
                    help="log a status line (state, periods, equity, positions, feed) every T of wall time, "
-                   "e.g. 30s, 15m, 1h; 0 for none (default: 15m)")
+                   "at least 1s, e.g. 30s, 15m, 1h; 0 for none (default: 15m)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
 
     p = _subparser(sub, "backtest", help="judge the strategy on historical klines", description="""
@@ -363,7 +363,7 @@ def _action_first(argv: list[str], value_flags: dict[str, Any]) -> list[str]:
 
 #: Flags whose value may look negative ("-5s"): argparse would take it for an unknown option and
 #: say only "expected one argument"; joined as "--duration=-5s" the value gets its own clear error.
-_SIGNED_VALUE_FLAGS = ("--duration", "--speed", "--seed", "--n-symbols", "--processes", "--walk-forward", "--interval")
+_SIGNED_VALUE_FLAGS = ("--duration", "--status-every", "--speed", "--seed", "--n-symbols", "--processes", "--walk-forward", "--interval")
 
 
 def _join_signed_values(argv: list[str]) -> list[str]:
@@ -559,11 +559,33 @@ def check_db_not_folder(path: str | Path, name: str) -> None:
         raise UsageError(f"{name}: {path} is a folder, not a database file (e.g. {path / 'tui-trader.db'})")
 
 
+#: The shortest ``--status-every`` (seconds): 0.001s wrote a thousand log lines a second, and the
+#: snapshot each one reads took its share of the engine's time.
+STATUS_EVERY_MIN_S = 1.0
+
+
+def check_status_every(args: argparse.Namespace) -> None:
+    """``--status-every``: 0 (off) or at least :data:`STATUS_EVERY_MIN_S`; a :class:`UsageError` else."""
+    from tui_trader.headless import parse_status_every
+
+    text = getattr(args, "status_every", None)
+    if text is None:
+        return
+    try:
+        every = parse_status_every(text)
+    except ValueError as exc:
+        raise UsageError(f"--status-every: {exc}; 0 turns the status line off") from None
+    if 0 < every < STATUS_EVERY_MIN_S:
+        raise UsageError(f"--status-every: at least {STATUS_EVERY_MIN_S:g}s (got {text!r}); "
+                         "0 turns the status line off")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from tui_trader.headless import main_run
 
     if args.live:
         raise UsageError("run --live is not supported headless: live trading needs the console's typed confirmation")
+    check_status_every(args)
     cfg = load_cfg(args)
     check_feed_flags(args, cfg)
     check_replay_data(args, cfg)
