@@ -69,12 +69,17 @@ def _inputs(args: argparse.Namespace, cfg: Config) -> tuple[str, str, list[str] 
 
 
 def _check_out_dir(out: Path) -> None:
-    """``--out``: a folder that exists (or can be made) and takes files; UsageError otherwise."""
+    """``--out``: a folder that exists (or can be made) and takes files, none of whose report
+    names is taken by a folder (that failed after the whole run); UsageError otherwise."""
+    from tui_trader.backtest.report import OUTPUT_FILES
     from tui_trader.cli import UsageError
     from tui_trader.outdir import out_dir_problem
 
     if problem := out_dir_problem(out):
         raise UsageError(problem)
+    for name in OUTPUT_FILES:
+        if (out / name).is_dir():
+            raise UsageError(f"--out: cannot write {out / name}: it is a folder")
 
 
 def _check_db(path: str | Path, name: str = "--db") -> None:
@@ -146,7 +151,12 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
     if args.out:
         out = Path(args.out)
         before = {p.name for p in out.iterdir()} if out.is_dir() else set()
-        paths = write_outputs(result, out)
+        try:
+            paths = write_outputs(result, out)
+        except OSError as exc:  # a full disk, say: checked up front, the folder took a file
+            print(f"error: --out: cannot write {exc.filename or out}: {exc.strerror or exc} (the run is stored as "
+                  f"{result.run_id})", file=sys.stderr)
+            return 2
         replaced = [p.name for p in paths.values() if p.name in before]  # an earlier report's, as a rule
         note = f" (replacing the earlier {', '.join(replaced)})" if replaced else ""
         err.print(f"wrote {', '.join(str(p) for p in paths.values())}{note}", soft_wrap=True)  # one line, as a log's

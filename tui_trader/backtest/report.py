@@ -444,6 +444,9 @@ TRADE_COLUMNS = (
 )  # fmt: skip
 EQUITY_COLUMNS = ("ts_ms", "time", "equity", "drawdown", "positions")
 
+#: The files :func:`write_outputs` writes into its folder, in this order.
+OUTPUT_FILES = ("trades.csv", "equity.csv", "report.txt", "report.json")
+
 
 def report_text(result: BacktestResult, width: int = 120, charts: bool = True) -> str:
     """The terminal report as plain text (no colour)."""
@@ -463,7 +466,7 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"output path exists and is not a folder: {out_dir}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: out_dir / name for name in ("trades.csv", "equity.csv", "report.txt", "report.json")}
+    paths = {name: out_dir / name for name in OUTPUT_FILES}
 
     with paths["trades.csv"].open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
