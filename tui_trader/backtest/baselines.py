@@ -13,9 +13,10 @@ int64 ms, strictly increasing (use the klines' close times: a close is known the
   slippage. A gap after entry (NaN) is valued at the last known close.
 * ``cash`` - the starting cash, flat.
 
-Both curves start one sampling interval before the first row (``ts_ms[0] - interval_ms``)
-at the starting cash - the account before anything was bought - so the entry fees count in
-every figure. Analytics only: quantities are floats, not exchange-quantised.
+Both curves start at the starting cash - the account before anything was bought - so the
+entry fees count in every figure: at ``start_ms`` when given (the run's start, which may lie
+inside the first sampling interval), else one sampling interval before the first row
+(``ts_ms[0] - interval_ms``). Analytics only: quantities are floats, not exchange-quantised.
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ import numpy as np
 from tui_trader.backtest.metrics import compute_metrics, infer_period_ms
 
 BASELINE_NAMES: tuple[str, ...] = ("buy_and_hold", "cash")
+
+
+def _first_ts(ts: np.ndarray, interval_ms: int, start_ms: int | None) -> int:
+    """The time of a curve's first sample, before the first row (see module doc)."""
+    if start_ms is None:
+        return int(ts[0]) - interval_ms
+    if start_ms >= ts[0]:
+        raise ValueError(f"start_ms {start_ms} must be before the first row's time {int(ts[0])}")
+    return int(start_ms)
 
 
 def _check(
@@ -61,6 +71,7 @@ def buy_and_hold_curve(
     starting_cash: float,
     fee_rate: float,
     interval_ms: int | None = None,
+    start_ms: int | None = None,
 ) -> dict[str, Any]:
     """The equal-weight buy-and-hold account (see module doc).
 
@@ -87,7 +98,7 @@ def buy_and_hold_curve(
     equity = cash + value
     n_entered = int(has.sum())
     return {
-        "ts_ms": np.concatenate(([ts[0] - interval_ms], ts)).astype(np.int64),
+        "ts_ms": np.concatenate(([_first_ts(ts, interval_ms, start_ms)], ts)).astype(np.int64),
         "equity": np.concatenate(([float(starting_cash)], equity)),
         "position_counts": np.concatenate(([0], held.sum(axis=1))).astype(np.int64),
         "traded_notional": n_entered * notional,
@@ -97,11 +108,13 @@ def buy_and_hold_curve(
     }
 
 
-def cash_curve(ts_ms: np.ndarray, starting_cash: float, interval_ms: int | None = None) -> dict[str, Any]:
+def cash_curve(
+    ts_ms: np.ndarray, starting_cash: float, interval_ms: int | None = None, start_ms: int | None = None
+) -> dict[str, Any]:
     """Flat equity on the same times as :func:`buy_and_hold_curve`."""
     ts = np.asarray(ts_ms, dtype=np.int64)
     ts, _, interval_ms = _check(ts, np.ones((ts.size, 1)), starting_cash, 0.0, interval_ms)
-    full = np.concatenate(([ts[0] - interval_ms], ts)).astype(np.int64)
+    full = np.concatenate(([_first_ts(ts, interval_ms, start_ms)], ts)).astype(np.int64)
     return {
         "ts_ms": full,
         "equity": np.full(full.size, float(starting_cash)),
@@ -117,15 +130,17 @@ def compute_baselines(
     starting_cash: float,
     fee_rate: float,
     interval_ms: int | None = None,
+    start_ms: int | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Metrics (same keys as :func:`~tui_trader.backtest.metrics.compute_metrics`) and
     curves ``(ts_ms, equity)`` of every baseline, keyed by ``BASELINE_NAMES``.
 
-    The sampling interval of the figures is ``interval_ms`` (default: the median row gap).
+    The sampling interval of the figures is ``interval_ms`` (default: the median row gap);
+    the curves start at ``start_ms`` (default: one interval before the first row).
     """
     _, _, interval_ms = _check(ts_ms, close, starting_cash, fee_rate, interval_ms)
-    bh = buy_and_hold_curve(ts_ms, close, starting_cash, fee_rate, interval_ms)
-    ca = cash_curve(ts_ms, starting_cash, interval_ms)
+    bh = buy_and_hold_curve(ts_ms, close, starting_cash, fee_rate, interval_ms, start_ms)
+    ca = cash_curve(ts_ms, starting_cash, interval_ms, start_ms)
     metrics: dict[str, dict[str, Any]] = {}
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name, c in (("buy_and_hold", bh), ("cash", ca)):

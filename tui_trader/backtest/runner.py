@@ -370,6 +370,7 @@ async def run_backtest(
         starting,
         bcfg.broker.fee_rate,
         interval_ms=period_ms,
+        start_ms=live_start,  # as the strategy's curve: a start inside a period is not its period's start
     )
 
     end_ts = int(max(int(eq_ts[-1]), int(close_ts[-1])))
