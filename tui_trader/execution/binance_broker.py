@@ -14,8 +14,9 @@
   -2010 "Duplicate order sent." (an order with this client id already exists at the exchange)
   -> TIMEOUT, so the caller looks it up instead of booking a rejection (other -2010 rejections
   -> REJECTED); -1013, "Filter failure", -1111 (too much precision) and -1100 (illegal
-  characters in a parameter) -> FILTER_FAILURE; -1007, client timeouts, 5xx and a
-  connection lost after sending -> TIMEOUT (outcome unknown: query before retrying); no
+  characters in a parameter) -> FILTER_FAILURE; -1007 and -1006 ("execution status unknown"),
+  -1000 (unknown error), client timeouts, HTTP 408 and 5xx and a connection lost after sending
+  -> TIMEOUT (outcome unknown: query before retrying); no
   connection -> NETWORK; an order's answer (or error body) that cannot be read -> TIMEOUT
   too, since the order may stand; -2013/-2011 -> UNKNOWN_ORDER (``query`` returns None);
   -2014/-2015/-1022/-1002 and HTTP 401 -> AUTH; HTTP 403 (Binance's firewall refused the
@@ -82,6 +83,10 @@ _STATUS = {
 }
 
 _AUTH_CODES = (-2014, -2015, -1022, -1002)
+#: Answers Binance documents as "execution status unknown" (-1006 UNEXPECTED_RESP, -1007 TIMEOUT)
+#: or that say nothing of the request's fate (-1000 UNKNOWN: "an unknown error occurred while
+#: processing the request"): the order may stand, so it is looked up, never booked rejected.
+_UNKNOWN_OUTCOME_CODES = (-1000, -1006, -1007)
 
 
 class _Secret:
@@ -183,7 +188,7 @@ def _map_error(exc: BaseException, what: str, sent: bool) -> BrokerError:
         if code in (-1013, -1111, -1100) or "filter failure" in low:
             # the order itself: a filter, too many decimals (-1111) or a malformed number (-1100)
             return BrokerError(BrokerErrorKind.FILTER_FAILURE, text, code)
-        if code == -1007:
+        if code in _UNKNOWN_OUTCOME_CODES:  # Binance: "execution status unknown"
             return BrokerError(BrokerErrorKind.TIMEOUT, text, code)
         if code in (-2013, -2011):
             return BrokerError(BrokerErrorKind.UNKNOWN_ORDER, text, code)
@@ -193,7 +198,7 @@ def _map_error(exc: BaseException, what: str, sent: bool) -> BrokerError:
             return BrokerError(
                 BrokerErrorKind.NETWORK, f"{what}: refused by the exchange's firewall (HTTP 403)", code
             )
-        if status >= 500:
+        if status >= 500 or status == 408:  # 408: the backend did not answer the API in time
             return BrokerError(BrokerErrorKind.TIMEOUT, f"{what}: exchange error HTTP {status}, outcome unknown", code)
         return BrokerError(BrokerErrorKind.REJECTED, text, code)
     if isinstance(exc, asyncio.TimeoutError):

@@ -1,0 +1,130 @@
+"""The live broker against the stand-in exchange: answers whose outcome Binance documents as
+unknown, order statuses beyond the everyday ones, and fills charged in several assets."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from exchange_standin import StandinExchange, SteerableClock, ms
+
+from tui_trader.config import Config
+from tui_trader.execution.binance_broker import BinanceBroker
+from tui_trader.execution.broker import BrokerError, BrokerErrorKind
+from tui_trader.execution.order_manager import OrderManager
+from tui_trader.models import Fill, Order, OrderRequest, OrderStatus, OrderType, Side, Source
+
+KEY = "k3y-PUBLIC-live27"
+SECRET = "s3cr3t-PRIVATE-live27"
+T0 = ms("2024-03-01T00:00:30")
+
+
+def make_cfg(ex: StandinExchange) -> Config:
+    return Config.model_validate(
+        {"binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": 2.0}}
+    )
+
+
+@pytest.fixture
+async def ex(shared_data):
+    stand = await StandinExchange(SteerableClock(T0, max_sleep_s=0.05), shared_data, api_key=KEY).start()
+    yield stand
+    await stand.stop()
+
+
+@pytest.fixture
+async def broker(ex):
+    b = BinanceBroker(make_cfg(ex), ex.clock, KEY, SECRET)
+    await asyncio.wait_for(b.start(), 5)
+    yield b
+    await asyncio.wait_for(b.stop(), 5)
+
+
+class Journal:
+    def __init__(self) -> None:
+        self.fills: list[Fill] = []
+        self.states: list[OrderStatus] = []
+
+    async def record_intent(self, order: Order) -> None:
+        self.states.append(order.status)
+
+    async def record_update(self, order: Order, fills: list[Fill]) -> None:
+        self.states.append(order.status)
+        self.fills.extend(fills)
+
+
+def intent(cid: str, qty: str = "0.01", symbol: str = "BTCUSDT") -> Order:
+    return Order(
+        cid,
+        symbol,
+        Side.BUY,
+        OrderType.MARKET,
+        Decimal(qty),
+        None,
+        OrderStatus.INTENT,
+        Source.UI,
+        "test",
+        T0,
+        T0,
+    )
+
+
+def posts(ex: StandinExchange) -> list:
+    return [r for r in ex.requests if r.path == "order" and r.method == "POST"]
+
+
+def _error(code: int, msg: str) -> Any:
+    return lambda body: {"code": code, "msg": msg}
+
+
+# Binance documents these answers as "execution status unknown": the order may have gone through.
+UNKNOWN_OUTCOME = {
+    "-1006 UNEXPECTED_RESP": (
+        _error(-1006, "An unexpected response was received from the message bus. Execution status unknown."),
+        400,
+    ),
+    "-1000 UNKNOWN": (_error(-1000, "An unknown error occurred while processing the request."), 400),
+    "HTTP 408 from the backend, an HTML page": (
+        lambda body: "<html><body><h1>408 Request Timeout</h1></body></html>",
+        408,
+    ),
+    "HTTP 408 from the backend, Binance's JSON": (
+        _error(-1001, "Internal error; unable to process your request. Please try again."),
+        408,
+    ),
+}
+
+
+@pytest.mark.parametrize("answer", list(UNKNOWN_OUTCOME))
+async def test_an_order_whose_outcome_binance_calls_unknown_is_looked_up_not_booked_rejected(
+    ex, broker, answer
+):
+    """The exchange carried the order out but answered with an error whose outcome Binance
+    documents as unknown: the order manager must look the order up by its client id and book its
+    fills - a REJECTED booking left a position the book never knew of."""
+    fn, status = UNKNOWN_OUTCOME[answer]
+    journal = Journal()
+    om = OrderManager(broker, journal, ex.clock, make_cfg(ex), backoff_base_s=0.01, backoff_cap_s=0.05)
+    ex.rewrite_next("POST", "order", fn, status=status)
+    order = await asyncio.wait_for(om.execute(intent("tt27-unknown-1")), 20)
+    assert ex.orders["tt27-unknown-1"].status == "FILLED"  # the exchange executed it
+    assert len(posts(ex)) == 1  # once
+    assert order.status is OrderStatus.FILLED, (order.status, order.error)
+    assert sorted(f.trade_id for f in journal.fills) == sorted(
+        str(t["id"]) for t in ex.orders["tt27-unknown-1"].trades
+    )
+    assert OrderStatus.REJECTED not in journal.states
+
+
+@pytest.mark.parametrize("answer", list(UNKNOWN_OUTCOME))
+async def test_the_broker_words_an_unknown_outcome_as_a_timeout(ex, broker, answer):
+    fn, status = UNKNOWN_OUTCOME[answer]
+    ex.rewrite_next("POST", "order", fn, status=status)
+    with pytest.raises(BrokerError) as ei:
+        await broker.submit(
+            OrderRequest("tt27-unknown-2", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"))
+        )
+    assert ei.value.kind is BrokerErrorKind.TIMEOUT
+    assert "tt27-unknown-2" in str(ei.value) and "<html" not in str(ei.value)
