@@ -366,6 +366,7 @@ class StandinExchange:
         self._heartbeat: asyncio.Task[None] | None = None
         self.port = 0
         self.paused_heartbeat = False
+        self.close_after_messages: int | None = None  # see close_each_connection_after
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -522,6 +523,12 @@ class StandinExchange:
                 n += 1
         return n
 
+    def close_each_connection_after(self, messages: int | None) -> None:
+        """Close every connection from the server side once it has been sent ``messages`` messages
+        (None: never), new connections included: a server that takes each connection and drops it
+        at once - a reconnect storm for a client that starts over after every message."""
+        self.close_after_messages = messages
+
     def open_connections(self) -> list[WsConn]:
         return [c for c in self.connections if not c.closed and not c.ws.closed]
 
@@ -545,6 +552,10 @@ class StandinExchange:
             c.closed = True
             return False
         c.sent += 1
+        if self.close_after_messages is not None and c.sent >= self.close_after_messages:
+            c.closed = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(c.ws.close(code=1001, message=b"going away"), 1.0)
         return True
 
     def kline_event(self, symbol: str, interval: str, open_time: int, closed: bool, event_ms: int | None = None

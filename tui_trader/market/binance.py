@@ -14,7 +14,8 @@ kills its read loop on one non-JSON frame, and does no rate-limit backoff. So it
 
 * Each connection's python-binance socket is made *single-shot* (``MAX_RECONNECTS = 0``,
   undecodable frames become a marker instead of killing the loop) and owned by a supervisor
-  task here that recreates it — with exponential backoff and jitter — on an error message in
+  task here that recreates it — with exponential backoff and jitter, started over only after a
+  connection that worked for ``stable_after_s`` (60 s) — on an error message in
   the queue (``{"e": "error", ...}``), a closed read loop (overflow, disconnect), a stale
   stream, or the planned reconnect before Binance's 24 h connection limit.
 * A watchdog measures silence per stream on the monotonic clock (immune to wall-clock jumps):
@@ -491,6 +492,7 @@ class BinanceFeed:
         rest_attempts: int = 5,
         backfill_concurrency: int = 8,
         stop_timeout_s: float = 3.0,
+        stable_after_s: float = 60.0,
         rng: random.Random | None = None,
     ) -> None:
         if not 2 <= max_streams_per_connection <= STREAM_LIMIT:
@@ -509,6 +511,10 @@ class BinanceFeed:
         self.max_pending_events = max_pending_events  # undelivered batches before prices are dropped
         self.backfill_concurrency = max(1, backfill_concurrency)
         self.stop_timeout_s = stop_timeout_s
+        # a connection that delivered messages for this long starts its reconnect back-off over; one
+        # dropped sooner goes on backing off (a server dropping every connection after a message
+        # made a reconnect storm; Binance allows 300 connection attempts per 5 minutes per IP)
+        self.stable_after_s = stable_after_s
         self._rng = rng or random.Random()
         self._explicit = [s.strip().upper() for s in (symbols if symbols is not None else cfg.feed.symbols)]
         self._symbols: list[str] = []
@@ -829,8 +835,8 @@ class BinanceFeed:
                     delay = 0.0
                     attempt = 0
                 else:
-                    if conn.received > 0:
-                        attempt = 0
+                    if conn.received > 0 and time.monotonic() - conn.opened_mono >= self.stable_after_s:
+                        attempt = 0  # a connection that worked for a while: start the back-off over
                     delay = self._backoff(attempt)
                     attempt += 1
                     self._log_limited(

@@ -1,0 +1,96 @@
+"""The live Binance feed against the stand-in exchange: a server that drops every connection at
+once, and streams whose event time stands still."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+from exchange_standin import StandinExchange, SteerableClock, ms
+
+from tui_trader.config import Config
+from tui_trader.market.binance import BinanceFeed
+from tui_trader.models import KlineBatch, PriceBatch
+
+T0 = ms("2024-03-01T00:00:30")
+THREE = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+
+
+def make_cfg(ex: StandinExchange, stale: float = 5.0, **feed: Any) -> Config:
+    return Config.model_validate(
+        {
+            "feed": {
+                "kind": "binance",
+                "symbols": list(THREE),
+                "interval": "1h",
+                "stale_after_s": stale,
+                **feed,
+            },
+            "binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": 2.0},
+        }
+    )
+
+
+@pytest.fixture
+async def ex(shared_data):
+    stand = await StandinExchange(SteerableClock(T0, max_sleep_s=0.05), shared_data, tick_s=0.02).start()
+    yield stand
+    await stand.stop()
+
+
+class Collector:
+    def __init__(self, feed: BinanceFeed) -> None:
+        self.feed = feed
+        self.klines: list[KlineBatch] = []
+        self.prices: list[PriceBatch] = []
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for ev in self.feed.events():
+            (self.klines if isinstance(ev, KlineBatch) else self.prices).append(ev)
+
+
+@pytest.fixture
+async def started():
+    feeds: list[BinanceFeed] = []
+
+    async def start(feed: BinanceFeed) -> Collector:
+        feeds.append(feed)
+        await asyncio.wait_for(feed.start(), 10)
+        return Collector(feed)
+
+    yield start
+    for f in feeds:
+        await asyncio.wait_for(f.stop(), 10)
+
+
+async def test_a_server_that_drops_each_connection_after_a_message_gets_a_growing_back_off(ex, started):
+    """Binance allows 300 connection attempts per 5 minutes per IP. A server that takes each
+    connection and drops it after the first message made the feed start its back-off over every
+    time (a message had arrived), reconnecting at the base delay for ever."""
+    ex.close_each_connection_after(1)
+    feed = BinanceFeed(make_cfg(ex), ex.clock, backoff_base_s=0.01, backoff_max_s=60.0, rng=random.Random(5))
+    await started(feed)
+    await ex.wait_until(lambda: feed.reconnects >= 8, 20, "eight reconnects")
+    waits = [w for w in ex.clock.sleeps if w > 0][:8]
+    assert len(waits) == 8
+    assert all(0.01 * 2**k * 0.5 <= w <= 0.01 * 2**k for k, w in enumerate(waits)), waits
+
+
+async def test_a_connection_that_worked_for_a_while_starts_its_back_off_over(ex, started):
+    # each connection lives for 100 messages, at least 0.5 s at the stand-in's pace: past stable_after_s
+    ex.close_each_connection_after(100)
+    feed = BinanceFeed(
+        make_cfg(ex),
+        ex.clock,
+        backoff_base_s=0.01,
+        backoff_max_s=60.0,
+        stable_after_s=0.2,
+        rng=random.Random(5),
+    )
+    await started(feed)
+    await ex.wait_until(lambda: feed.reconnects >= 4, 20, "four reconnects")
+    waits = [w for w in ex.clock.sleeps if w > 0][:4]
+    assert len(waits) == 4 and all(0.005 <= w <= 0.01 for w in waits), waits
