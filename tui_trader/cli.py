@@ -641,7 +641,19 @@ def cmd_tui(args: argparse.Namespace) -> int:
     if getattr(args, "report", None) is None:  # the report viewer starts no feed
         check_replay_data(args, cfg)
     check_db_path(args, cfg)
+    if getattr(args, "live", False) and cfg.feed.kind == "binance" and not _stdin_is_terminal():
+        # the console reads its keys from stdin: `printf 'LIVE\\r' | tui-trader --live` typed the
+        # confirmation from the pipe and traded live; with /dev/null the warning waited for ever
+        raise UsageError("--live: the confirmation is typed at a terminal, and stdin is not one "
+                         "(live trading is never confirmed from a pipe or a script)")
     return main_tui(args, cfg)
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError):  # a closed or odd stdin
+        return False
 
 
 #: The configuration field each command-line flag sets (see :func:`feed_overrides`).
