@@ -129,6 +129,19 @@ def result_title(cmd: Command, res: CommandResult) -> str:
     return f"{name} refused"
 
 
+#: The most of a reason or an error the banner shows. An emergency stop's reason is the operator's
+#: free text (a paste goes in whole, and is stored and restored at the next start) and an error can
+#: be pages long: the banner grew to fill the screen, hiding every pane and the hint at its end.
+BANNER_TEXT_CHARS = 160
+
+
+def clip(text: object, limit: int = BANNER_TEXT_CHARS) -> str:
+    """``text`` on one line (runs of white space, newlines too, made one space) and at most
+    ``limit`` characters, ending in ``…`` when cut."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
 #: What a key that needs the engine says while it starts up.
 STARTING_UP = "the engine is starting up (recovering the book, warming the ratings up): try again once it has started"
 
@@ -372,8 +385,8 @@ class TuiTraderApp(App[int]):
         what = "failed to start" if not self.engine_ready.is_set() else "CRASHED"
         msg = f"ENGINE {what} — trading stopped: {type(self.engine_failed).__name__}: {self.engine_failed}"
         log.error(msg, exc_info=err)
-        self._banner(msg + "  (q quits; see Logs)", "error")
-        self.notify(msg, title="Engine error", severity="error", timeout=30)
+        self._banner(clip(msg) + "  (q quits; see Logs)", "error")  # the whole of it is in the log
+        self.notify(clip(msg), title="Engine error", severity="error", timeout=30)
         self.run_worker(self._stop_engine(), group="engine-stop", exit_on_error=False)
 
     async def _stop_engine(self) -> None:
@@ -466,9 +479,9 @@ class TuiTraderApp(App[int]):
         if override is not None:
             main.show_banner(*override)
         elif snap.state == EngineState.EMERGENCY_STOPPED:
-            main.show_banner(f"EMERGENCY STOP: {snap.state_reason or 'stopped'} — R resets", "error")
+            main.show_banner(f"EMERGENCY STOP: {clip(snap.state_reason or 'stopped')} — R resets", "error")
         elif snap.state == EngineState.REDUCING:
-            main.show_banner(f"REDUCING (exits only): {snap.state_reason}", "warning")
+            main.show_banner(f"REDUCING (exits only): {clip(snap.state_reason)}", "warning")
         else:
             main.show_banner("", "info")
 
@@ -547,7 +560,7 @@ class TuiTraderApp(App[int]):
         if failed is None:
             return None
         what = "crashed" if self.engine_ready.is_set() else "did not start"
-        return (f"the engine {what} ({type(failed).__name__}: {failed}); fix the cause, "
+        return (f"the engine {what} ({clip(f'{type(failed).__name__}: {failed}')}); fix the cause, "
                 "then quit (q) and start tui-trader again")
 
     def _refused_engine_stopped(self) -> bool:

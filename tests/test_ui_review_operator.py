@@ -1,0 +1,72 @@
+"""The console as its operator uses it over SSH, in an 80x24 terminal: what a long reason or a
+long error does to the screen."""
+
+from __future__ import annotations
+
+from textual.widgets import Input
+from ui_support import commands_done, make_app, make_engine, ready, ui_config
+
+from tui_trader.models import EngineState, Source
+from tui_trader.ui.app import clip
+
+
+def screen_lines(app) -> list[str]:
+    """The text of the screen shown, one string a row."""
+    update = app.screen._compositor.render_full_update()
+    return ["".join(strip.text for strip in row) for row in update.strips]
+
+
+LONG_REASON = "margin call from the desk, see the ticket\n" + "why " * 300
+
+
+def test_clip_keeps_short_text_and_cuts_long_text_on_one_line():
+    assert clip("drawdown 15.2 %") == "drawdown 15.2 %"
+    assert clip("a\n  b\tc") == "a b c"
+    cut = clip("x " * 200, 20)
+    assert len(cut) == 20 and cut.endswith("…")
+
+
+async def test_a_long_emergency_stop_reason_leaves_the_panes_and_the_reset_hint_on_screen(tmp_path):
+    """A reason pasted whole into the emergency-stop dialog (or an engine error pages long) made
+    the banner as tall as the terminal: every pane was pushed off, and so was "R resets"."""
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("E")
+        await pilot.pause()
+        app.screen.query_one("#reason", Input).value = LONG_REASON
+        await pilot.press("enter")
+        await commands_done(app)
+        await pilot.pause()
+        assert engine.state == EngineState.EMERGENCY_STOPPED
+        lines = screen_lines(app)
+        banner = [ln for ln in lines[1:] if "why why" in ln or "R resets" in ln or "EMERGENCY" in ln]
+        assert 1 <= len(banner) <= 3, lines
+        assert "R resets" in "".join(banner), lines
+        assert any("╭─ Prices ─" in ln for ln in lines), lines
+        assert any("ADAUSDT" in ln for ln in lines), lines  # the pane's rows, not only its border
+
+
+async def test_a_long_reducing_reason_and_a_long_crash_message_fit_the_banner(tmp_path):
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        engine.sm.force(EngineState.REDUCING, Source.RISK, LONG_REASON)
+        engine.state_reason = LONG_REASON
+        app.refresh_from_engine()
+        await pilot.pause()
+        banner = app.main_screen.query_one("#banner")
+        assert banner.display and banner.size.height <= 3, banner.size
+        assert str(banner.render()).startswith("REDUCING (exits only): margin call")
+        app._engine_crashed(RuntimeError("disk I/O error\n" + "detail " * 400))
+        await pilot.pause()
+        assert banner.size.height <= 3, banner.size
+        assert str(banner.render()).endswith("(q quits; see Logs)")
+        await pilot.press("b")  # the order keys name the error, shortened as well
+        await pilot.pause()
+        assert all(len(n.message) < 400 for n in app._notifications)
+        assert any("disk I/O error" in n.message for n in app._notifications)
