@@ -202,6 +202,10 @@ AHEAD_MIN_OPEN_TIMES = 2000
 # symbols; at 4 it idled ~20 % of the time): ~32,000 klines, 8 to 64 intervals
 AHEAD_LOOKAHEAD_KLINES = 32_000
 AHEAD_LOOKAHEAD_MIN, AHEAD_LOOKAHEAD_MAX = 8, 64
+# a period whose results the rating worker has not sent yet is waited for in steps this long (s),
+# the event loop turning between them: commands (an emergency stop) and a signal's stop are
+# answered while the worker is slow or hung, not only after its timeout (60 s)
+AHEAD_POLL_S = 0.05
 
 # Batched writer of the database: a fast replay must not pay a thread round trip per
 # period. Rows are flushed in the background every WRITER_FLUSH_S (wall time), or
@@ -341,6 +345,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._history_floor: tuple[int, int] | None = None
         self._ahead: RatingAhead | None = None  # the rater running ahead in another process, if any
         self._ahead_proc: RatingAhead | None = None  # started at start-up, begun by run()
+        # a period closed whose results the worker has not sent yet: _await_ahead rates it
+        self._ahead_due = False
 
     # ------------------------------------------------------------------ properties
 
@@ -775,6 +781,38 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             self._drop_ahead(exc)
             return None
 
+    def _close_period(self) -> bool:
+        """A period ends. When the worker has not sent its results yet, it is rated by
+        :meth:`_await_ahead` (awaited by :meth:`_process_klines` before the next klines go in),
+        which waits without holding up the event loop; its accumulators are kept until then."""
+        if self._ahead is not None and self._pidx is not None and not self._ahead.ready():
+            self._ahead_due = True
+            return True
+        return super()._close_period()
+
+    async def _await_ahead(self) -> None:
+        """Rate the period :meth:`_close_period` left for the worker's results, waiting for them in
+        steps of :data:`AHEAD_POLL_S` with a turn of the event loop between: an emergency stop and
+        other commands are applied meanwhile. A stop of the engine ends the wait (this period is
+        then rated here, as the worker would have), and so does the worker's timeout (its failure)."""
+        from tui_trader.rating.ahead import RatingAheadError
+
+        ahead = self._ahead
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + (ahead.timeout_s if ahead is not None else 0.0)
+        try:
+            while ahead is not None and ahead is self._ahead and not ahead.ready(AHEAD_POLL_S):
+                if self._stopping:
+                    self._end_ahead()  # the run ends after this event: no worker failure
+                    break
+                if loop.time() >= give_up:
+                    self._drop_ahead(RatingAheadError(f"rating worker sent nothing for {ahead.timeout_s:g} s"))
+                    break
+                await asyncio.sleep(0)
+        finally:
+            self._ahead_due = False
+        super()._close_period()
+
     def _drop_ahead(self, exc: Exception) -> None:
         """The worker failed. Nothing is lost: the engine's own rater state is current (it keeps
         the period accumulators and the z-scores, and took every rating so far), so it rates the
@@ -954,6 +992,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         every = max(1, total // 100)
         for g in self._kline_steps(batch):
             if g is PERIOD_CLOSED:
+                if self._ahead_due:  # the worker's results for it had not come yet
+                    await self._await_ahead()
                 # the period's signal pass checks stop loss / profit target of every holding itself
                 await self._period_done(live)
                 if progress is not None:

@@ -255,6 +255,18 @@ class RatingAhead:
                                    f"the engine closed the one ending at {ts_ms}")
         return games
 
+    def ready(self, timeout: float = 0.0) -> bool:
+        """Whether :meth:`take` answers at once: the next period's results, or the worker's error
+        or end, have arrived. Waits up to ``timeout`` seconds for them (sending pending klines
+        meanwhile), so an engine that must keep answering its operator waits in short steps."""
+        if self._queue or self._ch.frames:
+            return True
+        try:
+            self._ch.pump(timeout)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            return True  # take() raises RatingAheadError saying so
+        return bool(self._ch.frames)
+
     def _receive(self) -> None:
         try:
             msg = self._ch.next_frame(self.timeout_s)
