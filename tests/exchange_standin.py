@@ -285,6 +285,7 @@ class WsConn:
     combined: bool
     ws: web.WebSocketResponse
     stalled: bool = False
+    frozen_ms: int | None = None  # the heartbeat repeats what it sent at this time (see freeze)
     closed: bool = False
     sent: int = 0
 
@@ -512,6 +513,14 @@ class StandinExchange:
         for c in self.connections if conns is None else conns:
             c.stalled = True
 
+    def freeze(self, conns: Iterable[WsConn] | None = None, at_ms: int | None = None) -> None:
+        """Make connections repeat themselves: the heartbeat goes on sending, but the same messages
+        with the same event time, now's or ``at_ms`` (an older one: event times that go back), as an
+        upstream that stopped behind a gateway that did not."""
+        now = self.clock.now_ms() if at_ms is None else at_ms
+        for c in self.connections if conns is None else conns:
+            c.frozen_ms = now
+
     async def close_sockets(self, code: int = 1001) -> int:
         """Close every open websocket from the server side. Returns how many."""
         n = 0
@@ -695,14 +704,15 @@ class StandinExchange:
             conns = [c for c in self.open_connections() if not c.stalled]
             if not conns:
                 continue
-            now = self.clock.now_ms()
-            minis: list[dict[str, Any]] | None = None
+            live = self.clock.now_ms()
+            minis: dict[int, list[dict[str, Any]]] = {}
             for c in conns:
+                now = live if c.frozen_ms is None else c.frozen_ms
                 for stream in c.streams:
                     if stream == "!miniTicker@arr":
-                        if minis is None:
-                            minis = self.mini_ticker_array(now)
-                        await self._send(c, stream, minis)
+                        if now not in minis:
+                            minis[now] = self.mini_ticker_array(now)
+                        await self._send(c, stream, minis[now])
                     else:
                         sym, iv = stream.split("@kline_", 1)
                         s = self.series(sym.upper(), iv)

@@ -94,3 +94,29 @@ async def test_a_connection_that_worked_for_a_while_starts_its_back_off_over(ex,
     await ex.wait_until(lambda: feed.reconnects >= 4, 20, "four reconnects")
     waits = [w for w in ex.clock.sleeps if w > 0][:4]
     assert len(waits) == 4 and all(0.005 <= w <= 0.01 for w in waits), waits
+
+
+async def test_a_stream_whose_event_time_stands_still_is_stale_and_recreated(ex, started):
+    """Messages keep coming, but they repeat one event time: the stream is not live (an upstream
+    that stopped behind a gateway that did not). The watchdog judged streams by arrival alone and
+    so never noticed: the prices stood still while the feed read healthy."""
+    feed = BinanceFeed(make_cfg(ex, stale=0.5), ex.clock, backoff_base_s=0.01)
+    col = await started(feed)
+    await ex.wait_until(lambda: feed.health()["connected"] and len(col.prices) > 0, 10, "streaming")
+    frozen = ex.open_connections()
+    ex.freeze(frozen)
+    sent = sum(c.sent for c in frozen)
+    await ex.wait_until(lambda: feed.reconnects >= 1, 10, "a recreated connection")
+    assert sum(c.sent for c in frozen) > sent  # the frozen connection went on sending
+    assert "stale" in feed.health()["connections"][0]["last_reason"]
+    await ex.wait_until(lambda: feed.health()["connected"], 10, "streaming again")
+    assert not any(s["stale"] for s in feed.health()["streams"].values())
+
+
+async def test_event_times_that_go_back_do_not_keep_a_stream_alive(ex, started):
+    feed = BinanceFeed(make_cfg(ex, stale=0.5), ex.clock, backoff_base_s=0.01)
+    col = await started(feed)
+    await ex.wait_until(lambda: feed.health()["connected"] and len(col.prices) > 0, 10, "streaming")
+    ex.freeze(ex.open_connections(), at_ms=ex.clock.now_ms() - 60_000)  # a minute back, then standing still
+    await ex.wait_until(lambda: feed.reconnects >= 1, 10, "a recreated connection")
+    assert "stale" in feed.health()["connections"][0]["last_reason"]

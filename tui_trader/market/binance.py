@@ -19,7 +19,9 @@ kills its read loop on one non-JSON frame, and does no rate-limit backoff. So it
   the queue (``{"e": "error", ...}``), a closed read loop (overflow, disconnect), a stale
   stream, or the planned reconnect before Binance's 24 h connection limit.
 * A watchdog measures silence per stream on the monotonic clock (immune to wall-clock jumps):
-  no message for ``cfg.feed.stale_after_s`` marks the stream stale in :meth:`BinanceFeed.health`
+  no message with a newer event time (``E``) than the stream's newest for
+  ``cfg.feed.stale_after_s`` (messages that repeat or go back in event time are no sign of life)
+  marks the stream stale in :meth:`BinanceFeed.health`
   and recreates its connection (a connection whose other streams still flow is recreated with
   a growing back-off, so one halted symbol does not cause churn).
 * After every (re)connect the closed klines missed since the last one seen per symbol are
@@ -445,6 +447,8 @@ class _Conn:
     received: int = 0
     last_rx: dict[str, float] = field(default_factory=dict)  # stream -> monotonic s
     last_rx_ms: dict[str, int] = field(default_factory=dict)  # stream -> clock ms
+    # stream -> the newest event time (``E``, exchange ms) seen on it, over every reconnect
+    last_event: dict[str, int] = field(default_factory=dict)
     stale: set[str] = field(default_factory=set)
     partial_strikes: int = 0
     last_partial_mono: float = 0.0
@@ -454,6 +458,15 @@ class _Conn:
             self.reason = reason
             self.planned = planned
             self.trigger.set()
+
+
+def _event_time(data: Any) -> int | None:
+    """The event time (``E``) of a stream message's payload: a kline event's, or the newest of a
+    miniTicker array's first and last items (Binance stamps the whole array at once). None when
+    it has none, and the message then counts as a sign of life by its arrival alone."""
+    items = [data] if isinstance(data, dict) else [data[0], data[-1]] if isinstance(data, list) and data else []
+    times = [e for it in items if isinstance(it, dict) and type(e := it.get("E")) is int]
+    return max(times) if times else None
 
 
 def _sorted_by_time_symbol(b: KlineBatch) -> KlineBatch:
@@ -902,7 +915,7 @@ class BinanceFeed:
             prices = parse_mini_ticker_array(data, self._sym_index, self.counter)
             prices = validate_price_batch(prices, len(self._symbols), self.counter, now_ms=now_ms, guard=self._guard)
             if self.counter.total == before or len(prices):
-                self._fresh(conn, stream, now_ms)
+                self._fresh(conn, stream, now_ms, _event_time(data))
             if len(prices):
                 self._last_event_ms[prices.sym] = now_ms
                 self._emit_prices(prices)
@@ -916,12 +929,19 @@ class BinanceFeed:
         if int(kb.sym[0]) != want or kb.interval_ms != self.interval_ms:
             self.counter.reject("malformed", 1, f"kline of another symbol/interval on {stream}")
             return
-        self._fresh(conn, stream, now_ms)
+        self._fresh(conn, stream, now_ms, _event_time(data))
         self._last_event_ms[want] = now_ms
         if bool(kb.closed[0]):
             self._add_closed(kb)
 
-    def _fresh(self, conn: _Conn, stream: str, now_ms: int) -> None:
+    def _fresh(self, conn: _Conn, stream: str, now_ms: int, event_ms: int | None) -> None:
+        """A sign of life of ``stream``: a message whose event time is newer than any seen on it.
+        One that repeats or goes back in event time is none (an upstream that stopped behind a
+        gateway that did not), so the watchdog finds such a stream stale as a silent one."""
+        if event_ms is not None:
+            if event_ms <= conn.last_event.get(stream, -1):
+                return
+            conn.last_event[stream] = event_ms
         conn.received += 1
         conn.last_rx[stream] = time.monotonic()
         conn.last_rx_ms[stream] = now_ms
@@ -1059,7 +1079,7 @@ class BinanceFeed:
                 c.partial_strikes = 0
                 continue
             if len(stale) == len(c.streams):
-                c.recreate(f"stale: no message for {self.stale_after_s:g} s")
+                c.recreate(f"stale: no new event for {self.stale_after_s:g} s")
             elif now - c.last_partial_mono >= self.stale_after_s * 2**c.partial_strikes:
                 c.partial_strikes += 1
                 c.last_partial_mono = now
