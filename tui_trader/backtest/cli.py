@@ -26,14 +26,23 @@ from tui_trader.config import Config
 def parse_time(text: str | None, what: str) -> int | None:
     """``--start`` / ``--end``: :func:`tui_trader.clock.parse_time` (``YYYY-MM-DD``,
     ``YYYY-MM-DDTHH:MM``, UTC unless an offset is named, or epoch milliseconds), a bad one
-    a usage error naming the flag."""
+    a usage error naming the flag, and so is one no date can hold (epoch ms past the year 9999:
+    every message that prints the span failed on it, a sweep's with a traceback)."""
     from tui_trader.cli import UsageError
     from tui_trader.clock import parse_time as parse_utc
+    from tui_trader.clock import utc_text
 
     try:
-        return parse_utc(text)
+        ms = parse_utc(text)
     except ValueError:
         raise UsageError(f"{what}: expected YYYY-MM-DD[THH:MM] (UTC), got {text!r}") from None
+    if ms is not None:
+        try:
+            utc_text(ms)
+        except (ValueError, OverflowError, OSError):
+            raise UsageError(f"{what}: {text!r} is out of range: a time from 0001-01-01 to 9999-12-31 "
+                             "(UTC) is expected") from None
+    return ms
 
 
 def _progress(console: Console, label: str) -> tuple[Progress, Any]:
