@@ -1,9 +1,10 @@
 """The console as its operator uses it over SSH, in an 80x24 terminal: what a long reason or a
-long error does to the screen."""
+long error does to the screen, and a line pasted into a dialog's number."""
 
 from __future__ import annotations
 
-from textual.widgets import Input
+import pytest
+from textual.widgets import Input, Label
 from ui_support import commands_done, make_app, make_engine, ready, ui_config
 
 from tui_trader.models import EngineState, Source
@@ -70,3 +71,47 @@ async def test_a_long_reducing_reason_and_a_long_crash_message_fit_the_banner(tm
         await pilot.pause()
         assert all(len(n.message) < 400 for n in app._notifications)
         assert any("disk I/O error" in n.message for n in app._notifications)
+
+
+@pytest.mark.parametrize("key", ["b", "x", "t"])
+async def test_a_long_bad_entry_leaves_the_dialog_buttons_on_screen(tmp_path, key):
+    """A line pasted into the amount (a log line, a wallet address) came back in the error in
+    full: the error wrapped over the dialog's buttons, off the bottom of an 80x24 terminal."""
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("s")
+        await commands_done(app)
+        if key == "x":
+            await pilot.press("b", "enter")
+            await commands_done(app)
+            assert engine.portfolio.positions
+        await pilot.press(key)
+        await pilot.pause()
+        dialog = app.screen
+        dialog.query(Input).first().value = "2024-03-01 12:00:01 INFO order filled " + "x" * 600
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is dialog  # refused in the dialog, which stays open
+        error = str(dialog.query_one("#error", Label).render())
+        assert "is not a number" in error and len(error) < 120, error
+        lines = screen_lines(app)
+        assert any("Cancel" in ln for ln in lines), lines
+
+
+async def test_an_empty_threshold_asks_for_a_number(tmp_path):
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        dialog = app.screen
+        dialog.query_one(Input).value = "  "
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is dialog
+        assert str(dialog.query_one("#error", Label).render()) == "threshold: enter a number"

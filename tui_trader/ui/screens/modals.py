@@ -44,11 +44,22 @@ class TickBox(Checkbox, inherit_bindings=False):
         return "X" if self.value else " "
 
 
+#: The most of a refused entry an error repeats: a line pasted by mistake (a log line, an address)
+#: came back whole, and the error wrapped over the dialog's buttons, off the bottom of the screen.
+ECHO_CHARS = 24
+
+
+def echo(text: str) -> str:
+    """``text`` as an error repeats it: stripped, cut to :data:`ECHO_CHARS` with ``…``."""
+    t = text.strip()
+    return t if len(t) <= ECHO_CHARS else t[: ECHO_CHARS - 1] + "…"
+
+
 def refuse_comma(text: str, what: str) -> None:
     """A comma is refused, never guessed at: ``100,5`` may mean 100.5 (a decimal comma) or 1005
     (a thousands separator), and reading it the wrong way trades ten times the size."""
     if "," in text:
-        raise ValueError(f"{what}: {text.strip()!r}: use a point for decimals and no thousands separators: 100.5")
+        raise ValueError(f"{what}: {echo(text)!r}: use a point for decimals and no thousands separators: 100.5")
 
 
 def parse_decimal(text: str, what: str) -> Decimal:
@@ -61,7 +72,7 @@ def parse_decimal(text: str, what: str) -> Decimal:
     try:
         d = Decimal(t)
     except InvalidOperation:
-        raise ValueError(f"{what}: {text.strip()!r} is not a number") from None
+        raise ValueError(f"{what}: {echo(text)!r} is not a number") from None
     if not d.is_finite() or d <= 0:
         raise ValueError(f"{what}: must be a positive number")
     return d
@@ -219,7 +230,7 @@ class BuyScreen(_Dialog):
         text = self.query_one("#amount", Input).value
         amount = parse_decimal(text, "amount")
         if self.cash is not None and amount > self.cash:
-            raise ValueError(f"amount: {text.strip()} is more than the cash {self.cash:,.2f} {self.quote_asset}")
+            raise ValueError(f"amount: {echo(text)} is more than the cash {self.cash:,.2f} {self.quote_asset}")
         return ManualBuy(
             source=Source.UI,
             symbol=self.symbol,
@@ -284,10 +295,12 @@ class ThresholdScreen(_Dialog):
     def result(self) -> float:
         text = self.query_one("#value", Input).value.strip()
         refuse_comma(text, "threshold")
+        if not text:
+            raise ValueError("threshold: enter a number")
         try:
             v = float(text)
         except ValueError:
-            raise ValueError(f"threshold: {text!r} is not a number") from None
+            raise ValueError(f"threshold: {echo(text)!r} is not a number") from None
         if not math.isfinite(v) or v <= 0 or v > self.MAX:
             raise ValueError(f"threshold: must be above 0 and at most {self.MAX:g}")
         return v
@@ -333,5 +346,5 @@ class AbandonOrderScreen(_Dialog):
         if not cid:
             raise ValueError("client order id: enter the id the reconciliation names")
         if not is_valid_client_order_id(cid):
-            raise ValueError(f"client order id: {cid!r} is not one (letters, digits, - and _, at most 36)")
+            raise ValueError(f"client order id: {echo(cid)!r} is not one (letters, digits, - and _, at most 36)")
         return AbandonOrder(source=Source.UI, client_order_id=cid)
