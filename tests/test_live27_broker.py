@@ -128,3 +128,52 @@ async def test_the_broker_words_an_unknown_outcome_as_a_timeout(ex, broker, answ
         )
     assert ei.value.kind is BrokerErrorKind.TIMEOUT
     assert "tt27-unknown-2" in str(ei.value) and "<html" not in str(ei.value)
+
+
+def banned_until_msg(until_ms: int) -> str:
+    return (
+        f"Way too much request weight used; IP banned until {until_ms}. "
+        "Please use WebSocket Streams for live updates to avoid bans."
+    )
+
+
+async def test_an_ip_ban_without_retry_after_is_taken_from_binances_message(ex, broker):
+    """A proxy that drops the Retry-After header left the broker with no ban length: the next
+    request went out at once, into the ban, which Binance lengthens for an IP that keeps asking."""
+    until = ex.clock.now_ms() + 600_000
+    ex.fail_next("POST", "order", status=418, code=-1003, msg=banned_until_msg(until))
+    with pytest.raises(BrokerError) as ei:
+        await broker.submit(
+            OrderRequest("tt27-ban-1", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"))
+        )
+    assert ei.value.kind is BrokerErrorKind.RATE_LIMIT
+    assert ei.value.retry_after_s is not None and 595 <= ei.value.retry_after_s <= 600
+    before = len(ex.requests)
+    with pytest.raises(BrokerError) as again:
+        await broker.query("BTCUSDT", "tt27-ban-1")
+    assert again.value.kind is BrokerErrorKind.RATE_LIMIT and len(ex.requests) == before  # not asked
+
+
+async def test_an_ip_ban_page_without_retry_after_still_holds_requests_back(ex, broker):
+    ex.respond_next_html("POST", "order", 418, "<html><body>banned</body></html>")
+    with pytest.raises(BrokerError) as ei:
+        await broker.submit(
+            OrderRequest("tt27-ban-2", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"))
+        )
+    assert (
+        ei.value.kind is BrokerErrorKind.RATE_LIMIT and ei.value.retry_after_s == 120.0
+    )  # Binance's shortest
+    before = len(ex.requests)
+    with pytest.raises(BrokerError):
+        await broker.open_orders()
+    assert len(ex.requests) == before
+
+
+async def test_a_rate_limit_without_retry_after_or_ban_time_sets_no_ban(ex, broker):
+    ex.fail_next("POST", "order", status=429, code=-1003, msg="Too many requests queued.")
+    with pytest.raises(BrokerError) as ei:
+        await broker.submit(
+            OrderRequest("tt27-ban-3", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"))
+        )
+    assert ei.value.kind is BrokerErrorKind.RATE_LIMIT and ei.value.retry_after_s is None
+    assert await broker.query("BTCUSDT", "tt27-ban-3") is None  # asked: no ban held it back

@@ -11,7 +11,7 @@ import pytest
 from exchange_standin import StandinExchange, SteerableClock, ms
 
 from tui_trader.config import Config
-from tui_trader.market.binance import BinanceFeed
+from tui_trader.market.binance import BinanceFeed, FeedError
 from tui_trader.models import KlineBatch, PriceBatch
 
 T0 = ms("2024-03-01T00:00:30")
@@ -120,3 +120,18 @@ async def test_event_times_that_go_back_do_not_keep_a_stream_alive(ex, started):
     ex.freeze(ex.open_connections(), at_ms=ex.clock.now_ms() - 60_000)  # a minute back, then standing still
     await ex.wait_until(lambda: feed.reconnects >= 1, 10, "a recreated connection")
     assert "stale" in feed.health()["connections"][0]["last_reason"]
+
+
+async def test_the_feed_does_not_knock_on_during_an_ip_ban_whose_header_was_dropped(ex):
+    until = ex.clock.now_ms() + 3_600_000
+    ex.fail_next(
+        "GET",
+        "ping",
+        status=418,
+        code=-1003,
+        msg=f"Way too much request weight used; IP banned until {until}. Please use WebSocket Streams.",
+    )
+    feed = BinanceFeed(make_cfg(ex), ex.clock, backoff_base_s=0.01)
+    with pytest.raises(FeedError, match="418"):
+        await asyncio.wait_for(feed.start(), 10)
+    assert [r.path for r in ex.requests] == ["ping"]  # asked once, not five times into the ban

@@ -10,7 +10,8 @@
   commission``. A commission in a third asset (BNB discount) cannot be converted without a
   price: ``fee`` is then that raw amount and ``fee_asset`` says which asset it is.
 * Errors become :class:`BrokerError` by code/status: 429/418/-1003/-1015 -> RATE_LIMIT
-  (``retry_after_s`` from ``Retry-After``); -2010 "insufficient balance" -> INSUFFICIENT_BALANCE;
+  (``retry_after_s`` from ``Retry-After``, else from the ban's end in Binance's message, else
+  120 s for a 418 IP ban); -2010 "insufficient balance" -> INSUFFICIENT_BALANCE;
   -2010 "Duplicate order sent." (an order with this client id already exists at the exchange)
   -> TIMEOUT, so the caller looks it up instead of booking a rejection (other -2010 rejections
   -> REJECTED); -1013, "Filter failure", -1111 (too much precision) and -1100 (illegal
@@ -59,6 +60,7 @@ from tui_trader.execution.broker import BrokerError, BrokerErrorKind
 from tui_trader.execution.client_ids import is_valid_client_order_id
 from tui_trader.market.binance import (
     api_error_message,
+    ban_wait_s,
     create_client,
     describe_error,
     retry_after_s,
@@ -365,6 +367,9 @@ class BinanceBroker:
                     await self._sync_time()
                     continue
                 err = self._map(exc, what, sent)
+                if err.kind == BrokerErrorKind.RATE_LIMIT and err.retry_after_s is None:
+                    # no Retry-After (a proxy dropped it): the ban's end from Binance's message, on its clock
+                    err.retry_after_s = ban_wait_s(exc, self.clock.now_ms() + (self.clock_offset_ms or 0))
             except Exception as exc:  # noqa: BLE001 - mapped to a BrokerError kind
                 err = self._map(exc, what, sent)
             if err.kind == BrokerErrorKind.RATE_LIMIT and err.retry_after_s:

@@ -167,6 +167,25 @@ def retry_after_s(exc: BaseException) -> float | None:
     return min(max(0.0, ra), MAX_RETRY_AFTER_S)
 
 
+_BANNED_UNTIL_RE = re.compile(r"\bbanned until (\d{10,16})\b", re.IGNORECASE)
+#: The wait (s) after an IP ban (HTTP 418) whose answer says not how long: Binance's shortest ban.
+MIN_IP_BAN_S = 120.0
+
+
+def ban_wait_s(exc: BaseException, now_ms: int) -> float | None:
+    """How long (s) a rate-limit answer asks to wait: its ``Retry-After`` (:func:`retry_after_s`);
+    without one (a proxy that drops headers), the end of the ban Binance's -1003 message gives
+    (``IP banned until 1700000000000``, exchange ms, against ``now_ms``, the exchange's time now);
+    else :data:`MIN_IP_BAN_S` for an IP ban (418); else None (a 429 that says not how long)."""
+    ra = retry_after_s(exc)
+    if ra is not None or not isinstance(exc, BinanceAPIException):
+        return ra
+    m = _BANNED_UNTIL_RE.search(str(exc.message or ""))
+    if m is not None:
+        return min(max(0.0, (int(m.group(1)) - now_ms) / 1000.0), MAX_RETRY_AFTER_S)
+    return MIN_IP_BAN_S if exc.status_code == 418 else None
+
+
 def _transient(exc: BaseException) -> bool:
     if isinstance(exc, BinanceAPIException):  # 408: Binance's backend timed out (a read: try again)
         return exc.status_code >= 500 or exc.status_code == 408
@@ -197,7 +216,8 @@ class RestRetry:
     without touching the network, so reconnect loops cannot prolong a ban. Timeouts,
     connection errors and 5xx: exponential back-off ``base_s * 2**k`` (capped at ``max_s``)
     with jitter. Anything else is raised at once. ``sleep`` is injected (the clock's, or a
-    recorder in tests).
+    recorder in tests). ``now_ms`` (the clock's): an answer without ``Retry-After`` is read for the
+    end of its ban (:func:`ban_wait_s`).
     """
 
     def __init__(
@@ -208,8 +228,10 @@ class RestRetry:
         max_s: float = 30.0,
         max_retry_after_s: float = 300.0,
         rng: random.Random | None = None,
+        now_ms: Callable[[], int] | None = None,
     ) -> None:
         self.sleep = sleep
+        self.now_ms = now_ms
         self.attempts = max(1, attempts)
         self.base_s = base_s
         self.max_s = max_s
@@ -235,7 +257,7 @@ class RestRetry:
                 last = exc
                 if is_rate_limit(exc):
                     self.rate_limited += 1
-                    ra = retry_after_s(exc)
+                    ra = retry_after_s(exc) if self.now_ms is None else ban_wait_s(exc, self.now_ms())
                     self.last_retry_after_s = ra
                     wait = ra if ra is not None else self.backoff(k)
                     if wait > self.max_retry_after_s:
@@ -535,7 +557,7 @@ class BinanceFeed:
         self._filters: dict[str, SymbolFilters] = {}
         self.counter = RejectCounter()
         self._retry = RestRetry(clock.sleep, attempts=rest_attempts, base_s=backoff_base_s, max_s=backoff_max_s,
-                                rng=self._rng)
+                                rng=self._rng, now_ms=clock.now_ms)
         self._client: AsyncClient | None = None
         self._stream_url = stream_base_url(cfg)
         self._conns: list[_Conn] = []
