@@ -115,3 +115,34 @@ async def test_an_empty_threshold_asks_for_a_number(tmp_path):
         await pilot.pause()
         assert app.screen is dialog
         assert str(dialog.query_one("#error", Label).render()) == "threshold: enter a number"
+
+
+@pytest.mark.parametrize("n_trades", [0, 1])
+async def test_the_trades_tab_of_a_run_with_no_or_one_fill(tmp_path, n_trades):
+    """A stored run without a fill showed the trades tab's column titles over a blank tab, as
+    if it were still loading; one with a single (open) buy lists it, with no trip P&L yet."""
+    from test_ui_report import _loaded, _save, _stored
+
+    from tui_trader.ui.screens.report import NO_TRADES, BacktestReportApp, read_run
+
+    stored = _stored("bt-few", with_bh_curve=True, drift=0.0)
+    stored["trades"] = stored["trades"][:n_trades]
+    db_path = await _save(tmp_path / "few.db", [stored])
+    run = await read_run(db_path, "bt-few")
+    app = BacktestReportApp(db_path, run=run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _loaded(app.screen)
+        await pilot.pause()
+        await pilot.press("3")
+        await pilot.pause()
+        text = "\n".join(screen_lines(app))
+        if n_trades == 0:
+            assert NO_TRADES[:40] in text, text
+            assert "Time (UTC)" not in text, text
+        else:
+            assert NO_TRADES[:40] not in text, text
+            row = next(ln for ln in screen_lines(app) if "BTCUSDT" in ln and "2024-01-01" in ln)
+            assert "BUY" in row and "–" in row, row
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_code == 0

@@ -441,6 +441,10 @@ def header_text(run: StoredRun, pal: Palette) -> Text:
 # ---------------------------------------------------------------------------
 
 
+#: The trades tab of a run without a fill.
+NO_TRADES = "No trades: the strategy made no order fill in this run (see the summary's figures)."
+
+
 class BacktestReportScreen(Screen[None]):
     """One stored run, read-only. Loads it from ``db_path`` (own connection) unless
     ``run`` is given; ``loaded`` is set once shown (or the error is shown)."""
@@ -452,6 +456,7 @@ class BacktestReportScreen(Screen[None]):
     BacktestReportScreen #bt-summary-box { height: 1fr; }
     BacktestReportScreen #bt-equity { height: 1fr; min-height: 8; }
     BacktestReportScreen FastTable { height: 1fr; scrollbar-size-vertical: 1; }
+    BacktestReportScreen #bt-no-trades { height: auto; padding: 1 2; display: none; }
     """
     BINDINGS = [
         Binding("escape", "close", "Back"),
@@ -487,6 +492,7 @@ class BacktestReportScreen(Screen[None]):
                 yield EquityChart("equity", id="bt-equity")
             with TabPane("3 Trades", id="tab-trades"):
                 yield FastTable(TRADE_COLS, id="bt-trades")
+                yield Static(NO_TRADES, id="bt-no-trades")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -536,6 +542,9 @@ class BacktestReportScreen(Screen[None]):
         self.query_one("#bt-equity", EquityChart).show_run(run)
         if not self._filled:
             self._fill_trades(table, run, pal)
+            # a run without a fill showed the column titles over a blank tab, as if still loading
+            table.display = bool(run.trades)
+            self.query_one("#bt-no-trades", Static).display = not run.trades
             self._filled = True
             self._focus_tab("summary")  # the tab shown first
         self.loaded.set()
