@@ -203,9 +203,14 @@ class ReplayFeed(_Section):
     @field_validator("start", "end")
     @classmethod
     def _time(cls, v: str) -> str:
-        from tui_trader.clock import parse_time
+        from tui_trader.clock import parse_time, utc_text
 
-        parse_time(v)  # a bad time is this field's error, not a traceback when the replay starts
+        ms = parse_time(v)  # a bad time is this field's error, not a traceback when the replay starts
+        if ms is not None:
+            try:
+                utc_text(ms)  # "99999999999999999999" (epoch ms) passed, and `run` failed with a traceback
+            except (ValueError, OverflowError, OSError):
+                raise ValueError("out of range: a time from 0001-01-01 to 9999-12-31 (UTC) is expected") from None
         return v
 
     @model_validator(mode="after")
