@@ -544,6 +544,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                     # end) keeps no working order at the exchange: each one still open is canceled
                     stop = self._stop_cancel_reason()
                     fixed = await self.order_mgr.reconcile(open_orders, cancel_why=stop)
+                    stop = stop or self._stop_cancel_reason()  # a stop sent meanwhile canceled the rest
                     if stop:
                         await self._audit_stop_cancels(fixed, stop)
                     log.warning("reconciled %d open order(s) from the last run: %s", len(fixed),
@@ -1890,6 +1891,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             self._startup_stops.append((cmd, fut))
             if self._stops_storable:
                 await self._store_waiting_stop(cmd)
+            if (mgr := getattr(self, "order_mgr", None)) is not None:
+                # a reconciliation running now cancels the orders it waits for (and those after) at
+                # once, rather than waiting for each until the order timeout
+                mgr.halt(self._stop_cancel_reason())
             return await fut
         return CommandResult(False, "engine is starting up (recovering the book and reconciling its open "
                              "orders): nothing is applied before that; try again once it has started")

@@ -187,6 +187,7 @@ class OrderManager:
         self._earlier_sends_land_by_ms = clock.now_ms() + earlier_ms
         self._epoch = 0  # bumped by halt(): orders started before it are not sent any more
         self._halt_reason = ""
+        self._halt_waiters: set[asyncio.Future[None]] = set()  # a reconciliation's waits, ended by halt()
         self._sent_unanswered: dict[str, int] = {}  # client id -> clock ms of its last unanswered send
         self._used: set[str] = set()  # client ids executed in this session
         self._open: dict[str, str] = {}  # client id -> symbol of our orders not yet final
@@ -260,6 +261,9 @@ class OrderManager:
         the exchange. Orders executed after this call are unaffected."""
         self._epoch += 1
         self._halt_reason = reason or "halted"
+        for fut in self._halt_waiters:
+            if not fut.done():
+                fut.set_result(None)
 
     def unsettled(self) -> dict[str, str]:
         """Client id -> symbol of the orders executed in this session that are not final yet."""
@@ -281,17 +285,21 @@ class OrderManager:
 
         Found at the exchange -> its real status and fills are recorded (still open and older than the
         order timeout -> canceled; with ``cancel_why`` - an emergency-stopped book - still open ->
-        canceled at once, with that error). Not found -> ``CANCELED`` with error ``"not sent before restart"``,
+        canceled at once, with that error; a :meth:`halt` meanwhile - an emergency stop sent during
+        the start-up - cancels it at once too, with the halt's reason, as it does every order after
+        it). Not found -> ``CANCELED`` with error ``"not sent before restart"``,
         but only once the earlier process's requests can no longer arrive (the broker's
         ``in_flight_ms`` after this manager was made; before that, it waits and looks again).
         Never resends. Returns the orders (same objects, updated) in input order.
         """
         out: list[Order] = []
+        epoch = self._epoch
         for order in open_orders:
             if not order.status.is_final:
                 self._used.add(order.client_order_id)
                 self._open[order.client_order_id] = order.symbol
-                await self._resolve(order, NOT_SENT_BEFORE_RESTART, self._earlier_sends_land_by_ms, cancel_why)
+                why = cancel_why or (self._halt_reason if epoch != self._epoch else "")
+                await self._resolve(order, NOT_SENT_BEFORE_RESTART, self._earlier_sends_land_by_ms, why, epoch)
             out.append(order)
         return out
 
@@ -402,16 +410,25 @@ class OrderManager:
             maybe_sent = False  # the exchange does not know it: sending again is safe
             self._sent_unanswered.pop(cid, None)
 
-    async def _await_final(self, order: Order, timer: _Timer) -> None:
-        """Poll an open order until it is final or the order timeout passed; then cancel it."""
+    async def _await_final(self, order: Order, timer: _Timer, epoch: int | None = None) -> None:
+        """Poll an open order until it is final or the order timeout passed; then cancel it. With
+        ``epoch`` (a reconciliation's): a :meth:`halt` since ends the wait at once, and the order
+        is canceled with the halt's reason."""
         polls = 0
         while not order.status.is_final:
+            if epoch is not None and epoch != self._epoch:
+                await self._cancel(order, self._halt_reason)
+                return
             elapsed = timer.elapsed_ms(self.clock.now_ms())
             if elapsed >= self.timeout_ms:
                 break
             polls += 1
             remaining_s = (self.timeout_ms - elapsed) / 1000.0
-            await self._pause(min(backoff_delay(polls, self.backoff_base_s, self.poll_cap_s), remaining_s), timer)
+            delay = min(backoff_delay(polls, self.backoff_base_s, self.poll_cap_s), remaining_s)
+            if epoch is None:
+                await self._pause(delay, timer)
+            elif not await self._pause_unless_halted(delay, timer, epoch):
+                continue  # halted meanwhile: canceled above
             try:
                 res = await self._call(self.broker.query(order.symbol, order.client_order_id))
             except BrokerError as exc:
@@ -421,6 +438,22 @@ class OrderManager:
                 await self._adopt(order, res)
         if not order.status.is_final:
             await self._cancel(order, f"timed out after {self.timeout_ms} ms")
+
+    async def _pause_unless_halted(self, seconds: float, timer: _Timer, epoch: int) -> bool:
+        """:meth:`_pause`, ended early by a :meth:`halt` (True when it was not)."""
+        if epoch != self._epoch:
+            return False
+        halted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._halt_waiters.add(halted)
+        pause = asyncio.ensure_future(self._pause(seconds, timer))
+        try:
+            await asyncio.wait({pause, halted}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._halt_waiters.discard(halted)
+            pause.cancel()  # (no-op when it ended)
+        if pause.done() and not pause.cancelled():
+            pause.result()  # its error, if it failed
+        return epoch == self._epoch
 
     async def _cancel(self, order: Order, why: str) -> None:
         cid = order.client_order_id
@@ -442,12 +475,18 @@ class OrderManager:
             await self._record(order, fills)
 
     async def _resolve(
-        self, order: Order, not_found_reason: str, sends_land_by_ms: int = 0, cancel_why: str = ""
+        self,
+        order: Order,
+        not_found_reason: str,
+        sends_land_by_ms: int = 0,
+        cancel_why: str = "",
+        epoch: int | None = None,
     ) -> None:
         """``sends_land_by_ms``: clock time by which every request of an earlier process has
         arrived or can no longer arrive; "not found" before it proves nothing, so the order is
         looked up once more when it has passed. ``cancel_why``: an order still open is canceled at
-        once (not waited for until the order timeout), with that error."""
+        once (not waited for until the order timeout), with that error; ``epoch``: so is one still
+        open once a :meth:`halt` came after it (see :meth:`_await_final`)."""
         cid = order.client_order_id
         timer = _Timer(self.clock.now_ms())
         try:
@@ -475,11 +514,13 @@ class OrderManager:
             await self._record(order, [])
             return
         await self._adopt(order, res)
+        if not order.status.is_final and not cancel_why and epoch is not None and epoch != self._epoch:
+            cancel_why = self._halt_reason  # halted while it was looked up
         if not order.status.is_final and cancel_why:
             await self._cancel(order, cancel_why)
         elif not order.status.is_final:
             age_timer = _Timer(min(order.created_ms, self.clock.now_ms()))
-            await self._await_final(order, age_timer)
+            await self._await_final(order, age_timer, epoch)
         log.info("order %s resolved: %s", cid, order.status)
 
     async def _query_retrying(self, order: Order, timer: _Timer) -> OrderResult | None:
