@@ -15,6 +15,7 @@ from tui_trader.execution.binance_broker import BinanceBroker
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
 from tui_trader.execution.order_manager import OrderManager
 from tui_trader.models import Fill, Order, OrderRequest, OrderStatus, OrderType, Side, Source
+from tui_trader.portfolio import Portfolio
 
 KEY = "k3y-PUBLIC-live27"
 SECRET = "s3cr3t-PRIVATE-live27"
@@ -177,3 +178,110 @@ async def test_a_rate_limit_without_retry_after_or_ban_time_sets_no_ban(ex, brok
         )
     assert ei.value.kind is BrokerErrorKind.RATE_LIMIT and ei.value.retry_after_s is None
     assert await broker.query("BTCUSDT", "tt27-ban-3") is None  # asked: no ban held it back
+
+
+def _answer(status: str, executed: str, fills: list[dict[str, Any]]) -> dict[str, Any]:
+    quote = sum((Decimal(f["price"]) * Decimal(f["qty"]) for f in fills), Decimal(0))
+    return {
+        "symbol": "BTCUSDT",
+        "orderId": 77,
+        "orderListId": -1,
+        "clientOrderId": "tt27-st-1",
+        "transactTime": T0,
+        "price": "0.00000000",
+        "origQty": "0.01000000",
+        "executedQty": executed,
+        "cummulativeQuoteQty": f"{quote:.8f}",
+        "status": status,
+        "timeInForce": "GTC",
+        "type": "MARKET",
+        "side": "BUY",
+        "workingTime": T0,
+        "selfTradePreventionMode": "EXPIRE_TAKER",
+        "fills": fills,
+    }
+
+
+FILL_A = {
+    "price": "61000.00000000",
+    "qty": "0.00400000",
+    "commission": "0.00000400",
+    "commissionAsset": "BTC",
+    "tradeId": 11,
+}
+
+
+async def test_an_order_expired_by_self_trade_prevention_says_so_and_keeps_its_fills(ex, broker):
+    """EXPIRED_IN_MATCH: Binance's self-trade prevention expired the order (the account had an
+    order on the other side). It was reported as an "IOC remainder expired" - of a MARKET order."""
+    ex.respond_next("POST", "order", _answer("EXPIRED_IN_MATCH", "0.00400000", [FILL_A]))
+    res = await broker.submit(
+        OrderRequest("tt27-st-1", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"))
+    )
+    assert res.status is OrderStatus.EXPIRED and res.executed_qty == Decimal("0.004")
+    assert [(f.price, f.quantity, f.fee, f.fee_asset) for f in res.fills] == [
+        (Decimal("61000"), Decimal("0.004"), Decimal("0.00000400") * Decimal("61000"), "BTC")
+    ]
+    assert "self-trade prevention" in res.reason
+
+
+async def test_a_pending_new_order_is_open_not_of_an_unknown_status(ex, broker):
+    ex.respond_next("POST", "order", _answer("PENDING_NEW", "0.00000000", []))
+    res = await broker.submit(
+        OrderRequest("tt27-st-1", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"))
+    )
+    assert res.status is OrderStatus.NEW and not res.status.is_final
+    assert res.reason == ""
+
+
+async def test_an_order_filled_at_several_prices_with_bnb_and_base_commissions_is_booked_exactly(ex, broker):
+    """With "pay fees in BNB" on, Binance charges BNB until the BNB runs out, then the base asset:
+    one order can hold both. Each fill keeps its own asset; the book takes exactly the coins the
+    account received and the quote it paid."""
+    fills = [
+        {
+            "price": "61000.00000000",
+            "qty": "0.00600000",
+            "commission": "0.00054000",
+            "commissionAsset": "BNB",
+            "tradeId": 21,
+        },
+        {
+            "price": "61000.01000000",
+            "qty": "0.00300000",
+            "commission": "0.00000300",
+            "commissionAsset": "BTC",
+            "tradeId": 22,
+        },
+        {
+            "price": "61000.02000000",
+            "qty": "0.00100000",
+            "commission": "0.00000100",
+            "commissionAsset": "BTC",
+            "tradeId": 23,
+        },
+    ]
+    ex.respond_next("POST", "order", _answer("FILLED", "0.01000000", fills))
+    res = await broker.submit(
+        OrderRequest("tt27-st-1", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"))
+    )
+    assert [(f.fee, f.fee_asset) for f in res.fills] == [
+        (Decimal("0.00054"), "BNB"),
+        (Decimal("0.00000300") * Decimal("61000.01"), "BTC"),
+        (Decimal("0.00000100") * Decimal("61000.02"), "BTC"),
+    ]
+    p = Portfolio(Decimal("1000"))
+    for f in res.fills:
+        p.apply_fill(f)
+    paid = (
+        Decimal("61000") * Decimal("0.006")
+        + Decimal("61000.01") * Decimal("0.003")
+        + Decimal("61000.02") * Decimal("0.001")
+    )
+    assert p.cash == Decimal("1000") - paid  # the quote the account paid, to the last digit
+    assert p.positions["BTCUSDT"].quantity == Decimal("0.01") - Decimal("0.000004")  # the BTC it received
+    assert p.other_fees == {"BNB": Decimal("0.00054")}
+    assert p.fees_paid == Decimal("0.00000300") * Decimal("61000.01") + Decimal("0.00000100") * Decimal(
+        "61000.02"
+    )
+    assert res.quote_qty == paid

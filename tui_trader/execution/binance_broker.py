@@ -75,6 +75,7 @@ T = TypeVar("T")
 
 _STATUS = {
     "NEW": OrderStatus.NEW,
+    "PENDING_NEW": OrderStatus.NEW,  # accepted, not working yet (an order list's pending leg)
     "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
     "FILLED": OrderStatus.FILLED,
     "CANCELED": OrderStatus.CANCELED,
@@ -542,6 +543,8 @@ class BinanceBroker:
         if status is None:
             status = OrderStatus.NEW  # not final: the caller will ask again
             reason = f"unknown exchange status {status_txt!r}"
+        elif status_txt == "EXPIRED_IN_MATCH":  # it would have traded against this account's own order
+            reason = "expired in match by self-trade prevention"
         elif status == OrderStatus.EXPIRED:
             reason = "IOC remainder expired" if _dec(o.get("executedQty", "0"), "executedQty") > 0 else "expired unfilled"
         if side is None:
