@@ -487,12 +487,32 @@ def soft_warnings(cfg: Config) -> list[Issue]:
                 Issue("feed.sim.warmup_periods", f"{n:,} klines of history to generate at start-up "
                       f"(warmup_periods x {per:,} klines per rating period x n_symbols): minutes before trading")
             )
+    w.extend(_fraction_warnings(cfg))
     if rm.max_drawdown_percent <= rm.max_daily_loss_percent:
         w.append(
             Issue("risk_management.max_drawdown_percent", "not above max_daily_loss_percent: the drawdown "
                   "breaker will fire before the daily-loss one")
         )
     return w
+
+
+def _fraction_warnings(cfg: Config) -> list[Issue]:
+    """A percent field given as a fraction (``stop_loss_percent = 0.05`` meant as 5 %) was taken as
+    0.05 % without a word: exits within the round-trip fee, or a position or breaker of under 1 %."""
+    rm = cfg.risk_management
+    fees = 2 * cfg.broker.fee_rate * 100  # a buy and a sell, in percent
+    hint = "perhaps? (in percent: 5 = 5 %)"
+    out: list[Issue] = []
+    for name in ("stop_loss_percent", "profit_target_percent"):
+        v = getattr(rm, name)
+        if v <= fees:
+            out.append(Issue(f"risk_management.{name}",
+                             f"{v:g} % is within the round-trip fee ({fees:g} %): {v * 100:g} %, {hint}"))
+    for name in ("max_position_percent", "max_daily_loss_percent", "max_drawdown_percent"):
+        v = getattr(rm, name)
+        if v < 1:
+            out.append(Issue(f"risk_management.{name}", f"{v:g} % of equity: {v * 100:g} %, {hint}"))
+    return out
 
 
 def consistency_errors(cfg: Config) -> list[Issue]:
