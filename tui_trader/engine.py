@@ -1448,7 +1448,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             return await self._write_off(symbol, source, reason, why)
         if qty <= 0:
             return "quantity rounds to zero"
-        market = quantity is None and self._market_close(symbol, qty, price, pos.quantity, f)
+        # a sell of the whole holding (its quantity typed in, as the position shows it) is a close too:
+        # its LIMIT order below the minimum notional at the limit price goes at market as well
+        whole = quantity is None or qty == (quantize_qty(pos.quantity, f) if f is not None else pos.quantity)
+        market = whole and self._market_close(symbol, qty, price, pos.quantity, f)
         reasons = [] if market else self.checks.check_exit(symbol, qty, price, pos.quantity, f)
         refused, reason = self._risk_gate(symbol, Side.SELL, reasons, override, reason)
         if refused:
