@@ -8,10 +8,10 @@ own (the live/paper account in the database is never touched), starts in ``runni
 and the finished run is stored once, under its run id, in the ``backtest_runs`` tables.
 
 Warm-up: before ``start_ms`` the engine is fed ``(max(moving_average_period,
-volatility_window) + 1)`` rating periods of klines (fewer if the data starts later) to warm
-its ratings and z-scores; it does not trade on them and no figure counts them. Without
-``start_ms`` the warm-up is taken from the start of the data (at most half of it), and trading
-starts after it. ``end_ms`` is exclusive (klines with ``open_time < end_ms``).
+volatility_window) + 1)`` rating periods of klines (fewer if the data starts later; a gap in
+the data reaches back past it) to warm its ratings and z-scores; it does not trade on them and
+no figure counts them. Without ``start_ms`` the warm-up is taken from the start of the data (at
+most half of it), and trading starts after it. ``end_ms`` is exclusive (klines with ``open_time < end_ms``).
 
 Figures: the strategy's equity is sampled by the engine at every rating period; the
 buy-and-hold and cash baselines are computed on the closes of the same symbols at the same
@@ -202,13 +202,17 @@ async def run_backtest(
     if data is None:
         load_start = None if start_ms is None else start_ms - want_warm * interval_ms
         data = await asyncio.to_thread(load_klines, data_path, interval, symbols, load_start, end_ms)
+        if start_ms is not None:
+            ot = data.klines.open_time
+            if np.unique(ot[ot < start_ms]).size < want_warm:
+                # a gap in the data (or its beginning) inside the warm-up's span: the warm-up is
+                # the klines before the start, from before the gap too, as a replay would see them
+                data = await asyncio.to_thread(load_klines, data_path, interval, symbols, None, end_ms)
     if data.interval_ms != interval_ms:
         raise ValueError(f"loaded data is at {data.interval_ms} ms, the backtest asks for {interval}")
     kl = data.klines
-    if start_ms is not None or end_ms is not None:
-        lo = -(2**62) if start_ms is None else start_ms - want_warm * interval_ms
-        hi = 2**62 if end_ms is None else end_ms
-        kl = kl.take((kl.open_time >= lo) & (kl.open_time < hi))
+    if end_ms is not None:  # the warm-up is cut below: the last klines before the start, however far back
+        kl = kl.take(kl.open_time < end_ms)
     name_of = list(data.symbols)
     if symbols is not None:
         want = [s.strip().upper() for s in symbols]
