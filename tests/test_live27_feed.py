@@ -135,3 +135,23 @@ async def test_the_feed_does_not_knock_on_during_an_ip_ban_whose_header_was_drop
     with pytest.raises(FeedError, match="418"):
         await asyncio.wait_for(feed.start(), 10)
     assert [r.path for r in ex.requests] == ["ping"]  # asked once, not five times into the ban
+
+
+async def test_one_message_stamped_years_ahead_does_not_make_the_stream_stale_for_ever(ex, started):
+    # the watchdog goes by event time: a garbled one far ahead must not outrank every real one after it
+    feed = BinanceFeed(make_cfg(ex, stale=0.5), ex.clock, backoff_base_s=0.01)
+    col = await started(feed)
+    await ex.wait_until(lambda: feed.health()["connected"] and len(col.prices) > 0, 10, "streaming")
+    bad = ex.mini_ticker_array()
+    bad[0]["E"] = bad[-1]["E"] = ex.clock.now_ms() + 10 * 365 * 86_400_000
+    await ex.push_raw("!miniTicker@arr", bad)
+    bad_kline = ex.kline_event(
+        "BTCUSDT", "1h", ms("2024-03-01"), False, ex.clock.now_ms() + 10 * 365 * 86_400_000
+    )
+    await ex.push_raw("btcusdt@kline_1h", bad_kline)
+    seen = len(col.prices)
+    await ex.wait_until(
+        lambda: len(col.prices) >= seen + 150, 20, "150 more price messages"
+    )  # > 3 s at 20 ms
+    assert feed.reconnects == 0
+    assert not any(s["stale"] for s in feed.health()["streams"].values())

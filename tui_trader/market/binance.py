@@ -81,7 +81,13 @@ from tui_trader.market.binance_payloads import (
     parse_rest_klines,
 )
 from tui_trader.market.feed import FeedError, MarketEvent
-from tui_trader.market.validation import PriceGuard, RejectCounter, validate_kline_batch, validate_price_batch
+from tui_trader.market.validation import (
+    FUTURE_SLACK_MS,
+    PriceGuard,
+    RejectCounter,
+    validate_kline_batch,
+    validate_price_batch,
+)
 from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
 
 log = logging.getLogger("tui_trader.market.binance")
@@ -959,8 +965,10 @@ class BinanceFeed:
     def _fresh(self, conn: _Conn, stream: str, now_ms: int, event_ms: int | None) -> None:
         """A sign of life of ``stream``: a message whose event time is newer than any seen on it.
         One that repeats or goes back in event time is none (an upstream that stopped behind a
-        gateway that did not), so the watchdog finds such a stream stale as a silent one."""
-        if event_ms is not None:
+        gateway that did not), so the watchdog finds such a stream stale as a silent one. An event
+        time beyond the clock's slack (garbled, or a clock far behind) is not kept: it would outrank
+        every real one after it; such a message counts by its arrival alone."""
+        if event_ms is not None and event_ms <= now_ms + FUTURE_SLACK_MS:
             if event_ms <= conn.last_event.get(stream, -1):
                 return
             conn.last_event[stream] = event_ms
