@@ -285,3 +285,15 @@ async def test_an_order_filled_at_several_prices_with_bnb_and_base_commissions_i
         "61000.02"
     )
     assert res.quote_qty == paid
+
+
+@pytest.mark.parametrize("body", [{}, {"serverTime": "soon"}, [1]], ids=["empty", "not a time", "a list"])
+async def test_a_server_time_answer_without_a_time_is_a_broker_error(ex, body):
+    """The time request at start (and every 10 minutes) read ``res["serverTime"]`` bare: an
+    answer without one ended the start with a KeyError (or a TypeError) naming nothing."""
+    broker = BinanceBroker(make_cfg(ex), ex.clock, KEY, SECRET)
+    ex.respond_next("GET", "time", body)
+    with pytest.raises(BrokerError) as ei:
+        await asyncio.wait_for(broker.start(), 5)
+    assert ei.value.kind is BrokerErrorKind.NETWORK and "server time" in str(ei.value)
+    await broker.stop()

@@ -290,10 +290,13 @@ class BinanceBroker:
             res = await client.get_server_time()
         except Exception as exc:  # noqa: BLE001
             raise self._map(exc, "server time") from None
+        server_ms = res.get("serverTime") if isinstance(res, dict) else None
+        if type(server_ms) is not int:  # (python-binance answers {} for an empty body)
+            raise BrokerError(BrokerErrorKind.NETWORK, "server time: the exchange's answer holds no server time")
         # python-binance stamps requests with time.time() + timestamp_offset.
-        client.timestamp_offset = int(res["serverTime"]) - int(time.time() * 1000)
+        client.timestamp_offset = server_ms - int(time.time() * 1000)
         now_ms = self.clock.now_ms()
-        self.clock_offset_ms = int(res["serverTime"]) - (sent_ms + now_ms) // 2
+        self.clock_offset_ms = server_ms - (sent_ms + now_ms) // 2
         self.clock_offset_measured_ms = now_ms
 
     async def measure_clock(self) -> int:
