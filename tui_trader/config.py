@@ -218,8 +218,8 @@ class ReplayFeed(_Section):
         from tui_trader.clock import parse_time
 
         start, end = parse_time(self.start), parse_time(self.end)
-        if start is not None and end is not None and end < start:
-            raise ValueError(f"end {self.end!r} is before start {self.start!r}")
+        if start is not None and end is not None and end <= start:  # equal: an empty span, refused later
+            raise ValueError(f"end {self.end!r} is not after start {self.start!r} (the end is exclusive: nothing to replay)")
         return self
 
 
