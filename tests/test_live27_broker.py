@@ -297,3 +297,17 @@ async def test_a_server_time_answer_without_a_time_is_a_broker_error(ex, body):
         await asyncio.wait_for(broker.start(), 5)
     assert ei.value.kind is BrokerErrorKind.NETWORK and "server time" in str(ei.value)
     await broker.stop()
+
+
+async def test_an_order_archived_by_binance_is_one_it_no_longer_holds(ex, broker):
+    """-2026: "Order was canceled or expired with no executed qty over 90 days ago and has been
+    archived." Looked up after a long stop, such an order made every lookup fail for ever; it
+    executed nothing, so it is an order the exchange no longer holds (canceled, unfilled)."""
+    ex.fail_next(
+        "GET",
+        "order",
+        status=400,
+        code=-2026,
+        msg="Order was canceled or expired with no executed qty over 90 days ago and has been archived.",
+    )
+    assert await broker.query("BTCUSDT", "tt27-old-1") is None

@@ -19,7 +19,8 @@
   -1000 (unknown error), client timeouts, HTTP 408 and 5xx and a connection lost after sending
   -> TIMEOUT (outcome unknown: query before retrying); no
   connection -> NETWORK; an order's answer (or error body) that cannot be read -> TIMEOUT
-  too, since the order may stand; -2013/-2011 -> UNKNOWN_ORDER (``query`` returns None);
+  too, since the order may stand; -2013/-2011 and -2026 (archived: canceled or expired
+  unfilled over 90 days ago) -> UNKNOWN_ORDER (``query`` returns None);
   -2014/-2015/-1022/-1002 and HTTP 401 -> AUTH; HTTP 403 (Binance's firewall refused the
   request) -> NETWORK; anything else -> REJECTED. A body that is not Binance's JSON error (an
   HTML page) is reported as "HTTP <status>, unreadable body": python-binance's own text for it
@@ -193,7 +194,7 @@ def _map_error(exc: BaseException, what: str, sent: bool) -> BrokerError:
             return BrokerError(BrokerErrorKind.FILTER_FAILURE, text, code)
         if code in _UNKNOWN_OUTCOME_CODES:  # Binance: "execution status unknown"
             return BrokerError(BrokerErrorKind.TIMEOUT, text, code)
-        if code in (-2013, -2011):
+        if code in (-2013, -2011, -2026):  # -2026: archived, canceled or expired with nothing executed
             return BrokerError(BrokerErrorKind.UNKNOWN_ORDER, text, code)
         if code in _AUTH_CODES or status == 401:
             return BrokerError(BrokerErrorKind.AUTH, text, code)
