@@ -1851,6 +1851,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self.counters["commands"] += 1
         state_before = self.sm.state
         try:
+            if isinstance(cmd, Command):
+                _settle_reason(cmd)
             if not isinstance(cmd, Command):
                 res = CommandResult(False, f"not a command: {cmd!r}")
             elif (bad_source := _command_source(cmd)) is not None:
@@ -1988,6 +1990,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 if isinstance(cmd.value, bool):
                     raise TypeError("a flag is no threshold")
                 v = float(cmd.value)
+            except OverflowError:  # an integer too large for a float
+                return CommandResult(False, "z threshold must be in (0, 10], got an integer too large to be one")
             except (TypeError, ValueError):
                 return CommandResult(False, f"z threshold must be a number, got {cmd.value!r}")
             if not math.isfinite(v) or v <= 0 or v > 10:
@@ -2154,6 +2158,21 @@ def _flag_refusal(cmd: Command) -> CommandResult | None:
         if isinstance(f.default, bool) and not isinstance(value := getattr(cmd, f.name), bool):
             return CommandResult(False, f"{f.name} must be true or false, got {value!r}")
     return None
+
+
+def _settle_reason(cmd: Command) -> None:
+    """A command's ``reason`` (emergency stop, reset, flatten) as the text the engine stores with
+    its state and audit row: none or blank is the command's default ("operator reset"), anything
+    that is no text is written as text. Never a refusal: an emergency stop holds whatever it says."""
+    default = next((f.default for f in dataclasses.fields(cmd) if f.name == "reason"), None)
+    if not isinstance(default, str):
+        return
+    value = cmd.reason  # type: ignore[attr-defined]
+    try:
+        text = "" if value is None else value if isinstance(value, str) else str(value)
+    except Exception:  # noqa: BLE001 - an object whose str() fails is no reason
+        text = ""
+    cmd.reason = text if text.strip() else default  # type: ignore[attr-defined]
 
 
 def _command_source(cmd: Command) -> str | None:
