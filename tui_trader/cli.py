@@ -613,6 +613,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     check_db_path(args, cfg)  # (said "no database at DIR")
     db = cfg.db_path(live=args.book == "live")
     out = Path(args.out)
+    if out.exists() and not out.is_dir():  # as every --out says it ("output path exists and is not a folder")
+        raise UsageError(f"--out: {out} is not a folder (an export writes its CSV files into a folder)")
     before = {p.name for p in out.iterdir()} if out.is_dir() else set()  # an earlier export's, as a rule
     try:
         counts = export_book(db, args.out)
