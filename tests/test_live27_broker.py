@@ -311,3 +311,21 @@ async def test_an_order_archived_by_binance_is_one_it_no_longer_holds(ex, broker
         msg="Order was canceled or expired with no executed qty over 90 days ago and has been archived.",
     )
     assert await broker.query("BTCUSDT", "tt27-old-1") is None
+
+
+@pytest.mark.parametrize(
+    ("code", "msg"),
+    [
+        (-1008, "Server is currently overloaded with other requests. Please try again in a few minutes."),
+        (-1004, "Server is busy, please wait and try again"),
+    ],
+)
+async def test_a_busy_exchange_is_a_passing_failure_not_a_rejection(ex, broker, code, msg):
+    """Binance asks to try again later: an order refused so was booked REJECTED (the trade lost),
+    and a lookup so refused at a restart failed the reconciliation at once instead of retrying."""
+    journal = Journal()
+    om = OrderManager(broker, journal, ex.clock, make_cfg(ex), backoff_base_s=0.01, backoff_cap_s=0.05)
+    ex.fail_next("POST", "order", status=400, code=code, msg=msg)
+    order = await asyncio.wait_for(om.execute(intent("tt27-busy-1")), 20)
+    assert order.status is OrderStatus.FILLED, (order.status, order.error)
+    assert len(ex.executed) == 1  # carried out once, after the lookup found nothing

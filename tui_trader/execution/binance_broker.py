@@ -22,7 +22,7 @@
   too, since the order may stand; -2013/-2011 and -2026 (archived: canceled or expired
   unfilled over 90 days ago) -> UNKNOWN_ORDER (``query`` returns None);
   -2014/-2015/-1022/-1002 and HTTP 401 -> AUTH; HTTP 403 (Binance's firewall refused the
-  request) -> NETWORK; anything else -> REJECTED. A body that is not Binance's JSON error (an
+  request) and -1004/-1008 (server busy, try again) -> NETWORK; anything else -> REJECTED. A body that is not Binance's JSON error (an
   HTML page) is reported as "HTTP <status>, unreadable body": python-binance's own text for it
   holds the signed request URL. A -1021 (clock outside recvWindow) resynchronises the time
   offset and retries once: the exchange rejected that request, so nothing was sent twice.
@@ -198,6 +198,8 @@ def _map_error(exc: BaseException, what: str, sent: bool) -> BrokerError:
             return BrokerError(BrokerErrorKind.UNKNOWN_ORDER, text, code)
         if code in _AUTH_CODES or status == 401:
             return BrokerError(BrokerErrorKind.AUTH, text, code)
+        if code in (-1004, -1008):  # "server busy ... try again": the request was refused, not the order
+            return BrokerError(BrokerErrorKind.NETWORK, text, code)
         if status == 403:  # Binance's web application firewall: the request was refused, not the order
             return BrokerError(
                 BrokerErrorKind.NETWORK, f"{what}: refused by the exchange's firewall (HTTP 403)", code
