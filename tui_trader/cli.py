@@ -1,7 +1,7 @@
 """Command line: ``tui-trader [tui|run|backtest|config|data] ...``.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad configuration
-(the message names the field), 130 interrupted.
+(the message names the field), 3 live trading not confirmed, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ also: tui-trader-dark, tui-trader-light), or T / Ctrl+P in the console.
 options may come before or after the command (`tui-trader --db x.db run`);
 `tui-trader COMMAND --help` explains each command, with examples.
 exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration,
-130 interrupted.
+3 live trading not confirmed (nothing traded), 130 interrupted.
 """
 
 #: Each command's examples, shown at the end of its --help (tests parse every line).
