@@ -561,10 +561,18 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
     return out
 
 
+#: The most a configuration file may hold: ``--config /dev/zero`` (or a data file given by mistake)
+#: was read whole, a MemoryError traceback or all the machine's memory. A FIFO (``<(...)``) is read.
+CONFIG_MAX_BYTES = 1 << 20
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        with p.open("rb") as f:
+            raw = f.read(CONFIG_MAX_BYTES + 1)
+        if len(raw) > CONFIG_MAX_BYTES:
+            raise ConfigError(f"config file {p} is too large for a configuration (over 1 MiB): is it the right file?")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {p}") from None
     except IsADirectoryError:
