@@ -281,7 +281,8 @@ class Rating(_Section):
     tau: float = Field(0.5, gt=0, le=2.0, description="Glicko-2 system constant")
     # 1e308 overflowed the z-scores to NaN: nothing ever traded, without a word
     initial_rating: float = Field(1500.0, ge=-1e6, le=1e6)
-    initial_rd: float = Field(350.0, gt=0)
+    # bounded: 1e6 threw the first period's ratings to +-800,000, and no z-score reached the threshold
+    initial_rd: float = Field(350.0, gt=0, le=10_000)
     initial_volatility: float = Field(0.06, gt=0)
     max_volatility: float = Field(
         0.1, gt=0, description="cap on the new volatility inside each period (keeps round-robin ratings sane)"
