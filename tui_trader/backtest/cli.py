@@ -205,8 +205,13 @@ def _check_windows(cfg: Config, params: list, interval: str, start_ms: int, end_
     varied = any(p == "data_processing.rating_calculation_interval_ms" for p, _ in params)
     need = 0 if varied else MIN_IN_SAMPLE_PERIODS * period_ms_for(cfg, align)
 
+    span = end_ms - start_ms
+    ratio = IN_SAMPLE_FRACTION / (1.0 - IN_SAMPLE_FRACTION)
+
     def shortest_in_sample(k: int) -> int | None:
         """The shortest in-sample span of ``k`` windows, or None when some window has no kline."""
+        if k > span // align:  # more windows than klines: not built (10**8 of them took 16 GB)
+            return None
         try:
             windows = walk_forward_windows(start_ms, end_ms, k, IN_SAMPLE_FRACTION, align)
         except ValueError:
@@ -217,15 +222,13 @@ def _check_windows(cfg: Config, params: list, interval: str, start_ms: int, end_
     if shortest is not None and shortest >= need:
         return
     if need:
-        try:  # the in-sample span before it is cut on kline times: that it is too short comes first
-            unaligned = walk_forward_windows(start_ms, end_ms, n, IN_SAMPLE_FRACTION)[0]
-        except ValueError:
-            unaligned = None
-        if unaligned is not None and unaligned[1] - unaligned[0] < need:
-            shortest = unaligned[1] - unaligned[0]
+        # the in-sample span before it is cut on kline times (that it is too short comes first), as
+        # walk_forward_windows rounds it, without building the windows: every one is valid when
+        # both spans are 1 ms or more
+        l_oos = span / (n + ratio)
+        if l_oos >= 1 and l_oos * ratio >= 1 and round(l_oos * ratio) < need:
+            shortest = round(l_oos * ratio)
     # the most windows that pass: at most one out-of-sample kline and `need` in sample each
-    span = end_ms - start_ms
-    ratio = IN_SAMPLE_FRACTION / (1.0 - IN_SAMPLE_FRACTION)
     most = min(n - 1, int(span / align - ratio) + 1, int(span * ratio / need - ratio) + 1 if need else n)
     while most >= 1 and not ((k := shortest_in_sample(most)) is not None and k >= need):
         most -= 1
