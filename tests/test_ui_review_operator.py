@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Input, Label
-from ui_support import commands_done, make_app, make_engine, ready, ui_config
+from ui_support import commands_done, make_app, make_engine, notifications, ready, ui_config, until
 
 from tui_trader.models import EngineState, Source
 from tui_trader.ui.app import clip
@@ -145,4 +145,30 @@ async def test_the_trades_tab_of_a_run_with_no_or_one_fill(tmp_path, n_trades):
             assert "BUY" in row and "–" in row, row
         await pilot.press("escape")
         await pilot.pause()
+    assert app.return_code == 0
+
+
+@pytest.mark.parametrize("key", ["s", "p", "E", "R"])
+async def test_state_keys_say_at_once_that_the_engine_stopped_after_the_feed_ended(tmp_path, key):
+    """After the market feed ended, s, p, R and E went to the stopped engine: E's answer was
+    "Emergency stop refused: engine is not running (stopping)", which reads as a failed stop
+    with trading going on. They now say what the order keys say: the engine has stopped."""
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg, autostart=True, max_klines=3)  # a market that ends
+    app = make_app(engine, cfg, run_engine=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        assert await until(lambda: app.engine_finished)
+        assert await until(lambda: engine.db is None)
+        app.clear_notifications()
+        await pilot.press(key)
+        await pilot.pause()
+        assert app.screen is app.main_screen  # no dialog to fill in first
+        await commands_done(app)
+        assert not app.command_results  # nothing sent to the stopped engine
+        shown = notifications(app)
+        assert any("the engine has stopped" in n and "market feed ended" in n for n in shown), shown
+        assert not any("refused" in n for n in shown), shown
+        await pilot.press("q")
+        await pilot.pause(0.2)
     assert app.return_code == 0

@@ -158,6 +158,20 @@ def _order_key(action: Callable[[TuiTraderApp], None]) -> Callable[[TuiTraderApp
     return key
 
 
+def _engine_key(action: Callable[[TuiTraderApp], None]) -> Callable[[TuiTraderApp], None]:
+    """A trading-state key's action (s, p, E, R): once the engine has stopped, refused at once with
+    the toast the order keys give. They went to the stopped engine, whose answer read "Emergency
+    stop refused: engine is not running (stopping)" as if the stop had failed and trading went on.
+    Not refused while the engine starts up (E then is stored and takes effect when it has started)."""
+
+    @functools.wraps(action)
+    def key(app: TuiTraderApp) -> None:
+        if not app._refused_engine_stopped():
+            action(app)
+
+    return key
+
+
 class TuiTraderApp(App[int]):
     """The console. ``engine`` implements the host API in
     :class:`tui_trader.events.EngineHostAPI`.
@@ -631,20 +645,24 @@ class TuiTraderApp(App[int]):
         except Exception:  # noqa: BLE001
             return self.last_snapshot
 
+    @_engine_key
     def action_start(self) -> None:
         self.submit(Start(source=Source.UI))
 
+    @_engine_key
     def action_pause(self) -> None:
         if self.engine.state == EngineState.PAUSED:
             self.submit(Resume(source=Source.UI))
         else:
             self.submit(Pause(source=Source.UI))
 
+    @_engine_key
     def action_emergency(self) -> None:
         snap = self.last_snapshot
         n = len(snap.positions) if snap else 0
         self.push_screen(EmergencyStopScreen(n), callback=self._submit_if)
 
+    @_engine_key
     def action_reset_emergency(self) -> None:
         if self.engine.state != EngineState.EMERGENCY_STOPPED:
             # nothing to confirm: the engine says at once why there is nothing to reset
