@@ -4,6 +4,7 @@ unknown, order statuses beyond the everyday ones, and fills charged in several a
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -329,3 +330,22 @@ async def test_a_busy_exchange_is_a_passing_failure_not_a_rejection(ex, broker, 
     order = await asyncio.wait_for(om.execute(intent("tt27-busy-1")), 20)
     assert order.status is OrderStatus.FILLED, (order.status, order.error)
     assert len(ex.executed) == 1  # carried out once, after the lookup found nothing
+
+
+@pytest.mark.parametrize("body", [{}, [], "ok"], ids=["empty object", "a list", "a string"])
+async def test_a_lookup_answered_without_an_order_is_no_open_order(ex, broker, body):
+    """A proxy's 200 with an empty body reaches the broker as ``{}``: the lookup reported it as an
+    order of unknown status, NEW - an order the exchange has, for the order manager, which then
+    waited for it and never sent the order it was looking for. Any answer without an order in it
+    is a failed lookup, tried again."""
+    ex.add_open_order("BTCUSDT", "tt27-q-1", "BUY", "0.01", "30000")
+    ex.respond_next("GET", "order", body)
+    with pytest.raises(BrokerError) as ei:
+        await broker.query("BTCUSDT", "tt27-q-1")
+    assert ei.value.kind.transient and "tt27-q-1" in str(ei.value)
+    ex.rewrite_next("DELETE", "order", lambda answer: json.dumps(body))  # carried out, answered so
+    with pytest.raises(BrokerError) as ei:
+        await broker.cancel("BTCUSDT", "tt27-q-1")
+    assert ei.value.kind is BrokerErrorKind.TIMEOUT  # the cancel may have gone through: look it up
+    res = await broker.query("BTCUSDT", "tt27-q-1")  # a real answer reads as before
+    assert res is not None and res.status is OrderStatus.CANCELED

@@ -154,6 +154,11 @@ def _listed(resp: Any, what: str) -> list[Any]:
     return resp
 
 
+def _is_order(resp: Any) -> bool:
+    """Whether an answer is an order (a JSON object with a status), not ``{}``, a list or text."""
+    return isinstance(resp, dict) and isinstance(resp.get("status"), str)
+
+
 def map_error(exc: BaseException, what: str, sent: bool = False) -> BrokerError:
     """A :class:`BrokerError` for an exception of python-binance / aiohttp (see module doc).
 
@@ -439,6 +444,8 @@ class BinanceBroker:
             f"cancel {client_order_id}",
             lambda c: c.cancel_order(symbol=symbol, origClientOrderId=client_order_id),
         )
+        if not _is_order(resp):  # the cancel may have gone through: its caller looks the order up
+            raise BrokerError(BrokerErrorKind.TIMEOUT, f"cancel {client_order_id}: the exchange's answer holds no order")
         return self._result(resp, client_order_id, symbol, None, [])
 
     async def query(self, symbol: str, client_order_id: str) -> OrderResult | None:
@@ -454,6 +461,8 @@ class BinanceBroker:
             if e.kind == BrokerErrorKind.UNKNOWN_ORDER:
                 return None
             raise
+        if not _is_order(resp):  # (python-binance answers {} for an empty body): no order is no NEW one
+            raise BrokerError(BrokerErrorKind.NETWORK, f"query {client_order_id}: the exchange's answer holds no order")
         trades: list[dict[str, Any]] = []
         executed = _dec(resp.get("executedQty", "0"), "executedQty")
         if executed > 0:
