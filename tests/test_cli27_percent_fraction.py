@@ -63,3 +63,19 @@ def test_config_check_says_it_and_still_exits_0(tmp_path: Path, capsys) -> None:
         in out
     )
     assert out[-1] == f"{f}: OK (2 warning(s))"
+
+
+@pytest.mark.parametrize(("fee", "said"), [(0.075, "7.5 %"), (0.02, "2 %")])
+def test_a_fee_rate_given_in_percent_is_warned_about(fee: float, said: str) -> None:
+    # Binance's 0.075 % (with BNB) written as 0.075 is a 7.5 % fee on every fill
+    res = check({"broker": {"fee_rate": fee}})
+    assert res.ok
+    assert (
+        "broker.fee_rate",
+        f"{fee:g} is a fee of {said} per fill: a fraction ({fee / 100:g} for {fee:g} %), perhaps?",
+    ) in {(w.path, w.message) for w in res.warnings}
+
+
+def test_a_fee_of_one_percent_or_less_is_not_warned_about() -> None:
+    assert not any(w.path == "broker.fee_rate" for w in check({"broker": {"fee_rate": 0.01}}).warnings)
+    assert not any(w.path == "broker.fee_rate" for w in check({"broker": {"fee_rate": 0.00075}}).warnings)

@@ -506,13 +506,17 @@ def _fraction_warnings(cfg: Config) -> list[Issue]:
     out: list[Issue] = []
     for name in ("stop_loss_percent", "profit_target_percent"):
         v = getattr(rm, name)
-        if v <= fees:
+        if v <= fees and v < 1:  # (not 2.5 under a fee_rate given in percent: that one is said below)
             out.append(Issue(f"risk_management.{name}",
                              f"{v:g} % is within the round-trip fee ({fees:g} %): {v * 100:g} %, {hint}"))
     for name in ("max_position_percent", "max_daily_loss_percent", "max_drawdown_percent"):
         v = getattr(rm, name)
         if v < 1:
             out.append(Issue(f"risk_management.{name}", f"{v:g} % of equity: {v * 100:g} %, {hint}"))
+    fee = cfg.broker.fee_rate  # the other way round: a fraction, 0.075 for Binance's 0.075 % was 7.5 %
+    if fee > 0.01:
+        out.append(Issue("broker.fee_rate", f"{fee:g} is a fee of {fee * 100:g} % per fill: "
+                                            f"a fraction ({fee / 100:g} for {fee:g} %), perhaps?"))
     return out
 
 
