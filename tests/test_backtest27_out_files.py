@@ -53,3 +53,17 @@ def test_a_write_that_fails_after_the_run_is_one_error_line(
     err = capsys.readouterr().err
     assert f"error: --out: cannot write {out / 'equity.csv'}: No space left on device" in err
     assert "stored as bt-" in err  # the run itself is in the database
+
+
+def test_a_refused_out_folder_leaves_no_folder_it_made(
+    tmp_path: Path, klines_dir: Path, quiet: Path, capsys, monkeypatch: pytest.MonkeyPatch, restore_logging
+) -> None:
+    # the check makes the folder, then writes a file in it: a folder that takes none (a full or
+    # read-only disk) was refused, and the folders made for it stayed behind
+    def no_space(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("tui_trader.outdir.tempfile.NamedTemporaryFile", no_space)
+    assert _backtest(klines_dir, tmp_path / "new" / "a" / "b", tmp_path / "a.db") == 2
+    assert "--out: cannot write to" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()

@@ -134,7 +134,11 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
     made: list[Path] = []  # the --out folders this run makes, deepest first: a failed run leaves none
     if args.out:
         made = [p for p in (Path(args.out), *Path(args.out).parents) if not p.exists()]
-        _check_out_dir(Path(args.out))  # before the run, not after it
+        try:
+            _check_out_dir(Path(args.out))  # before the run, not after it
+        except UsageError:  # refused: the folders the check made go too
+            _remove_empty(made)
+            raise
     console = Console()
     err = Console(stderr=True)
     try:
