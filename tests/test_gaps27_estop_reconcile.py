@@ -23,7 +23,11 @@ async def test_a_stop_sent_during_the_reconciliation_cancels_the_order_it_waits_
     cfg = live_cfg(ex, monkeypatch)
     db = str(tmp_path / "live.db")
     cid = await _book_with_a_resting_order(ex, cfg, db)
-    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    # an order timeout of an hour: however slow this machine, the stop comes long before it
+    oe = cfg.order_execution.model_copy(update={"order_timeout_ms": 3_600_000})
+    e = build_engine(
+        cfg.model_copy(update={"order_execution": oe}), db_path=db, session_kind="run", clock=ex.clock
+    )
     # the stand-in answers "still open": the reconciliation waits for the order (polls it)
     polling = asyncio.Event()
     task = asyncio.create_task(e.start_up())
@@ -46,10 +50,10 @@ async def test_a_stop_sent_during_the_reconciliation_cancels_the_order_it_waits_
         assert e.state is EngineState.EMERGENCY_STOPPED and e._error == ""
         assert ex.orders[cid].status == "CANCELED"
         stored = await e.db.get_order(cid)
-        # canceled for the stop, not by the order timeout after it had run out
+        # canceled for the stop, not by the order timeout once it had run out
         assert stored.status is OrderStatus.CANCELED
         assert stored.error == "canceled: emergency stop sent during the start-up (panic now)"
-        assert mgr.total_slept_s - slept_before < 5.0  # (one poll's back-off at most, not the 30 s)
+        assert mgr.total_slept_s - slept_before < 5.0  # (one poll's back-off at most, not the hour)
         (row,) = [a for a in await e.db.load_audit(limit=100) if a["action"] == "emergency_stop_restart"]
         assert row["source"] == "system" and row["args"] == {"canceled": [cid]}
     finally:
