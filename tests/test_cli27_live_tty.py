@@ -78,3 +78,12 @@ def test_a_piped_confirmation_starts_nothing(tmp_path: Path) -> None:
     assert r.returncode == 2 and r.stderr.splitlines() == [NOT_A_TERMINAL], r.stderr
     assert r.stdout == "" and "VALUEnotshown" not in r.stderr
     assert not (tmp_path / "live.db").exists()
+
+
+def test_the_help_says_where_the_confirmation_is_typed(capsys) -> None:
+    assert main(["tui", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "--live trade for real on Binance, on its live feed (needs BINANCE_API_KEY / BINANCE_API_SECRET in the "
+        "environment, and LIVE typed at a terminal: not typed, exit 3 and nothing traded)" in text
+    )

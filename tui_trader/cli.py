@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     _feed_options(p)
     p.add_argument("--live", action="store_true",
                    help="trade for real on Binance, on its live feed (needs BINANCE_API_KEY / BINANCE_API_SECRET "
-                   "and a typed confirmation)")
+                   "in the environment, and LIVE typed at a terminal: not typed, exit 3 and nothing traded)")
     p.add_argument("--report", nargs="?", const="", default=None, metavar="RUN_ID",
                    help="open the stored backtest reports of the database (--db) without starting an engine: "
                    "the runs list, or RUN_ID directly")
