@@ -172,3 +172,35 @@ async def test_state_keys_say_at_once_that_the_engine_stopped_after_the_feed_end
         await pilot.press("q")
         await pilot.pause(0.2)
     assert app.return_code == 0
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+async def test_the_backtest_reports_in_a_small_console_keep_e_stop_and_help_in_the_footer(tmp_path, size):
+    """The report screens opened with B used Textual's own footer: at 60 columns the report's
+    keys ran off its right edge under the palette key, E-STOP first, though E still stopped
+    trading there. Like the main and detail screens, they keep E, ? and Esc on screen."""
+    from test_ui_report import _loaded, _save
+
+    from tui_trader.ui.screens.report import BacktestReportScreen, BacktestRunsScreen
+
+    db = await _save(tmp_path / "console.db")
+    cfg = ui_config(n_symbols=10)
+    cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"path": str(db)})})
+    engine = make_engine(tmp_path, cfg, name="console.db")
+    app = make_app(engine, cfg)
+    async with app.run_test(size=size) as pilot:
+        await ready(app, pilot)
+        await pilot.press("B")
+        await pilot.pause()
+        assert isinstance(app.screen, BacktestRunsScreen)
+        await _loaded(app.screen)
+        await pilot.pause()
+        footer = screen_lines(app)[-1]
+        assert all(hint in footer for hint in ("esc Back", "? Help", "E E-STOP")), footer
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, BacktestReportScreen)
+        await _loaded(app.screen)
+        await pilot.pause()
+        footer = screen_lines(app)[-1]
+        assert all(hint in footer for hint in ("esc Back", "? Help", "E E-STOP")), footer

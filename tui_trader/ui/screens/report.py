@@ -46,7 +46,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from tui_trader.axis import set_ticks
 from tui_trader.backtest import BacktestResult
@@ -60,6 +60,7 @@ from tui_trader.ui.palette import Palette, right
 from tui_trader.ui.screens.help import REPORT_KEYS, RUNS_KEYS, HelpScreen, with_emergency
 from tui_trader.ui.themes import APP_VARIABLES, DEFAULT_THEME, FALLBACK_THEME, discover_themes
 from tui_trader.ui.widgets.charts import MAX_POINTS, SeriesChart
+from tui_trader.ui.widgets.footer import KeyFooter
 from tui_trader.ui.widgets.status_bar import StatusBar
 from tui_trader.ui.widgets.table import FastTable
 
@@ -493,7 +494,7 @@ class BacktestReportScreen(Screen[None]):
             with TabPane("3 Trades", id="tab-trades"):
                 yield FastTable(TRADE_COLS, id="bt-trades")
                 yield Static(NO_TRADES, id="bt-no-trades")
-        yield Footer()
+        yield KeyFooter()  # E (in the console), ? and Esc stay on a narrow screen
 
     def on_mount(self) -> None:
         if self.stored is not None:
@@ -622,7 +623,7 @@ class BacktestRunsScreen(Screen[None]):
         yield Static(Text(" Backtest runs  loading…", no_wrap=True, overflow="ellipsis"), id="bt-runs-title")
         yield Static("", id="bt-runs-message")
         yield FastTable(RUN_COLS, id="bt-runs")
-        yield Footer()
+        yield KeyFooter()  # E (in the console), ? and Esc stay on a narrow screen
 
     def on_mount(self) -> None:
         if self.runs is not None:

@@ -5,7 +5,8 @@ right edge, under the command-palette key: below ~120 columns the last keys, ``?
 ``q Quit``, were not on screen at all. This footer goes compact (less space around each key)
 when the keys do not fit, then leaves out the command-palette key and then the keys of
 :data:`DROP_ORDER`, least needed first, until the rest fit. ``E`` (emergency stop), ``?`` and
-``q`` always stay; every key still works, and the help (``?``) lists them all.
+``q`` always stay (``Esc`` too on the screens it closes); every key still works, and the help
+(``?``) lists them all.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ DROP_ORDER = (
     "app.buy",
     "app.pause",
     "app.start",
+    # the backtest report screens' (their title line says Enter opens; ? lists the tab keys)
+    "open",
+    "tab('trades')",
+    "tab('equity')",
+    "tab('summary')",
 )
 
 
