@@ -349,3 +349,25 @@ async def test_a_lookup_answered_without_an_order_is_no_open_order(ex, broker, b
     assert ei.value.kind is BrokerErrorKind.TIMEOUT  # the cancel may have gone through: look it up
     res = await broker.query("BTCUSDT", "tt27-q-1")  # a real answer reads as before
     assert res is not None and res.status is OrderStatus.CANCELED
+
+
+async def test_a_lookup_never_books_the_trades_of_other_orders(ex, broker):
+    """An order's trades are asked for by its orderId; python-binance drops a parameter that is
+    None, so an answer without an orderId asked for every trade of the symbol - the fills of other
+    orders booked as this one's."""
+    for cid in ("tt27-other-1", "tt27-other-2"):
+        await broker.submit(OrderRequest(cid, "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01")))
+    await broker.submit(OrderRequest("tt27-mine", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01")))
+    answer = ex._order_json(ex.orders["tt27-mine"], query=True)
+    del answer["orderId"]
+    ex.respond_next("GET", "order", answer)
+    with pytest.raises(BrokerError) as ei:
+        await broker.query("BTCUSDT", "tt27-mine")
+    assert ei.value.kind.transient
+    # and trades listed for another order are never taken as this one's
+    mine = ex.orders["tt27-mine"]
+    ex.respond_next("GET", "myTrades", ex.orders["tt27-other-1"].trades + mine.trades)
+    res = await broker.query("BTCUSDT", "tt27-mine")
+    assert res is not None and sorted(f.trade_id for f in res.fills) == sorted(
+        str(t["id"]) for t in mine.trades
+    )

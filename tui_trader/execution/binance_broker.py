@@ -467,6 +467,9 @@ class BinanceBroker:
         executed = _dec(resp.get("executedQty", "0"), "executedQty")
         if executed > 0:
             order_id = resp.get("orderId")
+            if not isinstance(order_id, int) or isinstance(order_id, bool):
+                # python-binance drops a None parameter: the request would list every trade of the symbol
+                raise BrokerError(BrokerErrorKind.NETWORK, f"query {client_order_id}: the exchange's answer holds no order id")
             trades = _listed(
                 await self._call(
                     f"trades of {client_order_id}",
@@ -474,6 +477,8 @@ class BinanceBroker:
                 ),
                 f"trades of {client_order_id}",
             )
+            # only this order's trades, whatever else the answer lists
+            trades = [t for t in trades if isinstance(t, dict) and t.get("orderId") == order_id]
             listed = sum((_dec(t.get("qty", "0"), "trade quantity") for t in trades), Decimal(0))
             if listed < executed:
                 # myTrades can lag behind the order (Binance serves both from a database that
