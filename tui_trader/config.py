@@ -603,7 +603,7 @@ def default_layers() -> list[Path]:
     if REPO_DEFAULT_CONFIG.is_file():
         layers.append(REPO_DEFAULT_CONFIG)
     up = user_config_path()
-    if up.is_file():
+    if up.exists() or up.is_symlink():  # a folder or a dangling link there is read_toml's error, not skipped
         layers.append(up)
     return layers
 
