@@ -284,6 +284,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self.resumed_from_ms: int | None = None  # last stored time found at start-up
         self._trade_lock = asyncio.Lock()
         self._stopping = False
+        self._closing = False  # stop() closes the broker and storage now (after the loop and orders)
         self._stop_future: asyncio.Future[None] | None = None
         self._started = False
         # commands sent while start_up() runs are refused (nothing is applied before the open orders
@@ -876,6 +877,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
 
     async def _close_down(self) -> None:
         """The end of :meth:`_stop`: the broker, then storage and the database lock."""
+        self._closing = True
         if self.broker is not None:
             try:
                 await asyncio.wait_for(self.broker.stop(), timeout=10)
@@ -1857,6 +1859,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 res = CommandResult(False, f"not a command: {cmd!r}")
             elif (bad_source := _command_source(cmd)) is not None:
                 res = CommandResult(False, bad_source)
+            elif self._stopping and isinstance(cmd, EmergencyStop) and self._state_restored and not self._closing:
+                res = self._emergency_while_stopping(cmd)
             elif not self._started or self._stopping:
                 res = CommandResult(False, f"engine is not running ({'stopping' if self._stopping else 'not started'})")
             elif not self._state_restored:
@@ -1882,6 +1886,29 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         src = str(cmd.source) if isinstance(cmd, Command) else "?"
         (log.info if res.ok else log.warning)("%s from %s: %s", name, src, res.message)
         return res
+
+    def _emergency_while_stopping(self, cmd: EmergencyStop) -> CommandResult:
+        """An emergency stop sent while :meth:`stop` waits for the loop's last event or an order in
+        flight (before the broker and storage close): in effect at once - the order manager sends
+        nothing more, not even an order waiting to be sent again - and stored with the state as the
+        engine closes, so the next start comes back emergency-stopped (its reconciliation then
+        cancels every order still open). Nothing is canceled or closed now: the engine is closing."""
+        if (bad := _flag_refusal(cmd)) is not None:
+            return bad
+        reason = cmd.reason or "operator emergency stop"
+        self.order_mgr.halt("emergency stop")
+        if self.sm.state is not EngineState.EMERGENCY_STOPPED:
+            old = self.sm.state
+            self.sm.force(EngineState.EMERGENCY_STOPPED, cmd.source, reason)
+            self.state_reason = reason
+            self.bus.publish(StateChange(self.clock.now_ms(), old, EngineState.EMERGENCY_STOPPED, cmd.source, reason))
+        log.warning("emergency stop while the engine stops: %s", reason)
+        msg = "EMERGENCY STOP while stopping: nothing more is sent; stored as the engine closes"
+        if self._in_flight or self._unsettled:
+            return CommandResult(False, f"{msg}; an order in flight is not canceled now: check the exchange (the "
+                                 "next start cancels it if it is still open)")
+        closing = ", positions not closed" if cmd.close_positions else ""
+        return CommandResult(not cmd.close_positions, f"{msg}{closing}")
 
     async def _while_starting(self, cmd: Command) -> CommandResult:
         """A command sent while :meth:`start_up` runs: nothing is applied before the book is
