@@ -734,6 +734,12 @@ def walk_forward(
             chunk = is_results[k * len(points) : (k + 1) * len(points)]
             rows = [{"point": p, "metrics": m, "error": e} for p, (m, e) in zip(points, chunk, strict=True)]
             b = best_row(rows, metric)
+            why = f"no grid point gave a finite in-sample {metric}"
+            errors = list(dict.fromkeys(r["error"] for r in rows if r["error"]))
+            if b is None and errors and all(r["error"] for r in rows):
+                # every run failed (a window inside a gap in the data): say with what
+                more = f" (and {len(errors) - 1} other errors)" if len(errors) > 1 else ""
+                why += f": every point failed: {errors[0]}{more}"
             out.append({
                 "window": k,
                 "is_start_ms": w[0],
@@ -743,7 +749,7 @@ def walk_forward(
                 "best": None if b is None else dict(points[b]),
                 "is": None if b is None else rows[b]["metrics"],
                 "oos": None,
-                "error": None if b is not None else f"no grid point gave a finite in-sample {metric}",
+                "error": None if b is not None else why,
                 "grid": rows,
             })  # fmt: skip
             if b is not None:
