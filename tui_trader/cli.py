@@ -278,8 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "It changes nothing in the book; the database may be in use by a running tui-trader.",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
-    p.add_argument("--book", choices=("paper", "live"), default="paper",
-                   help="which default database to read when --db is not given (default: paper)")
+    p.add_argument("--book", choices=("paper", "live"),
+                   help="which default database to read: paper or live (default: paper); not with --db or "
+                   "storage.path, which name the file")
     _common(p)
     return parser
 
@@ -610,6 +611,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     # --book picks the paper or the live default file (storage.path or --db win over both)
     cfg = load_cfg(args)
+    if args.book and cfg.storage.path:  # `--book live --db paper.db` exported the paper book without a word
+        name = "--db" if args.db else "storage.path"
+        raise UsageError(f"--book does not apply with {name}: the book is the file {name} names (drop one of them)")
     check_db_path(args, cfg)  # (said "no database at DIR")
     db = cfg.db_path(live=args.book == "live")
     out = Path(args.out)
