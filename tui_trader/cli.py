@@ -609,7 +609,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from tui_trader.storage.export import export_book
 
-    # --book picks the paper or the live default file (storage.path or --db win over both)
+    # --book picks the paper or the live default file; --db and storage.path name the file themselves
     cfg = load_cfg(args)
     if args.book and cfg.storage.path:  # `--book live --db paper.db` exported the paper book without a word
         name = "--db" if args.db else "storage.path"
