@@ -204,3 +204,21 @@ async def test_the_backtest_reports_in_a_small_console_keep_e_stop_and_help_in_t
         await pilot.pause()
         footer = screen_lines(app)[-1]
         assert all(hint in footer for hint in ("esc Back", "? Help", "E E-STOP")), footer
+
+
+async def test_every_tab_is_on_screen_in_a_60_column_terminal_and_back(tmp_path):
+    """At 60 columns the row of tabs ran off its right edge: 6 Health and 7 Logs (where an
+    error's banner sends the operator) could not be seen. Narrow, the tabs take shorter titles;
+    wide again, their own."""
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await ready(app, pilot)
+        tabs = screen_lines(app)[1]
+        assert all(f"{i} " in tabs for i in range(1, 8)) and "6 Health" in tabs and "7 Logs" in tabs, tabs
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        await pilot.pause()
+        tabs = screen_lines(app)[1]
+        assert "1 Prices  2 Leaderboard  3 Positions" in tabs and "7 Logs" in tabs, tabs

@@ -38,6 +38,20 @@ PANES = [
     ("logs", "Logs"),
 ]
 PANE_KEYS = [k for k, _ in PANES]
+#: Tab titles for a terminal too narrow for PANES' own (below 77 columns the row of tabs ran off
+#: its right edge: 6 Health and 7 Logs, where an error's banner sends the operator, were unseen).
+SHORT_TITLES = {"prices": "Price", "leaderboard": "Board", "positions": "Pos", "signals": "Sig",
+                "charts": "Chart", "health": "Health", "logs": "Logs"}
+
+
+def tab_labels(width: int) -> list[str]:
+    """The tabs' labels that fit ``width`` cells (a tab pads its label with one cell each side):
+    the panes' titles, else shorter ones, else their numbers only."""
+    for titles in (dict(PANES), SHORT_TITLES):
+        labels = [f"{i + 1} {titles[k]}" for i, k in enumerate(PANE_KEYS)]
+        if sum(len(label) + 2 for label in labels) <= width:
+            return labels
+    return [str(i + 1) for i in range(len(PANE_KEYS))]
 
 
 class MainScreen(Screen):
@@ -125,6 +139,9 @@ class MainScreen(Screen):
         self.compact = compact
         self.query_one("#dashboard").set_class(compact, "-compact")
         self.query_one("#pane-tabs").display = compact
+        for tab, label in zip(self.query(Tab), tab_labels(width), strict=True):
+            if tab.label_text != label:
+                tab.label = label
 
     def pane(self, key: str) -> Pane:
         pane = self._panes.get(key)
