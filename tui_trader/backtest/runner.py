@@ -201,13 +201,15 @@ async def run_backtest(
 
     if data is None:
         load_start = None if start_ms is None else start_ms - want_warm * interval_ms
-        data = await asyncio.to_thread(load_klines, data_path, interval, symbols, load_start, end_ms)
+        # the configured price guard, as a replay run and a sweep's points load with
+        jump = {"max_price_jump": bcfg.feed.max_price_jump}
+        data = await asyncio.to_thread(lambda: load_klines(data_path, interval, symbols, load_start, end_ms, **jump))
         if start_ms is not None:
             ot = data.klines.open_time
             if np.unique(ot[ot < start_ms]).size < want_warm:
                 # a gap in the data (or its beginning) inside the warm-up's span: the warm-up is
                 # the klines before the start, from before the gap too, as a replay would see them
-                data = await asyncio.to_thread(load_klines, data_path, interval, symbols, None, end_ms)
+                data = await asyncio.to_thread(lambda: load_klines(data_path, interval, symbols, None, end_ms, **jump))
     if data.interval_ms != interval_ms:
         raise ValueError(f"loaded data is at {data.interval_ms} ms, the backtest asks for {interval}")
     kl = data.klines
