@@ -222,3 +222,33 @@ async def test_every_tab_is_on_screen_in_a_60_column_terminal_and_back(tmp_path)
         await pilot.pause()
         tabs = screen_lines(app)[1]
         assert "1 Prices  2 Leaderboard  3 Positions" in tabs and "7 Logs" in tabs, tabs
+
+
+async def test_quit_asked_again_while_asking_shows_one_question(tmp_path):
+    """With positions open, each Ctrl+Q (or q, then Ctrl+Q over a slow link) put one more
+    "Quit with open positions?" on the stack: Escape then had to be pressed as many times."""
+    from tui_trader.ui.screens.modals import ConfirmScreen
+
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("s")
+        await commands_done(app)
+        await pilot.press("b", "enter")
+        await commands_done(app)
+        app.refresh_from_engine()
+        assert engine.portfolio.positions
+        await pilot.press("q", "ctrl+q", "ctrl+q")
+        await pilot.pause()
+        assert sum(isinstance(s, ConfirmScreen) for s in app.screen_stack) == 1
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.main_screen and app.is_running
+        await pilot.press("ctrl+q")  # asked again once the first answer was no
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause(0.2)
+    assert app.return_code == 0

@@ -221,6 +221,7 @@ class TuiTraderApp(App[int]):
         self._unsubscribe: list[Callable[[], None]] = []
         self._signals: list[int] = []
         self._stopping = False
+        self._asking_quit = False  # the quit question is on screen (action_quit asks it once)
         self.starting_up = ""  # the engine's start-up step, shown until it is ready (see _startup_progress)
         self._exit_timer: threading.Timer | None = None  # armed after SIGHUP / SIGTERM (see SIGNAL_EXIT_S)
         self._engine_stopped = False
@@ -860,7 +861,16 @@ class TuiTraderApp(App[int]):
         if not open_pos:
             self.shutdown("operator quit")
             return
+        if self._asking_quit:  # Ctrl+Q again (or the palette's Quit): one question is enough
+            return
         names = ", ".join(open_pos[:6]) + (" …" if len(open_pos) > 6 else "")
+        self._asking_quit = True
+
+        def answered(ok: bool | None) -> None:
+            self._asking_quit = False
+            if ok:
+                self.shutdown("operator quit")
+
         self.push_screen(
             ConfirmScreen(
                 "Quit with open positions?",
@@ -869,7 +879,7 @@ class TuiTraderApp(App[int]):
                 "Quit",
                 danger=True,
             ),
-            callback=lambda ok: ok and self.shutdown("operator quit"),
+            callback=answered,
         )
 
     def shutdown(self, reason: str = "quit") -> None:
