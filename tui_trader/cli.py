@@ -554,10 +554,13 @@ def check_db_path(args: argparse.Namespace, cfg: Any) -> None:
 
 
 def check_db_not_folder(path: str | Path, name: str) -> None:
-    """:class:`UsageError` when the database file ``path`` (given by ``name``) is a folder."""
+    """:class:`UsageError` when the database file ``path`` (given by ``name``) is a folder, or no
+    file at all (``/dev/null`` failed as "disk I/O error", a named pipe as "no database")."""
     path = Path(path)
     if str(path) != ":memory:" and path.is_dir():
         raise UsageError(f"{name}: {path} is a folder, not a database file (e.g. {path / 'tui-trader.db'})")
+    if str(path) != ":memory:" and path.exists() and not path.is_file():
+        raise UsageError(f"{name}: {path} is not a regular file: a database is a file (e.g. tui-trader.db)")
 
 
 #: The shortest ``--status-every`` (seconds): 0.001s wrote a thousand log lines a second, and the
