@@ -668,14 +668,15 @@ def _stdin_is_terminal() -> bool:
 #: The configuration field each command-line flag sets (see :func:`feed_overrides`).
 FLAG_FIELDS = {"feed.kind": "feed", "feed.replay.path": "data", "feed.interval": "interval",
                "feed.symbols": "symbols", "feed.speed": "speed", "feed.sim.seed": "seed",
-               "feed.sim.n_symbols": "n_symbols", "storage.path": "db"}
+               "feed.sim.n_symbols": "n_symbols", "storage.path": "db", "broker.kind": "live"}
 
 
 def _flag_of(args: argparse.Namespace, path: str) -> str | None:
     """The flag given on the command line that set the field ``path`` (a bad value of it is the
     flag's: it overrides the configuration files), else None."""
     field = next((f for f in FLAG_FIELDS if path == f or path.startswith(f + ".")), None)  # feed.symbols.0
-    if field is None or getattr(args, FLAG_FIELDS[field], None) in (None, ""):
+    given = getattr(args, FLAG_FIELDS[field], None) if field else None
+    if given is None or given is False or given == "":  # (not `in`: --seed 0 == False is given)
         return None
     return "--" + FLAG_FIELDS[field].replace("_", "-")
 
