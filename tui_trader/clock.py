@@ -97,8 +97,12 @@ def parse_time(text: str | int | None) -> int | None:
     text = text.strip()
     if not text:
         return None
-    if text.isdigit():
+    if text.isdigit() and len(text) != 8:
+        # epoch ms; fewer than ten digits is no time since 1970-01-12: "2024" was read as 2024 ms
+        if len(text) < 10:
+            raise ValueError(f"bad time {text!r}: expected e.g. 2024-01-01 or 2024-01-01T12:00Z, or epoch milliseconds")
         return int(text)
+    # eight digits: ISO 8601's compact date (20241201), read as epoch ms it was 1970-01-01 05:37
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
