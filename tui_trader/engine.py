@@ -1860,7 +1860,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             elif (bad_source := _command_source(cmd)) is not None:
                 res = CommandResult(False, bad_source)
             elif self._stopping and isinstance(cmd, EmergencyStop) and self._state_restored and not self._closing:
-                res = self._emergency_while_stopping(cmd)
+                res = await self._emergency_while_stopping(cmd)
             elif not self._started or self._stopping:
                 res = CommandResult(False, f"engine is not running ({'stopping' if self._stopping else 'not started'})")
             elif not self._state_restored:
@@ -1887,12 +1887,14 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         (log.info if res.ok else log.warning)("%s from %s: %s", name, src, res.message)
         return res
 
-    def _emergency_while_stopping(self, cmd: EmergencyStop) -> CommandResult:
+    async def _emergency_while_stopping(self, cmd: EmergencyStop) -> CommandResult:
         """An emergency stop sent while :meth:`stop` waits for the loop's last event or an order in
         flight (before the broker and storage close): in effect at once - the order manager sends
-        nothing more, not even an order waiting to be sent again - and stored with the state as the
-        engine closes, so the next start comes back emergency-stopped (its reconciliation then
-        cancels every order still open). Nothing is canceled or closed now: the engine is closing."""
+        nothing more, not even an order waiting to be sent again - and stored at once (as every
+        emergency stop: the stop may wait seconds more, and a kill meanwhile must not bring the book
+        back trading) and again with the state as the engine closes, so the next start comes back
+        emergency-stopped (its reconciliation then cancels every order still open). Nothing is
+        canceled or closed now: the engine is closing."""
         if (bad := _flag_refusal(cmd)) is not None:
             return bad
         reason = cmd.reason or "operator emergency stop"
@@ -1902,6 +1904,11 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             self.sm.force(EngineState.EMERGENCY_STOPPED, cmd.source, reason)
             self.state_reason = reason
             self.bus.publish(StateChange(self.clock.now_ms(), old, EngineState.EMERGENCY_STOPPED, cmd.source, reason))
+            try:
+                await self._save_state()
+            except Exception as exc:  # noqa: BLE001 - in effect all the same; the close-down stores it again
+                log.error("emergency stop while stopping: the state not stored now (the close-down tries "
+                          "again): %s", exc)
         log.warning("emergency stop while the engine stops: %s", reason)
         msg = "EMERGENCY STOP while stopping: nothing more is sent; stored as the engine closes"
         if self._in_flight or self._unsettled:
