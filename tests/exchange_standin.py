@@ -845,13 +845,25 @@ class StandinExchange:
             if name == "account" and method == "GET":
                 return web.json_response(self._account(now))
             if name == "myTrades" and method == "GET":
+                # as Binance: at most ``limit`` (default 500, at most 1000) trades, by id; from
+                # ``fromId`` on when given, else the most recent ones
                 oid = p.get("orderId")
-                out = [
-                    t
-                    for o in self.orders.values()
-                    if o.symbol == p.get("symbol") and (oid is None or str(o.order_id) == oid)
-                    for t in o.trades
-                ]
+                limit = int(p.get("limit", "500"))
+                if not 1 <= limit <= 1000:
+                    raise _ApiError(400, -1130, "Invalid data sent for a parameter.")
+                out = sorted(
+                    (
+                        t
+                        for o in self.orders.values()
+                        if o.symbol == p.get("symbol") and (oid is None or str(o.order_id) == oid)
+                        for t in o.trades
+                    ),
+                    key=lambda t: t["id"],
+                )
+                if "fromId" in p:
+                    out = [t for t in out if t["id"] >= int(p["fromId"])][:limit]
+                else:
+                    out = out[-limit:]
                 return web.json_response(out)
         raise _ApiError(404, -1000, f"Unknown endpoint {method} /api/v3/{name}")
 

@@ -87,6 +87,9 @@ _STATUS = {
 }
 
 _AUTH_CODES = (-2014, -2015, -1022, -1002)
+#: Trades per ``myTrades`` request (Binance's most) and the most requests for one order's trades.
+TRADES_PAGE = 1000
+MAX_TRADE_PAGES = 50
 #: Answers Binance documents as "execution status unknown" (-1006 UNEXPECTED_RESP, -1007 TIMEOUT)
 #: or that say nothing of the request's fate (-1000 UNKNOWN: "an unknown error occurred while
 #: processing the request"): the order may stand, so it is looked up, never booked rejected.
@@ -470,15 +473,7 @@ class BinanceBroker:
             if not isinstance(order_id, int) or isinstance(order_id, bool):
                 # python-binance drops a None parameter: the request would list every trade of the symbol
                 raise BrokerError(BrokerErrorKind.NETWORK, f"query {client_order_id}: the exchange's answer holds no order id")
-            trades = _listed(
-                await self._call(
-                    f"trades of {client_order_id}",
-                    lambda c: c.get_my_trades(symbol=symbol, orderId=order_id, limit=1000),
-                ),
-                f"trades of {client_order_id}",
-            )
-            # only this order's trades, whatever else the answer lists
-            trades = [t for t in trades if isinstance(t, dict) and t.get("orderId") == order_id]
+            trades = await self._order_trades(symbol, client_order_id, order_id)
             listed = sum((_dec(t.get("qty", "0"), "trade quantity") for t in trades), Decimal(0))
             if listed < executed:
                 # myTrades can lag behind the order (Binance serves both from a database that
@@ -491,6 +486,36 @@ class BinanceBroker:
                 )
         await self._ensure_assets([symbol])
         return self._result(resp, client_order_id, symbol, None, trades)
+
+    async def _order_trades(self, symbol: str, client_order_id: str, order_id: int) -> list[dict[str, Any]]:
+        """The trades of one order (``myTrades``), only that order's whatever else an answer lists.
+        One page holds at most :data:`TRADES_PAGE` trades, the most recent ones: when the first
+        is full, the order's trades are read again from the start, a page at a time by trade id
+        (``fromId``), so an order with more trades than a page can still be settled."""
+        what = f"trades of {client_order_id}"
+
+        async def page(from_id: int | None) -> list[Any]:
+            args: dict[str, Any] = {"symbol": symbol, "orderId": order_id, "limit": TRADES_PAGE}
+            if from_id is not None:
+                args["fromId"] = from_id
+            return _listed(await self._call(what, lambda c: c.get_my_trades(**args)), what)
+
+        def mine(rows: list[Any]) -> list[dict[str, Any]]:
+            return [t for t in rows if isinstance(t, dict) and t.get("orderId") == order_id]
+
+        rows = await page(None)
+        if len(rows) < TRADES_PAGE:
+            return mine(rows)
+        by_id: dict[int, dict[str, Any]] = {}
+        from_id = 0
+        for _ in range(MAX_TRADE_PAGES):
+            rows = await page(from_id)
+            ids = [t["id"] for t in mine(rows) if type(t.get("id")) is int]
+            by_id.update((t["id"], t) for t in mine(rows) if type(t.get("id")) is int)
+            if len(rows) < TRADES_PAGE or not ids or max(ids) < from_id:
+                break
+            from_id = max(ids) + 1
+        return [by_id[i] for i in sorted(by_id)]
 
     async def open_orders(self) -> list[OrderResult]:
         resp = _listed(await self._call("open orders", lambda c: c.get_open_orders()), "open orders")
