@@ -382,7 +382,7 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
                                     align_ms=interval_to_ms(interval))
             else:
                 rows = run_sweep(base, params, sweep_runner, processes=processes, progress=cb, data_spec=spec,
-                                 console=console)
+                                 console=console, charts=not args.no_charts)
     except (ReplayError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -21,9 +21,11 @@ the grid point with the best in-sample Sharpe is chosen and then run on the foll
 out-of-sample span, so in-sample and out-of-sample figures can be compared side by side
 (a large drop out of sample is the sign of over-fitting).
 
-The two-parameter heat map is a rich table whose cell backgrounds run from red (lowest)
-through yellow to green (highest) - it renders the same everywhere, unlike plotext's
-matrix plots.
+The two-parameter heat map is printed twice: as a rich table of the values whose cell
+backgrounds run from red (lowest) through yellow to green (highest), and as a plotext chart
+drawn with one filled rectangle per point on the same scale (:func:`heatmap_chart`; plotext's
+own ``heatmap`` needs pandas and ``matrix_plot`` is grey, one character per cell). Without
+colour the chart's cells are shades (``░▒▓█``) by quarter of the scale.
 """
 
 from __future__ import annotations
@@ -440,6 +442,7 @@ def run_sweep(
     progress: Progress | None = None,
     data_spec: Any = None,
     console: Console | None = None,
+    charts: bool = True,
 ) -> list[dict[str, Any]]:
     """Run ``runner_fn`` on every grid point (see module doc).
 
@@ -447,7 +450,8 @@ def run_sweep(
     ``{"point": {path: value}, "metrics": dict | None, "error": str | None}`` (a point whose
     run raised has ``metrics`` None and the error text). ``progress(done, total)`` is called
     after each point. With a ``console``, prints the results table and, for two parameters,
-    the Sharpe heat map.
+    the Sharpe heat map: the table (:func:`heatmap_tables`) and, unless ``charts`` is false, the
+    plotext chart (:func:`print_heatmap_chart`).
     """
     ps = _params(params)
     points = grid(ps)
@@ -461,6 +465,8 @@ def run_sweep(
         if len(paths) == 2:
             for table in heatmap_tables(console, rows, paths, "sharpe"):
                 console.print(table)
+            if charts:
+                print_heatmap_chart(console, rows, paths, "sharpe")
     return rows
 
 
@@ -564,16 +570,25 @@ def sweep_notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def _heat_t(value: float, lo: float, hi: float) -> float:
+    """Where ``value`` lies on the scale from ``lo`` (0) to ``hi`` (1); 0.5 when all are equal."""
+    return 0.5 if hi <= lo else min(1.0, max(0.0, (value - lo) / (hi - lo)))
+
+
+def heat_rgb(value: float, lo: float, hi: float) -> tuple[int, int, int]:
+    """The colour of ``value`` on a red (``lo``) - yellow - green (``hi``) scale."""
+    t = _heat_t(value, lo, hi)
+    if t < 0.5:
+        return 230, int(60 + 340 * t), 60
+    return int(230 - 340 * (t - 0.5)), 230, 60
+
+
 def heat_style(value: float | None, lo: float, hi: float) -> str:
     """Cell style for ``value`` on a red (``lo``) - yellow - green (``hi``) scale."""
     if value is None:
         return "dim"
-    t = 0.5 if hi <= lo else min(1.0, max(0.0, (value - lo) / (hi - lo)))
-    if t < 0.5:
-        r, g = 230, int(60 + 340 * t)
-    else:
-        r, g = int(230 - 340 * (t - 0.5)), 230
-    return f"black on rgb({r},{g},60)"
+    r, g, b = heat_rgb(value, lo, hi)
+    return f"black on rgb({r},{g},{b})"
 
 
 def heatmap_table(
@@ -642,6 +657,142 @@ def heatmap_tables(
         out.append(heatmap_table(rows, paths, metric, slice(i, i + k), compact=True))
         i += k
     return out
+
+
+#: A cell's character in the heat-map chart without colour, by quarter of the scale (lowest first).
+HEAT_SHADES = "░▒▓█"
+#: Rows of text the chart gives each cell at most, and the grid rows it draws at most (one row
+#: of text each): a taller grid is left to the table.
+MAX_ROWS_PER_CELL = 4
+MAX_CHART_ROWS = 30
+_CHART_CANVAS_ROWS = 16  # the cells' rows of text aimed at (the chart is 5 rows more)
+_METRIC_LABELS = {"sharpe": "Sharpe", "total_return": "Return", "max_drawdown": "Max drawdown"}
+
+
+def _shade(value: float, lo: float, hi: float) -> str:
+    return HEAT_SHADES[min(len(HEAT_SHADES) - 1, int(_heat_t(value, lo, hi) * len(HEAT_SHADES)))]
+
+
+def _grid_cells(
+    rows: Sequence[Mapping[str, Any]], paths: Sequence[str], metric: str
+) -> tuple[list[Any], list[Any], dict[tuple[Any, Any], float | None]]:
+    if len(paths) != 2:
+        raise ValueError("a heat map needs exactly two parameters")
+    p0, p1 = paths
+    v0 = list(dict.fromkeys(r["point"][p0] for r in rows))
+    v1 = list(dict.fromkeys(r["point"][p1] for r in rows))
+    cell = {(r["point"][p0], r["point"][p1]): _metric(r.get("metrics"), metric) for r in rows}
+    return v0, v1, cell
+
+
+def heatmap_chart(
+    rows: Sequence[Mapping[str, Any]],
+    paths: Sequence[str],
+    metric: str = "sharpe",
+    color: bool = False,
+    width: int = 100,
+) -> str:
+    """The two-parameter heat map of ``metric`` as a plotext chart ``width`` characters wide:
+    ``paths[0]``'s values up the y axis (the first at the bottom), ``paths[1]``'s along the x
+    axis, one filled rectangle per point. With ``color`` a cell is red (lowest) - yellow - green
+    (highest), as in :func:`heatmap_table`, else one of :data:`HEAT_SHADES` by quarter of the
+    scale (the text is then plain, without escape codes). A point without a value (failed, or no
+    defined ``metric``) is left blank. ``ValueError`` when the grid has more rows than
+    :data:`MAX_CHART_ROWS` or more columns than the chart has characters across."""
+    import plotext as plt
+
+    v0, v1, cell = _grid_cells(rows, paths, metric)
+    finite = [v for v in cell.values() if v is not None]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 0.0)
+    y_labels = [str(a) for a in v0]
+    canvas_w = width - max(len(y) for y in y_labels) - 2  # the y tick labels and the frame
+    if len(v0) > MAX_CHART_ROWS:
+        raise ValueError(f"{len(v0)} values of {_short(paths[0])} are more than the {MAX_CHART_ROWS} rows it draws")
+    if len(v1) > canvas_w:
+        raise ValueError(f"{len(v1)} values of {_short(paths[1])} are more than its {canvas_w} columns")
+    per_cell = max(1, min(MAX_ROWS_PER_CELL, _CHART_CANVAS_ROWS // len(v0)))
+    canvas_h = len(v0) * per_cell
+    # cells on whole rows and columns of characters: plotext maps ``xlim``/``ylim`` onto the
+    # first and last column (row), so coordinates are character indices and no cell overlaps another
+    edges = [round(j * canvas_w / len(v1)) for j in range(len(v1) + 1)]
+    x_labels = [str(b) for b in v1]
+    step = max(1, math.ceil((max(len(x) for x in x_labels) + 1) / (canvas_w / len(v1))))  # labels that fit
+    label = _METRIC_LABELS.get(metric, metric)
+    title = f"{label} by {_short(paths[0])} (up) x {_short(paths[1])} (across)"
+    if len(title) > width:
+        title = f"{label} heat map"
+    plt.clear_figure()
+    plt.plotsize(width, canvas_h + 5)  # with the title, the frame, the x tick labels, the axis labels
+    plt.theme("pro" if color else "clear")
+    for i, a in enumerate(v0):
+        ys = [i * per_cell, (i + 1) * per_cell - 1]
+        for j, b in enumerate(v1):
+            v = cell.get((a, b))
+            if v is None:
+                continue  # blank: no value
+            xs = [edges[j], edges[j + 1] - 1]
+            if color:
+                plt.rectangle(xs, ys, fill=True, marker="█", color=heat_rgb(v, lo, hi))
+            else:
+                plt.rectangle(xs, ys, fill=True, marker=_shade(v, lo, hi))
+    plt.xlim(0, canvas_w - 1)
+    plt.ylim(0, canvas_h - 1)
+    plt.xticks([(edges[j] + edges[j + 1] - 1) / 2 for j in range(0, len(v1), step)], x_labels[::step])
+    plt.yticks([i * per_cell + (per_cell - 1) / 2 for i in range(len(v0))], y_labels)
+    plt.title(title)
+    plt.xlabel(_short(paths[1]))
+    plt.ylabel(_short(paths[0]))
+    out = plt.build()
+    plt.clear_figure()
+    return out if color else plt.uncolorize(out)
+
+
+def heatmap_chart_legend(
+    rows: Sequence[Mapping[str, Any]], paths: Sequence[str], metric: str = "sharpe", color: bool = False
+) -> Text:
+    """The line under :func:`heatmap_chart`: its scale, and which cells are blank and why."""
+    v0, v1, cell = _grid_cells(rows, paths, metric)
+    finite = [v for v in cell.values() if v is not None]
+    label = _METRIC_LABELS.get(metric, metric)
+    out = Text("scale: ")
+    if not finite:
+        out.append(f"no point has a {label}")
+    elif color:
+        lo, hi = min(finite), max(finite)
+        out.append("██", style=f"rgb{heat_rgb(lo, lo, hi)}".replace(" ", ""))
+        out.append(f" {_fmt(lo)} (lowest) … ")
+        out.append("██", style=f"rgb{heat_rgb(hi, lo, hi)}".replace(" ", ""))
+        out.append(f" {_fmt(hi)} (highest)")
+    else:
+        lo, hi = min(finite), max(finite)
+        out.append(f"{HEAT_SHADES[0]} {_fmt(lo)} (lowest) {' '.join(HEAT_SHADES[1:-1])} {HEAT_SHADES[-1]} {_fmt(hi)} (highest)")
+    missing = len(v0) * len(v1) - len(finite)
+    if missing and finite:
+        failed = sum(1 for r in rows if r.get("error"))
+        what = f"{missing} failed point" if failed == missing else f"{missing} point"
+        out.append(f"; blank: {what}{'s' if missing != 1 else ''}")
+        if failed != missing:
+            out.append(f" without a {label}" + (f" ({failed} failed)" if failed else ""))
+    return out
+
+
+def print_heatmap_chart(
+    console: Console, rows: Sequence[Mapping[str, Any]], paths: Sequence[str], metric: str = "sharpe"
+) -> None:
+    """:func:`heatmap_chart` and its legend on ``console``, as the backtest report prints its charts:
+    as wide as the console (40 to 100 characters), in colour only on a colour terminal (not with
+    ``NO_COLOR``); a grid too large for it gets a one-line note instead."""
+    from tui_trader.backtest.report import CHART_WIDTH
+
+    color = bool(console.is_terminal and console.color_system and not console.no_color)
+    width = max(40, min(CHART_WIDTH, console.width))
+    try:
+        chart = heatmap_chart(rows, paths, metric, color, width)
+    except ValueError as exc:
+        console.print(f"(no heat-map chart: {exc}; the table above has every point)", soft_wrap=True)
+        return
+    console.print(Text.from_ansi(chart) if color else Text(chart), no_wrap=True, crop=True)
+    console.print(heatmap_chart_legend(rows, paths, metric, color))
 
 
 # ---------------------------------------------------------------------------
