@@ -12,6 +12,7 @@ from exchange_standin import StandinExchange, SteerableClock, ms
 
 from tui_trader.config import Config
 from tui_trader.execution.binance_broker import BinanceBroker
+from tui_trader.execution.broker import BrokerError, BrokerErrorKind
 from tui_trader.models import OrderRequest, OrderStatus, OrderType, Side
 
 KEY = "k3y-PUBLIC-review27"
@@ -81,3 +82,51 @@ async def test_an_order_with_fewer_trades_than_a_page_takes_one_request(ex, brok
     res = await broker.query("BTCUSDT", "tt27r-small")
     assert res is not None and len(res.fills) == 999
     assert len([r for r in ex.requests if r.path == "myTrades"]) == 1
+
+
+def _with_item(key: str | None, item: Any, at: int = 1) -> Any:
+    """A rewrite of an answer whose list (``body[key]``, or the body itself) gets ``item`` at ``at``."""
+
+    def fn(body: Any) -> Any:
+        items = body if key is None else body[key]
+        items.insert(at, item)
+        return body
+
+    return fn
+
+
+MALFORMED_BALANCES = {
+    "a balance that is a string": ("BTC", "item 2"),
+    "a balance without an asset": ({"free": "1.0", "locked": "0"}, "without an asset (item 2)"),
+    "a balance whose asset is a number": ({"asset": 7, "free": "1.0", "locked": "0"}, "without an asset (item 2)"),
+    "a balance that is null": (None, "malformed balance (item 2)"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_BALANCES))
+async def test_a_malformed_balance_is_a_broker_error_naming_it(ex, broker, case):
+    """A malformed item of the account's balances raised a bare KeyError or AttributeError: the
+    live start then said only "cannot read the exchange account: 'asset'"."""
+    item, says = MALFORMED_BALANCES[case]
+    ex.rewrite_next("GET", "account", _with_item("balances", item))
+    with pytest.raises(BrokerError) as info:
+        await broker.balances()
+    assert info.value.kind is BrokerErrorKind.NETWORK
+    assert "account: the exchange's answer holds a" in str(info.value) and says in str(info.value)
+    assert (await broker.balances())["USDT"] > 0  # the next, well-formed answer is read
+
+
+@pytest.mark.parametrize("method", ["open_orders", "resting_orders"])
+@pytest.mark.parametrize("item", ["an order", None, ["NEW"]], ids=["string", "null", "list"])
+async def test_a_malformed_open_order_is_a_broker_error_naming_it(ex, broker, method, item):
+    """An open-orders answer with an item that is no object raised a bare AttributeError."""
+    ex.add_open_order("BTCUSDT", "tt27r-open-1", "BUY", "0.01", "10000")
+    ex.add_open_order("BTCUSDT", "tt27r-open-2", "BUY", "0.01", "10000")
+    ex.rewrite_next("GET", "openOrders", _with_item(None, item))
+    call = broker.open_orders() if method == "open_orders" else broker.resting_orders(["BTCUSDT"])
+    with pytest.raises(BrokerError) as info:
+        await call
+    assert info.value.kind is BrokerErrorKind.NETWORK
+    assert "open orders: the exchange's answer holds a malformed order (item 2)" in str(info.value)
+    again = await (broker.open_orders() if method == "open_orders" else broker.resting_orders(["BTCUSDT"]))
+    assert len(again) == 2

@@ -157,6 +157,18 @@ def _listed(resp: Any, what: str) -> list[Any]:
     return resp
 
 
+def _objects(resp: Any, what: str, item: str) -> list[dict[str, Any]]:
+    """``resp`` (see :func:`_listed`) if each of its items is a JSON object; else a broker error
+    naming the answer and the item (a bare KeyError or AttributeError named neither)."""
+    items = _listed(resp, what)
+    for i, x in enumerate(items):
+        if not isinstance(x, dict):
+            raise BrokerError(
+                BrokerErrorKind.NETWORK, f"{what}: the exchange's answer holds a malformed {item} (item {i + 1})"
+            )
+    return items
+
+
 def _is_order(resp: Any) -> bool:
     """Whether an answer is an order (a JSON object with a status), not ``{}``, a list or text."""
     return isinstance(resp, dict) and isinstance(resp.get("status"), str)
@@ -518,14 +530,14 @@ class BinanceBroker:
         return [by_id[i] for i in sorted(by_id)]
 
     async def open_orders(self) -> list[OrderResult]:
-        resp = _listed(await self._call("open orders", lambda c: c.get_open_orders()), "open orders")
+        resp = _objects(await self._call("open orders", lambda c: c.get_open_orders()), "open orders", "order")
         return [self._result(o, str(o.get("clientOrderId", "")), str(o.get("symbol", "")), None, []) for o in resp]
 
     async def resting_orders(self, symbols: Sequence[str]) -> list[tuple[str, str]]:
         """The orders open on the exchange in ``symbols``: (client order id, a description
         naming the symbol, side, quantity, price and client id), from one request."""
         want = set(symbols)
-        resp = _listed(await self._call("open orders", lambda c: c.get_open_orders()), "open orders")
+        resp = _objects(await self._call("open orders", lambda c: c.get_open_orders()), "open orders", "order")
         out = []
         for o in resp:
             sym = str(o.get("symbol", ""))
@@ -543,11 +555,16 @@ class BinanceBroker:
             # (python-binance answers {} for an empty body): no list is no empty account
             raise BrokerError(BrokerErrorKind.NETWORK, "account: the exchange's answer holds no balances")
         out: dict[str, Decimal] = {}
-        for b in resp["balances"]:
-            free = _dec(b.get("free", "0"), "balance")
-            locked = _dec(b.get("locked", "0"), "balance")
+        for i, b in enumerate(_objects(resp["balances"], "account", "balance")):
+            asset = b.get("asset")
+            if not isinstance(asset, str) or not asset:
+                raise BrokerError(
+                    BrokerErrorKind.NETWORK, f"account: the exchange's answer holds a balance without an asset (item {i + 1})"
+                )
+            free = _dec(b.get("free", "0"), f"{_shown(asset)} balance")
+            locked = _dec(b.get("locked", "0"), f"{_shown(asset)} balance")
             if free != 0 or locked != 0:
-                out[str(b["asset"])] = free
+                out[asset] = free
         return out
 
     async def exchange_filters(self, symbols: Sequence[str]) -> dict[str, SymbolFilters]:
