@@ -547,20 +547,29 @@ def check_replay_data(args: argparse.Namespace, cfg: Any) -> None:
                          f"(symbols found: {listed})")
 
 
-def check_db_path(args: argparse.Namespace, cfg: Any) -> None:
+def check_db_path(args: argparse.Namespace, cfg: Any, *, writes: bool = True) -> None:
     """A database path that is a folder: said as such before anything starts (the console opened
-    on "unable to open database file")."""
-    check_db_not_folder(cfg.db_path(), "--db" if getattr(args, "db", None) else "storage.path")
+    on "unable to open database file"); ``writes``: one that cannot be written too."""
+    check_db_not_folder(cfg.db_path(), "--db" if getattr(args, "db", None) else "storage.path", writes=writes)
 
 
-def check_db_not_folder(path: str | Path, name: str) -> None:
+def check_db_not_folder(path: str | Path, name: str, *, writes: bool = True) -> None:
     """:class:`UsageError` when the database file ``path`` (given by ``name``) is a folder, or no
-    file at all (``/dev/null`` failed as "disk I/O error", a named pipe as "no database")."""
+    file at all (``/dev/null`` failed as "disk I/O error", a named pipe as "no database"), or, for a
+    command that ``writes`` it, a file that cannot be written (a backtest ran the whole replay, then
+    failed storing it with a traceback)."""
     path = Path(path)
     if str(path) != ":memory:" and path.is_dir():
         raise UsageError(f"{name}: {path} is a folder, not a database file (e.g. {path / 'tui-trader.db'})")
     if str(path) != ":memory:" and path.exists() and not path.is_file():
         raise UsageError(f"{name}: {path} is not a regular file: a database is a file (e.g. tui-trader.db)")
+    if writes and str(path) != ":memory:" and path.is_file():
+        try:
+            with path.open("r+b"):  # opened for writing, nothing written
+                pass
+        except OSError as exc:
+            raise UsageError(f"{name}: {path} cannot be written ({exc.strerror or exc}): export and --report "
+                             "read a read-only book") from None
 
 
 #: The shortest ``--status-every`` (seconds): 0.001s wrote a thousand log lines a second, and the
@@ -617,7 +626,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.book and cfg.storage.path:  # `--book live --db paper.db` exported the paper book without a word
         name = "--db" if args.db else "storage.path"
         raise UsageError(f"--book does not apply with {name}: the book is the file {name} names (drop one of them)")
-    check_db_path(args, cfg)  # (said "no database at DIR")
+    check_db_path(args, cfg, writes=False)  # (said "no database at DIR"); an export only reads
     db = cfg.db_path(live=args.book == "live")
     out = Path(args.out)
     if out.exists() and not out.is_dir():  # as every --out says it ("output path exists and is not a folder")
@@ -649,7 +658,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
     check_feed_flags(args, cfg)
     if getattr(args, "report", None) is None:  # the report viewer starts no feed
         check_replay_data(args, cfg)
-    check_db_path(args, cfg)
+    check_db_path(args, cfg, writes=getattr(args, "report", None) is None)  # the report viewer only reads
     if getattr(args, "live", False) and cfg.feed.kind == "binance" and not _stdin_is_terminal():
         # the console reads its keys from stdin: `printf 'LIVE\\r' | tui-trader --live` typed the
         # confirmation from the pipe and traded live; with /dev/null the warning waited for ever

@@ -1,0 +1,75 @@
+"""A ``--db`` file that cannot be written is refused before anything runs, naming the option,
+exit 2: ``backtest`` replayed the whole data and then ended in a traceback (sqlite3
+OperationalError: attempt to write a readonly database); ``run`` said "storage failure" after its
+start-up. ``export`` and ``--report`` only read a book: a read-only file is theirs to read."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tui_trader.cli import main
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """``path`` made unwritable: by its mode, or for root (whom modes do not stop) immutable."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        try:
+            yield
+        finally:
+            path.chmod(0o644)
+        return
+    if (
+        shutil.which("chattr") is None
+        or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode
+    ):
+        pytest.skip("running as root on a file system without chattr +i: no file here is read-only")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+@pytest.fixture
+def book(quiet: Path, capsys) -> Path:
+    db = quiet / "book.db"
+    argv = ["run", "--feed", "sim", "--speed", "max", "--n-symbols", "3", "--duration", "0.5s", "--json"]
+    assert main([*argv, "--status-every", "0", "--db", str(db)]) == 0
+    capsys.readouterr()
+    return db
+
+
+def _said(db: Path) -> list[str]:
+    why = os.strerror(errno.EPERM if os.geteuid() == 0 else errno.EACCES)  # immutable, or by its mode
+    return [f"error: --db: {db} cannot be written ({why}): export and --report read a read-only book"]
+
+
+def test_run_refuses_a_read_only_book(book: Path, quiet: Path, capsys) -> None:
+    with read_only(book):
+        assert main(["run", "--feed", "sim", "--speed", "max", "--duration", "1s", "--db", str(book)]) == 2
+    assert capsys.readouterr().err.splitlines() == _said(book)
+
+
+def test_backtest_refuses_it_before_the_replay(book: Path, quiet: Path, capsys) -> None:
+    folder = quiet / "k" / "BTCUSDT" / "1h"
+    folder.mkdir(parents=True)
+    row = '[1704067200000, "1", "2", "0.5", "1.5", "10", 1704070799999, "15", 5, "5", "7.5", "0"]'
+    (folder / "2024-01-01.json").write_text(f"[{row}]")
+    with read_only(book):
+        assert main(["backtest", "--data", str(quiet / "k"), "--interval", "1h", "--db", str(book)]) == 2
+    assert capsys.readouterr().err.splitlines() == _said(book)
+
+
+def test_export_reads_a_read_only_book(book: Path, quiet: Path, capsys) -> None:
+    with read_only(book):
+        assert main(["export", "--db", str(book), "--out", str(quiet / "out")]) == 0
+    assert (quiet / "out" / "fills.csv").is_file()
