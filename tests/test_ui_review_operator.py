@@ -252,3 +252,46 @@ async def test_quit_asked_again_while_asking_shows_one_question(tmp_path):
         await pilot.press("y")
         await pilot.pause(0.2)
     assert app.return_code == 0
+
+
+async def test_the_emergency_stop_during_the_start_up_does_not_say_no_position_is_open(tmp_path):
+    """Pressed while the engine starts up (recovering a book that holds a position), the dialog
+    offered "Also close all positions (0 open)": the console had no snapshot yet and counted
+    none, though the stop closes the book's positions when the start-up ends."""
+    import asyncio
+    from decimal import Decimal
+
+    from tui_trader.events import ManualBuy, Start
+
+    cfg = ui_config()
+    first = make_engine(tmp_path, cfg)
+    await first.start_up()
+    await first.submit(Start(source=Source.UI))
+    sym = first.snapshot().market.symbols[0]
+    assert (await first.submit(ManualBuy(source=Source.UI, symbol=sym, quote_amount=Decimal(100)))).ok
+    await first.stop()
+
+    engine = make_engine(tmp_path, cfg)  # the same book again
+    gate = asyncio.Event()
+    check_book_mode = engine._check_book_mode
+
+    async def held_start_up() -> None:  # a long start-up: held until the test lets it go on
+        await gate.wait()
+        await check_book_mode()
+
+    engine._check_book_mode = held_start_up
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert not app.engine_ready.is_set()
+        await pilot.press("E")
+        await pilot.pause()
+        label = str(app.screen.query_one("#close").label)
+        assert "0 open" not in label and "not counted yet" in label, label
+        await pilot.press("escape")
+        await pilot.pause()
+        gate.set()
+        await ready(app, pilot)
+        await pilot.press("E")
+        await pilot.pause()
+        assert "(1 open)" in str(app.screen.query_one("#close").label)

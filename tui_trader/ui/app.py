@@ -659,8 +659,8 @@ class TuiTraderApp(App[int]):
 
     @_engine_key
     def action_emergency(self) -> None:
-        snap = self.last_snapshot
-        n = len(snap.positions) if snap else 0
+        snap = self.last_snapshot  # none while the engine starts up: its book is not read yet
+        n = len(snap.positions) if snap is not None else None
         self.push_screen(EmergencyStopScreen(n), callback=self._submit_if)
 
     @_engine_key

@@ -173,7 +173,8 @@ class EmergencyStopScreen(_Dialog):
     confirm_label = "STOP TRADING"
     confirm_variant = "error"
 
-    def __init__(self, n_positions: int = 0) -> None:
+    def __init__(self, n_positions: int | None = 0) -> None:
+        """``n_positions`` None: not known yet (the engine is starting up, recovering its book)."""
         super().__init__()
         self.n_positions = n_positions
 
@@ -185,7 +186,10 @@ class EmergencyStopScreen(_Dialog):
         )
         yield Label("Reason")
         yield _input("operator emergency stop", id="reason")
-        yield TickBox(f"Also close all positions ({self.n_positions} open)", id="close")
+        # while the engine starts up its book is not read yet: "(0 open)" told an operator whose
+        # book holds positions that there was nothing to close (the stop closes them all the same)
+        count = "not counted yet: starting up" if self.n_positions is None else f"{self.n_positions} open"
+        yield TickBox(f"Also close all positions ({count})", id="close")
 
     def on_mount(self) -> None:
         self.query_one("#reason", Input).focus()
