@@ -38,6 +38,7 @@ import os
 import re
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -322,7 +323,10 @@ async def download_klines(
     iv = interval_to_ms(interval)
     out_dir = _expand(out_dir)
     sleeper = sleep or asyncio.sleep
-    retry = RestRetry(sleeper, attempts=attempts)
+    # the exchange's clock minus this machine's (from the time request): a rate-limit answer without
+    # Retry-After gives the end of its ban on the exchange's clock (see ban_wait_s)
+    offset_ms = 0
+    retry = RestRetry(sleeper, attempts=attempts, now_ms=lambda: int(time.time() * 1000) + offset_ms)
     guard = _WeightGuard(sleeper, weight_limit, weight_headroom)
     client = create_client(cfg)
     summary: dict[str, Any] = {
@@ -345,6 +349,7 @@ async def download_klines(
                 f"cannot reach the exchange: its answer to the time request is not Binance's ({str(answer)[:60]}); "
                 "check binance.rest_url"
             )
+        offset_ms = now - int(time.time() * 1000)
         if start_ms > now - iv:  # no kline opening at the start or later has closed yet: nothing to store
             at, clock = utc_text(start_ms), utc_text(now)
             if start_ms > now:  # a mistyped date, not "fetched 0 rows" and success
@@ -622,7 +627,8 @@ def _refusal_text(exc: BaseException, retry: RestRetry) -> str | None:
         status = 418
     elif is_rate_limit(exc):
         assert isinstance(exc, BinanceAPIException)
-        wait, status = retry_after_s(exc), exc.status_code
+        # the wait the retry worked out: Retry-After, else the ban's end in Binance's message
+        wait, status = retry.last_retry_after_s or retry_after_s(exc), exc.status_code
     else:
         return None
     if wait is not None and wait > retry.max_retry_after_s:
