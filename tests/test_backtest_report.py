@@ -220,6 +220,8 @@ def test_every_figure_of_the_issue_is_in_the_summary_for_the_strategy_and_each_b
         want = [fmt(m[key]) for m in every]
         if key == "max_drawdown_duration_ms":
             want = [("" if m["max_drawdown_recovered"] else "≥ ") + w for w, m in zip(want, every, strict=True)]
+        if key == "n_trades":  # with the trades still open at the end beside the closed ones
+            want = [w + (f" ({m['open_trades']} open)" if m["open_trades"] else "") for w, m in zip(want, every, strict=True)]
         assert rows.get(label) == want, label
 
 

@@ -10,7 +10,8 @@ int64 ms, strictly increasing (use the klines' close times: a close is known the
   trades keeps its slice in cash). The entry pays the fee as the paper broker does, on the
   notional: the slice buys ``notional = slice / (1 + fee_rate)`` (``qty = notional / price``)
   and pays ``fee_rate * notional``; positions are held to the end with no exit fee and no
-  slippage. A gap after entry (NaN) is valued at the last known close.
+  slippage. A gap after entry (NaN) is valued at the last known close. Its figures count
+  each symbol bought as an open trade (``open_trades``), and no closed one.
 * ``cash`` - the starting cash, flat.
 
 Both curves start at the starting cash - the account before anything was bought - so the
@@ -153,4 +154,7 @@ def compute_baselines(
             fees_paid=c["fees"],
         )
         curves[name] = (c["ts_ms"], c["equity"])
+    # buy-and-hold's positions are open trades, held to the end (compute_metrics sees no trades:
+    # it said 0 open next to an exposure of 99.99 %); it closes none, so every trade figure stays
+    metrics["buy_and_hold"]["open_trades"] = int(np.count_nonzero(bh["entry_index"] >= 0))
     return metrics, curves

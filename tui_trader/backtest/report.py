@@ -72,6 +72,11 @@ BASELINE_LABELS = {"buy_and_hold": "Buy & hold", "cash": "Cash"}
 DASH = "–"
 
 
+def plural(n: int, word: str) -> str:
+    """``1 symbol``, ``2 symbols``, ``0 symbols``: ``n`` and ``word``, with an ``s`` unless ``n`` is 1."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def _finite(v: Any) -> bool:
     return v is not None and isinstance(v, int | float) and math.isfinite(v)
 
@@ -138,7 +143,7 @@ _SUMMARY_ROWS: tuple[tuple[str, str, Any], ...] = (
     ("Sortino", "sortino", fmt_num),
     ("Max drawdown", "max_drawdown", fmt_pct),
     ("Max DD duration", "max_drawdown_duration_ms", fmt_duration),
-    ("Trades", "n_trades", lambda v: DASH if v is None else str(v)),
+    ("Trades", "n_trades", lambda v: DASH if v is None else str(v)),  # + the open ones: see summary_table
     ("Win rate", "win_rate", fmt_pct),
     ("Avg win", "avg_win", fmt_num),
     ("Avg loss", "avg_loss", fmt_num),
@@ -169,6 +174,12 @@ def summary_table(result: BacktestResult) -> Table:
             # "292d 14h" alone read as a fall that had been made good
             open_dd = [m.get("max_drawdown_recovered") is False for m in every]
             cells = [f"≥ {c}" if o else c for c, o in zip(cells, open_dd, strict=True)]
+        if key == "n_trades":
+            # the closed trades, and the positions still open at the end: buy-and-hold's "0" alone
+            # read as if it had held nothing, next to its 99.99 % exposure
+            opened = [m.get("open_trades") for m in every]
+            cells = [f"{c} ({o:,} open)" if isinstance(o, int) and o > 0 else c
+                     for c, o in zip(cells, opened, strict=True)]  # fmt: skip
         t.add_row(label, *cells)
     span = result.metrics.get("span_ms")
     if isinstance(span, int | float) and 0 < span < SHORT_SPAN_MS:
@@ -250,7 +261,7 @@ def trades_table(result: BacktestResult, compact: bool = False) -> Group:
         best = max(closed, key=lambda t: t.pnl)
         worst = min(closed, key=lambda t: t.pnl)
         line = (
-            f"{len(closed)} closed trades ({m.get('open_trades', 0)} open), "
+            f"{plural(len(closed), 'closed trade')} ({m.get('open_trades', 0)} open), "
             f"best {best.symbol} {fmt_num(float(best.pnl))}, worst {worst.symbol} {fmt_num(float(worst.pnl))}, "
             f"average holding {fmt_duration(m.get('avg_holding_ms'))}, "
             f"average return {fmt_num(float(np.mean([t.return_pct for t in closed])))} %"
@@ -380,7 +391,7 @@ def header(result: BacktestResult) -> Panel:
     shown = ", ".join(syms[:12]) + (f" (+{len(syms) - 12} more)" if len(syms) > 12 else "")
     kps = result.n_klines / result.wall_time_s if result.wall_time_s > 0 else None
     lines = [
-        f"Run {result.run_id}   interval {result.interval}   {len(syms)} symbols: {shown}",
+        f"Run {result.run_id}   interval {result.interval}   {plural(len(syms), 'symbol')}: {shown}",
         f"From {fmt_time(result.start_ms)} to {fmt_time(result.end_ms)} UTC "
         f"({fmt_duration(result.end_ms - result.start_ms)})",
         f"{result.n_klines:,} klines, {len(result.fills):,} fills, replayed in {result.wall_time_s:,.2f} s"
@@ -392,7 +403,7 @@ def header(result: BacktestResult) -> Panel:
     for ts, old, new, reason in changes[:MAX_STATE_CHANGES_SHOWN]:
         lines.append(f"  {fmt_time(ts)} {old} -> {new}: {reason}")
     if len(changes) > MAX_STATE_CHANGES_SHOWN:
-        lines.append(f"  ... {len(changes) - MAX_STATE_CHANGES_SHOWN} more state changes")
+        lines.append(f"  ... {plural(len(changes) - MAX_STATE_CHANGES_SHOWN, 'more state change')}")
     return Panel("\n".join(lines), title="Backtest", title_align="left")
 
 
