@@ -130,3 +130,36 @@ async def test_a_malformed_open_order_is_a_broker_error_naming_it(ex, broker, me
     assert "open orders: the exchange's answer holds a malformed order (item 2)" in str(info.value)
     again = await (broker.open_orders() if method == "open_orders" else broker.resting_orders(["BTCUSDT"]))
     assert len(again) == 2
+
+
+def banned_until_msg(until_ms: int) -> str:
+    return (
+        f"Way too much request weight used; IP banned until {until_ms}. "
+        "Please use WebSocket Streams for live updates to avoid bans."
+    )
+
+
+async def test_an_ip_ban_whose_end_reads_as_past_still_holds_requests_back(ex, broker):
+    """A 418 says this IP is banned now; an end that reads as past (this machine's clock ahead of
+    the exchange's, or a ban end in seconds) gave a wait of 0 s: no ban was kept and the next
+    request went out at once, into the ban. Binance's shortest ban is waited instead."""
+    until = ex.clock.now_ms() - 60_000
+    ex.fail_next("POST", "order", status=418, code=-1003, msg=banned_until_msg(until))
+    with pytest.raises(BrokerError) as ei:
+        await broker.submit(OrderRequest("tt27r-ban-1", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01")))
+    assert ei.value.kind is BrokerErrorKind.RATE_LIMIT and ei.value.retry_after_s == 120.0
+    before = len(ex.requests)
+    with pytest.raises(BrokerError) as again:
+        await broker.query("BTCUSDT", "tt27r-ban-1")
+    assert again.value.kind is BrokerErrorKind.RATE_LIMIT and len(ex.requests) == before  # not asked
+
+
+async def test_a_ban_end_beyond_binances_longest_ban_is_capped_and_logged(ex, broker, caplog):
+    """A garbled ban end years ahead is held to Binance's longest ban (3 days), and the log says
+    the end given was not believed."""
+    until = ex.clock.now_ms() + 400 * 86_400_000
+    ex.fail_next("GET", "account", status=418, code=-1003, msg=banned_until_msg(until))
+    with caplog.at_level("WARNING"), pytest.raises(BrokerError) as ei:
+        await broker.balances()
+    assert ei.value.kind is BrokerErrorKind.RATE_LIMIT and ei.value.retry_after_s == 3 * 86_400.0
+    assert any("beyond Binance's longest ban" in r.getMessage() for r in caplog.records)

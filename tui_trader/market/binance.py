@@ -182,13 +182,24 @@ def ban_wait_s(exc: BaseException, now_ms: int) -> float | None:
     """How long (s) a rate-limit answer asks to wait: its ``Retry-After`` (:func:`retry_after_s`);
     without one (a proxy that drops headers), the end of the ban Binance's -1003 message gives
     (``IP banned until 1700000000000``, exchange ms, against ``now_ms``, the exchange's time now);
-    else :data:`MIN_IP_BAN_S` for an IP ban (418); else None (a 429 that says not how long)."""
+    else :data:`MIN_IP_BAN_S` for an IP ban (418); else None (a 429 that says not how long).
+
+    An end that reads as past (``now_ms`` ahead of the exchange's clock, or an end not in ms) is no
+    end: the answer itself says the ban holds now, so it counts as a ban that says not how long.
+    An end beyond Binance's longest ban (:data:`MAX_RETRY_AFTER_S`, 3 days) is held to it, with a
+    warning."""
     ra = retry_after_s(exc)
     if ra is not None or not isinstance(exc, BinanceAPIException):
         return ra
     m = _BANNED_UNTIL_RE.search(str(exc.message or ""))
-    if m is not None:
-        return min(max(0.0, (int(m.group(1)) - now_ms) / 1000.0), MAX_RETRY_AFTER_S)
+    if m is not None and (wait := (int(m.group(1)) - now_ms) / 1000.0) > 0:
+        if wait > MAX_RETRY_AFTER_S:
+            log.warning(
+                "the exchange's ban ends in %.0f s, beyond Binance's longest ban: waiting %.0f s",
+                wait,
+                MAX_RETRY_AFTER_S,
+            )
+        return min(wait, MAX_RETRY_AFTER_S)
     return MIN_IP_BAN_S if exc.status_code == 418 else None
 
 
