@@ -23,7 +23,8 @@ kills its read loop on one non-JSON frame, and does no rate-limit backoff. So it
   ``cfg.feed.stale_after_s`` (messages that repeat or go back in event time are no sign of life)
   marks the stream stale in :meth:`BinanceFeed.health`
   and recreates its connection (a connection whose other streams still flow is recreated with
-  a growing back-off, so one halted symbol does not cause churn).
+  a growing back-off, so one halted symbol does not cause churn); the stream's newest event time
+  is then forgotten, so one stamped ahead costs one reconnect, not minutes of them.
 * After every (re)connect the closed klines missed since the last one seen per symbol are
   fetched from REST (paginated) and emitted, in open-time order, before any live message of
   that connection; duplicates are dropped by open time (and the validation's
@@ -1125,6 +1126,14 @@ class BinanceFeed:
                 c.partial_strikes += 1
                 c.last_partial_mono = now
                 c.recreate(f"stale: {len(stale)} of {len(c.streams)} streams silent")
+            else:
+                continue
+            # a recreated stale stream starts its event times over: a newest one stamped ahead (yet
+            # inside the clock's slack) would otherwise outrank every real one until the clock
+            # caught up, recreating the connection again and again; a stream that stands still is
+            # found stale again after one message
+            for s in stale:
+                c.last_event.pop(s, None)
         # events per second over the last ~5 s
         self._rate_window.append((now, self.received))
         while len(self._rate_window) > 2 and now - self._rate_window[0][0] > 5.0:
