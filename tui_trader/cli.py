@@ -233,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", default=[], metavar="PATH=SPEC", help="sweep: a parameter grid, e.g. "
                    "signal_generation.z_score_threshold=1.5:3.0:0.25 or risk_management.stop_loss_percent=1,2,3")
     p.add_argument("--processes", type=_at_least_one, metavar="N",
-                   help="sweep: worker processes (default: all cores)")
+                   help="sweep: worker processes (default: all cores; at most one per point and "
+                   "4 per core)")
     p.add_argument("--walk-forward", type=_at_least_one, metavar="N", dest="walk_forward",
                    help="sweep: N in-sample / out-of-sample windows (70 %% / 30 %% of each)")
 

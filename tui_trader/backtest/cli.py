@@ -316,6 +316,7 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         default_processes,
         grid,
         parse_param,
+        pool_size,
         run_sweep,
         sweep_notes,
         walk_forward,
@@ -352,6 +353,8 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         _check_db(db_path)  # a file it cannot use fails now, not in every point after its run
         spec["db_path"] = db_path
     processes = args.processes or default_processes()  # the cores this process may use, not the host's
+    runs = len(points) * (args.walk_forward or 1) + (args.walk_forward or 0)  # with each window's out-of-sample run
+    workers, capped = pool_size(processes, runs)  # as the sweep sizes its pool
     err = Console(stderr=True)
     console = None if args.json else Console()  # --json: the JSON alone on stdout, as for a backtest
     base = cfg.model_dump(mode="json")
@@ -372,7 +375,8 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         end_ms = after if end_ms is None else min(end_ms, after)
         _check_span(start_ms, end_ms)
         _check_windows(cfg, params, interval, start_ms, end_ms, args.walk_forward)
-    err.print(f"sweep: {len(points)} point(s) on {processes} process(es)")
+    err.print(f"sweep: {len(points)} point(s) on {workers} process(es)"
+              + (f" (--processes {args.processes}: {capped})" if capped and args.processes else ""), soft_wrap=True)
     prog, cb = _progress(err, "sweep")
     try:
         with prog:

@@ -8,7 +8,7 @@ within a float tolerance of a step) or a comma list (``1,2,5``). Every path must
 
 A sweep runs one backtest per grid point (the Cartesian product of one or two parameters)
 in a :class:`concurrent.futures.ProcessPoolExecutor` ("spawn" start method, one process per
-core by default). The work is a *runner function*: a top-level (picklable) function
+core by default; never more than one per point, nor :data:`MAX_PROCESSES_PER_CORE` per core). The work is a *runner function*: a top-level (picklable) function
 ``runner_fn(config_dict, data_spec) -> metrics dict`` where ``config_dict`` is a validated
 ``Config.model_dump(mode="json")`` and ``data_spec`` is whatever the caller passes (it must be
 picklable; for walk-forward it is a dict whose ``start_ms``/``end_ms`` keys - a half-open
@@ -260,6 +260,30 @@ def default_processes() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: A sweep starts at most this many worker processes per core (:func:`default_processes`): a
+#: backtest keeps its core busy, so more only add memory, each loading the data (``--processes
+#: 10000`` on a 10,000-point grid started 10,000 processes).
+MAX_PROCESSES_PER_CORE = 4
+
+
+def pool_size(processes: int | None, n_jobs: int) -> tuple[int, str | None]:
+    """The worker processes of a sweep of ``n_jobs`` runs asked for ``processes`` (None: one per
+    core): at most one per run and :data:`MAX_PROCESSES_PER_CORE` per core. Returns the number and,
+    when it is fewer than asked, why (else None). ``ValueError`` below 1."""
+    cores = default_processes()
+    asked = cores if processes is None else int(processes)
+    if asked < 1:
+        raise ValueError(f"processes must be >= 1, got {processes}")
+    cap = MAX_PROCESSES_PER_CORE * cores
+    runs = max(1, n_jobs)
+    n = min(asked, cap, runs)
+    if n == asked:
+        return n, None
+    if n == runs and runs <= cap:
+        return n, f"no more than the {runs} run{'' if runs == 1 else 's'}"
+    return n, f"at most {MAX_PROCESSES_PER_CORE} per core, on {cores} core{'' if cores == 1 else 's'}"
+
+
 def _call(runner_fn: RunnerFn, config_dict: dict[str, Any], data_spec: Any) -> dict[str, Any]:
     out = runner_fn(config_dict, data_spec)
     if not isinstance(out, Mapping):
@@ -285,7 +309,8 @@ def _stop(signum: int, _frame: Any) -> None:
 
 
 class _Jobs:
-    """Runs ``runner_fn`` jobs inline (1 process) or in a spawn process pool.
+    """Runs ``runner_fn`` jobs inline (1 process) or in a spawn process pool of at most
+    :func:`pool_size` workers.
 
     With a pool: a job whose worker process dies fails alone (the jobs caught in the broken pool
     run again, one at a time); an interrupt (Ctrl-C, or SIGTERM / SIGHUP while the pool runs,
@@ -296,13 +321,11 @@ class _Jobs:
     ) -> None:
         self.runner_fn = runner_fn
         self.processes = default_processes() if processes is None else int(processes)
-        if self.processes < 1:
-            raise ValueError(f"processes must be >= 1, got {processes}")
+        self.workers, _ = pool_size(self.processes, n_jobs)  # ValueError below 1
         self.total = n_jobs
         self.done = 0
         self.progress = progress
         self.pool: ProcessPoolExecutor | None = None
-        self.workers = min(self.processes, max(1, n_jobs))
         self._handlers: dict[int, Any] = {}
         if self.processes > 1:
             try:
