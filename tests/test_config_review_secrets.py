@@ -47,7 +47,7 @@ def test_a_secret_in_a_file_is_refused_and_never_echoed(
 def test_an_ordinary_typo_is_still_called_one() -> None:
     res = check({"signal_generation": {"z_scor_threshold": 2}})
     assert [(i.path, i.message) for i in res.errors] == [
-        ("signal_generation.z_scor_threshold", "unknown key (typo?)")
+        ("signal_generation.z_scor_threshold", "unknown key (typo of 'z_score_threshold'?)")
     ]
 
 

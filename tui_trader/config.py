@@ -436,6 +436,24 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc if p not in ("function-after", "constrained-str"))
 
 
+def _unknown_key(loc: tuple[Any, ...]) -> str:
+    """An unknown key's message: the key it is probably a typo of, else the keys of its table
+    ("unknown key (typo?)" alone left the right spelling to be found in default.toml)."""
+    import difflib
+
+    model: Any = Config
+    for part in loc[:-1]:  # down to the table holding the key
+        field = model.model_fields.get(str(part)) if isinstance(model, type) else None
+        model = field.annotation if field is not None else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return "unknown key (typo?)"
+    keys = list(model.model_fields)
+    if close := difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.75):
+        return f"unknown key (typo of {close[0]!r}?)"
+    where = f"the keys of [{'.'.join(str(p) for p in loc[:-1])}] are" if loc[:-1] else "the tables are"
+    return f"unknown key (typo?): {where} {', '.join(keys)}"
+
+
 def _issues_from_validation(exc: ValidationError) -> list[Issue]:
     out: list[Issue] = []
     for err in exc.errors(include_url=False):
@@ -447,7 +465,7 @@ def _issues_from_validation(exc: ValidationError) -> list[Issue]:
                 msg = (f"API keys are never read from a file: delete it here and set {ENV_API_KEY} / "
                        f"{ENV_API_SECRET} in the environment")
             else:
-                msg = "unknown key (typo?)"
+                msg = _unknown_key(err["loc"])
         elif err["type"] == "model_type":  # not "a valid dictionary or instance of RiskManagement"
             msg = f"expected a table of settings, [{path}] (got {err['input']!r})"
         elif "input" in err and err["type"] not in ("missing",):
