@@ -88,3 +88,10 @@ def test_the_strategys_open_trades_show_beside_its_closed_ones():
     assert (result.metrics["n_trades"], result.metrics["open_trades"]) == (1, 1)
     assert _trades_row(result) == ["1 (1 open)", "0 (1 open)", "0"]
     assert "Trades: 1 closed trade (1 open)" in report_text(result, width=120, charts=False)
+
+
+def test_the_consoles_report_screen_counts_one_symbol_in_the_singular_too():
+    from tui_trader.ui.screens.report import _symbols_text
+
+    assert _symbols_text(["BTCUSDT"]) == "1 symbol: BTCUSDT"
+    assert _symbols_text(["BTCUSDT", "ETHUSDT"]) == "2 symbols: BTCUSDT, ETHUSDT"

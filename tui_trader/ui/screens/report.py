@@ -51,7 +51,7 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from tui_trader.axis import set_ticks
 from tui_trader.backtest import BacktestResult
 from tui_trader.backtest.metrics import trades_from_fills
-from tui_trader.backtest.report import fmt_duration, fmt_num, fmt_pct, fmt_time, summary_table
+from tui_trader.backtest.report import fmt_duration, fmt_num, fmt_pct, fmt_time, plural, summary_table
 from tui_trader.clock import MS_PER_DAY
 from tui_trader.models import Fill, Side
 from tui_trader.storage import BacktestTrade, Database, StorageError
@@ -415,7 +415,7 @@ class EquityChart(SeriesChart):
 
 def _symbols_text(symbols: Sequence[str], shown: int = 8) -> str:
     head = ", ".join(symbols[:shown])
-    return f"{len(symbols)} symbols: {head}" + (f" (+{len(symbols) - shown} more)" if len(symbols) > shown else "")
+    return f"{plural(len(symbols), 'symbol')}: {head}" + (f" (+{len(symbols) - shown} more)" if len(symbols) > shown else "")
 
 
 def header_text(run: StoredRun, pal: Palette) -> Text:
