@@ -163,3 +163,21 @@ async def test_a_ban_end_beyond_binances_longest_ban_is_capped_and_logged(ex, br
         await broker.balances()
     assert ei.value.kind is BrokerErrorKind.RATE_LIMIT and ei.value.retry_after_s == 3 * 86_400.0
     assert any("beyond Binance's longest ban" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("header", [True, False], ids=["Retry-After", "ban end in the message"])
+async def test_a_ban_answered_to_the_clock_check_holds_other_requests_back(ex, broker, header):
+    """The health monitor's clock check (the time request) kept no ban it was answered with: the
+    next order, lookup or cancel went out at once, into the IP ban, which Binance lengthens."""
+    until = ex.clock.now_ms() + 600_000
+    ex.fail_next(
+        "GET", "time", status=418, code=-1003, msg=banned_until_msg(until), retry_after=600 if header else None
+    )
+    with pytest.raises(BrokerError) as ei:
+        await broker.measure_clock()
+    assert ei.value.kind is BrokerErrorKind.RATE_LIMIT
+    assert ei.value.retry_after_s is not None and 590 <= ei.value.retry_after_s <= 600
+    before = len(ex.requests)
+    with pytest.raises(BrokerError) as again:
+        await broker.balances()
+    assert again.value.kind is BrokerErrorKind.RATE_LIMIT and len(ex.requests) == before  # not asked

@@ -312,7 +312,9 @@ class BinanceBroker:
         try:
             res = await client.get_server_time()
         except Exception as exc:  # noqa: BLE001
-            raise self._map(exc, "server time") from None
+            err = self._map(exc, "server time")
+            self._remember_ban(err, exc)  # a ban answered to the time request holds every request back
+            raise err from None
         server_ms = res.get("serverTime") if isinstance(res, dict) else None
         if type(server_ms) is not int:  # (python-binance answers {} for an empty body)
             raise BrokerError(BrokerErrorKind.NETWORK, "server time: the exchange's answer holds no server time")
@@ -373,6 +375,21 @@ class BinanceBroker:
         """Seconds left of the exchange's last rate-limit ban (``Retry-After``), 0 when none."""
         return max(0.0, self.banned_until - time.monotonic())
 
+    def _remember_ban(self, err: BrokerError, exc: BaseException) -> None:
+        """Keep the ban a RATE_LIMIT ``err`` (mapped from ``exc``) was answered with, so no request
+        goes out before it ends. Without Retry-After (a proxy dropped it) its length comes from
+        Binance's message (the ban's end, on the exchange's clock) or is Binance's shortest ban."""
+        if err.kind != BrokerErrorKind.RATE_LIMIT:
+            return
+        if err.retry_after_s is None and isinstance(exc, BinanceAPIException):
+            err.retry_after_s = ban_wait_s(exc, self.clock.now_ms() + (self.clock_offset_ms or 0))
+        if err.retry_after_s:
+            until = time.monotonic() + err.retry_after_s
+            if err.code == -1015:  # too many new orders: the account's order count, not the IP
+                self.orders_banned_until = max(self.orders_banned_until, until)
+            else:
+                self.banned_until = max(self.banned_until, until)
+
     async def _call(self, what: str, fn: Callable[[AsyncClient], Awaitable[T]], sent: bool = False) -> T:
         client = self._require()
         banned = self.ban_remaining_s()
@@ -393,18 +410,10 @@ class BinanceBroker:
                     log.warning("%s: request time outside recvWindow; resynchronising the clock", what)
                     await self._sync_time()
                     continue
-                err = self._map(exc, what, sent)
-                if err.kind == BrokerErrorKind.RATE_LIMIT and err.retry_after_s is None:
-                    # no Retry-After (a proxy dropped it): the ban's end from Binance's message, on its clock
-                    err.retry_after_s = ban_wait_s(exc, self.clock.now_ms() + (self.clock_offset_ms or 0))
+                err, failure = self._map(exc, what, sent), exc
             except Exception as exc:  # noqa: BLE001 - mapped to a BrokerError kind
-                err = self._map(exc, what, sent)
-            if err.kind == BrokerErrorKind.RATE_LIMIT and err.retry_after_s:
-                until = time.monotonic() + err.retry_after_s
-                if err.code == -1015:  # too many new orders: the account's order count, not the IP
-                    self.orders_banned_until = max(self.orders_banned_until, until)
-                else:
-                    self.banned_until = max(self.banned_until, until)
+                err, failure = self._map(exc, what, sent), exc
+            self._remember_ban(err, failure)
             log.warning("binance broker: %s", err)
             raise err from None
         raise AssertionError("unreachable")  # pragma: no cover
