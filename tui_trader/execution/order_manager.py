@@ -545,6 +545,15 @@ class OrderManager:
         if fills or order.status != before:
             await self._record(order, fills)
 
+    def _quote_valued_fee(self, symbol: str, fee_asset: str) -> bool:
+        """Whether a fill's ``fee`` is a quote amount, so it counts in ``Order.fees``: charged in
+        the quote asset (or no asset named: paper) or in the symbol's base asset (the broker gives
+        its quote value). A fee in a third asset (BNB) is that asset's raw amount: it stays on the
+        fill (``fee`` / ``fee_asset``) and in the book's ``other_fees``, like the portfolio, whose
+        ``fees_paid`` leaves it out too."""
+        q = self.quote_asset
+        return not fee_asset or fee_asset == q or (symbol.endswith(q) and fee_asset == symbol[: -len(q)])
+
     def _apply(self, order: Order, res: OrderResult) -> list[Fill]:
         """Merge a broker answer into ``order``; returns the fills not booked before."""
         if order.status.is_final:
@@ -557,7 +566,8 @@ class OrderManager:
             for f in new:
                 quote += f.price * f.quantity
                 qty += f.quantity
-                order.fees += f.fee
+                if self._quote_valued_fee(order.symbol, f.fee_asset):
+                    order.fees += f.fee
             self._quote[cid] = quote
             order.executed_qty = qty
             order.avg_price = (quote / qty).quantize(AVG_PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
