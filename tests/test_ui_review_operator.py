@@ -295,3 +295,25 @@ async def test_the_emergency_stop_during_the_start_up_does_not_say_no_position_i
         await pilot.press("E")
         await pilot.pause()
         assert "(1 open)" in str(app.screen.query_one("#close").label)
+
+
+async def test_a_pane_shown_is_filled_at_once_not_at_the_next_tick(tmp_path):
+    """Only the panes on screen are written at a UI tick: with ``ui.refresh_ms`` at 5 s (a slow
+    link), the leaderboard and health tabs came up empty for up to 5 s, which reads as broken."""
+    from tui_trader.ui.widgets.health import HealthTable
+    from tui_trader.ui.widgets.leaderboard import LeaderboardTable
+
+    cfg = ui_config(refresh_ms=5000)
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        board = app.main_screen.query_one(LeaderboardTable)
+        health = app.main_screen.query_one(HealthTable)
+        assert board.row_count == 0 and health.row_count == 0  # not on screen yet: not written
+        await pilot.press("2")
+        await pilot.pause()
+        assert board.row_count == len(engine.snapshot().leaderboard.symbols)
+        await pilot.press("6")
+        await pilot.pause()
+        assert health.row_count > 0

@@ -822,6 +822,13 @@ class TuiTraderApp(App[int]):
             if sym is not None:
                 self.selected_symbol = sym
 
+    def on_main_screen_panes_shown(self, _event: MainScreen.PanesShown) -> None:
+        """Panes came on screen: fill them now, not at the next UI tick (and the charts)."""
+        if not self.engine_ready.is_set():  # nothing to fill them with yet (nor, at mount, a pane)
+            return
+        self.refresh_from_engine()
+        self.refresh_charts()
+
     def on_main_screen_filter_changed(self, _event: MainScreen.FilterChanged) -> None:
         """The filter changed the rows shown: ``b``, ``x``, ``l``, the charts and Enter must keep
         acting on one and the same visible symbol. A selected symbol still shown gets the cursor;

@@ -58,6 +58,12 @@ class MainScreen(Screen):
     class Ready(Message):
         """Posted once the panes exist (the app starts its timers and the engine then)."""
 
+    class PanesShown(Message):
+        """Posted when other panes came on screen (a tab, a pane maximised or restored): the app
+        fills them at once. Only the panes on screen are written at each UI tick, so a pane shown
+        was empty, or as old as when it was last shown, until the next tick (``ui.refresh_ms``,
+        up to 5 s)."""
+
     class FilterChanged(Message):
         """Posted when the symbol filter was typed, kept or cleared: the rows shown changed, so
         the app checks that its selected symbol is still one of them (:meth:`filter_table`)."""
@@ -164,6 +170,7 @@ class MainScreen(Screen):
             tabs.active = f"tab-{key}"
         if focus:
             self.pane(key).main.focus()
+        self.post_message(self.PanesShown())
 
     @on(Tabs.TabActivated, "#pane-tabs")
     def _tab(self, event: Tabs.TabActivated) -> None:
@@ -197,12 +204,14 @@ class MainScreen(Screen):
     def action_maximize(self) -> None:
         if self.maximized is not None:
             self.minimize()
+            self.post_message(self.PanesShown())
         else:
             self.maximize(self.pane(self.active))
 
     def action_escape(self) -> None:
         if self.maximized is not None:
             self.minimize()
+            self.post_message(self.PanesShown())
         elif self.query_one("#filter-bar").display:
             self._clear_filter()
 
