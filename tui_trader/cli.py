@@ -245,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
         Validate FILE laid over the built-in defaults. Every bad field is named by its dotted path
         (risk_management.stop_loss_percent); warnings name values that are valid but probably unwise.
         Exit code 0 when valid (warnings or not), 2 when invalid.""")
-    c.add_argument("file", metavar="FILE", help="a TOML configuration file (config/default.toml documents every key)")
+    c.add_argument("file", nargs="?", metavar="FILE",
+                   help="a TOML configuration file, or --config FILE (config/default.toml documents every key)")
     _common(c, uses_db=False)
     c = _subparser(csub, "show", help="print the effective configuration (secrets redacted)",
                    examples="config show", description="""
@@ -462,6 +463,9 @@ def cmd_config(args: argparse.Namespace) -> int:
         raise UsageError(f"config {args.config_cmd}: two files given ({args.file} and --config {args.config}): "
                          "give one")
     if args.config_cmd == "check":
+        args.file = args.file or args.config  # every command takes its file with --config
+        if args.file is None:
+            raise UsageError("config check: give the FILE to check, e.g. tui-trader config check config/default.toml")
         data = load_data(args.file)
         res = check(data, require_keys=True)
         if res.config is not None:
