@@ -13,7 +13,8 @@ from exchange_standin import StandinExchange, SteerableClock, ms
 from tui_trader.config import Config
 from tui_trader.execution.binance_broker import BinanceBroker
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
-from tui_trader.models import OrderRequest, OrderStatus, OrderType, Side
+from tui_trader.execution.order_manager import OrderManager
+from tui_trader.models import Order, OrderRequest, OrderStatus, OrderType, Side, Source
 
 KEY = "k3y-PUBLIC-review27"
 SECRET = "s3cr3t-PRIVATE-review27"
@@ -181,3 +182,54 @@ async def test_a_ban_answered_to_the_clock_check_holds_other_requests_back(ex, b
     with pytest.raises(BrokerError) as again:
         await broker.balances()
     assert again.value.kind is BrokerErrorKind.RATE_LIMIT and len(ex.requests) == before  # not asked
+
+
+class Journal:
+    def __init__(self) -> None:
+        self.fills: list[Any] = []
+        self.states: list[OrderStatus] = []
+
+    async def record_intent(self, order: Order) -> None:
+        self.states.append(order.status)
+
+    async def record_update(self, order: Order, fills: list[Any]) -> None:
+        self.states.append(order.status)
+        self.fills.extend(fills)
+
+
+def _garbled(key: str, value: Any) -> Any:
+    def fn(body: Any) -> Any:
+        (body[0] if isinstance(body, list) else body)[key] = value
+        return body
+
+    return fn
+
+
+GARBLED = {
+    "a trade price that is no number": ("myTrades", _garbled("price", "n/a")),
+    "a commission that is no number": ("myTrades", _garbled("commission", "1e")),
+    "a trade quantity that is infinite": ("myTrades", _garbled("qty", "Infinity")),
+    "an executed quantity that is no number": ("order", _garbled("executedQty", "lots")),
+}
+
+
+@pytest.mark.parametrize("case", list(GARBLED))
+async def test_an_unreadable_lookup_answer_is_looked_up_again_not_a_rejection(ex, broker, case):
+    """The answer to an order's submission was lost, so the order is looked up; the lookup's
+    answer came back garbled once. That was a REJECTED from the lookup: the
+    order manager gave up at once, leaving an order the exchange filled with its outcome unknown.
+    An unreadable lookup answer is passing: looked up again, the order is settled."""
+    journal = Journal()
+    om = OrderManager(broker, journal, ex.clock, make_cfg(ex), backoff_base_s=0.01, backoff_cap_s=0.05)
+    ex.drop_next("POST", "order")  # the exchange takes the order; its answer never leaves
+    path, garble = GARBLED[case]
+    ex.rewrite_next("GET", path, garble)
+    order = Order(
+        "tt27r-garbled", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"), None, OrderStatus.INTENT,
+        Source.UI, "test", T0, T0,
+    )
+    order = await asyncio.wait_for(om.execute(order), 20)
+    assert ex.orders["tt27r-garbled"].status == "FILLED"
+    assert len([r for r in ex.requests if r.path == "order" and r.method == "POST"]) == 1
+    assert order.status is OrderStatus.FILLED, (order.status, order.error)
+    assert sorted(f.trade_id for f in journal.fills) == sorted(str(t["id"]) for t in ex.orders["tt27r-garbled"].trades)

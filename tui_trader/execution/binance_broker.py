@@ -47,7 +47,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -487,15 +487,17 @@ class BinanceBroker:
             raise
         if not _is_order(resp):  # (python-binance answers {} for an empty body): no order is no NEW one
             raise BrokerError(BrokerErrorKind.NETWORK, f"query {client_order_id}: the exchange's answer holds no order")
+        with self._unreadable(f"query {client_order_id}"):
+            executed = _dec(resp.get("executedQty", "0"), "executedQty")
         trades: list[dict[str, Any]] = []
-        executed = _dec(resp.get("executedQty", "0"), "executedQty")
         if executed > 0:
             order_id = resp.get("orderId")
             if not isinstance(order_id, int) or isinstance(order_id, bool):
                 # python-binance drops a None parameter: the request would list every trade of the symbol
                 raise BrokerError(BrokerErrorKind.NETWORK, f"query {client_order_id}: the exchange's answer holds no order id")
             trades = await self._order_trades(symbol, client_order_id, order_id)
-            listed = sum((_dec(t.get("qty", "0"), "trade quantity") for t in trades), Decimal(0))
+            with self._unreadable(f"query {client_order_id}"):
+                listed = sum((_dec(t.get("qty", "0"), "trade quantity") for t in trades), Decimal(0))
             if listed < executed:
                 # myTrades can lag behind the order (Binance serves both from a database that
                 # follows the matching engine): a fill made up from the average price would guess
@@ -506,7 +508,27 @@ class BinanceBroker:
                     f"{_plain(listed)} so far; looked up again",
                 )
         await self._ensure_assets([symbol])
-        return self._result(resp, client_order_id, symbol, None, trades)
+        with self._unreadable(f"query {client_order_id}"):
+            return self._result(resp, client_order_id, symbol, None, trades)
+        raise AssertionError("unreachable")  # pragma: no cover (mypy: the context may swallow)
+
+    @contextlib.contextmanager
+    def _unreadable(self, what: str) -> Iterator[None]:
+        """A lookup's answer that cannot be read (a bad number, a trade without its price) is a
+        passing failure (NETWORK: the caller looks again), not a rejection: a REJECTED lookup made
+        the order manager give an order the exchange holds up as of unknown outcome at once."""
+        try:
+            yield
+        except BrokerError as e:
+            if e.kind != BrokerErrorKind.REJECTED:
+                raise
+            why = e.args[0] if e.args else "?"
+            raise self._scrub(BrokerError(BrokerErrorKind.NETWORK, f"{what}: unreadable answer ({why}); looked up again")) from None
+        except (LookupError, TypeError, ValueError, AttributeError) as exc:
+            raise self._scrub(BrokerError(
+                BrokerErrorKind.NETWORK,
+                f"{what}: unreadable answer ({type(exc).__name__}); looked up again",
+            )) from None
 
     async def _order_trades(self, symbol: str, client_order_id: str, order_id: int) -> list[dict[str, Any]]:
         """The trades of one order (``myTrades``), only that order's whatever else an answer lists.
