@@ -269,16 +269,17 @@ def _check_span(start_ms: int | None, end_ms: int | None) -> None:
 
 
 def _sweep_data(data: str, interval: str, symbols: list[str] | None, start_ms: int | None,
-                end_ms: int | None, max_price_jump: float) -> Any:
+                end_ms: int | None, max_price_jump: float, blacklist: list[str] | None = None) -> Any:
     """The sweep's klines, loaded once here, before any worker starts: data that no point could
     replay (no files, none of the symbols, nothing from ``start_ms`` to ``end_ms``) is one
-    :class:`~tui_trader.market.replay.ReplayError`, not a failure per point. Returns the
+    :class:`~tui_trader.market.replay.ReplayError`, not a failure per point; so is ``blacklist``
+    (``feed.universe.blacklist``) naming a symbol of ``symbols``, or every symbol. Returns the
     :class:`~tui_trader.market.replay.ReplayData`; a one-process sweep reuses it."""
     from tui_trader.backtest.runner import keep_data, no_klines_error
     from tui_trader.clock import utc_text
     from tui_trader.market.replay import load_klines
 
-    loaded = load_klines(data, interval, symbols=symbols, max_price_jump=max_price_jump)
+    loaded = load_klines(data, interval, symbols=symbols, max_price_jump=max_price_jump, blacklist=blacklist or ())
     ot = loaded.klines.open_time
     lo = -(2**62) if start_ms is None else start_ms
     hi = 2**62 if end_ms is None else end_ms
@@ -343,7 +344,8 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     # rather than filling the default database with its points)
     db_path = str(Path(args.db).resolve()) if args.db else None
     try:
-        loaded = _sweep_data(data, interval, symbols, start_ms, end_ms, cfg.feed.max_price_jump)
+        loaded = _sweep_data(data, interval, symbols, start_ms, end_ms, cfg.feed.max_price_jump,
+                             cfg.feed.universe.blacklist)
     except ReplayError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

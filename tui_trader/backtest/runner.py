@@ -148,6 +148,16 @@ async def _data_dates(data_path: str | Path, interval: str, symbols: Sequence[st
     return f"{utc_text(int(ot.min()))} to {utc_text(int(ot.max()))} UTC" if ot.size else ""
 
 
+def _refuse_blacklisted(symbols: Sequence[str], blacklist: Sequence[str]) -> None:
+    from tui_trader.market.replay import ReplayError
+    from tui_trader.market.universe import refuse_blacklisted
+
+    try:
+        refuse_blacklisted(symbols, blacklist)
+    except ValueError as exc:
+        raise ReplayError(str(exc)) from None
+
+
 def _new_run_id() -> str:
     return f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
@@ -169,7 +179,8 @@ async def run_backtest(
     """Replay ``data_path`` (a folder or file of klines, see :mod:`tui_trader.market.replay`)
     at ``interval`` through the paper-trading engine and measure the result.
 
-    ``symbols`` (default: ``cfg.feed.symbols``, else every symbol in the data), ``start_ms``
+    ``symbols`` (default: ``cfg.feed.symbols``, else every symbol in the data but those of
+    ``feed.universe.blacklist``; naming a blacklisted one is a ReplayError), ``start_ms``
     (inclusive) / ``end_ms`` (exclusive) select the data (see the module doc for warm-up).
     ``progress(done, total)`` counts replayed kline batches (one per open time). With
     ``store`` the run is saved in ``db_path`` (default: the configured database) under
@@ -188,6 +199,7 @@ async def run_backtest(
         StateChange,
     )
     from tui_trader.market.replay import ReplayError, load_klines
+    from tui_trader.market.universe import drop_blacklisted
     from tui_trader.runtime import build_engine
 
     interval_ms = interval_to_ms(interval)
@@ -195,6 +207,9 @@ async def run_backtest(
         raise ValueError(f"end {utc_text(end_ms)} UTC must be after start {utc_text(start_ms)} UTC")
     if symbols is None and cfg.feed.symbols:
         symbols = list(cfg.feed.symbols)
+    black = cfg.feed.universe.blacklist
+    if symbols is not None:
+        _refuse_blacklisted(symbols, black)
     bcfg = backtest_config(cfg, data_path, interval, symbols)
     want_warm = warmup_klines_needed(bcfg, interval_ms)
     wall0 = time.perf_counter()
@@ -202,7 +217,7 @@ async def run_backtest(
     if data is None:
         load_start = None if start_ms is None else start_ms - want_warm * interval_ms
         # the configured price guard, as a replay run and a sweep's points load with
-        jump = {"max_price_jump": bcfg.feed.max_price_jump}
+        jump = {"max_price_jump": bcfg.feed.max_price_jump, "blacklist": black}
         data = await asyncio.to_thread(lambda: load_klines(data_path, interval, symbols, load_start, end_ms, **jump))
         if start_ms is not None:
             ot = data.klines.open_time
@@ -216,6 +231,12 @@ async def run_backtest(
     if end_ms is not None:  # the warm-up is cut below: the last klines before the start, however far back
         kl = kl.take(kl.open_time < end_ms)
     name_of = list(data.symbols)
+    if symbols is None and set(name_of) & set(black):  # data loaded elsewhere (a sweep's), blacklisted symbols too
+        try:
+            symbols = drop_blacklisted(name_of, black, f"the {interval} klines in {data_path}")
+        except ValueError as exc:
+            raise ReplayError(str(exc)) from None
+        bcfg = backtest_config(cfg, data_path, interval, symbols)
     if symbols is not None:
         want = [s.strip().upper() for s in symbols]
         cols = [name_of.index(s) for s in want if s in name_of]

@@ -50,6 +50,7 @@ from tui_trader.market.file_cache import KlineFileCache
 from tui_trader.market.pacing import Pacer
 from tui_trader.market.sim import advance_clock, parse_speed
 from tui_trader.market.sources import ReplayKlines
+from tui_trader.market.universe import drop_blacklisted, refuse_blacklisted
 from tui_trader.market.validation import (
     DEFAULT_MAX_PRICE_JUMP,
     PriceGuard,
@@ -297,6 +298,20 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
     )
 
 
+def _refuse_blacklisted(symbols: Sequence[str], blacklist: Sequence[str]) -> None:
+    try:
+        refuse_blacklisted(symbols, blacklist)
+    except ValueError as exc:
+        raise ReplayError(str(exc)) from None
+
+
+def _drop_blacklisted(names: Sequence[str], blacklist: Sequence[str], where: str) -> list[str]:
+    try:
+        return drop_blacklisted(names, blacklist, where)
+    except ValueError as exc:
+        raise ReplayError(str(exc)) from None
+
+
 def interval_name(ms: int) -> str:
     """Milliseconds -> the Binance interval string (3_600_000 -> "1h"), largest whole unit."""
     for unit, size in sorted(MS_PER_UNIT.items(), key=lambda kv: -kv[1]):
@@ -314,6 +329,7 @@ def load_klines(
     progress: Callable[[int, int], None] | None = None,
     file_cache: KlineFileCache | None | Literal["default"] = "default",
     max_price_jump: float = DEFAULT_MAX_PRICE_JUMP,
+    blacklist: Sequence[str] = (),
 ) -> ReplayData:
     """Load, validate and merge recorded klines of one ``interval``.
 
@@ -328,7 +344,9 @@ def load_klines(
     kept in this cache (:mod:`.file_cache`; ``"default"``: :meth:`KlineFileCache.default`,
     None: no cache); the result is the same either way. ``max_price_jump``
     (``feed.max_price_jump``): a close that far from the symbol's previous one, across its files
-    in time order, is rejected (``price_jump``).
+    in time order, is rejected (``price_jump``). ``blacklist`` (``feed.universe.blacklist``): the
+    files of these symbols are not loaded (one INFO line names them); ``symbols`` naming one of
+    them, or a blacklist leaving no symbol, is a ReplayError.
     """
     interval_ms = interval_to_ms(interval)
     files = discover(paths)
@@ -339,6 +357,7 @@ def load_klines(
         have = sorted({i for _, _, i in files})
         raise ReplayError(f"no {interval} klines in {paths} (intervals found: {', '.join(have)})")
     if symbols is not None:
+        _refuse_blacklisted(symbols, blacklist)
         want = list(dict.fromkeys(s.strip().upper() for s in symbols))  # "btcusdt" twice: one symbol
         present = {s for _, s, _ in sel}
         missing = [s for s in want if s not in present]
@@ -349,7 +368,8 @@ def load_klines(
         if not names:
             raise ReplayError(f"none of the symbols {', '.join(want)} has {interval} data in {paths}")
     else:
-        names = sorted({s for _, s, _ in sel})
+        names = _drop_blacklisted(sorted({s for _, s, _ in sel}), blacklist, f"the {interval} klines in {paths}")
+        sel = [x for x in sel if x[1] in set(names)]
     index = {s: k for k, s in enumerate(names)}
 
     parsed: list[tuple[str, KlineBatch]] = []
@@ -431,7 +451,8 @@ class ReplayFeed:
 
     ``data`` (already loaded) or ``path`` (default ``feed.replay.path``) with
     ``interval`` (default ``feed.interval``), ``symbols`` (default ``feed.symbols``;
-    empty = all), ``start_ms``/``end_ms`` (default ``feed.replay.start``/``end``),
+    empty = all but ``feed.universe.blacklist``; naming a blacklisted one is a ReplayError),
+    ``start_ms``/``end_ms`` (default ``feed.replay.start``/``end``),
     ``speed`` (default ``feed.speed``: × real time, or ``"max"``). The first
     ``warmup_klines`` open times are not replayed but served by :meth:`history`.
     ``periods_per_batch`` > 1 packs that many consecutive open times into one
@@ -509,18 +530,24 @@ class ReplayFeed:
         if self._started:
             return
         data = self._data
+        black = self.cfg.feed.universe.blacklist
         if data is None:
             if not self.path:
                 raise ReplayError("replay feed needs a path (feed.replay.path or --path)")
             data = load_klines(self.path, self.interval, self._want_symbols, self.start_ms, self.end_ms,
-                               self.progress, max_price_jump=self.cfg.feed.max_price_jump)
+                               self.progress, max_price_jump=self.cfg.feed.max_price_jump, blacklist=black)
             self._data = data
         kl = data.klines
         names = list(data.symbols)
-        if self._want_symbols is not None:
-            want = [s for s in dict.fromkeys(s.upper() for s in self._want_symbols) if s in names]
+        want_symbols = self._want_symbols
+        if want_symbols is not None:
+            _refuse_blacklisted(want_symbols, black)
+        elif set(names) & set(black):  # data loaded elsewhere, blacklisted symbols and all
+            want_symbols = _drop_blacklisted(names, black, f"the {self.interval} klines in {self.path or 'the data'}")
+        if want_symbols is not None:
+            want = [s for s in dict.fromkeys(s.upper() for s in want_symbols) if s in names]
             if not want:
-                raise ReplayError(f"none of the symbols {', '.join(self._want_symbols)} is in the replay data")
+                raise ReplayError(f"none of the symbols {', '.join(want_symbols)} is in the replay data")
             if want != names:  # subset / reorder of already loaded data
                 old = np.array([names.index(s) for s in want])
                 remap = np.full(len(names), -1, dtype=np.int32)

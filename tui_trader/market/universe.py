@@ -6,12 +6,19 @@ symbols by 24h quote volume (``q`` in websocket tickers, ``quoteVolume`` in REST
 blacklist and leveraged tokens (``BTCUPUSDT``, ``ETHDOWNUSDT``, ``*BULL``, ``*BEAR``),
 and, when ``tradable`` is given (e.g. the TRADING symbols of exchangeInfo), those
 not in it. Ties are broken by symbol name, so the result is deterministic.
+
+A replay (and so a backtest or a sweep) trades the symbols of its files, or ``feed.symbols``:
+the blacklist applies there too (:func:`refuse_blacklisted`, :func:`drop_blacklisted`), while
+``top_n`` and ``quote_asset`` choose among the live 24h tickers only.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+log = logging.getLogger("tui_trader.market")
 
 # Real spot coins whose names happen to end like a leveraged token.
 NOT_LEVERAGED = frozenset({"SYRUP", "JUP", "SUP", "PUP"})
@@ -86,3 +93,36 @@ def select_universe(
         ranked[s] = max(v, ranked.get(s, -1.0))
     order = sorted(ranked.items(), key=lambda kv: (-kv[1], kv[0]))
     return [s for s, _ in order[: max(0, int(top_n))]]
+
+
+def _black(blacklist: Iterable[str]) -> set[str]:
+    return {b.strip().upper() for b in blacklist}
+
+
+def refuse_blacklisted(symbols: Iterable[str], blacklist: Iterable[str]) -> None:
+    """An explicit symbol list (``feed.symbols`` / ``--symbols``) naming a blacklisted symbol is
+    a contradiction, neither traded nor dropped without a word: ValueError naming both fields."""
+    black = _black(blacklist)
+    named = list(dict.fromkeys(u for s in symbols if (u := s.strip().upper()) in black))
+    if named:
+        raise ValueError(
+            f"feed.symbols (--symbols) names {', '.join(named)}, which feed.universe.blacklist excludes: "
+            "take it out of one of the two"
+        )
+
+
+def drop_blacklisted(names: Sequence[str], blacklist: Iterable[str], where: str) -> list[str]:
+    """``names`` (the symbols of a replay's data, ``where``) without the blacklisted ones, in
+    order; one INFO line names those left out. ValueError naming ``feed.universe.blacklist``
+    when it leaves none."""
+    black = _black(blacklist)
+    out = [s for s in names if s not in black]
+    dropped = [s for s in names if s in black]
+    if not dropped:
+        return out
+    if not out:
+        raise ValueError(
+            f"feed.universe.blacklist excludes every symbol of {where} ({', '.join(dropped)}): nothing to trade"
+        )
+    log.info("feed.universe.blacklist: not trading %s (in %s)", ", ".join(dropped), where)
+    return out
