@@ -317,3 +317,33 @@ async def test_a_pane_shown_is_filled_at_once_not_at_the_next_tick(tmp_path):
         await pilot.press("6")
         await pilot.pause()
         assert health.row_count > 0
+
+
+@pytest.mark.parametrize("keys", [("x", "enter"), ("F", "y")])
+async def test_a_close_refused_during_an_emergency_stop_says_how_to_close(tmp_path, keys):
+    """During an emergency stop the engine refuses a close or a flatten ("no orders until the
+    operator resets it"): the operator who wants out of the positions saw a reset, and then a
+    start of trading, as the only way. E again with the box ticked closes them, stop kept."""
+    from tui_trader.ui.app import CLOSE_WHILE_STOPPED
+
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("s")
+        await commands_done(app)
+        await pilot.press("b", "enter")
+        await commands_done(app)
+        await pilot.press("E", "enter")  # stop, positions kept
+        await commands_done(app)
+        app.refresh_from_engine()
+        assert engine.state == EngineState.EMERGENCY_STOPPED and engine.portfolio.positions
+        app.clear_notifications()
+        await pilot.press(*keys)
+        await commands_done(app)
+        shown = notifications(app)
+        assert any("refused" in n and CLOSE_WHILE_STOPPED in n for n in shown), shown
+        await pilot.press("E", "tab", "space", "enter")  # what the hint says
+        await commands_done(app)
+        assert engine.state == EngineState.EMERGENCY_STOPPED and not engine.portfolio.positions

@@ -47,12 +47,14 @@ from textual.worker import WorkerState
 from tui_trader.config import Config
 from tui_trader.events import (
     AcceptAccount,
+    ClosePosition,
     Command,
     CommandResult,
     EmergencyStop,
     EngineSnapshot,
     FlattenAll,
     LockSymbol,
+    ManualSell,
     Pause,
     ResetEmergency,
     Resume,
@@ -140,6 +142,10 @@ def clip(text: object, limit: int = BANNER_TEXT_CHARS) -> str:
     ``limit`` characters, ending in ``…`` when cut."""
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+#: How to close positions during an emergency stop, added to a close or flatten it refused.
+CLOSE_WHILE_STOPPED = "To close every position during the stop: E again, with 'Also close all positions' ticked"
 
 
 #: What a key that needs the engine says while it starts up.
@@ -614,6 +620,11 @@ class TuiTraderApp(App[int]):
             log.exception("command %s failed", name)
             res = CommandResult(False, f"{type(exc).__name__}: {exc}", command=type(cmd).__name__)
         self.command_results.append((cmd, res))
+        if (not res.ok and isinstance(cmd, ClosePosition | ManualSell | FlattenAll)
+                and getattr(self.engine, "state", None) == EngineState.EMERGENCY_STOPPED):
+            # the engine's "no orders until the operator resets it" left the operator who wants
+            # out of a position during the stop with a reset (then a start) as the only way seen
+            res = CommandResult(False, f"{res.message}. {CLOSE_WHILE_STOPPED}", command=res.command, data=res.data)
         if trading_stays_off(res):  # done, but not the all-clear its plain title would read as
             self.notify(res.message, title=result_title(cmd, res), severity="warning", timeout=8)
         elif res.ok:
