@@ -27,12 +27,14 @@ def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def pools(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The size of every pool the sweep makes (threads stand in for the processes)."""
+    """The size of every pool the sweep makes. One thread runs its jobs in their place: the backtest
+    runner's warnings capture (runner.kept_warnings) is per process, so concurrent threads would
+    leave the ``tui_trader`` logger without propagation for the tests after this one."""
     made: list[int] = []
 
     def new_pool(workers: int) -> ThreadPoolExecutor:
         made.append(workers)
-        return ThreadPoolExecutor(max_workers=workers)
+        return ThreadPoolExecutor(max_workers=1)
 
     monkeypatch.setattr(sweep._Jobs, "_new_pool", staticmethod(new_pool))
     return made
