@@ -129,13 +129,15 @@ def test_a_headless_replay_does_not_trade_a_blacklisted_symbol(data3: Path, quie
     ],
     ids=["all", "named"],
 )  # fmt: skip
-@pytest.mark.parametrize("command", ["run", "backtest", "sweep"])
+@pytest.mark.parametrize("command", ["console", "run", "backtest", "sweep"])
 def test_the_commands_refuse_with_exit_2(
     data3: Path, quiet: Path, capsys, blacklist: list[str], extra: list[str], message: str, command: str
 ) -> None:
     conf = _config(quiet, blacklist)
     common = ["--config", str(conf), "--data", str(data3), "--interval", "1h", *extra]
-    if command == "run":
+    if command == "console":  # refused before it opens (``quiet`` fails the test if it does)
+        args = ["--db", str(quiet / "c.db"), "--feed", "replay", *common]
+    elif command == "run":
         args = [
             "run",
             "--headless",
