@@ -218,13 +218,19 @@ async def run_backtest(
         load_start = None if start_ms is None else start_ms - want_warm * interval_ms
         # the configured price guard, as a replay run and a sweep's points load with
         jump = {"max_price_jump": bcfg.feed.max_price_jump, "blacklist": black}
-        data = await asyncio.to_thread(lambda: load_klines(data_path, interval, symbols, load_start, end_ms, **jump))
+        with said_warnings() as said:
+            data = await asyncio.to_thread(lambda: load_klines(data_path, interval, symbols, load_start, end_ms, **jump))
         if start_ms is not None:
             ot = data.klines.open_time
             if np.unique(ot[ot < start_ms]).size < want_warm:
                 # a gap in the data (or its beginning) inside the warm-up's span: the warm-up is
-                # the klines before the start, from before the gap too, as a replay would see them
-                data = await asyncio.to_thread(lambda: load_klines(data_path, interval, symbols, None, end_ms, **jump))
+                # the klines before the start, from before the gap too, as a replay would see them;
+                # that load says only the warnings the first did not
+                with kept_warnings() as again:
+                    data = await asyncio.to_thread(lambda: load_klines(data_path, interval, symbols, None, end_ms, **jump))
+                for msg in again:
+                    if msg not in said:
+                        log.warning("%s", msg)
     if data.interval_ms != interval_ms:
         raise ValueError(f"loaded data is at {data.interval_ms} ms, the backtest asks for {interval}")
     kl = data.klines
@@ -532,6 +538,19 @@ class _Kept(logging.Handler):
         msg = record.getMessage()
         if msg not in self.messages:
             self.messages.append(msg)
+
+
+@contextmanager
+def said_warnings() -> Iterator[list[str]]:
+    """The warnings ``tui_trader`` logs inside the block, listed in what it yields (each once) and
+    still said as usual."""
+    logger = logging.getLogger("tui_trader")
+    kept = _Kept()
+    logger.addHandler(kept)
+    try:
+        yield kept.messages
+    finally:
+        logger.removeHandler(kept)
 
 
 @contextmanager
