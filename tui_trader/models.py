@@ -305,7 +305,7 @@ class Order:
     exchange_order_id: str = ""
     executed_qty: Decimal = Decimal(0)
     avg_price: Decimal = Decimal(0)
-    fees: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)  # quote-valued; a fee charged in a third asset (BNB) stays on its fill
     realized_pnl: Decimal = Decimal(0)
     signal_id: int | None = None
     attempts: int = 0
