@@ -169,3 +169,35 @@ def test_cli_sweep_prints_the_chart_and_json_stays_json(klines_dir: Path, capsys
     assert main([*args, "--no-charts"]) == 0
     out = capsys.readouterr().out
     assert "sharpe by z_score_threshold (rows)" in out and TITLE not in out
+
+
+TRAIL = "risk_management.trailing_stop_activation_percent"
+TIMEOUT = "order_execution.limit_order_timeout_seconds"
+
+
+@pytest.mark.parametrize("width", [60, 80, 100])
+def test_the_chart_names_both_parameters_and_is_as_wide_as_the_console(width: int):
+    # plotext drops a title longer than its plot and one of two axis labels that would overlap;
+    # and it cut the chart to its own guess of the terminal (80 columns in a pipe)
+    rows = [
+        {"point": {TRAIL: a, TIMEOUT: b}, "metrics": {"sharpe": a * b}, "error": None}
+        for a in (1.0, 2.0)
+        for b in (10, 20)
+    ]
+    console = Console(record=True, width=width, color_system=None)
+    print_heatmap_chart(console, rows, [TRAIL, TIMEOUT])
+    lines = console.export_text().splitlines()
+    chart = lines[: next(i for i, line in enumerate(lines) if line.startswith("scale:"))]
+    text = "\n".join(chart)
+    assert "trailing_stop_activation_percent" in text and "limit_order_timeout_seconds" in text
+    assert max(len(line.rstrip()) for line in chart) <= width
+    frame = next(line for line in chart if "└" in line)
+    assert len(frame.rstrip()) == width  # the whole width the console has (the report's charts: at most 100)
+
+
+def test_a_grid_without_any_sharpe_gets_a_note_not_an_empty_chart():
+    rows = [{"point": {Z: z, MA: m}, "metrics": None, "error": "boom"} for z in ZS for m in MAS]
+    console = Console(record=True, width=80, color_system=None)
+    print_heatmap_chart(console, rows, [Z, MA])
+    text = console.export_text()
+    assert "no heat-map chart: no point has a Sharpe" in text and "┌" not in text

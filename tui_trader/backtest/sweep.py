@@ -741,10 +741,17 @@ def heatmap_chart(
     x_labels = [str(b) for b in v1]
     step = max(1, math.ceil((max(len(x) for x in x_labels) + 1) / (canvas_w / len(v1))))  # labels that fit
     label = _METRIC_LABELS.get(metric, metric)
-    title = f"{label} by {_short(paths[0])} (up) x {_short(paths[1])} (across)"
-    if len(title) > width:
-        title = f"{label} heat map"
+    y_name, x_name = _short(paths[0]), _short(paths[1])
+    title = f"{label} by {y_name} (up) x {x_name} (across)"
+    # plotext writes the y axis's name at the left of the x axis's, which it centres: when they
+    # would overlap it drops one, so the y axis is then named in the title alone
+    both = len(y_name) + 1 <= (width - len(x_name)) // 2
+    if len(title) > canvas_w:  # plotext drops a longer title
+        title = f"{label} heat map" if both else f"{label}, up: {y_name}"
+        if len(title) > canvas_w:
+            title = y_name
     plt.clear_figure()
+    plt.limit_size(False, False)  # the width asked for (the console's), not plotext's guess of the terminal's
     plt.plotsize(width, canvas_h + 5)  # with the title, the frame, the x tick labels, the axis labels
     plt.theme("pro" if color else "clear")
     for i, a in enumerate(v0):
@@ -763,8 +770,9 @@ def heatmap_chart(
     plt.xticks([(edges[j] + edges[j + 1] - 1) / 2 for j in range(0, len(v1), step)], x_labels[::step])
     plt.yticks([i * per_cell + (per_cell - 1) / 2 for i in range(len(v0))], y_labels)
     plt.title(title)
-    plt.xlabel(_short(paths[1]))
-    plt.ylabel(_short(paths[0]))
+    plt.xlabel(x_name)
+    if both:
+        plt.ylabel(y_name)
     out = plt.build()
     plt.clear_figure()
     return out if color else plt.uncolorize(out)
@@ -780,6 +788,8 @@ def heatmap_chart_legend(
     out = Text("scale: ")
     if not finite:
         out.append(f"no point has a {label}")
+    elif min(finite) == max(finite):
+        out.append(f"every point {_fmt(finite[0])}")
     elif color:
         lo, hi = min(finite), max(finite)
         out.append("██", style=f"rgb{heat_rgb(lo, lo, hi)}".replace(" ", ""))
@@ -810,6 +820,8 @@ def print_heatmap_chart(
     color = bool(console.is_terminal and console.color_system and not console.no_color)
     width = max(40, min(CHART_WIDTH, console.width))
     try:
+        if all(_metric(r.get("metrics"), metric) is None for r in rows):
+            raise ValueError(f"no point has a {_METRIC_LABELS.get(metric, metric)}")
         chart = heatmap_chart(rows, paths, metric, color, width)
     except ValueError as exc:
         console.print(f"(no heat-map chart: {exc}; the table above has every point)", soft_wrap=True)
