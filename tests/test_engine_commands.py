@@ -205,8 +205,10 @@ async def test_manual_orders_follow_the_state() -> None:
             assert not res.ok and "emergency stop is active" in res.message
         assert set(e.portfolio.positions) == {"AAAUSDT", "BBBUSDT"}
         assert (await e.submit(ResetEmergency())).ok
-        res = await e.submit(ClosePosition(symbol="AAAUSDT"))
+        res = await e.submit(ManualBuy(symbol="CCCUSDT", quote_amount=Decimal(300)))
         assert not res.ok and "engine is stopped" in res.message
+        res = await e.submit(ClosePosition(symbol="AAAUSDT"))  # stopped: the operator's exits still go out
+        assert res.ok and set(e.portfolio.positions) == {"BBBUSDT"}
     finally:
         await h.stop()
 

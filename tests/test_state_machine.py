@@ -120,7 +120,7 @@ PERMS = {
     S.RUNNING:        (True,   True,  True,     True,       True),
     S.PAUSED:         (False,  False, True,     True,       True),
     S.REDUCING:       (False,  True,  True,     False,      True),
-    S.STOPPED:        (False,  False, False,    False,      False),
+    S.STOPPED:        (False,  False, False,    False,      True),
     S.EMERGENCY_STOPPED: (False, False, False,  False,      False),
 }
 
@@ -145,7 +145,7 @@ def test_order_refusal_reasons():
     assert order_refusal(S.PAUSED, Side.SELL, Source.STRATEGY, urgent=True) is None
     assert order_refusal(S.REDUCING, Side.BUY, Source.UI) == (
         "reducing after the daily-loss limit: only exits are allowed")
-    assert order_refusal(S.STOPPED, Side.SELL, Source.UI) == "engine is stopped: start it first"
+    assert order_refusal(S.STOPPED, Side.SELL, Source.STRATEGY) == "engine is stopped: start it first"
     assert order_refusal(S.EMERGENCY_STOPPED, Side.SELL, Source.RISK, urgent=True) == (
         "emergency stop is active: no orders until the operator resets it")
     assert order_refusal(S.RUNNING, "BUY", Source.STRATEGY) is None

@@ -2018,7 +2018,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             if not ok:
                 return CommandResult(False, f"cannot reset: {msg}")
             self.breakers.rearm_drawdown()
-            return CommandResult(True, "emergency stop reset: engine stopped (press start to trade)")
+            return CommandResult(True, "emergency stop reset: engine stopped (press start to trade; closes, sells "
+                                 "and flatten go out without it)")
         if isinstance(cmd, SetZThreshold):
             try:
                 if isinstance(cmd.value, bool):

@@ -34,9 +34,15 @@ state          strategy entries strategy exits   stop-loss exits  manual (operat
 running        yes              yes              yes              buy and sell
 paused         no               no               yes              buy and sell
 reducing       no               yes              yes              sell only
-stopped        no               no               no               none
+stopped        no               no               no               sell only (exits)
 emergency      no               no               no               none
 ============== ================ ================ ================ =====================
+
+Stopped is no automatic trading, but the operator may still get out: a manual sell, close or
+flatten goes out with the same checks as while paused (exits reduce risk; starting trading only to
+close a position would let the strategy open new ones at the same moment). A manual buy needs a
+start. The engine applies commands only while its broker and feed run (not during its start-up
+or close-down), so "stopped" here is always a stopped engine that is still connected.
 
 "Nothing automatic" in an emergency stop: no order is placed unless the
 operator resets and starts again (closing positions on an emergency stop is
@@ -87,7 +93,11 @@ def order_refusal(state: EngineState, side: Side, source: Source, urgent: bool =
     if state is S.EMERGENCY_STOPPED:
         return "emergency stop is active: no orders until the operator resets it"
     if state is S.STOPPED:
-        return "engine is stopped: start it first"
+        if not manual:
+            return "engine is stopped: start it first"
+        if side is Side.BUY:
+            return "engine is stopped: start it first to buy (sells, closes and flatten still go out)"
+        return None  # the operator's exits: as while paused
     if state is S.RUNNING:
         return None
     if state is S.PAUSED:
@@ -214,5 +224,5 @@ class TradingStateMachine:
         return order_refusal(self._state, side, Source.UI)
 
     def allows_manual(self, is_buy: bool) -> bool:
-        """Operator orders: running/paused (buy and sell), reducing (sell only)."""
+        """Operator orders: running/paused (buy and sell), reducing and stopped (sell only)."""
         return self.manual_refusal(Side.BUY if is_buy else Side.SELL) is None

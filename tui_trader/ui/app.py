@@ -682,7 +682,7 @@ class TuiTraderApp(App[int]):
             return
         self.push_screen(
             ConfirmScreen("Reset emergency stop", "Clear the emergency stop? Trading stays stopped until you "
-                          "start it (s).", "Reset"),
+                          "start it (s); closing positions (x, F) needs no start.", "Reset"),
             callback=lambda ok: ok and self.submit(ResetEmergency(source=Source.UI)),
         )
 
