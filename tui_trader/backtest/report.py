@@ -332,7 +332,8 @@ def _plot(
     import plotext as plt
 
     plt.clf()
-    plt.plotsize(width, height)
+    plt.limit_size(False, False)  # the size asked for: plotext cut it to its guess of the terminal's,
+    plt.plotsize(width, height)  # so report.txt's charts depended on the terminal the run was in
     plt.theme("pro" if color else "clear")
     for i, (label, ts, y, colour) in enumerate(series):
         x = (ts - t0) / MS_PER_DAY
