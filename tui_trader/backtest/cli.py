@@ -286,7 +286,7 @@ def _sweep_data(data: str, interval: str, symbols: list[str] | None, start_ms: i
     if not ((ot >= lo) & (ot < hi)).any():
         dates = f"{utc_text(int(ot.min()))} to {utc_text(int(ot.max()))} UTC" if ot.size else ""  # none valid
         raise no_klines_error(interval, data, start_ms, end_ms, dates)
-    keep_data(Path(data).resolve(), interval, symbols, loaded, max_price_jump)  # an inline sweep loads nothing twice
+    keep_data(Path(data).resolve(), interval, symbols, loaded, max_price_jump, blacklist or ())  # an inline sweep loads nothing twice
     return loaded
 
 

@@ -504,26 +504,38 @@ async def store_result(result: BacktestResult, db_path: str | Path, data_desc: s
 _DATA_CACHE: dict[tuple, Any] = {}
 
 
+def _black_key(blacklist: Sequence[str]) -> tuple[str, ...]:
+    return tuple(sorted({b.strip().upper() for b in blacklist}))
+
+
 def keep_data(
-    path: str | Path, interval: str, symbols: Sequence[str] | None, data: Any, max_price_jump: float | None = None
+    path: str | Path, interval: str, symbols: Sequence[str] | None, data: Any, max_price_jump: float | None = None,
+    blacklist: Sequence[str] = (),
 ) -> None:
-    """Hand klines loaded elsewhere (the sweep's check of its data) to this process's cache, so
-    a sweep run in this process does not load them again."""
+    """Hand klines loaded elsewhere (the sweep's check of its data, with ``blacklist``:
+    ``feed.universe.blacklist``) to this process's cache, so a sweep run in this process does not
+    load them again."""
     _DATA_CACHE.clear()
-    _DATA_CACHE[(os.path.abspath(path), interval, tuple(symbols) if symbols else None, max_price_jump)] = data
+    key = (os.path.abspath(path), interval, tuple(symbols) if symbols else None, max_price_jump, _black_key(blacklist))
+    _DATA_CACHE[key] = data
 
 
 def _cached_data(
-    path: str, interval: str, symbols: tuple[str, ...] | None, max_price_jump: float | None = None
+    path: str, interval: str, symbols: tuple[str, ...] | None, max_price_jump: float | None = None,
+    blacklist: Sequence[str] = (),
 ) -> Any:
+    """The klines of a sweep's worker, loaded as the sweep's own check loaded them: without the
+    blacklisted symbols' files (their warnings were said from the worker, under the progress bar,
+    for symbols no point trades)."""
     from tui_trader.market.replay import load_klines
     from tui_trader.market.validation import DEFAULT_MAX_PRICE_JUMP
 
-    key = (os.path.abspath(path), interval, symbols, max_price_jump)
+    key = (os.path.abspath(path), interval, symbols, max_price_jump, _black_key(blacklist))
     if key not in _DATA_CACHE:
         _DATA_CACHE.clear()  # one data set per worker process
         jump = DEFAULT_MAX_PRICE_JUMP if max_price_jump is None else max_price_jump
-        _DATA_CACHE[key] = load_klines(path, interval, list(symbols) if symbols else None, max_price_jump=jump)
+        _DATA_CACHE[key] = load_klines(path, interval, list(symbols) if symbols else None, max_price_jump=jump,
+                                       blacklist=blacklist)
     return _DATA_CACHE[key]
 
 
@@ -589,7 +601,8 @@ def sweep_runner(config_dict: dict[str, Any], data_spec: dict[str, Any]) -> dict
         config_dict = {**config_dict, "data_processing": {**dp, "rating_worker": "off"}}
     cfg = Config.model_validate(config_dict)
     syms = tuple(data_spec["symbols"]) if data_spec.get("symbols") else None
-    data = _cached_data(str(data_spec["path"]), data_spec["interval"], syms, data_spec.get("max_price_jump"))
+    data = _cached_data(str(data_spec["path"]), data_spec["interval"], syms, data_spec.get("max_price_jump"),
+                        cfg.feed.universe.blacklist)
     with kept_warnings() as warnings:
         res = asyncio.run(
             run_backtest(
