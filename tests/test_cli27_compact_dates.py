@@ -21,7 +21,7 @@ def test_eight_digits_are_a_compact_date() -> None:
 
 def test_epoch_milliseconds_are_read_as_before() -> None:
     assert parse_time("1733011200000") == 1_733_011_200_000
-    assert parse_time("1000000000") == 1_000_000_000  # ten digits: 1970-01-12
+    assert parse_time("10000000000") == 10_000_000_000  # eleven digits: 1970-04-26 (ten are epoch seconds)
 
 
 @pytest.mark.parametrize("text", ["2024", "202412", "0", "999999999"])

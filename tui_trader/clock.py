@@ -98,9 +98,13 @@ def parse_time(text: str | int | None) -> int | None:
     if not text:
         return None
     if text.isdigit() and len(text) != 8:
-        # epoch ms; fewer than ten digits is no time since 1970-01-12: "2024" was read as 2024 ms
+        # epoch ms; fewer than ten digits is no time since 1970-01-12: "2024" was read as 2024 ms, and
+        # ten digits are epoch seconds (`date +%s`): read as ms, 1704067200 was 1970-01-20
         if len(text) < 10:
             raise ValueError(f"bad time {text!r}: expected e.g. 2024-01-01 or 2024-01-01T12:00Z, or epoch milliseconds")
+        if len(text) == 10:  # (epoch ms of ten digits fall in 1970-01-12 to 04-26: no market's data)
+            raise ValueError(f"bad time {text!r}: ten digits are epoch seconds, not milliseconds "
+                             f"(epoch ms: {text}000; or e.g. 2024-01-01T12:00Z)")
         return int(text)
     # eight digits: ISO 8601's compact date (20241201), read as epoch ms it was 1970-01-01 05:37
     try:
