@@ -585,6 +585,28 @@ def check_db_not_folder(path: str | Path, name: str, *, writes: bool = True) -> 
         except OSError as exc:
             raise UsageError(f"{name}: {path} cannot be written ({exc.strerror or exc}): export and --report "
                              "read a read-only book") from None
+    if writes and str(path) != ":memory:":
+        _check_db_folder_writable(path, name)
+
+
+def _check_db_folder_writable(path: Path, name: str) -> None:
+    """SQLite writes its journal (``-wal``, ``-shm``) and the engine its ``.lock`` beside the file:
+    in a folder that cannot be written, a sound book was "not a usable SQLite database: unable to
+    open database file". Probed with a file made and removed at once; a folder still to be made is
+    probed at the nearest one that exists."""
+    import tempfile
+
+    folder = path.expanduser().absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return  # (a file where a folder should be: the storage's own error names it)
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".tui-trader-probe-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{name}: the folder {folder} cannot be written ({exc.strerror or exc}): SQLite keeps "
+                         "its journal beside the database file; export and --report read a book there") from None
 
 
 #: The shortest ``--status-every`` (seconds): 0.001s wrote a thousand log lines a second, and the
