@@ -231,6 +231,7 @@ class TuiTraderApp(App[int]):
         self.starting_up = ""  # the engine's start-up step, shown until it is ready (see _startup_progress)
         self._exit_timer: threading.Timer | None = None  # armed after SIGHUP / SIGTERM (see SIGNAL_EXIT_S)
         self._engine_stopped = False
+        self.pause_resumes = False  # the engine is paused: the footer's p reads "Resume" (KeyFooter)
         self._theme_set = discover_themes(theme_dirs)
         self.trader_themes = sorted(self._theme_set.themes)
         self._log_level = _LEVELS.get(cfg.monitoring.log_level, logging.INFO)
@@ -454,6 +455,9 @@ class TuiTraderApp(App[int]):
             log.exception("engine snapshot failed")
             return
         self.last_snapshot = snap
+        if (paused := snap.state == EngineState.PAUSED) != self.pause_resumes:
+            self.pause_resumes = paused  # the footer's p: "Resume" while paused
+            self.refresh_bindings()
         try:
             with self.batch_update():
                 self._apply_main(snap)

@@ -7,6 +7,10 @@ when the keys do not fit, then leaves out the command-palette key and then the k
 :data:`DROP_ORDER`, least needed first, until the rest fit. ``E`` (emergency stop), ``?`` and
 ``q`` always stay (``Esc`` too on the screens it closes); every key still works, and the help
 (``?``) lists them all.
+
+A label may follow the engine's state: ``p`` reads "Resume" while paused (the app's
+``pause_resumes``), as the key then resumes. Only the label changes: the binding and its action
+stay, so the key and the command palette's pause / resume entry work in every state.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.events import Resize
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 #: Actions whose keys leave the footer first when it is too narrow (the help lists them).
 DROP_ORDER = (
@@ -34,6 +39,10 @@ DROP_ORDER = (
 )
 
 
+#: The label of ``p`` (``app.pause``) while the engine is paused: the key then resumes.
+RESUME_LABEL = "Resume"
+
+
 def key_width(key_display: str, description: str, compact: bool) -> int:
     """Cells one footer key takes: `` k Desc `` (``k Desc`` and a gap when compact)."""
     return len(key_display) + len(description) + (2 if compact else 3)
@@ -47,6 +56,12 @@ class KeyFooter(Footer):
         self.shown_actions: tuple[str, ...] = ()  # the keys of the last layout (tests, resize)
         self._fit: tuple[bool, bool, frozenset[str]] | None = None
 
+    def _label(self, action: str, description: str) -> str:
+        """The footer label of ``action`` now (its binding's description but for ``p`` while paused)."""
+        if action == "app.pause" and getattr(self.app, "pause_resumes", False):
+            return RESUME_LABEL
+        return description
+
     def _shown(self) -> list[tuple[str, str, str]]:
         """(action, key display, description) of the keys the footer shows, in order."""
         out: list[tuple[str, str, str]] = []
@@ -54,7 +69,13 @@ class KeyFooter(Footer):
         for _node, binding, _enabled, _tooltip in self.screen.active_bindings.values():
             if binding.show and binding.action not in seen:
                 seen.add(binding.action)
-                out.append((binding.action, self.app.get_key_display(binding), binding.description))
+                out.append(
+                    (
+                        binding.action,
+                        self.app.get_key_display(binding),
+                        self._label(binding.action, binding.description),
+                    )
+                )
         return out
 
     def _fitting(self, width: int) -> tuple[bool, bool, frozenset[str]]:
@@ -94,6 +115,8 @@ class KeyFooter(Footer):
                 continue
             if action is not None and "-command-palette" not in widget.classes:
                 shown.append(action)
+                if isinstance(widget, FooterKey) and widget.description:
+                    widget.description = self._label(action, widget.description)
             yield widget
         self.shown_actions = tuple(shown)
 
