@@ -18,7 +18,8 @@ from tui_trader.cli import main
 KEYS = {"BINANCE_API_KEY": "k3yVALUEnotshown", "BINANCE_API_SECRET": "s3cretVALUEnotshown"}
 NOT_A_TERMINAL = (
     "error: --live: the confirmation is typed at a terminal, and stdin is not one "
-    "(live trading is never confirmed from a pipe or a script)"
+    "(live trading is never confirmed from a pipe or a script; to keep it running after you log out, "
+    "start `tui-trader --live` in tmux or screen)"
 )
 
 

@@ -634,7 +634,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tui_trader.headless import main_run
 
     if args.live:
-        raise UsageError("run --live is not supported headless: live trading needs the console's typed confirmation")
+        # no flag or variable confirms live trading unattended: a restarted live session comes back
+        # paused until `s` anyway; a console in tmux or screen outlives the login that started it
+        raise UsageError("run --live is not supported headless: live trading needs the console's typed confirmation "
+                         f"({LIVE_UNATTENDED})")
     check_status_every(args)
     cfg = load_cfg(args)
     check_feed_flags(args, cfg)
@@ -700,8 +703,12 @@ def cmd_tui(args: argparse.Namespace) -> int:
         # the console reads its keys from stdin: `printf 'LIVE\\r' | tui-trader --live` typed the
         # confirmation from the pipe and traded live; with /dev/null the warning waited for ever
         raise UsageError("--live: the confirmation is typed at a terminal, and stdin is not one "
-                         "(live trading is never confirmed from a pipe or a script)")
+                         f"(live trading is never confirmed from a pipe or a script; {LIVE_UNATTENDED})")
     return main_tui(args, cfg)
+
+
+#: How live trading runs unattended, said wherever it is refused without a terminal.
+LIVE_UNATTENDED = "to keep it running after you log out, start `tui-trader --live` in tmux or screen"
 
 
 def _stdin_is_terminal() -> bool:
