@@ -527,9 +527,10 @@ def _fraction_warnings(cfg: Config) -> list[Issue]:
         if v <= fees and v < 1:  # (not 2.5 under a fee_rate given in percent: that one is said below)
             out.append(Issue(f"risk_management.{name}",
                              f"{v:g} % is within the round-trip fee ({fees:g} %): {v * 100:g} %, {hint}"))
-    for name in ("max_position_percent", "max_daily_loss_percent", "max_drawdown_percent"):
+    # (the most each may be: max_position_percent = 0.5 is no fraction of 50 %, which is refused)
+    for name, most in (("max_position_percent", 20), ("max_daily_loss_percent", 100), ("max_drawdown_percent", 100)):
         v = getattr(rm, name)
-        if v < 1:
+        if v < 1 and v * 100 <= most:
             out.append(Issue(f"risk_management.{name}", f"{v:g} % of equity: {v * 100:g} %, {hint}"))
     fee = cfg.broker.fee_rate  # the other way round: a fraction, 0.075 for Binance's 0.075 % was 7.5 %
     if fee > 0.01:
