@@ -115,8 +115,8 @@ _MATRIX: dict[str, dict[str, tuple[bool, EngineState]]] = {
         "Resume": (False, S.STOPPED),
         "ResetEmergency": (False, S.STOPPED),
         "ManualBuy": (False, S.STOPPED),
-        "ClosePosition": (False, S.STOPPED),
-        "FlattenAll": (False, S.STOPPED),
+        "ClosePosition": (True, S.STOPPED),  # the operator's exits need no start
+        "FlattenAll": (True, S.STOPPED),
     },
     "running": {
         "Start": (True, S.RUNNING),
