@@ -666,8 +666,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.book and cfg.storage.path:  # `--book live --db paper.db` exported the paper book without a word
         name = "--db" if args.db else "storage.path"
         raise UsageError(f"--book does not apply with {name}: the book is the file {name} names (drop one of them)")
-    check_db_path(args, cfg, writes=False)  # (said "no database at DIR"); an export only reads
     db = cfg.db_path(live=args.book == "live")
+    # (said "no database at DIR"); an export only reads. The file --book names is checked, not the
+    # paper one: a folder there refused `--book live` as "storage.path", a setting never given
+    name = "--db" if args.db else f"--book {args.book}" if args.book else "storage.path"
+    check_db_not_folder(db, name, writes=False)
     out = Path(args.out)
     if out.exists() and not out.is_dir():  # as every --out says it ("output path exists and is not a folder")
         raise UsageError(f"--out: {out} is not a folder (an export writes its CSV files into a folder)")
