@@ -142,12 +142,15 @@ class MainScreen(Screen):
 
     def _layout_for(self, width: int, height: int) -> None:
         compact = width < WIDE_SIZE[0] or height < WIDE_SIZE[1]
+        widened = self.compact and not compact and self.maximized is None
         self.compact = compact
         self.query_one("#dashboard").set_class(compact, "-compact")
         self.query_one("#pane-tabs").display = compact
         for tab, label in zip(self.query(Tab), tab_labels(width), strict=True):
             if tab.label_text != label:
                 tab.label = label
+        if widened:  # the tabs' hidden panes came on screen
+            self.post_message(self.PanesShown())
 
     def pane(self, key: str) -> Pane:
         pane = self._panes.get(key)
@@ -161,7 +164,11 @@ class MainScreen(Screen):
             return self.maximized is self.pane(key)
         return not self.compact or self.active == key
 
-    def _set_active(self, key: str, focus: bool) -> None:
+    def _set_active(self, key: str, focus: bool, shown: bool = False) -> None:
+        """Make ``key`` the active pane; ``shown``: panes came on screen already (a restore)."""
+        # only a pane that came on screen is filled at once (PanesShown): in the wide layout all
+        # are shown, and each Tab (a focus move) rebuilt every pane and the charts
+        shown = shown or (self.compact and self.maximized is None and key != self.active)
         self.active = key
         for k in PANE_KEYS:
             self.pane(k).set_class(k == key, "-active")
@@ -170,7 +177,8 @@ class MainScreen(Screen):
             tabs.active = f"tab-{key}"
         if focus:
             self.pane(key).main.focus()
-        self.post_message(self.PanesShown())
+        if shown:
+            self.post_message(self.PanesShown())
 
     @on(Tabs.TabActivated, "#pane-tabs")
     def _tab(self, event: Tabs.TabActivated) -> None:
@@ -187,9 +195,10 @@ class MainScreen(Screen):
             self._set_active(node.key, focus=False)
 
     def action_show_pane(self, key: str) -> None:
-        if self.maximized is not None:
+        restored = self.maximized is not None
+        if restored:
             self.minimize()
-        self._set_active(key, focus=True)
+        self._set_active(key, focus=True, shown=restored)
 
     def action_next_pane(self) -> None:
         self._step(1)
