@@ -282,13 +282,16 @@ class RestRetry:
                         self.banned_until = time.monotonic() + wait
                         log.error("%s: rate limited for %.0f s (HTTP %s); not retrying", what, wait, exc.status_code)
                         raise
-                    log.warning("%s: rate limited (HTTP %s), waiting %.1f s", what, exc.status_code, wait)
+                    cause, then = f"rate limited (HTTP {exc.status_code})", "waiting"
                 elif _transient(exc):
                     wait = self.backoff(k)
-                    log.warning("%s: %s, retrying in %.1f s", what, describe_error(exc), wait)
+                    cause, then = describe_error(exc), "retrying in"
                 else:
                     raise
-                if k + 1 < self.attempts:
+                if k + 1 >= self.attempts:  # no wait and no retry follow: do not promise one
+                    log.warning("%s: %s, giving up after %d attempts", what, cause, self.attempts)
+                else:
+                    log.warning("%s: %s, %s %.1f s", what, cause, then, wait)
                     self.retries += 1
                     await self.sleep(wait)
         assert last is not None
