@@ -134,14 +134,17 @@ def exact_equity(pf: Any, marks: dict[str, float] | None = None) -> Decimal:
     return total
 
 
-async def _data_dates(data_path: str | Path, interval: str, symbols: Sequence[str] | None) -> str:
+async def _data_dates(
+    data_path: str | Path, interval: str, symbols: Sequence[str] | None, blacklist: Sequence[str] = ()
+) -> str:
     """``"2024-01-01 00:00 to 2024-12-31 23:00 UTC"``: the span of the data's own klines, for the
-    error of a ``--start`` / ``--end`` that holds none of them ("" if it cannot be told)."""
+    error of a ``--start`` / ``--end`` that holds none of them ("" if it cannot be told); those of
+    ``blacklist`` (``feed.universe.blacklist``) left out, as the run left them out."""
     from tui_trader.market.replay import ReplayError, load_klines
 
     try:
         with kept_warnings():  # the run's own load has said them: a second load says nothing
-            whole = await asyncio.to_thread(load_klines, data_path, interval, symbols)
+            whole = await asyncio.to_thread(lambda: load_klines(data_path, interval, symbols, blacklist=blacklist))
     except (ReplayError, OSError, ValueError):
         return ""
     ot = whole.klines.open_time
@@ -261,7 +264,7 @@ async def run_backtest(
     else:
         warm = warmup_from_data(want_warm, times.size)
     if times.size - warm < 1:
-        raise no_klines_error(interval, data_path, start_ms, end_ms, await _data_dates(data_path, interval, symbols))
+        raise no_klines_error(interval, data_path, start_ms, end_ms, await _data_dates(data_path, interval, symbols, black))
     if warm < want_warm:  # then the warm-up starts at the data's first kline: times[0]
         log.warning(
             "backtest warm-up: %d of %d klines before the start (the data begins %s UTC): "
