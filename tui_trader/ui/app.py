@@ -239,6 +239,7 @@ class TuiTraderApp(App[int]):
         self._chart_keys: dict[str, object] = {}
         self._ui_timers: list[Any] = []
         self._banner_override: tuple[str, str] | None = None
+        self._logged_reason = ""  # the last banner reason logged whole (_clipped_reason)
         self._no_color_filters: dict[bool, LineFilter] = {True: NoColor(), False: Monochrome()}  # by ANSI theme
 
     # ------------------------------------------------------------------ setup
@@ -504,11 +505,24 @@ class TuiTraderApp(App[int]):
         if override is not None:
             main.show_banner(*override)
         elif snap.state == EngineState.EMERGENCY_STOPPED:
-            main.show_banner(f"EMERGENCY STOP: {clip(snap.state_reason or 'stopped')} — R resets", "error")
+            reason = self._clipped_reason("emergency stop", snap.state_reason or "stopped")
+            main.show_banner(f"EMERGENCY STOP: {reason} — R resets", "error")
         elif snap.state == EngineState.REDUCING:
-            main.show_banner(f"REDUCING (exits only): {clip(snap.state_reason)}", "warning")
+            main.show_banner(f"REDUCING (exits only): {self._clipped_reason('reducing', snap.state_reason)}",
+                             "warning")
         else:
             main.show_banner("", "info")
+
+    def _clipped_reason(self, what: str, reason: str) -> str:
+        """``reason`` as the banner shows it (:func:`clip`). A reason it cuts is logged whole, once:
+        an operator's emergency stop is logged nowhere else in its session, so the end of a reason
+        pasted into the dialog could not be read at all until a restart logged it."""
+        shown = clip(reason)
+        if shown != reason and self._logged_reason != reason:
+            self._logged_reason = reason
+            if not any(reason in ln.text for ln in self.log_buffer.since(0)):
+                log.warning("%s reason in full: %s", what, reason)
+        return shown
 
     def _drain_events(self) -> None:
         ring = False
