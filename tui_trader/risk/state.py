@@ -41,9 +41,11 @@ emergency      no               no               no               none
 Stopped is no automatic trading, but the operator may still get out: a manual sell, close or
 flatten goes out with the same checks as while paused (exits reduce risk; starting trading only to
 close a position would let the strategy open new ones at the same moment). A manual buy needs a
-start. The engine applies commands only between its start-up and its close-down, with its broker
-connected (before and after, a command is refused saying so; the console also refuses the order
-keys once its feed has ended), so "stopped" here is a stopped engine that is still connected.
+start. Nothing protects a stopped engine's positions: no stop loss or profit target runs until the
+operator starts (or starts and pauses, which keeps the stop losses running). The engine applies
+commands only between its start-up and its close-down, with its broker connected (before and after,
+a command is refused saying so; the console also refuses the order keys once its feed has ended),
+so "stopped" here is a stopped engine that is still connected.
 
 "Nothing automatic" in an emergency stop: no order is placed unless the
 operator resets and starts again (closing positions on an emergency stop is

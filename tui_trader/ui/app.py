@@ -700,7 +700,8 @@ class TuiTraderApp(App[int]):
             return
         self.push_screen(
             ConfirmScreen("Reset emergency stop", "Clear the emergency stop? Trading stays stopped until you "
-                          "start it (s); closing positions (x, F) needs no start.", "Reset"),
+                          "start it (s), and until then no stop loss or profit target runs; closing positions "
+                          "(x, F) needs no start.", "Reset"),
             callback=lambda ok: ok and self.submit(ResetEmergency(source=Source.UI)),
         )
 

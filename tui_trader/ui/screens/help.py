@@ -19,14 +19,14 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
     (
         "Trading",
         [
-            ("s", "start trading"),
+            ("s", "start trading (while stopped no stop loss runs)"),
             ("p", "pause / resume"),
             ("E", "EMERGENCY STOP (reason, optionally close all)"),
             ("R", "reset the emergency stop (confirm)"),
             ("A", "live: accept an account holding less than the book (confirm)"),
             ("b", "buy the selected symbol"),
-            ("x", "sell / close the selected symbol"),
-            ("F", "flatten: close all positions (confirm)"),
+            ("x", "sell / close the selected symbol (also stopped)"),
+            ("F", "flatten: close all positions (confirm; stopped too)"),
             ("l", "lock / unlock the selected symbol"),
             ("t", "set the z-score threshold"),
         ],
