@@ -41,8 +41,8 @@ async def test_a_cut_reducing_reason_is_logged_once_and_a_short_one_not(tmp_path
     app = make_app(engine, cfg)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
-        engine.sm.force(EngineState.REDUCING, Source.RISK, "daily loss 10 %")
-        engine.state_reason = "daily loss 10 %"
+        engine.sm.force(EngineState.REDUCING, Source.RISK, "daily loss  10 %")
+        engine.state_reason = "daily loss\n 10 %"  # made one line, but not cut: nothing to log
         app.refresh_from_engine()
         await pilot.pause()
         assert _logged(app, "reason in full") == 0

@@ -518,7 +518,7 @@ class TuiTraderApp(App[int]):
         an operator's emergency stop is logged nowhere else in its session, so the end of a reason
         pasted into the dialog could not be read at all until a restart logged it."""
         shown = clip(reason)
-        if shown != reason and self._logged_reason != reason:
+        if shown != " ".join(str(reason).split()) and self._logged_reason != reason:  # cut, not only joined
             self._logged_reason = reason
             if not any(reason in ln.text for ln in self.log_buffer.since(0)):
                 log.warning("%s reason in full: %s", what, reason)
