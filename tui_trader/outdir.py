@@ -9,13 +9,20 @@ from pathlib import Path
 
 def out_dir_problem(out: Path) -> str:
     """Why ``out`` cannot take files ("" when it can): it is made if missing, then a temporary
-    file is written and removed in it. The text names the path: ``--out: cannot write to ...``."""
+    file is written and removed in it. The text names the path: ``--out: cannot write to ...``.
+    A refused path leaves none of the folders made for it (each removed only while empty)."""
     if out.exists() and not out.is_dir():
         return f"--out: cannot write to {out}: not a folder"
+    made = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out, prefix=".tui-trader-", delete=True):
             pass
     except OSError as exc:
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         return f"--out: cannot write to {out}: {exc.strerror or exc}"
     return ""
