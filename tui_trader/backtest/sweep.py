@@ -625,12 +625,8 @@ def heatmap_table(
     (those in ``columns`` only, if given; the colour scale is the whole grid's). ``compact`` (a
     narrow terminal): no column rules, and the corner cell left empty (the title names both
     parameters). A cell is never narrower than its text: rich would cut it to '…'."""
-    if len(paths) != 2:
-        raise ValueError("a heat map needs exactly two parameters")
+    v0, v1, cell = _grid_cells(rows, paths, metric)
     p0, p1 = paths
-    v0 = list(dict.fromkeys(r["point"][p0] for r in rows))
-    v1 = list(dict.fromkeys(r["point"][p1] for r in rows))
-    cell = {(r["point"][p0], r["point"][p1]): _metric(r.get("metrics"), metric) for r in rows}
     finite = [v for v in cell.values() if v is not None]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 0.0)
     title = f"{metric} by {_short(p0)} (rows) x {_short(p1)} (columns)"
