@@ -46,3 +46,35 @@ async def test_the_reset_dialog_and_the_help_say_no_stop_loss_runs_while_stopped
     rows = {key: text for _group, keys in KEYS for key, text in keys}
     assert "no stop loss" in rows["s"], rows["s"]
     assert "stopped" in rows["x"] and "stopped" in rows["F"]
+
+
+async def test_a_stopped_book_holding_positions_says_so_in_the_banner(tmp_path):
+    """After an emergency reset the book is stopped with its positions, no stop loss running,
+    and the screen showed nothing but the status word: the banner now says it until s or until
+    nothing is held."""
+    from decimal import Decimal
+
+    from tui_trader.events import EmergencyStop, ManualBuy, ResetEmergency, Start
+
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app, pilot)
+        banner = app.main_screen.query_one("#banner")
+        assert (await engine.submit(Start(source=Source.UI))).ok
+        sym = engine.snapshot().market.symbols[0]
+        assert (await engine.submit(ManualBuy(source=Source.UI, symbol=sym, quote_amount=Decimal(100)))).ok
+        app.refresh_from_engine()
+        await pilot.pause()
+        assert not banner.display  # running: the stop losses run
+        assert (await engine.submit(EmergencyStop(source=Source.UI, reason="test"))).ok
+        assert (await engine.submit(ResetEmergency(source=Source.UI))).ok
+        assert engine.state == EngineState.STOPPED and engine.portfolio.positions
+        app.refresh_from_engine()
+        await pilot.pause()
+        assert banner.display and "no stop loss" in str(banner.render()), str(banner.render())
+        assert (await engine.submit(Start(source=Source.UI))).ok
+        app.refresh_from_engine()
+        await pilot.pause()
+        assert not banner.display

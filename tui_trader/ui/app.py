@@ -510,6 +510,11 @@ class TuiTraderApp(App[int]):
         elif snap.state == EngineState.REDUCING:
             main.show_banner(f"REDUCING (exits only): {self._clipped_reason('reducing', snap.state_reason)}",
                              "warning")
+        elif snap.state == EngineState.STOPPED and snap.positions:
+            # after an emergency reset (or a book left so): nothing protects what is held, and
+            # nothing on screen said so; x and F close without a start (875ca3d)
+            main.show_banner(f"STOPPED with {len(snap.positions)} open position(s): no stop loss or profit target "
+                             "runs until s starts trading; x / F close them", "warning")
         else:
             main.show_banner("", "info")
 
