@@ -6,34 +6,21 @@ from __future__ import annotations
 import asyncio
 import json
 from decimal import Decimal
-from typing import Any
 
 import pytest
-from exchange_standin import StandinExchange, SteerableClock, ms
+from exchange_standin import StandinExchange, SteerableClock
+from live_support import T0, Journal, intent, posts, standin_config
 
 from tui_trader.config import Config
 from tui_trader.execution.binance_broker import BinanceBroker
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
 from tui_trader.execution.client_ids import CLIENT_ORDER_ID_RE
 from tui_trader.execution.order_manager import OrderManager
-from tui_trader.models import Fill, Order, OrderRequest, OrderStatus, OrderType, Side, Source
+from tui_trader.models import OrderRequest, OrderStatus, OrderType, Side
 
 KEY = "k3y-PUBLIC-live-faults"
 SECRET = "s3cr3t-PRIVATE-live-faults"
-T0 = ms("2024-03-01T00:00:30")
-
-
-def make_cfg(ex: StandinExchange, **binance: Any) -> Config:
-    return Config.model_validate(
-        {
-            "binance": {
-                "rest_url": ex.rest_url,
-                "stream_url": ex.stream_url,
-                "request_timeout_s": 2.0,
-                **binance,
-            }
-        }
-    )
+make_cfg = standin_config
 
 
 @pytest.fixture
@@ -41,39 +28,6 @@ async def ex(shared_data):
     stand = await StandinExchange(SteerableClock(T0, max_sleep_s=0.05), shared_data, api_key=KEY).start()
     yield stand
     await stand.stop()
-
-
-class Journal:
-    def __init__(self) -> None:
-        self.fills: list[Fill] = []
-        self.states: list[OrderStatus] = []
-
-    async def record_intent(self, order: Order) -> None:
-        self.states.append(order.status)
-
-    async def record_update(self, order: Order, fills: list[Fill]) -> None:
-        self.states.append(order.status)
-        self.fills.extend(fills)
-
-
-def intent(cid: str, qty: str = "0.01", symbol: str = "BTCUSDT") -> Order:
-    return Order(
-        cid,
-        symbol,
-        Side.BUY,
-        OrderType.MARKET,
-        Decimal(qty),
-        None,
-        OrderStatus.INTENT,
-        Source.UI,
-        "test",
-        T0,
-        T0,
-    )
-
-
-def posts(ex: StandinExchange) -> list:
-    return [r for r in ex.requests if r.path == "order" and r.method == "POST"]
 
 
 def _null_commission(body: dict) -> dict:

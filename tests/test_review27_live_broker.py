@@ -8,9 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from exchange_standin import StandinExchange, SteerableClock, ms
+from exchange_standin import StandinExchange, SteerableClock
+from live_support import T0, Journal, standin_config
 
-from tui_trader.config import Config
 from tui_trader.execution.binance_broker import BinanceBroker
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
 from tui_trader.execution.order_manager import OrderManager
@@ -18,13 +18,7 @@ from tui_trader.models import Order, OrderRequest, OrderStatus, OrderType, Side,
 
 KEY = "k3y-PUBLIC-review27"
 SECRET = "s3cr3t-PRIVATE-review27"
-T0 = ms("2024-03-01T00:00:30")
-
-
-def make_cfg(ex: StandinExchange) -> Config:
-    return Config.model_validate(
-        {"binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": 2.0}}
-    )
+make_cfg = standin_config
 
 
 @pytest.fixture
@@ -182,19 +176,6 @@ async def test_a_ban_answered_to_the_clock_check_holds_other_requests_back(ex, b
     with pytest.raises(BrokerError) as again:
         await broker.balances()
     assert again.value.kind is BrokerErrorKind.RATE_LIMIT and len(ex.requests) == before  # not asked
-
-
-class Journal:
-    def __init__(self) -> None:
-        self.fills: list[Any] = []
-        self.states: list[OrderStatus] = []
-
-    async def record_intent(self, order: Order) -> None:
-        self.states.append(order.status)
-
-    async def record_update(self, order: Order, fills: list[Any]) -> None:
-        self.states.append(order.status)
-        self.fills.extend(fills)
 
 
 def _garbled(key: str, value: Any) -> Any:

@@ -1,0 +1,66 @@
+"""Shared pieces of the tests that run the live broker and order manager against the stand-in
+exchange (:mod:`exchange_standin`): its config, a journal that records what the order manager
+writes, a MARKET order intent, and the order requests the exchange received."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from exchange_standin import StandinExchange, ms
+
+from tui_trader.config import Config
+from tui_trader.models import Fill, Order, OrderStatus, OrderType, Side, Source
+
+T0 = ms("2024-03-01T00:00:30")
+
+
+def standin_config(ex: StandinExchange, **binance: Any) -> Config:
+    """The config of a live broker talking to ``ex`` (``binance``: more ``[binance]`` settings)."""
+    return Config.model_validate(
+        {
+            "binance": {
+                "rest_url": ex.rest_url,
+                "stream_url": ex.stream_url,
+                "request_timeout_s": 2.0,
+                **binance,
+            }
+        }
+    )
+
+
+class Journal:
+    """The order manager's journal: each status it records, and the fills."""
+
+    def __init__(self) -> None:
+        self.fills: list[Fill] = []
+        self.states: list[OrderStatus] = []
+
+    async def record_intent(self, order: Order) -> None:
+        self.states.append(order.status)
+
+    async def record_update(self, order: Order, fills: list[Fill]) -> None:
+        self.states.append(order.status)
+        self.fills.extend(fills)
+
+
+def intent(cid: str, qty: str = "0.01", symbol: str = "BTCUSDT") -> Order:
+    """A MARKET buy's intent, written at ``T0``."""
+    return Order(
+        cid,
+        symbol,
+        Side.BUY,
+        OrderType.MARKET,
+        Decimal(qty),
+        None,
+        OrderStatus.INTENT,
+        Source.UI,
+        "test",
+        T0,
+        T0,
+    )
+
+
+def posts(ex: StandinExchange) -> list:
+    """The new-order requests ``ex`` received."""
+    return [r for r in ex.requests if r.path == "order" and r.method == "POST"]
