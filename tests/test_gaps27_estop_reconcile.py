@@ -5,6 +5,8 @@ cancels it at once, for the stop, and the stop then takes effect."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from engine_helpers import until
 from test_binance_broker import live_cfg
@@ -15,20 +17,18 @@ from tui_trader.models import EngineState, OrderStatus
 from tui_trader.runtime import build_engine
 
 
-async def test_a_stop_sent_during_the_reconciliation_cancels_the_order_it_waits_for(
-    ex,  # noqa: F811 - the fixture
-    tmp_path,
-    monkeypatch,
-) -> None:
-    cfg = live_cfg(ex, monkeypatch)
+@asynccontextmanager
+async def reconciling_a_resting_order(stand, tmp_path, monkeypatch) -> AsyncIterator[tuple]:
+    """A live book left with a resting order starts up on the stand-in, which answers "still
+    open": yields ``(engine, cid, start-up task)`` once the reconciliation polls the order."""
+    cfg = live_cfg(stand, monkeypatch)
     db = str(tmp_path / "live.db")
-    cid = await _book_with_a_resting_order(ex, cfg, db)
+    cid = await _book_with_a_resting_order(stand, cfg, db)
     # an order timeout of an hour: however slow this machine, the stop comes long before it
     oe = cfg.order_execution.model_copy(update={"order_timeout_ms": 3_600_000})
     e = build_engine(
-        cfg.model_copy(update={"order_execution": oe}), db_path=db, session_kind="run", clock=ex.clock
+        cfg.model_copy(update={"order_execution": oe}), db_path=db, session_kind="run", clock=stand.clock
     )
-    # the stand-in answers "still open": the reconciliation waits for the order (polls it)
     polling = asyncio.Event()
     task = asyncio.create_task(e.start_up())
     try:
@@ -42,6 +42,20 @@ async def test_a_stop_sent_during_the_reconciliation_cancels_the_order_it_waits_
 
         monkeypatch.setattr(mgr, "_await_final", noted)
         await asyncio.wait_for(polling.wait(), 20)
+        yield e, cid, task
+    finally:
+        if not task.done():
+            task.cancel()
+        await asyncio.wait_for(e.stop(), 20)
+
+
+async def test_a_stop_sent_during_the_reconciliation_cancels_the_order_it_waits_for(
+    ex,  # noqa: F811 - the fixture
+    tmp_path,
+    monkeypatch,
+) -> None:
+    async with reconciling_a_resting_order(ex, tmp_path, monkeypatch) as (e, cid, task):
+        mgr = e.order_mgr
         slept_before = mgr.total_slept_s
         stop = asyncio.create_task(e.submit(EmergencyStop(reason="panic now")))
         await asyncio.wait_for(task, 20)
@@ -56,10 +70,6 @@ async def test_a_stop_sent_during_the_reconciliation_cancels_the_order_it_waits_
         assert mgr.total_slept_s - slept_before < 5.0  # (one poll's back-off at most, not the hour)
         (row,) = [a for a in await e.db.load_audit(limit=100) if a["action"] == "emergency_stop_restart"]
         assert row["source"] == "system" and row["args"] == {"canceled": [cid]}
-    finally:
-        if not task.done():
-            task.cancel()
-        await asyncio.wait_for(e.stop(), 20)
 
 
 async def test_a_halt_ends_the_reconciliations_wait_and_cancels_the_orders_after_it_too() -> None:

@@ -7,13 +7,11 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from engine_helpers import until
-from test_binance_broker import live_cfg
-from test_estop_restart_orders import _book_with_a_resting_order, ex  # noqa: F401 - the stand-in exchange
+from test_estop_restart_orders import ex  # noqa: F401 - the stand-in exchange
+from test_gaps27_estop_reconcile import reconciling_a_resting_order
 
 from tui_trader.events import EmergencyStop
 from tui_trader.models import EngineState, OrderStatus
-from tui_trader.runtime import build_engine
 
 
 def _part_fill(ex, cid: str, qty: Decimal, price: Decimal) -> None:  # noqa: F811 - ex is the stand-in here
@@ -53,26 +51,7 @@ async def test_a_stop_during_the_reconciliation_books_the_part_fill_of_the_order
     tmp_path,
     monkeypatch,
 ) -> None:
-    cfg = live_cfg(ex, monkeypatch)
-    db = str(tmp_path / "live.db")
-    cid = await _book_with_a_resting_order(ex, cfg, db)
-    oe = cfg.order_execution.model_copy(update={"order_timeout_ms": 3_600_000})
-    e = build_engine(
-        cfg.model_copy(update={"order_execution": oe}), db_path=db, session_kind="run", clock=ex.clock
-    )
-    polling = asyncio.Event()
-    task = asyncio.create_task(e.start_up())
-    try:
-        await until(lambda: getattr(e, "order_mgr", None) is not None, "the order manager made")
-        mgr = e.order_mgr
-        await_final = mgr._await_final
-
-        async def noted(*args, **kwargs):
-            polling.set()
-            return await await_final(*args, **kwargs)
-
-        monkeypatch.setattr(mgr, "_await_final", noted)
-        await asyncio.wait_for(polling.wait(), 20)
+    async with reconciling_a_resting_order(ex, tmp_path, monkeypatch) as (e, cid, task):
         held_before = e.portfolio.positions["ETHUSDT"].quantity
         cash_before = e.portfolio.cash
         _part_fill(ex, cid, Decimal("0.02"), Decimal("1000.00"))
@@ -85,7 +64,6 @@ async def test_a_stop_during_the_reconciliation_books_the_part_fill_of_the_order
         stored = await e.db.get_order(cid)
         assert stored.status is OrderStatus.CANCELED and stored.executed_qty == Decimal("0.02")
         assert stored.error == "canceled: emergency stop sent during the start-up (panic now)"
-        # the part bought before the cancel is in the book: the position (less the fee in ETH) and the cash
         # the part bought before the cancel is in the book, as the broker reported its fills
         fills = [f for f in await e.db.load_fills() if f.client_order_id == cid]
         assert sum(f.quantity for f in fills) == Decimal("0.02")
@@ -94,7 +72,3 @@ async def test_a_stop_during_the_reconciliation_books_the_part_fill_of_the_order
         assert e.portfolio.cash < cash_before
         (row,) = [a for a in await e.db.load_audit(limit=100) if a["action"] == "emergency_stop_restart"]
         assert row["args"] == {"canceled": [cid]}
-    finally:
-        if not task.done():
-            task.cancel()
-        await asyncio.wait_for(e.stop(), 20)
