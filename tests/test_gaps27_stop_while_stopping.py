@@ -1,7 +1,7 @@
 """An emergency stop sent while the engine stops (a quit waiting up to 10 s for an order in
 flight) was refused ("engine is not running (stopping)"): the book closed as it was, and a paper
 console started again trading. The stop now takes effect at once - nothing more is sent - and is
-stored as the engine closes, so the next start comes back emergency-stopped."""
+stored at once, so the next start comes back emergency-stopped, even after a kill."""
 
 from __future__ import annotations
 
@@ -28,6 +28,13 @@ async def test_an_emergency_stop_while_the_engine_stops_is_applied_and_stored(tm
     assert e.state is EngineState.EMERGENCY_STOPPED and e.state_reason == "panic while quitting"
     # an order was in flight: not canceled now (the engine is closing), which the answer says
     assert not res.ok and "EMERGENCY STOP" in res.message and "in flight" in res.message, res.message
+    # stored at once, before the close-down, which still waits for the order in flight: a kill
+    # now (a second signal, a closed terminal, the console's exit timer) must not bring the book
+    # back trading at the next start
+    assert not e._closing
+    stored = await e.db.load_engine_state()
+    assert stored is not None and stored["state"] is EngineState.EMERGENCY_STOPPED, stored
+    assert stored["reason"] == "panic while quitting"
     held.release()
     assert (await buy).ok  # the order already sent is booked
     await stop
