@@ -20,19 +20,21 @@ from tui_trader.cli import main
 
 @contextlib.contextmanager
 def read_only(path: Path) -> Iterator[None]:
-    """``path`` made unwritable: by its mode, or for root (whom modes do not stop) immutable."""
+    """``path`` (a file or a folder) made unwritable: by its mode, or for root (whom modes do not
+    stop) immutable."""
     if os.geteuid() != 0:
-        path.chmod(0o444)
+        ro, rw = (0o555, 0o755) if path.is_dir() else (0o444, 0o644)
+        path.chmod(ro)
         try:
             yield
         finally:
-            path.chmod(0o644)
+            path.chmod(rw)
         return
     if (
         shutil.which("chattr") is None
         or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode
     ):
-        pytest.skip("running as root on a file system without chattr +i: no file here is read-only")
+        pytest.skip("running as root on a file system without chattr +i: no file or folder here is read-only")
     try:
         yield
     finally:

@@ -5,39 +5,14 @@ still reads a book in such a folder, and a folder still to be made is made as be
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_cli27_db_readonly import read_only
 
 from tui_trader.cli import main
-
-
-@contextlib.contextmanager
-def read_only(folder: Path) -> Iterator[None]:
-    """``folder`` made unwritable: by its mode, or for root (whom modes do not stop) immutable."""
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        try:
-            yield
-        finally:
-            folder.chmod(0o755)
-        return
-    if (
-        shutil.which("chattr") is None
-        or subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode
-    ):
-        pytest.skip("running as root on a file system without chattr +i: no folder here is read-only")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", str(folder)], check=True)
-
 
 RUN = [
     "run",
