@@ -1910,7 +1910,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 log.error("emergency stop while stopping: the state not stored now (the close-down tries "
                           "again): %s", exc)
         log.warning("emergency stop while the engine stops: %s", reason)
-        msg = "EMERGENCY STOP while stopping: nothing more is sent; stored as the engine closes"
+        msg = "EMERGENCY STOP while stopping: nothing more is sent; stored (the next start comes back stopped)"
         if self._in_flight or self._unsettled:
             return CommandResult(False, f"{msg}; an order in flight is not canceled now: check the exchange (the "
                                  "next start cancels it if it is still open)")
