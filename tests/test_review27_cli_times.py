@@ -59,5 +59,6 @@ def test_a_backtest_start_in_epoch_seconds_is_the_flags_error(quiet: Path, capsy
     ]
     assert main([*argv, "--db", str(quiet / "b.db")]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        "error: --start: expected YYYY-MM-DD[THH:MM] (UTC), got '1704067200'"
+        "error: --start: bad time '1704067200': ten digits are epoch seconds, not milliseconds "
+        "(epoch ms: 1704067200000; or e.g. 2024-01-01T12:00Z)"
     ]

@@ -88,8 +88,14 @@ def iso_utc(ts_ms: int) -> str:
     return utc_text(ts_ms, "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+class TimeReasonError(ValueError):
+    """A time refused for a reason more specific than its format (ten digits: epoch seconds):
+    a flag's own "expected ..." message would hide it, so the flag's error passes it on."""
+
+
 def parse_time(text: str | int | None) -> int | None:
-    """``""``/None -> None; an int (ms) as is; ISO date/time (UTC if no zone) -> ms. Raises ValueError."""
+    """``""``/None -> None; an int (ms) as is; ISO date/time (UTC if no zone) -> ms. Raises ValueError
+    (:class:`TimeReasonError` for a specific reason)."""
     if text is None:
         return None
     if isinstance(text, int):
@@ -103,7 +109,7 @@ def parse_time(text: str | int | None) -> int | None:
         if len(text) < 10:
             raise ValueError(f"bad time {text!r}: expected e.g. 2024-01-01 or 2024-01-01T12:00Z, or epoch milliseconds")
         if len(text) == 10:  # (epoch ms of ten digits fall in 1970-01-12 to 04-26: no market's data)
-            raise ValueError(f"bad time {text!r}: ten digits are epoch seconds, not milliseconds "
+            raise TimeReasonError(f"bad time {text!r}: ten digits are epoch seconds, not milliseconds "
                              f"(epoch ms: {text}000; or e.g. 2024-01-01T12:00Z)")
         return int(text)
     # eight digits: ISO 8601's compact date (20241201), read as epoch ms it was 1970-01-01 05:37

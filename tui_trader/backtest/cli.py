@@ -29,11 +29,13 @@ def parse_time(text: str | None, what: str) -> int | None:
     a usage error naming the flag, and so is one no date can hold (epoch ms past the year 9999:
     every message that prints the span failed on it, a sweep's with a traceback)."""
     from tui_trader.cli import UsageError
+    from tui_trader.clock import TimeReasonError, utc_text
     from tui_trader.clock import parse_time as parse_utc
-    from tui_trader.clock import utc_text
 
     try:
         ms = parse_utc(text)
+    except TimeReasonError as e:  # "ten digits are epoch seconds ...": the reason, not just the format
+        raise UsageError(f"{what}: {e}") from None
     except ValueError:
         raise UsageError(f"{what}: expected YYYY-MM-DD[THH:MM] (UTC), got {text!r}") from None
     if ms is not None:

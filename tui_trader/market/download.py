@@ -254,9 +254,9 @@ def _check_args(symbols: list[str], interval: str, start_ms: int, end_ms: int | 
     if not syms:
         raise DownloadArgError("no symbols given")
     if start_ms < 0:
-        raise DownloadArgError("start is before 1970")
+        raise DownloadArgError("--start is before 1970")
     if end_ms is not None and end_ms <= start_ms:
-        raise DownloadArgError("end must be after start")
+        raise DownloadArgError("--end must be after --start (the end is exclusive)")
     return syms
 
 
@@ -696,10 +696,16 @@ def parse_date_ms(text: str, what: str) -> int:
     (:func:`~tui_trader.clock.parse_time`); a bad or empty one is a DownloadArgError."""
     try:
         ms = parse_time(str(text))
-    except ValueError:
-        ms = None
+    except ValueError as e:  # the clock's reason ("ten digits are epoch seconds ..."), naming the flag
+        raise DownloadArgError(f"{what}: {e}") from None
     if ms is None:
-        raise DownloadArgError(f"bad {what} date {text!r}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM")
+        raise DownloadArgError(f"{what}: no date given: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM")
+    try:
+        utc_text(ms)  # epoch ms past the year 9999: no date, and the summary failed on it
+    except (ValueError, OverflowError, OSError):
+        raise DownloadArgError(
+            f"{what}: {text!r} is out of range: a time from 0001-01-01 to 9999-12-31 (UTC) is expected"
+        ) from None
     return ms
 
 
@@ -726,8 +732,8 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
         interval = str(getattr(args, "interval", None) or cfg.feed.interval)
         if getattr(args, "start", None) in (None, ""):
             raise DownloadArgError("--start is required (YYYY-MM-DD)")
-        start_ms = parse_date_ms(args.start, "start")
-        end_ms = parse_date_ms(args.end, "end") if getattr(args, "end", None) else None
+        start_ms = parse_date_ms(args.start, "--start")
+        end_ms = parse_date_ms(args.end, "--end") if getattr(args, "end", None) else None
         out_dir = Path(getattr(args, "out", None) or cfg.feed.replay.path or DEFAULT_OUT).expanduser()
         _check_args(symbols, interval, start_ms, end_ms)
         check_out_dir(out_dir)  # before the network requests, not after them
