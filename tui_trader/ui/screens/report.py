@@ -582,7 +582,10 @@ class BacktestReportScreen(Screen[None]):
             self._focus_tab(name)
 
     def _focus_tab(self, name: str) -> None:
-        self.query_one(self.TAB_FOCUS[name]).focus()
+        target = self.query_one(self.TAB_FOCUS[name])
+        if not target.display:  # a run without a trade hides its table: the focus sat there and
+            target = self.query_one(self.TAB_FOCUS["equity"])  # the arrows did nothing on the tab
+        target.focus()
 
     def action_close(self) -> None:
         self.dismiss(None)
