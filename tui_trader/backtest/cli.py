@@ -257,17 +257,27 @@ def _span(args: argparse.Namespace, cfg: Config) -> tuple[int | None, int | None
     start_ms = parse_time(args.start, "--start") if args.start else parse_time(cfg.feed.replay.start or None,
                                                                                 "feed.replay.start")
     end_ms = parse_time(args.end, "--end") if args.end else parse_time(cfg.feed.replay.end or None, "feed.replay.end")
-    _check_span(start_ms, end_ms)
+    _check_span(start_ms, end_ms, *_span_names(args))
     return start_ms, end_ms
 
 
-def _check_span(start_ms: int | None, end_ms: int | None) -> None:
-    """``--start`` before ``--end`` (end is exclusive); a usage error naming both in UTC otherwise."""
+def _span_names(args: argparse.Namespace) -> tuple[str, str]:
+    """Where the start and the end of :func:`_span` came from: the flag, or the configuration's
+    field (an end flag before a configured start blamed a ``--start`` never given)."""
+    return (
+        "--start" if args.start else "the configuration's feed.replay.start",
+        "--end" if args.end else "the configuration's feed.replay.end",
+    )
+
+
+def _check_span(start_ms: int | None, end_ms: int | None, start_name: str = "--start", end_name: str = "--end") -> None:
+    """The start before the end (end is exclusive); a usage error naming both (``start_name``,
+    ``end_name``: where each came from) in UTC otherwise."""
     from tui_trader.cli import UsageError
     from tui_trader.clock import utc_text
 
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
-        raise UsageError(f"--end {utc_text(end_ms)} UTC must be after --start {utc_text(start_ms)} UTC")
+        raise UsageError(f"{end_name} {utc_text(end_ms)} UTC must be after {start_name} {utc_text(start_ms)} UTC")
 
 
 def _sweep_data(data: str, interval: str, symbols: list[str] | None, start_ms: int | None,
@@ -377,7 +387,7 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
                       "the windows are cut from there", soft_wrap=True)
             start_ms = first
         end_ms = after if end_ms is None else min(end_ms, after)
-        _check_span(start_ms, end_ms)
+        _check_span(start_ms, end_ms, *_span_names(args))
         _check_windows(cfg, params, interval, start_ms, end_ms, args.walk_forward)
     err.print(f"sweep: {len(points)} point(s) on {workers} process(es)"
               + (f" (--processes {args.processes}: {capped})" if capped and args.processes else ""), soft_wrap=True)
