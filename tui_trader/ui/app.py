@@ -401,6 +401,7 @@ class TuiTraderApp(App[int]):
             self.engine_finished = True
             log.warning("engine run ended (feed finished or engine stopped)")
             self._banner("Engine stopped: the market feed ended. Press q to quit.", "warning")
+            self._label_pause(False)
             self.run_worker(self._stop_engine(), group="engine-stop", exit_on_error=False)
 
     def _engine_crashed(self, err: BaseException | None) -> None:
@@ -410,6 +411,7 @@ class TuiTraderApp(App[int]):
         log.error(msg, exc_info=err)
         self._banner(clip(msg) + "  (q quits; see Logs)", "error")  # the whole of it is in the log
         self.notify(clip(msg), title="Engine error", severity="error", timeout=30)
+        self._label_pause(False)
         self.run_worker(self._stop_engine(), group="engine-stop", exit_on_error=False)
 
     async def _stop_engine(self) -> None:
@@ -442,6 +444,18 @@ class TuiTraderApp(App[int]):
         if self.main_screen is not None and self.main_screen.is_mounted:
             self.main_screen.show_banner(text, severity)
 
+    def _engine_gone(self) -> bool:
+        """The engine has stopped (feed ended, failed, or the console quits): s, p, E, R are refused."""
+        return self.engine_failed is not None or self.engine_finished or self._stopping or self._engine_stopped
+
+    def _label_pause(self, paused: bool) -> None:
+        """The footer's p: "Resume" while paused, but not once the engine has stopped (the key is
+        then refused, as the order keys are, and its label reads "Pause" as theirs read as usual)."""
+        paused = paused and not self._engine_gone()
+        if paused != self.pause_resumes:
+            self.pause_resumes = paused
+            self.refresh_bindings()
+
     # ---------------------------------------------------------------- refresh
 
     def refresh_from_engine(self) -> None:
@@ -456,9 +470,7 @@ class TuiTraderApp(App[int]):
             log.exception("engine snapshot failed")
             return
         self.last_snapshot = snap
-        if (paused := snap.state == EngineState.PAUSED) != self.pause_resumes:
-            self.pause_resumes = paused  # the footer's p: "Resume" while paused
-            self.refresh_bindings()
+        self._label_pause(snap.state == EngineState.PAUSED)
         try:
             with self.batch_update():
                 self._apply_main(snap)
