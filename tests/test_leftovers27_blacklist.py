@@ -97,9 +97,9 @@ async def test_a_backtest_refuses_symbols_naming_a_blacklisted_one(data3: Path) 
             cfg(universe={"blacklist": ["BTCUSDT"]}), data3, "1h", ["BTCUSDT"], START, END, store=False
         )
     with pytest.raises(ReplayError, match="names BTCUSDT, which feed.universe.blacklist excludes"):
-        await run_backtest(  # feed.symbols, on data loaded beforehand
-            cfg(symbols=["ETHUSDT", "BTCUSDT"], universe={"blacklist": ["BTCUSDT"]}),
-            data3, "1h", None, START, END, store=False, data=load_klines(data3, "1h"),
+        await run_backtest(  # on data loaded beforehand (feed.symbols naming one is a config error)
+            cfg(universe={"blacklist": ["BTCUSDT"]}),
+            data3, "1h", ["ETHUSDT", "BTCUSDT"], START, END, store=False, data=load_klines(data3, "1h"),
         )  # fmt: skip
 
 
@@ -124,7 +124,7 @@ def test_a_headless_replay_does_not_trade_a_blacklisted_symbol(data3: Path, quie
     ("blacklist", "extra", "message"),
     [
         (SYMS, [], "error: feed.universe.blacklist excludes every symbol of the 1h klines in"),
-        (["BTCUSDT"], ["--symbols", "BTCUSDT,ETHUSDT"], "error: feed.symbols (--symbols) names BTCUSDT, which "
+        (["BTCUSDT"], ["--symbols", "BTCUSDT,ETHUSDT"], "\n  feed: feed.symbols names BTCUSDT, which "
          "feed.universe.blacklist excludes: take it out of one of the two"),
     ],
     ids=["all", "named"],

@@ -276,6 +276,18 @@ class Feed(_Section):
             raise ValueError("duplicate symbols")
         return out
 
+    @model_validator(mode="after")
+    def _symbols_not_blacklisted(self) -> Feed:
+        """A symbol both listed and blacklisted is a contradiction: ``config check`` passed it, a
+        replay refused it only when it ran, and the binance feed dropped it without a word."""
+        named = [s for s in self.symbols if s in set(self.universe.blacklist)]
+        if named:
+            raise ValueError(
+                f"feed.symbols names {', '.join(named)}, which feed.universe.blacklist excludes: "
+                "take it out of one of the two"
+            )
+        return self
+
 
 class Rating(_Section):
     tau: float = Field(0.5, gt=0, le=2.0, description="Glicko-2 system constant")
