@@ -20,6 +20,7 @@ import csv
 import io
 import json
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -473,14 +474,32 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     ``out_dir`` (created if needed). Prices, quantities, pnl and fees in trades.csv are
     exact decimals, and so is the equity in equity.csv when the run kept it exact
     (``BacktestResult.equity_exact``; else the float, losslessly); times are ms and ISO-8601 UTC.
-    Returns name -> path."""
+    All four or none: a failure (OSError naming the file) leaves the folder's earlier files as
+    they were. Returns name -> path."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"output path exists and is not a folder: {out_dir}")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / name for name in OUTPUT_FILES}
+    # each file under a temporary name, renamed into place once all are written: a write failing
+    # partway (a full disk) left new files next to an earlier run's, a report of two runs
+    temps = {name: out_dir / f".{name}.{os.getpid()}.tmp" for name in OUTPUT_FILES}
+    try:
+        for name in OUTPUT_FILES:
+            try:
+                _WRITERS[name](result, temps[name])
+            except OSError as exc:  # named as the file meant, not its temporary name
+                raise OSError(exc.errno, exc.strerror or str(exc), str(paths[name])) from exc
+        for name in OUTPUT_FILES:
+            os.replace(temps[name], paths[name])
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+    return paths
 
-    with paths["trades.csv"].open("w", newline="", encoding="utf-8") as fh:
+
+def _write_trades(result: BacktestResult, path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(TRADE_COLUMNS)
         for t in result.trades:
@@ -490,12 +509,14 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
                 int(t.closed),
             ])  # fmt: skip
 
+
+def _write_equity(result: BacktestResult, path: Path) -> None:
     ts = np.asarray(result.equity_ts, dtype=np.int64)
     eq = np.asarray(result.equity, dtype=np.float64)
     dd = drawdown_series(eq)
     counts = result.position_counts
     exact = result.equity_exact if result.equity_exact is not None and len(result.equity_exact) == ts.size else None
-    with paths["equity.csv"].open("w", newline="", encoding="utf-8") as fh:
+    with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(EQUITY_COLUMNS)
         for i in range(ts.size):
@@ -505,8 +526,14 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
                 "" if counts is None else int(counts[i]),
             ])  # fmt: skip
 
-    paths["report.txt"].write_text(report_text(result), encoding="utf-8")
-    paths["report.json"].write_text(
-        json.dumps(report_json(result), indent=2, allow_nan=False) + "\n", encoding="utf-8"
-    )
-    return paths
+
+def _write_text(result: BacktestResult, path: Path) -> None:
+    path.write_text(report_text(result), encoding="utf-8")
+
+
+def _write_json(result: BacktestResult, path: Path) -> None:
+    path.write_text(json.dumps(report_json(result), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+_WRITERS = {"trades.csv": _write_trades, "equity.csv": _write_equity, "report.txt": _write_text,
+            "report.json": _write_json}  # fmt: skip
