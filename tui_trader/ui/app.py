@@ -912,13 +912,25 @@ class TuiTraderApp(App[int]):
             return
         snap = self.last_snapshot
         open_pos = [p.symbol for p in snap.positions] if snap is not None else []
-        if not open_pos:
+        # while the engine starts up (no snapshot yet) the book it recovers may hold positions:
+        # q and Ctrl+Q quit at once, unasked; a start-up that failed has nothing left to protect
+        unknown = snap is None and not self.engine_ready.is_set() and self.engine_failed is None
+        if not open_pos and not unknown:
             self.shutdown("operator quit")
             return
         if self._asking_quit:  # Ctrl+Q again (or the palette's Quit): one question is enough
             return
-        names = ", ".join(open_pos[:6]) + (" …" if len(open_pos) > 6 else "")
         self._asking_quit = True
+        if unknown:
+            title = "Quit during the start-up?"
+            text = ("The engine is starting up: positions not known yet (the book it recovers may hold some). Any "
+                    "stay open and are recovered at the next start, but no stop-loss or target runs while the "
+                    "console is closed. Quit anyway?")
+        else:
+            names = ", ".join(open_pos[:6]) + (" …" if len(open_pos) > 6 else "")
+            title = "Quit with open positions?"
+            text = (f"{len(open_pos)} position(s) are open ({names}). They stay open and are recovered at the next "
+                    "start, but no stop-loss or target runs while the console is closed. Quit anyway?")
 
         def answered(ok: bool | None) -> None:
             self._asking_quit = False
@@ -926,13 +938,7 @@ class TuiTraderApp(App[int]):
                 self.shutdown("operator quit")
 
         self.push_screen(
-            ConfirmScreen(
-                "Quit with open positions?",
-                f"{len(open_pos)} position(s) are open ({names}). They stay open and are recovered at the next "
-                "start, but no stop-loss or target runs while the console is closed. Quit anyway?",
-                "Quit",
-                danger=True,
-            ),
+            ConfirmScreen(title, text, "Quit", danger=True),
             callback=answered,
         )
 
