@@ -161,8 +161,8 @@ def _feed_options(p: argparse.ArgumentParser, *, replay_only: bool = False) -> N
         for flag in ("--feed", "--speed", "--seed", "--n-symbols"):
             g.add_argument(flag, action=_NotForBacktest, help=argparse.SUPPRESS)
         return
-    g.add_argument("--speed", metavar="X", help="sim/replay: times real time, e.g. 60, or 'max' for as fast as it goes "
-                   "(default: feed.speed, shipped: 60)")
+    g.add_argument("--speed", metavar="X", help="sim/replay: times real time, e.g. 60 (at least 0.001), or 'max' for as fast as "
+                   "it goes (default: feed.speed, shipped: 60)")
     g.add_argument("--seed", type=int, metavar="N", help="sim: random seed; the same seed gives the same market "
                    "(default: feed.sim.seed, shipped: 42)")
     g.add_argument("--n-symbols", type=int, dest="n_symbols", metavar="N",

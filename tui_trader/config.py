@@ -223,6 +223,10 @@ class ReplayFeed(_Section):
         return self
 
 
+#: The slowest ``feed.speed`` (x real time): 1,000 s of wall time per simulated second.
+MIN_SPEED = 0.001
+
+
 class Feed(_Section):
     kind: Literal["sim", "replay", "binance"] = "sim"
     symbols: list[str] = Field(default_factory=list, description="empty = the universe rule")
@@ -263,6 +267,8 @@ class Feed(_Section):
             raise ValueError("must be a positive number or 'max'") from None
         if isinstance(v, bool) or not math.isfinite(x) or x <= 0:
             raise ValueError("must be a positive number or 'max'")
+        if x < MIN_SPEED:  # 1e-300 was taken: the feed's first period never came, the run did nothing
+            raise ValueError(f"must be at least {MIN_SPEED:g} (x real time) or 'max'")
         return x
 
     @field_validator("symbols")
