@@ -4,6 +4,7 @@ message names where each end of the span came from."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,35 @@ def test_both_flags_are_named_as_before(quiet: Path, capsys) -> None:
     assert capsys.readouterr().err.splitlines() == [
         "error: --end 2024-03-01 00:00 UTC must be after --start 2024-06-01 00:00 UTC"
     ]
+
+
+def test_a_walk_forward_end_before_the_warm_up_names_the_warm_up(quiet: Path, capsys) -> None:
+    # no start given: the windows begin after the warm-up, which named a --start never given
+    t0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
+    for sym in ("BTCUSDT", "ETHUSDT"):
+        folder = quiet / "k" / sym / "1h"
+        folder.mkdir(parents=True)
+        rows = [
+            [t0 + i * 3_600_000, "1", "1.1", "0.9", str(1 + i / 100), "10", t0 + (i + 1) * 3_600_000 - 1, "15", 5, "5",
+             "7.5", "0"]
+            for i in range(48)
+        ]  # fmt: skip
+        (folder / "2024-01-01.json").write_text(json.dumps(rows))
+    argv = _argv(
+        quiet,
+        "",
+        "sweep",
+        "--param",
+        "rating.tau=0.3,0.5",
+        "--walk-forward",
+        "2",
+        "--end",
+        "2024-01-01T05:00",
+    )
+    argv.remove("--no-charts")
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "error: --end 2024-01-01 05:00 UTC must be after the end of the warm-up"
+    )
+    assert "--start" not in err[0] and "feed.replay.start" not in err[0]

@@ -375,7 +375,9 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     if args.walk_forward:  # windows that cannot run are refused before the sweep is announced
         ot = np.unique(loaded.klines.open_time)
         first, after = int(ot[0]), int(ot[-1]) + 1
+        start_name, end_name = _span_names(args)
         if start_ms is None:
+            start_name = "the end of the warm-up"  # no start was given: the first klines warm the ratings up
             # as a plain backtest does: the first klines warm the ratings up, window 1's
             # in-sample run trades only after them (at most half of the data)
             warm = warmup_from_data(warmup_klines_needed(cfg, interval_to_ms(interval)), ot.size)
@@ -387,7 +389,7 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
                       "the windows are cut from there", soft_wrap=True)
             start_ms = first
         end_ms = after if end_ms is None else min(end_ms, after)
-        _check_span(start_ms, end_ms, *_span_names(args))
+        _check_span(start_ms, end_ms, start_name, end_name)
         _check_windows(cfg, params, interval, start_ms, end_ms, args.walk_forward)
     err.print(f"sweep: {len(points)} point(s) on {workers} process(es)"
               + (f" (--processes {args.processes}: {capped})" if capped and args.processes else ""), soft_wrap=True)
