@@ -182,6 +182,8 @@ class MainScreen(Screen):
 
     @on(Tabs.TabActivated, "#pane-tabs")
     def _tab(self, event: Tabs.TabActivated) -> None:
+        if event.tab.id != event.tabs.active:  # stale: a burst of Tab (a held key) moved on since;
+            return  # acting on it switched back, and the panes swapped to and fro for a while
         key = (event.tab.id or "tab-prices").removeprefix("tab-")
         if key != self.active:
             self._set_active(key, focus=True)
@@ -189,6 +191,8 @@ class MainScreen(Screen):
     def on_descendant_focus(self, event) -> None:
         # keep the tab row and the "active" pane in step with the focus (mouse, Tab, palette)
         node = event.widget
+        if node is not self.focused:  # stale (a burst of Tab): the focus has moved on since
+            return
         while node is not None and not isinstance(node, Pane):
             node = node.parent
         if isinstance(node, Pane) and node.key != self.active:
