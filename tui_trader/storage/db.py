@@ -355,6 +355,7 @@ class Database(QueriesMixin):
         self.checkpoint_rows = CHECKPOINT_ROWS
         self.checkpoint_uses = CHECKPOINT_USES
         self.wal_max_frames = WAL_MAX_FRAMES
+        self._main_checkpointed_frames = -1  # the WAL size the last main-connection checkpoint copied whole
         self._synchronous = synchronous
         self._max_variables = int(max_variables)  # parameters per statement (SQLITE_LIMIT_VARIABLE_NUMBER)
         self._rows_since_checkpoint = 0
@@ -771,11 +772,14 @@ class Database(QueriesMixin):
             self._rows_since_checkpoint = 0
             self._uses_since_checkpoint = 0
             out = await asyncio.to_thread(self._checkpoint_side)
-            if out[1] >= self.wal_max_frames:
+            # not again over the same WAL, already copied whole (a repeat round with no commit since)
+            same = out[2] >= out[1] == self._main_checkpointed_frames
+            if out[1] >= self.wal_max_frames and not same:
                 log.info("storage: WAL at %d frames, checkpointing on the main connection", out[1])
                 async with self._use(count=False) as conn:
                     rows = list(await conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)"))
                 out = (int(rows[0][0]), int(rows[0][1]), int(rows[0][2]))
+                self._main_checkpointed_frames = out[1] if out[2] >= out[1] else -1
             self.checkpoints += 1
             self.last_checkpoint = out
             return out
