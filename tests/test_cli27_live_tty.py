@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tui_trader.cli import main
+from tui_trader.ui.launch import main_tui as REAL_MAIN_TUI  # the real one: quiet stubs the module's
 
 KEYS = {"BINANCE_API_KEY": "k3yVALUEnotshown", "BINANCE_API_SECRET": "s3cretVALUEnotshown"}
 NOT_A_TERMINAL = (
@@ -52,12 +53,30 @@ def test_live_at_a_terminal_goes_on_to_the_confirmation(keys: Path, monkeypatch)
     assert opened == [True]
 
 
-def test_paper_without_a_terminal_is_not_refused_by_it(keys: Path, monkeypatch) -> None:
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+def test_the_paper_console_without_a_terminal_is_refused_too(keys: Path, monkeypatch, capsys) -> None:
+    """Not for a confirmation: at the end of a pipe or /dev/null, Textual's input thread spun on
+    the end of file (a core at ~80 %, no key to quit with). The console and the report viewer say
+    where to run instead, after every other check of theirs."""
+    import tui_trader.ui.app
+    import tui_trader.ui.screens.report
+
+    async def runs_found(path, run_id):
+        return None, []
+
+    monkeypatch.setattr("tui_trader.ui.launch.main_tui", REAL_MAIN_TUI)  # (quiet's stub refuses any)
     opened = []
-    monkeypatch.setattr("tui_trader.ui.launch.main_tui", lambda args, cfg: opened.append(args.live) or 0)
-    assert main(["--db", str(keys / "paper.db")]) == 0
-    assert opened == [False]
+    monkeypatch.setattr(tui_trader.ui.app, "run_tui", lambda *a, **k: opened.append("console") or 0)
+    monkeypatch.setattr(tui_trader.ui.screens.report, "check_report_target", runs_found)
+    monkeypatch.setattr(tui_trader.ui.screens.report, "BacktestReportApp", lambda *a, **k: opened.append("report"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    for argv in (["--db", str(keys / "paper.db")], ["--report", "--db", str(keys / "paper.db")]):
+        assert main(argv) == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith("error: the console reads its keys at a terminal, and stdin is not one"), line
+        assert "tui-trader run --headless" in line
+    assert opened == []
+    monkeypatch.setattr(sys, "stdin", _Terminal())
+    assert main(["--db", str(keys / "paper.db")]) == 0 and opened == ["console"]  # at a terminal it opens
 
 
 def test_a_piped_confirmation_starts_nothing(tmp_path: Path) -> None:

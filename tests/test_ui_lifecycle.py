@@ -317,6 +317,7 @@ def test_a_second_console_on_a_database_in_use_exits_2_before_drawing_anything(t
     cfg.storage.path = str(tmp_path / "book.db")
     ran: list[str] = []
     monkeypatch.setattr(app_module, "run_tui", lambda *a, **kw: ran.append("app") or 0)
+    monkeypatch.setattr("tui_trader.ui.launch.no_terminal", lambda: None)  # as at a terminal
     held = EngineLock(cfg.storage.path)  # what the first console's engine holds
     held.acquire()
     try:

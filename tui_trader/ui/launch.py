@@ -34,6 +34,18 @@ def account_summary(cfg: Config) -> str:
     return "\n".join(lines)
 
 
+def no_terminal() -> str | None:
+    """Why the console cannot open here: its keys are read from stdin, which must be a terminal.
+    At the end of a pipe or ``/dev/null``, Textual's input thread spun on the end of file (a core
+    at ~80 %, and no key to quit with). None at a terminal."""
+    from tui_trader.cli import _stdin_is_terminal
+
+    if _stdin_is_terminal():
+        return None
+    return ("the console reads its keys at a terminal, and stdin is not one: start it in a terminal (tmux or "
+            "screen to keep it running after you log out), or use `tui-trader run --headless` for a run without one")
+
+
 def main_report(cfg: Config, run_id: str | None = None) -> int:
     """The standalone backtest report viewer on ``cfg.db_path()`` (no engine is built).
 
@@ -46,6 +58,8 @@ def main_report(cfg: Config, run_id: str | None = None) -> int:
 
     path = cfg.db_path()
     error, found = asyncio.run(check_report_target(path, run_id or None))
+    if error is None:
+        error = no_terminal()
     if error is not None:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -109,7 +123,7 @@ def main_tui(args: argparse.Namespace, cfg: Config) -> int:
                 print(f"error: {e}", file=sys.stderr)
             return 2
 
-    busy = database_in_use(str(cfg.db_path()))  # the engine's own book: see TradingEngine.__init__
+    busy = database_in_use(str(cfg.db_path())) or no_terminal()  # the book: see TradingEngine.__init__
     if busy is not None:  # before any screen (the live gate included) is drawn
         print(f"error: {busy}", file=sys.stderr)
         return 2
