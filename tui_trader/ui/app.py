@@ -39,6 +39,7 @@ from typing import Any
 
 from textual import events
 from textual.app import App
+from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.filter import LineFilter, Monochrome, NoColor
 from textual.widgets import DataTable
@@ -192,6 +193,9 @@ class TuiTraderApp(App[int]):
     CSS_PATH = [UI_DIR / "global.tcss", UI_DIR / "app.tcss"]  # absolute: subclasses live elsewhere
     TITLE = "tui-trader"
     COMMANDS = App.COMMANDS | {TraderCommands}
+    # the emergency stop from anywhere: `E` is a letter while a dialog's field or the filter has the
+    # focus, so it typed an "E" there; Ctrl+E comes before any widget (its "end of line" included)
+    BINDINGS = [Binding("ctrl+e", "emergency_anywhere", "E-STOP", show=False, priority=True)]
     STOP_TIMEOUT_S = 15.0
 
     def __init__(
@@ -709,6 +713,12 @@ class TuiTraderApp(App[int]):
         snap = self.last_snapshot  # none while the engine starts up: its book is not read yet
         n = len(snap.positions) if snap is not None else None
         self.push_screen(EmergencyStopScreen(n), callback=self._submit_if)
+
+    def action_emergency_anywhere(self) -> None:
+        """Ctrl+E: :meth:`action_emergency` over whatever has the focus (a dialog, a text field);
+        nothing more when its dialog is already open."""
+        if not isinstance(self.screen, EmergencyStopScreen):
+            self.action_emergency()
 
     @_engine_key
     def action_reset_emergency(self) -> None:

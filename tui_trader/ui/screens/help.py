@@ -21,7 +21,7 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("s", "start trading (while stopped no stop loss runs)"),
             ("p", "pause / resume"),
-            ("E", "EMERGENCY STOP (reason, optionally close all)"),
+            ("E", "EMERGENCY STOP (Ctrl+E from a dialog or field too)"),
             ("R", "reset the emergency stop (confirm)"),
             ("A", "live: accept an account holding less than the book (confirm)"),
             ("b", "buy the selected symbol"),
@@ -59,7 +59,7 @@ DETAIL_KEYS: list[tuple[str, list[tuple[str, str]]]] = [
             ("x", "sell / close this symbol"),
             ("l", "lock / unlock this symbol"),
             ("p", "pause / resume"),
-            ("E", "EMERGENCY STOP (reason, optionally close all)"),
+            ("E", "EMERGENCY STOP (Ctrl+E from a dialog or field too)"),
         ],
     ),
     (
@@ -102,7 +102,7 @@ REPORT_KEYS: list[tuple[str, list[tuple[str, str]]]] = [
 def with_emergency(keys: list[tuple[str, list[tuple[str, str]]]]) -> list[tuple[str, list[tuple[str, str]]]]:
     """``keys`` of a backtest report screen opened in the console, where E stops trading (the
     standalone viewer has no engine to stop)."""
-    return [*keys, ("Trading", [("E", "EMERGENCY STOP (reason, optionally close all)")])]
+    return [*keys, ("Trading", [("E", "EMERGENCY STOP (Ctrl+E from a dialog or field too)")])]
 
 
 PALETTE_NOTE = "Esc closes. Every action is also in the command palette (Ctrl+P)."
