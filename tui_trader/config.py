@@ -286,12 +286,9 @@ class Feed(_Section):
     def _symbols_not_blacklisted(self) -> Feed:
         """A symbol both listed and blacklisted is a contradiction: ``config check`` passed it, a
         replay refused it only when it ran, and the binance feed dropped it without a word."""
-        named = [s for s in self.symbols if s in set(self.universe.blacklist)]
-        if named:
-            raise ValueError(
-                f"feed.symbols names {', '.join(named)}, which feed.universe.blacklist excludes: "
-                "take it out of one of the two"
-            )
+        from tui_trader.market.universe import refuse_blacklisted
+
+        refuse_blacklisted(self.symbols, self.universe.blacklist, named_by="feed.symbols")
         return self
 
 

@@ -64,7 +64,7 @@ def select_universe(
     symbol). Tickers without a symbol or with an unreadable volume are ignored.
     Raises ValueError when there is no explicit list and no tickers to rank.
     """
-    black = {b.strip().upper() for b in blacklist}
+    black = _black(blacklist)
     if explicit:
         out: list[str] = []
         for s in explicit:
@@ -99,14 +99,17 @@ def _black(blacklist: Iterable[str]) -> set[str]:
     return {b.strip().upper() for b in blacklist}
 
 
-def refuse_blacklisted(symbols: Iterable[str], blacklist: Iterable[str]) -> None:
-    """An explicit symbol list (``feed.symbols`` / ``--symbols``) naming a blacklisted symbol is
-    a contradiction, neither traded nor dropped without a word: ValueError naming both fields."""
+def refuse_blacklisted(
+    symbols: Iterable[str], blacklist: Iterable[str], named_by: str = "feed.symbols (--symbols)"
+) -> None:
+    """An explicit symbol list (``feed.symbols`` / ``--symbols``, ``named_by``) naming a
+    blacklisted symbol is a contradiction, neither traded nor dropped without a word: ValueError
+    naming both fields."""
     black = _black(blacklist)
     named = list(dict.fromkeys(u for s in symbols if (u := s.strip().upper()) in black))
     if named:
         raise ValueError(
-            f"feed.symbols (--symbols) names {', '.join(named)}, which feed.universe.blacklist excludes: "
+            f"{named_by} names {', '.join(named)}, which feed.universe.blacklist excludes: "
             "take it out of one of the two"
         )
 
