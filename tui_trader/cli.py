@@ -550,13 +550,8 @@ def check_replay_data(args: argparse.Namespace, cfg: Any) -> None:
         listed = ", ".join(found[:20]) + (f" and {len(found) - 20} more" if len(found) > 20 else "")
         raise UsageError(f"{name}: none of {', '.join(cfg.feed.symbols)} has {cfg.feed.interval} klines in {path} "
                          f"(symbols found: {listed})")
-    # feed.universe.blacklist: refused here too, not in the console's start-up (see market.universe)
-    from tui_trader.market.universe import refuse_blacklisted
-
-    try:
-        refuse_blacklisted(cfg.feed.symbols, cfg.feed.universe.blacklist)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    # feed.universe.blacklist leaving nothing: refused here, not in the console's start-up (a symbol
+    # both listed and blacklisted is the configuration's own error)
     if not cfg.feed.symbols and found and set(found) <= set(cfg.feed.universe.blacklist):
         raise UsageError(f"feed.universe.blacklist excludes every symbol of the {cfg.feed.interval} klines in "
                          f"{path} ({', '.join(found)}): nothing to trade")
