@@ -151,16 +151,6 @@ async def _data_dates(
     return f"{utc_text(int(ot.min()))} to {utc_text(int(ot.max()))} UTC" if ot.size else ""
 
 
-def _refuse_blacklisted(symbols: Sequence[str], blacklist: Sequence[str]) -> None:
-    from tui_trader.market.replay import ReplayError
-    from tui_trader.market.universe import refuse_blacklisted
-
-    try:
-        refuse_blacklisted(symbols, blacklist)
-    except ValueError as exc:
-        raise ReplayError(str(exc)) from None
-
-
 def _new_run_id() -> str:
     return f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
@@ -201,8 +191,7 @@ async def run_backtest(
         RatingUpdate,
         StateChange,
     )
-    from tui_trader.market.replay import ReplayError, load_klines
-    from tui_trader.market.universe import drop_blacklisted
+    from tui_trader.market.replay import drop_blacklisted_symbols, load_klines, refuse_blacklisted_symbols
     from tui_trader.runtime import build_engine
 
     interval_ms = interval_to_ms(interval)
@@ -212,7 +201,7 @@ async def run_backtest(
         symbols = list(cfg.feed.symbols)
     black = cfg.feed.universe.blacklist
     if symbols is not None:
-        _refuse_blacklisted(symbols, black)
+        refuse_blacklisted_symbols(symbols, black)
     bcfg = backtest_config(cfg, data_path, interval, symbols)
     want_warm = warmup_klines_needed(bcfg, interval_ms)
     wall0 = time.perf_counter()
@@ -241,10 +230,7 @@ async def run_backtest(
         kl = kl.take(kl.open_time < end_ms)
     name_of = list(data.symbols)
     if symbols is None and set(name_of) & set(black):  # data loaded elsewhere (a sweep's), blacklisted symbols too
-        try:
-            symbols = drop_blacklisted(name_of, black, f"the {interval} klines in {data_path}")
-        except ValueError as exc:
-            raise ReplayError(str(exc)) from None
+        symbols = drop_blacklisted_symbols(name_of, black, f"the {interval} klines in {data_path}")
         bcfg = backtest_config(cfg, data_path, interval, symbols)
     if symbols is not None:
         want = [s.strip().upper() for s in symbols]

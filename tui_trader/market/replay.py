@@ -298,14 +298,16 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
     )
 
 
-def _refuse_blacklisted(symbols: Sequence[str], blacklist: Sequence[str]) -> None:
+def refuse_blacklisted_symbols(symbols: Sequence[str], blacklist: Sequence[str]) -> None:
+    """:func:`~tui_trader.market.universe.refuse_blacklisted` as a :class:`ReplayError`."""
     try:
         refuse_blacklisted(symbols, blacklist)
     except ValueError as exc:
         raise ReplayError(str(exc)) from None
 
 
-def _drop_blacklisted(names: Sequence[str], blacklist: Sequence[str], where: str) -> list[str]:
+def drop_blacklisted_symbols(names: Sequence[str], blacklist: Sequence[str], where: str) -> list[str]:
+    """:func:`~tui_trader.market.universe.drop_blacklisted` as a :class:`ReplayError`."""
     try:
         return drop_blacklisted(names, blacklist, where)
     except ValueError as exc:
@@ -357,7 +359,7 @@ def load_klines(
         have = sorted({i for _, _, i in files})
         raise ReplayError(f"no {interval} klines in {paths} (intervals found: {', '.join(have)})")
     if symbols is not None:
-        _refuse_blacklisted(symbols, blacklist)
+        refuse_blacklisted_symbols(symbols, blacklist)
         want = list(dict.fromkeys(s.strip().upper() for s in symbols))  # "btcusdt" twice: one symbol
         present = {s for _, s, _ in sel}
         missing = [s for s in want if s not in present]
@@ -368,7 +370,7 @@ def load_klines(
         if not names:
             raise ReplayError(f"none of the symbols {', '.join(want)} has {interval} data in {paths}")
     else:
-        names = _drop_blacklisted(sorted({s for _, s, _ in sel}), blacklist, f"the {interval} klines in {paths}")
+        names = drop_blacklisted_symbols(sorted({s for _, s, _ in sel}), blacklist, f"the {interval} klines in {paths}")
         sel = [x for x in sel if x[1] in set(names)]
     index = {s: k for k, s in enumerate(names)}
 
@@ -541,9 +543,9 @@ class ReplayFeed:
         names = list(data.symbols)
         want_symbols = self._want_symbols
         if want_symbols is not None:
-            _refuse_blacklisted(want_symbols, black)
+            refuse_blacklisted_symbols(want_symbols, black)
         elif set(names) & set(black):  # data loaded elsewhere, blacklisted symbols and all
-            want_symbols = _drop_blacklisted(names, black, f"the {self.interval} klines in {self.path or 'the data'}")
+            want_symbols = drop_blacklisted_symbols(names, black, f"the {self.interval} klines in {self.path or 'the data'}")
         if want_symbols is not None:
             want = [s for s in dict.fromkeys(s.upper() for s in want_symbols) if s in names]
             if not want:
