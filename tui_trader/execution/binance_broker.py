@@ -553,8 +553,9 @@ class BinanceBroker:
         from_id = 0
         for _ in range(MAX_TRADE_PAGES):
             rows = await page(from_id)
-            ids = [t["id"] for t in mine(rows) if type(t.get("id")) is int]
-            by_id.update((t["id"], t) for t in mine(rows) if type(t.get("id")) is int)
+            own = [t for t in mine(rows) if type(t.get("id")) is int]
+            ids = [t["id"] for t in own]
+            by_id.update((t["id"], t) for t in own)
             if len(rows) < TRADES_PAGE or not ids or max(ids) < from_id:
                 break
             from_id = max(ids) + 1
