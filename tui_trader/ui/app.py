@@ -67,7 +67,7 @@ from tui_trader.events import (
 )
 from tui_trader.models import EngineState, Source
 from tui_trader.ui.commands import TraderCommands
-from tui_trader.ui.format import fmt_money, fmt_price, fmt_qty
+from tui_trader.ui.format import fmt_money, fmt_price, fmt_qty, one_line
 from tui_trader.ui.palette import Palette
 from tui_trader.ui.screens.detail import SymbolDetailScreen
 from tui_trader.ui.screens.help import DETAIL_KEYS, HelpScreen
@@ -139,10 +139,8 @@ BANNER_TEXT_CHARS = 160
 
 
 def clip(text: object, limit: int = BANNER_TEXT_CHARS) -> str:
-    """``text`` on one line (runs of white space, newlines too, made one space) and at most
-    ``limit`` characters, ending in ``…`` when cut."""
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+    """``text`` as the banner shows it: :func:`~tui_trader.ui.format.one_line` of at most ``limit``."""
+    return one_line(text, limit)
 
 
 #: How to close positions during an emergency stop, added to a close or flatten it refused.

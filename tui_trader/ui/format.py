@@ -132,3 +132,10 @@ def fmt_age(ms: int | float | None) -> str:
         return f"{h}h{m:02d}m"
     d, h = divmod(h, 24)
     return f"{d}d{h:02d}h"
+
+
+def one_line(text: object, limit: int) -> str:
+    """``text`` on one line (runs of white space, newlines too, made one space) and at most
+    ``limit`` characters, ending in ``…`` when cut."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"

@@ -20,6 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 from tui_trader.events import AbandonOrder, ClosePosition, EmergencyStop, ManualBuy, ManualSell
 from tui_trader.execution.client_ids import is_valid_client_order_id
 from tui_trader.models import Source
+from tui_trader.ui.format import one_line
 
 
 def _input(value: str = "", placeholder: str = "", id: str | None = None, type: str = "text") -> Input:
@@ -50,9 +51,8 @@ ECHO_CHARS = 24
 
 
 def echo(text: str) -> str:
-    """``text`` as an error repeats it: stripped, cut to :data:`ECHO_CHARS` with ``…``."""
-    t = text.strip()
-    return t if len(t) <= ECHO_CHARS else t[: ECHO_CHARS - 1] + "…"
+    """``text`` as an error repeats it: on one line, cut to :data:`ECHO_CHARS` with ``…``."""
+    return one_line(text, ECHO_CHARS)
 
 
 def refuse_comma(text: str, what: str) -> None:
