@@ -111,19 +111,11 @@ def _check_db(path: str | Path, name: str = "--db") -> None:
     asyncio.run(probe())
 
 
-def _remove_empty(folders: list[Path]) -> None:
-    """Remove ``folders`` (deepest first) while each is empty; stop at the first that is not."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-
-
 def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
     from tui_trader.backtest.runner import run_backtest
     from tui_trader.cli import UsageError
     from tui_trader.market.replay import ReplayError
+    from tui_trader.outdir import missing_folders, remove_empty
 
     if args.mode == "sweep" or args.param:
         return main_sweep(args, cfg)
@@ -135,11 +127,11 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
     start_ms, end_ms = _span(args, cfg)
     made: list[Path] = []  # the --out folders this run makes, deepest first: a failed run leaves none
     if args.out:
-        made = [p for p in (Path(args.out), *Path(args.out).parents) if not p.exists()]
+        made = missing_folders(Path(args.out))
         try:
             _check_out_dir(Path(args.out))  # before the run, not after it
         except UsageError:  # refused: the folders the check made go too
-            _remove_empty(made)
+            remove_empty(made)
             raise
     console = Console()
     err = Console(stderr=True)
@@ -155,11 +147,11 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
                 )
             )
     except (ReplayError, ValueError) as exc:
-        _remove_empty(made)
+        remove_empty(made)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BaseException:  # a database it cannot use, Ctrl-C
-        _remove_empty(made)
+        remove_empty(made)
         raise
     from tui_trader.backtest.report import render_report, report_json, write_outputs
 
