@@ -1,0 +1,77 @@
+"""Money and risk at the edges of the filters: a sale worth less than its fee, a price below
+one tick (a fresh-eyes review of the paper broker and the sizing)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tui_trader.clock import ManualClock
+from tui_trader.config import Config
+from tui_trader.execution.broker import BrokerError, BrokerErrorKind
+from tui_trader.execution.paper import PaperBroker
+from tui_trader.models import OrderRequest, OrderType, Side, SymbolFilters
+from tui_trader.portfolio import Portfolio
+
+D = Decimal
+JAN1 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+# no minimum notional (a symbol whose NOTIONAL filter is 0): any quantity on the step may sell
+BARE = SymbolFilters("XUSDT", "X", "USDT", D("1e-8"), D("1e-8"), D("1e-8"), D(0), D(0))
+
+
+def _sell(b: PaperBroker, qty: Decimal, cid: str = "tt-1"):
+    return asyncio.run(b.submit(OrderRequest(cid, "XUSDT", Side.SELL, OrderType.MARKET, qty)))
+
+
+def test_a_sale_worth_less_than_its_fee_never_takes_the_cash_below_zero():
+    # Before: a sale of 1e-8 X at 0.5 brings 5e-9 USDT, but its fee is rounded up to 1e-8: with
+    # no free USDT the paper account went to -5e-9 USDT ("cash never goes negative" broken),
+    # and the book then refused the fill the broker had already executed.
+    cfg = Config.model_validate({"broker": {"fee_rate": 0.001, "slippage_bps": 0}})
+    b = PaperBroker(cfg, ManualClock(JAN1), {"XUSDT": 0.5}.get, {"XUSDT": BARE},
+                    balances={"USDT": D(0), "X": D("1e-8")})
+    with pytest.raises(BrokerError) as ei:
+        _sell(b, D("1e-8"))
+    assert ei.value.kind is BrokerErrorKind.INSUFFICIENT_BALANCE
+    assert "fee 1E-8 USDT above the proceeds" in str(ei.value)
+    assert asyncio.run(b.balances()) == {"USDT": D(0), "X": D("1e-8")}  # nothing changed
+    # with the fee's shortfall in the account the same sale goes through, and cash stays >= 0
+    b.set_balances({"USDT": D("5e-9"), "X": D("1e-8")})
+    (fl,) = _sell(b, D("1e-8"), "tt-2").fills
+    assert fl.fee == D("1e-8") and asyncio.run(b.balances())["USDT"] == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cash_units=st.integers(0, 30),
+    qty_units=st.integers(1, 30),
+    price=st.sampled_from([0.01, 0.1, 0.5, 0.99, 1.0, 2.5]),
+    fee_rate=st.sampled_from([0.0, 0.00075, 0.001, 0.0999]),
+)
+def test_the_paper_account_and_the_book_never_hold_negative_cash_on_a_tiny_sale(cash_units, qty_units, price, fee_rate):
+    # whatever the broker fills, the book books: neither goes below zero, and they agree
+    cfg = Config.model_validate({"broker": {"fee_rate": fee_rate, "slippage_bps": 0}})
+    cash, qty = D(cash_units) * D("1e-9"), D(qty_units) * D("1e-8")
+    b = PaperBroker(cfg, ManualClock(JAN1), {"XUSDT": price}.get, {"XUSDT": BARE},
+                    balances={"USDT": cash, "X": qty})
+    book = Portfolio(cash)
+    book.positions["XUSDT"] = _position(qty)
+    try:
+        res = _sell(b, qty)
+    except BrokerError as exc:
+        assert exc.kind is BrokerErrorKind.INSUFFICIENT_BALANCE
+        return
+    for fl in res.fills:
+        book.apply_fill(fl)  # raised ValueError (negative cash) where the broker went below zero
+    assert asyncio.run(b.balances())["USDT"] == book.cash >= 0
+
+
+def _position(qty: Decimal):
+    from tui_trader.models import Position
+
+    return Position(symbol="XUSDT", quantity=qty, avg_entry=D(1), entry_ms=JAN1, fees=D(0), cost=qty,
+                    updated_ms=JAN1)
