@@ -14,8 +14,9 @@ from tui_trader.clock import ManualClock
 from tui_trader.config import Config
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
 from tui_trader.execution.paper import PaperBroker
-from tui_trader.models import OrderRequest, OrderType, Side, SymbolFilters
+from tui_trader.models import OrderRequest, OrderType, Side, Signal, SignalType, SymbolFilters
 from tui_trader.portfolio import Portfolio
+from tui_trader.risk.sizing import position_size
 
 D = Decimal
 JAN1 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -75,3 +76,15 @@ def _position(qty: Decimal):
 
     return Position(symbol="XUSDT", quantity=qty, avg_entry=D(1), entry_ms=JAN1, fees=D(0), cost=qty,
                     updated_ms=JAN1)
+
+
+def test_a_limit_entry_at_a_price_below_one_tick_sizes_to_zero_instead_of_raising():
+    # Before: with use_limit_orders the sizing took the LIMIT buy's price as the worst fill; a
+    # last price below one tick rounds that down to 0, and the cap's division raised
+    # decimal.DivisionByZero out of the period's signal handling. No order can buy there.
+    f = SymbolFilters("XUSDT", "X", "USDT", D("0.01"), D(1), D(1), D(0), D(0))
+    cfg = Config.model_validate({"order_execution": {"use_limit_orders": True}})
+    sig = Signal(JAN1, "XUSDT", SignalType.BUY, 2.0, 1.0, 2.5, "test")
+    assert position_size(sig, D(10_000), D("0.004"), 0.01, cfg, f) == 0
+    # one tick and above: sized as before (the limit price is at least one tick)
+    assert position_size(sig, D(10_000), D("0.01"), 0.01, cfg, f) > 0

@@ -90,6 +90,8 @@ def _cap_qty(cap: Decimal, price: Decimal, step: Decimal, cfg: Config, filters: 
         worst = limit_price(price, Side.BUY, oe.limit_order_buffer_percent, filters)
     else:
         worst = worst_buy_price(price, filters, oe.max_slippage_percent, None)
+    if worst <= 0:  # a LIMIT buy's price below one tick rounds down to 0: no order can buy it
+        return _ZERO
     fee_rate = Decimal(repr(cfg.broker.fee_rate))
     with localcontext() as ctx:
         ctx.prec = 60
