@@ -117,11 +117,24 @@ def classify(path: Path) -> tuple[str, str] | None:
     return None
 
 
-def discover(paths: str | Path | Sequence[str | Path]) -> list[tuple[Path, str, str]]:
+def misnamed(path: Path) -> bool:
+    """Whether ``path``, which :func:`classify` cannot tell, looks like a kline file all the same:
+    a data.binance.vision name in the wrong case (``btcusdt-1h-2024-01.zip``), or a kline file
+    under ``INTERVAL/`` in a folder that is no symbol name (``btcusdt/1h/``, ``BTC-USDT/1h/``)."""
+    if path.suffix.lower() not in (".json", ".csv", ".zip"):
+        return False
+    in_interval_folder = bool(_LAYOUT_INTERVAL.match(path.parent.name) and path.parent.parent.name)
+    return in_interval_folder or bool(re.match(_VISION_RE.pattern, path.name, re.IGNORECASE))
+
+
+def discover(
+    paths: str | Path | Sequence[str | Path], skipped: list[Path] | None = None
+) -> list[tuple[Path, str, str]]:
     """Kline files under ``paths`` as ``(path, SYMBOL, interval)``, sorted.
 
     Folders are searched recursively (files that match no known naming are
-    ignored); an explicitly named file that matches none raises ReplayError.
+    ignored; those that look like kline files all the same, see :func:`misnamed`, are
+    appended to ``skipped``); an explicitly named file that matches none raises ReplayError.
     A missing path raises FileNotFoundError.
     """
     items = [paths] if isinstance(paths, str | Path) else list(paths)
@@ -134,6 +147,8 @@ def discover(paths: str | Path | Sequence[str | Path]) -> list[tuple[Path, str, 
                     c = classify(f)
                     if c:
                         out[f] = c
+                    elif skipped is not None and misnamed(f):
+                        skipped.append(f)
         elif p.is_file():
             c = classify(p)
             if c is None:
@@ -351,7 +366,14 @@ def load_klines(
     them, or a blacklist leaving no symbol, is a ReplayError.
     """
     interval_ms = interval_to_ms(interval)
-    files = discover(paths)
+    skipped: list[Path] = []
+    files = discover(paths, skipped)
+    if skipped:  # a symbol's folder named "btcusdt" left the symbol out of the replay without a word
+        more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+        log.warning(
+            "replay: %d file(s) not read, as their names tell no symbol and interval (symbols are in capitals, "
+            "SYMBOL/INTERVAL/*.json or SYMBOL-INTERVAL-YYYY-MM.csv|zip): %s%s", len(skipped), sorted(skipped)[0], more
+        )
     if not files:
         raise ReplayError(f"no kline files found in {paths}")
     sel = [(f, s, i) for f, s, i in files if i == interval]
