@@ -1,0 +1,41 @@
+"""A close above MARKET_LOT_SIZE's maximum sells what one order can - but not so much that the
+rest is dust below the minimum notional, which no later order could sell."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from engine_helpers import T0, klines, make_engine
+
+from tui_trader.events import ClosePosition, ManualBuy
+
+D = Decimal
+
+
+async def test_a_close_cut_to_the_market_maximum_leaves_a_rest_that_can_still_be_sold() -> None:
+    # 9 held at 100 (minimum notional 5), MARKET_LOT_SIZE's maximum lowered to 8.99: the close
+    # sold 8.99 and would leave 0.01 (worth 1). The pre-trade check refused that as "dust that
+    # could not be sold later - sell it all", which no order can: every close, and every exit of
+    # the strategy (stop losses too), was refused while the maximum stayed below the holding.
+    h = make_engine()
+    f = h.feed.filters()["AAAUSDT"]
+    await h.start()
+    e = h.engine
+    try:
+        for k in range(3):
+            await h.step(klines(T0 + k * 60_000, [100.0] * 4, open_=[100.0] * 4))
+        assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=D(900)))).ok
+        assert e.portfolio.positions["AAAUSDT"].quantity == D(9)
+        lower = replace(f, market_max_qty=D("8.99"))
+        e.filters["AAAUSDT"] = lower
+        e.broker.set_filters({"AAAUSDT": lower})
+        res = await e.submit(ClosePosition(symbol="AAAUSDT"))
+        assert res.ok, res.message
+        # the rest is worth the minimum notional (0.05 at 100 = 5): a second close sells it
+        rest = e.portfolio.positions["AAAUSDT"].quantity
+        assert rest == D("0.05") and res.message.startswith("SELL AAAUSDT: 8.95 @ "), res.message
+        assert (await e.submit(ClosePosition(symbol="AAAUSDT"))).ok
+        assert "AAAUSDT" not in e.portfolio.positions
+    finally:
+        await h.stop()
