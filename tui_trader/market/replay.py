@@ -182,10 +182,11 @@ def _rows_from_csv_fast(text: str) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     # The total alone would let a short row and a long one shift each other's columns (prices
     # read as times): every line must hold exactly 11 commas.
+    # (Counted from the commas' positions: a running count over every byte took 8 bytes per byte
+    # of the file, some 3 GB for a month of 1s klines.)
     raw = np.frombuffer(text.encode(), dtype=np.uint8)
-    commas = np.cumsum(raw == ord(","))
     ends = np.append(np.flatnonzero(raw == ord("\n")), raw.size - 1)[:lines]
-    per_line = np.diff(commas[ends], prepend=0)
+    per_line = np.diff(np.searchsorted(np.flatnonzero(raw == ord(",")), ends, side="right"), prepend=0)
     if np.any(per_line != 11):
         return None
     a = x.reshape(lines, 12)
