@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -324,8 +326,19 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
             log.error("%s", exc, extra={"stderr": False})
             print(f"error: {exc}", file=sys.stderr)
             return 1
-    if args.json:
-        print(json.dumps(summary, sort_keys=True))
-    else:
-        print_summary(summary, console)
+        # the summary in the log file too (not again on stderr): after an SSH session dropped, the
+        # terminal it would be printed on is gone, and the log is what is read the morning after
+        log.info("run summary: %s", json.dumps(summary, sort_keys=True), extra={"stderr": False})
+    try:
+        if args.json:
+            print(json.dumps(summary, sort_keys=True))
+        else:
+            print_summary(summary, console)
+        sys.stdout.flush()
+    except OSError as exc:
+        if exc.errno != errno.EIO:  # (a closed pipe is the CLI's: exit 1, quietly)
+            raise
+        # the terminal hung up (SIGHUP, then every write fails): the run itself ended cleanly and
+        # its summary is in the log file; a traceback on a dead terminal and exit 1 said otherwise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the flush at exit too
     return 0
