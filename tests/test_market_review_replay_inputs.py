@@ -100,3 +100,30 @@ def test_a_large_csv_is_parsed_in_a_few_times_its_size_of_memory(tmp_path: Path)
     assert counter.total == 0 and len(batch) == n
     assert batch.open_time[-1] == JAN1_2025 + (n - 1) * 1000 and batch.close[0] == 94591.79
     assert peak < 10 * path.stat().st_size, f"{peak / path.stat().st_size:.1f} times the file's size"
+
+
+HEADER = (
+    "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+    "taker_buy_quote_volume,ignore\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("BTCUSDT-1h-2025-02.csv", HEADER),
+        ("BTCUSDT/1h/2025-02-01.json", "[]"),
+        ("BTCUSDT/1h/2025-02-01.json", "[\n]\n"),
+    ],
+)
+def test_a_file_holding_no_kline_is_counted_as_an_empty_one_is(
+    tmp_path: Path, name: str, text: str, caplog
+) -> None:
+    # an empty file was one malformed reject, logged; a header alone (or "[]") replayed nothing unsaid
+    put(tmp_path / "BTCUSDT-1h-2025-01.csv", csv_text(rows()))
+    bad = put(tmp_path / name, text)
+    with caplog.at_level(logging.WARNING, logger="tui_trader.market"):
+        data = load_klines(tmp_path, "1h", file_cache=None)
+    assert len(data.klines) == 3
+    assert data.rejects == {str(bad): {"malformed": 1}}
+    assert any(f"{bad}: holds no kline" in r.getMessage() for r in caplog.records)

@@ -245,8 +245,18 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
     count one ``malformed`` reject and give an empty batch; bad rows (a first CSV line
     that is neither a kline nor a header included) are counted individually. Values are
     not validated here. Each reject names the file by its path (and a bad row by its number), so
-    the operator can find and mend it.
+    the operator can find and mend it. A file that holds no kline and no bad row (a CSV of only its
+    header, a JSON ``[]``) counts one ``malformed`` reject too, as an empty file does.
     """
+    before = counter.total
+    batch = _parse_text(path, sym, interval_ms, counter)
+    if not len(batch) and counter.total == before:  # it replayed nothing without a word
+        counter.reject("malformed", 1, f"{path}: holds no kline")
+    return batch
+
+
+def _parse_text(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -> KlineBatch:
+    """:func:`parse_file` but for a file that holds no kline and no bad row."""
     try:
         text = _read_text(path)
     except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, *_ZIP_READ_ERRORS) as e:
