@@ -6,19 +6,23 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from engine_helpers import T0, klines, make_engine
+import pytest
+from engine_helpers import T0, engine_config, klines, make_engine
 
 from tui_trader.events import ClosePosition, ManualBuy
 
 D = Decimal
 
 
-async def test_a_close_cut_to_the_market_maximum_leaves_a_rest_that_can_still_be_sold() -> None:
+@pytest.mark.parametrize("slippage_bps", [0.0, 2.0])
+async def test_a_close_cut_to_the_market_maximum_leaves_a_rest_that_can_still_be_sold(slippage_bps) -> None:
     # 9 held at 100 (minimum notional 5), MARKET_LOT_SIZE's maximum lowered to 8.99: the close
     # sold 8.99 and would leave 0.01 (worth 1). The pre-trade check refused that as "dust that
     # could not be sold later - sell it all", which no order can: every close, and every exit of
     # the strategy (stop losses too), was refused while the maximum stayed below the holding.
-    h = make_engine()
+    # The rest is judged at the worst fill the slippage cap allows (0.5 %: 99.50), so the sell's
+    # own slippage does not make it dust (written off) at once.
+    h = make_engine(engine_config(broker={"slippage_bps": slippage_bps}))
     f = h.feed.filters()["AAAUSDT"]
     await h.start()
     e = h.engine
@@ -32,9 +36,9 @@ async def test_a_close_cut_to_the_market_maximum_leaves_a_rest_that_can_still_be
         e.broker.set_filters({"AAAUSDT": lower})
         res = await e.submit(ClosePosition(symbol="AAAUSDT"))
         assert res.ok, res.message
-        # the rest is worth the minimum notional (0.05 at 100 = 5): a second close sells it
+        # the rest is worth the minimum notional (0.051 at 99.50 = 5.07): a second close sells it
         rest = e.portfolio.positions["AAAUSDT"].quantity
-        assert rest == D("0.05") and res.message.startswith("SELL AAAUSDT: 8.95 @ "), res.message
+        assert rest == D("0.051") and res.message.startswith("SELL AAAUSDT: 8.949 @ "), res.message
         assert (await e.submit(ClosePosition(symbol="AAAUSDT"))).ok
         assert "AAAUSDT" not in e.portfolio.positions
     finally:
