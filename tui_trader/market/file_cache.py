@@ -8,7 +8,8 @@ the kline interval, ``<version>`` its size and modification time (ns). An edited
 touched source file is parsed again, and storing its new version deletes the entries of its older
 versions, so the cache holds at most one entry per source file. A load marks its entry used
 (modification time); entries unused for :data:`UNUSED_DAYS` days - of deleted or moved source
-files, or of an older cache format - are deleted by the first store of a process. Only files that
+files, or of an older cache format - are deleted by the first store of a process, and so are the
+temporary files that old of a store cut short (a process killed while writing). Only files that
 parsed without a single rejected row are cached, so warnings about bad rows are logged on every load.
 
 Location: ``$TUI_TRADER_CACHE_DIR`` if set (``off`` disables the cache), otherwise
@@ -132,11 +133,12 @@ class KlineFileCache:
                 Path(tmp).unlink(missing_ok=True)
 
     def prune_unused(self, days: float = UNUSED_DAYS) -> int:
-        """Delete the entries not loaded or stored for ``days`` days; returns how many. Never raises."""
+        """Delete the entries not loaded or stored for ``days`` days, and the temporary files of stores
+        that never ended (a process killed while writing) as old; returns how many. Never raises."""
         cutoff = time.time() - days * 86_400.0
         removed = 0
         try:
-            for old in self.root.glob("*.npy"):
+            for old in [*self.root.glob("*.npy"), *self.root.glob("tmp*.tmp")]:
                 try:
                     if old.stat().st_mtime < cutoff:
                         old.unlink()
