@@ -474,7 +474,11 @@ def cmd_config(args: argparse.Namespace) -> int:
             res.warnings.extend(theme_issues(res.config.ui.theme))
         _print_issues(res.errors, res.warnings, stream=sys.stdout)
         if res.errors:
-            print(f"{args.file}: INVALID ({len(res.errors)} error(s), {len(res.warnings)} warning(s))")
+            # a file that does not validate is read no further: "0 warning(s)" beside its errors said
+            # its other values were fine, and a z_score_threshold = 0.1 beside a typo went unsaid
+            warned = (f"{len(res.warnings)} warning(s)" if res.config is not None
+                      else "warnings are checked once the errors are fixed")
+            print(f"{args.file}: INVALID ({len(res.errors)} error(s), {warned})")
             return 2
         print(f"{args.file}: OK ({len(res.warnings)} warning(s))")
         return 0
