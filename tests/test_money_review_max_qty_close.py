@@ -43,3 +43,28 @@ async def test_a_close_cut_to_the_market_maximum_leaves_a_rest_that_can_still_be
         assert "AAAUSDT" not in e.portfolio.positions
     finally:
         await h.stop()
+
+
+async def test_a_partial_sell_whose_rest_the_fill_would_make_dust_is_refused_not_written_off() -> None:
+    # 9 held at 100 (minimum notional 5), 2 bps of slippage: a sell of 8.95 leaves 0.05, worth
+    # 5.00 at the last price - the pre-trade check let it go - but the sell fills at 99.98, where
+    # the rest is worth 4.999: taken off the book as dust right after the sell, realised as a loss
+    # the operator never asked for. The rest is now judged at the worst fill price, as the
+    # write-off after the sell judges it.
+    from tui_trader.events import ManualSell
+
+    h = make_engine(engine_config(broker={"slippage_bps": 2.0}))
+    await h.start()
+    e = h.engine
+    try:
+        for k in range(3):
+            await h.step(klines(T0 + k * 60_000, [100.0] * 4, open_=[100.0] * 4))
+        assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=D(900)))).ok
+        res = await e.submit(ManualSell(symbol="AAAUSDT", quantity=D("8.95")))
+        assert not res.ok and "would leave 0.05 AAAUSDT worth 4.98" in res.message, res.message
+        assert e.portfolio.positions["AAAUSDT"].quantity == D(9)  # nothing sold, nothing written off
+        # a sell leaving a rest worth the minimum at the worst fill goes out, and the rest stays
+        assert (await e.submit(ManualSell(symbol="AAAUSDT", quantity=D("8.949")))).ok
+        assert e.portfolio.positions["AAAUSDT"].quantity == D("0.051")
+    finally:
+        await h.stop()

@@ -40,7 +40,8 @@ holding_qty``, filters (step, ``min_qty``, ``max_qty`` - for a MARKET sell also
 MARKET_LOT_SIZE's - ``min_notional``, for a LIMIT sell at its limit price, and then
 ``max_notional`` too); a holding whose
 whole value is below ``min_notional`` is dust that cannot be sold, and a
-partial sell that would leave such dust behind is refused too (sell it all).
+partial sell that would leave such dust behind - the rest valued at the worst fill price the
+slippage cap allows, as the sell may fill there - is refused too (sell it all).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation
 
 from tui_trader.config import Config
-from tui_trader.execution.filters import fill_fee, limit_price, worst_buy_price
+from tui_trader.execution.filters import fill_fee, fill_tick, limit_price, worst_buy_price, worst_fill_price
 from tui_trader.models import EngineState, OrderType, Side, Source, SymbolFilters
 from tui_trader.risk.state import order_refusal
 
@@ -328,10 +329,15 @@ class PreTradeChecks:
         f = ctx.filters
         if f is not None and ctx.quantity < ctx.holding_qty:
             rest = ctx.holding_qty - ctx.quantity
+            # valued at the worst fill the slippage cap allows, as the write-off after the sell
+            # values it at the fill price: worth the minimum at the last price alone, it was dust
+            slip = _dec(self.cfg.order_execution.max_slippage_percent) or _ZERO
+            worst = worst_fill_price(ctx.price, Side.SELL, slip * 100, fill_tick(ctx.price, f))
+            value = rest * (worst if worst > 0 else ctx.price)
             # A remainder below one step is unavoidable dust (e.g. fees taken in base): not refused.
-            if rest >= f.step_size and rest * ctx.price < f.min_notional:
+            if rest >= f.step_size and value < f.min_notional:
                 out.append(
-                    f"would leave {_qty(rest)} {ctx.symbol} worth {_fmt(rest * ctx.price)}, below the minimum "
+                    f"would leave {_qty(rest)} {ctx.symbol} worth {_fmt(value)}, below the minimum "
                     f"notional {_fmt(f.min_notional)}: dust that could not be sold later - sell it all"
                 )
         return out
