@@ -455,6 +455,8 @@ class Database(QueriesMixin):
                 if not read_only:  # (an export reads what it can of a damaged file)
                     await _check_not_damaged(conn, path_str, version)
             except sqlite3.DatabaseError as exc:
+                if _is_busy(exc):  # a lock held by another program (an exclusive one blocks readers too)
+                    raise StorageError(f"cannot open the database {path_str}: {exc}{failure_hint(exc)}") from exc
                 raise StorageError(f"{path_str} is not a usable SQLite database: {exc}") from exc
             if read_only:
                 await conn.execute("PRAGMA query_only = ON")

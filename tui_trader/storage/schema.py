@@ -421,6 +421,9 @@ async def migrate(conn: aiosqlite.Connection, migrations: tuple[str, ...] | list
         await conn.execute(f"PRAGMA user_version = {int(target)}")
         await conn.execute("COMMIT")
     except BaseException:
-        await conn.execute("ROLLBACK")
+        # SQLite has already rolled back after some errors (a full disk or an I/O error at COMMIT):
+        # a ROLLBACK then fails with "no transaction is active" and hides the cause
+        if conn.in_transaction:
+            await conn.execute("ROLLBACK")
         raise
     return target
