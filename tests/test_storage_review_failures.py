@@ -1,16 +1,22 @@
 """Storage failures an operator meets on a real disk say what happened, never a traceback nor a
-misleading cause: a full disk at the schema's creation, a file locked by another program."""
+misleading cause: a full disk at the schema's creation, a damaged history table under `export`, a
+file locked by another program, a backtest's result that no longer fits on the disk."""
 
 from __future__ import annotations
 
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 import pytest
+from engine_helpers import schema_book
 
+from tui_trader.cli import main
+from tui_trader.models import Side
 from tui_trader.storage.db import Database
+from tui_trader.storage.queries import BacktestTrade
 from tui_trader.storage.schema import StorageError, migrate, user_version
 
 
@@ -40,6 +46,38 @@ async def test_a_full_disk_at_the_schema_s_commit_is_said_as_such(tmp_path: Path
         assert await user_version(conn) == 0  # nothing of the schema kept
 
 
+def _damage_table(path: Path, table: str) -> None:
+    """Overwrite the first page of ``table``'s b-tree with bytes no page starts with."""
+    con = sqlite3.connect(path)
+    root = con.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    page_size = con.execute("PRAGMA page_size").fetchone()[0]
+    con.close()
+    assert root > 1
+    with path.open("r+b") as fh:
+        fh.seek((root - 1) * page_size)
+        fh.write(b"\xff" * 64)
+
+
+def test_export_of_a_book_whose_equity_table_is_damaged_exits_2_saying_so(tmp_path: Path, capsys) -> None:
+    """The equity samples are a bulk table the open does not check: the export met the damage
+    while reading them and died with a traceback (exit 1)."""
+    db, out = tmp_path / "book.db", tmp_path / "csv"
+    con = schema_book(db)
+    con.executemany(
+        "INSERT INTO equity_snapshots (ts_ms, equity, cash, positions_value, drawdown_pct) VALUES (?, ?, '0', 0, 0)",
+        [(1000 * i, 10_000.0 + i) for i in range(1, 2_000)],
+    )
+    con.commit()
+    con.close()
+    _damage_table(db, "equity_snapshots")
+    assert main(["export", "--db", str(db), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {db}: the book cannot be read: database disk image is malformed")
+    assert "(the file is damaged: restore a backup)" in err
+    assert "Traceback" not in err
+    assert not out.exists()  # no empty folder left behind
+
+
 @pytest.mark.parametrize("read_only", [False, True])
 async def test_a_file_locked_by_another_program_is_said_locked_not_unusable(
     tmp_path: Path, read_only: bool
@@ -65,3 +103,27 @@ async def test_a_file_locked_by_another_program_is_said_locked_not_unusable(
     finally:
         other.execute("ROLLBACK")
         other.close()
+
+
+async def test_a_backtest_run_that_does_not_fit_on_the_disk_is_a_storage_error_and_stores_nothing(
+    tmp_path: Path,
+) -> None:
+    """After the whole run its result is stored at once: a full disk then was a raw sqlite3 error
+    and a traceback, with the report never shown."""
+    path = tmp_path / "bt.db"
+    db = await Database.open(path, start_writer=False)
+    try:
+        pages = int(await db.pragma("page_count"))
+        async with db._use() as conn:  # the disk fills up: no page beyond the ones there are
+            await conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+        trade = BacktestTrade(1000, "XUSDT", Side.BUY, Decimal("1.5"), Decimal("2"), Decimal("0.01"))
+        n = 20_000
+        with pytest.raises(StorageError) as err:
+            await db.save_backtest_run("run-1", 1000, {}, "data", {}, [trade], list(range(n)), [10_000.0] * n)
+        assert str(err.value).startswith(
+            f"{path}: the backtest run run-1 could not be stored: database or disk is full"
+        )
+        assert str(err.value).endswith("(the disk is full: free some space)")
+        assert await db.load_backtest_run("run-1") is None
+    finally:
+        await db.close()

@@ -21,6 +21,7 @@ import asyncio
 import csv
 import json
 import math
+import sqlite3
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any
 
 from tui_trader.clock import iso_utc as _iso_utc
 from tui_trader.outdir import out_dir_problem
-from tui_trader.storage.schema import StorageError, file_in_the_way, unreadable_book
+from tui_trader.storage.schema import StorageError, failure_hint, file_in_the_way, unreadable_book
 
 FILES = ("fills.csv", "orders.csv", "positions.csv", "equity.csv", "audit.csv")
 
@@ -105,6 +106,8 @@ async def load_book(db_path: str, out_dir: Path | None = None) -> dict[str, Any]
                 }
         except (ValueError, ArithmeticError) as exc:  # an amount or a state that is no longer readable
             raise unreadable_book(db_path, exc) from None
+        except sqlite3.Error as exc:  # a damaged page in a table the open does not check, a lock...
+            raise StorageError(f"{db_path}: the book cannot be read: {exc}{failure_hint(exc)}") from exc
 
 
 def prepare_out(out: Path) -> None:

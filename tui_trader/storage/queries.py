@@ -52,7 +52,7 @@ from tui_trader.models import (
     Source,
 )
 from tui_trader.storage.money import from_db, to_db
-from tui_trader.storage.schema import StorageError
+from tui_trader.storage.schema import StorageError, failure_hint
 
 if TYPE_CHECKING:
     from tui_trader.clock import Clock
@@ -512,6 +512,7 @@ class QueriesMixin:
 
     _clock: Clock
     writer: BatchedWriter
+    path: str
 
     if TYPE_CHECKING:
 
@@ -1524,7 +1525,12 @@ class QueriesMixin:
                     "INSERT INTO backtest_equity (run_id, seq, ts_ms, equity) VALUES (?,?,?,?)", eq_rows
                 )
 
-        await self._critical(body)
+        try:
+            await self._critical(body)
+        except sqlite3.Error as exc:  # a full disk after the whole run: said, not a traceback
+            raise StorageError(
+                f"{self.path}: the backtest run {run_id} could not be stored: {exc}{failure_hint(exc)}"
+            ) from exc
 
     async def list_backtest_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         """The most recent stored runs, oldest first (run_id, created_ms, data_desc, summary)."""
