@@ -531,14 +531,17 @@ def _cached_data(
 class _Kept(logging.Handler):
     """Keeps the messages of the records it gets, each once, in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, forward: logging.Handler | None = None) -> None:
         super().__init__(logging.WARNING)
         self.messages: list[str] = []
+        self.forward = forward  # also handles every record (see said_warnings)
 
     def emit(self, record: logging.LogRecord) -> None:
         msg = record.getMessage()
         if msg not in self.messages:
             self.messages.append(msg)
+        if self.forward is not None and record.levelno >= self.forward.level:
+            self.forward.handle(record)
 
 
 @contextmanager
@@ -546,7 +549,10 @@ def said_warnings() -> Iterator[list[str]]:
     """The warnings ``tui_trader`` logs inside the block, listed in what it yields (each once) and
     still said as usual."""
     logger = logging.getLogger("tui_trader")
-    kept = _Kept()
+    # With no handler configured (`tui-trader backtest` sets none up) a record goes to
+    # logging.lastResort, on stderr; the handler added here took its place, and the data's
+    # rejected rows were said nowhere: it passes them on to lastResort itself.
+    kept = _Kept(None if logger.hasHandlers() else logging.lastResort)
     logger.addHandler(kept)
     try:
         yield kept.messages
