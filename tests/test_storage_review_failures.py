@@ -127,3 +127,21 @@ async def test_a_backtest_run_that_does_not_fit_on_the_disk_is_a_storage_error_a
         assert await db.load_backtest_run("run-1") is None
     finally:
         await db.close()
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+async def test_a_negative_schema_version_is_refused_before_anything_is_written(
+    tmp_path: Path, read_only: bool
+) -> None:
+    """PRAGMA user_version is a signed number: a hand edit or a damaged header can make it negative.
+    The migrations then started at MIGRATIONS[-5] (IndexError, a traceback) or ran the last one
+    over a book that has it already."""
+    path = tmp_path / "book.db"
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA user_version = -5")
+    con.commit()
+    con.close()
+    before = path.read_bytes()
+    with pytest.raises(StorageError, match=r"is not a tui-trader database: its schema version .* is -5"):
+        await Database.open(path, start_writer=False, read_only=read_only)
+    assert path.read_bytes() == before

@@ -451,6 +451,11 @@ class Database(QueriesMixin):
                         f"{path_str}: database schema version {version} is newer than this tui-trader supports "
                         f"({SCHEMA_VERSION}); upgrade tui-trader or use another database file"
                     )
+                if version < 0:  # a hand edit or a damaged header: no migration starts below 0
+                    raise StorageError(
+                        f"{path_str} is not a tui-trader database: its schema version (PRAGMA user_version) is "
+                        f"{version}, none that tui-trader writes; give another --db file"
+                    )
                 await _check_ours(conn, path_str, version, read_only=read_only)
                 if not read_only:  # (an export reads what it can of a damaged file)
                     await _check_not_damaged(conn, path_str, version)
