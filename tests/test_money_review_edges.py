@@ -88,3 +88,43 @@ def test_a_limit_entry_at_a_price_below_one_tick_sizes_to_zero_instead_of_raisin
     assert position_size(sig, D(10_000), D("0.004"), 0.01, cfg, f) == 0
     # one tick and above: sized as before (the limit price is at least one tick)
     assert position_size(sig, D(10_000), D("0.01"), 0.01, cfg, f) > 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tick=st.sampled_from([D("1e-8"), D("0.0001"), D("0.01")]),
+    step=st.sampled_from([D("1e-8"), D("0.001"), D("1")]),
+    min_notional=st.sampled_from([D(1), D(5), D(10)]),
+    price_ticks=st.integers(1, 10**6),
+    extra_steps=st.integers(0, 3),
+    slip=st.sampled_from([(0.0, 0.0, 0.0), (2.0, 0.0, 0.5), (2.0, 0.1, 0.5), (50.0, 5.0, 3.0)]),
+    limit=st.booleans(),
+)
+def test_a_partial_sell_the_checks_pass_never_leaves_a_rest_written_off_as_dust(
+    tick, step, min_notional, price_ticks, extra_steps, slip, limit
+):
+    # The rest kept back is about the minimum notional at the last price: where the sell fills
+    # (slipped, or at its limit), the engine's write-off after the sell must not find it dust.
+    from tui_trader.engine import _dust_reason
+    from tui_trader.execution.filters import limit_price, round_to_step
+    from tui_trader.risk.checks import PreTradeChecks
+
+    f = SymbolFilters("XUSDT", "X", "USDT", tick, step, step, D(0), min_notional)
+    price = price_ticks * tick
+    keep = round_to_step(min_notional / price, step, "ROUND_CEILING") + extra_steps * step
+    held = keep + 1000 * step
+    qty = held - keep
+    bps, impact, cap = slip
+    cfg = Config.model_validate({
+        "broker": {"fee_rate": 0.001, "slippage_bps": bps, "slippage_impact": impact},
+        "order_execution": {"max_slippage_percent": cap, "use_limit_orders": limit},
+    })
+    if PreTradeChecks(cfg).check_exit("XUSDT", qty, price, held, f):
+        return
+    b = PaperBroker(cfg, ManualClock(JAN1), {"XUSDT": float(price)}.get, {"XUSDT": f},
+                    quote_volume_fn=lambda s: 1e6, balances={"USDT": D(0), "X": held})
+    lp = limit_price(price, Side.SELL, cfg.order_execution.limit_order_buffer_percent, f) if limit else None
+    req = OrderRequest("tt-1", "XUSDT", Side.SELL, OrderType.LIMIT if limit else OrderType.MARKET, qty, lp)
+    res = asyncio.run(b.submit(req))  # what the checks pass the broker takes
+    for fl in res.fills:
+        assert _dust_reason(held - fl.quantity, fl.price, f) == ""
