@@ -27,6 +27,7 @@ from tui_trader.clock import parse_duration
 from tui_trader.config import Config
 from tui_trader.events import StartupProgress
 from tui_trader.monitor.health import FEED_COUNTERS, describe_feed_counts, feed_counts
+from tui_trader.storage.schema import StorageError
 
 log = logging.getLogger("tui_trader.headless")
 #: Signals that stop a run cleanly (flush, close, exit 0); SIGHUP: the SSH session it was started from dropped.
@@ -216,10 +217,14 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
         summary = engine.summary() if engine._started else {}
         feed_health = engine.feed.health() if engine._started else {}
         failing = sys.exc_info()[1]
+        if started_up and isinstance(failing, StorageError):
+            failing.during_run = True  # type: ignore[attr-defined] # see main_run
         try:
             await engine.stop()
         except Exception as exc:
             if failing is None:
+                if isinstance(exc, StorageError):  # the final flush of a database that opened
+                    exc.during_run = True  # type: ignore[attr-defined]
                 raise
             # the run already failed (e.g. its storage): the stop's own failure (a final flush
             # that cannot write either) is logged, and the first cause is the one reported
@@ -324,6 +329,14 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
             return 2
         except FeedError as exc:  # the exchange unreachable or refusing (after the feed's own retries)
             log.error("%s", exc, extra={"stderr": False})
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except StorageError as exc:
+            if not getattr(exc, "during_run", False):
+                raise  # the --db is no usable book (not a database, damaged, newer): the CLI's exit 2
+            # the database failed while the run traded (a disk that ran full): a runtime failure,
+            # exit 1; it exited 2, "bad usage or configuration", and a supervisor told apart by
+            # the code left it down as misconfigured (the engine logged it already)
             print(f"error: {exc}", file=sys.stderr)
             return 1
         # the summary in the log file too (not again on stderr): after an SSH session dropped, the
