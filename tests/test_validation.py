@@ -129,9 +129,14 @@ def test_closed_klines_with_times_that_do_not_fit_the_interval_are_bad_time() ->
     assert len(validate_kline_batch(b, 3, last_arr(), c2)) == 4 and c2.by_reason == {"bad_time": 2}
     # a local clock a few minutes slow (no NTP) still takes the klines that just closed
     assert len(validate_kline_batch(good_batch(6), 3, last_arr(), RejectCounter(), now_ms=now - 5 * IV)) == 6
-    # in-progress klines are not judged on time: the current one closes in the future
+    # in-progress klines are not judged on their grid or close time (the current one closes in the
+    # future), only on opening after the clock's slack: the one two days ahead
     b.closed[:] = False
-    assert len(validate_kline_batch(b, 3, last_arr(), RejectCounter(), now_ms=now)) == 6
+    c3 = RejectCounter()
+    out = validate_kline_batch(b, 3, last_arr(), c3, now_ms=now)
+    assert out.open_time.tolist() == [int(b.open_time[k]) for k in (0, 1, 2, 3, 5)]
+    assert c3.by_reason == {"bad_time": 1}
+    assert len(validate_kline_batch(b, 3, last_arr(), RejectCounter())) == 6  # without a clock: all
 
 
 def test_in_progress_kline_is_checked_for_values_but_not_recorded() -> None:

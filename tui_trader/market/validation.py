@@ -15,7 +15,9 @@ Reasons (a row is counted once, under the first rule it breaks, in this order):
                         interval_ms - 1``) or that closes after ``now_ms + FUTURE_SLACK_MS`` (10 min; only
                         when the caller passes its clock's ``now_ms``): one such kline would raise
                         the symbol's last open time and make every real kline after it a "duplicate";
-                        also a price whose event time is after ``now_ms + FUTURE_SLACK_MS``
+                        also an in-progress kline that opens after ``now_ms + FUTURE_SLACK_MS`` (its
+                        close would be the symbol's price as of then), and a price whose event time
+                        is after it
 ``non_finite``          NaN / inf in a price or volume
 ``non_positive_price``  open, high, low or close <= 0
 ``negative_volume``     volume, quote volume or taker-buy volume < 0
@@ -358,8 +360,9 @@ def validate_kline_batch(
     ``source`` (e.g. a replay file's path): the log line of each reject names it and the open
     time of the first rejected row, so the operator can find the rows; default: just "kline".
 
-    ``now_ms`` (the feed's clock): closed klines closing after ``now_ms + FUTURE_SLACK_MS``
-    are rejected as ``bad_time``; None (replays of history) skips that one rule.
+    ``now_ms`` (the feed's clock): closed klines closing after ``now_ms + FUTURE_SLACK_MS``, and
+    in-progress ones opening after it, are rejected as ``bad_time``; None (replays of history)
+    skips that one rule.
 
     ``last_open_time`` (int64, shape ``(n_symbols,)``, ``-1`` = none yet) holds the
     newest accepted *closed* open time per symbol; it is updated in place for the
@@ -455,9 +458,13 @@ def _bad_times(batch: KlineBatch, now_ms: int | None) -> np.ndarray | None:
     bad = ct != ot + (iv - 1)
     if iv > 0 and MS_PER_DAY % iv == 0:  # weekly klines open on Mondays, not on the epoch's grid
         bad |= ot % iv != 0
+    closed = batch.closed.astype(bool)
+    bad &= closed
     if now_ms is not None:
-        bad |= ct > int(now_ms) + FUTURE_SLACK_MS
-    bad &= batch.closed.astype(bool)
+        # an in-progress kline closes in the future but opens before now: one opening a year ahead
+        # set its symbol's price as of then, and every real price before then was "older"
+        late = int(now_ms) + FUTURE_SLACK_MS
+        bad |= np.where(closed, ct > late, ot > late)
     return bad if bad.any() else None
 
 
