@@ -1,7 +1,7 @@
 """A headless run whose SSH session dropped: the terminal is gone (every write to it fails with
 EIO) and SIGHUP arrives. The run stopped cleanly, but printing the summary on the dead terminal
 raised: a traceback and exit 1, and the summary was lost. Now it exits 0 and the summary is in the
-log file, with the figures the database holds."""
+log file, with the figures the database holds, after a line naming the signal."""
 
 from __future__ import annotations
 
@@ -56,7 +56,12 @@ def test_a_hang_up_with_the_terminal_gone_exits_0_and_logs_the_summary(tmp_path:
     stderr = err_file.read_text()
     assert rc == 0, stderr[-2000:]
     assert "Traceback" not in stderr
-    lines = [ln for ln in log_file.read_text().splitlines() if "tui_trader.headless: run summary: " in ln]
+    log_text = log_file.read_text()
+    # the log says what ended the run: the hang-up (it said nothing of a signal)
+    assert (
+        "tui_trader.headless: SIGHUP received (the session it was started from hung up): stopping" in log_text
+    )
+    lines = [ln for ln in log_text.splitlines() if "tui_trader.headless: run summary: " in ln]
     assert len(lines) == 1
     summary = json.loads(lines[0].split("run summary: ", 1)[1])
     assert summary["stopped_by"] == "signal"

@@ -168,9 +168,18 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
     unsubscribe = engine.bus.subscribe(lambda ev: startup_bar.update(ev.stage, ev.done, ev.total), StartupProgress)
     loop = asyncio.get_running_loop()
     stop_event = asyncio.Event()
+
+    def on_signal(sig: signal.Signals) -> None:
+        # said in the log: the morning after, it told neither that a signal ended the run nor
+        # which (a hang-up of the SSH session, or a kill)
+        hup = " (the session it was started from hung up)" if sig.name == "SIGHUP" else ""
+        again = "; already stopping" if stop_event.is_set() else ""
+        log.info("%s received%s: stopping%s", sig.name, hup, again)
+        stop_event.set()
+
     for sig in _STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError):  # non-Unix
-            loop.add_signal_handler(sig, stop_event.set)
+            loop.add_signal_handler(sig, on_signal, sig)
     t0 = time.perf_counter()
     stopped_by = "data ended"
     started_up = False
