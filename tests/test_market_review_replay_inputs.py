@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tui_trader.market import replay
 from tui_trader.market.replay import ReplayError, load_klines, parse_file
 from tui_trader.market.validation import RejectCounter
 
@@ -127,3 +128,31 @@ def test_a_file_holding_no_kline_is_counted_as_an_empty_one_is(
     assert len(data.klines) == 3
     assert data.rejects == {str(bad): {"malformed": 1}}
     assert any(f"{bad}: holds no kline" in r.getMessage() for r in caplog.records)
+
+
+def test_a_large_csv_cut_short_is_read_in_chunks_not_all_as_lists_of_strings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One bad line (a file cut short) sends a CSV to the row-by-row reader: all its rows as lists
+    of strings took ~18 times the file's size (6 GB for a month of 1s klines). Read a chunk of rows
+    at a time (chunks made small here, so that a small file has several), every good row is kept,
+    the bad one named by its line, in a few times the file's size."""
+    monkeypatch.setattr(replay, "SLOW_CSV_ROWS", 1_000, raising=False)
+    n, t0 = 10_000, JAN1_2025 * 1000
+    path = tmp_path / "BTCUSDT-1s-2025-01.csv"
+    text = "".join(
+        f"{t0 + i * 1_000_000},94591.79,94591.8,94591.78,94591.79,0.12345,{t0 + i * 1_000_000 + 999_999},"
+        "11677.4928134,42,0.061,5770.0987852,0\n"
+        for i in range(n)
+    )
+    path.write_text(text[:-30])  # the last line cut short
+    counter = RejectCounter()
+    tracemalloc.start()
+    try:
+        batch = parse_file(path, 0, 1000, counter)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert counter.by_reason == {"malformed": 1} and len(batch) == n - 1
+    assert batch.open_time.tolist() == [JAN1_2025 + i * 1000 for i in range(n - 1)]
+    assert peak < 10 * path.stat().st_size, f"{peak / path.stat().st_size:.1f} times the file's size"
