@@ -430,6 +430,7 @@ class EngineRecovery:
             pf.cash = cash
             pf.peak_equity = max(pf.peak_equity + flow, MIN_REFERENCE_EQUITY)
             pf.day_start_equity = max(pf.day_start_equity + flow, MIN_REFERENCE_EQUITY)
+            pf.equity += flow  # the last mark's equity too: the next UTC day starts from it
             if self.db is not None:
                 # with a mark: equity points from before the money moved must not raise the peak again
                 async with self.db.transaction():

@@ -47,9 +47,10 @@ Marks, equity, daily PnL and drawdown are analytics and use float:
 ``day_start_equity``, reset at the first mark of each UTC day - the day is
 taken from the *injected* timestamp (``mark(..., ts_ms=...)`` or the optional
 clock), never from wall time. When the previous mark was on the day before, the
-new day starts from the equity at that mark's prices (the last known before
-midnight), so a move over a period straddling midnight counts for the new day
-instead of escaping the daily-loss breaker; otherwise (the first mark, a gap of
+new day starts from the equity at that mark (the last known before midnight;
+money moved outside the book since moves it too), so a move over a period
+straddling midnight - held or sold meanwhile, fees included - counts for the new
+day instead of escaping the daily-loss breaker; otherwise (the first mark, a gap of
 days, a restart) from the equity at the new day's first mark. ``drawdown_pct`` is measured from the highest
 equity seen (unrealised PnL included).
 """
@@ -340,11 +341,12 @@ class Portfolio:
             ts_ms = self._clock.now_ms()
         day = None if ts_ms is None else int(ts_ms) // MS_PER_DAY
         # The day's reference when the previous mark was on the day before: the equity at that
-        # mark's prices (the last known before midnight, with the book as it is now), so a move
-        # over the period that straddles midnight counts for the new day rather than for none.
+        # mark (the last known before midnight), so a move over the period that straddles
+        # midnight counts for the new day rather than for none - sold meanwhile too: with the
+        # book as it is now, a sale's cash already held the loss, which then counted for no day.
         before = None
         if day is not None and self.day is not None and day == self.day + 1 and self.last_mark_ms is not None:
-            before = float(self.cash) + self.positions_value
+            before = self.equity
         for sym in self.positions:
             p = get(sym)
             if p is None:
