@@ -145,3 +145,59 @@ async def test_a_negative_schema_version_is_refused_before_anything_is_written(
     with pytest.raises(StorageError, match=r"is not a tui-trader database: its schema version .* is -5"):
         await Database.open(path, start_writer=False, read_only=read_only)
     assert path.read_bytes() == before
+
+
+def _add_audit_rows(con: sqlite3.Connection) -> None:
+    rows = [(i, "ui", "x" * 200, "{}", 1, "o") for i in range(3_000)]
+    con.executemany(
+        "INSERT INTO audit_log (ts_ms, source, action, args_json, ok, outcome) VALUES (?,?,?,?,?,?)", rows
+    )
+
+
+def _restore_beside_a_stale_wal(book: Path, backup: Path) -> None:
+    """``backup``: a copy of ``book`` now; ``book`` then changes, and a kill leaves commits in its
+    WAL; the backup is restored over it, the WAL and its index left beside it."""
+    backup.write_bytes(book.read_bytes())
+    con = sqlite3.connect(book, isolation_level=None)
+    con.execute("PRAGMA wal_autocheckpoint = 0")
+    con.execute("PRAGMA synchronous = OFF")  # no fsync: the test is about which bytes, not the disk
+    _add_audit_rows(con)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    _add_audit_rows(con)  # commits in the WAL only, as a kill -9 leaves them
+    left = {s: Path(f"{book}{s}").read_bytes() for s in ("-wal", "-shm")}
+    con.close()
+    book.write_bytes(backup.read_bytes())  # the backup restored, without a word about the WAL
+    for s, data in left.items():
+        Path(f"{book}{s}").write_bytes(data)
+
+
+def _move_wal_away(book: Path) -> None:
+    for s in ("-wal", "-shm"):
+        Path(f"{book}{s}").unlink()
+
+
+async def test_a_backup_restored_beside_the_replaced_file_s_wal_is_left_as_it_was_and_the_wal_named(
+    tmp_path: Path,
+) -> None:
+    """The operator restores a backup over a book that a crash left with a -wal file. SQLite takes
+    that WAL for the copy's own last commits: the book reads as damaged and is refused; but the
+    refusing connection copied the WAL into the file as it closed, damaging the restored copy for
+    good (and the message sent the operator to restore a backup, again)."""
+    book, backup = tmp_path / "book.db", tmp_path / "backup.db"
+    db = await Database.open(book, start_writer=False)
+    await db.close()
+    _restore_beside_a_stale_wal(book, backup)
+    with pytest.raises(StorageError) as err:
+        await Database.open(book, start_writer=False)
+    assert "the database file is damaged" in str(err.value)
+    assert str(err.value).endswith(
+        "if this file was restored from a backup, first move away the book.db-wal and book.db-shm files "
+        "beside it: they are the replaced file's"
+    )
+    assert book.read_bytes() == backup.read_bytes()  # nothing written: the copy is still good
+    _move_wal_away(book)
+    db = await Database.open(book, start_writer=False)  # what the message says, then it opens
+    try:
+        assert await db.integrity_check() == "ok"
+    finally:
+        await db.close()

@@ -316,7 +316,48 @@ async def _check_not_damaged(conn: aiosqlite.Connection, path: str, version: int
         if problems:
             first = (problems[0].replace("*** in database main ***", "").strip().splitlines() or ["?"])[0]
             raise StorageError(f"{path}: the database file is damaged ({first}); nothing was written to it: "
-                               "restore a backup, or start a new book with another --db")
+                               f"restore a backup, or start a new book with another --db{_stale_wal_hint(path)}")
+
+
+def _wal_beside(path: str) -> bool:
+    """A ``-wal`` file with commits in it is beside the database file at ``path``."""
+    wal = Path(f"{path}-wal")
+    return wal.is_file() and wal.stat().st_size > 0
+
+
+def _stale_wal_hint(path: str) -> str:
+    """SQLite reads the ``-wal`` file beside a file as that file's last commits, whatever file it
+    is: one left by the file a backup replaced damages the copy. Said when there is one."""
+    if not _wal_beside(path):
+        return ""
+    name = Path(path).name
+    return (f"; if this file was restored from a backup, first move away the {name}-wal and "
+            f"{name}-shm files beside it: they are the replaced file's")
+
+
+async def _check_file(conn: aiosqlite.Connection, path: str, *, read_only: bool) -> None:
+    """Refuse (:class:`StorageError`) a file this program must not open: a newer or a negative
+    schema version, a file that is not a tui-trader database, a damaged book (not for a read-only
+    open: an export reads what it can), a file another program holds locked."""
+    try:
+        version = await user_version(conn)
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{path}: database schema version {version} is newer than this tui-trader supports "
+                f"({SCHEMA_VERSION}); upgrade tui-trader or use another database file"
+            )
+        if version < 0:  # a hand edit or a damaged header: no migration starts below 0
+            raise StorageError(
+                f"{path} is not a tui-trader database: its schema version (PRAGMA user_version) is "
+                f"{version}, none that tui-trader writes; give another --db file"
+            )
+        await _check_ours(conn, path, version, read_only=read_only)
+        if not read_only:  # (an export reads what it can of a damaged file)
+            await _check_not_damaged(conn, path, version)
+    except sqlite3.DatabaseError as exc:
+        if _is_busy(exc):  # a lock held by another program (an exclusive one blocks readers too)
+            raise StorageError(f"cannot open the database {path}: {exc}{failure_hint(exc)}") from exc
+        raise StorageError(f"{path} is not a usable SQLite database: {exc}") from exc
 
 
 class Database(QueriesMixin):
@@ -439,30 +480,24 @@ class Database(QueriesMixin):
                 sqlite3.connect(path_str, timeout=0).close()
             except (OSError, sqlite3.Error) as exc:  # a folder, no permission, no such device...
                 raise StorageError(f"cannot open the database {path_str}: {exc}") from exc
+        first_read_only = not read_only and not memory and _wal_beside(path_str)
+        if first_read_only:
+            # checked first on a read-only connection, so that a file refused is left exactly as it
+            # was: a connection that may write copies the WAL into the file as it closes, and the WAL
+            # beside a file restored from a backup is the replaced file's (it would damage the copy)
+            check = await _connect(_read_only_uri(path_str), int(busy_timeout_ms), uri=True)
+            try:
+                await check.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+                await _check_file(check, path_str, read_only=False)
+            finally:
+                await check.close()
         # money transactions may run on the event loop thread while the connection is
         # idle (see the module docs); access stays serialised.
         conn = await _connect(ro_uri if read_only else path_str, int(busy_timeout_ms), uri=read_only)
         try:
             await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            try:
-                version = await user_version(conn)
-                if version > SCHEMA_VERSION:
-                    raise SchemaVersionError(
-                        f"{path_str}: database schema version {version} is newer than this tui-trader supports "
-                        f"({SCHEMA_VERSION}); upgrade tui-trader or use another database file"
-                    )
-                if version < 0:  # a hand edit or a damaged header: no migration starts below 0
-                    raise StorageError(
-                        f"{path_str} is not a tui-trader database: its schema version (PRAGMA user_version) is "
-                        f"{version}, none that tui-trader writes; give another --db file"
-                    )
-                await _check_ours(conn, path_str, version, read_only=read_only)
-                if not read_only:  # (an export reads what it can of a damaged file)
-                    await _check_not_damaged(conn, path_str, version)
-            except sqlite3.DatabaseError as exc:
-                if _is_busy(exc):  # a lock held by another program (an exclusive one blocks readers too)
-                    raise StorageError(f"cannot open the database {path_str}: {exc}{failure_hint(exc)}") from exc
-                raise StorageError(f"{path_str} is not a usable SQLite database: {exc}") from exc
+            if not first_read_only:
+                await _check_file(conn, path_str, read_only=read_only)
             if read_only:
                 await conn.execute("PRAGMA query_only = ON")
             elif not memory:
