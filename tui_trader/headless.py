@@ -32,6 +32,16 @@ from tui_trader.storage.schema import StorageError
 log = logging.getLogger("tui_trader.headless")
 #: Signals that stop a run cleanly (flush, close, exit 0); SIGHUP: the SSH session it was started from dropped.
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _stop_signals() -> tuple[signal.Signals, ...]:
+    """The :data:`_STOP_SIGNALS` to handle: not SIGHUP or SIGINT when ignored as the run started,
+    which is what ``nohup`` (SIGHUP) and a shell's background job (SIGINT) do so that the run
+    outlives the session: handling them anyway stopped a ``nohup`` run at the SSH logout."""
+    keep = getattr(signal, "SIGTERM", None)
+    return tuple(s for s in _STOP_SIGNALS if s == keep or signal.getsignal(s) != signal.SIG_IGN)
+
+
 #: The summary's figures of the book (null in ``--json`` when a signal stopped the start-up).
 BOOK_FIGURES = ("final_equity", "return_pct", "cash", "fees_paid", "open_positions", "starting_balance",
                 "book_resumed")
@@ -177,7 +187,7 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
         log.info("%s received%s: stopping%s", sig.name, hup, again)
         stop_event.set()
 
-    for sig in _STOP_SIGNALS:
+    for sig in _stop_signals():
         with contextlib.suppress(NotImplementedError, RuntimeError):  # non-Unix
             loop.add_signal_handler(sig, on_signal, sig)
     t0 = time.perf_counter()
