@@ -156,3 +156,17 @@ def test_a_large_csv_cut_short_is_read_in_chunks_not_all_as_lists_of_strings(
     assert counter.by_reason == {"malformed": 1} and len(batch) == n - 1
     assert batch.open_time.tolist() == [JAN1_2025 + i * 1000 for i in range(n - 1)]
     assert peak < 10 * path.stat().st_size, f"{peak / path.stat().st_size:.1f} times the file's size"
+
+
+def test_a_symbol_folder_linked_in_is_read_and_a_link_back_up_ends(tmp_path: Path) -> None:
+    # rglob does not follow symlinked folders: BTCUSDT, linked in from a larger disk, was left
+    # out of the replay without a word
+    put(tmp_path / "disk" / "BTCUSDT" / "1h" / "2025-01-01.json", json.dumps(rows()))
+    data = tmp_path / "data"
+    put(data / "ETHUSDT" / "1h" / "2025-01-01.json", json.dumps(rows()))
+    (data / "BTCUSDT").symlink_to(tmp_path / "disk" / "BTCUSDT", target_is_directory=True)
+    (data / "BTC2").symlink_to(tmp_path / "disk", target_is_directory=True)  # the same folder again
+    (data / "ETHUSDT" / "1h" / "up").symlink_to(data, target_is_directory=True)  # a loop
+    out = load_klines(data, "1h", file_cache=None)
+    assert out.symbols == ["BTCUSDT", "ETHUSDT"] and len(out.klines) == 6
+    assert out.rejects == {} and len(out.files) == 2  # each file read once

@@ -32,11 +32,12 @@ import dataclasses
 import io
 import json
 import logging
+import os
 import re
 import warnings
 import zipfile
 import zlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -127,6 +128,25 @@ def misnamed(path: Path) -> bool:
     return in_interval_folder or bool(re.match(_VISION_RE.pattern, path.name, re.IGNORECASE))
 
 
+def _files_under(root: Path) -> Iterator[Path]:
+    """The files under the folder ``root``, at any depth, symlinked folders followed (each real
+    folder once, so a link back up ends). ``rglob`` does not follow them: a symbol's folder linked
+    in from a larger disk was left out of the replay without a word."""
+    seen: set[tuple[int, int]] = set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(folder)
+        except OSError:
+            subfolders[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            subfolders[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        for name in names:
+            yield Path(folder) / name
+
+
 def discover(
     paths: str | Path | Sequence[str | Path], skipped: list[Path] | None = None
 ) -> list[tuple[Path, str, str]]:
@@ -142,7 +162,7 @@ def discover(
     for item in items:
         p = Path(item).expanduser()
         if p.is_dir():
-            for f in p.rglob("*"):
+            for f in _files_under(p):
                 if f.is_file():
                     c = classify(f)
                     if c:
