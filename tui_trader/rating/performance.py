@@ -9,8 +9,12 @@ Units
 * ``taker_ratio``: taker-buy base volume / base volume, a fraction in [0, 1]
   (0.5 when the volume is 0).
 * ``sigma`` (``volatility``): the symbol's recent return volatility, the
-  population standard deviation of simple per-kline returns, as a FRACTION
-  (0.05 = 5 %); it saturates at 0.05.
+  standard deviation of simple per-kline returns, as a FRACTION (0.05 = 5 %);
+  it saturates at 0.05. :func:`return_volatility` here gives the population
+  figure (ddof 0); the engine (:mod:`tui_trader.rating.periods`) passes the
+  sample figure (ddof 1) of the last ``rating.volatility_window`` klines
+  (``MarketCache.return_volatility``), and 0 where it is not known yet (fewer
+  than 3 closes), so such a symbol still plays, without the volatility term.
 
 The score lies in [-0.9, 1.0]. Missing data is NaN all the way: any input that
 is NaN (or otherwise invalid, see each function) gives a NaN score, which the
