@@ -38,7 +38,10 @@ class EngineLock:
 
     def __init__(self, db_path: str | os.PathLike[str]) -> None:
         self.db_path = Path(db_path).expanduser()  # like Database.open
-        self.path = self.db_path.with_name(self.db_path.name + ".lock")
+        # beside the file itself: a symbolic link to the book (or to a folder on its path) named
+        # another lock, and two engines traded one book
+        real = Path(os.path.realpath(self.db_path))
+        self.path = real.with_name(real.name + ".lock")
         self._fd: int | None = None
 
     @classmethod
