@@ -128,3 +128,16 @@ def test_a_partial_sell_the_checks_pass_never_leaves_a_rest_written_off_as_dust(
     res = asyncio.run(b.submit(req))  # what the checks pass the broker takes
     for fl in res.fills:
         assert _dust_reason(held - fl.quantity, fl.price, f) == ""
+
+
+def test_the_step_check_of_a_huge_holding_is_exact_not_an_error():
+    # 1e20 units on a 1e-8 step: the quotient has 29 digits, and the check's `q % step` in the
+    # default 28-digit context raised decimal.InvalidOperation out of check_exit (and
+    # check_entry) instead of answering; the broker's filters (60 digits) judge it fine.
+    from tui_trader.risk.checks import PreTradeChecks
+
+    f = SymbolFilters("XUSDT", "X", "USDT", D("1e-8"), D("1e-8"), D("1e-8"), D(0), D(5))
+    checks = PreTradeChecks(Config())
+    assert checks.check_exit("XUSDT", D("1e20"), D("0.00001"), D("2e20"), f) == []
+    off = checks.check_exit("XUSDT", D("100000000000000000000.000000001"), D("0.00001"), D("2e20"), f)
+    assert off == ["quantity 100000000000000000000.000000001 is not a multiple of the step size 0.00000001"]

@@ -51,7 +51,14 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation
 
 from tui_trader.config import Config
-from tui_trader.execution.filters import fill_fee, fill_tick, limit_price, worst_buy_price, worst_fill_price
+from tui_trader.execution.filters import (
+    fill_fee,
+    fill_tick,
+    is_multiple,
+    limit_price,
+    worst_buy_price,
+    worst_fill_price,
+)
 from tui_trader.models import EngineState, OrderType, Side, Source, SymbolFilters
 from tui_trader.risk.state import order_refusal
 
@@ -112,7 +119,7 @@ def _fmt_below(d: Decimal, limit: Decimal) -> str:
 
 def _qty(d: Decimal) -> str:
     """A base quantity with every significant digit and no exponent."""
-    return f"{d.normalize():f}"
+    return f"{d.normalize(_CTX):f}"  # every digit: the default context keeps 28
 
 
 def _dec(value: Decimal | float | int) -> Decimal | None:
@@ -194,7 +201,7 @@ class PreTradeChecks:
         if lot.max_qty > 0 and q > lot.max_qty:
             extra = " for a market order" if lot.max_qty != f.max_qty else ""
             out.append(f"quantity {_qty(q)} above the maximum {_qty(lot.max_qty)}{extra}")
-        if lot.step_size > 0 and q % lot.step_size != 0:
+        if not is_multiple(q, lot.step_size):  # exact (60 digits): 1e20 on a 1e-8 step overflowed 28
             out.append(f"quantity {_qty(q)} is not a multiple of the step size {_qty(lot.step_size)}")
         if notional < f.min_notional:
             shown = _fmt_below(notional, f.min_notional)
