@@ -754,7 +754,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         refuse_empty_values(args)
         code = handlers[args.command](args)
-        sys.stdout.flush()  # a closed pipe fails here, not in the interpreter's flush at exit
+        if sys.stdout is not None:  # (None: started with stdout closed, `>&-`: a traceback after the work)
+            sys.stdout.flush()  # a closed pipe fails here, not in the interpreter's flush at exit
         return code
     except ConfigError as exc:
         flags = [_flag_of(args, issue.path) for issue in exc.issues]

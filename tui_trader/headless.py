@@ -366,7 +366,8 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
             print(json.dumps(summary, sort_keys=True))
         else:
             print_summary(summary, console)
-        sys.stdout.flush()
+        if sys.stdout is not None:  # (None: started with stdout closed, `>&-`)
+            sys.stdout.flush()
     except OSError as exc:
         if exc.errno != errno.EIO:  # (a closed pipe is the CLI's: exit 1, quietly)
             raise
