@@ -68,3 +68,27 @@ async def test_a_partial_sell_whose_rest_the_fill_would_make_dust_is_refused_not
         assert e.portfolio.positions["AAAUSDT"].quantity == D("0.051")
     finally:
         await h.stop()
+
+
+async def test_a_holding_too_small_to_split_is_not_written_off_by_the_cut() -> None:
+    # 0.09 held at 100 (worth 9), MARKET_LOT_SIZE's maximum 0.08: selling 0.08 leaves 0.01 of dust,
+    # and keeping the minimum notional back (0.051) leaves only 0.039 to sell - below it too. No
+    # split sells it all, so the close stays refused as before (the operator may override, or
+    # wait for the maximum to rise); it must not write the whole position off as dust.
+    h = make_engine()
+    f = h.feed.filters()["AAAUSDT"]
+    await h.start()
+    e = h.engine
+    try:
+        for k in range(3):
+            await h.step(klines(T0 + k * 60_000, [100.0] * 4, open_=[100.0] * 4))
+        assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=D(9)))).ok
+        assert e.portfolio.positions["AAAUSDT"].quantity == D("0.09")
+        lower = replace(f, market_max_qty=D("0.08"))
+        e.filters["AAAUSDT"] = lower
+        e.broker.set_filters({"AAAUSDT": lower})
+        res = await e.submit(ClosePosition(symbol="AAAUSDT"))
+        assert not res.ok and "would leave 0.01 AAAUSDT" in res.message, res.message
+        assert e.portfolio.positions["AAAUSDT"].quantity == D("0.09")  # still held, not written off
+    finally:
+        await h.stop()

@@ -1449,7 +1449,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 worst = worst_fill_price(price, Side.SELL, slip, fill_tick(price, f))
                 if worst > 0 and (pos.quantity - qty) * worst < f.min_notional:
                     keep = round_to_step(f.min_notional / worst, f.step_size, ROUND_CEILING)
-                    qty = quantize_qty(max(pos.quantity - keep, Decimal(0)), f)
+                    less = quantize_qty(max(pos.quantity - keep, Decimal(0)), f)
+                    if not _dust_reason(less, worst, f):  # (else no split sells it all: as before)
+                        qty = less
         # an operator's close writes off what no order can sell now; an automatic exit only what
         # no order could ever sell (below one step or the minimum quantity): the value may recover
         if quantity is None and (why := _dust_reason(qty, price, f, by_value=source is Source.UI)):
