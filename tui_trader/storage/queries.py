@@ -1232,9 +1232,14 @@ class QueriesMixin:
         await self._queued(self.writer.add("equity_snapshots", [row]))
 
     async def max_signal_id(self) -> int:
-        """The largest signal id stored or buffered (0 if none): start the engine's
-        signal id counter after it."""
-        row = await self._fetchone("SELECT COALESCE(MAX(id), 0) FROM trading_signals")
+        """The largest signal id stored, buffered or named by an order (0 if none): start the
+        engine's signal id counter after it. An order is committed at once and its signal goes
+        through the writer: a kill between the two loses the signal row, and a restart that
+        numbered from the signals alone gave its id to a new signal, which the order then named."""
+        row = await self._fetchone(
+            "SELECT MAX(COALESCE((SELECT MAX(id) FROM trading_signals), 0), "
+            "COALESCE((SELECT MAX(signal_id) FROM orders), 0))"
+        )
         stored = int(row[0]) if row else 0
         buffered = [r[0] for r in self.writer.pending_rows("trading_signals") if r[0] is not None]
         return max([stored, *buffered])
