@@ -80,3 +80,36 @@ async def test_money_moved_outside_tui_trader_is_no_loss_of_the_next_day(shared_
             await asyncio.wait_for(e.stop(), 20)
     finally:
         await ex.stop()
+
+
+async def test_a_stop_loss_sold_just_after_midnight_counts_for_the_new_days_loss_in_the_engine():
+    # The engine marks at each rating period; a stop loss sells on a price between two. Here the
+    # last period before midnight marks AAA at 100, the stop loss sells it at 00:00:30 at 80 (a
+    # 3.8 % loss of the equity), and the first period of the new day found a day start already
+    # holding that loss: the daily-loss breaker (3 %) stayed silent and the engine kept running.
+    from engine_helpers import MIN, engine_config, klines, make_engine, prices
+
+    from tui_trader.events import ManualBuy
+    from tui_trader.models import EngineState
+
+    t0 = 1_735_689_600_000  # 2025-01-01T00:00:00Z
+    cfg = engine_config(risk_management={"max_daily_loss_percent": 3.0, "stop_loss_percent": 10.0,
+                                         "max_position_percent": 20.0})
+    h = make_engine(cfg, start_ms=t0 - 20 * MIN)
+    await h.start()
+    e = h.engine
+    try:
+        for k in range(19):  # klines up to 23:59
+            if k == 9:
+                assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=D(1900)))).ok
+            await h.step(klines(t0 - 20 * MIN + k * MIN, [100.0] * 4, open_=[100.0] * 4))
+        assert e.portfolio.last_mark_ms < t0 and e.portfolio.equity == pytest.approx(9998.1)
+        await h.step(prices(t0 + 30_000, [80.0], symbols=[0]))  # the stop loss sells at 80
+        assert "AAAUSDT" not in e.portfolio.positions
+        for k in range(19, 24):  # the new day's first period
+            await h.step(klines(t0 - 20 * MIN + k * MIN, [80.0, 100, 100, 100], open_=[80.0, 100, 100, 100]))
+        assert e.portfolio.day == t0 // MS_PER_DAY
+        assert e.portfolio.day_start_equity == pytest.approx(9998.1)
+        assert e.state is EngineState.REDUCING
+    finally:
+        await h.stop()
