@@ -140,8 +140,27 @@ class _Bar:
         self.label: str | None = None
         self._p: Any = None
         self._task: Any = None
+        self._gone = False  # the terminal failed a write: no more bars
 
     def update(self, label: str, done: int, total: int) -> None:
+        """Display only, so it never raises: a terminal gone (EIO after an SSH drop) failed every
+        step with a traceback in the log, then the runner's final ``close`` raised before the
+        engine was stopped, and the process hung at exit with its database open."""
+        if self._gone:
+            return
+        try:
+            self._update(label, done, total)
+        except Exception:  # noqa: BLE001 - a bar never stops a run
+            self._drop()
+
+    def _drop(self) -> None:
+        self._gone = True
+        p, self._p = self._p, None
+        if p is not None:
+            with contextlib.suppress(Exception):
+                p.stop()  # (its refresh thread)
+
+    def _update(self, label: str, done: int, total: int) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         if label != self.label:
@@ -160,8 +179,11 @@ class _Bar:
 
     def close(self) -> None:
         if self._p is not None:
-            self._p.stop()
-            self._p = None
+            try:
+                self._p.stop()
+                self._p = None
+            except Exception:  # noqa: BLE001 - see update
+                self._drop()
 
 
 async def run_headless(cfg: Config, duration_s: float | None, console: Console, *,

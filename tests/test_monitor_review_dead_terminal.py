@@ -1,0 +1,58 @@
+"""The start-up's progress bar on a terminal that went away (an SSH drop: every write fails with
+EIO). Each step of the bar raised, a traceback in the log each time, and the runner's final
+``close`` of the bar raised before the engine was stopped: a hang-up during the start-up left the
+process hanging at exit for ever, its database open and locked. The bar is display only now."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tui_trader.config import Config
+from tui_trader.headless import _Bar, run_headless
+
+
+class _DeadTerminal:
+    """A terminal whose session dropped: every write and flush fails with EIO."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+    def flush(self) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+
+def _dead_console() -> Console:
+    return Console(file=_DeadTerminal(), force_terminal=True)  # type: ignore[arg-type]
+
+
+def test_the_bar_on_a_dead_terminal_never_raises() -> None:
+    bar = _Bar(_dead_console())
+    bar.update("rating the history", 1, 10)
+    bar.update("rating the history", 2, 10)
+    bar.update("loading klines", 0, 0)
+    bar.close()
+    bar.close()
+
+
+async def test_a_run_whose_terminal_died_stops_its_engine_and_logs_no_tracebacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    db = tmp_path / "book.db"
+    cfg = Config.model_validate(
+        {"feed": {"kind": "sim", "speed": "max", "sim": {"n_symbols": 5}}, "storage": {"path": str(db)}}
+    )
+    with caplog.at_level(logging.ERROR, logger="tui_trader"):
+        summary = await run_headless(cfg, 0.5, _dead_console())
+    assert summary["stopped_by"] == "duration reached" and summary["periods"] > 0
+    assert "event handler failed" not in caplog.text
+    with sqlite3.connect(str(db)) as con:  # the engine was stopped: its session closed
+        assert con.execute("SELECT ended_ms FROM sessions").fetchone()[0] is not None
