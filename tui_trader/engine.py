@@ -161,7 +161,7 @@ from tui_trader.monitor.health import (
 from tui_trader.monitor.metrics import EventRate
 from tui_trader.portfolio.portfolio import Portfolio
 from tui_trader.rating.periods import PERIOD_CLOSED, PeriodRater, RatingParams, period_ms_for
-from tui_trader.recovery import DAILY_OVERRIDE_KEY, EngineRecovery
+from tui_trader.recovery import DAILY_OVERRIDE_KEY, DAILY_TRIP_KEY, EngineRecovery
 from tui_trader.risk.breakers import RiskBreakers
 from tui_trader.risk.checks import PreTradeChecks, TradeContext
 from tui_trader.risk.sizing import position_size
@@ -1701,6 +1701,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
     async def _check_breakers(self, ts: int, equity: float) -> None:
         trips = self.breakers.update(ts, equity, self.portfolio.day_start_equity, self.portfolio.peak_equity)
         for trip in trips:
+            if trip.code == "daily_loss" and self.db is not None:  # a restart today keeps it (paused too)
+                await self.db.kv_set(DAILY_TRIP_KEY, str(ts // MS_PER_DAY))
             self.bus.publish(RiskAlert(ts, trip.severity, trip.code, trip.message))
             log.warning("risk breaker: %s", trip.message)
             if trip.target_state == EngineState.EMERGENCY_STOPPED:

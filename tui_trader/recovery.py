@@ -50,6 +50,7 @@ SIM_PRICES_KEY = "sim_prices"  # kv: the simulated market's latest prices, for a
 SIM_PRICES_SAVE_S = 2.0  # wall seconds between saves of them
 CLIENT_ID_TAG_KEY = "client_id_tag"  # kv: a live book's own part of its client order ids
 DAILY_OVERRIDE_KEY = "daily_override_day"  # kv: the UTC day the operator overrode the daily-loss limit
+DAILY_TRIP_KEY = "daily_trip_day"  # kv: the UTC day the daily-loss breaker last tripped (in any state)
 
 #: What the operator may do about it (the console's key for :class:`~tui_trader.events.AcceptAccount`).
 ACCEPT_HINT = "; if the account is right, accept it (A in the console) or restore the account"
@@ -749,6 +750,11 @@ class EngineRecovery:
                 self.breakers.note_daily_trip(now)
                 log.warning("the daily-loss limit reached today stays overridden (by the operator, before the "
                             "restart)")
+            raw = await self.db.kv_get(DAILY_TRIP_KEY)
+            if raw and raw.isdigit() and int(raw) == utc_day(now):
+                # the limit was reached today, in whatever state (a trip while paused or stopped
+                # holds the operator's hold): a resume or start later today enters reducing
+                self.breakers.note_daily_trip(now)
         same_day = bool(saved) and utc_day(int(saved.get("updated_ms", 0))) == utc_day(now)
         if restored == EngineState.REDUCING and same_day:
             # today's daily-loss limit holds whatever state this start takes (paused by a failed
@@ -786,6 +792,9 @@ class EngineRecovery:
             log.warning("live: the last session was trading when it ended; paused until you start it (s) - "
                         "stop losses of held positions run meanwhile")
         elif self.autostart or restored in (EngineState.RUNNING, EngineState.REDUCING):
-            await self._transition(EngineState.RUNNING, Source.SYSTEM, "start-up")
+            if self._daily_limit_holds():  # reached earlier today (while paused or stopped): as a start would
+                await self._transition(EngineState.REDUCING, Source.RISK, self._daily_limit_text())
+            else:
+                await self._transition(EngineState.RUNNING, Source.SYSTEM, "start-up")
         self._state_restored = True
         await self._save_state()
