@@ -204,9 +204,14 @@ def ban_wait_s(exc: BaseException, now_ms: int) -> float | None:
     return MIN_IP_BAN_S if exc.status_code == 418 else None
 
 
+#: Binance's "execution status unknown" answers (-1006 unexpected response, -1007 timeout waiting
+#: for the backend), which come with HTTP 400 too: a read is safe to ask again.
+_UNKNOWN_OUTCOME_CODES = (-1006, -1007)
+
+
 def _transient(exc: BaseException) -> bool:
     if isinstance(exc, BinanceAPIException):  # 408: Binance's backend timed out (a read: try again)
-        return exc.status_code >= 500 or exc.status_code == 408
+        return exc.status_code >= 500 or exc.status_code == 408 or exc.code in _UNKNOWN_OUTCOME_CODES
     return isinstance(exc, asyncio.TimeoutError | aiohttp.ClientError | BinanceRequestException | OSError)
 
 
@@ -232,8 +237,9 @@ class RestRetry:
     retry. A wait above ``max_retry_after_s`` (an IP ban) is not attempted: the error is raised
     and, until the ban has passed (monotonic time), every call raises :class:`RateLimited`
     without touching the network, so reconnect loops cannot prolong a ban. Timeouts,
-    connection errors and 5xx: exponential back-off ``base_s * 2**k`` (capped at ``max_s``)
-    with jitter. Anything else is raised at once. ``sleep`` is injected (the clock's, or a
+    connection errors, 5xx and Binance's -1006/-1007 (execution status unknown, HTTP 400 too):
+    exponential back-off ``base_s * 2**k`` (capped at ``max_s``) with jitter. Anything else is
+    raised at once. ``sleep`` is injected (the clock's, or a
     recorder in tests). ``now_ms`` (the clock's): an answer without ``Retry-After`` is read for the
     end of its ban (:func:`ban_wait_s`).
     """
@@ -577,8 +583,9 @@ class BinanceFeed:
         self._sym_index: dict[str, int] = {}
         self._filters: dict[str, SymbolFilters] = {}
         self.counter = RejectCounter()
+        self._server_offset_ms: Callable[[], int | None] | None = None  # see use_server_clock
         self._retry = RestRetry(clock.sleep, attempts=rest_attempts, base_s=backoff_base_s, max_s=backoff_max_s,
-                                rng=self._rng, now_ms=clock.now_ms)
+                                rng=self._rng, now_ms=self._exchange_now_ms)
         self._client: AsyncClient | None = None
         self._stream_url = stream_base_url(cfg)
         self._conns: list[_Conn] = []
@@ -608,6 +615,19 @@ class BinanceFeed:
 
     def __repr__(self) -> str:
         return f"BinanceFeed(symbols={len(self._symbols)}, interval={self.interval}, connections={len(self._conns)})"
+
+    def use_server_clock(self, offset_ms: Callable[[], int | None]) -> None:
+        """Read the exchange's clock as this one's plus ``offset_ms()`` (the exchange's minus this
+        clock, as the live broker's clock check measures it; None: not measured). The end of an IP
+        ban that Binance's message gives (``IP banned until <ms>``) is on the exchange's clock:
+        measured against a machine clock that runs ahead, a 10-minute ban read as a short wait, and
+        the feed asked again during the ban. Without it (or before a measurement) this clock is used."""
+        self._server_offset_ms = offset_ms
+
+    def _exchange_now_ms(self) -> int:
+        now = self.clock.now_ms()
+        offset = self._server_offset_ms() if self._server_offset_ms is not None else None
+        return now + offset if isinstance(offset, int) else now
 
     # -- protocol ---------------------------------------------------------------
 
