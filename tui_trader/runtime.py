@@ -51,6 +51,10 @@ def build_engine(
         if not key or not secret:
             raise RuntimeError(f"live trading needs {ENV_API_KEY} and {ENV_API_SECRET} in the environment")
         broker = BinanceBroker(cfg, clock, key, secret)
+        use_server_clock = getattr(feed, "use_server_clock", None)
+        if use_server_clock is not None:  # the feed reads a ban's end on the exchange's clock
+            live = broker
+            use_server_clock(lambda: live.clock_offset_ms)
     mode = mode or ("live" if cfg.broker.kind == "binance" else "paper")
     return TradingEngine(
         cfg,
