@@ -1703,6 +1703,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         for trip in trips:
             if trip.code == "daily_loss" and self.db is not None:  # a restart today keeps it (paused too)
                 await self.db.kv_set(DAILY_TRIP_KEY, str(ts // MS_PER_DAY))
+            if self.sm.state == EngineState.EMERGENCY_STOPPED:
+                # nothing more to stop (a stop restored by a restart trips both again): latched, one line
+                log.info("risk breaker while emergency-stopped (no alert): %s", trip.message)
+                continue
             self.bus.publish(RiskAlert(ts, trip.severity, trip.code, trip.message))
             log.warning("risk breaker: %s", trip.message)
             if trip.target_state == EngineState.EMERGENCY_STOPPED:
