@@ -4,6 +4,9 @@
   caller's id, so a lost answer can be resolved by :meth:`BinanceBroker.query`) and
   ``newOrderRespType=FULL``; the fills of the answer become :class:`~tui_trader.models.Fill`
   with :class:`~decimal.Decimal` price, quantity and fee.
+* A cancel whose answer says the order traded before it (``executedQty`` > 0) carries no
+  fills: its trades are looked up (``myTrades`` by order id) as :meth:`BinanceBroker.query`
+  does; only when they cannot be read are none returned (the caller then estimates), logged.
 * Fees: ``Fill.fee`` is in the quote asset. Binance charges a BUY's commission in the base
   asset: it is converted at the fill price (``commission * price``) and ``fee_asset`` keeps
   the asset actually charged, so the caller knows the base received is ``quantity -
@@ -470,7 +473,43 @@ class BinanceBroker:
         )
         if not _is_order(resp):  # the cancel may have gone through: its caller looks the order up
             raise BrokerError(BrokerErrorKind.TIMEOUT, f"cancel {client_order_id}: the exchange's answer holds no order")
-        return self._result(resp, client_order_id, symbol, None, [])
+        return self._result(resp, client_order_id, symbol, None, await self._cancel_trades(resp, symbol, client_order_id))
+
+    async def _cancel_trades(self, resp: dict[str, Any], symbol: str, client_order_id: str) -> list[dict[str, Any]]:
+        """The trades of a canceled order that traded before the cancel (``executedQty`` > 0): a
+        cancel's answer lists no fills, and without them the caller books an estimated fill (the
+        average price, a guessed fee in the quote asset). Looked up as :meth:`query` does; when
+        that fails or lists less than the executed quantity, none (the estimate), logged: the
+        cancel itself went through, so it is not failed for it."""
+        try:
+            executed = _dec(resp.get("executedQty", "0"), "executedQty")
+        except BrokerError:
+            return []  # (the answer's own parse says so)
+        if executed <= 0:
+            return []
+        order_id = resp.get("orderId")
+        why = "the answer holds no order id"
+        if isinstance(order_id, int) and not isinstance(order_id, bool):
+            try:
+                trades = await self._order_trades(symbol, client_order_id, order_id)
+                with self._unreadable(f"trades of {client_order_id}"):
+                    listed = sum((_dec(t.get("qty", "0"), "trade quantity") for t in trades), Decimal(0))
+                    for t in trades:
+                        _dec(t["price"], "fill price")
+                if listed >= executed:
+                    await self._ensure_assets([symbol])
+                    return trades
+                why = f"trades listed for {_plain(listed)} so far"
+            except BrokerError as e:
+                why = str(e)
+        log.warning(
+            "cancel %s: %s executed before the cancel, its trades not read (%s): booked at the average "
+            "price with an estimated fee",
+            client_order_id,
+            _plain(executed),
+            why,
+        )
+        return []
 
     async def query(self, symbol: str, client_order_id: str) -> OrderResult | None:
         """The order as the exchange knows it (fills from ``myTrades``), or None if it never saw it.
