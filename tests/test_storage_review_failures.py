@@ -201,3 +201,27 @@ async def test_a_backup_restored_beside_the_replaced_file_s_wal_is_left_as_it_wa
         assert await db.integrity_check() == "ok"
     finally:
         await db.close()
+
+
+async def test_a_full_disk_inside_a_nested_transaction_is_said_as_such(tmp_path: Path) -> None:
+    """A save nested in the engine's state transaction is a SAVEPOINT; when SQLite rolled the
+    whole transaction back itself (a full disk), the ROLLBACK TO that followed failed with "no
+    such savepoint", which replaced the cause (and named it in the emergency stop's reason)."""
+    db = await Database.open(tmp_path / "book.db")
+
+    def full(raw: sqlite3.Connection) -> None:
+        raw.execute("ROLLBACK")  # what SQLite does itself before it reports SQLITE_FULL
+        raise sqlite3.OperationalError("database or disk is full")
+
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+            async with db.transaction(), db.transaction() as conn:  # the inner one a SAVEPOINT
+                await conn.execute("ROLLBACK")
+                raise sqlite3.OperationalError("database or disk is full")
+        with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+            async with db.transaction():
+                await db._critical_sync(full)  # the money path's savepoint, on the raw connection
+        async with db.transaction() as conn:  # the connection is usable again
+            await conn.execute("SELECT 1")
+    finally:
+        await db.close()

@@ -657,8 +657,11 @@ class Database(QueriesMixin):
                 try:
                     yield conn
                 except BaseException:
-                    await conn.execute(f"ROLLBACK TO {name}")
-                    await conn.execute(f"RELEASE {name}")
+                    # after a full disk or an I/O error SQLite may have rolled the whole transaction
+                    # back itself: the savepoint is gone, and ROLLBACK TO would hide the cause
+                    if conn.in_transaction:
+                        await conn.execute(f"ROLLBACK TO {name}")
+                        await conn.execute(f"RELEASE {name}")
                     raise
                 else:
                     await conn.execute(f"RELEASE {name}")
@@ -1003,8 +1006,9 @@ def _run_transaction(raw: sqlite3.Connection, fn: Callable[[sqlite3.Connection],
         try:
             out = fn(raw)
         except BaseException:
-            raw.execute(f"ROLLBACK TO {savepoint}")
-            raw.execute(f"RELEASE {savepoint}")
+            if raw.in_transaction:  # (not when SQLite rolled it all back itself: see transaction())
+                raw.execute(f"ROLLBACK TO {savepoint}")
+                raw.execute(f"RELEASE {savepoint}")
             raise
         raw.execute(f"RELEASE {savepoint}")
         return out
