@@ -14,6 +14,7 @@ Conventions
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -160,8 +161,9 @@ class SymbolFilters:
 
     def for_market_orders(self) -> SymbolFilters:
         """These filters with the quantity rules a MARKET order must meet: LOT_SIZE and
-        MARKET_LOT_SIZE together (the larger minimum, the smaller maximum; MARKET_LOT_SIZE's step
-        unless it is 0). ``self`` when there is no MARKET_LOT_SIZE."""
+        MARKET_LOT_SIZE together (the larger minimum, the smaller maximum; a step both steps
+        divide, their least common multiple: LOT_SIZE's when MARKET_LOT_SIZE's is 0, the coarser
+        when one divides the other). ``self`` when there is no MARKET_LOT_SIZE."""
         if not (self.market_min_qty or self.market_max_qty or self.market_step_size):
             return self
         max_qty = self.max_qty
@@ -171,8 +173,22 @@ class SymbolFilters:
             self,
             min_qty=max(self.min_qty, self.market_min_qty),
             max_qty=max_qty,
-            step_size=self.market_step_size if self.market_step_size > 0 else self.step_size,
+            step_size=_common_step(self.step_size, self.market_step_size),
         )
+
+
+def _common_step(a: Decimal, b: Decimal) -> Decimal:
+    """The least positive multiple of both steps (0 = no step: the other one). One of them when
+    it is a multiple of the other (as written: ``0.00100000`` stays so)."""
+    if a <= 0 or b <= 0:
+        return a if a > 0 else b if b > 0 else a
+    ta, tb = a.as_tuple(), b.as_tuple()
+    exp = max(0, -int(ta.exponent), -int(tb.exponent))
+    # exact integers at that scale, any number of digits (Decimal arithmetic would round at 28)
+    ia = int("".join(map(str, ta.digits))) * 10 ** (int(ta.exponent) + exp)
+    ib = int("".join(map(str, tb.digits))) * 10 ** (int(tb.exponent) + exp)
+    lcm = math.lcm(ia, ib)
+    return a if lcm == ia else b if lcm == ib else Decimal(f"{lcm}E-{exp}")
 
 
 # ---------------------------------------------------------------------------
