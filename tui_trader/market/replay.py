@@ -6,7 +6,8 @@ Inputs
   ``SYMBOL/INTERVAL/*.json`` (e.g. ``binance_spot_klines/BTCUSDT/1h/2024-01-01.json``).
 * data.binance.vision format: CSV with the same 12 columns, with or without a
   header row, plain or zipped, named ``SYMBOL-INTERVAL-YYYY-MM[.csv|.zip]`` or
-  ``SYMBOL-INTERVAL-YYYY-MM-DD[.csv|.zip]`` (also accepted under ``SYMBOL/INTERVAL/``).
+  ``SYMBOL-INTERVAL-YYYY-MM-DD[.csv|.zip]`` (the extension in either case; also accepted under
+  ``SYMBOL/INTERVAL/``).
 * Timestamps in ms, or µs (values > 1e14; converted to ms).
 
 ``load_klines`` accepts a folder (searched recursively), one file, or a list of
@@ -65,7 +66,8 @@ from tui_trader.monitor.metrics import CounterRate
 log = logging.getLogger("tui_trader.market")
 
 _INTERVAL_RE = r"\d+[smhdwM]"
-_VISION_RE = re.compile(rf"^([A-Z0-9]+)-({_INTERVAL_RE})-(\d{{4}}-\d{{2}}(?:-\d{{2}})?)\.(csv|zip)$")
+# the extension in either case: ".CSV" / ".ZIP" names (a Windows copy) were left out, only named
+_VISION_RE = re.compile(rf"^([A-Z0-9]+)-({_INTERVAL_RE})-(\d{{4}}-\d{{2}}(?:-\d{{2}})?)\.(?i:csv|zip)$")
 _LAYOUT_INTERVAL = re.compile(rf"^{_INTERVAL_RE}$")
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,30}$")
 
