@@ -126,3 +126,48 @@ def test_the_live_engine_gives_the_feed_the_brokers_clock_offset(monkeypatch, tm
     assert abs(feed._exchange_now_ms() - base) < 60_000  # not measured: this clock
     broker.clock_offset_ms = -3_600_000
     assert abs(feed._exchange_now_ms() - (base - 3_600_000)) < 60_000
+
+
+@pytest.fixture
+async def eur_ex(shared_data):
+    """BTCEUR and ETHEUR, and BTCAEUR: its name ends in EUR, yet it is quoted in AEUR (a stablecoin),
+    with the largest volume of the three (the stand-in makes its extras look attractive)."""
+    clock = SteerableClock(T0, max_sleep_s=0.2)
+    stand = StandinExchange(clock, shared_data, symbols=("BTCEUR", "ETHEUR"), extra_symbols=("BTCAEUR",))
+    btc = next(s for s in stand.exchange_info["symbols"] if s["symbol"] == "BTCEUR")
+    aeur = dict(btc, symbol="BTCAEUR", quoteAsset="AEUR")
+    stand.exchange_info["symbols"].append(aeur)
+    stand._info_by_symbol["BTCAEUR"] = aeur
+    await stand.start()
+    yield stand
+    await stand.stop()
+
+
+def eur_cfg(ex: StandinExchange, symbols: list[str]) -> Config:
+    return Config.model_validate(
+        {
+            "feed": {
+                "kind": "binance",
+                "symbols": symbols,
+                "interval": "1h",
+                "universe": {"quote_asset": "EUR", "top_n": 3},
+            },
+            "broker": {"quote_asset": "EUR"},
+            "binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": 2.0},
+        }
+    )
+
+
+async def test_the_universe_takes_only_symbols_the_exchange_quotes_in_the_quote_asset(eur_ex):
+    feed = BinanceFeed(eur_cfg(eur_ex, []), eur_ex.clock, backoff_base_s=0.05)
+    await asyncio.wait_for(feed.start(), 10)
+    try:
+        assert sorted(feed.symbols) == ["BTCEUR", "ETHEUR"]
+    finally:
+        await asyncio.wait_for(feed.stop(), 10)
+
+
+async def test_an_explicit_symbol_quoted_in_another_asset_is_refused_by_name(eur_ex):
+    feed = BinanceFeed(eur_cfg(eur_ex, ["BTCEUR", "BTCAEUR"]), eur_ex.clock, backoff_base_s=0.05)
+    with pytest.raises(FeedError, match=r"not quoted in EUR.*BTCAEUR \(quoted in AEUR\)"):
+        await asyncio.wait_for(feed.start(), 10)

@@ -678,13 +678,20 @@ class BinanceFeed:
     async def _select_symbols(self, all_filters: dict[str, SymbolFilters]) -> list[str]:
         from tui_trader.market.universe import select_universe
 
-        tradable = {s for s, f in all_filters.items() if f.status == "TRADING"}
         uni = self.cfg.feed.universe
+        quote = uni.quote_asset.strip().upper()
+        # a name ending in the quote asset is not quoted in it: BTCAEUR (AEUR) ends in EUR,
+        # BTCFDUSD (FDUSD) in USD; the exchange's quoteAsset says which cash a symbol trades for
+        other = {s: f.quote_asset for s, f in all_filters.items() if f.quote_asset and f.quote_asset != quote}
+        tradable = {s for s, f in all_filters.items() if f.status == "TRADING" and s not in other}
         if self._explicit:
             chosen = select_universe(self._explicit, None, uni.quote_asset, uni.top_n, uni.blacklist)
             unknown = [s for s in chosen if s not in all_filters]
             if unknown:
                 raise FeedError(f"unknown symbol(s) on the exchange: {', '.join(unknown)}")
+            odd = [f"{s} (quoted in {other[s]})" for s in chosen if s in other]
+            if odd:
+                raise FeedError(f"symbol(s) not quoted in {quote} on the exchange: {', '.join(odd)}")
             not_trading = [s for s in chosen if s not in tradable]
             if not_trading:
                 log.warning("symbols not trading right now (kept; no klines until they trade): %s",
