@@ -2,8 +2,9 @@
 
 Two engines on the same book would each keep their own cash and positions in memory and write them
 back over each other's (and, live, place orders on one account twice). :class:`EngineLock` is an
-exclusive advisory lock (``flock``) on ``<database>.lock``, held from the engine's start-up to its
-stop. The operating system drops it when the process ends in any way, ``kill -9`` included, so a
+exclusive advisory lock (``flock``) on ``<database>.lock`` beside the database's real file (a
+symbolic link to the book, or to a folder on its path, is followed), held from the engine's
+start-up to its stop. The operating system drops it when the process ends in any way, ``kill -9`` included, so a
 crash never leaves a stale lock behind. Readers (the report viewer, backtests, which keep their
 results in memory and store them once) do not take it.
 
