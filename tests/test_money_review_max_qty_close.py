@@ -14,6 +14,19 @@ from tui_trader.events import ClosePosition, ManualBuy
 D = Decimal
 
 
+async def _holding(h, quote: Decimal, market_max_qty: Decimal | None = None) -> None:
+    """Three klines at 100, a manual buy of ``quote`` of AAA, then (given) MARKET_LOT_SIZE's
+    maximum lowered below the holding, in the engine's filters and the broker's alike."""
+    e = h.engine
+    for k in range(3):
+        await h.step(klines(T0 + k * 60_000, [100.0] * 4, open_=[100.0] * 4))
+    assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=quote))).ok
+    if market_max_qty is not None:
+        lower = replace(h.feed.filters()["AAAUSDT"], market_max_qty=market_max_qty)
+        e.filters["AAAUSDT"] = lower
+        e.broker.set_filters({"AAAUSDT": lower})
+
+
 @pytest.mark.parametrize("slippage_bps", [0.0, 2.0])
 async def test_a_close_cut_to_the_market_maximum_leaves_a_rest_that_can_still_be_sold(slippage_bps) -> None:
     # 9 held at 100 (minimum notional 5), MARKET_LOT_SIZE's maximum lowered to 8.99: the close
@@ -23,17 +36,11 @@ async def test_a_close_cut_to_the_market_maximum_leaves_a_rest_that_can_still_be
     # The rest is judged at the worst fill the slippage cap allows (0.5 %: 99.50), so the sell's
     # own slippage does not make it dust (written off) at once.
     h = make_engine(engine_config(broker={"slippage_bps": slippage_bps}))
-    f = h.feed.filters()["AAAUSDT"]
     await h.start()
     e = h.engine
     try:
-        for k in range(3):
-            await h.step(klines(T0 + k * 60_000, [100.0] * 4, open_=[100.0] * 4))
-        assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=D(900)))).ok
+        await _holding(h, D(900), market_max_qty=D("8.99"))
         assert e.portfolio.positions["AAAUSDT"].quantity == D(9)
-        lower = replace(f, market_max_qty=D("8.99"))
-        e.filters["AAAUSDT"] = lower
-        e.broker.set_filters({"AAAUSDT": lower})
         res = await e.submit(ClosePosition(symbol="AAAUSDT"))
         assert res.ok, res.message
         # the rest is worth the minimum notional (0.051 at 99.50 = 5.07): a second close sells it
@@ -57,9 +64,7 @@ async def test_a_partial_sell_whose_rest_the_fill_would_make_dust_is_refused_not
     await h.start()
     e = h.engine
     try:
-        for k in range(3):
-            await h.step(klines(T0 + k * 60_000, [100.0] * 4, open_=[100.0] * 4))
-        assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=D(900)))).ok
+        await _holding(h, D(900))
         res = await e.submit(ManualSell(symbol="AAAUSDT", quantity=D("8.95")))
         assert not res.ok and "would leave 0.05 AAAUSDT worth 4.98" in res.message, res.message
         assert e.portfolio.positions["AAAUSDT"].quantity == D(9)  # nothing sold, nothing written off
@@ -76,17 +81,11 @@ async def test_a_holding_too_small_to_split_is_not_written_off_by_the_cut() -> N
     # split sells it all, so the close stays refused as before (the operator may override, or
     # wait for the maximum to rise); it must not write the whole position off as dust.
     h = make_engine()
-    f = h.feed.filters()["AAAUSDT"]
     await h.start()
     e = h.engine
     try:
-        for k in range(3):
-            await h.step(klines(T0 + k * 60_000, [100.0] * 4, open_=[100.0] * 4))
-        assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=D(9)))).ok
+        await _holding(h, D(9), market_max_qty=D("0.08"))
         assert e.portfolio.positions["AAAUSDT"].quantity == D("0.09")
-        lower = replace(f, market_max_qty=D("0.08"))
-        e.filters["AAAUSDT"] = lower
-        e.broker.set_filters({"AAAUSDT": lower})
         res = await e.submit(ClosePosition(symbol="AAAUSDT"))
         assert not res.ok and "would leave 0.01 AAAUSDT" in res.message, res.message
         assert e.portfolio.positions["AAAUSDT"].quantity == D("0.09")  # still held, not written off
