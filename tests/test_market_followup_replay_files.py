@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tui_trader.market.replay import load_klines
+from tui_trader.market import replay
+from tui_trader.market.replay import load_klines, parse_file
+from tui_trader.market.validation import RejectCounter
 
 H1 = 3_600_000
 JAN1_2024 = 1_704_067_200_000
@@ -39,3 +41,114 @@ def test_upper_case_csv_and_zip_extensions_are_read(tmp_path: Path, caplog: pyte
     assert float(data.klines.close[data.klines.sym == 1].max()) == 2003.0
     assert not data.rejects
     assert not [r for r in caplog.records if "not read" in r.getMessage()]
+
+
+def test_a_zip_member_of_another_symbol_is_rejected_not_read_as_the_zips(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    z_path = tmp_path / "BTCUSDT-1h-2024-01.zip"
+    with zipfile.ZipFile(z_path, "w") as z:
+        z.writestr("BTCUSDT-1h-2024-01-01.csv", csv_rows(2))
+        z.writestr("ETHUSDT-1h-2024-01-02.csv", csv_rows(2, t0=JAN1_2024 + 24 * H1, close0=2000.0))
+        z.writestr("BTCUSDT-1m-2024-01-03.csv", csv_rows(2, t0=JAN1_2024 + 48 * H1))  # another interval
+    with caplog.at_level(logging.WARNING, logger="tui_trader.market"):
+        data = load_klines(tmp_path, "1h", file_cache=None)
+    assert data.symbols == ["BTCUSDT"]
+    assert data.klines.open_time.tolist() == [JAN1_2024, JAN1_2024 + H1]  # only the zip's own member
+    assert data.rejects == {str(z_path): {"malformed": 2}}
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tui_trader.market"):
+        parse_file(z_path, 0, H1, RejectCounter(log_interval_s=0))  # every reject's line
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and all(str(z_path) in m for m in said)
+    assert "member BTCUSDT-1m-2024-01-03.csv holds BTCUSDT 1m klines, not BTCUSDT 1h" in said[0]
+    assert "member ETHUSDT-1h-2024-01-02.csv holds ETHUSDT 1h klines, not BTCUSDT 1h" in said[1]
+
+
+def test_a_zip_of_only_another_symbols_member_counts_that_member_once(tmp_path: Path) -> None:
+    z_path = tmp_path / "BTCUSDT" / "1h" / "2024-01.zip"  # its symbol from the folders
+    z_path.parent.mkdir(parents=True)
+    with zipfile.ZipFile(z_path, "w") as z:
+        z.writestr("data/ETHUSDT-1h-2024-01.csv", csv_rows(3, close0=2000.0))
+    counter = RejectCounter()
+    batch = parse_file(z_path, 0, H1, counter)
+    assert len(batch) == 0
+    assert counter.by_reason == {"malformed": 1} and counter.total == 1
+
+
+def test_a_zip_member_with_no_data_binance_vision_name_is_still_read(tmp_path: Path) -> None:
+    z_path = tmp_path / "BTCUSDT-1h-2024-01.zip"
+    with zipfile.ZipFile(z_path, "w") as z:
+        z.writestr("klines.csv", csv_rows(3))
+    counter = RejectCounter()
+    assert len(parse_file(z_path, 0, H1, counter)) == 3 and counter.total == 0
+
+
+def _bomb(path: Path, member: str, size: int) -> Path:
+    """A zip of one member of ``size`` zeros (a few KB on disk per MB)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z, z.open(member, "w") as f:
+        f.write(b"0" * size)
+    return path
+
+
+def test_a_zip_member_unpacking_past_the_limit_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replay, "MAX_TEXT_BYTES", 1 << 20)
+    z_path = _bomb(tmp_path / "BTCUSDT-1h-2024-01.zip", "BTCUSDT-1h-2024-01.csv", 3 << 20)
+    assert z_path.stat().st_size < 64 << 10  # a bomb: far smaller than it unpacks to
+
+    def no_read(*_a: object, **_k: object) -> bytes:
+        raise AssertionError("the member was read")
+
+    monkeypatch.setattr(zipfile.ZipFile, "read", no_read)
+    counter = RejectCounter()
+    assert len(parse_file(z_path, 0, H1, counter)) == 0
+    assert counter.by_reason == {"malformed": 1}
+
+
+def test_zip_members_together_past_the_limit_are_refused_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(replay, "MAX_TEXT_BYTES", 1 << 20)
+    z_path = tmp_path / "BTCUSDT-1h-2024-01.zip"
+    with zipfile.ZipFile(z_path, "w", zipfile.ZIP_DEFLATED) as z:
+        for day in (1, 2, 3):
+            z.writestr(f"BTCUSDT-1h-2024-01-0{day}.csv", b"0" * (400 << 10))  # each under the limit
+    (tmp_path / "BTCUSDT-1h-2024-02.csv").write_text(csv_rows(2, t0=JAN1_2024 + 31 * 24 * H1))
+    with caplog.at_level(logging.WARNING, logger="tui_trader.market"):
+        data = load_klines(tmp_path, "1h", file_cache=None)
+    assert len(data.klines) == 2  # the other file replays
+    assert data.rejects == {str(z_path): {"malformed": 1}}
+    said = [r.getMessage() for r in caplog.records if str(z_path) in r.getMessage()]
+    assert len(said) == 1 and "its 3 members unpack to" in said[0] and "may hold" in said[0]
+
+
+def test_a_plain_file_past_the_limit_is_refused_and_one_at_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = csv_rows(3)
+    path = tmp_path / "BTCUSDT-1h-2024-01.csv"
+    path.write_text(text)
+    monkeypatch.setattr(replay, "MAX_TEXT_BYTES", len(text))
+    counter = RejectCounter()
+    assert len(parse_file(path, 0, H1, counter)) == 3 and counter.total == 0
+    monkeypatch.setattr(replay, "MAX_TEXT_BYTES", len(text) - 1)
+    assert len(parse_file(path, 0, H1, counter)) == 0 and counter.by_reason == {"malformed": 1}
+
+
+def test_running_out_of_memory_on_a_file_is_a_reject_naming_it_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "BTCUSDT-1h-2024-01.csv"
+    path.write_text(csv_rows(3))
+
+    def out_of_memory(*_a: object, **_k: object) -> str:
+        raise MemoryError
+
+    monkeypatch.setattr(replay, "_read_text", out_of_memory)
+    counter = RejectCounter()
+    with caplog.at_level(logging.WARNING, logger="tui_trader.market"):
+        assert len(parse_file(path, 0, H1, counter)) == 0
+    assert counter.by_reason == {"malformed": 1}
+    assert any(str(path) in r.getMessage() and "memory" in r.getMessage() for r in caplog.records)

@@ -43,8 +43,9 @@ CACHE_ENV = "TUI_TRADER_CACHE_DIR"
 #: rows hold 11 and 13 fields is read row by row, no longer with its columns shifted; 4: a CSV whose
 #: lines end in a bare CR is read line by line, no longer as one kline; 5: a CSV row of more than 12
 #: fields is a reject, no longer a kline; 6: a zip's every CSV member is read, no longer its first;
-#: 7: a zip member with bare-CR line ends is no longer dropped, nor macOS's "._x.csv" read).
-CACHE_FORMAT = 7
+#: 7: a zip member with bare-CR line ends is no longer dropped, nor macOS's "._x.csv" read; 8: a zip
+#: member named for another symbol or interval is a reject, no longer read as the zip's).
+CACHE_FORMAT = 8
 #: Entries not loaded or stored for this many days are deleted (see the module docs).
 UNUSED_DAYS = 30.0
 _INT_FIELDS = {"open_time", "close_time", "trades"}

@@ -229,11 +229,18 @@ SLOW_CSV_ROWS = 50_000
 # compression method this Python lacks (NotImplementedError).
 _ZIP_READ_ERRORS = (zlib.error, EOFError, RuntimeError, NotImplementedError)
 
+#: The most a kline file, or the members of a zip together, may unpack to: five times a month of 1s
+#: klines (~0.42 GB of CSV, the largest file data.binance.vision has), where parsing takes up to ten
+#: times the text. A zip bomb, or an enormous file, raised MemoryError out of the whole replay.
+MAX_TEXT_BYTES = 2 << 30
 
-def _read_text(path: Path) -> str:
+
+def _read_text(path: Path, counter: RejectCounter | None = None) -> str:
     """The text of a kline file; of a zip, its CSV members' (or its only member's) one after the
     other, in name order, each member's header row dropped but the first's. Only the first member
-    was read: a zip of a month's daily files replayed one day, without a word."""
+    was read: a zip of a month's daily files replayed one day, without a word. A member named for
+    another symbol or interval than the zip's is not read (one ``malformed`` reject in ``counter``
+    each). Raises ValueError for a file or members over :data:`MAX_TEXT_BYTES`, before reading."""
     if path.suffix.lower() == ".zip":
         with zipfile.ZipFile(path) as z:
             # not folders, nor the AppleDouble "._x.csv" files (binary metadata) macOS puts in zips
@@ -241,11 +248,46 @@ def _read_text(path: Path) -> str:
             members = sorted(n for n in names if n.lower().endswith(".csv")) or names[:1]
             if not members:
                 raise ValueError("empty zip archive")
+            members = _own_members(path, members, counter)
+            if not members:
+                return ""
+            # file_size bounds what read() returns (zipfile stops there, and a lie fails the CRC)
+            size = sum(z.getinfo(m).file_size for m in members)
+            if size > MAX_TEXT_BYTES:
+                what = f"{members[0]} unpacks" if len(members) == 1 else f"its {len(members)} members unpack"
+                raise ValueError(f"{what} to {_gib(size)}, more than the {_gib(MAX_TEXT_BYTES)} "
+                                 "a kline file may hold")
             texts = [z.read(m).decode("utf-8-sig") for m in members]
         return texts[0] if len(texts) == 1 else "\n".join(
             [texts[0].rstrip("\r\n")] + [_without_header(t).rstrip("\r\n") for t in texts[1:]]
         )
+    size = path.stat().st_size
+    if size > MAX_TEXT_BYTES:
+        raise ValueError(f"{_gib(size)}, more than the {_gib(MAX_TEXT_BYTES)} a kline file may hold")
     return path.read_bytes().decode("utf-8-sig")
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def _own_members(path: Path, members: list[str], counter: RejectCounter | None) -> list[str]:
+    """The ``members`` of the zip ``path`` not named for another symbol or interval than the zip
+    (data.binance.vision names; others are kept). ETHUSDT-1h-2024-01.csv in BTCUSDT-1h-2024-01.zip
+    was replayed as BTCUSDT's klines."""
+    own = classify(path)
+    keep = []
+    for m in members:
+        named = _VISION_RE.match(m.rsplit("/", 1)[-1])
+        if own is not None and named is not None and (named.group(1), named.group(2)) != own:
+            if counter is not None:
+                counter.reject(
+                    "malformed", 1,
+                    f"{path}: member {m} holds {named.group(1)} {named.group(2)} klines, not {own[0]} {own[1]}: not read",
+                )
+            continue
+        keep.append(m)
+    return keep
 
 
 def _mac_metadata(name: str) -> bool:
@@ -274,10 +316,16 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
     that is neither a kline nor a header included) are counted individually. Values are
     not validated here. Each reject names the file by its path (and a bad row by its number), so
     the operator can find and mend it. A file that holds no kline and no bad row (a CSV of only its
-    header, a JSON ``[]``) counts one ``malformed`` reject too, as an empty file does.
+    header, a JSON ``[]``) counts one ``malformed`` reject too, as an empty file does. So does a
+    file that unpacks to over :data:`MAX_TEXT_BYTES` (refused unread: a zip bomb) or that the memory
+    free cannot hold, and each zip member named for another symbol or interval than the zip.
     """
     before = counter.total
-    batch = _parse_text(path, sym, interval_ms, counter)
+    try:
+        batch = _parse_text(path, sym, interval_ms, counter)
+    except MemoryError:  # under MAX_TEXT_BYTES, but more than this machine has free
+        counter.reject("malformed", 1, f"{path}: unreadable (too large for the memory free)")
+        return KlineBatch.empty(interval_ms)
     if not len(batch) and counter.total == before:  # it replayed nothing without a word
         counter.reject("malformed", 1, f"{path}: holds no kline")
     return batch
@@ -285,15 +333,17 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
 
 def _parse_text(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -> KlineBatch:
     """:func:`parse_file` but for a file that holds no kline and no bad row."""
+    before = counter.total
     try:
-        text = _read_text(path)
+        text = _read_text(path, counter)
     except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, *_ZIP_READ_ERRORS) as e:
         counter.reject("malformed", 1, f"{path}: unreadable ({e})")
         return KlineBatch.empty(interval_ms)
     stripped = text.lstrip()
     fast: tuple[np.ndarray, np.ndarray] | None
     if not stripped.strip():
-        counter.reject("malformed", 1, f"{path}: empty file")
+        if counter.total == before:  # not a zip of only other symbols' members (each counted)
+            counter.reject("malformed", 1, f"{path}: empty file")
         return KlineBatch.empty(interval_ms)
     if path.suffix.lower() == ".json" and not stripped.startswith("["):
         counter.reject("malformed", 1, f"{path}: not a JSON array of klines")
