@@ -135,7 +135,7 @@ from tui_trader.execution.broker import Broker
 from tui_trader.execution.circuit import OPEN as CIRCUIT_OPEN
 from tui_trader.execution.circuit import CircuitBreaker
 from tui_trader.execution.client_ids import make_client_order_id
-from tui_trader.execution.filters import fill_tick, quantize_qty, round_to_step, to_decimal, worst_fill_price
+from tui_trader.execution.filters import quantize_qty, round_to_step, to_decimal
 from tui_trader.execution.order_manager import NOT_LISTED, OrderManager
 from tui_trader.market.feed import MarketFeed
 from tui_trader.models import (
@@ -1445,8 +1445,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 qty = quantize_qty(f.max_qty, f)
                 # ... and leave a rest worth the minimum notional (at the worst fill, so that it is
                 # not written off as dust after the sell): a rest below it no order could sell
-                slip = to_decimal(self.cfg.order_execution.max_slippage_percent) * 100
-                worst = worst_fill_price(price, Side.SELL, slip, fill_tick(price, f))
+                worst = self.checks.worst_sell_price(price, f)  # (as check_exit values the rest)
                 if worst > 0 and (pos.quantity - qty) * worst < f.min_notional:
                     keep = round_to_step(f.min_notional / worst, f.step_size, ROUND_CEILING)
                     less = quantize_qty(max(pos.quantity - keep, Decimal(0)), f)

@@ -41,7 +41,8 @@ MARKET_LOT_SIZE's - ``min_notional``, for a LIMIT sell at its limit price, and t
 ``max_notional`` too); a holding whose
 whole value is below ``min_notional`` is dust that cannot be sold, and a
 partial sell that would leave such dust behind - the rest valued at the worst fill price the
-slippage cap allows, as the sell may fill there - is refused too (sell it all).
+slippage cap allows, or a LIMIT sell's limit price when lower, as the sell may fill there - is
+refused too (sell it all).
 """
 
 from __future__ import annotations
@@ -143,6 +144,21 @@ class PreTradeChecks:
         if ctx.order_type is not None:
             return ctx.order_type
         return OrderType.LIMIT if self.cfg.order_execution.use_limit_orders else OrderType.MARKET
+
+    def worst_sell_price(
+        self, price: Decimal, f: SymbolFilters | None, order_type: OrderType | None = None
+    ) -> Decimal:
+        """The lowest a SELL at last price ``price`` may fill: the slippage cap's worst fill, on
+        the fill tick; for a LIMIT IOC sell (``order_type`` None: as the engine sends it) its
+        limit price when that is lower (a buffer wider than the cap: the exchange may fill there)."""
+        oe = self.cfg.order_execution
+        slip = _dec(oe.max_slippage_percent) or _ZERO
+        worst = worst_fill_price(price, Side.SELL, slip * 100, fill_tick(price, f))
+        if order_type is None:
+            order_type = OrderType.LIMIT if oe.use_limit_orders else OrderType.MARKET
+        if order_type == OrderType.LIMIT:
+            worst = min(worst, limit_price(price, Side.SELL, oe.limit_order_buffer_percent, f))
+        return worst
 
     def worst_buy_cost(self, ctx: TradeContext) -> tuple[Decimal, Decimal, Decimal]:
         """``(cash needed, worst price a unit, fee)`` of a BUY of ``ctx.quantity`` at last price
@@ -336,10 +352,10 @@ class PreTradeChecks:
         f = ctx.filters
         if f is not None and ctx.quantity < ctx.holding_qty:
             rest = ctx.holding_qty - ctx.quantity
-            # valued at the worst fill the slippage cap allows, as the write-off after the sell
-            # values it at the fill price: worth the minimum at the last price alone, it was dust
-            slip = _dec(self.cfg.order_execution.max_slippage_percent) or _ZERO
-            worst = worst_fill_price(ctx.price, Side.SELL, slip * 100, fill_tick(ctx.price, f))
+            # valued at the worst fill the slippage cap (and a LIMIT sell's price) allows, as the
+            # write-off after the sell values it at the fill price: worth the minimum at the last
+            # price alone, it was dust
+            worst = self.worst_sell_price(ctx.price, f, ctx.order_type)
             value = rest * (worst if worst > 0 else ctx.price)
             # A remainder below one step is unavoidable dust (e.g. fees taken in base): not refused.
             if rest >= f.step_size and value < f.min_notional:
