@@ -6,28 +6,11 @@ alone: its next signal took that id, and the order's history then pointed at the
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 
-from tui_trader.models import Order, OrderStatus, OrderType, Side, Source
+from test_storage import make_order
+
 from tui_trader.storage.db import Database
-
-
-def _order(cid: str, signal_id: int | None) -> Order:
-    return Order(
-        client_order_id=cid,
-        symbol="BTCUSDT",
-        side=Side.BUY,
-        type=OrderType.MARKET,
-        quantity=Decimal("0.001"),
-        price=None,
-        status=OrderStatus.INTENT,
-        source=Source.STRATEGY,
-        reason="z>2.5",
-        created_ms=1_000,
-        updated_ms=1_000,
-        signal_id=signal_id,
-    )
 
 
 async def test_signal_ids_start_after_the_ones_orders_name_whose_rows_a_kill_lost(tmp_path: Path) -> None:
@@ -35,8 +18,9 @@ async def test_signal_ids_start_after_the_ones_orders_name_whose_rows_a_kill_los
     db = await Database.open(path, start_writer=False)
     try:
         sid = await db.start_session("run", "paper", "sim", {})
-        await db.write_order_intent(_order("tt1-1", 7), sid)  # committed; its signal 7 never stored
-        await db.write_order_intent(_order("tt1-2", None), sid)  # (a manual order names none)
+        # committed at once; its signal 7 never stored (the kill came before the writer flushed it)
+        await db.write_order_intent(make_order("tt1-1", signal_id=7), sid)
+        await db.write_order_intent(make_order("tt1-2"), sid)  # (a manual order names none)
     finally:
         await db.close()
     db = await Database.open(path, start_writer=False)
