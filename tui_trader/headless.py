@@ -1,8 +1,9 @@
 """``tui-trader run --headless``: the whole engine without the console.
 
-SIGINT/SIGTERM stop it cleanly (feed stopped, storage flushed and closed,
-exit 0). ``--duration`` is wall-clock time; the run also ends when replayed
-data ends. A one-screen summary is printed at the end.
+SIGINT, SIGTERM and SIGHUP stop it cleanly (feed stopped, storage flushed and
+closed, exit 0); SIGHUP or SIGINT ignored as it starts (``nohup``) stays ignored.
+``--duration`` is wall-clock time; the run also ends when replayed data ends. A
+one-screen summary is printed at the end, and logged as one ``run summary:`` line.
 """
 
 from __future__ import annotations
