@@ -2,6 +2,12 @@
 
 Distances are in percent of the last price: to the stop (last - stop) / last
 and to the target (target - last) / last. Age is engine time since entry.
+
+A pane narrower than :data:`COLUMNS` (an 80- or 100-column terminal, where the
+last columns scrolled out of view: the distances to the stop and the target)
+shows :data:`MEDIUM_COLUMNS` (narrower) or :data:`NARROW_COLUMNS` (no value, no
+age). The widths stay fixed: the layout changes only when the pane's width crosses
+a layout's (a resize, a tab shown).
 """
 
 from __future__ import annotations
@@ -28,6 +34,24 @@ COLUMNS = [
     ("tgt", "→Tgt", 7, "right"),
     ("age", "Age", 8, "right"),
 ]
+#: Narrower widths, for a pane narrower than COLUMNS (a 100-column terminal's holds 98 cells).
+MEDIUM_COLUMNS = [
+    ("sym", "Symbol", 12, "left"),  # "1000SATSUSDT": 12, up to the next column's gap
+    ("qty", "Qty", 11, "right"),
+    ("entry", "Entry", 11, "right"),  # fmt_price: at most 10 ("0.00017536")
+    ("last", "Last", 11, "right"),
+    ("value", "Value", 11, "right"),
+    ("upnl", "uPnL", 10, "right"),  # "-1,234.56"
+    ("upct", "uPnL%", 8, "right"),  # "-12.34%"
+    ("stop", "→Stop", 7, "right"),  # "-12.5%": a price gapped through the stop
+    ("tgt", "→Tgt", 7, "right"),  # "100.0%"
+    ("age", "Age", 8, "right"),
+]
+#: Narrower still (an 80-column terminal's pane holds 78 cells): no value (quantity times last), no age.
+NARROW_COLUMNS = [c for c in MEDIUM_COLUMNS if c[0] not in ("value", "age")]
+#: The layouts, widest first: the first whose columns and a vertical scrollbar fit is shown.
+LAYOUTS = [COLUMNS, MEDIUM_COLUMNS, NARROW_COLUMNS]
+_KEYS = [c[0] for c in COLUMNS]
 
 
 def _dist(a: float, b: float, last: float) -> float:
@@ -42,9 +66,39 @@ class PositionsTable(FastTable):
         super().__init__(COLUMNS, **kwargs)
         self.palette = Palette()
         self._shown: dict[str, tuple] = {}
+        self._columns = COLUMNS
+        self._index = list(range(len(COLUMNS)))  # of the columns shown, in _plain's tuple
+        self._last: tuple[list[PositionView], int] = ([], 0)
+
+    @property
+    def shown_columns(self) -> list[tuple]:
+        """The columns shown: one of :data:`LAYOUTS`."""
+        return self._columns
+
+    def on_resize(self) -> None:
+        super().on_resize()
+        width = self.size.width
+        if width <= 0:  # hidden (another tab): keep the layout until shown
+            return
+        columns = next((c for c in LAYOUTS if sum(w for _, _, w, _ in c) + 1 <= width), LAYOUTS[-1])
+        if columns is not self._columns:
+            self._set_columns(columns)
+
+    def _set_columns(self, columns: list[tuple]) -> None:
+        """Show ``columns`` instead, with the positions last applied (the cursor kept on its row)."""
+        selected = self.selected_key
+        self._columns = columns
+        self._index = [_KEYS.index(c[0]) for c in columns]
+        self.clear(columns=True)
+        for key, label, width, justify in columns:
+            self.add_column(Text(label, justify=justify), key=key, width=width)
+        self._shown = {}
+        self.apply(*self._last)
+        self.move_to_key(selected)
 
     def apply(self, positions: list[PositionView], now_ms: int) -> int:
         """Show ``positions``; returns the number of cells written."""
+        self._last = (positions, now_ms)
         wanted = {p.symbol: p for p in positions}
         removed = [s for s in self._shown if s not in wanted]
         for s in removed:
@@ -57,10 +111,10 @@ class PositionsTable(FastTable):
             old = self._shown.get(sym)
             if old is None:
                 self.add_row(*self._styled(plain, p), key=sym)
-                n += len(COLUMNS)
+                n += len(self._columns)
             elif old != plain:
                 styled = self._styled(plain, p)
-                for (col, *_), a, b, v in zip(COLUMNS, old, plain, styled, strict=True):
+                for (col, *_), a, b, v in zip(self._columns, old, plain, styled, strict=True):
                     if a != b:
                         cells.append((sym, col, v))
             self._shown[sym] = plain
@@ -71,8 +125,13 @@ class PositionsTable(FastTable):
         self.clear()
         self._shown = {}
 
+    def _plain(self, p: PositionView, now_ms: int) -> tuple:
+        """The texts of the columns shown."""
+        full = self._plain_all(p, now_ms)
+        return tuple(full[i] for i in self._index)
+
     @staticmethod
-    def _plain(p: PositionView, now_ms: int) -> tuple:
+    def _plain_all(p: PositionView, now_ms: int) -> tuple:
         last = float(p.last_price)
         return (
             p.symbol,
@@ -90,9 +149,12 @@ class PositionsTable(FastTable):
     def _styled(self, plain: tuple, p: PositionView) -> list:
         pal = self.palette
         sign = p.unrealized_pnl
-        out: list = [Text(plain[0], style="bold")]
-        out += [right(x) for x in plain[1:5]]
-        out.append(pal.signed(plain[5], sign))
-        out.append(pal.signed(plain[6], sign))
-        out += [right(x) for x in plain[7:]]
+        out: list = []
+        for (key, *_), x in zip(self._columns, plain, strict=True):
+            if key == "sym":
+                out.append(Text(x, style="bold"))
+            elif key in ("upnl", "upct"):
+                out.append(pal.signed(x, sign))
+            else:
+                out.append(right(x))
         return out
