@@ -13,6 +13,7 @@ import pytest
 from tui_trader.market import replay
 from tui_trader.market.replay import ReplayError, load_klines, parse_file
 from tui_trader.market.validation import RejectCounter
+from tui_trader.models import KlineBatch
 
 H1 = 3_600_000
 JAN1_2025 = 1_735_689_600_000
@@ -78,26 +79,36 @@ def test_sound_files_raise_no_misnamed_warning(tmp_path: Path, caplog) -> None:
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
+def one_second_csv(n: int) -> str:
+    """``n`` 1s klines from 2025-01-01 as data.binance.vision's CSV, times in µs as from 2025 on."""
+    t0 = JAN1_2025 * 1000
+    return "".join(
+        f"{t0 + i * 1_000_000},94591.79,94591.8,94591.78,94591.79,0.12345,{t0 + i * 1_000_000 + 999_999},"
+        "11677.4928134,42,0.061,5770.0987852,0\n"
+        for i in range(n)
+    )
+
+
+def parse_measured(path: Path, counter: RejectCounter) -> tuple[KlineBatch, int]:
+    """:func:`parse_file` of ``path`` (1s klines) and the peak of memory it took (tracemalloc sees
+    numpy's arrays)."""
+    tracemalloc.start()
+    try:
+        batch = parse_file(path, 0, 1000, counter)
+        return batch, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_a_large_csv_is_parsed_in_a_few_times_its_size_of_memory(tmp_path: Path) -> None:
     """A month of 1s klines is ~420 MB of CSV: counting each line's commas with a running count of
     every byte (8 bytes a byte) took ~20 times the file's size, 8 GB at its peak, where the
     klines themselves take 0.7 times it. Memory is measured (tracemalloc sees numpy's arrays)."""
-    n, t0 = 20_000, JAN1_2025 * 1000  # µs, as data.binance.vision's files from 2025 on
+    n = 20_000
     path = tmp_path / "BTCUSDT-1s-2025-01.csv"
-    path.write_text(
-        "".join(
-            f"{t0 + i * 1_000_000},94591.79,94591.8,94591.78,94591.79,0.12345,{t0 + i * 1_000_000 + 999_999},"
-            "11677.4928134,42,0.061,5770.0987852,0\n"
-            for i in range(n)
-        )
-    )
+    path.write_text(one_second_csv(n))
     counter = RejectCounter()
-    tracemalloc.start()
-    try:
-        batch = parse_file(path, 0, 1000, counter)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    batch, peak = parse_measured(path, counter)
     assert counter.total == 0 and len(batch) == n
     assert batch.open_time[-1] == JAN1_2025 + (n - 1) * 1000 and batch.close[0] == 94591.79
     assert peak < 10 * path.stat().st_size, f"{peak / path.stat().st_size:.1f} times the file's size"
@@ -138,21 +149,11 @@ def test_a_large_csv_cut_short_is_read_in_chunks_not_all_as_lists_of_strings(
     at a time (chunks made small here, so that a small file has several), every good row is kept,
     the bad one named by its line, in a few times the file's size."""
     monkeypatch.setattr(replay, "SLOW_CSV_ROWS", 1_000, raising=False)
-    n, t0 = 10_000, JAN1_2025 * 1000
+    n = 10_000
     path = tmp_path / "BTCUSDT-1s-2025-01.csv"
-    text = "".join(
-        f"{t0 + i * 1_000_000},94591.79,94591.8,94591.78,94591.79,0.12345,{t0 + i * 1_000_000 + 999_999},"
-        "11677.4928134,42,0.061,5770.0987852,0\n"
-        for i in range(n)
-    )
-    path.write_text(text[:-30])  # the last line cut short
+    path.write_text(one_second_csv(n)[:-30])  # the last line cut short
     counter = RejectCounter()
-    tracemalloc.start()
-    try:
-        batch = parse_file(path, 0, 1000, counter)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    batch, peak = parse_measured(path, counter)
     assert counter.by_reason == {"malformed": 1} and len(batch) == n - 1
     assert batch.open_time.tolist() == [JAN1_2025 + i * 1000 for i in range(n - 1)]
     assert peak < 10 * path.stat().st_size, f"{peak / path.stat().st_size:.1f} times the file's size"
