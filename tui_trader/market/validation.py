@@ -29,6 +29,10 @@ Reasons (a row is counted once, under the first rule it breaks, in this order):
                         low) outside [``MIN_PRICE``, ``MAX_PRICE``] = [1e-12, 1e12]: finite, but no
                         market's (Binance's tick is at least 1e-8; BTC in the dearest quote asset is
                         ~1e9), and 1e308 would overflow quantity x price to inf
+``volume_out_of_range`` a kline's volume, quote volume or taker-buy volume above ``MAX_VOLUME`` =
+                        1e20: finite, but no market's (the largest real ones, a day of a meme coin's
+                        base units or of a quote volume in rupiah, are ~1e14), and a period's sum of
+                        two 1e308 volumes is inf, which spoiled its taker ratio (NaN score)
 ``duplicate``           a closed kline whose open time was already accepted for the symbol
 ``out_of_order``        a closed kline older than the newest accepted one for the symbol
 ``price_jump``          only with a :class:`PriceGuard`: a close (klines) or a price (tickers) more
@@ -84,6 +88,9 @@ MIN_PRICE = 1e-12
 MAX_PRICE = 1e12
 """The highest price taken (quote per base): BTC in the dearest quote asset is ~1e9; quantities
 up to 1e15 times it stay far from float overflow."""
+MAX_VOLUME = 1e20
+"""The highest kline volume taken (base, quote or taker-buy): see ``volume_out_of_range`` above; a
+period's sum of a million of them stays far from float overflow."""
 DEFAULT_MAX_PRICE_JUMP = 100.0
 """``feed.max_price_jump``'s default: see ``price_jump`` in the module doc."""
 JUMP_CONFIRM_ROWS = 3
@@ -97,6 +104,7 @@ REASONS = (
     "non_finite",
     "non_positive_price",
     "price_out_of_range",
+    "volume_out_of_range",
     "price_jump",
     "negative_volume",
     "taker_above_volume",
@@ -390,7 +398,8 @@ def validate_kline_batch(
     with np.errstate(invalid="ignore"):
         ok = (sym >= 0) & (sym < n_symbols) & (ot >= 0) & (batch.close_time >= ot) & (batch.trades >= 0)
         ok &= (lo >= MIN_PRICE) & (lo <= o) & (o <= h) & (lo <= c) & (c <= h) & (h <= MAX_PRICE)
-        ok &= (tb >= 0) & (tb <= v) & (qv >= 0) & np.isfinite(v) & np.isfinite(qv)
+        # v, qv <= MAX_VOLUME: also False for NaN and inf (as isfinite was), and tb <= v bounds tb
+        ok &= (tb >= 0) & (tb <= v) & (qv >= 0) & (v <= MAX_VOLUME) & (qv <= MAX_VOLUME)
     bad_time = _bad_times(batch, now_ms)
     if bad_time is not None:
         ok &= ~bad_time
@@ -500,6 +509,7 @@ def _value_rules(
             ("open_outside_range", (o < lo) | (o > h)),
             ("close_outside_range", (c < lo) | (c > h)),
             ("price_out_of_range", _out_of_range(o) | _out_of_range(h) | _out_of_range(lo) | _out_of_range(c)),
+            ("volume_out_of_range", (v > MAX_VOLUME) | (qv > MAX_VOLUME) | (tb > MAX_VOLUME)),
         ]
     return _first_failure(rules, counter, len(batch), what)
 
