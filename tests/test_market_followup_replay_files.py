@@ -3,6 +3,7 @@ member of another symbol, members too large to unpack, µs times between millise
 
 from __future__ import annotations
 
+import json
 import logging
 import zipfile
 from pathlib import Path
@@ -152,3 +153,40 @@ def test_running_out_of_memory_on_a_file_is_a_reject_naming_it_not_a_crash(
         assert len(parse_file(path, 0, H1, counter)) == 0
     assert counter.by_reason == {"malformed": 1}
     assert any(str(path) in r.getMessage() and "memory" in r.getMessage() for r in caplog.records)
+
+
+def _us_rows(offsets_us: list[int]) -> list[list]:
+    """1h klines of January 2025 in µs (data.binance.vision's unit from 2025 on), the close time as
+    the exchange writes it (999 µs past its last millisecond), each open time ``offsets_us[i]`` µs
+    past its hour."""
+    out = []
+    for i, off in enumerate(offsets_us):
+        t_us = (JAN1_2025 + i * H1) * 1000
+        out.append(
+            [t_us + off, "100", "101", "99", "100", "10", t_us + H1 * 1000 - 1, "1000", 7, "5", "500", "0"]
+        )
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_us_times_are_floored_to_the_millisecond_and_then_checked(
+    tmp_path: Path, fmt: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Documented choice (module doc of replay): µs times are floored to whole ms, not rejected for
+    being between milliseconds - every real close time is. An open time a few µs past the hour is
+    that hour's kline; one 1.5 ms past it is off the grid, a counted ``bad_time``."""
+    rows = _us_rows([0, 123, 999, 1500])
+    if fmt == "csv":
+        path = tmp_path / "BTCUSDT-1h-2025-01.csv"
+        path.write_text("".join(",".join(str(x) for x in r) + "\n" for r in rows))
+    else:
+        path = tmp_path / "BTCUSDT" / "1h" / "2025-01-01.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(rows))
+    with caplog.at_level(logging.WARNING, logger="tui_trader.market"):
+        data = load_klines(tmp_path, "1h", file_cache=None)
+    kl = data.klines
+    assert kl.open_time.tolist() == [JAN1_2025, JAN1_2025 + H1, JAN1_2025 + 2 * H1]
+    assert (kl.close_time == kl.open_time + H1 - 1).all()
+    assert data.rejects == {str(path): {"bad_time": 1}}
+    assert any(str(JAN1_2025 + 3 * H1 + 1) in r.getMessage() for r in caplog.records)  # the floored time

@@ -8,7 +8,11 @@ Inputs
   header row, plain or zipped, named ``SYMBOL-INTERVAL-YYYY-MM[.csv|.zip]`` or
   ``SYMBOL-INTERVAL-YYYY-MM-DD[.csv|.zip]`` (the extension in either case; also accepted under
   ``SYMBOL/INTERVAL/``).
-* Timestamps in ms, or µs (values > 1e14; converted to ms).
+* Timestamps in ms, or µs (values > 1e14, as in data.binance.vision's files from 2025 on),
+  floored to whole ms: a µs close time ends in 999 µs past its last millisecond
+  (``1735693199999999``), so exact division would not do. An open time between two milliseconds,
+  which real data never has, is floored too and then checked as any other: one off the interval's
+  grid is a ``bad_time``, one a few µs past the hour is that hour's kline.
 
 ``load_klines`` accepts a folder (searched recursively), one file, or a list of
 those; files of other intervals are skipped. All klines are validated
