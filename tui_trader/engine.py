@@ -444,9 +444,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                         "and the strategy cannot signal; give two or more", len(self.symbols),
                         ", ".join(self.symbols) or "none")
         if self.resumed_from_ms is not None and self.resumed_from_ms > self.clock.now_ms():
-            log.warning("the feed starts at %d, before the last stored time %d: this run's records go back in "
-                        "time (use a fresh --db for an independent replay)", self.clock.now_ms(),
-                        self.resumed_from_ms)
+            raise self._book_ahead_error(self.resumed_from_ms)  # before anything of this run is written
         if self.db is not None:
             self.session_id = await self.db.start_session(
                 self.session_kind,

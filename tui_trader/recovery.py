@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from tui_trader.clock import MS_PER_DAY
+from tui_trader.clock import MS_PER_DAY, utc_text
 from tui_trader.events import CommandResult, StartupProgress
 from tui_trader.execution.filters import to_decimal
 from tui_trader.models import (
@@ -228,6 +228,20 @@ class EngineRecovery:
             rows = list(await conn.execute_fetchall(_LAST_STORED_SQL))
         v = rows[0][0] if rows else None
         return None if v is None else int(v)
+
+    def _book_ahead_error(self, last_ms: int) -> Exception:
+        """The feed starts before the book's last stored time (a replay on a book that ran later
+        data, or the same replay again): its records would go back in time, and the day's
+        reference for the daily-loss breaker (the equity at the start of the book's last day) would
+        not roll over until the feed reached that day, so the day's loss summed up over months."""
+        from tui_trader.storage.schema import StorageError
+
+        return StorageError(
+            f"{self._db_path} holds a book last written at {utc_text(last_ms)} UTC, after the start of "
+            f"this feed ({utc_text(self.clock.now_ms())} UTC): its time would go backwards (and the "
+            "daily-loss day would not roll over); use a fresh --db for an independent replay, or start "
+            "the replay after that time"
+        )
 
     def _resume_feed_after(self, last_ms: int | None) -> None:
         """A simulated market restarts from its seed at a fixed date: move its start to the first
