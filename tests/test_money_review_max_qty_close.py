@@ -14,15 +14,16 @@ from tui_trader.events import ClosePosition, ManualBuy
 D = Decimal
 
 
-async def _holding(h, quote: Decimal, market_max_qty: Decimal | None = None) -> None:
+async def _holding(h, quote: Decimal, **market: Decimal) -> None:
     """Three klines at 100, a manual buy of ``quote`` of AAA, then (given) MARKET_LOT_SIZE's
-    maximum lowered below the holding, in the engine's filters and the broker's alike."""
+    rules changed (its maximum lowered below the holding), in the engine's filters and the
+    broker's alike."""
     e = h.engine
     for k in range(3):
         await h.step(klines(T0 + k * 60_000, [100.0] * 4, open_=[100.0] * 4))
     assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=quote))).ok
-    if market_max_qty is not None:
-        lower = replace(h.feed.filters()["AAAUSDT"], market_max_qty=market_max_qty)
+    if market:
+        lower = replace(h.feed.filters()["AAAUSDT"], **market)
         e.filters["AAAUSDT"] = lower
         e.broker.set_filters({"AAAUSDT": lower})
 
@@ -89,5 +90,32 @@ async def test_a_holding_too_small_to_split_is_not_written_off_by_the_cut() -> N
         res = await e.submit(ClosePosition(symbol="AAAUSDT"))
         assert not res.ok and "would leave 0.01 AAAUSDT" in res.message, res.message
         assert e.portfolio.positions["AAAUSDT"].quantity == D("0.09")  # still held, not written off
+    finally:
+        await h.stop()
+
+
+async def test_a_close_cut_to_the_market_maximum_keeps_the_minimum_quantity_back() -> None:
+    # 9 held at 100, MARKET_LOT_SIZE's maximum 8.5 and minimum 1: the close sold 8.5, and the
+    # rest of 0.5 - worth 50, well above the minimum notional, so the checks let it go - was below
+    # the minimum quantity: written off as dust right after the sell, a loss of 50 nobody asked for.
+    from tui_trader.engine import _dust_reason
+
+    h = make_engine()
+    await h.start()
+    e = h.engine
+    try:
+        await _holding(h, D(900), market_max_qty=D("8.5"), market_min_qty=D(1))
+        res = await e.submit(ClosePosition(symbol="AAAUSDT"))
+        assert res.ok and res.message.startswith("SELL AAAUSDT: 8 @ "), res.message
+        assert e.portfolio.positions["AAAUSDT"].quantity == D(1)  # sellable: the next close sells it
+        assert (await e.submit(ClosePosition(symbol="AAAUSDT"))).ok
+        assert "AAAUSDT" not in e.portfolio.positions
+        # and the pre-trade check refuses a partial sell that would leave such a rest
+        f = e.filters["AAAUSDT"].for_market_orders()
+        assert _dust_reason(D("0.5"), D(100), f) == "below the minimum quantity 1"
+        assert e.checks.check_exit("AAAUSDT", D("8.5"), D(100), D(9), f) == [
+            "would leave 0.5 AAAUSDT worth 49.75, below the minimum quantity 1: dust that could not be "
+            "sold later - sell it all"
+        ]
     finally:
         await h.stop()

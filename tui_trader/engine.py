@@ -1443,9 +1443,11 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 qty = quantize_qty(f.max_qty, f)
                 # ... and leave a rest worth the minimum notional (at the worst fill, so that it is
                 # not written off as dust after the sell): a rest below it no order could sell
+                # (and at least the minimum quantity: a rest below it is dust whatever its worth)
                 worst = self.checks.worst_sell_price(price, f)  # (as check_exit values the rest)
-                if worst > 0 and (pos.quantity - qty) * worst < f.min_notional:
-                    keep = round_to_step(f.min_notional / worst, f.step_size, ROUND_CEILING)
+                rest = pos.quantity - qty
+                if worst > 0 and (rest * worst < f.min_notional or rest < f.min_qty):
+                    keep = round_to_step(max(f.min_notional / worst, f.min_qty), f.step_size, ROUND_CEILING)
                     less = quantize_qty(max(pos.quantity - keep, Decimal(0)), f)
                     if not _dust_reason(less, worst, f):  # (else no split sells it all: as before)
                         qty = less

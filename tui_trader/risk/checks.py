@@ -41,8 +41,8 @@ MARKET_LOT_SIZE's - ``min_notional``, for a LIMIT sell at its limit price, and t
 ``max_notional`` too); a holding whose
 whole value is below ``min_notional`` is dust that cannot be sold, and a
 partial sell that would leave such dust behind - the rest valued at the worst fill price the
-slippage cap allows, or a LIMIT sell's limit price when lower, as the sell may fill there - is
-refused too (sell it all).
+slippage cap allows, or a LIMIT sell's limit price when lower, as the sell may fill there - or
+a rest below ``min_qty`` is refused too (sell it all).
 """
 
 from __future__ import annotations
@@ -358,9 +358,15 @@ class PreTradeChecks:
             worst = self.worst_sell_price(ctx.price, f, ctx.order_type)
             value = rest * (worst if worst > 0 else ctx.price)
             # A remainder below one step is unavoidable dust (e.g. fees taken in base): not refused.
-            if rest >= f.step_size and value < f.min_notional:
+            # One below the minimum quantity is dust too, whatever it is worth (written off after).
+            if rest >= f.step_size and (value < f.min_notional or rest < f.min_qty):
+                below = (
+                    f"below the minimum quantity {_qty(f.min_qty)}"
+                    if rest < f.min_qty
+                    else f"below the minimum notional {_fmt(f.min_notional)}"
+                )
                 out.append(
-                    f"would leave {_qty(rest)} {ctx.symbol} worth {_fmt(value)}, below the minimum "
-                    f"notional {_fmt(f.min_notional)}: dust that could not be sold later - sell it all"
+                    f"would leave {_qty(rest)} {ctx.symbol} worth {_fmt(value)}, {below}: dust that could "
+                    "not be sold later - sell it all"
                 )
         return out
