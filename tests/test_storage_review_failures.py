@@ -225,3 +225,25 @@ async def test_a_full_disk_inside_a_nested_transaction_is_said_as_such(tmp_path:
             await conn.execute("SELECT 1")
     finally:
         await db.close()
+
+
+async def test_a_lock_taken_during_the_damage_check_is_no_damage(tmp_path: Path) -> None:
+    """Another program may take its exclusive lock after the open read the schema version and
+    before the check of the tables: the check took the "database is locked" for damage and sent
+    the operator to restore a backup of a good book. It is said as the lock (by the open)."""
+    from tui_trader.storage.db import SCHEMA_VERSION, _check_not_damaged
+
+    path = tmp_path / "book.db"
+    db = await Database.open(path, start_writer=False)
+    await db.close()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA locking_mode = EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("INSERT INTO kv (key, value) VALUES ('x', 'y')")
+    try:
+        async with aiosqlite.connect(path, isolation_level=None, timeout=0) as conn:
+            with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+                await _check_not_damaged(conn, str(path), SCHEMA_VERSION)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()

@@ -310,6 +310,8 @@ async def _check_not_damaged(conn: aiosqlite.Connection, path: str, version: int
         try:
             rows = await conn.execute_fetchall(sql)
         except sqlite3.DatabaseError as exc:  # a page too damaged to be checked ("malformed")
+            if _is_busy(exc):  # another program took a lock since the open read the header: no damage
+                raise
             problems = [str(exc)]
         else:
             problems = [str(r[0]) for r in rows if str(r[0]) != "ok"]
