@@ -22,8 +22,8 @@ Behaviour (spot, long only, no randomness):
   order is not held to max notional: Binance's ``applyMaxToMarket`` is false).
 * **Balances**: the broker keeps free balances per asset. A buy whose cost plus
   fee exceeds the free quote balance, a sell above the base holding, or a sell whose
-  fee (at least 1e-8) exceeds its proceeds plus the free quote balance raises
-  ``BrokerError(INSUFFICIENT_BALANCE)``. Cash never goes negative.
+  fee (rounded up to 8 decimals: a sale worth less than 1e-8 may pay more than it brings)
+  exceeds its proceeds plus the free quote balance raises ``BrokerError(INSUFFICIENT_BALANCE)``. Cash never goes negative.
 * **Orders** are remembered by client id: :meth:`query` returns the stored
   result (``None`` if never seen); reusing a client id raises
   ``BrokerError(REJECTED, "duplicate client order id")`` like Binance. Orders
@@ -282,7 +282,8 @@ class PaperBroker:
                     f"Account has insufficient balance for requested action: sell {qty} {f.base_asset}, "
                     f"free {free}",
                 )
-            # a sale worth less than 1e-8 still pays a fee of 1e-8 (rounded up): from the quote balance
+            # with a fee rate, a sale worth less than 1e-8 still pays a fee of 1e-8 (rounded up):
+            # from the quote balance
             quote = self._balances.get(f.quote_asset, Decimal(0))
             if fee > _CTX.add(quote, cost):
                 raise BrokerError(
