@@ -4,7 +4,9 @@ file locked by another program, a backtest's result that no longer fits on the d
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,21 @@ def test_export_of_a_book_whose_equity_table_is_damaged_exits_2_saying_so(tmp_pa
     assert not out.exists()  # no empty folder left behind
 
 
+@contextlib.contextmanager
+def _locked_by_another_program(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (as an sqlite3 shell in locking_mode EXCLUSIVE or a backup
+    tool takes it), which keeps even readers out; released at the end."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA locking_mode = EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("INSERT INTO kv (key, value) VALUES ('x', 'y')")
+    try:
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
 @pytest.mark.parametrize("read_only", [False, True])
 async def test_a_file_locked_by_another_program_is_said_locked_not_unusable(
     tmp_path: Path, read_only: bool
@@ -88,11 +105,7 @@ async def test_a_file_locked_by_another_program_is_said_locked_not_unusable(
     path = tmp_path / "book.db"
     db = await Database.open(path, start_writer=False)
     await db.close()
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("PRAGMA locking_mode = EXCLUSIVE")
-    other.execute("BEGIN EXCLUSIVE")
-    other.execute("INSERT INTO kv (key, value) VALUES ('x', 'y')")
-    try:
+    with _locked_by_another_program(path):
         with pytest.raises(StorageError) as err:
             await Database.open(path, start_writer=False, read_only=read_only, busy_timeout_ms=50)
         text = str(err.value)
@@ -100,9 +113,6 @@ async def test_a_file_locked_by_another_program_is_said_locked_not_unusable(
             f"cannot open the database {path}: database is locked (another program holds a lock"
         )
         assert "not a usable" not in text
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
 
 
 async def test_a_backtest_run_that_does_not_fit_on_the_disk_is_a_storage_error_and_stores_nothing(
@@ -236,14 +246,7 @@ async def test_a_lock_taken_during_the_damage_check_is_no_damage(tmp_path: Path)
     path = tmp_path / "book.db"
     db = await Database.open(path, start_writer=False)
     await db.close()
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("PRAGMA locking_mode = EXCLUSIVE")
-    other.execute("BEGIN EXCLUSIVE")
-    other.execute("INSERT INTO kv (key, value) VALUES ('x', 'y')")
-    try:
+    with _locked_by_another_program(path):
         async with aiosqlite.connect(path, isolation_level=None, timeout=0) as conn:
             with pytest.raises(sqlite3.OperationalError, match="database is locked"):
                 await _check_not_damaged(conn, str(path), SCHEMA_VERSION)
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
