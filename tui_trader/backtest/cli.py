@@ -354,7 +354,8 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     spec = {"path": str(Path(data).resolve()), "interval": interval, "symbols": symbols,
-            "start_ms": start_ms, "end_ms": end_ms, "max_price_jump": cfg.feed.max_price_jump}
+            "start_ms": start_ms, "end_ms": end_ms, "max_price_jump": cfg.feed.max_price_jump,
+            "said": True}  # _sweep_data said the data's warnings: a worker's load of it says them no more
     if db_path is not None:
         _check_db(db_path)  # a file it cannot use fails now, not in every point after its run
         spec["db_path"] = db_path

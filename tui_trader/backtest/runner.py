@@ -28,7 +28,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -585,7 +585,9 @@ def sweep_runner(config_dict: dict[str, Any], data_spec: dict[str, Any]) -> dict
     ``start_ms`` / ``end_ms`` (optional; set per window by walk-forward), ``max_price_jump``
     (optional, ``feed.max_price_jump``), ``db_path`` (optional: the run is stored there, as a
     plain backtest's, and its ``run_id`` returned with the metrics; without it nothing is
-    stored). The data is loaded once per worker process and reused.
+    stored), ``said`` (optional: the sweep loaded the same data itself and said its warnings, its
+    rejected rows, once; a worker's load of it says them no more). The data is loaded once per
+    worker process and reused.
     """
     for key in ("path", "interval"):
         if not data_spec.get(key):
@@ -596,8 +598,11 @@ def sweep_runner(config_dict: dict[str, Any], data_spec: dict[str, Any]) -> dict
         config_dict = {**config_dict, "data_processing": {**dp, "rating_worker": "off"}}
     cfg = Config.model_validate(config_dict)
     syms = tuple(data_spec["symbols"]) if data_spec.get("symbols") else None
-    data = _cached_data(str(data_spec["path"]), data_spec["interval"], syms, data_spec.get("max_price_jump"),
-                        cfg.feed.universe.blacklist)
+    # each worker's load said the data's rejected rows again on its stderr, under the progress bar,
+    # after the sweep's own load had said them once
+    with kept_warnings() if data_spec.get("said") else nullcontext():
+        data = _cached_data(str(data_spec["path"]), data_spec["interval"], syms, data_spec.get("max_price_jump"),
+                            cfg.feed.universe.blacklist)
     with kept_warnings() as warnings:
         res = asyncio.run(
             run_backtest(
