@@ -444,7 +444,11 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                         "and the strategy cannot signal; give two or more", len(self.symbols),
                         ", ".join(self.symbols) or "none")
         if self.resumed_from_ms is not None and self.resumed_from_ms > self.clock.now_ms():
-            raise self._book_ahead_error(self.resumed_from_ms)  # before anything of this run is written
+            if self.feed.kind == "replay":
+                raise self._book_ahead_error(self.resumed_from_ms)  # before anything of this run is written
+            # (a real-time feed: the wall clock stepped back since the last run; the book is kept)
+            log.warning("the feed starts at %d, before the last stored time %d: this run's records go back in "
+                        "time", self.clock.now_ms(), self.resumed_from_ms)
         if self.db is not None:
             self.session_id = await self.db.start_session(
                 self.session_kind,
