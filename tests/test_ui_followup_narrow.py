@@ -141,3 +141,42 @@ def test_the_narrow_columns_hold_long_symbols_and_big_numbers(layout):
             assert len(text) < width, (key, text, width)
         else:
             assert len(text) <= width, (key, text, width)
+
+
+async def test_signals_show_what_became_of_each_signal_at_80_columns(tmp_path):
+    """At 80 columns the signals' result was cut after 15 characters ("refused: max t", "dropped:
+    conf"): strength and confidence took its room. Narrow, the result comes before z with 34 cells
+    in view; at 100 columns it and z are whole; from 160 the wide layout is unchanged."""
+    from tui_trader.events import SetZThreshold
+    from tui_trader.ui.widgets import signals as signals_mod
+    from tui_trader.ui.widgets.signals import SignalsTable, result_text
+
+    engine, app = await _held_positions(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        app.set_live_refresh(False)
+        await engine.submit(SetZThreshold(value=1.5))  # signals on most klines
+        await asyncio.create_task(engine.run())  # its own task: stop() at exit waits for it
+        await pilot.press("4")
+        await pilot.pause()
+        app.refresh_from_engine()
+        await pilot.pause()
+        table = app.main_screen.query_one(SignalsTable)
+        sigs = engine.snapshot().signals
+        assert len(sigs) >= 5 and any(s.executed for s in sigs) and any(not s.executed for s in sigs)
+        for size, seen in [((80, 24), 33), ((100, 30), 47), ((160, 45), 47), ((80, 30), 33)]:
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            app.refresh_from_engine()
+            await pilot.pause()
+            lines = table_lines(app, table)
+            header = lines[0]
+            assert "Result" in header and "Kind" in header, (size, header)
+            if size[0] >= 100:
+                assert header.rstrip().endswith("z") or " z " in header, (size, header)
+            if size == (160, 45):
+                assert table.shown_columns is signals_mod.COLUMNS
+            rows = lines[1 : 1 + min(len(sigs), len(lines) - 2)]
+            for s, row in zip(sigs, rows, strict=False):
+                assert s.symbol in row and str(s.type) in row, (size, row)
+                assert result_text(s)[:seen] in row, (size, result_text(s), row)

@@ -6,6 +6,11 @@ several failed checks, longer than its column).
 
 The engine's list is short and bounded, so a change (new signal, or an
 outcome filled in) rebuilds the rows; an unchanged list costs one tuple compare.
+
+A table narrower than :data:`WIDE_MIN` (an 80-column terminal, where the result was cut
+after 15 characters: "refused: max t") shows :data:`NARROW_COLUMNS`: no strength and
+no confidence (a signal dropped on confidence says its confidence in the result), and the
+result before z, so the result gets their room.
 """
 
 from __future__ import annotations
@@ -30,6 +35,19 @@ COLUMNS = [
     # the result first: "refused: max total positions reached: 10 of 10" whole in the 160x45 layout
     ("result", " Result", 48, "left"),
     ("reason", " Reason", 46, "left"),  # "Z-Score reversal: -2.61 at or below -2.50"
+]
+#: From this table width on, COLUMNS (a 100-column terminal's pane is 98 wide).
+WIDE_MIN = 100
+#: Below WIDE_MIN: the result before z, 34 cells of it in view at 80 columns ("executed: BUY
+#: 0.00662 @ 60414.28", "dropped: confidence 0.64 < 0.70" whole).
+NARROW_COLUMNS = [
+    ("time", "Time", 12, "left"),
+    ("type", "Type", 5, "left"),
+    ("sym", "Symbol", 12, "left"),
+    ("kind", "Kind", 14, "left"),
+    ("result", " Result", 47, "left"),  # and z: whole at 100 columns, with a scrollbar
+    ("z", "z", 7, "right"),
+    ("reason", " Reason", 46, "left"),
 ]
 
 
@@ -56,10 +74,34 @@ class SignalsTable(FastTable):
         self._sig: tuple = ()
         self.symbol_of: dict[str, str] = {}
         self.detail_of: dict[str, str] = {}
+        self._columns = COLUMNS
+        self._last: tuple[list[Signal], int | None] = ([], None)
+
+    @property
+    def shown_columns(self) -> list[tuple]:
+        """The columns shown: COLUMNS or NARROW_COLUMNS."""
+        return self._columns
+
+    def on_resize(self) -> None:
+        super().on_resize()
+        width = self.size.width
+        if width <= 0:  # hidden (another tab): keep the layout until shown
+            return
+        columns = COLUMNS if width >= WIDE_MIN else NARROW_COLUMNS
+        if columns is not self._columns:
+            self._columns = columns
+            selected = self.selected_key if self.has_focus else None  # as apply() keeps it
+            self.clear(columns=True)
+            for key, label, w, justify in columns:
+                self.add_column(Text(label, justify=justify), key=key, width=w)
+            self._sig = ()
+            self.apply(*self._last)
+            self.move_to_key(selected)
 
     def apply(self, signals: list[Signal], now_ms: int | None = None) -> int:
         """Show ``signals`` (newest first). Times on the UTC day of ``now_ms`` (engine time;
         default: the newest signal's) read ``03:04:05Z``, earlier ones ``01-02 03:04``."""
+        self._last = (signals, now_ms)
         ref = now_ms if now_ms is not None else (signals[0].ts_ms if signals else 0)
         sig = (ref // MS_PER_DAY,) + tuple((s.id, s.ts_ms, s.symbol, s.kind, s.executed, s.outcome) for s in signals)
         if sig == self._sig:
@@ -80,21 +122,21 @@ class SignalsTable(FastTable):
             self.detail_of[key] = detail_text(s)
             colour = pal.profit if s.type == SignalType.BUY else pal.loss
             res_style = pal.healthy if s.executed else pal.warning if s.outcome else pal.muted
-            self.add_row(
-                Text(fmt_when(s.ts_ms, ref), style=pal.muted),
-                Text(str(s.type), style=f"bold {colour}"),
-                s.symbol,
-                Text(s.kind + (" !" if s.urgent else "")),
-                right(fmt_num(s.strength)),
-                right(fmt_num(s.confidence)),
-                right(fmt_num(s.z_score, sign=True)),
-                Text(" " + result_text(s), style=res_style),
-                Text(" " + s.reason),
-                key=key,
-            )
+            cells = {
+                "time": Text(fmt_when(s.ts_ms, ref), style=pal.muted),
+                "type": Text(str(s.type), style=f"bold {colour}"),
+                "sym": s.symbol,
+                "kind": Text(s.kind + (" !" if s.urgent else "")),
+                "str": right(fmt_num(s.strength)),
+                "conf": right(fmt_num(s.confidence)),
+                "z": right(fmt_num(s.z_score, sign=True)),
+                "result": Text(" " + result_text(s), style=res_style),
+                "reason": Text(" " + s.reason),
+            }
+            self.add_row(*(cells[c[0]] for c in self._columns), key=key)
         self.move_to_key(selected)  # None: the cursor and scroll stay at the top, where clear() put them
         self._show_detail()
-        return len(signals) * len(COLUMNS)
+        return len(signals) * len(self._columns)
 
     def selected_detail(self) -> str:
         """The whole result and reason of the signal under the cursor while the pane has focus."""
