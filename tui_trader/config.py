@@ -503,12 +503,24 @@ def soft_warnings(cfg: Config) -> list[Issue]:
         w.append(Issue("signal_generation.z_score_threshold", "outside the recommended range 1-5"))
     if sg.moving_average_period < 50:
         w.append(Issue("signal_generation.moving_average_period", "below 50: may be too short for reliable signals"))
+    # the window holds the current value too, and its std is the population one: |z| <= sqrt(w - 1),
+    # reached only when the other w - 1 values are all equal. A threshold at or above it never trades
+    z_max = math.sqrt(sg.moving_average_period - 1)
+    if sg.z_score_threshold >= z_max:
+        w.append(Issue("signal_generation.z_score_threshold",
+                       f"{sg.z_score_threshold:g} is never reached: over signal_generation.moving_average_period = "
+                       f"{sg.moving_average_period} periods a z-score is at most sqrt({sg.moving_average_period} - 1) "
+                       f"= {z_max:.3g}, so nothing is bought or sold by signal (lower the threshold or lengthen "
+                       "the window)"))
     if rm.stop_loss_percent > rm.profit_target_percent:
         w.append(Issue("risk_management.stop_loss_percent", "higher than profit_target_percent"))
     if oe.max_slippage_percent > 5:
         w.append(Issue("order_execution.max_slippage_percent", "very high (> 5 %)"))
     if dp.price_update_interval_ms < 100:
         w.append(Issue("data_processing.price_update_interval_ms", "below 100 ms: may be too frequent"))
+    if cfg.monitoring.health_check_interval_ms < 100:  # (tests run it at 20 ms to see a check change soon)
+        w.append(Issue("monitoring.health_check_interval_ms", f"{cfg.monitoring.health_check_interval_ms} ms is below 100 ms: "
+                       "health checks that often take the engine's time for no use (shipped: 30,000 ms)"))
     if cfg.feed.kind == "sim":
         # the sim's history is generated before the first frame: 300 periods of a week of 1m klines
         # (121 M klines) looked like a hang, its --duration counting only from the end of it
