@@ -486,6 +486,9 @@ def cmd_config(args: argparse.Namespace) -> int:
         path = args.file or args.config
         ns = argparse.Namespace(config=path, db=getattr(args, "db", None))
         cfg = load_cfg(ns)
+        if sys.stdout is None:  # started with stdout closed (`>&-`): the writes below failed with a traceback
+            print("error: config show: stdout is closed: nothing to print the configuration to", file=sys.stderr)
+            return 1
         # which files it used, as a TOML comment: the output stays a valid configuration file
         sys.stdout.write(f"# sources: {', '.join(config_sources(path, feed_overrides(ns)))}\n")
         sys.stdout.write(to_toml(redacted_dump(cfg)))
@@ -698,6 +701,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
                                  "reports stored in the database (--db) and starts no engine")
     cfg = load_cfg(args)
     check_feed_flags(args, cfg)
+    if getattr(args, "live", False) and cfg.feed.kind != "binance":
+        # before the replay's files are checked: `--live --data DIR` was told about DIR's interval first
+        raise UsageError(f'--live: live trading needs the Binance market feed, not "{cfg.feed.kind}": orders '
+                         "would be sized and checked on prices that are not the exchange's (drop --feed / --data)")
     if getattr(args, "report", None) is None:  # the report viewer starts no feed
         check_replay_data(args, cfg)
     check_db_path(args, cfg, writes=getattr(args, "report", None) is None)  # the report viewer only reads
