@@ -716,6 +716,19 @@ def _symbols_arg(v: Any) -> list[str]:
     return [s for item in items for s in str(item).split(",") if s.strip()]
 
 
+@contextlib.contextmanager
+def _display_only(bar: Any) -> Iterator[Any]:
+    """The progress ``bar`` started and stopped, its last draw on a terminal that is gone (EIO
+    after an SSH drop, the SIGHUP that stopped the download) no error: it raised past the
+    "interrupted" exit 130, a traceback and exit 1, as if the network had failed."""
+    bar.start()
+    try:
+        yield bar
+    finally:
+        with contextlib.suppress(OSError):
+            bar.stop()
+
+
 def main_download(args: argparse.Namespace, cfg: Config) -> int:
     """Run a download from CLI arguments (``symbols`` comma list, ``interval``, ``start``,
     ``end``, ``out``; optional ``retries``, default 6) with a progress bar; prints a summary.
@@ -741,10 +754,10 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
         err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         return 2
 
-    with Progress(
+    with _display_only(Progress(
         TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=err, transient=False, disable=not err.is_terminal,
-    ) as bar:
+    )) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(sym: str, done: int, total: int) -> None:

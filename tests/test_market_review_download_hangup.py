@@ -1,0 +1,54 @@
+"""`data download` stopped by the hang-up of the SSH session it ran in: the terminal is gone, every
+write to it fails with EIO. The download wrote its files and stops as interrupted (exit 130, "run
+the same command again to resume"); the progress bar's last draw on the dead terminal raised past
+that: a traceback and exit 1, what a network failure exits with."""
+
+from __future__ import annotations
+
+import errno
+import sys
+from pathlib import Path
+
+import pytest
+
+from tui_trader.cli import main
+from tui_trader.market import download
+
+
+class _Terminal:
+    """A terminal (the progress bar draws on it) whose session drops: from then on every write and
+    flush fails with EIO."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.gone = False
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self.gone:
+            raise OSError(errno.EIO, "Input/output error")
+        self.text.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.gone:
+            raise OSError(errno.EIO, "Input/output error")
+
+
+def test_a_download_stopped_by_a_hang_up_exits_130_with_its_terminal_gone(
+    quiet: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = _Terminal()
+
+    async def hung_up(cfg, symbols, interval, start_ms, end_ms, out_dir, progress, attempts=6):
+        progress("BTCUSDT", 3, 10)
+        terminal.gone = True  # the SSH session drops ...
+        raise download._Stopped("SIGHUP")  # ... and its hang-up stops the download
+
+    monkeypatch.setattr(download, "download_klines", hung_up)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    argv = ["data", "download", "--symbols", "BTCUSDT", "--interval", "1h", "--start", "2024-01-01"]
+    assert main([*argv, "--out", str(quiet / "klines")]) == 130
+    assert terminal.text  # the bar was drawn on the terminal while there was one
