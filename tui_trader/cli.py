@@ -632,6 +632,18 @@ def check_status_every(args: argparse.Namespace) -> None:
                          "0 turns the status line off")
 
 
+def warn_status_hidden(args: argparse.Namespace, cfg: Any) -> None:
+    """A warning when ``--status-every`` asks for status lines that the log level leaves out: they
+    are logged at INFO, and under ``monitoring.log_level = "warning"`` none was written, unsaid."""
+    from tui_trader.headless import parse_status_every
+
+    text = getattr(args, "status_every", None)
+    level = cfg.monitoring.log_level
+    if text is not None and parse_status_every(text) > 0 and level in ("warn", "warning", "error"):
+        print(f"warning: --status-every {text}: status lines are logged at INFO, which monitoring.log_level = "
+              f'"{level}" leaves out: none will be written (set log_level = "info" to see them)', file=sys.stderr)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from tui_trader.headless import main_run
 
@@ -642,6 +654,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          f"({LIVE_UNATTENDED})")
     check_status_every(args)
     cfg = load_cfg(args)
+    warn_status_hidden(args, cfg)
     check_feed_flags(args, cfg)
     check_replay_data(args, cfg)
     check_db_path(args, cfg)
