@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.text import Text
 
 from tui_trader.config import Config
+from tui_trader.monitor.terminal import display_only
 
 
 def parse_time(text: str | None, what: str) -> int | None:
@@ -388,7 +389,7 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
               + (f" (--processes {args.processes}: {capped})" if capped and args.processes else ""), soft_wrap=True)
     prog, cb = _progress(err, "sweep")
     try:
-        with prog:
+        with display_only(prog):  # a hang-up's KeyboardInterrupt, not the dead terminal's EIO
             if args.walk_forward:
                 rows = walk_forward(base, params, sweep_runner, spec, start_ms, end_ms, args.walk_forward, IN_SAMPLE_FRACTION,
                                     processes=processes, progress=cb, console=console,

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -653,6 +654,52 @@ def _refusal_text(exc: BaseException, retry: RestRetry) -> str | None:
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
+class _TerminalStream:
+    """``sys.stdout`` or ``sys.stderr`` (as it is at each write) for the download's rich consoles, on
+    which a terminal gone (EIO after an SSH drop, SIGHUP ignored: the download goes on) is no error:
+    its summary raised after every month was written, a traceback and exit 1. The gone stream's file
+    descriptor then goes to /dev/null, so the interpreter's flush at exit fails no more either."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+
+    @property
+    def _f(self) -> Any:
+        return sys.stderr if self._stderr else sys.stdout
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._f, "encoding", None) or "utf-8"
+
+    def isatty(self) -> bool:
+        try:
+            return self._f is not None and self._f.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def fileno(self) -> int:
+        return self._f.fileno()
+
+    def write(self, text: str) -> int:
+        return self._call("write", text)
+
+    def flush(self) -> None:
+        self._call("flush")
+
+    def _call(self, name: str, *a: Any) -> Any:
+        f = self._f
+        if f is None:  # started with it closed (`>&-`)
+            return len(a[0]) if a else None
+        try:
+            return getattr(f, name)(*a)
+        except OSError as exc:
+            if exc.errno != errno.EIO:  # (a closed pipe is the CLI's: exit 1, quietly)
+                raise
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), f.fileno())
+            return len(a[0]) if a else None
+
+
 class _Stopped(Exception):
     """A download stopped by SIGTERM / SIGHUP (its fetched pages written on the way out)."""
 
@@ -716,19 +763,6 @@ def _symbols_arg(v: Any) -> list[str]:
     return [s for item in items for s in str(item).split(",") if s.strip()]
 
 
-@contextlib.contextmanager
-def _display_only(bar: Any) -> Iterator[Any]:
-    """The progress ``bar`` started and stopped, its last draw on a terminal that is gone (EIO
-    after an SSH drop, the SIGHUP that stopped the download) no error: it raised past the
-    "interrupted" exit 130, a traceback and exit 1, as if the network had failed."""
-    bar.start()
-    try:
-        yield bar
-    finally:
-        with contextlib.suppress(OSError):
-            bar.stop()
-
-
 def main_download(args: argparse.Namespace, cfg: Config) -> int:
     """Run a download from CLI arguments (``symbols`` comma list, ``interval``, ``start``,
     ``end``, ``out``; optional ``retries``, default 6) with a progress bar; prints a summary.
@@ -738,8 +772,10 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
-    out = Console()
-    err = Console(stderr=True)
+    from tui_trader.monitor.terminal import display_only
+
+    out = Console(file=_TerminalStream(stderr=False))  # type: ignore[arg-type]
+    err = Console(file=_TerminalStream(stderr=True), stderr=True)  # type: ignore[arg-type]
     try:
         symbols = _symbols_arg(getattr(args, "symbols", None))
         interval = str(getattr(args, "interval", None) or cfg.feed.interval)
@@ -754,7 +790,7 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
         err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         return 2
 
-    with _display_only(Progress(
+    with display_only(Progress(
         TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=err, transient=False, disable=not err.is_terminal,
     )) as bar:
@@ -836,5 +872,5 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
             highlight=False,
             soft_wrap=True,
         )
-    sys.stdout.flush()
+    out.file.flush()  # (stdout may be closed, `>&-`, or a terminal gone)
     return 0
