@@ -180,3 +180,34 @@ async def test_signals_show_what_became_of_each_signal_at_80_columns(tmp_path):
             for s, row in zip(sigs, rows, strict=False):
                 assert s.symbol in row and str(s.type) in row, (size, row)
                 assert result_text(s)[:seen] in row, (size, result_text(s), row)
+
+
+LONG_DETAIL = "paper · order circuit open: no order is sent until it cools off"  # 63: 49 fit at 80
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+async def test_a_health_detail_longer_than_the_pane_wraps_whole_into_view(tmp_path, size):
+    """The detail column was 60 cells whatever the pane: at 80 columns a longer detail ran past the
+    pane's edge (its end, often the why, out of view); in the 160x45 layout's narrow health pane
+    some 20 characters showed. The column now fits the pane and a longer detail wraps, also when
+    a check that was short becomes long (the cells-only update path)."""
+    from tui_trader.ui.widgets.health import HealthRow, HealthTable
+
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=size) as pilot:
+        await ready(app, pilot)
+        app.set_live_refresh(False)
+        await pilot.press("6")
+        await pilot.pause()
+        table = app.main_screen.query_one(HealthTable)
+        short = [HealthRow("overall", "healthy", "running"), HealthRow("broker", "healthy", "paper")]
+        table.apply(short)
+        await pilot.pause()
+        table.apply([short[0], HealthRow("broker", "unhealthy", LONG_DETAIL)])
+        await pilot.pause()
+        assert columns_width(table) <= table.scrollable_content_region.width
+        lines = table_lines(app, table)
+        shown = " ".join(line.split("FAIL", 1)[-1].strip() for line in lines[2:] if line.strip())
+        assert " ".join(shown.split()).startswith(LONG_DETAIL), (size, lines)

@@ -6,6 +6,11 @@ events per second, then the feed's streams with their staleness (engine time
 since their last event): each one when there are a few, else a summary and the
 stale ones. ``mask_volatile`` replaces figures that differ from run to
 run (memory, events/s) by ``masked`` so screenshots are stable.
+
+The detail column is as wide as the pane leaves it and a longer detail wraps onto
+more lines (at most :data:`MAX_DETAIL_LINES`): at 80 columns a fixed 60 cells ran
+past the pane's edge ("paper · order circuit open: no order is sent until it cools
+off" lost its end), and the 160x45 layout's narrow pane showed some 20 characters.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ from tui_trader.ui.palette import Palette
 from tui_trader.ui.widgets.table import FastTable
 
 COLUMNS = [("check", "Check", 16), ("status", "State", 6), ("detail", "Detail", 60)]
+#: The detail column's width never goes below this (a pane too narrow scrolls sideways).
+MIN_DETAIL = 16
+#: A longer detail (an exception's text) is cut after this many lines.
+MAX_DETAIL_LINES = 6
 STATUS_LABEL = {"healthy": "ok", "warning": "warn", "unhealthy": "FAIL", "info": ""}
 _BREAKER = {"closed": "healthy", "half_open": "warning", "open": "unhealthy"}
 _ERROR_WORDS = ("error", "reject", "fail")
@@ -128,6 +137,32 @@ class HealthTable(FastTable):
         super().__init__(COLUMNS, **kwargs)
         self.palette = Palette()
         self._rows: list[HealthRow] = []
+        self._heights: list[int] = []
+        self.detail_width = COLUMNS[2][2]
+
+    def on_resize(self) -> None:
+        super().on_resize()
+        width = self.size.width
+        if width <= 0:  # hidden (another tab): keep the width until shown
+            return
+        pad = 2 * self.cell_padding
+        fixed = sum(w + pad for _, _, w in COLUMNS[:2]) + pad + 1  # and a vertical scrollbar
+        detail = max(MIN_DETAIL, width - fixed)
+        if detail != self.detail_width:
+            self.detail_width = detail
+            rows = self._rows
+            self.clear(columns=True)
+            for key, label, w in COLUMNS:
+                self.add_column(Text(label), key=key, width=detail if key == "detail" else w)
+            self._rows, self._heights = [], []
+            self.apply(rows)
+
+    def _height(self, r: HealthRow) -> int:
+        """The lines ``r``'s detail takes at the detail column's width."""
+        if len(r.detail) <= self.detail_width:
+            return 1
+        lines = Text(r.detail).wrap(self.app.console, self.detail_width)
+        return max(1, min(MAX_DETAIL_LINES, len(lines)))
 
     def apply(self, rows: list[HealthRow]) -> int:
         """Show ``rows``; returns the cells written. The same checks as shown (a figure such as
@@ -137,15 +172,17 @@ class HealthTable(FastTable):
             return 0
         old, self._rows = self._rows, rows
         keys = self._keys(rows)
-        if keys == self._keys(old):  # the same checks in the same order (keys are their names)
+        heights = [self._height(r) for r in rows]
+        if keys == self._keys(old) and heights == self._heights:  # the same checks, as many lines
             cells = [(key, col, value)
                      for key, r, was in zip(keys, rows, old, strict=True) if r != was
                      for col, value in zip(("status", "detail"), self._cells(r)[1:], strict=True)]
             return self.write_cells(cells)
         selected = self.selected_key
         self.clear()
-        for key, r in zip(keys, rows, strict=True):
-            self.add_row(*self._cells(r), key=key)
+        self._heights = heights
+        for key, r, height in zip(keys, rows, heights, strict=True):
+            self.add_row(*self._cells(r), key=key, height=height)
         self.move_to_key(selected)
         return len(rows) * len(COLUMNS)
 
@@ -169,4 +206,4 @@ class HealthTable(FastTable):
 
     def restyle(self, palette: Palette) -> None:
         self.palette = palette
-        self._rows = []
+        self._rows, self._heights = [], []
