@@ -211,3 +211,28 @@ async def test_a_health_detail_longer_than_the_pane_wraps_whole_into_view(tmp_pa
         lines = table_lines(app, table)
         shown = " ".join(line.split("FAIL", 1)[-1].strip() for line in lines[2:] if line.strip())
         assert " ".join(shown.split()).startswith(LONG_DETAIL), (size, lines)
+
+
+async def test_the_symbol_detail_line_keeps_the_lock_and_the_position_at_80_columns(tmp_path):
+    """The detail screen's info line was one line cut with an ellipsis: at 80 columns a held,
+    locked symbol's "LOCKED", entry and unrealised PnL were cut off. It now wraps."""
+    engine, app = await _held_positions(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        app.set_live_refresh(False)
+        await engine.submit(LockSymbol(symbol="BTCUSDT"))
+        await engine.submit(ManualBuy(symbol="BTCUSDT", quote_amount=Decimal(400)))
+        await asyncio.create_task(engine.run())  # its own task: stop() at exit waits for it
+        app.refresh_from_engine()
+        app.action_detail("BTCUSDT")
+        await pilot.pause()
+        app.refresh_charts()
+        await pilot.pause()
+        p = next(p for p in engine.snapshot().positions if p.symbol == "BTCUSDT")
+        info = app.screen.query_one("#detail-info")
+        r = info.region
+        text = " ".join(line[r.x : r.right] for line in screen_lines(app)[r.y : r.bottom])
+        text = " ".join(text.split())
+        assert "LOCKED" in text, text
+        assert f"{fmt_qty(p.quantity)} @ {fmt_price(p.avg_entry)}" in text, text
+        assert f"{fmt_money(p.unrealized_pnl, sign=True)} ({fmt_pct(p.unrealized_pct)})" in text, text

@@ -72,7 +72,8 @@ class SymbolDetailScreen(Screen[None]):
         engine's time (the app's last snapshot), the day the tables' times are relative to; by
         default the history's last period."""
         pal = self.palette
-        info = Text(no_wrap=True, overflow="ellipsis")
+        # wraps: on one line an 80-column terminal cut "LOCKED" and the position's entry and PnL
+        info = Text(overflow="fold")
         info.append(f" {h.symbol} ", style="bold reverse")
         price = last_price if last_price is not None else (float(h.price[-1]) if h.price.size else None)
         info.append(f"  last {fmt_price(price)}")
