@@ -665,7 +665,8 @@ class _TerminalStream:
 
     @property
     def _f(self) -> Any:
-        return sys.stderr if self._stderr else sys.stdout
+        f = sys.stderr if self._stderr else sys.stdout
+        return getattr(f, "rich_proxied_file", f)  # (a live bar's stand-in writes back to this console)
 
     @property
     def encoding(self) -> str:
