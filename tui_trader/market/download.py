@@ -696,7 +696,7 @@ class _TerminalStream:
         except OSError as exc:
             if exc.errno != errno.EIO:  # (a closed pipe is the CLI's: exit 1, quietly)
                 raise
-            with contextlib.suppress(OSError, ValueError):
+            with contextlib.suppress(OSError, ValueError, AttributeError):  # (a stream with no descriptor)
                 os.dup2(os.open(os.devnull, os.O_WRONLY), f.fileno())
             return len(a[0]) if a else None
 
