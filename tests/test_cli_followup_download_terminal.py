@@ -35,8 +35,25 @@ async def ex(shared_data):
 def _cmd(ex: StandinExchange, tmp_path: Path) -> list[str]:
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(f'[binance]\nrest_url = "{ex.rest_url}"\nrequest_timeout_s = 20.0\n')
-    return [sys.executable, "-m", "tui_trader", "data", "download", "--symbols", "BTCUSDT", "--interval", "15m",
-            "--start", "2025-01-06", "--end", "2025-02-02", "--out", str(tmp_path / "out"), "--config", str(cfg)]
+    return [
+        sys.executable,
+        "-m",
+        "tui_trader",
+        "data",
+        "download",
+        "--symbols",
+        "BTCUSDT",
+        "--interval",
+        "15m",
+        "--start",
+        "2025-01-06",
+        "--end",
+        "2025-02-02",
+        "--out",
+        str(tmp_path / "out"),
+        "--config",
+        str(cfg),
+    ]
 
 
 def _months(tmp_path: Path) -> dict[str, int]:
@@ -56,8 +73,9 @@ def _on_terminal(slave: int, ignore_hup: bool):
 
 async def test_a_download_on_a_terminal_draws_its_bar_and_finishes(ex, tmp_path):
     master, slave = pty.openpty()
-    proc = await asyncio.create_subprocess_exec(*_cmd(ex, tmp_path), stdin=slave, stdout=slave, stderr=slave,
-                                                preexec_fn=_on_terminal(slave, False))
+    proc = await asyncio.create_subprocess_exec(
+        *_cmd(ex, tmp_path), stdin=slave, stdout=slave, stderr=slave, preexec_fn=_on_terminal(slave, False)
+    )
     os.close(slave)
     os.set_blocking(master, False)
     shown = b""
@@ -81,8 +99,9 @@ async def test_a_download_ignoring_sighup_finishes_after_its_terminal_is_gone(ex
     ex.delay_next("GET", "klines", 0.001, times=3)
     hold = ex.hold_next("GET", "klines")  # the download is under way when the terminal goes
     master, slave = pty.openpty()
-    proc = await asyncio.create_subprocess_exec(*_cmd(ex, tmp_path), stdin=slave, stdout=slave, stderr=slave,
-                                                preexec_fn=_on_terminal(slave, True))
+    proc = await asyncio.create_subprocess_exec(
+        *_cmd(ex, tmp_path), stdin=slave, stdout=slave, stderr=slave, preexec_fn=_on_terminal(slave, True)
+    )
     os.close(slave)
     try:
         await asyncio.wait_for(hold.arrived.wait(), 60)
@@ -104,8 +123,20 @@ async def test_a_download_ignoring_sighup_finishes_after_its_terminal_is_gone(ex
 
 
 async def test_a_download_with_stdout_closed_exits_0(ex, tmp_path):
-    proc = await asyncio.create_subprocess_exec(*_cmd(ex, tmp_path), stdin=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE, preexec_fn=lambda: os.close(1))
+    proc = await asyncio.create_subprocess_exec(
+        *_cmd(ex, tmp_path),
+        stdin=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=lambda: os.close(1),
+    )
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0 and b"Traceback" not in err, err.decode()[-2000:]
     assert list(_months(tmp_path)) == MONTHS
+
+
+def test_the_readme_says_an_ignored_hang_up_stays_ignored() -> None:
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert (
+        "a SIGHUP ignored when it starts, `nohup` or `trap '' HUP`, stays ignored: the download goes on"
+        in readme
+    )
