@@ -26,7 +26,11 @@ def _zmax(window: int) -> float:
 def _z_warnings(threshold: float, period: int) -> list[str]:
     res = check({"signal_generation": {"z_score_threshold": threshold, "moving_average_period": period}})
     assert res.ok
-    return [w.message for w in res.warnings if w.path == "signal_generation.z_score_threshold" and "range 1-5" not in w.message]
+    return [
+        w.message
+        for w in res.warnings
+        if w.path == "signal_generation.z_score_threshold" and "range 1-5" not in w.message
+    ]
 
 
 @pytest.mark.parametrize("period", [2, 5, 7, 8, 26])
@@ -38,7 +42,9 @@ def test_a_threshold_above_the_reachable_z_is_warned_and_one_below_is_not(period
     assert _z_warnings(reach * 0.99, period) == []
 
 
-def test_config_check_names_both_fields_for_the_default_threshold_over_7_periods(tmp_path: Path, capsys) -> None:
+def test_config_check_names_both_fields_for_the_default_threshold_over_7_periods(
+    tmp_path: Path, capsys
+) -> None:
     f = tmp_path / "short.toml"
     f.write_text("[signal_generation]\nmoving_average_period = 7\n")  # threshold 2.5 > sqrt(6) = 2.449
     assert main(["config", "check", str(f)]) == 0
