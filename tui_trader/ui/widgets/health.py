@@ -140,8 +140,7 @@ class HealthTable(FastTable):
         self._heights: list[int] = []
         self.detail_width = COLUMNS[2][2]
 
-    def on_resize(self) -> None:
-        super().on_resize()
+    def on_resize(self) -> None:  # FastTable's own handler runs too (Textual calls each class's)
         width = self.size.width
         if width <= 0:  # hidden (another tab): keep the width until shown
             return

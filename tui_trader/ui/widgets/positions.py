@@ -75,8 +75,7 @@ class PositionsTable(FastTable):
         """The columns shown: one of :data:`LAYOUTS`."""
         return self._columns
 
-    def on_resize(self) -> None:
-        super().on_resize()
+    def on_resize(self) -> None:  # FastTable's own handler runs too (Textual calls each class's)
         width = self.size.width
         if width <= 0:  # hidden (another tab): keep the layout until shown
             return

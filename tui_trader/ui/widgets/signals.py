@@ -82,8 +82,7 @@ class SignalsTable(FastTable):
         """The columns shown: COLUMNS or NARROW_COLUMNS."""
         return self._columns
 
-    def on_resize(self) -> None:
-        super().on_resize()
+    def on_resize(self) -> None:  # FastTable's own handler runs too (Textual calls each class's)
         width = self.size.width
         if width <= 0:  # hidden (another tab): keep the layout until shown
             return
