@@ -150,9 +150,7 @@ class HealthTable(FastTable):
         if detail != self.detail_width:
             self.detail_width = detail
             rows = self._rows
-            self.clear(columns=True)
-            for key, label, w in COLUMNS:
-                self.add_column(Text(label), key=key, width=detail if key == "detail" else w)
+            self.set_columns([(key, label, detail if key == "detail" else w) for key, label, w in COLUMNS])
             self._rows, self._heights = [], []
             self.apply(rows)
 

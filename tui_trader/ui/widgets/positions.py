@@ -88,9 +88,7 @@ class PositionsTable(FastTable):
         selected = self.selected_key
         self._columns = columns
         self._index = [_KEYS.index(c[0]) for c in columns]
-        self.clear(columns=True)
-        for key, label, width, justify in columns:
-            self.add_column(Text(label, justify=justify), key=key, width=width)
+        self.set_columns(columns)
         self._shown = {}
         self.apply(*self._last)
         self.move_to_key(selected)

@@ -90,9 +90,7 @@ class SignalsTable(FastTable):
         if columns is not self._columns:
             self._columns = columns
             selected = self.selected_key if self.has_focus else None  # as apply() keeps it
-            self.clear(columns=True)
-            for key, label, w, justify in columns:
-                self.add_column(Text(label, justify=justify), key=key, width=w)
+            self.set_columns(columns)
             self._sig = ()
             self.apply(*self._last)
             self.move_to_key(selected)

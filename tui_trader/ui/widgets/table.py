@@ -59,8 +59,17 @@ class FastTable(DataTable):
 
     def on_mount(self) -> None:
         super().on_mount()
-        for key, label, width, *rest in self._column_spec:
+        self._add_columns(self._column_spec)
+
+    def _add_columns(self, columns: Sequence[tuple]) -> None:
+        for key, label, width, *rest in columns:
             self.add_column(Text(label, justify=rest[0] if rest else "left"), key=key, width=width)
+
+    def set_columns(self, columns: Sequence[tuple]) -> None:
+        """Show ``columns`` (as the constructor's) instead of the present ones, rows removed: a
+        pane's narrower layout. The caller adds its rows again."""
+        self.clear(columns=True)
+        self._add_columns(columns)
 
     def symbol_for_key(self, key: str) -> str | None:
         """The symbol a row stands for (row keys are symbols unless a subclass says otherwise)."""
