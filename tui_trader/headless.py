@@ -260,13 +260,13 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
         feed_health = engine.feed.health() if engine._started else {}
         failing = sys.exc_info()[1]
         if started_up and isinstance(failing, StorageError):
-            failing.during_run = True  # type: ignore[attr-defined] # see main_run
+            failing.during_run = True  # see main_run
         try:
             await engine.stop()
         except Exception as exc:
             if failing is None:
                 if isinstance(exc, StorageError):  # the final flush of a database that opened
-                    exc.during_run = True  # type: ignore[attr-defined]
+                    exc.during_run = True
                 raise
             # the run already failed (e.g. its storage): the stop's own failure (a final flush
             # that cannot write either) is logged, and the first cause is the one reported
@@ -374,7 +374,7 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         except StorageError as exc:
-            if not getattr(exc, "during_run", False):
+            if not exc.during_run:
                 raise  # the --db is no usable book (not a database, damaged, newer): the CLI's exit 2
             # the database failed while the run traded (a disk that ran full): a runtime failure,
             # exit 1; it exited 2, "bad usage or configuration", and a supervisor told apart by

@@ -59,6 +59,10 @@ __all__ = [
 class StorageError(Exception):
     """Base class of the storage layer's errors."""
 
+    #: Raised while a run traded (a disk that ran full), not by a book refused at start-up: the
+    #: headless runner's exit 1, not the usage code 2. Set by the runner that knows it.
+    during_run: bool = False
+
 
 def file_in_the_way(path: Path) -> str:
     """Why ``path`` cannot be made when a file stands where one of its folders should be:
