@@ -799,9 +799,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # stdout closed early (`tui-trader config show | head`): a traceback was printed. Quiet, as
         # rich's own output does it: stdout to /dev/null (for the flush at exit too), exit code 1.
-        import os
+        from tui_trader.monitor.terminal import to_devnull
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        to_devnull(sys.stdout)
         return 1
 
 

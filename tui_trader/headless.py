@@ -14,7 +14,6 @@ import contextlib
 import errno
 import json
 import logging
-import os
 import re
 import signal
 import sys
@@ -396,5 +395,7 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
             raise
         # the terminal hung up (SIGHUP, then every write fails): the run itself ended cleanly and
         # its summary is in the log file; a traceback on a dead terminal and exit 1 said otherwise
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the flush at exit too
+        from tui_trader.monitor.terminal import to_devnull
+
+        to_devnull(sys.stdout)  # for the flush at exit too
     return 0

@@ -32,13 +32,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import json
 import logging
 import os
 import re
 import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -654,53 +652,6 @@ def _refusal_text(exc: BaseException, retry: RestRetry) -> str | None:
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-class _TerminalStream:
-    """``sys.stdout`` or ``sys.stderr`` (as it is at each write) for the download's rich consoles, on
-    which a terminal gone (EIO after an SSH drop, SIGHUP ignored: the download goes on) is no error:
-    its summary raised after every month was written, a traceback and exit 1. The gone stream's file
-    descriptor then goes to /dev/null, so the interpreter's flush at exit fails no more either."""
-
-    def __init__(self, stderr: bool) -> None:
-        self._stderr = stderr
-
-    @property
-    def _f(self) -> Any:
-        f = sys.stderr if self._stderr else sys.stdout
-        return getattr(f, "rich_proxied_file", f)  # (a live bar's stand-in writes back to this console)
-
-    @property
-    def encoding(self) -> str:
-        return getattr(self._f, "encoding", None) or "utf-8"
-
-    def isatty(self) -> bool:
-        try:
-            return self._f is not None and self._f.isatty()
-        except (OSError, ValueError):
-            return False
-
-    def fileno(self) -> int:
-        return self._f.fileno()
-
-    def write(self, text: str) -> int:
-        return self._call("write", text)
-
-    def flush(self) -> None:
-        self._call("flush")
-
-    def _call(self, name: str, *a: Any) -> Any:
-        f = self._f
-        if f is None:  # started with it closed (`>&-`)
-            return len(a[0]) if a else None
-        try:
-            return getattr(f, name)(*a)
-        except OSError as exc:
-            if exc.errno != errno.EIO:  # (a closed pipe is the CLI's: exit 1, quietly)
-                raise
-            with contextlib.suppress(OSError, ValueError, AttributeError):  # (a stream with no descriptor)
-                os.dup2(os.open(os.devnull, os.O_WRONLY), f.fileno())
-            return len(a[0]) if a else None
-
-
 class _Stopped(Exception):
     """A download stopped by SIGTERM / SIGHUP (its fetched pages written on the way out)."""
 
@@ -773,10 +724,10 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from tui_trader.monitor.terminal import display_only
+    from tui_trader.monitor.terminal import TerminalStream, display_only
 
-    out = Console(file=_TerminalStream(stderr=False))  # type: ignore[arg-type]
-    err = Console(file=_TerminalStream(stderr=True), stderr=True)  # type: ignore[arg-type]
+    out = Console(file=TerminalStream(stderr=False))  # type: ignore[arg-type]
+    err = Console(file=TerminalStream(stderr=True), stderr=True)  # type: ignore[arg-type]
     try:
         symbols = _symbols_arg(getattr(args, "symbols", None))
         interval = str(getattr(args, "interval", None) or cfg.feed.interval)
