@@ -259,20 +259,20 @@ def _read_text(path: Path, counter: RejectCounter | None = None) -> str:
             size = sum(z.getinfo(m).file_size for m in members)
             if size > MAX_TEXT_BYTES:
                 what = f"{members[0]} unpacks" if len(members) == 1 else f"its {len(members)} members unpack"
-                raise ValueError(f"{what} to {_gib(size)}, more than the {_gib(MAX_TEXT_BYTES)} "
-                                 "a kline file may hold")
+                raise ValueError(f"{what} to {_too_large(size)}")
             texts = [z.read(m).decode("utf-8-sig") for m in members]
         return texts[0] if len(texts) == 1 else "\n".join(
             [texts[0].rstrip("\r\n")] + [_without_header(t).rstrip("\r\n") for t in texts[1:]]
         )
     size = path.stat().st_size
     if size > MAX_TEXT_BYTES:
-        raise ValueError(f"{_gib(size)}, more than the {_gib(MAX_TEXT_BYTES)} a kline file may hold")
+        raise ValueError(_too_large(size))
     return path.read_bytes().decode("utf-8-sig")
 
 
-def _gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB"
+def _too_large(size: int) -> str:
+    """``size`` bytes said against :data:`MAX_TEXT_BYTES`."""
+    return f"{size / 2**30:.1f} GiB, more than the {MAX_TEXT_BYTES / 2**30:.1f} GiB a kline file may hold"
 
 
 def _own_members(path: Path, members: list[str], counter: RejectCounter | None) -> list[str]:
