@@ -4,12 +4,17 @@ writes, a MARKET order intent, and the order requests the exchange received."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from exchange_standin import StandinExchange, ms
+from exchange_standin import StandinExchange, SteerableClock, ms
 
 from tui_trader.config import Config
+from tui_trader.execution.binance_broker import BinanceBroker
 from tui_trader.models import Fill, Order, OrderStatus, OrderType, Side, Source
 
 T0 = ms("2024-03-01T00:00:30")
@@ -27,6 +32,27 @@ def standin_config(ex: StandinExchange, **binance: Any) -> Config:
             }
         }
     )
+
+
+@contextlib.asynccontextmanager
+async def running_standin(shared_data: Path, api_key: str, t0: int = T0) -> AsyncIterator[StandinExchange]:
+    """The stand-in exchange, started on a steerable clock at ``t0``, accepting ``api_key``."""
+    stand = await StandinExchange(SteerableClock(t0), shared_data, api_key=api_key).start()
+    try:
+        yield stand
+    finally:
+        await stand.stop()
+
+
+@contextlib.asynccontextmanager
+async def started_broker(ex: StandinExchange, key: str, secret: str) -> AsyncIterator[BinanceBroker]:
+    """A live broker talking to ``ex``, started (and stopped after)."""
+    b = BinanceBroker(standin_config(ex), ex.clock, key, secret)
+    await asyncio.wait_for(b.start(), 5)
+    try:
+        yield b
+    finally:
+        await asyncio.wait_for(b.stop(), 5)
 
 
 class Journal:

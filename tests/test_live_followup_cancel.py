@@ -10,11 +10,10 @@ import logging
 from decimal import Decimal
 
 import pytest
-from exchange_standin import StandinExchange, SteerableClock
-from live_support import T0, Journal, standin_config
+from exchange_standin import StandinExchange
+from live_support import T0, Journal, running_standin, started_broker
 
 from tui_trader.config import Config
-from tui_trader.execution.binance_broker import BinanceBroker
 from tui_trader.execution.order_manager import OrderManager
 from tui_trader.models import Order, OrderStatus, OrderType, Side, Source
 
@@ -25,17 +24,14 @@ SECRET = "s3cr3t-PRIVATE-987zyx"
 
 @pytest.fixture
 async def ex(shared_data):
-    stand = await StandinExchange(SteerableClock(T0), shared_data, api_key=KEY).start()
-    yield stand
-    await stand.stop()
+    async with running_standin(shared_data, KEY) as stand:
+        yield stand
 
 
 @pytest.fixture
 async def broker(ex):
-    b = BinanceBroker(standin_config(ex), ex.clock, KEY, SECRET)
-    await asyncio.wait_for(b.start(), 5)
-    yield b
-    await asyncio.wait_for(b.stop(), 5)
+    async with started_broker(ex, KEY, SECRET) as b:
+        yield b
 
 
 TRADES = (("30000.00", "0.0004", "0.00000040"), ("29999.00", "0.0002", "0.00000020"))

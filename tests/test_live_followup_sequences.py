@@ -8,11 +8,9 @@ import asyncio
 from decimal import Decimal
 
 import pytest
-from exchange_standin import StandinExchange, SteerableClock
-from live_support import T0, Journal, intent, posts, standin_config
+from live_support import Journal, intent, posts, running_standin, started_broker
 
 from tui_trader.config import Config
-from tui_trader.execution.binance_broker import BinanceBroker
 from tui_trader.execution.order_manager import OrderManager
 from tui_trader.models import OrderStatus
 
@@ -22,20 +20,16 @@ SECRET = "s" * 64
 
 @pytest.fixture
 async def ex(shared_data):
-    stand = await StandinExchange(SteerableClock(T0), shared_data, api_key=KEY).start()
-    yield stand
-    await stand.stop()
+    async with running_standin(shared_data, KEY) as stand:
+        yield stand
 
 
 @pytest.fixture
 async def om(ex):
-    b = BinanceBroker(standin_config(ex), ex.clock, KEY, SECRET)
-    await asyncio.wait_for(b.start(), 5)
-    journal = Journal()
-    yield OrderManager(
-        b, journal, ex.clock, Config(), sleep=asyncio.sleep, backoff_base_s=0.05, backoff_cap_s=0.3
-    )
-    await asyncio.wait_for(b.stop(), 5)
+    async with started_broker(ex, KEY, SECRET) as b:
+        yield OrderManager(
+            b, Journal(), ex.clock, Config(), sleep=asyncio.sleep, backoff_base_s=0.05, backoff_cap_s=0.3
+        )
 
 
 async def test_a_503_storm_around_an_executed_order_never_sends_it_again(ex, om):
