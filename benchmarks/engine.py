@@ -173,14 +173,16 @@ def rating_alone(n: int, periods: int) -> tuple[float, float]:
     return alone, (time.perf_counter() - t0) / reps
 
 
-async def replay_2024(data: Path, db_dir: str) -> dict:
+async def replay_2024(data: Path, db_path: str) -> dict:
+    """The whole 2024 replay on a fresh book at ``db_path`` (a used one is refused: its time would
+    go backwards)."""
     cfg = Config.model_validate({
         "feed": {"kind": "replay", "interval": "1h", "speed": "max",
                  "replay": {"path": str(data), "start": "2024-01-01", "end": "2025-01-01"}},
         "monitoring": {"log_level": "error"},
     })
     t0 = time.perf_counter()
-    engine = build_engine(cfg, db_path=os.path.join(db_dir, "replay.db"), session_kind="run", autostart=True)
+    engine = build_engine(cfg, db_path=db_path, session_kind="run", autostart=True)
     await engine.start_up()
     t1 = time.perf_counter()
     await engine.run()
@@ -264,8 +266,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"({row['store_rows_ms']:.3f} ms; SQLite then takes {row['store_sqlite_ms']:.3f} ms) "
                       f"alone add {row['floor_overhead_pct']:+.0f} % to rate_period")
         if not args.no_replay:
-            rep = asyncio.run(replay_2024(args.data, tmp))  # parses the files (the kline cache is empty)
-            warm = asyncio.run(replay_2024(args.data, tmp))  # the same with the parsed files cached
+            # parses the files (the kline cache is empty); then the same with them cached, on a book
+            # of its own
+            rep = asyncio.run(replay_2024(args.data, os.path.join(tmp, "replay.db")))
+            warm = asyncio.run(replay_2024(args.data, os.path.join(tmp, "replay-warm.db")))
             out.update(rep)
             out.update({"replay_wall_warm_s": warm["replay_wall_s"], "replay_load_warm_s": warm["replay_load_s"]})
             if not args.json:

@@ -65,6 +65,16 @@ def test_storage_quick_json_has_the_documented_keys() -> None:
     assert undocumented("storage", out) == set()
 
 
+def test_engine_replays_2024_twice_each_on_a_book_of_its_own(shared_data: Path) -> None:
+    """The replay is timed twice (files parsed, then cached): the second run on the first's book
+    was refused once a replay before a book's time was, and the benchmark ended in a traceback."""
+    data = str(shared_data / "binance_spot_klines")
+    out = one_json_line(bench("engine", "--sizes", "10", "--periods", "5", "--json", "--data", data))
+    assert out["replay_fills"] == 733
+    assert out["replay_final_equity"] == pytest.approx(10181.32772932, abs=1e-8)
+    assert out["replay_wall_warm_s"] > 0 and out["replay_load_warm_s"] > 0
+
+
 def test_engine_and_feed_json_keys_are_documented(tmp_path: Path) -> None:
     engine = one_json_line(bench("engine", "--sizes", "10", "--periods", "5", "--no-replay", "--json"))
     assert [row["n"] for row in engine["sim"]] == [10] and engine["sim"][0]["periods"] == 5
