@@ -794,7 +794,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _say_interrupted()
         return 130
     except BrokenPipeError:
         # stdout closed early (`tui-trader config show | head`): a traceback was printed. Quiet, as
@@ -803,6 +803,25 @@ def main(argv: list[str] | None = None) -> int:
 
         to_devnull(sys.stdout)
         return 1
+
+
+def _say_interrupted() -> None:
+    """"interrupted" on stderr, which a hang-up (SIGHUP after an SSH drop, which a sweep turns into
+    KeyboardInterrupt) may have left a dead terminal: the write's EIO raised past the exit code, a
+    traceback and exit 1 in place of 130. Its descriptor then goes to /dev/null, so the
+    interpreter's flush at exit fails no more either."""
+    from tui_trader.monitor.terminal import to_devnull
+
+    if sys.stderr is None:  # started with it closed (`2>&-`)
+        return
+    try:
+        print("interrupted", file=sys.stderr)
+        sys.stderr.flush()
+    except OSError:
+        import contextlib
+
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # (a stream with no descriptor)
+            to_devnull(sys.stderr)
 
 
 def run_async(coro) -> Any:
