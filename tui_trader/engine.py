@@ -131,7 +131,7 @@ from tui_trader.events import (
     StartupProgress,
     StateChange,
 )
-from tui_trader.execution.broker import Broker
+from tui_trader.execution.broker import Broker, BrokerErrorKind
 from tui_trader.execution.circuit import OPEN as CIRCUIT_OPEN
 from tui_trader.execution.circuit import CircuitBreaker
 from tui_trader.execution.client_ids import make_client_order_id
@@ -225,6 +225,10 @@ AUDIT_BACKLOG_MAX = 1_000
 #: A live broker's offset to the exchange's clock is measured again by the health monitor once the
 #: last measurement is this old (engine time): one light request (weight 1) each 10 min.
 CLOCK_REMEASURE_MS = 10 * 60_000
+#: An order the exchange rejects for its filters (-1013 "Filter failure: ...": a LOT_SIZE, PRICE_FILTER or
+#: NOTIONAL changed since they were loaded) has the symbol's filters asked again (exchangeInfo, weight
+#: 20), at most once per symbol this often (engine time): the next order meets the new ones.
+FILTERS_RELOAD_MS = 5 * 60_000
 
 
 class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
@@ -268,6 +272,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self.symbols: list[str] = []
         self.sym_index: dict[str, int] = {}
         self.filters: dict[str, SymbolFilters] = {}
+        self._filters_from_broker = False  # asked of a broker given to the engine (live): reloaded on a filter failure
+        self._filters_reloaded_ms: dict[str, int] = {}  # symbol -> engine time its filters were last asked again
         self.recent_signals: deque[Signal] = deque(maxlen=SIGNALS_KEPT)
         self.counters: dict[str, int] = {
             "periods": 0,
@@ -493,6 +499,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             await self.broker.start()
         else:
             await self.broker.start()  # the exchange's filters are asked over the started client
+            self._filters_from_broker = True
             try:
                 self.filters.update(await self.broker.exchange_filters(self.symbols))
             except Exception as exc:  # noqa: BLE001
@@ -1571,11 +1578,44 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             self._in_flight.discard(order.client_order_id)
         if result.status is OrderStatus.REJECTED:
             self.counters["rejected_orders"] += 1
+            err = self.order_mgr.rejection(result.client_order_id)
+            if err is not None and err.kind is BrokerErrorKind.FILTER_FAILURE and self._filters_from_broker:
+                await self._reload_filters(symbol, str(err))
         elif not result.status.is_final:
             self._unsettled[result.client_order_id] = result
             log.warning("order %s (%s %s): %s - %s takes no new order until a lookup settles it",
                         result.client_order_id, side.value, symbol, result.error or result.status.value, symbol)
         return result
+
+    async def _reload_filters(self, symbol: str, why: str) -> None:
+        """The exchange rejected an order of ``symbol`` for its filters: ask them again (at most once
+        per :data:`FILTERS_RELOAD_MS`), so the next order meets the exchange's rules of now rather
+        than failing the same way for the rest of the run. A failed request keeps the old ones."""
+        now = self.clock.now_ms()
+        last = self._filters_reloaded_ms.get(symbol)
+        if last is not None and now - last < FILTERS_RELOAD_MS:
+            log.info("%s: order rejected by the exchange's filters (%s); filters were reloaded %d s ago, "
+                     "not asked again before %d s have passed", symbol, why, (now - last) // 1000,
+                     FILTERS_RELOAD_MS // 1000)
+            return
+        self._filters_reloaded_ms[symbol] = now
+        assert self.broker is not None
+        try:
+            async with asyncio.timeout(self.cfg.order_execution.order_timeout_ms / 1000.0):
+                got = await self.broker.exchange_filters([symbol])
+        except Exception as exc:  # noqa: BLE001 - the old filters stay; the next rejection asks again
+            log.warning("%s: order rejected by the exchange's filters (%s); reloading them failed (%s): the old "
+                        "ones are kept", symbol, why, exc or type(exc).__name__)
+            return
+        new, old = got.get(symbol), self.filters.get(symbol)
+        if new is None:
+            log.warning("%s: order rejected by the exchange's filters (%s); the exchange gave none for it: the "
+                        "old ones are kept", symbol, why)
+            return
+        self.filters[symbol] = new
+        changed = _filter_changes(old, new)
+        log.warning("%s: order rejected by the exchange's filters (%s): filters reloaded, %s", symbol, why,
+                    f"changed: {changed}" if changed else "unchanged (the order itself missed them)")
 
     async def _unsettled_refusal(self, symbol: str) -> str:
         """Why ``symbol`` takes no new order now ("" when it may): one of its orders has an unknown
@@ -2174,6 +2214,20 @@ def _dust_reason(qty: Decimal, price: Decimal, f: SymbolFilters | None, by_value
     if by_value and qty * price < f.min_notional:
         return f"worth {qty * price:.2f}, below the minimum notional {digits(f.min_notional)}"
     return ""
+
+
+def _filter_changes(old: SymbolFilters | None, new: SymbolFilters) -> str:
+    """What differs between a symbol's filters as they were and as reloaded ("" when nothing):
+    ``step_size 0.0001 -> 0.01, min_qty 0.0001 -> 0.01``."""
+    if old is None:
+        return "none before"
+    out = []
+    for f in dataclasses.fields(new):
+        a, b = getattr(old, f.name), getattr(new, f.name)
+        if a != b:
+            out.append(f"{f.name} {digits(a) if isinstance(a, Decimal) else a} -> "
+                       f"{digits(b) if isinstance(b, Decimal) else b}")
+    return ", ".join(out)
 
 
 def _fill_text(order: Order) -> str:

@@ -192,6 +192,7 @@ class OrderManager:
         self._used: set[str] = set()  # client ids executed in this session
         self._open: dict[str, str] = {}  # client id -> symbol of our orders not yet final
         self._quote: dict[str, Decimal] = {}  # client id -> exact booked quote (sum price*qty)
+        self._rejection: tuple[str, BrokerError] | None = None  # the last order the exchange rejected, and why
         self.total_slept_s = 0.0
 
     # -- public API ----------------------------------------------------------
@@ -245,6 +246,7 @@ class OrderManager:
                 healthy = outcome.error.kind in _ORDER_FAULTS
                 order.status = OrderStatus.REJECTED
                 order.error = str(outcome.error)
+                self._rejection = (cid, outcome.error)
                 await self._record(order, [])
         finally:
             if healthy:
@@ -264,6 +266,13 @@ class OrderManager:
         for fut in self._halt_waiters:
             if not fut.done():
                 fut.set_result(None)
+
+    def rejection(self, client_order_id: str) -> BrokerError | None:
+        """The broker's error that rejected ``client_order_id``, when it is the last order
+        :meth:`execute` ended ``REJECTED`` that way (None otherwise: a refusal by the circuit
+        breaker, or an order executed since)."""
+        last = self._rejection
+        return last[1] if last is not None and last[0] == client_order_id else None
 
     def unsettled(self) -> dict[str, str]:
         """Client id -> symbol of the orders executed in this session that are not final yet."""
