@@ -18,9 +18,11 @@ and ISO-8601 UTC.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 import math
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, localcontext
@@ -137,32 +139,60 @@ def export_book(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:
         raise
     try:
         return _write_book(book, out)
-    except _BadTime as exc:
-        raise unreadable_book(db_path, exc) from None
-    except OSError as exc:  # the disk filled up, the folder went away...
-        raise ValueError(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
+    except (_BadTime, OSError) as exc:  # a time that is no date; the disk filled up, the folder went away...
+        if made and out.is_dir() and not any(out.iterdir()):  # as a book that cannot be read leaves it
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        if isinstance(exc, _BadTime):
+            raise unreadable_book(db_path, exc) from None
+        raise ValueError(f"--out: cannot write {exc.filename or out}: {exc.strerror or exc} (no file of the export "
+                         "written: the folder's files are as they were)") from None
 
 
 def _write_book(book: dict[str, Any], out: Path) -> dict[str, int]:
-    return {
-        "fills.csv": _write(out / "fills.csv", FILL_COLUMNS, (
+    """Every file of :data:`FILES` into ``out``, all or none: each is written under a temporary name
+    and renamed into place once all five are written. A write failing partway (a full disk, a
+    permission error on the third file, a stored time that is no date) left new files beside an
+    earlier export's, a book of two moments; now the folder's files are as they were. An
+    ``OSError`` names the file meant, not its temporary name."""
+    rows = {
+        "fills.csv": (FILL_COLUMNS, (
             (f.ts_ms, iso_utc(f.ts_ms), f.client_order_id, f.symbol, f.side.value, _money(f.quantity),
              _money(f.price), _money(f.quantity * f.price), _money(f.fee), f.fee_asset, f.trade_id)
             for f in book["fills"])),
-        "orders.csv": _write(out / "orders.csv", ORDER_COLUMNS, (
+        "orders.csv": (ORDER_COLUMNS, (
             (o.created_ms, iso_utc(o.created_ms), o.updated_ms, o.client_order_id, o.exchange_order_id, o.symbol,
              o.side.value, o.type.value, o.status.value, _money(o.quantity), _money(o.price),
              _money(o.executed_qty), _money(o.avg_price), _money(o.fees), _money(o.realized_pnl), o.source.value,
              o.reason, "" if o.signal_id is None else o.signal_id, o.error)
             for o in book["orders"])),
-        "positions.csv": _write(out / "positions.csv", POSITION_COLUMNS, (
+        "positions.csv": (POSITION_COLUMNS, (
             (p.symbol, _money(p.quantity), _money(p.avg_entry), _money(p.cost), _money(p.fees),
              _money(p.realized_pnl), p.entry_ms, iso_utc(p.entry_ms))
             for _, p in sorted(book["positions"].items()))),
-        "equity.csv": _write(out / "equity.csv", EQUITY_COLUMNS, (
+        "equity.csv": (EQUITY_COLUMNS, (
             (int(t), iso_utc(int(t)), _equity(e)) for t, e in book["equity"])),
-        "audit.csv": _write(out / "audit.csv", AUDIT_COLUMNS, (
+        "audit.csv": (AUDIT_COLUMNS, (
             (a["ts_ms"], iso_utc(a["ts_ms"]), a["source"], a["action"], json.dumps(a["args"], sort_keys=True),
              int(a["ok"]), a["outcome"])
             for a in book["audit"])),
-    }
+    }  # fmt: skip
+    temps = {name: out / f".{name}.{os.getpid()}.tmp" for name in FILES}
+    counts: dict[str, int] = {}
+    try:
+        for name in FILES:
+            columns, lines = rows[name]
+            try:
+                counts[name] = _write(temps[name], columns, lines)
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror or str(exc), str(out / name)) from exc
+        for name in FILES:
+            try:
+                os.replace(temps[name], out / name)
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror or str(exc), str(out / name)) from exc
+    finally:
+        for tmp in temps.values():
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+    return counts
