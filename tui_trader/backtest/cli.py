@@ -162,6 +162,7 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
         try:
             paths = write_outputs(result, out)
         except OSError as exc:  # a full disk, say: checked up front, the folder took a file
+            remove_empty(made)  # (write_outputs leaves no file of its own behind)
             print(f"error: --out: cannot write {exc.filename or out}: {exc.strerror or exc} (the run is stored as "
                   f"{result.run_id})", file=sys.stderr)
             return 2
