@@ -76,6 +76,8 @@ async def test_positions_fit_80_columns_and_show_stop_and_target(tmp_path):
                 last = float(p.last_price)
                 stop = fmt_pct((last - float(p.stop_price)) / last * 100, 1, sign=False)
                 tgt = fmt_pct((float(p.target_price) - last) / last * 100, 1, sign=False)
+                if p.symbol in snap.locked:  # no profit target runs for it: said so instead
+                    tgt = positions_mod.LOCKED
                 cells = row.split()
                 want = [
                     p.symbol,

@@ -28,7 +28,7 @@ async def test_key_takes_effect_within_200ms_with_2000_symbols(tmp_path):
         assert prices.row_count == N
         refreshes = len(app.refresh_times)
         assert refreshes >= 8  # the UI timer kept running (4 Hz) while the engine worked
-        shown = str(prices.get_row_at(0)[1]).strip()
+        shown = str(prices.get_cell(prices.ordered_rows[0].key, "last")).strip()
         assert shown and shown != "—"
 
         latency = await key_to_effect(pilot, "p", lambda: engine.state == EngineState.PAUSED)

@@ -492,11 +492,11 @@ class TuiTraderApp(App[int]):
             return
         self._status.show(snap)
         if main.is_visible("prices"):
-            self._prices.apply(snap.market)
+            self._prices.apply(snap.market, snap.locked)
         held = frozenset(p.symbol for p in snap.positions)
         if main.is_visible("leaderboard"):
             self._leaderboard.apply(snap.leaderboard, snap.locked, held)
-        self._positions.apply(snap.positions, snap.ts_ms)
+        self._positions.apply(snap.positions, snap.ts_ms, snap.locked)
         upnl = sum(p.unrealized_pnl for p in snap.positions)
         pos_pane = main.pane("positions")
         pos_pane.set_class(upnl > 0, "-profit")

@@ -8,6 +8,11 @@ last columns scrolled out of view: the distances to the stop and the target)
 shows :data:`MEDIUM_COLUMNS` (narrower) or :data:`NARROW_COLUMNS` (no value, no
 age). The widths stay fixed: the layout changes only when the pane's width crosses
 a layout's (a resize, a tab shown).
+
+A locked symbol (``l``) reads ``locked`` in the →Tgt column, its symbol in the warning
+colour: the strategy takes no profit on it (its stop loss still runs), so a distance to
+the target said something that would not happen. A word, not a colour alone, so a
+monochrome terminal shows it, and no column more, so every layout keeps its width.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ MEDIUM_COLUMNS = [
 ]
 #: Narrower still (an 80-column terminal's pane holds 78 cells): no value (quantity times last), no age.
 NARROW_COLUMNS = [c for c in MEDIUM_COLUMNS if c[0] not in ("value", "age")]
+#: The →Tgt cell of a locked symbol (no profit-target exit runs for it).
+LOCKED = "locked"
 #: The layouts, widest first: the first whose columns and a vertical scrollbar fit is shown.
 LAYOUTS = [COLUMNS, MEDIUM_COLUMNS, NARROW_COLUMNS]
 _KEYS = [c[0] for c in COLUMNS]
@@ -68,7 +75,7 @@ class PositionsTable(FastTable):
         self._shown: dict[str, tuple] = {}
         self._columns = COLUMNS
         self._index = list(range(len(COLUMNS)))  # of the columns shown, in _plain's tuple
-        self._last: tuple[list[PositionView], int] = ([], 0)
+        self._last: tuple[list[PositionView], int, frozenset[str]] = ([], 0, frozenset())
 
     @property
     def shown_columns(self) -> list[tuple]:
@@ -93,9 +100,9 @@ class PositionsTable(FastTable):
         self.apply(*self._last)
         self.move_to_key(selected)
 
-    def apply(self, positions: list[PositionView], now_ms: int) -> int:
-        """Show ``positions``; returns the number of cells written."""
-        self._last = (positions, now_ms)
+    def apply(self, positions: list[PositionView], now_ms: int, locked: frozenset[str] = frozenset()) -> int:
+        """Show ``positions`` (those in ``locked`` marked); returns the number of cells written."""
+        self._last = (positions, now_ms, locked)
         wanted = {p.symbol: p for p in positions}
         removed = [s for s in self._shown if s not in wanted]
         for s in removed:
@@ -104,17 +111,19 @@ class PositionsTable(FastTable):
         n = 0
         cells = []
         for sym, p in wanted.items():
-            plain = self._plain(p, now_ms)
+            is_locked = sym in locked
+            plain = self._plain(p, now_ms, is_locked)
             old = self._shown.get(sym)
             if old is None:
-                self.add_row(*self._styled(plain, p), key=sym)
+                self.add_row(*self._styled(plain, p, is_locked), key=sym)
                 n += len(self._columns)
-            elif old != plain:
-                styled = self._styled(plain, p)
-                for (col, *_), a, b, v in zip(self._columns, old, plain, styled, strict=True):
-                    if a != b:
+            elif old != (is_locked, plain):
+                styled = self._styled(plain, p, is_locked)
+                restyled = old[0] != is_locked  # the symbol's colour follows the lock
+                for (col, *_), a, b, v in zip(self._columns, old[1], plain, styled, strict=True):
+                    if a != b or (restyled and col == "sym"):
                         cells.append((sym, col, v))
-            self._shown[sym] = plain
+            self._shown[sym] = (is_locked, plain)
         return n + self.write_cells(cells)
 
     def restyle(self, palette: Palette) -> None:
@@ -122,13 +131,13 @@ class PositionsTable(FastTable):
         self.clear()
         self._shown = {}
 
-    def _plain(self, p: PositionView, now_ms: int) -> tuple:
+    def _plain(self, p: PositionView, now_ms: int, locked: bool = False) -> tuple:
         """The texts of the columns shown."""
-        full = self._plain_all(p, now_ms)
+        full = self._plain_all(p, now_ms, locked)
         return tuple(full[i] for i in self._index)
 
     @staticmethod
-    def _plain_all(p: PositionView, now_ms: int) -> tuple:
+    def _plain_all(p: PositionView, now_ms: int, locked: bool = False) -> tuple:
         last = float(p.last_price)
         return (
             p.symbol,
@@ -139,17 +148,19 @@ class PositionsTable(FastTable):
             fmt_money(p.unrealized_pnl, sign=True),
             fmt_pct(p.unrealized_pct),
             fmt_pct(_dist(last, float(p.stop_price), last), 1, sign=False),
-            fmt_pct(_dist(float(p.target_price), last, last), 1, sign=False),
+            LOCKED if locked else fmt_pct(_dist(float(p.target_price), last, last), 1, sign=False),
             fmt_age(now_ms - p.entry_ms),
         )
 
-    def _styled(self, plain: tuple, p: PositionView) -> list:
+    def _styled(self, plain: tuple, p: PositionView, locked: bool = False) -> list:
         pal = self.palette
         sign = p.unrealized_pnl
         out: list = []
         for (key, *_), x in zip(self._columns, plain, strict=True):
             if key == "sym":
-                out.append(Text(x, style="bold"))
+                out.append(Text(x, style=f"bold {pal.warning}" if locked else "bold"))
+            elif key == "tgt" and locked:
+                out.append(right(x, pal.warning))
             elif key in ("upnl", "upct"):
                 out.append(pal.signed(x, sign))
             else:

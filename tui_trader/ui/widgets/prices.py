@@ -4,7 +4,8 @@ Rows are keyed by symbol and created once (again only on a filter/sort
 request). Each refresh diffs the snapshot's arrays against the last ones
 (numpy, all symbols), marks changed symbols dirty and formats/writes only
 dirty rows in or near the viewport; rows scrolled into view are flushed then.
-The arrow is the direction of the last price move.
+The arrow is the direction of the last price move. ``L`` beside the symbol marks a
+symbol the operator locked (``l``), as on the leaderboard.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from tui_trader.ui.widgets.table import FastTable
 # no cell padding: widths include a one-cell gap (numbers right-aligned)
 COLUMNS = [
     ("sym", "Symbol", 13, "left"),
-    ("last", "Last", 13, "right"),
+    ("flags", "", 2, "left"),  # L: locked
+    ("last", "Last", 11, "right"),  # fmt_prices: at most 10 ("0.00017536", "12,345,678")
     ("chg", "24h %", 8, "right"),
     ("vol", "Volume", 8, "right"),
     ("dir", "", 2, "right"),
@@ -52,22 +54,26 @@ class PricesTable(FastTable):
         self._dir = np.zeros(0, dtype=np.int8)
         self._dirty = np.zeros(0, dtype=bool)  # per symbol: displayed cells are stale
         self._order = np.empty(0, dtype=np.int64)  # row position -> symbol index
+        self._locked: frozenset[str] = frozenset()
         self.cells_written = 0
 
     # -- public -------------------------------------------------------------
 
-    def apply(self, market: MarketView) -> int:
-        """Show ``market``; returns the number of cells written."""
+    def apply(self, market: MarketView, locked: frozenset[str] = frozenset()) -> int:
+        """Show ``market``, the symbols in ``locked`` marked; returns the number of cells written."""
+        relocked = locked ^ self._locked
+        self._locked = locked
         if market.symbols != self.symbols:
-            self._reset(market)
+            self._reset(market)  # rows made with their marks
             return self.cells_written
+        marks = self.write_cells([(s, "flags", self._flag(s)) for s in sorted(relocked)])
         price, chg, vol = market.price, market.change_pct, market.quote_volume
         changed = _neq(price, self._price) | _neq(chg, self._chg) | _neq(vol, self._vol)
         if changed.any():
             self._dir = np.where(price > self._price, 1, np.where(price < self._price, -1, self._dir)).astype(np.int8)
             self._price, self._chg, self._vol = price.copy(), chg.copy(), vol.copy()
             self._dirty |= changed
-        self.cells_written = self.flush_visible()
+        self.cells_written = self.flush_visible() + marks
         return self.cells_written
 
     def flush_visible(self) -> int:
@@ -113,8 +119,12 @@ class PricesTable(FastTable):
         self.palette = palette
         self._dirty[:] = True
         self.flush_visible()
+        self.write_cells([(s, "flags", self._flag(s)) for s in sorted(self._locked)])
 
     # -- internals ----------------------------------------------------------
+
+    def _flag(self, symbol: str) -> Text:
+        return Text("L" if symbol in self._locked else "", style=self.palette.warning)
 
     def _reset(self, market: MarketView) -> None:
         self.symbols = list(market.symbols)
@@ -150,7 +160,7 @@ class PricesTable(FastTable):
         blank = ["", "", "", ""]
         for i in self._order.tolist():
             sym = self.symbols[i]
-            self.add_row(sym, *blank, key=sym)
+            self.add_row(sym, self._flag(sym), *blank, key=sym)
         self._dirty = np.ones(len(self.symbols), dtype=bool)
         for key, label, *_ in COLUMNS:
             mark = ("▼" if self.sort_reverse else "▲") if key == self.sort_key else ""
