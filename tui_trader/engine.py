@@ -54,6 +54,9 @@ Rules
   open orders are cancelled; positions are closed only when asked. It never waits
   for an order in flight, and no order is sent after it but its own closing sells
   (a command or signal that waited for the order in flight is refused).
+* A signal's order is judged again before each send: a pause or lock the operator was
+  answered for while it was prepared (its intent stored, an earlier order looked up, a
+  retry's wait) keeps it from going out ("not sent").
 * Commands that trade take the trade lock one at a time and are judged by the
   state of when they get it; ``stop()`` waits (bounded) for the one in flight, so
   its fills are stored and the command audited before storage closes.
@@ -1300,23 +1303,12 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
 
     async def _execute_signal(self, sig: Signal, ts: int) -> Order | WriteOff | str | None:
         """Act on ``sig``, setting its outcome; returns the order (or refusal, write-off) if any."""
-        state = self.sm
+        if why := self._signal_refusal(sig):
+            sig.outcome = f"not executed: {why}"
+            return None
         if sig.type is SignalType.BUY:
-            if not state.allows_entries:
-                sig.outcome = f"not executed: engine {state.state.value}"
-                return None
-            if sig.symbol in self.locked:
-                sig.outcome = "not executed: symbol locked"
-                return None
             order = await self._buy(sig.symbol, None, Source.STRATEGY, sig.reason, sig, override=False)
         else:
-            urgent_ok = sig.kind == "stop_loss" and state.allows_stop_loss
-            if not (state.allows_exits or urgent_ok):
-                sig.outcome = f"not executed: engine {state.state.value}"
-                return None
-            if sig.symbol in self.locked and sig.kind != "stop_loss":
-                sig.outcome = "not executed: symbol locked"
-                return None
             order = await self._sell(sig.symbol, None, Source.STRATEGY, sig.reason, sig, override=False)
         if isinstance(order, str):
             sig.outcome = f"refused: {order}"
@@ -1331,6 +1323,24 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         else:
             sig.outcome = f"order {order.status.value.lower()}: {order.error or order.reason}"
         return order
+
+    def _signal_refusal(self, sig: Signal) -> str:
+        """Why the state or a lock keeps ``sig`` from trading now ("" when it may). Asked when the
+        signal is acted on and again before its order is sent: a pause or lock the operator got
+        an answer for meanwhile holds for it too."""
+        state = self.sm
+        if sig.type is SignalType.BUY:
+            if not state.allows_entries:
+                return f"engine {state.state.value}"
+            if sig.symbol in self.locked:
+                return "symbol locked"
+            return ""
+        urgent_ok = sig.kind == "stop_loss" and state.allows_stop_loss
+        if not (state.allows_exits or urgent_ok):
+            return f"engine {state.state.value}"
+        if sig.symbol in self.locked and sig.kind != "stop_loss":
+            return "symbol locked"
+        return ""
 
     # ------------------------------------------------------------------ orders
 
@@ -1573,7 +1583,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self.counters["orders"] += 1
         self._in_flight.add(order.client_order_id)  # booked by this execute, not by a reconciliation
         try:
-            result = await self.order_mgr.execute(order)
+            # a signal's order: a pause or lock answered while it was prepared (its intent stored,
+            # an earlier order looked up, a retry's wait) keeps it from being sent
+            gate = (lambda: self._signal_refusal(sig)) if sig is not None else None
+            result = await self.order_mgr.execute(order, gate)
         finally:
             self._in_flight.discard(order.client_order_id)
         if result.status is OrderStatus.REJECTED:

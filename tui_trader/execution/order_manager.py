@@ -197,8 +197,11 @@ class OrderManager:
 
     # -- public API ----------------------------------------------------------
 
-    async def execute(self, order: Order) -> Order:
+    async def execute(self, order: Order, gate: Callable[[], str] | None = None) -> Order:
         """Run ``order`` (status ``INTENT``) to a final state if possible; returns the same, updated object.
+
+        ``gate``: asked before each send (after the intent is stored, and before a send again);
+        a reason it returns stops the order as a :meth:`halt` does (``CANCELED``, "not sent: ...").
 
         Raises ``ValueError`` for a malformed order or a client id already used in this session
         (nothing is journaled or sent then). Journal errors propagate (the intent is durable, so
@@ -226,7 +229,7 @@ class OrderManager:
         timer = _Timer(self.clock.now_ms())
         healthy: bool | None = False
         try:
-            outcome = await self._submit(order, timer, epoch)
+            outcome = await self._submit(order, timer, epoch, gate)
             if outcome.halted:
                 healthy = None  # stopped here, before the exchange: says nothing about its health
                 order.status = OrderStatus.CANCELED
@@ -361,7 +364,9 @@ class OrderManager:
 
     # -- submission ----------------------------------------------------------
 
-    async def _submit(self, order: Order, timer: _Timer, epoch: int) -> _Outcome:
+    async def _submit(
+        self, order: Order, timer: _Timer, epoch: int, gate: Callable[[], str] | None = None
+    ) -> _Outcome:
         cid = order.client_order_id
         req = OrderRequest(cid, order.symbol, order.side, order.type, order.quantity, order.price)
         retries = 0
@@ -370,6 +375,8 @@ class OrderManager:
         while True:
             if epoch != self._epoch:
                 return _Outcome(halted=self._halt_reason)  # (no earlier send can have reached it here)
+            if gate is not None and (why := gate()):
+                return _Outcome(halted=why)
             order.attempts += 1
             try:
                 return _Outcome(await self._call(self.broker.submit(req)))
