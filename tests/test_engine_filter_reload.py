@@ -7,20 +7,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+from engine_helpers import MIN, SYMBOLS, T0, Harness, engine_config, klines, make_engine, prices
 from exchange_standin import StandinExchange, SteerableClock
-from test_binance_broker import KEY, T0, live_cfg
+from test_binance_broker import KEY, live_cfg
+from test_binance_broker import T0 as LIVE_T0
 
-from tui_trader.engine import FILTERS_RELOAD_MS
+from tui_trader.clock import ManualClock
+from tui_trader.engine import EXIT_RETRY_MS, FILTERS_RELOAD_MS
 from tui_trader.events import ManualBuy, Start
+from tui_trader.execution.broker import BrokerErrorKind
+from tui_trader.execution.paper import PaperBroker
+from tui_trader.market.binance_payloads import synthetic_filters
+from tui_trader.models import SignalType
 from tui_trader.runtime import build_engine
 
 
 @pytest.fixture
 async def ex(shared_data):
-    stand = await StandinExchange(SteerableClock(T0), shared_data, api_key=KEY).start()
+    stand = await StandinExchange(SteerableClock(LIVE_T0), shared_data, api_key=KEY).start()
     yield stand
     await stand.stop()
 
@@ -83,3 +91,76 @@ async def test_a_filter_failure_reloads_the_symbols_filters_once_per_interval(
         assert res.ok, res.message
     finally:
         await asyncio.wait_for(e.stop(), 20)
+
+
+# --- a stop loss rejected for its filters (a paper broker given to the engine stands in for the exchange)
+
+COOLDOWN = 300_000
+
+
+async def _stop_loss_rejected_for_filters(new_step: str) -> tuple[Harness, PaperBroker, int]:
+    """A book holding 5.015 AAA bought at 100 on an "exchange" (a paper broker given to the
+    engine: its filters asked at start-up); the exchange then sets AAA's step to ``new_step``
+    and AAA falls 3 %: the stop loss's sell is rejected for the filters (-1013). Returns the
+    harness, the exchange and when that attempt ended."""
+    cfg = engine_config(
+        signal_generation={"signal_cooldown_ms": COOLDOWN},
+        data_processing={"rating_calculation_interval_ms": 3_600_000},
+    )
+    holder: dict = {}
+    filters = {s: synthetic_filters(s, 100.0) for s in SYMBOLS}
+    exchange = PaperBroker(cfg, ManualClock(0), lambda s: holder["e"].last_price(s), dict(filters))
+    h = make_engine(cfg, broker=exchange)
+    holder["e"] = h.engine
+    await h.start()
+    e = h.engine
+    for k in range(3):
+        await h.step(klines(T0 + k * MIN, [100.0] * 4))
+    assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=Decimal("501.5")))).ok
+    assert e.portfolio.positions["AAAUSDT"].quantity == Decimal("5.015")
+    step = Decimal(new_step)
+    exchange.set_filters({"AAAUSDT": replace(filters["AAAUSDT"], step_size=step, min_qty=step)})
+    if 5 * step == Decimal(
+        "0.005"
+    ):  # the step still divides the holding: the exchange refuses it all the same
+        exchange.fail_next(BrokerErrorKind.FILTER_FAILURE)
+    await h.step(prices(T0 + 10 * MIN, [97.0], symbols=[0]))  # -3 %: the stop loss at 2 %
+    (first,) = _stop_losses(e)
+    assert not first.executed and "filter" in first.outcome.lower(), first.outcome
+    return h, exchange, e.clock.now_ms()
+
+
+def _stop_losses(e) -> list:
+    return [s for s in e.recent_signals if s.type is SignalType.SELL and s.kind == "stop_loss"]
+
+
+async def test_a_stop_loss_rejected_for_filters_that_changed_is_tried_again_seconds_later() -> None:
+    h, exchange, t_done = await _stop_loss_rejected_for_filters("0.01")
+    try:
+        e = h.engine
+        assert e.filters["AAAUSDT"].step_size == Decimal("0.01")  # reloaded: a retry meets them
+        sent = exchange.submit_calls
+        await h.step(prices(t_done + EXIT_RETRY_MS - 1_000, [97.0], symbols=[0]))  # too soon
+        assert len(_stop_losses(e)) == 1 and exchange.submit_calls == sent
+        await h.step(prices(t_done + EXIT_RETRY_MS + 1_000, [97.0], symbols=[0]))  # seconds, not the cooldown
+        latest = _stop_losses(e)[0]
+        assert latest.executed, latest.outcome
+        assert "AAAUSDT" not in e.portfolio.positions
+    finally:
+        await h.stop()
+
+
+async def test_a_stop_loss_rejected_for_filters_that_did_not_change_keeps_the_cooldown() -> None:
+    """The reload finds the filters as they were: the order itself missed them, and a retry
+    seconds later would fail the same way."""
+    h, exchange, t_done = await _stop_loss_rejected_for_filters("0.001")
+    try:
+        e = h.engine
+        assert e.filters["AAAUSDT"].step_size == Decimal("0.001")
+        sent = exchange.submit_calls
+        await h.step(prices(t_done + EXIT_RETRY_MS + 1_000, [97.0], symbols=[0]))
+        assert len(_stop_losses(e)) == 1 and exchange.submit_calls == sent  # the cooldown holds
+        await h.step(prices(t_done + COOLDOWN + 1_000, [97.0], symbols=[0]))
+        assert _stop_losses(e)[0].executed and "AAAUSDT" not in e.portfolio.positions
+    finally:
+        await h.stop()

@@ -277,6 +277,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self.filters: dict[str, SymbolFilters] = {}
         self._filters_from_broker = False  # asked of a broker given to the engine (live): reloaded on a filter failure
         self._filters_reloaded_ms: dict[str, int] = {}  # symbol -> engine time its filters were last asked again
+        self._refiltered = ""  # the client id of the last order whose filter failure changed the filters
         self.recent_signals: deque[Signal] = deque(maxlen=SIGNALS_KEPT)
         self.counters: dict[str, int] = {
             "periods": 0,
@@ -1286,7 +1287,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
 
         A stop loss whose order failed at the exchange with the breaker still closed (a failure
         it counted: timeout, network, rate limit, 5xx - not the order's own insufficient balance
-        or filter failure), or that an order of unknown outcome in its symbol holds back (each try
+        or filter failure, unless the filters reloaded after it had changed), or that an order of
+        unknown outcome in its symbol holds back (each try
         looks that order up first and sends nothing until it has settled), is tried again
         ``EXIT_RETRY_MS`` after this attempt ended; the breaker bounds how often orders go out."""
         later = float(ts + self.cfg.signal_generation.signal_cooldown_ms)
@@ -1297,6 +1299,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             return min(later, float(breaker.opened_ms + breaker.cooloff_ms))
         # orders go out one at a time (the trade lock): the breaker's count is this order's verdict
         failed = isinstance(order, Order) and order.executed_qty == 0 and breaker.consecutive_failures > 0
+        # rejected for the exchange's filters, which were reloaded and changed: the next try meets them
+        failed = failed or isinstance(order, Order) and order.client_order_id == self._refiltered
         if failed or any(o.symbol == sig.symbol for o in self._unsettled.values()):
             return min(later, float(self.clock.now_ms() + EXIT_RETRY_MS))
         return later
@@ -1592,25 +1596,31 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if result.status is OrderStatus.REJECTED:
             self.counters["rejected_orders"] += 1
             err = self.order_mgr.rejection(result.client_order_id)
-            if err is not None and err.kind is BrokerErrorKind.FILTER_FAILURE and self._filters_from_broker:
-                await self._reload_filters(symbol, str(err))
+            if (
+                err is not None
+                and err.kind is BrokerErrorKind.FILTER_FAILURE
+                and self._filters_from_broker
+                and await self._reload_filters(symbol, str(err))
+            ):
+                self._refiltered = result.client_order_id  # (a stop loss's retry comes soon: _exit_retry_at)
         elif not result.status.is_final:
             self._unsettled[result.client_order_id] = result
             log.warning("order %s (%s %s): %s - %s takes no new order until a lookup settles it",
                         result.client_order_id, side.value, symbol, result.error or result.status.value, symbol)
         return result
 
-    async def _reload_filters(self, symbol: str, why: str) -> None:
+    async def _reload_filters(self, symbol: str, why: str) -> bool:
         """The exchange rejected an order of ``symbol`` for its filters: ask them again (at most once
         per :data:`FILTERS_RELOAD_MS`), so the next order meets the exchange's rules of now rather
-        than failing the same way for the rest of the run. A failed request keeps the old ones."""
+        than failing the same way for the rest of the run. A failed request keeps the old ones.
+        Returns whether the filters changed."""
         now = self.clock.now_ms()
         last = self._filters_reloaded_ms.get(symbol)
         if last is not None and now - last < FILTERS_RELOAD_MS:
             log.info("%s: order rejected by the exchange's filters (%s); filters were reloaded %d s ago, "
                      "not asked again before %d s have passed", symbol, why, (now - last) // 1000,
                      FILTERS_RELOAD_MS // 1000)
-            return
+            return False
         self._filters_reloaded_ms[symbol] = now
         assert self.broker is not None
         try:
@@ -1619,16 +1629,17 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         except Exception as exc:  # noqa: BLE001 - the old filters stay; the next rejection asks again
             log.warning("%s: order rejected by the exchange's filters (%s); reloading them failed (%s): the old "
                         "ones are kept", symbol, why, exc or type(exc).__name__)
-            return
+            return False
         new, old = got.get(symbol), self.filters.get(symbol)
         if new is None:
             log.warning("%s: order rejected by the exchange's filters (%s); the exchange gave none for it: the "
                         "old ones are kept", symbol, why)
-            return
+            return False
         self.filters[symbol] = new
         changed = _filter_changes(old, new)
         log.warning("%s: order rejected by the exchange's filters (%s): filters reloaded, %s", symbol, why,
                     f"changed: {changed}" if changed else "unchanged (the order itself missed them)")
+        return bool(changed)
 
     async def _unsettled_refusal(self, symbol: str) -> str:
         """Why ``symbol`` takes no new order now ("" when it may): one of its orders has an unknown
