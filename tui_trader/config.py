@@ -243,9 +243,12 @@ class Feed(_Section):
     @field_validator("interval")
     @classmethod
     def _interval(cls, v: str, info: ValidationInfo) -> str:
-        from tui_trader.clock import BINANCE_INTERVALS, interval_to_ms
+        from tui_trader.clock import BINANCE_INTERVALS, MS_PER_UNIT, interval_to_ms
 
-        interval_to_ms(v)
+        if interval_to_ms(v) > MS_PER_UNIT["w"]:
+            # the sim's per-kline moves grow with the interval: at 52w its prices overflowed to inf and
+            # most were refused as bad data; at 10^20 s it failed with an OverflowError traceback
+            raise ValueError("longer than 1w, the longest kline interval (a rating period is at most 1 week too)")
         # ``kind`` is declared first, so it is validated (and known) here
         if info.data.get("kind") == "binance" and v.strip() not in BINANCE_INTERVALS:
             raise ValueError(
