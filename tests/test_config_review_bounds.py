@@ -78,14 +78,19 @@ def test_a_sim_warm_up_of_millions_of_klines_is_warned_of() -> None:
 
 
 @pytest.mark.parametrize("interval", ["2w", "8d", "1000000h", "99999999999999999999s"])
-def test_an_interval_longer_than_a_week_is_refused_for_every_feed(interval: str, tmp_path: Path, capsys) -> None:
+def test_an_interval_longer_than_a_week_is_refused_for_every_feed(
+    interval: str, tmp_path: Path, capsys
+) -> None:
     # the sim's moves grow with the interval: at 52w its prices overflowed to inf and most were
     # refused as bad data; at 10^20 s `run` failed with an OverflowError traceback (exit 1)
     for kind in ("sim", "replay"):
         res = check({"feed": {"kind": kind, "interval": interval}})
         assert [e.path for e in res.errors] == ["feed.interval"], (kind, interval)
         assert "longer than 1w" in res.errors[0].message
-    assert main(["run", "--headless", "--feed", "sim", "--interval", interval, "--db", str(tmp_path / "x.db")]) == 2
+    assert (
+        main(["run", "--headless", "--feed", "sim", "--interval", interval, "--db", str(tmp_path / "x.db")])
+        == 2
+    )
     assert "--interval (feed.interval): longer than 1w" in capsys.readouterr().err
     assert not (tmp_path / "x.db").exists()
 
