@@ -1626,7 +1626,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         try:
             async with asyncio.timeout(self.cfg.order_execution.order_timeout_ms / 1000.0):
                 got = await self.broker.exchange_filters([symbol])
-        except Exception as exc:  # noqa: BLE001 - the old filters stay; the next rejection asks again
+        except Exception as exc:  # noqa: BLE001 - the old filters stay; asked again after the interval
             log.warning("%s: order rejected by the exchange's filters (%s); reloading them failed (%s): the old "
                         "ones are kept", symbol, why, exc or type(exc).__name__)
             return False
