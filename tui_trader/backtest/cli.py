@@ -21,7 +21,7 @@ from rich.progress import (
 from rich.text import Text
 
 from tui_trader.config import Config
-from tui_trader.monitor.terminal import display_only
+from tui_trader.monitor.terminal import TerminalStream, display_only
 
 
 def parse_time(text: str | None, what: str) -> int | None:
@@ -65,6 +65,18 @@ def _progress(console: Console, label: str) -> tuple[Progress, Any]:
         p.update(task, completed=done, total=total)
 
     return p, cb
+
+
+def _consoles() -> tuple[Console, Console]:
+    """The report's console (stdout) and the messages' (stderr), on which a terminal gone while the
+    run went on (an SSH drop with SIGHUP ignored, `trap '' HUP`) is no error: the finished run,
+    stored in the database, exited 1 with a traceback on the dead terminal, as if it had failed."""
+    return Console(file=TerminalStream(stderr=False)), Console(file=TerminalStream(stderr=True), stderr=True)  # type: ignore[arg-type]
+
+
+def _print_out(text: str) -> None:
+    """``text`` and a newline on stdout, as :func:`_consoles`' report console writes it."""
+    TerminalStream(stderr=False).write(text + "\n")
 
 
 def _inputs(args: argparse.Namespace, cfg: Config) -> tuple[str, str, list[str] | None]:
@@ -134,13 +146,12 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
         except UsageError:  # refused: the folders the check made go too
             remove_empty(made)
             raise
-    console = Console()
-    err = Console(stderr=True)
+    console, err = _consoles()
     try:
         db_path = args.db or cfg.db_path()
         _check_db(db_path, "--db" if args.db else "storage.path")  # likewise
         prog, cb = _progress(err, "backtest")
-        with prog:
+        with display_only(prog):  # its last draw on a terminal gone meanwhile: no error
             result = asyncio.run(
                 run_backtest(
                     cfg, data, interval, symbols=symbols, start_ms=start_ms, end_ms=end_ms,
@@ -170,7 +181,7 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
         note = f" (replacing the earlier {', '.join(replaced)})" if replaced else ""
         err.print(f"wrote {', '.join(str(p) for p in paths.values())}{note}", soft_wrap=True)  # one line, as a log's
     if args.json:
-        print(json.dumps(report_json(result), sort_keys=True, allow_nan=False))
+        _print_out(json.dumps(report_json(result), sort_keys=True, allow_nan=False))
     else:
         render_report(result, console, charts=not args.no_charts)
     return 0
@@ -364,8 +375,8 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     processes = args.processes or default_processes()  # the cores this process may use, not the host's
     runs = len(points) * (args.walk_forward or 1) + (args.walk_forward or 0)  # with each window's out-of-sample run
     workers, capped = pool_size(processes, runs)  # as the sweep sizes its pool
-    err = Console(stderr=True)
-    console = None if args.json else Console()  # --json: the JSON alone on stdout, as for a backtest
+    out, err = _consoles()
+    console = None if args.json else out  # --json: the JSON alone on stdout, as for a backtest
     base = cfg.model_dump(mode="json")
     if args.walk_forward:  # windows that cannot run are refused before the sweep is announced
         ot = np.unique(loaded.klines.open_time)
@@ -404,7 +415,7 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     if args.json:
         from tui_trader.backtest.metrics import json_safe
 
-        print(json.dumps(json_safe(rows), sort_keys=True, allow_nan=False))
+        _print_out(json.dumps(json_safe(rows), sort_keys=True, allow_nan=False))
     for line in sweep_notes(rows):
         err.print(Text.assemble(("warning", "yellow"), f": {line}"), soft_wrap=True)  # one line each, for grep
     if db_path is not None:
