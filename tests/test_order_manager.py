@@ -267,6 +267,32 @@ async def test_a_halt_stops_an_order_waiting_to_retry_and_spares_later_orders():
     assert (await r.om.execute(r.order("tt-2"))).status == OrderStatus.FILLED  # placed after the stop
 
 
+async def test_a_gate_closed_during_a_retrys_wait_stops_the_resend_and_a_gate_left_open_does_not():
+    """The engine's gate for a signal's order (the operator paused meanwhile): asked before each
+    send, as the halt is; its reason ends the order "not sent"."""
+    r = Rig()
+    r.broker.fail_next(BrokerErrorKind.RATE_LIMIT, n=2, retry_after_s=1.0)
+    why = [""]
+    r.on_sleep.append(lambda: why.__setitem__(0, "engine paused"))  # the pause lands during the wait
+    o = await r.om.execute(r.order("tt-1"), lambda: why[0])
+    assert o.status == OrderStatus.CANCELED and o.error == "not sent: engine paused"
+    assert r.broker.submit_calls == 1  # the rate-limited try only
+    assert r.om.breaker.state == "closed" and r.om.unsettled() == {}
+    r.on_sleep.clear()
+    assert (await r.om.execute(r.order("tt-2"), lambda: "")).status == OrderStatus.FILLED
+
+
+async def test_the_broker_error_of_the_last_rejected_order_is_kept_by_its_client_id():
+    r = Rig()
+    r.broker.fail_next(BrokerErrorKind.FILTER_FAILURE)
+    await r.om.execute(r.order("tt-1"))
+    err = r.om.rejection("tt-1")
+    assert err is not None and err.kind is BrokerErrorKind.FILTER_FAILURE
+    assert r.om.rejection("tt-2") is None
+    assert (await r.om.execute(r.order("tt-2"))).status == OrderStatus.FILLED
+    assert r.om.rejection("tt-1") is not None and r.om.rejection("tt-2") is None  # a fill is no rejection
+
+
 async def test_not_found_while_an_unanswered_send_may_still_arrive_is_no_leave_to_resend():
     r = Rig(in_flight_ms=6000)  # e.g. Binance: recvWindow 5 s + 1 s
     r.broker.fail_next(BrokerErrorKind.TIMEOUT)  # no answer; the lookups find nothing
