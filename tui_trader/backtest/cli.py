@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -179,7 +180,8 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
             return 2
         replaced = [p.name for p in paths.values() if p.name in before]  # an earlier report's, as a rule
         note = f" (replacing the earlier {', '.join(replaced)})" if replaced else ""
-        err.print(f"wrote {', '.join(str(p) for p in paths.values())}{note}", soft_wrap=True)  # one line, as a log's
+        # one line, as a log's; markup=False: a folder named "[v2]" was shown without it, "[/v2]" a traceback
+        err.print(f"wrote {', '.join(str(p) for p in paths.values())}{note}", soft_wrap=True, markup=False)
     if args.json:
         _print_out(json.dumps(report_json(result), sort_keys=True, allow_nan=False))
     else:
@@ -421,9 +423,9 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     if db_path is not None:
         stored = _run_ids(rows)
         err.print(f"stored {len(stored)} run(s) in {db_path} (each point's run_id in --json; `tui-trader --report --db "
-                  f"{db_path}` shows them)", soft_wrap=True)
+                  f"{db_path}` shows them)", soft_wrap=True, markup=False)  # (a path's "[v2]" is no markup)
     failed = [r for r in rows if isinstance(r, dict) and r.get("error")]
     for r in failed:
         what = f"window {r['window'] + 1}" if "window" in r else f"point {r.get('point')}"
-        err.print(f"[red]{what} failed: {r['error']}")
+        err.print(f"[red]{what} failed: {escape(r['error'])}")
     return 1 if failed and len(failed) == len(rows) else 0
