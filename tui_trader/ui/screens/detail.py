@@ -2,6 +2,12 @@
 
 Everything comes from ``engine.symbol_history(symbol)``; the app refreshes it
 on its chart timer while the screen is shown.
+
+From 160×45 up (the main screen's :data:`~tui_trader.ui.screens.main.WIDE_SIZE`) the three
+charts and the tables share a 2×2 grid. Below it each chart and each table is a tab of its own
+(← → switch), as the main screen's panes are: in the grid of an 80×24 terminal each chart and
+the tables had a quarter of the screen (40×10), the orders' price and status, a fill's price and
+fee, and a signal's result were out of view, and the charts were a few cells of plot.
 """
 
 from __future__ import annotations
@@ -9,7 +15,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid
+from textual.containers import Container, Grid
+from textual.events import Resize
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Static, TabbedContent, TabPane
 
@@ -17,6 +25,7 @@ from tui_trader.clock import MS_PER_DAY
 from tui_trader.events import SymbolHistory
 from tui_trader.ui.format import fmt_money, fmt_num, fmt_pct, fmt_price, fmt_qty, fmt_when
 from tui_trader.ui.palette import Palette, right
+from tui_trader.ui.screens.main import WIDE_SIZE
 from tui_trader.ui.widgets.charts import Series, SeriesChart, history_key, rating_series, z_series
 from tui_trader.ui.widgets.footer import KeyFooter
 from tui_trader.ui.widgets.signals import result_text
@@ -30,7 +39,50 @@ SIG_COLS = [("time", "Time", 11), ("type", "Type", 4), ("kind", "Kind", 13), ("z
 ORDER_COLS = [("time", "Time", 11), ("side", "Side", 4), ("type", "Type", 6), ("qty", "Qty", 12),
               ("price", "Avg price", 12), ("status", "Status", 16), ("src", "Source", 8), ("reason", "Reason", 30)]
 FILL_COLS = [("time", "Time", 11), ("side", "Side", 4), ("qty", "Qty", 12), ("price", "Price", 12),
-             ("fee", "Fee", 10), ("id", "Order", 24)]
+             ("fee", "Fee", 16), ("id", "Order", 24)]  # fee: "0.39994254 USDT", its asset whole
+
+
+def compact_size(size: Size) -> bool:
+    """Whether a screen of ``size`` shows the detail as tabs (below the main screen's wide size)."""
+    return size.width < WIDE_SIZE[0] or size.height < WIDE_SIZE[1]
+
+
+class DetailBody(Container):
+    """The charts and the tables: a grid, or (``compact``) one tab each."""
+
+    def __init__(self, compact: bool, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.compact = compact
+
+    def compose(self) -> ComposeResult:
+        price = SeriesChart("price", id="detail-price")
+        rating = SeriesChart("rating · moving average", id="detail-rating")
+        z = SeriesChart("z-score · thresholds", id="detail-z")
+        if self.compact:
+            with TabbedContent(id="detail-tabs", initial="tab-price"):
+                with TabPane("Price", id="tab-price"):
+                    yield price
+                with TabPane("Rating", id="tab-rating"):
+                    yield rating
+                with TabPane("z-score", id="tab-z"):
+                    yield z
+                yield from self._tables()
+            return
+        with Grid(id="detail-grid"):
+            yield price
+            yield rating
+            yield z
+            with TabbedContent(id="detail-tabs"):
+                yield from self._tables()
+
+    @staticmethod
+    def _tables() -> ComposeResult:
+        with TabPane("Signals", id="tab-signals"):
+            yield FastTable(SIG_COLS, id="detail-signals")
+        with TabPane("Orders", id="tab-orders"):
+            yield FastTable(ORDER_COLS, id="detail-orders")
+        with TabPane("Fills", id="tab-fills"):
+            yield FastTable(FILL_COLS, id="detail-fills")
 
 
 class SymbolDetailScreen(Screen[None]):
@@ -51,21 +103,33 @@ class SymbolDetailScreen(Screen[None]):
         self.palette = Palette()
         self._key: tuple | None = None
 
+    @property
+    def compact(self) -> bool:
+        """The charts and tables are tabs (a terminal below 160×45)."""
+        return self.query_one(DetailBody).compact
+
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         yield Static(self.symbol, id="detail-info")
-        with Grid(id="detail-grid"):
-            yield SeriesChart("price", id="detail-price")
-            yield SeriesChart("rating · moving average", id="detail-rating")
-            yield SeriesChart("z-score · thresholds", id="detail-z")
-            with TabbedContent(id="detail-tabs"):
-                with TabPane("Signals", id="tab-signals"):
-                    yield FastTable(SIG_COLS, id="detail-signals")
-                with TabPane("Orders", id="tab-orders"):
-                    yield FastTable(ORDER_COLS, id="detail-orders")
-                with TabPane("Fills", id="tab-fills"):
-                    yield FastTable(FILL_COLS, id="detail-fills")
+        yield DetailBody(compact_size(self.app.size), id="detail-body")
         yield KeyFooter()
+
+    async def on_resize(self, event: Resize) -> None:
+        body = self.query_one(DetailBody)
+        compact = compact_size(event.size)
+        if compact == body.compact:
+            return
+        body.compact = compact
+        await body.recompose()  # the other layout: charts and tables made anew, filled at once
+        self._key = None
+        self.app.refresh_charts()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """A chart's tab shown: drawn again at the size it now has (drawn hidden, its ticks
+        were laid out for no size at all)."""
+        for chart in event.pane.query(SeriesChart):
+            chart.data_key = None
+            self.app.call_after_refresh(self.app.refresh_charts)
 
     def show(self, h: SymbolHistory, last_price: float | None = None, now_ms: int | None = None) -> None:
         """Update everything from one history (cheap when nothing changed). ``now_ms`` is the

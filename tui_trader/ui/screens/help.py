@@ -65,7 +65,7 @@ DETAIL_KEYS: list[tuple[str, list[tuple[str, str]]]] = [
     (
         "Navigation",
         [
-            ("Tab / Shift+Tab", "next / previous table (← → switch signals, orders, fills)"),
+            ("Tab / Shift+Tab", "next / previous table (← → switch signals, orders, fills; the charts too below 160×45)"),
             ("Ctrl+P", "command palette (every action)"),
             ("?", "this help"),
             ("Esc / q", "back to the main screen"),
