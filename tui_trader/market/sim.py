@@ -10,7 +10,8 @@ Model (per kline interval, all symbols in one numpy step; ``M = ticks_per_kline`
   candle's standardised shock.
 * Regimes: now and then a symbol trends for a while (a drift of ±0.15…0.45 σ per
   kline for 8…60 rating periods), so the ratings have something real to find.
-* Prices: log-price random walk with per-kline σ = daily σ × √(interval / 1 day);
+* Prices: log-price random walk with per-kline σ = daily σ × √(interval / 1 day), pulled back
+  when it leaves its band (:data:`LEVEL_BAND` × the level, or under 1,000 ticks);
   a few real names at realistic scales (BTCUSDT ~60000, ETHUSDT ~3000, …) and
   generated ``…USDT`` names with prices log-uniform in [0.0001, 500]; OHLC rounded
   to the symbol's synthetic tick size.
@@ -61,6 +62,13 @@ MIN_TICKS_AT_ANCHOR = 1000
 #: A resumed market's anchor price more than this many times the seed's level takes its own tick,
 #: step and lot (the seed's made a 0.0002 coin anchored at 60,000 trade in whole units).
 MAX_ANCHOR_RATIO = 100.0
+#: A running market keeps each price within this factor of its level (the price its filters are made
+#: from) and at least :data:`MIN_TICKS_AT_ANCHOR` ticks: beyond, it is pulled back by
+#: :data:`LEVEL_PULL` of the excess (in log price) per kline. An unbounded walk took a third of the
+#: closes of a 1d or 1w market under 100 ticks (returns of 1 % a tick, or a price stuck at one tick)
+#: and prices of 1e16, refused by the feed as bad data, within a minute of ``--speed max``.
+LEVEL_BAND = MAX_ANCHOR_RATIO
+LEVEL_PULL = 0.2
 #: The warm-up's market steps give the event loop a turn this often (a console keeps drawing while
 #: thousands of symbols take seconds); the values made are the same either way.
 YIELD_EVERY_STEPS = 16
@@ -166,6 +174,7 @@ class SimMarket:
         self.trade_size = rng.uniform(100.0, 800.0, n)  # quote per trade
 
         self.lp = np.log(price0)
+        self.set_level(price0)
         self.h = np.ones(n)
         self.drift = np.zeros(n)  # in sigmas per kline
         self.remaining = np.zeros(n, dtype=np.int64)
@@ -180,6 +189,21 @@ class SimMarket:
         self.b_vol = np.zeros((n, self.nb))
         self.b_qv = np.zeros((n, self.nb))
         self.steps = 0
+
+    def set_level(self, level: np.ndarray, include: np.ndarray | None = None) -> None:
+        """The prices the filters are made from (N,), with :attr:`tick` set for them: the band the
+        log price is kept in (:data:`LEVEL_BAND`, :data:`MIN_TICKS_AT_ANCHOR`) is around them.
+        ``include``: log prices (a resumed market's anchors; NaN: none) the band is widened to hold,
+        with the room a level has below it (down to the ticks' floor), so a resume moves no price."""
+        ref = np.log(np.asarray(level, dtype=float))
+        floor = np.log(MIN_TICKS_AT_ANCHOR * self.tick)
+        self.lp_lo = np.maximum(ref - math.log(LEVEL_BAND), floor)
+        self.lp_hi = ref + math.log(LEVEL_BAND)
+        if include is not None:
+            given = np.isfinite(include)
+            room = np.maximum(np.where(given, include, 0.0) - math.log(LEVEL_BAND), floor)
+            self.lp_lo = np.where(given, np.minimum(self.lp_lo, np.minimum(room, include)), self.lp_lo)
+            self.lp_hi = np.where(given, np.maximum(self.lp_hi, include), self.lp_hi)
 
     def _round(self, p: np.ndarray, tick: np.ndarray | None = None) -> np.ndarray:
         """Prices rounded to the tick (each symbol's, or ``tick`` for a subset of symbols), at least one tick."""
@@ -241,6 +265,9 @@ class SimMarket:
         u = self.w_m * f_m + self.w_s * f_s + self.w_e * eps  # (m1, n), unit variance
         vol = self.sigma * np.sqrt(self.h)
         sub = u * (vol / math.sqrt(m1)) + (self.drift * self.sigma / m1)
+        excess = np.minimum(self.lp - self.lp_lo, 0.0) + np.maximum(self.lp - self.lp_hi, 0.0)
+        if excess.any():  # (only then: within the band the path is the same, bit for bit)
+            sub = sub - (LEVEL_PULL / m1) * excess
         path = self.lp + np.cumsum(sub, axis=0)  # log prices at the sub-step ends
         z = u.sum(axis=0) / math.sqrt(m1)
         self.h = np.clip((1.0 - self.ALPHA - self.BETA) + self.ALPHA * self.h * z * z + self.BETA * self.h,
@@ -486,6 +513,8 @@ class SimFeed:
                     m.tick = np.where(coarse, own, m.tick)
                     self._tick = m.tick.copy()
                     self._level = np.where(coarse, anchor, m.price0)
+                # the band around the filters' level holds the anchors: a resume moves no price
+                m.set_level(m.price0 if self._level is None else self._level, include=np.where(ok, m.lp, np.nan))
                 recorded = [m.rescale_klines(kb, ratio) for kb in recorded]
                 self._ratio = ratio
         self._warmup = recorded if keep else None
