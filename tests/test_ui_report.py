@@ -137,8 +137,8 @@ async def test_standalone_lists_runs_newest_first_and_enter_opens_the_report(db_
         newest, oldest = _cells(table, 0), _cells(table, 1)
         assert newest[0] == "bt-new" and oldest[0] == "bt-old"
         new_ret = RUNS["bt-new"]["summary"]["metrics"]["total_return"]
-        assert newest[3] == fmt_pct(new_ret)
-        assert newest[2] == "1h" and "BTCUSDT, ETHUSDT" in newest[-1]
+        assert newest[1] == fmt_pct(new_ret)
+        assert newest[5] == "1h" and "BTCUSDT, ETHUSDT" in newest[-1]
 
         await pilot.press("down", "enter")  # the older run
         await pilot.pause()

@@ -69,14 +69,16 @@ log = logging.getLogger("tui_trader.ui.report")
 RUNS_LIMIT = 500  # newest runs listed
 READ_ERRORS = (StorageError, OSError, sqlite3.Error, ValueError, KeyError, TypeError)
 
+#: The figures a run is chosen by first: at 80 columns the creation time and the interval put
+#: the max drawdown and buy & hold out of view (the run id holds the creation time anyway).
 RUN_COLS = [
     ("run", "Run id", 26),
-    ("created", "Created (UTC)", 16),
-    ("interval", "Iv", 4),
     ("return", "Return", 10, "right"),
-    ("sharpe", "Sharpe", 6, "right"),
-    ("maxdd", "Max DD", 8, "right"),
     ("bh", "Buy&hold", 10, "right"),
+    ("maxdd", "Max DD", 8, "right"),
+    ("sharpe", "Sharpe", 6, "right"),
+    ("interval", "Iv", 4),
+    ("created", "Created (UTC)", 16),
     ("symbols", "Symbols", 40),
 ]
 TRADE_COLS = [  # the first six fit 80 columns
@@ -419,8 +421,9 @@ def _symbols_text(symbols: Sequence[str], shown: int = 8) -> str:
 
 
 def header_text(run: StoredRun, pal: Palette) -> Text:
-    """Three lines: run id, interval, symbols; klines, fills, span; headline figures."""
-    t = Text(no_wrap=True, overflow="ellipsis")
+    """Three lines: run id, interval, symbols; klines, fills, span; headline figures. Each
+    wraps on a narrow terminal (at 80 columns the store time and the starting balance were cut)."""
+    t = Text(overflow="fold")
     t.append(f" Backtest {run.run_id} ", style="bold reverse")
     t.append(f"  interval {run.interval or '?'}   {_symbols_text(run.symbols)}\n")
     span = (run.end_ms - run.start_ms) if run.start_ms is not None and run.end_ms is not None else None
@@ -451,7 +454,7 @@ class BacktestReportScreen(Screen[None]):
     ``run`` is given; ``loaded`` is set once shown (or the error is shown)."""
 
     DEFAULT_CSS = """
-    BacktestReportScreen #bt-header { height: 3; background: $panel; text-wrap: nowrap; text-overflow: ellipsis; }
+    BacktestReportScreen #bt-header { height: auto; max-height: 8; background: $panel; }
     BacktestReportScreen #bt-message { height: auto; padding: 1 2; display: none; }
     BacktestReportScreen #bt-tabs { height: 1fr; }
     BacktestReportScreen #bt-summary-box { height: 1fr; }
@@ -599,7 +602,7 @@ class BacktestRunsScreen(Screen[None]):
     Loads from ``db_path`` (own connection) unless ``runs`` is given."""
 
     DEFAULT_CSS = """
-    BacktestRunsScreen #bt-runs-title { height: 1; background: $panel; text-wrap: nowrap; text-overflow: ellipsis; }
+    BacktestRunsScreen #bt-runs-title { height: auto; max-height: 3; background: $panel; }
     BacktestRunsScreen #bt-runs-message { height: auto; padding: 1 2; display: none; }
     BacktestRunsScreen FastTable { height: 1fr; scrollbar-size-vertical: 1; }
     """
@@ -656,7 +659,7 @@ class BacktestRunsScreen(Screen[None]):
 
     def _show(self) -> None:
         runs = self.runs or []
-        title = Text(no_wrap=True, overflow="ellipsis")
+        title = Text(overflow="fold")  # wraps: a long path cut "Enter opens" off at 80 columns
         title.append(" Backtest runs ", style="bold reverse")
         title.append(f"  {len(runs)} stored in {self.db_path}" + (" (newest shown)" if len(runs) >= RUNS_LIMIT else "")
                      + "   Enter opens, Esc goes back")
@@ -670,12 +673,12 @@ class BacktestRunsScreen(Screen[None]):
         for r in runs:
             table.add_row(
                 r.run_id,
-                fmt_time(r.created_ms or None),
-                r.interval or "?",
                 pal.signed(fmt_pct(r.total_return), r.total_return or 0.0),
-                right(fmt_num(r.sharpe)),
-                right(fmt_pct(r.max_drawdown)),
                 pal.signed(fmt_pct(r.bh_return), r.bh_return or 0.0),
+                right(fmt_pct(r.max_drawdown)),
+                right(fmt_num(r.sharpe)),
+                r.interval or "?",
+                fmt_time(r.created_ms or None),
                 Text(", ".join(r.symbols), no_wrap=True, overflow="ellipsis"),
                 key=r.run_id,
             )
