@@ -4,12 +4,13 @@ as it holds for every later signal - no strategy entry goes out after "trading p
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
-from engine_helpers import MIN, T0, klines, make_engine
+from engine_helpers import MIN, T0, klines, make_engine, until
 
-from tui_trader.events import LockSymbol, Pause
+from tui_trader.events import EmergencyStop, LockSymbol, Pause
 from tui_trader.models import EngineState, OrderStatus, Signal, SignalType
 
 S = EngineState
@@ -51,3 +52,43 @@ async def test_a_pause_or_lock_answered_while_an_entrys_intent_is_stored_stops_t
         assert not sig.executed and "not sent" in sig.outcome, sig.outcome
     finally:
         await h.stop()
+
+
+async def test_an_emergency_stop_cancelling_while_the_engine_stops_is_audited_before_storage_closes(
+    tmp_path,
+) -> None:
+    """The operator's emergency stop is asking a slow exchange for its open orders when the
+    console quits: the stop's cancels end after the quit began, and its audit rows (the command's
+    and the stop's own) are written before storage closes, not dropped."""
+    db = str(tmp_path / "book.db")
+    h = await make_engine(db_path=db).start()
+    e = h.engine
+    await _one_period(h)
+    real_open_orders, answer, asked = e.broker.open_orders, asyncio.Event(), []
+
+    async def slow_open_orders(*args):
+        asked.append(True)
+        await answer.wait()
+        return await real_open_orders(*args)
+
+    e.broker.open_orders = slow_open_orders
+    estop = asyncio.create_task(e.submit(EmergencyStop(reason="operator panic")))
+    await until(lambda: asked, "the emergency stop to ask the exchange for its open orders")
+    stop = asyncio.create_task(h.stop())
+    # the quit goes on while the exchange is slow (it waits for the stop's cancels, or it has closed)
+    await until(lambda: e._closing or e._draining_commands, "the quit to close storage or wait for the stop")
+    answer.set()
+    res = await estop
+    await stop
+    assert res.ok and e.state is S.EMERGENCY_STOPPED
+    h2 = await make_engine(db_path=db).start()
+    try:
+        assert h2.engine.state is S.EMERGENCY_STOPPED
+        rows = [
+            (a["action"], a["ok"])
+            for a in await h2.engine.db.load_audit(limit=100)
+            if a["action"] in ("EmergencyStop", "emergency_stop")
+        ]
+        assert sorted(rows) == [("EmergencyStop", True), ("emergency_stop", True)], rows
+    finally:
+        await h2.stop()

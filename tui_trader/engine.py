@@ -293,6 +293,11 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         }
         self.resumed_from_ms: int | None = None  # last stored time found at start-up
         self._trade_lock = asyncio.Lock()
+        # commands being applied (submit() to their audit row): stop() lets them end before storage closes
+        self._commands_running = 0
+        self._commands_idle = asyncio.Event()
+        self._commands_idle.set()
+        self._draining_commands = False  # stop() waits for them now
         self._stopping = False
         self._closing = False  # stop() closes the broker and storage now (after the loop and orders)
         self._stop_future: asyncio.Future[None] | None = None
@@ -874,8 +879,16 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             done, _ = await asyncio.wait({task}, timeout=10)
             if not done:
                 log.warning("engine loop did not finish within 10 s; stopping anyway")
-        # a command's order in flight is booked (and the command audited) before storage closes;
-        # the commands waiting behind it find the engine stopping and send nothing
+        # a command being applied (an emergency stop asking the exchange for its open orders, a
+        # start trying the reconciliation again, an order in flight) ends and is audited before
+        # storage closes; the commands waiting behind an order find the engine stopping and send
+        # nothing. (Not during the start-up: a stop sent then waits for its end, which this stop ends.)
+        if self._commands_running and self._state_restored:
+            self._draining_commands = True
+            try:
+                await asyncio.wait_for(self._commands_idle.wait(), timeout=max(0.1, wait_end - loop.time()))
+            except TimeoutError:
+                log.warning("a command did not finish within 10 s; stopping anyway (it may not be audited)")
         trade_lock_held = False
         try:
             await asyncio.wait_for(self._trade_lock.acquire(), timeout=max(0.1, wait_end - loop.time()))
@@ -1931,6 +1944,16 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
 
     async def submit(self, cmd: Command) -> CommandResult:
         """Validate and apply an operator/system command; every command is audited."""
+        self._commands_running += 1
+        self._commands_idle.clear()
+        try:
+            return await self._submit(cmd)
+        finally:
+            self._commands_running -= 1
+            if not self._commands_running:
+                self._commands_idle.set()
+
+    async def _submit(self, cmd: Command) -> CommandResult:
         name = type(cmd).__name__
         self.counters["commands"] += 1
         state_before = self.sm.state
