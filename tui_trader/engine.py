@@ -58,8 +58,9 @@ Rules
   answered for while it was prepared (its intent stored, an earlier order looked up, a
   retry's wait) keeps it from going out ("not sent").
 * Commands that trade take the trade lock one at a time and are judged by the
-  state of when they get it; ``stop()`` waits (bounded) for the one in flight, so
-  its fills are stored and the command audited before storage closes.
+  state of when they get it; ``stop()`` waits (bounded, 10 s) for every command
+  being applied (an order in flight, an emergency stop's cancels), so its fills are
+  stored and the command audited before storage closes.
 * A state or setting that cannot be stored is not in effect when it moves toward
   trading (start, resume, a reset, the threshold, a lock); a pause or an emergency
   stop holds all the same, and the command's result says which.
