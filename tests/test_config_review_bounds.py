@@ -98,3 +98,27 @@ def test_an_interval_longer_than_a_week_is_refused_for_every_feed(
 def test_a_week_and_odd_intervals_below_it_stay_valid() -> None:
     for interval in ("1w", "7d", "168h", "7m", "1s"):
         assert check({"feed": {"interval": interval}}).ok, interval
+
+
+def test_a_start_value_above_its_rating_cap_is_warned_of() -> None:
+    # initial_rd = 500 under max_rd = 350 held for the first period only, then was cut to 350
+    for start, cap, value in (("initial_rd", "max_rd", 500.0), ("initial_volatility", "max_volatility", 0.5)):
+        res = check({"rating": {start: value}})
+        assert res.ok
+        [w] = [w for w in res.warnings if w.path == f"rating.{start}"]
+        assert f"above rating.{cap}" in w.message and "first rating period only" in w.message
+        assert not [
+            w for w in check({"rating": {start: value, cap: value}}).warnings if w.path == f"rating.{start}"
+        ]
+
+
+def test_a_sim_warm_up_shorter_than_the_z_score_window_is_warned_of() -> None:
+    res = check({"feed": {"sim": {"warmup_periods": 10}}})
+    assert res.ok
+    [w] = [w for w in res.warnings if w.path == "feed.sim.warmup_periods"]
+    assert "below signal_generation.moving_average_period = 200" in w.message
+    # a window as long as the warm-up, or a feed that makes no history, is not warned of
+    ok = {"feed": {"sim": {"warmup_periods": 60}}, "signal_generation": {"moving_average_period": 60}}
+    assert not [w for w in check(ok).warnings if w.path == "feed.sim.warmup_periods"]
+    replay = {"feed": {"kind": "replay", "sim": {"warmup_periods": 10}}}
+    assert not [w for w in check(replay).warnings if w.path == "feed.sim.warmup_periods"]

@@ -536,6 +536,13 @@ def soft_warnings(cfg: Config) -> list[Issue]:
                 Issue("feed.sim.warmup_periods", f"{n:,} klines of history to generate at start-up "
                       f"(warmup_periods x {per:,} klines per rating period x n_symbols): minutes before trading")
             )
+        if cfg.feed.sim.warmup_periods < sg.moving_average_period:
+            w.append(
+                Issue("feed.sim.warmup_periods", f"{cfg.feed.sim.warmup_periods} is below "
+                      f"signal_generation.moving_average_period = {sg.moving_average_period}: the z-scores "
+                      "trade on a window not yet full, and settle only inside the run")
+            )
+    w.extend(_rating_cap_warnings(cfg))
     w.extend(_fraction_warnings(cfg))
     if rm.max_drawdown_percent <= rm.max_daily_loss_percent:
         w.append(
@@ -543,6 +550,18 @@ def soft_warnings(cfg: Config) -> list[Issue]:
                   "breaker will fire before the daily-loss one")
         )
     return w
+
+
+def _rating_cap_warnings(cfg: Config) -> list[Issue]:
+    """A new symbol's value above its own cap (``initial_rd = 500`` under ``max_rd = 350``): taken for
+    the first period only, then cut to the cap, so the setting does not do what it says."""
+    out: list[Issue] = []
+    r = cfg.rating
+    for start, cap in (("initial_rd", "max_rd"), ("initial_volatility", "max_volatility")):
+        if getattr(r, start) > getattr(r, cap):
+            out.append(Issue(f"rating.{start}", f"{getattr(r, start):g} is above rating.{cap} = {getattr(r, cap):g}: "
+                                                f"it holds for the first rating period only, then is cut to {cap}"))
+    return out
 
 
 def _fraction_warnings(cfg: Config) -> list[Issue]:
