@@ -37,6 +37,7 @@ from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from textual import events
 from textual.app import App
 from textual.binding import Binding
@@ -64,12 +65,13 @@ from tui_trader.events import (
     Start,
     StartupProgress,
     StateChange,
+    SymbolHistory,
 )
 from tui_trader.models import EngineState, Source
 from tui_trader.ui.commands import TraderCommands
 from tui_trader.ui.format import fmt_money, fmt_price, fmt_qty, one_line
 from tui_trader.ui.palette import Palette
-from tui_trader.ui.screens.detail import SymbolDetailScreen
+from tui_trader.ui.screens.detail import NOT_TRADED, SymbolDetailScreen
 from tui_trader.ui.screens.help import DETAIL_KEYS, HelpScreen
 from tui_trader.ui.screens.main import MainScreen
 from tui_trader.ui.screens.modals import (
@@ -569,31 +571,39 @@ class TuiTraderApp(App[int]):
         with contextlib.suppress(NoMatches):  # torn down meanwhile
             self._refresh_charts()
 
+    def _history(self, symbol: str) -> SymbolHistory | None | KeyError:
+        """``symbol``'s history; the KeyError when the session's market has no such symbol (a
+        position or a signal restored from a book whose universe held it); None when it failed."""
+        try:
+            return self.engine.symbol_history(symbol)
+        except KeyError as exc:  # no failure: nothing to log (at each chart tick, twice a second)
+            return exc
+        except Exception:  # noqa: BLE001
+            log.exception("symbol history failed for %s", symbol)
+            return None
+
     def _refresh_charts(self) -> None:
         screen = self.screen
         if isinstance(screen, SymbolDetailScreen):
-            try:
-                hist = self.engine.symbol_history(screen.symbol)
-            except Exception:  # noqa: BLE001
-                log.exception("symbol history failed for %s", screen.symbol)
-                return
-            snap = self.last_snapshot
-            screen.show(hist, now_ms=snap.ts_ms if snap is not None else None)
+            hist = self._history(screen.symbol)
+            if isinstance(hist, KeyError):
+                screen.show_not_traded()
+            elif hist is not None:
+                snap = self.last_snapshot
+                screen.show(hist, now_ms=snap.ts_ms if snap is not None else None)
             return
         main = self.main_screen
         if main is None or not main.is_visible("charts") or not self._on_main():
             return
         sym = self.selected_symbol
         if sym:
-            try:
-                hist = self.engine.symbol_history(sym)
-            except Exception:  # noqa: BLE001
-                log.exception("symbol history failed for %s", sym)
-                hist = None
-            if hist is not None:
+            hist = self._history(sym)
+            chart = main.query_one("#symbol-chart")
+            if isinstance(hist, KeyError):  # not another symbol's chart under this one's name
+                chart.draw(("not traded", sym), np.empty(0, dtype=np.int64), [], title=f"{sym}: {NOT_TRADED}")
+            elif hist is not None:
                 series, hl = price_z_series(hist)
-                main.query_one("#symbol-chart").draw(history_key(hist), hist.ts_ms, series, hl,
-                                                     title=f"{sym}: z (left) · price (right)")
+                chart.draw(history_key(hist), hist.ts_ms, series, hl, title=f"{sym}: z (left) · price (right)")
         ts, eq = self.engine.equity_curve()
         key = (int(ts.size), float(eq[-1]) if eq.size else 0.0)
         main.query_one("#equity-chart").draw(key, ts, [Series("equity", eq, "green")], title="equity")
@@ -756,6 +766,9 @@ class TuiTraderApp(App[int]):
         sym = self._symbol()
         snap = self._snapshot()
         if not sym or snap is None:
+            return
+        if sym not in snap.market.symbols:  # no dialog for a buy the engine can only refuse
+            self.notify(f"{sym}: {NOT_TRADED}: nothing to buy it at", title="Buy refused", severity="error")
             return
         price = self._price_of(snap, sym)
         pf = snap.portfolio

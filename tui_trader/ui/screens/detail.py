@@ -41,6 +41,10 @@ ORDER_COLS = [("time", "Time", 11), ("side", "Side", 4), ("type", "Type", 6), ("
 FILL_COLS = [("time", "Time", 11), ("side", "Side", 4), ("qty", "Qty", 12), ("price", "Price", 12),
              ("fee", "Fee", 16), ("id", "Order", 24)]  # fee: "0.39994254 USDT", its asset whole
 
+#: A symbol the session's market does not carry: a position or a signal restored from a book whose
+#: universe held it (the feed's symbols changed since), shown but with no price or history.
+NOT_TRADED = "not in this session's market (no prices: the feed does not carry it)"
+
 
 def compact_size(size: Size) -> bool:
     """Whether a screen of ``size`` shows the detail as tabs (below the main screen's wide size)."""
@@ -166,6 +170,14 @@ class SymbolDetailScreen(Screen[None]):
                 tuple((s.executed, s.outcome) for s in h.signals[-20:]))
         if tkey != self._key and self._tables(h, now_ms):
             self._key = tkey
+
+    def show_not_traded(self) -> None:
+        """The symbol is not in the session's market (restored from a book whose universe held it):
+        no price, rating or history to show, and the info line says so."""
+        info = Text(overflow="fold")
+        info.append(f" {self.symbol} ", style="bold reverse")
+        info.append(f"  {NOT_TRADED}", style=f"bold {self.palette.warning}")
+        self.query_one("#detail-info", Static).update(info)
 
     def _tables(self, h: SymbolHistory, now_ms: int) -> bool:
         """Fill the three tables; False while the tabs are not mounted yet (retried)."""
