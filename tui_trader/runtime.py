@@ -14,10 +14,11 @@ from tui_trader.config import ENV_API_KEY, ENV_API_SECRET, Config
 from tui_trader.engine import TradingEngine
 
 
-def make_clock(cfg: Config) -> Clock:
+def make_clock(cfg: Config, kind: str | None = None) -> Clock:
     """Simulated and replayed feeds drive a ManualClock from their event times
-    (deterministic runs); the live feed uses real time."""
-    return WallClock() if cfg.feed.kind == "binance" else ManualClock(0)
+    (deterministic runs); the live feed uses real time. ``kind``: the feed's kind when it is not
+    ``feed.kind`` (a ``kind`` override of :func:`build_engine`)."""
+    return WallClock() if (kind or cfg.feed.kind) == "binance" else ManualClock(0)
 
 
 def build_engine(
@@ -41,7 +42,9 @@ def build_engine(
     """
     from tui_trader.market.factory import build_feed
 
-    clock = clock or make_clock(cfg)
+    # the clock of the feed built: a sim asked for over a binance configuration ran on the wall
+    # clock (its events' times and now far apart), a binance feed over a sim one on a clock at 0
+    clock = clock or make_clock(cfg, feed_overrides.get("kind"))
     feed = build_feed(cfg, clock, **feed_overrides)
     broker = None
     if cfg.broker.kind == "binance":
