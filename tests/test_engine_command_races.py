@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from engine_helpers import MIN, T0, klines, make_engine, until
 
-from tui_trader.events import EmergencyStop, LockSymbol, Pause
+from tui_trader.events import EmergencyStop, LockSymbol, ManualBuy, Pause, ResetEmergency
 from tui_trader.models import EngineState, OrderStatus, Signal, SignalType
 
 S = EngineState
@@ -92,3 +92,33 @@ async def test_an_emergency_stop_cancelling_while_the_engine_stops_is_audited_be
         assert sorted(rows) == [("EmergencyStop", True), ("emergency_stop", True)], rows
     finally:
         await h2.stop()
+
+
+async def test_a_reset_while_the_emergency_stop_is_still_being_carried_out_is_refused() -> None:
+    """The emergency stop (close all) is still asking a slow exchange for its open orders when the
+    operator presses reset: the reset is refused, saying why - accepted, the engine was "stopped"
+    while the stop's closing sells still went out after it, and a start could trade meanwhile."""
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        await _one_period(h)
+        assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=Decimal(300)))).ok
+        real_open_orders, answer, asked = e.broker.open_orders, asyncio.Event(), []
+
+        async def slow_open_orders(*args):
+            asked.append(True)
+            await answer.wait()
+            return await real_open_orders(*args)
+
+        e.broker.open_orders = slow_open_orders
+        estop = asyncio.create_task(e.submit(EmergencyStop(reason="operator panic", close_positions=True)))
+        await until(lambda: asked, "the emergency stop to ask the exchange for its open orders")
+        reset = await e.submit(ResetEmergency())
+        assert not reset.ok and "still being carried out" in reset.message, reset.message
+        assert e.state is S.EMERGENCY_STOPPED
+        answer.set()
+        res = await estop
+        assert res.ok and not e.portfolio.positions and e.state is S.EMERGENCY_STOPPED
+        assert (await e.submit(ResetEmergency())).ok and e.state is S.STOPPED  # once it has finished
+    finally:
+        await h.stop()

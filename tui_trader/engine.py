@@ -299,6 +299,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._commands_idle = asyncio.Event()
         self._commands_idle.set()
         self._draining_commands = False  # stop() waits for them now
+        self._emergencies_running = 0  # emergency stops still cancelling or closing: no reset meanwhile
         self._stopping = False
         self._closing = False  # stop() closes the broker and storage now (after the loop and orders)
         self._stop_future: asyncio.Future[None] | None = None
@@ -1901,6 +1902,13 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         """State first (nothing automatic from here on), then cancel open orders, then - only when
         asked - close the positions. Never waits for an order in flight before cancelling. Returns
         the orders cancelled, the positions closed and why cancelling failed ("" when it did not)."""
+        self._emergencies_running += 1
+        try:
+            return await self._emergency_stop(reason, source, close_positions)
+        finally:
+            self._emergencies_running -= 1
+
+    async def _emergency_stop(self, reason: str, source: Source, close_positions: bool) -> tuple[int, int, str]:
         now = self.clock.now_ms()
         self.order_mgr.halt("emergency stop")  # an order waiting to be sent (again) is not sent any more
         changed = self.sm.state != EngineState.EMERGENCY_STOPPED
@@ -2106,6 +2114,11 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if isinstance(cmd, ResetEmergency):
             if st != EngineState.EMERGENCY_STOPPED:
                 return CommandResult(False, "not emergency-stopped")
+            if self._emergencies_running:
+                # reset now, its closing sells would still go out after it, and a start could trade
+                # while they do: the stop ends first (its cancels and closes), then it may be reset
+                return CommandResult(False, "cannot reset: the emergency stop is still being carried out "
+                                     "(cancelling open orders, closing positions); reset once it has finished")
             # the operator accepts the loss: the drawdown is measured from here on. The new peak is
             # stored with the state, in one transaction: a kill between the two would leave the reset
             # with the old peak, and the drawdown breaker would trip again at the restart's first price
