@@ -41,14 +41,20 @@ class TraderCommands(Provider):
                 for name in getattr(self.app, "trader_themes", [])]
         return out
 
-    def _run(self, action: str):
+    def _run(self, action: str, label: str = ""):
         app = self.app
 
         async def run() -> None:
             if action.startswith("screen."):
                 main = getattr(app, "main_screen", None)
-                if main is not None:
-                    await main.run_action(action.removeprefix("screen."))
+                if main is None:
+                    return
+                if app.screen is not main:
+                    # the main screen's panes, filter, sort and log level: run under the detail or a
+                    # report screen they changed nothing on screen, and the filter took the focus there
+                    app.notify(f"{label}: on the main screen only (Esc goes back to it)", severity="warning")
+                    return
+                await main.run_action(action.removeprefix("screen."))
             else:
                 await app.run_action(action)
 
@@ -56,11 +62,11 @@ class TraderCommands(Provider):
 
     async def discover(self) -> Hits:
         for label, action, help_text in self._entries():
-            yield DiscoveryHit(label, self._run(action), help=help_text)
+            yield DiscoveryHit(label, self._run(action, label), help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for label, action, help_text in self._entries():
             score = matcher.match(label)
             if score > 0:
-                yield Hit(score, matcher.highlight(label), self._run(action), help=help_text)
+                yield Hit(score, matcher.highlight(label), self._run(action, label), help=help_text)
