@@ -86,6 +86,9 @@ async def test_at_80x24_each_chart_and_table_has_the_whole_screen(tmp_path):
         await pilot.pause()
         await pilot.pause()
         assert not screen.compact
+        # the table shown stays shown, and the focus is on the tabs (it was nowhere: ← → did nothing)
+        assert screen.query_one("#detail-tabs").active == "tab-fills"
+        assert app.focused is not None and "detail-tabs" in [a.id for a in app.focused.ancestors]
         assert screen.query_one("#detail-grid")
         assert screen.query_one("#detail-orders", FastTable).row_count == 1
         assert all(screen.query_one(f"#{c}", SeriesChart).draws >= 1 for c in ("detail-price", "detail-z"))
@@ -93,6 +96,10 @@ async def test_at_80x24_each_chart_and_table_has_the_whole_screen(tmp_path):
         await pilot.pause()
         await pilot.pause()
         assert screen.compact and screen.query_one("#detail-fills", FastTable).row_count == 1
+        assert screen.query_one("#detail-tabs").active == "tab-fills"
+        await pilot.press("left")
+        await pilot.pause()
+        assert screen.query_one("#detail-tabs").active == "tab-orders"
 
 
 async def test_the_arrows_switch_the_detail_tabs_and_escape_goes_back(tmp_path):

@@ -19,7 +19,7 @@ from textual.containers import Container, Grid
 from textual.events import Resize
 from textual.geometry import Size
 from textual.screen import Screen
-from textual.widgets import Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane, Tabs
 
 from tui_trader.clock import MS_PER_DAY
 from tui_trader.events import SymbolHistory
@@ -123,8 +123,16 @@ class SymbolDetailScreen(Screen[None]):
         compact = compact_size(event.size)
         if compact == body.compact:
             return
+        tabs = self.query_one("#detail-tabs", TabbedContent)
+        active, focused = tabs.active, self.focused
+        had_focus = focused is None or body in focused.ancestors_with_self
         body.compact = compact
         await body.recompose()  # the other layout: charts and tables made anew, filled at once
+        tabs = self.query_one("#detail-tabs", TabbedContent)
+        if tabs.query(f"#{active}"):  # a table's tab: still the one shown
+            tabs.active = active
+        if had_focus:  # its widgets were replaced: the focus was nowhere, and ← → did nothing
+            tabs.query_one(Tabs).focus()
         self._key = None
         self.app.refresh_charts()
 
