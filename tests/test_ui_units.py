@@ -203,7 +203,7 @@ def test_vectorised_prices_match_scalar(values):
 
 def test_parse_decimal_rejects_bad_input():
     assert parse_decimal(" 1250.50 ", "amount") == Decimal("1250.50")
-    for bad, msg in (("", "enter a number"), ("abc", "not a number"), ("-5", "positive"), ("NaN", "positive"),
+    for bad, msg in (("", "enter a number"), ("abc", "not a number"), ("-5", "positive"), ("NaN", "not a finite number"),
                      ("0", "positive")):
         with pytest.raises(ValueError, match=msg):
             parse_decimal(bad, "amount")

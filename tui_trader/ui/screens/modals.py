@@ -73,7 +73,9 @@ def parse_decimal(text: str, what: str) -> Decimal:
         d = Decimal(t)
     except InvalidOperation:
         raise ValueError(f"{what}: {echo(text)!r} is not a number") from None
-    if not d.is_finite() or d <= 0:
+    if not d.is_finite():  # "nan", "inf": "must be a positive number" read as if inf were refused for its sign
+        raise ValueError(f"{what}: {echo(text)!r} is not a finite number")
+    if d <= 0:
         raise ValueError(f"{what}: must be a positive number")
     return d
 
@@ -277,15 +279,21 @@ class SellScreen(_Dialog):
 
 
 class ThresholdScreen(_Dialog):
-    """The z-score entry threshold (exit is its negative). Result: float or None."""
+    """The z-score entry threshold (exit is its negative). Result: float or None.
+
+    A value outside :data:`USUAL` (the range ``config check`` warns outside of) is set only when
+    confirmed by a second Enter: ``0.25`` typed for ``2.5`` had the strategy buy nearly every
+    symbol at the next period, and ``25`` for ``2.5`` stopped its entries and exits, unasked."""
 
     title_text = "Set z-score threshold"
     confirm_label = "Set"
     MAX = 10.0
+    USUAL = (1.0, 5.0)
 
     def __init__(self, current: float) -> None:
         super().__init__()
         self.current = current
+        self._warned: float | None = None  # the unusual value a first Enter warned of
 
     def compose_body(self) -> ComposeResult:
         yield Static(f"Enter when z >= threshold, exit when z <= -threshold. Now {self.current:g}.",
@@ -305,8 +313,15 @@ class ThresholdScreen(_Dialog):
             v = float(text)
         except ValueError:
             raise ValueError(f"threshold: {echo(text)!r} is not a number") from None
-        if not math.isfinite(v) or v <= 0 or v > self.MAX:
+        if not math.isfinite(v):
+            raise ValueError(f"threshold: {echo(text)!r} is not a finite number")
+        if v <= 0 or v > self.MAX:
             raise ValueError(f"threshold: must be above 0 and at most {self.MAX:g}")
+        lo, hi = self.USUAL
+        if not lo <= v <= hi and v != self.current and v != self._warned:
+            self._warned = v
+            what = "nearly every rising symbol is bought" if v < lo else "entries and z exits become rare"
+            raise ValueError(f"threshold: {v:g} is outside the usual {lo:g}-{hi:g} ({what}): Enter again to set it")
         return v
 
 
