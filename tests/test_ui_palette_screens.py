@@ -45,3 +45,20 @@ async def test_main_screen_entries_over_the_detail_say_so_and_change_nothing(tmp
         assert app.screen is main
         await _palette(pilot, "show pane: health")  # on the main screen it works
         assert main.active == "health"
+
+
+async def test_the_palette_detail_entry_on_the_detail_screen_opens_no_second_one(tmp_path):
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(app, pilot)
+        select_symbol(app, "ETHUSDT")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SymbolDetailScreen)
+        await _palette(pilot, "symbol detail of the selection")
+        assert [type(s) for s in app.screen_stack].count(SymbolDetailScreen) == 1
+        await pilot.press("escape")  # one Esc goes back
+        await pilot.pause()
+        assert app.screen is app.main_screen

@@ -841,6 +841,8 @@ class TuiTraderApp(App[int]):
         sym = symbol or self._symbol()
         if not sym or not self.engine_ready.is_set():
             return
+        if isinstance(self.screen, SymbolDetailScreen) and self.screen.symbol == sym:
+            return  # shown already (the palette's entry on it): a second one took two Esc to leave
         self.selected_symbol = sym
         screen = SymbolDetailScreen(sym)
         screen.palette = self.palette
