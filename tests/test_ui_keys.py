@@ -20,6 +20,7 @@ from ui_support import (
     ready,
     select_symbol,
     ui_config,
+    until,
 )
 
 from tui_trader.models import EngineState
@@ -333,8 +334,10 @@ async def test_threshold_modal_sets_engine_threshold_and_validates(tmp_path, cfg
         assert "above 0" in str(app.screen.query_one("#error").render())
         field.value = "3.25"
         await pilot.press("enter")
+        # the dialog's callback submits once it has closed: commands_done() alone could look before
+        # the command's worker existed (the test failed once on a loaded machine)
+        assert await until(lambda: engine.threshold == 3.25)
         await commands_done(app)
-        assert engine.threshold == 3.25
         await pilot.press("2")  # the leaderboard pane (compact layout: panes off screen are not updated)
         app.refresh_from_engine()
         assert app.main_screen.query_one(LeaderboardTable).threshold == 3.25

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 from textual.widgets import Input
-from ui_support import commands_done, make_app, make_engine, ready, ui_config
+from ui_support import commands_done, make_app, make_engine, ready, ui_config, until
 
 from tui_trader.ui.screens.modals import ThresholdScreen, parse_decimal
 
@@ -56,11 +56,11 @@ async def test_an_unusual_threshold_is_set_only_on_a_second_enter(tmp_path):
         error = await _threshold(app, pilot, "7")  # another unusual value: warned of too
         assert "7 is outside the usual 1-5" in error and engine.threshold == 2.5
         assert await _threshold(app, pilot, "7") == ""  # the second Enter sets it
-        assert engine.threshold == 7.0
+        assert await until(lambda: engine.threshold == 7.0)  # (the dialog's callback submits after it closed)
         await pilot.press("t")
         await pilot.pause()
         assert await _threshold(app, pilot, "3") == ""  # a usual value: at once
-        assert engine.threshold == 3.0
+        assert await until(lambda: engine.threshold == 3.0)
         await pilot.press("t")
         await pilot.pause()
         await _threshold(app, pilot, "0.5")
