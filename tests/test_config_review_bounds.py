@@ -122,3 +122,18 @@ def test_a_sim_warm_up_shorter_than_the_z_score_window_is_warned_of() -> None:
     assert not [w for w in check(ok).warnings if w.path == "feed.sim.warmup_periods"]
     replay = {"feed": {"kind": "replay", "sim": {"warmup_periods": 10}}}
     assert not [w for w in check(replay).warnings if w.path == "feed.sim.warmup_periods"]
+
+
+def test_a_paper_balance_whose_largest_position_is_below_the_smallest_order_is_warned_of() -> None:
+    # 50 USDT at 5 %: 2.50 USDT positions under the 5 USDT minimum notional; every entry was refused
+    # ("size rounds to zero") while `run` printed hundreds of signals and 0 orders, config check 0 warnings
+    def warned(data: dict) -> list[str]:
+        return [w.message for w in check(data).warnings if w.path == "broker.starting_balance"]
+
+    [msg] = warned({"broker": {"starting_balance": 50}})
+    assert "= 2.5 USDT a position, below the smallest order (5 USDT notional)" in msg
+    assert warned({"broker": {"starting_balance": 50}, "feed": {"kind": "replay"}})
+    assert warned({"broker": {"starting_balance": 50}, "feed": {"kind": "binance"}})
+    assert not warned({"broker": {"starting_balance": 100}})  # 5 USDT: reachable
+    assert not warned({"broker": {"starting_balance": 50}, "risk_management": {"max_position_percent": 20}})
+    assert not warned({})

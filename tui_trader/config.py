@@ -543,6 +543,7 @@ def soft_warnings(cfg: Config) -> list[Issue]:
                       "trade on a window not yet full, and settle only inside the run")
             )
     w.extend(_rating_cap_warnings(cfg))
+    w.extend(_min_order_warnings(cfg))
     w.extend(_fraction_warnings(cfg))
     if rm.max_drawdown_percent <= rm.max_daily_loss_percent:
         w.append(
@@ -550,6 +551,26 @@ def soft_warnings(cfg: Config) -> list[Issue]:
                   "breaker will fire before the daily-loss one")
         )
     return w
+
+
+def _min_order_warnings(cfg: Config) -> list[Issue]:
+    """A paper book whose largest position is below the smallest order: ``starting_balance = 50`` at
+    5 % made 2.50 USDT positions, under the 5 USDT minimum notional, and every entry was refused
+    ("size rounds to zero") while ``run`` printed 600 signals and 0 orders."""
+    from tui_trader.market.binance_payloads import synthetic_filters
+
+    b, rm = cfg.broker, cfg.risk_management
+    # the sim and replay feeds' symbols (synthetic filters) in any quote asset; Binance's USDT pairs
+    if b.kind != "paper" or not (cfg.feed.kind != "binance" or b.quote_asset == "USDT"):
+        return []
+    least = float(synthetic_filters("X" + b.quote_asset, 1.0, b.quote_asset).min_notional)
+    most = b.starting_balance * rm.max_position_percent / 100
+    if most >= least:
+        return []
+    return [Issue("broker.starting_balance",
+                  f"{b.starting_balance:g} x risk_management.max_position_percent {rm.max_position_percent:g} % = "
+                  f"{most:g} {b.quote_asset} a position, below the smallest order ({least:g} {b.quote_asset} "
+                  "notional): a new book's entries are all refused")]
 
 
 def _rating_cap_warnings(cfg: Config) -> list[Issue]:
