@@ -47,6 +47,7 @@ from typing import Any
 from pydantic import BaseModel
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -556,7 +557,7 @@ def sweep_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str]) -> Tabl
             style="bold" if i == best else None,
         )
     if notes:
-        t.caption = "\n".join(notes)
+        t.caption = escape("\n".join(notes))  # an error's "[/x]" raised MarkupError, "[x]" was dropped
         t.caption_justify = "left"
     return t
 
@@ -1029,6 +1030,6 @@ def walk_forward_table(
     t.add_section()
     t.add_row(*mean, style="bold")
     if notes:
-        t.caption = "\n".join(notes)
+        t.caption = escape("\n".join(notes))  # an error's "[/x]" raised MarkupError, "[x]" was dropped
         t.caption_justify = "left"
     return t
