@@ -137,3 +137,23 @@ def test_a_paper_balance_whose_largest_position_is_below_the_smallest_order_is_w
     assert not warned({"broker": {"starting_balance": 100}})  # 5 USDT: reachable
     assert not warned({"broker": {"starting_balance": 50}, "risk_management": {"max_position_percent": 20}})
     assert not warned({})
+
+
+def test_a_symbol_list_counts_as_the_sims_symbols() -> None:
+    from tui_trader.market.sim import generate_symbol_names
+
+    # 4,000 names x 1,500 warm-up klines = 6 M klines: warned of as n_symbols = 4000 is (it was not)
+    [w] = [
+        w
+        for w in check({"feed": {"symbols": generate_symbol_names(4000, 1)}}).warnings
+        if "klines" in w.message
+    ]
+    assert (
+        w.path == "feed.sim.warmup_periods"
+        and "6,000,000 klines" in w.message
+        and "4,000 symbols" in w.message
+    )
+    # beyond the sim's bound of 5,000 symbols (n_symbols), a list is refused as n_symbols is
+    res = check({"feed": {"symbols": generate_symbol_names(5001, 1)}})
+    assert [(e.path, e.message) for e in res.errors] == [("feed.symbols", "5,001 symbols: at most 5,000")]
+    assert check({"feed": {"symbols": generate_symbol_names(5000, 1)}}).ok

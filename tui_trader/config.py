@@ -173,9 +173,13 @@ class Universe(_Section):
         return out
 
 
+#: The most symbols traded at once (``feed.sim.n_symbols``, a ``feed.symbols`` list).
+MAX_SYMBOLS = 5000
+
+
 class SimFeed(_Section):
     seed: int = Field(42, ge=0, description="the same seed gives the same market (numpy takes no negative one)")
-    n_symbols: int = Field(40, ge=2, le=5000)
+    n_symbols: int = Field(40, ge=2, le=MAX_SYMBOLS)
     # bounded: 10**12 of either never finished starting, or failed with a numpy MemoryError
     warmup_periods: int = Field(300, ge=0, le=10_000, description="history generated instantly at start")
     ticks_per_kline: int = Field(4, ge=1, le=1_000, description="price updates inside each candle")
@@ -283,6 +287,8 @@ class Feed(_Section):
                 raise ValueError(f"bad symbol {s!r}")
         if len(set(out)) != len(out):
             raise ValueError("duplicate symbols")
+        if len(out) > MAX_SYMBOLS:  # 6,000 passed, beyond the sim's n_symbols bound, without a warning
+            raise ValueError(f"{len(out):,} symbols: at most {MAX_SYMBOLS:,}")
         return out
 
     @model_validator(mode="after")
@@ -530,11 +536,13 @@ def soft_warnings(cfg: Config) -> list[Issue]:
         from tui_trader.clock import interval_to_ms
 
         per = max(1, -(-dp.rating_calculation_interval_ms // interval_to_ms(cfg.feed.interval)))
-        n = cfg.feed.sim.warmup_periods * per * cfg.feed.sim.n_symbols
+        # a feed.symbols list names the sim's symbols, and n_symbols is not used (3,000 names: no warning)
+        n_sym = len(cfg.feed.symbols) or cfg.feed.sim.n_symbols
+        n = cfg.feed.sim.warmup_periods * per * n_sym
         if n > SIM_WARMUP_WARN_KLINES:
             w.append(
                 Issue("feed.sim.warmup_periods", f"{n:,} klines of history to generate at start-up "
-                      f"(warmup_periods x {per:,} klines per rating period x n_symbols): minutes before trading")
+                      f"(warmup_periods x {per:,} klines per rating period x {n_sym:,} symbols): minutes before trading")
             )
         if cfg.feed.sim.warmup_periods < sg.moving_average_period:
             w.append(
