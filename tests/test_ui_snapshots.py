@@ -82,3 +82,18 @@ def test_symbol_detail_view(snap_compare, tmp_path):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(160, 45), run_before=open_detail)
+
+
+def test_symbol_detail_view_80x24(snap_compare, tmp_path):
+    """Below 160x45 each chart and table is a tab of the whole width (the orders one here)."""
+    app, run_before = _scene(tmp_path, select="BTCUSDT")
+
+    async def open_detail(pilot) -> None:
+        await run_before(pilot)
+        app.action_detail("BTCUSDT")
+        await pilot.pause()
+        app.refresh_charts()
+        app.screen.query_one("#detail-tabs").active = "tab-orders"
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_detail)
