@@ -81,17 +81,21 @@ RUN_COLS = [
     ("created", "Created (UTC)", 16),
     ("symbols", "Symbols", 40),
 ]
-TRADE_COLS = [  # the first six fit 80 columns
-    ("time", "Time (UTC)", 16),
-    ("symbol", "Symbol", 10),
-    ("side", "Side", 4),
-    ("qty", "Qty", 10, "right"),
-    ("price", "Price", 11, "right"),
-    ("pnl", "Trip P&L", 10, "right"),
-    ("fee", "Fee", 8, "right"),
-    ("notional", "Notional", 10, "right"),
+#: No cell padding (as the main panes): widths include a one-cell gap, after a left-aligned text
+#: and before a right-aligned number. The first seven, the fee included, fit 80 columns: with a
+#: cell's padding the fee column was cut after its first digits, "0.21" shown for a fee of 0.2175,
+#: and a twelve-letter symbol ("1000SATSUSDT") was cut too.
+TRADE_COLS = [
+    ("time", "Time (UTC)", 17),
+    ("symbol", "Symbol", 13),
+    ("side", "Side", 5),
+    ("qty", "Qty", 11, "right"),
+    ("price", "Price", 12, "right"),  # fmt_price: at most 10 ("0.00017536")
+    ("pnl", "Trip P&L", 11, "right"),  # "-1,234.56"
+    ("fee", "Fee", 9, "right"),  # "0.2175", "1,234.56"
+    ("notional", "Notional", 12, "right"),
     ("n", "#", 6, "right"),
-    ("reason", "Reason", 24),
+    ("reason", " Reason", 25),  # left-aligned after a number: its text starts with the gap
 ]
 
 _SPAN = re.compile(r"^(\d+)\.\.(\d+)$")
@@ -495,7 +499,7 @@ class BacktestReportScreen(Screen[None]):
             with TabPane("2 Equity", id="tab-equity"):
                 yield EquityChart("equity", id="bt-equity")
             with TabPane("3 Trades", id="tab-trades"):
-                yield FastTable(TRADE_COLS, id="bt-trades")
+                yield FastTable(TRADE_COLS, id="bt-trades", cell_padding=0)
                 yield Static(NO_TRADES, id="bt-no-trades")
         yield KeyFooter()  # E (in the console), ? and Esc stay on a narrow screen
 
@@ -569,7 +573,7 @@ class BacktestReportScreen(Screen[None]):
                 right(fmt_money(t.fee, 4 if t.fee < 1 else 2)),
                 right(fmt_money(t.price * t.quantity)),
                 right(str(i + 1)),
-                t.reason,
+                f" {t.reason}",
             ))  # fmt: skip
         table.clear()
         table.add_rows(rows)
