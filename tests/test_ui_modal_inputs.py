@@ -68,3 +68,31 @@ async def test_an_unusual_threshold_is_set_only_on_a_second_enter(tmp_path):
         await pilot.pause()
         await commands_done(app)
         assert engine.threshold == 3.0
+
+
+async def test_an_edit_after_the_warning_asks_for_the_second_enter_anew(tmp_path):
+    """The first Enter's warning was kept for the dialog's life: warned of 0.5, the operator typed
+    something else (the warning replaced by another error, or gone from view) and then 0.5 again,
+    and one Enter set it with no warning on screen. An edit takes the warning back."""
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        assert "0.5 is outside the usual 1-5" in await _threshold(app, pilot, "0.5")
+        assert "not a number" in await _threshold(app, pilot, "x")
+        assert "0.5 is outside the usual 1-5" in await _threshold(app, pilot, "0.5")  # warned again
+        assert engine.threshold == 2.5 and isinstance(app.screen, ThresholdScreen)
+        field = app.screen.query_one("#value", Input)
+        await pilot.press("end", "backspace")  # "0.", and the warning of 0.5 goes with the edit
+        await pilot.pause()
+        assert field.value == "0." and str(app.screen.query_one("#error").render()) == ""
+        await pilot.press("5", "enter")  # 0.5 typed back: warned of again, not set
+        await pilot.pause()
+        await commands_done(app)
+        assert isinstance(app.screen, ThresholdScreen) and engine.threshold == 2.5
+        assert "0.5 is outside the usual 1-5" in str(app.screen.query_one("#error").render())
+        await pilot.press("enter")  # its second Enter
+        assert await until(lambda: engine.threshold == 0.5)

@@ -304,6 +304,14 @@ class ThresholdScreen(_Dialog):
     def on_mount(self) -> None:
         self.query_one("#value", Input).focus()
 
+    @on(Input.Changed, "#value")
+    def _edited(self) -> None:
+        """An edit takes the warning back: warned of 0.5, then "x" typed (its error in the warning's
+        place) and 0.5 again, one Enter set 0.5 with no warning on screen."""
+        if self._warned is not None:
+            self._warned = None
+            self.error("")
+
     def result(self) -> float:
         text = self.query_one("#value", Input).value.strip()
         refuse_comma(text, "threshold")
