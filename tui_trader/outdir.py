@@ -3,8 +3,16 @@ before any long work starts, so a bad path fails at once with one line, not afte
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import secrets
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def out_dir_problem(out: Path) -> str:
@@ -36,3 +44,35 @@ def remove_empty(folders: list[Path]) -> None:
             folder.rmdir()
         except OSError:
             return
+
+
+def write_all_or_none(out: Path, writers: Mapping[str, Callable[[Path], T]]) -> dict[str, T]:
+    """``writers[name](path)`` writes the file ``out / name`` at ``path``, for every name; all or none
+    replace the folder's files (``export --out``, ``backtest --out``). Each is written under a
+    temporary name in ``out`` (so a rename, never a copy across file systems) and renamed into place
+    once all are written; a name a folder holds is refused before any is renamed. An ``OSError``
+    names the file meant, not its temporary name. The temporary names are this call's alone: a
+    second write into the folder meanwhile (another thread or process) keeps to its own, and none is
+    left behind. Returns name -> what its writer returned."""
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    temps = {name: out / f".{name}.{token}.tmp" for name in writers}
+    done: dict[str, T] = {}
+    try:
+        for name, write in writers.items():
+            try:
+                done[name] = write(temps[name])
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror or str(exc), str(out / name)) from exc
+        for name in writers:  # found at its rename, the files before it were already replaced
+            if (out / name).is_dir() and not (out / name).is_symlink():
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(out / name))
+        for name in writers:
+            try:
+                os.replace(temps[name], out / name)
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror or str(exc), str(out / name)) from exc
+    finally:
+        for tmp in temps.values():
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+    return done

@@ -17,10 +17,10 @@ Percentages shown are the metric fractions times 100; money is in the quote asse
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from tui_trader.axis import set_ticks
 from tui_trader.backtest import BacktestResult
 from tui_trader.backtest.metrics import drawdown_series, json_safe
 from tui_trader.clock import MS_PER_DAY, UTC_SHORT, iso_utc, utc_text
+from tui_trader.outdir import write_all_or_none
 
 CHART_WIDTH = 100
 CHART_HEIGHT = 20
@@ -483,18 +484,7 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     paths = {name: out_dir / name for name in OUTPUT_FILES}
     # each file under a temporary name, renamed into place once all are written: a write failing
     # partway (a full disk) left new files next to an earlier run's, a report of two runs
-    temps = {name: out_dir / f".{name}.{os.getpid()}.tmp" for name in OUTPUT_FILES}
-    try:
-        for name in OUTPUT_FILES:
-            try:
-                _WRITERS[name](result, temps[name])
-            except OSError as exc:  # named as the file meant, not its temporary name
-                raise OSError(exc.errno, exc.strerror or str(exc), str(paths[name])) from exc
-        for name in OUTPUT_FILES:
-            os.replace(temps[name], paths[name])
-    finally:
-        for tmp in temps.values():
-            tmp.unlink(missing_ok=True)
+    write_all_or_none(out_dir, {name: functools.partial(_WRITERS[name], result) for name in OUTPUT_FILES})
     return paths
 
 

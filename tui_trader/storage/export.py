@@ -20,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import functools
 import json
 import math
-import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, localcontext
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_trader.clock import iso_utc as _iso_utc
-from tui_trader.outdir import out_dir_problem
+from tui_trader.outdir import out_dir_problem, write_all_or_none
 from tui_trader.storage.schema import StorageError, failure_hint, file_in_the_way, unreadable_book
 
 FILES = ("fills.csv", "orders.csv", "positions.csv", "equity.csv", "audit.csv")
@@ -177,22 +177,6 @@ def _write_book(book: dict[str, Any], out: Path) -> dict[str, int]:
              int(a["ok"]), a["outcome"])
             for a in book["audit"])),
     }  # fmt: skip
-    temps = {name: out / f".{name}.{os.getpid()}.tmp" for name in FILES}
-    counts: dict[str, int] = {}
-    try:
-        for name in FILES:
-            columns, lines = rows[name]
-            try:
-                counts[name] = _write(temps[name], columns, lines)
-            except OSError as exc:
-                raise OSError(exc.errno, exc.strerror or str(exc), str(out / name)) from exc
-        for name in FILES:
-            try:
-                os.replace(temps[name], out / name)
-            except OSError as exc:
-                raise OSError(exc.errno, exc.strerror or str(exc), str(out / name)) from exc
-    finally:
-        for tmp in temps.values():
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-    return counts
+    return write_all_or_none(
+        out, {name: functools.partial(_write, columns=rows[name][0], rows=rows[name][1]) for name in FILES}
+    )
