@@ -27,8 +27,8 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
             ("b", "buy the selected symbol"),
             ("x", "sell / close the selected symbol (also stopped)"),
             ("F", "flatten: close all positions (confirm; stopped too)"),
-            ("l", "lock / unlock the selected symbol"),
-            ("t", "set the z-score threshold"),
+            ("l", "lock / unlock the selected symbol (marked L; \"locked\" in positions' →Tgt)"),
+            ("t", "set the z-score threshold (a value outside 1–5 needs a second Enter)"),
         ],
     ),
     (
