@@ -116,3 +116,33 @@ async def test_the_arrows_switch_the_detail_tabs_and_escape_goes_back(tmp_path):
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is app.main_screen
+
+
+async def test_a_chart_tab_shown_is_shown_again_after_a_larger_terminal_and_back(tmp_path):
+    """A tmux pane zoomed and unzoomed (80×24, 200×60, 80×24) showed the signals tab instead of
+    the chart the operator was on: the grid has no chart tabs, and its table tab was taken."""
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg, autostart=True, max_klines=30)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _detail(app, pilot, engine)
+        await pilot.press("right", "right")  # price, rating, z-score
+        await pilot.pause()
+        assert screen.query_one("#detail-tabs").active == "tab-z"
+        for size in ((200, 60), (80, 24)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            await pilot.pause()
+        assert screen.compact and screen.query_one("#detail-tabs").active == "tab-z"
+        # a table chosen in the grid is what the tabs show then
+        await pilot.resize_terminal(200, 60)
+        await pilot.pause()
+        await pilot.pause()
+        assert screen.query_one("#detail-tabs").active == "tab-signals"
+        await pilot.press("right")  # the focus is on the tabs: signals, orders
+        await pilot.pause()
+        assert screen.query_one("#detail-tabs").active == "tab-orders"
+        await pilot.resize_terminal(159, 44)
+        await pilot.pause()
+        await pilot.pause()
+        assert screen.compact and screen.query_one("#detail-tabs").active == "tab-orders"

@@ -41,6 +41,9 @@ ORDER_COLS = [("time", "Time", 11), ("side", "Side", 4), ("type", "Type", 6), ("
 FILL_COLS = [("time", "Time", 11), ("side", "Side", 4), ("qty", "Qty", 12), ("price", "Price", 12),
              ("fee", "Fee", 16), ("id", "Order", 24)]  # fee: "0.39994254 USDT", its asset whole
 
+#: The charts' tabs (below 160×45 only).
+CHART_TABS = ("tab-price", "tab-rating", "tab-z")
+
 #: A symbol the session's market does not carry: a position or a signal restored from a book whose
 #: universe held it (the feed's symbols changed since), shown but with no price or history.
 NOT_TRADED = "not in this session's market (no prices: the feed does not carry it)"
@@ -106,6 +109,8 @@ class SymbolDetailScreen(Screen[None]):
         self.symbol = symbol
         self.palette = Palette()
         self._key: tuple | None = None
+        self._chart_tab: str | None = None  # the chart's tab shown before the grid (see on_resize)
+        self._grid_tab = ""  # the grid's table tab when it was laid out
 
     @property
     def compact(self) -> bool:
@@ -126,11 +131,19 @@ class SymbolDetailScreen(Screen[None]):
         tabs = self.query_one("#detail-tabs", TabbedContent)
         active, focused = tabs.active, self.focused
         had_focus = focused is None or body in focused.ancestors_with_self
+        # a chart's tab, which the grid has not: shown again on the way back (a tmux pane zoomed
+        # and unzoomed), unless a table was chosen in the grid meanwhile
+        chart_tab, self._chart_tab = self._chart_tab, None
+        if active in CHART_TABS:
+            self._chart_tab = active
+        elif chart_tab is not None and active == self._grid_tab:
+            active = chart_tab
         body.compact = compact
         await body.recompose()  # the other layout: charts and tables made anew, filled at once
         tabs = self.query_one("#detail-tabs", TabbedContent)
         if tabs.query(f"#{active}"):  # a table's tab: still the one shown
             tabs.active = active
+        self._grid_tab = tabs.active
         if had_focus:  # its widgets were replaced: the focus was nowhere, and ← → did nothing
             tabs.query_one(Tabs).focus()
         self._key = None
