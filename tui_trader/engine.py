@@ -106,7 +106,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tui_trader.clock import MS_PER_DAY, Clock
+from tui_trader.clock import MS_PER_DAY, Clock, utc_text
 from tui_trader.config import Config, redacted_dump
 from tui_trader.events import (
     AbandonOrder,
@@ -139,7 +139,7 @@ from tui_trader.execution.broker import Broker, BrokerErrorKind
 from tui_trader.execution.circuit import OPEN as CIRCUIT_OPEN
 from tui_trader.execution.circuit import CircuitBreaker
 from tui_trader.execution.client_ids import make_client_order_id
-from tui_trader.execution.filters import quantize_qty, round_to_step, to_decimal
+from tui_trader.execution.filters import fill_fee, quantize_qty, round_to_step, to_decimal
 from tui_trader.execution.order_manager import NOT_LISTED, OrderManager
 from tui_trader.market.feed import MarketFeed
 from tui_trader.models import (
@@ -233,6 +233,10 @@ CLOCK_REMEASURE_MS = 10 * 60_000
 #: NOTIONAL changed since they were loaded) has the symbol's filters asked again (exchangeInfo, weight
 #: 20), at most once per symbol this often (engine time): the next order meets the new ones.
 FILTERS_RELOAD_MS = 5 * 60_000
+#: A held symbol this session's feed does not carry (a book made over a wider universe).
+NOT_IN_MARKET = "is not in this session's market (the feed does not carry it)"
+#: The reason of a paper close of such a symbol: booked at the last price the book stored for it.
+UNCARRIED_CLOSE = "paper close at the last stored price"
 
 
 class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
@@ -1467,6 +1471,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             pos = self.portfolio.positions.get(symbol)
             if pos is None:
                 return f"no position in {symbol} (an earlier order sold it)"
+        if symbol not in self.sym_index:
+            return await self._close_uncarried(symbol, quantity, source, reason)
         price_f = self.last_price(symbol)
         if price_f is None:
             return "no price yet"
@@ -1513,6 +1519,57 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             # an exit without a signal (the operator's sell, close or flatten, an emergency close)
             # starts the cooldown a signal would: the next period must not buy straight back
             self.generator.restore_cooldowns({symbol: self.clock.now_ms()})
+        return order
+
+    async def _close_uncarried(self, symbol: str, quantity: Decimal | None, source: Source, reason: str) -> Order | str:
+        """Close a position in a symbol this session's feed does not carry (restored from a book
+        made over a universe that held it): there is no price of now to sell it at.
+
+        Paper (the engine's own paper broker): the whole position is sold at the last price the
+        book stored for it - its last fill - with the paper fee, booked like any fill, and said so
+        in the order's reason, an audit row and the log: a paper book is no money, and the operator
+        must be able to get out. Live: nothing is booked that the exchange did not do; the refusal
+        says what to do (the feed carrying it again, or the account's sale accepted)."""
+        pos = self.portfolio.positions[symbol]
+        why = f"{symbol} {NOT_IN_MARKET}"
+        if self.mode != "paper" or self._filters_from_broker:
+            return (f"{why}: no price to judge a sell by; add {symbol} to feed.symbols and restart to sell it "
+                    "here, or sell it on the exchange and restart: the account then holds less than the book, "
+                    "which A (accept account) takes")
+        if quantity is not None and quantity != pos.quantity:
+            return f"{why}: only the whole position can be closed (at its last stored price); close it (x)"
+        last = await self.db.load_fills(symbol, limit=1) if self.db is not None else []
+        if not last:
+            return (f"{why}, and the book stores no trade of it to price it by: add {symbol} to feed.symbols and "
+                    "restart to close it")
+        price, at = last[-1].price, last[-1].ts_ms
+        qty, now = pos.quantity, self.clock.now_ms()
+        note = (f"{reason}: {UNCARRIED_CLOSE} {digits(price)} (its last fill, {utc_text(at)}Z), as {symbol} "
+                "is not in this session's market")
+        order = Order(
+            client_order_id=self._next_client_id(), symbol=symbol, side=Side.SELL, type=OrderType.MARKET,
+            quantity=qty, price=None, status=OrderStatus.INTENT, source=source, reason=note,
+            created_ms=now, updated_ms=now,
+        )
+        self.counters["orders"] += 1
+        await self.record_intent(order)
+        proceeds = qty * price
+        fee = fill_fee(proceeds, to_decimal(self.cfg.broker.fee_rate))
+        order.status, order.executed_qty, order.avg_price = OrderStatus.FILLED, qty, price
+        await self.record_update(order, [Fill(order.client_order_id, symbol, Side.SELL, price, qty, fee,
+                                              self.portfolio.quote_asset, now)])
+        # the paper account sold it too (the engine's paper broker holds what the book holds)
+        bal = await self.broker.balances()
+        base, quote = self.portfolio.base_asset(symbol) or symbol, self.portfolio.quote_asset
+        bal[base] = max(bal.get(base, Decimal(0)) - qty, Decimal(0))
+        bal[quote] = bal.get(quote, Decimal(0)) + proceeds - fee
+        self.broker.set_balances(bal)
+        if self.db is not None:
+            await self.db.audit(now, source, "close_at_stored_price",
+                                {"symbol": symbol, "quantity": str(qty), "price": str(price), "price_ms": at}, True,
+                                note)
+        log.warning("%s: %s sold at %s", symbol, digits(qty), note)
+        self.generator.restore_cooldowns({symbol: now})  # as a sell's would
         return order
 
     def _market_close(
@@ -2198,7 +2255,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if isinstance(cmd, ManualBuy | ManualSell | ClosePosition):
             sym = str(cmd.symbol).upper()
             if sym not in self.sym_index:
-                return CommandResult(False, f"unknown symbol {cmd.symbol!r}")
+                if sym not in self.portfolio.positions:
+                    return CommandResult(False, f"unknown symbol {cmd.symbol!r}")
+                if is_buy:  # held from a book made over a wider universe: it can be closed (see _sell)
+                    return CommandResult(False, f"refused: {sym} {NOT_IN_MARKET}: nothing to buy it at")
         async with self._trade_lock:
             if self._stopping:  # it waited for an order in flight while the engine began to stop
                 return CommandResult(False, "engine is not running (stopping)")
@@ -2248,6 +2308,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             dust = [f"{r.symbol} {digits(r.quantity)}" for _, r in closed if isinstance(r, WriteOff)]
             msg = f"flattened {len(closed)} position(s)"
             msg += f" ({len(dust)} written off as unsellable dust: {', '.join(dust)})" if dust else ""
+            stored = [f"{r.symbol} @ {digits(r.avg_price)}" for _, r in closed
+                      if isinstance(r, Order) and UNCARRIED_CLOSE in r.reason and r.avg_price is not None]
+            msg += (f" ({', '.join(stored)} at the last stored price: not in this session's market)"
+                    if stored else "")
             msg += f"; not closed: {', '.join(failed)}" if failed else ""
             return CommandResult(not failed, msg)
 
@@ -2258,7 +2322,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if isinstance(res, str):
             return CommandResult(False, f"{side} {sym} refused: {res}")
         if res.executed_qty > 0:  # filled, or filled in part before the rest expired or was canceled
-            return CommandResult(True, f"{side} {sym}: {_fill_text(res)}", data={"client_order_id": res.client_order_id})
+            # (a paper close of a symbol the feed does not carry says at which stored price)
+            note = f" - {res.reason}" if UNCARRIED_CLOSE in res.reason else ""
+            return CommandResult(True, f"{side} {sym}: {_fill_text(res)}{note}",
+                                 data={"client_order_id": res.client_order_id})
         return CommandResult(False, f"{side} {sym} {res.status.value}: {res.error or res.reason}",
                              data={"client_order_id": res.client_order_id})
 
