@@ -131,10 +131,11 @@ def test_a_paper_balance_whose_largest_position_is_below_the_smallest_order_is_w
         return [w.message for w in check(data).warnings if w.path == "broker.starting_balance"]
 
     [msg] = warned({"broker": {"starting_balance": 50}})
-    assert "= 2.5 USDT a position, below the smallest order (5 USDT notional)" in msg
+    assert "= 2.5 USDT a position, at most 2.48 USDT bought" in msg
+    assert "below the smallest order (5 USDT notional)" in msg
     assert warned({"broker": {"starting_balance": 50}, "feed": {"kind": "replay"}})
     assert warned({"broker": {"starting_balance": 50}, "feed": {"kind": "binance"}})
-    assert not warned({"broker": {"starting_balance": 100}})  # 5 USDT: reachable
+    assert not warned({"broker": {"starting_balance": 110}})  # 5.50 USDT, 5.47 after slippage and fee
     assert not warned({"broker": {"starting_balance": 50}, "risk_management": {"max_position_percent": 20}})
     assert not warned({})
 

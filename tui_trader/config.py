@@ -572,13 +572,19 @@ def _min_order_warnings(cfg: Config) -> list[Issue]:
     if b.kind != "paper" or not (cfg.feed.kind != "binance" or b.quote_asset == "USDT"):
         return []
     least = float(synthetic_filters("X" + b.quote_asset, 1.0, b.quote_asset).min_notional)
-    most = b.starting_balance * rm.max_position_percent / 100
+    cap = b.starting_balance * rm.max_position_percent / 100
+    # the sizing buys what the cap pays at the worst fill, the fee on top (risk.sizing._cap_qty): at
+    # 100 USDT x 5 % = 5.00 it bought 4.97 at the most, and every entry was refused as at 50
+    oe = cfg.order_execution
+    over = oe.limit_order_buffer_percent if oe.use_limit_orders else oe.max_slippage_percent
+    most = cap / (1 + over / 100) / (1 + b.fee_rate)
     if most >= least:
         return []
     return [Issue("broker.starting_balance",
                   f"{b.starting_balance:g} x risk_management.max_position_percent {rm.max_position_percent:g} % = "
-                  f"{most:g} {b.quote_asset} a position, below the smallest order ({least:g} {b.quote_asset} "
-                  "notional): a new book's entries are all refused")]
+                  f"{cap:g} {b.quote_asset} a position, at most {math.floor(most * 100) / 100:g} {b.quote_asset} "
+                  f"bought with the slippage and the fee kept out, below the smallest order ({least:g} "
+                  f"{b.quote_asset} notional): a new book's entries are all refused")]
 
 
 def _rating_cap_warnings(cfg: Config) -> list[Issue]:
