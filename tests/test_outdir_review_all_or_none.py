@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import errno
+import stat
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,22 @@ def test_a_second_export_into_the_folder_meanwhile_does_not_take_the_first_ones_
     )
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)  # no temporary of either left
     assert (out / "audit.csv").read_text().splitlines()[1] == "1000,1970-01-01T00:00:01.000Z,ui,Start,{},1,ok"
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path: Path) -> None:
+    # written in place, an earlier file kept its mode; renamed over, a book's fills.csv the operator
+    # had made private (600) came back readable by all (644, from the umask)
+    db, out = tmp_path / "book.db", tmp_path / "csv"
+    empty_book(db)
+    out.mkdir()
+    (out / "fills.csv").write_text("the earlier fills\n")
+    (out / "fills.csv").chmod(0o600)
+    (out / "audit.csv").write_text("the earlier audit\n")
+    (out / "audit.csv").chmod(0o640)
+    export.export_book(db, out)
+    assert (out / "fills.csv").read_text().startswith("ts_ms,")
+    assert stat.S_IMODE((out / "fills.csv").stat().st_mode) == 0o600
+    assert stat.S_IMODE((out / "audit.csv").stat().st_mode) == 0o640
+    fresh = tmp_path / "fresh.csv"
+    fresh.write_text("")
+    assert stat.S_IMODE((out / "orders.csv").stat().st_mode) == stat.S_IMODE(fresh.stat().st_mode)  # as made

@@ -7,6 +7,7 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -50,10 +51,11 @@ def write_all_or_none(out: Path, writers: Mapping[str, Callable[[Path], T]]) -> 
     """``writers[name](path)`` writes the file ``out / name`` at ``path``, for every name; all or none
     replace the folder's files (``export --out``, ``backtest --out``). Each is written under a
     temporary name in ``out`` (so a rename, never a copy across file systems) and renamed into place
-    once all are written; a name a folder holds is refused before any is renamed. An ``OSError``
-    names the file meant, not its temporary name. The temporary names are this call's alone: a
-    second write into the folder meanwhile (another thread or process) keeps to its own, and none is
-    left behind. Returns name -> what its writer returned."""
+    once all are written; a name a folder holds is refused before any is renamed, and a file
+    replaced keeps its permissions. An ``OSError`` names the file meant, not its temporary name.
+    The temporary names are this call's alone: a second write into the folder meanwhile (another
+    thread or process) keeps to its own, and none is left behind. Returns name -> what its writer
+    returned."""
     token = f"{os.getpid()}-{secrets.token_hex(4)}"
     temps = {name: out / f".{name}.{token}.tmp" for name in writers}
     done: dict[str, T] = {}
@@ -66,6 +68,8 @@ def write_all_or_none(out: Path, writers: Mapping[str, Callable[[Path], T]]) -> 
         for name in writers:  # found at its rename, the files before it were already replaced
             if (out / name).is_dir() and not (out / name).is_symlink():
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(out / name))
+            with contextlib.suppress(OSError):  # a file replaced keeps its mode, as one written in place did
+                os.chmod(temps[name], stat.S_IMODE(os.stat(out / name).st_mode))
         for name in writers:
             try:
                 os.replace(temps[name], out / name)
