@@ -134,7 +134,23 @@ async def test_a_chart_tab_shown_is_shown_again_after_a_larger_terminal_and_back
             await pilot.pause()
             await pilot.pause()
         assert screen.compact and screen.query_one("#detail-tabs").active == "tab-z"
-        # a table chosen in the grid is what the tabs show then
+        # a table chosen in the grid is what the tabs show then: by the focus on it, or its tab
+        await pilot.resize_terminal(200, 60)
+        await pilot.pause()
+        await pilot.pause()
+        await pilot.press("tab")  # into the signals table
+        await pilot.pause()
+        assert app.focused is not None and app.focused.id == "detail-signals"
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.pause()
+        assert screen.query_one("#detail-tabs").active == "tab-signals"
+        assert app.focused is not None and app.focused.id == "detail-signals"
+        await pilot.press("shift+tab")  # back to the tabs
+        await pilot.pause()
+        await pilot.press("left")  # z-score
+        await pilot.pause()
+        assert screen.query_one("#detail-tabs").active == "tab-z"
         await pilot.resize_terminal(200, 60)
         await pilot.pause()
         await pilot.pause()
@@ -146,3 +162,24 @@ async def test_a_chart_tab_shown_is_shown_again_after_a_larger_terminal_and_back
         await pilot.pause()
         await pilot.pause()
         assert screen.compact and screen.query_one("#detail-tabs").active == "tab-orders"
+
+
+async def test_a_table_with_the_focus_keeps_it_across_a_layout_switch(tmp_path):
+    """The focus went to the tabs: the operator on the orders table (its rows scrolled with ↑ ↓)
+    found ↑ ↓ doing nothing and ← → switching tabs after the terminal was resized."""
+    cfg = ui_config()
+    engine = make_engine(tmp_path, cfg, autostart=True, max_klines=30)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _detail(app, pilot, engine)
+        await pilot.press("right", "right", "right", "right")  # price … orders
+        await pilot.press("tab")  # into the orders table
+        await pilot.pause()
+        assert screen.query_one("#detail-tabs").active == "tab-orders"
+        assert app.focused is not None and app.focused.id == "detail-orders"
+        for size in ((200, 60), (100, 30)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            await pilot.pause()
+            assert app.focused is not None and app.focused.id == "detail-orders", (size, app.focused)
+            assert screen.query_one("#detail-orders", FastTable).row_count == 1

@@ -132,11 +132,11 @@ class SymbolDetailScreen(Screen[None]):
         active, focused = tabs.active, self.focused
         had_focus = focused is None or body in focused.ancestors_with_self
         # a chart's tab, which the grid has not: shown again on the way back (a tmux pane zoomed
-        # and unzoomed), unless a table was chosen in the grid meanwhile
+        # and unzoomed), unless a table was chosen in the grid meanwhile (its tab, or the focus)
         chart_tab, self._chart_tab = self._chart_tab, None
         if active in CHART_TABS:
             self._chart_tab = active
-        elif chart_tab is not None and active == self._grid_tab:
+        elif chart_tab is not None and active == self._grid_tab and not isinstance(focused, FastTable):
             active = chart_tab
         body.compact = compact
         await body.recompose()  # the other layout: charts and tables made anew, filled at once
@@ -145,7 +145,10 @@ class SymbolDetailScreen(Screen[None]):
             tabs.active = active
         self._grid_tab = tabs.active
         if had_focus:  # its widgets were replaced: the focus was nowhere, and ← → did nothing
-            tabs.query_one(Tabs).focus()
+            # a table (both layouts have each) keeps it: moved to the tabs instead, ↑ ↓ did
+            # nothing more and ← → switched tabs
+            again = self.query(f"#{focused.id}") if focused is not None and focused.id else None
+            (again.first() if again else tabs.query_one(Tabs)).focus()
         self._key = None
         self.app.refresh_charts()
 
