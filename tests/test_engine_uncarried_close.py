@@ -74,10 +74,14 @@ async def test_a_paper_close_of_a_symbol_the_feed_no_longer_carries_books_it_at_
         await h.stop()
 
 
-async def test_flatten_closes_a_paper_position_the_feed_no_longer_carries(tmp_path):
+async def test_flatten_closes_a_paper_position_the_feed_no_longer_carries(tmp_path, caplog):
     db = str(tmp_path / "book.db")
     await _book_holding_gone(db)
-    h = await make_engine(db_path=db, symbols=LEFT, start_ms=T0 + 10 * MIN).start()
+    with caplog.at_level(logging.WARNING, logger="tui_trader.engine"):
+        h = await make_engine(db_path=db, symbols=LEFT, start_ms=T0 + 10 * MIN).start()
+    # the start-up warning names the symbol and says what the operator can do about it
+    (warning,) = [r.getMessage() for r in caplog.records if "does not carry" in r.getMessage()]
+    assert GONE in warning and "feed.symbols" in warning and "close them" in warning, warning
     try:
         e = h.engine
         await h.step(klines(T0 + 10 * MIN, [100.0] * 3))

@@ -325,7 +325,12 @@ class EngineRecovery:
         self.portfolio = Portfolio.from_state(state, positions)
         unknown = [s for s in self.portfolio.positions if s not in self.sym_index]
         if unknown:
-            log.warning("restored positions in symbols the feed does not carry (no prices): %s", ", ".join(unknown))
+            log.warning(
+                "restored positions in symbols the feed does not carry (no prices): %s; add them to "
+                "feed.symbols to price and trade them, or close them (x, F: a paper book sells at the "
+                "last stored price, a live one refuses)",
+                ", ".join(unknown),
+            )
         self._signal_seq = await db.max_signal_id()
         cooling = await self._restore_recent()
         log.info(
