@@ -28,6 +28,7 @@ from tui_trader.monitor.health import (
     RejectWatch,
     after_stop,
     broker_check,
+    checked,
     clock_check,
     database_check,
     engine_check,
@@ -200,20 +201,28 @@ class EngineViews:
                 fh = {"connected": False, "error": str(exc)}
         breaker_state = self.order_breaker.state if hasattr(self, "order_breaker") else "closed"
         now_ms = self.clock.now_ms()
-        checks = feed_checks(fh, self.feed.kind, self._rejects_quiet_ms(fh), now_ms, counts=False)
-        # the period length is known once start-up has read the feed's interval
-        checks[0] = progress_check(checks[0], now_ms, self._period_ts, getattr(self, "period_ms", 0))
-        checks.append(database_check(self._persist, self.db is not None,
-                                     self.db.writer.stats() if self.db is not None else None))
-        checks.append(broker_check(getattr(self.broker, "name", "?"), breaker_state,
-                                   len(getattr(self, "_unsettled", ()))))
+
+        def feed_rows() -> list[HealthCheck]:
+            rows = feed_checks(fh, self.feed.kind, self._rejects_quiet_ms(fh), now_ms, counts=False)
+            # the period length is known once start-up has read the feed's interval
+            rows[0] = progress_check(rows[0], now_ms, self._period_ts, getattr(self, "period_ms", 0))
+            return rows
+
+        # each check on its own: one that raises is a failed row, never a failed snapshot
+        checks = checked("feed", feed_rows, critical=True)
+        checks += checked("database", lambda: database_check(
+            self._persist, self.db is not None, self.db.writer.stats() if self.db is not None else None),
+            critical=True)
+        checks += checked("broker", lambda: broker_check(getattr(self.broker, "name", "?"), breaker_state,
+                                                         len(getattr(self, "_unsettled", ()))), critical=True)
         bh = self._broker_health()
         if "clock_offset_ms" in bh:  # a live broker's (the paper broker has no clock of its own)
-            checks.append(clock_check(bh["clock_offset_ms"], bh.get("clock_offset_measured_ms"),
-                                      int(bh.get("recv_window_ms") or 5000), now_ms))
-        checks.append(memory_check() if self.cfg.monitoring.metrics_collection_enabled
-                      else HealthCheck("memory", HEALTHY, "not collected (metrics off)"))
-        checks.append(positions_check(len(self.portfolio.positions), self.cfg.risk_management.max_total_positions))
+            checks += checked("clock", lambda: clock_check(bh["clock_offset_ms"], bh.get("clock_offset_measured_ms"),
+                                                           int(bh.get("recv_window_ms") or 5000), now_ms))
+        checks += checked("memory", lambda: memory_check() if self.cfg.monitoring.metrics_collection_enabled
+                          else HealthCheck("memory", HEALTHY, "not collected (metrics off)"))
+        checks += checked("positions", lambda: positions_check(len(self.portfolio.positions),
+                                                               self.cfg.risk_management.max_total_positions))
         eng = engine_check(self._error)
         if eng is not None:
             checks.append(eng)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tui_trader.events import HealthCheck
@@ -97,7 +97,7 @@ def feed_counts(feed_health: Mapping[str, Any]) -> dict[str, int]:
     for key in FEED_COUNTERS:
         try:
             n = int(feed_health.get(key) or 0)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # (OverflowError: an infinite float)
             continue
         if n > 0:
             out[key] = n
@@ -284,6 +284,25 @@ def after_stop(checks: Iterable[HealthCheck], feed_kind: str) -> list[HealthChec
     and the database are closed on purpose, which is not a failure."""
     closed = {"feed": f"{feed_kind} stopped", "database": "closed"}
     return [HealthCheck(c.name, HEALTHY, closed[c.name], c.critical) if c.name in closed else c for c in checks]
+
+
+#: The longest error text a failed check's row shows.
+CHECK_ERROR_CHARS = 200
+
+
+def checked(name: str, check: Callable[[], HealthCheck | Iterable[HealthCheck]], *, critical: bool = False) -> list[HealthCheck]:
+    """The rows ``check`` gives (one check or several), or, when it raises, one unhealthy row
+    ``name`` saying so with the error: one source that answers nonsense (a feed's health figure
+    that is no number, a writer whose stats fail) took the whole snapshot down with it, so the
+    console showed nothing new at all and logged a traceback at every refresh."""
+    try:
+        rows = check()
+    except Exception as exc:  # noqa: BLE001 - a health view never fails for one check
+        text = f"{type(exc).__name__}: {exc}"
+        if len(text) > CHECK_ERROR_CHARS:
+            text = text[: CHECK_ERROR_CHARS - 1] + "…"
+        return [HealthCheck(name, UNHEALTHY, f"check failed: {text}", critical=critical)]
+    return [rows] if isinstance(rows, HealthCheck) else list(rows)
 
 
 def overall(checks: Iterable[HealthCheck]) -> str:
