@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +77,14 @@ def _consoles() -> tuple[Console, Console]:
 def _print_out(text: str) -> None:
     """``text`` and a newline on stdout, as :func:`_consoles`' report console writes it."""
     TerminalStream(stderr=False).write(text + "\n")
+
+
+def _print_error(text: str) -> None:
+    """``error: text`` on stderr, as :func:`_consoles`' messages console writes it: on a terminal
+    gone meanwhile, a plain ``print`` raised EIO past the exit code 2 (a traceback and exit 1)."""
+    stream = TerminalStream(stderr=True)
+    stream.write(f"error: {text}\n")
+    stream.flush()
 
 
 def _inputs(args: argparse.Namespace, cfg: Config) -> tuple[str, str, list[str] | None]:
@@ -161,7 +168,7 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
             )
     except (ReplayError, ValueError) as exc:
         remove_empty(made)
-        print(f"error: {exc}", file=sys.stderr)
+        _print_error(str(exc))
         return 2
     except BaseException:  # a database it cannot use, Ctrl-C
         remove_empty(made)
@@ -175,8 +182,8 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
             paths = write_outputs(result, out)
         except OSError as exc:  # a full disk, say: checked up front, the folder took a file
             remove_empty(made)  # (write_outputs leaves no file of its own behind)
-            print(f"error: --out: cannot write {exc.filename or out}: {exc.strerror or exc} (the run is stored as "
-                  f"{result.run_id})", file=sys.stderr)
+            _print_error(f"--out: cannot write {exc.filename or out}: {exc.strerror or exc} (the run is stored as "
+                         f"{result.run_id})")
             return 2
         replaced = [p.name for p in paths.values() if p.name in before]  # an earlier report's, as a rule
         note = f" (replacing the earlier {', '.join(replaced)})" if replaced else ""
@@ -366,7 +373,7 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         loaded = _sweep_data(data, interval, symbols, start_ms, end_ms, cfg.feed.max_price_jump,
                              cfg.feed.universe.blacklist)
     except ReplayError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _print_error(str(exc))
         return 2
     spec = {"path": str(Path(data).resolve()), "interval": interval, "symbols": symbols,
             "start_ms": start_ms, "end_ms": end_ms, "max_price_jump": cfg.feed.max_price_jump,
@@ -412,7 +419,7 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
                 rows = run_sweep(base, params, sweep_runner, processes=processes, progress=cb, data_spec=spec,
                                  console=console, charts=not args.no_charts)
     except (ReplayError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _print_error(str(exc))
         return 2
     if args.json:
         from tui_trader.backtest.metrics import json_safe
