@@ -17,6 +17,7 @@ Percentages shown are the metric fractions times 100; money is in the quote asse
 from __future__ import annotations
 
 import csv
+import errno
 import functools
 import io
 import json
@@ -470,6 +471,12 @@ def report_text(result: BacktestResult, width: int = 120, charts: bool = True) -
     return buf.getvalue()
 
 
+class NotAFolderError(NotADirectoryError, ValueError):
+    """The ``--out`` path is a file, not a folder: an ``OSError`` (naming the path) as every failed
+    write of the report files is, so that the CLI says it in one line (exit 2) when a folder
+    checked up front was replaced by a file during the run; a ``ValueError`` as it was before."""
+
+
 def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     """Write ``trades.csv``, ``equity.csv``, ``report.txt`` and ``report.json`` into
     ``out_dir`` (created if needed). Prices, quantities, pnl and fees in trades.csv are
@@ -479,7 +486,7 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     they were. Returns name -> path."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"output path exists and is not a folder: {out_dir}")
+        raise NotAFolderError(errno.ENOTDIR, "not a folder", str(out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / name for name in OUTPUT_FILES}
     # each file under a temporary name, renamed into place once all are written: a write failing
