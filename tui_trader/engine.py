@@ -1756,9 +1756,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             realized += self.portfolio.apply_fill(fill)
             self.fills.append(fill)
             self.counters["fills"] += 1
-        dust = Decimal(0)
+        dust, dust_pnl, dust_why = Decimal(0), Decimal(0), ""
         if fills and order.side is Side.SELL:
-            dust_pnl, dust = self._write_off_dust(order.symbol, fills[-1])
+            dust_pnl, dust, dust_why = self._write_off_dust(order.symbol, fills[-1])
             realized += dust_pnl
         if fills:
             order.realized_pnl += realized
@@ -1779,6 +1779,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if dust:
             log.info("%s: %s left after the sell cannot be sold (dust below the exchange's minimums): taken off "
                      "the book, it stays in the account", order.symbol, digits(dust))
+            await self._audit_dust(order, dust, -dust_pnl, fills[-1].price, dust_why)
         if order.status is OrderStatus.REJECTED:
             trade_log.warning("%s %s %s rejected: %s", order.side.value, digits(order.quantity), order.symbol,
                               order.error or order.reason)
@@ -1788,20 +1789,37 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if fills:
             self.bus.publish(PositionUpdate(now, order.symbol, self.portfolio.positions.get(order.symbol)))
 
-    def _write_off_dust(self, symbol: str, last: Fill) -> tuple[Decimal, Decimal]:
+    def _write_off_dust(self, symbol: str, last: Fill) -> tuple[Decimal, Decimal, str]:
         """After a sell: a remainder that no order could sell (below one step or the minimum
         quantity, or worth less than the minimum notional) leaves the book, so the symbol is flat
         again for the strategy and the position count. It arises live, where a buy's fee is taken
-        in the base asset; the coins stay in the account. Returns the realised PnL it books and the
-        quantity written off (0: none; logged by the caller after the sell's fills)."""
+        in the base asset; the coins stay in the account. Returns the realised PnL it books, the
+        quantity written off (0: none; logged and audited by the caller after the sell's fills)
+        and why it is dust."""
         pos = self.portfolio.positions.get(symbol)
         f = self._lot_filters(symbol)
         if pos is None or f is None:
-            return Decimal(0), Decimal(0)
+            return Decimal(0), Decimal(0), ""
         q = pos.quantity
-        if not _dust_reason(q, last.price, f):
-            return Decimal(0), Decimal(0)
-        return self.portfolio.write_off(symbol), q
+        if not (why := _dust_reason(q, last.price, f)):
+            return Decimal(0), Decimal(0), ""
+        return self.portfolio.write_off(symbol), q, why
+
+    async def _audit_dust(self, order: Order, qty: Decimal, cost: Decimal, price: Decimal, why: str) -> None:
+        """The audit row of a remainder written off after ``order``'s sell (source system: no one
+        asked for it, but it moves the book as the operator's write-off does). A failed write is
+        logged: the sell and the write-off are stored already."""
+        if self.db is None:
+            return
+        args = {"symbol": order.symbol, "quantity": str(qty), "price": str(price), "value": str(qty * price),
+                "cost": str(cost), "order": order.client_order_id}
+        text = (f"{digits(qty)} {order.symbol} left after the sell ({order.client_order_id}) cannot be sold "
+                f"(dust: {why}): taken off the book, its cost {digits(cost)} realised as a loss; it stays in "
+                "the account")
+        try:
+            await self.db.audit(self.clock.now_ms(), Source.SYSTEM, "write_off", args, True, text)
+        except Exception as exc:  # noqa: BLE001 - the book is stored; only its audit row is missing
+            log.error("audit log write failed (the write-off of %s dust): %s", order.symbol, exc)
 
     def _storage_failed(self, what: str, exc: Exception) -> None:
         """A change of the book could not be committed: nothing more may trade on a book the
