@@ -40,6 +40,14 @@ _FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)-7s %(name)s: %(message)s"
 _DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
+def _say(text: str) -> None:
+    """``text`` on stderr, if it still takes it: the warning of a log file that failed is printed from
+    inside a logging call, and a stderr gone too (a closed pipe, a terminal gone after an SSH drop)
+    raised out of that call, into whatever code was logging (the engine's loop)."""
+    with suppress(OSError, ValueError):  # (ValueError: a closed stream)
+        print(text, file=sys.stderr)
+
+
 class _OneLineFormatter(logging.Formatter):
     """The file's format, one line per record: line breaks (a traceback's too) written as ``\\n``.
     Times are UTC, marked ``Z``, as the console shows them: in the server's local time an hour of
@@ -61,6 +69,9 @@ class _LogFile(logging.handlers.RotatingFileHandler):
         self.lost = 0  # records not written since the last one that was
         self.last_error = ""
         self._failed = False
+        # a rotation the file system refused (a folder that cannot be written): the file size at
+        # which it is tried again, the file meanwhile growing past the limit (None: no failure)
+        self.rotate_again_at: int | None = None
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
         err = sys.exc_info()[1]
@@ -84,10 +95,9 @@ class _LogFile(logging.handlers.RotatingFileHandler):
                 return
             self.lost = 0
         if not self._write(record):
-            print(
+            _say(
                 f"warning: cannot write the log file ({self.baseFilename}: {self.last_error}); "
-                "the run goes on, its lines are lost until it can",
-                file=sys.stderr,
+                "the run goes on, its lines are lost until it can"
             )
             self.lost = 1
 
@@ -130,9 +140,35 @@ class _LogFile(logging.handlers.RotatingFileHandler):
     def shouldRollover(self, record: logging.LogRecord) -> bool:  # noqa: N802 - logging's name
         if self.stream is not None and self._replaced():
             self._reopen()
-        return super().shouldRollover(record)
+            self.rotate_again_at = None
+        if not super().shouldRollover(record):
+            return False
+        return (
+            self.rotate_again_at is None or self.stream is None or self.stream.tell() >= self.rotate_again_at
+        )
+
+    # A rotation the file system refuses (the log file writable, its folder not: no rename, no
+    # new file) left the handler without a file: every later line was lost for the rest of the run,
+    # and stderr said the file could not be written. Now the lines go on into the file, which
+    # grows past the limit, said once on stderr; the rotation is tried again each LOG_MAX_BYTES.
 
     def doRollover(self) -> None:  # noqa: N802 - logging's name
+        try:
+            self._rollover()
+        except OSError as exc:
+            first = self.rotate_again_at is None
+            if self.stream is None:  # (if it cannot be opened either, the record is lost as any other)
+                self.stream = self._open()
+            self.rotate_again_at = self.stream.tell() + self.maxBytes
+            if first:
+                _say(
+                    f"warning: cannot rotate the log file ({self.baseFilename}: {exc.strerror or exc}); "
+                    "its lines go on into it, past the size limit"
+                )
+        else:
+            self.rotate_again_at = None
+
+    def _rollover(self) -> None:
         if fcntl is None or self.stream is None:
             super().doRollover()
             return
@@ -160,7 +196,7 @@ def attach_log_file(cfg: Config) -> Path | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = _LogFile(path)
     except OSError as exc:
-        print(f"warning: no log file ({path}: {exc.strerror or exc})", file=sys.stderr)
+        _say(f"warning: no log file ({path}: {exc.strerror or exc})")
         return None
     handler.setFormatter(_OneLineFormatter(_FORMAT, _DATE_FORMAT))
     handler.set_name("tui-trader-file")
