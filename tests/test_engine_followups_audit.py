@@ -10,14 +10,20 @@ import logging
 from decimal import Decimal
 
 import pytest
+from engine_helpers import MIN, T0, engine_config, klines, make_engine, prices
 from exchange_standin import StandinExchange, SteerableClock
 from live_support import T0 as LIVE_T0
 
 from tui_trader.config import Config
+from tui_trader.events import ManualBuy, Resume, Start
+from tui_trader.models import EngineState
 
 D = Decimal
 KEY = "k3y-PUBLIC-followups-audit"
 SECRET = "s3cr3t-PRIVATE-followups-audit"
+S = EngineState
+PERIOD = 3 * MIN
+DAY = 86_400_000
 
 
 @pytest.fixture
@@ -47,7 +53,7 @@ async def test_the_dust_written_off_after_a_live_sell_has_an_audit_row(
     sell: the engine takes it off the book by itself (its cost realised as a loss). That moved the
     book's money with only a log line; the operator's write-off has an audit row, and so must it:
     source system, the symbol, the quantity, its value at the sell's price and the loss booked."""
-    from tui_trader.events import ClosePosition, ManualBuy, Start
+    from tui_trader.events import ClosePosition
     from tui_trader.runtime import build_engine
 
     ex.balances = {"USDT": D("1234.5"), "BNB": D("3")}
@@ -83,3 +89,58 @@ async def test_the_dust_written_off_after_a_live_sell_has_an_audit_row(
         assert "dust" in row["outcome"] and "after the sell" in row["outcome"], row["outcome"]
     finally:
         await asyncio.wait_for(e.stop(), 20)
+
+
+async def _reducing(h) -> None:
+    """The daily-loss limit reached at T0's second period: reducing (as in test_engine_commands)."""
+    e = h.engine
+    await _one_period(h, T0)
+    assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=D(5000), override_risk=True))).ok
+    await _one_period(h, T0 + PERIOD)
+    for k in range(3):  # A drops 10 %: equity falls ~5 % within the day
+        opened = [100.0 if k == 0 else 90.0, 100, 100, 100]
+        await h.step(klines(T0 + 2 * PERIOD + k * MIN, [90.0, 100, 100, 100], open_=opened))
+    assert e.state is S.REDUCING
+
+
+async def _one_period(h, t0: int, price: float = 100.0) -> None:
+    for k in range(3):
+        await h.step(klines(t0 + k * MIN, [price] * 4, open_=[price] * 4))
+
+
+REDUCING_CFG = {"max_daily_loss_percent": 3.0, "max_drawdown_percent": 50.0, "stop_loss_percent": 50.0}
+
+
+@pytest.mark.parametrize("command", [Start, Resume], ids=["start", "resume"])
+async def test_a_start_out_of_reducing_after_the_day_rolled_over_does_not_claim_an_override(command) -> None:
+    """Reducing until the next UTC day: the day has rolled over (a price at 00:00:01) but the
+    period that would leave reducing by itself has not come yet. The operator's start found the
+    limit re-armed already, yet answered (and audited) that "the daily loss limit reached today
+    is overridden": no limit was reached on the day of the command, and none was overridden."""
+    h = await make_engine(engine_config(risk_management=REDUCING_CFG)).start()
+    e = h.engine
+    try:
+        await _reducing(h)
+        await h.step(prices(T0 + DAY + 1_000, [90.0, 100, 100, 100]))  # the new UTC day, no period yet
+        assert e.state is S.REDUCING
+        res = await e.submit(command())
+        assert res.ok and e.state is S.RUNNING, res.message
+        assert "overridden" not in res.message, res.message
+        assert "new UTC day" in res.message and "re-armed" in res.message, res.message
+        (row,) = [a for a in await e.db.load_audit(limit=None) if a["action"] == command.__name__]
+        assert row["ok"] and row["outcome"] == res.message
+        assert e._daily_override_day is None  # nothing overridden is stored with the state
+    finally:
+        await h.stop()
+
+
+async def test_a_start_out_of_reducing_on_the_day_of_the_limit_still_says_it_overrides_it() -> None:
+    h = await make_engine(engine_config(risk_management=REDUCING_CFG)).start()
+    e = h.engine
+    try:
+        await _reducing(h)
+        res = await e.submit(Start())
+        assert res.ok and res.message == "trading started: the daily loss limit reached today is overridden"
+        assert e.state is S.RUNNING and e._daily_override_day == T0 // DAY
+    finally:
+        await h.stop()

@@ -1886,9 +1886,12 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
 
     async def _override_daily_limit(self, source: Source, reason: str) -> tuple[bool, str]:
         """Reducing -> running by the operator: today's daily-loss limit no longer holds (remembered
-        for the rest of the UTC day, so a pause and resume does not bring it back)."""
+        for the rest of the UTC day, so a pause and resume does not bring it back). After the UTC
+        day rolled over, before the period that leaves reducing by itself, the limit has re-armed
+        already: nothing is overridden, and the answer says so."""
         now, before = self.clock.now_ms(), self._daily_override_day
-        if self.breakers.daily_active(now):
+        held = self.breakers.daily_active(now)  # on the day of the command (the injected clock)
+        if held:
             self._daily_override_day = now // MS_PER_DAY  # stored with the state (a restart today keeps it)
         ok = False
         try:
@@ -1899,6 +1902,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if not ok:
             return False, msg
         done = "trading resumed" if "resume" in reason else "trading started"
+        if not held:
+            return True, f"{done}: a new UTC day, the daily loss limit has re-armed (nothing to override)"
         return True, f"{done}: the daily loss limit reached today is overridden"
 
     async def _start_trading(self, source: Source, reason: str) -> tuple[bool, str]:
