@@ -53,6 +53,7 @@ class PtyRun:
         }
         self.master, slave = pty.openpty()
         self.seen = b""
+        self.paused = False
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tui_trader", *argv],
             cwd=str(tmp_path),
@@ -75,16 +76,44 @@ class PtyRun:
             except OSError:
                 break
 
+    def pause(self) -> bytes:
+        """Stop the process (SIGSTOP; its workers run on) and return all it has written: nothing
+        more is written until :meth:`hang_up` resumes it, so what is not in the text returned is
+        written after the terminal is gone. Fails the test if the process had ended instead."""
+        self.proc.send_signal(signal.SIGSTOP)
+        _, status = os.waitpid(self.proc.pid, os.WUNTRACED)  # (reports the stop, reaps nothing)
+        assert os.WIFSTOPPED(status), "the process ended before it could be stopped"
+        self.paused = True
+        os.set_blocking(self.master, False)
+        while True:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:  # EAGAIN: all it wrote has been read
+                break
+            if not chunk:
+                break
+            self.seen += chunk
+        return self.seen
+
     def hang_up(self, timeout: float = 60) -> int:
-        """The SSH session drops: the terminal is gone, then SIGHUP arrives. The exit code."""
-        os.close(self.master)
+        """The SSH session drops: the terminal is gone, then SIGHUP arrives (a process stopped by
+        :meth:`pause` then goes on). The exit code."""
+        self._close()
         self.proc.send_signal(signal.SIGHUP)
+        if self.paused:
+            self.proc.send_signal(signal.SIGCONT)
         return self.proc.wait(timeout=timeout)
+
+    def _close(self) -> None:
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
 
     def __enter__(self) -> PtyRun:
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.proc.poll() is None:
-            self.proc.kill()
+            self.proc.kill()  # (stopped or not)
             self.proc.wait()
+        self._close()

@@ -4,44 +4,18 @@ JSON written to the dead terminal raised EIO: a traceback and exit 1, as if the 
 
 from __future__ import annotations
 
-import errno
-import os
-import pty
 import signal
-import subprocess
+import sqlite3
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from pty_support import DroppingTerminal, PtyRun
 from test_backtest_report import make_result
 
 from tui_trader.backtest.cli import main_backtest
 from tui_trader.cli import build_parser
 from tui_trader.config import Config
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-class _Terminal:
-    """A terminal whose session drops: from then on every write and flush fails with EIO."""
-
-    def __init__(self) -> None:
-        self.text: list[str] = []
-        self.gone = False
-
-    def isatty(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        if self.gone:
-            raise OSError(errno.EIO, "Input/output error")
-        self.text.append(text)
-        return len(text)
-
-    def flush(self) -> None:
-        if self.gone:
-            raise OSError(errno.EIO, "Input/output error")
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["report", "json"])
@@ -50,7 +24,7 @@ def test_a_backtest_whose_terminal_went_away_still_exits_0(
 ) -> None:
     from tui_trader.backtest import runner
 
-    out, err = _Terminal(), _Terminal()
+    out, err = DroppingTerminal(), DroppingTerminal()
     ran: list[bool] = []
 
     async def gone_meanwhile(*_a, progress, **_k):
@@ -74,40 +48,16 @@ def test_a_backtest_whose_terminal_went_away_still_exits_0(
 def test_a_sweep_whose_terminal_went_away_with_the_hang_up_ignored_exits_0(
     klines_dir: Path, tmp_path: Path
 ) -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "TUI_TRADER_LOG_FILE": "off",
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-    }
+    db = tmp_path / "sweep.db"
     argv = ["backtest", "sweep", "--data", str(klines_dir), "--interval", "1h", "--processes", "2",
-            "--start", "2024-03-01", "--end", "2024-05-01", "--param", "signal_generation.z_score_threshold=1.5,2.5"]  # fmt: skip
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tui_trader", *argv],
-        cwd=str(tmp_path),
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=slave,
-        stderr=slave,
-        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # `trap '' HUP`
-    )
-    os.close(slave)
-    try:
-        seen = b""
-        deadline = time.monotonic() + 60
-        while b"0/2" not in seen:  # the bar's total: the pool runs, no point has ended
-            assert proc.poll() is None, seen.decode(errors="replace")[-2000:]
-            assert time.monotonic() < deadline, "the sweep's bar never showed its total"
-            try:
-                seen += os.read(master, 4096)
-            except OSError:
-                break
-        os.close(master)  # the terminal is gone ...
-        proc.send_signal(signal.SIGHUP)  # ... and its hang-up is ignored: the sweep goes on
-        rc = proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+            "--start", "2024-03-01", "--end", "2024-05-01", "--param", "signal_generation.z_score_threshold=1.5,2.5",
+            "--db", str(db)]  # fmt: skip
+    with PtyRun(argv, tmp_path, ignore_hup=True) as run:  # `trap '' HUP`
+        run.read_until(b"0/2", "the sweep's bar with its total")  # the pool runs, no point has ended
+        shown = run.pause()  # all it wrote before the terminal goes
+        # the sweep was still running when its terminal went: the results table was not yet drawn
+        assert b"Sharpe" not in shown, shown.decode(errors="replace")[-2000:]
+        rc = run.hang_up(timeout=120)  # the terminal is gone, and its hang-up is ignored: the sweep goes on
     assert rc == 0
+    with sqlite3.connect(str(db)) as con:  # both points ran to the end, after the terminal had gone
+        assert con.execute("SELECT COUNT(*) FROM backtest_runs").fetchone()[0] == 2
