@@ -35,7 +35,10 @@ class EventRate:
 
 class CounterRate:
     """Per-second rate of a growing counter, re-measured when read, at most once per
-    ``min_interval_s`` (between re-measurements the last rate is returned)."""
+    ``min_interval_s`` (between re-measurements the last rate is returned). A counter that
+    fell (one that started afresh) or a clock that stepped back is measured from there on: it
+    read as a negative rate, held until the clock came back to where it had been; and no time
+    elapsed (``min_interval_s`` 0) is no measurement (it divided by zero)."""
 
     def __init__(self, min_interval_s: float = 1.0, now: Callable[[], float] = time.monotonic) -> None:
         self._now = now
@@ -46,7 +49,9 @@ class CounterRate:
     def read(self, total: int) -> float:
         t = self._now()
         t0, n0 = self._mark
-        if t - t0 >= self._min:
+        if t < t0 or total < n0:
+            self._mark = (t, total)
+        elif t - t0 >= self._min and t > t0:
             self._rate = (total - n0) / (t - t0)
             self._mark = (t, total)
         return self._rate
