@@ -10,12 +10,26 @@ import logging
 from decimal import Decimal
 
 import pytest
-from engine_helpers import MIN, T0, engine_config, klines, make_engine, prices
+from engine_helpers import (
+    MIN,
+    SYMBOLS,
+    T0,
+    engine_config,
+    klines,
+    make_engine,
+    prices,
+    store_manual_buy_intent,
+    until,
+)
 from exchange_standin import StandinExchange, SteerableClock
 from live_support import T0 as LIVE_T0
 
+from tui_trader.clock import ManualClock
 from tui_trader.config import Config
 from tui_trader.events import ManualBuy, Resume, Start
+from tui_trader.execution.broker import BrokerErrorKind
+from tui_trader.execution.paper import PaperBroker
+from tui_trader.market.binance_payloads import synthetic_filters
 from tui_trader.models import EngineState
 
 D = Decimal
@@ -144,3 +158,68 @@ async def test_a_start_out_of_reducing_on_the_day_of_the_limit_still_says_it_ove
         assert e.state is S.RUNNING and e._daily_override_day == T0 // DAY
     finally:
         await h.stop()
+
+
+async def _restart_paused_unreconciled(db: str):
+    """The book at ``db`` (a manual buy's intent left by a kill) restarted on a paper exchange that
+    cannot be asked about orders at start-up: the reconciliation fails, the engine comes up paused."""
+    cfg = engine_config()
+    holder: dict = {}
+    broker = PaperBroker(
+        cfg,
+        ManualClock(0),
+        lambda s: holder["e"].last_price(s) if holder else 100.0,
+        {s: synthetic_filters(s, 100.0) for s in SYMBOLS},
+        balances={"USDT": D(10_000)},
+    )
+    broker.fail_next(BrokerErrorKind.TIMEOUT, n=40, op="query")
+    h = make_engine(cfg, db_path=db, broker=broker)
+    holder["e"] = h.engine
+    return await h.start(), broker
+
+
+async def test_a_quit_during_a_starts_long_reconciliation_still_audits_that_start(
+    tmp_path, monkeypatch
+) -> None:
+    """The start-up reconciliation failed; the operator presses start, which tries it again on an
+    exchange that does not answer, and quits. The quit waits its limit for the command and closes
+    storage: the start, answered after that, found no database and left no audit row. Now the
+    quit writes the start's row before storage closes ("aborted by quit"), within the same limit,
+    and the start, whatever its reconciliation finds later, no longer starts trading."""
+    import tui_trader.engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "STOP_WAIT_S", 0.5)  # the quit's limit (10 s), shortened for the test
+    db = str(tmp_path / "book.db")
+    h = await make_engine(db_path=db).start()
+    await _one_period(h, T0)
+    await store_manual_buy_intent(h.engine, "AAAUSDT")  # committed, then a kill -9 (never sent)
+    await h.stop()
+
+    h, broker = await _restart_paused_unreconciled(db)
+    e = h.engine
+    assert e.state is S.PAUSED and e._reconcile_problem
+    broker._faults["query"].clear()
+    real_query, answer, asked = broker.query, asyncio.Event(), []
+
+    async def slow_query(*args):
+        asked.append(args)
+        await answer.wait()  # the exchange answers only after the quit
+        return await real_query(*args)
+
+    broker.query = slow_query
+    start = asyncio.create_task(e.submit(Start()))
+    await until(lambda: asked, "the start to ask the exchange again")
+    await h.stop()  # the quit: its limit passes while the start waits
+    answer.set()
+    res = await asyncio.wait_for(start, 10)
+    assert not res.ok and "quit" in res.message, res.message
+    assert e.state is not S.RUNNING
+
+    h2, _ = await _restart_paused_unreconciled(db)
+    try:
+        rows = [a for a in await h2.engine.db.load_audit(limit=None) if a["action"] == "Start"]
+        assert len(rows) == 1, rows
+        assert not rows[0]["ok"] and "aborted by quit" in rows[0]["outcome"], rows[0]["outcome"]
+        assert (await h2.engine.db.load_engine_state())["state"] is not S.RUNNING
+    finally:
+        await h2.stop()

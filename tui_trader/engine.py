@@ -226,6 +226,9 @@ WRITER_MAX_ROWS = 400_000
 EXIT_RETRY_MS = 5_000
 #: Audit rows of commands sent before start-up opened the database, kept for it (at most this many).
 AUDIT_BACKLOG_MAX = 1_000
+#: How long (s) a quit waits for the run loop's last event, a command being applied and an order in
+#: flight, together, before it closes storage (hosts bound stop()).
+STOP_WAIT_S = 10.0
 #: A live broker's offset to the exchange's clock is measured again by the health monitor once the
 #: last measurement is this old (engine time): one light request (weight 1) each 10 min.
 CLOCK_REMEASURE_MS = 10 * 60_000
@@ -303,6 +306,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._commands_idle = asyncio.Event()
         self._commands_idle.set()
         self._draining_commands = False  # stop() waits for them now
+        self._commands_open: dict[int, Command] = {}  # those being applied, by a number of their own
+        self._commands_seq = 0
+        self._commands_audited: set[int] = set()  # of those, the ones a quit audited as not finished
+        self._commands_given_up = False  # a quit stopped waiting for them: none starts trading now
         self._emergencies_running = 0  # emergency stops still cancelling or closing: no reset meanwhile
         self._stopping = False
         self._closing = False  # stop() closes the broker and storage now (after the loop and orders)
@@ -879,10 +886,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             log.warning("feed stop: %s", exc)
         task = self._run_task
         loop = asyncio.get_running_loop()
-        wait_end = loop.time() + 10  # for the loop and an order in flight together (hosts bound stop())
+        wait_end = loop.time() + STOP_WAIT_S  # for the loop and an order in flight together
         if task is not None and task is not asyncio.current_task() and not task.done():
             # the loop leaves after the event it is processing (storage is still open)
-            done, _ = await asyncio.wait({task}, timeout=10)
+            done, _ = await asyncio.wait({task}, timeout=STOP_WAIT_S)
             if not done:
                 log.warning("engine loop did not finish within 10 s; stopping anyway")
         # a command being applied (an emergency stop asking the exchange for its open orders, a
@@ -894,7 +901,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             try:
                 await asyncio.wait_for(self._commands_idle.wait(), timeout=max(0.1, wait_end - loop.time()))
             except TimeoutError:
-                log.warning("a command did not finish within 10 s; stopping anyway (it may not be audited)")
+                log.warning("a command did not finish within %g s; stopping anyway (audited as not finished)",
+                            STOP_WAIT_S)
+                self._commands_given_up = True
+                await self._audit_unfinished_commands()
         trade_lock_held = False
         try:
             await asyncio.wait_for(self._trade_lock.acquire(), timeout=max(0.1, wait_end - loop.time()))
@@ -906,6 +916,29 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         finally:
             if trade_lock_held:
                 self._trade_lock.release()
+
+    async def _audit_unfinished_commands(self) -> None:
+        """The quit stopped waiting for the commands still being applied: each one's audit row is
+        written now, while storage is open (its own answer comes after storage closed). A start or
+        resume still trying the reconciliation again starts nothing after this (_transition)."""
+        if self.db is None:
+            return
+        for key, cmd in list(self._commands_open.items()):
+            if key in self._commands_audited:
+                continue
+            name = type(cmd).__name__
+            if isinstance(cmd, Start | Resume) and self._reconcile_lock.locked():
+                outcome = (f"aborted by quit: the reconciliation tried again had not ended after {STOP_WAIT_S:g} s; "
+                           "trading not started")
+            else:
+                outcome = (f"not finished when the engine stopped (the quit waited {STOP_WAIT_S:g} s): its outcome "
+                           "is not known here; see the log")
+            try:
+                await self.db.audit(self.clock.now_ms(), cmd.source, name, _audit_args(cmd), False, outcome)
+            except Exception as exc:  # noqa: BLE001
+                log.error("audit log write failed (%s not finished at quit): %s", name, exc)
+                continue
+            self._commands_audited.add(key)
 
     async def _close_down(self) -> None:
         """The end of :meth:`_stop`: the broker, then storage and the database lock."""
@@ -1931,6 +1964,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             and (problem := await self._reconcile_again())
         ):
             return False, f"{problem} (tried again; trading stays off)"
+        if target in (EngineState.RUNNING, EngineState.REDUCING) and self._commands_given_up:
+            # the quit stopped waiting for this command and audited it as aborted: so it is
+            return False, "aborted by quit: the engine stopped before the reconciliation tried again had ended"
         old, old_reason = self.sm.state, self.state_reason  # (the try above may have taken a while)
         ok, msg = self.sm.transition(target, source, reason)
         if ok and old != target:
@@ -2035,14 +2071,20 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         """Validate and apply an operator/system command; every command is audited."""
         self._commands_running += 1
         self._commands_idle.clear()
+        self._commands_seq += 1
+        key = self._commands_seq
+        if isinstance(cmd, Command):
+            self._commands_open[key] = cmd
         try:
-            return await self._submit(cmd)
+            return await self._submit(cmd, key)
         finally:
+            self._commands_open.pop(key, None)
+            self._commands_audited.discard(key)
             self._commands_running -= 1
             if not self._commands_running:
                 self._commands_idle.set()
 
-    async def _submit(self, cmd: Command) -> CommandResult:
+    async def _submit(self, cmd: Command, key: int) -> CommandResult:
         name = type(cmd).__name__
         self.counters["commands"] += 1
         state_before = self.sm.state
@@ -2067,9 +2109,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             res = CommandResult(False, f"{name} failed: {exc}" + (f"; the engine is {now_state.value} now"
                                                                   if now_state is not state_before else ""))
         res.command = name
-        if isinstance(cmd, Command):
-            args = {f.name: _plain(getattr(cmd, f.name)) for f in dataclasses.fields(cmd) if f.name != "source"}
-            row = (self.clock.now_ms(), cmd.source, name, args, res.ok, res.message)
+        if isinstance(cmd, Command) and key not in self._commands_audited:  # (else a quit audited it)
+            row = (self.clock.now_ms(), cmd.source, name, _audit_args(cmd), res.ok, res.message)
             if self.db is not None:
                 try:
                     await self.db.audit(*row)
@@ -2408,6 +2449,11 @@ def _plain(v: Any) -> Any:
     if v is None or isinstance(v, str | int | float):
         return v
     return repr(v)  # whatever a host put there: refused, but still audited (JSON cannot hold it)
+
+
+def _audit_args(cmd: Command) -> dict[str, Any]:
+    """A command's arguments as its audit row holds them (its source has a column of its own)."""
+    return {f.name: _plain(getattr(cmd, f.name)) for f in dataclasses.fields(cmd) if f.name != "source"}
 
 
 def _flag_refusal(cmd: Command) -> CommandResult | None:
