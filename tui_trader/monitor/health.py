@@ -70,7 +70,8 @@ def _reconnecting(feed_health: Mapping[str, Any], now_ms: int | None) -> HealthC
     which = {c.get("index") for c in down}
     streams = (feed_health.get("streams") or {}).values()
     newest = max((int(s.get("last_event_ms") or -1) for s in streams if s.get("connection") in which), default=-1)
-    silent = now_ms - newest if now_ms is not None and newest > 0 else None
+    # (a clock that stepped back behind the last event: no data for 0 s, not for "-5 s")
+    silent = max(0, now_ms - newest) if now_ms is not None and newest > 0 else None
     why = "; ".join(
         f"connection {c.get('index')} {c.get('state')}" + (f" after {c['last_reason']}" if c.get("last_reason") else "")
         for c in down[:3]
