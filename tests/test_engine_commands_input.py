@@ -58,7 +58,9 @@ async def test_a_command_source_is_checked_and_a_plain_string_taken_as_its_sourc
 
 async def test_a_flag_must_be_a_bool_not_a_string_that_reads_as_true() -> None:
     """bool("false") is True: a host passing the text of a checkbox would override the risk
-    checks, lock a symbol or close every position on an emergency stop it did not mean to."""
+    checks or lock a symbol it did not mean to. (An emergency stop is the exception: it is never
+    refused for how a flag is spelt - it stops, closing nothing on a guess; see
+    tests/test_engine_followups_audit.py.)"""
     h = await make_engine().start()
     e = h.engine
     try:
@@ -68,7 +70,6 @@ async def test_a_flag_must_be_a_bool_not_a_string_that_reads_as_true() -> None:
             ManualBuy(symbol="AAAUSDT", quote_amount=5000, override_risk="false"),  # type: ignore[arg-type]
             ManualSell(symbol="AAAUSDT", override_risk=1),  # type: ignore[arg-type]
             LockSymbol(symbol="AAAUSDT", locked="no"),  # type: ignore[arg-type]
-            EmergencyStop(close_positions="false"),  # type: ignore[arg-type]
             SetZThreshold(value=True),  # type: ignore[arg-type]
         ]
         for cmd in refused:

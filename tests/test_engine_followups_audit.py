@@ -26,7 +26,7 @@ from live_support import T0 as LIVE_T0
 
 from tui_trader.clock import ManualClock
 from tui_trader.config import Config
-from tui_trader.events import ManualBuy, Resume, Start
+from tui_trader.events import EmergencyStop, ManualBuy, Resume, Start
 from tui_trader.execution.broker import BrokerErrorKind
 from tui_trader.execution.paper import PaperBroker
 from tui_trader.market.binance_payloads import synthetic_filters
@@ -223,3 +223,40 @@ async def test_a_quit_during_a_starts_long_reconciliation_still_audits_that_star
         assert (await h2.engine.db.load_engine_state())["state"] is not S.RUNNING
     finally:
         await h2.stop()
+
+
+@pytest.mark.parametrize("flag", ["false", "true", 1, None])
+async def test_an_emergency_stop_with_a_malformed_close_flag_still_stops_without_closing(flag) -> None:
+    """A script's emergency stop whose ``close_positions`` is no bool (the text "false", a 1) was
+    refused whole: the engine kept trading. An emergency stop is never refused for how a flag is
+    spelt: it stops, and reads the flag the safe way - no position is sold on a guess - saying
+    so in its answer and its audit row. Not ok while positions stay open (they may have been
+    meant to close: the operator looks)."""
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        await _one_period(h, T0)
+        assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=D(500)))).ok
+        res = await e.submit(EmergencyStop(reason="script panic", close_positions=flag))  # type: ignore[arg-type]
+        assert e.state is S.EMERGENCY_STOPPED, res.message
+        assert "AAAUSDT" in e.portfolio.positions and e.broker.submit_calls == 1  # nothing sold
+        assert not res.ok and res.message.startswith("EMERGENCY STOP: "), res.message
+        note = f"close_positions {flag!r} is not true or false: read as false, positions not closed"
+        assert note in res.message and "1 position(s) still open" in res.message, res.message
+        (row,) = [a for a in await e.db.load_audit(limit=None) if a["action"] == "EmergencyStop"]
+        assert not row["ok"] and row["outcome"] == res.message and row["args"]["close_positions"] == flag
+        (stop,) = [a for a in await e.db.load_audit(limit=None) if a["action"] == "emergency_stop"]
+        assert stop["args"]["close_positions"] is False and stop["source"] == "ui"
+    finally:
+        await h.stop()
+
+
+async def test_an_emergency_stop_with_a_malformed_close_flag_and_nothing_held_is_ok() -> None:
+    h = await make_engine().start()
+    e = h.engine
+    try:
+        res = await e.submit(EmergencyStop(close_positions="false"))  # type: ignore[arg-type]
+        assert res.ok and e.state is S.EMERGENCY_STOPPED, res.message
+        assert "close_positions 'false' is not true or false: read as false" in res.message
+    finally:
+        await h.stop()

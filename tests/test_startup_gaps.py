@@ -173,17 +173,25 @@ async def test_an_emergency_stop_sent_during_start_up_still_takes_effect_at_its_
         await h.stop()
 
 
-async def test_an_emergency_stop_with_a_bad_flag_during_start_up_is_refused_at_once_and_not_stored(
+async def test_an_emergency_stop_with_a_bad_flag_during_start_up_is_stored_and_closes_nothing(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # It was refused at once and the book started trading: an emergency stop is never refused for
+    # how a script spelt its flag. It is stored at once like any stop sent during the start-up,
+    # takes effect at its end, and reads the flag the safe way: no position is sold on a guess.
     h, e, gate, task = await _held_at_reconciliation(tmp_path, monkeypatch)
     try:
-        res = await asyncio.wait_for(e.submit(EmergencyStop(reason="x", close_positions="no")), 5)  # type: ignore[arg-type]
-        assert not res.ok and "close_positions must be true or false" in res.message
-        assert (await e.db.load_engine_state())["state"] is S.RUNNING
+        stop = asyncio.create_task(e.submit(EmergencyStop(reason="x", close_positions="no")))  # type: ignore[arg-type]
+        await _until_stored(e)
+        assert (await e.db.load_engine_state())["state"] is S.EMERGENCY_STOPPED
+        waiting = [a for a in await e.db.load_audit(limit=None) if a["action"] == "emergency_stop_waiting"]
+        assert [a["args"] for a in waiting] == [{"close_positions": False}]
         gate.set()
         await task
-        assert e.state is S.RUNNING
+        res = await asyncio.wait_for(stop, 5)
+        assert e.state is S.EMERGENCY_STOPPED
+        assert "close_positions 'no' is not true or false: read as false, positions not closed" in res.message
+        assert res.ok and not e.portfolio.positions  # (none held: ok, whatever the flag meant)
     finally:
         gate.set()
         await h.stop()

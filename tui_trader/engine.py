@@ -2130,8 +2130,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         back trading) and again with the state as the engine closes, so the next start comes back
         emergency-stopped (its reconciliation then cancels every order still open). Nothing is
         canceled or closed now: the engine is closing."""
-        if (bad := _flag_refusal(cmd)) is not None:
-            return bad
+        close, note = _close_flag(cmd)
         reason = cmd.reason or "operator emergency stop"
         self.order_mgr.halt("emergency stop")
         if self.sm.state is not EngineState.EMERGENCY_STOPPED:
@@ -2146,11 +2145,12 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                           "again): %s", exc)
         log.warning("emergency stop while the engine stops: %s", reason)
         msg = "EMERGENCY STOP while stopping: nothing more is sent; stored (the next start comes back stopped)"
+        msg += f"; {note}" if note else ""
         if self._in_flight or self._unsettled:
             return CommandResult(False, f"{msg}; an order in flight is not canceled now: check the exchange (the "
                                  "next start cancels it if it is still open)")
-        closing = ", positions not closed" if cmd.close_positions else ""
-        return CommandResult(not cmd.close_positions, f"{msg}{closing}")
+        closing = ", positions not closed" if close else ""
+        return CommandResult(not close and not (note and self.portfolio.positions), f"{msg}{closing}")
 
     async def _while_starting(self, cmd: Command) -> CommandResult:
         """A command sent while :meth:`start_up` runs: nothing is applied before the book is
@@ -2158,9 +2158,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         never refused: it waits, and takes effect at the end of the start-up, before any trading."""
         if self._startup_failure:
             return CommandResult(False, self._startup_failure)
-        if isinstance(cmd, EmergencyStop):
-            if (bad := _flag_refusal(cmd)) is not None:
-                return bad  # (refused now, not stored as a stop that would be refused at the end)
+        if isinstance(cmd, EmergencyStop):  # (a malformed close flag too: read as false at the end)
             fut: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
             self._startup_stops.append((cmd, fut))
             if self._stops_storable:
@@ -2184,7 +2182,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             async with self.db.transaction():
                 await self.db.save_engine_state_only(EngineState.EMERGENCY_STOPPED, reason, now)
                 await self.db.audit(now, cmd.source, "emergency_stop_waiting",
-                                    {"close_positions": cmd.close_positions}, True,
+                                    {"close_positions": _close_flag(cmd)[0]}, True,
                                     f"{reason}: stored; takes effect when the start-up ends")
         except Exception as exc:  # noqa: BLE001 - the stop still takes effect at the end of the start-up
             log.error("could not store the emergency stop sent during start-up (it takes effect when the "
@@ -2222,10 +2220,12 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 ok, msg = await self._start_trading(cmd.source, "operator resume")
             return CommandResult(ok, msg if ok else f"cannot resume: {msg}")
         if isinstance(cmd, EmergencyStop):
+            close, note = _close_flag(cmd)
             cancelled, closed, cancel_error = await self._emergency(
-                cmd.reason or "operator emergency stop", cmd.source, bool(cmd.close_positions))
-            extra = f", {closed} position(s) closed" if cmd.close_positions else ""
-            left = len(self.portfolio.positions) if cmd.close_positions else 0
+                cmd.reason or "operator emergency stop", cmd.source, close)
+            extra = f", {closed} position(s) closed" if close else f"; {note}" if note else ""
+            # (a malformed flag: the positions may have been meant to close; the operator looks)
+            left = len(self.portfolio.positions) if close or note else 0
             # stopped either way; not ok when orders may still be open at the exchange or positions are
             failed = (f"; cancelling open orders failed ({cancel_error}): check the exchange for open orders"
                       if cancel_error else "")
@@ -2457,11 +2457,24 @@ def _audit_args(cmd: Command) -> dict[str, Any]:
 
 
 def _flag_refusal(cmd: Command) -> CommandResult | None:
-    """A flag given as "false" or 0 is no flag (bool("false") is True): the command is refused."""
+    """A flag given as "false" or 0 is no flag (bool("false") is True): the command is refused -
+    but never an emergency stop, which reads its flag the safe way instead (:func:`_close_flag`)."""
+    if isinstance(cmd, EmergencyStop):
+        return None
     for f in dataclasses.fields(cmd):
         if isinstance(f.default, bool) and not isinstance(value := getattr(cmd, f.name), bool):
             return CommandResult(False, f"{f.name} must be true or false, got {value!r}")
     return None
+
+
+def _close_flag(cmd: EmergencyStop) -> tuple[bool, str]:
+    """Whether an emergency stop closes the positions, and a note for its answer when its flag is
+    no bool ("false", 1, None from a script): the stop is never refused for that, and closes
+    nothing on a guess (a sale the operator may not have meant cannot be taken back)."""
+    value = cmd.close_positions
+    if isinstance(value, bool):
+        return value, ""
+    return False, f"close_positions {value!r} is not true or false: read as false, positions not closed"
 
 
 def _settle_reason(cmd: Command) -> None:
