@@ -104,3 +104,29 @@ def test_a_log_folder_that_cannot_be_made_with_stderr_gone_is_no_crash(monkeypat
     blocker.write_text("")
     cfg = Config.model_validate({"monitoring": {"log_file": str(blocker / "sub" / "t.log")}})
     assert attach_log_file(cfg) is None  # not a folder: no log file, said if stderr takes it
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "said"),
+    [
+        ("env", "~nosuchuser-tt/x.log", "~nosuchuser-tt/x.log: Could not determine home directory."),
+        ("config", "~nosuchuser-tt/x.log", "~nosuchuser-tt/x.log: Could not determine home directory."),
+        ("config", "logs/a\0b.log", "embedded null byte"),
+    ],
+)
+def test_a_log_file_name_that_names_no_file_is_said_and_the_run_goes_on(
+    monkeypatch, tmp_path, capsys, where, value, said
+) -> None:
+    # "~user/..." for a user that does not exist raised out of the start of a run (a traceback,
+    # exit 1); a NUL in the configured name too
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TUI_TRADER_LOG_FILE", raising=False)
+    if where == "env":
+        monkeypatch.setenv("TUI_TRADER_LOG_FILE", value)
+        cfg = Config()
+    else:
+        cfg = Config.model_validate({"monitoring": {"log_file": value}})
+    assert attach_log_file(cfg) is None
+    err = capsys.readouterr().err
+    assert err.startswith("warning: no log file (") and said in err and len(err.splitlines()) == 1
+    assert not [h for h in logging.getLogger("tui_trader").handlers if h.get_name() == "tui-trader-file"]

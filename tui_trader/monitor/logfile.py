@@ -188,15 +188,22 @@ class _LogFile(logging.handlers.RotatingFileHandler):
 
 def attach_log_file(cfg: Config) -> Path | None:
     """Append the ``tui_trader`` logs to ``cfg.log_path()``; returns the path (None: off, or it
-    could not be opened)."""
-    path = cfg.log_path()
+    could not be opened). A path that cannot be a file name (``~nosuchuser/…``, whose home is
+    unknown; a NUL character) is said so as one that cannot be opened: it raised out of the
+    start of the run, a traceback and exit 1."""
+    try:
+        path = cfg.log_path()
+    except RuntimeError as exc:  # Path.expanduser: "Could not determine home directory."
+        named = os.environ.get("TUI_TRADER_LOG_FILE", "").strip() or cfg.monitoring.log_file.strip()
+        _say(f"warning: no log file ({named}: {exc})")
+        return None
     if path is None:
         return None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = _LogFile(path)
-    except OSError as exc:
-        _say(f"warning: no log file ({path}: {exc.strerror or exc})")
+    except (OSError, ValueError) as exc:  # (ValueError: an embedded NUL)
+        _say(f"warning: no log file ({path!s}: {getattr(exc, 'strerror', None) or exc})")
         return None
     handler.setFormatter(_OneLineFormatter(_FORMAT, _DATE_FORMAT))
     handler.set_name("tui-trader-file")
