@@ -101,3 +101,18 @@ def test_no_symbols_and_no_positions_read_healthy() -> None:
     assert feed_checks({"connected": True, "streams": {}}, "binance")[0].status == "healthy"
     assert positions_check(0, 0).status == "healthy" and positions_check(1, 0).status == "warning"
     assert overall([]) == "healthy"
+
+
+def test_a_stale_stream_warning_does_not_hide_a_stall_of_the_rating_periods() -> None:
+    # a feed keeps a partly stale connection for minutes while it backs off recreating it: the
+    # row's "stale" warning returned the row as it was, so periods that stopped for hours never
+    # failed the feed nor alerted
+    stale = feed_checks({"connected": True, "streams": {"a": {"stale": True}}}, "binance")[0]
+    assert stale.status == "warning"
+    last = 100 * MIN
+    assert progress_check(stale, last + STALL_WARN_PERIODS * MIN, last, MIN) is stale
+    late = progress_check(stale, last + STALL_FAIL_PERIODS * MIN, last, MIN)
+    assert late.status == "warning" and late.message.startswith("stale: a, but no rating period for")
+    dead = progress_check(stale, last + 60 * MIN, last, MIN)
+    assert (dead.status, dead.critical) == ("unhealthy", True)
+    assert dead.message == "stale: a, but no rating period for 60 min (one is due every 60 s)"

@@ -160,8 +160,10 @@ def feed_checks(
 def progress_check(feed_row: HealthCheck, now_ms: int, last_period_ms: int, period_ms: int) -> HealthCheck:
     """The feed row, unless the rating periods have stopped while it reads healthy (klines that
     never close, an engine loop that stopped taking them): a feed can be connected and fresh and
-    still move nothing forward in event time. ``last_period_ms`` 0: no period yet."""
-    if feed_row.status != HEALTHY or last_period_ms <= 0 or period_ms <= 0:
+    still move nothing forward in event time. ``last_period_ms`` 0: no period yet. A row that
+    only warns (a stale stream the feed keeps for minutes while it backs off recreating it) is
+    judged too: its warning hid a stall of any length, never failing nor alerting."""
+    if feed_row.status == UNHEALTHY or last_period_ms <= 0 or period_ms <= 0:
         return feed_row
     lag = now_ms - last_period_ms
     if lag <= STALL_WARN_PERIODS * period_ms:
