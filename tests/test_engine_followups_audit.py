@@ -260,3 +260,39 @@ async def test_an_emergency_stop_with_a_malformed_close_flag_and_nothing_held_is
         assert "close_positions 'false' is not true or false: read as false" in res.message
     finally:
         await h.stop()
+
+
+async def test_an_emergency_stop_with_a_malformed_close_flag_while_the_engine_stops_is_stored(
+    tmp_path,
+) -> None:
+    """The quit waits for a buy the exchange is slow to answer; an emergency stop sent meanwhile
+    with close_positions="false" was refused, and the next start came back trading. It is stored
+    (closing nothing) and the answer says how the flag was read."""
+    db = str(tmp_path / "book.db")
+    h = await make_engine(db_path=db).start()
+    e = h.engine
+    await _one_period(h, T0)
+    real_submit, answer, sent = e.broker.submit, asyncio.Event(), []
+
+    async def slow_answer(req):
+        sent.append(req)
+        await answer.wait()  # the exchange is slow to answer the buy
+        return await real_submit(req)
+
+    e.broker.submit = slow_answer
+    buy = asyncio.create_task(e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=D(500))))
+    await until(lambda: sent, "the buy to reach the exchange")
+    stop = asyncio.create_task(h.stop())
+    await until(lambda: h.feed.stopped and h.task is not None and h.task.done(), "the stop to begin")
+    res = await e.submit(EmergencyStop(reason="script panic", close_positions="false"))  # type: ignore[arg-type]
+    answer.set()
+    await buy
+    await stop
+    assert e.state is S.EMERGENCY_STOPPED, res.message
+    assert "close_positions 'false' is not true or false: read as false" in res.message, res.message
+    h2 = await make_engine(db_path=db).start()
+    try:
+        assert h2.engine.state is S.EMERGENCY_STOPPED
+        assert "AAAUSDT" in h2.engine.portfolio.positions  # nothing was closed on a guess
+    finally:
+        await h2.stop()
