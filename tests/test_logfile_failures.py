@@ -130,3 +130,32 @@ def test_a_log_file_name_that_names_no_file_is_said_and_the_run_goes_on(
     err = capsys.readouterr().err
     assert err.startswith("warning: no log file (") and said in err and len(err.splitlines()) == 1
     assert not [h for h in logging.getLogger("tui_trader").handlers if h.get_name() == "tui-trader-file"]
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise ValueError("no text")
+
+
+def test_a_record_that_cannot_be_formatted_is_written_as_such_not_taken_for_a_failing_file(
+    attach, tmp_path, capsys, monkeypatch
+) -> None:
+    # (pytest's own capture handler, on the root logger, raises at such a record: kept out)
+    monkeypatch.setattr(logging.getLogger("tui_trader"), "propagate", False)
+    # a log call's arguments that do not fit its template (or whose str() raises) made the file
+    # "fail": stderr said "cannot write the log file" at each one and the line was counted lost
+    path = tmp_path / "t.log"
+    handler = attach(path)
+    log = logging.getLogger("tui_trader.engine")
+    for i in range(3):
+        log.info("bad %d", "s")
+        log.info("odd %s", _Unprintable())
+        log.info("good %d", i)
+    lines = path.read_text().splitlines()
+    assert capsys.readouterr().err == "" and handler.lost == 0
+    assert len(lines) == 9 and not any("could not be written" in ln for ln in lines)
+    assert lines[0].endswith(
+        "bad %d [not formatted: TypeError: %d format: a real number is required, not str]"
+    )
+    assert lines[1].endswith("odd %s [not formatted: ValueError: no text]")
+    assert lines[-1].endswith("good 2")

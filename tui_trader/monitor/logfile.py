@@ -56,7 +56,26 @@ class _OneLineFormatter(logging.Formatter):
     converter = time.gmtime
 
     def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).replace("\r", "\\r").replace("\n", "\\n")
+        try:
+            text = super().format(record)
+        except Exception as exc:  # noqa: BLE001 - see _unformatted
+            text = super().format(_unformatted(record, exc))
+        return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _unformatted(record: logging.LogRecord, exc: Exception) -> logging.LogRecord:
+    """``record`` as its template and the reason it could not be formatted (a log call whose
+    arguments do not fit its ``%`` template, an argument whose ``str()`` raises): such a record
+    was taken for a file that failed, said on stderr at every one ("cannot write the log file")
+    and counted as a lost line, while the file was fine."""
+    clone = logging.makeLogRecord(record.__dict__)
+    try:
+        template = str(record.msg)
+    except Exception:  # noqa: BLE001 - a message object whose str() raises too
+        template = f"<{type(record.msg).__name__}>"
+    clone.msg, clone.args = f"{template} [not formatted: {type(exc).__name__}: {exc}]", None
+    clone.exc_info = clone.exc_text = clone.stack_info = None
+    return clone
 
 
 class _LogFile(logging.handlers.RotatingFileHandler):
