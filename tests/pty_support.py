@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import pty
+import re
 import signal
 import subprocess
 import sys
@@ -65,16 +66,29 @@ class PtyRun:
         )
         os.close(slave)
 
-    def read_until(self, text: bytes, what: str, timeout: float = 60) -> None:
-        """Read the terminal until it has shown ``text`` (``what`` it means, for the failure)."""
+    def read_until(self, text: bytes | re.Pattern[bytes], what: str, timeout: float = 60) -> None:
+        """Read the terminal until it has shown ``text``, or a match of the pattern (``what`` it
+        means, for the failure)."""
         deadline = time.monotonic() + timeout
-        while text not in self.seen:
+        while text not in self.seen if isinstance(text, bytes) else not text.search(self.seen):
             assert self.proc.poll() is None, self.seen.decode(errors="replace")[-2000:]
             assert time.monotonic() < deadline, f"{what} never showed"
             try:
                 self.seen += os.read(self.master, 4096)
             except OSError:
                 break
+
+    def read_rest(self) -> bytes:
+        """Everything the terminal shows until the process has closed it (ended); returns it all."""
+        while True:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:  # EIO: the process closed its side
+                break
+            if not chunk:
+                break
+            self.seen += chunk
+        return self.seen
 
     def pause(self) -> bytes:
         """Stop the process (SIGSTOP; its workers run on) and return all it has written: nothing

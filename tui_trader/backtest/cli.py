@@ -133,13 +133,60 @@ def _check_db(path: str | Path, name: str = "--db") -> None:
 
 
 def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
+    from tui_trader.backtest.sweep import NotedStop
+
+    if args.mode == "sweep" or args.param:
+        return main_sweep(args, cfg)
+    # SIGTERM / SIGHUP stop it as Ctrl-C does (the folders it made removed, exit 130): it died
+    # with the signal, its --out folders left behind
+    with NotedStop() as stop:
+        code = _backtest(args, cfg, stop)
+        stop.check()
+        return code
+
+
+def _replay(stop: Any, run: Any, cb: Any) -> Any:
+    """``asyncio.run`` of the backtest ``run(progress)`` returns, ``progress`` calling ``cb``. A
+    SIGTERM / SIGHUP that ``stop`` notes while the klines replay cancels it (its engine stores
+    nothing meanwhile; asyncio delivers the cancel at an ``await``, where it stops cleanly), once:
+    a second signal does not cut the engine's stop short. After the replay, while the run is
+    being stored, the signal waits for its end (``stop.check`` after this)."""
+    replaying, cancelled = [True], [False]
+
+    def progress(done: int, total: int) -> None:
+        if done >= total:
+            replaying[0] = False
+        cb(done, total)
+
+    async def go() -> Any:
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None
+
+        def cancel() -> None:  # (in the signal handler: only scheduled, never run there)
+            if replaying[0] and not cancelled[0]:
+                cancelled[0] = True
+                loop.call_soon_threadsafe(task.cancel)
+
+        stop.on_stop = cancel
+        try:
+            stop.check()
+            return await run(progress)
+        finally:
+            stop.on_stop = None
+
+    try:
+        return asyncio.run(go())
+    except asyncio.CancelledError:
+        stop.check()  # cancelled by the signal: KeyboardInterrupt naming it
+        raise
+
+
+def _backtest(args: argparse.Namespace, cfg: Config, stop: Any) -> int:
     from tui_trader.backtest.runner import run_backtest
     from tui_trader.cli import UsageError
     from tui_trader.market.replay import ReplayError
     from tui_trader.outdir import missing_folders, remove_empty
 
-    if args.mode == "sweep" or args.param:
-        return main_sweep(args, cfg)
     for flag, given in (("--processes", args.processes), ("--walk-forward", args.walk_forward)):
         if given is not None:
             raise UsageError(f"{flag} applies to a sweep only: `tui-trader backtest sweep --param PATH=SPEC {flag} "
@@ -158,14 +205,18 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
     try:
         db_path = args.db or cfg.db_path()
         _check_db(db_path, "--db" if args.db else "storage.path")  # likewise
+        stop.check()
         prog, cb = _progress(err, "backtest")
         with display_only(prog):  # its last draw on a terminal gone meanwhile: no error
-            result = asyncio.run(
-                run_backtest(
+            result = _replay(
+                stop,
+                lambda progress: run_backtest(
                     cfg, data, interval, symbols=symbols, start_ms=start_ms, end_ms=end_ms,
-                    db_path=db_path, progress=cb,
-                )
+                    db_path=db_path, progress=progress,
+                ),
+                cb,
             )
+        stop.check()  # after the replay, while the run was stored: before any --out file
     except (ReplayError, ValueError) as exc:
         remove_empty(made)
         _print_error(str(exc))

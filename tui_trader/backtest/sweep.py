@@ -309,13 +309,52 @@ def _stop(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"{signal.Signals(signum).name}")
 
 
+class NotedStop:
+    """SIGTERM / SIGHUP (``STOP_SIGNALS``) noted, never raised where they land (a KeyboardInterrupt
+    raised at whatever line was running was swallowed by the cleanup it landed in): the work
+    checks :meth:`check` at its safe points (between a one-process sweep's points, between a
+    backtest's steps) and stops there as Ctrl-C does. Killed by them, such a run died with the
+    signal, its ``--out`` folders left behind. ``on_stop``, set while a replay runs, may also cut
+    it short where it can stop cleanly. Only a signal left at its default is trapped (an ignored
+    one, `nohup` or `trap '' HUP`, stays ignored), and only in the main thread."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.on_stop: Callable[[], None] | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> NotedStop:
+        if threading.current_thread() is threading.main_thread():
+            for sig in STOP_SIGNALS:
+                if signal.getsignal(sig) is signal.SIG_DFL:
+                    self._old[sig] = signal.signal(sig, self._note)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
+
+    def _note(self, signum: int, _frame: Any) -> None:
+        self.name = self.name or signal.Signals(signum).name
+        if self.on_stop is not None:
+            self.on_stop()
+
+    def check(self) -> None:
+        """``KeyboardInterrupt`` (naming the signal) once one has come."""
+        if self.name is not None:
+            raise KeyboardInterrupt(self.name)
+
+
 class _Jobs:
     """Runs ``runner_fn`` jobs inline (1 process) or in a spawn process pool of at most
     :func:`pool_size` workers.
 
     With a pool: a job whose worker process dies fails alone (the jobs caught in the broken pool
     run again, one at a time); an interrupt (Ctrl-C, or SIGTERM / SIGHUP while the pool runs,
-    turned into ``KeyboardInterrupt``) stops the workers at once and propagates."""
+    turned into ``KeyboardInterrupt``) stops the workers at once and propagates. Inline, SIGTERM /
+    SIGHUP are noted (:class:`NotedStop`) and stop the sweep as ``KeyboardInterrupt`` between its
+    points (a point is not cut short)."""
 
     def __init__(
         self, runner_fn: RunnerFn, processes: int | None, n_jobs: int, progress: Progress | None
@@ -328,6 +367,7 @@ class _Jobs:
         self.progress = progress
         self.pool: ProcessPoolExecutor | None = None
         self._handlers: dict[int, Any] = {}
+        self._noted: NotedStop | None = None
         if self.processes > 1:
             try:
                 pickle.dumps(runner_fn)
@@ -344,6 +384,8 @@ class _Jobs:
         if self.processes > 1:
             self._trap_signals()
             self.pool = self._new_pool(self.workers)
+        else:  # one process: a signal noted, the sweep stops between its points
+            self._noted = NotedStop().__enter__()
         self._report()  # the total is known before the first job ends (a bar shows 0/N, not 0/?)
         return self
 
@@ -356,6 +398,9 @@ class _Jobs:
                 self.pool = None
         finally:
             self._restore_signals()
+            if self._noted is not None:
+                self._noted.__exit__()
+                self._noted = None
 
     def _trap_signals(self) -> None:
         """SIGTERM / SIGHUP -> ``KeyboardInterrupt`` while the pool runs, where they would end this
@@ -400,11 +445,15 @@ class _Jobs:
         results: list[tuple[dict[str, Any] | None, str | None]] = [(None, None)] * len(jobs)
         if self.pool is None:
             for i, (cfg, spec) in enumerate(jobs):
+                if self._noted is not None:
+                    self._noted.check()  # SIGTERM / SIGHUP during the last point: stop before the next
                 try:
                     results[i] = (_call(self.runner_fn, cfg, spec), None)
                 except Exception as exc:  # noqa: BLE001 - a failing point is reported, not fatal
                     results[i] = (None, _error_text(exc))
                 self._tick()
+            if self._noted is not None:
+                self._noted.check()
             return results
         futures: dict[Future, int] = {
             self.pool.submit(_call, self.runner_fn, cfg, spec): i for i, (cfg, spec) in enumerate(jobs)
