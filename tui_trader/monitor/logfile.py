@@ -15,6 +15,7 @@ searches the file for them).
 
 from __future__ import annotations
 
+import errno
 import logging
 import logging.handlers
 import os
@@ -205,6 +206,20 @@ class _LogFile(logging.handlers.RotatingFileHandler):
             os.close(lock)  # releases the lock
 
 
+def _no_fifo_without_reader(path: Path) -> None:
+    """Raise ENXIO when ``path`` is a FIFO no process reads (a log shipper not running): opening
+    it to write waited for a reader, so the run hung before it started, without a word."""
+    try:
+        if not stat.S_ISFIFO(os.stat(path).st_mode):
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise OSError(errno.ENXIO, "a FIFO that no process reads") from None
+        return  # (no such file yet, or not readable here: the open that follows says so)
+    os.close(fd)
+
+
 def attach_log_file(cfg: Config) -> Path | None:
     """Append the ``tui_trader`` logs to ``cfg.log_path()``; returns the path (None: off, or it
     could not be opened). A path that cannot be a file name (``~nosuchuser/…``, whose home is
@@ -220,6 +235,7 @@ def attach_log_file(cfg: Config) -> Path | None:
         return None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _no_fifo_without_reader(path)
         handler = _LogFile(path)
     except (OSError, ValueError) as exc:  # (ValueError: an embedded NUL)
         _say(f"warning: no log file ({path!s}: {getattr(exc, 'strerror', None) or exc})")
