@@ -5,42 +5,20 @@ that: a traceback and exit 1, what a network failure exits with."""
 
 from __future__ import annotations
 
-import errno
 import sys
 from pathlib import Path
 
 import pytest
+from pty_support import DroppingTerminal
 
 from tui_trader.cli import main
 from tui_trader.market import download
 
 
-class _Terminal:
-    """A terminal (the progress bar draws on it) whose session drops: from then on every write and
-    flush fails with EIO."""
-
-    def __init__(self) -> None:
-        self.text: list[str] = []
-        self.gone = False
-
-    def isatty(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        if self.gone:
-            raise OSError(errno.EIO, "Input/output error")
-        self.text.append(text)
-        return len(text)
-
-    def flush(self) -> None:
-        if self.gone:
-            raise OSError(errno.EIO, "Input/output error")
-
-
 def test_a_download_stopped_by_a_hang_up_exits_130_with_its_terminal_gone(
     quiet: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    terminal = _Terminal()
+    terminal = DroppingTerminal()
 
     async def hung_up(cfg, symbols, interval, start_ms, end_ms, out_dir, progress, attempts=6):
         progress("BTCUSDT", 3, 10)
@@ -65,7 +43,7 @@ def test_a_sweep_stopped_by_a_hang_up_is_not_turned_into_an_eio_by_its_bar(
     from tui_trader.cli import build_parser
     from tui_trader.config import Config
 
-    terminal = _Terminal()
+    terminal = DroppingTerminal()
 
     def hung_up(*args, progress, **kwargs):
         progress(1, 4)

@@ -5,33 +5,20 @@ process hanging at exit for ever, its database open and locked. The bar is displ
 
 from __future__ import annotations
 
-import errno
 import logging
 import sqlite3
 from pathlib import Path
 
 import pytest
+from pty_support import DroppingTerminal
 from rich.console import Console
 
 from tui_trader.config import Config
 from tui_trader.headless import _Bar, run_headless
 
 
-class _DeadTerminal:
-    """A terminal whose session dropped: every write and flush fails with EIO."""
-
-    def isatty(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        raise OSError(errno.EIO, "Input/output error")
-
-    def flush(self) -> None:
-        raise OSError(errno.EIO, "Input/output error")
-
-
 def _dead_console() -> Console:
-    return Console(file=_DeadTerminal(), force_terminal=True)  # type: ignore[arg-type]
+    return Console(file=DroppingTerminal(gone=True), force_terminal=True)  # type: ignore[arg-type]
 
 
 def test_the_bar_on_a_dead_terminal_never_raises() -> None:
