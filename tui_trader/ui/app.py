@@ -104,6 +104,12 @@ SIGNAL_EXIT_S = 5.0
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
            "error": logging.ERROR}
 SYMBOL_TABLES = ("prices", "leaderboard", "positions", "signals")
+#: A snapshot that keeps failing: its traceback is logged once, then its repeats are counted and
+#: said in one line about this often, counted in UI ticks (``ui.refresh_ms``), not on a clock: a
+#: traceback at every tick (four a second) filled the log file and rotated the night's history out.
+SNAPSHOT_FAILURE_SUMMARY_S = 60.0
+#: The longest error text a summary line (and the stale banner, clipped further) repeats.
+SNAPSHOT_ERROR_CHARS = 500
 
 
 def command_title(cmd: Command) -> str:
@@ -246,6 +252,12 @@ class TuiTraderApp(App[int]):
         self._banner_override: tuple[str, str] | None = None
         self._logged_reason = ""  # the last banner reason logged whole (_clipped_reason)
         self._no_color_filters: dict[bool, LineFilter] = {True: NoColor(), False: Monochrome()}  # by ANSI theme
+        # the snapshot failing at each tick (see _snapshot_failed): its error's kind and place, the
+        # failures since the last good one, and the repeats not yet said in the log
+        self._snap_error: tuple[str, str] | None = None
+        self._snap_failures = 0
+        self._snap_unlogged = 0
+        self._snap_last = ""  # the last failure's text
 
     # ------------------------------------------------------------------ setup
 
@@ -471,9 +483,11 @@ class TuiTraderApp(App[int]):
         t0 = time.perf_counter()
         try:
             snap = self.engine.snapshot()
-        except Exception:  # noqa: BLE001
-            log.exception("engine snapshot failed")
+        except Exception as exc:  # noqa: BLE001
+            self._snapshot_failed(exc)
             return
+        if self._snap_error is not None:
+            self._snapshot_recovered()
         self.last_snapshot = snap
         self._label_pause(snap.state == EngineState.PAUSED)
         try:
@@ -487,6 +501,46 @@ class TuiTraderApp(App[int]):
         except NoMatches:  # the app is being torn down (widgets already removed)
             return
         self.refresh_times.append(time.perf_counter() - t0)
+
+    def _snapshot_failed(self, exc: Exception) -> None:
+        """One tick's snapshot failed: the first failure of an error (its type and the line that
+        raised it) is logged with its traceback, its repeats counted and said once every
+        :data:`SNAPSHOT_FAILURE_SUMMARY_S` of ticks; the banner says the panes are stale."""
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else ""
+        key = (type(exc).__name__, where)
+        text = one_line(f"{type(exc).__name__}: {exc}", SNAPSHOT_ERROR_CHARS)
+        self._snap_failures += 1
+        if key != self._snap_error:
+            self._log_snapshot_repeats()
+            self._snap_error, self._snap_last = key, text
+            log.error("engine snapshot failed: the console shows the last good one until it works again",
+                      exc_info=exc)
+        else:
+            self._snap_last = text
+            self._snap_unlogged += 1
+            every = max(1, round(SNAPSHOT_FAILURE_SUMMARY_S * 1000 / self.cfg.ui.refresh_ms))
+            if self._snap_unlogged >= every:
+                self._log_snapshot_repeats()
+        main = self.main_screen
+        if self._banner_override is None and main is not None and main.is_mounted:
+            with contextlib.suppress(NoMatches):
+                main.show_banner(clip(f"DISPLAY STALE: the engine's snapshot fails ({text})") + "  (see Logs)",
+                                 "error")
+
+    def _log_snapshot_repeats(self) -> None:
+        if self._snap_unlogged:
+            log.warning("engine snapshot failed %d more times: %s", self._snap_unlogged, self._snap_last)
+            self._snap_unlogged = 0
+
+    def _snapshot_recovered(self) -> None:
+        """Logged once: the snapshot works again (the banner goes with the next apply)."""
+        more = f" ({self._snap_unlogged} more since the last line)" if self._snap_unlogged else ""
+        log.warning("engine snapshot works again after %d failed refreshes%s; last error: %s",
+                    self._snap_failures, more, self._snap_last)
+        self._snap_error, self._snap_failures, self._snap_unlogged = None, 0, 0
 
     def _apply_main(self, snap: EngineSnapshot) -> None:
         main = self.main_screen
