@@ -924,8 +924,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if self.db is None:
             return
         for key, cmd in list(self._commands_open.items()):
-            if key in self._commands_audited:
-                continue
+            if key in self._commands_audited or key not in self._commands_open:
+                continue  # its own row is written (or being written), or it ended during an earlier write
+            # claimed before the write: a command that ends meanwhile writes no second row of its own
+            self._commands_audited.add(key)
             name = type(cmd).__name__
             if isinstance(cmd, Start | Resume) and self._reconcile_lock.locked():
                 outcome = (f"aborted by quit: the reconciliation tried again had not ended after {STOP_WAIT_S:g} s; "
@@ -937,8 +939,6 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 await self.db.audit(self.clock.now_ms(), cmd.source, name, _audit_args(cmd), False, outcome)
             except Exception as exc:  # noqa: BLE001
                 log.error("audit log write failed (%s not finished at quit): %s", name, exc)
-                continue
-            self._commands_audited.add(key)
 
     async def _close_down(self) -> None:
         """The end of :meth:`_stop`: the broker, then storage and the database lock."""
@@ -2110,6 +2110,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                                                                   if now_state is not state_before else ""))
         res.command = name
         if isinstance(cmd, Command) and key not in self._commands_audited:  # (else a quit audited it)
+            # claimed before the write: a quit that gives up while it is written adds no "not finished" row
+            self._commands_audited.add(key)
             row = (self.clock.now_ms(), cmd.source, name, _audit_args(cmd), res.ok, res.message)
             if self.db is not None:
                 try:
