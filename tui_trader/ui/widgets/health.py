@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from tui_trader.events import EngineSnapshot
+from tui_trader.monitor.health import WARNING
 from tui_trader.ui.format import fmt_age
 from tui_trader.ui.palette import Palette
 from tui_trader.ui.widgets.table import FastTable
@@ -37,6 +38,9 @@ _ERROR_WORDS = ("error", "reject", "fail")
 MASK = "masked"
 #: Streams listed one by one up to this many; beyond, a summary row and the stale ones.
 MAX_STREAM_ROWS = 8
+#: A stale stream's row: the engine's feed check warns for stale streams (``feed_checks``; the feed
+#: keeps one for minutes while it backs off recreating it); a FAIL here beside its ``warn`` said otherwise.
+STALE_STATUS = WARNING
 #: Counter names too long for the Check column.
 COUNTER_LABELS = {"rating_worker_failures": "worker failures"}
 
@@ -107,7 +111,7 @@ def stream_rows(streams: dict[str, dict], now_ms: int) -> list[HealthRow]:
         last = st.get("last_event_ms") or 0
         stale = bool(st.get("stale"))
         age = f"{fmt_age(now_ms - last)} ago" if last > 0 else "none yet"
-        return HealthRow(_stream_label(name), "unhealthy" if stale else "healthy",
+        return HealthRow(_stream_label(name), STALE_STATUS if stale else "healthy",
                          f"{'STALE, ' if stale else ''}last event {age}, reconnects {st.get('reconnects', 0)}")
 
     items = sorted(streams.items())
@@ -125,10 +129,10 @@ def stream_rows(streams: dict[str, dict], now_ms: int) -> list[HealthRow]:
     if waiting:
         parts.append(f"{waiting} none yet")
     parts.append(f"reconnects {reconnects}")
-    rows = [HealthRow("streams", "unhealthy" if stale else "healthy", ", ".join(parts))]
+    rows = [HealthRow("streams", STALE_STATUS if stale else "healthy", ", ".join(parts))]
     rows.extend(one(name, st) for name, st in stale[:MAX_STREAM_ROWS])
     if len(stale) > MAX_STREAM_ROWS:
-        rows.append(HealthRow("", "unhealthy", f"... and {len(stale) - MAX_STREAM_ROWS} more stale streams"))
+        rows.append(HealthRow("", STALE_STATUS, f"... and {len(stale) - MAX_STREAM_ROWS} more stale streams"))
     return rows
 
 

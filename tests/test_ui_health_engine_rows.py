@@ -1,0 +1,58 @@
+"""The health pane shows a stale stream as the engine judges it: a warning to the engine's feed
+check (``monitor.health.feed_checks``: a feed keeps a stale stream for minutes while it backs off
+recreating it). The pane showed its row, and the streams' summary, as FAIL beside a feed row that
+read ``warn``."""
+
+from __future__ import annotations
+
+import pytest
+from engine_helpers import make_engine
+
+from tui_trader.ui.widgets.health import MAX_STREAM_ROWS, health_rows
+
+
+def _stale_feed(health, streams: dict[str, dict]):
+    return lambda: {**health(), "streams": streams}
+
+
+def _feed_check(snap):
+    return next(c for c in snap.health.checks if c.name == "feed")
+
+
+async def test_a_stale_stream_reads_as_the_engine_judges_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with make_engine() as h:
+        now = h.engine.clock.now_ms()
+        streams = {
+            "btcusdt@kline_1m": {"last_event_ms": now - 90_000, "stale": True, "reconnects": 1},
+            "ethusdt@kline_1m": {"last_event_ms": now - 1_000, "stale": False, "reconnects": 0},
+        }
+        monkeypatch.setattr(h.feed, "health", _stale_feed(h.feed.health, streams))
+        snap = h.engine.snapshot()
+        engine_says = _feed_check(snap).status
+        assert engine_says == "warning"  # the engine's feed check: stale streams warn
+        rows = {r.name: r for r in health_rows(snap, 5)}
+        assert rows["feed"].status == engine_says
+        assert rows["btcusdt@kline_1m"].status == engine_says
+        assert rows["btcusdt@kline_1m"].detail.startswith("STALE, ")
+        assert rows["ethusdt@kline_1m"].status == "healthy"
+
+
+async def test_many_streams_some_stale_summarise_as_the_engine_judges_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with make_engine() as h:
+        now = h.engine.clock.now_ms()
+        n = 2 * MAX_STREAM_ROWS + 3
+        streams = {
+            f"s{i:03d}@kline_1m": {"last_event_ms": now - 1_000, "stale": i % 2 == 0, "reconnects": 0}
+            for i in range(n)
+        }
+        monkeypatch.setattr(h.feed, "health", _stale_feed(h.feed.health, streams))
+        snap = h.engine.snapshot()
+        engine_says = _feed_check(snap).status
+        assert engine_says == "warning"
+        rows = health_rows(snap, 5)
+        tail = rows[[r.name for r in rows].index("streams") :]
+        # the summary, MAX_STREAM_ROWS stale streams, then "... and N more stale streams"
+        assert len(tail) == 1 + MAX_STREAM_ROWS + 1
+        assert [r.status for r in tail] == [engine_says] * len(tail)
