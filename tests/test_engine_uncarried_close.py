@@ -116,3 +116,60 @@ async def test_a_live_close_of_a_symbol_the_feed_no_longer_carries_is_refused_sa
         assert not res.ok and "not in this session's market" in res.message, res.message
     finally:
         await h.stop()
+
+
+async def test_an_emergency_stop_answered_while_the_stored_price_is_read_books_no_close(tmp_path):
+    """The operator closes the uncarried position and, while its last fill is read from the book,
+    presses the emergency stop (closing nothing): the stop is answered, and the close was booked
+    after it all the same. As for every order (the last check before one exists), an emergency
+    stop made meanwhile stops it; the position stays."""
+    import asyncio
+
+    from engine_helpers import until
+
+    from tui_trader.events import EmergencyStop
+    from tui_trader.models import EngineState
+
+    db = str(tmp_path / "book.db")
+    await _book_holding_gone(db)
+    h = await make_engine(db_path=db, symbols=LEFT, start_ms=T0 + 10 * MIN).start()
+    try:
+        e = h.engine
+        qty, cash = e.portfolio.positions[GONE].quantity, e.portfolio.cash
+        real_load_fills, read, answered = e.db.load_fills, [], asyncio.Event()
+
+        async def slow_load_fills(*args, **kwargs):
+            read.append(True)
+            await answered.wait()  # the emergency stop is answered meanwhile
+            return await real_load_fills(*args, **kwargs)
+
+        e.db.load_fills = slow_load_fills
+        close = asyncio.create_task(e.submit(ClosePosition(symbol=GONE)))
+        await until(lambda: read, "the close to read the last fill")
+        stop = await e.submit(EmergencyStop(reason="operator panic"))
+        assert stop.ok and e.state is EngineState.EMERGENCY_STOPPED, stop.message
+        answered.set()
+        res = await close
+        assert not res.ok and "emergency stop" in res.message, res.message
+        assert e.portfolio.positions[GONE].quantity == qty and e.portfolio.cash == cash
+        assert not [o for o in e.orders.values() if o.symbol == GONE and o.side.value == "SELL"]
+        assert not [a for a in await e.db.load_audit(limit=50) if a["action"] == "close_at_stored_price"]
+    finally:
+        await h.stop()
+
+
+async def test_an_emergency_stop_that_closes_positions_closes_an_uncarried_one_at_its_last_fill(tmp_path):
+    from tui_trader.events import EmergencyStop
+
+    db = str(tmp_path / "book.db")
+    price = await _book_holding_gone(db)
+    h = await make_engine(db_path=db, symbols=LEFT, start_ms=T0 + 10 * MIN).start()
+    try:
+        e = h.engine
+        await h.step(klines(T0 + 10 * MIN, [100.0] * 3))
+        res = await e.submit(EmergencyStop(reason="operator panic", close_positions=True))
+        assert res.ok and "2 position(s) closed" in res.message, res.message
+        (order,) = [o for o in e.orders.values() if o.symbol == GONE and o.side.value == "SELL"]
+        assert order.status is OrderStatus.FILLED and order.avg_price == price and not e.portfolio.positions
+    finally:
+        await h.stop()

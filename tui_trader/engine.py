@@ -1505,7 +1505,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             if pos is None:
                 return f"no position in {symbol} (an earlier order sold it)"
         if symbol not in self.sym_index:
-            return await self._close_uncarried(symbol, quantity, source, reason)
+            return await self._close_uncarried(symbol, quantity, source, reason, emergency_close)
         price_f = self.last_price(symbol)
         if price_f is None:
             return "no price yet"
@@ -1554,7 +1554,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             self.generator.restore_cooldowns({symbol: self.clock.now_ms()})
         return order
 
-    async def _close_uncarried(self, symbol: str, quantity: Decimal | None, source: Source, reason: str) -> Order | str:
+    async def _close_uncarried(
+        self, symbol: str, quantity: Decimal | None, source: Source, reason: str, emergency_close: bool = False
+    ) -> Order | str:
         """Close a position in a symbol this session's feed does not carry (restored from a book
         made over a universe that held it): there is no price of now to sell it at.
 
@@ -1575,6 +1577,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if not last:
             return (f"{why}, and the book stores no trade of it to price it by: add {symbol} to feed.symbols and "
                     "restart to close it")
+        # as _place's last check: an emergency stop answered while the price was read books nothing
+        # after it but its own closes
+        if self.sm.state is EngineState.EMERGENCY_STOPPED and not emergency_close:
+            return order_refusal(self.sm.state, Side.SELL, source) or "emergency stop is active"
         price, at = last[-1].price, last[-1].ts_ms
         qty, now = pos.quantity, self.clock.now_ms()
         note = (f"{reason}: {UNCARRIED_CLOSE} {digits(price)} (its last fill, {utc_text(at)}Z), as {symbol} "
