@@ -15,8 +15,6 @@ off" lost its end), and the 160x45 layout's narrow pane showed some 20 character
 
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -52,16 +50,6 @@ class HealthRow:
     detail: str
 
 
-def process_rss_mb() -> float:
-    """This process's resident memory in MB (Linux /proc; NaN elsewhere)."""
-    try:
-        with open("/proc/self/statm", encoding="ascii") as fh:
-            pages = int(fh.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
-    except (OSError, ValueError, IndexError):
-        return math.nan
-
-
 def health_rows(snap: EngineSnapshot, max_positions: int, mask_volatile: bool = False) -> list[HealthRow]:
     """What the pane shows, derived from one snapshot (pure; testable). The feed's streams come
     last: a live feed has one per symbol, and the breakers and error counters above them must
@@ -90,9 +78,8 @@ def health_rows(snap: EngineSnapshot, max_positions: int, mask_volatile: bool = 
         if any(w in k for w in _ERROR_WORDS):
             rows.append(HealthRow(COUNTER_LABELS.get(k, k.replace("_", " ")), "warning" if v else "healthy", str(v)))
     rows.append(HealthRow("events/s", "info", MASK if mask_volatile else f"{h.events_per_s:.1f}"))
-    if not any("mem" in n for n in names):
-        rss = process_rss_mb()
-        rows.append(HealthRow("memory (ui)", "info", MASK if mask_volatile else f"{rss:.0f} MB RSS"))
+    # (no memory row of the pane's own: the engine always sends one, even with metrics off or when
+    # reading the memory fails; the pane's figure was in 10^6-byte MB, and NaN without /proc)
     rows.extend(stream_rows(feed.get("streams") or {}, snap.ts_ms))
     return rows
 
