@@ -56,3 +56,20 @@ async def test_many_streams_some_stale_summarise_as_the_engine_judges_them(
         # the summary, MAX_STREAM_ROWS stale streams, then "... and N more stale streams"
         assert len(tail) == 1 + MAX_STREAM_ROWS + 1
         assert [r.status for r in tail] == [engine_says] * len(tail)
+
+
+async def test_a_half_open_order_circuit_reads_as_the_engine_judges_it() -> None:
+    """Half open (the next order a trial) lasts until an order is made, weeks in a quiet market:
+    the engine's broker row reads healthy then, and the pane's breaker row read warning."""
+    async with make_engine() as h:
+        breaker = h.engine.order_breaker
+        for _ in range(breaker.failures):
+            breaker.record_failure()
+        h.clock.advance(breaker.cooloff_ms)
+        snap = h.engine.snapshot()
+        assert snap.health.circuit_breakers["orders"] == "half_open"
+        broker = next(c for c in snap.health.checks if c.name == "broker")
+        assert broker.status == "healthy"
+        rows = {r.name: r for r in health_rows(snap, 5)}
+        assert rows["broker"].status == broker.status
+        assert rows["breaker orders"].status == broker.status

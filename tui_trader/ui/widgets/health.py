@@ -31,7 +31,9 @@ MIN_DETAIL = 16
 #: A longer detail (an exception's text) is cut after this many lines.
 MAX_DETAIL_LINES = 6
 STATUS_LABEL = {"healthy": "ok", "warning": "warn", "unhealthy": "FAIL", "info": ""}
-_BREAKER = {"closed": "healthy", "half_open": "warning", "open": "unhealthy"}
+#: A circuit breaker's row, as the engine's broker check judges it (``broker_check``): half open (the
+#: next order a trial) lasts until an order is made, weeks in a quiet market, and is not amber.
+_BREAKER = {"closed": "healthy", "half_open": "healthy", "open": "unhealthy"}
 _ERROR_WORDS = ("error", "reject", "fail")
 MASK = "masked"
 #: Streams listed one by one up to this many; beyond, a summary row and the stale ones.
