@@ -256,7 +256,7 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
             status_task.cancel()
         wall = time.perf_counter() - t0
         summary = engine.summary() if engine._started else {}
-        feed_health = engine.feed.health() if engine._started else {}
+        feed_health = _feed_health(engine)
         failing = sys.exc_info()[1]
         if started_up and isinstance(failing, StorageError):
             failing.during_run = True  # see main_run
@@ -288,12 +288,32 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
             "symbols": len(engine.symbols),
             "klines_per_symbol": round(klines / max(1, len(engine.symbols)), 2),
             "events_per_s": round(klines / wall, 1) if wall > 0 else 0.0,
-            "rejected_by_reason": dict(feed_health.get("rejected_by_reason", {})),
+            "rejected_by_reason": _rejected_by_reason(feed_health),
             "feed_counts": feed_counts(feed_health),
             "db": engine._db_path if engine._persist else None,
         }
     )
     return summary
+
+
+def _feed_health(engine: Any) -> dict[str, Any]:
+    """The feed's health figures for the summary ({} when it has none, or they cannot be read - a
+    feed whose ``health()`` raises or answers no mapping: the run still stops and is saved)."""
+    if not engine._started:
+        return {}
+    try:
+        return dict(engine.feed.health())
+    except Exception as exc:  # noqa: BLE001 - the summary's feed figures are then unavailable
+        log.warning("run summary: the feed's health figures are unavailable: %s: %s", type(exc).__name__, exc)
+        return {}
+
+
+def _rejected_by_reason(feed_health: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return dict(feed_health.get("rejected_by_reason") or {})
+    except (TypeError, ValueError) as exc:
+        log.warning("run summary: the feed's rejected messages by reason are unavailable: %s", exc)
+        return {}
 
 
 def print_summary(s: dict[str, Any], console: Console) -> None:
@@ -309,17 +329,18 @@ def print_summary(s: dict[str, Any], console: Console) -> None:
         ("klines", f"{s.get('klines', 0):,}"),
         ("klines per symbol", f"{s['klines_per_symbol']:,.2f}".rstrip("0").rstrip(".")),  # not 76056.0
         ("events per second", f"{s['events_per_s']:,.0f}"),
-        ("rejected messages", s.get("rejected_messages", 0)),
+        ("rejected messages", _shown(s.get("rejected_messages", 0))),
         ("rating periods", s.get("periods", 0)),
         ("signals", s.get("signals", 0)),
         ("orders", s.get("orders", 0)),
         ("fills", s.get("fills", 0)),
     ]
-    if "final_equity" in s and s["final_equity"] is None:  # a signal stopped the start-up (BOOK_FIGURES)
+    if "cash" in s and s["cash"] is None:  # a signal stopped the start-up (BOOK_FIGURES)
         rows.append(("book", "not reported: the start-up did not finish (the stored book is unchanged)"))
     else:
-        rows.append(("final equity", f"{s.get('final_equity', 0):,.2f}"))
-        ret, dd = f"{s.get('return_pct', 0):+.3f} %", f"{s.get('max_drawdown_pct', 0):.3f} %"
+        # (a figure the engine could not read is None: "unavailable")
+        rows.append(("final equity", _shown(s.get("final_equity", 0), "{:,.2f}")))
+        ret, dd = _shown(s.get("return_pct", 0), "{:+.3f} %"), _shown(s.get("max_drawdown_pct", 0), "{:.3f} %")
         if s.get("book_resumed"):  # the account came from an earlier run: say which figures span the whole book
             rows.append(("book", "resumed from the database (the counts above are this run's)"))
             ret, dd = f"{ret} since the book began at {s.get('starting_balance', 0):,.2f}", f"{dd} in this run"
@@ -399,3 +420,10 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
 
         to_devnull(sys.stdout)  # for the flush at exit too
     return 0
+
+
+def _shown(v: Any, fmt: str = "{}") -> Any:
+    """A summary figure for the table: "unavailable" for one the engine could not read (None)."""
+    if v is None:
+        return "unavailable"
+    return v if fmt == "{}" else fmt.format(v)

@@ -8,6 +8,8 @@ runner and the backtester read the engine through these and the event bus only.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,6 +42,8 @@ from tui_trader.monitor.health import (
     with_feed_counts,
 )
 
+log = logging.getLogger(__name__)
+
 HISTORY_LEN = 500  # periods kept per symbol for the detail view
 SIGNALS_KEPT = 200  # recent signals kept for the panes (newest first)
 ORDERS_KEPT = 2000  # recent orders kept by client id
@@ -53,10 +57,14 @@ class EngineViews:
         return self.portfolio.equity_curve()
 
     def summary(self) -> dict[str, Any]:
-        equity = self._equity_now() if self.symbols else float(self.portfolio.cash)
+        """The end-of-run figures (stored with the session, printed by the headless runner). Never
+        raises: a figure that cannot be read (a feed whose ``health()`` raises or answers no number)
+        is None, "unavailable", and logged - the session is saved with the rest all the same."""
+        equity = _figure("final equity", lambda: self._equity_now() if self.symbols else float(self.portfolio.cash))
         start = float(self.portfolio.starting_cash)
-        max_dd = self.portfolio.curve_max_drawdown_pct()  # this run's, beyond the curve's capacity too
-        fh = self.feed.health() if self._started else {}
+        # this run's, beyond the curve's capacity too
+        max_dd = _figure("max drawdown", self.portfolio.curve_max_drawdown_pct)
+        rejected = _figure("rejected messages", self._rejected_messages) if self._started else 0
         return {
             "periods": self.counters["periods"],
             "signals": self.counters["signals"],
@@ -64,20 +72,24 @@ class EngineViews:
             "fills": self.counters["fills"],
             "rejected_orders": self.counters["rejected_orders"],
             "klines": self.counters["klines"],
-            "final_equity": round(equity, 8),
+            "final_equity": None if equity is None else round(equity, 8),
             # the book's return since its starting balance; on a resumed book (an earlier run's
             # account restored from the database) that spans every run, while the counters and
             # the drawdown (this run's equity curve) are this run's
-            "return_pct": round((equity / start - 1.0) * 100.0, 6) if start else 0.0,
+            "return_pct": None if equity is None else round((equity / start - 1.0) * 100.0, 6) if start else 0.0,
             "starting_balance": start,
             "book_resumed": bool(self._persist and not self._new_account),
-            "max_drawdown_pct": round(max_dd, 6),
+            "max_drawdown_pct": None if max_dd is None else round(max_dd, 6),
             "cash": str(self.portfolio.cash),
             "open_positions": len(self.portfolio.positions),
             "fees_paid": str(self.portfolio.fees_paid),
             "state": self.sm.state.value,
-            "rejected_messages": int(fh.get("rejected", 0)),
+            "rejected_messages": rejected,
         }
+
+    def _rejected_messages(self) -> int:
+        """The feed's count of malformed messages it rejected (its ``health()``'s ``rejected``)."""
+        return int(self.feed.health().get("rejected", 0) or 0)  # (a text, inf or nan raises: unavailable)
 
     def _events_per_s(self) -> float:
         return self._event_rate.per_second()  # 0 when metrics are off: nothing is noted
@@ -270,3 +282,13 @@ class EngineViews:
             position=self._position_view(symbol),
             locked=symbol in self.locked,
         )
+
+
+def _figure(what: str, read: Callable[[], Any]) -> Any:
+    """``read()``, or None (logged) when it raises: one figure of the summary that cannot be read
+    must not keep the session from being saved, nor the rest of the summary from being shown."""
+    try:
+        return read()
+    except Exception as exc:  # noqa: BLE001 - the summary is written at every stop, whatever one source says
+        log.warning("run summary: the %s is unavailable: %s: %s", what, type(exc).__name__, exc)
+        return None
