@@ -70,3 +70,20 @@ async def test_a_writer_whose_stats_raise_fails_the_database_row_only() -> None:
         assert rows["feed"].status == "healthy" and rows["positions"].status == "healthy"
     finally:
         await h.stop()
+
+
+async def test_a_feed_health_that_answers_no_figures_fails_the_feed_row_not_the_snapshot() -> None:
+    """A ``health()`` that answers None (or a list) rather than its figures: every row read it,
+    and the snapshot the console and the status line read raised at each refresh."""
+    h = await make_engine().start()
+    try:
+        for answer in (None, [1, 2]):
+            h.engine.feed.health = lambda answer=answer: answer
+            snap = h.engine.snapshot()
+            rows = {c.name: c for c in snap.health.checks}
+            assert rows["feed"].status == "unhealthy" and rows["feed"].critical
+            assert f"answered {type(answer).__name__}, not its figures" in rows["feed"].message
+            assert rows["database"].status == "healthy" and snap.health.overall == "unhealthy"
+    finally:
+        h.engine.feed.health = lambda: {"connected": True}
+        await h.stop()

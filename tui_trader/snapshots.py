@@ -9,7 +9,7 @@ runner and the backtester read the engine through these and the event bus only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -211,10 +211,15 @@ class EngineViews:
                 fh = self.feed.health()
             except Exception as exc:  # noqa: BLE001
                 fh = {"connected": False, "error": str(exc)}
+        answer = ""  # a health() that answers no figures fails the feed row, not the snapshot
+        if not isinstance(fh, Mapping):
+            answer, fh = f"the feed's health() answered {type(fh).__name__}, not its figures", {}
         breaker_state = self.order_breaker.state if hasattr(self, "order_breaker") else "closed"
         now_ms = self.clock.now_ms()
 
         def feed_rows() -> list[HealthCheck]:
+            if answer:
+                raise TypeError(answer)
             rows = feed_checks(fh, self.feed.kind, self._rejects_quiet_ms(fh), now_ms, counts=False)
             # the period length is known once start-up has read the feed's interval
             rows[0] = progress_check(rows[0], now_ms, self._period_ts, getattr(self, "period_ms", 0))
