@@ -73,3 +73,41 @@ async def test_a_half_open_order_circuit_reads_as_the_engine_judges_it() -> None
         rows = {r.name: r for r in health_rows(snap, 5)}
         assert rows["broker"].status == broker.status
         assert rows["breaker orders"].status == broker.status
+
+
+async def test_the_feed_and_positions_rows_are_always_the_engine_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine sends a feed and a positions row in every snapshot, even when their checks raise:
+    the pane needs no judgement of its own for them."""
+    import tui_trader.snapshots as snapshots
+
+    def broken(*_a, **_k):
+        raise ValueError("nonsense figure")
+
+    monkeypatch.setattr(snapshots, "feed_checks", broken)
+    monkeypatch.setattr(snapshots, "positions_check", broken)
+    async with make_engine() as h:
+        snap = h.engine.snapshot()
+        checks = {c.name: c for c in snap.health.checks}
+        rows = {r.name: r for r in health_rows(snap, 5)}
+        for name in ("feed", "positions"):
+            assert (rows[name].status, rows[name].detail) == (checks[name].status, checks[name].message)
+            assert checks[name].status == "unhealthy" and "nonsense figure" in checks[name].message
+
+
+def test_a_snapshot_without_feed_or_positions_rows_gets_the_engine_s_checks() -> None:
+    """The pane's own feed and positions rows never ran against the engine, and judged otherwise
+    than it: positions at the limit (10 / 10) a warning, where the engine's check reads healthy."""
+    from test_ui_units import _snapshot
+
+    from tui_trader.monitor.health import feed_checks, positions_check
+
+    feed = {"connected": False, "error": "socket closed"}
+    rows = {r.name: r for r in health_rows(_snapshot([], feed, positions=10), 10)}
+    engine_positions = positions_check(10, 10)
+    assert (rows["positions"].status, rows["positions"].detail) == (
+        engine_positions.status,
+        engine_positions.message,
+    )
+    assert engine_positions.status == "healthy"
+    engine_feed = feed_checks(feed, "sim")[0]
+    assert (rows["feed"].status, rows["feed"].detail) == (engine_feed.status, engine_feed.message)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from tui_trader.events import EngineSnapshot
-from tui_trader.monitor.health import WARNING
+from tui_trader.monitor.health import WARNING, feed_checks, positions_check
 from tui_trader.ui.format import fmt_age
 from tui_trader.ui.palette import Palette
 from tui_trader.ui.widgets.table import FastTable
@@ -66,16 +66,16 @@ def health_rows(snap: EngineSnapshot, max_positions: int, mask_volatile: bool = 
         detail = MASK if mask_volatile and "mem" in c.name.lower() else c.message
         rows.append(HealthRow(c.name, c.status, detail))
     feed = h.feed or {}
+    # the engine sends its feed and positions rows in every snapshot; one without them (another
+    # host's) gets the engine's own checks, never a judgement of the pane's
     if "feed" not in names and feed.get("connected") is not None:
-        connected = bool(feed["connected"])
-        rows.append(HealthRow("feed", "healthy" if connected else "unhealthy",
-                              f"{snap.feed_kind} {'connected' if connected else 'disconnected'}"))
+        c = feed_checks(feed, snap.feed_kind)[0]
+        rows.append(HealthRow(c.name, c.status, c.message))
     for name, st in sorted(h.circuit_breakers.items()):
         rows.append(HealthRow(f"breaker {name}", _BREAKER.get(st, "warning"), st))
     if "positions" not in names:
-        n = len(snap.positions)
-        rows.append(HealthRow("positions", "warning" if n >= max_positions else "healthy",
-                              f"{n} / {max_positions}"))
+        c = positions_check(len(snap.positions), max_positions)
+        rows.append(HealthRow(c.name, c.status, c.message))
     for k, v in sorted(snap.counters.items()):
         if any(w in k for w in _ERROR_WORDS):
             rows.append(HealthRow(COUNTER_LABELS.get(k, k.replace("_", " ")), "warning" if v else "healthy", str(v)))
