@@ -6,6 +6,7 @@ it, and a command that ends while the quit writes the rows gets no second row of
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from engine_helpers import MIN, T0, klines, make_engine, until
@@ -104,3 +105,41 @@ async def test_a_command_that_ends_while_the_quit_writes_its_row_writes_no_secon
     rows = await _stop_rows(db)
     assert len(rows) == 1, rows
     assert not rows[0][0] and "not finished" in rows[0][1], rows
+
+
+async def test_a_quit_that_gives_up_on_an_order_in_flight_says_its_own_limit_and_audits_it_once(
+    tmp_path, short_quit, caplog
+) -> None:
+    """A manual buy the exchange does not answer before the quit's limit: its one audit row says it
+    was not finished, and the log gives the limit the quit waited (it said "10 s" whatever the
+    limit was)."""
+    from decimal import Decimal
+
+    from tui_trader.events import ManualBuy
+
+    db = str(tmp_path / "book.db")
+    h = await make_engine(db_path=db).start()
+    e = h.engine
+    await _one_period(h)
+    real_submit, answer, sent = e.broker.submit, asyncio.Event(), []
+
+    async def slow_answer(req):
+        sent.append(req)
+        await answer.wait()  # the exchange answers after the quit
+        return await real_submit(req)
+
+    e.broker.submit = slow_answer
+    buy = asyncio.create_task(e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=Decimal(500))))
+    await until(lambda: sent, "the buy to reach the exchange")
+    with caplog.at_level(logging.WARNING, logger="tui_trader.engine"):
+        await h.stop()
+    answer.set()
+    await buy
+    assert "an order in flight did not finish within 0.3 s" in caplog.text, caplog.text
+    assert "within 10 s" not in caplog.text
+    h2 = await make_engine(db_path=db).start()
+    try:
+        rows = [a for a in await h2.engine.db.load_audit(limit=None) if a["action"] == "ManualBuy"]
+        assert len(rows) == 1 and not rows[0]["ok"] and "not finished" in rows[0]["outcome"], rows
+    finally:
+        await h2.stop()

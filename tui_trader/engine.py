@@ -891,7 +891,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             # the loop leaves after the event it is processing (storage is still open)
             done, _ = await asyncio.wait({task}, timeout=STOP_WAIT_S)
             if not done:
-                log.warning("engine loop did not finish within 10 s; stopping anyway")
+                log.warning("engine loop did not finish within %g s; stopping anyway", STOP_WAIT_S)
         # a command being applied (an emergency stop asking the exchange for its open orders, a
         # start trying the reconciliation again, an order in flight) ends and is audited before
         # storage closes; the commands waiting behind an order find the engine stopping and send
@@ -910,7 +910,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             await asyncio.wait_for(self._trade_lock.acquire(), timeout=max(0.1, wait_end - loop.time()))
             trade_lock_held = True
         except TimeoutError:
-            log.warning("an order in flight did not finish within 10 s; stopping anyway")
+            log.warning("an order in flight did not finish within %g s; stopping anyway", STOP_WAIT_S)
         try:
             await self._close_down()
         finally:
