@@ -116,3 +116,37 @@ async def test_a_different_error_gets_its_own_traceback(tmp_path):
         assert plain == ["engine snapshot failed 2 more times: RuntimeError: first"]
         shown, text = _banner(app)
         assert shown and "BTCUSDT" in text
+
+
+async def test_a_snapshot_failing_every_other_tick_writes_a_few_lines_a_minute(tmp_path):
+    """Failing now and then (a race) must not flood either: no traceback and recovery line at every
+    pair of ticks, but the counts, and every failure counted once; the error over (a window of good
+    ticks), its return gets its traceback again."""
+    import re
+
+    async with _console(tmp_path) as (app, pilot, handler):
+        good = app.engine.snapshot
+        bad = _failing(RuntimeError, "flaky")
+        windows = 4
+        for i in range(windows * EVERY):
+            app.engine.snapshot = bad if i % 2 == 0 else good
+            app.refresh_from_engine()
+        app.engine.snapshot = good
+        for _ in range(EVERY + 1):  # a whole window of good ticks: the error is over
+            app.refresh_from_engine()
+        await pilot.pause()
+        lines = handler.snapshot_lines()
+        assert [r.exc_info[0] for r in lines if r.exc_info] == [RuntimeError]
+        assert len(lines) <= 1 + 2 * (windows + 1), [r.getMessage() for r in lines]
+        said = 1  # the traceback's failure
+        for r in lines:
+            text = r.getMessage()
+            said += sum(int(n) for n in re.findall(r"failed (\d+) more times", text))
+            said += sum(int(n) for n in re.findall(r"\((\d+) more since the last line\)", text))
+        assert said == windows * EVERY // 2  # every failure counted, once
+        assert "works again" in lines[-1].getMessage()
+
+        handler.records.clear()
+        app.engine.snapshot = bad
+        app.refresh_from_engine()
+        assert [r.exc_info[0] for r in handler.snapshot_lines() if r.exc_info] == [RuntimeError]

@@ -112,6 +112,71 @@ SNAPSHOT_FAILURE_SUMMARY_S = 60.0
 SNAPSHOT_ERROR_CHARS = 500
 
 
+class SnapshotFailures:
+    """The log of a snapshot that fails at UI ticks, counted in ticks (never a clock). An error's
+    first failure (its type and the line that raised it) is logged with its traceback; its repeats
+    are counted and said in one line at most once every ``every`` ticks; the first good snapshot
+    after a logged failure is logged once. A snapshot that fails every other tick writes two lines
+    a window, not two a tick; after ``every`` good ticks in a row the error is over, and its
+    return gets its traceback again."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.key: tuple[str, str] | None = None  # the error whose traceback was logged
+        self.text = ""  # the last failure's text
+        self.failing = False  # the last tick's snapshot failed
+        self.failures = 0  # failures since the last recovery line
+        self.unlogged = 0  # repeats not said in a line yet
+        self.line_tick = 0  # the tick of the last failure line
+        self.good_since = 0  # the first good tick since the last failure
+        self.owe_recovery = False  # a failure line was logged since the last recovery line
+
+    def failed(self, exc: BaseException, tick: int) -> str:
+        """Count (and log, if due) one tick's failure; returns its text."""
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        key = (type(exc).__name__, f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "")
+        text = one_line(f"{type(exc).__name__}: {exc}", SNAPSHOT_ERROR_CHARS)
+        self.failing = True
+        self.failures += 1
+        if key != self.key:
+            self._repeats()
+            self.key, self.text = key, text
+            log.error("engine snapshot failed: the console shows the last good one until it works again",
+                      exc_info=exc)
+        else:
+            self.text = text
+            self.unlogged += 1
+            if tick - self.line_tick < self.every:
+                return text
+            self._repeats()
+        self.line_tick, self.owe_recovery = tick, True
+        return text
+
+    def ok(self, tick: int) -> None:
+        """One tick's snapshot worked."""
+        if self.failing:
+            self.failing, self.good_since = False, tick
+            if self.owe_recovery:
+                self._recovered()
+        elif self.key is not None and tick - self.good_since >= self.every:
+            if self.unlogged:  # the repeats of a snapshot that failed now and then, never said
+                self._recovered()
+            self.key, self.failures = None, 0
+
+    def _repeats(self) -> None:
+        if self.unlogged:
+            log.warning("engine snapshot failed %d more times: %s", self.unlogged, self.text)
+            self.unlogged = 0
+
+    def _recovered(self) -> None:
+        more = f" ({self.unlogged} more since the last line)" if self.unlogged else ""
+        log.warning("engine snapshot works again after %d failed refreshes%s; last error: %s",
+                    self.failures, more, self.text)
+        self.failures, self.unlogged, self.owe_recovery = 0, 0, False
+
+
 def command_title(cmd: Command) -> str:
     """A command's name for people: ``ManualBuy`` -> ``Manual buy``, ``SetZThreshold`` -> ``Set z threshold``."""
     words = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", type(cmd).__name__)
@@ -252,12 +317,8 @@ class TuiTraderApp(App[int]):
         self._banner_override: tuple[str, str] | None = None
         self._logged_reason = ""  # the last banner reason logged whole (_clipped_reason)
         self._no_color_filters: dict[bool, LineFilter] = {True: NoColor(), False: Monochrome()}  # by ANSI theme
-        # the snapshot failing at each tick (see _snapshot_failed): its error's kind and place, the
-        # failures since the last good one, and the repeats not yet said in the log
-        self._snap_error: tuple[str, str] | None = None
-        self._snap_failures = 0
-        self._snap_unlogged = 0
-        self._snap_last = ""  # the last failure's text
+        self._ticks = 0  # UI refreshes since the engine was ready: the clock of SnapshotFailures
+        self._snap_failures = SnapshotFailures(max(1, round(SNAPSHOT_FAILURE_SUMMARY_S * 1000 / cfg.ui.refresh_ms)))
 
     # ------------------------------------------------------------------ setup
 
@@ -481,13 +542,18 @@ class TuiTraderApp(App[int]):
             self._show_starting_up()  # no snapshot yet: a long start-up, or one that failed
             return
         t0 = time.perf_counter()
+        self._ticks += 1
         try:
             snap = self.engine.snapshot()
         except Exception as exc:  # noqa: BLE001
-            self._snapshot_failed(exc)
+            text = self._snap_failures.failed(exc, self._ticks)
+            main = self.main_screen
+            if self._banner_override is None and main is not None and main.is_mounted:
+                with contextlib.suppress(NoMatches):  # (the next good snapshot's apply replaces it)
+                    main.show_banner(clip(f"DISPLAY STALE: the engine's snapshot fails ({text})") + "  (see Logs)",
+                                     "error")
             return
-        if self._snap_error is not None:
-            self._snapshot_recovered()
+        self._snap_failures.ok(self._ticks)
         self.last_snapshot = snap
         self._label_pause(snap.state == EngineState.PAUSED)
         try:
@@ -501,46 +567,6 @@ class TuiTraderApp(App[int]):
         except NoMatches:  # the app is being torn down (widgets already removed)
             return
         self.refresh_times.append(time.perf_counter() - t0)
-
-    def _snapshot_failed(self, exc: Exception) -> None:
-        """One tick's snapshot failed: the first failure of an error (its type and the line that
-        raised it) is logged with its traceback, its repeats counted and said once every
-        :data:`SNAPSHOT_FAILURE_SUMMARY_S` of ticks; the banner says the panes are stale."""
-        tb = exc.__traceback__
-        while tb is not None and tb.tb_next is not None:
-            tb = tb.tb_next
-        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else ""
-        key = (type(exc).__name__, where)
-        text = one_line(f"{type(exc).__name__}: {exc}", SNAPSHOT_ERROR_CHARS)
-        self._snap_failures += 1
-        if key != self._snap_error:
-            self._log_snapshot_repeats()
-            self._snap_error, self._snap_last = key, text
-            log.error("engine snapshot failed: the console shows the last good one until it works again",
-                      exc_info=exc)
-        else:
-            self._snap_last = text
-            self._snap_unlogged += 1
-            every = max(1, round(SNAPSHOT_FAILURE_SUMMARY_S * 1000 / self.cfg.ui.refresh_ms))
-            if self._snap_unlogged >= every:
-                self._log_snapshot_repeats()
-        main = self.main_screen
-        if self._banner_override is None and main is not None and main.is_mounted:
-            with contextlib.suppress(NoMatches):
-                main.show_banner(clip(f"DISPLAY STALE: the engine's snapshot fails ({text})") + "  (see Logs)",
-                                 "error")
-
-    def _log_snapshot_repeats(self) -> None:
-        if self._snap_unlogged:
-            log.warning("engine snapshot failed %d more times: %s", self._snap_unlogged, self._snap_last)
-            self._snap_unlogged = 0
-
-    def _snapshot_recovered(self) -> None:
-        """Logged once: the snapshot works again (the banner goes with the next apply)."""
-        more = f" ({self._snap_unlogged} more since the last line)" if self._snap_unlogged else ""
-        log.warning("engine snapshot works again after %d failed refreshes%s; last error: %s",
-                    self._snap_failures, more, self._snap_last)
-        self._snap_error, self._snap_failures, self._snap_unlogged = None, 0, 0
 
     def _apply_main(self, snap: EngineSnapshot) -> None:
         main = self.main_screen
