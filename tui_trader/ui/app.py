@@ -112,16 +112,19 @@ SNAPSHOT_FAILURE_SUMMARY_S = 60.0
 SNAPSHOT_ERROR_CHARS = 500
 
 
-class SnapshotFailures:
-    """The log of a snapshot that fails at UI ticks, counted in ticks (never a clock). An error's
+class RepeatedFailures:
+    """The log of a read of the engine (``what``: its snapshot, a chart's data) that fails at UI
+    ticks, counted in ticks (never a clock). An error's
     first failure (its type and the line that raised it) is logged with its traceback; its repeats
     are counted and said in one line at most once every ``every`` ticks; the first good snapshot
     after a logged failure is logged once. A snapshot that fails every other tick writes two lines
     a window, not two a tick; after ``every`` good ticks in a row the error is over, and its
     return gets its traceback again."""
 
-    def __init__(self, every: int) -> None:
+    def __init__(self, every: int, what: str, meanwhile: str) -> None:
         self.every = every
+        self.what = what
+        self.meanwhile = meanwhile  # what the console shows until it works again
         self.key: tuple[str, str] | None = None  # the error whose traceback was logged
         self.text = ""  # the last failure's text
         self.failing = False  # the last tick's snapshot failed
@@ -131,8 +134,9 @@ class SnapshotFailures:
         self.good_since = 0  # the first good tick since the last failure
         self.owe_recovery = False  # a failure line was logged since the last recovery line
 
-    def failed(self, exc: BaseException, tick: int) -> str:
-        """Count (and log, if due) one tick's failure; returns its text."""
+    def failed(self, exc: BaseException, tick: int, about: str = "") -> str:
+        """Count (and log, if due) one tick's failure (``about``: what it read, for its first
+        line); returns its text."""
         tb = exc.__traceback__
         while tb is not None and tb.tb_next is not None:
             tb = tb.tb_next
@@ -143,7 +147,7 @@ class SnapshotFailures:
         if key != self.key:
             self._repeats()
             self.key, self.text = key, text
-            log.error("engine snapshot failed: the console shows the last good one until it works again",
+            log.error("%s failed%s: %s until it works again", self.what, f" for {about}" if about else "", self.meanwhile,
                       exc_info=exc)
         else:
             self.text = text
@@ -167,13 +171,13 @@ class SnapshotFailures:
 
     def _repeats(self) -> None:
         if self.unlogged:
-            log.warning("engine snapshot failed %d more times: %s", self.unlogged, self.text)
+            log.warning("%s failed %d more times: %s", self.what, self.unlogged, self.text)
             self.unlogged = 0
 
     def _recovered(self) -> None:
         more = f" ({self.unlogged} more since the last line)" if self.unlogged else ""
-        log.warning("engine snapshot works again after %d failed refreshes%s; last error: %s",
-                    self.failures, more, self.text)
+        log.warning("%s works again after %d failed refreshes%s; last error: %s",
+                    self.what, self.failures, more, self.text)
         self.failures, self.unlogged, self.owe_recovery = 0, 0, False
 
 
@@ -317,8 +321,14 @@ class TuiTraderApp(App[int]):
         self._banner_override: tuple[str, str] | None = None
         self._logged_reason = ""  # the last banner reason logged whole (_clipped_reason)
         self._no_color_filters: dict[bool, LineFilter] = {True: NoColor(), False: Monochrome()}  # by ANSI theme
-        self._ticks = 0  # UI refreshes since the engine was ready: the clock of SnapshotFailures
-        self._snap_failures = SnapshotFailures(max(1, round(SNAPSHOT_FAILURE_SUMMARY_S * 1000 / cfg.ui.refresh_ms)))
+        # failing reads of the engine, logged by RepeatedFailures on the clock of their own timer's ticks
+        self._ticks = 0  # UI refreshes since the engine was ready
+        snap_every = max(1, round(SNAPSHOT_FAILURE_SUMMARY_S * 1000 / cfg.ui.refresh_ms))
+        self._snap_failures = RepeatedFailures(snap_every, "engine snapshot", "the console shows the last good one")
+        self._chart_ticks = 0  # chart refreshes since the engine was ready
+        chart_every = max(1, round(SNAPSHOT_FAILURE_SUMMARY_S / max(0.5, cfg.ui.chart_refresh_ms / 1000)))
+        self._history_failures = RepeatedFailures(chart_every, "symbol history", "its chart is not redrawn")
+        self._equity_failures = RepeatedFailures(chart_every, "equity curve", "its chart is not redrawn")
 
     # ------------------------------------------------------------------ setup
 
@@ -648,6 +658,7 @@ class TuiTraderApp(App[int]):
         """Redraw visible charts whose data changed (chart timer, ≤ 2 Hz)."""
         if not self.engine_ready.is_set():
             return
+        self._chart_ticks += 1
         with contextlib.suppress(NoMatches):  # torn down meanwhile
             self._refresh_charts()
 
@@ -655,12 +666,14 @@ class TuiTraderApp(App[int]):
         """``symbol``'s history; the KeyError when the session's market has no such symbol (a
         position or a signal restored from a book whose universe held it); None when it failed."""
         try:
-            return self.engine.symbol_history(symbol)
+            hist = self.engine.symbol_history(symbol)
         except KeyError as exc:  # no failure: nothing to log (at each chart tick, twice a second)
             return exc
-        except Exception:  # noqa: BLE001
-            log.exception("symbol history failed for %s", symbol)
+        except Exception as exc:  # noqa: BLE001 - logged once, then counted (at each chart tick)
+            self._history_failures.failed(exc, self._chart_ticks, symbol)
             return None
+        self._history_failures.ok(self._chart_ticks)
+        return hist
 
     def _refresh_charts(self) -> None:
         screen = self.screen
@@ -684,7 +697,12 @@ class TuiTraderApp(App[int]):
             elif hist is not None:
                 series, hl = price_z_series(hist)
                 chart.draw(history_key(hist), hist.ts_ms, series, hl, title=f"{sym}: z (left) · price (right)")
-        ts, eq = self.engine.equity_curve()
+        try:
+            ts, eq = self.engine.equity_curve()
+        except Exception as exc:  # noqa: BLE001 - from the timer, it ended the console
+            self._equity_failures.failed(exc, self._chart_ticks)
+            return
+        self._equity_failures.ok(self._chart_ticks)
         key = (int(ts.size), float(eq[-1]) if eq.size else 0.0)
         main.query_one("#equity-chart").draw(key, ts, [Series("equity", eq, "green")], title="equity")
 
