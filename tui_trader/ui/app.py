@@ -147,8 +147,8 @@ class RepeatedFailures:
         if key != self.key:
             self._repeats()
             self.key, self.text = key, text
-            log.error("%s failed%s: %s until it works again", self.what, f" for {about}" if about else "", self.meanwhile,
-                      exc_info=exc)
+            for_what = f" for {about}" if about else ""
+            log.error("%s failed%s: %s until it works again", self.what, for_what, self.meanwhile, exc_info=exc)
         else:
             self.text = text
             self.unlogged += 1
