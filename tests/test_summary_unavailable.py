@@ -55,7 +55,7 @@ async def test_a_feed_health_that_fails_leaves_the_summary_figure_unavailable_an
     with caplog.at_level(logging.WARNING, logger="tui_trader"):
         await h.stop()
     assert "could not save the session" not in caplog.text, caplog.text
-    assert "rejected messages is unavailable" in caplog.text, caplog.text
+    assert "rejected messages unavailable" in caplog.text, caplog.text
     ((ended, saved),) = _sessions(db)
     assert ended is not None and saved["rejected_messages"] is None and saved["periods"] == 1
 

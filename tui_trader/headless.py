@@ -304,7 +304,7 @@ def _feed_health(engine: Any) -> dict[str, Any]:
     try:
         return dict(engine.feed.health())
     except Exception as exc:  # noqa: BLE001 - the summary's feed figures are then unavailable
-        log.warning("run summary: the feed's health figures are unavailable: %s: %s", type(exc).__name__, exc)
+        log.warning("run summary: the feed's health figures unavailable (%s: %s)", type(exc).__name__, exc)
         return {}
 
 

@@ -295,5 +295,5 @@ def _figure(what: str, read: Callable[[], Any]) -> Any:
     try:
         return read()
     except Exception as exc:  # noqa: BLE001 - the summary is written at every stop, whatever one source says
-        log.warning("run summary: the %s is unavailable: %s: %s", what, type(exc).__name__, exc)
+        log.warning("run summary: %s unavailable (%s: %s)", what, type(exc).__name__, exc)
         return None
