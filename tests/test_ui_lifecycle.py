@@ -453,3 +453,12 @@ async def test_a_critical_alert_rings_the_bell_when_alerting_is_on(tmp_path):
             await pilot.pause()
             assert app.bells == (1 if alerting else 0)
             assert any("feed unhealthy" in str(n.message) for n in app._notifications)
+
+
+def test_the_console_waits_longer_for_a_quit_than_the_engine_can_take() -> None:
+    """A quit's engine.stop() runs its bounded waits one after the other (the feed, then the loop
+    and the commands still being applied, then the broker); the console's own limit must outlast
+    them all, or a quit behind a slow exchange is cut off before the book's storage is closed."""
+    from tui_trader import engine as engine_mod
+
+    assert app_module.TuiTraderApp.STOP_TIMEOUT_S > engine_mod.STOP_BOUND_S

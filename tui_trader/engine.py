@@ -229,6 +229,11 @@ AUDIT_BACKLOG_MAX = 1_000
 #: How long (s) a quit waits for the run loop's last event, a command being applied and an order in
 #: flight, together, before it closes storage (hosts bound stop()).
 STOP_WAIT_S = 10.0
+#: How long (s) a quit waits for the feed to stop, and later for the broker to (each bounded alone).
+FEED_STOP_S = 10.0
+BROKER_STOP_S = 10.0
+#: The longest a quit takes before storage closes, all its waits run out (hosts bound stop() above it).
+STOP_BOUND_S = FEED_STOP_S + STOP_WAIT_S + BROKER_STOP_S
 #: A live broker's offset to the exchange's clock is measured again by the health monitor once the
 #: last measurement is this old (engine time): one light request (weight 1) each 10 min.
 CLOCK_REMEASURE_MS = 10 * 60_000
@@ -881,7 +886,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if self._run_task is None:
             self._end_ahead()  # started with start_up(), never begun by run()
         try:
-            await asyncio.wait_for(self.feed.stop(), timeout=10)
+            await asyncio.wait_for(self.feed.stop(), timeout=FEED_STOP_S)
         except Exception as exc:  # noqa: BLE001
             log.warning("feed stop: %s", exc)
         task = self._run_task
@@ -945,7 +950,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._closing = True
         if self.broker is not None:
             try:
-                await asyncio.wait_for(self.broker.stop(), timeout=10)
+                await asyncio.wait_for(self.broker.stop(), timeout=BROKER_STOP_S)
             except Exception as exc:  # noqa: BLE001
                 log.warning("broker stop: %s", exc)
         try:

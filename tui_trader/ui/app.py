@@ -271,7 +271,9 @@ class TuiTraderApp(App[int]):
     # the emergency stop from anywhere: `E` is a letter while a dialog's field or the filter has the
     # focus, so it typed an "E" there; Ctrl+E comes before any widget (its "end of line" included)
     BINDINGS = [Binding("ctrl+e", "emergency_anywhere", "E-STOP", show=False, priority=True)]
-    STOP_TIMEOUT_S = 15.0
+    # above the engine's own bound on a quit (its feed, then its loop and commands, then its broker:
+    # 10 s each at most): at 15 s a quit behind a slow exchange was cut off before storage closed
+    STOP_TIMEOUT_S = 40.0
 
     def __init__(
         self,
