@@ -162,10 +162,16 @@ def _replay(stop: Any, run: Any, cb: Any) -> Any:
         loop, task = asyncio.get_running_loop(), asyncio.current_task()
         assert task is not None
 
+        def cancel_if_replaying() -> None:
+            # the replay may have ended between the signal and this turn of the loop (its last
+            # batches ran without a pause): the run is being stored then, never cut short
+            if replaying[0]:
+                task.cancel()
+
         def cancel() -> None:  # (in the signal handler: only scheduled, never run there)
             if replaying[0] and not cancelled[0]:
                 cancelled[0] = True
-                loop.call_soon_threadsafe(task.cancel)
+                loop.call_soon_threadsafe(cancel_if_replaying)
 
         stop.on_stop = cancel
         try:
