@@ -381,12 +381,16 @@ class _Jobs:
         return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
     def __enter__(self) -> _Jobs:
-        if self.processes > 1:
-            self._trap_signals()
-            self.pool = self._new_pool(self.workers)
-        else:  # one process: a signal noted, the sweep stops between its points
-            self._noted = NotedStop().__enter__()
-        self._report()  # the total is known before the first job ends (a bar shows 0/N, not 0/?)
+        try:
+            if self.processes > 1:
+                self._trap_signals()
+                self.pool = self._new_pool(self.workers)
+            else:  # one process: a signal noted, the sweep stops between its points
+                self._noted = NotedStop().__enter__()
+            self._report()  # the total is known before the first job ends (a bar shows 0/N, not 0/?)
+        except BaseException as exc:  # a failed start: its handlers given back, its pool stopped
+            self.__exit__(type(exc))
+            raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:

@@ -1,0 +1,72 @@
+"""Second review of the SIGTERM / SIGHUP stop of a backtest and of a one-process sweep.
+
+- A signal noted while the klines replay schedules the replay's cancel; the replay's last batches
+  may run before that turn of the loop comes (no pause between them): the cancel then landed in
+  the engine's stop or the run's storing, which is never to be cut short.
+- A sweep whose start failed (its first progress call, its pool) left its signal handlers
+  installed: a later SIGTERM was only noted, or raised KeyboardInterrupt anywhere, for the rest
+  of the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import pytest
+from test_backtest_followup_stop_signals import _backtest_args, _signal_self, default_signals  # noqa: F401
+from test_backtest_report import make_result
+
+from tui_trader.backtest import sweep
+from tui_trader.backtest.cli import main_backtest
+from tui_trader.cli import build_parser
+from tui_trader.config import Config
+
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX")
+
+
+def test_a_signal_just_before_the_replay_ends_does_not_cut_the_storing_short(
+    tmp_path: Path,
+    quiet: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    default_signals,  # noqa: F811
+) -> None:
+    from tui_trader.backtest import runner
+
+    seen: list[str] = []
+
+    async def last_batches(*_a, progress, **_k):
+        progress(99, 100)
+        _signal_self(signal.SIGTERM)  # the cancel is scheduled, not yet delivered ...
+        progress(100, 100)  # ... and the last batch replays without a pause: the replay is over
+        try:
+            await asyncio.sleep(0.01)  # the engine's stop, the run's storing
+        except asyncio.CancelledError:
+            seen.append("storing cut short")
+            raise
+        seen.append("stored")
+        return make_result(72)
+
+    monkeypatch.setattr(runner, "run_backtest", last_batches)
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):  # still stopped, after the storing
+        main_backtest(build_parser().parse_args(_backtest_args(tmp_path)), Config())
+    assert seen == ["stored"]
+    assert not (tmp_path / "new").exists()  # and no report file after the signal
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def _one(cfg, spec):
+    return {"total_return": 0.0, "sharpe": None, "max_drawdown": 0.0, "n_trades": 0}
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["one process", "a pool"])
+def test_a_sweep_whose_start_fails_gives_its_signals_back(default_signals, processes: int) -> None:  # noqa: F811
+    def progress(done: int, total: int) -> None:
+        raise RuntimeError("the progress display failed")
+
+    with pytest.raises(RuntimeError, match="the progress display failed"):
+        sweep.run_sweep(Config(), [("signal_generation.z_score_threshold", [1.0, 2.0])], _one,
+                        processes=processes, progress=progress)  # fmt: skip
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
