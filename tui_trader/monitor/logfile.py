@@ -206,18 +206,21 @@ class _LogFile(logging.handlers.RotatingFileHandler):
             os.close(lock)  # releases the lock
 
 
-def _no_fifo_without_reader(path: Path) -> None:
+def _no_fifo_without_reader(path: Path) -> int | None:
     """Raise ENXIO when ``path`` is a FIFO no process reads (a log shipper not running): opening
-    it to write waited for a reader, so the run hung before it started, without a word."""
+    it to write waited for a reader, so the run hung before it started, without a word. For a
+    FIFO that has a reader, returns the descriptor of the probe's own (non-blocking) open, for the
+    caller to close only once the handler has opened the FIFO: closed before, the FIFO had no
+    writer left, and a reader that stops at the end of its input (``cat``) was gone by then, the
+    handler's open waiting for another one, the run hung again. None for anything else."""
     try:
         if not stat.S_ISFIFO(os.stat(path).st_mode):
-            return
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            return None
+        return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
     except OSError as exc:
         if exc.errno == errno.ENXIO:
             raise OSError(errno.ENXIO, "a FIFO that no process reads") from None
-        return  # (no such file yet, or not readable here: the open that follows says so)
-    os.close(fd)
+        return None  # (no such file yet, or not readable here: the open that follows says so)
 
 
 def attach_log_file(cfg: Config) -> Path | None:
@@ -235,8 +238,12 @@ def attach_log_file(cfg: Config) -> Path | None:
         return None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _no_fifo_without_reader(path)
-        handler = _LogFile(path)
+        probe = _no_fifo_without_reader(path)
+        try:
+            handler = _LogFile(path)
+        finally:
+            if probe is not None:
+                os.close(probe)
     except (OSError, ValueError) as exc:  # (ValueError: an embedded NUL)
         _say(f"warning: no log file ({path!s}: {getattr(exc, 'strerror', None) or exc})")
         return None

@@ -1,0 +1,62 @@
+"""Second review of the log file on a FIFO: the probe that finds whether a process reads it (so
+that the run does not hang waiting for one) must not itself end the reader's input."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+import tui_trader.monitor.logfile as logfile
+from tui_trader.config import Config
+from tui_trader.monitor.logfile import attach_log_file, detach_log_file
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_the_reader_of_a_fifo_never_sees_its_input_end_before_the_log_opens(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # the probe opened the FIFO and closed it before the log's own open: in between the FIFO had
+    # no writer, and a reader that stops at the end of its input (`cat fifo > shipped.log`) saw it
+    # end and was gone, the log's open then waiting for another reader: the run hung
+    monkeypatch.delenv("TUI_TRADER_LOG_FILE", raising=False)
+    fifo = tmp_path / "ship.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    what_the_reader_saw: list[str] = []
+    opened = logfile._LogFile.__init__
+
+    def open_log(self, path: Path) -> None:
+        try:  # what the reader finds just before the log's own open
+            what_the_reader_saw.append("the end of its input" if os.read(reader, 4096) == b"" else "data")
+        except BlockingIOError:
+            what_the_reader_saw.append("nothing yet, a writer still there")
+        opened(self, path)
+
+    monkeypatch.setattr(logfile._LogFile, "__init__", open_log)
+    try:
+        assert attach_log_file(Config.model_validate({"monitoring": {"log_file": str(fifo)}})) == fifo
+        assert what_the_reader_saw == ["nothing yet, a writer still there"]
+        logging.getLogger("tui_trader.engine").warning("to the shipper")
+        assert b"to the shipper" in os.read(reader, 4096)
+    finally:
+        detach_log_file()
+        os.close(reader)
+
+
+def test_a_regular_log_file_is_opened_blocking(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # the FIFO's non-blocking probe is for a FIFO alone: a log file is written as any other
+    fcntl = pytest.importorskip("fcntl")
+
+    monkeypatch.delenv("TUI_TRADER_LOG_FILE", raising=False)
+    path = tmp_path / "t.log"
+    try:
+        assert attach_log_file(Config.model_validate({"monitoring": {"log_file": str(path)}})) == path
+        handler = next(
+            h for h in logging.getLogger("tui_trader").handlers if h.get_name() == "tui-trader-file"
+        )
+        assert not fcntl.fcntl(handler.stream.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
+    finally:
+        detach_log_file()
