@@ -69,7 +69,7 @@ from tui_trader.events import (
 )
 from tui_trader.models import EngineState, Source
 from tui_trader.ui.commands import TraderCommands
-from tui_trader.ui.format import fmt_money, fmt_price, fmt_qty, one_line
+from tui_trader.ui.format import fmt_money, fmt_price, fmt_qty, fmt_when, one_line
 from tui_trader.ui.palette import Palette
 from tui_trader.ui.screens.detail import NOT_TRADED, SymbolDetailScreen
 from tui_trader.ui.screens.help import DETAIL_KEYS, HelpScreen
@@ -110,6 +110,14 @@ SYMBOL_TABLES = ("prices", "leaderboard", "positions", "signals")
 SNAPSHOT_FAILURE_SUMMARY_S = 60.0
 #: The longest error text a summary line (and the stale banner, clipped further) repeats.
 SNAPSHOT_ERROR_CHARS = 500
+
+
+def _error_text(exc: BaseException) -> str:
+    """``Type: message`` of ``exc``; its type alone when its message itself raises."""
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:  # noqa: BLE001 - a broken __str__ must not break the handling of its error
+        return f"{type(exc).__name__} (its message could not be read)"
 
 
 class RepeatedFailures:
@@ -321,6 +329,7 @@ class TuiTraderApp(App[int]):
         self._chart_keys: dict[str, object] = {}
         self._ui_timers: list[Any] = []
         self._banner_override: tuple[str, str] | None = None
+        self._stale_note = ""  # the last order key's snapshot failed: its dialog says so (_snapshot)
         self._logged_reason = ""  # the last banner reason logged whole (_clipped_reason)
         self._no_color_filters: dict[bool, LineFilter] = {True: NoColor(), False: Monochrome()}  # by ANSI theme
         # failing reads of the engine, logged by RepeatedFailures on the clock of their own timer's ticks
@@ -800,10 +809,26 @@ class TuiTraderApp(App[int]):
         if not self.engine_ready.is_set():
             self.notify(STARTING_UP, title="Starting up", severity="warning")
             return None
+        self._stale_note = ""
         try:
             return self.engine.snapshot()
-        except Exception:  # noqa: BLE001
-            return self.last_snapshot
+        except Exception as exc:  # noqa: BLE001 - the UI timer logs it (RepeatedFailures)
+            last = self.last_snapshot
+            error = clip(_error_text(exc), 80)
+            if last is None:
+                self.notify(f"the engine's snapshot fails ({error}) and there is no earlier one: try again; see Logs",
+                            title="Display stale", severity="error", timeout=8)
+                return None
+            # its figures were used without a word: an operator could buy or sell on old prices
+            when = fmt_when(last.ts_ms, self._engine_time_ms())
+            self._stale_note = (f"STALE: the engine's snapshot fails ({error}); the figures here are the last "
+                                f"good snapshot's, of {when}")
+            return last
+
+    def _dialog(self, screen: Any, callback: Callable[[Any], Any]) -> None:
+        """Open an order key's dialog, saying so when its figures are stale (:meth:`_snapshot`)."""
+        screen.stale_note = self._stale_note
+        self.push_screen(screen, callback=callback)
 
     @_engine_key
     def action_start(self) -> None:
@@ -857,9 +882,10 @@ class TuiTraderApp(App[int]):
     def action_abandon_order(self) -> None:
         """The engine command ``AbandonOrder`` (command palette only): the order id is prefilled
         with the one the reconciliation could not settle because its symbol is no longer listed."""
+        self._stale_note = ""
         snap = self._snapshot() if self.engine_ready.is_set() else self.last_snapshot
         unlisted = {} if snap is None else dict(snap.unlisted_orders)
-        self.push_screen(AbandonOrderScreen(unlisted), callback=self._submit_if)
+        self._dialog(AbandonOrderScreen(unlisted), self._submit_if)
 
     @_order_key
     def action_buy(self) -> None:
@@ -875,8 +901,7 @@ class TuiTraderApp(App[int]):
         pct = Decimal(str(self.cfg.risk_management.max_position_percent)) / 100
         default = min(Decimal(str(pf.equity)) * pct, pf.cash) if pf.equity > 0 else Decimal(0)
         default = max(default, Decimal(0)).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
-        self.push_screen(BuyScreen(sym, fmt_price(price), default, pf.quote_asset, cash=pf.cash),
-                         callback=self._submit_if)
+        self._dialog(BuyScreen(sym, fmt_price(price), default, pf.quote_asset, cash=pf.cash), self._submit_if)
 
     @_order_key
     def action_sell(self) -> None:
@@ -888,8 +913,7 @@ class TuiTraderApp(App[int]):
         if pos is None:
             self.notify(f"no open position in {sym}", severity="warning")
             return
-        self.push_screen(SellScreen(sym, f"{fmt_qty(pos.quantity)} @ {fmt_price(pos.avg_entry)}"),
-                         callback=self._submit_if)
+        self._dialog(SellScreen(sym, f"{fmt_qty(pos.quantity)} @ {fmt_price(pos.avg_entry)}"), self._submit_if)
 
     @_order_key
     def action_flatten(self) -> None:
@@ -900,9 +924,9 @@ class TuiTraderApp(App[int]):
         if n == 0:  # nothing to confirm ("Close all 0 open position(s)?")
             self.notify("no open positions: nothing to flatten", title="Flatten all", severity="warning")
             return
-        self.push_screen(
+        self._dialog(
             ConfirmScreen("Flatten all", f"Close all {n} open position(s) at market now?", "Flatten", danger=True),
-            callback=lambda ok: ok and self.submit(FlattenAll(source=Source.UI)),
+            lambda ok: ok and self.submit(FlattenAll(source=Source.UI)),
         )
 
     @_order_key
@@ -911,6 +935,8 @@ class TuiTraderApp(App[int]):
         snap = self._snapshot()
         if not sym or snap is None:
             return
+        if self._stale_note:  # the lock or unlock is chosen from the last good snapshot's locks
+            self.notify(self._stale_note, title="Lock: display stale", severity="warning", timeout=8)
         self.submit(LockSymbol(source=Source.UI, symbol=sym, locked=sym not in snap.locked))
 
     @_order_key
@@ -919,8 +945,8 @@ class TuiTraderApp(App[int]):
         if snap is None:
             return
         current = snap.leaderboard.threshold
-        self.push_screen(ThresholdScreen(current),
-                         callback=lambda v: v is not None and self.submit(SetZThreshold(source=Source.UI, value=v)))
+        self._dialog(ThresholdScreen(current),
+                     lambda v: v is not None and self.submit(SetZThreshold(source=Source.UI, value=v)))
 
     def action_help(self) -> None:
         """The keys of the screen shown: the main screen's, or the symbol detail's (its own few)."""

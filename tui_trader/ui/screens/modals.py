@@ -95,6 +95,9 @@ class _Dialog(ModalScreen):
     confirm_label = "OK"
     confirm_variant = "primary"
     _dismissed = False  # set by finish(): the dialog was dismissed already
+    #: Set by the app before the dialog opens when the engine's snapshot failed and its figures are
+    #: the last good snapshot's: said above them, so no one acts on stale prices unaware.
+    stale_note = ""
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -102,6 +105,8 @@ class _Dialog(ModalScreen):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(self.title_text, classes="dialog-title")
+            if self.stale_note:
+                yield Label(self.stale_note, id="stale", classes="dialog-error")
             yield from self.compose_body()
             yield Label("", id="error", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
