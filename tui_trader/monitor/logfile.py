@@ -60,7 +60,12 @@ class _OneLineFormatter(logging.Formatter):
         try:
             text = super().format(record)
         except Exception as exc:  # noqa: BLE001 - see _unformatted
-            text = super().format(_unformatted(record, exc))
+            clone = _unformatted(record, exc)
+            try:  # with its traceback: a log.exception whose arguments did not fit lost it
+                text = super().format(clone)
+            except Exception:  # noqa: BLE001 - the traceback or the stack could not be formatted either
+                clone.exc_info = clone.exc_text = clone.stack_info = None
+                text = super().format(clone)
         return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
@@ -75,7 +80,6 @@ def _unformatted(record: logging.LogRecord, exc: Exception) -> logging.LogRecord
     except Exception:  # noqa: BLE001 - a message object whose str() raises too
         template = f"<{type(record.msg).__name__}>"
     clone.msg, clone.args = f"{template} [not formatted: {type(exc).__name__}: {exc}]", None
-    clone.exc_info = clone.exc_text = clone.stack_info = None
     return clone
 
 

@@ -1,10 +1,12 @@
-"""Second review of the log file on a FIFO: the probe that finds whether a process reads it (so
-that the run does not hang waiting for one) must not itself end the reader's input."""
+"""Second review of the log file. On a FIFO: the probe that finds whether a process reads it (so
+that the run does not hang waiting for one) must not itself end the reader's input.
+A record that cannot be formatted keeps its traceback."""
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,30 @@ def test_a_regular_log_file_is_opened_blocking(monkeypatch: pytest.MonkeyPatch, 
         assert not fcntl.fcntl(handler.stream.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
     finally:
         detach_log_file()
+
+
+def _format(record: logging.LogRecord) -> str:
+    return logfile._OneLineFormatter(logfile._FORMAT, logfile._DATE_FORMAT).format(record)
+
+
+def test_an_exception_logged_with_arguments_that_do_not_fit_keeps_its_traceback() -> None:
+    # the record written as its template and the reason (df86e82) lost its traceback: of a
+    # log.exception, the one part that said what had failed
+    try:
+        raise ZeroDivisionError("the cause")
+    except ZeroDivisionError:
+        record = logging.getLogger("tui_trader.engine").makeRecord(
+            "tui_trader.engine", logging.ERROR, __file__, 1, "order %s failed: %s", ("x",), sys.exc_info()
+        )
+    text = _format(record)
+    assert "order %s failed: %s [not formatted: TypeError" in text
+    assert "Traceback (most recent call last):" in text and "ZeroDivisionError: the cause" in text
+    assert "\n" not in text  # still one line
+
+
+def test_a_record_whose_stack_cannot_be_formatted_either_is_still_written() -> None:
+    record = logging.LogRecord("tui_trader.engine", logging.ERROR, __file__, 1, "odd %s %s", ("x",), None)
+    record.stack_info = 5  # type: ignore[assignment] - not a text: formatting it raises
+    assert _format(record).endswith(
+        "odd %s %s [not formatted: TypeError: not enough arguments for format string]"
+    )
