@@ -89,3 +89,44 @@ def test_a_record_whose_stack_cannot_be_formatted_either_is_still_written() -> N
     assert _format(record).endswith(
         "odd %s %s [not formatted: TypeError: not enough arguments for format string]"
     )
+
+
+class _CloseFails:
+    """A log file's stream whose close fails (on a full disk the flush of a line left in its
+    buffer does), closed all the same, as a real file's is."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+    def close(self) -> None:
+        self._stream.close()
+        raise OSError(28, "No space left on device")
+
+
+def test_a_file_replaced_whose_old_stream_fails_to_close_is_followed_all_the_same(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the file moved away (logrotate, another process's rotation, a full disk's log deleted) and
+    # the old stream's close failing: the handler kept the closed stream, and every later line was
+    # lost for the rest of the run ("I/O operation on closed file")
+    monkeypatch.delenv("TUI_TRADER_LOG_FILE", raising=False)
+    path = tmp_path / "t.log"
+    log = logging.getLogger("tui_trader.engine")
+    try:
+        assert attach_log_file(Config.model_validate({"monitoring": {"log_file": str(path)}})) == path
+        handler = next(
+            h for h in logging.getLogger("tui_trader").handlers if h.get_name() == "tui-trader-file"
+        )
+        log.warning("before")
+        handler.stream = _CloseFails(handler.stream)
+        path.rename(tmp_path / "t.log.moved")
+        log.warning("after 1")
+        log.warning("after 2")
+    finally:
+        detach_log_file()
+    lines = path.read_text().splitlines()
+    assert [line.rsplit(": ", 1)[-1] for line in lines] == ["after 1", "after 2"]
+    assert "cannot write" not in capsys.readouterr().err

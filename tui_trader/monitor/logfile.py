@@ -157,8 +157,11 @@ class _LogFile(logging.handlers.RotatingFileHandler):
         return (on_disk.st_dev, on_disk.st_ino) != (mine.st_dev, mine.st_ino)
 
     def _reopen(self) -> None:
-        self.stream.close()
-        self.stream = None  # (if opening fails, the next record tries again)
+        stream, self.stream = self.stream, None  # (if opening fails, the next record tries again)
+        # its close failing (a line left in its buffer by a full disk: already counted lost) closes
+        # it all the same: kept, the closed stream lost every later line for the rest of the run
+        with suppress(OSError):
+            stream.close()
         self.stream = self._open()
 
     def shouldRollover(self, record: logging.LogRecord) -> bool:  # noqa: N802 - logging's name
