@@ -149,7 +149,7 @@ class RepeatedFailures:
         while tb is not None and tb.tb_next is not None:
             tb = tb.tb_next
         key = (type(exc).__name__, f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "")
-        text = one_line(f"{type(exc).__name__}: {exc}", SNAPSHOT_ERROR_CHARS)
+        text = one_line(_error_text(exc), SNAPSHOT_ERROR_CHARS)
         self.failing = True
         self.failures += 1
         if key != self.key:
@@ -340,6 +340,7 @@ class TuiTraderApp(App[int]):
         chart_every = max(1, round(SNAPSHOT_FAILURE_SUMMARY_S / max(0.5, cfg.ui.chart_refresh_ms / 1000)))
         self._history_failures = RepeatedFailures(chart_every, "symbol history", "its chart is not redrawn")
         self._equity_failures = RepeatedFailures(chart_every, "equity curve", "its chart is not redrawn")
+        self._redraw_failures = RepeatedFailures(chart_every, "chart redraw", "the charts are not redrawn")
 
     # ------------------------------------------------------------------ setup
 
@@ -670,8 +671,14 @@ class TuiTraderApp(App[int]):
         if not self.engine_ready.is_set():
             return
         self._chart_ticks += 1
-        with contextlib.suppress(NoMatches):  # torn down meanwhile
+        try:
             self._refresh_charts()
+        except NoMatches:  # torn down meanwhile
+            return
+        except Exception as exc:  # noqa: BLE001 - data the chart cannot draw: from the timer, it ended the console
+            self._redraw_failures.failed(exc, self._chart_ticks)
+            return
+        self._redraw_failures.ok(self._chart_ticks)
 
     def _history(self, symbol: str) -> SymbolHistory | None | KeyError:
         """``symbol``'s history; the KeyError when the session's market has no such symbol (a

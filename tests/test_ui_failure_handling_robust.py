@@ -1,0 +1,67 @@
+"""The handling of a failing read of the engine must not fail itself: an error whose message
+raises (a broken ``__str__``) raised again from the refresh timer's handler, and an exception
+out of a timer's callback ends the whole console."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from test_ui_snapshot_failures import _banner, _console
+
+
+class _Unprintable(RuntimeError):
+    def __str__(self) -> str:
+        raise ValueError("no text")
+
+
+def _raise_unprintable(*_a, **_k):
+    raise _Unprintable()
+
+
+async def test_a_snapshot_error_whose_message_raises_is_still_handled(tmp_path):
+    async with _console(tmp_path) as (app, pilot, handler):
+        app.engine.snapshot = _raise_unprintable
+        for _ in range(3):
+            app.refresh_from_engine()  # raised from here: from the timer, it ended the console
+        await pilot.pause()
+        assert app.is_running
+        shown, text = _banner(app)
+        assert shown and "STALE" in text and "_Unprintable" in text
+        assert [r.exc_info[0] for r in handler.snapshot_lines() if r.exc_info] == [_Unprintable]
+
+
+async def test_a_chart_error_whose_message_raises_is_still_handled(tmp_path):
+    async with _console(tmp_path) as (app, pilot, handler):
+        app.engine.equity_curve = _raise_unprintable
+        app.refresh_charts()
+        await pilot.pause()
+        assert app.is_running
+        assert [r.exc_info[0] for r in handler.records if "equity" in r.getMessage() and r.exc_info] == [
+            _Unprintable
+        ]
+
+
+async def test_chart_data_the_chart_cannot_draw_does_not_end_the_console(tmp_path):
+    """A history whose times and prices differ in length (read mid-update): the price chart's
+    draw raised out of the chart timer's callback, which ends the console."""
+    async with _console(tmp_path) as (app, pilot, handler):
+        good = app.engine.symbol_history
+
+        def torn(symbol):
+            h = good(symbol)
+            return dataclasses.replace(h, ts_ms=h.ts_ms[:-3])
+
+        app.engine.symbol_history = torn
+        for _ in range(3):
+            app.refresh_charts()
+        await pilot.pause()
+        assert app.is_running
+        redraw = [r for r in handler.records if "chart redraw" in r.getMessage()]
+        assert len([r for r in redraw if r.exc_info]) == 1
+
+        app.engine.symbol_history = good
+        app.refresh_charts()
+        await pilot.pause()
+        assert any(
+            "works again" in r.getMessage() for r in handler.records if "chart redraw" in r.getMessage()
+        )
