@@ -130,3 +130,27 @@ def test_a_file_replaced_whose_old_stream_fails_to_close_is_followed_all_the_sam
     lines = path.read_text().splitlines()
     assert [line.rsplit(": ", 1)[-1] for line in lines] == ["after 1", "after 2"]
     assert "cannot write" not in capsys.readouterr().err
+
+
+def test_a_rotation_whose_close_fails_loses_no_more_than_that(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # the rotation closes the stream first: its close failing (a full disk) left the handler with
+    # the closed stream, and every later line was lost for the rest of the run
+    monkeypatch.delenv("TUI_TRADER_LOG_FILE", raising=False)
+    monkeypatch.setattr(logfile, "LOG_MAX_BYTES", 2_000)
+    path = tmp_path / "t.log"
+    log = logging.getLogger("tui_trader.engine")
+    try:
+        assert attach_log_file(Config.model_validate({"monitoring": {"log_file": str(path)}})) == path
+        handler = next(
+            h for h in logging.getLogger("tui_trader").handlers if h.get_name() == "tui-trader-file"
+        )
+        log.warning("x" * 1_500)
+        handler.stream = _CloseFails(handler.stream)
+        log.warning("y" * 1_500)  # rotates first
+        log.warning("after")
+    finally:
+        detach_log_file()
+    written = "".join(p.read_text() for p in tmp_path.glob("t.log*"))
+    assert "after" in written

@@ -156,12 +156,17 @@ class _LogFile(logging.handlers.RotatingFileHandler):
         mine = os.fstat(fd)
         return (on_disk.st_dev, on_disk.st_ino) != (mine.st_dev, mine.st_ino)
 
+    def _drop_stream(self) -> None:
+        """Close the stream and forget it (the next record opens the path again). Its close failing
+        (a line left in its buffer by a full disk: already counted lost) closes it all the same:
+        kept, the closed stream lost every later line for the rest of the run."""
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            with suppress(OSError):
+                stream.close()
+
     def _reopen(self) -> None:
-        stream, self.stream = self.stream, None  # (if opening fails, the next record tries again)
-        # its close failing (a line left in its buffer by a full disk: already counted lost) closes
-        # it all the same: kept, the closed stream lost every later line for the rest of the run
-        with suppress(OSError):
-            stream.close()
+        self._drop_stream()  # (if opening fails, the next record tries again)
         self.stream = self._open()
 
     def shouldRollover(self, record: logging.LogRecord) -> bool:  # noqa: N802 - logging's name
@@ -197,6 +202,7 @@ class _LogFile(logging.handlers.RotatingFileHandler):
 
     def _rollover(self) -> None:
         if fcntl is None or self.stream is None:
+            self._drop_stream()  # (as the rollover would, a failed close kept)
             super().doRollover()
             return
         # the lock is on the open file itself, held through the renames by a duplicate descriptor
@@ -208,6 +214,7 @@ class _LogFile(logging.handlers.RotatingFileHandler):
             if self._replaced():
                 self._reopen()
             else:
+                self._drop_stream()  # (as the rollover would, a failed close kept)
                 super().doRollover()
         finally:
             os.close(lock)  # releases the lock
