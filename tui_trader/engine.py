@@ -2314,11 +2314,15 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             if cmd.source is not Source.UI:  # never automatic: the operator's decision alone
                 return CommandResult(False, "only the operator abandons an order")
             async with self._trade_lock:  # (no order of this session is in flight meanwhile)
+                if self._stopping:  # it waited for an order in flight while the engine began to stop
+                    return CommandResult(False, "engine is not running (stopping)")
                 return await self._abandon_order(str(cmd.client_order_id), cmd.source)
         if isinstance(cmd, AcceptAccount):
             # not while an order is in flight: the account would already show its fill, and the book
             # would be cut by it as if sold outside tui-trader, then book the same sale again
             async with self._trade_lock:
+                if self._stopping:  # as a manual order: the quit waits for it, it changes nothing
+                    return CommandResult(False, "engine is not running (stopping)")
                 return await self._accept_account(cmd.source)
         return CommandResult(False, f"unknown command {type(cmd).__name__}")
 
