@@ -70,3 +70,20 @@ def test_a_sweep_whose_start_fails_gives_its_signals_back(default_signals, proce
                         processes=processes, progress=progress)  # fmt: skip
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+
+
+def test_a_noted_stop_interrupted_while_it_installs_gives_back_what_it_installed(
+    monkeypatch: pytest.MonkeyPatch,
+    default_signals,  # noqa: F811
+) -> None:
+    real = signal.signal
+
+    def ctrl_c_at_the_second(sig, handler):
+        if sig == signal.SIGHUP and handler not in (signal.SIG_DFL, signal.SIG_IGN):
+            raise KeyboardInterrupt  # a Ctrl-C landing between the two installs
+        return real(sig, handler)
+
+    monkeypatch.setattr(sweep.signal, "signal", ctrl_c_at_the_second)
+    with pytest.raises(KeyboardInterrupt), sweep.NotedStop():
+        pass
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

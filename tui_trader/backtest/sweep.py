@@ -325,9 +325,13 @@ class NotedStop:
 
     def __enter__(self) -> NotedStop:
         if threading.current_thread() is threading.main_thread():
-            for sig in STOP_SIGNALS:
-                if signal.getsignal(sig) is signal.SIG_DFL:
-                    self._old[sig] = signal.signal(sig, self._note)
+            try:
+                for sig in STOP_SIGNALS:
+                    if signal.getsignal(sig) is signal.SIG_DFL:
+                        self._old[sig] = signal.signal(sig, self._note)
+            except BaseException:  # (a Ctrl-C between the two): the one installed is given back
+                self.__exit__()
+                raise
         return self
 
     def __exit__(self, *exc: object) -> None:
