@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from test_ui_snapshot_failures import _banner, _console
+from test_ui_snapshot_failures import _banner, _console, _failing
+
+from tui_trader.events import EmergencyStop
+from tui_trader.models import Source
 
 
 class _Unprintable(RuntimeError):
@@ -65,3 +68,28 @@ async def test_chart_data_the_chart_cannot_draw_does_not_end_the_console(tmp_pat
         assert any(
             "works again" in r.getMessage() for r in handler.records if "chart redraw" in r.getMessage()
         )
+
+
+async def test_the_stale_banner_keeps_an_emergency_stop_in_view(tmp_path):
+    """The DISPLAY STALE banner replaced the EMERGENCY STOP one: the stop went out of view while
+    the snapshot failed, and nothing on the banner said trading was stopped."""
+    async with _console(tmp_path) as (app, pilot, _handler):
+        res = await app.engine.submit(EmergencyStop(source=Source.UI, reason="exchange outage"))
+        assert res.ok
+        app.refresh_from_engine()
+        await pilot.pause()
+        assert "EMERGENCY STOP: exchange outage" in _banner(app)[1]
+
+        good = app.engine.snapshot
+        app.engine.snapshot = _failing(RuntimeError, "book view broken")
+        app.refresh_from_engine()
+        await pilot.pause()
+        shown, text = _banner(app)
+        assert shown and "EMERGENCY STOP: exchange outage" in text
+        assert "DISPLAY STALE" in text and "book view broken" in text
+
+        app.engine.snapshot = good
+        app.refresh_from_engine()
+        await pilot.pause()
+        shown, text = _banner(app)
+        assert "EMERGENCY STOP: exchange outage" in text and "STALE" not in text

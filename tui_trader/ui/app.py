@@ -571,9 +571,12 @@ class TuiTraderApp(App[int]):
             text = self._snap_failures.failed(exc, self._ticks)
             main = self.main_screen
             if self._banner_override is None and main is not None and main.is_mounted:
+                stale = clip(f"DISPLAY STALE: the engine's snapshot fails ({text})") + "  (see Logs)"
+                last = self.last_snapshot
+                # the last state seen (an emergency stop) stays first: the stale line alone hid it
+                state = self._state_banner(last)[0] if last is not None else ""
                 with contextlib.suppress(NoMatches):  # (the next good snapshot's apply replaces it)
-                    main.show_banner(clip(f"DISPLAY STALE: the engine's snapshot fails ({text})") + "  (see Logs)",
-                                     "error")
+                    main.show_banner(f"{state} · {stale}" if state else stale, "error")
             return
         self._snap_failures.ok(self._ticks)
         self.last_snapshot = snap
@@ -621,21 +624,21 @@ class TuiTraderApp(App[int]):
             fallback = None if self._prices.filter_text else snap.market.symbols[0]
             self.selected_symbol = self._prices.selected_key or fallback
         override = self._banner_override
-        if override is not None:
-            main.show_banner(*override)
-        elif snap.state == EngineState.EMERGENCY_STOPPED:
+        main.show_banner(*(override if override is not None else self._state_banner(snap)))
+
+    def _state_banner(self, snap: EngineSnapshot) -> tuple[str, str]:
+        """The banner of ``snap``'s engine state (empty text: none)."""
+        if snap.state == EngineState.EMERGENCY_STOPPED:
             reason = self._clipped_reason("emergency stop", snap.state_reason or "stopped")
-            main.show_banner(f"EMERGENCY STOP: {reason} — R resets", "error")
-        elif snap.state == EngineState.REDUCING:
-            main.show_banner(f"REDUCING (exits only): {self._clipped_reason('reducing', snap.state_reason)}",
-                             "warning")
-        elif snap.state == EngineState.STOPPED and snap.positions:
+            return f"EMERGENCY STOP: {reason} — R resets", "error"
+        if snap.state == EngineState.REDUCING:
+            return f"REDUCING (exits only): {self._clipped_reason('reducing', snap.state_reason)}", "warning"
+        if snap.state == EngineState.STOPPED and snap.positions:
             # after an emergency reset (or a book left so): nothing protects what is held, and
             # nothing on screen said so; x and F close without a start (875ca3d)
-            main.show_banner(f"STOPPED with {len(snap.positions)} open position(s): no stop loss or profit target "
-                             "runs until s starts trading; x / F close them", "warning")
-        else:
-            main.show_banner("", "info")
+            return (f"STOPPED with {len(snap.positions)} open position(s): no stop loss or profit target "
+                    "runs until s starts trading; x / F close them", "warning")
+        return "", "info"
 
     def _clipped_reason(self, what: str, reason: str) -> str:
         """``reason`` as the banner shows it (:func:`clip`). A reason it cuts is logged whole, once:
