@@ -140,7 +140,7 @@ from tui_trader.execution.circuit import OPEN as CIRCUIT_OPEN
 from tui_trader.execution.circuit import CircuitBreaker
 from tui_trader.execution.client_ids import make_client_order_id
 from tui_trader.execution.filters import fill_fee, quantize_qty, round_to_step, to_decimal
-from tui_trader.execution.order_manager import NOT_LISTED, OrderManager
+from tui_trader.execution.order_manager import NOT_LISTED, NOT_SENT, OrderManager
 from tui_trader.market.feed import MarketFeed
 from tui_trader.models import (
     EngineState,
@@ -1597,6 +1597,12 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         )
         self.counters["orders"] += 1
         await self.record_intent(order)
+        if self.sm.state is EngineState.EMERGENCY_STOPPED and not emergency_close:
+            # a stop answered while the intent was stored: as the order manager's halt, not sent
+            order.status, order.error = OrderStatus.CANCELED, f"{NOT_SENT}: emergency stop"
+            order.updated_ms = self.clock.now_ms()
+            await self.record_update(order, [])
+            return order
         proceeds = qty * price
         fee = fill_fee(proceeds, to_decimal(self.cfg.broker.fee_rate))
         order.status, order.executed_qty, order.avg_price = OrderStatus.FILLED, qty, price
