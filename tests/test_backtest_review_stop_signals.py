@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from pathlib import Path
 
@@ -87,3 +88,41 @@ def test_a_noted_stop_interrupted_while_it_installs_gives_back_what_it_installed
     with pytest.raises(KeyboardInterrupt), sweep.NotedStop():
         pass
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_second_signal_while_the_pool_stops_does_not_leave_a_worker_running(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    default_signals,  # noqa: F811
+) -> None:
+    # the first SIGTERM's KeyboardInterrupt stops the workers; a second one (a `kill` repeated,
+    # a service manager's) raised another KeyboardInterrupt inside that stop: the held worker
+    # ran on, and the exit waited for its point
+    from test_backtest_sweep import Z, _alive, _started, toy_runner
+
+    def progress(done: int, total: int) -> None:
+        if done:  # the quick point is in: the signal while the other is held
+            _started(tmp_path, 1)
+            _signal_self(signal.SIGTERM)
+
+    kill_workers = sweep._Jobs._kill_workers
+
+    def signalled_again(self) -> None:
+        _signal_self(signal.SIGTERM)
+        kill_workers(self)
+
+    monkeypatch.setattr(sweep._Jobs, "_kill_workers", signalled_again)
+    spec = {"hold_z": [2.0], "marks": str(tmp_path), "hold": 30.0}
+    pids: list[int] = []
+    try:
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            sweep.run_sweep(
+                Config(), [(Z, [1.0, 2.0])], toy_runner, processes=2, progress=progress, data_spec=spec
+            )
+        pids = _started(tmp_path, 1)
+        assert [p for p in pids if _alive(p)] == []
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        for p in pids or _started(tmp_path, 1):  # the test's own worker, if the sweep left it
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)

@@ -309,6 +309,10 @@ def _stop(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"{signal.Signals(signum).name}")
 
 
+def _stopping(_signum: int, _frame: Any) -> None:
+    """SIGTERM / SIGHUP while a sweep's workers are being stopped: nothing more to do."""
+
+
 class NotedStop:
     """SIGTERM / SIGHUP (``STOP_SIGNALS``) noted, never raised where they land (a KeyboardInterrupt
     raised at whatever line was running was swallowed by the cleanup it landed in): the work
@@ -401,6 +405,11 @@ class _Jobs:
         try:
             if self.pool is not None:
                 if exc_type is not None and not issubclass(exc_type, Exception):
+                    # a second SIGTERM / SIGHUP while they are stopped: the stop is under way, its
+                    # KeyboardInterrupt cut it short, the workers left running (the exit then
+                    # waiting for their points)
+                    for sig in self._handlers:
+                        signal.signal(sig, _stopping)
                     self._kill_workers()  # Ctrl-C: now, not once the running jobs are done
                 self.pool.shutdown(wait=True, cancel_futures=True)
                 self.pool = None
