@@ -569,6 +569,10 @@ class TuiTraderApp(App[int]):
             snap = self.engine.snapshot()
         except Exception as exc:  # noqa: BLE001
             text = self._snap_failures.failed(exc, self._ticks)
+            with contextlib.suppress(NoMatches):  # every screen's bar: the detail has no banner
+                for screen in self.screen_stack:
+                    for bar in screen.query(StatusBar):
+                        bar.show_stale()
             main = self.main_screen
             if self._banner_override is None and main is not None and main.is_mounted:
                 stale = clip(f"DISPLAY STALE: the engine's snapshot fails ({text})") + "  (see Logs)"

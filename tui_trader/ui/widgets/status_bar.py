@@ -128,13 +128,23 @@ class StatusBar(Static):
         super().__init__("", **kwargs)
         self.palette = Palette()
         self._last: tuple | None = None
+        self._snap: EngineSnapshot | None = None
 
-    def show(self, snap: EngineSnapshot) -> None:
+    def show(self, snap: EngineSnapshot, stale: bool = False) -> None:
+        """``snap`` on one line; ``stale``: it is the last good snapshot (the engine's snapshot now
+        fails), said at the bar's start: the symbol detail has no banner, and its bar went on
+        showing the last good figures as if current."""
+        self._snap = snap
         live = snap.mode == "live"
         self.set_class(live, "-live")
         self.set_class(not live, "-paper")
         self.set_class(snap.state == EngineState.EMERGENCY_STOPPED, "-emergency")
-        text = status_text(snap, self.palette, self.size.width or 80)
+        width = self.size.width or 80
+        if stale:
+            text = Text(" STALE ", style=f"bold reverse {self.palette.unhealthy}", no_wrap=True, overflow="ellipsis")
+            text.append_text(status_text(snap, self.palette, max(1, width - 7)))
+        else:
+            text = status_text(snap, self.palette, width)
         key = (text.plain, tuple(text.spans))
         if key != self._last:
             self._last = key
@@ -145,3 +155,8 @@ class StatusBar(Static):
     def restyle(self, palette: Palette) -> None:
         self.palette = palette
         self._last = None
+
+    def show_stale(self) -> None:
+        """The engine's snapshot fails: the last one shown, marked stale (until the next :meth:`show`)."""
+        if self._snap is not None:
+            self.show(self._snap, stale=True)
