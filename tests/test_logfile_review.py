@@ -154,3 +154,55 @@ def test_a_rotation_whose_close_fails_loses_no_more_than_that(
         detach_log_file()
     written = "".join(p.read_text() for p in tmp_path.glob("t.log*"))
     assert "after" in written
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_fifo_whose_reader_left_after_the_probe_is_said_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the probe found a reader, gone by the log's own open (a shipper restarting): that open,
+    # blocking, waited for a reader, the run hung before it started
+    import threading
+
+    monkeypatch.delenv("TUI_TRADER_LOG_FILE", raising=False)
+    monkeypatch.setattr(logfile, "_no_fifo_without_reader", lambda _path: None)  # "a reader is there"
+    fifo = tmp_path / "ship.fifo"
+    os.mkfifo(fifo)
+    got: list[object] = []
+    t = threading.Thread(
+        target=lambda: got.append(
+            attach_log_file(Config.model_validate({"monitoring": {"log_file": str(fifo)}}))
+        ),
+        daemon=True,
+    )
+    t.start()
+    t.join(30)
+    if t.is_alive():  # let the blocked open go, so nothing is left waiting
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+        t.join(10)
+        detach_log_file()
+        pytest.fail("the log's open of a FIFO nobody reads did not return")
+    assert got == [None]
+    assert capsys.readouterr().err == f"warning: no log file ({fifo}: a FIFO that no process reads)\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_fifo_with_a_reader_is_written_blocking(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # opened non-blocking (not to wait for a reader), written blocking: a reader a moment behind
+    # must not cost lines (EAGAIN)
+    fcntl = pytest.importorskip("fcntl")
+    monkeypatch.delenv("TUI_TRADER_LOG_FILE", raising=False)
+    fifo = tmp_path / "ship.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert attach_log_file(Config.model_validate({"monitoring": {"log_file": str(fifo)}})) == fifo
+        handler = next(
+            h for h in logging.getLogger("tui_trader").handlers if h.get_name() == "tui-trader-file"
+        )
+        assert not fcntl.fcntl(handler.stream.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
+        logging.getLogger("tui_trader.engine").warning("to the shipper")
+        assert b"to the shipper" in os.read(reader, 4096)
+    finally:
+        detach_log_file()
+        os.close(reader)

@@ -97,6 +97,29 @@ class _LogFile(logging.handlers.RotatingFileHandler):
         # which it is tried again, the file meanwhile growing past the limit (None: no failure)
         self.rotate_again_at: int | None = None
 
+    def _open(self):  # noqa: ANN202 - logging's own, untyped
+        """The file at the path; a FIFO opened without waiting for a reader (opened blocking, the
+        reader gone since :func:`_no_fifo_without_reader` found one hung the run; ENXIO when no
+        process reads it, said as a file that cannot be opened), then written as a file is."""
+        try:
+            fifo = fcntl is not None and stat.S_ISFIFO(os.stat(self.baseFilename).st_mode)
+        except OSError:
+            fifo = False
+        if not fifo:
+            return super()._open()
+        try:
+            fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:
+                raise OSError(errno.ENXIO, "a FIFO that no process reads", self.baseFilename) from None
+            raise
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+            return open(fd, self.mode, encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+        except BaseException:
+            os.close(fd)
+            raise
+
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
         err = sys.exc_info()[1]
         self._failed = True
