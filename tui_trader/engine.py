@@ -901,7 +901,30 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         # start trying the reconciliation again, an order in flight) ends and is audited before
         # storage closes; the commands waiting behind an order find the engine stopping and send
         # nothing. (Not during the start-up: a stop sent then waits for its end, which this stop ends.)
-        if self._commands_running and self._state_restored:
+        await self._drain_commands(wait_end)
+        trade_lock_held = False
+        try:
+            await asyncio.wait_for(self._trade_lock.acquire(), timeout=max(0.1, wait_end - loop.time()))
+            trade_lock_held = True
+        except TimeoutError:
+            log.warning("an order in flight did not finish within %g s; stopping anyway", STOP_WAIT_S)
+        try:
+            # an emergency stop sent while the quit waited for the order (still storing its state)
+            # is audited before storage closes, as the commands before it
+            await self._drain_commands(wait_end)
+            await self._close_down()
+        finally:
+            if trade_lock_held:
+                self._trade_lock.release()
+
+    async def _drain_commands(self, wait_end: float) -> None:
+        """The quit's wait (until the loop time ``wait_end``) for the commands being applied; those
+        it gives up on are audited as not finished."""
+        loop = asyncio.get_running_loop()
+        while self._commands_running and self._state_restored:
+            if self._commands_given_up:  # (one sent since the quit gave up: it waits no more)
+                await self._audit_unfinished_commands()
+                return
             self._draining_commands = True
             try:
                 await asyncio.wait_for(self._commands_idle.wait(), timeout=max(0.1, wait_end - loop.time()))
@@ -910,17 +933,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                             STOP_WAIT_S)
                 self._commands_given_up = True
                 await self._audit_unfinished_commands()
-        trade_lock_held = False
-        try:
-            await asyncio.wait_for(self._trade_lock.acquire(), timeout=max(0.1, wait_end - loop.time()))
-            trade_lock_held = True
-        except TimeoutError:
-            log.warning("an order in flight did not finish within %g s; stopping anyway", STOP_WAIT_S)
-        try:
-            await self._close_down()
-        finally:
-            if trade_lock_held:
-                self._trade_lock.release()
+                return
 
     async def _audit_unfinished_commands(self) -> None:
         """The quit stopped waiting for the commands still being applied: each one's audit row is
