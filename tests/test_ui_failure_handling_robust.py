@@ -93,3 +93,28 @@ async def test_the_stale_banner_keeps_an_emergency_stop_in_view(tmp_path):
         await pilot.pause()
         shown, text = _banner(app)
         assert "EMERGENCY STOP: exchange outage" in text and "STALE" not in text
+
+
+async def test_a_snapshot_the_panes_cannot_show_does_not_end_the_console(tmp_path):
+    """A snapshot that reads but holds a figure a pane cannot format (the drawdown missing): the
+    error escaped the refresh timer's callback, which ends the console."""
+    async with _console(tmp_path) as (app, pilot, handler):
+        good = app.engine.snapshot
+
+        def odd():
+            snap = good()
+            return dataclasses.replace(snap, portfolio=dataclasses.replace(snap.portfolio, drawdown_pct=None))
+
+        app.engine.snapshot = odd
+        for _ in range(3):
+            app.refresh_from_engine()
+        await pilot.pause()
+        assert app.is_running
+        lines = [r for r in handler.records if "display refresh" in r.getMessage()]
+        assert [r.exc_info[0] for r in lines if r.exc_info] == [TypeError]
+
+        app.engine.snapshot = good
+        app.refresh_from_engine()
+        assert any(
+            "works again" in r.getMessage() for r in handler.records if "display refresh" in r.getMessage()
+        )

@@ -336,6 +336,7 @@ class TuiTraderApp(App[int]):
         self._ticks = 0  # UI refreshes since the engine was ready
         snap_every = max(1, round(SNAPSHOT_FAILURE_SUMMARY_S * 1000 / cfg.ui.refresh_ms))
         self._snap_failures = RepeatedFailures(snap_every, "engine snapshot", "the console shows the last good one")
+        self._show_failures = RepeatedFailures(snap_every, "display refresh", "some panes may not be redrawn")
         self._chart_ticks = 0  # chart refreshes since the engine was ready
         chart_every = max(1, round(SNAPSHOT_FAILURE_SUMMARY_S / max(0.5, cfg.ui.chart_refresh_ms / 1000)))
         self._history_failures = RepeatedFailures(chart_every, "symbol history", "its chart is not redrawn")
@@ -595,6 +596,10 @@ class TuiTraderApp(App[int]):
                 self._drain_events()
         except NoMatches:  # the app is being torn down (widgets already removed)
             return
+        except Exception as exc:  # noqa: BLE001 - a snapshot the panes cannot show: from the timer, it ended the console
+            self._show_failures.failed(exc, self._ticks)
+            return
+        self._show_failures.ok(self._ticks)
         self.refresh_times.append(time.perf_counter() - t0)
 
     def _apply_main(self, snap: EngineSnapshot) -> None:
