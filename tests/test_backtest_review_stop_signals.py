@@ -126,3 +126,47 @@ def test_a_second_signal_while_the_pool_stops_does_not_leave_a_worker_running(
         for p in pids or _started(tmp_path, 1):  # the test's own worker, if the sweep left it
             if _alive(p):
                 os.kill(p, signal.SIGKILL)
+
+
+def test_a_signal_after_a_one_process_sweeps_last_check_is_not_lost(
+    monkeypatch: pytest.MonkeyPatch,
+    default_signals,  # noqa: F811
+) -> None:
+    # noted after the last point's check, before the handler was given back: the sweep went on
+    # to its table and exit 0, as if no signal had come
+    run = sweep._Jobs.run
+
+    def then_signalled(self, jobs):
+        results = run(self, jobs)
+        _signal_self(signal.SIGTERM)
+        return results
+
+    monkeypatch.setattr(sweep._Jobs, "run", then_signalled)
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        sweep.run_sweep(Config(), [("signal_generation.z_score_threshold", [1.0, 2.0])], _one, processes=1)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_signal_after_a_backtests_last_check_is_not_lost(
+    tmp_path: Path,
+    quiet: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    default_signals,  # noqa: F811
+) -> None:
+    # noted just after main_backtest's last check, before the handler was given back: exit 0, as
+    # if no signal had come
+    from tui_trader.backtest import cli as bt_cli
+
+    monkeypatch.setattr(bt_cli, "_backtest", lambda args, cfg, stop: 0)
+    check, signalled = sweep.NotedStop.check, []
+
+    def check_then_signalled(self) -> None:
+        check(self)
+        if not signalled:
+            signalled.append(True)
+            _signal_self(signal.SIGHUP)
+
+    monkeypatch.setattr(sweep.NotedStop, "check", check_then_signalled)
+    with pytest.raises(KeyboardInterrupt, match="SIGHUP"):
+        main_backtest(build_parser().parse_args(_backtest_args(tmp_path)), Config())
+    assert signalled and signal.getsignal(signal.SIGHUP) is signal.SIG_DFL

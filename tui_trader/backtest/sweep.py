@@ -334,11 +334,16 @@ class NotedStop:
                     if signal.getsignal(sig) is signal.SIG_DFL:
                         self._old[sig] = signal.signal(sig, self._note)
             except BaseException:  # (a Ctrl-C between the two): the one installed is given back
-                self.__exit__()
+                self._restore()
                 raise
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None = None, *exc: object) -> None:
+        self._restore()
+        if exc_type is None:  # a signal after the work's last check is not lost
+            self.check()
+
+    def _restore(self) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
         self._old.clear()
@@ -416,8 +421,8 @@ class _Jobs:
         finally:
             self._restore_signals()
             if self._noted is not None:
-                self._noted.__exit__()
-                self._noted = None
+                noted, self._noted = self._noted, None
+                noted.__exit__(exc_type)
 
     def _trap_signals(self) -> None:
         """SIGTERM / SIGHUP -> ``KeyboardInterrupt`` while the pool runs, where they would end this
