@@ -143,3 +143,41 @@ async def test_a_quit_that_gives_up_on_an_order_in_flight_says_its_own_limit_and
         assert len(rows) == 1 and not rows[0]["ok"] and "not finished" in rows[0]["outcome"], rows
     finally:
         await h2.stop()
+
+
+async def test_a_not_finished_row_that_could_not_be_written_leaves_the_command_to_be_audited(
+    tmp_path, short_quit
+) -> None:
+    """The quit's "not finished" row for an emergency stop on a slow exchange fails to be written
+    (a busy database, once): the command stayed claimed all the same, so neither the quit's later
+    look (once it holds the trade lock) nor the command itself wrote its row - none at all."""
+    db = str(tmp_path / "book.db")
+    h = await make_engine(db_path=db).start()
+    e = h.engine
+    await _one_period(h)
+    real_open_orders, answer, asked = e.broker.open_orders, asyncio.Event(), []
+
+    async def slow_open_orders(*args):
+        asked.append(True)
+        await answer.wait()
+        return await real_open_orders(*args)
+
+    e.broker.open_orders = slow_open_orders
+    real_audit, failed = e.db.audit, []
+
+    async def audit(ts, source, action, args, ok, outcome):
+        if "not finished" in outcome and not failed:
+            failed.append(action)
+            raise RuntimeError("database is locked")
+        return await real_audit(ts, source, action, args, ok, outcome)
+
+    e.db.audit = audit
+    estop = asyncio.create_task(e.submit(EmergencyStop(reason="operator panic")))
+    await until(lambda: asked, "the stop to ask the exchange for its open orders")
+    await h.stop()
+    answer.set()
+    await estop
+    assert failed == ["EmergencyStop"]
+    rows = await _stop_rows(db)
+    assert len(rows) == 1, rows
+    assert not rows[0][0] and "not finished" in rows[0][1], rows

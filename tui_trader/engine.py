@@ -957,6 +957,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 await self.db.audit(self.clock.now_ms(), cmd.source, name, _audit_args(cmd), False, outcome)
             except Exception as exc:  # noqa: BLE001
                 log.error("audit log write failed (%s not finished at quit): %s", name, exc)
+                if key in self._commands_open:  # unwritten: its own end (or a later look) writes one
+                    self._commands_audited.discard(key)
 
     async def _close_down(self) -> None:
         """The end of :meth:`_stop`: the broker, then storage and the database lock."""
