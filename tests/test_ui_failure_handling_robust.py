@@ -7,8 +7,9 @@ from __future__ import annotations
 import dataclasses
 
 from test_ui_snapshot_failures import _banner, _console, _failing
+from ui_support import notifications
 
-from tui_trader.events import EmergencyStop
+from tui_trader.events import EmergencyStop, RiskAlert
 from tui_trader.models import Source
 
 
@@ -118,3 +119,17 @@ async def test_a_snapshot_the_panes_cannot_show_does_not_end_the_console(tmp_pat
         assert any(
             "works again" in r.getMessage() for r in handler.records if "display refresh" in r.getMessage()
         )
+
+
+async def test_alerts_are_shown_while_the_snapshot_fails(tmp_path):
+    """The engine's alerts come by its bus, not in the snapshot, but they were shown only after a
+    good snapshot: an automatic emergency stop's alert waited, unseen, for the snapshot to work."""
+    async with _console(tmp_path) as (app, pilot, _handler):
+        app.engine.snapshot = _failing(RuntimeError, "book view broken")
+        app.refresh_from_engine()
+        app.engine.bus.publish(
+            RiskAlert(ts_ms=0, severity="critical", code="drawdown", message="drawdown 25%")
+        )
+        app.refresh_from_engine()
+        await pilot.pause()
+        assert any("drawdown 25%" in n for n in notifications(app))

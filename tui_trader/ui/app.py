@@ -570,6 +570,9 @@ class TuiTraderApp(App[int]):
             snap = self.engine.snapshot()
         except Exception as exc:  # noqa: BLE001
             text = self._snap_failures.failed(exc, self._ticks)
+            # the engine's alerts come by its bus, not in the snapshot: a risk alert or an emergency
+            # stop (toast, bell) waited for the snapshot to work again
+            self._drain_events()
             with contextlib.suppress(NoMatches):  # every screen's bar: the detail has no banner
                 for screen in self.screen_stack:
                     for bar in screen.query(StatusBar):
