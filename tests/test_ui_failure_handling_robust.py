@@ -11,6 +11,7 @@ from ui_support import notifications
 
 from tui_trader.events import EmergencyStop, RiskAlert
 from tui_trader.models import Source
+from tui_trader.ui.screens.modals import ConfirmScreen
 
 
 class _Unprintable(RuntimeError):
@@ -133,3 +134,16 @@ async def test_alerts_are_shown_while_the_snapshot_fails(tmp_path):
         app.refresh_from_engine()
         await pilot.pause()
         assert any("drawdown 25%" in n for n in notifications(app))
+
+
+async def test_q_asks_first_while_the_snapshot_fails(tmp_path):
+    """With the snapshot failing, q read "no open positions" from the last good snapshot and quit
+    unasked, though positions may have been opened since."""
+    async with _console(tmp_path) as (app, pilot, _handler):
+        assert not app.last_snapshot.positions
+        app.engine.snapshot = _failing(RuntimeError, "book view broken")
+        app.refresh_from_engine()
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app._stopping
+        assert isinstance(app.screen, ConfirmScreen) and "stale" in app.screen.title_text.lower()

@@ -1095,7 +1095,9 @@ class TuiTraderApp(App[int]):
         # while the engine starts up (no snapshot yet) the book it recovers may hold positions:
         # q and Ctrl+Q quit at once, unasked; a start-up that failed has nothing left to protect
         unknown = snap is None and not self.engine_ready.is_set() and self.engine_failed is None
-        if not open_pos and not unknown:
+        # the snapshot fails: positions opened since the last good one are not known; q quit unasked
+        stale = self.engine_ready.is_set() and self._snap_failures.failing and not self._engine_gone()
+        if not open_pos and not unknown and not stale:
             self.shutdown("operator quit")
             return
         if self._asking_quit:  # Ctrl+Q again (or the palette's Quit): one question is enough
@@ -1106,6 +1108,11 @@ class TuiTraderApp(App[int]):
             text = ("The engine is starting up: positions not known yet (the book it recovers may hold some). Any "
                     "stay open and are recovered at the next start, but no stop-loss or target runs while the "
                     "console is closed. Quit anyway?")
+        elif not open_pos:
+            title = "Quit while the display is stale?"
+            text = ("The engine's snapshot fails: positions opened since the last good one are not known (it had "
+                    "none). Any stay open and are recovered at the next start, but no stop-loss or target runs "
+                    "while the console is closed. Quit anyway?")
         else:
             names = ", ".join(open_pos[:6]) + (" …" if len(open_pos) > 6 else "")
             title = "Quit with open positions?"
