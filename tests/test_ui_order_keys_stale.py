@@ -9,7 +9,7 @@ from test_ui_snapshot_failures import _console, _failing
 from ui_support import notifications
 
 from tui_trader.ui.format import fmt_when
-from tui_trader.ui.screens.modals import BuyScreen, ThresholdScreen
+from tui_trader.ui.screens.modals import BuyScreen, EmergencyStopScreen, ThresholdScreen
 
 
 def _stale_line(app) -> str:
@@ -53,3 +53,13 @@ async def test_no_good_snapshot_at_all_opens_no_dialog(tmp_path):
         await pilot.pause()
         assert not isinstance(app.screen, ThresholdScreen)
         assert any("snapshot fails" in n and "book view broken" in n for n in notifications(app))
+
+
+async def test_the_emergency_dialog_says_its_position_count_is_stale(tmp_path):
+    async with _console(tmp_path) as (app, pilot, _handler):
+        app.engine.snapshot = _failing(RuntimeError, "book view broken")
+        app.refresh_from_engine()
+        await pilot.press("E")
+        await pilot.pause()
+        assert isinstance(app.screen, EmergencyStopScreen)
+        assert "STALE" in _stale_line(app) and "positions" in _stale_line(app)

@@ -867,7 +867,12 @@ class TuiTraderApp(App[int]):
     def action_emergency(self) -> None:
         snap = self.last_snapshot  # none while the engine starts up: its book is not read yet
         n = len(snap.positions) if snap is not None else None
-        self.push_screen(EmergencyStopScreen(n), callback=self._submit_if)
+        screen = EmergencyStopScreen(n)
+        if snap is not None and self._snap_failures.failing:  # its "(0 open)" may be out of date
+            when = fmt_when(snap.ts_ms, self._engine_time_ms())
+            screen.stale_note = (f"STALE: the engine's snapshot fails; the count of positions is the last good "
+                                 f"snapshot's, of {when} (the stop closes them all the same)")
+        self.push_screen(screen, callback=self._submit_if)
 
     def action_emergency_anywhere(self) -> None:
         """Ctrl+E: :meth:`action_emergency` over whatever has the focus (a dialog, a text field);
