@@ -1605,12 +1605,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         qty, now = pos.quantity, self.clock.now_ms()
         note = (f"{reason}: {UNCARRIED_CLOSE} {digits(price)} (its last fill, {utc_text(at)}Z), as {symbol} "
                 "is not in this session's market")
-        order = Order(
-            client_order_id=self._next_client_id(), symbol=symbol, side=Side.SELL, type=OrderType.MARKET,
-            quantity=qty, price=None, status=OrderStatus.INTENT, source=source, reason=note,
-            created_ms=now, updated_ms=now,
-        )
-        self.counters["orders"] += 1
+        order = self._booked_sell(symbol, qty, source, note)
         await self.record_intent(order)
         if self.sm.state is EngineState.EMERGENCY_STOPPED and not emergency_close:
             # a stop answered while the intent was stored: as the order manager's halt, not sent
@@ -1620,9 +1615,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             return order
         proceeds = qty * price
         fee = fill_fee(proceeds, to_decimal(self.cfg.broker.fee_rate))
-        order.status, order.executed_qty, order.avg_price = OrderStatus.FILLED, qty, price
-        await self.record_update(order, [Fill(order.client_order_id, symbol, Side.SELL, price, qty, fee,
-                                              self.portfolio.quote_asset, now)])
+        await self._book_fill(order, price, fee)
         # the paper account sold it too (the engine's paper broker holds what the book holds)
         bal = await self.broker.balances()
         base, quote = self.portfolio.base_asset(symbol) or symbol, self.portfolio.quote_asset

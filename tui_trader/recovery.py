@@ -585,21 +585,30 @@ class EngineRecovery:
         return self._done_then(done, problem, data)
 
     async def _book_external_sell(self, symbol: str, qty: Decimal, source: Source) -> None:
-        now = self.clock.now_ms()
         pos = self.portfolio.positions[symbol]
         last = self.last_price(symbol) or self.portfolio.marks.get(symbol)
         price = to_decimal(round(last, 8)) if last else pos.avg_entry
-        order = Order(
+        order = self._booked_sell(symbol, qty, source, EXTERNAL_SELL_REASON)
+        await self.record_intent(order)
+        await self._book_fill(order, price, Decimal(0))
+
+    def _booked_sell(self, symbol: str, qty: Decimal, source: Source, reason: str) -> Order:
+        """The intent of a SELL the book records but no broker is sent (a sale the account made
+        outside tui-trader, accepted; a paper close at a stored price), counted as an order."""
+        now = self.clock.now_ms()
+        self.counters["orders"] += 1
+        return Order(
             client_order_id=self._next_client_id(), symbol=symbol, side=Side.SELL, type=OrderType.MARKET,
-            quantity=qty, price=None, status=OrderStatus.INTENT, source=source, reason=EXTERNAL_SELL_REASON,
+            quantity=qty, price=None, status=OrderStatus.INTENT, source=source, reason=reason,
             created_ms=now, updated_ms=now,
         )
-        self.counters["orders"] += 1
-        await self.record_intent(order)
-        order.status, order.executed_qty, order.avg_price = OrderStatus.FILLED, qty, price
-        await self.record_update(
-            order, [Fill(order.client_order_id, symbol, Side.SELL, price, qty, Decimal(0), self.portfolio.quote_asset, now)]
-        )
+
+    async def _book_fill(self, order: Order, price: Decimal, fee: Decimal) -> None:
+        """A :meth:`_booked_sell` filled whole at ``price`` (fee in the quote asset), at its own time."""
+        order.status, order.executed_qty, order.avg_price = OrderStatus.FILLED, order.quantity, price
+        fill = Fill(order.client_order_id, order.symbol, Side.SELL, price, order.quantity, fee,
+                    self.portfolio.quote_asset, order.created_ms)
+        await self.record_update(order, [fill])
 
     async def _restore_recent(self) -> int:
         """The recent signals, orders and fills (for the panes and the symbol detail) and the
