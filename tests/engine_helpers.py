@@ -362,3 +362,17 @@ def schema_book(path: Any, pragmas: Sequence[str] = ()) -> sqlite3.Connection:
         con.executescript(script)
     con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return con
+
+
+def slow_open_orders(engine: TradingEngine) -> tuple[asyncio.Event, list[bool]]:
+    """The engine's broker answers its open-orders request only once the returned event is set (a
+    slow or unreachable exchange); each request is noted in the returned list as it begins."""
+    real, answer, asked = engine.broker.open_orders, asyncio.Event(), []
+
+    async def slow(*args: Any) -> Any:
+        asked.append(True)
+        await answer.wait()
+        return await real(*args)
+
+    engine.broker.open_orders = slow
+    return answer, asked

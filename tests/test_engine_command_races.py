@@ -8,7 +8,7 @@ import asyncio
 from decimal import Decimal
 
 import pytest
-from engine_helpers import MIN, T0, klines, make_engine, until
+from engine_helpers import MIN, T0, klines, make_engine, slow_open_orders, until
 
 from tui_trader.events import EmergencyStop, LockSymbol, ManualBuy, Pause, ResetEmergency
 from tui_trader.models import EngineState, OrderStatus, Signal, SignalType
@@ -64,14 +64,7 @@ async def test_an_emergency_stop_cancelling_while_the_engine_stops_is_audited_be
     h = await make_engine(db_path=db).start()
     e = h.engine
     await _one_period(h)
-    real_open_orders, answer, asked = e.broker.open_orders, asyncio.Event(), []
-
-    async def slow_open_orders(*args):
-        asked.append(True)
-        await answer.wait()
-        return await real_open_orders(*args)
-
-    e.broker.open_orders = slow_open_orders
+    answer, asked = slow_open_orders(e)
     estop = asyncio.create_task(e.submit(EmergencyStop(reason="operator panic")))
     await until(lambda: asked, "the emergency stop to ask the exchange for its open orders")
     stop = asyncio.create_task(h.stop())
@@ -103,14 +96,7 @@ async def test_a_reset_while_the_emergency_stop_is_still_being_carried_out_is_re
     try:
         await _one_period(h)
         assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=Decimal(300)))).ok
-        real_open_orders, answer, asked = e.broker.open_orders, asyncio.Event(), []
-
-        async def slow_open_orders(*args):
-            asked.append(True)
-            await answer.wait()
-            return await real_open_orders(*args)
-
-        e.broker.open_orders = slow_open_orders
+        answer, asked = slow_open_orders(e)
         estop = asyncio.create_task(e.submit(EmergencyStop(reason="operator panic", close_positions=True)))
         await until(lambda: asked, "the emergency stop to ask the exchange for its open orders")
         reset = await e.submit(ResetEmergency())

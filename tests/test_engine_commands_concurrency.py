@@ -18,6 +18,7 @@ from engine_helpers import (
     engine_config,
     klines,
     make_engine,
+    slow_open_orders,
     store_manual_buy_intent,
     until,
 )
@@ -172,14 +173,7 @@ async def test_an_emergency_stop_is_stored_without_waiting_for_the_exchange_to_c
     async with make_engine() as h:
         e = h.engine
         await _flat(h, 0, 3)
-        real_open_orders, answer, asked = e.broker.open_orders, asyncio.Event(), []
-
-        async def slow_open_orders(*args: Any) -> Any:
-            asked.append(True)
-            await answer.wait()
-            return await real_open_orders(*args)
-
-        e.broker.open_orders = slow_open_orders
+        answer, asked = slow_open_orders(e)
         stop = asyncio.create_task(e.submit(EmergencyStop(reason="operator panic")))
         await until(lambda: asked, "the emergency stop to ask the exchange for its open orders")
         # what a restart after a kill would find while the exchange has not answered (stored in

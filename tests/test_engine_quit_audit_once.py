@@ -9,7 +9,7 @@ import asyncio
 import logging
 
 import pytest
-from engine_helpers import MIN, T0, klines, make_engine, until
+from engine_helpers import MIN, T0, klines, make_engine, slow_open_orders, until
 
 import tui_trader.engine as engine_mod
 from tui_trader.events import EmergencyStop
@@ -80,14 +80,7 @@ async def test_a_command_that_ends_while_the_quit_writes_its_row_writes_no_secon
     h = await make_engine(db_path=db).start()
     e = h.engine
     await _one_period(h)
-    real_open_orders, answer, asked = e.broker.open_orders, asyncio.Event(), []
-
-    async def slow_open_orders(*args):
-        asked.append(True)
-        await answer.wait()
-        return await real_open_orders(*args)
-
-    e.broker.open_orders = slow_open_orders
+    answer, asked = slow_open_orders(e)
     real_audit, ended = e.db.audit, []
 
     async def audit(ts, source, action, args, ok, outcome):
@@ -155,14 +148,7 @@ async def test_a_not_finished_row_that_could_not_be_written_leaves_the_command_t
     h = await make_engine(db_path=db).start()
     e = h.engine
     await _one_period(h)
-    real_open_orders, answer, asked = e.broker.open_orders, asyncio.Event(), []
-
-    async def slow_open_orders(*args):
-        asked.append(True)
-        await answer.wait()
-        return await real_open_orders(*args)
-
-    e.broker.open_orders = slow_open_orders
+    answer, asked = slow_open_orders(e)
     real_audit, failed = e.db.audit, []
 
     async def audit(ts, source, action, args, ok, outcome):
