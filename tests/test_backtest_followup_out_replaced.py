@@ -47,3 +47,28 @@ def test_an_out_folder_replaced_by_a_file_during_the_run_is_one_error_line(
     assert lines == [f"error: --out: cannot write {out}: not a folder (the run is stored as {run_id})"]
     assert "Traceback" not in err
     assert out.read_text() == "not a folder"  # the file in the way is left alone
+
+
+def test_an_out_folder_that_cannot_be_listed_still_takes_the_report(
+    tmp_path: Path, klines_dir: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, capsys, restore_logging
+) -> None:
+    """A folder it may write but not list (mode 0300; root lists anything, so the refusal is made
+    here): listing it for the files a report replaces raised past the error handling, a traceback
+    after the stored run. The report is written; there are no earlier files to name."""
+    out, db = tmp_path / "reports", tmp_path / "a.db"
+    out.mkdir()
+    real_iterdir = Path.iterdir
+
+    def iterdir(self: Path):
+        if self == out:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    argv = ["backtest", "--data", str(klines_dir), "--interval", "1h", "--symbols", "BTCUSDT,ETHUSDT",
+            "--start", "2024-03-01", "--end", "2024-03-02", "--out", str(out), "--db", str(db), "--no-charts"]  # fmt: skip
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "error:" not in err, err
+    monkeypatch.setattr(Path, "iterdir", real_iterdir)
+    assert {"equity.csv", "trades.csv", "report.txt", "report.json"} <= {p.name for p in out.iterdir()}

@@ -234,7 +234,10 @@ def _backtest(args: argparse.Namespace, cfg: Config, stop: Any) -> int:
 
     if args.out:
         out = Path(args.out)
-        before = {p.name for p in out.iterdir()} if out.is_dir() else set()
+        try:
+            before = {p.name for p in out.iterdir()} if out.is_dir() else set()
+        except OSError:  # a folder it may write but not list (mode 0300): no earlier files to name
+            before = set()
         try:
             paths = write_outputs(result, out)
         except OSError as exc:  # a full disk, say: checked up front, the folder took a file
