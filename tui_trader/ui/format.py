@@ -16,6 +16,12 @@ import numpy as np
 from tui_trader.clock import MS_PER_DAY, UTC_SHORT, utc_text
 
 MISSING = "—"
+#: Cells a price takes at most: the panes' price columns hold this and a one-cell gap.
+PRICE_WIDTH = 10
+#: Below this magnitude a price in fixed notation (8 decimals at most) keeps fewer than three
+#: significant digits (``0.00000001`` for 1.4e-8, ``0.00000000`` for 1.2e-9): it is shown in
+#: scientific notation instead.
+TINY_PRICE = 1e-6
 
 
 def _bad(x: float | None) -> bool:
@@ -30,56 +36,122 @@ def price_decimals(p: float) -> int:
     return int(min(8, max(0, 5 - mag)))
 
 
-def fmt_price(p: float | Decimal | None) -> str:
-    """A price with about 6 significant digits, thousands separated."""
+def fmt_sci(x: float, width: int = PRICE_WIDTH, sign: bool = False, digits: int = 6) -> str:
+    """``x`` in scientific notation with as many significant digits (``digits`` at most) as fit
+    in ``width`` cells: ``1.23457e9``, ``1.2345e-8``. Never cut: when even one digit does not
+    fit, the shortest form (``1e9``) is returned, longer than ``width``."""
+    if _bad(x):
+        return MISSING
+    text = ""
+    for d in range(max(0, digits - 1), -1, -1):
+        mant, _, exp = f"{x:{'+' if sign else ''}.{d}e}".partition("e")
+        text = f"{mant}e{int(exp)}"
+        if len(text) <= width:
+            break
+    return text
+
+
+def _price_text(f: float, decimals: int, width: int) -> str:
+    if f != 0 and abs(f) < TINY_PRICE:
+        return fmt_sci(f, width)
+    text = f"{f:,.{decimals}f}"
+    return text if len(text) <= width else fmt_sci(f, width)
+
+
+def fmt_price(p: float | Decimal | None, width: int = PRICE_WIDTH) -> str:
+    """A price with about 6 significant digits, thousands separated, in at most ``width`` cells:
+    one too large (``1.234568e9``) or too small (``1.2e-8``) for that is shown in scientific
+    notation, never cut to its first digits nor rounded to zero."""
     if p is None:
         return MISSING
     f = float(p)
     if _bad(f):
         return MISSING
-    return f"{f:,.{price_decimals(f)}f}"
+    return _price_text(f, price_decimals(f), width)
 
 
-def fmt_prices(prices: np.ndarray) -> list[str]:
+def fmt_prices(prices: np.ndarray, width: int = PRICE_WIDTH) -> list[str]:
     """:func:`fmt_price` over a float64 array (decimals computed vectorised)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         mag = np.floor(np.log10(np.abs(prices)))
     dec = np.clip(5 - np.nan_to_num(mag, nan=3.0, posinf=3.0, neginf=3.0), 0, 8).astype(np.int64)
     out = []
     for p, d in zip(prices.tolist(), dec.tolist(), strict=True):
-        out.append(MISSING if not math.isfinite(p) else f"{p:,.{d}f}")
+        out.append(MISSING if not math.isfinite(p) else _price_text(p, d, width))
     return out
 
 
-def fmt_pct(x: float | None, decimals: int = 2, sign: bool = True) -> str:
-    """A percentage (``x`` already in percent): ``+1.23%``."""
+def fmt_pct(x: float | None, decimals: int = 2, sign: bool = True, width: int | None = None) -> str:
+    """A percentage (``x`` already in percent): ``+1.23%``. With ``width``: fewer decimals where
+    the text would be longer (``+123.5%``), then scientific notation, never cut."""
     if _bad(x):
         return MISSING
-    return f"{x:+.{decimals}f}%" if sign else f"{x:.{decimals}f}%"
+    text = ""
+    for d in range(decimals, -1, -1):
+        text = f"{x:+.{d}f}%" if sign else f"{x:.{d}f}%"
+        if width is None or len(text) <= width:
+            return text
+    return fmt_sci(x, width - 1, sign) + "%"
 
 
-def fmt_money(x: float | Decimal | None, decimals: int = 2, sign: bool = False) -> str:
-    """An amount of quote currency, thousands separated: ``12,345.67``."""
+_SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
+
+
+def fmt_money(
+    x: float | Decimal | None, decimals: int = 2, sign: bool = False, width: int | None = None
+) -> str:
+    """An amount of quote currency, thousands separated: ``12,345.67``. With ``width``: an amount
+    longer than that loses its decimals (``1,234,567``), then reads ``1.2346B`` (K, M, B, T), then
+    in scientific notation: never cut to its first digits."""
     if x is None:
         return MISSING
     f = float(x)
     if _bad(f):
         return MISSING
-    return f"{f:+,.{decimals}f}" if sign else f"{f:,.{decimals}f}"
+    plus = "+" if sign else ""
+    text = f"{f:{plus},.{decimals}f}"
+    if width is None or len(text) <= width:
+        return text
+    text = f"{f:{plus},.0f}"
+    if len(text) <= width:
+        return text
+    a = abs(f)
+    for div, suf in _SUFFIXES:
+        if a >= div * 0.9995:  # 999,999,999.9 reads 1.0000B, not 1000.0M
+            for d in range(4, -1, -1):
+                text = f"{f / div:{plus}.{d}f}{suf}"
+                if len(text) <= width:
+                    return text
+            break
+    return fmt_sci(f, width, sign)
 
 
-def fmt_qty(q: Decimal | float | None) -> str:
-    """A base quantity without trailing zeros (Decimal keeps exchange precision)."""
+def fmt_qty(q: Decimal | float | None, width: int | None = None) -> str:
+    """A base quantity without trailing zeros (Decimal keeps exchange precision). With ``width``:
+    a longer one is rounded to fewer decimals (never to zero), then in scientific notation."""
     if q is None:
         return MISSING
     if isinstance(q, Decimal):
         if not q.is_finite():
             return MISSING
-        s = format(q.normalize(), "f")
-        return s
-    if _bad(q):
+        text = format(q.normalize(), "f")
+    elif _bad(q):
         return MISSING
-    return f"{q:.8f}".rstrip("0").rstrip(".")
+    else:
+        text = f"{q:.8f}".rstrip("0").rstrip(".")
+        if q != 0 and float(text) == 0:  # under 5e-9: never read as none
+            text = fmt_sci(q, width or PRICE_WIDTH)
+    if width is None or len(text) <= width:
+        return text
+    f = float(q)
+    for d in range(7, 0, -1):
+        short = f"{f:.{d}f}".rstrip("0").rstrip(".")
+        if len(short) <= width and float(short) != 0:
+            return short
+    short = f"{f:.0f}"
+    if len(short) <= width and float(short) != 0 and abs(f) >= 1:
+        return short
+    return fmt_sci(f, width)
 
 
 def fmt_compact(x: float | None) -> str:

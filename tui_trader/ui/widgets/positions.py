@@ -141,12 +141,14 @@ class PositionsTable(FastTable):
         last = float(p.last_price)
         return (
             p.symbol,
-            fmt_qty(p.quantity),
+            # each in the narrowest layout's column, less its gap: a longer text was cut to its
+            # first digits (a value of 1,234,567.89 read "1,234,567." - another number)
+            fmt_qty(p.quantity, width=10),
             fmt_price(p.avg_entry),
             fmt_price(last),
-            fmt_money(p.value),
-            fmt_money(p.unrealized_pnl, sign=True),
-            fmt_pct(p.unrealized_pct),
+            fmt_money(p.value, width=10),
+            fmt_money(p.unrealized_pnl, sign=True, width=9),
+            fmt_pct(p.unrealized_pct, width=7),
             fmt_pct(_dist(last, float(p.stop_price), last), 1, sign=False),
             LOCKED if locked else fmt_pct(_dist(float(p.target_price), last, last), 1, sign=False),
             fmt_age(now_ms - p.entry_ms),

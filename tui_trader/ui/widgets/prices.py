@@ -24,8 +24,8 @@ from tui_trader.ui.widgets.table import FastTable
 COLUMNS = [
     ("sym", "Symbol", 13, "left"),
     ("flags", "", 2, "left"),  # L: locked
-    ("last", "Last", 11, "right"),  # fmt_prices: at most 10 ("0.00017536", "12,345,678")
-    ("chg", "24h %", 8, "right"),
+    ("last", "Last", 11, "right"),  # fmt_prices: at most 10 ("0.00017536", "12,345,678", "1.23457e9")
+    ("chg", "24h %", 8, "right"),  # fmt_pct(width=7): "+123.5%" for a listing's first day
     ("vol", "Volume", 8, "right"),
     ("dir", "", 2, "right"),
 ]
@@ -186,7 +186,7 @@ class PricesTable(FastTable):
                 out.append((sym, "sym", sym))
             out.append((sym, "last", right(prices[j])))
             c = chg[j]
-            out.append((sym, "chg", pal.signed(fmt_pct(c), c if c == c else 0.0)))
+            out.append((sym, "chg", pal.signed(fmt_pct(c, width=7), c if c == c else 0.0)))
             out.append((sym, "vol", right(fmt_compact(vol[j]))))
             d = dirs[j]
             out.append((sym, "dir", up if d > 0 else down if d < 0 else flat))

@@ -1,0 +1,173 @@
+"""Numbers wider than their column: a price of 1e9 or more (a pair quoted in IDR) was cut to its
+first digits in the prices pane's 11-cell Last column ("1,234,567,8" for 1,234,567,890 - another
+number), 1e8 lost its gap, and a price under 1e-8 read 0.00000000. Positions' value, uPnL,
+quantity and a 24h change over +100 % were cut the same way. Each is now shown whole: fewer
+decimals, K/M/B/T or scientific notation, never its first digits alone."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from ui_support import make_app, make_engine, ready, ui_config
+
+from tui_trader.events import PositionView
+from tui_trader.ui.format import PRICE_WIDTH, fmt_money, fmt_pct, fmt_price, fmt_prices, fmt_qty
+from tui_trader.ui.widgets.positions import PositionsTable
+from tui_trader.ui.widgets.prices import PricesTable
+
+_SUFFIX = {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
+
+
+def _value(text: str) -> float:
+    """The number a text reads as (an operator's reading: separators, K/M/B/T, e-notation)."""
+    t = text.replace(",", "").rstrip("%")
+    if t[-1] in _SUFFIX:
+        return float(t[:-1]) * _SUFFIX[t[-1]]
+    return float(t)
+
+
+PRICES = [
+    1.23456789e9,
+    123456789.0,
+    99_999_999.7,
+    12_345_678.9,
+    60414.28,
+    0.00017536,
+    0.0000012345,
+    0.00000012,
+    1.2e-8,
+    1.5e-8,
+    1.2e-9,
+    3.4e-12,
+    7.5e15,
+]
+
+
+@pytest.mark.parametrize("p", PRICES)
+def test_a_price_fits_its_column_and_reads_as_itself(p):
+    for text in (fmt_price(p), fmt_price(Decimal(repr(p))), fmt_prices(np.array([p]))[0]):
+        assert len(text) <= PRICE_WIDTH, text
+        # at least 3 significant digits (a price of 8 decimals under 1e-5 has no more)
+        assert _value(text) == pytest.approx(p, rel=5e-3), text
+
+
+def test_prices_that_fit_keep_their_fixed_form():
+    assert fmt_price(12_345_678.9) == "12,345,679"
+    assert fmt_price(60414.28) == "60,414.3"
+    assert fmt_price(0.00017536) == "0.00017536"
+    assert fmt_price(0.0000012345) == "0.00000123"
+    assert fmt_price(0) == "0.00"
+
+
+@pytest.mark.parametrize("x", [1e9, 999_999_999.9, 1_234_567.891, -12_345.67, 123.45, -7.5e14, 2.5e16])
+@pytest.mark.parametrize(("width", "sign"), [(10, False), (9, True), (7, True)])
+def test_money_fits_its_width_and_reads_as_itself(x, width, sign):
+    text = fmt_money(x, sign=sign, width=width)
+    assert len(text) <= width, text
+    assert _value(text) == pytest.approx(x, rel=5e-3), text
+    assert fmt_money(x, sign=sign) == (f"{x:+,.2f}" if sign else f"{x:,.2f}")  # no width: as before
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        Decimal("41442"),
+        Decimal("12000000.5"),
+        Decimal("12345.12345678"),
+        1.2e7,
+        Decimal("0.00000001"),
+        Decimal("123456789012"),
+        0.00000123,
+        3.4e-12,
+    ],
+)
+def test_a_quantity_fits_and_is_never_rounded_to_zero(q):
+    text = fmt_qty(q, width=10)
+    assert len(text) <= 10, text
+    assert _value(text) == pytest.approx(float(q), rel=5e-5), text
+
+
+@pytest.mark.parametrize("x", [1.23, -12.34, 123.456, 1234.5, -12345.6, 1e7])
+def test_a_percentage_fits_its_width(x):
+    text = fmt_pct(x, width=7)
+    assert len(text) <= 7, text
+    assert _value(text) == pytest.approx(x, rel=5e-3), text
+
+
+def _lines(app, widget) -> list[str]:
+    update = app.screen._compositor.render_full_update()
+    rows = ["".join(strip.text for strip in row) for row in update.strips]
+    r = widget.region
+    return [line[r.x : r.right] for line in rows[r.y : r.bottom]]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+async def test_large_and_tiny_numbers_are_shown_whole_in_the_panes(tmp_path, size):
+    cfg = ui_config(refresh_ms=5000, chart_refresh_ms=5000)
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=size) as pilot:
+        await ready(app, pilot)
+        app.set_live_refresh(False)
+        syms = sorted(engine.snapshot().market.symbols)[:6]  # the prices pane's first rows (by symbol)
+        prices = dict(zip(syms, [1.23456789e9, 123456789.0, 0.00000012, 1.2e-8, 1.2e-9, 5.0], strict=True))
+        original = engine.snapshot
+
+        def snapshot():
+            snap = original()
+            idx = {s: i for i, s in enumerate(snap.market.symbols)}
+            for sym, p in prices.items():
+                snap.market.price[idx[sym]] = p
+            snap.market.change_pct[idx[syms[5]]] = 123.456
+            snap.positions = [
+                PositionView(
+                    symbol=syms[0],
+                    quantity=Decimal("12345.12345678"),
+                    avg_entry=Decimal("1200000000"),
+                    last_price=1.23456789e9,
+                    value=1.524e13,
+                    unrealized_pnl=4.2e11,
+                    unrealized_pct=2.88,
+                    stop_price=1.14e9,
+                    target_price=1.26e9,
+                    entry_ms=snap.ts_ms,
+                    fees=Decimal(0),
+                ),
+                PositionView(
+                    symbol=syms[3],
+                    quantity=Decimal("41442000"),
+                    avg_entry=Decimal("0.000000011"),
+                    last_price=1.2e-8,
+                    value=0.4973,
+                    unrealized_pnl=0.041,
+                    unrealized_pct=9.09,
+                    stop_price=1.0e-8,
+                    target_price=1.3e-8,
+                    entry_ms=snap.ts_ms,
+                    fees=Decimal(0),
+                ),
+            ]
+            return snap
+
+        engine.snapshot = snapshot
+        app.refresh_from_engine()
+        await pilot.pause()
+        text = "\n".join(_lines(app, app.main_screen.query_one(PricesTable)))
+        for shown in ("1.23457e9", "1.23457e8", "1.20000e-7", "1.20000e-8", "1.20000e-9", "+123.5%"):
+            assert re.search(rf"(^|\s){re.escape(shown)}(\s|$)", text, re.M), (shown, text)
+        assert "0.00000000" not in text
+
+        app.main_screen.action_show_pane("positions")
+        await pilot.pause()
+        app.refresh_from_engine()
+        await pilot.pause()
+        table = app.main_screen.query_one(PositionsTable)
+        text = "\n".join(_lines(app, table))
+        wanted = ["12345.1235", "1.20000e9", "1.23457e9", "+420.000B", "1.10000e-8", "1.20000e-8", "41442000"]
+        if any(c[0] == "value" for c in table.shown_columns):
+            wanted += ["15.2400T", "0.50"]
+        for shown in wanted:
+            assert re.search(rf"(^|\s){re.escape(shown)}(\s|$)", text, re.M), (shown, text)
