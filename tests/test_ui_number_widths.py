@@ -149,6 +149,19 @@ async def test_large_and_tiny_numbers_are_shown_whole_in_the_panes(tmp_path, siz
                     entry_ms=snap.ts_ms,
                     fees=Decimal(0),
                 ),
+                PositionView(  # crashed through its stop: -850 % to it, +950 % to the target
+                    symbol=syms[5],
+                    quantity=Decimal("2"),
+                    avg_entry=Decimal("5"),
+                    last_price=0.5,
+                    value=1.0,
+                    unrealized_pnl=-9.0,
+                    unrealized_pct=-90.0,
+                    stop_price=4.75,
+                    target_price=5.25,
+                    entry_ms=snap.ts_ms,
+                    fees=Decimal(0),
+                ),
             ]
             return snap
 
@@ -157,7 +170,7 @@ async def test_large_and_tiny_numbers_are_shown_whole_in_the_panes(tmp_path, siz
         await pilot.pause()
         text = "\n".join(_lines(app, app.main_screen.query_one(PricesTable)))
         for shown in ("1.23457e9", "1.23457e8", "1.20000e-7", "1.20000e-8", "1.20000e-9", "+123.5%"):
-            assert re.search(rf"(^|\s){re.escape(shown)}(\s|$)", text, re.M), (shown, text)
+            assert re.search(rf"(^|\s){re.escape(shown)}(\s|$)", text, re.M), f"{shown!r} not in:\n{text}"
         assert "0.00000000" not in text
 
         app.main_screen.action_show_pane("positions")
@@ -166,8 +179,18 @@ async def test_large_and_tiny_numbers_are_shown_whole_in_the_panes(tmp_path, siz
         await pilot.pause()
         table = app.main_screen.query_one(PositionsTable)
         text = "\n".join(_lines(app, table))
-        wanted = ["12345.1235", "1.20000e9", "1.23457e9", "+420.000B", "1.10000e-8", "1.20000e-8", "41442000"]
+        wanted = [
+            "12345.1235",
+            "1.20000e9",
+            "1.23457e9",
+            "+420.000B",
+            "1.10000e-8",
+            "1.20000e-8",
+            "41442000",
+            "-850%",
+            "950.0%",
+        ]
         if any(c[0] == "value" for c in table.shown_columns):
             wanted += ["15.2400T", "0.50"]
         for shown in wanted:
-            assert re.search(rf"(^|\s){re.escape(shown)}(\s|$)", text, re.M), (shown, text)
+            assert re.search(rf"(^|\s){re.escape(shown)}(\s|$)", text, re.M), f"{shown!r} not in:\n{text}"

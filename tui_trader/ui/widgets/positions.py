@@ -149,8 +149,9 @@ class PositionsTable(FastTable):
             fmt_money(p.value, width=10),
             fmt_money(p.unrealized_pnl, sign=True, width=9),
             fmt_pct(p.unrealized_pct, width=7),
-            fmt_pct(_dist(last, float(p.stop_price), last), 1, sign=False),
-            LOCKED if locked else fmt_pct(_dist(float(p.target_price), last, last), 1, sign=False),
+            # a price crashed through the stop: "-900.0%" was cut to "-900.0"
+            fmt_pct(_dist(last, float(p.stop_price), last), 1, sign=False, width=6),
+            LOCKED if locked else fmt_pct(_dist(float(p.target_price), last, last), 1, sign=False, width=6),
             fmt_age(now_ms - p.entry_ms),
         )
 
