@@ -17,6 +17,7 @@ from tui_trader.events import PositionView
 from tui_trader.ui.format import PRICE_WIDTH, fmt_money, fmt_pct, fmt_price, fmt_prices, fmt_qty
 from tui_trader.ui.widgets.positions import PositionsTable
 from tui_trader.ui.widgets.prices import PricesTable
+from tui_trader.ui.widgets.status_bar import StatusBar
 
 _SUFFIX = {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
 
@@ -122,6 +123,7 @@ async def test_large_and_tiny_numbers_are_shown_whole_in_the_panes(tmp_path, siz
             for sym, p in prices.items():
                 snap.market.price[idx[sym]] = p
             snap.market.change_pct[idx[syms[5]]] = 123.456
+            snap.portfolio.equity = 1_234_567_890.12
             snap.positions = [
                 PositionView(
                     symbol=syms[0],
@@ -173,6 +175,9 @@ async def test_large_and_tiny_numbers_are_shown_whole_in_the_panes(tmp_path, siz
             assert re.search(rf"(^|\s){re.escape(shown)}(\s|$)", text, re.M), f"{shown!r} not in:\n{text}"
         assert "0.00000000" not in text
 
+        bar = "\n".join(_lines(app, app.main_screen.query_one(StatusBar)))
+        assert "Eq 1,234,567,890.12" in bar and "DD " in bar, bar
+
         app.main_screen.action_show_pane("positions")
         await pilot.pause()
         app.refresh_from_engine()
@@ -194,3 +199,26 @@ async def test_large_and_tiny_numbers_are_shown_whole_in_the_panes(tmp_path, siz
             wanted += ["15.2400T", "0.50"]
         for shown in wanted:
             assert re.search(rf"(^|\s){re.escape(shown)}(\s|$)", text, re.M), f"{shown!r} not in:\n{text}"
+
+
+@pytest.mark.parametrize("equity", [1_234_567_890.12, 1.5e13])
+@pytest.mark.parametrize("width", [60, 66, 76, 80, 120, 160])
+def test_the_status_bar_shows_a_ten_figure_equity_whole(tmp_path, width, equity):
+    """At 60 to 66 columns ``Eq 1,234,567,890.12`` made the narrow layout longer than the bar:
+    the drawdown at its end was cut mid-number."""
+    from dataclasses import replace
+
+    from tui_trader.models import EngineState
+    from tui_trader.ui.palette import Palette
+    from tui_trader.ui.widgets.status_bar import status_text
+
+    snap = make_engine(tmp_path).snapshot()
+    pf = replace(snap.portfolio, equity=equity, daily_pnl=-1.5e8, daily_pnl_pct=-12.34, drawdown_pct=14.99)
+    for state in (EngineState.RUNNING, EngineState.EMERGENCY_STOPPED):
+        text = status_text(
+            replace(snap, state=state, mode="live", feed_kind="binance", portfolio=pf), Palette(), width
+        )
+        assert text.cell_len <= width, text.plain
+        assert text.plain.endswith("DD 14.99%") or "DD 14.99% │" in text.plain, text.plain
+        shown = re.search(r"Eq (\S+)", text.plain).group(1)
+        assert _value(shown) == pytest.approx(equity, rel=5e-4), text.plain

@@ -50,7 +50,8 @@ def status_text(snap: EngineSnapshot, pal: Palette, width: int) -> Text:
 
     Each width starts from its own layout (see the module docstring); when that does not fit
     (an emergency stop's longer label, a longer feed name, a seven-figure equity) the details go
-    one by one: the clock's date, then the feed's name, then the clock, then the narrow layout.
+    one by one: the clock's date, then the feed's name, then the clock, then the narrow layout,
+    then the equity's decimals (``Eq 1.2346B``).
     Cut at the terminal's edge instead, the bar lost the clock mid-number at 80 columns, and
     the drawdown too."""
     steps = _WIDE_STEPS if width >= 120 else _MEDIUM_STEPS if width >= NARROW else _NARROW_STEPS
@@ -62,7 +63,11 @@ def status_text(snap: EngineSnapshot, pal: Palette, width: int) -> Text:
     return text
 
 
-_NARROW_STEPS = ({"wide": False, "narrow": True, "feed_name": False, "clock": False, "date": False},)
+_NARROW_STEPS = (
+    {"wide": False, "narrow": True, "feed_name": False, "clock": False, "date": False},
+    # last, a ten-figure equity (a pair quoted in IDR): "Eq 1.2346B", not cut mid-number
+    {"wide": False, "narrow": True, "feed_name": False, "clock": False, "date": False, "compact": True},
+)
 _MEDIUM_STEPS = (
     {"wide": False, "narrow": False, "feed_name": True, "clock": True, "date": False},
     {"wide": False, "narrow": False, "feed_name": False, "clock": True, "date": False},
@@ -77,7 +82,7 @@ _WIDE_STEPS = (
 
 
 def _status_text(snap: EngineSnapshot, pal: Palette, *, wide: bool, narrow: bool, feed_name: bool, clock: bool,
-                 date: bool) -> Text:
+                 date: bool, compact: bool = False) -> Text:
     t = Text(no_wrap=True, overflow="ellipsis")
     live = snap.mode == "live"
     t.append(" LIVE " if live else " PAPER ", style="bold reverse" if live else "bold")
@@ -101,7 +106,7 @@ def _status_text(snap: EngineSnapshot, pal: Palette, *, wide: bool, narrow: bool
     t.append(f" {feed_status}" if wide else "")
     t.append(" │ ")
     pf = snap.portfolio
-    t.append(f"Eq {fmt_money(pf.equity)}" + (f" {pf.quote_asset}" if wide else ""))
+    t.append(f"Eq {fmt_money(pf.equity, width=9 if compact else None)}" + (f" {pf.quote_asset}" if wide else ""))
     t.append(" │ Day ")
     day = f"{fmt_money(pf.daily_pnl, sign=True)} ({fmt_pct(pf.daily_pnl_pct)})" if wide else fmt_pct(pf.daily_pnl_pct)
     t.append(day, style=pal.profit if pf.daily_pnl > 0 else pal.loss if pf.daily_pnl < 0 else "")
