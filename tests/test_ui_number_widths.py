@@ -222,3 +222,46 @@ def test_the_status_bar_shows_a_ten_figure_equity_whole(tmp_path, width, equity)
         assert text.plain.endswith("DD 14.99%") or "DD 14.99% │" in text.plain, text.plain
         shown = re.search(r"Eq (\S+)", text.plain).group(1)
         assert _value(shown) == pytest.approx(equity, rel=5e-4), text.plain
+
+
+async def test_a_signal_result_longer_than_its_column_ends_in_an_ellipsis(tmp_path):
+    """An executed signal's result names its fill (engine text): a quantity and price of many
+    digits ran past the 48-cell column and were cut after the price's first digits."""
+    from tui_trader.models import Signal, SignalType
+    from tui_trader.ui.widgets.signals import SignalsTable
+
+    cfg = ui_config(refresh_ms=5000, chart_refresh_ms=5000)
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app, pilot)
+        app.set_live_refresh(False)
+        original = engine.snapshot
+        outcome = "executed: BUY 12345.12345678 @ 1234567890.12345678 (FILLED)"
+
+        def snapshot():
+            snap = original()
+            reason = "Z-Score entry: 2.61 at or above 2.50, " + "and a long reason " * 4 + "1234567890.123"
+            snap.signals = [
+                Signal(
+                    snap.ts_ms,
+                    "ADAUSDT",
+                    SignalType.BUY,
+                    0.5,
+                    0.9,
+                    2.61,
+                    reason,
+                    executed=True,
+                    outcome=outcome,
+                )
+            ]
+            return snap
+
+        engine.snapshot = snapshot
+        app.refresh_from_engine()
+        await pilot.pause()
+        table = app.main_screen.query_one(SignalsTable)
+        row = next(line for line in _lines(app, table) if "ADAUSDT" in line)
+        assert "executed: BUY 12345.12345678 @ 123456" in row, row
+        # the cut is marked, in view (the pane shows 47 cells of the result), not a shorter number
+        assert row.rstrip().endswith("@ 1234567890.123…"), row

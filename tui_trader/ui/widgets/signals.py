@@ -32,8 +32,9 @@ COLUMNS = [
     ("str", "Str", 6, "right"),
     ("conf", "Conf", 6, "right"),
     ("z", "z", 7, "right"),
-    # the result first: "refused: max total positions reached: 10 of 10" whole in the 160x45 layout
-    ("result", " Result", 48, "left"),
+    # the result first: "refused: max total positions reached: 10 of 10" whole in the 160x45 layout,
+    # whose pane (110 cells) shows 47 of it: a longer result's "…" is the last cell in view
+    ("result", " Result", 47, "left"),
     ("reason", " Reason", 46, "left"),  # "Z-Score reversal: -2.61 at or below -2.50"
 ]
 #: From this table width on, COLUMNS (a 100-column terminal's pane is 98 wide).
@@ -127,8 +128,10 @@ class SignalsTable(FastTable):
                 "str": right(fmt_num(s.strength)),
                 "conf": right(fmt_num(s.confidence)),
                 "z": right(fmt_num(s.z_score, sign=True)),
-                "result": Text(" " + result_text(s), style=res_style),
-                "reason": Text(" " + s.reason),
+                # longer than its column: ends in "…" (the whole on the pane's border when selected),
+                # never cut silently after a price's first digits ("@ 1234567" for 1234567890.5)
+                "result": Text(" " + result_text(s), style=res_style, no_wrap=True, overflow="ellipsis"),
+                "reason": Text(" " + s.reason, no_wrap=True, overflow="ellipsis"),
             }
             self.add_row(*(cells[c[0]] for c in self._columns), key=key)
         self.move_to_key(selected)  # None: the cursor and scroll stay at the top, where clear() put them
