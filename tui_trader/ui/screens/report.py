@@ -567,11 +567,12 @@ class BacktestReportScreen(Screen[None]):
                 fmt_time(int(t.ts_ms)),
                 t.symbol,
                 Text(side.value, style=pal.profit if side == Side.BUY else pal.loss),
-                right(fmt_qty(t.quantity)),
+                # each within its column less the gap (a pair quoted in IDR): never its first digits alone
+                right(fmt_qty(t.quantity, width=10)),
                 right(fmt_price(t.price)),
-                pal.signed(fmt_money(pnl, sign=True), float(pnl)) if pnl is not None else right("–"),
-                right(fmt_money(t.fee, 4 if t.fee < 1 else 2)),
-                right(fmt_money(t.price * t.quantity)),
+                pal.signed(fmt_money(pnl, sign=True, width=10), float(pnl)) if pnl is not None else right("–"),
+                right(fmt_money(t.fee, 4 if t.fee < 1 else 2, width=8)),
+                right(fmt_money(t.price * t.quantity, width=11)),
                 right(str(i + 1)),
                 f" {t.reason}",
             ))  # fmt: skip
