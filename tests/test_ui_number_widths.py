@@ -301,3 +301,49 @@ def test_a_backtest_trade_of_an_idr_pair_fits_the_trades_columns():
             assert _value(text) == pytest.approx(value, rel=5e-4), (key, text)
     i, width = cols["pnl"]
     assert len(str(rows[1][i])) <= width - 1 and _value(str(rows[1][i])) > 8e11, rows[1][i]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+async def test_the_symbol_detail_shows_a_long_quantity_and_fee_whole(tmp_path, size):
+    """The detail's fills and orders: a quantity of 14 characters ran past the 12-cell Qty column
+    and was cut to its first digits, a long result after a price's first digits."""
+    from dataclasses import replace
+
+    from test_ui_detail_small import _detail, _show_tab
+
+    from tui_trader.models import Signal, SignalType
+    from tui_trader.ui.widgets.table import FastTable
+
+    cfg = ui_config(refresh_ms=5000, chart_refresh_ms=5000)
+    engine = make_engine(tmp_path, cfg, autostart=True, max_klines=30)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=size) as pilot:
+        screen = await _detail(app, pilot, engine)
+        original = engine.symbol_history
+        qty, fee = Decimal("12345.12345678"), Decimal("0.12345678901")
+        outcome = "executed: BUY 12345.12345678 @ 1234567890.12345678 (FILLED)"
+
+        def symbol_history(symbol):
+            h = original(symbol)
+            h.fills = [replace(f, quantity=qty, fee=fee) for f in h.fills]
+            h.orders = [replace(o, quantity=qty, executed_qty=qty) for o in h.orders]
+            h.signals = [
+                Signal(h.fills[0].ts_ms, symbol, SignalType.BUY, 0.5, 0.9, 2.61, "z entry", outcome=outcome)
+            ]
+            return h
+
+        engine.symbol_history = symbol_history
+        if screen.compact:
+            await _show_tab(app, pilot, "tab-fills")
+        app.refresh_charts()
+        await pilot.pause()
+        fills = screen.query_one("#detail-fills", FastTable)
+        orders = screen.query_one("#detail-orders", FastTable)
+        signals = screen.query_one("#detail-signals", FastTable)
+        assert fills.row_count and orders.row_count and signals.row_count
+        widths = {c.key.value: c.width for c in fills.columns.values()}
+        row = fills.get_row_at(0)
+        assert str(row[2]) == "12345.123457" and len(str(row[2])) <= widths["qty"], row
+        assert str(row[4]).split()[0] == "0.1234568" and len(str(row[4])) <= widths["fee"], row
+        assert str(orders.get_row_at(0)[3]) == "12345.123457"
+        assert signals.get_row_at(0)[4].overflow == "ellipsis"

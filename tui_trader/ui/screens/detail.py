@@ -217,16 +217,21 @@ class SymbolDetailScreen(Screen[None]):
         t.clear()
         for s in reversed(h.signals):
             t.add_row(when(s.ts_ms), Text(str(s.type), style=pal.profit if s.type == "BUY" else pal.loss),
-                      s.kind, right(fmt_num(s.z_score, sign=True)), result_text(s), s.reason)
+                      s.kind, right(fmt_num(s.z_score, sign=True)),
+                      # longer than its column: ends in "…", not cut after a price's first digits
+                      Text(result_text(s), no_wrap=True, overflow="ellipsis"),
+                      Text(s.reason, no_wrap=True, overflow="ellipsis"))
         t = self.query_one("#detail-orders", FastTable)
         t.clear()
         for o in reversed(h.orders):
-            t.add_row(when(o.created_ms), str(o.side), str(o.type), right(fmt_qty(o.executed_qty or o.quantity)),
+            t.add_row(when(o.created_ms), str(o.side), str(o.type), right(fmt_qty(o.executed_qty or o.quantity, width=12)),
                       right(fmt_price(o.avg_price) if o.avg_price else fmt_price(o.price)), str(o.status),
                       str(o.source), o.reason or o.error)
         t = self.query_one("#detail-fills", FastTable)
         t.clear()
         for f in reversed(h.fills):
-            t.add_row(when(f.ts_ms), str(f.side), right(fmt_qty(f.quantity)), right(fmt_price(f.price)),
-                      right(f"{fmt_qty(f.fee)} {f.fee_asset}"), f.client_order_id)
+            # each within its column (Qty 12, Fee 16): a quantity of many digits was cut to its first
+            t.add_row(when(f.ts_ms), str(f.side), right(fmt_qty(f.quantity, width=12)), right(fmt_price(f.price)),
+                      right(f"{fmt_qty(f.fee, width=max(6, 15 - len(f.fee_asset)))} {f.fee_asset}"),
+                      f.client_order_id)
         return True
