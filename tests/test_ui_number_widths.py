@@ -91,6 +91,12 @@ def test_a_quantity_fits_and_is_never_rounded_to_zero(q):
     assert _value(text) == pytest.approx(float(q), rel=5e-5), text
 
 
+def test_a_quantity_keeps_the_most_decimals_its_width_holds():
+    assert fmt_qty(Decimal("0.12345678901"), width=11) == "0.123456789"
+    assert fmt_qty(Decimal("12345.12345678"), width=12) == "12345.123457"
+    assert fmt_qty(Decimal("123456789012345678901234.5"), width=10) == "1.23457e23"
+
+
 @pytest.mark.parametrize("x", [1.23, -12.34, 123.456, 1234.5, -12345.6, 1e7])
 def test_a_percentage_fits_its_width(x):
     text = fmt_pct(x, width=7)
@@ -344,6 +350,6 @@ async def test_the_symbol_detail_shows_a_long_quantity_and_fee_whole(tmp_path, s
         widths = {c.key.value: c.width for c in fills.columns.values()}
         row = fills.get_row_at(0)
         assert str(row[2]) == "12345.123457" and len(str(row[2])) <= widths["qty"], row
-        assert str(row[4]).split()[0] == "0.1234568" and len(str(row[4])) <= widths["fee"], row
+        assert str(row[4]).split()[0] == "0.123456789" and len(str(row[4])) <= widths["fee"], row
         assert str(orders.get_row_at(0)[3]) == "12345.123457"
         assert signals.get_row_at(0)[4].overflow == "ellipsis"

@@ -9,7 +9,7 @@ a missing value is never shown as a number.
 from __future__ import annotations
 
 import math
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
@@ -144,8 +144,13 @@ def fmt_qty(q: Decimal | float | None, width: int | None = None) -> str:
     if width is None or len(text) <= width:
         return text
     f = float(q)
-    for d in range(7, 0, -1):
-        short = f"{f:.{d}f}".rstrip("0").rstrip(".")
+    exact = q if isinstance(q, Decimal) else Decimal(repr(f))
+    for d in range(max(1, width - 2), 0, -1):  # the most decimals that fit (exact: no float digits)
+        try:
+            short = format(round(exact, d), "f")
+        except InvalidOperation:  # more digits than the context's precision: fewer decimals
+            continue
+        short = short.rstrip("0").rstrip(".") if "." in short else short
         if len(short) <= width and float(short) != 0:
             return short
     short = f"{f:.0f}"
