@@ -45,7 +45,7 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
             ("T", "next colour theme"),
             ("Ctrl+P", "command palette (every action)"),
             ("?", "this help"),
-            ("q", "quit (asks when positions are open)"),
+            ("q", "quit (asks when positions are open, or unknown: a failing snapshot)"),
         ],
     ),
 ]
