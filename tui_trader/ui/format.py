@@ -9,7 +9,9 @@ a missing value is never shown as a number.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
+from itertools import chain
 
 import numpy as np
 
@@ -86,12 +88,16 @@ def fmt_pct(x: float | None, decimals: int = 2, sign: bool = True, width: int | 
     the text would be longer (``+123.5%``), then scientific notation, never cut."""
     if _bad(x):
         return MISSING
-    text = ""
-    for d in range(decimals, -1, -1):
-        text = f"{x:+.{d}f}%" if sign else f"{x:.{d}f}%"
-        if width is None or len(text) <= width:
-            return text
-    return fmt_sci(x, width - 1, sign) + "%"
+    plus = "+" if sign else ""
+    texts = (f"{x:{plus}.{d}f}%" for d in range(decimals, -1, -1))
+    if width is None:
+        return next(texts)
+    return _first_fit(texts, width) or fmt_sci(x, width - 1, sign) + "%"
+
+
+def _first_fit(texts: Iterable[str], width: int) -> str | None:
+    """The first of ``texts`` (tried in order, most precise first) that fits ``width`` cells."""
+    return next((t for t in texts if len(t) <= width), None)
 
 
 _SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
@@ -109,21 +115,15 @@ def fmt_money(
     if _bad(f):
         return MISSING
     plus = "+" if sign else ""
-    text = f"{f:{plus},.{decimals}f}"
-    if width is None or len(text) <= width:
-        return text
-    text = f"{f:{plus},.0f}"
-    if len(text) <= width:
-        return text
-    a = abs(f)
-    for div, suf in _SUFFIXES:
-        if a >= div * 0.9995:  # 999,999,999.9 reads 1.0000B, not 1000.0M
-            for d in range(4, -1, -1):
-                text = f"{f / div:{plus}.{d}f}{suf}"
-                if len(text) <= width:
-                    return text
-            break
-    return fmt_sci(f, width, sign)
+    if width is None:
+        return f"{f:{plus},.{decimals}f}"
+    # 999,999,999.9 reads 1.0000B, not 1000.0M
+    div, suf = next(((d, s) for d, s in _SUFFIXES if abs(f) >= d * 0.9995), (0.0, ""))
+    texts = chain(
+        (f"{f:{plus},.{decimals}f}", f"{f:{plus},.0f}"),
+        (f"{f / div:{plus}.{d}f}{suf}" for d in range(4, -1, -1)) if div else (),
+    )
+    return _first_fit(texts, width) or fmt_sci(f, width, sign)
 
 
 def fmt_qty(q: Decimal | float | None, width: int | None = None) -> str:
@@ -164,7 +164,7 @@ def fmt_compact(x: float | None) -> str:
     if _bad(x):
         return MISSING
     a = abs(x)
-    for div, suf in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+    for div, suf in _SUFFIXES:
         if a >= div:
             return f"{x / div:.2f}{suf}" if a / div < 100 else f"{x / div:.1f}{suf}"
     return f"{x:.0f}"
