@@ -18,6 +18,9 @@ Durability
   transaction; live trading can afford it, but the default stays NORMAL because
   after a restart the order manager reconciles INTENT/open orders with the
   exchange anyway, and paper/backtest runs would pay the fsync on every fill.
+* Every write first checks that the file is still the one opened (one ``stat``): SQLite itself
+  goes on committing into a deleted file in WAL mode, and all of it is lost at exit. A file
+  deleted, moved or replaced meanwhile makes the write fail (:class:`~.schema.DatabaseMovedError`).
 * ``foreign_keys=ON``, ``busy_timeout`` (another process holding the write
   lock is waited for up to this long, then ``database is locked`` is raised).
 * ``wal_autocheckpoint=0``: SQLite would otherwise run a checkpoint (copying the
@@ -106,6 +109,7 @@ from tui_trader.storage.queries import BUFFERED_TABLES, QueriesMixin
 from tui_trader.storage.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    DatabaseMovedError,
     SchemaVersionError,
     StorageError,
     failure_hint,
@@ -400,6 +404,8 @@ class Database(QueriesMixin):
         self.wal_max_frames = WAL_MAX_FRAMES
         self._main_checkpointed_frames = -1  # the WAL size the last main-connection checkpoint copied whole
         self._synchronous = synchronous
+        #: the file's absolute path and (device, inode) as opened; None for a memory or read-only open
+        self._file_id: tuple[str, tuple[int, int]] | None = None
         self._max_variables = int(max_variables)  # parameters per statement (SQLITE_LIMIT_VARIABLE_NUMBER)
         self._rows_since_checkpoint = 0
         self._uses_since_checkpoint = 0
@@ -532,6 +538,8 @@ class Database(QueriesMixin):
             synchronous=synchronous,
             max_variables=max_variables,
         )
+        if not memory and not read_only:
+            db._file_id = _file_identity(path_str)
         if start_writer:
             db.writer.start()
         return db
@@ -591,6 +599,23 @@ class Database(QueriesMixin):
         return self._conn is None
 
     # -- connection access -----------------------------------------------------------
+
+    def _check_in_place(self) -> None:
+        """Before a write: raise :class:`DatabaseMovedError` if the file is no longer where it was
+        opened, or another file stands there (deleted, moved, a backup restored over it). SQLite
+        itself notices neither in WAL mode: the commits go into the deleted file and are lost at
+        exit. Costs one ``stat`` (~1 us)."""
+        if self._file_id is None:
+            return
+        path, ident = self._file_id
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise DatabaseMovedError(self.path) from None
+        except OSError:  # no permission to look (a folder's mode changed): the open file still works
+            return
+        if (st.st_dev, st.st_ino) != ident:
+            raise DatabaseMovedError(self.path)
 
     def _not_in_transaction(self) -> bool:
         return self._owner is not asyncio.current_task()
@@ -670,6 +695,7 @@ class Database(QueriesMixin):
                 finally:
                     self._tx_depth -= 1
                 return
+            self._check_in_place()
             await conn.execute("BEGIN IMMEDIATE")
             self._tx_depth = 1
             try:
@@ -741,6 +767,7 @@ class Database(QueriesMixin):
             raise StorageError("database is closed")
         if self._owner is asyncio.current_task():
             return await body()  # inside the caller's own transaction: a savepoint of it
+        self._check_in_place()
         wait_piece = False
         if self._inline_money and self._may_run_inline():
             status, out = self._run_inline(fn)
@@ -892,6 +919,7 @@ class Database(QueriesMixin):
         the database thread. If a row violates a constraint, the transaction is redone
         row by row and the bad rows are refused (counted) so one bad row never blocks
         the others forever."""
+        self._check_in_place()
         statements = _statements(batches, self._max_variables)
         written = self._write_inline(statements, batches)
         if written is not None:
@@ -956,6 +984,14 @@ def _prepare_path(path: str) -> str:
             raise StorageError(f"cannot open the database {path}: {why}") from exc
         raise
     return str(p)
+
+
+def _file_identity(path: str) -> tuple[str, tuple[int, int]]:
+    """The absolute path of the file at ``path`` and its (device, inode), for
+    :meth:`Database._check_in_place`."""
+    abs_path = os.path.abspath(path)
+    st = os.stat(abs_path)
+    return abs_path, (st.st_dev, st.st_ino)
 
 
 def _prepare_read_only(path: str) -> tuple[str, str]:

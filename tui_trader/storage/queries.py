@@ -528,6 +528,8 @@ class QueriesMixin:
 
         async def _between_chunks(self) -> None: ...
 
+        def _check_in_place(self) -> None: ...
+
     # -- small helpers ----------------------------------------------------------
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -540,6 +542,7 @@ class QueriesMixin:
 
     async def _exec(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One autocommitted statement; returns its rowcount."""
+        self._check_in_place()
         async with self._use() as conn:
             cur = await conn.execute(sql, params)
             return cur.rowcount
@@ -564,6 +567,7 @@ class QueriesMixin:
             raise ValueError(f"session mode must be paper or live, got {mode!r}")
         cfg = _json_text(config_json, "session config_json")
         started = self._clock.now_ms() if ts_ms is None else int(ts_ms)
+        self._check_in_place()
         async with self._use() as conn:
             cur = await conn.execute(
                 "INSERT INTO sessions (started_ms, mode, feed_kind, config_json, kind, label) "
@@ -915,6 +919,7 @@ class QueriesMixin:
         """The next value (1, 2, ...) of a persistent counter, committed before returning."""
         if not name:
             raise ValueError("sequence name must not be empty")
+        self._check_in_place()
         rows = await self._fetchall(
             "INSERT INTO sequences (name, value) VALUES (?, 1) "
             "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
@@ -982,6 +987,7 @@ class QueriesMixin:
         """Append an audit record (args stored as redacted JSON); committed before
         returning. Returns its id."""
         src = source.value if isinstance(source, Source) else str(source)
+        self._check_in_place()
         async with self._use() as conn:
             cur = await conn.execute(
                 "INSERT INTO audit_log (ts_ms, source, action, args_json, ok, outcome) VALUES (?,?,?,?,?,?)",

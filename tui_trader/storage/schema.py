@@ -44,6 +44,7 @@ import aiosqlite
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "DatabaseMovedError",
     "MigrationError",
     "SchemaVersionError",
     "StorageError",
@@ -86,6 +87,29 @@ class MigrationError(StorageError):
     """A migration script failed; the database was left unchanged."""
 
 
+#: SQLite's extended result code for a database file moved or deleted since it was opened.
+SQLITE_READONLY_DBMOVED = 1032
+
+
+class DatabaseMovedError(sqlite3.OperationalError):
+    """The database file was deleted, moved or replaced while it was open: SQLite would go on
+    writing into the old file, which nobody can open again (every commit lost). A ``sqlite3``
+    error, so that an engine treats it as any storage failure (trading stops, nothing is sent)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"the database file {path} was deleted or replaced while tui-trader had it open: nothing more "
+            "is written (it would go into the deleted file)"
+        )
+        self.sqlite_errorcode = SQLITE_READONLY_DBMOVED
+        self.sqlite_errorname = "SQLITE_READONLY_DBMOVED"
+
+
+#: What an operator can do about a SQLite error, by its extended result code (before the primary one).
+_EXTENDED_HINTS = {
+    SQLITE_READONLY_DBMOVED: "put the file back, or restore a backup, before starting again",
+}
+
 #: What an operator can do about a SQLite error, by its primary result code.
 _FAILURE_HINTS = {
     sqlite3.SQLITE_BUSY: "another program holds a lock on the file, e.g. an sqlite3 shell or a backup tool",
@@ -102,7 +126,7 @@ _FAILURE_HINTS = {
 def failure_hint(exc: BaseException) -> str:
     """What an operator can do about the SQLite error ``exc``, as `` (hint)``; "" when unknown."""
     code = getattr(exc, "sqlite_errorcode", None)
-    hint = _FAILURE_HINTS.get(code & 0xFF) if isinstance(code, int) else None
+    hint = (_EXTENDED_HINTS.get(code) or _FAILURE_HINTS.get(code & 0xFF)) if isinstance(code, int) else None
     return f" ({hint})" if hint else ""
 
 
