@@ -243,6 +243,8 @@ CLOCK_REMEASURE_MS = 10 * 60_000
 FILTERS_RELOAD_MS = 5 * 60_000
 #: A held symbol this session's feed does not carry (a book made over a wider universe).
 NOT_IN_MARKET = "is not in this session's market (the feed does not carry it)"
+#: Stored orders (and fills) of such a symbol read back for its detail (the most recent).
+UNCARRIED_ROWS_KEPT = 500
 #: The reason of a paper close of such a symbol: booked at the last price the book stored for it.
 UNCARRIED_CLOSE = "paper close at the last stored price"
 
@@ -369,6 +371,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._event_rate = EventRate()
         self.orders: dict[str, Order] = {}  # recent orders by client id (bounded)
         self.fills: deque[Fill] = deque(maxlen=2000)
+        # held symbols the feed does not carry: their stored orders and fills, read from the book at
+        # start-up (the symbol detail's uncarried_history; the recent ones above may not reach them)
+        self._uncarried_stored: dict[str, tuple[list[Order], list[Fill]]] = {}
         self._pending_period = False
         self._period_ts = 0
         self._prune_day: int | None = None
@@ -420,6 +425,17 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 if not fut.done():
                     fut.set_result(CommandResult(False, self._startup_failure + (held if self._stops_stored else "")))
             raise
+
+    async def _load_uncarried_stored(self) -> None:
+        """The stored orders and fills of each held symbol this session's feed does not carry (its
+        detail shows them: no prices of it, but the buy and the price a paper close books it at)."""
+        assert self.db is not None
+        for symbol in self.portfolio.positions:
+            if symbol not in self.sym_index:
+                self._uncarried_stored[symbol] = (
+                    await self.db.load_orders(symbol, limit=UNCARRIED_ROWS_KEPT),
+                    await self.db.load_fills(symbol, limit=UNCARRIED_ROWS_KEPT),
+                )
 
     def _unreadable_book(self, exc: Exception) -> Exception:
         """A stored amount, position or engine state that cannot be read back: nothing is traded
@@ -508,6 +524,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 if saved.get("z_threshold") is not None:
                     self.threshold = float(saved["z_threshold"])
                 self.locked = {s for s in (saved.get("locked") or ()) if s in self.sym_index}
+            await self._load_uncarried_stored()
         self._sync_positions()
 
         # exchange rules and the broker (paper by default, booked from the recovered portfolio)

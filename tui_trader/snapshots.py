@@ -288,6 +288,41 @@ class EngineViews:
             locked=symbol in self.locked,
         )
 
+    def uncarried_history(self, symbol: str) -> SymbolHistory:
+        """The history of a symbol this session's feed does not carry (a position, or a signal,
+        restored from a book made over a universe that held it), read only: no prices, ratings or
+        z-scores (empty arrays: the feed gives none); its orders and fills as the book stored them
+        (read at start-up for a held symbol), then this session's (its close), each once, oldest
+        first; its signals still kept, its position. KeyError for a symbol the feed carries: its
+        history is :meth:`symbol_history`'s."""
+        if symbol in self.sym_index:
+            raise KeyError(symbol)
+        stored_orders, stored_fills = self.__dict__.get("_uncarried_stored", {}).get(symbol, ((), ()))
+        orders = {o.client_order_id: o for o in stored_orders}
+        orders.update((o.client_order_id, o) for o in self.orders.values() if o.symbol == symbol)  # newer
+        fills = {_fill_key(f): f for f in stored_fills}
+        fills.update((_fill_key(f), f) for f in self.fills if f.symbol == symbol)
+        empty = np.zeros(0, dtype=np.float64)
+        return SymbolHistory(
+            symbol=symbol,
+            ts_ms=np.zeros(0, dtype=np.int64),
+            price=empty,
+            rating=empty.copy(),
+            z=empty.copy(),
+            moving_average=empty.copy(),
+            threshold=self.threshold,
+            signals=[s for s in reversed(self.recent_signals) if s.symbol == symbol],
+            orders=sorted(orders.values(), key=lambda o: o.created_ms),  # (stable: as stored on a tie)
+            fills=sorted(fills.values(), key=lambda f: f.ts_ms),
+            position=self._position_view(symbol),
+            locked=symbol in self.locked,
+        )
+
+
+def _fill_key(f: Any) -> tuple:
+    """One fill however often it is read (from the book, and as this session's)."""
+    return (f.client_order_id, f.trade_id, f.ts_ms, f.price, f.quantity)
+
 
 def _figure(what: str, read: Callable[[], Any]) -> Any:
     """``read()``, or None (logged) when it raises: one figure of the summary that cannot be read

@@ -12,6 +12,8 @@ fee, and a signal's result were out of view, and the charts were a few cells of 
 
 from __future__ import annotations
 
+import logging
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -46,6 +48,8 @@ CHART_TABS = ("tab-price", "tab-rating", "tab-z")
 
 #: A symbol the session's market does not carry: a position or a signal restored from a book whose
 #: universe held it (the feed's symbols changed since), shown but with no price or history.
+log = logging.getLogger(__name__)
+
 NOT_TRADED = "not in this session's market (no prices: the feed does not carry it)"
 
 
@@ -197,11 +201,31 @@ class SymbolDetailScreen(Screen[None]):
 
     def show_not_traded(self) -> None:
         """The symbol is not in the session's market (restored from a book whose universe held it):
-        no price, rating or history to show, and the info line says so."""
+        no price, rating or z-score to chart, and the info line says so; the holding, and the
+        stored orders and fills (the engine's read-only ``uncarried_history``) in the tables."""
+        pal = self.palette
+        try:
+            h = self.app.engine.uncarried_history(self.symbol)
+        except Exception:  # noqa: BLE001 - no history to show: the info line still says why
+            log.debug("no stored history of %s", self.symbol, exc_info=True)
+            h = None
         info = Text(overflow="fold")
         info.append(f" {self.symbol} ", style="bold reverse")
-        info.append(f"  {NOT_TRADED}", style=f"bold {self.palette.warning}")
+        info.append(f"  {NOT_TRADED}", style=f"bold {pal.warning}")
+        if h is not None and h.locked:
+            info.append("  LOCKED", style=f"bold {pal.warning}")
+        if h is not None and h.position is not None:
+            info.append(f"  ● {fmt_qty(h.position.quantity)} @ {fmt_price(h.position.avg_entry)}")
         self.query_one("#detail-info", Static).update(info)
+        if h is None:
+            return
+        snap = getattr(self.app, "last_snapshot", None)
+        now_ms = snap.ts_ms if snap is not None else max([o.created_ms for o in h.orders] + [0])
+        tkey = ("not traded", now_ms // MS_PER_DAY, len(h.signals), len(h.orders), len(h.fills),
+                tuple((o.status, o.executed_qty) for o in h.orders[-20:]),
+                tuple((s.executed, s.outcome) for s in h.signals[-20:]))
+        if tkey != self._key and self._tables(h, now_ms):
+            self._key = tkey
 
     def _tables(self, h: SymbolHistory, now_ms: int) -> bool:
         """Fill the three tables; False while the tabs are not mounted yet (retried)."""
