@@ -90,7 +90,7 @@ class PeriodRater:
         "_rp", "cache", "period_ms", "counters", "last_kline_ms", "rating", "rd", "vol", "score", "_pidx",
         "_closed_pidx", "_p_open", "_p_close", "_p_vol", "_p_taker", "_p_count", "_all_sym", "_vol_window",
         "_vol_key", "_vol_cache", "_vring", "_vcol", "_vfull", "_vorder", "_buf_change", "_buf_ratio",
-        "_buf_sigma", "_period_ts",
+        "_buf_sigma", "_period_ts", "_name_order",
     )
     #: The counters a rater keeps (the engine keeps more in the same dict).
     COUNTERS = ("periods", "klines", "late_klines")
@@ -139,6 +139,10 @@ class PeriodRater:
         self._buf_ratio = np.empty(n)
         self._buf_sigma = np.empty(n)
         self._period_ts = 0
+        # sampled opponents are drawn over the symbols in name order (None: the list is in it), so
+        # the games do not depend on the order the symbol list happens to have
+        order = np.array(sorted(range(n), key=symbols.__getitem__), dtype=np.intp)
+        self._name_order = None if np.array_equal(order, np.arange(n)) else order
 
     # ------------------------------------------------------------------ moving the state
 
@@ -328,8 +332,12 @@ class PeriodRater:
         games = None
         if rc.opponents > 0:  # sampled opponents: a list of games, O(N k), no (N, N) matrix
             rng = np.random.default_rng((rc.seed, period))
-            games = build_games(score, mode=rc.outcome_mode, opponents=rc.opponents, rng=rng,
-                                margin_scale=rc.margin_scale, draw_epsilon=rc.draw_epsilon)
+            order = self._name_order
+            games = build_games(score if order is None else score[order], mode=rc.outcome_mode,
+                                opponents=rc.opponents, rng=rng, margin_scale=rc.margin_scale,
+                                draw_epsilon=rc.draw_epsilon)
+            if games is not None and order is not None:  # back to list positions, the games' order kept
+                games = (order[games[0]], order[games[1]], games[2])
         # None: round robin, also when opponents >= active - 1 (nothing to sample)
         if games is not None:
             self.rating, self.rd, self.vol = rate_period_games(
