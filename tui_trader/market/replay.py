@@ -44,6 +44,7 @@ import zipfile
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,7 +52,7 @@ import numpy as np
 
 from tui_trader.clock import MS_PER_DAY, MS_PER_UNIT, Clock, interval_to_ms, parse_time, utc_text
 from tui_trader.config import Config
-from tui_trader.market.binance_payloads import parse_rest_klines, synthetic_filters, to_ms
+from tui_trader.market.binance_payloads import US_THRESHOLD, parse_rest_klines, synthetic_filters, to_ms
 from tui_trader.market.file_cache import KlineFileCache
 from tui_trader.market.pacing import Pacer
 from tui_trader.market.sim import advance_clock, parse_speed
@@ -312,7 +313,9 @@ def _without_header(text: str) -> str:
     return text
 
 
-def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -> KlineBatch:
+def parse_file(
+    path: Path, sym: int, interval_ms: int, counter: RejectCounter, notes: list[str] | None = None
+) -> KlineBatch:
     """One kline file (JSON rows, CSV or zipped CSV) -> KlineBatch (closed klines of one symbol).
 
     Unreadable, undecodable or empty files, and a ``.json`` file that is not an array,
@@ -323,10 +326,14 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
     header, a JSON ``[]``) counts one ``malformed`` reject too, as an empty file does. So does a
     file that unpacks to over :data:`MAX_TEXT_BYTES` (refused unread: a zip bomb) or that the memory
     free cannot hold, and each zip member named for another symbol or interval than the zip.
+
+    A file whose rows mix ms and µs times (two exports run together) is read, each row in its own
+    unit, with one WARNING saying so; its text is appended to ``notes`` (such a file is not cached,
+    so the warning comes back on every load).
     """
     before = counter.total
     try:
-        batch = _parse_text(path, sym, interval_ms, counter)
+        batch = _parse_text(path, sym, interval_ms, counter, notes)
     except MemoryError:  # under MAX_TEXT_BYTES, but more than this machine has free
         counter.reject("malformed", 1, f"{path}: unreadable (too large for the memory free)")
         return KlineBatch.empty(interval_ms)
@@ -335,7 +342,9 @@ def parse_file(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -
     return batch
 
 
-def _parse_text(path: Path, sym: int, interval_ms: int, counter: RejectCounter) -> KlineBatch:
+def _parse_text(
+    path: Path, sym: int, interval_ms: int, counter: RejectCounter, notes: list[str] | None = None
+) -> KlineBatch:
     """:func:`parse_file` but for a file that holds no kline and no bad row."""
     before = counter.total
     try:
@@ -361,6 +370,7 @@ def _parse_text(path: Path, sym: int, interval_ms: int, counter: RejectCounter) 
         if not isinstance(rows, list):
             counter.reject("bad_type", 1, f"{path}: JSON is not an array of klines")
             return KlineBatch.empty(interval_ms)
+        _say_units(path, _json_units(rows), notes)
         return parse_rest_klines(rows, sym, interval_ms, counter, source=str(path))
     else:
         # CRLF, and a bare CR (old Mac exports): as LF. Dropping a bare CR joined every row into one
@@ -384,6 +394,7 @@ def _parse_text(path: Path, sym: int, interval_ms: int, counter: RejectCounter) 
             reader = csv.reader(io.StringIO(body))
             rows, lines = [], []
             parts: list[KlineBatch] = []
+            units = (0, 0)
             while True:
                 try:
                     r = next(reader)
@@ -400,16 +411,101 @@ def _parse_text(path: Path, sym: int, interval_ms: int, counter: RejectCounter) 
                     rows.append(r)
                     lines.append(skipped + reader.line_num)
                     if len(rows) == SLOW_CSV_ROWS:
+                        units = _add(units, _row_units(rows))
                         parts.append(parse_rest_klines(rows, sym, interval_ms, counter, source=str(path),
                                                        line_numbers=lines))
                         rows, lines = [], []
+            _say_units(path, _add(units, _row_units(rows)), notes)
             parts.append(parse_rest_klines(rows, sym, interval_ms, counter, source=str(path), line_numbers=lines))
             return KlineBatch.concat(parts, interval_ms)
     times, vals = fast
+    if times.shape[0]:
+        n_us = int(np.count_nonzero(times[:, 0] > US_THRESHOLD))
+        _say_units(path, (n_us, times.shape[0] - n_us), notes)
     n = times.shape[0]
     return kline_batch_from_arrays(
         interval_ms, np.full(n, sym, dtype=np.int32), to_ms(times[:, 0]), to_ms(times[:, 1]), vals, times[:, 2]
     )
+
+
+#: How many symbols the gap warning of a replay names (then "and N more").
+GAP_SYMBOLS_NAMED = 5
+
+
+def _say_gaps(kl: KlineBatch, names: Sequence[str], interval: str) -> None:
+    """One WARNING naming the open times some symbols have no kline for between their first and
+    last one (a halt on the exchange, rows rejected or cut out): they are replayed as they are
+    (the engine counts them), but not without a word. A symbol listed later is no gap."""
+    iv = int(kl.interval_ms)
+    if len(kl) < 2 or iv <= 0:
+        return
+    order = np.lexsort((kl.open_time, kl.sym))
+    s, t = kl.sym[order], kl.open_time[order]
+    step = np.diff(t)
+    idx = np.flatnonzero((s[1:] == s[:-1]) & (step > iv))
+    if not idx.size:
+        return
+    g_sym, g_from, g_n = s[idx], t[idx] + iv, (step[idx] - 1) // iv
+    parts = []
+    for k in np.unique(g_sym).tolist():
+        mine = g_sym == k
+        n, where = int(g_n[mine].sum()), int(np.count_nonzero(mine))
+        parts.append(f"{names[k]}: {n} in {where} gap{'s' if where > 1 else ''} from {utc_text(int(g_from[mine][0]))} UTC")
+    more = f"; and {len(parts) - GAP_SYMBOLS_NAMED} more symbol(s)" if len(parts) > GAP_SYMBOLS_NAMED else ""
+    log.warning(
+        "replay: open times with no %s kline between a symbol's first and last (a halt, or rows rejected or "
+        "missing), replayed as they are: %s%s", interval, "; ".join(parts[:GAP_SYMBOLS_NAMED]), more,
+    )
+
+
+def _say_units(path: Path, units: tuple[int, int], notes: list[str] | None) -> None:
+    """One WARNING when ``units`` (rows with an open time in µs, in ms) holds both."""
+    n_us, n_ms = units
+    if n_us and n_ms:
+        text = (
+            f"replay: {path}: {n_us} row(s) with times in µs and {n_ms} in ms (two exports run together? "
+            "data.binance.vision's files are in µs from 2025 on): each row read in its own unit"
+        )
+        log.warning("%s", text)
+        if notes is not None:
+            notes.append(text)
+
+
+def _add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    return a[0] + b[0], a[1] + b[1]
+
+
+def _row_units(rows: list) -> tuple[int, int]:
+    """Rows (lists) whose open time reads as a µs and as a ms timestamp; other rows not counted."""
+    n_us = n_ms = 0
+    for r in rows:
+        if isinstance(r, list | tuple) and r:
+            t = r[0]
+            if isinstance(t, str):
+                t = t.strip().strip('"')
+                if not t.isascii() or not t.isdigit():
+                    continue
+                t = int(t)
+            elif not isinstance(t, int) or isinstance(t, bool):
+                continue
+            if t > US_THRESHOLD:
+                n_us += 1
+            else:
+                n_ms += 1
+    return n_us, n_ms
+
+
+def _json_units(rows: list) -> tuple[int, int]:
+    """:func:`_row_units` of JSON kline rows; (0, 0) at C speed (no row loop) for the usual file,
+    whose open times are all integers in one unit."""
+    try:
+        firsts = list(map(itemgetter(0), rows))
+        lo, hi = min(firsts), max(firsts)
+        if type(lo) is int and type(hi) is int and (hi <= US_THRESHOLD or lo > US_THRESHOLD):
+            return 0, 0  # all ints (min and max of ints and strings raise), all in one unit
+    except (TypeError, IndexError, KeyError, ValueError):  # a row that is no list, mixed types
+        pass
+    return _row_units(rows)
 
 
 def refuse_blacklisted_symbols(symbols: Sequence[str], blacklist: Sequence[str]) -> None:
@@ -504,8 +600,9 @@ def load_klines(
         entry = cache.entry(f, interval_ms) if cache is not None else None
         b = cache.load(entry, index[s], interval_ms) if cache is not None and entry is not None else None
         if b is None:
-            b = parse_file(f, index[s], interval_ms, c)
-            if cache is not None and entry is not None and c.total == 0 and len(b):
+            notes: list[str] = []
+            b = parse_file(f, index[s], interval_ms, c, notes)
+            if cache is not None and entry is not None and c.total == 0 and not notes and len(b):
                 cache.store(entry, b)
         if len(b) and (start_ms is not None or end_ms is not None):
             keep = np.ones(len(b), dtype=bool)
@@ -556,6 +653,7 @@ def load_klines(
         merged = merged.take(order)
         # 3. Merge order: open time, then symbol index.
         merged = merged.take(np.lexsort((merged.sym, merged.open_time)))
+        _say_gaps(merged, names, interval)
     rejects = {f: dict(c.by_reason) for f, c in counters.items() if c.total}
     held = set(np.unique(merged.sym).tolist()) if len(merged) else set()
     if held and len(held) < len(names):  # none held: the caller's "no valid klines" error says it

@@ -1,0 +1,84 @@
+"""Replay inputs that were read without a word: a file mixing ms and µs timestamps (two exports run
+together), and open times a symbol has no kline for (a halt, a row cut out). Both are read as
+before - each time in its own unit, the gap left as it is - but now said once in the log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tui_trader.market.replay import load_klines
+
+H1 = 3_600_000
+T0 = 1_735_689_600_000  # 2025-01-01 00:00 UTC
+
+
+def _row(i: int, us: bool = False) -> list:
+    t = T0 + i * H1
+    ot, ct = (t * 1000, (t + H1) * 1000 - 1) if us else (t, t + H1 - 1)
+    return [ot, "1.0", "1.1", "0.9", "1.05", "10", ct, "10.5", 5, "5", "5.2", "0"]
+
+
+def _csv(rows: list[list]) -> str:
+    return "".join(",".join(str(x) for x in r) + "\n" for r in rows)
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("kind", ["csv", "json", "zip", "csv-slow"])
+def test_a_file_mixing_ms_and_us_timestamps_is_read_and_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    rows = [_row(i, us=i >= 3) for i in range(6)]  # December's ms export and January's µs one run together
+    if kind == "csv-slow":
+        rows.insert(1, ["not", "a", "row"])  # read row by row
+    if kind == "json":
+        f = tmp_path / "BTCUSDT" / "1h" / "2025-01-01.json"
+        f.parent.mkdir(parents=True)
+        f.write_text(json.dumps(rows))
+    elif kind == "zip":
+        f = tmp_path / "BTCUSDT-1h-2025-01.zip"
+        with zipfile.ZipFile(f, "w") as z:
+            z.writestr("BTCUSDT-1h-2025-01.csv", _csv(rows))
+    else:
+        f = tmp_path / "BTCUSDT-1h-2025-01.csv"
+        f.write_text(_csv(rows))
+    caplog.set_level(logging.WARNING, "tui_trader.market")
+    got = load_klines(tmp_path, "1h", file_cache=None)
+    assert got.klines.open_time.tolist() == [T0 + i * H1 for i in range(6)]  # each in its own unit, as before
+    said = [w for w in _warnings(caplog) if "µs" in w and str(f) in w]
+    assert len(said) == 1, _warnings(caplog)
+    assert "3 row(s)" in said[0] and "ms" in said[0]
+
+
+def test_a_file_in_one_unit_says_nothing_of_units(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "BTCUSDT-1h-2025-01.csv").write_text(_csv([_row(i, us=True) for i in range(4)]))
+    (tmp_path / "ETHUSDT-1h-2025-01.csv").write_text(_csv([_row(i) for i in range(4)]))
+    caplog.set_level(logging.WARNING, "tui_trader.market")
+    got = load_klines(tmp_path, "1h", file_cache=None)
+    assert len(got.klines) == 8 and _warnings(caplog) == []
+
+
+def test_open_times_a_symbol_has_no_kline_for_are_named_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "BTCUSDT-1h-2025-01.csv").write_text(_csv([_row(i) for i in (0, 1, 4, 5, 7)]))  # 2 + 1 missing
+    (tmp_path / "ETHUSDT-1h-2025-01.csv").write_text(_csv([_row(i) for i in range(8)]))  # complete
+    (tmp_path / "SOLUSDT-1h-2025-01.csv").write_text(_csv([_row(i) for i in range(3, 8)]))  # listed later: no gap
+    caplog.set_level(logging.WARNING, "tui_trader.market")
+    got = load_klines(tmp_path, "1h", file_cache=None)
+    assert len(got.klines) == 5 + 8 + 5 and got.rejected == 0  # replayed as they are
+    said = [w for w in _warnings(caplog) if "gap" in w]
+    assert len(said) == 1, _warnings(caplog)
+    assert "BTCUSDT: 3 in 2 gaps from 2025-01-01 02:00 UTC" in said[0]
+    assert "ETHUSDT" not in said[0] and "SOLUSDT" not in said[0]
+
+
+def test_the_real_data_has_no_gap_and_no_mixed_units(klines_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "tui_trader.market")
+    got = load_klines(klines_dir, "15m", file_cache=None)
+    assert len(got.klines) == 10 * 2688 and _warnings(caplog) == []
