@@ -3,7 +3,8 @@
 Pure functions (no Textual): prices with a magnitude-dependent number of
 decimals, percentages, compact volumes, UTC clock strings from engine
 milliseconds and human ages. ``None``/NaN/inf always render as ``"—"`` so
-a missing value is never shown as a number.
+a missing value is never shown as a number, and a value rounded to zero reads as zero does
+(``0.00``, ``+0.00%``), never ``-0.00``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,21 @@ def _bad(x: float | None) -> bool:
     return x is None or not math.isfinite(x)
 
 
+def shown_zero(text: str) -> bool:
+    """Whether a formatted number reads as zero (``0.00``, ``+0.00%``): no digit but 0 before any
+    exponent. A colour for its sign (profit, loss) then says nothing either."""
+    mant = text.partition("e")[0]
+    return any(c == "0" for c in mant) and not any(c in "123456789" for c in mant)
+
+
+def _no_minus_zero(text: str, sign: bool = False) -> str:
+    """``text`` without the minus of a negative value rounded to zero: ``-0.00`` (a loss of
+    nothing, -0.001 rounded) reads as exactly zero does, ``0.00`` or with ``sign`` ``+0.00``."""
+    if text.startswith("-") and shown_zero(text):
+        return ("+" if sign else "") + text[1:]
+    return text
+
+
 def price_decimals(p: float) -> int:
     """Decimals that show about 6 significant digits of a price (0..8)."""
     if _bad(p) or p == 0:
@@ -50,13 +66,13 @@ def fmt_sci(x: float, width: int = PRICE_WIDTH, sign: bool = False, digits: int 
         text = f"{mant}e{int(exp)}"
         if len(text) <= width:
             break
-    return text
+    return _no_minus_zero(text, sign)
 
 
 def _price_text(f: float, decimals: int, width: int) -> str:
     if f != 0 and abs(f) < TINY_PRICE:
         return fmt_sci(f, width)
-    text = f"{f:,.{decimals}f}"
+    text = _no_minus_zero(f"{f:,.{decimals}f}")
     return text if len(text) <= width else fmt_sci(f, width)
 
 
@@ -89,7 +105,7 @@ def fmt_pct(x: float | None, decimals: int = 2, sign: bool = True, width: int | 
     if _bad(x):
         return MISSING
     plus = "+" if sign else ""
-    texts = (f"{x:{plus}.{d}f}%" for d in range(decimals, -1, -1))
+    texts = (_no_minus_zero(f"{x:{plus}.{d}f}%", sign) for d in range(decimals, -1, -1))
     if width is None:
         return next(texts)
     return _first_fit(texts, width) or fmt_sci(x, width - 1, sign) + "%"
@@ -116,14 +132,14 @@ def fmt_money(
         return MISSING
     plus = "+" if sign else ""
     if width is None:
-        return f"{f:{plus},.{decimals}f}"
+        return _no_minus_zero(f"{f:{plus},.{decimals}f}", sign)
     # 999,999,999.9 reads 1.0000B, not 1000.0M
     div, suf = next(((d, s) for d, s in _SUFFIXES if abs(f) >= d * 0.9995), (0.0, ""))
     texts = chain(
         (f"{f:{plus},.{decimals}f}", f"{f:{plus},.0f}"),
         (f"{f / div:{plus}.{d}f}{suf}" for d in range(4, -1, -1)) if div else (),
     )
-    return _first_fit(texts, width) or fmt_sci(f, width, sign)
+    return _first_fit((_no_minus_zero(t, sign) for t in texts), width) or fmt_sci(f, width, sign)
 
 
 def fmt_qty(q: Decimal | float | None, width: int | None = None) -> str:
@@ -138,7 +154,7 @@ def fmt_qty(q: Decimal | float | None, width: int | None = None) -> str:
     elif _bad(q):
         return MISSING
     else:
-        text = f"{q:.8f}".rstrip("0").rstrip(".")
+        text = _no_minus_zero(f"{q:.8f}".rstrip("0").rstrip("."))
         if q != 0 and float(text) == 0:  # under 5e-9: never read as none
             text = fmt_sci(q, width or PRICE_WIDTH)
     if width is None or len(text) <= width:
@@ -167,14 +183,14 @@ def fmt_compact(x: float | None) -> str:
     for div, suf in _SUFFIXES:
         if a >= div:
             return f"{x / div:.2f}{suf}" if a / div < 100 else f"{x / div:.1f}{suf}"
-    return f"{x:.0f}"
+    return _no_minus_zero(f"{x:.0f}")
 
 
 def fmt_num(x: float | None, decimals: int = 2, sign: bool = False) -> str:
     """A plain float (ratings, z-scores, volatility)."""
     if _bad(x):
         return MISSING
-    return f"{x:+.{decimals}f}" if sign else f"{x:.{decimals}f}"
+    return _no_minus_zero(f"{x:+.{decimals}f}" if sign else f"{x:.{decimals}f}", sign)
 
 
 def fmt_clock(ts_ms: int, with_date: bool = True) -> str:

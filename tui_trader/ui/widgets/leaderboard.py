@@ -20,7 +20,7 @@ import numpy as np
 from rich.text import Text
 
 from tui_trader.events import LeaderboardView
-from tui_trader.ui.format import MISSING
+from tui_trader.ui.format import fmt_num
 from tui_trader.ui.palette import Palette, right
 from tui_trader.ui.widgets.table import FastTable
 
@@ -37,10 +37,6 @@ COLUMNS = [
     ("vol", "σ", 7, "right"),
     ("ma", "MA", 6, "right"),
 ]
-
-
-def _f(v: float, spec: str) -> str:
-    return format(v, spec) if math.isfinite(v) else MISSING
 
 
 class LeaderboardTable(FastTable):
@@ -182,10 +178,11 @@ class LeaderboardTable(FastTable):
             (key, "mark", Text("▶" if hot else " ", style=f"bold {pal.accent}", justify="center")),
             (key, "sym", sym),
             (key, "flags", Text(flags, style=pal.warning)),
-            (key, "z", right(_f(z, "+.2f"), hot_style)),
-            (key, "dist", right(_f(self.threshold - z, ".2f"), hot_style)),
-            (key, "rating", right(_f(float(lb.rating[i]), ".0f"))),
-            (key, "rd", right(_f(float(lb.rd[i]), ".0f"))),
-            (key, "vol", right(_f(float(lb.volatility[i]), ".3f"))),
-            (key, "ma", right(_f(float(lb.moving_average[i]), ".0f"))),
+            # NaN or inf (no rating yet) read "—"; a z rounded to zero "+0.00", never "-0.00"
+            (key, "z", right(fmt_num(z, sign=True), hot_style)),
+            (key, "dist", right(fmt_num(self.threshold - z), hot_style)),
+            (key, "rating", right(fmt_num(float(lb.rating[i]), 0))),
+            (key, "rd", right(fmt_num(float(lb.rd[i]), 0))),
+            (key, "vol", right(fmt_num(float(lb.volatility[i]), 3))),
+            (key, "ma", right(fmt_num(float(lb.moving_average[i]), 0))),
         ]

@@ -120,6 +120,11 @@ class LogPane(RichLog):
         if not lines:
             return 0
         self._seq = lines[-1].seq
+        if self._wrap_width <= 0:
+            # no width yet (a pane hidden below 160x45 until shown): the RichLog kept every line
+            # written until it had a size, without bound; the lines are written from the buffer
+            # (bounded) once the width is known (on_resize)
+            return sum(1 for ln in lines if ln.levelno >= self.level)
         n = 0
         for ln in lines:
             if ln.levelno >= self.level:
@@ -134,9 +139,6 @@ class LogPane(RichLog):
     def _write_wrapped(self, text: Text) -> None:
         """Write ``text`` wrapped at the pane's width, its continuation lines indented (so each
         record still starts at the left edge with its time)."""
-        if self._wrap_width <= 0:
-            self.write(text)  # the width is not known yet: written again once it is
-            return
         width = max(self._wrap_width, MIN_WRAP_WIDTH)
         if text.cell_len <= width:
             self.write(text)

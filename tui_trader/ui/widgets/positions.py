@@ -22,7 +22,7 @@ import math
 from rich.text import Text
 
 from tui_trader.events import PositionView
-from tui_trader.ui.format import fmt_age, fmt_money, fmt_pct, fmt_price, fmt_qty
+from tui_trader.ui.format import fmt_age, fmt_money, fmt_pct, fmt_price, fmt_qty, shown_zero
 from tui_trader.ui.palette import Palette, right
 from tui_trader.ui.widgets.table import FastTable
 
@@ -164,8 +164,8 @@ class PositionsTable(FastTable):
                 out.append(Text(x, style=f"bold {pal.warning}" if locked else "bold"))
             elif key == "tgt" and locked:
                 out.append(right(x, pal.warning))
-            elif key in ("upnl", "upct"):
-                out.append(pal.signed(x, sign))
+            elif key in ("upnl", "upct"):  # rounded to zero: no colour of a loss or a gain
+                out.append(pal.signed(x, 0.0 if shown_zero(x) else sign))
             else:
                 out.append(right(x))
         return out

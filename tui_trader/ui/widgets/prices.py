@@ -16,7 +16,7 @@ from textual import on
 from textual.widgets.data_table import RowKey
 
 from tui_trader.events import MarketView
-from tui_trader.ui.format import fmt_compact, fmt_pct, fmt_prices
+from tui_trader.ui.format import fmt_compact, fmt_pct, fmt_prices, shown_zero
 from tui_trader.ui.palette import Palette, right
 from tui_trader.ui.widgets.table import FastTable
 
@@ -186,7 +186,8 @@ class PricesTable(FastTable):
                 out.append((sym, "sym", sym))
             out.append((sym, "last", right(prices[j])))
             c = chg[j]
-            out.append((sym, "chg", pal.signed(fmt_pct(c, width=7), c if c == c else 0.0)))
+            text = fmt_pct(c, width=7)  # a change rounded to zero is not coloured as a loss or a gain
+            out.append((sym, "chg", pal.signed(text, 0.0 if c != c or shown_zero(text) else c)))
             out.append((sym, "vol", right(fmt_compact(vol[j]))))
             d = dirs[j]
             out.append((sym, "dir", up if d > 0 else down if d < 0 else flat))

@@ -1,0 +1,133 @@
+"""A fresh-eyes review of the console panes: each test reproduces a defect found (it failed before
+the fix) or pins a behaviour checked and found right."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from textual.app import App
+
+from tui_trader.events import LeaderboardView, MarketView
+from tui_trader.ui import format as fmt
+from tui_trader.ui.palette import Palette
+from tui_trader.ui.widgets.leaderboard import LeaderboardTable
+from tui_trader.ui.widgets.logs import LogBuffer, LogPane
+from tui_trader.ui.widgets.prices import PricesTable
+
+
+class _Host(App):
+    def __init__(self, *widgets) -> None:
+        super().__init__()
+        self.widgets = widgets
+
+    def compose(self):
+        yield from self.widgets
+
+
+# ---------------------------------------------------------------- negative zero
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (fmt.fmt_num(-0.001, sign=True), "+0.00"),
+        (fmt.fmt_num(-0.001), "0.00"),
+        (fmt.fmt_num(-0.4, 0), "0"),
+        (fmt.fmt_pct(-0.001), "+0.00%"),
+        (fmt.fmt_pct(-0.004, width=7), "+0.00%"),
+        (fmt.fmt_pct(-0.04, 1, sign=False, width=6), "0.0%"),
+        (fmt.fmt_money(-0.001, sign=True), "+0.00"),
+        (fmt.fmt_money(-0.001), "0.00"),
+        (fmt.fmt_money(-0.4, decimals=0, width=5), "0"),
+        (fmt.fmt_price(-0.0), "0.00"),
+        (fmt.fmt_compact(-0.1), "0"),
+        (fmt.fmt_qty(-0.0), "0"),
+    ],
+)
+def test_a_value_rounded_to_zero_reads_as_zero_not_minus_zero(text, want):
+    """A tiny negative z, change or PnL rounds to zero: it read '-0.00' (a loss of nothing), and
+    exactly zero read '+0.00'. The same zero now reads the same, whatever side it came from."""
+    assert text == want
+
+
+def test_minus_zero_is_kept_off_only_where_nothing_is_left():
+    assert fmt.fmt_num(-0.006, sign=True) == "-0.01"
+    assert fmt.fmt_pct(-0.5, 0) == "+0%"  # round half to even: zero
+    assert fmt.fmt_money(-1e-12, sign=True, width=3) == "+0"  # no "-1e-12" for an amount of nothing shown
+    assert fmt.fmt_sci(-1.5e-9) == "-1.5000e-9"  # a tiny price is not zero: kept with its sign
+    assert fmt.shown_zero("+0.00%") and fmt.shown_zero("0") and not fmt.shown_zero("-0.01")
+    assert not fmt.shown_zero("1e-9") and not fmt.shown_zero(fmt.MISSING)
+
+
+async def test_leaderboard_shows_no_minus_zero_and_a_zero_change_is_not_red():
+    """z = -0.001 read '-0.00' on the leaderboard, and a threshold of 2.0 against z = 2.001
+    read a distance of '-0.00'; in the prices pane a -0.001 % change read '-0.00%' in red."""
+    lb_table = LeaderboardTable(id="leaderboard")
+    prices = PricesTable(id="prices")
+    pal = Palette()
+    async with _Host(lb_table, prices).run_test(size=(100, 30)) as pilot:
+        lb = LeaderboardView(
+            symbols=["AUSDT", "BUSDT"],
+            z=np.array([-0.001, 2.001]),
+            rating=np.array([1500.0, -0.2]),
+            rd=np.array([50.0, 50.0]),
+            volatility=np.array([0.06, 0.06]),
+            moving_average=np.array([1500.0, 1500.0]),
+            score=np.zeros(2),
+            period=10,
+            threshold=2.0,
+            version=1,
+        )
+        lb_table.apply(lb, frozenset(), frozenset())
+        market = MarketView(
+            symbols=["AUSDT", "BUSDT"],
+            price=np.array([1.0, 2.0]),
+            change_pct=np.array([-0.001, 0.0]),
+            quote_volume=np.array([1e6, 1e6]),
+            updated_ms=np.zeros(2, dtype=np.int64),
+            version=1,
+        )
+        prices.apply(market)
+        await pilot.pause()
+        assert str(lb_table.cell_of("AUSDT", "z")) == "+0.00"
+        assert str(lb_table.cell_of("BUSDT", "dist")) == "0.00"
+        assert str(lb_table.cell_of("BUSDT", "rating")) == "0"
+        a, b = prices.get_cell("AUSDT", "chg"), prices.get_cell("BUSDT", "chg")
+        assert a.plain == b.plain == "+0.00%"
+        assert a.style == b.style and pal.loss not in str(a.style)  # the same zero, the same colour
+
+
+# ---------------------------------------------------------------- logs
+
+
+async def test_a_hidden_log_pane_does_not_keep_every_line_written_to_it():
+    """Below 160x45 the Logs pane is hidden until shown (7): its size unknown, every line written
+    to it was kept by the RichLog in a list of renders waiting for a size - without bound, over
+    an SSH session that never looks at the logs. Written lines are now bounded there too, and
+    shown from the buffer once the pane has a width."""
+    buf = LogBuffer(capacity=300, time_ms=lambda: 1_735_693_200_000)
+    pane = LogPane(buf, level=logging.INFO, max_lines=200, id="log")
+    pane.display = False
+    log = logging.getLogger("tui_trader.test_review_panes.hidden")
+    log.addHandler(buf)
+    log.setLevel(logging.DEBUG)
+    try:
+        async with _Host(pane).run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            for i in range(2_000):
+                log.info("line %d", i)
+                if i % 50 == 0:
+                    pane.drain()
+            pane.drain()
+            await pilot.pause()
+            pending = len(getattr(pane, "_deferred_renders", ()))
+            assert pending + len(pane.lines) <= pane.max_lines, pending
+            pane.display = True
+            await pilot.pause()
+            shown = [s.text.rstrip() for s in pane.lines]
+            assert shown and shown[-1].endswith("line 1999"), shown[-3:]
+            assert len(shown) <= pane.max_lines
+    finally:
+        log.removeHandler(buf)
