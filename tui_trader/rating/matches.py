@@ -35,6 +35,14 @@ _SMALL_N = 32
 """Round robins of up to this many symbols avoid numpy's slower calls (bool to float
 casts, Python-float operands, ``fill_diagonal``); same values, bit for bit."""
 _templates: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_FACTOR_MIN = -1e300
+"""Floor of the round robin's ``-1 / margin_scale``: below a scale of ~5.6e-309 it is -inf, and a
+tie then gave ``0 * -inf`` = NaN (a tie is a draw at any scale); for scales from 1e-300 on
+nothing changes, and below it any gap above ~1e-297 is a whole win either way."""
+
+
+def _margin_factor(margin_scale: float) -> float:
+    return max(-1.0 / margin_scale, _FACTOR_MIN)
 
 
 def _template(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +109,7 @@ def _gap_to_outcome(out: np.ndarray, mode: str, margin_scale: float, draw_epsilo
     else:
         neg = out < 0.0
         np.abs(out, out=out)
-        out *= -1.0 / margin_scale
+        out *= _margin_factor(margin_scale)
         np.exp(out, out=out)
         out += 1.0
         np.divide(1.0, out, out=out)  # logistic(|gap| / scale) in [0.5, 1]
@@ -174,7 +182,7 @@ def _round_robin_small(
     else:
         neg = np.less(out, C0)
         np.absolute(out, out)
-        np.multiply(out, const(-1.0 / margin_scale), out)
+        np.multiply(out, const(_margin_factor(margin_scale)), out)
         np.exp(out, out)
         np.add(out, C1, out)
         np.divide(C1, out, out)  # logistic(|gap| / scale) in [0.5, 1]
