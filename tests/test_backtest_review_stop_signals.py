@@ -157,7 +157,7 @@ def test_a_signal_after_a_backtests_last_check_is_not_lost(
     # if no signal had come
     from tui_trader.backtest import cli as bt_cli
 
-    monkeypatch.setattr(bt_cli, "_backtest", lambda args, cfg, stop: 0)
+    monkeypatch.setattr(bt_cli, "_backtest", lambda args, cfg, stop, stored=None: 0)
     check, signalled = sweep.NotedStop.check, []
 
     def check_then_signalled(self) -> None:

@@ -139,10 +139,39 @@ def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
         return main_sweep(args, cfg)
     # SIGTERM / SIGHUP stop it as Ctrl-C does (the folders it made removed, exit 130): it died
     # with the signal, its --out folders left behind
-    with NotedStop() as stop:
-        code = _backtest(args, cfg, stop)
-        stop.check()
-        return code
+    stored = _Stored()
+    try:
+        with NotedStop() as stop:
+            code = _backtest(args, cfg, stop, stored)
+            stop.check()
+            return code
+    except KeyboardInterrupt:
+        # after the replay the run is in the database (and maybe its files written): "interrupted"
+        # alone left the operator unable to tell whether it was kept, or to find it
+        stored.say_interrupted()
+        raise
+
+
+class _Stored:
+    """What a backtest has kept so far: its run (id, database) once stored, its ``--out`` files."""
+
+    def __init__(self) -> None:
+        self.run_id: str | None = None
+        self.db_path: str = ""
+        self.files: list[str] = []
+
+    def say_interrupted(self) -> None:
+        """On stderr, before the CLI's "interrupted": the run stored, under which id, where."""
+        if self.run_id is None:
+            return
+        import shlex
+
+        files = f"; its files are written: {', '.join(self.files)}" if self.files else ""
+        text = (f"the run is stored as {self.run_id} in {self.db_path}{files} (`tui-trader --report "
+                f"{shlex.quote(self.run_id)} --db {shlex.quote(self.db_path)}` shows it)")
+        stream = TerminalStream(stderr=True)
+        stream.write(text + "\n")
+        stream.flush()
 
 
 def _replay(stop: Any, run: Any, cb: Any) -> Any:
@@ -187,7 +216,7 @@ def _replay(stop: Any, run: Any, cb: Any) -> Any:
         raise
 
 
-def _backtest(args: argparse.Namespace, cfg: Config, stop: Any) -> int:
+def _backtest(args: argparse.Namespace, cfg: Config, stop: Any, stored: _Stored | None = None) -> int:
     from tui_trader.backtest.runner import run_backtest
     from tui_trader.cli import UsageError
     from tui_trader.market.replay import ReplayError
@@ -222,6 +251,8 @@ def _backtest(args: argparse.Namespace, cfg: Config, stop: Any) -> int:
                 ),
                 cb,
             )
+        if stored is not None and result.run_id:
+            stored.run_id, stored.db_path = result.run_id, str(db_path)
         stop.check()  # after the replay, while the run was stored: before any --out file
     except (ReplayError, ValueError) as exc:
         remove_empty(made)
@@ -245,6 +276,8 @@ def _backtest(args: argparse.Namespace, cfg: Config, stop: Any) -> int:
             _print_error(f"--out: cannot write {exc.filename or out}: {exc.strerror or exc} (the run is stored as "
                          f"{result.run_id})")
             return 2
+        if stored is not None:
+            stored.files = [str(p) for p in paths.values()]
         replaced = [p.name for p in paths.values() if p.name in before]  # an earlier report's, as a rule
         note = f" (replacing the earlier {', '.join(replaced)})" if replaced else ""
         # one line, as a log's; markup=False: a folder named "[v2]" was shown without it, "[/v2]" a traceback

@@ -1,0 +1,116 @@
+"""A signal (SIGTERM, SIGHUP, Ctrl-C) that comes after a backtest's replay has ended - while its
+run is stored, or after its ``--out`` files are written - exits 130 as before, but the run is in
+the database: it said only "interrupted", and the operator could not tell whether the run was
+kept nor find it. Now it says the run is stored, under which run id, in which database, and how
+to show it again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from test_backtest_report import make_result
+
+from tui_trader.backtest import report, runner
+from tui_trader.cli import main
+
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX")
+
+
+@pytest.fixture
+def default_signals():
+    old = {sig: signal.signal(sig, signal.SIG_DFL) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    yield
+    for sig, handler in old.items():
+        signal.signal(sig, handler)
+
+
+def _signal_self(sig: signal.Signals) -> None:
+    assert signal.getsignal(sig) not in (signal.SIG_DFL, None), f"{sig.name} is not trapped"
+    os.kill(os.getpid(), sig)
+
+
+def _args(tmp_path: Path) -> list[str]:
+    return ["backtest", "--data", str(tmp_path), "--db", str(tmp_path / "bt.db"), "--out", str(tmp_path / "reports")]
+
+
+def test_a_signal_while_the_run_is_stored_names_the_run(
+    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, capsys, default_signals
+) -> None:
+    result = make_result(72)
+
+    async def storing(*_a, progress, **_k):
+        progress(100, 100)  # the replay is over: the engine's stop and the storing are left
+        _signal_self(signal.SIGTERM)
+        await asyncio.sleep(0)
+        return result
+
+    monkeypatch.setattr(runner, "run_backtest", storing)
+    assert main(_args(tmp_path)) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err
+    assert f"the run is stored as {result.run_id} in {tmp_path / 'bt.db'}" in err, err
+    assert f"tui-trader --report {result.run_id} --db {tmp_path / 'bt.db'}" in err, err
+    assert not (tmp_path / "reports").exists()  # no --out file after the signal (as before)
+
+
+def test_a_signal_after_the_files_are_written_names_the_run_and_keeps_them(
+    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, capsys, default_signals
+) -> None:
+    result = make_result(72)
+
+    async def replayed(*_a, progress, **_k):
+        progress(100, 100)
+        return result
+
+    write = report.write_outputs
+
+    def written_then_hung_up(*a, **k):
+        paths = write(*a, **k)
+        _signal_self(signal.SIGHUP)
+        return paths
+
+    monkeypatch.setattr(runner, "run_backtest", replayed)
+    monkeypatch.setattr(report, "write_outputs", written_then_hung_up)
+    assert main([*_args(tmp_path), "--json"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and f"the run is stored as {result.run_id}" in err, err
+    assert "report.json" in err  # the files it wrote are named (kept: the run is whole)
+    assert (tmp_path / "reports" / "report.json").is_file()
+
+
+def test_ctrl_c_after_the_run_is_stored_names_it(
+    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, capsys, default_signals
+) -> None:
+    result = make_result(72)
+
+    async def replayed(*_a, progress, **_k):
+        progress(100, 100)
+        return result
+
+    def ctrl_c(*_a, **_k):  # while the report is printed
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_backtest", replayed)
+    monkeypatch.setattr(report, "render_report", ctrl_c)
+    assert main(_args(tmp_path)) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and f"the run is stored as {result.run_id}" in err, err
+
+
+def test_a_signal_during_the_replay_stores_nothing_and_names_no_run(
+    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, capsys, default_signals
+) -> None:
+    async def replaying(*_a, progress, **_k):
+        progress(1, 100)
+        _signal_self(signal.SIGTERM)
+        await asyncio.sleep(30)
+        return make_result(72)
+
+    monkeypatch.setattr(runner, "run_backtest", replaying)
+    assert main(_args(tmp_path)) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "stored" not in err, err
