@@ -299,6 +299,15 @@ class EngineRecovery:
         await self._note_earlier_recv_window()
         acct = await db.load_account()
         if acct is None:
+            # a new book has neither: a book that traded and lost its account row (a hand edit, a
+            # partial restore) would start afresh with the starting balance, its positions left out
+            # (and back at the next restart, beside cash that never paid for them)
+            held, orders = await db.load_positions(), await db.load_orders(limit=1)
+            if held or orders:
+                raise ValueError(
+                    f"no account row, yet the book holds {len(held)} position(s) and "
+                    f"{'orders' if orders else 'no orders'}: its cash is not known"
+                )
             start = Decimal(str(self.cfg.broker.starting_balance))
             await db.init_account(start, self.cfg.broker.quote_asset, start, self.clock.now_ms())
             await db.mark_references(None, None)  # every equity point of this book from now on counts

@@ -1,0 +1,68 @@
+"""Start-up recovery on a book whose stored state does not hold together fails closed."""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from engine_helpers import MIN, klines, make_engine
+
+from tui_trader.events import ManualBuy
+from tui_trader.storage.db import Database
+from tui_trader.storage.schema import StorageError
+
+PERIOD = 3 * MIN
+STEP = np.array([1.004, 0.996, 1.001, 0.999])
+
+
+async def _trend(h, periods: int) -> None:
+    t0 = h.clock.now_ms()
+    t0 -= t0 % PERIOD
+    close = np.full(4, 100.0)
+    for k in range(periods * 3):
+        new = close * STEP * (1 + 0.002 * np.sin(k + np.arange(4)))
+        await h.step(klines(t0 + k * MIN, new.tolist(), open_=close.tolist()))
+        close = new
+
+
+async def test_a_book_with_positions_but_no_account_row_is_refused_not_started_afresh(tmp_path: Path) -> None:
+    """It was taken for a new book: a fresh account with the starting balance, the stored positions
+    and orders left out of it - and brought back by the restart after that, next to cash that never
+    paid for them."""
+    db = str(tmp_path / "b.db")
+    h = await make_engine(db_path=db).start()
+    await _trend(h, 6)
+    free = next(s for s in h.engine.symbols if s not in h.engine.portfolio.positions)
+    assert (await h.engine.submit(ManualBuy(symbol=free, quote_amount=Decimal(700)))).ok
+    await h.stop()
+    con = sqlite3.connect(db)
+    con.execute("DELETE FROM account")  # lost (a hand edit, a partial restore)
+    con.commit()
+    n_pos = con.execute("SELECT COUNT(*) FROM positions").fetchone()[0]
+    con.close()
+    assert n_pos >= 1
+
+    h2 = make_engine(db_path=db)
+    with pytest.raises(StorageError) as err:
+        await h2.engine.start_up()
+    await h2.engine.stop()
+    msg = str(err.value)
+    assert msg.startswith(f"{db}: the stored book cannot be read") and "no account row" in msg
+    assert f"{n_pos} position(s)" in msg and "restore a backup" in msg
+    async with await Database.open(db) as store:
+        assert await store.load_account() is None  # nothing made up in its place
+        assert len(await store.load_positions()) == n_pos
+
+
+async def test_a_new_book_still_gets_its_account(tmp_path: Path) -> None:
+    db = str(tmp_path / "n.db")
+    h = await make_engine(db_path=db).start()
+    try:
+        assert h.engine.portfolio.cash == h.engine.portfolio.starting_cash
+    finally:
+        await h.stop()
+    async with await Database.open(db) as store:
+        assert (await store.load_account())["cash"] == h.engine.portfolio.starting_cash
