@@ -53,6 +53,9 @@ the result free of NaN and inf for any finite input):
   computation; a player without games gets its input volatility back as is;
 * ``1/v`` is floored at ``VINV_MIN`` (the estimated variance ``v`` is at most
   1e30, reached only when every game's rating gap exceeds ~12 000 points);
+* ``phi*^2`` is floored at ``PHI2_MIN`` = 1e-300, so step 7 never takes ``1 / 0``
+  and the new RD is > 0 (a valid input again): RD and a ``max_vol`` cap both below
+  ~1e-160 made ``phi^2 + sigma'^2`` underflow to 0 and returned RD 0;
 * a ``tau`` below ``_TAU_MIN`` = 1e-6 rates as 1e-6 (a smaller one stalled the
   iteration, then overflowed; the volatility is all but fixed there anyway);
 * the Illinois iteration stops after ``MAX_ITER`` = 100 steps (it takes about 3-20,
@@ -98,6 +101,7 @@ PHI_MAX = 1e6
 VOL_MIN = 1e-10
 VOL_MAX = 1e10
 VINV_MIN = 1e-30
+PHI2_MIN = 1e-300
 MAX_ITER = 100
 
 _Q = 3.0 / (math.pi * math.pi)
@@ -365,6 +369,7 @@ _CHALF = new_const(0.5)
 _CQ = new_const(_Q)
 _CEPS = new_const(EPSILON)
 _CVINV_MIN = new_const(VINV_MIN)
+_CPHI2_MIN = new_const(PHI2_MIN)
 _CVOL_MIN = new_const(VOL_MIN)
 _CNAN = new_const(math.nan)
 _CSCALE = new_const(SCALE)
@@ -675,6 +680,7 @@ def _rate_small(
     new_phi2, fin = w.np2, w.fin
     mul(new_sigma, new_sigma, new_phi2)
     add(new_phi2, phi2, new_phi2)
+    np.maximum(new_phi2, _CPHI2_MIN, out=new_phi2)  # phi*^2 > 0 (see the module docstring)
     div(C1, new_phi2, new_phi2)
     add(new_phi2, vinv, new_phi2)
     div(C1, new_phi2, new_phi2)
@@ -894,6 +900,7 @@ def _finish(
     # Steps 6-8: phi*, phi', mu'; back to the Glicko-1 scale.
     new_phi2 = np.multiply(new_sigma, new_sigma)
     new_phi2 += phi2
+    np.maximum(new_phi2, _CPHI2_MIN, out=new_phi2)  # phi*^2 > 0 (see the module docstring)
     np.divide(1.0, new_phi2, out=new_phi2)
     new_phi2 += vinv
     np.divide(1.0, new_phi2, out=new_phi2)
