@@ -250,7 +250,7 @@ class _Fault:
     status: int
     code: int
     msg: str | Callable[[Req], str]  # a callable words the error from the request (an echo of it)
-    retry_after: int | None
+    retry_after: int | str | None  # seconds, or any text (an HTTP-date) sent as it is
     times: int
     delay_s: float = 0.0
     body: Any = None  # a canned success body instead of an error
@@ -456,7 +456,7 @@ class StandinExchange:
         status: int = 429,
         code: int = -1003,
         msg: str | Callable[[Req], str] = "Too many requests; current limit of IP is 6000 requests per minute.",
-        retry_after: int | None = None,
+        retry_after: int | str | None = None,
         times: int = 1,
     ) -> None:
         """Answer the next ``times`` ``METHOD /api/v3/path`` requests with an error. ``msg`` may be a
@@ -498,7 +498,7 @@ class StandinExchange:
         )
 
     def respond_next_html(
-        self, method: str, path: str, status: int, html: str, retry_after: int | None = None
+        self, method: str, path: str, status: int, html: str, retry_after: int | str | None = None
     ) -> None:
         """Answer the next ``METHOD /api/v3/path`` request with a non-JSON page, as Binance's
         firewall (403) or a proxy in front of it does."""

@@ -228,7 +228,10 @@ def _map_error(exc: BaseException, what: str, sent: bool) -> BrokerError:
                 BrokerErrorKind.NETWORK, f"{what}: refused by the exchange's firewall (HTTP 403)", code
             )
         if status >= 500 or status == 408:  # 408: the backend did not answer the API in time
-            return BrokerError(BrokerErrorKind.TIMEOUT, f"{what}: exchange error HTTP {status}, outcome unknown", code)
+            # TIMEOUT either way (a cancel's fate is unknown too: its caller looks the order up); only
+            # a new order's text says "outcome unknown" - a failed read leaves nothing unknown
+            unknown = ", outcome unknown" if sent else ""
+            return BrokerError(BrokerErrorKind.TIMEOUT, f"{what}: exchange error HTTP {status}{unknown}", code)
         return BrokerError(BrokerErrorKind.REJECTED, text, code)
     if isinstance(exc, asyncio.TimeoutError):
         return BrokerError(BrokerErrorKind.TIMEOUT, f"{what}: no answer in time, outcome unknown")

@@ -31,8 +31,9 @@ kills its read loop on one non-JSON frame, and does no rate-limit backoff. So it
   ``last_open_time`` guard would reject any left); a closed kline older than the newest
   emitted one is counted in ``health()["late_dropped"]``. Closed klines off the interval
   grid or closing in the future (the injected clock) are rejected as ``bad_time``.
-* REST calls honour ``Retry-After`` on 429/418 and back off on network errors and 5xx
-  (:class:`RestRetry`, shared with the downloader).
+* REST calls honour ``Retry-After`` (seconds, or an HTTP-date) on 429/418 and back off on network
+  errors and 5xx (:class:`RestRetry`, shared with the downloader); an error body that is JSON but no
+  object is an unreadable one (:class:`_Client`), a kline page that is no list is asked for again.
 * :meth:`BinanceFeed.stop` is bounded: it cancels the supervisors, aborts sockets that do not
   close within a second, and returns within a few seconds whatever the peer does.
 
@@ -56,6 +57,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
+import json
 import logging
 import math
 import random
@@ -129,13 +132,34 @@ def stream_base_url(cfg: Config) -> str:
     return base + "/"
 
 
+class _Client(AsyncClient):
+    """python-binance's client whose error answers are always a :class:`BinanceAPIException`.
+
+    python-binance reads an error body with ``json.loads(body).get("code")``: a body that is JSON
+    but not an object (``[]``, ``null``, ``"Service Unavailable"`` from a proxy or a gateway) made
+    it raise AttributeError instead, which said nothing of the HTTP status: a 503 to an order
+    lookup read as a final rejection, and the feed's reads were not retried. Such a body is now
+    what an HTML page is: an unreadable body (code 0) with its status."""
+
+    async def _handle_response(self, response: aiohttp.ClientResponse) -> Any:
+        if not str(response.status).startswith("2"):
+            text = await response.text()
+            try:
+                readable = isinstance(json.loads(text), dict)
+            except ValueError:
+                readable = False
+            raise BinanceAPIException(response, response.status, text if readable else "")
+        return await super()._handle_response(response)
+
+
 def create_client(cfg: Config, api_key: str | None = None, api_secret: str | None = None) -> AsyncClient:
     """An :class:`AsyncClient` pointed at the configured endpoints (call inside the event loop).
 
     No request is made (``AsyncClient.create`` would ping the default URL before the override).
     Request timeout ``cfg.binance.request_timeout_s`` seconds, recvWindow ``recv_window_ms``.
+    An error answer whose body is JSON but no object is an unreadable body (:class:`_Client`).
     """
-    client = AsyncClient(api_key, api_secret, testnet=cfg.binance.testnet)
+    client = _Client(api_key, api_secret, testnet=cfg.binance.testnet)
     url = rest_api_url(cfg)
     if url is not None:
         client.API_URL = url
@@ -174,14 +198,39 @@ def retry_after_s(exc: BaseException) -> float | None:
     return min(max(0.0, ra), MAX_RETRY_AFTER_S)
 
 
+def _retry_after_date_s(exc: BaseException, now_ms: int) -> float | None:
+    """The wait (s) a ``Retry-After`` in its HTTP-date form asks for (RFC 9110 allows it; a proxy
+    or CDN in front of the exchange may send it): from the answer's own ``Date`` header when it has
+    one (both on the server's clock), else from ``now_ms``; at most :data:`MAX_RETRY_AFTER_S`.
+    None when there is no such date or it is not in the future."""
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    raw = headers.get("Retry-After") if headers is not None else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        until = email.utils.parsedate_to_datetime(raw).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    ref = now_ms / 1000.0
+    date = headers.get("Date")
+    if isinstance(date, str):
+        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+            ref = email.utils.parsedate_to_datetime(date).timestamp()
+    wait = until - ref
+    if not math.isfinite(wait) or wait <= 0:
+        return None
+    return min(wait, MAX_RETRY_AFTER_S)
+
+
 _BANNED_UNTIL_RE = re.compile(r"\bbanned until (\d{10,16})\b", re.IGNORECASE)
 #: The wait (s) after an IP ban (HTTP 418) whose answer says not how long: Binance's shortest ban.
 MIN_IP_BAN_S = 120.0
 
 
 def ban_wait_s(exc: BaseException, now_ms: int) -> float | None:
-    """How long (s) a rate-limit answer asks to wait: its ``Retry-After`` (:func:`retry_after_s`);
-    without one (a proxy that drops headers), the end of the ban Binance's -1003 message gives
+    """How long (s) a rate-limit answer asks to wait: its ``Retry-After`` (:func:`retry_after_s`)
+    or its HTTP-date form (:func:`_retry_after_date_s`); without one (a proxy that drops headers),
+    the end of the ban Binance's -1003 message gives
     (``IP banned until 1700000000000``, exchange ms, against ``now_ms``, the exchange's time now);
     else :data:`MIN_IP_BAN_S` for an IP ban (418); else None (a 429 that says not how long).
 
@@ -192,6 +241,8 @@ def ban_wait_s(exc: BaseException, now_ms: int) -> float | None:
     ra = retry_after_s(exc)
     if ra is not None or not isinstance(exc, BinanceAPIException):
         return ra
+    if (until := _retry_after_date_s(exc, now_ms)) is not None:
+        return until
     m = _BANNED_UNTIL_RE.search(str(exc.message or ""))
     if m is not None and (wait := (int(m.group(1)) - now_ms) / 1000.0) > 0:
         if wait > MAX_RETRY_AFTER_S:
@@ -352,7 +403,7 @@ def describe_error(exc: BaseException) -> str:
         if not msg:
             return f"HTTP {exc.status_code}, unreadable body"
         return f"HTTP {exc.status_code} code {exc.code}: {msg}"
-    if isinstance(exc, RateLimited | ValueError):
+    if isinstance(exc, RateLimited | ValueError | UnexpectedAnswer):
         return str(exc)
     if isinstance(exc, asyncio.TimeoutError):
         return "timeout"
@@ -361,6 +412,24 @@ def describe_error(exc: BaseException) -> str:
         why = getattr(os_error, "strerror", None) or str(os_error) or type(os_error).__name__
         return f"{type(exc).__name__}: cannot connect to {exc.host}:{exc.port} ({why})"
     return type(exc).__name__
+
+
+class UnexpectedAnswer(BinanceRequestException):
+    """A 2xx answer of the wrong shape (a JSON object where a list belongs): passing, as
+    python-binance's own "Invalid Response" is, so :class:`RestRetry` asks again."""
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+async def _kline_page(client: Any, symbol: str, params: dict[str, Any]) -> list[Any]:
+    """One ``/api/v3/klines`` page, refused when it is not a list: a JSON object (``{}``, which
+    python-binance makes of an empty body, or a proxy's answer) read as the end of the klines, so
+    the feed's gap fill or history stopped there as if the exchange had no more."""
+    rows = await client.get_klines(**params)
+    if not isinstance(rows, list):
+        raise UnexpectedAnswer(f"klines {symbol}: the exchange's answer is a JSON {type(rows).__name__}, not a list")
+    return rows
 
 
 async def fetch_klines_range(
@@ -387,10 +456,10 @@ async def fetch_klines_range(
         params: dict[str, Any] = {"symbol": symbol, "interval": interval, "startTime": cursor, "limit": limit}
         if end_ms is not None:
             params["endTime"] = int(end_ms)
-        rows = await retry.call(f"klines {symbol}", lambda p=params: client.get_klines(**p))
+        rows = await retry.call(f"klines {symbol}", lambda p=params: _kline_page(client, symbol, p))
         if after_request is not None:
             await after_request()
-        if not isinstance(rows, list) or not rows:
+        if not rows:
             break
         out.extend(rows)
         if on_page is not None:  # a page ending in a malformed row too: on_page judges it
@@ -801,8 +870,8 @@ class BinanceFeed:
         while len(rows) < n:
             limit = min(KLINE_LIMIT, n - len(rows))
             params = {"symbol": sym, "interval": interval, "endTime": end, "limit": limit}
-            page = await self._retry.call(f"klines {sym}", lambda p=params: client.get_klines(**p))
-            if not isinstance(page, list) or not page:
+            page = await self._retry.call(f"klines {sym}", lambda p=params: _kline_page(client, sym, p))
+            if not page:
                 break
             rows = page + rows
             if len(page) < limit:

@@ -1,0 +1,184 @@
+"""Fresh-eyes review of the live Binance connectors against the stand-in exchange: error answers
+whose body is JSON but not an object, and a ``Retry-After`` in its HTTP-date form."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from decimal import Decimal
+
+import pytest
+from exchange_standin import StandinExchange, SteerableClock
+from live_support import T0, Journal, standin_config
+
+from tui_trader.execution.binance_broker import BinanceBroker
+from tui_trader.execution.broker import BrokerError, BrokerErrorKind
+from tui_trader.execution.order_manager import OrderManager
+from tui_trader.market.binance import RateLimited, RestRetry, create_client
+from tui_trader.models import Order, OrderRequest, OrderStatus, OrderType, Side, Source
+
+KEY = "k3y-PUBLIC-reviewlive"
+SECRET = "s3cr3t-PRIVATE-reviewlive"
+
+
+@pytest.fixture
+async def ex(shared_data):
+    stand = await StandinExchange(SteerableClock(T0, max_sleep_s=0.05), shared_data, api_key=KEY).start()
+    yield stand
+    await stand.stop()
+
+
+@pytest.fixture
+async def broker(ex):
+    b = BinanceBroker(standin_config(ex), ex.clock, KEY, SECRET)
+    await asyncio.wait_for(b.start(), 5)
+    yield b
+    await asyncio.wait_for(b.stop(), 5)
+
+
+@pytest.mark.parametrize("body", ["[]", '["x"]', "null", '"Service Unavailable"', "5"])
+async def test_a_5xx_whose_body_is_json_but_no_object_is_a_passing_failure(ex, broker, body):
+    """python-binance builds its error from ``json.loads(body).get(...)``: a 502/503 whose body is
+    JSON but not an object (a list, a string, null - a proxy's answer) raised AttributeError out
+    of python-binance, which the broker booked as a final REJECTED lookup (the order manager then
+    gave up on an order that may stand) and the feed's retry policy did not retry."""
+    ex.respond_next_html("GET", "order", 503, body)
+    with pytest.raises(BrokerError) as ei:
+        await broker.query("BTCUSDT", "tt-review-1")
+    assert ei.value.kind.transient, ei.value
+    assert "HTTP 503" in str(ei.value)
+
+
+async def test_a_5xx_with_a_list_body_is_retried_by_the_feed_policy(ex):
+    cfg = standin_config(ex)
+    client = create_client(cfg)
+    sleeps: list[float] = []
+
+    async def sleep(s: float) -> None:
+        sleeps.append(s)
+
+    try:
+        ex.respond_next_html("GET", "exchangeInfo", 502, "[]")
+        retry = RestRetry(sleep, attempts=3, rng=random.Random(1))
+        info = await retry.call("exchangeInfo", client.get_exchange_info)
+    finally:
+        await client.close_connection()
+    assert isinstance(info, dict) and info.get("symbols")
+    assert len(sleeps) == 1
+
+
+def _http_date(in_s: float) -> str:
+    """A ``Retry-After`` in its HTTP-date form, ``in_s`` seconds after the wall clock's now (the
+    stand-in's answers carry aiohttp's ``Date`` header, on the wall clock too)."""
+    return email.utils.formatdate(time.time() + in_s, usegmt=True)
+
+
+async def test_a_429_whose_retry_after_is_an_http_date_is_honoured_by_the_broker(ex, broker):
+    """RFC 9110 allows ``Retry-After: <HTTP-date>`` (a proxy or CDN in front of the exchange sends
+    it): read as a number it was no wait at all, so no ban was kept and the next request went out
+    at once - asking during a ban makes Binance escalate a 429 to an IP ban (418)."""
+    ex.fail_next("GET", "order", status=429, code=-1003, retry_after=_http_date(600))
+    with pytest.raises(BrokerError) as ei:
+        await broker.query("BTCUSDT", "tt-review-2")
+    assert ei.value.kind is BrokerErrorKind.RATE_LIMIT
+    assert ei.value.retry_after_s is not None and 590 <= ei.value.retry_after_s <= 601
+    assert broker.ban_remaining_s() > 590
+    sent = len(ex.requests)
+    with pytest.raises(BrokerError) as ei2:
+        await broker.query("BTCUSDT", "tt-review-2")
+    assert ei2.value.kind is BrokerErrorKind.RATE_LIMIT
+    assert len(ex.requests) == sent  # nothing went out during the ban
+
+
+async def test_a_418_whose_retry_after_is_an_http_date_bans_the_feed_reads(ex):
+    client = create_client(standin_config(ex))
+    sleeps: list[float] = []
+
+    async def sleep(s: float) -> None:
+        sleeps.append(s)
+
+    retry = RestRetry(sleep, attempts=3, rng=random.Random(1), now_ms=ex.clock.now_ms)
+    try:
+        ex.fail_next("GET", "exchangeInfo", status=418, code=-1003, msg="Way too many requests.",
+                     retry_after=_http_date(900))
+        with pytest.raises(Exception):  # noqa: B017 - the 418 itself, not retried
+            await retry.call("exchangeInfo", client.get_exchange_info)
+        assert retry.last_retry_after_s is not None and 890 <= retry.last_retry_after_s <= 901
+        assert sleeps == []
+        n = len(ex.requests)
+        with pytest.raises(RateLimited):
+            await retry.call("exchangeInfo", client.get_exchange_info)
+        assert len(ex.requests) == n
+    finally:
+        await client.close_connection()
+
+
+async def test_a_retry_after_date_in_the_past_is_no_wait_taken_from_it(ex, broker):
+    """A date already past says nothing of how long: a 418 then waits Binance's shortest ban."""
+    ex.fail_next("GET", "order", status=418, code=-1003, msg="Way too many requests.", retry_after=_http_date(-60))
+    with pytest.raises(BrokerError) as ei:
+        await broker.query("BTCUSDT", "tt-review-3")
+    assert ei.value.retry_after_s == 120.0
+
+
+async def test_an_order_whose_lookup_meets_a_503_with_a_null_body_is_still_settled(ex, broker):
+    """The order manager's view of the same: the order went out, its answer was lost, and the
+    first lookup met a 503 whose body was JSON ``null``. That lookup read as a final rejection, so
+    the order manager gave up on an order the exchange had filled. Now it looks again."""
+    journal = Journal()
+    om = OrderManager(broker, journal, ex.clock, standin_config(ex), backoff_base_s=0.01, backoff_cap_s=0.05)
+    ex.drop_next("POST", "order")
+    ex.respond_next_html("GET", "order", 503, "null")
+    order = Order("tt-review-null", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"), None,
+                  OrderStatus.INTENT, Source.UI, "test", T0, T0)
+    order = await asyncio.wait_for(om.execute(order), 20)
+    assert ex.orders["tt-review-null"].status == "FILLED"
+    assert len([r for r in ex.requests if r.path == "order" and r.method == "POST"]) == 1
+    assert order.status is OrderStatus.FILLED, (order.status, order.error)
+    assert sorted(f.trade_id for f in journal.fills) == sorted(str(t["id"]) for t in ex.orders["tt-review-null"].trades)
+
+
+def _bnb_fills(body: dict) -> dict:
+    """The FULL answer's fills each split in two, the commission charged in BNB (the fee discount)."""
+    fills = []
+    for f in body["fills"]:
+        half = Decimal(f["qty"]) / 2
+        fills += [dict(f, qty=str(half)), dict(f, qty=str(Decimal(f["qty"]) - half))]
+    body["fills"] = [
+        dict(f, commission=str(Decimal("0.0000123") * (i + 1)), commissionAsset="BNB", tradeId=900 + i)
+        for i, f in enumerate(fills)
+    ]
+    return body
+
+
+async def test_fills_with_a_commission_in_bnb_keep_its_asset_and_stay_out_of_the_quote_fees(ex, broker):
+    """Several fills whose commission is charged in BNB (neither base nor quote): each keeps the
+    raw BNB amount and names BNB, nothing of it is taken as USDT; the order's quote fees are 0."""
+    journal = Journal()
+    om = OrderManager(broker, journal, ex.clock, standin_config(ex), backoff_base_s=0.01, backoff_cap_s=0.05)
+    ex.rewrite_next("POST", "order", _bnb_fills)
+    order = Order("tt-review-bnb", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"), None,
+                  OrderStatus.INTENT, Source.UI, "test", T0, T0)
+    order = await asyncio.wait_for(om.execute(order), 20)
+    assert order.status is OrderStatus.FILLED, (order.status, order.error)
+    n = len(journal.fills)
+    assert n >= 2
+    assert [(f.trade_id, f.fee, f.fee_asset) for f in journal.fills] == [
+        (str(900 + i), Decimal("0.0000123") * (i + 1), "BNB") for i in range(n)
+    ]
+    assert sum((f.quantity for f in journal.fills), Decimal(0)) == Decimal("0.01")
+    assert order.fees == 0
+
+
+async def test_an_ioc_order_that_expired_unfilled_has_no_fills(ex, broker):
+    """``EXPIRED`` with ``executedQty "0.00000000"`` (a LIMIT IOC that found nothing at its price)."""
+    def expired(body: dict) -> dict:
+        return dict(body, status="EXPIRED", executedQty="0.00000000", cummulativeQuoteQty="0.00000000", fills=[])
+
+    ex.rewrite_next("POST", "order", expired)
+    res = await broker.submit(OrderRequest("tt-review-ioc", "BTCUSDT", Side.BUY, OrderType.LIMIT, Decimal("0.01"),
+                                           Decimal("50000")))
+    assert res.status is OrderStatus.EXPIRED and res.fills == [] and res.executed_qty == 0
+    assert res.reason == "expired unfilled"
