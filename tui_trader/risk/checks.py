@@ -30,7 +30,8 @@ Entry checks (:meth:`PreTradeChecks.check_entry`):
    engine sends orders: MARKET unless ``order_execution.use_limit_orders``) must also
    meet MARKET_LOT_SIZE (:meth:`~tui_trader.models.SymbolFilters.for_market_orders`);
    a LIMIT order's notional is taken at its limit price
-   (:func:`~tui_trader.execution.filters.limit_price`), as the exchange takes it.
+   (:func:`~tui_trader.execution.filters.limit_price`), as the exchange takes it, and that price
+   must lie within PRICE_FILTER's ``min_price`` / ``max_price`` (a MARKET order's is not held to it).
 
 ``notional = quantity * price``. Position values should include pending (in-flight)
 buy orders so that two quick entries cannot together break a limit.
@@ -38,7 +39,7 @@ buy orders so that two quick entries cannot together break a limit.
 Exit checks (:meth:`PreTradeChecks.check_exit`): state, ``0 < quantity <=
 holding_qty``, filters (step, ``min_qty``, ``max_qty`` - for a MARKET sell also
 MARKET_LOT_SIZE's - ``min_notional``, for a LIMIT sell at its limit price, and then
-``max_notional`` too); a holding whose
+``max_notional`` and the limit price's PRICE_FILTER range too); a holding whose
 whole value is below ``min_notional`` is dust that cannot be sold, and a
 partial sell that would leave such dust behind - the rest valued at the worst fill price the
 slippage cap allows, or a LIMIT sell's limit price when lower, as the sell may fill there - or
@@ -210,8 +211,17 @@ class PreTradeChecks:
             # the exchange holds a LIMIT order's value at its limit price (as the engine sets it:
             # below the last price for a sell), not at the last price
             side = Side.SELL if exit_ else Side.BUY
-            notional = q * limit_price(ctx.price, side, self.cfg.order_execution.limit_order_buffer_percent, f)
+            lp = limit_price(ctx.price, side, self.cfg.order_execution.limit_order_buffer_percent, f)
+            notional = q * lp
             at = " at its limit price"
+            # PRICE_FILTER holds a LIMIT order's price (not a MARKET one's): the exchange (and the
+            # paper broker) refuse a limit outside [min_price, max_price], or one that rounded to 0
+            if lp <= 0:
+                out.append(f"limit price {lp} is not positive (PRICE_FILTER)")
+            elif f.min_price > 0 and lp < f.min_price:
+                out.append(f"limit price {_qty(lp)} below the minimum price {_qty(f.min_price)} (PRICE_FILTER)")
+            if f.max_price > 0 and lp > f.max_price:
+                out.append(f"limit price {_qty(lp)} above the maximum price {_qty(f.max_price)} (PRICE_FILTER)")
         if q < lot.min_qty:
             out.append(f"quantity {_qty(q)} below the minimum {_qty(lot.min_qty)}")
         if lot.max_qty > 0 and q > lot.max_qty:
