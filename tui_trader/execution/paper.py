@@ -21,7 +21,8 @@ Behaviour (spot, long only, no randomness):
   notional/min/max rules must hold, else ``BrokerError(FILTER_FAILURE)`` (a MARKET
   order is not held to max notional: Binance's ``applyMaxToMarket`` is false).
 * **Balances**: the broker keeps free balances per asset. A buy whose cost plus
-  fee exceeds the free quote balance, a sell above the base holding, or a sell whose
+  fee exceeds the free quote balance (a LIMIT buy: or whose limit amount, ``quantity x
+  limit price``, does - the exchange locks it), a sell above the base holding, or a sell whose
   fee (rounded up to 8 decimals: a sale worth less than 1e-8 may pay more than it brings)
   exceeds its proceeds plus the free quote balance raises ``BrokerError(INSUFFICIENT_BALANCE)``. Cash never goes negative.
 * **Orders** are remembered by client id: :meth:`query` returns the stored
@@ -263,6 +264,9 @@ class PaperBroker:
             cost = _CTX.multiply(qty, px)
             fee = fill_fee(cost, self.fee_rate)
             need_quote = _CTX.add(cost, fee)
+            if is_limit and req.side == Side.BUY:
+                # the exchange locks a LIMIT buy's limit amount until it fills, whatever it fills at
+                need_quote = max(need_quote, _CTX.multiply(qty, ref_price))
         else:
             cost = fee = Decimal(0)
             need_quote = _CTX.multiply(qty, ref_price)
