@@ -82,3 +82,30 @@ def test_the_real_data_has_no_gap_and_no_mixed_units(klines_dir: Path, caplog: p
     caplog.set_level(logging.WARNING, "tui_trader.market")
     got = load_klines(klines_dir, "15m", file_cache=None)
     assert len(got.klines) == 10 * 2688 and _warnings(caplog) == []
+
+
+@pytest.mark.parametrize("where", [1, 3])
+def test_a_stray_quote_costs_its_own_line_not_the_lines_after_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, where: int
+) -> None:
+    # a '"' left in a field opened a quoted field that ran to the next '"' or the end of the file:
+    # every line after it was swallowed into one bad row, counted once, the good klines lost unsaid
+    lines = [",".join(str(x) for x in _row(i)) for i in range(6)]
+    lines[where] = lines[where].replace(",5,", ',"5,', 1)
+    f = tmp_path / "BTCUSDT-1h-2025-01.csv"
+    f.write_text("\n".join(lines) + "\n")
+    caplog.set_level(logging.WARNING, "tui_trader.market")
+    got = load_klines(tmp_path, "1h", file_cache=None)
+    assert got.rejects == {str(f): {"malformed": 1}}
+    assert got.klines.open_time.tolist() == [T0 + i * H1 for i in range(6) if i != where]
+    assert f"{f} line {where + 1}" in caplog.text
+
+
+def test_quoted_fields_and_a_garbled_long_line_still_read_as_before(tmp_path: Path) -> None:
+    lines = [",".join(f'"{x}"' for x in _row(i)) for i in range(4)]
+    lines.insert(2, "x" * 200_000)
+    f = tmp_path / "BTCUSDT-1h-2025-01.csv"
+    f.write_text("\n".join(lines) + "\n")
+    got = load_klines(tmp_path, "1h", file_cache=None)
+    assert got.rejects == {str(f): {"malformed": 1}}
+    assert got.klines.open_time.tolist() == [T0 + i * H1 for i in range(4)]

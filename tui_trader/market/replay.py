@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import dataclasses
-import io
+import itertools
 import json
 import logging
 import os
@@ -391,25 +391,20 @@ def _parse_text(
         body = body.strip("\n")
         fast = _rows_from_csv_fast(body) if body else (np.empty((0, 3), dtype=np.int64), np.empty((0, 7)))
         if fast is None:
-            reader = csv.reader(io.StringIO(body))
             rows, lines = [], []
             parts: list[KlineBatch] = []
             units = (0, 0)
-            while True:
-                try:
-                    r = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as e:  # e.g. a field longer than csv's limit (a garbled line)
-                    counter.reject("malformed", 1, f"{path} line {skipped + reader.line_num}: {e}")
+            for lineno, r, error in _csv_rows(body.split("\n")):
+                if r is None:
+                    counter.reject("malformed", 1, f"{path} line {skipped + lineno}: {error}")
                     continue
                 if len(r) > 12:  # two rows run together (a lost line end), or not a kline file
                     counter.reject(
-                        "malformed", 1, f"{path} line {skipped + reader.line_num}: row has {len(r)} fields, expected 12"
+                        "malformed", 1, f"{path} line {skipped + lineno}: row has {len(r)} fields, expected 12"
                     )
                 elif r and (len(r) > 1 or r[0].strip()):  # blank lines are skipped, but counted
                     rows.append(r)
-                    lines.append(skipped + reader.line_num)
+                    lines.append(skipped + lineno)
                     if len(rows) == SLOW_CSV_ROWS:
                         units = _add(units, _row_units(rows))
                         parts.append(parse_rest_klines(rows, sym, interval_ms, counter, source=str(path),
@@ -430,6 +425,39 @@ def _parse_text(
 
 #: How many symbols the gap warning of a replay names (then "and N more").
 GAP_SYMBOLS_NAMED = 5
+
+
+def _csv_rows(lines: list[str]) -> Iterator[tuple[int, list[str] | None, str]]:
+    """``(line number, fields, "")`` of each CSV line of ``lines`` (1-based), or ``(line number,
+    None, what is wrong)`` for a line that is no CSV row: one whose field is longer than csv's
+    limit, and one with an unclosed quote, which csv reads on into the lines after it - up to the
+    next quote, or the end of the file - as one row: those lines were lost, counted as one bad row
+    (named by the last line it took). Quoted fields on one line read as csv reads them."""
+    i = 0
+    while i < len(lines):
+        reader = csv.reader(itertools.islice(lines, i, None))
+        done = 0  # lines of lines[i:] read so far
+        restart = None
+        while True:
+            try:
+                r = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:  # e.g. a field longer than csv's limit (a garbled line)
+                if reader.line_num - done > 1:  # ... of a quote that ran on: only its first line is bad
+                    restart = i + done + 1
+                    yield i + done + 1, None, f"{e} (a quote opened on this line is never closed on it)"
+                    break
+                done = reader.line_num
+                yield i + done, None, str(e)
+                continue
+            if reader.line_num - done > 1:  # a quoted field ran on into the next line(s)
+                restart = i + done + 1
+                yield i + done + 1, None, "a quote (\") opened on this line is not closed on it"
+                break
+            done = reader.line_num
+            yield i + done, r, ""
+        i = restart
 
 
 def _say_gaps(kl: KlineBatch, names: Sequence[str], interval: str) -> None:
