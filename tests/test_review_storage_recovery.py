@@ -66,3 +66,24 @@ async def test_a_new_book_still_gets_its_account(tmp_path: Path) -> None:
         await h.stop()
     async with await Database.open(db) as store:
         assert (await store.load_account())["cash"] == h.engine.portfolio.starting_cash
+
+
+@pytest.mark.parametrize("stored", ["5", "null"])
+def test_locked_symbols_that_are_no_list_of_symbols_exit_2_naming_the_file(tmp_path: Path, capsys, stored: str) -> None:
+    """It was a traceback (TypeError: 'int' object is not iterable) from the start-up."""
+    from engine_helpers import schema_book
+
+    from tui_trader.cli import main
+
+    path = tmp_path / "book.db"
+    con = schema_book(path)
+    con.execute("INSERT INTO engine_state (id, state, reason, updated_ms, locked_symbols_json) "
+                "VALUES (1, 'paused', '', 0, ?)", (stored,))
+    con.commit()
+    con.close()
+    rc = main(["run", "--headless", "--feed", "sim", "--speed", "max", "--duration", "5s", "--db", str(path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: the stored book cannot be read")
+    assert "locked symbols" in lines[0]

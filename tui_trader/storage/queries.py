@@ -967,12 +967,17 @@ class QueriesMixin:
         )
         if row is None:
             return None
+        locked = json.loads(row[4])
+        if not isinstance(locked, list) or not all(isinstance(s, str) for s in locked):
+            # (a hand edit): ValueError, as for an unreadable amount - a symbol the operator locked
+            # must not be traded on a guess
+            raise ValueError(f"the stored locked symbols {row[4]!r} are not a list of symbols")
         return {
             "state": EngineState(row[0]),
             "reason": row[1],
             "updated_ms": int(row[2]),
             "z_threshold": None if row[3] is None else float(row[3]),
-            "locked": set(json.loads(row[4])),
+            "locked": set(locked),
         }
 
     async def audit(
