@@ -403,7 +403,7 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
             return 1
         # the summary in the log file too (not again on stderr): after an SSH session dropped, the
         # terminal it would be printed on is gone, and the log is what is read the morning after
-        log.info("run summary: %s", json.dumps(summary, sort_keys=True), extra={"stderr": False})
+        _log_summary(summary)
     try:
         if args.json:
             print(json.dumps(summary, sort_keys=True))
@@ -420,6 +420,26 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
 
         to_devnull(sys.stdout)  # for the flush at exit too
     return 0
+
+
+#: The name of the log file's handler (``monitor.logfile.attach_log_file`` sets it).
+LOG_FILE_HANDLER = "tui-trader-file"
+
+
+def _log_summary(summary: dict[str, Any]) -> None:
+    """The ``run summary:`` line (INFO, the log file's only: not again on stderr), in the log file
+    whatever ``monitoring.log_level`` says: it is the run's result, and under "warning" or "error"
+    an INFO line was left out - the morning after an SSH drop the log had no result at all."""
+    text = json.dumps(summary, sort_keys=True)
+    log.info("run summary: %s", text, extra={"stderr": False})
+    enabled = log.isEnabledFor(logging.INFO)
+    files = [h for h in logging.getLogger("tui_trader").handlers if h.get_name() == LOG_FILE_HANDLER]
+    skipped = [h for h in files if not enabled or h.level > logging.INFO]  # the level kept it out
+    if skipped:
+        record = log.makeRecord(log.name, logging.INFO, __file__, 0, "run summary: %s", (text,), None,
+                                "_log_summary", {"stderr": False})
+        for h in skipped:
+            h.handle(record)  # (a handler's level is judged by its logger, not by handle())
 
 
 def _shown(v: Any, fmt: str = "{}") -> Any:
