@@ -109,3 +109,20 @@ def test_quoted_fields_and_a_garbled_long_line_still_read_as_before(tmp_path: Pa
     got = load_klines(tmp_path, "1h", file_cache=None)
     assert got.rejects == {str(f): {"malformed": 1}}
     assert got.klines.open_time.tolist() == [T0 + i * H1 for i in range(4)]
+
+
+def test_a_kline_file_linked_to_a_file_gone_is_counted_not_left_out_unsaid(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # month files linked in from another disk, one of them gone (the disk not mounted, the file
+    # moved): the month was left out of the replay without a word, as if it had never been there
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "BTCUSDT-1h-2025-01.csv").write_text(_csv([_row(i) for i in range(3)]))
+    gone = data / "BTCUSDT-1h-2025-02.csv"
+    gone.symlink_to(tmp_path / "elsewhere" / "BTCUSDT-1h-2025-02.csv")
+    caplog.set_level(logging.WARNING, "tui_trader.market")
+    got = load_klines(data, "1h", file_cache=None)
+    assert len(got.klines) == 3
+    assert got.rejects == {str(gone): {"malformed": 1}}
+    assert str(gone) in caplog.text
