@@ -87,3 +87,29 @@ def test_locked_symbols_that_are_no_list_of_symbols_exit_2_naming_the_file(tmp_p
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and lines[0].startswith(f"error: {path}: the stored book cannot be read")
     assert "locked symbols" in lines[0]
+
+
+def test_a_money_column_holding_a_blob_exits_2_naming_the_file(tmp_path: Path, capsys) -> None:
+    """It was a traceback (TypeError: money column holds bytes): a BLOB is not converted to text by
+    the column's TEXT affinity, as a number written by hand is."""
+    from engine_helpers import schema_book
+
+    from tui_trader.cli import main
+    from tui_trader.storage.money import from_db
+
+    path = tmp_path / "book.db"
+    con = schema_book(path)
+    con.execute(
+        "INSERT INTO account (id, cash, quote_asset, starting_balance, peak_equity, day_start_ms, "
+        "day_start_equity, updated_ms) VALUES (1, X'3130', 'USDT', '10000', '10000', 0, '10000', 0)"
+    )
+    con.commit()
+    con.close()
+    rc = main(["run", "--headless", "--feed", "sim", "--speed", "max", "--duration", "5s", "--db", str(path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert lines == [f"error: {path}: the stored book cannot be read (money column holds bytes b'10': expected "
+                     "decimal text); restore a backup of this file, or start a new book with another --db"]
+    with pytest.raises(TypeError):  # still a TypeError for callers that expect one
+        from_db(b"10")  # type: ignore[arg-type]

@@ -17,7 +17,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-__all__ = ["from_db", "to_db"]
+__all__ = ["StoredMoneyTypeError", "from_db", "to_db"]
+
+
+class StoredMoneyTypeError(TypeError, ValueError):
+    """A money column holding no text (a float, a BLOB: a damaged or hand-edited book). A
+    ``ValueError`` too, so that it is an unreadable stored amount like any other (the start-up
+    says which file, exit 2), not a traceback."""
 
 
 def to_db(value: Decimal | int | None) -> str | None:
@@ -49,17 +55,18 @@ def to_db(value: Decimal | int | None) -> str | None:
 def from_db(text: str | None) -> Decimal | None:
     """The ``Decimal`` stored by :func:`to_db`; ``None`` (SQL NULL) stays ``None``.
 
-    Raises ``TypeError`` if the column holds a float (a corrupt money column) and
+    Raises :class:`StoredMoneyTypeError` (a ``TypeError`` and a ``ValueError``) if the column
+    holds a float or a BLOB (a corrupt money column) and
     ``ValueError`` if the text is not a finite decimal number.
     """
     if text is None:
         return None
     if isinstance(text, float):
-        raise TypeError(f"money column holds a float {text!r}: expected decimal text")
+        raise StoredMoneyTypeError(f"money column holds a float {text!r}: expected decimal text")
     if isinstance(text, int) and not isinstance(text, bool):
         return Decimal(text)
     if not isinstance(text, str):
-        raise TypeError(f"money column holds {type(text).__name__} {text!r}: expected decimal text")
+        raise StoredMoneyTypeError(f"money column holds {type(text).__name__} {text!r}: expected decimal text")
     try:
         value = Decimal(text)
     except ArithmeticError as exc:  # decimal.InvalidOperation
