@@ -368,6 +368,7 @@ class StandinExchange:
         self.port = 0
         self.paused_heartbeat = False
         self.close_after_messages: int | None = None  # see close_each_connection_after
+        self.muted: set[str] = set()  # streams the heartbeat leaves out (a halted symbol's kline stream)
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -709,6 +710,8 @@ class StandinExchange:
             for c in conns:
                 now = live if c.frozen_ms is None else c.frozen_ms
                 for stream in c.streams:
+                    if stream in self.muted:
+                        continue
                     if stream == "!miniTicker@arr":
                         if now not in minis:
                             minis[now] = self.mini_ticker_array(now)

@@ -117,3 +117,23 @@ async def test_history_answered_with_an_object_is_tried_again(ex):
         assert hist.open_time.tolist() == [C0 - k * HOUR_MS for k in range(5, 0, -1)]
     finally:
         await asyncio.wait_for(feed.stop(), 10)
+
+
+async def test_one_silent_stream_among_flowing_ones_is_recreated_with_a_growing_back_off(ex):
+    """A connection whose other streams flow but one kline stream is silent (a halted symbol) is
+    recreated with a growing back-off (``stale_after_s * 2**strikes``), so one halted symbol does
+    not make its connection - up to 1024 streams - churn. But every reconnect made each stream look
+    fresh, and the watchdog took that for health and started the back-off over: the connection was
+    recreated every ``stale_after_s`` for as long as the symbol stayed halted."""
+    ex.muted.add("ethusdt@kline_1h")
+    feed = BinanceFeed(make_cfg(ex, stale=0.2), ex.clock, close_grace_s=0.05, backoff_base_s=0.01)
+    await asyncio.wait_for(feed.start(), 10)
+    try:
+        await ex.wait_until(lambda: feed.reconnects >= 3, 20, "three reconnects")
+        conn = feed._conns[0]
+        assert conn.last_reason.startswith("stale: 1 of 4 streams silent"), conn.last_reason
+        assert conn.partial_strikes >= 3  # 0.2 s, then 0.4 s, then 0.8 s ...
+        ex.muted.clear()  # the symbol trades again: a healthy connection starts over
+        await ex.wait_until(lambda: conn.partial_strikes == 0, 10, "the back-off started over")
+    finally:
+        await asyncio.wait_for(feed.stop(), 10)

@@ -568,6 +568,9 @@ class _Conn:
     # stream -> the newest event time (``E``, exchange ms) seen on it, over every reconnect
     last_event: dict[str, int] = field(default_factory=dict)
     stale: set[str] = field(default_factory=set)
+    # streams that delivered a new event on this connection (a reconnect makes each look fresh
+    # without one: that is no sign of health, and must not start the partial back-off over)
+    live: set[str] = field(default_factory=set)
     partial_strikes: int = 0
     last_partial_mono: float = 0.0
 
@@ -1014,6 +1017,7 @@ class BinanceFeed:
             for s in conn.streams:
                 conn.last_rx[s] = now
             conn.stale.clear()
+            conn.live.clear()
             conn.state = "streaming"
             while not conn.trigger.is_set():
                 try:
@@ -1084,6 +1088,7 @@ class BinanceFeed:
                 return
             conn.last_event[stream] = event_ms
         conn.received += 1
+        conn.live.add(stream)
         conn.last_rx[stream] = time.monotonic()
         conn.last_rx_ms[stream] = now_ms
         conn.stale.discard(stream)
@@ -1217,7 +1222,8 @@ class BinanceFeed:
             stale = {s for s in c.streams if now - c.last_rx.get(s, now) > self.stale_after_s}
             c.stale = stale
             if not stale:
-                c.partial_strikes = 0
+                if len(c.live) == len(c.streams):  # every stream delivered on this connection
+                    c.partial_strikes = 0
                 continue
             if len(stale) == len(c.streams):
                 c.recreate(f"stale: no new event for {self.stale_after_s:g} s")
