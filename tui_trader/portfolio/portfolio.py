@@ -458,9 +458,9 @@ class Portfolio:
             p.other_fees = {
                 str(a): _dec(Decimal(str(v)), f"other_fees {a}") for a, v in dict(state.get("other_fees", {})).items()
             }
-            p.equity = float(state.get("equity", float(p.cash)))
-            p.peak_equity = float(state.get("peak_equity", p.equity))
-            p.day_start_equity = float(state.get("day_start_equity", p.equity))
+            p.equity = float(state.get("equity", float(p.cash)))  # without one: cash + positions, below
+            p.peak_equity = float(state.get("peak_equity", math.nan))
+            p.day_start_equity = float(state.get("day_start_equity", math.nan))
             day = state.get("day")
             p.day = None if day is None else int(day)
             lm = state.get("last_mark_ms")
@@ -481,6 +481,14 @@ class Portfolio:
             if pos.symbol in p.positions:
                 raise ValueError(f"duplicate position {pos.symbol}")
             p.positions[pos.symbol] = replace(pos)
+        if "equity" not in state:
+            # the book's worth until its first mark: the positions at their stored marks (entry price
+            # where none), not the cash alone (a drawdown of the positions' whole value)
+            p.equity = float(p.cash) + p.positions_value
+        if math.isnan(p.peak_equity):
+            p.peak_equity = p.equity
+        if math.isnan(p.day_start_equity):
+            p.day_start_equity = p.equity
         return p
 
     def __repr__(self) -> str:
