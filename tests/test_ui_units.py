@@ -341,9 +341,9 @@ async def test_signals_pane_keeps_the_newest_in_view_unless_the_operator_holds_a
         assert [str(table.get_cell(k, "time")) for k in ("sig900", "sig899")] == ["01-06 00:00", "01-05 00:00"]
 
 
-async def test_signals_pane_border_shows_the_selected_signals_whole_result_and_reason():
+async def test_signals_pane_shows_the_selected_signals_whole_result_and_reason():
     """A refusal can list several failed checks, longer than the Result column: with the pane
-    focused, its bottom border shows the selected signal's whole text (brackets are not markup)."""
+    focused, the pane shows the selected signal's whole text under the table (brackets are not markup)."""
     table = SignalsTable(id="signals")
     other = FastTable([("k", "K", 5)], id="other")
     outcome = ("refused: max total positions reached: 10 of 10; illiquid: order value 385.45 above 1% of "
@@ -362,18 +362,18 @@ async def test_signals_pane_border_shows_the_selected_signals_whole_result_and_r
         table.apply(sigs)
         await pilot.pause()
         pane = table.parent
-        assert not pane.border_subtitle  # unfocused: nothing selected by the operator
+        assert not pane.detail_text  # unfocused: nothing selected by the operator
         assert {k: w for k, _, w, _ in SIGNAL_COLUMNS}["result"] < len(outcome)  # the column cuts it
         table.focus()
         table.move_cursor(row=1, animate=False)
         await pilot.pause()
-        assert Text.from_markup(pane.border_subtitle).plain == f"BUY S002USDT profit_target: {outcome} · z"
+        assert pane.detail_text == f"BUY S002USDT profit_target: {outcome} · z"
         table.move_cursor(row=0, animate=False)
         await pilot.pause()
-        assert Text.from_markup(pane.border_subtitle).plain == "BUY S003USDT entry: pending · z"
+        assert pane.detail_text == "BUY S003USDT entry: pending · z"
         other.focus()
         await pilot.pause()
-        assert not pane.border_subtitle
+        assert not pane.detail_text
 
 
 async def test_leaderboard_ranks_marks_and_flags():

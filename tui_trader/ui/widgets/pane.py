@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.containers import Vertical
 from textual.widget import Widget
+from textual.widgets import Static
 
 
 class Pane(Vertical):
@@ -15,6 +17,27 @@ class Pane(Vertical):
         super().__init__(*children, id=f"pane-{key}", classes="pane", **kwargs)
         self.key = key
         self.border_title = title
+        self._detail: Static | None = None
+
+    @property
+    def detail_text(self) -> str:
+        """The text shown under the main widget ("" when none)."""
+        d = self._detail
+        return str(d.content) if d is not None and d.display else ""
+
+    def show_detail(self, text: str) -> None:
+        """Show ``text`` (plain: brackets are no markup) under the main widget, wrapped at the
+        pane's width (at most a few lines, :file:`app.tcss`); ``""`` hides it."""
+        if not text:
+            if self._detail is not None and self._detail.display:
+                self._detail.display = False
+            return
+        if self._detail is None:
+            self._detail = Static(classes="pane-detail")
+            self.mount(self._detail)
+        if str(self._detail.content) != text:
+            self._detail.update(Text(text))
+        self._detail.display = True
 
     @property
     def main(self) -> Widget:

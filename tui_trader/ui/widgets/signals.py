@@ -1,8 +1,13 @@
 """The signals pane: newest first, with what happened to each signal.
 
 Unfocused, the pane keeps its newest rows in view; focused, the selected signal stays selected
-and the pane's bottom border shows that signal's whole result and reason (a refusal can list
-several failed checks, longer than its column).
+and the pane shows that signal's whole result and reason under the table, wrapped (a refusal can
+list several failed checks, longer than its column).
+
+The columns fit the pane (:func:`fit_columns`): the result takes the room the other columns leave
+(up to :data:`RESULT_WIDTH`), the reason what is left after it (when at least :data:`REASON_MIN`),
+and a longer text ends in "…" inside the pane. At 80 columns a result longer than the 34 cells in
+view was cut at the pane's edge without a mark, and the reason was only seen by scrolling sideways.
 
 The engine's list is short and bounded, so a change (new signal, or an
 outcome filled in) rebuilds the rows; an unchanged list costs one tuple compare.
@@ -10,7 +15,7 @@ outcome filled in) rebuilds the rows; an unchanged list costs one tuple compare.
 A table narrower than :data:`WIDE_MIN` (an 80-column terminal, where the result was cut
 after 15 characters: "refused: max t") shows :data:`NARROW_COLUMNS`: no strength and
 no confidence (a signal dropped on confidence says its confidence in the result), and the
-result before z, so the result gets their room.
+result before z, so the result gets their room (z is shown when the whole result column fits).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from tui_trader.clock import MS_PER_DAY
 from tui_trader.models import Signal, SignalType
 from tui_trader.ui.format import fmt_num, fmt_when
 from tui_trader.ui.palette import Palette, right
+from tui_trader.ui.widgets.pane import Pane
 from tui_trader.ui.widgets.table import FastTable
 
 # no cell padding: widths include a one-cell gap; text after numbers starts with a space
@@ -50,6 +56,38 @@ NARROW_COLUMNS = [
     ("z", "z", 7, "right"),
     ("reason", " Reason", 46, "left"),
 ]
+
+
+#: The result column's width when the pane has room for it ("refused: max total positions
+#: reached: 10 of 10" whole), and the least it gets (a narrower pane scrolls sideways).
+RESULT_WIDTH = 47
+RESULT_MIN = 12
+#: The reason column is shown only with at least this many cells.
+REASON_MIN = 16
+_TEXT = ("result", "reason")
+
+
+def fit_columns(width: int) -> list[tuple]:
+    """The columns for a table ``width`` cells wide (a vertical scrollbar's cell kept free): the
+    layout's other columns, then the result in the room they leave (at most RESULT_WIDTH), z after
+    it in the narrow layout when it fits too, the reason in what is left (at least REASON_MIN; a
+    few cells more go to the result instead)."""
+    layout = COLUMNS if width >= WIDE_MIN else NARROW_COLUMNS
+    i = next(k for k, c in enumerate(layout) if c[0] == "result")
+    head, tail = layout[:i], [c for c in layout[i + 1 :] if c[0] != "reason"]  # tail: z (narrow)
+    room = width - 1 - sum(c[2] for c in head)
+    result = max(RESULT_MIN, min(RESULT_WIDTH, room))
+    room -= result
+    shown_tail = []
+    for c in tail:
+        if c[2] <= room:
+            shown_tail.append(c)
+            room -= c[2]
+    res = next(c for c in layout if c[0] == "result")
+    reason = next(c for c in layout if c[0] == "reason")
+    if room >= REASON_MIN:
+        return [*head, res[:2] + (result,) + res[3:], *shown_tail, reason[:2] + (room,) + reason[3:]]
+    return [*head, res[:2] + (result + max(0, room),) + res[3:], *shown_tail]
 
 
 def signal_key(s: Signal) -> str:
@@ -87,8 +125,8 @@ class SignalsTable(FastTable):
         width = self.size.width
         if width <= 0:  # hidden (another tab): keep the layout until shown
             return
-        columns = COLUMNS if width >= WIDE_MIN else NARROW_COLUMNS
-        if columns is not self._columns:
+        columns = fit_columns(width)
+        if columns != self._columns:
             self._columns = columns
             selected = self.selected_key if self.has_focus else None  # as apply() keeps it
             self.set_columns(columns)
@@ -144,12 +182,11 @@ class SignalsTable(FastTable):
         return self.detail_of.get(key, "") if key is not None else ""
 
     def _show_detail(self) -> None:
-        """Put :meth:`selected_detail` on the surrounding pane's bottom border (plain text: an
-        outcome may hold brackets, which are not markup)."""
+        """Show :meth:`selected_detail` under the table, wrapped (:meth:`Pane.show_detail`): on the
+        pane's border, one line, it was cut at 80 columns after some 70 characters."""
         pane = self.parent
-        if pane is not None:
-            text = self.selected_detail()
-            pane.border_subtitle = Text(text, no_wrap=True, overflow="ellipsis") if text else None
+        if isinstance(pane, Pane):
+            pane.show_detail(self.selected_detail())
 
     def on_data_table_row_highlighted(self) -> None:
         self._show_detail()
