@@ -48,6 +48,8 @@ async def test_writes_to_a_deleted_book_fail_and_say_so(tmp_path: Path) -> None:
         await db.flush()
     assert db.writer.pending == 1  # kept, as after any failed flush
     assert (await db.load_account())["cash"] == Decimal("100")  # reads still work
+    with pytest.raises(sqlite3.OperationalError, match="deleted or replaced"):
+        await db.checkpoint()  # its connection, opened on first use, made a new empty file there
     with pytest.raises(StorageError, match="1 buffered rows lost"):
         await db.close()
     assert not path.exists()  # not made again by the close

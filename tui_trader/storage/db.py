@@ -842,6 +842,7 @@ class Database(QueriesMixin):
             raise StorageError("database is closed")
         if not self._wal:
             return 0, -1, -1
+        self._check_in_place()  # (the checkpoint connection, opened on first use, would make a new empty file)
         async with self._checkpoint_lock:
             self._rows_since_checkpoint = 0
             self._uses_since_checkpoint = 0
