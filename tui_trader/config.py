@@ -306,15 +306,17 @@ class Rating(_Section):
     # 1e308 overflowed the z-scores to NaN: nothing ever traded, without a word
     initial_rating: float = Field(1500.0, ge=-1e6, le=1e6)
     # bounded: 1e6 threw the first period's ratings to +-800,000, and no z-score reached the threshold
-    initial_rd: float = Field(350.0, gt=0, le=10_000)
-    initial_volatility: float = Field(0.06, gt=0)
+    # lower bounds: below them the Glicko-2 step underflows (an RD of 0 the next period refuses, a tie
+    # read as NaN); values that small mean nothing for a market anyway
+    initial_rd: float = Field(350.0, ge=1e-3, le=10_000)
+    initial_volatility: float = Field(0.06, ge=1e-6)
     max_volatility: float = Field(
-        0.1, gt=0, description="cap on the new volatility inside each period (keeps round-robin ratings sane)"
+        0.1, ge=1e-6, description="cap on the new volatility inside each period (keeps round-robin ratings sane)"
     )
-    max_rd: float = Field(350.0, gt=0, description="cap on the rating deviation")
+    max_rd: float = Field(350.0, ge=1e-3, description="cap on the rating deviation")
     opponents: int = Field(0, ge=0, description="0 = round robin; k > 0 = k sampled opponents")
     outcome_mode: Literal["binary", "margin"] = "binary"
-    margin_scale: float = Field(0.25, gt=0, description="score gap giving outcome 0.73 in margin mode")
+    margin_scale: float = Field(0.25, ge=1e-6, description="score gap giving outcome 0.73 in margin mode")
     volatility_window: int = Field(
         20, ge=3, le=10_000, description="klines in the return-volatility estimate (3 or more: two returns at least)"
     )
