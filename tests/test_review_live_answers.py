@@ -8,6 +8,7 @@ import email.utils
 import random
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from exchange_standin import StandinExchange, SteerableClock
@@ -182,3 +183,42 @@ async def test_an_ioc_order_that_expired_unfilled_has_no_fills(ex, broker):
                                            Decimal("50000")))
     assert res.status is OrderStatus.EXPIRED and res.fills == [] and res.executed_qty == 0
     assert res.reason == "expired unfilled"
+
+
+async def test_while_one_read_waits_out_a_429_the_others_wait_with_it(ex):
+    """The feed reads many symbols' klines at once (gap fill, history). One answered 429 waited its
+    ``Retry-After``, but the others went on sending meanwhile - each answered 429 again, the repeated
+    violations after which Binance bans the IP (418). Now they wait with it, then all succeed."""
+    client = create_client(standin_config(ex))
+    sleeps: list[float] = []
+    gate = asyncio.Event()
+
+    async def sleep(s: float) -> None:
+        sleeps.append(s)
+        await gate.wait()
+
+    retry = RestRetry(sleep, attempts=3, rng=random.Random(1), now_ms=ex.clock.now_ms)
+
+    def klines(sym: str) -> Any:
+        return lambda: client.get_klines(symbol=sym, interval="1h", limit=1)
+
+    def sent() -> int:
+        return len([r for r in ex.requests if r.path == "klines"])
+
+    try:
+        ex.fail_next("GET", "klines", status=429, code=-1003, retry_after=5)
+        first = asyncio.create_task(retry.call("klines BTCUSDT", klines("BTCUSDT")))
+        await ex.wait_until(lambda: sleeps == [5.0], 5, "the first read waiting out its 429")
+        n = sent()
+        second = asyncio.create_task(retry.call("klines ETHUSDT", klines("ETHUSDT")))
+        # time enough for the second read to go out and come back (it did, at once, before)
+        await asyncio.wait({second}, timeout=1.0)
+        assert sent() == n and not second.done()
+        gate.set()
+        a, b = await asyncio.wait_for(asyncio.gather(first, second), 10)
+        assert isinstance(a, list) and isinstance(b, list) and a and b
+        assert sent() == n + 2
+    finally:
+        gate.set()
+        await client.close_connection()
+

@@ -316,16 +316,24 @@ class RestRetry:
         self.retries = 0
         self.last_retry_after_s: float | None = None
         self.banned_until = 0.0  # time.monotonic() seconds
+        # set while a call waits out a rate limit: every other call waits with it (see call)
+        self._holding: asyncio.Event | None = None
 
     def backoff(self, k: int) -> float:
         return exp_backoff(self.base_s, self.max_s, k, self.rng)
 
     async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
-        banned = self.banned_until - time.monotonic()
-        if banned > 0:
-            raise RateLimited(f"{what}: requests banned by the exchange for another {banned:.0f} s", banned)
+        """``fn()`` under the policy. While one call waits out a rate limit (its ``Retry-After``),
+        every other call waits too before it sends: the feed reads many symbols at once, and the
+        others went on asking during the wait, each one answered 429 again - the repeated
+        violations after which Binance bans the IP (418), for longer each time."""
         last: BaseException | None = None
         for k in range(self.attempts):
+            while (holding := self._holding) is not None:
+                await holding.wait()
+            banned = self.banned_until - time.monotonic()
+            if banned > 0:
+                raise RateLimited(f"{what}: requests banned by the exchange for another {banned:.0f} s", banned)
             try:
                 return await fn()
             except Exception as exc:  # noqa: BLE001 - classified below
@@ -350,7 +358,15 @@ class RestRetry:
                 else:
                     log.warning("%s: %s, %s %.1f s", what, cause, then, wait)
                     self.retries += 1
-                    await self.sleep(wait)
+                    if is_rate_limit(exc) and self._holding is None:
+                        holding = self._holding = asyncio.Event()
+                        try:
+                            await self.sleep(wait)
+                        finally:
+                            self._holding = None
+                            holding.set()
+                    else:
+                        await self.sleep(wait)
         assert last is not None
         raise last
 
