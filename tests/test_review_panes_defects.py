@@ -131,3 +131,44 @@ async def test_a_hidden_log_pane_does_not_keep_every_line_written_to_it():
             assert len(shown) <= pane.max_lines
     finally:
         log.removeHandler(buf)
+
+
+# ---------------------------------------------------------------- the lowcolor theme
+
+
+def _row_looks(app, table, row: int) -> set:
+    """The look (colours and attributes) of the text cells on screen of ``table``'s ``row``."""
+    update = app.screen._compositor.render_full_update()
+    r = table.region
+    y = r.y + 1 + row - int(table.scroll_y)  # under the header
+    looks = set()
+    x = 0
+    for seg in (seg for strip in update.strips[y] for seg in strip):
+        if r.x <= x < r.right - 1 and seg.text.strip() and seg.style is not None:
+            s = seg.style
+            looks.add((s.bgcolor, s.underline, s.reverse, s.bold))
+        x += seg.cell_length
+    return looks
+
+
+@pytest.mark.parametrize("theme", ["tui-trader-lowcolor", "tui-trader-dark"])
+async def test_an_unfocused_tables_cursor_row_is_marked_in_every_theme(tmp_path, theme):
+    """In tui-trader-lowcolor (ANSI colours) an unfocused table's cursor row had no mark at all:
+    Textual's ANSI $block-cursor-blurred-background is the terminal's default. The symbol chosen in
+    the leaderboard (what the charts show) could not be told once another pane had the focus."""
+    from ui_support import make_app, make_engine, ready, ui_config
+
+    cfg = ui_config(theme=theme, refresh_ms=5000, chart_refresh_ms=5000)
+    engine = make_engine(tmp_path, cfg)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app, pilot)
+        app.set_live_refresh(False)
+        assert app.theme == theme
+        table = app.main_screen.query_one(LeaderboardTable)
+        await pilot.press("2")
+        await pilot.press("down", "down")
+        await pilot.press("1")  # the prices pane has the focus now
+        await pilot.pause()
+        assert not table.has_focus and table.cursor_row == 2
+        assert _row_looks(app, table, 2) != _row_looks(app, table, 3)
