@@ -137,3 +137,18 @@ async def test_one_silent_stream_among_flowing_ones_is_recreated_with_a_growing_
         await ex.wait_until(lambda: conn.partial_strikes == 0, 10, "the back-off started over")
     finally:
         await asyncio.wait_for(feed.stop(), 10)
+
+
+async def test_a_24h_ticker_answer_that_is_no_list_is_asked_again_not_an_empty_universe(ex):
+    """Without a symbol list the feed ranks the 24 h tickers. A JSON object in their place (``{}``,
+    python-binance's answer to an empty body) gave no tickers: the feed refused to start, the
+    universe "empty", with the exchange's answer never asked for again."""
+    ex.respond_next("GET", "ticker/24hr", {})
+    feed = BinanceFeed(make_cfg(ex, symbols=[], universe={"top_n": 3, "quote_asset": "USDT"}), ex.clock,
+                       backoff_base_s=0.01)
+    try:
+        await asyncio.wait_for(feed.start(), 10)
+        assert len(feed.symbols) == 3
+        assert len([r for r in ex.requests if r.path == "ticker/24hr"]) == 2
+    finally:
+        await asyncio.wait_for(feed.stop(), 10)

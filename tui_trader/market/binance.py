@@ -786,7 +786,17 @@ class BinanceFeed:
                             ", ".join(not_trading))
         else:
             assert self._client is not None
-            tickers = await self._retry.call("ticker/24hr", self._client.get_ticker)
+            client = self._client
+
+            async def tickers_24h() -> list[Any]:
+                tickers = await client.get_ticker()
+                if not isinstance(tickers, list):  # (``{}``: python-binance's answer to an empty body)
+                    raise UnexpectedAnswer(
+                        f"ticker/24hr: the exchange's answer is a JSON {type(tickers).__name__}, not a list"
+                    )
+                return tickers
+
+            tickers = await self._retry.call("ticker/24hr", tickers_24h)
             chosen = select_universe([], tickers, uni.quote_asset, uni.top_n, uni.blacklist, tradable=tradable)
         if not chosen:
             raise FeedError(f"universe is empty: no tradable {uni.quote_asset} pairs selected")
