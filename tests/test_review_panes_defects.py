@@ -172,3 +172,127 @@ async def test_an_unfocused_tables_cursor_row_is_marked_in_every_theme(tmp_path,
         await pilot.pause()
         assert not table.has_focus and table.cursor_row == 2
         assert _row_looks(app, table, 2) != _row_looks(app, table, 3)
+
+
+# ---------------------------------------------------------------- checked and found right
+
+
+def _lb(symbols, z, version=1, threshold=2.0) -> LeaderboardView:
+    n = len(symbols)
+    return LeaderboardView(symbols=list(symbols), rating=np.full(n, 1500.0), rd=np.full(n, 50.0),
+                           volatility=np.full(n, 0.06), z=np.asarray(z, dtype=np.float64),
+                           moving_average=np.full(n, 1500.0), score=np.zeros(n), period=5,
+                           threshold=threshold, version=version)
+
+
+async def test_leaderboard_ties_keep_their_order_and_nan_ranks_last_as_a_dash():
+    table = LeaderboardTable(id="leaderboard")
+    async with _Host(table).run_test(size=(100, 30)) as pilot:
+        syms = ["AUSDT", "BUSDT", "CUSDT", "DUSDT", "EUSDT"]
+        z = [1.0, np.nan, 1.0, 3.0, 1.0]
+        for version in range(1, 6):  # the same ties every period: the same order every period
+            table.apply(_lb(syms, z, version), frozenset(), frozenset())
+            await pilot.pause()
+            shown = [table.symbol_for_key(f"r{r}") for r in range(table.row_count)]
+            assert shown == ["DUSDT", "AUSDT", "CUSDT", "EUSDT", "BUSDT"], shown
+        assert str(table.cell_of("BUSDT", "z")) == fmt.MISSING
+        assert str(table.cell_of("BUSDT", "dist")) == fmt.MISSING
+
+
+async def test_leaderboard_of_2000_symbols_writes_only_what_changed_and_follows_the_focused_symbol():
+    table = LeaderboardTable(id="leaderboard")
+    n = 2_000
+    syms = [f"S{i:04d}USDT" for i in range(n)]
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=n)
+    async with _Host(table).run_test(size=(100, 30)) as pilot:
+        table.apply(_lb(syms, z, 1), frozenset(), frozenset())
+        await pilot.pause()
+        assert table.row_count == n
+        on_screen = len(table.visible_rows(margin=0))
+        changed: list[set] = []
+        original = table._invalidate_content
+        table._invalidate_content = lambda cells=None: (changed.append(set(cells or ())), original(cells))[1]
+        table.apply(_lb(syms, z, 2), frozenset(), frozenset())  # a new period, the same figures
+        assert changed == [], "no cell re-rendered when nothing changed"
+        z2 = z.copy()
+        top = int(np.argmax(z2))
+        z2[top] += 0.5  # the top symbol's z only: its row's z and distance change
+        table.apply(_lb(syms, z2, 3), frozenset(), frozenset())
+        assert len(changed) == 1 and {c.value for _, c in changed[0]} == {"z", "dist"}, changed
+        assert len(table.visible_rows()) < 4 * on_screen  # rows far off screen are not formatted
+        # the focused operator's symbol keeps the cursor as it moves down the ranks
+        table.focus()
+        await pilot.pause()
+        table.move_cursor(row=3, animate=False)
+        await pilot.pause()
+        mine = table.symbol_for_key(table.selected_key)
+        z3 = z2.copy()
+        z3[syms.index(mine)] = -10.0
+        table.apply(_lb(syms, z3, 4), frozenset(), frozenset())
+        await pilot.pause()
+        assert table.symbol_for_key(table.selected_key) == mine and table.cursor_row == n - 1
+
+
+async def test_rows_of_symbols_gone_from_a_snapshot_are_removed():
+    table = LeaderboardTable(id="leaderboard")
+    prices = PricesTable(id="prices")
+    async with _Host(table, prices).run_test(size=(100, 40)) as pilot:
+        table.apply(_lb(["AUSDT", "BUSDT", "CUSDT"], [3.0, 2.0, 1.0]), frozenset(), frozenset())
+        table.focus()
+        table.move_cursor(row=2, animate=False)
+        await pilot.pause()
+        table.apply(_lb(["AUSDT", "CUSDT"], [3.0, 1.0], 2), frozenset(), frozenset())
+        await pilot.pause()
+        assert [table.symbol_for_key(f"r{r}") for r in range(table.row_count)] == ["AUSDT", "CUSDT"]
+        assert table.symbol_for_key(table.selected_key) == "CUSDT"  # the cursor stayed on its symbol
+        same_count = _lb(["AUSDT", "DUSDT"], [3.0, 4.0], 3)  # as many symbols, one replaced
+        table.apply(same_count, frozenset(), frozenset())
+        await pilot.pause()
+        assert [str(table.get_cell(f"r{r}", "sym")) for r in range(2)] == ["DUSDT", "AUSDT"]
+
+        def market(symbols):
+            k = len(symbols)
+            return MarketView(symbols=symbols, price=np.ones(k), change_pct=np.zeros(k),
+                              quote_volume=np.ones(k), updated_ms=np.zeros(k, dtype=np.int64), version=1)
+
+        prices.apply(market(["AUSDT", "BUSDT", "CUSDT"]))
+        prices.apply(market(["AUSDT", "CUSDT"]))
+        await pilot.pause()
+        assert [k.value for k in prices.rows] == ["AUSDT", "CUSDT"]
+
+
+async def test_charts_are_not_drawn_while_hidden_and_not_rebuilt_on_a_repaint(tmp_path):
+    """At 80x24 the charts pane is a tab: while another is shown, new klines draw nothing (a
+    plotext build costs 10-50 ms); shown, each chart is drawn once, and a repaint with the same
+    data and size (a toast, a modal) does not rebuild it."""
+    import asyncio
+
+    from ui_support import make_app, make_engine, ready, ui_config
+
+    from tui_trader.ui.widgets.charts import SeriesChart
+
+    cfg = ui_config(refresh_ms=5000, chart_refresh_ms=5000)
+    engine = make_engine(tmp_path, cfg, autostart=True, max_klines=20)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        app.set_live_refresh(False)
+        charts = list(app.main_screen.query(SeriesChart))
+        await asyncio.create_task(engine.run())
+        for _ in range(3):
+            app.refresh_from_engine()
+            app.refresh_charts()
+            await pilot.pause()
+        assert [c.draws for c in charts] == [0, 0] and [c.builds for c in charts] == [0, 0]
+        await pilot.press("5")
+        await pilot.pause()
+        app.refresh_charts()
+        await pilot.pause()
+        draws, builds = [c.draws for c in charts], [c.builds for c in charts]
+        assert all(d >= 1 for d in draws), draws
+        for _ in range(3):
+            app.refresh_charts()  # the same data: nothing drawn again
+            app.notify("a toast over the charts")
+            await pilot.pause()
+        assert [c.draws for c in charts] == draws and [c.builds for c in charts] == builds
