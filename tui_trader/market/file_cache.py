@@ -217,8 +217,9 @@ class KlineFileCache:
 
 def _racy(st: os.stat_result) -> bool:
     """Whether a file of stat ``st`` changed so recently that a rewrite of the same size could
-    still keep every stat field (its times move in steps of a few ms; of 2 s on FAT)."""
-    return abs(time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns)) < RACY_S * 1e9
+    still keep every stat field (its times move in steps of a few ms; of 2 s on FAT). A time
+    ahead of this clock (a file server's clock ahead, a touch into the future) counts as recent."""
+    return time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_S * 1e9
 
 
 def _file_crc(path: str | None) -> int | None:
