@@ -222,3 +222,24 @@ async def test_while_one_read_waits_out_a_429_the_others_wait_with_it(ex):
         gate.set()
         await client.close_connection()
 
+
+
+async def test_answers_that_are_a_json_list_are_passing_failures_never_rejections(ex, broker):
+    """A 2xx answer that is a JSON list where Binance sends an object: the new order may stand
+    (TIMEOUT: looked up), a lookup or the account read fails for now (NETWORK), nothing raises
+    a bare TypeError and nothing is booked rejected."""
+    ex.rewrite_next("POST", "order", lambda body: [body])
+    with pytest.raises(BrokerError) as ei:
+        await broker.submit(OrderRequest("tt-review-list", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01")))
+    assert ei.value.kind is BrokerErrorKind.TIMEOUT
+    assert "tt-review-list" in ex.orders  # it did go through: the lookup finds it
+    ex.rewrite_next("GET", "order", lambda body: [body])
+    with pytest.raises(BrokerError) as ei:
+        await broker.query("BTCUSDT", "tt-review-list")
+    assert ei.value.kind is BrokerErrorKind.NETWORK
+    res = await broker.query("BTCUSDT", "tt-review-list")
+    assert res is not None and res.status is OrderStatus.FILLED
+    ex.rewrite_next("GET", "account", lambda body: [body])
+    with pytest.raises(BrokerError) as ei:
+        await broker.balances()
+    assert ei.value.kind is BrokerErrorKind.NETWORK

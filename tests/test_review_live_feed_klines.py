@@ -152,3 +152,15 @@ async def test_a_24h_ticker_answer_that_is_no_list_is_asked_again_not_an_empty_u
         assert len([r for r in ex.requests if r.path == "ticker/24hr"]) == 2
     finally:
         await asyncio.wait_for(feed.stop(), 10)
+
+
+async def test_an_exchange_info_answer_without_symbols_is_asked_again(ex):
+    """``{}`` for exchangeInfo (an empty body) made the feed refuse to start at once."""
+    ex.respond_next("GET", "exchangeInfo", {})
+    feed = BinanceFeed(make_cfg(ex, symbols=["BTCUSDT"]), ex.clock, backoff_base_s=0.01)
+    try:
+        await asyncio.wait_for(feed.start(), 10)
+        assert feed.symbols == ["BTCUSDT"] and "BTCUSDT" in feed.filters()
+        assert len([r for r in ex.requests if r.path == "exchangeInfo"]) == 2
+    finally:
+        await asyncio.wait_for(feed.stop(), 10)

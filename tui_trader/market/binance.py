@@ -731,7 +731,15 @@ class BinanceFeed:
         self._client = create_client(self.cfg)
         try:
             await self._retry.call("ping", self._client.ping)
-            info = await self._retry.call("exchangeInfo", self._client.get_exchange_info)
+            client = self._client
+
+            async def exchange_info() -> Any:
+                info = await client.get_exchange_info()
+                if not isinstance(info, dict) or not isinstance(info.get("symbols"), list):  # ({}: an empty body)
+                    raise UnexpectedAnswer("exchangeInfo: the exchange's answer holds no symbol list")
+                return info
+
+            info = await self._retry.call("exchangeInfo", exchange_info)
             all_filters = parse_exchange_info(info)
             self._symbols = await self._select_symbols(all_filters)
         except BaseException as exc:
