@@ -296,3 +296,43 @@ async def test_charts_are_not_drawn_while_hidden_and_not_rebuilt_on_a_repaint(tm
             app.notify("a toast over the charts")
             await pilot.pause()
         assert [c.draws for c in charts] == draws and [c.builds for c in charts] == builds
+
+
+async def test_a_theme_change_keeps_the_operators_position_selected(tmp_path):
+    """T (next theme) rebuilt the positions table from nothing: the cursor went back to the first
+    position, so an x pressed next would sell another symbol than the one selected."""
+    import asyncio
+    from decimal import Decimal
+
+    from ui_support import make_app, make_engine, ready, ui_config
+
+    from tui_trader.events import ManualBuy
+    from tui_trader.ui.widgets.positions import PositionsTable
+
+    cfg = ui_config(refresh_ms=5000, chart_refresh_ms=5000)
+    engine = make_engine(tmp_path, cfg, autostart=True, max_klines=30)
+    app = make_app(engine, cfg)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(app, pilot)
+        app.set_live_refresh(False)
+        await engine.submit(ManualBuy(symbol="BTCUSDT", quote_amount=Decimal(400)))
+        await engine.submit(ManualBuy(symbol="ETHUSDT", quote_amount=Decimal(300)))
+        await asyncio.create_task(engine.run())
+        app.refresh_from_engine()
+        await pilot.press("3")
+        await pilot.pause()
+        table = app.main_screen.query_one(PositionsTable)
+        assert table.has_focus and table.row_count >= 2
+        second = table.coordinate_to_cell_key((1, 0)).row_key.value
+        table.move_to_key(second)
+        await pilot.pause()
+        app.theme = "tui-trader-light"
+        await pilot.pause()
+        app.refresh_from_engine()
+        await pilot.pause()
+        assert table.selected_key == second and app.selected_symbol == second
+        assert table.row_count >= 2
+        pal = app.palette  # the light theme's colours on the figures
+        assert pal != Palette.from_variables({})
+        upnl = table.get_cell(second, "upnl")
+        assert str(upnl.style) in {pal.profit, pal.loss}, upnl.style  # not the dark theme's

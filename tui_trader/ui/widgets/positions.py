@@ -76,6 +76,7 @@ class PositionsTable(FastTable):
         self._columns = COLUMNS
         self._index = list(range(len(COLUMNS)))  # of the columns shown, in _plain's tuple
         self._last: tuple[list[PositionView], int, frozenset[str]] = ([], 0, frozenset())
+        self._restyle = False  # the next apply writes every cell (a new palette)
 
     @property
     def shown_columns(self) -> list[tuple]:
@@ -117,19 +118,21 @@ class PositionsTable(FastTable):
             if old is None:
                 self.add_row(*self._styled(plain, p, is_locked), key=sym)
                 n += len(self._columns)
-            elif old != (is_locked, plain):
+            elif old != (is_locked, plain) or self._restyle:
                 styled = self._styled(plain, p, is_locked)
                 restyled = old[0] != is_locked  # the symbol's colour follows the lock
                 for (col, *_), a, b, v in zip(self._columns, old[1], plain, styled, strict=True):
-                    if a != b or (restyled and col == "sym"):
+                    if a != b or (restyled and col == "sym") or self._restyle:  # unchanged: not repainted
                         cells.append((sym, col, v))
             self._shown[sym] = (is_locked, plain)
+        self._restyle = False
         return n + self.write_cells(cells)
 
     def restyle(self, palette: Palette) -> None:
+        """Use ``palette`` from the next :meth:`apply` on. The rows stay: clearing them put the
+        cursor back on the first position after a theme change (x then sold another symbol)."""
         self.palette = palette
-        self.clear()
-        self._shown = {}
+        self._restyle = True
 
     def _plain(self, p: PositionView, now_ms: int, locked: bool = False) -> tuple:
         """The texts of the columns shown."""
