@@ -336,3 +336,15 @@ async def test_a_theme_change_keeps_the_operators_position_selected(tmp_path):
         assert pal != Palette.from_variables({})
         upnl = table.get_cell(second, "upnl")
         assert str(upnl.style) in {pal.profit, pal.loss}, upnl.style  # not the dark theme's
+
+
+def test_health_events_per_second_not_known_reads_a_dash():
+    """A rate the feed cannot tell (NaN: no time elapsed yet, a feed of another host) read 'nan'."""
+    from test_ui_units import _snapshot
+
+    from tui_trader.ui.widgets.health import health_rows
+
+    rows = {r.name: r for r in health_rows(_snapshot([], {}, {}, eps=float("nan")), 10)}
+    assert rows["events/s"].detail == fmt.MISSING
+    rows = {r.name: r for r in health_rows(_snapshot([], {}, {}, eps=190.94), 10)}
+    assert rows["events/s"].detail == "190.9"

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from tui_trader.events import EngineSnapshot
 from tui_trader.monitor.health import WARNING, feed_checks, positions_check
-from tui_trader.ui.format import fmt_age
+from tui_trader.ui.format import fmt_age, fmt_num
 from tui_trader.ui.palette import Palette
 from tui_trader.ui.widgets.table import FastTable
 
@@ -79,7 +79,7 @@ def health_rows(snap: EngineSnapshot, max_positions: int, mask_volatile: bool = 
     for k, v in sorted(snap.counters.items()):
         if any(w in k for w in _ERROR_WORDS):
             rows.append(HealthRow(COUNTER_LABELS.get(k, k.replace("_", " ")), "warning" if v else "healthy", str(v)))
-    rows.append(HealthRow("events/s", "info", MASK if mask_volatile else f"{h.events_per_s:.1f}"))
+    rows.append(HealthRow("events/s", "info", MASK if mask_volatile else fmt_num(h.events_per_s, 1)))  # NaN: "—"
     # (no memory row of the pane's own: the engine always sends one, even with metrics off or when
     # reading the memory fails; the pane's figure was in 10^6-byte MB, and NaN without /proc)
     rows.extend(stream_rows(feed.get("streams") or {}, snap.ts_ms))
