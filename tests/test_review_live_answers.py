@@ -243,3 +243,24 @@ async def test_answers_that_are_a_json_list_are_passing_failures_never_rejection
     with pytest.raises(BrokerError) as ei:
         await broker.balances()
     assert ei.value.kind is BrokerErrorKind.NETWORK
+
+
+@pytest.mark.parametrize("body", ["<html><body>Forbidden</body></html>", "null", '{"code": -2015, "msg": "Invalid"}'])
+async def test_an_error_answer_leaves_the_signed_url_out_of_the_exception_text(ex, body):
+    """python-binance words an unreadable error body with the repr of a bound method of the answer,
+    which holds the signed request's URL (timestamp, signature): whoever printed the exception
+    printed the signature; and every such error's ``args`` (its ``repr``) held the answer object,
+    whose repr is the signed URL. The broker and the feed never print them; they hold no URL now."""
+    from binance.exceptions import BinanceAPIException
+
+    client = create_client(standin_config(ex), KEY, SECRET)
+    try:
+        ex.respond_next_html("GET", "account", 403, body)
+        with pytest.raises(BinanceAPIException) as ei:
+            await client.get_account()
+    finally:
+        await client.close_connection()
+    assert "signature=" in ex.requests[-1].raw  # it was a signed request
+    text = f"{ei.value} {ei.value.message} {ei.value!r}"
+    assert "signature" not in text and "http://" not in text and "bound method" not in text, text
+    assert ei.value.status_code == 403 and ei.value.code == (-2015 if body.startswith("{") else 0)

@@ -139,7 +139,9 @@ class _Client(AsyncClient):
     but not an object (``[]``, ``null``, ``"Service Unavailable"`` from a proxy or a gateway) made
     it raise AttributeError instead, which said nothing of the HTTP status: a 503 to an order
     lookup read as a final rejection, and the feed's reads were not retried. Such a body is now
-    what an HTML page is: an unreadable body (code 0) with its status."""
+    what an HTML page is: an unreadable body (code 0) with its status. The text of such an error
+    names its status only: python-binance's holds the repr of the answer, the signed request's URL
+    (timestamp and signature) in it; nor do the ``args`` (``repr``) of any error hold the answer."""
 
     async def _handle_response(self, response: aiohttp.ClientResponse) -> Any:
         if not str(response.status).startswith("2"):
@@ -148,7 +150,11 @@ class _Client(AsyncClient):
                 readable = isinstance(json.loads(text), dict)
             except ValueError:
                 readable = False
-            raise BinanceAPIException(response, response.status, text if readable else "")
+            exc = BinanceAPIException(response, response.status, text if readable else "")
+            if not readable:  # python-binance's text repeats the signed request's URL: never kept
+                exc.message = f"Invalid JSON error message from Binance (HTTP {response.status})"
+            exc.args = (str(exc),)  # not the answer object, whose repr is the signed URL
+            raise exc
         return await super()._handle_response(response)
 
 
