@@ -537,23 +537,29 @@ async def _fetch_into(
     async def weight_check() -> None:
         await guard.after(client.response)
 
-    with _exchange_errors(sym, interval, retry):
+    with _exchange_errors(sym, interval, retry, month.path.parent):
         await fetch_klines_range(
             _ListPages(client), retry, sym, interval, span[0], span[1], KLINE_LIMIT, on_page, weight_check
         )
 
 
 @contextlib.contextmanager
-def _exchange_errors(sym: str, interval: str, retry: RestRetry) -> Iterator[None]:
+def _exchange_errors(sym: str, interval: str, retry: RestRetry, folder: Path | None = None) -> Iterator[None]:
     """A failed kline request of ``sym`` as :class:`DownloadArgError` (unknown symbol or
     interval) or :class:`DownloadError` (anything else, after ``retry``'s attempts), worded for
-    the operator."""
+    the operator. ``folder``: the symbol's ``OUT/SYMBOL/INTERVAL``; one holding month files makes an
+    unknown symbol a delisted one (no typo: it was downloaded before)."""
     try:
         yield
     except BinanceAPIException as e:
         if (why := _refusal_text(e, retry)) is not None:
             raise DownloadError(f"{sym}: {why}") from None
         if e.code == -1121:
+            if folder is not None and any(folder.glob("*.json")):
+                raise DownloadArgError(
+                    f"the exchange no longer knows {sym} (delisted?): the month files in {folder} are kept, as they "
+                    f"are; leave {sym} out of --symbols"
+                ) from None
             raise DownloadArgError(f"unknown symbol {sym} on the exchange") from None
         if e.code == -1120:
             raise DownloadArgError(f"the exchange does not accept interval {interval}") from None
