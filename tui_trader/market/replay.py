@@ -597,7 +597,10 @@ def load_klines(
     """Load, validate and merge recorded klines of one ``interval``.
 
     Rows out of time order in a file are replayed in time order (one warning per such file);
-    a second row of the same open time in a file, or in another file, is a ``duplicate``.
+    a second row of the same open time in a file, or in another file, is a ``duplicate``. A file
+    mixing ms and µs times is read row by row in each row's unit (one warning per such file), and
+    open times a symbol has no kline for between its first and last are replayed as gaps (one
+    warning for the load, naming the symbols).
 
     ``symbols``: keep only these (in this order; any without data are dropped with a
     warning); default: every symbol found, sorted. ``start_ms`` (inclusive) /
