@@ -148,7 +148,7 @@ class _Client(AsyncClient):
             text = await response.text()
             try:
                 readable = isinstance(json.loads(text), dict)
-            except ValueError:
+            except (ValueError, RecursionError):  # (RecursionError: JSON nested past Python's limit)
                 readable = False
             exc = BinanceAPIException(response, response.status, text if readable else "")
             if not readable:  # python-binance's text repeats the signed request's URL: never kept
