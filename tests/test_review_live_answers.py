@@ -264,3 +264,19 @@ async def test_an_error_answer_leaves_the_signed_url_out_of_the_exception_text(e
     text = f"{ei.value} {ei.value.message} {ei.value!r}"
     assert "signature" not in text and "http://" not in text and "bound method" not in text, text
     assert ei.value.status_code == 403 and ei.value.code == (-2015 if body.startswith("{") else 0)
+
+
+async def test_an_answer_nested_past_the_recursion_limit_is_unreadable_not_a_rejection(ex, broker):
+    """A 2xx answer nested past Python's recursion limit raised RecursionError out of python-binance:
+    a lookup's final rejection (and for a new order, an 'unexpected' error). It is now an
+    unreadable answer: a lookup fails for now (NETWORK), a new order's fate is unknown (TIMEOUT)."""
+    ex.rewrite_next("POST", "order", lambda body: "[" * 100_000)
+    with pytest.raises(BrokerError) as ei:
+        await broker.submit(OrderRequest("tt-review-deep", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01")))
+    assert ei.value.kind is BrokerErrorKind.TIMEOUT and "unreadable answer" in str(ei.value), ei.value
+    ex.rewrite_next("GET", "order", lambda body: "[" * 100_000)
+    with pytest.raises(BrokerError) as ei:
+        await broker.query("BTCUSDT", "tt-review-deep")
+    assert ei.value.kind is BrokerErrorKind.NETWORK, ei.value
+    res = await broker.query("BTCUSDT", "tt-review-deep")  # it did go through
+    assert res is not None and res.status is OrderStatus.FILLED

@@ -155,7 +155,10 @@ class _Client(AsyncClient):
                 exc.message = f"Invalid JSON error message from Binance (HTTP {response.status})"
             exc.args = (str(exc),)  # not the answer object, whose repr is the signed URL
             raise exc
-        return await super()._handle_response(response)
+        try:
+            return await super()._handle_response(response)
+        except RecursionError:  # an answer nested past Python's limit: unreadable, as invalid JSON is
+            raise BinanceRequestException("Invalid Response: JSON nested too deep") from None
 
 
 def create_client(cfg: Config, api_key: str | None = None, api_secret: str | None = None) -> AsyncClient:
