@@ -18,6 +18,14 @@ from tui_trader.config import Config
 from tui_trader.market.replay import ReplayError
 
 
+@pytest.fixture(autouse=True)
+def _kline_file(tmp_path: Path) -> None:
+    """A kline file of the default interval in ``tmp_path`` (the ``--data`` of these tests, whose
+    replay is stood in for): the backtest checks its data is there before it runs."""
+    (tmp_path / "AAAUSDT" / "1m").mkdir(parents=True)
+    (tmp_path / "AAAUSDT" / "1m" / "2024-01.json").write_text("[]")
+
+
 def _on_stderr(monkeypatch: pytest.MonkeyPatch) -> DroppingTerminal:
     """A terminal on ``sys.stderr``, put there in the test itself (pytest's capture sets it anew
     when the test's call begins, over what a fixture put there)."""

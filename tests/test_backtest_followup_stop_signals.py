@@ -26,6 +26,14 @@ from tui_trader.config import Config
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX")
 
 
+@pytest.fixture(autouse=True)
+def _kline_file(tmp_path: Path) -> None:
+    """A kline file of the default interval in ``tmp_path`` (the ``--data`` of these tests, whose
+    replay is stood in for): the backtest checks its data is there before it runs."""
+    (tmp_path / "AAAUSDT" / "1m").mkdir(parents=True)
+    (tmp_path / "AAAUSDT" / "1m" / "2024-01.json").write_text("[]")
+
+
 @pytest.fixture
 def default_signals():
     """SIGTERM and SIGHUP at their defaults, as in a command started from a shell (restored after)."""

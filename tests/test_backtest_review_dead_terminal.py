@@ -18,6 +18,14 @@ from tui_trader.cli import build_parser
 from tui_trader.config import Config
 
 
+@pytest.fixture(autouse=True)
+def _kline_file(tmp_path: Path) -> None:
+    """A kline file of the default interval in ``tmp_path`` (the ``--data`` of these tests, whose
+    replay is stood in for): the backtest checks its data is there before it runs."""
+    (tmp_path / "AAAUSDT" / "1m").mkdir(parents=True)
+    (tmp_path / "AAAUSDT" / "1m" / "2024-01.json").write_text("[]")
+
+
 @pytest.mark.parametrize("as_json", [False, True], ids=["report", "json"])
 def test_a_backtest_whose_terminal_went_away_still_exits_0(
     tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, as_json: bool

@@ -506,8 +506,8 @@ def test_a_sweep_no_point_could_run_is_one_usage_error(case: str, tmp_path: Path
     empty = tmp_path / "empty"
     empty.mkdir()
     data, extra, says = {
-        "symbol": (klines_dir, ["--symbols", "FOOUSDT"], "none of the symbols FOOUSDT has 1h data"),
-        "empty": (empty, [], "no kline files found"),
+        "symbol": (klines_dir, ["--symbols", "FOOUSDT"], "--symbols: none of FOOUSDT has 1h klines"),
+        "empty": (empty, [], "--data: no kline files found"),
         "after": (klines_dir, ["--start", "2030-01-01"], "no 1h klines to replay from 2030-01-01 00:00 UTC on"),
         "reversed": (klines_dir, ["--start", "2024-06-01", "--end", "2024-03-01"],
                      "--end 2024-03-01 00:00 UTC must be after --start 2024-06-01 00:00 UTC"),

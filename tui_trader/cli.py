@@ -531,12 +531,25 @@ def check_replay_data(args: argparse.Namespace, cfg: Any) -> None:
     headless run logged it twice before its one-line error)."""
     if cfg.feed.kind != "replay":
         return
-    from tui_trader.market.replay import ReplayError, discover
-
     path = cfg.feed.replay.path
-    name = "--data" if getattr(args, "data", None) else "feed.replay.path"
     if not path:
         raise UsageError("--feed replay needs --data PATH (or feed.replay.path)")
+    found = check_kline_files(args, path, cfg.feed.interval, cfg.feed.symbols)
+    # feed.universe.blacklist leaving nothing: refused here, not in the console's start-up (a symbol
+    # both listed and blacklisted is the configuration's own error)
+    if not cfg.feed.symbols and found and set(found) <= set(cfg.feed.universe.blacklist):
+        raise UsageError(f"feed.universe.blacklist excludes every symbol of the {cfg.feed.interval} klines in "
+                         f"{path} ({', '.join(found)}): nothing to trade")
+
+
+def check_kline_files(args: argparse.Namespace, path: str, interval: str, symbols: Any) -> list[str]:
+    """The kline files at ``path`` (``--data`` or ``feed.replay.path``) hold ``interval`` klines of
+    one of ``symbols`` at least (any symbol when none are given); a UsageError naming the flag or
+    the setting otherwise (``run --feed replay`` and ``backtest`` alike). Returns the symbols found
+    with ``interval`` klines."""
+    from tui_trader.market.replay import ReplayError, discover
+
+    name = "--data" if getattr(args, "data", None) else "feed.replay.path"
     try:
         files = discover(path)
     except FileNotFoundError:
@@ -547,21 +560,17 @@ def check_replay_data(args: argparse.Namespace, cfg: Any) -> None:
         raise UsageError(f"{name}: no kline files found in {path} (SYMBOL/INTERVAL/*.json or "
                          "data.binance.vision SYMBOL-INTERVAL-YYYY-MM.csv|zip)")
     have = sorted({iv for _, _, iv in files})
-    if cfg.feed.interval not in have:
+    if interval not in have:
         given = getattr(args, "interval", None)
-        raise UsageError(f"{'--interval' if given else 'feed.interval'}: no {cfg.feed.interval} klines in {path} "
+        raise UsageError(f"{'--interval' if given else 'feed.interval'}: no {interval} klines in {path} "
                          f"(intervals found: {', '.join(have)}{'' if given else '; choose one with --interval'})")
-    found = sorted({sym for _, sym, iv in files if iv == cfg.feed.interval})
-    if cfg.feed.symbols and not set(cfg.feed.symbols) & set(found):
+    found = sorted({sym for _, sym, iv in files if iv == interval})
+    if symbols and not set(symbols) & set(found):
         name = "--symbols" if getattr(args, "symbols", None) else "feed.symbols"
         listed = ", ".join(found[:20]) + (f" and {len(found) - 20} more" if len(found) > 20 else "")
-        raise UsageError(f"{name}: none of {', '.join(cfg.feed.symbols)} has {cfg.feed.interval} klines in {path} "
+        raise UsageError(f"{name}: none of {', '.join(symbols)} has {interval} klines in {path} "
                          f"(symbols found: {listed})")
-    # feed.universe.blacklist leaving nothing: refused here, not in the console's start-up (a symbol
-    # both listed and blacklisted is the configuration's own error)
-    if not cfg.feed.symbols and found and set(found) <= set(cfg.feed.universe.blacklist):
-        raise UsageError(f"feed.universe.blacklist excludes every symbol of the {cfg.feed.interval} klines in "
-                         f"{path} ({', '.join(found)}): nothing to trade")
+    return found
 
 
 def check_db_path(args: argparse.Namespace, cfg: Any, *, writes: bool = True) -> None:

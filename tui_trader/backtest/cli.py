@@ -94,10 +94,18 @@ def _inputs(args: argparse.Namespace, cfg: Config) -> tuple[str, str, list[str] 
     if not data:
         raise UsageError("backtest needs --data PATH (a folder of kline files, or a file)")
     if not Path(data).exists():
-        raise UsageError(f"--data: no such file or folder: {data}")
+        raise UsageError(f"{'--data' if args.data else 'feed.replay.path'}: no such file or folder: {data}")
     interval = args.interval or cfg.feed.interval
     symbols = list(cfg.feed.symbols) or None
     return data, interval, symbols
+
+
+def _check_files(args: argparse.Namespace, data: str, interval: str, symbols: list[str] | None) -> None:
+    """Before the run (after the flags' own checks), said as `run --feed replay` says it - the flag
+    or the setting named: the loader's refusal named neither, nor --interval for the default one."""
+    from tui_trader.cli import check_kline_files
+
+    check_kline_files(args, data, interval, symbols)
 
 
 def _check_out_dir(out: Path) -> None:
@@ -240,6 +248,7 @@ def _backtest(args: argparse.Namespace, cfg: Config, stop: Any, stored: _Stored 
     try:
         db_path = args.db or cfg.db_path()
         _check_db(db_path, "--db" if args.db else "storage.path")  # likewise
+        _check_files(args, data, interval, symbols)
         stop.check()
         prog, cb = _progress(err, "backtest")
         with display_only(prog):  # its last draw on a terminal gone meanwhile: no error
@@ -459,6 +468,7 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         raise UsageError(f"--param: {exc}") from None
     data, interval, symbols = _inputs(args, cfg)
     start_ms, end_ms = _span(args, cfg)
+    _check_files(args, data, interval, symbols)
     # --db: every run is stored there, as a plain backtest's (a sweep without it stores none,
     # rather than filling the default database with its points)
     db_path = str(Path(args.db).resolve()) if args.db else None
