@@ -122,3 +122,37 @@ def test_a_signal_during_the_replay_stores_nothing_and_names_no_run(
     assert main(_args(tmp_path)) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "stored" not in err, err
+
+
+def test_a_sweep_stopped_between_its_points_names_the_runs_it_stored(
+    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, capsys, default_signals
+) -> None:
+    import sqlite3
+
+    import numpy as np
+
+    from tui_trader.backtest import cli as bt_cli
+
+    class _Loaded:
+        class klines:  # noqa: N801 (the ReplayData's attribute)
+            open_time = np.array([0, 3_600_000], dtype=np.int64)
+
+    def one_point(cfg, spec):  # stores its run, as a point given --db does, then the signal comes
+        with sqlite3.connect(spec["db_path"]) as con:
+            con.execute("INSERT INTO backtest_runs (run_id, created_ms) VALUES ('bt-point-1', 0)")
+        _signal_self(signal.SIGTERM)
+        return {"total_return": 0.0, "sharpe": None, "max_drawdown": 0.0, "n_trades": 0, "run_id": "bt-point-1"}
+
+    monkeypatch.setattr(bt_cli, "_sweep_data", lambda *_a, **_k: _Loaded())
+    monkeypatch.setattr(runner, "sweep_runner", one_point)
+    db = tmp_path / "sweep.db"
+    bt_cli._check_db(db)  # made (the schema) as the sweep makes it
+    with sqlite3.connect(db) as con:  # an earlier run in the same database: not this sweep's
+        con.execute("INSERT INTO backtest_runs (run_id, created_ms) VALUES ('bt-earlier', 0)")
+    argv = ["backtest", "sweep", "--data", str(tmp_path), "--processes", "1", "--db", str(db),
+            "--param", "signal_generation.z_score_threshold=1,2,3"]  # fmt: skip
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err
+    assert f"stored 1 run(s) in {db} before the stop: bt-point-1" in err, err
+    assert "bt-earlier" not in err

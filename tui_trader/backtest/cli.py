@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -172,8 +173,6 @@ class _Stored:
         """On stderr, before the CLI's "interrupted": the run stored, under which id, where."""
         if self.run_id is None:
             return
-        import shlex
-
         files = f"; its files are written: {', '.join(self.files)}" if self.files else ""
         text = (f"the run is stored as {self.run_id} in {self.db_path}{files} (`tui-trader --report "
                 f"{shlex.quote(self.run_id)} --db {shlex.quote(self.db_path)}` shows it)")
@@ -418,6 +417,23 @@ def _sweep_data(data: str, interval: str, symbols: list[str] | None, start_ms: i
     return loaded
 
 
+def _stored_runs(db_path: str | None) -> set[str]:
+    """The backtest run ids stored in ``db_path`` (none when there is no such database, or it
+    cannot be read: only said after a stop, never a reason to fail)."""
+    if db_path is None:
+        return set()
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"{Path(db_path).as_uri()}?mode=ro", uri=True)
+        try:
+            return {r[0] for r in con.execute("SELECT run_id FROM backtest_runs")}
+        finally:
+            con.close()
+    except (sqlite3.Error, ValueError, OSError):
+        return set()
+
+
 def _run_ids(rows: Any) -> list[str]:
     """The ``run_id`` of every stored run in a sweep's rows (walk-forward's nested ones too), once each."""
     out: list[str] = []
@@ -512,6 +528,7 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     err.print(f"sweep: {len(points)} point(s) on {workers} process(es)"
               + (f" (--processes {args.processes}: {capped})" if capped and args.processes else ""), soft_wrap=True)
     prog, cb = _progress(err, "sweep")
+    earlier = _stored_runs(db_path)
     try:
         with display_only(prog):  # a hang-up's KeyboardInterrupt, not the dead terminal's EIO
             if args.walk_forward:
@@ -524,6 +541,15 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     except (ReplayError, ValueError) as exc:
         _print_error(str(exc))
         return 2
+    except KeyboardInterrupt:
+        # the points that ended before the stop stored their runs (--db): "interrupted" alone left
+        # the operator unable to tell, or to find them
+        if db_path is not None and (kept := sorted(_stored_runs(db_path) - earlier)):
+            stream = TerminalStream(stderr=True)
+            stream.write(f"stored {len(kept)} run(s) in {db_path} before the stop: {', '.join(kept)} "
+                         f"(`tui-trader --report --db {shlex.quote(db_path)}` shows them)\n")
+            stream.flush()
+        raise
     if args.json:
         from tui_trader.backtest.metrics import json_safe
 
