@@ -348,3 +348,25 @@ def test_health_events_per_second_not_known_reads_a_dash():
     assert rows["events/s"].detail == fmt.MISSING
     rows = {r.name: r for r in health_rows(_snapshot([], {}, {}, eps=190.94), 10)}
     assert rows["events/s"].detail == "190.9"
+
+
+async def test_a_theme_change_recolours_the_log_lines_shown():
+    """restyle() changed the colours of lines written afterwards only: the warnings and errors
+    already in the pane kept the old theme's colours (a dark theme's amber on a light theme)."""
+    buf = LogBuffer(capacity=50, time_ms=lambda: 1_735_693_200_000)
+    pane = LogPane(buf, level=logging.INFO, id="log")
+    log = logging.getLogger("tui_trader.test_review_panes.restyle")
+    log.addHandler(buf)
+    try:
+        async with _Host(pane).run_test(size=(80, 12)) as pilot:
+            await pilot.pause()
+            log.warning("careful")
+            pane.drain()
+            await pilot.pause()
+            pane.restyle(Palette(warning="magenta", unhealthy="blue"))
+            await pilot.pause()
+            line = next(s for s in pane.lines if "careful" in s.text)
+            colours = {seg.style.color.name for seg in line if seg.style is not None and seg.style.color}
+            assert colours == {"magenta"}, colours
+    finally:
+        log.removeHandler(buf)

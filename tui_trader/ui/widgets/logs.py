@@ -177,12 +177,17 @@ class LogPane(RichLog):
         return self.level
 
     def restyle(self, palette) -> None:
-        """Use the theme's warning/unhealthy colours for warnings and errors."""
-        self.styles_by_level = {
+        """Use the theme's warning/unhealthy colours for warnings and errors, the lines shown
+        included (written again from the buffer: they kept the old theme's colours)."""
+        styles = {
             logging.WARNING: palette.warning,
             logging.ERROR: palette.unhealthy,
             logging.CRITICAL: f"bold {palette.unhealthy}",
         }
+        if styles != self.styles_by_level:
+            self.styles_by_level = styles
+            if self._wrap_width > 0:
+                self._rerender()
 
     def _style(self, levelno: int) -> str:
         if levelno >= logging.CRITICAL:
