@@ -1071,8 +1071,11 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         from its last prices, so its earlier candles cannot be made again, and the symbol detail's
         price chart reads them back. Replayed klines are files already, and a simulated market at
         speed max (runs, benchmarks, sweeps) would pay more for them than for everything else."""
-        if self.cfg.data_processing.kline_retention_days <= 0:
-            return False
+        return self.cfg.data_processing.kline_retention_days > 0 and self._klines_kept_feed
+
+    @property
+    def _klines_kept_feed(self) -> bool:
+        """The feed is one whose klines are stored when the retention allows (see ``_store_klines``)."""
         kind = self.feed.kind
         return kind == "binance" or (kind == "sim" and getattr(self.feed, "speed", None) is not None)
 
@@ -1188,11 +1191,12 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         day = ts // MS_PER_DAY
         if self._prune_day != day:
             self._prune_day = day
-            if self._store_klines:
+            if self._klines_kept_feed:  # a retention of 0 keeps none: earlier runs' klines go too
                 kline_horizon = ts - self._kline_keep_ms()
-                if floor is not None:
+                if floor is not None and self._store_klines:  # (none kept: no floor either)
                     kline_horizon = min(kline_horizon, floor[0] - self.interval_ms)
                 try:
+                    await self.db.flush()  # klines still buffered would be inserted after the delete
                     await self.db.prune_klines(kline_horizon)
                 except Exception as exc:  # noqa: BLE001 - housekeeping never stops trading
                     log.warning("kline pruning failed: %s", exc)
