@@ -75,3 +75,26 @@ async def test_without_limit_orders_the_same_close_is_a_market_order_as_before()
         assert {o.type for o in e.orders.values()} == {OrderType.MARKET}
     finally:
         await h.stop()
+
+
+async def test_a_limit_close_whose_limit_price_is_below_the_price_filter_is_sold_at_market() -> None:
+    # PRICE_FILTER's min_price 84: at 84.5 a LIMIT sell's price (1 % below, 83.66) is refused by the
+    # checks and would be by the exchange, so the position was stuck; a MARKET sell is not held to it
+    from dataclasses import replace
+
+    h = make_engine(engine_config(order_execution=LIMITS, risk_management=NO_STOP))
+    h.feed._filters["AAAUSDT"] = replace(h.feed._filters["AAAUSDT"], min_price=Decimal(84))
+    await h.start()
+    e = h.engine
+    try:
+        for k in range(3):
+            await h.step(klines(T0 + k * MIN, [100.0] * 4))
+        assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=Decimal(60)))).ok
+        await h.step(prices(T0 + 3 * MIN + 1000, [84.5], symbols=[0]))
+        res = await e.submit(ClosePosition(symbol="AAAUSDT"))
+        assert res.ok, res.message
+        assert "AAAUSDT" not in e.portfolio.positions
+        (sell,) = [o for o in e.orders.values() if o.side is Side.SELL]
+        assert sell.type is OrderType.MARKET and sell.status is OrderStatus.FILLED
+    finally:
+        await h.stop()

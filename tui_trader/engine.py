@@ -1655,21 +1655,26 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self, symbol: str, qty: Decimal, price: Decimal, holding: Decimal, f: SymbolFilters | None
     ) -> bool:
         """Whether a close of the holding goes out as a MARKET order although ``use_limit_orders``:
-        its LIMIT order's value, taken at the limit price (below the last price by the buffer),
-        misses the minimum notional, while a MARKET order (held to it at the average price:
-        applyMinToMarket) passes every exit check. As a LIMIT order it was refused as dust that
-        cannot be sold, but - worth the minimum at the last price - not written off either."""
+        its LIMIT order is refused for its limit price (below the last price by the buffer) - its
+        value there misses the minimum notional, or the price lies outside PRICE_FILTER's range -
+        while a MARKET order (held to the minimum at the average price: applyMinToMarket; not to
+        PRICE_FILTER) passes every exit check. As a LIMIT order it was refused (as dust that cannot
+        be sold, or for its price), but - worth the minimum at the last price - not written off."""
         oe = self.cfg.order_execution
         if not oe.use_limit_orders or f is None or qty <= 0:
             return False
         from tui_trader.execution.filters import limit_price
 
-        if qty * limit_price(price, Side.SELL, oe.limit_order_buffer_percent, f) >= f.min_notional:
+        lp = limit_price(price, Side.SELL, oe.limit_order_buffer_percent, f)
+        if lp <= 0 or (f.min_price > 0 and lp < f.min_price) or (f.max_price > 0 and lp > f.max_price):
+            why = f"outside the price filter at its limit price {lp.normalize():f}"
+        elif qty * lp < f.min_notional:
+            why = "below the minimum notional at its limit price"
+        else:
             return False
         if self.checks.check_exit(symbol, qty, price, holding, f, order_type=OrderType.MARKET):
             return False
-        log.info("%s: a LIMIT close would be below the minimum notional at its limit price: sent as a MARKET "
-                 "order", symbol)
+        log.info("%s: a LIMIT close would be %s: sent as a MARKET order", symbol, why)
         return True
 
     def _lot_filters(self, symbol: str) -> SymbolFilters | None:
