@@ -422,14 +422,12 @@ def main_run(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
-#: The name of the log file's handler (``monitor.logfile.attach_log_file`` sets it).
-LOG_FILE_HANDLER = "tui-trader-file"
-
-
 def _log_summary(summary: dict[str, Any]) -> None:
     """The ``run summary:`` line (INFO, the log file's only: not again on stderr), in the log file
     whatever ``monitoring.log_level`` says: it is the run's result, and under "warning" or "error"
     an INFO line was left out - the morning after an SSH drop the log had no result at all."""
+    from tui_trader.monitor.logfile import LOG_FILE_HANDLER
+
     text = json.dumps(summary, sort_keys=True)
     log.info("run summary: %s", text, extra={"stderr": False})
     enabled = log.isEnabledFor(logging.INFO)

@@ -260,6 +260,11 @@ def _no_fifo_without_reader(path: Path) -> int | None:
         return None  # (no such file yet, or not readable here: the open that follows says so)
 
 
+#: The name of the log file's handler on the ``tui_trader`` logger: :func:`attach_log_file` sets
+#: it, :func:`detach_log_file` and the headless run summary (written whatever the level) find it by it.
+LOG_FILE_HANDLER = "tui-trader-file"
+
+
 def attach_log_file(cfg: Config) -> Path | None:
     """Append the ``tui_trader`` logs to ``cfg.log_path()``; returns the path (None: off, or it
     could not be opened). A path that cannot be a file name (``~nosuchuser/…``, whose home is
@@ -285,7 +290,7 @@ def attach_log_file(cfg: Config) -> Path | None:
         _say(f"warning: no log file ({path!s}: {getattr(exc, 'strerror', None) or exc})")
         return None
     handler.setFormatter(_OneLineFormatter(_FORMAT, _DATE_FORMAT))
-    handler.set_name("tui-trader-file")
+    handler.set_name(LOG_FILE_HANDLER)
     level = {"warn": "WARNING"}.get(cfg.monitoring.log_level, cfg.monitoring.log_level.upper())
     handler.setLevel(level)
     pkg = logging.getLogger("tui_trader")
@@ -300,7 +305,7 @@ def detach_log_file() -> None:
     """Close and remove the handler :func:`attach_log_file` added (idempotent)."""
     pkg = logging.getLogger("tui_trader")
     for h in list(pkg.handlers):
-        if h.get_name() == "tui-trader-file":
+        if h.get_name() == LOG_FILE_HANDLER:
             pkg.removeHandler(h)
             with suppress(OSError):  # closing flushes: on a full disk that raises, at the end of a run
                 h.close()
