@@ -325,9 +325,15 @@ def test_trade_log_lines_show_amounts_with_their_significant_digits():
     from tui_trader.engine import fill_line
     from tui_trader.models import Fill, Side
 
+    # the live broker books a base-asset commission (0.05322 ADA) quote-valued, at the fill price:
+    # the line shows it as charged, in ADA, not its USDT value under the ADA name
     live = Fill("tt1-2", "ADAUSDT", Side.BUY, Decimal("0.84610000"), Decimal("53.22000000"),
-                Decimal("0.0749603700000000"), "ADA", 0)
-    assert fill_line(live, "manual buy") == "BUY 53.22 ADAUSDT @ 0.8461, fee 0.07496037 ADA (manual buy)"
+                Decimal("0.05322000") * Decimal("0.84610000"), "ADA", 0)
+    assert fill_line(live, "manual buy") == "BUY 53.22 ADAUSDT @ 0.8461, fee 0.05322 ADA (manual buy)"
+    bnb = Fill("tt1-4", "ADAUSDT", Side.BUY, Decimal("0.8461"), Decimal("53.22"), Decimal("0.00007500"), "BNB", 0)
+    assert fill_line(bnb, "signal") == "BUY 53.22 ADAUSDT @ 0.8461, fee 0.000075 BNB (signal)"  # as charged
+    paper = Fill("tt1-5", "ADAUSDT", Side.BUY, Decimal("0.8461"), Decimal("53.22"), Decimal("0.04502945"), "USDT", 0)
+    assert fill_line(paper, "signal") == "BUY 53.22 ADAUSDT @ 0.8461, fee 0.04502945 USDT (signal)"
     big = Fill("tt1-3", "BTCUSDT", Side.SELL, Decimal("9.4E+4"), Decimal("1.000"), Decimal("0"), "USDT", 0)
     assert fill_line(big, "stop loss") == "SELL 1 BTCUSDT @ 94000, fee 0 USDT (stop loss)"  # no exponent
 

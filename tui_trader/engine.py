@@ -2492,9 +2492,10 @@ def _fill_text(order: Order) -> str:
 
 def fill_line(fill: Fill, reason: str) -> str:
     """The trades log's line for a fill, amounts with their significant digits (an exchange sends
-    ``53.22000000``): ``BUY 53.22 ADAUSDT @ 0.8461, fee 0.07496037 ADA (manual buy)``."""
+    ``53.22000000``), the fee as charged: ``BUY 53.22 ADAUSDT @ 0.8461, fee 0.05322 ADA (manual buy)``."""
+    fee, asset = fill.charged_fee()
     return (f"{fill.side.value} {digits(fill.quantity)} {fill.symbol} @ {digits(fill.price)}, "
-            f"fee {digits(fill.fee)} {fill.fee_asset} ({reason})")
+            f"fee {digits(fee)} {asset} ({reason})")
 
 
 def _plain(v: Any) -> Any:

@@ -284,10 +284,21 @@ class Fill:
     side: Side
     price: Decimal
     quantity: Decimal
-    fee: Decimal  # in quote asset
+    fee: Decimal  # in quote asset (a third asset's, BNB's, as charged: see charged_fee)
     fee_asset: str
     ts_ms: int
     trade_id: str = ""
+
+    def charged_fee(self) -> tuple[Decimal, str]:
+        """``(amount, asset)`` as the exchange charged the fee, for people to read. ``fee`` is in
+        the quote asset, so a commission in the symbol's base asset (Binance takes a buy's there)
+        is ``fee / price`` of it; a quote or third-asset fee (BNB) is ``fee`` itself."""
+        asset = self.fee_asset
+        base = bool(asset) and self.symbol.startswith(asset) and len(self.symbol) > len(asset) \
+            and not self.symbol.endswith(asset)
+        if base and self.price > 0:
+            return (self.fee / self.price).normalize(), asset
+        return self.fee, asset
 
 
 @dataclass(slots=True)
