@@ -377,7 +377,9 @@ class EngineHostAPI:
     * ``await engine.stop()`` - graceful: stop feed, flush and close storage.
     * ``await engine.submit(cmd) -> CommandResult`` - every operator action.
     * ``engine.snapshot() -> EngineSnapshot`` - cheap, plain data.
-    * ``engine.symbol_history(symbol) -> SymbolHistory``.
+    * ``engine.symbol_history(symbol) -> SymbolHistory`` (KeyError: a symbol the market does not carry).
+    * ``engine.uncarried_history(symbol) -> SymbolHistory`` - a held symbol the market does not
+      carry: no prices, its stored orders and fills (KeyError for a symbol it carries).
     * ``engine.equity_curve() -> (ts_ms int64 array, equity float64 array)``.
     * ``engine.state`` (EngineState), ``engine.mode`` ("paper" | "live").
     """

@@ -708,15 +708,31 @@ class TuiTraderApp(App[int]):
         self._history_failures.ok(self._chart_ticks)
         return hist
 
+    def _uncarried_history(self, symbol: str) -> SymbolHistory | None:
+        """The stored orders and fills of a symbol the session's market does not carry (the
+        engine's ``uncarried_history``); None when there are none to show: the market carries it
+        after all (charted at the next tick), or the read failed (logged once, then counted, as a
+        chart's history is)."""
+        try:
+            hist = self.engine.uncarried_history(symbol)
+        except KeyError:
+            return None
+        except Exception as exc:  # noqa: BLE001 - at each chart tick, twice a second
+            self._history_failures.failed(exc, self._chart_ticks, symbol)
+            return None
+        self._history_failures.ok(self._chart_ticks)
+        return hist
+
     def _refresh_charts(self) -> None:
         screen = self.screen
         if isinstance(screen, SymbolDetailScreen):
             hist = self._history(screen.symbol)
+            snap = self.last_snapshot
+            now_ms = snap.ts_ms if snap is not None else None
             if isinstance(hist, KeyError):
-                screen.show_not_traded()
+                screen.show_not_traded(self._uncarried_history(screen.symbol), now_ms=now_ms)
             elif hist is not None:
-                snap = self.last_snapshot
-                screen.show(hist, now_ms=snap.ts_ms if snap is not None else None)
+                screen.show(hist, now_ms=now_ms)
             return
         main = self.main_screen
         if main is None or not main.is_visible("charts") or not self._on_main():

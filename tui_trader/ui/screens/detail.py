@@ -1,7 +1,8 @@
 """The symbol detail screen: charts, rating history, signals, orders and fills.
 
-Everything comes from ``engine.symbol_history(symbol)``; the app refreshes it
-on its chart timer while the screen is shown.
+Everything comes from ``engine.symbol_history(symbol)`` (``engine.uncarried_history(symbol)``
+for a held symbol the session's market does not carry), read by the app, which refreshes it on
+its chart timer while the screen is shown: the screen reads no engine.
 
 From 160×45 up (the main screen's :data:`~tui_trader.ui.screens.main.WIDE_SIZE`) the three
 charts and the tables share a 2×2 grid. Below it each chart and each table is a tab of its own
@@ -11,8 +12,6 @@ fee, and a signal's result were out of view, and the charts were a few cells of 
 """
 
 from __future__ import annotations
-
-import logging
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -48,8 +47,6 @@ CHART_TABS = ("tab-price", "tab-rating", "tab-z")
 
 #: A symbol the session's market does not carry: a position or a signal restored from a book whose
 #: universe held it (the feed's symbols changed since), shown but with no price or history.
-log = logging.getLogger(__name__)
-
 NOT_TRADED = "not in this session's market (no prices: the feed does not carry it)"
 
 
@@ -193,22 +190,15 @@ class SymbolDetailScreen(Screen[None]):
         self.query_one("#detail-z", SeriesChart).draw(key, h.ts_ms, zs, zl)
         if now_ms is None:
             now_ms = int(h.ts_ms[-1]) if h.ts_ms.size else 0
-        tkey = (key, now_ms // MS_PER_DAY, len(h.signals), len(h.orders), len(h.fills),
-                tuple((o.status, o.executed_qty) for o in h.orders[-20:]),
-                tuple((s.executed, s.outcome) for s in h.signals[-20:]))
-        if tkey != self._key and self._tables(h, now_ms):
-            self._key = tkey
+        self._show_tables(key, h, now_ms)
 
-    def show_not_traded(self) -> None:
+    def show_not_traded(self, h: SymbolHistory | None, now_ms: int | None = None) -> None:
         """The symbol is not in the session's market (restored from a book whose universe held it):
         no price, rating or z-score to chart, and the info line says so; the holding, and the
-        stored orders and fills (the engine's read-only ``uncarried_history``) in the tables."""
+        stored orders and fills (the engine's read-only ``uncarried_history``, read by the app: None
+        when there is none to show) in the tables. ``now_ms`` as :meth:`show`'s; by default the
+        last order's time."""
         pal = self.palette
-        try:
-            h = self.app.engine.uncarried_history(self.symbol)
-        except Exception:  # noqa: BLE001 - no history to show: the info line still says why
-            log.debug("no stored history of %s", self.symbol, exc_info=True)
-            h = None
         info = Text(overflow="fold")
         info.append(f" {self.symbol} ", style="bold reverse")
         info.append(f"  {NOT_TRADED}", style=f"bold {pal.warning}")
@@ -219,9 +209,14 @@ class SymbolDetailScreen(Screen[None]):
         self.query_one("#detail-info", Static).update(info)
         if h is None:
             return
-        snap = getattr(self.app, "last_snapshot", None)
-        now_ms = snap.ts_ms if snap is not None else max([o.created_ms for o in h.orders] + [0])
-        tkey = ("not traded", now_ms // MS_PER_DAY, len(h.signals), len(h.orders), len(h.fills),
+        if now_ms is None:
+            now_ms = max([o.created_ms for o in h.orders] + [0])
+        self._show_tables("not traded", h, now_ms)
+
+    def _show_tables(self, key: object, h: SymbolHistory, now_ms: int) -> None:
+        """The tables filled again when what they show changed (``key``: the charts' data, or that
+        the symbol is not traded; the day the times are relative to; the rows and their states)."""
+        tkey = (key, now_ms // MS_PER_DAY, len(h.signals), len(h.orders), len(h.fills),
                 tuple((o.status, o.executed_qty) for o in h.orders[-20:]),
                 tuple((s.executed, s.outcome) for s in h.signals[-20:]))
         if tkey != self._key and self._tables(h, now_ms):
