@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from backtest_support import kline_file  # noqa: F401 - autouse: the kline file the --data is checked for
 from pty_support import DroppingTerminal
 from test_backtest_report import make_result
 
@@ -16,14 +17,6 @@ from tui_trader.backtest.cli import main_backtest, main_sweep
 from tui_trader.cli import build_parser
 from tui_trader.config import Config
 from tui_trader.market.replay import ReplayError
-
-
-@pytest.fixture(autouse=True)
-def _kline_file(tmp_path: Path) -> None:
-    """A kline file of the default interval in ``tmp_path`` (the ``--data`` of these tests, whose
-    replay is stood in for): the backtest checks its data is there before it runs."""
-    (tmp_path / "AAAUSDT" / "1m").mkdir(parents=True)
-    (tmp_path / "AAAUSDT" / "1m" / "2024-01.json").write_text("[]")
 
 
 def _on_stderr(monkeypatch: pytest.MonkeyPatch) -> DroppingTerminal:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from backtest_support import default_signals, kline_file  # noqa: F401 - fixtures (kline_file autouse)
+from backtest_support import signal_self as _signal_self
 from pty_support import PtyRun
 from test_backtest_report import make_result
 
@@ -23,30 +25,10 @@ from tui_trader.backtest.cli import main_backtest, main_sweep
 from tui_trader.cli import build_parser
 from tui_trader.config import Config
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX")
-
-
-@pytest.fixture(autouse=True)
-def _kline_file(tmp_path: Path) -> None:
-    """A kline file of the default interval in ``tmp_path`` (the ``--data`` of these tests, whose
-    replay is stood in for): the backtest checks its data is there before it runs."""
-    (tmp_path / "AAAUSDT" / "1m").mkdir(parents=True)
-    (tmp_path / "AAAUSDT" / "1m" / "2024-01.json").write_text("[]")
-
-
-@pytest.fixture
-def default_signals():
-    """SIGTERM and SIGHUP at their defaults, as in a command started from a shell (restored after)."""
-    old = {sig: signal.signal(sig, signal.SIG_DFL) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    yield
-    for sig, handler in old.items():
-        signal.signal(sig, handler)
-
-
-def _signal_self(sig: signal.Signals) -> None:
-    # the command must have trapped it: at its default it would end the test run itself
-    assert signal.getsignal(sig) not in (signal.SIG_DFL, None), f"{sig.name} is not trapped"
-    os.kill(os.getpid(), sig)
+pytestmark = [
+    pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX"),
+    pytest.mark.usefixtures("default_signals"),  # SIGTERM and SIGHUP at their defaults, as from a shell
+]
 
 
 def _backtest_args(tmp_path: Path) -> list[str]:
@@ -56,7 +38,7 @@ def _backtest_args(tmp_path: Path) -> list[str]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_signal_while_the_klines_replay_cancels_the_run_and_removes_its_folders(
-    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, default_signals, sig: signal.Signals
+    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals
 ) -> None:
     from tui_trader.backtest import runner
 
@@ -85,7 +67,7 @@ def test_a_signal_while_the_klines_replay_cancels_the_run_and_removes_its_folder
 
 
 def test_a_signal_while_the_run_is_stored_waits_for_it(
-    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, default_signals
+    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tui_trader.backtest import runner
 
@@ -106,7 +88,7 @@ def test_a_signal_while_the_run_is_stored_waits_for_it(
 
 
 def test_a_hang_up_ignored_when_the_backtest_starts_stays_ignored(
-    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, default_signals
+    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tui_trader.backtest import runner
 
@@ -128,7 +110,7 @@ def test_a_hang_up_ignored_when_the_backtest_starts_stays_ignored(
 
 
 def test_a_one_process_sweep_stops_between_its_points(
-    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, default_signals
+    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tui_trader.backtest import cli as bt_cli
     from tui_trader.backtest import runner

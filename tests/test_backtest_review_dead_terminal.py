@@ -10,20 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from backtest_support import kline_file  # noqa: F401 - autouse: the kline file the --data is checked for
 from pty_support import DroppingTerminal, PtyRun
 from test_backtest_report import make_result
 
 from tui_trader.backtest.cli import main_backtest
 from tui_trader.cli import build_parser
 from tui_trader.config import Config
-
-
-@pytest.fixture(autouse=True)
-def _kline_file(tmp_path: Path) -> None:
-    """A kline file of the default interval in ``tmp_path`` (the ``--data`` of these tests, whose
-    replay is stood in for): the backtest checks its data is there before it runs."""
-    (tmp_path / "AAAUSDT" / "1m").mkdir(parents=True)
-    (tmp_path / "AAAUSDT" / "1m" / "2024-01.json").write_text("[]")
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["report", "json"])

@@ -16,6 +16,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from backtest_support import kline_file  # noqa: F401 - autouse: the kline file the --data is checked for
 from test_backtest_followup_stop_signals import _backtest_args, _signal_self, default_signals  # noqa: F401
 from test_backtest_report import make_result
 
@@ -25,14 +26,6 @@ from tui_trader.cli import build_parser
 from tui_trader.config import Config
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX")
-
-
-@pytest.fixture(autouse=True)
-def _kline_file(tmp_path: Path) -> None:
-    """A kline file of the default interval in ``tmp_path`` (the ``--data`` of these tests, whose
-    replay is stood in for): the backtest checks its data is there before it runs."""
-    (tmp_path / "AAAUSDT" / "1m").mkdir(parents=True)
-    (tmp_path / "AAAUSDT" / "1m" / "2024-01.json").write_text("[]")
 
 
 def test_a_signal_just_before_the_replay_ends_does_not_cut_the_storing_short(

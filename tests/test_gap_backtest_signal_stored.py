@@ -7,56 +7,45 @@ to show it again."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from pathlib import Path
 
 import pytest
+from backtest_support import default_signals, kline_file  # noqa: F401 - fixtures (kline_file autouse)
+from backtest_support import signal_self as _signal_self
 from test_backtest_report import make_result
 
 from tui_trader.backtest import report, runner
 from tui_trader.cli import main
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX")
-
-
-@pytest.fixture(autouse=True)
-def _kline_file(tmp_path: Path) -> None:
-    """A kline file of the default interval in ``tmp_path`` (the ``--data`` of these tests, whose
-    replay is stood in for): the backtest checks its data is there before it runs."""
-    (tmp_path / "AAAUSDT" / "1m").mkdir(parents=True)
-    (tmp_path / "AAAUSDT" / "1m" / "2024-01.json").write_text("[]")
-
-
-@pytest.fixture
-def default_signals():
-    old = {sig: signal.signal(sig, signal.SIG_DFL) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    yield
-    for sig, handler in old.items():
-        signal.signal(sig, handler)
-
-
-def _signal_self(sig: signal.Signals) -> None:
-    assert signal.getsignal(sig) not in (signal.SIG_DFL, None), f"{sig.name} is not trapped"
-    os.kill(os.getpid(), sig)
+pytestmark = [
+    pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX"),
+    pytest.mark.usefixtures("default_signals"),  # SIGTERM and SIGHUP at their defaults, as from a shell
+]
 
 
 def _args(tmp_path: Path) -> list[str]:
     return ["backtest", "--data", str(tmp_path), "--db", str(tmp_path / "bt.db"), "--out", str(tmp_path / "reports")]
 
 
-def test_a_signal_while_the_run_is_stored_names_the_run(
-    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, capsys, default_signals
-) -> None:
-    result = make_result(72)
+def _replay_ending(result, then=lambda: None):
+    """A stand-in for ``run_backtest``: its replay over (the engine's stop and the storing left),
+    ``then()``, and ``result`` returned."""
 
-    async def storing(*_a, progress, **_k):
-        progress(100, 100)  # the replay is over: the engine's stop and the storing are left
-        _signal_self(signal.SIGTERM)
+    async def replayed(*_a, progress, **_k):
+        progress(100, 100)
+        then()
         await asyncio.sleep(0)
         return result
 
-    monkeypatch.setattr(runner, "run_backtest", storing)
+    return replayed
+
+
+def test_a_signal_while_the_run_is_stored_names_the_run(
+    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    result = make_result(72)
+    monkeypatch.setattr(runner, "run_backtest", _replay_ending(result, lambda: _signal_self(signal.SIGTERM)))
     assert main(_args(tmp_path)) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err
@@ -66,14 +55,9 @@ def test_a_signal_while_the_run_is_stored_names_the_run(
 
 
 def test_a_signal_after_the_files_are_written_names_the_run_and_keeps_them(
-    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, capsys, default_signals
+    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     result = make_result(72)
-
-    async def replayed(*_a, progress, **_k):
-        progress(100, 100)
-        return result
-
     write = report.write_outputs
 
     def written_then_hung_up(*a, **k):
@@ -81,7 +65,7 @@ def test_a_signal_after_the_files_are_written_names_the_run_and_keeps_them(
         _signal_self(signal.SIGHUP)
         return paths
 
-    monkeypatch.setattr(runner, "run_backtest", replayed)
+    monkeypatch.setattr(runner, "run_backtest", _replay_ending(result))
     monkeypatch.setattr(report, "write_outputs", written_then_hung_up)
     assert main([*_args(tmp_path), "--json"]) == 130
     err = capsys.readouterr().err
@@ -91,18 +75,13 @@ def test_a_signal_after_the_files_are_written_names_the_run_and_keeps_them(
 
 
 def test_ctrl_c_after_the_run_is_stored_names_it(
-    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, capsys, default_signals
+    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     result = make_result(72)
-
-    async def replayed(*_a, progress, **_k):
-        progress(100, 100)
-        return result
-
     def ctrl_c(*_a, **_k):  # while the report is printed
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "run_backtest", replayed)
+    monkeypatch.setattr(runner, "run_backtest", _replay_ending(result))
     monkeypatch.setattr(report, "render_report", ctrl_c)
     assert main(_args(tmp_path)) == 130
     err = capsys.readouterr().err
@@ -110,7 +89,7 @@ def test_ctrl_c_after_the_run_is_stored_names_it(
 
 
 def test_a_signal_during_the_replay_stores_nothing_and_names_no_run(
-    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, capsys, default_signals
+    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     async def replaying(*_a, progress, **_k):
         progress(1, 100)
@@ -125,7 +104,7 @@ def test_a_signal_during_the_replay_stores_nothing_and_names_no_run(
 
 
 def test_a_sweep_stopped_between_its_points_names_the_runs_it_stored(
-    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, capsys, default_signals
+    tmp_path: Path, quiet: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     import sqlite3
 
