@@ -83,8 +83,13 @@ def _print_out(text: str) -> None:
 def _print_error(text: str) -> None:
     """``error: text`` on stderr, as :func:`_consoles`' messages console writes it: on a terminal
     gone meanwhile, a plain ``print`` raised EIO past the exit code 2 (a traceback and exit 1)."""
+    _print_err(f"error: {text}")
+
+
+def _print_err(text: str) -> None:
+    """``text`` and a newline on stderr, as :func:`_print_error` writes its line."""
     stream = TerminalStream(stderr=True)
-    stream.write(f"error: {text}\n")
+    stream.write(text + "\n")
     stream.flush()
 
 
@@ -176,9 +181,7 @@ class _Stored:
         files = f"; its files are written: {', '.join(self.files)}" if self.files else ""
         text = (f"the run is stored as {self.run_id} in {self.db_path}{files} (`tui-trader --report "
                 f"{shlex.quote(self.run_id)} --db {shlex.quote(self.db_path)}` shows it)")
-        stream = TerminalStream(stderr=True)
-        stream.write(text + "\n")
-        stream.flush()
+        _print_err(text)
 
 
 def _replay(stop: Any, run: Any, cb: Any) -> Any:
@@ -545,10 +548,8 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         # the points that ended before the stop stored their runs (--db): "interrupted" alone left
         # the operator unable to tell, or to find them
         if db_path is not None and (kept := sorted(_stored_runs(db_path) - earlier)):
-            stream = TerminalStream(stderr=True)
-            stream.write(f"stored {len(kept)} run(s) in {db_path} before the stop: {', '.join(kept)} "
-                         f"(`tui-trader --report --db {shlex.quote(db_path)}` shows them)\n")
-            stream.flush()
+            _print_err(f"stored {len(kept)} run(s) in {db_path} before the stop: {', '.join(kept)} "
+                       f"(`tui-trader --report --db {shlex.quote(db_path)}` shows them)")
         raise
     if args.json:
         from tui_trader.backtest.metrics import json_safe
