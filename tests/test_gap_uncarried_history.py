@@ -9,40 +9,22 @@ only), with those of this session (its close) after them, once each."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
-from engine_helpers import MIN, SYMBOLS, T0, klines, make_engine
+from engine_helpers import MIN, T0, make_engine
+from test_engine_uncarried_close import GONE, LEFT, _book_holding_gone
 
-from tui_trader.events import ClosePosition, ManualBuy
+from tui_trader.events import ClosePosition
 from tui_trader.models import OrderStatus, Side
-
-GONE = "DDDUSDT"
-LEFT = [s for s in SYMBOLS if s != GONE]
-
-
-async def _book_holding_gone(db: str) -> tuple[str, Decimal]:
-    """A book that bought DDD (and AAA) while the feed carried all four symbols; returns the client
-    id and the price of DDD's buy."""
-    h = await make_engine(db_path=db).start()
-    try:
-        e = h.engine
-        for k in range(3):
-            await h.step(klines(T0 + k * MIN, [100.0, 100.0, 100.0, 80.0]))
-        assert (await e.submit(ManualBuy(symbol=GONE, quote_amount=Decimal(400)))).ok
-        assert (await e.submit(ManualBuy(symbol="AAAUSDT", quote_amount=Decimal(300)))).ok
-        (fill,) = [f for f in e.fills if f.symbol == GONE]
-        return fill.client_order_id, fill.price
-    finally:
-        await h.stop()
 
 
 async def test_the_stored_orders_and_fills_of_an_uncarried_held_symbol_are_shown(tmp_path):
     db = str(tmp_path / "book.db")
-    cid, price = await _book_holding_gone(db)
+    price = await _book_holding_gone(db)  # a book that bought DDD (and AAA) while the feed carried it
     h = await make_engine(db_path=db, symbols=LEFT, start_ms=T0 + 10 * MIN).start()
     try:
         e = h.engine
+        (stored,) = await e.db.load_fills(GONE)
+        cid = stored.client_order_id
         assert GONE not in e.sym_index and GONE in e.portfolio.positions
         with pytest.raises(KeyError):  # no prices of it: the main chart says "not traded"
             e.symbol_history(GONE)
