@@ -399,7 +399,7 @@ WAF_PAGE = "<html><head><title>403 Forbidden</title></head><body><h1>403 Forbidd
         ("GET", "order", 403, BrokerErrorKind.NETWORK),
         ("POST", "order", 429, BrokerErrorKind.RATE_LIMIT),
         ("POST", "order", 502, BrokerErrorKind.TIMEOUT),
-        ("POST", "order", 404, BrokerErrorKind.REJECTED),
+        ("POST", "order", 404, BrokerErrorKind.TIMEOUT),  # not Binance's error: a proxy answered, the order may stand
     ],
 )
 async def test_a_non_json_error_page_never_puts_the_signed_request_into_the_error(

@@ -22,7 +22,9 @@
   -1000 (unknown error), client timeouts, HTTP 408 and 5xx and a connection lost after sending
   -> TIMEOUT (outcome unknown: query before retrying); no
   connection -> NETWORK; an order's answer (or error body) that cannot be read -> TIMEOUT
-  too, since the order may stand; -2013/-2011 and -2026 (archived: canceled or expired
+  too, since the order may stand (a new order's 4xx without Binance's JSON error - an HTML
+  page, JSON null, an object without a code - came from a proxy or gateway, which may have put
+  it over an order placed or over Binance's 400 "execution status unknown"); -2013/-2011 and -2026 (archived: canceled or expired
   unfilled over 90 days ago) -> UNKNOWN_ORDER (``query`` returns None);
   -2014/-2015/-1022/-1002 and HTTP 401 -> AUTH; HTTP 403 (Binance's firewall refused the
   request) and -1004/-1008 (server busy, try again) -> NETWORK; anything else -> REJECTED. A body that is not Binance's JSON error (an
@@ -232,6 +234,11 @@ def _map_error(exc: BaseException, what: str, sent: bool) -> BrokerError:
             # a new order's text says "outcome unknown" - a failed read leaves nothing unknown
             unknown = ", outcome unknown" if sent else ""
             return BrokerError(BrokerErrorKind.TIMEOUT, f"{what}: exchange error HTTP {status}{unknown}", code)
+        if sent and code is None:
+            # a 4xx without Binance's error (an HTML page, JSON null, an object without a code): a
+            # proxy or gateway answered, maybe over an order placed or Binance's 400 "execution
+            # status unknown" - looked up by client id before any send again, never booked rejected
+            return BrokerError(BrokerErrorKind.TIMEOUT, f"{text} from in front of the exchange, outcome unknown")
         return BrokerError(BrokerErrorKind.REJECTED, text, code)
     if isinstance(exc, asyncio.TimeoutError):
         return BrokerError(BrokerErrorKind.TIMEOUT, f"{what}: no answer in time, outcome unknown")
