@@ -245,12 +245,13 @@ class SymbolDetailScreen(Screen[None]):
         for o in reversed(h.orders):
             t.add_row(when(o.created_ms), str(o.side), str(o.type), right(fmt_qty(o.executed_qty or o.quantity, width=12)),
                       right(fmt_price(o.avg_price) if o.avg_price else fmt_price(o.price)), str(o.status),
-                      str(o.source), o.reason or o.error)
+                      str(o.source), Text(o.reason or o.error, no_wrap=True, overflow="ellipsis"))
         t = self.query_one("#detail-fills", FastTable)
         t.clear()
         for f in reversed(h.fills):
-            # each within its column (Qty 12, Fee 16): a quantity of many digits was cut to its first
+            # each within its column (Qty 12, Fee 16): a quantity of many digits was cut to its first;
+            # the fee as charged (a live buy's in the base asset: not its USDT value under that name)
+            fee, asset = f.charged_fee()
             t.add_row(when(f.ts_ms), str(f.side), right(fmt_qty(f.quantity, width=12)), right(fmt_price(f.price)),
-                      right(f"{fmt_qty(f.fee, width=max(6, 15 - len(f.fee_asset)))} {f.fee_asset}"),
-                      f.client_order_id)
+                      right(f"{fmt_qty(fee, width=max(6, 15 - len(asset)))} {asset}"), f.client_order_id)
         return True
