@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import email.utils
 import json
 import logging
@@ -207,25 +208,32 @@ def retry_after_s(exc: BaseException) -> float | None:
     return min(max(0.0, ra), MAX_RETRY_AFTER_S)
 
 
+def _http_date_s(raw: Any) -> float | None:
+    """Seconds since the epoch of an HTTP-date, None when ``raw`` is none. Always GMT (RFC 9110):
+    ``email.utils`` gives the obsolete asctime form and a ``-0000`` zone no time zone, which
+    ``timestamp`` took as the machine's local time (a ban hours off on a machine not on UTC)."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        return when.timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
 def _retry_after_date_s(exc: BaseException, now_ms: int) -> float | None:
     """The wait (s) a ``Retry-After`` in its HTTP-date form asks for (RFC 9110 allows it; a proxy
     or CDN in front of the exchange may send it): from the answer's own ``Date`` header when it has
     one (both on the server's clock), else from ``now_ms``; at most :data:`MAX_RETRY_AFTER_S`.
     None when there is no such date or it is not in the future."""
     headers = getattr(getattr(exc, "response", None), "headers", None)
-    raw = headers.get("Retry-After") if headers is not None else None
-    if not isinstance(raw, str):
+    until = _http_date_s(headers.get("Retry-After")) if headers is not None else None
+    if until is None:
         return None
-    try:
-        until = email.utils.parsedate_to_datetime(raw).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    ref = now_ms / 1000.0
-    date = headers.get("Date")
-    if isinstance(date, str):
-        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
-            ref = email.utils.parsedate_to_datetime(date).timestamp()
-    wait = until - ref
+    ref = _http_date_s(headers.get("Date"))
+    wait = until - (now_ms / 1000.0 if ref is None else ref)
     if not math.isfinite(wait) or wait <= 0:
         return None
     return min(wait, MAX_RETRY_AFTER_S)
