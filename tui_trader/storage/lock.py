@@ -8,6 +8,13 @@ start-up to its stop. The operating system drops it when the process ends in any
 crash never leaves a stale lock behind. Readers (the report viewer, backtests, which keep their
 results in memory and store them once) do not take it.
 
+The lock lives on the lock file's inode, not on its name: a lock file deleted or replaced while an
+engine runs (a clean-up script, ``rm *.lock``) lets a second engine make a new one and lock that.
+:meth:`EngineLock.check` (one ``stat``) tells: it takes the lock again on the file now there, or
+raises :class:`LockLostError` when another engine holds that one. :meth:`EngineLock.acquire` makes
+sure the file it locked is still the one at the lock's path (a deletion between the open and the
+lock), so that the lock is always on the file a second engine would open.
+
 Where ``fcntl`` does not exist (Windows) there is no lock; the engine logs that once.
 """
 
@@ -25,13 +32,22 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["DatabaseInUseError", "EngineLock"]
+__all__ = ["DatabaseInUseError", "EngineLock", "LockLostError"]
 
 log = logging.getLogger(__name__)
 
 
 class DatabaseInUseError(StorageError):
-    """Another tui-trader engine is running on this database file."""
+    """Another tui-trader engine is running on this database file (:attr:`holder`: its pid, if known)."""
+
+    def __init__(self, message: str, holder: int | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+class LockLostError(DatabaseInUseError):
+    """The lock file was deleted or replaced while this engine held the lock, and another engine
+    holds the lock of the file there now: two engines may have traded the book meanwhile."""
 
 
 class EngineLock:
@@ -44,6 +60,7 @@ class EngineLock:
         real = Path(os.path.realpath(self.db_path))
         self.path = real.with_name(real.name + ".lock")
         self._fd: int | None = None
+        self._ident: tuple[int, int] | None = None  # (device, inode) of the lock file held
 
     @classmethod
     def for_database(cls, db_path: str) -> EngineLock | None:
@@ -57,12 +74,51 @@ class EngineLock:
         return self._fd is not None
 
     def acquire(self) -> None:
-        """Take the lock, or raise :class:`DatabaseInUseError` naming the process that holds it."""
+        """Take the lock, or raise :class:`DatabaseInUseError` naming the process that holds it. The
+        file locked is the one at :attr:`path` after the lock (not one deleted or replaced meanwhile)."""
         if self._fd is not None:
             return
         if fcntl is None:  # pragma: no cover - Windows
             log.warning("no engine lock on this platform: do not run two engines on %s", self.db_path)
             return
+        for _ in range(_ATTEMPTS):
+            fd, ident = self._lock_file()
+            if _identity(self.path, ident) == ident:
+                break
+            os.close(fd)  # deleted or replaced between the open and the lock: lock the file there now
+        else:
+            raise StorageError(f"cannot lock {self.path}: the file keeps being deleted or replaced")
+        self._fd, self._ident = fd, ident
+
+    def check(self) -> None:
+        """While held: make sure the lock file at :attr:`path` is still the one locked (one ``stat``).
+        If it was deleted or replaced (a clean-up script), lock the file there now, as
+        :meth:`acquire` does, with a WARNING: a second engine would otherwise make a new lock file
+        and start on the book. Raises :class:`LockLostError` when another engine holds it already
+        (this one must stop trading); the lock this one held is kept until :meth:`release`."""
+        if self._fd is None or self._ident is None:
+            return
+        if _identity(self.path, self._ident) == self._ident:
+            return
+        log.warning("the lock file %s of %s was deleted or replaced while this engine ran: locking it again",
+                    self.path, self.db_path)
+        old, self._fd, self._ident = (self._fd, self._ident), None, None
+        try:
+            self.acquire()
+        except DatabaseInUseError as exc:
+            self._fd, self._ident = old
+            who = f" (pid {exc.holder})" if exc.holder else ""
+            raise LockLostError(
+                f"{self.db_path} is in use by another tui-trader{who} too: it started after the lock file "
+                f"{self.path} was deleted or replaced while this one ran; stop one of them", exc.holder
+            ) from None
+        except BaseException:
+            self._fd, self._ident = old
+            raise
+        os.close(old[0])
+
+    def _lock_file(self) -> tuple[int, tuple[int, int]]:
+        """Open and lock the lock file; its descriptor and (device, inode)."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -76,7 +132,7 @@ class EngineLock:
             os.close(fd)
             who = f" (pid {holder})" if holder else ""
             raise DatabaseInUseError(
-                f"{self.db_path} is in use by another tui-trader{who}: stop it, or use another --db"
+                f"{self.db_path} is in use by another tui-trader{who}: stop it, or use another --db", holder
             ) from None
         except OSError as exc:  # ENOLCK, EOPNOTSUPP: a file system that takes no locks
             os.close(fd)
@@ -93,15 +149,32 @@ class EngineLock:
         except OSError as exc:  # the disk is full...: the lock is dropped with the file descriptor
             os.close(fd)
             raise StorageError(f"cannot write the lock file {self.path}: {exc.strerror or exc}") from exc
-        self._fd = fd
+        st = os.fstat(fd)
+        return fd, (st.st_dev, st.st_ino)
 
     def release(self) -> None:
-        fd, self._fd = self._fd, None
+        fd, self._fd, self._ident = self._fd, None, None
         if fd is None:
             return
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
         os.close(fd)  # closing drops the flock
+
+
+#: Tries of :meth:`EngineLock.acquire` to lock the file that stays at the lock's path.
+_ATTEMPTS = 5
+
+
+def _identity(path: Path, unknown: tuple[int, int]) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``; None when there is none; ``unknown`` when it cannot
+    be looked at (no permission on a folder: taken as unchanged)."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        return unknown
+    return st.st_dev, st.st_ino
 
 
 def _read_pid(fd: int) -> int | None:
