@@ -282,3 +282,44 @@ async def test_an_answer_nested_past_the_recursion_limit_is_unreadable_not_a_rej
     assert ei.value.kind is BrokerErrorKind.NETWORK, ei.value
     res = await broker.query("BTCUSDT", "tt-review-deep")  # it did go through
     assert res is not None and res.status is OrderStatus.FILLED
+
+
+async def test_reads_wait_for_the_longest_rate_limit_wait_under_way(ex):
+    """Two reads in flight together, answered 429 (Retry-After 5 s) and 418 (an IP ban, 60 s): the
+    first to be answered held the others for its own wait only; the second waited unheld, so once
+    the 5 s were over every read went out again during the 60 s ban - what makes Binance ban the
+    IP for longer. Every read now waits until no rate-limit wait is under way."""
+    client = create_client(standin_config(ex))
+    sleeps: list[float] = []
+    gates = {5.0: asyncio.Event(), 60.0: asyncio.Event()}
+
+    async def sleep(s: float) -> None:
+        sleeps.append(s)
+        await gates[s].wait()
+
+    retry = RestRetry(sleep, attempts=3, rng=random.Random(1), now_ms=ex.clock.now_ms)
+
+    def klines(sym: str) -> Any:
+        return lambda: client.get_klines(symbol=sym, interval="1h", limit=1)
+
+    def sent() -> int:
+        return len([r for r in ex.requests if r.path == "klines"])
+
+    try:
+        ex.fail_next("GET", "klines", status=429, code=-1003, retry_after=5)
+        ex.fail_next("GET", "klines", status=418, code=-1003, retry_after=60)
+        reads = [asyncio.create_task(retry.call(f"klines {s}", klines(s))) for s in ("BTCUSDT", "ETHUSDT")]
+        await ex.wait_until(lambda: sorted(sleeps) == [5.0, 60.0], 5, "both reads waiting")
+        gates[5.0].set()
+        reads.append(asyncio.create_task(retry.call("klines SOLUSDT", klines("SOLUSDT"))))
+        # time enough for the reads to go out and come back (they did, at once, before)
+        await asyncio.wait({reads[0], reads[2]}, timeout=0.5)
+        assert sent() == 2 and not any(r.done() for r in reads)
+        gates[60.0].set()
+        done = await asyncio.wait_for(asyncio.gather(*reads), 10)
+        assert all(isinstance(rows, list) and rows for rows in done)
+        assert sent() == 5
+    finally:
+        for g in gates.values():
+            g.set()
+        await client.close_connection()

@@ -333,21 +333,24 @@ class RestRetry:
         self.retries = 0
         self.last_retry_after_s: float | None = None
         self.banned_until = 0.0  # time.monotonic() seconds
-        # set while a call waits out a rate limit: every other call waits with it (see call)
-        self._holding: asyncio.Event | None = None
+        # while calls wait out a rate limit (``_holds`` of them), every other call waits for the
+        # last of them: ``_resume`` is set then (see call)
+        self._holds = 0
+        self._resume: asyncio.Event | None = None
 
     def backoff(self, k: int) -> float:
         return exp_backoff(self.base_s, self.max_s, k, self.rng)
 
     async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
-        """``fn()`` under the policy. While one call waits out a rate limit (its ``Retry-After``),
-        every other call waits too before it sends: the feed reads many symbols at once, and the
-        others went on asking during the wait, each one answered 429 again - the repeated
-        violations after which Binance bans the IP (418), for longer each time."""
+        """``fn()`` under the policy. While calls wait out a rate limit (a ``Retry-After``), every
+        other call waits too, until the last of those waits is over, before it sends: the feed
+        reads many symbols at once, and the others went on asking during the wait, each one
+        answered 429 again - the repeated violations after which Binance bans the IP (418), for
+        longer each time."""
         last: BaseException | None = None
         for k in range(self.attempts):
-            while (holding := self._holding) is not None:
-                await holding.wait()
+            while (resume := self._resume) is not None:
+                await resume.wait()
             banned = self.banned_until - time.monotonic()
             if banned > 0:
                 raise RateLimited(f"{what}: requests banned by the exchange for another {banned:.0f} s", banned)
@@ -375,17 +378,26 @@ class RestRetry:
                 else:
                     log.warning("%s: %s, %s %.1f s", what, cause, then, wait)
                     self.retries += 1
-                    if is_rate_limit(exc) and self._holding is None:
-                        holding = self._holding = asyncio.Event()
-                        try:
-                            await self.sleep(wait)
-                        finally:
-                            self._holding = None
-                            holding.set()
+                    if is_rate_limit(exc):
+                        await self._hold(wait)
                     else:
                         await self.sleep(wait)
         assert last is not None
         raise last
+
+    async def _hold(self, wait: float) -> None:
+        """Wait out a rate limit, holding every other call back until the last such wait under
+        way is over (a 429's Retry-After and an IP ban's, answered to two reads at once)."""
+        self._holds += 1
+        if self._resume is None:
+            self._resume = asyncio.Event()
+        try:
+            await self.sleep(wait)
+        finally:
+            self._holds -= 1
+            if self._holds == 0 and (resume := self._resume) is not None:
+                self._resume = None
+                resume.set()
 
 
 _URL_RE = re.compile(r"(?:https?|wss?)://\S*", re.IGNORECASE)
