@@ -32,8 +32,10 @@ kills its read loop on one non-JSON frame, and does no rate-limit backoff. So it
   emitted one is counted in ``health()["late_dropped"]``. Closed klines off the interval
   grid or closing in the future (the injected clock) are rejected as ``bad_time``.
 * REST calls honour ``Retry-After`` (seconds, or an HTTP-date) on 429/418 and back off on network
-  errors and 5xx (:class:`RestRetry`, shared with the downloader); an error body that is JSON but no
-  object is an unreadable one (:class:`_Client`), a kline page that is no list is asked for again.
+  errors and 5xx (:class:`RestRetry`, shared with the downloader; while reads wait out a rate
+  limit, the others wait until the last such wait is over); an error body that is JSON but no
+  object is an unreadable one (:class:`_Client`); a kline page, 24 h ticker list or exchangeInfo
+  answer of the wrong shape is asked for again.
 * :meth:`BinanceFeed.stop` is bounded: it cancels the supervisors, aborts sockets that do not
   close within a second, and returns within a few seconds whatever the peer does.
 
