@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,33 @@ def test_a_cache_entry_cut_short_or_emptied_is_rebuilt(tmp_path: Path, one_file:
         c = KlineFileCache(tmp_path / "cache")
         got = load_klines(one_file, "1h", file_cache=c)
         assert c.hits == 0 and len(got.klines) == len(ref.klines) == 744
+
+
+class _StatAhead:
+    """A file's stat with its times an hour ahead of this clock (a file server's clock ahead)."""
+
+    def __init__(self, real: os.stat_result, ahead_ns: int) -> None:
+        self._real, self.st_mtime_ns, self.st_ctime_ns = real, ahead_ns, ahead_ns
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+
+def test_a_source_stamped_ahead_of_this_clock_is_checked_by_its_content(
+    tmp_path: Path, one_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a file server whose clock is an hour ahead stamps both times there: a same-size rewrite within
+    # its clock's tick keeps every stat field, yet the file looked an hour old (|now - time| > 3 s)
+    f = one_file / "BTCUSDT" / "1h" / "2024-01-01.json"
+    real_stat = os.stat
+    ahead = _StatAhead(real_stat(f), time.time_ns() + 3_600 * 10**9)
+
+    def stat(path: object, *a: object, **k: object) -> object:
+        return ahead if os.path.abspath(str(path)) == str(f) else real_stat(path, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "stat", stat)
+    cache = KlineFileCache(tmp_path / "cache")
+    assert load_klines(one_file, "1h", file_cache=cache).klines.open[0] == 42283.58
+    f.write_text(f.read_text().replace('"42283.58000000"', '"42283.59000000"', 1))
+    assert load_klines(one_file, "1h", file_cache=cache).klines.open[0] == 42283.59
+    assert cache.hits == 0

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tui_trader.market.file_cache import KlineFileCache
 from tui_trader.market.replay import load_klines
+from tui_trader.market.validation import RejectCounter
 
 H1 = 3_600_000
 T0 = 1_735_689_600_000  # 2025-01-01 00:00 UTC
@@ -126,3 +128,37 @@ def test_a_kline_file_linked_to_a_file_gone_is_counted_not_left_out_unsaid(
     assert len(got.klines) == 3
     assert got.rejects == {str(gone): {"malformed": 1}}
     assert str(gone) in caplog.text
+
+
+def test_a_file_mixing_units_is_not_cached_so_its_warning_comes_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    f = data / "BTCUSDT-1h-2025-01.csv"
+    f.write_text(_csv([_row(i, us=i >= 3) for i in range(6)]))
+    caplog.set_level(logging.WARNING, "tui_trader.market")
+    for _ in range(2):
+        caplog.clear()
+        cache = KlineFileCache(tmp_path / "cache")
+        got = load_klines(data, "1h", file_cache=cache)
+        assert got.klines.open_time.tolist() == [T0 + i * H1 for i in range(6)] and cache.hits == 0
+        assert len([w for w in _warnings(caplog) if "µs" in w and str(f) in w]) == 1, _warnings(caplog)
+
+
+def test_two_stray_quotes_and_blank_lines_cost_their_own_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [",".join(str(x) for x in _row(i)) for i in range(7)]
+    for k in (1, 4, 6):  # the last one runs to the end of the file: its fields run together
+        lines[k] = lines[k].replace(",5,", ',"5,', 1)
+    lines.insert(3, "")
+    f = tmp_path / "BTCUSDT-1h-2025-01.csv"
+    f.write_text("\n".join(lines) + "\n")
+    said: list[str] = []  # every reject's text (the log says the first of a burst)
+    real = RejectCounter.reject
+    monkeypatch.setattr(RejectCounter, "reject", lambda self, reason, n=1, detail="": (said.append(detail),
+                                                                                      real(self, reason, n, detail)))
+    got = load_klines(tmp_path, "1h", file_cache=None)
+    assert got.klines.open_time.tolist() == [T0 + i * H1 for i in (0, 2, 3, 5)]
+    assert got.rejects == {str(f): {"malformed": 3}}
+    assert [d.split(": ")[0] for d in said] == [f"{f} line 2", f"{f} line 6", f"{f} line 8"], said
+    assert "quote" in said[0] and "quote" in said[1]

@@ -100,8 +100,9 @@ class KlineFileCache:
         return cls(Path(platformdirs.user_cache_dir("tui-trader")) / "klines")
 
     def entry(self, source: Path, interval_ms: int) -> Path | None:
-        """The cache file for ``source`` as it is now (None if it cannot be stat'ed): its name
-        hashes the source's absolute path, size and modification time and the interval."""
+        """The cache file for ``source`` as it is now (None if it cannot be stat'ed, or read when it
+        changed within :data:`RACY_S`): its name hashes the source's absolute path and the interval,
+        then its size, modification and inode change times, device and inode."""
         try:
             path = os.path.abspath(source)
             st = os.stat(path)
