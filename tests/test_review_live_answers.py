@@ -7,6 +7,7 @@ import asyncio
 import email.utils
 import random
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -187,6 +188,18 @@ async def test_an_ioc_order_that_expired_unfilled_has_no_fills(ex, broker):
     assert res.reason == "expired unfilled"
 
 
+def _kline_reads(ex: StandinExchange, client: Any) -> tuple[Callable[[str], Any], Callable[[], int]]:
+    """A one-kline read of a symbol (for :meth:`RestRetry.call`), and how many went out."""
+
+    def klines(sym: str) -> Any:
+        return lambda: client.get_klines(symbol=sym, interval="1h", limit=1)
+
+    def sent() -> int:
+        return len([r for r in ex.requests if r.path == "klines"])
+
+    return klines, sent
+
+
 async def test_while_one_read_waits_out_a_429_the_others_wait_with_it(ex):
     """The feed reads many symbols' klines at once (gap fill, history). One answered 429 waited its
     ``Retry-After``, but the others went on sending meanwhile - each answered 429 again, the repeated
@@ -201,11 +214,7 @@ async def test_while_one_read_waits_out_a_429_the_others_wait_with_it(ex):
 
     retry = RestRetry(sleep, attempts=3, rng=random.Random(1), now_ms=ex.clock.now_ms)
 
-    def klines(sym: str) -> Any:
-        return lambda: client.get_klines(symbol=sym, interval="1h", limit=1)
-
-    def sent() -> int:
-        return len([r for r in ex.requests if r.path == "klines"])
+    klines, sent = _kline_reads(ex, client)
 
     try:
         ex.fail_next("GET", "klines", status=429, code=-1003, retry_after=5)
@@ -299,11 +308,7 @@ async def test_reads_wait_for_the_longest_rate_limit_wait_under_way(ex):
 
     retry = RestRetry(sleep, attempts=3, rng=random.Random(1), now_ms=ex.clock.now_ms)
 
-    def klines(sym: str) -> Any:
-        return lambda: client.get_klines(symbol=sym, interval="1h", limit=1)
-
-    def sent() -> int:
-        return len([r for r in ex.requests if r.path == "klines"])
+    klines, sent = _kline_reads(ex, client)
 
     try:
         ex.fail_next("GET", "klines", status=429, code=-1003, retry_after=5)
