@@ -3,30 +3,16 @@ month files: the refusal says so and that the files are kept, not that the symbo
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
-from exchange_standin import StandinExchange, SteerableClock, ms
 from test_download import make_cfg
+from test_download_edges import ex, ms, no_sleep  # noqa: F401 - the stand-in exchange at 2025-02-01 05:37
 
 from tui_trader.market.download import DownloadArgError, download_klines
 
-NOW = ms("2025-02-01T05:37")
 
-
-@pytest.fixture
-async def ex(shared_data):
-    stand = await StandinExchange(SteerableClock(NOW), shared_data).start()
-    yield stand
-    await stand.stop()
-
-
-async def no_sleep(_s: float) -> None:
-    await asyncio.sleep(0)
-
-
-async def test_a_delisted_symbol_with_files_is_named_as_such_and_its_files_kept(ex, tmp_path):
+async def test_a_delisted_symbol_with_files_is_named_as_such_and_its_files_kept(ex, tmp_path):  # noqa: F811
     folder = tmp_path / "FTTUSDT" / "15m"
     folder.mkdir(parents=True)
     t = ms("2025-01-06")
@@ -41,6 +27,6 @@ async def test_a_delisted_symbol_with_files_is_named_as_such_and_its_files_kept(
     assert month.read_bytes() == before
 
 
-async def test_an_unknown_symbol_without_files_is_still_called_unknown(ex, tmp_path):
+async def test_an_unknown_symbol_without_files_is_still_called_unknown(ex, tmp_path):  # noqa: F811
     with pytest.raises(DownloadArgError, match="^unknown symbol FTTUSDX on the exchange$"):
         await download_klines(make_cfg(ex.rest_url), ["FTTUSDX"], "15m", ms("2025-01-30"), None, tmp_path, sleep=no_sleep)

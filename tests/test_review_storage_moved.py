@@ -15,13 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from engine_helpers import MIN, klines, make_engine
+from test_crash_recovery import PERIOD, STEP, _trend
 
 from tui_trader.models import EngineState, Order, OrderStatus, OrderType, Side, Source
 from tui_trader.storage.db import Database
 from tui_trader.storage.schema import StorageError, failure_hint
-
-PERIOD = 3 * MIN
-STEP = np.array([1.004, 0.996, 1.001, 0.999])
 
 
 def _intent(cid: str) -> Order:
@@ -92,13 +90,7 @@ async def test_an_engine_whose_book_is_deleted_stops_and_sends_nothing(tmp_path:
     db = str(tmp_path / "gone.db")
     h = await make_engine(db_path=db).start()
     e = h.engine
-    t0 = h.clock.now_ms()
-    t0 -= t0 % PERIOD
-    close = np.full(4, 100.0)
-    for k in range(6 * 3):
-        new = close * STEP * (1 + 0.002 * np.sin(k + np.arange(4)))
-        await h.step(klines(t0 + k * MIN, new.tolist(), open_=close.tolist()))
-        close = new
+    await _trend(h, 6)
     await e.db.flush()
     cash, n_fills, sent = e.portfolio.cash, e.counters["fills"], e.broker.submit_calls
     os.remove(db)

@@ -6,26 +6,23 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
 import pytest
-from engine_helpers import MIN, klines, make_engine
+from engine_helpers import make_engine, schema_book
+from test_crash_recovery import _trend
 
+from tui_trader.cli import main
 from tui_trader.events import ManualBuy
 from tui_trader.storage.db import Database
+from tui_trader.storage.money import from_db
 from tui_trader.storage.schema import StorageError
 
-PERIOD = 3 * MIN
-STEP = np.array([1.004, 0.996, 1.001, 0.999])
 
-
-async def _trend(h, periods: int) -> None:
-    t0 = h.clock.now_ms()
-    t0 -= t0 % PERIOD
-    close = np.full(4, 100.0)
-    for k in range(periods * 3):
-        new = close * STEP * (1 + 0.002 * np.sin(k + np.arange(4)))
-        await h.step(klines(t0 + k * MIN, new.tolist(), open_=close.tolist()))
-        close = new
+def _start_errors(path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The ``error:`` lines of a headless run started on the book at ``path``, which must exit 2."""
+    rc = main(["run", "--headless", "--feed", "sim", "--speed", "max", "--duration", "5s", "--db", str(path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    return [ln for ln in err.splitlines() if ln.startswith("error:")]
 
 
 async def test_a_book_with_positions_but_no_account_row_is_refused_not_started_afresh(tmp_path: Path) -> None:
@@ -71,20 +68,13 @@ async def test_a_new_book_still_gets_its_account(tmp_path: Path) -> None:
 @pytest.mark.parametrize("stored", ["5", "null"])
 def test_locked_symbols_that_are_no_list_of_symbols_exit_2_naming_the_file(tmp_path: Path, capsys, stored: str) -> None:
     """It was a traceback (TypeError: 'int' object is not iterable) from the start-up."""
-    from engine_helpers import schema_book
-
-    from tui_trader.cli import main
-
     path = tmp_path / "book.db"
     con = schema_book(path)
     con.execute("INSERT INTO engine_state (id, state, reason, updated_ms, locked_symbols_json) "
                 "VALUES (1, 'paused', '', 0, ?)", (stored,))
     con.commit()
     con.close()
-    rc = main(["run", "--headless", "--feed", "sim", "--speed", "max", "--duration", "5s", "--db", str(path)])
-    err = capsys.readouterr().err
-    assert rc == 2 and "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    lines = _start_errors(path, capsys)
     assert len(lines) == 1 and lines[0].startswith(f"error: {path}: the stored book cannot be read")
     assert "locked symbols" in lines[0]
 
@@ -92,11 +82,6 @@ def test_locked_symbols_that_are_no_list_of_symbols_exit_2_naming_the_file(tmp_p
 def test_a_money_column_holding_a_blob_exits_2_naming_the_file(tmp_path: Path, capsys) -> None:
     """It was a traceback (TypeError: money column holds bytes): a BLOB is not converted to text by
     the column's TEXT affinity, as a number written by hand is."""
-    from engine_helpers import schema_book
-
-    from tui_trader.cli import main
-    from tui_trader.storage.money import from_db
-
     path = tmp_path / "book.db"
     con = schema_book(path)
     con.execute(
@@ -105,10 +90,7 @@ def test_a_money_column_holding_a_blob_exits_2_naming_the_file(tmp_path: Path, c
     )
     con.commit()
     con.close()
-    rc = main(["run", "--headless", "--feed", "sim", "--speed", "max", "--duration", "5s", "--db", str(path)])
-    err = capsys.readouterr().err
-    assert rc == 2 and "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    lines = _start_errors(path, capsys)
     assert lines == [f"error: {path}: the stored book cannot be read (money column holds bytes b'10': expected "
                      "decimal text); restore a backup of this file, or start a new book with another --db"]
     with pytest.raises(TypeError):  # still a TypeError for callers that expect one

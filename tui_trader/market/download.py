@@ -555,7 +555,7 @@ def _exchange_errors(sym: str, interval: str, retry: RestRetry, folder: Path | N
         if (why := _refusal_text(e, retry)) is not None:
             raise DownloadError(f"{sym}: {why}") from None
         if e.code == -1121:
-            if folder is not None and any(folder.glob("*.json")):
+            if folder is not None and _has_month_files(folder):
                 raise DownloadArgError(
                     f"the exchange no longer knows {sym} (delisted?): the month files in {folder} are kept, as they "
                     f"are; leave {sym} out of --symbols"
@@ -575,6 +575,11 @@ def _exchange_errors(sym: str, interval: str, retry: RestRetry, folder: Path | N
         ) from None
 
 
+def _has_month_files(folder: Path) -> bool:
+    """``OUT/SYMBOL/INTERVAL`` holds a month file: the symbol was downloaded before."""
+    return any(folder.glob("*.json"))
+
+
 async def _check_symbols(
     client: Any, retry: RestRetry, guard: _WeightGuard, syms: list[str], interval: str, out_dir: Path
 ) -> None:
@@ -585,7 +590,7 @@ async def _check_symbols(
     unknown = []
     pages = _ListPages(client)
     for sym in syms:
-        if any((out_dir / sym / interval).glob("*.json")):
+        if _has_month_files(out_dir / sym / interval):
             continue
         try:
             with _exchange_errors(sym, interval, retry):
