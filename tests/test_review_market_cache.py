@@ -133,3 +133,20 @@ def test_a_source_stamped_ahead_of_this_clock_is_checked_by_its_content(
     f.write_text(f.read_text().replace('"42283.58000000"', '"42283.59000000"', 1))
     assert load_klines(one_file, "1h", file_cache=cache).klines.open[0] == 42283.59
     assert cache.hits == 0
+
+
+def test_an_entry_stored_just_after_its_source_changed_stops_reading_the_source_once_it_settled(
+    tmp_path: Path, one_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `data download` then a replay at once: every entry kept its source's CRC, and every load after
+    # that read each source file whole to check it (hundreds of MB for a year of 1m klines)
+    monkeypatch.setattr(file_cache, "RACY_S", 1e9)  # the source changed "just now" when it is stored
+    load_klines(one_file, "1h", file_cache=KlineFileCache(tmp_path / "cache"))
+    monkeypatch.setattr(file_cache, "RACY_S", 0.0)  # settled since
+    read: list[object] = []
+    real_crc = file_cache._file_crc
+    monkeypatch.setattr(file_cache, "_file_crc", lambda path: (read.append(path), real_crc(path))[1])
+    for _ in range(3):  # checked once more, then written again without the source's CRC
+        cache = KlineFileCache(tmp_path / "cache")
+        assert load_klines(one_file, "1h", file_cache=cache).klines.open[0] == 42283.58
+        assert cache.hits == 1 and len(read) == 1

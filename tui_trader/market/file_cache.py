@@ -10,7 +10,8 @@ time were kept or put back (``cp -p``, ``touch -r``, ``rsync -t``; the inode cha
 set) - and storing its new version deletes the entries of its older versions, so the cache holds
 at most one entry per source file. A source changed less than :data:`RACY_S` seconds before it is
 stored (file times move in steps of a few ms, 2 s on FAT: a same-size rewrite within one step keeps
-every stat field) has its content's CRC-32 kept in the entry, and checked on each load. Each entry
+every stat field) has its content's CRC-32 kept in the entry, and checked on each load until a load
+finds the source settled (changed over RACY_S before): the entry is then written again without it. Each entry
 ends in a trailer with the CRC-32 of the rest: an entry damaged on disk (cut short, emptied, a bit
 flipped) is parsed again and rewritten, never trusted. A load marks its entry used
 (modification time); entries unused for :data:`UNUSED_DAYS` days - of deleted or moved source
@@ -57,7 +58,7 @@ CACHE_ENV = "TUI_TRADER_CACHE_DIR"
 #: with the entry's CRC-32 and, for a source changed just before, the source's).
 CACHE_FORMAT = 9
 #: A source changed (inode change time) less than this many seconds before it is cached has its
-#: content's CRC-32 kept in the entry and checked on every load (see the module docs).
+#: content's CRC-32 kept in the entry and checked on each load until it settled (see the module docs).
 RACY_S = 3.0
 #: After an entry's npy bytes: ``<flags: 1 = source CRC present> <source CRC-32> <CRC-32 of the npy
 #: bytes and the two fields before> <magic>``.
@@ -143,6 +144,10 @@ class KlineFileCache:
             arr = np.load(io.BytesIO(body[: len(body) - 5]), allow_pickle=False)
             if arr.dtype != _DTYPE or arr.ndim != 1 or not arr.shape[0]:
                 raise ValueError(f"unexpected layout {arr.dtype} {arr.shape}")
+            if flags & 1 and entry not in self._source_crc:
+                # its source has not changed since it settled (no rewrite can keep its stat now):
+                # written again without the source's CRC, so later loads do not read the source
+                self._write(entry, arr)
         except FileNotFoundError:
             self.misses += 1
             return None
@@ -163,6 +168,12 @@ class KlineFileCache:
         arr = np.empty(len(batch), dtype=_DTYPE)
         for f in (*KLINE_FIELDS, "closed"):
             arr[f] = getattr(batch, f)
+        self._write(entry, arr)
+
+    def _write(self, entry: Path, arr: np.ndarray) -> None:
+        """``arr`` into ``entry`` with its trailer (the source's CRC if :meth:`entry` took one). Never raises."""
+        if self._write_failed:
+            return
         buf = io.BytesIO()
         np.save(buf, arr, allow_pickle=False)
         src_crc = self._source_crc.get(entry)
