@@ -662,8 +662,8 @@ class EngineRecovery:
         stored periods, in one read.
 
         Rows of periods a symbol did not play (no score) are left out of its window, as they
-        were when the engine ran, so the restored z-scores equal the ones before the stop (to rounding, ~1e-14: the
-        window is summed afresh, not carried).
+        were when the engine ran, so the restored z-scores equal the ones before the stop (to
+        rounding, ~1e-14: the window is summed afresh, not carried).
         Periods stored by an earlier session are used only if they are not newer than the feed's time."""
         # twice the window: a symbol that sat out some of the last periods still finds its last
         # `window` played values (exact for up to `window` idle periods among the last 2 * window)

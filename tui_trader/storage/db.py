@@ -604,7 +604,7 @@ class Database(QueriesMixin):
         """Before a write: raise :class:`DatabaseMovedError` if the file is no longer where it was
         opened, or another file stands there (deleted, moved, a backup restored over it). SQLite
         itself notices neither in WAL mode: the commits go into the deleted file and are lost at
-        exit. Costs one ``stat`` (~1 us)."""
+        exit. Costs one ``stat``: a few us (the 2024 1h replay: 1,680 writes, ~30 ms of its ~7 s)."""
         if self._file_id is None:
             return
         path, ident = self._file_id
