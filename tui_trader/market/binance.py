@@ -469,14 +469,20 @@ class UnexpectedAnswer(BinanceRequestException):
         return str(self.message)
 
 
-async def _kline_page(client: Any, symbol: str, params: dict[str, Any]) -> list[Any]:
-    """One ``/api/v3/klines`` page, refused when it is not a list: a JSON object (``{}``, which
-    python-binance makes of an empty body, or a proxy's answer) read as the end of the klines, so
-    the feed's gap fill or history stopped there as if the exchange had no more."""
-    rows = await client.get_klines(**params)
+async def _listed(what: str, answer: Awaitable[Any]) -> list[Any]:
+    """``answer``, refused (:class:`UnexpectedAnswer`, asked again) when it is not a list: a JSON
+    object (``{}``, which python-binance makes of an empty body, or a proxy's answer) read as no
+    klines or no tickers."""
+    rows = await answer
     if not isinstance(rows, list):
-        raise UnexpectedAnswer(f"klines {symbol}: the exchange's answer is a JSON {type(rows).__name__}, not a list")
+        raise UnexpectedAnswer(f"{what}: the exchange's answer is a JSON {type(rows).__name__}, not a list")
     return rows
+
+
+async def _kline_page(client: Any, symbol: str, params: dict[str, Any]) -> list[Any]:
+    """One ``/api/v3/klines`` page, refused when it is not a list (:func:`_listed`): the feed's gap
+    fill or history stopped there as if the exchange had no more."""
+    return await _listed(f"klines {symbol}", client.get_klines(**params))
 
 
 async def fetch_klines_range(
@@ -826,16 +832,7 @@ class BinanceFeed:
         else:
             assert self._client is not None
             client = self._client
-
-            async def tickers_24h() -> list[Any]:
-                tickers = await client.get_ticker()
-                if not isinstance(tickers, list):  # (``{}``: python-binance's answer to an empty body)
-                    raise UnexpectedAnswer(
-                        f"ticker/24hr: the exchange's answer is a JSON {type(tickers).__name__}, not a list"
-                    )
-                return tickers
-
-            tickers = await self._retry.call("ticker/24hr", tickers_24h)
+            tickers = await self._retry.call("ticker/24hr", lambda: _listed("ticker/24hr", client.get_ticker()))
             chosen = select_universe([], tickers, uni.quote_asset, uni.top_n, uni.blacklist, tradable=tradable)
         if not chosen:
             raise FeedError(f"universe is empty: no tradable {uni.quote_asset} pairs selected")
