@@ -162,3 +162,22 @@ def test_two_stray_quotes_and_blank_lines_cost_their_own_lines(tmp_path: Path, m
     assert got.rejects == {str(f): {"malformed": 3}}
     assert [d.split(": ")[0] for d in said] == [f"{f} line 2", f"{f} line 6", f"{f} line 8"], said
     assert "quote" in said[0] and "quote" in said[1]
+
+
+@pytest.mark.parametrize("linked", ["BTCUSDT", "BTCUSDT/1h"])
+def test_a_symbol_or_interval_folder_linked_to_one_gone_is_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, linked: str
+) -> None:
+    # a7ab11d's sibling: a symbol's folder (or its interval folder) linked in from a disk not mounted
+    # left the whole symbol out of the replay without a word
+    data = tmp_path / "data"
+    (data / "ETHUSDT" / "1h").mkdir(parents=True)
+    (data / "ETHUSDT" / "1h" / "2025-01-01.json").write_text(json.dumps([_row(i) for i in range(3)]))
+    link = data / linked
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(tmp_path / "elsewhere" / linked)
+    caplog.set_level(logging.WARNING, "tui_trader.market")
+    got = load_klines(data, "1h", file_cache=None)
+    assert got.symbols == ["ETHUSDT"] and len(got.klines) == 3
+    said = [w for w in _warnings(caplog) if str(link) in w]
+    assert len(said) == 1 and "not there" in said[0], _warnings(caplog)

@@ -32,6 +32,7 @@ base currency (``quote_volume`` quote currency).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import dataclasses
 import json
@@ -160,21 +161,27 @@ def discover(
 
     Folders are searched recursively (files that match no known naming are
     ignored; those that look like kline files all the same, see :func:`misnamed`, are
-    appended to ``skipped``); an explicitly named file that matches none raises ReplayError.
+    appended to ``skipped``); an explicitly named file that matches none raises ReplayError. A link
+    under a folder to a file gone is kept when its name is a kline file's (its read fails, counted),
+    otherwise (a symbol's folder on a disk not mounted) said in one WARNING each.
     A missing path raises FileNotFoundError.
     """
     items = [paths] if isinstance(paths, str | Path) else list(paths)
     out: dict[Path, tuple[str, str]] = {}
+    gone: list[Path] = []  # links to nothing that name no kline file (a symbol's folder, ...)
     for item in items:
         p = Path(item).expanduser()
         if p.is_dir():
             for f in _files_under(p):
                 # a kline file linked to one gone (a disk not mounted) is kept: its read fails,
                 # counted and logged, where skipping it left its month out of the replay unsaid
-                if f.is_file() or (f.is_symlink() and not f.exists()):
+                dangling = f.is_symlink() and not f.exists()
+                if f.is_file() or dangling:
                     c = classify(f)
                     if c:
                         out[f] = c
+                    elif dangling:
+                        gone.append(f)
                     elif skipped is not None and misnamed(f):
                         skipped.append(f)
         elif p.is_file():
@@ -187,6 +194,10 @@ def discover(
             out[p] = c
         else:
             raise FileNotFoundError(f"replay path not found: {p}")
+    for f in gone:  # a symbol's (or interval's) folder linked in from a disk not mounted
+        with contextlib.suppress(OSError):
+            log.warning("replay: %s links to %s, which is not there (a disk not mounted?): what it held is not "
+                        "read", f, os.readlink(f))
     return sorted(((f, s, i) for f, (s, i) in out.items()), key=lambda x: (x[1], x[2], str(x[0])))
 
 
