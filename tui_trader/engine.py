@@ -340,6 +340,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._stops_noted = 0  # the last waiting stop's audit row an earlier restart settled
         self._audit_backlog: list[tuple[int, Source, str, dict[str, Any], bool, str]] = []
         self._db_lock: Any = None  # EngineLock: one engine per database file
+        self._lock_lost: Exception | None = None  # LockLostError: another engine holds the book's lock
         # how far start-up got: what stop() may write back (a start-up that failed half way must
         # not overwrite the stored book, peak equity or emergency stop with defaults it never replaced)
         self._session_open = False
@@ -723,6 +724,12 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             if self._stopping:
                 return
             await self._remeasure_clock()
+            if self._lock_lost is None:
+                try:
+                    self._check_db_lock("the engine's hold on its database")  # a quiet engine re-locks soon
+                except Exception as exc:  # noqa: BLE001 - the monitor never ends the engine
+                    if exc is not self._lock_lost:  # (a lost lock stopped trading, logged critical)
+                        log.warning("could not check the database's lock file: %s", exc)
             try:
                 view = self._health()
             except Exception:  # noqa: BLE001 - the monitor never ends the engine
@@ -1827,6 +1834,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
     # OrderJournal protocol (called by the OrderManager) ---------------------
 
     async def record_intent(self, order: Order) -> None:
+        self._check_db_lock(f"order {order.client_order_id}")
         if self.db is not None:
             await self.db.write_order_intent(order, self.session_id)
         self._remember(order)  # once stored: an intent that could not be is no order (never sent)
@@ -1904,6 +1912,24 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             await self.db.audit(self.clock.now_ms(), Source.SYSTEM, "write_off", args, True, text)
         except Exception as exc:  # noqa: BLE001 - the book is stored; only its audit row is missing
             log.error("audit log write failed (the write-off of %s dust): %s", order.symbol, exc)
+
+    def _check_db_lock(self, what: str) -> None:
+        """The book's lock file is still the one this engine locked (one ``stat``): deleted or
+        replaced, it is locked again; if another engine holds it by now (it started on this book
+        meanwhile), nothing more trades here - an emergency stop, as for a storage failure
+        (``LockLostError`` raised: an order is not sent)."""
+        if self._db_lock is None:
+            return
+        if self._lock_lost is not None:  # said once; an emergency stop's reset does not make it ours
+            raise self._lock_lost
+        from tui_trader.storage.lock import LockLostError
+
+        try:
+            self._db_lock.check()
+        except LockLostError as exc:
+            self._lock_lost = exc
+            self._storage_failed(what, exc)
+            raise
 
     def _storage_failed(self, what: str, exc: Exception) -> None:
         """A change of the book could not be committed: nothing more may trade on a book the
