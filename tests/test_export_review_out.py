@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sqlite3
 from pathlib import Path
 
 from engine_helpers import schema_book
@@ -47,7 +48,7 @@ def test_the_csv_headers_are_the_ones_an_operator_s_sheets_read(tmp_path: Path, 
     assert main(["export", "--db", str(db), "--out", str(out)]) == 0
     headers = {name: (out / name).read_text(encoding="utf-8").splitlines()[0] for name in FILES}
     assert headers == {
-        "fills.csv": "ts_ms,time,client_order_id,symbol,side,quantity,price,quote_qty,fee,fee_asset,trade_id",
+        "fills.csv": "ts_ms,time,client_order_id,symbol,side,quantity,price,quote_qty,fee,fee_asset,trade_id,fee_charged",
         "orders.csv": "created_ms,created_time,updated_ms,client_order_id,exchange_order_id,symbol,side,type,"
         "status,quantity,limit_price,executed_qty,avg_price,fees,realized_pnl,source,reason,signal_id,error",
         "positions.csv": "symbol,quantity,avg_entry,cost,fees,realized_pnl,entry_ms,entry_time",
@@ -56,3 +57,22 @@ def test_the_csv_headers_are_the_ones_an_operator_s_sheets_read(tmp_path: Path, 
     }
     audit = (out / "audit.csv").read_text(encoding="utf-8").splitlines()[1]
     assert audit == "1000,1970-01-01T00:00:01.000Z,ui,Start,{},1,ok"
+
+
+def test_fills_csv_gives_a_base_asset_fee_as_charged_beside_its_booked_value(tmp_path: Path, capsys) -> None:
+    # the live broker books a buy's 0.000005 BTC commission at 61501.11 as 0.30750555 (quote-valued,
+    # what replays the book): fee keeps that, fee_charged says what the exchange took, in fee_asset
+    db, out = tmp_path / "book.db", tmp_path / "csv"
+    empty_book(db)
+    con = sqlite3.connect(db)
+    con.executemany(
+        "INSERT INTO fills (client_order_id, symbol, side, price, quantity, fee, fee_asset, ts_ms, trade_id)"
+        " VALUES (?, 'BTCUSDT', 'BUY', '61501.11', '0.005', ?, ?, 1000, ?)",
+        [("c1", "0.30750555", "BTC", "1"), ("c2", "0.30750555", "USDT", "2"), ("c3", "0.0001", "BNB", "3")])
+    con.commit()
+    con.close()
+    assert main(["export", "--db", str(db), "--out", str(out)]) == 0
+    with (out / "fills.csv").open(newline="") as fh:
+        rows = {r["client_order_id"]: r for r in csv.DictReader(fh)}
+    assert [(rows[c]["fee"], rows[c]["fee_asset"], rows[c]["fee_charged"]) for c in ("c1", "c2", "c3")] == [
+        ("0.30750555", "BTC", "0.000005"), ("0.30750555", "USDT", "0.30750555"), ("0.0001", "BNB", "0.0001")]

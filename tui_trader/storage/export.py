@@ -35,8 +35,10 @@ from tui_trader.storage.schema import StorageError, failure_hint, file_in_the_wa
 
 FILES = ("fills.csv", "orders.csv", "positions.csv", "equity.csv", "audit.csv")
 
+# fee as booked (quote-valued; a third asset's, BNB's, as charged: what replays the book), fee_charged
+# the amount of fee_asset the exchange took (a live buy's commission in the base asset: fee / price)
 FILL_COLUMNS = ("ts_ms", "time", "client_order_id", "symbol", "side", "quantity", "price", "quote_qty", "fee",
-                "fee_asset", "trade_id")  # fmt: skip
+                "fee_asset", "trade_id", "fee_charged")  # fmt: skip
 ORDER_COLUMNS = ("created_ms", "created_time", "updated_ms", "client_order_id", "exchange_order_id", "symbol",
                  "side", "type", "status", "quantity", "limit_price", "executed_qty", "avg_price", "fees",
                  "realized_pnl", "source", "reason", "signal_id", "error")  # fmt: skip
@@ -158,7 +160,8 @@ def _write_book(book: dict[str, Any], out: Path) -> dict[str, int]:
     rows = {
         "fills.csv": (FILL_COLUMNS, (
             (f.ts_ms, iso_utc(f.ts_ms), f.client_order_id, f.symbol, f.side.value, _money(f.quantity),
-             _money(f.price), _money(f.quantity * f.price), _money(f.fee), f.fee_asset, f.trade_id)
+             _money(f.price), _money(f.quantity * f.price), _money(f.fee), f.fee_asset, f.trade_id,
+             _money(f.charged_fee()[0]))
             for f in book["fills"])),
         "orders.csv": (ORDER_COLUMNS, (
             (o.created_ms, iso_utc(o.created_ms), o.updated_ms, o.client_order_id, o.exchange_order_id, o.symbol,
