@@ -35,9 +35,12 @@ def standin_config(ex: StandinExchange, **binance: Any) -> Config:
 
 
 @contextlib.asynccontextmanager
-async def running_standin(shared_data: Path, api_key: str, t0: int = T0) -> AsyncIterator[StandinExchange]:
-    """The stand-in exchange, started on a steerable clock at ``t0``, accepting ``api_key``."""
-    stand = await StandinExchange(SteerableClock(t0), shared_data, api_key=api_key).start()
+async def running_standin(
+    shared_data: Path, api_key: str, t0: int = T0, max_sleep_s: float | None = None
+) -> AsyncIterator[StandinExchange]:
+    """The stand-in exchange, started on a steerable clock at ``t0`` (its sleeps capped at
+    ``max_sleep_s`` of real time), accepting ``api_key``."""
+    stand = await StandinExchange(SteerableClock(t0, max_sleep_s=max_sleep_s), shared_data, api_key=api_key).start()
     try:
         yield stand
     finally:

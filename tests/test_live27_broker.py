@@ -9,8 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from exchange_standin import StandinExchange, SteerableClock
-from live_support import T0, Journal, intent, posts, standin_config
+from live_support import T0, Journal, intent, posts, running_standin, standin_config, started_broker
 
 from tui_trader.execution.binance_broker import BinanceBroker
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
@@ -25,17 +24,14 @@ make_cfg = standin_config
 
 @pytest.fixture
 async def ex(shared_data):
-    stand = await StandinExchange(SteerableClock(T0, max_sleep_s=0.05), shared_data, api_key=KEY).start()
-    yield stand
-    await stand.stop()
+    async with running_standin(shared_data, KEY, max_sleep_s=0.05) as stand:
+        yield stand
 
 
 @pytest.fixture
 async def broker(ex):
-    b = BinanceBroker(make_cfg(ex), ex.clock, KEY, SECRET)
-    await asyncio.wait_for(b.start(), 5)
-    yield b
-    await asyncio.wait_for(b.stop(), 5)
+    async with started_broker(ex, KEY, SECRET) as b:
+        yield b
 
 
 def _error(code: int, msg: str) -> Any:

@@ -8,10 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from exchange_standin import StandinExchange, SteerableClock
-from live_support import T0, Journal, standin_config
+from exchange_standin import StandinExchange
+from live_support import T0, Journal, running_standin, standin_config, started_broker
 
-from tui_trader.execution.binance_broker import BinanceBroker
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
 from tui_trader.execution.order_manager import OrderManager
 from tui_trader.models import Order, OrderRequest, OrderStatus, OrderType, Side, Source
@@ -23,17 +22,14 @@ make_cfg = standin_config
 
 @pytest.fixture
 async def ex(shared_data):
-    stand = await StandinExchange(SteerableClock(T0, max_sleep_s=0.05), shared_data, api_key=KEY).start()
-    yield stand
-    await stand.stop()
+    async with running_standin(shared_data, KEY, max_sleep_s=0.05) as stand:
+        yield stand
 
 
 @pytest.fixture
 async def broker(ex):
-    b = BinanceBroker(make_cfg(ex), ex.clock, KEY, SECRET)
-    await asyncio.wait_for(b.start(), 5)
-    yield b
-    await asyncio.wait_for(b.stop(), 5)
+    async with started_broker(ex, KEY, SECRET) as b:
+        yield b
 
 
 def _split_into_trades(ex: StandinExchange, cid: str, n: int, first_id: int) -> list[dict[str, Any]]:
