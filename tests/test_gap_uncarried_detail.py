@@ -9,22 +9,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from ui_support import make_app, make_engine, ready, ui_config
+from ui_support import book_then_smaller_universe, make_app, ready
 
 from tui_trader.ui.screens.detail import NOT_TRADED, SymbolDetailScreen
 from tui_trader.ui.widgets.table import FastTable
 
 
 async def test_the_detail_of_an_uncarried_held_symbol_shows_its_orders_and_fills(tmp_path, caplog):
-    cfg = ui_config()
-    first = make_engine(tmp_path, cfg, autostart=True, max_klines=30)
-    await first.start_up()
-    await first.run()
-    await first.stop()
-    held = {p.symbol for p in first.snapshot().positions}
-
-    cfg = ui_config(n_symbols=5)  # the same book, a smaller universe
-    engine = make_engine(tmp_path, cfg, max_klines=30)
+    cfg, engine, held = await book_then_smaller_universe(tmp_path)
     app = make_app(engine, cfg)
     async with app.run_test(size=(160, 45)) as pilot:
         await ready(app, pilot)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from ui_support import make_app, make_engine, notifications, ready, ui_config
+from ui_support import book_then_smaller_universe, make_app, notifications, ready
 
 from tui_trader.ui.screens.detail import NOT_TRADED, SymbolDetailScreen
 from tui_trader.ui.screens.modals import BuyScreen
@@ -18,15 +18,7 @@ from tui_trader.ui.widgets.positions import PositionsTable
 
 
 async def test_a_held_symbol_the_market_no_longer_carries(tmp_path, caplog):
-    cfg = ui_config()
-    first = make_engine(tmp_path, cfg, autostart=True, max_klines=30)
-    await first.start_up()
-    await first.run()
-    await first.stop()
-    held = {p.symbol for p in first.snapshot().positions}
-
-    cfg = ui_config(n_symbols=5)  # the same book, a smaller universe
-    engine = make_engine(tmp_path, cfg, max_klines=30)
+    cfg, engine, held = await book_then_smaller_universe(tmp_path)
     app = make_app(engine, cfg)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)

@@ -42,6 +42,19 @@ def make_engine(tmp_path: Path, cfg: Config | None = None, *, max_klines: int | 
     return build_engine(cfg, db_path=str(tmp_path / name), mode=mode, session_kind="tui", autostart=autostart, **kw)
 
 
+async def book_then_smaller_universe(tmp_path: Path) -> tuple[Config, Any, set[str]]:
+    """A book traded on the default sim universe, then an engine (not started) on the same book
+    whose universe is its first five symbols: ``(cfg, engine, held)``, ``held`` the symbols the
+    book holds - those beyond the five are positions the market no longer carries."""
+    first = make_engine(tmp_path, ui_config(), autostart=True, max_klines=30)
+    await first.start_up()
+    await first.run()
+    await first.stop()
+    held = {p.symbol for p in first.snapshot().positions}
+    cfg = ui_config(n_symbols=5)  # the same book, a smaller universe
+    return cfg, make_engine(tmp_path, cfg, max_klines=30), held
+
+
 def make_app(engine, cfg: Config, **kw: Any) -> TuiTraderApp:
     kw.setdefault("handle_signals", False)
     kw.setdefault("mask_volatile", True)
