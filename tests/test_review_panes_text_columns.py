@@ -31,6 +31,25 @@ def _signals(ts_ms: int) -> list[Signal]:
     return [long, short]
 
 
+async def _showing_signals(app, engine, pilot) -> None:
+    """The app ready, live refresh off, the engine's snapshots carrying :func:`_signals`, and the
+    signals pane focused and drawn."""
+    await ready(app, pilot)
+    app.set_live_refresh(False)
+    original = engine.snapshot
+
+    def snapshot():
+        snap = original()
+        snap.signals = _signals(snap.ts_ms)
+        return snap
+
+    engine.snapshot = snapshot
+    await pilot.press("4")
+    await pilot.pause()
+    app.refresh_from_engine()
+    await pilot.pause()
+
+
 @pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 45), (220, 50)])
 async def test_signal_text_columns_fit_the_pane_and_end_in_an_ellipsis_in_view(tmp_path, size):
     """At 80x24 the Result column (47 cells) ran past the pane's edge: a result longer than the 34
@@ -42,20 +61,7 @@ async def test_signal_text_columns_fit_the_pane_and_end_in_an_ellipsis_in_view(t
     engine = make_engine(tmp_path, cfg)
     app = make_app(engine, cfg)
     async with app.run_test(size=size) as pilot:
-        await ready(app, pilot)
-        app.set_live_refresh(False)
-        original = engine.snapshot
-
-        def snapshot():
-            snap = original()
-            snap.signals = _signals(snap.ts_ms)
-            return snap
-
-        engine.snapshot = snapshot
-        await pilot.press("4")
-        await pilot.pause()
-        app.refresh_from_engine()
-        await pilot.pause()
+        await _showing_signals(app, engine, pilot)
         table = app.main_screen.query_one(SignalsTable)
         for maximised in (False, True) if size[0] >= 160 else (False,):
             if maximised:  # the whole terminal's width: the reason too
@@ -88,20 +94,7 @@ async def test_the_selected_signals_whole_text_is_shown_wrapped_while_focused(tm
     engine = make_engine(tmp_path, cfg)
     app = make_app(engine, cfg)
     async with app.run_test(size=(80, 24)) as pilot:
-        await ready(app, pilot)
-        app.set_live_refresh(False)
-        original = engine.snapshot
-
-        def snapshot():
-            snap = original()
-            snap.signals = _signals(snap.ts_ms)
-            return snap
-
-        engine.snapshot = snapshot
-        await pilot.press("4")
-        await pilot.pause()
-        app.refresh_from_engine()
-        await pilot.pause()
+        await _showing_signals(app, engine, pilot)
         table = app.main_screen.query_one(SignalsTable)
         pane = table.parent
         assert table.has_focus and table.cursor_row == 0
