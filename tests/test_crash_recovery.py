@@ -51,6 +51,20 @@ async def _trend(h, periods: int, idle: set[int] | None = None) -> None:
         close = new
 
 
+async def _price_shocks(h) -> None:
+    """Three strong moves (two symbols +-6 %, each then trending a period on): exits and entries are
+    signalled."""
+    e = h.engine
+    for shock in ([1.06, 0.94, 1.0, 1.0], [0.94, 1.06, 1.0, 1.0], [1.06, 0.94, 1.0, 1.0]):
+        t0 = h.clock.now_ms()
+        t0 -= t0 % PERIOD
+        close = e.cache.price.copy()
+        for k in range(3 * 4):
+            new = close * (np.array(shock) if k == 0 else STEP)
+            await h.step(klines(t0 + k * MIN, new.tolist(), open_=close.tolist()))
+            close = new
+
+
 async def test_restart_restores_book_state_and_z_scores(tmp_path: Path) -> None:
     db = str(tmp_path / "r.db")
     h = await make_engine(db_path=db).start()
@@ -730,15 +744,7 @@ async def test_a_storage_failure_mid_run_stops_trading_with_a_clear_error_and_se
     sent = e.broker.submit_calls
     e.db._conn._conn.execute("PRAGMA query_only = ON")  # every write now fails: attempt to write a readonly database
     with pytest.raises(StorageError) as err:
-        # strong moves: exits and entries are signalled, each needs its intent committed first
-        for shock in ([1.06, 0.94, 1.0, 1.0], [0.94, 1.06, 1.0, 1.0], [1.06, 0.94, 1.0, 1.0]):
-            t0 = h.clock.now_ms()
-            t0 -= t0 % PERIOD
-            close = e.cache.price.copy()
-            for k in range(3 * 4):
-                new = close * (np.array(shock) if k == 0 else STEP)
-                await h.step(klines(t0 + k * MIN, new.tolist(), open_=close.tolist()))
-                close = new
+        await _price_shocks(h)  # each exit and entry signalled needs its intent committed first
     msg = str(err.value)
     assert f"storage failure on {db}" in msg and "readonly" in msg and "cannot be written" in msg
     assert h.task.done() and isinstance(h.task.exception(), StorageError)

@@ -12,10 +12,9 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
 import pytest
-from engine_helpers import MIN, klines, make_engine
-from test_crash_recovery import PERIOD, STEP, _trend
+from engine_helpers import make_engine
+from test_crash_recovery import _price_shocks, _trend
 
 from tui_trader.models import EngineState, Order, OrderStatus, OrderType, Side, Source
 from tui_trader.storage.db import Database
@@ -95,14 +94,7 @@ async def test_an_engine_whose_book_is_deleted_stops_and_sends_nothing(tmp_path:
     cash, n_fills, sent = e.portfolio.cash, e.counters["fills"], e.broker.submit_calls
     os.remove(db)
     with pytest.raises(StorageError) as err:
-        for shock in ([1.06, 0.94, 1.0, 1.0], [0.94, 1.06, 1.0, 1.0], [1.06, 0.94, 1.0, 1.0]):
-            t0 = h.clock.now_ms()
-            t0 -= t0 % PERIOD
-            close = e.cache.price.copy()
-            for k in range(3 * 4):
-                new = close * (np.array(shock) if k == 0 else STEP)
-                await h.step(klines(t0 + k * MIN, new.tolist(), open_=close.tolist()))
-                close = new
+        await _price_shocks(h)
     assert f"storage failure on {db}" in str(err.value) and "deleted or replaced" in str(err.value)
     assert e.state is EngineState.PAUSED
     assert e.broker.submit_calls == sent and e.counters["fills"] == n_fills and e.portfolio.cash == cash
