@@ -34,6 +34,37 @@ def standin_config(ex: StandinExchange, **binance: Any) -> Config:
     )
 
 
+def live_engine_config(ex: StandinExchange, monkeypatch: Any, key: str, secret: str) -> Config:
+    """An engine's config with the live feed (three symbols, 1h) and broker on the stand-in, the
+    keys in the environment."""
+    monkeypatch.setenv("BINANCE_API_KEY", key)
+    monkeypatch.setenv("BINANCE_API_SECRET", secret)
+    return Config.model_validate({
+        "feed": {"kind": "binance", "interval": "1h", "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT"]},
+        "broker": {"kind": "binance"},
+        "binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": 2.0},
+        "monitoring": {"log_file": "off"},
+    })
+
+
+async def live_book_of_sol_and_eth(ex: StandinExchange, cfg: Config, db: str) -> tuple[Decimal, Decimal]:
+    """A live engine on ``db`` (3000 USDT on the stand-in) buys 60 USDT each of SOL and ETH by hand
+    and stops: the book's SOL quantity and SOLUSDT's step size."""
+    from tui_trader.events import ManualBuy, Start
+    from tui_trader.runtime import build_engine
+
+    ex.balances = {"USDT": Decimal("3000")}
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert (await e.submit(Start())).ok
+        for sym in ("SOLUSDT", "ETHUSDT"):
+            assert (await e.submit(ManualBuy(symbol=sym, quote_amount=Decimal(60)))).ok
+        return e.portfolio.positions["SOLUSDT"].quantity, e.filters["SOLUSDT"].step_size
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
+
+
 @contextlib.asynccontextmanager
 async def running_standin(
     shared_data: Path, api_key: str, t0: int = T0, max_sleep_s: float | None = None

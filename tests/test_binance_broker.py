@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from exchange_standin import StandinExchange, SteerableClock, ms
+from live_support import live_engine_config
 
 from tui_trader.config import Config
 from tui_trader.execution.binance_broker import BinanceBroker
@@ -426,15 +427,8 @@ async def test_a_non_json_error_page_never_puts_the_signed_request_into_the_erro
 
 
 def live_cfg(ex: StandinExchange, monkeypatch) -> Config:
-    """The live feed and broker on the stand-in, keys in the environment."""
-    monkeypatch.setenv("BINANCE_API_KEY", KEY)
-    monkeypatch.setenv("BINANCE_API_SECRET", SECRET)
-    return Config.model_validate({
-        "feed": {"kind": "binance", "interval": "1h", "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT"]},
-        "broker": {"kind": "binance"},
-        "binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": 2.0},
-        "monitoring": {"log_file": "off"},
-    })
+    """The live feed and broker on the stand-in, this file's keys in the environment."""
+    return live_engine_config(ex, monkeypatch, KEY, SECRET)
 
 
 async def test_a_live_engine_loads_the_exchange_filters_and_trades_through_the_broker(

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 from typing import Any
 
 import pytest
 from engine_helpers import until
 from exchange_standin import StandinExchange, SteerableClock
+from live_support import live_book_of_sol_and_eth
 from test_binance_broker import KEY, T0, live_cfg
 
-from tui_trader.events import AcceptAccount, ClosePosition, ManualBuy, Start
+from tui_trader.events import AcceptAccount, ClosePosition
 from tui_trader.models import EngineState, OrderStatus, Side
 from tui_trader.recovery import EXTERNAL_SELL_REASON
 from tui_trader.runtime import build_engine
@@ -30,19 +30,9 @@ async def test_accepting_the_account_waits_for_a_sell_in_flight(ex, tmp_path, mo
     account already shows the ETH sold: taken as it was, the book was cut by that sale as if made
     outside tui-trader, and the close's own answer then failed ("only 0 held"). Accepting waits
     for the sell: ETH is booked as the sale it was, only SOL is cut."""
-    ex.balances = {"USDT": Decimal("3000")}
     cfg = live_cfg(ex, monkeypatch)
     db = str(tmp_path / "live.db")
-    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
-    await asyncio.wait_for(e.start_up(), 20)
-    try:
-        assert (await e.submit(Start())).ok
-        for sym in ("SOLUSDT", "ETHUSDT"):
-            assert (await e.submit(ManualBuy(symbol=sym, quote_amount=Decimal(60)))).ok
-        book_sol = e.portfolio.positions["SOLUSDT"].quantity
-        step = e.filters["SOLUSDT"].step_size
-    finally:
-        await asyncio.wait_for(e.stop(), 20)
+    book_sol, step = await live_book_of_sol_and_eth(ex, cfg, db)
     left = (book_sol / 2).quantize(step)
     ex.balances["SOL"] = left  # half of it sold by hand on the exchange
 

@@ -23,6 +23,7 @@ from engine_helpers import (
 )
 from exchange_standin import StandinExchange, SteerableClock
 from live_support import T0 as LIVE_T0
+from live_support import live_engine_config
 
 from tui_trader.clock import ManualClock
 from tui_trader.config import Config
@@ -48,16 +49,7 @@ async def ex(shared_data):
 
 
 def _live_cfg(ex: StandinExchange, monkeypatch) -> Config:
-    monkeypatch.setenv("BINANCE_API_KEY", KEY)
-    monkeypatch.setenv("BINANCE_API_SECRET", SECRET)
-    return Config.model_validate(
-        {
-            "feed": {"kind": "binance", "interval": "1h", "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT"]},
-            "broker": {"kind": "binance"},
-            "binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": 2.0},
-            "monitoring": {"log_file": "off"},
-        }
-    )
+    return live_engine_config(ex, monkeypatch, KEY, SECRET)
 
 
 async def test_the_dust_written_off_after_a_live_sell_has_an_audit_row(

@@ -20,11 +20,12 @@ from engine_helpers import (
     until,
 )
 from exchange_standin import StandinExchange, SteerableClock
+from live_support import live_book_of_sol_and_eth
 from test_binance_broker import KEY, live_cfg
 from test_binance_broker import T0 as LIVE_T0
 
 from tui_trader.clock import ManualClock
-from tui_trader.events import AbandonOrder, AcceptAccount, ClosePosition, ManualBuy, ManualSell, Start
+from tui_trader.events import AbandonOrder, AcceptAccount, ClosePosition, ManualBuy, ManualSell
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
 from tui_trader.execution.paper import PaperBroker
 from tui_trader.market.binance_payloads import synthetic_filters
@@ -109,19 +110,9 @@ async def test_an_accept_waiting_behind_a_close_when_the_quit_begins_is_refused(
 ) -> None:
     ex = await StandinExchange(SteerableClock(LIVE_T0), shared_data, api_key=KEY).start()
     try:
-        ex.balances = {"USDT": Decimal("3000")}
         cfg = live_cfg(ex, monkeypatch)
         db = str(tmp_path / "live.db")
-        e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
-        await asyncio.wait_for(e.start_up(), 20)
-        try:
-            assert (await e.submit(Start())).ok
-            for sym in ("SOLUSDT", "ETHUSDT"):
-                assert (await e.submit(ManualBuy(symbol=sym, quote_amount=Decimal(60)))).ok
-            book_sol = e.portfolio.positions["SOLUSDT"].quantity
-            step = e.filters["SOLUSDT"].step_size
-        finally:
-            await asyncio.wait_for(e.stop(), 20)
+        book_sol, step = await live_book_of_sol_and_eth(ex, cfg, db)
         ex.balances["SOL"] = (book_sol / 2).quantize(step)  # half of it sold by hand on the exchange
 
         e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)

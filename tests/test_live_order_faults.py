@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from exchange_standin import StandinExchange, SteerableClock
-from live_support import T0, Journal, intent, posts, standin_config
+from live_support import T0, Journal, intent, live_engine_config, posts, standin_config
 
 from tui_trader.config import Config
 from tui_trader.execution.binance_broker import BinanceBroker
@@ -135,16 +135,7 @@ async def test_a_restart_inside_the_in_flight_window_does_not_call_an_order_unse
 
 
 def live_cfg(ex: StandinExchange, monkeypatch) -> Config:
-    monkeypatch.setenv("BINANCE_API_KEY", KEY)
-    monkeypatch.setenv("BINANCE_API_SECRET", SECRET)
-    return Config.model_validate(
-        {
-            "feed": {"kind": "binance", "interval": "1h", "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT"]},
-            "broker": {"kind": "binance"},
-            "binance": {"rest_url": ex.rest_url, "stream_url": ex.stream_url, "request_timeout_s": 2.0},
-            "monitoring": {"log_file": "off"},
-        }
-    )
+    return live_engine_config(ex, monkeypatch, KEY, SECRET)
 
 
 async def test_an_open_order_the_book_does_not_know_keeps_live_trading_off_until_it_is_gone(
