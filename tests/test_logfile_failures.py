@@ -161,26 +161,33 @@ def test_a_record_that_cannot_be_formatted_is_written_as_such_not_taken_for_a_fa
     assert lines[-1].endswith("good 2")
 
 
+def attach_without_hanging(cfg: Config, fifo: Path, join_s: float) -> object:
+    """``attach_log_file(cfg)`` in a thread; if it has not returned within ``join_s`` (blocked
+    opening ``fifo``), the open is let go and the test fails. Its result otherwise."""
+    import threading
+
+    got: list[object] = []
+    t = threading.Thread(target=lambda: got.append(attach_log_file(cfg)), daemon=True)
+    t.start()
+    t.join(join_s)
+    if t.is_alive():  # let the blocked open go, so nothing is left waiting
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+        t.join(10)
+        detach_log_file()
+        pytest.fail(f"attaching the FIFO {fifo} did not return")
+    return got[0]
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 def test_a_fifo_no_process_reads_is_said_not_waited_for(monkeypatch, tmp_path, capsys) -> None:
     # opening a FIFO to write waits for a reader: with the log shipper not running the run hung
     # before it started, without a word
-    import threading
 
     monkeypatch.delenv("TUI_TRADER_LOG_FILE", raising=False)
     fifo = tmp_path / "ship.fifo"
     os.mkfifo(fifo)
     cfg = Config.model_validate({"monitoring": {"log_file": str(fifo)}})
-    got: list[object] = []
-    t = threading.Thread(target=lambda: got.append(attach_log_file(cfg)), daemon=True)
-    t.start()
-    t.join(10)
-    if t.is_alive():  # let the blocked open go, so nothing is left waiting
-        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
-        t.join(10)
-        detach_log_file()
-        pytest.fail("attaching a FIFO nobody reads did not return")
-    assert got == [None]
+    assert attach_without_hanging(cfg, fifo, 10) is None
     assert capsys.readouterr().err == f"warning: no log file ({fifo}: a FIFO that no process reads)\n"
     # with a reader, it is a log file like any other
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)

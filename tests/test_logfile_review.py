@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_logfile_failures import attach_without_hanging
 
 import tui_trader.monitor.logfile as logfile
 from tui_trader.config import Config
@@ -162,27 +163,12 @@ def test_a_fifo_whose_reader_left_after_the_probe_is_said_not_waited_for(
 ) -> None:
     # the probe found a reader, gone by the log's own open (a shipper restarting): that open,
     # blocking, waited for a reader, the run hung before it started
-    import threading
 
     monkeypatch.delenv("TUI_TRADER_LOG_FILE", raising=False)
     monkeypatch.setattr(logfile, "_no_fifo_without_reader", lambda _path: None)  # "a reader is there"
     fifo = tmp_path / "ship.fifo"
     os.mkfifo(fifo)
-    got: list[object] = []
-    t = threading.Thread(
-        target=lambda: got.append(
-            attach_log_file(Config.model_validate({"monitoring": {"log_file": str(fifo)}}))
-        ),
-        daemon=True,
-    )
-    t.start()
-    t.join(30)
-    if t.is_alive():  # let the blocked open go, so nothing is left waiting
-        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
-        t.join(10)
-        detach_log_file()
-        pytest.fail("the log's open of a FIFO nobody reads did not return")
-    assert got == [None]
+    assert attach_without_hanging(Config.model_validate({"monitoring": {"log_file": str(fifo)}}), fifo, 30) is None
     assert capsys.readouterr().err == f"warning: no log file ({fifo}: a FIFO that no process reads)\n"
 
 
