@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from exchange_standin import StandinExchange, SteerableClock, ms
 
 from tui_trader.config import Config
@@ -87,6 +88,24 @@ async def started_broker(ex: StandinExchange, key: str, secret: str) -> AsyncIte
         yield b
     finally:
         await asyncio.wait_for(b.stop(), 5)
+
+
+def standin_and_broker_fixtures(api_key: str, secret: str) -> tuple[Any, Any]:
+    """The ``ex`` and ``broker`` fixtures of a test module: the stand-in exchange accepting
+    ``api_key`` (its sleeps capped at 0.05 s of real time) and a live broker started on it. A module
+    takes them with ``ex, broker = standin_and_broker_fixtures(KEY, SECRET)``."""
+
+    @pytest.fixture
+    async def ex(shared_data: Path) -> AsyncIterator[StandinExchange]:
+        async with running_standin(shared_data, api_key, max_sleep_s=0.05) as stand:
+            yield stand
+
+    @pytest.fixture
+    async def broker(ex: StandinExchange) -> AsyncIterator[BinanceBroker]:
+        async with started_broker(ex, api_key, secret) as b:
+            yield b
+
+    return ex, broker
 
 
 class Journal:

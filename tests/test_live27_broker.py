@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from live_support import T0, Journal, intent, posts, running_standin, standin_config, started_broker
+from live_support import T0, Journal, intent, posts, standin_and_broker_fixtures, standin_config
 
 from tui_trader.execution.binance_broker import BinanceBroker
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
@@ -22,16 +22,7 @@ SECRET = "s3cr3t-PRIVATE-live27"
 make_cfg = standin_config
 
 
-@pytest.fixture
-async def ex(shared_data):
-    async with running_standin(shared_data, KEY, max_sleep_s=0.05) as stand:
-        yield stand
-
-
-@pytest.fixture
-async def broker(ex):
-    async with started_broker(ex, KEY, SECRET) as b:
-        yield b
+ex, broker = standin_and_broker_fixtures(KEY, SECRET)
 
 
 def _error(code: int, msg: str) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from exchange_standin import StandinExchange
-from live_support import T0, Journal, running_standin, standin_config, started_broker
+from live_support import T0, Journal, standin_and_broker_fixtures, standin_config
 
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
 from tui_trader.execution.order_manager import OrderManager
@@ -20,16 +20,7 @@ SECRET = "s3cr3t-PRIVATE-review27"
 make_cfg = standin_config
 
 
-@pytest.fixture
-async def ex(shared_data):
-    async with running_standin(shared_data, KEY, max_sleep_s=0.05) as stand:
-        yield stand
-
-
-@pytest.fixture
-async def broker(ex):
-    async with started_broker(ex, KEY, SECRET) as b:
-        yield b
+ex, broker = standin_and_broker_fixtures(KEY, SECRET)
 
 
 def _split_into_trades(ex: StandinExchange, cid: str, n: int, first_id: int) -> list[dict[str, Any]]:

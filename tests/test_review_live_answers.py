@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from exchange_standin import StandinExchange
-from live_support import T0, Journal, running_standin, standin_config, started_broker
+from live_support import T0, Journal, standin_and_broker_fixtures, standin_config
 
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
 from tui_trader.execution.order_manager import OrderManager
@@ -24,16 +24,7 @@ KEY = "k3y-PUBLIC-reviewlive"
 SECRET = "s3cr3t-PRIVATE-reviewlive"
 
 
-@pytest.fixture
-async def ex(shared_data):
-    async with running_standin(shared_data, KEY, max_sleep_s=0.05) as stand:
-        yield stand
-
-
-@pytest.fixture
-async def broker(ex):
-    async with started_broker(ex, KEY, SECRET) as b:
-        yield b
+ex, broker = standin_and_broker_fixtures(KEY, SECRET)
 
 
 @pytest.mark.parametrize(
