@@ -9,7 +9,9 @@ States (``breaker.state``):
   through. Its success closes the breaker; its failure opens it again for
   another cool-off.
 
-Time comes from the injected :class:`~tui_trader.clock.Clock`, never wall time.
+Time comes from the injected :class:`~tui_trader.clock.Clock`, never wall time. A clock that
+steps back while the breaker is open (a wall clock corrected by NTP) restarts the cool-off
+from the new time, so it lasts at most one cool-off past the step rather than the step too.
 """
 
 from __future__ import annotations
@@ -41,14 +43,22 @@ class CircuitBreaker:
     @property
     def opened_ms(self) -> int | None:
         """Clock time (ms) the breaker last opened, or None while closed."""
+        self._now()
         return self._opened_ms
+
+    def _now(self) -> int:
+        """The clock's time; an opening later than it (the clock stepped back) is moved to it."""
+        now = self._clock.now_ms()
+        if self._opened_ms is not None and now < self._opened_ms:
+            self._opened_ms = now
+        return now
 
     @property
     def state(self) -> str:
         """``"closed"``, ``"open"`` or ``"half_open"`` at the clock's current time."""
         if self._opened_ms is None:
             return CLOSED
-        if self._clock.now_ms() - self._opened_ms >= self.cooloff_ms:
+        if self._now() - self._opened_ms >= self.cooloff_ms:
             return HALF_OPEN
         return OPEN
 
