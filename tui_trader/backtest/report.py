@@ -380,7 +380,9 @@ def drawdown_chart(
     if "buy_and_hold" in result.baseline_curves:
         hts, heq = result.baseline_curves["buy_and_hold"]
         hdd = drawdown_series(np.asarray(heq, dtype=np.float64)) * 100
-        series.append(("buy & hold", *_bucket(np.asarray(hts), -hdd, MAX_CHART_POINTS), "orange"))
+        # each bucket's worst, as the strategy's: its last sample lost a fall inside the bucket
+        hts_b, hdd_b = _bucket(np.asarray(hts), hdd, MAX_CHART_POINTS, how="max")
+        series.append(("buy & hold", hts_b, -hdd_b, "orange"))
         t0 = min(t0, int(np.asarray(hts)[0]))
     return _plot(series, "Drawdown", "%", t0, color, width, height)
 
