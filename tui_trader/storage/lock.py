@@ -15,6 +15,14 @@ raises :class:`LockLostError` when another engine holds that one. :meth:`EngineL
 sure the file it locked is still the one at the lock's path (a deletion between the open and the
 lock), so that the lock is always on the file a second engine would open.
 
+A book with several names - hard links (``ln book.db other.db``), which ``realpath`` cannot tell
+apart - had a lock file for each name, and two engines traded it, each with its own WAL (SQLite
+names the WAL and its index by path: the book itself could be damaged). Such a book is locked on
+its identity too, the (device, inode) every name shares: ``<dev>-<ino>.lock`` in a folder of the
+user's own (``$XDG_RUNTIME_DIR/tui-trader``, else ``tui-trader-<uid>`` in the temporary folder),
+removed at the release. A link made while an engine runs is locked at its next :meth:`check`.
+(Engines of two different users on one book by two names are not told apart.)
+
 Where ``fcntl`` does not exist (Windows) there is no lock; the engine logs that once.
 """
 
@@ -23,6 +31,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
+import tempfile
 from pathlib import Path
 
 from tui_trader.storage.schema import StorageError, file_in_the_way
@@ -61,6 +71,10 @@ class EngineLock:
         self.path = real.with_name(real.name + ".lock")
         self._fd: int | None = None
         self._ident: tuple[int, int] | None = None  # (device, inode) of the lock file held
+        self._book_fd: int | None = None  # the lock on the book's identity (a book with several names)
+        self._book_lock: Path | None = None
+        self._names_noted = False  # the warnings of a book with several names: said once
+        self._identity_off = False  # no folder or file system for the identity lock: not tried again
 
     @classmethod
     def for_database(cls, db_path: str) -> EngineLock | None:
@@ -88,6 +102,13 @@ class EngineLock:
             os.close(fd)  # deleted or replaced between the open and the lock: lock the file there now
         else:
             raise StorageError(f"cannot lock {self.path}: the file keeps being deleted or replaced")
+        try:
+            self._lock_identity()
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)  # as a release leaves it: the pid of no holder
+            os.close(fd)
+            raise
         self._fd, self._ident = fd, ident
 
     def check(self) -> None:
@@ -98,6 +119,14 @@ class EngineLock:
         (this one must stop trading); the lock this one held is kept until :meth:`release`."""
         if self._fd is None or self._ident is None:
             return
+        if self._book_fd is None:  # a hard link made since (or the book made since the start-up)
+            try:
+                self._lock_identity()
+            except DatabaseInUseError as exc:
+                raise LockLostError(
+                    f"{self.db_path} is in use by another tui-trader{_who(exc.holder)} too: it started on the same "
+                    f"file under another name (a hard link) while this one ran; stop one of them", exc.holder
+                ) from None
         if _identity(self.path, self._ident) == self._ident:
             return
         log.warning("the lock file %s of %s was deleted or replaced while this engine ran: locking it again",
@@ -107,15 +136,71 @@ class EngineLock:
             self.acquire()
         except DatabaseInUseError as exc:
             self._fd, self._ident = old
-            who = f" (pid {exc.holder})" if exc.holder else ""
             raise LockLostError(
-                f"{self.db_path} is in use by another tui-trader{who} too: it started after the lock file "
+                f"{self.db_path} is in use by another tui-trader{_who(exc.holder)} too: it started after the lock file "
                 f"{self.path} was deleted or replaced while this one ran; stop one of them", exc.holder
             ) from None
         except BaseException:
             self._fd, self._ident = old
             raise
         os.close(old[0])
+
+    def _lock_identity(self) -> None:
+        """A book with more than one name (hard links): lock its identity too, or raise
+        :class:`DatabaseInUseError` naming the engine holding it and the name it opened. A book of
+        one name (symbolic links resolve to it) or none yet needs nothing beyond :attr:`path`."""
+        if self._book_fd is not None or self._identity_off:
+            return
+        try:
+            st = os.stat(self.db_path)
+        except OSError:
+            return  # no book yet: Database.open makes it, and no other name can exist before it
+        if st.st_nlink < 2 or not stat.S_ISREG(st.st_mode):
+            return
+        noted, self._names_noted = self._names_noted, True
+        if not noted:
+            log.warning("%s has %d names (hard links): SQLite keeps its WAL by name, so always open the book by "
+                        "the same one", self.db_path, st.st_nlink)
+        folder = _identity_dir()
+        if folder is None:
+            self._identity_off = True
+            log.warning("no private folder for the lock of %s's identity: another name (a hard link) of it is "
+                        "not locked", self.db_path)
+            return
+        path = folder / f"{st.st_dev:x}-{st.st_ino:x}.lock"
+        for _ in range(_ATTEMPTS):
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                self._identity_off = True
+                log.warning("cannot lock the identity of %s (%s): another name (a hard link) of it is not locked",
+                            self.db_path, exc.strerror or exc)
+                return
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                text = _read_text(fd)
+                os.close(fd)
+                pid, _, name = text.partition("\n")
+                holder = int(pid) if pid.isdigit() else None
+                as_ = f" that opened it as {name.strip()}" if name.strip() else ""
+                raise DatabaseInUseError(
+                    f"{self.db_path} is in use by another tui-trader{_who(holder)}{as_}: the same file under "
+                    "another name (a hard link); stop it, or use another --db", holder
+                ) from None
+            except OSError:  # a folder without locks: the lock at self.path still holds for this name
+                os.close(fd)
+                self._identity_off = True
+                return
+            held = os.fstat(fd)
+            if _identity(path, (held.st_dev, held.st_ino)) == (held.st_dev, held.st_ino):
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
+                    os.write(fd, f"{os.getpid()}\n{os.path.abspath(self.db_path)}\n".encode())
+                self._book_fd, self._book_lock = fd, path
+                return
+            os.close(fd)  # removed by its holder's release meanwhile: lock the file there now
+        log.warning("cannot lock the identity of %s: its lock file keeps being replaced", self.db_path)
 
     def _lock_file(self) -> tuple[int, tuple[int, int]]:
         """Open and lock the lock file; its descriptor and (device, inode)."""
@@ -130,9 +215,8 @@ class EngineLock:
         except BlockingIOError:
             holder = _read_pid(fd)
             os.close(fd)
-            who = f" (pid {holder})" if holder else ""
             raise DatabaseInUseError(
-                f"{self.db_path} is in use by another tui-trader{who}: stop it, or use another --db", holder
+                f"{self.db_path} is in use by another tui-trader{_who(holder)}: stop it, or use another --db", holder
             ) from None
         except OSError as exc:  # ENOLCK, EOPNOTSUPP: a file system that takes no locks
             os.close(fd)
@@ -153,6 +237,13 @@ class EngineLock:
         return fd, (st.st_dev, st.st_ino)
 
     def release(self) -> None:
+        book_fd, book_lock, self._book_fd, self._book_lock = self._book_fd, self._book_lock, None, None
+        if book_fd is not None and book_lock is not None:
+            held = os.fstat(book_fd)
+            if _identity(book_lock, (-1, -1)) == (held.st_dev, held.st_ino):
+                with contextlib.suppress(OSError):  # removed while locked: one locking it next finds it gone
+                    os.unlink(book_lock)
+            os.close(book_fd)
         fd, self._fd, self._ident = self._fd, None, None
         if fd is None:
             return
@@ -178,8 +269,35 @@ def _identity(path: Path, unknown: tuple[int, int]) -> tuple[int, int] | None:
 
 
 def _read_pid(fd: int) -> int | None:
+    text = _read_text(fd, 32).strip()
+    return int(text) if text.isdigit() else None
+
+
+def _read_text(fd: int, size: int = 4096) -> str:
     try:
-        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        return os.pread(fd, size, 0).decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _who(holder: int | None) -> str:
+    return f" (pid {holder})" if holder else ""
+
+
+def _identity_dir() -> Path | None:
+    """The user's own folder for identity locks (made 0700 if missing): ``$XDG_RUNTIME_DIR/tui-trader``,
+    else ``tui-trader-<uid>`` in the temporary folder; None when it is not a folder of this user's
+    (another user's, a symbolic link) or cannot be made."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if runtime and os.path.isdir(runtime):
+        folder = Path(runtime) / "tui-trader"
+    else:
+        folder = Path(tempfile.gettempdir()) / f"tui-trader-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(folder)
     except OSError:
         return None
-    return int(text) if text.isdigit() else None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        return None
+    return folder
