@@ -176,7 +176,10 @@ def _range_values(path: str, spec: str) -> list[float]:
         raise ValueError(f"{path}: range step must be > 0, got {parts[2]!r}")
     if stop < start:
         raise ValueError(f"{path}: range stop {parts[1]!r} is below its start {parts[0]!r}")
-    n = int(math.floor((stop - start) / step + RANGE_TOLERANCE)) + 1
+    steps = (stop - start) / step + RANGE_TOLERANCE
+    if not math.isfinite(steps):  # 0:1:1e-320: int() of it raised OverflowError, a traceback
+        raise ValueError(f"{path}: range {spec!r} has more than {MAX_VALUES_PER_PARAM} values")
+    n = int(math.floor(steps)) + 1
     if n > MAX_VALUES_PER_PARAM:
         raise ValueError(f"{path}: range {spec!r} has {n} values (at most {MAX_VALUES_PER_PARAM})")
     return [round(start + k * step, 12) for k in range(n)]
