@@ -476,13 +476,23 @@ def fill_totals(fills: Iterable[Fill]) -> tuple[float, float]:
     return float(notional), float(fees)
 
 
+def _trade_totals(trades: Sequence[Trade]) -> tuple[float, float]:
+    """(traded notional, fees) of the trades, quote, when there are no fills: every entry and
+    every closed trade's exit (an open trade's exit at its mark is no trade), and every fee."""
+    notional = sum((t.qty * t.entry_price for t in trades), Decimal(0)) + sum(
+        (t.qty * t.exit_price for t in trades if t.closed), Decimal(0)
+    )
+    return float(notional), float(sum((t.fees for t in trades), Decimal(0)))
+
+
 def per_symbol_breakdown(
     trades: Sequence[Trade], fills: Iterable[Fill] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Figures per symbol (keys ``PER_SYMBOL_KEYS``), symbols sorted by name.
 
     ``fees`` and ``traded_notional`` come from the fills when given (every fill, open
-    positions included), else from the trades.
+    positions included), else from the trades as :func:`compute_metrics` counts them (an open
+    trade's entry, not its exit at the mark), so the rows add up to the run's totals.
     """
     syms: dict[str, list[Trade]] = {}
     for t in trades:
@@ -501,8 +511,7 @@ def per_symbol_breakdown(
         if fills is not None:
             notional, fees = fill_totals(fill_by.get(sym, []))
         else:
-            notional = float(sum((t.qty * (t.entry_price + t.exit_price) for t in closed), Decimal(0)))
-            fees = float(sum((t.fees for t in lst), Decimal(0)))
+            notional, fees = _trade_totals(lst)
         out[sym] = {
             "n_trades": st["n_trades"],
             "wins": st["wins"],
@@ -577,12 +586,7 @@ def compute_metrics(
     if fills is not None:
         notional, fees = fill_totals(fills)
     else:
-        closed = [t for t in trades if t.closed]
-        notional = float(
-            sum((t.qty * t.entry_price for t in trades), Decimal(0))
-            + sum((t.qty * t.exit_price for t in closed), Decimal(0))
-        )
-        fees = float(sum((t.fees for t in trades), Decimal(0)))
+        notional, fees = _trade_totals(trades)
     if traded_notional is not None:
         notional = float(traded_notional)
     if fees_paid is not None:
