@@ -23,6 +23,7 @@ import csv
 import functools
 import json
 import math
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, localcontext
@@ -32,6 +33,11 @@ from typing import Any
 from tui_trader.clock import iso_utc as _iso_utc
 from tui_trader.outdir import out_dir_problem, write_all_or_none
 from tui_trader.storage.schema import StorageError, failure_hint, file_in_the_way, unreadable_book
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 FILES = ("fills.csv", "orders.csv", "positions.csv", "equity.csv", "audit.csv")
 
@@ -88,16 +94,55 @@ def _write(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) ->
     return n
 
 
-async def load_book(db_path: str, out_dir: Path | None = None) -> dict[str, Any]:
+class OutLock:
+    """An export's hold on its --out folder, from before its read to after its last rename: two
+    exports into one folder at once (two terminals, a cron job and a hand run) renamed their files
+    in turn, and the folder held a mix of two books or moments. An exclusive ``flock`` on the
+    folder itself (nothing is left in it); the operating system drops it with the process. A
+    folder that takes no locks (some network shares) is written without one, as before."""
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+
+    def take(self, out: Path) -> None:
+        """Lock ``out``; ``ValueError`` when another export holds it."""
+        if self._fd is not None or fcntl is None:
+            return
+        try:
+            fd = os.open(out, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            return  # the writes name what is wrong with the folder
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ValueError(
+                f"--out: another tui-trader export is writing into {out} now: run this one again once it is done "
+                "(no file of this export written)"
+            ) from None
+        except OSError:  # a file system without locks
+            os.close(fd)
+            return
+        self._fd = fd
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+async def load_book(db_path: str, out_dir: Path | None = None, out_lock: OutLock | None = None) -> dict[str, Any]:
     """Every record the CSV files are made of, read from the database at ``db_path``, opened
     read-only (nothing in the file changes, not even its journal mode). With ``out_dir``, that
     folder is made ready (:func:`prepare_out`) once the database proved to be a tui-trader one
-    and before anything is read."""
+    and before anything is read, and ``out_lock`` takes it then."""
     from tui_trader.storage.db import Database
 
     async with await Database.open(db_path, start_writer=False, read_only=True) as db:
         if out_dir is not None:
             prepare_out(out_dir)
+            if out_lock is not None:
+                out_lock.take(out_dir)
         try:
             async with db.read_snapshot():  # a running engine's commits meanwhile: in none of the files
                 eq_ts, eq = await db.load_equity()
@@ -133,8 +178,16 @@ def export_book(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:
     if out.exists() and not out.is_dir():
         raise ValueError(f"output path exists and is not a folder: {out}")
     made = not out.exists()
+    out_lock = OutLock()  # another export into the folder meanwhile is refused: one export's files, not a mix
     try:
-        book = asyncio.run(load_book(str(db_path), out))
+        return _export(db_path, out, made, out_lock)
+    finally:
+        out_lock.release()
+
+
+def _export(db_path: Path, out: Path, made: bool, out_lock: OutLock) -> dict[str, int]:
+    try:
+        book = asyncio.run(load_book(str(db_path), out, out_lock))
     except StorageError:  # a book that cannot be read to the end: no empty --out folder left behind
         if made and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
