@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tui_trader.backtest import BacktestResult
-from tui_trader.backtest import report
+from tui_trader.backtest import BacktestResult, report
 from tui_trader.backtest.metrics import drawdown_series
 
 H = 3_600_000

@@ -28,7 +28,10 @@ EQ = np.array([1000.0, 1009.79, 1029.69])
 
 
 def _sums(rows: dict) -> dict:
-    return {k: sum(r[k] for r in rows.values()) for k in ("n_trades", "open_trades", "pnl", "fees", "traded_notional")}
+    return {
+        k: sum(r[k] for r in rows.values())
+        for k in ("n_trades", "open_trades", "pnl", "fees", "traded_notional")
+    }
 
 
 def _totals(m: dict) -> dict:

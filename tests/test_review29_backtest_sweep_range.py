@@ -20,7 +20,9 @@ def test_a_range_of_more_values_than_a_float_counts_is_refused_by_name(spec: str
 
 
 def test_the_sweep_command_exits_2_on_such_a_range(tmp_path, capsys):
-    code = main(["backtest", "sweep", "--data", str(tmp_path), "--interval", "1h", "--param", f"{Z}=0:1:1e-320"])
+    code = main(
+        ["backtest", "sweep", "--data", str(tmp_path), "--interval", "1h", "--param", f"{Z}=0:1:1e-320"]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "has more than 1000 values" in err and "Traceback" not in err
