@@ -452,6 +452,8 @@ class SimFeed:
         self._last_open: np.ndarray = np.empty(0, dtype=np.int64)
         self._guard: PriceGuard | None = None  # the price_jump references, made by start()
         self._last_event_ms = -1
+        self._relevels = 0  # the guard's new levels as of the last event delivered
+        self._made_relevels = 0  # ... and as of the last event made
         self._live_klines = 0
         self._tap: Callable[[KlineBatch], None] | None = None
         self._lookahead = 0
@@ -601,7 +603,8 @@ class SimFeed:
             "rejected": self.counter.total,
             "rejected_by_reason": dict(self.counter.by_reason),
             "reconnects": 0,
-            "relevels": self._guard.relevels if self._guard is not None else 0,
+            # less those of events made ahead and not delivered yet (see _make_interval)
+            "relevels": (self._guard.relevels - (self._made_relevels - self._relevels)) if self._guard is not None else 0,
             "events_per_s": self._rate.read(self.received),
         }
 
@@ -614,31 +617,67 @@ class SimFeed:
         n = len(self._symbols)
         pacer = Pacer(self.speed, self._stopped)
         ahead = min(self._lookahead, max(1, PRICE_ROWS_AHEAD // max(1, n * self.ticks_per_kline)))
-        made: deque[tuple[list[PriceBatch], KlineBatch]] = deque()  # stepped, not yet yielded
+        made: deque[list[_Planned]] = deque()  # stepped, not yet yielded
         while self._running and (self.max_klines is None or self._live_klines < self.max_klines):
             while len(made) <= ahead and (
                 self.max_klines is None or self._live_klines + len(made) < self.max_klines
             ):
-                pbs, kb = m.step()
-                kb = validate_kline_batch(kb, n, self._last_open, self.counter, guard=self._guard)
-                if self._tap is not None:
-                    self._tap(kb)
-                made.append((pbs, kb))
-            pbs, kb = made.popleft()
+                made.append(self._make_interval(m, n))
+            plan = made.popleft()
             self._live_klines += 1
-            plan: list[tuple[int, KlineBatch | PriceBatch]] = [(int(pb.event_time[0]), pb) for pb in pbs]
-            plan.append((int(kb.close_time[0]) + 1, kb))
-            for ts, ev in plan:
+            for ts, ev, rejects, relevels in plan:
                 await pacer.wait_until(ts)
                 if not self._running:
                     return
-                if isinstance(ev, PriceBatch):
-                    ev = validate_price_batch(ev, n, self.counter, guard=self._guard)
+                for reason, count, detail in rejects:  # counted as delivered (see _make_interval)
+                    self.counter.reject(reason, count, detail)
+                self._relevels = relevels
                 advance_clock(self.clock, ts)
                 self._last_event_ms = ts
                 self.received += len(ev)
                 yield ev
         self._running = False
+
+    def _make_interval(self, m: SimMarket, n: int) -> list[_Planned]:
+        """The next interval's events (time, validated batch, its rejects, the guard's new levels
+        by then), its price updates then its closed klines. They are validated here, in that order,
+        however far ahead of the events the market runs: the closed klines were judged when made
+        (up to 64 intervals ahead for a kline tap) and the prices when yielded, so the price guard
+        saw the streams in another order, and kept other rows, with a tap than without one. Their
+        rejects are counted as each event is delivered, never for one not delivered yet."""
+        g = self._guard
+        pbs, kb = m.step()
+        close_ms = m.next_open_ms  # the candles' close_time + 1 (a batch rejected whole has no row)
+        plan: list[_Planned] = []
+        for pb in pbs:
+            held = _HeldRejects()
+            plan.append((int(pb.event_time[0]), validate_price_batch(pb, n, held, guard=g), held.calls,
+                         g.relevels if g is not None else 0))
+        held = _HeldRejects()
+        kb = validate_kline_batch(kb, n, self._last_open, held, guard=g)
+        if self._tap is not None:
+            self._tap(kb)
+        plan.append((close_ms, kb, held.calls, g.relevels if g is not None else 0))
+        self._made_relevels = plan[-1][3]
+        return plan
+
+
+class _HeldRejects(RejectCounter):
+    """A :class:`RejectCounter` that only keeps its ``reject`` calls, for the feed's counter to
+    count (and log) when the rows' event is delivered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, int, str]] = []
+
+    def reject(self, reason: str, n: int = 1, detail: str = "") -> None:
+        if int(n) > 0:
+            self.calls.append((reason, int(n), detail))
+
+
+#: One planned event of the simulated market: (event time, batch, its held rejects, the guard's
+#: new levels once it was judged).
+_Planned = tuple[int, KlineBatch | PriceBatch, list[tuple[str, int, str]], int]
 
 
 def advance_clock(clock: Clock, ts_ms: int) -> None:
