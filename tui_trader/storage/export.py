@@ -32,6 +32,7 @@ from typing import Any
 
 from tui_trader.clock import iso_utc as _iso_utc
 from tui_trader.outdir import out_dir_problem, write_all_or_none
+from tui_trader.storage.lock import DatabaseInUseError, engine_by_another_name
 from tui_trader.storage.schema import StorageError, failure_hint, file_in_the_way, unreadable_book
 
 try:
@@ -177,6 +178,14 @@ def export_book(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:
         raise FileNotFoundError(f"no database at {db_path}{f': {why}' if why else ''}")
     if out.exists() and not out.is_dir():
         raise ValueError(f"output path exists and is not a folder: {out}")
+    if (engine := engine_by_another_name(db_path)) is not None:
+        pid, name = engine
+        raise DatabaseInUseError(
+            f"{db_path} is in use by a tui-trader{f' (pid {pid})' if pid else ''} that opened it as {name}, the "
+            f"same file under another name (a hard link): SQLite keeps its last commits by that name, so this one "
+            f"would export a stale book; export --db {name} instead",
+            pid,
+        )
     made = not out.exists()
     out_lock = OutLock()  # another export into the folder meanwhile is refused: one export's files, not a mix
     try:

@@ -42,7 +42,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["DatabaseInUseError", "EngineLock", "LockLostError"]
+__all__ = ["DatabaseInUseError", "EngineLock", "LockLostError", "engine_by_another_name"]
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +250,42 @@ class EngineLock:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
         os.close(fd)  # closing drops the flock
+
+
+def engine_by_another_name(db_path: str | os.PathLike[str]) -> tuple[int | None, str] | None:
+    """(pid, name) of an engine running on the book at ``db_path`` by another of its names (a hard
+    link), or None. A reader by this name would miss the commits still in that engine's WAL (SQLite
+    keeps it by name), and leave ``-wal``/``-shm`` files of its own beside this name."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return None
+    try:
+        st = os.stat(db_path)
+    except OSError:
+        return None
+    if st.st_nlink < 2 or not stat.S_ISREG(st.st_mode):
+        return None
+    folder = _identity_dir()
+    if folder is None:
+        return None
+    try:
+        fd = os.open(folder / f"{st.st_dev:x}-{st.st_ino:x}.lock", os.O_RDONLY)
+    except OSError:
+        return None  # no engine has locked it
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid, _, name = _read_text(fd).partition("\n")
+        except OSError:
+            return None
+        else:
+            return None  # nobody holds it
+    finally:
+        os.close(fd)
+    name = name.strip()
+    if not name or os.path.realpath(name) == os.path.realpath(db_path):
+        return None
+    return (int(pid) if pid.isdigit() else None), name
 
 
 #: Tries of :meth:`EngineLock.acquire` to lock the file that stays at the lock's path.
