@@ -32,7 +32,8 @@ optional ``in_flight_ms`` (Binance rejects a request older than its
 ``recvWindow``), counted from the end of the call that got no answer (the request may have
 been signed at any time during it). Within it, "not found" is no leave to send again: the manager
 backs off and looks again until the window has passed (those lookups are not
-counted as retries), and only then sends the order again.
+counted as retries), and only then sends the order again. A clock stepped back (NTP) since
+a send makes none of these windows longer than one window from the step.
 
 :meth:`OrderManager.halt` (an emergency stop) ends every order in flight that
 has not reached the exchange: before each send, an order started before the
@@ -185,6 +186,7 @@ class OrderManager:
         # counted by the window they were sent with (``earlier_in_flight_ms``, if the broker knows it).
         earlier_ms = max(self.in_flight_ms, int(getattr(broker, "earlier_in_flight_ms", 0) or 0))
         self._earlier_sends_land_by_ms = clock.now_ms() + earlier_ms
+        self._earlier_in_flight_ms = earlier_ms  # (never wait longer than this: a clock stepped back)
         self._epoch = 0  # bumped by halt(): orders started before it are not sent any more
         self._halt_reason = ""
         self._halt_waiters: set[asyncio.Future[None]] = set()  # a reconciliation's waits, ended by halt()
@@ -508,6 +510,8 @@ class OrderManager:
         try:
             res = await self._query_retrying(order, timer)
             wait_ms = sends_land_by_ms - max(self.clock.now_ms(), timer.start_ms + timer.slept_s * 1000.0)
+            # at most the window itself: more only when the clock stepped back (NTP) since
+            wait_ms = min(wait_ms, self._earlier_in_flight_ms)
             if res is None and wait_ms > 0:
                 log.info("order %s: not found yet, but the last run's request may still arrive: looking "
                          "again in %.1f s", cid, wait_ms / 1000.0)
@@ -520,8 +524,12 @@ class OrderManager:
             await self._record(order, [])
             return
         if res is None:
-            sent = self._sent_unanswered.get(cid)
-            if sent is not None and self.clock.now_ms() - sent < self.in_flight_ms:
+            sent, now = self._sent_unanswered.get(cid), self.clock.now_ms()
+            if sent is not None and now < sent:
+                # the clock stepped back (NTP) since the send: the window counts from now, so it
+                # ends at most one window later, not after the step too (the symbol blocked meanwhile)
+                self._sent_unanswered[cid] = sent = now
+            if sent is not None and now - sent < self.in_flight_ms:
                 log.info("order %s: not found yet, but its unanswered request may still arrive", cid)
                 return  # outcome still unknown: looked up again later
             self._sent_unanswered.pop(cid, None)

@@ -1,0 +1,88 @@
+"""The order manager when the wall clock steps back (NTP) while an order's outcome is unknown."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from tui_trader.config import Config
+from tui_trader.execution.broker import BrokerError, BrokerErrorKind
+from tui_trader.execution.order_manager import OUTCOME_UNKNOWN, OrderManager
+from tui_trader.models import Fill, Order, OrderRequest, OrderResult, OrderStatus, OrderType, Side, Source
+
+T0 = 1_700_000_000_000
+
+
+class SteppingClock:
+    def __init__(self, now_ms: int) -> None:
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += int(seconds * 1000)
+        await asyncio.sleep(0)
+
+
+class LostExchange:
+    """Every new order's answer is lost and the exchange never gets one; lookups find nothing."""
+
+    in_flight_ms = 6_000
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def submit(self, req: OrderRequest) -> OrderResult:
+        self.sent += 1
+        raise BrokerError(BrokerErrorKind.TIMEOUT, "no answer, outcome unknown")
+
+    async def query(self, symbol: str, cid: str) -> OrderResult | None:
+        raise BrokerError(BrokerErrorKind.UNKNOWN_ORDER, "order does not exist", -2013)
+
+    async def cancel(self, symbol: str, cid: str) -> OrderResult:
+        raise BrokerError(BrokerErrorKind.UNKNOWN_ORDER, "unknown order sent", -2011)
+
+    async def open_orders(self) -> list[OrderResult]:
+        return []
+
+
+class Journal:
+    async def record_intent(self, order: Order) -> None:
+        pass
+
+    async def record_update(self, order: Order, fills: list[Fill]) -> None:
+        pass
+
+
+def test_an_unknown_outcome_settles_one_in_flight_window_after_the_clock_stepped_back():
+    clock = SteppingClock(T0)
+    om = OrderManager(LostExchange(), Journal(), clock, Config(), clock.sleep)
+    order = Order("tt-r29-clk-1", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"), None,
+                  OrderStatus.INTENT, Source.STRATEGY, "test", T0, T0)
+
+    async def run() -> None:
+        await om.execute(order)
+        assert order.status is OrderStatus.NEW and order.error.startswith(OUTCOME_UNKNOWN)
+        clock.now -= 3_600_000  # the system clock is corrected back an hour
+        await om.resolve(order)
+        assert order.status is OrderStatus.NEW  # within the window (from the step): still unknown
+        clock.now += 7_000  # more than the broker's in-flight window has passed since
+        await om.resolve(order)
+
+    asyncio.run(run())
+    # was still NEW: "not found" counted only an hour later, the symbol blocked (stop losses too)
+    assert order.status is OrderStatus.CANCELED, (order.status, order.error)
+
+
+def test_a_restart_waits_at_most_one_in_flight_window_for_the_last_runs_orders_after_a_step_back():
+    clock = SteppingClock(T0)
+    om = OrderManager(LostExchange(), Journal(), clock, Config(), clock.sleep)
+    stored = Order("tt-r29-clk-0", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"), None,
+                   OrderStatus.INTENT, Source.STRATEGY, "test", T0 - 1_000, T0 - 1_000)
+    clock.now -= 3_600_000  # corrected back an hour during the start-up
+
+    asyncio.run(om.reconcile([stored]))
+    assert stored.status is OrderStatus.CANCELED
+    # waited an hour of (real) time, trading off meanwhile, for a window of 6 s
+    assert om.total_slept_s <= LostExchange.in_flight_ms / 1000.0, om.total_slept_s
