@@ -6,9 +6,16 @@ request). Each refresh diffs the snapshot's arrays against the last ones
 dirty rows in or near the viewport; rows scrolled into view are flushed then.
 The arrow is the direction of the last price move. ``L`` beside the symbol marks a
 symbol the operator locked (``l``), as on the leaderboard.
+
+Sorted by a figure (last, 24h %, volume), the rows follow it as it moves: a refresh that
+changes the order moves the rows (at most once per :attr:`PricesTable.RESORT_MIN_S`, so a row
+does not jump under the operator's eyes at every tick), the cursor staying on its symbol. They
+used to keep the order of the moment the sort was chosen, under a header still marked ▼.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 from rich.text import Text
@@ -40,6 +47,10 @@ def _neq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class PricesTable(FastTable):
     """All symbols; sortable (header click or ``o``), filtered by substring."""
 
+    #: The least time between two re-sorts on refresh (seconds): rows reorder as figures move,
+    #: but not at every tick (the operator reading or choosing a row), and the cost is bounded.
+    RESORT_MIN_S = 1.0
+
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("cell_padding", 0)
         super().__init__(COLUMNS, **kwargs)
@@ -55,6 +66,7 @@ class PricesTable(FastTable):
         self._dirty = np.zeros(0, dtype=bool)  # per symbol: displayed cells are stale
         self._order = np.empty(0, dtype=np.int64)  # row position -> symbol index
         self._locked: frozenset[str] = frozenset()
+        self._sorted_at = 0.0  # time.monotonic() of the last sort of the rows
         self.cells_written = 0
 
     # -- public -------------------------------------------------------------
@@ -73,6 +85,7 @@ class PricesTable(FastTable):
             self._dir = np.where(price > self._price, 1, np.where(price < self._price, -1, self._dir)).astype(np.int8)
             self._price, self._chg, self._vol = price.copy(), chg.copy(), vol.copy()
             self._dirty |= changed
+            self._resort()
         self.cells_written = self.flush_visible() + marks
         return self.cells_written
 
@@ -123,6 +136,29 @@ class PricesTable(FastTable):
 
     # -- internals ----------------------------------------------------------
 
+    def _resort(self) -> bool:
+        """Put the rows in the order of the figures now, if it changed (True), at most once per
+        :attr:`RESORT_MIN_S`; the cursor stays on its symbol. Rows are moved, not made again: their
+        cells go with them."""
+        if self.sort_key == "sym" or self.row_count == 0:  # symbols do not change their order
+            return False
+        now = time.monotonic()
+        if now - self._sorted_at < self.RESORT_MIN_S:
+            return False
+        order = self._sorted_rows()
+        if np.array_equal(order, self._order):
+            return False
+        rank = {self.symbols[i]: n for n, i in enumerate(order.tolist())}
+        if len(rank) != self.row_count or any(k.value not in rank for k in self.rows):
+            self._rebuild()  # rows other than the order's (not expected): made again
+            return True
+        selected = self.selected_key
+        self._sorted_at = now
+        self.sort(key=lambda cells: rank[str(cells[0])])  # the first cell is the symbol
+        self._order = order
+        self.move_to_key(selected)
+        return True
+
     def _flag(self, symbol: str) -> Text:
         return Text("L" if symbol in self._locked else "", style=self.palette.warning)
 
@@ -156,6 +192,7 @@ class PricesTable(FastTable):
             return
         selected = self.selected_key
         self._order = self._sorted_rows()
+        self._sorted_at = time.monotonic()
         self.clear()
         blank = ["", "", "", ""]
         for i in self._order.tolist():
