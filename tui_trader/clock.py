@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import math
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 
@@ -60,8 +60,10 @@ class ManualClock:
         self._now += max(0, int(delta_ms))
 
     async def sleep(self, seconds: float) -> None:
-        # Virtual time: advance and yield control once so other tasks run.
-        self.advance(int(seconds * 1000))
+        # Virtual time: advance and yield control once so other tasks run. To the nearest ms
+        # (int() truncated: 1.005 s slept 1,004 ms); NaN is no wait, as for WallClock.
+        s = float(seconds)
+        self.advance(round(s * 1000) if s > 0 else 0)
         await asyncio.sleep(0)
 
 
@@ -86,6 +88,10 @@ def utc_text(ts_ms: int, fmt: str = UTC_MINUTE) -> str:
 def iso_utc(ts_ms: int) -> str:
     """ISO-8601 UTC with milliseconds, e.g. ``2024-03-01T12:00:00.000Z`` (CSV files)."""
     return utc_text(ts_ms, "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
 
 
 class TimeReasonError(ValueError):
@@ -119,7 +125,9 @@ def parse_time(text: str | int | None) -> int | None:
         raise ValueError(f"bad time {text!r}: expected e.g. 2024-01-01 or 2024-01-01T12:00Z") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
+    # exact (floored to the ms): int(dt.timestamp() * 1000) went through a float and truncated, so
+    # 1 in ~160 times to the millisecond read 1 ms early (iso_utc's text did not read back)
+    return (dt - _EPOCH) // _ONE_MS
 
 
 def interval_to_ms(interval: str) -> int:
