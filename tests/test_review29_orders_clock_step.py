@@ -86,3 +86,61 @@ def test_a_restart_waits_at_most_one_in_flight_window_for_the_last_runs_orders_a
     assert stored.status is OrderStatus.CANCELED
     # waited an hour of (real) time, trading off meanwhile, for a window of 6 s
     assert om.total_slept_s <= LostExchange.in_flight_ms / 1000.0, om.total_slept_s
+
+
+class LateExchange(LostExchange):
+    """The first new order's request gets no answer but reaches the exchange 3 s later (within
+    Binance's recvWindow, counted on the exchange's own clock); a duplicate id is accepted once
+    the first order is no longer open (a market order fills at once), as on Binance."""
+
+    def __init__(self, clock: SteppingClock, real: list[int]) -> None:
+        super().__init__()
+        self.clock = clock
+        self.real = real  # real (monotonic) ms elapsed, moved only by the waits
+        self.accepted: list[int] = []
+        self.arrives_at: int | None = None
+
+    def _land(self) -> None:
+        if self.arrives_at is not None and self.real[0] >= self.arrives_at:
+            self.accepted.append(self.real[0])
+            self.arrives_at = None
+
+    async def submit(self, req: OrderRequest) -> OrderResult:
+        self._land()
+        self.sent += 1
+        if self.sent == 1:
+            self.arrives_at = self.real[0] + 3_000
+            raise BrokerError(BrokerErrorKind.TIMEOUT, "no answer, outcome unknown")
+        self.accepted.append(self.real[0])
+        return OrderResult(req.client_order_id, OrderStatus.FILLED, "x1", req.quantity, req.quantity * 100,
+                           [Fill(req.client_order_id, req.symbol, req.side, Decimal(100), req.quantity,
+                                 Decimal(0), "USDT", self.clock.now, f"t{self.sent}")])
+
+    async def query(self, symbol: str, cid: str) -> OrderResult | None:
+        self._land()
+        if self.accepted:
+            q = Decimal("0.01")
+            return OrderResult(cid, OrderStatus.FILLED, "x1", q, q * 100, [])
+        return await super().query(symbol, cid)
+
+
+def test_a_clock_stepped_forward_does_not_end_the_in_flight_window_early_and_send_an_order_twice():
+    clock = SteppingClock(T0)
+    real = [0]
+
+    async def sleep(seconds: float) -> None:
+        if real[0] == 0:
+            clock.now += 3_600_000  # the system clock is corrected forward an hour during the first wait
+        clock.now += int(seconds * 1000)
+        real[0] += int(seconds * 1000)
+        await asyncio.sleep(0)
+
+    ex = LateExchange(clock, real)
+    om = OrderManager(ex, Journal(), clock, Config(), sleep)
+    order = Order("tt-r29-clk-2", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"), None,
+                  OrderStatus.INTENT, Source.STRATEGY, "test", T0, T0)
+    asyncio.run(om.execute(order))
+    real[0] += 10_000  # later, whatever was still on its way has arrived
+    ex._land()
+    assert len(ex.accepted) == 1, ex.accepted  # was 2: sent again after 0.5 s, then the first one landed too
+    assert order.status is OrderStatus.FILLED and order.executed_qty == Decimal("0.01")

@@ -30,7 +30,8 @@ A lookup that does not find an order whose send timed out proves nothing while
 that request may still reach the exchange: a broker says for how long with an
 optional ``in_flight_ms`` (Binance rejects a request older than its
 ``recvWindow``), counted from the end of the call that got no answer (the request may have
-been signed at any time during it). Within it, "not found" is no leave to send again: the manager
+been signed at any time during it) by the waits since, not by the clock, which NTP may step
+forward. Within it, "not found" is no leave to send again: the manager
 backs off and looks again until the window has passed (those lookups are not
 counted as retries), and only then sends the order again. A clock stepped back (NTP) since
 a send makes none of these windows longer than one window from the step.
@@ -373,7 +374,7 @@ class OrderManager:
         req = OrderRequest(cid, order.symbol, order.side, order.type, order.quantity, order.price)
         retries = 0
         maybe_sent = False
-        sent_at = 0.0  # the timer's reading when the last unanswered send ended
+        sent_at = 0.0  # the waits' sum (s) when the last unanswered send ended
         while True:
             if epoch != self._epoch:
                 return _Outcome(halted=self._halt_reason)  # (no earlier send can have reached it here)
@@ -390,7 +391,7 @@ class OrderManager:
                 # in flight from the end of the call, not its start: the broker may sign its request
                 # late in the call (e.g. sent again after a clock resync that took seconds)
                 maybe_sent = True
-                sent_at = timer.elapsed_ms(self.clock.now_ms())
+                sent_at = timer.slept_s
                 self._sent_unanswered[cid] = self.clock.now_ms()
             log.info("order %s: %s (attempt %d)", cid, err, order.attempts)
             # Find out whether the exchange has it before any retry.
@@ -415,7 +416,10 @@ class OrderManager:
                         continue  # still unknown: back off and look again
                     else:
                         return _Outcome(error=qexc, maybe_sent=maybe_sent)
-                waited = timer.elapsed_ms(self.clock.now_ms()) - sent_at
+                # counted by the waits since, not the clock: a wall clock stepped forward (NTP)
+                # meanwhile ended the window at once and sent the order again while the first
+                # request could still arrive; the waits are never longer than the time that passed
+                waited = (timer.slept_s - sent_at) * 1000.0
                 if found is None and maybe_sent and waited < self.in_flight_ms:
                     # the unanswered request may still arrive: "not found" proves nothing yet, and
                     # this lookup is no retry - look again (backing off) until the window has passed
