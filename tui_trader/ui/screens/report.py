@@ -453,6 +453,29 @@ def header_text(run: StoredRun, pal: Palette) -> Text:
 NO_TRADES = "No trades: the strategy made no order fill in this run (see the summary's figures)."
 
 
+def trade_rows(trades: Sequence[BacktestTrade], pnls: Sequence[Decimal | None], pal: Palette,
+               first: int = 0) -> list[tuple]:
+    """The trades table's rows of ``trades`` (fills ``first`` + 1 ... of their run), each with its
+    trip's P&L from ``pnls`` (:func:`trip_pnl`)."""
+    rows = []
+    for i, (t, pnl) in enumerate(zip(trades, pnls, strict=True), start=first):
+        side = Side(t.side)
+        rows.append((
+            fmt_time(int(t.ts_ms)),
+            t.symbol,
+            Text(side.value, style=pal.profit if side == Side.BUY else pal.loss),
+            # each within its column less the gap (a pair quoted in IDR): never its first digits alone
+            right(fmt_qty(t.quantity, width=10)),
+            right(fmt_price(t.price)),
+            pal.signed(fmt_money(pnl, sign=True, width=10), float(pnl)) if pnl is not None else right("–"),
+            right(fmt_money(t.fee, 4 if t.fee < 1 else 2, width=8)),
+            right(fmt_money(t.price * t.quantity, width=11)),
+            right(str(i + 1)),
+            f" {t.reason}",
+        ))  # fmt: skip
+    return rows
+
+
 class BacktestReportScreen(Screen[None]):
     """One stored run, read-only. Loads it from ``db_path`` (own connection) unless
     ``run`` is given; ``loaded`` is set once shown (or the error is shown)."""
@@ -465,6 +488,7 @@ class BacktestReportScreen(Screen[None]):
     BacktestReportScreen #bt-equity { height: 1fr; min-height: 8; }
     BacktestReportScreen FastTable { height: 1fr; scrollbar-size-vertical: 1; }
     BacktestReportScreen #bt-no-trades { height: auto; padding: 1 2; display: none; }
+    BacktestReportScreen #bt-trades-note { height: auto; padding: 0 1; display: none; }
     """
     BINDINGS = [
         Binding("escape", "close", "Back"),
@@ -478,6 +502,12 @@ class BacktestReportScreen(Screen[None]):
     #: the console's screen shows the engine's status bar; its help lists E too
     status_bar = False
     help_keys = REPORT_KEYS
+    #: The most fills the trades tab lists (the last ones): a row costs about a millisecond to make
+    #: and measure, and 20,000 fills made at once froze the console - in the console the engine
+    #: too, whose loop it shares - for tens of seconds.
+    TRADE_ROWS = 1_000
+    #: Rows added at a time, the loop given back between (keys, the engine's feed and stop losses).
+    TRADE_CHUNK = 100
 
     def __init__(self, db_path: str | Path, run_id: str, run: StoredRun | None = None) -> None:
         super().__init__()
@@ -499,6 +529,7 @@ class BacktestReportScreen(Screen[None]):
             with TabPane("2 Equity", id="tab-equity"):
                 yield EquityChart("equity", id="bt-equity")
             with TabPane("3 Trades", id="tab-trades"):
+                yield Static("", id="bt-trades-note")
                 yield FastTable(TRADE_COLS, id="bt-trades", cell_padding=0)
                 yield Static(NO_TRADES, id="bt-no-trades")
         yield KeyFooter()  # E (in the console), ? and Esc stay on a narrow screen
@@ -548,36 +579,43 @@ class BacktestReportScreen(Screen[None]):
         summary.box = box.SIMPLE_HEAD
         self.query_one("#bt-summary", Static).update(summary)
         self.query_one("#bt-equity", EquityChart).show_run(run)
-        if not self._filled:
-            self._fill_trades(table, run, pal)
-            # a run without a fill showed the column titles over a blank tab, as if still loading
-            table.display = bool(run.trades)
-            self.query_one("#bt-no-trades", Static).display = not run.trades
-            self._filled = True
-            self._focus_tab("summary")  # the tab shown first
-        self.loaded.set()
+        if self._filled:
+            self.loaded.set()
+            return
+        self._filled = True
+        # a run without a fill showed the column titles over a blank tab, as if still loading
+        table.display = bool(run.trades)
+        self.query_one("#bt-no-trades", Static).display = not run.trades
+        shown = min(len(run.trades), self.TRADE_ROWS)
+        note = self.query_one("#bt-trades-note", Static)
+        if shown < len(run.trades):
+            note.update(f"The last {shown:,} of {len(run.trades):,} fills (# counts from the run's first; "
+                        "each trip's P&L from all of them).")
+            note.display = True
+        self._focus_tab("summary")  # the tab shown first
+        table.clear()
+        self.run_worker(self._fill_trades_in_chunks(table, run, pal, shown), group="bt-report-fill",
+                        exclusive=True, exit_on_error=False)
+
+    async def _fill_trades_in_chunks(self, table: FastTable, run: StoredRun, pal: Palette, shown: int) -> None:
+        """The last ``shown`` fills into ``table``, :attr:`TRADE_CHUNK` rows at a time; then loaded."""
+        try:
+            # every fill's trip, off the loop (a second for 100,000 fills)
+            pnls = await asyncio.to_thread(trip_pnl, run.trades) if len(run.trades) > self.TRADE_CHUNK \
+                else trip_pnl(run.trades)
+            first = len(run.trades) - shown
+            for start in range(first, len(run.trades), self.TRADE_CHUNK):
+                stop = min(start + self.TRADE_CHUNK, len(run.trades))
+                table.add_rows(trade_rows(run.trades[start:stop], pnls[start:stop], pal, start))
+                await asyncio.sleep(0)
+        finally:
+            self.loaded.set()
 
     @staticmethod
     def _fill_trades(table: FastTable, run: StoredRun, pal: Palette) -> None:
-        pnls = trip_pnl(run.trades)
-        rows = []
-        for i, (t, pnl) in enumerate(zip(run.trades, pnls, strict=True)):
-            side = Side(t.side)
-            rows.append((
-                fmt_time(int(t.ts_ms)),
-                t.symbol,
-                Text(side.value, style=pal.profit if side == Side.BUY else pal.loss),
-                # each within its column less the gap (a pair quoted in IDR): never its first digits alone
-                right(fmt_qty(t.quantity, width=10)),
-                right(fmt_price(t.price)),
-                pal.signed(fmt_money(pnl, sign=True, width=10), float(pnl)) if pnl is not None else right("–"),
-                right(fmt_money(t.fee, 4 if t.fee < 1 else 2, width=8)),
-                right(fmt_money(t.price * t.quantity, width=11)),
-                right(str(i + 1)),
-                f" {t.reason}",
-            ))  # fmt: skip
+        """Every fill of ``run`` into ``table`` at once (a run of few fills)."""
         table.clear()
-        table.add_rows(rows)
+        table.add_rows(trade_rows(run.trades, trip_pnl(run.trades), pal))
 
     #: What the keys scroll on each tab: the focus goes there with the tab (1, 2, 3), so the
     #: arrows and PageDown scroll the summary and the trades at once (on the row of tabs they
