@@ -32,7 +32,7 @@ from typing import Any
 
 from tui_trader.clock import iso_utc as _iso_utc
 from tui_trader.outdir import out_dir_problem, write_all_or_none
-from tui_trader.storage.lock import DatabaseInUseError, engine_by_another_name
+from tui_trader.storage.lock import DatabaseInUseError, commits_under_another_name, engine_by_another_name
 from tui_trader.storage.schema import StorageError, failure_hint, file_in_the_way, unreadable_book
 
 try:
@@ -186,6 +186,8 @@ def export_book(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:
             f"would export a stale book; export --db {name} instead",
             pid,
         )
+    if (pending := commits_under_another_name(db_path)) is not None:
+        raise StorageError(pending)
     made = not out.exists()
     out_lock = OutLock()  # another export into the folder meanwhile is refused: one export's files, not a mix
     try:

@@ -42,7 +42,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["DatabaseInUseError", "EngineLock", "LockLostError", "engine_by_another_name"]
+__all__ = ["DatabaseInUseError", "EngineLock", "LockLostError", "commits_under_another_name", "engine_by_another_name"]
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,10 @@ class EngineLock:
             raise StorageError(f"cannot lock {self.path}: the file keeps being deleted or replaced")
         try:
             self._lock_identity()
+            if (pending := commits_under_another_name(self.db_path)) is not None:
+                raise StorageError(pending)
         except BaseException:
+            self._drop_identity()
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)  # as a release leaves it: the pid of no holder
             os.close(fd)
@@ -202,6 +205,16 @@ class EngineLock:
             os.close(fd)  # removed by its holder's release meanwhile: lock the file there now
         log.warning("cannot lock the identity of %s: its lock file keeps being replaced", self.db_path)
 
+    def _drop_identity(self) -> None:
+        book_fd, book_lock, self._book_fd, self._book_lock = self._book_fd, self._book_lock, None, None
+        if book_fd is None or book_lock is None:
+            return
+        held = os.fstat(book_fd)
+        if _identity(book_lock, (-1, -1)) == (held.st_dev, held.st_ino):
+            with contextlib.suppress(OSError):  # removed while locked: one locking it next finds it gone
+                os.unlink(book_lock)
+        os.close(book_fd)
+
     def _lock_file(self) -> tuple[int, tuple[int, int]]:
         """Open and lock the lock file; its descriptor and (device, inode)."""
         try:
@@ -237,13 +250,7 @@ class EngineLock:
         return fd, (st.st_dev, st.st_ino)
 
     def release(self) -> None:
-        book_fd, book_lock, self._book_fd, self._book_lock = self._book_fd, self._book_lock, None, None
-        if book_fd is not None and book_lock is not None:
-            held = os.fstat(book_fd)
-            if _identity(book_lock, (-1, -1)) == (held.st_dev, held.st_ino):
-                with contextlib.suppress(OSError):  # removed while locked: one locking it next finds it gone
-                    os.unlink(book_lock)
-            os.close(book_fd)
+        self._drop_identity()
         fd, self._fd, self._ident = self._fd, None, None
         if fd is None:
             return
@@ -286,6 +293,39 @@ def engine_by_another_name(db_path: str | os.PathLike[str]) -> tuple[int | None,
     if not name or os.path.realpath(name) == os.path.realpath(db_path):
         return None
     return (int(pid) if pid.isdigit() else None), name
+
+
+def commits_under_another_name(db_path: str | os.PathLike[str]) -> str | None:
+    """Why the book at ``db_path`` must not be opened by this name ("" never; None when it may): it
+    has another name (a hard link in its folder) whose WAL holds commits, left by an engine that did
+    not stop cleanly. SQLite keeps the WAL by name: opened by this one, the book misses them, and a
+    later open by the other name lays the old frames over pages written since (a damaged book).
+    Links in other folders are not looked for."""
+    try:
+        st = os.stat(db_path)
+    except OSError:
+        return None
+    if st.st_nlink < 2 or not stat.S_ISREG(st.st_mode):
+        return None
+    real = Path(os.path.realpath(db_path))
+    try:
+        names = os.listdir(real.parent)
+    except OSError:
+        return None
+    for wal_name in sorted(names):
+        if not wal_name.endswith("-wal") or wal_name == f"{real.name}-wal":
+            continue
+        other, wal = real.parent / wal_name[: -len("-wal")], real.parent / wal_name
+        try:
+            same = os.path.samestat(os.stat(other), st)
+            pending = os.stat(wal).st_size > 0
+        except OSError:
+            continue
+        if same and pending:
+            return (f"{db_path} is the same file as {other} (a hard link), and its last commits are in {wal}, which "
+                    f"SQLite reads by that name only (an engine stopped without closing it): open the book once as "
+                    f"--db {other}, which brings them in")
+    return None
 
 
 #: Tries of :meth:`EngineLock.acquire` to lock the file that stays at the lock's path.
