@@ -467,7 +467,7 @@ def cmd_config(args: argparse.Namespace) -> int:
         if args.file is None:
             raise UsageError("config check: give the FILE to check, e.g. tui-trader config check config/default.toml")
         data = load_data(args.file)
-        res = check(data, require_keys=True)
+        res = check(data, require_keys=True, strict=True)
         if res.config is not None:
             from tui_trader.ui.themes import theme_issues
 

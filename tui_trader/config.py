@@ -714,11 +714,16 @@ def default_layers() -> list[Path]:
 
 
 def check(
-    data: Mapping[str, Any], env: Mapping[str, str] | None = None, require_keys: bool = True
+    data: Mapping[str, Any], env: Mapping[str, str] | None = None, require_keys: bool = True,
+    strict: bool = False,
 ) -> CheckResult:
-    """Validate a configuration mapping: errors (every bad field) and warnings."""
+    """Validate a configuration mapping: errors (every bad field) and warnings.
+
+    ``strict``: the mapping is TOML as read (a file, typed flags), so a value of the wrong type is an
+    error: ``stop_loss_percent = "2"`` and ``alerting_enabled = 0`` were taken as 2.0 and false without
+    a word. Not strict: text to be typed (a sweep's ``--param`` values, a stored run's configuration)."""
     try:
-        cfg = Config.model_validate(data)
+        cfg = Config.model_validate(data, strict=strict)
     except ValidationError as exc:
         return CheckResult(None, errors=_issues_from_validation(exc))
     errors = consistency_errors(cfg) + (live_errors(cfg, env) if require_keys else [])
@@ -774,7 +779,7 @@ def load_config(
     data = load_data(path)
     if overrides:
         data = deep_merge(data, overrides)
-    res = check(data, env=env, require_keys=require_keys)
+    res = check(data, env=env, require_keys=require_keys, strict=True)
     if res.errors:
         # name where the values came from: a user file applied silently is easy to forget
         sources = _given_sources(path, overrides)
