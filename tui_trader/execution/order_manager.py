@@ -13,7 +13,8 @@ Life of an order (:meth:`OrderManager.execute`):
    the order is **never sent twice**; not found -> it is sent again with the
    same id. Waits back off exponentially (``backoff_base_s * 2**(n-1)``, capped
    at ``backoff_cap_s``, at least the broker's ``retry_after_s`` for rate
-   limits), at most ``order_execution.retry_attempts`` retries. Final errors
+   limits - a rate-limited lookup's too; a wait longer than allowed ends the
+   attempts), at most ``order_execution.retry_attempts`` retries. Final errors
    (insufficient balance, filter failure, rejected, auth) -> ``REJECTED`` with
    the error text, not retried.
 4. An order still open is polled until ``order_execution.order_timeout_ms``
@@ -396,12 +397,15 @@ class OrderManager:
             log.info("order %s: %s (attempt %d)", cid, err, order.attempts)
             # Find out whether the exchange has it before any retry.
             waits = retries  # backoff steps taken (lookups inside the in-flight window included)
+            lookup_after: float | None = None  # the wait a rate-limited lookup was told to keep
             while True:
                 if retries >= self.retry_attempts:
                     return _Outcome(error=err, maybe_sent=maybe_sent)
                 retries += 1
                 waits += 1
                 after = err.retry_after_s if err.kind == BrokerErrorKind.RATE_LIMIT else None
+                if lookup_after is not None:  # (err is still the send's timeout: the lookup's wait counts too)
+                    after, lookup_after = max(after or 0.0, lookup_after), None
                 delay = backoff_delay(waits, self.backoff_base_s, self.backoff_cap_s, after)
                 if delay > self.max_wait_s:
                     return _Outcome(error=err, maybe_sent=maybe_sent)
@@ -412,6 +416,8 @@ class OrderManager:
                     if qexc.kind == BrokerErrorKind.UNKNOWN_ORDER:
                         found = None
                     elif qexc.kind.transient:
+                        if qexc.kind == BrokerErrorKind.RATE_LIMIT:
+                            lookup_after = qexc.retry_after_s  # asking sooner gets an IP banned
                         err = qexc if not maybe_sent else err
                         continue  # still unknown: back off and look again
                     else:
