@@ -125,6 +125,8 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape", "close", "Close"),
         Binding("question_mark", "close", "Close"),
         Binding("q", "close", "Close", show=False),
+        # the help lists E first: it did nothing here, without a word (Ctrl+E did)
+        Binding("E", "emergency", "E-STOP", show=False),
     ]
 
     def __init__(self, keys: list[tuple[str, list[tuple[str, str]]]] | None = None, title: str = "tui-trader — keys",
@@ -142,3 +144,12 @@ class HelpScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def action_emergency(self) -> None:
+        """E: the console's emergency stop, in place of the help. The standalone report viewer
+        has no engine to stop (and its help no E): nothing."""
+        stop = getattr(self.app, "action_emergency", None)
+        if stop is None:
+            return
+        self.dismiss(None)
+        stop()

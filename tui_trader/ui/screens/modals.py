@@ -151,7 +151,10 @@ class _Dialog(ModalScreen):
 class ConfirmScreen(_Dialog):
     """Yes / no question. Result: True (confirmed) or None."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("n", "cancel", "No"), Binding("y", "yes", "Yes")]
+    # E: no field here to type it into, and it did nothing (flatten, quit, reset, accept's question
+    # open when the operator wants the stop); the stop's dialog opens over the question
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("n", "cancel", "No"), Binding("y", "yes", "Yes"),
+                Binding("E", "app.emergency_anywhere", "E-STOP", show=False)]
 
     def __init__(self, title: str, message: str, confirm_label: str = "Yes", danger: bool = False) -> None:
         super().__init__()
