@@ -159,3 +159,16 @@ def test_the_identity_lock_folder_is_private_to_the_user(tmp_path: Path, monkeyp
     (tmp_path / "tmp" / f"tui-trader-{os.getuid()}").rmdir()
     (tmp_path / "tmp" / f"tui-trader-{os.getuid()}").symlink_to(tmp_path)  # not ours to trust
     assert lock_module._identity_dir() is None
+
+
+def test_a_lock_file_replaced_under_a_book_of_two_names_keeps_its_identity_lock(tmp_path: Path) -> None:
+    real, other = _book(tmp_path)
+    first = EngineLock(real)
+    first.acquire()
+    try:
+        os.remove(first.path)  # a clean-up script
+        first.check()  # the lock file locked again; the identity lock still held
+        with pytest.raises(DatabaseInUseError, match="hard link"):
+            EngineLock(other).acquire()
+    finally:
+        first.release()

@@ -102,12 +102,14 @@ class EngineLock:
             os.close(fd)  # deleted or replaced between the open and the lock: lock the file there now
         else:
             raise StorageError(f"cannot lock {self.path}: the file keeps being deleted or replaced")
+        had_identity = self._book_fd is not None  # check() locking a lock file replaced: kept as it is
         try:
             self._lock_identity()
-            if (pending := commits_under_another_name(self.db_path)) is not None:
+            if not had_identity and (pending := commits_under_another_name(self.db_path)) is not None:
                 raise StorageError(pending)
         except BaseException:
-            self._drop_identity()
+            if not had_identity:
+                self._drop_identity()
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)  # as a release leaves it: the pid of no holder
             os.close(fd)
