@@ -29,3 +29,14 @@ async def test_a_rate_limit_wait_longer_than_allowed_leaves_the_outcome_unknown_
     assert o.status is OrderStatus.NEW and o.error.startswith("outcome unknown")
     assert r.sleeps == [0.5], r.sleeps  # given up at once, not looked up again during the ban
     assert r.broker.submit_calls == 1
+
+
+async def test_polls_of_an_open_order_wait_as_long_as_a_rate_limit_asks():
+    r = Rig()
+    r.broker.hold_next()  # the order rests open at the exchange
+    r.broker.fail_next(BrokerErrorKind.RATE_LIMIT, retry_after_s=7.0, op="query")  # the first poll: 429
+    o = await r.om.execute(r.order())
+    assert o.status is OrderStatus.CANCELED and o.error.startswith("timed out")  # after the order timeout
+    # was [0.5, 1.0, ...]: polled again 1 s after being told to wait 7 s
+    assert r.sleeps[0] == 0.5 and r.sleeps[1] >= 7.0, r.sleeps
+    assert sum(r.sleeps) == 30.0  # the order timeout still ends the wait

@@ -17,7 +17,7 @@ Life of an order (:meth:`OrderManager.execute`):
    attempts), at most ``order_execution.retry_attempts`` retries. Final errors
    (insufficient balance, filter failure, rejected, auth) -> ``REJECTED`` with
    the error text, not retried.
-4. An order still open is polled until ``order_execution.order_timeout_ms``
+4. An order still open is polled (no sooner than a rate limit asks) until ``order_execution.order_timeout_ms``
    (clock time, or the summed waits when the injected sleep does not move the
    clock) has passed, then canceled -> ``CANCELED`` / ``EXPIRED``.
 5. Every status change and every new fill goes through ``record_update``.
@@ -443,6 +443,7 @@ class OrderManager:
         ``epoch`` (a reconciliation's): a :meth:`halt` since ends the wait at once, and the order
         is canceled with the halt's reason."""
         polls = 0
+        told_s = 0.0  # the wait a rate-limited poll was told to keep
         while not order.status.is_final:
             if epoch is not None and epoch != self._epoch:
                 await self._cancel(order, self._halt_reason)
@@ -452,7 +453,8 @@ class OrderManager:
                 break
             polls += 1
             remaining_s = (self.timeout_ms - elapsed) / 1000.0
-            delay = min(backoff_delay(polls, self.backoff_base_s, self.poll_cap_s), remaining_s)
+            delay = min(max(backoff_delay(polls, self.backoff_base_s, self.poll_cap_s), told_s), remaining_s)
+            told_s = 0.0
             if epoch is None:
                 await self._pause(delay, timer)
             elif not await self._pause_unless_halted(delay, timer, epoch):
@@ -461,6 +463,8 @@ class OrderManager:
                 res = await self._call(self.broker.query(order.symbol, order.client_order_id))
             except BrokerError as exc:
                 log.info("order %s: poll failed: %s", order.client_order_id, exc)
+                if exc.kind == BrokerErrorKind.RATE_LIMIT and exc.retry_after_s:
+                    told_s = float(exc.retry_after_s)  # polling sooner gets an IP banned
                 continue
             if res is not None:
                 await self._adopt(order, res)
