@@ -603,10 +603,16 @@ class SimFeed:
             "rejected": self.counter.total,
             "rejected_by_reason": dict(self.counter.by_reason),
             "reconnects": 0,
-            # less those of events made ahead and not delivered yet (see _make_interval)
-            "relevels": (self._guard.relevels - (self._made_relevels - self._relevels)) if self._guard is not None else 0,
+            "relevels": self._delivered_relevels(),
             "events_per_s": self._rate.read(self.received),
         }
+
+    def _delivered_relevels(self) -> int:
+        """The guard's new levels, less those of events made ahead and not delivered yet (see
+        :meth:`_make_interval`)."""
+        if self._guard is None:
+            return 0
+        return self._guard.relevels - (self._made_relevels - self._relevels)
 
     async def events(self) -> AsyncIterator[KlineBatch | PriceBatch]:
         """Per interval: ``ticks_per_kline`` PriceBatch, then the closed KlineBatch."""
