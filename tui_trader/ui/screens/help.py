@@ -40,6 +40,7 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
             ("/", "filter symbols (Esc clears)"),
             ("o", "cycle the prices sort column (or click a header)"),
             ("m / z", "maximise / restore the focused pane"),
+            ("Esc", "restore a maximised pane; else clear the filter"),
             ("B", "backtest reports (stored runs: figures, equity, trades)"),
             ("v", "cycle the log level shown"),
             ("T", "next colour theme"),
