@@ -532,7 +532,7 @@ class SimFeed:
         level = m.price0 if self._level is None else self._level
         self._filters = {s: synthetic_filters(s, float(p)) for s, p in zip(self._symbols, level, strict=True)}
         self._started = True
-        self._running = True
+        self._running = not self._stopped.is_set()  # a stop during the warm-up holds
         advance_clock(self.clock, self.start_ms)
 
     async def stop(self) -> None:
