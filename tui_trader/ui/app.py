@@ -25,6 +25,7 @@ import contextlib
 import functools
 import gc
 import logging
+import math
 import os
 import re
 import signal
@@ -988,7 +989,10 @@ class TuiTraderApp(App[int]):
         if snap is None:
             return
         current = snap.leaderboard.threshold
-        self._dialog(ThresholdScreen(current),
+        # the most a z-score over the window can be (config check's warning): a threshold at or
+        # above it is never reached, and the dialog asks for a second Enter
+        z_max = math.sqrt(max(1, self.cfg.signal_generation.moving_average_period - 1))
+        self._dialog(ThresholdScreen(current, z_max=z_max),
                      lambda v: v is not None and self.submit(SetZThreshold(source=Source.UI, value=v)))
 
     def action_help(self) -> None:

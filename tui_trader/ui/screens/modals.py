@@ -291,16 +291,20 @@ class ThresholdScreen(_Dialog):
 
     A value outside :data:`USUAL` (the range ``config check`` warns outside of) is set only when
     confirmed by a second Enter: ``0.25`` typed for ``2.5`` had the strategy buy nearly every
-    symbol at the next period, and ``25`` for ``2.5`` stopped its entries and exits, unasked."""
+    symbol at the next period, and ``25`` for ``2.5`` stopped its entries and exits, unasked.
+    So is one at or above ``z_max``, the most a z-score over the strategy's window can be
+    (sqrt(window - 1), as ``config check`` says): with a 20-period window 4.5, inside the usual
+    range, stopped every signal entry and exit without a word."""
 
     title_text = "Set z-score threshold"
     confirm_label = "Set"
     MAX = 10.0
     USUAL = (1.0, 5.0)
 
-    def __init__(self, current: float) -> None:
+    def __init__(self, current: float, z_max: float | None = None) -> None:
         super().__init__()
         self.current = current
+        self.z_max = z_max
         self._warned: float | None = None  # the unusual value a first Enter warned of
 
     def compose_body(self) -> ComposeResult:
@@ -334,6 +338,10 @@ class ThresholdScreen(_Dialog):
         if v <= 0 or v > self.MAX:
             raise ValueError(f"threshold: must be above 0 and at most {self.MAX:g}")
         lo, hi = self.USUAL
+        if self.z_max is not None and v >= self.z_max and v != self.current and v != self._warned:
+            self._warned = v
+            raise ValueError(f"threshold: {v:g} is never reached: over the strategy's window a z-score is at most "
+                             f"{self.z_max:.3g}, so no signal buys or sells: Enter again to set it")
         if not lo <= v <= hi and v != self.current and v != self._warned:
             self._warned = v
             what = "nearly every rising symbol is bought" if v < lo else "entries and z exits become rare"
