@@ -957,7 +957,8 @@ class TuiTraderApp(App[int]):
         if pos is None:
             self.notify(f"no open position in {sym}", severity="warning")
             return
-        self._dialog(SellScreen(sym, f"{fmt_qty(pos.quantity)} @ {fmt_price(pos.avg_entry)}"), self._submit_if)
+        self._dialog(SellScreen(sym, f"{fmt_qty(pos.quantity)} @ {fmt_price(pos.avg_entry)}", holding=pos.quantity),
+                     self._submit_if)
 
     @_order_key
     def action_flatten(self) -> None:

@@ -254,16 +254,21 @@ class BuyScreen(_Dialog):
 
 
 class SellScreen(_Dialog):
-    """Quantity (blank = the whole position). Result: ClosePosition / ManualSell or None."""
+    """Quantity (blank = the whole position). Result: ClosePosition / ManualSell or None.
+
+    With ``holding`` (the position's quantity when the dialog opened) a quantity above it is
+    refused here, the dialog staying open to correct it, as the buy dialog does an amount above
+    the cash: the engine refuses it in any case, and the figure typed went with the dialog."""
 
     confirm_label = "Sell"
     confirm_variant = "error"
 
-    def __init__(self, symbol: str, position_qty: str) -> None:
+    def __init__(self, symbol: str, position_qty: str, holding: Decimal | None = None) -> None:
         super().__init__()
         self.symbol = symbol
         self.title_text = f"Sell {symbol}"
         self.position_qty = position_qty
+        self.holding = holding
 
     def compose_body(self) -> ComposeResult:
         yield Static(f"Position: {self.position_qty}. Leave the quantity blank to close it all.",
@@ -283,6 +288,9 @@ class SellScreen(_Dialog):
                 return ManualSell(source=Source.UI, symbol=self.symbol, quantity=None, override_risk=True)
             return ClosePosition(source=Source.UI, symbol=self.symbol)
         qty = parse_decimal(text, "quantity")
+        if self.holding is not None and qty > self.holding:
+            raise ValueError(f"quantity: {echo(text)} is more than the position {self.holding.normalize():f}: "
+                             "leave it blank to close it all")
         return ManualSell(source=Source.UI, symbol=self.symbol, quantity=qty, override_risk=override)
 
 
