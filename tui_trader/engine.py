@@ -377,6 +377,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._uncarried_stored: dict[str, tuple[list[Order], list[Fill]]] = {}
         self._pending_period = False
         self._period_ts = 0
+        # when the first market event came (ms): the stall check's reference before any period
+        self._first_event_ms = 0
         self._prune_day: int | None = None
         self._ratings_pruned_to: int | None = None  # rating rows before this time (ms) are deleted
         # (oldest stored period a restart reads back, how many it reads) when the start-up restored
@@ -1227,6 +1229,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         return max(int(self.cfg.data_processing.rating_retention_days * MS_PER_DAY), window)
 
     def _note_events(self, n: int) -> None:
+        if not self._first_event_ms:
+            self._first_event_ms = self.clock.now_ms()
         if self.cfg.monitoring.metrics_collection_enabled:
             self._event_rate.note(n)
 

@@ -222,7 +222,9 @@ class EngineViews:
                 raise TypeError(answer)
             rows = feed_checks(fh, self.feed.kind, self._rejects_quiet_ms(fh), now_ms, counts=False)
             # the period length is known once start-up has read the feed's interval
-            rows[0] = progress_check(rows[0], now_ms, self._period_ts, getattr(self, "period_ms", 0))
+            # before the first period, from the first market event: klines that never close at all
+            last = self._period_ts or self._first_event_ms
+            rows[0] = progress_check(rows[0], now_ms, last, getattr(self, "period_ms", 0))
             return rows
 
         # each check on its own: one that raises is a failed row, never a failed snapshot
