@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+from tui_trader.clock import WallClock
 from tui_trader.config import Config
+from tui_trader.execution import order_manager as order_manager_module
 from tui_trader.execution.broker import BrokerError, BrokerErrorKind
 from tui_trader.execution.order_manager import OUTCOME_UNKNOWN, OrderManager
 from tui_trader.models import Fill, Order, OrderRequest, OrderResult, OrderStatus, OrderType, Side, Source
@@ -144,3 +146,57 @@ def test_a_clock_stepped_forward_does_not_end_the_in_flight_window_early_and_sen
     ex._land()
     assert len(ex.accepted) == 1, ex.accepted  # was 2: sent again after 0.5 s, then the first one landed too
     assert order.status is OrderStatus.FILLED and order.executed_qty == Decimal("0.01")
+
+
+class SteppedWallClock(WallClock):
+    """The real clock, as ``time.time`` gives it: set forward by NTP at the test's word."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+
+def test_a_wall_clock_stepped_forward_does_not_end_an_unknown_orders_window_early(monkeypatch):
+    mono = [1_000.0]  # the monotonic clock (s): real time
+    monkeypatch.setattr(order_manager_module, "_monotonic", lambda: mono[0])
+    clock = SteppedWallClock(T0)
+
+    async def sleep(seconds: float) -> None:
+        clock.now += int(seconds * 1000)
+        mono[0] += seconds
+
+    om = OrderManager(LostExchange(), Journal(), clock, Config(), sleep)
+    order = Order("tt-r29-clk-3", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"), None,
+                  OrderStatus.INTENT, Source.STRATEGY, "test", T0, T0)
+
+    async def run() -> None:
+        await om.execute(order)
+        assert order.status is OrderStatus.NEW and order.error.startswith(OUTCOME_UNKNOWN)
+        clock.now += 3_600_000  # set forward an hour; 2 s of real time pass
+        mono[0] += 2.0
+        await om.resolve(order)
+
+    asyncio.run(run())
+    # was CANCELED "not found": the last request may still arrive for 4 s more
+    assert order.status is OrderStatus.NEW, (order.status, order.error)
+
+
+def test_a_restart_after_a_wall_clock_stepped_forward_still_waits_for_the_last_runs_requests(monkeypatch):
+    mono = [1_000.0]
+    monkeypatch.setattr(order_manager_module, "_monotonic", lambda: mono[0])
+    clock = SteppedWallClock(T0)
+
+    async def sleep(seconds: float) -> None:
+        clock.now += int(seconds * 1000)
+        mono[0] += seconds
+
+    om = OrderManager(LostExchange(), Journal(), clock, Config(), sleep)
+    stored = Order("tt-r29-clk-4", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"), None,
+                   OrderStatus.INTENT, Source.STRATEGY, "test", T0 - 1_000, T0 - 1_000)
+    clock.now += 3_600_000  # set forward an hour during the start-up; no real time passed
+    asyncio.run(om.reconcile([stored]))
+    assert stored.status is OrderStatus.CANCELED
+    # was 0: called "not sent" at once, while the crashed run's request could still arrive
+    assert om.total_slept_s >= LostExchange.in_flight_ms / 1000.0, om.total_slept_s

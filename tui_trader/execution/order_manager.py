@@ -34,8 +34,10 @@ optional ``in_flight_ms`` (Binance rejects a request older than its
 been signed at any time during it) by the waits since, not by the clock, which NTP may step
 forward. Within it, "not found" is no leave to send again: the manager
 backs off and looks again until the window has passed (those lookups are not
-counted as retries), and only then sends the order again. A clock stepped back (NTP) since
-a send makes none of these windows longer than one window from the step.
+counted as retries), and only then sends the order again. The windows a later lookup
+(:meth:`OrderManager.resolve`) or a restart (:meth:`OrderManager.reconcile`) waits out are
+counted, under a wall clock, on the monotonic clock: an NTP step either way neither ends one
+early nor stretches it (another clock stepped back makes none longer than one window).
 
 :meth:`OrderManager.halt` (an emergency stop) ends every order in flight that
 has not reached the exchange: before each send, an order started before the
@@ -51,12 +53,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol, TypeVar
 
-from tui_trader.clock import Clock
+from tui_trader.clock import Clock, WallClock
 from tui_trader.config import Config
 from tui_trader.execution.broker import Broker, BrokerError, BrokerErrorKind
 from tui_trader.execution.circuit import HALF_OPEN, CircuitBreaker
@@ -67,6 +70,8 @@ from tui_trader.models import Fill, Order, OrderRequest, OrderResult, OrderStatu
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+_monotonic = time.monotonic  # real time for the in-flight windows under a wall clock (NTP steps it)
 
 AVG_PRICE_QUANTUM = Decimal("1e-12")  # order.avg_price is informational; fills carry exact prices
 CIRCUIT_OPEN = "circuit open"
@@ -187,12 +192,15 @@ class OrderManager:
         # holds the database's lock before it is made): none of its requests arrives after this,
         # counted by the window they were sent with (``earlier_in_flight_ms``, if the broker knows it).
         earlier_ms = max(self.in_flight_ms, int(getattr(broker, "earlier_in_flight_ms", 0) or 0))
-        self._earlier_sends_land_by_ms = clock.now_ms() + earlier_ms
+        # In-flight windows are counted on the clock, but under a wall clock - which NTP may step
+        # forward (a window ended at once) or back - on the monotonic clock: real time.
+        self._real_windows = isinstance(clock, WallClock)
+        self._earlier_sends_land_by_ms = self._window_ms() + earlier_ms
         self._earlier_in_flight_ms = earlier_ms  # (never wait longer than this: a clock stepped back)
         self._epoch = 0  # bumped by halt(): orders started before it are not sent any more
         self._halt_reason = ""
         self._halt_waiters: set[asyncio.Future[None]] = set()  # a reconciliation's waits, ended by halt()
-        self._sent_unanswered: dict[str, int] = {}  # client id -> clock ms of its last unanswered send
+        self._sent_unanswered: dict[str, float] = {}  # client id -> _window_ms() of its last unanswered send
         self._used: set[str] = set()  # client ids executed in this session
         self._open: dict[str, str] = {}  # client id -> symbol of our orders not yet final
         self._quote: dict[str, Decimal] = {}  # client id -> exact booked quote (sum price*qty)
@@ -393,7 +401,7 @@ class OrderManager:
                 # late in the call (e.g. sent again after a clock resync that took seconds)
                 maybe_sent = True
                 sent_at = timer.slept_s
-                self._sent_unanswered[cid] = self.clock.now_ms()
+                self._sent_unanswered[cid] = self._window_ms()
             log.info("order %s: %s (attempt %d)", cid, err, order.attempts)
             # Find out whether the exchange has it before any retry.
             waits = retries  # backoff steps taken (lookups inside the in-flight window included)
@@ -510,7 +518,7 @@ class OrderManager:
         self,
         order: Order,
         not_found_reason: str,
-        sends_land_by_ms: int = 0,
+        sends_land_by_ms: float = 0,
         cancel_why: str = "",
         epoch: int | None = None,
     ) -> None:
@@ -523,7 +531,10 @@ class OrderManager:
         timer = _Timer(self.clock.now_ms())
         try:
             res = await self._query_retrying(order, timer)
-            wait_ms = sends_land_by_ms - max(self.clock.now_ms(), timer.start_ms + timer.slept_s * 1000.0)
+            if self._real_windows:
+                wait_ms = sends_land_by_ms - self._window_ms()
+            else:  # (a virtual clock: a sleep that does not move it counts too)
+                wait_ms = sends_land_by_ms - max(self.clock.now_ms(), timer.start_ms + timer.slept_s * 1000.0)
             # at most the window itself: more only when the clock stepped back (NTP) since
             wait_ms = min(wait_ms, self._earlier_in_flight_ms)
             if res is None and wait_ms > 0:
@@ -538,7 +549,7 @@ class OrderManager:
             await self._record(order, [])
             return
         if res is None:
-            sent, now = self._sent_unanswered.get(cid), self.clock.now_ms()
+            sent, now = self._sent_unanswered.get(cid), self._window_ms()
             if sent is not None and now < sent:
                 # the clock stepped back (NTP) since the send: the window counts from now, so it
                 # ends at most one window later, not after the step too (the symbol blocked meanwhile)
@@ -702,6 +713,10 @@ class OrderManager:
             p = order.price
             if not isinstance(p, Decimal) or not p.is_finite() or p <= 0:
                 raise ValueError(f"order {cid}: LIMIT order needs a positive Decimal price, got {p!r}")
+
+    def _window_ms(self) -> float:
+        """Now, for the in-flight windows (ms): the monotonic clock under a wall clock, else the clock."""
+        return _monotonic() * 1000.0 if self._real_windows else float(self.clock.now_ms())
 
     async def _pause(self, seconds: float, timer: _Timer) -> None:
         timer.slept_s += seconds
