@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
@@ -103,7 +103,9 @@ class _Dialog(ModalScreen):
         yield from ()
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        # scrolls when taller than the screen (80x24 with the stale note and an error): the buttons
+        # were cut off at the bottom, out of reach; the focused widget is scrolled into view
+        with VerticalScroll(classes="dialog"):
             yield Static(self.title_text, classes="dialog-title")
             if self.stale_note:
                 yield Label(self.stale_note, id="stale", classes="dialog-error")
