@@ -1847,11 +1847,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
     async def record_update(self, order: Order, fills: list[Fill]) -> None:
         """Apply fills to the portfolio and commit order, fills, position and cash together."""
         self._remember(order)
-        realized = Decimal(0)
-        for fill in fills:
-            realized += self.portfolio.apply_fill(fill)
-            self.fills.append(fill)
-            self.counters["fills"] += 1
+        realized = self.portfolio.apply_fills(fills)  # all or none: a refused fill leaves the book as stored
+        self.fills.extend(fills)
+        self.counters["fills"] += len(fills)
         dust, dust_pnl, dust_why = Decimal(0), Decimal(0), ""
         if fills and order.side is Side.SELL:
             dust_pnl, dust, dust_why = self._write_off_dust(order.symbol, fills[-1])

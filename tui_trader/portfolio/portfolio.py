@@ -58,7 +58,7 @@ equity seen (unrealised PnL included).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any
@@ -131,6 +131,21 @@ class Portfolio:
         # price times an 8-decimal quantity overflowed the default 28 and was rounded
         with localcontext(_CTX):
             return self._apply_fill(fill)
+
+    def apply_fills(self, fills: Sequence[Fill]) -> Decimal:
+        """Book an order's ``fills`` all or none: the sum of their realised PnL, or the first
+        refusal's ValueError with the book as it was before the first of them."""
+        if len(fills) <= 1:  # one fill is checked whole before it changes anything
+            return self.apply_fill(fills[0]) if fills else Decimal(0)
+        saved = (self.cash, self.fees_paid, self.realized_pnl, dict(self.other_fees), dict(self.positions))
+        realized = Decimal(0)
+        try:
+            for fill in fills:
+                realized += self.apply_fill(fill)
+        except BaseException:
+            self.cash, self.fees_paid, self.realized_pnl, self.other_fees, self.positions = saved
+            raise
+        return realized
 
     def _apply_fill(self, fill: Fill) -> Decimal:
         price = _dec(fill.price, "fill price")
