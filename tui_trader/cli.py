@@ -765,7 +765,53 @@ def _flag_of(args: argparse.Namespace, path: str) -> str | None:
     return "--" + FLAG_FIELDS[field].replace("_", "-")
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _early_stop_signals() -> dict[int, Any]:
+    """SIGTERM and SIGHUP as Ctrl-C (``KeyboardInterrupt``: "interrupted", exit 130) until a
+    command's own handling of them begins (``run``'s runner, a backtest's, a download's): before
+    it, one killed ``run`` in its first seconds (exit 143, no word). Only a signal at its default is
+    taken: SIGHUP ignored (``nohup``) stays ignored. Returns what :func:`_restore_signals` puts back."""
+    import signal
+
+    previous: dict[int, Any] = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        try:
+            if sig is not None and signal.getsignal(sig) is signal.SIG_DFL:
+                signal.signal(sig, _interrupt)
+                previous[sig] = signal.SIG_DFL
+        except (ValueError, OSError):  # not the main thread: left as it is
+            pass
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    import signal
+
+    for sig, handler in previous.items():
+        try:
+            if signal.getsignal(sig) is _interrupt:  # (not a handler a command put there since)
+                signal.signal(sig, handler)
+        except (ValueError, OSError):
+            pass
+    previous.clear()
+
+
 def main(argv: list[str] | None = None) -> int:
+    previous = _early_stop_signals()
+    try:
+        return _main(argv, previous)
+    except KeyboardInterrupt:  # (Ctrl-C, SIGTERM or SIGHUP) while main imports or parses
+        _say_interrupted()
+        return 130
+    finally:
+        _restore_signals(previous)
+
+
+def _main(argv: list[str] | None, early_signals: dict[int, Any]) -> int:
     from tui_trader.config import ConfigError
     from tui_trader.storage.schema import StorageError
 
@@ -778,6 +824,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2
         return int(exc.code or 0)
+    if args.command != "run":  # the console's and the other commands' signals are as they were
+        _restore_signals(early_signals)
     handlers = {"tui": cmd_tui, "run": cmd_run, "backtest": cmd_backtest, "config": cmd_config, "data": cmd_data,
                 "export": cmd_export}
     try:

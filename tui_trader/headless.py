@@ -47,6 +47,11 @@ BOOK_FIGURES = ("final_equity", "return_pct", "cash", "fees_paid", "open_positio
                 "book_resumed")
 
 
+#: The engine's summary figures of a run stopped before its start-up began (the book's: null).
+NOT_STARTED = {"periods": 0, "signals": 0, "orders": 0, "fills": 0, "rejected_orders": 0, "klines": 0,
+               "max_drawdown_pct": 0.0, "rejected_messages": 0}
+
+
 #: How often (wall time) a headless run logs its status line by default: a quiet run logged nothing
 #: after its start-up, and an operator tailing the log could not tell a live run from a hung one.
 STATUS_EVERY_S = 15 * 60.0
@@ -196,8 +201,6 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
     startup_bar = _Bar(console)
     if cfg.feed.kind == "replay":
         overrides.setdefault("progress", lambda done, total: startup_bar.update("loading klines", done, total))
-    engine = build_engine(cfg, session_kind="run", autostart=True, **overrides)
-    unsubscribe = engine.bus.subscribe(lambda ev: startup_bar.update(ev.stage, ev.done, ev.total), StartupProgress)
     loop = asyncio.get_running_loop()
     stop_event = asyncio.Event()
 
@@ -209,19 +212,36 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
         log.info("%s received%s: stopping%s", sig.name, hup, again)
         stop_event.set()
 
+    # before the engine is built (the feed made, a replay's files found: seconds at times), so that
+    # a signal then stops the start-up as one later does; until here, main's handler of SIGTERM
+    # and SIGHUP (see cli._early_stop_signals) ends the process as "interrupted"
     for sig in _stop_signals():
         with contextlib.suppress(NotImplementedError, RuntimeError):  # non-Unix
             loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        engine = build_engine(cfg, session_kind="run", autostart=True, **overrides)
+    except BaseException:
+        _remove_signal_handlers(loop)
+        raise
+    unsubscribe = engine.bus.subscribe(lambda ev: startup_bar.update(ev.stage, ev.done, ev.total), StartupProgress)
     t0 = time.perf_counter()
     stopped_by = "data ended"
     started_up = False
     stop_task = asyncio.create_task(stop_event.wait())
     status_task: asyncio.Task | None = None
     try:
+        # a signal while the engine was built: its callback runs once the loop has read it (an
+        # iteration or two), and then no start-up begins at all: one begun and cut at once was
+        # cancelled inside its database connect, whose thread then failed on the closed loop
+        for _ in range(3):
+            await asyncio.sleep(0)
         # a signal during a long start-up (loading, warm-up) stops it too
-        start_task = asyncio.create_task(engine.start_up())
-        await asyncio.wait({start_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-        if not start_task.done():
+        start_task = asyncio.create_task(engine.start_up()) if not stop_event.is_set() else None
+        if start_task is not None:
+            await asyncio.wait({start_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        if start_task is None:
+            stopped_by = "signal"
+        elif not start_task.done():
             stopped_by = "signal"
             start_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -255,7 +275,8 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
         if status_task is not None:
             status_task.cancel()
         wall = time.perf_counter() - t0
-        summary = engine.summary() if engine._started else {}
+        # (an engine never started, a signal while it was built: nothing counted, the same keys)
+        summary = engine.summary() if engine._started else {**NOT_STARTED, "state": engine.state.value}
         feed_health = _feed_health(engine)
         failing = sys.exc_info()[1]
         if started_up and isinstance(failing, StorageError):
@@ -271,9 +292,7 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
             # that cannot write either) is logged, and the first cause is the one reported
             log.error("while stopping after %s: %s", type(failing).__name__, exc)
         finally:
-            for sig in _STOP_SIGNALS:
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.remove_signal_handler(sig)
+            _remove_signal_handlers(loop)
     if not started_up:
         # a signal cut the start-up short: the book was not (or not wholly) loaded, and the figures
         # the engine holds may be the configured starting balance's, not the stored book's (which
@@ -294,6 +313,12 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
         }
     )
     return summary
+
+
+def _remove_signal_handlers(loop: asyncio.AbstractEventLoop) -> None:
+    for sig in _STOP_SIGNALS:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(sig)
 
 
 def _feed_health(engine: Any) -> dict[str, Any]:
