@@ -82,7 +82,8 @@ def _run(tmp_path: Path, *extra: str) -> list[str]:
 
 def test_a_run_logs_status_lines_at_its_interval_and_none_when_off(quiet: Path, capsys, monkeypatch) -> None:
     monkeypatch.setattr("tui_trader.cli.STATUS_EVERY_MIN_S", 0.1)  # two lines inside this short run
-    assert main(_run(quiet, "--status-every", "0.2s", "--json")) == 0
+    # 4 s: a start-up of over a second under load left too little of a 1.5 s run for two lines
+    assert main(_run(quiet, "--status-every", "0.2s", "--json", "--duration", "4s")) == 0
     captured = capsys.readouterr()
     lines = _status_lines(captured.err)
     assert len(lines) >= 2, captured.err
