@@ -504,8 +504,9 @@ class BacktestReportScreen(Screen[None]):
     help_keys = REPORT_KEYS
     #: The most fills the trades tab lists (the last ones): a row costs about a millisecond to make
     #: and measure, and 20,000 fills made at once froze the console - in the console the engine
-    #: too, whose loop it shares - for tens of seconds.
-    TRADE_ROWS = 1_000
+    #: too, whose loop it shares - for tens of seconds. Added in chunks, these take a few seconds
+    #: of the loop's time, given back between chunks.
+    TRADE_ROWS = 5_000
     #: Rows added at a time, the loop given back between (keys, the engine's feed and stop losses).
     TRADE_CHUNK = 100
 
