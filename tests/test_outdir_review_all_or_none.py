@@ -63,25 +63,25 @@ def test_a_backtest_report_whose_equity_file_is_a_folder_replaces_none(tmp_path:
 def test_a_second_export_into_the_folder_meanwhile_does_not_take_the_first_ones_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the folder is the first export's until its last rename: the second is refused, writing nothing
     db, out = tmp_path / "book.db", tmp_path / "csv"
     empty_book(db)
     real_write = export._write
-    inner: list[dict[str, int]] = []
+    inner: list[str] = []
 
     def write(path, columns, rows):
         n = real_write(path, columns, rows)
-        if not inner:  # the first export's first file written: a second export runs to its end
-            inner.append({})
-            inner[0] = export.export_book(db, out)
+        if not inner:  # the first export's first file written: a second export tries now
+            inner.append("")
+            with pytest.raises(ValueError, match="another tui-trader export is writing into") as refused:
+                export.export_book(db, out)
+            inner[0] = str(refused.value)
         return n
 
     monkeypatch.setattr(export, "_write", write)
     counts = export.export_book(db, out)
-    assert (
-        inner[0]
-        == counts
-        == {"fills.csv": 0, "orders.csv": 0, "positions.csv": 0, "equity.csv": 0, "audit.csv": 1}
-    )
+    assert "no file of this export written" in inner[0]
+    assert counts == {"fills.csv": 0, "orders.csv": 0, "positions.csv": 0, "equity.csv": 0, "audit.csv": 1}
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)  # no temporary of either left
     assert (out / "audit.csv").read_text().splitlines()[1] == "1000,1970-01-01T00:00:01.000Z,ui,Start,{},1,ok"
 
