@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 HISTORY_LEN = 500  # periods kept per symbol for the detail view
 SIGNALS_KEPT = 200  # recent signals kept for the panes (newest first)
 ORDERS_KEPT = 2000  # recent orders kept by client id
+#: The summary's figures of the book: null when the start-up did not load it (see ``summary``).
+BOOK_FIGURES = ("final_equity", "return_pct", "cash", "fees_paid", "open_positions", "starting_balance",
+                "book_resumed")
 
 
 class EngineViews:
@@ -65,7 +68,7 @@ class EngineViews:
         # this run's, beyond the curve's capacity too
         max_dd = _figure("max drawdown", self.portfolio.curve_max_drawdown_pct)
         rejected = _figure("rejected messages", self._rejected_messages) if self._started else 0
-        return {
+        summary = {
             "periods": self.counters["periods"],
             "signals": self.counters["signals"],
             "orders": self.counters["orders"],
@@ -86,6 +89,11 @@ class EngineViews:
             "state": self.sm.state.value,
             "rejected_messages": rejected,
         }
+        if self._persist and not self._book_loaded:
+            # a start-up cut before the book was read (a signal, a failed recovery): the figures
+            # held are the configured balance's, not the stored book's, which is left unchanged
+            summary.update(dict.fromkeys(BOOK_FIGURES))
+        return summary
 
     def _rejected_messages(self) -> int:
         """The feed's count of malformed messages it rejected (its ``health()``'s ``rejected``)."""
