@@ -263,11 +263,14 @@ class Feed(_Section):
 
     @field_validator("speed", mode="before")
     @classmethod
-    def _speed(cls, v: Any) -> float | str:
+    def _speed(cls, v: Any, info: ValidationInfo) -> float | str:
         """A positive number or "max" (any case), checked here as one rule: left to the union,
         "fast" got two errors named after pydantic's branches (speed.float, speed.literal['max'])."""
         if isinstance(v, str) and v.strip().lower() == "max":
             return "max"
+        if isinstance(v, str) and (info.context or {}).get("strict"):
+            # a file's quoted number is the wrong type, as for every other number (it was read as one)
+            raise ValueError(f"must be a positive number or 'max' (got the text {v!r}: a number is written unquoted)")
         try:
             x = float(v)
         except (TypeError, ValueError):
@@ -723,7 +726,7 @@ def check(
     error: ``stop_loss_percent = "2"`` and ``alerting_enabled = 0`` were taken as 2.0 and false without
     a word. Not strict: text to be typed (a sweep's ``--param`` values, a stored run's configuration)."""
     try:
-        cfg = Config.model_validate(data, strict=strict)
+        cfg = Config.model_validate(data, strict=strict, context={"strict": strict})
     except ValidationError as exc:
         return CheckResult(None, errors=_issues_from_validation(exc))
     errors = consistency_errors(cfg) + (live_errors(cfg, env) if require_keys else [])
