@@ -770,9 +770,10 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def _early_stop_signals() -> dict[int, Any]:
-    """SIGTERM and SIGHUP as Ctrl-C (``KeyboardInterrupt``: "interrupted", exit 130) until a
-    command's own handling of them begins (``run``'s runner, a backtest's, a download's): before
-    it, one killed ``run`` in its first seconds (exit 143, no word). Only a signal at its default is
+    """SIGTERM and SIGHUP as Ctrl-C (``KeyboardInterrupt``: "interrupted", exit 130) while the
+    arguments are parsed and, for ``run``, until its runner's own handlers are set (every other
+    command gets its signals back as they were once parsed): before, one killed ``run`` in its
+    first seconds (exit 143, no word). Only a signal at its default is
     taken: SIGHUP ignored (``nohup``) stays ignored. Returns what :func:`_restore_signals` puts back."""
     import signal
 
