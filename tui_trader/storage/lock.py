@@ -325,8 +325,9 @@ def commits_under_another_name(db_path: str | os.PathLike[str]) -> str | None:
             continue
         if same and pending:
             return (f"{db_path} is the same file as {other} (a hard link), and its last commits are in {wal}, which "
-                    f"SQLite reads by that name only (an engine stopped without closing it): open the book once as "
-                    f"--db {other}, which brings them in")
+                    f"SQLite reads by that name only (an engine stopped without closing it): run the console or "
+                    f"`tui-trader run` once with --db {other}; stopped cleanly, it brings them into the book (an "
+                    f"export or the report viewer by that name reads them but leaves them there)")
     return None
 
 
