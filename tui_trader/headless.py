@@ -27,6 +27,7 @@ from tui_trader.clock import parse_duration
 from tui_trader.config import Config
 from tui_trader.events import StartupProgress
 from tui_trader.monitor.health import FEED_COUNTERS, describe_feed_counts, feed_counts
+from tui_trader.snapshots import BOOK_FIGURES  # (null in --json when a signal stopped the start-up)
 from tui_trader.storage.schema import StorageError
 
 log = logging.getLogger("tui_trader.headless")
@@ -40,11 +41,6 @@ def _stop_signals() -> tuple[signal.Signals, ...]:
     outlives the session: handling them anyway stopped a ``nohup`` run at the SSH logout."""
     keep = getattr(signal, "SIGTERM", None)
     return tuple(s for s in _STOP_SIGNALS if s == keep or signal.getsignal(s) != signal.SIG_IGN)
-
-
-#: The summary's figures of the book (null in ``--json`` when a signal stopped the start-up).
-BOOK_FIGURES = ("final_equity", "return_pct", "cash", "fees_paid", "open_positions", "starting_balance",
-                "book_resumed")
 
 
 #: The engine's summary figures of a run stopped before its start-up began (the book's: null).
