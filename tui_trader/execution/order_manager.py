@@ -17,7 +17,8 @@ Life of an order (:meth:`OrderManager.execute`):
    attempts), at most ``order_execution.retry_attempts`` retries. Final errors
    (insufficient balance, filter failure, rejected, auth) -> ``REJECTED`` with
    the error text, not retried.
-4. An order still open is polled (no sooner than a rate limit asks) until ``order_execution.order_timeout_ms``
+4. An order still open is polled (no sooner than a rate limit asks; not again when that is past the
+   timeout) until ``order_execution.order_timeout_ms``
    (clock time, or the summed waits when the injected sleep does not move the
    clock) has passed, then canceled -> ``CANCELED`` / ``EXPIRED``.
 5. Every status change and every new fill goes through ``record_update``.
@@ -462,11 +463,15 @@ class OrderManager:
             polls += 1
             remaining_s = (self.timeout_ms - elapsed) / 1000.0
             delay = min(max(backoff_delay(polls, self.backoff_base_s, self.poll_cap_s), told_s), remaining_s)
-            told_s = 0.0
+            # a rate limit's wait reaching past the order timeout: no poll after it (asked too soon),
+            # the order is canceled once the timeout has passed
+            no_poll, told_s = told_s >= remaining_s, 0.0
             if epoch is None:
                 await self._pause(delay, timer)
             elif not await self._pause_unless_halted(delay, timer, epoch):
                 continue  # halted meanwhile: canceled above
+            if no_poll:
+                break
             try:
                 res = await self._call(self.broker.query(order.symbol, order.client_order_id))
             except BrokerError as exc:
