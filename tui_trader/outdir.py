@@ -9,11 +9,61 @@ import os
 import secrets
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 T = TypeVar("T")
+
+#: How long an all-or-none write waits for another one into the same folder (seconds): a write
+#: holds it for its renames only, milliseconds, unless an export reads its book meanwhile.
+OUT_LOCK_WAIT_S = 10.0
+
+
+class OutLock:
+    """A hold on an ``--out`` folder: two writes into one folder at once (two terminals, a cron job
+    and a hand run) renamed their files in turn, and the folder held a mix of two books or runs.
+    An exclusive ``flock`` on the folder itself (nothing is left in it); the operating system drops
+    it with the process. A folder that takes no locks (some network shares) is written without."""
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+
+    def take(self, out: Path, wait_s: float = 0.0) -> bool:
+        """Lock ``out``, waiting up to ``wait_s``; False when another holds it still. True when
+        held, or when the folder cannot be locked (its writes name what is wrong with it)."""
+        if self._fd is not None or fcntl is None:
+            return True
+        try:
+            fd = os.open(out, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            return True
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return False
+                time.sleep(0.01)
+                continue
+            except OSError:  # a file system without locks
+                os.close(fd)
+                return True
+            self._fd = fd
+            return True
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 def out_dir_problem(out: Path) -> str:
@@ -47,15 +97,29 @@ def remove_empty(folders: list[Path]) -> None:
             return
 
 
-def write_all_or_none(out: Path, writers: Mapping[str, Callable[[Path], T]]) -> dict[str, T]:
+def write_all_or_none(
+    out: Path, writers: Mapping[str, Callable[[Path], T]], held: OutLock | None = None
+) -> dict[str, T]:
     """``writers[name](path)`` writes the file ``out / name`` at ``path``, for every name; all or none
     replace the folder's files (``export --out``, ``backtest --out``). Each is written under a
     temporary name in ``out`` (so a rename, never a copy across file systems) and renamed into place
     once all are written; a name a folder holds is refused before any is renamed, and a file
     replaced keeps its permissions. An ``OSError`` names the file meant, not its temporary name.
     The temporary names are this call's alone: a second write into the folder meanwhile (another
-    thread or process) keeps to its own, and none is left behind. Returns name -> what its writer
-    returned."""
+    thread or process) keeps to its own, and none is left behind; the folder is locked
+    (:class:`OutLock`) from the first write to the last rename, so that a second write waits for
+    the first, up to :data:`OUT_LOCK_WAIT_S`, and the folder holds one whole set, never a mix
+    (kept out longer: ``BlockingIOError`` naming the folder, nothing written). ``held``: the
+    caller's lock on the folder already (an export holds it from before its read). Returns
+    name -> what its writer returned."""
+    if held is None:
+        lock = OutLock()
+        if not lock.take(out, OUT_LOCK_WAIT_S):
+            raise BlockingIOError(errno.EAGAIN, "another tui-trader is writing into the folder now", str(out))
+        try:
+            return write_all_or_none(out, writers, lock)
+        finally:
+            lock.release()
     token = f"{os.getpid()}-{secrets.token_hex(4)}"
     temps = {name: out / f".{name}.{token}.tmp" for name in writers}
     done: dict[str, T] = {}

@@ -23,7 +23,6 @@ import csv
 import functools
 import json
 import math
-import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, localcontext
@@ -31,14 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from tui_trader.clock import iso_utc as _iso_utc
-from tui_trader.outdir import out_dir_problem, write_all_or_none
+from tui_trader.outdir import OutLock, out_dir_problem, write_all_or_none
 from tui_trader.storage.lock import DatabaseInUseError, commits_under_another_name, engine_by_another_name
 from tui_trader.storage.schema import StorageError, failure_hint, file_in_the_way, unreadable_book
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 FILES = ("fills.csv", "orders.csv", "positions.csv", "equity.csv", "audit.csv")
 
@@ -95,43 +89,6 @@ def _write(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) ->
     return n
 
 
-class OutLock:
-    """An export's hold on its --out folder, from before its read to after its last rename: two
-    exports into one folder at once (two terminals, a cron job and a hand run) renamed their files
-    in turn, and the folder held a mix of two books or moments. An exclusive ``flock`` on the
-    folder itself (nothing is left in it); the operating system drops it with the process. A
-    folder that takes no locks (some network shares) is written without one, as before."""
-
-    def __init__(self) -> None:
-        self._fd: int | None = None
-
-    def take(self, out: Path) -> None:
-        """Lock ``out``; ``ValueError`` when another export holds it."""
-        if self._fd is not None or fcntl is None:
-            return
-        try:
-            fd = os.open(out, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        except OSError:
-            return  # the writes name what is wrong with the folder
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise ValueError(
-                f"--out: another tui-trader export is writing into {out} now: run this one again once it is done "
-                "(no file of this export written)"
-            ) from None
-        except OSError:  # a file system without locks
-            os.close(fd)
-            return
-        self._fd = fd
-
-    def release(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
-
-
 async def load_book(db_path: str, out_dir: Path | None = None, out_lock: OutLock | None = None) -> dict[str, Any]:
     """Every record the CSV files are made of, read from the database at ``db_path``, opened
     read-only (nothing in the file changes, not even its journal mode). With ``out_dir``, that
@@ -142,8 +99,11 @@ async def load_book(db_path: str, out_dir: Path | None = None, out_lock: OutLock
     async with await Database.open(db_path, start_writer=False, read_only=True) as db:
         if out_dir is not None:
             prepare_out(out_dir)
-            if out_lock is not None:
-                out_lock.take(out_dir)
+            if out_lock is not None and not out_lock.take(out_dir):
+                raise ValueError(
+                    f"--out: another tui-trader export is writing into {out_dir} now: run this one again once it is "
+                    "done (no file of this export written)"
+                )
         try:
             async with db.read_snapshot():  # a running engine's commits meanwhile: in none of the files
                 eq_ts, eq = await db.load_equity()
@@ -204,7 +164,7 @@ def _export(db_path: Path, out: Path, made: bool, out_lock: OutLock) -> dict[str
             out.rmdir()
         raise
     try:
-        return _write_book(book, out)
+        return _write_book(book, out, out_lock)
     except (_BadTime, OSError) as exc:  # a time that is no date; the disk filled up, the folder went away...
         if made and out.is_dir() and not any(out.iterdir()):  # as a book that cannot be read leaves it
             with contextlib.suppress(OSError):
@@ -215,7 +175,7 @@ def _export(db_path: Path, out: Path, made: bool, out_lock: OutLock) -> dict[str
                          "written: the folder's files are as they were)") from None
 
 
-def _write_book(book: dict[str, Any], out: Path) -> dict[str, int]:
+def _write_book(book: dict[str, Any], out: Path, out_lock: OutLock | None = None) -> dict[str, int]:
     """Every file of :data:`FILES` into ``out``, all or none: each is written under a temporary name
     and renamed into place once all five are written. A write failing partway (a full disk, a
     permission error on the third file, a stored time that is no date) left new files beside an
@@ -245,5 +205,5 @@ def _write_book(book: dict[str, Any], out: Path) -> dict[str, int]:
             for a in book["audit"])),
     }  # fmt: skip
     return write_all_or_none(
-        out, {name: functools.partial(_write, columns=rows[name][0], rows=rows[name][1]) for name in FILES}
+        out, {name: functools.partial(_write, columns=rows[name][0], rows=rows[name][1]) for name in FILES}, out_lock
     )
