@@ -156,11 +156,8 @@ class EngineLock:
         one name (symbolic links resolve to it) or none yet needs nothing beyond :attr:`path`."""
         if self._book_fd is not None or self._identity_off:
             return
-        try:
-            st = os.stat(self.db_path)
-        except OSError:
-            return  # no book yet: Database.open makes it, and no other name can exist before it
-        if st.st_nlink < 2 or not stat.S_ISREG(st.st_mode):
+        # no book yet (Database.open makes it, and no other name can exist before it), or one name
+        if (st := _linked_file(self.db_path)) is None:
             return
         noted, self._names_noted = self._names_noted, True
         if not noted:
@@ -267,11 +264,7 @@ def engine_by_another_name(db_path: str | os.PathLike[str]) -> tuple[int | None,
     keeps it by name), and leave ``-wal``/``-shm`` files of its own beside this name."""
     if fcntl is None:  # pragma: no cover - Windows
         return None
-    try:
-        st = os.stat(db_path)
-    except OSError:
-        return None
-    if st.st_nlink < 2 or not stat.S_ISREG(st.st_mode):
+    if (st := _linked_file(db_path)) is None:
         return None
     folder = _identity_dir()
     if folder is None:
@@ -303,11 +296,7 @@ def commits_under_another_name(db_path: str | os.PathLike[str]) -> str | None:
     not stop cleanly. SQLite keeps the WAL by name: opened by this one, the book misses them, and a
     later open by the other name lays the old frames over pages written since (a damaged book).
     Links in other folders are not looked for."""
-    try:
-        st = os.stat(db_path)
-    except OSError:
-        return None
-    if st.st_nlink < 2 or not stat.S_ISREG(st.st_mode):
+    if (st := _linked_file(db_path)) is None:
         return None
     real = Path(os.path.realpath(db_path))
     try:
@@ -357,6 +346,16 @@ def _read_text(fd: int, size: int = 4096) -> str:
         return os.pread(fd, size, 0).decode(errors="replace")
     except OSError:
         return ""
+
+
+def _linked_file(db_path: str | os.PathLike[str]) -> os.stat_result | None:
+    """The status of the regular file at ``db_path`` when it has more than one name (hard links),
+    else None (none there, one name only, no regular file)."""
+    try:
+        st = os.stat(db_path)
+    except OSError:
+        return None
+    return st if st.st_nlink >= 2 and stat.S_ISREG(st.st_mode) else None
 
 
 def _who(holder: int | None) -> str:
