@@ -67,6 +67,9 @@ class PricesTable(FastTable):
         self._order = np.empty(0, dtype=np.int64)  # row position -> symbol index
         self._locked: frozenset[str] = frozenset()
         self._sorted_at = 0.0  # time.monotonic() of the last sort of the rows
+        # figures moved since the rows were last put in order: a re-sort put off by RESORT_MIN_S
+        # is done at a later refresh even if nothing moves again (a paused or ended feed)
+        self._resort_due = False
         self.cells_written = 0
 
     # -- public -------------------------------------------------------------
@@ -85,6 +88,8 @@ class PricesTable(FastTable):
             self._dir = np.where(price > self._price, 1, np.where(price < self._price, -1, self._dir)).astype(np.int8)
             self._price, self._chg, self._vol = price.copy(), chg.copy(), vol.copy()
             self._dirty |= changed
+            self._resort_due = True
+        if self._resort_due:
             self._resort()
         self.cells_written = self.flush_visible() + marks
         return self.cells_written
@@ -141,10 +146,12 @@ class PricesTable(FastTable):
         :attr:`RESORT_MIN_S`; the cursor stays on its symbol. Rows are moved, not made again: their
         cells go with them."""
         if self.sort_key == "sym" or self.row_count == 0:  # symbols do not change their order
+            self._resort_due = False
             return False
         now = time.monotonic()
         if now - self._sorted_at < self.RESORT_MIN_S:
-            return False
+            return False  # still due
+        self._resort_due = False
         order = self._sorted_rows()
         if np.array_equal(order, self._order):
             return False

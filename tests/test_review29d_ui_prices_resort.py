@@ -1,0 +1,46 @@
+"""A re-sort put off by the once-a-second bound is done at a later refresh even if no figure moves
+again: the pane of a paused or ended feed kept a stale order for good under a header marked ▼."""
+
+from __future__ import annotations
+
+import numpy as np
+from textual.app import App
+
+from tui_trader.events import MarketView
+from tui_trader.ui.widgets.prices import PricesTable
+
+
+class _Host(App):
+    def __init__(self, table: PricesTable) -> None:
+        super().__init__()
+        self.table = table
+
+    def compose(self):
+        yield self.table
+
+
+def _market(prices, version: int) -> MarketView:
+    p = np.asarray(prices, dtype=np.float64)
+    n = p.size
+    return MarketView([f"S{i:04d}USDT" for i in range(n)], p, np.zeros(n), np.full(n, 1e6),
+                      np.zeros(n, dtype=np.int64), version)
+
+
+def _rows(table: PricesTable) -> list[str]:
+    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+
+async def test_a_put_off_resort_is_done_when_the_figures_stop_moving():
+    table = PricesTable(id="prices")
+    async with _Host(table).run_test(size=(60, 12)) as pilot:
+        table.apply(_market([5.0, 1.0, 9.0], 1))
+        table.set_sort("last")  # descending, just now: a re-sort waits RESORT_MIN_S
+        await pilot.pause()
+        table.apply(_market([5.0, 30.0, 9.0], 2))  # the last move of the feed, within the bound
+        assert _rows(table) == ["S0002USDT", "S0000USDT", "S0001USDT"]
+        table._sorted_at -= table.RESORT_MIN_S  # a second later, nothing moved since
+        table.apply(_market([5.0, 30.0, 9.0], 3))
+        assert _rows(table) == ["S0001USDT", "S0002USDT", "S0000USDT"]
+        table._sorted_at -= table.RESORT_MIN_S
+        written = table.apply(_market([5.0, 30.0, 9.0], 4))  # in order now: nothing to do
+        assert written == 0
