@@ -104,8 +104,9 @@ class _Dialog(ModalScreen):
 
     def compose(self) -> ComposeResult:
         # scrolls when taller than the screen (80x24 with the stale note and an error): the buttons
-        # were cut off at the bottom, out of reach; the focused widget is scrolled into view
-        with VerticalScroll(classes="dialog"):
+        # were cut off at the bottom, out of reach; the focused widget is scrolled into view. Not a
+        # Tab stop itself: focused, nothing showed it, and Enter there confirmed the dialog
+        with VerticalScroll(classes="dialog", can_focus=False):
             yield Static(self.title_text, classes="dialog-title")
             if self.stale_note:
                 yield Label(self.stale_note, id="stale", classes="dialog-error")
