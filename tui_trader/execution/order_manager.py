@@ -297,7 +297,9 @@ class OrderManager:
     async def resolve(self, order: Order) -> Order:
         """Look a non-final order up at the exchange and book what it says (never resends).
 
-        Not found -> ``CANCELED`` with error ``"not found at the exchange"``.
+        Not found -> ``CANCELED`` with error ``"not found at the exchange"``. A lookup told by a
+        rate limit to wait longer than allowed (an IP ban) is not waited out: the order keeps its
+        status, with error ``"could not query the exchange: ..."`` (the caller looks again later).
         """
         if order.status.is_final:
             return order
@@ -589,7 +591,10 @@ class OrderManager:
                     raise
                 retries += 1
                 after = exc.retry_after_s if exc.kind == BrokerErrorKind.RATE_LIMIT else None
-                await self._pause(backoff_delay(retries, self.backoff_base_s, self.backoff_cap_s, after), timer)
+                delay = backoff_delay(retries, self.backoff_base_s, self.backoff_cap_s, after)
+                if delay > self.max_wait_s:  # (an IP ban: the caller holds the trade lock - asked next time)
+                    raise
+                await self._pause(delay, timer)
 
     # -- booking -------------------------------------------------------------
 
