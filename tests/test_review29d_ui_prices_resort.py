@@ -44,3 +44,33 @@ async def test_a_put_off_resort_is_done_when_the_figures_stop_moving():
         table._sorted_at -= table.RESORT_MIN_S
         written = table.apply(_market([5.0, 30.0, 9.0], 4))  # in order now: nothing to do
         assert written == 0
+
+
+async def test_a_resort_does_not_scroll_the_pane_to_a_cursor_out_of_view():
+    """Scrolled away from the cursor (the wheel) to read other rows, the pane jumped back to the
+    cursor at every re-sort that moved the cursor's row by one, once a second."""
+    table = PricesTable(id="prices")
+    table.RESORT_MIN_S = 0.0
+    async with _Host(table).run_test(size=(60, 12)) as pilot:
+        prices = np.arange(60, dtype=np.float64) + 1
+        table.apply(_market(prices, 1))
+        table.set_sort("last")  # descending: S0000 (the cursor's) last
+        table.focus()
+        table.move_to_key("S0000USDT")
+        await pilot.pause()
+        table.scroll_to(y=20, animate=False)
+        await pilot.pause()
+        moved = prices.copy()
+        moved[30] = 0.5  # S0030 falls to the bottom: the cursor's row goes up by one
+        table.apply(_market(moved, 2))
+        await pilot.pause()
+        assert table.selected_key == "S0000USDT"
+        assert table.scroll_y == 20
+        # with the cursor in view, the view follows it
+        table.scroll_to(y=table.row_count, animate=False)
+        await pilot.pause()
+        moved[30] = 1000.0  # S0030 to the top: the cursor's row goes down by one, to the last
+        table.apply(_market(moved, 3))
+        await pilot.pause()
+        assert table.selected_key == "S0000USDT" and table.cursor_row == table.row_count - 1
+        assert table.cursor_row in range(int(table.scroll_y), int(table.scroll_y) + 12)

@@ -20,6 +20,8 @@ import time
 import numpy as np
 from rich.text import Text
 from textual import on
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
 from tui_trader.events import MarketView
@@ -160,10 +162,19 @@ class PricesTable(FastTable):
             self._rebuild()  # rows other than the order's (not expected): made again
             return True
         selected = self.selected_key
+        # the view follows the cursor only if it showed it: scrolled away (the wheel) to read other
+        # rows, it jumped back to the cursor at every re-sort that moved the cursor's row
+        in_view = self.cursor_row in self.visible_rows(margin=0)
         self._sorted_at = now
         self.sort(key=lambda cells: rank[str(cells[0])])  # the first cell is the symbol
         self._order = order
-        self.move_to_key(selected)
+        if selected is not None and selected in rank:
+            row = self.get_row_index(selected)
+            if in_view:
+                self.move_cursor(row=row, animate=False, scroll=True)
+            else:  # the cursor's watcher scrolls to it: set quietly (same symbol: nothing to announce)
+                self.set_reactive(DataTable.cursor_coordinate, Coordinate(row, self.cursor_column))
+                self.refresh()
         return True
 
     def _flag(self, symbol: str) -> Text:
