@@ -277,22 +277,18 @@ async def test_a_signal_result_longer_than_its_column_ends_in_an_ellipsis(tmp_pa
 def test_a_backtest_trade_of_an_idr_pair_fits_the_trades_columns():
     """The report's trades: a quantity of 14 characters, a notional of 1.5e13 and a fee of
     12,345.67 were longer than their columns (Qty 11, Notional 12, Fee 9) and cut."""
-    from types import SimpleNamespace
-
     from tui_trader.models import Fill, Side
     from tui_trader.storage.queries import BacktestTrade
     from tui_trader.ui.palette import Palette
-    from tui_trader.ui.screens.report import TRADE_COLS, BacktestReportScreen
+    from tui_trader.ui.screens.report import TRADE_COLS, trade_rows, trip_pnl
 
     qty = Decimal("12345.12345678")
     fills = [
         Fill("a", "BTCIDR", Side.BUY, Decimal("1234567890.5"), qty, Decimal("12345.67"), "IDR", 3_600_000),
         Fill("b", "BTCIDR", Side.SELL, Decimal("1300000000"), qty, Decimal("13000"), "IDR", 7_200_000),
     ]
-    run = SimpleNamespace(trades=[BacktestTrade.from_fill(f) for f in fills])
-    rows: list = []
-    table = SimpleNamespace(clear=lambda: None, add_rows=rows.extend)
-    BacktestReportScreen._fill_trades(table, run, Palette())
+    trades = [BacktestTrade.from_fill(f) for f in fills]
+    rows = trade_rows(trades, trip_pnl(trades), Palette())  # the rows the report's trades tab adds
     cols = {c[0]: (i, c[2]) for i, c in enumerate(TRADE_COLS)}
     for row, f in zip(rows, fills, strict=True):
         want = {

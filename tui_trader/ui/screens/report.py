@@ -612,12 +612,6 @@ class BacktestReportScreen(Screen[None]):
         finally:
             self.loaded.set()
 
-    @staticmethod
-    def _fill_trades(table: FastTable, run: StoredRun, pal: Palette) -> None:
-        """Every fill of ``run`` into ``table`` at once (a run of few fills)."""
-        table.clear()
-        table.add_rows(trade_rows(run.trades, trip_pnl(run.trades), pal))
-
     #: What the keys scroll on each tab: the focus goes there with the tab (1, 2, 3), so the
     #: arrows and PageDown scroll the summary and the trades at once (on the row of tabs they
     #: did nothing). The chart does not scroll: the row of tabs has the focus there.
