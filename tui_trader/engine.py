@@ -92,6 +92,7 @@ ratings on the Glicko-1 scale; z in standard deviations.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -502,14 +503,24 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             log.warning("the feed starts at %d, before the last stored time %d: this run's records go back in "
                         "time", self.clock.now_ms(), self.resumed_from_ms)
         if self.db is not None:
-            self.session_id = await self.db.start_session(
+            writing = asyncio.ensure_future(self.db.start_session(
                 self.session_kind,
                 self.mode,
                 self.feed.kind,
                 json.dumps(redacted_dump(cfg), sort_keys=True),
                 self.label,
                 ts_ms=self.clock.now_ms(),
-            )
+            ))
+            try:
+                self.session_id = await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                # a start-up cut (a signal, the --duration's end) while its session row was written:
+                # the row is committed all the same, so its id is waited for and the stop ends it
+                # (it was left with no end, a session that never ended to the next run)
+                with contextlib.suppress(Exception):
+                    self.session_id = await writing
+                    self._session_open = True
+                raise
             self._session_open = True
             backlog, self._audit_backlog = self._audit_backlog, []
             for row in backlog:  # commands sent before the database was open
