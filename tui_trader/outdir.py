@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
+from tui_trader.private import create_file, make_folders
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -66,15 +68,19 @@ class OutLock:
             os.close(fd)
 
 
-def out_dir_problem(out: Path) -> str:
+def out_dir_problem(out: Path, *, private: bool = False) -> str:
     """Why ``out`` cannot take files ("" when it can): it is made if missing, then a temporary
     file is written and removed in it. The text names the path: ``--out: cannot write to ...``.
-    A refused path leaves none of the folders made for it (each removed only while empty)."""
+    A refused path leaves none of the folders made for it (each removed only while empty).
+    ``private``: the folders made are the owner's alone (:func:`tui_trader.private.make_folders`)."""
     if out.exists() and not out.is_dir():
         return f"--out: cannot write to {out}: not a folder"
     made = missing_folders(out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        if private:
+            make_folders(out)
+        else:
+            out.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out, prefix=".tui-trader-", delete=True):
             pass
     except OSError as exc:
@@ -104,7 +110,7 @@ def write_all_or_none(
     replace the folder's files (``export --out``, ``backtest --out``). Each is written under a
     temporary name in ``out`` (so a rename, never a copy across file systems) and renamed into place
     once all are written; a name a folder holds is refused before any is renamed, and a file
-    replaced keeps its permissions. An ``OSError`` names the file meant, not its temporary name.
+    replaced keeps its permissions (a new one is the owner's alone: :mod:`tui_trader.private`). An ``OSError`` names the file meant, not its temporary name.
     The temporary names are this call's alone: a second write into the folder meanwhile (another
     thread or process) keeps to its own, and none is left behind; the folder is locked
     (:class:`OutLock`) from the first write to the last rename, so that a second write waits for
@@ -126,6 +132,7 @@ def write_all_or_none(
     try:
         for name, write in writers.items():
             try:
+                create_file(temps[name])  # owner-only from the start: the writer's open keeps the mode
                 done[name] = write(temps[name])
             except OSError as exc:
                 raise OSError(exc.errno, exc.strerror or str(exc), str(out / name)) from exc

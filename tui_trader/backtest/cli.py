@@ -121,7 +121,7 @@ def _check_out_dir(out: Path) -> None:
     from tui_trader.cli import UsageError
     from tui_trader.outdir import out_dir_problem
 
-    if problem := out_dir_problem(out):
+    if problem := out_dir_problem(out, private=True):
         raise UsageError(problem)
     for name in OUTPUT_FILES:
         if (out / name).is_dir():

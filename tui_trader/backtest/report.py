@@ -39,6 +39,7 @@ from tui_trader.backtest import BacktestResult
 from tui_trader.backtest.metrics import drawdown_series, json_safe
 from tui_trader.clock import MS_PER_DAY, UTC_SHORT, iso_utc, utc_text
 from tui_trader.outdir import write_all_or_none
+from tui_trader.private import make_folders
 
 CHART_WIDTH = 100
 CHART_HEIGHT = 20
@@ -489,7 +490,7 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise NotAFolderError(errno.ENOTDIR, "not a folder", str(out_dir))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folders(out_dir)
     paths = {name: out_dir / name for name in OUTPUT_FILES}
     # each file under a temporary name, renamed into place once all are written: a write failing
     # partway (a full disk) left new files next to an earlier run's, a report of two runs

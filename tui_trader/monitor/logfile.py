@@ -27,6 +27,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from tui_trader.config import Config
+from tui_trader.private import FILE_MODE, create_file, make_folders
 
 try:
     import fcntl
@@ -89,6 +90,9 @@ class _LogFile(logging.handlers.RotatingFileHandler):
     lost, and the first record written again is preceded by a line saying how many were lost."""
 
     def __init__(self, path: Path) -> None:
+        # the mode of a file this handler makes: owner-only (:mod:`tui_trader.private`), or after a
+        # rotation the mode of the file rotated (a log the operator opened to a group stays open to it)
+        self.create_mode = FILE_MODE
         super().__init__(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
         self.lost = 0  # records not written since the last one that was
         self.last_error = ""
@@ -106,6 +110,8 @@ class _LogFile(logging.handlers.RotatingFileHandler):
         except OSError:
             fifo = False
         if not fifo:
+            with suppress(OSError):  # (one that cannot be made: the open below says why)
+                create_file(self.baseFilename, self.create_mode)
             return super()._open()
         try:
             fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
@@ -208,6 +214,10 @@ class _LogFile(logging.handlers.RotatingFileHandler):
     # grows past the limit, said once on stderr; the rotation is tried again each LOG_MAX_BYTES.
 
     def doRollover(self) -> None:  # noqa: N802 - logging's name
+        with suppress(AttributeError, OSError, ValueError):  # (no stream, or not a file)
+            st = os.fstat(self.stream.fileno())
+            if stat.S_ISREG(st.st_mode):
+                self.create_mode = stat.S_IMODE(st.st_mode)
         try:
             self._rollover()
         except OSError as exc:
@@ -279,7 +289,7 @@ def attach_log_file(cfg: Config) -> Path | None:
     if path is None:
         return None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(path.parent)
         probe = _no_fifo_without_reader(path)
         try:
             handler = _LogFile(path)

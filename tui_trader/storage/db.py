@@ -105,6 +105,7 @@ from typing import Any, Literal, TypeVar
 import aiosqlite
 
 from tui_trader.clock import Clock, WallClock
+from tui_trader.private import create_file, make_folders
 from tui_trader.storage.queries import BUFFERED_TABLES, QueriesMixin
 from tui_trader.storage.schema import (
     MIGRATIONS,
@@ -976,10 +977,13 @@ class Database(QueriesMixin):
 
 
 def _prepare_path(path: str) -> str:
-    """Expand ``~`` and create the parent folder; returns the path to open."""
+    """Expand ``~``, create the parent folder and an empty book, owner-only (:mod:`tui_trader.private`:
+    SQLite makes the ``-wal`` and ``-shm`` files with the book's mode); returns the path to open. A
+    book or folder there already keeps its mode."""
     p = Path(path).expanduser()
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(p.parent)
+        create_file(p)
     except OSError as exc:  # "[Errno 17] File exists" names no path the operator gave
         if why := file_in_the_way(p):
             raise StorageError(f"cannot open the database {path}: {why}") from exc

@@ -122,7 +122,7 @@ async def load_book(db_path: str, out_dir: Path | None = None, out_lock: OutLock
 
 def prepare_out(out: Path) -> None:
     """Create ``out`` if needed and make sure it takes files; ``ValueError`` naming it otherwise."""
-    if problem := out_dir_problem(out):
+    if problem := out_dir_problem(out, private=True):
         raise ValueError(problem)
 
 

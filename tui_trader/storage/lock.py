@@ -35,6 +35,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from tui_trader.private import FILE_MODE, make_folders
 from tui_trader.storage.schema import StorageError, file_in_the_way
 
 try:
@@ -217,8 +218,10 @@ class EngineLock:
     def _lock_file(self) -> tuple[int, tuple[int, int]]:
         """Open and lock the lock file; its descriptor and (device, inode)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            make_folders(self.path.parent)
+            # owner-only: readable by all, another user could flock it too (a read-only descriptor
+            # takes the lock) and keep this one's engine from starting
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         except OSError as exc:
             why = file_in_the_way(self.path) or exc
             raise StorageError(f"cannot create the lock file {self.path} for the database: {why}") from exc
