@@ -73,6 +73,17 @@ BINANCE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h
 MS_PER_UNIT = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 #: One UTC day in milliseconds (days since the epoch: ``ts_ms // MS_PER_DAY``).
 MS_PER_DAY = MS_PER_UNIT["d"]
+#: Binance's weekly klines open on Mondays at 00:00 UTC; the epoch (1970-01-01) was a Thursday, so
+#: they lie on the epoch's 1w grid shifted by four days (1970-01-05, a Monday).
+WEEK_OPEN_OFFSET_MS = 4 * MS_PER_DAY
+
+
+def kline_open_ms(ts_ms: int, interval_ms: int) -> int:
+    """The open time of the kline of ``interval_ms`` that holds ``ts_ms``, as Binance aligns them:
+    on the epoch's grid (``ts - ts % interval``), weekly (``1w``) ones on Mondays 00:00 UTC."""
+    ts, iv = int(ts_ms), int(interval_ms)
+    offset = WEEK_OPEN_OFFSET_MS if iv == MS_PER_UNIT["w"] else 0
+    return ts - (ts - offset) % iv
 
 
 #: :func:`utc_text` formats: to the minute, and without the year (narrow columns).

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from tui_trader.clock import MS_PER_DAY, Clock, interval_to_ms
+from tui_trader.clock import MS_PER_DAY, Clock, interval_to_ms, kline_open_ms
 from tui_trader.config import Config
 from tui_trader.market.binance_payloads import synthetic_filters
 from tui_trader.market.pacing import Pacer
@@ -399,7 +399,8 @@ class SimFeed:
     of ``feed.symbols`` when that list is set, whose names are then used),
     ``seed``, ``interval`` (e.g. ``"1m"``), ``speed`` (× real time, or
     ``"max"``), ``start_ms`` (first live kline open time, default
-    2025-01-01T00:00Z aligned to the interval), ``max_klines`` (stop after this
+    2025-01-01T00:00Z; taken down to its kline's open as Binance aligns them, a
+    week's on Monday 2024-12-30), ``max_klines`` (stop after this
     many live intervals; None = endless), ``warmup_klines`` (history length in
     klines; default ``feed.sim.warmup_periods`` × klines per rating period).
     """
@@ -432,7 +433,7 @@ class SimFeed:
             raise ValueError(f"n_symbols must be >= 1, got {n_symbols}")
         self._n_override = n_symbols
         st = DEFAULT_START_MS if start_ms is None else int(start_ms)
-        self.start_ms = st - st % self.interval_ms
+        self._start_ms = kline_open_ms(st, self.interval_ms)  # a week's klines open on Mondays, as Binance's
         self.max_klines = max_klines
         rating_ms = cfg.data_processing.rating_calculation_interval_ms
         self.rating_klines = max(1, -(-rating_ms // self.interval_ms))
@@ -465,6 +466,18 @@ class SimFeed:
         self._ratio: np.ndarray | None = None  # the rescaling applied at start (None: none)
         self._tick: np.ndarray | None = None  # the ticks after anchoring, when an anchor changed one
         self._level: np.ndarray | None = None  # the prices the filters are made from, then
+
+    @property
+    def start_ms(self) -> int:
+        """The first live kline's open time. Set (a resumed market's start, after the book's last
+        stored time), it becomes the first kline open at or after the time given: on the epoch's grid
+        of the interval, a week's on a Monday (a rating period's end is on the epoch's, a Thursday)."""
+        return self._start_ms
+
+    @start_ms.setter
+    def start_ms(self, ms: int) -> None:
+        iv = self.interval_ms
+        self._start_ms = kline_open_ms(int(ms) + iv - 1, iv)
 
     # ------------------------------------------------------------------ protocol
 
