@@ -223,8 +223,7 @@ class EngineLock:
             # takes the lock) and keep this one's engine from starting
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         except OSError as exc:
-            why = file_in_the_way(self.path) or exc
-            raise StorageError(f"cannot create the lock file {self.path} for the database: {why}") from exc
+            raise StorageError(_cannot_open_lock(self.path, exc)) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -359,6 +358,37 @@ def _linked_file(db_path: str | os.PathLike[str]) -> os.stat_result | None:
     except OSError:
         return None
     return st if st.st_nlink >= 2 and stat.S_ISREG(st.st_mode) else None
+
+
+def _cannot_open_lock(path: Path, exc: OSError) -> str:
+    """The error of a lock file that cannot be opened to write: what is wrong with it, named."""
+    if why := file_in_the_way(path):
+        return f"cannot create the lock file {path} for the database: {why}"
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None  # none there: the folder takes no new file
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        return f"the lock file {path} of the database is a folder: remove it (a lock file is made there)"
+    if st is not None and isinstance(exc, PermissionError):
+        return (f"the lock file {path} of the database is not writable by this user ({_user(os.getuid())}): it is "
+                f"{_user(st.st_uid)}'s, mode {stat.S_IMODE(st.st_mode):04o}; run as that user, or remove the file "
+                "when no tui-trader runs on the book")
+    if isinstance(exc, PermissionError):
+        return (f"cannot create the lock file {path} for the database: its folder {path.parent} is not writable "
+                f"by this user ({_user(os.getuid())}): permission denied")
+    verb = "open" if st is not None else "create"
+    return f"cannot {verb} the lock file {path} for the database: {exc.strerror or exc}"
+
+
+def _user(uid: int) -> str:
+    """The name of user ``uid`` ("uid 1001" when it has none, or no ``pwd`` module)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return f"uid {uid}"
 
 
 def _who(holder: int | None) -> str:
