@@ -59,6 +59,7 @@ from tui_trader.events import (
     LockSymbol,
     ManualSell,
     Pause,
+    PositionView,
     ResetEmergency,
     Resume,
     RiskAlert,
@@ -80,6 +81,7 @@ from tui_trader.ui.screens.modals import (
     BuyScreen,
     ConfirmScreen,
     EmergencyStopScreen,
+    NoPositionInfo,
     SellScreen,
     ThresholdScreen,
 )
@@ -957,8 +959,18 @@ class TuiTraderApp(App[int]):
         if pos is None:
             self.notify(f"no open position in {sym}", severity="warning")
             return
-        self._dialog(SellScreen(sym, f"{fmt_qty(pos.quantity)} @ {fmt_price(pos.avg_entry)}", holding=pos.quantity),
+        self._dialog(SellScreen(sym, f"{fmt_qty(pos.quantity)} @ {fmt_price(pos.avg_entry)}", holding=pos.quantity,
+                                position_now=functools.partial(self._position_now, sym)),
                      self._submit_if)
+
+    def _position_now(self, sym: str) -> PositionView | None:
+        """``sym``'s position in the engine's snapshot now (None: none), for the sell dialog's
+        check at submit time; :class:`NoPositionInfo` when the snapshot fails (the UI timer logs it)."""
+        try:
+            snap = self.engine.snapshot()
+        except Exception as exc:  # noqa: BLE001 - the engine then checks the quantity itself
+            raise NoPositionInfo(_error_text(exc)) from exc
+        return next((p for p in snap.positions if p.symbol == sym), None)
 
     @_order_key
     def action_flatten(self) -> None:

@@ -8,6 +8,7 @@ no distraction); Escape always cancels.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from textual import on
@@ -17,10 +18,15 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from tui_trader.events import AbandonOrder, ClosePosition, EmergencyStop, ManualBuy, ManualSell
+from tui_trader.events import AbandonOrder, ClosePosition, EmergencyStop, ManualBuy, ManualSell, PositionView
 from tui_trader.execution.client_ids import is_valid_client_order_id
 from tui_trader.models import Source
-from tui_trader.ui.format import one_line
+from tui_trader.ui.format import fmt_price, fmt_qty, one_line
+
+
+class NoPositionInfo(Exception):
+    """Raised by a sell dialog's ``position_now`` when the engine's snapshot fails: the position
+    now is not known, and the quantity is left to the engine to check."""
 
 
 def _input(value: str = "", placeholder: str = "", id: str | None = None, type: str = "text") -> Input:
@@ -259,40 +265,68 @@ class BuyScreen(_Dialog):
 class SellScreen(_Dialog):
     """Quantity (blank = the whole position). Result: ClosePosition / ManualSell or None.
 
-    With ``holding`` (the position's quantity when the dialog opened) a quantity above it is
-    refused here, the dialog staying open to correct it, as the buy dialog does an amount above
-    the cash: the engine refuses it in any case, and the figure typed went with the dialog."""
+    A quantity above the position is refused here, the dialog staying open to correct it, as the
+    buy dialog does an amount above the cash: the engine refuses it in any case, and the figure
+    typed went with the dialog. The position is the one at submit time (``position_now``, read
+    from the engine's snapshot): the dialog may stay open while a stop loss sells it or a fill adds
+    to it, and the limit it opened with refused a quantity the position now holds, or let one
+    through it no longer does. A position gone meanwhile is said so, and nothing is sent.
+    Without ``position_now`` the check uses ``holding`` (the quantity when the dialog opened);
+    when it raises :class:`NoPositionInfo` (the snapshot fails) the engine alone checks it."""
 
     confirm_label = "Sell"
     confirm_variant = "error"
 
-    def __init__(self, symbol: str, position_qty: str, holding: Decimal | None = None) -> None:
+    def __init__(self, symbol: str, position_qty: str, holding: Decimal | None = None,
+                 position_now: Callable[[], PositionView | None] | None = None) -> None:
         super().__init__()
         self.symbol = symbol
         self.title_text = f"Sell {symbol}"
         self.position_qty = position_qty
         self.holding = holding
+        self.position_now = position_now
 
     def compose_body(self) -> ComposeResult:
-        yield Static(f"Position: {self.position_qty}. Leave the quantity blank to close it all.",
-                     classes="dialog-text")
+        yield Static(self._position_text(self.position_qty), id="position", classes="dialog-text")
         yield Label("Quantity (base)")
         yield _input("", placeholder="all", id="qty")
         yield TickBox("Override risk checks", id="override")
 
+    @staticmethod
+    def _position_text(position_qty: str) -> str:
+        return f"Position: {position_qty}. Leave the quantity blank to close it all."
+
     def on_mount(self) -> None:
         self.query_one("#qty", Input).focus()
+
+    def _holding_now(self) -> Decimal | None:
+        """The position's quantity now (the dialog's text follows it); ValueError when it is gone."""
+        if self.position_now is None:
+            return self.holding
+        try:
+            pos = self.position_now()
+        except NoPositionInfo:  # the snapshot fails: the engine checks the quantity itself
+            return None
+        if pos is None:
+            raise ValueError(f"{self.symbol}: no open position any more (sold since this dialog opened): "
+                             "nothing to sell; Esc closes")
+        if pos.quantity != self.holding:
+            self.holding = pos.quantity
+            self.position_qty = f"{fmt_qty(pos.quantity)} @ {fmt_price(pos.avg_entry)}"
+            self.query_one("#position", Static).update(self._position_text(self.position_qty))
+        return pos.quantity
 
     def result(self) -> ClosePosition | ManualSell:
         text = self.query_one("#qty", Input).value
         override = self.query_one("#override", Checkbox).value
-        if not text.strip():
+        qty = parse_decimal(text, "quantity") if text.strip() else None
+        holding = self._holding_now()
+        if qty is None:
             if override:
                 return ManualSell(source=Source.UI, symbol=self.symbol, quantity=None, override_risk=True)
             return ClosePosition(source=Source.UI, symbol=self.symbol)
-        qty = parse_decimal(text, "quantity")
-        if self.holding is not None and qty > self.holding:
-            raise ValueError(f"quantity: {echo(text)} is more than the position {self.holding.normalize():f}: "
+        if holding is not None and qty > holding:
+            raise ValueError(f"quantity: {echo(text)} is more than the position {holding.normalize():f}: "
                              "leave it blank to close it all")
         return ManualSell(source=Source.UI, symbol=self.symbol, quantity=qty, override_risk=override)
 
