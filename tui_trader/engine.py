@@ -1948,8 +1948,11 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         """A change of the book could not be committed: nothing more may trade on a book the
         database no longer matches (the caller re-raises)."""
         log.critical("could not persist %s: %s - emergency stop", what, exc)
-        self.sm.force(EngineState.EMERGENCY_STOPPED, Source.SYSTEM, f"storage failure: {exc}")
-        self.state_reason = f"storage failure: {exc}"
+        old, reason = self.sm.state, f"storage failure: {exc}"
+        self.sm.force(EngineState.EMERGENCY_STOPPED, Source.SYSTEM, reason)
+        self.state_reason = reason
+        if old is not EngineState.EMERGENCY_STOPPED:  # published as every emergency stop is (the console's toast, bell)
+            self.bus.publish(StateChange(self.clock.now_ms(), old, EngineState.EMERGENCY_STOPPED, Source.SYSTEM, reason))
 
     async def _write_off(self, symbol: str, source: Source, reason: str, why: str) -> WriteOff:
         """Close a position no order can sell by taking it off the book: its cost is realised as a
