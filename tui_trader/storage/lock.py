@@ -20,7 +20,8 @@ apart - had a lock file for each name, and two engines traded it, each with its 
 names the WAL and its index by path: the book itself could be damaged). Such a book is locked on
 its identity too, the (device, inode) every name shares: ``<dev>-<ino>.lock`` in a folder of the
 user's own (``$XDG_RUNTIME_DIR/tui-trader``, else ``tui-trader-<uid>`` in the temporary folder),
-removed at the release. A link made while an engine runs is locked at its next :meth:`check`.
+removed at the release. A link made while an engine runs is locked at its next :meth:`check`, and
+so is an identity lock removed meanwhile (``$XDG_RUNTIME_DIR`` goes at the user's logout).
 (Engines of two different users on one book by two names are not told apart.)
 
 Where ``fcntl`` does not exist (Windows) there is no lock; the engine logs that once.
@@ -133,6 +134,10 @@ class EngineLock:
                     f"{self.db_path} is in use by another tui-trader{_who(exc.holder)} too: it started on the same "
                     f"file under another name (a hard link) while this one ran; stop one of them", exc.holder
                 ) from None
+        elif self._book_lock is not None:
+            held = os.fstat(self._book_fd)
+            if _identity(self._book_lock, (held.st_dev, held.st_ino)) != (held.st_dev, held.st_ino):
+                self._relock_identity()
         if _identity(self.path, self._ident) == self._ident:
             return
         log.warning("the lock file %s of %s was deleted or replaced while this engine ran: locking it again",
@@ -204,6 +209,30 @@ class EngineLock:
                 return
             os.close(fd)  # removed by its holder's release meanwhile: lock the file there now
         log.warning("cannot lock the identity of %s: its lock file keeps being replaced", self.db_path)
+
+    def _relock_identity(self) -> None:
+        """The identity lock file was deleted or replaced while held (``$XDG_RUNTIME_DIR`` removed at the
+        user's logout while the engine ran on in ``tmux``, a clean-up of the temporary folder): an
+        engine by another name would make a new one and start on the book. Locked again, as the lock
+        file is; :class:`LockLostError` when another engine holds the one there now (the old kept)."""
+        log.warning("the lock of %s's identity (%s) was deleted or replaced while this engine ran: locking it again",
+                    self.db_path, self._book_lock)
+        old = self._book_fd, self._book_lock
+        self._book_fd, self._book_lock = None, None
+        try:
+            self._lock_identity()
+        except DatabaseInUseError as exc:
+            self._book_fd, self._book_lock = old
+            raise LockLostError(
+                f"{self.db_path} is in use by another tui-trader{_who(exc.holder)} too: it started on the same file "
+                f"under another name (a hard link) after the lock of its identity {old[1]} was deleted while this "
+                "one ran; stop one of them", exc.holder
+            ) from None
+        except BaseException:
+            self._book_fd, self._book_lock = old
+            raise
+        if old[0] is not None:
+            os.close(old[0])
 
     def _drop_identity(self) -> None:
         book_fd, book_lock, self._book_fd, self._book_lock = self._book_fd, self._book_lock, None, None
