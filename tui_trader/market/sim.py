@@ -16,8 +16,10 @@ Model (per kline interval, all symbols in one numpy step; ``M = ticks_per_kline`
   generated ``…USDT`` names with prices log-uniform in [0.0001, 500]; OHLC rounded
   to the symbol's synthetic tick size.
 * Volumes: per-symbol daily quote volume (BTC ~1.5e9 USDT), scaled by an
-  intraday cycle, the volatility state and the size of the move (lognormal
-  noise); taker-buy volume share ``0.5 + 0.12·z`` (+ noise) co-moves with returns.
+  intraday cycle (read at the candle's open; a candle of whole days holds whole
+  cycles, so the same volume per day at any interval), the volatility state and
+  the size of the move (lognormal noise); taker-buy volume share ``0.5 + 0.12·z``
+  (+ noise) co-moves with returns.
 
 Events: per interval, ``M`` :class:`PriceBatch` (all symbols) at ``open + j·interval/(M+1)``
 then one :class:`KlineBatch` of the closed candles, emitted at ``close_time + 1``
@@ -288,8 +290,11 @@ class SimMarket:
         self.lp = path[-1]
 
         # Volumes.
-        hour = ((t0 % MS_PER_DAY) / MS_PER_DAY) * 2 * math.pi
-        season = 1.0 + 0.3 * math.sin(hour - 1.0)
+        if iv % MS_PER_DAY:
+            hour = ((t0 % MS_PER_DAY) / MS_PER_DAY) * 2 * math.pi
+            season = 1.0 + 0.3 * math.sin(hour - 1.0)
+        else:  # whole days hold whole cycles (their mean, 1); each opens at 00:00, where the cycle is at 0.75
+            season = 1.0
         zr = z + self.drift / np.sqrt(self.h)  # standardised candle move incl. drift
         mult = season * np.sqrt(self.h) * (0.6 + 0.4 * np.abs(zr)) * np.exp(rng.normal(-0.045, 0.3, n))
         qv = self.qv_per_kline * mult
