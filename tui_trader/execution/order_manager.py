@@ -316,8 +316,8 @@ class OrderManager:
         the start-up - cancels it at once too, with the halt's reason, as it does every order after
         it). Not found -> ``CANCELED`` with error ``"not sent before restart"``,
         but only once the earlier process's requests can no longer arrive (the broker's
-        ``in_flight_ms`` after this manager was made; before that, it waits and looks again).
-        Never resends. Returns the orders (same objects, updated) in input order.
+        ``in_flight_ms`` after this manager was made; before that, it waits and looks again - a
+        :meth:`halt` ends that wait, and the order is left as it is, outcome unknown). Never resends. Returns the orders (same objects, updated) in input order.
         """
         out: list[Order] = []
         epoch = self._epoch
@@ -547,7 +547,16 @@ class OrderManager:
             if res is None and wait_ms > 0:
                 log.info("order %s: not found yet, but the last run's request may still arrive: looking "
                          "again in %.1f s", cid, wait_ms / 1000.0)
-                await self._pause(wait_ms / 1000.0, timer)
+                if epoch is None:
+                    await self._pause(wait_ms / 1000.0, timer)
+                elif not await self._pause_unless_halted(wait_ms / 1000.0, timer, epoch):
+                    # an emergency stop does not wait for the window: the order is left unsettled,
+                    # neither booked "not sent" (its request may still land) nor sent, and a later
+                    # reconciliation (start tries it again) looks it up once the window has passed
+                    order.error = (f"{OUTCOME_UNKNOWN}: not found yet, but the last run's request may still "
+                                   f"arrive ({self._halt_reason}: not waited for)")
+                    await self._record(order, [])
+                    return
                 res = await self._query_retrying(order, timer)
         except BrokerError as exc:
             order.error = f"could not query the exchange: {exc}"
