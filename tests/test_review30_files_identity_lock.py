@@ -78,3 +78,71 @@ def test_an_engine_that_took_the_identity_meanwhile_stops_the_first(tmp_path: Pa
     finally:
         first.release()
         second.release()
+
+
+# An engine started from a login session (``$XDG_RUNTIME_DIR`` set: ``/run/user/<uid>``) kept its
+# identity lock there, one started by cron or after ``su`` (no such variable) in the temporary folder:
+# neither saw the other's, and both traded the book by its two names.
+
+
+@pytest.fixture
+def two_places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """logind's folder of this user (what a session's ``$XDG_RUNTIME_DIR`` names) and the temporary folder."""
+    run_user = tmp_path / "run-user"
+    session = run_user / str(os.getuid())
+    session.mkdir(parents=True, mode=0o700)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(lock_module, "_RUN_USER", str(run_user))
+    monkeypatch.setattr(lock_module.tempfile, "gettempdir", lambda: str(tmp))
+    monkeypatch.setattr(lock_module, "_SYSTEM_TMP", str(tmp))
+    return session, tmp
+
+
+def _in_session(monkeypatch: pytest.MonkeyPatch, session: Path | None) -> None:
+    if session is None:
+        monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    else:
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(session))
+
+
+@pytest.mark.parametrize("first_in_session", [True, False])
+def test_engines_started_with_and_without_a_runtime_folder_see_each_other(
+    tmp_path: Path, two_places: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, first_in_session: bool
+) -> None:
+    session, tmp = two_places
+    real, other = _book(tmp_path)
+    _in_session(monkeypatch, session if first_in_session else None)
+    first = EngineLock(real)
+    first.acquire()
+    try:
+        held_in = session / "tui-trader" if first_in_session else tmp / f"tui-trader-{os.getuid()}"
+        assert len(list(held_in.iterdir())) == 1
+        _in_session(monkeypatch, None if first_in_session else session)
+        with pytest.raises(DatabaseInUseError, match=f"pid {os.getpid()}.* as {real}: .*hard link"):
+            EngineLock(other).acquire()
+        assert lock_module.engine_by_another_name(other) == (os.getpid(), str(real))  # an export by it
+    finally:
+        first.release()
+    again = EngineLock(other)
+    again.acquire()  # the first gone: nothing left to refuse it
+    again.release()
+    assert [
+        p
+        for p in (session / "tui-trader", tmp / f"tui-trader-{os.getuid()}")
+        if p.exists() and any(p.iterdir())
+    ] == []
+
+
+def test_another_users_folder_is_not_looked_in(
+    tmp_path: Path, two_places: tuple[Path, Path], monkeypatch
+) -> None:
+    session, tmp = two_places
+    theirs = tmp / f"tui-trader-{os.getuid()}"
+    theirs.mkdir()
+    theirs.chmod(0o777)  # anyone's to write in: what it says cannot be trusted
+    _in_session(monkeypatch, session)
+    (session / "tui-trader").mkdir(mode=0o700)
+    assert lock_module._other_identity_dirs(session / "tui-trader") == []
+    theirs.chmod(0o700)  # (this user's own: looked in)
+    assert lock_module._other_identity_dirs(session / "tui-trader") == [theirs]

@@ -20,7 +20,8 @@ apart - had a lock file for each name, and two engines traded it, each with its 
 names the WAL and its index by path: the book itself could be damaged). Such a book is locked on
 its identity too, the (device, inode) every name shares: ``<dev>-<ino>.lock`` in a folder of the
 user's own (``$XDG_RUNTIME_DIR/tui-trader``, else ``tui-trader-<uid>`` in the temporary folder),
-removed at the release. A link made while an engine runs is locked at its next :meth:`check`, and
+removed at the release. An engine started in another environment (cron or ``su``: no
+``$XDG_RUNTIME_DIR``) locks it in the other folder, so each looks in this user's other folders too. A link made while an engine runs is locked at its next :meth:`check`, and
 so is an identity lock removed meanwhile (``$XDG_RUNTIME_DIR`` goes at the user's logout).
 (Engines of two different users on one book by two names are not told apart.)
 
@@ -189,13 +190,7 @@ class EngineLock:
             except BlockingIOError:
                 text = _read_text(fd)
                 os.close(fd)
-                pid, _, name = text.partition("\n")
-                holder = int(pid) if pid.isdigit() else None
-                as_ = f" that opened it as {name.strip()}" if name.strip() else ""
-                raise DatabaseInUseError(
-                    f"{self.db_path} is in use by another tui-trader{_who(holder)}{as_}: the same file under "
-                    "another name (a hard link); stop it, or use another --db", holder
-                ) from None
+                raise DatabaseInUseError(_in_use_by_link(self.db_path, text), _pid(text)) from None
             except OSError:  # a folder without locks: the lock at self.path still holds for this name
                 os.close(fd)
                 self._identity_off = True
@@ -206,6 +201,13 @@ class EngineLock:
                     os.ftruncate(fd, 0)
                     os.write(fd, f"{os.getpid()}\n{os.path.abspath(self.db_path)}\n".encode())
                 self._book_fd, self._book_lock = fd, path
+                # an engine started in another environment (with or without $XDG_RUNTIME_DIR: cron, su,
+                # a systemd unit) locked it in another folder; looked for once this one holds its own,
+                # so that of two starting together at least one sees the other
+                for other in _other_identity_dirs(folder):
+                    if (text := _held_text(other / path.name)) is not None:
+                        self._drop_identity()
+                        raise DatabaseInUseError(_in_use_by_link(self.db_path, text), _pid(text)) from None
                 return
             os.close(fd)  # removed by its holder's release meanwhile: lock the file there now
         log.warning("cannot lock the identity of %s: its lock file keeps being replaced", self.db_path)
@@ -298,27 +300,44 @@ def engine_by_another_name(db_path: str | os.PathLike[str]) -> tuple[int | None,
     if (st := _linked_file(db_path)) is None:
         return None
     folder = _identity_dir()
-    if folder is None:
+    for where in [*([folder] if folder is not None else []), *_other_identity_dirs(folder)]:
+        if (text := _held_text(where / f"{st.st_dev:x}-{st.st_ino:x}.lock")) is None:
+            continue  # no engine holds it there
+        name = text.partition("\n")[2].strip()
+        if name and os.path.realpath(name) != os.path.realpath(db_path):
+            return _pid(text), name
+    return None
+
+
+def _held_text(path: Path) -> str | None:
+    """What the identity lock file at ``path`` says (its holder's pid and name) when an engine holds
+    it; None when none does (or there is no such file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
         return None
     try:
-        fd = os.open(folder / f"{st.st_dev:x}-{st.st_ino:x}.lock", os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read_text(fd)
     except OSError:
-        return None  # no engine has locked it
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid, _, name = _read_text(fd).partition("\n")
-        except OSError:
-            return None
-        else:
-            return None  # nobody holds it
+        return None
     finally:
         os.close(fd)
-    name = name.strip()
-    if not name or os.path.realpath(name) == os.path.realpath(db_path):
-        return None
-    return (int(pid) if pid.isdigit() else None), name
+    return None  # nobody holds it
+
+
+def _pid(text: str) -> int | None:
+    pid = text.partition("\n")[0].strip()
+    return int(pid) if pid.isdigit() else None
+
+
+def _in_use_by_link(db_path: Path, text: str) -> str:
+    """The error of a book held by an engine by another of its names (``text``: its identity lock's)."""
+    name = text.partition("\n")[2].strip()
+    as_ = f" that opened it as {name}" if name else ""
+    return (f"{db_path} is in use by another tui-trader{_who(_pid(text))}{as_}: the same file under another name "
+            "(a hard link); stop it, or use another --db")
 
 
 def commits_under_another_name(db_path: str | os.PathLike[str]) -> str | None:
@@ -441,3 +460,36 @@ def _identity_dir() -> Path | None:
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
         return None
     return folder
+
+
+#: Where logind keeps the users' runtime folders (``/run/user/<uid>``, ``$XDG_RUNTIME_DIR`` in a session).
+_RUN_USER = "/run/user"
+#: The temporary folder without ``$TMPDIR``.
+_SYSTEM_TMP = "/tmp"
+
+
+def _other_identity_dirs(primary: Path | None) -> list[Path]:
+    """The folders of this user's own besides ``primary`` where an engine started in another
+    environment keeps its identity locks: ``$XDG_RUNTIME_DIR`` is set in a login session or a
+    systemd unit, not in cron or after ``su``, and ``$TMPDIR`` differs too. Only folders that exist,
+    are this user's and take no other user's files (none is made)."""
+    uid = os.getuid()
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    seen = {_identity(primary, (-1, -1))} if primary is not None else set()
+    found: list[Path] = []
+    for folder in (
+        *([Path(runtime) / "tui-trader"] if runtime else []),
+        Path(_RUN_USER) / str(uid) / "tui-trader",
+        Path(tempfile.gettempdir()) / f"tui-trader-{uid}",
+        Path(_SYSTEM_TMP) / f"tui-trader-{uid}",
+    ):
+        try:
+            st = os.lstat(folder)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o022:
+            continue  # (another user's cannot hold this user's engines' locks)
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            found.append(folder)
+    return found
