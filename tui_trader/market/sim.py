@@ -233,18 +233,24 @@ class SimMarket:
 
     def rescale_klines(self, batch: KlineBatch, ratio: np.ndarray) -> KlineBatch:
         """A copy of ``batch`` (klines of this market) with its prices × ``ratio`` (per symbol,
-        rounded to the tick) and base volumes ÷ ``ratio``."""
+        rounded to the tick) and base volumes ÷ ``ratio``, the quote volume kept: the base volume is
+        made from the rounded prices, as the process makes it, so the mean price (quote ÷ base)
+        stays within [low, high] (÷ ratio put it a fraction of a tick outside a flat candle)."""
         r = np.asarray(ratio, dtype=float)[batch.sym]
         tick = self.tick[batch.sym]
 
         def px(a: np.ndarray) -> np.ndarray:
             return self._round(a * r, tick)
 
+        high, low, close = px(batch.high), px(batch.low), px(batch.close)
+        volume = batch.quote_volume / ((high + low + close) / 3.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(batch.volume > 0, batch.taker_buy_base / batch.volume, 0.0)
         return KlineBatch(
             interval_ms=batch.interval_ms, sym=batch.sym, open_time=batch.open_time, close_time=batch.close_time,
-            open=px(batch.open), high=px(batch.high), low=px(batch.low), close=px(batch.close),
-            volume=batch.volume / r, quote_volume=batch.quote_volume, trades=batch.trades,
-            taker_buy_base=batch.taker_buy_base / r, closed=batch.closed,
+            open=px(batch.open), high=high, low=low, close=close,
+            volume=volume, quote_volume=batch.quote_volume, trades=batch.trades,
+            taker_buy_base=volume * share, closed=batch.closed,
         )
 
     def step(self, prices: bool = True) -> tuple[list[PriceBatch], KlineBatch]:
