@@ -223,7 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
         --walk-forward each window's runs) under its own run id, the run_id of each in --json.""")
     _common(p)
     _feed_options(p, replay_only=True)
-    p.add_argument("mode", nargs="?", choices=("run", "sweep"), default="run", help="run (default) or sweep")
+    p.add_argument("mode", nargs="?", choices=("run", "sweep"), default="run",
+                   help="run (default): one backtest; sweep: a grid of --param values (--param, --processes "
+                   "and --walk-forward are the sweep's alone)")
     p.add_argument("--start", help="first open time replayed (YYYY-MM-DD[THH:MM], UTC; default: feed.replay.start)")
     p.add_argument("--end", help="first open time NOT replayed: the end is exclusive (YYYY-MM-DD[THH:MM], UTC; "
                    "default: feed.replay.end)")

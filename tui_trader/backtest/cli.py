@@ -149,7 +149,7 @@ def _check_db(path: str | Path, name: str = "--db") -> None:
 def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
     from tui_trader.backtest.sweep import NotedStop
 
-    if args.mode == "sweep" or args.param:
+    if args.mode == "sweep":
         return main_sweep(args, cfg)
     # SIGTERM / SIGHUP stop it as Ctrl-C does (the folders it made removed, exit 130): it died
     # with the signal, its --out folders left behind
@@ -232,6 +232,10 @@ def _backtest(args: argparse.Namespace, cfg: Config, stop: Any, stored: _Stored 
     from tui_trader.market.replay import ReplayError
     from tui_trader.outdir import missing_folders, remove_empty
 
+    if args.param:  # it ran a sweep, which neither the help nor README says: `sweep` is the command
+        given = " ".join(f"--param {shlex.quote(p)}" for p in args.param)
+        raise UsageError(f"--param applies to a sweep only: `tui-trader backtest sweep {given}` (a plain "
+                         "backtest is one run of the configuration)")
     for flag, given in (("--processes", args.processes), ("--walk-forward", args.walk_forward)):
         if given is not None:
             raise UsageError(f"{flag} applies to a sweep only: `tui-trader backtest sweep --param PATH=SPEC {flag} "
