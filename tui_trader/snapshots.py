@@ -179,7 +179,7 @@ class EngineViews:
         positions_value = sum(p.value for p in positions)
         equity = float(pf.cash) + positions_value
         upv = sum(p.unrealized_pnl for p in positions)
-        daily, daily_pct, peak, drawdown = pf.day_and_drawdown(equity)
+        daily, daily_pct, peak, drawdown = pf.day_and_drawdown(equity, now)
         portfolio = PortfolioView(
             cash=pf.cash,
             equity=equity,

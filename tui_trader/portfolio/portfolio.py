@@ -308,12 +308,17 @@ class Portfolio:
         """Sum of unrealised PnL at the last marks (quote)."""
         return self.positions_value - float(sum((p.cost for p in self.positions.values()), Decimal(0)))
 
-    def day_and_drawdown(self, equity: float) -> tuple[float, float, float, float]:
+    def day_and_drawdown(self, equity: float, ts_ms: int | None = None) -> tuple[float, float, float, float]:
         """``(daily PnL, daily PnL %, peak equity, drawdown %)`` at ``equity`` (quote): at the last
         mark for the properties below; at the latest prices for an engine snapshot, which marks
         nothing. The daily figures are since the start of the current UTC day; the drawdown is
-        the percent below the peak (0 at a new high)."""
+        the percent below the peak (0 at a new high). ``ts_ms`` (a snapshot's time) on a UTC day
+        after the last mark's starts the day as the next :meth:`mark` will, without moving it: a
+        snapshot between midnight and that mark showed the day before's loss again as today's."""
         day_start = self.day_start_equity
+        day = None if ts_ms is None else int(ts_ms) // MS_PER_DAY
+        if day is not None and self.day is not None and day > self.day:
+            day_start = self.equity if day == self.day + 1 and self.last_mark_ms is not None else equity
         daily = equity - day_start
         peak = max(self.peak_equity, equity)
         return (
