@@ -735,7 +735,11 @@ class TuiTraderApp(App[int]):
             if isinstance(hist, KeyError):
                 screen.show_not_traded(self._uncarried_history(screen.symbol), now_ms=now_ms)
             elif hist is not None:
-                screen.show(hist, now_ms=now_ms)
+                # the last price is the market's (the prices pane's, the position's PnL), not the
+                # last rating period's close: that lagged by up to a period (5 min by default)
+                last = self._price_of(snap, screen.symbol) if snap is not None else None
+                screen.show(hist, last_price=last if last is not None and math.isfinite(last) else None,
+                            now_ms=now_ms)
             return
         main = self.main_screen
         if main is None or not main.is_visible("charts") or not self._on_main():
