@@ -42,8 +42,9 @@ async def test_a_fill_that_adds_to_the_position_raises_the_limit(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         held = await _holding_with_sell_open(app, engine, pilot)
         # a fill that adds to it (override: one position per symbol otherwise)
-        res = await engine.submit(ManualBuy(source=Source.SYSTEM, symbol=SYM, quote_amount=Decimal(500),
-                                            override_risk=True))
+        res = await engine.submit(
+            ManualBuy(source=Source.SYSTEM, symbol=SYM, quote_amount=Decimal(500), override_risk=True)
+        )
         assert res.ok, res.message
         now = next(p.quantity for p in engine.snapshot().positions if p.symbol == SYM)
         assert now > held
