@@ -79,7 +79,8 @@ Keys of :func:`compute_metrics` (stable; ``METRIC_KEYS``)
 
 Per-symbol rows (:func:`per_symbol_breakdown`, ``PER_SYMBOL_KEYS``): ``n_trades``, ``wins``,
 ``losses``, ``win_rate``, ``gross_profit``, ``gross_loss``, ``profit_factor``, ``pnl`` (closed-trade
-pnl after fees), ``avg_pnl``, ``fees``, ``traded_notional``, ``open_trades``.
+pnl after fees), ``avg_pnl``, ``fees``, ``traded_notional``, ``open_trades``; a symbol of the run
+that did not trade has a row of zeros (``win_rate``, ``profit_factor``, ``avg_pnl`` None).
 """
 
 from __future__ import annotations
@@ -486,15 +487,18 @@ def _trade_totals(trades: Sequence[Trade]) -> tuple[float, float]:
 
 
 def per_symbol_breakdown(
-    trades: Sequence[Trade], fills: Iterable[Fill] | None = None
+    trades: Sequence[Trade], fills: Iterable[Fill] | None = None, symbols: Iterable[str] = ()
 ) -> dict[str, dict[str, Any]]:
-    """Figures per symbol (keys ``PER_SYMBOL_KEYS``), symbols sorted by name.
+    """Figures per symbol (keys ``PER_SYMBOL_KEYS``), symbols sorted by name: every symbol that
+    traded, and every one of ``symbols`` (the run's universe) too, one that did not trade with
+    zero trades, pnl, fees and notional (a consumer could not tell "not traded" from "not in the
+    run" when it was left out).
 
     ``fees`` and ``traded_notional`` come from the fills when given (every fill, open
     positions included), else from the trades as :func:`compute_metrics` counts them (an open
     trade's entry, not its exit at the mark), so the rows add up to the run's totals.
     """
-    syms: dict[str, list[Trade]] = {}
+    syms: dict[str, list[Trade]] = {sym: [] for sym in symbols}
     for t in trades:
         syms.setdefault(t.symbol, []).append(t)
     fill_by: dict[str, list[Fill]] = {}

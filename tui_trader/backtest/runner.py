@@ -415,7 +415,7 @@ async def run_backtest(
         trades=trades,
         metrics=metrics,
         baselines=baselines,
-        per_symbol=per_symbol_breakdown(trades, fills),
+        per_symbol=per_symbol_breakdown(trades, fills, symbols_out),  # every symbol, traded or not
         n_klines=int(np.count_nonzero(live)),
         wall_time_s=wall,
         baseline_curves=curves,
