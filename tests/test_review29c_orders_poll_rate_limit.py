@@ -11,13 +11,14 @@ from tui_trader.models import OrderStatus
 async def test_a_rate_limit_wait_past_the_order_timeout_asks_no_more_polls():
     r = Rig()
     r.broker.hold_next()  # the order rests open at the exchange
-    r.broker.fail_next(BrokerErrorKind.RATE_LIMIT, retry_after_s=60.0, op="query")  # first poll: wait 60 s
+    r.broker.fail_next(BrokerErrorKind.RATE_LIMIT, retry_after_s=45.0, op="query")  # first poll: wait 45 s
     o = await r.om.execute(r.order())
     assert o.status is OrderStatus.CANCELED and o.error.startswith("timed out")
     # was 2: the wait was cut to the 29.5 s left of the order timeout, then the order was polled
     # again 30 s before the exchange allowed it (an IP ban on Binance), only to be canceled
     assert [c for c in r.log if c[0] == "query"] == [("query", "tt-1")], r.log
-    assert r.sleeps == [0.5, 29.5], r.sleeps  # the order timeout still ends the wait
+    # the order timeout still ends the polls' wait; the cancel waits out the rest of the 45 s
+    assert r.sleeps == [0.5, 29.5, 15.5], r.sleeps
 
 
 async def test_a_later_lookup_told_to_wait_longer_than_allowed_gives_up_instead_of_sleeping():

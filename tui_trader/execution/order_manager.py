@@ -20,7 +20,8 @@ Life of an order (:meth:`OrderManager.execute`):
 4. An order still open is polled (no sooner than a rate limit asks; not again when that is past the
    timeout) until ``order_execution.order_timeout_ms``
    (clock time, or the summed waits when the injected sleep does not move the
-   clock) has passed, then canceled -> ``CANCELED`` / ``EXPIRED``.
+   clock) has passed, then canceled -> ``CANCELED`` / ``EXPIRED`` - that cancel too no sooner than
+   a rate limit asks (one asking longer than allowed, an IP ban: left open, a later lookup cancels it).
 5. Every status change and every new fill goes through ``record_update``.
 
 If retries run out while the outcome is unknown (the last send timed out and
@@ -455,6 +456,7 @@ class OrderManager:
         is canceled with the halt's reason."""
         polls = 0
         told_s = 0.0  # the wait a rate-limited poll was told to keep
+        backoff_s = 0.0  # what is left of that wait when the order timeout came first
         while not order.status.is_final:
             if epoch is not None and epoch != self._epoch:
                 await self._cancel(order, self._halt_reason)
@@ -467,7 +469,8 @@ class OrderManager:
             delay = min(max(backoff_delay(polls, self.backoff_base_s, self.poll_cap_s), told_s), remaining_s)
             # a rate limit's wait reaching past the order timeout: no poll after it (asked too soon),
             # the order is canceled once the timeout has passed
-            no_poll, told_s = told_s >= remaining_s, 0.0
+            no_poll = told_s >= remaining_s
+            backoff_s, told_s = (told_s - delay if no_poll else 0.0), 0.0
             if epoch is None:
                 await self._pause(delay, timer)
             elif not await self._pause_unless_halted(delay, timer, epoch):
@@ -484,7 +487,17 @@ class OrderManager:
             if res is not None:
                 await self._adopt(order, res)
         if not order.status.is_final:
-            await self._cancel(order, f"timed out after {self.timeout_ms} ms")
+            why = f"timed out after {self.timeout_ms} ms"
+            backoff_s = max(backoff_s, told_s)  # (told by the last poll, at the timeout: not waited yet)
+            if backoff_s > self.max_wait_s:
+                # the exchange's back-off (an IP ban) outlasts what an order waits: no cancel now (a
+                # request sooner prolongs the ban); the order stays open, and a later lookup cancels it
+                order.error = f"{why}; cancel not sent yet: the exchange asked to wait {backoff_s:g} s more"
+                await self._record(order, [])
+                return
+            if backoff_s > 0:
+                await self._pause(backoff_s, timer)  # the cancel too waits as long as a rate limit asks
+            await self._cancel(order, why)
 
     async def _pause_unless_halted(self, seconds: float, timer: _Timer, epoch: int) -> bool:
         """:meth:`_pause`, ended early by a :meth:`halt` (True when it was not)."""
@@ -510,8 +523,9 @@ class OrderManager:
             res = await self._call(self.broker.cancel(order.symbol, cid))
         except BrokerError as exc:
             note = f"; cancel failed: {exc}"
-            try:  # it may have finished meanwhile (UNKNOWN_ORDER) - look
-                res = await self._call(self.broker.query(order.symbol, cid))
+            try:  # it may have finished meanwhile (UNKNOWN_ORDER) - look; not while told to back off
+                if exc.kind != BrokerErrorKind.RATE_LIMIT:
+                    res = await self._call(self.broker.query(order.symbol, cid))
             except BrokerError as qexc:
                 note += f"; query failed: {qexc}"
         before = order.status
