@@ -23,8 +23,9 @@ Model (per kline interval, all symbols in one numpy step; ``M = ticks_per_kline`
 
 Events: per interval, ``M`` :class:`PriceBatch` (all symbols) at ``open + j·interval/(M+1)``
 then one :class:`KlineBatch` of the closed candles, emitted at ``close_time + 1``
-(= the next open). The :class:`ManualClock` is advanced to each event's time
-before it is yielded. Data depend only on the seed and the configuration; pacing
+(= the next open). A PriceBatch's 24h figures are those of the day before it (hourly
+buckets under 1h klines; over longer ones, the candles it reaches, its ends pro rata).
+The :class:`ManualClock` is advanced to each event's time before it is yielded. Data depend only on the seed and the configuration; pacing
 (``speed`` × real time, or ``"max"``) never changes them.
 
 Warm-up: the process starts ``warmup`` klines before ``start_ms`` (``warmup`` =
@@ -78,6 +79,7 @@ YIELD_EVERY_STEPS = 16
 #: kline tap: the tap's look-ahead is cut to fit (at least 1 interval). 64 intervals of 500 symbols at
 #: 1,000 ticks a kline held 1.5 GB of price updates; 5,000 symbols 2.8 GB. The data are the same.
 PRICE_ROWS_AHEAD = 1_000_000
+HOUR_MS = 3_600_000
 
 # name, price (USDT), daily quote volume (USDT), daily volatility
 REAL_NAMES: tuple[tuple[str, float, float, float], ...] = (
@@ -186,7 +188,7 @@ class SimMarket:
         self.remaining = np.zeros(n, dtype=np.int64)
 
         # 24h statistics in buckets of max(interval, 1h).
-        self.bucket_ms = max(self.interval_ms, 3_600_000)
+        self.bucket_ms = max(self.interval_ms, HOUR_MS)
         self.nb = max(1, MS_PER_DAY // self.bucket_ms)
         self.b_id = np.full(self.nb, -(10**12), dtype=np.int64)
         self.b_open = np.full((n, self.nb), np.nan)
@@ -194,6 +196,12 @@ class SimMarket:
         self.b_low = np.full((n, self.nb), np.nan)
         self.b_vol = np.zeros((n, self.nb))
         self.b_qv = np.zeros((n, self.nb))
+        # Candles longer than a bucket's hour: the last ones (as many as a day reaches back), for 24h
+        # figures over the day up to each price update (the buckets held the candle so far and the whole
+        # candles before it: a 1d market's 24h volume ran from 0.2 to 1.2 days', a 1w market's to 5 weeks'.)
+        self._recent: deque[_Candle] | None = None
+        if self.interval_ms > HOUR_MS:
+            self._recent = deque(maxlen=-(-MS_PER_DAY // self.interval_ms))
         self.steps = 0
 
     def set_level(self, level: np.ndarray, include: np.ndarray | None = None) -> None:
@@ -230,6 +238,11 @@ class SimMarket:
         self.b_high *= ratio[:, None]
         self.b_low *= ratio[:, None]
         self.b_vol /= ratio[:, None]
+        if self._recent:  # new arrays: a candle's open, high and low are its KlineBatch's too
+            self._recent = deque(
+                ((c0, o * ratio, t * ratio, h * ratio, lo * ratio, v / ratio, q) for c0, o, t, h, lo, v, q in self._recent),
+                maxlen=self._recent.maxlen,
+            )
 
     def rescale_klines(self, batch: KlineBatch, ratio: np.ndarray) -> KlineBatch:
         """A copy of ``batch`` (klines of this market) with its prices × ``ratio`` (per symbol,
@@ -327,6 +340,8 @@ class SimMarket:
         )
         pbs = self._tick_batches(t0, p_open, ticks, volume, qv) if prices else []
         self._update_buckets(t0, p_open, p_high, p_low, volume, qv)
+        if self._recent is not None:
+            self._recent.append((t0, p_open, ticks, p_high, p_low, volume, qv))
         self.next_open_ms = t0 + iv
         self.steps += 1
         return pbs, batch
@@ -335,6 +350,8 @@ class SimMarket:
                       qv: np.ndarray) -> list[PriceBatch]:
         """PriceBatches at the M tick times of the candle opening at ``t0``: 24h figures from the
         completed buckets plus the candle so far (running high/low, pro-rata volume)."""
+        if self._recent is not None:
+            return self._long_tick_batches(t0, p_open, ticks, volume, qv)
         m1, n = self.m1, self.n
         o24, h24, l24, v24, q24 = self.stats_24h(t0)
         o24 = np.where(np.isnan(o24), p_open, o24)
@@ -354,6 +371,48 @@ class SimMarket:
                 low_24h=np.fmin(l24, run_lo[j]),
                 volume_24h=v24 + frac * volume,
                 quote_volume_24h=q24 + frac * qv,
+            ))
+        return out
+
+    def _long_tick_batches(self, t0: int, p_open: np.ndarray, ticks: np.ndarray, volume: np.ndarray,
+                           qv: np.ndarray) -> list[PriceBatch]:
+        """PriceBatches of a candle longer than an hour, with the 24h figures of the day up to each:
+        the candles wholly inside it whole (their high, low, volumes), the one it starts in from its
+        price then (its open or last price update by then), the volumes of both ends pro rata to
+        the part inside (the candle so far, a day of it at most)."""
+        m1, n, iv = self.m1, self.n, self.interval_ms
+        offsets = (np.arange(m1, dtype=np.int64) * iv) // m1  # the open, then the price updates
+        sym = np.arange(n, dtype=np.int32)
+        out = []
+        for j in range(m1 - 1):
+            t = t0 + int(offsets[j + 1])
+            start = t - MS_PER_DAY
+            frac = (j + 1) / m1
+            share = frac * min(1.0, MS_PER_DAY / (t - t0))
+            v24, q24 = share * volume, share * qv
+            o24, h24, l24 = _from_time(np.vstack((p_open, ticks[: j + 1])), t0 + offsets[: j + 2], start)
+            if start < t0:
+                for c0, o, tk, h, lo, v, q in reversed(self._recent):  # type: ignore[arg-type]
+                    if c0 + iv <= start:
+                        break
+                    if c0 >= start:  # wholly inside
+                        o24, h24, l24 = o, np.fmax(h24, h), np.fmin(l24, lo)
+                        v24, q24 = v24 + v, q24 + q
+                        continue
+                    o24, hi, low = _from_time(np.vstack((o, tk)), c0 + offsets, start)
+                    h24, l24 = np.fmax(h24, hi), np.fmin(l24, low)
+                    part = (c0 + iv - start) / iv
+                    v24, q24 = v24 + part * v, q24 + part * q
+                    break
+            out.append(PriceBatch(
+                sym=sym,
+                event_time=np.full(n, t, dtype=np.int64),
+                price=ticks[j],
+                open_24h=o24,
+                high_24h=h24,
+                low_24h=l24,
+                volume_24h=v24,
+                quote_volume_24h=q24,
             ))
         return out
 
@@ -391,6 +450,18 @@ class SimMarket:
             self.b_vol[:, cols].sum(axis=1),
             self.b_qv[:, cols].sum(axis=1),
         )
+
+
+#: One candle of :attr:`SimMarket._recent`: open time, then (N,) open, (M, N) price updates, (N,)
+#: high, low, volume and quote volume.
+_Candle = tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _from_time(prices: np.ndarray, times: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(price at ``start``, high, low from then on) of a candle's ``prices`` (K, N) at ``times`` (K,):
+    the price at ``start`` is the last one at or before it (the first when none is)."""
+    k = max(0, int(np.searchsorted(times, start, side="right")) - 1)
+    return prices[k], prices[k:].max(axis=0), prices[k:].min(axis=0)
 
 
 def _concat(batches: list[KlineBatch], interval_ms: int) -> KlineBatch:
