@@ -342,6 +342,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._audit_backlog: list[tuple[int, Source, str, dict[str, Any], bool, str]] = []
         self._db_lock: Any = None  # EngineLock: one engine per database file
         self._lock_lost: Exception | None = None  # LockLostError: another engine holds the book's lock
+        self._storage_failure = ""  # the reason of the emergency stop this run's last storage failure made
         # how far start-up got: what stop() may write back (a start-up that failed half way must
         # not overwrite the stored book, peak equity or emergency stop with defaults it never replaced)
         self._session_open = False
@@ -1950,7 +1951,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         log.critical("could not persist %s: %s - emergency stop", what, exc)
         old, reason = self.sm.state, f"storage failure: {exc}"
         self.sm.force(EngineState.EMERGENCY_STOPPED, Source.SYSTEM, reason)
-        self.state_reason = reason
+        self.state_reason = self._storage_failure = reason
         if old is not EngineState.EMERGENCY_STOPPED:  # published as every emergency stop is (the console's toast, bell)
             self.bus.publish(StateChange(self.clock.now_ms(), old, EngineState.EMERGENCY_STOPPED, Source.SYSTEM, reason))
 

@@ -238,9 +238,13 @@ class EngineViews:
         # each check on its own: one that raises is a failed row, never a failed snapshot
         checks = checked("feed", feed_rows, critical=True)
         lost = getattr(self, "_lock_lost", None)  # (another engine holds the book's lock)
+        # this run's storage failure, while its emergency stop holds (not one restored from an earlier run)
+        failure = getattr(self, "_storage_failure", "")
+        if self.sm.state is not EngineState.EMERGENCY_STOPPED or self.state_reason != failure:
+            failure = ""
         checks += checked("database", lambda: database_check(
             self._persist, self.db is not None, self.db.writer.stats() if self.db is not None else None,
-            str(lost) if lost is not None else ""), critical=True)
+            str(lost) if lost is not None else "", failure), critical=True)
         checks += checked("broker", lambda: broker_check(getattr(self.broker, "name", "?"), breaker_state,
                                                          len(getattr(self, "_unsettled", ()))), critical=True)
         bh = self._broker_health()

@@ -174,16 +174,22 @@ def progress_check(feed_row: HealthCheck, now_ms: int, last_period_ms: int, peri
 
 
 def database_check(
-    persist: bool, is_open: bool, writer_stats: Mapping[str, Any] | None = None, lock_lost: str = ""
+    persist: bool, is_open: bool, writer_stats: Mapping[str, Any] | None = None, lock_lost: str = "",
+    failure: str = "",
 ) -> HealthCheck:
     """The book's storage. ``lock_lost``: why the engine no longer holds the book's lock (another
-    engine took it): nothing more is traded, for good - it read "connected", green."""
+    engine took it): nothing more is traded, for good. ``failure``: the storage failure (a commit
+    that failed: a full disk) whose emergency stop holds, until it is reset. Each read "connected",
+    green."""
     if not persist:
         return HealthCheck("database", HEALTHY, "off (not persisted)", critical=True)
     if not is_open:
         return HealthCheck("database", UNHEALTHY, "closed", critical=True)
     if lock_lost:
         return HealthCheck("database", UNHEALTHY, f"lock lost: {lock_lost}; nothing more is traded", critical=True)
+    if failure:
+        return HealthCheck("database", UNHEALTHY, f"{failure} (an emergency stop: reset it once the book can be "
+                           "written)", critical=True)
     stats = writer_stats or {}
     # the rows the writer holds while it fails (its backlog), and those it had to drop for its bound
     # (lost for good: ratings, klines, signal and equity rows; money never waits in the writer)
