@@ -947,6 +947,10 @@ class TuiTraderApp(App[int]):
             self.notify(f"{sym}: {NOT_TRADED}: nothing to buy it at", title="Buy refused", severity="error")
             return
         price = self._price_of(snap, sym)
+        if price is None or not math.isfinite(price):  # the feed has given none: the engine refuses it
+            self.notify(f"{sym}: no price yet: nothing to buy it at; try again once the feed gives one",
+                        title="Buy refused", severity="error")
+            return
         pf = snap.portfolio
         pct = Decimal(str(self.cfg.risk_management.max_position_percent)) / 100
         default = min(Decimal(str(pf.equity)) * pct, pf.cash) if pf.equity > 0 else Decimal(0)
