@@ -31,6 +31,7 @@ colour the chart's cells are shades (``░▒▓█``) by quarter of the scale.
 from __future__ import annotations
 
 import contextlib
+import decimal
 import itertools
 import math
 import multiprocessing
@@ -42,6 +43,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -179,10 +181,23 @@ def _range_values(path: str, spec: str) -> list[float]:
     steps = (stop - start) / step + RANGE_TOLERANCE
     if not math.isfinite(steps):  # 0:1:1e-320: int() of it raised OverflowError, a traceback
         raise ValueError(f"{path}: range {spec!r} has more than {MAX_VALUES_PER_PARAM} values")
-    n = int(math.floor(steps)) + 1
+    if steps > MAX_VALUES_PER_PARAM + 1:  # too many anyway: said with the count of the floats
+        n = int(math.floor(steps)) + 1
+    else:  # counted on the decimals as written: in floats 1:1.000000000002:1e-12 made 1.99999 steps, its stop lost
+        with decimal.localcontext(prec=60):
+            start_d, stop_d, step_d = (Decimal(p.strip()) for p in parts)
+            n = int((stop_d - start_d) // step_d) + 1
     if n > MAX_VALUES_PER_PARAM:
         raise ValueError(f"{path}: range {spec!r} has {n} values (at most {MAX_VALUES_PER_PARAM})")
-    return [round(start + k * step, 12) for k in range(n)]
+    values = [round(start + k * step, 12) for k in range(n)]
+    for a, b in itertools.pairwise(values):
+        if a == b:  # a step below 1e-12, or below what a float tells apart at this size: points that
+            # differed became one, and the grid lost them without a word
+            raise ValueError(
+                f"{path}: range {spec!r} repeats the value {a!r}: its step {parts[2].strip()!r} is finer than "
+                "the values can tell apart (12 decimal places)"
+            )
+    return values
 
 
 def parse_param(text: str) -> tuple[str, list[Any]]:
