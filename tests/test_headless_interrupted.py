@@ -43,7 +43,7 @@ async def test_a_start_up_cut_short_reports_no_book_figures(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = tmp_path / "book.db"
-    first = await run_headless(_cfg(db), 0.5, Console(stderr=True, quiet=True))
+    first = await run_headless(_cfg(db), None, Console(stderr=True, quiet=True), max_klines=50)
     assert first["book_resumed"] is False
     with sqlite3.connect(str(db)) as con:
         (cash_before,) = con.execute("SELECT cash FROM account").fetchone()

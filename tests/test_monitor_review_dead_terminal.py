@@ -38,8 +38,8 @@ async def test_a_run_whose_terminal_died_stops_its_engine_and_logs_no_tracebacks
         {"feed": {"kind": "sim", "speed": "max", "sim": {"n_symbols": 5}}, "storage": {"path": str(db)}}
     )
     with caplog.at_level(logging.ERROR, logger="tui_trader"):
-        summary = await run_headless(cfg, 0.5, _dead_console())
-    assert summary["stopped_by"] == "duration reached" and summary["periods"] > 0
+        summary = await run_headless(cfg, None, _dead_console(), max_klines=50)
+    assert summary["stopped_by"] == "data ended" and summary["periods"] > 0
     assert "event handler failed" not in caplog.text
     with sqlite3.connect(str(db)) as con:  # the engine was stopped: its session closed
         assert con.execute("SELECT ended_ms FROM sessions").fetchone()[0] is not None

@@ -39,7 +39,7 @@ async def test_a_second_sigterm_while_stopping_is_logged_and_changes_nothing(
     assert said == ["SIGTERM received: stopping", "SIGTERM received: stopping; already stopping"]
     # stopped once, cleanly: the database was let go, and a run after it opens it and trades
     monkeypatch.undo()
-    after = await run_headless(cfg, 0.5, Console(stderr=True, quiet=True))
-    assert after["stopped_by"] == "duration reached" and after["periods"] > 0
+    after = await run_headless(cfg, None, Console(stderr=True, quiet=True), max_klines=50)
+    assert after["stopped_by"] == "data ended" and after["periods"] > 0
     with sqlite3.connect(str(db)) as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+from tui_trader import headless
 from tui_trader.cli import main
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -17,7 +18,7 @@ def readme_paragraph(opening: str) -> str:
     return text[start : text.index("\n\n", start)]
 
 
-def test_run_json_keys_are_the_readmes(tmp_path: Path, capsys) -> None:
+def test_run_json_keys_are_the_readmes(tmp_path: Path, capsys, monkeypatch) -> None:
     para = readme_paragraph("`run --json` prints the summary")
     documented = set(re.findall(r"`([a-z_]+)`", para)) - {"run"}
     stop_reasons = set(re.findall(r"`([a-z]+ ?[a-z]*)`", para.split("`stopped_by`")[1].split(")")[0]))
@@ -28,12 +29,15 @@ def test_run_json_keys_are_the_readmes(tmp_path: Path, capsys) -> None:
         "sim",
         "--speed",
         "max",
-        "--duration",
-        "0.3s",
         "--json",
         "--db",
         str(tmp_path / "r.db"),
     ]
+    # a sim that ends after 50 klines (a --duration counts the start-up too, which could outlast it)
+    real = headless.run_headless
+    monkeypatch.setattr(
+        headless, "run_headless", lambda cfg, d, console, **kw: real(cfg, d, console, max_klines=50, **kw)
+    )
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(out) == documented - stop_reasons

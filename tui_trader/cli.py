@@ -202,8 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _feed_options(p)
     p.add_argument("--headless", action="store_true", help="no console (always true for `run`; accepted for clarity)")
-    p.add_argument("--duration", metavar="T", help="wall-clock limit, e.g. 30s, 5m, 2h; a bare number is seconds "
-                   "(default: until the data ends or Ctrl-C)")
+    p.add_argument("--duration", metavar="T", help="wall-clock limit, the start-up included, e.g. 30s, 5m, 2h; a bare "
+                   "number is seconds (default: until the data ends or Ctrl-C)")
     p.add_argument("--live", action="store_true",
                    help="refused: live trading needs the console's typed confirmation (tui-trader --live)")
     p.add_argument("--status-every", dest="status_every", metavar="T",

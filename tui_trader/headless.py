@@ -2,7 +2,8 @@
 
 SIGINT, SIGTERM and SIGHUP stop it cleanly (feed stopped, storage flushed and
 closed, exit 0); SIGHUP or SIGINT ignored as it starts (``nohup``) stays ignored.
-``--duration`` is wall-clock time; the run also ends when replayed data ends. A
+``--duration`` is wall-clock time, the start-up included (one that outlasts it is cut as a
+signal cuts it); the run also ends when replayed data ends. A
 one-screen summary is printed at the end, and logged as one ``run summary:`` line.
 """
 
@@ -214,13 +215,19 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
     for sig in _stop_signals():
         with contextlib.suppress(NotImplementedError, RuntimeError):  # non-Unix
             loop.add_signal_handler(sig, on_signal, sig)
+    # --duration counts from here, the start-up included: one that outlasts it is cut as a signal
+    # cuts it (a slow kline load or warm-up ran on past the limit asked for)
+    t0 = time.perf_counter()
+
+    def left() -> float | None:
+        return None if duration_s is None else max(0.0, duration_s - (time.perf_counter() - t0))
+
     try:
         engine = build_engine(cfg, session_kind="run", autostart=True, **overrides)
     except BaseException:
         _remove_signal_handlers(loop)
         raise
     unsubscribe = engine.bus.subscribe(lambda ev: startup_bar.update(ev.stage, ev.done, ev.total), StartupProgress)
-    t0 = time.perf_counter()
     stopped_by = "data ended"
     started_up = False
     stop_task = asyncio.create_task(stop_event.wait())
@@ -232,16 +239,16 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
         for _ in range(3):
             await asyncio.sleep(0)
         # a signal during a long start-up (loading, warm-up) stops it too
-        start_task = asyncio.create_task(engine.start_up()) if not stop_event.is_set() else None
+        # (and so does the end of --duration)
+        start_task = asyncio.create_task(engine.start_up()) if not stop_event.is_set() and left() != 0 else None
         if start_task is not None:
-            await asyncio.wait({start_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-        if start_task is None:
-            stopped_by = "signal"
-        elif not start_task.done():
-            stopped_by = "signal"
-            start_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await start_task
+            await asyncio.wait({start_task, stop_task}, timeout=left(), return_when=asyncio.FIRST_COMPLETED)
+        if start_task is None or not start_task.done():
+            stopped_by = "signal" if stop_event.is_set() else "duration reached"
+            if start_task is not None:
+                start_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await start_task
         else:
             unsubscribe()
             startup_bar.close()
@@ -250,8 +257,7 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
             run_task = asyncio.create_task(engine.run())
             if status_every_s > 0:
                 status_task = asyncio.create_task(_log_status(engine, status_every_s))
-            remaining = None if duration_s is None else max(0.0, duration_s - (time.perf_counter() - t0))
-            done, _ = await asyncio.wait({run_task, stop_task}, timeout=remaining,
+            done, _ = await asyncio.wait({run_task, stop_task}, timeout=left(),
                                          return_when=asyncio.FIRST_COMPLETED)
             if status_task is not None:  # the run is over: no line about a feed stopping on purpose
                 status_task.cancel()
