@@ -84,6 +84,16 @@ def test_the_lock_file_and_its_folder_are_the_owners_alone(tmp_path: Path) -> No
         lock.release()
 
 
+def test_a_new_lock_file_of_a_book_there_has_the_books_mode(tmp_path: Path) -> None:
+    # as SQLite gives the WAL and SHM: two operators of one group sharing a book share its lock
+    (tmp_path / "book.db").write_bytes(b"")
+    (tmp_path / "book.db").chmod(0o660)
+    lock = EngineLock(tmp_path / "book.db")
+    lock.acquire()
+    lock.release()
+    assert mode(tmp_path / "book.db.lock") == 0o660
+
+
 def test_a_lock_file_there_already_keeps_its_mode(tmp_path: Path) -> None:
     (tmp_path / "book.db.lock").write_text("")
     (tmp_path / "book.db.lock").chmod(0o660)

@@ -250,9 +250,10 @@ class EngineLock:
         """Open and lock the lock file; its descriptor and (device, inode)."""
         try:
             make_folders(self.path.parent)
-            # owner-only: readable by all, another user could flock it too (a read-only descriptor
-            # takes the lock) and keep this one's engine from starting
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+            # a new one has the book's mode, as SQLite gives its WAL and SHM (a book shared with a
+            # group: its engines share the lock), else the owner's alone: readable by all, another
+            # user could flock it too (a read-only descriptor takes the lock) and keep the engine out
+            fd = _open_lock_file(self.path)
         except OSError as exc:
             raise StorageError(_cannot_open_lock(self.path, exc)) from exc
         try:
@@ -406,6 +407,29 @@ def _linked_file(db_path: str | os.PathLike[str]) -> os.stat_result | None:
     except OSError:
         return None
     return st if st.st_nlink >= 2 and stat.S_ISREG(st.st_mode) else None
+
+
+def _open_lock_file(path: Path) -> int:
+    """A descriptor of the lock file at ``path`` open to read and write; made if missing with
+    :func:`_book_mode`, the umask aside (as SQLite makes the WAL: a group's book, a group's lock)."""
+    mode = _book_mode(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        return os.open(path, os.O_RDWR | os.O_CREAT, mode)  # (O_CREAT: removed meanwhile)
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, mode)
+    return fd
+
+
+def _book_mode(lock_path: Path) -> int:
+    """The permission bits of the book whose lock file is ``lock_path`` (none for execution);
+    :data:`~tui_trader.private.FILE_MODE` when there is no book yet."""
+    try:
+        st = os.stat(lock_path.with_name(lock_path.name[: -len(".lock")]))
+    except OSError:
+        return FILE_MODE
+    return stat.S_IMODE(st.st_mode) & 0o666 if stat.S_ISREG(st.st_mode) else FILE_MODE
 
 
 def _cannot_open_lock(path: Path, exc: OSError) -> str:
