@@ -42,3 +42,11 @@ def test_the_help_says_param_belongs_to_the_sweep(capsys: pytest.CaptureFixture[
     text = " ".join(capsys.readouterr().out.split())
     mode = text[text.index("{run,sweep} run (default)") : text.index("options:")]
     assert "--param, --processes and --walk-forward are the sweep's alone" in mode, mode
+
+
+def test_the_help_says_out_is_not_a_sweeps(capsys: pytest.CaptureFixture[str]) -> None:
+    # a sweep refuses --out (exit 2); its help line named the files with no word of that
+    assert main(["backtest", "sweep", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    line = text[text.index("--out DIR write") : text.index("--no-charts")]
+    assert "a sweep writes no files" in line, line

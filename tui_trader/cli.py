@@ -230,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", help="first open time NOT replayed: the end is exclusive (YYYY-MM-DD[THH:MM], UTC; "
                    "default: feed.replay.end)")
     p.add_argument("--json", action="store_true", help="print one JSON object with all figures (a sweep: a list, one per point or walk-forward window)")
-    p.add_argument("--out", metavar="DIR", help="write trades.csv, equity.csv, report.txt and report.json here")
+    p.add_argument("--out", metavar="DIR", help="write trades.csv, equity.csv, report.txt and report.json here "
+                   "(a plain backtest: a sweep writes no files)")
     p.add_argument("--no-charts", action="store_true", help="omit the plotext charts")
     p.add_argument("--param", action="append", default=[], metavar="PATH=SPEC", help="sweep: a parameter grid, e.g. "
                    "signal_generation.z_score_threshold=1.5:3.0:0.25 or risk_management.stop_loss_percent=1,2,3")
