@@ -48,5 +48,6 @@ def test_the_help_says_out_is_not_a_sweeps(capsys: pytest.CaptureFixture[str]) -
     # a sweep refuses --out (exit 2); its help line named the files with no word of that
     assert main(["backtest", "sweep", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    line = text[text.index("--out DIR write") : text.index("--no-charts")]
+    start = text.index("--out DIR write")
+    line = text[start : text.index("--no-charts", start)]
     assert "a sweep writes no files" in line, line
