@@ -837,6 +837,15 @@ class TuiTraderApp(App[int]):
         return res
 
     def _symbol(self) -> str | None:
+        # a symbol's detail (under any dialog): its own symbol. The main screen's table under it
+        # keeps its focus, and a row removed there (the detail's position sold by a stop loss)
+        # moved its cursor, and the selected symbol, onto another: x on one symbol's detail
+        # opened the sell of another
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, SymbolDetailScreen):
+                return screen.symbol
+            if not screen.is_modal:
+                break
         # the row under the focused table's cursor now: the RowHighlighted message that records
         # it reaches the app after the keys already queued (Down then b typed ahead over a slow
         # link acted on the symbol before the Down)
