@@ -42,3 +42,32 @@ async def test_a_start_up_cancelled_inside_start_session_ends_the_session_it_wro
     assert len(rows) == 1
     ((_, ended, summary),) = rows
     assert ended is not None and summary is not None  # ended by this stop, not left open
+
+
+async def test_a_start_up_cancelled_while_the_database_opens_closes_it(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut inside the database's open (a --duration of a few ms, a signal then): the connection
+    opened meanwhile was left open in its thread, whose answer then failed on the closed loop."""
+    real = Database.open.__func__  # type: ignore[attr-defined]
+    opened: list[Database] = []
+    release = asyncio.Event()
+
+    async def slow_open(cls: type[Database], *args: Any, **kwargs: Any) -> Database:
+        db = await real(cls, *args, **kwargs)
+        opened.append(db)
+        await release.wait()  # open, and not yet handed back when the cancel comes
+        return db
+
+    monkeypatch.setattr(Database, "open", classmethod(slow_open))
+    h = make_engine(db_path=str(tmp_path / "book.db"))
+    start = asyncio.create_task(h.engine.start_up())
+    await until(lambda: bool(opened), "the database opened")
+    start.cancel()
+    await asyncio.sleep(0)
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await start
+    await h.engine.stop()
+    (db,) = opened
+    assert db._conn is None  # closed by the stop, not left open

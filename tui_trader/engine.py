@@ -175,7 +175,24 @@ from tui_trader.snapshots import HISTORY_LEN, ORDERS_KEPT, SIGNALS_KEPT, EngineV
 from tui_trader.strategy.signals import PCT_EPS, SignalGenerator
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from tui_trader.rating.ahead import RatingAhead
+
+
+async def _finished_if_cut(aw: Awaitable[Any], keep: Callable[[Any], None]) -> None:
+    """``keep(await aw)``; a cancel meanwhile (a signal, the end of --duration during the start-up)
+    lets ``aw`` finish first - its result kept - and is raised then: what it opens or writes (the
+    database's connection, the session row) has an owner that the stop closes or ends. Cut at once,
+    a connection was left open in its thread (a traceback once the loop closed), a row unended."""
+    task = asyncio.ensure_future(aw)
+    try:
+        result = await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            keep(await task)
+        raise
+    keep(result)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -462,7 +479,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             self._db_lock = EngineLock.for_database(self._db_path)
             if self._db_lock is not None:
                 self._db_lock.acquire()  # DatabaseInUseError if another engine trades this book
-            self.db = await Database.open(
+            opening = Database.open(
                 self._db_path,
                 clock=self.clock,
                 max_batch_size=max(WRITER_BATCH_ROWS, cfg.data_processing.max_batch_size),
@@ -470,6 +487,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 max_buffered_rows=max(WRITER_MAX_ROWS, cfg.data_processing.max_batch_size),
                 synchronous=cfg.storage.synchronous,
             )
+            await _finished_if_cut(opening, lambda db: setattr(self, "db", db))
             try:
                 await self._check_book_mode()
                 # read before an emergency stop sent during this start-up is stored over it
@@ -504,25 +522,19 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             log.warning("the feed starts at %d, before the last stored time %d: this run's records go back in "
                         "time", self.clock.now_ms(), self.resumed_from_ms)
         if self.db is not None:
-            writing = asyncio.ensure_future(self.db.start_session(
+            writing = self.db.start_session(
                 self.session_kind,
                 self.mode,
                 self.feed.kind,
                 json.dumps(redacted_dump(cfg), sort_keys=True),
                 self.label,
                 ts_ms=self.clock.now_ms(),
-            ))
-            try:
-                self.session_id = await asyncio.shield(writing)
-            except asyncio.CancelledError:
-                # a start-up cut (a signal, the --duration's end) while its session row was written:
-                # the row is committed all the same, so its id is waited for and the stop ends it
-                # (it was left with no end, a session that never ended to the next run)
-                with contextlib.suppress(Exception):
-                    self.session_id = await writing
-                    self._session_open = True
-                raise
-            self._session_open = True
+            )
+
+            def opened(sid: int) -> None:
+                self.session_id, self._session_open = sid, True
+
+            await _finished_if_cut(writing, opened)  # (cut meanwhile: the row written is ended by the stop)
             backlog, self._audit_backlog = self._audit_backlog, []
             for row in backlog:  # commands sent before the database was open
                 await self.db.audit(*row)
