@@ -7,10 +7,11 @@ It is attached to the ``tui_trader`` logger at ``monitoring.log_level``. A file 
 opened is reported once on stderr and never stops a run; nor does one that stops taking lines (a
 full disk, its folder gone or read-only): that is said once on stderr, not with a traceback per
 line, and once it takes lines again the file says how many were lost. Each record is one line
-(a message's line breaks and a traceback's are written as ``\\n``), so a line that does not start
-with a time was never written by this program: text from the market or the exchange cannot forge
-one. Secrets never reach it: nothing logs them (a test runs with keys in the environment and
-searches the file for them).
+(a message's line breaks and a traceback's are written as ``\\n``, other control characters, a
+terminal's escape sequences too, as ``\\x1b``), so a line that does not start with a time was never
+written by this program: text from the market or the exchange cannot forge one. Secrets never
+reach it: nothing logs them (a test runs with keys in the environment and searches the file for
+them).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import errno
 import logging
 import logging.handlers
 import os
+import re
 import stat
 import sys
 import time
@@ -67,7 +69,18 @@ class _OneLineFormatter(logging.Formatter):
             except Exception:  # noqa: BLE001 - the traceback or the stack could not be formatted either
                 clone.exc_info = clone.exc_text = clone.stack_info = None
                 text = super().format(clone)
-        return text.replace("\r", "\\r").replace("\n", "\\n")
+        return _CONTROL.sub(_escaped, text.replace("\r", "\\r").replace("\n", "\\n"))
+
+
+#: The other characters that break a line or move a terminal's cursor: C0 controls but tab, DEL,
+#: C1 controls, Unicode's line and paragraph separators (a terminal's escape sequence in an
+#: exchange's text showed a forged line in ``tail``; ``str.splitlines`` breaks at a form feed).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
 
 
 def _unformatted(record: logging.LogRecord, exc: Exception) -> logging.LogRecord:
