@@ -81,7 +81,7 @@ from tui_trader.ui.screens.modals import (
     BuyScreen,
     ConfirmScreen,
     EmergencyStopScreen,
-    NoPositionInfo,
+    NoSnapshot,
     SellScreen,
     ThresholdScreen,
 )
@@ -964,7 +964,8 @@ class TuiTraderApp(App[int]):
         pct = Decimal(str(self.cfg.risk_management.max_position_percent)) / 100
         default = min(Decimal(str(pf.equity)) * pct, pf.cash) if pf.equity > 0 else Decimal(0)
         default = max(default, Decimal(0)).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
-        self._dialog(BuyScreen(sym, fmt_price(price), default, pf.quote_asset, cash=pf.cash), self._submit_if)
+        self._dialog(BuyScreen(sym, fmt_price(price), default, pf.quote_asset, cash=pf.cash,
+                               cash_now=self._cash_now), self._submit_if)
 
     @_order_key
     def action_sell(self) -> None:
@@ -980,13 +981,21 @@ class TuiTraderApp(App[int]):
                                 position_now=functools.partial(self._position_now, sym)),
                      self._submit_if)
 
+    def _cash_now(self) -> Decimal:
+        """The book's cash in the engine's snapshot now, for the buy dialog's check at submit time;
+        :class:`NoSnapshot` when the snapshot fails."""
+        try:
+            return self.engine.snapshot().portfolio.cash
+        except Exception as exc:  # noqa: BLE001 - the engine then checks the amount itself
+            raise NoSnapshot(_error_text(exc)) from exc
+
     def _position_now(self, sym: str) -> PositionView | None:
         """``sym``'s position in the engine's snapshot now (None: none), for the sell dialog's
-        check at submit time; :class:`NoPositionInfo` when the snapshot fails (the UI timer logs it)."""
+        check at submit time; :class:`NoSnapshot` when the snapshot fails (the UI timer logs it)."""
         try:
             snap = self.engine.snapshot()
         except Exception as exc:  # noqa: BLE001 - the engine then checks the quantity itself
-            raise NoPositionInfo(_error_text(exc)) from exc
+            raise NoSnapshot(_error_text(exc)) from exc
         return next((p for p in snap.positions if p.symbol == sym), None)
 
     @_order_key

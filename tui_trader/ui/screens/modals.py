@@ -24,9 +24,10 @@ from tui_trader.models import Source
 from tui_trader.ui.format import fmt_price, fmt_qty, one_line
 
 
-class NoPositionInfo(Exception):
-    """Raised by a sell dialog's ``position_now`` when the engine's snapshot fails: the position
-    now is not known, and the quantity is left to the engine to check."""
+class NoSnapshot(Exception):
+    """Raised by a dialog's read of the book at submit time (the sell's ``position_now``, the buy's
+    ``cash_now``) when the engine's snapshot fails: the figure now is not known, and the engine
+    alone checks the order against it."""
 
 
 def _input(value: str = "", placeholder: str = "", id: str | None = None, type: str = "text") -> Input:
@@ -223,13 +224,16 @@ class BuyScreen(_Dialog):
 
     With ``cash`` (the book's when the dialog opened) an amount above it is refused here, the
     dialog staying open to correct it: spot never borrows, so the engine refuses it in any case,
-    override or not, and a typo such as ``1e999`` came back as a refusal a thousand digits long."""
+    override or not, and a typo such as ``1e999`` came back as a refusal a thousand digits long.
+    With ``cash_now`` the cash is read again at submit time (the engine's snapshot), as the sell
+    dialog reads the position: a stop loss that sold while the dialog was open freed cash that
+    the figure it opened with still refused (:class:`NoSnapshot`: the engine alone checks)."""
 
     confirm_label = "Buy"
     confirm_variant = "success"
 
     def __init__(self, symbol: str, price_text: str, default_amount: Decimal, quote_asset: str,
-                 cash: Decimal | None = None) -> None:
+                 cash: Decimal | None = None, cash_now: Callable[[], Decimal] | None = None) -> None:
         super().__init__()
         self.symbol = symbol
         self.title_text = f"Buy {symbol}"
@@ -237,11 +241,14 @@ class BuyScreen(_Dialog):
         self.default_amount = default_amount
         self.quote_asset = quote_asset
         self.cash = cash
+        self.cash_now = cash_now
+
+    def _text(self) -> str:
+        cash = "" if self.cash is None else f" Cash {self.cash:,.2f} {self.quote_asset}."
+        return f"Market buy at about {self.price_text}.{cash} Risk checks apply unless overridden."
 
     def compose_body(self) -> ComposeResult:
-        cash = "" if self.cash is None else f" Cash {self.cash:,.2f} {self.quote_asset}."
-        yield Static(f"Market buy at about {self.price_text}.{cash} Risk checks apply unless overridden.",
-                     classes="dialog-text")
+        yield Static(self._text(), id="buy-text", classes="dialog-text")
         yield Label(f"Amount ({self.quote_asset})")
         yield _input(str(self.default_amount), id="amount")
         yield TickBox("Override risk checks", id="override")
@@ -249,11 +256,25 @@ class BuyScreen(_Dialog):
     def on_mount(self) -> None:
         self.query_one("#amount", Input).focus()
 
+    def _cash_at_submit(self) -> Decimal | None:
+        """The cash now (the dialog's text follows it); None when not known."""
+        if self.cash_now is None:
+            return self.cash
+        try:
+            cash = self.cash_now()
+        except NoSnapshot:
+            return None
+        if cash != self.cash:
+            self.cash = cash
+            self.query_one("#buy-text", Static).update(self._text())
+        return cash
+
     def result(self) -> ManualBuy:
         text = self.query_one("#amount", Input).value
         amount = parse_decimal(text, "amount")
-        if self.cash is not None and amount > self.cash:
-            raise ValueError(f"amount: {echo(text)} is more than the cash {self.cash:,.2f} {self.quote_asset}")
+        cash = self._cash_at_submit()
+        if cash is not None and amount > cash:
+            raise ValueError(f"amount: {echo(text)} is more than the cash {cash:,.2f} {self.quote_asset}")
         return ManualBuy(
             source=Source.UI,
             symbol=self.symbol,
@@ -272,7 +293,7 @@ class SellScreen(_Dialog):
     to it, and the limit it opened with refused a quantity the position now holds, or let one
     through it no longer does. A position gone meanwhile is said so, and nothing is sent.
     Without ``position_now`` the check uses ``holding`` (the quantity when the dialog opened);
-    when it raises :class:`NoPositionInfo` (the snapshot fails) the engine alone checks it."""
+    when it raises :class:`NoSnapshot` (the snapshot fails) the engine alone checks it."""
 
     confirm_label = "Sell"
     confirm_variant = "error"
@@ -305,7 +326,7 @@ class SellScreen(_Dialog):
             return self.holding
         try:
             pos = self.position_now()
-        except NoPositionInfo:  # the snapshot fails: the engine checks the quantity itself
+        except NoSnapshot:  # the snapshot fails: the engine checks the quantity itself
             return None
         if pos is None:
             raise ValueError(f"{self.symbol}: no open position any more (sold since this dialog opened): "
