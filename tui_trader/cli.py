@@ -32,7 +32,8 @@ EPILOG = """\
 examples:
   tui-trader                                   open the console (sim market, paper)
   tui-trader run --headless --feed sim --duration 60s --speed max
-  tui-trader run --headless --feed replay --data ../shared/data/binance_spot_klines --interval 1h --speed max
+  tui-trader run --headless --feed replay --data ../shared/data/binance_spot_klines --interval 1h --speed max \\
+      --db replay-2024.db
   tui-trader backtest --data ../shared/data/binance_spot_klines --interval 1h
   tui-trader backtest sweep --data DIR --interval 1h --param signal_generation.z_score_threshold=1.5:3.0:0.25
   tui-trader config check config/default.toml
@@ -59,13 +60,14 @@ exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration,
 EXAMPLES = {
     "tui": """\
   tui-trader                                       the sim market, paper broker
-  tui-trader --feed replay --data ../shared/data/binance_spot_klines --interval 1h
-                                                   replay kline files at feed.speed
+  tui-trader --feed replay --data ../shared/data/binance_spot_klines --interval 1h --db replay.db
+                                                   replay kline files at feed.speed, on a book of their own
   tui-trader --live                                Binance, real money (keys from the environment)
   tui-trader --report                              the backtest reports stored in the database""",
     "run": """\
   tui-trader run --headless --feed sim --duration 60s --speed max
-  tui-trader run --headless --feed replay --data ../shared/data/binance_spot_klines --interval 1h --speed max
+  tui-trader run --headless --feed replay --data ../shared/data/binance_spot_klines --interval 1h --speed max \\
+      --db replay-2024.db
   tui-trader run --feed sim --duration 5m --json --db /tmp/scratch.db
                                                    a fresh book; the summary as JSON""",
     "backtest": """\

@@ -1,0 +1,42 @@
+"""The help's replay examples run on a book of their own, as the README's does: copied after the
+quick start (whose sim book's time is 2025), `run --feed replay` of the 2024 klines on the default
+book was refused, exit 2 ("its time would go backwards"), and run first it left the replay's
+positions in the paper book the console then opened."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+
+from tui_trader.cli import main
+
+
+def examples(command: list[str], capsys) -> list[list[str]]:
+    assert main([*command, "--help"]) == 0
+    text = capsys.readouterr().out.partition("\nexamples:\n")[2]
+    lines = [
+        ln.strip() for ln in text.replace("\\\n", " ").splitlines() if ln.strip().startswith("tui-trader")
+    ]
+    return [
+        shlex.split(re.split(r"\s{3,}(?=[^\s-])", line)[0]) for line in lines
+    ]  # a comment follows 3 spaces
+
+
+@pytest.mark.parametrize("command", [[], ["tui"], ["run"]])
+def test_every_replay_example_of_an_engine_names_its_own_db(command: list[str], capsys) -> None:
+    replays = [
+        argv
+        for argv in examples(command, capsys)
+        if ("--data" in argv or "replay" in argv) and not {"backtest", "sweep", "data"} & set(argv)
+    ]
+    assert replays, "the help shows a replay"
+    for argv in replays:
+        assert "--db" in argv, argv
+
+
+def test_the_comment_split_keeps_a_continued_line(capsys) -> None:
+    # the continuation's indent is no comment: "--speed max \\\n      --db x" keeps its --db
+    got = examples(["run"], capsys)
+    assert any(argv[-2:] == ["--db", "replay-2024.db"] for argv in got), got
