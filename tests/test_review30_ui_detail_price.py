@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ui_support import make_app, make_engine, pause_feed_after, ready, select_symbol, ui_config
 
-from tui_trader.ui.format import fmt_price
+from tui_trader.ui.format import fmt_exact_price
 from tui_trader.ui.screens.detail import SymbolDetailScreen
 
 SYM = "BTCUSDT"
@@ -24,7 +24,7 @@ async def test_the_detail_shows_the_market_price_between_two_periods(tmp_path):
         snap = engine.snapshot()
         market = float(snap.market.price[snap.market.symbols.index(SYM)])
         period_close = float(engine.symbol_history(SYM).price[-1])
-        assert fmt_price(market) != fmt_price(period_close)  # (the case: they differ as shown)
+        assert fmt_exact_price(market) != fmt_exact_price(period_close)  # (the case: they differ as shown)
         select_symbol(app, SYM)
         await pilot.press("enter")
         await pilot.pause()
@@ -32,4 +32,4 @@ async def test_the_detail_shows_the_market_price_between_two_periods(tmp_path):
         app.refresh_charts()
         await pilot.pause()
         info = str(app.screen.query_one("#detail-info").render())
-        assert f"last {fmt_price(market)}" in info, (info, market, period_close)
+        assert f"last {fmt_exact_price(market)}" in info, (info, market, period_close)

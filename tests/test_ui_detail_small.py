@@ -12,7 +12,7 @@ from decimal import Decimal
 from ui_support import make_app, make_engine, ready, ui_config
 
 from tui_trader.events import ManualBuy
-from tui_trader.ui.format import fmt_price
+from tui_trader.ui.format import fmt_exact_price
 from tui_trader.ui.screens.detail import SymbolDetailScreen
 from tui_trader.ui.widgets.charts import SeriesChart
 from tui_trader.ui.widgets.table import FastTable
@@ -72,12 +72,12 @@ async def test_at_80x24_each_chart_and_table_has_the_whole_screen(tmp_path):
         lines = region_text(app, orders)
         assert orders.size.width >= 78
         row = next(line for line in lines if "BUY" in line)
-        for cell in (fmt_price(order.avg_price), str(order.status), str(order.source)):
+        for cell in (fmt_exact_price(order.avg_price), str(order.status), str(order.source)):
             assert cell in row.split(), (cell, row)
         await _show_tab(app, pilot, "tab-fills")
         fills = screen.query_one("#detail-fills", FastTable)
         row = next(line for line in region_text(app, fills) if "BUY" in line)
-        assert fmt_price(fill.price) in row.split() and f"{fill.fee.normalize():f} {fill.fee_asset}" in row, (
+        assert fmt_exact_price(fill.price) in row.split() and f"{fill.fee.normalize():f} {fill.fee_asset}" in row, (
             row
         )
 

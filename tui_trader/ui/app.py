@@ -71,7 +71,7 @@ from tui_trader.events import (
 )
 from tui_trader.models import EngineState, Source
 from tui_trader.ui.commands import TraderCommands
-from tui_trader.ui.format import fmt_money, fmt_price, fmt_qty, fmt_when, one_line
+from tui_trader.ui.format import fmt_exact_price, fmt_money, fmt_price, fmt_qty, fmt_when, one_line
 from tui_trader.ui.palette import Palette
 from tui_trader.ui.screens.detail import NOT_TRADED, SymbolDetailScreen
 from tui_trader.ui.screens.help import DETAIL_KEYS, HelpScreen
@@ -977,7 +977,7 @@ class TuiTraderApp(App[int]):
         if pos is None:
             self.notify(f"no open position in {sym}", severity="warning")
             return
-        self._dialog(SellScreen(sym, f"{fmt_qty(pos.quantity)} @ {fmt_price(pos.avg_entry)}", holding=pos.quantity,
+        self._dialog(SellScreen(sym, f"{fmt_qty(pos.quantity)} @ {fmt_exact_price(pos.avg_entry)}", holding=pos.quantity,
                                 position_now=functools.partial(self._position_now, sym)),
                      self._submit_if)
 

@@ -88,6 +88,25 @@ def fmt_price(p: float | Decimal | None, width: int = PRICE_WIDTH) -> str:
     return _price_text(f, price_decimals(f), width)
 
 
+def fmt_exact_price(p: Decimal | float | None, width: int = PRICE_WIDTH) -> str:
+    """A price the exchange set - a fill's, an order's, an entry's (an exact Decimal), a last
+    trade's (a float read from the exchange's text) - with every digit it has (trailing zeros
+    dropped), thousands separated, when that fits ``width`` cells: :func:`fmt_price`'s six
+    significant digits read a fill at 60,414.28 as 60,414.3 (not the price on the exchange's
+    tick) and one at 151.17 as 151.170. Else (an average entry's long division, more than 8
+    decimals) as :func:`fmt_price` shows it."""
+    if isinstance(p, float) and math.isfinite(p):
+        p = Decimal(repr(p))  # the shortest text that reads back as this float: the exchange's
+    if not isinstance(p, Decimal) or not p.is_finite() or p == 0:
+        return fmt_price(p, width)
+    exact = p.normalize()
+    decimals = max(0, -int(exact.as_tuple().exponent))
+    if decimals > 8:
+        return fmt_price(p, width)
+    text = f"{exact:,.{decimals}f}"
+    return text if len(text) <= width else fmt_price(p, width)
+
+
 def fmt_prices(prices: np.ndarray, width: int = PRICE_WIDTH) -> list[str]:
     """:func:`fmt_price` over a float64 array (decimals computed vectorised)."""
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -24,7 +24,7 @@ from textual.widgets import Static, TabbedContent, TabPane, Tabs
 
 from tui_trader.clock import MS_PER_DAY
 from tui_trader.events import SymbolHistory
-from tui_trader.ui.format import fmt_money, fmt_num, fmt_pct, fmt_price, fmt_qty, fmt_when
+from tui_trader.ui.format import fmt_exact_price, fmt_money, fmt_num, fmt_pct, fmt_qty, fmt_when
 from tui_trader.ui.palette import Palette, right
 from tui_trader.ui.screens.main import WIDE_SIZE
 from tui_trader.ui.widgets.charts import Series, SeriesChart, history_key, rating_series, z_series
@@ -169,7 +169,7 @@ class SymbolDetailScreen(Screen[None]):
         info = Text(overflow="fold")
         info.append(f" {h.symbol} ", style="bold reverse")
         price = last_price if last_price is not None else (float(h.price[-1]) if h.price.size else None)
-        info.append(f"  last {fmt_price(price)}")
+        info.append(f"  last {fmt_exact_price(price)}")
         if h.rating.size:
             info.append(f"  rating {fmt_num(float(h.rating[-1]), 0)}  z ")
             z = float(h.z[-1])
@@ -179,7 +179,7 @@ class SymbolDetailScreen(Screen[None]):
             info.append("  LOCKED", style=f"bold {pal.warning}")
         if h.position is not None:
             p = h.position
-            info.append(f"  ● {fmt_qty(p.quantity)} @ {fmt_price(p.avg_entry)} ")
+            info.append(f"  ● {fmt_qty(p.quantity)} @ {fmt_exact_price(p.avg_entry)} ")
             info.append(f"{fmt_money(p.unrealized_pnl, sign=True)} ({fmt_pct(p.unrealized_pct)})",
                         style=pal.profit if p.unrealized_pnl > 0 else pal.loss if p.unrealized_pnl < 0 else "")
         self.query_one("#detail-info", Static).update(info)
@@ -205,7 +205,7 @@ class SymbolDetailScreen(Screen[None]):
         if h is not None and h.locked:
             info.append("  LOCKED", style=f"bold {pal.warning}")
         if h is not None and h.position is not None:
-            info.append(f"  ● {fmt_qty(h.position.quantity)} @ {fmt_price(h.position.avg_entry)}")
+            info.append(f"  ● {fmt_qty(h.position.quantity)} @ {fmt_exact_price(h.position.avg_entry)}")
         self.query_one("#detail-info", Static).update(info)
         if h is None:
             return
@@ -244,7 +244,7 @@ class SymbolDetailScreen(Screen[None]):
         t.clear()
         for o in reversed(h.orders):
             t.add_row(when(o.created_ms), str(o.side), str(o.type), right(fmt_qty(o.executed_qty or o.quantity, width=12)),
-                      right(fmt_price(o.avg_price) if o.avg_price else fmt_price(o.price)), str(o.status),
+                      right(fmt_exact_price(o.avg_price) if o.avg_price else fmt_exact_price(o.price)), str(o.status),
                       str(o.source), Text(o.reason or o.error, no_wrap=True, overflow="ellipsis"))
         t = self.query_one("#detail-fills", FastTable)
         t.clear()
@@ -252,6 +252,6 @@ class SymbolDetailScreen(Screen[None]):
             # each within its column (Qty 12, Fee 16): a quantity of many digits was cut to its first;
             # the fee as charged (a live buy's in the base asset: not its USDT value under that name)
             fee, asset = f.charged_fee()
-            t.add_row(when(f.ts_ms), str(f.side), right(fmt_qty(f.quantity, width=12)), right(fmt_price(f.price)),
+            t.add_row(when(f.ts_ms), str(f.side), right(fmt_qty(f.quantity, width=12)), right(fmt_exact_price(f.price)),
                       right(f"{fmt_qty(fee, width=max(6, 15 - len(asset)))} {asset}"), f.client_order_id)
         return True

@@ -21,7 +21,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 from tui_trader.events import AbandonOrder, ClosePosition, EmergencyStop, ManualBuy, ManualSell, PositionView
 from tui_trader.execution.client_ids import is_valid_client_order_id
 from tui_trader.models import Source
-from tui_trader.ui.format import fmt_price, fmt_qty, one_line
+from tui_trader.ui.format import fmt_exact_price, fmt_qty, one_line
 
 
 class NoSnapshot(Exception):
@@ -333,7 +333,7 @@ class SellScreen(_Dialog):
                              "nothing to sell; Esc closes")
         if pos.quantity != self.holding:
             self.holding = pos.quantity
-            self.position_qty = f"{fmt_qty(pos.quantity)} @ {fmt_price(pos.avg_entry)}"
+            self.position_qty = f"{fmt_qty(pos.quantity)} @ {fmt_exact_price(pos.avg_entry)}"
             self.query_one("#position", Static).update(self._position_text(self.position_qty))
         return pos.quantity
 

@@ -22,7 +22,7 @@ import math
 from rich.text import Text
 
 from tui_trader.events import PositionView
-from tui_trader.ui.format import fmt_age, fmt_money, fmt_pct, fmt_price, fmt_qty, shown_zero
+from tui_trader.ui.format import fmt_age, fmt_exact_price, fmt_money, fmt_pct, fmt_qty, shown_zero
 from tui_trader.ui.palette import Palette, right
 from tui_trader.ui.widgets.table import FastTable
 
@@ -147,8 +147,8 @@ class PositionsTable(FastTable):
             # each in the narrowest layout's column, less its gap: a longer text was cut to its
             # first digits (a value of 1,234,567.89 read "1,234,567." - another number)
             fmt_qty(p.quantity, width=10),
-            fmt_price(p.avg_entry),
-            fmt_price(last),
+            fmt_exact_price(p.avg_entry),
+            fmt_exact_price(last),
             fmt_money(p.value, width=10),
             fmt_money(p.unrealized_pnl, sign=True, width=9),
             fmt_pct(p.unrealized_pct, width=7),
