@@ -40,3 +40,13 @@ def test_the_comment_split_keeps_a_continued_line(capsys) -> None:
     # the continuation's indent is no comment: "--speed max \\\n      --db x" keeps its --db
     got = examples(["run"], capsys)
     assert any(argv[-2:] == ["--db", "replay-2024.db"] for argv in got), got
+
+
+def test_the_symbols_help_says_what_each_feed_takes_without_it(capsys) -> None:
+    # "(default: feed.symbols / universe rule)": the sim takes --n-symbols and a replay its files'
+    # symbols, whatever the universe's top_n
+    assert main(["run", "--help"]) == 0
+    run_help = " ".join(capsys.readouterr().out.split())
+    assert "the sim's --n-symbols, or the replay files' or the binance feed's top_n symbols" in run_help
+    assert main(["backtest", "--help"]) == 0
+    assert "else the files' symbols less feed.universe.blacklist" in " ".join(capsys.readouterr().out.split())

@@ -158,7 +158,9 @@ def _feed_options(p: argparse.ArgumentParser, *, replay_only: bool = False) -> N
     g.add_argument("--data", metavar="PATH", help="replay: folder (SYMBOL/INTERVAL/*.json or data.binance.vision files) or file")
     g.add_argument("--interval", metavar="IV",
                    help="kline interval, e.g. 1m, 15m, 1h (default: feed.interval, shipped: 1m)")
-    g.add_argument("--symbols", metavar="LIST", help="comma-separated symbols (default: feed.symbols / universe rule)")
+    g.add_argument("--symbols", metavar="LIST", help="comma-separated symbols (default: feed.symbols; else "
+                   + ("the files' symbols less feed.universe.blacklist)" if replay_only else "the sim's --n-symbols, "
+                      "or the replay files' or the binance feed's top_n symbols less feed.universe.blacklist)"))
     if replay_only:
         for flag in ("--feed", "--speed", "--seed", "--n-symbols"):
             g.add_argument(flag, action=_NotForBacktest, help=argparse.SUPPRESS)
