@@ -50,3 +50,17 @@ def test_the_symbols_help_says_what_each_feed_takes_without_it(capsys) -> None:
     assert "the sim's --n-symbols, or the replay files' or the binance feed's top_n symbols" in run_help
     assert main(["backtest", "--help"]) == 0
     assert "else the files' symbols less feed.universe.blacklist" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_backtest_help_counts_the_warm_up_the_runner_takes(capsys) -> None:
+    # the help said "the first moving_average_period rating periods": the runner takes one more
+    # (201 as shipped: the example report starts at 2024-01-09 09:00, 201 h into the data)
+    from tui_trader.backtest.runner import warmup_klines_needed
+    from tui_trader.config import Config
+
+    cfg = Config()
+    want = warmup_klines_needed(cfg, 3_600_000)  # 1h klines, 5-minute periods: one kline a period
+    assert want == cfg.signal_generation.moving_average_period + 1
+    assert main(["backtest", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"moving_average_period + 1 rating periods of the data ({want} as shipped;" in text
