@@ -60,8 +60,8 @@ exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration,
 EXAMPLES = {
     "tui": """\
   tui-trader                                       the sim market, paper broker
-  tui-trader --feed replay --data ../shared/data/binance_spot_klines --interval 1h --db replay.db
-                                                   replay kline files at feed.speed, on a book of their own
+  tui-trader --feed replay --data ../shared/data/binance_spot_klines --interval 1h --speed 3600 --db replay.db
+                                                   replay kline files, an hour a second, on a book of their own
   tui-trader --live                                Binance, real money (keys from the environment)
   tui-trader --report                              the backtest reports stored in the database""",
     "run": """\
