@@ -10,7 +10,7 @@ import pytest
 from ui_support import make_app, make_engine, ready, ui_config
 
 from tui_trader.events import LockSymbol, ManualBuy, PositionView
-from tui_trader.ui.format import fmt_money, fmt_pct, fmt_price, fmt_qty
+from tui_trader.ui.format import fmt_exact_price, fmt_money, fmt_pct, fmt_qty
 from tui_trader.ui.widgets import positions as positions_mod
 from tui_trader.ui.widgets.positions import PositionsTable
 
@@ -82,8 +82,8 @@ async def test_positions_fit_80_columns_and_show_stop_and_target(tmp_path):
                 want = [
                     p.symbol,
                     fmt_qty(p.quantity),
-                    fmt_price(p.avg_entry),
-                    fmt_price(last),
+                    fmt_exact_price(p.avg_entry),
+                    fmt_exact_price(last),
                     fmt_money(p.unrealized_pnl, sign=True),
                     fmt_pct(p.unrealized_pct),
                     stop,
@@ -239,5 +239,5 @@ async def test_the_symbol_detail_line_keeps_the_lock_and_the_position_at_80_colu
         text = " ".join(line[r.x : r.right] for line in screen_lines(app)[r.y : r.bottom])
         text = " ".join(text.split())
         assert "LOCKED" in text, text
-        assert f"{fmt_qty(p.quantity)} @ {fmt_price(p.avg_entry)}" in text, text
+        assert f"{fmt_qty(p.quantity)} @ {fmt_exact_price(p.avg_entry)}" in text, text
         assert f"{fmt_money(p.unrealized_pnl, sign=True)} ({fmt_pct(p.unrealized_pct)})" in text, text
