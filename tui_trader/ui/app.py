@@ -727,7 +727,8 @@ class TuiTraderApp(App[int]):
         return hist
 
     def _refresh_charts(self) -> None:
-        screen = self.screen
+        # the screen shown, under any dialog: a detail under one (b, x, E) stood still around it
+        screen = next((s for s in reversed(self.screen_stack) if not s.is_modal), self.screen)
         if isinstance(screen, SymbolDetailScreen):
             hist = self._history(screen.symbol)
             snap = self.last_snapshot
