@@ -57,7 +57,8 @@ def test_every_help_ends_with_examples_that_parse(command: list[str], capsys) ->
     lines = [ln.strip() for ln in examples.replace("\\\n", " ").splitlines() if ln.strip().startswith("tui-trader")]
     assert len(lines) >= 2, examples
     for line in lines:
-        argv = shlex.split(re.split(r"\s{3,}", line)[0])[1:]  # the command without its comment
+        # the command without its comment (3 spaces, then no flag: a continued line's indent is no comment)
+        argv = shlex.split(re.split(r"\s{3,}(?=[^\s-])", line)[0])[1:]
         if command:
             assert argv[:len(command)] == command or command == ["tui"], line
         # parsed as main() parses it: no usage error (exit 2) and no help (exit 0)
