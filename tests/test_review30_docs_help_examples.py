@@ -64,3 +64,20 @@ def test_the_backtest_help_counts_the_warm_up_the_runner_takes(capsys) -> None:
     assert main(["backtest", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert f"moving_average_period + 1 rating periods of the data ({want} as shipped;" in text
+
+
+def test_the_top_help_names_the_consoles_own_options(capsys) -> None:
+    # `tui-trader --help` listed only -h and --version: --report and --live, which the README gives
+    # as `tui-trader --report` and `tui-trader --live`, were in `tui --help` alone, unnamed here
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert ["tui-trader", "--report"] in examples_of(out)
+    assert "(--feed, --live, --report, ...): `tui-trader tui --help`" in out
+
+
+def examples_of(help_text: str) -> list[list[str]]:
+    text = help_text.partition("\nexamples:\n")[2].partition("\n\n")[0]
+    lines = [
+        ln.strip() for ln in text.replace("\\\n", " ").splitlines() if ln.strip().startswith("tui-trader")
+    ]
+    return [shlex.split(re.split(r"\s{3,}(?=[^\s-])", line)[0]) for line in lines]

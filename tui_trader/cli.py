@@ -31,6 +31,7 @@ paper mode: no network, no keys needed.
 EPILOG = """\
 examples:
   tui-trader                                   open the console (sim market, paper)
+  tui-trader --report                          the stored backtest reports (no engine)
   tui-trader run --headless --feed sim --duration 60s --speed max
   tui-trader run --headless --feed replay --data ../shared/data/binance_spot_klines --interval 1h --speed max \\
       --db replay-2024.db
@@ -50,6 +51,7 @@ log: tui-trader.log in the platform log folder (monitoring.log_file, or
 TUI_TRADER_LOG_FILE=PATH, or =off).
 colour theme: [ui] theme = "tui-trader-lowcolor" in the configuration (shipped
 also: tui-trader-dark, tui-trader-light), or T / Ctrl+P in the console.
+the console's own options (--feed, --live, --report, ...): `tui-trader tui --help`.
 options may come before or after the command (`tui-trader --db x.db run`);
 `tui-trader COMMAND --help` explains each command, with examples.
 exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration,
