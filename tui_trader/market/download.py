@@ -170,11 +170,12 @@ def series_lock(folder: Path) -> Iterator[None]:
     ``flock`` on ``folder/.download.lock`` (dropped by the OS when the process ends, ``kill -9``
     included); held by another process it raises :class:`DownloadArgError` naming it. The lock
     file is deleted on the way out (a process that locked it meanwhile sees that it is no longer
-    the folder's and takes the new one), and so is a folder this made that holds no month file (an
-    unknown symbol, an empty range). Holding the lock, it deletes the temp files of runs killed
+    the folder's and takes the new one), and so is every folder this made (``OUT`` too) that holds no
+    month file (an unknown symbol, an empty range, an exchange out of reach). Holding the lock, it deletes the temp files of runs killed
     while writing. Where the file system refuses locks (some network and FUSE ones), the download
     goes on unguarded, saying so in the log."""
-    made = [d for d in (folder.parent, folder) if not d.exists()]
+    # every folder this makes, top down: OUT too (a first run that reached no exchange left it empty)
+    made = [d for d in (*reversed(folder.parents), folder) if not d.exists()]
     path = folder / LOCK_NAME
     fd = None
     try:
