@@ -4,7 +4,40 @@ unknown) removed `data/klines/BTCUSDT/1h` and `BTCUSDT` but left `data/klines` (
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+
+import pytest
+from exchange_standin import StandinExchange, SteerableClock, ms
+from test_download import make_cfg
+
 from tui_trader.market import download
+
+
+@pytest.fixture
+async def ex(shared_data):
+    stand = await StandinExchange(SteerableClock(ms("2025-02-10T12:00")), shared_data).start()
+    yield stand
+    await stand.stop()
+
+
+def _args(out: object) -> argparse.Namespace:
+    return argparse.Namespace(
+        symbols="BTCUSDT", interval="15m", start="2025-01-30", end=None, out=str(out), retries=1
+    )
+
+
+async def test_the_cli_removes_the_out_folder_it_made_for_a_run_that_failed(ex, tmp_path, capsys):
+    # the CLI makes --out up front, to check it takes files before any request: a run that then
+    # failed (here the exchange's time answer is another service's) left it behind, empty
+    ex.respond_next("GET", "time", {"foo": 1})
+    out = tmp_path / "data" / "klines"
+    code = await asyncio.to_thread(download.main_download, _args(out), make_cfg(ex.rest_url))
+    assert code == 1 and "download failed" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    # a run that writes files keeps them, and the folders above them
+    code = await asyncio.to_thread(download.main_download, _args(out), make_cfg(ex.rest_url))
+    assert code == 0 and list((out / "BTCUSDT" / "15m").glob("*.json"))
 
 
 def test_the_out_folder_a_fruitless_run_made_goes_too(tmp_path) -> None:

@@ -59,7 +59,7 @@ from tui_trader.market.binance import (
     is_rate_limit,
     retry_after_s,
 )
-from tui_trader.outdir import out_dir_problem
+from tui_trader.outdir import missing_folders, out_dir_problem, remove_empty
 
 try:
     import fcntl
@@ -749,6 +749,7 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
         end_ms = parse_date_ms(args.end, "--end") if getattr(args, "end", None) else None
         out_dir = Path(getattr(args, "out", None) or cfg.feed.replay.path or DEFAULT_OUT).expanduser()
         _check_args(symbols, interval, start_ms, end_ms)
+        made = missing_folders(out_dir)  # removed again at the end while empty (no month file written)
         check_out_dir(out_dir)  # before the network requests, not after them
     except DownloadArgError as e:
         err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
@@ -787,6 +788,8 @@ def main_download(args: argparse.Namespace, cfg: Config) -> int:
                     soft_wrap=True,
                 )
             return 130
+        finally:
+            remove_empty(made)
 
     if "note" in summary:
         err.print(f"note: {escape(summary['note'])}", highlight=False, soft_wrap=True)
