@@ -461,14 +461,13 @@ def test_backtest_out_that_cannot_be_written_fails_before_the_run(tmp_path: Path
     assert f"\nwrote {names}\n" in f"\n{r.stderr}", r.stderr
 
 
-def test_backtest_db_that_cannot_be_used_fails_before_the_run(tmp_path: Path, capsys) -> None:
-    # it used to replay everything and only then say "cannot open the database"; the data folder
-    # here is empty: had it started the run, the error would be about the data
-    data = tmp_path / "data"
-    data.mkdir()
+def test_backtest_db_that_cannot_be_used_fails_before_the_run(tmp_path: Path, klines_dir: Path, capsys) -> None:
+    # it used to replay everything and only then say "cannot open the database"; had it started the
+    # run, its JSON would be on stdout (the data's files are checked first: a refused --interval
+    # creates no database, test_review30_docs_backtest_refusal_db)
     out = tmp_path / "out"
-    code = main(["backtest", "--data", str(data), "--interval", "1h", "--db", "/sys/tui-trader-bt.db", "--json",
-                 "--out", str(out)])
+    code = main(["backtest", "--data", str(klines_dir), "--interval", "1h", "--start", "2024-03-01", "--end",
+                 "2024-03-02", "--db", "/sys/tui-trader-bt.db", "--json", "--out", str(out)])
     cap = capsys.readouterr()
     assert code == 2, cap.err
     assert cap.err.startswith("error: --db: the folder /sys cannot be written") and cap.out == ""

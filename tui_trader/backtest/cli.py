@@ -253,8 +253,9 @@ def _backtest(args: argparse.Namespace, cfg: Config, stop: Any, stored: _Stored 
     console, err = _consoles()
     try:
         db_path = args.db or cfg.db_path()
-        _check_db(db_path, "--db" if args.db else "storage.path")  # likewise
+        # the files first: a refused --interval or --symbols left a new, empty database behind
         _check_files(args, data, interval, symbols)
+        _check_db(db_path, "--db" if args.db else "storage.path")  # likewise
         stop.check()
         prog, cb = _progress(err, "backtest")
         with display_only(prog):  # its last draw on a terminal gone meanwhile: no error
