@@ -318,6 +318,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             "orders": 0,
             "fills": 0,
             "rejected_orders": 0,
+            # those of rejected_orders the engine's own risk checks refused (a position limit reached):
+            # routine, unlike the exchange's rejections (the health pane is amber for those alone)
+            "risk_refusals": 0,
             "klines": 0,
             "late_klines": 0,
             "price_batches": 0,
@@ -1732,6 +1735,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if override:
             return "", f"{reason} [risk override: {text}]"
         self.counters["rejected_orders"] += 1
+        self.counters["risk_refusals"] += 1
         self.bus.publish(RiskAlert(self.clock.now_ms(), "info", "risk_refused", f"{symbol} {side.value}: {text}"))
         return text, reason
 

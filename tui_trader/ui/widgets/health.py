@@ -78,12 +78,24 @@ def health_rows(snap: EngineSnapshot, max_positions: int, mask_volatile: bool = 
         rows.append(HealthRow(c.name, c.status, c.message))
     for k, v in sorted(snap.counters.items()):
         if any(w in k for w in _ERROR_WORDS):
-            rows.append(HealthRow(COUNTER_LABELS.get(k, k.replace("_", " ")), "warning" if v else "healthy", str(v)))
+            rows.append(_counter_row(k, v, snap.counters))
     rows.append(HealthRow("events/s", "info", MASK if mask_volatile else fmt_num(h.events_per_s, 1)))  # NaN: "—"
     # (no memory row of the pane's own: the engine always sends one, even with metrics off or when
     # reading the memory fails; the pane's figure was in 10^6-byte MB, and NaN without /proc)
     rows.extend(stream_rows(feed.get("streams") or {}, snap.ts_ms))
     return rows
+
+
+def _counter_row(name: str, value: int, counters: dict[str, int]) -> HealthRow:
+    """An error counter's row, amber while it is above 0. The rejected orders' counts the engine's
+    own risk refusals too (``risk_refusals``: a position limit reached, routine in a busy market),
+    which alone leave it green, with their count said: amber for a whole run, it was learnt to be
+    ignored, and an exchange's rejection then went unseen."""
+    label = COUNTER_LABELS.get(name, name.replace("_", " "))
+    if name == "rejected_orders" and counters.get("risk_refusals"):
+        refused = min(counters["risk_refusals"], value)
+        return HealthRow(label, "warning" if value > refused else "healthy", f"{value} ({refused} by risk checks)")
+    return HealthRow(label, "warning" if value else "healthy", str(value))
 
 
 def _stream_label(name: str) -> str:
