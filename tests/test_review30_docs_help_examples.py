@@ -63,7 +63,14 @@ def test_the_backtest_help_counts_the_warm_up_the_runner_takes(capsys) -> None:
     assert want == cfg.signal_generation.moving_average_period + 1
     assert main(["backtest", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert f"moving_average_period + 1 rating periods of the data ({want} as shipped;" in text
+    assert (
+        "moving_average_period + 1 rating periods of the data (rating.volatility_window + 1 when that is larger;"
+        in text
+    )
+    assert f"; {want} as shipped; at most half of the data)" in text
+    # a volatility window longer than the z-score window sets the warm-up: the help says so
+    wide = Config.model_validate({"rating": {"volatility_window": 300}})
+    assert warmup_klines_needed(wide, 3_600_000) == wide.rating.volatility_window + 1
 
 
 def test_the_top_help_names_the_consoles_own_options(capsys) -> None:

@@ -220,8 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _subparser(sub, "backtest", help="judge the strategy on historical klines", description="""
         Run the same engine as paper trading over historical klines, as fast as possible, and report
         the strategy beside buy-and-hold and cash. Without --start, the first moving_average_period + 1
-        rating periods of the data (201 as shipped; at most half of it) warm the ratings up; with --start,
-        those before it. The run is stored in the database (--db)
+        rating periods of the data (rating.volatility_window + 1 when that is larger; 201 as shipped; at
+        most half of the data) warm the ratings up; with --start, those before it. The run is stored in the database (--db)
         under a run id: `tui-trader --report` shows it again.
 
         `backtest sweep --param PATH=START:STOP:STEP` (or PATH=a,b,c; one or two --param) runs a
