@@ -4,10 +4,12 @@ may wait (an IP ban) runs - the order is left open then, and a later lookup canc
 
 from __future__ import annotations
 
-from test_order_manager import Rig  # the order manager's test rig
+import asyncio
+
+from test_order_manager import D, Rig  # the order manager's test rig
 
 from tui_trader.execution.broker import BrokerErrorKind
-from tui_trader.models import OrderStatus
+from tui_trader.models import OrderRequest, OrderStatus, OrderType, Side
 
 
 def _waited_before_cancel(r: Rig) -> float:
@@ -53,3 +55,34 @@ async def test_a_cancel_answered_with_a_rate_limit_is_not_followed_by_a_lookup_a
     assert o.status is OrderStatus.NEW and "cancel failed" in o.error
     await r.om.resolve(o)  # the next look cancels it
     assert o.status is OrderStatus.CANCELED
+
+
+async def test_a_halt_during_the_back_off_before_a_reconciled_orders_cancel_cancels_it_at_once() -> None:
+    """A restart finds the last run's order resting; its poll is told to back off past the order
+    timeout, and an emergency stop comes while the cancel waits that out: the cancel goes at once,
+    with the stop's reason (as a halt during any other wait of a reconciliation)."""
+    r = Rig()
+    r.broker.hold_next()
+    await r.broker.submit(OrderRequest("tt-1", "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01")))
+    stored = r.order("tt-1")  # its intent, stored by the last run, which then died
+    halted_at: list[float] = []
+
+    def on_sleep() -> None:
+        if len(r.sleeps) == 1:  # the first poll's wait: that poll is told to back off 40 s
+            r.broker.fail_next(BrokerErrorKind.RATE_LIMIT, retry_after_s=40.0, op="query")
+
+    r.on_sleep.append(on_sleep)
+    real_sleep = r.om._sleep
+
+    async def sleep(s: float) -> None:
+        if len(r.sleeps) == 2:  # the wait up to the timeout is over; this is the back-off's rest
+            halted_at.append(s)
+            r.om.halt("canceled: emergency stop (panic)")
+            await asyncio.Event().wait()  # a wait that would not end by itself
+        await real_sleep(s)
+
+    r.om._sleep = sleep
+    (done,) = await asyncio.wait_for(r.om.reconcile([stored]), 20)
+    assert halted_at, r.sleeps  # the halt came during the back-off before the cancel
+    assert done.status is OrderStatus.CANCELED and "emergency stop" in done.error
+    assert ("cancel", "tt-1") in r.log and r.broker.submit_calls == 1

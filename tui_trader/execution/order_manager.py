@@ -495,8 +495,11 @@ class OrderManager:
                 order.error = f"{why}; cancel not sent yet: the exchange asked to wait {backoff_s:g} s more"
                 await self._record(order, [])
                 return
-            if backoff_s > 0:
-                await self._pause(backoff_s, timer)  # the cancel too waits as long as a rate limit asks
+            if backoff_s > 0:  # the cancel too waits as long as a rate limit asks
+                if epoch is None:
+                    await self._pause(backoff_s, timer)
+                elif not await self._pause_unless_halted(backoff_s, timer, epoch):
+                    why = self._halt_reason  # an emergency stop does not wait: canceled now, as above
             await self._cancel(order, why)
 
     async def _pause_unless_halted(self, seconds: float, timer: _Timer, epoch: int) -> bool:
