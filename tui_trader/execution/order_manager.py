@@ -318,7 +318,8 @@ class OrderManager:
         it). Not found -> ``CANCELED`` with error ``"not sent before restart"``,
         but only once the earlier process's requests can no longer arrive (the broker's
         ``in_flight_ms`` after this manager was made; before that, it waits and looks again - a
-        :meth:`halt` ends that wait, and the order is left as it is, outcome unknown). Never resends. Returns the orders (same objects, updated) in input order.
+        :meth:`halt` ends that wait, and the order is left as it is, outcome unknown). Never resends.
+        Returns the orders (same objects, updated) in input order.
         """
         out: list[Order] = []
         epoch = self._epoch
