@@ -79,7 +79,7 @@ from binance.ws.constants import WSListenerState
 from binance.ws.reconnecting_websocket import ReconnectingWebsocket
 from binance.ws.streams import BinanceSocketManager
 
-from tui_trader.clock import Clock, interval_to_ms
+from tui_trader.clock import Clock, interval_to_ms, kline_open_ms
 from tui_trader.config import Config
 from tui_trader.market.binance_payloads import (
     parse_exchange_info,
@@ -792,7 +792,8 @@ class BinanceFeed:
         self._last_open = np.full(n, -1, dtype=np.int64)
         self._guard = PriceGuard(n, self.cfg.feed.max_price_jump, names=self._symbols)
         now = self.clock.now_ms()
-        self._ref_open = np.full(n, now - now % self.interval_ms - self.interval_ms, dtype=np.int64)
+        # the last closed kline's open, as Binance aligns them (a week's on a Monday, not the epoch's Thursday)
+        self._ref_open = np.full(n, kline_open_ms(now, self.interval_ms) - self.interval_ms, dtype=np.int64)
         self._last_event_ms = np.full(n, -1, dtype=np.int64)
         self._hist_floor = np.full(n, -1, dtype=np.int64)
         streams = [MINI_TICKER_STREAM] + [f"{s.lower()}@kline_{self.interval}" for s in self._symbols]
@@ -1234,7 +1235,7 @@ class BinanceFeed:
             return
         now = self.clock.now_ms()
         iv = self.interval_ms
-        newest_closed = now - now % iv - iv
+        newest_closed = kline_open_ms(now, iv) - iv
         syms = np.fromiter(conn.kline_syms.values(), dtype=np.int64)
         ref = np.maximum(self._last_open[syms], self._ref_open[syms])
         need = syms[ref < newest_closed]
