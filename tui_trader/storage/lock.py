@@ -179,7 +179,7 @@ class EngineLock:
         path = folder / f"{st.st_dev:x}-{st.st_ino:x}.lock"
         for _ in range(_ATTEMPTS):
             try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
             except OSError as exc:
                 self._identity_off = True
                 log.warning("cannot lock the identity of %s (%s): another name (a hard link) of it is not locked",
@@ -373,6 +373,8 @@ def commits_under_another_name(db_path: str | os.PathLike[str]) -> str | None:
 
 #: Tries of :meth:`EngineLock.acquire` to lock the file that stays at the lock's path.
 _ATTEMPTS = 5
+#: A lock file is never opened through a symbolic link (0 where the flag does not exist).
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def _identity(path: Path, unknown: tuple[int, int]) -> tuple[int, int] | None:
@@ -416,7 +418,9 @@ def _open_lock_file(path: Path) -> int:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
-        return os.open(path, os.O_RDWR | os.O_CREAT, mode)  # (O_CREAT: removed meanwhile)
+        # not through a symbolic link: one put there (a book's folder shared with a group) would
+        # have this user's file at its end truncated and written by the engine
+        return os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, mode)  # (O_CREAT: removed meanwhile)
     with contextlib.suppress(OSError):
         os.fchmod(fd, mode)
     return fd
@@ -436,6 +440,13 @@ def _cannot_open_lock(path: Path, exc: OSError) -> str:
     """The error of a lock file that cannot be opened to write: what is wrong with it, named."""
     if why := file_in_the_way(path):
         return f"cannot create the lock file {path} for the database: {why}"
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = None  # no symbolic link there
+    if target is not None:
+        return (f"the lock file {path} of the database is a symbolic link (to {target}): remove it "
+                "(a lock file is made there; a link is not followed)")
     try:
         st = os.stat(path)
     except OSError:
