@@ -480,21 +480,23 @@ def _who(holder: int | None) -> str:
 
 def _identity_dir() -> Path | None:
     """The user's own folder for identity locks (made 0700 if missing): ``$XDG_RUNTIME_DIR/tui-trader``,
-    else ``tui-trader-<uid>`` in the temporary folder; None when it is not a folder of this user's
-    (another user's, a symbolic link) or cannot be made."""
+    else (none, or not a folder of this user's: another user's kept by ``su``) ``tui-trader-<uid>`` in the
+    temporary folder; None when neither is a folder of this user's (another user's, a symbolic link)
+    or can be made."""
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-    if runtime and os.path.isdir(runtime):
-        folder = Path(runtime) / "tui-trader"
-    else:
-        folder = Path(tempfile.gettempdir()) / f"tui-trader-{os.getuid()}"
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-        st = os.lstat(folder)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
-        return None
-    return folder
+    # (another user's runtime folder, kept by su: the temporary folder, where cron's engine looks)
+    for folder in (
+        *([Path(runtime) / "tui-trader"] if runtime and os.path.isdir(runtime) else []),
+        Path(tempfile.gettempdir()) / f"tui-trader-{os.getuid()}",
+    ):
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            st = os.lstat(folder)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022:
+            return folder
+    return None
 
 
 #: Where logind keeps the users' runtime folders (``/run/user/<uid>``, ``$XDG_RUNTIME_DIR`` in a session).
