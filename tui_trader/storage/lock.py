@@ -250,9 +250,9 @@ class EngineLock:
         """Open and lock the lock file; its descriptor and (device, inode)."""
         try:
             make_folders(self.path.parent)
-            # a new one has the book's mode, as SQLite gives its WAL and SHM (a book shared with a
-            # group: its engines share the lock), else the owner's alone: readable by all, another
-            # user could flock it too (a read-only descriptor takes the lock) and keep the engine out
+            # a new one is the owner's, and the group's when the group may write the book (its engines
+            # share the lock); never open to mere readers: a read-only descriptor takes the lock too,
+            # and another user could keep the engine out
             fd = _open_lock_file(self.path)
         except OSError as exc:
             raise StorageError(_cannot_open_lock(self.path, exc)) from exc
@@ -413,7 +413,7 @@ def _linked_file(db_path: str | os.PathLike[str]) -> os.stat_result | None:
 
 def _open_lock_file(path: Path) -> int:
     """A descriptor of the lock file at ``path`` open to read and write; made if missing with
-    :func:`_book_mode`, the umask aside (as SQLite makes the WAL: a group's book, a group's lock)."""
+    :func:`_book_mode`, the umask aside (a book a group writes, a lock the group's engines share)."""
     mode = _book_mode(path)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
@@ -427,13 +427,18 @@ def _open_lock_file(path: Path) -> int:
 
 
 def _book_mode(lock_path: Path) -> int:
-    """The permission bits of the book whose lock file is ``lock_path`` (none for execution);
-    :data:`~tui_trader.private.FILE_MODE` when there is no book yet."""
+    """The mode of a new lock file of the book whose lock file is ``lock_path``: the owner's
+    (:data:`~tui_trader.private.FILE_MODE`), and read and write for the group, or all, that may write
+    the book (its engines share the lock). Never readable by those who may only read the book: a
+    read-only descriptor takes the ``flock`` too, and any user could keep the engine of a book
+    ``0644`` (as all were made before) from starting."""
     try:
         st = os.stat(lock_path.with_name(lock_path.name[: -len(".lock")]))
     except OSError:
         return FILE_MODE
-    return stat.S_IMODE(st.st_mode) & 0o666 if stat.S_ISREG(st.st_mode) else FILE_MODE
+    if not stat.S_ISREG(st.st_mode):
+        return FILE_MODE
+    return FILE_MODE | (0o060 if st.st_mode & stat.S_IWGRP else 0) | (0o006 if st.st_mode & stat.S_IWOTH else 0)
 
 
 def _cannot_open_lock(path: Path, exc: OSError) -> str:
