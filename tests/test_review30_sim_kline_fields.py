@@ -113,3 +113,10 @@ def test_the_sims_klines_hold_together_as_binances(seed, interval, ticks, anchor
 def test_a_resumed_flat_candles_mean_price_stays_on_it() -> None:
     """The case found: seed 7, 1s, ETHUSDT anchored at 0.00513 of its price (its own 0.01 tick)."""
     asyncio.run(run(7, "1s", 4, [1.0, 0.00513, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]))
+
+
+def test_a_resume_anchored_half_a_tick_off_opens_at_the_warmups_close() -> None:
+    """The case CI found: seed 29942, 4h, every symbol at 0.00513 of its price; one anchor fell on
+    half a tick (0.000515565 on a 1e-8 tick), which the warm-up's rescaled close rounded up and the
+    first live open down: the market opened a tick from its last close."""
+    asyncio.run(run(29942, "4h", 9, [0.00513] * N))

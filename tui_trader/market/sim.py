@@ -612,9 +612,6 @@ class SimFeed:
             anchor = np.array([self.anchor_prices.get(s, math.nan) for s in self._symbols], dtype=float)
             ok = np.isfinite(anchor) & (anchor > 0)
             if ok.any():
-                ratio = np.where(ok, anchor / last_close, 1.0)
-                m.rescale(ratio)
-                m.lp = np.where(ok, np.log(np.where(ok, anchor, 1.0)), m.lp)  # exactly at the anchor
                 # An anchor under MIN_TICKS_AT_ANCHOR ticks of the seed's level (a symbol list
                 # reordered since, so the seed gives the name another symbol's level) would be
                 # rounded to a coarse tick, or to one tick far above it: that symbol takes the
@@ -629,6 +626,13 @@ class SimFeed:
                     m.tick = np.where(coarse, own, m.tick)
                     self._tick = m.tick.copy()
                     self._level = np.where(coarse, anchor, m.price0)
+                # On the tick (a price the last run saw already is): an anchor half a tick off
+                # was rounded one way as the warm-up's last close and the other as the first
+                # live open, a float's ulp apart, so the market opened a tick from its close.
+                anchor = np.where(ok, m._round(np.where(ok, anchor, 1.0)), np.nan)
+                ratio = np.where(ok, anchor / last_close, 1.0)
+                m.rescale(ratio)
+                m.lp = np.where(ok, np.log(np.where(ok, anchor, 1.0)), m.lp)  # exactly at the anchor
                 # the band around the filters' level holds the anchors: a resume moves no price
                 m.set_level(m.price0 if self._level is None else self._level, include=np.where(ok, m.lp, np.nan))
                 recorded = [m.rescale_klines(kb, ratio) for kb in recorded]
