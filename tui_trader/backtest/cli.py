@@ -134,16 +134,11 @@ def _check_db(path: str | Path, name: str = "--db") -> None:
     :class:`~tui_trader.storage.schema.StorageError` propagates (exit 2), and so does a
     :class:`~tui_trader.cli.UsageError` for a folder (``name`` is what gave the path), said as
     ``run`` and ``export`` say it, not as "unable to open database file"."""
+    from tui_trader.backtest.runner import probe_db
     from tui_trader.cli import check_db_not_folder
-    from tui_trader.storage import Database
 
     check_db_not_folder(path, name)
-
-    async def probe() -> None:
-        db = await Database.open(path, start_writer=False)
-        await db.close()
-
-    asyncio.run(probe())
+    asyncio.run(probe_db(path))
 
 
 def main_backtest(args: argparse.Namespace, cfg: Config) -> int:
@@ -228,7 +223,7 @@ def _replay(stop: Any, run: Any, cb: Any) -> Any:
 
 def _backtest(args: argparse.Namespace, cfg: Config, stop: Any, stored: _Stored | None = None) -> int:
     from tui_trader.backtest.runner import run_backtest
-    from tui_trader.cli import UsageError
+    from tui_trader.cli import UsageError, check_db_not_folder
     from tui_trader.market.replay import ReplayError
     from tui_trader.outdir import missing_folders, remove_empty
 
@@ -253,9 +248,11 @@ def _backtest(args: argparse.Namespace, cfg: Config, stop: Any, stored: _Stored 
     console, err = _consoles()
     try:
         db_path = args.db or cfg.db_path()
-        # the files first: a refused --interval or --symbols left a new, empty database behind
+        # the files first: a refused --interval or --symbols left a new, empty database behind;
+        # the database is opened (created) by the run once its data has passed every check (a
+        # --start or --end outside the data too), before the replay
         _check_files(args, data, interval, symbols)
-        _check_db(db_path, "--db" if args.db else "storage.path")  # likewise
+        check_db_not_folder(db_path, "--db" if args.db else "storage.path")
         stop.check()
         prog, cb = _progress(err, "backtest")
         with display_only(prog):  # its last draw on a terminal gone meanwhile: no error
@@ -263,7 +260,7 @@ def _backtest(args: argparse.Namespace, cfg: Config, stop: Any, stored: _Stored 
                 stop,
                 lambda progress: run_backtest(
                     cfg, data, interval, symbols=symbols, start_ms=start_ms, end_ms=end_ms,
-                    db_path=db_path, progress=progress,
+                    db_path=db_path, progress=progress, check_db=True,
                 ),
                 cb,
             )
@@ -505,9 +502,6 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
     spec = {"path": str(Path(data).resolve()), "interval": interval, "symbols": symbols,
             "start_ms": start_ms, "end_ms": end_ms, "max_price_jump": cfg.feed.max_price_jump,
             "said": True}  # _sweep_data said the data's warnings: a worker's load of it says them no more
-    if db_path is not None:
-        _check_db(db_path)  # a file it cannot use fails now, not in every point after its run
-        spec["db_path"] = db_path
     processes = args.processes or default_processes()  # the cores this process may use, not the host's
     runs = len(points) * (args.walk_forward or 1) + (args.walk_forward or 0)  # with each window's out-of-sample run
     workers, capped = pool_size(processes, runs)  # as the sweep sizes its pool
@@ -533,6 +527,9 @@ def main_sweep(args: argparse.Namespace, cfg: Config) -> int:
         end_ms = after if end_ms is None else min(end_ms, after)
         _check_span(start_ms, end_ms, start_name, end_name)
         _check_windows(cfg, params, interval, start_ms, end_ms, args.walk_forward)
+    if db_path is not None:  # after the data's and the windows' refusals: a refused sweep makes no database
+        _check_db(db_path)  # a file it cannot use fails now, not in every point after its run
+        spec["db_path"] = db_path
     err.print(f"sweep: {len(points)} point(s) on {workers} process(es)"
               + (f" (--processes {args.processes}: {capped})" if capped and args.processes else ""), soft_wrap=True)
     prog, cb = _progress(err, "sweep")

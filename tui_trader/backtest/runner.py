@@ -151,6 +151,15 @@ async def _data_dates(
     return f"{utc_text(int(ot.min()))} to {utc_text(int(ot.max()))} UTC" if ot.size else ""
 
 
+async def probe_db(path: str | Path) -> None:
+    """Open (create, migrate) and close the database ``path``, in which a run is to be stored:
+    :class:`~tui_trader.storage.schema.StorageError` for one that cannot be used."""
+    from tui_trader.storage import Database
+
+    db = await Database.open(path, start_writer=False)
+    await db.close()
+
+
 def _new_run_id() -> str:
     return f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
@@ -168,6 +177,7 @@ async def run_backtest(
     run_id: str | None = None,
     store: bool = True,
     data: Any = None,
+    check_db: bool = False,
 ) -> BacktestResult:
     """Replay ``data_path`` (a folder or file of klines, see :mod:`tui_trader.market.replay`)
     at ``interval`` through the paper-trading engine and measure the result.
@@ -179,6 +189,9 @@ async def run_backtest(
     ``store`` the run is saved in ``db_path`` (default: the configured database) under
     ``run_id`` (default: a new ``bt-YYYYMMDD-HHMMSS-xxxxxx``). ``data`` is an already loaded
     :class:`~tui_trader.market.replay.ReplayData` covering warm-up and span (sweeps reuse it).
+    ``check_db`` (with ``store``): the database is opened (created, migrated) and closed once the
+    data has passed its checks, before the replay: one it cannot use fails then, not after the
+    whole replay, and a refused span (a ``--start`` after the data) leaves no new database behind.
 
     Raises ``ValueError`` for bad arguments and
     :class:`~tui_trader.market.replay.ReplayError` when no usable data is found.
@@ -258,6 +271,8 @@ async def run_backtest(
             warm, want_warm, utc_text(int(times[0])),
         )  # fmt: skip
     live_start = int(times[warm])
+    if check_db and store:  # after every refusal of the data above, before the replay
+        await probe_db(db_path if db_path is not None else bcfg.db_path())
 
     from tui_trader.market.replay import ReplayData
 
