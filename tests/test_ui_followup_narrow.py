@@ -191,12 +191,13 @@ LONG_DETAIL = "paper · order circuit open: no order is sent until it cools off"
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 45)])
-async def test_a_health_detail_longer_than_the_pane_wraps_whole_into_view(tmp_path, size):
+async def test_a_health_detail_longer_than_the_pane_ends_in_an_ellipsis_and_shows_whole_below(tmp_path, size):
     """The detail column was 60 cells whatever the pane: at 80 columns a longer detail ran past the
-    pane's edge (its end, often the why, out of view); in the 160x45 layout's narrow health pane
-    some 20 characters showed. The column now fits the pane and a longer detail wraps, also when
-    a check that was short becomes long (the cells-only update path)."""
-    from tui_trader.ui.widgets.health import HealthRow, HealthTable
+    pane's edge (its end, often the why, out of view). It then wrapped, and in the 160x45 layout's
+    narrow pane one row took several lines ("paper · order" / "circuit closed"). Each row is now one
+    line: a longer detail (in its brief form) ends in "…", also when a check that was short becomes
+    long (the cells-only update path), and the selected row's whole detail is shown under the table."""
+    from tui_trader.ui.widgets.health import HealthRow, HealthTable, brief_detail
 
     cfg = ui_config()
     engine = make_engine(tmp_path, cfg)
@@ -207,15 +208,24 @@ async def test_a_health_detail_longer_than_the_pane_wraps_whole_into_view(tmp_pa
         await pilot.press("6")
         await pilot.pause()
         table = app.main_screen.query_one(HealthTable)
-        short = [HealthRow("overall", "healthy", "running"), HealthRow("broker", "healthy", "paper")]
+        short = [HealthRow("overall", "healthy", "running"), HealthRow("broker", "healthy", "paper"),
+                 HealthRow("memory", "healthy", "90 MB")]
         table.apply(short)
         await pilot.pause()
-        table.apply([short[0], HealthRow("broker", "unhealthy", LONG_DETAIL)])
+        long_row = HealthRow("broker", "unhealthy", LONG_DETAIL, brief_detail("broker", LONG_DETAIL))
+        table.apply([short[0], long_row, short[2]])
         await pilot.pause()
         assert columns_width(table) <= table.scrollable_content_region.width
         lines = table_lines(app, table)
-        shown = " ".join(line.split("FAIL", 1)[-1].strip() for line in lines[2:] if line.strip())
-        assert " ".join(shown.split()).startswith(LONG_DETAIL), (size, lines)
+        assert [line.split()[0] for line in lines[1:4]] == ["overall", "broker", "memory"], lines
+        shown = lines[2].split("FAIL", 1)[-1].strip()
+        brief = long_row.shown
+        assert brief == "paper · circuit open: no order sent"
+        width = table.detail_width
+        assert shown == (brief if len(brief) <= width else brief[: width - 1] + "…"), (size, lines)
+        table.move_cursor(row=1)
+        await pilot.pause()
+        assert app.main_screen.pane("health").detail_text == f"broker: {LONG_DETAIL}"
 
 
 async def test_the_symbol_detail_line_keeps_the_lock_and_the_position_at_80_columns(tmp_path):

@@ -7,29 +7,33 @@ since their last event): each one when there are a few, else a summary and the
 stale ones. ``mask_volatile`` replaces figures that differ from run to
 run (memory, events/s) by ``masked`` so screenshots are stable.
 
-The detail column is as wide as the pane leaves it and a longer detail wraps onto
-more lines (at most :data:`MAX_DETAIL_LINES`): at 80 columns a fixed 60 cells ran
-past the pane's edge ("paper · order circuit open: no order is sent until it cools
-off" lost its end), and the 160x45 layout's narrow pane showed some 20 characters.
+The detail column is as wide as the pane leaves it, and each row is one line: the check's
+detail in a brief form (:func:`brief_detail`: "paper · circuit closed", "107 MB (peak 107)"),
+a longer one ending in "…" as the other panes cut text. Wrapped, the 160x45 layout's narrow
+pane showed "paper · order" over "circuit closed" and pushed the rows below out of view. The
+whole detail of the selected row is shown under the table while the pane has the focus.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from tui_trader.events import EngineSnapshot
 from tui_trader.monitor.health import WARNING, feed_checks, positions_check
 from tui_trader.ui.format import fmt_age, fmt_num
 from tui_trader.ui.palette import Palette
+from tui_trader.ui.widgets.pane import Pane
 from tui_trader.ui.widgets.table import FastTable
 
-COLUMNS = [("check", "Check", 16), ("status", "State", 6), ("detail", "Detail", 60)]
+#: (key, label, width): no cell padding (as the signals pane), each column one cell wider than its
+#: longest text (a check's name at most 15, "● FAIL" 6) so that one cell parts it from the next.
+COLUMNS = [("check", "Check", 16), ("status", "State", 7), ("detail", "Detail", 60)]
 #: The detail column's width never goes below this (a pane too narrow scrolls sideways).
 MIN_DETAIL = 16
-#: A longer detail (an exception's text) is cut after this many lines.
-MAX_DETAIL_LINES = 6
 STATUS_LABEL = {"healthy": "ok", "warning": "warn", "unhealthy": "FAIL", "info": ""}
 #: A circuit breaker's row, as the engine's broker check judges it (``broker_check``): half open (the
 #: next order a trial) lasts until an order is made, weeks in a quiet market, and is not amber.
@@ -47,9 +51,45 @@ COUNTER_LABELS = {"rating_worker_failures": "worker failures"}
 
 @dataclass(frozen=True, slots=True)
 class HealthRow:
+    """One check: ``detail`` its whole text (the engine's message), ``brief`` the same said
+    shorter for the pane's one line ("" : the detail itself; derived, so not compared)."""
+
     name: str
     status: str  # healthy | warning | unhealthy | info
     detail: str
+    brief: str = field(default="", compare=False)
+
+    @property
+    def shown(self) -> str:
+        """The text of the row's detail cell."""
+        return self.brief or self.detail
+
+
+_MEMORY = re.compile(r"([\d,.]+) MB RSS(?:, ([\d,.]+) MB peak)?")
+_PEAK_ONLY = re.compile(r"([\d,.]+) MB peak RSS")
+#: The broker check's words (``monitor.health.broker_check``) and their brief forms.
+_BROKER_WORDS = (
+    (" · order circuit ", " · circuit "),
+    ("circuit half_open", "circuit half open"),
+    (": no order is sent until it cools off", ": no order sent"),
+    (": the next order is a trial", ": next order a trial"),
+    (" order(s) of unknown outcome, looked up each period", " order(s) unsettled"),
+)
+
+
+def brief_detail(name: str, detail: str) -> str:
+    """``detail`` of the check ``name`` in fewer words, its state and figures kept: the broker's
+    "paper · order circuit closed" reads "paper · circuit closed", the memory's "107 MB RSS,
+    107 MB peak" reads "107 MB (peak 107)". Any other text is returned as it is."""
+    if name == "broker":
+        for words, brief in _BROKER_WORDS:
+            detail = detail.replace(words, brief)
+    elif name == "memory":
+        if m := _MEMORY.fullmatch(detail):
+            return f"{m[1]} MB" + (f" (peak {m[2]})" if m[2] else "")
+        if m := _PEAK_ONLY.fullmatch(detail):
+            return f"{m[1]} MB (peak)"
+    return detail
 
 
 def health_rows(snap: EngineSnapshot, max_positions: int, mask_volatile: bool = False) -> list[HealthRow]:
@@ -64,7 +104,8 @@ def health_rows(snap: EngineSnapshot, max_positions: int, mask_volatile: bool = 
     for c in h.checks:
         names.add(c.name.lower())
         detail = MASK if mask_volatile and "mem" in c.name.lower() else c.message
-        rows.append(HealthRow(c.name, c.status, detail))
+        brief = brief_detail(c.name, detail)
+        rows.append(HealthRow(c.name, c.status, detail, brief if brief != detail else ""))
     feed = h.feed or {}
     # the engine sends its feed and positions rows in every snapshot; one without them (another
     # host's) gets the engine's own checks, never a judgement of the pane's
@@ -102,7 +143,7 @@ def _stream_label(name: str) -> str:
     """``stream <name>``, or the name alone when the prefix would not fit the column
     (``btcusdt@kline_1m`` says what it is)."""
     label = f"stream {name}"
-    return label if len(label) <= COLUMNS[0][2] else name
+    return label if len(label) < COLUMNS[0][2] else name
 
 
 def stream_rows(streams: dict[str, dict], now_ms: int) -> list[HealthRow]:
@@ -112,8 +153,10 @@ def stream_rows(streams: dict[str, dict], now_ms: int) -> list[HealthRow]:
         last = st.get("last_event_ms") or 0
         stale = bool(st.get("stale"))
         age = f"{fmt_age(now_ms - last)} ago" if last > 0 else "none yet"
+        reconnects = st.get("reconnects", 0)
         return HealthRow(_stream_label(name), STALE_STATUS if stale else "healthy",
-                         f"{'STALE, ' if stale else ''}last event {age}, reconnects {st.get('reconnects', 0)}")
+                         f"{'STALE, ' if stale else ''}last event {age}, reconnects {reconnects}",
+                         f"{'STALE ' if stale else ''}{age} · {reconnects} reconnects")
 
     items = sorted(streams.items())
     if len(items) <= MAX_STREAM_ROWS:
@@ -139,10 +182,10 @@ def stream_rows(streams: dict[str, dict], now_ms: int) -> list[HealthRow]:
 
 class HealthTable(FastTable):
     def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("cell_padding", 0)
         super().__init__(COLUMNS, **kwargs)
         self.palette = Palette()
         self._rows: list[HealthRow] = []
-        self._heights: list[int] = []
         self.detail_width = COLUMNS[2][2]
 
     def on_resize(self) -> None:  # FastTable's own handler runs too (Textual calls each class's)
@@ -156,15 +199,8 @@ class HealthTable(FastTable):
             self.detail_width = detail
             rows = self._rows
             self.set_columns([(key, label, detail if key == "detail" else w) for key, label, w in COLUMNS])
-            self._rows, self._heights = [], []
+            self._rows = []
             self.apply(rows)
-
-    def _height(self, r: HealthRow) -> int:
-        """The lines ``r``'s detail takes at the detail column's width."""
-        if len(r.detail) <= self.detail_width:
-            return 1
-        lines = Text(r.detail).wrap(self.app.console, self.detail_width)
-        return max(1, min(MAX_DETAIL_LINES, len(lines)))
 
     def apply(self, rows: list[HealthRow]) -> int:
         """Show ``rows``; returns the cells written. The same checks as shown (a figure such as
@@ -174,18 +210,19 @@ class HealthTable(FastTable):
             return 0
         old, self._rows = self._rows, rows
         keys = self._keys(rows)
-        heights = [self._height(r) for r in rows]
-        if keys == self._keys(old) and heights == self._heights:  # the same checks, as many lines
+        if keys == self._keys(old):  # the same checks
             cells = [(key, col, value)
                      for key, r, was in zip(keys, rows, old, strict=True) if r != was
                      for col, value in zip(("status", "detail"), self._cells(r)[1:], strict=True)]
-            return self.write_cells(cells)
+            written = self.write_cells(cells)
+            self._show_detail()
+            return written
         selected = self.selected_key
         self.clear()
-        self._heights = heights
-        for key, r, height in zip(keys, rows, heights, strict=True):
-            self.add_row(*self._cells(r), key=key, height=height)
+        for key, r in zip(keys, rows, strict=True):
+            self.add_row(*self._cells(r), key=key)
         self.move_to_key(selected)
+        self._show_detail()
         return len(rows) * len(COLUMNS)
 
     @staticmethod
@@ -201,11 +238,39 @@ class HealthTable(FastTable):
     def _cells(self, r: HealthRow) -> tuple[object, object, object]:
         pal = self.palette
         return (
-            r.name,
+            Text(r.name, no_wrap=True, overflow="ellipsis"),
             pal.status(r.status, ("● " if r.status != "info" else "  ") + STATUS_LABEL.get(r.status, r.status)),
-            Text(r.detail, style=pal.status_style(r.status) if r.status == "unhealthy" else ""),
+            # one line: a longer detail ends in "…" (the whole under the table, selected)
+            Text(r.shown, style=pal.status_style(r.status) if r.status == "unhealthy" else "",
+                 no_wrap=True, overflow="ellipsis"),
         )
+
+    def selected_detail(self) -> str:
+        """The whole detail of the row under the cursor while the pane has the focus, when its
+        cell shows less of it (a brief form, or cut with "…"); "" otherwise."""
+        key = self.selected_key if self.has_focus else None
+        if key is None:
+            return ""
+        r = dict(zip(self._keys(self._rows), self._rows, strict=True)).get(key)
+        if r is None or (r.shown == r.detail and cell_len(r.detail) <= self.detail_width):
+            return ""
+        return f"{r.name}: {r.detail}"
+
+    def _show_detail(self) -> None:
+        pane = self.parent
+        if isinstance(pane, Pane):
+            pane.show_detail(self.selected_detail())
+
+    def on_data_table_row_highlighted(self) -> None:
+        self._show_detail()
+
+    # has_focus changes in the base class's handlers, which run after these: look once they have
+    def on_focus(self) -> None:
+        self.call_later(self._show_detail)
+
+    def on_blur(self) -> None:
+        self.call_later(self._show_detail)
 
     def restyle(self, palette: Palette) -> None:
         self.palette = palette
-        self._rows, self._heights = [], []
+        self._rows = []
