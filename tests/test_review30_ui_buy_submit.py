@@ -12,6 +12,7 @@ from ui_support import commands_done, make_app, make_engine, ready, select_symbo
 
 from tui_trader.events import ClosePosition, ManualBuy
 from tui_trader.models import Source
+from tui_trader.ui.format import fmt_cash
 from tui_trader.ui.screens.modals import BuyScreen
 
 BIG, OTHER, SYM = "BTCUSDT", "ETHUSDT", "BNBUSDT"
@@ -72,6 +73,6 @@ async def test_cash_spent_while_the_dialog_is_open_is_checked(tmp_path):
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, BuyScreen)  # open, to correct it
-        assert f"more than the cash {now:,.2f}" in _error(app), _error(app)
-        assert f"Cash {now:,.2f}" in str(app.screen.query_one("#buy-text").render())
+        assert f"more than the cash {fmt_cash(now)} " in _error(app), _error(app)
+        assert f"Cash {fmt_cash(now)} " in str(app.screen.query_one("#buy-text").render())
         assert len(app.command_results) == sent

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from itertools import chain
 
 import numpy as np
@@ -159,6 +159,28 @@ def fmt_money(
         (f"{f / div:{plus}.{d}f}{suf}" for d in range(4, -1, -1)) if div else (),
     )
     return _first_fit((_no_minus_zero(t, sign) for t in texts), width) or fmt_sci(f, width, sign)
+
+
+#: The most decimals :func:`fmt_cash` shows (an exchange's quote balances have 8).
+CASH_DECIMALS = 8
+
+
+def fmt_cash(x: Decimal | float | None) -> str:
+    """The book's cash as the engine holds it, thousands separated and with at least two decimals:
+    ``99.999`` reads ``99.999``, never ``100.00``. :func:`fmt_money`'s two decimals rounded 99.999
+    up, and the buy dialog then refused 100 as "more than the cash 100.00". Beyond
+    :data:`CASH_DECIMALS` it is rounded down: never more than is there."""
+    if x is None:
+        return MISSING
+    if isinstance(x, float):
+        if _bad(x):
+            return MISSING
+        x = Decimal(repr(x))
+    if not x.is_finite():
+        return MISSING
+    exact = x.quantize(Decimal(1).scaleb(-CASH_DECIMALS), rounding=ROUND_DOWN) if x.as_tuple().exponent < -CASH_DECIMALS else x
+    decimals = max(2, -int(exact.normalize().as_tuple().exponent))
+    return _no_minus_zero(f"{exact:,.{decimals}f}")
 
 
 def fmt_qty(q: Decimal | float | None, width: int | None = None) -> str:

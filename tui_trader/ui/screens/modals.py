@@ -21,7 +21,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 from tui_trader.events import AbandonOrder, ClosePosition, EmergencyStop, ManualBuy, ManualSell, PositionView
 from tui_trader.execution.client_ids import is_valid_client_order_id
 from tui_trader.models import Source
-from tui_trader.ui.format import fmt_exact_price, fmt_qty, one_line
+from tui_trader.ui.format import fmt_cash, fmt_exact_price, fmt_qty, one_line
 
 
 class NoSnapshot(Exception):
@@ -244,7 +244,7 @@ class BuyScreen(_Dialog):
         self.cash_now = cash_now
 
     def _text(self) -> str:
-        cash = "" if self.cash is None else f" Cash {self.cash:,.2f} {self.quote_asset}."
+        cash = "" if self.cash is None else f" Cash {fmt_cash(self.cash)} {self.quote_asset}."
         return f"Market buy at about {self.price_text}.{cash} Risk checks apply unless overridden."
 
     def compose_body(self) -> ComposeResult:
@@ -274,7 +274,7 @@ class BuyScreen(_Dialog):
         amount = parse_decimal(text, "amount")
         cash = self._cash_at_submit()
         if cash is not None and amount > cash:
-            raise ValueError(f"amount: {echo(text)} is more than the cash {cash:,.2f} {self.quote_asset}")
+            raise ValueError(f"amount: {echo(text)} is more than the cash {fmt_cash(cash)} {self.quote_asset}")
         return ManualBuy(
             source=Source.UI,
             symbol=self.symbol,
