@@ -693,6 +693,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from tui_trader.outdir import cannot_write, names_in
     from tui_trader.storage.export import export_book
 
     # --book picks the paper or the live default file; --db and storage.path name the file themselves
@@ -706,9 +707,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     name = "--db" if args.db else f"--book {args.book}" if args.book else "storage.path"
     check_db_not_folder(db, name, writes=False)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():  # as every --out says it ("output path exists and is not a folder")
+    try:
+        out_is_file = out.exists() and not out.is_dir()
+    except OSError as exc:  # a parent that cannot be searched: it was a traceback (exit 1)
+        raise UsageError(cannot_write(out, exc)) from None
+    if out_is_file:  # as every --out says it ("output path exists and is not a folder")
         raise UsageError(f"--out: {out} is not a folder (an export writes its CSV files into a folder)")
-    before = {p.name for p in out.iterdir()} if out.is_dir() else set()  # an earlier export's, as a rule
+    before = names_in(out)  # an earlier export's, as a rule (a folder that cannot be listed: a traceback)
     try:
         counts = export_book(db, args.out)
     except FileNotFoundError as exc:

@@ -73,8 +73,11 @@ def out_dir_problem(out: Path, *, private: bool = False) -> str:
     file is written and removed in it. The text names the path: ``--out: cannot write to ...``.
     A refused path leaves none of the folders made for it (each removed only while empty).
     ``private``: the folders made are the owner's alone (:func:`tui_trader.private.make_folders`)."""
-    if out.exists() and not out.is_dir():
-        return f"--out: cannot write to {out}: not a folder"
+    try:
+        if out.exists() and not out.is_dir():
+            return f"--out: cannot write to {out}: not a folder"
+    except OSError as exc:  # a parent that cannot be searched (mode 0600): a traceback, exit 1
+        return cannot_write(out, exc)
     made = missing_folders(out)
     try:
         if private:
@@ -85,13 +88,41 @@ def out_dir_problem(out: Path, *, private: bool = False) -> str:
             pass
     except OSError as exc:
         remove_empty(made)
-        return f"--out: cannot write to {out}: {exc.strerror or exc}"
+        return cannot_write(out, exc)
     return ""
+
+
+def cannot_write(out: Path, exc: OSError) -> str:
+    """The one line of an ``--out`` folder that cannot take files: the path and the system's reason
+    (``--out: cannot write to /x/y: Permission denied``)."""
+    return f"--out: cannot write to {out}: {exc.strerror or exc}"
+
+
+def names_in(out: Path) -> set[str]:
+    """The names in the folder ``out`` (an earlier run's files, as a rule): none when it is no
+    folder yet, or one that cannot be listed (mode 0300 takes files without being listed; mode
+    0000 is refused by the write that follows, naming it: its listing failed with a traceback)."""
+    try:
+        return {p.name for p in out.iterdir()} if out.is_dir() else set()
+    except OSError:
+        return set()
+
+
+def _missing(path: Path) -> bool:
+    """``path`` is known not to exist: one that cannot be looked at (a parent that cannot be
+    searched) is taken to exist, never made, so never removed."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def missing_folders(out: Path) -> list[Path]:
     """``out`` and its parents that do not exist yet, deepest first: what making ``out`` makes."""
-    return [p for p in (out, *out.parents) if not p.exists()]
+    return [p for p in (out, *out.parents) if _missing(p)]
 
 
 def remove_empty(folders: list[Path]) -> None:

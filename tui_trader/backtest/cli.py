@@ -225,7 +225,7 @@ def _backtest(args: argparse.Namespace, cfg: Config, stop: Any, stored: _Stored 
     from tui_trader.backtest.runner import run_backtest
     from tui_trader.cli import UsageError, check_db_not_folder
     from tui_trader.market.replay import ReplayError
-    from tui_trader.outdir import missing_folders, remove_empty
+    from tui_trader.outdir import missing_folders, names_in, remove_empty
 
     if args.param:  # it ran a sweep, which neither the help nor README says: `sweep` is the command
         given = " ".join(f"--param {shlex.quote(p)}" for p in args.param)
@@ -278,10 +278,7 @@ def _backtest(args: argparse.Namespace, cfg: Config, stop: Any, stored: _Stored 
 
     if args.out:
         out = Path(args.out)
-        try:
-            before = {p.name for p in out.iterdir()} if out.is_dir() else set()
-        except OSError:  # a folder it may write but not list (mode 0300): no earlier files to name
-            before = set()
+        before = names_in(out)  # a folder it may write but not list (mode 0300): no earlier files to name
         try:
             paths = write_outputs(result, out)
         except OSError as exc:  # a full disk, say: checked up front, the folder took a file

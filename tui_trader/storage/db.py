@@ -1004,8 +1004,8 @@ def _prepare_read_only(path: str) -> tuple[str, str]:
     (tried here first, as in :meth:`Database.open`). Returns the path and the URI to open it
     with; StorageError otherwise.
 
-    A WAL database whose folder cannot be written (a backup on a read-only disk or snapshot)
-    cannot be read the usual way when it was closed cleanly: the reader must create the
+    A WAL database whose folder cannot be written (a backup on a read-only disk or snapshot, or
+    in a folder of mode 0500) cannot be read the usual way when it was closed cleanly: the reader must create the
     ``-shm`` index file. With no ``-wal`` file beside it every commit is in the file itself
     and no engine has it open, so it is opened as immutable instead (SQLite then reads the
     file alone)."""
@@ -1025,8 +1025,14 @@ def _prepare_read_only(path: str) -> tuple[str, str]:
     return str(p), uri
 
 
+#: SQLite's codes for a file that cannot be opened for reading: not at all, or (a WAL file) not
+#: without the ``-shm`` index its folder cannot take, on a read-only disk (CANTOPEN) or in a folder
+#: of mode 0500 (READONLY_DIRECTORY: "attempt to write a readonly database", which an export said).
+_CANNOT_OPEN = {sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY_DIRECTORY, sqlite3.SQLITE_READONLY_CANTINIT}
+
+
 def _cannot_open(uri: str) -> sqlite3.Error | None:
-    """SQLite's error when the file at ``uri`` cannot be opened for reading (SQLITE_CANTOPEN);
+    """SQLite's error when the file at ``uri`` cannot be opened for reading (:data:`_CANNOT_OPEN`);
     None when it can, or when it fails for another reason (not a database, damaged: said by
     :meth:`Database.open`)."""
     try:
@@ -1036,7 +1042,7 @@ def _cannot_open(uri: str) -> sqlite3.Error | None:
         finally:
             con.close()
     except sqlite3.Error as exc:
-        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_CANTOPEN:
+        if getattr(exc, "sqlite_errorcode", None) in _CANNOT_OPEN:
             return exc
     return None
 
