@@ -28,6 +28,7 @@ from tui_trader.clock import parse_duration
 from tui_trader.config import Config
 from tui_trader.events import StartupProgress
 from tui_trader.monitor.health import FEED_COUNTERS, describe_feed_counts, feed_counts
+from tui_trader.monitor.logfile import one_line
 from tui_trader.snapshots import BOOK_FIGURES  # (null in --json when a signal stopped the start-up)
 from tui_trader.storage.schema import StorageError
 
@@ -114,9 +115,15 @@ class _StderrHandler(logging.StreamHandler):
 
 class _UtcFormatter(logging.Formatter):
     """Times in UTC, marked ``Z``, as in the log file and the console (local time without a zone
-    repeated an hour at the end of summer time and matched neither)."""
+    repeated an hour at the end of summer time and matched neither). One line per record, written
+    as the log file writes it (:func:`~tui_trader.monitor.logfile.one_line`): a symbol name or an
+    exchange's text holding a terminal's escape sequence reached the operator's terminal raw, and
+    could forge or erase a line there."""
 
     converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        return one_line(super().format(record))
 
 
 def setup_logging(cfg: Config, stream=None) -> None:

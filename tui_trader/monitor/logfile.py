@@ -36,7 +36,7 @@ try:
 except ImportError:  # Windows: no flock; a process still follows a file another one rotated
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOG_BACKUPS", "LOG_MAX_BYTES", "attach_log_file", "detach_log_file", "logging_to_file"]
+__all__ = ["LOG_BACKUPS", "LOG_MAX_BYTES", "attach_log_file", "detach_log_file", "logging_to_file", "one_line"]
 
 LOG_MAX_BYTES = 10 * 1024 * 1024
 LOG_BACKUPS = 5
@@ -69,7 +69,14 @@ class _OneLineFormatter(logging.Formatter):
             except Exception:  # noqa: BLE001 - the traceback or the stack could not be formatted either
                 clone.exc_info = clone.exc_text = clone.stack_info = None
                 text = super().format(clone)
-        return _CONTROL.sub(_escaped, text.replace("\r", "\\r").replace("\n", "\\n"))
+        return one_line(text)
+
+
+def one_line(text: str) -> str:
+    """``text`` as one line that cannot move a terminal's cursor: line breaks written as ``\\n``
+    and ``\\r``, the other control characters (:data:`_CONTROL`) as ``\\x1b`` or ``\\u2028``; a tab
+    stays a tab. Every log line is written so, to the log file and to the headless run's stderr."""
+    return _CONTROL.sub(_escaped, text.replace("\r", "\\r").replace("\n", "\\n"))
 
 
 #: The other characters that break a line or move a terminal's cursor: C0 controls but tab, DEL,
