@@ -95,6 +95,9 @@ def test_a_new_lock_file_of_a_book_there_has_the_books_mode(tmp_path: Path) -> N
 
 
 def test_a_lock_file_there_already_keeps_its_mode(tmp_path: Path) -> None:
+    # as far as the book's mode gives it (a wider one is tightened: test_lock_mode_tightened)
+    (tmp_path / "book.db").write_text("")
+    (tmp_path / "book.db").chmod(0o660)
     (tmp_path / "book.db.lock").write_text("")
     (tmp_path / "book.db.lock").chmod(0o660)
     lock = EngineLock(tmp_path / "book.db")

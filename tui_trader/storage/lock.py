@@ -413,17 +413,41 @@ def _linked_file(db_path: str | os.PathLike[str]) -> os.stat_result | None:
 
 def _open_lock_file(path: Path) -> int:
     """A descriptor of the lock file at ``path`` open to read and write; made if missing with
-    :func:`_book_mode`, the umask aside (a book a group writes, a lock the group's engines share)."""
+    :func:`_book_mode`, the umask aside (a book a group writes, a lock the group's engines share).
+    One there already is tightened to that mode (:func:`_tighten`)."""
     mode = _book_mode(path)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
         # not through a symbolic link: one put there (a book's folder shared with a group) would
         # have this user's file at its end truncated and written by the engine
-        return os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, mode)  # (O_CREAT: removed meanwhile)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, mode)  # (O_CREAT: removed meanwhile)
+        _tighten(fd, path, mode)
+        return fd
     with contextlib.suppress(OSError):
         os.fchmod(fd, mode)
     return fd
+
+
+def _tighten(fd: int, path: Path, mode: int) -> None:
+    """The lock file open at ``fd`` no wider than ``mode`` (:func:`_book_mode`): one an older
+    version left ``0644`` beside a book ``0600`` stayed open to every user, whose read-only
+    descriptor takes the ``flock`` too and keeps the engine from starting. Only the bits beyond
+    ``mode`` are taken away (one tighter stays so), and only from this user's own file: another
+    user's is never touched (the descriptor's file, not whatever the path names by now)."""
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return
+    now = stat.S_IMODE(st.st_mode)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or not now & ~mode:
+        return
+    try:
+        os.fchmod(fd, now & mode)
+    except OSError as exc:  # a file system without modes: the lock works all the same
+        log.warning("cannot tighten the mode of %s from %04o to %04o: %s", path, now, now & mode, exc.strerror or exc)
+        return
+    log.info("%s was mode %04o: tightened to %04o (readable only by those who may write the book)", path, now, now & mode)
 
 
 def _book_mode(lock_path: Path) -> int:
