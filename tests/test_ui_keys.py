@@ -564,7 +564,7 @@ async def test_the_footer_keeps_help_quit_and_e_stop_on_screen_in_small_terminal
     app = make_app(engine, cfg)
     async with app.run_test(size=(160, 45)) as pilot:
         await ready(app, pilot)
-        for width, height in ((80, 24), (100, 30), (60, 20), (160, 45)):
+        for width, height in ((80, 24), (100, 30), (160, 45)):  # (below 80x24: test_ui_too_small)
             await pilot.resize_terminal(width, height)
             await pilot.pause()
             await pilot.pause()
@@ -574,7 +574,7 @@ async def test_the_footer_keeps_help_quit_and_e_stop_on_screen_in_small_terminal
             if width >= 100:  # room for every key of the bar
                 assert {"s", "p", "b", "x", "F", "l", "t", "slash", "m"} <= set(keys), (width, sorted(keys))
         assert "ctrl+p" in keys  # the widest has the palette key too
-        await pilot.resize_terminal(60, 20)
+        await pilot.resize_terminal(80, 24)
         await pilot.pause()
         await pilot.pause()
         await pilot.press("m")  # a key left out of the footer still works
@@ -585,7 +585,7 @@ async def test_the_footer_keeps_help_quit_and_e_stop_on_screen_in_small_terminal
         await pilot.pause()
         assert isinstance(app.screen, SymbolDetailScreen)
         keys = {k.key: k for k in app.screen.query(FooterKey)}
-        assert {"escape", "E", "question_mark"} <= set(keys) and _side_by_side(keys.values(), 60)
+        assert {"escape", "E", "question_mark"} <= set(keys) and _side_by_side(keys.values(), 80)
 
 
 async def test_wide_layout_shows_every_pane(tmp_path, cfg):

@@ -174,11 +174,12 @@ async def test_state_keys_say_at_once_that_the_engine_stopped_after_the_feed_end
     assert app.return_code == 0
 
 
-@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
 async def test_the_backtest_reports_in_a_small_console_keep_e_stop_and_help_in_the_footer(tmp_path, size):
     """The report screens opened with B used Textual's own footer: at 60 columns the report's
     keys ran off its right edge under the palette key, E-STOP first, though E still stopped
-    trading there. Like the main and detail screens, they keep E, ? and Esc on screen."""
+    trading there. Like the main and detail screens, they keep E, ? and Esc on screen (the
+    console's smallest is 80x24: below it a notice stands in for every screen, test_ui_too_small)."""
     from test_ui_report import _loaded, _save
 
     from tui_trader.ui.screens.report import BacktestReportScreen, BacktestRunsScreen
@@ -206,14 +207,15 @@ async def test_the_backtest_reports_in_a_small_console_keep_e_stop_and_help_in_t
         assert all(hint in footer for hint in ("esc Back", "? Help", "E E-STOP")), footer
 
 
-async def test_every_tab_is_on_screen_in_a_60_column_terminal_and_back(tmp_path):
+async def test_every_tab_is_on_screen_in_the_smallest_terminal_and_back(tmp_path):
     """At 60 columns the row of tabs ran off its right edge: 6 Health and 7 Logs (where an
-    error's banner sends the operator) could not be seen. Narrow, the tabs take shorter titles;
-    wide again, their own."""
+    error's banner sends the operator) could not be seen. Below 80x24 a notice now stands in for
+    the panes (test_ui_too_small); at 80x24, the smallest the panes are drawn in, every tab is
+    on screen, and wider too."""
     cfg = ui_config()
     engine = make_engine(tmp_path, cfg)
     app = make_app(engine, cfg)
-    async with app.run_test(size=(60, 20)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
         tabs = screen_lines(app)[1]
         assert all(f"{i} " in tabs for i in range(1, 8)) and "6 Health" in tabs and "7 Logs" in tabs, tabs

@@ -86,6 +86,7 @@ from tui_trader.ui.screens.modals import (
     ThresholdScreen,
 )
 from tui_trader.ui.screens.report import BacktestReportScreen, BacktestRunsScreen, ConsoleRunsScreen
+from tui_trader.ui.screens.too_small import TooSmallScreen, too_small
 from tui_trader.ui.themes import APP_VARIABLES, DEFAULT_THEME, FALLBACK_THEME, discover_themes
 from tui_trader.ui.widgets.charts import Series, history_key, price_z_series
 from tui_trader.ui.widgets.health import HealthTable, health_rows
@@ -392,6 +393,29 @@ class TuiTraderApp(App[int]):
         if self.handle_signals:
             self._install_signal_handlers()
 
+    # -------------------------------------------------------- terminal size
+
+    def on_resize(self, event: events.Resize) -> None:  # the App's own handler runs too
+        self.check_terminal_size(event.size.width, event.size.height)
+
+    def check_terminal_size(self, width: int | None = None, height: int | None = None) -> None:
+        """Below 80x24 (:data:`~tui_trader.ui.screens.too_small.MIN_SIZE`) a notice covers the
+        screen shown (:class:`TooSmallScreen`); large enough again, it goes. Only the display:
+        the engine and the UI's refresh go on underneath, and ``q`` and ``E`` work on it.
+        A dialog opened over the notice (q's question) keeps it until the dialog closes."""
+        if width is None or height is None:
+            width, height = self.size
+        if width <= 0 or height <= 0 or self._stopping:  # no terminal size known (yet); quitting
+            return
+        shown = next((s for s in self.screen_stack if isinstance(s, TooSmallScreen)), None)
+        if too_small(width, height):
+            if shown is None:
+                self.push_screen(TooSmallScreen())
+            else:
+                shown.show_size(width, height)
+        elif shown is not None and self.screen is shown:
+            self.pop_screen()
+
     def on_main_screen_ready(self, _event: MainScreen.Ready) -> None:
         main = self.main_screen
         assert main is not None
@@ -410,6 +434,7 @@ class TuiTraderApp(App[int]):
             self.set_interval(max(0.5, self.cfg.ui.chart_refresh_ms / 1000), self.refresh_charts),
         ]
         self.run_worker(self._engine_main(), name="engine", group="engine", exclusive=True, exit_on_error=False)
+        self.call_after_refresh(self.check_terminal_size)  # started in a small terminal
 
     async def on_unmount(self) -> None:
         for timer in self._ui_timers:
