@@ -201,6 +201,18 @@ def test_vectorised_prices_match_scalar(values):
     assert fmt.fmt_prices(arr) == [fmt.fmt_price(v) for v in values]
 
 
+def test_prices_a_few_ulps_under_a_power_of_ten_read_alike_in_the_table_and_alone():
+    """The cases found (probing the floats next to each power of ten, which random draws never hit):
+    ``floor(log10(p))`` rounded a price a few ulps under a power up to it, math's and numpy's not
+    the same ones, so the prices table (vectorised) and the symbol's detail (one price) disagreed:
+    999.9999999999994 read 1,000.000 and 1,000.00, 99999.9999999999 read 100,000 and 100,000.0."""
+    values = [999.9999999999994, 99999.9999999999, 999999.999999999, 9.99999999999999e-05, 1000.0, 1e5, 0.0]
+    assert fmt.fmt_prices(np.asarray(values)) == [fmt.fmt_price(v) for v in values]
+    assert fmt.fmt_price(999.9999999999994) == "1,000.000"  # under 1,000: three decimals, rounded up
+    assert fmt.fmt_price(99999.9999999999) == "100,000.0"
+    assert fmt.fmt_price(1000.0) == "1,000.00" and fmt.fmt_price(1e5) == "100,000"
+
+
 def test_parse_decimal_rejects_bad_input():
     assert parse_decimal(" 1250.50 ", "amount") == Decimal("1250.50")
     for bad, msg in (("", "enter a number"), ("abc", "not a number"), ("-5", "positive"), ("NaN", "not a finite number"),

@@ -10,6 +10,7 @@ a missing value is never shown as a number, and a value rounded to zero reads as
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from itertools import chain
@@ -46,12 +47,20 @@ def _no_minus_zero(text: str, sign: bool = False) -> str:
     return text
 
 
+#: The powers of ten at which a price takes one decimal fewer (8 under 0.01, none from 100,000 up),
+#: as the floats their text reads. A price's decimals count those it reaches, by exact comparison, in
+#: :func:`price_decimals` and vectorised in :func:`fmt_prices` alike: ``floor(log10(p))`` rounded
+#: some prices a few ulps under a power of ten up to it, math's and numpy's not the same ones, and
+#: the prices table showed 1,000.000 where the symbol's detail read 1,000.00.
+_DECIMALS_DROP_AT = (1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4, 1e5)
+_DECIMALS_DROP_AT_NP = np.array(_DECIMALS_DROP_AT)
+
+
 def price_decimals(p: float) -> int:
     """Decimals that show about 6 significant digits of a price (0..8)."""
     if _bad(p) or p == 0:
         return 2
-    mag = math.floor(math.log10(abs(p)))
-    return int(min(8, max(0, 5 - mag)))
+    return 8 - bisect_right(_DECIMALS_DROP_AT, abs(p))
 
 
 def fmt_sci(x: float, width: int = PRICE_WIDTH, sign: bool = False, digits: int = 6) -> str:
@@ -109,9 +118,8 @@ def fmt_exact_price(p: Decimal | float | None, width: int = PRICE_WIDTH) -> str:
 
 def fmt_prices(prices: np.ndarray, width: int = PRICE_WIDTH) -> list[str]:
     """:func:`fmt_price` over a float64 array (decimals computed vectorised)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mag = np.floor(np.log10(np.abs(prices)))
-    dec = np.clip(5 - np.nan_to_num(mag, nan=3.0, posinf=3.0, neginf=3.0), 0, 8).astype(np.int64)
+    dec = 8 - np.searchsorted(_DECIMALS_DROP_AT_NP, np.abs(prices), side="right")
+    dec[prices == 0] = 2  # as price_decimals (a non-finite price reads MISSING, whatever its decimals)
     out = []
     for p, d in zip(prices.tolist(), dec.tolist(), strict=True):
         out.append(MISSING if not math.isfinite(p) else _price_text(p, d, width))
