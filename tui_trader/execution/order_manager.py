@@ -555,7 +555,7 @@ class OrderManager:
         cid = order.client_order_id
         timer = _Timer(self.clock.now_ms())
         try:
-            res = await self._query_retrying(order, timer)
+            res = await self._query_retrying(order, timer, epoch)
             if self._real_windows:
                 wait_ms = sends_land_by_ms - self._window_ms()
             else:  # (a virtual clock: a sleep that does not move it counts too)
@@ -575,11 +575,13 @@ class OrderManager:
                                    f"arrive ({self._halt_reason}: not waited for)")
                     await self._record(order, [])
                     return
-                res = await self._query_retrying(order, timer)
+                res = await self._query_retrying(order, timer, epoch)
         except BrokerError as exc:
             order.error = f"could not query the exchange: {exc}"
             if exc.code == INVALID_SYMBOL_CODE:
                 order.error += f" ({NOT_LISTED} {order.symbol})"
+            elif epoch is not None and epoch != self._epoch and exc.kind.transient:
+                order.error += f" ({self._halt_reason}: not asked again)"
             await self._record(order, [])
             return
         if res is None:
@@ -606,7 +608,10 @@ class OrderManager:
             await self._await_final(order, age_timer, epoch)
         log.info("order %s resolved: %s", cid, order.status)
 
-    async def _query_retrying(self, order: Order, timer: _Timer) -> OrderResult | None:
+    async def _query_retrying(self, order: Order, timer: _Timer, epoch: int | None = None) -> OrderResult | None:
+        """Look ``order`` up, backing off and asking again after a transient failure. With
+        ``epoch`` (a reconciliation's): a :meth:`halt` since ends the back-off at once and the
+        last failure is raised (the order is left as it is, looked up again later)."""
         retries = 0
         while True:
             try:
@@ -621,7 +626,10 @@ class OrderManager:
                 delay = backoff_delay(retries, self.backoff_base_s, self.backoff_cap_s, after)
                 if delay > self.max_wait_s:  # (an IP ban: the caller holds the trade lock - asked next time)
                     raise
-                await self._pause(delay, timer)
+                if epoch is None:
+                    await self._pause(delay, timer)
+                elif not await self._pause_unless_halted(delay, timer, epoch):
+                    raise  # an emergency stop does not wait for the exchange to answer again
 
     # -- booking -------------------------------------------------------------
 
