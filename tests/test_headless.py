@@ -370,7 +370,34 @@ def test_a_run_that_cannot_start_says_why_once_on_stderr_and_in_the_log_file(tmp
     assert notice not in err and "no valid 1h klines for" not in err, err
     text = log_file.read_text()
     assert f"ERROR   tui_trader.headless: {why}" in text
-    assert f"WARNING tui_trader.engine: {notice}: the stored engine state and account are left unchanged" in text
+    # the replay's data is refused before the book is opened: none was made, so no notice of one left unchanged
+    assert notice not in text and not list(tmp_path.glob("x.db*"))
+
+
+@pytest.mark.shared_data
+def test_a_run_refused_after_its_book_opened_says_the_notice_in_the_log_file_only(
+    tmp_path, monkeypatch, capsys, klines_dir
+):
+    # a replay before the book's last stored time is refused once the book is open (and the feed
+    # started): the engine's notice goes to the log file, the reason once to stderr
+    from tui_trader.cli import main
+
+    log_file = tmp_path / "t.log"
+    monkeypatch.setenv("TUI_TRADER_LOG_FILE", str(log_file))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    db = str(tmp_path / "x.db")
+    argv = ["run", "--data", str(klines_dir), "--interval", "1h", "--speed", "max", "--symbols", "BTCUSDT,ETHUSDT",
+            "--db", db, "--config"]
+    later, earlier = tmp_path / "later.toml", tmp_path / "earlier.toml"
+    later.write_text('[feed.replay]\nstart = "2024-03-02"\nend = "2024-03-03"\n')
+    earlier.write_text('[feed.replay]\nstart = "2024-03-01"\nend = "2024-03-02"\n')
+    assert main([*argv, str(later)]) == 0
+    capsys.readouterr()
+    assert main([*argv, str(earlier)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("holds a book last written at") == 1 and "start-up did not finish" not in err, err
+    text = log_file.read_text()
+    assert "WARNING tui_trader.engine: start-up did not finish: the stored engine state and account are left unchanged" in text
 
 
 def test_print_summary_writes_counts_as_counts() -> None:

@@ -475,6 +475,16 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._started = True
         cfg = self.cfg
         saved: dict[str, Any] | None = None  # the stored engine state
+        if self._may_rate_ahead():
+            # started before the feed loads its data, so that its imports overlap the loading;
+            # ended at once below if the run turns out too short
+            self._ahead_proc = self._start_ahead()
+        prepare = getattr(self.feed, "prepare", None)
+        if prepare is not None:
+            # a replay loads its klines and checks its window before the book is opened (and its
+            # lock taken): a window outside the data left a new, empty --db (and .lock) behind
+            self.bus.publish(StartupProgress(self.clock.now_ms(), "starting the feed", 0, 0))
+            await prepare()
         if self._persist:
             from tui_trader.storage.db import Database
             from tui_trader.storage.lock import EngineLock
@@ -504,11 +514,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             self.resumed_from_ms = await self._last_stored_ms()
             self._resume_feed_after(self.resumed_from_ms)
             await self._anchor_sim_prices()
-        if self._may_rate_ahead():
-            # started before the feed loads its data, so that its imports overlap the loading;
-            # ended at once below if the run turns out too short
-            self._ahead_proc = self._start_ahead()
-        self.bus.publish(StartupProgress(self.clock.now_ms(), "starting the feed", 0, 0))
+        if prepare is None:  # (a replay said it before its data loaded)
+            self.bus.publish(StartupProgress(self.clock.now_ms(), "starting the feed", 0, 0))
         await self.feed.start()
         self._init_arrays()
         if self._ahead_proc is not None and not self._wants_ahead():

@@ -788,6 +788,7 @@ class ReplayFeed:
         self._klines = KlineBatch.empty(self.interval_ms)
         self._bounds = np.zeros(1, dtype=np.int64)  # row index where each open time starts (+ end)
         self._first_live = 0  # period index of the first replayed open time
+        self._prepared: tuple[ReplayData, list[str], KlineBatch] | None = None  # see prepare()
         self._started = False
         self._running = False
         self._stopped = asyncio.Event()
@@ -811,9 +812,12 @@ class ReplayFeed:
         """Number of distinct open times (warm-up included)."""
         return int(self._bounds.shape[0] - 1)
 
-    async def start(self) -> None:
-        """Load the data (synchronously; well under a second for a year of 1h klines of 10 symbols)."""
-        if self._started:
+    async def prepare(self) -> None:
+        """Load the data (synchronously; well under a second for a year of 1h klines of 10 symbols)
+        and select its symbols and the open times replayed: a :class:`ReplayError` when none is
+        left. :meth:`start` does it too (once); the engine calls it before it opens its book, so
+        that a window outside the data (``feed.replay.start`` after it) leaves no new database."""
+        if self._prepared is not None:
             return
         data = self._data
         black = self.cfg.feed.universe.blacklist
@@ -861,6 +865,16 @@ class ReplayFeed:
             elif self.end_ms is not None:
                 span = f" before {utc_text(self.end_ms)} UTC"
             raise ReplayError(f"no valid {self.interval} klines to replay in {self.path or 'the data'}{span}{why}")
+        self._prepared = (data, names, kl)
+
+    async def start(self) -> None:
+        """:meth:`prepare` (if not yet done), then the feed's rules and its clock at the first
+        open time replayed."""
+        if self._started:
+            return
+        await self.prepare()
+        assert self._prepared is not None
+        data, names, kl = self._prepared
         self._symbols = names
         self._klines = kl
         if len(kl):
