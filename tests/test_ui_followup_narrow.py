@@ -10,7 +10,7 @@ import pytest
 from ui_support import make_app, make_engine, ready, ui_config
 
 from tui_trader.events import LockSymbol, ManualBuy, PositionView
-from tui_trader.ui.format import fmt_exact_price, fmt_money, fmt_pct, fmt_qty
+from tui_trader.ui.format import fmt_exact_price, fmt_money, fmt_pct, fmt_qty, fmt_tick_price
 from tui_trader.ui.widgets import positions as positions_mod
 from tui_trader.ui.widgets.positions import PositionsTable
 
@@ -83,7 +83,7 @@ async def test_positions_fit_80_columns_and_show_stop_and_target(tmp_path):
                     p.symbol,
                     fmt_qty(p.quantity),
                     fmt_exact_price(p.avg_entry),
-                    fmt_exact_price(last),
+                    fmt_tick_price(last, p.price_decimals),  # on its tick: 3,044.00, not 3,044
                     fmt_money(p.unrealized_pnl, sign=True),
                     fmt_pct(p.unrealized_pct),
                     stop,

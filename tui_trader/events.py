@@ -264,6 +264,9 @@ class MarketView:
     quote_volume: np.ndarray  # 24h quote volume
     updated_ms: np.ndarray  # int64
     version: int  # increments whenever anything above changed
+    #: int8 per symbol: the decimals of its tick size (the exchange's PRICE_FILTER: 2 for 0.01), the
+    #: decimals a price of it is shown with; -1 where no tick is known (None: none known at all)
+    price_decimals: np.ndarray | None = None
 
 
 @dataclass(slots=True)
@@ -293,6 +296,7 @@ class PositionView:
     target_price: float
     entry_ms: int
     fees: Decimal
+    price_decimals: int = -1  # the decimals of the symbol's tick (-1 unknown): the last price's
 
 
 @dataclass(slots=True)

@@ -24,6 +24,7 @@ from tui_trader.events import (
     PositionView,
     SymbolHistory,
 )
+from tui_trader.execution.filters import tick_decimals
 from tui_trader.models import EngineState, Position
 from tui_trader.monitor.health import (
     HEALTHY,
@@ -130,6 +131,7 @@ class EngineViews:
             target_price=entry * (1 + rm.profit_target_percent / 100.0),
             entry_ms=pos.entry_ms,
             fees=pos.fees,
+            price_decimals=-1 if (f := self.filters.get(sym)) is None else tick_decimals(f.tick_size),
         )
 
     def _stats_24h(self, now: int) -> tuple[np.ndarray, np.ndarray]:
@@ -143,6 +145,17 @@ class EngineViews:
             self._kline_24h = (now, stats(now))
         got = self._kline_24h[1]
         return got if got is not None else (cache.open_24h, cache.quote_volume_24h)
+
+    def _price_decimals(self) -> np.ndarray:
+        """Per symbol (int8), the decimals of its tick size (-1: none known): a fresh copy. Made again
+        only when a symbol's filters changed (a reload after a filter failure, the broker's at start)."""
+        filters = self.filters
+        got = [filters.get(s) for s in self.symbols]
+        held = getattr(self, "_decimals_of", None)
+        if held is None or len(held[0]) != len(got) or any(a is not b for a, b in zip(held[0], got, strict=True)):
+            dec = np.array([-1 if f is None else tick_decimals(f.tick_size) for f in got], dtype=np.int8)
+            self._decimals_of = held = (got, dec)
+        return held[1].copy()
 
     def snapshot(self) -> EngineSnapshot:
         """Plain data for hosts; reads only (never moves the book's marks, peak or day)."""
@@ -160,7 +173,7 @@ class EngineViews:
         else:
             price, change, qv = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
             upd = np.zeros(n, dtype=np.int64)
-        market = MarketView(list(self.symbols), price, change, qv, upd, self._market_version)
+        market = MarketView(list(self.symbols), price, change, qv, upd, self._market_version, self._price_decimals())
         empty = np.zeros(0)
         board = LeaderboardView(
             list(self.symbols),

@@ -60,6 +60,14 @@ def to_decimal(x: float | int | str | Decimal) -> Decimal:
     return d
 
 
+def tick_decimals(tick: Decimal) -> int:
+    """The decimals of a price on ``tick`` (2 for 0.01, 0 for 1 or 10, 3 for 0.005); -1 for no
+    tick (0: Binance's PRICE_FILTER off) or a tick that is not a finite positive number."""
+    if not isinstance(tick, Decimal) or not tick.is_finite() or tick <= 0:
+        return -1
+    return max(0, -int(tick.normalize().as_tuple().exponent))
+
+
 def round_to_step(value: Decimal, step: Decimal, rounding: str) -> Decimal:
     """``value`` rounded to a whole multiple of ``step`` with the given ``decimal`` rounding mode.
 

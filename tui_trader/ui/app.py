@@ -71,7 +71,7 @@ from tui_trader.events import (
 )
 from tui_trader.models import EngineState, Source
 from tui_trader.ui.commands import TraderCommands
-from tui_trader.ui.format import fmt_exact_price, fmt_money, fmt_price, fmt_qty, fmt_when, one_line
+from tui_trader.ui.format import fmt_exact_price, fmt_money, fmt_qty, fmt_tick_price, fmt_when, one_line
 from tui_trader.ui.palette import Palette
 from tui_trader.ui.screens.detail import NOT_TRADED, SymbolDetailScreen
 from tui_trader.ui.screens.help import DETAIL_KEYS, HelpScreen
@@ -765,7 +765,7 @@ class TuiTraderApp(App[int]):
                 # last rating period's close: that lagged by up to a period (5 min by default)
                 last = self._price_of(snap, screen.symbol) if snap is not None else None
                 screen.show(hist, last_price=last if last is not None and math.isfinite(last) else None,
-                            now_ms=now_ms)
+                            now_ms=now_ms, price_decimals=self._tick_decimals_of(snap, screen.symbol))
             return
         main = self.main_screen
         if main is None or not main.is_visible("charts") or not self._on_main():
@@ -990,8 +990,9 @@ class TuiTraderApp(App[int]):
         pct = Decimal(str(self.cfg.risk_management.max_position_percent)) / 100
         default = min(Decimal(str(pf.equity)) * pct, pf.cash) if pf.equity > 0 else Decimal(0)
         default = max(default, Decimal(0)).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
-        self._dialog(BuyScreen(sym, fmt_price(price), default, pf.quote_asset, cash=pf.cash,
-                               cash_now=self._cash_now), self._submit_if)
+        shown = fmt_tick_price(price, self._tick_decimals_of(snap, sym))
+        self._dialog(BuyScreen(sym, shown, default, pf.quote_asset, cash=pf.cash, cash_now=self._cash_now),
+                     self._submit_if)
 
     @_order_key
     def action_sell(self) -> None:
@@ -1113,6 +1114,15 @@ class TuiTraderApp(App[int]):
             return float(snap.market.price[snap.market.symbols.index(sym)])
         except (ValueError, IndexError):
             return None
+
+    @staticmethod
+    def _tick_decimals_of(snap: EngineSnapshot | None, sym: str) -> int:
+        """The decimals of ``sym``'s tick (its prices are shown with them), -1 unknown."""
+        dec = snap.market.price_decimals if snap is not None else None
+        try:
+            return int(dec[snap.market.symbols.index(sym)]) if dec is not None else -1
+        except (ValueError, IndexError):
+            return -1
 
     # ---------------------------------------------------------- table events
 

@@ -116,8 +116,32 @@ def fmt_exact_price(p: Decimal | float | None, width: int = PRICE_WIDTH) -> str:
     return text if len(text) <= width else fmt_price(p, width)
 
 
-def fmt_prices(prices: np.ndarray, width: int = PRICE_WIDTH) -> list[str]:
-    """:func:`fmt_price` over a float64 array (decimals computed vectorised)."""
+def fmt_tick_price(p: float | Decimal | None, tick_decimals: int, width: int = PRICE_WIDTH) -> str:
+    """A market price as the exchange shows it: with the decimals of its symbol's tick
+    (``tick_decimals``, from :func:`~tui_trader.execution.filters.tick_decimals`): BTCUSDT's
+    54,765.63 and 54,765.60 on its 0.01 tick (:func:`fmt_price`'s six significant digits read
+    54,765.6 for both), ADAUSDT's 0.42743 on 0.00001 (not 0.427430). A price off its tick (an
+    average) gets :func:`fmt_price`'s decimals if more; no tick known (-1), a tiny price or one too
+    wide for ``width`` this way: as :func:`fmt_price` shows it."""
+    if p is None:
+        return MISSING
+    f = float(p)
+    if _bad(f) or tick_decimals < 0 or f == 0 or abs(f) < TINY_PRICE:
+        return fmt_price(f, width)
+    d = int(tick_decimals)
+    text = f"{f:,.{d}f}"
+    if abs(float(text.replace(",", "")) - f) > abs(f) * 1e-12:  # off its tick (beyond a float's error)
+        d = min(8, max(d, price_decimals(f)))
+        text = f"{f:,.{d}f}"
+    text = _no_minus_zero(text)
+    return text if len(text) <= width else fmt_price(f, width)
+
+
+def fmt_prices(prices: np.ndarray, width: int = PRICE_WIDTH, tick_decimals: np.ndarray | None = None) -> list[str]:
+    """:func:`fmt_price` over a float64 array (decimals computed vectorised); with
+    ``tick_decimals`` (one per price, -1 where unknown) :func:`fmt_tick_price` of each."""
+    if tick_decimals is not None:
+        return [fmt_tick_price(p, d, width) for p, d in zip(prices.tolist(), tick_decimals.tolist(), strict=True)]
     dec = 8 - np.searchsorted(_DECIMALS_DROP_AT_NP, np.abs(prices), side="right")
     dec[prices == 0] = 2  # as price_decimals (a non-finite price reads MISSING, whatever its decimals)
     out = []

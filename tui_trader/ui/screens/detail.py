@@ -24,7 +24,15 @@ from textual.widgets import Static, TabbedContent, TabPane, Tabs
 
 from tui_trader.clock import MS_PER_DAY
 from tui_trader.events import SymbolHistory
-from tui_trader.ui.format import fmt_exact_price, fmt_money, fmt_num, fmt_pct, fmt_qty, fmt_when
+from tui_trader.ui.format import (
+    fmt_exact_price,
+    fmt_money,
+    fmt_num,
+    fmt_pct,
+    fmt_qty,
+    fmt_tick_price,
+    fmt_when,
+)
 from tui_trader.ui.palette import Palette, right
 from tui_trader.ui.screens.main import WIDE_SIZE
 from tui_trader.ui.widgets.charts import Series, SeriesChart, history_key, rating_series, z_series
@@ -160,16 +168,18 @@ class SymbolDetailScreen(Screen[None]):
             chart.data_key = None
             self.app.call_after_refresh(self.app.refresh_charts)
 
-    def show(self, h: SymbolHistory, last_price: float | None = None, now_ms: int | None = None) -> None:
+    def show(self, h: SymbolHistory, last_price: float | None = None, now_ms: int | None = None,
+             price_decimals: int = -1) -> None:
         """Update everything from one history (cheap when nothing changed). ``now_ms`` is the
         engine's time (the app's last snapshot), the day the tables' times are relative to; by
-        default the history's last period."""
+        default the history's last period. ``price_decimals``: the symbol's tick's (-1 unknown),
+        the last price shown with them, as in the prices pane."""
         pal = self.palette
         # wraps: on one line an 80-column terminal cut "LOCKED" and the position's entry and PnL
         info = Text(overflow="fold")
         info.append(f" {h.symbol} ", style="bold reverse")
         price = last_price if last_price is not None else (float(h.price[-1]) if h.price.size else None)
-        info.append(f"  last {fmt_exact_price(price)}")
+        info.append(f"  last {fmt_exact_price(price) if price_decimals < 0 else fmt_tick_price(price, price_decimals)}")
         if h.rating.size:
             info.append(f"  rating {fmt_num(float(h.rating[-1]), 0)}  z ")
             z = float(h.z[-1])

@@ -33,12 +33,20 @@ from tui_trader.ui.widgets.table import FastTable
 COLUMNS = [
     ("sym", "Symbol", 13, "left"),
     ("flags", "", 2, "left"),  # L: locked
-    ("last", "Last", 11, "right"),  # fmt_prices: at most 10 ("0.00017536", "12,345,678", "1.23457e9")
+    ("last", "Last", 11, "right"),  # fmt_prices: at most 10 ("0.00017536", "12,345,678", "1.23457e9"), on the tick
     ("chg", "24h %", 8, "right"),  # fmt_pct(width=7): "+123.5%" for a listing's first day
     ("vol", "Volume", 8, "right"),
     ("dir", "", 2, "right"),
 ]
 SORT_KEYS = ("sym", "last", "chg", "vol")
+
+
+def _tick_decimals(market: MarketView) -> np.ndarray:
+    """Each symbol's tick decimals (int8, -1 unknown), the prices shown with them."""
+    dec = market.price_decimals
+    if dec is None or len(dec) != len(market.symbols):
+        return np.full(len(market.symbols), -1, dtype=np.int8)
+    return np.asarray(dec, dtype=np.int8)
 
 
 def _neq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -65,6 +73,7 @@ class PricesTable(FastTable):
         self._chg = np.empty(0)
         self._vol = np.empty(0)
         self._dir = np.zeros(0, dtype=np.int8)
+        self._tick_dec = np.zeros(0, dtype=np.int8)  # per symbol: its tick's decimals (-1 unknown)
         self._dirty = np.zeros(0, dtype=bool)  # per symbol: displayed cells are stale
         self._order = np.empty(0, dtype=np.int64)  # row position -> symbol index
         self._locked: frozenset[str] = frozenset()
@@ -86,6 +95,10 @@ class PricesTable(FastTable):
         marks = self.write_cells([(s, "flags", self._flag(s)) for s in sorted(relocked)])
         price, chg, vol = market.price, market.change_pct, market.quote_volume
         changed = _neq(price, self._price) | _neq(chg, self._chg) | _neq(vol, self._vol)
+        tick_dec = _tick_decimals(market)
+        if not np.array_equal(tick_dec, self._tick_dec):  # a symbol's filters changed (reloaded)
+            self._dirty |= tick_dec != self._tick_dec
+            self._tick_dec = tick_dec
         if changed.any():
             self._dir = np.where(price > self._price, 1, np.where(price < self._price, -1, self._dir)).astype(np.int8)
             self._price, self._chg, self._vol = price.copy(), chg.copy(), vol.copy()
@@ -186,6 +199,7 @@ class PricesTable(FastTable):
         self._chg = market.change_pct.copy()
         self._vol = market.quote_volume.copy()
         self._dir = np.sign(np.nan_to_num(market.change_pct)).astype(np.int8)
+        self._tick_dec = _tick_decimals(market)
         self._rebuild()
 
     def _sorted_rows(self) -> np.ndarray:
@@ -227,7 +241,7 @@ class PricesTable(FastTable):
         if idx.size == 0:
             return []
         pal = self.palette
-        prices = fmt_prices(self._price[idx])
+        prices = fmt_prices(self._price[idx], tick_decimals=self._tick_dec[idx])
         chg = self._chg[idx].tolist()
         vol = self._vol[idx].tolist()
         dirs = self._dir[idx].tolist()
