@@ -654,11 +654,18 @@ def test_sigkill_at_random_moments_never_corrupts_the_book(tmp_path: Path) -> No
     assert state["fills"] > fills_seen and summary["fills"] > 0
     con = sqlite3.connect(str(db))
     try:
-        sessions = con.execute("SELECT COUNT(*), COUNT(ended_ms) FROM sessions").fetchone()
+        sessions = con.execute("SELECT id, started_ms, ended_ms, summary_json FROM sessions ORDER BY id").fetchall()
+        unclean = con.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'session_closed_unclean'").fetchone()[0]
         times = [r[0] for r in con.execute("SELECT ts_ms FROM fills ORDER BY id")]
     finally:
         con.close()
-    assert sessions == (5, 1)  # four killed runs never ended their session; the clean one did
+    # each killed run's session was closed by the next start, at or after its own start and no later
+    # than the next one's, marked unclean; the clean run ended its own
+    assert len(sessions) == 5 and all(ended is not None for _, _, ended, _ in sessions)
+    for (_, started, ended, summary), (_, next_started, _, _) in zip(sessions, sessions[1:], strict=False):
+        assert started <= ended <= next_started
+        assert json.loads(summary)["ended"] == "unclean"
+    assert json.loads(sessions[-1][3]).get("ended") != "unclean" and unclean == 4
     assert times == sorted(times)  # simulated time never went backwards across the restarts
 
 

@@ -91,6 +91,8 @@ WHERE o.status IN ('INTENT', 'NEW', 'PARTIALLY_FILLED')
 #: cancels, and (once) that the stop's close of all positions never ran.
 STOP_RESTART_ACTION = "emergency_stop_restart"
 STOP_CLOSE_SKIPPED_ACTION = "emergency_stop_close_skipped"
+#: Audit action of a session an earlier engine never closed, closed by this start (``_close_unclean_sessions``).
+UNCLEAN_SESSION_ACTION = "session_closed_unclean"
 
 # The emergency stops' audit rows: a stop sent during a start-up writes "emergency_stop_waiting"
 # when it is stored, and "emergency_stop" once it took effect (the waiting ones in the order sent);
@@ -293,8 +295,26 @@ class EngineRecovery:
                 raise
             log.warning("could not save the simulated prices (tried again in %.0f s): %s", SIM_PRICES_SAVE_S, exc)
 
+    async def _close_unclean_sessions(self) -> None:
+        """The sessions an engine never closed (``kill -9``, a crash, a power cut: ``ended_ms``
+        NULL for good) are closed at the last time each committed a row, marked unclean in their
+        summary (see :meth:`~tui_trader.storage.queries.QueriesMixin.end_unclean_sessions`), and said in
+        the log and the audit log (``export``'s audit.csv). Only under the book's engine lock: no
+        other engine can be running one of them then (without a lock, none is touched)."""
+        lock = self._db_lock
+        if lock is None or not lock.held:
+            return
+        for s in await self.db.end_unclean_sessions(self.session_id):
+            text = (f"session {s['id']} ({s['kind']}, started {utc_text(s['started_ms'])} UTC) was never closed: its "
+                    f"engine was killed or crashed; closed at {utc_text(s['ended_ms'])} UTC, the last time it committed "
+                    "a row")
+            log.warning("%s", text)
+            await self.db.audit(self.clock.now_ms(), Source.SYSTEM, UNCLEAN_SESSION_ACTION,
+                                {k: s[k] for k in ("id", "started_ms", "ended_ms")}, True, text)
+
     async def _recover(self) -> None:
         db = self.db
+        await self._close_unclean_sessions()
         await self._load_client_id_tag()
         await self._note_earlier_recv_window()
         acct = await db.load_account()

@@ -59,6 +59,31 @@ if TYPE_CHECKING:
     from tui_trader.clock import Clock
     from tui_trader.storage.writer import BatchedWriter
 
+#: The latest time stored under a session's id (see ``end_unclean_sessions``): the ratings and the
+#: signals are read down their time index from the newest row, no further back than the session's
+#: start (a full scan of a long book's ratings otherwise); the equity samples and the orders by
+#: their session index; the fills through their orders.
+_SESSION_LAST_SQL = """
+SELECT MAX(t) FROM (
+    SELECT MAX(ts_ms) AS t FROM equity_snapshots WHERE session_id = :sid
+    UNION ALL SELECT (SELECT ts_ms FROM glicko_ratings WHERE session_id = :sid AND ts_ms >= :start
+                      ORDER BY ts_ms DESC LIMIT 1)
+    UNION ALL SELECT (SELECT ts_ms FROM trading_signals WHERE session_id = :sid AND ts_ms >= :start
+                      ORDER BY ts_ms DESC LIMIT 1)
+    UNION ALL SELECT MAX(updated_ms) FROM orders WHERE session_id = :sid
+    UNION ALL SELECT MAX(f.ts_ms) FROM fills AS f JOIN orders AS o ON o.client_order_id = f.client_order_id
+              WHERE o.session_id = :sid
+)
+"""
+
+#: The ``summary_json`` of a session closed by a later start (``end_unclean_sessions``), in place of
+#: the end summary a clean stop writes: the sessions table has no column for how a session ended.
+UNCLEAN_END_SUMMARY: dict[str, Any] = {
+    "ended": "unclean",
+    "note": "the engine stopped without closing its session (killed, crashed or the machine went down); "
+    "ended_ms is the last time it is known to have committed a row",
+}
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -607,6 +632,36 @@ class QueriesMixin:
         )
         if n == 0:
             raise StorageError(f"no session with id {session_id}")
+
+    async def end_unclean_sessions(self, current_id: int | None) -> list[dict[str, Any]]:
+        """Close every session but ``current_id`` that never ended: its engine was killed
+        (``kill -9``), crashed or lost its machine, so its row kept ``ended_ms`` NULL. Call it only
+        while holding the book's engine lock (no other engine can be writing a session then).
+
+        Its ``ended_ms`` becomes the last time known to be committed by it: the latest time of the
+        rows stored under its id (a rating, an equity sample, a signal, an order's last update, a
+        fill of one of its orders), at least its ``started_ms``. The process may have lived on
+        after that (rows still in the batched writer are lost with it), so the time is when it was
+        last known alive, never a guess beyond. The audit log, the account and the engine state
+        carry no session id and are not counted. Its ``summary_json`` (the end summary of a clean
+        stop) becomes :data:`UNCLEAN_END_SUMMARY`'s object, naming the session that closed it.
+        Returns ``{id, kind, started_ms, ended_ms}`` of each session closed, oldest first."""
+        rows = await self._fetchall(
+            "SELECT id, kind, started_ms FROM sessions WHERE ended_ms IS NULL AND id IS NOT ? ORDER BY id",
+            (current_id,),
+        )
+        closed = []
+        for sid, kind, started in rows:
+            (last,) = (await self._fetchone(_SESSION_LAST_SQL, {"sid": int(sid), "start": int(started)})) or (None,)
+            ended = max(int(started), int(last)) if last is not None else int(started)
+            summary = {**UNCLEAN_END_SUMMARY, "closed_by_session": current_id}
+            n = await self._exec(
+                "UPDATE sessions SET ended_ms = ?, summary_json = ? WHERE id = ? AND ended_ms IS NULL",
+                (ended, _dumps(summary), int(sid)),
+            )
+            if n:
+                closed.append({"id": int(sid), "kind": str(kind), "started_ms": int(started), "ended_ms": ended})
+        return closed
 
     async def load_sessions(self, limit: int = 50, kind: str | None = None) -> list[dict[str, Any]]:
         """The most recent sessions (oldest first) as dicts; JSON columns decoded."""
