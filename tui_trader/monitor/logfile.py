@@ -6,7 +6,10 @@ follow each other's rotation.
 It is attached to the ``tui_trader`` logger at ``monitoring.log_level``. A file that cannot be
 opened is reported once on stderr and never stops a run; nor does one that stops taking lines (a
 full disk, its folder gone or read-only): that is said once on stderr, not with a traceback per
-line, and once it takes lines again the file says how many were lost. Each record is one line
+line, and once it takes lines again the file says how many were lost (at the end of the run, those
+lost since the last line written are counted in the file if it takes that line, else on stderr).
+Nothing is queued: each record is written and flushed as it is logged, so every line logged before
+the end of the run (or a hard exit) is in the file unless the file refused it. Each record is one line
 (a message's line breaks and a traceback's are written as ``\\n``, other control characters, a
 terminal's escape sequences too, as ``\\x1b``), so a line that does not start with a time was never
 written by this program: text from the market or the exchange cannot forge one. Secrets never
@@ -151,17 +154,39 @@ class _LogFile(logging.handlers.RotatingFileHandler):
         self._failed = True
         self.last_error = str((err.strerror if isinstance(err, OSError) else None) or err)
 
+    def _lost_record(self, name: str) -> logging.LogRecord:
+        """The line that says how many lines were lost, and why."""
+        return logging.LogRecord(
+            name,
+            logging.WARNING,
+            __file__,
+            0,
+            "log file: %d line(s) could not be written (%s)",
+            (self.lost, self.last_error),
+            None,
+        )
+
+    def say_lost(self) -> None:
+        """At the end of the run, before the file is closed: the lines lost since the last one
+        written were said only by the next line the file took, and none comes after the last, so a
+        file that failed near the end (a full disk) lost them without a count. The file is asked
+        once more to take the count; if it cannot, stderr says it. (The lines written before it
+        all reached the file: each is flushed as it is written, and no queue holds any.)"""
+        if not self.lost:
+            return
+        self.acquire()
+        try:
+            if self._write(self._lost_record("tui_trader.monitor.logfile")):
+                self.lost = 0
+                return
+        finally:
+            self.release()
+        _say(f"warning: {self.lost} line(s) could not be written to the log file "
+             f"({self.baseFilename}: {self.last_error})")
+
     def emit(self, record: logging.LogRecord) -> None:
         if self.lost:
-            lost = logging.LogRecord(
-                record.name,
-                logging.WARNING,
-                __file__,
-                0,
-                "log file: %d line(s) could not be written (%s)",
-                (self.lost, self.last_error),
-                None,
-            )
+            lost = self._lost_record(record.name)
             lost.created, lost.msecs = record.created, record.msecs
             if not self._write(lost):
                 self.lost += 1
@@ -332,11 +357,14 @@ def attach_log_file(cfg: Config) -> Path | None:
 
 
 def detach_log_file() -> None:
-    """Close and remove the handler :func:`attach_log_file` added (idempotent)."""
+    """Close and remove the handler :func:`attach_log_file` added (idempotent), first saying how
+    many lines it lost since the last one it wrote (:meth:`_LogFile.say_lost`)."""
     pkg = logging.getLogger("tui_trader")
     for h in list(pkg.handlers):
         if h.get_name() == LOG_FILE_HANDLER:
             pkg.removeHandler(h)
+            if isinstance(h, _LogFile):
+                h.say_lost()  # (the lines lost at the end: counted, said in the file or on stderr)
             with suppress(OSError):  # closing flushes: on a full disk that raises, at the end of a run
                 h.close()
 

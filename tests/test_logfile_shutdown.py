@@ -1,0 +1,143 @@
+"""The log file at the end of a run. Nothing is queued between a log call and the file (each record
+is written and flushed by the call itself), so every line logged before the end reaches the file,
+from any thread, even when the process then leaves with os._exit (the console's exit after a
+hung-up terminal). What was lost: the count of lines a failing file (a full disk) refused after the
+last line it wrote. It was said only by the next line the file took, and at the end of the run none
+comes; now the end of the run asks the file to take the count once more, else says it on stderr."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tui_trader.config import Config
+from tui_trader.monitor.logfile import attach_log_file, detach_log_file
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def log_to(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("TUI_TRADER_LOG_FILE", raising=False)
+
+    def attach(path: str) -> logging.Handler:
+        assert attach_log_file(Config.model_validate({"monitoring": {"log_file": path, "log_level": "info"}}))
+        return next(h for h in logging.getLogger("tui_trader").handlers if h.get_name() == "tui-trader-file")
+
+    yield attach
+    detach_log_file()
+
+
+class _Disk(io.StringIO):
+    """A stream that fails its writes while ``full``; keeps its text when the handler closes it."""
+
+    full = False
+    text = ""
+
+    def write(self, s: str) -> int:
+        if self.full:
+            raise OSError(28, "No space left on device")
+        return super().write(s)
+
+    def close(self) -> None:
+        self.text = self.getvalue()
+        super().close()
+
+
+def test_lines_a_full_disk_lost_at_the_end_are_counted_on_stderr(log_to, capsys) -> None:
+    handler = log_to("/dev/full")
+    log = logging.getLogger("tui_trader.engine")
+    for i in range(3):
+        log.warning("line %d", i)
+    assert handler.lost == 3
+    capsys.readouterr()  # (the first failure's warning)
+    detach_log_file()
+    assert capsys.readouterr().err == (
+        "warning: 3 line(s) could not be written to the log file (/dev/full: No space left on device)\n"
+    )
+
+
+def test_lines_lost_at_the_end_are_counted_in_the_file_when_it_takes_that_line(log_to, tmp_path, capsys) -> None:
+    handler = log_to(str(tmp_path / "t.log"))
+    disk = _Disk()
+    handler.setStream(disk)
+    log = logging.getLogger("tui_trader.engine")
+    log.info("before")
+    disk.full = True
+    log.info("lost 1")
+    log.info("lost 2")
+    disk.full = False  # the disk has room again, and the run ends before another line is logged
+    detach_log_file()
+    lines = disk.text.splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "before",
+        "log file: 2 line(s) could not be written (No space left on device)",
+    ]
+    assert " WARNING " in lines[1]
+    assert capsys.readouterr().err.count("warning:") == 1  # the failure's own warning; no second one
+
+
+def test_a_file_that_lost_nothing_gets_no_count(log_to, tmp_path, capsys) -> None:
+    path = tmp_path / "t.log"
+    log_to(str(path))
+    logging.getLogger("tui_trader.engine").info("only")
+    detach_log_file()
+    assert [ln.split(": ", 1)[1] for ln in path.read_text().splitlines()] == ["only"]
+    assert capsys.readouterr().err == ""
+
+
+def test_every_line_logged_by_any_thread_before_the_end_is_in_the_file(log_to, tmp_path) -> None:
+    path = tmp_path / "t.log"
+    handler = log_to(str(path))
+    log = logging.getLogger("tui_trader.engine")
+    go = threading.Barrier(5)
+
+    def burst(t: int) -> None:
+        go.wait()
+        for i in range(2000):
+            log.info("thread %d line %d", t, i)
+
+    threads = [threading.Thread(target=burst, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    go.wait()
+    for i in range(2000):
+        log.info("thread main line %d", i)
+    for th in threads:
+        th.join()
+    log.info("last")
+    detach_log_file()  # at once after the last line: nothing left behind to drain
+    texts = [ln.split(": ", 1)[1] for ln in path.read_text().splitlines()]
+    assert len(texts) == 5 * 2000 + 1 and texts[-1] == "last" and handler.lost == 0
+    for who in ("0", "1", "2", "3", "main"):
+        mine = [t for t in texts if t.startswith(f"thread {who} ")]
+        assert mine == [f"thread {who} line {i}" for i in range(2000)]
+
+
+def test_every_line_logged_before_a_hard_exit_is_in_the_file(tmp_path) -> None:
+    # the console leaves with os._exit when a hung-up terminal blocks its exit: no handler is
+    # closed, no buffer flushed at exit, yet no line logged before it is missing
+    path = tmp_path / "t.log"
+    code = f"""
+import logging, os
+from tui_trader.config import Config
+from tui_trader.monitor.logfile import attach_log_file
+assert attach_log_file(Config.model_validate({{"monitoring": {{"log_file": {str(path)!r}, "log_level": "info"}}}}))
+log = logging.getLogger("tui_trader.engine")
+for i in range(3000):
+    log.info("line %d", i)
+os._exit(7)
+"""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("TUI_TRADER_LOG_FILE", None)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 7, proc.stderr
+    texts = [ln.split(": ", 1)[1] for ln in path.read_text().splitlines()]
+    assert texts == [f"line {i}" for i in range(3000)]
