@@ -69,7 +69,7 @@ def test_otherwise_a_price_is_shown_as_before(price, decimals):
 def test_fmt_prices_with_tick_decimals_formats_each_as_fmt_tick_price():
     prices = np.array([54765.6, 0.42743, np.nan, 1234567.89, 2.8001, 2.8001])
     dec = np.array([2, 5, 2, 2, 4, -1], dtype=np.int8)
-    assert fmt_prices(prices, tick_decimals=dec) == [fmt_tick_price(p, int(d)) for p, d in zip(prices, dec)]
+    assert fmt_prices(prices, tick_decimals=dec) == [fmt_tick_price(p, int(d)) for p, d in zip(prices, dec, strict=True)]
     assert fmt_prices(prices, tick_decimals=dec)[:2] == ["54,765.60", "0.42743"]
     assert fmt_prices(prices) == [fmt_price(p) for p in prices]  # without: as before
 
