@@ -59,22 +59,28 @@ if TYPE_CHECKING:
     from tui_trader.clock import Clock
     from tui_trader.storage.writer import BatchedWriter
 
-#: The latest time stored under a session's id (see ``end_unclean_sessions``): the ratings and the
-#: signals are read down their time index from the newest row, no further back than the session's
-#: start (a full scan of a long book's ratings otherwise); the equity samples and the orders by
-#: their session index; the fills through their orders.
+#: The latest time stored under a session's id (see ``end_unclean_sessions``) up to ``:end``, the
+#: start of the session after it: a later session updates rows that keep the id (a reconciliation
+#: books its stored orders and their fills at its own time), so an order counts by its creation
+#: and by its last update only up to then. The ratings and the signals are read down their time
+#: index within the session's span (a full scan of a long book's ratings otherwise); the equity
+#: samples and the orders by their session index; the fills through their orders.
 _SESSION_LAST_SQL = """
 SELECT MAX(t) FROM (
-    SELECT MAX(ts_ms) AS t FROM equity_snapshots WHERE session_id = :sid
+    SELECT MAX(ts_ms) AS t FROM equity_snapshots WHERE session_id = :sid AND ts_ms <= :end
     UNION ALL SELECT (SELECT ts_ms FROM glicko_ratings WHERE session_id = :sid AND ts_ms >= :start
-                      ORDER BY ts_ms DESC LIMIT 1)
+                      AND ts_ms <= :end ORDER BY ts_ms DESC LIMIT 1)
     UNION ALL SELECT (SELECT ts_ms FROM trading_signals WHERE session_id = :sid AND ts_ms >= :start
-                      ORDER BY ts_ms DESC LIMIT 1)
-    UNION ALL SELECT MAX(updated_ms) FROM orders WHERE session_id = :sid
+                      AND ts_ms <= :end ORDER BY ts_ms DESC LIMIT 1)
+    UNION ALL SELECT MAX(created_ms) FROM orders WHERE session_id = :sid AND created_ms <= :end
+    UNION ALL SELECT MAX(updated_ms) FROM orders WHERE session_id = :sid AND updated_ms <= :end
     UNION ALL SELECT MAX(f.ts_ms) FROM fills AS f JOIN orders AS o ON o.client_order_id = f.client_order_id
-              WHERE o.session_id = :sid
+              WHERE o.session_id = :sid AND f.ts_ms <= :end
 )
 """
+
+#: ``:end`` of a session with no later session it could be bounded by (see ``end_unclean_sessions``).
+_NO_LATER_START = 2**62
 
 #: The ``summary_json`` of a session closed by a later start (``end_unclean_sessions``), in place of
 #: the end summary a clean stop writes: the sessions table has no column for how a session ended.
@@ -639,8 +645,10 @@ class QueriesMixin:
         while holding the book's engine lock (no other engine can be writing a session then).
 
         Its ``ended_ms`` becomes the last time known to be committed by it: the latest time of the
-        rows stored under its id (a rating, an equity sample, a signal, an order's last update, a
-        fill of one of its orders), at least its ``started_ms``. The process may have lived on
+        rows stored under its id (a rating, an equity sample, a signal, an order's creation or last
+        update, a fill of one of its orders) up to the start of the session after it (a later
+        session books its orders and their fills, the rows keeping its id: it was dead by then), at
+        least its ``started_ms``. The process may have lived on
         after that (rows still in the batched writer are lost with it), so the time is when it was
         last known alive, never a guess beyond. The audit log, the account and the engine state
         carry no session id and are not counted. Its ``summary_json`` (the end summary of a clean
@@ -652,7 +660,12 @@ class QueriesMixin:
         )
         closed = []
         for sid, kind, started in rows:
-            (last,) = (await self._fetchone(_SESSION_LAST_SQL, {"sid": int(sid), "start": int(started)})) or (None,)
+            # its engine held the lock until it died: the next session (this one's, for the last)
+            # started after that, unless its clock says otherwise (then it bounds nothing)
+            after = await self._fetchone("SELECT started_ms FROM sessions WHERE id > ? ORDER BY id LIMIT 1", (int(sid),))
+            end = int(after[0]) if after is not None and int(after[0]) >= int(started) else _NO_LATER_START
+            params = {"sid": int(sid), "start": int(started), "end": end}
+            (last,) = (await self._fetchone(_SESSION_LAST_SQL, params)) or (None,)
             ended = max(int(started), int(last)) if last is not None else int(started)
             summary = {**UNCLEAN_END_SUMMARY, "closed_by_session": current_id}
             n = await self._exec(
