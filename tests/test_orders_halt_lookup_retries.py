@@ -56,3 +56,34 @@ async def test_without_a_halt_the_lookup_still_backs_off_and_books() -> None:
     (done,) = await r.om.reconcile([stored])
     assert r.sleeps == [5.0, 5.0]
     assert done.status is OrderStatus.FILLED and [f.client_order_id for f in r.journal.fills] == ["tt-1"]
+
+
+async def test_an_ip_bans_wait_after_a_halt_is_not_called_the_halts() -> None:
+    # the first stored order's back-off is ended by the halt; the second's lookup is told to wait
+    # longer than an order ever waits (an IP ban): it is left for that reason, not the halt's
+    r = Rig()
+    for cid in ("tt-1", "tt-2"):
+        await r.broker.submit(OrderRequest(cid, "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01")))
+    stored = []
+    for cid in ("tt-1", "tt-2"):
+        o = r.order(cid)
+        o.status = OrderStatus.NEW
+        stored.append(o)
+    r.broker.fail_next(BrokerErrorKind.RATE_LIMIT, op="query", retry_after_s=30.0)
+    r.broker.fail_next(BrokerErrorKind.RATE_LIMIT, op="query", retry_after_s=10 * r.om.max_wait_s)
+    sleeping = asyncio.Event()
+
+    async def endless(seconds: float) -> None:
+        r.sleeps.append(seconds)
+        sleeping.set()
+        await asyncio.Event().wait()
+
+    r.om._sleep = endless
+    task = asyncio.create_task(r.om.reconcile(stored))
+    await asyncio.wait_for(sleeping.wait(), 20)
+    r.om.halt("canceled: emergency stop sent during the start-up (panic)")
+    first, second = await asyncio.wait_for(task, 20)
+    assert r.sleeps == [30.0]  # the ban was not waited either
+    assert "emergency stop" in first.error and "not asked again" in first.error
+    assert second.status is OrderStatus.NEW and second.error.startswith("could not query the exchange: ")
+    assert "not asked again" not in second.error and "emergency stop" not in second.error

@@ -136,6 +136,11 @@ class _Timer:
         return max(float(now_ms - self.start_ms), self.slept_s * 1000.0)
 
 
+class _LookupHalted(BrokerError):
+    """A reconciliation's lookup whose back-off a :meth:`OrderManager.halt` ended: the last
+    failure, the exchange not asked again (not an IP ban's wait, which ends a lookup too)."""
+
+
 class _Outcome:
     """How a submission ended: a broker result, a final error, or unknown."""
 
@@ -580,7 +585,7 @@ class OrderManager:
             order.error = f"could not query the exchange: {exc}"
             if exc.code == INVALID_SYMBOL_CODE:
                 order.error += f" ({NOT_LISTED} {order.symbol})"
-            elif epoch is not None and epoch != self._epoch and exc.kind.transient:
+            elif isinstance(exc, _LookupHalted):
                 order.error += f" ({self._halt_reason}: not asked again)"
             await self._record(order, [])
             return
@@ -629,7 +634,8 @@ class OrderManager:
                 if epoch is None:
                     await self._pause(delay, timer)
                 elif not await self._pause_unless_halted(delay, timer, epoch):
-                    raise  # an emergency stop does not wait for the exchange to answer again
+                    # an emergency stop does not wait for the exchange to answer again
+                    raise _LookupHalted(exc.kind, exc.args[0] if exc.args else "", exc.code, exc.retry_after_s) from exc
 
     # -- booking -------------------------------------------------------------
 
