@@ -9,6 +9,7 @@ runner and the backtester read the engine through these and the event bus only.
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -149,10 +150,9 @@ class EngineViews:
     def _price_decimals(self) -> np.ndarray:
         """Per symbol (int8), the decimals of its tick size (-1: none known): a fresh copy. Made again
         only when a symbol's filters changed (a reload after a filter failure, the broker's at start)."""
-        filters = self.filters
-        got = [filters.get(s) for s in self.symbols]
+        got = list(map(self.filters.get, self.symbols))  # (C loops: ~70 us a snapshot at 2,000 symbols with the check)
         held = getattr(self, "_decimals_of", None)
-        if held is None or len(held[0]) != len(got) or any(a is not b for a, b in zip(held[0], got, strict=True)):
+        if held is None or len(held[0]) != len(got) or not all(map(operator.is_, held[0], got)):
             dec = np.array([-1 if f is None else tick_decimals(f.tick_size) for f in got], dtype=np.int8)
             self._decimals_of = held = (got, dec)
         return held[1].copy()
