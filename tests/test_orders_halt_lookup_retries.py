@@ -13,6 +13,17 @@ from tui_trader.execution.broker import BrokerErrorKind
 from tui_trader.models import OrderRequest, OrderStatus, OrderType, Side
 
 
+def _endless(r: Rig, sleeping: asyncio.Event):
+    """The order manager's sleep, recording each wait and never ending it (``sleeping`` set)."""
+
+    async def endless(seconds: float) -> None:
+        r.sleeps.append(seconds)
+        sleeping.set()
+        await asyncio.Event().wait()
+
+    return endless
+
+
 async def test_a_halt_ends_the_reconciliations_lookup_back_off() -> None:
     r = Rig()
     await r.broker.submit(OrderRequest("tt-1", "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01")))
@@ -21,13 +32,7 @@ async def test_a_halt_ends_the_reconciliations_lookup_back_off() -> None:
     stored.status = OrderStatus.NEW
     r.broker.fail_next(BrokerErrorKind.RATE_LIMIT, n=3, op="query", retry_after_s=30.0)
     sleeping = asyncio.Event()
-
-    async def endless(seconds: float) -> None:  # a 30 s back-off that would not end by itself here
-        r.sleeps.append(seconds)
-        sleeping.set()
-        await asyncio.Event().wait()
-
-    real_sleep, r.om._sleep = r.om._sleep, endless
+    real_sleep, r.om._sleep = r.om._sleep, _endless(r, sleeping)  # a 30 s back-off that would not end here
     task = asyncio.create_task(r.om.reconcile([stored]))
     await asyncio.wait_for(sleeping.wait(), 20)
     r.om.halt("canceled: emergency stop sent during the start-up (panic)")
@@ -72,13 +77,7 @@ async def test_an_ip_bans_wait_after_a_halt_is_not_called_the_halts() -> None:
     r.broker.fail_next(BrokerErrorKind.RATE_LIMIT, op="query", retry_after_s=30.0)
     r.broker.fail_next(BrokerErrorKind.RATE_LIMIT, op="query", retry_after_s=10 * r.om.max_wait_s)
     sleeping = asyncio.Event()
-
-    async def endless(seconds: float) -> None:
-        r.sleeps.append(seconds)
-        sleeping.set()
-        await asyncio.Event().wait()
-
-    r.om._sleep = endless
+    r.om._sleep = _endless(r, sleeping)
     task = asyncio.create_task(r.om.reconcile(stored))
     await asyncio.wait_for(sleeping.wait(), 20)
     r.om.halt("canceled: emergency stop sent during the start-up (panic)")
