@@ -8,37 +8,25 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from file_modes import modes_apply
 
 from tui_trader.cli import main
 
 
 @contextlib.contextmanager
 def read_only(path: Path) -> Iterator[None]:
-    """``path`` (a file or a folder) made unwritable: by its mode, or for root (whom modes do not
-    stop) immutable."""
-    if os.geteuid() != 0:
-        ro, rw = (0o555, 0o755) if path.is_dir() else (0o444, 0o644)
-        path.chmod(ro)
-        try:
-            yield
-        finally:
-            path.chmod(rw)
-        return
-    if (
-        shutil.which("chattr") is None
-        or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode
-    ):
-        pytest.skip("running as root on a file system without chattr +i: no file or folder here is read-only")
+    """``path`` (a file or a folder) made unwritable by its mode, which stops root too meanwhile."""
+    ro, rw = (0o555, 0o755) if path.is_dir() else (0o444, 0o644)
+    path.chmod(ro)
     try:
-        yield
+        with modes_apply():
+            yield
     finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
+        path.chmod(rw)
 
 
 @pytest.fixture
@@ -51,7 +39,7 @@ def book(quiet: Path, capsys) -> Path:
 
 
 def _said(db: Path) -> list[str]:
-    why = os.strerror(errno.EPERM if os.geteuid() == 0 else errno.EACCES)  # immutable, or by its mode
+    why = os.strerror(errno.EACCES)
     return [f"error: --db: {db} cannot be written ({why}): export and --report read a read-only book"]
 
 

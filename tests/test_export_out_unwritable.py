@@ -4,18 +4,16 @@ listed (mode 0000, 0100), or under a parent that could not be searched, ended in
 (exit 1); a book kept in a folder of mode 0500 (``--out`` there, or beside it) was "not a usable
 SQLite database: attempt to write a readonly database" instead of being read as a book on a
 read-only disk is, and the folder named. Root passes every mode check: the folders' refusals are
-stood in for (as the other ``--out`` tests do), and the 0500 book's run drops root's override."""
+stood in for (as the other ``--out`` tests do), and the 0500 book's export runs without root's override."""
 
 from __future__ import annotations
 
 import errno
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from file_modes import modes_apply
 from test_export_review_out import empty_book
 
 from tui_trader.cli import main
@@ -89,24 +87,18 @@ def test_a_backtest_out_under_a_folder_it_cannot_search_names_it(
     assert not (tmp_path / "bt.db").exists()
 
 
-def _as_a_user(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    """``tui-trader argv`` in a process that file modes stop: root's without its override."""
-    cmd = [sys.executable, "-m", "tui_trader", *argv]
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("root without setpriv: no folder here refuses this process")
-        drop = [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--"]
-        if subprocess.run([*drop, "true"], capture_output=True).returncode:
-            pytest.skip("setpriv may not drop root's override here")
-        cmd = [*drop, *cmd]
-    env = {**os.environ, "TUI_TRADER_LOG_FILE": "off"}
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+def _as_a_user(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """``tui-trader argv``'s exit code and stderr, file modes stopping it (root's override off
+    meanwhile: :func:`modes_apply`)."""
+    capsys.readouterr()
+    with modes_apply():
+        code = main(argv)
+    return code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("out_name", [".", "csv"], ids=["--out the book's folder", "--out a folder in it"])
 def test_an_export_from_a_book_in_a_folder_of_mode_0500_names_the_out_folder(
-    out_name: str, tmp_path: Path, quiet: Path
+    out_name: str, tmp_path: Path, quiet: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     backup = tmp_path / "backup"
     backup.mkdir()
@@ -114,23 +106,25 @@ def test_an_export_from_a_book_in_a_folder_of_mode_0500_names_the_out_folder(
     out = backup if out_name == "." else backup / out_name
     backup.chmod(0o500)
     try:
-        done = _as_a_user(["export", "--db", str(backup / "book.db"), "--out", str(out)])
+        code, err = _as_a_user(["export", "--db", str(backup / "book.db"), "--out", str(out)], capsys)
     finally:
         backup.chmod(0o700)
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.splitlines() == [f"error: --out: cannot write to {out}: Permission denied"], done.stderr
+    assert code == 2, err
+    assert err.splitlines() == [f"error: --out: cannot write to {out}: Permission denied"], err
     assert sorted(os.listdir(backup)) == ["book.db"]  # nothing made beside the book
 
 
-def test_the_book_in_a_folder_of_mode_0500_is_read(tmp_path: Path, quiet: Path) -> None:
+def test_the_book_in_a_folder_of_mode_0500_is_read(
+    tmp_path: Path, quiet: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     backup = tmp_path / "backup"
     backup.mkdir()
     empty_book(backup / "book.db", wal=True)
     backup.chmod(0o500)
     try:
-        done = _as_a_user(["export", "--db", str(backup / "book.db"), "--out", str(tmp_path / "csv")])
+        code, err = _as_a_user(["export", "--db", str(backup / "book.db"), "--out", str(tmp_path / "csv")], capsys)
     finally:
         backup.chmod(0o700)
-    assert done.returncode == 0, done.stderr
+    assert code == 0, err
     assert (tmp_path / "csv" / "audit.csv").read_text().count("\n") == 2
     assert sorted(os.listdir(backup)) == ["book.db"]
