@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from engine_helpers import schema_book
+from file_modes import modes_apply
 from test_export_review_out import empty_book
 
 from tui_trader.cli import main
@@ -24,22 +25,19 @@ def _wal_book(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _read_only(folder: Path) -> Iterator[None]:
-    """``folder`` made read-only for this process: a read-only bind mount for root (whom file
-    modes do not stop), the folder's mode for anyone else."""
-    if os.geteuid() != 0:
+def _read_only(folder: Path, by_mode: bool) -> Iterator[None]:
+    """``folder`` made read-only for this process: a read-only bind mount (a read-only disk) where
+    root may mount, else (or ``by_mode``) the folder's mode, which stops root too meanwhile
+    (:func:`modes_apply`)."""
+    mount = shutil.which("mount") if os.geteuid() == 0 and not by_mode else None
+    if mount is None or subprocess.run([mount, "--bind", str(folder), str(folder)], capture_output=True).returncode:
         folder.chmod(0o555)
         try:
-            yield
+            with modes_apply():
+                yield
         finally:
             folder.chmod(0o755)
         return
-    mount = shutil.which("mount")
-    if mount is None:
-        pytest.skip("root without the mount command: no way to make a read-only folder here")
-    ok = subprocess.run([mount, "--bind", str(folder), str(folder)], capture_output=True).returncode == 0
-    if not ok:
-        pytest.skip("root without the right to mount: no way to make a read-only folder here")
     try:
         done = subprocess.run([mount, "-o", "remount,ro,bind", str(folder)], capture_output=True)
         assert done.returncode == 0, done.stderr
@@ -48,13 +46,17 @@ def _read_only(folder: Path) -> Iterator[None]:
         subprocess.run(["umount", str(folder)], check=True)
 
 
-def test_export_reads_a_closed_book_from_a_read_only_folder(tmp_path: Path, capsys) -> None:
+BY = pytest.mark.parametrize("by_mode", [False, True], ids=["read-only disk", "folder of mode 0555"])
+
+
+@BY
+def test_export_reads_a_closed_book_from_a_read_only_folder(by_mode: bool, tmp_path: Path, capsys) -> None:
     backup = tmp_path / "backup"
     backup.mkdir()
     db = backup / "book.db"
     _wal_book(db)
     before = db.read_bytes()
-    with _read_only(backup):
+    with _read_only(backup, by_mode):
         with pytest.raises(OSError):
             (backup / "probe").touch()  # the folder really is read-only
         # it was "not a usable SQLite database: unable to open database file": a reader of a WAL
@@ -68,8 +70,9 @@ def test_export_reads_a_closed_book_from_a_read_only_folder(tmp_path: Path, caps
     assert db.read_bytes() == before
 
 
+@BY
 def test_a_book_with_commits_in_its_wal_on_a_read_only_disk_says_how_to_read_it(
-    tmp_path: Path, capsys
+    by_mode: bool, tmp_path: Path, capsys
 ) -> None:
     live, backup = tmp_path / "live", tmp_path / "backup"
     live.mkdir()
@@ -81,7 +84,7 @@ def test_a_book_with_commits_in_its_wal_on_a_read_only_disk_says_how_to_read_it(
         shutil.copy(live / "book.db-wal", backup / "book.db-wal")
     finally:
         con.close()
-    with _read_only(backup):
+    with _read_only(backup, by_mode):
         assert main(["export", "--db", str(backup / "book.db"), "--out", str(tmp_path / "csv")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot open the database {backup / 'book.db'}: ")

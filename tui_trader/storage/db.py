@@ -1019,10 +1019,17 @@ def _prepare_read_only(path: str) -> tuple[str, str]:
     if exc := _cannot_open(uri):  # no permission to read it...
         # commits still in the -wal file need the -shm index, which this folder cannot take
         why = (f" (its last commits are in {wal.name}, and its folder takes no files: copy both to a "
-               "folder you can write to, and read the copy)") if wal.exists() and not os.access(p.parent, os.W_OK) \
-            else ""
+               "folder you can write to, and read the copy)") if wal.exists() and not _may_write(p.parent) else ""
         raise StorageError(f"cannot open the database {p}: {exc}{why}") from exc
     return str(p), uri
+
+
+def _may_write(folder: Path) -> bool:
+    """Whether this process may make files in ``folder``, judged as its opens are: by its effective
+    ids and capabilities where the system can ask so (``os.access`` by default asks for the real
+    ones, which differ for a set-uid process or root without its override of file modes)."""
+    effective = os.access in os.supports_effective_ids
+    return os.access(folder, os.W_OK, effective_ids=effective)
 
 
 #: SQLite's codes for a file that cannot be opened for reading: not at all, or (a WAL file) not
