@@ -105,3 +105,20 @@ def quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     monkeypatch.setattr("tui_trader.ui.launch.main_tui", no_console)
     return tmp_path
+
+
+@pytest.fixture
+def log_to(monkeypatch: pytest.MonkeyPatch):
+    """``log_to(path)`` attaches the run's log file at ``path`` (info level) and returns its
+    handler; detached at the end of the test."""
+    from tui_trader.config import Config
+    from tui_trader.monitor.logfile import attach_log_file, detach_log_file
+
+    monkeypatch.delenv("TUI_TRADER_LOG_FILE", raising=False)
+
+    def attach(path: str) -> logging.Handler:
+        assert attach_log_file(Config.model_validate({"monitoring": {"log_file": path, "log_level": "info"}})) == Path(path)
+        return next(h for h in logging.getLogger("tui_trader").handlers if h.get_name() == "tui-trader-file")
+
+    yield attach
+    detach_log_file()

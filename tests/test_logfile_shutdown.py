@@ -7,7 +7,6 @@ comes; now the end of the run asks the file to take the count once more, else sa
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import subprocess
@@ -15,36 +14,18 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
+from test_monitor_logfile import _Disk as FailingDisk
+from test_monitor_logfile import full_after_a_line
 
-from tui_trader.config import Config
-from tui_trader.monitor.logfile import attach_log_file, detach_log_file
+from tui_trader.monitor.logfile import detach_log_file
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def log_to(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("TUI_TRADER_LOG_FILE", raising=False)
-
-    def attach(path: str) -> logging.Handler:
-        assert attach_log_file(Config.model_validate({"monitoring": {"log_file": path, "log_level": "info"}}))
-        return next(h for h in logging.getLogger("tui_trader").handlers if h.get_name() == "tui-trader-file")
-
-    yield attach
-    detach_log_file()
-
-
-class _Disk(io.StringIO):
+class _Disk(FailingDisk):
     """A stream that fails its writes while ``full``; keeps its text when the handler closes it."""
 
-    full = False
     text = ""
-
-    def write(self, s: str) -> int:
-        if self.full:
-            raise OSError(28, "No space left on device")
-        return super().write(s)
 
     def close(self) -> None:
         self.text = self.getvalue()
@@ -65,12 +46,8 @@ def test_lines_a_full_disk_lost_at_the_end_are_counted_on_stderr(log_to, capsys)
 
 
 def test_lines_lost_at_the_end_are_counted_in_the_file_when_it_takes_that_line(log_to, tmp_path, capsys) -> None:
-    handler = log_to(str(tmp_path / "t.log"))
     disk = _Disk()
-    handler.setStream(disk)
-    log = logging.getLogger("tui_trader.engine")
-    log.info("before")
-    disk.full = True
+    log = full_after_a_line(log_to(str(tmp_path / "t.log")), disk)
     log.info("lost 1")
     log.info("lost 2")
     disk.full = False  # the disk has room again, and the run ends before another line is logged

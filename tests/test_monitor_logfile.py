@@ -10,27 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tui_trader.config import Config
-from tui_trader.monitor.logfile import attach_log_file, detach_log_file
+from tui_trader.monitor.logfile import detach_log_file
 
 LINE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR|CRITICAL) +tui_trader[.\w]*: "
 )
-
-
-@pytest.fixture
-def log_to(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("TUI_TRADER_LOG_FILE", raising=False)
-    attached: list[Path] = []
-
-    def attach(path: str) -> logging.Handler:
-        got = attach_log_file(Config.model_validate({"monitoring": {"log_file": path, "log_level": "info"}}))
-        assert got == Path(path)
-        attached.append(got)
-        return next(h for h in logging.getLogger("tui_trader").handlers if h.get_name() == "tui-trader-file")
-
-    yield attach
-    detach_log_file()
 
 
 def test_each_record_is_one_line_and_market_text_cannot_forge_one(log_to, tmp_path: Path) -> None:
@@ -81,13 +65,18 @@ class _Disk(io.StringIO):
         return super().write(s)
 
 
-def test_once_the_file_takes_lines_again_it_says_how_many_were_lost(log_to, tmp_path: Path, capsys) -> None:
-    handler = log_to(str(tmp_path / "t.log"))
-    disk = _Disk()
+def full_after_a_line(handler: logging.Handler, disk: _Disk) -> logging.Logger:
+    """``handler`` writing into ``disk``: the engine's logger logs "before", then the disk is full."""
     handler.setStream(disk)
     log = logging.getLogger("tui_trader.engine")
     log.info("before")
     disk.full = True
+    return log
+
+
+def test_once_the_file_takes_lines_again_it_says_how_many_were_lost(log_to, tmp_path: Path, capsys) -> None:
+    handler, disk = log_to(str(tmp_path / "t.log")), _Disk()
+    log = full_after_a_line(handler, disk)
     for i in range(3):
         log.info("lost %d", i)
     disk.full = False

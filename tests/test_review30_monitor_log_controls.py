@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from test_monitor_logfile import LINE, log_to  # noqa: F401 - the fixture
+from test_monitor_logfile import LINE
 
 FORGED = "2026-01-01 00:00:00.000Z CRITICAL tui_trader: forged"
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 from engine_helpers import MIN, T0, klines, make_engine
-from textual.app import App
+from test_review29_ui_prices_resort import _Host
 
 from tui_trader.events import ManualBuy, MarketView
 from tui_trader.execution.filters import tick_decimals
@@ -72,15 +72,6 @@ def test_fmt_prices_with_tick_decimals_formats_each_as_fmt_tick_price():
     assert fmt_prices(prices, tick_decimals=dec) == [fmt_tick_price(p, int(d)) for p, d in zip(prices, dec, strict=True)]
     assert fmt_prices(prices, tick_decimals=dec)[:2] == ["54,765.60", "0.42743"]
     assert fmt_prices(prices) == [fmt_price(p) for p in prices]  # without: as before
-
-
-class _Host(App):
-    def __init__(self, table: PricesTable) -> None:
-        super().__init__()
-        self.table = table
-
-    def compose(self):
-        yield self.table
 
 
 def _market(prices, version: int, decimals=None) -> MarketView:
