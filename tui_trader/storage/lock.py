@@ -78,6 +78,7 @@ class EngineLock:
         self._book_lock: Path | None = None
         self._names_noted = False  # the warnings of a book with several names: said once
         self._identity_off = False  # no folder or file system for the identity lock: not tried again
+        self._made = False  # the lock file last opened was made by this lock (see release)
 
     @classmethod
     def for_database(cls, db_path: str) -> EngineLock | None:
@@ -253,7 +254,7 @@ class EngineLock:
             # a new one is the owner's, and the group's when the group may write the book (its engines
             # share the lock); never open to mere readers: a read-only descriptor takes the lock too,
             # and another user could keep the engine out
-            fd = _open_lock_file(self.path)
+            fd, made = _open_lock_file(self.path)
         except OSError as exc:
             raise StorageError(_cannot_open_lock(self.path, exc)) from exc
         try:
@@ -280,13 +281,24 @@ class EngineLock:
             os.close(fd)
             raise StorageError(f"cannot write the lock file {self.path}: {exc.strerror or exc}") from exc
         st = os.fstat(fd)
+        self._made = made
         return fd, (st.st_dev, st.st_ino)
 
-    def release(self) -> None:
+    def release(self, *, remove_made: bool = False) -> None:
+        """Let the lock go (the lock file stays, empty). ``remove_made``: a lock file this lock made
+        is removed too - by a check that the book is free, before an engine that may yet refuse to
+        start (nothing left beside a book never made). It goes while still locked, so an engine
+        that opened it meanwhile is refused as by any holder, or, locking it after, finds it
+        replaced and locks the file there then (:meth:`acquire`)."""
         self._drop_identity()
         fd, self._fd, self._ident = self._fd, None, None
         if fd is None:
             return
+        if remove_made and self._made:
+            with contextlib.suppress(OSError):
+                st = os.fstat(fd)
+                if _identity(self.path, (st.st_dev, st.st_ino)) == (st.st_dev, st.st_ino):
+                    self.path.unlink()
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
         os.close(fd)  # closing drops the flock
@@ -411,10 +423,10 @@ def _linked_file(db_path: str | os.PathLike[str]) -> os.stat_result | None:
     return st if st.st_nlink >= 2 and stat.S_ISREG(st.st_mode) else None
 
 
-def _open_lock_file(path: Path) -> int:
-    """A descriptor of the lock file at ``path`` open to read and write; made if missing with
-    :func:`_book_mode`, the umask aside (a book a group writes, a lock the group's engines share).
-    One there already is tightened to that mode (:func:`_tighten`)."""
+def _open_lock_file(path: Path) -> tuple[int, bool]:
+    """A descriptor of the lock file at ``path`` open to read and write, and whether this call
+    made the file; made if missing with :func:`_book_mode`, the umask aside (a book a group writes,
+    a lock the group's engines share). One there already is tightened to that mode (:func:`_tighten`)."""
     mode = _book_mode(path)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
@@ -423,10 +435,10 @@ def _open_lock_file(path: Path) -> int:
         # have this user's file at its end truncated and written by the engine
         fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, mode)  # (O_CREAT: removed meanwhile)
         _tighten(fd, path, mode)
-        return fd
+        return fd, False
     with contextlib.suppress(OSError):
         os.fchmod(fd, mode)
-    return fd
+    return fd, True
 
 
 def _tighten(fd: int, path: Path, mode: int) -> None:

@@ -76,7 +76,8 @@ def database_in_use(db_path: str) -> str | None:
     ``tui-trader run`` (exit 2), instead of drawing empty panes under an error banner. Another
     process may still take the lock between this check and the engine's start-up; :func:`run_tui`
     then exits 2 with the same line. A lock file that cannot be created (the folder not writable)
-    is said the same way: the console opened on it under an error banner."""
+    is said the same way: the console opened on it under an error banner. A lock file the check
+    made is removed again (the engine makes its own as it starts)."""
     from tui_trader.storage.lock import DatabaseInUseError, EngineLock
     from tui_trader.storage.schema import StorageError
 
@@ -87,7 +88,7 @@ def database_in_use(db_path: str) -> str | None:
         lock.acquire()
     except (DatabaseInUseError, StorageError) as exc:
         return str(exc)
-    lock.release()
+    lock.release(remove_made=True)  # a console refused later (a replay's window) leaves no .lock it made
     return None
 
 
