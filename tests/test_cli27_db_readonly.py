@@ -32,7 +32,7 @@ def read_only(path: Path) -> Iterator[None]:
 @pytest.fixture
 def book(quiet: Path, capsys) -> Path:
     db = quiet / "book.db"
-    argv = ["run", "--feed", "sim", "--speed", "max", "--n-symbols", "3", "--duration", "0.5s", "--json"]
+    argv = ["run", "--feed", "sim", "--speed", "max", "--n-symbols", "3", "--duration", "2s", "--json"]
     assert main([*argv, "--status-every", "0", "--db", str(db)]) == 0
     capsys.readouterr()
     return db

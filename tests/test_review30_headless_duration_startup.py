@@ -28,14 +28,27 @@ def test_a_start_up_longer_than_the_duration_ends_at_the_duration(
             cut.append(True)
             raise
 
-    monkeypatch.setattr(SimFeed, "start", slow_start)
     db = tmp_path / "book.db"
     argv = ["run", "--feed", "sim", "--speed", "max", "--duration", "0.2s", "--json", "--db", str(db)]
+    assert main([*argv, "--n-symbols", "3", "--duration", "2s"]) == 0  # a book with a session in it
+    capsys.readouterr()
+    with sqlite3.connect(str(db)) as con:
+        sessions = con.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
+    monkeypatch.setattr(SimFeed, "start", slow_start)
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert cut == [True]  # cut, not waited for
     assert summary["stopped_by"] == "duration reached" and summary["periods"] == 0
     assert all(summary[k] is None for k in BOOK_FIGURES)  # the start-up did not finish: unreported
+    assert summary["db"] == str(db)
     with sqlite3.connect(str(db)) as con:
         # nothing was begun that has no end (the cut came before the session row)
         assert con.execute("SELECT COUNT(*) FROM sessions WHERE ended_ms IS NULL").fetchone()[0] == 0
+        assert con.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == sessions
+
+    # on a new book the cut start-up had made (nothing in it but its tables): removed, lock file and all
+    new = tmp_path / "new.db"
+    assert main([*argv[:-1], str(new)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["stopped_by"] == "duration reached" and summary["db"] is None and summary["db_not_made"]
+    assert sorted(p.name for p in tmp_path.glob("new.db*")) == []

@@ -267,6 +267,11 @@ UNCARRIED_ROWS_KEPT = 500
 UNCARRIED_CLOSE = "paper close at the last stored price"
 
 
+#: Seconds the start-up waits after loading a replay's data, for a signal that came during the
+#: loading (the loop was busy) to be handled before the book is opened.
+SIGNALS_READ_S = 0.001
+
+
 class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
     """See the module docstring. Construct, ``await start_up()``, ``await run()``, ``await stop()``."""
 
@@ -366,6 +371,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         # how far start-up got: what stop() may write back (a start-up that failed half way must
         # not overwrite the stored book, peak equity or emergency stop with defaults it never replaced)
         self._session_open = False
+        self._book_made = False  # this start-up makes the book (see _drop_unused_book)
         self._book_loaded = False
         self._state_restored = False
         self._new_account = not persist  # no stored account to start from (set again by _recover)
@@ -485,6 +491,10 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             # lock taken): a window outside the data left a new, empty --db (and .lock) behind
             self.bus.publish(StartupProgress(self.clock.now_ms(), "starting the feed", 0, 0))
             await prepare()
+            # The loading held the loop: a signal that came meanwhile is only read now. A moment's
+            # wait lets its handler run (the headless runner cancels this start-up from it) before
+            # the lock and the book are made: a Ctrl-C during the loading left a new, empty --db.
+            await asyncio.sleep(SIGNALS_READ_S)
         if self._persist:
             from tui_trader.storage.db import Database
             from tui_trader.storage.lock import EngineLock
@@ -492,6 +502,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             self._db_lock = EngineLock.for_database(self._db_path)
             if self._db_lock is not None:
                 self._db_lock.acquire()  # DatabaseInUseError if another engine trades this book
+                # (under the lock: no other engine makes it meanwhile)
+                self._book_made = not os.path.lexists(os.path.expanduser(self._db_path))
             opening = Database.open(
                 self._db_path,
                 clock=self.clock,
@@ -1028,6 +1040,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 await asyncio.wait_for(self.broker.stop(), timeout=BROKER_STOP_S)
             except Exception as exc:  # noqa: BLE001
                 log.warning("broker stop: %s", exc)
+        unused = False
         try:
             if self.db is not None:
                 db, self.db = self.db, None
@@ -1036,9 +1049,30 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                         await self._close_session(db)
                 finally:
                     await db.close()
+            unused = self._drop_unused_book()
         finally:
             if self._db_lock is not None:
-                self._db_lock.release()
+                self._db_lock.release(remove_made=unused)
+
+    def _drop_unused_book(self) -> bool:
+        """A book this start-up made, the start-up cut before its session began (a signal while a
+        replay loaded or the book opened, the end of --duration), holds nothing but the schema:
+        removed, with its journal files, before the lock goes - a Ctrl-C left a new, empty --db
+        behind. Not when an emergency stop was stored in it (the next start on it keeps that).
+        True when removed (the lock file this engine made goes too)."""
+        cut = bool(self._startup_failure) and not self._startup_raised  # (a failure keeps its audit rows)
+        if not (cut and self._book_made) or self._session_open or self._stops_stored or self._lock_lost is not None:
+            return False
+        book = os.path.expanduser(self._db_path)
+        try:
+            for path in (book + "-wal", book + "-shm", book + "-journal", book):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        except OSError as exc:
+            log.warning("could not remove the unused new book %s: %s", book, exc)
+            return False
+        log.info("start-up cut short before its session began: the new book %s is removed", book)
+        return True
 
     async def _close_session(self, db: Any) -> None:
         """Persist what only changes in memory (state, peak and day-start equity) and end the session;

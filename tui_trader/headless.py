@@ -15,6 +15,7 @@ import contextlib
 import errno
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -207,6 +208,7 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
         overrides.setdefault("progress", lambda done, total: startup_bar.update("loading klines", done, total))
     loop = asyncio.get_running_loop()
     stop_event = asyncio.Event()
+    start_task: asyncio.Task | None = None
 
     def on_signal(sig: signal.Signals) -> None:
         # said in the log: the morning after, it told neither that a signal ended the run nor
@@ -215,6 +217,10 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
         again = "; already stopping" if stop_event.is_set() else ""
         log.info("%s received%s: stopping%s", sig.name, hup, again)
         stop_event.set()
+        if start_task is not None and not start_task.done():
+            # at once, not when the wait below wakes: the start-up may be about to make the book
+            # (see TradingEngine._start_up, after a replay's loading)
+            start_task.cancel()
 
     # before the engine is built (the feed made, a replay's files found: seconds at times), so that
     # a signal then stops the start-up as one later does; until here, main's handler of SIGTERM
@@ -250,7 +256,7 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
         start_task = asyncio.create_task(engine.start_up()) if not stop_event.is_set() and left() != 0 else None
         if start_task is not None:
             await asyncio.wait({start_task, stop_task}, timeout=left(), return_when=asyncio.FIRST_COMPLETED)
-        if start_task is None or not start_task.done():
+        if start_task is None or not start_task.done() or start_task.cancelled():
             stopped_by = "signal" if stop_event.is_set() else "duration reached"
             if start_task is not None:
                 start_task.cancel()
@@ -321,6 +327,10 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
             "db": engine._db_path if engine._persist else None,
         }
     )
+    if not started_up and summary["db"] and not _book_there(summary["db"]):
+        # the start-up was cut before it made a new book, or removed the one it had made (nothing
+        # in it but the schema): there is nothing at that path to open
+        summary.update({"db": None, "db_not_made": True})
     return summary
 
 
@@ -348,6 +358,13 @@ def _rejected_by_reason(feed_health: dict[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         log.warning("run summary: the feed's rejected messages by reason are unavailable: %s", exc)
         return {}
+
+
+def _book_there(path: str) -> bool:
+    """A book at ``path`` (an in-memory database counts as there)."""
+    if path == ":memory:" or path.startswith("file:"):
+        return True
+    return os.path.lexists(os.path.expanduser(path))
 
 
 def print_summary(s: dict[str, Any], console: Console) -> None:
@@ -381,7 +398,7 @@ def print_summary(s: dict[str, Any], console: Console) -> None:
         rows += [("return", ret), ("max drawdown", dd), ("open positions", s.get("open_positions", 0))]
     rows += [
         ("engine state", s.get("state", "")),
-        ("database", s.get("db") or "off"),
+        ("database", s.get("db") or ("not made: the start-up was cut first" if s.get("db_not_made") else "off")),
     ]
     for k, v in rows:
         t.add_row(k, f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))  # counts as 15,211

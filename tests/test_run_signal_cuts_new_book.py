@@ -1,0 +1,111 @@
+"""A signal that cuts a headless run's start-up leaves no new, empty book behind.
+
+A replay loads its klines before the book is opened, but the loading holds the event loop: a Ctrl-C
+during it was only read once the start-up had gone on to take the lock and make the book, which the
+cut then left empty beside an empty ``.lock``. Now the start-up lets the signal in before it makes
+the book, the runner cancels it from the signal's handler at once, and a new book that a cut caught
+while it opened (nothing in it but the schema) is removed, with its lock file, before the lock goes.
+A book that was there before, or one a failing (not cut) start-up made, is kept."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tui_trader.config import Config
+from tui_trader.headless import print_summary, run_headless
+from tui_trader.storage.db import Database
+
+pytestmark = pytest.mark.shared_data
+
+
+def _config(klines_dir: Path, db: Path, start: str = "2024-03-01", end: str = "2024-03-03") -> Config:
+    return Config.model_validate({
+        "feed": {"kind": "replay", "interval": "1h", "speed": "max", "symbols": ["BTCUSDT", "ETHUSDT"],
+                 "replay": {"path": str(klines_dir), "start": start, "end": end}},
+        "storage": {"path": str(db)},
+        "monitoring": {"log_level": "error"},
+    })
+
+
+def _interrupt() -> None:
+    os.kill(os.getpid(), signal.SIGINT)  # read by the runner's handler once the loop runs again
+
+
+def _signal_while_the_book_opens(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened = Database.open.__func__
+
+    async def open_interrupted(cls, *args, **kwargs):
+        _interrupt()
+        return await opened(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Database, "open", classmethod(open_interrupted))
+
+
+def _files(folder: Path, name: str) -> list[str]:
+    return sorted(p.name for p in folder.glob(name + "*"))
+
+
+async def test_a_signal_while_the_replay_loads_makes_no_book(
+    klines_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui_trader.market import replay
+
+    load = replay.load_klines
+    monkeypatch.setattr(replay, "load_klines", lambda *a, **k: (load(*a, **k), _interrupt())[0])
+    summary = await run_headless(_config(klines_dir, tmp_path / "new.db"), None, Console(stderr=True, quiet=True))
+    assert summary["stopped_by"] == "signal" and summary["klines"] == 0
+    assert _files(tmp_path, "new.db") == []  # no book, no -wal/-shm, no .lock
+    assert summary["db"] is None and summary["db_not_made"] is True
+    out = Console(record=True, width=100)
+    print_summary(summary, out)
+    assert "not made: the start-up was cut first" in out.export_text()
+
+
+async def test_a_new_book_a_signal_caught_opening_is_removed(
+    klines_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _signal_while_the_book_opens(monkeypatch)
+    with caplog.at_level("INFO", logger="tui_trader.engine"):
+        summary = await run_headless(_config(klines_dir, tmp_path / "new.db"), None,
+                                     Console(stderr=True, quiet=True))
+    assert summary["stopped_by"] == "signal"
+    assert _files(tmp_path, "new.db") == []
+    assert summary["db"] is None and summary["db_not_made"] is True
+    assert f"the new book {tmp_path / 'new.db'} is removed" in caplog.text
+
+
+async def test_a_book_there_before_the_cut_start_up_is_kept(
+    klines_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "book.db"
+    first = await run_headless(_config(klines_dir, db), None, Console(stderr=True, quiet=True))
+    assert first["stopped_by"] == "data ended" and first["fills"] >= 0
+    with sqlite3.connect(db) as con:
+        sessions = con.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
+    _signal_while_the_book_opens(monkeypatch)
+    cfg = _config(klines_dir, db, "2024-03-03", "2024-03-05")  # after the book's last time
+    summary = await run_headless(cfg, None, Console(stderr=True, quiet=True))
+    assert summary["stopped_by"] == "signal" and summary["db"] == str(db)
+    assert "book.db" in _files(tmp_path, "book.db") and "book.db.lock" in _files(tmp_path, "book.db")
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == sessions
+
+
+async def test_a_new_book_a_failing_start_up_made_is_kept(
+    klines_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui_trader.engine import TradingEngine
+
+    async def broken(self) -> None:
+        raise RuntimeError("a failure, not a cut")
+
+    monkeypatch.setattr(TradingEngine, "_check_book_mode", broken)
+    with pytest.raises(RuntimeError, match="not a cut"):
+        await run_headless(_config(klines_dir, tmp_path / "new.db"), None, Console(stderr=True, quiet=True))
+    assert "new.db" in _files(tmp_path, "new.db")  # what it wrote before it failed stays to be read
