@@ -1,7 +1,8 @@
 """`run --feed replay` with a replay window (feed.replay.start / end) outside the data opened the
 book (--db, its -wal/-shm and the engine's .lock) before the feed loaded its klines, so a refused
 run left a new, empty database behind, as `backtest` did before c08df2d. The engine now loads the
-replay's klines and checks its window before it takes the lock and opens the book."""
+replay's klines and checks its window before it opens the book (it takes the lock first, so that a
+book in use is refused at once; a lock file it made beside no book goes as it stops)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,11 @@ def test_a_refused_window_leaves_an_existing_book_as_it_was(
     assert _run(_config(tmp_path, start="2031-01-01"), klines_dir, db) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: no valid 1h klines to replay")
     after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.glob("book.db*")}
-    assert after == before  # not opened at all: no session row, nothing rewritten, nothing removed
+    # not opened at all: no session row, nothing rewritten, nothing removed (the lock file, taken
+    # before the loading and let go, is empty again: only its time moved)
+    assert after.keys() == before.keys() and after["book.db.lock"][0] == b""
+    assert {k: v for k, v in after.items() if k != "book.db.lock"} == {
+        k: v for k, v in before.items() if k != "book.db.lock"}
 
 
 def test_a_window_inside_the_data_still_runs_on_a_new_book(
@@ -70,3 +75,26 @@ def test_a_window_inside_the_data_still_runs_on_a_new_book(
     assert _run(_config(tmp_path, start="2024-03-01", end="2024-03-02"), klines_dir, db,
                 "--symbols", "BTCUSDT,ETHUSDT", "--json") == 0
     assert db.is_file() and '"stopped_by": "data ended"' in capsys.readouterr().out
+
+
+def test_a_book_another_engine_holds_is_refused_before_the_loading(
+    tmp_path: Path, klines_dir: Path, quiet: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine takes the book's lock before a replay loads its klines: a book in use is refused at
+    once, not after a second of loading (and a refused start-up leaves no lock file it made)."""
+    from tui_trader.market import replay
+    from tui_trader.storage.lock import EngineLock
+
+    loads: list[str] = []
+    load = replay.load_klines
+    monkeypatch.setattr(replay, "load_klines", lambda *a, **k: (loads.append("load"), load(*a, **k))[1])
+    db = tmp_path / "held.db"
+    held = EngineLock(db)
+    held.acquire()
+    try:
+        assert _run(_config(tmp_path, start="2024-03-01", end="2024-03-02"), klines_dir, db) == 2
+    finally:
+        held.release()
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(f"error: {db} is in use by another tui-trader")
+    assert loads == []
+    assert sorted(p.name for p in tmp_path.glob("held.db*")) == ["held.db.lock"]  # the holder's own

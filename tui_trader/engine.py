@@ -457,6 +457,16 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                     fut.set_result(CommandResult(False, self._startup_failure + (held if self._stops_stored else "")))
             raise
 
+    def _take_book_lock(self) -> None:
+        """The book's engine lock (:class:`DatabaseInUseError` if another engine trades it), and
+        whether this start-up is about to make the book (under the lock no other engine makes it)."""
+        from tui_trader.storage.lock import EngineLock
+
+        self._db_lock = EngineLock.for_database(self._db_path)
+        if self._db_lock is not None:
+            self._db_lock.acquire()
+            self._book_made = not os.path.lexists(os.path.expanduser(self._db_path))
+
     async def _load_uncarried_stored(self) -> None:
         """The stored orders and fills of each held symbol this session's feed does not carry (its
         detail shows them: no prices of it, but the buy and the price a paper close books it at)."""
@@ -485,25 +495,23 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             # started before the feed loads its data, so that its imports overlap the loading;
             # ended at once below if the run turns out too short
             self._ahead_proc = self._start_ahead()
+        if self._persist:
+            # first: a book another engine trades is refused at once, not after a replay's loading
+            self._take_book_lock()
         prepare = getattr(self.feed, "prepare", None)
         if prepare is not None:
-            # a replay loads its klines and checks its window before the book is opened (and its
-            # lock taken): a window outside the data left a new, empty --db (and .lock) behind
+            # a replay loads its klines and checks its window before the book is opened: a window
+            # outside the data left a new, empty --db behind (the lock file this engine made goes
+            # too as it stops: see _close_down)
             self.bus.publish(StartupProgress(self.clock.now_ms(), "starting the feed", 0, 0))
             await prepare()
             # The loading held the loop: a signal that came meanwhile is only read now. A moment's
             # wait lets its handler run (the headless runner cancels this start-up from it) before
-            # the lock and the book are made: a Ctrl-C during the loading left a new, empty --db.
+            # the book is made: a Ctrl-C during the loading left a new, empty --db.
             await asyncio.sleep(SIGNALS_READ_S)
         if self._persist:
             from tui_trader.storage.db import Database
-            from tui_trader.storage.lock import EngineLock
 
-            self._db_lock = EngineLock.for_database(self._db_path)
-            if self._db_lock is not None:
-                self._db_lock.acquire()  # DatabaseInUseError if another engine trades this book
-                # (under the lock: no other engine makes it meanwhile)
-                self._book_made = not os.path.lexists(os.path.expanduser(self._db_path))
             opening = Database.open(
                 self._db_path,
                 clock=self.clock,
@@ -1040,7 +1048,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 await asyncio.wait_for(self.broker.stop(), timeout=BROKER_STOP_S)
             except Exception as exc:  # noqa: BLE001
                 log.warning("broker stop: %s", exc)
-        unused = False
+        no_book = False
         try:
             if self.db is not None:
                 db, self.db = self.db, None
@@ -1049,21 +1057,27 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                         await self._close_session(db)
                 finally:
                     await db.close()
-            unused = self._drop_unused_book()
+            no_book = self._drop_unused_book()
         finally:
             if self._db_lock is not None:
-                self._db_lock.release(remove_made=unused)
+                # a lock file this engine made beside no book (a start-up refused or cut before it
+                # made one, or whose new book was removed) goes too
+                self._db_lock.release(remove_made=no_book)
 
     def _drop_unused_book(self) -> bool:
         """A book this start-up made, the start-up cut before its session began (a signal while a
         replay loaded or the book opened, the end of --duration), holds nothing but the schema:
         removed, with its journal files, before the lock goes - a Ctrl-C left a new, empty --db
         behind. Not when an emergency stop was stored in it (the next start on it keeps that).
-        True when removed (the lock file this engine made goes too)."""
-        cut = bool(self._startup_failure) and not self._startup_raised  # (a failure keeps its audit rows)
-        if not (cut and self._book_made) or self._session_open or self._stops_stored or self._lock_lost is not None:
-            return False
+        True when no book is left at the path (none was made, or this one was removed)."""
         book = os.path.expanduser(self._db_path)
+        if not self._book_made or self._lock_lost is not None:
+            return False
+        if not os.path.lexists(book):
+            return True
+        cut = bool(self._startup_failure) and not self._startup_raised  # (a failure keeps its audit rows)
+        if not cut or self._session_open or self._stops_stored:
+            return False
         try:
             for path in (book + "-wal", book + "-shm", book + "-journal", book):
                 with contextlib.suppress(FileNotFoundError):
