@@ -9,6 +9,7 @@ A book that was there before, or one a failing (not cut) start-up made, is kept.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -109,3 +110,30 @@ async def test_a_new_book_a_failing_start_up_made_is_kept(
     with pytest.raises(RuntimeError, match="not a cut"):
         await run_headless(_config(klines_dir, tmp_path / "new.db"), None, Console(stderr=True, quiet=True))
     assert "new.db" in _files(tmp_path, "new.db")  # what it wrote before it failed stays to be read
+
+
+async def test_a_book_still_opening_when_the_runner_wakes_is_closed(
+    klines_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signal's handler cancels the start-up at once; the runner's own wait then wakes with the
+    start-up still letting the book's opening finish (so that the stop closes it). A second cancel
+    from the runner cut that wait: the book opened later with no owner, its connection never closed
+    (its thread failed once the loop had closed)."""
+    db = tmp_path / "book.db"
+    assert (await run_headless(_config(klines_dir, db), None, Console(stderr=True, quiet=True)))["stopped_by"] \
+        == "data ended"
+    opened = Database.open.__func__
+    books: list[Database] = []
+
+    async def slow_open(cls, *args, **kwargs):
+        _interrupt()
+        book = await opened(cls, *args, **kwargs)
+        books.append(book)
+        await asyncio.sleep(0.3)  # still opening when the runner's wait wakes
+        return book
+
+    monkeypatch.setattr(Database, "open", classmethod(slow_open))
+    summary = await run_headless(_config(klines_dir, db, "2024-03-03", "2024-03-05"), None,
+                                 Console(stderr=True, quiet=True))
+    assert summary["stopped_by"] == "signal"
+    assert len(books) == 1 and books[0].closed  # the stop closed it

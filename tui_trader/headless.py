@@ -217,7 +217,7 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
         again = "; already stopping" if stop_event.is_set() else ""
         log.info("%s received%s: stopping%s", sig.name, hup, again)
         stop_event.set()
-        if start_task is not None and not start_task.done():
+        if start_task is not None and not start_task.done() and not start_task.cancelling():
             # at once, not when the wait below wakes: the start-up may be about to make the book
             # (see TradingEngine._start_up, after a replay's loading)
             start_task.cancel()
@@ -259,7 +259,8 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
         if start_task is None or not start_task.done() or start_task.cancelled():
             stopped_by = "signal" if stop_event.is_set() else "duration reached"
             if start_task is not None:
-                start_task.cancel()
+                if not start_task.cancelling():  # (once: the signal's handler may have cancelled it; a
+                    start_task.cancel()          # second cancel cut the wait for the book's opening)
                 with contextlib.suppress(asyncio.CancelledError):
                     await start_task
         else:
