@@ -316,3 +316,37 @@ def test_a_worker_exits_when_its_runner_is_killed_with_sigkill(tmp_path: Path) -
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_the_run_does_not_wait_for_its_worker_to_leave_and_the_stop_reaps_it(tmp_path: Path) -> None:
+    # the worker's interpreter takes ~30 ms to exit: the run's end leaves it to go while the stop
+    # writes the last rows, and the stop reaps it
+    engine = build_engine(_sim_cfg("on"), db_path=str(tmp_path / "r.db"), session_kind="run", autostart=True,
+                          max_klines=150)
+    await engine.start_up()
+    proc = engine._ahead_proc
+    assert proc is not None
+    await asyncio.wait_for(engine.run(), timeout=60)
+    assert engine._ahead is None and engine._ahead_leaving == [proc]
+    await engine.stop()
+    assert engine._ahead_leaving == [] and proc.returncode == 0
+
+
+async def test_a_worker_that_does_not_leave_is_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui_trader.rating import ahead as ahead_module
+
+    monkeypatch.setattr(ahead_module, "LEAVE_S", 0.2)
+    engine = build_engine(_sim_cfg("on"), db_path=str(tmp_path / "k.db"), session_kind="run", autostart=True)
+    await engine.start_up()
+    proc = engine._ahead_proc
+    assert proc is not None
+    from tui_trader.events import RatingUpdate
+
+    fifty = asyncio.Event()
+    engine.bus.subscribe(lambda ev: engine.counters["periods"] >= 50 and fifty.set(), RatingUpdate)
+    task = asyncio.create_task(engine.run())  # an endless market: the worker is busy ahead
+    await asyncio.wait_for(fifty.wait(), timeout=60)
+    os.kill(proc.pid, signal.SIGSTOP)  # it cannot leave now (the stop ends the engine's wait for it)
+    await asyncio.wait_for(engine.stop(), timeout=10)
+    await task
+    assert proc.returncode == -signal.SIGKILL and engine._ahead_leaving == []

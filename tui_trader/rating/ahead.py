@@ -58,6 +58,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -70,6 +71,8 @@ from tui_trader.rating.periods import GAMES_FIELDS, PERIOD_CLOSED, PeriodRater
 
 __all__ = ["TAPPED", "RatingAhead", "RatingAheadError"]
 
+#: Seconds a closed worker has to leave before it is killed.
+LEAVE_S = 1.0
 #: Bytes of results per message the worker aims at (K periods of 4 N-arrays).
 MESSAGE_BYTES = 64 * 1024
 #: Bytes of framed results the worker may hold for the engine before it waits for it to read.
@@ -224,6 +227,7 @@ class RatingAhead:
         self._queue: deque[tuple[int, np.ndarray]] = deque()
         self._begun = False
         self._closed = False
+        self._closed_at = 0.0
 
     def begin(self, state: dict[str, Any], source: Iterable[Any] | str) -> None:
         """Send the rater state and the kline source (or :data:`TAPPED`). A year of klines is
@@ -283,19 +287,37 @@ class RatingAhead:
         else:
             raise RatingAheadError("rating worker ran out of klines before the engine did")
 
-    def close(self) -> None:
-        """End the worker (idempotent). It is killed if it does not leave within a second."""
-        if self._closed:
-            return
-        self._closed = True
-        if not self._begun:
-            self._proc.kill()  # nothing to finish
-        self._ch.sock.close()
+    def close(self, *, wait: bool = True) -> None:
+        """End the worker (idempotent): it leaves once it reads the end of the socket. With ``wait``
+        (the default) wait for it - it is killed if it has not left within :data:`LEAVE_S`;
+        without, the caller :meth:`reap` s it later (the interpreter's exit takes ~30 ms, which
+        the engine's final flush can cover)."""
+        if not self._closed:
+            self._closed = True
+            self._closed_at = time.monotonic()
+            if not self._begun:
+                self._proc.kill()  # nothing to finish
+            self._ch.sock.close()
+        if wait:
+            self._reap_now()
+
+    def _reap_now(self) -> None:
         try:
-            self._proc.wait(timeout=1.0)
+            self._proc.wait(timeout=max(0.0, self._closed_at + LEAVE_S - time.monotonic()))
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+
+    async def reap(self) -> None:
+        """After ``close(wait=False)``: wait, without holding up the event loop, for the worker to
+        leave; killed if it has not within :data:`LEAVE_S` of the close."""
+        import asyncio
+
+        self.close(wait=False)
+        if self._proc.poll() is None:
+            await asyncio.to_thread(self._reap_now)
+        else:
+            self._reap_now()
 
     @property
     def returncode(self) -> int | None:
