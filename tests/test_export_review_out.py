@@ -31,11 +31,11 @@ def test_an_export_into_a_used_folder_says_which_files_it_replaced(tmp_path: Pat
     assert main(["export", "--db", str(db), "--out", str(out)]) == 0
     said = capsys.readouterr().out.splitlines()
     assert said[0] == f"{out / 'fills.csv'}: 0 row(s) (replaced the earlier file)"
-    assert said[1:] == [f"{out / name}: {n} row(s)" for name, n in zip(FILES[1:], (0, 0, 0, 1), strict=True)]
+    assert said[1:] == [f"{out / name}: {n} row(s)" for name, n in zip(FILES[1:], (0, 0, 0, 1, 0), strict=True)]
     assert (out / "notes.txt").read_text() == "mine\n"  # not one of the export's files: never touched
     with (out / "fills.csv").open(newline="") as fh:
         assert list(csv.reader(fh)) == [list(FILL_COLUMNS)]  # the earlier content is gone
-    # a second export replaces all five, and says so for each
+    # a second export replaces all six, and says so for each
     assert main(["export", "--db", str(db), "--out", str(out)]) == 0
     said = capsys.readouterr().out.splitlines()
     assert len(said) == len(FILES) and all(ln.endswith(" (replaced the earlier file)") for ln in said)
@@ -54,6 +54,7 @@ def test_the_csv_headers_are_the_ones_an_operator_s_sheets_read(tmp_path: Path, 
         "positions.csv": "symbol,quantity,avg_entry,cost,fees,realized_pnl,entry_ms,entry_time",
         "equity.csv": "ts_ms,time,equity",
         "audit.csv": "ts_ms,time,source,action,args,ok,outcome",
+        "sessions.csv": "id,kind,mode,feed,label,started_ms,started_time,ended_ms,ended_time,ended,summary",
     }
     audit = (out / "audit.csv").read_text(encoding="utf-8").splitlines()[1]
     assert audit == "1000,1970-01-01T00:00:01.000Z,ui,Start,{},1,ok"

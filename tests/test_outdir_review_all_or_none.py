@@ -81,7 +81,8 @@ def test_a_second_export_into_the_folder_meanwhile_does_not_take_the_first_ones_
     monkeypatch.setattr(export, "_write", write)
     counts = export.export_book(db, out)
     assert "no file of this export written" in inner[0]
-    assert counts == {"fills.csv": 0, "orders.csv": 0, "positions.csv": 0, "equity.csv": 0, "audit.csv": 1}
+    assert counts == {"fills.csv": 0, "orders.csv": 0, "positions.csv": 0, "equity.csv": 0, "audit.csv": 1,
+                      "sessions.csv": 0}
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)  # no temporary of either left
     assert (out / "audit.csv").read_text().splitlines()[1] == "1000,1970-01-01T00:00:01.000Z,ui,Start,{},1,ok"
 

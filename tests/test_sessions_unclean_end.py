@@ -7,6 +7,7 @@ marked unclean, a warning in the log and a ``session_closed_unclean`` row in the
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import logging
 import sqlite3
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from engine_helpers import MIN, T0, klines, make_engine
 
+from tui_trader.clock import iso_utc
 from tui_trader.events import ManualBuy
 from tui_trader.recovery import UNCLEAN_SESSION_ACTION
 from tui_trader.storage.export import export_book
@@ -83,6 +85,10 @@ async def test_a_session_left_open_is_closed_at_its_last_committed_time(tmp_path
         assert json.loads(args) == {"id": 1, "started_ms": started, "ended_ms": expected}
         assert outcome.startswith("session 1 (run, started ") and "was never closed" in outcome
         assert [r.getMessage() for r in caplog.records if "was never closed" in r.getMessage()] == [outcome]
+        # export's sessions.csv says how each ended: the killed one unclean, the running one open
+        await asyncio.to_thread(export_book, str(db), str(tmp_path / "running"))
+        assert _sessions_csv(tmp_path / "running") == [
+            ("1", "run", str(expected), "unclean", True), ("2", "run", "", "open", False)]
     finally:
         await h2.stop()
     with sqlite3.connect(db) as con:
@@ -93,6 +99,20 @@ async def test_a_session_left_open_is_closed_at_its_last_committed_time(tmp_path
     counts = await asyncio.to_thread(export_book, str(db), str(tmp_path / "out"))  # (it runs its own loop)
     assert counts["audit.csv"] >= 1
     assert f",system,{UNCLEAN_SESSION_ACTION}," in (tmp_path / "out" / "audit.csv").read_text()
+    assert _sessions_csv(tmp_path / "out") == [
+        ("1", "run", str(expected), "unclean", True), ("2", "run", str(rows[1][1]), "clean", True)]
+
+
+def _sessions_csv(out: Path) -> list[tuple[str, str, str, str, bool]]:
+    """(id, kind, ended_ms, ended, whether a summary is given) of each row of ``out``/sessions.csv,
+    whose times are checked against each other."""
+    with (out / "sessions.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        assert r["started_time"] == iso_utc(int(r["started_ms"]))
+        assert r["ended_time"] == ("" if r["ended_ms"] == "" else iso_utc(int(r["ended_ms"])))
+        assert r["mode"] == "paper" and (r["summary"] == "" or isinstance(json.loads(r["summary"]), dict))
+    return [(r["id"], r["kind"], r["ended_ms"], r["ended"], r["summary"] != "") for r in rows]
 
 
 async def test_a_session_that_stored_nothing_is_closed_at_its_start(tmp_path: Path) -> None:

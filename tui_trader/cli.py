@@ -284,9 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _subparser(
         sub, "export",
-        help="write a book's history (fills, orders, positions, equity, audit log) as CSV",
+        help="write a book's history (fills, orders, positions, equity, audit log, sessions) as CSV",
         description="Write the history of a paper or live book as CSV files into DIR: fills.csv, orders.csv, "
-                    "positions.csv, equity.csv and audit.csv (exact decimals, times in ms and ISO-8601 UTC). "
+                    "positions.csv, equity.csv, audit.csv and sessions.csv (each session's start, end, how it "
+                    "ended - clean, unclean or open - and summary; exact decimals, times in ms and ISO-8601 UTC). "
                     "It changes nothing in the book; the database may be in use by a running tui-trader.",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")

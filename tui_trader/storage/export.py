@@ -8,7 +8,11 @@ see the last committed state) and writes into a folder:
   ``system``), reason and error;
 * ``positions.csv`` - the open positions as last committed;
 * ``equity.csv`` - the equity sampled each rating period, all sessions;
-* ``audit.csv`` - every operator and system command and state change with its outcome.
+* ``audit.csv`` - every operator and system command and state change with its outcome;
+* ``sessions.csv`` - every session (a console, a headless run, a backtest) with its start, its end
+  and how it ended: ``clean`` (stopped, its summary written), ``unclean`` (killed or crashed: the
+  next start closed it at the last time it committed a row) or ``open`` (running now, or killed
+  and not started again since), and its summary as JSON.
 
 Money (prices, quantities, fees, PnL) is written as the exact decimals stored, never through a
 binary float; the equity samples (float valuations) at 8 decimals; times as ms since the epoch
@@ -34,7 +38,7 @@ from tui_trader.outdir import OutLock, out_dir_problem, write_all_or_none
 from tui_trader.storage.lock import DatabaseInUseError, commits_under_another_name, engine_by_another_name
 from tui_trader.storage.schema import StorageError, failure_hint, file_in_the_way, unreadable_book
 
-FILES = ("fills.csv", "orders.csv", "positions.csv", "equity.csv", "audit.csv")
+FILES = ("fills.csv", "orders.csv", "positions.csv", "equity.csv", "audit.csv", "sessions.csv")
 
 # fee as booked (quote-valued; a third asset's, BNB's, as charged: what replays the book), fee_charged
 # the amount of fee_asset the exchange took (a live buy's commission in the base asset: fee / price)
@@ -46,6 +50,8 @@ ORDER_COLUMNS = ("created_ms", "created_time", "updated_ms", "client_order_id", 
 POSITION_COLUMNS = ("symbol", "quantity", "avg_entry", "cost", "fees", "realized_pnl", "entry_ms", "entry_time")
 EQUITY_COLUMNS = ("ts_ms", "time", "equity")
 AUDIT_COLUMNS = ("ts_ms", "time", "source", "action", "args", "ok", "outcome")
+SESSION_COLUMNS = ("id", "kind", "mode", "feed", "label", "started_ms", "started_time", "ended_ms", "ended_time",
+                   "ended", "summary")  # fmt: skip
 
 
 class _BadTime(ValueError):
@@ -65,6 +71,18 @@ def _money(d: Decimal | None) -> str:
 
 
 _EIGHT = Decimal("1e-8")
+
+
+def _blank(v: Any) -> Any:
+    return "" if v is None else v
+
+
+def _how_ended(session: dict[str, Any]) -> str:
+    """``open`` (no end stored), ``unclean`` (closed by a later start) or ``clean``."""
+    if session["ended_ms"] is None:
+        return "open"
+    summary = session["summary"]
+    return "unclean" if isinstance(summary, dict) and summary.get("ended") == "unclean" else "clean"
 
 
 def _equity(e: float) -> str:
@@ -113,6 +131,7 @@ async def load_book(db_path: str, out_dir: Path | None = None, out_lock: OutLock
                     "positions": await db.load_positions(),
                     "equity": list(zip(eq_ts.tolist(), eq.tolist(), strict=True)),
                     "audit": await db.load_audit(limit=None),
+                    "sessions": await db.load_sessions(limit=None),
                 }
         except (ValueError, ArithmeticError) as exc:  # an amount or a state that is no longer readable
             raise unreadable_book(db_path, exc) from None
@@ -177,7 +196,7 @@ def _export(db_path: Path, out: Path, made: bool, out_lock: OutLock) -> dict[str
 
 def _write_book(book: dict[str, Any], out: Path, out_lock: OutLock | None = None) -> dict[str, int]:
     """Every file of :data:`FILES` into ``out``, all or none: each is written under a temporary name
-    and renamed into place once all five are written. A write failing partway (a full disk, a
+    and renamed into place once all are written. A write failing partway (a full disk, a
     permission error on the third file, a stored time that is no date) left new files beside an
     earlier export's, a book of two moments; now the folder's files are as they were. An
     ``OSError`` names the file meant, not its temporary name."""
@@ -203,6 +222,11 @@ def _write_book(book: dict[str, Any], out: Path, out_lock: OutLock | None = None
             (a["ts_ms"], iso_utc(a["ts_ms"]), a["source"], a["action"], json.dumps(a["args"], sort_keys=True),
              int(a["ok"]), a["outcome"])
             for a in book["audit"])),
+        "sessions.csv": (SESSION_COLUMNS, (
+            (x["id"], x["kind"], x["mode"], x["feed_kind"], x["label"], x["started_ms"], iso_utc(x["started_ms"]),
+             _blank(x["ended_ms"]), "" if x["ended_ms"] is None else iso_utc(x["ended_ms"]), _how_ended(x),
+             "" if x["summary"] is None else json.dumps(x["summary"], sort_keys=True))
+            for x in book["sessions"])),
     }  # fmt: skip
     return write_all_or_none(
         out, {name: functools.partial(_write, columns=rows[name][0], rows=rows[name][1]) for name in FILES}, out_lock
