@@ -186,17 +186,24 @@ async def test_when_the_worker_dies_the_engine_rates_on_exactly_as_without_it(tm
     assert _stored_ratings(tmp_path / "k.db") == alone["ratings"]  # before, at and after the failure
 
 
-async def test_stopping_a_run_ends_its_worker(tmp_path: Path) -> None:
-    engine = build_engine(_sim_cfg("on"), db_path=str(tmp_path / "s.db"), session_kind="run", autostart=True)
+async def _endless_run(db: Path, periods: int):
+    """An engine on an endless simulated market with its rating worker, run until ``periods``
+    periods are rated: (engine, its run task, the worker)."""
+    from tui_trader.events import RatingUpdate
+
+    engine = build_engine(_sim_cfg("on"), db_path=str(db), session_kind="run", autostart=True)
     await engine.start_up()
     proc = engine._ahead_proc
     assert proc is not None
-    from tui_trader.events import RatingUpdate
-
-    hundred = asyncio.Event()
-    engine.bus.subscribe(lambda ev: engine.counters["periods"] >= 100 and hundred.set(), RatingUpdate)
+    reached = asyncio.Event()
+    engine.bus.subscribe(lambda ev: engine.counters["periods"] >= periods and reached.set(), RatingUpdate)
     task = asyncio.create_task(engine.run())
-    await asyncio.wait_for(hundred.wait(), timeout=60)
+    await asyncio.wait_for(reached.wait(), timeout=60)
+    return engine, task, proc
+
+
+async def test_stopping_a_run_ends_its_worker(tmp_path: Path) -> None:
+    engine, task, proc = await _endless_run(tmp_path / "s.db", 100)
     await engine.stop()
     await task
     assert proc.returncode is not None  # the endless sim's worker is gone too
@@ -336,16 +343,7 @@ async def test_a_worker_that_does_not_leave_is_killed(tmp_path: Path, monkeypatc
     from tui_trader.rating import ahead as ahead_module
 
     monkeypatch.setattr(ahead_module, "LEAVE_S", 0.2)
-    engine = build_engine(_sim_cfg("on"), db_path=str(tmp_path / "k.db"), session_kind="run", autostart=True)
-    await engine.start_up()
-    proc = engine._ahead_proc
-    assert proc is not None
-    from tui_trader.events import RatingUpdate
-
-    fifty = asyncio.Event()
-    engine.bus.subscribe(lambda ev: engine.counters["periods"] >= 50 and fifty.set(), RatingUpdate)
-    task = asyncio.create_task(engine.run())  # an endless market: the worker is busy ahead
-    await asyncio.wait_for(fifty.wait(), timeout=60)
+    engine, task, proc = await _endless_run(tmp_path / "k.db", 50)  # the worker busy ahead
     os.kill(proc.pid, signal.SIGSTOP)  # it cannot leave now (the stop ends the engine's wait for it)
     await asyncio.wait_for(engine.stop(), timeout=10)
     await task
