@@ -118,3 +118,49 @@ os._exit(7)
     assert proc.returncode == 7, proc.stderr
     texts = [ln.split(": ", 1)[1] for ln in path.read_text().splitlines()]
     assert texts == [f"line {i}" for i in range(3000)]
+
+
+def test_lines_lost_at_the_end_are_counted_before_the_console_s_hard_exit(log_to, tmp_path, monkeypatch,
+                                                                          capsys) -> None:
+    # the console leaves with os._exit when a hung-up terminal blocks its exit: no detach runs, and
+    # the count of the lines a still-full disk refused was never said
+    from tui_trader.ui import app as app_module
+
+    disk = _Disk()
+    log = full_after_a_line(log_to(str(tmp_path / "t.log")), disk)
+    log.info("lost 1")
+    capsys.readouterr()  # (the failure's own warning)
+    left: list[int] = []
+    monkeypatch.setattr(app_module.os, "_exit", left.append)
+    app_module._exit_if_still_running(3, 0.0).join(timeout=10)
+    assert left == [3]
+    # "lost 1" and the exit's own warning line
+    assert capsys.readouterr().err == (
+        f"warning: 2 line(s) could not be written to the log file ({tmp_path / 't.log'}: No space left on device)\n"
+    )
+
+
+def test_a_log_file_held_by_a_stuck_thread_does_not_keep_the_hard_exit_waiting(log_to, tmp_path) -> None:
+    from tui_trader.monitor.logfile import say_lost_before_hard_exit
+
+    handler = log_to(str(tmp_path / "t.log"))
+    handler.lost = 2
+    held = threading.Event()
+    done = threading.Event()
+
+    def stuck() -> None:
+        with handler.lock:
+            held.set()
+            done.wait(10)
+
+    th = threading.Thread(target=stuck)
+    th.start()
+    held.wait(5)
+    try:
+        say_lost_before_hard_exit(timeout_s=0.1)  # returns: the count is not said, the process leaves
+        assert handler.lost == 2
+    finally:
+        done.set()
+        th.join()
+    say_lost_before_hard_exit(timeout_s=0.1)
+    assert handler.lost == 0 and "log file: 2 line(s) could not be written" in (tmp_path / "t.log").read_text()

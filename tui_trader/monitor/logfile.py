@@ -369,6 +369,21 @@ def detach_log_file() -> None:
                 h.close()
 
 
+def say_lost_before_hard_exit(timeout_s: float = 1.0) -> None:
+    """Before ``os._exit`` (the console leaving past a hung-up terminal): the log file's count of
+    the lines it lost at the end (:meth:`_LogFile.say_lost`), as :func:`detach_log_file` says it.
+    Waits at most ``timeout_s`` for the file's lock: a thread stuck writing it must not keep the
+    process from leaving. The handler stays attached (the process ends now)."""
+    for h in list(logging.getLogger("tui_trader").handlers):
+        if h.get_name() == LOG_FILE_HANDLER and isinstance(h, _LogFile) and h.lock is not None:
+            if not h.lock.acquire(timeout=timeout_s):
+                continue
+            try:
+                h.say_lost()
+            finally:
+                h.lock.release()
+
+
 @contextmanager
 def logging_to_file(cfg: Config, log: logging.Logger) -> Iterator[Path | None]:
     """The log file for one run of a host (the console, the headless runner): attached, its path

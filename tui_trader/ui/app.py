@@ -1259,8 +1259,12 @@ def _exit_if_still_running(rc: int, after_s: float) -> threading.Timer:
     (:func:`run_tui` does once ``App.run`` returns) or the process has ended."""
 
     def leave() -> None:
+        from tui_trader.monitor.logfile import say_lost_before_hard_exit
+
         with contextlib.suppress(Exception):
             log.warning("the terminal did not let the console exit within %.0f s: leaving anyway", after_s)
+        with contextlib.suppress(Exception):  # no handler is closed by os._exit: the last lost lines' count
+            say_lost_before_hard_exit()
         os._exit(rc)
 
     timer = threading.Timer(after_s, leave)
