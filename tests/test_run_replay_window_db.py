@@ -46,6 +46,15 @@ def test_a_window_outside_the_data_creates_no_database(
     assert sorted(p.name for p in tmp_path.glob("new.db*")) == []  # no book, no -wal/-shm, no .lock
 
 
+def test_a_window_outside_the_data_makes_no_folder_for_the_book(
+    tmp_path: Path, klines_dir: Path, quiet: Path, capsys
+) -> None:
+    # the lock is taken before the loading only where the book's folder is there already
+    db = tmp_path / "books" / "new.db"
+    assert _run(_config(tmp_path, start="2031-01-01"), klines_dir, db) == 2
+    assert not (tmp_path / "books").exists()
+
+
 def test_a_refused_window_leaves_an_existing_book_as_it_was(
     tmp_path: Path, klines_dir: Path, quiet: Path, capsys
 ) -> None:

@@ -5,7 +5,9 @@ during it was only read once the start-up had gone on to take the lock and make 
 cut then left empty beside an empty ``.lock``. Now the start-up lets the signal in before it makes
 the book, the runner cancels it from the signal's handler at once, and a new book that a cut caught
 while it opened (nothing in it but the schema) is removed, with its lock file, before the lock goes.
-A book that was there before, or one a failing (not cut) start-up made, is kept."""
+A book that was there before, or one a failing (not cut) start-up made, is kept; so is a book put
+at the path while the data loaded, one with any row in it (an emergency stop stored as the cut
+came), and a file that replaced the one the start-up made (a review found all three deleted)."""
 
 from __future__ import annotations
 
@@ -137,3 +139,79 @@ async def test_a_book_still_opening_when_the_runner_wakes_is_closed(
                                  Console(stderr=True, quiet=True))
     assert summary["stopped_by"] == "signal"
     assert len(books) == 1 and books[0].closed  # the stop closed it
+
+
+async def _template_book(path: Path) -> Path:
+    """A tui-trader book with a row in it (as a backup copied into place, or a backtest's book)."""
+    db = await Database.open(str(path))
+    await db.audit(1000, "ui", "Start", {}, True, "ok")
+    await db.close()
+    return path
+
+
+async def test_a_book_put_at_the_path_while_the_replay_loads_is_kept(
+    klines_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the path was free when the start-up began; a backup copied there (or a backtest's book stored
+    # there) while the data loaded is not the start-up's to remove
+    import shutil
+
+    from tui_trader.market import replay
+
+    template = await _template_book(tmp_path / "template.db")
+    db = tmp_path / "new.db"
+    load = replay.load_klines
+
+    def load_then_copy(*a, **k):
+        out = load(*a, **k)
+        shutil.copy(template, db)
+        return out
+
+    monkeypatch.setattr(replay, "load_klines", load_then_copy)
+    _signal_while_the_book_opens(monkeypatch)
+    summary = await run_headless(_config(klines_dir, db), None, Console(stderr=True, quiet=True))
+    assert summary["stopped_by"] == "signal" and summary["db"] == str(db)
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT action FROM audit_log").fetchall() == [("Start",)]
+
+
+async def test_a_new_book_with_a_row_written_before_the_cut_is_kept(
+    klines_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # e.g. an emergency stop stored (and its audit row) as the cut came: a book with any row is kept
+    opened = Database.open.__func__
+
+    async def open_write_interrupted(cls, *args, **kwargs):
+        book = await opened(cls, *args, **kwargs)
+        await book.audit(1000, "ui", "EmergencyStop", {}, True, "stored")
+        _interrupt()
+        return book
+
+    monkeypatch.setattr(Database, "open", classmethod(open_write_interrupted))
+    db = tmp_path / "new.db"
+    summary = await run_headless(_config(klines_dir, db), None, Console(stderr=True, quiet=True))
+    assert summary["stopped_by"] == "signal" and summary["db"] == str(db)
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT action FROM audit_log").fetchall() == [("EmergencyStop",)]
+
+
+async def test_a_new_book_replaced_at_its_path_before_the_cut_is_not_removed(
+    klines_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the file at the path is no longer the one this start-up made: not its to remove (a file of
+    # another kind: a book's copy there would be read with the engine's own -wal beside it)
+    db = tmp_path / "new.db"
+    opened = Database.open.__func__
+
+    async def open_replaced(cls, *args, **kwargs):
+        book = await opened(cls, *args, **kwargs)
+        replacement = tmp_path / "replacement"
+        replacement.write_bytes(b"put here meanwhile")
+        os.replace(replacement, db)
+        _interrupt()
+        return book
+
+    monkeypatch.setattr(Database, "open", classmethod(open_replaced))
+    summary = await run_headless(_config(klines_dir, db), None, Console(stderr=True, quiet=True))
+    assert summary["stopped_by"] == "signal"
+    assert db.read_bytes() == b"put here meanwhile"

@@ -371,7 +371,6 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         # how far start-up got: what stop() may write back (a start-up that failed half way must
         # not overwrite the stored book, peak equity or emergency stop with defaults it never replaced)
         self._session_open = False
-        self._book_made = False  # this start-up makes the book (see _drop_unused_book)
         self._book_loaded = False
         self._state_restored = False
         self._new_account = not persist  # no stored account to start from (set again by _recover)
@@ -459,14 +458,17 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             raise
 
     def _take_book_lock(self) -> None:
-        """The book's engine lock (:class:`DatabaseInUseError` if another engine trades it), and
-        whether this start-up is about to make the book (under the lock no other engine makes it)."""
+        """The book's engine lock, once (:class:`DatabaseInUseError` if another engine trades it)."""
+        if self._db_lock is not None:
+            return
         from tui_trader.storage.lock import EngineLock
 
         self._db_lock = EngineLock.for_database(self._db_path)
         if self._db_lock is not None:
             self._db_lock.acquire()
-            self._book_made = not os.path.lexists(os.path.expanduser(self._db_path))
+
+    def _book_folder_there(self) -> bool:
+        return os.path.isdir(os.path.dirname(os.path.abspath(os.path.expanduser(self._db_path))))
 
     async def _load_uncarried_stored(self) -> None:
         """The stored orders and fills of each held symbol this session's feed does not carry (its
@@ -496,8 +498,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             # started before the feed loads its data, so that its imports overlap the loading;
             # ended at once below if the run turns out too short
             self._ahead_proc = self._start_ahead()
-        if self._persist:
+        if self._persist and self._book_folder_there():
             # first: a book another engine trades is refused at once, not after a replay's loading
+            # (a folder still to make is made with the book: a refused window leaves none)
             self._take_book_lock()
         prepare = getattr(self.feed, "prepare", None)
         if prepare is not None:
@@ -513,6 +516,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if self._persist:
             from tui_trader.storage.db import Database
 
+            self._take_book_lock()
             opening = Database.open(
                 self._db_path,
                 clock=self.clock,
@@ -951,12 +955,12 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._ahead = self._ahead_proc = None
 
     async def _reap_ahead(self) -> None:
-        leaving, self._ahead_leaving = self._ahead_leaving, []
-        for ahead in leaving:
+        while self._ahead_leaving:  # (each one taken off once reaped: a cancelled stop leaves the rest listed)
             try:
-                await ahead.reap()
+                await self._ahead_leaving[0].reap()
             except Exception as exc:  # noqa: BLE001 - the stop goes on
                 log.warning("rating worker did not end cleanly: %s", exc)
+            self._ahead_leaving.pop(0)
 
     @property
     def _stopped(self) -> bool:
@@ -1062,15 +1066,17 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
             except Exception as exc:  # noqa: BLE001
                 log.warning("broker stop: %s", exc)
         no_book = False
+        unused: tuple[str, tuple[int, int]] | None = None
         try:
             if self.db is not None:
                 db, self.db = self.db, None
                 try:
                     if self._started:
                         await self._close_session(db)
+                    unused = await self._unused_new_book(db)
                 finally:
                     await db.close()
-            no_book = self._drop_unused_book()
+            no_book = self._drop_unused_book(unused)
         finally:
             try:
                 if self._db_lock is not None:
@@ -1081,24 +1087,43 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 self._end_ahead(wait=False)  # (a start-up that failed before run(): one still running)
                 await self._reap_ahead()  # it left while the last rows were written
 
-    def _drop_unused_book(self) -> bool:
-        """A book this start-up made, the start-up cut before its session began (a signal while a
-        replay loaded or the book opened, the end of --duration), holds nothing but the schema:
-        removed, with its journal files, before the lock goes - a Ctrl-C left a new, empty --db
-        behind. Not when an emergency stop was stored in it (the next start on it keeps that).
-        True when no book is left at the path (none was made, or this one was removed)."""
+    async def _unused_new_book(self, db: Any) -> tuple[str, tuple[int, int]] | None:
+        """The path and (device, inode) of a book this start-up's own open made and that holds no
+        row at all, the start-up cut (a signal while a replay loaded or the book opened, the end of
+        --duration) before its session began; None otherwise (a book there before, one a failing
+        start-up wrote to, one holding an emergency stop or its audit row)."""
+        cut = bool(self._startup_failure) and not self._startup_raised
+        if not (cut and db.made_file) or self._session_open or self._stops_stored or db._file_id is None:
+            return None
+        try:
+            if await db.holds_rows():
+                return None
+        except Exception as exc:  # noqa: BLE001 - kept when it cannot be told
+            log.warning("could not look into the new book %s: %s", db.path, exc)
+            return None
+        return db._file_id
+
+    def _drop_unused_book(self, unused: tuple[str, tuple[int, int]] | None) -> bool:
+        """Remove the ``unused`` book (:meth:`_unused_new_book`), closed now, with its journal
+        files, while this engine still holds its lock - a Ctrl-C left a new, empty --db behind - if
+        the lock is still this engine's and the file at the path still the one it made. True when
+        no book is left at the path (then a lock file this engine made goes too)."""
         book = os.path.expanduser(self._db_path)
-        if not self._book_made or self._lock_lost is not None:
+        if unused is None:
+            return not os.path.lexists(book)
+        path, ident = unused
+        try:
+            if self._db_lock is not None:
+                self._db_lock.check()  # (a lock file removed meanwhile: another engine's book now?)
+            st = os.stat(path)
+        except Exception:  # noqa: BLE001 - the lock lost, the file gone: nothing removed
             return False
-        if not os.path.lexists(book):
-            return True
-        cut = bool(self._startup_failure) and not self._startup_raised  # (a failure keeps its audit rows)
-        if not cut or self._session_open or self._stops_stored:
+        if (st.st_dev, st.st_ino) != ident:
             return False
         try:
-            for path in (book + "-wal", book + "-shm", book + "-journal", book):
+            for p in (path + "-wal", path + "-shm", path + "-journal", path):
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
+                    os.unlink(p)
         except OSError as exc:
             log.warning("could not remove the unused new book %s: %s", book, exc)
             return False

@@ -362,8 +362,8 @@ def _rejected_by_reason(feed_health: dict[str, Any]) -> dict[str, Any]:
 
 
 def _book_there(path: str) -> bool:
-    """A book at ``path`` (an in-memory database counts as there)."""
-    if path == ":memory:" or path.startswith("file:"):
+    """A book at ``path`` (an in-memory database counts as there, as the engine lock sees it)."""
+    if path == ":memory:" or path.startswith("file::memory:"):
         return True
     return os.path.lexists(os.path.expanduser(path))
 

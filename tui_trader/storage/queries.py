@@ -676,6 +676,18 @@ class QueriesMixin:
                 closed.append({"id": int(sid), "kind": str(kind), "started_ms": int(started), "ended_ms": ended})
         return closed
 
+    async def holds_rows(self) -> bool:
+        """Whether the book holds any row, committed or buffered (False: nothing but its tables)."""
+        if self.writer.pending:
+            return True
+        tables = await self._fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'", [])
+        for (name,) in tables:
+            row = await self._fetchone(f'SELECT EXISTS (SELECT 1 FROM "{name}")')
+            if row is not None and row[0]:
+                return True
+        return False
+
     async def load_sessions(self, limit: int | None = 50, kind: str | None = None) -> list[dict[str, Any]]:
         """The most recent sessions (oldest first; ``limit`` None: all) as dicts; JSON columns decoded."""
         where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
