@@ -21,7 +21,7 @@ def test_an_out_that_is_a_file_names_the_option(quiet: Path, capsys) -> None:
                 "--n-symbols",
                 "3",
                 "--duration",
-                "0.5s",
+                "2s",  # long enough to make the book: a start-up cut first removes the new one
                 "--status-every",
                 "0",
                 "--json",

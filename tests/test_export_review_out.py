@@ -77,3 +77,25 @@ def test_fills_csv_gives_a_base_asset_fee_as_charged_beside_its_booked_value(tmp
         rows = {r["client_order_id"]: r for r in csv.DictReader(fh)}
     assert [(rows[c]["fee"], rows[c]["fee_asset"], rows[c]["fee_charged"]) for c in ("c1", "c2", "c3")] == [
         ("0.30750555", "BTC", "0.000005"), ("0.30750555", "USDT", "0.30750555"), ("0.0001", "BNB", "0.0001")]
+
+
+def test_sessions_csv_says_how_each_session_ended_even_when_a_summary_cannot_be_read(tmp_path: Path, capsys) -> None:
+    db, out = tmp_path / "book.db", tmp_path / "csv"
+    empty_book(db)
+    with sqlite3.connect(db) as con:
+        con.executemany(
+            "INSERT INTO sessions (started_ms, ended_ms, mode, feed_kind, config_json, kind, summary_json) "
+            "VALUES (?, ?, 'paper', 'sim', ?, ?, ?)",
+            [(1000, 2000, "{}", "tui", '{"periods": 3}'),
+             (3000, 4000, "{not json", "run", '{"ended": "unclean", "note": "killed"}'),
+             (5000, 6000, "{}", "run", "{cut off"),  # a hand edit, a damaged page: the export goes on
+             (7000, None, "{}", "tui", None)])
+    assert main(["export", "--db", str(db), "--out", str(out)]) == 0
+    with (out / "sessions.csv").open(newline="", encoding="utf-8") as f:
+        rows = [(r["id"], r["kind"], r["started_time"], r["ended_ms"], r["ended"], r["summary"]) for r in csv.DictReader(f)]
+    assert rows == [
+        ("1", "tui", "1970-01-01T00:00:01.000Z", "2000", "clean", '{"periods": 3}'),
+        ("2", "run", "1970-01-01T00:00:03.000Z", "4000", "unclean", '{"ended": "unclean", "note": "killed"}'),
+        ("3", "run", "1970-01-01T00:00:05.000Z", "6000", "unknown", "{cut off"),
+        ("4", "tui", "1970-01-01T00:00:07.000Z", "", "open", ""),
+    ]

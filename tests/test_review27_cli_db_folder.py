@@ -23,7 +23,7 @@ RUN = [
     "--n-symbols",
     "3",
     "--duration",
-    "0.5s",
+    "2s",  # long enough to make the book: a start-up cut first removes the new one
     "--status-every",
     "0",
 ]

@@ -12,7 +12,8 @@ see the last committed state) and writes into a folder:
 * ``sessions.csv`` - every session (a console, a headless run, a backtest) with its start, its end
   and how it ended: ``clean`` (stopped, its summary written), ``unclean`` (killed or crashed: the
   next start closed it at the last time it committed a row) or ``open`` (running now, or killed
-  and not started again since), and its summary as JSON.
+  and not started again since; ``unknown`` for an end whose summary cannot be read), and its
+  summary as stored (JSON).
 
 Money (prices, quantities, fees, PnL) is written as the exact decimals stored, never through a
 binary float; the equity samples (float valuations) at 8 decimals; times as ms since the epoch
@@ -77,11 +78,15 @@ def _blank(v: Any) -> Any:
     return "" if v is None else v
 
 
-def _how_ended(session: dict[str, Any]) -> str:
-    """``open`` (no end stored), ``unclean`` (closed by a later start) or ``clean``."""
-    if session["ended_ms"] is None:
+def _how_ended(ended_ms: int | None, summary_json: str | None) -> str:
+    """``open`` (no end stored), ``unclean`` (closed by a later start), ``clean``, or ``unknown``
+    (an end whose summary cannot be read)."""
+    if ended_ms is None:
         return "open"
-    summary = session["summary"]
+    try:
+        summary = json.loads(summary_json) if summary_json else {}
+    except ValueError:
+        return "unknown"
     return "unclean" if isinstance(summary, dict) and summary.get("ended") == "unclean" else "clean"
 
 
@@ -131,7 +136,7 @@ async def load_book(db_path: str, out_dir: Path | None = None, out_lock: OutLock
                     "positions": await db.load_positions(),
                     "equity": list(zip(eq_ts.tolist(), eq.tolist(), strict=True)),
                     "audit": await db.load_audit(limit=None),
-                    "sessions": await db.load_sessions(limit=None),
+                    "sessions": await db.load_session_rows(),
                 }
         except (ValueError, ArithmeticError) as exc:  # an amount or a state that is no longer readable
             raise unreadable_book(db_path, exc) from None
@@ -223,10 +228,9 @@ def _write_book(book: dict[str, Any], out: Path, out_lock: OutLock | None = None
              int(a["ok"]), a["outcome"])
             for a in book["audit"])),
         "sessions.csv": (SESSION_COLUMNS, (
-            (x["id"], x["kind"], x["mode"], x["feed_kind"], x["label"], x["started_ms"], iso_utc(x["started_ms"]),
-             _blank(x["ended_ms"]), "" if x["ended_ms"] is None else iso_utc(x["ended_ms"]), _how_ended(x),
-             "" if x["summary"] is None else json.dumps(x["summary"], sort_keys=True))
-            for x in book["sessions"])),
+            (sid, kind, mode, feed, label, started, iso_utc(started), _blank(ended),
+             "" if ended is None else iso_utc(ended), _how_ended(ended, summary), summary or "")
+            for sid, kind, mode, feed, label, started, ended, summary in book["sessions"])),
     }  # fmt: skip
     return write_all_or_none(
         out, {name: functools.partial(_write, columns=rows[name][0], rows=rows[name][1]) for name in FILES}, out_lock

@@ -688,6 +688,14 @@ class QueriesMixin:
                 return True
         return False
 
+    async def load_session_rows(self) -> list[tuple[int, str, str, str, str, int, int | None, str | None]]:
+        """Every session, oldest first, as stored: (id, kind, mode, feed_kind, label, started_ms,
+        ended_ms, summary_json text) - for ``export``, which needs no JSON decoded (one unreadable
+        summary does not make the book unreadable)."""
+        rows = await self._fetchall(
+            "SELECT id, kind, mode, feed_kind, label, started_ms, ended_ms, summary_json FROM sessions ORDER BY id", [])
+        return [tuple(r) for r in rows]
+
     async def load_sessions(self, limit: int | None = 50, kind: str | None = None) -> list[dict[str, Any]]:
         """The most recent sessions (oldest first; ``limit`` None: all) as dicts; JSON columns decoded."""
         where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
