@@ -1108,6 +1108,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         files, while this engine still holds its lock - a Ctrl-C left a new, empty --db behind - if
         the lock is still this engine's and the file at the path still the one it made. True when
         no book is left at the path (then a lock file this engine made goes too)."""
+        if not self._persist:
+            return False
         book = os.path.expanduser(self._db_path)
         if unused is None:
             return not os.path.lexists(book)
