@@ -46,9 +46,10 @@ def test_a_start_up_longer_than_the_duration_ends_at_the_duration(
         assert con.execute("SELECT COUNT(*) FROM sessions WHERE ended_ms IS NULL").fetchone()[0] == 0
         assert con.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == sessions
 
-    # on a new book the cut start-up had made (nothing in it but its tables): removed, lock file and all
+    # on a new book the cut start-up had made: kept, its tables and no session (never deleted)
     new = tmp_path / "new.db"
     assert main([*argv[:-1], str(new)]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["stopped_by"] == "duration reached" and summary["db"] is None and summary["db_not_made"]
-    assert sorted(p.name for p in tmp_path.glob("new.db*")) == []
+    assert summary["stopped_by"] == "duration reached" and summary["db"] == str(new)
+    with sqlite3.connect(str(new)) as con:
+        assert con.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 0

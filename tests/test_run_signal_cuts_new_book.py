@@ -1,13 +1,12 @@
-"""A signal that cuts a headless run's start-up leaves no new, empty book behind.
+"""A signal that cuts a headless run's start-up during a replay's loading leaves no new book.
 
 A replay loads its klines before the book is opened, but the loading holds the event loop: a Ctrl-C
 during it was only read once the start-up had gone on to take the lock and make the book, which the
 cut then left empty beside an empty ``.lock``. Now the start-up lets the signal in before it makes
-the book, the runner cancels it from the signal's handler at once, and a new book that a cut caught
-while it opened (nothing in it but the schema) is removed, with its lock file, before the lock goes.
-A book that was there before, or one a failing (not cut) start-up made, is kept; so is a book put
-at the path while the data loaded, one with any row in it (an emergency stop stored as the cut
-came), and a file that replaced the one the start-up made (a review found all three deleted)."""
+the book, and the runner cancels it from the signal's handler at once. A start-up cut after it made
+a new book leaves it (its tables, no session): removing it was tried, and a review showed another
+program can write or move a book there in the moments between any check and the removal - so a cut
+start-up never deletes a book, whatever is in it."""
 
 from __future__ import annotations
 
@@ -70,17 +69,18 @@ async def test_a_signal_while_the_replay_loads_makes_no_book(
     assert "not made: the start-up was cut first" in out.export_text()
 
 
-async def test_a_new_book_a_signal_caught_opening_is_removed(
-    klines_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+async def test_a_new_book_a_signal_caught_opening_is_kept_and_a_later_run_starts_it(
+    klines_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _signal_while_the_book_opens(monkeypatch)
-    with caplog.at_level("INFO", logger="tui_trader.engine"):
-        summary = await run_headless(_config(klines_dir, tmp_path / "new.db"), None,
-                                     Console(stderr=True, quiet=True))
-    assert summary["stopped_by"] == "signal"
-    assert _files(tmp_path, "new.db") == []
-    assert summary["db"] is None and summary["db_not_made"] is True
-    assert f"the new book {tmp_path / 'new.db'} is removed" in caplog.text
+    db = tmp_path / "new.db"
+    with monkeypatch.context() as m:
+        _signal_while_the_book_opens(m)
+        summary = await run_headless(_config(klines_dir, db), None, Console(stderr=True, quiet=True))
+    assert summary["stopped_by"] == "signal" and summary["db"] == str(db) and "db_not_made" not in summary
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 0  # its tables, no session
+    again = await run_headless(_config(klines_dir, db), None, Console(stderr=True, quiet=True))
+    assert again["stopped_by"] == "data ended" and again["book_resumed"] is False and again["periods"] > 0
 
 
 async def test_a_book_there_before_the_cut_start_up_is_kept(
@@ -193,25 +193,3 @@ async def test_a_new_book_with_a_row_written_before_the_cut_is_kept(
     assert summary["stopped_by"] == "signal" and summary["db"] == str(db)
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT action FROM audit_log").fetchall() == [("EmergencyStop",)]
-
-
-async def test_a_new_book_replaced_at_its_path_before_the_cut_is_not_removed(
-    klines_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the file at the path is no longer the one this start-up made: not its to remove (a file of
-    # another kind: a book's copy there would be read with the engine's own -wal beside it)
-    db = tmp_path / "new.db"
-    opened = Database.open.__func__
-
-    async def open_replaced(cls, *args, **kwargs):
-        book = await opened(cls, *args, **kwargs)
-        replacement = tmp_path / "replacement"
-        replacement.write_bytes(b"put here meanwhile")
-        os.replace(replacement, db)
-        _interrupt()
-        return book
-
-    monkeypatch.setattr(Database, "open", classmethod(open_replaced))
-    summary = await run_headless(_config(klines_dir, db), None, Console(stderr=True, quiet=True))
-    assert summary["stopped_by"] == "signal"
-    assert db.read_bytes() == b"put here meanwhile"

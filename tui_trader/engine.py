@@ -1065,72 +1065,30 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 await asyncio.wait_for(self.broker.stop(), timeout=BROKER_STOP_S)
             except Exception as exc:  # noqa: BLE001
                 log.warning("broker stop: %s", exc)
-        no_book = False
-        unused: tuple[str, tuple[int, int]] | None = None
         try:
             if self.db is not None:
                 db, self.db = self.db, None
                 try:
                     if self._started:
                         await self._close_session(db)
-                    unused = await self._unused_new_book(db)
                 finally:
                     await db.close()
-            no_book = self._drop_unused_book(unused)
         finally:
             try:
                 if self._db_lock is not None:
-                    # a lock file this engine made beside no book (a start-up refused or cut before it
-                    # made one, or whose new book was removed) goes too
-                    self._db_lock.release(remove_made=no_book)
+                    # a lock file this engine made beside no book (a start-up refused or cut before
+                    # it made one) goes too
+                    self._db_lock.release(remove_made=self._no_book_here())
             finally:
                 self._end_ahead(wait=False)  # (a start-up that failed before run(): one still running)
                 await self._reap_ahead()  # it left while the last rows were written
 
-    async def _unused_new_book(self, db: Any) -> tuple[str, tuple[int, int]] | None:
-        """The path and (device, inode) of a book this start-up's own open made and that holds no
-        row at all, the start-up cut (a signal while a replay loaded or the book opened, the end of
-        --duration) before its session began; None otherwise (a book there before, one a failing
-        start-up wrote to, one holding an emergency stop or its audit row)."""
-        cut = bool(self._startup_failure) and not self._startup_raised
-        if not (cut and db.made_file) or self._session_open or self._stops_stored or db._file_id is None:
-            return None
-        try:
-            if await db.holds_rows():
-                return None
-        except Exception as exc:  # noqa: BLE001 - kept when it cannot be told
-            log.warning("could not look into the new book %s: %s", db.path, exc)
-            return None
-        return db._file_id
-
-    def _drop_unused_book(self, unused: tuple[str, tuple[int, int]] | None) -> bool:
-        """Remove the ``unused`` book (:meth:`_unused_new_book`), closed now, with its journal
-        files, while this engine still holds its lock - a Ctrl-C left a new, empty --db behind - if
-        the lock is still this engine's and the file at the path still the one it made. True when
-        no book is left at the path (then a lock file this engine made goes too)."""
-        if not self._persist:
-            return False
-        book = os.path.expanduser(self._db_path)
-        if unused is None:
-            return not os.path.lexists(book)
-        path, ident = unused
-        try:
-            if self._db_lock is not None:
-                self._db_lock.check()  # (a lock file removed meanwhile: another engine's book now?)
-            st = os.stat(path)
-        except Exception:  # noqa: BLE001 - the lock lost, the file gone: nothing removed
-            return False
-        if (st.st_dev, st.st_ino) != ident:
-            return False
-        try:
-            for p in (path + "-wal", path + "-shm", path + "-journal", path):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(p)
-        except OSError as exc:
-            log.warning("could not remove the unused new book %s: %s", book, exc)
-            return False
-        log.info("start-up cut short before its session began: the new book %s is removed", book)
-        return True
+    def _no_book_here(self) -> bool:
+        """Nothing at the book's path (a start-up refused or cut before it made the book). A book a
+        start-up cut later made stays, with its tables and no session: a later run on it starts it as
+        a new book. (Removing it was tried: another program can write or move a book there in the
+        moments between any check and the removal, and nothing of value may ever be deleted.)"""
+        return self._persist and not os.path.lexists(os.path.expanduser(self._db_path))
 
     async def _close_session(self, db: Any) -> None:
         """Persist what only changes in memory (state, peak and day-start equity) and end the session;

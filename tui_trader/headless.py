@@ -329,8 +329,7 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
         }
     )
     if not started_up and summary["db"] and not _book_there(summary["db"]):
-        # the start-up was cut before it made a new book, or removed the one it had made (nothing
-        # in it but the schema): there is nothing at that path to open
+        # the start-up was cut before it made a new book: there is nothing at that path to open
         summary.update({"db": None, "db_not_made": True})
     return summary
 

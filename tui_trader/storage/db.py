@@ -407,8 +407,6 @@ class Database(QueriesMixin):
         self._synchronous = synchronous
         #: the file's absolute path and (device, inode) as opened; None for a memory or read-only open
         self._file_id: tuple[str, tuple[int, int]] | None = None
-        #: this open made the file (it was not there): the engine may remove a book a cut start-up left empty
-        self.made_file = False
         self._max_variables = int(max_variables)  # parameters per statement (SQLITE_LIMIT_VARIABLE_NUMBER)
         self._rows_since_checkpoint = 0
         self._uses_since_checkpoint = 0
@@ -481,12 +479,11 @@ class Database(QueriesMixin):
         if not path_str:
             raise ValueError("database path must not be empty (use ':memory:' for a throw-away database)")
         memory = path_str == ":memory:"
-        made = False  # this open made the file
         if read_only:
             path_str, ro_uri = _prepare_read_only(path_str)
         elif not memory:
             try:
-                path_str, made = _prepare_path(path_str)
+                path_str = _prepare_path(path_str)
                 # opened here first: when aiosqlite fails to open a file, its thread may still
                 # report to the event loop after the loop closed (a traceback at exit)
                 sqlite3.connect(path_str, timeout=0).close()
@@ -544,7 +541,6 @@ class Database(QueriesMixin):
         )
         if not memory and not read_only:
             db._file_id = _file_identity(path_str)
-            db.made_file = made
         if start_writer:
             db.writer.start()
         return db
@@ -980,19 +976,19 @@ class Database(QueriesMixin):
             self._checkpoint_soon()
 
 
-def _prepare_path(path: str) -> tuple[str, bool]:
+def _prepare_path(path: str) -> str:
     """Expand ``~``, create the parent folder and an empty book, owner-only (:mod:`tui_trader.private`:
-    SQLite makes the ``-wal`` and ``-shm`` files with the book's mode); returns the path to open and
-    whether this call made the file. A book or folder there already keeps its mode."""
+    SQLite makes the ``-wal`` and ``-shm`` files with the book's mode); returns the path to open. A
+    book or folder there already keeps its mode."""
     p = Path(path).expanduser()
     try:
         make_folders(p.parent)
-        made = create_file(p)
+        create_file(p)
     except OSError as exc:  # "[Errno 17] File exists" names no path the operator gave
         if why := file_in_the_way(p):
             raise StorageError(f"cannot open the database {path}: {why}") from exc
         raise
-    return str(p), made
+    return str(p)
 
 
 def _file_identity(path: str) -> tuple[str, tuple[int, int]]:

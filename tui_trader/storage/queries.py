@@ -676,18 +676,6 @@ class QueriesMixin:
                 closed.append({"id": int(sid), "kind": str(kind), "started_ms": int(started), "ended_ms": ended})
         return closed
 
-    async def holds_rows(self) -> bool:
-        """Whether the book holds any row, committed or buffered (False: nothing but its tables)."""
-        if self.writer.pending:
-            return True
-        tables = await self._fetchall(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'", [])
-        for (name,) in tables:
-            row = await self._fetchone(f'SELECT EXISTS (SELECT 1 FROM "{name}")')
-            if row is not None and row[0]:
-                return True
-        return False
-
     async def load_session_rows(self) -> list[tuple[int, str, str, str, str, int, int | None, str | None]]:
         """Every session, oldest first, as stored: (id, kind, mode, feed_kind, label, started_ms,
         ended_ms, summary_json text) - for ``export``, which needs no JSON decoded (one unreadable
