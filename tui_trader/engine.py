@@ -415,6 +415,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._ahead: RatingAhead | None = None  # the rater running ahead in another process, if any
         self._ahead_proc: RatingAhead | None = None  # started at start-up, begun by run()
         self._ahead_leaving: list[RatingAhead] = []  # ended without waiting: reaped by _close_down
+        self._startup_task: asyncio.Task[Any] | None = None  # running start_up() now (see _end_start_up)
         # a period closed whose results the worker has not sent yet: _await_ahead rates it
         self._ahead_due = False
 
@@ -439,7 +440,9 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
 
     async def start_up(self) -> None:
         """Open storage, start the feed, recover state, warm up, reconcile orders. A SQLite error
-        (the file locked by another program, a full disk...) is a :class:`StorageError` saying so."""
+        (the file locked by another program, a full disk...) is a :class:`StorageError` saying so.
+        A :meth:`stop` meanwhile ends it (and waits for it to close what it opened)."""
+        self._startup_task = asyncio.current_task()
         try:
             try:
                 await self._start_up()
@@ -447,6 +450,8 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 from tui_trader.storage.schema import storage_failure
 
                 raise storage_failure(self._db_path, exc) from exc
+            finally:
+                self._startup_task = None  # (the task goes on: a test's, a host's)
         except BaseException as exc:
             self._startup_failure = f"engine did not start ({exc or type(exc).__name__}): nothing is traded"
             self._startup_raised = isinstance(exc, Exception)  # not a cancel (a signal during start-up)
@@ -980,6 +985,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
 
     async def _stop(self) -> None:
         self._stopping = True
+        await self._end_start_up()
         if self._run_task is None:
             self._end_ahead(wait=False)  # started with start_up(), never begun by run()
         try:
@@ -1013,6 +1019,20 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         finally:
             if trade_lock_held:
                 self._trade_lock.release()
+
+    async def _end_start_up(self) -> None:
+        """A stop during the start-up: end it (cancelled once: its host may have done so) and wait for
+        it to let what it was opening finish (:func:`_finished_if_cut`), so that the stop closes it.
+        Stopped at once, the book a cancelled start-up was still opening was opened after the stop
+        had released the lock, and its connection was never closed (the console's quit did this)."""
+        starting = self._startup_task
+        if starting is None or starting.done() or starting is asyncio.current_task():
+            return
+        if not starting.cancelling():
+            starting.cancel()
+        done, _ = await asyncio.wait({starting}, timeout=STOP_WAIT_S)
+        if not done:
+            log.warning("the start-up did not end within %g s of the stop; stopping anyway", STOP_WAIT_S)
 
     async def _drain_commands(self, wait_end: float) -> None:
         """The quit's wait (until the loop time ``wait_end``) for the commands being applied; those
