@@ -16,6 +16,10 @@ from tui_trader.runtime import build_engine
 from tui_trader.storage.db import Database
 
 
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
 @pytest.mark.parametrize("host_cancels", [True, False], ids=["host-cancels-first", "stop-alone"])
 async def test_a_stop_during_the_book_s_opening_closes_the_book_and_then_lets_the_lock_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host_cancels: bool
@@ -43,6 +47,6 @@ async def test_a_stop_during_the_book_s_opening_closes_the_book_and_then_lets_th
     assert start.done()  # ended before the stop went on
     assert len(books) == 1 and books[0].closed
     assert engine._db_lock is not None and not engine._db_lock.held
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["book.db", "book.db.lock"]  # no -wal/-shm left
+    assert _names(tmp_path) == ["book.db", "book.db.lock"]  # no -wal/-shm left
     with pytest.raises(asyncio.CancelledError):
         await start
