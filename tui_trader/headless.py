@@ -361,10 +361,10 @@ def _rejected_by_reason(feed_health: dict[str, Any]) -> dict[str, Any]:
 
 
 def _book_there(path: str) -> bool:
-    """A book at ``path`` (an in-memory database counts as there, as the engine lock sees it)."""
-    if path == ":memory:" or path.startswith("file::memory:"):
-        return True
-    return os.path.lexists(os.path.expanduser(path))
+    """A book at ``path`` (an in-memory database, which has no engine lock, counts as there)."""
+    from tui_trader.storage.lock import EngineLock
+
+    return EngineLock.for_database(path) is None or os.path.lexists(os.path.expanduser(path))
 
 
 def print_summary(s: dict[str, Any], console: Console) -> None:

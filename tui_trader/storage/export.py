@@ -37,6 +37,7 @@ from typing import Any
 from tui_trader.clock import iso_utc as _iso_utc
 from tui_trader.outdir import OutLock, out_dir_problem, write_all_or_none
 from tui_trader.storage.lock import DatabaseInUseError, commits_under_another_name, engine_by_another_name
+from tui_trader.storage.queries import UNCLEAN_END_SUMMARY
 from tui_trader.storage.schema import StorageError, failure_hint, file_in_the_way, unreadable_book
 
 FILES = ("fills.csv", "orders.csv", "positions.csv", "equity.csv", "audit.csv", "sessions.csv")
@@ -87,7 +88,8 @@ def _how_ended(ended_ms: int | None, summary_json: str | None) -> str:
         summary = json.loads(summary_json) if summary_json else {}
     except ValueError:
         return "unknown"
-    return "unclean" if isinstance(summary, dict) and summary.get("ended") == "unclean" else "clean"
+    unclean = UNCLEAN_END_SUMMARY["ended"]
+    return unclean if isinstance(summary, dict) and summary.get("ended") == unclean else "clean"
 
 
 def _equity(e: float) -> str:

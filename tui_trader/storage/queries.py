@@ -684,13 +684,13 @@ class QueriesMixin:
             "SELECT id, kind, mode, feed_kind, label, started_ms, ended_ms, summary_json FROM sessions ORDER BY id", [])
         return [tuple(r) for r in rows]
 
-    async def load_sessions(self, limit: int | None = 50, kind: str | None = None) -> list[dict[str, Any]]:
-        """The most recent sessions (oldest first; ``limit`` None: all) as dicts; JSON columns decoded."""
+    async def load_sessions(self, limit: int = 50, kind: str | None = None) -> list[dict[str, Any]]:
+        """The most recent sessions (oldest first) as dicts; JSON columns decoded."""
         where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
         rows = await self._fetchall(
             "SELECT id, started_ms, ended_ms, mode, feed_kind, config_json, kind, label, summary_json "
             f"FROM sessions {where} ORDER BY id DESC LIMIT ?",
-            [*params, -1 if limit is None else int(limit)],
+            [*params, int(limit)],
         )
         return [
             {

@@ -1109,20 +1109,23 @@ class TuiTraderApp(App[int]):
             self.submit(cmd)
 
     @staticmethod
-    def _price_of(snap: EngineSnapshot, sym: str) -> float | None:
+    def _market_row(snap: EngineSnapshot | None, sym: str, column: np.ndarray | None) -> Any:
+        """``sym``'s value in a column of the snapshot's market view; None when there is none."""
+        if snap is None or column is None:
+            return None
         try:
-            return float(snap.market.price[snap.market.symbols.index(sym)])
+            return column[snap.market.symbols.index(sym)]
         except (ValueError, IndexError):
             return None
 
-    @staticmethod
-    def _tick_decimals_of(snap: EngineSnapshot | None, sym: str) -> int:
+    def _price_of(self, snap: EngineSnapshot, sym: str) -> float | None:
+        got = self._market_row(snap, sym, snap.market.price)
+        return None if got is None else float(got)
+
+    def _tick_decimals_of(self, snap: EngineSnapshot | None, sym: str) -> int:
         """The decimals of ``sym``'s tick (its prices are shown with them), -1 unknown."""
-        dec = snap.market.price_decimals if snap is not None else None
-        try:
-            return int(dec[snap.market.symbols.index(sym)]) if dec is not None else -1
-        except (ValueError, IndexError):
-            return -1
+        got = self._market_row(snap, sym, snap.market.price_decimals if snap is not None else None)
+        return -1 if got is None else int(got)
 
     # ---------------------------------------------------------- table events
 

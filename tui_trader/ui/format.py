@@ -137,6 +137,12 @@ def fmt_tick_price(p: float | Decimal | None, tick_decimals: int, width: int = P
     return text if len(text) <= width else fmt_price(f, width)
 
 
+def fmt_last_price(p: float | Decimal | None, tick_decimals: int) -> str:
+    """A symbol's last price in the positions pane and the detail: on its tick
+    (:func:`fmt_tick_price`), or every digit given (:func:`fmt_exact_price`) when no tick is known."""
+    return fmt_exact_price(p) if tick_decimals < 0 else fmt_tick_price(p, tick_decimals)
+
+
 def fmt_prices(prices: np.ndarray, width: int = PRICE_WIDTH, tick_decimals: np.ndarray | None = None) -> list[str]:
     """:func:`fmt_price` over a float64 array (decimals computed vectorised); with
     ``tick_decimals`` (one per price, -1 where unknown) :func:`fmt_tick_price` of each."""

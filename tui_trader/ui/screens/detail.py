@@ -26,11 +26,11 @@ from tui_trader.clock import MS_PER_DAY
 from tui_trader.events import SymbolHistory
 from tui_trader.ui.format import (
     fmt_exact_price,
+    fmt_last_price,
     fmt_money,
     fmt_num,
     fmt_pct,
     fmt_qty,
-    fmt_tick_price,
     fmt_when,
 )
 from tui_trader.ui.palette import Palette, right
@@ -179,7 +179,7 @@ class SymbolDetailScreen(Screen[None]):
         info = Text(overflow="fold")
         info.append(f" {h.symbol} ", style="bold reverse")
         price = last_price if last_price is not None else (float(h.price[-1]) if h.price.size else None)
-        info.append(f"  last {fmt_exact_price(price) if price_decimals < 0 else fmt_tick_price(price, price_decimals)}")
+        info.append(f"  last {fmt_last_price(price, price_decimals)}")
         if h.rating.size:
             info.append(f"  rating {fmt_num(float(h.rating[-1]), 0)}  z ")
             z = float(h.z[-1])

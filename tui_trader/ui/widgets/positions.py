@@ -25,10 +25,10 @@ from tui_trader.events import PositionView
 from tui_trader.ui.format import (
     fmt_age,
     fmt_exact_price,
+    fmt_last_price,
     fmt_money,
     fmt_pct,
     fmt_qty,
-    fmt_tick_price,
     shown_zero,
 )
 from tui_trader.ui.palette import Palette, right
@@ -156,7 +156,7 @@ class PositionsTable(FastTable):
             # first digits (a value of 1,234,567.89 read "1,234,567." - another number)
             fmt_qty(p.quantity, width=10),
             fmt_exact_price(p.avg_entry),
-            fmt_exact_price(last) if p.price_decimals < 0 else fmt_tick_price(last, p.price_decimals),
+            fmt_last_price(last, p.price_decimals),
             fmt_money(p.value, width=10),
             fmt_money(p.unrealized_pnl, sign=True, width=9),
             fmt_pct(p.unrealized_pct, width=7),
