@@ -332,6 +332,36 @@ def _wal_beside(path: str) -> bool:
     return wal.is_file() and wal.stat().st_size > 0
 
 
+def _reader_files(path: str) -> bool:
+    """The ``-wal`` or ``-shm`` file is beside the database file at ``path`` (``~`` expanded)."""
+    p = Path(path).expanduser()
+    return Path(f"{p}-wal").exists() or Path(f"{p}-shm").exists()
+
+
+def _drop_reader_files(path: str) -> None:
+    """Remove the empty ``-wal`` and the ``-shm`` a read-only open made beside a WAL book that had
+    none (a book closed cleanly), as an engine's close does: SQLite, not this code, removes them,
+    as a connection that may write closes (``query_only``: it writes nothing; its ``-wal`` is empty,
+    so its checkpoint copies nothing) - only when it is the book's last connection. A book another
+    program opened meanwhile keeps them, as does one this process may not write (SQLite then opens
+    it read-only) and one whose ``-wal`` holds commits (never copied into the file here)."""
+    wal = Path(f"{path}-wal")
+    try:
+        if not wal.is_file() or wal.stat().st_size:
+            return
+        con = sqlite3.connect(path, isolation_level=None, timeout=0)
+    except (OSError, sqlite3.Error):
+        return
+    try:
+        con.execute("PRAGMA query_only = ON")
+        con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.Error:
+        pass
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            con.close()
+
+
 def _stale_wal_hint(path: str) -> str:
     """SQLite reads the ``-wal`` file beside a file as that file's last commits, whatever file it
     is: one left by the file a backup replaced damages the copy. Said when there is one."""
@@ -399,6 +429,7 @@ class Database(QueriesMixin):
         self._closing = False
         self._inline_money = bool(inline_money)
         self._wal = bool(wal)
+        self._reader_made_files = False  # a read-only open made the book's -wal and -shm (see open)
         #: checkpoint thresholds (see the module docs); tests may lower them
         self.checkpoint_rows = CHECKPOINT_ROWS
         self.checkpoint_uses = CHECKPOINT_USES
@@ -479,6 +510,9 @@ class Database(QueriesMixin):
         if not path_str:
             raise ValueError("database path must not be empty (use ':memory:' for a throw-away database)")
         memory = path_str == ":memory:"
+        # a reader of a WAL book makes its -wal and -shm when there are none (a book closed cleanly):
+        # removed again as it closes (see _drop_reader_files); an immutable open makes none
+        reader_makes_files = read_only and not memory and not _reader_files(path_str)
         if read_only:
             path_str, ro_uri = _prepare_read_only(path_str)
         elif not memory:
@@ -526,6 +560,8 @@ class Database(QueriesMixin):
             max_variables = await conn._execute(conn._conn.getlimit, sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         except BaseException:
             await conn.close()
+            if reader_makes_files and "immutable=1" not in ro_uri:  # a file refused: as it was
+                await asyncio.to_thread(_drop_reader_files, path_str)
             raise
         db = cls(
             conn,
@@ -541,6 +577,7 @@ class Database(QueriesMixin):
         )
         if not memory and not read_only:
             db._file_id = _file_identity(path_str)
+        db._reader_made_files = reader_makes_files and "immutable=1" not in ro_uri
         if start_writer:
             db.writer.start()
         return db
@@ -579,6 +616,8 @@ class Database(QueriesMixin):
                 with contextlib.suppress(sqlite3.Error):
                     await conn.execute("PRAGMA optimize")
                 await conn.close()  # the last connection to close checkpoints the WAL and removes it
+            if self._reader_made_files:
+                await asyncio.to_thread(_drop_reader_files, self.path)
             if error is not None:
                 # only bulk rows go through the writer: say so, or the operator fears for the book
                 raise StorageError(
