@@ -377,6 +377,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._exits_checked_ms = -(2**62)  # engine time of the last real-time exit check
         self._exits_pending: set[int] = set()  # symbols updated since, not yet checked
         self._run_task: asyncio.Task | None = None
+        self._in_run = False  # run() has not returned (its task may go on to other work once it has)
         self._order_seq = 0
         self._signal_seq = 0
         self._market_version = 0
@@ -739,6 +740,13 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if not self._started:
             await self.start_up()
         self._run_task = asyncio.current_task()
+        self._in_run = True
+        try:
+            await self._run_loop()
+        finally:
+            self._in_run = False  # (a stop then waits for no loop: its task may be busy with anything)
+
+    async def _run_loop(self) -> None:
         self._begin_ahead()
         monitor = asyncio.create_task(self._health_monitor(), name="health-monitor")
         try:
@@ -995,7 +1003,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         task = self._run_task
         loop = asyncio.get_running_loop()
         wait_end = loop.time() + STOP_WAIT_S  # for the loop and an order in flight together
-        if task is not None and task is not asyncio.current_task() and not task.done():
+        if task is not None and self._in_run and task is not asyncio.current_task() and not task.done():
             # the loop leaves after the event it is processing (storage is still open)
             done, _ = await asyncio.wait({task}, timeout=STOP_WAIT_S)
             if not done:
