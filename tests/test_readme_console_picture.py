@@ -27,8 +27,16 @@ def test_the_console_picture_is_the_default_runs_figures(tmp_path: Path, monkeyp
     engine = build_engine(
         cfg, db_path=str(tmp_path / "r.db"), mode="paper", session_kind="tui", autostart=True, max_klines=58
     )
-    asyncio.run(engine.run())
-    snap = engine.snapshot()
+
+    async def run():  # returns the snapshot, with the book closed after it
+        try:
+            await engine.run()
+            return engine.snapshot()
+        finally:
+            await engine.stop()  # (a book left open: its connection's thread outlived this loop)
+
+    snap = asyncio.run(run())
+    assert engine.db is None or engine.db.closed
     pic = console_picture()
     pf = snap.portfolio
     assert f"│ Eq {pf.equity:,.2f} USDT │ Day {pf.daily_pnl:+.2f} " in pic

@@ -377,7 +377,7 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         self._exits_checked_ms = -(2**62)  # engine time of the last real-time exit check
         self._exits_pending: set[int] = set()  # symbols updated since, not yet checked
         self._run_task: asyncio.Task | None = None
-        self._in_run = False  # run() has not returned (its task may go on to other work once it has)
+        self._in_run = 0  # run() calls in their loop (a task that called run() may go on to other work once it returned)
         self._order_seq = 0
         self._signal_seq = 0
         self._market_version = 0
@@ -740,11 +740,11 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
         if not self._started:
             await self.start_up()
         self._run_task = asyncio.current_task()
-        self._in_run = True
+        self._in_run += 1
         try:
             await self._run_loop()
         finally:
-            self._in_run = False  # (a stop then waits for no loop: its task may be busy with anything)
+            self._in_run -= 1  # (none left: a stop waits for no loop, the task may be busy with anything)
 
     async def _run_loop(self) -> None:
         self._begin_ahead()
