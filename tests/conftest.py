@@ -59,6 +59,39 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             t._args[0].put_nowait((None, lambda: _STOP_RUNNING_SENTINEL))  # type: ignore[attr-defined]
 
 
+def _sqlite_threads() -> set[int]:
+    """The idents of the live aiosqlite connection threads (one per open connection)."""
+    import threading
+
+    try:
+        from aiosqlite.core import _connection_worker_thread
+    except ImportError:  # pragma: no cover - another aiosqlite layout: nothing to watch
+        return set()
+    return {t.ident for t in threading.enumerate()
+            if getattr(t, "_target", None) is _connection_worker_thread and t.is_alive() and t.ident is not None}
+
+
+#: Seconds a connection closed at the end of a test has for its thread to end.
+SQLITE_THREAD_GRACE_S = 2.0
+
+
+@pytest.fixture(autouse=True)
+def _no_database_left_open():
+    """A test that passes leaves no database connection open: an engine it never stopped kept its
+    book's aiosqlite connection, whose thread later reported to a closed event loop - a warning
+    pinned on whichever test ran next in that process (a fresh-clone CI showed one)."""
+    import time
+
+    before = _sqlite_threads()
+    yield
+    end = time.monotonic() + SQLITE_THREAD_GRACE_S
+    while (left := _sqlite_threads() - before) and time.monotonic() < end:
+        time.sleep(0.01)
+    if left:
+        pytest.fail(f"{len(left)} database connection(s) left open by this test: stop its engine, close its "
+                    "Database", pytrace=False)
+
+
 @pytest.fixture(autouse=True)
 def _logging_left_as_found():
     """A test that runs a command in-process (``main([...])``) configures logging as the CLI does
