@@ -375,3 +375,46 @@ def test_the_plain_batch_shortcut_judges_every_batch_as_the_rules_do(changes, wi
         kept = validate_price_batch(b, 4, c, now_ms=now)
     assert shortcut == (c.total == 0), (changes, c.by_reason)
     assert len(kept) == 4 - c.total
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["price", "open_24h", "high_24h", "low_24h", "volume_24h", "quote_volume_24h",
+                             "sym", "event_time"]),
+            st.integers(0, 2),  # the update (row) changed; the 24h open is every update's
+            st.integers(0, 3),
+            st.sampled_from(_ODD),
+        ),
+        max_size=4,
+    ),
+)
+def test_the_figures_of_several_price_updates_pass_together_exactly_when_each_update_passes(changes) -> None:
+    # the simulated market judges a candle's M price updates at once, from its (M, N) figures
+    m, n = 3, 4
+    b = price_batch(n)
+    sym, o24 = b.sym.copy(), b.open_24h.copy()
+    figs = {f: np.tile(getattr(b, f), (m, 1)) for f in ("event_time", "price", "high_24h", "low_24h", "volume_24h",
+                                                         "quote_volume_24h")}
+    for field, row, col, value in changes:
+        if field == "sym":
+            sym[col] = 7 if value != value or value < 0 else col
+        elif field == "open_24h":
+            o24[col] = value
+        elif field == "event_time":
+            figs[field][row, col] = -1 if value != value or value <= 0 else 1_700_000_000_000
+        else:
+            figs[field][row, col] = value
+    together = v.prices_plainly_ok(sym, figs["event_time"], figs["price"], o24, figs["high_24h"], figs["low_24h"],
+                                   figs["volume_24h"], figs["quote_volume_24h"], n)
+    each = []
+    for j in range(m):
+        c = RejectCounter()
+        row = PriceBatch(sym=sym, event_time=figs["event_time"][j], price=figs["price"][j], open_24h=o24,
+                         high_24h=figs["high_24h"][j], low_24h=figs["low_24h"][j], volume_24h=figs["volume_24h"][j],
+                         quote_volume_24h=figs["quote_volume_24h"][j])
+        with mock.patch.object(v, "_prices_plainly_ok", return_value=False):  # the rules alone
+            validate_price_batch(row, n, c)
+        each.append(c.total == 0)
+    assert together == all(each), (changes, each)

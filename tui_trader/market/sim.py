@@ -55,7 +55,13 @@ from tui_trader.config import Config
 from tui_trader.market.binance_payloads import synthetic_filters
 from tui_trader.market.pacing import Pacer
 from tui_trader.market.universe import is_leveraged_token
-from tui_trader.market.validation import PriceGuard, RejectCounter, validate_kline_batch, validate_price_batch
+from tui_trader.market.validation import (
+    PriceGuard,
+    RejectCounter,
+    prices_plainly_ok,
+    validate_kline_batch,
+    validate_price_batch,
+)
 from tui_trader.models import KlineBatch, PriceBatch, SymbolFilters
 from tui_trader.monitor.metrics import CounterRate
 
@@ -168,6 +174,16 @@ class SimMarket:
                 price0[i], dqv[i], dvol[i] = known[name]
         self.price0 = price0
         self.tick = np.array([_tick_of(p) for p in price0])
+        self._per_unit_of: np.ndarray | None = None  # the ticks _per_unit was made for
+        self._per_unit = np.empty(0)
+        # the last close, as rounded, and the log prices it was made from: the next candle's open
+        self._close_of: np.ndarray | None = None
+        self._close = np.empty(0)
+        self._sym = np.arange(n, dtype=np.int32)
+        self._sym.flags.writeable = False  # shared by every batch
+        #: the last step's price updates as (M, N) figures (event time, price, 24h open, high, low,
+        #: volume, quote volume; the open (N,)), or None (a candle longer than an hour, no prices)
+        self.tick_figures: tuple[np.ndarray, ...] | None = None
         self.sigma = dvol * math.sqrt(self.interval_ms / MS_PER_DAY)  # per-kline log-return std
         self.n_sectors = max(1, min(8, n // 5))
         self.sector = rng.integers(0, self.n_sectors, n)
@@ -221,12 +237,20 @@ class SimMarket:
 
     def _round(self, p: np.ndarray, tick: np.ndarray | None = None) -> np.ndarray:
         """Prices rounded to the tick (each symbol's, or ``tick`` for a subset of symbols), at least one tick."""
-        t = self.tick if tick is None else tick
         # Ticks are 10^-d (d >= 2): k / 10^d is the float nearest the decimal k·10^-d, as Binance's
         # price strings parse, where k · tick could land an ulp off (0.014665999999999998 for
         # 0.014666) and a price rounded down to the tick would lose a whole tick.
-        per_unit = np.round(1.0 / t)
-        return np.maximum(np.round(p / t), 1.0) / per_unit
+        if tick is None:
+            t = self.tick
+            if self._per_unit_of is not t:  # (the ticks are replaced, never changed in place)
+                self._per_unit, self._per_unit_of = np.round(1.0 / t), t
+            per_unit = self._per_unit
+        else:
+            t, per_unit = tick, np.round(1.0 / tick)
+        out = np.divide(p, t)
+        np.round(out, out=out)
+        np.maximum(out, 1.0, out=out)
+        return np.divide(out, per_unit, out=out)
 
     def rescale(self, ratio: np.ndarray) -> None:
         """Multiply every price level by ``ratio`` (N,), from now on: the log price moves by
@@ -301,12 +325,14 @@ class SimMarket:
         lo_path = np.minimum(self.lp, path.min(axis=0))
         hi_path = np.maximum(self.lp, path.max(axis=0))
         wick = np.abs(rng.standard_normal((2, n))) * (0.3 * vol / math.sqrt(m1))
-        p_open = self._round(np.exp(self.lp))
-        p_close = self._round(np.exp(path[-1]))
+        # the open is the last close (made from these log prices), unless they were moved since
+        p_open = self._close if self._close_of is self.lp else self._round(np.exp(self.lp))
+        rounded = self._round(np.exp(path))  # (M + 1, n): the M ticks, then the close
+        ticks, p_close = rounded[:-1], rounded[-1]
         p_high = self._round(np.exp(hi_path + wick[0]))
         p_low = self._round(np.exp(lo_path - wick[1]))
-        ticks = self._round(np.exp(path[:-1]))  # (M, n)
         self.lp = path[-1]
+        self._close, self._close_of = p_close, self.lp
 
         # Volumes.
         if iv % MS_PER_DAY:
@@ -325,7 +351,7 @@ class SimMarket:
 
         batch = KlineBatch(
             interval_ms=iv,
-            sym=np.arange(n, dtype=np.int32),
+            sym=self._sym,
             open_time=np.full(n, t0, dtype=np.int64),
             close_time=np.full(n, t0 + iv - 1, dtype=np.int64),
             open=p_open,
@@ -355,24 +381,27 @@ class SimMarket:
         m1, n = self.m1, self.n
         o24, h24, l24, v24, q24 = self.stats_24h(t0)
         o24 = np.where(np.isnan(o24), p_open, o24)
-        run_hi = np.fmax(np.maximum.accumulate(ticks, axis=0), p_open)
-        run_lo = np.fmin(np.minimum.accumulate(ticks, axis=0), p_open)
+        # every tick's figures at once, (M, n) (each row the same arithmetic as one tick's alone)
+        high = np.maximum.accumulate(ticks, axis=0)
+        np.fmax(high, p_open, out=high)
+        np.fmax(h24, high, out=high)
+        low = np.minimum.accumulate(ticks, axis=0)
+        np.fmin(low, p_open, out=low)
+        np.fmin(l24, low, out=low)
+        frac = (np.arange(1, m1) / m1)[:, None]  # (j + 1) / m1, as Python divides it
+        vol24 = frac * volume
+        vol24 += v24
+        qv24 = frac * qv
+        qv24 += q24
         times = t0 + (np.arange(1, m1, dtype=np.int64) * self.interval_ms) // m1
-        sym = np.arange(n, dtype=np.int32)
-        out = []
-        for j in range(m1 - 1):
-            frac = (j + 1) / m1
-            out.append(PriceBatch(
-                sym=sym,
-                event_time=np.full(n, times[j], dtype=np.int64),
-                price=ticks[j],
-                open_24h=o24,
-                high_24h=np.fmax(h24, run_hi[j]),
-                low_24h=np.fmin(l24, run_lo[j]),
-                volume_24h=v24 + frac * volume,
-                quote_volume_24h=q24 + frac * qv,
-            ))
-        return out
+        event_time = np.repeat(times, n).reshape(m1 - 1, n)
+        sym = self._sym
+        self.tick_figures = (event_time, ticks, o24, high, low, vol24, qv24)
+        return [
+            PriceBatch(sym=sym, event_time=event_time[j], price=ticks[j], open_24h=o24, high_24h=high[j],
+                       low_24h=low[j], volume_24h=vol24[j], quote_volume_24h=qv24[j])
+            for j in range(m1 - 1)
+        ]
 
     def _long_tick_batches(self, t0: int, p_open: np.ndarray, ticks: np.ndarray, volume: np.ndarray,
                            qv: np.ndarray) -> list[PriceBatch]:
@@ -459,13 +488,13 @@ class SimMarket:
         ids = np.where(valid, self.b_id, np.iinfo(np.int64).max)
         oldest = int(np.argmin(ids))
         cols = np.flatnonzero(valid)
-        return (
-            self.b_open[:, oldest],
-            self.b_high[:, cols].max(axis=1),
-            self.b_low[:, cols].min(axis=1),
-            self.b_vol[:, cols].sum(axis=1),
-            self.b_qv[:, cols].sum(axis=1),
-        )
+        # a whole day of buckets: the highs and lows without copies (a maximum is the same in any
+        # order; the sums are not: they are taken over the copies, whose layout sets their order)
+        whole = cols.shape[0] == self.nb
+        high = self.b_high if whole else self.b_high[:, cols]
+        low = self.b_low if whole else self.b_low[:, cols]
+        return (self.b_open[:, oldest], high.max(axis=1), low.min(axis=1), self.b_vol[:, cols].sum(axis=1),
+                self.b_qv[:, cols].sum(axis=1))
 
 
 #: One candle of :attr:`SimMarket._recent`: open time, then (N,) open, (M, N) price updates, (N,)
@@ -766,13 +795,16 @@ class SimFeed:
         saw the streams in another order, and kept other rows, with a tap than without one. Their
         rejects are counted as each event is delivered, never for one not delivered yet."""
         g = self._guard
+        m.tick_figures = None
         pbs, kb = m.step()
         close_ms = m.next_open_ms  # the candles' close_time + 1 (a batch rejected whole has no row)
         plan: list[_Planned] = []
+        # the rules (the guard aside) judged once over all the candle's price updates
+        plain = m.tick_figures is not None and prices_plainly_ok(m._sym, *m.tick_figures, n)
         for pb in pbs:
             held = _HeldRejects()
-            plan.append((int(pb.event_time[0]), validate_price_batch(pb, n, held, guard=g), held.calls,
-                         g.relevels if g is not None else 0))
+            plan.append((int(pb.event_time[0]), validate_price_batch(pb, n, held, guard=g, plainly_ok=plain),
+                         held.calls, g.relevels if g is not None else 0))
         held = _HeldRejects()
         kb = validate_kline_batch(kb, n, self._last_open, held, guard=g)
         if self._tap is not None:

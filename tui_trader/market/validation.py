@@ -247,9 +247,15 @@ class PriceGuard:
         m = sym.shape[0]
         pend, other, field = self._streams(ref)
         if (closed is None or closed.all()) and (m == 1 or (sym[1:] > sym[:-1]).all()):
-            r = ref[sym]  # one row per symbol (a tick or a kline of each): no chain within the batch
+            # one row per symbol (a tick or a kline of each): no chain within the batch; as many rows
+            # as symbols (the rows are the feed's, so each symbol is known): every symbol, in order
+            whole = m == ref.shape[0]
+            r = ref if whole else ref[sym]
             if not ((px > r * self._mul) | (px * self._mul < r)).any():
-                ref[sym] = px
+                if whole:
+                    np.copyto(ref, px)
+                else:
+                    ref[sym] = px
                 if self._pending and pend is not None:
                     self._clear(pend, sym)
                 return None
@@ -586,8 +592,13 @@ def validate_price_batch(
     counter: RejectCounter,
     now_ms: int | None = None,
     guard: PriceGuard | None = None,
+    plainly_ok: bool = False,
 ) -> PriceBatch:
     """The rows of ``batch`` that pass the price rules; the others are counted.
+
+    ``plainly_ok``: the caller found that every row passes the rules below (the guard aside) with
+    :func:`prices_plainly_ok` over the figures it made the batch from (the simulated market, once
+    for all the price updates of a candle); they are not checked again.
 
     Rules (first failing one counts): ``unknown_symbol``; ``malformed`` (negative
     event time); ``bad_time`` (an event time after ``now_ms + FUTURE_SLACK_MS``, when the caller
@@ -607,7 +618,7 @@ def validate_price_batch(
     p = batch.price
     o, h, lo = batch.open_24h, batch.high_24h, batch.low_24h
     v, q = batch.volume_24h, batch.quote_volume_24h
-    if _prices_plainly_ok(sym, batch.event_time, p, o, h, lo, v, q, n_symbols, now_ms):
+    if plainly_ok or _prices_plainly_ok(sym, batch.event_time, p, o, h, lo, v, q, n_symbols, now_ms):
         # the usual batch: every rule below holds (checked by reductions, far fewer numpy calls
         # than the rules' row masks; a feed sends many small batches each rating period)
         if guard is not None:
@@ -661,6 +672,24 @@ def _keep_prices(batch: PriceBatch, keep: np.ndarray) -> PriceBatch:
     )
 
 
+def prices_plainly_ok(
+    sym: np.ndarray,
+    event_time: np.ndarray,
+    p: np.ndarray,
+    o: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    v: np.ndarray,
+    q: np.ndarray,
+    n_symbols: int,
+) -> bool:
+    """True when every row of the price updates with these figures passes the rules of
+    :func:`validate_price_batch` (the guard and the future-time rule aside). The figures may be
+    (M, N): M updates of the same N symbols ``sym``, each a row (a 24h field of shape (N,) is the
+    same for every row)."""
+    return _prices_plainly_ok(sym, event_time, p, o, h, lo, v, q, n_symbols, None)
+
+
 def _prices_plainly_ok(
     sym: np.ndarray,
     event_time: np.ndarray,
@@ -684,10 +713,10 @@ def _prices_plainly_ok(
         if not (p.min() >= MIN_PRICE and p.max() <= MAX_PRICE):
             return False
         for x in (o, h, lo):
-            if np.fmin.reduce(x) < MIN_PRICE or np.fmax.reduce(x) > MAX_PRICE:
+            if np.fmin.reduce(x, axis=None) < MIN_PRICE or np.fmax.reduce(x, axis=None) > MAX_PRICE:
                 return False
         for x in (v, q):
-            if np.fmin.reduce(x) < 0 or np.fmax.reduce(x) == np.inf:
+            if np.fmin.reduce(x, axis=None) < 0 or np.fmax.reduce(x, axis=None) == np.inf:
                 return False
         return not (h < lo).any()
 
