@@ -317,7 +317,7 @@ class SimMarket:
         excess = np.minimum(self.lp - self.lp_lo, 0.0) + np.maximum(self.lp - self.lp_hi, 0.0)
         if excess.any():  # (only then: within the band the path is the same, bit for bit)
             sub = sub - (LEVEL_PULL / m1) * excess
-        path = self.lp + np.cumsum(sub, axis=0)  # log prices at the sub-step ends
+        path = self.lp + _running(np.add, sub)  # log prices at the sub-step ends
         z = u.sum(axis=0) / math.sqrt(m1)
         self.h = np.clip((1.0 - self.ALPHA - self.BETA) + self.ALPHA * self.h * z * z + self.BETA * self.h,
                          0.05, 25.0)
@@ -382,10 +382,10 @@ class SimMarket:
         o24, h24, l24, v24, q24 = self.stats_24h(t0)
         o24 = np.where(np.isnan(o24), p_open, o24)
         # every tick's figures at once, (M, n) (each row the same arithmetic as one tick's alone)
-        high = np.maximum.accumulate(ticks, axis=0)
+        high = _running(np.maximum, ticks)
         np.fmax(high, p_open, out=high)
         np.fmax(h24, high, out=high)
-        low = np.minimum.accumulate(ticks, axis=0)
+        low = _running(np.minimum, ticks)
         np.fmin(low, p_open, out=low)
         np.fmin(l24, low, out=low)
         frac = (np.arange(1, m1) / m1)[:, None]  # (j + 1) / m1, as Python divides it
@@ -415,7 +415,7 @@ class SimMarket:
         # Running and trailing highs and lows, made once per candle: a window's figures are then
         # looked up (taken over the window at each update, a candle of 1,000 updates took ~100× longer).
         now = np.vstack((p_open, ticks))
-        run_hi, run_lo = np.maximum.accumulate(now, axis=0), np.minimum.accumulate(now, axis=0)
+        run_hi, run_lo = _running(np.maximum, now), _running(np.minimum, now)
         trailing: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # an earlier candle's, by open
         out = []
         for j in range(m1 - 1):
@@ -440,8 +440,8 @@ class SimMarket:
                         pr = np.vstack((o, tk))
                         trailing[c0] = (
                             pr,
-                            np.maximum.accumulate(pr[::-1], axis=0)[::-1],
-                            np.minimum.accumulate(pr[::-1], axis=0)[::-1],
+                            _running(np.maximum, pr[::-1])[::-1],
+                            _running(np.minimum, pr[::-1])[::-1],
                         )
                     pr, hi, low = trailing[c0]
                     k = _at(c0 + offsets, start)
@@ -500,6 +500,20 @@ class SimMarket:
 #: One candle of :attr:`SimMarket._recent`: open time, then (N,) open, (M, N) price updates, (N,)
 #: high, low, volume and quote volume.
 _Candle = tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _running(op: np.ufunc, a: np.ndarray) -> np.ndarray:
+    """``op.accumulate(a, axis=0)`` of a 2-D ``a`` - a running sum, maximum or minimum down its rows
+    (each row ``op`` of the one before and its own, the same values) - row by row: numpy's
+    accumulate walks a C-ordered array column by column, three times slower at a candle's shape
+    (measured at 5 x 500: 4.2 against 13.5 us for a sum, 4.3 against 18 us for a maximum; 74
+    against 175 us at 101 rows)."""
+    out = np.empty_like(a)
+    if a.shape[0]:
+        np.copyto(out[0], a[0])
+        for k in range(1, a.shape[0]):
+            op(out[k - 1], a[k], out=out[k])
+    return out
 
 
 def _at(times: np.ndarray, start: int) -> int:
