@@ -341,17 +341,14 @@ def test_klinebatch_concat_keeps_row_order_and_skips_empty_batches() -> None:
 
 
 _ODD = [np.nan, np.inf, -np.inf, 0.0, -1.0, 1e-13, 1e-12, 1e12, 2e12, 5.0, 11.0, 8.0]
+_PRICE_FIELDS = st.sampled_from(["price", "open_24h", "high_24h", "low_24h", "volume_24h", "quote_volume_24h",
+                                 "sym", "event_time"])
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(
-        st.tuples(
-            st.sampled_from(["price", "open_24h", "high_24h", "low_24h", "volume_24h", "quote_volume_24h",
-                             "sym", "event_time"]),
-            st.integers(0, 3),
-            st.sampled_from(_ODD),
-        ),
+        st.tuples(_PRICE_FIELDS, st.integers(0, 3), st.sampled_from(_ODD)),
         max_size=4,
     ),
     st.booleans(),
@@ -380,13 +377,8 @@ def test_the_plain_batch_shortcut_judges_every_batch_as_the_rules_do(changes, wi
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(
-        st.tuples(
-            st.sampled_from(["price", "open_24h", "high_24h", "low_24h", "volume_24h", "quote_volume_24h",
-                             "sym", "event_time"]),
-            st.integers(0, 2),  # the update (row) changed; the 24h open is every update's
-            st.integers(0, 3),
-            st.sampled_from(_ODD),
-        ),
+        # (field, the update (row) changed - the 24h open is every update's -, symbol, value)
+        st.tuples(_PRICE_FIELDS, st.integers(0, 2), st.integers(0, 3), st.sampled_from(_ODD)),
         max_size=4,
     ),
 )

@@ -672,24 +672,6 @@ def _keep_prices(batch: PriceBatch, keep: np.ndarray) -> PriceBatch:
     )
 
 
-def prices_plainly_ok(
-    sym: np.ndarray,
-    event_time: np.ndarray,
-    p: np.ndarray,
-    o: np.ndarray,
-    h: np.ndarray,
-    lo: np.ndarray,
-    v: np.ndarray,
-    q: np.ndarray,
-    n_symbols: int,
-) -> bool:
-    """True when every row of the price updates with these figures passes the rules of
-    :func:`validate_price_batch` (the guard and the future-time rule aside). The figures may be
-    (M, N): M updates of the same N symbols ``sym``, each a row (a 24h field of shape (N,) is the
-    same for every row)."""
-    return _prices_plainly_ok(sym, event_time, p, o, h, lo, v, q, n_symbols, None)
-
-
 def _prices_plainly_ok(
     sym: np.ndarray,
     event_time: np.ndarray,
@@ -700,10 +682,11 @@ def _prices_plainly_ok(
     v: np.ndarray,
     q: np.ndarray,
     n_symbols: int,
-    now_ms: int | None,
+    now_ms: int | None = None,
 ) -> bool:
     """True when no row of a price batch breaks a rule of :func:`validate_price_batch` (the guard
-    aside). NaN fails the price's checks (every comparison with it is false) and passes the 24h
+    aside; the future-time rule too without ``now_ms``). The figures may be (M, N): M updates of
+    the same N symbols ``sym``, each a row (a 24h field of shape (N,) is the same for every row). NaN fails the price's checks (every comparison with it is false) and passes the 24h
     fields' (NaN there is "unknown"): ``fmin``/``fmax`` skip NaN, and infinities fail the bounds."""
     with np.errstate(invalid="ignore"):
         if not (sym.min() >= 0 and sym.max() < n_symbols and event_time.min() >= 0):
@@ -719,6 +702,11 @@ def _prices_plainly_ok(
             if np.fmin.reduce(x, axis=None) < 0 or np.fmax.reduce(x, axis=None) == np.inf:
                 return False
         return not (h < lo).any()
+
+
+#: :func:`_prices_plainly_ok` for a feed that judges the figures it makes its updates from (the
+#: simulated market: a candle's M updates at once); ``validate_price_batch`` is then told so.
+prices_plainly_ok = _prices_plainly_ok
 
 
 def kline_batch_from_arrays(
