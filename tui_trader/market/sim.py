@@ -176,8 +176,9 @@ class SimMarket:
         self.tick = np.array([_tick_of(p) for p in price0])
         self._per_unit_of: np.ndarray | None = None  # the ticks _per_unit was made for
         self._per_unit = np.empty(0)
-        # the last close, as rounded, and the log prices it was made from: the next candle's open
-        self._close_of: np.ndarray | None = None
+        # the last close, as rounded, and the log prices and ticks it was made from: the next
+        # candle's open while both are still those
+        self._close_of: tuple[np.ndarray, np.ndarray] | None = None
         self._close = np.empty(0)
         self._sym = np.arange(n, dtype=np.int32)
         self._sym.flags.writeable = False  # shared by every batch
@@ -325,14 +326,15 @@ class SimMarket:
         lo_path = np.minimum(self.lp, path.min(axis=0))
         hi_path = np.maximum(self.lp, path.max(axis=0))
         wick = np.abs(rng.standard_normal((2, n))) * (0.3 * vol / math.sqrt(m1))
-        # the open is the last close (made from these log prices), unless they were moved since
-        p_open = self._close if self._close_of is self.lp else self._round(np.exp(self.lp))
+        # the open is the last close (made from these log prices and ticks), unless either changed since
+        made = self._close_of
+        p_open = self._close if made and made[0] is self.lp and made[1] is self.tick else self._round(np.exp(self.lp))
         rounded = self._round(np.exp(path))  # (M + 1, n): the M ticks, then the close
         ticks, p_close = rounded[:-1], rounded[-1]
         p_high = self._round(np.exp(hi_path + wick[0]))
         p_low = self._round(np.exp(lo_path - wick[1]))
         self.lp = path[-1]
-        self._close, self._close_of = p_close, self.lp
+        self._close, self._close_of = p_close, (self.lp, self.tick)
 
         # Volumes.
         if iv % MS_PER_DAY:

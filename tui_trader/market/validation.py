@@ -685,9 +685,10 @@ def _prices_plainly_ok(
     now_ms: int | None = None,
 ) -> bool:
     """True when no row of a price batch breaks a rule of :func:`validate_price_batch` (the guard
-    aside; the future-time rule too without ``now_ms``). The figures may be (M, N): M updates of
-    the same N symbols ``sym``, each a row (a 24h field of shape (N,) is the same for every row). NaN fails the price's checks (every comparison with it is false) and passes the 24h
-    fields' (NaN there is "unknown"): ``fmin``/``fmax`` skip NaN, and infinities fail the bounds."""
+    aside; the future-time rule too without ``now_ms``). NaN fails the price's checks (every
+    comparison with it is false) and passes the 24h fields' (NaN there is "unknown"):
+    ``fmin``/``fmax`` skip NaN, and infinities fail the bounds. The figures may be (M, N): M
+    updates of the same N symbols ``sym``, each a row (a 24h field of shape (N,) is every row's)."""
     with np.errstate(invalid="ignore"):
         if not (sym.min() >= 0 and sym.max() < n_symbols and event_time.min() >= 0):
             return False
