@@ -1106,17 +1106,21 @@ class TradingEngine(EngineRecovery, EngineViews, PeriodRater):
                 if self._db_lock is not None:
                     # a lock file this engine made beside no book (a start-up refused or cut before
                     # it made one) goes too
-                    self._db_lock.release(remove_made=self._no_book_here())
+                    self._db_lock.release(remove_made=self.book_missing())
             finally:
                 self._end_ahead(wait=False)  # (a start-up that failed before run(): one still running)
                 await self._reap_ahead()  # it left while the last rows were written
 
-    def _no_book_here(self) -> bool:
-        """Nothing at the book's path (a start-up refused or cut before it made the book). A book a
-        start-up cut later made stays, with its tables and no session: a later run on it starts it as
-        a new book. (Removing it was tried: another program can write or move a book there in the
-        moments between any check and the removal, and nothing of value may ever be deleted.)"""
-        return self._persist and not os.path.lexists(os.path.expanduser(self._db_path))
+    def book_missing(self) -> bool:
+        """Nothing at the book's file path: a start-up refused or cut before it made the book (False
+        without persistence, and for an in-memory book). A book a start-up cut later made stays,
+        with its tables and no session: a later run on it starts it as a new book. (Removing it was
+        tried: another program can write or move a book there in the moments between any check and
+        the removal, and nothing of value may ever be deleted.)"""
+        from tui_trader.storage.lock import EngineLock
+
+        return (self._persist and EngineLock.for_database(self._db_path) is not None
+                and not os.path.lexists(os.path.expanduser(self._db_path)))
 
     async def _close_session(self, db: Any) -> None:
         """Persist what only changes in memory (state, peak and day-start equity) and end the session;

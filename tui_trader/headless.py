@@ -15,7 +15,6 @@ import contextlib
 import errno
 import json
 import logging
-import os
 import re
 import signal
 import sys
@@ -328,7 +327,7 @@ async def run_headless(cfg: Config, duration_s: float | None, console: Console, 
             "db": engine._db_path if engine._persist else None,
         }
     )
-    if not started_up and summary["db"] and not _book_there(summary["db"]):
+    if not started_up and engine.book_missing():
         # the start-up was cut before it made a new book: there is nothing at that path to open
         summary.update({"db": None, "db_not_made": True})
     return summary
@@ -358,13 +357,6 @@ def _rejected_by_reason(feed_health: dict[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         log.warning("run summary: the feed's rejected messages by reason are unavailable: %s", exc)
         return {}
-
-
-def _book_there(path: str) -> bool:
-    """A book at ``path`` (an in-memory database, which has no engine lock, counts as there)."""
-    from tui_trader.storage.lock import EngineLock
-
-    return EngineLock.for_database(path) is None or os.path.lexists(os.path.expanduser(path))
 
 
 def print_summary(s: dict[str, Any], console: Console) -> None:

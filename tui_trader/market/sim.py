@@ -180,8 +180,9 @@ class SimMarket:
         # candle's open while both are still those
         self._close_of: tuple[np.ndarray, np.ndarray] | None = None
         self._close = np.empty(0)
-        self._sym = np.arange(n, dtype=np.int32)
-        self._sym.flags.writeable = False  # shared by every batch
+        #: the symbol indices 0..N-1, every batch's (read-only: shared by them all)
+        self.sym = np.arange(n, dtype=np.int32)
+        self.sym.flags.writeable = False
         #: the last step's price updates as (M, N) figures (event time, price, 24h open, high, low,
         #: volume, quote volume; the open (N,)), or None (a candle longer than an hour, no prices)
         self.tick_figures: tuple[np.ndarray, ...] | None = None
@@ -353,7 +354,7 @@ class SimMarket:
 
         batch = KlineBatch(
             interval_ms=iv,
-            sym=self._sym,
+            sym=self.sym,
             open_time=np.full(n, t0, dtype=np.int64),
             close_time=np.full(n, t0 + iv - 1, dtype=np.int64),
             open=p_open,
@@ -397,7 +398,7 @@ class SimMarket:
         qv24 += q24
         times = t0 + (np.arange(1, m1, dtype=np.int64) * self.interval_ms) // m1
         event_time = np.repeat(times, n).reshape(m1 - 1, n)
-        sym = self._sym
+        sym = self.sym
         self.tick_figures = (event_time, ticks, o24, high, low, vol24, qv24)
         return [
             PriceBatch(sym=sym, event_time=event_time[j], price=ticks[j], open_24h=o24, high_24h=high[j],
@@ -413,7 +414,7 @@ class SimMarket:
         the part inside (the candle so far, a day of it at most)."""
         m1, n, iv = self.m1, self.n, self.interval_ms
         offsets = (np.arange(m1, dtype=np.int64) * iv) // m1  # the open, then the price updates
-        sym = np.arange(n, dtype=np.int32)
+        sym = self.sym
         # Running and trailing highs and lows, made once per candle: a window's figures are then
         # looked up (taken over the window at each update, a candle of 1,000 updates took ~100× longer).
         now = np.vstack((p_open, ticks))
@@ -816,7 +817,7 @@ class SimFeed:
         close_ms = m.next_open_ms  # the candles' close_time + 1 (a batch rejected whole has no row)
         plan: list[_Planned] = []
         # the rules (the guard aside) judged once over all the candle's price updates
-        plain = m.tick_figures is not None and prices_plainly_ok(m._sym, *m.tick_figures, n)
+        plain = m.tick_figures is not None and prices_plainly_ok(m.sym, *m.tick_figures, n)
         for pb in pbs:
             held = _HeldRejects()
             plan.append((int(pb.event_time[0]), validate_price_batch(pb, n, held, guard=g, plainly_ok=plain),
