@@ -158,7 +158,9 @@ async def test_a_ban_answered_to_the_clock_check_holds_other_requests_back(ex, b
     with pytest.raises(BrokerError) as ei:
         await broker.measure_clock()
     assert ei.value.kind is BrokerErrorKind.RATE_LIMIT
-    assert ei.value.retry_after_s is not None and 590 <= ei.value.retry_after_s <= 600
+    # (the ban's end is on the exchange's clock, read through the broker's estimate of it - good
+    # to half a round trip: a millisecond over 600 s is that estimate, seen in a loaded CI run)
+    assert ei.value.retry_after_s is not None and 590 <= ei.value.retry_after_s <= 601
     before = len(ex.requests)
     with pytest.raises(BrokerError) as again:
         await broker.balances()
