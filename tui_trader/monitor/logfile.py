@@ -243,15 +243,31 @@ class _LogFile(logging.handlers.RotatingFileHandler):
         self._drop_stream()  # (if opening fails, the next record tries again)
         self.stream = self._open()
 
+    def _size(self) -> int | None:
+        """The size of the file written to (every process's lines: they all append to it), or None
+        when it is no regular file (a FIFO, /dev/null, a test's buffer: never rotated)."""
+        try:
+            st = os.fstat(self.stream.fileno())
+        except (AttributeError, OSError, ValueError):
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
+
     def shouldRollover(self, record: logging.LogRecord) -> bool:  # noqa: N802 - logging's name
+        """Whether ``record`` would take the file past ``maxBytes``, by the file's own size. Not
+        the standard handler's: it took the size from the stream's position, after seeking to the
+        end until Python 3.12 but not from 3.13 (a process's own lines only, so two processes on
+        one file each rotated it late), and that position cannot be asked of a FIFO at all on 3.13
+        (every line to a log shipper's FIFO was lost)."""
         if self.stream is not None and self._replaced():
             self._reopen()
             self.rotate_again_at = None
-        if not super().shouldRollover(record):
+        if self.stream is None:  # (the standard handler opens it here too; a failure is the record's)
+            self.stream = self._open()
+        if self.maxBytes <= 0 or not (size := self._size()):  # an empty file is never rotated
             return False
-        return (
-            self.rotate_again_at is None or self.stream is None or self.stream.tell() >= self.rotate_again_at
-        )
+        if size + len(self.format(record)) + 1 < self.maxBytes:
+            return False
+        return self.rotate_again_at is None or size >= self.rotate_again_at
 
     # A rotation the file system refuses (the log file writable, its folder not: no rename, no
     # new file) left the handler without a file: every later line was lost for the rest of the run,
@@ -269,7 +285,7 @@ class _LogFile(logging.handlers.RotatingFileHandler):
             first = self.rotate_again_at is None
             if self.stream is None:  # (if it cannot be opened either, the record is lost as any other)
                 self.stream = self._open()
-            self.rotate_again_at = self.stream.tell() + self.maxBytes
+            self.rotate_again_at = (self._size() or 0) + self.maxBytes
             if first:
                 _say(
                     f"warning: cannot rotate the log file ({self.baseFilename}: {exc.strerror or exc}); "
