@@ -2,8 +2,8 @@
 handler does: Python 3.13's ``RotatingFileHandler.shouldRollover`` asks the stream's position
 (no seek to the end first, as up to 3.12), which a FIFO cannot give ("underlying stream is not
 seekable": every line to a log shipper was lost) and which counts a process's own lines only (two
-processes on one file each rotated it late). The suite runs on 3.11 too, so the tests put 3.13's
-rule in place of the standard one and check that nothing depends on it."""
+processes on one file each rotated it late). The suite runs on 3.11 too, so these tests put 3.13's
+rule in place of the standard one and run the rotation's and the FIFO's own tests under it."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ import os
 from pathlib import Path
 
 import pytest
+from test_logfile_review import test_a_fifo_with_a_reader_is_written_blocking as _fifo_with_a_reader
 from test_monitor_logfile import _file_handler, _rotated_files
-
-from tui_trader.config import Config
-from tui_trader.monitor.logfile import attach_log_file, detach_log_file
+from test_monitor_logfile import test_two_processes_on_one_log_file_rotate_it_once as _two_writers
 
 
 def _rule_of_python_313(self: logging.handlers.RotatingFileHandler, record: logging.LogRecord) -> bool:
@@ -36,18 +35,13 @@ def python_313_rule(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_two_writers_rotate_by_the_files_size_under_the_313_rule(python_313_rule, tmp_path: Path) -> None:
-    path = tmp_path / "t.log"
-    a, b = (_file_handler(path, 2000, 3) for _ in range(2))
-    written = []
-    for i in range(120):  # ~35 bytes a line from each of two writers: 2.1 files of 2000 bytes
-        msg = f"line {i:04d} from process {'AB'[i % 2]} ........"
-        (a, b)[i % 2].emit(logging.LogRecord("tui_trader", logging.INFO, __file__, 0, msg, None, None))
-        written.append(msg)
-    a.close()
-    b.close()
-    files = _rotated_files(path, 3)
-    assert [ln for f in files for ln in f.read_text().splitlines()] == written
-    assert len(files) == 3 and all(1950 <= f.stat().st_size <= 2000 for f in files[:-1])
+    _two_writers(tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_fifo_takes_the_lines_under_the_313_rule(python_313_rule, monkeypatch, tmp_path: Path, capsys) -> None:
+    _fifo_with_a_reader(monkeypatch, tmp_path)
+    assert capsys.readouterr().err == ""  # no line said lost
 
 
 def test_an_empty_file_is_not_rotated_for_a_line_longer_than_the_limit(tmp_path: Path) -> None:
@@ -57,21 +51,3 @@ def test_an_empty_file_is_not_rotated_for_a_line_longer_than_the_limit(tmp_path:
     handler.emit(logging.LogRecord("tui_trader", logging.INFO, __file__, 0, long_line, None, None))
     handler.close()
     assert _rotated_files(path, 2) == [path] and path.read_text() == long_line + "\n"
-
-
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
-def test_a_fifo_takes_every_line_under_the_313_rule(python_313_rule, monkeypatch, tmp_path: Path, capsys) -> None:
-    monkeypatch.delenv("TUI_TRADER_LOG_FILE", raising=False)
-    fifo = tmp_path / "ship.fifo"
-    os.mkfifo(fifo)
-    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        assert attach_log_file(Config.model_validate({"monitoring": {"log_file": str(fifo)}})) == fifo
-        for i in range(3):
-            logging.getLogger("tui_trader.engine").warning("to the shipper %d", i)
-        got = os.read(reader, 65536)
-        assert [ln.rsplit(" ", 1)[-1] for ln in got.decode().splitlines()] == ["0", "1", "2"]
-    finally:
-        detach_log_file()
-        os.close(reader)
-    assert capsys.readouterr().err == ""  # nothing said lost
