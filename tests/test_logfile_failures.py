@@ -129,6 +129,7 @@ def test_a_log_file_name_that_names_no_file_is_said_and_the_run_goes_on(
     assert attach_log_file(cfg) is None
     err = capsys.readouterr().err
     assert err.startswith("warning: no log file (") and said in err and len(err.splitlines()) == 1
+    assert "\0" not in err and value.replace("\0", "\\x00") in err  # the name, its NUL written as \x00
     assert not [h for h in logging.getLogger("tui_trader").handlers if h.get_name() == "tui-trader-file"]
 
 

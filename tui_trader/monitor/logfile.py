@@ -50,9 +50,10 @@ _DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 def _say(text: str) -> None:
     """``text`` on stderr, if it still takes it: the warning of a log file that failed is printed from
     inside a logging call, and a stderr gone too (a closed pipe, a terminal gone after an SSH drop)
-    raised out of that call, into whatever code was logging (the engine's loop)."""
+    raised out of that call, into whatever code was logging (the engine's loop). As one line
+    (:func:`one_line`): a configured file name can hold any character, a NUL or an escape sequence."""
     with suppress(OSError, ValueError):  # (ValueError: a closed stream)
-        print(text, file=sys.stderr)
+        print(one_line(text), file=sys.stderr)
 
 
 class _OneLineFormatter(logging.Formatter):
