@@ -14,6 +14,11 @@ from test_export_review_out import empty_book
 from tui_trader.cli import main
 
 
+def _audit(con: sqlite3.Connection, ts_ms: int, action: str) -> None:
+    con.execute("INSERT INTO audit_log (ts_ms, source, action, args_json, ok, outcome) "
+                f"VALUES ({ts_ms}, 'ui', '{action}', '{{}}', 1, 'ok')")
+
+
 def _audit_rows(db: Path) -> int:
     con = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
     try:
@@ -45,8 +50,7 @@ def test_an_export_while_another_program_has_the_book_open_leaves_its_files(tmp_
     engine = sqlite3.connect(db, isolation_level=None)  # a running engine: its connection, its -wal
     try:
         engine.execute("PRAGMA wal_autocheckpoint = 0")
-        engine.execute("INSERT INTO audit_log (ts_ms, source, action, args_json, ok, outcome) "
-                       "VALUES (2000, 'ui', 'Pause', '{}', 1, 'ok')")
+        _audit(engine, 2000, "Pause")
         wal = tmp_path / "book.db-wal"
         size = wal.stat().st_size
         assert size > 0
@@ -54,8 +58,7 @@ def test_an_export_while_another_program_has_the_book_open_leaves_its_files(tmp_
         assert "audit.csv: 2 row(s)" in capsys.readouterr().out
         # the engine's -wal and -shm stay (its commit is still only there), and it goes on committing
         assert (tmp_path / "book.db-shm").exists() and wal.stat().st_size == size
-        engine.execute("INSERT INTO audit_log (ts_ms, source, action, args_json, ok, outcome) "
-                       "VALUES (3000, 'ui', 'Resume', '{}', 1, 'ok')")
+        _audit(engine, 3000, "Resume")
         assert _audit_rows(db) == 3
     finally:
         engine.close()
@@ -66,8 +69,7 @@ def test_an_export_while_another_program_has_the_book_open_leaves_its_files(tmp_
 def test_an_export_never_copies_commits_left_in_a_wal_into_the_book(tmp_path: Path, capsys) -> None:
     db = tmp_path / "book.db"
     con = schema_book(db, ["journal_mode = WAL", "wal_autocheckpoint = 0"])
-    con.execute("INSERT INTO audit_log (ts_ms, source, action, args_json, ok, outcome) "
-                "VALUES (1000, 'ui', 'Start', '{}', 1, 'ok')")
+    _audit(con, 1000, "Start")
     con.commit()
     # an engine killed with its last commits in the -wal: the files as it left them
     kept = {name: (tmp_path / name).read_bytes() for name in ("book.db", "book.db-wal")}

@@ -365,10 +365,10 @@ def test_the_plain_batch_shortcut_judges_every_batch_as_the_rules_do(changes, wi
         else:
             arr[row] = value
     now = 1_700_000_000_000 if with_now else None
-    shortcut = v._prices_plainly_ok(b.sym, b.event_time, b.price, b.open_24h, b.high_24h, b.low_24h,
+    shortcut = v.prices_plainly_ok(b.sym, b.event_time, b.price, b.open_24h, b.high_24h, b.low_24h,
                                     b.volume_24h, b.quote_volume_24h, 4, now)
     c = RejectCounter()
-    with mock.patch.object(v, "_prices_plainly_ok", return_value=False):  # the rules alone
+    with mock.patch.object(v, "prices_plainly_ok", return_value=False):  # the rules alone
         kept = validate_price_batch(b, 4, c, now_ms=now)
     assert shortcut == (c.total == 0), (changes, c.by_reason)
     assert len(kept) == 4 - c.total
@@ -406,7 +406,7 @@ def test_the_figures_of_several_price_updates_pass_together_exactly_when_each_up
         row = PriceBatch(sym=sym, event_time=figs["event_time"][j], price=figs["price"][j], open_24h=o24,
                          high_24h=figs["high_24h"][j], low_24h=figs["low_24h"][j], volume_24h=figs["volume_24h"][j],
                          quote_volume_24h=figs["quote_volume_24h"][j])
-        with mock.patch.object(v, "_prices_plainly_ok", return_value=False):  # the rules alone
+        with mock.patch.object(v, "prices_plainly_ok", return_value=False):  # the rules alone
             validate_price_batch(row, n, c)
         each.append(c.total == 0)
     assert together == all(each), (changes, each)

@@ -302,6 +302,7 @@ class SimMarket:
         rng, n, m1 = self.rng, self.n, self.m1
         t0 = self.next_open_ms
         iv = self.interval_ms
+        self.tick_figures = None  # (set by this step's price updates, if it makes them as (M, N) figures)
 
         # Regimes: start, continue or end trends.
         start = (self.remaining <= 0) & (rng.random(n) < 1.0 / (120.0 * self.rating_klines))
@@ -812,7 +813,6 @@ class SimFeed:
         saw the streams in another order, and kept other rows, with a tap than without one. Their
         rejects are counted as each event is delivered, never for one not delivered yet."""
         g = self._guard
-        m.tick_figures = None
         pbs, kb = m.step()
         close_ms = m.next_open_ms  # the candles' close_time + 1 (a batch rejected whole has no row)
         plan: list[_Planned] = []

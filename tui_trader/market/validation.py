@@ -618,7 +618,7 @@ def validate_price_batch(
     p = batch.price
     o, h, lo = batch.open_24h, batch.high_24h, batch.low_24h
     v, q = batch.volume_24h, batch.quote_volume_24h
-    if plainly_ok or _prices_plainly_ok(sym, batch.event_time, p, o, h, lo, v, q, n_symbols, now_ms):
+    if plainly_ok or prices_plainly_ok(sym, batch.event_time, p, o, h, lo, v, q, n_symbols, now_ms):
         # the usual batch: every rule below holds (checked by reductions, far fewer numpy calls
         # than the rules' row masks; a feed sends many small batches each rating period)
         if guard is not None:
@@ -672,7 +672,7 @@ def _keep_prices(batch: PriceBatch, keep: np.ndarray) -> PriceBatch:
     )
 
 
-def _prices_plainly_ok(
+def prices_plainly_ok(
     sym: np.ndarray,
     event_time: np.ndarray,
     p: np.ndarray,
@@ -688,7 +688,9 @@ def _prices_plainly_ok(
     aside; the future-time rule too without ``now_ms``). NaN fails the price's checks (every
     comparison with it is false) and passes the 24h fields' (NaN there is "unknown"):
     ``fmin``/``fmax`` skip NaN, and infinities fail the bounds. The figures may be (M, N): M
-    updates of the same N symbols ``sym``, each a row (a 24h field of shape (N,) is every row's)."""
+    updates of the same N symbols ``sym``, each a row (a 24h field of shape (N,) is every row's):
+    a feed that makes its updates from such figures (the simulated market, a candle's at once)
+    judges them here and tells :func:`validate_price_batch` (``plainly_ok``)."""
     with np.errstate(invalid="ignore"):
         if not (sym.min() >= 0 and sym.max() < n_symbols and event_time.min() >= 0):
             return False
@@ -704,10 +706,6 @@ def _prices_plainly_ok(
                 return False
         return not (h < lo).any()
 
-
-#: :func:`_prices_plainly_ok` for a feed that judges the figures it makes its updates from (the
-#: simulated market: a candle's M updates at once); ``validate_price_batch`` is then told so.
-prices_plainly_ok = _prices_plainly_ok
 
 
 def kline_batch_from_arrays(

@@ -515,6 +515,7 @@ class Database(QueriesMixin):
         reader_makes_files = read_only and not memory and not _reader_files(path_str)
         if read_only:
             path_str, ro_uri = _prepare_read_only(path_str)
+            reader_makes_files = reader_makes_files and "immutable=1" not in ro_uri
         elif not memory:
             try:
                 path_str = _prepare_path(path_str)
@@ -560,7 +561,7 @@ class Database(QueriesMixin):
             max_variables = await conn._execute(conn._conn.getlimit, sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         except BaseException:
             await conn.close()
-            if reader_makes_files and "immutable=1" not in ro_uri:  # a file refused: as it was
+            if reader_makes_files:  # a file refused: as it was
                 await asyncio.to_thread(_drop_reader_files, path_str)
             raise
         db = cls(
@@ -577,7 +578,7 @@ class Database(QueriesMixin):
         )
         if not memory and not read_only:
             db._file_id = _file_identity(path_str)
-        db._reader_made_files = reader_makes_files and "immutable=1" not in ro_uri
+        db._reader_made_files = reader_makes_files
         if start_writer:
             db.writer.start()
         return db
