@@ -118,9 +118,9 @@ def test_help_after_an_option_is_the_commands_help(argv: list[str], normalised: 
 
 def test_options_before_the_subcommand_go_after_it(tmp_path: Path, capsys) -> None:
     # `tui-trader --db x.db run` took x.db for the subcommand: "unrecognized arguments: run"
-    assert _normalise_argv(["--db", "x.db", "run", "--headless"]) == ["run", "--headless", "--db", "x.db"]
+    assert _normalise_argv(["--db", "x.db", "run", "--headless"]) == ["run", "--db", "x.db", "--headless"]
     assert _normalise_argv(["--db", "run", "--live"]) == ["tui", "--db", "run", "--live"]  # a value, not a command
-    assert _normalise_argv(["--db=x.db", "export", "--out", "o"]) == ["export", "--out", "o", "--db=x.db"]
+    assert _normalise_argv(["--db=x.db", "export", "--out", "o"]) == ["export", "--db=x.db", "--out", "o"]
     # --report's run id may be left out: the next option is no value of it
     assert _normalise_argv(["--report", "--db", "x.db"]) == ["tui", "--report", "--db", "x.db"]
     assert _normalise_argv(["--report", "bt-1", "--db", "x.db"]) == ["tui", "--report", "bt-1", "--db", "x.db"]

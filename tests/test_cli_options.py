@@ -42,11 +42,11 @@ def test_options_before_an_action_go_after_it(tmp_path: Path, capsys) -> None:
     assert _normalise_argv(["--db", "x.db", "config", "--config", "c.toml", "check", "f.toml"]) == [
         "config",
         "check",
-        "f.toml",
         "--db",
         "x.db",
         "--config",
         "c.toml",
+        "f.toml",
     ]
     assert main(["config", "--db", str(db), "show"]) == 0
     assert f'path = "{db}"' in capsys.readouterr().out
@@ -84,3 +84,22 @@ def test_db_help_says_whether_the_command_reads_a_database(command: list[str], u
     text = " ".join(capsys.readouterr().out.split())
     assert ("--db PATH SQLite database file" in text) == uses_db
     assert ("--db PATH not used by this command" in text) == (not uses_db)
+
+
+def test_an_option_given_before_and_after_the_command_is_the_later_one(tmp_path: Path, capsys) -> None:
+    # the options typed before the command went after the command's own: the earlier --db won, the run
+    # traded a.db and never made b.db; an overridden --config's error stopped the run
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    assert _normalise_argv(["--db", "a.db", "run", "--db", "b.db"]) == ["run", "--db", "a.db", "--db", "b.db"]
+    assert main(["--db", str(a), "run", "--db", str(b), "--feed", "sim", "--speed", "max", "--duration", "1s",
+                 "--json"]) == 0
+    assert b.exists() and not a.exists()
+    capsys.readouterr()
+    bad, good = tmp_path / "bad.toml", tmp_path / "good.toml"
+    bad.write_text("[risk_management]\nmax_position_percent = -1\n")
+    good.write_text("")
+    assert main(["--config", str(bad), "config", "show", "--config", str(good)]) == 0
+    assert main(["--config", str(good), "config", "show", "--config", str(bad)]) == 2
+    assert "max_position_percent" in capsys.readouterr().err
+    # a file after "--" is the action's, the options before the command stay options
+    assert main(["--db", str(a), "config", "check", "--", str(good)]) == 0

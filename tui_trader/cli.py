@@ -52,7 +52,8 @@ TUI_TRADER_LOG_FILE=PATH, or =off).
 colour theme: [ui] theme = "tui-trader-lowcolor" in the configuration (shipped
 also: tui-trader-dark, tui-trader-light), or T / Ctrl+P in the console.
 the console's own options (--feed, --live, --report, ...): `tui-trader tui --help`.
-options may come before or after the command (`tui-trader --db x.db run`);
+options may come before or after the command (`tui-trader --db x.db run`; given twice,
+the later one counts);
 `tui-trader COMMAND --help` explains each command, with examples.
 exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration,
 3 live trading not confirmed (nothing traded), 130 interrupted.
@@ -340,9 +341,11 @@ def _asks_version(argv: list[str], value_flags: dict[str, Any]) -> bool:
 
 def _normalise_argv(argv: list[str]) -> list[str]:
     """No subcommand means `tui` (so `tui-trader --live` opens the console in live mode).
-    Options given before the subcommand go after it (``tui-trader --db x.db run`` is
-    ``tui-trader run --db x.db``), and before an action after it (``config --db x.db show`` is
-    ``config show --db x.db``): an option's value is never taken for the subcommand.
+    The subcommand goes first (``tui-trader --db x.db run`` is ``tui-trader run --db x.db``), and
+    an action before its options (``config --db x.db show`` is ``config show --db x.db``): an
+    option's value is never taken for the subcommand. The options keep the order they were typed
+    in, so an option given twice is the later one, wherever it stands (``--db a.db run --db b.db``
+    is b.db, as ``run --db a.db --db b.db`` is).
     --version anywhere is the version."""
     if argv[:1] in (["-h"], ["--help"]):
         return argv  # (a later --help is the command's: `tui-trader --db x.db --help` is the console's)
@@ -355,14 +358,14 @@ def _normalise_argv(argv: list[str]) -> list[str]:
         if not a.startswith("-"):
             if a not in SUBCOMMANDS:  # the console takes no word: a typo said "unrecognized arguments: bakctest"
                 raise UsageError(f"unknown command {a!r} (commands: {', '.join(SUBCOMMANDS)}; see tui-trader --help)")
-            rest = [*argv[i + 1:], *argv[:i]]
+            rest = [*argv[:i], *argv[i + 1:]]
             return [a, *(_action_first(rest, value_flags) if a in _ACTIONS else rest)]
         i = _skip_value(argv, i, value_flags)
     return ["tui", *argv]
 
 
 def _action_first(argv: list[str], value_flags: dict[str, Any]) -> list[str]:
-    """``argv`` with the options before its first word (the action) moved after it; with no action,
+    """``argv`` with its first word (the action) moved before the options, which keep their order; with no action,
     --help is the command's help and anything else "expected an action" (not "invalid choice" of
     an option's value)."""
     i = 0
@@ -370,7 +373,7 @@ def _action_first(argv: list[str], value_flags: dict[str, Any]) -> list[str]:
         if argv[i] in ("-h", "--help"):
             return ["--help"]  # the command's own help (`config --db x.db --help`)
         if not argv[i].startswith("-"):
-            return [argv[i], *argv[i + 1:], *argv[:i]]
+            return [argv[i], *argv[:i], *argv[i + 1:]]
         i = _skip_value(argv, i, value_flags)
     return []
 
