@@ -179,6 +179,21 @@ def test_a_replay_of_symbols_the_files_do_not_have(command: list[str], quiet: Pa
     )
 
 
+@pytest.mark.parametrize("command", [["run", "--speed", "max"], [], ["backtest"]])
+def test_a_replay_of_a_symbol_the_files_lack_beside_others_is_refused(command: list[str], quiet: Path,
+                                                                       capsys) -> None:
+    # a misspelt symbol beside a good one: the run traded the good one alone, exit 0
+    data = klines(quiet)
+    assert main([*command, "--data", str(data), "--interval", "1h", "--symbols", "BTCUSDT,BTCCUSDT,ETHUSDT"]) == 2
+    assert one_error_line(capsys) == (
+        f"error: --symbols: BTCCUSDT, ETHUSDT have no 1h klines in {data} (symbols found: BTCUSDT)"
+    )
+    assert main([*command, "--data", str(data), "--interval", "1h", "--symbols", "BTCUSDT,SOLUSDT"]) == 2
+    assert one_error_line(capsys) == (
+        f"error: --symbols: SOLUSDT has no 1h klines in {data} (symbols found: BTCUSDT)"
+    )
+
+
 @pytest.mark.parametrize("command", [["run", "--duration", "1s"], []])
 def test_speed_on_the_exchanges_feed_is_refused(command: list[str], quiet: Path, capsys) -> None:
     # the binance feed runs in real time: --speed was dropped without a word

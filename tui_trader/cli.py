@@ -558,9 +558,10 @@ def check_replay_data(args: argparse.Namespace, cfg: Any) -> None:
 
 def check_kline_files(args: argparse.Namespace, path: str, interval: str, symbols: Any) -> list[str]:
     """The kline files at ``path`` (``--data`` or ``feed.replay.path``) hold ``interval`` klines of
-    one of ``symbols`` at least (any symbol when none are given); a UsageError naming the flag or
-    the setting otherwise (``run --feed replay`` and ``backtest`` alike). Returns the symbols found
-    with ``interval`` klines."""
+    each of ``symbols`` (of some symbol when none are given); a UsageError naming the flag or the
+    setting and the symbols without them otherwise (a misspelt one among others ran on the rest),
+    for ``run --feed replay`` and ``backtest`` alike. Returns the symbols found with ``interval``
+    klines."""
     from tui_trader.market.replay import ReplayError, discover
 
     name = "--data" if getattr(args, "data", None) else "feed.replay.path"
@@ -579,11 +580,13 @@ def check_kline_files(args: argparse.Namespace, path: str, interval: str, symbol
         raise UsageError(f"{'--interval' if given else 'feed.interval'}: no {interval} klines in {path} "
                          f"(intervals found: {', '.join(have)}{'' if given else '; choose one with --interval'})")
     found = sorted({sym for _, sym, iv in files if iv == interval})
-    if symbols and not set(symbols) & set(found):
+    missing = [s for s in dict.fromkeys(symbols or ()) if s not in found]
+    if missing:
         name = "--symbols" if getattr(args, "symbols", None) else "feed.symbols"
         listed = ", ".join(found[:20]) + (f" and {len(found) - 20} more" if len(found) > 20 else "")
-        raise UsageError(f"{name}: none of {', '.join(symbols)} has {interval} klines in {path} "
-                         f"(symbols found: {listed})")
+        which = (f"none of {', '.join(missing)} has" if len(missing) == len(set(symbols))
+                 else f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no")
+        raise UsageError(f"{name}: {which} {interval} klines in {path} (symbols found: {listed})")
     return found
 
 
