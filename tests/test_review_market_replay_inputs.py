@@ -80,6 +80,39 @@ def test_open_times_a_symbol_has_no_kline_for_are_named_once(tmp_path: Path, cap
     assert "ETHUSDT" not in said[0] and "SOLUSDT" not in said[0]
 
 
+def test_symbols_whose_klines_stop_short_of_the_others_are_named_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a symbol's last file left out (truncated) or missing shortened its replay without a word: the
+    # gap warning looks only between a symbol's first and last kline
+    (tmp_path / "BTCUSDT-1h-2025-01.csv").write_text(_csv([_row(i) for i in range(5)]))  # ends 3 short
+    (tmp_path / "ETHUSDT-1h-2025-01.csv").write_text(_csv([_row(i) for i in range(8)]))  # complete
+    (tmp_path / "SOLUSDT-1h-2025-01.csv").write_text(_csv([_row(i) for i in range(2, 8)]))  # starts 2 late
+    caplog.set_level(logging.WARNING, "tui_trader.market")
+    got = load_klines(tmp_path, "1h", file_cache=None)
+    assert len(got.klines) == 5 + 8 + 6 and got.rejected == 0  # replayed as they are
+    said = [w for w in _warnings(caplog) if "do not span" in w]
+    assert len(said) == 1, _warnings(caplog)
+    assert "(2025-01-01 00:00 to 2025-01-01 07:00 UTC)" in said[0]
+    assert "BTCUSDT ends 3 open time(s) before the last, at 2025-01-01 04:00 UTC" in said[0]
+    assert "SOLUSDT starts 2 open time(s) after the first, at 2025-01-01 02:00 UTC" in said[0]
+    assert "ETHUSDT" not in said[0]
+
+
+def test_a_file_none_of_whose_klines_can_be_read_is_said_to_be_left_out_whole(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # "rejected 1 market-data row(s): malformed: ...json: not valid JSON": a month of klines gone, said as one row
+    for sym, cut in (("BTCUSDT", -20), ("ETHUSDT", None)):
+        (tmp_path / sym / "1h").mkdir(parents=True)
+        (tmp_path / sym / "1h" / "2025-01-01.json").write_text(json.dumps([_row(i) for i in range(4)])[:cut])
+    caplog.set_level(logging.WARNING, "tui_trader.market")
+    got = load_klines(tmp_path, "1h", file_cache=None)
+    assert got.rejected == 1 and len(got.klines) == 4
+    assert any("not valid JSON" in w and w.endswith("the whole file left out") for w in _warnings(caplog)), (
+        _warnings(caplog))
+
+
 def test_the_real_data_has_no_gap_and_no_mixed_units(klines_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, "tui_trader.market")
     got = load_klines(klines_dir, "15m", file_cache=None)

@@ -347,7 +347,7 @@ def parse_file(
     try:
         batch = _parse_text(path, sym, interval_ms, counter, notes)
     except MemoryError:  # under MAX_TEXT_BYTES, but more than this machine has free
-        counter.reject("malformed", 1, f"{path}: unreadable (too large for the memory free)")
+        counter.reject("malformed", 1, f"{path}: unreadable (too large for the memory free){WHOLE_FILE}")
         return KlineBatch.empty(interval_ms)
     if not len(batch) and counter.total == before:  # it replayed nothing without a word
         counter.reject("malformed", 1, f"{path}: holds no kline")
@@ -362,7 +362,7 @@ def _parse_text(
     try:
         text = _read_text(path, counter)
     except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, *_ZIP_READ_ERRORS) as e:
-        counter.reject("malformed", 1, f"{path}: unreadable ({e})")
+        counter.reject("malformed", 1, f"{path}: unreadable ({e}){WHOLE_FILE}")
         return KlineBatch.empty(interval_ms)
     stripped = text.lstrip()
     fast: tuple[np.ndarray, np.ndarray] | None
@@ -371,16 +371,16 @@ def _parse_text(
             counter.reject("malformed", 1, f"{path}: empty file")
         return KlineBatch.empty(interval_ms)
     if path.suffix.lower() == ".json" and not stripped.startswith("["):
-        counter.reject("malformed", 1, f"{path}: not a JSON array of klines")
+        counter.reject("malformed", 1, f"{path}: not a JSON array of klines{WHOLE_FILE}")
         return KlineBatch.empty(interval_ms)
     if stripped.startswith("["):
         try:
             rows = json.loads(stripped)
         except (ValueError, RecursionError) as e:  # RecursionError: arrays nested thousands deep
-            counter.reject("malformed", 1, f"{path}: not valid JSON ({e})")
+            counter.reject("malformed", 1, f"{path}: not valid JSON ({e}){WHOLE_FILE}")
             return KlineBatch.empty(interval_ms)
         if not isinstance(rows, list):
-            counter.reject("bad_type", 1, f"{path}: JSON is not an array of klines")
+            counter.reject("bad_type", 1, f"{path}: JSON is not an array of klines{WHOLE_FILE}")
             return KlineBatch.empty(interval_ms)
         _say_units(path, _json_units(rows), notes)
         return parse_rest_klines(rows, sym, interval_ms, counter, source=str(path))
@@ -438,6 +438,10 @@ def _parse_text(
 
 #: How many symbols the gap warning of a replay names (then "and N more").
 GAP_SYMBOLS_NAMED = 5
+
+#: Said after the reject of a file none of whose klines can be read: one reject counted, but a
+#: month of klines may be gone (the "1 market-data row" read as one bad row).
+WHOLE_FILE = ": the whole file left out"
 
 
 def _csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str] | None, str]]:
@@ -518,6 +522,40 @@ def _say_gaps(kl: KlineBatch, names: Sequence[str], interval: str) -> None:
         "replay: open times with no %s kline between a symbol's first and last (a halt, or rows rejected or "
         "missing), replayed as they are: %s%s", interval, "; ".join(parts[:GAP_SYMBOLS_NAMED]), more,
     )
+
+
+def _say_short_ends(batches: Sequence[KlineBatch], names: Sequence[str], interval: str) -> None:
+    """One WARNING naming the symbols whose klines start after the others' first or end before
+    their last: a file missing or left out at either end of a symbol's range (a truncated last
+    month) shortened its replay with no word - :func:`_say_gaps` sees only inside that range. (A
+    symbol listed or delisted in the range is named too: replayed as it is.) ``batches``: the
+    valid klines of each file (one symbol each)."""
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for b in batches:
+        if len(b):
+            k, lo, hi = int(b.sym[0]), int(b.open_time.min()), int(b.open_time.max())
+            first[k], last[k] = min(first.get(k, lo), lo), max(last.get(k, hi), hi)
+    if len(first) < 2:
+        return
+    iv = interval_to_ms(interval)
+    t0, t1 = min(first.values()), max(last.values())
+    parts = []
+    for k in sorted(first, key=lambda k: names[k]):
+        said = []
+        if first[k] > t0:
+            said.append(f"starts {(first[k] - t0) // iv} open time(s) after the first, at {utc_text(first[k])} UTC")
+        if last[k] < t1:
+            said.append(f"ends {(t1 - last[k]) // iv} open time(s) before the last, at {utc_text(last[k])} UTC")
+        if said:
+            parts.append(f"{names[k]} {' and '.join(said)}")
+    if parts:
+        more = f"; and {len(parts) - GAP_SYMBOLS_NAMED} more symbol(s)" if len(parts) > GAP_SYMBOLS_NAMED else ""
+        log.warning(
+            "replay: the %s klines of some symbols do not span the replay's (%s to %s UTC): a file missing or left "
+            "out, or the symbol listed or delisted in between; replayed as they are: %s%s", interval, utc_text(t0),
+            utc_text(t1), "; ".join(parts[:GAP_SYMBOLS_NAMED]), more,
+        )
 
 
 def _say_units(path: Path, units: tuple[int, int], notes: list[str] | None) -> None:
@@ -719,6 +757,7 @@ def load_klines(
         # 3. Merge order: open time, then symbol index.
         merged = merged.take(np.lexsort((merged.sym, merged.open_time)))
         _say_gaps(merged, names, interval)
+        _say_short_ends(good, names, interval)
     rejects = {f: dict(c.by_reason) for f, c in counters.items() if c.total}
     held = set(np.unique(merged.sym).tolist()) if len(merged) else set()
     if held and len(held) < len(names):  # none held: the caller's "no valid klines" error says it
