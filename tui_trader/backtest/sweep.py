@@ -331,6 +331,25 @@ def _stopping(_signum: int, _frame: Any) -> None:
     """SIGTERM / SIGHUP while a sweep's workers are being stopped: nothing more to do."""
 
 
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (which the pool's queues need) ignoring SIGHUP, as
+    it ignores SIGINT and SIGTERM itself: an SSH drop's SIGHUP to the process group killed it, the
+    pool relaunched it and it printed a traceback for each of the pool's semaphores it had never
+    seen ("KeyError: '/mp-...'") after the sweep's own "interrupted". An ignored signal stays
+    ignored in the process it starts; the sweep's own handler is back at once."""
+    from multiprocessing import resource_tracker
+
+    hup = getattr(signal, "SIGHUP", None)
+    if hup is None or threading.current_thread() is not threading.main_thread():
+        resource_tracker.ensure_running()
+        return
+    old = signal.signal(hup, signal.SIG_IGN)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.signal(hup, old)
+
+
 class NotedStop:
     """SIGTERM / SIGHUP (``STOP_SIGNALS``) noted, never raised where they land (a KeyboardInterrupt
     raised at whatever line was running was swallowed by the cleanup it landed in): the work
@@ -409,6 +428,7 @@ class _Jobs:
 
     @staticmethod
     def _new_pool(workers: int) -> ProcessPoolExecutor:
+        _start_resource_tracker()
         return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
     def __enter__(self) -> _Jobs:
