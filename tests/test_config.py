@@ -104,6 +104,26 @@ def test_a_blacklist_entry_must_be_a_symbol() -> None:
     assert ok.ok and ok.config.feed.universe.blacklist == ["BTCUSDT", "ETHUSDT"]
 
 
+@pytest.mark.parametrize("bad", ["ÉTHUSDT", "\uff22\uff34\uff23USDT", "BTC\u0661USDT"])
+def test_symbols_and_assets_are_ascii_letters_and_digits(bad: str) -> None:
+    # str.isalnum() took an accented, a full-width and an Arabic-Indic digit symbol: `config check`
+    # said OK and the run went on without them (no exchange lists such a symbol)
+    for where, setting in ((("feed", "symbols"), [bad]), (("feed", "universe", "blacklist"), [bad]),
+                           (("broker", "quote_asset"), bad)):  # fmt: skip
+        raw: dict = {}
+        node = raw
+        for key in where[:-1]:
+            node = node.setdefault(key, {})
+        node[where[-1]] = setting
+        res = check(raw)
+        assert [i.path for i in res.errors] == [".".join(where)], (where, res.errors)
+        assert res.errors[0].message.startswith(("bad symbol", "bad asset")), res.errors[0].message
+    from tui_trader.market.download import DownloadArgError, _check_args
+
+    with pytest.raises(DownloadArgError, match="bad symbol"):
+        _check_args(["BTCUSDT", bad], "1h", 0, None)
+
+
 def test_exchange_urls_are_checked_with_the_configuration() -> None:
     # "not a url" failed only when the feed started: exit 1, "cannot start the Binance feed (not a url/api)"
     cases = {("rest_url", "not a url"): "expected http:// or https://host[:port]",

@@ -56,11 +56,18 @@ class _Section(BaseModel):
         return v
 
 
+def plain_name(s: str) -> bool:
+    """A symbol or asset as Binance names them: ASCII letters and digits only (``str.isalnum``
+    alone took "ÉTHUSDT", a full-width "ＢＴＣUSDT" or Arabic-Indic digits, which no exchange
+    lists: a replay or feed of them ran on without the symbol)."""
+    return s.isascii() and s.isalnum()
+
+
 def _asset(v: str) -> str:
     """An asset as the exchange names it: "usdt" in both quote assets passed, and then every
     order was refused for want of cash ("need 446.70 USDT, free 0": the cash was kept as "usdt")."""
     out = v.strip().upper()
-    if not out.isalnum():
+    if not plain_name(out):
         raise ValueError(f"bad asset {v!r} (letters and digits, e.g. USDT)")
     return out
 
@@ -168,7 +175,7 @@ class Universe(_Section):
         meant stayed in the universe without a word."""
         out = [s.strip().upper() for s in v]
         for s in out:
-            if not s.isalnum():
+            if not plain_name(s):
                 raise ValueError(f"bad symbol {s!r} (letters and digits, e.g. BTCUSDT)")
         return out
 
@@ -286,8 +293,8 @@ class Feed(_Section):
     def _symbols(cls, v: list[str]) -> list[str]:
         out = [s.strip().upper() for s in v]
         for s in out:
-            if not s.isalnum():
-                raise ValueError(f"bad symbol {s!r}")
+            if not plain_name(s):
+                raise ValueError(f"bad symbol {s!r} (letters and digits, e.g. BTCUSDT)")
         if len(set(out)) != len(out):
             raise ValueError("duplicate symbols")
         if len(out) > MAX_SYMBOLS:  # 6,000 passed, beyond the sim's n_symbols bound, without a warning

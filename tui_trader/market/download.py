@@ -48,7 +48,7 @@ import aiohttp
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
 from tui_trader.clock import BINANCE_INTERVALS, interval_to_ms, parse_time, utc_text
-from tui_trader.config import Config
+from tui_trader.config import Config, plain_name
 from tui_trader.market.binance import (
     KLINE_LIMIT,
     RateLimited,
@@ -247,8 +247,8 @@ def _check_args(symbols: list[str], interval: str, start_ms: int, end_ms: int | 
         u = s.strip().upper()
         if not u:
             continue
-        if not u.isalnum():
-            raise DownloadArgError(f"bad symbol {s!r}")
+        if not plain_name(u):
+            raise DownloadArgError(f"bad symbol {s!r} (letters and digits, e.g. BTCUSDT)")
         if u not in syms:
             syms.append(u)
     if not syms:
