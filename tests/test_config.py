@@ -211,6 +211,8 @@ def test_default_has_no_warnings() -> None:
         # 2 klines give one return, whose sample deviation is always unknown: the volatility
         # term dropped out of every score without a word
         ({"rating": {"volatility_window": 2}}, "rating.volatility_window"),
+        # 100 %: every paper sell filled at 0 and was refused, the position never closed
+        ({"order_execution": {"max_slippage_percent": 100}}, "order_execution.max_slippage_percent"),
     ],
 )
 def test_careful_operator_errors(data: dict, path: str) -> None:

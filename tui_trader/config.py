@@ -119,7 +119,9 @@ class RiskManagement(_Section):
 class OrderExecution(_Section):
     use_limit_orders: bool = False
     limit_order_buffer_percent: float = Field(0.1, ge=0, le=10)
-    max_slippage_percent: float = Field(0.5, ge=0, le=100)
+    # 100 was taken: a paper sell then filled at 0, was refused as "fill price not positive" every
+    # time, and the position could never be closed
+    max_slippage_percent: float = Field(0.5, ge=0, le=50)
     order_timeout_ms: int = Field(30_000, gt=0)
     retry_attempts: int = Field(3, ge=0, le=20)
 
