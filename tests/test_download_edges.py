@@ -389,6 +389,25 @@ async def test_a_server_time_answer_that_is_not_binances_is_a_clear_failure(ex, 
     assert "check binance.rest_url" in err[0]
 
 
+@pytest.mark.parametrize("as_json", [False, True], ids=["html", "json-type"])
+async def test_a_page_answered_for_the_time_request_is_said_as_such(ex, tmp_path, capsys, as_json):
+    # a proxy or portal answering 200 with its page: "cannot reach the exchange:
+    # BinanceRequestException" (or ContentTypeError), after six tries each said the same way
+    for _ in range(3):  # the first try and the two retries of _args
+        if as_json:  # a page sent as application/json: python-binance's "Invalid Response: <page>"
+            ex.rewrite_next("GET", "time", lambda _a: "<html><body>Please log in</body></html>")
+        else:
+            ex.respond_next_html("GET", "time", 200, "<html><body>Please log in</body></html>")
+    code = await asyncio.to_thread(main_download, _args(tmp_path, retries=2), make_cfg(ex.rest_url))
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert err.strip().splitlines()[-1] == (
+        "download failed: cannot reach the exchange: an answer that is not Binance's JSON (a proxy's or a login "
+        "page?); check binance.rest_url"
+    )
+    assert "log in" not in err and "BinanceRequestException" not in err
+
+
 async def test_a_kline_answer_that_is_not_a_list_fails_instead_of_skipping_the_month(ex, tmp_path):
     # a JSON object with HTTP 200 ended the month's paging as if it were empty: the run said
     # "fetched 96 rows" with the month before the last one missing, and exit 0

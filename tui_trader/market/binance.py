@@ -442,6 +442,15 @@ def api_error_message(exc: BinanceAPIException) -> str:
     return scrub_request_details(msg)[:200]
 
 
+def not_json_answer(exc: BaseException) -> bool:
+    """A 2xx answer that is no JSON at all: a page of a proxy or portal in front of the address, or
+    another service (aiohttp's refusal of a page's content type, python-binance's "Invalid Response",
+    whose text repeats the answer, never echoed)."""
+    return isinstance(exc, aiohttp.ContentTypeError) or (
+        type(exc) is BinanceRequestException and str(exc.message).startswith("Invalid Response")
+    )
+
+
 def describe_error(exc: BaseException) -> str:
     """A short, secret-free description of a failed request (no URLs: they carry signatures);
     the feed, the downloader and the broker word their errors with it."""
@@ -454,6 +463,8 @@ def describe_error(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, asyncio.TimeoutError):
         return "timeout"
+    if not_json_answer(exc):
+        return "an answer that is not Binance's JSON (a proxy's or a login page?)"
     if isinstance(exc, aiohttp.ClientConnectorError):  # host and port only, never the request's URL
         os_error = exc.os_error
         why = getattr(os_error, "strerror", None) or str(os_error) or type(os_error).__name__

@@ -53,10 +53,12 @@ from tui_trader.market.binance import (
     KLINE_LIMIT,
     RateLimited,
     RestRetry,
+    UnexpectedAnswer,
     create_client,
     describe_error,
     fetch_klines_range,
     is_rate_limit,
+    not_json_answer,
     retry_after_s,
 )
 from tui_trader.outdir import missing_folders, out_dir_problem, remove_empty
@@ -342,7 +344,9 @@ async def download_klines(
                 raise DownloadError(why) from None
             raise DownloadError(f"cannot reach the exchange: {describe_error(e)}") from None
         except (TimeoutError, BinanceRequestException, aiohttp.ClientError, OSError) as e:
-            raise DownloadError(f"cannot reach the exchange: {describe_error(e)}") from None
+            # an answer, not Binance's (a 200 page of a proxy or portal): the address is to be checked
+            hint = "; check binance.rest_url" if not_json_answer(e) or isinstance(e, UnexpectedAnswer) else ""
+            raise DownloadError(f"cannot reach the exchange: {describe_error(e)}{hint}") from None
         now = answer.get("serverTime") if isinstance(answer, dict) else None
         if not isinstance(now, int) or isinstance(now, bool) or now <= 0:  # another service, or a proxy's JSON
             raise DownloadError(
