@@ -421,6 +421,18 @@ async def test_a_kline_answer_that_is_not_a_list_fails_instead_of_skipping_the_m
     assert not (tmp_path / "BTCUSDT").exists()
 
 
+async def test_rows_repeated_in_a_page_are_counted_once(ex, tmp_path):
+    # "fetched 1470 rows" with 1464 in the files: a row repeated in a page was kept once but counted twice
+    for _ in range(3):  # (the download's first request may probe where the symbol's klines begin)
+        ex.rewrite_next("GET", "klines", lambda rows: rows + rows[:6])
+    summary = await download_klines(
+        make_cfg(ex.rest_url), ["BTCUSDT"], "15m", ms("2025-01-31"), ms("2025-02-01"), tmp_path, sleep=no_sleep
+    )
+    got = load_klines(tmp_path, "15m", ["BTCUSDT"], file_cache=None)
+    assert len(got.klines) == 96 and got.rejected == 0
+    assert summary["rows"] == summary["symbols"]["BTCUSDT"]["rows"] == 96
+
+
 async def test_a_network_failure_midway_says_the_files_are_kept_and_how_to_resume(ex, tmp_path, capsys):
     cfg = make_cfg(ex.rest_url)
     ex.drop_next("GET", "klines", times=10)  # the connection closed unanswered, every time

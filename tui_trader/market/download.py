@@ -445,10 +445,12 @@ class _Month:
         for k, r in enumerate(page):
             if not _is_kline_row(r):
                 raise _BadPage(f"row {k + 1} of a page of {len(page)} is not a kline: {str(r)[:60]}")
-        keep = [
-            r for r in page if self.lo <= int(r[0]) < self.hi and int(r[6]) < self.now and int(r[0]) not in self.have
-        ]
-        self.have.update(int(r[0]) for r in keep)
+        keep = []
+        for r in page:  # (a row repeated in the page too is kept once: it was counted twice)
+            t = int(r[0])
+            if self.lo <= t < self.hi and int(r[6]) < self.now and t not in self.have:
+                self.have.add(t)
+                keep.append(r)
         self.new_rows.extend(keep)
         self.pages += 1
         if self.pages >= FLUSH_PAGES and 2 * len(self.new_rows) >= len(self.rows):
