@@ -96,7 +96,7 @@ from tui_trader.ui.widgets.positions import PositionsTable
 from tui_trader.ui.widgets.prices import PricesTable
 from tui_trader.ui.widgets.signals import SignalsTable
 from tui_trader.ui.widgets.status_bar import StatusBar
-from tui_trader.ui.widgets.table import FastTable
+from tui_trader.ui.widgets.table import FastTable, row_key_value
 
 log = logging.getLogger("tui_trader.ui")
 UI_DIR = Path(__file__).resolve().parent
@@ -1130,7 +1130,7 @@ class TuiTraderApp(App[int]):
     # ---------------------------------------------------------- table events
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        sym = self._row_symbol(event.data_table, event.row_key.value)
+        sym = self._row_symbol(event.data_table, row_key_value(event.row_key))
         if sym is not None and event.data_table.has_focus:
             self.selected_symbol = sym
 
@@ -1179,7 +1179,7 @@ class TuiTraderApp(App[int]):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.screen is not self.screen:  # a second Enter typed ahead: detail shown already
             return
-        sym = self._row_symbol(event.data_table, event.row_key.value)
+        sym = self._row_symbol(event.data_table, row_key_value(event.row_key))
         if sym is not None:
             self.action_detail(sym)
 

@@ -62,7 +62,7 @@ from tui_trader.ui.themes import APP_VARIABLES, DEFAULT_THEME, FALLBACK_THEME, d
 from tui_trader.ui.widgets.charts import MAX_POINTS, SeriesChart
 from tui_trader.ui.widgets.footer import KeyFooter
 from tui_trader.ui.widgets.status_bar import StatusBar
-from tui_trader.ui.widgets.table import FastTable
+from tui_trader.ui.widgets.table import FastTable, row_key_value
 
 log = logging.getLogger("tui_trader.ui.report")
 
@@ -732,8 +732,9 @@ class BacktestRunsScreen(Screen[None]):
     @on(DataTable.RowSelected, "#bt-runs")
     def _selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        if event.row_key.value and self.app.screen is self:  # not a second Enter typed ahead
-            self.open_run(event.row_key.value)
+        run_id = row_key_value(event.row_key)
+        if run_id and self.app.screen is self:  # not a second Enter typed ahead
+            self.open_run(run_id)
 
     def action_open(self) -> None:
         key = self.query_one("#bt-runs", FastTable).selected_key

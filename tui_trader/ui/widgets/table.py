@@ -34,6 +34,13 @@ def same_cell(shown: Any, new: Any) -> bool:
     return bool(shown == new)
 
 
+def row_key_value(row_key: RowKey | None) -> str | None:
+    """The key of a table event's row; None for none: a cursor moved in an empty table (Up,
+    PageDown, Ctrl+End) posts RowHighlighted with no row key, and reading its value took the
+    console down with an AttributeError."""
+    return None if row_key is None else row_key.value
+
+
 def _keyed(key: Any, *kinds: type) -> bool:
     """Whether a render cache ``key`` starts with keys of ``kinds`` (a row key, a column key)."""
     return isinstance(key, tuple) and len(key) >= len(kinds) and all(
