@@ -69,8 +69,10 @@ class MainScreen(Screen):
         the app checks that its selected symbol is still one of them (:meth:`filter_table`)."""
 
     #: A maximised pane (``m``) keeps the status bar (the engine's state, PAPER / LIVE), the banner
-    #: (an emergency stop) and the key hints on screen: Textual's default kept the footer only.
-    ALLOW_IN_MAXIMIZED_VIEW = "Footer, #top-bar"
+    #: (an emergency stop) and the key hints on screen: Textual's default kept the footer only. And
+    #: the symbol filter when it is open: hidden, it still took the focus on ``/`` and every key
+    #: after it (x, q, E typed into a field of no size), and a filter kept was not seen.
+    ALLOW_IN_MAXIMIZED_VIEW = "Footer, #top-bar, #filter-bar"
 
     BINDINGS = [
         Binding("s", "app.start", "Start"),
@@ -231,6 +233,11 @@ class MainScreen(Screen):
     # -- filter ---------------------------------------------------------------
 
     def action_filter(self) -> None:
+        if self.maximized is not None and self.active not in ("prices", "leaderboard"):
+            # the filter is the prices' and the leaderboard's: the view is restored (Enter on it
+            # shows the prices, as from any other pane)
+            self.minimize()
+            self.post_message(self.PanesShown())
         bar = self.query_one("#filter-bar")
         bar.display = True
         self.query_one("#filter", Input).focus()
