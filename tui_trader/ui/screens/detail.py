@@ -200,7 +200,7 @@ class SymbolDetailScreen(Screen[None]):
         self.query_one("#detail-z", SeriesChart).draw(key, h.ts_ms, zs, zl)
         if now_ms is None:
             now_ms = int(h.ts_ms[-1]) if h.ts_ms.size else 0
-        self._show_tables(key, h, now_ms)
+        self._show_tables(True, h, now_ms)
 
     def show_not_traded(self, h: SymbolHistory | None, now_ms: int | None = None) -> None:
         """The symbol is not in the session's market (restored from a book whose universe held it):
@@ -221,12 +221,14 @@ class SymbolDetailScreen(Screen[None]):
             return
         if now_ms is None:
             now_ms = max([o.created_ms for o in h.orders] + [0])
-        self._show_tables("not traded", h, now_ms)
+        self._show_tables(False, h, now_ms)
 
-    def _show_tables(self, key: object, h: SymbolHistory, now_ms: int) -> None:
-        """The tables filled again when what they show changed (``key``: the charts' data, or that
-        the symbol is not traded; the day the times are relative to; the rows and their states)."""
-        tkey = (key, now_ms // MS_PER_DAY, len(h.signals), len(h.orders), len(h.fills),
+    def _show_tables(self, traded: bool, h: SymbolHistory, now_ms: int) -> None:
+        """The tables filled again when what they show changed (the symbol, whether the session's
+        market carries it, the day the times are relative to, the rows and their states) - not at
+        each period, as when the charts' data was part of that: every rating period the tables
+        were refilled and their cursor and scroll went back to the top."""
+        tkey = (h.symbol, traded, now_ms // MS_PER_DAY, len(h.signals), len(h.orders), len(h.fills),
                 tuple((o.status, o.executed_qty) for o in h.orders[-20:]),
                 tuple((s.executed, s.outcome) for s in h.signals[-20:]))
         if tkey != self._key and self._tables(h, now_ms):
@@ -243,6 +245,7 @@ class SymbolDetailScreen(Screen[None]):
             return fmt_when(ts_ms, now_ms)
 
         t = self.query_one("#detail-signals", FastTable)
+        kept = _cursor_of(t)
         t.clear()
         for s in reversed(h.signals):
             t.add_row(when(s.ts_ms), Text(str(s.type), style=pal.profit if s.type == "BUY" else pal.loss),
@@ -250,13 +253,17 @@ class SymbolDetailScreen(Screen[None]):
                       # longer than its column: ends in "…", not cut after a price's first digits
                       Text(result_text(s), no_wrap=True, overflow="ellipsis"),
                       Text(s.reason, no_wrap=True, overflow="ellipsis"))
+        _put_cursor(t, kept)
         t = self.query_one("#detail-orders", FastTable)
+        kept = _cursor_of(t)
         t.clear()
         for o in reversed(h.orders):
             t.add_row(when(o.created_ms), str(o.side), str(o.type), right(fmt_qty(o.executed_qty or o.quantity, width=12)),
                       right(fmt_exact_price(o.avg_price) if o.avg_price else fmt_exact_price(o.price)), str(o.status),
                       str(o.source), Text(o.reason or o.error, no_wrap=True, overflow="ellipsis"))
+        _put_cursor(t, kept)
         t = self.query_one("#detail-fills", FastTable)
+        kept = _cursor_of(t)
         t.clear()
         for f in reversed(h.fills):
             # each within its column (Qty 12, Fee 16): a quantity of many digits was cut to its first;
@@ -264,4 +271,19 @@ class SymbolDetailScreen(Screen[None]):
             fee, asset = f.charged_fee()
             t.add_row(when(f.ts_ms), str(f.side), right(fmt_qty(f.quantity, width=12)), right(fmt_exact_price(f.price)),
                       right(f"{fmt_qty(fee, width=max(6, 15 - len(asset)))} {asset}"), f.client_order_id)
+        _put_cursor(t, kept)
         return True
+
+
+def _cursor_of(t: FastTable) -> tuple[int, float, float]:
+    """A table's cursor row and scroll offsets, to put back after it is refilled."""
+    return t.cursor_row, t.scroll_x, t.scroll_y
+
+
+def _put_cursor(t: FastTable, kept: tuple[int, float, float]) -> None:
+    """The cursor row (the nearest there is) and the scroll ``kept`` by :func:`_cursor_of`: a
+    refill (a new order or fill) left them at the top, where the operator was reading further down."""
+    row, x, y = kept
+    if t.row_count:
+        t.move_cursor(row=min(max(row, 0), t.row_count - 1), scroll=False)
+        t.call_after_refresh(t.scroll_to, x=x, y=y, animate=False)  # (once the rows are laid out)
