@@ -305,6 +305,28 @@ async def test_prices_sort_and_filter():
             table.set_sort("nope")
 
 
+async def test_home_and_end_go_to_the_first_and_last_row_not_sideways():
+    # DataTable's Home / End scrolled a row table sideways: in a report's 727 trades, End put Time,
+    # Symbol and Side out of view and left the cursor on the first trade
+    table = FastTable([(f"c{i}", f"C{i}", 14) for i in range(12)], id="wide")
+    async with _Host(table).run_test(size=(60, 12)) as pilot:
+        for r in range(100):
+            table.add_row(*[f"{r}-{i}" for i in range(12)], key=f"r{r}")
+        table.focus()
+        await pilot.pause()
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.cursor_row == 99 and table.scroll_x == 0 and table.scroll_y > 0
+        await pilot.press("right", "right")  # (a row cursor: left and right scroll sideways)
+        await pilot.press("home")
+        await pilot.pause()
+        assert table.cursor_row == 0 and table.scroll_x == 0 and table.scroll_y == 0
+        table.clear()
+        await pilot.press("end", "home")  # no rows: nothing to go to, and no error
+        await pilot.pause()
+        assert table.row_count == 0
+
+
 def _signals(n: int) -> list[Signal]:
     """n signals, newest first, as the engine lists them."""
     return [Signal(ts_ms=1_000 * k, symbol=f"S{k:03d}USDT", type=SignalType.BUY, strength=1.0, confidence=0.9,

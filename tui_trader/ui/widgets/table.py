@@ -68,6 +68,23 @@ class FastTable(DataTable):
         super().on_mount()
         self._add_columns(self._column_spec)
 
+    # Home / End go to the first / last row (as Ctrl+Home / Ctrl+End do): a table of rows has no
+    # cell cursor, and DataTable's own scrolled it sideways - in a report's trades the cursor stayed
+    # on the first of 727 trades while Time, Symbol and Side went out of view.
+    def action_scroll_home(self) -> None:
+        if self.cursor_type != "row":
+            super().action_scroll_home()
+        elif self.row_count:
+            self.scroll_x = 0
+            self.move_cursor(row=0)
+
+    def action_scroll_end(self) -> None:
+        if self.cursor_type != "row":
+            super().action_scroll_end()
+        elif self.row_count:
+            self.scroll_x = 0
+            self.move_cursor(row=self.row_count - 1)
+
     def _add_columns(self, columns: Sequence[tuple]) -> None:
         for key, label, width, *rest in columns:
             self.add_column(Text(label, justify=rest[0] if rest else "left"), key=key, width=width)
