@@ -489,6 +489,10 @@ async def test_log_pane_filters_by_level():
             assert pane.cycle_level() == logging.DEBUG
             await pilot.pause()
             assert len(pane.lines) == 3
+            # a logger at INFO passes no DEBUG line: the cycle skips DEBUG ("shows DEBUG and above"
+            # said, none ever came)
+            assert [pane.cycle_level(logging.INFO) for _ in range(4)] == [
+                logging.INFO, logging.WARNING, logging.ERROR, logging.INFO]
 
 
 async def test_log_pane_lets_the_operator_read_back_while_lines_come_in():

@@ -281,7 +281,8 @@ class MainScreen(Screen):
     def action_log_level(self) -> None:
         import logging
 
-        level = self.query_one(LogPane).cycle_level()
+        # (only the levels the package's logger passes on: monitoring.log_level)
+        level = self.query_one(LogPane).cycle_level(logging.getLogger("tui_trader").getEffectiveLevel())
         self.notify(f"log pane shows {logging.getLevelName(level)} and above", timeout=2)
 
     def show_banner(self, text: str, severity: str = "error") -> None:

@@ -171,9 +171,13 @@ class LogPane(RichLog):
         self._day = None
         self.drain()
 
-    def cycle_level(self) -> int:
-        i = LEVELS.index(self.level) if self.level in LEVELS else 0
-        self.set_level(LEVELS[(i + 1) % len(LEVELS)])
+    def cycle_level(self, lowest: int = logging.DEBUG) -> int:
+        """The next level of :data:`LEVELS` at or above ``lowest`` (the lowest one the logger
+        passes on: below it no line comes, and "shows DEBUG and above" showed none), after the
+        last the first."""
+        levels = [lv for lv in LEVELS if lv >= lowest] or [LEVELS[-1]]
+        i = levels.index(self.level) if self.level in levels else -1
+        self.set_level(levels[(i + 1) % len(levels)])
         return self.level
 
     def restyle(self, palette) -> None:
