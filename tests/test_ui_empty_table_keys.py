@@ -13,6 +13,14 @@ from tui_trader.ui.screens.detail import SymbolDetailScreen
 from tui_trader.ui.widgets.table import FastTable, row_key_value
 
 
+async def press_each(app, pilot, keys: tuple[str, ...]) -> None:
+    """Each key, a frame between: the console still runs after each."""
+    for key in keys:
+        await pilot.press(key)
+        await pilot.pause()
+        assert app.is_running, key
+
+
 def test_no_row_key_is_no_symbol() -> None:
     assert row_key_value(None) is None
 
@@ -29,10 +37,7 @@ async def test_cursor_keys_in_an_empty_pane_change_nothing(tmp_path, pane: str) 
         table = app.focused
         assert isinstance(table, FastTable) and table.row_count == 0, table
         selected = app.selected_symbol
-        for key in ("up", "pagedown", "ctrl+end", "down", "pageup", "home", "end", "enter"):
-            await pilot.press(key)
-            await pilot.pause()
-            assert app.is_running, key
+        await press_each(app, pilot, ("up", "pagedown", "ctrl+end", "down", "pageup", "home", "end", "enter"))
         assert app.focused is table and app.selected_symbol == selected
         assert app.screen is app.main_screen  # (Enter on no row opens no detail)
 
@@ -49,10 +54,7 @@ async def test_cursor_keys_in_a_filtered_out_table_and_an_empty_detail_table(tmp
         table = app.main_screen.query_one("#prices", FastTable)
         assert table.row_count == 0
         table.focus()
-        for key in ("up", "pagedown", "ctrl+end"):
-            await pilot.press(key)
-            await pilot.pause()
-            assert app.is_running, key
+        await press_each(app, pilot, ("up", "pagedown", "ctrl+end"))
         # a symbol never traded: its detail's orders and fills tables are empty
         app.action_detail(engine.snapshot().market.symbols[0])
         await pilot.pause()
@@ -61,8 +63,5 @@ async def test_cursor_keys_in_a_filtered_out_table_and_an_empty_detail_table(tmp
         orders = screen.query_one("#detail-orders", FastTable)
         assert orders.row_count == 0
         orders.focus()
-        for key in ("up", "pagedown", "ctrl+end"):
-            await pilot.press(key)
-            await pilot.pause()
-            assert app.is_running, key
+        await press_each(app, pilot, ("up", "pagedown", "ctrl+end"))
         assert app.screen is screen
