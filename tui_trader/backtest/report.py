@@ -16,6 +16,7 @@ Percentages shown are the metric fractions times 100; money is in the quote asse
 
 from __future__ import annotations
 
+import copy
 import csv
 import errno
 import functools
@@ -194,7 +195,7 @@ def summary_table(result: BacktestResult) -> Table:
     return t
 
 
-def _table(title: str, compact: bool) -> Table:
+def table_frame(title: str, compact: bool) -> Table:
     """A report table: ruled, or for a narrow terminal :func:`fit`'s compact form (no
     column rules, one space between columns)."""
     if compact:
@@ -208,7 +209,7 @@ def report_table(title: str, compact: bool, spec: Sequence[tuple[str, str]], row
     or compact (see :func:`fit`). A column is at least as wide as its widest cell; compact,
     exactly that (or its header's longest word), the header wrapping inside: rich's own
     narrowing takes the widest columns first and would cut a symbol or a time."""
-    t = _table(title, compact)
+    t = table_frame(title, compact)
     for i, (col, just) in enumerate(spec):
         cell = max((len(r[i]) for r in rows), default=0)
         if compact:
@@ -220,11 +221,60 @@ def report_table(title: str, compact: bool, spec: Sequence[tuple[str, str]], row
     return t
 
 
-def fit(console: Console, build: Any) -> Any:
-    """``build(compact=False)`` when it fits the console as it is, else ``build(compact=True)``."""
-    table = build(compact=False)
-    fits = Measurement.get(console, console.options.update_width(10**4), table).maximum <= console.width
-    return table if fits else build(compact=True)
+def fit(console: Console, build: Any, keep: int = 1) -> Any:
+    """``build(compact=False)`` when it fits the console as it is, else ``build(compact=True)``
+    (:func:`fit_tables`: cut into parts when even that is too wide)."""
+    return fit_tables(console, [lambda: build(compact=False), lambda: build(compact=True)], keep)
+
+
+def table_width(console: Console, table: Table) -> int:
+    """The width ``table`` takes laid out with no limit (its cells uncut)."""
+    return Measurement.get(console, console.options.update_width(10**4), table).maximum
+
+
+def fit_tables(console: Console, builds: Sequence[Any], keep: int = 1) -> Any:
+    """The first of the tables ``builds`` make (widest form first) that fits the console; when
+    none does, the last cut by :func:`split_columns` into parts that do. Rich would otherwise cut
+    the figures of a table wider than the terminal ("-205.…" for -205.11, a Max DD of 0.36 %
+    shown "0.3" with the columns after it gone) without a word."""
+    table = None
+    for build in builds:
+        table = build()
+        if table_width(console, table) <= console.width:
+            return table
+    assert table is not None
+    if isinstance(table, Group):  # (a line and a table: the trades)
+        return Group(*(split_columns(console, r, keep) if isinstance(r, Table) else r for r in table.renderables))
+    return split_columns(console, table, keep)
+
+
+def split_columns(console: Console, table: Table, keep: int = 1) -> Group:
+    """``table`` as tables one under the other, each of its first ``keep`` columns (the row's
+    name: a symbol, a window, a grid point) and as many of the next ones as fit the console's
+    width (at least one), its title on the first ("(continued)" on the others), its caption
+    under the last, its rows' styles (a best row in bold) in each."""
+    cols = table.columns
+    keep = max(0, min(keep, len(cols) - 1))
+
+    def part(idx: list[int], title: Any, caption: Any) -> Table:
+        t = copy.copy(table)
+        t.columns = [copy.copy(cols[i]) for i in idx]
+        t.rows = list(table.rows)
+        t.title, t.caption = title, caption
+        return t
+
+    parts: list[Table] = []
+    i = keep
+    while i < len(cols):
+        j = i + 1  # one column at least, even when it alone is too wide
+        while j < len(cols) and table_width(console, part([*range(keep), *range(i, j + 1)], None, None)) <= console.width:
+            j += 1
+        title = table.title if not parts else ("(continued)" if table.title else None)
+        parts.append(part([*range(keep), *range(i, j)], title, None))
+        i = j
+    if parts:
+        parts[-1].caption = table.caption
+    return Group(*parts)
 
 
 def per_symbol_table(result: BacktestResult, compact: bool = False) -> Table:

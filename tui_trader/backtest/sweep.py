@@ -593,8 +593,12 @@ def run_sweep(
         results = jobs.run([(c, data_spec) for c in configs])
     rows = [{"point": p, "metrics": m, "error": e} for p, (m, e) in zip(points, results, strict=True)]
     if console is not None:
+        from tui_trader.backtest.report import fit_tables
+
         paths = [p for p, _ in ps]
-        console.print(sweep_table(rows, paths))
+        # each part of a table cut to the terminal's width keeps the point's parameters
+        console.print(fit_tables(console, [lambda: sweep_table(rows, paths), lambda: sweep_table(rows, paths, True)],
+                                 keep=len(paths)))  # fmt: skip
         if len(paths) == 2:
             for table in heatmap_tables(console, rows, paths, "sharpe"):
                 console.print(table)
@@ -637,13 +641,23 @@ def _short(path: str) -> str:
     return path.rsplit(".", 1)[-1]
 
 
-def sweep_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str]) -> Table:
+def sweep_table(rows: Sequence[Mapping[str, Any]], paths: Sequence[str], compact: bool = False) -> Table:
     """Return, Sharpe, max drawdown and trades per grid point; the best Sharpe in bold. The
-    parameters' names are never cut (at 80 columns rich cut them to 'z_score_thre…'); a failed
-    point reads ``err [k]`` and note ``[k]`` under the table gives its error."""
-    t = Table(title="Sweep", title_justify="left", header_style="bold")
+    parameters' names are never cut (at 80 columns rich cut them to 'z_score_thre…'); ``compact``
+    (a narrow terminal): no column rules, a name on several lines, broken after its underscores
+    ("rating_calculation_interval_ms" took 30 columns). A failed point reads ``err [k]`` and note
+    ``[k]`` under the table gives its error."""
+    from tui_trader.backtest.report import table_frame
+
+    t = table_frame("Sweep", compact)
     for p in paths:
-        t.add_column(_short(p), justify="right", min_width=len(_short(p)))
+        name = _short(p)
+        if compact:
+            lines = name.replace("_", "_\n").splitlines()
+            cells = max((len(str(r["point"][p])) for r in rows), default=0)
+            t.add_column("\n".join(lines), justify="right", width=max(cells, *(len(w) for w in lines)))
+        else:
+            t.add_column(name, justify="right", min_width=len(name))
     for col in ("Return", "Sharpe", "Max DD", "Trades"):
         t.add_column(col, justify="right", no_wrap=True)
     best = best_row(rows)
@@ -1052,14 +1066,13 @@ def walk_forward(
             out[k]["oos"] = m
             out[k]["error"] = e
     if console is not None:
-        from rich.measure import Measurement
+        from tui_trader.backtest.report import fit_tables
 
         paths = [p for p, _ in ps]
-        tables = [walk_forward_table(out, paths), walk_forward_table(out, paths, compact=True),
-                  walk_forward_table(out, paths, compact=True, lengths_in_title=True)]  # fmt: skip
-        wide = console.options.update_width(10**4)
-        console.print(next((t for t in tables if Measurement.get(console, wide, t).maximum <= console.width),
-                           tables[-1]))  # fmt: skip
+        console.print(fit_tables(console, [
+            lambda: walk_forward_table(out, paths), lambda: walk_forward_table(out, paths, compact=True),
+            lambda: walk_forward_table(out, paths, compact=True, lengths_in_title=True),
+        ]))  # fmt: skip
     return out
 
 
