@@ -65,6 +65,11 @@ async def test_a_paper_close_of_a_symbol_the_feed_no_longer_carries_books_it_at_
         assert e.portfolio.cash == cash + qty * price - fee
         (order,) = [o for o in e.orders.values() if o.symbol == GONE and o.side.value == "SELL"]
         assert order.status is OrderStatus.FILLED and order.avg_price == price
+        # the order row holds its fill's fee, as every order's does (it said 0: orders.csv's fees
+        # summed short of the fills' and the summary's)
+        assert order.fees == fee
+        (stored,) = [o for o in await e.db.load_orders(limit=50) if o.client_order_id == order.client_order_id]
+        assert stored.fees == fee
         assert any(GONE in r.getMessage() and "last stored price" in r.getMessage() for r in caplog.records)
         audit = [a for a in await e.db.load_audit(limit=50) if a["action"] == "close_at_stored_price"]
         assert len(audit) == 1 and "last stored price" in audit[0]["outcome"], audit

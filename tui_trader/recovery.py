@@ -635,6 +635,7 @@ class EngineRecovery:
     async def _book_fill(self, order: Order, price: Decimal, fee: Decimal) -> None:
         """A :meth:`_booked_sell` filled whole at ``price`` (fee in the quote asset), at its own time."""
         order.status, order.executed_qty, order.avg_price = OrderStatus.FILLED, order.quantity, price
+        order.fees = fee  # (as an order's fills add theirs: a paper close's order row said 0)
         fill = Fill(order.client_order_id, order.symbol, Side.SELL, price, order.quantity, fee,
                     self.portfolio.quote_asset, order.created_ms)
         await self.record_update(order, [fill])
