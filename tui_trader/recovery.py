@@ -751,6 +751,9 @@ class EngineRecovery:
         volatility, liquidity, staleness) so that trading can start at once. Nothing is rated."""
         try:
             hist = await self.feed.history(self.symbols, self.cfg.feed.interval, self._vol_window + 1)
+            before = getattr(self.feed, "history_before_start", None)
+            if not len(hist) and before is not None:  # a replay resuming a book: the klines before its window
+                hist = await before(self.symbols, self._vol_window + 1)
         except Exception as exc:  # noqa: BLE001
             log.warning("recent klines unavailable: %s", exc)
             return

@@ -984,6 +984,33 @@ class ReplayFeed:
             part = part.take(np.isin(part.sym, want))
         return part
 
+    async def history_before_start(self, symbols: Sequence[str], n: int) -> KlineBatch:
+        """Up to ``n`` klines per symbol opening before the replay's start (``feed.replay.start``),
+        read from the files (empty without a start or a path): what a book resumed by a later
+        window of the same data had in its market cache when it stopped. Its first periods
+        scored the volatility term from no klines at all (the split replay's trades differed from
+        the one replay's). Sorted by open time then symbol, in this feed's symbol numbering."""
+        if not self._started:
+            await self.start()
+        if self.start_ms is None or not self.path or n <= 0:
+            return KlineBatch.empty(self.interval_ms)
+        want = [s for s in symbols if s in self._symbols]
+        lo = self.start_ms - int(n) * self.interval_ms
+        try:
+            data = await asyncio.to_thread(
+                load_klines, self.path, self.interval, want, lo, self.start_ms,
+                max_price_jump=self.cfg.feed.max_price_jump, blacklist=self.cfg.feed.universe.blacklist,
+            )  # fmt: skip
+        except (ReplayError, OSError) as exc:
+            log.info("replay: no klines before the start for the market cache (%s)", exc)
+            return KlineBatch.empty(self.interval_ms)
+        kl = data.klines
+        if not len(kl):
+            return kl
+        ours = np.array([self._symbols.index(s) for s in data.symbols], dtype=np.int32)
+        kl.sym = ours[kl.sym]
+        return kl.take(np.lexsort((kl.sym, kl.open_time)))
+
     def filters(self) -> dict[str, SymbolFilters]:
         """Synthetic Binance-like filters per symbol, from its first close; the tick from its lowest
         low when that lies under :data:`MIN_TICKS_AT_LOW` ticks of the first close's."""
