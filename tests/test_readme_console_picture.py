@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tui_trader.config import load_config
 from tui_trader.runtime import build_engine
+from tui_trader.ui.format import fmt_exact_price, fmt_last_price
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -42,8 +43,10 @@ def test_the_console_picture_is_the_default_runs_figures(tmp_path: Path, monkeyp
     assert f"│ Eq {pf.equity:,.2f} USDT │ Day {pf.daily_pnl:+.2f} " in pic
     assert f"│ DD {pf.drawdown_pct:.2f}% │ Pos {len(snap.positions)} │ 2025-01-01 00:58:" in pic
     (pos,) = snap.positions
+    # the entry with the exchange's digits, the last price on the tick, as the positions pane shows them
+    entry, last = fmt_exact_price(pos.avg_entry), fmt_last_price(float(pos.last_price), pos.price_decimals)
     row = (
-        f"│{pos.symbol}  {pos.quantity}  {pos.avg_entry:.5f} {pos.last_price:.5f}  {pos.value:.2f} "
+        f"│{pos.symbol}  {pos.quantity}  {entry:>7} {last:>7}  {pos.value:.2f} "
         f"{pos.unrealized_pnl:.2f} {pos.unrealized_pct:.2f}%"
     )
     assert row in pic
