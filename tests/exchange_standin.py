@@ -352,6 +352,8 @@ class StandinExchange:
         self.balances: dict[str, Decimal] = {
             k: Decimal(v) for k, v in (balances or {"USDT": "10000", "BTC": "0.5", "ETH": "2"}).items()
         }
+        #: balances locked in orders resting outside the book (set by a test; the account lists them)
+        self.locked: dict[str, Decimal] = {}
         self.requests: list[Req] = []
         self.connections: list[WsConn] = []
         self.orders: dict[str, _Order] = {}
@@ -1133,7 +1135,8 @@ class StandinExchange:
             "preventSor": False,
             "updateTime": now,
             "accountType": "SPOT",
-            "balances": [{"asset": a, "free": _d(v), "locked": "0.00000000"} for a, v in sorted(self.balances.items())],
+            "balances": [{"asset": a, "free": _d(self.balances.get(a, Decimal(0))), "locked": _d(self.locked.get(a, Decimal(0)))}
+                         for a in sorted(set(self.balances) | set(self.locked))],
             "permissions": ["SPOT"],
             "uid": 354937868,
         }

@@ -77,6 +77,41 @@ async def test_an_account_accepted_while_another_problem_keeps_trading_off_is_do
         await asyncio.wait_for(e.stop(), 20)
 
 
+async def test_coins_locked_in_an_order_outside_the_book_are_held_not_sold(ex, tmp_path, monkeypatch) -> None:
+    """The book's SOL locked in an order placed by hand (in another pair): the account lists it
+    locked, none free. It was taken for sold: "the account 0", and accepting the account booked a
+    sale of the whole position, which then went unmanaged (no stop loss) once the order was
+    cancelled. Now: held, the order to be cancelled, nothing to accept; half sold and half locked:
+    accepting cuts the sold half only."""
+    cfg = live_cfg(ex, monkeypatch)
+    db = str(tmp_path / "live.db")
+    book_sol = await book_half_sold_by_hand(ex, cfg, db)
+    half = ex.balances["SOL"]
+    ex.balances["SOL"], ex.locked["SOL"] = Decimal(0), book_sol  # all of it locked
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert e.state is EngineState.PAUSED
+        assert f"the account 0 free and {book_sol.normalize():f} locked in an open order" in e._error, e._error
+        assert "cancel it on the exchange, then start again" in e._error and "accept it" not in e._error
+        res = await e.submit(AcceptAccount(source=Source.UI))
+        assert not res.ok and "only an account holding less than the book" in res.message
+        assert e.portfolio.positions["SOLUSDT"].quantity == book_sol  # nothing written off
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
+    ex.balances["SOL"], ex.locked["SOL"] = Decimal(0), half  # half sold by hand, the other half locked
+    e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
+    await asyncio.wait_for(e.start_up(), 20)
+    try:
+        assert f"the account 0 free and {half.normalize():f} locked" in e._error and "accept it" in e._error
+        res = await e.submit(AcceptAccount(source=Source.UI))
+        assert res.ok, res.message
+        assert e.portfolio.positions["SOLUSDT"].quantity == half  # cut to what the account holds, locked too
+        assert "locked in an open order" in res.data["trading_stays_off"]  # still to be cancelled
+    finally:
+        await asyncio.wait_for(e.stop(), 20)
+
+
 async def test_the_console_titles_a_done_command_with_trading_still_off_as_a_warning(tmp_path) -> None:
     """A result that is ok but says trading stays off came as a 4-second info toast titled just
     "Accept account": read as the all-clear. It is a warning titled "... done, trading stays off"."""

@@ -347,19 +347,19 @@ async def test_a_new_live_book_taken_from_the_account_later_is_not_raised_by_its
     cfg = live_cfg(ex, monkeypatch)
     db = str(tmp_path / "live.db")
     e = build_engine(cfg, db_path=db, session_kind="run", clock=ex.clock)
-    real = e.broker.balances
+    real = e.broker.account_balances
 
     async def unreadable() -> Any:
         raise ConnectionError("account unreachable")
 
-    monkeypatch.setattr(e.broker, "balances", unreadable)
+    monkeypatch.setattr(e.broker, "account_balances", unreadable)
     await asyncio.wait_for(e.start_up(), 20)
     assert e._reconcile_problem  # trading stays off: the book still holds the paper balance
     now, session = ex.clock.now_ms(), e.session_id
     for k in range(3):  # the periods meanwhile commit their equity points (10,000, at the peak)
         await e.db.queue_equity(session, now - (3 - k) * MIN, 10000.0, Decimal("10000"), 0.0, 0.0)
     await e.db.flush()
-    monkeypatch.setattr(e.broker, "balances", real)
+    monkeypatch.setattr(e.broker, "account_balances", real)
     assert await e._reconcile_again() == ""
     assert e.portfolio.peak_equity == pytest.approx(3000)
     await asyncio.wait_for(e.stop(), 20)

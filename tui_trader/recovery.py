@@ -442,21 +442,30 @@ class EngineRecovery:
         if strange:
             return strange
         try:
-            balances = await self.broker.balances()
+            balances, locked = await self._account_balances()
         except Exception as exc:  # noqa: BLE001 - any failure here keeps trading off
             return f"cannot read the exchange account: {exc}"
         pf = self.portfolio
         cash = balances.get(pf.quote_asset, Decimal(0))
-        short = []
+        short, tied = [], []
         for sym, pos in sorted(pf.positions.items()):
             f = self.filters.get(sym)
             base = f.base_asset if f else pf.base_asset(sym)
-            held = balances.get(base, Decimal(0))
-            if held < pos.quantity:
-                short.append(f"{sym}: the book holds {digits(pos.quantity)} {base}, the account {digits(held)}")
+            held, held_locked = balances.get(base, Decimal(0)), locked.get(base, Decimal(0))
+            if held >= pos.quantity:
+                continue
+            if held + held_locked < pos.quantity:
+                short.append(f"{sym}: the book holds {digits(pos.quantity)} {base}, the account {digits(held)}"
+                             + (f" free and {digits(held_locked)} locked" if held_locked else ""))
+            else:  # held still, but locked in an order this book did not place (one in another pair)
+                tied.append(f"{sym}: the book holds {digits(pos.quantity)} {base}, the account {digits(held)} free "
+                            f"and {digits(held_locked)} locked in an open order")
         if short:
             self._book_holds_more = True
-            return "; ".join(short) + ACCEPT_HINT
+            return "; ".join(short + tied) + ACCEPT_HINT
+        if tied:  # not sold: nothing to accept, the order is to be cancelled
+            return ("; ".join(tied) + " (placed outside this book, perhaps in another pair): cancel it on the "
+                    "exchange, then start again")
         now = self.clock.now_ms()
         if self._new_account and not pf.positions:
             # a new live book starts from what the account has
@@ -488,6 +497,13 @@ class EngineRecovery:
                                                day_start_ms=(pf.day or 0) * MS_PER_DAY)
                     await self.db.mark_references(self.session_id, now)
         return ""
+
+    async def _account_balances(self) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+        """The account's free and locked balances (a broker that locks nothing: none locked)."""
+        both = getattr(self.broker, "account_balances", None)
+        if both is not None:
+            return await both()
+        return await self.broker.balances(), {}
 
     async def _unknown_open_orders(self) -> str:
         """Live: orders resting on the exchange in a symbol this book trades or holds that the book
@@ -539,14 +555,16 @@ class EngineRecovery:
                 False, f"only an account holding less than the book can be accepted; the problem is: {problem}"
             )
         try:
-            balances = await self.broker.balances()
+            balances, locked = await self._account_balances()
         except Exception as exc:  # noqa: BLE001 - nothing was changed
             return CommandResult(False, f"cannot read the exchange account: {exc}")
         pf = self.portfolio
         cut = []
         for sym, pos in sorted(pf.positions.items()):
             f = self.filters.get(sym)
-            held = balances.get(f.base_asset if f else pf.base_asset(sym), Decimal(0))
+            base = f.base_asset if f else pf.base_asset(sym)
+            # what is locked in an open order is still held: never written off as sold
+            held = balances.get(base, Decimal(0)) + locked.get(base, Decimal(0))
             if held >= pos.quantity:
                 continue
             before = pos.quantity

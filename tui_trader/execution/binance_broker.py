@@ -631,11 +631,18 @@ class BinanceBroker:
 
     async def balances(self) -> dict[str, Decimal]:
         """Free balance per asset (assets with nothing free or locked are left out)."""
+        return (await self.account_balances())[0]
+
+    async def account_balances(self) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+        """``(free, locked)`` balances per asset (assets with nothing free or locked are left
+        out of both): a coin locked in a resting order (placed by hand, in another pair) is still
+        the account's, which the start-up reconciliation must not take for sold."""
         resp = await self._call("account", lambda c: c.get_account())
         if not isinstance(resp, dict) or not isinstance(resp.get("balances"), list):
             # (python-binance answers {} for an empty body): no list is no empty account
             raise BrokerError(BrokerErrorKind.NETWORK, "account: the exchange's answer holds no balances")
         out: dict[str, Decimal] = {}
+        held: dict[str, Decimal] = {}
         for i, b in enumerate(_objects(resp["balances"], "account", "balance")):
             asset = b.get("asset")
             if not isinstance(asset, str) or not asset:
@@ -645,8 +652,8 @@ class BinanceBroker:
             free = _dec(b.get("free", "0"), f"{_shown(asset)} balance")
             locked = _dec(b.get("locked", "0"), f"{_shown(asset)} balance")
             if free != 0 or locked != 0:
-                out[asset] = free
-        return out
+                out[asset], held[asset] = free, locked
+        return out, held
 
     async def exchange_filters(self, symbols: Sequence[str]) -> dict[str, SymbolFilters]:
         """Filters of ``symbols`` from exchangeInfo (unknown symbols are left out, with a warning)."""
