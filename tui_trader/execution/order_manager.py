@@ -80,6 +80,8 @@ CIRCUIT_OPEN = "circuit open"
 NOT_SENT_BEFORE_RESTART = "not sent before restart"
 NOT_FOUND = "not found at the exchange"
 OUTCOME_UNKNOWN = "outcome unknown"
+#: The error of an order the exchange could not be asked about (cleared when it answers).
+LOOKUP_FAILED = "could not query the exchange"
 NOT_SENT = "not sent"
 #: Binance's "Invalid symbol." (-1121): asked about an order, the exchange no longer lists its symbol.
 INVALID_SYMBOL_CODE = -1121
@@ -582,7 +584,7 @@ class OrderManager:
                     return
                 res = await self._query_retrying(order, timer, epoch)
         except BrokerError as exc:
-            order.error = f"could not query the exchange: {exc}"
+            order.error = f"{LOOKUP_FAILED}: {exc}"
             if exc.code == INVALID_SYMBOL_CODE:
                 order.error += f" ({NOT_LISTED} {order.symbol})"
             elif isinstance(exc, _LookupHalted):
@@ -673,6 +675,10 @@ class OrderManager:
             order.avg_price = (quote / qty).quantize(AVG_PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
         if _STAGE[res.status] >= _STAGE[order.status]:  # never back: a stale lookup keeps what is booked
             order.status = res.status
+        if res.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED) and order.error.startswith(
+            (LOOKUP_FAILED, OUTCOME_UNKNOWN)
+        ):
+            order.error = ""  # the exchange answered: a FILLED order kept "could not query the exchange: ..."
         if res.exchange_order_id:
             order.exchange_order_id = res.exchange_order_id
         if res.reason and res.status in (OrderStatus.EXPIRED, OrderStatus.CANCELED, OrderStatus.REJECTED):
