@@ -130,7 +130,10 @@ def test_exchange_urls_are_checked_with_the_configuration() -> None:
              ("rest_url", "ws://127.0.0.1:9"): "expected http:// or https://host[:port]",
              ("rest_url", "http://127.0.0.1:port"): "not a URL",
              ("stream_url", "ftp://x"): "expected ws:// or wss://host[:port]",
-             ("stream_url", "wss://"): "expected ws:// or wss://host[:port]"}
+             ("stream_url", "wss://"): "expected ws:// or wss://host[:port]",
+             # a token in the query was printed by config show, as a password in the URL would be
+             ("rest_url", "http://proxy.example/?token=SECRET"): "no query (?...) or fragment",
+             ("stream_url", "wss://x/ws#k"): "no query (?...) or fragment"}
     for (key, value), says in cases.items():
         res = check({"binance": {key: value}})
         assert [i.path for i in res.errors] == [f"binance.{key}"] and says in res.errors[0].message, (key, value)

@@ -76,6 +76,26 @@ def test_export_writes_every_record_of_the_book_exactly(book: Path, tmp_path: Pa
     assert len(audit) == n_audit and any(a["action"] == "state" for a in audit)
 
 
+def test_a_nul_in_a_stored_text_is_written_as_its_escape(book: Path, tmp_path: Path, capsys) -> None:
+    # a reason or outcome holding a NUL went into the CSV raw: older csv readers stopped ("line
+    # contains NUL"), C-based tools cut the line there; commas and line ends are the csv module's
+    copy = tmp_path / "nul.db"
+    copy.write_bytes(book.read_bytes())
+    con = sqlite3.connect(copy)
+    try:
+        con.execute("UPDATE audit_log SET outcome = ? WHERE id = (SELECT MIN(id) FROM audit_log)",
+                    ("nul\x00here, and\na line",))
+        con.commit()
+    finally:
+        con.close()
+    out = tmp_path / "out"
+    assert main(["export", "--db", str(copy), "--out", str(out)]) == 0
+    capsys.readouterr()
+    raw = (out / "audit.csv").read_bytes()
+    assert b"\x00" not in raw
+    assert any(r["outcome"] == "nul\\x00here, and\na line" for r in _rows(out / "audit.csv"))
+
+
 def test_export_never_creates_a_database(tmp_path: Path, capsys) -> None:
     missing = tmp_path / "nope.db"
     assert main(["export", "--db", str(missing), "--out", str(tmp_path / "out")]) == 2

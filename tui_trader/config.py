@@ -383,6 +383,9 @@ class Binance(_Section):
             raise ValueError(f"not a URL: {exc}") from None
         if parts.scheme not in schemes or not parts.hostname:
             raise ValueError(f"expected {schemes[0]}:// or {schemes[1]}://host[:port], or \"\" for Binance")
+        if parts.query or parts.fragment:
+            # (a token there would be shown as a password would: and Binance's own URLs take none)
+            raise ValueError("no query (?...) or fragment (#...) in the URL: it would be shown, and Binance's take none")
         return v
 
 

@@ -103,13 +103,20 @@ def _equity(e: float) -> str:
         return _money(Decimal(repr(float(e))).quantize(_EIGHT).normalize())
 
 
+def _no_nul(v: Any) -> Any:
+    """A text cell's NUL as ``\\x00`` (the log file's spelling): written raw, a reason or label
+    holding one stopped older csv readers ("line contains NUL") and cut the line in C-based tools.
+    Everything else (commas, line ends, quotes) is the csv module's to quote."""
+    return v.replace("\x00", "\\x00") if isinstance(v, str) and "\x00" in v else v
+
+
 def _write(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     n = 0
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(columns)
         for row in rows:
-            w.writerow(row)
+            w.writerow([_no_nul(v) for v in row])
             n += 1
     return n
 
