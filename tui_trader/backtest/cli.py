@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import shlex
 from pathlib import Path
@@ -179,6 +180,31 @@ class _Stored:
         _print_err(text)
 
 
+def remove_empty_book(path: str | Path) -> None:
+    """Remove the database file ``path`` (and its ``-wal`` / ``-shm``) when none of its tables holds
+    a row: the book a backtest made for its run and was stopped before storing it. A Ctrl-C left
+    it behind, tables and no run. Anything else - a row anywhere, a file that is no SQLite
+    database, an error reading it - leaves it as it is."""
+    import sqlite3
+
+    path = Path(path)
+    if not path.is_file():
+        return
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            if not tables or any(con.execute(f'SELECT 1 FROM "{t}" LIMIT 1').fetchone() for t in tables):
+                return
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
 def _replay(stop: Any, run: Any, cb: Any) -> Any:
     """``asyncio.run`` of the backtest ``run(progress)`` returns, ``progress`` calling ``cb``. A
     SIGTERM / SIGHUP that ``stop`` notes while the klines replay cancels it (its engine stores
@@ -246,6 +272,7 @@ def _backtest(args: argparse.Namespace, cfg: Config, stop: Any, stored: _Stored 
             remove_empty(made)
             raise
     console, err = _consoles()
+    new_book = False
     try:
         db_path = args.db or cfg.db_path()
         # the files first: a refused --interval or --symbols left a new, empty database behind;
@@ -253,6 +280,7 @@ def _backtest(args: argparse.Namespace, cfg: Config, stop: Any, stored: _Stored 
         # --start or --end outside the data too), before the replay
         _check_files(args, data, interval, symbols)
         check_db_not_folder(db_path, "--db" if args.db else "storage.path")
+        new_book = not Path(db_path).exists()
         stop.check()
         prog, cb = _progress(err, "backtest")
         with display_only(prog):  # its last draw on a terminal gone meanwhile: no error
@@ -273,6 +301,8 @@ def _backtest(args: argparse.Namespace, cfg: Config, stop: Any, stored: _Stored 
         return 2
     except BaseException:  # a database it cannot use, Ctrl-C
         remove_empty(made)
+        if new_book and (stored is None or stored.run_id is None):
+            remove_empty_book(db_path)  # Ctrl-C before the run was stored: no book of tables and no run
         raise
     from tui_trader.backtest.report import render_report, report_json, write_outputs
 
