@@ -63,6 +63,16 @@ def plain_name(s: str) -> bool:
     return s.isascii() and s.isalnum()
 
 
+def _symbol_names(v: list[str]) -> list[str]:
+    """Symbols as the exchange names them ("btcusdt " is BTCUSDT); ValueError naming the first that
+    is not ASCII letters and digits (``feed.symbols`` and the blacklist alike)."""
+    out = [s.strip().upper() for s in v]
+    for s in out:
+        if not plain_name(s):
+            raise ValueError(f"bad symbol {s!r} (letters and digits, e.g. BTCUSDT)")
+    return out
+
+
 def _asset(v: str) -> str:
     """An asset as the exchange names it: "usdt" in both quote assets passed, and then every
     order was refused for want of cash ("need 446.70 USDT, free 0": the cash was kept as "usdt")."""
@@ -175,11 +185,7 @@ class Universe(_Section):
     def _blacklist(cls, v: list[str]) -> list[str]:
         """Symbols as the feed names them: "BTC/USDT" or "btc usdt" matched nothing, so the symbol
         meant stayed in the universe without a word."""
-        out = [s.strip().upper() for s in v]
-        for s in out:
-            if not plain_name(s):
-                raise ValueError(f"bad symbol {s!r} (letters and digits, e.g. BTCUSDT)")
-        return out
+        return _symbol_names(v)
 
 
 #: The most symbols traded at once (``feed.sim.n_symbols``, a ``feed.symbols`` list).
@@ -293,10 +299,7 @@ class Feed(_Section):
     @field_validator("symbols")
     @classmethod
     def _symbols(cls, v: list[str]) -> list[str]:
-        out = [s.strip().upper() for s in v]
-        for s in out:
-            if not plain_name(s):
-                raise ValueError(f"bad symbol {s!r} (letters and digits, e.g. BTCUSDT)")
+        out = _symbol_names(v)
         if len(set(out)) != len(out):
             raise ValueError("duplicate symbols")
         if len(out) > MAX_SYMBOLS:  # 6,000 passed, beyond the sim's n_symbols bound, without a warning

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import shlex
 from pathlib import Path
@@ -201,8 +200,7 @@ def remove_empty_book(path: str | Path) -> None:
     except sqlite3.Error:
         return
     for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        with contextlib.suppress(FileNotFoundError):
-            p.unlink()
+        p.unlink(missing_ok=True)
 
 
 def _replay(stop: Any, run: Any, cb: Any) -> Any:

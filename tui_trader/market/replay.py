@@ -994,7 +994,8 @@ class ReplayFeed:
             await self.start()
         if self.start_ms is None or not self.path or n <= 0:
             return KlineBatch.empty(self.interval_ms)
-        want = [s for s in symbols if s in self._symbols]
+        index = {s: k for k, s in enumerate(self._symbols)}
+        want = [s for s in symbols if s in index]
         lo = self.start_ms - int(n) * self.interval_ms
         try:
             data = await asyncio.to_thread(
@@ -1007,7 +1008,7 @@ class ReplayFeed:
         kl = data.klines
         if not len(kl):
             return kl
-        ours = np.array([self._symbols.index(s) for s in data.symbols], dtype=np.int32)
+        ours = np.array([index[s] for s in data.symbols], dtype=np.int32)
         kl.sym = ours[kl.sym]
         return kl.take(np.lexsort((kl.sym, kl.open_time)))
 

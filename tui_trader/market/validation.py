@@ -707,7 +707,6 @@ def prices_plainly_ok(
         return not (h < lo).any()
 
 
-
 def kline_batch_from_arrays(
     interval_ms: int,
     sym: np.ndarray,
